@@ -1,0 +1,1 @@
+//! The `tack` command line: argument parsing, commands and the reporter.

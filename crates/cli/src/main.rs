@@ -1,0 +1,4 @@
+//! The `tack` binary.
+fn main() {
+    println!("tack {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,2 @@
+//! `tack-registry`: runs the test registry as a standalone process.
+fn main() {}

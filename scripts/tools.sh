@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the external tools the tests and benchmarks need, pinned, into .tools/.
+# Every install fails loudly: a missing tool is an error, never a skipped test.
+TOOLS_DIR="${TACK_TOOLS_DIR:-$PWD/.tools}"
+PNPM_VERSION="12.21.0"
+export TACK_TOOLS_DIR="$TOOLS_DIR"
+
+ensure_nextest() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "installing cargo-nextest" >&2
+    cargo install --locked cargo-nextest
+  fi
+}
+
+ensure_pnpm() {
+  local bin="$TOOLS_DIR/pnpm12/node_modules/.bin/pnpm"
+  if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+    echo "installing pnpm@$PNPM_VERSION into $TOOLS_DIR/pnpm12" >&2
+    mkdir -p "$TOOLS_DIR/pnpm12"
+    npm install --prefix "$TOOLS_DIR/pnpm12" --no-save --no-package-lock "pnpm@$PNPM_VERSION" >&2
+    "$bin" --version >/dev/null
+  fi
+  export TACK_TEST_PNPM="$bin"
+}
+
+ensure_just() {
+  if ! command -v just >/dev/null 2>&1; then
+    python3 -m pip install --quiet rust-just
+  fi
+}
+
+ensure_hyperfine() {
+  if ! command -v hyperfine >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && apt-get install -y -qq hyperfine
+    else
+      cargo install --locked hyperfine
+    fi
+  fi
+}
