@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Turns the raw per-run records of benches/run.sh into the markdown table in the README:
+median and min-max wall time, ratios of medians against each competitor, user and sys CPU,
+peak RSS and the registry's CPU time."""
+import argparse
+import json
+import statistics
+from collections import defaultdict
+
+ap = argparse.ArgumentParser()
+ap.add_argument("raw")
+ap.add_argument("--fixture", default="?")
+args = ap.parse_args()
+
+runs = defaultdict(list)
+for line in open(args.raw):
+    rec = json.loads(line)
+    runs[(rec["scenario"], rec["tool"])].append(rec)
+
+def med(xs):
+    return statistics.median(xs)
+
+def fmt_s(s):
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
+
+scenarios = []
+for scenario, _ in runs:
+    if scenario not in scenarios:
+        scenarios.append(scenario)
+
+print(f"### fixture `{args.fixture}`\n")
+print("| scenario | tool | median | min–max | vs tack | user | sys | peak RSS | registry CPU |")
+print("|---|---|---|---|---|---|---|---|---|")
+for scenario in scenarios:
+    tools = [t for (s, t) in runs if s == scenario]
+    tack = runs.get((scenario, "tack"))
+    tack_med = med([r["wall"] for r in tack]) if tack else None
+    for tool in tools:
+        rs = runs[(scenario, tool)]
+        walls = [r["wall"] for r in rs]
+        m = med(walls)
+        ratio = f"{tack_med / m:.2f}×" if tack_med and tool != "tack" else "—"
+        print(f"| {scenario} | {tool} | {fmt_s(m)} | {fmt_s(min(walls))}–{fmt_s(max(walls))} | {ratio} "
+              f"| {fmt_s(med([r['user'] for r in rs]))} | {fmt_s(med([r['sys'] for r in rs]))} "
+              f"| {med([r['rss_kb'] for r in rs]) / 1024:.0f} MiB | {med([r['registry_cpu_s'] for r in rs]):.2f} s |")
+print("\n`vs tack` is tack's median divided by the tool's median: below 1 means tack is faster.")

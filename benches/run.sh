@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Side-by-side install benchmarks: tack against pnpm 12, pnpm 11 and bun, on one machine, against
+# the test registry serving a mirror on loopback. See benches/README.md for how to read the table.
+#
+# Usage: benches/run.sh [--fixture small|medium|DIR] [--runs N] [--scenarios cold,warm,noop,wiped,link]
+#                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO="$PWD"
+source scripts/tools.sh
+
+FIXTURE=medium
+RUNS=5
+SCENARIOS=cold,warm,noop,wiped
+TOOLS=tack,pnpm12,pnpm11,bun
+SETTLE=65
+PORT=4873
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --fixture) FIXTURE=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --tools) TOOLS=$2; shift 2 ;;
+    --no-settle) SETTLE=0; shift ;;
+    --port) PORT=$2; shift 2 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+
+case "$FIXTURE" in
+  small|medium) FIXTURE_DIR="$REPO/../shared/fixtures/$FIXTURE" ;;
+  *) FIXTURE_DIR="$(cd "$FIXTURE" && pwd)" ;;
+esac
+NAME=$(basename "$FIXTURE_DIR")
+WORK="${TACK_BENCH_WORK:-$REPO/target/bench}/$NAME"
+MIRROR="${TACK_BENCH_MIRROR:-$REPO/target/bench-mirror}"
+RESULTS="$REPO/benches/results"
+mkdir -p "$WORK" "$RESULTS" "$WORK/trash"
+
+# --- tools, pinned -------------------------------------------------------------------------
+ensure_hyperfine
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
+ensure_pnpm
+install_npm_tool() { # dir spec bin
+  local dir="$TOOLS_DIR/$1" spec=$2 bin=$3
+  if [ ! -x "$dir/node_modules/.bin/$bin" ]; then
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-save --no-package-lock "$spec" >&2
+  fi
+  echo "$dir/node_modules/.bin/$bin"
+}
+PNPM12="$TACK_TEST_PNPM"
+PNPM11=$(install_npm_tool pnpm11 @pnpm/exe@11.28.6 pnpm)
+BUN=$(install_npm_tool bun bun@1.4.5 bun)
+cargo build --release --locked -p tack-cli --bin tack -p tack-test-registry --bin tack-registry >&2
+TACK="$REPO/target/release/tack"
+REGISTRY_BIN="$REPO/target/release/tack-registry"
+
+# --- the registry: a mirror of the fixture's tarballs, filled once, served offline ----------
+if [ ! -f "$MIRROR/.filled-$NAME" ]; then
+  bash scripts/fill-mirror.sh "$FIXTURE_DIR/pnpm-lock.yaml" "$MIRROR"
+  touch "$MIRROR/.filled-$NAME"
+fi
+start_registry() { # extra args
+  "$REGISTRY_BIN" --port "$PORT" --mirror "$MIRROR" "$@" > "$WORK/registry.url" 2> "$WORK/registry.log" &
+  REGISTRY_PID=$!
+  for _ in $(seq 50); do
+    [ -s "$WORK/registry.url" ] && return 0
+    sleep 0.1
+  done
+  echo "the registry did not start; see $WORK/registry.log" >&2
+  exit 1
+}
+stop_registry() { kill "${REGISTRY_PID:-}" 2>/dev/null || true; wait "${REGISTRY_PID:-}" 2>/dev/null || true; }
+trap stop_registry EXIT
+registry_cpu_ticks() { awk '{print $14 + $15}' "/proc/$REGISTRY_PID/stat"; }
+
+# --- one isolated sandbox per tool: its own project copy, HOME, store and cache --------------
+setup_sandbox() { # tool
+  local dir="$WORK/$1"
+  rm -rf "$dir"
+  mkdir -p "$dir/project" "$dir/home"
+  cp "$FIXTURE_DIR/package.json" "$FIXTURE_DIR/pnpm-lock.yaml" "$dir/project/"
+  [ -f "$FIXTURE_DIR/bun.lock" ] && sed "s#127.0.0.1:4873#127.0.0.1:$PORT#g" "$FIXTURE_DIR/bun.lock" > "$dir/project/bun.lock"
+  printf 'registry=http://127.0.0.1:%s/\n' "$PORT" > "$dir/project/.npmrc"
+  # pnpm 11/12 re-verify a lockfile against registry metadata unless told to trust it.
+  printf 'minimumReleaseAge: 0\nstoreDir: %s\n' "$dir/store" > "$dir/project/pnpm-workspace.yaml"
+}
+env_for() { # tool → env assignments
+  local dir="$WORK/$1"
+  echo "HOME=$dir/home XDG_DATA_HOME=$dir/home/.local/share XDG_CACHE_HOME=$dir/home/.cache XDG_CONFIG_HOME=$dir/home/.config XDG_STATE_HOME=$dir/home/.local/state BUN_INSTALL_CACHE_DIR=$dir/store/bun-cache CI=true"
+}
+install_cmd() { # tool
+  local dir="$WORK/$1"
+  case "$1" in
+    tack) echo "$TACK install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
+    pnpm12) echo "$PNPM12 install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
+    pnpm11) echo "$PNPM11 install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
+    bun) echo "$BUN install --frozen-lockfile --ignore-scripts --linker isolated --silent" ;;
+  esac
+}
+# Trees are moved aside, never deleted right before a run: on ext4 without a journal, inodes freed
+# in the last minute make new inode creation slower run after run (see benches/README.md).
+prepare_cmd() { # tool scenario
+  local dir="$WORK/$1/project" store="$WORK/$1/store" cache="$WORK/$1/home/.cache"
+  case "$2" in
+    cold|link) echo "source $REPO/benches/aside.sh $WORK/trash $dir/node_modules $store $cache" ;;
+    warm) echo "source $REPO/benches/aside.sh $WORK/trash $dir/node_modules" ;;
+    noop) echo "true" ;;
+    wiped) echo "source $REPO/benches/aside.sh $WORK/trash $store $cache" ;;
+  esac
+}
+settle() {
+  rm -rf "$WORK/trash"; mkdir -p "$WORK/trash"; sync
+  [ "$SETTLE" -gt 0 ] && { echo "settling ${SETTLE}s (ext4 inode reuse, see README)" >&2; sleep "$SETTLE"; }
+  return 0
+}
+
+IFS=, read -r -a tools <<< "$TOOLS"
+IFS=, read -r -a scenarios <<< "$SCENARIOS"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RAW="$RESULTS/$NAME-$STAMP.jsonl"
+: > "$RAW"
+
+for scenario in "${scenarios[@]}"; do
+  extra=()
+  [ "$scenario" = link ] && extra=(--rtt 50ms --bandwidth 200mbit)
+  start_registry "${extra[@]}"
+  for tool in "${tools[@]}"; do
+    setup_sandbox "$tool"
+    # Reach the scenario's starting state once (a full install), except for cold.
+    if [ "$scenario" != cold ] && [ "$scenario" != link ]; then
+      (cd "$WORK/$tool/project" && env $(env_for "$tool") $(install_cmd "$tool") >/dev/null 2>&1) || {
+        echo "$tool: the initial install failed" >&2; exit 1; }
+    fi
+  done
+  settle
+  # Interleave the tools run by run, so drift on the machine hits every tool alike.
+  for run in $(seq "$RUNS"); do
+    for tool in "${tools[@]}"; do
+      project="$WORK/$tool/project"
+      eval "$(prepare_cmd "$tool" "$scenario")"
+      before=$(registry_cpu_ticks)
+      json="$WORK/hf.json"
+      (cd "$project" && hyperfine --runs 1 --style none --shell=none --export-json "$json" \
+         --command-name "$tool" "/usr/bin/time -f %M -o $WORK/rss env $(env_for "$tool") $(install_cmd "$tool")" >/dev/null 2>"$WORK/hf.err") || {
+        echo "$tool failed in scenario $scenario (run $run):" >&2; cat "$WORK/hf.err" >&2; exit 1; }
+      after=$(registry_cpu_ticks)
+      python3 - "$json" "$WORK/rss" "$tool" "$scenario" "$run" "$((after - before))" >> "$RAW" <<'PY'
+import json, sys
+hf = json.load(open(sys.argv[1]))["results"][0]
+rss = int(open(sys.argv[2]).read().split()[-1])
+print(json.dumps({"tool": sys.argv[3], "scenario": sys.argv[4], "run": int(sys.argv[5]),
+  "wall": hf["times"][0], "user": hf["user"], "sys": hf["system"], "rss_kb": rss,
+  "registry_cpu_s": int(sys.argv[6]) / 100.0}))
+PY
+    done
+  done
+  stop_registry
+done
+
+python3 benches/aggregate.py "$RAW" --fixture "$NAME" | tee "$RESULTS/$NAME-$STAMP.md"
