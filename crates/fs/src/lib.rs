@@ -5,3 +5,20 @@
 //! They live in one small crate because the store and the linker must agree on exactly
 //! how a file reaches disk: a torn CAS file or a half-published state file poisons every
 //! project that shares the store.
+
+mod atomic_write;
+mod ensure_file;
+mod error;
+mod import;
+mod lock;
+mod retry;
+mod symlink;
+mod temp;
+
+pub use atomic_write::AtomicWrite;
+pub use ensure_file::{ensure_file, EnsureOutcome};
+pub use error::FsError;
+pub use import::{ImportMethod, ImportedVia, Importer};
+pub use lock::cas_write_lock;
+pub use symlink::{relative_path, symlink_dir};
+pub use temp::TEMP_INFIX;

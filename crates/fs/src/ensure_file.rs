@@ -1,0 +1,287 @@
+//! `ensure_file`: put the bytes of a content-addressed file at its final CAS path.
+//!
+//! A cold install writes ~100k CAS files, so the common path must be cheap: no temp name
+//! and no rename. On Linux the file is created unnamed with `O_TMPFILE` in the shard
+//! directory, filled, given its mode, and then given its name with `linkat`. The name
+//! therefore only ever appears on a complete file, which matters because another *process*
+//! (a concurrent install sharing the store) may be reading it, and the process-local
+//! [`cas_write_lock`] cannot protect it. `linkat` fails with `EEXIST` rather than replacing,
+//! so a file that someone else finished first is never clobbered.
+//!
+//! Where `O_TMPFILE` is unsupported (overlayfs in some containers, tmpfs on old kernels:
+//! `EOPNOTSUPP`/`EISDIR`/`EINVAL`), the same contract is kept with an exclusive temp sibling
+//! that is `link()`ed to the final name (still never replacing), or renamed where the
+//! filesystem has no hardlinks. The choice is remembered process-wide.
+//!
+//! When the path already exists, "exists" is only a claim: a crash may have left a torn
+//! file in an older store, or a foreign tool may have put a directory or symlink there.
+//! The existing entry is checked (size first, then bytes against the in-memory buffer, no
+//! re-hash) and replaced atomically (temp + rename) when wrong.
+
+use crate::error::FsError;
+use crate::lock::cas_write_lock;
+use crate::retry::retry_fd_pressure;
+use crate::temp::{create_temp_sibling, parent_dir};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What [`ensure_file`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnsureOutcome {
+    /// The file did not exist; it was written.
+    Created,
+    /// A file with exactly these bytes was already there; nothing was written.
+    Existing,
+    /// Something wrong was there (torn or different file, directory, symlink); it was
+    /// replaced atomically.
+    Healed,
+}
+
+const EXEC_MODE: u32 = 0o755;
+const FILE_MODE: u32 = 0o644;
+
+/// Set once `O_TMPFILE` has been seen to be unsupported, so it is not probed per file.
+static NO_TMPFILE: AtomicBool = AtomicBool::new(false);
+
+/// Writes `content` at the CAS path `path` (mode 0o755 if `executable`, else 0o644), or
+/// verifies and heals what is already there. Holds [`cas_write_lock`] while it works.
+///
+/// The parent (shard) directory is expected to exist; it is created once if it does not.
+pub fn ensure_file(
+    path: &Path,
+    content: &[u8],
+    executable: bool,
+) -> Result<EnsureOutcome, FsError> {
+    let mode = if executable { EXEC_MODE } else { FILE_MODE };
+    let _guard = cas_write_lock(path).lock();
+    match create_complete(path, content, mode) {
+        Ok(()) => Ok(EnsureOutcome::Created),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => verify_or_heal(path, content, mode),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = parent_dir(path)?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| FsError::io("create directory", parent, e))?;
+            match create_complete(path, content, mode) {
+                Ok(()) => Ok(EnsureOutcome::Created),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    verify_or_heal(path, content, mode)
+                }
+                Err(e) => Err(FsError::io("write", path, e)),
+            }
+        }
+        Err(e) => Err(FsError::io("write", path, e)),
+    }
+}
+
+/// Makes `path` appear with the full `content`, or fails with `AlreadyExists` without
+/// touching an existing entry. `NotFound` means the parent directory is missing.
+fn create_complete(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if !NO_TMPFILE.load(Ordering::Relaxed) {
+        match linux::create_via_tmpfile(path, content, mode) {
+            Ok(()) => return Ok(()),
+            Err(linux::TmpfileError::Unsupported) => NO_TMPFILE.store(true, Ordering::Relaxed),
+            Err(linux::TmpfileError::Io(e)) => return Err(e),
+        }
+    }
+    create_via_temp_link(path, content, mode)
+}
+
+/// Fallback: exclusive temp sibling, then `link()` to the final name (never replaces).
+fn create_via_temp_link(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
+    let (file, mut guard) = match create_temp_sibling(path, mode) {
+        Ok(x) => x,
+        Err(e) => return Err(into_io(e)),
+    };
+    fill(&file, content, mode)?;
+    drop(file);
+    match std::fs::hard_link(guard.path(), path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) || is_unsupported(&e) => {
+            // No hardlinks on this filesystem. A rename may replace a file another
+            // process completed meanwhile, but that file has the same content: harmless.
+            if std::fs::symlink_metadata(path).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            std::fs::rename(guard.path(), path)?;
+            guard.disarm();
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+    // `guard` drops here and unlinks the temp name; the final name keeps the inode.
+}
+
+fn into_io(e: FsError) -> io::Error {
+    match e {
+        FsError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// Writes the content and sets the mode explicitly (the open mode is masked by the umask).
+fn fill(mut file: &File, content: &[u8], mode: u32) -> io::Result<()> {
+    file.write_all(content)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+fn is_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL)
+    )
+}
+
+/// Checks an existing entry at `path` and replaces it atomically when it is not a regular
+/// file holding exactly `content` with the right exec bit.
+fn verify_or_heal(path: &Path, content: &[u8], mode: u32) -> Result<EnsureOutcome, FsError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => Some(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(FsError::io("stat", path, e)),
+    };
+    match meta {
+        Some(m) if m.file_type().is_dir() => {
+            std::fs::remove_dir_all(path).map_err(|e| FsError::io("remove directory", path, e))?;
+        }
+        Some(m)
+            if m.file_type().is_file()
+                && m.len() == content.len() as u64
+                && file_equals(path, content)? =>
+        {
+            if m.permissions().mode() & 0o777 != mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| FsError::io("chmod", path, e))?;
+            }
+            return Ok(EnsureOutcome::Existing);
+        }
+        _ => {}
+    }
+    replace_atomically(path, content, mode)?;
+    Ok(EnsureOutcome::Healed)
+}
+
+fn replace_atomically(path: &Path, content: &[u8], mode: u32) -> Result<(), FsError> {
+    let (file, mut guard) = create_temp_sibling(path, mode)?;
+    fill(&file, content, mode).map_err(|e| FsError::io("write", guard.path(), e))?;
+    drop(file);
+    std::fs::rename(guard.path(), path)
+        .map_err(|e| FsError::io2("rename", guard.path(), path, e))?;
+    guard.disarm();
+    Ok(())
+}
+
+/// Compares the file at `path` with `content` in 64 KiB chunks, stopping at the first
+/// difference. A file that vanished compares unequal (and gets rewritten).
+fn file_equals(path: &Path, content: &[u8]) -> Result<bool, FsError> {
+    let mut f = match retry_fd_pressure(|| File::open(path)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(FsError::io("open", path, e)),
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut rest = content;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FsError::io("read", path, e)),
+        };
+        if n == 0 {
+            return Ok(rest.is_empty());
+        }
+        if n > rest.len() || buf[..n] != rest[..n] {
+            return Ok(false);
+        }
+        rest = &rest[n..];
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    //! `O_TMPFILE` + `linkat`: the file gets its name only once it is complete.
+
+    use super::{fill, is_unsupported};
+    use crate::retry::retry_fd_pressure;
+    use std::ffi::CString;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    pub(super) enum TmpfileError {
+        /// The filesystem (or kernel) cannot do it; use the fallback from now on.
+        Unsupported,
+        Io(io::Error),
+    }
+
+    impl From<io::Error> for TmpfileError {
+        fn from(e: io::Error) -> Self {
+            TmpfileError::Io(e)
+        }
+    }
+
+    pub(super) fn create_via_tmpfile(
+        path: &Path,
+        content: &[u8],
+        mode: u32,
+    ) -> Result<(), TmpfileError> {
+        let parent = super::parent_dir(path).map_err(|e| TmpfileError::Io(super::into_io(e)))?;
+        let c_parent = cstr(parent.as_os_str().as_bytes())?;
+        let c_path = cstr(path.as_os_str().as_bytes())?;
+        let fd = retry_fd_pressure(|| {
+            // SAFETY: c_parent is a valid NUL-terminated string; open has no other
+            // preconditions. The returned fd is owned by the File below.
+            let fd = unsafe {
+                libc::open(
+                    c_parent.as_ptr(),
+                    libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+                    mode as libc::c_uint,
+                )
+            };
+            if fd < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(fd)
+            }
+        });
+        let fd = match fd {
+            Ok(fd) => fd,
+            Err(e) if is_unsupported(&e) => return Err(TmpfileError::Unsupported),
+            Err(e) => return Err(TmpfileError::Io(e)),
+        };
+        // SAFETY: fd is a freshly opened descriptor that nothing else owns.
+        let file = unsafe { File::from_raw_fd(fd) };
+        fill(&file, content, mode)?;
+        // Linking an O_TMPFILE through /proc needs no capability (AT_EMPTY_PATH does).
+        let proc_path = cstr(format!("/proc/self/fd/{}", file.as_raw_fd()).as_bytes())?;
+        // SAFETY: both strings are valid and NUL-terminated; the fd stays open (owned
+        // by `file`) for the duration of the call.
+        let rc = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr(),
+                libc::AT_FDCWD,
+                c_path.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::NotFound && std::fs::metadata("/proc/self/fd").is_err() {
+            // No /proc: cannot name the unnamed file this way.
+            return Err(TmpfileError::Unsupported);
+        }
+        Err(TmpfileError::Io(e))
+    }
+
+    fn cstr(bytes: &[u8]) -> io::Result<CString> {
+        CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    }
+}

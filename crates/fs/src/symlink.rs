@@ -1,0 +1,179 @@
+//! Relative directory symlinks with replace-if-wrong.
+//!
+//! `node_modules` is built from symlinks (`node_modules/foo -> .pnpm/foo@1.0.0/node_modules/foo`).
+//! They are written *relative* so a project directory can be moved or mounted elsewhere
+//! (Docker volumes, CI caches) and still resolve, as pnpm does. A re-install must be cheap
+//! and safe: a correct link is left alone after a single `readlink`, a wrong link (or a
+//! stray file) is replaced atomically with a temp link plus `rename`, so there is never a
+//! moment where the name is missing. A real directory in the way is never deleted: it may
+//! hold the user's work, so it is reported as an error naming it.
+
+use crate::error::FsError;
+use crate::temp::{parent_dir, temp_sibling};
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// Makes `link` a symlink to `target`, written as a path relative to `link`'s parent.
+///
+/// Creates `link`'s parent if missing. Leaves a correct existing link alone, replaces a
+/// wrong link or a file atomically, and fails with [`FsError::DirectoryInTheWay`] when a
+/// real directory sits at `link`.
+pub fn symlink_dir(target: &Path, link: &Path) -> Result<(), FsError> {
+    let link = absolute(link)?;
+    let target = absolute(target)?;
+    let parent = parent_dir(&link)?;
+    let text = relative_path(parent, &target);
+
+    match std::os::unix::fs::symlink(&text, &link) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| FsError::io("create directory", parent, e))?;
+            match std::os::unix::fs::symlink(&text, &link) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(FsError::io2("symlink", &text, &link, e)),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(FsError::io2("symlink", &text, &link, e)),
+    }
+
+    // Something is at `link`. One readlink decides whether it is already right.
+    match std::fs::read_link(&link) {
+        Ok(existing) if existing == text || points_to(parent, &existing, &target) => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            // Not a symlink: a real directory is an error, a file gets replaced.
+            let meta =
+                std::fs::symlink_metadata(&link).map_err(|e| FsError::io("stat", &link, e))?;
+            if meta.is_dir() {
+                return Err(FsError::DirectoryInTheWay { path: link });
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(FsError::io("readlink", &link, e)),
+    }
+    replace_link(&text, &link)
+}
+
+/// Creates a temp symlink beside `link` and renames it over `link`.
+fn replace_link(text: &Path, link: &Path) -> Result<(), FsError> {
+    let mut last = None;
+    for _ in 0..16 {
+        let tmp = temp_sibling(link)?;
+        match std::os::unix::fs::symlink(text, &tmp) {
+            Ok(()) => {
+                return std::fs::rename(&tmp, link).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    FsError::io2("rename", &tmp, link, e)
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(FsError::io2("symlink", text, &tmp, e)),
+        }
+    }
+    Err(FsError::io(
+        "create temp symlink",
+        link,
+        last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)),
+    ))
+}
+
+/// True when the link text `existing`, resolved against `link_dir`, lexically names `target`.
+fn points_to(link_dir: &Path, existing: &Path, target: &Path) -> bool {
+    normalize(&link_dir.join(existing)) == normalize(target)
+}
+
+fn absolute(p: &Path) -> Result<PathBuf, FsError> {
+    if p.is_absolute() {
+        Ok(p.to_path_buf())
+    } else {
+        std::path::absolute(p).map_err(|e| FsError::io("resolve", p, e))
+    }
+}
+
+/// The path that leads from the directory `from_dir` to `to`, computed lexically (no IO;
+/// `.` and `..` components are resolved textually). Both paths should be absolute, or both
+/// relative to the same directory. Returns `.` when they are the same.
+pub fn relative_path(from_dir: &Path, to: &Path) -> PathBuf {
+    let from = normalize(from_dir);
+    let to = normalize(to);
+    if from.is_absolute() != to.is_absolute() {
+        return to;
+    }
+    let from_parts: Vec<Component<'_>> = from.components().collect();
+    let to_parts: Vec<Component<'_>> = to.components().collect();
+    let common = from_parts
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for part in &from_parts[common..] {
+        if matches!(part, Component::Normal(_)) {
+            out.push("..");
+        }
+    }
+    for part in &to_parts[common..] {
+        out.push(part.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Resolves `.` and `..` textually (`/a/b/../c` -> `/a/c`; `..` at the root stays at the root).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    out.iter().map(|c| c.as_os_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(a: &str, b: &str) -> String {
+        relative_path(Path::new(a), Path::new(b))
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            rel(
+                "/p/node_modules",
+                "/p/node_modules/.pnpm/a@1/node_modules/a"
+            ),
+            ".pnpm/a@1/node_modules/a"
+        );
+        assert_eq!(
+            rel(
+                "/p/node_modules/.pnpm/b@1/node_modules",
+                "/p/node_modules/.pnpm/a@1/node_modules/a"
+            ),
+            "../../a@1/node_modules/a"
+        );
+        assert_eq!(rel("/a/b", "/a/b"), ".");
+        assert_eq!(rel("/a/b/c", "/a"), "../..");
+        assert_eq!(rel("/", "/x/y"), "x/y");
+        assert_eq!(rel("/a/./b/../c", "/a/d"), "../d");
+        assert_eq!(rel("/ab", "/a"), "../a");
+        assert_eq!(rel("a/b", "a/c"), "../c");
+    }
+}
