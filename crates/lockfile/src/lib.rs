@@ -1,2 +1,28 @@
 //! `pnpm-lock.yaml` (lockfileVersion 9.0): parsing, dep paths, package ids and the
 //! virtual-store directory names that pnpm derives from them.
+//!
+//! This crate never touches the network or the store: it turns lockfile text into types and
+//! computes the names pnpm derives from dep paths.
+
+mod de;
+mod dep_path;
+mod error;
+mod lockfile_name;
+mod read;
+mod resolution;
+mod tarball_url;
+mod types;
+mod vstore_name;
+mod write;
+
+pub use dep_path::{package_id, parse_dep_path, ref_to_dep_path, remove_suffix, DepPathParts};
+pub use error::LockfileError;
+pub use lockfile_name::{current_git_branch, lockfile_name, WANTED_LOCKFILE};
+pub use read::MAX_LOCKFILE_BYTES;
+pub use resolution::Resolution;
+pub use tarball_url::tarball_url;
+pub use types::{
+    BundledDependencies, DepGroup, ImporterDep, Lockfile, LockfileSettings, PackageInfo,
+    PeerDependencyMeta, ProjectSnapshot, SnapshotEntry,
+};
+pub use vstore_name::{dep_path_to_filename, DEFAULT_VIRTUAL_STORE_DIR_MAX_LENGTH};

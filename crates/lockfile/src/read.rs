@@ -1,0 +1,150 @@
+//! Reading `pnpm-lock.yaml`: BOM and CRLF handling, pnpm 11's leading env document, merge-conflict and
+//! v13-format detection, the version check, and a bounded YAML parse so hostile input cannot exhaust
+//! memory.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::{Budget, Options};
+
+use crate::error::LockfileError;
+use crate::types::Lockfile;
+
+/// Input larger than this is refused before parsing (pnpm's Rust engine uses the same cap).
+pub const MAX_LOCKFILE_BYTES: usize = 256 * 1024 * 1024;
+
+/// The only lockfile major version tack reads.
+const SUPPORTED_MAJOR: &str = "9";
+
+impl Lockfile {
+    /// Reads the lockfile at `path`; `Ok(None)` when the file does not exist.
+    pub fn read_from_path(path: &Path) -> Result<Option<Lockfile>, LockfileError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(LockfileError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let text = String::from_utf8(bytes).map_err(|err| LockfileError::Broken {
+            path: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("the file is not valid UTF-8 ({err})"),
+        })?;
+        Lockfile::from_str(&text, path).map(Some)
+    }
+
+    /// Parses lockfile text; `path_for_errors` only names the file in errors.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, path_for_errors: &Path) -> Result<Lockfile, LockfileError> {
+        let path = path_for_errors;
+        if text.len() > MAX_LOCKFILE_BYTES {
+            return Err(LockfileError::TooLarge {
+                path: path.to_path_buf(),
+                size: text.len(),
+                limit: MAX_LOCKFILE_BYTES,
+            });
+        }
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let text: Cow<'_, str> = if text.contains('\r') {
+            Cow::Owned(text.replace("\r\n", "\n"))
+        } else {
+            Cow::Borrowed(text)
+        };
+        if let Some(line) = merge_conflict_line(&text) {
+            return Err(LockfileError::MergeConflict {
+                path: path.to_path_buf(),
+                line,
+            });
+        }
+        let (main, line_offset) = main_document(&text);
+        if looks_like_v13(main) {
+            return Err(LockfileError::UnsupportedFormat {
+                path: path.to_path_buf(),
+            });
+        }
+        let lockfile: Lockfile = serde_saphyr::from_str_with_options(main, parse_options())
+            .map_err(|err| broken(path, &err, line_offset))?;
+        check_version(&lockfile.lockfile_version, path)?;
+        Ok(lockfile)
+    }
+}
+
+/// Limits well above the largest real lockfiles (a 1,500-package lockfile is ~60k events) that still
+/// refuse billion-laughs style or absurdly deep input.
+fn parse_options() -> Options {
+    let mut budget = Budget::default();
+    budget.max_events = 50_000_000;
+    budget.max_nodes = 25_000_000;
+    budget.max_total_scalar_bytes = MAX_LOCKFILE_BYTES;
+    budget.max_depth = 64;
+    budget.max_aliases = 10_000;
+    budget.max_anchors = 10_000;
+    budget.max_documents = 1;
+    let mut options = Options::default();
+    options.budget = Some(budget);
+    options
+}
+
+fn broken(path: &Path, err: &serde_saphyr::Error, line_offset: u64) -> LockfileError {
+    let (line, column) = err
+        .location()
+        .map_or((0, 0), |loc| (loc.line() + line_offset, loc.column()));
+    let message = err.to_string();
+    let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+    LockfileError::Broken {
+        path: PathBuf::from(path),
+        line,
+        column,
+        message,
+    }
+}
+
+/// The 1-based line of the first git conflict marker, if any.
+fn merge_conflict_line(text: &str) -> Option<u64> {
+    text.lines()
+        .position(|line| line.starts_with("<<<<<<<") || line.starts_with(">>>>>>>"))
+        .map(|index| index as u64 + 1)
+}
+
+/// Skips pnpm 11's leading "env" document: a file starting with `---\n` has its main lockfile after the
+/// next `\n---\n`. Returns the main document and how many lines precede it.
+fn main_document(text: &str) -> (&str, u64) {
+    if !text.starts_with("---\n") {
+        return (text, 0);
+    }
+    match text[3..].find("\n---\n") {
+        Some(index) => {
+            let start = 3 + index + "\n---\n".len();
+            let skipped = text[..start].matches('\n').count() as u64;
+            (&text[start..], skipped)
+        }
+        None => (&text[4..], 1),
+    }
+}
+
+/// pnpm 12's opt-in v13 format is JSON-like, tab-indented YAML.
+fn looks_like_v13(text: &str) -> bool {
+    let trimmed = text.trim_start();
+    trimmed.starts_with('{') || text.lines().take(50).any(|line| line.starts_with('\t'))
+}
+
+fn check_version(version: &str, path: &Path) -> Result<(), LockfileError> {
+    let major = version.split('.').next().unwrap_or("");
+    if major == SUPPORTED_MAJOR {
+        return Ok(());
+    }
+    if major == "13" {
+        return Err(LockfileError::UnsupportedFormat {
+            path: path.to_path_buf(),
+        });
+    }
+    Err(LockfileError::BreakingChange {
+        path: path.to_path_buf(),
+        version: version.to_string(),
+    })
+}

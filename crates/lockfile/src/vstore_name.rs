@@ -1,0 +1,105 @@
+//! Virtual-store directory names (`node_modules/.pnpm/<name>`), computed exactly as pnpm's
+//! `depPathToFilename` does (§4.1), so tack and pnpm share one `node_modules/.pnpm`.
+
+use sha2::{Digest, Sha256};
+
+/// pnpm's default `virtualStoreDirMaxLength` on Linux and macOS.
+pub const DEFAULT_VIRTUAL_STORE_DIR_MAX_LENGTH: usize = 120;
+
+/// The directory name of a dep path inside the virtual store.
+pub fn dep_path_to_filename(dep_path: &str, max_len: usize) -> String {
+    let unescaped = unescaped(dep_path);
+    let mut filename: String = unescaped
+        .chars()
+        .map(|c| match c {
+            '\\' | '/' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '#' => '+',
+            other => other,
+        })
+        .collect();
+    if filename.contains('(') {
+        if filename.ends_with(')') {
+            filename.pop();
+        }
+        filename = filename.replace(")(", "_").replace(['(', ')'], "_");
+    }
+    let too_long = utf16_len(&filename) > max_len;
+    let has_upper = filename != filename.to_lowercase() && !filename.starts_with("file+");
+    if too_long || has_upper {
+        let keep = max_len.saturating_sub(33);
+        let hash = hex::encode(Sha256::digest(filename.as_bytes()));
+        return format!("{}_{}", utf16_prefix(&filename, keep), &hash[..32]);
+    }
+    filename
+}
+
+/// `depPathToFilenameUnescaped`: `file:` paths get their first `:` replaced by `+`; a leading `/`
+/// (pre-v9 keys) is dropped.
+fn unescaped(dep_path: &str) -> String {
+    if let Some(rest) = dep_path.strip_prefix("file:") {
+        return format!("file+{rest}");
+    }
+    dep_path.strip_prefix('/').unwrap_or(dep_path).to_string()
+}
+
+/// Length in UTF-16 code units, as JavaScript's `String#length` counts.
+fn utf16_len(text: &str) -> usize {
+    text.chars().map(char::len_utf16).sum()
+}
+
+/// The longest prefix of at most `units` UTF-16 code units (JavaScript's `substring(0, units)`, never
+/// splitting a character).
+fn utf16_prefix(text: &str, units: usize) -> &str {
+    let mut count = 0;
+    for (index, c) in text.char_indices() {
+        count += c.len_utf16();
+        if count > units {
+            return &text[..index];
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_pnpm() {
+        let cases = [
+            ("@sindresorhus/is@4.6.0", "@sindresorhus+is@4.6.0"),
+            (
+                "use-sync-external-store@1.2.0(react@18.3.1)",
+                "use-sync-external-store@1.2.0_react@18.3.1",
+            ),
+            ("c@file:local/c", "c@file+local+c"),
+            (
+                "JSONStream@1.3.5",
+                "JSONStream@1.3.5_fb8f73c374dcf7070ffed90b688edabd",
+            ),
+            (
+                "a@1.0.0(b@2.0.0(c@3.0.0))(d@1.0.0)",
+                "a@1.0.0_b@2.0.0_c@3.0.0__d@1.0.0",
+            ),
+            (
+                "is-positive@1.0.0(patch_hash=ff46af8dc0fb392732944abc44898b92bad3bed22ccb52003d66db5e5a292c86)",
+                "is-positive@1.0.0_patch_hash=ff46af8dc0fb392732944abc44898b92bad3bed22ccb52003d66db5e5a292c86",
+            ),
+            ("tar-pkg@file:tar-pkg-1.0.0.tgz", "tar-pkg@file+tar-pkg-1.0.0.tgz"),
+            ("file:Local/X", "file+Local+X"),
+        ];
+        for (dep_path, want) in cases {
+            assert_eq!(dep_path_to_filename(dep_path, 120), want, "{dep_path}");
+        }
+    }
+
+    #[test]
+    fn long_names_are_hashed_to_max_length() {
+        let dep_path = format!("a@1.0.0({})", "b".repeat(200));
+        let name = dep_path_to_filename(&dep_path, 120);
+        assert_eq!(name.len(), 120);
+        assert!(name.starts_with("a@1.0.0_bbbb"));
+        assert_eq!(name.as_bytes()[87], b'_');
+        let short = dep_path_to_filename(&dep_path, 60);
+        assert_eq!(short.len(), 60);
+    }
+}
