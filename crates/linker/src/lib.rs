@@ -1,2 +1,36 @@
 //! The isolated `node_modules` layout: the virtual store `node_modules/.pnpm`, symlinks,
-//! hoisting, bins and the state files, built from an install plan.
+//! hoisting, bins and the state files, built from a self-contained [`LinkPlan`].
+//!
+//! Entry points: [`link`] does everything; a CLI that streams fetch results calls
+//! [`import_package`] per package as its files land (from any thread), then [`finish`].
+
+mod bins;
+mod error;
+mod hoist;
+mod import;
+mod link;
+mod matcher;
+mod modules_yaml;
+mod names;
+mod plan;
+mod shim;
+mod symlinks;
+mod workspace_state;
+
+pub use error::LinkError;
+pub use hoist::{compute_hoisting, HoistKind, Hoisted};
+pub use import::{import_package, ImportOutcome, PackageImporter, COMPLETION_MARKER};
+pub use link::{finish, import_all, link, modules_yaml_for, ImportSummary, LinkReport};
+pub use matcher::Matcher;
+pub use modules_yaml::{
+    check_compat, read_modules_yaml, write_modules_yaml, CompatAction, ModulesYaml, LAYOUT_VERSION,
+};
+pub use plan::{
+    package_dir_in, ChildTarget, DepGroup, ImportMethod, ImporterDep, IncludedGroups, LinkPlan,
+    ModulesStateInput, PackageFiles, PlannedImporter, PlannedPackage, WorkspaceStateInput,
+};
+pub use shim::{interpreter_from_script, posix_shim, Interpreter};
+pub use workspace_state::{
+    read_workspace_state, stamp, FileStamp, ProjectInfo, Validation, WorkspaceState,
+    WORKSPACE_STATE_FILE,
+};

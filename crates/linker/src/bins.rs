@@ -1,0 +1,385 @@
+//! Bins: which commands a package declares, which package wins a name, and writing the
+//! shims into a `.bin` directory.
+//!
+//! Commands come from the manifest's `bin` (a string: the unscoped package name; a map: its
+//! entries) or, without `bin`, every file under `directories.bin`. Names that are empty,
+//! `.`/`..`, not URL-safe (except `$`) or whose target leaves the package are skipped with a
+//! warning, as pnpm does. Conflicts: the package named like the command wins, then the
+//! higher version of the same package, then the lexically greater package name.
+
+use crate::error::LinkError;
+use crate::names::is_valid_bin_name;
+use crate::shim::{interpreter_from_script, posix_shim, Interpreter};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+/// One command a package provides.
+#[derive(Debug, Clone)]
+pub(crate) struct BinCommand {
+    pub name: String,
+    /// Absolute path of the target file (through the package's real directory).
+    pub target: PathBuf,
+    pub pkg_name: String,
+    pub pkg_version: String,
+    /// The package's real directory.
+    pub pkg_dir: PathBuf,
+    /// `<vs>/<dir>/node_modules` when the package lives in the virtual store.
+    pub slot_modules: Option<PathBuf>,
+    pub interpreter: Interpreter,
+}
+
+/// Reads `pkg_dir/package.json` and returns its usable commands (targets chmod'ed 0755).
+/// A missing manifest gives no commands.
+pub(crate) fn commands_of(
+    package: &str,
+    pkg_dir: &Path,
+    slot_modules: Option<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<BinCommand>, LinkError> {
+    let manifest_path = pkg_dir.join("package.json");
+    let text = match std::fs::read(&manifest_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LinkError::io("read", &manifest_path, package, e)),
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|source| LinkError::BadManifest {
+            package: package.to_string(),
+            path: manifest_path.clone(),
+            source,
+        })?;
+    let pkg_name = manifest["name"].as_str().unwrap_or_default().to_string();
+    let pkg_version = manifest["version"].as_str().unwrap_or_default().to_string();
+
+    let mut raw: Vec<(String, String)> = Vec::new();
+    match &manifest["bin"] {
+        serde_json::Value::String(target) => {
+            let unscoped = pkg_name.rsplit('/').next().unwrap_or(&pkg_name);
+            raw.push((unscoped.to_string(), target.clone()));
+        }
+        serde_json::Value::Object(map) => {
+            for (name, target) in map {
+                if let Some(target) = target.as_str() {
+                    let name = match name.strip_prefix('@') {
+                        Some(rest) => rest.split_once('/').map_or(name.as_str(), |(_, n)| n),
+                        None => name.as_str(),
+                    };
+                    raw.push((name.to_string(), target.to_string()));
+                }
+            }
+        }
+        _ => {
+            if let Some(dir) = manifest["directories"]["bin"].as_str() {
+                let root = normalize(&pkg_dir.join(dir));
+                if root.starts_with(pkg_dir) {
+                    let mut files = Vec::new();
+                    walk_files(&root, &mut files);
+                    files.sort();
+                    for file in files {
+                        if let (Some(name), Ok(rel)) = (
+                            file.file_name().and_then(|n| n.to_str()),
+                            file.strip_prefix(pkg_dir),
+                        ) {
+                            raw.push((name.to_string(), rel.to_string_lossy().into_owned()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    let mut out = Vec::new();
+    for (name, rel_target) in raw {
+        let target = normalize(&pkg_dir.join(&rel_target));
+        if !is_valid_bin_name(&name) || !target.starts_with(pkg_dir) || target == pkg_dir {
+            warnings.push(format!(
+                "Skipping bin {name:?} of {package}: the name is not a valid command name or its \
+                 target {rel_target:?} is outside the package"
+            ));
+            continue;
+        }
+        let meta = match std::fs::metadata(&target) {
+            Ok(m) if m.is_file() => m,
+            _ => {
+                warnings.push(format!(
+                    "Skipping bin {name:?} of {package}: its target {} does not exist",
+                    target.display()
+                ));
+                continue;
+            }
+        };
+        if meta.permissions().mode() & 0o777 != 0o755 {
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| LinkError::io("chmod", &target, package, e))?;
+        }
+        out.push(BinCommand {
+            name,
+            interpreter: read_interpreter(&target),
+            target,
+            pkg_name: pkg_name.clone(),
+            pkg_version: pkg_version.clone(),
+            pkg_dir: pkg_dir.to_path_buf(),
+            slot_modules: slot_modules.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn read_interpreter(target: &Path) -> Interpreter {
+    let mut buf = [0u8; 512];
+    let n = std::fs::File::open(target)
+        .and_then(|mut f| f.read(&mut buf))
+        .unwrap_or(0);
+    interpreter_from_script(&buf[..n])
+}
+
+fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk_files(&path, out),
+            Ok(t) if t.is_file() => out.push(path),
+            _ => {}
+        }
+    }
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Whether the package is the natural owner of a command name.
+fn owns(pkg_name: &str, bin: &str) -> bool {
+    pkg_name == bin
+        || (bin == "npx" && pkg_name == "npm")
+        || (matches!(bin, "pnpm" | "pn" | "pnpx" | "pnx")
+            && matches!(pkg_name, "pnpm" | "@pnpm/exe"))
+}
+
+/// True when `a` should take the command name over `b`.
+fn beats(a: &BinCommand, b: &BinCommand) -> bool {
+    let (ao, bo) = (owns(&a.pkg_name, &a.name), owns(&b.pkg_name, &b.name));
+    if ao != bo {
+        return ao;
+    }
+    if a.pkg_name == b.pkg_name {
+        return compare_semver(&a.pkg_version, &b.pkg_version) == Ordering::Greater;
+    }
+    locale_compare(&a.pkg_name, &b.pkg_name) == Ordering::Greater
+}
+
+/// Chooses one command per name. Earlier tiers always win over later ones (direct deps over
+/// publicly hoisted packages); within a tier the conflict rules apply.
+pub(crate) fn resolve_conflicts<'a>(
+    tiers: &[Vec<&'a BinCommand>],
+) -> BTreeMap<String, &'a BinCommand> {
+    let mut chosen: BTreeMap<String, &BinCommand> = BTreeMap::new();
+    for tier in tiers {
+        let mut this_tier: BTreeMap<String, &BinCommand> = BTreeMap::new();
+        for cmd in tier {
+            if chosen.contains_key(&cmd.name) {
+                continue;
+            }
+            match this_tier.get(&cmd.name) {
+                Some(current) if !beats(cmd, current) => {}
+                _ => {
+                    this_tier.insert(cmd.name.clone(), cmd);
+                }
+            }
+        }
+        chosen.extend(this_tier);
+    }
+    chosen
+}
+
+/// Writes the shims for `chosen` into `bin_dir`; a shim whose text is already right is left
+/// alone. With `prune`, other entries of `bin_dir` are removed. Returns the shims written.
+pub(crate) fn write_bin_dir(
+    bin_dir: &Path,
+    chosen: &BTreeMap<String, &BinCommand>,
+    hoisted_modules: Option<&Path>,
+    prune: bool,
+) -> Result<usize, LinkError> {
+    let mut written = 0;
+    let mut dir_ready = false;
+    for (name, cmd) in chosen {
+        let shim_path = bin_dir.join(name);
+        let text = shim_text(bin_dir, cmd, hoisted_modules);
+        if let Ok(existing) = std::fs::read(&shim_path) {
+            if existing == text.as_bytes() {
+                continue;
+            }
+        }
+        if !dir_ready {
+            std::fs::create_dir_all(bin_dir)
+                .map_err(|e| LinkError::io("create directory", bin_dir, &cmd.pkg_name, e))?;
+            dir_ready = true;
+        }
+        tack_fs::AtomicWrite::new(&shim_path)
+            .mode(0o755)
+            .write_bytes(text.as_bytes())
+            .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
+        written += 1;
+    }
+    if prune {
+        let keep: HashSet<&str> = chosen.keys().map(String::as_str).collect();
+        prune_bin_dir(bin_dir, &keep)?;
+    }
+    Ok(written)
+}
+
+/// Removes entries of `bin_dir` not in `keep`, and the dir itself when it ends up empty.
+pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), LinkError> {
+    let entries = match std::fs::read_dir(bin_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(LinkError::io("read directory", bin_dir, ".bin", e)),
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = name.to_str().is_none_or(|n| !keep.contains(n));
+        if stale && !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let path = entry.path();
+            std::fs::remove_file(&path)
+                .map_err(|e| LinkError::io("remove bin", &path, ".bin", e))?;
+        }
+    }
+    if keep.is_empty() {
+        let _ = std::fs::remove_dir(bin_dir);
+    }
+    Ok(())
+}
+
+fn rel(from: &Path, to: &Path) -> String {
+    tack_fs::relative_path(from, to)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// pnpm 12's shim for `cmd` placed in `bin_dir`.
+fn shim_text(bin_dir: &Path, cmd: &BinCommand, hoisted_modules: Option<&Path>) -> String {
+    let mut node_path = Vec::new();
+    let own_modules = cmd.pkg_dir.join("node_modules");
+    match &cmd.slot_modules {
+        Some(slot) => {
+            node_path.push(rel(bin_dir, &own_modules));
+            node_path.push(rel(bin_dir, slot));
+        }
+        None => {
+            if own_modules.is_dir() {
+                node_path.push(rel(bin_dir, &own_modules));
+            }
+        }
+    }
+    if let Some(h) = hoisted_modules {
+        node_path.push(rel(bin_dir, h));
+    }
+    posix_shim(&rel(bin_dir, &cmd.target), &node_path, &cmd.interpreter)
+}
+
+/// Semver order (`1.10.0 > 1.9.0`, a release above its prereleases); unparsable parts compare
+/// as text.
+pub(crate) fn compare_semver(a: &str, b: &str) -> Ordering {
+    fn split(v: &str) -> (Vec<u64>, Option<&str>) {
+        let v = v.split('+').next().unwrap_or(v);
+        let (core, pre) = match v.split_once('-') {
+            Some((c, p)) => (c, Some(p)),
+            None => (v, None),
+        };
+        (
+            core.split('.').map(|n| n.parse().unwrap_or(0)).collect(),
+            pre,
+        )
+    }
+    let (ac, ap) = split(a);
+    let (bc, bp) = split(b);
+    ac.cmp(&bc).then_with(|| match (ap, bp) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            let mut xs = x.split('.');
+            let mut ys = y.split('.');
+            loop {
+                match (xs.next(), ys.next()) {
+                    (None, None) => return Ordering::Equal,
+                    (None, Some(_)) => return Ordering::Less,
+                    (Some(_), None) => return Ordering::Greater,
+                    (Some(p), Some(q)) => {
+                        let o = match (p.parse::<u64>(), q.parse::<u64>()) {
+                            (Ok(m), Ok(n)) => m.cmp(&n),
+                            (Ok(_), Err(_)) => Ordering::Less,
+                            (Err(_), Ok(_)) => Ordering::Greater,
+                            _ => p.cmp(q),
+                        };
+                        if o != Ordering::Equal {
+                            return o;
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// An approximation of JavaScript's `localeCompare` for package names: punctuation before
+/// digits before letters, letters compared case-insensitively first, lowercase first on ties.
+pub(crate) fn locale_compare(a: &str, b: &str) -> Ordering {
+    fn key(c: char) -> (u8, char) {
+        let class = if c.is_alphabetic() {
+            2
+        } else if c.is_numeric() {
+            1
+        } else {
+            0
+        };
+        (class, c.to_lowercase().next().unwrap_or(c))
+    }
+    let primary = a.chars().map(key).cmp(b.chars().map(key));
+    primary.then_with(|| {
+        // Lowercase sorts before uppercase in the default collation.
+        let flip = |c: char| {
+            if c.is_lowercase() {
+                c.to_uppercase().next().unwrap_or(c)
+            } else {
+                c.to_lowercase().next().unwrap_or(c)
+            }
+        };
+        a.chars().map(flip).cmp(b.chars().map(flip))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_order() {
+        assert_eq!(compare_semver("1.10.0", "1.9.0"), Ordering::Greater);
+        assert_eq!(compare_semver("2.0.0", "2.0.0-rc.1"), Ordering::Greater);
+        assert_eq!(compare_semver("2.0.0-rc.2", "2.0.0-rc.10"), Ordering::Less);
+    }
+
+    #[test]
+    fn locale_order() {
+        assert_eq!(locale_compare("b", "A"), Ordering::Greater);
+        assert_eq!(locale_compare("a", "A"), Ordering::Less);
+        assert_eq!(locale_compare("a-b", "ab"), Ordering::Less);
+    }
+}

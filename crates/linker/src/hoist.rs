@@ -1,0 +1,160 @@
+//! Hoisting: which aliases get an extra link in `<vs>/node_modules` (private) or in the root
+//! `node_modules` (public), following pnpm's algorithm.
+//!
+//! Aliases of the root importer's direct dependencies are reserved. A pseudo root (depth −1)
+//! has as children every workspace project (with `hoistWorkspacePackages`) and every
+//! importer's direct dependencies; then every package, by breadth-first depth from the
+//! importers, ties broken by the ordinal order of its virtual-store dir name. Each child alias
+//! is taken by the first node that offers it (compared lowercased), if it matches a pattern:
+//! public first, then private.
+
+use crate::matcher::Matcher;
+use crate::plan::{ChildTarget, LinkPlan};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Public (root `node_modules`) or private (`<vs>/node_modules`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoistKind {
+    /// Linked into the root `node_modules`.
+    Public,
+    /// Linked into `<vs>/node_modules`.
+    Private,
+}
+
+impl HoistKind {
+    /// `public` / `private`, as in `.modules.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoistKind::Public => "public",
+            HoistKind::Private => "private",
+        }
+    }
+}
+
+/// One hoisted alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hoisted {
+    /// The alias linked.
+    pub alias: String,
+    /// What it points at.
+    pub target: ChildTarget,
+    /// Its `.modules.yaml` key: the dep path, or the importer id for a workspace project.
+    pub key: String,
+    /// Where it goes.
+    pub kind: HoistKind,
+}
+
+/// Computes the hoisted aliases in pnpm's order (also the `hoistedDependencies` order).
+pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
+    let public = Matcher::new(&plan.public_hoist_pattern);
+    let private = Matcher::new(&plan.hoist_pattern);
+    if public.is_empty() && private.is_empty() {
+        return Vec::new();
+    }
+    let importer_by_dir: HashMap<&std::path::Path, &str> = plan
+        .importers
+        .iter()
+        .map(|i| (i.dir.as_path(), i.id.as_str()))
+        .collect();
+
+    let mut taken: HashSet<String> = plan
+        .importers
+        .iter()
+        .filter(|i| i.id == ".")
+        .flat_map(|i| i.deps.iter().map(|d| d.alias.to_lowercase()))
+        .collect();
+
+    // The pseudo root's children.
+    let mut root_children: Vec<(String, ChildTarget)> = Vec::new();
+    if plan.hoist_workspace_packages {
+        for imp in plan.importers.iter().filter(|i| i.id != ".") {
+            if let Some(name) = &imp.name {
+                root_children.push((name.clone(), ChildTarget::Link(imp.dir.clone())));
+            }
+        }
+    }
+    for imp in &plan.importers {
+        for dep in &imp.deps {
+            root_children.push((dep.alias.clone(), dep.target.clone()));
+        }
+    }
+
+    // Breadth-first depth of every package from the importers' direct deps (depth 0).
+    let by_dep_path: HashMap<&str, usize> = plan
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.dep_path.as_str(), i))
+        .collect();
+    let mut depth: HashMap<usize, usize> = HashMap::new();
+    let mut queue = VecDeque::new();
+    for imp in &plan.importers {
+        for dep in &imp.deps {
+            if let ChildTarget::DepPath(dp) = &dep.target {
+                if let Some(&i) = by_dep_path.get(dp.as_str()) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = depth.entry(i) {
+                        e.insert(0);
+                        queue.push_back(i);
+                    }
+                }
+            }
+        }
+    }
+    while let Some(i) = queue.pop_front() {
+        let d = depth.get(&i).copied().unwrap_or(0);
+        for (_, target) in &plan.packages[i].children {
+            if let ChildTarget::DepPath(dp) = target {
+                if let Some(&c) = by_dep_path.get(dp.as_str()) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = depth.entry(c) {
+                        e.insert(d + 1);
+                        queue.push_back(c);
+                    }
+                }
+            }
+        }
+    }
+    let mut nodes: Vec<(usize, usize)> = depth.into_iter().map(|(i, d)| (d, i)).collect();
+    nodes.sort_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            plan.packages[a.1]
+                .dir_name
+                .cmp(&plan.packages[b.1].dir_name)
+        })
+    });
+
+    let mut out = Vec::new();
+    let mut offer = |alias: &str, target: &ChildTarget| {
+        let kind = if public.matches(alias) {
+            HoistKind::Public
+        } else if private.matches(alias) {
+            HoistKind::Private
+        } else {
+            return;
+        };
+        let key = match target {
+            ChildTarget::DepPath(dp) => dp.clone(),
+            ChildTarget::Link(dir) => match importer_by_dir.get(dir.as_path()) {
+                Some(id) => (*id).to_string(),
+                None => return,
+            },
+        };
+        if !taken.insert(alias.to_lowercase()) {
+            return;
+        }
+        out.push(Hoisted {
+            alias: alias.to_string(),
+            target: target.clone(),
+            key,
+            kind,
+        });
+    };
+    for (alias, target) in &root_children {
+        offer(alias, target);
+    }
+    for (_, i) in nodes {
+        for (alias, target) in &plan.packages[i].children {
+            offer(alias, target);
+        }
+    }
+    out
+}

@@ -1,0 +1,234 @@
+//! Importing one package into the virtual store: `<vs>/<dir>/node_modules/<name>`.
+//!
+//! This is the hot loop of a warm install, so it does the minimum: one `stat` of the
+//! completion marker to decide whether the package is already there, one `mkdir` per unique
+//! directory (sorted, parents first), one import call per file, and the marker
+//! (`package.json`) last. A directory without its marker is a partial import from an
+//! interrupted run: it is wiped and imported again. Packages that will be built or patched
+//! are cloned or copied so their scripts never write through a hardlink into the store.
+
+use crate::error::LinkError;
+use crate::names::{check_package_name, check_rel_path};
+use crate::plan::{package_dir_in, PackageFiles, PlannedPackage};
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tack_fs::{FsError, ImportMethod, ImportedVia, Importer};
+
+/// The file whose presence marks a complete package directory.
+pub const COMPLETION_MARKER: &str = "package.json";
+
+/// The importers used for packages: the configured one, and the clone-or-copy one for
+/// packages that must not be hard-linked. Share one across threads.
+#[derive(Debug)]
+pub struct PackageImporter {
+    normal: Importer,
+    reflink: Importer,
+    copy: Importer,
+    reflink_works: AtomicBool,
+}
+
+impl PackageImporter {
+    /// Importers for `method` (`packageImportMethod`).
+    pub fn new(method: ImportMethod) -> Self {
+        PackageImporter {
+            normal: Importer::new(method),
+            reflink: Importer::new(ImportMethod::Reflink),
+            copy: Importer::new(ImportMethod::Copy),
+            reflink_works: AtomicBool::new(true),
+        }
+    }
+
+    /// Clone if the filesystem can, else copy (pnpm's `clone-or-copy`).
+    fn clone_or_copy(&self, src: &Path, dst: &Path) -> Result<ImportedVia, FsError> {
+        if self.reflink_works.load(Ordering::Relaxed) {
+            match self.reflink.import_file(src, dst) {
+                Ok(via) => return Ok(via),
+                Err(FsError::ReflinkUnsupported { .. }) => {
+                    self.reflink_works.store(false, Ordering::Relaxed)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.copy.import_file(src, dst)
+    }
+
+    fn import(&self, force_copy: bool, src: &Path, dst: &Path) -> Result<ImportedVia, FsError> {
+        if force_copy {
+            self.clone_or_copy(src, dst)
+        } else {
+            self.normal.import_file(src, dst)
+        }
+    }
+}
+
+/// What [`import_package`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// The directory was complete already; nothing was written.
+    Reused,
+    /// The package was imported into a fresh directory.
+    Imported,
+    /// A partial directory (no marker) was wiped and imported again.
+    Repaired,
+}
+
+/// Imports `pkg` into `<virtual_store_dir>/<dir>/node_modules/<name>` unless it is already
+/// complete. Safe to call from many threads for different packages.
+pub fn import_package(
+    pkg: &PlannedPackage,
+    virtual_store_dir: &Path,
+    importer: &PackageImporter,
+) -> Result<ImportOutcome, LinkError> {
+    check_package_name(&pkg.dep_path, "name", &pkg.name)?;
+    check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
+    let pkg_dir = package_dir_in(virtual_store_dir, pkg);
+    let files = collect_files(pkg)?;
+    let marker = marker_of(&files);
+
+    let mut outcome = ImportOutcome::Imported;
+    if let Some(marker) = marker {
+        match std::fs::symlink_metadata(pkg_dir.join(marker)) {
+            Ok(_) => return Ok(ImportOutcome::Reused),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(LinkError::io(
+                    "stat",
+                    pkg_dir.join(marker),
+                    &pkg.dep_path,
+                    e,
+                ))
+            }
+        }
+    }
+    match std::fs::remove_dir_all(&pkg_dir) {
+        Ok(()) => outcome = ImportOutcome::Repaired,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(LinkError::io(
+                "remove partial package dir",
+                &pkg_dir,
+                &pkg.dep_path,
+                e,
+            ))
+        }
+    }
+
+    std::fs::create_dir_all(&pkg_dir)
+        .map_err(|e| LinkError::io("create directory", &pkg_dir, &pkg.dep_path, e))?;
+    for dir in unique_parent_dirs(&files) {
+        let path = pkg_dir.join(&dir);
+        match std::fs::create_dir(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(LinkError::io("create directory", &path, &pkg.dep_path, e)),
+        }
+    }
+
+    let is_dir_source = matches!(pkg.files, PackageFiles::Directory(_));
+    let mut marker_file = None;
+    for (rel, src) in &files {
+        if Some(rel.as_str()) == marker {
+            marker_file = Some((rel, src));
+            continue;
+        }
+        import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+    }
+    if let Some((rel, src)) = marker_file {
+        import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+    }
+    Ok(outcome)
+}
+
+fn import_one(
+    importer: &PackageImporter,
+    pkg: &PlannedPackage,
+    is_dir_source: bool,
+    src: &Path,
+    dst: &Path,
+) -> Result<(), LinkError> {
+    let via = importer
+        .import(pkg.force_copy, src, dst)
+        .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
+    // A copy of a plain source file takes its mode from the CAS name; a directory source has
+    // no `-exec` names, so keep the source file's own mode.
+    if is_dir_source && via != ImportedVia::Hardlink {
+        let meta =
+            std::fs::metadata(src).map_err(|e| LinkError::io("stat", src, &pkg.dep_path, e))?;
+        std::fs::set_permissions(dst, meta.permissions())
+            .map_err(|e| LinkError::io("chmod", dst, &pkg.dep_path, e))?;
+    }
+    Ok(())
+}
+
+/// The file list as `(relative path, source path)`, validated.
+fn collect_files(pkg: &PlannedPackage) -> Result<Vec<(String, PathBuf)>, LinkError> {
+    match &pkg.files {
+        PackageFiles::Cas(files) => {
+            for (rel, _) in files {
+                check_rel_path(&pkg.dep_path, "file path", rel)?;
+            }
+            Ok(files.clone())
+        }
+        PackageFiles::Directory(src) => {
+            let mut out = Vec::new();
+            walk_source_dir(&pkg.dep_path, src, src, &mut out)?;
+            out.sort();
+            Ok(out)
+        }
+    }
+}
+
+/// Every regular file under `dir`, skipping `node_modules` directories and symlinks.
+fn walk_source_dir(
+    package: &str,
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), LinkError> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| LinkError::io("read directory", dir, package, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LinkError::io("read directory", dir, package, e))?;
+        let path = entry.path();
+        let ty = entry
+            .file_type()
+            .map_err(|e| LinkError::io("stat", &path, package, e))?;
+        if ty.is_dir() {
+            if entry.file_name() != "node_modules" {
+                walk_source_dir(package, root, &path, out)?;
+            }
+        } else if ty.is_file() {
+            if let Ok(rel) = path.strip_prefix(root) {
+                if let Some(rel) = rel.to_str() {
+                    out.push((rel.to_string(), path.clone()));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `package.json` if the package has one, else its lexically smallest file.
+fn marker_of(files: &[(String, PathBuf)]) -> Option<&str> {
+    if files.iter().any(|(rel, _)| rel == COMPLETION_MARKER) {
+        return Some(COMPLETION_MARKER);
+    }
+    files.iter().map(|(rel, _)| rel.as_str()).min()
+}
+
+/// Every directory (and its ancestors) that holds a file, sorted so parents come first.
+fn unique_parent_dirs(files: &[(String, PathBuf)]) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for (rel, _) in files {
+        let mut parent = Path::new(rel).parent();
+        while let Some(p) = parent {
+            if p.as_os_str().is_empty() || !dirs.insert(p.to_path_buf()) {
+                break;
+            }
+            parent = p.parent();
+        }
+    }
+    dirs
+}

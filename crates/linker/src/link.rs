@@ -1,0 +1,421 @@
+//! The whole link phase, in order: import packages (in parallel, or as the CLI streams
+//! them in), remove packages that are gone, child symlinks, importer links, hoisting, bins,
+//! then the state files.
+//!
+//! Every step is idempotent and checks before it writes, so re-linking an unchanged tree
+//! writes nothing, and a tree left half-done by a crash is repaired by the next run.
+
+use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand};
+use crate::error::LinkError;
+use crate::hoist::{compute_hoisting, HoistKind, Hoisted};
+use crate::import::{import_package, ImportOutcome, PackageImporter};
+use crate::modules_yaml::{
+    http_date, virtual_store_text, write_modules_yaml, ModulesYaml, LAYOUT_VERSION,
+};
+use crate::plan::{ChildTarget, LinkPlan};
+use crate::symlinks::{link_children, list_entries, remove_link, PackageIndex};
+use crate::workspace_state::write_workspace_state;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// What happened to each package's directory, keyed by dep path. The CLI fills it when it
+/// imports packages itself as their files arrive ([`ImportSummary::record`]).
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    /// Dep path → outcome.
+    pub outcomes: HashMap<String, ImportOutcome>,
+}
+
+impl ImportSummary {
+    /// Records one package's outcome.
+    pub fn record(&mut self, dep_path: impl Into<String>, outcome: ImportOutcome) {
+        self.outcomes.insert(dep_path.into(), outcome);
+    }
+}
+
+/// What a link run did.
+#[derive(Debug, Clone, Default)]
+pub struct LinkReport {
+    /// Packages imported into fresh directories.
+    pub imported: usize,
+    /// Partial directories wiped and imported again.
+    pub repaired: usize,
+    /// Complete directories left as they were.
+    pub reused: usize,
+    /// Virtual-store directories of packages no longer in the plan, removed.
+    pub removed_packages: Vec<String>,
+    /// The hoisted aliases, in order.
+    pub hoisted: Vec<Hoisted>,
+    /// Warnings to show the user (skipped bins, …).
+    pub warnings: Vec<String>,
+}
+
+/// Links the whole plan: imports every package (in parallel), then [`finish`].
+pub fn link(plan: &LinkPlan) -> Result<LinkReport, LinkError> {
+    let importer = PackageImporter::new(plan.import_method);
+    let summary = import_all(plan, &importer)?;
+    finish(plan, &summary)
+}
+
+/// Imports every package of the plan in parallel.
+pub fn import_all(plan: &LinkPlan, importer: &PackageImporter) -> Result<ImportSummary, LinkError> {
+    let outcomes: Result<Vec<(String, ImportOutcome)>, LinkError> = plan
+        .packages
+        .par_iter()
+        .map(|pkg| {
+            import_package(pkg, &plan.virtual_store_dir, importer)
+                .map(|o| (pkg.dep_path.clone(), o))
+        })
+        .collect();
+    Ok(ImportSummary {
+        outcomes: outcomes?.into_iter().collect(),
+    })
+}
+
+/// Everything after importing: stale package removal, symlinks, hoisting, bins and state
+/// files. Packages missing from `summary` are imported first (a cheap check when they are
+/// already complete).
+pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, LinkError> {
+    let mut report = LinkReport::default();
+    let importer = PackageImporter::new(plan.import_method);
+    let late: Result<Vec<(String, ImportOutcome)>, LinkError> = plan
+        .packages
+        .par_iter()
+        .filter(|p| !summary.outcomes.contains_key(&p.dep_path))
+        .map(|pkg| {
+            import_package(pkg, &plan.virtual_store_dir, &importer)
+                .map(|o| (pkg.dep_path.clone(), o))
+        })
+        .collect();
+    let mut outcomes: HashMap<&str, ImportOutcome> = summary
+        .outcomes
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    let late = late?;
+    for (k, v) in &late {
+        outcomes.insert(k.as_str(), *v);
+    }
+    for o in outcomes.values() {
+        match o {
+            ImportOutcome::Imported => report.imported += 1,
+            ImportOutcome::Repaired => report.repaired += 1,
+            ImportOutcome::Reused => report.reused += 1,
+        }
+    }
+
+    report.removed_packages = remove_stale_packages(plan)?;
+
+    let index = PackageIndex::new(plan);
+    plan.packages.par_iter().try_for_each(|pkg| {
+        let fresh = outcomes.get(pkg.dep_path.as_str()) != Some(&ImportOutcome::Reused);
+        link_children(plan, &index, pkg, !fresh)
+    })?;
+
+    let hoisted = compute_hoisting(plan);
+    link_importers(plan, &index, &hoisted)?;
+    link_hoisted(plan, &index, &hoisted)?;
+    link_all_bins(plan, &index, &hoisted, &mut report.warnings)?;
+    write_state_files(plan, &hoisted)?;
+    report.hoisted = hoisted;
+    Ok(report)
+}
+
+/// Removes `.pnpm/<dir>` for every dir the plan does not have. Dot entries, `node_modules`,
+/// `lock.yaml` and temp files are kept.
+fn remove_stale_packages(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
+    let vs = &plan.virtual_store_dir;
+    let entries = match std::fs::read_dir(vs) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LinkError::io("read directory", vs, "virtual store", e)),
+    };
+    let wanted: HashSet<&str> = plan.packages.iter().map(|p| p.dir_name.as_str()).collect();
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| LinkError::io("read directory", vs, "virtual store", e))?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with('.')
+            || name == "node_modules"
+            || name == "lock.yaml"
+            || name.contains(tack_fs::TEMP_INFIX)
+        {
+            continue;
+        }
+        if wanted.contains(name.as_str()) || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = entry.path();
+        std::fs::remove_dir_all(&path)
+            .map_err(|e| LinkError::io("remove package dir", &path, &name, e))?;
+        removed.push(name);
+    }
+    removed.sort();
+    Ok(removed)
+}
+
+/// True when the symlink at `link` points into the virtual store or at a project dir.
+fn is_managed_link(plan: &LinkPlan, link: &Path) -> bool {
+    let Ok(text) = std::fs::read_link(link) else {
+        return false;
+    };
+    let parent = link.parent().unwrap_or(Path::new("/"));
+    let resolved = parent.join(text);
+    let rel_vs = tack_fs::relative_path(&plan.virtual_store_dir, &resolved);
+    if !rel_vs.starts_with("..") {
+        return true;
+    }
+    plan.importers
+        .iter()
+        .any(|i| tack_fs::relative_path(&i.dir, &resolved) == Path::new("."))
+        || plan.importers.iter().any(|i| {
+            i.deps.iter().any(|d| match &d.target {
+                ChildTarget::Link(dir) => tack_fs::relative_path(dir, &resolved) == Path::new("."),
+                ChildTarget::DepPath(_) => false,
+            })
+        })
+}
+
+/// `<importer>/node_modules/<alias>` for every direct dep; publicly hoisted links in the root.
+fn link_importers(
+    plan: &LinkPlan,
+    index: &PackageIndex<'_>,
+    hoisted: &[Hoisted],
+) -> Result<(), LinkError> {
+    for imp in &plan.importers {
+        let modules = imp.dir.join(&plan.modules_dir_name);
+        let mut wanted: HashSet<&str> = HashSet::new();
+        for dep in &imp.deps {
+            crate::names::check_package_name(&imp.id, "alias", &dep.alias)?;
+            let target = index.resolve(&imp.id, &dep.target)?;
+            tack_fs::symlink_dir(&target, &modules.join(&dep.alias))
+                .map_err(|e| LinkError::fs(&imp.id, e))?;
+            wanted.insert(dep.alias.as_str());
+        }
+        if imp.id == "." {
+            for h in hoisted.iter().filter(|h| h.kind == HoistKind::Public) {
+                wanted.insert(h.alias.as_str());
+            }
+        }
+        for (alias, path, is_link) in list_entries(&modules, &imp.id)? {
+            if is_link && !wanted.contains(alias.as_str()) && is_managed_link(plan, &path) {
+                remove_link(&path, &imp.id)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Private links in `<vs>/node_modules`, public ones in the root `node_modules` (an existing
+/// entry there that is not one of ours is left alone).
+fn link_hoisted(
+    plan: &LinkPlan,
+    index: &PackageIndex<'_>,
+    hoisted: &[Hoisted],
+) -> Result<(), LinkError> {
+    let private_dir = plan.virtual_store_dir.join("node_modules");
+    let root_modules = plan.root_modules_dir();
+    let mut wanted_private: HashSet<&str> = HashSet::new();
+    for h in hoisted {
+        let target = index.resolve(&h.key, &h.target)?;
+        match h.kind {
+            HoistKind::Private => {
+                wanted_private.insert(h.alias.as_str());
+                tack_fs::symlink_dir(&target, &private_dir.join(&h.alias))
+                    .map_err(|e| LinkError::fs(&h.key, e))?;
+            }
+            HoistKind::Public => {
+                let link = root_modules.join(&h.alias);
+                match std::fs::symlink_metadata(&link) {
+                    Ok(m) if !m.file_type().is_symlink() => continue,
+                    Ok(_) if !is_managed_link(plan, &link) => continue,
+                    _ => {}
+                }
+                tack_fs::symlink_dir(&target, &link).map_err(|e| LinkError::fs(&h.key, e))?;
+            }
+        }
+    }
+    crate::symlinks::remove_unwanted_links(&private_dir, "hoisted dependencies", |a| {
+        wanted_private.contains(a)
+    })?;
+    Ok(())
+}
+
+/// Every `.bin`: each package's own (children + itself), each importer's (direct deps, then
+/// publicly hoisted in the root), and `<vs>/node_modules/.bin` (privately hoisted).
+fn link_all_bins(
+    plan: &LinkPlan,
+    index: &PackageIndex<'_>,
+    hoisted: &[Hoisted],
+    warnings: &mut Vec<String>,
+) -> Result<(), LinkError> {
+    let hoisted_modules = plan.virtual_store_dir.join("node_modules");
+    let hoisted_np = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
+
+    // Commands per package (dep path) and per linked directory.
+    let mut by_dep: HashMap<&str, Vec<BinCommand>> = HashMap::new();
+    for pkg in plan.packages.iter().filter(|p| p.has_bin) {
+        let dir = plan.package_dir(pkg);
+        let slot = plan
+            .virtual_store_dir
+            .join(&pkg.dir_name)
+            .join("node_modules");
+        by_dep.insert(
+            pkg.dep_path.as_str(),
+            commands_of(&pkg.dep_path, &dir, Some(slot), warnings)?,
+        );
+    }
+    let mut by_link: HashMap<PathBuf, Vec<BinCommand>> = HashMap::new();
+    let link_targets = plan
+        .importers
+        .iter()
+        .flat_map(|i| i.deps.iter().map(|d| &d.target))
+        .chain(
+            plan.packages
+                .iter()
+                .flat_map(|p| p.children.iter().map(|c| &c.1)),
+        );
+    for target in link_targets {
+        if let ChildTarget::Link(dir) = target {
+            if !by_link.contains_key(dir) {
+                let cmds = commands_of(&dir.to_string_lossy(), dir, None, warnings)?;
+                by_link.insert(dir.clone(), cmds);
+            }
+        }
+    }
+    let empty: Vec<BinCommand> = Vec::new();
+    let cmds_of = |t: &ChildTarget| -> &Vec<BinCommand> {
+        match t {
+            ChildTarget::DepPath(dp) => by_dep.get(dp.as_str()).unwrap_or(&empty),
+            ChildTarget::Link(dir) => by_link.get(dir).unwrap_or(&empty),
+        }
+    };
+
+    plan.packages.par_iter().try_for_each(|pkg| {
+        let mut tier: Vec<&BinCommand> = by_dep
+            .get(pkg.dep_path.as_str())
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        for (alias, target) in &pkg.children {
+            if alias != &pkg.name {
+                tier.extend(cmds_of(target));
+            }
+        }
+        let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
+        let chosen = resolve_conflicts(&[tier]);
+        write_bin_dir(&bin_dir, &chosen, hoisted_np, true).map(|_| ())
+    })?;
+
+    for imp in &plan.importers {
+        let direct: Vec<&BinCommand> = imp.deps.iter().flat_map(|d| cmds_of(&d.target)).collect();
+        let mut tiers = vec![direct];
+        if imp.id == "." {
+            tiers.push(
+                hoisted
+                    .iter()
+                    .filter(|h| h.kind == HoistKind::Public)
+                    .flat_map(|h| cmds_of(&h.target))
+                    .collect(),
+            );
+        }
+        let chosen = resolve_conflicts(&tiers);
+        let bin_dir = imp.dir.join(&plan.modules_dir_name).join(".bin");
+        write_bin_dir(&bin_dir, &chosen, hoisted_np, true)?;
+    }
+
+    let private: Vec<&BinCommand> = hoisted
+        .iter()
+        .filter(|h| h.kind == HoistKind::Private && matches!(h.target, ChildTarget::DepPath(_)))
+        .flat_map(|h| cmds_of(&h.target))
+        .collect();
+    let chosen = resolve_conflicts(&[private]);
+    write_bin_dir(&hoisted_modules.join(".bin"), &chosen, hoisted_np, true)?;
+    let _ = index;
+    Ok(())
+}
+
+/// `.modules.yaml`, `.pnpm/lock.yaml` and the workspace state.
+fn write_state_files(plan: &LinkPlan, hoisted: &[Hoisted]) -> Result<(), LinkError> {
+    let root_modules = plan.root_modules_dir();
+    std::fs::create_dir_all(&root_modules)
+        .map_err(|e| LinkError::io("create directory", &root_modules, ".modules.yaml", e))?;
+    let modules = modules_yaml_for(plan, hoisted);
+    write_modules_yaml(&root_modules, &modules)?;
+
+    let lock_path = plan.virtual_store_dir.join("lock.yaml");
+    match &plan.current_lockfile_yaml {
+        Some(yaml) => {
+            std::fs::create_dir_all(&plan.virtual_store_dir).map_err(|e| {
+                LinkError::io("create directory", &plan.virtual_store_dir, "lock.yaml", e)
+            })?;
+            let same = std::fs::read(&lock_path).is_ok_and(|old| old == yaml.as_bytes());
+            if !same {
+                tack_fs::AtomicWrite::new(&lock_path)
+                    .write_bytes(yaml.as_bytes())
+                    .map_err(|e| LinkError::fs("lock.yaml", e))?;
+            }
+        }
+        None => match std::fs::remove_file(&lock_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LinkError::io("remove", &lock_path, "lock.yaml", e)),
+        },
+    }
+    write_workspace_state(plan)
+}
+
+/// The `.modules.yaml` contents this plan produces (with `prunedAt` = now).
+pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
+    let mut hoisted_dependencies = serde_json::Map::new();
+    for h in hoisted {
+        let entry = hoisted_dependencies
+            .entry(h.key.clone())
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if let serde_json::Value::Object(m) = entry {
+            m.insert(
+                h.alias.clone(),
+                serde_json::Value::String(h.kind.as_str().to_string()),
+            );
+        }
+    }
+    let mut injected_deps = serde_json::Map::new();
+    for pkg in &plan.packages {
+        if let crate::plan::PackageFiles::Directory(src) = &pkg.files {
+            let key = tack_fs::relative_path(&plan.lockfile_dir, src)
+                .to_string_lossy()
+                .into_owned();
+            let copy = tack_fs::relative_path(&plan.lockfile_dir, &plan.package_dir(pkg))
+                .to_string_lossy()
+                .into_owned();
+            let entry = injected_deps
+                .entry(key)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let serde_json::Value::Array(a) = entry {
+                a.push(serde_json::Value::String(copy));
+            }
+        }
+    }
+    let s = &plan.modules_state;
+    ModulesYaml {
+        hoisted_dependencies,
+        hoist_pattern: Some(plan.hoist_pattern.clone()),
+        included: s.included,
+        layout_version: serde_json::json!(LAYOUT_VERSION),
+        node_linker: Some("isolated".to_string()),
+        package_manager: s.package_manager.clone(),
+        pending_builds: s.pending_builds.clone(),
+        ignored_builds: s.ignored_builds.clone(),
+        pruned_at: http_date(std::time::SystemTime::now()),
+        public_hoist_pattern: Some(plan.public_hoist_pattern.clone()),
+        skipped: s.skipped.clone(),
+        store_dir: s.store_dir.to_string_lossy().into_owned(),
+        virtual_store_dir: virtual_store_text(plan),
+        virtual_store_dir_max_length: Some(plan.virtual_store_dir_max_length),
+        injected_deps,
+        allow_builds: Some(s.allow_builds.clone()),
+    }
+}

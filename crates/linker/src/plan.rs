@@ -1,0 +1,219 @@
+//! The link plan: everything the linker needs, self-contained.
+//!
+//! The linker never reads the lockfile, the store index or the network. The CLI builds a
+//! [`LinkPlan`] from the lockfile and the fetch results (CAS paths per file) and hands it
+//! over. Keeping the plan plain data lets the linker be tested with hand-made plans and fake
+//! CAS directories, and keeps format knowledge (dep paths, dir names) in the lockfile crate.
+
+use std::path::PathBuf;
+
+pub use tack_fs::ImportMethod;
+
+/// Everything needed to build one `node_modules` tree (one workspace root).
+#[derive(Debug, Clone)]
+pub struct LinkPlan {
+    /// The workspace root (the directory holding `pnpm-lock.yaml`).
+    pub lockfile_dir: PathBuf,
+    /// Name of the modules directory in each importer, normally `node_modules`.
+    pub modules_dir_name: String,
+    /// Absolute virtual store dir, normally `<root>/node_modules/.pnpm`.
+    pub virtual_store_dir: PathBuf,
+    /// `virtualStoreDirMaxLength` (recorded in `.modules.yaml`; dir names are computed by the caller).
+    pub virtual_store_dir_max_length: usize,
+    /// One entry per installable snapshot.
+    pub packages: Vec<PlannedPackage>,
+    /// The root importer (`.`) and every workspace project that is linked.
+    pub importers: Vec<PlannedImporter>,
+    /// `hoistPattern` (default `["*"]`); empty turns private hoisting off.
+    pub hoist_pattern: Vec<String>,
+    /// `publicHoistPattern` (default `[]`; `["*"]` with `shamefullyHoist`).
+    pub public_hoist_pattern: Vec<String>,
+    /// `hoistWorkspacePackages` (default true).
+    pub hoist_workspace_packages: bool,
+    /// `packageImportMethod`.
+    pub import_method: ImportMethod,
+    /// What goes into `.modules.yaml` besides the layout facts above.
+    pub modules_state: ModulesStateInput,
+    /// The rendered current lockfile for `node_modules/.pnpm/lock.yaml`; `None` deletes it.
+    pub current_lockfile_yaml: Option<String>,
+    /// The workspace state file; `None` leaves it alone.
+    pub workspace_state: Option<WorkspaceStateInput>,
+}
+
+/// How a package's files reach its virtual-store directory.
+#[derive(Debug, Clone)]
+pub enum PackageFiles {
+    /// Files in the CAS: `(relative path inside the package, CAS file path)`. The CAS name's
+    /// `-exec` suffix gives the exec bit.
+    Cas(Vec<(String, PathBuf)>),
+    /// A `file:` directory or an injected workspace project: every file under this directory
+    /// except `node_modules`, hard-linked (or copied) from the source.
+    Directory(PathBuf),
+}
+
+/// Where a dependency edge points.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChildTarget {
+    /// A package of the plan, by its dep path.
+    DepPath(String),
+    /// A `link:` target or a workspace project: an absolute directory.
+    Link(PathBuf),
+}
+
+/// One snapshot to install into the virtual store.
+#[derive(Debug, Clone)]
+pub struct PlannedPackage {
+    /// The lockfile dep path (`foo@1.0.0(peer@2.0.0)`), used as the key everywhere.
+    pub dep_path: String,
+    /// `depPathToFilename(dep_path)`, computed by the caller: `.pnpm/<dir_name>`.
+    pub dir_name: String,
+    /// The package name (`@scope/name`).
+    pub name: String,
+    /// The package version (for bin conflicts and reporting).
+    pub version: String,
+    /// Where the files come from.
+    pub files: PackageFiles,
+    /// `dependencies` ∪ `optionalDependencies` of the snapshot: `(alias, target)`.
+    pub children: Vec<(String, ChildTarget)>,
+    /// The lockfile's `hasBin`: the manifest is read after import to find the commands.
+    pub has_bin: bool,
+    /// The package will run build scripts or be patched: import by reflink or copy, never hardlink.
+    pub force_copy: bool,
+}
+
+/// Which dependency group an importer's direct dependency belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DepGroup {
+    /// `dependencies`
+    Prod,
+    /// `devDependencies`
+    Dev,
+    /// `optionalDependencies`
+    Optional,
+}
+
+/// A direct dependency of an importer.
+#[derive(Debug, Clone)]
+pub struct ImporterDep {
+    /// The name under `<importer>/node_modules`.
+    pub alias: String,
+    /// What it points at.
+    pub target: ChildTarget,
+    /// Its group (for the summary).
+    pub group: DepGroup,
+}
+
+/// A project of the workspace (the root is id `.`).
+#[derive(Debug, Clone)]
+pub struct PlannedImporter {
+    /// The lockfile importer id (`.`, `packages/a`).
+    pub id: String,
+    /// Absolute project directory.
+    pub dir: PathBuf,
+    /// The project's manifest name, used to hoist workspace packages (`None`: not hoisted).
+    pub name: Option<String>,
+    /// The project's manifest version (workspace state).
+    pub version: Option<String>,
+    /// Direct dependencies that are included by this install.
+    pub deps: Vec<ImporterDep>,
+}
+
+/// The `.modules.yaml` fields that come from the caller's settings.
+#[derive(Debug, Clone, Default)]
+pub struct ModulesStateInput {
+    /// The store dir, with its `v11` suffix.
+    pub store_dir: PathBuf,
+    /// `included` dependency groups.
+    pub included: IncludedGroups,
+    /// Dep paths of skipped (uninstallable optional) packages.
+    pub skipped: Vec<String>,
+    /// Dep paths that still need their build.
+    pub pending_builds: Vec<String>,
+    /// Dep paths whose builds were ignored by policy.
+    pub ignored_builds: Vec<String>,
+    /// The `allowBuilds` setting as JSON (`{}` when unset).
+    pub allow_builds: serde_json::Map<String, serde_json::Value>,
+    /// `packageManager`, e.g. `pnpm@12.21.0`.
+    pub package_manager: String,
+}
+
+/// The dependency groups an install includes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncludedGroups {
+    /// `dependencies`
+    pub dependencies: bool,
+    /// `devDependencies`
+    pub dev_dependencies: bool,
+    /// `optionalDependencies`
+    pub optional_dependencies: bool,
+}
+
+impl Default for IncludedGroups {
+    fn default() -> Self {
+        IncludedGroups {
+            dependencies: true,
+            dev_dependencies: true,
+            optional_dependencies: true,
+        }
+    }
+}
+
+/// The workspace state file's inputs (`node_modules/.pnpm-workspace-state-v1.json`).
+#[derive(Debug, Clone, Default)]
+pub struct WorkspaceStateInput {
+    /// `settings`, as the CLI resolved them (an object of pnpm's workspace-state keys).
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// `filteredInstall`.
+    pub filtered_install: bool,
+    /// `pnpmfiles`.
+    pub pnpmfiles: Vec<String>,
+    /// Files whose mtime and size are recorded for the no-op check: the lockfile and every
+    /// manifest (absolute paths).
+    pub validated_files: Vec<PathBuf>,
+}
+
+impl LinkPlan {
+    /// A plan with pnpm's defaults for the workspace root `lockfile_dir`: `node_modules`,
+    /// `.pnpm`, max length 120, hoist `*`, no public hoisting, `auto` import.
+    pub fn new(lockfile_dir: impl Into<PathBuf>) -> Self {
+        let lockfile_dir = lockfile_dir.into();
+        let virtual_store_dir = lockfile_dir.join("node_modules").join(".pnpm");
+        LinkPlan {
+            lockfile_dir,
+            modules_dir_name: "node_modules".to_string(),
+            virtual_store_dir,
+            virtual_store_dir_max_length: 120,
+            packages: Vec::new(),
+            importers: Vec::new(),
+            hoist_pattern: vec!["*".to_string()],
+            public_hoist_pattern: Vec::new(),
+            hoist_workspace_packages: true,
+            import_method: ImportMethod::Auto,
+            modules_state: ModulesStateInput {
+                package_manager: "pnpm@12.21.0".to_string(),
+                ..ModulesStateInput::default()
+            },
+            current_lockfile_yaml: None,
+            workspace_state: None,
+        }
+    }
+
+    /// `<root>/node_modules`.
+    pub fn root_modules_dir(&self) -> PathBuf {
+        self.lockfile_dir.join(&self.modules_dir_name)
+    }
+
+    /// `<vs>/<dir_name>/node_modules/<name>`: where a package's files live.
+    pub fn package_dir(&self, pkg: &PlannedPackage) -> PathBuf {
+        package_dir_in(&self.virtual_store_dir, pkg)
+    }
+}
+
+/// `<vs>/<dir_name>/node_modules/<name>` for a given virtual store.
+pub fn package_dir_in(virtual_store_dir: &std::path::Path, pkg: &PlannedPackage) -> PathBuf {
+    virtual_store_dir
+        .join(&pkg.dir_name)
+        .join("node_modules")
+        .join(&pkg.name)
+}

@@ -1,0 +1,136 @@
+//! The text of a POSIX bin shim, byte-for-byte in pnpm 12's form.
+//!
+//! pnpm 12 writes a `sh` script that resolves `$0` through symlinks, sets `NODE_PATH` from
+//! paths relative to the shim's real directory, runs the target with `node` (or the program
+//! named by the target's shebang), and ends with a `# cmd-shim-target=<target>` trailer. Tools
+//! (and pnpm itself) compare shims by text, so the text must match exactly; the fixed
+//! header is the one observed from a real pnpm 12.21.0 install (`shim_header.sh`).
+
+const HEADER: &str = include_str!("shim_header.sh");
+
+/// The interpreter a target asks for in its shebang line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpreter {
+    /// The program (`node`, `sh`, …).
+    pub prog: String,
+    /// Arguments after the program (`--harmony`), possibly empty.
+    pub args: String,
+}
+
+impl Default for Interpreter {
+    fn default() -> Self {
+        Interpreter {
+            prog: "node".to_string(),
+            args: String::new(),
+        }
+    }
+}
+
+/// Reads the shebang of a script's first line: `#!/usr/bin/env node` → `node`,
+/// `#!/bin/sh -e` → `sh -e`. No shebang → `node` (JS files are what bins usually are).
+pub fn interpreter_from_script(first_bytes: &[u8]) -> Interpreter {
+    let line_end = first_bytes
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap_or(first_bytes.len());
+    let Ok(line) = std::str::from_utf8(&first_bytes[..line_end]) else {
+        return Interpreter::default();
+    };
+    let Some(rest) = line.trim_end_matches('\r').strip_prefix("#!") else {
+        return Interpreter::default();
+    };
+    let mut words = rest.split_whitespace();
+    let Some(mut prog) = words.next() else {
+        return Interpreter::default();
+    };
+    if prog.ends_with("/env") || prog == "env" {
+        // `env -S node --flag` is the same as `env node --flag` here.
+        let mut next = words.next();
+        if next == Some("-S") {
+            next = words.next();
+        }
+        match next {
+            Some(p) => prog = p,
+            None => return Interpreter::default(),
+        }
+    }
+    let prog = prog.rsplit('/').next().unwrap_or(prog).to_string();
+    let args: Vec<&str> = words.collect();
+    Interpreter {
+        prog,
+        args: args.join(" "),
+    }
+}
+
+/// Quotes `s` for `sh` inside single quotes (`'` becomes `'\''`).
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The shim text. `target` and each `node_path` entry are paths relative to the shim's
+/// directory, with `/` separators.
+pub fn posix_shim(target: &str, node_path: &[String], interpreter: &Interpreter) -> String {
+    let mut out = String::with_capacity(HEADER.len() + 1600);
+    out.push_str(HEADER);
+    if !node_path.is_empty() {
+        let joined: Vec<String> = node_path
+            .iter()
+            .map(|p| format!("\"$basedir_abs\"/{}", sh_quote(p)))
+            .collect();
+        let joined = joined.join(":");
+        out.push_str("if [ -z \"$NODE_PATH\" ]; then\n");
+        out.push_str(&format!("  export NODE_PATH={joined}\n"));
+        out.push_str("else\n");
+        out.push_str(&format!("  export NODE_PATH={joined}:\"$NODE_PATH\"\n"));
+        out.push_str("fi\n");
+    }
+    let prog = &interpreter.prog;
+    let args = &interpreter.args;
+    let t = sh_quote(target);
+    let abs = format!("\"$basedir_abs\"/{t}");
+    let win = format!("\"$basedir_win\"/{t}");
+    out.push_str(&format!(
+        "if [ -n \"$exe\" ] && [ -x \"$basedir/{prog}.exe\" ]; then\n  exec \"$basedir/{prog}.exe\" {args} {win} \"$@\"\n"
+    ));
+    out.push_str(&format!(
+        "elif [ -x \"$basedir/{prog}\" ]; then\n  exec \"$basedir/{prog}\" {args} {abs} \"$@\"\n"
+    ));
+    out.push_str(&format!(
+        "elif [ -n \"$msys\" ] && command -v {prog} >/dev/null 2>&1; then\n  exec {prog} {args} {win} \"$@\"\n"
+    ));
+    out.push_str(&format!(
+        "elif command -v {prog} >/dev/null 2>&1; then\n  exec {prog} {args} {abs} \"$@\"\n"
+    ));
+    out.push_str(&format!(
+        "elif [ -n \"$exe\" ] && command -v {prog}.exe >/dev/null 2>&1; then\n  exec {prog}.exe {args} {win} \"$@\"\n"
+    ));
+    out.push_str(&format!("else\n  exec {prog} {args} {abs} \"$@\"\nfi\n"));
+    out.push_str(&format!("# cmd-shim-target={target}\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebangs() {
+        assert_eq!(
+            interpreter_from_script(b"#!/usr/bin/env node\nx").prog,
+            "node"
+        );
+        let i = interpreter_from_script(b"#!/bin/sh -e\r\n");
+        assert_eq!((i.prog.as_str(), i.args.as_str()), ("sh", "-e"));
+        assert_eq!(interpreter_from_script(b"console.log(1)").prog, "node");
+        let i = interpreter_from_script(b"#!/usr/bin/env -S node --no-warnings\n");
+        assert_eq!(
+            (i.prog.as_str(), i.args.as_str()),
+            ("node", "--no-warnings")
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("a'b"), "'a'\\''b'");
+    }
+}

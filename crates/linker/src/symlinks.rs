@@ -1,0 +1,164 @@
+//! Dependency symlinks: each package's children inside its virtual-store `node_modules`, and
+//! each importer's direct dependencies in `<importer>/node_modules`.
+//!
+//! All links are relative directory symlinks made by `tack_fs::symlink_dir`, which leaves a
+//! correct link alone after one `readlink`, so re-linking an unchanged tree writes nothing.
+//! Links that are no longer wanted are removed here too; only symlinks are ever removed, a
+//! real directory or file a user put there is left alone.
+
+use crate::error::LinkError;
+use crate::names::check_package_name;
+use crate::plan::{ChildTarget, LinkPlan, PlannedPackage};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Dep path → package, for resolving edges.
+pub(crate) struct PackageIndex<'a> {
+    by_dep_path: HashMap<&'a str, &'a PlannedPackage>,
+    vstore: &'a Path,
+}
+
+impl<'a> PackageIndex<'a> {
+    pub(crate) fn new(plan: &'a LinkPlan) -> Self {
+        PackageIndex {
+            by_dep_path: plan
+                .packages
+                .iter()
+                .map(|p| (p.dep_path.as_str(), p))
+                .collect(),
+            vstore: &plan.virtual_store_dir,
+        }
+    }
+
+    pub(crate) fn get(&self, dep_path: &str) -> Option<&'a PlannedPackage> {
+        self.by_dep_path.get(dep_path).copied()
+    }
+
+    /// The directory an edge points at.
+    pub(crate) fn resolve(&self, from: &str, target: &ChildTarget) -> Result<PathBuf, LinkError> {
+        match target {
+            ChildTarget::Link(dir) => Ok(dir.clone()),
+            ChildTarget::DepPath(dep_path) => match self.get(dep_path) {
+                Some(pkg) => Ok(crate::plan::package_dir_in(self.vstore, pkg)),
+                None => Err(LinkError::UnknownDepPath {
+                    from: from.to_string(),
+                    dep_path: dep_path.clone(),
+                }),
+            },
+        }
+    }
+}
+
+/// Links every child of `pkg` into `<vs>/<dir>/node_modules/<alias>`. A child whose alias is
+/// the package's own name is not linked: that slot is the package itself, which is where
+/// `require(<own name>)` resolves. With `prune`, symlinks for children that are gone are
+/// removed.
+pub(crate) fn link_children(
+    plan: &LinkPlan,
+    index: &PackageIndex<'_>,
+    pkg: &PlannedPackage,
+    prune: bool,
+) -> Result<(), LinkError> {
+    let modules = plan
+        .virtual_store_dir
+        .join(&pkg.dir_name)
+        .join("node_modules");
+    let mut wanted: HashSet<&str> = HashSet::new();
+    wanted.insert(pkg.name.as_str());
+    for (alias, target) in &pkg.children {
+        check_package_name(&pkg.dep_path, "alias", alias)?;
+        if alias == &pkg.name {
+            continue;
+        }
+        wanted.insert(alias.as_str());
+        let dir = index.resolve(&pkg.dep_path, target)?;
+        tack_fs::symlink_dir(&dir, &modules.join(alias))
+            .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
+    }
+    if prune {
+        remove_unwanted_links(&modules, &pkg.dep_path, |alias| wanted.contains(alias))?;
+    }
+    Ok(())
+}
+
+/// Removes every symlink in `modules` (and its `@scope` dirs) whose alias `keep` rejects.
+/// Dot entries (`.bin`, `.pnpm`, state files) are never touched.
+pub(crate) fn remove_unwanted_links(
+    modules: &Path,
+    package: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<usize, LinkError> {
+    let mut removed = 0;
+    for (alias, path, is_link) in list_entries(modules, package)? {
+        if is_link && !keep(&alias) {
+            remove_link(&path, package)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// `(alias, path, is_symlink)` for every non-dot entry of a modules dir, scoped ones expanded.
+pub(crate) fn list_entries(
+    modules: &Path,
+    package: &str,
+) -> Result<Vec<(String, PathBuf, bool)>, LinkError> {
+    let mut out = Vec::new();
+    for (name, path, ty) in read_dir_typed(modules, package)? {
+        if name.starts_with('.') {
+            continue;
+        }
+        if name.starts_with('@') && ty.is_dir() {
+            for (sub, sub_path, sub_ty) in read_dir_typed(&path, package)? {
+                out.push((format!("{name}/{sub}"), sub_path, sub_ty.is_symlink()));
+            }
+        } else {
+            out.push((name, path, ty.is_symlink()));
+        }
+    }
+    Ok(out)
+}
+
+fn read_dir_typed(
+    dir: &Path,
+    package: &str,
+) -> Result<Vec<(String, PathBuf, std::fs::FileType)>, LinkError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LinkError::io("read directory", dir, package, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| LinkError::io("read directory", dir, package, e))?;
+        let path = entry.path();
+        let ty = entry
+            .file_type()
+            .map_err(|e| LinkError::io("stat", &path, package, e))?;
+        if let Some(name) = entry.file_name().to_str() {
+            out.push((name.to_string(), path, ty));
+        }
+    }
+    Ok(out)
+}
+
+/// Removes a symlink; an empty `@scope` parent left behind is removed too.
+pub(crate) fn remove_link(path: &Path, package: &str) -> Result<(), LinkError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LinkError::io("remove link", path, package, e)),
+    }
+    if let Some(parent) = path.parent() {
+        let scoped = parent
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('@'));
+        if scoped {
+            // Fails harmlessly when the scope still holds other entries.
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    Ok(())
+}

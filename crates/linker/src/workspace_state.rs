@@ -1,0 +1,151 @@
+//! `node_modules/.pnpm-workspace-state-v1.json`: the projects and settings of the last
+//! install, plus a `validation` block with the mtime and size of the lockfile and every
+//! manifest, so the CLI can answer "Already up to date" without parsing anything.
+
+use crate::error::LinkError;
+use crate::plan::LinkPlan;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// File name under the root modules dir.
+pub const WORKSPACE_STATE_FILE: &str = ".pnpm-workspace-state-v1.json";
+
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceState {
+    /// Milliseconds since the epoch.
+    pub last_validated_timestamp: u64,
+    /// `{absDir: {name, version}}`.
+    pub projects: BTreeMap<String, ProjectInfo>,
+    /// `pnpmfiles`.
+    #[serde(default)]
+    pub pnpmfiles: Vec<String>,
+    /// `filteredInstall`.
+    #[serde(default)]
+    pub filtered_install: bool,
+    /// The settings that affect the install.
+    #[serde(default)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// mtime/size of the inputs at write time.
+    #[serde(default)]
+    pub validation: Option<Validation>,
+}
+
+/// A project's manifest identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    /// `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// The recorded input files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Validation {
+    /// Nanoseconds since the epoch when recorded.
+    pub recorded_at_ns: u128,
+    /// `{absPath: {mtimeNs, ctimeNs, size}}`.
+    pub files: BTreeMap<String, FileStamp>,
+}
+
+/// One file's stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileStamp {
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i128,
+    /// Change time, ns since the epoch.
+    pub ctime_ns: i128,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// The current stamp of `path`, `None` if it cannot be stat'ed.
+pub fn stamp(path: &Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        size: m.size(),
+    })
+}
+
+impl WorkspaceState {
+    /// True when every recorded file still has its recorded mtime and size, and the set of
+    /// files equals `files` (the lockfile and manifests the CLI would record now).
+    pub fn inputs_unchanged(&self, files: &[PathBuf]) -> bool {
+        let Some(v) = &self.validation else {
+            return false;
+        };
+        if v.files.len() != files.len() {
+            return false;
+        }
+        files.iter().all(|f| {
+            let key = f.to_string_lossy();
+            match (v.files.get(key.as_ref()), stamp(f)) {
+                (Some(rec), Some(now)) => rec.mtime_ns == now.mtime_ns && rec.size == now.size,
+                _ => false,
+            }
+        })
+    }
+}
+
+/// Reads `<root>/node_modules/.pnpm-workspace-state-v1.json`.
+pub fn read_workspace_state(root_modules_dir: &Path) -> Option<WorkspaceState> {
+    let text = std::fs::read(root_modules_dir.join(WORKSPACE_STATE_FILE)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Builds and atomically writes the state file for `plan` (no-op without `workspace_state`).
+pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
+    let Some(input) = &plan.workspace_state else {
+        return Ok(());
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let projects = plan
+        .importers
+        .iter()
+        .map(|i| {
+            (
+                i.dir.to_string_lossy().into_owned(),
+                ProjectInfo {
+                    name: i.name.clone(),
+                    version: i.version.clone(),
+                },
+            )
+        })
+        .collect();
+    let files = input
+        .validated_files
+        .iter()
+        .filter_map(|f| stamp(f).map(|s| (f.to_string_lossy().into_owned(), s)))
+        .collect();
+    let state = WorkspaceState {
+        last_validated_timestamp: now.as_millis() as u64,
+        projects,
+        pnpmfiles: input.pnpmfiles.clone(),
+        filtered_install: input.filtered_install,
+        settings: input.settings.clone(),
+        validation: Some(Validation {
+            recorded_at_ns: now.as_nanos(),
+            files,
+        }),
+    };
+    let path = plan.root_modules_dir().join(WORKSPACE_STATE_FILE);
+    let text = serde_json::to_string_pretty(&state).map_err(|source| LinkError::Serialize {
+        path: path.clone(),
+        source,
+    })?;
+    tack_fs::AtomicWrite::new(&path)
+        .write_bytes(text.as_bytes())
+        .map_err(|e| LinkError::fs(WORKSPACE_STATE_FILE, e))
+}
