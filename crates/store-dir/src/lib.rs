@@ -1,2 +1,30 @@
 //! pnpm's v11 content-addressable store: the `files/XX/<hash>[-exec]` layout, the SQLite
 //! package index `index.db` with msgpackr-records values, and the integrity verifier.
+//!
+//! Ordering contract for writers: an index row is written (queued to [`IndexWriter`] or
+//! passed to [`StoreIndex::put_many`]) only after every file it names is complete in the
+//! CAS. Readers rely on it: a row whose file is missing means the store was damaged, not
+//! that a write is still in flight.
+
+pub mod commands;
+mod error;
+mod index_db;
+mod index_row;
+mod index_writer;
+mod layout;
+pub mod msgpackr;
+mod store_path;
+mod verify;
+
+pub use error::StoreError;
+pub use index_db::StoreIndex;
+pub use index_row::{
+    git_hosted_store_index_key, store_index_key, CafsFileInfo, PackageFilesIndex, SideEffectsDiff,
+};
+pub use index_writer::IndexWriter;
+pub use layout::{is_valid_digest, StoreDir, STORE_VERSION};
+pub use store_path::{resolve_store_dir, StoreDirInputs};
+pub use verify::{
+    check_pkg_files_integrity, file_refs_without_verifying, verify_file, StoreFileRef,
+    VerifiedFilesCache, VerifyResult,
+};

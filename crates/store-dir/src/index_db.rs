@@ -1,0 +1,247 @@
+//! `StoreIndex`: the SQLite package index `<store>/index.db`, with pnpm's schema, key
+//! format and PRAGMAs, so pnpm and tack read each other's rows.
+//!
+//! Reads and writes are batched (one `IN (…)` query per 900 keys, one transaction per
+//! batch of rows) because a per-package connection or statement was pacquet's worst
+//! bottleneck. A row that does not decode is reported as a cache miss, never an error.
+
+use crate::error::StoreError;
+use crate::index_row::PackageFilesIndex;
+use crate::layout::StoreDir;
+use crate::msgpackr;
+use parking_lot::Mutex;
+use rusqlite::{params_from_iter, Connection, ErrorCode, TransactionBehavior};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// SQLite's default limit on bound parameters is 999; stay under it.
+const CHUNK: usize = 900;
+/// How many times a whole operation is retried when SQLite stays busy past `busy_timeout`.
+const BUSY_RETRIES: u32 = 20;
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS package_index (
+              key TEXT PRIMARY KEY,
+              data BLOB NOT NULL
+            ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS package_index_alias (
+      key TEXT PRIMARY KEY,
+      target TEXT NOT NULL
+    ) WITHOUT ROWID;";
+
+/// A row that was present but could not be decoded; treated as a miss.
+#[derive(Debug, Clone)]
+pub struct CorruptRow {
+    pub key: String,
+    pub error: msgpackr::DecodeError,
+}
+
+/// One connection to `index.db`. `Sync`: the connection sits behind a mutex.
+pub struct StoreIndex {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for StoreIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreIndex")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl StoreIndex {
+    /// Open (creating if needed) `<store>/index.db` with pnpm's PRAGMAs and schema.
+    pub fn open(store: &StoreDir) -> Result<Self, StoreError> {
+        let root = store.root();
+        std::fs::create_dir_all(root).map_err(|e| StoreError::io("create directory", root, e))?;
+        let path = store.index_db_path();
+        let conn = retry_busy(&path, || {
+            let conn = Connection::open(&path)?;
+            configure(&conn)?;
+            conn.execute_batch(SCHEMA)?;
+            Ok(conn)
+        })?;
+        Ok(StoreIndex {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Look up many keys at once. Missing keys are absent from the result; rows that do
+    /// not decode are absent too, with a warning on stderr.
+    pub fn get_many(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, PackageFilesIndex>, StoreError> {
+        let (rows, corrupt) = self.get_many_checked(keys)?;
+        for c in corrupt {
+            eprintln!(
+                "WARN: ignoring corrupt store index row {:?} in {}: {} (the package will be fetched again)",
+                c.key,
+                self.path.display(),
+                c.error
+            );
+        }
+        Ok(rows)
+    }
+
+    /// Like [`StoreIndex::get_many`], but returns the corrupt rows instead of printing them.
+    pub fn get_many_checked(
+        &self,
+        keys: &[String],
+    ) -> Result<(HashMap<String, PackageFilesIndex>, Vec<CorruptRow>), StoreError> {
+        let raw = self.get_many_raw(keys)?;
+        let mut rows = HashMap::with_capacity(raw.len());
+        let mut corrupt = Vec::new();
+        for (key, data) in raw {
+            match msgpackr::decode(&data) {
+                Ok(row) => {
+                    rows.insert(key, row);
+                }
+                Err(error) => corrupt.push(CorruptRow { key, error }),
+            }
+        }
+        Ok((rows, corrupt))
+    }
+
+    /// The raw `data` blobs of many keys.
+    pub fn get_many_raw(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let conn = self.conn.lock();
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT key, data FROM package_index WHERE key IN ({})",
+                placeholders(chunk.len())
+            );
+            let got = retry_busy(&self.path, || {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let rows = stmt.query_map(params_from_iter(chunk.iter()), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })?;
+            out.extend(got);
+        }
+        Ok(out)
+    }
+
+    /// Insert or replace rows in one transaction (retried while the database is busy).
+    /// Every file a row names must already be complete in the CAS.
+    pub fn put_many(&self, rows: &[(String, PackageFilesIndex)]) -> Result<(), StoreError> {
+        let encoded: Vec<(&str, Vec<u8>)> = rows
+            .iter()
+            .map(|(k, row)| (k.as_str(), msgpackr::encode(row)))
+            .collect();
+        self.put_many_raw(&encoded)
+    }
+
+    /// Insert or replace already-encoded rows in one transaction.
+    pub fn put_many_raw(&self, rows: &[(&str, Vec<u8>)]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.lock();
+        retry_busy(&self.path, || {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO package_index (key, data) VALUES (?1, ?2)",
+                )?;
+                for (key, data) in rows {
+                    stmt.execute(rusqlite::params![key, data])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Delete rows by key (missing keys are ignored).
+    pub fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.lock();
+        retry_busy(&self.path, || {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for chunk in keys.chunks(CHUNK) {
+                let sql = format!(
+                    "DELETE FROM package_index WHERE key IN ({})",
+                    placeholders(chunk.len())
+                );
+                tx.execute(&sql, params_from_iter(chunk.iter()))?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Every key in the index.
+    pub fn all_keys(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn.lock();
+        retry_busy(&self.path, || {
+            let mut stmt = conn.prepare("SELECT key FROM package_index")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<Result<Vec<_>, _>>()
+        })
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_millis(5000))?;
+    // journal_mode returns a row; query it rather than execute.
+    conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
+    conn.execute_batch(
+        "PRAGMA synchronous=NORMAL;
+         PRAGMA mmap_size=536870912;
+         PRAGMA cache_size=-32000;
+         PRAGMA temp_store=MEMORY;
+         PRAGMA wal_autocheckpoint=10000;",
+    )
+}
+
+fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Run `op`, retrying with a growing pause while SQLite reports busy/locked beyond its own
+/// `busy_timeout` (e.g. a WAL lock held across a checkpoint by another process).
+fn retry_busy<T>(
+    path: &Path,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> Result<T, StoreError> {
+    let mut attempt = 0;
+    loop {
+        match op() {
+            Ok(v) => return Ok(v),
+            Err(e) if is_busy(&e) && attempt < BUSY_RETRIES => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(10 * u64::from(attempt)));
+            }
+            Err(source) => {
+                return Err(StoreError::Sqlite {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `StoreDir`: the on-disk layout of a pnpm v11 store (`files/XX/<126 hex>[-exec]`,
+//! `index.db`, `tmp/`) and the one way tack puts content into it.
+//!
+//! Every crate computes CAS paths through [`StoreDir::cas_path`] so that tack and pnpm
+//! always agree on where a digest lives.
+
+use crate::error::StoreError;
+use sha2::{Digest, Sha512};
+use std::path::{Path, PathBuf};
+
+/// The suffix pnpm (and tack) appends to the store path.
+pub const STORE_VERSION: &str = "v11";
+
+/// A pnpm v11 store. `root` is the `.../v11` directory itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreDir {
+    root: PathBuf,
+}
+
+impl StoreDir {
+    /// A store rooted at `root` (the `v11` directory; nothing is appended here — see
+    /// [`crate::resolve_store_dir`] for pnpm's path rules).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StoreDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `<root>/files`.
+    pub fn files_dir(&self) -> PathBuf {
+        self.root.join("files")
+    }
+
+    /// `<root>/index.db`.
+    pub fn index_db_path(&self) -> PathBuf {
+        self.root.join("index.db")
+    }
+
+    /// `<root>/tmp`, for staging.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Make sure `files/00..ff` and `tmp/` exist. On a warm store this costs one `stat`
+    /// (of `files/ff`, the last shard created), never one syscall per shard.
+    pub fn ensure_layout(&self) -> Result<(), StoreError> {
+        let files = self.files_dir();
+        if files.join("ff").is_dir() && self.tmp_dir().is_dir() {
+            return Ok(());
+        }
+        for shard in 0..=255u8 {
+            let dir = files.join(format!("{shard:02x}"));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StoreError::io("create directory", &dir, e))?;
+        }
+        let tmp = self.tmp_dir();
+        std::fs::create_dir_all(&tmp).map_err(|e| StoreError::io("create directory", &tmp, e))?;
+        Ok(())
+    }
+
+    /// `files/XX/<rest>[-exec]` for a lowercase hex sha512 digest.
+    pub fn cas_path(&self, hex_digest: &str, executable: bool) -> PathBuf {
+        let (shard, rest) = hex_digest.split_at(hex_digest.len().min(2));
+        let mut name = String::with_capacity(rest.len() + 5);
+        name.push_str(rest);
+        if executable {
+            name.push_str("-exec");
+        }
+        let mut path = self.files_dir();
+        path.push(shard);
+        path.push(name);
+        path
+    }
+
+    /// Hash `content`, write it to its CAS path (or verify what is there) and return the
+    /// hex digest. Holds `cas_write_lock` for the path while writing (inside `ensure_file`).
+    pub fn write_cas_file(&self, content: &[u8], executable: bool) -> Result<String, StoreError> {
+        let digest = hex::encode(Sha512::digest(content));
+        let path = self.cas_path(&digest, executable);
+        tack_fs::ensure_file(&path, content, executable)?;
+        Ok(digest)
+    }
+}
+
+/// Whether `digest` looks like a sha512 hex digest (128 lowercase hex chars); anything
+/// else must not be turned into a path.
+pub fn is_valid_digest(digest: &str) -> bool {
+    digest.len() == 128
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}

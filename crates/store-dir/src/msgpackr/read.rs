@@ -1,0 +1,254 @@
+//! Decoder for msgpack with msgpackr's record extension, as pnpm writes `index.db` values.
+//!
+//! Format facts this decoder implements (msgpackr with `useRecords: true`, no shared
+//! structures, one message per blob):
+//! - `d4 72 <id>` (fixext 1, type `'r'`) defines the record in slot `id & 0x3f`; the next
+//!   value is the array of field names, followed directly by that many field values.
+//! - A single byte `0x40..=0x7f` whose slot is defined reads one record of that shape; if the
+//!   slot is not defined the byte is the positive fixint it would be in plain msgpack.
+//! - `d4 00 00` is JS `undefined`.
+//!
+//! Every input is untrusted (a corrupt `index.db` must be a cache miss, never a crash): all
+//! lengths are checked against the remaining bytes and nesting depth is bounded.
+
+use super::value::Value;
+use super::DecodeError;
+
+const MAX_DEPTH: usize = 256;
+const RECORD_EXT: u8 = 0x72;
+
+/// Decode one complete message; trailing bytes are an error.
+pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut reader = Reader {
+        buf: bytes,
+        pos: 0,
+        slots: std::array::from_fn(|_| None),
+    };
+    let value = reader.read(0)?;
+    if reader.pos != bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            offset: reader.pos,
+            len: bytes.len(),
+        });
+    }
+    Ok(value)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    slots: [Option<Vec<String>>; 64],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(DecodeError::UnexpectedEnd { offset: self.pos })?;
+        let out = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+
+    fn byte(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    fn u8_len(&mut self) -> Result<usize, DecodeError> {
+        Ok(usize::from(self.byte()?))
+    }
+    fn u16_len(&mut self) -> Result<usize, DecodeError> {
+        Ok(usize::from(u16::from_be_bytes(self.be()?)))
+    }
+    fn u32_len(&mut self) -> Result<usize, DecodeError> {
+        usize::try_from(u32::from_be_bytes(self.be()?))
+            .map_err(|_| DecodeError::TooLarge { offset: self.pos })
+    }
+
+    fn read(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::TooDeep { offset: self.pos });
+        }
+        let start = self.pos;
+        let token = self.byte()?;
+        Ok(match token {
+            0x00..=0x3f => Value::Int(i64::from(token)),
+            0x40..=0x7f => match self.slots[usize::from(token & 0x3f)].clone() {
+                Some(keys) => self.read_record(keys, depth)?,
+                None => Value::Int(i64::from(token)),
+            },
+            0x80..=0x8f => self.read_map(usize::from(token & 0x0f), depth)?,
+            0x90..=0x9f => self.read_array(usize::from(token & 0x0f), depth)?,
+            0xa0..=0xbf => self.read_str(usize::from(token & 0x1f))?,
+            0xc0 => Value::Nil,
+            0xc2 => Value::Bool(false),
+            0xc3 => Value::Bool(true),
+            0xc4 => {
+                let n = self.u8_len()?;
+                Value::Bin(self.take(n)?.to_vec())
+            }
+            0xc5 => {
+                let n = self.u16_len()?;
+                Value::Bin(self.take(n)?.to_vec())
+            }
+            0xc6 => {
+                let n = self.u32_len()?;
+                Value::Bin(self.take(n)?.to_vec())
+            }
+            0xc7 => {
+                let n = self.u8_len()?;
+                self.read_ext(n, depth)?
+            }
+            0xc8 => {
+                let n = self.u16_len()?;
+                self.read_ext(n, depth)?
+            }
+            0xc9 => {
+                let n = self.u32_len()?;
+                self.read_ext(n, depth)?
+            }
+            0xca => Value::F32(f32::from_be_bytes(self.be()?)),
+            0xcb => Value::F64(f64::from_be_bytes(self.be()?)),
+            0xcc => Value::Int(i64::from(self.byte()?)),
+            0xcd => Value::Int(i64::from(u16::from_be_bytes(self.be()?))),
+            0xce => Value::Int(i64::from(u32::from_be_bytes(self.be()?))),
+            0xcf => {
+                let u = u64::from_be_bytes(self.be()?);
+                match i64::try_from(u) {
+                    Ok(i) => Value::Int(i),
+                    Err(_) => Value::UInt(u),
+                }
+            }
+            0xd0 => Value::Int(i64::from(i8::from_be_bytes(self.be()?))),
+            0xd1 => Value::Int(i64::from(i16::from_be_bytes(self.be()?))),
+            0xd2 => Value::Int(i64::from(i32::from_be_bytes(self.be()?))),
+            0xd3 => Value::Int(i64::from_be_bytes(self.be()?)),
+            0xd4 => self.read_ext(1, depth)?,
+            0xd5 => self.read_ext(2, depth)?,
+            0xd6 => self.read_ext(4, depth)?,
+            0xd7 => self.read_ext(8, depth)?,
+            0xd8 => self.read_ext(16, depth)?,
+            0xd9 => {
+                let n = self.u8_len()?;
+                self.read_str(n)?
+            }
+            0xda => {
+                let n = self.u16_len()?;
+                self.read_str(n)?
+            }
+            0xdb => {
+                let n = self.u32_len()?;
+                self.read_str(n)?
+            }
+            0xdc => {
+                let n = self.u16_len()?;
+                self.read_array(n, depth)?
+            }
+            0xdd => {
+                let n = self.u32_len()?;
+                self.read_array(n, depth)?
+            }
+            0xde => {
+                let n = self.u16_len()?;
+                self.read_map(n, depth)?
+            }
+            0xdf => {
+                let n = self.u32_len()?;
+                self.read_map(n, depth)?
+            }
+            0xe0..=0xff => Value::Int(i64::from(token as i8)),
+            0xc1 => {
+                return Err(DecodeError::InvalidByte {
+                    byte: token,
+                    offset: start,
+                })
+            }
+        })
+    }
+
+    fn read_str(&mut self, n: usize) -> Result<Value, DecodeError> {
+        let offset = self.pos;
+        let bytes = self.take(n)?;
+        std::str::from_utf8(bytes)
+            .map(|s| Value::Str(s.to_owned()))
+            .map_err(|_| DecodeError::InvalidUtf8 { offset })
+    }
+
+    /// Preallocate no more than the remaining input could hold (each item is ≥ 1 byte).
+    fn capacity(&self, n: usize) -> usize {
+        n.min(self.buf.len() - self.pos)
+    }
+
+    fn read_array(&mut self, n: usize, depth: usize) -> Result<Value, DecodeError> {
+        let mut items = Vec::with_capacity(self.capacity(n));
+        for _ in 0..n {
+            items.push(self.read(depth + 1)?);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn read_map(&mut self, n: usize, depth: usize) -> Result<Value, DecodeError> {
+        let mut entries = Vec::with_capacity(self.capacity(n));
+        for _ in 0..n {
+            let k = self.read(depth + 1)?;
+            let v = self.read(depth + 1)?;
+            entries.push((k, v));
+        }
+        Ok(Value::Map(entries))
+    }
+
+    fn read_ext(&mut self, n: usize, depth: usize) -> Result<Value, DecodeError> {
+        let offset = self.pos;
+        let ty = self.byte()?;
+        if ty == RECORD_EXT {
+            if n != 1 {
+                // `d5 72 <id> <high>` is msgpackr's two-byte record id, only produced with more
+                // than 64 structures configured; pnpm never writes it.
+                return Err(DecodeError::UnsupportedRecord { offset });
+            }
+            let id = self.byte()?;
+            return self.read_record_definition(id, depth);
+        }
+        let data = self.take(n)?.to_vec();
+        if ty == 0 && n == 1 {
+            return Ok(Value::Undefined);
+        }
+        Ok(Value::Ext(ty as i8, data))
+    }
+
+    fn read_record_definition(&mut self, id: u8, depth: usize) -> Result<Value, DecodeError> {
+        let offset = self.pos;
+        let keys = match self.read(depth + 1)? {
+            Value::Array(items) => items
+                .into_iter()
+                .map(|k| match k {
+                    Value::Str(s) => Ok(s),
+                    // msgpackr stringifies non-string field names; numbers are the only
+                    // realistic case.
+                    Value::Int(i) => Ok(i.to_string()),
+                    _ => Err(DecodeError::BadRecordKeys { offset }),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(DecodeError::BadRecordKeys { offset }),
+        };
+        self.slots[usize::from(id & 0x3f)] = Some(keys.clone());
+        self.read_record(keys, depth)
+    }
+
+    fn read_record(&mut self, keys: Vec<String>, depth: usize) -> Result<Value, DecodeError> {
+        let mut fields = Vec::with_capacity(keys.len());
+        for key in keys {
+            let v = self.read(depth + 1)?;
+            fields.push((key, v));
+        }
+        Ok(Value::Object(fields))
+    }
+}

@@ -1,0 +1,182 @@
+//! The generic value model of the msgpackr codec.
+//!
+//! msgpackr (with `useRecords: true`) distinguishes two kinds of key/value containers that
+//! plain msgpack cannot tell apart: JS objects, written as *records* (a field-name list
+//! defined once per message, then referenced by a one-byte slot id), and JS `Map`s, written
+//! as plain msgpack maps. pnpm relies on the difference (`files` must decode to a `Map`, the
+//! row itself to an object), so the value model keeps them apart: [`Value::Object`] versus
+//! [`Value::Map`].
+
+/// One decoded msgpackr value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// msgpack `nil` (JS `null`).
+    Nil,
+    /// msgpackr's extension 0 (JS `undefined`).
+    Undefined,
+    Bool(bool),
+    /// Any integer that fits in an `i64`.
+    Int(i64),
+    /// An unsigned integer above `i64::MAX` (JS `BigInt` on msgpackr's side).
+    UInt(u64),
+    F32(f32),
+    F64(f64),
+    Str(String),
+    Bin(Vec<u8>),
+    Array(Vec<Value>),
+    /// A plain msgpack map (a JS `Map` on msgpackr's side); keys may be any value.
+    Map(Vec<(Value, Value)>),
+    /// A JS object, written as a msgpackr record; field order is preserved.
+    Object(Vec<(String, Value)>),
+    /// Any other extension: type byte and payload, preserved as is.
+    Ext(i8, Vec<u8>),
+}
+
+impl Value {
+    /// The string inside a [`Value::Str`].
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The number as an `f64`, for any numeric variant.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Int(i) => Some(i as f64),
+            Value::UInt(u) => Some(u as f64),
+            Value::F32(f) => Some(f64::from(f)),
+            Value::F64(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The number as a `u64` when it is a non-negative whole number.
+    pub fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Value::Int(i) => u64::try_from(i).ok(),
+            Value::UInt(u) => Some(u),
+            Value::F32(_) | Value::F64(_) => {
+                let f = self.as_f64()?;
+                (f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64).then_some(f as u64)
+            }
+            _ => None,
+        }
+    }
+
+    /// The entries of a key/value container with string keys: an object, or a map whose
+    /// keys are all strings. `None` for anything else.
+    pub fn entries(&self) -> Option<Vec<(&str, &Value)>> {
+        match self {
+            Value::Object(fields) => Some(fields.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|(k, v)| k.as_str().map(|k| (k, v)))
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// Look a field up in an object or string-keyed map.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Convert JSON to a value the way msgpackr sees a parsed JSON document: objects become
+    /// records, whole numbers integers, other numbers float64.
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Nil,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::Int(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::UInt(u)
+                } else {
+                    Value::F64(n.as_f64().unwrap_or(0.0))
+                }
+            }
+            serde_json::Value::String(s) => Value::Str(s.clone()),
+            serde_json::Value::Array(items) => {
+                Value::Array(items.iter().map(Value::from_json).collect())
+            }
+            serde_json::Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Convert to JSON the way `JSON.stringify` would see the decoded JS value: objects and
+    /// string-keyed maps become objects, `undefined` fields are dropped, binary and other
+    /// extensions become `null`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Nil | Value::Undefined | Value::Bin(_) | Value::Ext(..) => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::UInt(u) => J::from(*u),
+            Value::F32(f) => float_json(f64::from(*f)),
+            Value::F64(f) => float_json(*f),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Array(items) => J::Array(
+                items
+                    .iter()
+                    .map(|v| match v {
+                        Value::Undefined => J::Null,
+                        other => other.to_json(),
+                    })
+                    .collect(),
+            ),
+            Value::Object(_) | Value::Map(_) => {
+                let mut out = serde_json::Map::new();
+                match self {
+                    Value::Object(fields) => {
+                        for (k, v) in fields {
+                            if *v != Value::Undefined {
+                                out.insert(k.clone(), v.to_json());
+                            }
+                        }
+                    }
+                    Value::Map(entries) => {
+                        for (k, v) in entries {
+                            if *v == Value::Undefined {
+                                continue;
+                            }
+                            let key = match k {
+                                Value::Str(s) => s.clone(),
+                                other => other.to_json().to_string(),
+                            };
+                            out.insert(key, v.to_json());
+                        }
+                    }
+                    _ => {}
+                }
+                J::Object(out)
+            }
+        }
+    }
+}
+
+/// A float as JSON: whole numbers in the safe integer range become integers (as JS prints
+/// them), non-finite values become `null` (as `JSON.stringify` does).
+fn float_json(f: f64) -> serde_json::Value {
+    if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_991.0 {
+        serde_json::Value::from(f as i64)
+    } else {
+        serde_json::Number::from_f64(f)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null)
+    }
+}

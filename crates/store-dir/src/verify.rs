@@ -1,0 +1,182 @@
+//! The store integrity verifier: decides whether the CAS files an index row names can be
+//! reused, and removes the ones that are damaged.
+//!
+//! Fast path (no lock): one `stat`; a file whose mtime is within 100 ms of the row's
+//! `checkedAt` is trusted, exactly as pnpm does. Slow path: anything that may delete takes
+//! [`tack_fs::cas_write_lock`] first and re-stats under it, because a writer in this process
+//! may be halfway through writing that very path — deleting it then would surface as ENOENT
+//! when the writer's package is linked. Only under the lock is a file re-hashed or removed.
+
+use crate::index_row::{CafsFileInfo, PackageFilesIndex};
+use crate::layout::{is_valid_digest, StoreDir};
+use dashmap::DashSet;
+use sha2::{Digest, Sha512};
+use std::fs::Metadata;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// Slack between a file's mtime and the row's `checkedAt`, as in pnpm.
+const MTIME_SLACK_MS: f64 = 100.0;
+
+/// CAS paths already verified during this install; shared by every package so a file
+/// used by many packages is checked once.
+#[derive(Debug, Default)]
+pub struct VerifiedFilesCache {
+    set: DashSet<PathBuf>,
+}
+
+impl VerifiedFilesCache {
+    pub fn contains(&self, path: &Path) -> bool {
+        self.set.contains(path)
+    }
+    pub fn insert(&self, path: PathBuf) {
+        self.set.insert(path);
+    }
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+/// Outcome of verifying one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifyResult {
+    /// Every file is present and intact.
+    pub passed: bool,
+    /// Every file of the row with its CAS path (also when `passed` is false).
+    pub files: Vec<StoreFileRef>,
+}
+
+/// Where one file of a package lives in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFileRef {
+    /// Path inside the package, e.g. `lib/index.js`.
+    pub rel_path: String,
+    pub cas_path: PathBuf,
+    pub executable: bool,
+}
+
+/// Verify every file of `row`. Damaged files are removed from the store (see
+/// [`verify_file`]); the row passes only when all files are good.
+pub fn check_pkg_files_integrity(
+    store: &StoreDir,
+    row: &PackageFilesIndex,
+    cache: &VerifiedFilesCache,
+) -> VerifyResult {
+    let mut passed = row.algo == "sha512";
+    let mut files = Vec::with_capacity(row.files.len());
+    for (rel_path, info) in &row.files {
+        if !is_valid_digest(&info.digest) {
+            passed = false;
+            continue;
+        }
+        let executable = info.is_executable();
+        let cas_path = store.cas_path(&info.digest, executable);
+        if !cache.contains(&cas_path) {
+            if verify_file(&cas_path, info) {
+                cache.insert(cas_path.clone());
+            } else {
+                passed = false;
+            }
+        }
+        files.push(StoreFileRef {
+            rel_path: rel_path.clone(),
+            cas_path,
+            executable,
+        });
+    }
+    VerifyResult { passed, files }
+}
+
+/// Map a row to CAS paths without touching the disk (`verifyStoreIntegrity: false`).
+/// Fails only on a malformed digest.
+pub fn file_refs_without_verifying(
+    store: &StoreDir,
+    row: &PackageFilesIndex,
+) -> Option<Vec<StoreFileRef>> {
+    row.files
+        .iter()
+        .map(|(rel_path, info)| {
+            is_valid_digest(&info.digest).then(|| StoreFileRef {
+                rel_path: rel_path.clone(),
+                cas_path: store.cas_path(&info.digest, info.is_executable()),
+                executable: info.is_executable(),
+            })
+        })
+        .collect()
+}
+
+/// Whether the CAS file at `path` holds the content `info` describes. A damaged file
+/// (wrong size, wrong hash, a directory in its place) is removed; a missing one is a miss.
+pub fn verify_file(path: &Path, info: &CafsFileInfo) -> bool {
+    // Fast path: no lock, one stat.
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() && !is_modified(&meta, info) => return true,
+        Err(_) => return false,
+        Ok(_) => {}
+    }
+    // Slow path: a concurrent writer in this process holds this lock while it writes.
+    let _guard = tack_fs::cas_write_lock(path).lock();
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(_) => return false,
+    };
+    if !meta.is_file() {
+        remove_stale_entry(path, &meta);
+        return false;
+    }
+    if !is_modified(&meta, info) {
+        return true;
+    }
+    if meta.len() != info.size {
+        remove_stale_entry(path, &meta);
+        return false;
+    }
+    match sha512_hex_of_file(path) {
+        Ok(hex) if hex == info.digest => true,
+        Ok(_) => {
+            remove_stale_entry(path, &meta);
+            false
+        }
+        // Unreadable (e.g. permissions): not reusable, but not proven bad either.
+        Err(_) => false,
+    }
+}
+
+/// pnpm's rule: modified when `mtimeMs - checkedAt > 100`; no `checkedAt` means 0.
+fn is_modified(meta: &Metadata, info: &CafsFileInfo) -> bool {
+    let mtime_ms = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    mtime_ms - info.checked_at.unwrap_or(0.0) > MTIME_SLACK_MS
+}
+
+/// Streamed sha512 of a file, as lowercase hex.
+pub(crate) fn sha512_hex_of_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha512::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Remove whatever sits at a CAS path that failed verification. Errors are ignored: the
+/// next writer heals the path anyway (`ensure_file` replaces bad entries).
+fn remove_stale_entry(path: &Path, meta: &Metadata) {
+    let _ = if meta.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+}

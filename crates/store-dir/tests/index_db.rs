@@ -1,0 +1,135 @@
+//! `StoreIndex` and `IndexWriter` against real SQLite files: schema and PRAGMAs as pnpm
+//! has them, batched reads/writes, corrupt rows as misses.
+
+use tack_store_dir::{
+    msgpackr, store_index_key, CafsFileInfo, IndexWriter, PackageFilesIndex, StoreDir, StoreIndex,
+};
+
+fn row(n: u64) -> PackageFilesIndex {
+    let mut files = indexmap::IndexMap::new();
+    files.insert(
+        "package.json".to_string(),
+        CafsFileInfo {
+            digest: format!("{n:0128x}"),
+            mode: 0o644,
+            size: n,
+            checked_at: Some(1_700_000_000_000.0),
+        },
+    );
+    PackageFilesIndex {
+        manifest: Some(serde_json::json!({"name": format!("p{n}"), "version": "1.0.0"})),
+        requires_build: Some(false),
+        algo: "sha512".into(),
+        files,
+        side_effects: None,
+        tar_integrity: None,
+    }
+}
+
+#[test]
+fn schema_and_pragmas_match_pnpm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let _index = StoreIndex::open(&store).unwrap();
+    let conn = rusqlite::Connection::open(store.root().join("index.db")).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name='package_index'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let squashed: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        squashed,
+        "CREATE TABLE package_index ( key TEXT PRIMARY KEY, data BLOB NOT NULL ) WITHOUT ROWID"
+    );
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn put_get_delete_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let index = StoreIndex::open(&store).unwrap();
+    // More than one IN (...) chunk.
+    let rows: Vec<(String, PackageFilesIndex)> = (0..2000)
+        .map(|n| {
+            (
+                store_index_key(&format!("sha512-{n}"), &format!("p{n}@1.0.0")),
+                row(n),
+            )
+        })
+        .collect();
+    index.put_many(&rows).unwrap();
+    let keys: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let mut asked = keys.clone();
+    asked.push("sha512-missing\tnope@1.0.0".into());
+    let got = index.get_many(&asked).unwrap();
+    assert_eq!(got.len(), 2000);
+    for (k, r) in &rows {
+        assert_eq!(&got[k], r);
+    }
+    assert_eq!(index.all_keys().unwrap().len(), 2000);
+    index.delete(&keys[..1500]).unwrap();
+    let left = index.all_keys().unwrap();
+    assert_eq!(left.len(), 500);
+    assert!(left.contains(&keys[1999]));
+    assert!(!left.contains(&keys[0]));
+}
+
+#[test]
+fn corrupt_row_is_a_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let index = StoreIndex::open(&store).unwrap();
+    index.put_many(&[("good".into(), row(1))]).unwrap();
+    index
+        .put_many_raw(&[
+            ("bad", vec![0xd4, 0x72, 0x40, 0x92, 0xa1]),
+            ("plain", vec![0x81, 0xa1, b'a', 1]),
+        ])
+        .unwrap();
+    let keys = vec!["good".to_string(), "bad".to_string(), "plain".to_string()];
+    let (rows, corrupt) = index.get_many_checked(&keys).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows.contains_key("good"));
+    let mut bad: Vec<&str> = corrupt.iter().map(|c| c.key.as_str()).collect();
+    bad.sort();
+    assert_eq!(bad, ["bad", "plain"]);
+    assert_eq!(index.get_many(&keys).unwrap().len(), 1);
+}
+
+#[test]
+fn index_writer_batches_and_flushes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let writer = IndexWriter::spawn(&store).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let writer = &writer;
+            s.spawn(move || {
+                for n in 0..300u64 {
+                    writer.queue(format!("k{t}-{n}"), row(n));
+                }
+                // Same key again: the last row wins.
+                writer.queue(format!("k{t}-0"), row(999));
+            });
+        }
+    });
+    writer.finish().unwrap();
+    let index = StoreIndex::open(&store).unwrap();
+    assert_eq!(index.all_keys().unwrap().len(), 1200);
+    let got = index
+        .get_many(&["k2-0".to_string(), "k3-299".to_string()])
+        .unwrap();
+    assert_eq!(got["k2-0"], row(999));
+    assert_eq!(got["k3-299"], row(299));
+    // Values are records, readable by pnpm.
+    let raw = index.get_many_raw(&["k3-299".to_string()]).unwrap();
+    assert_eq!(&raw[0].1[..3], &[0xd4, 0x72, 0x40]);
+    assert_eq!(msgpackr::decode(&raw[0].1).unwrap(), row(299));
+}
