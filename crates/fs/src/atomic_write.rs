@@ -102,6 +102,7 @@ impl AtomicWrite {
     ///
     /// The file is written on a blocking thread. If `r` fails, or this future is dropped
     /// before `r` reaches EOF, nothing is published and the temp file is removed.
+    /// Must be awaited inside a tokio runtime (the writer runs on `spawn_blocking`).
     pub async fn write_from_async_reader(
         self,
         mut r: impl AsyncRead + Unpin + Send,

@@ -285,3 +285,81 @@ mod linux {
         CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The `O_TMPFILE`-less fallback cannot be reached on this host's filesystems, so it is
+    //! forced here through the process-wide switch (nextest runs each test in its own
+    //! process, so the switch does not leak into other tests).
+
+    use super::*;
+    use std::sync::atomic::AtomicBool as Flag;
+
+    fn no_temps(dir: &Path) -> bool {
+        std::fs::read_dir(dir).unwrap().all(|e| {
+            !e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(crate::TEMP_INFIX)
+        })
+    }
+
+    #[test]
+    fn fallback_creates_complete_files_and_never_replaces() {
+        NO_TMPFILE.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("blob-exec");
+        assert_eq!(
+            ensure_file(&p, b"abc", true).unwrap(),
+            EnsureOutcome::Created
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), b"abc");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        let e = create_via_temp_link(&p, b"xyz", 0o644).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).unwrap(), b"abc");
+        assert_eq!(
+            ensure_file(&p, b"abcd", true).unwrap(),
+            EnsureOutcome::Healed
+        );
+        assert!(no_temps(dir.path()));
+    }
+
+    #[test]
+    fn fallback_threads_never_see_torn_files() {
+        NO_TMPFILE.store(true, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<_> = (0..8).map(|i| dir.path().join(format!("f{i}"))).collect();
+        let content = vec![7u8; 4 * 1024 * 1024];
+        let stop = Flag::new(false);
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    for p in &paths {
+                        if let Ok(m) = std::fs::metadata(p) {
+                            assert_eq!(m.len(), content.len() as u64, "torn {}", p.display());
+                        }
+                    }
+                }
+            });
+            let writers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        for p in &paths {
+                            ensure_file(p, &content, false).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            stop.store(true, Ordering::SeqCst);
+            reader.join().unwrap();
+        });
+        assert!(no_temps(dir.path()));
+    }
+}

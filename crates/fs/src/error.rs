@@ -112,7 +112,7 @@ impl FsError {
     pub fn code(&self) -> &'static str {
         match self {
             FsError::Io { source, .. } | FsError::Io2 { source, .. } if is_enospc(source) => {
-                "ERR_PNPM_ENOSPC"
+                "ERR_TACK_FS_ENOSPC"
             }
             FsError::Io { .. } => "ERR_TACK_FS_IO",
             FsError::Io2 { .. } => "ERR_TACK_FS_IO",

@@ -5,6 +5,8 @@
 //! They live in one small crate because the store and the linker must agree on exactly
 //! how a file reaches disk: a torn CAS file or a half-published state file poisons every
 //! project that shares the store.
+//!
+//! Unix only (Linux gets `O_TMPFILE` and `FICLONE`; other Unixes use the portable fallbacks).
 
 mod atomic_write;
 mod ensure_file;
