@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/tools.sh
 ensure_nextest
 ensure_pnpm
+ensure_xfsprogs
 # Integration tests run the real binaries; build them once up front.
 cargo build --workspace --bins --locked
 cargo nextest run --workspace --locked --no-fail-fast "$@"

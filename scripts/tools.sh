@@ -23,6 +23,14 @@ ensure_pnpm() {
   export TACK_TEST_PNPM="$bin"
 }
 
+# The fs crate's reflink test loop-mounts a small xfs image (ext4 has no FICLONE).
+ensure_xfsprogs() {
+  if ! command -v mkfs.xfs >/dev/null 2>&1; then
+    echo "installing xfsprogs (for the reflink test)" >&2
+    apt-get update -qq && apt-get install -y -qq xfsprogs >&2
+  fi
+}
+
 ensure_just() {
   if ! command -v just >/dev/null 2>&1; then
     python3 -m pip install --quiet rust-just
