@@ -1,0 +1,6 @@
+//! The test registry's integration tests, in one target to keep linking cheap.
+
+mod auth_log;
+mod client;
+mod faults;
+mod packument;
