@@ -1,0 +1,188 @@
+//! Every way fetching one package can fail, with pnpm's error codes.
+//!
+//! The errors are `Clone` (they carry strings, not sources) because one failed download
+//! wakes every in-process waiter for the same package with the same error. Every URL in
+//! them has already been passed through [`crate::redact_url`], and no variant ever holds
+//! an auth token.
+
+use std::time::Duration;
+
+/// A failure to fetch, verify or unpack one package tarball.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// The compressed bytes do not hash to the integrity recorded in the lockfile.
+    #[error(
+        "Got unexpected checksum for {url} ({pkg}): expected {expected}, got {actual}. \
+         The lockfile entry is probably stale or came out of a bad merge; check pnpm-lock.yaml \
+         for merge-conflict leftovers and regenerate it with `pnpm install` if the package was republished"
+    )]
+    Integrity {
+        pkg: String,
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// A tarball resolution without `integrity` under a frozen lockfile.
+    #[error(
+        "The lockfile entry for {pkg} has no integrity for its tarball {url}; refusing to install \
+         an unverified tarball with a frozen lockfile. Regenerate the lockfile so it records the integrity"
+    )]
+    MissingIntegrity { pkg: String, url: String },
+
+    /// The lockfile's `integrity` field is not a usable SRI string.
+    #[error(
+        "The integrity {value:?} recorded for {pkg} is not a valid SRI string (sha512-…, sha1-…); \
+         check the package's entry in pnpm-lock.yaml"
+    )]
+    InvalidIntegrity { pkg: String, value: String },
+
+    /// The registry answered with a status that is not retried (or retries ran out).
+    #[error("GET {url} failed with {status} while fetching {pkg}. {hint}")]
+    HttpStatus {
+        pkg: String,
+        url: String,
+        status: u16,
+        hint: String,
+    },
+
+    /// The connection failed or broke (after all retries).
+    #[error(
+        "Could not download {pkg} from {url}: {message}. Check the network and the registry URL"
+    )]
+    Network {
+        pkg: String,
+        url: String,
+        message: String,
+    },
+
+    /// Nothing arrived for longer than the idle timeout.
+    #[error(
+        "Download of {pkg} from {url} stalled: no data for {}s (fetch-timeout). \
+         The registry or the network is too slow; raise fetch-timeout or retry",
+        timeout.as_secs_f64()
+    )]
+    IdleTimeout {
+        pkg: String,
+        url: String,
+        timeout: Duration,
+    },
+
+    /// The body ended before `Content-Length` bytes arrived.
+    #[error(
+        "Tarball for {pkg} from {url} is truncated: expected {expected} bytes, received {received}"
+    )]
+    Truncated {
+        pkg: String,
+        url: String,
+        expected: u64,
+        received: u64,
+    },
+
+    /// `--offline` and the package is not in the store.
+    #[error(
+        "Failed to fetch tarball for {pkg} from {url} in offline mode: snapshot not present in local store. \
+         Run the install once without --offline to fill the store"
+    )]
+    NoOfflineTarball { pkg: String, url: String },
+
+    /// A tar entry whose path would escape the package directory.
+    #[error("Refusing to unpack {pkg}: tar entry {entry:?} {reason}. The tarball is malformed or hostile")]
+    UnsafePath {
+        pkg: String,
+        entry: String,
+        reason: String,
+    },
+
+    /// Not gzip + tar, a bad header checksum, a broken gzip stream.
+    #[error("The tarball of {pkg} is not a valid gzipped tar archive: {detail}")]
+    BadTarball { pkg: String, detail: String },
+
+    /// A limit against decompression bombs or lying sizes was exceeded.
+    #[error(
+        "The tarball of {pkg} exceeds the {what} limit of {limit}; refusing to unpack it \
+         (a decompression bomb or a corrupt size field)"
+    )]
+    TooLarge {
+        pkg: String,
+        what: &'static str,
+        limit: u64,
+    },
+
+    /// Memory for an entry could not be reserved.
+    #[error("Could not allocate {bytes} bytes while unpacking {pkg}; the system is out of memory")]
+    OutOfMemory { pkg: String, bytes: u64 },
+
+    /// Writing a file to the content-addressable store failed.
+    #[error("Could not write a file of {pkg} to the store: {message}. Check that the store directory is writable")]
+    Store { pkg: String, message: String },
+
+    /// The HTTP client could not be built (TLS backend, bad user agent).
+    #[error("Could not create the HTTP client: {message}")]
+    Client { message: String },
+
+    /// A background task died (panic or runtime shutdown).
+    #[error("The download task for {pkg} stopped unexpectedly: {message}")]
+    Task { pkg: String, message: String },
+}
+
+impl FetchError {
+    /// The stable code, pnpm's where pnpm has one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Integrity { .. } => "ERR_PNPM_TARBALL_INTEGRITY",
+            Self::MissingIntegrity { .. } => "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
+            Self::InvalidIntegrity { .. } => "ERR_PNPM_INVALID_INTEGRITY",
+            Self::HttpStatus { status, .. } => match status {
+                401 => "ERR_PNPM_FETCH_401",
+                403 => "ERR_PNPM_FETCH_403",
+                404 => "ERR_PNPM_FETCH_404",
+                _ => "ERR_PNPM_FETCH_ERROR",
+            },
+            Self::Network { .. } => "ERR_TACK_NETWORK",
+            Self::IdleTimeout { .. } => "ERR_TACK_FETCH_IDLE_TIMEOUT",
+            Self::Truncated { .. } => "ERR_PNPM_BAD_TARBALL_SIZE",
+            Self::NoOfflineTarball { .. } => "ERR_PNPM_NO_OFFLINE_TARBALL",
+            Self::UnsafePath { .. } => "ERR_TACK_TARBALL_UNSAFE_PATH",
+            Self::BadTarball { .. } => "ERR_TACK_BAD_TARBALL",
+            Self::TooLarge { .. } => "ERR_TACK_TARBALL_TOO_LARGE",
+            Self::OutOfMemory { .. } => "ERR_TACK_TARBALL_ALLOC",
+            Self::Store { .. } => "ERR_TACK_STORE_WRITE",
+            Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
+            Self::Task { .. } => "ERR_TACK_FETCH_TASK",
+        }
+    }
+
+    /// Whether the whole download + verify + unpack attempt should be tried again.
+    ///
+    /// Connection errors, stalls, truncated bodies, 5xx, 408 and 429 are transient.
+    /// 401/403/404, integrity mismatches and hostile archives are not: trying again
+    /// would give the same answer after a long backoff.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Network { .. } | Self::IdleTimeout { .. } | Self::Truncated { .. } => true,
+            Self::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            _ => false,
+        }
+    }
+
+    /// What to tell the user to check for a non-retried HTTP status.
+    pub(crate) fn status_hint(status: u16, registry_hint: &str) -> String {
+        match status {
+            401 | 403 => format!(
+                "Check the auth token for {registry_hint} in .npmrc (`//host/:_authToken=…`): \
+                 it is missing, expired or lacks access to this package"
+            ),
+            404 => format!(
+                "Check that this package and version exist on {registry_hint} and that the \
+                 registry URL (and any @scope:registry) in .npmrc is right"
+            ),
+            408 | 429 => {
+                "The registry throttled or timed out the request; retries ran out".to_string()
+            }
+            s if s >= 500 => "The registry had a server error; retries ran out".to_string(),
+            _ => "The registry refused the request".to_string(),
+        }
+    }
+}

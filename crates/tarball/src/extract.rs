@@ -1,0 +1,437 @@
+//! Gunzip + untar + CAS write of one tarball, from any `Read`, with caps.
+//!
+//! This is the blocking half of the fetch pipeline and is also usable on its own (tests,
+//! benches, local tarballs). It keeps regular files and hard links (resolved to the
+//! earlier entry's content, as pnpm does), drops directories, symlinks and everything
+//! else, refuses escaping paths, and enforces caps against decompression bombs and lying
+//! size fields: total unpacked bytes, entry count and per-entry size, with preallocation
+//! from an untrusted header bounded and fallible. Files are written to the CAS in batches
+//! while the archive is still being read, a batch of many files in parallel.
+
+use std::collections::HashMap;
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use flate2::read::GzDecoder;
+use indexmap::IndexMap;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::entry_path::sanitize_entry_path;
+use crate::error::FetchError;
+use crate::manifest::{normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
+
+/// Limits on what one tarball may unpack to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExtractCaps {
+    /// Sum of all kept file sizes (and the decompressed stream, plus header overhead).
+    pub max_unpacked_bytes: u64,
+    /// Tar entries of any type.
+    pub max_entries: u64,
+    /// One file's size.
+    pub max_entry_bytes: u64,
+}
+
+impl Default for ExtractCaps {
+    /// 2 GiB unpacked, 200 000 entries, 512 MiB per file: well above the largest npm
+    /// packages (a few hundred MiB, tens of thousands of files), well below a bomb.
+    fn default() -> Self {
+        Self {
+            max_unpacked_bytes: 2 << 30,
+            max_entries: 200_000,
+            max_entry_bytes: 512 << 20,
+        }
+    }
+}
+
+/// Where extracted file contents go: the CAS in production, anything in tests.
+///
+/// `write` stores `content` (as an executable when `exec`) and returns its sha512 hex.
+pub trait CasSink: Sync {
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, String>;
+}
+
+/// One file of an unpacked package, as the index row records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnpackedFile {
+    /// sha512 hex of the content.
+    pub digest: String,
+    /// The raw tar header mode.
+    pub mode: u32,
+    pub size: u64,
+    /// Milliseconds since the epoch, taken after the file was in the CAS.
+    pub checked_at: f64,
+}
+
+/// The result of unpacking one tarball.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnpackedPackage {
+    /// Package-relative path → file, in archive order (a later duplicate replaces the entry).
+    pub files: IndexMap<String, UnpackedFile>,
+    /// The normalized bundled manifest (`None` when `package.json` is missing or not JSON).
+    pub manifest: Option<Value>,
+    pub requires_build: bool,
+}
+
+/// Don't trust an entry header for more than this much preallocation at once.
+const MAX_UNTRUSTED_PREALLOC: u64 = 64 << 20;
+/// Flush pending files to the CAS when they add up to this much.
+const BATCH_BYTES: usize = 16 << 20;
+/// Write a batch in parallel from this many files on.
+const PARALLEL_FROM_FILES: usize = 16;
+
+struct PendingFile {
+    path: String,
+    content: Vec<u8>,
+    mode: u32,
+    seq: usize,
+}
+
+/// Unpacks a gzipped (or raw) tar from `reader` into `sink`.
+///
+/// `pkg` names the package in errors. The reader is read up to the end of the gzip
+/// member (so its CRC is checked); bytes after that are left unread.
+pub fn unpack_tarball<R: Read>(
+    reader: R,
+    pkg: &str,
+    sink: &dyn CasSink,
+    caps: &ExtractCaps,
+) -> Result<UnpackedPackage, FetchError> {
+    let mut buffered = BufReader::with_capacity(64 * 1024, reader);
+    let is_gzip = {
+        let head = buffered.fill_buf().map_err(|e| bad(pkg, &e))?;
+        if head.is_empty() {
+            return Err(FetchError::BadTarball {
+                pkg: pkg.to_string(),
+                detail: "the body is empty".to_string(),
+            });
+        }
+        head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
+    };
+    let decoded: Box<dyn Read> = if is_gzip {
+        Box::new(GzDecoder::new(buffered))
+    } else {
+        Box::new(buffered)
+    };
+    let tripped = Arc::new(AtomicBool::new(false));
+    let limit = caps
+        .max_unpacked_bytes
+        .saturating_add(caps.max_entries.saturating_mul(1536))
+        .saturating_add(1 << 20);
+    let limited = LimitReader {
+        inner: decoded,
+        remaining: limit,
+        tripped: Arc::clone(&tripped),
+    };
+    let mut unpacker = Unpacker {
+        pkg,
+        sink,
+        caps,
+        files: IndexMap::new(),
+        seqs: HashMap::new(),
+        links: Vec::new(),
+        pending: Vec::new(),
+        pending_bytes: 0,
+        total: 0,
+        package_json: None,
+    };
+    let mut archive = tar::Archive::new(limited);
+    let stream_err = |e: io::Error, tripped: &AtomicBool| {
+        if tripped.load(Ordering::SeqCst) {
+            FetchError::TooLarge {
+                pkg: pkg.to_string(),
+                what: "unpacked size",
+                limit: caps.max_unpacked_bytes,
+            }
+        } else {
+            bad(pkg, &e)
+        }
+    };
+    {
+        let entries = archive.entries().map_err(|e| stream_err(e, &tripped))?;
+        for (seq, entry) in entries.enumerate() {
+            if seq as u64 >= caps.max_entries {
+                return Err(FetchError::TooLarge {
+                    pkg: pkg.to_string(),
+                    what: "entry count",
+                    limit: caps.max_entries,
+                });
+            }
+            let entry = entry.map_err(|e| stream_err(e, &tripped))?;
+            unpacker
+                .entry(seq, entry)
+                .map_err(|e| e.or_stream(|io| stream_err(io, &tripped)))?;
+        }
+    }
+    // Read the gzip trailer so its CRC and length are checked; anything after the tar's
+    // end-of-archive blocks counts against the cap.
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|e| stream_err(e, &tripped))?;
+    unpacker.finish()
+}
+
+/// Either a finished error or an IO error from the stream to classify.
+enum EntryError {
+    Done(FetchError),
+    Stream(io::Error),
+}
+
+impl EntryError {
+    fn or_stream(self, f: impl FnOnce(io::Error) -> FetchError) -> FetchError {
+        match self {
+            Self::Done(e) => e,
+            Self::Stream(e) => f(e),
+        }
+    }
+}
+
+impl From<FetchError> for EntryError {
+    fn from(e: FetchError) -> Self {
+        Self::Done(e)
+    }
+}
+
+struct Unpacker<'a> {
+    pkg: &'a str,
+    sink: &'a dyn CasSink,
+    caps: &'a ExtractCaps,
+    files: IndexMap<String, UnpackedFile>,
+    /// The archive position that produced each path's current entry.
+    seqs: HashMap<String, usize>,
+    /// Hard links: (seq, path, target path).
+    links: Vec<(usize, String, String)>,
+    pending: Vec<PendingFile>,
+    pending_bytes: usize,
+    total: u64,
+    /// The bytes of the latest `package.json` entry.
+    package_json: Option<Vec<u8>>,
+}
+
+impl Unpacker<'_> {
+    fn entry<R: Read>(
+        &mut self,
+        seq: usize,
+        mut entry: tar::Entry<'_, R>,
+    ) -> Result<(), EntryError> {
+        let kind = entry.header().entry_type();
+        let raw_path = entry.path_bytes().into_owned();
+        let path =
+            sanitize_entry_path(&raw_path).map_err(|reason| self.unsafe_path(&raw_path, reason))?;
+        let keep_file = matches!(kind.as_byte(), b'0' | b'\0');
+        let is_link = kind.is_hard_link();
+        if !keep_file && !is_link {
+            return Ok(()); // directories, symlinks, fifos, devices, sparse, …
+        }
+        let Some(path) = path else {
+            return Ok(());
+        };
+        if is_link {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| t.into_owned())
+                .unwrap_or_default();
+            let target =
+                sanitize_entry_path(&target).map_err(|reason| self.unsafe_path(&target, reason))?;
+            if let Some(target) = target {
+                self.links.push((seq, path, target));
+            }
+            return Ok(());
+        }
+        let size = entry.size();
+        if size > self.caps.max_entry_bytes {
+            return Err(self
+                .too_large("per-file size", self.caps.max_entry_bytes)
+                .into());
+        }
+        if self.total.saturating_add(size) > self.caps.max_unpacked_bytes {
+            return Err(self
+                .too_large("unpacked size", self.caps.max_unpacked_bytes)
+                .into());
+        }
+        let mode = entry.header().mode().map_err(EntryError::Stream)?;
+        let mut content = Vec::new();
+        let reserve = size.min(MAX_UNTRUSTED_PREALLOC);
+        content
+            .try_reserve_exact(reserve as usize)
+            .map_err(|_| FetchError::OutOfMemory {
+                pkg: self.pkg.to_string(),
+                bytes: reserve,
+            })?;
+        (&mut entry)
+            .take(size)
+            .read_to_end(&mut content)
+            .map_err(EntryError::Stream)?;
+        if content.len() as u64 != size {
+            return Err(FetchError::BadTarball {
+                pkg: self.pkg.to_string(),
+                detail: format!(
+                    "entry {:?} is cut short ({} of {size} bytes)",
+                    String::from_utf8_lossy(&raw_path),
+                    content.len()
+                ),
+            }
+            .into());
+        }
+        self.total += size;
+        if path == "package.json" {
+            self.package_json = Some(content.clone());
+        }
+        self.pending_bytes += content.len();
+        self.pending.push(PendingFile {
+            path,
+            content,
+            mode,
+            seq,
+        });
+        if self.pending_bytes >= BATCH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), FetchError> {
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let sink = self.sink;
+        let write = |f: &PendingFile| sink.write(&f.content, f.mode & 0o111 != 0);
+        let digests: Vec<Result<String, String>> = match cas_pool() {
+            Some(pool) if batch.len() >= PARALLEL_FROM_FILES => {
+                pool.install(|| batch.par_iter().map(write).collect())
+            }
+            _ => batch.iter().map(write).collect(),
+        };
+        let checked_at = now_ms();
+        for (file, digest) in batch.into_iter().zip(digests) {
+            let digest = digest.map_err(|message| FetchError::Store {
+                pkg: self.pkg.to_string(),
+                message,
+            })?;
+            self.seqs.insert(file.path.clone(), file.seq);
+            self.files.insert(
+                file.path,
+                UnpackedFile {
+                    digest,
+                    mode: file.mode,
+                    size: file.content.len() as u64,
+                    checked_at,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<UnpackedPackage, FetchError> {
+        self.flush()?;
+        // Hard links take the content of the entry they name, unless a later regular
+        // entry replaced the link's own path.
+        for (seq, path, target) in std::mem::take(&mut self.links) {
+            let newer_exists = self.seqs.get(&path).is_some_and(|s| *s > seq);
+            if newer_exists {
+                continue;
+            }
+            if let Some(info) = self.files.get(&target).cloned() {
+                self.seqs.insert(path.clone(), seq);
+                self.files.insert(path, info);
+            }
+        }
+        if !self.files.contains_key("package.json") {
+            let content = PLACEHOLDER_PACKAGE_JSON.as_bytes();
+            let digest = self
+                .sink
+                .write(content, false)
+                .map_err(|message| FetchError::Store {
+                    pkg: self.pkg.to_string(),
+                    message,
+                })?;
+            self.files.insert(
+                "package.json".to_string(),
+                UnpackedFile {
+                    digest,
+                    mode: 0o644,
+                    size: content.len() as u64,
+                    checked_at: now_ms(),
+                },
+            );
+        }
+        let manifest = self
+            .package_json
+            .as_deref()
+            .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok());
+        let requires_build =
+            requires_build(manifest.as_ref(), self.files.keys().map(String::as_str));
+        Ok(UnpackedPackage {
+            manifest: manifest.as_ref().and_then(normalize_bundled_manifest),
+            files: self.files,
+            requires_build,
+        })
+    }
+
+    fn unsafe_path(&self, raw: &[u8], reason: &str) -> EntryError {
+        EntryError::Done(FetchError::UnsafePath {
+            pkg: self.pkg.to_string(),
+            entry: String::from_utf8_lossy(raw).into_owned(),
+            reason: reason.to_string(),
+        })
+    }
+
+    fn too_large(&self, what: &'static str, limit: u64) -> FetchError {
+        FetchError::TooLarge {
+            pkg: self.pkg.to_string(),
+            what,
+            limit,
+        }
+    }
+}
+
+fn bad(pkg: &str, e: &io::Error) -> FetchError {
+    FetchError::BadTarball {
+        pkg: pkg.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// Milliseconds since the epoch, as pnpm's `checkedAt`.
+pub(crate) fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// A dedicated pool for CAS writes, so a big tarball cannot stall whatever else uses
+/// rayon's global pool (the linker). `None` when no thread could be spawned: then files
+/// are written on the calling thread.
+fn cas_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("tack-cas-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Counts decompressed bytes and fails once the budget is spent.
+struct LimitReader<R> {
+    inner: R,
+    remaining: u64,
+    tripped: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for LimitReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.remaining {
+            self.tripped.store(true, Ordering::SeqCst);
+            return Err(io::Error::other("decompressed size limit exceeded"));
+        }
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}

@@ -1,0 +1,258 @@
+//! Tarball URLs: deriving them exactly as pnpm does, resolving relative recorded ones,
+//! and redacting credentials before a URL reaches an error or a log.
+//!
+//! A tiny hand-written splitter is enough here: registry URLs are `http(s)://` with an
+//! optional userinfo, port and path, and pulling in a full WHATWG parser for that is not
+//! worth it. Everything outside that shape is passed through untouched.
+
+/// The parts of an absolute `scheme://[userinfo@]host[:port]/path` URL, as slices of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UrlParts<'a> {
+    pub scheme: &'a str,
+    pub userinfo: Option<&'a str>,
+    /// Host without the port, as written (callers lowercase it where needed).
+    pub host: &'a str,
+    pub port: Option<&'a str>,
+    /// From the first `/` after the authority, without query or fragment; `/` when empty.
+    pub path: &'a str,
+}
+
+/// Splits an absolute URL; `None` for anything without `scheme://`.
+pub(crate) fn split_url(url: &str) -> Option<UrlParts<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return None;
+    }
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    let (userinfo, hostport) = match authority.rfind('@') {
+        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+        None => (None, authority),
+    };
+    let (host, port) = split_host_port(hostport);
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    let path = if tail.starts_with('/') {
+        &tail[..path_end]
+    } else {
+        "/"
+    };
+    Some(UrlParts {
+        scheme,
+        userinfo,
+        host,
+        port,
+        path,
+    })
+}
+
+fn split_host_port(hostport: &str) -> (&str, Option<&str>) {
+    // IPv6 literals: `[::1]:4873`.
+    if hostport.starts_with('[') {
+        if let Some(end) = hostport.find(']') {
+            let host = &hostport[..=end];
+            let rest = &hostport[end + 1..];
+            return (host, rest.strip_prefix(':').filter(|p| !p.is_empty()));
+        }
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        Some((h, "")) => (h, None),
+        _ => (hostport, None),
+    }
+}
+
+/// Whether `port` is the default for `scheme` (a WHATWG parser drops it).
+pub(crate) fn is_default_port(scheme: &str, port: &str) -> bool {
+    matches!(
+        (scheme.to_ascii_lowercase().as_str(), port),
+        ("https", "443") | ("http", "80")
+    )
+}
+
+/// Replaces the userinfo of a URL (`user:token@`) with `***@`. Safe to show to users.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..auth_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    format!(
+        "{scheme}://***@{}{}",
+        &authority[at + 1..],
+        &rest[auth_end..]
+    )
+}
+
+/// `registry` with exactly one trailing `/`, as pnpm normalizes registry URLs.
+pub fn normalize_registry(registry: &str) -> String {
+    let trimmed = registry.trim_end_matches('/');
+    format!("{trimmed}/")
+}
+
+/// pnpm's `getNpmTarballUrl`: `${registry}${name}/-/${scopeless name}-${version without +build}.tgz`.
+///
+/// The scope is not percent-encoded, and a registry with a path keeps it.
+pub fn tarball_url(registry: &str, name: &str, version: &str) -> String {
+    let registry = normalize_registry(registry);
+    let scopeless = match name.strip_prefix('@') {
+        Some(rest) => rest.split_once('/').map_or(rest, |(_, n)| n),
+        None => name,
+    };
+    let version = version.split_once('+').map_or(version, |(v, _)| v);
+    format!("{registry}{name}/-/{scopeless}-{version}.tgz")
+}
+
+/// The URL to download for a locked package: the recorded `resolution.tarball` when there
+/// is one (relative ones resolved against the registry, as pnpm's `new URL(tarball, registry)`),
+/// else the derived one.
+pub fn resolve_tarball_url(
+    registry: &str,
+    recorded: Option<&str>,
+    name: &str,
+    version: &str,
+) -> String {
+    match recorded {
+        None => tarball_url(registry, name, version),
+        Some(recorded) if split_url(recorded).is_some() => recorded.to_string(),
+        Some(recorded) => join_relative(&normalize_registry(registry), recorded),
+    }
+}
+
+/// RFC 3986 reference resolution for the shapes a lockfile can hold: `//host/…`,
+/// `/abs/path`, and relative paths with `./` and `../` segments.
+fn join_relative(base: &str, reference: &str) -> String {
+    let Some(parts) = split_url(base) else {
+        return format!("{base}{reference}");
+    };
+    if let Some(rest) = reference.strip_prefix("//") {
+        return format!("{}://{rest}", parts.scheme);
+    }
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let origin_end = base[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(base.len(), |i| after_scheme + i);
+    let origin = &base[..origin_end];
+    let (ref_path, ref_suffix) = match reference.find(['?', '#']) {
+        Some(i) => reference.split_at(i),
+        None => (reference, ""),
+    };
+    let mut segments: Vec<&str> = if ref_path.starts_with('/') {
+        Vec::new()
+    } else {
+        // The base's directory: everything up to its last `/`.
+        let dir = &parts.path[..parts.path.rfind('/').map_or(0, |i| i + 1)];
+        dir.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    let ref_segments: Vec<&str> = ref_path.split('/').collect();
+    let last = ref_segments.len().saturating_sub(1);
+    for (i, seg) in ref_segments.iter().enumerate() {
+        match *seg {
+            "" if i != last => {}
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    format!("{origin}/{}{ref_suffix}", segments.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redact_url, resolve_tarball_url, split_url, tarball_url};
+
+    const REG: &str = "https://registry.example.test/";
+
+    #[test]
+    fn derives_plain_scoped_and_build_metadata_urls() {
+        assert_eq!(
+            tarball_url(REG, "is-odd", "3.0.1"),
+            "https://registry.example.test/is-odd/-/is-odd-3.0.1.tgz"
+        );
+        assert_eq!(
+            tarball_url("https://registry.example.test", "@sindresorhus/is", "4.6.0"),
+            "https://registry.example.test/@sindresorhus/is/-/is-4.6.0.tgz"
+        );
+        assert_eq!(
+            tarball_url(REG, "foo", "1.0.0+build.5"),
+            "https://registry.example.test/foo/-/foo-1.0.0.tgz"
+        );
+    }
+
+    #[test]
+    fn registry_with_a_path_keeps_it() {
+        assert_eq!(
+            tarball_url(
+                "https://art.example.test/api/npm/npm",
+                "@acme/widget",
+                "1.0.0"
+            ),
+            "https://art.example.test/api/npm/npm/@acme/widget/-/widget-1.0.0.tgz"
+        );
+    }
+
+    #[test]
+    fn recorded_urls_absolute_and_relative() {
+        let reg = "http://127.0.0.1:4873/npm/";
+        assert_eq!(
+            resolve_tarball_url(reg, Some("https://cdn.example.test/x.tgz"), "x", "1.0.0"),
+            "https://cdn.example.test/x.tgz"
+        );
+        assert_eq!(
+            resolve_tarball_url(reg, Some("x/-/x-1.0.0.tgz"), "x", "1.0.0"),
+            "http://127.0.0.1:4873/npm/x/-/x-1.0.0.tgz"
+        );
+        assert_eq!(
+            resolve_tarball_url(reg, Some("/other/x.tgz"), "x", "1.0.0"),
+            "http://127.0.0.1:4873/other/x.tgz"
+        );
+        assert_eq!(
+            resolve_tarball_url(reg, Some("../x.tgz?a=1"), "x", "1.0.0"),
+            "http://127.0.0.1:4873/x.tgz?a=1"
+        );
+        assert_eq!(
+            resolve_tarball_url("http://127.0.0.1:4873/npm", Some("./x.tgz"), "x", "1.0.0"),
+            "http://127.0.0.1:4873/npm/x.tgz"
+        );
+        assert_eq!(
+            resolve_tarball_url(reg, Some("//mirror.example.test/x.tgz"), "x", "1.0.0"),
+            "http://mirror.example.test/x.tgz"
+        );
+        assert_eq!(
+            resolve_tarball_url(reg, None, "x", "1.0.0"),
+            "http://127.0.0.1:4873/npm/x/-/x-1.0.0.tgz"
+        );
+    }
+
+    #[test]
+    fn redacts_userinfo_only() {
+        assert_eq!(
+            redact_url("https://user:s3cret@host.test:8080/a/b.tgz?x=1"),
+            "https://***@host.test:8080/a/b.tgz?x=1"
+        );
+        assert_eq!(
+            redact_url("https://host.test/a@b.tgz"),
+            "https://host.test/a@b.tgz"
+        );
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
+    #[test]
+    fn splits_ports_and_ipv6() {
+        let p = split_url("http://[::1]:4873/a/b").unwrap();
+        assert_eq!((p.host, p.port, p.path), ("[::1]", Some("4873"), "/a/b"));
+        let p = split_url("https://u:p@h.test").unwrap();
+        assert_eq!(
+            (p.userinfo, p.host, p.port, p.path),
+            (Some("u:p"), "h.test", None, "/")
+        );
+    }
+}
