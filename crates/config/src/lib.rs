@@ -1,2 +1,25 @@
 //! Configuration as pnpm reads it: `package.json`, `pnpm-workspace.yaml`, `.npmrc` files,
-//! the environment and CLI flags, merged with pnpm's precedence in one place.
+//! the environment and CLI flags, merged with pnpm's precedence in one place ([`precedence`]).
+//! Also the checks that compare that configuration with a lockfile: the frozen-lockfile checks
+//! ([`frozen`]) and installability ([`installability`]).
+
+mod config;
+mod error;
+pub mod frozen;
+pub mod installability;
+mod manifest;
+pub mod npmrc;
+pub mod precedence;
+mod projects;
+pub mod registry;
+pub mod settings;
+mod workspace_manifest;
+
+pub use config::{Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries};
+pub use error::{ConfigError, Warning};
+pub use manifest::{read_manifest, Manifest};
+pub use npmrc::{Npmrc, NpmrcTrust};
+pub use precedence::{CliOverrides, ConfigInputs};
+pub use projects::{find_workspace_projects, Project};
+pub use settings::{Settings, SupportedArchitectures};
+pub use workspace_manifest::{find_workspace_root, WorkspaceManifest, WORKSPACE_MANIFEST_FILENAME};

@@ -1,0 +1,149 @@
+//! Errors raised while loading configuration and checking a lockfile against it. Each variant names
+//! the file (and line/column where known) and says what to do next; `code()` is pnpm's where one exists.
+
+use std::path::PathBuf;
+
+/// Why configuration could not be loaded, or a frozen install cannot proceed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "{} is not valid JSON: {message} (line {line}, column {column}). Fix the file and try again",
+        path.display()
+    )]
+    InvalidManifest {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    #[error(
+        "{} is not valid YAML: {message} (line {line}, column {column}). Fix the file and try again",
+        path.display()
+    )]
+    InvalidWorkspaceYaml {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+
+    #[error("{}: setting `{key}` has an invalid value: {message}", source_name)]
+    InvalidSetting {
+        source_name: String,
+        key: String,
+        message: String,
+    },
+
+    #[error("invalid workspace package pattern `{pattern}` in {}: {message}", path.display())]
+    InvalidWorkspaceGlob {
+        path: PathBuf,
+        pattern: String,
+        message: String,
+    },
+
+    #[error(
+        "`tokenHelper` is set in the project config {}; a token helper may only be configured in the \
+         user config (~/.npmrc) or auth.ini",
+        path.display()
+    )]
+    TokenHelperInProjectConfig { path: PathBuf },
+
+    #[error(
+        "no registry is configured and `npm config get registry` gave no answer. Set `registry=<url>` \
+         in ~/.npmrc or the project's .npmrc, or pass --registry"
+    )]
+    NoRegistry,
+
+    #[error(
+        "The current \"{field}\" configuration doesn't match the value found in the lockfile. \
+         Run `pnpm install` to update the lockfile, or change the setting back"
+    )]
+    LockfileConfigMismatch { field: String },
+
+    #[error(
+        "Headless installation requires a pnpm-lock.yaml file in {}. Run `pnpm install` to create one",
+        dir.display()
+    )]
+    NoLockfile { dir: PathBuf },
+
+    #[error(
+        "Cannot install with \"frozen-lockfile\" because pnpm-lock.yaml is not up to date with {}\n  \
+         Failure reason:\n{reason}\nRun `pnpm install` to update the lockfile, or drop --frozen-lockfile",
+        manifest.display()
+    )]
+    OutdatedLockfile { manifest: PathBuf, reason: String },
+
+    #[error(
+        "Unsupported engine for {package}: wanted node {wanted}, current node {current}. \
+         Use a node version that satisfies the range, or unset engineStrict"
+    )]
+    UnsupportedEngine {
+        package: String,
+        wanted: String,
+        current: String,
+    },
+
+    #[error(
+        "Unsupported platform for {package}: wanted {wanted}, current {current}. \
+         Install on a supported platform, or unset engineStrict"
+    )]
+    UnsupportedPlatform {
+        package: String,
+        wanted: String,
+        current: String,
+    },
+}
+
+impl ConfigError {
+    /// A stable code: pnpm's where it exists, else `ERR_TACK_*`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ConfigError::Io { .. } => "ERR_TACK_CONFIG_IO",
+            ConfigError::InvalidManifest { .. } => "ERR_PNPM_JSON_PARSE",
+            ConfigError::InvalidWorkspaceYaml { .. } => "ERR_PNPM_YAML_PARSE",
+            ConfigError::InvalidSetting { .. } => "ERR_TACK_INVALID_SETTING",
+            ConfigError::InvalidWorkspaceGlob { .. } => "ERR_PNPM_INVALID_WORKSPACE_CONFIGURATION",
+            ConfigError::TokenHelperInProjectConfig { .. } => {
+                "ERR_PNPM_TOKEN_HELPER_IN_PROJECT_CONFIG"
+            }
+            ConfigError::NoRegistry => "ERR_TACK_NO_REGISTRY",
+            ConfigError::LockfileConfigMismatch { .. } => "ERR_PNPM_LOCKFILE_CONFIG_MISMATCH",
+            ConfigError::NoLockfile { .. } => "ERR_PNPM_NO_LOCKFILE",
+            ConfigError::OutdatedLockfile { .. } => "ERR_PNPM_OUTDATED_LOCKFILE",
+            ConfigError::UnsupportedEngine { .. } => "ERR_PNPM_UNSUPPORTED_ENGINE",
+            ConfigError::UnsupportedPlatform { .. } => "ERR_PNPM_UNSUPPORTED_PLATFORM",
+        }
+    }
+}
+
+/// A non-fatal problem found while loading configuration, shown to the user by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// A stable code, e.g. `ERR_TACK_UNKNOWN_SETTING`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Warning {
+    pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Warning {
+        Warning {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}

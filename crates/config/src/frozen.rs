@@ -1,0 +1,1 @@
+//! Frozen-lockfile checks (§5.2).

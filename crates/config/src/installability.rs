@@ -1,0 +1,1 @@
+//! Installability (§6.1).

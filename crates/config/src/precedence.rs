@@ -1,0 +1,564 @@
+//! The one place where configuration sources are merged, in pnpm 11/12's order. Lowest first:
+//!
+//! | # | settings (`pnpm-workspace.yaml` keys)                  | registry / auth / TLS / proxy (`.npmrc` keys)                      |
+//! |---|--------------------------------------------------------|--------------------------------------------------------------------|
+//! | 1 | pnpm defaults ([`build_config`])                       | npm's own registry (global npmrc, then `npm config get registry`, cached) — only when no layer below sets `registry` |
+//! | 2 | `<configDir>/config.yaml` (global)                     | user `~/.npmrc` (or `NPM_CONFIG_USERCONFIG` / `npm_config_userconfig` / `PNPM_CONFIG_USERCONFIG`) |
+//! | 3 | `<workspace root>/pnpm-workspace.yaml`                 | `<configDir>/auth.ini`                                             |
+//! | 4 | env `PNPM_CONFIG_<KEY>` / `pnpm_config_<key>`          | workspace-root `.npmrc`, then the project's `.npmrc` (project trust: no `${VAR}` in secrets/URLs) |
+//! | 5 | CLI flags                                              | `registries:` in `pnpm-workspace.yaml` (pnpm 12)                   |
+//! | 6 |                                                        | env `npm_config_<key>`, then `pnpm_config_<key>` (e.g. `npm_config_//host/:_authToken`) |
+//! | 7 |                                                        | CLI `--registry`                                                   |
+//!
+//! `configDir` is `$XDG_CONFIG_HOME/pnpm` or `~/.config/pnpm`. `CI` (with no `--[no-]frozen-lockfile`)
+//! makes the install frozen whenever a lockfile exists. `.npmrc` keys other than the ones above are
+//! ignored, as pnpm 12 ignores them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+
+use crate::config::{
+    Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries,
+};
+use crate::error::{ConfigError, Warning};
+use crate::npmrc::{is_npmrc_key, parse_ini, Npmrc, NpmrcTrust};
+use crate::registry::{normalize_registry, npm_default_registry, RegistryProbe};
+use crate::settings::{env_key_to_camel, text_to_value, Settings, SETTING_KEYS};
+use crate::workspace_manifest::{find_workspace_root, WorkspaceManifest};
+
+/// Flags given on the command line; `None`/`false` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct CliOverrides {
+    pub store_dir: Option<PathBuf>,
+    pub registry: Option<String>,
+    pub offline: bool,
+    pub prefer_offline: bool,
+    /// `--frozen-lockfile` (`Some(true)`) / `--no-frozen-lockfile` (`Some(false)`).
+    pub frozen_lockfile: Option<bool>,
+    pub prefer_frozen_lockfile: Option<bool>,
+    pub prod: bool,
+    pub dev: bool,
+    pub no_optional: bool,
+    pub ignore_scripts: bool,
+    pub reporter: Option<String>,
+    pub node_linker: Option<String>,
+    pub package_import_method: Option<String>,
+    pub virtual_store_dir: Option<PathBuf>,
+    pub network_concurrency: Option<usize>,
+    pub child_concurrency: Option<usize>,
+    /// `--os`, `--cpu`, `--libc` (they set `supportedArchitectures`).
+    pub os: Vec<String>,
+    pub cpu: Vec<String>,
+    pub libc: Vec<String>,
+    /// Any other `--config.<key>=<value>` / `--<key>=<value>` setting, by camelCase key.
+    pub settings: Vec<(String, String)>,
+}
+
+/// Everything [`Config::load`] reads besides the files it finds itself.
+#[derive(Default)]
+pub struct ConfigInputs {
+    pub cwd: PathBuf,
+    /// The workspace root when already known; else the nearest ancestor with `pnpm-workspace.yaml`,
+    /// else `cwd`.
+    pub workspace_root: Option<PathBuf>,
+    /// The process environment (passed in so tests are hermetic).
+    pub env: BTreeMap<String, String>,
+    pub cli: CliOverrides,
+    /// Replaces `npm config get registry` (tests).
+    pub npm_registry_probe: Option<RegistryProbe>,
+}
+
+impl Config {
+    /// Loads and merges every source; non-fatal problems come back as warnings.
+    pub fn load(inputs: ConfigInputs) -> Result<(Config, Vec<Warning>), ConfigError> {
+        let mut warnings = Vec::new();
+        let env = &inputs.env;
+        let home = env.get("HOME").filter(|h| !h.is_empty()).map(PathBuf::from);
+        let config_dir = pnpm_config_dir(env, home.as_deref());
+        let workspace_root = inputs
+            .workspace_root
+            .clone()
+            .or_else(|| find_workspace_root(&inputs.cwd))
+            .unwrap_or_else(|| inputs.cwd.clone());
+
+        // Settings layers.
+        let mut settings = Settings::default();
+        if let Some(dir) = &config_dir {
+            let path = dir.join("config.yaml");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                let global = WorkspaceManifest::from_str(&text, &path, &mut warnings)?;
+                settings.merge(absolutize(global.settings, dir, home.as_deref()));
+            }
+        }
+        let workspace_manifest = WorkspaceManifest::read_from_dir(&workspace_root, &mut warnings)?;
+        if let Some(ws) = &workspace_manifest {
+            settings.merge(absolutize(
+                ws.settings.clone(),
+                &workspace_root,
+                home.as_deref(),
+            ));
+        }
+        let env_settings =
+            Settings::from_map(env_settings_map(env), "environment (PNPM_CONFIG_*)")?;
+        settings.merge(absolutize(env_settings, &inputs.cwd, home.as_deref()));
+        settings.merge(absolutize(
+            cli_settings(&inputs.cli)?,
+            &inputs.cwd,
+            home.as_deref(),
+        ));
+
+        // `.npmrc` layers.
+        let raw_npmrc = npmrc_layers(
+            &inputs,
+            &workspace_root,
+            config_dir.as_deref(),
+            home.as_deref(),
+            &settings,
+            &mut warnings,
+        )?;
+        let registries = registries(
+            &raw_npmrc,
+            env,
+            home.as_deref(),
+            inputs.npm_registry_probe.as_ref(),
+        )?;
+
+        let ci = is_ci(env);
+        let config = build_config(
+            &inputs,
+            workspace_root,
+            workspace_manifest,
+            settings,
+            raw_npmrc,
+            registries,
+            ci,
+        )?;
+        Ok((config, warnings))
+    }
+}
+
+/// `$XDG_CONFIG_HOME/pnpm` or `~/.config/pnpm`.
+fn pnpm_config_dir(env: &BTreeMap<String, String>, home: Option<&Path>) -> Option<PathBuf> {
+    match env.get("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        Some(dir) => Some(PathBuf::from(dir).join("pnpm")),
+        None => home.map(|h| h.join(".config/pnpm")),
+    }
+}
+
+/// Resolves a layer's `storeDir` against the layer's base dir, expanding `~/`.
+fn absolutize(mut settings: Settings, base: &Path, home: Option<&Path>) -> Settings {
+    if let Some(dir) = &settings.store_dir {
+        settings.store_dir = Some(resolve_path(dir, base, home).display().to_string());
+    }
+    settings
+}
+
+fn resolve_path(dir: &str, base: &Path, home: Option<&Path>) -> PathBuf {
+    if let (Some(rest), Some(home)) = (dir.strip_prefix("~/"), home) {
+        return home.join(rest);
+    }
+    if dir == "~" {
+        if let Some(home) = home {
+            return home.to_path_buf();
+        }
+    }
+    base.join(dir)
+}
+
+/// Splits an env var name into its config key, for the `pnpm_config_` / `npm_config_` prefixes.
+fn strip_prefix_ci<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = name.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &name[prefix.len()..])
+}
+
+/// `npm_config_strict_ssl` → `strict-ssl`; `//host/:_authToken` and `@scope:registry` kept verbatim.
+fn npm_env_key(rest: &str) -> String {
+    if rest.starts_with("//") || rest.starts_with('@') {
+        return rest.to_string();
+    }
+    let lower = rest.to_lowercase();
+    let mut key = String::with_capacity(lower.len());
+    for (i, c) in lower.chars().enumerate() {
+        key.push(if c == '_' && i > 0 { '-' } else { c });
+    }
+    match key.as_str() {
+        "_authtoken" => "_authToken".to_string(),
+        "tokenhelper" => "tokenHelper".to_string(),
+        _ => key,
+    }
+}
+
+/// `PNPM_CONFIG_<KEY>` / `pnpm_config_<key>` vars that name a setting.
+fn env_settings_map(env: &BTreeMap<String, String>) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (name, value) in env {
+        let Some(rest) = strip_prefix_ci(name, "pnpm_config_") else {
+            continue;
+        };
+        if rest.starts_with("//") || rest.starts_with('@') {
+            continue;
+        }
+        let key = env_key_to_camel(rest);
+        if SETTING_KEYS.contains(&key.as_str()) {
+            map.insert(key.clone(), text_to_value(&key, value));
+        }
+    }
+    map
+}
+
+/// The CLI flags as a settings layer.
+fn cli_settings(cli: &CliOverrides) -> Result<Settings, ConfigError> {
+    let mut map = Map::new();
+    for (key, value) in &cli.settings {
+        map.insert(key.clone(), text_to_value(key, value));
+    }
+    let mut put = |key: &str, value: Value| {
+        map.insert(key.to_string(), value);
+    };
+    if let Some(dir) = &cli.store_dir {
+        put("storeDir", Value::from(dir.display().to_string()));
+    }
+    if cli.offline {
+        put("offline", Value::Bool(true));
+    }
+    if cli.prefer_offline {
+        put("preferOffline", Value::Bool(true));
+    }
+    if let Some(frozen) = cli.frozen_lockfile {
+        put("frozenLockfile", Value::Bool(frozen));
+    }
+    if let Some(prefer) = cli.prefer_frozen_lockfile {
+        put("preferFrozenLockfile", Value::Bool(prefer));
+    }
+    if cli.ignore_scripts {
+        put("ignoreScripts", Value::Bool(true));
+    }
+    if let Some(reporter) = &cli.reporter {
+        put("reporter", Value::from(reporter.clone()));
+    }
+    if let Some(linker) = &cli.node_linker {
+        put("nodeLinker", Value::from(linker.clone()));
+    }
+    if let Some(method) = &cli.package_import_method {
+        put("packageImportMethod", Value::from(method.clone()));
+    }
+    if let Some(dir) = &cli.virtual_store_dir {
+        put("virtualStoreDir", Value::from(dir.display().to_string()));
+    }
+    if let Some(n) = cli.network_concurrency {
+        put("networkConcurrency", Value::from(n));
+    }
+    if let Some(n) = cli.child_concurrency {
+        put("childConcurrency", Value::from(n));
+    }
+    if !(cli.os.is_empty() && cli.cpu.is_empty() && cli.libc.is_empty()) {
+        let list = |items: &[String]| -> Value {
+            if items.is_empty() {
+                Value::Null
+            } else {
+                Value::from(items.to_vec())
+            }
+        };
+        let mut arch = Map::new();
+        arch.insert("os".into(), list(&cli.os));
+        arch.insert("cpu".into(), list(&cli.cpu));
+        arch.insert("libc".into(), list(&cli.libc));
+        put("supportedArchitectures", Value::Object(arch));
+    }
+    Settings::from_map(map, "command line")
+}
+
+/// Merges the `.npmrc` layers (rows 2–7 of the table, right column).
+fn npmrc_layers(
+    inputs: &ConfigInputs,
+    workspace_root: &Path,
+    config_dir: Option<&Path>,
+    home: Option<&Path>,
+    settings: &Settings,
+    warnings: &mut Vec<Warning>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let env = &inputs.env;
+    let mut merged = BTreeMap::new();
+    let user_rc = [
+        "PNPM_CONFIG_USERCONFIG",
+        "pnpm_config_userconfig",
+        "NPM_CONFIG_USERCONFIG",
+        "npm_config_userconfig",
+    ]
+    .iter()
+    .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).map(PathBuf::from))
+    .or_else(|| home.map(|h| h.join(".npmrc")));
+    let mut files: Vec<(PathBuf, NpmrcTrust)> = Vec::new();
+    if let Some(path) = user_rc {
+        files.push((path, NpmrcTrust::User));
+    }
+    if let Some(dir) = config_dir {
+        files.push((dir.join("auth.ini"), NpmrcTrust::User));
+    }
+    files.push((workspace_root.join(".npmrc"), NpmrcTrust::Project));
+    if inputs.cwd != workspace_root {
+        files.push((inputs.cwd.join(".npmrc"), NpmrcTrust::Project));
+    }
+    for (path, trust) in files {
+        if let Some(rc) = Npmrc::read(&path, trust, env, warnings)? {
+            merged.extend(rc.values);
+        }
+    }
+    if let Some(registries) = &settings.registries {
+        for (scope, url) in registries {
+            let key = if scope == "default" {
+                "registry".to_string()
+            } else {
+                format!("{scope}:registry")
+            };
+            merged.insert(key, url.clone());
+        }
+    }
+    for prefix in ["npm_config_", "pnpm_config_"] {
+        for (name, value) in env {
+            let Some(rest) = strip_prefix_ci(name, prefix) else {
+                continue;
+            };
+            let key = npm_env_key(rest);
+            if is_npmrc_key(&key) {
+                merged.insert(key, value.clone());
+            }
+        }
+    }
+    if let Some(registry) = &inputs.cli.registry {
+        merged.insert("registry".to_string(), registry.clone());
+    }
+    Ok(merged)
+}
+
+/// The default and scoped registries, with npm's own registry as the last resort.
+fn registries(
+    raw: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+    home: Option<&Path>,
+    probe: Option<&RegistryProbe>,
+) -> Result<Registries, ConfigError> {
+    let default = match raw.get("registry").filter(|r| !r.trim().is_empty()) {
+        Some(url) => normalize_registry(url),
+        None => match global_npmrc_registry(env, home) {
+            Some(url) => normalize_registry(&url),
+            None => npm_default_registry(env, probe)?,
+        },
+    };
+    let scopes = raw
+        .iter()
+        .filter_map(|(key, url)| {
+            let scope = key.strip_suffix(":registry")?;
+            scope
+                .starts_with('@')
+                .then(|| (scope.to_string(), normalize_registry(url)))
+        })
+        .collect();
+    Ok(Registries { default, scopes })
+}
+
+/// `registry` from npm's global config (`npm_config_globalconfig`, else `<npm_config_prefix>/etc/npmrc`).
+fn global_npmrc_registry(env: &BTreeMap<String, String>, _home: Option<&Path>) -> Option<String> {
+    let path = ["NPM_CONFIG_GLOBALCONFIG", "npm_config_globalconfig"]
+        .iter()
+        .find_map(|k| env.get(*k).map(PathBuf::from))
+        .or_else(|| {
+            ["NPM_CONFIG_PREFIX", "npm_config_prefix", "PREFIX"]
+                .iter()
+                .find_map(|k| env.get(*k).map(|p| PathBuf::from(p).join("etc/npmrc")))
+        })?;
+    let text = std::fs::read_to_string(path).ok()?;
+    parse_ini(&text)
+        .into_iter()
+        .rev()
+        .find(|(k, _)| k == "registry")
+        .map(|(_, v)| v)
+        .filter(|v| !v.contains("${"))
+}
+
+/// `ci-info`'s check, reduced to the variables CI services set.
+fn is_ci(env: &BTreeMap<String, String>) -> bool {
+    if let Some(value) = env.get("CI") {
+        return !matches!(value.as_str(), "" | "false" | "0");
+    }
+    [
+        "CONTINUOUS_INTEGRATION",
+        "BUILD_NUMBER",
+        "RUN_ID",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "BUILDKITE",
+        "CIRCLECI",
+        "TRAVIS",
+        "JENKINS_URL",
+        "TF_BUILD",
+    ]
+    .iter()
+    .any(|k| env.get(*k).is_some_and(|v| !v.is_empty() && v != "false"))
+}
+
+fn invalid(key: &str, value: &str, allowed: &str) -> ConfigError {
+    ConfigError::InvalidSetting {
+        source_name: "configuration".to_string(),
+        key: key.to_string(),
+        message: format!("`{value}` is not one of {allowed}"),
+    }
+}
+
+/// Fills pnpm's defaults in for every setting no layer set.
+fn build_config(
+    inputs: &ConfigInputs,
+    workspace_root: PathBuf,
+    workspace_manifest: Option<WorkspaceManifest>,
+    s: Settings,
+    raw_npmrc: BTreeMap<String, String>,
+    registries: Registries,
+    ci: bool,
+) -> Result<Config, ConfigError> {
+    let node_linker = match s.node_linker.as_deref().unwrap_or("isolated") {
+        "isolated" => NodeLinker::Isolated,
+        "hoisted" => NodeLinker::Hoisted,
+        "pnp" => NodeLinker::Pnp,
+        other => return Err(invalid("nodeLinker", other, "isolated, hoisted, pnp")),
+    };
+    let package_import_method = match s.package_import_method.as_deref().unwrap_or("auto") {
+        "auto" => PackageImportMethod::Auto,
+        "hardlink" => PackageImportMethod::Hardlink,
+        "copy" => PackageImportMethod::Copy,
+        "clone" => PackageImportMethod::Clone,
+        "clone-or-copy" => PackageImportMethod::CloneOrCopy,
+        other => {
+            return Err(invalid(
+                "packageImportMethod",
+                other,
+                "auto, hardlink, copy, clone, clone-or-copy",
+            ))
+        }
+    };
+    let shamefully_hoist = s.shamefully_hoist.unwrap_or(false);
+    let public_hoist_pattern = if shamefully_hoist {
+        vec!["*".to_string()]
+    } else {
+        s.public_hoist_pattern.clone().unwrap_or_default()
+    };
+    let modules_dir = s
+        .modules_dir
+        .clone()
+        .unwrap_or_else(|| "node_modules".into());
+    let virtual_store_dir = match &s.virtual_store_dir {
+        Some(dir) => workspace_root.join(dir),
+        None => workspace_root.join(&modules_dir).join(".pnpm"),
+    };
+    let mut catalogs: IndexMap<String, IndexMap<String, String>> = IndexMap::new();
+    if let Some(default) = &s.catalog {
+        catalogs.insert("default".to_string(), default.clone());
+    }
+    for (name, entries) in s.catalogs.clone().unwrap_or_default() {
+        catalogs.entry(name).or_default().extend(entries);
+    }
+    let frozen = match (inputs.cli.frozen_lockfile, s.frozen_lockfile) {
+        (Some(true), _) | (None, Some(true)) => FrozenMode::Frozen,
+        (Some(false), _) | (None, Some(false)) => {
+            if s.prefer_frozen_lockfile.unwrap_or(true) {
+                FrozenMode::Prefer
+            } else {
+                FrozenMode::Off
+            }
+        }
+        (None, None) if ci && inputs.cli.prefer_frozen_lockfile.is_none() => {
+            FrozenMode::IfLockfileExists
+        }
+        (None, None) => {
+            if s.prefer_frozen_lockfile.unwrap_or(true) {
+                FrozenMode::Prefer
+            } else {
+                FrozenMode::Off
+            }
+        }
+    };
+    let include = IncludedDeps {
+        dependencies: !inputs.cli.dev && s.dev != Some(true),
+        dev_dependencies: !inputs.cli.prod && s.production != Some(true),
+        optional_dependencies: !inputs.cli.no_optional && s.optional != Some(false),
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let strict_ssl = raw_npmrc
+        .get("strict-ssl")
+        .is_none_or(|v| !matches!(v.as_str(), "false" | "0"));
+    Ok(Config {
+        cwd: inputs.cwd.clone(),
+        lockfile_dir: workspace_root.clone(),
+        workspace_root,
+        workspace_manifest,
+        registries,
+        raw_npmrc,
+        store_dir: s.store_dir.as_ref().map(PathBuf::from),
+        node_linker,
+        hoist: s.hoist.unwrap_or(true),
+        hoist_pattern: s.hoist_pattern.clone().unwrap_or_else(|| vec!["*".into()]),
+        public_hoist_pattern,
+        shamefully_hoist,
+        hoist_workspace_packages: s.hoist_workspace_packages.unwrap_or(true),
+        symlink: s.symlink.unwrap_or(true),
+        package_import_method,
+        virtual_store_dir,
+        virtual_store_dir_max_length: s
+            .virtual_store_dir_max_length
+            .unwrap_or(tack_lockfile::DEFAULT_VIRTUAL_STORE_DIR_MAX_LENGTH),
+        modules_dir,
+        network_concurrency: s.network_concurrency.unwrap_or(16),
+        fetch_retries: s.fetch_retries.unwrap_or(2),
+        fetch_retry_factor: s.fetch_retry_factor.unwrap_or(10.0),
+        fetch_retry_mintimeout: s.fetch_retry_mintimeout.unwrap_or(10_000),
+        fetch_retry_maxtimeout: s.fetch_retry_maxtimeout.unwrap_or(60_000),
+        fetch_timeout: s.fetch_timeout.unwrap_or(60_000),
+        strict_ssl,
+        verify_store_integrity: s.verify_store_integrity.unwrap_or(true),
+        strict_dep_builds: s.strict_dep_builds.unwrap_or(true),
+        allow_builds: s.allow_builds.clone().unwrap_or_default(),
+        dangerously_allow_all_builds: s.dangerously_allow_all_builds.unwrap_or(false),
+        only_built_dependencies: s.only_built_dependencies.clone(),
+        never_built_dependencies: s.never_built_dependencies.clone(),
+        overrides: s.overrides.clone().unwrap_or_default(),
+        patched_dependencies: s.patched_dependencies.clone().unwrap_or_default(),
+        allow_unused_patches: s.allow_unused_patches.unwrap_or(false),
+        catalogs,
+        supported_architectures: s.supported_architectures.clone().unwrap_or_default(),
+        ignored_optional_dependencies: s.ignored_optional_dependencies.clone().unwrap_or_default(),
+        use_git_branch_lockfile: s
+            .use_git_branch_lockfile
+            .or(s.git_branch_lockfile)
+            .unwrap_or(false),
+        minimum_release_age: s.minimum_release_age.unwrap_or(1440),
+        child_concurrency: s.child_concurrency.unwrap_or_else(|| cores.clamp(1, 4)),
+        side_effects_cache: s.side_effects_cache.unwrap_or(true),
+        side_effects_cache_readonly: s.side_effects_cache_readonly.unwrap_or(false),
+        inject_workspace_packages: s.inject_workspace_packages.unwrap_or(false),
+        dedupe_peers: s.dedupe_peers.unwrap_or(false),
+        auto_install_peers: s.auto_install_peers.unwrap_or(true),
+        exclude_links_from_lockfile: s.exclude_links_from_lockfile.unwrap_or(false),
+        peers_suffix_max_length: s.peers_suffix_max_length.unwrap_or(1000),
+        engine_strict: s.engine_strict.unwrap_or(false),
+        node_version: s.node_version.clone(),
+        frozen,
+        offline: s.offline.unwrap_or(false),
+        prefer_offline: s.prefer_offline.unwrap_or(false),
+        ignore_scripts: s.ignore_scripts.unwrap_or(false),
+        include,
+        reporter: s.reporter.clone(),
+        ci,
+        lockfile_options: None,
+        settings: s,
+    })
+    .map(|mut config| {
+        config.lockfile_options = config
+            .workspace_manifest
+            .as_ref()
+            .and_then(|ws| ws.lockfile_options.clone());
+        config
+    })
+}

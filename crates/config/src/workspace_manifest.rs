@@ -1,0 +1,167 @@
+//! `pnpm-workspace.yaml`: the project globs and, since pnpm 10, nearly every setting. Unknown keys are
+//! reported as warnings, as pnpm 12 does.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::error::{ConfigError, Warning};
+use crate::settings::{Settings, NON_SETTING_KEYS, SETTING_KEYS};
+
+/// pnpm's workspace manifest file name.
+pub const WORKSPACE_MANIFEST_FILENAME: &str = "pnpm-workspace.yaml";
+
+/// A parsed `pnpm-workspace.yaml`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkspaceManifest {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// `packages:` globs, including `!` negations, as written.
+    pub packages: Vec<String>,
+    /// The settings it sets.
+    pub settings: Settings,
+    /// The `lockfile:` map of pnpm 12 (`format`, `integrityTarget`), when present.
+    pub lockfile_options: Option<Value>,
+    /// The whole document.
+    pub raw: Map<String, Value>,
+}
+
+impl WorkspaceManifest {
+    /// Parses `text`; unknown keys are appended to `warnings`.
+    pub fn from_str(
+        text: &str,
+        path: &Path,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<WorkspaceManifest, ConfigError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let raw: Option<Map<String, Value>> = if text.trim().is_empty() {
+            None
+        } else {
+            serde_saphyr::from_str(text).map_err(|err| {
+                let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+                ConfigError::InvalidWorkspaceYaml {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: err.to_string().lines().next().unwrap_or("").to_string(),
+                }
+            })?
+        };
+        let raw = raw.unwrap_or_default();
+        let source_name = path.display().to_string();
+        let mut settings_map = Map::new();
+        let mut packages = Vec::new();
+        let mut lockfile_options = None;
+        for (key, value) in &raw {
+            match key.as_str() {
+                "packages" => {
+                    packages = serde_json::from_value(value.clone()).map_err(|err| {
+                        ConfigError::InvalidSetting {
+                            source_name: source_name.clone(),
+                            key: key.clone(),
+                            message: err.to_string(),
+                        }
+                    })?;
+                }
+                "lockfile" if value.is_object() => lockfile_options = Some(value.clone()),
+                _ if SETTING_KEYS.contains(&key.as_str()) => {
+                    settings_map.insert(key.clone(), value.clone());
+                }
+                _ if NON_SETTING_KEYS.contains(&key.as_str()) => {}
+                _ => warnings.push(Warning::new(
+                    "ERR_TACK_UNKNOWN_SETTING",
+                    format!(
+                        "{source_name}: unknown setting `{key}` is ignored. Check its spelling \
+                         (settings are camelCase, e.g. `nodeLinker`)"
+                    ),
+                )),
+            }
+        }
+        let settings = Settings::from_map(settings_map, &source_name)?;
+        Ok(WorkspaceManifest {
+            path: path.to_path_buf(),
+            packages,
+            settings,
+            lockfile_options,
+            raw,
+        })
+    }
+
+    /// Reads `<dir>/pnpm-workspace.yaml`; `Ok(None)` when there is none.
+    pub fn read_from_dir(
+        dir: &Path,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<Option<WorkspaceManifest>, ConfigError> {
+        let path = dir.join(WORKSPACE_MANIFEST_FILENAME);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => WorkspaceManifest::from_str(&text, &path, warnings).map(Some),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ConfigError::Io { path, source }),
+        }
+    }
+}
+
+/// The nearest ancestor of `start` (inclusive) holding a `pnpm-workspace.yaml`.
+pub fn find_workspace_root(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| dir.join(WORKSPACE_MANIFEST_FILENAME).is_file())
+        .map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_settings_and_warns_on_unknown_keys() {
+        let text =
+            "packages:\n  - 'packages/*'\n  - '!**/test/**'\nnodeLinker: hoisted\nhoist: false\n\
+                    catalog:\n  react: 18\noverrides:\n  foo: 1.0.0\nnodeLinkr: typo\n\
+                    supportedArchitectures:\n  os: [current, linux]\nlockfile:\n  format: v13\n";
+        let mut warnings = Vec::new();
+        let ws =
+            WorkspaceManifest::from_str(text, Path::new("/w/pnpm-workspace.yaml"), &mut warnings)
+                .unwrap();
+        assert_eq!(ws.packages, vec!["packages/*", "!**/test/**"]);
+        assert_eq!(ws.settings.node_linker.as_deref(), Some("hoisted"));
+        assert_eq!(ws.settings.hoist, Some(false));
+        assert_eq!(ws.settings.catalog.as_ref().unwrap()["react"], "18");
+        assert_eq!(
+            ws.settings.supported_architectures.unwrap().os.unwrap(),
+            vec!["current", "linux"]
+        );
+        assert!(ws.lockfile_options.is_some());
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].message.contains("nodeLinkr"));
+    }
+
+    #[test]
+    fn yaml_errors_name_line() {
+        let mut warnings = Vec::new();
+        let err = WorkspaceManifest::from_str(
+            "packages:\n  - a\nhoist: [\n",
+            Path::new("/w/pnpm-workspace.yaml"),
+            &mut warnings,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "ERR_PNPM_YAML_PARSE");
+        assert!(err.to_string().contains("/w/pnpm-workspace.yaml"), "{err}");
+        let ConfigError::InvalidWorkspaceYaml { line, .. } = err else {
+            panic!()
+        };
+        assert!(line >= 3);
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let mut warnings = Vec::new();
+        let err = WorkspaceManifest::from_str(
+            "hoist: maybe\n",
+            Path::new("pnpm-workspace.yaml"),
+            &mut warnings,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("`hoist`"), "{err}");
+    }
+}
