@@ -28,7 +28,8 @@ pub struct CafsFileInfo {
     /// The raw tar header mode; executable when `mode & 0o111 != 0`.
     pub mode: u32,
     pub size: u64,
-    /// Milliseconds since the epoch when the CAS file was last known good.
+    /// Milliseconds since the epoch when the CAS file was last known good. Written as
+    /// whole milliseconds (truncated), as pnpm 12 rejects fractional values.
     pub checked_at: Option<f64>,
 }
 

@@ -314,3 +314,11 @@ fn garbage_is_an_error_not_a_panic() {
     let err = msgpackr::decode(&[0x92]).unwrap_err();
     assert_eq!(err.code(), "ERR_TACK_STORE_INDEX_DECODE");
 }
+
+#[test]
+fn checked_at_is_written_as_whole_milliseconds() {
+    let mut row = sample_row();
+    row.files[0].checked_at = Some(1_763_740_000_123.75);
+    let back = msgpackr::decode(&msgpackr::encode(&row)).unwrap();
+    assert_eq!(back.files[0].checked_at, Some(1_763_740_000_123.0));
+}

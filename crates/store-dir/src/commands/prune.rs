@@ -1,1 +1,156 @@
-//! TODO
+//! `store prune`: remove CAS files no project links to (link count 1), then the index rows
+//! whose files are gone, and stale staging files in `tmp/`.
+//!
+//! Safe against installs running at the same time: a file younger than the grace period
+//! is never removed (a concurrent install may have just written it and not linked it yet;
+//! tack writes an index row only after its files are complete), and each removal takes
+//! `cas_write_lock` and re-checks the link count and age under it, so a writer in this
+//! process is never raced. Across processes nothing stronger than the grace period exists,
+//! as in pnpm.
+
+use crate::error::StoreError;
+use crate::index_db::StoreIndex;
+use crate::layout::StoreDir;
+use crate::msgpackr;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// How index rows are scanned: this many keys per query.
+const ROW_CHUNK: usize = 900;
+
+/// Prune settings.
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    /// Files modified less than this long ago are kept.
+    pub grace_period: Duration,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            grace_period: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// What [`prune`] removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub removed_files: u64,
+    pub removed_bytes: u64,
+    /// Index rows deleted because a file they name is gone (or they did not decode).
+    pub removed_packages: u64,
+    /// Unreferenced files kept because they are younger than the grace period.
+    pub skipped_young_files: u64,
+    /// Entries removed from `tmp/`.
+    pub removed_tmp_entries: u64,
+}
+
+/// Prune the store. See the module docs for the safety rules.
+pub fn prune(store: &StoreDir, options: &PruneOptions) -> Result<PruneReport, StoreError> {
+    let mut report = PruneReport::default();
+    let now = SystemTime::now();
+    let files_dir = store.files_dir();
+    if files_dir.is_dir() {
+        for shard in read_dir(&files_dir)? {
+            let shard = shard.map_err(|e| StoreError::io("read directory", &files_dir, e))?;
+            let shard_path = shard.path();
+            if !shard_path.is_dir() {
+                continue;
+            }
+            for entry in read_dir(&shard_path)? {
+                let entry = entry.map_err(|e| StoreError::io("read directory", &shard_path, e))?;
+                prune_file(&entry.path(), now, options, &mut report);
+            }
+        }
+    }
+    prune_rows(store, &mut report)?;
+    prune_tmp(store, now, options, &mut report);
+    Ok(report)
+}
+
+fn read_dir(dir: &Path) -> Result<std::fs::ReadDir, StoreError> {
+    std::fs::read_dir(dir).map_err(|e| StoreError::io("read directory", dir, e))
+}
+
+fn is_young(meta: &std::fs::Metadata, now: SystemTime, options: &PruneOptions) -> bool {
+    meta.modified()
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        // An mtime in the future counts as young.
+        .is_none_or(|age| age < options.grace_period)
+}
+
+fn prune_file(path: &Path, now: SystemTime, options: &PruneOptions, report: &mut PruneReport) {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if !meta.is_file() || meta.nlink() != 1 {
+        return;
+    }
+    if is_young(&meta, now, options) {
+        report.skipped_young_files += 1;
+        return;
+    }
+    let _guard = tack_fs::cas_write_lock(path).lock();
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return;
+    };
+    if !meta.is_file() || meta.nlink() != 1 || is_young(&meta, now, options) {
+        return;
+    }
+    if std::fs::remove_file(path).is_ok() {
+        report.removed_files += 1;
+        report.removed_bytes += meta.len();
+    }
+}
+
+fn prune_rows(store: &StoreDir, report: &mut PruneReport) -> Result<(), StoreError> {
+    if !store.index_db_path().exists() {
+        return Ok(());
+    }
+    let index = StoreIndex::open(store)?;
+    let keys = index.all_keys()?;
+    let mut doomed = Vec::new();
+    for chunk in keys.chunks(ROW_CHUNK) {
+        for (key, data) in index.get_many_raw(chunk)? {
+            let gone = match msgpackr::decode(&data) {
+                Ok(row) => row.files.values().any(|info| {
+                    !crate::layout::is_valid_digest(&info.digest)
+                        || !store.cas_path(&info.digest, info.is_executable()).is_file()
+                }),
+                Err(_) => true,
+            };
+            if gone {
+                doomed.push(key);
+            }
+        }
+    }
+    index.delete(&doomed)?;
+    report.removed_packages = doomed.len() as u64;
+    Ok(())
+}
+
+fn prune_tmp(store: &StoreDir, now: SystemTime, options: &PruneOptions, report: &mut PruneReport) {
+    let Ok(entries) = std::fs::read_dir(store.tmp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if is_young(&meta, now, options) {
+            continue;
+        }
+        let removed = if meta.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        if removed.is_ok() {
+            report.removed_tmp_entries += 1;
+        }
+    }
+}

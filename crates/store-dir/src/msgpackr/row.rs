@@ -91,8 +91,10 @@ fn write_file_map(enc: &mut Encoder, files: &IndexMap<String, CafsFileInfo>) {
             Err(_) => enc.write_f64(info.size as f64),
         }
         if let Some(checked_at) = info.checked_at {
-            // Always float64: msgpackr decodes a uint64 as a BigInt and pnpm would throw.
-            enc.write_f64(checked_at);
+            // Always float64 (msgpackr decodes a uint64 as a BigInt and pnpm 11 would
+            // throw), and always whole milliseconds like `Date.now()`: pnpm 12 reads it back
+            // as an integer and treats a row with a fractional `checkedAt` as missing.
+            enc.write_f64(checked_at.trunc());
         }
     }
 }
