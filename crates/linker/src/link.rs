@@ -343,8 +343,22 @@ fn write_state_files(plan: &LinkPlan, hoisted: &[Hoisted]) -> Result<(), LinkErr
     let root_modules = plan.root_modules_dir();
     std::fs::create_dir_all(&root_modules)
         .map_err(|e| LinkError::io("create directory", &root_modules, ".modules.yaml", e))?;
-    let modules = modules_yaml_for(plan, hoisted);
-    write_modules_yaml(&root_modules, &modules)?;
+    let mut modules = modules_yaml_for(plan, hoisted);
+    // An unchanged layout keeps its file (and `prunedAt`): a no-op re-link writes nothing.
+    let unchanged = match crate::modules_yaml::read_modules_yaml(&root_modules) {
+        Some(old) => {
+            let pruned_at = std::mem::replace(&mut modules.pruned_at, old.pruned_at.clone());
+            let same = serde_json::to_string(&old).ok() == serde_json::to_string(&modules).ok();
+            if !same {
+                modules.pruned_at = pruned_at;
+            }
+            same
+        }
+        None => false,
+    };
+    if !unchanged {
+        write_modules_yaml(&root_modules, &modules)?;
+    }
 
     let lock_path = plan.virtual_store_dir.join("lock.yaml");
     match &plan.current_lockfile_yaml {

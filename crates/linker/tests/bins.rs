@@ -1,0 +1,256 @@
+//! Bins: pnpm 12 shim text (compared byte-for-byte with shims captured from a real pnpm
+//! 12.21.0 install), placement at depth 0 / hoisted / children / self, conflicts, chmod,
+//! and rejected names.
+
+mod common;
+use common::*;
+use std::path::Path;
+use tack_linker::*;
+
+fn fixture(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/pnpm12-shims")
+        .join(name);
+    std::fs::read_to_string(p).unwrap()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The same layout as the captured pnpm install (see fixtures/pnpm12-shims/README.md).
+#[test]
+fn shims_match_pnpm_12_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let mut mybin = cas.package(
+        "mybin",
+        "1.0.0",
+        r#""bin":{"my-cli":"bin/cli.js","mybin":"bin/self.js"}"#,
+        &[
+            ("bin/cli.js", "#!/usr/bin/env node\nconsole.log(\"hi\")\n"),
+            ("bin/self.js", "#!/usr/bin/env node\n"),
+        ],
+    );
+    mybin.dep_path = "mybin@file:../src/mybin.tgz".into();
+    mybin.dir_name = "mybin@file+..+src+mybin.tgz".into();
+    mybin.children = vec![("dep2".into(), dep("dep2@file:../src/dep2.tgz"))];
+    let mut dep2 = cas.package(
+        "dep2",
+        "2.0.0",
+        r#""bin":"bin/d.js""#,
+        &[("bin/d.js", "#!/usr/bin/env node\n1\n")],
+    );
+    dep2.dep_path = "dep2@file:../src/dep2.tgz".into();
+    dep2.dir_name = "dep2@file+..+src+dep2.tgz".into();
+    let mut plan = LinkPlan::new(&root);
+    plan.packages = vec![mybin, dep2];
+    plan.importers = vec![importer(
+        ".",
+        &root,
+        &[("mybin", dep("mybin@file:../src/mybin.tgz"))],
+    )];
+    let report = link(&plan).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+
+    let nm = root.join("node_modules");
+    let vs = nm.join(".pnpm");
+    let mybin_dir = vs.join("mybin@file+..+src+mybin.tgz/node_modules/mybin");
+    assert_eq!(list(&nm.join(".bin")), ["my-cli", "mybin"]);
+    assert_eq!(read(&nm.join(".bin/my-cli")), fixture("root-bin-my-cli"));
+    assert_eq!(list(&vs.join("node_modules/.bin")), ["dep2"]);
+    assert_eq!(
+        read(&vs.join("node_modules/.bin/dep2")),
+        fixture("hoisted-bin-dep2")
+    );
+    assert_eq!(
+        list(&mybin_dir.join("node_modules/.bin")),
+        ["dep2", "my-cli", "mybin"]
+    );
+    assert_eq!(
+        read(&mybin_dir.join("node_modules/.bin/dep2")),
+        fixture("child-bin-dep2")
+    );
+    assert_eq!(
+        read(&mybin_dir.join("node_modules/.bin/mybin")),
+        fixture("self-bin-mybin")
+    );
+    // dep2's own bin (pnpm 12 self-bin).
+    assert!(vs
+        .join("dep2@file+..+src+dep2.tgz/node_modules/dep2/node_modules/.bin/dep2")
+        .is_file());
+    assert_eq!(mode(&nm.join(".bin/my-cli")), 0o755);
+}
+
+#[test]
+fn workspace_bin_shim_matches_pnpm_12() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    let (a, b) = (root.join("packages/a"), root.join("packages/b"));
+    std::fs::create_dir_all(b.join("bin")).unwrap();
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::write(
+        b.join("package.json"),
+        r#"{"name":"@s/b","version":"1.0.0","bin":{"b-cli":"bin/b.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(b.join("bin/b.js"), "#!/usr/bin/env node\n").unwrap();
+    let mut plan = LinkPlan::new(&root);
+    let mut root_imp = importer(".", &root, &[]);
+    root_imp.name = Some("root".into());
+    let mut a_imp = importer("packages/a", &a, &[("@s/b", ChildTarget::Link(b.clone()))]);
+    a_imp.name = Some("a".into());
+    let mut b_imp = importer("packages/b", &b, &[]);
+    b_imp.name = Some("@s/b".into());
+    plan.importers = vec![root_imp, a_imp, b_imp];
+    link(&plan).unwrap();
+    assert_eq!(
+        read(&a.join("node_modules/.bin/b-cli")),
+        fixture("workspace-bin-b-cli")
+    );
+    assert_eq!(mode(&b.join("bin/b.js")), 0o755);
+    assert_eq!(readlink(&a.join("node_modules/@s/b")), "../../../b");
+    let vs_nm = root.join("node_modules/.pnpm/node_modules");
+    assert_eq!(readlink(&vs_nm.join("@s/b")), "../../../../packages/b");
+    assert_eq!(readlink(&vs_nm.join("a")), "../../../packages/a");
+    let modules = read_modules_yaml(&root.join("node_modules")).unwrap();
+    assert_eq!(
+        serde_json::Value::Object(modules.hoisted_dependencies),
+        serde_json::json!({"packages/a": {"a": "private"}, "packages/b": {"@s/b": "private"}})
+    );
+}
+
+fn trailer(p: &Path) -> String {
+    read(p).lines().last().unwrap().to_string()
+}
+
+#[test]
+fn bin_conflicts_follow_pnpm_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let js = "#!/usr/bin/env node\n";
+    // `foo` owns the name foo even though `zzz` is lexically greater.
+    let foo = cas.package(
+        "foo",
+        "1.0.0",
+        r#""bin":{"foo":"bin/a.js"}"#,
+        &[("bin/a.js", js)],
+    );
+    let zzz = cas.package(
+        "zzz",
+        "1.0.0",
+        r#""bin":{"foo":"bin/z.js","x":"bin/z.js"}"#,
+        &[("bin/z.js", js)],
+    );
+    // Neither owns `x`: the greater name wins (zzz over aaa).
+    let aaa = cas.package(
+        "aaa",
+        "1.0.0",
+        r#""bin":{"x":"bin/x.js"}"#,
+        &[("bin/x.js", js)],
+    );
+    // Two versions of one package under different aliases: the higher wins.
+    let t1 = cas.package(
+        "tool",
+        "1.9.0",
+        r#""bin":{"t":"bin/t1.js"}"#,
+        &[("bin/t1.js", js)],
+    );
+    let t2 = cas.package(
+        "tool",
+        "1.10.0",
+        r#""bin":{"t":"bin/t2.js"}"#,
+        &[("bin/t2.js", js)],
+    );
+    let mut plan = LinkPlan::new(&root);
+    plan.packages = vec![foo, zzz, aaa, t1, t2];
+    plan.importers = vec![importer(
+        ".",
+        &root,
+        &[
+            ("zzz", dep("zzz@1.0.0")),
+            ("foo", dep("foo@1.0.0")),
+            ("aaa", dep("aaa@1.0.0")),
+            ("t-new", dep("tool@1.10.0")),
+            ("t-old", dep("tool@1.9.0")),
+        ],
+    )];
+    link(&plan).unwrap();
+    let bin = root.join("node_modules/.bin");
+    assert_eq!(
+        trailer(&bin.join("foo")),
+        "# cmd-shim-target=../.pnpm/foo@1.0.0/node_modules/foo/bin/a.js"
+    );
+    assert_eq!(
+        trailer(&bin.join("x")),
+        "# cmd-shim-target=../.pnpm/zzz@1.0.0/node_modules/zzz/bin/z.js"
+    );
+    assert_eq!(
+        trailer(&bin.join("t")),
+        "# cmd-shim-target=../.pnpm/tool@1.10.0/node_modules/tool/bin/t2.js"
+    );
+}
+
+#[test]
+fn bin_targets_are_made_executable_and_bad_names_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let pkg = cas.package(
+        "p",
+        "1.0.0",
+        r#""bin":{"ok":"lib/t.js","../evil":"lib/t.js","esc":"../../../../../etc/passwd"}"#,
+        &[("lib/t.js", "#!/usr/bin/env node\n")],
+    );
+    let PackageFiles::Cas(files) = &pkg.files else {
+        unreachable!()
+    };
+    let cas_target = files[0].1.clone();
+    assert_eq!(mode(&cas_target), 0o644);
+    let mut plan = LinkPlan::new(&root);
+    plan.import_method = ImportMethod::Hardlink;
+    plan.packages = vec![pkg];
+    plan.importers = vec![importer(".", &root, &[("p", dep("p@1.0.0"))])];
+    let report = link(&plan).unwrap();
+    let bin = root.join("node_modules/.bin");
+    assert_eq!(list(&bin), ["ok"]);
+    assert_eq!(report.warnings.len(), 2, "{:?}", report.warnings);
+    assert_eq!(
+        mode(&root.join("node_modules/.pnpm/p@1.0.0/node_modules/p/lib/t.js")),
+        0o755
+    );
+    // Through the hardlink the CAS file's mode changed too, as with pnpm.
+    assert_eq!(mode(&cas_target), 0o755);
+    assert!(!tmp.path().join("evil").exists() && !root.join("node_modules/evil").exists());
+}
+
+#[test]
+fn directories_bin_provides_every_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let js = "#!/usr/bin/env node\n";
+    let mut pkg = cas.package(
+        "d",
+        "1.0.0",
+        r#""directories":{"bin":"./cmds"}"#,
+        &[("cmds/one", js), ("cmds/sub/two", js)],
+    );
+    pkg.has_bin = true;
+    let mut plan = LinkPlan::new(&root);
+    plan.packages = vec![pkg];
+    plan.importers = vec![importer(".", &root, &[("d", dep("d@1.0.0"))])];
+    link(&plan).unwrap();
+    assert_eq!(list(&root.join("node_modules/.bin")), ["one", "two"]);
+}

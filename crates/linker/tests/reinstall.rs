@@ -1,0 +1,115 @@
+//! Re-install: partial dirs repaired, removed packages deleted with their links and bins,
+//! and an unchanged re-link writes nothing.
+
+mod common;
+use common::*;
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use tack_linker::*;
+
+fn plan_ab(root: &Path, cas: &Cas, with_b: bool) -> LinkPlan {
+    let js = "#!/usr/bin/env node\n";
+    let mut a = cas.package("a", "1.0.0", "", &[("index.js", "a"), ("lib/x.js", "x")]);
+    a.children = vec![("c".into(), dep("c@1.0.0"))];
+    let c = cas.package("c", "1.0.0", "", &[("index.js", "c")]);
+    let b = cas.package("b", "1.0.0", r#""bin":"bin/b.js""#, &[("bin/b.js", js)]);
+    let mut plan = LinkPlan::new(root);
+    plan.current_lockfile_yaml = Some("lockfileVersion: '9.0'\n".into());
+    plan.packages = vec![a, c];
+    let mut deps = vec![("a", dep("a@1.0.0"))];
+    if with_b {
+        plan.packages.push(b);
+        deps.push(("b", dep("b@1.0.0")));
+    }
+    plan.importers = vec![importer(".", root, &deps)];
+    plan
+}
+
+#[test]
+fn a_package_dir_without_package_json_is_wiped_and_reimported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let plan = plan_ab(&root, &cas, false);
+    link(&plan).unwrap();
+    let a = root.join("node_modules/.pnpm/a@1.0.0/node_modules/a");
+    std::fs::remove_file(a.join("package.json")).unwrap();
+    std::fs::remove_file(a.join("lib/x.js")).unwrap();
+    std::fs::write(a.join("junk.js"), "left by a crash").unwrap();
+    let report = link(&plan).unwrap();
+    assert_eq!((report.repaired, report.reused), (1, 1));
+    assert!(a.join("package.json").is_file() && a.join("lib/x.js").is_file());
+    assert!(!a.join("junk.js").exists());
+}
+
+#[test]
+fn removed_packages_lose_their_dirs_links_and_bins() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    link(&plan_ab(&root, &cas, true)).unwrap();
+    let nm = root.join("node_modules");
+    assert!(nm.join(".bin/b").is_file() && nm.join("b").exists());
+    let report = link(&plan_ab(&root, &cas, false)).unwrap();
+    assert_eq!(report.removed_packages, ["b@1.0.0"]);
+    assert!(!nm.join(".pnpm/b@1.0.0").exists());
+    assert!(std::fs::symlink_metadata(nm.join("b")).is_err());
+    assert!(!nm.join(".bin/b").exists());
+    assert!(nm.join("a").exists());
+}
+
+#[test]
+fn a_stale_child_link_is_removed_from_a_reused_package() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let mut plan = plan_ab(&root, &cas, false);
+    link(&plan).unwrap();
+    plan.packages[0].children.clear();
+    link(&plan).unwrap();
+    assert!(
+        std::fs::symlink_metadata(root.join("node_modules/.pnpm/a@1.0.0/node_modules/c")).is_err()
+    );
+}
+
+/// (inode, mtime ns, ctime ns) of every entry under `dir` (lstat), keyed by path.
+fn snapshot(dir: &Path, out: &mut BTreeMap<String, (u64, i64, i64)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        let m = std::fs::symlink_metadata(&path).unwrap();
+        let key = path.to_string_lossy().into_owned();
+        out.insert(
+            key,
+            (
+                m.ino(),
+                m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+                m.ctime_nsec(),
+            ),
+        );
+        if m.is_dir() {
+            snapshot(&path, out);
+        }
+    }
+}
+
+#[test]
+fn an_unchanged_relink_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let plan = plan_ab(&root, &cas, true);
+    link(&plan).unwrap();
+    let mut before = BTreeMap::new();
+    snapshot(&root, &mut before);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let report = link(&plan).unwrap();
+    assert_eq!((report.imported, report.repaired, report.reused), (0, 0, 3));
+    let mut after = BTreeMap::new();
+    snapshot(&root, &mut after);
+    assert_eq!(before.len(), after.len());
+    for (path, stamp) in &before {
+        assert_eq!(Some(stamp), after.get(path), "{path} changed");
+    }
+}

@@ -1,0 +1,158 @@
+//! State files: `.modules.yaml` content and its compatibility checks, `lock.yaml`, and the
+//! workspace state used for the no-op check.
+
+mod common;
+use common::*;
+use tack_linker::*;
+
+fn small_plan(root: &std::path::Path, cas: &Cas) -> LinkPlan {
+    let mut a = cas.package("a", "1.0.0", "", &[]);
+    a.children = vec![("b".into(), dep("b@1.0.0"))];
+    let b = cas.package("b", "1.0.0", "", &[]);
+    let mut plan = LinkPlan::new(root);
+    plan.modules_state.store_dir = "/store/v11".into();
+    plan.modules_state.skipped = vec!["fsevents@2.3.3".into()];
+    plan.packages = vec![a, b];
+    plan.importers = vec![importer(".", root, &[("a", dep("a@1.0.0"))])];
+    plan
+}
+
+#[test]
+fn modules_yaml_has_pnpm_12_fields_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    link(&small_plan(&root, &cas)).unwrap();
+    let text = std::fs::read_to_string(root.join("node_modules/.modules.yaml")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "hoistedDependencies",
+            "hoistPattern",
+            "included",
+            "layoutVersion",
+            "nodeLinker",
+            "packageManager",
+            "pendingBuilds",
+            "prunedAt",
+            "publicHoistPattern",
+            "skipped",
+            "storeDir",
+            "virtualStoreDir",
+            "virtualStoreDirMaxLength",
+            "allowBuilds"
+        ]
+    );
+    assert!(text.starts_with(
+        "{\n  \"hoistedDependencies\": {\n    \"b@1.0.0\": {\n      \"b\": \"private\""
+    ));
+    assert!(!text.ends_with('\n'));
+    assert_eq!(v["virtualStoreDir"], ".pnpm");
+    assert_eq!(v["layoutVersion"], 5);
+    assert_eq!(v["packageManager"], "pnpm@12.21.0");
+    assert_eq!(v["storeDir"], "/store/v11");
+    assert_eq!(v["skipped"], serde_json::json!(["fsevents@2.3.3"]));
+    assert_eq!(
+        v["included"],
+        serde_json::json!({"dependencies": true, "devDependencies": true, "optionalDependencies": true})
+    );
+    assert!(v["prunedAt"].as_str().unwrap().ends_with(" GMT"));
+}
+
+#[test]
+fn compat_checks_give_pnpm_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let plan = small_plan(&root, &cas);
+    link(&plan).unwrap();
+    let existing = read_modules_yaml(&root.join("node_modules")).unwrap();
+    assert_eq!(check_compat(&existing, &plan).unwrap(), CompatAction::Keep);
+
+    let mut other = plan.clone();
+    other.modules_state.store_dir = "/elsewhere/v11".into();
+    assert_eq!(
+        check_compat(&existing, &other).unwrap_err().code(),
+        "ERR_PNPM_UNEXPECTED_STORE"
+    );
+
+    let mut other = plan.clone();
+    other.virtual_store_dir = root.join("node_modules/.vs");
+    assert_eq!(
+        check_compat(&existing, &other).unwrap_err().code(),
+        "ERR_PNPM_UNEXPECTED_VIRTUAL_STORE"
+    );
+
+    let mut old = existing.clone();
+    old.layout_version = serde_json::json!(4);
+    assert_eq!(
+        check_compat(&old, &plan).unwrap_err().code(),
+        "ERR_PNPM_MODULES_BREAKING_CHANGE"
+    );
+
+    for (field, change) in [
+        (
+            "hoistPattern",
+            Box::new(|p: &mut LinkPlan| p.hoist_pattern = vec![]) as Box<dyn Fn(&mut LinkPlan)>,
+        ),
+        (
+            "publicHoistPattern",
+            Box::new(|p: &mut LinkPlan| p.public_hoist_pattern = vec!["*".into()]),
+        ),
+        (
+            "virtualStoreDirMaxLength",
+            Box::new(|p: &mut LinkPlan| p.virtual_store_dir_max_length = 60),
+        ),
+    ] {
+        let mut other = plan.clone();
+        change(&mut other);
+        assert_eq!(
+            check_compat(&existing, &other).unwrap(),
+            CompatAction::PurgeAndReinstall {
+                reason: field.to_string()
+            }
+        );
+    }
+}
+
+#[test]
+fn lock_yaml_and_workspace_state_are_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    std::fs::create_dir_all(&root).unwrap();
+    let manifest = root.join("package.json");
+    let lockfile = root.join("pnpm-lock.yaml");
+    std::fs::write(&manifest, "{}").unwrap();
+    std::fs::write(&lockfile, "lockfileVersion: '9.0'\n").unwrap();
+    let cas = Cas::new(tmp.path());
+    let mut plan = small_plan(&root, &cas);
+    plan.importers[0].name = Some("proj".into());
+    plan.current_lockfile_yaml = Some("lockfileVersion: '9.0'\n".into());
+    plan.workspace_state = Some(WorkspaceStateInput {
+        validated_files: vec![lockfile.clone(), manifest.clone()],
+        ..Default::default()
+    });
+    link(&plan).unwrap();
+    let nm = root.join("node_modules");
+    assert_eq!(
+        std::fs::read_to_string(nm.join(".pnpm/lock.yaml")).unwrap(),
+        "lockfileVersion: '9.0'\n"
+    );
+    let state = read_workspace_state(&nm).unwrap();
+    assert_eq!(
+        state.projects[&root.to_string_lossy().into_owned()]
+            .name
+            .as_deref(),
+        Some("proj")
+    );
+    let files = [lockfile.clone(), manifest.clone()];
+    assert!(state.inputs_unchanged(&files));
+    std::fs::write(&manifest, "{\"name\":\"x\"}").unwrap();
+    assert!(!state.inputs_unchanged(&files));
+
+    plan.current_lockfile_yaml = None;
+    link(&plan).unwrap();
+    assert!(!nm.join(".pnpm/lock.yaml").exists());
+}
