@@ -1,0 +1,208 @@
+//! `store prune` and `store verify` on real stores, and pnpm's store-path rules.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+use tack_store_dir::commands::prune::{prune, PruneOptions};
+use tack_store_dir::commands::verify::verify_store;
+use tack_store_dir::{
+    resolve_store_dir, CafsFileInfo, PackageFilesIndex, StoreDir, StoreDirInputs, StoreIndex,
+};
+
+fn store() -> (tempfile::TempDir, StoreDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    store.ensure_layout().unwrap();
+    (dir, store)
+}
+
+fn age(path: &Path, secs: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_modified(SystemTime::now() - Duration::from_secs(secs))
+        .unwrap();
+}
+
+fn row_of(store: &StoreDir, files: &[(&str, &[u8])]) -> (PackageFilesIndex, Vec<PathBuf>) {
+    let mut map = indexmap::IndexMap::new();
+    let mut paths = Vec::new();
+    for (name, content) in files {
+        let digest = store.write_cas_file(content, false).unwrap();
+        paths.push(store.cas_path(&digest, false));
+        map.insert(
+            name.to_string(),
+            CafsFileInfo {
+                digest,
+                mode: 0o644,
+                size: content.len() as u64,
+                checked_at: Some(1.0),
+            },
+        );
+    }
+    (
+        PackageFilesIndex {
+            algo: "sha512".into(),
+            files: map,
+            ..Default::default()
+        },
+        paths,
+    )
+}
+
+#[test]
+fn prune_removes_unlinked_old_files_and_their_rows() {
+    let (dir, store) = store();
+    let (linked_row, linked) = row_of(&store, &[("package.json", b"{\"name\":\"linked\"}")]);
+    let (orphan_row, orphan) = row_of(&store, &[("package.json", b"{\"name\":\"orphan\"}")]);
+    let (_, young) = row_of(&store, &[("x", b"just written")]);
+    // A project links the first file.
+    std::fs::hard_link(&linked[0], dir.path().join("project-file")).unwrap();
+    for p in [&linked[0], &orphan[0]] {
+        age(p, 3600);
+    }
+    std::fs::write(store.tmp_dir().join("old-staging"), b"x").unwrap();
+    age(&store.tmp_dir().join("old-staging"), 3600);
+    std::fs::write(store.tmp_dir().join("young-staging"), b"x").unwrap();
+    let index = StoreIndex::open(&store).unwrap();
+    index
+        .put_many(&[("linked".into(), linked_row), ("orphan".into(), orphan_row)])
+        .unwrap();
+
+    let report = prune(&store, &PruneOptions::default()).unwrap();
+    assert_eq!(report.removed_files, 1);
+    assert_eq!(report.removed_bytes, "{\"name\":\"orphan\"}".len() as u64);
+    assert_eq!(report.removed_packages, 1);
+    assert_eq!(report.skipped_young_files, 1);
+    assert_eq!(report.removed_tmp_entries, 1);
+    assert!(linked[0].exists() && young[0].exists() && !orphan[0].exists());
+    assert_eq!(index.all_keys().unwrap(), ["linked"]);
+    assert!(store.tmp_dir().join("young-staging").exists());
+
+    // A zero grace period takes the young orphan too.
+    let report = prune(
+        &store,
+        &PruneOptions {
+            grace_period: Duration::ZERO,
+        },
+    )
+    .unwrap();
+    assert_eq!(report.removed_files, 1);
+    assert!(!young[0].exists() && linked[0].exists());
+}
+
+#[test]
+fn verify_drops_bad_rows_and_removes_bad_files() {
+    let (_dir, store) = store();
+    let (good_row, _) = row_of(&store, &[("a", b"good file"), ("shared", b"shared")]);
+    let (bad_row, bad_paths) = row_of(&store, &[("b", b"will be tampered"), ("shared", b"shared")]);
+    std::fs::write(&bad_paths[0], b"tampered bytes!!").unwrap();
+    let index = StoreIndex::open(&store).unwrap();
+    index
+        .put_many(&[("good".into(), good_row), ("bad".into(), bad_row)])
+        .unwrap();
+    index.put_many_raw(&[("corrupt", vec![0xc1])]).unwrap();
+
+    let report = verify_store(&store).unwrap();
+    assert!(!report.ok());
+    assert_eq!(report.checked_packages, 3);
+    assert_eq!(report.checked_files, 3);
+    assert_eq!(report.bad_packages, ["bad"]);
+    assert_eq!(report.corrupt_rows, ["corrupt"]);
+    assert_eq!(report.bad_files, [bad_paths[0].clone()]);
+    assert!(!bad_paths[0].exists());
+    assert_eq!(index.all_keys().unwrap(), ["good"]);
+
+    let again = verify_store(&store).unwrap();
+    assert!(again.ok(), "{again:?}");
+}
+
+fn inputs(project: &Path) -> StoreDirInputs {
+    StoreDirInputs {
+        project_dir: project.to_owned(),
+        home: Some(project.join("home")),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn store_path_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let home = project.join("home");
+
+    let mut i = inputs(&project);
+    assert_eq!(
+        resolve_store_dir(&i),
+        home.join(".local/share/pnpm/store/v11")
+    );
+    i.xdg_data_home = Some(dir.path().join("xdg"));
+    assert_eq!(resolve_store_dir(&i), dir.path().join("xdg/pnpm/store/v11"));
+    i.pnpm_home = Some(dir.path().join("pnpm-home"));
+    assert_eq!(
+        resolve_store_dir(&i),
+        dir.path().join("pnpm-home/store/v11")
+    );
+
+    i.store_dir = Some("../shared-store".into());
+    assert_eq!(resolve_store_dir(&i), dir.path().join("shared-store/v11"));
+    i.store_dir = Some("~/my-store/v11".into());
+    assert_eq!(resolve_store_dir(&i), home.join("my-store/v11"));
+    i.store_dir = Some("/abs/store/".into());
+    assert_eq!(resolve_store_dir(&i), PathBuf::from("/abs/store/v11"));
+}
+
+#[test]
+fn home_store_on_another_filesystem_moves_to_the_mount_point() {
+    // /dev/shm is a tmpfs: a different device from the temp dir's filesystem.
+    let shm = Path::new("/dev/shm");
+    let project_fs = tempfile::tempdir().unwrap();
+    let project = project_fs.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+    assert_ne!(
+        dev(shm),
+        dev(&project),
+        "test needs /dev/shm on its own filesystem"
+    );
+
+    let home = tempfile::tempdir_in(shm).unwrap();
+    let i = StoreDirInputs {
+        project_dir: project.clone(),
+        pnpm_home: Some(home.path().join("pnpm")),
+        ..Default::default()
+    };
+    let resolved = resolve_store_dir(&i);
+    // The project's filesystem is mounted at `/` here (or a parent of the temp dir).
+    assert!(
+        resolved.ends_with(".pnpm-store/v11"),
+        "{}",
+        resolved.display()
+    );
+    assert!(project.starts_with(resolved.parent().unwrap().parent().unwrap()));
+    assert_eq!(
+        dev(resolved.ancestors().find(|p| p.exists()).unwrap()),
+        dev(&project)
+    );
+
+    // A project that is itself the mount point: pnpm 12 uses node_modules/.pnpm-store.
+    let i = StoreDirInputs {
+        project_dir: shm.to_owned(),
+        pnpm_home: Some(project_fs.path().join("pnpm")),
+        ..Default::default()
+    };
+    assert_eq!(
+        resolve_store_dir(&i),
+        shm.join("node_modules/.pnpm-store/v11")
+    );
+
+    // Same filesystem: the home store.
+    let i = StoreDirInputs {
+        project_dir: project.clone(),
+        pnpm_home: Some(project_fs.path().join("pnpm")),
+        ..Default::default()
+    };
+    assert_eq!(
+        resolve_store_dir(&i),
+        project_fs.path().join("pnpm/store/v11")
+    );
+}
