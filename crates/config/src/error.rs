@@ -64,23 +64,43 @@ pub enum ConfigError {
     NoRegistry,
 
     #[error(
-        "The current \"{field}\" configuration doesn't match the value found in the lockfile. \
-         Run `pnpm install` to update the lockfile, or change the setting back"
+        "Cannot proceed with the frozen installation. The current \"{field}\" configuration doesn't \
+         match the value found in the lockfile. Update your lockfile using \"pnpm install --no-frozen-lockfile\""
     )]
     LockfileConfigMismatch { field: String },
 
     #[error(
-        "Headless installation requires a pnpm-lock.yaml file in {}. Run `pnpm install` to create one",
+        "Headless installation requires a pnpm-lock.yaml file, but none was found in {}. \
+         Run `pnpm install` without --frozen-lockfile to create one",
         dir.display()
     )]
     NoLockfile { dir: PathBuf },
 
     #[error(
-        "Cannot install with \"frozen-lockfile\" because pnpm-lock.yaml is not up to date with {}\n  \
-         Failure reason:\n{reason}\nRun `pnpm install` to update the lockfile, or drop --frozen-lockfile",
-        manifest.display()
+        "Cannot install with \"frozen-lockfile\" because pnpm-lock.yaml has no `importers[\"{importer_id}\"]` \
+         entry. Regenerate the lockfile with `pnpm install --lockfile-only`"
     )]
-    OutdatedLockfile { manifest: PathBuf, reason: String },
+    MissingImporter { importer_id: String },
+
+    #[error(
+        "Cannot install with \"frozen-lockfile\" because pnpm-lock.yaml is not up to date with {manifest}.\n\
+         \x20 Failure reason:\n{reason}\n\
+         Regenerate the lockfile with `pnpm install --lockfile-only` so that pnpm-lock.yaml reflects the \
+         current package.json, then re-run `pnpm install --frozen-lockfile`"
+    )]
+    OutdatedLockfile { manifest: String, reason: String },
+
+    #[error(
+        "cannot read the patch file {} for {key} (listed in patchedDependencies): {source}. \
+         Restore the file or remove the entry",
+        path.display()
+    )]
+    PatchFileNotFound {
+        key: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error(
         "Unsupported engine for {package}: wanted node {wanted}, current node {current}. \
@@ -119,6 +139,8 @@ impl ConfigError {
             ConfigError::LockfileConfigMismatch { .. } => "ERR_PNPM_LOCKFILE_CONFIG_MISMATCH",
             ConfigError::NoLockfile { .. } => "ERR_PNPM_NO_LOCKFILE",
             ConfigError::OutdatedLockfile { .. } => "ERR_PNPM_OUTDATED_LOCKFILE",
+            ConfigError::MissingImporter { .. } => "ERR_PNPM_PACKAGE_MANAGER_NO_IMPORTER",
+            ConfigError::PatchFileNotFound { .. } => "ERR_PNPM_PATCH_NOT_FOUND",
             ConfigError::UnsupportedEngine { .. } => "ERR_PNPM_UNSUPPORTED_ENGINE",
             ConfigError::UnsupportedPlatform { .. } => "ERR_PNPM_UNSUPPORTED_PLATFORM",
         }

@@ -1,1 +1,408 @@
-//! Frozen-lockfile checks (§5.2).
+//! Frozen-lockfile checks, in pnpm's order (§5.2): lockfile settings vs configuration
+//! (`ERR_PNPM_LOCKFILE_CONFIG_MISMATCH`), a missing lockfile (`ERR_PNPM_NO_LOCKFILE`), then each
+//! project's `package.json` vs its importer (`satisfiesPackageManifest`, `ERR_PNPM_OUTDATED_LOCKFILE`),
+//! with pnpm 12's failure-reason wording. (The lockfile version is checked when it is read.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+use tack_lockfile::{Lockfile, ProjectSnapshot};
+
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::manifest::Manifest;
+use crate::projects::Project;
+
+/// Runs every frozen check. `lockfile` is `None` when there is no (or an empty) lockfile.
+pub fn check_frozen_lockfile(
+    config: &Config,
+    lockfile: Option<&Lockfile>,
+    projects: &[Project],
+) -> Result<(), ConfigError> {
+    let Some(lockfile) = lockfile else {
+        if projects.iter().any(|p| p.manifest.has_dependencies()) {
+            return Err(ConfigError::NoLockfile {
+                dir: config.lockfile_dir.clone(),
+            });
+        }
+        return Ok(());
+    };
+    check_settings(config, lockfile)?;
+    for project in projects {
+        check_importer(config, lockfile, project)?;
+    }
+    Ok(())
+}
+
+/// sha256 hex of a patch file with CRLF turned into LF (`calcPatchHashes`).
+pub fn patch_file_hash(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read(path)?;
+    let mut normalized = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'\r' && text.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        normalized.push(text[i]);
+        i += 1;
+    }
+    Ok(hex::encode(Sha256::digest(&normalized)))
+}
+
+fn mismatch(field: &str) -> ConfigError {
+    ConfigError::LockfileConfigMismatch {
+        field: field.to_string(),
+    }
+}
+
+/// `getOutdatedLockfileSetting`.
+pub fn check_settings(config: &Config, lockfile: &Lockfile) -> Result<(), ConfigError> {
+    for (catalog_name, entries) in &lockfile.catalogs {
+        for (dep, entry) in entries {
+            let configured = config.catalogs.get(catalog_name).and_then(|c| c.get(dep));
+            if configured != Some(&entry.specifier) {
+                return Err(mismatch("catalogs"));
+            }
+        }
+    }
+    let overrides: IndexMap<String, String> = config
+        .overrides
+        .iter()
+        .map(|(k, v)| (k.clone(), resolve_catalog_spec(config, k, v)))
+        .collect();
+    if !same_map(&lockfile.overrides, &overrides) {
+        return Err(mismatch("overrides"));
+    }
+    let has_extensions = config
+        .settings
+        .package_extensions
+        .as_ref()
+        .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()));
+    if lockfile.package_extensions_checksum.is_some() != has_extensions {
+        return Err(mismatch("packageExtensionsChecksum"));
+    }
+    let mut wanted: Vec<&String> = config.ignored_optional_dependencies.iter().collect();
+    let mut locked: Vec<&String> = lockfile.ignored_optional_dependencies.iter().collect();
+    wanted.sort();
+    locked.sort();
+    if wanted != locked {
+        return Err(mismatch("ignoredOptionalDependencies"));
+    }
+    let mut patch_hashes = IndexMap::new();
+    for (key, rel) in &config.patched_dependencies {
+        let path = config.workspace_root.join(rel);
+        let hash = patch_file_hash(&path).map_err(|source| ConfigError::PatchFileNotFound {
+            key: key.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        patch_hashes.insert(key.clone(), hash);
+    }
+    let locked_patches = lockfile.patched_dependencies.clone().unwrap_or_default();
+    if !same_map(&locked_patches, &patch_hashes) {
+        return Err(mismatch("patchedDependencies"));
+    }
+    let settings = lockfile.settings.clone().unwrap_or_default();
+    if settings
+        .auto_install_peers
+        .is_some_and(|v| v != config.auto_install_peers)
+    {
+        return Err(mismatch("settings.autoInstallPeers"));
+    }
+    if settings
+        .exclude_links_from_lockfile
+        .is_some_and(|v| v != config.exclude_links_from_lockfile)
+    {
+        return Err(mismatch("settings.excludeLinksFromLockfile"));
+    }
+    if settings.peers_suffix_max_length.unwrap_or(1000) != config.peers_suffix_max_length {
+        return Err(mismatch("settings.peersSuffixMaxLength"));
+    }
+    if settings.dedupe_peers.unwrap_or(false) != config.dedupe_peers {
+        return Err(mismatch("settings.dedupePeers"));
+    }
+    let has_pnpmfile = [".pnpmfile.cjs", ".pnpmfile.mjs"]
+        .iter()
+        .any(|f| config.workspace_root.join(f).is_file());
+    if lockfile.pnpmfile_checksum.is_some() != has_pnpmfile {
+        return Err(mismatch("pnpmfileChecksum"));
+    }
+    if settings.inject_workspace_packages.unwrap_or(false) != config.inject_workspace_packages {
+        return Err(mismatch("settings.injectWorkspacePackages"));
+    }
+    Ok(())
+}
+
+fn same_map(a: &IndexMap<String, String>, b: &IndexMap<String, String>) -> bool {
+    a.len() == b.len() && a.iter().all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// `catalog:` / `catalog:<name>` in an override resolves to the catalog's specifier.
+fn resolve_catalog_spec(config: &Config, selector: &str, spec: &str) -> String {
+    let Some(name) = spec.strip_prefix("catalog:") else {
+        return spec.to_string();
+    };
+    let catalog = if name.is_empty() { "default" } else { name };
+    let dep = selector
+        .rsplit('>')
+        .next()
+        .map(|s| match s.get(1..).and_then(|r| r.find('@')) {
+            Some(at) => &s[..at + 1],
+            None => s,
+        })
+        .unwrap_or(selector);
+    config
+        .catalogs
+        .get(catalog)
+        .and_then(|c| c.get(dep))
+        .cloned()
+        .unwrap_or_else(|| spec.to_string())
+}
+
+/// `satisfiesPackageManifest` for one project.
+fn check_importer(
+    config: &Config,
+    lockfile: &Lockfile,
+    project: &Project,
+) -> Result<(), ConfigError> {
+    let Some(importer) = lockfile.importers.get(&project.importer_id) else {
+        return Err(ConfigError::MissingImporter {
+            importer_id: project.importer_id.clone(),
+        });
+    };
+    let manifest_name = if project.importer_id == "." {
+        "package.json".to_string()
+    } else {
+        format!("{}/package.json", project.importer_id)
+    };
+    let outdated = |reason: String| ConfigError::OutdatedLockfile {
+        manifest: manifest_name.clone(),
+        reason,
+    };
+    match satisfies_manifest(config, importer, &project.manifest) {
+        Ok(()) => Ok(()),
+        Err(Reason::Specifiers(diff)) => Err(outdated(format!(
+            "specifiers in the lockfile don't match specifiers in package.json:\n* in importers[\"{}\"]:\n{diff}",
+            project.importer_id
+        ))),
+        Err(Reason::Other(text)) => Err(outdated(text)),
+    }
+}
+
+/// One dependency field: its name, the lockfile block, and the manifest deps counted in it.
+type Group<'a> = (
+    &'static str,
+    &'a IndexMap<String, tack_lockfile::ImporterDep>,
+    Vec<(&'a str, &'a str)>,
+);
+
+enum Reason {
+    Specifiers(String),
+    Other(String),
+}
+
+fn satisfies_manifest(
+    config: &Config,
+    importer: &ProjectSnapshot,
+    manifest: &Manifest,
+) -> Result<(), Reason> {
+    let ignored: BTreeSet<&str> = config
+        .ignored_optional_dependencies
+        .iter()
+        .map(String::as_str)
+        .collect();
+    // existingDeps = {...dev, ...prod, ...optional} (later wins), plus peers with autoInstallPeers.
+    let mut existing: BTreeMap<&str, &str> = BTreeMap::new();
+    for deps in [
+        &manifest.dev_dependencies,
+        &manifest.dependencies,
+        &manifest.optional_dependencies,
+    ] {
+        for (name, spec) in deps {
+            existing.insert(name, spec);
+        }
+    }
+    let mut prod: IndexMap<&str, &str> = manifest
+        .dependencies
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if config.auto_install_peers {
+        for (name, spec) in &manifest.peer_dependencies {
+            if !existing.contains_key(name.as_str()) {
+                existing.insert(name, spec);
+                prod.insert(name, spec);
+            }
+        }
+    }
+    existing.retain(|name, _| !ignored.contains(name));
+    let mut specifiers: BTreeMap<&str, &str> = importer
+        .all_deps()
+        .map(|(alias, dep, _)| (alias.as_str(), dep.specifier.as_str()))
+        .collect();
+    if config.exclude_links_from_lockfile {
+        existing.retain(|_, spec| !spec.starts_with("link:"));
+        specifiers.retain(|_, spec| !spec.starts_with("link:"));
+    }
+    if existing != specifiers {
+        return Err(Reason::Specifiers(diff_specifiers(&specifiers, &existing)));
+    }
+    if importer.publish_directory.as_deref() != manifest.publish_directory() {
+        return Err(Reason::Other(format!(
+            "\"publishDirectory\" in the lockfile ({}) doesn't match \"publishConfig.directory\" in package.json ({})",
+            importer.publish_directory.as_deref().unwrap_or("undefined"),
+            manifest.publish_directory().unwrap_or("undefined")
+        )));
+    }
+    if importer.dependencies_meta != manifest.dependencies_meta {
+        return Err(Reason::Other(
+            "importer dependencies meta doesn't match package manifest dependencies meta"
+                .to_string(),
+        ));
+    }
+    let groups: [Group<'_>; 3] = [
+        (
+            "dependencies",
+            &importer.dependencies,
+            prod.iter()
+                .filter(|(n, _)| !manifest.optional_dependencies.contains_key(**n))
+                .map(|(n, s)| (*n, *s))
+                .collect(),
+        ),
+        (
+            "devDependencies",
+            &importer.dev_dependencies,
+            manifest
+                .dev_dependencies
+                .iter()
+                .filter(|(n, _)| {
+                    !manifest.optional_dependencies.contains_key(*n)
+                        && !prod.contains_key(n.as_str())
+                })
+                .map(|(n, s)| (n.as_str(), s.as_str()))
+                .collect(),
+        ),
+        (
+            "optionalDependencies",
+            &importer.optional_dependencies,
+            manifest
+                .optional_dependencies
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.as_str()))
+                .collect(),
+        ),
+    ];
+    for (field, locked, wanted) in groups {
+        let wanted: Vec<(&str, &str)> = wanted
+            .into_iter()
+            .filter(|(n, s)| {
+                !(ignored.contains(n)
+                    || config.exclude_links_from_lockfile && s.starts_with("link:"))
+            })
+            .collect();
+        let non_linked = locked
+            .values()
+            .filter(|d| !d.version.starts_with("link:") && !d.version.starts_with("file:"))
+            .count();
+        if wanted.len() != locked.len() && wanted.len() != non_linked {
+            return Err(Reason::Other(format!(
+                "\"{field}\" in the lockfile ({}) doesn't match the same field in package.json ({})",
+                locked.keys().cloned().collect::<Vec<_>>().join(", "),
+                wanted.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        for (name, spec) in wanted {
+            let Some(dep) = locked.get(name) else {
+                return Err(Reason::Other(format!(
+                    "importer {field}.{name} specifier {} don't match package manifest specifier ({spec})",
+                    specifiers.get(name).copied().unwrap_or("undefined")
+                )));
+            };
+            if dep.specifier != spec {
+                return Err(Reason::Other(format!(
+                    "importer {field}.{name} specifier {} don't match package manifest specifier ({spec})",
+                    dep.specifier
+                )));
+            }
+            if let (Ok(range), Ok(version)) = (
+                node_semver::Range::parse(spec),
+                node_semver::Version::parse(&dep.version),
+            ) {
+                if !range.satisfies(&version) {
+                    return Err(Reason::Other(format!(
+                        "The importer resolution of {name}@{} doesn't satisfy the specifier {spec} in package.json",
+                        dep.version
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// pnpm 12's `diffFlatRecords` rendering.
+fn diff_specifiers(locked: &BTreeMap<&str, &str>, manifest: &BTreeMap<&str, &str>) -> String {
+    let added: Vec<String> = manifest
+        .iter()
+        .filter(|(n, _)| !locked.contains_key(*n))
+        .map(|(n, s)| format!("{n}@{s}"))
+        .collect();
+    let removed: Vec<String> = locked
+        .iter()
+        .filter(|(n, _)| !manifest.contains_key(*n))
+        .map(|(n, s)| format!("{n}@{s}"))
+        .collect();
+    let modified: Vec<String> = manifest
+        .iter()
+        .filter_map(|(n, s)| {
+            let l = locked.get(n)?;
+            (l != s).then(|| format!("  - {n} (lockfile: {l}, manifest: {s})"))
+        })
+        .collect();
+    let mut lines = Vec::new();
+    if !added.is_empty() {
+        lines.push(format!(
+            "* {}: {}",
+            plural(
+                added.len(),
+                "dependency was added",
+                "dependencies were added"
+            ),
+            added.join(", ")
+        ));
+    }
+    if !removed.is_empty() {
+        lines.push(format!(
+            "* {}: {}",
+            plural(
+                removed.len(),
+                "dependency was removed",
+                "dependencies were removed"
+            ),
+            removed.join(", ")
+        ));
+    }
+    if !modified.is_empty() {
+        lines.push(format!(
+            "* {}:",
+            plural(
+                modified.len(),
+                "dependency is mismatched",
+                "dependencies are mismatched"
+            )
+        ));
+        lines.extend(modified);
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,198 @@
+//! Frozen-lockfile checks against a workspace whose lockfile real pnpm 12 wrote
+//! (`tests/fixtures/workspace`), with one input changed at a time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use tack_config::frozen::check_frozen_lockfile;
+use tack_config::{find_workspace_projects, CliOverrides, Config, ConfigError, ConfigInputs};
+use tack_lockfile::Lockfile;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn workspace() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace"),
+        &root,
+    );
+    (tmp, root)
+}
+
+fn check(root: &Path) -> Result<(), ConfigError> {
+    let env = BTreeMap::from([("HOME".to_string(), root.join("home").display().to_string())]);
+    let (config, _) = Config::load(ConfigInputs {
+        cwd: root.to_path_buf(),
+        workspace_root: None,
+        env,
+        cli: CliOverrides::default(),
+        npm_registry_probe: Some(Box::new(|| Some("http://127.0.0.1:1/".into()))),
+    })?;
+    let globs = config.workspace_manifest.as_ref().unwrap().packages.clone();
+    let projects = find_workspace_projects(root, &globs)?;
+    let lockfile = Lockfile::read_from_path(&root.join("pnpm-lock.yaml")).unwrap();
+    check_frozen_lockfile(&config, lockfile.as_ref(), &projects)
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn up_to_date_workspace_passes() {
+    let (_tmp, root) = workspace();
+    check(&root).unwrap();
+}
+
+#[test]
+fn specifier_changes_are_listed_like_pnpm() {
+    let (_tmp, root) = workspace();
+    let manifest = root.join("package.json");
+    edit(
+        &manifest,
+        "\"is-odd\": \"^3.0.1\"",
+        "\"is-odd\": \"^3.0.0\"",
+    );
+    edit(
+        &manifest,
+        "\"my-alias\": \"npm:is-number@6.0.0\",",
+        "\"is-even\": \"1.0.0\", \"kind-of\": \"6.0.3\",",
+    );
+    let err = check(&root).unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_OUTDATED_LOCKFILE");
+    let message = err.to_string();
+    let want = "specifiers in the lockfile don't match specifiers in package.json:\n\
+                * in importers[\".\"]:\n\
+                * 2 dependencies were added: is-even@1.0.0, kind-of@6.0.3\n\
+                * 1 dependency was removed: my-alias@npm:is-number@6.0.0\n\
+                * 1 dependency is mismatched:\n  \
+                - is-odd (lockfile: ^3.0.1, manifest: ^3.0.0)";
+    assert!(message.contains(want), "{message}");
+    assert!(
+        message.contains("not up to date with package.json"),
+        "{message}"
+    );
+}
+
+#[test]
+fn subproject_mismatch_names_importer() {
+    let (_tmp, root) = workspace();
+    edit(
+        &root.join("packages/a/package.json"),
+        "\"react\":\"18.3.1\"",
+        "\"react\":\"18.3.0\"",
+    );
+    let message = check(&root).unwrap_err().to_string();
+    assert!(message.contains("importers[\"packages/a\"]"), "{message}");
+    assert!(message.contains("packages/a/package.json"), "{message}");
+}
+
+#[test]
+fn settings_mismatches() {
+    let cases = [
+        ("kind-of: 6.0.3", "kind-of: 6.0.2", "overrides"),
+        ("  react: 18.3.1", "  react: 18.3.0", "catalogs"),
+        (
+            "minimumReleaseAge: 0",
+            "minimumReleaseAge: 0\nautoInstallPeers: false",
+            "settings.autoInstallPeers",
+        ),
+        (
+            "minimumReleaseAge: 0",
+            "minimumReleaseAge: 0\ndedupePeers: true",
+            "settings.dedupePeers",
+        ),
+        (
+            "minimumReleaseAge: 0",
+            "minimumReleaseAge: 0\nignoredOptionalDependencies: [fsevents]",
+            "ignoredOptionalDependencies",
+        ),
+        (
+            "minimumReleaseAge: 0",
+            "minimumReleaseAge: 0\npeersSuffixMaxLength: 100",
+            "settings.peersSuffixMaxLength",
+        ),
+    ];
+    for (from, to, field) in cases {
+        let (_tmp, root) = workspace();
+        edit(&root.join("pnpm-workspace.yaml"), from, to);
+        let err = check(&root).unwrap_err();
+        assert_eq!(
+            err.code(),
+            "ERR_PNPM_LOCKFILE_CONFIG_MISMATCH",
+            "{field}: {err}"
+        );
+        assert!(
+            err.to_string().contains(&format!("\"{field}\"")),
+            "{field}: {err}"
+        );
+    }
+}
+
+#[test]
+fn patch_content_change_is_a_mismatch_but_crlf_is_not() {
+    let (_tmp, root) = workspace();
+    let patch = root.join("patches/is-positive@1.0.0.patch");
+    let text = std::fs::read_to_string(&patch).unwrap();
+    std::fs::write(&patch, text.replace('\n', "\r\n")).unwrap();
+    check(&root).unwrap();
+    std::fs::write(&patch, format!("{text}\n")).unwrap();
+    let err = check(&root).unwrap_err();
+    assert!(err.to_string().contains("\"patchedDependencies\""), "{err}");
+    std::fs::remove_file(&patch).unwrap();
+    assert_eq!(check(&root).unwrap_err().code(), "ERR_PNPM_PATCH_NOT_FOUND");
+}
+
+#[test]
+fn no_lockfile_and_missing_importer() {
+    let (_tmp, root) = workspace();
+    std::fs::create_dir_all(root.join("packages/c")).unwrap();
+    std::fs::write(
+        root.join("packages/c/package.json"),
+        "{\"name\":\"c2\",\"dependencies\":{\"is-odd\":\"^3.0.1\"}}",
+    )
+    .unwrap();
+    let err = check(&root).unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_PACKAGE_MANAGER_NO_IMPORTER");
+    assert!(
+        err.to_string().contains("importers[\"packages/c\"]"),
+        "{err}"
+    );
+    std::fs::remove_file(root.join("pnpm-lock.yaml")).unwrap();
+    let err = check(&root).unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_NO_LOCKFILE");
+    assert!(
+        err.to_string().contains("requires a pnpm-lock.yaml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn range_not_satisfied_by_locked_version() {
+    let (_tmp, root) = workspace();
+    let lock = root.join("pnpm-lock.yaml");
+    edit(
+        &lock,
+        "      which:\n        specifier: ^2.0.2\n        version: 2.0.2",
+        "      which:\n        specifier: ^2.0.2\n        version: 1.0.0",
+    );
+    let message = check(&root).unwrap_err().to_string();
+    assert!(
+        message.contains("doesn't satisfy the specifier ^2.0.2"),
+        "{message}"
+    );
+}
