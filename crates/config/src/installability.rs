@@ -1,1 +1,393 @@
-//! Installability (§6.1).
+//! Installability (§6.1): which locked packages fit this host (`os`/`cpu`/`libc` against
+//! `supportedArchitectures`, `engines.node` against the running node), and the walk over the lockfile
+//! graph that decides what gets installed. An incompatible package reached only through optional edges
+//! is skipped, and nothing is installed below it unless a non-optional path also reaches it; an
+//! incompatible package on a regular path is installed with a warning (an error with `engineStrict`).
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use indexmap::IndexSet;
+use tack_lockfile::{ref_to_dep_path, Lockfile, PackageInfo};
+
+use crate::config::IncludedDeps;
+use crate::error::{ConfigError, Warning};
+use crate::settings::SupportedArchitectures;
+
+/// The platform packages are installed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostInfo {
+    /// Node's `process.platform` naming: `linux`, `darwin`, `win32`, …
+    pub os: String,
+    /// Node's `process.arch` naming: `x64`, `arm64`, `ia32`, …
+    pub cpu: String,
+    /// `glibc` / `musl`; `None` when unknown (then `libc` fields are ignored).
+    pub libc: Option<String>,
+    /// The running node's version (`20.11.1`), when known.
+    pub node_version: Option<String>,
+}
+
+impl HostInfo {
+    /// This machine, without a node version (see [`HostInfo::with_node_from_path`]).
+    pub fn current() -> HostInfo {
+        let os = match std::env::consts::OS {
+            "macos" => "darwin",
+            "windows" => "win32",
+            other => other,
+        };
+        let cpu = match std::env::consts::ARCH {
+            "x86_64" => "x64",
+            "aarch64" => "arm64",
+            "x86" => "ia32",
+            "powerpc64" => "ppc64",
+            "loongarch64" => "loong64",
+            other => other,
+        };
+        let libc = if os != "linux" {
+            None
+        } else if cfg!(target_env = "musl") || std::path::Path::new("/etc/alpine-release").exists()
+        {
+            Some("musl".to_string())
+        } else {
+            Some("glibc".to_string())
+        };
+        HostInfo {
+            os: os.to_string(),
+            cpu: cpu.to_string(),
+            libc,
+            node_version: None,
+        }
+    }
+
+    /// Adds the version of the `node` on PATH (`node --version`), if there is one.
+    pub fn with_node_from_path(mut self) -> HostInfo {
+        self.node_version = Command::new("node")
+            .arg("--version")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|v| v.trim().trim_start_matches('v').to_string())
+            .filter(|v| !v.is_empty());
+        self
+    }
+}
+
+/// Why a package does not fit the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incompatibility {
+    Platform { wanted: String, current: String },
+    Engine { wanted: String, current: String },
+}
+
+/// The supported values for one axis: `current` replaced by the host's value; default `[current]`.
+fn supported_values(configured: Option<&Vec<String>>, host: Option<&str>) -> Vec<String> {
+    let list = match configured {
+        Some(list) if !list.is_empty() => list.clone(),
+        _ => vec!["current".to_string()],
+    };
+    list.into_iter()
+        .filter_map(|v| {
+            if v == "current" {
+                host.map(str::to_string)
+            } else {
+                Some(v)
+            }
+        })
+        .collect()
+}
+
+/// pnpm's `checkList`: does any supported value pass the package's list (with `!x` negations and `any`)?
+fn check_list(supported: &[String], wanted: &[String]) -> bool {
+    if wanted.len() == 1 && wanted[0] == "any" {
+        return true;
+    }
+    let mut matched = false;
+    let mut negations = 0;
+    for value in supported {
+        for item in wanted {
+            if let Some(negated) = item.strip_prefix('!') {
+                if negated == value {
+                    return false;
+                }
+                negations += 1;
+            } else {
+                matched = matched || item == value;
+            }
+        }
+    }
+    matched || negations == wanted.len()
+}
+
+/// `(os, cpu, libc)` inferred from a package name.
+type InferredPlatform = (Vec<String>, Vec<String>, Option<Vec<String>>);
+
+/// pnpm 11+ infers `os`/`cpu`/`libc` for optional packages that lack them from names like
+/// `@esbuild/linux-x64` or `@rollup/rollup-linux-x64-musl`.
+fn infer_platform(name: &str) -> Option<InferredPlatform> {
+    const OSES: &[&str] = &[
+        "linux", "darwin", "win32", "freebsd", "openbsd", "netbsd", "android", "sunos", "aix",
+    ];
+    const CPUS: &[&str] = &[
+        "x64", "arm64", "ia32", "arm", "ppc64", "s390x", "riscv64", "loong64", "mips64el",
+    ];
+    let bare = name.strip_prefix('@')?.split_once('/')?.1;
+    let tokens: Vec<&str> = bare.split('-').collect();
+    let os = tokens.iter().find(|t| OSES.contains(t))?;
+    let cpu = tokens.iter().find(|t| CPUS.contains(t))?;
+    let libc = if tokens.contains(&"musl") {
+        Some(vec!["musl".to_string()])
+    } else if tokens.contains(&"gnu") {
+        Some(vec!["glibc".to_string()])
+    } else {
+        None
+    };
+    Some((vec![os.to_string()], vec![cpu.to_string()], libc))
+}
+
+/// Checks one package against the host; `reached_optionally` enables name-based platform inference.
+pub fn check_package(
+    name: &str,
+    package: &PackageInfo,
+    host: &HostInfo,
+    supported: &SupportedArchitectures,
+    reached_optionally: bool,
+) -> Option<Incompatibility> {
+    let inferred = if reached_optionally
+        && package.os.is_none()
+        && package.cpu.is_none()
+        && package.libc.is_none()
+    {
+        infer_platform(name)
+    } else {
+        None
+    };
+    let (os, cpu, libc) = match &inferred {
+        Some((os, cpu, libc)) => (Some(os), Some(cpu), libc.as_ref()),
+        None => (
+            package.os.as_ref(),
+            package.cpu.as_ref(),
+            package.libc.as_ref(),
+        ),
+    };
+    let host_os = supported_values(supported.os.as_ref(), Some(&host.os));
+    let host_cpu = supported_values(supported.cpu.as_ref(), Some(&host.cpu));
+    let host_libc = supported_values(supported.libc.as_ref(), host.libc.as_deref());
+    let os_ok = os.is_none_or(|w| check_list(&host_os, w));
+    let cpu_ok = cpu.is_none_or(|w| check_list(&host_cpu, w));
+    let libc_ok = host.libc.is_none() || libc.is_none_or(|w| check_list(&host_libc, w));
+    if !(os_ok && cpu_ok && libc_ok) {
+        let show = |v: Option<&Vec<String>>| v.map_or("any".to_string(), |l| l.join(","));
+        return Some(Incompatibility::Platform {
+            wanted: format!("os: {}, cpu: {}, libc: {}", show(os), show(cpu), show(libc)),
+            current: format!(
+                "os: {}, cpu: {}, libc: {}",
+                host.os,
+                host.cpu,
+                host.libc.as_deref().unwrap_or("unknown")
+            ),
+        });
+    }
+    if let (Some(wanted), Some(current)) = (package.engines.get("node"), &host.node_version) {
+        if let (Ok(range), Ok(version)) = (
+            node_semver::Range::parse(wanted),
+            node_semver::Version::parse(current),
+        ) {
+            if !range.satisfies(&version) {
+                return Some(Incompatibility::Engine {
+                    wanted: wanted.clone(),
+                    current: current.clone(),
+                });
+            }
+        }
+    }
+    None
+}
+
+/// The result of [`filter_lockfile`].
+#[derive(Debug, Clone, Default)]
+pub struct FilteredGraph {
+    /// Snapshot keys to install, in discovery order.
+    pub installable: IndexSet<String>,
+    /// Incompatible packages reached only through optional edges (pnpm's `.modules.yaml#skipped`).
+    /// Their dependencies are not installed unless reachable otherwise.
+    pub skipped: IndexSet<String>,
+    /// Incompatible packages installed anyway because a regular edge reaches them.
+    pub warnings: Vec<Warning>,
+}
+
+struct Edge {
+    dep_path: String,
+    optional: bool,
+}
+
+fn importer_edges(
+    lockfile: &Lockfile,
+    importer_ids: &[String],
+    include: IncludedDeps,
+) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for id in importer_ids {
+        let Some(importer) = lockfile.importers.get(id) else {
+            continue;
+        };
+        let groups = [
+            (&importer.dependencies, include.dependencies, false),
+            (&importer.dev_dependencies, include.dev_dependencies, false),
+            (
+                &importer.optional_dependencies,
+                include.optional_dependencies,
+                true,
+            ),
+        ];
+        for (deps, included, optional) in groups {
+            if !included {
+                continue;
+            }
+            for (alias, dep) in deps {
+                if let Some(dep_path) = ref_to_dep_path(&dep.version, alias) {
+                    edges.push(Edge { dep_path, optional });
+                }
+            }
+        }
+    }
+    edges
+}
+
+fn snapshot_edges(lockfile: &Lockfile, dep_path: &str, include_optional: bool) -> Vec<Edge> {
+    let Some(snapshot) = lockfile.snapshots.get(dep_path) else {
+        return Vec::new();
+    };
+    let regular = snapshot.dependencies.iter().map(|(a, r)| (a, r, false));
+    let optional = snapshot
+        .optional_dependencies
+        .iter()
+        .filter(|_| include_optional)
+        .map(|(a, r)| (a, r, true));
+    regular
+        .chain(optional)
+        .filter_map(|(alias, reference, optional)| {
+            ref_to_dep_path(reference, alias).map(|dep_path| Edge { dep_path, optional })
+        })
+        .collect()
+}
+
+/// Decides which snapshots of `importer_ids` to install on `host` (`lockfile/filtering` +
+/// `package-is-installable`).
+pub fn filter_lockfile(
+    lockfile: &Lockfile,
+    importer_ids: &[String],
+    include: IncludedDeps,
+    host: &HostInfo,
+    supported: &SupportedArchitectures,
+    engine_strict: bool,
+) -> Result<FilteredGraph, ConfigError> {
+    let include_optional = include.optional_dependencies;
+    let roots = importer_edges(lockfile, importer_ids, include);
+
+    // Pass 1: everything reachable through regular edges only.
+    let mut required: IndexSet<String> = IndexSet::new();
+    let mut stack: Vec<String> = roots
+        .iter()
+        .filter(|e| !e.optional)
+        .map(|e| e.dep_path.clone())
+        .collect();
+    while let Some(dep_path) = stack.pop() {
+        if !required.insert(dep_path.clone()) {
+            continue;
+        }
+        for edge in snapshot_edges(lockfile, &dep_path, include_optional) {
+            if !edge.optional && !required.contains(&edge.dep_path) {
+                stack.push(edge.dep_path);
+            }
+        }
+    }
+
+    // Pass 2: everything reachable, not entering incompatible optional-only packages.
+    let mut result = FilteredGraph::default();
+    let mut verdicts: HashMap<String, Option<Incompatibility>> = HashMap::new();
+    let mut stack: Vec<String> = roots.into_iter().rev().map(|e| e.dep_path).collect();
+    while let Some(dep_path) = stack.pop() {
+        if result.installable.contains(&dep_path) || result.skipped.contains(&dep_path) {
+            continue;
+        }
+        let is_required = required.contains(&dep_path);
+        let verdict = verdicts
+            .entry(dep_path.clone())
+            .or_insert_with(|| {
+                let package = lockfile.package(&dep_path)?;
+                let (name, _) = lockfile.name_version(&dep_path);
+                check_package(&name, package, host, supported, !is_required)
+            })
+            .clone();
+        if let Some(problem) = verdict {
+            if !is_required {
+                result.skipped.insert(dep_path);
+                continue;
+            }
+            let (name, version) = lockfile.name_version(&dep_path);
+            let package = format!("{name}@{version}");
+            let err = match problem {
+                Incompatibility::Platform { wanted, current } => ConfigError::UnsupportedPlatform {
+                    package,
+                    wanted,
+                    current,
+                },
+                Incompatibility::Engine { wanted, current } => ConfigError::UnsupportedEngine {
+                    package,
+                    wanted,
+                    current,
+                },
+            };
+            if engine_strict {
+                return Err(err);
+            }
+            result
+                .warnings
+                .push(Warning::new(err.code(), err.to_string()));
+        }
+        result.installable.insert(dep_path.clone());
+        let children = snapshot_edges(lockfile, &dep_path, include_optional);
+        for edge in children.into_iter().rev() {
+            if !result.installable.contains(&edge.dep_path) {
+                stack.push(edge.dep_path);
+            }
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn check_list_rules() {
+        assert!(check_list(&list(&["linux"]), &list(&["linux", "darwin"])));
+        assert!(!check_list(&list(&["linux"]), &list(&["darwin"])));
+        assert!(check_list(&list(&["linux"]), &list(&["!win32"])));
+        assert!(!check_list(&list(&["win32"]), &list(&["!win32"])));
+        assert!(check_list(&list(&["linux"]), &list(&["any"])));
+        assert!(check_list(&list(&["linux", "darwin"]), &list(&["darwin"])));
+        assert!(!check_list(
+            &list(&["linux", "win32"]),
+            &list(&["!win32", "linux"])
+        ));
+    }
+
+    #[test]
+    fn infers_from_names() {
+        let (os, cpu, libc) = infer_platform("@rollup/rollup-linux-x64-musl").unwrap();
+        assert_eq!(
+            (os, cpu, libc),
+            (list(&["linux"]), list(&["x64"]), Some(list(&["musl"])))
+        );
+        assert!(infer_platform("@esbuild/darwin-arm64").is_some());
+        assert!(infer_platform("linux-x64").is_none());
+        assert!(infer_platform("@scope/not-a-platform").is_none());
+    }
+}
