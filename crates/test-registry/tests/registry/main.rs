@@ -4,3 +4,4 @@ mod auth_log;
 mod client;
 mod faults;
 mod packument;
+mod pnpm;
