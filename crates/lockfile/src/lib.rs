@@ -14,6 +14,7 @@ mod tarball_url;
 mod types;
 mod vstore_name;
 mod write;
+mod yaml_scalar;
 
 pub use dep_path::{package_id, parse_dep_path, ref_to_dep_path, remove_suffix, DepPathParts};
 pub use error::LockfileError;

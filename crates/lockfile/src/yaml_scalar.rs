@@ -1,0 +1,162 @@
+//! Scalar quoting as js-yaml decides it: plain when the text reads back as the same string, single
+//! quotes when it would not (`'9.0'`, `'>=10'`, `'@scope/x'`, `'catalog:'`), double quotes for text
+//! single quotes cannot carry (control characters, line breaks).
+
+/// Renders `text` as a YAML scalar; `in_flow` adds the flow-collection indicators (`,[]{}`).
+pub(crate) fn scalar(text: &str, in_flow: bool) -> String {
+    if text
+        .chars()
+        .any(|c| (c.is_control() && c != '\t') || c == '\u{feff}')
+        || text.contains('\t')
+    {
+        return serde_json::to_string(text).unwrap_or_default();
+    }
+    if is_plain_safe(text, in_flow) && !resolves_to_non_string(text) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn is_plain_safe(text: &str, in_flow: bool) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    let (Some(&first), Some(&last)) = (chars.first(), chars.last()) else {
+        return false;
+    };
+    const UNSAFE_FIRST: &[char] = &[
+        '-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '=', '>', '\'', '"', '%',
+        '@', '`',
+    ];
+    if first.is_whitespace() || UNSAFE_FIRST.contains(&first) {
+        return false;
+    }
+    if last.is_whitespace() || last == ':' {
+        return false;
+    }
+    for (i, &c) in chars.iter().enumerate() {
+        if in_flow && matches!(c, ',' | '[' | ']' | '{' | '}') {
+            return false;
+        }
+        if c == ':'
+            && chars.get(i + 1).is_some_and(|n| {
+                n.is_whitespace() || (in_flow && matches!(n, ',' | '[' | ']' | '{' | '}'))
+            })
+        {
+            return false;
+        }
+        if c == '#' && i > 0 && chars[i - 1].is_whitespace() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether js-yaml's default schema would read `text` as something other than a string.
+fn resolves_to_non_string(text: &str) -> bool {
+    matches!(
+        text,
+        "~" | "null"
+            | "Null"
+            | "NULL"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | ".inf"
+            | ".Inf"
+            | ".INF"
+            | "+.inf"
+            | "-.inf"
+            | "+.Inf"
+            | "-.Inf"
+            | "+.INF"
+            | "-.INF"
+            | ".nan"
+            | ".NaN"
+            | ".NAN"
+            | "<<"
+    ) || is_number(text)
+        || is_timestamp(text)
+}
+
+fn is_number(text: &str) -> bool {
+    let body = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if body.is_empty() {
+        return false;
+    }
+    if let Some(hex) = body.strip_prefix("0x") {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
+    }
+    if let Some(oct) = body.strip_prefix("0o") {
+        return !oct.is_empty() && oct.chars().all(|c| ('0'..='7').contains(&c) || c == '_');
+    }
+    if let Some(bin) = body.strip_prefix("0b") {
+        return !bin.is_empty() && bin.chars().all(|c| c == '0' || c == '1' || c == '_');
+    }
+    // [0-9][0-9_]*(\.[0-9_]*)?([eE][-+]?[0-9]+)? or \.[0-9]+(...)
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
+        Some(i) => (&body[..i], Some(&body[i + 1..])),
+        None => (body, None),
+    };
+    let (int, frac) = match mantissa.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (mantissa, None),
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit() || c == '_');
+    let int_ok = if int.is_empty() {
+        frac.is_some_and(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()))
+    } else {
+        int.starts_with(|c: char| c.is_ascii_digit()) && digits(int)
+    };
+    let frac_ok = frac.is_none_or(digits);
+    let exp_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
+    });
+    int_ok && frac_ok && exp_ok && (exponent.is_none() || frac.is_some() || !int.is_empty())
+}
+
+/// `YYYY-MM-DD…` (js-yaml's timestamp type).
+fn is_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 8
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5].is_ascii_digit()
+        && (b[6] == b'-' || (b[6].is_ascii_digit() && b[7] == b'-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        let cases = [
+            ("9.0", "'9.0'"),
+            ("1.0.0", "1.0.0"),
+            ("18", "'18'"),
+            (">=10", "'>=10'"),
+            (
+                "^8.16.0 || ^10.6.0 || >=11.0.0",
+                "^8.16.0 || ^10.6.0 || >=11.0.0",
+            ),
+            ("@scope/x@1.0.0", "'@scope/x@1.0.0'"),
+            ("catalog:", "'catalog:'"),
+            ("file:local/c", "file:local/c"),
+            ("*", "'*'"),
+            ("true", "'true'"),
+            ("it's: bad", "'it''s: bad'"),
+            ("a #b", "'a #b'"),
+            ("2018-10-06T08:09:24.000Z", "'2018-10-06T08:09:24.000Z'"),
+            ("", "''"),
+            ("line\nbreak", "\"line\\nbreak\""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(scalar(input, false), want, "{input}");
+        }
+        assert_eq!(scalar("a, b", true), "'a, b'");
+        assert_eq!(scalar("a, b", false), "a, b");
+    }
+}
