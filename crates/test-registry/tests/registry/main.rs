@@ -3,5 +3,6 @@
 mod auth_log;
 mod client;
 mod faults;
+mod mirror_shaping;
 mod packument;
 mod pnpm;
