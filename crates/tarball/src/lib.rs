@@ -1,17 +1,37 @@
 //! The tarball fetcher: one locked package in, a verified index row whose files are all in
 //! the CAS out. Download, integrity check, gunzip, untar and CAS write, with retries.
+//!
+//! Flow of one package: [`Fetcher::fetch`] dedups concurrent calls, takes a network
+//! permit, GETs the URL with the right auth header, and streams the body over a bounded
+//! channel into a blocking extractor ([`unpack_tarball`]) that gunzips, untars, sanitises
+//! paths, enforces [`ExtractCaps`] and writes files to the CAS while the download is still
+//! running. The compressed bytes are hashed on the way; only when the body is complete and
+//! its digest matches the lockfile's integrity is the index row queued. Transient failures
+//! retry the whole attempt with backoff ([`RetryPolicy`]).
 
 mod auth;
+mod cas;
+mod download;
 mod entry_path;
 mod error;
 mod extract;
+mod fetcher;
 mod integrity;
 mod manifest;
+mod options;
+mod retry;
+mod stream;
 mod url;
 
 pub use auth::AuthTable;
+pub use cas::{extract_tarball, into_index_row};
 pub use error::FetchError;
 pub use extract::{unpack_tarball, CasSink, ExtractCaps, UnpackedFile, UnpackedPackage};
+pub use fetcher::{Fetcher, PackageToFetch};
 pub use integrity::{sha512_sri, to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
 pub use manifest::{normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
+pub use options::{
+    default_network_concurrency, default_user_agent, EventSink, FetchEvent, FetcherOptions,
+};
+pub use retry::{parse_retry_after, RetryPolicy};
 pub use url::{normalize_registry, redact_url, resolve_tarball_url, tarball_url};

@@ -1,0 +1,56 @@
+//! The bridge from an unpacked tarball to pnpm's store: CAS writes through
+//! [`StoreDir::write_cas_file`] (which holds `cas_write_lock` inside `ensure_file`) and
+//! the conversion to the `index.db` row shape.
+
+use std::io::Read;
+
+use indexmap::IndexMap;
+use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir};
+
+use crate::error::FetchError;
+use crate::extract::{unpack_tarball, CasSink, ExtractCaps, UnpackedPackage};
+
+impl CasSink for StoreDir {
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
+        self.write_cas_file(content, exec)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Unpacks a gzipped tarball from `reader` into `store` and returns its index row
+/// (not queued anywhere: the caller decides when the row may be published).
+///
+/// `pkg_id` names the package in errors. No integrity check happens here.
+pub fn extract_tarball<R: Read>(
+    reader: R,
+    pkg_id: &str,
+    store: &StoreDir,
+    caps: ExtractCaps,
+) -> Result<PackageFilesIndex, FetchError> {
+    unpack_tarball(reader, pkg_id, store, &caps).map(into_index_row)
+}
+
+/// The `index.db` row for an unpacked package.
+pub fn into_index_row(unpacked: UnpackedPackage) -> PackageFilesIndex {
+    let files: IndexMap<String, CafsFileInfo> = unpacked
+        .files
+        .into_iter()
+        .map(|(path, f)| {
+            let info = CafsFileInfo {
+                digest: f.digest,
+                mode: f.mode,
+                size: f.size,
+                checked_at: Some(f.checked_at),
+            };
+            (path, info)
+        })
+        .collect();
+    PackageFilesIndex {
+        manifest: unpacked.manifest,
+        requires_build: Some(unpacked.requires_build),
+        algo: "sha512".to_string(),
+        files,
+        side_effects: None,
+        tar_integrity: None,
+    }
+}

@@ -1,0 +1,233 @@
+//! One attempt at one package: GET the tarball and stream it through gunzip + untar +
+//! CAS writes on a blocking thread while it downloads, hashing the compressed bytes for
+//! the integrity check on the way.
+//!
+//! The attempt returns the unpacked package only when the body was complete and its
+//! digest matched; publishing the row is the caller's job, after that.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, RETRY_AFTER};
+use tack_store_dir::StoreDir;
+use tokio::sync::mpsc;
+
+use crate::auth::AuthTable;
+use crate::error::FetchError;
+use crate::extract::{unpack_tarball, ExtractCaps, UnpackedPackage};
+use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
+use crate::retry::parse_retry_after;
+use crate::stream::{ChannelReader, Chunk};
+use crate::url::{redact_url, split_url};
+
+/// Chunks buffered between the network and the extractor.
+const CHANNEL_CHUNKS: usize = 32;
+
+/// What one attempt needs.
+pub(crate) struct Attempt<'a> {
+    pub client: &'a reqwest::Client,
+    pub auth: &'a AuthTable,
+    pub store: &'a StoreDir,
+    pub caps: ExtractCaps,
+    pub idle_timeout: Duration,
+    pub pkg_id: &'a str,
+    pub name: &'a str,
+    pub url: &'a str,
+    pub expected: Option<&'a ExpectedIntegrity>,
+}
+
+/// A failed attempt, with the server's `Retry-After` when it sent one.
+pub(crate) struct AttemptError {
+    pub error: FetchError,
+    pub retry_after: Option<Duration>,
+}
+
+impl From<FetchError> for AttemptError {
+    fn from(error: FetchError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+/// A successful attempt.
+pub(crate) struct Downloaded {
+    pub unpacked: UnpackedPackage,
+    pub bytes: u64,
+}
+
+impl Attempt<'_> {
+    pub(crate) async fn run(&self) -> Result<Downloaded, AttemptError> {
+        let shown_url = redact_url(self.url);
+        let request_url = strip_userinfo(self.url);
+        let scope = self
+            .name
+            .starts_with('@')
+            .then(|| self.name.split_once('/').map_or(self.name, |(s, _)| s));
+        let mut request = self
+            .client
+            .get(&request_url)
+            .header(ACCEPT_ENCODING, "identity");
+        if let Some(header) = self.auth.header_for(self.url, scope) {
+            request = request.header(AUTHORIZATION, header);
+        }
+        let response = match tokio::time::timeout(self.idle_timeout, request.send()).await {
+            Err(_) => return Err(self.idle_error(&shown_url).into()),
+            Ok(Err(e)) => return Err(self.network_error(&shown_url, &e).into()),
+            Ok(Ok(r)) => r,
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let registry = split_url(&shown_url)
+                .map(|p| match p.port {
+                    Some(port) => format!("{}://{}:{port}/", p.scheme, p.host),
+                    None => format!("{}://{}/", p.scheme, p.host),
+                })
+                .unwrap_or_else(|| shown_url.clone());
+            return Err(AttemptError {
+                error: FetchError::HttpStatus {
+                    pkg: self.pkg_id.to_string(),
+                    url: shown_url.clone(),
+                    status: status.as_u16(),
+                    hint: FetchError::status_hint(status.as_u16(), &registry),
+                },
+                retry_after,
+            });
+        }
+        let content_length = response.content_length();
+
+        let algorithm = self.expected.map_or(Algorithm::Sha512, |e| e.algorithm);
+        let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+        let extractor = {
+            let store = self.store.clone();
+            let caps = self.caps;
+            let pkg = self.pkg_id.to_string();
+            tokio::task::spawn_blocking(move || {
+                let mut reader = ChannelReader::new(rx, IntegrityHasher::new(algorithm));
+                let result = unpack_tarball(&mut reader, &pkg, &store, &caps);
+                // Hash whatever the extractor did not need (gzip padding, or the rest of
+                // the body after a failure) so the integrity verdict covers every byte.
+                let drained = reader.drain();
+                let complete = drained.is_ok() && reader.ended();
+                let (hasher, received) = reader.finish();
+                (result, hasher.finish(), received, complete)
+            })
+        };
+
+        let mut body = response.bytes_stream();
+        let mut received: u64 = 0;
+        let download_error: Option<FetchError> = loop {
+            match tokio::time::timeout(self.idle_timeout, body.next()).await {
+                Err(_) => break Some(self.idle_error(&shown_url)),
+                Ok(None) => {
+                    if let Some(expected) = content_length.filter(|cl| *cl != received) {
+                        break Some(self.truncated(&shown_url, expected, received));
+                    }
+                    // The extractor may have stopped already; then it does not need `End`.
+                    let _ = tx.send(Chunk::End).await;
+                    break None;
+                }
+                Ok(Some(Ok(bytes))) => {
+                    received += bytes.len() as u64;
+                    if tx.send(Chunk::Data(bytes)).await.is_err() {
+                        // The extractor gave up; its error explains why.
+                        break None;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    break Some(match content_length {
+                        Some(expected) if received < expected => {
+                            self.truncated(&shown_url, expected, received)
+                        }
+                        _ => self.network_error(&shown_url, &e),
+                    });
+                }
+            }
+        };
+        drop(tx);
+        drop(body);
+        let joined = extractor.await;
+        if let Some(error) = download_error {
+            return Err(error.into());
+        }
+        let (result, (algo, digest), hashed, complete) = joined.map_err(|e| FetchError::Task {
+            pkg: self.pkg_id.to_string(),
+            message: e.to_string(),
+        })?;
+        if let Some(expected) = self.expected {
+            // Only a complete body gives a meaningful verdict.
+            if complete && !expected.matches(&digest) {
+                return Err(FetchError::Integrity {
+                    pkg: self.pkg_id.to_string(),
+                    url: shown_url,
+                    expected: expected.display(),
+                    actual: to_sri(algo, &digest),
+                }
+                .into());
+            }
+        }
+        let unpacked = result?;
+        if !complete {
+            return Err(self
+                .truncated(&shown_url, content_length.unwrap_or(received), hashed)
+                .into());
+        }
+        Ok(Downloaded {
+            unpacked,
+            bytes: received,
+        })
+    }
+
+    fn idle_error(&self, url: &str) -> FetchError {
+        FetchError::IdleTimeout {
+            pkg: self.pkg_id.to_string(),
+            url: url.to_string(),
+            timeout: self.idle_timeout,
+        }
+    }
+
+    fn truncated(&self, url: &str, expected: u64, received: u64) -> FetchError {
+        FetchError::Truncated {
+            pkg: self.pkg_id.to_string(),
+            url: url.to_string(),
+            expected,
+            received,
+        }
+    }
+
+    fn network_error(&self, url: &str, e: &reqwest::Error) -> FetchError {
+        // reqwest's message names the URL we sent (already without userinfo); walk the
+        // source chain for the underlying cause (connection refused, reset, …).
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        FetchError::Network {
+            pkg: self.pkg_id.to_string(),
+            url: url.to_string(),
+            message: redact_url(&message),
+        }
+    }
+}
+
+/// The URL without `user:pass@`: credentials travel only in the header we build, so
+/// reqwest never adds a second `Authorization` from the URL.
+fn strip_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..auth_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}

@@ -1,0 +1,227 @@
+//! The fetcher: bounded concurrency, in-process dedup, the retry loop, offline mode, and
+//! publishing the index row once a package is fully and verifiably in the CAS.
+//!
+//! Dedup uses one `tokio::sync::OnceCell` per package key. The map guard is dropped
+//! before any `.await`; waiters wait on the cell itself, so none can miss the wake-up, and
+//! if the task driving the download is cancelled another waiter takes over. A failure
+//! wakes every waiter with the same error and then leaves the map, so a later call may
+//! try again.
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tack_store_dir::{
+    check_pkg_files_integrity, git_hosted_store_index_key, store_index_key, IndexWriter,
+    PackageFilesIndex, StoreIndex, VerifiedFilesCache,
+};
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::cas::into_index_row;
+use crate::download::Attempt;
+use crate::error::FetchError;
+use crate::integrity::ExpectedIntegrity;
+use crate::options::{FetchEvent, FetcherOptions};
+use crate::url::redact_url;
+
+/// One locked package to bring into the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageToFetch {
+    /// pnpm's package id (`name@version`, or the bare resolution id for URL deps).
+    pub pkg_id: String,
+    pub name: String,
+    pub version: String,
+    /// The lockfile's SRI string.
+    pub integrity: Option<String>,
+    /// The absolute tarball URL (see [`crate::resolve_tarball_url`]).
+    pub tarball_url: String,
+}
+
+type Slot = Arc<OnceCell<Result<Arc<PackageFilesIndex>, FetchError>>>;
+
+/// Downloads packages into the store. Cheap to clone; clones share the client, the
+/// concurrency limit and the dedup map.
+#[derive(Clone)]
+pub struct Fetcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    opts: FetcherOptions,
+    client: reqwest::Client,
+    network: Semaphore,
+    index_writer: Arc<IndexWriter>,
+    inflight: DashMap<String, Slot>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher")
+            .field("opts", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    /// Builds the shared HTTP client (rustls, HTTP/1.1 keep-alive pool, no transparent
+    /// decompression) and the fetcher around it.
+    pub fn new(opts: FetcherOptions, index_writer: Arc<IndexWriter>) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .user_agent(opts.user_agent.clone())
+            .connect_timeout(opts.idle_timeout)
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(opts.network_concurrency.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| FetchError::Client {
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                network: Semaphore::new(opts.network_concurrency.max(1)),
+                opts,
+                client,
+                index_writer,
+                inflight: DashMap::new(),
+            }),
+        })
+    }
+
+    /// Brings `pkg` into the store and returns its index row (already queued to the
+    /// index writer). Concurrent calls for the same package share one download.
+    pub async fn fetch(&self, pkg: &PackageToFetch) -> Result<Arc<PackageFilesIndex>, FetchError> {
+        let key = self.index_key(pkg);
+        // The guard lives only for this statement: never across an `.await`.
+        let slot: Slot = Arc::clone(self.inner.inflight.entry(key.clone()).or_default().value());
+        let result = slot
+            .get_or_init(|| self.fetch_uncached(pkg, key.clone()))
+            .await
+            .clone();
+        if result.is_err() {
+            self.inner
+                .inflight
+                .remove_if(&key, |_, v| Arc::ptr_eq(v, &slot));
+        }
+        result
+    }
+
+    /// The `index.db` key the row is published under.
+    pub fn index_key(&self, pkg: &PackageToFetch) -> String {
+        match &pkg.integrity {
+            Some(integrity) => store_index_key(integrity, &pkg.pkg_id),
+            None => git_hosted_store_index_key(&pkg.pkg_id, !self.inner.opts.ignore_scripts),
+        }
+    }
+
+    async fn fetch_uncached(
+        &self,
+        pkg: &PackageToFetch,
+        key: String,
+    ) -> Result<Arc<PackageFilesIndex>, FetchError> {
+        let opts = &self.inner.opts;
+        let shown_url = redact_url(&pkg.tarball_url);
+        let expected =
+            match &pkg.integrity {
+                Some(sri) => Some(ExpectedIntegrity::parse(sri).ok_or_else(|| {
+                    FetchError::InvalidIntegrity {
+                        pkg: pkg.pkg_id.clone(),
+                        value: sri.clone(),
+                    }
+                })?),
+                None if opts.require_integrity => {
+                    return Err(FetchError::MissingIntegrity {
+                        pkg: pkg.pkg_id.clone(),
+                        url: shown_url,
+                    });
+                }
+                None => None,
+            };
+        if opts.offline {
+            return self.load_offline(pkg, key, shown_url).await;
+        }
+
+        let mut retry = 0;
+        let downloaded = loop {
+            let attempt = Attempt {
+                client: &self.inner.client,
+                auth: &opts.auth,
+                store: &opts.store,
+                caps: opts.caps,
+                idle_timeout: opts.idle_timeout,
+                pkg_id: &pkg.pkg_id,
+                name: &pkg.name,
+                url: &pkg.tarball_url,
+                expected: expected.as_ref(),
+            };
+            let outcome = {
+                let _permit = self
+                    .inner
+                    .network
+                    .acquire()
+                    .await
+                    .map_err(|e| FetchError::Task {
+                        pkg: pkg.pkg_id.clone(),
+                        message: e.to_string(),
+                    })?;
+                attempt.run().await
+            };
+            match outcome {
+                Ok(d) => break d,
+                Err(failed) if failed.error.is_retryable() && retry < opts.retry.retries => {
+                    retry += 1;
+                    let delay = opts.retry.delay_with_hint(retry, failed.retry_after);
+                    if let Some(sink) = &opts.on_event {
+                        sink(&FetchEvent::Retry {
+                            pkg_id: pkg.pkg_id.clone(),
+                            url: shown_url.clone(),
+                            attempt: retry,
+                            max_retries: opts.retry.retries,
+                            reason: failed.error.to_string(),
+                            delay,
+                        });
+                    }
+                    tokio::time::sleep(delay).await;
+                }
+                Err(failed) => return Err(failed.error),
+            }
+        };
+        // Every file is in the CAS and the digest matched: now the row may be published.
+        let row = Arc::new(into_index_row(downloaded.unpacked));
+        self.inner.index_writer.queue(key, (*row).clone());
+        if let Some(sink) = &opts.on_event {
+            sink(&FetchEvent::Fetched {
+                pkg_id: pkg.pkg_id.clone(),
+                bytes: downloaded.bytes,
+            });
+        }
+        Ok(row)
+    }
+
+    /// `--offline`: the row must be in `index.db` and its files intact.
+    async fn load_offline(
+        &self,
+        pkg: &PackageToFetch,
+        key: String,
+        shown_url: String,
+    ) -> Result<Arc<PackageFilesIndex>, FetchError> {
+        let store = self.inner.opts.store.clone();
+        let pkg_id = pkg.pkg_id.clone();
+        let missing = FetchError::NoOfflineTarball {
+            pkg: pkg.pkg_id.clone(),
+            url: shown_url,
+        };
+        let found = tokio::task::spawn_blocking(move || {
+            let index = StoreIndex::open(&store).ok()?;
+            let mut rows = index.get_many(std::slice::from_ref(&key)).ok()?;
+            let row = rows.remove(&key)?;
+            check_pkg_files_integrity(&store, &row, &VerifiedFilesCache::default())
+                .passed
+                .then_some(row)
+        })
+        .await
+        .map_err(|e| FetchError::Task {
+            pkg: pkg_id,
+            message: e.to_string(),
+        })?;
+        found.map(Arc::new).ok_or(missing)
+    }
+}

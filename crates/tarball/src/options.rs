@@ -1,0 +1,106 @@
+//! The fetcher's settings and progress events, with pnpm's defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tack_store_dir::StoreDir;
+
+use crate::auth::AuthTable;
+use crate::extract::ExtractCaps;
+use crate::retry::RetryPolicy;
+
+/// Something worth telling the user while fetching.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FetchEvent {
+    /// A package is in the store and its row is queued.
+    Fetched { pkg_id: String, bytes: u64 },
+    /// An attempt failed and will be tried again after `delay`.
+    Retry {
+        pkg_id: String,
+        /// Redacted.
+        url: String,
+        /// 1-based number of the retry about to happen.
+        attempt: u32,
+        max_retries: u32,
+        reason: String,
+        delay: Duration,
+    },
+}
+
+/// Receives [`FetchEvent`]s; called from whatever task fetches the package.
+pub type EventSink = Arc<dyn Fn(&FetchEvent) + Send + Sync>;
+
+/// How to fetch.
+#[derive(Clone)]
+pub struct FetcherOptions {
+    pub store: StoreDir,
+    pub auth: AuthTable,
+    /// Tarball downloads in flight at once (`network-concurrency`).
+    pub network_concurrency: usize,
+    pub retry: RetryPolicy,
+    /// Longest wait for the response head or the next body chunk (`fetch-timeout`); reset
+    /// on every chunk, so a slow but moving download is never killed.
+    pub idle_timeout: Duration,
+    /// Never touch the network; packages must be in the store already.
+    pub offline: bool,
+    pub user_agent: String,
+    /// Refuse tarballs whose resolution has no integrity (frozen lockfile).
+    pub require_integrity: bool,
+    /// Picks `built` vs `not-built` in the key of integrity-less packages.
+    pub ignore_scripts: bool,
+    pub caps: ExtractCaps,
+    pub on_event: Option<EventSink>,
+}
+
+impl std::fmt::Debug for FetcherOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetcherOptions")
+            .field("store", &self.store.root())
+            .field("auth", &self.auth)
+            .field("network_concurrency", &self.network_concurrency)
+            .field("retry", &self.retry)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("offline", &self.offline)
+            .field("user_agent", &self.user_agent)
+            .field("require_integrity", &self.require_integrity)
+            .field("caps", &self.caps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FetcherOptions {
+    /// pnpm's defaults for everything but the store.
+    pub fn new(store: StoreDir) -> Self {
+        Self {
+            store,
+            auth: AuthTable::default(),
+            network_concurrency: default_network_concurrency(),
+            retry: RetryPolicy::default(),
+            idle_timeout: Duration::from_secs(60),
+            offline: false,
+            user_agent: default_user_agent(),
+            require_integrity: false,
+            ignore_scripts: false,
+            caps: ExtractCaps::default(),
+            on_event: None,
+        }
+    }
+}
+
+/// pnpm 12's `clamp(3 × (cores − 1), 64, 96)`: tarball downloads are latency-bound, so
+/// even a 2-core machine keeps 64 in flight; big machines stop at 96 to stay polite.
+pub fn default_network_concurrency() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (3 * cores.saturating_sub(1)).clamp(64, 96)
+}
+
+/// `tack/<version> <os> <arch>`.
+pub fn default_user_agent() -> String {
+    format!(
+        "tack/{} {} {}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}

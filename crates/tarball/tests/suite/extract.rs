@@ -1,0 +1,109 @@
+//! `extract_tarball` on its own, into a real store: the pnpm extraction rules.
+
+use tack_store_dir::StoreDir;
+use tack_tarball::{extract_tarball, ExtractCaps, PLACEHOLDER_PACKAGE_JSON};
+
+use crate::common::{gzip, raw_tar, sha512_hex, RawEntry};
+
+fn store() -> (tempfile::TempDir, StoreDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    store.ensure_layout().unwrap();
+    (dir, store)
+}
+
+#[test]
+fn later_duplicates_win_and_dirs_are_dropped() {
+    let (_d, store) = store();
+    let tar = raw_tar(&[
+        RawEntry {
+            kind: b'5',
+            ..RawEntry::file("package/lib/", b"")
+        },
+        RawEntry::file("package/lib/a.js", b"first"),
+        RawEntry::file("package/lib/a.js", b"second"),
+        RawEntry::file("package/package.json", br#"{"name":"d","version":"1.0.0"}"#),
+    ]);
+    let row = extract_tarball(&gzip(&tar)[..], "d@1.0.0", &store, ExtractCaps::default()).unwrap();
+    assert_eq!(row.files.len(), 2);
+    assert_eq!(row.files["lib/a.js"].digest, sha512_hex(b"second"));
+}
+
+#[test]
+fn missing_package_json_gets_the_placeholder() {
+    let (_d, store) = store();
+    let tar = raw_tar(&[RawEntry::file("package/index.js", b"x")]);
+    let row = extract_tarball(&gzip(&tar)[..], "n@1.0.0", &store, ExtractCaps::default()).unwrap();
+    let pj = &row.files["package.json"];
+    assert_eq!(pj.digest, sha512_hex(PLACEHOLDER_PACKAGE_JSON.as_bytes()));
+    assert_eq!(
+        std::fs::read(store.cas_path(&pj.digest, false)).unwrap(),
+        PLACEHOLDER_PACKAGE_JSON.as_bytes()
+    );
+    assert_eq!(row.manifest, None);
+}
+
+#[test]
+fn requires_build_from_scripts_and_files() {
+    let (_d, store) = store();
+    let tar = raw_tar(&[
+        RawEntry::file(
+            "package/package.json",
+            br#"{"name":"g","version":"1.0.0","scripts":{"test":"x"}}"#,
+        ),
+        RawEntry::file("package/binding.gyp", b"{}"),
+    ]);
+    let row = extract_tarball(&gzip(&tar)[..], "g@1.0.0", &store, ExtractCaps::default()).unwrap();
+    assert_eq!(row.requires_build, Some(true));
+    assert_eq!(
+        row.manifest.unwrap(),
+        serde_json::json!({"name": "g", "version": "1.0.0"})
+    );
+
+    let tar = raw_tar(&[RawEntry::file(
+        "package/package.json",
+        br#"{"name":"p","version":"1.0.0","scripts":{"postinstall":"node x"}}"#,
+    )]);
+    let row = extract_tarball(&gzip(&tar)[..], "p@1.0.0", &store, ExtractCaps::default()).unwrap();
+    assert_eq!(row.requires_build, Some(true));
+    let tar = raw_tar(&[RawEntry::file(
+        "package/package.json",
+        br#"{"name":"q","version":"1.0.0"}"#,
+    )]);
+    let row = extract_tarball(&gzip(&tar)[..], "q@1.0.0", &store, ExtractCaps::default()).unwrap();
+    assert_eq!(row.requires_build, Some(false));
+}
+
+#[test]
+fn long_names_pax_and_gnu_and_raw_tar() {
+    let (_d, store) = store();
+    let long = format!("package/{}/file.js", "d".repeat(150));
+    let mut builder = tar::Builder::new(Vec::new());
+    // GNU long name (tar::Builder emits an `L` entry for paths over 100 bytes).
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    builder.append_data(&mut h, &long, &b"gnu"[..]).unwrap();
+    // PAX `path` record.
+    let pax_path = format!("package/{}/pax.js", "p".repeat(120));
+    builder
+        .append_pax_extensions([("path", pax_path.as_bytes())])
+        .unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_path("package/short-name").unwrap();
+    h.set_size(3);
+    h.set_mode(0o755);
+    h.set_cksum();
+    builder.append(&h, &b"pax"[..]).unwrap();
+    let tar = builder.into_inner().unwrap();
+
+    let row = extract_tarball(&gzip(&tar)[..], "l@1.0.0", &store, ExtractCaps::default()).unwrap();
+    let gnu_key = long.trim_start_matches("package/");
+    let pax_key = pax_path.trim_start_matches("package/");
+    assert_eq!(row.files[gnu_key].digest, sha512_hex(b"gnu"));
+    assert_eq!(row.files[pax_key].digest, sha512_hex(b"pax"));
+    assert_eq!(row.files[pax_key].mode, 0o755);
+    // An uncompressed tar is accepted too, as pnpm does.
+    let row = extract_tarball(&tar[..], "l@1.0.0", &store, ExtractCaps::default()).unwrap();
+    assert!(row.files.contains_key(gnu_key));
+}

@@ -1,0 +1,201 @@
+//! Packages that should simply land in the store.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+
+use tack_tarball::{AuthTable, FetchError};
+use tack_test_registry::{sha1_integrity, PackageDef};
+
+use crate::common::{sha512_hex, Env};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_package_lands_in_the_cas_with_its_row() {
+    let env = Env::new().await;
+    let pkg = env.add(
+        PackageDef::new("@acme/widget", "1.2.3")
+            .file("index.js", "module.exports = 42\n", 0o644)
+            .file("lib/util.js", "exports.x = 1\n", 0o644),
+    );
+    assert!(
+        pkg.tarball_url.contains("/@acme/widget/-/widget-1.2.3.tgz"),
+        "{}",
+        pkg.tarball_url
+    );
+    let (fetcher, writer) = env.fetcher(env.options());
+    let row = fetcher.fetch(&pkg).await.unwrap();
+
+    let index = &row.files["index.js"];
+    assert_eq!(index.digest, sha512_hex(b"module.exports = 42\n"));
+    assert_eq!(index.size, 20);
+    assert!(index.checked_at.is_some());
+    for (path, info) in &row.files {
+        let cas = env.store.cas_path(&info.digest, info.mode & 0o111 != 0);
+        let content = std::fs::read(&cas).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_eq!(sha512_hex(&content), info.digest, "{path}");
+    }
+    let manifest = row.manifest.as_ref().unwrap();
+    assert_eq!(manifest["name"], "@acme/widget");
+    assert_eq!(manifest["version"], "1.2.3");
+    assert_eq!(row.requires_build, Some(false));
+    assert_eq!(row.algo, "sha512");
+
+    let key = fetcher.index_key(&pkg);
+    assert!(
+        key.starts_with("sha512-") && key.ends_with("\t@acme/widget@1.2.3"),
+        "{key}"
+    );
+    let rows = env.rows(fetcher, writer, std::slice::from_ref(&key));
+    assert_eq!(rows[&key].files.len(), row.files.len());
+    env.assert_nothing_outside_store();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bins_keep_their_exec_bit_as_exec_cas_files() {
+    let env = Env::new().await;
+    let pkg = env.add(
+        PackageDef::new("with-bin", "1.0.0")
+            .file("bin/cli.js", "#!/usr/bin/env node\n", 0o755)
+            .file("README.md", "hi\n", 0o644)
+            .field("bin", serde_json::json!({"with-bin": "bin/cli.js"})),
+    );
+    let (fetcher, _writer) = env.fetcher(env.options());
+    let row = fetcher.fetch(&pkg).await.unwrap();
+    let cli = &row.files["bin/cli.js"];
+    assert_eq!(cli.mode, 0o755);
+    let exec_path = env.store.cas_path(&cli.digest, true);
+    assert!(exec_path.to_string_lossy().ends_with("-exec"));
+    let mode = std::fs::metadata(&exec_path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0o111, "{mode:o}");
+    let readme = &row.files["README.md"];
+    assert_eq!(readme.mode, 0o644);
+    assert!(env.store.cas_path(&readme.digest, false).exists());
+    assert!(!env.store.cas_path(&readme.digest, true).exists());
+    assert_eq!(
+        row.manifest.as_ref().unwrap()["bin"]["with-bin"],
+        "bin/cli.js"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_file_package() {
+    let env = Env::new().await;
+    let mut def = PackageDef::new("many-files", "1.0.0");
+    for i in 0..1000 {
+        def = def.file(
+            format!("lib/f{i:04}.js"),
+            format!("module.exports = {i};\n"),
+            0o644,
+        );
+    }
+    let pkg = env.add(def);
+    let (fetcher, writer) = env.fetcher(env.options());
+    let row = fetcher.fetch(&pkg).await.unwrap();
+    assert_eq!(row.files.len(), 1001); // + package.json
+    for i in [0, 499, 999] {
+        let info = &row.files[format!("lib/f{i:04}.js").as_str()];
+        assert_eq!(
+            info.digest,
+            sha512_hex(format!("module.exports = {i};\n").as_bytes())
+        );
+        assert!(env.store.cas_path(&info.digest, false).exists());
+    }
+    let key = fetcher.index_key(&pkg);
+    let rows = env.rows(fetcher, writer, std::slice::from_ref(&key));
+    assert_eq!(rows[&key].files.len(), 1001);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sha1_only_integrity_is_verified_with_sha1() {
+    let env = Env::new().await;
+    let mut pkg = env.add(PackageDef::new("old-pkg", "0.1.0").file("index.js", "old\n", 0o644));
+    let tgz = env.registry.tarball("old-pkg", "0.1.0").unwrap();
+    pkg.integrity = Some(sha1_integrity(&tgz));
+    assert!(pkg.integrity.as_deref().unwrap().starts_with("sha1-"));
+    let (fetcher, _writer) = env.fetcher(env.options());
+    let row = fetcher.fetch(&pkg).await.unwrap();
+    assert!(row.files.contains_key("index.js"));
+
+    // The same package under a wrong sha1 is refused.
+    let mut wrong = pkg.clone();
+    wrong.pkg_id = "old-pkg@0.1.0-wrong".into();
+    wrong.integrity = Some(sha1_integrity(b"something else"));
+    let err = fetcher.fetch(&wrong).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+}
+
+fn auth(pairs: &[(&str, &str)]) -> AuthTable {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    AuthTable::from_npmrc(&map)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_registry_with_auth() {
+    let env = Env::new().await;
+    let pkg = env.add(PackageDef::new("@private/lib", "1.0.0").file("index.js", "secret\n", 0o644));
+    let public = env.add(PackageDef::new("public-lib", "1.0.0").file("index.js", "open\n", 0o644));
+    env.registry
+        .require_auth_for("/@private/", Some("Bearer good-token".into()));
+    let nerf = format!("//127.0.0.1:{}/", env.registry.port());
+    let path = env.path_of(&pkg);
+
+    // The right token, keyed by scope: success, and the public package gets no header.
+    let mut opts = env.options();
+    opts.auth = auth(&[(&format!("{nerf}:@private:_authToken"), "good-token")]);
+    let (fetcher, _w) = env.fetcher(opts);
+    fetcher.fetch(&pkg).await.unwrap();
+    fetcher.fetch(&public).await.unwrap();
+    let log = env.registry.requests();
+    let private_req = log.iter().find(|r| r.is_for(&path)).unwrap();
+    assert_eq!(
+        private_req.authorization.as_deref(),
+        Some("Bearer good-token")
+    );
+    let public_req = log
+        .iter()
+        .find(|r| r.is_for(&env.path_of(&public)))
+        .unwrap();
+    assert_eq!(
+        public_req.authorization, None,
+        "a scope's token leaked to another package"
+    );
+
+    // A wrong token and no token: 401 at once, one request each, a message that says
+    // what to check and never shows the token.
+    for (label, table) in [
+        (
+            "wrong",
+            auth(&[(&format!("{nerf}:_authToken"), "bad-token")]),
+        ),
+        ("absent", AuthTable::default()),
+    ] {
+        env.registry.clear_requests();
+        let mut opts = env.options();
+        opts.auth = table;
+        let (fetcher, _w) = env.fetcher(opts);
+        let err = fetcher.fetch(&pkg).await.unwrap_err();
+        assert!(
+            matches!(err, FetchError::HttpStatus { status: 401, .. }),
+            "{label}: {err}"
+        );
+        assert_eq!(err.code(), "ERR_PNPM_FETCH_401");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(".npmrc") && msg.contains("@private/lib@1.0.0"),
+            "{msg}"
+        );
+        assert!(!msg.contains("bad-token"), "{msg}");
+        assert_eq!(
+            env.registry.request_count(&path),
+            1,
+            "{label}: a 401 must not be retried"
+        );
+        assert!(env
+            .events
+            .lock()
+            .iter()
+            .all(|e| !matches!(e, tack_tarball::FetchEvent::Retry { .. })));
+    }
+}
