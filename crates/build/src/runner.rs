@@ -1,0 +1,288 @@
+//! Build the dependencies: walk pnpm's build sequence chunk by chunk, run each chunk's
+//! packages in parallel (up to `childConcurrency`), and for each package link its bins,
+//! apply its patch and run `preinstall` / `install` / `postinstall` — when the policy allows.
+//! Packages the policy leaves undecided are collected as ignored builds; under
+//! `--ignore-scripts` they become pending builds (patches are still applied).
+
+use crate::env::ScriptEnv;
+use crate::error::BuildError;
+use crate::events::{BuildEvent, Reporter};
+use crate::graph::{BuildGraph, BuildNode};
+use crate::patch;
+use crate::policy::BuildPolicy;
+use crate::script::{run_script, ScriptCommand, ScriptOutput};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The script pnpm skips: it only checks that pnpm is the package manager.
+const ONLY_ALLOW_PNPM: &str = "npx only-allow pnpm";
+
+/// Callback that links a package's bins (children's, bundled and its own) into
+/// `<dir>/node_modules/.bin` before its scripts run. The linker normally did this already.
+pub type LinkBins<'a> = dyn Fn(&BuildNode) -> Result<(), String> + Sync + 'a;
+
+/// Options of a dependency build.
+pub struct BuildOptions<'a> {
+    pub env: ScriptEnv,
+    pub policy: &'a BuildPolicy,
+    /// Parallel packages per chunk (pnpm's `childConcurrency`).
+    pub child_concurrency: usize,
+    /// `--ignore-scripts`: run nothing, record `pending_builds`, still apply patches.
+    pub ignore_scripts: bool,
+    pub link_bins: Option<&'a LinkBins<'a>>,
+}
+
+/// pnpm's default `childConcurrency`: `min(4, availableParallelism)`.
+pub fn default_child_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
+}
+
+/// A package the build step changed.
+#[derive(Debug, Clone)]
+pub struct BuiltPackage {
+    pub dep_path: String,
+    pub dir: PathBuf,
+    /// At least one lifecycle script ran (the side-effects key then includes `deps=`).
+    pub ran_scripts: bool,
+    /// Its patch was applied.
+    pub patched: bool,
+    /// The output of each script that ran.
+    pub outputs: Vec<ScriptOutput>,
+}
+
+/// An optional package whose build failed and was skipped.
+#[derive(Debug)]
+pub struct SkippedBuild {
+    pub dep_path: String,
+    pub error: BuildError,
+}
+
+/// What the dependency build did.
+#[derive(Debug, Default)]
+pub struct BuildReport {
+    /// Packages that ran scripts or were patched, in build order.
+    pub built: Vec<BuiltPackage>,
+    /// `name@version` of packages the policy left undecided (for `.modules.yaml#ignoredBuilds`
+    /// and [`crate::ignored_builds_error`]).
+    pub ignored_builds: Vec<String>,
+    /// Dep paths that needed a build under `--ignore-scripts` (`pendingBuilds`).
+    pub pending_builds: Vec<String>,
+    /// Optional packages whose build failed.
+    pub skipped_optional: Vec<SkippedBuild>,
+}
+
+/// What happened to one package.
+enum Outcome {
+    Nothing,
+    Built(BuiltPackage),
+    Ignored(String),
+    Pending(String),
+}
+
+/// Build every dependency of `graph` that needs it. The first failure of a non-optional
+/// package aborts (after the packages already running in its chunk finish).
+pub fn build_dependencies(
+    graph: &BuildGraph,
+    opts: &BuildOptions<'_>,
+    reporter: &Reporter<'_>,
+) -> Result<BuildReport, BuildError> {
+    let mut report = BuildReport::default();
+    for chunk in graph.build_sequence() {
+        let nodes: Vec<&BuildNode> = chunk
+            .iter()
+            .filter_map(|d| graph.nodes.get(d))
+            .filter(|n| (n.requires_build || n.patch.is_some()) && !n.is_built)
+            .collect();
+        let results = run_chunk(&nodes, opts, reporter);
+        let mut first_error = None;
+        for (node, result) in nodes.iter().zip(results) {
+            match result {
+                Ok(Outcome::Nothing) => {}
+                Ok(Outcome::Built(b)) => report.built.push(b),
+                Ok(Outcome::Ignored(p)) => report.ignored_builds.push(p),
+                Ok(Outcome::Pending(d)) => report.pending_builds.push(d),
+                Err(error) if node.optional => {
+                    let message = format!(
+                        "Skipping the build of optional dependency {}@{}: {error}",
+                        node.name, node.version
+                    );
+                    reporter(&BuildEvent::Warning { message: &message });
+                    report.skipped_optional.push(SkippedBuild {
+                        dep_path: node.dep_path.clone(),
+                        error,
+                    });
+                }
+                Err(error) => {
+                    if first_error.is_none() {
+                        first_error = Some(error);
+                    }
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+    }
+    Ok(report)
+}
+
+/// Run one chunk with up to `child_concurrency` threads; results come back in chunk order.
+fn run_chunk(
+    nodes: &[&BuildNode],
+    opts: &BuildOptions<'_>,
+    reporter: &Reporter<'_>,
+) -> Vec<Result<Outcome, BuildError>> {
+    let next = AtomicUsize::new(0);
+    let abort = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<Result<Outcome, BuildError>>>> =
+        nodes.iter().map(|_| Mutex::new(None)).collect();
+    let workers = opts.child_concurrency.max(1).min(nodes.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                if abort.load(Ordering::SeqCst) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(node) = nodes.get(i) else { break };
+                let result = build_one(node, opts, reporter);
+                if result.is_err() && !node.optional {
+                    abort.store(true, Ordering::SeqCst);
+                }
+                if let Some(slot) = slots.get(i) {
+                    if let Ok(mut slot) = slot.lock() {
+                        *slot = Some(result);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or(Ok(Outcome::Nothing))
+        })
+        .collect()
+}
+
+/// Patch and build one package.
+fn build_one(
+    node: &BuildNode,
+    opts: &BuildOptions<'_>,
+    reporter: &Reporter<'_>,
+) -> Result<Outcome, BuildError> {
+    let package = format!("{}@{}", node.name, node.version);
+    let prefix = display_prefix(&node.dir, &opts.env.lockfile_dir);
+    let mut run_scripts = false;
+    let mut outcome_if_not_run = Outcome::Nothing;
+    if node.requires_build {
+        if opts.ignore_scripts {
+            outcome_if_not_run = Outcome::Pending(node.dep_path.clone());
+        } else {
+            match opts
+                .policy
+                .allows(&node.dep_path, &node.name, &node.version)
+            {
+                Some(true) => run_scripts = true,
+                Some(false) => {}
+                None => outcome_if_not_run = Outcome::Ignored(package.clone()),
+            }
+        }
+    }
+    let mut patched = false;
+    if let Some(p) = &node.patch {
+        patch::check_patch_hash(&p.path, &p.hash)?;
+        patch::apply_patch_file(&node.dir, &p.path, &package)?;
+        let shown = p.path.display().to_string();
+        reporter(&BuildEvent::Patched {
+            prefix: &prefix,
+            patch_file: &shown,
+        });
+        patched = true;
+    }
+    if !run_scripts {
+        if patched {
+            return Ok(Outcome::Built(BuiltPackage {
+                dep_path: node.dep_path.clone(),
+                dir: node.dir.clone(),
+                ran_scripts: false,
+                patched,
+                outputs: Vec::new(),
+            }));
+        }
+        return Ok(outcome_if_not_run);
+    }
+    if let Some(link) = opts.link_bins {
+        link(node).map_err(|message| BuildError::BinLink {
+            package: package.clone(),
+            dir: node.dir.clone(),
+            message,
+        })?;
+    }
+    let mut outputs = Vec::new();
+    let mut ran = false;
+    for (stage, script) in dependency_stages(node) {
+        if script.trim() == ONLY_ALLOW_PNPM {
+            continue;
+        }
+        let cmd = ScriptCommand {
+            package: &package,
+            name: &node.name,
+            prefix: &prefix,
+            dir: &node.dir,
+            stage,
+            script: &script,
+            env: opts
+                .env
+                .vars_for(&node.dir, &node.name, &node.version, stage, &script),
+        };
+        run_script(&cmd, reporter, &mut outputs)?;
+        ran = true;
+    }
+    Ok(Outcome::Built(BuiltPackage {
+        dep_path: node.dep_path.clone(),
+        dir: node.dir.clone(),
+        ran_scripts: ran,
+        patched,
+        outputs,
+    }))
+}
+
+/// The scripts to run for a dependency, in order: `preinstall`, `install` (or the implicit
+/// `node-gyp rebuild` when there is a `binding.gyp`, no `install`/`preinstall` script and no
+/// `gypfile: false`), `postinstall`.
+fn dependency_stages(node: &BuildNode) -> Vec<(&'static str, String)> {
+    let s = &node.scripts;
+    let mut install = s.install.clone();
+    if install.is_none()
+        && s.preinstall.is_none()
+        && node.gypfile != Some(false)
+        && node.dir.join("binding.gyp").is_file()
+    {
+        install = Some("node-gyp rebuild".to_string());
+    }
+    [
+        ("preinstall", s.preinstall.clone()),
+        ("install", install),
+        ("postinstall", s.postinstall.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(stage, script)| script.map(|s| (stage, s)))
+    .collect()
+}
+
+/// The package dir relative to the lockfile dir (`node_modules/.pnpm/x@1/node_modules/x`).
+pub(crate) fn display_prefix(dir: &Path, lockfile_dir: &Path) -> String {
+    match dir.strip_prefix(lockfile_dir) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
+        Ok(_) => ".".to_string(),
+        Err(_) => dir.display().to_string(),
+    }
+}
