@@ -12,10 +12,18 @@ fn policy(entries: &[(&str, Value)]) -> BuildPolicy {
     BuildPolicy::new(&map, false, None, None)
 }
 
+/// (rules, dep_path, name, version, expected verdict)
+type Case = (
+    Vec<(&'static str, Value)>,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<bool>,
+);
+
 #[test]
 fn evaluation_order_table() {
-    // (rules, dep_path, name, version, expected)
-    let cases: Vec<(Vec<(&str, Value)>, &str, &str, &str, Option<bool>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![("esbuild", json!(true))],
             "esbuild@0.25.0",
