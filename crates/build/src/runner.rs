@@ -75,12 +75,13 @@ pub struct BuildReport {
     pub skipped_optional: Vec<SkippedBuild>,
 }
 
-/// What happened to one package.
-enum Outcome {
-    Nothing,
-    Built(BuiltPackage),
-    Ignored(String),
-    Pending(String),
+/// What happened to one package: it may be both patched and left with an ignored or
+/// pending build.
+#[derive(Default)]
+struct Outcome {
+    built: Option<BuiltPackage>,
+    ignored: Option<String>,
+    pending: Option<String>,
 }
 
 /// Build every dependency of `graph` that needs it. The first failure of a non-optional
@@ -101,10 +102,11 @@ pub fn build_dependencies(
         let mut first_error = None;
         for (node, result) in nodes.iter().zip(results) {
             match result {
-                Ok(Outcome::Nothing) => {}
-                Ok(Outcome::Built(b)) => report.built.push(b),
-                Ok(Outcome::Ignored(p)) => report.ignored_builds.push(p),
-                Ok(Outcome::Pending(d)) => report.pending_builds.push(d),
+                Ok(outcome) => {
+                    report.built.extend(outcome.built);
+                    report.ignored_builds.extend(outcome.ignored);
+                    report.pending_builds.extend(outcome.pending);
+                }
                 Err(error) if node.optional => {
                     let message = format!(
                         "Skipping the build of optional dependency {}@{}: {error}",
@@ -167,7 +169,7 @@ fn run_chunk(
             slot.into_inner()
                 .ok()
                 .flatten()
-                .unwrap_or(Ok(Outcome::Nothing))
+                .unwrap_or_else(|| Ok(Outcome::default()))
         })
         .collect()
 }
@@ -181,10 +183,10 @@ fn build_one(
     let package = format!("{}@{}", node.name, node.version);
     let prefix = display_prefix(&node.dir, &opts.env.lockfile_dir);
     let mut run_scripts = false;
-    let mut outcome_if_not_run = Outcome::Nothing;
+    let mut outcome = Outcome::default();
     if node.requires_build {
         if opts.ignore_scripts {
-            outcome_if_not_run = Outcome::Pending(node.dep_path.clone());
+            outcome.pending = Some(node.dep_path.clone());
         } else {
             match opts
                 .policy
@@ -192,7 +194,7 @@ fn build_one(
             {
                 Some(true) => run_scripts = true,
                 Some(false) => {}
-                None => outcome_if_not_run = Outcome::Ignored(package.clone()),
+                None => outcome.ignored = Some(package.clone()),
             }
         }
     }
@@ -209,15 +211,15 @@ fn build_one(
     }
     if !run_scripts {
         if patched {
-            return Ok(Outcome::Built(BuiltPackage {
+            outcome.built = Some(BuiltPackage {
                 dep_path: node.dep_path.clone(),
                 dir: node.dir.clone(),
                 ran_scripts: false,
                 patched,
                 outputs: Vec::new(),
-            }));
+            });
         }
-        return Ok(outcome_if_not_run);
+        return Ok(outcome);
     }
     if let Some(link) = opts.link_bins {
         link(node).map_err(|message| BuildError::BinLink {
@@ -246,13 +248,14 @@ fn build_one(
         run_script(&cmd, reporter, &mut outputs)?;
         ran = true;
     }
-    Ok(Outcome::Built(BuiltPackage {
+    outcome.built = Some(BuiltPackage {
         dep_path: node.dep_path.clone(),
         dir: node.dir.clone(),
         ran_scripts: ran,
         patched,
         outputs,
-    }))
+    });
+    Ok(outcome)
 }
 
 /// The scripts to run for a dependency, in order: `preinstall`, `install` (or the implicit

@@ -247,6 +247,8 @@ fn build_step_applies_patches_even_with_ignore_scripts_and_checks_the_hash() {
     assert!(dir.join("old.js").exists());
 
     n.patch = Some(PatchRef { path: patch, hash });
+    n.requires_build = true;
+    n.scripts.postinstall = Some("exit 1".to_string());
     let g = graph(vec![n], &["p@1.0.0"]);
     let events = Events::default();
     let report = build_dependencies(&g, &opts, &|e| events.record(e)).unwrap();
@@ -254,6 +256,8 @@ fn build_step_applies_patches_even_with_ignore_scripts_and_checks_the_hash() {
     assert_eq!(report.built.len(), 1);
     assert!(report.built[0].patched && !report.built[0].ran_scripts);
     assert!(events.all().iter().any(|e| e.contains("patched")));
+    // It still needed a build: with --ignore-scripts that is a pending build as well.
+    assert_eq!(report.pending_builds, vec!["p@1.0.0".to_string()]);
     // Created files get the mode from the patch (0644).
     let mode = std::fs::metadata(dir.join("lib/new.js"))
         .unwrap()

@@ -30,7 +30,6 @@ pub fn compute_side_effects_diff(
         let path = pkg_dir.join(rel);
         let mode = meta.permissions().mode() & 0o7777;
         let base = base_files.get(rel);
-        // Cheap pre-check: a different size or mode is a change without hashing.
         let content = fs_err::read(&path).map_err(|e| BuildError::io("read", &path, e))?;
         let digest = hex::encode(Sha512::digest(&content));
         let unchanged = base.is_some_and(|b| b.digest == digest && (b.mode & 0o7777) == mode);
