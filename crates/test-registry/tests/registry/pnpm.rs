@@ -144,3 +144,42 @@ fn pnpm_resolves_installs_and_reinstalls_frozen() {
         "{requests:#?}"
     );
 }
+
+#[test]
+fn pnpm_sends_the_configured_token_and_fails_without_it() {
+    let reg = TestRegistry::start_blocking(RegistryOptions::default()).unwrap();
+    reg.require_auth(Some("tack-token".into()));
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    write_project(&project, &reg);
+    fs_err::copy(
+        project_dir().join("pnpm-lock.yaml"),
+        project.join("pnpm-lock.yaml"),
+    )
+    .unwrap();
+
+    let out = pnpm(tmp.path(), &project, &["install", "--frozen-lockfile"]);
+    assert!(
+        !out.status.success(),
+        "no token configured: the install must fail"
+    );
+    assert!(reg.requests().iter().any(|r| r.status == 401));
+
+    let nerf = reg.url().trim_start_matches("http:").to_string();
+    fs_err::write(
+        project.join(".npmrc"),
+        format!("registry={}\n{nerf}:_authToken=tack-token\n", reg.url()),
+    )
+    .unwrap();
+    reg.clear_requests();
+    let out = pnpm(tmp.path(), &project, &["install", "--frozen-lockfile"]);
+    assert!(out.status.success());
+    let requests = reg.requests();
+    assert!(!requests.is_empty());
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.authorization.as_deref() == Some("Bearer tack-token") && r.status == 200),
+        "{requests:#?}"
+    );
+}
