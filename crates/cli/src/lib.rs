@@ -1,1 +1,36 @@
 //! The `tack` command line: argument parsing, commands and the reporter.
+//!
+//! `main.rs` only parses arguments and maps the result to an exit code; `install` and `store`
+//! hold the commands, and everything reports through [`reporter::Reporter`].
+
+pub mod args;
+pub mod error;
+mod fetch;
+pub mod install;
+pub mod reporter;
+mod store;
+
+use std::process::ExitCode;
+
+use args::{Cli, Command};
+use error::CliError;
+use reporter::Reporter;
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let reporter = std::sync::Arc::new(Reporter::new(cli.reporter, ci));
+    match &cli.command {
+        Command::Install(args) => install::run(cli.dir.as_deref(), args, &reporter),
+        Command::Store { command } => store::run(cli.dir.as_deref(), command, &reporter),
+    }
+}
+
+impl_from_coded!(
+    tack_config::ConfigError,
+    tack_lockfile::LockfileError,
+    tack_store_dir::StoreError,
+    tack_linker::LinkError,
+    tack_tarball::FetchError,
+    tack_fs::FsError,
+);

@@ -1,4 +1,16 @@
-//! The `tack` binary.
-fn main() {
-    println!("tack {}", env!("CARGO_PKG_VERSION"));
+//! The `tack` binary: parse arguments, run, print errors in pnpm's style, exit 1 on failure.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = tack_cli::args::Cli::parse();
+    match tack_cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            tack_cli::error::print(&err);
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,306 @@
+//! Gets every package of the plan into the virtual store, overlapping the three kinds of work:
+//! one batched `index.db` read for the whole plan, downloads on the async runtime, and
+//! imports on a small thread pool as soon as a package's files are known.
+//!
+//! Per package:
+//! - row in the index and the package dir already complete → reused, no file is touched;
+//! - row in the index → verify its files (mtime fast path) and import;
+//! - no row, or a row that fails verification → fetch, then import.
+
+use std::sync::Arc;
+
+use tack_linker::{
+    import_package, ImportOutcome, ImportSummary, LinkPlan, PackageFiles, PackageImporter,
+    COMPLETION_MARKER,
+};
+use tack_store_dir::{
+    check_pkg_files_integrity, file_refs_without_verifying, PackageFilesIndex, StoreDir,
+    StoreIndex, VerifiedFilesCache,
+};
+use tack_tarball::{Fetcher, PackageToFetch};
+
+use super::plan::{InstallPlan, Source};
+use crate::error::CliError;
+use crate::reporter::{Event, Reporter};
+
+/// What materializing did, for the summary.
+pub struct Materialized {
+    pub summary: ImportSummary,
+}
+
+/// Threads that import files: linking is syscall-bound, and two to four threads keep the
+/// disk busy on a small machine without starving the downloads.
+fn import_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().clamp(2, 4))
+        .unwrap_or(2)
+}
+
+enum Next {
+    Done(ImportOutcome),
+    Fetch,
+}
+
+/// Decides, for a package with an index row, whether it can be imported from the store.
+fn from_row(
+    plan: &LinkPlan,
+    index: usize,
+    row: &PackageFilesIndex,
+    store: &StoreDir,
+    verified: &VerifiedFilesCache,
+    verify: bool,
+    importer: &PackageImporter,
+) -> Result<Next, CliError> {
+    let pkg = &plan.packages[index];
+    let files = if verify {
+        let result = check_pkg_files_integrity(store, row, verified);
+        result.passed.then_some(result.files)
+    } else {
+        file_refs_without_verifying(store, row)
+    };
+    let Some(files) = files else {
+        return Ok(Next::Fetch);
+    };
+    let mut with_files = pkg.clone();
+    with_files.files = PackageFiles::Cas(
+        files
+            .into_iter()
+            .map(|f| (f.rel_path, f.cas_path))
+            .collect(),
+    );
+    let outcome = import_package(&with_files, &plan.virtual_store_dir, importer)?;
+    Ok(Next::Done(outcome))
+}
+
+fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
+    plan.package_dir(&plan.packages[index])
+        .join(COMPLETION_MARKER)
+        .exists()
+}
+
+/// Runs the whole materialization. `fetcher` is `None` offline.
+pub fn materialize(
+    plan: &InstallPlan,
+    store: &StoreDir,
+    fetcher: Option<Fetcher>,
+    verify_store_integrity: bool,
+    reporter: &Reporter,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Materialized, CliError> {
+    let link = Arc::new(plan.link.clone());
+    for src in &plan.sources {
+        reporter.emit(Event::Resolved {
+            package_id: src.package_id.clone(),
+        });
+    }
+    let keys: Vec<String> = plan
+        .sources
+        .iter()
+        .filter_map(|s| match &s.source {
+            Source::Tarball { store_key, .. } => Some(store_key.clone()),
+            Source::Directory(_) => None,
+        })
+        .collect();
+    let index = StoreIndex::open(store)?;
+    let (mut rows, corrupt) = index.get_many_checked(&keys)?;
+    for bad in corrupt {
+        reporter.warn(format!(
+            "The store index row {} could not be decoded ({}); the package will be fetched again",
+            bad.key, bad.error
+        ));
+    }
+    drop(index);
+
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(import_threads())
+            .thread_name(|i| format!("tack-import-{i}"))
+            .build()
+            .map_err(|e| {
+                CliError::new(
+                    "ERR_TACK_THREAD_POOL",
+                    format!("could not start import threads: {e}"),
+                )
+            })?,
+    );
+    let importer = Arc::new(PackageImporter::new(link.import_method));
+    let verified = Arc::new(VerifiedFilesCache::default());
+    let (tx, rx) = std::sync::mpsc::channel::<Message>();
+
+    // Phase 1: everything the store (or a source dir) can serve, on the import pool.
+    let mut pending = 0usize;
+    let mut to_fetch = Vec::new();
+    let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; link.packages.len()];
+    for (i, src) in plan.sources.iter().enumerate() {
+        let row = match &src.source {
+            Source::Directory(_) => None,
+            Source::Tarball { store_key, .. } => match rows.remove(store_key) {
+                Some(_) if package_dir_complete(&link, i) => {
+                    reporter.emit(Event::FoundInStore {
+                        package_id: src.package_id.clone(),
+                    });
+                    outcomes[i] = Some(ImportOutcome::Reused);
+                    continue;
+                }
+                Some(row) => Some(row),
+                None => {
+                    to_fetch.push(i);
+                    continue;
+                }
+            },
+        };
+        let (tx, importer, verified, store, link) = (
+            tx.clone(),
+            Arc::clone(&importer),
+            Arc::clone(&verified),
+            store.clone(),
+            Arc::clone(&link),
+        );
+        pending += 1;
+        pool.spawn(move || {
+            let result = match row {
+                Some(row) => from_row(
+                    &link,
+                    i,
+                    &row,
+                    &store,
+                    &verified,
+                    verify_store_integrity,
+                    &importer,
+                ),
+                None => import_package(&link.packages[i], &link.virtual_store_dir, &importer)
+                    .map(Next::Done)
+                    .map_err(CliError::from),
+            };
+            let _ = tx.send(Message::Local(i, result));
+        });
+    }
+    while pending > 0 {
+        let Message::Local(i, result) = rx.recv().map_err(|_| {
+            CliError::new(
+                "ERR_TACK_INTERNAL",
+                "an import thread stopped without reporting",
+            )
+        })?
+        else {
+            continue;
+        };
+        pending -= 1;
+        match result? {
+            Next::Done(outcome) => {
+                if matches!(plan.sources[i].source, Source::Tarball { .. }) {
+                    reporter.emit(Event::FoundInStore {
+                        package_id: plan.sources[i].package_id.clone(),
+                    });
+                }
+                if outcome != ImportOutcome::Reused {
+                    reporter.emit(Event::Imported {
+                        package_id: plan.sources[i].package_id.clone(),
+                    });
+                }
+                outcomes[i] = Some(outcome);
+            }
+            Next::Fetch => to_fetch.push(i),
+        }
+    }
+
+    // Phase 2: downloads on the runtime; each package goes to the import pool as soon as its
+    // files are in the store.
+    if !to_fetch.is_empty() {
+        let Some(fetcher) = fetcher else {
+            let names: Vec<&str> = to_fetch
+                .iter()
+                .map(|&i| plan.sources[i].package_id.as_str())
+                .collect();
+            return Err(CliError::new(
+                "ERR_PNPM_NO_OFFLINE_TARBALL",
+                format!(
+                    "{} package(s) are not in the store and --offline forbids downloading them: {}",
+                    names.len(),
+                    names.join(", ")
+                ),
+            )
+            .with_help("Run the install once without --offline to fill the store."));
+        };
+        for &i in &to_fetch {
+            let Source::Tarball { integrity, url, .. } = &plan.sources[i].source else {
+                continue;
+            };
+            let pkg = &link.packages[i];
+            let request = PackageToFetch {
+                pkg_id: plan.sources[i].package_id.clone(),
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+                integrity: Some(integrity.clone()),
+                tarball_url: url.clone(),
+            };
+            let (fetcher, tx, importer, store, link, pool) = (
+                fetcher.clone(),
+                tx.clone(),
+                Arc::clone(&importer),
+                store.clone(),
+                Arc::clone(&link),
+                Arc::clone(&pool),
+            );
+            runtime.spawn(async move {
+                match fetcher.fetch(&request).await {
+                    Ok(row) => pool.spawn(move || {
+                        let result = match file_refs_without_verifying(&store, &row) {
+                            Some(refs) => {
+                                let mut with_files = link.packages[i].clone();
+                                with_files.files = PackageFiles::Cas(
+                                    refs.into_iter().map(|f| (f.rel_path, f.cas_path)).collect(),
+                                );
+                                import_package(&with_files, &link.virtual_store_dir, &importer)
+                                    .map_err(CliError::from)
+                            }
+                            None => Err(CliError::new(
+                                "ERR_TACK_BAD_INDEX_ROW",
+                                format!(
+                                    "the store index row of {} names a malformed digest",
+                                    link.packages[i].dep_path
+                                ),
+                            )),
+                        };
+                        let _ = tx.send(Message::Fetched(i, result));
+                    }),
+                    Err(err) => {
+                        let _ = tx.send(Message::Fetched(i, Err(CliError::from(err))));
+                    }
+                }
+            });
+        }
+        drop(fetcher);
+        for _ in 0..to_fetch.len() {
+            let Message::Fetched(i, result) = rx.recv().map_err(|_| {
+                CliError::new("ERR_TACK_INTERNAL", "a download stopped without reporting")
+            })?
+            else {
+                continue;
+            };
+            let outcome = result?;
+            reporter.emit(Event::Fetched {
+                package_id: plan.sources[i].package_id.clone(),
+            });
+            if outcome != ImportOutcome::Reused {
+                reporter.emit(Event::Imported {
+                    package_id: plan.sources[i].package_id.clone(),
+                });
+            }
+            outcomes[i] = Some(outcome);
+        }
+    }
+
+    let mut summary = ImportSummary::default();
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        if let Some(outcome) = outcome {
+            summary.record(link.packages[i].dep_path.clone(), outcome);
+        }
+    }
+    Ok(Materialized { summary })
+}
+
+enum Message {
+    Local(usize, Result<Next, CliError>),
+    Fetched(usize, Result<ImportOutcome, CliError>),
+}

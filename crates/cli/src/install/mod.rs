@@ -1,0 +1,340 @@
+//! `tack install --frozen-lockfile`: the product. This module only orchestrates; each step is
+//! owned by a crate (see `plans/ARCHITECTURE.md`):
+//!
+//! 1. the no-op gate ([`noop`]) answers "Already up to date" from file stamps alone;
+//! 2. config + lockfile + frozen checks + installability;
+//! 3. [`plan`] builds the package list and the link plan;
+//! 4. [`materialize`] fills the store and the virtual store (index read, verify, fetch, import);
+//! 5. the linker finishes (symlinks, hoisting, bins, state files) and the reporter summarizes.
+
+mod materialize;
+pub mod noop;
+pub mod plan;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tack_config::{CliOverrides, Config, ConfigInputs};
+use tack_linker::{
+    check_compat, read_modules_yaml, CompatAction, ImportOutcome, IncludedGroups,
+    WorkspaceStateInput,
+};
+use tack_lockfile::Lockfile;
+use tack_store_dir::{resolve_store_dir, IndexWriter, StoreDir, StoreDirInputs};
+
+use crate::args::InstallArgs;
+use crate::error::CliError;
+use crate::reporter::{DepGroup as SummaryGroup, Event, Reporter, SummaryEntry};
+
+/// Environment as a map, so config loading stays hermetic and testable.
+pub fn env_map() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
+
+/// The directory tack runs in: `--dir` or the current directory, made absolute.
+pub fn working_dir(dir: Option<&Path>) -> Result<PathBuf, CliError> {
+    let cwd = std::env::current_dir().map_err(|e| {
+        CliError::new(
+            "ERR_TACK_CWD",
+            format!("cannot read the current directory: {e}"),
+        )
+    })?;
+    Ok(match dir {
+        Some(d) if d.is_absolute() => d.to_path_buf(),
+        Some(d) => cwd.join(d),
+        None => cwd,
+    })
+}
+
+fn overrides(args: &InstallArgs) -> CliOverrides {
+    CliOverrides {
+        store_dir: args.store_dir.clone(),
+        offline: args.offline,
+        prefer_offline: args.prefer_offline,
+        frozen_lockfile: if args.frozen_lockfile {
+            Some(true)
+        } else if args.no_frozen_lockfile {
+            Some(false)
+        } else {
+            None
+        },
+        prod: args.prod,
+        dev: args.dev,
+        no_optional: args.no_optional,
+        ignore_scripts: args.ignore_scripts,
+        ..CliOverrides::default()
+    }
+}
+
+/// Loads the configuration for `cwd` (used by `install` and the `store` commands).
+pub fn load_config(cwd: &Path, cli: CliOverrides, reporter: &Reporter) -> Result<Config, CliError> {
+    let (config, warnings) = Config::load(ConfigInputs {
+        cwd: cwd.to_path_buf(),
+        workspace_root: None,
+        env: env_map(),
+        cli,
+        npm_registry_probe: None,
+    })?;
+    for warning in warnings {
+        reporter.warn(warning.to_string());
+    }
+    Ok(config)
+}
+
+/// The store directory for a loaded configuration (`…/v11`).
+pub fn store_dir_for(config: &Config) -> StoreDir {
+    let env = env_map();
+    let path = |key: &str| env.get(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+    StoreDir::new(resolve_store_dir(&StoreDirInputs {
+        store_dir: config.store_dir.clone(),
+        pnpm_home: path("PNPM_HOME"),
+        xdg_data_home: path("XDG_DATA_HOME"),
+        home: path("HOME"),
+        project_dir: config.lockfile_dir.clone(),
+    }))
+}
+
+/// Runs `tack install`.
+pub fn run(
+    dir: Option<&Path>,
+    args: &InstallArgs,
+    reporter: &Arc<Reporter>,
+) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    let cwd = working_dir(dir)?;
+    let root = tack_config::find_workspace_root(&cwd).unwrap_or_else(|| cwd.clone());
+
+    if noop::is_up_to_date(&root, &noop::Flags::from(args)) {
+        reporter.emit(Event::AlreadyUpToDate);
+        reporter.emit(Event::Done {
+            elapsed: started.elapsed(),
+        });
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let config = load_config(&cwd, overrides(args), reporter)?;
+    let branch = if config.use_git_branch_lockfile {
+        tack_lockfile::current_git_branch(&config.lockfile_dir)
+    } else {
+        None
+    };
+    let lockfile_path = config.lockfile_dir.join(tack_lockfile::lockfile_name(
+        config.use_git_branch_lockfile,
+        branch.as_deref(),
+    ));
+    let lockfile = Lockfile::read_from_path(&lockfile_path)?;
+    let projects = projects(&config)?;
+    tack_config::frozen::check_frozen_lockfile(&config, lockfile.as_ref(), &projects)?;
+    let Some(lockfile) = lockfile else {
+        reporter.emit(Event::AlreadyUpToDate);
+        reporter.emit(Event::Done {
+            elapsed: started.elapsed(),
+        });
+        return Ok(ExitCode::SUCCESS);
+    };
+    reporter.emit(Event::LockfileUpToDate);
+    let importer_ids: Vec<String> = lockfile.importers.keys().cloned().collect();
+
+    let selection = plan::Selection {
+        importer_ids: &importer_ids,
+        prod: config.include.dependencies,
+        dev: config.include.dev_dependencies,
+        optional: config.include.optional_dependencies,
+    };
+    let host = tack_config::installability::HostInfo::current().with_node_from_path();
+    let filtered = tack_config::installability::filter_lockfile(
+        &lockfile,
+        &importer_ids,
+        config.include,
+        &host,
+        &config.supported_architectures,
+        config.engine_strict,
+    )?;
+    for warning in &filtered.warnings {
+        reporter.warn(warning.to_string());
+    }
+    for skipped in &filtered.skipped {
+        reporter.emit(Event::SkippedOptional {
+            package_id: skipped.clone(),
+            reason: "it is not compatible with this platform".to_string(),
+        });
+    }
+    let installable: HashSet<String> = filtered.installable.iter().cloned().collect();
+    let mut install_plan = plan::build(&lockfile, &config, &selection, &installable)?;
+    install_plan.skipped = filtered.skipped.iter().cloned().collect();
+
+    let store = store_dir_for(&config);
+    store.ensure_layout()?;
+    let link = &mut install_plan.link;
+    link.modules_state.store_dir = store.root().to_path_buf();
+    link.modules_state.included = IncludedGroups {
+        dependencies: config.include.dependencies,
+        dev_dependencies: config.include.dev_dependencies,
+        optional_dependencies: config.include.optional_dependencies,
+    };
+    link.modules_state.skipped = install_plan.skipped.clone();
+    // The current lockfile is the wanted one filtered to what was installed. For a full
+    // install that is the wanted file itself (skipped optional packages stay in it).
+    // TODO(--prod/--dev/--no-optional): render the filtered lockfile with pnpm's formatting.
+    link.current_lockfile_yaml = fs_err::read_to_string(&lockfile_path).ok();
+    link.workspace_state = Some(WorkspaceStateInput {
+        settings: noop::Flags::from(args).settings(),
+        filtered_install: !args.filter.is_empty(),
+        pnpmfiles: Vec::new(),
+        validated_files: noop::validated_files(
+            &config.lockfile_dir,
+            &lockfile_path,
+            &link.importers,
+        ),
+    });
+
+    let root_modules = link.root_modules_dir();
+    if let Some(existing) = read_modules_yaml(&root_modules) {
+        match check_compat(&existing, link)? {
+            CompatAction::Keep => {}
+            CompatAction::PurgeAndReinstall { reason } => {
+                reporter.warn(format!("Recreating {}: {reason}", root_modules.display()));
+                purge_modules_dir(&root_modules)?;
+            }
+        }
+    }
+
+    reporter.emit(Event::Context {
+        store_dir: store.root().display().to_string(),
+        virtual_store_dir: display_relative(&link.virtual_store_dir, &config.lockfile_dir),
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                "ERR_TACK_RUNTIME",
+                format!("could not start the async runtime: {e}"),
+            )
+        })?;
+    let index_writer = Arc::new(IndexWriter::spawn(&store)?);
+    let fetcher = if config.offline {
+        None
+    } else {
+        Some(crate::fetch::fetcher(
+            &config,
+            &store,
+            Arc::clone(&index_writer),
+            Arc::clone(reporter),
+        )?)
+    };
+    let result = materialize::materialize(
+        &install_plan,
+        &store,
+        fetcher,
+        config.verify_store_integrity,
+        reporter,
+        &runtime,
+    );
+    runtime.shutdown_background();
+    // Every row queued so far names files that are complete in the CAS: flush them even when
+    // the install failed, so the next run reuses what was downloaded.
+    let flushed = match Arc::try_unwrap(index_writer) {
+        Ok(writer) => writer.finish().map_err(CliError::from),
+        Err(_) => Ok(()),
+    };
+    let materialized = result?;
+    flushed?;
+
+    let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
+    for warning in &report.warnings {
+        reporter.warn(warning.clone());
+    }
+    noop::write_markers(&install_plan.link)?;
+
+    let added = report.imported + report.repaired;
+    let removed = report.removed_packages.len();
+    reporter.emit(Event::ImportingDone { added, removed });
+    if added == 0 && removed == 0 {
+        reporter.emit(Event::AlreadyUpToDate);
+    } else {
+        reporter.emit(Event::Summary(summary(
+            &install_plan,
+            &materialized.summary,
+        )));
+    }
+    reporter.emit(Event::Done {
+        elapsed: started.elapsed(),
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The projects a frozen install checks against the lockfile: the root and, in a workspace,
+/// every project matched by `packages`.
+fn projects(config: &Config) -> Result<Vec<tack_config::Project>, CliError> {
+    let globs = config
+        .workspace_manifest
+        .as_ref()
+        .map(|ws| ws.packages.clone())
+        .unwrap_or_default();
+    Ok(tack_config::find_workspace_projects(
+        &config.workspace_root,
+        &globs,
+    )?)
+}
+
+/// The summary lists the root importer's direct dependencies that this run imported.
+fn summary(plan: &plan::InstallPlan, imported: &tack_linker::ImportSummary) -> Vec<SummaryEntry> {
+    let Some(root) = plan.link.importers.iter().find(|i| i.id == ".") else {
+        return Vec::new();
+    };
+    let by_dep_path: BTreeMap<&str, &tack_linker::PlannedPackage> = plan
+        .link
+        .packages
+        .iter()
+        .map(|p| (p.dep_path.as_str(), p))
+        .collect();
+    root.deps
+        .iter()
+        .filter_map(|dep| {
+            let tack_linker::ChildTarget::DepPath(dep_path) = &dep.target else {
+                return None;
+            };
+            let pkg = by_dep_path.get(dep_path.as_str())?;
+            let fresh = matches!(
+                imported.outcomes.get(dep_path),
+                Some(ImportOutcome::Imported | ImportOutcome::Repaired)
+            );
+            fresh.then(|| SummaryEntry {
+                group: match dep.group {
+                    tack_linker::DepGroup::Prod => SummaryGroup::Dependencies,
+                    tack_linker::DepGroup::Dev => SummaryGroup::DevDependencies,
+                    tack_linker::DepGroup::Optional => SummaryGroup::OptionalDependencies,
+                },
+                alias: dep.alias.clone(),
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+                added: true,
+            })
+        })
+        .collect()
+}
+
+/// Empties a modules dir whose layout is incompatible, keeping nothing half-removed behind:
+/// the dir is first renamed aside, then deleted.
+fn purge_modules_dir(modules_dir: &Path) -> Result<(), CliError> {
+    let aside = modules_dir.with_file_name(format!(
+        ".node_modules{}purge-{}",
+        tack_fs::TEMP_INFIX,
+        std::process::id()
+    ));
+    fs_err::rename(modules_dir, &aside)
+        .and_then(|()| fs_err::remove_dir_all(&aside))
+        .map_err(|e| CliError::new("ERR_TACK_PURGE", e.to_string()))
+}
+
+fn display_relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.display().to_string())
+}

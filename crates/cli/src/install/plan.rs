@@ -1,0 +1,266 @@
+//! Turns the lockfile and the configuration into the two lists a frozen install works from:
+//! the packages to materialize (with where their files come from) and the linker's plan.
+//!
+//! All format knowledge stays in the crates that own it: dep paths and virtual-store names
+//! come from `tack-lockfile`, tarball URLs from `tack-tarball`, the layout from `tack-linker`.
+
+use std::collections::{HashSet, VecDeque};
+use std::path::{Component, Path, PathBuf};
+
+use tack_config::Config;
+use tack_linker::{
+    ChildTarget, DepGroup, ImporterDep, LinkPlan, PackageFiles, PlannedImporter, PlannedPackage,
+};
+use tack_lockfile::{dep_path_to_filename, ref_to_dep_path, Lockfile, Resolution};
+
+use crate::error::CliError;
+
+/// Where one package's files come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A tarball (registry or URL) whose files live in the CAS under `store_key`.
+    Tarball {
+        store_key: String,
+        integrity: String,
+        url: String,
+    },
+    /// A `file:` directory, hard-linked from the source.
+    Directory(PathBuf),
+}
+
+/// One package of the install, parallel to `LinkPlan::packages` (same index).
+#[derive(Debug, Clone)]
+pub struct PackageSource {
+    pub package_id: String,
+    pub source: Source,
+}
+
+/// The install plan: the linker's plan plus where each package's files come from.
+pub struct InstallPlan {
+    pub link: LinkPlan,
+    pub sources: Vec<PackageSource>,
+    /// Dep paths left out because they do not fit this platform (optional only).
+    pub skipped: Vec<String>,
+}
+
+/// Which importers and groups to install.
+pub struct Selection<'a> {
+    pub importer_ids: &'a [String],
+    pub dev: bool,
+    pub prod: bool,
+    pub optional: bool,
+}
+
+/// Builds the plan for `lockfile` rooted at `config.lockfile_dir`, installing `installable`
+/// dep paths (everything reachable that fits the platform).
+pub fn build(
+    lockfile: &Lockfile,
+    config: &Config,
+    selection: &Selection<'_>,
+    installable: &HashSet<String>,
+) -> Result<InstallPlan, CliError> {
+    let root = &config.lockfile_dir;
+    let mut link = LinkPlan::new(root.clone());
+    link.modules_dir_name = config.modules_dir.clone();
+    link.virtual_store_dir = config.virtual_store_dir.clone();
+    link.virtual_store_dir_max_length = config.virtual_store_dir_max_length;
+    link.hoist_pattern = if config.hoist {
+        config.hoist_pattern.clone()
+    } else {
+        Vec::new()
+    };
+    link.public_hoist_pattern = config.public_hoist_pattern.clone();
+    link.hoist_workspace_packages = config.hoist_workspace_packages;
+
+    for id in selection.importer_ids {
+        let Some(project) = lockfile.importers.get(id) else {
+            continue;
+        };
+        let dir = importer_dir(root, id);
+        let manifest = tack_config::read_manifest(&dir.join("package.json")).ok();
+        let mut deps = Vec::new();
+        for (alias, dep, group) in project.all_deps() {
+            let group = match group {
+                tack_lockfile::DepGroup::Prod if selection.prod => DepGroup::Prod,
+                tack_lockfile::DepGroup::Dev if selection.dev => DepGroup::Dev,
+                tack_lockfile::DepGroup::Optional if selection.optional => DepGroup::Optional,
+                _ => continue,
+            };
+            let target = match dep.version.strip_prefix("link:") {
+                Some(rel) => ChildTarget::Link(normalize(&dir.join(rel))),
+                None => match ref_to_dep_path(&dep.version, alias) {
+                    Some(dep_path) if installable.contains(&dep_path) => {
+                        ChildTarget::DepPath(dep_path)
+                    }
+                    _ => continue,
+                },
+            };
+            deps.push(ImporterDep {
+                alias: alias.clone(),
+                target,
+                group,
+            });
+        }
+        link.importers.push(PlannedImporter {
+            id: id.clone(),
+            dir,
+            name: manifest.as_ref().and_then(|m| m.name.clone()),
+            version: manifest.as_ref().and_then(|m| m.version.clone()),
+            deps,
+        });
+    }
+
+    let mut sources = Vec::new();
+    // Keep the lockfile's order: it is sorted, so the plan is deterministic.
+    for (dep_path, snapshot) in &lockfile.snapshots {
+        if !installable.contains(dep_path) {
+            continue;
+        }
+        let (name, version) = lockfile.name_version(dep_path);
+        let info = lockfile.package(dep_path).ok_or_else(|| {
+            CliError::new(
+                "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY",
+                format!("The lockfile has a snapshot for {dep_path} but no packages entry for it"),
+            )
+            .with_help("The lockfile is damaged: restore it from version control, or run `pnpm install` to rewrite it.")
+        })?;
+        let package_id = lockfile.package_id(dep_path);
+        let mut children = Vec::new();
+        let optional_children = snapshot
+            .optional_dependencies
+            .iter()
+            .filter(|_| selection.optional);
+        for (alias, reference) in snapshot.dependencies.iter().chain(optional_children) {
+            let target = match reference.strip_prefix("link:") {
+                Some(rel) => ChildTarget::Link(normalize(&root.join(rel))),
+                None => match ref_to_dep_path(reference, alias) {
+                    Some(child) if installable.contains(&child) => ChildTarget::DepPath(child),
+                    _ => continue,
+                },
+            };
+            children.push((alias.clone(), target));
+        }
+        let (source, files) = match &info.resolution {
+            Resolution::Directory { directory } => {
+                let dir = normalize(&root.join(directory));
+                (Source::Directory(dir.clone()), PackageFiles::Directory(dir))
+            }
+            resolution => {
+                let integrity = resolution.integrity().map(str::to_owned).ok_or_else(|| {
+                    CliError::new(
+                        "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
+                        format!("The lockfile entry of {dep_path} has no integrity"),
+                    )
+                    .with_help("A frozen install refuses tarballs it cannot verify. Re-resolve the package with `pnpm install` so the lockfile records its integrity.")
+                })?;
+                let registry = config.registries.for_package(&name);
+                let url = match resolution {
+                    Resolution::Registry { .. } => tack_tarball::tarball_url(registry, &name, &version),
+                    Resolution::Tarball { tarball, .. } => {
+                        tack_tarball::resolve_tarball_url(registry, Some(tarball), &name, &version)
+                    }
+                    other => {
+                        return Err(CliError::new(
+                            "ERR_TACK_UNSUPPORTED_RESOLUTION",
+                            format!("{dep_path} has a resolution tack cannot install yet: {other:?}"),
+                        )
+                        .with_help("Git dependencies are not supported by tack yet; install this project with pnpm."))
+                    }
+                };
+                let store_key = tack_store_dir::store_index_key(&integrity, &package_id);
+                (
+                    Source::Tarball {
+                        store_key,
+                        integrity,
+                        url,
+                    },
+                    PackageFiles::Cas(Vec::new()),
+                )
+            }
+        };
+        link.packages.push(PlannedPackage {
+            dep_path: dep_path.clone(),
+            dir_name: dep_path_to_filename(dep_path, config.virtual_store_dir_max_length),
+            name,
+            version,
+            files,
+            children,
+            has_bin: info.has_bin,
+            force_copy: false,
+        });
+        sources.push(PackageSource { package_id, source });
+    }
+    Ok(InstallPlan {
+        link,
+        sources,
+        skipped: Vec::new(),
+    })
+}
+
+/// Every dep path reachable from the selected importers through the selected groups.
+pub fn reachable(lockfile: &Lockfile, selection: &Selection<'_>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut order = Vec::new();
+    let mut queue = VecDeque::new();
+    for id in selection.importer_ids {
+        let Some(project) = lockfile.importers.get(id) else {
+            continue;
+        };
+        for (alias, dep, group) in project.all_deps() {
+            let included = match group {
+                tack_lockfile::DepGroup::Prod => selection.prod,
+                tack_lockfile::DepGroup::Dev => selection.dev,
+                tack_lockfile::DepGroup::Optional => selection.optional,
+            };
+            if included {
+                if let Some(dep_path) = ref_to_dep_path(&dep.version, alias) {
+                    queue.push_back(dep_path);
+                }
+            }
+        }
+    }
+    while let Some(dep_path) = queue.pop_front() {
+        if !seen.insert(dep_path.clone()) {
+            continue;
+        }
+        order.push(dep_path.clone());
+        if let Some(snapshot) = lockfile.snapshots.get(&dep_path) {
+            let optional = snapshot
+                .optional_dependencies
+                .iter()
+                .filter(|_| selection.optional);
+            for (alias, reference) in snapshot.dependencies.iter().chain(optional) {
+                if let Some(child) = ref_to_dep_path(reference, alias) {
+                    if !seen.contains(&child) {
+                        queue.push_back(child);
+                    }
+                }
+            }
+        }
+    }
+    order
+}
+
+/// `.` is the lockfile dir; other importer ids are POSIX paths relative to it.
+pub fn importer_dir(root: &Path, id: &str) -> PathBuf {
+    if id == "." {
+        root.to_path_buf()
+    } else {
+        normalize(&root.join(id))
+    }
+}
+
+/// Lexically resolves `.` and `..` (the paths come from the lockfile, not the filesystem).
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}

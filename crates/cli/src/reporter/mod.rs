@@ -1,0 +1,178 @@
+//! Progress and summary output, in pnpm's wording, so that people and tools that read pnpm's
+//! output can read tack's.
+//!
+//! The install pipeline sends [`Event`]s; the [`Reporter`] counts them and renders them as
+//! a live TTY line (`default`), plain lines (`append-only`, the default in CI or when stdout is
+//! not a terminal), pnpm's NDJSON log events (`ndjson`), or nothing (`silent`).
+
+mod ndjson;
+mod text;
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+pub use crate::args::ReporterKind;
+
+/// A dependency group, as printed in the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DepGroup {
+    Dependencies,
+    DevDependencies,
+    OptionalDependencies,
+}
+
+impl DepGroup {
+    pub fn label(self) -> &'static str {
+        match self {
+            DepGroup::Dependencies => "dependencies",
+            DepGroup::DevDependencies => "devDependencies",
+            DepGroup::OptionalDependencies => "optionalDependencies",
+        }
+    }
+}
+
+/// One line of the final summary: `+ name version` or `+ alias <- name version`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SummaryEntry {
+    pub group: DepGroup,
+    pub alias: String,
+    pub name: String,
+    pub version: String,
+    pub added: bool,
+}
+
+/// What the install pipeline tells the reporter.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Where the store and the virtual store are.
+    Context {
+        store_dir: String,
+        virtual_store_dir: String,
+    },
+    /// The lockfile needs no resolution.
+    LockfileUpToDate,
+    /// One package of the lockfile is part of this install.
+    Resolved {
+        package_id: String,
+    },
+    /// A package's files were found, verified, in the store.
+    FoundInStore {
+        package_id: String,
+    },
+    /// A package was downloaded into the store.
+    Fetched {
+        package_id: String,
+    },
+    /// A package was imported into the virtual store.
+    Imported {
+        package_id: String,
+    },
+    /// A download is retried.
+    Retry {
+        package_id: String,
+        attempt: u32,
+        reason: String,
+    },
+    /// An optional package does not fit this platform and is skipped.
+    SkippedOptional {
+        package_id: String,
+        reason: String,
+    },
+    Warning(String),
+    /// Importing finished; `added`/`removed` count packages.
+    ImportingDone {
+        added: usize,
+        removed: usize,
+    },
+    Summary(Vec<SummaryEntry>),
+    AlreadyUpToDate,
+    Done {
+        elapsed: Duration,
+    },
+}
+
+/// Counters behind the `Progress:` line.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub resolved: AtomicUsize,
+    pub reused: AtomicUsize,
+    pub downloaded: AtomicUsize,
+    pub added: AtomicUsize,
+}
+
+impl Counters {
+    pub fn progress_line(&self, done: bool) -> String {
+        format!(
+            "Progress: resolved {}, reused {}, downloaded {}, added {}{}",
+            self.resolved.load(Ordering::Relaxed),
+            self.reused.load(Ordering::Relaxed),
+            self.downloaded.load(Ordering::Relaxed),
+            self.added.load(Ordering::Relaxed),
+            if done { ", done" } else { "" }
+        )
+    }
+
+    fn count(&self, event: &Event) {
+        let counter = match event {
+            Event::Resolved { .. } => &self.resolved,
+            Event::FoundInStore { .. } => &self.reused,
+            Event::Fetched { .. } => &self.downloaded,
+            Event::Imported { .. } => &self.added,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Renders events for one run. Shared by every task of the install (`Send + Sync`).
+pub struct Reporter {
+    kind: ReporterKind,
+    counters: Counters,
+    text: Mutex<text::TextState>,
+}
+
+impl Reporter {
+    /// Picks the kind the way pnpm does: an explicit `--reporter` wins; otherwise
+    /// `append-only` in CI or when stdout is not a terminal.
+    pub fn new(explicit: Option<ReporterKind>, ci: bool) -> Self {
+        let kind = explicit.unwrap_or_else(|| {
+            if ci || !std::io::stdout().is_terminal() {
+                ReporterKind::AppendOnly
+            } else {
+                ReporterKind::Default
+            }
+        });
+        Reporter {
+            kind,
+            counters: Counters::default(),
+            text: Mutex::new(text::TextState::new(kind)),
+        }
+    }
+
+    pub fn kind(&self) -> ReporterKind {
+        self.kind
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn emit(&self, event: Event) {
+        self.counters.count(&event);
+        match self.kind {
+            ReporterKind::Silent => {}
+            ReporterKind::Ndjson => ndjson::emit(&event),
+            ReporterKind::Default | ReporterKind::AppendOnly => {
+                self.text.lock().emit(&event, &self.counters)
+            }
+        }
+    }
+
+    /// Prints a warning on stderr (all kinds but `silent` and `ndjson`, which logs it).
+    pub fn warn(&self, message: impl Into<String>) {
+        self.emit(Event::Warning(message.into()));
+    }
+}

@@ -1,0 +1,231 @@
+//! The human-readable reporters: a live progress line on a terminal (indicatif) and plain
+//! appended lines in CI, both in pnpm's wording.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{Counters, Event, ReporterKind, SummaryEntry};
+
+/// pnpm throttles progress to 200 ms on a TTY and 1000 ms in append-only mode.
+const TTY_THROTTLE: Duration = Duration::from_millis(200);
+const APPEND_ONLY_THROTTLE: Duration = Duration::from_millis(1000);
+
+pub(super) struct TextState {
+    bar: Option<ProgressBar>,
+    throttle: Duration,
+    last_progress: Option<Instant>,
+    progress_done: bool,
+}
+
+impl TextState {
+    pub(super) fn new(kind: ReporterKind) -> Self {
+        let bar = (kind == ReporterKind::Default).then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        });
+        TextState {
+            bar,
+            throttle: if kind == ReporterKind::Default {
+                TTY_THROTTLE
+            } else {
+                APPEND_ONLY_THROTTLE
+            },
+            last_progress: None,
+            progress_done: false,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    fn progress(&mut self, counters: &Counters, done: bool) {
+        if self.progress_done {
+            return;
+        }
+        let now = Instant::now();
+        let due = self
+            .last_progress
+            .is_none_or(|last| now.duration_since(last) >= self.throttle);
+        if !done && !due {
+            return;
+        }
+        self.last_progress = Some(now);
+        let text = counters.progress_line(done);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(text);
+                if done {
+                    bar.finish();
+                }
+            }
+            None => println!("{text}"),
+        }
+        self.progress_done = done;
+    }
+
+    pub(super) fn emit(&mut self, event: &Event, counters: &Counters) {
+        match event {
+            Event::Context {
+                store_dir,
+                virtual_store_dir,
+            } => {
+                self.line("Packages are hard linked from the content-addressable store to the virtual store.");
+                self.line(&format!("  Content-addressable store is at: {store_dir}"));
+                self.line(&format!(
+                    "  Virtual store is at:             {virtual_store_dir}"
+                ));
+            }
+            Event::LockfileUpToDate => {
+                self.line("Lockfile is up to date, resolution step is skipped")
+            }
+            Event::Resolved { .. }
+            | Event::FoundInStore { .. }
+            | Event::Fetched { .. }
+            | Event::Imported { .. } => self.progress(counters, false),
+            Event::Retry {
+                package_id,
+                attempt,
+                reason,
+            } => eprintln!("WARN  GET of {package_id} failed ({reason}); retry {attempt}"),
+            Event::SkippedOptional { package_id, reason } => self.line(&format!(
+                "Skipping optional dependency {package_id}: {reason}"
+            )),
+            Event::Warning(message) => eprintln!("WARN  {message}"),
+            Event::ImportingDone { added, removed } => {
+                self.progress(counters, true);
+                let mut text = String::from("Packages:");
+                if *added > 0 {
+                    text.push_str(&format!(" +{added}"));
+                }
+                if *removed > 0 {
+                    text.push_str(&format!(" -{removed}"));
+                }
+                if *added > 0 || *removed > 0 {
+                    self.line(&text);
+                    self.line(&plus_minus_bar(*added, *removed));
+                }
+            }
+            Event::Summary(entries) => {
+                for line in summary_lines(entries) {
+                    self.line(&line);
+                }
+            }
+            Event::AlreadyUpToDate => self.line("Already up to date"),
+            Event::Done { elapsed } => self.line(&format!(
+                "Done in {} using tack v{}",
+                format_elapsed(*elapsed),
+                env!("CARGO_PKG_VERSION")
+            )),
+        }
+    }
+}
+
+/// One `+`/`-` per package, capped at a terminal-ish width like pnpm's scaled bar.
+fn plus_minus_bar(added: usize, removed: usize) -> String {
+    const WIDTH: usize = 80;
+    let total = added + removed;
+    let (plus, minus) = if total > WIDTH {
+        let plus = added * WIDTH / total;
+        (plus, WIDTH - plus)
+    } else {
+        (added, removed)
+    };
+    format!("{}{}", "+".repeat(plus), "-".repeat(minus))
+}
+
+/// The per-group summary: a blank line, `dependencies:`, then `+ name version` lines.
+pub(crate) fn summary_lines(entries: &[SummaryEntry]) -> Vec<String> {
+    let mut entries = entries.to_vec();
+    entries.sort();
+    let mut lines = Vec::new();
+    let mut group = None;
+    for entry in &entries {
+        if group != Some(entry.group) {
+            lines.push(String::new());
+            lines.push(format!("{}:", entry.group.label()));
+            group = Some(entry.group);
+        }
+        let sign = if entry.added { '+' } else { '-' };
+        if entry.alias != entry.name {
+            lines.push(format!(
+                "{sign} {} <- {} {}",
+                entry.alias, entry.name, entry.version
+            ));
+        } else {
+            lines.push(format!("{sign} {} {}", entry.name, entry.version));
+        }
+    }
+    if !lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
+}
+
+/// pnpm prints `232ms` under a second and `1.2s` above.
+pub(crate) fn format_elapsed(elapsed: Duration) -> String {
+    let ms = elapsed.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", elapsed.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reporter::DepGroup;
+
+    #[test]
+    fn summary_groups_and_aliases() {
+        let entries = vec![
+            SummaryEntry {
+                group: DepGroup::DevDependencies,
+                alias: "is-odd".into(),
+                name: "is-odd".into(),
+                version: "3.0.1".into(),
+                added: true,
+            },
+            SummaryEntry {
+                group: DepGroup::Dependencies,
+                alias: "my-alias".into(),
+                name: "is-number".into(),
+                version: "6.0.0".into(),
+                added: true,
+            },
+        ];
+        assert_eq!(
+            summary_lines(&entries),
+            vec![
+                "",
+                "dependencies:",
+                "+ my-alias <- is-number 6.0.0",
+                "",
+                "devDependencies:",
+                "+ is-odd 3.0.1",
+                ""
+            ]
+        );
+    }
+
+    #[test]
+    fn elapsed_format_matches_pnpm() {
+        assert_eq!(format_elapsed(Duration::from_millis(232)), "232ms");
+        assert_eq!(format_elapsed(Duration::from_millis(3400)), "3.4s");
+    }
+
+    #[test]
+    fn bar_is_scaled() {
+        assert_eq!(plus_minus_bar(3, 1), "+++-");
+        assert_eq!(plus_minus_bar(800, 0).len(), 80);
+    }
+}

@@ -1,0 +1,117 @@
+//! The conformance check: install one fixture project with real pnpm 12 and with tack, each
+//! in its own temp dir and store, then compare the two trees path by path.
+//!
+//! The lockfile is produced by pnpm itself (a resolving install against the test registry),
+//! so tack always installs exactly what pnpm resolved.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::project::{assert_success, TestProject};
+use crate::tree::{self, Tree};
+
+/// Paths left out of the comparison, each with its reason. Everything else must be equal.
+pub const ALLOW_LIST: &[(&str, &str)] = &[
+    (
+        "node_modules/.modules.yaml",
+        "compared separately after normalising the fields that differ run to run",
+    ),
+    (
+        "node_modules/.pnpm-workspace-state-v1.json",
+        "holds timestamps and absolute paths; its settings are compared by the no-op tests",
+    ),
+    (
+        "node_modules/.pnpm/.tack-markers",
+        "tack's own record of completion markers for its no-op check (pnpm ignores dot files)",
+    ),
+];
+
+/// The fields of `.modules.yaml` that legitimately differ between two installs.
+const VOLATILE_MODULES_FIELDS: &[&str] = &["prunedAt", "storeDir", "packageManager"];
+
+/// Sets up `project` from a fixture dir, pointed at `registry_url`.
+pub fn prepare(project: &TestProject, fixture: &Path, registry_url: &str) {
+    project.copy_from(fixture);
+    project.write(".npmrc", &format!("registry={registry_url}\n"));
+    let ws = project.dir().join("pnpm-workspace.yaml");
+    let mut text = fs_err::read_to_string(&ws).unwrap_or_default();
+    if !text.contains("minimumReleaseAge") {
+        text.push_str("\nminimumReleaseAge: 0\n");
+    }
+    fs_err::write(&ws, text).expect("write pnpm-workspace.yaml");
+}
+
+/// Resolves `fixture` with pnpm (writing `pnpm-lock.yaml`), returning the project.
+pub fn resolve_with_pnpm(fixture: &Path, registry_url: &str) -> TestProject {
+    let project = TestProject::new();
+    prepare(&project, fixture, registry_url);
+    let out = project.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]);
+    assert_success(&out, "pnpm install (resolving)");
+    project
+}
+
+/// Copies the inputs of `from` (manifests, lockfile, configs; no node_modules) into a new project.
+pub fn clone_inputs(from: &TestProject) -> TestProject {
+    let project = TestProject::new();
+    project.copy_from(&from.dir());
+    project
+}
+
+/// Snapshot of everything under the project dir except the inputs and the allow-list.
+pub fn project_tree(project: &TestProject) -> Tree {
+    let mut tree = tree::snapshot(&project.dir(), &|rel: &str| {
+        ALLOW_LIST
+            .iter()
+            .any(|(p, _)| rel == *p || rel.ends_with(&format!("/{p}")))
+    });
+    tree.retain(|rel, _| rel.split('/').any(|c| c == "node_modules"));
+    tree
+}
+
+/// `.modules.yaml` as JSON without the volatile fields.
+pub fn normalized_modules_yaml(project: &TestProject) -> Value {
+    let path = project.dir().join("node_modules/.modules.yaml");
+    let text = fs_err::read_to_string(&path).expect("read .modules.yaml");
+    let mut value: Value = serde_json::from_str(&text).expect(".modules.yaml is JSON");
+    if let Some(map) = value.as_object_mut() {
+        for field in VOLATILE_MODULES_FIELDS {
+            map.remove(*field);
+        }
+    }
+    value
+}
+
+/// Installs `reference` with pnpm and a clone with tack (both `--frozen-lockfile` plus
+/// `args`), and asserts the trees are equal. Returns the tack project for further checks.
+pub fn assert_same_tree(reference: &TestProject, args: &[&str]) -> TestProject {
+    let pnpm_project = clone_inputs(reference);
+    let mut pnpm_args = vec!["install", "--frozen-lockfile", "--ignore-scripts"];
+    pnpm_args.extend_from_slice(args);
+    assert_success(
+        &pnpm_project.pnpm(&pnpm_args),
+        "pnpm install --frozen-lockfile",
+    );
+
+    let tack_project = clone_inputs(reference);
+    let mut tack_args = vec!["install", "--frozen-lockfile", "--ignore-scripts"];
+    tack_args.extend_from_slice(args);
+    let out = tack_project.tack(&tack_args);
+    assert_success(&out, "tack install --frozen-lockfile");
+
+    let expected = project_tree(&pnpm_project);
+    let actual = project_tree(&tack_project);
+    let differences = tree::diff(&expected, &actual);
+    assert!(
+        differences.is_empty(),
+        "tack's tree differs from pnpm 12's ({} differences):\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    assert_eq!(
+        normalized_modules_yaml(&pnpm_project),
+        normalized_modules_yaml(&tack_project),
+        ".modules.yaml differs"
+    );
+    tack_project
+}

@@ -1,0 +1,68 @@
+//! Conformance with pnpm 12: each fixture project is resolved by real pnpm 12 against the test
+//! registry, then installed by pnpm and by tack from the same lockfile; the two `node_modules`
+//! trees must be equal path by path (type, symlink target, content hash, exec bit, hard-link
+//! class), except for the documented allow-list in `tack_suite::conformance::ALLOW_LIST`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tack_suite::conformance::{assert_same_tree, resolve_with_pnpm};
+use tack_suite::project::assert_success;
+use tack_suite::registry;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn basic_project_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    let tack = assert_same_tree(&reference, &[]);
+
+    // Behaviour: the tree works for node and for a shim.
+    let node = Command::new("node")
+        .current_dir(tack.dir())
+        .args([
+            "-e",
+            "process.stdout.write(String(require('is-odd')(3)) + require('@tack-test/scoped'))",
+        ])
+        .output()
+        .expect("run node");
+    assert_success(&node, "node -e require(...)");
+    let shim = Command::new(tack.dir().join("node_modules/.bin/tack-bin-string"))
+        .current_dir(tack.dir())
+        .output()
+        .expect("run the bin shim");
+    assert_success(&shim, "node_modules/.bin/tack-bin-string");
+}
+
+#[test]
+fn prod_only_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    assert_same_tree(&reference, &["--prod"]);
+}
+
+#[test]
+fn no_optional_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    assert_same_tree(&reference, &["--no-optional"]);
+}
+
+#[test]
+fn workspace_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    assert_same_tree(&reference, &[]);
+}
+
+#[test]
+fn public_hoist_pattern_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("public-hoist"), &registry.url());
+    assert_same_tree(&reference, &[]);
+}
