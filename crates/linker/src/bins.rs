@@ -5,7 +5,8 @@
 //! entries) or, without `bin`, every file under `directories.bin`. Names that are empty,
 //! `.`/`..`, not URL-safe (except `$`) or whose target leaves the package are skipped with a
 //! warning, as pnpm does. Conflicts: the package named like the command wins, then the
-//! higher version of the same package, then the lexically greater package name.
+//! higher version of the same package, then the lexically smaller package name (what
+//! pnpm 12.21 does; pnpm 11's docs describe the greater one).
 
 use crate::error::LinkError;
 use crate::names::is_valid_bin_name;
@@ -181,7 +182,7 @@ fn beats(a: &BinCommand, b: &BinCommand) -> bool {
     if a.pkg_name == b.pkg_name {
         return compare_semver(&a.pkg_version, &b.pkg_version) == Ordering::Greater;
     }
-    locale_compare(&a.pkg_name, &b.pkg_name) == Ordering::Greater
+    locale_compare(&a.pkg_name, &b.pkg_name) == Ordering::Less
 }
 
 /// Chooses one command per name. Earlier tiers always win over later ones (direct deps over
@@ -281,11 +282,9 @@ fn shim_text(bin_dir: &Path, cmd: &BinCommand, hoisted_modules: Option<&Path>) -
             node_path.push(rel(bin_dir, &own_modules));
             node_path.push(rel(bin_dir, slot));
         }
-        None => {
-            if own_modules.is_dir() {
-                node_path.push(rel(bin_dir, &own_modules));
-            }
-        }
+        // A bin of a workspace project or `link:` target: pnpm 12 puts only the hoisted
+        // modules dir on NODE_PATH, even when the project has its own node_modules.
+        None => {}
     }
     if let Some(h) = hoisted_modules {
         node_path.push(rel(bin_dir, h));

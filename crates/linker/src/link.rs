@@ -219,6 +219,12 @@ fn link_hoisted(
 ) -> Result<(), LinkError> {
     let private_dir = plan.virtual_store_dir.join("node_modules");
     let root_modules = plan.root_modules_dir();
+    // pnpm creates the private hoisting dir whenever anything is hoisted, even when only
+    // public links result (observed with pnpm 12: an empty `.pnpm/node_modules`).
+    if !hoisted.is_empty() {
+        std::fs::create_dir_all(&private_dir)
+            .map_err(|e| LinkError::io("create directory", &private_dir, "hoisting", e))?;
+    }
     let mut wanted_private: HashSet<&str> = HashSet::new();
     for h in hoisted {
         let target = index.resolve(&h.key, &h.target)?;

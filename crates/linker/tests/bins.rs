@@ -153,7 +153,8 @@ fn bin_conflicts_follow_pnpm_rules() {
         r#""bin":{"foo":"bin/z.js","x":"bin/z.js"}"#,
         &[("bin/z.js", js)],
     );
-    // Neither owns `x`: the greater name wins (zzz over aaa).
+    // Neither owns `x`: pnpm 12.21 keeps the lexically smaller name (aaa over zzz;
+    // observed with tack-bin-conflict over tack-bin-map).
     let aaa = cas.package(
         "aaa",
         "1.0.0",
@@ -194,7 +195,7 @@ fn bin_conflicts_follow_pnpm_rules() {
     );
     assert_eq!(
         trailer(&bin.join("x")),
-        "# cmd-shim-target=../.pnpm/zzz@1.0.0/node_modules/zzz/bin/z.js"
+        "# cmd-shim-target=../.pnpm/aaa@1.0.0/node_modules/aaa/bin/x.js"
     );
     assert_eq!(
         trailer(&bin.join("t")),

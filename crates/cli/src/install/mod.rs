@@ -176,10 +176,7 @@ pub fn run(
         optional_dependencies: config.include.optional_dependencies,
     };
     link.modules_state.skipped = install_plan.skipped.clone();
-    // The current lockfile is the wanted one filtered to what was installed. For a full
-    // install that is the wanted file itself (skipped optional packages stay in it).
-    // TODO(--prod/--dev/--no-optional): render the filtered lockfile with pnpm's formatting.
-    link.current_lockfile_yaml = fs_err::read_to_string(&lockfile_path).ok();
+    link.current_lockfile_yaml = Some(current_lockfile(&lockfile, &selection));
     link.workspace_state = Some(WorkspaceStateInput {
         settings: noop::Flags::from(args).settings(),
         filtered_install: !args.filter.is_empty(),
@@ -267,6 +264,40 @@ pub fn run(
         elapsed: started.elapsed(),
     });
     Ok(ExitCode::SUCCESS)
+}
+
+/// The current lockfile (`node_modules/.pnpm/lock.yaml`): the wanted one with the excluded
+/// dependency groups dropped from the importers, and only the packages those importers still
+/// reach. Skipped optional packages stay in it; snapshots are kept as they are (observed
+/// with pnpm 12 for `--prod` and `--no-optional`).
+fn current_lockfile(wanted: &Lockfile, selection: &plan::Selection<'_>) -> String {
+    if selection.prod && selection.dev && selection.optional {
+        return wanted.to_yaml_string();
+    }
+    let mut current = wanted.clone();
+    for importer in current.importers.values_mut() {
+        if !selection.prod {
+            importer.dependencies.clear();
+        }
+        if !selection.dev {
+            importer.dev_dependencies.clear();
+        }
+        if !selection.optional {
+            importer.optional_dependencies.clear();
+        }
+    }
+    let reachable: HashSet<String> = plan::reachable(wanted, selection).into_iter().collect();
+    current
+        .snapshots
+        .retain(|dep_path, _| reachable.contains(dep_path));
+    let packages: HashSet<&str> = reachable
+        .iter()
+        .map(|d| tack_lockfile::remove_suffix(d))
+        .collect();
+    current
+        .packages
+        .retain(|key, _| packages.contains(key.as_str()));
+    current.to_yaml_string()
 }
 
 /// The projects a frozen install checks against the lockfile: the root and, in a workspace,
