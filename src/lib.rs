@@ -3,8 +3,13 @@
 //! and snapshots `node_modules` trees so two installs can be compared path by path.
 
 pub mod conformance;
+pub mod kill;
 pub mod project;
 pub mod registry;
+pub mod setup;
+pub mod stamps;
+pub mod store_check;
+pub mod stress;
 pub mod tree;
 
 use std::path::PathBuf;
@@ -28,6 +33,12 @@ pub fn tack_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The committed fixture project (package.json + a pnpm-lock.yaml that real pnpm 12 resolved
+/// against the test registry's fixtures).
+pub fn basic_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/test-registry/fixtures-projects/basic")
 }
 
 /// Real pnpm 12, installed into `.tools/` on first use.

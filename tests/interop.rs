@@ -1,0 +1,111 @@
+//! Interop with pnpm 12 on one store and one project: either tool can install over the
+//! other's tree, and each can install offline from a store the other filled.
+
+use tack_suite::conformance::{clone_inputs, prepare, project_tree};
+use tack_suite::project::{assert_success, TestProject};
+use tack_suite::{basic_fixture, registry, tree};
+
+#[test]
+fn tack_installs_over_a_pnpm_tree() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    prepare(&project, &basic_fixture(), &registry.url());
+    assert_success(
+        &project.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    let expected = project_tree(&project);
+    registry.clear_requests();
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install over pnpm's tree");
+    let differences = tree::diff(&expected, &project_tree(&project));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert!(
+        registry.requests().is_empty(),
+        "tack re-downloaded what pnpm stored: {:?}",
+        registry.requests()
+    );
+    let status = project.tack(&[
+        "store",
+        "status",
+        "--store-dir",
+        project.store().to_str().unwrap(),
+    ]);
+    assert_success(&status, "tack store status");
+}
+
+#[test]
+fn pnpm_installs_over_a_tack_tree_offline() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    prepare(&project, &basic_fixture(), &registry.url());
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    let expected = project_tree(&project);
+
+    let out = project.pnpm(&["install", "--frozen-lockfile", "--offline"]);
+    assert_success(&out, "pnpm install --offline over tack's tree");
+    let differences = tree::diff(&expected, &project_tree(&project));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// Fills a store with `filler_tool`, then has pnpm install a second project offline from it.
+fn pnpm_second_project(registry_url: &str, fill_with_tack: bool) -> TestProject {
+    let filler = TestProject::new();
+    prepare(&filler, &basic_fixture(), registry_url);
+    let out = if fill_with_tack {
+        filler.tack(&["install", "--frozen-lockfile"])
+    } else {
+        filler.pnpm(&["install", "--frozen-lockfile"])
+    };
+    assert_success(&out, "filling the store");
+    let other = clone_inputs(&filler);
+    let out = other
+        .command(&tack_suite::pnpm_bin())
+        .args(["install", "--frozen-lockfile", "--offline", "--store-dir"])
+        .arg(filler.store())
+        .output()
+        .unwrap();
+    assert_success(&out, "pnpm install --offline from the filled store");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("reused"), "stdout: {text}");
+    // Keep the filler's temp dir (and store) alive as long as the result is inspected.
+    std::mem::forget(filler);
+    other
+}
+
+#[test]
+fn pnpm_installs_offline_from_a_store_tack_filled() {
+    let registry = registry::start();
+    // pnpm's second project on a store pnpm filled is the reference (pnpm copies, rather than
+    // hard-links, a file whose mode a bin chmod changed through the first project's link).
+    let reference = pnpm_second_project(&registry.url(), false);
+    let subject = pnpm_second_project(&registry.url(), true);
+    let differences = tree::diff(&project_tree(&reference), &project_tree(&subject));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn tack_installs_offline_from_a_store_pnpm_filled() {
+    let registry = registry::start();
+    let filler = TestProject::new();
+    prepare(&filler, &basic_fixture(), &registry.url());
+    assert_success(
+        &filler.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+
+    let other = clone_inputs(&filler);
+    let out = other
+        .command(&tack_suite::tack_bin())
+        .args(["install", "--frozen-lockfile", "--offline", "--store-dir"])
+        .arg(filler.store())
+        .output()
+        .unwrap();
+    assert_success(&out, "tack install --offline from pnpm's store");
+    let differences = tree::diff(&project_tree(&filler), &project_tree(&other));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

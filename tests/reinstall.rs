@@ -1,0 +1,167 @@
+//! Re-installs: the no-op path writes nothing, a damaged package directory is repaired, and a
+//! lockfile change touches only the packages it changes.
+
+use tack_suite::conformance::{clone_inputs, prepare, project_tree};
+use tack_suite::project::{assert_success, TestProject};
+use tack_suite::{basic_fixture, registry, stamps, tree};
+
+fn installed_basic(registry_url: &str) -> TestProject {
+    let project = TestProject::new();
+    prepare(&project, &basic_fixture(), registry_url);
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    project
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn noop_says_already_up_to_date_and_writes_nothing() {
+    let registry = registry::start();
+    let project = installed_basic(&registry.url());
+    let before = stamps::stamps(&project.dir());
+    let requests_before = registry.requests().len();
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "second install");
+    assert!(
+        stdout(&out).contains("Already up to date"),
+        "stdout: {}",
+        stdout(&out)
+    );
+    let after = stamps::stamps(&project.dir());
+    let changed: Vec<&String> = after
+        .iter()
+        .filter(|(path, stamp)| before.get(*path) != Some(stamp))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(changed.is_empty(), "the no-op install changed: {changed:?}");
+    assert_eq!(before.len(), after.len(), "entries were added or removed");
+    assert_eq!(
+        registry.requests().len(),
+        requests_before,
+        "the no-op install used the network"
+    );
+}
+
+#[test]
+fn a_changed_manifest_is_not_a_noop() {
+    let registry = registry::start();
+    let project = installed_basic(&registry.url());
+    // Same bytes, new mtime: the gate must fall through to the full path, which then finds
+    // nothing to do but still checks the lockfile against package.json.
+    let manifest = project.dir().join("package.json");
+    let text = fs_err::read_to_string(&manifest).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs_err::write(
+        &manifest,
+        text.replace("\"is-odd\": \"^3.0.1\"", "\"is-odd\": \"^3.0.0\""),
+    )
+    .unwrap();
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert!(!out.status.success(), "an outdated lockfile must fail");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ERR_PNPM_OUTDATED_LOCKFILE"),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_deleted_package_json_is_repaired() {
+    let registry = registry::start();
+    let project = installed_basic(&registry.url());
+    let expected = project_tree(&project);
+    let marker = project
+        .dir()
+        .join("node_modules/.pnpm/is-odd@3.0.1/node_modules/is-odd/package.json");
+    fs_err::remove_file(&marker).unwrap();
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "repairing install");
+    assert!(marker.exists(), "package.json was not restored");
+    let differences = tree::diff(&expected, &project_tree(&project));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn removing_and_adding_a_dependency_touches_only_it() {
+    let registry = registry::start();
+    // Lockfile B: the basic project without @tack-test/scoped, resolved by pnpm.
+    let without = TestProject::new();
+    prepare(&without, &basic_fixture(), &registry.url());
+    let manifest = without.dir().join("package.json");
+    let text = fs_err::read_to_string(&manifest).unwrap();
+    fs_err::write(
+        &manifest,
+        text.replace("    \"@tack-test/scoped\": \"^1.0.0\",\n", ""),
+    )
+    .unwrap();
+    assert_success(
+        &without.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+        "pnpm resolving the smaller project",
+    );
+
+    let project = installed_basic(&registry.url());
+    let kept = project
+        .dir()
+        .join("node_modules/.pnpm/is-odd@3.0.1/node_modules/is-odd/index.js");
+    let inode_before = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&kept).unwrap());
+
+    // Remove: swap in lockfile B and its manifest.
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        fs_err::copy(without.dir().join(file), project.dir().join(file)).unwrap();
+    }
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "install after removal",
+    );
+    assert!(!project
+        .dir()
+        .join("node_modules/@tack-test")
+        .join("scoped")
+        .exists());
+    assert!(!project
+        .dir()
+        .join("node_modules/.pnpm/@tack-test+scoped@1.0.0")
+        .exists());
+    let inode_after = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&kept).unwrap());
+    assert_eq!(
+        inode_before, inode_after,
+        "an unchanged package was re-imported"
+    );
+
+    // The result equals a fresh pnpm install of lockfile B.
+    let reference = clone_inputs(&without);
+    assert_success(
+        &reference.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install of the smaller project",
+    );
+    let differences = tree::diff(&project_tree(&reference), &project_tree(&project));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+
+    // Add it back.
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        fs_err::copy(basic_fixture().join(file), project.dir().join(file)).unwrap();
+    }
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "install after adding back");
+    assert!(
+        stdout(&out).contains("+ @tack-test/scoped 1.0.0"),
+        "stdout: {}",
+        stdout(&out)
+    );
+    assert!(project
+        .dir()
+        .join("node_modules/@tack-test/scoped/package.json")
+        .exists());
+    let inode_final = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&kept).unwrap());
+    assert_eq!(
+        inode_before, inode_final,
+        "an unchanged package was re-imported"
+    );
+}
