@@ -140,7 +140,32 @@ fn store_status(
         .iter()
         .filter_map(|(key, dir, _)| rows.get(key).map(|row| (dir.as_path(), row)))
         .collect();
-    let report = status::status(pairs);
+    let mut report = status::status(pairs);
+    // A built or patched package differs from its base files by a side-effects cache entry:
+    // it is untouched when it matches the base files with one of its entries applied.
+    report.modified.retain(|m| {
+        let Some((key, _, _)) = keyed.iter().find(|(_, dir, _)| *dir == m.package_dir) else {
+            return true;
+        };
+        let Some(row) = rows.get(key) else {
+            return true;
+        };
+        let entries = row
+            .side_effects
+            .as_ref()
+            .map(|e| e.keys().cloned().collect::<Vec<_>>());
+        !entries.unwrap_or_default().iter().any(|cache_key| {
+            let Ok(Some(files)) = tack_build::apply_side_effects(row, cache_key) else {
+                return false;
+            };
+            let built = tack_store_dir::PackageFilesIndex {
+                files,
+                side_effects: None,
+                ..row.clone()
+            };
+            status::status([(m.package_dir.as_path(), &built)]).untouched()
+        })
+    });
     if report.untouched() {
         println!("Packages in the store are untouched");
         return Ok(ExitCode::SUCCESS);

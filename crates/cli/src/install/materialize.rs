@@ -6,6 +6,9 @@
 //! - row in the index and the package dir already complete → reused, no file is touched;
 //! - row in the index → verify its files (mtime fast path) and import;
 //! - no row, or a row that fails verification → fetch, then import.
+//!
+//! Right before each import the build step ([`Builds::prepare`]) decides whether the package
+//! is copied rather than hard-linked and whether its side-effects cache entry is imported.
 
 use std::sync::Arc;
 
@@ -19,6 +22,7 @@ use tack_store_dir::{
 };
 use tack_tarball::{Fetcher, PackageToFetch};
 
+use super::build::{Builds, Prep};
 use super::plan::{InstallPlan, Source};
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter};
@@ -26,6 +30,10 @@ use crate::reporter::{Event, Reporter};
 /// What materializing did, for the summary.
 pub struct Materialized {
     pub summary: ImportSummary,
+    /// Per package (plan order): its store index row, when it has one.
+    pub rows: Vec<Option<PackageFilesIndex>>,
+    /// Per package: how the build step prepared its import (`None` when it was not imported).
+    pub preps: Vec<Option<Prep>>,
 }
 
 /// Threads that import files: linking is syscall-bound, and two to four threads keep the
@@ -37,39 +45,60 @@ fn import_threads() -> usize {
 }
 
 enum Next {
-    Done(ImportOutcome),
+    Done(ImportOutcome, Prep),
     Fetch,
 }
 
 /// Decides, for a package with an index row, whether it can be imported from the store.
+#[allow(clippy::too_many_arguments)]
 fn from_row(
-    plan: &LinkPlan,
+    plan: &InstallPlan,
     index: usize,
     row: &PackageFilesIndex,
     store: &StoreDir,
     verified: &VerifiedFilesCache,
     verify: bool,
     importer: &PackageImporter,
+    builds: &Builds,
 ) -> Result<Next, CliError> {
-    let pkg = &plan.packages[index];
-    let files = if verify {
-        let result = check_pkg_files_integrity(store, row, verified);
-        result.passed.then_some(result.files)
-    } else {
-        file_refs_without_verifying(store, row)
+    let mut prep = builds.prepare(plan, index, Some(row))?;
+    let check = |row: &PackageFilesIndex| {
+        if verify {
+            let result = check_pkg_files_integrity(store, row, verified);
+            result.passed.then_some(result.files)
+        } else {
+            file_refs_without_verifying(store, row)
+        }
     };
-    let Some(files) = files else {
+    let mut files = None;
+    if let Some(cached) = prep.cached_files.take() {
+        // The package as built: its base files with the cache entry applied.
+        let built_row = PackageFilesIndex {
+            files: cached.clone(),
+            side_effects: None,
+            ..row.clone()
+        };
+        files = check(&built_row);
+        if files.is_some() {
+            prep.cached_files = Some(cached);
+        } else {
+            let (requires_build, patched) = builds.needs(index, row);
+            prep = prep.without_cache(requires_build, patched);
+        }
+    }
+    let Some(files) = files.or_else(|| check(row)) else {
         return Ok(Next::Fetch);
     };
-    let mut with_files = pkg.clone();
+    let mut with_files = plan.link.packages[index].clone();
+    with_files.force_copy = prep.force_copy;
     with_files.files = PackageFiles::Cas(
         files
             .into_iter()
             .map(|f| (f.rel_path, f.cas_path))
             .collect(),
     );
-    let outcome = import_package(&with_files, &plan.virtual_store_dir, importer)?;
-    Ok(Next::Done(outcome))
+    let outcome = import_package(&with_files, &plan.link.virtual_store_dir, importer)?;
+    Ok(Next::Done(outcome, prep))
 }
 
 fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
@@ -86,8 +115,16 @@ pub fn materialize(
     verify_store_integrity: bool,
     reporter: &Reporter,
     runtime: &tokio::runtime::Runtime,
+    builds: &Arc<Builds>,
 ) -> Result<Materialized, CliError> {
     let link = Arc::new(plan.link.clone());
+    let shared_plan = Arc::new(InstallPlan {
+        link: plan.link.clone(),
+        sources: plan.sources.clone(),
+        skipped: Vec::new(),
+    });
+    let mut kept_rows: Vec<Option<PackageFilesIndex>> = vec![None; link.packages.len()];
+    let mut preps: Vec<Option<Prep>> = vec![None; link.packages.len()];
     for src in &plan.sources {
         reporter.emit(Event::Resolved {
             package_id: src.package_id.clone(),
@@ -135,11 +172,12 @@ pub fn materialize(
         let row = match &src.source {
             Source::Directory(_) => None,
             Source::Tarball { store_key, .. } => match rows.remove(store_key) {
-                Some(_) if package_dir_complete(&link, i) => {
+                Some(row) if package_dir_complete(&link, i) => {
                     reporter.emit(Event::FoundInStore {
                         package_id: src.package_id.clone(),
                     });
                     outcomes[i] = Some(ImportOutcome::Reused);
+                    kept_rows[i] = Some(row);
                     continue;
                 }
                 Some(row) => Some(row),
@@ -149,28 +187,35 @@ pub fn materialize(
                 }
             },
         };
-        let (tx, importer, verified, store, link) = (
+        kept_rows[i] = row.clone();
+        let (tx, importer, verified, store, plan, builds) = (
             tx.clone(),
             Arc::clone(&importer),
             Arc::clone(&verified),
             store.clone(),
-            Arc::clone(&link),
+            Arc::clone(&shared_plan),
+            Arc::clone(builds),
         );
         pending += 1;
         pool.spawn(move || {
             let result = match row {
                 Some(row) => from_row(
-                    &link,
+                    &plan,
                     i,
                     &row,
                     &store,
                     &verified,
                     verify_store_integrity,
                     &importer,
+                    &builds,
                 ),
-                None => import_package(&link.packages[i], &link.virtual_store_dir, &importer)
-                    .map(Next::Done)
-                    .map_err(CliError::from),
+                None => builds.prepare(&plan, i, None).and_then(|prep| {
+                    let mut pkg = plan.link.packages[i].clone();
+                    pkg.force_copy = prep.force_copy;
+                    import_package(&pkg, &plan.link.virtual_store_dir, &importer)
+                        .map(|o| Next::Done(o, prep))
+                        .map_err(CliError::from)
+                }),
             };
             let _ = tx.send(Message::Local(i, result));
         });
@@ -187,7 +232,8 @@ pub fn materialize(
         };
         pending -= 1;
         match result? {
-            Next::Done(outcome) => {
+            Next::Done(outcome, prep) => {
+                preps[i] = Some(prep);
                 if matches!(plan.sources[i].source, Source::Tarball { .. }) {
                     reporter.emit(Event::FoundInStore {
                         package_id: plan.sources[i].package_id.clone(),
@@ -234,26 +280,33 @@ pub fn materialize(
                 integrity: Some(integrity.clone()),
                 tarball_url: url.clone(),
             };
-            let (fetcher, tx, importer, store, link, pool) = (
+            let (fetcher, tx, importer, store, link, pool, plan, builds) = (
                 fetcher.clone(),
                 tx.clone(),
                 Arc::clone(&importer),
                 store.clone(),
                 Arc::clone(&link),
                 Arc::clone(&pool),
+                Arc::clone(&shared_plan),
+                Arc::clone(builds),
             );
             runtime.spawn(async move {
                 match fetcher.fetch(&request).await {
                     Ok(row) => pool.spawn(move || {
                         let result = match file_refs_without_verifying(&store, &row) {
-                            Some(refs) => {
+                            Some(refs) => builds.prepare(&plan, i, Some(&row)).and_then(|prep| {
+                                // A fresh row's base files are imported: no cached build.
+                                let (requires_build, patched) = builds.needs(i, &row);
+                                let prep = prep.without_cache(requires_build, patched);
                                 let mut with_files = link.packages[i].clone();
+                                with_files.force_copy = prep.force_copy;
                                 with_files.files = PackageFiles::Cas(
                                     refs.into_iter().map(|f| (f.rel_path, f.cas_path)).collect(),
                                 );
                                 import_package(&with_files, &link.virtual_store_dir, &importer)
+                                    .map(|o| (o, prep, Box::new((*row).clone())))
                                     .map_err(CliError::from)
-                            }
+                            }),
                             None => Err(CliError::new(
                                 "ERR_TACK_BAD_INDEX_ROW",
                                 format!(
@@ -278,7 +331,9 @@ pub fn materialize(
             else {
                 continue;
             };
-            let outcome = result?;
+            let (outcome, prep, row) = result?;
+            preps[i] = Some(prep);
+            kept_rows[i] = Some(*row);
             reporter.emit(Event::Fetched {
                 package_id: plan.sources[i].package_id.clone(),
             });
@@ -297,10 +352,17 @@ pub fn materialize(
             summary.record(link.packages[i].dep_path.clone(), outcome);
         }
     }
-    Ok(Materialized { summary })
+    Ok(Materialized {
+        summary,
+        rows: kept_rows,
+        preps,
+    })
 }
 
 enum Message {
     Local(usize, Result<Next, CliError>),
-    Fetched(usize, Result<ImportOutcome, CliError>),
+    Fetched(
+        usize,
+        Result<(ImportOutcome, Prep, Box<PackageFilesIndex>), CliError>,
+    ),
 }

@@ -5,8 +5,11 @@
 //! 2. config + lockfile + frozen checks + installability;
 //! 3. [`plan`] builds the package list and the link plan;
 //! 4. [`materialize`] fills the store and the virtual store (index read, verify, fetch, import);
-//! 5. the linker finishes (symlinks, hoisting, bins, state files) and the reporter summarizes.
+//! 5. the linker finishes (symlinks, hoisting, bins, state files);
+//! 6. [`build`] patches and builds dependencies and runs the projects' install scripts, and the
+//!    reporter summarizes.
 
+mod build;
 mod materialize;
 pub mod noop;
 pub mod plan;
@@ -188,6 +191,7 @@ pub fn run(
         ),
     });
 
+    link.modules_state.allow_builds = config.allow_builds.clone().into_iter().collect();
     let root_modules = link.root_modules_dir();
     if let Some(existing) = read_modules_yaml(&root_modules) {
         match check_compat(&existing, link)? {
@@ -214,6 +218,12 @@ pub fn run(
                 format!("could not start the async runtime: {e}"),
             )
         })?;
+    let builds = Arc::new(build::Builds::new(
+        &lockfile,
+        &install_plan,
+        &config,
+        host.node_version.as_deref(),
+    )?);
     let index_writer = Arc::new(IndexWriter::spawn(&store)?);
     let fetcher = if config.offline {
         None
@@ -232,6 +242,7 @@ pub fn run(
         config.verify_store_integrity,
         reporter,
         &runtime,
+        &builds,
     );
     runtime.shutdown_background();
     // Every row queued so far names files that are complete in the CAS: flush them even when
@@ -247,7 +258,16 @@ pub fn run(
     for warning in &report.warnings {
         reporter.warn(warning.clone());
     }
-    noop::write_markers(&install_plan.link)?;
+    let built = builds.run(&install_plan, &materialized, &store, &config, reporter);
+    if !matches!(built, Ok(None)) {
+        // The next run must not answer "Already up to date" for a tree whose builds failed
+        // or were refused.
+        build::forget_markers(&install_plan.link);
+    }
+    let deferred = built?;
+    if deferred.is_none() {
+        noop::write_markers(&install_plan.link)?;
+    }
 
     let added = report.imported + report.repaired;
     let removed = report.removed_packages.len();
@@ -259,6 +279,9 @@ pub fn run(
             &install_plan,
             &materialized.summary,
         )));
+    }
+    if let Some(err) = deferred {
+        return Err(err);
     }
     reporter.emit(Event::Done {
         elapsed: started.elapsed(),

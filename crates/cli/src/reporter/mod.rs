@@ -82,6 +82,13 @@ pub enum Event {
         reason: String,
     },
     Warning(String),
+    /// A lifecycle script of a dependency or project, or a patch being applied: `prefix` is
+    /// the package dir relative to the lockfile dir.
+    Script {
+        prefix: String,
+        stage: String,
+        line: ScriptLine,
+    },
     /// Importing finished; `added`/`removed` count packages.
     ImportingDone {
         added: usize,
@@ -92,6 +99,22 @@ pub enum Event {
     Done {
         elapsed: Duration,
     },
+}
+
+/// What a [`Event::Script`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptLine {
+    /// The script starts (its text).
+    Started(String),
+    /// One line it printed.
+    Output { line: String, stderr: bool },
+    /// It ended.
+    Finished {
+        success: bool,
+        exit_code: Option<i32>,
+    },
+    /// A patch file was applied.
+    Patched(String),
 }
 
 /// Counters behind the `Progress:` line.

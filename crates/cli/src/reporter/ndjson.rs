@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::Event;
+use super::{Event, ScriptLine};
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -44,6 +44,27 @@ pub(crate) fn records(event: &Event) -> Vec<Value> {
         Event::Warning(message) => vec![
             json!({"name": "pnpm", "level": "warn", "message": message, "prefix": ".", "time": time}),
         ],
+        Event::Script {
+            prefix,
+            stage,
+            line,
+        } => {
+            let mut record = json!({"name": "pnpm:lifecycle", "level": "debug", "depPath": prefix, "stage": stage, "wd": prefix, "time": time});
+            let extra = match line {
+                ScriptLine::Started(script) => json!({"script": script}),
+                ScriptLine::Output { line, stderr } => {
+                    json!({"line": line, "stdio": if *stderr { "stderr" } else { "stdout" }})
+                }
+                ScriptLine::Finished { exit_code, .. } => {
+                    json!({"exitCode": exit_code, "optional": false})
+                }
+                ScriptLine::Patched(file) => json!({"patchFile": file}),
+            };
+            if let (Some(r), Some(e)) = (record.as_object_mut(), extra.as_object()) {
+                r.extend(e.clone());
+            }
+            vec![record]
+        }
         Event::ImportingDone { added, removed } => vec![
             json!({"name": "pnpm:stage", "level": "debug", "stage": "importing_done", "prefix": ".", "time": time}),
             json!({"name": "pnpm:stats", "level": "debug", "added": added, "prefix": ".", "time": time}),

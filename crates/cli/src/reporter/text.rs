@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Counters, Event, ReporterKind, SummaryEntry};
+use super::{Counters, Event, ReporterKind, ScriptLine, SummaryEntry};
 
 /// pnpm throttles progress to 200 ms on a TTY and 1000 ms in append-only mode.
 const TTY_THROTTLE: Duration = Duration::from_millis(200);
@@ -100,6 +100,20 @@ impl TextState {
                 "Skipping optional dependency {package_id}: {reason}"
             )),
             Event::Warning(message) => eprintln!("WARN  {message}"),
+            Event::Script {
+                prefix,
+                stage,
+                line,
+            } => self.line(&match line {
+                ScriptLine::Started(script) => format!("{prefix} {stage}$ {script}"),
+                ScriptLine::Output { line, .. } => format!("{prefix} {stage}: {line}"),
+                ScriptLine::Finished { success: true, .. } => format!("{prefix} {stage}: Done"),
+                ScriptLine::Finished { exit_code, .. } => match exit_code {
+                    Some(code) => format!("{prefix} {stage}: Failed (exit code {code})"),
+                    None => format!("{prefix} {stage}: Failed"),
+                },
+                ScriptLine::Patched(file) => format!("{prefix}: applied patch {file}"),
+            }),
             Event::ImportingDone { added, removed } => {
                 self.progress(counters, true);
                 let mut text = String::from("Packages:");

@@ -1,0 +1,603 @@
+//! The build step of `tack install`, wired to `tack-build`: which packages are imported by copy
+//! (they will run scripts or be patched), whether the side-effects cache already holds a
+//! package built, then — after linking — patches and dependency scripts in pnpm's build order,
+//! the side-effects cache upload, the `allowBuilds` verdicts (`ignoredBuilds`,
+//! `pendingBuilds`, `ERR_PNPM_IGNORED_BUILDS`) and the projects' own install scripts.
+//!
+//! [`Builds::new`] runs before materializing, [`Builds::prepare`] right before each package is
+//! imported, and [`Builds::run`] after `tack_linker::finish`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use indexmap::IndexMap;
+use tack_build::{
+    apply_side_effects, build_dependencies, calc_dep_state, check_unused_patches, engine_name,
+    full_pkg_id, ignored_builds_error, run_project_scripts, BuildError, BuildEvent, BuildGraph,
+    BuildNode, BuildOptions, BuildPolicy, DepStateCache, DepStateGraph, DepStateNode,
+    LifecycleScripts, PatchRef, PatchedDependencies, Project, ScriptEnv,
+};
+use tack_config::Config;
+use tack_linker::{read_modules_yaml, write_modules_yaml, ChildTarget, ImportOutcome};
+use tack_lockfile::{parse_dep_path, Lockfile};
+use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir, StoreIndex};
+
+use super::plan::{InstallPlan, Source};
+use crate::error::CliError;
+use crate::reporter::{Event, Reporter, ScriptLine};
+
+impl From<BuildError> for CliError {
+    fn from(err: BuildError) -> Self {
+        CliError::new(err.code(), err.to_string())
+    }
+}
+
+/// How one package is imported, decided right before its import.
+#[derive(Debug, Clone, Default)]
+pub struct Prep {
+    /// Clone or copy instead of hard-linking: the package will run scripts or be patched.
+    pub force_copy: bool,
+    /// The package's files as built, from its side-effects cache entry.
+    pub cached_files: Option<IndexMap<String, CafsFileInfo>>,
+    /// The cache entry holds the finished build: its scripts must not run again.
+    pub built: bool,
+    /// The cache entry already has the patch applied.
+    pub patched: bool,
+}
+
+impl Prep {
+    /// The same package imported from its base files (its cache entry failed verification).
+    pub fn without_cache(self, requires_build: bool, patched: bool) -> Prep {
+        Prep {
+            force_copy: requires_build || patched,
+            ..Prep::default()
+        }
+    }
+}
+
+/// One package of the plan, as the build step sees it.
+struct PkgInfo {
+    patch: Option<PatchRef>,
+    optional: bool,
+}
+
+/// The build settings and per-package facts of one install.
+pub struct Builds {
+    policy: BuildPolicy,
+    ignore_scripts: bool,
+    strict: bool,
+    child_concurrency: usize,
+    side_effects_read: bool,
+    side_effects_write: bool,
+    allow_unused_patches: bool,
+    patches: PatchedDependencies,
+    used_patches: HashSet<String>,
+    pkgs: Vec<PkgInfo>,
+    dep_graph: DepStateGraph,
+    dep_cache: Mutex<DepStateCache>,
+    /// `<platform>;<arch>;node<major>;format=2`, or `None` without a `node` (no cache then).
+    engine: Option<String>,
+    node_version: Option<String>,
+    /// `ignoredBuilds` and `pendingBuilds` of the previous install: reused package dirs
+    /// listed there still need their build.
+    previously_unbuilt: HashSet<String>,
+}
+
+impl Builds {
+    /// Settings from `config`, patches and the hashing graph from the lockfile. Call before
+    /// materializing (it reads the previous `.modules.yaml`).
+    pub fn new(
+        lockfile: &Lockfile,
+        plan: &InstallPlan,
+        config: &Config,
+        node_version: Option<&str>,
+    ) -> Result<Builds, CliError> {
+        let policy = BuildPolicy::new(
+            &config.allow_builds,
+            config.dangerously_allow_all_builds,
+            config.only_built_dependencies.as_deref(),
+            config.never_built_dependencies.as_deref(),
+        );
+        let locked_hashes = lockfile.patched_dependencies.clone().unwrap_or_default();
+        let mut entries = IndexMap::new();
+        for (key, rel) in &config.patched_dependencies {
+            let path = config.workspace_root.join(rel);
+            let hash = match locked_hashes.get(key) {
+                Some(hash) => hash.clone(),
+                None => tack_build::patch_file_hash(&path)?,
+            };
+            entries.insert(key.clone(), PatchRef { path, hash });
+        }
+        let patches = PatchedDependencies::new(entries);
+        let mut used_patches = HashSet::new();
+        let mut pkgs = Vec::with_capacity(plan.link.packages.len());
+        let mut dep_graph = DepStateGraph::new();
+        for (pkg, src) in plan.link.packages.iter().zip(&plan.sources) {
+            let patch = patches.find(&pkg.name, &pkg.version).map(|(key, p)| {
+                used_patches.insert(key.to_string());
+                p.clone()
+            });
+            let optional = lockfile
+                .snapshots
+                .get(&pkg.dep_path)
+                .is_some_and(|s| s.optional);
+            pkgs.push(PkgInfo { patch, optional });
+            let integrity = match &src.source {
+                Source::Tarball { integrity, .. } => integrity.as_str(),
+                Source::Directory(_) => "undefined",
+            };
+            let children = pkg
+                .children
+                .iter()
+                .filter_map(|(alias, target)| match target {
+                    ChildTarget::DepPath(child) => Some((alias.clone(), child.clone())),
+                    ChildTarget::Link(_) => None,
+                })
+                .collect();
+            dep_graph.insert(
+                pkg.dep_path.clone(),
+                DepStateNode {
+                    full_pkg_id: full_pkg_id(&pkg_id_with_patch_hash(&pkg.dep_path), integrity),
+                    children,
+                },
+            );
+        }
+        let engine = node_version
+            .and_then(|v| v.trim_start_matches('v').split('.').next()?.parse().ok())
+            .map(engine_name);
+        let previous = read_modules_yaml(&plan.link.root_modules_dir());
+        let previously_unbuilt = previous
+            .map(|m| {
+                m.ignored_builds
+                    .into_iter()
+                    .chain(m.pending_builds)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Builds {
+            policy,
+            ignore_scripts: config.ignore_scripts,
+            strict: config.strict_dep_builds,
+            child_concurrency: config.child_concurrency.max(1),
+            side_effects_read: config.side_effects_cache,
+            side_effects_write: config.side_effects_cache && !config.side_effects_cache_readonly,
+            allow_unused_patches: config.allow_unused_patches,
+            patches,
+            used_patches,
+            pkgs,
+            dep_graph,
+            dep_cache: Mutex::new(DepStateCache::new()),
+            engine,
+            node_version: node_version.map(|v| format!("v{}", v.trim_start_matches('v'))),
+            previously_unbuilt,
+        })
+    }
+
+    /// Whether the policy lets package `index` run its scripts in this install.
+    fn allowed(&self, plan: &InstallPlan, index: usize) -> bool {
+        let pkg = &plan.link.packages[index];
+        !self.ignore_scripts
+            && self.policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true)
+    }
+
+    /// The side-effects cache key of package `index`.
+    fn cache_key(&self, dep_path: &str, ran_scripts: bool, patch: Option<&str>) -> Option<String> {
+        let engine = self.engine.as_ref()?;
+        let mut cache = self.dep_cache.lock().unwrap_or_else(|e| e.into_inner());
+        Some(calc_dep_state(
+            &self.dep_graph,
+            &mut cache,
+            dep_path,
+            engine,
+            ran_scripts,
+            patch,
+        ))
+    }
+
+    /// Decide how package `index` is imported. `row` is its store index row (`None` for a
+    /// directory dependency, whose `requires_build` comes from its source manifest).
+    pub fn prepare(
+        &self,
+        plan: &InstallPlan,
+        index: usize,
+        row: Option<&PackageFilesIndex>,
+    ) -> Result<Prep, CliError> {
+        let requires_build = match row {
+            Some(row) => row_requires_build(row),
+            None => match &plan.sources[index].source {
+                Source::Directory(dir) => dir_requires_build(dir),
+                Source::Tarball { .. } => false,
+            },
+        };
+        let patch = self.pkgs[index].patch.as_ref();
+        let mut prep = Prep {
+            force_copy: requires_build || patch.is_some(),
+            ..Prep::default()
+        };
+        let Some(row) = row else { return Ok(prep) };
+        let allowed = requires_build && self.allowed(plan, index);
+        let has_entries = row.side_effects.as_ref().is_some_and(|m| !m.is_empty());
+        if !self.side_effects_read || !has_entries || !(allowed || patch.is_some()) {
+            return Ok(prep);
+        }
+        let dep_path = &plan.link.packages[index].dep_path;
+        let Some(key) = self.cache_key(dep_path, allowed, patch.map(|p| p.hash.as_str())) else {
+            return Ok(prep);
+        };
+        // pnpm treats an entry without changes as "not built" and runs the scripts again.
+        let entry = row.side_effects.as_ref().and_then(|m| m.get(&key));
+        let has_changes = entry.is_some_and(|d| {
+            d.added.as_ref().is_some_and(|a| !a.is_empty())
+                || d.deleted.as_ref().is_some_and(|x| !x.is_empty())
+        });
+        if !has_changes {
+            return Ok(prep);
+        }
+        if let Some(files) = apply_side_effects(row, &key)? {
+            prep.built = allowed || !requires_build;
+            prep.patched = patch.is_some();
+            prep.force_copy = requires_build && !prep.built;
+            prep.cached_files = Some(files);
+        }
+        Ok(prep)
+    }
+
+    /// Whether package `index` requires a build or a patch (for [`Prep::without_cache`]).
+    pub fn needs(&self, index: usize, row: &PackageFilesIndex) -> (bool, bool) {
+        (row_requires_build(row), self.pkgs[index].patch.is_some())
+    }
+
+    /// Everything after linking: patches and dependency builds, the side-effects cache, the
+    /// build state in `.modules.yaml`, the projects' scripts. Returns the deferred
+    /// `ERR_PNPM_IGNORED_BUILDS` error (reported after the summary) or a fatal error.
+    pub fn run(
+        &self,
+        plan: &InstallPlan,
+        materialized: &super::materialize::Materialized,
+        store: &StoreDir,
+        config: &Config,
+        reporter: &Reporter,
+    ) -> Result<Option<CliError>, CliError> {
+        if let Some(warning) = check_unused_patches(
+            self.patches.keys(),
+            &self.used_patches,
+            self.allow_unused_patches,
+        )? {
+            reporter.warn(warning);
+        }
+        let graph = self.graph(plan, materialized);
+        let env = self.script_env(plan, config);
+        let report_event = |event: &BuildEvent<'_>| report(reporter, event);
+        let opts = BuildOptions {
+            env: env.clone(),
+            policy: &self.policy,
+            child_concurrency: self.child_concurrency,
+            ignore_scripts: self.ignore_scripts,
+            link_bins: None,
+        };
+        let mut build_report = match build_dependencies(&graph, &opts, &report_event) {
+            Ok(r) => r,
+            Err(err) => {
+                // Everything that still needed a build stays pending, so the next install
+                // builds it again instead of trusting a half-built directory.
+                let pending: Vec<String> = graph
+                    .nodes
+                    .values()
+                    .filter(|n| n.requires_build && !n.is_built)
+                    .map(|n| n.dep_path.clone())
+                    .collect();
+                self.record_state(plan, &[], &pending)?;
+                return Err(err.into());
+            }
+        };
+        if self.side_effects_write {
+            self.upload_side_effects(plan, materialized, &build_report.built, store, reporter);
+        }
+        build_report.ignored_builds.sort();
+        build_report.ignored_builds.dedup();
+        build_report.pending_builds.sort();
+        self.record_state(
+            plan,
+            &build_report.ignored_builds,
+            &build_report.pending_builds,
+        )?;
+        let projects: Vec<Project> = plan
+            .link
+            .importers
+            .iter()
+            .filter_map(|i| {
+                let text = std::fs::read(i.dir.join("package.json")).ok()?;
+                let manifest = serde_json::from_slice(&text).ok()?;
+                Some(Project {
+                    dir: i.dir.clone(),
+                    manifest,
+                })
+            })
+            .collect();
+        run_project_scripts(&projects, &env, self.ignore_scripts, &report_event)?;
+        if self.strict {
+            return Ok(ignored_builds_error(&build_report.ignored_builds).map(CliError::from));
+        }
+        if !build_report.ignored_builds.is_empty() {
+            reporter.warn(format!(
+                "Ignored build scripts: {}. Approve them with `allowBuilds` in pnpm-workspace.yaml",
+                build_report.ignored_builds.join(", ")
+            ));
+        }
+        Ok(None)
+    }
+
+    /// The build graph: every package, with what materializing learned about it.
+    fn graph(
+        &self,
+        plan: &InstallPlan,
+        materialized: &super::materialize::Materialized,
+    ) -> BuildGraph {
+        let mut graph = BuildGraph::default();
+        for (i, pkg) in plan.link.packages.iter().enumerate() {
+            let dir = plan.link.package_dir(pkg);
+            let row = materialized.rows.get(i).and_then(Option::as_ref);
+            let manifest = row
+                .and_then(|r| r.manifest.clone())
+                .or_else(|| read_json(&dir.join("package.json")));
+            let requires_build = match row {
+                Some(row) => row_requires_build(row),
+                None => dir_requires_build(&dir),
+            };
+            let reused =
+                materialized.summary.outcomes.get(&pkg.dep_path) == Some(&ImportOutcome::Reused);
+            let prep = materialized.preps.get(i).and_then(Option::as_ref);
+            let (is_built, patch) = if reused {
+                // A dir left by an earlier install: built and patched then, unless that
+                // install ignored or deferred its build.
+                let unbuilt = self.previously_unbuilt.contains(&pkg.dep_path)
+                    || self
+                        .previously_unbuilt
+                        .contains(&format!("{}@{}", pkg.name, pkg.version));
+                (!unbuilt, None)
+            } else {
+                let cached = prep.is_some_and(|p| p.cached_files.is_some());
+                let patch = self.pkgs[i]
+                    .patch
+                    .clone()
+                    .filter(|_| !(cached && prep.is_some_and(|p| p.patched)));
+                (prep.is_some_and(|p| p.built), patch)
+            };
+            graph.nodes.insert(
+                pkg.dep_path.clone(),
+                BuildNode {
+                    dep_path: pkg.dep_path.clone(),
+                    name: pkg.name.clone(),
+                    version: pkg.version.clone(),
+                    dir,
+                    children: pkg
+                        .children
+                        .iter()
+                        .filter_map(|(_, t)| match t {
+                            ChildTarget::DepPath(d) => Some(d.clone()),
+                            ChildTarget::Link(_) => None,
+                        })
+                        .collect(),
+                    requires_build,
+                    patch,
+                    optional: self.pkgs[i].optional,
+                    scripts: manifest
+                        .as_ref()
+                        .map(LifecycleScripts::from_manifest)
+                        .unwrap_or_default(),
+                    gypfile: manifest
+                        .as_ref()
+                        .and_then(|m| m.get("gypfile"))
+                        .and_then(|v| v.as_bool()),
+                    is_built,
+                },
+            );
+        }
+        let mut seen = HashSet::new();
+        for importer in &plan.link.importers {
+            for dep in &importer.deps {
+                if let ChildTarget::DepPath(d) = &dep.target {
+                    if seen.insert(d.clone()) {
+                        graph.roots.push(d.clone());
+                    }
+                }
+            }
+        }
+        graph
+    }
+
+    fn script_env(&self, plan: &InstallPlan, config: &Config) -> ScriptEnv {
+        let mut env = ScriptEnv::new(
+            config.lockfile_dir.clone(),
+            plan.link.virtual_store_dir.clone(),
+            self.node_version.as_deref(),
+        );
+        // pnpm puts its bundled node-gyp on PATH; tack has none, so a `node-gyp` next to the
+        // running `node` (npm ships one) is the fallback.
+        if let Some(dir) = bundled_node_gyp_bin() {
+            env.extra_bin_paths.push(dir);
+        }
+        env
+    }
+
+    /// Store each built or patched package's diff in its index row under pnpm's key.
+    fn upload_side_effects(
+        &self,
+        plan: &InstallPlan,
+        materialized: &super::materialize::Materialized,
+        built: &[tack_build::BuiltPackage],
+        store: &StoreDir,
+        reporter: &Reporter,
+    ) {
+        let by_dep_path: HashMap<&str, usize> = plan
+            .link
+            .packages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.dep_path.as_str(), i))
+            .collect();
+        let mut rows = Vec::new();
+        for b in built {
+            let Some(&i) = by_dep_path.get(b.dep_path.as_str()) else {
+                continue;
+            };
+            let (Some(Some(row)), Source::Tarball { store_key, .. }) =
+                (materialized.rows.get(i), &plan.sources[i].source)
+            else {
+                continue;
+            };
+            let patch = self.pkgs[i].patch.as_ref().filter(|_| b.patched);
+            let Some(key) =
+                self.cache_key(&b.dep_path, b.ran_scripts, patch.map(|p| p.hash.as_str()))
+            else {
+                continue;
+            };
+            match tack_build::compute_side_effects_diff(&b.dir, &row.files, store) {
+                Ok(diff) => {
+                    let mut row = row.clone();
+                    row.side_effects
+                        .get_or_insert_with(IndexMap::new)
+                        .insert(key, diff);
+                    rows.push((store_key.clone(), row));
+                }
+                Err(e) => reporter.warn(format!(
+                    "Could not cache the build of {} in the store: {e}",
+                    b.dep_path
+                )),
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        let written = StoreIndex::open(store).and_then(|index| index.put_many(&rows));
+        if let Err(e) = written {
+            reporter.warn(format!("Could not write the side-effects cache: {e}"));
+        }
+    }
+
+    /// Record `ignoredBuilds` and `pendingBuilds` in `.modules.yaml` (written by the linker).
+    fn record_state(
+        &self,
+        plan: &InstallPlan,
+        ignored: &[String],
+        pending: &[String],
+    ) -> Result<(), CliError> {
+        let modules_dir = plan.link.root_modules_dir();
+        let Some(mut modules) = read_modules_yaml(&modules_dir) else {
+            return Ok(());
+        };
+        if modules.ignored_builds == ignored && modules.pending_builds == pending {
+            return Ok(());
+        }
+        modules.ignored_builds = ignored.to_vec();
+        modules.pending_builds = pending.to_vec();
+        write_modules_yaml(&modules_dir, &modules)?;
+        Ok(())
+    }
+}
+
+/// Render one build event through the CLI reporter.
+fn report(reporter: &Reporter, event: &BuildEvent<'_>) {
+    let (prefix, stage, line) = match event {
+        BuildEvent::ScriptStarted {
+            prefix,
+            stage,
+            script,
+        } => (prefix, stage, ScriptLine::Started(script.to_string())),
+        BuildEvent::Output {
+            prefix,
+            stage,
+            line,
+            stderr,
+        } => (
+            prefix,
+            stage,
+            ScriptLine::Output {
+                line: line.to_string(),
+                stderr: *stderr,
+            },
+        ),
+        BuildEvent::ScriptFinished {
+            prefix,
+            stage,
+            success,
+            exit_code,
+        } => (
+            prefix,
+            stage,
+            ScriptLine::Finished {
+                success: *success,
+                exit_code: *exit_code,
+            },
+        ),
+        BuildEvent::Patched { prefix, patch_file } => (
+            prefix,
+            &"patch",
+            ScriptLine::Patched(patch_file.to_string()),
+        ),
+        BuildEvent::Warning { message } => {
+            reporter.warn(message.to_string());
+            return;
+        }
+    };
+    reporter.emit(Event::Script {
+        prefix: prefix.to_string(),
+        stage: stage.to_string(),
+        line,
+    });
+}
+
+/// pnpm's `getPkgIdWithPatchHash`: the dep path without its peers suffix (the patch suffix
+/// stays), and without `name@` for non-registry versions.
+fn pkg_id_with_patch_hash(dep_path: &str) -> String {
+    let parts = parse_dep_path(dep_path);
+    let mut id = format!("{}@{}", parts.name, parts.version);
+    if let Some(hash) = parts.patch_hash {
+        id.push_str(&format!("(patch_hash={hash})"));
+    }
+    if id.contains(':') {
+        if let Some(at) = id.get(1..).and_then(|rest| rest.find('@')) {
+            id = id[at + 2..].to_string();
+        }
+    }
+    id
+}
+
+/// The row's `requiresBuild`, or pnpm's rule applied to its manifest and files.
+fn row_requires_build(row: &PackageFilesIndex) -> bool {
+    row.requires_build.unwrap_or_else(|| {
+        tack_tarball::requires_build(row.manifest.as_ref(), row.files.keys().map(String::as_str))
+    })
+}
+
+/// pnpm's rule for a directory: install scripts, `binding.gyp` or `.hooks/`.
+fn dir_requires_build(dir: &Path) -> bool {
+    let manifest = read_json(&dir.join("package.json"));
+    LifecycleScripts::from_manifest(&manifest.unwrap_or_default()).any()
+        || dir.join("binding.gyp").is_file()
+        || dir.join(".hooks").is_dir()
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// npm's `node-gyp-bin` beside the `node` on PATH, when there is one.
+fn bundled_node_gyp_bin() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find_map(|dir| {
+        if !dir.join("node").is_file() {
+            return None;
+        }
+        let gyp = dir.parent()?.join("lib/node_modules/npm/bin/node-gyp-bin");
+        gyp.is_dir().then_some(gyp)
+    })
+}
+
+/// Remove the no-op gate's marker list, so the next install takes the full path (after a
+/// failed or refused build).
+pub fn forget_markers(link: &tack_linker::LinkPlan) {
+    let _ = std::fs::remove_file(link.virtual_store_dir.join(super::noop::MARKERS_FILE));
+}

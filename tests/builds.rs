@@ -1,0 +1,391 @@
+//! The build step of `tack install`: dependency lifecycle scripts under `allowBuilds`, the
+//! projects' own scripts, `--ignore-scripts`, patches and the side-effects cache (shared with
+//! real pnpm 12 both ways). The fixture packages `tack-build-*` log every script run to
+//! `build-log.txt` in the project dir (`INIT_CWD`), outside any package dir.
+
+use std::os::unix::fs::MetadataExt;
+use std::process::Output;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256, Sha512};
+use tack_suite::conformance::clone_inputs;
+use tack_suite::project::{assert_success, TestProject};
+use tack_suite::registry;
+
+const DEP_DIR: &str = "node_modules/.pnpm/tack-build-dep@1.0.0/node_modules/tack-build-dep";
+
+const APPROVE_ALL: &str = "allowBuilds:\n  tack-build-dep: true\n  tack-build-parent: true\n  tack-build-optional-fail: true\n  tack-build-fail: true\n";
+
+/// A project with `manifest`, resolved by pnpm against the test registry (scripts ignored),
+/// then copied without `node_modules` into a fresh project with an empty store.
+fn resolved(registry_url: &str, manifest: Value, workspace_yaml: &str) -> TestProject {
+    let resolver = TestProject::new();
+    write_inputs(&resolver, registry_url, &manifest, workspace_yaml);
+    let out = resolver.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]);
+    assert_success(&out, "pnpm install (resolving)");
+    let project = clone_inputs(&resolver);
+    let _ = fs_err::remove_file(project.dir().join("build-log.txt"));
+    project
+}
+
+fn write_inputs(project: &TestProject, registry_url: &str, manifest: &Value, workspace_yaml: &str) {
+    project.write("package.json", &manifest.to_string());
+    project.write(".npmrc", &format!("registry={registry_url}\n"));
+    project.write(
+        "pnpm-workspace.yaml",
+        &format!("minimumReleaseAge: 0\n{workspace_yaml}"),
+    );
+}
+
+fn set_workspace_yaml(project: &TestProject, extra: &str) {
+    project.write(
+        "pnpm-workspace.yaml",
+        &format!("minimumReleaseAge: 0\n{extra}"),
+    );
+}
+
+fn build_manifest() -> Value {
+    json!({
+        "name": "builds-project",
+        "version": "1.0.0",
+        "dependencies": {"tack-build-parent": "1.0.0"},
+        "optionalDependencies": {"tack-build-optional-fail": "1.0.0"},
+        "scripts": {
+            "preinstall": "echo pre >> root-scripts.txt",
+            "postinstall": "echo post >> root-scripts.txt",
+            "prepare": "echo prepare >> root-scripts.txt"
+        }
+    })
+}
+
+fn read(project: &TestProject, rel: &str) -> String {
+    fs_err::read_to_string(project.dir().join(rel)).unwrap_or_default()
+}
+
+fn log(project: &TestProject) -> String {
+    read(project, "build-log.txt")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn modules_yaml(project: &TestProject) -> Value {
+    serde_json::from_str(&read(project, "node_modules/.modules.yaml")).expect(".modules.yaml")
+}
+
+fn clear_node_modules(project: &TestProject) {
+    fs_err::remove_dir_all(project.dir().join("node_modules")).expect("remove node_modules");
+}
+
+/// `tack store status` against the project's store.
+fn store_status(project: &TestProject) -> Output {
+    let store = project.store();
+    project.tack(&[
+        "store",
+        "status",
+        "--store-dir",
+        store.to_str().expect("utf-8 path"),
+    ])
+}
+
+#[test]
+fn approved_builds_run_in_order_and_the_side_effects_cache_is_hit_the_second_time() {
+    let registry = registry::start();
+    let project = resolved(&registry.url(), build_manifest(), APPROVE_ALL);
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install");
+    // Dependencies first (tack-build-parent's install checks that tack-build-dep is built).
+    assert_eq!(
+        log(&project),
+        "tack-build-dep preinstall\ntack-build-dep postinstall\ntack-build-parent install\n"
+    );
+    let all = text(&out);
+    assert!(
+        all.contains("tack-build-dep postinstall: tack-build-dep: built"),
+        "script output is streamed with its package prefix:\n{all}"
+    );
+    // The optional package's failing install script is skipped with a warning.
+    assert!(
+        all.contains("Skipping the build of optional dependency tack-build-optional-fail@1.0.0"),
+        "{all}"
+    );
+    // The project's own scripts ran after the dependencies, in pnpm's order.
+    assert_eq!(read(&project, "root-scripts.txt"), "pre\npost\nprepare\n");
+    assert_eq!(
+        read(&project, &format!("{DEP_DIR}/built.txt")),
+        "built by postinstall\n"
+    );
+
+    // The postinstall rewrote index.js in a copy: the CAS file keeps the tarball's content.
+    let index_js = project.dir().join(format!("{DEP_DIR}/index.js"));
+    assert_eq!(
+        fs_err::read_to_string(&index_js).unwrap(),
+        "module.exports = 'built';\n"
+    );
+    assert_eq!(
+        fs_err::metadata(&index_js).unwrap().nlink(),
+        1,
+        "built packages are copied"
+    );
+    let original = "module.exports = 'not built';\n";
+    let digest = hex::encode(Sha512::digest(original.as_bytes()));
+    let cas = project
+        .store()
+        .join("v11/files")
+        .join(&digest[..2])
+        .join(&digest[2..]);
+    assert_eq!(fs_err::read_to_string(&cas).unwrap(), original);
+    assert_success(&store_status(&project), "tack store status after a build");
+    let modules = modules_yaml(&project);
+    assert!(modules.get("ignoredBuilds").is_none(), "{modules}");
+
+    // Second install from an empty node_modules: tack-build-dep comes built from the cache.
+    clear_node_modules(&project);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install (cached)");
+    assert_eq!(
+        log(&project).matches("tack-build-dep").count(),
+        2,
+        "tack-build-dep's scripts ran again:\n{}",
+        log(&project)
+    );
+    assert_eq!(
+        read(&project, &format!("{DEP_DIR}/built.txt")),
+        "built by postinstall\n"
+    );
+    assert_eq!(
+        fs_err::read_to_string(&index_js).unwrap(),
+        "module.exports = 'built';\n"
+    );
+    assert_success(
+        &store_status(&project),
+        "tack store status after a cached build",
+    );
+}
+
+#[test]
+fn unapproved_builds_fail_after_linking_then_run_once_approved() {
+    let registry = registry::start();
+    let project = resolved(&registry.url(), build_manifest(), "");
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("ERR_PNPM_IGNORED_BUILDS"), "{all}");
+    for pkg in [
+        "tack-build-dep@1.0.0",
+        "tack-build-parent@1.0.0",
+        "tack-build-optional-fail@1.0.0",
+    ] {
+        // miette wraps long lines in a box: compare without the wrapping.
+        let flat: String = all
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '│')
+            .collect();
+        assert!(flat.contains(pkg), "{pkg} is not named:\n{all}");
+    }
+    assert!(all.contains("allowBuilds"), "says how to approve:\n{all}");
+    // The tree is linked and nothing ran.
+    assert!(project
+        .dir()
+        .join("node_modules/tack-build-parent/index.js")
+        .exists());
+    assert_eq!(log(&project), "");
+    let modules = modules_yaml(&project);
+    assert_eq!(
+        modules["ignoredBuilds"],
+        json!([
+            "tack-build-dep@1.0.0",
+            "tack-build-optional-fail@1.0.0",
+            "tack-build-parent@1.0.0"
+        ])
+    );
+
+    // Approving in pnpm-workspace.yaml gets past the no-op gate and builds the reused dirs.
+    set_workspace_yaml(&project, APPROVE_ALL);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install after approving");
+    assert_eq!(
+        log(&project),
+        "tack-build-dep preinstall\ntack-build-dep postinstall\ntack-build-parent install\n"
+    );
+    assert!(modules_yaml(&project).get("ignoredBuilds").is_none());
+}
+
+#[test]
+fn ignore_scripts_runs_nothing_and_records_pending_builds() {
+    let registry = registry::start();
+    let project = resolved(&registry.url(), build_manifest(), APPROVE_ALL);
+    let out = project.tack(&["install", "--frozen-lockfile", "--ignore-scripts"]);
+    assert_success(&out, "tack install --ignore-scripts");
+    assert_eq!(log(&project), "");
+    assert_eq!(read(&project, "root-scripts.txt"), "");
+    let modules = modules_yaml(&project);
+    assert_eq!(
+        modules["pendingBuilds"],
+        json!([
+            "tack-build-dep@1.0.0",
+            "tack-build-optional-fail@1.0.0",
+            "tack-build-parent@1.0.0"
+        ])
+    );
+}
+
+#[test]
+fn a_failing_build_exits_1_naming_the_package_script_and_exit_code() {
+    let registry = registry::start();
+    let manifest =
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"tack-build-fail": "1.0.0"}});
+    let project = resolved(&registry.url(), manifest, APPROVE_ALL);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    for needle in [
+        "ELIFECYCLE",
+        "tack-build-fail@1.0.0",
+        "postinstall",
+        "exit code 3",
+        "tack-build-fail: about to fail",
+    ] {
+        assert!(all.contains(needle), "{needle:?} missing:\n{all}");
+    }
+    // Nothing marks the tree as up to date: the next run tries the build again.
+    let again = project.tack(&["install", "--frozen-lockfile"]);
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert!(text(&again).contains("exit code 3"));
+}
+
+const GOOD_PATCH: &str = "diff --git a/index.js b/index.js
+--- a/index.js
++++ b/index.js
+@@ -1,6 +1,6 @@
+ 'use strict';
+ const isNumber = require('is-number');
+ module.exports = function isOdd(i) {
+-  if (!isNumber(i)) throw new TypeError('expected a number');
++  if (!isNumber(i)) throw new TypeError('expected a patched number');
+   return Math.abs(Number(i)) % 2 === 1;
+ };
+";
+
+fn patched_project(registry_url: &str) -> TestProject {
+    let resolver = TestProject::new();
+    let manifest = json!({"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}});
+    write_inputs(
+        &resolver,
+        registry_url,
+        &manifest,
+        "patchedDependencies:\n  is-odd@3.0.1: patches/is-odd@3.0.1.patch\n",
+    );
+    resolver.write("patches/is-odd@3.0.1.patch", GOOD_PATCH);
+    let out = resolver.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]);
+    assert_success(&out, "pnpm install (resolving a patch)");
+    clone_inputs(&resolver)
+}
+
+#[test]
+fn a_patch_is_applied_to_a_copy() {
+    let registry = registry::start();
+    let project = patched_project(&registry.url());
+    let lock = read(&project, "pnpm-lock.yaml");
+    assert!(lock.contains("patch_hash="), "{lock}");
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install with a patch");
+    let index = project.dir().join("node_modules/is-odd/index.js");
+    let content = fs_err::read_to_string(&index).unwrap();
+    assert!(content.contains("expected a patched number"), "{content}");
+    assert_eq!(
+        fs_err::metadata(&index).unwrap().nlink(),
+        1,
+        "patched packages are copied"
+    );
+    assert_success(&store_status(&project), "tack store status after a patch");
+
+    // From the side-effects cache the second time, still patched.
+    clear_node_modules(&project);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install with a cached patch");
+    let content = fs_err::read_to_string(&index).unwrap();
+    assert!(content.contains("expected a patched number"), "{content}");
+}
+
+#[test]
+fn a_patch_that_does_not_apply_fails_with_err_pnpm_patch_failed() {
+    let registry = registry::start();
+    let project = patched_project(&registry.url());
+    let broken = GOOD_PATCH.replace("expected a number');\n+", "expected no number');\n+");
+    let old_hash = hex::encode(Sha256::digest(GOOD_PATCH.as_bytes()));
+    let new_hash = hex::encode(Sha256::digest(broken.as_bytes()));
+    project.write("patches/is-odd@3.0.1.patch", &broken);
+    let lock = read(&project, "pnpm-lock.yaml");
+    assert!(
+        lock.contains(&old_hash),
+        "the lockfile records the patch hash:\n{lock}"
+    );
+    project.write("pnpm-lock.yaml", &lock.replace(&old_hash, &new_hash));
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("ERR_PNPM_PATCH_FAILED"), "{all}");
+    assert!(all.contains("is-odd@3.0.1"), "{all}");
+}
+
+#[test]
+fn pnpm_uses_the_side_effects_cache_tack_wrote() {
+    let registry = registry::start();
+    let project = resolved(&registry.url(), build_manifest(), APPROVE_ALL);
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    assert_eq!(log(&project).matches("tack-build-dep").count(), 2);
+
+    clear_node_modules(&project);
+    let out = project.pnpm(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "pnpm install on tack's store");
+    assert_eq!(
+        log(&project).matches("tack-build-dep").count(),
+        2,
+        "pnpm ran tack-build-dep's scripts again:\n{}\n{}",
+        log(&project),
+        text(&out)
+    );
+    assert_eq!(
+        read(&project, &format!("{DEP_DIR}/built.txt")),
+        "built by postinstall\n"
+    );
+}
+
+#[test]
+fn tack_uses_the_side_effects_cache_pnpm_wrote() {
+    let registry = registry::start();
+    let project = resolved(&registry.url(), build_manifest(), APPROVE_ALL);
+    assert_success(
+        &project.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    assert_eq!(log(&project).matches("tack-build-dep").count(), 2);
+
+    clear_node_modules(&project);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install on pnpm's store");
+    assert_eq!(
+        log(&project).matches("tack-build-dep").count(),
+        2,
+        "tack ran tack-build-dep's scripts again:\n{}\n{}",
+        log(&project),
+        text(&out)
+    );
+    assert_eq!(
+        read(&project, &format!("{DEP_DIR}/built.txt")),
+        "built by postinstall\n"
+    );
+    assert_success(&store_status(&project), "tack store status");
+}
