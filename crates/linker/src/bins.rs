@@ -276,15 +276,11 @@ fn rel(from: &Path, to: &Path) -> String {
 /// pnpm 12's shim for `cmd` placed in `bin_dir`.
 fn shim_text(bin_dir: &Path, cmd: &BinCommand, hoisted_modules: Option<&Path>) -> String {
     let mut node_path = Vec::new();
-    let own_modules = cmd.pkg_dir.join("node_modules");
-    match &cmd.slot_modules {
-        Some(slot) => {
-            node_path.push(rel(bin_dir, &own_modules));
-            node_path.push(rel(bin_dir, slot));
-        }
-        // A bin of a workspace project or `link:` target: pnpm 12 puts only the hoisted
-        // modules dir on NODE_PATH, even when the project has its own node_modules.
-        None => {}
+    // A bin of a workspace project or `link:` target (no virtual-store slot): pnpm 12 puts
+    // only the hoisted modules dir on NODE_PATH, even when the project has its own node_modules.
+    if let Some(slot) = &cmd.slot_modules {
+        node_path.push(rel(bin_dir, &cmd.pkg_dir.join("node_modules")));
+        node_path.push(rel(bin_dir, slot));
     }
     if let Some(h) = hoisted_modules {
         node_path.push(rel(bin_dir, h));
