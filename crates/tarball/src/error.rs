@@ -156,12 +156,16 @@ impl FetchError {
 
     /// Whether the whole download + verify + unpack attempt should be tried again.
     ///
-    /// Connection errors, stalls, truncated bodies, 5xx, 408 and 429 are transient.
-    /// 401/403/404, integrity mismatches and hostile archives are not: trying again
-    /// would give the same answer after a long backoff.
+    /// Connection errors, stalls, truncated bodies, 5xx, 408 and 429 are transient, and so
+    /// is an integrity mismatch: a proxy or CDN can serve a damaged body once, and pnpm
+    /// retries the whole download + integrity + extract attempt for it too. 401/403/404
+    /// and hostile archives are not: trying again would give the same answer.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Network { .. } | Self::IdleTimeout { .. } | Self::Truncated { .. } => true,
+            Self::Network { .. }
+            | Self::IdleTimeout { .. }
+            | Self::Truncated { .. }
+            | Self::Integrity { .. } => true,
             Self::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             _ => false,
         }

@@ -44,8 +44,8 @@ async fn integrity_mismatch_fails_and_publishes_no_row() {
     ] {
         assert!(msg.contains(needle), "{needle:?} missing from: {msg}");
     }
-    // Deterministic failure: not retried.
-    assert_eq!(env.registry.request_count(&env.path_of(&pkg)), 1);
+    // Retried like pnpm (a damaged body may be a one-off), then given up: 1 + 2 retries.
+    assert_eq!(env.registry.request_count(&env.path_of(&pkg)), 3);
     // Orphan CAS files may exist (content-addressed, harmless); the row must not.
     let key = fetcher.index_key(&pkg);
     let rows = env.rows(fetcher, writer, std::slice::from_ref(&key));
@@ -60,12 +60,23 @@ async fn corrupted_body_is_an_integrity_error() {
     let env = Env::new().await;
     let pkg = env.add(simple("flipped"));
     env.registry
-        .inject(Fault::new(env.path_of(&pkg), FaultKind::Corrupt).times(1));
+        .inject(Fault::new(env.path_of(&pkg), FaultKind::Corrupt));
     let (fetcher, writer) = env.fetcher(env.options());
     let err = fetcher.fetch(&pkg).await.unwrap_err();
     assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
     let key = fetcher.index_key(&pkg);
     assert!(env.rows(fetcher, writer, &[key]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_body_once_is_retried() {
+    let env = Env::new().await;
+    let pkg = env.add(simple("flipped-once"));
+    env.registry
+        .inject(Fault::new(env.path_of(&pkg), FaultKind::Corrupt).times(1));
+    let (fetcher, _writer) = env.fetcher(env.options());
+    fetcher.fetch(&pkg).await.unwrap();
+    assert_eq!(env.registry.request_count(&env.path_of(&pkg)), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
