@@ -118,6 +118,10 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
+    // `node --version` costs a process spawn: run it while config and the lockfile load.
+    let host_probe = std::thread::spawn(|| {
+        tack_config::installability::HostInfo::current().with_node_from_path()
+    });
     let config = load_config(&cwd, overrides(args), reporter)?;
     let branch = if config.use_git_branch_lockfile {
         tack_lockfile::current_git_branch(&config.lockfile_dir)
@@ -147,7 +151,9 @@ pub fn run(
         dev: config.include.dev_dependencies,
         optional: config.include.optional_dependencies,
     };
-    let host = tack_config::installability::HostInfo::current().with_node_from_path();
+    let host = host_probe
+        .join()
+        .unwrap_or_else(|_| tack_config::installability::HostInfo::current());
     let filtered = tack_config::installability::filter_lockfile(
         &lockfile,
         &importer_ids,
