@@ -17,9 +17,10 @@ bench *ARGS:
 registry *ARGS:
     cargo run --release -p tack-test-registry --bin tack-registry -- {{ARGS}}
 
-# Long reliability runs (kill loops, concurrency).
+# Long reliability runs (kill loops, concurrency, faults, corruption, disk full) in release,
+# then one table: scenario, runs, passes, failures, seed.
 stress *ARGS:
-    TACK_STRESS=1 cargo nextest run --release -p tack-suite --run-ignored all {{ARGS}}
+    TACK_STRESS_PROFILE=release bash scripts/stress-report.sh {{ARGS}}
 
 # Bounded fuzzing of every target.
 fuzz SECONDS="60":
