@@ -103,7 +103,10 @@ fn setup_sentinel(root: &Path) {
     .unwrap();
 }
 
-fn cases(registry: &TestRegistry) -> Vec<(&'static str, Expect, Box<dyn Fn(&TestProject) + '_>)> {
+/// A named case: what it must end in, and how it prepares the project.
+type Case<'a> = (&'static str, Expect, Box<dyn Fn(&TestProject) + 'a>);
+
+fn cases(registry: &TestRegistry) -> Vec<Case<'_>> {
     let url: &'static str = Box::leak(registry.url().into_boxed_str());
     vec![
         (
