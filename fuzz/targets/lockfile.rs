@@ -1,0 +1,29 @@
+//! The lockfile fuzz target's body, shared by the libFuzzer binary (`fuzz_targets/lockfile.rs`)
+//! and the stable smoke test (`crates/lockfile/tests/fuzz_regressions.rs`).
+//!
+//! Any text must parse or fail with an error, never panic or hang; a parsed lockfile must
+//! survive the writer and parse again, and every snapshot key must go through the dep-path
+//! helpers.
+
+use std::path::Path;
+use tack_lockfile::{dep_path_to_filename, package_id, parse_dep_path, Lockfile};
+
+pub fn run(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = Path::new("pnpm-lock.yaml");
+    let Ok(lockfile) = Lockfile::from_str(text, path) else {
+        return;
+    };
+    for key in lockfile.snapshots.keys().chain(lockfile.packages.keys()) {
+        let _ = dep_path_to_filename(key, 120);
+        let _ = dep_path_to_filename(key, 40);
+        let _ = parse_dep_path(key);
+        let _ = package_id(key, None);
+    }
+    let written = lockfile.to_yaml_string();
+    if let Err(err) = Lockfile::from_str(&written, path) {
+        panic!("the writer's output does not parse again: {err}\n--- input\n{text}\n--- written\n{written}");
+    }
+}
