@@ -66,3 +66,10 @@ fn public_hoist_pattern_matches_pnpm() {
     let reference = resolve_with_pnpm(&fixture("public-hoist"), &registry.url());
     assert_same_tree(&reference, &[]);
 }
+
+#[test]
+fn workspace_filter_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    assert_same_tree(&reference, &["--filter", "a"]);
+}

@@ -55,6 +55,11 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         .importers
         .iter()
         .map(|i| (i.dir.as_path(), i.id.as_str()))
+        .chain(
+            plan.unlinked_projects
+                .iter()
+                .map(|(id, _, dir)| (dir.as_path(), id.as_str())),
+        )
         .collect();
 
     let mut taken: HashSet<String> = plan
@@ -67,10 +72,24 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
     // The pseudo root's children.
     let mut root_children: Vec<(String, ChildTarget)> = Vec::new();
     if plan.hoist_workspace_packages {
-        for imp in plan.importers.iter().filter(|i| i.id != ".") {
-            if let Some(name) = &imp.name {
-                root_children.push((name.clone(), ChildTarget::Link(imp.dir.clone())));
-            }
+        let mut projects: Vec<(&str, &str, &std::path::Path)> = plan
+            .importers
+            .iter()
+            .filter(|i| i.id != ".")
+            .filter_map(|i| {
+                i.name
+                    .as_deref()
+                    .map(|n| (i.id.as_str(), n, i.dir.as_path()))
+            })
+            .chain(
+                plan.unlinked_projects
+                    .iter()
+                    .map(|(id, name, dir)| (id.as_str(), name.as_str(), dir.as_path())),
+            )
+            .collect();
+        projects.sort_by(|a, b| a.0.cmp(b.0));
+        for (_, name, dir) in projects {
+            root_children.push((name.to_string(), ChildTarget::Link(dir.to_path_buf())));
         }
     }
     for imp in &plan.importers {

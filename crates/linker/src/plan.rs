@@ -38,6 +38,10 @@ pub struct LinkPlan {
     pub current_lockfile_yaml: Option<String>,
     /// The workspace state file; `None` leaves it alone.
     pub workspace_state: Option<WorkspaceStateInput>,
+    /// Workspace projects a filtered install does not link: `(importer id, name, dir)`. They
+    /// are still hoisted (pnpm hoists every workspace project), and their own
+    /// `node_modules` are left alone.
+    pub unlinked_projects: Vec<(String, String, PathBuf)>,
 }
 
 /// How a package's files reach its virtual-store directory.
@@ -196,6 +200,7 @@ impl LinkPlan {
             },
             current_lockfile_yaml: None,
             workspace_state: None,
+            unlinked_projects: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 //!    reporter summarizes.
 
 mod build;
+mod filter;
 mod materialize;
 pub mod noop;
 pub mod plan;
@@ -110,7 +111,7 @@ pub fn run(
     let cwd = working_dir(dir)?;
     let root = tack_config::find_workspace_root(&cwd).unwrap_or_else(|| cwd.clone());
 
-    if noop::is_up_to_date(&root, &noop::Flags::from(args)) {
+    if args.filter.is_empty() && noop::is_up_to_date(&root, &noop::Flags::from(args)) {
         reporter.emit(Event::AlreadyUpToDate);
         reporter.emit(Event::Done {
             elapsed: started.elapsed(),
@@ -143,7 +144,11 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     };
     reporter.emit(Event::LockfileUpToDate);
-    let importer_ids: Vec<String> = lockfile.importers.keys().cloned().collect();
+    let importer_ids: Vec<String> = if args.filter.is_empty() {
+        lockfile.importers.keys().cloned().collect()
+    } else {
+        filter::select_importers(&lockfile, &projects, &config.lockfile_dir, &args.filter)?
+    };
 
     let selection = plan::Selection {
         importer_ids: &importer_ids,
@@ -178,6 +183,16 @@ pub fn run(
     let store = store_dir_for(&config);
     store.ensure_layout()?;
     let link = &mut install_plan.link;
+    link.unlinked_projects = projects
+        .iter()
+        .filter(|p| !importer_ids.contains(&p.importer_id))
+        .filter_map(|p| {
+            p.manifest
+                .name
+                .clone()
+                .map(|name| (p.importer_id.clone(), name, p.dir.clone()))
+        })
+        .collect();
     link.modules_state.store_dir = store.root().to_path_buf();
     link.modules_state.included = IncludedGroups {
         dependencies: config.include.dependencies,
@@ -296,14 +311,21 @@ pub fn run(
 }
 
 /// The current lockfile (`node_modules/.pnpm/lock.yaml`): the wanted one with the excluded
-/// dependency groups dropped from the importers, and only the packages those importers still
-/// reach. Skipped optional packages stay in it; snapshots are kept as they are (observed
+/// dependency groups dropped from the selected importers (unselected ones are dropped whole,
+/// as `--filter` does), and only the packages those importers still reach. Skipped optional packages stay in it; snapshots are kept as they are (observed
 /// with pnpm 12 for `--prod` and `--no-optional`).
 fn current_lockfile(wanted: &Lockfile, selection: &plan::Selection<'_>) -> String {
-    if selection.prod && selection.dev && selection.optional {
+    let all_importers = wanted
+        .importers
+        .keys()
+        .all(|id| selection.importer_ids.contains(id));
+    if selection.prod && selection.dev && selection.optional && all_importers {
         return wanted.to_yaml_string();
     }
     let mut current = wanted.clone();
+    current
+        .importers
+        .retain(|id, _| selection.importer_ids.contains(id));
     for importer in current.importers.values_mut() {
         if !selection.prod {
             importer.dependencies.clear();

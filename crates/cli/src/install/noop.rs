@@ -54,6 +54,10 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     let Some(state) = read_workspace_state(&modules) else {
         return false;
     };
+    // A filtered install linked only part of the workspace.
+    if state.filtered_install {
+        return false;
+    }
     let settings = flags.settings();
     if settings
         .iter()
