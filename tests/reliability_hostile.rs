@@ -220,7 +220,7 @@ fn cases(registry: &TestRegistry) -> Vec<Case<'_>> {
         ),
         (
             "dependency name with a traversal",
-            Expect::Refused(None),
+            Expect::Refused(Some("ERR_PNPM_INVALID_PACKAGE_NAME")),
             Box::new(move |p: &TestProject| {
                 let bytes = tgz(&[file("package/package.json", &manifest("x", json!({})))]);
                 let integrity = sha512_integrity(&bytes);

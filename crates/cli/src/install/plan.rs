@@ -80,6 +80,7 @@ pub fn build(
         let manifest = tack_config::read_manifest(&dir.join("package.json")).ok();
         let mut deps = Vec::new();
         for (alias, dep, group) in project.all_deps() {
+            check_package_name(alias, &format!("importers[{id}].{alias}"))?;
             let group = match group {
                 tack_lockfile::DepGroup::Prod if selection.prod => DepGroup::Prod,
                 tack_lockfile::DepGroup::Dev if selection.dev => DepGroup::Dev,
@@ -117,6 +118,7 @@ pub fn build(
             continue;
         }
         let (name, version) = lockfile.name_version(dep_path);
+        check_package_name(&name, dep_path)?;
         let info = lockfile.package(dep_path).ok_or_else(|| {
             CliError::new(
                 "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY",
@@ -131,6 +133,7 @@ pub fn build(
             .iter()
             .filter(|_| selection.optional);
         for (alias, reference) in snapshot.dependencies.iter().chain(optional_children) {
+            check_package_name(alias, dep_path)?;
             let target = match reference.strip_prefix("link:") {
                 Some(rel) => ChildTarget::Link(normalize(&root.join(rel))),
                 None => match ref_to_dep_path(reference, alias) {
@@ -195,6 +198,37 @@ pub fn build(
         sources,
         skipped: Vec::new(),
     })
+}
+
+/// Refuses a package name that could escape `node_modules` when used as a path: pnpm only
+/// accepts npm package names (`name` or `@scope/name`, no `.`/`..` segments, no separators
+/// beyond the scope's).
+fn check_package_name(name: &str, dep_path: &str) -> Result<(), CliError> {
+    let segments: Vec<&str> = name.split('/').collect();
+    let valid_segment = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && !s.contains('\\')
+            && !s.contains('\0')
+            && !s.starts_with('.')
+    };
+    let ok = match segments.as_slice() {
+        [single] => valid_segment(single) && !single.starts_with('@'),
+        [scope, rest] => {
+            scope.starts_with('@') && valid_segment(&scope[1..]) && valid_segment(rest)
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(CliError::new(
+            "ERR_PNPM_INVALID_PACKAGE_NAME",
+            format!("The lockfile entry {dep_path} names an invalid package: {name:?}"),
+        )
+        .with_help("Package names are `name` or `@scope/name` without path segments like `..`; the lockfile may have been tampered with: restore it from version control."))
+    }
 }
 
 /// Every dep path reachable from the selected importers through the selected groups.
