@@ -62,7 +62,7 @@ if [ ! -f "$MIRROR/.filled-$NAME" ]; then
   touch "$MIRROR/.filled-$NAME"
 fi
 start_registry() { # extra args
-  "$REGISTRY_BIN" --port "$PORT" --mirror "$MIRROR" "$@" > "$WORK/registry.url" 2> "$WORK/registry.log" &
+  "$REGISTRY_BIN" --port "$PORT" --mirror "$MIRROR" --no-fixtures "$@" > "$WORK/registry.url" 2> "$WORK/registry.log" &
   REGISTRY_PID=$!
   for _ in $(seq 50); do
     [ -s "$WORK/registry.url" ] && return 0
