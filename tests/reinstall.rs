@@ -165,3 +165,38 @@ fn removing_and_adding_a_dependency_touches_only_it() {
         "an unchanged package was re-imported"
     );
 }
+
+#[test]
+fn a_wiped_store_is_refilled_even_when_node_modules_is_complete() {
+    let registry = registry::start();
+    let project = installed_basic(&registry.url());
+    let expected = project_tree(&project);
+    fs_err::remove_dir_all(project.store()).unwrap();
+    registry.clear_requests();
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "install after wiping the store");
+    let tarballs = registry.requests().iter().filter(|r| r.path.ends_with(".tgz")).count();
+    assert!(tarballs > 0, "nothing was fetched into the wiped store");
+    let verify = project.tack(&["store", "verify", "--store-dir", project.store().to_str().unwrap()]);
+    assert_success(&verify, "tack store verify");
+    // The package dirs were complete, so they are kept as they are: their files lost their
+    // second link when the store went away, so compare without the hard-link class.
+    let unlinked = |t: tree::Tree| -> tree::Tree {
+        t.into_iter()
+            .map(|(k, v)| match v {
+                tree::Entry::File { sha256, executable, .. } => (
+                    k,
+                    tree::Entry::File {
+                        sha256,
+                        executable,
+                        hardlinked: false,
+                    },
+                ),
+                other => (k, other),
+            })
+            .collect()
+    };
+    let differences = tree::diff(&unlinked(expected), &unlinked(project_tree(&project)));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

@@ -6,7 +6,8 @@
 //! `.pnpm/.tack-markers`, the completion marker of every package directory. When all stamps and
 //! flags match and every marker still exists, nothing can have changed the tree tack would
 //! build. A missing marker (a damaged package dir) sends the run down the full path, which
-//! repairs it.
+//! repairs it. A store whose `index.db` is gone (wiped between runs) also sends it down the full
+//! path, which re-fetches every package into the store.
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +71,13 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     };
     let files: Vec<PathBuf> = validation.files.keys().map(PathBuf::from).collect();
     if files.is_empty() || !state.inputs_unchanged(&files) {
+        return false;
+    }
+    // A wiped or replaced store must be refilled even though node_modules looks complete.
+    let Some(modules_yaml) = tack_linker::read_modules_yaml(&modules) else {
+        return false;
+    };
+    if !Path::new(&modules_yaml.store_dir).join("index.db").is_file() {
         return false;
     }
     let vstore = modules.join(".pnpm");
