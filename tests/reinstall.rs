@@ -176,16 +176,27 @@ fn a_wiped_store_is_refilled_even_when_node_modules_is_complete() {
 
     let out = project.tack(&["install", "--frozen-lockfile"]);
     assert_success(&out, "install after wiping the store");
-    let tarballs = registry.requests().iter().filter(|r| r.path.ends_with(".tgz")).count();
+    let tarballs = registry
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with(".tgz"))
+        .count();
     assert!(tarballs > 0, "nothing was fetched into the wiped store");
-    let verify = project.tack(&["store", "verify", "--store-dir", project.store().to_str().unwrap()]);
+    let verify = project.tack(&[
+        "store",
+        "verify",
+        "--store-dir",
+        project.store().to_str().unwrap(),
+    ]);
     assert_success(&verify, "tack store verify");
     // The package dirs were complete, so they are kept as they are: their files lost their
     // second link when the store went away, so compare without the hard-link class.
     let unlinked = |t: tree::Tree| -> tree::Tree {
         t.into_iter()
             .map(|(k, v)| match v {
-                tree::Entry::File { sha256, executable, .. } => (
+                tree::Entry::File {
+                    sha256, executable, ..
+                } => (
                     k,
                     tree::Entry::File {
                         sha256,

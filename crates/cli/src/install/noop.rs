@@ -77,7 +77,10 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     let Some(modules_yaml) = tack_linker::read_modules_yaml(&modules) else {
         return false;
     };
-    if !Path::new(&modules_yaml.store_dir).join("index.db").is_file() {
+    if !Path::new(&modules_yaml.store_dir)
+        .join("index.db")
+        .is_file()
+    {
         return false;
     }
     let vstore = modules.join(".pnpm");
