@@ -134,7 +134,22 @@ fn read_interpreter(target: &Path) -> Interpreter {
     let n = std::fs::File::open(target)
         .and_then(|mut f| f.read(&mut buf))
         .unwrap_or(0);
-    interpreter_from_script(&buf[..n])
+    if buf[..n].starts_with(b"#!") {
+        return interpreter_from_script(&buf[..n]);
+    }
+    // No shebang: like cmd-shim, pick the runtime from the extension; anything else (a
+    // native binary, e.g. what esbuild's postinstall installs) is executed directly.
+    match target.extension().and_then(|e| e.to_str()) {
+        Some("js" | "cjs" | "mjs") => Interpreter::default(),
+        Some("sh") => Interpreter {
+            prog: "sh".to_string(),
+            args: String::new(),
+        },
+        _ => Interpreter {
+            prog: String::new(),
+            args: String::new(),
+        },
+    }
 }
 
 fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) {

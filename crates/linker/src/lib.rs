@@ -20,7 +20,9 @@ mod workspace_state;
 pub use error::LinkError;
 pub use hoist::{compute_hoisting, HoistKind, Hoisted};
 pub use import::{import_package, ImportOutcome, PackageImporter, COMPLETION_MARKER};
-pub use link::{finish, import_all, link, modules_yaml_for, ImportSummary, LinkReport};
+pub use link::{
+    finish, import_all, link, modules_yaml_for, relink_bins, ImportSummary, LinkReport,
+};
 pub use matcher::Matcher;
 pub use modules_yaml::{
     check_compat, read_modules_yaml, write_modules_yaml, CompatAction, ModulesYaml, LAYOUT_VERSION,

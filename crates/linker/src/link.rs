@@ -123,6 +123,18 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     Ok(report)
 }
 
+/// Rewrites every `.bin` shim of the plan. Build scripts may replace a bin's target (esbuild
+/// swaps its JS launcher for the native binary), which changes the shim pnpm writes (no
+/// interpreter for a binary); pnpm links bins again after building, and so does tack.
+/// Shims whose text is unchanged are left alone.
+pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
+    let index = PackageIndex::new(plan);
+    let hoisted = compute_hoisting(plan);
+    let mut warnings = Vec::new();
+    link_all_bins(plan, &index, &hoisted, &mut warnings)?;
+    Ok(warnings)
+}
+
 /// Removes `.pnpm/<dir>` for every dir the plan does not have. Dot entries, `node_modules`,
 /// `lock.yaml` and temp files are kept.
 fn remove_stale_packages(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {

@@ -89,6 +89,12 @@ pub fn posix_shim(target: &str, node_path: &[String], interpreter: &Interpreter)
     let t = sh_quote(target);
     let abs = format!("\"$basedir_abs\"/{t}");
     let win = format!("\"$basedir_win\"/{t}");
+    if prog.is_empty() {
+        // A target without an interpreter (a native binary) is executed directly.
+        out.push_str(&format!("exec {abs} {args} \"$@\"\nexit $?\n"));
+        out.push_str(&format!("# cmd-shim-target={target}\n"));
+        return out;
+    }
     out.push_str(&format!(
         "if [ -n \"$exe\" ] && [ -x \"$basedir/{prog}.exe\" ]; then\n  exec \"$basedir/{prog}.exe\" {args} {win} \"$@\"\n"
     ));

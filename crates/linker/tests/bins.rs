@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use std::fs;
 use std::path::Path;
 use tack_linker::*;
 
@@ -254,4 +255,36 @@ fn directories_bin_provides_every_file() {
     plan.importers = vec![importer(".", &root, &[("d", dep("d@1.0.0"))])];
     link(&plan).unwrap();
     assert_eq!(list(&root.join("node_modules/.bin")), ["one", "two"]);
+}
+
+#[test]
+fn a_native_binary_bin_is_executed_directly_after_relinking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    // Like esbuild: the published bin is a JS launcher that a postinstall replaces with the
+    // native binary.
+    let pkg = cas.package(
+        "native",
+        "1.0.0",
+        r#""bin":{"native":"bin/native"}"#,
+        &[("bin/native", "#!/usr/bin/env node\nrequire('../install')\n")],
+    );
+    let mut plan = LinkPlan::new(&root);
+    plan.packages = vec![pkg];
+    plan.importers = vec![importer(".", &root, &[("native", dep("native@1.0.0"))])];
+    link(&plan).unwrap();
+    let shim = root.join("node_modules/.bin/native");
+    assert!(fs::read_to_string(&shim).unwrap().contains("exec node "));
+
+    let target = root.join("node_modules/.pnpm/native@1.0.0/node_modules/native/bin/native");
+    fs::remove_file(&target).unwrap();
+    fs::write(&target, b"\x7fELF\x02\x01\x01\0binary").unwrap();
+    tack_linker::relink_bins(&plan).unwrap();
+    let text = fs::read_to_string(&shim).unwrap();
+    assert!(
+        text.contains("exec \"$basedir_abs\"/'../.pnpm/native@1.0.0/node_modules/native/bin/native'  \"$@\"\nexit $?\n"),
+        "{text}"
+    );
+    assert!(!text.contains("exec node "), "{text}");
 }

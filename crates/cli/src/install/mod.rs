@@ -280,6 +280,10 @@ pub fn run(
         reporter.warn(warning.clone());
     }
     let built = builds.run(&install_plan, &materialized, &store, &config, reporter);
+    if built.is_ok() {
+        // Scripts may have replaced bin targets (a native binary instead of a JS launcher).
+        tack_linker::relink_bins(&install_plan.link)?;
+    }
     if !matches!(built, Ok(None)) {
         // The next run must not answer "Already up to date" for a tree whose builds failed
         // or were refused.
