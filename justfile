@@ -2,7 +2,7 @@
 
 # The whole test suite, as CI runs it.
 test *ARGS:
-    bash scripts/test.sh {{ARGS}}
+    bash .ci/run {{ARGS}}
 
 # fmt check plus clippy with warnings denied.
 lint:

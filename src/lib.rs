@@ -30,7 +30,7 @@ pub fn tack_bin() -> PathBuf {
     let bin = profile_dir.join("tack");
     assert!(
         bin.exists(),
-        "{} is missing: build it first with `cargo build -p tack-cli` (scripts/test.sh does)",
+        "{} is missing: build it first with `cargo build -p tack-cli` (.ci/run does)",
         bin.display()
     );
     bin
