@@ -36,6 +36,7 @@ pub struct AtomicWrite {
     expected_sha512: Option<String>,
     mtime: Option<SystemTime>,
     mode: Option<u32>,
+    durable: bool,
 }
 
 impl AtomicWrite {
@@ -46,7 +47,18 @@ impl AtomicWrite {
             expected_sha512: None,
             mtime: None,
             mode: None,
+            durable: true,
         }
+    }
+
+    /// Skip both fsyncs (the file's and its directory's). The publish stays atomic: a crash
+    /// still leaves either the old file or the new one, because the rename is what makes it
+    /// visible. Only durability across a power loss is given up, which suits files that are
+    /// cheap to rewrite and written by the hundred (`.bin` shims): an fsync each costs more
+    /// than the rest of a warm install's linking.
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
     }
 
     /// Publish only if the content's sha512 (lowercase or uppercase hex) equals
@@ -246,12 +258,17 @@ impl Writer {
                 .set_modified(t)
                 .map_err(|e| FsError::io("set mtime", &tmp, e))?;
         }
-        self.file
-            .sync_all()
-            .map_err(|e| FsError::io("fsync", &tmp, e))?;
+        if self.req.durable {
+            self.file
+                .sync_all()
+                .map_err(|e| FsError::io("fsync", &tmp, e))?;
+        }
         std::fs::rename(&tmp, &self.target)
             .map_err(|e| FsError::io2("rename", &tmp, &self.target, e))?;
         self.guard.disarm();
+        if !self.req.durable {
+            return Ok(());
+        }
         if let Ok(parent) = parent_dir(&self.target) {
             // Best effort: makes the rename durable; some filesystems refuse dir fsync.
             if let Ok(d) = File::open(parent) {

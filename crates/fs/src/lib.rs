@@ -13,6 +13,7 @@ mod ensure_file;
 mod error;
 mod import;
 mod lock;
+pub mod phase_timer;
 mod retry;
 mod symlink;
 mod temp;

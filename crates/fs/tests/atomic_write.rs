@@ -57,6 +57,25 @@ fn round_trip_overwrite_nested_and_empty() {
 }
 
 #[test]
+fn non_durable_publish_is_still_atomic_and_leaves_no_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join(".bin/tool");
+    AtomicWrite::new(&target)
+        .mode(0o755)
+        .durable(false)
+        .write_bytes(b"#!/bin/sh\nold\n")
+        .unwrap();
+    AtomicWrite::new(&target)
+        .mode(0o755)
+        .durable(false)
+        .write_bytes(b"#!/bin/sh\nnew, longer\n")
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"#!/bin/sh\nnew, longer\n");
+    assert_eq!(mode_of(&target), 0o755);
+    assert!(temps(dir.path()).is_empty());
+}
+
+#[test]
 fn explicit_mode_ignores_umask() {
     strict_umask();
     let dir = tempfile::tempdir().unwrap();

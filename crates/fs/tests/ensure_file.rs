@@ -54,6 +54,24 @@ fn creates_with_explicit_modes() {
     assert!(temps(dir.path()).is_empty());
 }
 
+/// Under the usual umask the mode comes from the create call alone (no `fchmod`); the result
+/// must be the same as under a strict one.
+#[test]
+fn creates_with_exact_modes_under_a_permissive_umask() {
+    // SAFETY: umask has no preconditions; each test runs in its own process under nextest.
+    unsafe {
+        libc::umask(0o022);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files/ab")).unwrap();
+    let plain = dir.path().join("files/ab/0123");
+    let exec = dir.path().join("files/ab/0123-exec");
+    ensure_file(&plain, b"x", false).unwrap();
+    ensure_file(&exec, b"x", true).unwrap();
+    assert_eq!(mode_of(&plain), 0o644);
+    assert_eq!(mode_of(&exec), 0o755);
+}
+
 #[test]
 fn empty_content_and_missing_shard() {
     let dir = tempfile::tempdir().unwrap();

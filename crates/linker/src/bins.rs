@@ -249,6 +249,7 @@ pub(crate) fn write_bin_dir(
         }
         tack_fs::AtomicWrite::new(&shim_path)
             .mode(0o755)
+            .durable(false)
             .write_bytes(text.as_bytes())
             .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
         written += 1;

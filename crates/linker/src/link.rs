@@ -106,19 +106,27 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
         }
     }
 
+    tack_fs::phase_timer::mark("late imports");
     report.removed_packages = remove_stale_packages(plan)?;
+    tack_fs::phase_timer::mark("remove stale packages");
 
     let index = PackageIndex::new(plan);
     plan.packages.par_iter().try_for_each(|pkg| {
         let fresh = outcomes.get(pkg.dep_path.as_str()) != Some(&ImportOutcome::Reused);
         link_children(plan, &index, pkg, !fresh)
     })?;
+    tack_fs::phase_timer::mark("link children");
 
     let hoisted = compute_hoisting(plan);
+    tack_fs::phase_timer::mark("compute hoisting");
     link_importers(plan, &index, &hoisted)?;
+    tack_fs::phase_timer::mark("link importers");
     link_hoisted(plan, &index, &hoisted)?;
+    tack_fs::phase_timer::mark("link hoisted");
     link_all_bins(plan, &index, &hoisted, &mut report.warnings)?;
+    tack_fs::phase_timer::mark("link bins");
     write_state_files(plan, &hoisted)?;
+    tack_fs::phase_timer::mark("state files");
     report.hoisted = hoisted;
     Ok(report)
 }

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use crate::auth::AuthTable;
 use crate::error::FetchError;
-use crate::extract::{unpack_tarball, ExtractCaps, UnpackedPackage};
+use crate::extract::{unpack_tarball, unpack_tarball_bytes, ExtractCaps, UnpackedPackage};
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
@@ -29,6 +29,8 @@ pub(crate) struct Attempt<'a> {
     pub auth: &'a AuthTable,
     pub store: &'a StoreDir,
     pub caps: ExtractCaps,
+    /// See [`crate::FetcherOptions::whole_body_max`].
+    pub whole_body_max: u64,
     pub idle_timeout: Duration,
     pub pkg_id: &'a str,
     pub name: &'a str,
@@ -101,6 +103,9 @@ impl Attempt<'_> {
             });
         }
         let content_length = response.content_length();
+        if let Some(len) = content_length.filter(|len| *len <= self.whole_body_max) {
+            return self.run_buffered(response, len, shown_url).await;
+        }
 
         let algorithm = self.expected.map_or(Algorithm::Sha512, |e| e.algorithm);
         let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
@@ -181,6 +186,74 @@ impl Attempt<'_> {
         Ok(Downloaded {
             unpacked,
             bytes: received,
+        })
+    }
+
+    /// A body of known, modest size: read it whole, check its integrity, then unpack it from
+    /// memory ([`unpack_tarball_bytes`]). Nothing reaches the CAS unless the digest matched.
+    async fn run_buffered(
+        &self,
+        response: reqwest::Response,
+        len: u64,
+        shown_url: String,
+    ) -> Result<Downloaded, AttemptError> {
+        let mut body = response.bytes_stream();
+        // `len` is at most `whole_body_max`, so the announced size is safe to reserve.
+        let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        loop {
+            match tokio::time::timeout(self.idle_timeout, body.next()).await {
+                Err(_) => return Err(self.idle_error(&shown_url).into()),
+                Ok(None) => break,
+                Ok(Some(Ok(bytes))) => {
+                    if (buf.len() + bytes.len()) as u64 > len {
+                        let received = (buf.len() + bytes.len()) as u64;
+                        return Err(self.truncated(&shown_url, len, received).into());
+                    }
+                    buf.extend_from_slice(&bytes);
+                }
+                Ok(Some(Err(e))) => {
+                    let received = buf.len() as u64;
+                    return Err(if received < len {
+                        self.truncated(&shown_url, len, received)
+                    } else {
+                        self.network_error(&shown_url, &e)
+                    }
+                    .into());
+                }
+            }
+        }
+        drop(body);
+        if buf.len() as u64 != len {
+            return Err(self.truncated(&shown_url, len, buf.len() as u64).into());
+        }
+        let expected = self.expected.cloned();
+        let store = self.store.clone();
+        let caps = self.caps;
+        let pkg = self.pkg_id.to_string();
+        let unpacked = tokio::task::spawn_blocking(move || {
+            if let Some(expected) = &expected {
+                let mut hasher = IntegrityHasher::new(expected.algorithm);
+                hasher.update(&buf);
+                let (algo, digest) = hasher.finish();
+                if !expected.matches(&digest) {
+                    return Err(FetchError::Integrity {
+                        pkg,
+                        url: shown_url,
+                        expected: expected.display(),
+                        actual: to_sri(algo, &digest),
+                    });
+                }
+            }
+            unpack_tarball_bytes(&buf, &pkg, &store, &caps)
+        })
+        .await
+        .map_err(|e| FetchError::Task {
+            pkg: self.pkg_id.to_string(),
+            message: e.to_string(),
+        })??;
+        Ok(Downloaded {
+            unpacked,
+            bytes: len,
         })
     }
 

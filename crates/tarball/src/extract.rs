@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::entry_path::sanitize_entry_path;
 use crate::error::FetchError;
+use crate::inflate::{gunzip_one_shot, is_gzip};
 use crate::manifest::{normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
 
 /// Limits on what one tarball may unpack to.
@@ -82,11 +83,33 @@ const BATCH_BYTES: usize = 16 << 20;
 /// Write a batch in parallel from this many files on.
 const PARALLEL_FROM_FILES: usize = 16;
 
-struct PendingFile {
+/// A file's bytes: read out of a streamed archive, or a slice of an archive in memory.
+enum Content<'a> {
+    Owned(Vec<u8>),
+    Borrowed(&'a [u8]),
+}
+
+impl Content<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Content::Owned(v) => v,
+            Content::Borrowed(b) => b,
+        }
+    }
+}
+
+struct PendingFile<'a> {
     path: String,
-    content: Vec<u8>,
+    content: Content<'a>,
     mode: u32,
     seq: usize,
+}
+
+/// A regular-file entry that passed the path and size checks.
+struct Admitted {
+    path: String,
+    size: u64,
+    mode: u32,
 }
 
 /// Unpacks a gzipped (or raw) tar from `reader` into `sink`.
@@ -108,7 +131,7 @@ pub fn unpack_tarball<R: Read>(
                 detail: "the body is empty".to_string(),
             });
         }
-        head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b
+        is_gzip(head)
     };
     let decoded: Box<dyn Read> = if is_gzip {
         Box::new(GzDecoder::new(buffered))
@@ -116,27 +139,13 @@ pub fn unpack_tarball<R: Read>(
         Box::new(buffered)
     };
     let tripped = Arc::new(AtomicBool::new(false));
-    let limit = caps
-        .max_unpacked_bytes
-        .saturating_add(caps.max_entries.saturating_mul(1536))
-        .saturating_add(1 << 20);
+    let limit = decompressed_limit(caps);
     let limited = LimitReader {
         inner: decoded,
         remaining: limit,
         tripped: Arc::clone(&tripped),
     };
-    let mut unpacker = Unpacker {
-        pkg,
-        sink,
-        caps,
-        files: IndexMap::new(),
-        seqs: HashMap::new(),
-        links: Vec::new(),
-        pending: Vec::new(),
-        pending_bytes: 0,
-        total: 0,
-        package_json: None,
-    };
+    let mut unpacker = Unpacker::new(pkg, sink, caps);
     let mut archive = tar::Archive::new(limited);
     let stream_err = |e: io::Error, tripped: &AtomicBool| {
         if tripped.load(Ordering::SeqCst) {
@@ -171,6 +180,64 @@ pub fn unpack_tarball<R: Read>(
     unpacker.finish()
 }
 
+/// The largest archive (uncompressed) that [`unpack_tarball_bytes`] inflates in memory in
+/// one shot; a larger one is streamed. Bounds the memory of one extraction.
+pub const ONE_SHOT_MAX_TAR_BYTES: usize = 64 << 20;
+
+/// Unpacks a whole downloaded tarball held in memory into `sink`, the fast way when it can:
+/// a gzip member that inflates to at most [`ONE_SHOT_MAX_TAR_BYTES`] is inflated in one
+/// call and its files are hashed and written straight from that buffer, with no per-file
+/// copy. Anything else (larger, not gzip, corrupt, a lying trailer) goes through
+/// [`unpack_tarball`], which enforces the same caps and names the problem.
+pub fn unpack_tarball_bytes(
+    body: &[u8],
+    pkg: &str,
+    sink: &dyn CasSink,
+    caps: &ExtractCaps,
+) -> Result<UnpackedPackage, FetchError> {
+    let max = usize::try_from(decompressed_limit(caps))
+        .unwrap_or(usize::MAX)
+        .min(ONE_SHOT_MAX_TAR_BYTES);
+    match is_gzip(body).then(|| gunzip_one_shot(body, max)).flatten() {
+        Some(tar) => unpack_tar_in_memory(&tar.bytes, pkg, sink, caps),
+        None => unpack_tarball(body, pkg, sink, caps),
+    }
+}
+
+/// Walks an uncompressed tar held in memory; file contents are slices of `tar`.
+fn unpack_tar_in_memory(
+    tar: &[u8],
+    pkg: &str,
+    sink: &dyn CasSink,
+    caps: &ExtractCaps,
+) -> Result<UnpackedPackage, FetchError> {
+    let mut unpacker = Unpacker::new(pkg, sink, caps);
+    let mut archive = tar::Archive::new(io::Cursor::new(tar));
+    let entries = archive.entries_with_seek().map_err(|e| bad(pkg, &e))?;
+    for (seq, entry) in entries.enumerate() {
+        if seq as u64 >= caps.max_entries {
+            return Err(FetchError::TooLarge {
+                pkg: pkg.to_string(),
+                what: "entry count",
+                limit: caps.max_entries,
+            });
+        }
+        let entry = entry.map_err(|e| bad(pkg, &e))?;
+        unpacker
+            .entry_in(seq, &entry, tar)
+            .map_err(|e| e.or_stream(|io| bad(pkg, &io)))?;
+    }
+    unpacker.finish()
+}
+
+/// How many decompressed bytes an archive within `caps` can take, headers and padding
+/// included.
+fn decompressed_limit(caps: &ExtractCaps) -> u64 {
+    caps.max_unpacked_bytes
+        .saturating_add(caps.max_entries.saturating_mul(1536))
+        .saturating_add(1 << 20)
+}
+
 /// Either a finished error or an IO error from the stream to classify.
 enum EntryError {
     Done(FetchError),
@@ -201,30 +268,103 @@ struct Unpacker<'a> {
     seqs: HashMap<String, usize>,
     /// Hard links: (seq, path, target path).
     links: Vec<(usize, String, String)>,
-    pending: Vec<PendingFile>,
+    pending: Vec<PendingFile<'a>>,
     pending_bytes: usize,
     total: u64,
     /// The bytes of the latest `package.json` entry.
     package_json: Option<Vec<u8>>,
 }
 
-impl Unpacker<'_> {
+impl<'a> Unpacker<'a> {
+    fn new(pkg: &'a str, sink: &'a dyn CasSink, caps: &'a ExtractCaps) -> Self {
+        Unpacker {
+            pkg,
+            sink,
+            caps,
+            files: IndexMap::new(),
+            seqs: HashMap::new(),
+            links: Vec::new(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            total: 0,
+            package_json: None,
+        }
+    }
+
+    /// A streamed entry: its bytes are read out of the archive.
     fn entry<R: Read>(
         &mut self,
         seq: usize,
         mut entry: tar::Entry<'_, R>,
     ) -> Result<(), EntryError> {
+        let Some(file) = self.admit(seq, &entry)? else {
+            return Ok(());
+        };
+        let mut content = Vec::new();
+        let reserve = file.size.min(MAX_UNTRUSTED_PREALLOC);
+        content
+            .try_reserve_exact(reserve as usize)
+            .map_err(|_| FetchError::OutOfMemory {
+                pkg: self.pkg.to_string(),
+                bytes: reserve,
+            })?;
+        (&mut entry)
+            .take(file.size)
+            .read_to_end(&mut content)
+            .map_err(EntryError::Stream)?;
+        if content.len() as u64 != file.size {
+            return Err(self
+                .cut_short(&entry.path_bytes(), content.len(), file.size)
+                .into());
+        }
+        self.push(seq, file, Content::Owned(content))
+            .map_err(EntryError::Done)
+    }
+
+    /// An entry of an archive held in memory: its bytes are a slice of `archive`, found from
+    /// the entry's data offset, so nothing is copied.
+    fn entry_in<R: Read>(
+        &mut self,
+        seq: usize,
+        entry: &tar::Entry<'_, R>,
+        archive: &'a [u8],
+    ) -> Result<(), EntryError> {
+        let Some(file) = self.admit(seq, entry)? else {
+            return Ok(());
+        };
+        let start = usize::try_from(entry.raw_file_position()).unwrap_or(usize::MAX);
+        let end = usize::try_from(file.size)
+            .ok()
+            .and_then(|size| start.checked_add(size))
+            .filter(|end| *end <= archive.len());
+        let Some(end) = end else {
+            let available = archive.len().saturating_sub(start);
+            return Err(self
+                .cut_short(&entry.path_bytes(), available, file.size)
+                .into());
+        };
+        self.push(seq, file, Content::Borrowed(&archive[start..end]))
+            .map_err(EntryError::Done)
+    }
+
+    /// The checks every entry passes before its bytes are looked at: a safe path, a kept
+    /// type (hard links are noted for [`Unpacker::finish`]) and the size caps.
+    fn admit<R: Read>(
+        &mut self,
+        seq: usize,
+        entry: &tar::Entry<'_, R>,
+    ) -> Result<Option<Admitted>, EntryError> {
         let kind = entry.header().entry_type();
-        let raw_path = entry.path_bytes().into_owned();
+        let raw_path = entry.path_bytes();
         let path =
             sanitize_entry_path(&raw_path).map_err(|reason| self.unsafe_path(&raw_path, reason))?;
         let keep_file = matches!(kind.as_byte(), b'0' | b'\0');
         let is_link = kind.is_hard_link();
         if !keep_file && !is_link {
-            return Ok(()); // directories, symlinks, fifos, devices, sparse, …
+            return Ok(None); // directories, symlinks, fifos, devices, sparse, …
         }
         let Some(path) = path else {
-            return Ok(());
+            return Ok(None);
         };
         if is_link {
             let target = entry
@@ -236,7 +376,7 @@ impl Unpacker<'_> {
             if let Some(target) = target {
                 self.links.push((seq, path, target));
             }
-            return Ok(());
+            return Ok(None);
         }
         let size = entry.size();
         if size > self.caps.max_entry_bytes {
@@ -250,44 +390,36 @@ impl Unpacker<'_> {
                 .into());
         }
         let mode = entry.header().mode().map_err(EntryError::Stream)?;
-        let mut content = Vec::new();
-        let reserve = size.min(MAX_UNTRUSTED_PREALLOC);
-        content
-            .try_reserve_exact(reserve as usize)
-            .map_err(|_| FetchError::OutOfMemory {
-                pkg: self.pkg.to_string(),
-                bytes: reserve,
-            })?;
-        (&mut entry)
-            .take(size)
-            .read_to_end(&mut content)
-            .map_err(EntryError::Stream)?;
-        if content.len() as u64 != size {
-            return Err(FetchError::BadTarball {
-                pkg: self.pkg.to_string(),
-                detail: format!(
-                    "entry {:?} is cut short ({} of {size} bytes)",
-                    String::from_utf8_lossy(&raw_path),
-                    content.len()
-                ),
-            }
-            .into());
+        Ok(Some(Admitted { path, size, mode }))
+    }
+
+    /// Queues an admitted file for the CAS, writing the queue out once it is large enough.
+    fn push(&mut self, seq: usize, file: Admitted, content: Content<'a>) -> Result<(), FetchError> {
+        self.total += file.size;
+        if file.path == "package.json" {
+            self.package_json = Some(content.bytes().to_vec());
         }
-        self.total += size;
-        if path == "package.json" {
-            self.package_json = Some(content.clone());
-        }
-        self.pending_bytes += content.len();
+        self.pending_bytes += content.bytes().len();
         self.pending.push(PendingFile {
-            path,
+            path: file.path,
             content,
-            mode,
+            mode: file.mode,
             seq,
         });
         if self.pending_bytes >= BATCH_BYTES {
             self.flush()?;
         }
         Ok(())
+    }
+
+    fn cut_short(&self, raw_path: &[u8], got: usize, size: u64) -> FetchError {
+        FetchError::BadTarball {
+            pkg: self.pkg.to_string(),
+            detail: format!(
+                "entry {:?} is cut short ({got} of {size} bytes)",
+                String::from_utf8_lossy(raw_path),
+            ),
+        }
     }
 
     fn flush(&mut self) -> Result<(), FetchError> {
@@ -297,7 +429,7 @@ impl Unpacker<'_> {
             return Ok(());
         }
         let sink = self.sink;
-        let write = |f: &PendingFile| sink.write(&f.content, f.mode & 0o111 != 0);
+        let write = |f: &PendingFile<'_>| sink.write(f.content.bytes(), f.mode & 0o111 != 0);
         let digests: Vec<Result<String, String>> = match cas_pool() {
             Some(pool) if batch.len() >= PARALLEL_FROM_FILES => {
                 pool.install(|| batch.par_iter().map(write).collect())
@@ -316,7 +448,7 @@ impl Unpacker<'_> {
                 UnpackedFile {
                     digest,
                     mode: file.mode,
-                    size: file.content.len() as u64,
+                    size: file.content.bytes().len() as u64,
                     checked_at,
                 },
             );

@@ -146,6 +146,7 @@ impl Fetcher {
                 auth: &opts.auth,
                 store: &opts.store,
                 caps: opts.caps,
+                whole_body_max: opts.whole_body_max,
                 idle_timeout: opts.idle_timeout,
                 pkg_id: &pkg.pkg_id,
                 name: &pkg.name,

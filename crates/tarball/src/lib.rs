@@ -16,6 +16,7 @@ mod entry_path;
 mod error;
 mod extract;
 mod fetcher;
+mod inflate;
 mod integrity;
 mod manifest;
 mod options;
@@ -26,12 +27,16 @@ mod url;
 pub use auth::AuthTable;
 pub use cas::{extract_tarball, into_index_row};
 pub use error::FetchError;
-pub use extract::{unpack_tarball, CasSink, ExtractCaps, UnpackedFile, UnpackedPackage};
+pub use extract::{
+    unpack_tarball, unpack_tarball_bytes, CasSink, ExtractCaps, UnpackedFile, UnpackedPackage,
+    ONE_SHOT_MAX_TAR_BYTES,
+};
 pub use fetcher::{Fetcher, PackageToFetch};
 pub use integrity::{sha512_sri, to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
 pub use manifest::{normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
 pub use options::{
     default_network_concurrency, default_user_agent, EventSink, FetchEvent, FetcherOptions,
+    DEFAULT_WHOLE_BODY_MAX,
 };
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use url::{normalize_registry, redact_url, resolve_tarball_url, tarball_url};

@@ -50,6 +50,10 @@ pub struct FetcherOptions {
     /// Picks `built` vs `not-built` in the key of integrity-less packages.
     pub ignore_scripts: bool,
     pub caps: ExtractCaps,
+    /// Bodies announced (`Content-Length`) at most this large are read whole, checked, and
+    /// unpacked from memory with a one-shot gunzip; larger or unannounced ones stream into
+    /// the extractor while they download. `0` streams everything.
+    pub whole_body_max: u64,
     pub on_event: Option<EventSink>,
 }
 
@@ -65,6 +69,7 @@ impl std::fmt::Debug for FetcherOptions {
             .field("user_agent", &self.user_agent)
             .field("require_integrity", &self.require_integrity)
             .field("caps", &self.caps)
+            .field("whole_body_max", &self.whole_body_max)
             .finish_non_exhaustive()
     }
 }
@@ -83,10 +88,15 @@ impl FetcherOptions {
             require_integrity: false,
             ignore_scripts: false,
             caps: ExtractCaps::default(),
+            whole_body_max: DEFAULT_WHOLE_BODY_MAX,
             on_event: None,
         }
     }
 }
+
+/// Most npm tarballs are far below 4 MiB; 64 downloads of this size in flight stay well
+/// within a CI machine's memory.
+pub const DEFAULT_WHOLE_BODY_MAX: u64 = 4 << 20;
 
 /// pnpm 12's `clamp(3 × (cores − 1), 64, 96)`: tarball downloads are latency-bound, so
 /// even a 2-core machine keeps 64 in flight; big machines stop at 96 to stay polite.

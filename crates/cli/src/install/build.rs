@@ -82,6 +82,9 @@ pub struct Builds {
     /// `ignoredBuilds` and `pendingBuilds` of the previous install: reused package dirs
     /// listed there still need their build.
     previously_unbuilt: HashSet<String>,
+    /// Set once a dependency was built or patched in this install: only then can a bin
+    /// target have changed since the linker wrote the shims.
+    changed_packages: std::sync::atomic::AtomicBool,
 }
 
 impl Builds {
@@ -171,6 +174,7 @@ impl Builds {
             engine,
             node_version: node_version.map(|v| format!("v{}", v.trim_start_matches('v'))),
             previously_unbuilt,
+            changed_packages: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -251,6 +255,12 @@ impl Builds {
     /// Everything after linking: patches and dependency builds, the side-effects cache, the
     /// build state in `.modules.yaml`, the projects' scripts. Returns the deferred
     /// `ERR_PNPM_IGNORED_BUILDS` error (reported after the summary) or a fatal error.
+    /// Whether [`Builds::run`] built or patched a dependency, so its bins need linking again.
+    pub fn changed_packages(&self) -> bool {
+        self.changed_packages
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn run(
         &self,
         plan: &InstallPlan,
@@ -291,6 +301,10 @@ impl Builds {
                 return Err(err.into());
             }
         };
+        if !build_report.built.is_empty() {
+            self.changed_packages
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if self.side_effects_write {
             self.upload_side_effects(plan, materialized, &build_report.built, store, reporter);
         }

@@ -107,11 +107,12 @@ fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
         .exists()
 }
 
-/// Runs the whole materialization. `fetcher` is `None` offline.
+/// Runs the whole materialization. `make_fetcher` is called only when a package must be
+/// downloaded, and gives `None` offline.
 pub fn materialize(
     plan: &InstallPlan,
     store: &StoreDir,
-    fetcher: Option<Fetcher>,
+    make_fetcher: impl FnOnce() -> Result<Option<Fetcher>, CliError>,
     verify_store_integrity: bool,
     reporter: &Reporter,
     runtime: &tokio::runtime::Runtime,
@@ -147,6 +148,7 @@ pub fn materialize(
         ));
     }
     drop(index);
+    tack_fs::phase_timer::mark("index read");
 
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
@@ -250,10 +252,11 @@ pub fn materialize(
         }
     }
 
+    tack_fs::phase_timer::mark("verify + import from store");
     // Phase 2: downloads on the runtime; each package goes to the import pool as soon as its
     // files are in the store.
     if !to_fetch.is_empty() {
-        let Some(fetcher) = fetcher else {
+        let Some(fetcher) = make_fetcher()? else {
             let names: Vec<&str> = to_fetch
                 .iter()
                 .map(|&i| plan.sources[i].package_id.as_str())
@@ -346,6 +349,7 @@ pub fn materialize(
         }
     }
 
+    tack_fs::phase_timer::mark("fetch + import");
     let mut summary = ImportSummary::default();
     for (i, outcome) in outcomes.into_iter().enumerate() {
         if let Some(outcome) = outcome {

@@ -108,6 +108,7 @@ pub fn run(
     reporter: &Arc<Reporter>,
 ) -> Result<ExitCode, CliError> {
     let started = Instant::now();
+    tack_fs::phase_timer::mark("start");
     let cwd = working_dir(dir)?;
     let root = tack_config::find_workspace_root(&cwd).unwrap_or_else(|| cwd.clone());
 
@@ -119,6 +120,7 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
+    tack_fs::phase_timer::mark("no-op gate");
     // `node --version` costs a process spawn: run it while config and the lockfile load.
     let host_probe = std::thread::spawn(|| {
         tack_config::installability::HostInfo::current().with_node_from_path()
@@ -133,7 +135,9 @@ pub fn run(
         config.use_git_branch_lockfile,
         branch.as_deref(),
     ));
+    tack_fs::phase_timer::mark("config");
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
+    tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
     tack_config::frozen::check_frozen_lockfile(&config, lockfile.as_ref(), &projects)?;
     let Some(lockfile) = lockfile else {
@@ -180,6 +184,7 @@ pub fn run(
     let mut install_plan = plan::build(&lockfile, &config, &selection, &installable)?;
     install_plan.skipped = filtered.skipped.iter().cloned().collect();
 
+    tack_fs::phase_timer::mark("plan");
     let store = store_dir_for(&config);
     store.ensure_layout()?;
     let link = &mut install_plan.link;
@@ -246,20 +251,25 @@ pub fn run(
         host.node_version.as_deref(),
     )?);
     let index_writer = Arc::new(IndexWriter::spawn(&store)?);
-    let fetcher = if config.offline {
-        None
-    } else {
-        Some(crate::fetch::fetcher(
+    // Built only when something must be downloaded: the HTTP client loads the system's
+    // root certificates, which a warm install does not need.
+    let make_fetcher = || -> Result<Option<tack_tarball::Fetcher>, CliError> {
+        if config.offline {
+            return Ok(None);
+        }
+        crate::fetch::fetcher(
             &config,
             &store,
             Arc::clone(&index_writer),
             Arc::clone(reporter),
-        )?)
+        )
+        .map(Some)
     };
+    tack_fs::phase_timer::mark("setup");
     let result = materialize::materialize(
         &install_plan,
         &store,
-        fetcher,
+        make_fetcher,
         config.verify_store_integrity,
         reporter,
         &runtime,
@@ -274,13 +284,15 @@ pub fn run(
     };
     let materialized = result?;
     flushed?;
+    tack_fs::phase_timer::mark("index flushed");
 
     let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
     for warning in &report.warnings {
         reporter.warn(warning.clone());
     }
+    tack_fs::phase_timer::mark("linker finish");
     let built = builds.run(&install_plan, &materialized, &store, &config, reporter);
-    if built.is_ok() {
+    if built.is_ok() && builds.changed_packages() {
         // Scripts may have replaced bin targets (a native binary instead of a JS launcher).
         tack_linker::relink_bins(&install_plan.link)?;
     }
@@ -294,6 +306,7 @@ pub fn run(
         noop::write_markers(&install_plan.link)?;
     }
 
+    tack_fs::phase_timer::mark("builds + markers");
     let added = report.imported + report.repaired;
     let removed = report.removed_packages.len();
     reporter.emit(Event::ImportingDone { added, removed });

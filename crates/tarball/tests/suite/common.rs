@@ -20,7 +20,11 @@ pub struct Env {
 
 impl Env {
     pub async fn new() -> Env {
-        let registry = TestRegistry::start(RegistryOptions::empty()).await.unwrap();
+        Env::with_registry(TestRegistry::start(RegistryOptions::empty()).await.unwrap()).await
+    }
+
+    /// A fresh store (and temp dir) in front of an existing registry.
+    pub async fn with_registry(registry: TestRegistry) -> Env {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sentinel")).unwrap();
         let store = StoreDir::new(dir.path().join("store").join("v11"));

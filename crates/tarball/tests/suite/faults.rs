@@ -56,6 +56,22 @@ async fn integrity_mismatch_fails_and_publishes_no_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn integrity_mismatch_while_streaming_publishes_no_row() {
+    let env = Env::new().await;
+    let mut pkg = env.add(simple("tampered-streamed"));
+    let other = env.add(simple("other"));
+    pkg.integrity = other.integrity.clone();
+    let mut opts = env.options();
+    opts.whole_body_max = 0;
+    let (fetcher, writer) = env.fetcher(opts);
+    let err = fetcher.fetch(&pkg).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+    assert_eq!(env.registry.request_count(&env.path_of(&pkg)), 3);
+    let key = fetcher.index_key(&pkg);
+    assert!(env.rows(fetcher, writer, &[key]).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_body_is_an_integrity_error() {
     let env = Env::new().await;
     let pkg = env.add(simple("flipped"));

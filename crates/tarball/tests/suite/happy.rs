@@ -88,8 +88,23 @@ async fn thousand_file_package() {
         );
     }
     let pkg = env.add(def);
+    // Streamed into the extractor while downloading, then (into a second store) read whole
+    // and unpacked from memory: the same row either way.
+    let mut streamed = env.options();
+    streamed.whole_body_max = 0;
+    let (fetcher, _writer) = env.fetcher(streamed);
+    let streamed_row = fetcher.fetch(&pkg).await.unwrap();
+    let env = Env::with_registry(env.registry).await;
     let (fetcher, writer) = env.fetcher(env.options());
     let row = fetcher.fetch(&pkg).await.unwrap();
+    assert_eq!(
+        streamed_row.files.keys().collect::<Vec<_>>(),
+        row.files.keys().collect::<Vec<_>>()
+    );
+    for (path, info) in &row.files {
+        assert_eq!(info.digest, streamed_row.files[path].digest, "{path}");
+        assert_eq!(info.mode, streamed_row.files[path].mode, "{path}");
+    }
     assert_eq!(row.files.len(), 1001); // + package.json
     for i in [0, 499, 999] {
         let info = &row.files[format!("lib/f{i:04}.js").as_str()];

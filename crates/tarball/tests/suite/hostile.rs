@@ -6,8 +6,28 @@ use tack_tarball::{ExtractCaps, FetchError};
 use crate::common::{gzip, raw_tar, Env, RawEntry};
 
 async fn fetch_err(env: &Env, name: &str, tgz: Vec<u8>, caps: Option<ExtractCaps>) -> FetchError {
+    // Once read whole and unpacked from memory (the default for small bodies), once streamed
+    // into the extractor: both paths must refuse the same way.
+    let streamed = fetch_err_via(env, &format!("{name}-streamed"), tgz.clone(), caps, 0).await;
+    let buffered = fetch_err_via(env, name, tgz, caps, tack_tarball::DEFAULT_WHOLE_BODY_MAX).await;
+    assert_eq!(
+        streamed.code(),
+        buffered.code(),
+        "{name}: the streamed path says {streamed}, the buffered one {buffered}"
+    );
+    buffered
+}
+
+async fn fetch_err_via(
+    env: &Env,
+    name: &str,
+    tgz: Vec<u8>,
+    caps: Option<ExtractCaps>,
+    whole_body_max: u64,
+) -> FetchError {
     let pkg = env.raw(name, tgz);
     let mut opts = env.options();
+    opts.whole_body_max = whole_body_max;
     if let Some(caps) = caps {
         opts.caps = caps;
     }
