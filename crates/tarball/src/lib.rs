@@ -29,7 +29,9 @@ pub use error::FetchError;
 pub use extract::{unpack_tarball, CasSink, ExtractCaps, UnpackedFile, UnpackedPackage};
 pub use fetcher::{Fetcher, PackageToFetch};
 pub use integrity::{sha512_sri, to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
-pub use manifest::{normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
+pub use manifest::{
+    gyp_opted_out, normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON,
+};
 pub use options::{
     default_network_concurrency, default_user_agent, EventSink, FetchEvent, FetcherOptions,
 };
