@@ -31,6 +31,16 @@ ensure_xfsprogs() {
   fi
 }
 
+# The node-gyp build test compiles a C addon: make, a C compiler and python3 (node-gyp runs
+# gyp with it). The node headers come with node itself (`<prefix>/include/node`).
+ensure_node_gyp_toolchain() {
+  if ! command -v make >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1 \
+    || ! command -v python3 >/dev/null 2>&1; then
+    echo "installing make, a C compiler and python3 (for the node-gyp build test)" >&2
+    apt-get update -qq && apt-get install -y -qq build-essential python3 >&2
+  fi
+}
+
 ensure_just() {
   if ! command -v just >/dev/null 2>&1; then
     python3 -m pip install --quiet rust-just

@@ -1,7 +1,8 @@
 //! The build step of `tack install`: dependency lifecycle scripts under `allowBuilds`, the
 //! projects' own scripts, `--ignore-scripts`, patches and the side-effects cache (shared with
 //! real pnpm 12 both ways). The fixture packages `tack-build-*` log every script run to
-//! `build-log.txt` in the project dir (`INIT_CWD`), outside any package dir.
+//! `build-log.txt` in the project dir (`INIT_CWD`), outside any package dir. `tack-gyp-addon`
+//! is a Node-API C addon built by the implicit `node-gyp rebuild`.
 
 use std::os::unix::fs::MetadataExt;
 use std::process::Output;
@@ -388,4 +389,112 @@ fn tack_uses_the_side_effects_cache_pnpm_wrote() {
         "built by postinstall\n"
     );
     assert_success(&store_status(&project), "tack store status");
+}
+
+const GYP_DIR: &str = "node_modules/tack-gyp-addon";
+
+/// The prefix of the `node` on PATH (two levels above its real path), whose `include/node`
+/// holds the headers node-gyp compiles against, so the test never downloads headers.
+fn node_prefix() -> std::path::PathBuf {
+    let path = std::env::var_os("PATH").expect("PATH is set");
+    let node = std::env::split_paths(&path)
+        .map(|dir| dir.join("node"))
+        .find(|p| p.is_file())
+        .expect("node is on PATH");
+    let real = fs_err::canonicalize(&node).expect("real path of node");
+    let prefix = real
+        .parent()
+        .and_then(|bin| bin.parent())
+        .expect("node lives in <prefix>/bin")
+        .to_path_buf();
+    let header = prefix.join("include/node/node_api.h");
+    assert!(
+        header.is_file(),
+        "{} is missing: the node-gyp test compiles against the headers of the node on PATH \
+         ({}); install node's development headers there",
+        header.display(),
+        real.display()
+    );
+    prefix
+}
+
+/// A project depending on `tack-gyp-addon@version`, with `workspace_yaml` settings.
+fn gyp_project(registry_url: &str, version: &str, workspace_yaml: &str) -> TestProject {
+    let manifest = json!({
+        "name": "p",
+        "version": "1.0.0",
+        "dependencies": {"tack-gyp-addon": version}
+    });
+    resolved(registry_url, manifest, workspace_yaml)
+}
+
+/// `tack install --frozen-lockfile` with node-gyp pointed at the local node headers.
+fn tack_install_with_nodedir(project: &TestProject) -> Output {
+    project
+        .command(&tack_suite::tack_bin())
+        .args(["install", "--frozen-lockfile", "--store-dir"])
+        .arg(project.store())
+        .env("npm_config_nodedir", node_prefix())
+        .output()
+        .expect("run tack")
+}
+
+#[test]
+fn a_binding_gyp_package_is_built_with_node_gyp_when_allowed() {
+    let registry = registry::start();
+    let project = gyp_project(
+        &registry.url(),
+        "1.0.0",
+        "allowBuilds:\n  tack-gyp-addon: true\n",
+    );
+
+    let out = tack_install_with_nodedir(&project);
+    assert_success(&out, "tack install of a node-gyp addon");
+    let addon = project.dir().join(GYP_DIR).join("build/Release/addon.node");
+    assert!(
+        addon.is_file(),
+        "node-gyp rebuild did not produce {}:\n{}",
+        addon.display(),
+        text(&out)
+    );
+    let run = project
+        .command(std::path::Path::new("node"))
+        .args(["-e", "console.log(require('tack-gyp-addon').hello())"])
+        .output()
+        .expect("run node");
+    assert_success(&run, "loading the built addon");
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "world");
+    // node-gyp wrote build/ into a copy: the CAS still holds only the tarball's files.
+    assert_eq!(
+        fs_err::metadata(project.dir().join(GYP_DIR).join("addon.c"))
+            .unwrap()
+            .nlink(),
+        1,
+        "built packages are copied"
+    );
+    assert_success(
+        &store_status(&project),
+        "tack store status after a node-gyp build",
+    );
+}
+
+/// pnpm 12: `gypfile: false` turns a `binding.gyp` into a plain file. The package needs no
+/// `allowBuilds` entry (an unapproved build would fail the install) and nothing is built.
+#[test]
+fn a_binding_gyp_package_with_gypfile_false_is_not_built_and_needs_no_approval() {
+    let registry = registry::start();
+    let project = gyp_project(&registry.url(), "1.0.1", "");
+
+    let out = tack_install_with_nodedir(&project);
+    assert_success(&out, "tack install of a gypfile: false package");
+    let modules = modules_yaml(&project);
+    assert!(modules.get("ignoredBuilds").is_none(), "{modules}");
+    let pkg = project.dir().join(GYP_DIR);
+    assert!(pkg.join("binding.gyp").is_file(), "the package is linked");
+    assert!(
+        !pkg.join("build").exists(),
+        "node-gyp ran despite gypfile: false:\n{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("node-gyp"), "{}", text(&out));
 }

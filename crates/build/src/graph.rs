@@ -56,7 +56,8 @@ pub struct BuildNode {
     pub dir: PathBuf,
     /// Dep paths of its children (dependencies and optional dependencies).
     pub children: Vec<String>,
-    /// pnpm's `requiresBuild`: lifecycle scripts, `binding.gyp` or `.hooks/` present.
+    /// pnpm's `requiresBuild`: lifecycle scripts, `binding.gyp` (without `gypfile: false`) or
+    /// `.hooks/` present.
     pub requires_build: bool,
     pub patch: Option<PatchRef>,
     /// Reached only through optional edges: a failed build is skipped with a warning.

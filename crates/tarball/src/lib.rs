@@ -33,7 +33,9 @@ pub use extract::{
 };
 pub use fetcher::{Fetcher, PackageToFetch};
 pub use integrity::{sha512_sri, to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
-pub use manifest::{normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
+pub use manifest::{
+    gyp_opted_out, normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON,
+};
 pub use options::{
     default_network_concurrency, default_user_agent, EventSink, FetchEvent, FetcherOptions,
     DEFAULT_WHOLE_BODY_MAX,

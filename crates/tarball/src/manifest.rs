@@ -21,6 +21,7 @@ const KEPT_FIELDS: &[&str] = &[
     "bin",
     "directories",
     "engines",
+    "gypfile",
     "cpu",
     "os",
     "libc",
@@ -54,7 +55,8 @@ pub fn normalize_bundled_manifest(raw: &Value) -> Option<Value> {
 }
 
 /// pnpm's `pkgRequiresBuild`: a non-empty preinstall/install/postinstall script, a
-/// top-level `binding.gyp`, or any file under `.hooks/`.
+/// top-level `binding.gyp` (unless the manifest opts out with `gypfile: false`), or any file
+/// under `.hooks/`.
 pub fn requires_build<'a>(
     manifest: Option<&Value>,
     mut files: impl Iterator<Item = &'a str>,
@@ -67,9 +69,18 @@ pub fn requires_build<'a>(
                 .iter()
                 .any(|s| scripts.get(*s).is_some_and(is_truthy))
         });
+    let gyp_opted_out = manifest.is_some_and(gyp_opted_out);
     has_script
-        || files
-            .any(|f| f == "binding.gyp" || f.starts_with(".hooks/") || f.starts_with(".hooks\\"))
+        || files.any(|f| {
+            (f == "binding.gyp" && !gyp_opted_out)
+                || f.starts_with(".hooks/")
+                || f.starts_with(".hooks\\")
+        })
+}
+
+/// `gypfile: false` in a manifest: its `binding.gyp` gets no implicit `node-gyp rebuild`.
+pub fn gyp_opted_out(manifest: &Value) -> bool {
+    manifest.get("gypfile") == Some(&Value::Bool(false))
 }
 
 fn is_truthy(v: &Value) -> bool {
@@ -101,6 +112,8 @@ mod tests {
             json!({"name": "a", "version": "1.0.0", "dependencies": {"b": "^1"},
                    "bin": {"a": "cli.js"}, "scripts": {"postinstall": "node p.js"}})
         );
+        let gyp = normalize_bundled_manifest(&json!({"name": "a", "gypfile": false})).unwrap();
+        assert_eq!(gyp, json!({"name": "a", "gypfile": false}));
         let no_build =
             normalize_bundled_manifest(&json!({"name": "a", "scripts": {"test": "x"}})).unwrap();
         assert_eq!(no_build, json!({"name": "a"}));
@@ -117,6 +130,11 @@ mod tests {
         ));
         assert!(requires_build(None, ["binding.gyp"].into_iter()));
         assert!(!requires_build(None, ["src/binding.gyp"].into_iter()));
+        let gyp_off = json!({"gypfile": false});
+        assert!(!requires_build(Some(&gyp_off), ["binding.gyp"].into_iter()));
+        assert!(requires_build(Some(&gyp_off), [".hooks/pre"].into_iter()));
+        let gyp_on = json!({"gypfile": true});
+        assert!(requires_build(Some(&gyp_on), ["binding.gyp"].into_iter()));
         assert!(requires_build(None, [".hooks/pre"].into_iter()));
         assert!(!requires_build(
             Some(&json!({"scripts": {"test": "x"}})),

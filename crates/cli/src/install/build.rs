@@ -585,11 +585,12 @@ fn row_requires_build(row: &PackageFilesIndex) -> bool {
     })
 }
 
-/// pnpm's rule for a directory: install scripts, `binding.gyp` or `.hooks/`.
+/// pnpm's rule for a directory: install scripts, `binding.gyp` (unless `gypfile: false`) or
+/// `.hooks/`.
 fn dir_requires_build(dir: &Path) -> bool {
-    let manifest = read_json(&dir.join("package.json"));
-    LifecycleScripts::from_manifest(&manifest.unwrap_or_default()).any()
-        || dir.join("binding.gyp").is_file()
+    let manifest = read_json(&dir.join("package.json")).unwrap_or_default();
+    LifecycleScripts::from_manifest(&manifest).any()
+        || (dir.join("binding.gyp").is_file() && !tack_tarball::gyp_opted_out(&manifest))
         || dir.join(".hooks").is_dir()
 }
 
