@@ -10,6 +10,7 @@
 use crate::error::LinkError;
 use crate::names::{check_package_name, check_rel_path};
 use crate::plan::{package_dir_in, PackageFiles, PlannedPackage};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -87,36 +88,44 @@ pub fn import_package(
     let files = collect_files(pkg)?;
     let marker = marker_of(&files);
 
+    // A slot (`<vs>/<dir>`) that this call creates is fresh: nothing to check or wipe, and
+    // the dirs below it are made one `mkdir` each. That is the common case of a cold or
+    // warm install, where it saves a stat, a failed `opendir` and two failed `mkdir`s per
+    // package. An existing slot may hold a complete package or a partial one.
+    let slot = virtual_store_dir.join(&pkg.dir_name);
     let mut outcome = ImportOutcome::Imported;
-    if let Some(marker) = marker {
-        match std::fs::symlink_metadata(pkg_dir.join(marker)) {
-            Ok(_) => return Ok(ImportOutcome::Reused),
+    if create_fresh_slot(&slot, &pkg.dep_path)? {
+        create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
+    } else {
+        if let Some(marker) = marker {
+            match std::fs::symlink_metadata(pkg_dir.join(marker)) {
+                Ok(_) => return Ok(ImportOutcome::Reused),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(LinkError::io(
+                        "stat",
+                        pkg_dir.join(marker),
+                        &pkg.dep_path,
+                        e,
+                    ))
+                }
+            }
+        }
+        match std::fs::remove_dir_all(&pkg_dir) {
+            Ok(()) => outcome = ImportOutcome::Repaired,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(LinkError::io(
-                    "stat",
-                    pkg_dir.join(marker),
+                    "remove partial package dir",
+                    &pkg_dir,
                     &pkg.dep_path,
                     e,
                 ))
             }
         }
+        std::fs::create_dir_all(&pkg_dir)
+            .map_err(|e| LinkError::io("create directory", &pkg_dir, &pkg.dep_path, e))?;
     }
-    match std::fs::remove_dir_all(&pkg_dir) {
-        Ok(()) => outcome = ImportOutcome::Repaired,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(LinkError::io(
-                "remove partial package dir",
-                &pkg_dir,
-                &pkg.dep_path,
-                e,
-            ))
-        }
-    }
-
-    std::fs::create_dir_all(&pkg_dir)
-        .map_err(|e| LinkError::io("create directory", &pkg_dir, &pkg.dep_path, e))?;
     for dir in unique_parent_dirs(&files) {
         let path = pkg_dir.join(&dir);
         match std::fs::create_dir(&path) {
@@ -128,7 +137,7 @@ pub fn import_package(
 
     let is_dir_source = matches!(pkg.files, PackageFiles::Directory(_));
     let mut marker_file = None;
-    for (rel, src) in &files {
+    for (rel, src) in files.iter() {
         if Some(rel.as_str()) == marker {
             marker_file = Some((rel, src));
             continue;
@@ -162,20 +171,55 @@ fn import_one(
     Ok(())
 }
 
-/// The file list as `(relative path, source path)`, validated.
-fn collect_files(pkg: &PlannedPackage) -> Result<Vec<(String, PathBuf)>, LinkError> {
+/// Creates `<vs>/<dir>`; `true` when this call created it, `false` when it existed.
+fn create_fresh_slot(slot: &Path, package: &str) -> Result<bool, LinkError> {
+    match std::fs::create_dir(slot) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = slot.parent().unwrap_or(slot);
+            std::fs::create_dir_all(parent)
+                .map_err(|e| LinkError::io("create directory", parent, package, e))?;
+            match std::fs::create_dir(slot) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(LinkError::io("create directory", slot, package, e)),
+            }
+        }
+        Err(e) => Err(LinkError::io("create directory", slot, package, e)),
+    }
+}
+
+/// `node_modules`, the `@scope` dir if any, and the package dir, in a slot just created.
+fn create_dirs_below_slot(slot: &Path, name: &str, package: &str) -> Result<(), LinkError> {
+    let mut dir = slot.join("node_modules");
+    let mut levels = vec![dir.clone()];
+    for part in name.split('/') {
+        dir.push(part);
+        levels.push(dir.clone());
+    }
+    for level in levels {
+        std::fs::create_dir(&level)
+            .map_err(|e| LinkError::io("create directory", &level, package, e))?;
+    }
+    Ok(())
+}
+
+/// The file list as `(relative path, source path)`, validated; borrowed from the plan when
+/// the files come from the store.
+fn collect_files(pkg: &PlannedPackage) -> Result<Cow<'_, [(String, PathBuf)]>, LinkError> {
     match &pkg.files {
         PackageFiles::Cas(files) => {
             for (rel, _) in files {
                 check_rel_path(&pkg.dep_path, "file path", rel)?;
             }
-            Ok(files.clone())
+            Ok(Cow::Borrowed(files.as_slice()))
         }
         PackageFiles::Directory(src) => {
             let mut out = Vec::new();
             walk_source_dir(&pkg.dep_path, src, src, &mut out)?;
             out.sort();
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
     }
 }

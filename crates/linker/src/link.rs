@@ -245,26 +245,28 @@ fn link_hoisted(
         std::fs::create_dir_all(&private_dir)
             .map_err(|e| LinkError::io("create directory", &private_dir, "hoisting", e))?;
     }
-    let mut wanted_private: HashSet<&str> = HashSet::new();
-    for h in hoisted {
+    let wanted_private: HashSet<&str> = hoisted
+        .iter()
+        .filter(|h| h.kind == HoistKind::Private)
+        .map(|h| h.alias.as_str())
+        .collect();
+    // Hundreds of independent symlinks in a large project: made from every core.
+    hoisted.par_iter().try_for_each(|h| {
         let target = index.resolve(&h.key, &h.target)?;
         match h.kind {
-            HoistKind::Private => {
-                wanted_private.insert(h.alias.as_str());
-                tack_fs::symlink_dir(&target, &private_dir.join(&h.alias))
-                    .map_err(|e| LinkError::fs(&h.key, e))?;
-            }
+            HoistKind::Private => tack_fs::symlink_dir(&target, &private_dir.join(&h.alias))
+                .map_err(|e| LinkError::fs(&h.key, e)),
             HoistKind::Public => {
                 let link = root_modules.join(&h.alias);
                 match std::fs::symlink_metadata(&link) {
-                    Ok(m) if !m.file_type().is_symlink() => continue,
-                    Ok(_) if !is_managed_link(plan, &link) => continue,
+                    Ok(m) if !m.file_type().is_symlink() => return Ok(()),
+                    Ok(_) if !is_managed_link(plan, &link) => return Ok(()),
                     _ => {}
                 }
-                tack_fs::symlink_dir(&target, &link).map_err(|e| LinkError::fs(&h.key, e))?;
+                tack_fs::symlink_dir(&target, &link).map_err(|e| LinkError::fs(&h.key, e))
             }
         }
-    }
+    })?;
     crate::symlinks::remove_unwanted_links(&private_dir, "hoisted dependencies", |a| {
         wanted_private.contains(a)
     })?;

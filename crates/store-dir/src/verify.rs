@@ -11,6 +11,7 @@ use crate::index_row::{CafsFileInfo, PackageFilesIndex};
 use crate::layout::{is_valid_digest, StoreDir};
 use dashmap::DashSet;
 use sha2::{Digest, Sha512};
+use std::ffi::OsString;
 use std::fs::Metadata;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,15 +24,17 @@ const MTIME_SLACK_MS: f64 = 100.0;
 /// used by many packages is checked once.
 #[derive(Debug, Default)]
 pub struct VerifiedFilesCache {
-    set: DashSet<PathBuf>,
+    // Keyed by the raw path bytes: hashing a `Path` walks its components, which showed up
+    // in warm-install profiles (one lookup per file).
+    set: DashSet<OsString>,
 }
 
 impl VerifiedFilesCache {
     pub fn contains(&self, path: &Path) -> bool {
-        self.set.contains(path)
+        self.set.contains(path.as_os_str())
     }
     pub fn insert(&self, path: PathBuf) {
-        self.set.insert(path);
+        self.set.insert(path.into_os_string());
     }
     pub fn len(&self) -> usize {
         self.set.len()
