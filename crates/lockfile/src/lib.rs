@@ -10,6 +10,7 @@ mod error;
 mod lockfile_name;
 mod read;
 mod resolution;
+mod sections;
 mod tarball_url;
 mod types;
 mod vstore_name;

@@ -67,8 +67,11 @@ impl Lockfile {
                 path: path.to_path_buf(),
             });
         }
-        let lockfile: Lockfile = serde_saphyr::from_str_with_options(main, parse_options())
-            .map_err(|err| broken(path, &err, line_offset))?;
+        let lockfile: Lockfile = match crate::sections::parse_in_sections(main) {
+            Some(lockfile) => lockfile,
+            None => serde_saphyr::from_str_with_options(main, parse_options())
+                .map_err(|err| broken(path, &err, line_offset))?,
+        };
         check_version(&lockfile.lockfile_version, path)?;
         Ok(lockfile)
     }
@@ -76,7 +79,7 @@ impl Lockfile {
 
 /// Limits well above the largest real lockfiles (a 1,500-package lockfile is ~60k events) that still
 /// refuse billion-laughs style or absurdly deep input.
-fn parse_options() -> Options {
+pub(crate) fn parse_options() -> Options {
     let mut budget = Budget::default();
     budget.max_events = 50_000_000;
     budget.max_nodes = 25_000_000;

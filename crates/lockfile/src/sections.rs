@@ -1,0 +1,188 @@
+//! Parsing the two big sections of a lockfile on two threads.
+//!
+//! Parsing the lockfile is the first step of every install that is not a no-op, so it sits
+//! on the critical path. `packages:` and `snapshots:` hold nearly all of a large lockfile's
+//! text, and pnpm writes every top-level key at column 0 in block style. That lets the text
+//! be cut, without parsing it, into independent YAML documents: `packages` is parsed on a
+//! second thread while this one parses `snapshots` and the small rest.
+//!
+//! The cut is only trusted when the layout is exactly what pnpm writes; anything unusual
+//! (flow style, a repeated section, a stray line at column 0) makes [`parse_in_sections`]
+//! return `None`, and so does any parse error. The caller then parses the whole text the
+//! ordinary way, which is also what reports errors with their exact line and column.
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+use crate::read::parse_options;
+use crate::types::{Lockfile, PackageInfo, SnapshotEntry};
+
+/// Below this size the second thread costs more than it saves.
+const MIN_PARALLEL_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+struct PackagesSection {
+    #[serde(default)]
+    packages: IndexMap<String, PackageInfo>,
+}
+
+#[derive(Deserialize)]
+struct SnapshotsSection {
+    #[serde(default)]
+    snapshots: IndexMap<String, SnapshotEntry>,
+}
+
+/// The text cut into the rest of the document and its two big sections.
+struct Cut<'a> {
+    rest: String,
+    packages: &'a str,
+    snapshots: &'a str,
+}
+
+/// Parses `text` (the main document) with `packages` and `snapshots` on their own threads;
+/// `None` when the text is small, not laid out as pnpm writes it, or does not parse.
+pub(crate) fn parse_in_sections(text: &str) -> Option<Lockfile> {
+    if text.len() < MIN_PARALLEL_BYTES {
+        return None;
+    }
+    let cut = cut(text)?;
+    let (packages, rest) = std::thread::scope(|s| {
+        let packages = s.spawn(|| yaml::<PackagesSection>(cut.packages));
+        let snapshots = yaml::<SnapshotsSection>(cut.snapshots);
+        let rest = yaml::<Lockfile>(&cut.rest);
+        let packages = packages.join().ok().flatten();
+        (packages, rest.zip(snapshots))
+    });
+    let (mut lockfile, snapshots) = rest?;
+    if !lockfile.packages.is_empty() || !lockfile.snapshots.is_empty() {
+        return None; // a section was somewhere the cut did not see
+    }
+    lockfile.packages = packages?.packages;
+    lockfile.snapshots = snapshots.snapshots;
+    Some(lockfile)
+}
+
+fn yaml<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
+    serde_saphyr::from_str_with_options(text, parse_options()).ok()
+}
+
+/// Cuts the text at its `packages:` and `snapshots:` lines. Each section runs to the next
+/// line at column 0; every line inside it must be indented, blank or a comment.
+fn cut(text: &str) -> Option<Cut<'_>> {
+    let mut packages: Option<(usize, usize)> = None;
+    let mut snapshots: Option<(usize, usize)> = None;
+    let mut open: Option<(&str, usize)> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let first = line.as_bytes().first().copied();
+        let top_level = !matches!(first, None | Some(b' ' | b'\n' | b'#' | b'\r'));
+        if !top_level {
+            continue;
+        }
+        if let Some((name, begin)) = open.take() {
+            let slot = if name == "packages" {
+                &mut packages
+            } else {
+                &mut snapshots
+            };
+            *slot = Some((begin, start));
+        }
+        let key = line.trim_end();
+        if key == "packages:" || key == "snapshots:" {
+            let name = key.trim_end_matches(':');
+            let seen = if name == "packages" {
+                packages.is_some()
+            } else {
+                snapshots.is_some()
+            };
+            if seen {
+                return None;
+            }
+            open = Some((name, start));
+        } else if !looks_like_key(line) {
+            return None;
+        }
+    }
+    if let Some((name, begin)) = open {
+        let slot = if name == "packages" {
+            &mut packages
+        } else {
+            &mut snapshots
+        };
+        *slot = Some((begin, text.len()));
+    }
+    let (p, s) = (packages?, snapshots?);
+    let mut rest = String::with_capacity(text.len() - (p.1 - p.0) - (s.1 - s.0));
+    let (first, second) = if p.0 < s.0 { (p, s) } else { (s, p) };
+    rest.push_str(&text[..first.0]);
+    rest.push_str(&text[first.1..second.0]);
+    rest.push_str(&text[second.1..]);
+    Some(Cut {
+        rest,
+        packages: &text[p.0..p.1],
+        snapshots: &text[s.0..s.1],
+    })
+}
+
+/// A block-style mapping key at column 0 (`name:` or `name: value`), as pnpm writes them.
+fn looks_like_key(line: &str) -> bool {
+    let Some(colon) = line.find(':') else {
+        return false;
+    };
+    let key = &line[..colon];
+    !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'\'' | b'"'))
+        && matches!(line.as_bytes().get(colon + 1), None | Some(b' ' | b'\n' | b'\r'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn fixture(name: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    fn serial(text: &str) -> Lockfile {
+        serde_saphyr::from_str_with_options(text, parse_options()).unwrap()
+    }
+
+    #[test]
+    fn sections_give_the_same_lockfile_as_one_parse() {
+        let text = fixture("medium.yaml");
+        let parallel = parse_in_sections(&text).expect("the medium lockfile is cut");
+        assert_eq!(parallel, serial(&text));
+        assert!(parallel.packages.len() > 500 && parallel.snapshots.len() > 500);
+    }
+
+    #[test]
+    fn section_order_does_not_matter() {
+        let text = fixture("medium.yaml");
+        let cut = cut(&text).unwrap();
+        let swapped = format!("{}{}{}", cut.rest, cut.snapshots, cut.packages);
+        assert_eq!(parse_in_sections(&swapped).unwrap(), serial(&text));
+    }
+
+    #[test]
+    fn unusual_layouts_are_left_to_the_ordinary_parse() {
+        let text = fixture("medium.yaml");
+        // Too small to bother.
+        assert!(parse_in_sections(&fixture("small.yaml")).is_none());
+        // A repeated section.
+        assert!(parse_in_sections(&format!("{text}packages:\n  x@1.0.0: {{}}\n")).is_none());
+        // A line at column 0 that is not a key.
+        assert!(parse_in_sections(&format!("{text}- stray\n")).is_none());
+        // Flow style.
+        let flow = text.replacen("snapshots:\n", "snapshots: {}\nsnapshots2:\n", 1);
+        assert!(parse_in_sections(&flow).is_none());
+        // A YAML error inside a section.
+        let broken = text.replacen("resolution:", "resolution: [", 1);
+        assert!(parse_in_sections(&broken).is_none());
+    }
+}
