@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 use tack_lockfile::{Lockfile, ProjectSnapshot};
 
+use crate::checksums;
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::manifest::Manifest;
@@ -76,12 +77,9 @@ pub fn check_settings(config: &Config, lockfile: &Lockfile) -> Result<(), Config
     if !same_map(&lockfile.overrides, &overrides) {
         return Err(mismatch("overrides"));
     }
-    let has_extensions = config
-        .settings
-        .package_extensions
-        .as_ref()
-        .is_some_and(|v| v.as_object().is_some_and(|o| !o.is_empty()));
-    if lockfile.package_extensions_checksum.is_some() != has_extensions {
+    let extensions_checksum =
+        checksums::package_extensions_checksum(config.settings.package_extensions.as_ref());
+    if lockfile.package_extensions_checksum != extensions_checksum {
         return Err(mismatch("packageExtensionsChecksum"));
     }
     let mut wanted: Vec<&String> = config.ignored_optional_dependencies.iter().collect();
@@ -124,10 +122,11 @@ pub fn check_settings(config: &Config, lockfile: &Lockfile) -> Result<(), Config
     if settings.dedupe_peers.unwrap_or(false) != config.dedupe_peers {
         return Err(mismatch("settings.dedupePeers"));
     }
-    let has_pnpmfile = [".pnpmfile.cjs", ".pnpmfile.mjs"]
-        .iter()
-        .any(|f| config.workspace_root.join(f).is_file());
-    if lockfile.pnpmfile_checksum.is_some() != has_pnpmfile {
+    let pnpmfile_checksum = match checksums::default_pnpmfile(&config.workspace_root) {
+        Some(pnpmfile) => Some(checksums::pnpmfile_checksum(&[pnpmfile])?),
+        None => None,
+    };
+    if lockfile.pnpmfile_checksum != pnpmfile_checksum {
         return Err(mismatch("pnpmfileChecksum"));
     }
     if settings.inject_workspace_packages.unwrap_or(false) != config.inject_workspace_packages {

@@ -196,3 +196,81 @@ fn range_not_satisfied_by_locked_version() {
         "{message}"
     );
 }
+
+/// `packageExtensions` and the lockfile checksum pnpm 12.21.0 wrote for it (see `tests/checksums.rs`).
+const EXTENSIONS_YAML: &str = "packageExtensions:\n  \"foo@1\":\n    dependencies:\n      b: \"^1\"\n      a: \"2\"\n    peerDependencies:\n      x: \"*\"\n  bar:\n    optionalDependencies:\n      z: \"1\"\n";
+const EXTENSIONS_CHECKSUM: &str = "sha256-fH9/Fr9tzyUdgpcZY9HvQnIDfkOdSEDp9JHsc0+vEFY=";
+/// A `.pnpmfile.cjs` and the checksum pnpm 12.21.0 wrote for it.
+const PNPMFILE: &str =
+    "module.exports = {\n  hooks: {\n    readPackage (pkg) {\n      return pkg\n    }\n  }\n}\n";
+const PNPMFILE_CHECKSUM: &str = "sha256-knpxorrb5IkETDIn+FK8UcbNJ7SONh9KnrE9N41Ri28=";
+
+fn record_in_lockfile(root: &Path, line: &str) {
+    edit(
+        &root.join("pnpm-lock.yaml"),
+        "catalogs:\n  default:",
+        &format!("{line}\n\ncatalogs:\n  default:"),
+    );
+}
+
+fn assert_config_mismatch(root: &Path, field: &str) {
+    let err = check(root).unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_LOCKFILE_CONFIG_MISMATCH", "{err}");
+    let phrase = format!(
+        "The current \"{field}\" configuration doesn't match the value found in the lockfile"
+    );
+    assert!(err.to_string().contains(&phrase), "{err}");
+}
+
+#[test]
+fn package_extensions_checksum_is_compared() {
+    let (_tmp, root) = workspace();
+    let yaml = root.join("pnpm-workspace.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(&yaml, format!("{text}{EXTENSIONS_YAML}")).unwrap();
+    assert_config_mismatch(&root, "packageExtensionsChecksum");
+    record_in_lockfile(
+        &root,
+        &format!("packageExtensionsChecksum: {EXTENSIONS_CHECKSUM}"),
+    );
+    check(&root).unwrap();
+    // Key order does not matter.
+    edit(
+        &yaml,
+        "      b: \"^1\"\n      a: \"2\"",
+        "      a: \"2\"\n      b: \"^1\"",
+    );
+    check(&root).unwrap();
+    // Same keys, another range.
+    edit(&yaml, "b: \"^1\"", "b: \"^1.2\"");
+    assert_config_mismatch(&root, "packageExtensionsChecksum");
+    // A checksum without extensions.
+    std::fs::write(&yaml, &text).unwrap();
+    assert_config_mismatch(&root, "packageExtensionsChecksum");
+}
+
+#[test]
+fn pnpmfile_checksum_is_compared() {
+    let (_tmp, root) = workspace();
+    let pnpmfile = root.join(".pnpmfile.cjs");
+    std::fs::write(&pnpmfile, PNPMFILE).unwrap();
+    assert_config_mismatch(&root, "pnpmfileChecksum");
+    record_in_lockfile(&root, &format!("pnpmfileChecksum: {PNPMFILE_CHECKSUM}"));
+    check(&root).unwrap();
+    std::fs::write(&pnpmfile, PNPMFILE.replace('\n', "\r\n")).unwrap();
+    check(&root).unwrap();
+    std::fs::write(
+        &pnpmfile,
+        PNPMFILE.replace("return pkg", "return { ...pkg }"),
+    )
+    .unwrap();
+    assert_config_mismatch(&root, "pnpmfileChecksum");
+    // `.pnpmfile.mjs` is the one pnpm loads when both exist.
+    std::fs::write(&pnpmfile, PNPMFILE).unwrap();
+    std::fs::write(root.join(".pnpmfile.mjs"), "export const hooks = {}\n").unwrap();
+    assert_config_mismatch(&root, "pnpmfileChecksum");
+    // A checksum without a pnpmfile.
+    std::fs::remove_file(root.join(".pnpmfile.mjs")).unwrap();
+    std::fs::remove_file(&pnpmfile).unwrap();
+    assert_config_mismatch(&root, "pnpmfileChecksum");
+}
