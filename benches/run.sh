@@ -2,7 +2,8 @@
 # Side-by-side install benchmarks: tack against pnpm 12, pnpm 11 and bun, on one machine, against
 # the test registry serving a mirror on loopback. See benches/README.md for how to read the table.
 #
-# Usage: benches/run.sh [--fixture small|medium|DIR] [--runs N] [--scenarios cold,warm,noop,wiped,link]
+# Usage: benches/run.sh [--fixture small|medium|DIR] [--runs N]
+#                       [--scenarios cold,warm,noop,wiped,link,syscalls]
 #                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,6 +117,29 @@ settle() {
   return 0
 }
 
+# --- syscalls per installed file, warm store (strace -c -f), one run per tool -----------------
+SYSCALLS="$WORK/syscalls.md"
+: > "$SYSCALLS"
+count_syscalls() { # tools...
+  command -v strace >/dev/null || { apt-get update -qq && apt-get install -y -qq strace; }
+  echo "| tool | syscalls | installed files | syscalls per file | top calls |"
+  echo "|---|---|---|---|---|"
+  local tool project out files total top
+  for tool in "$@"; do
+    project="$WORK/$tool/project"
+    eval "$(prepare_cmd "$tool" warm)"
+    out="$WORK/$tool.strace"
+    (cd "$project" && env $(env_for "$tool") strace -f -c -o "$out" $(install_cmd "$tool") >/dev/null 2>&1) || {
+      echo "$tool failed under strace" >&2; exit 1; }
+    # Regular files reachable in node_modules without following symlinks: what was linked.
+    files=$(find "$project/node_modules" -type f | wc -l)
+    total=$(awk '$NF == "total" {print $4}' "$out")
+    top=$(awk 'NR > 2 && $NF != "total" && $4 ~ /^[0-9]+$/ {print $4, $NF}' "$out" \
+      | sort -rn | head -5 | awk '{printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1}')
+    echo "| $tool | $total | $files | $(python3 -c "print(f'{$total / max($files, 1):.2f}')") | $top |"
+  done
+}
+
 IFS=, read -r -a tools <<< "$TOOLS"
 IFS=, read -r -a scenarios <<< "$SCENARIOS"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -135,6 +159,11 @@ for scenario in "${scenarios[@]}"; do
     fi
   done
   settle
+  if [ "$scenario" = syscalls ]; then
+    count_syscalls "${tools[@]}" >> "$SYSCALLS"
+    stop_registry
+    continue
+  fi
   # Interleave the tools run by run, so drift on the machine hits every tool alike.
   for run in $(seq "$RUNS"); do
     for tool in "${tools[@]}"; do
@@ -159,4 +188,10 @@ PY
   stop_registry
 done
 
-python3 benches/aggregate.py "$RAW" --fixture "$NAME" | tee "$RESULTS/$NAME-$STAMP.md"
+if [ -s "$RAW" ]; then
+  python3 benches/aggregate.py "$RAW" --fixture "$NAME" | tee "$RESULTS/$NAME-$STAMP.md"
+fi
+if [ -s "$SYSCALLS" ]; then
+  { echo; echo "### syscalls, warm store (\`strace -c -f\`, one run each)"; echo; cat "$SYSCALLS"; } \
+    | tee -a "$RESULTS/$NAME-$STAMP.md"
+fi
