@@ -131,6 +131,15 @@ fn run_case(url: &str, expected: &Tree, place: Where) -> Vec<String> {
             .filter(|c| !c.is_whitespace() && *c != '│')
             .collect()
     };
+    // What to do next: free space and run again (not "check that the paths exist").
+    if !squash(&out.stderr).contains(&squash("free some space"))
+        || !out.stderr.contains("ERR_TACK_FS_ENOSPC")
+    {
+        problems.push(format!(
+            "the error does not say ERR_TACK_FS_ENOSPC and how to recover: {}",
+            out.describe()
+        ));
+    }
     if !squash(&out.stderr).contains(&squash(&mount_dir.display().to_string())) {
         problems.push(format!(
             "the error does not name a path under {}: {}",

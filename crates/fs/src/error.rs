@@ -13,7 +13,8 @@ use std::path::PathBuf;
 pub enum FsError {
     /// An IO call on one path failed.
     #[error(
-        "{op} {path} failed: {source}. Check that the path is writable and the disk is not full"
+        "{op} {path} failed: {source}. {}",
+        advice(source, "the path is writable")
     )]
     Io {
         /// What was being done (`"open"`, `"write"`, `"rename"`, …).
@@ -26,7 +27,10 @@ pub enum FsError {
     },
 
     /// An IO call that involves two paths (link, rename, copy) failed.
-    #[error("{op} {from} -> {to} failed: {source}. Check that both paths exist and are writable")]
+    #[error(
+        "{op} {from} -> {to} failed: {source}. {}",
+        advice(source, "both paths exist and are writable")
+    )]
     Io2 {
         /// What was being done (`"hardlink"`, `"rename"`, `"copy"`, …).
         op: &'static str,
@@ -111,7 +115,7 @@ impl FsError {
     /// A stable error code: pnpm's `ERR_PNPM_*` where one exists, else `ERR_TACK_*`.
     pub fn code(&self) -> &'static str {
         match self {
-            FsError::Io { source, .. } | FsError::Io2 { source, .. } if is_enospc(source) => {
+            FsError::Io { source, .. } | FsError::Io2 { source, .. } if is_disk_full(source) => {
                 "ERR_TACK_FS_ENOSPC"
             }
             FsError::Io { .. } => "ERR_TACK_FS_IO",
@@ -138,7 +142,7 @@ impl FsError {
 
     /// True when the disk (or quota) is full: the caller should stop, not retry.
     pub fn is_enospc(&self) -> bool {
-        self.io_error().is_some_and(is_enospc)
+        self.io_error().is_some_and(is_disk_full)
     }
 
     /// True when the error is "not found" (a missing source, a vanished directory).
@@ -170,6 +174,19 @@ impl FsError {
     }
 }
 
-fn is_enospc(e: &io::Error) -> bool {
+/// What to do next after `e`: for a full disk or quota, that (nothing else helps); otherwise
+/// "Check that <check>".
+pub fn advice(e: &io::Error, check: &str) -> String {
+    if is_disk_full(e) {
+        "The disk is full (or a quota is reached): free some space, or move the store or the \
+         project to a bigger filesystem, then run the install again; it resumes where it stopped"
+            .to_string()
+    } else {
+        format!("Check that {check}")
+    }
+}
+
+/// Whether `e` is ENOSPC or EDQUOT: the disk or the user's quota is full.
+pub fn is_disk_full(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }

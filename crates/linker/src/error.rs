@@ -22,7 +22,8 @@ pub enum LinkError {
 
     /// An IO call failed on one path.
     #[error(
-        "{op} {path} failed while linking {package}: {source}. Check that the path is writable"
+        "{op} {path} failed while linking {package}: {source}. {}",
+        tack_fs::advice(source, "the path is writable")
     )]
     Io {
         /// What was being done.
@@ -134,6 +135,7 @@ impl LinkError {
     pub fn code(&self) -> &'static str {
         match self {
             LinkError::Fs { source, .. } => source.code(),
+            LinkError::Io { source, .. } if tack_fs::is_disk_full(source) => "ERR_TACK_FS_ENOSPC",
             LinkError::Io { .. } => "ERR_TACK_LINK_IO",
             LinkError::UnsafePath { .. } => "ERR_TACK_UNSAFE_PATH",
             LinkError::UnknownDepPath { .. } => "ERR_TACK_LINK_UNKNOWN_DEP_PATH",

@@ -136,7 +136,10 @@ fn looks_like_key(line: &str) -> bool {
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'\'' | b'"'))
-        && matches!(line.as_bytes().get(colon + 1), None | Some(b' ' | b'\n' | b'\r'))
+        && matches!(
+            line.as_bytes().get(colon + 1),
+            None | Some(b' ' | b'\n' | b'\r')
+        )
 }
 
 #[cfg(test)]
@@ -145,7 +148,9 @@ mod tests {
     use std::path::Path;
 
     fn fixture(name: &str) -> String {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
         std::fs::read_to_string(path).unwrap()
     }
 

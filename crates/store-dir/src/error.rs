@@ -6,7 +6,13 @@ use std::path::PathBuf;
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot {action} {path}: {source}. Check that the store directory is writable, or point `storeDir` elsewhere")]
+    #[error(
+        "cannot {action} {path}: {source}. {}",
+        tack_fs::advice(
+            source,
+            "the store directory is writable, or point `storeDir` elsewhere"
+        )
+    )]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -15,7 +21,7 @@ pub enum StoreError {
     },
     #[error("cannot write a file into the store: {0}")]
     Fs(#[from] tack_fs::FsError),
-    #[error("store index {path} failed: {source}. If the file is corrupt, delete it (the store will re-index packages as they are fetched)")]
+    #[error("store index {path} failed: {source}. {}", sqlite_advice(source))]
     Sqlite {
         path: PathBuf,
         #[source]
@@ -29,8 +35,10 @@ impl StoreError {
     /// Stable error code.
     pub fn code(&self) -> &'static str {
         match self {
+            StoreError::Io { source, .. } if tack_fs::is_disk_full(source) => "ERR_TACK_FS_ENOSPC",
             StoreError::Io { .. } => "ERR_TACK_STORE_IO",
             StoreError::Fs(e) => e.code(),
+            StoreError::Sqlite { source, .. } if sqlite_disk_full(source) => "ERR_TACK_FS_ENOSPC",
             StoreError::Sqlite { .. } => "ERR_TACK_STORE_INDEX",
             StoreError::WriterGone { .. } => "ERR_TACK_STORE_INDEX_WRITER",
         }
@@ -46,5 +54,19 @@ impl StoreError {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// SQLite reports a full disk (or quota) as `SQLITE_FULL`.
+fn sqlite_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+}
+
+fn sqlite_advice(e: &rusqlite::Error) -> String {
+    if sqlite_disk_full(e) {
+        tack_fs::advice(&std::io::Error::from_raw_os_error(libc::ENOSPC), "")
+    } else {
+        "If the file is corrupt, delete it (the store will re-index packages as they are fetched)"
+            .to_string()
     }
 }

@@ -4,9 +4,10 @@
 //! temp dir filled with `npm pack <pkg>`), plus tarballs packed at bench time from real
 //! source files on disk (the crates in cargo's registry cache), so the bench always runs.
 //!
-//! Groups: `gunzip` compares flate2 (zlib-rs, streaming) with zune-inflate (one-shot);
-//! `pipeline` runs the fetcher's extractor into a memory sink (hash only) and into a fresh
-//! on-disk store.
+//! Groups: `gunzip` compares flate2 (zlib-rs, streaming) with two one-shot inflaters,
+//! zune-inflate and libdeflate (the one the fetcher uses for bodies it holds whole);
+//! `pipeline` runs both extraction paths (streamed: `unpack_tarball`; whole body:
+//! `unpack_tarball_bytes`) into a memory sink (hash only) and into a fresh on-disk store.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sha2::Digest;
 use tack_store_dir::StoreDir;
-use tack_tarball::{unpack_tarball, CasSink, ExtractCaps};
+use tack_tarball::{unpack_tarball, unpack_tarball_bytes, CasSink, ExtractCaps};
 
 struct HashOnly;
 
@@ -148,6 +149,17 @@ fn gunzip_zune(tgz: &[u8]) -> Vec<u8> {
         .unwrap()
 }
 
+/// libdeflate needs the output size up front: the gzip trailer's ISIZE.
+fn gunzip_libdeflate(tgz: &[u8]) -> Vec<u8> {
+    let isize = u32::from_le_bytes(tgz[tgz.len() - 4..].try_into().unwrap()) as usize;
+    let mut out = vec![0u8; isize];
+    let n = libdeflater::Decompressor::new()
+        .gzip_decompress(tgz, &mut out)
+        .unwrap();
+    out.truncate(n);
+    out
+}
+
 fn bench(c: &mut Criterion) {
     let corpus = corpus();
     assert!(!corpus.is_empty(), "no tarballs found");
@@ -163,7 +175,9 @@ fn bench(c: &mut Criterion) {
         unpacked as f64 / 1e6
     );
     for (_, t) in &corpus {
-        assert_eq!(gunzip_flate2(t), gunzip_zune(t));
+        let reference = gunzip_flate2(t);
+        assert_eq!(reference, gunzip_zune(t));
+        assert_eq!(reference, gunzip_libdeflate(t));
     }
 
     let mut g = c.benchmark_group("gunzip");
@@ -185,20 +199,52 @@ fn bench(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
+    g.bench_function("libdeflate-oneshot", |b| {
+        b.iter(|| {
+            corpus
+                .iter()
+                .map(|(_, t)| gunzip_libdeflate(t).len())
+                .sum::<usize>()
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("pipeline");
     g.throughput(Throughput::Bytes(unpacked));
     g.sample_size(10);
     let caps = ExtractCaps::default();
-    g.bench_function("gunzip+untar+sha512", |b| {
+    g.bench_function("streamed:gunzip+untar+sha512", |b| {
         b.iter(|| {
             for (name, t) in &corpus {
                 unpack_tarball(&t[..], name, &HashOnly, &caps).unwrap();
             }
         })
     });
-    g.bench_function("gunzip+untar+sha512+cas-write", |b| {
+    g.bench_function("whole-body:gunzip+untar+sha512", |b| {
+        b.iter(|| {
+            for (name, t) in &corpus {
+                unpack_tarball_bytes(t, name, &HashOnly, &caps).unwrap();
+            }
+        })
+    });
+    g.bench_function("whole-body:gunzip+untar+sha512+cas-write", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let store = StoreDir::new(dir.path().join("v11"));
+                store.ensure_layout().unwrap();
+                (dir, store)
+            },
+            |(dir, store)| {
+                for (name, t) in &corpus {
+                    unpack_tarball_bytes(t, name, &store, &caps).unwrap();
+                }
+                (dir, store)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("streamed:gunzip+untar+sha512+cas-write", |b| {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
