@@ -149,6 +149,14 @@ fn gunzip_zune(tgz: &[u8]) -> Vec<u8> {
         .unwrap()
 }
 
+/// An empty store in a temp dir (kept alive with it).
+fn fresh_store() -> (tempfile::TempDir, StoreDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    store.ensure_layout().unwrap();
+    (dir, store)
+}
+
 /// libdeflate needs the output size up front: the gzip trailer's ISIZE.
 fn gunzip_libdeflate(tgz: &[u8]) -> Vec<u8> {
     let isize = u32::from_le_bytes(tgz[tgz.len() - 4..].try_into().unwrap()) as usize;
@@ -229,12 +237,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("whole-body:gunzip+untar+sha512+cas-write", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let store = StoreDir::new(dir.path().join("v11"));
-                store.ensure_layout().unwrap();
-                (dir, store)
-            },
+            fresh_store,
             |(dir, store)| {
                 for (name, t) in &corpus {
                     unpack_tarball_bytes(t, name, &store, &caps).unwrap();
@@ -246,12 +249,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("streamed:gunzip+untar+sha512+cas-write", |b| {
         b.iter_batched(
-            || {
-                let dir = tempfile::tempdir().unwrap();
-                let store = StoreDir::new(dir.path().join("v11"));
-                store.ensure_layout().unwrap();
-                (dir, store)
-            },
+            fresh_store,
             |(dir, store)| {
                 for (name, t) in &corpus {
                     unpack_tarball(&t[..], name, &store, &caps).unwrap();

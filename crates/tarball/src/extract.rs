@@ -161,13 +161,6 @@ pub fn unpack_tarball<R: Read>(
     {
         let entries = archive.entries().map_err(|e| stream_err(e, &tripped))?;
         for (seq, entry) in entries.enumerate() {
-            if seq as u64 >= caps.max_entries {
-                return Err(FetchError::TooLarge {
-                    pkg: pkg.to_string(),
-                    what: "entry count",
-                    limit: caps.max_entries,
-                });
-            }
             let entry = entry.map_err(|e| stream_err(e, &tripped))?;
             unpacker
                 .entry(seq, entry)
@@ -215,13 +208,6 @@ fn unpack_tar_in_memory(
     let mut archive = tar::Archive::new(io::Cursor::new(tar));
     let entries = archive.entries_with_seek().map_err(|e| bad(pkg, &e))?;
     for (seq, entry) in entries.enumerate() {
-        if seq as u64 >= caps.max_entries {
-            return Err(FetchError::TooLarge {
-                pkg: pkg.to_string(),
-                what: "entry count",
-                limit: caps.max_entries,
-            });
-        }
         let entry = entry.map_err(|e| bad(pkg, &e))?;
         unpacker
             .entry_in(seq, &entry, tar)
@@ -347,13 +333,16 @@ impl<'a> Unpacker<'a> {
             .map_err(EntryError::Done)
     }
 
-    /// The checks every entry passes before its bytes are looked at: a safe path, a kept
-    /// type (hard links are noted for [`Unpacker::finish`]) and the size caps.
+    /// The checks every entry passes before its bytes are looked at: the entry count, a safe
+    /// path, a kept type (hard links are noted for [`Unpacker::finish`]) and the size caps.
     fn admit<R: Read>(
         &mut self,
         seq: usize,
         entry: &tar::Entry<'_, R>,
     ) -> Result<Option<Admitted>, EntryError> {
+        if seq as u64 >= self.caps.max_entries {
+            return Err(self.too_large("entry count", self.caps.max_entries).into());
+        }
         let kind = entry.header().entry_type();
         let raw_path = entry.path_bytes();
         let path =

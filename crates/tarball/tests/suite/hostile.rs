@@ -164,6 +164,7 @@ async fn decompression_bomb_hits_the_cap() {
     };
     let err = fetch_err(&env, "swarm", gzip(&raw_tar(&entries)), Some(caps)).await;
     assert_eq!(err.code(), "ERR_TACK_TARBALL_TOO_LARGE", "{err}");
+    assert!(err.to_string().contains("entry count"), "{err}");
     env.assert_nothing_outside_store();
 }
 
