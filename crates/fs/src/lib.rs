@@ -9,6 +9,7 @@
 //! Unix only (Linux gets `O_TMPFILE` and `FICLONE`; other Unixes use the portable fallbacks).
 
 mod atomic_write;
+mod dir_fd;
 mod ensure_file;
 mod error;
 mod import;
@@ -19,6 +20,7 @@ mod symlink;
 mod temp;
 
 pub use atomic_write::AtomicWrite;
+pub use dir_fd::{DirFd, FileStat};
 pub use ensure_file::{ensure_file, EnsureOutcome};
 pub use error::{advice, is_disk_full, FsError};
 pub use import::{ImportMethod, ImportedVia, Importer};

@@ -13,8 +13,10 @@ use crate::plan::{package_dir_in, PackageFiles, PlannedPackage};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 use tack_fs::{FsError, ImportMethod, ImportedVia, Importer};
 
 /// The file whose presence marks a complete package directory.
@@ -28,6 +30,9 @@ pub struct PackageImporter {
     reflink: Importer,
     copy: Importer,
     reflink_works: AtomicBool,
+    /// The CAS `files/` directory (its path bytes and an open handle), found from the first
+    /// package's files; `None` inside when it could not be opened.
+    cas_dir: OnceLock<Option<(Vec<u8>, tack_fs::DirFd)>>,
 }
 
 impl PackageImporter {
@@ -38,7 +43,25 @@ impl PackageImporter {
             reflink: Importer::new(ImportMethod::Reflink),
             copy: Importer::new(ImportMethod::Copy),
             reflink_works: AtomicBool::new(true),
+            cas_dir: OnceLock::new(),
         }
+    }
+
+    /// The open CAS `files/` directory, found as the grandparent of a CAS file
+    /// (`files/XX/<name>`), if `src` lies in it.
+    fn cas_dir(&self, src: &Path) -> Option<&(Vec<u8>, tack_fs::DirFd)> {
+        let found = self
+            .cas_dir
+            .get_or_init(|| {
+                let files = src.parent()?.parent()?;
+                let dir = tack_fs::DirFd::open(files).ok()?;
+                Some((files.as_os_str().as_bytes().to_vec(), dir))
+            })
+            .as_ref()?;
+        src.as_os_str()
+            .as_bytes()
+            .starts_with(&found.0)
+            .then_some(found)
     }
 
     /// Clone if the filesystem can, else copy (pnpm's `clone-or-copy`).
@@ -136,18 +159,71 @@ pub fn import_package(
     }
 
     let is_dir_source = matches!(pkg.files, PackageFiles::Directory(_));
+    let linker = FastLinker::new(importer, pkg, &pkg_dir);
     let mut marker_file = None;
     for (rel, src) in files.iter() {
         if Some(rel.as_str()) == marker {
             marker_file = Some((rel, src));
             continue;
         }
-        import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+        if !linker.link(src, rel) {
+            import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+        }
     }
     if let Some((rel, src)) = marker_file {
-        import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+        if !linker.link(src, rel) {
+            import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+        }
     }
     Ok(outcome)
+}
+
+/// Hard links made relative to the open CAS `files/` directory and the open package
+/// directory ([`tack_fs::DirFd`]), when the package is hard-linked from the store at all.
+/// Anything it cannot do (a copy, a source outside the store, any error) it leaves to
+/// [`import_one`], which knows the fallbacks and reports errors with their paths.
+struct FastLinker<'a> {
+    cas: Option<&'a (Vec<u8>, tack_fs::DirFd)>,
+    pkg_dir: Option<tack_fs::DirFd>,
+}
+
+impl<'a> FastLinker<'a> {
+    fn new(importer: &'a PackageImporter, pkg: &PlannedPackage, pkg_dir: &Path) -> Self {
+        let hardlinks = !pkg.force_copy
+            && matches!(pkg.files, PackageFiles::Cas(_))
+            && matches!(
+                importer.normal.method(),
+                ImportMethod::Auto | ImportMethod::Hardlink
+            )
+            && importer.normal.current_tier() == ImportedVia::Hardlink;
+        let first_src = match &pkg.files {
+            PackageFiles::Cas(files) => files.first().map(|(_, src)| src.as_path()),
+            PackageFiles::Directory(_) => None,
+        };
+        let cas = first_src
+            .filter(|_| hardlinks)
+            .and_then(|src| importer.cas_dir(src));
+        FastLinker {
+            pkg_dir: cas.and_then(|_| tack_fs::DirFd::open(pkg_dir).ok()),
+            cas,
+        }
+    }
+
+    /// Links `src` to `rel` in the package dir; `false` when the caller must import it.
+    fn link(&self, src: &Path, rel: &str) -> bool {
+        let (Some((files_dir, files_fd)), Some(pkg_fd)) = (self.cas, &self.pkg_dir) else {
+            return false;
+        };
+        let bytes = src.as_os_str().as_bytes();
+        let Some(src_rel) = bytes
+            .strip_prefix(files_dir.as_slice())
+            .and_then(|rest| rest.strip_prefix(b"/"))
+        else {
+            return false;
+        };
+        let src_rel = Path::new(std::ffi::OsStr::from_bytes(src_rel));
+        files_fd.hard_link(src_rel, pkg_fd, Path::new(rel)).is_ok()
+    }
 }
 
 fn import_one(

@@ -62,16 +62,19 @@ impl StoreDir {
 
     /// `files/XX/<rest>[-exec]` for a lowercase hex sha512 digest.
     pub fn cas_path(&self, hex_digest: &str, executable: bool) -> PathBuf {
+        // One allocation: this runs once per file of every package an install touches.
         let (shard, rest) = hex_digest.split_at(hex_digest.len().min(2));
-        let mut name = String::with_capacity(rest.len() + 5);
-        name.push_str(rest);
-        if executable {
-            name.push_str("-exec");
-        }
-        let mut path = self.files_dir();
+        let root = self.root.as_os_str();
+        let mut path = std::ffi::OsString::with_capacity(root.len() + hex_digest.len() + 14);
+        path.push(root);
+        path.push("/files/");
         path.push(shard);
-        path.push(name);
-        path
+        path.push("/");
+        path.push(rest);
+        if executable {
+            path.push("-exec");
+        }
+        PathBuf::from(path)
     }
 
     /// Hash `content`, write it to its CAS path (or verify what is there) and return the

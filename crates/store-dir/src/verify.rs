@@ -15,6 +15,7 @@ use std::ffi::OsString;
 use std::fs::Metadata;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
 /// Slack between a file's mtime and the row's `checkedAt`, as in pnpm.
@@ -27,9 +28,24 @@ pub struct VerifiedFilesCache {
     // Keyed by the raw path bytes: hashing a `Path` walks its components, which showed up
     // in warm-install profiles (one lookup per file).
     set: DashSet<OsString>,
+    /// The store's `files/` directory, opened once for relative stats (`None` inside when it
+    /// could not be opened: then paths are stat'ed whole).
+    files_dir: OnceLock<Option<(PathBuf, tack_fs::DirFd)>>,
 }
 
 impl VerifiedFilesCache {
+    /// The open `files/` directory of `store`, if it is the store this cache first saw.
+    fn files_dir(&self, store: &StoreDir) -> Option<&tack_fs::DirFd> {
+        let (path, dir) = self
+            .files_dir
+            .get_or_init(|| {
+                let path = store.files_dir();
+                tack_fs::DirFd::open(&path).ok().map(|dir| (path, dir))
+            })
+            .as_ref()?;
+        (path.as_path() == store.files_dir()).then_some(dir)
+    }
+
     pub fn contains(&self, path: &Path) -> bool {
         self.set.contains(path.as_os_str())
     }
@@ -71,6 +87,7 @@ pub fn check_pkg_files_integrity(
 ) -> VerifyResult {
     let mut passed = row.algo == "sha512";
     let mut files = Vec::with_capacity(row.files.len());
+    let files_dir = cache.files_dir(store);
     for (rel_path, info) in &row.files {
         if !is_valid_digest(&info.digest) {
             passed = false;
@@ -79,7 +96,11 @@ pub fn check_pkg_files_integrity(
         let executable = info.is_executable();
         let cas_path = store.cas_path(&info.digest, executable);
         if !cache.contains(&cas_path) {
-            if verify_file(&cas_path, info) {
+            let intact = match files_dir {
+                Some(dir) => verify_file_at(dir, cas_rel(&cas_path), &cas_path, info),
+                None => verify_file(&cas_path, info),
+            };
+            if intact {
                 cache.insert(cas_path.clone());
             } else {
                 passed = false;
@@ -118,13 +139,27 @@ pub fn verify_file(path: &Path, info: &CafsFileInfo) -> bool {
     // Fast path: no lock, one stat. The size comes with the stat for free, so a file cut
     // short within pnpm's 100 ms mtime slack is still caught (pnpm checks only the mtime).
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() && meta.len() == info.size && !is_modified(&meta, info) => {
-            return true
-        }
-        Err(_) => return false,
-        Ok(_) => {}
+        Ok(meta) if meta.is_file() && meta.len() == info.size && !is_modified(&meta, info) => true,
+        Err(_) => false,
+        Ok(_) => verify_file_slow(path, info),
     }
-    // Slow path: a concurrent writer in this process holds this lock while it writes.
+}
+
+/// [`verify_file`] with the fast-path stat made relative to the open `files/` directory
+/// (`rel` is `XX/<rest>[-exec]`), which spares the kernel the walk of the whole store path.
+fn verify_file_at(files: &tack_fs::DirFd, rel: &Path, path: &Path, info: &CafsFileInfo) -> bool {
+    match files.stat(rel) {
+        Ok(st) if st.is_file && st.len == info.size && !modified_at(st.mtime_ms as f64, info) => {
+            true
+        }
+        Err(_) => false,
+        Ok(_) => verify_file_slow(path, info),
+    }
+}
+
+/// The locked re-check behind a failed fast path: re-stat, and re-hash or remove.
+fn verify_file_slow(path: &Path, info: &CafsFileInfo) -> bool {
+    // A concurrent writer in this process holds this lock while it writes.
     let _guard = tack_fs::cas_write_lock(path).lock();
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -161,6 +196,10 @@ fn is_modified(meta: &Metadata, info: &CafsFileInfo) -> bool {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    modified_at(mtime_ms, info)
+}
+
+fn modified_at(mtime_ms: f64, info: &CafsFileInfo) -> bool {
     mtime_ms - info.checked_at.unwrap_or(0.0) > MTIME_SLACK_MS
 }
 
@@ -187,4 +226,28 @@ fn remove_stale_entry(path: &Path, meta: &Metadata) {
     } else {
         std::fs::remove_file(path)
     };
+}
+
+/// `XX/<rest>[-exec]`: the last two components of a CAS path, relative to `files/`.
+fn cas_rel(cas_path: &Path) -> &Path {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = cas_path.as_os_str().as_bytes();
+    let mut slashes = bytes.iter().enumerate().rev().filter(|(_, b)| **b == b'/');
+    let start = slashes.nth(1).map_or(0, |(i, _)| i + 1);
+    Path::new(std::ffi::OsStr::from_bytes(&bytes[start..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cas_rel_is_the_shard_and_the_name() {
+        let store = StoreDir::new("/x/store/v11");
+        let path = store.cas_path(&"ab".repeat(64), true);
+        assert_eq!(
+            cas_rel(&path),
+            Path::new(&format!("ab/{}-exec", "ab".repeat(63)))
+        );
+    }
 }
