@@ -11,3 +11,15 @@ mod target;
 fn smoke_corpus_and_seeded_mutants() {
     smoke::smoke("msgpackr", 4, target::run);
 }
+
+/// Found by `just fuzz` (libFuzzer, msgpackr target): a uint64 that fits a JS number decodes
+/// to `Int`, is re-encoded as a float64 like msgpackr does, and reads back as `F64`. The
+/// target compared the two values literally and failed; the encoding itself is stable.
+#[test]
+fn uint64_beyond_32_bits_reencodes_stably() {
+    let input = [0xcf, 0x00, 0x00, 0xfb, 0xff, 0xff, 0xff, 0x00, 0x30];
+    target::run(&input);
+    let value = tack_store_dir::msgpackr::decode_value(&input).unwrap();
+    let encoded = tack_store_dir::msgpackr::encode_value(&value);
+    assert_eq!(encoded[0], 0xcb, "written as a float64, as msgpackr writes a JS number");
+}
