@@ -39,27 +39,67 @@ struct Cut<'a> {
     snapshots: &'a str,
 }
 
-/// Parses `text` (the main document) with `packages` and `snapshots` on their own threads;
-/// `None` when the text is small, not laid out as pnpm writes it, or does not parse.
+/// Parses `text` (the main document) on two threads: each takes one half of `packages` and
+/// one half of `snapshots` (the rest goes with the second), so the work is even. `None`
+/// when the text is small, not laid out as pnpm writes it, or does not parse.
 pub(crate) fn parse_in_sections(text: &str) -> Option<Lockfile> {
     if text.len() < MIN_PARALLEL_BYTES {
         return None;
     }
     let cut = cut(text)?;
-    let (packages, rest) = std::thread::scope(|s| {
-        let packages = s.spawn(|| yaml::<PackagesSection>(cut.packages));
-        let snapshots = yaml::<SnapshotsSection>(cut.snapshots);
-        let rest = yaml::<Lockfile>(&cut.rest);
-        let packages = packages.join().ok().flatten();
-        (packages, rest.zip(snapshots))
+    let (p1, p2) = halves(cut.packages, "packages:");
+    let (s1, s2) = halves(cut.snapshots, "snapshots:");
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            let packages = yaml::<PackagesSection>(p1)?;
+            let snapshots = yaml::<SnapshotsSection>(s1)?;
+            Some((packages, snapshots))
+        });
+        let second = (|| {
+            let packages = yaml::<PackagesSection>(&p2)?;
+            let snapshots = yaml::<SnapshotsSection>(&s2)?;
+            let rest = yaml::<Lockfile>(&cut.rest)?;
+            Some((packages, snapshots, rest))
+        })();
+        (first.join().ok().flatten(), second)
     });
-    let (mut lockfile, snapshots) = rest?;
+    let (p1, s1) = first?;
+    let (p2, s2, mut lockfile) = second?;
     if !lockfile.packages.is_empty() || !lockfile.snapshots.is_empty() {
         return None; // a section was somewhere the cut did not see
     }
-    lockfile.packages = packages?.packages;
-    lockfile.snapshots = snapshots.snapshots;
+    lockfile.packages = concat(p1.packages, p2.packages)?;
+    lockfile.snapshots = concat(s1.snapshots, s2.snapshots)?;
     Some(lockfile)
+}
+
+/// The two halves in order; `None` when a key is in both (the single parse reports that).
+fn concat<V>(
+    mut first: IndexMap<String, V>,
+    second: IndexMap<String, V>,
+) -> Option<IndexMap<String, V>> {
+    let expected = first.len() + second.len();
+    first.extend(second);
+    (first.len() == expected).then_some(first)
+}
+
+/// Cuts a section (`header` line, then entries indented by two spaces) at the entry line
+/// nearest its middle. The second half gets its own copy of the header, so each half is a
+/// document on its own. A section with no entry line after the middle stays whole.
+fn halves<'a>(section: &'a str, header: &str) -> (&'a str, String) {
+    let middle = section.len() / 2;
+    let bytes = section.as_bytes();
+    let entry = section[middle..].match_indices("\n  ").find_map(|(i, _)| {
+        let at = middle + i + 1;
+        bytes
+            .get(at + 2)
+            .is_some_and(|b| !b.is_ascii_whitespace())
+            .then_some(at)
+    });
+    match entry {
+        Some(at) => (&section[..at], format!("{header}\n{}", &section[at..])),
+        None => (section, format!("{header}\n")),
+    }
 }
 
 fn yaml<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
@@ -164,6 +204,29 @@ mod tests {
         let parallel = parse_in_sections(&text).expect("the medium lockfile is cut");
         assert_eq!(parallel, serial(&text));
         assert!(parallel.packages.len() > 500 && parallel.snapshots.len() > 500);
+    }
+
+    #[test]
+    fn halves_split_at_an_entry_and_keep_the_header() {
+        let section = "packages:\n\n  a@1.0.0:\n    resolution: {integrity: x}\n\n  b@1.0.0:\n    resolution: {integrity: y}\n";
+        let (first, second) = halves(section, "packages:");
+        assert_eq!(
+            first,
+            "packages:\n\n  a@1.0.0:\n    resolution: {integrity: x}\n\n"
+        );
+        assert_eq!(
+            second,
+            "packages:\n  b@1.0.0:\n    resolution: {integrity: y}\n"
+        );
+        assert_eq!(halves("packages:\n", "packages:").1, "packages:\n");
+    }
+
+    #[test]
+    fn a_key_in_both_halves_is_left_to_the_single_parse() {
+        let first: IndexMap<String, u8> = [("a".to_string(), 1)].into_iter().collect();
+        let second: IndexMap<String, u8> = [("b".to_string(), 2)].into_iter().collect();
+        assert_eq!(concat(first.clone(), second).unwrap().len(), 2);
+        assert!(concat(first.clone(), first).is_none());
     }
 
     #[test]
