@@ -21,5 +21,8 @@ fn uint64_beyond_32_bits_reencodes_stably() {
     target::run(&input);
     let value = tack_store_dir::msgpackr::decode_value(&input).unwrap();
     let encoded = tack_store_dir::msgpackr::encode_value(&value);
-    assert_eq!(encoded[0], 0xcb, "written as a float64, as msgpackr writes a JS number");
+    assert_eq!(
+        encoded[0], 0xcb,
+        "written as a float64, as msgpackr writes a JS number"
+    );
 }
