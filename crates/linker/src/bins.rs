@@ -304,49 +304,18 @@ fn shim_text(bin_dir: &Path, cmd: &BinCommand, hoisted_modules: Option<&Path>) -
     posix_shim(&rel(bin_dir, &cmd.target), &node_path, &cmd.interpreter)
 }
 
-/// Semver order (`1.10.0 > 1.9.0`, a release above its prereleases); unparsable parts compare
-/// as text.
+/// Semver order (`1.10.0 > 1.9.0`, a release above its prereleases), by node-semver's rules;
+/// versions that do not parse compare as text, after every version that does.
 pub(crate) fn compare_semver(a: &str, b: &str) -> Ordering {
-    fn split(v: &str) -> (Vec<u64>, Option<&str>) {
-        let v = v.split('+').next().unwrap_or(v);
-        let (core, pre) = match v.split_once('-') {
-            Some((c, p)) => (c, Some(p)),
-            None => (v, None),
-        };
-        (
-            core.split('.').map(|n| n.parse().unwrap_or(0)).collect(),
-            pre,
-        )
+    match (
+        node_semver::Version::parse(a),
+        node_semver::Version::parse(b),
+    ) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        (Ok(_), Err(_)) => Ordering::Less,
+        (Err(_), Ok(_)) => Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
     }
-    let (ac, ap) = split(a);
-    let (bc, bp) = split(b);
-    ac.cmp(&bc).then_with(|| match (ap, bp) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(x), Some(y)) => {
-            let mut xs = x.split('.');
-            let mut ys = y.split('.');
-            loop {
-                match (xs.next(), ys.next()) {
-                    (None, None) => return Ordering::Equal,
-                    (None, Some(_)) => return Ordering::Less,
-                    (Some(_), None) => return Ordering::Greater,
-                    (Some(p), Some(q)) => {
-                        let o = match (p.parse::<u64>(), q.parse::<u64>()) {
-                            (Ok(m), Ok(n)) => m.cmp(&n),
-                            (Ok(_), Err(_)) => Ordering::Less,
-                            (Err(_), Ok(_)) => Ordering::Greater,
-                            _ => p.cmp(q),
-                        };
-                        if o != Ordering::Equal {
-                            return o;
-                        }
-                    }
-                }
-            }
-        }
-    })
 }
 
 /// An approximation of JavaScript's `localeCompare` for package names: punctuation before

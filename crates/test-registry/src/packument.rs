@@ -1,7 +1,6 @@
 //! Renders a package's versions as an npm packument: the full document, or the abbreviated
 //! "corgi" one clients ask for with `Accept: application/vnd.npm.install-v1+json`.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -42,7 +41,9 @@ pub fn render(
     abbreviated: bool,
 ) -> Value {
     let mut ordered: Vec<(&String, &VersionEntry)> = versions.iter().collect();
-    ordered.sort_by(|a, b| compare_versions(a.0, b.0));
+    // Semver order (node-semver's rules: a release above its prereleases); fixture versions
+    // always parse, anything else sorts first.
+    ordered.sort_by_key(|(version, _)| node_semver::Version::parse(version).ok());
     let mut out = Map::new();
     if !abbreviated {
         out.insert("_id".into(), Value::String(name.into()));
@@ -128,50 +129,4 @@ fn latest<'a>(ordered: &[(&'a String, &VersionEntry)]) -> Option<&'a str> {
         .find(|(v, _)| !v.contains('-'))
         .or_else(|| ordered.last())
         .map(|(v, _)| v.as_str())
-}
-
-/// Orders `major.minor.patch[-pre][+build]` versions; a release sorts above its prereleases.
-pub fn compare_versions(a: &str, b: &str) -> Ordering {
-    fn split(v: &str) -> (Vec<u64>, Option<&str>) {
-        let v = v.split('+').next().unwrap_or(v);
-        let (core, pre) = match v.split_once('-') {
-            Some((c, p)) => (c, Some(p)),
-            None => (v, None),
-        };
-        (
-            core.split('.').map(|n| n.parse().unwrap_or(0)).collect(),
-            pre,
-        )
-    }
-    let (ca, pa) = split(a);
-    let (cb, pb) = split(b);
-    ca.cmp(&cb).then_with(|| match (pa, pb) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(x), Some(y)) => compare_prerelease(x, y),
-    })
-}
-
-fn compare_prerelease(a: &str, b: &str) -> Ordering {
-    let mut xs = a.split('.');
-    let mut ys = b.split('.');
-    loop {
-        match (xs.next(), ys.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(x), Some(y)) => {
-                let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
-                    (Ok(m), Ok(n)) => m.cmp(&n),
-                    (Ok(_), Err(_)) => Ordering::Less,
-                    (Err(_), Ok(_)) => Ordering::Greater,
-                    (Err(_), Err(_)) => x.cmp(y),
-                };
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-        }
-    }
 }
