@@ -170,6 +170,35 @@ fn approved_builds_run_in_order_and_the_side_effects_cache_is_hit_the_second_tim
     );
 }
 
+/// esbuild's postinstall swaps its JS launcher for the native binary; the `.bin` shim written
+/// before the build would run `node` on it. Bins are linked again after builds, and a target
+/// without a shebang gets pnpm's direct-exec shim.
+#[test]
+fn a_bin_replaced_by_its_build_is_linked_again_to_run_directly() {
+    let registry = registry::start();
+    let manifest = json!({
+        "name": "bin-build-project",
+        "version": "1.0.0",
+        "dependencies": {"tack-build-bin": "1.0.0"}
+    });
+    let project = resolved(
+        &registry.url(),
+        manifest,
+        "allowBuilds:\n  tack-build-bin: true\n",
+    );
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install");
+    let run = std::process::Command::new(project.dir().join("node_modules/.bin/tack-build-bin"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "native-tool\n",
+        "the shim does not run the rebuilt bin directly: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 #[test]
 fn unapproved_builds_fail_after_linking_then_run_once_approved() {
     let registry = registry::start();
