@@ -174,13 +174,16 @@ impl FsError {
     }
 }
 
+/// What to do next when a write failed because the disk or a quota is full.
+pub const DISK_FULL_ADVICE: &str = "The disk is full (or a quota is reached): free some space, or \
+    move the store or the project to a bigger filesystem, then run the install again; it resumes \
+    where it stopped";
+
 /// What to do next after `e`: for a full disk or quota, that (nothing else helps); otherwise
 /// "Check that <check>".
 pub fn advice(e: &io::Error, check: &str) -> String {
     if is_disk_full(e) {
-        "The disk is full (or a quota is reached): free some space, or move the store or the \
-         project to a bigger filesystem, then run the install again; it resumes where it stopped"
-            .to_string()
+        DISK_FULL_ADVICE.to_string()
     } else {
         format!("Check that {check}")
     }

@@ -22,7 +22,7 @@ mod temp;
 pub use atomic_write::AtomicWrite;
 pub use dir_fd::{DirFd, FileStat};
 pub use ensure_file::{ensure_file, EnsureOutcome};
-pub use error::{advice, is_disk_full, FsError};
+pub use error::{advice, is_disk_full, FsError, DISK_FULL_ADVICE};
 pub use import::{ImportMethod, ImportedVia, Importer};
 pub use lock::cas_write_lock;
 pub use symlink::{relative_path, symlink_dir};

@@ -268,15 +268,14 @@ fn create_fresh_slot(slot: &Path, package: &str) -> Result<bool, LinkError> {
 
 /// `node_modules`, the `@scope` dir if any, and the package dir, in a slot just created.
 fn create_dirs_below_slot(slot: &Path, name: &str, package: &str) -> Result<(), LinkError> {
+    let mkdir = |dir: &Path| {
+        std::fs::create_dir(dir).map_err(|e| LinkError::io("create directory", dir, package, e))
+    };
     let mut dir = slot.join("node_modules");
-    let mut levels = vec![dir.clone()];
+    mkdir(&dir)?;
     for part in name.split('/') {
         dir.push(part);
-        levels.push(dir.clone());
-    }
-    for level in levels {
-        std::fs::create_dir(&level)
-            .map_err(|e| LinkError::io("create directory", &level, package, e))?;
+        mkdir(&dir)?;
     }
     Ok(())
 }

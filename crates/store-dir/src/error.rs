@@ -64,7 +64,7 @@ fn sqlite_disk_full(e: &rusqlite::Error) -> bool {
 
 fn sqlite_advice(e: &rusqlite::Error) -> String {
     if sqlite_disk_full(e) {
-        tack_fs::advice(&std::io::Error::from_raw_os_error(libc::ENOSPC), "")
+        tack_fs::DISK_FULL_ADVICE.to_string()
     } else {
         "If the file is corrupt, delete it (the store will re-index packages as they are fetched)"
             .to_string()
