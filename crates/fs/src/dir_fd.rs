@@ -9,7 +9,7 @@
 //! These calls are a fast path only: callers fall back to the path-based primitives on any
 //! error, so the error handling (and messages) of those primitives still apply.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -50,17 +50,21 @@ impl DirFd {
     /// Hard-links `src` (relative to `self`) to `dst` (relative to `dst_dir`); never
     /// replaces an existing `dst` (`EEXIST`).
     pub fn hard_link(&self, src: &Path, dst_dir: &DirFd, dst: &Path) -> io::Result<()> {
-        let (c_src, c_dst) = (relative(src)?, relative(dst)?);
-        // SAFETY: both strings are valid and NUL-terminated; both fds are open for the call.
-        let rc = unsafe {
-            libc::linkat(
-                self.0.as_raw_fd(),
-                c_src.as_ptr(),
-                dst_dir.0.as_raw_fd(),
-                c_dst.as_ptr(),
-                0,
-            )
-        };
+        let rc = with_relative(src, |c_src| {
+            with_relative(dst, |c_dst| {
+                // SAFETY: both strings are valid and NUL-terminated; both fds are open for
+                // the call.
+                Ok(unsafe {
+                    libc::linkat(
+                        self.0.as_raw_fd(),
+                        c_src.as_ptr(),
+                        dst_dir.0.as_raw_fd(),
+                        c_dst.as_ptr(),
+                        0,
+                    )
+                })
+            })
+        })?;
         if rc == 0 {
             Ok(())
         } else {
@@ -71,12 +75,13 @@ impl DirFd {
     /// Stats `rel` (relative to `self`), following a final symlink as `std::fs::metadata`
     /// does.
     pub fn stat(&self, rel: &Path) -> io::Result<FileStat> {
-        let c_rel = relative(rel)?;
         // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: c_rel is valid and NUL-terminated, `st` is a valid out pointer, and the fd
-        // is open for the call.
-        let rc = unsafe { libc::fstatat(self.0.as_raw_fd(), c_rel.as_ptr(), &mut st, 0) };
+        let rc = with_relative(rel, |c_rel| {
+            // SAFETY: c_rel is valid and NUL-terminated, `st` is a valid out pointer, and
+            // the fd is open for the call.
+            Ok(unsafe { libc::fstatat(self.0.as_raw_fd(), c_rel.as_ptr(), &mut st, 0) })
+        })?;
         if rc != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -88,12 +93,23 @@ impl DirFd {
     }
 }
 
-/// A relative path as a C string; absolute paths are refused (they would ignore the fd).
-fn relative(path: &Path) -> io::Result<CString> {
+/// Calls `f` with a relative path as a C string; absolute paths are refused (they would
+/// ignore the fd). Paths that fit are terminated in a stack buffer: these calls run once
+/// per installed file, and a heap `CString` each showed up in warm-install profiles.
+fn with_relative<T>(path: &Path, f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
+    const STACK: usize = 384;
+    let bytes = path.as_os_str().as_bytes();
     if path.is_absolute() {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     }
-    cstring(path.as_os_str().as_bytes())
+    if bytes.len() >= STACK {
+        return f(&cstring(bytes)?);
+    }
+    let mut buf = [0u8; STACK];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    let c = CStr::from_bytes_with_nul(&buf[..=bytes.len()])
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    f(c)
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {

@@ -105,10 +105,23 @@ pub fn import_package(
     virtual_store_dir: &Path,
     importer: &PackageImporter,
 ) -> Result<ImportOutcome, LinkError> {
+    import_package_from(pkg, &pkg.files, pkg.force_copy, virtual_store_dir, importer)
+}
+
+/// [`import_package`] with the files and the copy decision given apart from the plan's
+/// package, so a caller that learns them at install time need not clone the package.
+pub fn import_package_from(
+    pkg: &PlannedPackage,
+    files: &PackageFiles,
+    force_copy: bool,
+    virtual_store_dir: &Path,
+    importer: &PackageImporter,
+) -> Result<ImportOutcome, LinkError> {
+    let source = Source { files, force_copy };
     check_package_name(&pkg.dep_path, "name", &pkg.name)?;
     check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
     let pkg_dir = package_dir_in(virtual_store_dir, pkg);
-    let files = collect_files(pkg)?;
+    let files = collect_files(pkg, source.files)?;
     let marker = marker_of(&files);
 
     // A slot (`<vs>/<dir>`) that this call creates is fresh: nothing to check or wipe, and
@@ -158,8 +171,8 @@ pub fn import_package(
         }
     }
 
-    let is_dir_source = matches!(pkg.files, PackageFiles::Directory(_));
-    let linker = FastLinker::new(importer, pkg, &pkg_dir);
+    let is_dir_source = matches!(source.files, PackageFiles::Directory(_));
+    let linker = FastLinker::new(importer, &source, &pkg_dir);
     let mut marker_file = None;
     for (rel, src) in files.iter() {
         if Some(rel.as_str()) == marker {
@@ -167,12 +180,26 @@ pub fn import_package(
             continue;
         }
         if !linker.link(src, rel) {
-            import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+            import_one(
+                importer,
+                pkg,
+                &source,
+                is_dir_source,
+                src,
+                &pkg_dir.join(rel),
+            )?;
         }
     }
     if let Some((rel, src)) = marker_file {
         if !linker.link(src, rel) {
-            import_one(importer, pkg, is_dir_source, src, &pkg_dir.join(rel))?;
+            import_one(
+                importer,
+                pkg,
+                &source,
+                is_dir_source,
+                src,
+                &pkg_dir.join(rel),
+            )?;
         }
     }
     Ok(outcome)
@@ -188,15 +215,15 @@ struct FastLinker<'a> {
 }
 
 impl<'a> FastLinker<'a> {
-    fn new(importer: &'a PackageImporter, pkg: &PlannedPackage, pkg_dir: &Path) -> Self {
-        let hardlinks = !pkg.force_copy
-            && matches!(pkg.files, PackageFiles::Cas(_))
+    fn new(importer: &'a PackageImporter, source: &Source<'_>, pkg_dir: &Path) -> Self {
+        let hardlinks = !source.force_copy
+            && matches!(source.files, PackageFiles::Cas(_))
             && matches!(
                 importer.normal.method(),
                 ImportMethod::Auto | ImportMethod::Hardlink
             )
             && importer.normal.current_tier() == ImportedVia::Hardlink;
-        let first_src = match &pkg.files {
+        let first_src = match source.files {
             PackageFiles::Cas(files) => files.first().map(|(_, src)| src.as_path()),
             PackageFiles::Directory(_) => None,
         };
@@ -226,15 +253,22 @@ impl<'a> FastLinker<'a> {
     }
 }
 
+/// Where one import takes its files from, and whether it must copy them.
+struct Source<'a> {
+    files: &'a PackageFiles,
+    force_copy: bool,
+}
+
 fn import_one(
     importer: &PackageImporter,
     pkg: &PlannedPackage,
+    source: &Source<'_>,
     is_dir_source: bool,
     src: &Path,
     dst: &Path,
 ) -> Result<(), LinkError> {
     let via = importer
-        .import(pkg.force_copy, src, dst)
+        .import(source.force_copy, src, dst)
         .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
     // A copy of a plain source file takes its mode from the CAS name; a directory source has
     // no `-exec` names, so keep the source file's own mode.
@@ -282,8 +316,11 @@ fn create_dirs_below_slot(slot: &Path, name: &str, package: &str) -> Result<(), 
 
 /// The file list as `(relative path, source path)`, validated; borrowed from the plan when
 /// the files come from the store.
-fn collect_files(pkg: &PlannedPackage) -> Result<Cow<'_, [(String, PathBuf)]>, LinkError> {
-    match &pkg.files {
+fn collect_files<'a>(
+    pkg: &PlannedPackage,
+    files: &'a PackageFiles,
+) -> Result<Cow<'a, [(String, PathBuf)]>, LinkError> {
+    match files {
         PackageFiles::Cas(files) => {
             for (rel, _) in files {
                 check_rel_path(&pkg.dep_path, "file path", rel)?;

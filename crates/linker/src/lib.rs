@@ -19,7 +19,9 @@ mod workspace_state;
 
 pub use error::LinkError;
 pub use hoist::{compute_hoisting, HoistKind, Hoisted};
-pub use import::{import_package, ImportOutcome, PackageImporter, COMPLETION_MARKER};
+pub use import::{
+    import_package, import_package_from, ImportOutcome, PackageImporter, COMPLETION_MARKER,
+};
 pub use link::{
     finish, import_all, link, modules_yaml_for, relink_bins, ImportSummary, LinkReport,
 };

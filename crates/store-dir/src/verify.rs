@@ -11,8 +11,8 @@ use crate::index_row::{CafsFileInfo, PackageFilesIndex};
 use crate::layout::{is_valid_digest, StoreDir};
 use dashmap::DashSet;
 use sha2::{Digest, Sha512};
-use std::ffi::OsString;
 use std::fs::Metadata;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -21,16 +21,61 @@ use std::time::UNIX_EPOCH;
 /// Slack between a file's mtime and the row's `checkedAt`, as in pnpm.
 const MTIME_SLACK_MS: f64 = 100.0;
 
-/// CAS paths already verified during this install; shared by every package so a file
+/// CAS files already verified during this install; shared by every package so a file
 /// used by many packages is checked once.
 #[derive(Debug, Default)]
 pub struct VerifiedFilesCache {
-    // Keyed by the raw path bytes: hashing a `Path` walks its components, which showed up
-    // in warm-install profiles (one lookup per file).
-    set: DashSet<OsString>,
+    // Keyed by the binary digest and the exec flag, which name a CAS path exactly: no
+    // allocation and no hashing of a long path per file (both showed up in warm-install
+    // profiles, one lookup per file).
+    set: DashSet<CasKey, BuildHasherDefault<DigestPrefixHasher>>,
     /// The store's `files/` directory, opened once for relative stats (`None` inside when it
     /// could not be opened: then paths are stat'ed whole).
     files_dir: OnceLock<Option<(PathBuf, tack_fs::DirFd)>>,
+}
+
+/// One CAS file: its sha512 and whether it is the `-exec` variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CasKey {
+    digest: [u8; 64],
+    executable: bool,
+}
+
+impl CasKey {
+    /// `None` for a digest that is not 128 hex digits.
+    fn new(hex_digest: &str, executable: bool) -> Option<CasKey> {
+        let mut digest = [0u8; 64];
+        hex::decode_to_slice(hex_digest, &mut digest).ok()?;
+        Some(CasKey { digest, executable })
+    }
+}
+
+impl Hash for CasKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // A sha512 is uniformly spread already: eight of its bytes are a good hash.
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&self.digest[..8]);
+        state.write_u64(u64::from_le_bytes(prefix) ^ u64::from(self.executable));
+    }
+}
+
+/// Passes [`CasKey`]'s digest prefix through as the hash.
+#[derive(Debug, Default)]
+struct DigestPrefixHasher(u64);
+
+impl Hasher for DigestPrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `CasKey`; fold anything else in rather than ignore it.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
 }
 
 impl VerifiedFilesCache {
@@ -46,11 +91,15 @@ impl VerifiedFilesCache {
         (path.as_path() == store.files_dir()).then_some(dir)
     }
 
-    pub fn contains(&self, path: &Path) -> bool {
-        self.set.contains(path.as_os_str())
+    /// Whether the file with this hex digest was verified in this install.
+    pub fn contains(&self, hex_digest: &str, executable: bool) -> bool {
+        CasKey::new(hex_digest, executable).is_some_and(|key| self.set.contains(&key))
     }
-    pub fn insert(&self, path: PathBuf) {
-        self.set.insert(path.into_os_string());
+    /// Records the file with this hex digest as verified.
+    pub fn insert(&self, hex_digest: &str, executable: bool) {
+        if let Some(key) = CasKey::new(hex_digest, executable) {
+            self.set.insert(key);
+        }
     }
     pub fn len(&self) -> usize {
         self.set.len()
@@ -95,13 +144,17 @@ pub fn check_pkg_files_integrity(
         }
         let executable = info.is_executable();
         let cas_path = store.cas_path(&info.digest, executable);
-        if !cache.contains(&cas_path) {
+        let Some(key) = CasKey::new(&info.digest, executable) else {
+            passed = false;
+            continue;
+        };
+        if !cache.set.contains(&key) {
             let intact = match files_dir {
                 Some(dir) => verify_file_at(dir, cas_rel(&cas_path), &cas_path, info),
                 None => verify_file(&cas_path, info),
             };
             if intact {
-                cache.insert(cas_path.clone());
+                cache.set.insert(key);
             } else {
                 passed = false;
             }

@@ -158,7 +158,15 @@ fn row_with_one_bad_file_fails_and_good_files_are_cached() {
     assert_eq!(r.files[1].rel_path, "bin/bad");
     assert!(r.files[1].executable);
     assert_eq!(r.files[1].cas_path, bad_path);
-    assert!(cache.contains(&good_path) && cache.contains(&bad_path));
+    let (good_digest, bad_digest) = (
+        row.files["good.js"].digest.clone(),
+        row.files["bin/bad"].digest.clone(),
+    );
+    assert!(cache.contains(&good_digest, false) && cache.contains(&bad_digest, true));
+    assert!(
+        !cache.contains(&good_digest, true),
+        "the -exec variant is another CAS file"
+    );
 
     std::fs::remove_file(&bad_path).unwrap();
     // Cached paths are not re-checked within one install…
@@ -167,8 +175,8 @@ fn row_with_one_bad_file_fails_and_good_files_are_cached() {
     let fresh = VerifiedFilesCache::default();
     let r = check_pkg_files_integrity(&store, &row, &fresh);
     assert!(!r.passed);
-    assert!(fresh.contains(&good_path));
-    assert!(!fresh.contains(&bad_path));
+    assert!(fresh.contains(&good_digest, false));
+    assert!(!fresh.contains(&bad_digest, true));
 
     // A malformed digest never becomes a path.
     let mut evil = row.clone();

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use tack_linker::{
-    import_package, ImportOutcome, ImportSummary, LinkPlan, PackageFiles, PackageImporter,
+    import_package_from, ImportOutcome, ImportSummary, LinkPlan, PackageFiles, PackageImporter,
     COMPLETION_MARKER,
 };
 use tack_store_dir::{
@@ -89,15 +89,19 @@ fn from_row(
     let Some(files) = files.or_else(|| check(row)) else {
         return Ok(Next::Fetch);
     };
-    let mut with_files = plan.link.packages[index].clone();
-    with_files.force_copy = prep.force_copy;
-    with_files.files = PackageFiles::Cas(
+    let files = PackageFiles::Cas(
         files
             .into_iter()
             .map(|f| (f.rel_path, f.cas_path))
             .collect(),
     );
-    let outcome = import_package(&with_files, &plan.link.virtual_store_dir, importer)?;
+    let outcome = import_package_from(
+        &plan.link.packages[index],
+        &files,
+        prep.force_copy,
+        &plan.link.virtual_store_dir,
+        importer,
+    )?;
     Ok(Next::Done(outcome, prep))
 }
 
@@ -110,7 +114,7 @@ fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
 /// Runs the whole materialization. `make_fetcher` is called only when a package must be
 /// downloaded, and gives `None` offline.
 pub fn materialize(
-    plan: &InstallPlan,
+    plan: &Arc<InstallPlan>,
     store: &StoreDir,
     make_fetcher: impl FnOnce() -> Result<Option<Fetcher>, CliError>,
     verify_store_integrity: bool,
@@ -118,12 +122,11 @@ pub fn materialize(
     runtime: &tokio::runtime::Runtime,
     builds: &Arc<Builds>,
 ) -> Result<Materialized, CliError> {
-    let link = Arc::new(plan.link.clone());
-    let shared_plan = Arc::new(InstallPlan {
-        link: plan.link.clone(),
-        sources: plan.sources.clone(),
-        skipped: Vec::new(),
-    });
+    let link = &plan.link;
+    // In a fresh virtual store no package dir can be complete: skip one failing stat per
+    // package. (A concurrent install filling it meanwhile is still handled: the import
+    // itself finds an existing slot and checks its marker.)
+    let virtual_store_existed = link.virtual_store_dir.exists();
     let mut kept_rows: Vec<Option<PackageFilesIndex>> = vec![None; link.packages.len()];
     let mut preps: Vec<Option<Prep>> = vec![None; link.packages.len()];
     for src in &plan.sources {
@@ -174,7 +177,7 @@ pub fn materialize(
         let row = match &src.source {
             Source::Directory(_) => None,
             Source::Tarball { store_key, .. } => match rows.remove(store_key) {
-                Some(row) if package_dir_complete(&link, i) => {
+                Some(row) if virtual_store_existed && package_dir_complete(link, i) => {
                     reporter.emit(Event::FoundInStore {
                         package_id: src.package_id.clone(),
                     });
@@ -189,22 +192,21 @@ pub fn materialize(
                 }
             },
         };
-        kept_rows[i] = row.clone();
         let (tx, importer, verified, store, plan, builds) = (
             tx.clone(),
             Arc::clone(&importer),
             Arc::clone(&verified),
             store.clone(),
-            Arc::clone(&shared_plan),
+            Arc::clone(plan),
             Arc::clone(builds),
         );
         pending += 1;
         pool.spawn(move || {
-            let result = match row {
+            let result = match &row {
                 Some(row) => from_row(
                     &plan,
                     i,
-                    &row,
+                    row,
                     &store,
                     &verified,
                     verify_store_integrity,
@@ -212,18 +214,24 @@ pub fn materialize(
                     &builds,
                 ),
                 None => builds.prepare(&plan, i, None).and_then(|prep| {
-                    let mut pkg = plan.link.packages[i].clone();
-                    pkg.force_copy = prep.force_copy;
-                    import_package(&pkg, &plan.link.virtual_store_dir, &importer)
-                        .map(|o| Next::Done(o, prep))
-                        .map_err(CliError::from)
+                    let pkg = &plan.link.packages[i];
+                    import_package_from(
+                        pkg,
+                        &pkg.files,
+                        prep.force_copy,
+                        &plan.link.virtual_store_dir,
+                        &importer,
+                    )
+                    .map(|o| Next::Done(o, prep))
+                    .map_err(CliError::from)
                 }),
             };
-            let _ = tx.send(Message::Local(i, result));
+            // The row travels back with the result rather than being cloned up front.
+            let _ = tx.send(Message::Local(i, result, row));
         });
     }
     while pending > 0 {
-        let Message::Local(i, result) = rx.recv().map_err(|_| {
+        let Message::Local(i, result, row) = rx.recv().map_err(|_| {
             CliError::new(
                 "ERR_TACK_INTERNAL",
                 "an import thread stopped without reporting",
@@ -233,6 +241,7 @@ pub fn materialize(
             continue;
         };
         pending -= 1;
+        kept_rows[i] = row;
         match result? {
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
@@ -283,14 +292,13 @@ pub fn materialize(
                 integrity: Some(integrity.clone()),
                 tarball_url: url.clone(),
             };
-            let (fetcher, tx, importer, store, link, pool, plan, builds) = (
+            let (fetcher, tx, importer, store, pool, plan, builds) = (
                 fetcher.clone(),
                 tx.clone(),
                 Arc::clone(&importer),
                 store.clone(),
-                Arc::clone(&link),
                 Arc::clone(&pool),
-                Arc::clone(&shared_plan),
+                Arc::clone(plan),
                 Arc::clone(builds),
             );
             runtime.spawn(async move {
@@ -301,20 +309,29 @@ pub fn materialize(
                                 // A fresh row's base files are imported: no cached build.
                                 let (requires_build, patched) = builds.needs(i, &row);
                                 let prep = prep.without_cache(requires_build, patched);
-                                let mut with_files = link.packages[i].clone();
-                                with_files.force_copy = prep.force_copy;
-                                with_files.files = PackageFiles::Cas(
+                                let files = PackageFiles::Cas(
                                     refs.into_iter().map(|f| (f.rel_path, f.cas_path)).collect(),
                                 );
-                                import_package(&with_files, &link.virtual_store_dir, &importer)
-                                    .map(|o| (o, prep, Box::new((*row).clone())))
-                                    .map_err(CliError::from)
+                                let link = &plan.link;
+                                import_package_from(
+                                    &link.packages[i],
+                                    &files,
+                                    prep.force_copy,
+                                    &link.virtual_store_dir,
+                                    &importer,
+                                )
+                                .map(|o| {
+                                    let row = Arc::try_unwrap(row)
+                                        .unwrap_or_else(|shared| (*shared).clone());
+                                    (o, prep, Box::new(row))
+                                })
+                                .map_err(CliError::from)
                             }),
                             None => Err(CliError::new(
                                 "ERR_TACK_BAD_INDEX_ROW",
                                 format!(
                                     "the store index row of {} names a malformed digest",
-                                    link.packages[i].dep_path
+                                    plan.link.packages[i].dep_path
                                 ),
                             )),
                         };
@@ -364,7 +381,7 @@ pub fn materialize(
 }
 
 enum Message {
-    Local(usize, Result<Next, CliError>),
+    Local(usize, Result<Next, CliError>, Option<PackageFilesIndex>),
     Fetched(
         usize,
         Result<(ImportOutcome, Prep, Box<PackageFilesIndex>), CliError>,

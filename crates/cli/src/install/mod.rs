@@ -266,6 +266,9 @@ pub fn run(
         .map(Some)
     };
     tack_fs::phase_timer::mark("setup");
+    // Shared with the import threads as it is: cloning the plan per install (or per
+    // package) showed up in warm-install profiles.
+    let install_plan = Arc::new(install_plan);
     let result = materialize::materialize(
         &install_plan,
         &store,
