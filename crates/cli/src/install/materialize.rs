@@ -227,7 +227,7 @@ pub fn materialize(
                 }),
             };
             // The row travels back with the result rather than being cloned up front.
-            let _ = tx.send(Message::Local(i, result, row));
+            let _ = tx.send(Message::Local(i, result, row.map(Box::new)));
         });
     }
     while pending > 0 {
@@ -241,7 +241,7 @@ pub fn materialize(
             continue;
         };
         pending -= 1;
-        kept_rows[i] = row;
+        kept_rows[i] = row.map(|row| *row);
         match result? {
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
@@ -381,7 +381,7 @@ pub fn materialize(
 }
 
 enum Message {
-    Local(usize, Result<Next, CliError>, Option<PackageFilesIndex>),
+    Local(usize, Result<Next, CliError>, Option<Box<PackageFilesIndex>>),
     Fetched(
         usize,
         Result<(ImportOutcome, Prep, Box<PackageFilesIndex>), CliError>,
