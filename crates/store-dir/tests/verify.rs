@@ -142,7 +142,7 @@ fn directory_at_cas_path_is_a_miss_and_removed() {
 fn row_with_one_bad_file_fails_and_good_files_are_cached() {
     let (_d, store) = store();
     let mut files = indexmap::IndexMap::new();
-    let (good_path, good) = put(&store, b"good", false);
+    let (_, good) = put(&store, b"good", false);
     let (bad_path, bad) = put(&store, b"bad!", true);
     files.insert("good.js".to_string(), good);
     files.insert("bin/bad".to_string(), bad);

@@ -381,7 +381,11 @@ pub fn materialize(
 }
 
 enum Message {
-    Local(usize, Result<Next, CliError>, Option<Box<PackageFilesIndex>>),
+    Local(
+        usize,
+        Result<Next, CliError>,
+        Option<Box<PackageFilesIndex>>,
+    ),
     Fetched(
         usize,
         Result<(ImportOutcome, Prep, Box<PackageFilesIndex>), CliError>,
