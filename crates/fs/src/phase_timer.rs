@@ -56,3 +56,15 @@ fn cpu_ms() -> f64 {
     let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
     ms(usage.ru_utime) + ms(usage.ru_stime)
 }
+
+/// Prints how long side work on another thread took (`label`, started at `since`), without
+/// moving the phase clock.
+pub fn note(label: &str, since: Instant) {
+    if !enabled() {
+        return;
+    }
+    eprintln!(
+        "[timings]    side work {:>7.1} ms  {label}",
+        since.elapsed().as_secs_f64() * 1000.0
+    );
+}

@@ -34,6 +34,7 @@ pub use plan::{
     ModulesStateInput, PackageFiles, PlannedImporter, PlannedPackage, WorkspaceStateInput,
 };
 pub use shim::{interpreter_from_script, posix_shim, Interpreter};
+pub use symlinks::ChildLinks;
 pub use workspace_state::{
     read_workspace_state, stamp, FileStamp, ProjectInfo, Validation, WorkspaceState,
     WORKSPACE_STATE_FILE,

@@ -26,12 +26,19 @@ use std::path::{Path, PathBuf};
 pub struct ImportSummary {
     /// Dep path → outcome.
     pub outcomes: HashMap<String, ImportOutcome>,
+    /// Dep paths whose child links the importer made already ([`crate::ChildLinks`]).
+    pub children_linked: HashSet<String>,
 }
 
 impl ImportSummary {
     /// Records one package's outcome.
     pub fn record(&mut self, dep_path: impl Into<String>, outcome: ImportOutcome) {
         self.outcomes.insert(dep_path.into(), outcome);
+    }
+
+    /// Records that a package's child links are made.
+    pub fn record_children_linked(&mut self, dep_path: impl Into<String>) {
+        self.children_linked.insert(dep_path.into());
     }
 }
 
@@ -71,6 +78,7 @@ pub fn import_all(plan: &LinkPlan, importer: &PackageImporter) -> Result<ImportS
         .collect();
     Ok(ImportSummary {
         outcomes: outcomes?.into_iter().collect(),
+        children_linked: HashSet::new(),
     })
 }
 
@@ -119,10 +127,13 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     // idle for a tenth of a warm install.
     let (children, (hoisting, bins)) = rayon::join(
         || {
-            plan.packages.par_iter().try_for_each(|pkg| {
-                let fresh = outcomes.get(pkg.dep_path.as_str()) != Some(&ImportOutcome::Reused);
-                link_children(plan, &index, pkg, !fresh)
-            })
+            plan.packages
+                .par_iter()
+                .filter(|pkg| !summary.children_linked.contains(&pkg.dep_path))
+                .try_for_each(|pkg| {
+                    let fresh = outcomes.get(pkg.dep_path.as_str()) != Some(&ImportOutcome::Reused);
+                    link_children(plan, &index, pkg, !fresh)
+                })
         },
         || {
             rayon::join(

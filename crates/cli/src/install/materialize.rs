@@ -13,8 +13,8 @@
 use std::sync::Arc;
 
 use tack_linker::{
-    import_package_from, ImportOutcome, ImportSummary, LinkPlan, PackageFiles, PackageImporter,
-    COMPLETION_MARKER,
+    import_package_from, ChildLinks, ImportOutcome, ImportSummary, LinkPlan, PackageFiles,
+    PackageImporter, COMPLETION_MARKER,
 };
 use tack_store_dir::{
     check_pkg_files_integrity, file_refs_without_verifying, PackageFilesIndex, StoreDir,
@@ -105,6 +105,20 @@ fn from_row(
     Ok(Next::Done(outcome, prep))
 }
 
+/// Makes the child links of package `i` right after its import, on the same thread, when
+/// the import created its slot; a reused slot keeps its links (the linker checks them).
+fn link_children_after(
+    outcome: ImportOutcome,
+    child_links: &ChildLinks,
+    plan: &InstallPlan,
+    i: usize,
+) -> Result<ImportOutcome, CliError> {
+    if outcome != ImportOutcome::Reused {
+        child_links.link_fresh(&plan.link, i)?;
+    }
+    Ok(outcome)
+}
+
 fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
     plan.package_dir(&plan.packages[index])
         .join(COMPLETION_MARKER)
@@ -166,6 +180,7 @@ pub fn materialize(
             })?,
     );
     let importer = Arc::new(PackageImporter::new(link.import_method));
+    let child_links = Arc::new(ChildLinks::new(link)?);
     let verified = Arc::new(VerifiedFilesCache::default());
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
 
@@ -192,13 +207,14 @@ pub fn materialize(
                 }
             },
         };
-        let (tx, importer, verified, store, plan, builds) = (
+        let (tx, importer, verified, store, plan, builds, child_links) = (
             tx.clone(),
             Arc::clone(&importer),
             Arc::clone(&verified),
             store.clone(),
             Arc::clone(plan),
             Arc::clone(builds),
+            Arc::clone(&child_links),
         );
         pending += 1;
         pool.spawn(move || {
@@ -226,6 +242,11 @@ pub fn materialize(
                     .map_err(CliError::from)
                 }),
             };
+            let result = result.and_then(|next| match next {
+                Next::Done(outcome, prep) => link_children_after(outcome, &child_links, &plan, i)
+                    .map(|outcome| Next::Done(outcome, prep)),
+                Next::Fetch => Ok(Next::Fetch),
+            });
             // The row travels back with the result rather than being cloned up front.
             let _ = tx.send(Message::Local(i, result, row.map(Box::new)));
         });
@@ -292,7 +313,7 @@ pub fn materialize(
                 integrity: Some(integrity.clone()),
                 tarball_url: url.clone(),
             };
-            let (fetcher, tx, importer, store, pool, plan, builds) = (
+            let (fetcher, tx, importer, store, pool, plan, builds, child_links) = (
                 fetcher.clone(),
                 tx.clone(),
                 Arc::clone(&importer),
@@ -300,6 +321,7 @@ pub fn materialize(
                 Arc::clone(&pool),
                 Arc::clone(plan),
                 Arc::clone(builds),
+                Arc::clone(&child_links),
             );
             runtime.spawn(async move {
                 match fetcher.fetch(&request).await {
@@ -320,12 +342,13 @@ pub fn materialize(
                                     &link.virtual_store_dir,
                                     &importer,
                                 )
+                                .map_err(CliError::from)
+                                .and_then(|o| link_children_after(o, &child_links, &plan, i))
                                 .map(|o| {
                                     let row = Arc::try_unwrap(row)
                                         .unwrap_or_else(|shared| (*shared).clone());
                                     (o, prep, Box::new(row))
                                 })
-                                .map_err(CliError::from)
                             }),
                             None => Err(CliError::new(
                                 "ERR_TACK_BAD_INDEX_ROW",
@@ -370,7 +393,11 @@ pub fn materialize(
     let mut summary = ImportSummary::default();
     for (i, outcome) in outcomes.into_iter().enumerate() {
         if let Some(outcome) = outcome {
-            summary.record(link.packages[i].dep_path.clone(), outcome);
+            let dep_path = &link.packages[i].dep_path;
+            summary.record(dep_path.clone(), outcome);
+            if outcome != ImportOutcome::Reused {
+                summary.record_children_linked(dep_path.clone());
+            }
         }
     }
     Ok(Materialized {

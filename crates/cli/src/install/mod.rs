@@ -123,7 +123,10 @@ pub fn run(
     tack_fs::phase_timer::mark("no-op gate");
     // `node --version` costs a process spawn: run it while config and the lockfile load.
     let host_probe = std::thread::spawn(|| {
-        tack_config::installability::HostInfo::current().with_node_from_path()
+        let started = std::time::Instant::now();
+        let host = tack_config::installability::HostInfo::current().with_node_from_path();
+        tack_fs::phase_timer::note("node --version", started);
+        host
     });
     let config = load_config(&cwd, overrides(args), reporter)?;
     let branch = if config.use_git_branch_lockfile {
