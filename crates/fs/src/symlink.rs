@@ -97,6 +97,60 @@ fn absolute(p: &Path) -> Result<PathBuf, FsError> {
 /// `.` and `..` components are resolved textually). Both paths should be absolute, or both
 /// relative to the same directory. Returns `.` when they are the same.
 pub fn relative_path(from_dir: &Path, to: &Path) -> PathBuf {
+    relative_path_plain(from_dir, to).unwrap_or_else(|| relative_path_lexical(from_dir, to))
+}
+
+/// [`relative_path`] for the common case of two absolute paths with nothing to normalize,
+/// computed on the bytes: the general version, which splits both paths into components,
+/// was a visible share of a warm install (one call per symlink). `None` when the general
+/// version must decide.
+fn relative_path_plain(from_dir: &Path, to: &Path) -> Option<PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (from, to) = (from_dir.as_os_str().as_bytes(), to.as_os_str().as_bytes());
+    if !is_plain_absolute(from) || !is_plain_absolute(to) {
+        return None;
+    }
+    // The longest common prefix that ends at a component boundary.
+    let shared = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+    let at_boundary = |p: &[u8], i: usize| i == p.len() || p[i] == b'/';
+    let common = if at_boundary(from, shared) && at_boundary(to, shared) {
+        shared
+    } else {
+        from[..shared].iter().rposition(|&b| b == b'/')?
+    };
+    let ups = from[common..].iter().filter(|&&b| b == b'/').count();
+    let down = to[common..].strip_prefix(b"/").unwrap_or(&to[common..]);
+    let mut out = Vec::with_capacity(ups * 3 + down.len());
+    for i in 0..ups {
+        if i > 0 {
+            out.push(b'/');
+        }
+        out.extend_from_slice(b"..");
+    }
+    if !down.is_empty() {
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        out.extend_from_slice(down);
+    }
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    Some(PathBuf::from(std::ffi::OsString::from_vec(out)))
+}
+
+/// Absolute, not the root, and already normal: no empty, `.` or `..` component and no
+/// trailing slash.
+fn is_plain_absolute(p: &[u8]) -> bool {
+    p.len() > 1
+        && p[0] == b'/'
+        && p[1..]
+            .split(|&b| b == b'/')
+            .all(|c| !c.is_empty() && c != b"." && c != b"..")
+}
+
+/// The general [`relative_path`]: normalizes both paths, then compares components.
+fn relative_path_lexical(from_dir: &Path, to: &Path) -> PathBuf {
     let from = normalize(from_dir);
     let to = normalize(to);
     if from.is_absolute() != to.is_absolute() {
@@ -175,5 +229,37 @@ mod tests {
         assert_eq!(rel("/a/./b/../c", "/a/d"), "../d");
         assert_eq!(rel("/ab", "/a"), "../a");
         assert_eq!(rel("a/b", "a/c"), "../c");
+        assert_eq!(rel("/a/bc", "/a/b"), "../b");
+        assert_eq!(rel("/a/b", "/a/bc/d"), "../bc/d");
+        assert_eq!(rel("/a", "/a/b/c"), "b/c");
+    }
+
+    #[test]
+    fn the_byte_fast_path_agrees_with_the_component_walk() {
+        let paths = [
+            "/p/node_modules",
+            "/p/node_modules/.pnpm/a@1/node_modules/a",
+            "/p/node_modules/.pnpm/a@1/node_modules/@s/x",
+            "/p/node_modules/.pnpm/ab@1/node_modules/ab",
+            "/p/node_modules/.pnpm/node_modules",
+            "/p/node_modules/.pnpm/node_modules/@s",
+            "/p",
+            "/q",
+            "/pq/r",
+            "/p/packages/app",
+            "/a/bc",
+            "/a/b",
+            "/a/b/c",
+        ];
+        for from in paths {
+            for to in paths {
+                let fast = relative_path_plain(Path::new(from), Path::new(to));
+                let slow = relative_path_lexical(Path::new(from), Path::new(to));
+                assert_eq!(fast.as_ref(), Some(&slow), "{from} -> {to}");
+            }
+        }
+        for odd in ["/", "/a/./b", "/a/../b", "/a//b", "/a/b/", "a/b"] {
+            assert!(relative_path_plain(Path::new(odd), Path::new("/a")).is_none());
+        }
     }
 }
