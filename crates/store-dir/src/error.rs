@@ -66,7 +66,8 @@ fn sqlite_advice(e: &rusqlite::Error) -> String {
     if sqlite_disk_full(e) {
         tack_fs::DISK_FULL_ADVICE.to_string()
     } else {
-        "If the file is corrupt, delete it (the store will re-index packages as they are fetched)"
+        "If the file is corrupt, delete it together with its -wal and -shm files (the store \
+         will re-index packages as they are fetched)"
             .to_string()
     }
 }

@@ -11,7 +11,6 @@ use crate::layout::StoreDir;
 use crate::msgpackr;
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use rusqlite::config::DbConfig;
 use rusqlite::{params_from_iter, Connection, ErrorCode, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -205,11 +204,6 @@ impl StoreIndex {
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_millis(5000))?;
-    // No checkpoint when a connection closes: it cost a cold install two fsyncs (25 ms) at
-    // its very end, after the last row was written. The rows are committed in the WAL, which
-    // every reader (pnpm included) sees; SQLite still checkpoints on commit once the WAL
-    // passes `wal_autocheckpoint` pages, on the index writer's thread.
-    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
     // journal_mode returns a row; query it rather than execute.
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
     conn.execute_batch(

@@ -23,7 +23,8 @@ pub const BATCH: usize = 256;
 /// still flushes every queued row (the thread drains the channel before exiting), but
 /// errors are then only printed.
 pub struct IndexWriter {
-    tx: Option<Sender<(String, PackageFilesIndex)>>,
+    /// `None` once sealed: the thread then drains what is queued and closes the index.
+    tx: parking_lot::Mutex<Option<Sender<(String, PackageFilesIndex)>>>,
     handle: Option<JoinHandle<Result<(), StoreError>>>,
     path: PathBuf,
 }
@@ -47,18 +48,26 @@ impl IndexWriter {
             .spawn(move || run(index, rx))
             .map_err(|e| StoreError::io("start the index writer thread for", path.clone(), e))?;
         Ok(IndexWriter {
-            tx: Some(tx),
+            tx: parking_lot::Mutex::new(Some(tx)),
             handle: Some(handle),
             path,
         })
     }
 
-    /// Queue a row. Never blocks on SQLite.
+    /// Queue a row. Never blocks on SQLite. A row queued after [`IndexWriter::seal`] is
+    /// dropped (it costs a re-fetch later, never a wrong row).
     pub fn queue(&self, key: String, row: PackageFilesIndex) {
-        if let Some(tx) = &self.tx {
+        if let Some(tx) = &*self.tx.lock() {
             // A send only fails when the thread is gone; `finish` reports that.
             let _ = tx.send((key, row));
         }
+    }
+
+    /// Says no more rows are coming: the thread commits what is queued and closes the
+    /// index (SQLite checkpoints its WAL then, two fsyncs) without waiting for
+    /// [`IndexWriter::finish`], so the caller can do other work meanwhile.
+    pub fn seal(&self) {
+        drop(self.tx.lock().take());
     }
 
     /// Flush every queued row and stop the thread. Returns the first write error, if any.
@@ -67,7 +76,7 @@ impl IndexWriter {
     }
 
     fn stop(&mut self) -> Result<(), StoreError> {
-        drop(self.tx.take());
+        self.seal();
         match self.handle.take() {
             Some(handle) => handle.join().map_err(|_| StoreError::WriterGone {
                 path: self.path.clone(),

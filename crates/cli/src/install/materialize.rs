@@ -10,6 +10,7 @@
 //! Right before each import the build step ([`Builds::prepare`]) decides whether the package
 //! is copied rather than hard-linked and whether its side-effects cache entry is imported.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tack_linker::{
@@ -17,7 +18,7 @@ use tack_linker::{
     PackageImporter, COMPLETION_MARKER,
 };
 use tack_store_dir::{
-    check_pkg_files_integrity, file_refs_without_verifying, PackageFilesIndex, StoreDir,
+    check_pkg_files_integrity, file_refs_without_verifying, msgpackr, PackageFilesIndex, StoreDir,
     StoreIndex, VerifiedFilesCache,
 };
 use tack_tarball::{Fetcher, PackageToFetch};
@@ -47,6 +48,19 @@ fn import_threads() -> usize {
 enum Next {
     Done(ImportOutcome, Prep),
     Fetch,
+    /// The package dir was complete already: nothing was verified or written.
+    Complete,
+    /// The index row could not be decoded (the reason): the package is fetched again.
+    Corrupt(String),
+}
+
+/// Where an import task takes its package from.
+enum Local {
+    /// A store index row, still encoded: the import thread decodes it, so decoding overlaps
+    /// the imports instead of being a phase of its own before them.
+    Row(Vec<u8>),
+    /// A directory (an injected workspace package).
+    Directory,
 }
 
 /// Decides, for a package with an index row, whether it can be imported from the store.
@@ -157,15 +171,14 @@ pub fn materialize(
         })
         .collect();
     let index = StoreIndex::open(store)?;
-    let (mut rows, corrupt) = index.get_many_checked(&keys)?;
-    for bad in corrupt {
-        reporter.warn(format!(
-            "The store index row {} could not be decoded ({}); the package will be fetched again",
-            bad.key, bad.error
-        ));
-    }
+    let mut raw_rows: HashMap<String, Vec<u8>> = index.get_many_raw(&keys)?.into_iter().collect();
     drop(index);
-    tack_fs::phase_timer::mark("index read");
+    tack_fs::phase_timer::mark("index query");
+    // Peer variants of one package share its row: the last one takes it, the others a copy.
+    let mut row_users: HashMap<&str, usize> = HashMap::new();
+    for key in &keys {
+        *row_users.entry(key.as_str()).or_default() += 1;
+    }
 
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
@@ -189,23 +202,27 @@ pub fn materialize(
     let mut to_fetch = Vec::new();
     let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; link.packages.len()];
     for (i, src) in plan.sources.iter().enumerate() {
-        let row = match &src.source {
-            Source::Directory(_) => None,
-            Source::Tarball { store_key, .. } => match rows.remove(store_key) {
-                Some(row) if virtual_store_existed && package_dir_complete(link, i) => {
-                    reporter.emit(Event::FoundInStore {
-                        package_id: src.package_id.clone(),
-                    });
-                    outcomes[i] = Some(ImportOutcome::Reused);
-                    kept_rows[i] = Some(row);
-                    continue;
+        let local = match &src.source {
+            Source::Directory(_) => Local::Directory,
+            Source::Tarball { store_key, .. } => {
+                let users = row_users.get_mut(store_key.as_str());
+                let last = users.is_none_or(|n| {
+                    *n = n.saturating_sub(1);
+                    *n == 0
+                });
+                let bytes = if last {
+                    raw_rows.remove(store_key)
+                } else {
+                    raw_rows.get(store_key).cloned()
+                };
+                match bytes {
+                    Some(bytes) => Local::Row(bytes),
+                    None => {
+                        to_fetch.push(i);
+                        continue;
+                    }
                 }
-                Some(row) => Some(row),
-                None => {
-                    to_fetch.push(i);
-                    continue;
-                }
-            },
+            }
         };
         let (tx, importer, verified, store, plan, builds, child_links) = (
             tx.clone(),
@@ -218,18 +235,29 @@ pub fn materialize(
         );
         pending += 1;
         pool.spawn(move || {
-            let result = match &row {
-                Some(row) => from_row(
-                    &plan,
-                    i,
-                    row,
-                    &store,
-                    &verified,
-                    verify_store_integrity,
-                    &importer,
-                    &builds,
-                ),
-                None => builds.prepare(&plan, i, None).and_then(|prep| {
+            let mut row = None;
+            let result = match local {
+                Local::Row(bytes) => match msgpackr::decode(&bytes) {
+                    Err(error) => Ok(Next::Corrupt(error.to_string())),
+                    Ok(decoded) => {
+                        let decoded = row.insert(decoded);
+                        if virtual_store_existed && package_dir_complete(&plan.link, i) {
+                            Ok(Next::Complete)
+                        } else {
+                            from_row(
+                                &plan,
+                                i,
+                                decoded,
+                                &store,
+                                &verified,
+                                verify_store_integrity,
+                                &importer,
+                                &builds,
+                            )
+                        }
+                    }
+                },
+                Local::Directory => builds.prepare(&plan, i, None).and_then(|prep| {
                     let pkg = &plan.link.packages[i];
                     import_package_from(
                         pkg,
@@ -245,7 +273,7 @@ pub fn materialize(
             let result = result.and_then(|next| match next {
                 Next::Done(outcome, prep) => link_children_after(outcome, &child_links, &plan, i)
                     .map(|outcome| Next::Done(outcome, prep)),
-                Next::Fetch => Ok(Next::Fetch),
+                other => Ok(other),
             });
             // The row travels back with the result rather than being cloned up front.
             let _ = tx.send(Message::Local(i, result, row.map(Box::new)));
@@ -279,6 +307,22 @@ pub fn materialize(
                 outcomes[i] = Some(outcome);
             }
             Next::Fetch => to_fetch.push(i),
+            Next::Complete => {
+                reporter.emit(Event::FoundInStore {
+                    package_id: plan.sources[i].package_id.clone(),
+                });
+                outcomes[i] = Some(ImportOutcome::Reused);
+            }
+            Next::Corrupt(error) => {
+                if let Source::Tarball { store_key, .. } = &plan.sources[i].source {
+                    reporter.warn(format!(
+                        "The store index row {store_key} could not be decoded ({error}); the package will be fetched again"
+                    ));
+                }
+                // A row that does not decode is not kept: the fetch writes a new one.
+                kept_rows[i] = None;
+                to_fetch.push(i);
+            }
         }
     }
 
