@@ -211,3 +211,69 @@ fn a_wiped_store_is_refilled_even_when_node_modules_is_complete() {
     let differences = tree::diff(&unlinked(expected), &unlinked(project_tree(&project)));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// Two peer variants of one package (`use-peer` with `peer-host` 1.0.0 and 1.1.0) share one
+/// store index row. A warm install must serve both from the store: before, the second
+/// variant missed the row the first had taken and was downloaded again.
+#[test]
+fn peer_variants_sharing_a_store_row_are_both_served_from_the_store() {
+    let registry = registry::start();
+    let fixture = TestProject::new();
+    fixture
+        .write(
+            "package.json",
+            r#"{"name":"root","version":"1.0.0","private":true,
+               "dependencies":{"use-peer":"1.0.0","peer-host":"1.0.0"}}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name":"b","version":"1.0.0",
+               "dependencies":{"use-peer":"1.0.0","peer-host":"1.1.0"}}"#,
+        )
+        .write("pnpm-workspace.yaml", "packages:\n  - packages/*\n");
+    let resolved = tack_suite::conformance::resolve_with_pnpm(&fixture.dir(), &registry.url());
+    let lockfile = fs_err::read_to_string(resolved.dir().join("pnpm-lock.yaml")).unwrap();
+    for variant in [
+        "use-peer@1.0.0(peer-host@1.0.0):",
+        "use-peer@1.0.0(peer-host@1.1.0):",
+    ] {
+        assert!(
+            lockfile.contains(variant),
+            "lockfile lacks {variant}:\n{lockfile}"
+        );
+    }
+
+    let project = clone_inputs(&resolved);
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "cold install",
+    );
+    fs_err::remove_dir_all(project.dir().join("node_modules")).unwrap();
+    fs_err::remove_dir_all(project.dir().join("packages/b/node_modules")).unwrap();
+    registry.clear_requests();
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "warm install",
+    );
+    let downloads: Vec<String> = registry
+        .requests()
+        .into_iter()
+        .map(|r| r.decoded_path)
+        .filter(|p| p.ends_with(".tgz"))
+        .collect();
+    assert!(
+        downloads.is_empty(),
+        "the warm install downloaded {downloads:?}"
+    );
+    for variant in [
+        "use-peer@1.0.0_peer-host@1.0.0",
+        "use-peer@1.0.0_peer-host@1.1.0",
+    ] {
+        let manifest = project
+            .dir()
+            .join("node_modules/.pnpm")
+            .join(variant)
+            .join("node_modules/use-peer/package.json");
+        assert!(manifest.is_file(), "{} is missing", manifest.display());
+    }
+}
