@@ -352,9 +352,11 @@ impl Builds {
         for (i, pkg) in plan.link.packages.iter().enumerate() {
             let dir = plan.link.package_dir(pkg);
             let row = materialized.rows.get(i).and_then(Option::as_ref);
-            let manifest = row
-                .and_then(|r| r.manifest.clone())
-                .or_else(|| read_json(&dir.join("package.json")));
+            // Borrowed from the row: cloning every bundled manifest showed up in profiles.
+            let manifest: Option<std::borrow::Cow<'_, serde_json::Value>> = row
+                .and_then(|r| r.manifest.as_ref())
+                .map(std::borrow::Cow::Borrowed)
+                .or_else(|| read_json(&dir.join("package.json")).map(std::borrow::Cow::Owned));
             let requires_build = match row {
                 Some(row) => row_requires_build(row),
                 None => dir_requires_build(&dir),
@@ -397,11 +399,11 @@ impl Builds {
                     patch,
                     optional: self.pkgs[i].optional,
                     scripts: manifest
-                        .as_ref()
+                        .as_deref()
                         .map(LifecycleScripts::from_manifest)
                         .unwrap_or_default(),
                     gypfile: manifest
-                        .as_ref()
+                        .as_deref()
                         .and_then(|m| m.get("gypfile"))
                         .and_then(|v| v.as_bool()),
                     is_built,

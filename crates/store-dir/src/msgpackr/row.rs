@@ -102,7 +102,7 @@ fn write_file_map(enc: &mut Encoder, files: &IndexMap<String, CafsFileInfo>) {
 /// Decode a row written by pnpm (11 or 12) or by tack.
 pub fn decode(bytes: &[u8]) -> Result<PackageFilesIndex, DecodeError> {
     let top = decode_value(bytes)?;
-    row_from_value(&top)
+    row_from_value(top)
 }
 
 fn bad(field: &str) -> DecodeError {
@@ -111,7 +111,7 @@ fn bad(field: &str) -> DecodeError {
     }
 }
 
-fn row_from_value(top: &Value) -> Result<PackageFilesIndex, DecodeError> {
+fn row_from_value(mut top: Value) -> Result<PackageFilesIndex, DecodeError> {
     if top.entries().is_none() {
         return Err(bad("<row>"));
     }
@@ -130,7 +130,9 @@ fn row_from_value(top: &Value) -> Result<PackageFilesIndex, DecodeError> {
         Some(v @ (Value::Object(_) | Value::Map(_))) => Some(v.to_json()),
         _ => return Err(bad("manifest")),
     };
-    let files = file_map(top.get("files").ok_or_else(|| bad("files"))?, "files")?;
+    // Taken out of the decoded tree rather than copied: a warm install decodes every
+    // file's path and digest once per package, and copying them showed up in profiles.
+    let files = file_map(top.take("files").ok_or_else(|| bad("files"))?, "files")?;
     let side_effects = match top.get("sideEffects") {
         None | Some(Value::Nil | Value::Undefined) => None,
         Some(v) => {
@@ -143,7 +145,7 @@ fn row_from_value(top: &Value) -> Result<PackageFilesIndex, DecodeError> {
                 }
                 let added = match diff.get("added") {
                     None | Some(Value::Nil | Value::Undefined) => None,
-                    Some(v) => Some(file_map(v, &format!("{field}.added"))?),
+                    Some(v) => Some(file_map(v.clone(), &format!("{field}.added"))?),
                 };
                 let deleted = match diff.get("deleted") {
                     None | Some(Value::Nil | Value::Undefined) => None,
@@ -176,16 +178,15 @@ fn row_from_value(top: &Value) -> Result<PackageFilesIndex, DecodeError> {
     })
 }
 
-fn file_map(v: &Value, field: &str) -> Result<IndexMap<String, CafsFileInfo>, DecodeError> {
-    let entries = v.entries().ok_or_else(|| bad(field))?;
+fn file_map(v: Value, field: &str) -> Result<IndexMap<String, CafsFileInfo>, DecodeError> {
+    let entries = v.into_entries().ok_or_else(|| bad(field))?;
     let mut out = IndexMap::with_capacity(entries.len());
-    for (path, info) in entries {
+    for (path, mut info) in entries {
         let f = |name: &str| format!("{field}[{path}].{name}");
-        let digest = info
-            .get("digest")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad(&f("digest")))?
-            .to_owned();
+        let digest = match info.take("digest") {
+            Some(Value::Str(digest)) => digest,
+            _ => return Err(bad(&f("digest"))),
+        };
         let mode = info
             .get("mode")
             .and_then(Value::as_u64)
@@ -200,7 +201,7 @@ fn file_map(v: &Value, field: &str) -> Result<IndexMap<String, CafsFileInfo>, De
             Some(v) => Some(v.as_f64().ok_or_else(|| bad(&f("checkedAt")))?),
         };
         out.insert(
-            path.to_owned(),
+            path,
             CafsFileInfo {
                 digest,
                 mode,

@@ -78,6 +78,34 @@ impl Value {
         }
     }
 
+    /// [`Value::entries`], taking the value apart instead of borrowing it.
+    pub fn into_entries(self) -> Option<Vec<(String, Value)>> {
+        match self {
+            Value::Object(fields) => Some(fields),
+            Value::Map(entries) => entries
+                .into_iter()
+                .map(|(k, v)| match k {
+                    Value::Str(k) => Some((k, v)),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
+    /// Moves a field out of an object or string-keyed map, leaving `Nil` in its place.
+    pub fn take(&mut self, key: &str) -> Option<Value> {
+        let slot = match self {
+            Value::Object(fields) => fields.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
+            Value::Map(entries) => entries
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
+            _ => None,
+        }?;
+        Some(std::mem::replace(slot, Value::Nil))
+    }
+
     /// Look a field up in an object or string-keyed map.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
