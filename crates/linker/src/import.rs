@@ -173,34 +173,29 @@ pub fn import_package_from(
 
     let is_dir_source = matches!(source.files, PackageFiles::Directory(_));
     let linker = FastLinker::new(importer, &source, &pkg_dir);
+    let place = |rel: &str, src: &Path| -> Result<(), LinkError> {
+        if linker.link(src, rel) {
+            return Ok(());
+        }
+        import_one(
+            importer,
+            pkg,
+            &source,
+            is_dir_source,
+            src,
+            &pkg_dir.join(rel),
+        )
+    };
     let mut marker_file = None;
     for (rel, src) in files.iter() {
         if Some(rel.as_str()) == marker {
             marker_file = Some((rel, src));
             continue;
         }
-        if !linker.link(src, rel) {
-            import_one(
-                importer,
-                pkg,
-                &source,
-                is_dir_source,
-                src,
-                &pkg_dir.join(rel),
-            )?;
-        }
+        place(rel, src)?;
     }
     if let Some((rel, src)) = marker_file {
-        if !linker.link(src, rel) {
-            import_one(
-                importer,
-                pkg,
-                &source,
-                is_dir_source,
-                src,
-                &pkg_dir.join(rel),
-            )?;
-        }
+        place(rel, src)?;
     }
     Ok(outcome)
 }
