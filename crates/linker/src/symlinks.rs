@@ -60,24 +60,50 @@ pub(crate) fn link_children(
     pkg: &PlannedPackage,
     prune: bool,
 ) -> Result<(), LinkError> {
-    let modules = plan
-        .virtual_store_dir
-        .join(&pkg.dir_name)
-        .join("node_modules");
-    let mut wanted: HashSet<&str> = HashSet::new();
-    wanted.insert(pkg.name.as_str());
+    let targets = resolved_children(index, pkg)?;
+    make_child_links(plan, pkg, &targets)?;
+    if prune {
+        let mut wanted: HashSet<&str> = targets.iter().map(|(alias, _)| *alias).collect();
+        wanted.insert(pkg.name.as_str());
+        let modules = slot_modules(plan, pkg);
+        remove_unwanted_links(&modules, &pkg.dep_path, |alias| wanted.contains(alias))?;
+    }
+    Ok(())
+}
+
+/// `pkg`'s children as `(alias, target dir)`, its own name left out; fails on an invalid
+/// alias or an unknown dep path.
+fn resolved_children<'p>(
+    index: &PackageIndex<'_>,
+    pkg: &'p PlannedPackage,
+) -> Result<Vec<(&'p str, PathBuf)>, LinkError> {
+    let mut targets = Vec::with_capacity(pkg.children.len());
     for (alias, target) in &pkg.children {
         check_package_name(&pkg.dep_path, "alias", alias)?;
-        if alias == &pkg.name {
-            continue;
+        if alias != &pkg.name {
+            targets.push((alias.as_str(), index.resolve(&pkg.dep_path, target)?));
         }
-        wanted.insert(alias.as_str());
-        let dir = index.resolve(&pkg.dep_path, target)?;
-        tack_fs::symlink_dir(&dir, &modules.join(alias))
-            .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
     }
-    if prune {
-        remove_unwanted_links(&modules, &pkg.dep_path, |alias| wanted.contains(alias))?;
+    Ok(targets)
+}
+
+/// `<vs>/<dir>/node_modules`: where a package and its children are linked.
+fn slot_modules(plan: &LinkPlan, pkg: &PlannedPackage) -> PathBuf {
+    plan.virtual_store_dir
+        .join(&pkg.dir_name)
+        .join("node_modules")
+}
+
+/// Makes (or leaves, when already right) one symlink per `(alias, target dir)`.
+fn make_child_links<A: AsRef<str>>(
+    plan: &LinkPlan,
+    pkg: &PlannedPackage,
+    targets: &[(A, PathBuf)],
+) -> Result<(), LinkError> {
+    let modules = slot_modules(plan, pkg);
+    for (alias, dir) in targets {
+        tack_fs::symlink_dir(dir, &modules.join(alias.as_ref()))
+            .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
     }
     Ok(())
 }
@@ -100,14 +126,10 @@ impl ChildLinks {
             .packages
             .iter()
             .map(|pkg| {
-                let mut links = Vec::with_capacity(pkg.children.len());
-                for (alias, target) in &pkg.children {
-                    check_package_name(&pkg.dep_path, "alias", alias)?;
-                    if alias != &pkg.name {
-                        links.push((alias.clone(), index.resolve(&pkg.dep_path, target)?));
-                    }
-                }
-                Ok(links)
+                Ok(resolved_children(&index, pkg)?
+                    .into_iter()
+                    .map(|(alias, dir)| (alias.to_owned(), dir))
+                    .collect())
             })
             .collect::<Result<_, LinkError>>()?;
         Ok(ChildLinks { targets })
@@ -116,18 +138,10 @@ impl ChildLinks {
     /// Links the children of the plan's package `i` into its slot, which the caller has
     /// just created (so there are no stale links to prune).
     pub fn link_fresh(&self, plan: &LinkPlan, i: usize) -> Result<(), LinkError> {
-        let (Some(pkg), Some(targets)) = (plan.packages.get(i), self.targets.get(i)) else {
-            return Ok(());
-        };
-        let modules = plan
-            .virtual_store_dir
-            .join(&pkg.dir_name)
-            .join("node_modules");
-        for (alias, dir) in targets {
-            tack_fs::symlink_dir(dir, &modules.join(alias))
-                .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
+        match (plan.packages.get(i), self.targets.get(i)) {
+            (Some(pkg), Some(targets)) => make_child_links(plan, pkg, targets),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ use tack_linker::{
 };
 use tack_store_dir::{
     check_pkg_files_integrity, file_refs_without_verifying, msgpackr, PackageFilesIndex, StoreDir,
-    StoreIndex, VerifiedFilesCache,
+    StoreFileRef, StoreIndex, VerifiedFilesCache,
 };
 use tack_tarball::{Fetcher, PackageToFetch};
 
@@ -72,7 +72,7 @@ fn from_row(
     store: &StoreDir,
     verified: &VerifiedFilesCache,
     verify: bool,
-    importer: &PackageImporter,
+    filler: &SlotFiller,
     builds: &Builds,
 ) -> Result<Next, CliError> {
     let mut prep = builds.prepare(plan, index, Some(row))?;
@@ -103,34 +103,57 @@ fn from_row(
     let Some(files) = files.or_else(|| check(row)) else {
         return Ok(Next::Fetch);
     };
-    let files = PackageFiles::Cas(
-        files
-            .into_iter()
-            .map(|f| (f.rel_path, f.cas_path))
-            .collect(),
-    );
-    let outcome = import_package_from(
-        &plan.link.packages[index],
-        &files,
-        prep.force_copy,
-        &plan.link.virtual_store_dir,
-        importer,
-    )?;
+    let outcome = filler.fill_from_store(plan, index, files, prep.force_copy)?;
     Ok(Next::Done(outcome, prep))
 }
 
-/// Makes the child links of package `i` right after its import, on the same thread, when
-/// the import created its slot; a reused slot keeps its links (the linker checks them).
-fn link_children_after(
-    outcome: ImportOutcome,
-    child_links: &ChildLinks,
-    plan: &InstallPlan,
-    i: usize,
-) -> Result<ImportOutcome, CliError> {
-    if outcome != ImportOutcome::Reused {
-        child_links.link_fresh(&plan.link, i)?;
+/// What an import task needs to fill a package's slot in the virtual store: the file
+/// importers and every package's resolved child links.
+struct SlotFiller {
+    importer: PackageImporter,
+    child_links: ChildLinks,
+}
+
+impl SlotFiller {
+    /// Imports package `i` from `files`, then, when the import created its slot, makes its
+    /// child links on the same thread (a reused slot keeps its links; the linker checks them).
+    fn fill(
+        &self,
+        plan: &InstallPlan,
+        i: usize,
+        files: &PackageFiles,
+        force_copy: bool,
+    ) -> Result<ImportOutcome, CliError> {
+        let link = &plan.link;
+        let outcome = import_package_from(
+            &link.packages[i],
+            files,
+            force_copy,
+            &link.virtual_store_dir,
+            &self.importer,
+        )?;
+        if outcome != ImportOutcome::Reused {
+            self.child_links.link_fresh(link, i)?;
+        }
+        Ok(outcome)
     }
-    Ok(outcome)
+
+    /// [`SlotFiller::fill`] from files in the store.
+    fn fill_from_store(
+        &self,
+        plan: &InstallPlan,
+        i: usize,
+        files: Vec<StoreFileRef>,
+        force_copy: bool,
+    ) -> Result<ImportOutcome, CliError> {
+        let files = PackageFiles::Cas(
+            files
+                .into_iter()
+                .map(|f| (f.rel_path, f.cas_path))
+                .collect(),
+        );
+        self.fill(plan, i, &files, force_copy)
+    }
 }
 
 fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
@@ -192,8 +215,10 @@ pub fn materialize(
                 )
             })?,
     );
-    let importer = Arc::new(PackageImporter::new(link.import_method));
-    let child_links = Arc::new(ChildLinks::new(link)?);
+    let filler = Arc::new(SlotFiller {
+        importer: PackageImporter::new(link.import_method),
+        child_links: ChildLinks::new(link)?,
+    });
     let verified = Arc::new(VerifiedFilesCache::default());
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
 
@@ -224,14 +249,13 @@ pub fn materialize(
                 }
             }
         };
-        let (tx, importer, verified, store, plan, builds, child_links) = (
+        let (tx, filler, verified, store, plan, builds) = (
             tx.clone(),
-            Arc::clone(&importer),
+            Arc::clone(&filler),
             Arc::clone(&verified),
             store.clone(),
             Arc::clone(plan),
             Arc::clone(builds),
-            Arc::clone(&child_links),
         );
         pending += 1;
         pool.spawn(move || {
@@ -251,30 +275,19 @@ pub fn materialize(
                                 &store,
                                 &verified,
                                 verify_store_integrity,
-                                &importer,
+                                &filler,
                                 &builds,
                             )
                         }
                     }
                 },
                 Local::Directory => builds.prepare(&plan, i, None).and_then(|prep| {
-                    let pkg = &plan.link.packages[i];
-                    import_package_from(
-                        pkg,
-                        &pkg.files,
-                        prep.force_copy,
-                        &plan.link.virtual_store_dir,
-                        &importer,
-                    )
-                    .map(|o| Next::Done(o, prep))
-                    .map_err(CliError::from)
+                    let files = &plan.link.packages[i].files;
+                    filler
+                        .fill(&plan, i, files, prep.force_copy)
+                        .map(|o| Next::Done(o, prep))
                 }),
             };
-            let result = result.and_then(|next| match next {
-                Next::Done(outcome, prep) => link_children_after(outcome, &child_links, &plan, i)
-                    .map(|outcome| Next::Done(outcome, prep)),
-                other => Ok(other),
-            });
             // The row travels back with the result rather than being cloned up front.
             let _ = tx.send(Message::Local(i, result, row.map(Box::new)));
         });
@@ -319,8 +332,6 @@ pub fn materialize(
                         "The store index row {store_key} could not be decoded ({error}); the package will be fetched again"
                     ));
                 }
-                // A row that does not decode is not kept: the fetch writes a new one.
-                kept_rows[i] = None;
                 to_fetch.push(i);
             }
         }
@@ -357,15 +368,14 @@ pub fn materialize(
                 integrity: Some(integrity.clone()),
                 tarball_url: url.clone(),
             };
-            let (fetcher, tx, importer, store, pool, plan, builds, child_links) = (
+            let (fetcher, tx, filler, store, pool, plan, builds) = (
                 fetcher.clone(),
                 tx.clone(),
-                Arc::clone(&importer),
+                Arc::clone(&filler),
                 store.clone(),
                 Arc::clone(&pool),
                 Arc::clone(plan),
                 Arc::clone(builds),
-                Arc::clone(&child_links),
             );
             runtime.spawn(async move {
                 match fetcher.fetch(&request).await {
@@ -375,24 +385,13 @@ pub fn materialize(
                                 // A fresh row's base files are imported: no cached build.
                                 let (requires_build, patched) = builds.needs(i, &row);
                                 let prep = prep.without_cache(requires_build, patched);
-                                let files = PackageFiles::Cas(
-                                    refs.into_iter().map(|f| (f.rel_path, f.cas_path)).collect(),
-                                );
-                                let link = &plan.link;
-                                import_package_from(
-                                    &link.packages[i],
-                                    &files,
-                                    prep.force_copy,
-                                    &link.virtual_store_dir,
-                                    &importer,
-                                )
-                                .map_err(CliError::from)
-                                .and_then(|o| link_children_after(o, &child_links, &plan, i))
-                                .map(|o| {
-                                    let row = Arc::try_unwrap(row)
-                                        .unwrap_or_else(|shared| (*shared).clone());
-                                    (o, prep, Box::new(row))
-                                })
+                                filler
+                                    .fill_from_store(&plan, i, refs, prep.force_copy)
+                                    .map(|o| {
+                                        let row = Arc::try_unwrap(row)
+                                            .unwrap_or_else(|shared| (*shared).clone());
+                                        (o, prep, Box::new(row))
+                                    })
                             }),
                             None => Err(CliError::new(
                                 "ERR_TACK_BAD_INDEX_ROW",
