@@ -527,3 +527,113 @@ fn a_binding_gyp_package_with_gypfile_false_is_not_built_and_needs_no_approval()
     );
     assert!(!text(&out).contains("node-gyp"), "{}", text(&out));
 }
+
+/// Writes the script's whole environment to `env-<package name>.json` in `INIT_CWD`.
+const DUMP_ENV_JS: &str = "const fs = require('fs'), path = require('path');\n\
+    fs.writeFileSync(path.join(process.env.INIT_CWD, 'env-' + process.env.npm_package_name + '.json'), JSON.stringify(process.env));\n";
+
+/// The environment each of `env-root` and `env-dep` saw in its postinstall.
+fn script_envs(project: &TestProject) -> [serde_json::Map<String, Value>; 2] {
+    ["env-root", "env-dep"].map(|name| {
+        let path = format!("env-{name}.json");
+        let env: Value = serde_json::from_str(&read(project, &path))
+            .unwrap_or_else(|e| panic!("{path} was not written by the postinstall: {e}"));
+        let _ = fs_err::remove_file(project.dir().join(&path));
+        env.as_object().expect("an object").clone()
+    })
+}
+
+#[test]
+fn scripts_see_the_environment_pnpm_gives_them() {
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        &json!({
+            "name": "env-root",
+            "version": "1.2.3",
+            "description": "not exported",
+            "bin": "root-cli.js",
+            "config": {"port": "8080", "dash-key.x": "y", "nested": {"list": ["a", 2, null, false, true]}},
+            "engines": {"node": ">=18"},
+            "dependencies": {"env-dep": "file:./env-dep"},
+            "scripts": {"postinstall": "node dump-env.js"}
+        })
+        .to_string(),
+    );
+    project.write("dump-env.js", DUMP_ENV_JS);
+    project.write("root-cli.js", "#!/usr/bin/env node\n");
+    project.write(
+        "env-dep/package.json",
+        &json!({
+            "name": "env-dep",
+            "version": "0.1.0",
+            "bin": {"env-dep-cli": "cli.js"},
+            "config": {"a": "b"},
+            "engines": {"node": ">=16", "npm": ">=7"},
+            "scripts": {"postinstall": "node dump-env.js"}
+        })
+        .to_string(),
+    );
+    project.write("env-dep/dump-env.js", DUMP_ENV_JS);
+    project.write("env-dep/cli.js", "#!/usr/bin/env node\n");
+    project.write("pnpm-workspace.yaml", "dangerouslyAllowAllBuilds: true\n");
+
+    assert_success(&project.pnpm(&["install"]), "pnpm install");
+    let by_pnpm = script_envs(&project);
+    clear_node_modules(&project);
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    let by_tack = script_envs(&project);
+
+    // Same values as pnpm's. `npm_package_version` of a `file:` dependency is the manifest's
+    // version, not the lockfile's `file:env-dep`.
+    const SAME: [&str; 10] = [
+        "INIT_CWD",
+        "PNPM_SCRIPT_SRC_DIR",
+        "npm_lifecycle_event",
+        "npm_lifecycle_script",
+        "npm_command",
+        "NODE",
+        "npm_node_execpath",
+        "TMPDIR",
+        "pnpm_config_verify_deps_before_run",
+        "npm_package_json",
+    ];
+    for (pnpm, tack) in by_pnpm.iter().zip(&by_tack) {
+        let package = &pnpm["npm_package_name"];
+        let npm_package = |env: &serde_json::Map<String, Value>| -> Vec<(String, Value)> {
+            let mut vars: Vec<_> = env
+                .iter()
+                .filter(|(k, _)| k.starts_with("npm_package_"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            vars
+        };
+        assert_eq!(
+            npm_package(tack),
+            npm_package(pnpm),
+            "npm_package_* of {package}"
+        );
+        for key in SAME {
+            assert!(pnpm.contains_key(key), "pnpm sets {key} (for {package})");
+            assert_eq!(tack.get(key), pnpm.get(key), "{key} of {package}");
+        }
+        // Present, naming tack rather than pnpm.
+        assert!(
+            tack["npm_config_user_agent"]
+                .as_str()
+                .is_some_and(|ua| ua.starts_with("tack/")),
+            "{tack:?}"
+        );
+        assert!(
+            tack.contains_key("npm_execpath"),
+            "npm_execpath of {package}"
+        );
+        // pnpm's TMPDIR exists when the script runs.
+        let tmp = tack["TMPDIR"].as_str().expect("TMPDIR");
+        assert!(std::path::Path::new(tmp).is_dir(), "{tmp}");
+    }
+}

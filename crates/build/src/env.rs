@@ -1,10 +1,22 @@
-//! The environment a lifecycle script runs in, as pnpm (via npm-lifecycle) builds it:
-//! `INIT_CWD`, `PNPM_SCRIPT_SRC_DIR`, `npm_lifecycle_event`, `npm_package_*`,
-//! `npm_config_user_agent`, `npm_command`, and a PATH that starts with the package's
-//! `node_modules/.bin` chain so scripts find their dependencies' bins.
+//! The environment a lifecycle script runs in, as pnpm 12 builds it (checked variable by
+//! variable against real pnpm in `tests/builds.rs`):
+//! - `INIT_CWD`, `PNPM_SCRIPT_SRC_DIR`, `npm_lifecycle_event`, `npm_lifecycle_script`,
+//!   `npm_command`, `npm_config_user_agent`;
+//! - `npm_package_json` and the `npm_package_*` set of npm 7, flattened from the manifest
+//!   on disk: `name`, `version`, `config`, `engines` and `bin`;
+//! - `NODE` and `npm_node_execpath` (the `node` on PATH), `npm_execpath` (this binary),
+//!   `npm_config_node_gyp` (npm's node-gyp, unless set), and
+//!   `pnpm_config_verify_deps_before_run=false`, so a nested `pnpm run` does not re-check an
+//!   install that is still running;
+//! - `TMPDIR` set to the package's own `node_modules/.tmp`, unless scripts run with
+//!   `unsafePerm` (not root) and the user set one;
+//! - a PATH that starts with the package's `node_modules/.bin` chain so scripts find their
+//!   dependencies' bins.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 /// Settings shared by every script of one install.
 #[derive(Debug, Clone)]
@@ -23,6 +35,17 @@ pub struct ScriptEnv {
     pub base_path: Option<OsString>,
     /// Extra variables set for every script.
     pub extra_env: Vec<(String, String)>,
+    /// The `node` on PATH (`NODE`, `npm_node_execpath`).
+    pub node_path: Option<PathBuf>,
+    /// The running package manager (`npm_execpath`).
+    pub exec_path: Option<PathBuf>,
+    /// node-gyp's entry script (`npm_config_node_gyp`), when one is known and the user has
+    /// not set that variable.
+    pub node_gyp: Option<PathBuf>,
+    /// A `TMPDIR` of the user's own, kept only when scripts run with `unsafePerm`.
+    pub user_tmp_dir: Option<OsString>,
+    /// npm's `unsafe-perm`: true unless running as root.
+    pub unsafe_perm: bool,
 }
 
 impl ScriptEnv {
@@ -33,14 +56,30 @@ impl ScriptEnv {
         virtual_store_dir: PathBuf,
         node_version: Option<&str>,
     ) -> Self {
+        let base_path = std::env::var_os("PATH");
         ScriptEnv {
             lockfile_dir,
             virtual_store_dir,
             user_agent: user_agent(node_version),
             extra_bin_paths: Vec::new(),
-            base_path: std::env::var_os("PATH"),
+            node_path: base_path.as_deref().and_then(|p| find_on_path(p, "node")),
+            base_path,
             extra_env: Vec::new(),
+            exec_path: std::env::current_exe().ok(),
+            node_gyp: None,
+            user_tmp_dir: std::env::var_os("TMPDIR").filter(|v| !v.is_empty()),
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            unsafe_perm: unsafe { libc::geteuid() } != 0,
         }
+    }
+
+    /// The `TMPDIR` for a script running in `pkg_dir`: the user's own under `unsafePerm`,
+    /// else `<pkg_dir>/node_modules/.tmp` (which the runner creates).
+    pub fn tmp_dir_for(&self, pkg_dir: &Path) -> Option<PathBuf> {
+        if self.unsafe_perm && self.user_tmp_dir.is_some() {
+            return None;
+        }
+        Some(pkg_dir.join("node_modules").join(".tmp"))
     }
 
     /// The PATH for a script running in `pkg_dir`.
@@ -63,12 +102,12 @@ impl ScriptEnv {
         joined
     }
 
-    /// Every variable to set for `stage` of package `name@version` in `pkg_dir`.
+    /// Every variable to set for `stage` of the package in `pkg_dir` whose manifest is
+    /// `manifest`.
     pub fn vars_for(
         &self,
         pkg_dir: &Path,
-        name: &str,
-        version: &str,
+        manifest: &Value,
         stage: &str,
         script: &str,
     ) -> Vec<(String, OsString)> {
@@ -81,8 +120,6 @@ impl ScriptEnv {
             ("PNPM_SCRIPT_SRC_DIR".into(), pkg_dir.as_os_str().to_owned()),
             ("npm_lifecycle_event".into(), stage.into()),
             ("npm_lifecycle_script".into(), script.into()),
-            ("npm_package_name".into(), name.into()),
-            ("npm_package_version".into(), version.into()),
             (
                 "npm_package_json".into(),
                 pkg_dir.join("package.json").into_os_string(),
@@ -92,12 +129,85 @@ impl ScriptEnv {
                 self.user_agent.clone().into(),
             ),
             ("npm_command".into(), "install".into()),
+            ("pnpm_config_verify_deps_before_run".into(), "false".into()),
         ];
+        vars.extend(
+            package_vars(manifest)
+                .into_iter()
+                .map(|(k, v)| (k, OsString::from(v))),
+        );
+        if let Some(node) = &self.node_path {
+            vars.push(("NODE".into(), node.clone().into_os_string()));
+            vars.push(("npm_node_execpath".into(), node.clone().into_os_string()));
+        }
+        if let Some(exe) = &self.exec_path {
+            vars.push(("npm_execpath".into(), exe.clone().into_os_string()));
+        }
+        if let Some(gyp) = &self.node_gyp {
+            vars.push(("npm_config_node_gyp".into(), gyp.clone().into_os_string()));
+        }
+        if let Some(tmp) = self.tmp_dir_for(pkg_dir) {
+            vars.push(("TMPDIR".into(), tmp.into_os_string()));
+        }
         for (k, v) in &self.extra_env {
             vars.push((k.clone(), v.into()));
         }
         vars
     }
+}
+
+/// The `npm_package_*` variables pnpm 12 sets (npm 7's set): `name`, `version`, `config`,
+/// `engines` and `bin` of `manifest`, flattened with `_` between object keys and array
+/// indexes. `null` becomes an empty string, booleans and numbers their JSON text; a string
+/// `bin` stays `npm_package_bin`. Any character of a name that a shell variable cannot hold
+/// becomes `_` (`bin: {"my-cli": …}` is `npm_package_bin_my_cli`).
+pub fn package_vars(manifest: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for key in ["name", "version", "config", "engines", "bin"] {
+        if let Some(value) = manifest.get(key) {
+            flatten(&format!("npm_package_{key}"), value, &mut out);
+        }
+    }
+    for (name, _) in &mut out {
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            *name = name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
+        }
+    }
+    out
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Null => out.push((prefix.to_string(), String::new())),
+        Value::Bool(b) => out.push((prefix.to_string(), b.to_string())),
+        Value::Number(n) => out.push((prefix.to_string(), n.to_string())),
+        Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(&format!("{prefix}_{i}"), item, out);
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten(&format!("{prefix}_{k}"), v, out);
+            }
+        }
+    }
+}
+
+/// The first `program` in the directories of `path` that is an executable file.
+pub fn find_on_path(path: &std::ffi::OsStr, program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 /// `<pkg>/node_modules/.bin` followed by `<ancestor>/.bin` for every ancestor of `pkg_dir`

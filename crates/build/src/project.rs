@@ -72,7 +72,7 @@ pub fn run_project_scripts(
                 dir: &project.dir,
                 stage,
                 script,
-                env: env.vars_for(&project.dir, name, version, stage, script),
+                env: env.vars_for(&project.dir, &project.manifest, stage, script),
             };
             run_script(&cmd, reporter, &mut outputs)?;
         }

@@ -230,6 +230,7 @@ fn build_one(
     }
     let mut outputs = Vec::new();
     let mut ran = false;
+    let manifest = manifest_on_disk(node);
     for (stage, script) in dependency_stages(node) {
         if script.trim() == ONLY_ALLOW_PNPM {
             continue;
@@ -241,9 +242,7 @@ fn build_one(
             dir: &node.dir,
             stage,
             script: &script,
-            env: opts
-                .env
-                .vars_for(&node.dir, &node.name, &node.version, stage, &script),
+            env: opts.env.vars_for(&node.dir, &manifest, stage, &script),
         };
         run_script(&cmd, reporter, &mut outputs)?;
         ran = true;
@@ -288,4 +287,14 @@ pub(crate) fn display_prefix(dir: &Path, lockfile_dir: &Path) -> String {
         Ok(_) => ".".to_string(),
         Err(_) => dir.display().to_string(),
     }
+}
+
+/// The package's `package.json` as its scripts will see it (after any patch), for the
+/// `npm_package_*` variables; its locked name and version if it cannot be read.
+fn manifest_on_disk(node: &BuildNode) -> serde_json::Value {
+    std::fs::read(node.dir.join("package.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({"name": node.name, "version": node.version}))
 }

@@ -6,7 +6,7 @@ use crate::error::{BuildError, ScriptFailure};
 use crate::events::{BuildEvent, Reporter};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 
@@ -48,6 +48,15 @@ pub(crate) fn run_script(
         stage: cmd.stage,
         script: cmd.script,
     });
+    // The package-local TMPDIR that pnpm gives scripts must exist before they use it.
+    if let Some((_, tmp)) = cmd.env.iter().find(|(k, _)| k == "TMPDIR") {
+        std::fs::create_dir_all(tmp).map_err(|source| BuildError::ScriptSpawn {
+            package: cmd.package.to_string(),
+            stage: cmd.stage.to_string(),
+            dir: PathBuf::from(tmp),
+            source,
+        })?;
+    }
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(cmd.script)

@@ -432,6 +432,11 @@ impl Builds {
         // pnpm puts its bundled node-gyp on PATH; tack has none, so a `node-gyp` next to the
         // running `node` (npm ships one) is the fallback.
         if let Some(dir) = bundled_node_gyp_bin() {
+            // npm's node-gyp itself sits in npm's own node_modules, beside that bin dir.
+            let script = dir.join("../../node_modules/node-gyp/bin/node-gyp.js");
+            if std::env::var_os("npm_config_node_gyp").is_none() && script.is_file() {
+                env.node_gyp = Some(script.canonicalize().unwrap_or(script));
+            }
             env.extra_bin_paths.push(dir);
         }
         env
