@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use tack_suite::conformance::{assert_same_tree, resolve_with_pnpm};
-use tack_suite::project::assert_success;
+use tack_suite::project::{assert_success, TestProject};
 use tack_suite::registry;
 
 fn fixture(name: &str) -> PathBuf {
@@ -72,4 +72,32 @@ fn workspace_filter_matches_pnpm() {
     let registry = registry::start();
     let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
     assert_same_tree(&reference, &["--filter", "a"]);
+}
+
+/// `nodeVersion` in pnpm-workspace.yaml is the version `engines.node` is checked against:
+/// an optional dependency that wants node 99 is skipped without it and installed with it,
+/// by pnpm and by tack alike.
+#[test]
+fn node_version_setting_decides_engines_checks_like_pnpm() {
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        r#"{"name":"engines-app","version":"1.0.0","optionalDependencies":{"future":"file:./future"}}"#,
+    );
+    project.write(
+        "future/package.json",
+        r#"{"name":"future","version":"1.0.0","engines":{"node":">=99"}}"#,
+    );
+    for (workspace_yaml, installed) in [("", false), ("nodeVersion: 99.0.0\n", true)] {
+        project.write("pnpm-workspace.yaml", workspace_yaml);
+        let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
+        assert_success(&project.pnpm(&["install"]), "pnpm install");
+        let by_pnpm = project.dir().join("node_modules/future").exists();
+        fs_err::remove_dir_all(project.dir().join("node_modules")).expect("clear");
+        let out = project.tack(&["install", "--frozen-lockfile"]);
+        assert_success(&out, "tack install");
+        let by_tack = project.dir().join("node_modules/future").exists();
+        assert_eq!(by_pnpm, installed, "pnpm with {workspace_yaml:?}");
+        assert_eq!(by_tack, installed, "tack with {workspace_yaml:?}");
+    }
 }

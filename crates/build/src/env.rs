@@ -62,7 +62,9 @@ impl ScriptEnv {
             virtual_store_dir,
             user_agent: user_agent(node_version),
             extra_bin_paths: Vec::new(),
-            node_path: base_path.as_deref().and_then(|p| find_on_path(p, "node")),
+            node_path: base_path
+                .as_deref()
+                .and_then(|p| tack_fs::find_executable(p, "node")),
             base_path,
             extra_env: Vec::new(),
             exec_path: std::env::current_exe().ok(),
@@ -198,18 +200,6 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// The first `program` in the directories of `path` that is an executable file.
-pub fn find_on_path(path: &std::ffi::OsStr, program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::split_paths(path)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
 /// `<pkg>/node_modules/.bin` followed by `<ancestor>/.bin` for every ancestor of `pkg_dir`
 /// named `node_modules`, nearest first.
 pub fn bin_chain(pkg_dir: &Path) -> Vec<PathBuf> {
@@ -254,18 +244,4 @@ pub fn node_arch() -> &'static str {
         "loongarch64" => "loong64",
         other => other,
     }
-}
-
-/// The version of the `node` on PATH (`v20.11.0`), or `None` when it cannot be run.
-pub fn detect_node_version() -> Option<String> {
-    let out = std::process::Command::new("node")
-        .arg("--version")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!v.is_empty()).then_some(v)
 }

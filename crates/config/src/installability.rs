@@ -5,7 +5,6 @@
 //! incompatible package on a regular path is installed with a warning (an error with `engineStrict`).
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use indexmap::IndexSet;
 use tack_lockfile::{ref_to_dep_path, Lockfile, PackageInfo};
@@ -59,16 +58,12 @@ impl HostInfo {
         }
     }
 
-    /// Adds the version of the `node` on PATH (`node --version`), if there is one.
+    /// Adds the version of the `node` on PATH, if there is one (see [`crate::node_probe`]).
     pub fn with_node_from_path(mut self) -> HostInfo {
-        self.node_version = Command::new("node")
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .map(|v| v.trim().trim_start_matches('v').to_string())
-            .filter(|v| !v.is_empty());
+        self.node_version = crate::node_probe::node_version_on_path(
+            std::env::var_os("PATH").as_deref(),
+            crate::node_probe::tack_cache_dir().as_deref(),
+        );
         self
     }
 }

@@ -9,6 +9,7 @@ mod error;
 pub mod frozen;
 pub mod installability;
 mod manifest;
+pub mod node_probe;
 pub mod npmrc;
 pub mod precedence;
 mod projects;

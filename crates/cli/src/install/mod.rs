@@ -163,9 +163,13 @@ pub fn run(
         dev: config.include.dev_dependencies,
         optional: config.include.optional_dependencies,
     };
-    let host = host_probe
+    let mut host = host_probe
         .join()
         .unwrap_or_else(|_| tack_config::installability::HostInfo::current());
+    // pnpm's `nodeVersion`: the version `engines.node` is checked against, whatever node runs.
+    if let Some(version) = &config.node_version {
+        host.node_version = Some(version.trim_start_matches('v').to_string());
+    }
     let filtered = tack_config::installability::filter_lockfile(
         &lockfile,
         &importer_ids,
