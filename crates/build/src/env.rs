@@ -245,3 +245,56 @@ pub fn node_arch() -> &'static str {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn package_vars_flatten_like_pnpm() {
+        let manifest = json!({
+            "name": "@scope/pkg",
+            "version": "1.0.0",
+            "description": "not exported",
+            "config": {"port": 80, "dash-key.x": "y", "list": ["a", null, false, true]},
+            "bin": "cli.js",
+        });
+        let mut vars = package_vars(&manifest);
+        vars.sort();
+        let expected: Vec<(String, String)> = [
+            ("npm_package_bin", "cli.js"),
+            ("npm_package_config_dash_key_x", "y"),
+            ("npm_package_config_list_0", "a"),
+            ("npm_package_config_list_1", ""),
+            ("npm_package_config_list_2", "false"),
+            ("npm_package_config_list_3", "true"),
+            ("npm_package_config_port", "80"),
+            ("npm_package_name", "@scope/pkg"),
+            ("npm_package_version", "1.0.0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(vars, expected);
+    }
+
+    #[test]
+    fn tmpdir_is_package_local_unless_unsafe_perm_keeps_the_users() {
+        let mut env = ScriptEnv::new(
+            PathBuf::from("/p"),
+            PathBuf::from("/p/node_modules/.pnpm"),
+            None,
+        );
+        let local = Some(PathBuf::from("/p/pkg/node_modules/.tmp"));
+        env.user_tmp_dir = Some("/my/tmp".into());
+        env.unsafe_perm = false;
+        assert_eq!(env.tmp_dir_for(Path::new("/p/pkg")), local);
+        env.unsafe_perm = true;
+        assert_eq!(env.tmp_dir_for(Path::new("/p/pkg")), None);
+        env.user_tmp_dir = None;
+        assert_eq!(env.tmp_dir_for(Path::new("/p/pkg")), local);
+        let vars = env.vars_for(Path::new("/p/pkg"), &json!({}), "install", "true");
+        assert!(vars.contains(&("TMPDIR".into(), "/p/pkg/node_modules/.tmp".into())));
+    }
+}
