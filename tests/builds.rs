@@ -621,6 +621,21 @@ fn scripts_see_the_environment_pnpm_gives_them() {
             assert!(pnpm.contains_key(key), "pnpm sets {key} (for {package})");
             assert_eq!(tack.get(key), pnpm.get(key), "{key} of {package}");
         }
+        // The same PATH up to the caller's own, in the same order; node-gyp's bin dir is
+        // pnpm's bundled one there and npm's here (when npm has one), so it is left out.
+        let own_path = std::env::var("PATH").unwrap_or_default();
+        let added = |env: &serde_json::Map<String, Value>| -> Vec<String> {
+            let path = env["PATH"].as_str().expect("PATH");
+            let added = path
+                .strip_suffix(own_path.as_str())
+                .expect("ends with PATH");
+            added
+                .split(':')
+                .filter(|d| !d.is_empty() && !d.ends_with("node-gyp-bin"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(added(tack), added(pnpm), "PATH of {package}");
         // Present, naming tack rather than pnpm.
         assert!(
             tack["npm_config_user_agent"]

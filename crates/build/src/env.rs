@@ -18,6 +18,15 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+/// Whose lifecycle script runs: pnpm builds a dependency's PATH with one more directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptOf {
+    /// A workspace project's own script.
+    Project,
+    /// A dependency's script, in the virtual store.
+    Dependency,
+}
+
 /// Settings shared by every script of one install.
 #[derive(Debug, Clone)]
 pub struct ScriptEnv {
@@ -28,8 +37,8 @@ pub struct ScriptEnv {
     pub virtual_store_dir: PathBuf,
     /// `npm_config_user_agent`.
     pub user_agent: String,
-    /// Directories put after the `.bin` chain and before the original PATH (e.g. a bundled
-    /// `node-gyp-bin`).
+    /// Directories put right after the `.bin` chain (node-gyp's `node-gyp-bin`), as pnpm
+    /// puts its bundled one.
     pub extra_bin_paths: Vec<PathBuf>,
     /// The PATH to extend (normally the process's own).
     pub base_path: Option<OsString>,
@@ -84,14 +93,16 @@ impl ScriptEnv {
         Some(pkg_dir.join("node_modules").join(".tmp"))
     }
 
-    /// The PATH for a script running in `pkg_dir`.
-    pub fn path_for(&self, pkg_dir: &Path) -> OsString {
+    /// The PATH for a script running in `pkg_dir`, in pnpm's order: the `node_modules/.bin`
+    /// chain, the extra dirs (node-gyp's), for a dependency the virtual store's hoisted
+    /// `.bin`, the lockfile dir's `node_modules/.bin`, then the original PATH.
+    pub fn path_for(&self, pkg_dir: &Path, of: ScriptOf) -> OsString {
         let mut dirs = bin_chain(pkg_dir);
-        let hoisted = self.virtual_store_dir.join("node_modules").join(".bin");
-        if !dirs.contains(&hoisted) {
-            dirs.push(hoisted);
-        }
         dirs.extend(self.extra_bin_paths.iter().cloned());
+        if of == ScriptOf::Dependency {
+            dirs.push(self.virtual_store_dir.join("node_modules").join(".bin"));
+        }
+        dirs.push(self.lockfile_dir.join("node_modules").join(".bin"));
         let mut joined = std::env::join_paths(dirs.iter()).unwrap_or_default();
         if let Some(base) = &self.base_path {
             if !base.is_empty() {
@@ -110,11 +121,12 @@ impl ScriptEnv {
         &self,
         pkg_dir: &Path,
         manifest: &Value,
+        of: ScriptOf,
         stage: &str,
         script: &str,
     ) -> Vec<(String, OsString)> {
         let mut vars: Vec<(String, OsString)> = vec![
-            ("PATH".into(), self.path_for(pkg_dir)),
+            ("PATH".into(), self.path_for(pkg_dir, of)),
             (
                 "INIT_CWD".into(),
                 self.lockfile_dir.clone().into_os_string(),
@@ -294,7 +306,13 @@ mod tests {
         assert_eq!(env.tmp_dir_for(Path::new("/p/pkg")), None);
         env.user_tmp_dir = None;
         assert_eq!(env.tmp_dir_for(Path::new("/p/pkg")), local);
-        let vars = env.vars_for(Path::new("/p/pkg"), &json!({}), "install", "true");
+        let vars = env.vars_for(
+            Path::new("/p/pkg"),
+            &json!({}),
+            ScriptOf::Dependency,
+            "install",
+            "true",
+        );
         assert!(vars.contains(&("TMPDIR".into(), "/p/pkg/node_modules/.tmp".into())));
     }
 }

@@ -20,7 +20,7 @@ pub mod runner;
 mod script;
 pub mod side_effects;
 
-pub use env::ScriptEnv;
+pub use env::{ScriptEnv, ScriptOf};
 pub use error::{BuildError, ScriptFailure};
 pub use events::{BuildEvent, Reporter};
 pub use graph::{BuildGraph, BuildNode, LifecycleScripts, PatchRef};

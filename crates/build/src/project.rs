@@ -2,7 +2,7 @@
 //! `preinstall`, `install`, `postinstall`, `preprepare`, `prepare`, `postprepare`, in each
 //! project's dir (skipped entirely under `--ignore-scripts`).
 
-use crate::env::ScriptEnv;
+use crate::env::{ScriptEnv, ScriptOf};
 use crate::error::BuildError;
 use crate::events::Reporter;
 use crate::runner::display_prefix;
@@ -72,7 +72,13 @@ pub fn run_project_scripts(
                 dir: &project.dir,
                 stage,
                 script,
-                env: env.vars_for(&project.dir, &project.manifest, stage, script),
+                env: env.vars_for(
+                    &project.dir,
+                    &project.manifest,
+                    ScriptOf::Project,
+                    stage,
+                    script,
+                ),
             };
             run_script(&cmd, reporter, &mut outputs)?;
         }

@@ -4,7 +4,7 @@
 //! Packages the policy leaves undecided are collected as ignored builds; under
 //! `--ignore-scripts` they become pending builds (patches are still applied).
 
-use crate::env::ScriptEnv;
+use crate::env::{ScriptEnv, ScriptOf};
 use crate::error::BuildError;
 use crate::events::{BuildEvent, Reporter};
 use crate::graph::{BuildGraph, BuildNode};
@@ -242,7 +242,9 @@ fn build_one(
             dir: &node.dir,
             stage,
             script: &script,
-            env: opts.env.vars_for(&node.dir, &manifest, stage, &script),
+            env: opts
+                .env
+                .vars_for(&node.dir, &manifest, ScriptOf::Dependency, stage, &script),
         };
         run_script(&cmd, reporter, &mut outputs)?;
         ran = true;
