@@ -532,9 +532,10 @@ fn a_binding_gyp_package_with_gypfile_false_is_not_built_and_needs_no_approval()
 const DUMP_ENV_JS: &str = "const fs = require('fs'), path = require('path');\n\
     fs.writeFileSync(path.join(process.env.INIT_CWD, 'env-' + process.env.npm_package_name + '.json'), JSON.stringify(process.env));\n";
 
-/// The environment each of `env-root` and `env-dep` saw in its postinstall.
-fn script_envs(project: &TestProject) -> [serde_json::Map<String, Value>; 2] {
-    ["env-root", "env-dep"].map(|name| {
+/// The environment each of `env-root`, `env-dep` and the workspace project `env-sub` saw
+/// in its postinstall.
+fn script_envs(project: &TestProject) -> [serde_json::Map<String, Value>; 3] {
+    ["env-root", "env-dep", "env-sub"].map(|name| {
         let path = format!("env-{name}.json");
         let env: Value = serde_json::from_str(&read(project, &path))
             .unwrap_or_else(|e| panic!("{path} was not written by the postinstall: {e}"));
@@ -576,7 +577,21 @@ fn scripts_see_the_environment_pnpm_gives_them() {
     );
     project.write("env-dep/dump-env.js", DUMP_ENV_JS);
     project.write("env-dep/cli.js", "#!/usr/bin/env node\n");
-    project.write("pnpm-workspace.yaml", "dangerouslyAllowAllBuilds: true\n");
+    project.write(
+        "packages/sub/package.json",
+        &json!({
+            "name": "env-sub",
+            "version": "2.0.0",
+            "dependencies": {"env-dep": "file:../../env-dep"},
+            "scripts": {"postinstall": "node dump-env.js"}
+        })
+        .to_string(),
+    );
+    project.write("packages/sub/dump-env.js", DUMP_ENV_JS);
+    project.write(
+        "pnpm-workspace.yaml",
+        "packages: ['packages/*']\ndangerouslyAllowAllBuilds: true\n",
+    );
 
     assert_success(&project.pnpm(&["install"]), "pnpm install");
     let by_pnpm = script_envs(&project);
@@ -650,5 +665,49 @@ fn scripts_see_the_environment_pnpm_gives_them() {
         // pnpm's TMPDIR exists when the script runs.
         let tmp = tack["TMPDIR"].as_str().expect("TMPDIR");
         assert!(std::path::Path::new(tmp).is_dir(), "{tmp}");
+    }
+}
+
+/// `unsafePerm: true` keeps the user's own `TMPDIR` for scripts; without it (as root, like
+/// CI) scripts get the package-local `node_modules/.tmp`. Same as pnpm 12 either way.
+#[test]
+fn unsafe_perm_decides_the_scripts_tmpdir_like_pnpm() {
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        &json!({
+            "name": "env-root",
+            "version": "1.0.0",
+            "scripts": {"postinstall": "node dump-env.js"}
+        })
+        .to_string(),
+    );
+    project.write("dump-env.js", DUMP_ENV_JS);
+    let user_tmp = project.root().join("user-tmp");
+    fs_err::create_dir_all(&user_tmp).unwrap();
+    let tmpdir_seen = |program: &std::path::Path, args: &[&str]| -> String {
+        let mut cmd = project.command(program);
+        cmd.args(args)
+            .arg("--store-dir")
+            .arg(project.store())
+            .env("TMPDIR", &user_tmp);
+        assert_success(&cmd.output().expect("run"), &format!("{args:?}"));
+        let env: Value = serde_json::from_str(&read(&project, "env-env-root.json")).expect("env");
+        let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
+        env["TMPDIR"].as_str().expect("TMPDIR").to_string()
+    };
+    // As root, unsafePerm defaults to false; the test asserts the setting, not the uid.
+    for (yaml, expected) in [
+        (
+            "unsafePerm: false\n",
+            project.dir().join("node_modules/.tmp"),
+        ),
+        ("unsafePerm: true\n", user_tmp.clone()),
+    ] {
+        project.write("pnpm-workspace.yaml", yaml);
+        let by_pnpm = tmpdir_seen(&tack_suite::pnpm_bin(), &["install"]);
+        let by_tack = tmpdir_seen(&tack_suite::tack_bin(), &["install", "--frozen-lockfile"]);
+        assert_eq!(by_pnpm, expected.to_str().unwrap(), "pnpm with {yaml:?}");
+        assert_eq!(by_tack, by_pnpm, "tack with {yaml:?}");
     }
 }

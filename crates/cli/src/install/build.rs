@@ -429,6 +429,9 @@ impl Builds {
             plan.link.virtual_store_dir.clone(),
             self.node_version.as_deref(),
         );
+        if let Some(unsafe_perm) = config.settings.unsafe_perm {
+            env.unsafe_perm = unsafe_perm;
+        }
         // pnpm puts its bundled node-gyp on PATH; tack has none, so a `node-gyp` next to the
         // running `node` (npm ships one) is the fallback.
         if let Some(dir) = bundled_node_gyp_bin() {
