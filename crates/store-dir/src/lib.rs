@@ -21,7 +21,7 @@ pub use index_db::StoreIndex;
 pub use index_row::{
     git_hosted_store_index_key, store_index_key, CafsFileInfo, PackageFilesIndex, SideEffectsDiff,
 };
-pub use index_writer::IndexWriter;
+pub use index_writer::{IndexWriter, GATHER as INDEX_GATHER};
 pub use layout::{is_valid_digest, StoreDir, STORE_VERSION};
 pub use store_path::{resolve_store_dir, StoreDirInputs};
 pub use verify::{

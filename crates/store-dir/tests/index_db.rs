@@ -103,6 +103,33 @@ fn corrupt_row_is_a_miss() {
     assert_eq!(index.get_many(&keys).unwrap().len(), 1);
 }
 
+/// Rows that trickle in, as downloads finish one by one, share a transaction instead of
+/// each paying for a commit of its own.
+#[test]
+fn index_writer_gathers_rows_that_trickle_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let writer = IndexWriter::spawn(&store).unwrap();
+    for n in 0..20u64 {
+        writer.queue(format!("k{n}"), row(n));
+        std::thread::sleep(std::time::Duration::from_micros(500));
+    }
+    writer.seal();
+    // Sealing commits what is queued at once, without waiting out the gathering window.
+    let sealed = std::time::Instant::now();
+    let commits = writer.finish().unwrap();
+    assert!(
+        sealed.elapsed() < tack_store_dir::INDEX_GATHER,
+        "finish waited out the window"
+    );
+    assert!(
+        commits <= 2,
+        "{commits} commits for 20 rows queued within a few ms"
+    );
+    let index = StoreIndex::open(&store).unwrap();
+    assert_eq!(index.all_keys().unwrap().len(), 20);
+}
+
 #[test]
 fn index_writer_batches_and_flushes_everything() {
     let dir = tempfile::tempdir().unwrap();
