@@ -14,7 +14,7 @@ FIXTURE=medium
 RUNS=5
 SCENARIOS=cold,warm,noop,wiped
 TOOLS=tack,pnpm12,pnpm11,bun
-SETTLE=65
+SETTLE=365
 PORT=4873
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,7 +36,9 @@ NAME=$(basename "$FIXTURE_DIR")
 WORK="${TACK_BENCH_WORK:-$REPO/target/bench}/$NAME"
 MIRROR="${TACK_BENCH_MIRROR:-$REPO/target/bench-mirror}"
 RESULTS="$REPO/benches/results"
-mkdir -p "$WORK" "$RESULTS" "$WORK/trash"
+TRASH="$WORK/trash"
+PURGED_AT="$WORK/.trash-purged-at"
+mkdir -p "$WORK" "$RESULTS" "$TRASH"
 
 # --- tools, pinned -------------------------------------------------------------------------
 ensure_hyperfine
@@ -73,13 +75,14 @@ start_registry() { # extra args
   exit 1
 }
 stop_registry() { kill "${REGISTRY_PID:-}" 2>/dev/null || true; wait "${REGISTRY_PID:-}" 2>/dev/null || true; }
-trap stop_registry EXIT
+finish() { stop_registry; purge_trash; }
+trap finish EXIT
 registry_cpu_ticks() { awk '{print $14 + $15}' "/proc/$REGISTRY_PID/stat"; }
 
 # --- one isolated sandbox per tool: its own project copy, HOME, store and cache --------------
 setup_sandbox() { # tool
   local dir="$WORK/$1"
-  rm -rf "$dir"
+  discard "$dir"
   mkdir -p "$dir/project" "$dir/home"
   cp "$FIXTURE_DIR/package.json" "$FIXTURE_DIR/pnpm-lock.yaml" "$dir/project/"
   [ -f "$FIXTURE_DIR/bun.lock" ] && sed "s#127.0.0.1:4873#127.0.0.1:$PORT#g" "$FIXTURE_DIR/bun.lock" > "$dir/project/bun.lock"
@@ -105,16 +108,38 @@ install_cmd() { # tool
 prepare_cmd() { # tool scenario
   local dir="$WORK/$1/project" store="$WORK/$1/store" cache="$WORK/$1/home/.cache"
   case "$2" in
-    cold|link) echo "source $REPO/benches/aside.sh $WORK/trash $dir/node_modules $store $cache" ;;
-    warm) echo "source $REPO/benches/aside.sh $WORK/trash $dir/node_modules" ;;
+    cold|link) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $store $cache" ;;
+    warm) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules" ;;
     noop) echo "true" ;;
-    wiped) echo "source $REPO/benches/aside.sh $WORK/trash $store $cache" ;;
+    wiped) echo "source $REPO/benches/aside.sh $TRASH $store $cache" ;;
   esac
 }
+# Nothing is deleted while tools are measured: every old tree goes into the trash, and the trash
+# is emptied only when the disk runs low (then the harness waits out ext4's window before the
+# next batch) and when the run ends. See "The ext4 trap" in benches/README.md.
+MIN_FREE_GB=${TACK_BENCH_MIN_FREE_GB:-8}
+discard() { # paths...
+  local p
+  for p in "$@"; do
+    if [ -e "$p" ]; then mv "$p" "$TRASH/$(date +%s%N)-$RANDOM"; fi
+  done
+}
+purge_trash() {
+  [ -n "$(ls -A "$TRASH" 2>/dev/null)" ] || return 0
+  echo "emptying $TRASH" >&2
+  rm -rf "$TRASH"; mkdir -p "$TRASH"; sync
+  date +%s > "$PURGED_AT"
+}
+free_gb() { df --output=avail -BG "$WORK" | tail -1 | tr -dc 0-9; }
 settle() {
-  rm -rf "$WORK/trash"; mkdir -p "$WORK/trash"; sync
-  [ "$SETTLE" -gt 0 ] && { echo "settling ${SETTLE}s (ext4 inode reuse, see README)" >&2; sleep "$SETTLE"; }
-  return 0
+  sync
+  [ "$(free_gb)" -lt "$MIN_FREE_GB" ] && purge_trash
+  [ "$SETTLE" -gt 0 ] && [ -f "$PURGED_AT" ] || return 0
+  local wait=$(( $(cat "$PURGED_AT") + SETTLE - $(date +%s) ))
+  if [ "$wait" -gt 0 ]; then
+    echo "settling ${wait}s: inodes were freed less than ${SETTLE}s ago (ext4 trap, see README)" >&2
+    sleep "$wait"
+  fi
 }
 
 # --- syscalls per installed file, warm store (strace -c -f), one run per tool -----------------
