@@ -23,7 +23,8 @@ pub use import::{
     import_package, import_package_from, ImportOutcome, PackageImporter, COMPLETION_MARKER,
 };
 pub use link::{
-    finish, import_all, link, modules_yaml_for, relink_bins, ImportSummary, LinkReport,
+    finish, import_all, link, link_top_level, modules_yaml_for, relink_bins, ImportSummary,
+    LinkReport,
 };
 pub use matcher::Matcher;
 pub use modules_yaml::{

@@ -28,6 +28,9 @@ pub struct ImportSummary {
     pub outcomes: HashMap<String, ImportOutcome>,
     /// Dep paths whose child links the importer made already ([`crate::ChildLinks`]).
     pub children_linked: HashSet<String>,
+    /// The hoisting, when the importer and hoisted links are made already
+    /// ([`link_top_level`]).
+    pub top_level_linked: Option<Vec<Hoisted>>,
 }
 
 impl ImportSummary {
@@ -79,6 +82,7 @@ pub fn import_all(plan: &LinkPlan, importer: &PackageImporter) -> Result<ImportS
     Ok(ImportSummary {
         outcomes: outcomes?.into_iter().collect(),
         children_linked: HashSet::new(),
+        top_level_linked: None,
     })
 }
 
@@ -119,7 +123,8 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     tack_fs::phase_timer::mark("remove stale packages");
 
     let index = PackageIndex::new(plan);
-    let hoisted = compute_hoisting(plan);
+    let early = summary.top_level_linked.clone();
+    let hoisted = early.clone().unwrap_or_else(|| compute_hoisting(plan));
     // The three kinds of links touch different directories and read nothing the others
     // write (bins read the imported packages, never a symlink), so they run side by side:
     // hoisted links all go into one directory, whose lock makes them a one-core job, and
@@ -138,6 +143,9 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
         || {
             rayon::join(
                 || {
+                    if early.is_some() {
+                        return Ok(());
+                    }
                     link_importers(plan, &index, &hoisted)?;
                     link_hoisted(plan, &index, &hoisted)
                 },
@@ -156,6 +164,19 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     tack_fs::phase_timer::mark("state files");
     report.hoisted = hoisted;
     Ok(report)
+}
+
+/// Makes the importer links and the hoisted links, and returns the hoisting. They depend
+/// on the plan alone (a link may point at a package dir that is still being imported), so
+/// the CLI makes them while packages are imported when the virtual store is new, and
+/// records the result in [`ImportSummary::top_level_linked`]; [`finish`] makes them
+/// otherwise, after the stale packages are gone.
+pub fn link_top_level(plan: &LinkPlan) -> Result<Vec<Hoisted>, LinkError> {
+    let index = PackageIndex::new(plan);
+    let hoisted = compute_hoisting(plan);
+    link_importers(plan, &index, &hoisted)?;
+    link_hoisted(plan, &index, &hoisted)?;
+    Ok(hoisted)
 }
 
 /// Rewrites every `.bin` shim of the plan. Build scripts may replace a bin's target (esbuild

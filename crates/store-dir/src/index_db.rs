@@ -121,6 +121,27 @@ impl StoreIndex {
         Ok((rows, corrupt))
     }
 
+    /// The raw `data` blobs of many keys, handed to `each` a query at a time: the first
+    /// query asks for `first_chunk` keys and each next one for twice as many (up to the
+    /// statement's limit), so the caller can start working on the first rows while the rest
+    /// are read. A row appears once per time its key is passed.
+    pub fn get_many_raw_each(
+        &self,
+        keys: &[String],
+        first_chunk: usize,
+        mut each: impl FnMut(Vec<(String, Vec<u8>)>),
+    ) -> Result<(), StoreError> {
+        let mut size = first_chunk.clamp(1, CHUNK);
+        let mut rest = keys;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(size.min(rest.len()));
+            each(self.get_many_raw(chunk)?);
+            rest = tail;
+            size = (size * 2).min(CHUNK);
+        }
+        Ok(())
+    }
+
     /// The raw `data` blobs of many keys.
     pub fn get_many_raw(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let conn = self.conn.lock();

@@ -103,6 +103,39 @@ fn corrupt_row_is_a_miss() {
     assert_eq!(index.get_many(&keys).unwrap().len(), 1);
 }
 
+/// Rows come a query at a time, the queries growing, and every stored key comes back once.
+#[test]
+fn rows_are_read_in_growing_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let index = StoreIndex::open(&store).unwrap();
+    let rows: Vec<(String, PackageFilesIndex)> =
+        (0..9u64).map(|n| (format!("k{n}"), row(n))).collect();
+    index.put_many(&rows).unwrap();
+    let mut keys: Vec<String> = (0..12u64).map(|n| format!("k{n}")).collect();
+    keys.reverse();
+    let mut sizes = Vec::new();
+    let mut seen = Vec::new();
+    index
+        .get_many_raw_each(&keys, 2, |got| {
+            sizes.push(got.len());
+            seen.extend(got.into_iter().map(|(k, data)| {
+                assert_eq!(
+                    msgpackr::decode(&data).unwrap(),
+                    rows[k[1..].parse::<usize>().unwrap()].1
+                );
+                k
+            }));
+        })
+        .unwrap();
+    // Keys k11..k0 in queries of 2, 4 and 6: k11, k10 and k9 are not stored.
+    assert_eq!(sizes, [0, 3, 6]);
+    seen.sort();
+    let mut want: Vec<String> = (0..9u64).map(|n| format!("k{n}")).collect();
+    want.sort();
+    assert_eq!(seen, want);
+}
+
 /// Rows that trickle in, as downloads finish one by one, share a transaction instead of
 /// each paying for a commit of its own.
 #[test]

@@ -156,6 +156,64 @@ impl SlotFiller {
     }
 }
 
+/// Rows asked for in the first index query; later queries ask for twice as many each.
+const FIRST_INDEX_QUERY: usize = 64;
+
+/// What an import task of phase 1 needs, shared by all of them.
+struct LocalImports {
+    tx: std::sync::mpsc::Sender<Message>,
+    pool: Arc<rayon::ThreadPool>,
+    filler: Arc<SlotFiller>,
+    verified: Arc<VerifiedFilesCache>,
+    store: StoreDir,
+    plan: Arc<InstallPlan>,
+    builds: Arc<Builds>,
+    verify: bool,
+    virtual_store_existed: bool,
+}
+
+impl LocalImports {
+    /// Imports package `i` from `local` on the import pool; the result comes back as a
+    /// [`Message::Local`].
+    fn spawn(&self, i: usize, local: Local) {
+        let (tx, filler, verified, store, plan, builds) = (
+            self.tx.clone(),
+            Arc::clone(&self.filler),
+            Arc::clone(&self.verified),
+            self.store.clone(),
+            Arc::clone(&self.plan),
+            Arc::clone(&self.builds),
+        );
+        let (verify, virtual_store_existed) = (self.verify, self.virtual_store_existed);
+        self.pool.spawn(move || {
+            let mut row = None;
+            let result = match local {
+                Local::Row(bytes) => match msgpackr::decode(&bytes) {
+                    Err(error) => Ok(Next::Corrupt(error.to_string())),
+                    Ok(decoded) => {
+                        let decoded = row.insert(decoded);
+                        if virtual_store_existed && package_dir_complete(&plan.link, i) {
+                            Ok(Next::Complete)
+                        } else {
+                            from_row(
+                                &plan, i, decoded, &store, &verified, verify, &filler, &builds,
+                            )
+                        }
+                    }
+                },
+                Local::Directory => builds.prepare(&plan, i, None).and_then(|prep| {
+                    let files = &plan.link.packages[i].files;
+                    filler
+                        .fill(&plan, i, files, prep.force_copy)
+                        .map(|o| Next::Done(o, prep))
+                }),
+            };
+            // The row travels back with the result rather than being cloned up front.
+            let _ = tx.send(Message::Local(i, result, row.map(Box::new)));
+        });
+    }
+}
+
 fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
     plan.package_dir(&plan.packages[index])
         .join(COMPLETION_MARKER)
@@ -185,24 +243,6 @@ pub fn materialize(
             package_id: src.package_id.clone(),
         });
     }
-    let keys: Vec<String> = plan
-        .sources
-        .iter()
-        .filter_map(|s| match &s.source {
-            Source::Tarball { store_key, .. } => Some(store_key.clone()),
-            Source::Directory(_) => None,
-        })
-        .collect();
-    let index = StoreIndex::open(store)?;
-    let mut raw_rows: HashMap<String, Vec<u8>> = index.get_many_raw(&keys)?.into_iter().collect();
-    drop(index);
-    tack_fs::phase_timer::mark("index query");
-    // Peer variants of one package share its row: the last one takes it, the others a copy.
-    let mut row_users: HashMap<&str, usize> = HashMap::new();
-    for key in &keys {
-        *row_users.entry(key.as_str()).or_default() += 1;
-    }
-
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(import_threads())
@@ -215,82 +255,80 @@ pub fn materialize(
                 )
             })?,
     );
-    let filler = Arc::new(SlotFiller {
-        importer: PackageImporter::new(link.import_method),
-        child_links: ChildLinks::new(link)?,
-    });
-    let verified = Arc::new(VerifiedFilesCache::default());
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
+    let locals = LocalImports {
+        tx: tx.clone(),
+        pool: Arc::clone(&pool),
+        filler: Arc::new(SlotFiller {
+            importer: PackageImporter::new(link.import_method),
+            child_links: ChildLinks::new(link)?,
+        }),
+        verified: Arc::new(VerifiedFilesCache::default()),
+        store: store.clone(),
+        plan: Arc::clone(plan),
+        builds: Arc::clone(builds),
+        verify: verify_store_integrity,
+        virtual_store_existed,
+    };
 
-    // Phase 1: everything the store (or a source dir) can serve, on the import pool.
+    // Phase 1: everything the store (or a source dir) can serve, on the import pool. Rows
+    // are read a query at a time and each package goes to the pool as soon as its row is
+    // read, so imports start while the rest of the index is still being read.
     let mut pending = 0usize;
     let mut to_fetch = Vec::new();
     let mut outcomes: Vec<Option<ImportOutcome>> = vec![None; link.packages.len()];
+    // Peer variants of one package share its store key, and so its row.
+    let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut keys: Vec<String> = Vec::new();
     for (i, src) in plan.sources.iter().enumerate() {
-        let local = match &src.source {
-            Source::Directory(_) => Local::Directory,
-            Source::Tarball { store_key, .. } => {
-                let users = row_users.get_mut(store_key.as_str());
-                let last = users.is_none_or(|n| {
-                    *n = n.saturating_sub(1);
-                    *n == 0
-                });
-                let bytes = if last {
-                    raw_rows.remove(store_key)
-                } else {
-                    raw_rows.get(store_key).cloned()
-                };
-                match bytes {
-                    Some(bytes) => Local::Row(bytes),
-                    None => {
-                        to_fetch.push(i);
-                        continue;
-                    }
-                }
+        match &src.source {
+            Source::Directory(_) => {
+                locals.spawn(i, Local::Directory);
+                pending += 1;
             }
-        };
-        let (tx, filler, verified, store, plan, builds) = (
-            tx.clone(),
-            Arc::clone(&filler),
-            Arc::clone(&verified),
-            store.clone(),
-            Arc::clone(plan),
-            Arc::clone(builds),
-        );
-        pending += 1;
-        pool.spawn(move || {
-            let mut row = None;
-            let result = match local {
-                Local::Row(bytes) => match msgpackr::decode(&bytes) {
-                    Err(error) => Ok(Next::Corrupt(error.to_string())),
-                    Ok(decoded) => {
-                        let decoded = row.insert(decoded);
-                        if virtual_store_existed && package_dir_complete(&plan.link, i) {
-                            Ok(Next::Complete)
-                        } else {
-                            from_row(
-                                &plan,
-                                i,
-                                decoded,
-                                &store,
-                                &verified,
-                                verify_store_integrity,
-                                &filler,
-                                &builds,
-                            )
-                        }
-                    }
-                },
-                Local::Directory => builds.prepare(&plan, i, None).and_then(|prep| {
-                    let files = &plan.link.packages[i].files;
-                    filler
-                        .fill(&plan, i, files, prep.force_copy)
-                        .map(|o| Next::Done(o, prep))
-                }),
+            Source::Tarball { store_key, .. } => {
+                let list = users.entry(store_key.as_str()).or_default();
+                if list.is_empty() {
+                    keys.push(store_key.clone());
+                }
+                list.push(i);
+            }
+        }
+    }
+    let index = StoreIndex::open(store)?;
+    index.get_many_raw_each(&keys, FIRST_INDEX_QUERY, |rows| {
+        for (key, bytes) in rows {
+            let Some(list) = users.remove(key.as_str()) else {
+                continue;
             };
-            // The row travels back with the result rather than being cloned up front.
-            let _ = tx.send(Message::Local(i, result, row.map(Box::new)));
-        });
+            let Some((&last, others)) = list.split_last() else {
+                continue;
+            };
+            for &i in others {
+                locals.spawn(i, Local::Row(bytes.clone()));
+            }
+            locals.spawn(last, Local::Row(bytes));
+            pending += list.len();
+        }
+    })?;
+    drop(index);
+    tack_fs::phase_timer::mark("index query");
+    // What the index does not have is downloaded, in plan order.
+    to_fetch.extend(users.into_values().flatten());
+    to_fetch.sort_unstable();
+    let filler = Arc::clone(&locals.filler);
+    drop(locals);
+    // In a new virtual store, nothing stale stands in the way of the importer and hoisted
+    // links: this thread makes them while the pool imports (or the runtime downloads).
+    let mut top_level_linked = None;
+    let mut link_top_level = || -> Result<(), CliError> {
+        if !virtual_store_existed && top_level_linked.is_none() {
+            top_level_linked = Some(tack_linker::link_top_level(link)?);
+        }
+        Ok(())
+    };
+    if pending > 0 {
+        link_top_level()?;
     }
     while pending > 0 {
         let Message::Local(i, result, row) = rx.recv().map_err(|_| {
@@ -410,6 +448,7 @@ pub fn materialize(
             });
         }
         drop(fetcher);
+        link_top_level()?;
         for _ in 0..to_fetch.len() {
             let Message::Fetched(i, result) = rx.recv().map_err(|_| {
                 CliError::new("ERR_TACK_INTERNAL", "a download stopped without reporting")
@@ -433,7 +472,10 @@ pub fn materialize(
     }
 
     tack_fs::phase_timer::mark("fetch + import");
-    let mut summary = ImportSummary::default();
+    let mut summary = ImportSummary {
+        top_level_linked,
+        ..ImportSummary::default()
+    };
     for (i, outcome) in outcomes.into_iter().enumerate() {
         if let Some(outcome) = outcome {
             let dep_path = &link.packages[i].dep_path;

@@ -257,20 +257,17 @@ pub fn run(
         &config,
         host.node_version.as_deref(),
     )?);
-    let index_writer = Arc::new(IndexWriter::spawn(&store)?);
     // Built only when something must be downloaded: the HTTP client loads the system's
-    // root certificates, which a warm install does not need.
+    // root certificates, and the index writer opens SQLite and starts a thread, none of
+    // which a warm install needs.
+    let mut index_writer: Option<Arc<IndexWriter>> = None;
     let make_fetcher = || -> Result<Option<tack_tarball::Fetcher>, CliError> {
         if config.offline {
             return Ok(None);
         }
-        crate::fetch::fetcher(
-            &config,
-            &store,
-            Arc::clone(&index_writer),
-            Arc::clone(reporter),
-        )
-        .map(Some)
+        let writer = Arc::new(IndexWriter::spawn(&store)?);
+        index_writer = Some(Arc::clone(&writer));
+        crate::fetch::fetcher(&config, &store, writer, Arc::clone(reporter)).map(Some)
     };
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per
@@ -292,13 +289,15 @@ pub fn run(
 
     // The writer commits its last rows, and SQLite checkpoints the WAL as it closes (two
     // fsyncs, about 25 ms at the end of a cold install), while the links are made.
-    index_writer.seal();
+    if let Some(writer) = &index_writer {
+        writer.seal();
+    }
     let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
     for warning in &report.warnings {
         reporter.warn(warning.clone());
     }
     tack_fs::phase_timer::mark("linker finish");
-    if let Ok(writer) = Arc::try_unwrap(index_writer) {
+    if let Some(Ok(writer)) = index_writer.map(Arc::try_unwrap) {
         writer.finish()?;
     }
     tack_fs::phase_timer::mark("index flushed");
