@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, RETRY_AFTER};
 use tack_store_dir::StoreDir;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
 
 use crate::auth::AuthTable;
+use crate::buffers::PooledBuf;
 use crate::error::FetchError;
 use crate::extract::{unpack_tarball, unpack_tarball_bytes, ExtractCaps, UnpackedPackage};
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
@@ -36,6 +37,8 @@ pub(crate) struct Attempt<'a> {
     pub name: &'a str,
     pub url: &'a str,
     pub expected: Option<&'a ExpectedIntegrity>,
+    /// See [`crate::FetcherOptions::unpack_concurrency`].
+    pub unpack_slots: &'a Semaphore,
 }
 
 /// A failed attempt, with the server's `Retry-After` when it sent one.
@@ -59,8 +62,14 @@ pub(crate) struct Downloaded {
     pub bytes: u64,
 }
 
-impl Attempt<'_> {
-    pub(crate) async fn run(&self) -> Result<Downloaded, AttemptError> {
+impl<'a> Attempt<'a> {
+    /// Downloads and unpacks, holding `network` (the download's share of
+    /// `network-concurrency`) until the package is in the store, so that at most that many
+    /// bodies are in memory at once.
+    pub(crate) async fn run(
+        &self,
+        network: SemaphorePermit<'_>,
+    ) -> Result<Downloaded, AttemptError> {
         let shown_url = redact_url(self.url);
         let request_url = strip_userinfo(self.url);
         let scope = self
@@ -104,11 +113,12 @@ impl Attempt<'_> {
         }
         let content_length = response.content_length();
         if let Some(len) = content_length.filter(|len| *len <= self.whole_body_max) {
-            return self.run_buffered(response, len, shown_url).await;
+            return self.run_buffered(response, len, shown_url, network).await;
         }
 
         let algorithm = self.expected.map_or(Algorithm::Sha512, |e| e.algorithm);
         let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
+        let _unpacking = self.unpack_slot().await?;
         let extractor = {
             let store = self.store.clone();
             let caps = self.caps;
@@ -196,10 +206,17 @@ impl Attempt<'_> {
         response: reqwest::Response,
         len: u64,
         shown_url: String,
+        _network: SemaphorePermit<'_>,
     ) -> Result<Downloaded, AttemptError> {
         let mut body = response.bytes_stream();
         // `len` is at most `whole_body_max`, so the announced size is safe to reserve.
-        let mut buf: Vec<u8> = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        let mut buf = PooledBuf::take(usize::try_from(len).unwrap_or(0)).ok_or_else(|| {
+            FetchError::OutOfMemory {
+                pkg: self.pkg_id.to_string(),
+                bytes: len,
+            }
+        })?;
+        buf.clear();
         loop {
             match tokio::time::timeout(self.idle_timeout, body.next()).await {
                 Err(_) => return Err(self.idle_error(&shown_url).into()),
@@ -226,6 +243,7 @@ impl Attempt<'_> {
         if buf.len() as u64 != len {
             return Err(self.truncated(&shown_url, len, buf.len() as u64).into());
         }
+        let _unpacking = self.unpack_slot().await?;
         let expected = self.expected.cloned();
         let store = self.store.clone();
         let caps = self.caps;
@@ -255,6 +273,17 @@ impl Attempt<'_> {
             unpacked,
             bytes: len,
         })
+    }
+
+    /// Waits for one of the [`crate::FetcherOptions::unpack_concurrency`] slots.
+    async fn unpack_slot(&self) -> Result<SemaphorePermit<'a>, FetchError> {
+        self.unpack_slots
+            .acquire()
+            .await
+            .map_err(|e| FetchError::Task {
+                pkg: self.pkg_id.to_string(),
+                message: e.to_string(),
+            })
     }
 
     fn idle_error(&self, url: &str) -> FetchError {

@@ -49,6 +49,8 @@ struct Inner {
     opts: FetcherOptions,
     client: reqwest::Client,
     network: Semaphore,
+    /// See [`FetcherOptions::unpack_concurrency`].
+    unpack: Semaphore,
     index_writer: Arc<IndexWriter>,
     inflight: DashMap<String, Slot>,
 }
@@ -78,6 +80,7 @@ impl Fetcher {
         Ok(Self {
             inner: Arc::new(Inner {
                 network: Semaphore::new(opts.network_concurrency.max(1)),
+                unpack: Semaphore::new(opts.unpack_concurrency.max(1)),
                 opts,
                 client,
                 index_writer,
@@ -152,9 +155,10 @@ impl Fetcher {
                 name: &pkg.name,
                 url: &pkg.tarball_url,
                 expected: expected.as_ref(),
+                unpack_slots: &self.inner.unpack,
             };
             let outcome = {
-                let _permit = self
+                let permit = self
                     .inner
                     .network
                     .acquire()
@@ -163,7 +167,7 @@ impl Fetcher {
                         pkg: pkg.pkg_id.clone(),
                         message: e.to_string(),
                     })?;
-                attempt.run().await
+                attempt.run(permit).await
             };
             match outcome {
                 Ok(d) => break d,

@@ -11,6 +11,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::buffers::PooledBuf;
+
 /// The smallest gzip member: a 10-byte header and an 8-byte trailer.
 const MIN_GZIP_LEN: usize = 18;
 
@@ -43,7 +45,7 @@ impl Drop for Reservation {
 
 /// An inflated archive; its memory counts against the process budget while it lives.
 pub(crate) struct Inflated {
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) bytes: PooledBuf,
     _reservation: Reservation,
 }
 
@@ -69,11 +71,10 @@ pub(crate) fn gunzip_one_shot(gz: &[u8], max_out: usize) -> Option<Inflated> {
         return None;
     }
     let reservation = Reservation::take(size)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(size).ok()?;
-    out.resize(size, 0);
+    let mut out = PooledBuf::take(size)?;
+    out.resize_for_overwrite(size);
     let written = libdeflater::Decompressor::new()
-        .gzip_decompress(gz, &mut out)
+        .gzip_decompress(gz, &mut out[..])
         .ok()?;
     (written == size).then_some(Inflated {
         bytes: out,
@@ -95,8 +96,14 @@ mod tests {
     #[test]
     fn inflates_a_valid_member() {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 97) as u8).collect();
-        assert_eq!(gunzip_one_shot(&gzip(&data), 1 << 20).unwrap().bytes, data);
-        assert_eq!(gunzip_one_shot(&gzip(b""), 1 << 20).unwrap().bytes, b"");
+        assert_eq!(
+            gunzip_one_shot(&gzip(&data), 1 << 20).unwrap().bytes[..],
+            data
+        );
+        assert!(gunzip_one_shot(&gzip(b""), 1 << 20)
+            .unwrap()
+            .bytes
+            .is_empty());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! retry the whole attempt with backoff ([`RetryPolicy`]).
 
 mod auth;
+mod buffers;
 mod cas;
 mod download;
 mod entry_path;

@@ -54,6 +54,10 @@ pub struct FetcherOptions {
     /// unpacked from memory with a one-shot gunzip; larger or unannounced ones stream into
     /// the extractor while they download. `0` streams everything.
     pub whole_body_max: u64,
+    /// Packages unpacked (hashed, inflated, written to the CAS) at once. Unpacking is
+    /// CPU-bound: with one per download (64), threads that each hold a whole inflated
+    /// tarball fought for two cores.
+    pub unpack_concurrency: usize,
     pub on_event: Option<EventSink>,
 }
 
@@ -70,6 +74,7 @@ impl std::fmt::Debug for FetcherOptions {
             .field("require_integrity", &self.require_integrity)
             .field("caps", &self.caps)
             .field("whole_body_max", &self.whole_body_max)
+            .field("unpack_concurrency", &self.unpack_concurrency)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +94,7 @@ impl FetcherOptions {
             ignore_scripts: false,
             caps: ExtractCaps::default(),
             whole_body_max: DEFAULT_WHOLE_BODY_MAX,
+            unpack_concurrency: default_unpack_concurrency(),
             on_event: None,
         }
     }
@@ -103,6 +109,12 @@ pub const DEFAULT_WHOLE_BODY_MAX: u64 = 4 << 20;
 pub fn default_network_concurrency() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (3 * cores.saturating_sub(1)).clamp(64, 96)
+}
+
+/// Two unpacks per core: one keeps the core busy, the other covers the moments a writer
+/// waits on the disk.
+pub fn default_unpack_concurrency() -> usize {
+    2 * std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `tack/<version> <os> <arch>`.

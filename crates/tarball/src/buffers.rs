@@ -1,0 +1,138 @@
+//! Reusable byte buffers for downloaded bodies and inflated archives.
+//!
+//! A cold install of the medium fixture reads ~120 MB of tarballs and inflates them into
+//! ~210 MB of tar data. Allocated fresh for every package, buffers of that size come from
+//! `mmap` and go back with `munmap`, so each one is faulted in page by page and the kernel
+//! zeroes every page first: that was about a sixth of a cold install's CPU. A buffer taken
+//! from here keeps its pages mapped from one package to the next.
+//!
+//! The pool holds at most [`POOL_BYTES`] and never a buffer above [`LARGEST_KEPT`], so a
+//! project with a few huge tarballs does not keep their memory for the whole install.
+
+use parking_lot::Mutex;
+use std::ops::{Deref, DerefMut};
+
+/// Most bytes the idle buffers may hold in all.
+const POOL_BYTES: usize = 96 << 20;
+/// Buffers with a larger capacity are freed rather than kept.
+const LARGEST_KEPT: usize = 16 << 20;
+
+struct Pool {
+    idle: Vec<Vec<u8>>,
+    bytes: usize,
+}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool {
+    idle: Vec::new(),
+    bytes: 0,
+});
+
+/// A buffer that goes back to the pool when dropped. Its length is whatever the last user
+/// left (see [`PooledBuf::resize_for_overwrite`]); [`PooledBuf::take`] callers that append
+/// call `clear` first.
+pub(crate) struct PooledBuf(Vec<u8>);
+
+impl PooledBuf {
+    /// An idle buffer with room for `capacity` bytes (the smallest that fits), or a new one.
+    /// `None` when the memory cannot be reserved.
+    pub(crate) fn take(capacity: usize) -> Option<Self> {
+        let reused = {
+            let mut pool = POOL.lock();
+            let best = pool
+                .idle
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= capacity)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            best.map(|i| {
+                let buf = pool.idle.swap_remove(i);
+                pool.bytes -= buf.capacity();
+                buf
+            })
+        };
+        let mut buf = reused.unwrap_or_default();
+        let missing = capacity.saturating_sub(buf.len());
+        buf.try_reserve_exact(missing).ok()?;
+        Some(PooledBuf(buf))
+    }
+
+    /// Makes the length exactly `len` for a caller that overwrites every byte: bytes a
+    /// previous user left are kept as they are, and only growth is zero-filled.
+    pub(crate) fn resize_for_overwrite(&mut self, len: usize) {
+        if self.0.len() >= len {
+            self.0.truncate(len);
+        } else {
+            self.0.resize(len, 0);
+        }
+    }
+}
+
+impl Deref for PooledBuf {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl DerefMut for PooledBuf {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
+}
+
+impl Drop for PooledBuf {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        let size = buf.capacity();
+        if size == 0 || size > LARGEST_KEPT {
+            return;
+        }
+        let mut pool = POOL.lock();
+        if pool.bytes + size <= POOL_BYTES {
+            pool.bytes += size;
+            pool.idle.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_returned_buffer_is_reused_with_its_memory() {
+        let mut first = PooledBuf::take(300_000).unwrap();
+        first.resize_for_overwrite(300_000);
+        first[299_999] = 7;
+        let ptr = first.as_ptr();
+        drop(first);
+        // Other tests share the pool: look for our buffer among a few takes.
+        let taken: Vec<PooledBuf> = (0..8).map(|_| PooledBuf::take(200_000).unwrap()).collect();
+        let again = taken.iter().find(|b| b.as_ptr() == ptr).expect("reused");
+        assert!(again.capacity() >= 300_000);
+        // Left as it was: a caller that overwrites everything pays for no zeroing.
+        assert_eq!(again.len(), 300_000);
+    }
+
+    #[test]
+    fn resize_for_overwrite_zero_fills_only_growth() {
+        let mut buf = PooledBuf::take(16).unwrap();
+        buf.clear();
+        buf.extend_from_slice(&[1, 2, 3]);
+        buf.resize_for_overwrite(5);
+        assert_eq!(&buf[..], &[1, 2, 3, 0, 0]);
+        buf.resize_for_overwrite(2);
+        assert_eq!(&buf[..], &[1, 2]);
+    }
+
+    #[test]
+    fn huge_buffers_are_not_kept() {
+        let big = PooledBuf::take(LARGEST_KEPT + 1).unwrap();
+        let ptr = big.as_ptr();
+        drop(big);
+        let pool = POOL.lock();
+        assert!(pool.idle.iter().all(|b| b.as_ptr() != ptr));
+        assert!(pool.bytes <= POOL_BYTES);
+    }
+}
