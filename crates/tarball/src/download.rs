@@ -39,6 +39,10 @@ pub(crate) struct Attempt<'a> {
     pub expected: Option<&'a ExpectedIntegrity>,
     /// See [`crate::FetcherOptions::unpack_concurrency`].
     pub unpack_slots: &'a Semaphore,
+    /// See [`crate::FetcherOptions::body_budget_kib`].
+    pub body_budget: &'a Semaphore,
+    /// Its size in KiB: a body larger than the whole budget waits for all of it.
+    pub body_budget_kib: u32,
 }
 
 /// A failed attempt, with the server's `Retry-After` when it sent one.
@@ -63,9 +67,9 @@ pub(crate) struct Downloaded {
 }
 
 impl<'a> Attempt<'a> {
-    /// Downloads and unpacks, holding `network` (the download's share of
-    /// `network-concurrency`) until the package is in the store, so that at most that many
-    /// bodies are in memory at once.
+    /// Downloads and unpacks. `network` is the download's share of `network-concurrency`:
+    /// a body read whole gives it back before it waits for an unpack slot (its memory counts
+    /// against the body budget instead), a streamed one holds it to the end.
     pub(crate) async fn run(
         &self,
         network: SemaphorePermit<'_>,
@@ -206,8 +210,19 @@ impl<'a> Attempt<'a> {
         response: reqwest::Response,
         len: u64,
         shown_url: String,
-        _network: SemaphorePermit<'_>,
+        network: SemaphorePermit<'_>,
     ) -> Result<Downloaded, AttemptError> {
+        let kib = u32::try_from(len.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .min(self.body_budget_kib.max(1));
+        let _memory = self
+            .body_budget
+            .acquire_many(kib)
+            .await
+            .map_err(|e| FetchError::Task {
+                pkg: self.pkg_id.to_string(),
+                message: e.to_string(),
+            })?;
         let mut body = response.bytes_stream();
         // `len` is at most `whole_body_max`, so the announced size is safe to reserve.
         let mut buf = PooledBuf::take(usize::try_from(len).unwrap_or(0)).ok_or_else(|| {
@@ -240,6 +255,7 @@ impl<'a> Attempt<'a> {
             }
         }
         drop(body);
+        drop(network);
         if buf.len() as u64 != len {
             return Err(self.truncated(&shown_url, len, buf.len() as u64).into());
         }

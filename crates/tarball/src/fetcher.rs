@@ -51,6 +51,8 @@ struct Inner {
     network: Semaphore,
     /// See [`FetcherOptions::unpack_concurrency`].
     unpack: Semaphore,
+    /// See [`FetcherOptions::body_budget_kib`].
+    bodies: Semaphore,
     index_writer: Arc<IndexWriter>,
     inflight: DashMap<String, Slot>,
 }
@@ -81,6 +83,7 @@ impl Fetcher {
             inner: Arc::new(Inner {
                 network: Semaphore::new(opts.network_concurrency.max(1)),
                 unpack: Semaphore::new(opts.unpack_concurrency.max(1)),
+                bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
                 opts,
                 client,
                 index_writer,
@@ -156,6 +159,8 @@ impl Fetcher {
                 url: &pkg.tarball_url,
                 expected: expected.as_ref(),
                 unpack_slots: &self.inner.unpack,
+                body_budget: &self.inner.bodies,
+                body_budget_kib: opts.body_budget_kib,
             };
             let outcome = {
                 let permit = self

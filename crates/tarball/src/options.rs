@@ -58,6 +58,10 @@ pub struct FetcherOptions {
     /// CPU-bound: with one per download (64), threads that each hold a whole inflated
     /// tarball fought for two cores.
     pub unpack_concurrency: usize,
+    /// Memory (KiB) that bodies read whole may hold between their download and the end of
+    /// their unpacking. Such a body gives its download slot back as soon as it is read, so
+    /// that downloads go on while the cores unpack; this budget bounds the bodies waiting.
+    pub body_budget_kib: u32,
     pub on_event: Option<EventSink>,
 }
 
@@ -75,6 +79,7 @@ impl std::fmt::Debug for FetcherOptions {
             .field("caps", &self.caps)
             .field("whole_body_max", &self.whole_body_max)
             .field("unpack_concurrency", &self.unpack_concurrency)
+            .field("body_budget_kib", &self.body_budget_kib)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +100,7 @@ impl FetcherOptions {
             caps: ExtractCaps::default(),
             whole_body_max: DEFAULT_WHOLE_BODY_MAX,
             unpack_concurrency: default_unpack_concurrency(),
+            body_budget_kib: DEFAULT_BODY_BUDGET_KIB,
             on_event: None,
         }
     }
@@ -110,6 +116,9 @@ pub fn default_network_concurrency() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     (3 * cores.saturating_sub(1)).clamp(64, 96)
 }
+
+/// 256 MiB of bodies waiting for an unpack slot.
+pub const DEFAULT_BODY_BUDGET_KIB: u32 = 256 * 1024;
 
 /// Two unpacks per core: one keeps the core busy, the other covers the moments a writer
 /// waits on the disk.

@@ -214,3 +214,62 @@ async fn scoped_registry_with_auth() {
             .all(|e| !matches!(e, tack_tarball::FetchEvent::Retry { .. })));
     }
 }
+
+/// Forty packages fetched at once through two download slots, one unpack slot and a body
+/// budget smaller than any body: bodies read whole wait for the unpack slot without holding
+/// a download slot, one at a time, streamed ones (the larger half) hold both, and all of
+/// them land in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_packages_share_few_download_and_unpack_slots() {
+    let env = Env::new().await;
+    // Hex of a pseudo-random stream: it does not compress, so the body is as large as it.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut noise = |len: usize| -> String {
+        (0..len)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                char::from_digit((seed >> 60) as u32, 16).unwrap_or('0')
+            })
+            .collect()
+    };
+    let pkgs: Vec<_> = (0..40)
+        .map(|i| {
+            let size = if i % 2 == 0 { 5_000 } else { 40_000 };
+            env.add(PackageDef::new(format!("slot-{i}"), "1.0.0").file(
+                "index.js",
+                format!("// {i}\n{}", noise(size)),
+                0o644,
+            ))
+        })
+        .collect();
+    let mut opts = env.options();
+    opts.network_concurrency = 2;
+    opts.unpack_concurrency = 1;
+    opts.body_budget_kib = 1;
+    opts.whole_body_max = 10_000;
+    let (fetcher, writer) = env.fetcher(opts);
+    let fetches = pkgs.iter().map(|pkg| {
+        let fetcher = fetcher.clone();
+        let pkg = pkg.clone();
+        tokio::spawn(async move { fetcher.fetch(&pkg).await })
+    });
+    let rows = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        futures_util::future::join_all(fetches),
+    )
+    .await
+    .expect("the fetches finished");
+    let mut keys = Vec::new();
+    for (pkg, row) in pkgs.iter().zip(rows) {
+        let row = row.unwrap().unwrap();
+        let info = &row.files["index.js"];
+        assert!(
+            env.store.cas_path(&info.digest, false).exists(),
+            "{}",
+            pkg.name
+        );
+        keys.push(fetcher.index_key(pkg));
+    }
+    let stored = env.rows(fetcher, writer, &keys);
+    assert_eq!(stored.len(), 40);
+}
