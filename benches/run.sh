@@ -2,7 +2,7 @@
 # Side-by-side install benchmarks: tack against pnpm 12, pnpm 11 and bun, on one machine, against
 # the test registry serving a mirror on loopback. See benches/README.md for how to read the table.
 #
-# Usage: benches/run.sh [--fixture small|medium|DIR] [--runs N]
+# Usage: benches/run.sh [--fixture small|medium|many-files|workspace|DIR] [--runs N]
 #                       [--scenarios cold,warm,noop,wiped,link,syscalls]
 #                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle]
 set -euo pipefail
@@ -28,8 +28,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 
+GENERATED=""
 case "$FIXTURE" in
   small|medium) FIXTURE_DIR="$REPO/../shared/fixtures/$FIXTURE" ;;
+  many-files|workspace)
+    FIXTURE_DIR="${TACK_BENCH_WORK:-$REPO/target/bench}/fixtures/$FIXTURE"
+    GENERATED=$FIXTURE ;;
   *) FIXTURE_DIR="$(cd "$FIXTURE" && pwd)" ;;
 esac
 NAME=$(basename "$FIXTURE_DIR")
@@ -60,6 +64,9 @@ TACK="$REPO/target/release/tack"
 REGISTRY_BIN="$REPO/target/release/tack-registry"
 
 # --- the registry: a mirror of the fixture's tarballs, filled once, served offline ----------
+if [ -n "$GENERATED" ] && [ ! -f "$FIXTURE_DIR/pnpm-lock.yaml" ]; then
+  bash benches/gen-fixture.sh "$GENERATED" "$FIXTURE_DIR" "$MIRROR" "$REGISTRY_BIN" "$PNPM12" "$BUN"
+fi
 if [ ! -f "$MIRROR/.filled-$NAME" ]; then
   bash scripts/fill-mirror.sh "$FIXTURE_DIR/pnpm-lock.yaml" "$MIRROR"
   touch "$MIRROR/.filled-$NAME"
@@ -84,11 +91,13 @@ setup_sandbox() { # tool
   local dir="$WORK/$1"
   discard "$dir"
   mkdir -p "$dir/project" "$dir/home"
-  cp "$FIXTURE_DIR/package.json" "$FIXTURE_DIR/pnpm-lock.yaml" "$dir/project/"
+  # The whole fixture: a workspace fixture has its projects' dirs and pnpm-workspace.yaml.
+  cp -r "$FIXTURE_DIR/." "$dir/project/"
+  chmod -R u+w "$dir/project"
   [ -f "$FIXTURE_DIR/bun.lock" ] && sed "s#127.0.0.1:4873#127.0.0.1:$PORT#g" "$FIXTURE_DIR/bun.lock" > "$dir/project/bun.lock"
   printf 'registry=http://127.0.0.1:%s/\n' "$PORT" > "$dir/project/.npmrc"
   # pnpm 11/12 re-verify a lockfile against registry metadata unless told to trust it.
-  printf 'minimumReleaseAge: 0\nstoreDir: %s\n' "$dir/store" > "$dir/project/pnpm-workspace.yaml"
+  printf 'minimumReleaseAge: 0\nstoreDir: %s\n' "$dir/store" >> "$dir/project/pnpm-workspace.yaml"
 }
 env_for() { # tool → env assignments
   local dir="$WORK/$1"
