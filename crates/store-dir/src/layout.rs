@@ -43,6 +43,20 @@ impl StoreDir {
         self.root.join("tmp")
     }
 
+    /// Make sure `files/` and `tmp/` exist, leaving the 256 shard directories to the first
+    /// file written into each ([`tack_fs::ensure_file`] creates a missing parent, as pnpm
+    /// does). An install calls this: creating all 256 shards up front was a serial ~10 ms
+    /// (far more on a disk still reusing freed inodes) before the first download started.
+    pub fn ensure_root(&self) -> Result<(), StoreError> {
+        for dir in [self.files_dir(), self.tmp_dir()] {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| StoreError::io("create directory", &dir, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Make sure `files/00..ff` and `tmp/` exist. On a warm store this costs one `stat`
     /// (of `files/ff`, the last shard created), never one syscall per shard.
     pub fn ensure_layout(&self) -> Result<(), StoreError> {

@@ -72,6 +72,24 @@ fn layout_and_cas_paths() {
     store.ensure_layout().unwrap();
 }
 
+/// An install only makes `files/` and `tmp/`: each shard appears with its first file.
+#[test]
+fn a_root_only_store_makes_shards_as_files_arrive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    store.ensure_root().unwrap();
+    assert!(store.files_dir().is_dir() && store.tmp_dir().is_dir());
+    let digest = hex::encode(Sha512::digest(b"first file"));
+    let shard = store.files_dir().join(&digest[..2]);
+    assert!(!shard.exists());
+    assert_eq!(store.write_cas_file(b"first file", false).unwrap(), digest);
+    assert_eq!(
+        std::fs::read(store.cas_path(&digest, false)).unwrap(),
+        b"first file"
+    );
+    assert_eq!(std::fs::read_dir(store.files_dir()).unwrap().count(), 1);
+}
+
 #[test]
 fn intact_files_pass_with_and_without_rehash() {
     let (_d, store) = store();

@@ -193,7 +193,7 @@ pub fn run(
 
     tack_fs::phase_timer::mark("plan");
     let store = store_dir_for(&config);
-    store.ensure_layout()?;
+    store.ensure_root()?;
     let link = &mut install_plan.link;
     link.unlinked_projects = projects
         .iter()
