@@ -41,7 +41,8 @@ WORK="${TACK_BENCH_WORK:-$REPO/target/bench}/$NAME"
 MIRROR="${TACK_BENCH_MIRROR:-$REPO/target/bench-mirror}"
 RESULTS="$REPO/benches/results"
 TRASH="$WORK/trash"
-PURGED_AT="$WORK/.trash-purged-at"
+# One stamp for every fixture: a deletion anywhere on the disk sets the trap for all of them.
+PURGED_AT="${TACK_BENCH_WORK:-$REPO/target/bench}/.trash-purged-at"
 mkdir -p "$WORK" "$RESULTS" "$TRASH"
 
 # --- tools, pinned -------------------------------------------------------------------------
