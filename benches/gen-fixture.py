@@ -59,12 +59,17 @@ def module(i, j):
     return f"'use strict';\n// module {i}.{j}\nmodule.exports = function f{j}(x) {{ return x * {j} + {i}; }};\n"
 
 
+def package_files(i, count, path_of):
+    """`index.js` plus `count` small modules, module `j` at `path_of(j)`."""
+    files = {"index.js": f"module.exports = {i};\n"}
+    files.update({path_of(j): module(i, j) for j in range(count)})
+    return files
+
+
 def many_files(project, mirror):
     names = [f"tack-bench-many-{i:02}" for i in range(40)]
     for i, name in enumerate(names):
-        files = {"index.js": f"module.exports = {i};\n"}
-        for j in range(600):
-            files[f"lib/d{j // 5:03}/m{j:03}.js"] = module(i, j)
+        files = package_files(i, 600, lambda j: f"lib/d{j // 5:03}/m{j:03}.js")
         deps = {names[i + 1]: "1.0.0"} if i + 1 < len(names) else {}
         publish(mirror, name, "1.0.0", files, deps)
     write_json(os.path.join(project, "package.json"), {
@@ -79,9 +84,7 @@ def many_files(project, mirror):
 def workspace(project, mirror):
     libs = [f"tack-bench-lib-{i:03}" for i in range(120)]
     for i, name in enumerate(libs):
-        files = {"index.js": f"module.exports = {i};\n"}
-        for j in range(12):
-            files[f"src/m{j:02}.js"] = module(i, j)
+        files = package_files(i, 12, lambda j: f"src/m{j:02}.js")
         deps = {libs[k]: "^1.0.0" for k in (i + 7, i + 13) if k < len(libs)}
         publish(mirror, name, "1.0.0", files, deps)
     projects = [f"p{i:02}" for i in range(24)]
