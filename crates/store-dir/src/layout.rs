@@ -57,7 +57,9 @@ impl StoreDir {
         Ok(())
     }
 
-    /// Make sure `files/00..ff` and `tmp/` exist. On a warm store this costs one `stat`
+    /// Make sure `files/00..ff` and `tmp/` exist: the full layout, for tests and benches
+    /// that want every shard up front (an install uses [`StoreDir::ensure_root`]). On a
+    /// warm store this costs one `stat`
     /// (of `files/ff`, the last shard created), never one syscall per shard.
     pub fn ensure_layout(&self) -> Result<(), StoreError> {
         let files = self.files_dir();

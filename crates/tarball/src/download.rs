@@ -175,10 +175,7 @@ impl<'a> Attempt<'a> {
         if let Some(error) = download_error {
             return Err(error.into());
         }
-        let (result, (algo, digest), hashed, complete) = joined.map_err(|e| FetchError::Task {
-            pkg: self.pkg_id.to_string(),
-            message: e.to_string(),
-        })?;
+        let (result, (algo, digest), hashed, complete) = joined.map_err(|e| self.task_error(e))?;
         if let Some(expected) = self.expected {
             // Only a complete body gives a meaningful verdict.
             if complete && !expected.matches(&digest) {
@@ -219,10 +216,7 @@ impl<'a> Attempt<'a> {
             .body_budget
             .acquire_many(kib)
             .await
-            .map_err(|e| FetchError::Task {
-                pkg: self.pkg_id.to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| self.task_error(e))?;
         let mut body = response.bytes_stream();
         // `len` is at most `whole_body_max`, so the announced size is safe to reserve.
         let mut buf = PooledBuf::take(usize::try_from(len).unwrap_or(0)).ok_or_else(|| {
@@ -281,10 +275,7 @@ impl<'a> Attempt<'a> {
             unpack_tarball_bytes(&buf, &pkg, &store, &caps)
         })
         .await
-        .map_err(|e| FetchError::Task {
-            pkg: self.pkg_id.to_string(),
-            message: e.to_string(),
-        })??;
+        .map_err(|e| self.task_error(e))??;
         Ok(Downloaded {
             unpacked,
             bytes: len,
@@ -296,10 +287,15 @@ impl<'a> Attempt<'a> {
         self.unpack_slots
             .acquire()
             .await
-            .map_err(|e| FetchError::Task {
-                pkg: self.pkg_id.to_string(),
-                message: e.to_string(),
-            })
+            .map_err(|e| self.task_error(e))
+    }
+
+    /// A task or semaphore of this download failed (a join error, a closed semaphore).
+    fn task_error(&self, e: impl std::fmt::Display) -> FetchError {
+        FetchError::Task {
+            pkg: self.pkg_id.to_string(),
+            message: e.to_string(),
+        }
     }
 
     fn idle_error(&self, url: &str) -> FetchError {
