@@ -6,6 +6,7 @@
 //! CAS. Readers rely on it: a row whose file is missing means the store was damaged, not
 //! that a write is still in flight.
 
+mod cas_writer;
 pub mod commands;
 mod error;
 mod index_db;
@@ -16,6 +17,7 @@ pub mod msgpackr;
 mod store_path;
 mod verify;
 
+pub use cas_writer::CasWriter;
 pub use error::StoreError;
 pub use index_db::StoreIndex;
 pub use index_row::{

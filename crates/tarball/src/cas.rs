@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use indexmap::IndexMap;
-use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir};
+use tack_store_dir::{CafsFileInfo, CasWriter, PackageFilesIndex, StoreDir};
 
 use crate::error::FetchError;
 use crate::extract::{unpack_tarball, CasSink, ExtractCaps, UnpackedPackage};
@@ -14,6 +14,12 @@ impl CasSink for StoreDir {
     fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
         self.write_cas_file(content, exec)
             .map_err(|e| e.to_string())
+    }
+}
+
+impl CasSink for CasWriter {
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
+        CasWriter::write(self, content, exec).map_err(|e| e.to_string())
     }
 }
 

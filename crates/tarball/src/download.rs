@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, RETRY_AFTER};
-use tack_store_dir::StoreDir;
+use std::sync::Arc;
+use tack_store_dir::CasWriter;
 use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
 
 use crate::auth::AuthTable;
@@ -28,7 +29,8 @@ const CHANNEL_CHUNKS: usize = 32;
 pub(crate) struct Attempt<'a> {
     pub client: &'a reqwest::Client,
     pub auth: &'a AuthTable,
-    pub store: &'a StoreDir,
+    /// Writes the files; shared by every download of the install.
+    pub cas: &'a Arc<CasWriter>,
     pub caps: ExtractCaps,
     /// See [`crate::FetcherOptions::whole_body_max`].
     pub whole_body_max: u64,
@@ -124,12 +126,12 @@ impl<'a> Attempt<'a> {
         let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
         let _unpacking = self.unpack_slot().await?;
         let extractor = {
-            let store = self.store.clone();
+            let cas = Arc::clone(self.cas);
             let caps = self.caps;
             let pkg = self.pkg_id.to_string();
             tokio::task::spawn_blocking(move || {
                 let mut reader = ChannelReader::new(rx, IntegrityHasher::new(algorithm));
-                let result = unpack_tarball(&mut reader, &pkg, &store, &caps);
+                let result = unpack_tarball(&mut reader, &pkg, &*cas, &caps);
                 // Hash whatever the extractor did not need (gzip padding, or the rest of
                 // the body after a failure) so the integrity verdict covers every byte.
                 let drained = reader.drain();
@@ -255,7 +257,7 @@ impl<'a> Attempt<'a> {
         }
         let _unpacking = self.unpack_slot().await?;
         let expected = self.expected.cloned();
-        let store = self.store.clone();
+        let cas = Arc::clone(self.cas);
         let caps = self.caps;
         let pkg = self.pkg_id.to_string();
         let unpacked = tokio::task::spawn_blocking(move || {
@@ -272,7 +274,7 @@ impl<'a> Attempt<'a> {
                     });
                 }
             }
-            unpack_tarball_bytes(&buf, &pkg, &store, &caps)
+            unpack_tarball_bytes(&buf, &pkg, &*cas, &caps)
         })
         .await
         .map_err(|e| self.task_error(e))??;

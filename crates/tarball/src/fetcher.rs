@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use tack_store_dir::{
-    check_pkg_files_integrity, git_hosted_store_index_key, store_index_key, IndexWriter,
+    check_pkg_files_integrity, git_hosted_store_index_key, store_index_key, CasWriter, IndexWriter,
     PackageFilesIndex, StoreIndex, VerifiedFilesCache,
 };
 use tokio::sync::{OnceCell, Semaphore};
@@ -54,6 +54,9 @@ struct Inner {
     /// See [`FetcherOptions::body_budget_kib`].
     bodies: Semaphore,
     index_writer: Arc<IndexWriter>,
+    /// Every download's CAS writes go through this one writer, so a file shipped by many
+    /// packages is written once.
+    cas: Arc<CasWriter>,
     inflight: DashMap<String, Slot>,
 }
 
@@ -81,6 +84,7 @@ impl Fetcher {
             })?;
         Ok(Self {
             inner: Arc::new(Inner {
+                cas: Arc::new(CasWriter::new(opts.store.clone())),
                 network: Semaphore::new(opts.network_concurrency.max(1)),
                 unpack: Semaphore::new(opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
@@ -150,7 +154,7 @@ impl Fetcher {
             let attempt = Attempt {
                 client: &self.inner.client,
                 auth: &opts.auth,
-                store: &opts.store,
+                cas: &self.inner.cas,
                 caps: opts.caps,
                 whole_body_max: opts.whole_body_max,
                 idle_timeout: opts.idle_timeout,
