@@ -33,17 +33,23 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 pub(crate) struct PooledBuf(Vec<u8>);
 
 impl PooledBuf {
-    /// An idle buffer with room for `capacity` bytes (the smallest that fits), or a new one.
-    /// `None` when the memory cannot be reserved.
+    /// An idle buffer with room for `capacity` bytes (the smallest that fits). When none
+    /// fits, the largest idle buffer is grown: its pages stay mapped and only the growth is
+    /// new (glibc grows a large block with `mremap`, without copying). A new buffer only when
+    /// the pool is empty. `None` when the memory cannot be reserved.
     pub(crate) fn take(capacity: usize) -> Option<Self> {
         let reused = {
             let mut pool = POOL.lock();
+            // The smallest buffer that fits ranks first; failing that, the largest.
+            let rank = |b: &Vec<u8>| match b.capacity() {
+                cap if cap >= capacity => (false, cap),
+                cap => (true, usize::MAX - cap),
+            };
             let best = pool
                 .idle
                 .iter()
                 .enumerate()
-                .filter(|(_, b)| b.capacity() >= capacity)
-                .min_by_key(|(_, b)| b.capacity())
+                .min_by_key(|(_, b)| rank(b))
                 .map(|(i, _)| i);
             best.map(|i| {
                 let buf = pool.idle.swap_remove(i);
@@ -113,6 +119,20 @@ mod tests {
         assert!(again.capacity() >= 300_000);
         // Left as it was: a caller that overwrites everything pays for no zeroing.
         assert_eq!(again.len(), 300_000);
+    }
+
+    #[test]
+    fn a_larger_request_grows_the_largest_idle_buffer() {
+        let mut first = PooledBuf::take(1 << 20).unwrap();
+        first.resize_for_overwrite(1 << 20);
+        first[0] = 0xab;
+        drop(first);
+        // No idle buffer holds 3 MiB, so ours (the largest idle one: other tests keep
+        // theirs under 1 MiB) is grown, keeping its bytes, instead of a new one being made.
+        let grown = PooledBuf::take(3 << 20).unwrap();
+        assert!(grown.capacity() >= 3 << 20);
+        assert_eq!(grown.len(), 1 << 20);
+        assert_eq!(grown[0], 0xab);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
 
+use crate::buffers::PooledBuf;
 use crate::entry_path::sanitize_entry_path;
 use crate::error::FetchError;
 use crate::inflate::{gunzip_one_shot, is_gzip};
@@ -86,6 +87,8 @@ const PARALLEL_FROM_FILES: usize = 16;
 /// A file's bytes: read out of a streamed archive, or a slice of an archive in memory.
 enum Content<'a> {
     Owned(Vec<u8>),
+    /// A large streamed entry, in a pooled buffer (see [`POOLED_ENTRY_MIN`]).
+    Pooled(PooledBuf),
     Borrowed(&'a [u8]),
 }
 
@@ -93,10 +96,16 @@ impl Content<'_> {
     fn bytes(&self) -> &[u8] {
         match self {
             Content::Owned(v) => v,
+            Content::Pooled(b) => b,
             Content::Borrowed(b) => b,
         }
     }
 }
+
+/// Streamed entries at least this large are read into a pooled buffer: a fresh allocation
+/// of that size is `mmap`ed and faulted in page by page, and the few large packages that
+/// are streamed (over [`crate::FetcherOptions::whole_body_max`]) are mostly such files.
+const POOLED_ENTRY_MIN: u64 = 128 << 10;
 
 struct PendingFile<'a> {
     path: String,
@@ -286,25 +295,29 @@ impl<'a> Unpacker<'a> {
         let Some(file) = self.admit(seq, &entry)? else {
             return Ok(());
         };
-        let mut content = Vec::new();
         let reserve = file.size.min(MAX_UNTRUSTED_PREALLOC);
-        content
-            .try_reserve_exact(reserve as usize)
-            .map_err(|_| FetchError::OutOfMemory {
-                pkg: self.pkg.to_string(),
-                bytes: reserve,
-            })?;
-        (&mut entry)
-            .take(file.size)
-            .read_to_end(&mut content)
-            .map_err(EntryError::Stream)?;
-        if content.len() as u64 != file.size {
-            return Err(self
-                .cut_short(&entry.path_bytes(), content.len(), file.size)
-                .into());
+        let out_of_memory = || FetchError::OutOfMemory {
+            pkg: self.pkg.to_string(),
+            bytes: reserve,
+        };
+        let mut read = |buf: &mut Vec<u8>| (&mut entry).take(file.size).read_to_end(buf);
+        let content = if file.size >= POOLED_ENTRY_MIN {
+            let mut buf = PooledBuf::take(reserve as usize).ok_or_else(out_of_memory)?;
+            buf.clear();
+            read(&mut buf).map_err(EntryError::Stream)?;
+            Content::Pooled(buf)
+        } else {
+            let mut buf = Vec::new();
+            buf.try_reserve_exact(reserve as usize)
+                .map_err(|_| out_of_memory())?;
+            read(&mut buf).map_err(EntryError::Stream)?;
+            Content::Owned(buf)
+        };
+        let got = content.bytes().len();
+        if got as u64 != file.size {
+            return Err(self.cut_short(&entry.path_bytes(), got, file.size).into());
         }
-        self.push(seq, file, Content::Owned(content))
-            .map_err(EntryError::Done)
+        self.push(seq, file, content).map_err(EntryError::Done)
     }
 
     /// An entry of an archive held in memory: its bytes are a slice of `archive`, found from

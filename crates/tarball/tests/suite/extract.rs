@@ -107,3 +107,39 @@ fn long_names_pax_and_gnu_and_raw_tar() {
     let row = extract_tarball(&tar[..], "l@1.0.0", &store, ExtractCaps::default()).unwrap();
     assert!(row.files.contains_key(gnu_key));
 }
+
+/// Large streamed entries are read into pooled buffers, which the next package reuses: each
+/// file must get exactly its own bytes, whatever the buffer held before.
+#[test]
+fn large_streamed_entries_each_get_their_own_bytes() {
+    let (_d, store) = store();
+    for (round, fill) in [(1, b'a'), (2, b'z')] {
+        let big_a = vec![fill; 300 << 10];
+        let big_b = vec![fill + 1; 200 << 10];
+        let big_c = vec![fill - 1; 400 << 10];
+        let tar = raw_tar(&[
+            RawEntry::file(
+                "package/package.json",
+                br#"{"name":"big","version":"1.0.0"}"#,
+            ),
+            RawEntry::file("package/a.bin", &big_a),
+            RawEntry::file("package/small.js", b"small"),
+            RawEntry::file("package/b.bin", &big_b),
+            RawEntry::file("package/c.bin", &big_c),
+        ]);
+        let id = format!("big@{round}.0.0");
+        let row = extract_tarball(&gzip(&tar)[..], &id, &store, ExtractCaps::default()).unwrap();
+        for (path, bytes) in [
+            ("a.bin", &big_a[..]),
+            ("small.js", &b"small"[..]),
+            ("b.bin", &big_b[..]),
+            ("c.bin", &big_c[..]),
+        ] {
+            let info = &row.files[path];
+            assert_eq!(info.digest, sha512_hex(bytes), "{id} {path}");
+            assert_eq!(info.size, bytes.len() as u64);
+            let on_disk = std::fs::read(store.cas_path(&info.digest, false)).unwrap();
+            assert!(on_disk == bytes, "{id} {path} holds other bytes");
+        }
+    }
+}
