@@ -88,6 +88,31 @@ fn a_deleted_package_json_is_repaired() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
+/// The marker list is not fsynced, so a power loss can leave it empty. An empty list must
+/// not read as "every package is complete": the damaged package below is repaired.
+#[test]
+fn an_emptied_marker_list_is_not_a_noop() {
+    let registry = registry::start();
+    let project = installed_basic(&registry.url());
+    let expected = project_tree(&project);
+    let marker = project
+        .dir()
+        .join("node_modules/.pnpm/is-odd@3.0.1/node_modules/is-odd/package.json");
+    fs_err::remove_file(&marker).unwrap();
+    fs_err::write(project.dir().join("node_modules/.pnpm/.tack-markers"), "").unwrap();
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "install after a torn marker list");
+    assert!(
+        !stdout(&out).contains("Already up to date"),
+        "stdout: {}",
+        stdout(&out)
+    );
+    assert!(marker.exists(), "package.json was not restored");
+    let differences = tree::diff(&expected, &project_tree(&project));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
 #[test]
 fn removing_and_adding_a_dependency_touches_only_it() {
     let registry = registry::start();

@@ -453,7 +453,10 @@ fn write_state_files(plan: &LinkPlan, hoisted: &[Hoisted]) -> Result<(), LinkErr
             })?;
             let same = std::fs::read(&lock_path).is_ok_and(|old| old == yaml.as_bytes());
             if !same {
+                // Not fsynced (see `write_modules_yaml`): a torn copy differs from the
+                // lockfile and is rewritten.
                 tack_fs::AtomicWrite::new(&lock_path)
+                    .durable(false)
                     .write_bytes(yaml.as_bytes())
                     .map_err(|e| LinkError::fs("lock.yaml", e))?;
             }

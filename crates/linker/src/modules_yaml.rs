@@ -79,7 +79,11 @@ pub fn write_modules_yaml(modules_dir: &Path, modules: &ModulesYaml) -> Result<(
         path: path.clone(),
         source,
     })?;
+    // Not fsynced, like everything else in node_modules: the publish is atomic, and a file
+    // a power loss leaves empty or torn fails to parse, which sends the next run down the
+    // full path.
     tack_fs::AtomicWrite::new(&path)
+        .durable(false)
         .write_bytes(text.as_bytes())
         .map_err(|e| LinkError::fs(".modules.yaml", e))
 }

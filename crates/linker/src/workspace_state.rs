@@ -145,7 +145,11 @@ pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
         path: path.clone(),
         source,
     })?;
+    // Not fsynced, like everything else in node_modules: the publish is atomic, and a file
+    // a power loss leaves empty or torn fails to parse, which sends the next run down the
+    // full path.
     tack_fs::AtomicWrite::new(&path)
+        .durable(false)
         .write_bytes(text.as_bytes())
         .map_err(|e| LinkError::fs(WORKSPACE_STATE_FILE, e))
 }

@@ -87,10 +87,32 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     let Ok(markers) = std::fs::read_to_string(vstore.join(MARKERS_FILE)) else {
         return false;
     };
-    markers
-        .lines()
-        .filter(|l| !l.is_empty())
-        .all(|rel| vstore.join(rel).exists())
+    let Some(markers) = complete_marker_list(&markers) else {
+        return false;
+    };
+    markers.iter().all(|rel| vstore.join(rel).exists())
+}
+
+/// The last line of the marker list: how many markers precede it.
+fn marker_list_trailer(count: usize) -> String {
+    format!("# {count} markers\n")
+}
+
+/// The markers of a list that ends with its trailer and has as many markers as the trailer
+/// says; `None` for a list cut short. The list is not fsynced, so after a power loss it may
+/// be empty or torn, and an empty list must not read as "every marker exists".
+fn complete_marker_list(text: &str) -> Option<Vec<&str>> {
+    let body = text.strip_suffix('\n')?;
+    let (markers, last) = match body.rsplit_once('\n') {
+        Some((markers, last)) => (markers.split('\n').collect::<Vec<_>>(), last),
+        None => (Vec::new(), body),
+    };
+    let count: usize = last
+        .strip_prefix("# ")?
+        .strip_suffix(" markers")?
+        .parse()
+        .ok()?;
+    (count == markers.len() && markers.iter().all(|m| !m.is_empty())).then_some(markers)
 }
 
 /// The files whose stamps decide the no-op: the lockfile, `pnpm-workspace.yaml` and every
@@ -113,7 +135,8 @@ pub fn validated_files(
     files
 }
 
-/// Records every package's completion marker for the next run's gate.
+/// Records every package's completion marker for the next run's gate, with the trailer that
+/// tells a complete list from one a power loss cut short (it is not fsynced).
 pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
     let mut text = String::new();
     for pkg in &plan.packages {
@@ -122,7 +145,52 @@ pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
             pkg.dir_name, pkg.name
         ));
     }
+    text.push_str(&marker_list_trailer(plan.packages.len()));
     tack_fs::AtomicWrite::new(plan.virtual_store_dir.join(MARKERS_FILE))
+        .durable(false)
         .write_bytes(text.as_bytes())
         .map_err(CliError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_list_counts_itself() {
+        let list = format!(
+            "a/node_modules/a/package.json\nb/node_modules/b/package.json\n{}",
+            marker_list_trailer(2)
+        );
+        assert_eq!(
+            complete_marker_list(&list),
+            Some(vec![
+                "a/node_modules/a/package.json",
+                "b/node_modules/b/package.json"
+            ])
+        );
+        assert_eq!(complete_marker_list(&marker_list_trailer(0)), Some(vec![]));
+    }
+
+    #[test]
+    fn a_list_cut_short_is_not_complete() {
+        let list = format!(
+            "a/node_modules/a/package.json\nb/node_modules/b/package.json\n{}",
+            marker_list_trailer(2)
+        );
+        // What a power loss can leave of an unsynced file: nothing, a prefix, zeroes.
+        assert_eq!(complete_marker_list(""), None);
+        for cut in 1..list.len() {
+            assert_eq!(complete_marker_list(&list[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(complete_marker_list(&"\0".repeat(list.len())), None);
+        // A trailer that does not match its list.
+        let wrong = format!("a/node_modules/a/package.json\n{}", marker_list_trailer(2));
+        assert_eq!(complete_marker_list(&wrong), None);
+        // The old format (no trailer).
+        assert_eq!(
+            complete_marker_list("a/node_modules/a/package.json\n"),
+            None
+        );
+    }
 }
