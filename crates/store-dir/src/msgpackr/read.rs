@@ -13,34 +13,125 @@
 
 use super::value::Value;
 use super::DecodeError;
+use std::rc::Rc;
 
 const MAX_DEPTH: usize = 256;
 const RECORD_EXT: u8 = 0x72;
 
 /// Decode one complete message; trailing bytes are an error.
 pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
-    let mut reader = Reader {
-        buf: bytes,
-        pos: 0,
-        slots: std::array::from_fn(|_| None),
-    };
+    let mut reader = Reader::new(bytes);
     let value = reader.read(0)?;
-    if reader.pos != bytes.len() {
-        return Err(DecodeError::TrailingBytes {
-            offset: reader.pos,
-            len: bytes.len(),
-        });
-    }
+    reader.finish()?;
     Ok(value)
 }
 
-struct Reader<'a> {
+/// A record shape: its field names, shared by every record of that shape.
+type Keys = Rc<[String]>;
+
+/// The decoder's cursor. Besides [`decode_value`], the row codec drives it directly
+/// ([`Reader::read_record_fields`], [`Reader::map_len`]) to decode the per-file records of
+/// a row without building a [`Value`] for each.
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
-    slots: [Option<Vec<String>>; 64],
+    slots: [Option<Keys>; 64],
+}
+
+/// Where the reader stands, with the record shapes defined so far; [`Reader::rewind`] goes
+/// back to it.
+pub(super) struct Mark {
+    pos: usize,
+    slots: [Option<Keys>; 64],
 }
 
 impl<'a> Reader<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            slots: std::array::from_fn(|_| None),
+        }
+    }
+
+    /// Fails unless every byte was read.
+    pub(super) fn finish(&self) -> Result<(), DecodeError> {
+        if self.pos != self.buf.len() {
+            return Err(DecodeError::TrailingBytes {
+                offset: self.pos,
+                len: self.buf.len(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn mark(&self) -> Mark {
+        Mark {
+            pos: self.pos,
+            slots: self.slots.clone(),
+        }
+    }
+
+    /// Goes back to `mark`, forgetting the record shapes defined since: a byte that refers
+    /// to a shape defined only later in the message is a plain integer.
+    pub(super) fn rewind(&mut self, mark: Mark) {
+        self.pos = mark.pos;
+        self.slots = mark.slots;
+    }
+
+    /// Reads one value, at nesting `depth`.
+    pub(super) fn read_value(&mut self, depth: usize) -> Result<Value, DecodeError> {
+        self.read(depth)
+    }
+
+    /// When the next value is a plain msgpack map, reads its header and returns its entry
+    /// count; otherwise reads nothing and returns `None`.
+    pub(super) fn map_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        let start = self.pos;
+        let n = match self.byte()? {
+            t @ 0x80..=0x8f => usize::from(t & 0x0f),
+            0xde => self.u16_len()?,
+            0xdf => self.u32_len()?,
+            _ => {
+                self.pos = start;
+                return Ok(None);
+            }
+        };
+        Ok(Some(n))
+    }
+
+    /// When the next value is a record, reads it field by field: `field` gets each field
+    /// name and must read exactly that field's value. Returns `false`, having read nothing,
+    /// when the next value is not a record.
+    pub(super) fn read_record_fields(
+        &mut self,
+        depth: usize,
+        mut field: impl FnMut(&mut Self, &str) -> Result<(), DecodeError>,
+    ) -> Result<bool, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::TooDeep { offset: self.pos });
+        }
+        let start = self.pos;
+        let token = self.byte()?;
+        let keys = match token {
+            0x40..=0x7f => self.slots[usize::from(token & 0x3f)].clone(),
+            0xd4 if self.buf.get(self.pos) == Some(&RECORD_EXT) => {
+                self.pos += 1;
+                let id = self.byte()?;
+                Some(self.define_record(id, depth)?)
+            }
+            _ => None,
+        };
+        let Some(keys) = keys else {
+            self.pos = start;
+            return Ok(false);
+        };
+        for key in keys.iter() {
+            field(self, key)?;
+        }
+        Ok(true)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
@@ -82,7 +173,7 @@ impl<'a> Reader<'a> {
         Ok(match token {
             0x00..=0x3f => Value::Int(i64::from(token)),
             0x40..=0x7f => match self.slots[usize::from(token & 0x3f)].clone() {
-                Some(keys) => self.read_record(keys, depth)?,
+                Some(keys) => self.read_record(&keys, depth)?,
                 None => Value::Int(i64::from(token)),
             },
             0x80..=0x8f => self.read_map(usize::from(token & 0x0f), depth)?,
@@ -225,6 +316,12 @@ impl<'a> Reader<'a> {
     }
 
     fn read_record_definition(&mut self, id: u8, depth: usize) -> Result<Value, DecodeError> {
+        let keys = self.define_record(id, depth)?;
+        self.read_record(&keys, depth)
+    }
+
+    /// Reads a record definition's field names into slot `id` and returns them.
+    fn define_record(&mut self, id: u8, depth: usize) -> Result<Keys, DecodeError> {
         let offset = self.pos;
         let keys = match self.read(depth + 1)? {
             Value::Array(items) => items
@@ -236,18 +333,18 @@ impl<'a> Reader<'a> {
                     Value::Int(i) => Ok(i.to_string()),
                     _ => Err(DecodeError::BadRecordKeys { offset }),
                 })
-                .collect::<Result<Vec<_>, _>>()?,
+                .collect::<Result<Keys, _>>()?,
             _ => return Err(DecodeError::BadRecordKeys { offset }),
         };
-        self.slots[usize::from(id & 0x3f)] = Some(keys.clone());
-        self.read_record(keys, depth)
+        self.slots[usize::from(id & 0x3f)] = Some(Rc::clone(&keys));
+        Ok(keys)
     }
 
-    fn read_record(&mut self, keys: Vec<String>, depth: usize) -> Result<Value, DecodeError> {
+    fn read_record(&mut self, keys: &[String], depth: usize) -> Result<Value, DecodeError> {
         let mut fields = Vec::with_capacity(keys.len());
         for key in keys {
             let v = self.read(depth + 1)?;
-            fields.push((key, v));
+            fields.push((key.clone(), v));
         }
         Ok(Value::Object(fields))
     }

@@ -2,6 +2,7 @@
 //! (`algo`, `requiresBuild`, `manifest`, `files`, `sideEffects`, `tarIntegrity`, as pnpm 12
 //! writes them).
 
+use super::read::Reader;
 use super::value::Value;
 use super::write::Encoder;
 use super::{decode_value, DecodeError};
@@ -100,9 +101,122 @@ fn write_file_map(enc: &mut Encoder, files: &IndexMap<String, CafsFileInfo>) {
 }
 
 /// Decode a row written by pnpm (11 or 12) or by tack.
+///
+/// A warm install decodes every row it imports, and a row is mostly its file records: the
+/// row's own record is read field by field, and its `files` map straight into
+/// [`CafsFileInfo`]s, without a [`Value`] (and a copy of the record's four field names) per
+/// file. Anything shaped otherwise goes through the generic decoder, with the same result.
 pub fn decode(bytes: &[u8]) -> Result<PackageFilesIndex, DecodeError> {
-    let top = decode_value(bytes)?;
-    row_from_value(top)
+    let mut reader = Reader::new(bytes);
+    let mut fields: Vec<(String, Value)> = Vec::new();
+    let mut files: Option<IndexMap<String, CafsFileInfo>> = None;
+    let is_record = reader.read_record_fields(0, |r, key| {
+        let value = match key {
+            "files" if files.is_none() && !fields.iter().any(|(k, _)| k == "files") => {
+                match read_files(r, 1)? {
+                    Ok(decoded) => {
+                        files = Some(decoded);
+                        return Ok(());
+                    }
+                    Err(other) => other,
+                }
+            }
+            _ => r.read_value(1)?,
+        };
+        fields.push((key.to_owned(), value));
+        Ok(())
+    })?;
+    if !is_record {
+        return row_from_value(decode_value(bytes)?);
+    }
+    reader.finish()?;
+    row_from_fields(Value::Object(fields), files)
+}
+
+/// Reads a `files` map of file records. `Err` carries the value, read generically, when it
+/// is shaped otherwise (not a map, a key that is not a string, an entry that is not a
+/// record), for [`file_map`] to judge.
+fn read_files(
+    r: &mut Reader<'_>,
+    depth: usize,
+) -> Result<Result<IndexMap<String, CafsFileInfo>, Value>, DecodeError> {
+    let mark = r.mark();
+    if let Some(n) = r.map_len()? {
+        let mut out = IndexMap::with_capacity(n.min(4096));
+        let mut complete = true;
+        for _ in 0..n {
+            let Value::Str(path) = r.read_value(depth + 1)? else {
+                complete = false;
+                break;
+            };
+            let mut parts = FileParts::default();
+            let is_record = r.read_record_fields(depth + 1, |r, key| {
+                let value = r.read_value(depth + 2)?;
+                let slot = match key {
+                    "digest" => &mut parts.digest,
+                    "mode" => &mut parts.mode,
+                    "size" => &mut parts.size,
+                    "checkedAt" => &mut parts.checked_at,
+                    _ => return Ok(()),
+                };
+                // The first of two same-named fields counts, as in `Value::get`.
+                slot.get_or_insert(value);
+                Ok(())
+            })?;
+            if !is_record {
+                complete = false;
+                break;
+            }
+            let info = parts.into_info("files", &path)?;
+            out.insert(path, info);
+        }
+        if complete {
+            return Ok(Ok(out));
+        }
+        r.rewind(mark);
+    }
+    Ok(Err(r.read_value(depth)?))
+}
+
+/// The fields of one file record, as read.
+#[derive(Default)]
+struct FileParts {
+    digest: Option<Value>,
+    mode: Option<Value>,
+    size: Option<Value>,
+    checked_at: Option<Value>,
+}
+
+impl FileParts {
+    /// The file info, or the error naming the first bad field (`{field}[{path}].{name}`).
+    fn into_info(self, field: &str, path: &str) -> Result<CafsFileInfo, DecodeError> {
+        let f = |name: &str| format!("{field}[{path}].{name}");
+        let digest = match self.digest {
+            Some(Value::Str(digest)) => digest,
+            _ => return Err(bad(&f("digest"))),
+        };
+        let mode = self
+            .mode
+            .as_ref()
+            .and_then(Value::as_u64)
+            .and_then(|m| u32::try_from(m).ok())
+            .ok_or_else(|| bad(&f("mode")))?;
+        let size = self
+            .size
+            .as_ref()
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad(&f("size")))?;
+        let checked_at = match self.checked_at {
+            None | Some(Value::Nil | Value::Undefined) => None,
+            Some(v) => Some(v.as_f64().ok_or_else(|| bad(&f("checkedAt")))?),
+        };
+        Ok(CafsFileInfo {
+            digest,
+            mode,
+            size,
+            checked_at,
+        })
+    }
 }
 
 fn bad(field: &str) -> DecodeError {
@@ -111,7 +225,16 @@ fn bad(field: &str) -> DecodeError {
     }
 }
 
-fn row_from_value(mut top: Value) -> Result<PackageFilesIndex, DecodeError> {
+fn row_from_value(top: Value) -> Result<PackageFilesIndex, DecodeError> {
+    row_from_fields(top, None)
+}
+
+/// The row from its decoded top-level value; `files`, when given, was decoded already and
+/// is not in `top`.
+fn row_from_fields(
+    mut top: Value,
+    files: Option<IndexMap<String, CafsFileInfo>>,
+) -> Result<PackageFilesIndex, DecodeError> {
     if top.entries().is_none() {
         return Err(bad("<row>"));
     }
@@ -132,7 +255,10 @@ fn row_from_value(mut top: Value) -> Result<PackageFilesIndex, DecodeError> {
     };
     // Taken out of the decoded tree rather than copied: a warm install decodes every
     // file's path and digest once per package, and copying them showed up in profiles.
-    let files = file_map(top.take("files").ok_or_else(|| bad("files"))?, "files")?;
+    let files = match files {
+        Some(files) => files,
+        None => file_map(top.take("files").ok_or_else(|| bad("files"))?, "files")?,
+    };
     let side_effects = match top.get("sideEffects") {
         None | Some(Value::Nil | Value::Undefined) => None,
         Some(v) => {
@@ -182,33 +308,109 @@ fn file_map(v: Value, field: &str) -> Result<IndexMap<String, CafsFileInfo>, Dec
     let entries = v.into_entries().ok_or_else(|| bad(field))?;
     let mut out = IndexMap::with_capacity(entries.len());
     for (path, mut info) in entries {
-        let f = |name: &str| format!("{field}[{path}].{name}");
-        let digest = match info.take("digest") {
-            Some(Value::Str(digest)) => digest,
-            _ => return Err(bad(&f("digest"))),
+        let parts = FileParts {
+            digest: info.take("digest"),
+            mode: info.get("mode").cloned(),
+            size: info.get("size").cloned(),
+            checked_at: info.get("checkedAt").cloned(),
         };
-        let mode = info
-            .get("mode")
-            .and_then(Value::as_u64)
-            .and_then(|m| u32::try_from(m).ok())
-            .ok_or_else(|| bad(&f("mode")))?;
-        let size = info
-            .get("size")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| bad(&f("size")))?;
-        let checked_at = match info.get("checkedAt") {
-            None | Some(Value::Nil | Value::Undefined) => None,
-            Some(v) => Some(v.as_f64().ok_or_else(|| bad(&f("checkedAt")))?),
-        };
-        out.insert(
-            path,
-            CafsFileInfo {
-                digest,
-                mode,
-                size,
-                checked_at,
-            },
-        );
+        let info = parts.into_info(field, &path)?;
+        out.insert(path, info);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(bytes: &[u8]) -> Result<PackageFilesIndex, DecodeError> {
+        row_from_value(decode_value(bytes)?)
+    }
+
+    fn same_as_generic(bytes: &[u8]) {
+        match (decode(bytes), generic(bytes)) {
+            (Ok(fast), Ok(slow)) => assert_eq!(fast, slow, "input {bytes:02x?}"),
+            (Err(_), Err(_)) => {}
+            (fast, slow) => panic!("fast {fast:?} but generic {slow:?} for {bytes:02x?}"),
+        }
+    }
+
+    fn info(digest: &str, checked_at: Option<f64>) -> CafsFileInfo {
+        CafsFileInfo {
+            digest: digest.repeat(64),
+            mode: 0o644,
+            size: 7,
+            checked_at,
+        }
+    }
+
+    /// Rows pnpm 12 wrote, rows tack writes, and every one-byte mutant of them decode the
+    /// same through the file-record fast path as through the generic decoder.
+    #[test]
+    fn the_fast_path_decodes_what_the_generic_decoder_does() {
+        let mut inputs: Vec<Vec<u8>> = vec![
+            include_bytes!("../../tests/fixtures/pnpm12-local-a.msgpack").to_vec(),
+            include_bytes!("../../tests/fixtures/pnpm12-scoped-local-b.msgpack").to_vec(),
+            include_bytes!("../../tests/fixtures/pnpm12-side-effects-local-c.msgpack").to_vec(),
+        ];
+        let mut files = IndexMap::new();
+        files.insert(
+            "package.json".to_string(),
+            info("ab", Some(1_700_000_000_000.0)),
+        );
+        files.insert("lib/index.js".to_string(), info("cd", None));
+        inputs.push(encode(&PackageFilesIndex {
+            manifest: Some(serde_json::json!({"name": "x", "version": "1.0.0"})),
+            requires_build: Some(false),
+            algo: "sha512".to_string(),
+            files,
+            side_effects: None,
+            tar_integrity: None,
+        }));
+        // A `files` map the fast path gives up on at its last entry (a plain map, which the
+        // generic decoder accepts), after a later entry defined record shape 5: the first
+        // entry's mode byte 0x45 must still read as the integer 69, not as a shape-5 record.
+        let mut crafted = vec![0xd4, 0x72, 0x00, 0x91, 0xa5];
+        crafted.extend_from_slice(b"files");
+        crafted.push(0x83);
+        let keys = |out: &mut Vec<u8>| {
+            out.extend_from_slice(&[0x93, 0xa6]);
+            out.extend_from_slice(b"digest");
+            out.push(0xa4);
+            out.extend_from_slice(b"mode");
+            out.push(0xa4);
+            out.extend_from_slice(b"size");
+        };
+        crafted.extend_from_slice(&[0xa1, b'a', 0xd4, 0x72, 0x01]);
+        keys(&mut crafted);
+        crafted.extend_from_slice(&[0xa1, b'x', 0x45, 0x07]);
+        crafted.extend_from_slice(&[0xa1, b'b', 0xd4, 0x72, 0x05]);
+        keys(&mut crafted);
+        crafted.extend_from_slice(&[0xa1, b'y', 0x01, 0x02]);
+        crafted.extend_from_slice(&[0xa1, b'c', 0x83, 0xa6]);
+        crafted.extend_from_slice(b"digest");
+        crafted.extend_from_slice(&[0xa1, b'z', 0xa4]);
+        crafted.extend_from_slice(b"mode");
+        crafted.extend_from_slice(&[0x01, 0xa4]);
+        crafted.extend_from_slice(b"size");
+        crafted.push(0x02);
+        assert_eq!(decode(&crafted).expect("a valid row").files["a"].mode, 69);
+        inputs.push(crafted);
+        for input in &inputs {
+            let row = decode(input).expect("a valid row");
+            assert!(!row.files.is_empty());
+            same_as_generic(input);
+            for i in 0..input.len() {
+                for byte in [
+                    0x00, 0x01, 0x45, 0x7f, 0x80, 0x91, 0xa3, 0xc0, 0xcb, 0xd4, 0xde, 0xff,
+                ] {
+                    let mut mutant = input.clone();
+                    mutant[i] = byte;
+                    same_as_generic(&mutant);
+                }
+                same_as_generic(&input[..i]);
+            }
+        }
+    }
 }
