@@ -71,8 +71,10 @@ fn a_changed_manifest_is_not_a_noop() {
     );
 }
 
-#[test]
-fn a_deleted_package_json_is_repaired() {
+/// Deletes one package's completion marker (its `package.json`), runs `damage` on the
+/// project, re-installs, and checks that the tree is whole again. Returns the install's
+/// stdout.
+fn repair_after(damage: impl FnOnce(&TestProject)) -> String {
     let registry = registry::start();
     let project = installed_basic(&registry.url());
     let expected = project_tree(&project);
@@ -80,37 +82,29 @@ fn a_deleted_package_json_is_repaired() {
         .dir()
         .join("node_modules/.pnpm/is-odd@3.0.1/node_modules/is-odd/package.json");
     fs_err::remove_file(&marker).unwrap();
+    damage(&project);
 
     let out = project.tack(&["install", "--frozen-lockfile"]);
     assert_success(&out, "repairing install");
     assert!(marker.exists(), "package.json was not restored");
     let differences = tree::diff(&expected, &project_tree(&project));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+    stdout(&out)
+}
+
+#[test]
+fn a_deleted_package_json_is_repaired() {
+    repair_after(|_| {});
 }
 
 /// The marker list is not fsynced, so a power loss can leave it empty. An empty list must
-/// not read as "every package is complete": the damaged package below is repaired.
+/// not read as "every package is complete": the damaged package is repaired.
 #[test]
 fn an_emptied_marker_list_is_not_a_noop() {
-    let registry = registry::start();
-    let project = installed_basic(&registry.url());
-    let expected = project_tree(&project);
-    let marker = project
-        .dir()
-        .join("node_modules/.pnpm/is-odd@3.0.1/node_modules/is-odd/package.json");
-    fs_err::remove_file(&marker).unwrap();
-    fs_err::write(project.dir().join("node_modules/.pnpm/.tack-markers"), "").unwrap();
-
-    let out = project.tack(&["install", "--frozen-lockfile"]);
-    assert_success(&out, "install after a torn marker list");
-    assert!(
-        !stdout(&out).contains("Already up to date"),
-        "stdout: {}",
-        stdout(&out)
-    );
-    assert!(marker.exists(), "package.json was not restored");
-    let differences = tree::diff(&expected, &project_tree(&project));
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    let out = repair_after(|project| {
+        fs_err::write(project.dir().join("node_modules/.pnpm/.tack-markers"), "").unwrap();
+    });
+    assert!(!out.contains("Already up to date"), "stdout: {out}");
 }
 
 #[test]
