@@ -235,6 +235,10 @@ mod linux {
     use std::os::fd::{AsRawFd, FromRawFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Cleared once `linkat(AT_EMPTY_PATH)` has been refused (no `CAP_DAC_READ_SEARCH`).
+    pub(super) static EMPTY_PATH_LINK: AtomicBool = AtomicBool::new(true);
 
     pub(super) enum TmpfileError {
         /// The filesystem (or kernel) cannot do it; use the fallback from now on.
@@ -280,7 +284,34 @@ mod linux {
         // SAFETY: fd is a freshly opened descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(fd) };
         fill(&file, content, mode)?;
-        // Linking an O_TMPFILE through /proc needs no capability (AT_EMPTY_PATH does).
+        // `AT_EMPTY_PATH` names the file by its descriptor: no walk through /proc. The
+        // kernel may require `CAP_DAC_READ_SEARCH` for it (root on a host has it; a
+        // container's root usually does not); when it refuses it answers `ENOENT`, and the
+        // /proc link below, which needs no capability, is used from then on.
+        let mut refused = false;
+        if EMPTY_PATH_LINK.load(Ordering::Relaxed) {
+            // SAFETY: the empty string and `c_path` are valid and NUL-terminated; the fd
+            // stays open (owned by `file`) for the duration of the call.
+            let rc = unsafe {
+                libc::linkat(
+                    file.as_raw_fd(),
+                    c"".as_ptr(),
+                    libc::AT_FDCWD,
+                    c_path.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            };
+            if rc == 0 {
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(TmpfileError::Io(e));
+            }
+            // Refused, or the parent directory is missing: the /proc link tells which.
+            refused = true;
+        }
+        // Linking an O_TMPFILE through /proc needs no capability.
         let proc_path = cstr(format!("/proc/self/fd/{}", file.as_raw_fd()).as_bytes())?;
         // SAFETY: both strings are valid and NUL-terminated; the fd stays open (owned
         // by `file`) for the duration of the call.
@@ -294,6 +325,9 @@ mod linux {
             )
         };
         if rc == 0 {
+            if refused {
+                EMPTY_PATH_LINK.store(false, Ordering::Relaxed);
+            }
             return Ok(());
         }
         let e = io::Error::last_os_error();
@@ -325,6 +359,58 @@ mod tests {
                 .to_string_lossy()
                 .contains(crate::TEMP_INFIX)
         })
+    }
+
+    /// Both ways of naming an unnamed file work: by its descriptor (`AT_EMPTY_PATH`) and
+    /// through /proc. The switch ends up on exactly when the kernel lets this process link
+    /// by descriptor.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn tmpfile_links_by_descriptor_or_through_proc() {
+        for by_descriptor in [true, false] {
+            linux::EMPTY_PATH_LINK.store(by_descriptor, Ordering::SeqCst);
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("shard").join("blob");
+            assert_eq!(
+                ensure_file(&p, b"abc", false).unwrap(),
+                EnsureOutcome::Created
+            );
+            assert_eq!(std::fs::read(&p).unwrap(), b"abc");
+            assert_eq!(
+                ensure_file(&p, b"abc", false).unwrap(),
+                EnsureOutcome::Existing
+            );
+            assert!(no_temps(&dir.path().join("shard")));
+            if by_descriptor {
+                assert_eq!(
+                    linux::EMPTY_PATH_LINK.load(Ordering::SeqCst),
+                    links_by_descriptor(dir.path()),
+                    "the switch does not match what the kernel allows"
+                );
+            }
+        }
+    }
+
+    /// Whether this process may `linkat(AT_EMPTY_PATH)` an unnamed file into `dir`.
+    #[cfg(target_os = "linux")]
+    fn links_by_descriptor(dir: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt;
+        let c_dir = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+        let c_to = std::ffi::CString::new(dir.join("probe").as_os_str().as_bytes()).unwrap();
+        // SAFETY: valid NUL-terminated strings; the fd is closed right after.
+        unsafe {
+            let fd = libc::open(c_dir.as_ptr(), libc::O_TMPFILE | libc::O_WRONLY, 0o644);
+            assert!(fd >= 0);
+            let rc = libc::linkat(
+                fd,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                c_to.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            );
+            libc::close(fd);
+            rc == 0
+        }
     }
 
     #[test]
