@@ -1,6 +1,7 @@
 //! The bridge from an unpacked tarball to pnpm's store: CAS writes through
-//! [`StoreDir::write_cas_file`] (which holds `cas_write_lock` inside `ensure_file`) and
-//! the conversion to the `index.db` row shape.
+//! [`StoreDir::write_cas_file`] or, for a fetcher's downloads, one shared [`CasWriter`]
+//! that writes each file once per install (both hold `cas_write_lock` inside
+//! `ensure_file`), and the conversion to the `index.db` row shape.
 
 use std::io::Read;
 
