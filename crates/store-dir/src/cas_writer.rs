@@ -36,10 +36,6 @@ impl CasWriter {
         }
     }
 
-    pub fn store(&self) -> &StoreDir {
-        &self.store
-    }
-
     /// Hashes `content`, makes sure its CAS path holds it (see
     /// [`StoreDir::write_cas_file`]) unless this writer already did, and returns the hex
     /// digest.
@@ -50,8 +46,7 @@ impl CasWriter {
         if self.done.contains(&key) {
             return Ok(hex_digest);
         }
-        let path = self.store.cas_path(&hex_digest, executable);
-        tack_fs::ensure_file(&path, content, executable)?;
+        self.store.put_cas_file(&hex_digest, content, executable)?;
         self.done.insert(key);
         Ok(hex_digest)
     }

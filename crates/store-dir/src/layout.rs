@@ -97,9 +97,21 @@ impl StoreDir {
     /// hex digest. Holds `cas_write_lock` for the path while writing (inside `ensure_file`).
     pub fn write_cas_file(&self, content: &[u8], executable: bool) -> Result<String, StoreError> {
         let digest = hex::encode(Sha512::digest(content));
-        let path = self.cas_path(&digest, executable);
-        tack_fs::ensure_file(&path, content, executable)?;
+        self.put_cas_file(&digest, content, executable)?;
         Ok(digest)
+    }
+
+    /// Write `content`, whose sha512 hex digest the caller computed, to its CAS path (or
+    /// verify what is there).
+    pub(crate) fn put_cas_file(
+        &self,
+        hex_digest: &str,
+        content: &[u8],
+        executable: bool,
+    ) -> Result<(), StoreError> {
+        let path = self.cas_path(hex_digest, executable);
+        tack_fs::ensure_file(&path, content, executable)?;
+        Ok(())
     }
 }
 

@@ -310,9 +310,9 @@ fn file_map(v: Value, field: &str) -> Result<IndexMap<String, CafsFileInfo>, Dec
     for (path, mut info) in entries {
         let parts = FileParts {
             digest: info.take("digest"),
-            mode: info.get("mode").cloned(),
-            size: info.get("size").cloned(),
-            checked_at: info.get("checkedAt").cloned(),
+            mode: info.take("mode"),
+            size: info.take("size"),
+            checked_at: info.take("checkedAt"),
         };
         let info = parts.into_info(field, &path)?;
         out.insert(path, info);
