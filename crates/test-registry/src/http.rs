@@ -158,8 +158,7 @@ pub async fn send(
             }
         }
         first = false;
-        if let Some(p) = pacer {
-            let at = p.reserve(piece.len());
+        if let Some(at) = pacer.and_then(|p| p.reserve(piece.len())) {
             tokio::time::sleep_until(at.into()).await;
         }
         stream.write_all(piece).await?;
