@@ -15,6 +15,7 @@
 
 use crate::error::StoreError;
 use crate::layout::StoreDir;
+use crate::multi_sha512::sha512_many;
 use dashmap::DashSet;
 use sha2::{Digest, Sha512};
 
@@ -40,7 +41,27 @@ impl CasWriter {
     /// [`StoreDir::write_cas_file`]) unless this writer already did, and returns the hex
     /// digest.
     pub fn write(&self, content: &[u8], executable: bool) -> Result<String, StoreError> {
-        let digest: [u8; 64] = Sha512::digest(content).into();
+        self.put(Sha512::digest(content).into(), content, executable)
+    }
+
+    /// [`CasWriter::write`] for many files, `(content, executable)` each, hashed together
+    /// (see [`sha512_many`]); the results come back in the order of `files`.
+    pub fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, StoreError>> {
+        let contents: Vec<&[u8]> = files.iter().map(|(content, _)| *content).collect();
+        sha512_many(&contents)
+            .into_iter()
+            .zip(files)
+            .map(|(digest, (content, executable))| self.put(digest, content, *executable))
+            .collect()
+    }
+
+    /// Puts `content`, whose sha512 is `digest`, in place unless this writer already did.
+    fn put(
+        &self,
+        digest: [u8; 64],
+        content: &[u8],
+        executable: bool,
+    ) -> Result<String, StoreError> {
         let hex_digest = hex::encode(digest);
         let key = (digest, executable);
         if self.done.contains(&key) {
@@ -84,5 +105,28 @@ mod tests {
         // A new writer (a new install) trusts nothing and heals.
         CasWriter::new(store).write(b"MIT License", false).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"MIT License");
+    }
+
+    #[test]
+    fn write_many_puts_each_file_where_write_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreDir::new(dir.path().join("v11"));
+        store.ensure_root().unwrap();
+        let writer = CasWriter::new(store.clone());
+        let contents: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; usize::from(i) * 70]).collect();
+        let files: Vec<(&[u8], bool)> = contents
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_slice(), i % 3 == 0))
+            .collect();
+        let digests = writer.write_many(&files);
+        for ((content, exec), digest) in files.iter().zip(digests) {
+            let digest = digest.unwrap();
+            assert_eq!(digest, hex::encode(Sha512::digest(content)));
+            assert_eq!(
+                std::fs::read(store.cas_path(&digest, *exec)).unwrap(),
+                *content
+            );
+        }
     }
 }

@@ -14,6 +14,7 @@ mod index_row;
 mod index_writer;
 mod layout;
 pub mod msgpackr;
+mod multi_sha512;
 mod store_path;
 mod verify;
 
@@ -25,6 +26,7 @@ pub use index_row::{
 };
 pub use index_writer::{IndexWriter, GATHER as INDEX_GATHER};
 pub use layout::{is_valid_digest, StoreDir, STORE_VERSION};
+pub use multi_sha512::sha512_many;
 pub use store_path::{resolve_store_dir, StoreDirInputs};
 pub use verify::{
     check_pkg_files_integrity, file_refs_without_verifying, verify_file, StoreFileRef,

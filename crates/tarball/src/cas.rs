@@ -22,6 +22,13 @@ impl CasSink for CasWriter {
     fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
         CasWriter::write(self, content, exec).map_err(|e| e.to_string())
     }
+
+    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, String>> {
+        CasWriter::write_many(self, files)
+            .into_iter()
+            .map(|result| result.map_err(|e| e.to_string()))
+            .collect()
+    }
 }
 
 /// Unpacks a gzipped tarball from `reader` into `store` and returns its index row

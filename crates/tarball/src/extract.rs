@@ -53,6 +53,16 @@ impl Default for ExtractCaps {
 /// `write` stores `content` (as an executable when `exec`) and returns its sha512 hex.
 pub trait CasSink: Sync {
     fn write(&self, content: &[u8], exec: bool) -> Result<String, String>;
+
+    /// [`CasSink::write`] for several files, `(content, exec)` each, with the results in
+    /// the same order. A sink that can hash files together (see
+    /// [`tack_store_dir::sha512_many`]) overrides this.
+    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, String>> {
+        files
+            .iter()
+            .map(|(content, exec)| self.write(content, *exec))
+            .collect()
+    }
 }
 
 /// One file of an unpacked package, as the index row records it.
@@ -431,12 +441,26 @@ impl<'a> Unpacker<'a> {
             return Ok(());
         }
         let sink = self.sink;
-        let write = |f: &PendingFile<'_>| sink.write(f.content.bytes(), f.mode & 0o111 != 0);
+        let write = |files: &[PendingFile<'_>]| {
+            let files: Vec<(&[u8], bool)> = files
+                .iter()
+                .map(|f| (f.content.bytes(), f.mode & 0o111 != 0))
+                .collect();
+            sink.write_many(&files)
+        };
         let digests: Vec<Result<String, String>> = match cas_pool() {
             Some(pool) if batch.len() >= PARALLEL_FROM_FILES => {
-                pool.install(|| batch.par_iter().map(write).collect())
+                // Chunks large enough to fill the hasher's lanes, and enough of them to
+                // keep every thread of the pool busy.
+                let per_chunk = batch
+                    .len()
+                    .div_ceil(2 * pool.current_num_threads())
+                    .max(PARALLEL_FROM_FILES / 2);
+                let chunks: Vec<Vec<Result<String, String>>> =
+                    pool.install(|| batch.par_chunks(per_chunk).map(write).collect());
+                chunks.into_iter().flatten().collect()
             }
-            _ => batch.iter().map(write).collect(),
+            _ => write(&batch),
         };
         let checked_at = now_ms();
         for (file, digest) in batch.into_iter().zip(digests) {
