@@ -5,7 +5,10 @@
 //! The attempt returns the unpacked package only when the body was complete and its
 //! digest matched; publishing the row is the caller's job, after that.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::Stream;
 
 use futures_util::StreamExt as _;
 use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, RETRY_AFTER};
@@ -34,6 +37,7 @@ pub(crate) struct Attempt<'a> {
     pub caps: ExtractCaps,
     /// See [`crate::FetcherOptions::whole_body_max`].
     pub whole_body_max: u64,
+    pub slow_body: SlowBody,
     pub idle_timeout: Duration,
     pub pkg_id: &'a str,
     pub name: &'a str,
@@ -45,6 +49,21 @@ pub(crate) struct Attempt<'a> {
     pub body_budget: &'a Semaphore,
     /// Its size in KiB: a body larger than the whole budget waits for all of it.
     pub body_budget_kib: u32,
+}
+
+/// When a body being read whole goes on as a streamed one instead (see
+/// [`crate::FetcherOptions::slow_body_min`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SlowBody {
+    pub min: u64,
+    pub after: Duration,
+}
+
+impl SlowBody {
+    /// Whether a body of `len` bytes, `received` of them in after `elapsed`, is slow.
+    pub(crate) fn is_slow(&self, len: u64, received: u64, elapsed: Duration) -> bool {
+        len >= self.min && received < len / 2 && elapsed >= self.after
+    }
 }
 
 /// A failed attempt, with the server's `Retry-After` when it sent one.
@@ -122,9 +141,29 @@ impl<'a> Attempt<'a> {
             return self.run_buffered(response, len, shown_url, network).await;
         }
 
+        self.run_streamed(response.bytes_stream(), None, content_length, shown_url)
+            .await
+    }
+
+    /// Streams the body through gunzip + untar + CAS writes on a blocking thread while it
+    /// downloads, hashing it for the integrity check on the way. `prefix` is what was read
+    /// before the body was handed over (see [`Attempt::run_buffered`]).
+    ///
+    /// A streamed extraction takes no unpack slot: it holds a few chunks, not a whole body,
+    /// and spends most of its time waiting for the network. Holding a slot for that time
+    /// stalled every whole-body unpack behind a few slow downloads.
+    async fn run_streamed<S>(
+        &self,
+        mut body: S,
+        prefix: Option<Bytes>,
+        content_length: Option<u64>,
+        shown_url: String,
+    ) -> Result<Downloaded, AttemptError>
+    where
+        S: Stream<Item = reqwest::Result<Bytes>> + Unpin,
+    {
         let algorithm = self.expected.map_or(Algorithm::Sha512, |e| e.algorithm);
         let (tx, rx) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
-        let _unpacking = self.unpack_slot().await?;
         let extractor = {
             let cas = Arc::clone(self.cas);
             let caps = self.caps;
@@ -141,10 +180,14 @@ impl<'a> Attempt<'a> {
             })
         };
 
-        let mut body = response.bytes_stream();
+        let mut pending = prefix.filter(|bytes| !bytes.is_empty());
         let mut received: u64 = 0;
         let download_error: Option<FetchError> = loop {
-            match tokio::time::timeout(self.idle_timeout, body.next()).await {
+            let next = match pending.take() {
+                Some(bytes) => Ok(Some(Ok(bytes))),
+                None => tokio::time::timeout(self.idle_timeout, body.next()).await,
+            };
+            match next {
                 Err(_) => break Some(self.idle_error(&shown_url)),
                 Ok(None) => {
                     if let Some(expected) = content_length.filter(|cl| *cl != received) {
@@ -204,6 +247,10 @@ impl<'a> Attempt<'a> {
 
     /// A body of known, modest size: read it whole, check its integrity, then unpack it from
     /// memory ([`unpack_tarball_bytes`]). Nothing reaches the CAS unless the digest matched.
+    /// A large body that arrives slowly goes on as a streamed one
+    /// ([`Attempt::run_streamed`]): then, as for every streamed body, files reach the CAS
+    /// before the digest is known (content-addressed, they are right whatever the verdict),
+    /// and the row is published only after it matched.
     async fn run_buffered(
         &self,
         response: reqwest::Response,
@@ -220,6 +267,7 @@ impl<'a> Attempt<'a> {
             .await
             .map_err(|e| self.task_error(e))?;
         let mut body = response.bytes_stream();
+        let reading_since = Instant::now();
         // `len` is at most `whole_body_max`, so the announced size is safe to reserve.
         let mut buf = PooledBuf::take(usize::try_from(len).unwrap_or(0)).ok_or_else(|| {
             FetchError::OutOfMemory {
@@ -238,6 +286,17 @@ impl<'a> Attempt<'a> {
                         return Err(self.truncated(&shown_url, len, received).into());
                     }
                     buf.extend_from_slice(&bytes);
+                    let elapsed = reading_since.elapsed();
+                    if self.slow_body.is_slow(len, buf.len() as u64, elapsed) {
+                        // Unpack what is in while the rest arrives. Its memory is the
+                        // stream's few chunks from here on, so the budget goes back.
+                        let prefix = Bytes::copy_from_slice(&buf);
+                        drop(buf);
+                        drop(_memory);
+                        return self
+                            .run_streamed(body, Some(prefix), Some(len), shown_url)
+                            .await;
+                    }
                 }
                 Ok(Some(Err(e))) => {
                     let received = buf.len() as u64;
@@ -345,5 +404,25 @@ fn strip_userinfo(url: &str) -> String {
     match rest[..auth_end].rfind('@') {
         Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
         None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SlowBody;
+    use std::time::Duration;
+
+    #[test]
+    fn a_body_is_slow_when_large_late_and_less_than_half_in() {
+        let rule = SlowBody {
+            min: 1 << 20,
+            after: Duration::from_millis(40),
+        };
+        let late = Duration::from_millis(50);
+        assert!(rule.is_slow(2 << 20, 100_000, late));
+        // Too early to tell, small enough to wait for, or mostly in already.
+        assert!(!rule.is_slow(2 << 20, 100_000, Duration::from_millis(10)));
+        assert!(!rule.is_slow(512 << 10, 1_000, late));
+        assert!(!rule.is_slow(2 << 20, 1 << 20, late));
     }
 }

@@ -18,6 +18,7 @@ use tokio::sync::{OnceCell, Semaphore};
 
 use crate::cas::into_index_row;
 use crate::download::Attempt;
+use crate::download::SlowBody;
 use crate::error::FetchError;
 use crate::integrity::ExpectedIntegrity;
 use crate::options::{FetchEvent, FetcherOptions};
@@ -157,6 +158,10 @@ impl Fetcher {
                 cas: &self.inner.cas,
                 caps: opts.caps,
                 whole_body_max: opts.whole_body_max,
+                slow_body: SlowBody {
+                    min: opts.slow_body_min,
+                    after: opts.slow_body_after,
+                },
                 idle_timeout: opts.idle_timeout,
                 pkg_id: &pkg.pkg_id,
                 name: &pkg.name,

@@ -54,9 +54,18 @@ pub struct FetcherOptions {
     /// unpacked from memory with a one-shot gunzip; larger or unannounced ones stream into
     /// the extractor while they download. `0` streams everything.
     pub whole_body_max: u64,
-    /// Packages unpacked (hashed, inflated, written to the CAS) at once. Unpacking is
+    /// A body read whole that is this large and still less than half in after
+    /// [`FetcherOptions::slow_body_after`] goes on as a streamed one: its files are
+    /// unpacked while the rest arrives, instead of all at once after its last byte. Over a
+    /// slow link the largest tarballs arrive last (every connection gets its share of the
+    /// link), and unpacking them after the link went quiet was the tail of an install.
+    pub slow_body_min: u64,
+    /// See [`FetcherOptions::slow_body_min`].
+    pub slow_body_after: Duration,
+    /// Whole bodies unpacked (hashed, inflated, written to the CAS) at once. Unpacking is
     /// CPU-bound: with one per download, threads that each hold a whole inflated
-    /// tarball fought for two cores.
+    /// tarball fought for two cores. Streamed bodies take no slot: they hold a few chunks
+    /// and mostly wait for the network.
     pub unpack_concurrency: usize,
     /// Memory (KiB) that bodies read whole may hold between their download and the end of
     /// their unpacking. Such a body gives its download slot back as soon as it is read, so
@@ -78,6 +87,8 @@ impl std::fmt::Debug for FetcherOptions {
             .field("require_integrity", &self.require_integrity)
             .field("caps", &self.caps)
             .field("whole_body_max", &self.whole_body_max)
+            .field("slow_body_min", &self.slow_body_min)
+            .field("slow_body_after", &self.slow_body_after)
             .field("unpack_concurrency", &self.unpack_concurrency)
             .field("body_budget_kib", &self.body_budget_kib)
             .finish_non_exhaustive()
@@ -99,6 +110,8 @@ impl FetcherOptions {
             ignore_scripts: false,
             caps: ExtractCaps::default(),
             whole_body_max: DEFAULT_WHOLE_BODY_MAX,
+            slow_body_min: 1 << 20,
+            slow_body_after: Duration::from_millis(40),
             unpack_concurrency: default_unpack_concurrency(),
             body_budget_kib: default_body_budget_kib(),
             on_event: None,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tack_tarball::{FetchError, FetchEvent};
 use tack_test_registry::{Fault, FaultKind, PackageDef};
 
-use crate::common::Env;
+use crate::common::{sha512_hex, Env};
 
 fn simple(name: &str) -> PackageDef {
     PackageDef::new(name, "1.0.0").file("index.js", format!("// {name}\n").repeat(200), 0o644)
@@ -356,4 +356,72 @@ async fn missing_integrity_is_refused_when_required() {
     let (fetcher, _w) = env.fetcher(env.options());
     fetcher.fetch(&pkg).await.unwrap();
     assert_eq!(fetcher.index_key(&pkg), "unpinned@1.0.0\tbuilt");
+}
+
+/// Bytes that gzip cannot shrink, so the tarball is about as large as they are.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A package whose tarball drips in (4 KiB every 10 ms, about 0.15 s in all), with
+/// options under which such a body counts as slow after 20 ms.
+fn slow_large_body(env: &Env, name: &str) -> (tack_tarball::PackageToFetch, Vec<u8>) {
+    let blob = incompressible(56 * 1024);
+    let pkg = env.add(
+        PackageDef::new(name, "1.0.0")
+            .file("blob.bin", blob.clone(), 0o644)
+            .file("index.js", "module.exports = 1;\n", 0o644),
+    );
+    env.registry.inject(Fault::new(
+        env.path_of(&pkg),
+        FaultKind::SlowDrip {
+            bytes: 4096,
+            every: Duration::from_millis(10),
+        },
+    ));
+    (pkg, blob)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_large_body_is_unpacked_while_it_arrives() {
+    let env = Env::new().await;
+    let (pkg, blob) = slow_large_body(&env, "slow-large");
+    let mut opts = env.options();
+    opts.slow_body_min = 1;
+    opts.slow_body_after = Duration::from_millis(20);
+    let (fetcher, writer) = env.fetcher(opts);
+    fetcher.fetch(&pkg).await.unwrap();
+    let key = fetcher.index_key(&pkg);
+    let rows = env.rows(fetcher, writer, std::slice::from_ref(&key));
+    let files = &rows[&key].files;
+    assert_eq!(files["blob.bin"].digest, sha512_hex(&blob));
+    assert_eq!(files["blob.bin"].size, blob.len() as u64);
+    assert_eq!(files["index.js"].size, 20);
+    let cas = env.store.cas_path(&files["blob.bin"].digest, false);
+    assert_eq!(std::fs::read(cas).unwrap(), blob);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_large_body_with_a_wrong_integrity_publishes_no_row() {
+    let env = Env::new().await;
+    let (mut pkg, _) = slow_large_body(&env, "slow-tampered");
+    let other = env.add(simple("other"));
+    pkg.integrity = other.integrity.clone();
+    let mut opts = env.options();
+    opts.slow_body_min = 1;
+    opts.slow_body_after = Duration::from_millis(20);
+    opts.retry.retries = 0;
+    let (fetcher, writer) = env.fetcher(opts);
+    let err = fetcher.fetch(&pkg).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+    let key = fetcher.index_key(&pkg);
+    assert!(env.rows(fetcher, writer, &[key]).is_empty());
 }
