@@ -10,9 +10,9 @@
 //! [`sha512_many`] falls back to the `sha2` crate when the CPU lacks AVX-512 and for the
 //! last long messages of a batch, when too few lanes would still be busy.
 //!
-//! The round constants and initial state below are the definitions of FIPS 180-4 §4.2.3 and
-//! §5.3.5 (the fractional parts of the cube and square roots of the first primes),
-//! computed from them; the tests compare every digest with the `sha2` crate's.
+//! The round constants and initial state below are those of FIPS 180-4 §4.2.3 and §5.3.5
+//! (the fractional parts of the cube and square roots of the first primes), generated from
+//! that definition; the tests compare every digest with the `sha2` crate's.
 
 use sha2::{Digest, Sha512};
 
@@ -206,13 +206,15 @@ mod x86 {
         }
     }
 
-    #[inline(always)]
-    unsafe fn add(a: __m512i, b: __m512i) -> __m512i {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add(a: __m512i, b: __m512i) -> __m512i {
         _mm512_add_epi64(a, b)
     }
 
-    #[inline(always)]
-    unsafe fn xor3(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn xor3(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
         _mm512_ternarylogic_epi64::<0x96>(a, b, c)
     }
 

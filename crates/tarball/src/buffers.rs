@@ -63,6 +63,11 @@ impl PooledBuf {
         Some(PooledBuf(buf))
     }
 
+    /// The bytes, taken out of the pool for good (no copy).
+    pub(crate) fn into_vec(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+
     /// Makes the length exactly `len` for a caller that overwrites every byte: bytes a
     /// previous user left are kept as they are, and only growth is zero-filled.
     pub(crate) fn resize_for_overwrite(&mut self, len: usize) {

@@ -45,6 +45,8 @@ pub(crate) struct Attempt<'a> {
     pub expected: Option<&'a ExpectedIntegrity>,
     /// See [`crate::FetcherOptions::unpack_concurrency`].
     pub unpack_slots: &'a Semaphore,
+    /// Streamed extractions at once (see [`Attempt::run_streamed`]).
+    pub stream_slots: &'a Semaphore,
     /// See [`crate::FetcherOptions::body_budget_kib`].
     pub body_budget: &'a Semaphore,
     /// Its size in KiB: a body larger than the whole budget waits for all of it.
@@ -141,23 +143,36 @@ impl<'a> Attempt<'a> {
             return self.run_buffered(response, len, shown_url, network).await;
         }
 
-        self.run_streamed(response.bytes_stream(), None, content_length, shown_url)
+        let slot = self
+            .stream_slots
+            .acquire()
             .await
+            .map_err(|e| self.task_error(e))?;
+        self.run_streamed(
+            response.bytes_stream(),
+            None,
+            content_length,
+            shown_url,
+            slot,
+        )
+        .await
     }
 
     /// Streams the body through gunzip + untar + CAS writes on a blocking thread while it
     /// downloads, hashing it for the integrity check on the way. `prefix` is what was read
     /// before the body was handed over (see [`Attempt::run_buffered`]).
     ///
-    /// A streamed extraction takes no unpack slot: it holds a few chunks, not a whole body,
-    /// and spends most of its time waiting for the network. Holding a slot for that time
-    /// stalled every whole-body unpack behind a few slow downloads.
+    /// A streamed extraction holds a stream slot (`_slot`), not an unpack slot: it holds a
+    /// few chunks and a few MiB of files (see `HELD_BYTES` in `extract.rs`), not a whole
+    /// body, and spends most of its time waiting for the network. Holding an unpack slot
+    /// for that time stalled every whole-body unpack behind a few slow downloads.
     async fn run_streamed<S>(
         &self,
         mut body: S,
         prefix: Option<Bytes>,
         content_length: Option<u64>,
         shown_url: String,
+        _slot: SemaphorePermit<'_>,
     ) -> Result<Downloaded, AttemptError>
     where
         S: Stream<Item = reqwest::Result<Bytes>> + Unpin,
@@ -199,6 +214,9 @@ impl<'a> Attempt<'a> {
                 }
                 Ok(Some(Ok(bytes))) => {
                     received += bytes.len() as u64;
+                    if let Some(expected) = content_length.filter(|cl| received > *cl) {
+                        break Some(self.truncated(&shown_url, expected, received));
+                    }
                     if tx.send(Chunk::Data(bytes)).await.is_err() {
                         // The extractor gave up; its error explains why.
                         break None;
@@ -287,14 +305,16 @@ impl<'a> Attempt<'a> {
                     }
                     buf.extend_from_slice(&bytes);
                     let elapsed = reading_since.elapsed();
-                    if self.slow_body.is_slow(len, buf.len() as u64, elapsed) {
-                        // Unpack what is in while the rest arrives. Its memory is the
-                        // stream's few chunks from here on, so the budget goes back.
-                        let prefix = Bytes::copy_from_slice(&buf);
-                        drop(buf);
+                    let slow = self.slow_body.is_slow(len, buf.len() as u64, elapsed);
+                    // Only when a stream slot is free: otherwise the body is read whole.
+                    if let Some(slot) = slow.then(|| self.stream_slots.try_acquire().ok()).flatten()
+                    {
+                        // Unpack what is in while the rest arrives. The stream holds its own
+                        // few MiB from here on, so the body budget goes back.
+                        let prefix = Bytes::from(buf.into_vec());
                         drop(_memory);
                         return self
-                            .run_streamed(body, Some(prefix), Some(len), shown_url)
+                            .run_streamed(body, Some(prefix), Some(len), shown_url, slot)
                             .await;
                     }
                 }

@@ -89,8 +89,12 @@ pub struct UnpackedPackage {
 
 /// Don't trust an entry header for more than this much preallocation at once.
 const MAX_UNTRUSTED_PREALLOC: u64 = 64 << 20;
-/// Flush pending files to the CAS when they add up to this much.
+/// Flush pending files to the CAS when they add up to this much ...
 const BATCH_BYTES: usize = 16 << 20;
+/// ... or when the pending files read out of a stream (copies, unlike slices of an archive
+/// in memory) add up to this much: a streamed extraction holds no more, and its files reach
+/// the CAS while the rest of the body is still arriving.
+const HELD_BYTES: usize = 2 << 20;
 /// Write a batch in parallel from this many files on.
 const PARALLEL_FROM_FILES: usize = 16;
 
@@ -275,6 +279,8 @@ struct Unpacker<'a> {
     links: Vec<(usize, String, String)>,
     pending: Vec<PendingFile<'a>>,
     pending_bytes: usize,
+    /// The part of `pending_bytes` that is copies (see [`HELD_BYTES`]).
+    held_bytes: usize,
     total: u64,
     /// The bytes of the latest `package.json` entry.
     package_json: Option<Vec<u8>>,
@@ -291,6 +297,7 @@ impl<'a> Unpacker<'a> {
             links: Vec::new(),
             pending: Vec::new(),
             pending_bytes: 0,
+            held_bytes: 0,
             total: 0,
             package_json: None,
         }
@@ -412,13 +419,16 @@ impl<'a> Unpacker<'a> {
             self.package_json = Some(content.bytes().to_vec());
         }
         self.pending_bytes += content.bytes().len();
+        if !matches!(content, Content::Borrowed(_)) {
+            self.held_bytes += content.bytes().len();
+        }
         self.pending.push(PendingFile {
             path: file.path,
             content,
             mode: file.mode,
             seq,
         });
-        if self.pending_bytes >= BATCH_BYTES {
+        if self.pending_bytes >= BATCH_BYTES || self.held_bytes >= HELD_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -437,6 +447,7 @@ impl<'a> Unpacker<'a> {
     fn flush(&mut self) -> Result<(), FetchError> {
         let batch = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
+        self.held_bytes = 0;
         if batch.is_empty() {
             return Ok(());
         }

@@ -52,6 +52,8 @@ struct Inner {
     network: Semaphore,
     /// See [`FetcherOptions::unpack_concurrency`].
     unpack: Semaphore,
+    /// Streamed extractions at once: twice [`FetcherOptions::unpack_concurrency`].
+    streams: Semaphore,
     /// See [`FetcherOptions::body_budget_kib`].
     bodies: Semaphore,
     index_writer: Arc<IndexWriter>,
@@ -88,6 +90,7 @@ impl Fetcher {
                 cas: Arc::new(CasWriter::new(opts.store.clone())),
                 network: Semaphore::new(opts.network_concurrency.max(1)),
                 unpack: Semaphore::new(opts.unpack_concurrency.max(1)),
+                streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
                 opts,
                 client,
@@ -168,6 +171,7 @@ impl Fetcher {
                 url: &pkg.tarball_url,
                 expected: expected.as_ref(),
                 unpack_slots: &self.inner.unpack,
+                stream_slots: &self.inner.streams,
                 body_budget: &self.inner.bodies,
                 body_budget_kib: opts.body_budget_kib,
             };

@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 /// a writer that slept until each booking *ended* lost that much per piece. A lone
 /// connection then got about a third of a 200 Mbit link, and an install's last large
 /// downloads crawled. With the slack, bookings stay ahead of the clock, so the link never
-/// idles while anybody has bytes to send, and no writer gets further ahead of the rate
-/// than the slack.
+/// idles while anybody has bytes to send, and the link never gets further ahead of the
+/// rate than the slack plus the piece being sent.
 #[derive(Debug)]
 pub struct Pacer {
     bytes_per_sec: u64,

@@ -1,7 +1,9 @@
 //! `extract_tarball` on its own, into a real store: the pnpm extraction rules.
 
 use tack_store_dir::StoreDir;
-use tack_tarball::{extract_tarball, ExtractCaps, PLACEHOLDER_PACKAGE_JSON};
+use tack_tarball::{
+    extract_tarball, unpack_tarball, CasSink, ExtractCaps, PLACEHOLDER_PACKAGE_JSON,
+};
 
 use crate::common::{gzip, raw_tar, sha512_hex, RawEntry};
 
@@ -141,5 +143,67 @@ fn large_streamed_entries_each_get_their_own_bytes() {
             let on_disk = std::fs::read(store.cas_path(&info.digest, false)).unwrap();
             assert!(on_disk == bytes, "{id} {path} holds other bytes");
         }
+    }
+}
+
+/// Writes into a store and records the bytes of each batch it is handed.
+struct BatchRecorder {
+    store: StoreDir,
+    batches: std::sync::Mutex<Vec<usize>>,
+}
+
+impl CasSink for BatchRecorder {
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
+        self.store
+            .write_cas_file(content, exec)
+            .map_err(|e| e.to_string())
+    }
+
+    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, String>> {
+        let bytes = files.iter().map(|(content, _)| content.len()).sum();
+        self.batches.lock().unwrap().push(bytes);
+        files.iter().map(|(c, exec)| self.write(c, *exec)).collect()
+    }
+}
+
+#[test]
+fn a_streamed_archive_is_written_out_a_few_mib_at_a_time() {
+    // Streamed files are copies: they go to the CAS every couple of MiB, so a streamed
+    // extraction holds little and its files land while the body is still arriving. Five
+    // 900 KiB files with small ones in between cross that line once before the end.
+    let (_d, store) = store();
+    let bigs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'0' + i; 900 << 10]).collect();
+    let names: Vec<String> = (0..5).map(|i| format!("package/big{i}.bin")).collect();
+    let smalls: Vec<String> = (0..5).map(|i| format!("small {i}")).collect();
+    let small_names: Vec<String> = (0..5).map(|i| format!("package/s{i}.js")).collect();
+    let mut entries = vec![RawEntry::file(
+        "package/package.json",
+        br#"{"name":"flushes","version":"1.0.0"}"#,
+    )];
+    for i in 0..5 {
+        entries.push(RawEntry::file(&names[i], &bigs[i]));
+        entries.push(RawEntry::file(&small_names[i], smalls[i].as_bytes()));
+    }
+    let sink = BatchRecorder {
+        store: store.clone(),
+        batches: Default::default(),
+    };
+    let tar = gzip(&raw_tar(&entries));
+    let unpacked =
+        unpack_tarball(&tar[..], "flushes@1.0.0", &sink, &ExtractCaps::default()).unwrap();
+    let batches = sink.batches.lock().unwrap().clone();
+    assert!(batches.len() >= 2, "{batches:?}");
+    assert!(
+        batches.iter().all(|b| *b <= (2 << 20) + (900 << 10)),
+        "{batches:?}"
+    );
+    assert_eq!(unpacked.files.len(), 11);
+    for i in 0..5 {
+        let big = &unpacked.files[&format!("big{i}.bin")];
+        assert_eq!(big.digest, sha512_hex(&bigs[i]));
+        let on_disk = std::fs::read(store.cas_path(&big.digest, false)).unwrap();
+        assert!(on_disk == bigs[i], "big{i}.bin holds other bytes");
+        let small = &unpacked.files[&format!("s{i}.js")];
+        assert_eq!(small.digest, sha512_hex(smalls[i].as_bytes()));
     }
 }

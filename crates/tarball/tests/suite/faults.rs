@@ -425,3 +425,31 @@ async fn a_slow_large_body_with_a_wrong_integrity_publishes_no_row() {
     let key = fetcher.index_key(&pkg);
     assert!(env.rows(fetcher, writer, &[key]).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_beyond_the_stream_slots_are_read_whole() {
+    // One unpack slot gives two stream slots: of four slow bodies, two go on as streams and
+    // the others are read whole. Every one must arrive intact either way.
+    let env = Env::new().await;
+    let pkgs: Vec<_> = (0..4)
+        .map(|i| slow_large_body(&env, &format!("slow-many-{i}")))
+        .collect();
+    let mut opts = env.options();
+    opts.unpack_concurrency = 1;
+    opts.slow_body_min = 1;
+    opts.slow_body_after = Duration::from_millis(20);
+    let (fetcher, writer) = env.fetcher(opts);
+    let fetches = pkgs.iter().map(|(pkg, _)| fetcher.fetch(pkg));
+    for result in futures_util::future::join_all(fetches).await {
+        result.unwrap();
+    }
+    let keys: Vec<String> = pkgs.iter().map(|(pkg, _)| fetcher.index_key(pkg)).collect();
+    let rows = env.rows(fetcher, writer, &keys);
+    for ((_, blob), key) in pkgs.iter().zip(&keys) {
+        assert_eq!(
+            rows[key].files["blob.bin"].digest,
+            sha512_hex(blob),
+            "{key}"
+        );
+    }
+}
