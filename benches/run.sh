@@ -114,14 +114,16 @@ install_cmd() { # tool
   esac
 }
 # Trees are moved aside, never deleted right before a run: on ext4 without a journal, inodes freed
-# in the last minute make new inode creation slower run after run (see benches/README.md).
+# in the last minute make new inode creation slower run after run (see benches/README.md). Then
+# `sync`: otherwise the kernel writes back the previous run's files (another tool's, since runs
+# interleave) during this one, on the same two cores.
 prepare_cmd() { # tool scenario
   local dir="$WORK/$1/project" store="$WORK/$1/store" cache="$WORK/$1/home/.cache"
   case "$2" in
-    cold|link) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $store $cache" ;;
-    warm) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules" ;;
-    noop) echo "true" ;;
-    wiped) echo "source $REPO/benches/aside.sh $TRASH $store $cache" ;;
+    cold|link) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $store $cache; sync" ;;
+    warm) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules; sync" ;;
+    noop) echo "sync" ;;
+    wiped) echo "source $REPO/benches/aside.sh $TRASH $store $cache; sync" ;;
   esac
 }
 # Nothing is deleted while tools are measured: every old tree goes into the trash, and the trash
