@@ -8,9 +8,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::Stream;
-
-use futures_util::StreamExt as _;
+use futures_util::{Stream, StreamExt as _};
 use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, RETRY_AFTER};
 use std::sync::Arc;
 use tack_store_dir::CasWriter;
