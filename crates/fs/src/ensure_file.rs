@@ -136,7 +136,7 @@ fn fill(mut file: &File, content: &[u8], mode: u32) -> io::Result<()> {
 
 /// Whether creating a file with `mode` yields exactly `mode` under the process umask. An
 /// unknown umask counts as "no", so the mode is then always set explicitly.
-fn umask_keeps(mode: u32) -> bool {
+pub(crate) fn umask_keeps(mode: u32) -> bool {
     static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
     UMASK
         .get_or_init(read_umask)

@@ -224,6 +224,17 @@ pub(crate) fn resolve_conflicts<'a>(
     chosen
 }
 
+/// Where a `.bin` directory lives, which decides how carefully it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinDirState {
+    /// In a package slot this install created (imported or repaired just now): the
+    /// directory cannot exist yet, so its shims are created directly
+    /// ([`tack_fs::write_new_file`]) and nothing needs pruning.
+    InFreshSlot,
+    /// Anywhere else: existing shims are compared, replaced atomically, and pruned.
+    MayExist,
+}
+
 /// Writes the shims for `chosen` into `bin_dir`; a shim whose text is already right is left
 /// alone. With `prune`, other entries of `bin_dir` are removed. Returns the shims written.
 pub(crate) fn write_bin_dir(
@@ -231,7 +242,23 @@ pub(crate) fn write_bin_dir(
     chosen: &BTreeMap<String, &BinCommand>,
     hoisted_modules: Option<&Path>,
     prune: bool,
+    state: BinDirState,
 ) -> Result<usize, LinkError> {
+    if state == BinDirState::InFreshSlot {
+        if chosen.is_empty() {
+            return Ok(0);
+        }
+        match create_new_dir(bin_dir) {
+            Ok(true) => return write_fresh_bin_dir(bin_dir, chosen, hoisted_modules),
+            // Shipped in the tarball (bundled dependencies) or made by a concurrent install
+            // of the same tree: the careful path below.
+            Ok(false) => {}
+            Err(e) => {
+                let pkg = chosen.values().next().map_or("", |c| c.pkg_name.as_str());
+                return Err(LinkError::io("create directory", bin_dir, pkg, e));
+            }
+        }
+    }
     let mut written = 0;
     let mut dir_ready = false;
     for (name, cmd) in chosen {
@@ -259,6 +286,49 @@ pub(crate) fn write_bin_dir(
         prune_bin_dir(bin_dir, &keep)?;
     }
     Ok(written)
+}
+
+/// Creates `dir` (and its parent, usually the package's missing `node_modules`): `true`
+/// when this call created `dir`, `false` when it was there already.
+fn create_new_dir(dir: &Path) -> io::Result<bool> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            match std::fs::create_dir(dir) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates every shim of `chosen` in `bin_dir`, which this install has just created. A shim
+/// that exists anyway (another install got there first) is replaced atomically.
+fn write_fresh_bin_dir(
+    bin_dir: &Path,
+    chosen: &BTreeMap<String, &BinCommand>,
+    hoisted_modules: Option<&Path>,
+) -> Result<usize, LinkError> {
+    for (name, cmd) in chosen {
+        let shim_path = bin_dir.join(name);
+        let text = shim_text(bin_dir, cmd, hoisted_modules);
+        let created = tack_fs::write_new_file(&shim_path, text.as_bytes(), 0o755)
+            .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
+        if !created {
+            tack_fs::AtomicWrite::new(&shim_path)
+                .mode(0o755)
+                .durable(false)
+                .write_bytes(text.as_bytes())
+                .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
+        }
+    }
+    Ok(chosen.len())
 }
 
 /// Removes entries of `bin_dir` not in `keep`, and the dir itself when it ends up empty.

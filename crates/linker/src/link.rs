@@ -5,7 +5,7 @@
 //! Every step is idempotent and checks before it writes, so re-linking an unchanged tree
 //! writes nothing, and a tree left half-done by a crash is repaired by the next run.
 
-use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand};
+use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState};
 use crate::error::LinkError;
 use crate::hoist::{compute_hoisting, HoistKind, Hoisted};
 use crate::import::{import_package, ImportOutcome, PackageImporter};
@@ -151,7 +151,12 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                 },
                 || {
                     let mut warnings = Vec::new();
-                    link_all_bins(plan, &index, &hoisted, &mut warnings).map(|()| warnings)
+                    let fresh = |dep_path: &str| {
+                        outcomes
+                            .get(dep_path)
+                            .is_some_and(|o| *o != ImportOutcome::Reused)
+                    };
+                    link_all_bins(plan, &index, &hoisted, &fresh, &mut warnings).map(|()| warnings)
                 },
             )
         },
@@ -187,7 +192,7 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
     let mut warnings = Vec::new();
-    link_all_bins(plan, &index, &hoisted, &mut warnings)?;
+    link_all_bins(plan, &index, &hoisted, &|_| false, &mut warnings)?;
     Ok(warnings)
 }
 
@@ -323,10 +328,14 @@ fn link_hoisted(
 
 /// Every `.bin`: each package's own (children + itself), each importer's (direct deps, then
 /// publicly hoisted in the root), and `<vs>/node_modules/.bin` (privately hoisted).
+///
+/// `fresh` says which packages were imported into a slot by this run (see
+/// [`BinDirState::InFreshSlot`]).
 fn link_all_bins(
     plan: &LinkPlan,
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
+    fresh: &(dyn Fn(&str) -> bool + Sync),
     warnings: &mut Vec<String>,
 ) -> Result<(), LinkError> {
     let hoisted_modules = plan.virtual_store_dir.join("node_modules");
@@ -392,7 +401,12 @@ fn link_all_bins(
         }
         let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
         let chosen = resolve_conflicts(&[tier]);
-        write_bin_dir(&bin_dir, &chosen, hoisted_np, true).map(|_| ())
+        let state = if fresh(&pkg.dep_path) {
+            BinDirState::InFreshSlot
+        } else {
+            BinDirState::MayExist
+        };
+        write_bin_dir(&bin_dir, &chosen, hoisted_np, true, state).map(|_| ())
     })?;
 
     for imp in &plan.importers {
@@ -409,7 +423,7 @@ fn link_all_bins(
         }
         let chosen = resolve_conflicts(&tiers);
         let bin_dir = imp.dir.join(&plan.modules_dir_name).join(".bin");
-        write_bin_dir(&bin_dir, &chosen, hoisted_np, true)?;
+        write_bin_dir(&bin_dir, &chosen, hoisted_np, true, BinDirState::MayExist)?;
     }
 
     let private: Vec<&BinCommand> = hoisted
@@ -418,7 +432,13 @@ fn link_all_bins(
         .flat_map(|h| cmds_of(&h.target))
         .collect();
     let chosen = resolve_conflicts(&[private]);
-    write_bin_dir(&hoisted_modules.join(".bin"), &chosen, hoisted_np, true)?;
+    write_bin_dir(
+        &hoisted_modules.join(".bin"),
+        &chosen,
+        hoisted_np,
+        true,
+        BinDirState::MayExist,
+    )?;
     let _ = index;
     Ok(())
 }

@@ -91,6 +91,74 @@ fn shims_match_pnpm_12_byte_for_byte() {
         .join("dep2@file+..+src+dep2.tgz/node_modules/dep2/node_modules/.bin/dep2")
         .is_file());
     assert_eq!(mode(&nm.join(".bin/my-cli")), 0o755);
+    // Shims in a slot this link created are written directly, not through a temp file:
+    // same text, same mode, and no leftovers.
+    assert_eq!(mode(&mybin_dir.join("node_modules/.bin/dep2")), 0o755);
+}
+
+/// A package's `.bin` is written straight into a slot the link has just created; a shim torn
+/// by a crash there is found and rewritten by the next link, which sees the slot as reused.
+#[test]
+fn a_torn_shim_in_a_package_slot_is_rewritten_by_the_next_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let mut app = cas.package("app", "1.0.0", "", &[("index.js", "")]);
+    app.children = vec![("tool".into(), dep("tool@1.0.0"))];
+    let tool = cas.package(
+        "tool",
+        "1.0.0",
+        r#""bin":"cli.js""#,
+        &[("cli.js", "#!/usr/bin/env node\n")],
+    );
+    let mut plan = LinkPlan::new(&root);
+    plan.packages = vec![app, tool];
+    plan.importers = vec![importer(".", &root, &[("app", dep("app@1.0.0"))])];
+    link(&plan).unwrap();
+    let bin = root.join("node_modules/.pnpm/app@1.0.0/node_modules/app/node_modules/.bin");
+    assert_eq!(list(&bin), ["tool"]);
+    let shim = bin.join("tool");
+    let whole = read(&shim);
+    assert!(whole.contains("cli.js"), "{whole}");
+    assert_eq!(mode(&shim), 0o755);
+
+    fs::write(&shim, &whole[..whole.len() / 2]).unwrap();
+    let report = link(&plan).unwrap();
+    assert_eq!(
+        report.reused, 2,
+        "the second link must see both slots as complete"
+    );
+    assert_eq!(read(&shim), whole);
+    assert_eq!(list(&bin), ["tool"]);
+}
+
+/// A package that ships its own `node_modules/.bin` (bundled dependencies) has a `.bin` in
+/// its fresh slot already: the link falls back to comparing, replacing and pruning.
+#[test]
+fn a_bin_dir_shipped_in_the_tarball_is_pruned_to_the_chosen_shims() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let mut app = cas.package(
+        "app",
+        "1.0.0",
+        "",
+        &[("index.js", ""), ("node_modules/.bin/stale", "#!/bin/sh\n")],
+    );
+    app.children = vec![("tool".into(), dep("tool@1.0.0"))];
+    let tool = cas.package(
+        "tool",
+        "1.0.0",
+        r#""bin":"cli.js""#,
+        &[("cli.js", "#!/usr/bin/env node\n")],
+    );
+    let mut plan = LinkPlan::new(&root);
+    plan.packages = vec![app, tool];
+    plan.importers = vec![importer(".", &root, &[("app", dep("app@1.0.0"))])];
+    link(&plan).unwrap();
+    let bin = root.join("node_modules/.pnpm/app@1.0.0/node_modules/app/node_modules/.bin");
+    assert_eq!(list(&bin), ["tool"]);
+    assert!(read(&bin.join("tool")).contains("cli.js"));
 }
 
 #[test]
