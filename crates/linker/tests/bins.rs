@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tack_linker::*;
 
 fn fixture(name: &str) -> String {
@@ -96,14 +96,10 @@ fn shims_match_pnpm_12_byte_for_byte() {
     assert_eq!(mode(&mybin_dir.join("node_modules/.bin/dep2")), 0o755);
 }
 
-/// A package's `.bin` is written straight into a slot the link has just created; a shim torn
-/// by a crash there is found and rewritten by the next link, which sees the slot as reused.
-#[test]
-fn a_torn_shim_in_a_package_slot_is_rewritten_by_the_next_link() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("proj");
-    let cas = Cas::new(tmp.path());
-    let mut app = cas.package("app", "1.0.0", "", &[("index.js", "")]);
+/// `app` (with `app_files`) depending on `tool`, whose bin `tool` lands in app's own `.bin`.
+/// Returns the plan and that `.bin` directory.
+fn app_using_a_tool(root: &Path, cas: &Cas, app_files: &[(&str, &str)]) -> (LinkPlan, PathBuf) {
+    let mut app = cas.package("app", "1.0.0", "", app_files);
     app.children = vec![("tool".into(), dep("tool@1.0.0"))];
     let tool = cas.package(
         "tool",
@@ -111,11 +107,22 @@ fn a_torn_shim_in_a_package_slot_is_rewritten_by_the_next_link() {
         r#""bin":"cli.js""#,
         &[("cli.js", "#!/usr/bin/env node\n")],
     );
-    let mut plan = LinkPlan::new(&root);
+    let mut plan = LinkPlan::new(root);
     plan.packages = vec![app, tool];
-    plan.importers = vec![importer(".", &root, &[("app", dep("app@1.0.0"))])];
-    link(&plan).unwrap();
+    plan.importers = vec![importer(".", root, &[("app", dep("app@1.0.0"))])];
     let bin = root.join("node_modules/.pnpm/app@1.0.0/node_modules/app/node_modules/.bin");
+    (plan, bin)
+}
+
+/// A package's `.bin` is written straight into a slot the link has just created; a shim torn
+/// by a crash there is found and rewritten by the next link, which sees the slot as reused.
+#[test]
+fn a_torn_shim_in_a_package_slot_is_rewritten_by_the_next_link() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let (plan, bin) = app_using_a_tool(&root, &cas, &[("index.js", "")]);
+    link(&plan).unwrap();
     assert_eq!(list(&bin), ["tool"]);
     let shim = bin.join("tool");
     let whole = read(&shim);
@@ -139,24 +146,9 @@ fn a_bin_dir_shipped_in_the_tarball_is_pruned_to_the_chosen_shims() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("proj");
     let cas = Cas::new(tmp.path());
-    let mut app = cas.package(
-        "app",
-        "1.0.0",
-        "",
-        &[("index.js", ""), ("node_modules/.bin/stale", "#!/bin/sh\n")],
-    );
-    app.children = vec![("tool".into(), dep("tool@1.0.0"))];
-    let tool = cas.package(
-        "tool",
-        "1.0.0",
-        r#""bin":"cli.js""#,
-        &[("cli.js", "#!/usr/bin/env node\n")],
-    );
-    let mut plan = LinkPlan::new(&root);
-    plan.packages = vec![app, tool];
-    plan.importers = vec![importer(".", &root, &[("app", dep("app@1.0.0"))])];
+    let shipped = [("index.js", ""), ("node_modules/.bin/stale", "#!/bin/sh\n")];
+    let (plan, bin) = app_using_a_tool(&root, &cas, &shipped);
     link(&plan).unwrap();
-    let bin = root.join("node_modules/.pnpm/app@1.0.0/node_modules/app/node_modules/.bin");
     assert_eq!(list(&bin), ["tool"]);
     assert!(read(&bin.join("tool")).contains("cli.js"));
 }
