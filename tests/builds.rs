@@ -248,6 +248,66 @@ fn unapproved_builds_fail_after_linking_then_run_once_approved() {
     assert!(modules_yaml(&project).get("ignoredBuilds").is_none());
 }
 
+/// An install killed while a dependency's build script runs leaves that build pending: the
+/// next install builds the package instead of trusting its reused dir as built.
+#[test]
+fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    use tack_suite::kill::Running;
+
+    let registry = registry::start();
+    let manifest = json!({
+        "name": "slow-project",
+        "version": "1.0.0",
+        "dependencies": {"tack-build-slow": "1.0.0"}
+    });
+    let project = resolved(
+        &registry.url(),
+        manifest,
+        "allowBuilds:\n  tack-build-slow: true\n",
+    );
+    let mut cmd = project.command(&tack_suite::tack_bin());
+    cmd.args(["install", "--frozen-lockfile", "--store-dir"])
+        .arg(project.store())
+        .process_group(0);
+    let run = Running::spawn(cmd);
+    let started = project.dir().join("slow-started");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the slow build never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let script_pid: i32 = read(&project, "slow-started").trim().parse().expect("pid");
+    // SAFETY: kill(2) on the install's process group and on its script's pid, both still
+    // running (the script waits for slow-release, which does not exist yet).
+    unsafe {
+        libc::kill(-run.pid(), libc::SIGKILL);
+        libc::kill(script_pid, libc::SIGKILL);
+    }
+    let killed = run.wait(Duration::from_secs(30));
+    assert!(!killed.success(), "{}", killed.describe());
+    let built = project
+        .dir()
+        .join("node_modules/.pnpm/tack-build-slow@1.0.0/node_modules/tack-build-slow/built.txt");
+    assert!(!built.exists(), "the killed build must not have finished");
+    assert_eq!(
+        modules_yaml(&project)["pendingBuilds"],
+        json!(["tack-build-slow@1.0.0"])
+    );
+
+    project.write("slow-release", "");
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install after the killed one");
+    assert!(
+        built.exists(),
+        "the next install must build it: {}",
+        text(&out)
+    );
+    assert_eq!(modules_yaml(&project)["pendingBuilds"], json!([]));
+}
+
 #[test]
 fn ignore_scripts_runs_nothing_and_records_pending_builds() {
     let registry = registry::start();

@@ -277,6 +277,22 @@ impl Builds {
             reporter.warn(warning);
         }
         let graph = self.graph(plan, materialized);
+        if !self.ignore_scripts {
+            // The linker wrote `.modules.yaml` without this install's unbuilt packages, and a
+            // reused package dir counts as built unless that file lists it. So until the
+            // scripts finish, every package still to build is recorded as pending: an install
+            // killed mid-build leaves the next one something to build, not a trusted dir.
+            let mut unbuilt: Vec<String> = graph
+                .nodes
+                .values()
+                .filter(|n| n.requires_build && !n.is_built)
+                .map(|n| n.dep_path.clone())
+                .collect();
+            unbuilt.sort();
+            if !unbuilt.is_empty() {
+                self.record_state(plan, &[], &unbuilt)?;
+            }
+        }
         let env = self.script_env(plan, config);
         let report_event = |event: &BuildEvent<'_>| report(reporter, event);
         let opts = BuildOptions {
