@@ -274,11 +274,7 @@ pub(crate) fn write_bin_dir(
                 .map_err(|e| LinkError::io("create directory", bin_dir, &cmd.pkg_name, e))?;
             dir_ready = true;
         }
-        tack_fs::AtomicWrite::new(&shim_path)
-            .mode(0o755)
-            .durable(false)
-            .write_bytes(text.as_bytes())
-            .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
+        replace_shim(&shim_path, &text, &cmd.pkg_name)?;
         written += 1;
     }
     if prune {
@@ -321,14 +317,20 @@ fn write_fresh_bin_dir(
         let created = tack_fs::write_new_file(&shim_path, text.as_bytes(), 0o755)
             .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
         if !created {
-            tack_fs::AtomicWrite::new(&shim_path)
-                .mode(0o755)
-                .durable(false)
-                .write_bytes(text.as_bytes())
-                .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
+            replace_shim(&shim_path, &text, &cmd.pkg_name)?;
         }
     }
     Ok(chosen.len())
+}
+
+/// Publishes a shim over whatever is at `path`, atomically (temp sibling and rename). Not
+/// fsynced: shims are cheap to rewrite and written by the hundred.
+fn replace_shim(path: &Path, text: &str, pkg_name: &str) -> Result<(), LinkError> {
+    tack_fs::AtomicWrite::new(path)
+        .mode(0o755)
+        .durable(false)
+        .write_bytes(text.as_bytes())
+        .map_err(|e| LinkError::fs(pkg_name, e))
 }
 
 /// Removes entries of `bin_dir` not in `keep`, and the dir itself when it ends up empty.
