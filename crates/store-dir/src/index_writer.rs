@@ -36,7 +36,10 @@ pub const GATHER: Duration = Duration::from_millis(150);
 pub struct IndexWriter {
     /// `None` once sealed: the thread then drains what is queued and closes the index.
     tx: parking_lot::Mutex<Option<Sender<(String, PackageFilesIndex)>>>,
-    handle: Option<JoinHandle<Result<(), StoreError>>>,
+    /// Taken by the first [`IndexWriter::finish`]; behind a lock so that any holder of a
+    /// shared handle can wait for the last commit (a fetcher task that the runtime has
+    /// not dropped yet may still hold another one).
+    handle: parking_lot::Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
     path: PathBuf,
     /// Transactions committed so far.
     commits: Arc<AtomicUsize>,
@@ -64,7 +67,7 @@ impl IndexWriter {
             .map_err(|e| StoreError::io("start the index writer thread for", path.clone(), e))?;
         Ok(IndexWriter {
             tx: parking_lot::Mutex::new(Some(tx)),
-            handle: Some(handle),
+            handle: parking_lot::Mutex::new(Some(handle)),
             path,
             commits,
         })
@@ -86,16 +89,20 @@ impl IndexWriter {
         drop(self.tx.lock().take());
     }
 
-    /// Flush every queued row and stop the thread. Returns how many transactions were
-    /// committed, or the first write error.
-    pub fn finish(mut self) -> Result<usize, StoreError> {
+    /// Flush every queued row and stop the thread, waiting until the last one is
+    /// committed. Returns how many transactions were committed, or the first write error.
+    /// Works through a shared handle: the process must not exit before the last commit
+    /// just because some other holder has not been dropped yet. A second call returns at
+    /// once.
+    pub fn finish(&self) -> Result<usize, StoreError> {
         self.stop()?;
         Ok(self.commits.load(Ordering::Relaxed))
     }
 
-    fn stop(&mut self) -> Result<(), StoreError> {
+    fn stop(&self) -> Result<(), StoreError> {
         self.seal();
-        match self.handle.take() {
+        let handle = self.handle.lock().take();
+        match handle {
             Some(handle) => handle.join().map_err(|_| StoreError::WriterGone {
                 path: self.path.clone(),
             })?,

@@ -193,3 +193,26 @@ fn index_writer_batches_and_flushes_everything() {
     assert_eq!(&raw[0].1[..3], &[0xd4, 0x72, 0x40]);
     assert_eq!(msgpackr::decode(&raw[0].1).unwrap(), row(299));
 }
+
+/// An install shares the writer with its fetcher tasks, and a task the runtime has not
+/// dropped yet may still hold a handle when the install ends. `finish` through any handle
+/// must wait for the last commit: the process exits right after it, and a row that was
+/// only queued is lost (once seen as a package re-fetched by the next install for no
+/// reason).
+#[test]
+fn finish_through_a_shared_handle_commits_before_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let writer = std::sync::Arc::new(IndexWriter::spawn(&store).unwrap());
+    let still_held = std::sync::Arc::clone(&writer);
+    for n in 0..5u64 {
+        writer.queue(format!("k{n}"), row(n));
+    }
+    writer.finish().unwrap();
+    let index = StoreIndex::open(&store).unwrap();
+    assert_eq!(index.all_keys().unwrap().len(), 5, "rows still in flight");
+    // Finishing again (or dropping the last handle) is harmless.
+    still_held.finish().unwrap();
+    drop(still_held);
+    assert_eq!(index.all_keys().unwrap().len(), 5);
+}

@@ -283,9 +283,21 @@ pub fn run(
         &builds,
     );
     runtime.shutdown_background();
-    // Every row queued so far names files that are complete in the CAS. On an error below,
-    // dropping the writer still flushes them, so the next run reuses what was downloaded.
-    let materialized = result?;
+    // Every row queued so far names files that are complete in the CAS. On an error, wait
+    // for them to be committed anyway, so the next run reuses what was downloaded. Waiting
+    // must not hang on the last `Arc`: a fetcher task the background shutdown has not
+    // dropped yet may still hold one, and the process would exit before the last commit.
+    let materialized = match result {
+        Ok(materialized) => materialized,
+        Err(e) => {
+            if let Some(writer) = &index_writer {
+                if let Err(flush) = writer.finish() {
+                    reporter.warn(flush.to_string());
+                }
+            }
+            return Err(e);
+        }
+    };
 
     // The writer commits its last rows, and SQLite checkpoints the WAL as it closes (two
     // fsyncs, about 25 ms at the end of a cold install), while the links are made.
@@ -297,7 +309,7 @@ pub fn run(
         reporter.warn(warning.clone());
     }
     tack_fs::phase_timer::mark("linker finish");
-    if let Some(Ok(writer)) = index_writer.map(Arc::try_unwrap) {
+    if let Some(writer) = &index_writer {
         writer.finish()?;
     }
     tack_fs::phase_timer::mark("index flushed");
