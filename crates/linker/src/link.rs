@@ -466,7 +466,7 @@ fn write_state_files(plan: &LinkPlan, hoisted: &[Hoisted]) -> Result<(), LinkErr
     }
 
     let lock_path = plan.virtual_store_dir.join("lock.yaml");
-    match &plan.current_lockfile_yaml {
+    match plan.current_lockfile_yaml.get() {
         Some(yaml) => {
             std::fs::create_dir_all(&plan.virtual_store_dir).map_err(|e| {
                 LinkError::io("create directory", &plan.virtual_store_dir, "lock.yaml", e)

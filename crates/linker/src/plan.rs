@@ -34,8 +34,11 @@ pub struct LinkPlan {
     pub import_method: ImportMethod,
     /// What goes into `.modules.yaml` besides the layout facts above.
     pub modules_state: ModulesStateInput,
-    /// The rendered current lockfile for `node_modules/.pnpm/lock.yaml`; `None` deletes it.
-    pub current_lockfile_yaml: Option<String>,
+    /// The rendered current lockfile for `node_modules/.pnpm/lock.yaml`; left unset, the
+    /// file is deleted. A `OnceLock` so that it can be rendered while packages are imported
+    /// (the plan is shared with the import threads by then) and set before the state files
+    /// are written.
+    pub current_lockfile_yaml: std::sync::OnceLock<String>,
     /// The workspace state file; `None` leaves it alone.
     pub workspace_state: Option<WorkspaceStateInput>,
     /// Workspace projects a filtered install does not link: `(importer id, name, dir)`. They
@@ -198,7 +201,7 @@ impl LinkPlan {
                 package_manager: "pnpm@12.21.0".to_string(),
                 ..ModulesStateInput::default()
             },
-            current_lockfile_yaml: None,
+            current_lockfile_yaml: std::sync::OnceLock::new(),
             workspace_state: None,
             unlinked_projects: Vec::new(),
         }

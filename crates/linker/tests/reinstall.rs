@@ -15,7 +15,7 @@ fn plan_ab(root: &Path, cas: &Cas, with_b: bool) -> LinkPlan {
     let c = cas.package("c", "1.0.0", "", &[("index.js", "c")]);
     let b = cas.package("b", "1.0.0", r#""bin":"bin/b.js""#, &[("bin/b.js", js)]);
     let mut plan = LinkPlan::new(root);
-    plan.current_lockfile_yaml = Some("lockfileVersion: '9.0'\n".into());
+    plan.current_lockfile_yaml = std::sync::OnceLock::from("lockfileVersion: '9.0'\n".to_string());
     plan.packages = vec![a, c];
     let mut deps = vec![("a", dep("a@1.0.0"))];
     if with_b {

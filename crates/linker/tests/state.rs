@@ -129,7 +129,7 @@ fn lock_yaml_and_workspace_state_are_written() {
     let cas = Cas::new(tmp.path());
     let mut plan = small_plan(&root, &cas);
     plan.importers[0].name = Some("proj".into());
-    plan.current_lockfile_yaml = Some("lockfileVersion: '9.0'\n".into());
+    plan.current_lockfile_yaml = std::sync::OnceLock::from("lockfileVersion: '9.0'\n".to_string());
     plan.workspace_state = Some(WorkspaceStateInput {
         validated_files: vec![lockfile.clone(), manifest.clone()],
         ..Default::default()
@@ -152,7 +152,7 @@ fn lock_yaml_and_workspace_state_are_written() {
     std::fs::write(&manifest, "{\"name\":\"x\"}").unwrap();
     assert!(!state.inputs_unchanged(&files));
 
-    plan.current_lockfile_yaml = None;
+    plan.current_lockfile_yaml = std::sync::OnceLock::new();
     link(&plan).unwrap();
     assert!(!nm.join(".pnpm/lock.yaml").exists());
 }

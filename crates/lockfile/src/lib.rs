@@ -4,6 +4,7 @@
 //! This crate never touches the network or the store: it turns lockfile text into types and
 //! computes the names pnpm derives from dep paths.
 
+mod block_yaml;
 mod de;
 mod dep_path;
 mod error;

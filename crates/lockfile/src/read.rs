@@ -67,7 +67,8 @@ impl Lockfile {
                 path: path.to_path_buf(),
             });
         }
-        let lockfile: Lockfile = match crate::sections::parse_in_sections(main) {
+        let fast = crate::block_yaml::parse_lockfile(main);
+        let lockfile: Lockfile = match fast.or_else(|| crate::sections::parse_in_sections(main)) {
             Some(lockfile) => lockfile,
             None => serde_saphyr::from_str_with_options(main, parse_options())
                 .map_err(|err| broken(path, &err, line_offset))?,

@@ -51,7 +51,7 @@ fn is_plain_safe(text: &str, in_flow: bool) -> bool {
 }
 
 /// Whether js-yaml's default schema would read `text` as something other than a string.
-fn resolves_to_non_string(text: &str) -> bool {
+pub(crate) fn resolves_to_non_string(text: &str) -> bool {
     matches!(
         text,
         "~" | "null"

@@ -40,6 +40,12 @@ pub struct Materialized {
 /// Threads that import files: linking is syscall-bound, and two to four threads keep the
 /// disk busy on a small machine without starving the downloads.
 fn import_threads() -> usize {
+    if let Some(n) = std::env::var("TACK_EXP_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        return n;
+    }
     std::thread::available_parallelism()
         .map(|n| n.get().clamp(2, 4))
         .unwrap_or(2)

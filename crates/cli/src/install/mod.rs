@@ -212,7 +212,6 @@ pub fn run(
         optional_dependencies: config.include.optional_dependencies,
     };
     link.modules_state.skipped = install_plan.skipped.clone();
-    link.current_lockfile_yaml = Some(current_lockfile(&lockfile, &selection));
     link.workspace_state = Some(WorkspaceStateInput {
         settings: noop::Flags::from(args).settings(),
         filtered_install: !args.filter.is_empty(),
@@ -273,15 +272,22 @@ pub fn run(
     // Shared with the import threads as it is: cloning the plan per install (or per
     // package) showed up in warm-install profiles.
     let install_plan = Arc::new(install_plan);
-    let result = materialize::materialize(
-        &install_plan,
-        &store,
-        make_fetcher,
-        config.verify_store_integrity,
-        reporter,
-        &runtime,
-        &builds,
-    );
+    // `.pnpm/lock.yaml` is needed only when the state files are written. Rendering it (a few
+    // ms of one core for a large lockfile) on a thread of its own while the packages are
+    // imported fills the gaps the kernel-bound imports leave, instead of delaying them.
+    let (result, rendered) = std::thread::scope(|s| {
+        let render = s.spawn(|| current_lockfile(&lockfile, &selection));
+        let result = materialize::materialize(
+            &install_plan,
+            &store,
+            make_fetcher,
+            config.verify_store_integrity,
+            reporter,
+            &runtime,
+            &builds,
+        );
+        (result, render.join())
+    });
     runtime.shutdown_background();
     // Every row queued so far names files that are complete in the CAS. On an error, wait
     // for them to be committed anyway, so the next run reuses what was downloaded. Waiting
@@ -298,6 +304,14 @@ pub fn run(
             return Err(e);
         }
     };
+    let rendered = rendered.map_err(|_| {
+        CliError::new(
+            "ERR_TACK_INTERNAL",
+            "rendering node_modules/.pnpm/lock.yaml failed",
+        )
+    })?;
+    // Set once, here: nothing else sets it.
+    let _ = install_plan.link.current_lockfile_yaml.set(rendered);
 
     // The writer commits its last rows, and SQLite checkpoints the WAL as it closes (two
     // fsyncs, about 25 ms at the end of a cold install), while the links are made.

@@ -1,0 +1,214 @@
+//! The fast reader against serde-saphyr: on real lockfiles it must take the text and give
+//! the same `Lockfile`; on thousands of damaged copies it may refuse, but whenever it takes
+//! one, the general parser must take it too and agree.
+
+use std::path::{Path, PathBuf};
+
+use crate::read::parse_options;
+use crate::types::Lockfile;
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
+}
+
+fn general(text: &str) -> Option<Lockfile> {
+    serde_saphyr::from_str_with_options(text, parse_options()).ok()
+}
+
+/// Lockfiles written by pnpm, plus one written by hand.
+const REAL: &[&str] = &[
+    "crates/lockfile/tests/fixtures/medium.yaml",
+    "crates/lockfile/tests/fixtures/small.yaml",
+    "crates/lockfile/tests/fixtures/workspace-features.yaml",
+    "crates/lockfile/tests/fixtures/git-and-legacy.yaml",
+    "crates/test-registry/fixtures-projects/basic/pnpm-lock.yaml",
+    "crates/config/tests/fixtures/workspace/pnpm-lock.yaml",
+    "examples/app/pnpm-lock.yaml",
+];
+
+#[test]
+fn real_lockfiles_take_the_fast_path_and_agree() {
+    for rel in REAL {
+        let text = std::fs::read_to_string(repo_file(rel)).unwrap();
+        let fast = super::parse_lockfile(&text).unwrap_or_else(|| panic!("{rel} refused"));
+        assert_eq!(Some(fast), general(&text), "{rel}");
+    }
+}
+
+/// splitmix64: deterministic mutants without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One small damage: a YAML-significant character inserted or replaced, a character
+/// deleted, a line repeated, or a line's indent changed.
+fn mutate(text: &str, rng: &mut Rng) -> String {
+    const SPECIAL: &[&str] = &[
+        " ",
+        ":",
+        ": ",
+        "'",
+        "\"",
+        "#",
+        " #",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "- ",
+        "-",
+        "&a ",
+        "*a",
+        "!",
+        "|",
+        ">",
+        "?",
+        "\\",
+        "\t",
+        "\n",
+        "\n  ",
+        "~",
+        "null",
+        "true",
+        "1",
+        "0x1",
+        "yes",
+        "1:2",
+        "2024-01-01",
+    ];
+    let mut bytes = text.as_bytes().to_vec();
+    match rng.below(5) {
+        0 | 1 => {
+            let at = rng.below(bytes.len());
+            let what = SPECIAL[rng.below(SPECIAL.len())].as_bytes();
+            if rng.below(2) == 0 && at < bytes.len() {
+                bytes.remove(at);
+            }
+            bytes.splice(at..at, what.iter().copied());
+        }
+        2 => {
+            if !bytes.is_empty() {
+                let at = rng.below(bytes.len());
+                bytes.remove(at);
+            }
+        }
+        3 => {
+            let lines: Vec<&str> = text.split('\n').collect();
+            let i = rng.below(lines.len());
+            let mut out = lines.clone();
+            out.insert(i, lines[i]);
+            return out.join("\n");
+        }
+        _ => {
+            let lines: Vec<&str> = text.split('\n').collect();
+            let i = rng.below(lines.len());
+            let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            out[i] = match rng.below(3) {
+                0 => format!("  {}", out[i]),
+                1 => out[i].strip_prefix("  ").unwrap_or(&out[i]).to_string(),
+                _ => out[i].trim_start().to_string(),
+            };
+            return out.join("\n");
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[test]
+fn damaged_lockfiles_are_refused_or_read_as_the_general_parser_reads_them() {
+    let mut rng = Rng(0x7ac4_1ab0);
+    let mut taken = 0;
+    let mut refused = 0;
+    for rel in [
+        "crates/lockfile/tests/fixtures/small.yaml",
+        "crates/lockfile/tests/fixtures/workspace-features.yaml",
+        "crates/lockfile/tests/fixtures/git-and-legacy.yaml",
+    ] {
+        let text = std::fs::read_to_string(repo_file(rel)).unwrap();
+        for round in 0..600 {
+            let mut damaged = mutate(&text, &mut rng);
+            if round % 3 == 0 {
+                damaged = mutate(&damaged, &mut rng);
+            }
+            match super::parse_lockfile(&damaged) {
+                Some(fast) => {
+                    taken += 1;
+                    let slow = general(&damaged);
+                    assert!(
+                        slow.as_ref() == Some(&fast),
+                        "{rel}, round {round}: the fast reader took text the general parser {}\n{damaged}",
+                        if slow.is_some() { "reads differently" } else { "refuses" }
+                    );
+                }
+                None => refused += 1,
+            }
+        }
+    }
+    // Both outcomes must occur, or the test checks nothing.
+    assert!(
+        taken > 300 && refused > 300,
+        "taken {taken}, refused {refused}"
+    );
+}
+
+/// Plain scalars YAML may read as something other than a string, in string fields, keys,
+/// flow collections and free-form values: refused or read as the general parser reads them.
+#[test]
+fn ambiguous_plain_scalars_are_never_guessed() {
+    let scalars = [
+        "1",
+        "1.0",
+        "-1",
+        "007",
+        "1e3",
+        "0x1F",
+        "0o17",
+        ".inf",
+        "-.Inf",
+        ".nan",
+        "true",
+        "False",
+        "null",
+        "~",
+        "NULL",
+        "yes",
+        "No",
+        "on",
+        "y",
+        "1:30",
+        "2024-01-01",
+        "<<",
+        "1_000",
+    ];
+    let mut checked = 0;
+    for s in scalars {
+        for doc in [
+            format!("lockfileVersion: '9.0'\nimporters:\n  .:\n    dependencies:\n      a:\n        specifier: {s}\n        version: {s}\n"),
+            format!("lockfileVersion: '9.0'\nimporters:\n  .:\n    dependencies:\n      {s}:\n        specifier: '1'\n        version: '1'\n"),
+            format!("lockfileVersion: '9.0'\npackages:\n  a@1.0.0:\n    resolution: {{integrity: {s}}}\n    engines: {{node: {s}}}\n    cpu: [{s}]\n"),
+            format!("lockfileVersion: '9.0'\nimporters:\n  .:\n    dependenciesMeta:\n      a:\n        injected: {s}\n"),
+            format!("lockfileVersion: '9.0'\npackages:\n  a@1.0.0:\n    resolution: {{integrity: x}}\n    bundledDependencies: {s}\n    hasBin: {s}\n"),
+            format!("lockfileVersion: {s}\nsettings:\n  peersSuffixMaxLength: {s}\n"),
+        ] {
+            if let Some(fast) = super::parse_lockfile(&doc) {
+                checked += 1;
+                assert_eq!(Some(fast), general(&doc), "{doc}");
+            }
+        }
+    }
+    assert!(checked > 0);
+}

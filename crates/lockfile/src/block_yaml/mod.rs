@@ -1,0 +1,30 @@
+//! A fast reader for `pnpm-lock.yaml` as pnpm writes it.
+//!
+//! Every install that is not a no-op parses the lockfile before it can do anything else,
+//! and the general YAML parser took 12 ms of wall time (16 ms of CPU on two threads) for
+//! a 750-package lockfile: a tenth of a warm install, all of it on the critical path. pnpm
+//! writes a small, regular subset of YAML (block mappings indented by two spaces, one-line
+//! flow collections, one-line scalars), which [`parse::parse_document`] reads in one pass
+//! into a borrowed tree; [`de::NodeDe`] then feeds that tree to the same `Deserialize`
+//! impls the general parser feeds.
+//!
+//! The subset is checked, not assumed: anything outside it, and any plain scalar YAML could
+//! read in more than one way, refuses the fast path (`None`), and the caller parses the
+//! text with serde-saphyr, which also reports errors with their line and column. So this
+//! reader either returns exactly what the general parser would, or nothing.
+
+mod de;
+mod parse;
+
+use serde::Deserialize;
+
+use crate::types::Lockfile;
+
+/// The lockfile, or `None` when the text is not in the subset (never an error).
+pub(crate) fn parse_lockfile(text: &str) -> Option<Lockfile> {
+    let doc = parse::parse_document(text).ok()?;
+    Lockfile::deserialize(de::NodeDe(&doc)).ok()
+}
+
+#[cfg(test)]
+mod differential_tests;
