@@ -40,12 +40,6 @@ pub struct Materialized {
 /// Threads that import files: linking is syscall-bound, and two to four threads keep the
 /// disk busy on a small machine without starving the downloads.
 fn import_threads() -> usize {
-    if let Some(n) = std::env::var("TACK_EXP_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
     std::thread::available_parallelism()
         .map(|n| n.get().clamp(2, 4))
         .unwrap_or(2)
@@ -269,7 +263,11 @@ pub fn materialize(
             importer: PackageImporter::new(link.import_method),
             child_links: ChildLinks::new(link)?,
         }),
-        verified: Arc::new(VerifiedFilesCache::default()),
+        // Packages hold about 30 files each on average; a little room too many costs
+        // less than rehashing as the set grows.
+        verified: Arc::new(VerifiedFilesCache::with_capacity(
+            link.packages.len().saturating_mul(32),
+        )),
         store: store.clone(),
         plan: Arc::clone(plan),
         builds: Arc::clone(builds),
