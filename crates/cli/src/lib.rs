@@ -3,6 +3,7 @@
 //! `main.rs` only parses arguments and maps the result to an exit code; `install` and `store`
 //! hold the commands, and everything reports through [`reporter::Reporter`].
 
+pub mod allocator;
 pub mod args;
 pub mod error;
 mod fetch;

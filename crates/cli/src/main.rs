@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    tack_cli::allocator::tune();
     let cli = tack_cli::args::Cli::parse();
     match tack_cli::run(cli) {
         Ok(code) => code,

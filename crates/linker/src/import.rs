@@ -163,7 +163,7 @@ pub fn import_package_from(
             .map_err(|e| LinkError::io("create directory", &pkg_dir, &pkg.dep_path, e))?;
     }
     for dir in unique_parent_dirs(&files) {
-        let path = pkg_dir.join(&dir);
+        let path = pkg_dir.join(dir);
         match std::fs::create_dir(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -369,16 +369,19 @@ fn marker_of(files: &[(String, PathBuf)]) -> Option<&str> {
     files.iter().map(|(rel, _)| rel.as_str()).min()
 }
 
-/// Every directory (and its ancestors) that holds a file, sorted so parents come first.
-fn unique_parent_dirs(files: &[(String, PathBuf)]) -> BTreeSet<PathBuf> {
+/// Every directory (and its ancestors) that holds a file, sorted so parents come first (a
+/// parent is a prefix of its children, so it sorts before them). Borrowed from the file
+/// paths, which the caller validated (`/`-separated, no empty or `..` parts): one
+/// allocation and `Path` comparison per file here showed up in warm-install profiles.
+fn unique_parent_dirs(files: &[(String, PathBuf)]) -> BTreeSet<&str> {
     let mut dirs = BTreeSet::new();
     for (rel, _) in files {
-        let mut parent = Path::new(rel).parent();
-        while let Some(p) = parent {
-            if p.as_os_str().is_empty() || !dirs.insert(p.to_path_buf()) {
+        let mut rest = rel.as_str();
+        while let Some(slash) = rest.rfind('/') {
+            rest = &rest[..slash];
+            if rest.is_empty() || !dirs.insert(rest) {
                 break;
             }
-            parent = p.parent();
         }
     }
     dirs
