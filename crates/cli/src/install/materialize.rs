@@ -323,22 +323,32 @@ pub fn materialize(
             }
         }
     }
-    let index = StoreIndex::open(store)?;
-    index.get_many_raw_each(&keys, FIRST_INDEX_QUERY, |rows| {
-        for (key, bytes) in rows {
-            let Some(list) = users.remove(key.as_str()) else {
-                continue;
-            };
-            let Some((&last, others)) = list.split_last() else {
-                continue;
-            };
-            for &i in others {
-                locals.spawn(i, Local::Row(bytes.clone()));
+    // A store without `index.db` (a cold install, a wiped store) has no rows to read, and
+    // creating the database here (schema, WAL, syncs: about 9 ms) would delay the first
+    // download; the index writer creates it on its own thread. If another install creates
+    // it meanwhile, this one only fetches what it could have reused.
+    let index = if store.index_db_path().exists() {
+        Some(StoreIndex::open(store)?)
+    } else {
+        None
+    };
+    if let Some(index) = &index {
+        index.get_many_raw_each(&keys, FIRST_INDEX_QUERY, |rows| {
+            for (key, bytes) in rows {
+                let Some(list) = users.remove(key.as_str()) else {
+                    continue;
+                };
+                let Some((&last, others)) = list.split_last() else {
+                    continue;
+                };
+                for &i in others {
+                    locals.spawn(i, Local::Row(bytes.clone()));
+                }
+                locals.spawn(last, Local::Row(bytes));
+                pending += list.len();
             }
-            locals.spawn(last, Local::Row(bytes));
-            pending += list.len();
-        }
-    })?;
+        })?;
+    }
     drop(index);
     tack_fs::phase_timer::mark("index query");
     // What the index does not have is downloaded, in plan order.
