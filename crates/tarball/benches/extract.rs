@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sha2::Digest;
 use tack_store_dir::StoreDir;
-use tack_tarball::{unpack_tarball, unpack_tarball_bytes, CasSink, ExtractCaps};
+use tack_tarball::{unpack_tarball, unpack_tarball_bytes, CasSink, CasWriteError, ExtractCaps};
 
 struct HashOnly;
 
 impl CasSink for HashOnly {
-    fn write(&self, content: &[u8], _exec: bool) -> Result<String, String> {
+    fn write(&self, content: &[u8], _exec: bool) -> Result<String, CasWriteError> {
         Ok(hex::encode(sha2::Sha512::digest(content)))
     }
 }

@@ -9,24 +9,31 @@ use indexmap::IndexMap;
 use tack_store_dir::{CafsFileInfo, CasWriter, PackageFilesIndex, StoreDir};
 
 use crate::error::FetchError;
-use crate::extract::{unpack_tarball, CasSink, ExtractCaps, UnpackedPackage};
+use crate::extract::{unpack_tarball, CasSink, CasWriteError, ExtractCaps, UnpackedPackage};
+
+fn write_error(e: &tack_store_dir::StoreError) -> CasWriteError {
+    CasWriteError {
+        message: e.to_string(),
+        disk_full: e.code() == "ERR_TACK_FS_ENOSPC",
+    }
+}
 
 impl CasSink for StoreDir {
-    fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, CasWriteError> {
         self.write_cas_file(content, exec)
-            .map_err(|e| e.to_string())
+            .map_err(|e| write_error(&e))
     }
 }
 
 impl CasSink for CasWriter {
-    fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
-        CasWriter::write(self, content, exec).map_err(|e| e.to_string())
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, CasWriteError> {
+        CasWriter::write(self, content, exec).map_err(|e| write_error(&e))
     }
 
-    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, String>> {
+    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, CasWriteError>> {
         CasWriter::write_many(self, files)
             .into_iter()
-            .map(|result| result.map_err(|e| e.to_string()))
+            .map(|result| result.map_err(|e| write_error(&e)))
             .collect()
     }
 }

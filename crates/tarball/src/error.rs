@@ -116,7 +116,12 @@ pub enum FetchError {
 
     /// Writing a file to the content-addressable store failed.
     #[error("Could not write a file of {pkg} to the store: {message}. Check that the store directory is writable")]
-    Store { pkg: String, message: String },
+    Store {
+        pkg: String,
+        message: String,
+        /// The disk or a quota is full (the message then says how to recover).
+        disk_full: bool,
+    },
 
     /// The HTTP client could not be built (TLS backend, bad user agent).
     #[error("Could not create the HTTP client: {message}")]
@@ -148,6 +153,9 @@ impl FetchError {
             Self::BadTarball { .. } => "ERR_TACK_BAD_TARBALL",
             Self::TooLarge { .. } => "ERR_TACK_TARBALL_TOO_LARGE",
             Self::OutOfMemory { .. } => "ERR_TACK_TARBALL_ALLOC",
+            Self::Store {
+                disk_full: true, ..
+            } => "ERR_TACK_FS_ENOSPC",
             Self::Store { .. } => "ERR_TACK_STORE_WRITE",
             Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
             Self::Task { .. } => "ERR_TACK_FETCH_TASK",

@@ -48,16 +48,30 @@ impl Default for ExtractCaps {
     }
 }
 
+/// Why a file could not be written to the CAS: the message, and whether the disk (or a
+/// quota) is full, which gets its own error code and advice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasWriteError {
+    pub message: String,
+    pub disk_full: bool,
+}
+
+impl std::fmt::Display for CasWriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Where extracted file contents go: the CAS in production, anything in tests.
 ///
 /// `write` stores `content` (as an executable when `exec`) and returns its sha512 hex.
 pub trait CasSink: Sync {
-    fn write(&self, content: &[u8], exec: bool) -> Result<String, String>;
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, CasWriteError>;
 
     /// [`CasSink::write`] for several files, `(content, exec)` each, with the results in
     /// the same order. A sink that can hash files together (see
     /// [`tack_store_dir::sha512_many`]) overrides this.
-    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, String>> {
+    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, CasWriteError>> {
         files
             .iter()
             .map(|(content, exec)| self.write(content, *exec))
@@ -459,7 +473,7 @@ impl<'a> Unpacker<'a> {
                 .collect();
             sink.write_many(&files)
         };
-        let digests: Vec<Result<String, String>> = match cas_pool() {
+        let digests: Vec<Result<String, CasWriteError>> = match cas_pool() {
             Some(pool) if batch.len() >= PARALLEL_FROM_FILES => {
                 // Chunks large enough to fill the hasher's lanes, and enough of them to
                 // keep every thread of the pool busy.
@@ -467,7 +481,7 @@ impl<'a> Unpacker<'a> {
                     .len()
                     .div_ceil(2 * pool.current_num_threads())
                     .max(PARALLEL_FROM_FILES / 2);
-                let chunks: Vec<Vec<Result<String, String>>> =
+                let chunks: Vec<Vec<Result<String, CasWriteError>>> =
                     pool.install(|| batch.par_chunks(per_chunk).map(write).collect());
                 chunks.into_iter().flatten().collect()
             }
@@ -475,9 +489,10 @@ impl<'a> Unpacker<'a> {
         };
         let checked_at = now_ms();
         for (file, digest) in batch.into_iter().zip(digests) {
-            let digest = digest.map_err(|message| FetchError::Store {
+            let digest = digest.map_err(|e| FetchError::Store {
                 pkg: self.pkg.to_string(),
-                message,
+                message: e.message,
+                disk_full: e.disk_full,
             })?;
             self.seqs.insert(file.path.clone(), file.seq);
             self.files.insert(
@@ -512,9 +527,10 @@ impl<'a> Unpacker<'a> {
             let digest = self
                 .sink
                 .write(content, false)
-                .map_err(|message| FetchError::Store {
+                .map_err(|e| FetchError::Store {
                     pkg: self.pkg.to_string(),
-                    message,
+                    message: e.message,
+                    disk_full: e.disk_full,
                 })?;
             self.files.insert(
                 "package.json".to_string(),

@@ -2,7 +2,7 @@
 
 use tack_store_dir::StoreDir;
 use tack_tarball::{
-    extract_tarball, unpack_tarball, CasSink, ExtractCaps, PLACEHOLDER_PACKAGE_JSON,
+    extract_tarball, unpack_tarball, CasSink, CasWriteError, ExtractCaps, PLACEHOLDER_PACKAGE_JSON,
 };
 
 use crate::common::{gzip, raw_tar, sha512_hex, RawEntry};
@@ -153,13 +153,16 @@ struct BatchRecorder {
 }
 
 impl CasSink for BatchRecorder {
-    fn write(&self, content: &[u8], exec: bool) -> Result<String, String> {
+    fn write(&self, content: &[u8], exec: bool) -> Result<String, CasWriteError> {
         self.store
             .write_cas_file(content, exec)
-            .map_err(|e| e.to_string())
+            .map_err(|e| CasWriteError {
+                message: e.to_string(),
+                disk_full: false,
+            })
     }
 
-    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, String>> {
+    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, CasWriteError>> {
         let bytes = files.iter().map(|(content, _)| content.len()).sum();
         self.batches.lock().unwrap().push(bytes);
         files.iter().map(|(c, exec)| self.write(c, *exec)).collect()
