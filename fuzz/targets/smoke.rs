@@ -28,18 +28,19 @@ pub fn corpus(target: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// splitmix64: tiny, seedable, no dependency.
-struct Rng(u64);
+/// splitmix64: tiny, seedable, no dependency. Public for other seeded tests that include
+/// this file (the lockfile's fast-reader differential test).
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
 }

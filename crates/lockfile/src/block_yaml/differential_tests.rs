@@ -37,21 +37,11 @@ fn real_lockfiles_take_the_fast_path_and_agree() {
     }
 }
 
-/// splitmix64: deterministic mutants without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+// The fuzz smoke path's seeded RNG (its other items are not used here).
+#[allow(dead_code)]
+#[path = "../../../../fuzz/targets/smoke.rs"]
+mod smoke;
+use smoke::Rng;
 
 /// One small damage: a YAML-significant character inserted or replaced, a character
 /// deleted, a line repeated, or a line's indent changed.
