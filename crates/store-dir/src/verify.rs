@@ -25,9 +25,9 @@ const MTIME_SLACK_MS: f64 = 100.0;
 /// used by many packages is checked once.
 #[derive(Debug, Default)]
 pub struct VerifiedFilesCache {
-    // Keyed by the binary digest and the exec flag, which name a CAS path exactly: no
-    // allocation and no hashing of a long path per file (both showed up in warm-install
-    // profiles, one lookup per file).
+    // Keyed by the digest's first 192 bits and the exec flag ([`CasKey`]): no allocation
+    // and no hashing of a long path per file (both showed up in warm-install profiles,
+    // one lookup per file).
     set: DashSet<CasKey, BuildHasherDefault<DigestPrefixHasher>>,
     /// The store's `files/` directory, opened once for relative stats (`None` inside when it
     /// could not be opened: then paths are stat'ed whole).
