@@ -259,13 +259,16 @@ pub fn run(
     // Built only when something must be downloaded: the HTTP client loads the system's
     // root certificates, and the index writer opens SQLite and starts a thread, none of
     // which a warm install needs.
-    let mut index_writer: Option<Arc<IndexWriter>> = None;
+    let mut index_writer = WriterGuard {
+        writer: None,
+        reporter,
+    };
     let make_fetcher = || -> Result<Option<tack_tarball::Fetcher>, CliError> {
         if config.offline {
             return Ok(None);
         }
         let writer = Arc::new(IndexWriter::spawn(&store)?);
-        index_writer = Some(Arc::clone(&writer));
+        index_writer.writer = Some(Arc::clone(&writer));
         crate::fetch::fetcher(&config, &store, writer, Arc::clone(reporter)).map(Some)
     };
     tack_fs::phase_timer::mark("setup");
@@ -289,21 +292,9 @@ pub fn run(
         (result, render.join())
     });
     runtime.shutdown_background();
-    // Every row queued so far names files that are complete in the CAS. On an error, wait
-    // for them to be committed anyway, so the next run reuses what was downloaded. Waiting
-    // must not hang on the last `Arc`: a fetcher task the background shutdown has not
-    // dropped yet may still hold one, and the process would exit before the last commit.
-    let materialized = match result {
-        Ok(materialized) => materialized,
-        Err(e) => {
-            if let Some(writer) = &index_writer {
-                if let Err(flush) = writer.finish() {
-                    reporter.warn(flush.to_string());
-                }
-            }
-            return Err(e);
-        }
-    };
+    // On an error, `index_writer` still waits for the rows queued so far (see
+    // `WriterGuard`), so the next run reuses what was downloaded.
+    let materialized = result?;
     let rendered = rendered.map_err(|_| {
         CliError::new(
             "ERR_TACK_INTERNAL",
@@ -315,7 +306,7 @@ pub fn run(
 
     // The writer commits its last rows, and SQLite checkpoints the WAL as it closes (two
     // fsyncs, about 25 ms at the end of a cold install), while the links are made.
-    if let Some(writer) = &index_writer {
+    if let Some(writer) = &index_writer.writer {
         writer.seal();
     }
     let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
@@ -323,7 +314,7 @@ pub fn run(
         reporter.warn(warning.clone());
     }
     tack_fs::phase_timer::mark("linker finish");
-    if let Some(writer) = &index_writer {
+    if let Some(writer) = &index_writer.writer {
         writer.finish()?;
     }
     tack_fs::phase_timer::mark("index flushed");
@@ -366,6 +357,27 @@ pub fn run(
     std::mem::forget(materialized);
     std::mem::forget(lockfile);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The install's index writer, if it started one. Whichever way `run` returns, dropping
+/// this waits for the writer's last commit: every row queued names files that are complete
+/// in the CAS, and a row lost at exit only costs a re-fetch, but costs it every time. The
+/// writer's own `Drop` is not enough: a fetcher task that the runtime's background
+/// shutdown has not dropped yet may hold the last `Arc`, and the process would exit first.
+/// The success path calls `finish` itself to report its error; a second call is a no-op.
+struct WriterGuard<'r> {
+    writer: Option<Arc<IndexWriter>>,
+    reporter: &'r Reporter,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(writer) = &self.writer {
+            if let Err(e) = writer.finish() {
+                self.reporter.warn(e.to_string());
+            }
+        }
+    }
 }
 
 /// The current lockfile (`node_modules/.pnpm/lock.yaml`): the wanted one with the excluded
