@@ -9,6 +9,7 @@
 //! Unix only (Linux gets `O_TMPFILE` and `FICLONE`; other Unixes use the portable fallbacks).
 
 mod atomic_write;
+mod cas_name;
 mod dir_fd;
 mod ensure_file;
 mod error;
@@ -22,6 +23,7 @@ mod symlink;
 mod temp;
 
 pub use atomic_write::AtomicWrite;
+pub use cas_name::CasName;
 pub use dir_fd::{DirFd, FileStat};
 pub use ensure_file::{ensure_file, EnsureOutcome};
 pub use error::{advice, is_disk_full, FsError, DISK_FULL_ADVICE};

@@ -50,18 +50,20 @@ impl PackageImporter {
     /// The open CAS `files/` directory, found as the grandparent of a CAS file
     /// (`files/XX/<name>`), if `src` lies in it.
     fn cas_dir(&self, src: &Path) -> Option<&(Vec<u8>, tack_fs::DirFd)> {
+        self.cas_dir_at(src.parent()?.parent()?)
+    }
+
+    /// The open CAS `files/` directory, if it is `files` (the first one asked for is
+    /// opened and kept; an import from another store takes the slow path).
+    fn cas_dir_at(&self, files: &Path) -> Option<&(Vec<u8>, tack_fs::DirFd)> {
         let found = self
             .cas_dir
             .get_or_init(|| {
-                let files = src.parent()?.parent()?;
                 let dir = tack_fs::DirFd::open(files).ok()?;
                 Some((files.as_os_str().as_bytes().to_vec(), dir))
             })
             .as_ref()?;
-        src.as_os_str()
-            .as_bytes()
-            .starts_with(&found.0)
-            .then_some(found)
+        (found.0 == files.as_os_str().as_bytes()).then_some(found)
     }
 
     /// Clone if the filesystem can, else copy (pnpm's `clone-or-copy`).
@@ -105,24 +107,72 @@ pub fn import_package(
     virtual_store_dir: &Path,
     importer: &PackageImporter,
 ) -> Result<ImportOutcome, LinkError> {
-    import_package_from(pkg, &pkg.files, pkg.force_copy, virtual_store_dir, importer)
+    import_package_from(
+        pkg,
+        FilesFrom::Plan(&pkg.files),
+        pkg.force_copy,
+        virtual_store_dir,
+        importer,
+    )
+}
+
+/// One file of a package in the store, borrowed from its index row: nothing is built or
+/// copied per file before the link (a warm install links about 20k of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreFile<'a> {
+    /// Path inside the package, e.g. `lib/index.js`.
+    pub rel_path: &'a str,
+    /// The content's sha512, 128 lowercase hex digits (it names the CAS file).
+    pub digest: &'a str,
+    /// The `-exec` variant of the CAS file.
+    pub executable: bool,
+}
+
+/// Where an import takes a package's files from.
+#[derive(Debug, Clone, Copy)]
+pub enum FilesFrom<'a> {
+    /// As the plan lists them.
+    Plan(&'a PackageFiles),
+    /// Files of the store whose `files/` directory is `files_dir`.
+    Store {
+        files_dir: &'a Path,
+        files: &'a [StoreFile<'a>],
+    },
 }
 
 /// [`import_package`] with the files and the copy decision given apart from the plan's
 /// package, so a caller that learns them at install time need not clone the package.
 pub fn import_package_from(
     pkg: &PlannedPackage,
-    files: &PackageFiles,
+    files: FilesFrom<'_>,
     force_copy: bool,
     virtual_store_dir: &Path,
     importer: &PackageImporter,
 ) -> Result<ImportOutcome, LinkError> {
-    let source = Source { files, force_copy };
     check_package_name(&pkg.dep_path, "name", &pkg.name)?;
     check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
     let pkg_dir = package_dir_in(virtual_store_dir, pkg);
-    let files = collect_files(pkg, source.files)?;
-    let marker = marker_of(&files);
+    let walked: Vec<(String, PathBuf)>;
+    let items: Vec<Item<'_>> = match files {
+        FilesFrom::Plan(PackageFiles::Cas(list)) => {
+            collect_items(list, |(rel, src)| Item::new(pkg, rel, Src::Path(src)))?
+        }
+        FilesFrom::Plan(PackageFiles::Directory(src)) => {
+            walked = walk_sorted(pkg, src)?;
+            collect_items(&walked, |(rel, src)| Item::new(pkg, rel, Src::Path(src)))?
+        }
+        FilesFrom::Store { files_dir, files } => collect_items(files, |f| {
+            let name = tack_fs::CasName::new(f.digest, f.executable).ok_or_else(|| {
+                LinkError::UnsafePath {
+                    package: pkg.dep_path.clone(),
+                    what: "store file digest",
+                    value: f.digest.to_string(),
+                }
+            })?;
+            Item::new(pkg, f.rel_path, Src::Cas { files_dir, name })
+        })?,
+    };
+    let marker = marker_of(&items);
 
     // A slot (`<vs>/<dir>`) that this call creates is fresh: nothing to check or wipe, and
     // the dirs below it are made one `mkdir` each. That is the common case of a cold or
@@ -162,7 +212,7 @@ pub fn import_package_from(
         std::fs::create_dir_all(&pkg_dir)
             .map_err(|e| LinkError::io("create directory", &pkg_dir, &pkg.dep_path, e))?;
     }
-    for dir in unique_parent_dirs(&files) {
+    for dir in unique_parent_dirs(&items) {
         let path = pkg_dir.join(dir);
         match std::fs::create_dir(&path) {
             Ok(()) => {}
@@ -171,33 +221,80 @@ pub fn import_package_from(
         }
     }
 
-    let is_dir_source = matches!(source.files, PackageFiles::Directory(_));
-    let linker = FastLinker::new(importer, &source, &pkg_dir);
-    let place = |rel: &str, src: &Path| -> Result<(), LinkError> {
-        if linker.link(src, rel) {
+    let is_dir_source = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
+    let linker = FastLinker::new(importer, files, force_copy, &pkg_dir);
+    let place = |item: &Item<'_>| -> Result<(), LinkError> {
+        if linker.link(item) {
             return Ok(());
         }
         import_one(
             importer,
             pkg,
-            &source,
+            force_copy,
             is_dir_source,
-            src,
-            &pkg_dir.join(rel),
+            &item.src.path(),
+            &pkg_dir.join(item.rel),
         )
     };
-    let mut marker_file = None;
-    for (rel, src) in files.iter() {
-        if Some(rel.as_str()) == marker {
-            marker_file = Some((rel, src));
+    let mut marker_item = None;
+    for item in &items {
+        if Some(item.rel) == marker {
+            marker_item = Some(item);
             continue;
         }
-        place(rel, src)?;
+        place(item)?;
     }
-    if let Some((rel, src)) = marker_file {
-        place(rel, src)?;
+    if let Some(item) = marker_item {
+        place(item)?;
     }
     Ok(outcome)
+}
+
+/// One file to import: where it goes in the package and where its content is.
+struct Item<'a> {
+    rel: &'a str,
+    src: Src<'a>,
+}
+
+impl<'a> Item<'a> {
+    /// The item, once its path inside the package is known to be safe.
+    fn new(pkg: &PlannedPackage, rel: &'a str, src: Src<'a>) -> Result<Self, LinkError> {
+        check_rel_path(&pkg.dep_path, "file path", rel)?;
+        Ok(Item { rel, src })
+    }
+}
+
+/// `list` mapped to items, in one allocation.
+fn collect_items<'a, T>(
+    list: &'a [T],
+    item: impl Fn(&'a T) -> Result<Item<'a>, LinkError>,
+) -> Result<Vec<Item<'a>>, LinkError> {
+    let mut items = Vec::with_capacity(list.len());
+    for entry in list {
+        items.push(item(entry)?);
+    }
+    Ok(items)
+}
+
+/// Where one file's content is.
+enum Src<'a> {
+    /// A file at this path (in the CAS or in a source directory).
+    Path(&'a Path),
+    /// A CAS file in the store's `files/` directory `files_dir`.
+    Cas {
+        files_dir: &'a Path,
+        name: tack_fs::CasName,
+    },
+}
+
+impl Src<'_> {
+    /// The source as a whole path (built only off the fast path).
+    fn path(&self) -> Cow<'_, Path> {
+        match self {
+            Src::Cas { files_dir, name } => Cow::Owned(files_dir.join(name.as_path())),
+            Src::Path(path) => Cow::Borrowed(path),
+        }
+    }
 }
 
 /// Hard links made relative to the open CAS `files/` directory and the open package
@@ -210,60 +307,75 @@ struct FastLinker<'a> {
 }
 
 impl<'a> FastLinker<'a> {
-    fn new(importer: &'a PackageImporter, source: &Source<'_>, pkg_dir: &Path) -> Self {
-        let hardlinks = !source.force_copy
-            && matches!(source.files, PackageFiles::Cas(_))
+    fn new(
+        importer: &'a PackageImporter,
+        files: FilesFrom<'_>,
+        force_copy: bool,
+        pkg_dir: &Path,
+    ) -> Self {
+        let hardlinks = !force_copy
             && matches!(
                 importer.normal.method(),
                 ImportMethod::Auto | ImportMethod::Hardlink
             )
             && importer.normal.current_tier() == ImportedVia::Hardlink;
-        let first_src = match source.files {
-            PackageFiles::Cas(files) => files.first().map(|(_, src)| src.as_path()),
-            PackageFiles::Directory(_) => None,
+        let cas = match files {
+            _ if !hardlinks => None,
+            FilesFrom::Plan(PackageFiles::Cas(files)) => {
+                files.first().and_then(|(_, src)| importer.cas_dir(src))
+            }
+            FilesFrom::Plan(PackageFiles::Directory(_)) => None,
+            FilesFrom::Store { files_dir, .. } => importer.cas_dir_at(files_dir),
         };
-        let cas = first_src
-            .filter(|_| hardlinks)
-            .and_then(|src| importer.cas_dir(src));
         FastLinker {
             pkg_dir: cas.and_then(|_| tack_fs::DirFd::open(pkg_dir).ok()),
             cas,
         }
     }
 
-    /// Links `src` to `rel` in the package dir; `false` when the caller must import it.
-    fn link(&self, src: &Path, rel: &str) -> bool {
+    /// Links `item` into the package dir; `false` when the caller must import it.
+    fn link(&self, item: &Item<'_>) -> bool {
         let (Some((files_dir, files_fd)), Some(pkg_fd)) = (self.cas, &self.pkg_dir) else {
             return false;
         };
-        let bytes = src.as_os_str().as_bytes();
-        let Some(src_rel) = bytes
-            .strip_prefix(files_dir.as_slice())
-            .and_then(|rest| rest.strip_prefix(b"/"))
-        else {
-            return false;
+        let src_rel = match &item.src {
+            Src::Cas {
+                files_dir: dir,
+                name,
+            } => {
+                if dir.as_os_str().as_bytes() != files_dir.as_slice() {
+                    return false;
+                }
+                name.as_path()
+            }
+            Src::Path(src) => {
+                let Some(rel) = src
+                    .as_os_str()
+                    .as_bytes()
+                    .strip_prefix(files_dir.as_slice())
+                    .and_then(|rest| rest.strip_prefix(b"/"))
+                else {
+                    return false;
+                };
+                Path::new(std::ffi::OsStr::from_bytes(rel))
+            }
         };
-        let src_rel = Path::new(std::ffi::OsStr::from_bytes(src_rel));
-        files_fd.hard_link(src_rel, pkg_fd, Path::new(rel)).is_ok()
+        files_fd
+            .hard_link(src_rel, pkg_fd, Path::new(item.rel))
+            .is_ok()
     }
-}
-
-/// Where one import takes its files from, and whether it must copy them.
-struct Source<'a> {
-    files: &'a PackageFiles,
-    force_copy: bool,
 }
 
 fn import_one(
     importer: &PackageImporter,
     pkg: &PlannedPackage,
-    source: &Source<'_>,
+    force_copy: bool,
     is_dir_source: bool,
     src: &Path,
     dst: &Path,
 ) -> Result<(), LinkError> {
     let via = importer
-        .import(source.force_copy, src, dst)
+        .import(force_copy, src, dst)
         .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
     // A copy of a plain source file takes its mode from the CAS name; a directory source has
     // no `-exec` names, so keep the source file's own mode.
@@ -309,26 +421,12 @@ fn create_dirs_below_slot(slot: &Path, name: &str, package: &str) -> Result<(), 
     Ok(())
 }
 
-/// The file list as `(relative path, source path)`, validated; borrowed from the plan when
-/// the files come from the store.
-fn collect_files<'a>(
-    pkg: &PlannedPackage,
-    files: &'a PackageFiles,
-) -> Result<Cow<'a, [(String, PathBuf)]>, LinkError> {
-    match files {
-        PackageFiles::Cas(files) => {
-            for (rel, _) in files {
-                check_rel_path(&pkg.dep_path, "file path", rel)?;
-            }
-            Ok(Cow::Borrowed(files.as_slice()))
-        }
-        PackageFiles::Directory(src) => {
-            let mut out = Vec::new();
-            walk_source_dir(&pkg.dep_path, src, src, &mut out)?;
-            out.sort();
-            Ok(Cow::Owned(out))
-        }
-    }
+/// Every file of a source directory as `(relative path, source path)`, sorted.
+fn walk_sorted(pkg: &PlannedPackage, src: &Path) -> Result<Vec<(String, PathBuf)>, LinkError> {
+    let mut out = Vec::new();
+    walk_source_dir(&pkg.dep_path, src, src, &mut out)?;
+    out.sort();
+    Ok(out)
 }
 
 /// Every regular file under `dir`, skipping `node_modules` directories and symlinks.
@@ -362,21 +460,21 @@ fn walk_source_dir(
 }
 
 /// `package.json` if the package has one, else its lexically smallest file.
-fn marker_of(files: &[(String, PathBuf)]) -> Option<&str> {
-    if files.iter().any(|(rel, _)| rel == COMPLETION_MARKER) {
+fn marker_of<'a>(files: &[Item<'a>]) -> Option<&'a str> {
+    if files.iter().any(|item| item.rel == COMPLETION_MARKER) {
         return Some(COMPLETION_MARKER);
     }
-    files.iter().map(|(rel, _)| rel.as_str()).min()
+    files.iter().map(|item| item.rel).min()
 }
 
 /// Every directory (and its ancestors) that holds a file, sorted so parents come first (a
 /// parent is a prefix of its children, so it sorts before them). Borrowed from the file
 /// paths, which the caller validated (`/`-separated, no empty or `..` parts): one
 /// allocation and `Path` comparison per file here showed up in warm-install profiles.
-fn unique_parent_dirs(files: &[(String, PathBuf)]) -> BTreeSet<&str> {
+fn unique_parent_dirs<'a>(files: &[Item<'a>]) -> BTreeSet<&'a str> {
     let mut dirs = BTreeSet::new();
-    for (rel, _) in files {
-        let mut rest = rel.as_str();
+    for item in files {
+        let mut rest = item.rel;
         while let Some(slash) = rest.rfind('/') {
             rest = &rest[..slash];
             if rest.is_empty() || !dirs.insert(rest) {

@@ -9,12 +9,11 @@
 
 use crate::index_row::{CafsFileInfo, PackageFilesIndex};
 use crate::layout::{is_valid_digest, StoreDir};
-use dashmap::DashSet;
 use sha2::{Digest, Sha512};
 use std::fs::Metadata;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
@@ -23,28 +22,32 @@ const MTIME_SLACK_MS: f64 = 100.0;
 
 /// CAS files already verified during this install; shared by every package so a file
 /// used by many packages is checked once.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct VerifiedFilesCache {
-    // Keyed by the digest's first 192 bits and the exec flag ([`CasKey`]): no allocation
-    // and no hashing of a long path per file (both showed up in warm-install profiles,
-    // one lookup per file).
-    set: DashSet<CasKey, BuildHasherDefault<DigestPrefixHasher>>,
+    set: VerifiedSet,
     /// The store's `files/` directory, opened once for relative stats (`None` inside when it
     /// could not be opened: then paths are stat'ed whole).
     files_dir: OnceLock<Option<(PathBuf, tack_fs::DirFd)>>,
 }
 
-/// One CAS file, by the first 192 bits of its sha512 and whether it is the `-exec`
-/// variant. A set entry of 24 bytes instead of the 128 hex digits: inserting and probing
-/// 129-byte keys (copies and `memcmp`s) was 5-10% of a warm install's user time. 192 bits
-/// of a sha512 tell the files of a store apart: two different files share them with odds
-/// of about 2^-150 in a store of millions of files, and even a chosen collision would only
-/// spare one file its `stat` in one install, never put it at another file's path.
+impl Default for VerifiedFilesCache {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+/// One CAS file, by the first 128 bits of its sha512 and whether it is the `-exec`
+/// variant (folded into the last bit of the second word). 128 bits of a sha512 tell the
+/// files of a store apart: two different files share them with odds of about 2^-88 in a
+/// store of millions of files, and even a chosen collision would only spare one file its
+/// `stat` in one install, never put it at another file's path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct CasKey {
-    high: u128,
+    /// Digest bits 0..64; never 0, which marks an empty slot of [`VerifiedSet`].
+    high: u64,
+    /// Digest bits 64..128, the last one flipped for the `-exec` variant; never 0 (see
+    /// [`VerifiedSet`]).
     low: u64,
-    executable: bool,
 }
 
 impl CasKey {
@@ -63,55 +66,113 @@ impl CasKey {
             return None;
         }
         let nibble = |c: u8| if c <= b'9' { c - b'0' } else { c - b'a' + 10 };
-        let mut high = 0u128;
-        for &c in &bytes[..32] {
-            high = (high << 4) | u128::from(nibble(c));
-        }
-        let mut low = 0u64;
-        for &c in &bytes[32..48] {
-            low = (low << 4) | u64::from(nibble(c));
-        }
-        Some(CasKey {
-            high,
-            low,
-            executable,
-        })
+        let word = |digits: &[u8]| {
+            digits
+                .iter()
+                .fold(0u64, |w, &c| (w << 4) | u64::from(nibble(c)))
+        };
+        // A zero word would read as an empty slot: such a digest shares its key with the
+        // one whose word is 1, which only costs the pair a `stat`'s worth of caching.
+        let high = word(&bytes[..16]).max(1);
+        let low = (word(&bytes[16..32]) ^ u64::from(executable)).max(1);
+        Some(CasKey { high, low })
     }
 }
 
-impl Hash for CasKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        // A sha512 is uniformly spread already: 64 of its bits are a good hash.
-        state.write_u64((self.high as u64) ^ u64::from(self.executable));
+/// A set of [`CasKey`]s that the import threads probe and fill without a lock: open
+/// addressing over a fixed table of atomic word pairs. The `DashSet` it replaced took a
+/// shard lock and two cache misses per call, and its inserts and probes (one of each per
+/// file) were 8% of a warm install's user time.
+///
+/// It is a cache, so it may forget but never invent: an insert that finds no free slot
+/// within [`MAX_PROBES`] is dropped (that file is just `stat`ed again), and a key whose
+/// second word is not yet published reads as absent.
+struct VerifiedSet {
+    slots: Box<[Slot]>,
+    mask: usize,
+    len: AtomicUsize,
+}
+
+#[derive(Default)]
+struct Slot {
+    high: AtomicU64,
+    low: AtomicU64,
+}
+
+/// Probes per lookup before giving up; with the table at most half full, runs are short.
+const MAX_PROBES: usize = 64;
+
+impl VerifiedSet {
+    /// Room for about `keys` keys at half load (at least 1024 slots).
+    fn with_capacity(keys: usize) -> Self {
+        let n = keys.saturating_mul(2).max(1024).next_power_of_two();
+        VerifiedSet {
+            slots: (0..n).map(|_| Slot::default()).collect(),
+            mask: n - 1,
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// The slots to probe for `key`, in order (the digest's bits are already uniform).
+    fn probe(&self, key: CasKey) -> impl Iterator<Item = &Slot> {
+        let start = key.high as usize;
+        (0..MAX_PROBES.min(self.slots.len())).map(move |i| &self.slots[(start + i) & self.mask])
+    }
+
+    fn contains(&self, key: CasKey) -> bool {
+        for slot in self.probe(key) {
+            match slot.high.load(Ordering::Acquire) {
+                0 => return false,
+                high if high == key.high && slot.low.load(Ordering::Acquire) == key.low => {
+                    return true
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+
+    fn insert(&self, key: CasKey) {
+        for slot in self.probe(key) {
+            let high =
+                match slot
+                    .high
+                    .compare_exchange(0, key.high, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        slot.low.store(key.low, Ordering::Release);
+                        self.len.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(high) => high,
+                };
+            if high == key.high {
+                match slot.low.load(Ordering::Acquire) {
+                    // Present, or being inserted by another thread (most likely the same
+                    // key): either way nothing is lost by stopping.
+                    low if low == key.low || low == 0 => return,
+                    _ => {}
+                }
+            }
+        }
     }
 }
 
-/// Passes [`CasKey`]'s digest prefix through as the hash.
-#[derive(Debug, Default)]
-struct DigestPrefixHasher(u64);
-
-impl Hasher for DigestPrefixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by `CasKey`; fold anything else in rather than ignore it.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
+impl std::fmt::Debug for VerifiedSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedSet")
+            .field("slots", &self.slots.len())
+            .field("len", &self.len.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
 impl VerifiedFilesCache {
-    /// A cache sized for about `files` entries up front: growing it one rehash at a time
-    /// copied every 129-byte key again and again (the set's insert was 4-5% of a warm
-    /// install's user time).
+    /// A cache sized for about `files` entries up front (it never grows: see
+    /// [`VerifiedSet`]).
     pub fn with_capacity(files: usize) -> Self {
         VerifiedFilesCache {
-            set: DashSet::with_capacity_and_hasher(files, BuildHasherDefault::default()),
+            set: VerifiedSet::with_capacity(files),
             files_dir: OnceLock::new(),
         }
     }
@@ -130,7 +191,7 @@ impl VerifiedFilesCache {
 
     /// Whether the file with this hex digest was verified in this install.
     pub fn contains(&self, hex_digest: &str, executable: bool) -> bool {
-        CasKey::new(hex_digest, executable).is_some_and(|key| self.set.contains(&key))
+        CasKey::new(hex_digest, executable).is_some_and(|key| self.set.contains(key))
     }
     /// Records the file with this hex digest as verified.
     pub fn insert(&self, hex_digest: &str, executable: bool) {
@@ -139,10 +200,10 @@ impl VerifiedFilesCache {
         }
     }
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.set.len.load(Ordering::Relaxed)
     }
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.len() == 0
     }
 }
 
@@ -171,35 +232,50 @@ pub fn check_pkg_files_integrity(
     row: &PackageFilesIndex,
     cache: &VerifiedFilesCache,
 ) -> VerifyResult {
+    let passed = verify_row_files(store, row, cache);
+    let files = row
+        .files
+        .iter()
+        .map(|(rel_path, info)| StoreFileRef {
+            rel_path: rel_path.clone(),
+            cas_path: store.cas_path(&info.digest, info.is_executable()),
+            executable: info.is_executable(),
+        })
+        .collect();
+    VerifyResult { passed, files }
+}
+
+/// Whether every file of `row` is present and intact, checking each distinct CAS file
+/// once per `cache`. Every file is looked at even after one failed, so that each damaged
+/// one is removed (see [`verify_file`]).
+pub fn verify_row_files(
+    store: &StoreDir,
+    row: &PackageFilesIndex,
+    cache: &VerifiedFilesCache,
+) -> bool {
     let mut passed = row.algo == "sha512";
-    let mut files = Vec::with_capacity(row.files.len());
     let files_dir = cache.files_dir(store);
-    for (rel_path, info) in &row.files {
+    for info in row.files.values() {
         let executable = info.is_executable();
         // Validates the digest too: a malformed one never becomes a path.
         let Some(key) = CasKey::new(&info.digest, executable) else {
             passed = false;
             continue;
         };
-        let cas_path = store.cas_path(&info.digest, executable);
-        if !cache.set.contains(&key) {
-            let intact = match files_dir {
-                Some(dir) => verify_file_at(dir, cas_rel(&cas_path), &cas_path, info),
-                None => verify_file(&cas_path, info),
-            };
-            if intact {
-                cache.set.insert(key);
-            } else {
-                passed = false;
-            }
+        if cache.set.contains(key) {
+            continue;
         }
-        files.push(StoreFileRef {
-            rel_path: rel_path.clone(),
-            cas_path,
-            executable,
-        });
+        let intact = match (files_dir, tack_fs::CasName::new(&info.digest, executable)) {
+            (Some(dir), Some(name)) => verify_file_at(dir, name.as_path(), store, info),
+            _ => verify_file(&store.cas_path(&info.digest, executable), info),
+        };
+        if intact {
+            cache.set.insert(key);
+        } else {
+            passed = false;
+        }
     }
-    VerifyResult { passed, files }
+    passed
 }
 
 /// Map a row to CAS paths without touching the disk (`verifyStoreIntegrity: false`).
@@ -234,13 +310,19 @@ pub fn verify_file(path: &Path, info: &CafsFileInfo) -> bool {
 
 /// [`verify_file`] with the fast-path stat made relative to the open `files/` directory
 /// (`rel` is `XX/<rest>[-exec]`), which spares the kernel the walk of the whole store path.
-fn verify_file_at(files: &tack_fs::DirFd, rel: &Path, path: &Path, info: &CafsFileInfo) -> bool {
+/// The whole path is built only for the slow path.
+fn verify_file_at(
+    files: &tack_fs::DirFd,
+    rel: &Path,
+    store: &StoreDir,
+    info: &CafsFileInfo,
+) -> bool {
     match files.stat(rel) {
         Ok(st) if st.is_file && st.len == info.size && !modified_at(st.mtime_ms as f64, info) => {
             true
         }
         Err(_) => false,
-        Ok(_) => verify_file_slow(path, info),
+        Ok(_) => verify_file_slow(&store.cas_path(&info.digest, info.is_executable()), info),
     }
 }
 
@@ -315,15 +397,6 @@ fn remove_stale_entry(path: &Path, meta: &Metadata) {
     };
 }
 
-/// `XX/<rest>[-exec]`: the last two components of a CAS path, relative to `files/`.
-fn cas_rel(cas_path: &Path) -> &Path {
-    use std::os::unix::ffi::OsStrExt;
-    let bytes = cas_path.as_os_str().as_bytes();
-    let mut slashes = bytes.iter().enumerate().rev().filter(|(_, b)| **b == b'/');
-    let start = slashes.nth(1).map_or(0, |(i, _)| i + 1);
-    Path::new(std::ffi::OsStr::from_bytes(&bytes[start..]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,13 +418,66 @@ mod tests {
         }
     }
 
+    /// A key for `i` whose bits are spread like a digest's (splitmix64).
+    fn key(i: u64) -> CasKey {
+        let mix = |mut z: u64| {
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+            z ^ (z >> 31)
+        };
+        let (a, b) = (mix(2 * i + 1), mix(2 * i + 2));
+        CasKey::new(
+            &format!("{a:016x}{b:016x}{}", "0".repeat(96)),
+            i.is_multiple_of(3),
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn cas_rel_is_the_shard_and_the_name() {
-        let store = StoreDir::new("/x/store/v11");
-        let path = store.cas_path(&"ab".repeat(64), true);
-        assert_eq!(
-            cas_rel(&path),
-            Path::new(&format!("ab/{}-exec", "ab".repeat(63)))
-        );
+    fn the_set_holds_what_was_inserted_and_nothing_else() {
+        let set = VerifiedSet::with_capacity(5000);
+        for i in 0..5000 {
+            set.insert(key(i));
+        }
+        assert_eq!(set.len.load(Ordering::Relaxed), 5000);
+        assert!((0..5000).all(|i| set.contains(key(i))));
+        assert!((5000..10_000).all(|i| !set.contains(key(i))));
+        // Same first word, another second word: a different file.
+        let mut twin = key(1);
+        twin.low ^= 2;
+        assert!(!set.contains(twin));
+        set.insert(twin);
+        assert!(set.contains(twin) && set.contains(key(1)));
+    }
+
+    #[test]
+    fn a_full_set_forgets_but_never_invents() {
+        // Every key lands in the same run of slots: the table fills up and later inserts
+        // are dropped, yet no lookup of an absent key ever says yes.
+        let set = VerifiedSet::with_capacity(0);
+        let colliding = |i: u64| CasKey {
+            high: 1 + (i << 20),
+            low: i + 1,
+        };
+        for i in 0..(MAX_PROBES as u64 + 10) {
+            set.insert(colliding(i));
+        }
+        assert_eq!(set.len.load(Ordering::Relaxed), MAX_PROBES);
+        assert!((0..MAX_PROBES as u64).all(|i| set.contains(colliding(i))));
+        assert!((MAX_PROBES as u64..MAX_PROBES as u64 + 10).all(|i| !set.contains(colliding(i))));
+    }
+
+    #[test]
+    fn threads_filling_the_set_at_once_lose_no_key() {
+        let set = VerifiedSet::with_capacity(40_000);
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let set = &set;
+                // Overlapping ranges: the same keys are inserted from two threads at once.
+                s.spawn(move || (t * 5000..t * 5000 + 10_000).for_each(|i| set.insert(key(i))));
+            }
+        });
+        assert!((0..25_000).all(|i| set.contains(key(i))));
+        assert_eq!(set.len.load(Ordering::Relaxed), 25_000);
     }
 }

@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tack_linker::{
-    import_package_from, ChildLinks, ImportOutcome, ImportSummary, LinkPlan, PackageFiles,
-    PackageImporter, COMPLETION_MARKER,
+    import_package_from, ChildLinks, FilesFrom, ImportOutcome, ImportSummary, LinkPlan,
+    PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 use tack_store_dir::{
-    check_pkg_files_integrity, file_refs_without_verifying, msgpackr, PackageFilesIndex, StoreDir,
-    StoreFileRef, StoreIndex, VerifiedFilesCache,
+    is_valid_digest, msgpackr, verify_row_files, PackageFilesIndex, StoreDir, StoreIndex,
+    VerifiedFilesCache,
 };
 use tack_tarball::{Fetcher, PackageToFetch};
 
@@ -76,42 +76,63 @@ fn from_row(
     builds: &Builds,
 ) -> Result<Next, CliError> {
     let mut prep = builds.prepare(plan, index, Some(row))?;
-    let check = |row: &PackageFilesIndex| {
+    let usable = |row: &PackageFilesIndex| {
         if verify {
-            let result = check_pkg_files_integrity(store, row, verified);
-            result.passed.then_some(result.files)
+            verify_row_files(store, row, verified)
         } else {
-            file_refs_without_verifying(store, row)
+            digests_valid(row)
         }
     };
-    let mut files = None;
+    let built_row;
+    let mut chosen = None;
     if let Some(cached) = prep.cached_files.take() {
         // The package as built: its base files with the cache entry applied.
-        let built_row = PackageFilesIndex {
+        built_row = PackageFilesIndex {
             files: cached.clone(),
             side_effects: None,
             ..row.clone()
         };
-        files = check(&built_row);
-        if files.is_some() {
+        if usable(&built_row) {
             prep.cached_files = Some(cached);
+            chosen = Some(&built_row);
         } else {
             let (requires_build, patched) = builds.needs(index, row);
             prep = prep.without_cache(requires_build, patched);
         }
     }
-    let Some(files) = files.or_else(|| check(row)) else {
-        return Ok(Next::Fetch);
+    let chosen = match chosen {
+        Some(built) => built,
+        None if usable(row) => row,
+        None => return Ok(Next::Fetch),
     };
-    let outcome = filler.fill_from_store(plan, index, files, prep.force_copy)?;
+    let outcome = filler.fill_from_store(plan, index, &store_files(chosen), prep.force_copy)?;
     Ok(Next::Done(outcome, prep))
 }
 
+/// Whether every digest of `row` can name a CAS file (all a row needs when the store is
+/// not verified: a malformed digest never becomes a path).
+fn digests_valid(row: &PackageFilesIndex) -> bool {
+    row.files.values().all(|info| is_valid_digest(&info.digest))
+}
+
+/// The files of `row` for an import, borrowed from it.
+fn store_files(row: &PackageFilesIndex) -> Vec<StoreFile<'_>> {
+    row.files
+        .iter()
+        .map(|(rel_path, info)| StoreFile {
+            rel_path,
+            digest: &info.digest,
+            executable: info.is_executable(),
+        })
+        .collect()
+}
+
 /// What an import task needs to fill a package's slot in the virtual store: the file
-/// importers and every package's resolved child links.
+/// importers, every package's resolved child links, and the store's `files/` directory.
 struct SlotFiller {
     importer: PackageImporter,
     child_links: ChildLinks,
+    files_dir: std::path::PathBuf,
 }
 
 impl SlotFiller {
@@ -121,7 +142,7 @@ impl SlotFiller {
         &self,
         plan: &InstallPlan,
         i: usize,
-        files: &PackageFiles,
+        files: FilesFrom<'_>,
         force_copy: bool,
     ) -> Result<ImportOutcome, CliError> {
         let link = &plan.link;
@@ -143,16 +164,14 @@ impl SlotFiller {
         &self,
         plan: &InstallPlan,
         i: usize,
-        files: Vec<StoreFileRef>,
+        files: &[StoreFile<'_>],
         force_copy: bool,
     ) -> Result<ImportOutcome, CliError> {
-        let files = PackageFiles::Cas(
-            files
-                .into_iter()
-                .map(|f| (f.rel_path, f.cas_path))
-                .collect(),
-        );
-        self.fill(plan, i, &files, force_copy)
+        let files = FilesFrom::Store {
+            files_dir: &self.files_dir,
+            files,
+        };
+        self.fill(plan, i, files, force_copy)
     }
 }
 
@@ -228,7 +247,7 @@ impl LocalImports {
                 Local::Directory => builds.prepare(&plan, i, None).and_then(|prep| {
                     let files = &plan.link.packages[i].files;
                     filler
-                        .fill(&plan, i, files, prep.force_copy)
+                        .fill(&plan, i, FilesFrom::Plan(files), prep.force_copy)
                         .map(|o| Next::Done(o, prep))
                 }),
             };
@@ -286,6 +305,7 @@ pub fn materialize(
         filler: Arc::new(SlotFiller {
             importer: PackageImporter::new(link.import_method),
             child_links: ChildLinks::new(link)?,
+            files_dir: store.files_dir(),
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.
@@ -438,11 +458,10 @@ pub fn materialize(
                 integrity: Some(integrity.clone()),
                 tarball_url: url.clone(),
             };
-            let (fetcher, tx, filler, store, pool, plan, builds) = (
+            let (fetcher, tx, filler, pool, plan, builds) = (
                 fetcher.clone(),
                 tx.clone(),
                 Arc::clone(&filler),
-                store.clone(),
                 Arc::clone(&pool),
                 Arc::clone(plan),
                 Arc::clone(builds),
@@ -450,26 +469,27 @@ pub fn materialize(
             runtime.spawn(async move {
                 match fetcher.fetch(&request).await {
                     Ok(row) => pool.spawn(move || {
-                        let result = match file_refs_without_verifying(&store, &row) {
-                            Some(refs) => builds.prepare(&plan, i, Some(&row)).and_then(|prep| {
+                        let result = if digests_valid(&row) {
+                            builds.prepare(&plan, i, Some(&row)).and_then(|prep| {
                                 // A fresh row's base files are imported: no cached build.
                                 let (requires_build, patched) = builds.needs(i, &row);
                                 let prep = prep.without_cache(requires_build, patched);
-                                filler
-                                    .fill_from_store(&plan, i, refs, prep.force_copy)
-                                    .map(|o| {
-                                        let row = Arc::try_unwrap(row)
-                                            .unwrap_or_else(|shared| (*shared).clone());
-                                        (o, prep, Box::new(row))
-                                    })
-                            }),
-                            None => Err(CliError::new(
+                                let files = store_files(&row);
+                                let outcome =
+                                    filler.fill_from_store(&plan, i, &files, prep.force_copy)?;
+                                drop(files);
+                                let row =
+                                    Arc::try_unwrap(row).unwrap_or_else(|shared| (*shared).clone());
+                                Ok((outcome, prep, Box::new(row)))
+                            })
+                        } else {
+                            Err(CliError::new(
                                 "ERR_TACK_BAD_INDEX_ROW",
                                 format!(
                                     "the store index row of {} names a malformed digest",
                                     plan.link.packages[i].dep_path
                                 ),
-                            )),
+                            ))
                         };
                         let _ = tx.send(Message::Fetched(i, result));
                     }),
