@@ -44,6 +44,14 @@ fn extra_packages() -> Vec<PackageDef> {
             .field("peerDependencies", json!({"use-peer": "^1.0.0"}))
             .field("dependencies", json!({"peer-host": "1.0.0"}))
             .file("index.js", js("module.exports = 'nested';\n"), 0o644),
+        // Scoped children: one into a slot with no scope dir of its own (the link's scope
+        // dir is made), one beside its own scope dir.
+        PackageDef::new("tack-scoped-user", "1.0.0")
+            .field("dependencies", json!({"@tack-test/scoped": "1.0.0"}))
+            .file("index.js", js("module.exports = 'scoped user';\n"), 0o644),
+        PackageDef::new("@tack-test/scoped-sibling", "1.0.0")
+            .field("dependencies", json!({"@tack-test/scoped": "1.0.0"}))
+            .file("index.js", js("module.exports = 'sibling';\n"), 0o644),
         PackageDef::new(LONG_NAME, "1.0.0")
             .field(
                 "peerDependencies",

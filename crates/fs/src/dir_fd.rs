@@ -72,6 +72,48 @@ impl DirFd {
         }
     }
 
+    /// Creates the directory `rel` (relative to `self`), mode `0o777` before the umask as
+    /// `std::fs::create_dir` does.
+    pub fn mkdir(&self, rel: &Path) -> io::Result<()> {
+        let rc = with_relative(rel, |c_rel| {
+            // SAFETY: c_rel is valid and NUL-terminated; the fd is open for the call.
+            Ok(unsafe { libc::mkdirat(self.0.as_raw_fd(), c_rel.as_ptr(), 0o777) })
+        })?;
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Opens the directory `rel` (relative to `self`).
+    pub fn open_dir(&self, rel: &Path) -> io::Result<DirFd> {
+        let fd = with_relative(rel, |c_rel| {
+            // SAFETY: c_rel is valid and NUL-terminated; the fd is open for the call.
+            Ok(unsafe { libc::openat(self.0.as_raw_fd(), c_rel.as_ptr(), OPEN_FLAGS) })
+        })?;
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a freshly opened descriptor that nothing else owns.
+        Ok(DirFd(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Creates the symlink `rel` (relative to `self`) with the text `target`; never
+    /// replaces an existing entry (`EEXIST`).
+    pub fn symlink(&self, target: &Path, rel: &Path) -> io::Result<()> {
+        let c_target = cstring(target.as_os_str().as_bytes())?;
+        let rc = with_relative(rel, |c_rel| {
+            // SAFETY: both strings are valid and NUL-terminated; the fd is open for the call.
+            Ok(unsafe { libc::symlinkat(c_target.as_ptr(), self.0.as_raw_fd(), c_rel.as_ptr()) })
+        })?;
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Stats `rel` (relative to `self`), following a final symlink as `std::fs::metadata`
     /// does.
     pub fn stat(&self, rel: &Path) -> io::Result<FileStat> {
@@ -149,6 +191,38 @@ mod tests {
             files.stat(&store.join("ab/cdef")).unwrap_err().kind(),
             io::ErrorKind::InvalidInput,
             "an absolute path must not silently ignore the directory"
+        );
+    }
+
+    #[test]
+    fn makes_dirs_and_symlinks_relative_to_open_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = DirFd::open(tmp.path()).unwrap();
+        root.mkdir(Path::new("a")).unwrap();
+        root.mkdir(Path::new("a/b")).unwrap();
+        assert!(tmp.path().join("a/b").is_dir());
+        let again = root.mkdir(Path::new("a/b")).unwrap_err();
+        assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
+        let missing = root.mkdir(Path::new("x/y")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+
+        let b = root.open_dir(Path::new("a/b")).unwrap();
+        b.mkdir(Path::new("c")).unwrap();
+        assert!(tmp.path().join("a/b/c").is_dir());
+        b.symlink(Path::new("../../a"), Path::new("link")).unwrap();
+        assert_eq!(
+            std::fs::read_link(tmp.path().join("a/b/link")).unwrap(),
+            Path::new("../../a")
+        );
+        assert!(tmp.path().join("a/b/link/b/c").is_dir());
+        let taken = b
+            .symlink(Path::new("elsewhere"), Path::new("link"))
+            .unwrap_err();
+        assert_eq!(taken.kind(), io::ErrorKind::AlreadyExists);
+        assert!(root.open_dir(Path::new("nope")).is_err());
+        assert_eq!(
+            b.mkdir(&tmp.path().join("z")).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
         );
     }
 }

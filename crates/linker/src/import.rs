@@ -180,8 +180,12 @@ pub fn import_package_from(
     // package. An existing slot may hold a complete package or a partial one.
     let slot = virtual_store_dir.join(&pkg.dir_name);
     let mut outcome = ImportOutcome::Imported;
+    // The package dir, open, when this call created it: its dirs and links are then made
+    // relative to it, so the kernel walks one or two components per call instead of the
+    // whole path (about ten in a project's virtual store).
+    let mut pkg_fd = None;
     if create_fresh_slot(&slot, &pkg.dep_path)? {
-        create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
+        pkg_fd = create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
     } else {
         if let Some(marker) = marker {
             match std::fs::symlink_metadata(pkg_dir.join(marker)) {
@@ -213,16 +217,22 @@ pub fn import_package_from(
             .map_err(|e| LinkError::io("create directory", &pkg_dir, &pkg.dep_path, e))?;
     }
     for dir in unique_parent_dirs(&items) {
-        let path = pkg_dir.join(dir);
-        match std::fs::create_dir(&path) {
+        let made = match &pkg_fd {
+            Some(fd) => fd.mkdir(Path::new(dir)),
+            None => std::fs::create_dir(pkg_dir.join(dir)),
+        };
+        match made {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(LinkError::io("create directory", &path, &pkg.dep_path, e)),
+            Err(e) => {
+                let path = pkg_dir.join(dir);
+                return Err(LinkError::io("create directory", path, &pkg.dep_path, e));
+            }
         }
     }
 
     let is_dir_source = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
-    let linker = FastLinker::new(importer, files, force_copy, &pkg_dir);
+    let linker = FastLinker::new(importer, files, force_copy, &pkg_dir, pkg_fd);
     let place = |item: &Item<'_>| -> Result<(), LinkError> {
         if linker.link(item) {
             return Ok(());
@@ -307,11 +317,13 @@ struct FastLinker<'a> {
 }
 
 impl<'a> FastLinker<'a> {
+    /// `pkg_fd` is the package dir if the caller has it open already.
     fn new(
         importer: &'a PackageImporter,
         files: FilesFrom<'_>,
         force_copy: bool,
         pkg_dir: &Path,
+        pkg_fd: Option<tack_fs::DirFd>,
     ) -> Self {
         let hardlinks = !force_copy
             && matches!(
@@ -328,7 +340,7 @@ impl<'a> FastLinker<'a> {
             FilesFrom::Store { files_dir, .. } => importer.cas_dir_at(files_dir),
         };
         FastLinker {
-            pkg_dir: cas.and_then(|_| tack_fs::DirFd::open(pkg_dir).ok()),
+            pkg_dir: cas.and_then(|_| pkg_fd.or_else(|| tack_fs::DirFd::open(pkg_dir).ok())),
             cas,
         }
     }
@@ -407,18 +419,37 @@ fn create_fresh_slot(slot: &Path, package: &str) -> Result<bool, LinkError> {
     }
 }
 
-/// `node_modules`, the `@scope` dir if any, and the package dir, in a slot just created.
-fn create_dirs_below_slot(slot: &Path, name: &str, package: &str) -> Result<(), LinkError> {
-    let mkdir = |dir: &Path| {
-        std::fs::create_dir(dir).map_err(|e| LinkError::io("create directory", dir, package, e))
+/// `node_modules`, the `@scope` dir if any, and the package dir, in a slot just created;
+/// returns the package dir open (`None` if the slot could not be opened: then the dirs are
+/// made by whole path).
+fn create_dirs_below_slot(
+    slot: &Path,
+    name: &str,
+    package: &str,
+) -> Result<Option<tack_fs::DirFd>, LinkError> {
+    let mut rel = PathBuf::from("node_modules");
+    let Ok(slot_fd) = tack_fs::DirFd::open(slot) else {
+        let mkdir = |dir: &Path| {
+            std::fs::create_dir(dir).map_err(|e| LinkError::io("create directory", dir, package, e))
+        };
+        mkdir(&slot.join(&rel))?;
+        for part in name.split('/') {
+            rel.push(part);
+            mkdir(&slot.join(&rel))?;
+        }
+        return Ok(None);
     };
-    let mut dir = slot.join("node_modules");
-    mkdir(&dir)?;
+    let mkdir = |rel: &Path| {
+        slot_fd
+            .mkdir(rel)
+            .map_err(|e| LinkError::io("create directory", slot.join(rel), package, e))
+    };
+    mkdir(&rel)?;
     for part in name.split('/') {
-        dir.push(part);
-        mkdir(&dir)?;
+        rel.push(part);
+        mkdir(&rel)?;
     }
-    Ok(())
+    Ok(slot_fd.open_dir(&rel).ok())
 }
 
 /// Every file of a source directory as `(relative path, source path)`, sorted.

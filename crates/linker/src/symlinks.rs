@@ -137,11 +137,57 @@ impl ChildLinks {
 
     /// Links the children of the plan's package `i` into its slot, which the caller has
     /// just created (so there are no stale links to prune).
+    ///
+    /// The links are made relative to the open `<slot>/node_modules`, so the kernel walks one
+    /// component per link instead of the whole path; anything unusual (an entry in the way,
+    /// a relative store path, an error) goes the general way ([`tack_fs::symlink_dir`]).
     pub fn link_fresh(&self, plan: &LinkPlan, i: usize) -> Result<(), LinkError> {
-        match (plan.packages.get(i), self.targets.get(i)) {
-            (Some(pkg), Some(targets)) => make_child_links(plan, pkg, targets),
-            _ => Ok(()),
+        let (Some(pkg), Some(targets)) = (plan.packages.get(i), self.targets.get(i)) else {
+            return Ok(());
+        };
+        let modules = slot_modules(plan, pkg);
+        let fd = match modules.is_absolute() && !targets.is_empty() {
+            true => tack_fs::DirFd::open(&modules).ok(),
+            false => None,
+        };
+        let Some(fd) = fd else {
+            return make_child_links(plan, pkg, targets);
+        };
+        for (alias, dir) in targets {
+            if !link_child_at(&fd, &modules, alias, dir) {
+                tack_fs::symlink_dir(dir, &modules.join(alias))
+                    .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
+            }
         }
+        Ok(())
+    }
+}
+
+/// Makes the link `<modules>/<alias>` → `target` relative to `fd` (open on `modules`), with
+/// the same relative text [`tack_fs::symlink_dir`] writes; `false` when it did not.
+fn link_child_at(fd: &tack_fs::DirFd, modules: &Path, alias: &str, target: &Path) -> bool {
+    if !target.is_absolute() {
+        return false;
+    }
+    let scope = alias.split_once('/').map(|(scope, _)| scope);
+    let parent = match scope {
+        Some(scope) => std::borrow::Cow::Owned(modules.join(scope)),
+        None => std::borrow::Cow::Borrowed(modules),
+    };
+    let text = tack_fs::relative_path(&parent, target);
+    match fd.symlink(&text, Path::new(alias)) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match scope {
+            // The first child of this scope: make its dir, then the link.
+            Some(scope) => {
+                let made = fd.mkdir(Path::new(scope));
+                let exists =
+                    matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists);
+                (made.is_ok() || exists) && fd.symlink(&text, Path::new(alias)).is_ok()
+            }
+            None => false,
+        },
+        Err(_) => false,
     }
 }
 
