@@ -65,11 +65,7 @@ impl DirFd {
                 })
             })
         })?;
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        zero_or_errno(rc)
     }
 
     /// Creates the directory `rel` (relative to `self`), mode `0o777` before the umask as
@@ -79,11 +75,7 @@ impl DirFd {
             // SAFETY: c_rel is valid and NUL-terminated; the fd is open for the call.
             Ok(unsafe { libc::mkdirat(self.0.as_raw_fd(), c_rel.as_ptr(), 0o777) })
         })?;
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        zero_or_errno(rc)
     }
 
     /// Opens the directory `rel` (relative to `self`).
@@ -107,11 +99,7 @@ impl DirFd {
             // SAFETY: both strings are valid and NUL-terminated; the fd is open for the call.
             Ok(unsafe { libc::symlinkat(c_target.as_ptr(), self.0.as_raw_fd(), c_rel.as_ptr()) })
         })?;
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        zero_or_errno(rc)
     }
 
     /// Stats `rel` (relative to `self`), following a final symlink as `std::fs::metadata`
@@ -152,6 +140,15 @@ fn with_relative<T>(path: &Path, f: impl FnOnce(&CStr) -> io::Result<T>) -> io::
     let c = CStr::from_bytes_with_nul(&buf[..=bytes.len()])
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     f(c)
+}
+
+/// A libc call's `0`-or-`-1` result as an `io::Result` (the error read from `errno`).
+fn zero_or_errno(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
