@@ -147,6 +147,7 @@ pub fn check_package(
     host: &HostInfo,
     supported: &SupportedArchitectures,
     reached_optionally: bool,
+    engines: &mut EngineVerdicts,
 ) -> Option<Incompatibility> {
     let inferred = if reached_optionally
         && package.os.is_none()
@@ -184,19 +185,47 @@ pub fn check_package(
         });
     }
     if let (Some(wanted), Some(current)) = (package.engines.get("node"), &host.node_version) {
-        if let (Ok(range), Ok(version)) = (
-            node_semver::Range::parse(wanted),
-            node_semver::Version::parse(current),
-        ) {
-            if !range.satisfies(&version) {
-                return Some(Incompatibility::Engine {
-                    wanted: wanted.clone(),
-                    current: current.clone(),
-                });
-            }
+        if !engines.satisfied(wanted, current) {
+            return Some(Incompatibility::Engine {
+                wanted: wanted.clone(),
+                current: current.clone(),
+            });
         }
     }
     None
+}
+
+/// Verdicts of `engines.node` ranges against the running node, by range text. A lockfile
+/// repeats a few dozen ranges over hundreds of packages, and parsing each one again with
+/// node-semver was most of the platform filter's time, on the critical path of every
+/// install that is not a no-op.
+#[derive(Debug, Default)]
+pub struct EngineVerdicts {
+    /// The node version the verdicts were made for, parsed (`None` inside: it does not parse).
+    host: Option<(String, Option<node_semver::Version>)>,
+    satisfied: HashMap<String, bool>,
+}
+
+impl EngineVerdicts {
+    /// Whether the range `wanted` admits node `current`; a range or version that does not
+    /// parse admits everything (pnpm skips the check then).
+    fn satisfied(&mut self, wanted: &str, current: &str) -> bool {
+        if self.host.as_ref().is_none_or(|(text, _)| text != current) {
+            let parsed = node_semver::Version::parse(current).ok();
+            self.host = Some((current.to_string(), parsed));
+            self.satisfied.clear();
+        }
+        if let Some(&known) = self.satisfied.get(wanted) {
+            return known;
+        }
+        let version = self.host.as_ref().and_then(|(_, v)| v.as_ref());
+        let ok = match (node_semver::Range::parse(wanted), version) {
+            (Ok(range), Some(version)) => range.satisfies(version),
+            _ => true,
+        };
+        self.satisfied.insert(wanted.to_string(), ok);
+        ok
+    }
 }
 
 /// The result of [`filter_lockfile`].
@@ -301,6 +330,7 @@ pub fn filter_lockfile(
     // Pass 2: everything reachable, not entering incompatible optional-only packages.
     let mut result = FilteredGraph::default();
     let mut verdicts: HashMap<String, Option<Incompatibility>> = HashMap::new();
+    let mut engines = EngineVerdicts::default();
     let mut stack: Vec<String> = roots.into_iter().rev().map(|e| e.dep_path).collect();
     while let Some(dep_path) = stack.pop() {
         if result.installable.contains(&dep_path) || result.skipped.contains(&dep_path) {
@@ -312,7 +342,7 @@ pub fn filter_lockfile(
             .or_insert_with(|| {
                 let package = lockfile.package(&dep_path)?;
                 let (name, _) = lockfile.name_version(&dep_path);
-                check_package(&name, package, host, supported, !is_required)
+                check_package(&name, package, host, supported, !is_required, &mut engines)
             })
             .clone();
         if let Some(problem) = verdict {
@@ -358,6 +388,26 @@ mod tests {
 
     fn list(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn engine_verdicts_are_cached_per_node_version() {
+        let mut engines = EngineVerdicts::default();
+        assert!(engines.satisfied(">=14", "20.11.1"));
+        assert!(!engines.satisfied("<10", "20.11.1"));
+        assert!(!engines.satisfied("<10", "20.11.1"), "the cached verdict");
+        assert!(engines.satisfied("^12.20.0 || ^14.13.1 || >=16.0.0", "20.11.1"));
+        assert!(
+            engines.satisfied("not a range", "20.11.1"),
+            "an unparsable range admits"
+        );
+        // Another node version: no verdict of the first one may leak.
+        assert!(engines.satisfied("<10", "8.17.0"));
+        assert!(!engines.satisfied(">=14", "8.17.0"));
+        assert!(
+            engines.satisfied(">=14", "not a version"),
+            "an unparsable version admits"
+        );
     }
 
     #[test]
