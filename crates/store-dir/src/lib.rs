@@ -29,6 +29,6 @@ pub use layout::{is_valid_digest, StoreDir, STORE_VERSION};
 pub use multi_sha512::sha512_many;
 pub use store_path::{resolve_store_dir, StoreDirInputs};
 pub use verify::{
-    check_pkg_files_integrity, file_refs_without_verifying, verify_file, verify_row_files,
-    StoreFileRef, VerifiedFilesCache, VerifyResult,
+    check_pkg_files_integrity, verify_file, verify_row_files, StoreFileRef, VerifiedFilesCache,
+    VerifyResult,
 };

@@ -8,7 +8,7 @@
 //! when the writer's package is linked. Only under the lock is a file re-hashed or removed.
 
 use crate::index_row::{CafsFileInfo, PackageFilesIndex};
-use crate::layout::{is_valid_digest, StoreDir};
+use crate::layout::StoreDir;
 use sha2::{Digest, Sha512};
 use std::fs::Metadata;
 use std::io::Read;
@@ -52,7 +52,8 @@ struct CasKey {
 
 impl CasKey {
     /// `None` for a digest that is not 128 lowercase hex digits (what
-    /// [`is_valid_digest`] accepts), checked in the same pass as the prefix is read.
+    /// [`crate::layout::is_valid_digest`] accepts), checked in the same pass as the prefix is
+    /// read.
     fn new(hex_digest: &str, executable: bool) -> Option<CasKey> {
         let bytes = hex_digest.as_bytes();
         if bytes.len() != 128 {
@@ -278,24 +279,6 @@ pub fn verify_row_files(
     passed
 }
 
-/// Map a row to CAS paths without touching the disk (`verifyStoreIntegrity: false`).
-/// Fails only on a malformed digest.
-pub fn file_refs_without_verifying(
-    store: &StoreDir,
-    row: &PackageFilesIndex,
-) -> Option<Vec<StoreFileRef>> {
-    row.files
-        .iter()
-        .map(|(rel_path, info)| {
-            is_valid_digest(&info.digest).then(|| StoreFileRef {
-                rel_path: rel_path.clone(),
-                cas_path: store.cas_path(&info.digest, info.is_executable()),
-                executable: info.is_executable(),
-            })
-        })
-        .collect()
-}
-
 /// Whether the CAS file at `path` holds the content `info` describes. A damaged file
 /// (wrong size, wrong hash, a directory in its place) is removed; a missing one is a miss.
 pub fn verify_file(path: &Path, info: &CafsFileInfo) -> bool {
@@ -400,6 +383,7 @@ fn remove_stale_entry(path: &Path, meta: &Metadata) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layout::is_valid_digest;
 
     #[test]
     fn cas_keys_take_only_what_is_valid_digest_takes() {
