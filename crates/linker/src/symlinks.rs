@@ -146,10 +146,9 @@ impl ChildLinks {
             return Ok(());
         };
         let modules = slot_modules(plan, pkg);
-        let fd = match modules.is_absolute() && !targets.is_empty() {
-            true => tack_fs::DirFd::open(&modules).ok(),
-            false => None,
-        };
+        let fd = (modules.is_absolute() && !targets.is_empty())
+            .then(|| tack_fs::DirFd::open(&modules).ok())
+            .flatten();
         let Some(fd) = fd else {
             return make_child_links(plan, pkg, targets);
         };
