@@ -15,7 +15,6 @@
 
 use crate::error::StoreError;
 use crate::layout::StoreDir;
-use crate::multi_sha512::sha512_many;
 use dashmap::DashSet;
 use sha2::{Digest, Sha512};
 
@@ -44,15 +43,16 @@ impl CasWriter {
         self.put(Sha512::digest(content).into(), content, executable)
     }
 
-    /// [`CasWriter::write`] for many files, `(content, executable)` each, hashed together
-    /// (see [`sha512_many`]); the results come back in the order of `files`.
-    pub fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, StoreError>> {
-        let contents: Vec<&[u8]> = files.iter().map(|(content, _)| *content).collect();
-        sha512_many(&contents)
-            .into_iter()
-            .zip(files)
-            .map(|(digest, (content, executable))| self.put(digest, content, *executable))
-            .collect()
+    /// Makes sure the CAS path of `content`, whose sha512 the caller computed as `digest`,
+    /// holds it (see [`CasWriter::write`]), and returns the hex digest. The extractor hashes
+    /// a batch of files together (see [`crate::sha512_many`]) and hands them here.
+    pub fn write_hashed(
+        &self,
+        digest: &[u8; 64],
+        content: &[u8],
+        executable: bool,
+    ) -> Result<String, StoreError> {
+        self.put(*digest, content, executable)
     }
 
     /// Puts `content`, whose sha512 is `digest`, in place unless this writer already did.
@@ -108,25 +108,23 @@ mod tests {
     }
 
     #[test]
-    fn write_many_puts_each_file_where_write_would() {
+    fn write_hashed_puts_each_file_where_write_would() {
         let dir = tempfile::tempdir().unwrap();
         let store = StoreDir::new(dir.path().join("v11"));
         store.ensure_root().unwrap();
         let writer = CasWriter::new(store.clone());
         let contents: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; usize::from(i) * 70]).collect();
-        let files: Vec<(&[u8], bool)> = contents
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_slice(), i % 3 == 0))
-            .collect();
-        let digests = writer.write_many(&files);
-        for ((content, exec), digest) in files.iter().zip(digests) {
-            let digest = digest.unwrap();
-            assert_eq!(digest, hex::encode(Sha512::digest(content)));
+        let messages: Vec<&[u8]> = contents.iter().map(Vec::as_slice).collect();
+        let digests = crate::sha512_many(&messages);
+        for (i, (content, digest)) in messages.iter().zip(&digests).enumerate() {
+            let exec = i % 3 == 0;
+            let hex_digest = writer.write_hashed(digest, content, exec).unwrap();
+            assert_eq!(hex_digest, hex::encode(Sha512::digest(content)));
             assert_eq!(
-                std::fs::read(store.cas_path(&digest, *exec)).unwrap(),
+                std::fs::read(store.cas_path(&hex_digest, exec)).unwrap(),
                 *content
             );
         }
+        assert_eq!(writer.files_written(), 20);
     }
 }

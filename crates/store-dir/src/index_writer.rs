@@ -35,7 +35,7 @@ pub const GATHER: Duration = Duration::from_millis(150);
 /// errors are then only printed.
 pub struct IndexWriter {
     /// `None` once sealed: the thread then drains what is queued and closes the index.
-    tx: parking_lot::Mutex<Option<Sender<(String, PackageFilesIndex)>>>,
+    tx: parking_lot::Mutex<Option<Sender<(String, Arc<PackageFilesIndex>)>>>,
     /// Taken by the first [`IndexWriter::finish`]; behind a lock so that any holder of a
     /// shared handle can wait for the last commit (a fetcher task that the runtime has
     /// not dropped yet may still hold another one).
@@ -78,11 +78,12 @@ impl IndexWriter {
     }
 
     /// Queue a row. Never blocks on SQLite. A row queued after [`IndexWriter::seal`] is
-    /// dropped (it costs a re-fetch later, never a wrong row).
-    pub fn queue(&self, key: String, row: PackageFilesIndex) {
+    /// dropped (it costs a re-fetch later, never a wrong row). A shared row is not
+    /// copied: the install imports from the same one.
+    pub fn queue(&self, key: String, row: impl Into<Arc<PackageFilesIndex>>) {
         if let Some(tx) = &*self.tx.lock() {
             // A send only fails when the thread is gone; `finish` reports that.
-            let _ = tx.send((key, row));
+            let _ = tx.send((key, row.into()));
         }
     }
 
@@ -125,12 +126,12 @@ impl Drop for IndexWriter {
 
 fn run(
     index: StoreIndex,
-    rx: Receiver<(String, PackageFilesIndex)>,
+    rx: Receiver<(String, Arc<PackageFilesIndex>)>,
     commits: &AtomicUsize,
 ) -> Result<(), StoreError> {
     let mut first_error = None;
     while let Ok(first) = rx.recv() {
-        let mut batch: IndexMap<String, PackageFilesIndex> = IndexMap::new();
+        let mut batch: IndexMap<String, Arc<PackageFilesIndex>> = IndexMap::new();
         batch.insert(first.0, first.1);
         let deadline = Instant::now() + GATHER;
         let mut taken = 1;

@@ -9,7 +9,9 @@ use indexmap::IndexMap;
 use tack_store_dir::{CafsFileInfo, CasWriter, PackageFilesIndex, StoreDir};
 
 use crate::error::FetchError;
-use crate::extract::{unpack_tarball, CasSink, CasWriteError, ExtractCaps, UnpackedPackage};
+use crate::extract::{
+    unpack_tarball, CasSink, CasWriteError, ExtractCaps, HashedFile, UnpackedPackage,
+};
 
 fn write_error(e: &tack_store_dir::StoreError) -> CasWriteError {
     CasWriteError {
@@ -30,10 +32,13 @@ impl CasSink for CasWriter {
         CasWriter::write(self, content, exec).map_err(|e| write_error(&e))
     }
 
-    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, CasWriteError>> {
-        CasWriter::write_many(self, files)
-            .into_iter()
-            .map(|result| result.map_err(|e| write_error(&e)))
+    fn write_hashed(&self, files: &[HashedFile<'_>]) -> Vec<Result<String, CasWriteError>> {
+        files
+            .iter()
+            .map(|f| {
+                CasWriter::write_hashed(self, &f.digest, f.content, f.exec)
+                    .map_err(|e| write_error(&e))
+            })
             .collect()
     }
 }

@@ -17,7 +17,10 @@ use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
 use crate::auth::AuthTable;
 use crate::buffers::PooledBuf;
 use crate::error::FetchError;
-use crate::extract::{unpack_tarball, unpack_tarball_bytes, ExtractCaps, UnpackedPackage};
+use crate::extract::{
+    unpack_tarball, unpack_tarball_bytes, unpack_verified_tarball_bytes, ExtractCaps,
+    UnpackedPackage,
+};
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
@@ -338,20 +341,36 @@ impl<'a> Attempt<'a> {
         let caps = self.caps;
         let pkg = self.pkg_id.to_string();
         let unpacked = tokio::task::spawn_blocking(move || {
-            if let Some(expected) = &expected {
-                let mut hasher = IntegrityHasher::new(expected.algorithm);
-                hasher.update(&buf);
-                let (algo, digest) = hasher.finish();
-                if !expected.matches(&digest) {
-                    return Err(FetchError::Integrity {
-                        pkg,
-                        url: shown_url,
-                        expected: expected.display(),
-                        actual: to_sri(algo, &digest),
-                    });
+            let mismatch =
+                |expected: &ExpectedIntegrity, algo, digest: &[u8]| FetchError::Integrity {
+                    pkg: pkg.clone(),
+                    url: shown_url.clone(),
+                    expected: expected.display(),
+                    actual: to_sri(algo, digest),
+                };
+            match &expected {
+                // The usual case: the digest is computed with the first batch of files.
+                Some(expected) if expected.algorithm == Algorithm::Sha512 => {
+                    let verdict = |digest: &[u8; 64]| {
+                        if expected.matches(digest) {
+                            Ok(())
+                        } else {
+                            Err(mismatch(expected, Algorithm::Sha512, digest))
+                        }
+                    };
+                    unpack_verified_tarball_bytes(&buf, &pkg, &*cas, &caps, &verdict)
                 }
+                Some(expected) => {
+                    let mut hasher = IntegrityHasher::new(expected.algorithm);
+                    hasher.update(&buf);
+                    let (algo, digest) = hasher.finish();
+                    if !expected.matches(&digest) {
+                        return Err(mismatch(expected, algo, &digest));
+                    }
+                    unpack_tarball_bytes(&buf, &pkg, &*cas, &caps)
+                }
+                None => unpack_tarball_bytes(&buf, &pkg, &*cas, &caps),
             }
-            unpack_tarball_bytes(&buf, &pkg, &*cas, &caps)
         })
         .await
         .map_err(|e| self.task_error(e))??;

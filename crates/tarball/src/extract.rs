@@ -18,6 +18,8 @@ use flate2::read::GzDecoder;
 use indexmap::IndexMap;
 use rayon::prelude::*;
 use serde_json::Value;
+use sha2::{Digest, Sha512};
+use tack_store_dir::sha512_many;
 
 use crate::buffers::PooledBuf;
 use crate::entry_path::sanitize_entry_path;
@@ -68,14 +70,42 @@ impl std::fmt::Display for CasWriteError {
 pub trait CasSink: Sync {
     fn write(&self, content: &[u8], exec: bool) -> Result<String, CasWriteError>;
 
-    /// [`CasSink::write`] for several files, `(content, exec)` each, with the results in
-    /// the same order. A sink that can hash files together (see
-    /// [`tack_store_dir::sha512_many`]) overrides this.
-    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, CasWriteError>> {
+    /// Stores files whose sha512 the extractor already computed (it hashes a whole batch
+    /// side by side, see [`tack_store_dir::sha512_many`]), with the results in the order of
+    /// `files`. A sink that names files by digest overrides this to skip hashing again; by
+    /// default each file goes through [`CasSink::write`].
+    fn write_hashed(&self, files: &[HashedFile<'_>]) -> Vec<Result<String, CasWriteError>> {
         files
             .iter()
-            .map(|(content, exec)| self.write(content, *exec))
+            .map(|f| self.write(f.content, f.exec))
             .collect()
+    }
+}
+
+/// A file to store, with the sha512 of its content.
+#[derive(Debug, Clone, Copy)]
+pub struct HashedFile<'a> {
+    pub digest: [u8; 64],
+    pub content: &'a [u8],
+    pub exec: bool,
+}
+
+/// Checks the digest of the compressed archive against what the lockfile expects. Given
+/// to an extraction, the archive's sha512 is computed with its first batch of files and
+/// judged before any of them is stored (see [`unpack_verified_tarball_bytes`]).
+pub type TarballVerdict<'a> = &'a (dyn Fn(&[u8; 64]) -> Result<(), FetchError> + Sync);
+
+/// An archive whose digest is still to be judged.
+#[derive(Clone, Copy)]
+struct PendingCheck<'a> {
+    archive: &'a [u8],
+    verdict: TarballVerdict<'a>,
+}
+
+impl PendingCheck<'_> {
+    /// Judges the archive hashed on its own (no batch of files to share the lanes with).
+    fn judge_alone(&self) -> Result<(), FetchError> {
+        (self.verdict)(&Sha512::digest(self.archive).into())
     }
 }
 
@@ -159,6 +189,17 @@ pub fn unpack_tarball<R: Read>(
     sink: &dyn CasSink,
     caps: &ExtractCaps,
 ) -> Result<UnpackedPackage, FetchError> {
+    unpack_stream(reader, pkg, sink, caps, None)
+}
+
+/// [`unpack_tarball`], judging `check`'s archive with the first batch of files.
+fn unpack_stream<'a, R: Read>(
+    reader: R,
+    pkg: &'a str,
+    sink: &'a dyn CasSink,
+    caps: &'a ExtractCaps,
+    check: Option<PendingCheck<'a>>,
+) -> Result<UnpackedPackage, FetchError> {
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let is_gzip = {
         let head = buffered.fill_buf().map_err(|e| bad(pkg, &e))?;
@@ -182,7 +223,7 @@ pub fn unpack_tarball<R: Read>(
         remaining: limit,
         tripped: Arc::clone(&tripped),
     };
-    let mut unpacker = Unpacker::new(pkg, sink, caps);
+    let mut unpacker = Unpacker::new(pkg, sink, caps, check);
     let mut archive = tar::Archive::new(limited);
     let stream_err = |e: io::Error, tripped: &AtomicBool| {
         if tripped.load(Ordering::SeqCst) {
@@ -225,23 +266,60 @@ pub fn unpack_tarball_bytes(
     sink: &dyn CasSink,
     caps: &ExtractCaps,
 ) -> Result<UnpackedPackage, FetchError> {
+    unpack_bytes(body, pkg, sink, caps, None)
+}
+
+/// [`unpack_tarball_bytes`] for a body whose sha512 must be judged by `verdict` before any
+/// of its files is stored.
+///
+/// The body's digest is computed together with the first batch of files, in the lanes of
+/// [`tack_store_dir::sha512_many`], instead of alone before inflating: a tarball is usually
+/// the longest message of its batch, and hashing it alone was a tenth of a cold install's
+/// user time. No file reaches the sink before the verdict. When the archive fails before
+/// it was judged (corrupt, too large), the verdict on its digest is given first: a
+/// tampered download is reported as an integrity failure, whatever it does to the archive.
+pub fn unpack_verified_tarball_bytes(
+    body: &[u8],
+    pkg: &str,
+    sink: &dyn CasSink,
+    caps: &ExtractCaps,
+    verdict: TarballVerdict<'_>,
+) -> Result<UnpackedPackage, FetchError> {
+    let check = PendingCheck {
+        archive: body,
+        verdict,
+    };
+    unpack_bytes(body, pkg, sink, caps, Some(check)).map_err(|e| match e {
+        FetchError::Integrity { .. } => e,
+        other => check.judge_alone().err().unwrap_or(other),
+    })
+}
+
+fn unpack_bytes<'a>(
+    body: &'a [u8],
+    pkg: &'a str,
+    sink: &'a dyn CasSink,
+    caps: &'a ExtractCaps,
+    check: Option<PendingCheck<'a>>,
+) -> Result<UnpackedPackage, FetchError> {
     let max = usize::try_from(decompressed_limit(caps))
         .unwrap_or(usize::MAX)
         .min(ONE_SHOT_MAX_TAR_BYTES);
     match is_gzip(body).then(|| gunzip_one_shot(body, max)).flatten() {
-        Some(tar) => unpack_tar_in_memory(&tar.bytes, pkg, sink, caps),
-        None => unpack_tarball(body, pkg, sink, caps),
+        Some(tar) => unpack_tar_in_memory(&tar.bytes, pkg, sink, caps, check),
+        None => unpack_stream(body, pkg, sink, caps, check),
     }
 }
 
 /// Walks an uncompressed tar held in memory; file contents are slices of `tar`.
-fn unpack_tar_in_memory(
-    tar: &[u8],
-    pkg: &str,
-    sink: &dyn CasSink,
-    caps: &ExtractCaps,
+fn unpack_tar_in_memory<'a>(
+    tar: &'a [u8],
+    pkg: &'a str,
+    sink: &'a dyn CasSink,
+    caps: &'a ExtractCaps,
+    check: Option<PendingCheck<'a>>,
 ) -> Result<UnpackedPackage, FetchError> {
-    let mut unpacker = Unpacker::new(pkg, sink, caps);
+    let mut unpacker = Unpacker::new(pkg, sink, caps, check);
     let mut archive = tar::Archive::new(io::Cursor::new(tar));
     let entries = archive.entries_with_seek().map_err(|e| bad(pkg, &e))?;
     for (seq, entry) in entries.enumerate() {
@@ -298,10 +376,17 @@ struct Unpacker<'a> {
     total: u64,
     /// The bytes of the latest `package.json` entry.
     package_json: Option<Vec<u8>>,
+    /// The archive to judge before the first file is stored.
+    check: Option<PendingCheck<'a>>,
 }
 
 impl<'a> Unpacker<'a> {
-    fn new(pkg: &'a str, sink: &'a dyn CasSink, caps: &'a ExtractCaps) -> Self {
+    fn new(
+        pkg: &'a str,
+        sink: &'a dyn CasSink,
+        caps: &'a ExtractCaps,
+        check: Option<PendingCheck<'a>>,
+    ) -> Self {
         Unpacker {
             pkg,
             sink,
@@ -314,6 +399,7 @@ impl<'a> Unpacker<'a> {
             held_bytes: 0,
             total: 0,
             package_json: None,
+            check,
         }
     }
 
@@ -465,28 +551,47 @@ impl<'a> Unpacker<'a> {
         if batch.is_empty() {
             return Ok(());
         }
+        // The whole batch is hashed in one call, so that short files of the whole batch fill
+        // the lanes beside its long ones. (Hashed in chunks, as it once was, each chunk ended
+        // with its longest file hashed alone.)
+        let mut messages: Vec<&[u8]> = batch.iter().map(|f| f.content.bytes()).collect();
+        let check = self.check.take();
+        if let Some(check) = &check {
+            messages.push(check.archive);
+        }
+        let mut hashes = sha512_many(&messages);
+        drop(messages);
+        if let Some(check) = &check {
+            // `sha512_many` gives one digest per message; were one missing, the zero digest
+            // matches no expectation, so the archive is refused, never waved through.
+            let archive_digest = hashes.pop().unwrap_or([0; 64]);
+            (check.verdict)(&archive_digest)?;
+        }
+        let hashed: Vec<HashedFile<'_>> = batch
+            .iter()
+            .zip(hashes)
+            .map(|(f, digest)| HashedFile {
+                digest,
+                content: f.content.bytes(),
+                exec: f.mode & 0o111 != 0,
+            })
+            .collect();
         let sink = self.sink;
-        let write = |files: &[PendingFile<'_>]| {
-            let files: Vec<(&[u8], bool)> = files
-                .iter()
-                .map(|f| (f.content.bytes(), f.mode & 0o111 != 0))
-                .collect();
-            sink.write_many(&files)
-        };
         let digests: Vec<Result<String, CasWriteError>> = match cas_pool() {
-            Some(pool) if batch.len() >= PARALLEL_FROM_FILES => {
-                // Chunks large enough to fill the hasher's lanes, and enough of them to
-                // keep every thread of the pool busy.
-                let per_chunk = batch
-                    .len()
-                    .div_ceil(2 * pool.current_num_threads())
-                    .max(PARALLEL_FROM_FILES / 2);
-                let chunks: Vec<Vec<Result<String, CasWriteError>>> =
-                    pool.install(|| batch.par_chunks(per_chunk).map(write).collect());
+            Some(pool) if hashed.len() >= PARALLEL_FROM_FILES => {
+                // Enough chunks to keep every thread of the pool busy writing.
+                let per_chunk = hashed.len().div_ceil(2 * pool.current_num_threads());
+                let chunks: Vec<Vec<Result<String, CasWriteError>>> = pool.install(|| {
+                    hashed
+                        .par_chunks(per_chunk)
+                        .map(|chunk| sink.write_hashed(chunk))
+                        .collect()
+                });
                 chunks.into_iter().flatten().collect()
             }
-            _ => write(&batch),
+            _ => sink.write_hashed(&hashed),
         };
+        drop(hashed);
         let checked_at = now_ms();
         for (file, digest) in batch.into_iter().zip(digests) {
             let digest = digest.map_err(|e| FetchError::Store {
@@ -510,6 +615,10 @@ impl<'a> Unpacker<'a> {
 
     fn finish(mut self) -> Result<UnpackedPackage, FetchError> {
         self.flush()?;
+        // An archive without a single file was never hashed with a batch.
+        if let Some(check) = self.check.take() {
+            check.judge_alone()?;
+        }
         // Hard links take the content of the entry they name, unless a later regular
         // entry replaced the link's own path.
         for (seq, path, target) in std::mem::take(&mut self.links) {

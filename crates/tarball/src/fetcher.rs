@@ -209,7 +209,7 @@ impl Fetcher {
         };
         // Every file is in the CAS and the digest matched: now the row may be published.
         let row = Arc::new(into_index_row(downloaded.unpacked));
-        self.inner.index_writer.queue(key, (*row).clone());
+        self.inner.index_writer.queue(key, Arc::clone(&row));
         if let Some(sink) = &opts.on_event {
             sink(&FetchEvent::Fetched {
                 pkg_id: pkg.pkg_id.clone(),

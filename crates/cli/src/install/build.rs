@@ -495,7 +495,7 @@ impl Builds {
             };
             match tack_build::compute_side_effects_diff(&b.dir, &row.files, store) {
                 Ok(diff) => {
-                    let mut row = row.clone();
+                    let mut row = PackageFilesIndex::clone(row);
                     row.side_effects
                         .get_or_insert_with(IndexMap::new)
                         .insert(key, diff);

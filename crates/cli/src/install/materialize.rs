@@ -32,7 +32,7 @@ use crate::reporter::{Event, Reporter};
 pub struct Materialized {
     pub summary: ImportSummary,
     /// Per package (plan order): its store index row, when it has one.
-    pub rows: Vec<Option<PackageFilesIndex>>,
+    pub rows: Vec<Option<Arc<PackageFilesIndex>>>,
     /// Per package: how the build step prepared its import (`None` when it was not imported).
     pub preps: Vec<Option<Prep>>,
 }
@@ -252,7 +252,7 @@ impl LocalImports {
                 }),
             };
             // The row travels back with the result rather than being cloned up front.
-            let _ = tx.send(Message::Local(i, result, row.map(Box::new)));
+            let _ = tx.send(Message::Local(i, result, row.map(Arc::new)));
         });
     }
 }
@@ -279,7 +279,7 @@ pub fn materialize(
     // package. (A concurrent install filling it meanwhile is still handled: the import
     // itself finds an existing slot and checks its marker.)
     let virtual_store_existed = link.virtual_store_dir.exists();
-    let mut kept_rows: Vec<Option<PackageFilesIndex>> = vec![None; link.packages.len()];
+    let mut kept_rows: Vec<Option<Arc<PackageFilesIndex>>> = vec![None; link.packages.len()];
     let mut preps: Vec<Option<Prep>> = vec![None; link.packages.len()];
     for src in &plan.sources {
         reporter.emit(Event::Resolved {
@@ -393,7 +393,7 @@ pub fn materialize(
             continue;
         };
         pending -= 1;
-        kept_rows[i] = row.map(|row| *row);
+        kept_rows[i] = row;
         match result? {
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
@@ -478,9 +478,7 @@ pub fn materialize(
                                 let outcome =
                                     filler.fill_from_store(&plan, i, &files, prep.force_copy)?;
                                 drop(files);
-                                let row =
-                                    Arc::try_unwrap(row).unwrap_or_else(|shared| (*shared).clone());
-                                Ok((outcome, prep, Box::new(row)))
+                                Ok((outcome, prep, row))
                             })
                         } else {
                             Err(CliError::new(
@@ -510,7 +508,7 @@ pub fn materialize(
             };
             let (outcome, prep, row) = result?;
             preps[i] = Some(prep);
-            kept_rows[i] = Some(*row);
+            kept_rows[i] = Some(row);
             reporter.emit(Event::Fetched {
                 package_id: plan.sources[i].package_id.clone(),
             });
@@ -548,10 +546,10 @@ enum Message {
     Local(
         usize,
         Result<Next, CliError>,
-        Option<Box<PackageFilesIndex>>,
+        Option<Arc<PackageFilesIndex>>,
     ),
     Fetched(
         usize,
-        Result<(ImportOutcome, Prep, Box<PackageFilesIndex>), CliError>,
+        Result<(ImportOutcome, Prep, Arc<PackageFilesIndex>), CliError>,
     ),
 }

@@ -2,7 +2,8 @@
 
 use tack_store_dir::StoreDir;
 use tack_tarball::{
-    extract_tarball, unpack_tarball, CasSink, CasWriteError, ExtractCaps, PLACEHOLDER_PACKAGE_JSON,
+    extract_tarball, unpack_tarball, unpack_tarball_bytes, unpack_verified_tarball_bytes, CasSink,
+    CasWriteError, ExtractCaps, FetchError, HashedFile, PLACEHOLDER_PACKAGE_JSON,
 };
 
 use crate::common::{gzip, raw_tar, sha512_hex, RawEntry};
@@ -162,10 +163,13 @@ impl CasSink for BatchRecorder {
             })
     }
 
-    fn write_many(&self, files: &[(&[u8], bool)]) -> Vec<Result<String, CasWriteError>> {
-        let bytes = files.iter().map(|(content, _)| content.len()).sum();
+    fn write_hashed(&self, files: &[HashedFile<'_>]) -> Vec<Result<String, CasWriteError>> {
+        let bytes = files.iter().map(|f| f.content.len()).sum();
         self.batches.lock().unwrap().push(bytes);
-        files.iter().map(|(c, exec)| self.write(c, *exec)).collect()
+        files
+            .iter()
+            .map(|f| self.write(f.content, f.exec))
+            .collect()
     }
 }
 
@@ -209,4 +213,150 @@ fn a_streamed_archive_is_written_out_a_few_mib_at_a_time() {
         let small = &unpacked.files[&format!("s{i}.js")];
         assert_eq!(small.digest, sha512_hex(smalls[i].as_bytes()));
     }
+}
+
+/// A verdict that accepts only `expected` and records every digest it was asked about.
+struct Judge {
+    expected: String,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl Judge {
+    fn new(expected: String) -> Self {
+        Judge {
+            expected,
+            asked: Default::default(),
+        }
+    }
+
+    fn judge(&self, digest: &[u8; 64]) -> Result<(), FetchError> {
+        let actual = hex::encode(digest);
+        self.asked.lock().unwrap().push(actual.clone());
+        if actual == self.expected {
+            Ok(())
+        } else {
+            Err(FetchError::Integrity {
+                pkg: "judged@1.0.0".into(),
+                url: "http://127.0.0.1/judged.tgz".into(),
+                expected: self.expected.clone(),
+                actual,
+            })
+        }
+    }
+}
+
+fn files_in_store(store: &StoreDir) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(_) => 1,
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+    }
+    walk(&store.root().join("files"))
+}
+
+fn many_files_tgz() -> Vec<u8> {
+    let contents: Vec<Vec<u8>> = (0..12u8)
+        .map(|i| vec![b'a' + i; 300 * usize::from(i + 1)])
+        .collect();
+    let names: Vec<String> = (0..12).map(|i| format!("package/f{i}.js")).collect();
+    let mut entries = vec![RawEntry::file(
+        "package/package.json",
+        br#"{"name":"judged","version":"1.0.0"}"#,
+    )];
+    entries.extend(
+        names
+            .iter()
+            .zip(&contents)
+            .map(|(n, c)| RawEntry::file(n, c)),
+    );
+    gzip(&raw_tar(&entries))
+}
+
+#[test]
+fn the_archive_digest_is_judged_with_its_first_batch() {
+    let (_d, store) = store();
+    let tgz = many_files_tgz();
+    let judge = Judge::new(sha512_hex(&tgz));
+    let verdict = |d: &[u8; 64]| judge.judge(d);
+    let caps = ExtractCaps::default();
+    let verified =
+        unpack_verified_tarball_bytes(&tgz, "judged@1.0.0", &store, &caps, &verdict).unwrap();
+    // Asked once, about the archive's own bytes.
+    assert_eq!(*judge.asked.lock().unwrap(), vec![sha512_hex(&tgz)]);
+    let plain = unpack_tarball_bytes(&tgz, "judged@1.0.0", &store, &caps).unwrap();
+    let shape = |u: &tack_tarball::UnpackedPackage| -> Vec<(String, String, u32, u64)> {
+        u.files
+            .iter()
+            .map(|(p, f)| (p.clone(), f.digest.clone(), f.mode, f.size))
+            .collect()
+    };
+    assert_eq!(shape(&verified), shape(&plain));
+    assert_eq!(verified.manifest, plain.manifest);
+    assert_eq!(files_in_store(&store), 13);
+}
+
+#[test]
+fn a_wrong_archive_digest_stores_no_file() {
+    let (_d, store) = store();
+    let tgz = many_files_tgz();
+    let judge = Judge::new(sha512_hex(b"what the lockfile says"));
+    let verdict = |d: &[u8; 64]| judge.judge(d);
+    let err = unpack_verified_tarball_bytes(
+        &tgz,
+        "judged@1.0.0",
+        &store,
+        &ExtractCaps::default(),
+        &verdict,
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+    assert_eq!(
+        files_in_store(&store),
+        0,
+        "files were stored before the verdict"
+    );
+}
+
+#[test]
+fn an_archive_without_files_is_judged_too() {
+    let (_d, store) = store();
+    let tgz = gzip(&raw_tar(&[RawEntry {
+        kind: b'5',
+        ..RawEntry::file("package/lib/", b"")
+    }]));
+    let judge = Judge::new(sha512_hex(b"something else"));
+    let verdict = |d: &[u8; 64]| judge.judge(d);
+    let err =
+        unpack_verified_tarball_bytes(&tgz, "e@1.0.0", &store, &ExtractCaps::default(), &verdict)
+            .unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+    assert_eq!(*judge.asked.lock().unwrap(), vec![sha512_hex(&tgz)]);
+}
+
+#[test]
+fn a_broken_archive_with_a_wrong_digest_is_an_integrity_failure() {
+    let (_d, store) = store();
+    let mut tgz = many_files_tgz();
+    let middle = tgz.len() / 2;
+    tgz[middle] ^= 0xff;
+    let caps = ExtractCaps::default();
+    // Against the lockfile's digest (of the intact archive): the download was damaged.
+    let judge = Judge::new(sha512_hex(&many_files_tgz()));
+    let verdict = |d: &[u8; 64]| judge.judge(d);
+    let err =
+        unpack_verified_tarball_bytes(&tgz, "judged@1.0.0", &store, &caps, &verdict).unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+    // Against its own digest (a package published broken): the archive's own error.
+    let judge = Judge::new(sha512_hex(&tgz));
+    let verdict = |d: &[u8; 64]| judge.judge(d);
+    let err =
+        unpack_verified_tarball_bytes(&tgz, "judged@1.0.0", &store, &caps, &verdict).unwrap_err();
+    assert_ne!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
 }
