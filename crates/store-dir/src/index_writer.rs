@@ -30,12 +30,15 @@ pub const BATCH: usize = 256;
 /// How long rows are gathered after the first one before they are committed together.
 pub const GATHER: Duration = Duration::from_millis(150);
 
+/// A row on its way to the writer thread, with its key.
+type Queued = (String, Arc<PackageFilesIndex>);
+
 /// Handle to the background index writer. Dropping it without [`IndexWriter::finish`]
 /// still flushes every queued row (the thread drains the channel before exiting), but
 /// errors are then only printed.
 pub struct IndexWriter {
     /// `None` once sealed: the thread then drains what is queued and closes the index.
-    tx: parking_lot::Mutex<Option<Sender<(String, Arc<PackageFilesIndex>)>>>,
+    tx: parking_lot::Mutex<Option<Sender<Queued>>>,
     /// Taken by the first [`IndexWriter::finish`]; behind a lock so that any holder of a
     /// shared handle can wait for the last commit (a fetcher task that the runtime has
     /// not dropped yet may still hold another one).
@@ -124,11 +127,7 @@ impl Drop for IndexWriter {
     }
 }
 
-fn run(
-    index: StoreIndex,
-    rx: Receiver<(String, Arc<PackageFilesIndex>)>,
-    commits: &AtomicUsize,
-) -> Result<(), StoreError> {
+fn run(index: StoreIndex, rx: Receiver<Queued>, commits: &AtomicUsize) -> Result<(), StoreError> {
     let mut first_error = None;
     while let Ok(first) = rx.recv() {
         let mut batch: IndexMap<String, Arc<PackageFilesIndex>> = IndexMap::new();
