@@ -264,8 +264,10 @@ impl<'a> Attempt<'a> {
         })
     }
 
-    /// A body of known, modest size: read it whole, check its integrity, then unpack it from
-    /// memory ([`unpack_tarball_bytes`]). Nothing reaches the CAS unless the digest matched.
+    /// A body of known, modest size: read it whole and unpack it from memory. Its sha512 is
+    /// checked with the first batch of files, before any of them is stored
+    /// ([`unpack_verified_tarball_bytes`]); an older algorithm is checked before unpacking.
+    /// Nothing reaches the CAS unless the digest matched.
     /// A large body that arrives slowly goes on as a streamed one
     /// ([`Attempt::run_streamed`]): then, as for every streamed body, files reach the CAS
     /// before the digest is known (content-addressed, they are right whatever the verdict),
