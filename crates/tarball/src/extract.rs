@@ -295,6 +295,8 @@ pub fn unpack_verified_tarball_bytes(
     })
 }
 
+/// The one-shot path when the body inflates in one call, the streaming one otherwise; both
+/// judge `check` with their first batch.
 fn unpack_bytes<'a>(
     body: &'a [u8],
     pkg: &'a str,
