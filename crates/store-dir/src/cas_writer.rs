@@ -40,30 +40,20 @@ impl CasWriter {
     /// [`StoreDir::write_cas_file`]) unless this writer already did, and returns the hex
     /// digest.
     pub fn write(&self, content: &[u8], executable: bool) -> Result<String, StoreError> {
-        self.put(Sha512::digest(content).into(), content, executable)
+        self.write_hashed(&Sha512::digest(content).into(), content, executable)
     }
 
     /// Makes sure the CAS path of `content`, whose sha512 the caller computed as `digest`,
-    /// holds it (see [`CasWriter::write`]), and returns the hex digest. The extractor hashes
-    /// a batch of files together (see [`crate::sha512_many`]) and hands them here.
+    /// holds it unless this writer already did, and returns the hex digest. The extractor
+    /// hashes a batch of files together (see [`crate::sha512_many`]) and hands them here.
     pub fn write_hashed(
         &self,
         digest: &[u8; 64],
         content: &[u8],
         executable: bool,
     ) -> Result<String, StoreError> {
-        self.put(*digest, content, executable)
-    }
-
-    /// Puts `content`, whose sha512 is `digest`, in place unless this writer already did.
-    fn put(
-        &self,
-        digest: [u8; 64],
-        content: &[u8],
-        executable: bool,
-    ) -> Result<String, StoreError> {
         let hex_digest = hex::encode(digest);
-        let key = (digest, executable);
+        let key = (*digest, executable);
         if self.done.contains(&key) {
             return Ok(hex_digest);
         }
