@@ -68,6 +68,74 @@ impl DirFd {
         zero_or_errno(rc)
     }
 
+    /// Hard-links `src` (relative to `self`) to the path `dst` (absolute, or relative to the
+    /// working directory); never replaces an existing `dst` (`EEXIST`).
+    pub fn hard_link_out(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        let c_dst = cstring(dst.as_os_str().as_bytes())?;
+        let rc = with_relative(src, |c_src| {
+            // SAFETY: both strings are valid and NUL-terminated; the fd is open for the call.
+            Ok(unsafe {
+                libc::linkat(
+                    self.0.as_raw_fd(),
+                    c_src.as_ptr(),
+                    libc::AT_FDCWD,
+                    c_dst.as_ptr(),
+                    0,
+                )
+            })
+        })?;
+        zero_or_errno(rc)
+    }
+
+    /// Hard-links the path `src` (absolute, or relative to the working directory) to `dst`
+    /// (relative to `self`); never replaces an existing `dst` (`EEXIST`).
+    pub fn hard_link_in(&self, src: &Path, dst: &Path) -> io::Result<()> {
+        let c_src = cstring(src.as_os_str().as_bytes())?;
+        let rc = with_relative(dst, |c_dst| {
+            // SAFETY: both strings are valid and NUL-terminated; the fd is open for the call.
+            Ok(unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    c_src.as_ptr(),
+                    self.0.as_raw_fd(),
+                    c_dst.as_ptr(),
+                    0,
+                )
+            })
+        })?;
+        zero_or_errno(rc)
+    }
+
+    /// Creates the regular file `rel` (relative to `self`) with `mode` before the umask,
+    /// open for writing; fails with `EEXIST` rather than open an existing entry.
+    pub fn create_new(&self, rel: &Path, mode: u32) -> io::Result<std::fs::File> {
+        let fd = with_relative(rel, |c_rel| {
+            // SAFETY: c_rel is valid and NUL-terminated; the fd is open for the call.
+            Ok(unsafe {
+                libc::openat(
+                    self.0.as_raw_fd(),
+                    c_rel.as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                    mode as libc::c_uint,
+                )
+            })
+        })?;
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a freshly opened descriptor that nothing else owns.
+        Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+
+    /// Removes the file (not directory) `rel` relative to `self`.
+    pub fn unlink(&self, rel: &Path) -> io::Result<()> {
+        let rc = with_relative(rel, |c_rel| {
+            // SAFETY: c_rel is valid and NUL-terminated; the fd is open for the call.
+            Ok(unsafe { libc::unlinkat(self.0.as_raw_fd(), c_rel.as_ptr(), 0) })
+        })?;
+        zero_or_errno(rc)
+    }
+
     /// Creates the directory `rel` (relative to `self`), mode `0o777` before the umask as
     /// `std::fs::create_dir` does.
     pub fn mkdir(&self, rel: &Path) -> io::Result<()> {

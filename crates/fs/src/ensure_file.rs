@@ -40,8 +40,8 @@ pub enum EnsureOutcome {
     Healed,
 }
 
-const EXEC_MODE: u32 = 0o755;
-const FILE_MODE: u32 = 0o644;
+pub(crate) const EXEC_MODE: u32 = 0o755;
+pub(crate) const FILE_MODE: u32 = 0o644;
 
 /// Set once `O_TMPFILE` has been seen to be unsupported, so it is not probed per file.
 static NO_TMPFILE: AtomicBool = AtomicBool::new(false);
@@ -126,7 +126,7 @@ fn into_io(e: FsError) -> io::Error {
 /// `mode`, which the kernel masked with the umask; only when the umask removed some of its
 /// bits is a `fchmod` needed (a cold install saves one syscall per file under the usual
 /// `022`).
-fn fill(mut file: &File, content: &[u8], mode: u32) -> io::Result<()> {
+pub(crate) fn fill(mut file: &File, content: &[u8], mode: u32) -> io::Result<()> {
     file.write_all(content)?;
     if umask_keeps(mode) {
         return Ok(());
@@ -160,7 +160,11 @@ fn is_unsupported(e: &io::Error) -> bool {
 
 /// Checks an existing entry at `path` and replaces it atomically when it is not a regular
 /// file holding exactly `content` with the right exec bit.
-fn verify_or_heal(path: &Path, content: &[u8], mode: u32) -> Result<EnsureOutcome, FsError> {
+pub(crate) fn verify_or_heal(
+    path: &Path,
+    content: &[u8],
+    mode: u32,
+) -> Result<EnsureOutcome, FsError> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => Some(m),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,

@@ -66,6 +66,15 @@ impl PackageImporter {
         (found.0 == files.as_os_str().as_bytes()).then_some(found)
     }
 
+    /// Whether packages that need no copy are hard-linked from the store: the configured
+    /// method links, and has not fallen back to clones or copies.
+    pub fn links_from_store(&self) -> bool {
+        matches!(
+            self.normal.method(),
+            ImportMethod::Auto | ImportMethod::Hardlink
+        ) && self.normal.current_tier() == ImportedVia::Hardlink
+    }
+
     /// Clone if the filesystem can, else copy (pnpm's `clone-or-copy`).
     fn clone_or_copy(&self, src: &Path, dst: &Path) -> Result<ImportedVia, FsError> {
         if self.reflink_works.load(Ordering::Relaxed) {
@@ -258,6 +267,30 @@ pub fn import_package_from(
         place(item)?;
     }
     Ok(outcome)
+}
+
+/// Creates the package directory of `pkg` in a slot that did not exist yet, for a caller
+/// that fills it itself (a download unpacking straight into it), and returns it open.
+/// `None` when the slot exists: it may hold a complete or a partial package, which
+/// [`import_package_from`] knows how to handle. The caller must write
+/// [`COMPLETION_MARKER`] last, as an import does.
+pub fn create_fresh_package_dir(
+    pkg: &PlannedPackage,
+    virtual_store_dir: &Path,
+) -> Result<Option<(PathBuf, tack_fs::DirFd)>, LinkError> {
+    check_package_name(&pkg.dep_path, "name", &pkg.name)?;
+    check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
+    let slot = virtual_store_dir.join(&pkg.dir_name);
+    if !create_fresh_slot(&slot, &pkg.dep_path)? {
+        return Ok(None);
+    }
+    let pkg_dir = package_dir_in(virtual_store_dir, pkg);
+    let fd = match create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)? {
+        Some(fd) => fd,
+        None => tack_fs::DirFd::open(&pkg_dir)
+            .map_err(|e| LinkError::io("open", &pkg_dir, &pkg.dep_path, e))?,
+    };
+    Ok(Some((pkg_dir, fd)))
 }
 
 /// One file to import: where it goes in the package and where its content is.

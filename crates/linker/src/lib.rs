@@ -20,8 +20,8 @@ mod workspace_state;
 pub use error::LinkError;
 pub use hoist::{compute_hoisting, HoistKind, Hoisted};
 pub use import::{
-    import_package, import_package_from, FilesFrom, ImportOutcome, PackageImporter, StoreFile,
-    COMPLETION_MARKER,
+    create_fresh_package_dir, import_package, import_package_from, FilesFrom, ImportOutcome,
+    PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 pub use link::{
     finish, import_all, link, link_top_level, modules_yaml_for, relink_bins, ImportSummary,

@@ -17,6 +17,7 @@ use crate::error::StoreError;
 use crate::layout::StoreDir;
 use dashmap::DashSet;
 use sha2::{Digest, Sha512};
+use std::path::Path;
 
 /// A sha512 digest plus the exec bit: the identity of one CAS path.
 type CasKey = ([u8; 64], bool);
@@ -60,6 +61,37 @@ impl CasWriter {
         self.store.put_cas_file(&hex_digest, content, executable)?;
         self.done.insert(key);
         Ok(hex_digest)
+    }
+
+    /// [`CasWriter::write_hashed`] for a file that is also installed at `rel` in the package
+    /// directory `dir` (open; `dir_path` names it in errors), which this install has just
+    /// created: the file is written there and given its CAS name ([`tack_fs::place_file`]),
+    /// or, when this writer already put that CAS file in place, linked from the store.
+    pub fn place_hashed(
+        &self,
+        digest: &[u8; 64],
+        content: &[u8],
+        executable: bool,
+        dir: &tack_fs::DirFd,
+        dir_path: &Path,
+        rel: &Path,
+    ) -> Result<String, StoreError> {
+        let hex_digest = hex::encode(digest);
+        let key = (*digest, executable);
+        let cas_path = self.store.cas_path(&hex_digest, executable);
+        if self.done.contains(&key) && dir.hard_link_in(&cas_path, rel).is_ok() {
+            return Ok(hex_digest);
+        }
+        // Not written yet, or it could not be linked (a duplicate entry, too many links):
+        // this copy is complete on its own either way.
+        tack_fs::place_file(dir, dir_path, rel, &cas_path, content, executable)?;
+        self.done.insert(key);
+        Ok(hex_digest)
+    }
+
+    /// The store this writer writes into.
+    pub fn store(&self) -> &StoreDir {
+        &self.store
     }
 
     /// How many distinct CAS paths this writer has put in place or verified.

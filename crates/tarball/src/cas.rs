@@ -13,7 +13,7 @@ use crate::extract::{
     unpack_tarball, CasSink, CasWriteError, ExtractCaps, HashedFile, UnpackedPackage,
 };
 
-fn write_error(e: &tack_store_dir::StoreError) -> CasWriteError {
+pub(crate) fn write_error(e: &tack_store_dir::StoreError) -> CasWriteError {
     CasWriteError {
         message: e.to_string(),
         disk_full: e.code() == "ERR_TACK_FS_ENOSPC",

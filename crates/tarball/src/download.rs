@@ -22,6 +22,7 @@ use crate::extract::{
     UnpackedPackage,
 };
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
+use crate::package_dir::{DirSink, DirectTarget};
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
 use crate::url::{redact_url, split_url};
@@ -52,6 +53,8 @@ pub(crate) struct Attempt<'a> {
     pub body_budget: &'a Semaphore,
     /// Its size in KiB: a body larger than the whole budget waits for all of it.
     pub body_budget_kib: u32,
+    /// Where a body read whole may be unpacked to (see [`crate::DirectTarget`]).
+    pub target: Option<&'a Arc<DirectTarget>>,
 }
 
 /// When a body being read whole goes on as a streamed one instead (see
@@ -342,6 +345,7 @@ impl<'a> Attempt<'a> {
         let cas = Arc::clone(self.cas);
         let caps = self.caps;
         let pkg = self.pkg_id.to_string();
+        let target = self.target.cloned();
         let unpacked = tokio::task::spawn_blocking(move || {
             let mismatch =
                 |expected: &ExpectedIntegrity, algo, digest: &[u8]| FetchError::Integrity {
@@ -360,7 +364,17 @@ impl<'a> Attempt<'a> {
                             Err(mismatch(expected, Algorithm::Sha512, digest))
                         }
                     };
-                    unpack_verified_tarball_bytes(&buf, &pkg, &*cas, &caps, &verdict)
+                    let Some(dir) = target.as_ref().and_then(|t| t.open()) else {
+                        return unpack_verified_tarball_bytes(&buf, &pkg, &*cas, &caps, &verdict);
+                    };
+                    let sink = DirSink::new(&cas, &dir);
+                    let unpacked =
+                        unpack_verified_tarball_bytes(&buf, &pkg, &sink, &caps, &verdict)?;
+                    sink.complete(&unpacked, &pkg)?;
+                    if let Some(target) = &target {
+                        target.mark_filled();
+                    }
+                    Ok(unpacked)
                 }
                 Some(expected) => {
                     let mut hasher = IntegrityHasher::new(expected.algorithm);

@@ -85,6 +85,8 @@ pub trait CasSink: Sync {
 /// A file to store, with the sha512 of its content.
 #[derive(Debug, Clone, Copy)]
 pub struct HashedFile<'a> {
+    /// Its path inside the package (sanitised: `/`-separated normal components).
+    pub path: &'a str,
     pub digest: [u8; 64],
     pub content: &'a [u8],
     pub exec: bool,
@@ -573,6 +575,7 @@ impl<'a> Unpacker<'a> {
             .iter()
             .zip(hashes)
             .map(|(f, digest)| HashedFile {
+                path: &f.path,
                 digest,
                 content: f.content.bytes(),
                 exec: f.mode & 0o111 != 0,

@@ -22,6 +22,7 @@ use crate::download::SlowBody;
 use crate::error::FetchError;
 use crate::integrity::ExpectedIntegrity;
 use crate::options::{FetchEvent, FetcherOptions};
+use crate::package_dir::DirectTarget;
 use crate::url::redact_url;
 
 /// One locked package to bring into the store.
@@ -103,11 +104,22 @@ impl Fetcher {
     /// Brings `pkg` into the store and returns its index row (already queued to the
     /// index writer). Concurrent calls for the same package share one download.
     pub async fn fetch(&self, pkg: &PackageToFetch) -> Result<Arc<PackageFilesIndex>, FetchError> {
+        self.fetch_into(pkg, None).await
+    }
+
+    /// [`Fetcher::fetch`], unpacking straight into `target`'s package directory when this
+    /// call is the one that downloads (a concurrent call for the same package may be) and
+    /// the body is read whole; [`DirectTarget::filled`] tells afterwards whether it was.
+    pub async fn fetch_into(
+        &self,
+        pkg: &PackageToFetch,
+        target: Option<Arc<DirectTarget>>,
+    ) -> Result<Arc<PackageFilesIndex>, FetchError> {
         let key = self.index_key(pkg);
         // The guard lives only for this statement: never across an `.await`.
         let slot: Slot = Arc::clone(self.inner.inflight.entry(key.clone()).or_default().value());
         let result = slot
-            .get_or_init(|| self.fetch_uncached(pkg, key.clone()))
+            .get_or_init(|| self.fetch_uncached(pkg, key.clone(), target))
             .await
             .clone();
         if result.is_err() {
@@ -130,6 +142,7 @@ impl Fetcher {
         &self,
         pkg: &PackageToFetch,
         key: String,
+        target: Option<Arc<DirectTarget>>,
     ) -> Result<Arc<PackageFilesIndex>, FetchError> {
         let opts = &self.inner.opts;
         let shown_url = redact_url(&pkg.tarball_url);
@@ -174,6 +187,7 @@ impl Fetcher {
                 stream_slots: &self.inner.streams,
                 body_budget: &self.inner.bodies,
                 body_budget_kib: opts.body_budget_kib,
+                target: target.as_ref(),
             };
             let outcome = {
                 let permit = self

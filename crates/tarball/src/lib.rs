@@ -21,6 +21,7 @@ mod inflate;
 mod integrity;
 mod manifest;
 mod options;
+mod package_dir;
 mod retry;
 mod stream;
 mod url;
@@ -41,5 +42,6 @@ pub use options::{
     default_network_concurrency, default_user_agent, EventSink, FetchEvent, FetcherOptions,
     DEFAULT_WHOLE_BODY_MAX,
 };
+pub use package_dir::{DirectTarget, PackageDir};
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use url::{normalize_registry, redact_url, resolve_tarball_url, tarball_url};

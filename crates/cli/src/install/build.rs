@@ -247,6 +247,11 @@ impl Builds {
         Ok(prep)
     }
 
+    /// Whether package `index` is patched (known before its files are).
+    pub fn is_patched(&self, index: usize) -> bool {
+        self.pkgs[index].patch.is_some()
+    }
+
     /// Whether package `index` requires a build or a patch (for [`Prep::without_cache`]).
     pub fn needs(&self, index: usize, row: &PackageFilesIndex) -> (bool, bool) {
         (row_requires_build(row), self.pkgs[index].patch.is_some())

@@ -14,14 +14,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tack_linker::{
-    import_package_from, ChildLinks, FilesFrom, ImportOutcome, ImportSummary, LinkPlan,
-    PackageImporter, StoreFile, COMPLETION_MARKER,
+    create_fresh_package_dir, import_package_from, ChildLinks, FilesFrom, ImportOutcome,
+    ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 use tack_store_dir::{
     is_valid_digest, msgpackr, verify_row_files, PackageFilesIndex, StoreDir, StoreIndex,
     VerifiedFilesCache,
 };
-use tack_tarball::{Fetcher, PackageToFetch};
+use tack_tarball::{DirectTarget, Fetcher, PackageDir, PackageToFetch};
 
 use super::build::{Builds, Prep};
 use super::plan::{InstallPlan, Source};
@@ -157,6 +157,31 @@ impl SlotFiller {
             self.child_links.link_fresh(link, i)?;
         }
         Ok(outcome)
+    }
+
+    /// Finishes package `i` after its download filled its directory directly (see
+    /// [`DirectTarget`]): its child links, or, when it must be copied after all (its
+    /// manifest asks for a build), a fresh import with copies in place of the links.
+    fn adopt_filled(
+        &self,
+        plan: &InstallPlan,
+        i: usize,
+        row: &PackageFilesIndex,
+        force_copy: bool,
+    ) -> Result<ImportOutcome, CliError> {
+        let link = &plan.link;
+        if force_copy {
+            let dir = link.package_dir(&link.packages[i]);
+            std::fs::remove_dir_all(&dir).map_err(|source| tack_linker::LinkError::Io {
+                op: "remove (to copy the package instead)",
+                path: dir.clone(),
+                package: link.packages[i].dep_path.clone(),
+                source,
+            })?;
+            return self.fill_from_store(plan, i, &store_files(row), true);
+        }
+        self.child_links.link_fresh(link, i)?;
+        Ok(ImportOutcome::Imported)
     }
 
     /// [`SlotFiller::fill`] from files in the store.
@@ -446,10 +471,28 @@ pub fn materialize(
             )
             .with_help("Run the install once without --offline to fill the store."));
         };
+        // A download may unpack straight into its package directory when the package is
+        // hard-linked from the store like any other (see `DirectTarget`).
+        let direct = filler.importer.links_from_store();
         for &i in &to_fetch {
             let Source::Tarball { integrity, url, .. } = &plan.sources[i].source else {
                 continue;
             };
+            let target = (direct && !builds.is_patched(i)).then(|| {
+                let plan = Arc::clone(plan);
+                DirectTarget::new(move || {
+                    let link = &plan.link;
+                    let created =
+                        create_fresh_package_dir(&link.packages[i], &link.virtual_store_dir);
+                    // An error here is met again, and reported, by the ordinary import.
+                    let (path, fd) = created.ok().flatten()?;
+                    Some(PackageDir {
+                        path,
+                        fd,
+                        marker: COMPLETION_MARKER,
+                    })
+                })
+            });
             let pkg = &link.packages[i];
             let request = PackageToFetch {
                 pkg_id: plan.sources[i].package_id.clone(),
@@ -467,17 +510,20 @@ pub fn materialize(
                 Arc::clone(builds),
             );
             runtime.spawn(async move {
-                match fetcher.fetch(&request).await {
+                match fetcher.fetch_into(&request, target.clone()).await {
                     Ok(row) => pool.spawn(move || {
+                        let filled = target.is_some_and(|t| t.filled());
                         let result = if digests_valid(&row) {
                             builds.prepare(&plan, i, Some(&row)).and_then(|prep| {
                                 // A fresh row's base files are imported: no cached build.
                                 let (requires_build, patched) = builds.needs(i, &row);
                                 let prep = prep.without_cache(requires_build, patched);
-                                let files = store_files(&row);
-                                let outcome =
-                                    filler.fill_from_store(&plan, i, &files, prep.force_copy)?;
-                                drop(files);
+                                let outcome = if filled {
+                                    filler.adopt_filled(&plan, i, &row, prep.force_copy)?
+                                } else {
+                                    let files = store_files(&row);
+                                    filler.fill_from_store(&plan, i, &files, prep.force_copy)?
+                                };
                                 Ok((outcome, prep, row))
                             })
                         } else {

@@ -2,6 +2,7 @@
 //! real store in a temp dir. One binary (modules below) to keep link time down.
 
 mod common;
+mod direct;
 mod extract;
 mod faults;
 mod happy;

@@ -1,0 +1,244 @@
+//! `place_file`: write a file where a package is being installed, then give it its CAS name.
+//!
+//! [`crate::ensure_file`] creates a CAS file as an unnamed `O_TMPFILE` inode in its shard
+//! directory, names it with `linkat`, and the importer links it a second time into the
+//! package directory: three directory operations per file. A download that unpacks straight
+//! into a package directory this install has just created can do with two: create the file
+//! under its name in the package directory, fill and close it, and `linkat` it to its CAS
+//! path. On the 2-core benchmark VM that loop took about a tenth less system time for the
+//! medium fixture's 22k files.
+//!
+//! The CAS keeps its contract: the CAS name only ever appears on a complete file (the
+//! file is closed before the link), `linkat` never replaces an entry, and the link is made
+//! under [`cas_write_lock`], as every CAS write is. When the CAS path exists already, it is
+//! checked and healed exactly as [`crate::ensure_file`] does, and the package keeps its own
+//! complete copy. When the store cannot be linked to (another filesystem, no hard links),
+//! the CAS file is written the usual way and the package file stays a copy.
+//!
+//! The package directory is the caller's to make safe: nothing marks it complete here.
+
+use crate::dir_fd::DirFd;
+use crate::ensure_file::{ensure_file, fill, verify_or_heal, EnsureOutcome, EXEC_MODE, FILE_MODE};
+use crate::error::FsError;
+use crate::lock::cas_write_lock;
+use crate::temp::parent_dir;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set once linking a package file into the store failed for a reason that will not go
+/// away (another filesystem, no hard links): later files skip the attempt.
+static NO_STORE_LINK: AtomicBool = AtomicBool::new(false);
+
+/// What [`place_file`] did, and what it found at the CAS path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The package file is the CAS file: one inode, two names.
+    Linked(EnsureOutcome),
+    /// The package file is a copy (the store cannot be linked to); the CAS path was made
+    /// right separately.
+    Copied(EnsureOutcome),
+}
+
+/// Creates `rel` inside the package directory `dir` (open; `dir_path` names it in errors)
+/// with `content` and mode 0o755 if `executable` (else 0o644), then gives the same inode the
+/// CAS path `cas_path`. An existing entry at `rel` (a duplicate archive entry) is replaced.
+pub fn place_file(
+    dir: &DirFd,
+    dir_path: &Path,
+    rel: &Path,
+    cas_path: &Path,
+    content: &[u8],
+    executable: bool,
+) -> Result<Placed, FsError> {
+    let mode = if executable { EXEC_MODE } else { FILE_MODE };
+    let file = match dir.create_new(rel, mode) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            dir.unlink(rel).and_then(|()| dir.create_new(rel, mode))
+        }
+        other => other,
+    }
+    .map_err(|e| FsError::io("create", dir_path.join(rel), e))?;
+    if let Err(e) = fill(&file, content, mode) {
+        drop(file);
+        // Best effort: the error that matters is the write's.
+        let _ = dir.unlink(rel);
+        return Err(FsError::io("write", dir_path.join(rel), e));
+    }
+    drop(file);
+    if !NO_STORE_LINK.load(Ordering::Relaxed) {
+        let guard = cas_write_lock(cas_path).lock();
+        let mut linked = dir.hard_link_out(rel, cas_path);
+        if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::NotFound) {
+            // The shard directory is missing (a store made by hand, or pruned meanwhile).
+            let shard = parent_dir(cas_path)?;
+            std::fs::create_dir_all(shard)
+                .map_err(|e| FsError::io("create directory", shard, e))?;
+            linked = dir.hard_link_out(rel, cas_path);
+        }
+        match linked {
+            Ok(()) => return Ok(Placed::Linked(EnsureOutcome::Created)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let outcome = verify_or_heal(cas_path, content, mode)?;
+                drop(guard);
+                return Ok(
+                    link_to_existing(dir, dir_path, rel, cas_path, content, mode)
+                        .map_or(Placed::Copied(outcome), |()| Placed::Linked(outcome)),
+                );
+            }
+            Err(e) if cannot_link_into_store(&e) => {
+                if e.raw_os_error() != Some(libc::EMLINK) {
+                    NO_STORE_LINK.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(e) => return Err(FsError::io2("hardlink", dir_path.join(rel), cas_path, e)),
+        }
+        // `ensure_file` takes the same stripe.
+        drop(guard);
+    }
+    ensure_file(cas_path, content, executable).map(Placed::Copied)
+}
+
+/// Replaces the package's own copy at `rel` with a link to the CAS file that was there
+/// first (checked, or healed, by the caller), as an import from the store would link it.
+/// The directory is not complete yet, so nothing reads `rel` while it is briefly missing.
+/// When the link fails the copy is written again, and the error is returned.
+fn link_to_existing(
+    dir: &DirFd,
+    dir_path: &Path,
+    rel: &Path,
+    cas_path: &Path,
+    content: &[u8],
+    mode: u32,
+) -> Result<(), FsError> {
+    dir.unlink(rel)
+        .map_err(|e| FsError::io("remove", dir_path.join(rel), e))?;
+    let Err(link_error) = dir.hard_link_in(cas_path, rel) else {
+        return Ok(());
+    };
+    let file = dir
+        .create_new(rel, mode)
+        .map_err(|e| FsError::io("create", dir_path.join(rel), e))?;
+    fill(&file, content, mode).map_err(|e| FsError::io("write", dir_path.join(rel), e))?;
+    Err(FsError::io2(
+        "hardlink",
+        cas_path,
+        dir_path.join(rel),
+        link_error,
+    ))
+}
+
+/// Errors that say this file cannot get a second name in the store, though the store can
+/// still be written: another filesystem, no hard links there, or too many links already.
+fn cannot_link_into_store(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EXDEV) | Some(libc::EPERM) | Some(libc::EOPNOTSUPP) | Some(libc::EMLINK)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    struct Setup {
+        _tmp: tempfile::TempDir,
+        pkg: std::path::PathBuf,
+        pkg_fd: DirFd,
+        cas: std::path::PathBuf,
+    }
+
+    fn setup() -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let pkg = tmp.path().join("pkg");
+        std::fs::create_dir_all(pkg.join("lib")).unwrap();
+        let cas = tmp.path().join("files/ab/cdef-exec");
+        let pkg_fd = DirFd::open(&pkg).unwrap();
+        Setup {
+            _tmp: tmp,
+            pkg,
+            pkg_fd,
+            cas,
+        }
+    }
+
+    #[test]
+    fn the_package_file_becomes_the_cas_file() {
+        let s = setup();
+        let placed = place_file(
+            &s.pkg_fd,
+            &s.pkg,
+            Path::new("lib/a.js"),
+            &s.cas,
+            b"hi",
+            true,
+        );
+        assert_eq!(placed.unwrap(), Placed::Linked(EnsureOutcome::Created));
+        let in_pkg = std::fs::metadata(s.pkg.join("lib/a.js")).unwrap();
+        let in_cas = std::fs::metadata(&s.cas).unwrap();
+        assert_eq!(in_pkg.ino(), in_cas.ino(), "one inode, two names");
+        assert_eq!(in_cas.permissions().mode() & 0o777, 0o755);
+        assert_eq!(std::fs::read(&s.cas).unwrap(), b"hi");
+    }
+
+    #[test]
+    fn an_existing_cas_file_is_checked_healed_and_linked() {
+        let s = setup();
+        std::fs::create_dir_all(s.cas.parent().unwrap()).unwrap();
+        std::fs::write(&s.cas, b"torn").unwrap();
+        std::fs::set_permissions(&s.cas, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let placed = place_file(&s.pkg_fd, &s.pkg, Path::new("a.js"), &s.cas, b"whole", true);
+        assert_eq!(placed.unwrap(), Placed::Linked(EnsureOutcome::Healed));
+        assert_eq!(std::fs::read(&s.cas).unwrap(), b"whole");
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(
+            ino(&s.pkg.join("a.js")),
+            ino(&s.cas),
+            "linked as an import would"
+        );
+        // The right content is left alone, and linked too.
+        let again = place_file(&s.pkg_fd, &s.pkg, Path::new("b.js"), &s.cas, b"whole", true);
+        assert_eq!(again.unwrap(), Placed::Linked(EnsureOutcome::Existing));
+        assert_eq!(ino(&s.pkg.join("b.js")), ino(&s.cas));
+    }
+
+    #[test]
+    fn a_duplicate_entry_replaces_the_earlier_file() {
+        let s = setup();
+        let other = s.cas.with_file_name("0123");
+        place_file(
+            &s.pkg_fd,
+            &s.pkg,
+            Path::new("a.js"),
+            &other,
+            b"first",
+            false,
+        )
+        .unwrap();
+        place_file(
+            &s.pkg_fd,
+            &s.pkg,
+            Path::new("a.js"),
+            &s.cas,
+            b"second",
+            true,
+        )
+        .unwrap();
+        assert_eq!(std::fs::read(s.pkg.join("a.js")).unwrap(), b"second");
+        assert_eq!(
+            std::fs::read(&other).unwrap(),
+            b"first",
+            "the CAS keeps both"
+        );
+    }
+
+    #[test]
+    fn a_missing_package_dir_is_an_error_naming_the_path() {
+        let s = setup();
+        let err =
+            place_file(&s.pkg_fd, &s.pkg, Path::new("no/a.js"), &s.cas, b"x", false).unwrap_err();
+        assert!(err.to_string().contains("no/a.js"), "{err}");
+        assert!(!s.cas.exists(), "nothing reached the store");
+    }
+}

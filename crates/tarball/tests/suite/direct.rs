@@ -1,0 +1,177 @@
+//! Downloads that unpack straight into their package directory (`Fetcher::fetch_into`): the
+//! directory ends up exactly as an import of the row would make it, with every file one
+//! inode with its CAS file, and it never looks complete before it is.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tack_tarball::{DirectTarget, PackageDir, PackageToFetch};
+
+use crate::common::{gzip, raw_tar, Env, RawEntry};
+
+/// A target that creates `dir` (its parent must exist) on first use.
+fn target(dir: PathBuf) -> Arc<DirectTarget> {
+    DirectTarget::new(move || {
+        std::fs::create_dir(&dir).ok()?;
+        let fd = tack_fs::DirFd::open(&dir).ok()?;
+        Some(PackageDir {
+            path: dir,
+            fd,
+            marker: "package.json",
+        })
+    })
+}
+
+fn ino(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().ino()
+}
+
+const MANIFEST: &[u8] = br#"{"name":"direct","version":"1.0.0"}"#;
+
+fn awkward_tarball() -> Vec<u8> {
+    gzip(&raw_tar(&[
+        RawEntry::file("package/package.json", MANIFEST),
+        RawEntry::file("package/lib/deep/a.js", b"module.exports = 1;\n"),
+        RawEntry {
+            mode: 0o755,
+            ..RawEntry::file("package/bin/cli", b"#!/usr/bin/env node\n")
+        },
+        RawEntry::file("package/dup.js", b"first"),
+        // A hard link takes the content of the entry it names.
+        RawEntry {
+            kind: b'1',
+            link: b"package/lib/deep/a.js",
+            ..RawEntry::file("package/lib/b.js", b"")
+        },
+        // A later entry of the same path replaces the earlier one.
+        RawEntry::file("package/dup.js", b"second"),
+    ]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_package_dir_holds_the_row_and_each_file_is_its_cas_file() {
+    let env = Env::new().await;
+    let pkg = env.raw("direct", awkward_tarball());
+    let (fetcher, _writer) = env.fetcher(env.options());
+    let dir = env.dir.path().join("direct");
+    let target = target(dir.clone());
+    let row = fetcher
+        .fetch_into(&pkg, Some(Arc::clone(&target)))
+        .await
+        .unwrap();
+    assert!(target.filled());
+
+    let mut on_disk: Vec<String> = Vec::new();
+    walk(&dir, &dir, &mut on_disk);
+    on_disk.sort();
+    let mut in_row: Vec<String> = row.files.keys().cloned().collect();
+    in_row.sort();
+    assert_eq!(
+        on_disk, in_row,
+        "the directory holds the row's files, no more"
+    );
+    for (rel, info) in &row.files {
+        let cas = env.store.cas_path(&info.digest, info.is_executable());
+        assert_eq!(ino(&dir.join(rel)), ino(&cas), "{rel} is its CAS file");
+    }
+    assert_eq!(std::fs::read(dir.join("dup.js")).unwrap(), b"second");
+    assert_eq!(
+        std::fs::read(dir.join("lib/b.js")).unwrap(),
+        b"module.exports = 1;\n"
+    );
+    let mode = std::fs::metadata(dir.join("bin/cli"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    assert_eq!(std::fs::read(dir.join("package.json")).unwrap(), MANIFEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_marker_is_only_there_once_everything_else_is() {
+    let env = Env::new().await;
+    // The manifest comes first; a file large enough to be written out in a batch of its
+    // own follows; then an entry that fails the whole package.
+    let big = vec![7u8; 17 << 20];
+    let tgz = gzip(&raw_tar(&[
+        RawEntry::file("package/package.json", MANIFEST),
+        RawEntry::file("package/big.bin", &big),
+        RawEntry::file("package/../escape.js", b"x"),
+    ]));
+    let pkg = env.raw("halfway", tgz);
+    let (fetcher, _writer) = env.fetcher(env.options());
+    let dir = env.dir.path().join("halfway");
+    let target = target(dir.clone());
+    let err = fetcher
+        .fetch_into(&pkg, Some(Arc::clone(&target)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ERR_TACK_TARBALL_UNSAFE_PATH", "{err}");
+    assert!(!target.filled());
+    assert!(dir.join("big.bin").exists(), "the first batch was placed");
+    assert!(
+        !dir.join("package.json").exists(),
+        "a package dir with its marker would pass for complete"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_download_that_unpacks_opens_its_target() {
+    let env = Env::new().await;
+    let pkg = env.raw("shared", awkward_tarball());
+    let (fetcher, _writer) = env.fetcher(env.options());
+    let (one, two) = (env.dir.path().join("one"), env.dir.path().join("two"));
+    let (first, second) = (target(one.clone()), target(two.clone()));
+    let (a, b) = tokio::join!(
+        fetcher.fetch_into(&pkg, Some(Arc::clone(&first))),
+        fetcher.fetch_into(&pkg, Some(Arc::clone(&second))),
+    );
+    assert!(Arc::ptr_eq(&a.unwrap(), &b.unwrap()), "one download");
+    assert!(
+        first.filled() != second.filled(),
+        "exactly one target filled"
+    );
+    let (filled, untouched) = if first.filled() {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    assert!(filled.join("package.json").exists());
+    assert!(!untouched.exists(), "the other target was never created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_body_leaves_its_target_alone() {
+    let env = Env::new().await;
+    let pkg: PackageToFetch = env.raw("streamed", awkward_tarball());
+    let mut opts = env.options();
+    opts.whole_body_max = 0;
+    let (fetcher, _writer) = env.fetcher(opts);
+    let dir = env.dir.path().join("streamed");
+    let target = target(dir.clone());
+    let row = fetcher
+        .fetch_into(&pkg, Some(Arc::clone(&target)))
+        .await
+        .unwrap();
+    assert!(!target.filled());
+    assert!(!dir.exists());
+    for info in row.files.values() {
+        assert!(env
+            .store
+            .cas_path(&info.digest, info.is_executable())
+            .exists());
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else {
+            let rel = path.strip_prefix(root).unwrap();
+            out.push(rel.to_string_lossy().into_owned());
+        }
+    }
+}
