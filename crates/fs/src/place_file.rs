@@ -52,20 +52,7 @@ pub fn place_file(
     executable: bool,
 ) -> Result<Placed, FsError> {
     let mode = if executable { EXEC_MODE } else { FILE_MODE };
-    let file = match dir.create_new(rel, mode) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            dir.unlink(rel).and_then(|()| dir.create_new(rel, mode))
-        }
-        other => other,
-    }
-    .map_err(|e| FsError::io("create", dir_path.join(rel), e))?;
-    if let Err(e) = fill(&file, content, mode) {
-        drop(file);
-        // Best effort: the error that matters is the write's.
-        let _ = dir.unlink(rel);
-        return Err(FsError::io("write", dir_path.join(rel), e));
-    }
-    drop(file);
+    write_in_dir(dir, dir_path, rel, content, executable)?;
     if !NO_STORE_LINK.load(Ordering::Relaxed) {
         let guard = cas_write_lock(cas_path).lock();
         let mut linked = dir.hard_link_out(rel, cas_path);
@@ -99,6 +86,34 @@ pub fn place_file(
     ensure_file(cas_path, content, executable).map(Placed::Copied)
 }
 
+/// Writes `content` at `rel` inside the open directory `dir` (`dir_path` names it in
+/// errors), mode 0o755 if `executable` (else 0o644), replacing an existing file there. The
+/// file is not published atomically: this is for a package directory that is not marked
+/// complete yet. A failed write removes what it started.
+pub fn write_in_dir(
+    dir: &DirFd,
+    dir_path: &Path,
+    rel: &Path,
+    content: &[u8],
+    executable: bool,
+) -> Result<(), FsError> {
+    let mode = if executable { EXEC_MODE } else { FILE_MODE };
+    let file = match dir.create_new(rel, mode) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            dir.unlink(rel).and_then(|()| dir.create_new(rel, mode))
+        }
+        other => other,
+    }
+    .map_err(|e| FsError::io("create", dir_path.join(rel), e))?;
+    if let Err(e) = fill(&file, content, mode) {
+        drop(file);
+        // Best effort: the error that matters is the write's.
+        let _ = dir.unlink(rel);
+        return Err(FsError::io("write", dir_path.join(rel), e));
+    }
+    Ok(())
+}
+
 /// Replaces the package's own copy at `rel` with a link to the CAS file that was there
 /// first (checked, or healed, by the caller), as an import from the store would link it.
 /// The directory is not complete yet, so nothing reads `rel` while it is briefly missing.
@@ -116,10 +131,7 @@ fn link_to_existing(
     let Err(link_error) = dir.hard_link_in(cas_path, rel) else {
         return Ok(());
     };
-    let file = dir
-        .create_new(rel, mode)
-        .map_err(|e| FsError::io("create", dir_path.join(rel), e))?;
-    fill(&file, content, mode).map_err(|e| FsError::io("write", dir_path.join(rel), e))?;
+    write_in_dir(dir, dir_path, rel, content, mode == EXEC_MODE)?;
     Err(FsError::io2(
         "hardlink",
         cas_path,
@@ -231,6 +243,23 @@ mod tests {
             b"first",
             "the CAS keeps both"
         );
+    }
+
+    #[test]
+    fn a_store_on_another_filesystem_gets_its_own_copy() {
+        let s = setup();
+        // /dev/shm is a tmpfs on Linux hosts, the temp dir usually is not.
+        let other = tempfile::tempdir_in("/dev/shm").unwrap();
+        let dev = |p: &Path| std::fs::metadata(p).unwrap().dev();
+        assert_ne!(dev(other.path()), dev(&s.pkg), "need two filesystems");
+        let cas = other.path().join("files/ab/cdef");
+        for rel in ["a.js", "b.js"] {
+            let placed = place_file(&s.pkg_fd, &s.pkg, Path::new(rel), &cas, b"x", false);
+            assert!(matches!(placed.unwrap(), Placed::Copied(_)));
+            assert_eq!(std::fs::read(s.pkg.join(rel)).unwrap(), b"x");
+        }
+        assert_eq!(std::fs::read(&cas).unwrap(), b"x");
+        assert!(NO_STORE_LINK.load(Ordering::Relaxed), "tried once, not per file");
     }
 
     #[test]

@@ -79,11 +79,14 @@ impl CasWriter {
         let hex_digest = hex::encode(digest);
         let key = (*digest, executable);
         let cas_path = self.store.cas_path(&hex_digest, executable);
-        if self.done.contains(&key) && dir.hard_link_in(&cas_path, rel).is_ok() {
+        if self.done.contains(&key) {
+            // Put in place by this writer already: link it, or, when it cannot be linked
+            // (a duplicate entry, too many links), give the package its own copy.
+            if dir.hard_link_in(&cas_path, rel).is_err() {
+                tack_fs::write_in_dir(dir, dir_path, rel, content, executable)?;
+            }
             return Ok(hex_digest);
         }
-        // Not written yet, or it could not be linked (a duplicate entry, too many links):
-        // this copy is complete on its own either way.
         tack_fs::place_file(dir, dir_path, rel, &cas_path, content, executable)?;
         self.done.insert(key);
         Ok(hex_digest)
