@@ -259,7 +259,10 @@ mod tests {
             assert_eq!(std::fs::read(s.pkg.join(rel)).unwrap(), b"x");
         }
         assert_eq!(std::fs::read(&cas).unwrap(), b"x");
-        assert!(NO_STORE_LINK.load(Ordering::Relaxed), "tried once, not per file");
+        assert!(
+            NO_STORE_LINK.load(Ordering::Relaxed),
+            "tried once, not per file"
+        );
     }
 
     #[test]

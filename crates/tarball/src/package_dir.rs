@@ -102,7 +102,7 @@ pub(crate) struct DirSink<'a> {
     made: Mutex<std::collections::HashSet<String>>,
     /// What each placed path holds: (digest, exec), or `None` once a path was placed twice
     /// (two writers of one batch may finish in either order, so only a re-link is sure).
-    placed: Mutex<HashMap<String, Option<(String, bool)>>>,
+    placed: Mutex<HashMap<String, Option<([u8; 64], bool)>>>,
 }
 
 impl<'a> DirSink<'a> {
@@ -117,6 +117,12 @@ impl<'a> DirSink<'a> {
 
     /// Makes every directory above `rel` inside the package.
     fn make_parents(&self, rel: &str) -> Result<(), tack_fs::FsError> {
+        // Usually the whole parent is made already: one look instead of one per level.
+        match rel.rfind('/') {
+            None => return Ok(()),
+            Some(last) if self.made.lock().contains(&rel[..last]) => return Ok(()),
+            Some(_) => {}
+        }
         let mut end = 0;
         while let Some(slash) = rel[end..].find('/') {
             end += slash;
@@ -168,7 +174,7 @@ impl<'a> DirSink<'a> {
                 twice.insert(None);
             }
             std::collections::hash_map::Entry::Vacant(first) => {
-                first.insert(Some((digest.clone(), f.exec)));
+                first.insert(Some((f.digest, f.exec)));
             }
         }
         Ok(digest)
@@ -206,7 +212,7 @@ impl<'a> DirSink<'a> {
                     .get(rel)
                     .and_then(Option::as_ref)
                     .is_some_and(|(digest, placed_exec)| {
-                        *digest == info.digest && *placed_exec == exec
+                        *placed_exec == exec && same_digest(digest, &info.digest)
                     });
             if !as_placed {
                 link(rel, &info.digest, exec).map_err(failed)?;
@@ -227,4 +233,10 @@ impl CasSink for DirSink<'_> {
     fn write_hashed(&self, files: &[HashedFile<'_>]) -> Vec<Result<String, CasWriteError>> {
         files.iter().map(|f| self.place(f)).collect()
     }
+}
+
+/// Whether the hex digest of a row names the digest `bytes`.
+fn same_digest(bytes: &[u8; 64], hex_digest: &str) -> bool {
+    let mut decoded = [0u8; 64];
+    hex::decode_to_slice(hex_digest, &mut decoded).is_ok() && decoded == *bytes
 }
