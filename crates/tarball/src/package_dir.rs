@@ -94,6 +94,9 @@ impl DirectTarget {
     }
 }
 
+/// What one placed path holds: its digest and exec bit.
+type PlacedAs = ([u8; 64], bool);
+
 /// The CAS sink of a download that unpacks into a [`PackageDir`].
 pub(crate) struct DirSink<'a> {
     cas: &'a CasWriter,
@@ -102,7 +105,7 @@ pub(crate) struct DirSink<'a> {
     made: Mutex<std::collections::HashSet<String>>,
     /// What each placed path holds: (digest, exec), or `None` once a path was placed twice
     /// (two writers of one batch may finish in either order, so only a re-link is sure).
-    placed: Mutex<HashMap<String, Option<([u8; 64], bool)>>>,
+    placed: Mutex<HashMap<String, Option<PlacedAs>>>,
 }
 
 impl<'a> DirSink<'a> {
