@@ -228,7 +228,7 @@ fn file_equals(path: &Path, content: &[u8]) -> Result<bool, FsError> {
 }
 
 #[cfg(target_os = "linux")]
-mod linux {
+pub(crate) mod linux {
     //! `O_TMPFILE` + `linkat`: the file gets its name only once it is complete.
 
     use super::{fill, is_unsupported};
@@ -244,7 +244,7 @@ mod linux {
     /// Cleared once `linkat(AT_EMPTY_PATH)` has been refused (no `CAP_DAC_READ_SEARCH`).
     pub(super) static EMPTY_PATH_LINK: AtomicBool = AtomicBool::new(true);
 
-    pub(super) enum TmpfileError {
+    pub(crate) enum TmpfileError {
         /// The filesystem (or kernel) cannot do it; use the fallback from now on.
         Unsupported,
         Io(io::Error),
@@ -288,6 +288,13 @@ mod linux {
         // SAFETY: fd is a freshly opened descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(fd) };
         fill(&file, content, mode)?;
+        link_open_file(&file, &c_path)
+    }
+
+    /// Gives the open file `file` the name `c_path` without ever replacing an entry, by its
+    /// descriptor rather than by any other name it has: what gets the name is exactly the
+    /// inode this process wrote. `Unsupported` when neither way works here.
+    pub(crate) fn link_open_file(file: &File, c_path: &CString) -> Result<(), TmpfileError> {
         // `AT_EMPTY_PATH` names the file by its descriptor: no walk through /proc. The
         // kernel may require `CAP_DAC_READ_SEARCH` for it (root on a host has it; a
         // container's root usually does not); when it refuses it answers `ENOENT`, and the
@@ -342,7 +349,7 @@ mod linux {
         Err(TmpfileError::Io(e))
     }
 
-    fn cstr(bytes: &[u8]) -> io::Result<CString> {
+    pub(crate) fn cstr(bytes: &[u8]) -> io::Result<CString> {
         CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
     }
 }

@@ -22,6 +22,7 @@ use crate::ensure_file::{ensure_file, fill, verify_or_heal, EnsureOutcome, EXEC_
 use crate::error::FsError;
 use crate::lock::cas_write_lock;
 use crate::temp::parent_dir;
+use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,17 +53,18 @@ pub fn place_file(
     executable: bool,
 ) -> Result<Placed, FsError> {
     let mode = if executable { EXEC_MODE } else { FILE_MODE };
-    write_in_dir(dir, dir_path, rel, content, executable)?;
+    let file = create_filled(dir, dir_path, rel, content, mode)?;
     if !NO_STORE_LINK.load(Ordering::Relaxed) {
         let guard = cas_write_lock(cas_path).lock();
-        let mut linked = dir.hard_link_out(rel, cas_path);
+        let mut linked = link_to_store(&file, dir, rel, cas_path);
         if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::NotFound) {
             // The shard directory is missing (a store made by hand, or pruned meanwhile).
             let shard = parent_dir(cas_path)?;
             std::fs::create_dir_all(shard)
                 .map_err(|e| FsError::io("create directory", shard, e))?;
-            linked = dir.hard_link_out(rel, cas_path);
+            linked = link_to_store(&file, dir, rel, cas_path);
         }
+        drop(file);
         match linked {
             Ok(()) => return Ok(Placed::Linked(EnsureOutcome::Created)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -98,20 +100,54 @@ pub fn write_in_dir(
     executable: bool,
 ) -> Result<(), FsError> {
     let mode = if executable { EXEC_MODE } else { FILE_MODE };
-    let file = match dir.create_new(rel, mode) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            dir.unlink(rel).and_then(|()| dir.create_new(rel, mode))
+    create_filled(dir, dir_path, rel, content, mode).map(drop)
+}
+
+/// [`write_in_dir`], returning the file still open.
+fn create_filled(
+    dir: &DirFd,
+    dir_path: &Path,
+    rel: &Path,
+    content: &[u8],
+    mode: u32,
+) -> Result<File, FsError> {
+    let mut created = dir.create_new(rel, mode);
+    // An entry of the same path: replace it. Two writers of one batch may race for a path
+    // the archive carries twice; whichever wins, the caller puts the right one last.
+    for _ in 0..3 {
+        match created {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                created = dir.unlink(rel).and_then(|()| dir.create_new(rel, mode));
+            }
+            _ => break,
         }
-        other => other,
     }
-    .map_err(|e| FsError::io("create", dir_path.join(rel), e))?;
+    let file = created.map_err(|e| FsError::io("create", dir_path.join(rel), e))?;
     if let Err(e) = fill(&file, content, mode) {
         drop(file);
         // Best effort: the error that matters is the write's.
         let _ = dir.unlink(rel);
         return Err(FsError::io("write", dir_path.join(rel), e));
     }
-    Ok(())
+    Ok(file)
+}
+
+/// Links the open `file` (also at `rel` in `dir`) to `cas_path`, never replacing an entry.
+/// On Linux by its descriptor, so the CAS name goes to exactly the inode written here,
+/// whatever happened to `rel` meanwhile; by name where that cannot work.
+fn link_to_store(file: &File, dir: &DirFd, rel: &Path, cas_path: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use crate::ensure_file::linux::{cstr, link_open_file, TmpfileError};
+        use std::os::unix::ffi::OsStrExt;
+        match link_open_file(file, &cstr(cas_path.as_os_str().as_bytes())?) {
+            Ok(()) => return Ok(()),
+            Err(TmpfileError::Io(e)) => return Err(e),
+            Err(TmpfileError::Unsupported) => {}
+        }
+    }
+    let _ = file;
+    dir.hard_link_out(rel, cas_path)
 }
 
 /// Replaces the package's own copy at `rel` with a link to the CAS file that was there

@@ -131,6 +131,11 @@ pub struct UnpackedPackage {
     /// The normalized bundled manifest (`None` when `package.json` is missing or not JSON).
     pub manifest: Option<Value>,
     pub requires_build: bool,
+    /// Paths whose file in `files` is not simply the one regular entry the sink was given
+    /// for that path: a path the archive carries more than once, a hard-link entry, the
+    /// placeholder `package.json`. A sink that puts files in place by path must put these
+    /// again from the CAS (see `DirSink::complete`).
+    pub rewritten: Vec<String>,
 }
 
 /// Don't trust an entry header for more than this much preallocation at once.
@@ -382,6 +387,8 @@ struct Unpacker<'a> {
     package_json: Option<Vec<u8>>,
     /// The archive to judge before the first file is stored.
     check: Option<PendingCheck<'a>>,
+    /// See [`UnpackedPackage::rewritten`].
+    rewritten: Vec<String>,
 }
 
 impl<'a> Unpacker<'a> {
@@ -404,6 +411,7 @@ impl<'a> Unpacker<'a> {
             total: 0,
             package_json: None,
             check,
+            rewritten: Vec::new(),
         }
     }
 
@@ -604,7 +612,9 @@ impl<'a> Unpacker<'a> {
                 message: e.message,
                 disk_full: e.disk_full,
             })?;
-            self.seqs.insert(file.path.clone(), file.seq);
+            if self.seqs.insert(file.path.clone(), file.seq).is_some() {
+                self.rewritten.push(file.path.clone());
+            }
             self.files.insert(
                 file.path,
                 UnpackedFile {
@@ -633,6 +643,7 @@ impl<'a> Unpacker<'a> {
             }
             if let Some(info) = self.files.get(&target).cloned() {
                 self.seqs.insert(path.clone(), seq);
+                self.rewritten.push(path.clone());
                 self.files.insert(path, info);
             }
         }
@@ -646,6 +657,7 @@ impl<'a> Unpacker<'a> {
                     message: e.message,
                     disk_full: e.disk_full,
                 })?;
+            self.rewritten.push("package.json".to_string());
             self.files.insert(
                 "package.json".to_string(),
                 UnpackedFile {
@@ -666,6 +678,7 @@ impl<'a> Unpacker<'a> {
             manifest: manifest.as_ref().and_then(normalize_bundled_manifest),
             files: self.files,
             requires_build,
+            rewritten: self.rewritten,
         })
     }
 

@@ -14,13 +14,13 @@
 //! duplicated path, a placeholder `package.json`) are linked from the CAS at that point,
 //! as an import would.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tack_fs::{DirFd, ImportMethod, Importer};
+use tack_fs::{DirFd, FsError, ImportMethod, Importer};
 use tack_store_dir::CasWriter;
 
 use crate::error::FetchError;
@@ -94,18 +94,12 @@ impl DirectTarget {
     }
 }
 
-/// What one placed path holds: its digest and exec bit.
-type PlacedAs = ([u8; 64], bool);
-
 /// The CAS sink of a download that unpacks into a [`PackageDir`].
 pub(crate) struct DirSink<'a> {
     cas: &'a CasWriter,
     dir: &'a PackageDir,
     /// Directories made so far inside the package.
-    made: Mutex<std::collections::HashSet<String>>,
-    /// What each placed path holds: (digest, exec), or `None` once a path was placed twice
-    /// (two writers of one batch may finish in either order, so only a re-link is sure).
-    placed: Mutex<HashMap<String, Option<PlacedAs>>>,
+    made: Mutex<HashSet<String>>,
 }
 
 impl<'a> DirSink<'a> {
@@ -113,89 +107,73 @@ impl<'a> DirSink<'a> {
         DirSink {
             cas,
             dir,
-            made: Mutex::new(std::collections::HashSet::new()),
-            placed: Mutex::new(HashMap::new()),
+            made: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Makes every directory above `rel` inside the package.
-    fn make_parents(&self, rel: &str) -> Result<(), tack_fs::FsError> {
-        // Usually the whole parent is made already: one look instead of one per level.
-        match rel.rfind('/') {
-            None => return Ok(()),
-            Some(last) if self.made.lock().contains(&rel[..last]) => return Ok(()),
-            Some(_) => {}
-        }
-        let mut end = 0;
-        while let Some(slash) = rel[end..].find('/') {
-            end += slash;
-            let parent = &rel[..end];
-            end += 1;
-            if self.made.lock().contains(parent) {
-                continue;
+    /// Makes every directory above each of `paths` inside the package. One lock for the
+    /// lot: the writers of a batch share this sink.
+    fn make_parents<'p>(&self, paths: impl Iterator<Item = &'p str>) -> Result<(), FsError> {
+        let mut made = self.made.lock();
+        for rel in paths {
+            // Usually the whole parent is made already: one look instead of one per level.
+            match rel.rfind('/') {
+                Some(last) if !made.contains(&rel[..last]) => {}
+                _ => continue,
             }
-            match self.dir.fd.mkdir(Path::new(parent)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    return Err(tack_fs::FsError::Io {
-                        op: "create directory",
-                        path: self.dir.path.join(parent),
-                        source: e,
-                    })
+            let mut end = 0;
+            while let Some(slash) = rel[end..].find('/') {
+                end += slash;
+                let parent = &rel[..end];
+                end += 1;
+                if made.contains(parent) {
+                    continue;
                 }
+                match self.dir.fd.mkdir(Path::new(parent)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(source) => {
+                        return Err(FsError::Io {
+                            op: "create directory",
+                            path: self.dir.path.join(parent),
+                            source,
+                        })
+                    }
+                }
+                made.insert(parent.to_string());
             }
-            self.made.lock().insert(parent.to_string());
         }
         Ok(())
     }
 
     fn place(&self, f: &HashedFile<'_>) -> Result<String, CasWriteError> {
-        if f.path == self.dir.marker {
-            return self
-                .cas
-                .write_hashed(&f.digest, f.content, f.exec)
-                .map_err(|e| crate::cas::write_error(&e));
-        }
-        self.make_parents(f.path)
-            .map_err(|e| crate::cas::write_error(&e.into()))?;
-        let digest = self
-            .cas
-            .place_hashed(
-                &f.digest,
-                f.content,
-                f.exec,
-                &self.dir.fd,
-                &self.dir.path,
-                Path::new(f.path),
-            )
-            .map_err(|e| crate::cas::write_error(&e))?;
-        let mut placed = self.placed.lock();
-        let entry = placed.entry(f.path.to_string());
-        match entry {
-            std::collections::hash_map::Entry::Occupied(mut twice) => {
-                twice.insert(None);
-            }
-            std::collections::hash_map::Entry::Vacant(first) => {
-                first.insert(Some((f.digest, f.exec)));
-            }
-        }
-        Ok(digest)
+        let digest = if f.path == self.dir.marker {
+            self.cas.write_hashed(&f.digest, f.content, f.exec)
+        } else {
+            let rel = Path::new(f.path);
+            let (fd, dir) = (&self.dir.fd, &self.dir.path);
+            self.cas
+                .place_hashed(&f.digest, f.content, f.exec, fd, dir, rel)
+        };
+        digest.map_err(|e| crate::cas::write_error(&e))
     }
 
-    /// Puts in place every file of `unpacked` that was not placed as it is in the row, then
-    /// the marker, last. Call only when the unpack succeeded.
+    /// Puts in place, from the CAS, every file of `unpacked` that the archive did not give
+    /// as one regular entry ([`UnpackedPackage::rewritten`]), then the marker, last. Call
+    /// only when the unpack succeeded: every other file of the row is in place then.
     pub(crate) fn complete(&self, unpacked: &UnpackedPackage, pkg: &str) -> Result<(), FetchError> {
         let store = self.cas.store();
         let importer = Importer::new(ImportMethod::Auto);
-        let placed = std::mem::take(&mut *self.placed.lock());
-        let link = |rel: &str, digest: &str, exec: bool| -> Result<(), tack_fs::FsError> {
-            self.make_parents(rel)?;
-            let src = store.cas_path(digest, exec);
+        let link = |rel: &str| -> Result<(), FsError> {
+            let Some(info) = unpacked.files.get(rel) else {
+                return Ok(());
+            };
+            self.make_parents(std::iter::once(rel))?;
+            let src = store.cas_path(&info.digest, info.mode & 0o111 != 0);
             importer.import_file(&src, &self.dir.path.join(rel))?;
             Ok(())
         };
-        let failed = |e: tack_fs::FsError| {
+        let failed = |e: FsError| {
             let e = crate::cas::write_error(&e.into());
             FetchError::Store {
                 pkg: pkg.to_string(),
@@ -203,28 +181,13 @@ impl<'a> DirSink<'a> {
                 disk_full: e.disk_full,
             }
         };
-        let mut marker = None;
-        for (rel, info) in &unpacked.files {
-            let exec = info.mode & 0o111 != 0;
-            if rel == self.dir.marker {
-                marker = Some((rel, &info.digest, exec));
-                continue;
-            }
-            let as_placed =
-                placed
-                    .get(rel)
-                    .and_then(Option::as_ref)
-                    .is_some_and(|(digest, placed_exec)| {
-                        *placed_exec == exec && same_digest(digest, &info.digest)
-                    });
-            if !as_placed {
-                link(rel, &info.digest, exec).map_err(failed)?;
-            }
+        let mut again: Vec<&str> = unpacked.rewritten.iter().map(String::as_str).collect();
+        again.sort_unstable();
+        again.dedup();
+        for rel in again.into_iter().filter(|rel| *rel != self.dir.marker) {
+            link(rel).map_err(failed)?;
         }
-        if let Some((rel, digest, exec)) = marker {
-            link(rel, digest, exec).map_err(failed)?;
-        }
-        Ok(())
+        link(self.dir.marker).map_err(failed)
     }
 }
 
@@ -234,12 +197,10 @@ impl CasSink for DirSink<'_> {
     }
 
     fn write_hashed(&self, files: &[HashedFile<'_>]) -> Vec<Result<String, CasWriteError>> {
+        if let Err(e) = self.make_parents(files.iter().map(|f| f.path)) {
+            let e = crate::cas::write_error(&e.into());
+            return files.iter().map(|_| Err(e.clone())).collect();
+        }
         files.iter().map(|f| self.place(f)).collect()
     }
-}
-
-/// Whether the hex digest of a row names the digest `bytes`.
-fn same_digest(bytes: &[u8; 64], hex_digest: &str) -> bool {
-    let mut decoded = [0u8; 64];
-    hex::decode_to_slice(hex_digest, &mut decoded).is_ok() && decoded == *bytes
 }

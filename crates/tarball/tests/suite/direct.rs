@@ -89,6 +89,28 @@ async fn the_package_dir_holds_the_row_and_each_file_is_its_cas_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_without_a_manifest_gets_the_placeholder_as_its_marker() {
+    let env = Env::new().await;
+    let tgz = gzip(&raw_tar(&[RawEntry::file("package/index.js", b"x")]));
+    let pkg = env.raw("bare", tgz);
+    let (fetcher, _writer) = env.fetcher(env.options());
+    let dir = env.dir.path().join("bare");
+    let target = target(dir.clone());
+    let row = fetcher
+        .fetch_into(&pkg, Some(Arc::clone(&target)))
+        .await
+        .unwrap();
+    assert!(target.filled());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("package.json")).unwrap(),
+        tack_tarball::PLACEHOLDER_PACKAGE_JSON
+    );
+    let manifest = &row.files["package.json"];
+    let cas = env.store.cas_path(&manifest.digest, false);
+    assert_eq!(ino(&dir.join("package.json")), ino(&cas));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_marker_is_only_there_once_everything_else_is() {
     let env = Env::new().await;
     // The manifest comes first; a file large enough to be written out in a batch of its
