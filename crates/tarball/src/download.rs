@@ -315,6 +315,14 @@ impl<'a> Attempt<'a> {
                     // Only when a stream slot is free: otherwise the body is read whole.
                     if let Some(slot) = slow.then(|| self.stream_slots.try_acquire().ok()).flatten()
                     {
+                        tack_fs::phase_timer::note(
+                            &format!(
+                                "{} of {len} bytes in: {} goes on streamed",
+                                buf.len(),
+                                self.pkg_id
+                            ),
+                            reading_since,
+                        );
                         // Unpack what is in while the rest arrives. The stream holds its own
                         // few MiB from here on, so the body budget goes back.
                         let prefix = Bytes::from(buf.into_vec());
