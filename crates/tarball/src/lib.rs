@@ -7,7 +7,9 @@
 //! paths, enforces [`ExtractCaps`] and writes files to the CAS while the download is still
 //! running. The compressed bytes are hashed on the way; only when the body is complete and
 //! its digest matches the lockfile's integrity is the index row queued. Transient failures
-//! retry the whole attempt with backoff ([`RetryPolicy`]).
+//! retry the whole attempt with backoff ([`RetryPolicy`]). [`Fetcher::fetch_into`] may also
+//! unpack a whole body straight into the package directory it is installed to
+//! ([`DirectTarget`]), each file there and in the CAS as one inode.
 
 mod auth;
 mod buffers;
