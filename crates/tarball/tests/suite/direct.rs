@@ -6,7 +6,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tack_tarball::{DirectTarget, PackageDir, PackageToFetch};
+use tack_store_dir::PackageFilesIndex;
+use tack_tarball::{DirectTarget, FetchError, FetcherOptions, PackageDir};
 
 use crate::common::{gzip, raw_tar, Env, RawEntry};
 
@@ -21,6 +22,25 @@ fn target(dir: PathBuf) -> Arc<DirectTarget> {
             marker: "package.json",
         })
     })
+}
+
+/// Serves `tgz` as `name@1.0.0` and fetches it with a target at `<temp dir>/<name>`.
+async fn fetch_with_target(
+    env: &Env,
+    name: &str,
+    tgz: Vec<u8>,
+    opts: FetcherOptions,
+) -> (
+    Result<Arc<PackageFilesIndex>, FetchError>,
+    Arc<DirectTarget>,
+    PathBuf,
+) {
+    let pkg = env.raw(name, tgz);
+    let (fetcher, _writer) = env.fetcher(opts);
+    let dir = env.dir.path().join(name);
+    let target = target(dir.clone());
+    let fetched = fetcher.fetch_into(&pkg, Some(Arc::clone(&target))).await;
+    (fetched, target, dir)
 }
 
 fn ino(path: &Path) -> u64 {
@@ -52,14 +72,9 @@ fn awkward_tarball() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_package_dir_holds_the_row_and_each_file_is_its_cas_file() {
     let env = Env::new().await;
-    let pkg = env.raw("direct", awkward_tarball());
-    let (fetcher, _writer) = env.fetcher(env.options());
-    let dir = env.dir.path().join("direct");
-    let target = target(dir.clone());
-    let row = fetcher
-        .fetch_into(&pkg, Some(Arc::clone(&target)))
-        .await
-        .unwrap();
+    let (fetched, target, dir) =
+        fetch_with_target(&env, "direct", awkward_tarball(), env.options()).await;
+    let row = fetched.unwrap();
     assert!(target.filled());
 
     let mut on_disk: Vec<String> = Vec::new();
@@ -92,14 +107,8 @@ async fn the_package_dir_holds_the_row_and_each_file_is_its_cas_file() {
 async fn a_package_without_a_manifest_gets_the_placeholder_as_its_marker() {
     let env = Env::new().await;
     let tgz = gzip(&raw_tar(&[RawEntry::file("package/index.js", b"x")]));
-    let pkg = env.raw("bare", tgz);
-    let (fetcher, _writer) = env.fetcher(env.options());
-    let dir = env.dir.path().join("bare");
-    let target = target(dir.clone());
-    let row = fetcher
-        .fetch_into(&pkg, Some(Arc::clone(&target)))
-        .await
-        .unwrap();
+    let (fetched, target, dir) = fetch_with_target(&env, "bare", tgz, env.options()).await;
+    let row = fetched.unwrap();
     assert!(target.filled());
     assert_eq!(
         std::fs::read_to_string(dir.join("package.json")).unwrap(),
@@ -121,15 +130,8 @@ async fn the_marker_is_only_there_once_everything_else_is() {
         RawEntry::file("package/big.bin", &big),
         RawEntry::file("package/../escape.js", b"x"),
     ]));
-    let pkg = env.raw("halfway", tgz);
-    let (fetcher, _writer) = env.fetcher(env.options());
-    let dir = env.dir.path().join("halfway");
-    let target = target(dir.clone());
-    let err = fetcher
-        .fetch_into(&pkg, Some(Arc::clone(&target)))
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), "ERR_TACK_TARBALL_UNSAFE_PATH", "{err}");
+    let (fetched, target, dir) = fetch_with_target(&env, "halfway", tgz, env.options()).await;
+    let err = fetched.unwrap_err();
     assert!(!target.filled());
     assert!(dir.join("big.bin").exists(), "the first batch was placed");
     assert!(
@@ -166,16 +168,10 @@ async fn only_the_download_that_unpacks_opens_its_target() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streamed_body_leaves_its_target_alone() {
     let env = Env::new().await;
-    let pkg: PackageToFetch = env.raw("streamed", awkward_tarball());
     let mut opts = env.options();
     opts.whole_body_max = 0;
-    let (fetcher, _writer) = env.fetcher(opts);
-    let dir = env.dir.path().join("streamed");
-    let target = target(dir.clone());
-    let row = fetcher
-        .fetch_into(&pkg, Some(Arc::clone(&target)))
-        .await
-        .unwrap();
+    let (fetched, target, dir) = fetch_with_target(&env, "streamed", awkward_tarball(), opts).await;
+    let row = fetched.unwrap();
     assert!(!target.filled());
     assert!(!dir.exists());
     for info in row.files.values() {
