@@ -132,6 +132,7 @@ async fn the_marker_is_only_there_once_everything_else_is() {
     ]));
     let (fetched, target, dir) = fetch_with_target(&env, "halfway", tgz, env.options()).await;
     let err = fetched.unwrap_err();
+    assert_eq!(err.code(), "ERR_TACK_TARBALL_UNSAFE_PATH", "{err}");
     assert!(!target.filled());
     assert!(dir.join("big.bin").exists(), "the first batch was placed");
     assert!(
