@@ -27,7 +27,7 @@ pub use index_row::{
 pub use index_writer::{IndexWriter, GATHER as INDEX_GATHER};
 pub use layout::{is_valid_digest, StoreDir, STORE_VERSION};
 pub use multi_sha512::sha512_many;
-pub use store_path::{resolve_store_dir, StoreDirInputs};
+pub use store_path::{on_same_device, resolve_store_dir, StoreDirInputs};
 pub use verify::{
     check_pkg_files_integrity, verify_file, verify_row_files, StoreFileRef, VerifiedFilesCache,
     VerifyResult,

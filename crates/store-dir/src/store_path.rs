@@ -106,6 +106,12 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// Whether `a` and `b` (or, for a path not made yet, its nearest existing ancestor) are on
+/// one device: only then can a file in one get a hard link in the other.
+pub fn on_same_device(a: &Path, b: &Path) -> bool {
+    matches!((device_of(a), device_of(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// `st_dev` of the nearest existing ancestor of `path` (the store may not exist yet).
 fn device_of(path: &Path) -> Option<u64> {
     path.ancestors()

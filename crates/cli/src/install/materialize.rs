@@ -19,8 +19,8 @@ use tack_linker::{
     ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 use tack_store_dir::{
-    is_valid_digest, msgpackr, verify_row_files, PackageFilesIndex, StoreDir, StoreIndex,
-    VerifiedFilesCache,
+    is_valid_digest, msgpackr, on_same_device, verify_row_files, PackageFilesIndex, StoreDir,
+    StoreIndex, VerifiedFilesCache,
 };
 use tack_tarball::{DirectTarget, Fetcher, PackageDir, PackageToFetch};
 
@@ -283,18 +283,6 @@ impl LocalImports {
     }
 }
 
-/// Whether `a` and `b` (or, for a path not made yet, its nearest existing ancestor) are on
-/// one device: only then can a file in one get a hard link in the other.
-fn same_device(a: &std::path::Path, b: &std::path::Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let device = |path: &std::path::Path| {
-        path.ancestors()
-            .find_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.dev())
-    };
-    matches!((device(a), device(b)), (Some(x), Some(y)) if x == y)
-}
-
 fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
     plan.package_dir(&plan.packages[index])
         .join(COMPLETION_MARKER)
@@ -492,7 +480,7 @@ pub fn materialize(
         // A download may unpack straight into its package directory when the package is
         // hard-linked from the store like any other (see `DirectTarget`).
         let direct = filler.importer.links_from_store()
-            && same_device(&filler.files_dir, &link.virtual_store_dir);
+            && on_same_device(&filler.files_dir, &link.virtual_store_dir);
         for &i in &to_fetch {
             let Source::Tarball { integrity, url, .. } = &plan.sources[i].source else {
                 continue;
