@@ -517,41 +517,42 @@ pub fn materialize(
                 Arc::clone(builds),
             );
             runtime.spawn(async move {
-                let fetched = fetcher.fetch_into(&request, target.clone()).await;
-                // Closed only if the runtime is going away; then the import runs unlimited.
-                let permit = imports.acquire_owned().await.ok();
-                match fetched {
-                    Ok(row) => drop(tokio::task::spawn_blocking(move || {
-                        let _permit = permit;
-                        let filled = target.is_some_and(|t| t.filled());
-                        let result = if digests_valid(&row) {
-                            builds.prepare(&plan, i, Some(&row)).and_then(|prep| {
-                                // A fresh row's base files are imported: no cached build.
-                                let (requires_build, patched) = builds.needs(i, &row);
-                                let prep = prep.without_cache(requires_build, patched);
-                                let outcome = if filled {
-                                    filler.adopt_filled(&plan, i, &row, prep.force_copy)?
-                                } else {
-                                    let files = store_files(&row);
-                                    filler.fill_from_store(&plan, i, &files, prep.force_copy)?
-                                };
-                                Ok((outcome, prep, row))
-                            })
-                        } else {
-                            Err(CliError::new(
-                                "ERR_TACK_BAD_INDEX_ROW",
-                                format!(
-                                    "the store index row of {} names a malformed digest",
-                                    plan.link.packages[i].dep_path
-                                ),
-                            ))
-                        };
-                        let _ = tx.send(Message::Fetched(i, result));
-                    })),
+                let row = match fetcher.fetch_into(&request, target.clone()).await {
+                    Ok(row) => row,
                     Err(err) => {
                         let _ = tx.send(Message::Fetched(i, Err(CliError::from(err))));
+                        return;
                     }
-                }
+                };
+                // Closed only if the runtime is going away; then the import runs unlimited.
+                let permit = imports.acquire_owned().await.ok();
+                drop(tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    let filled = target.is_some_and(|t| t.filled());
+                    let result = if digests_valid(&row) {
+                        builds.prepare(&plan, i, Some(&row)).and_then(|prep| {
+                            // A fresh row's base files are imported: no cached build.
+                            let (requires_build, patched) = builds.needs(i, &row);
+                            let prep = prep.without_cache(requires_build, patched);
+                            let outcome = if filled {
+                                filler.adopt_filled(&plan, i, &row, prep.force_copy)?
+                            } else {
+                                let files = store_files(&row);
+                                filler.fill_from_store(&plan, i, &files, prep.force_copy)?
+                            };
+                            Ok((outcome, prep, row))
+                        })
+                    } else {
+                        Err(CliError::new(
+                            "ERR_TACK_BAD_INDEX_ROW",
+                            format!(
+                                "the store index row of {} names a malformed digest",
+                                plan.link.packages[i].dep_path
+                            ),
+                        ))
+                    };
+                    let _ = tx.send(Message::Fetched(i, result));
+                }));
             });
         }
         drop(fetcher);
