@@ -7,8 +7,12 @@
 //! share each instruction: AVX-512 rotates, adds and combines three inputs (`vpternlogq`)
 //! for eight 64-bit words at once. A tarball's files are such a batch.
 //!
-//! [`sha512_many`] falls back to the `sha2` crate when the CPU lacks AVX-512 and for the
-//! last long messages of a batch, when too few lanes would still be busy.
+//! The end of a batch is narrower: once nothing is queued, the busy lanes move to the front
+//! and run in a 256-bit register (three or four left) or a 128-bit one (two left). The
+//! rounds take as many instructions at every width, but narrow registers issue on more
+//! ports, so two messages in a 128-bit register take about the time of one alone. The
+//! last message of a batch, and every message when the CPU lacks AVX-512 (F and VL), is
+//! hashed by the `sha2` crate.
 //!
 //! The round constants and initial state below are those of FIPS 180-4 §4.2.3 and §5.3.5
 //! (the fractional parts of the cube and square roots of the first primes), generated from
@@ -20,16 +24,19 @@ use sha2::{Digest, Sha512};
 pub fn sha512_many(messages: &[&[u8]]) -> Vec<[u8; 64]> {
     #[cfg(target_arch = "x86_64")]
     {
-        if messages.len() >= MIN_MESSAGES && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
+        if messages.len() >= MIN_MESSAGES
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has AVX-512F and VL, checked just above.
             return unsafe { x86::sha512_many_avx512(messages) };
         }
     }
     messages.iter().map(|m| one(m)).collect()
 }
 
-/// Below this many messages, lanes would mostly idle.
-const MIN_MESSAGES: usize = 4;
+/// Two messages already share a two-lane register.
+const MIN_MESSAGES: usize = 2;
 
 fn one(message: &[u8]) -> [u8; 64] {
     Sha512::digest(message).into()
@@ -43,9 +50,6 @@ mod x86 {
 
     const LANES: usize = 8;
     const BLOCK: usize = 128;
-    /// With this many busy lanes or fewer (and nothing queued), the rest is finished one
-    /// message at a time: an eight-lane round for two lanes costs more than two scalar ones.
-    const SCALAR_BELOW: usize = 2;
 
     #[rustfmt::skip]
     const K: [u64; 80] = [
@@ -134,8 +138,8 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU must support AVX-512F.
-    #[target_feature(enable = "avx512f")]
+    /// The CPU must support AVX-512F and AVX-512VL.
+    #[target_feature(enable = "avx512f,avx512vl")]
     pub(super) unsafe fn sha512_many_avx512(messages: &[&[u8]]) -> Vec<[u8; 64]> {
         let mut digests = vec![[0u8; 64]; messages.len()];
         // Longest first: long messages run side by side from the start and short ones fill
@@ -155,20 +159,29 @@ mod x86 {
         let zero = [0u8; BLOCK];
         let mut words = [[0u64; LANES]; 16];
         loop {
-            let busy = lanes.iter().filter(|l| l.is_some()).count();
-            if busy == 0 {
-                break;
-            }
-            if busy <= SCALAR_BELOW && queue.len() == 0 {
-                for (l, lane) in lanes.iter().enumerate() {
-                    if let Some(lane) = lane {
-                        let s = std::array::from_fn(|w| state[w][l]);
-                        digests[lane.index] = lane.finish_scalar(s);
+            // While messages are queued, a lane that frees up is refilled at once, so the
+            // batch only narrows at its end. Then the busy lanes move to the front and a
+            // narrower register carries them: a round costs about the same number of
+            // instructions at every width, and narrow ones issue on more ports.
+            let width = if queue.len() > 0 {
+                LANES
+            } else {
+                let busy = compact(&mut lanes, &mut state);
+                match busy {
+                    0 => break,
+                    1 => {
+                        if let Some(lane) = &lanes[0] {
+                            let s = std::array::from_fn(|w| state[w][0]);
+                            digests[lane.index] = lane.finish_scalar(s);
+                        }
+                        break;
                     }
+                    2 => 2,
+                    3 | 4 => 4,
+                    _ => LANES,
                 }
-                break;
-            }
-            for (l, lane) in lanes.iter().enumerate() {
+            };
+            for (l, lane) in lanes.iter().enumerate().take(width) {
                 let block = lane
                     .as_ref()
                     .map_or(&zero[..], |lane| lane.block(lane.next));
@@ -178,9 +191,15 @@ mod x86 {
                     word[l] = u64::from_be_bytes(bytes);
                 }
             }
-            // SAFETY: AVX-512F is enabled for this function and its callers' check.
-            unsafe { compress8(&mut state, &words) };
-            for (l, slot) in lanes.iter_mut().enumerate() {
+            // SAFETY: AVX-512F and VL are enabled for this function and its callers' check.
+            unsafe {
+                match width {
+                    2 => compress2(&mut state, &words),
+                    4 => compress4(&mut state, &words),
+                    _ => compress8(&mut state, &words),
+                }
+            }
+            for (l, slot) in lanes.iter_mut().enumerate().take(width) {
                 let Some(lane) = slot else { continue };
                 lane.next += 1;
                 if lane.next < lane.total_blocks {
@@ -200,71 +219,110 @@ mod x86 {
         digests
     }
 
+    /// Moves the busy lanes (and their state) to the front, keeping their order; returns
+    /// how many there are.
+    fn compact(lanes: &mut [Option<Lane<'_>>; LANES], state: &mut [[u64; LANES]; 8]) -> usize {
+        let mut busy = 0;
+        for l in 0..LANES {
+            if lanes[l].is_none() {
+                continue;
+            }
+            if l != busy {
+                lanes.swap(l, busy);
+                for word in state.iter_mut() {
+                    word[busy] = word[l];
+                }
+            }
+            busy += 1;
+        }
+        busy
+    }
+
     fn reset(state: &mut [[u64; LANES]; 8], lane: usize) {
         for (word, iv) in state.iter_mut().zip(IV) {
             word[lane] = iv;
         }
     }
 
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn add(a: __m512i, b: __m512i) -> __m512i {
-        _mm512_add_epi64(a, b)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx512f")]
-    fn xor3(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
-        _mm512_ternarylogic_epi64::<0x96>(a, b, c)
-    }
-
-    /// One 128-byte block for each of the eight lanes: `words[t][lane]` is word `t` of that
-    /// lane's block, already in native order.
-    #[target_feature(enable = "avx512f")]
-    unsafe fn compress8(state: &mut [[u64; LANES]; 8], words: &[[u64; LANES]; 16]) {
-        let load = |p: &[u64; LANES]| unsafe { _mm512_loadu_si512(p.as_ptr().cast()) };
-        let mut w: [__m512i; 16] = std::array::from_fn(|t| load(&words[t]));
-        let mut s: [__m512i; 8] = std::array::from_fn(|i| load(&state[i]));
-        let initial = s;
-        for round in 0..80 {
-            let t = round & 15;
-            if round >= 16 {
-                let w2 = w[(round - 2) & 15];
-                let w15 = w[(round - 15) & 15];
-                let sigma1 = xor3(
-                    _mm512_ror_epi64::<19>(w2),
-                    _mm512_ror_epi64::<61>(w2),
-                    _mm512_srli_epi64::<6>(w2),
-                );
-                let sigma0 = xor3(
-                    _mm512_ror_epi64::<1>(w15),
-                    _mm512_ror_epi64::<8>(w15),
-                    _mm512_srli_epi64::<7>(w15),
-                );
-                w[t] = add(add(sigma1, w[(round - 7) & 15]), add(sigma0, w[t]));
+    /// The 80 rounds of FIPS 180-4 §6.4.2 over one register width, from lane 0 of
+    /// `state[word]` and `words[t]` up: the same code for 8, 4 and 2 lanes, with that
+    /// width's intrinsics.
+    macro_rules! compress_lanes {
+        ($name:ident, $features:literal, $vec:ty, $load:ident, $store:ident, $add:ident,
+         $ror:ident, $srli:ident, $ternary:ident, $set1:ident) => {
+            /// One 128-byte block for each lane of the width: `words[t][lane]` is word `t`
+            /// of that lane's block, already in native order.
+            #[target_feature(enable = $features)]
+            unsafe fn $name(state: &mut [[u64; LANES]; 8], words: &[[u64; LANES]; 16]) {
+                let load = |p: &[u64; LANES]| unsafe { $load(p.as_ptr().cast()) };
+                let add = |a: $vec, b: $vec| $add(a, b);
+                let xor3 = |a: $vec, b: $vec, c: $vec| $ternary::<0x96>(a, b, c);
+                let mut w: [$vec; 16] = std::array::from_fn(|t| load(&words[t]));
+                let mut s: [$vec; 8] = std::array::from_fn(|i| load(&state[i]));
+                let initial = s;
+                for round in 0..80 {
+                    let t = round & 15;
+                    if round >= 16 {
+                        let w2 = w[(round - 2) & 15];
+                        let w15 = w[(round - 15) & 15];
+                        let sigma1 = xor3($ror::<19>(w2), $ror::<61>(w2), $srli::<6>(w2));
+                        let sigma0 = xor3($ror::<1>(w15), $ror::<8>(w15), $srli::<7>(w15));
+                        w[t] = add(add(sigma1, w[(round - 7) & 15]), add(sigma0, w[t]));
+                    }
+                    let [a, b, c, d, e, f, g, h] = s;
+                    let big_sigma1 = xor3($ror::<14>(e), $ror::<18>(e), $ror::<41>(e));
+                    let ch = $ternary::<0xCA>(e, f, g);
+                    let k = $set1(K[round] as i64);
+                    let t1 = add(add(add(h, big_sigma1), add(ch, k)), w[t]);
+                    let big_sigma0 = xor3($ror::<28>(a), $ror::<34>(a), $ror::<39>(a));
+                    let maj = $ternary::<0xE8>(a, b, c);
+                    let t2 = add(big_sigma0, maj);
+                    s = [add(t1, t2), a, b, c, add(d, t1), e, f, g];
+                }
+                for (i, word) in state.iter_mut().enumerate() {
+                    // SAFETY: each row holds eight words, at least the width's.
+                    unsafe { $store(word.as_mut_ptr().cast(), add(s[i], initial[i])) };
+                }
             }
-            let [a, b, c, d, e, f, g, h] = s;
-            let big_sigma1 = xor3(
-                _mm512_ror_epi64::<14>(e),
-                _mm512_ror_epi64::<18>(e),
-                _mm512_ror_epi64::<41>(e),
-            );
-            let ch = _mm512_ternarylogic_epi64::<0xCA>(e, f, g);
-            let k = _mm512_set1_epi64(K[round] as i64);
-            let t1 = add(add(add(h, big_sigma1), add(ch, k)), w[t]);
-            let big_sigma0 = xor3(
-                _mm512_ror_epi64::<28>(a),
-                _mm512_ror_epi64::<34>(a),
-                _mm512_ror_epi64::<39>(a),
-            );
-            let maj = _mm512_ternarylogic_epi64::<0xE8>(a, b, c);
-            let t2 = add(big_sigma0, maj);
-            s = [add(t1, t2), a, b, c, add(d, t1), e, f, g];
-        }
-        for (i, word) in state.iter_mut().enumerate() {
-            _mm512_storeu_si512(word.as_mut_ptr().cast(), add(s[i], initial[i]));
-        }
+        };
     }
+
+    compress_lanes!(
+        compress8,
+        "avx512f",
+        __m512i,
+        _mm512_loadu_si512,
+        _mm512_storeu_si512,
+        _mm512_add_epi64,
+        _mm512_ror_epi64,
+        _mm512_srli_epi64,
+        _mm512_ternarylogic_epi64,
+        _mm512_set1_epi64
+    );
+    compress_lanes!(
+        compress4,
+        "avx512f,avx512vl",
+        __m256i,
+        _mm256_loadu_si256,
+        _mm256_storeu_si256,
+        _mm256_add_epi64,
+        _mm256_ror_epi64,
+        _mm256_srli_epi64,
+        _mm256_ternarylogic_epi64,
+        _mm256_set1_epi64x
+    );
+    compress_lanes!(
+        compress2,
+        "avx512f,avx512vl",
+        __m128i,
+        _mm_loadu_si128,
+        _mm_storeu_si128,
+        _mm_add_epi64,
+        _mm_ror_epi64,
+        _mm_srli_epi64,
+        _mm_ternarylogic_epi64,
+        _mm_set1_epi64x
+    );
 }
 
 #[cfg(test)]
@@ -300,8 +358,10 @@ mod tests {
         }
         // The eight-lane path itself, whatever the batch size the dispatcher would accept.
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F is present, checked just above.
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: AVX-512F and VL are present, checked just above.
             let direct = unsafe { x86::sha512_many_avx512(&refs) };
             assert_eq!(direct, got);
         }
@@ -342,6 +402,25 @@ mod tests {
         messages.insert(3, rng.bytes(300_000));
         messages.push(rng.bytes(200_001));
         check(&messages);
+    }
+
+    #[test]
+    fn lanes_that_empty_in_the_middle_are_closed_up() {
+        // The eight longest messages take the lanes; lane 7 (the shortest of them) ends
+        // first and takes the 1,900-byte one, lane 6 ends next and takes the 100-byte one,
+        // which ends at once: lane 6 is free while lane 7 is still busy. Its message must
+        // move to lane 6 with its state, and the narrower widths follow (four lanes, two,
+        // then the last message alone).
+        let mut rng = XorShift(11);
+        let lengths = [
+            20_000, 18_000, 16_000, 14_000, 12_000, 10_000, 3_000, 2_000, 1_900, 100,
+        ];
+        let messages: Vec<Vec<u8>> = lengths.iter().map(|&n| rng.bytes(n)).collect();
+        check(&messages);
+        // And every smaller batch of them, which empties lanes in other orders.
+        for count in 2..lengths.len() {
+            check(&messages[..count]);
+        }
     }
 
     #[test]
