@@ -1,12 +1,16 @@
 //! Builds the tarball fetcher from the configuration: registries, auth, retries, timeouts and
-//! concurrency, with retries reported through the reporter.
+//! concurrency, with retries reported through the reporter. Its HTTP client may be built
+//! ahead, on a thread of its own ([`EarlyClient`]), when the install will surely download.
 
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use tack_config::Config;
 use tack_store_dir::{IndexWriter, StoreDir};
-use tack_tarball::{AuthTable, FetchEvent, Fetcher, FetcherOptions, RetryPolicy};
+use tack_tarball::{
+    AuthTable, FetchError, FetchEvent, Fetcher, FetcherOptions, HttpClient, RetryPolicy,
+};
 
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter};
@@ -21,12 +25,9 @@ fn user_agent() -> String {
     )
 }
 
-pub fn fetcher(
-    config: &Config,
-    store: &StoreDir,
-    index_writer: Arc<IndexWriter>,
-    reporter: Arc<Reporter>,
-) -> Result<Fetcher, CliError> {
+/// The fetcher's options for `config`: registries, auth, retries, timeouts and concurrency,
+/// with retries reported through `reporter`.
+pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> FetcherOptions {
     let mut options = FetcherOptions::new(store.clone());
     options.auth = AuthTable::from_npmrc(&config.raw_npmrc);
     // pnpm 12 sizes the pool from the core count unless `networkConcurrency` is set.
@@ -65,5 +66,40 @@ pub fn fetcher(
             });
         }
     }));
-    Ok(Fetcher::new(options, index_writer)?)
+    options
+}
+
+/// The HTTP client being built on a thread of its own, with the options it was built for
+/// (see [`HttpClient`]).
+pub struct EarlyClient(JoinHandle<(FetcherOptions, Result<HttpClient, FetchError>)>);
+
+impl EarlyClient {
+    /// Starts building the client for `config`.
+    pub fn start(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Self {
+        let options = options(config, store, reporter);
+        Self(std::thread::spawn(move || {
+            let client = HttpClient::new(&options);
+            (options, client)
+        }))
+    }
+}
+
+/// The fetcher, around the client `early` built if there is one.
+pub fn fetcher(
+    config: &Config,
+    store: &StoreDir,
+    index_writer: Arc<IndexWriter>,
+    reporter: Arc<Reporter>,
+    early: Option<EarlyClient>,
+) -> Result<Fetcher, CliError> {
+    let built = early.and_then(|EarlyClient(handle)| handle.join().ok());
+    let (options, client) = match built {
+        Some((options, client)) => (options, client?),
+        None => {
+            let options = options(config, store, reporter);
+            let client = HttpClient::new(&options)?;
+            (options, client)
+        }
+    };
+    Ok(Fetcher::with_client(options, client, index_writer))
 }

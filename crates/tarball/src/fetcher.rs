@@ -17,6 +17,7 @@ use tack_store_dir::{
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::cas::into_index_row;
+use crate::client::HttpClient;
 use crate::download::Attempt;
 use crate::download::SlowBody;
 use crate::error::FetchError;
@@ -73,20 +74,20 @@ impl std::fmt::Debug for Fetcher {
 }
 
 impl Fetcher {
-    /// Builds the shared HTTP client (rustls, HTTP/1.1 keep-alive pool, no transparent
-    /// decompression) and the fetcher around it.
+    /// Builds the shared HTTP client ([`HttpClient::new`]) and the fetcher around it.
     pub fn new(opts: FetcherOptions, index_writer: Arc<IndexWriter>) -> Result<Self, FetchError> {
-        let client = reqwest::Client::builder()
-            .user_agent(opts.user_agent.clone())
-            .connect_timeout(opts.idle_timeout)
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .pool_max_idle_per_host(opts.network_concurrency.max(1))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| FetchError::Client {
-                message: e.to_string(),
-            })?;
-        Ok(Self {
+        let client = HttpClient::new(&opts)?;
+        Ok(Self::with_client(opts, client, index_writer))
+    }
+
+    /// The fetcher around a client built beforehand (see [`HttpClient`]) for the same
+    /// options.
+    pub fn with_client(
+        opts: FetcherOptions,
+        client: HttpClient,
+        index_writer: Arc<IndexWriter>,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 cas: Arc::new(CasWriter::new(opts.store.clone())),
                 network: Semaphore::new(opts.network_concurrency.max(1)),
@@ -94,11 +95,11 @@ impl Fetcher {
                 streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
                 opts,
-                client,
+                client: client.0,
                 index_writer,
                 inflight: DashMap::new(),
             }),
-        })
+        }
     }
 
     /// Brings `pkg` into the store and returns its index row (already queued to the

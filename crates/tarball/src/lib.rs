@@ -14,6 +14,7 @@
 mod auth;
 mod buffers;
 mod cas;
+mod client;
 mod download;
 mod entry_path;
 mod error;
@@ -30,6 +31,7 @@ mod url;
 
 pub use auth::AuthTable;
 pub use cas::{extract_tarball, into_index_row};
+pub use client::HttpClient;
 pub use error::FetchError;
 pub use extract::{
     unpack_tarball, unpack_tarball_bytes, unpack_verified_tarball_bytes, CasSink, CasWriteError,

@@ -138,6 +138,13 @@ pub fn run(
         config.use_git_branch_lockfile,
         branch.as_deref(),
     ));
+    let store = store_dir_for(&config);
+    // A store without an index serves nothing, so this install will download. Its HTTP
+    // client loads the system's root certificates (a few ms of one core, before the first
+    // request can go out): built here, on a thread of its own, while this one reads the
+    // lockfile and plans. Otherwise it is built only if something turns out to be missing.
+    let mut early_client = (!config.offline && !store.index_db_path().exists())
+        .then(|| crate::fetch::EarlyClient::start(&config, &store, Arc::clone(reporter)));
     tack_fs::phase_timer::mark("config");
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
@@ -192,7 +199,6 @@ pub fn run(
     install_plan.skipped = filtered.skipped.iter().cloned().collect();
 
     tack_fs::phase_timer::mark("plan");
-    let store = store_dir_for(&config);
     store.ensure_root()?;
     let link = &mut install_plan.link;
     link.unlinked_projects = projects
@@ -257,8 +263,8 @@ pub fn run(
         host.node_version.as_deref(),
     )?);
     // Built only when something must be downloaded: the HTTP client loads the system's
-    // root certificates, and the index writer opens SQLite and starts a thread, none of
-    // which a warm install needs.
+    // root certificates (unless `early_client` did that already), and the index writer
+    // opens SQLite and starts a thread, none of which a warm install needs.
     let mut index_writer = WriterGuard {
         writer: None,
         reporter,
@@ -269,7 +275,14 @@ pub fn run(
         }
         let writer = Arc::new(IndexWriter::spawn(&store)?);
         index_writer.writer = Some(Arc::clone(&writer));
-        crate::fetch::fetcher(&config, &store, writer, Arc::clone(reporter)).map(Some)
+        crate::fetch::fetcher(
+            &config,
+            &store,
+            writer,
+            Arc::clone(reporter),
+            early_client.take(),
+        )
+        .map(Some)
     };
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per

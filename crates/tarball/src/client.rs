@@ -1,0 +1,33 @@
+//! The HTTP client every download of an install shares.
+//!
+//! Building it is not free: rustls loads and parses the system's root certificates, a
+//! few milliseconds of one core, and a cold install cannot send its first request before
+//! the client exists. [`HttpClient::new`] is separate from [`crate::Fetcher`] so that a
+//! caller who already knows it will download (the CLI, when the store has no index) can
+//! build the client on another thread while it reads the lockfile and plans the install.
+
+use crate::error::FetchError;
+use crate::options::FetcherOptions;
+
+/// A built client: rustls, an HTTP/1.1 keep-alive pool as large as the network
+/// concurrency, and no transparent decompression (a tarball's bytes are what its
+/// integrity covers). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct HttpClient(pub(crate) reqwest::Client);
+
+impl HttpClient {
+    /// Builds the client for `opts`: its user agent, connect timeout and pool size.
+    pub fn new(opts: &FetcherOptions) -> Result<Self, FetchError> {
+        reqwest::Client::builder()
+            .user_agent(opts.user_agent.clone())
+            .connect_timeout(opts.idle_timeout)
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(opts.network_concurrency.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map(Self)
+            .map_err(|e| FetchError::Client {
+                message: e.to_string(),
+            })
+    }
+}
