@@ -3,7 +3,7 @@
 //!
 //! Producers call [`IndexWriter::queue`] (a channel send). One thread gathers rows for up to
 //! [`GATHER`] after the first one arrives (or until [`BATCH`] rows, or until the writer is
-//! sealed), keeps the last row per key, encodes them and commits them in one
+//! sealed), parked rather than woken by each row, keeps the last row per key, encodes them and commits them in one
 //! `BEGIN IMMEDIATE … COMMIT`. Rows arrive one download at a time, so committing each as it
 //! came meant one transaction per package: a cold install of ~900 packages wrote ~9,600
 //! WAL pages, because every commit rewrites the B-tree pages it touched. Gathering costs
@@ -19,7 +19,7 @@ use crate::msgpackr;
 use indexmap::IndexMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -43,6 +43,8 @@ pub struct IndexWriter {
     /// shared handle can wait for the last commit (a fetcher task that the runtime has
     /// not dropped yet may still hold another one).
     handle: parking_lot::Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
+    /// The writer thread, woken by [`IndexWriter::seal`] (see [`run`]).
+    thread: std::thread::Thread,
     path: PathBuf,
     /// Transactions committed so far.
     commits: Arc<AtomicUsize>,
@@ -63,6 +65,12 @@ impl IndexWriter {
     /// that fails is reported by [`IndexWriter::finish`]; rows queued meanwhile are lost,
     /// which costs a re-fetch later, never a wrong row.
     pub fn spawn(store: &StoreDir) -> Result<Self, StoreError> {
+        Self::spawn_gathering(store, GATHER)
+    }
+
+    /// [`IndexWriter::spawn`] with another gathering window than [`GATHER`] (the tests
+    /// use a long one to see that sealing does not wait it out).
+    pub fn spawn_gathering(store: &StoreDir, window: Duration) -> Result<Self, StoreError> {
         let path = store.index_db_path();
         let (tx, rx) = channel();
         let commits = Arc::new(AtomicUsize::new(0));
@@ -70,10 +78,11 @@ impl IndexWriter {
         let store = store.clone();
         let handle = std::thread::Builder::new()
             .name("tack-index-writer".into())
-            .spawn(move || run(StoreIndex::open(&store)?, rx, &counter))
+            .spawn(move || run(StoreIndex::open(&store)?, rx, window, &counter))
             .map_err(|e| StoreError::io("start the index writer thread for", path.clone(), e))?;
         Ok(IndexWriter {
             tx: parking_lot::Mutex::new(Some(tx)),
+            thread: handle.thread().clone(),
             handle: parking_lot::Mutex::new(Some(handle)),
             path,
             commits,
@@ -95,6 +104,9 @@ impl IndexWriter {
     /// [`IndexWriter::finish`], so the caller can do other work meanwhile.
     pub fn seal(&self) {
         drop(self.tx.lock().take());
+        // The thread may be parked, gathering a batch: it commits at once instead of at
+        // the end of its gathering time.
+        self.thread.unpark();
     }
 
     /// Flush every queued row and stop the thread, waiting until the last one is
@@ -127,22 +139,37 @@ impl Drop for IndexWriter {
     }
 }
 
-fn run(index: StoreIndex, rx: Receiver<Queued>, commits: &AtomicUsize) -> Result<(), StoreError> {
+fn run(
+    index: StoreIndex,
+    rx: Receiver<Queued>,
+    window: Duration,
+    commits: &AtomicUsize,
+) -> Result<(), StoreError> {
     let mut first_error = None;
     while let Ok(first) = rx.recv() {
         let mut batch: IndexMap<String, Arc<PackageFilesIndex>> = IndexMap::new();
         batch.insert(first.0, first.1);
-        let deadline = Instant::now() + GATHER;
+        let deadline = Instant::now() + window;
         let mut taken = 1;
+        // The rest of the batch is gathered by parking, not by waiting on the channel: a
+        // receiver blocked in `recv` is woken by every send (a futex call from the
+        // download's thread, a context switch on this one, about 900 of each in a cold
+        // install), while a parked one is woken only by the deadline or by `seal`.
         while taken < BATCH {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
+            match rx.try_recv() {
                 Ok((k, row)) => {
                     batch.insert(k, row);
                     taken += 1;
                 }
-                // Sealed: nothing more is coming, so commit now rather than wait.
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => break,
+                // Sealed and drained: nothing more is coming, so commit now.
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    std::thread::park_timeout(deadline - now);
+                }
             }
         }
         let encoded: Vec<(&str, Vec<u8>)> = batch

@@ -142,7 +142,9 @@ fn rows_are_read_in_growing_queries() {
 fn index_writer_gathers_rows_that_trickle_in() {
     let dir = tempfile::tempdir().unwrap();
     let store = StoreDir::new(dir.path().join("v11"));
-    let writer = IndexWriter::spawn(&store).unwrap();
+    // A window far longer than the test, so that waiting it out cannot pass unnoticed.
+    let window = std::time::Duration::from_secs(60);
+    let writer = IndexWriter::spawn_gathering(&store, window).unwrap();
     for n in 0..20u64 {
         writer.queue(format!("k{n}"), row(n));
         std::thread::sleep(std::time::Duration::from_micros(500));
@@ -152,7 +154,7 @@ fn index_writer_gathers_rows_that_trickle_in() {
     let sealed = std::time::Instant::now();
     let commits = writer.finish().unwrap();
     assert!(
-        sealed.elapsed() < tack_store_dir::INDEX_GATHER,
+        sealed.elapsed() < window / 2,
         "finish waited out the window"
     );
     assert!(
@@ -161,6 +163,26 @@ fn index_writer_gathers_rows_that_trickle_in() {
     );
     let index = StoreIndex::open(&store).unwrap();
     assert_eq!(index.all_keys().unwrap().len(), 20);
+}
+
+/// A row that comes after a batch was committed (the writer waiting for the next first
+/// row, not gathering) starts a batch of its own and is committed too.
+#[test]
+fn index_writer_commits_rows_that_come_after_a_quiet_spell() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let window = std::time::Duration::from_millis(50);
+    let writer = IndexWriter::spawn_gathering(&store, window).unwrap();
+    writer.queue("early".to_string(), row(1));
+    std::thread::sleep(window * 4);
+    writer.queue("late".to_string(), row(2));
+    writer.queue("later".to_string(), row(3));
+    let commits = writer.finish().unwrap();
+    assert_eq!(commits, 2, "one batch before the quiet spell, one after");
+    let index = StoreIndex::open(&store).unwrap();
+    let mut keys = index.all_keys().unwrap();
+    keys.sort();
+    assert_eq!(keys, ["early", "late", "later"]);
 }
 
 #[test]
