@@ -3,8 +3,8 @@
 //!
 //! Producers call [`IndexWriter::queue`] (a channel send). One thread gathers rows for up to
 //! [`GATHER`] after the first one arrives (or until [`BATCH`] rows, or until the writer is
-//! sealed), parked rather than woken by each row, keeps the last row per key, encodes them and commits them in one
-//! `BEGIN IMMEDIATE … COMMIT`. Rows arrive one download at a time, so committing each as it
+//! sealed), parked rather than woken by each row, keeps the last row per key, encodes them
+//! and commits them in one `BEGIN IMMEDIATE … COMMIT`. Rows arrive one download at a time, so committing each as it
 //! came meant one transaction per package: a cold install of ~900 packages wrote ~9,600
 //! WAL pages, because every commit rewrites the B-tree pages it touched. Gathering costs
 //! nothing on the critical path: a row that is not committed yet only means a re-fetch if
