@@ -8,9 +8,11 @@
 //! for eight 64-bit words at once. A tarball's files are such a batch.
 //!
 //! The end of a batch is narrower: once nothing is queued, the busy lanes move to the front
-//! and run in a 256-bit register (three or four left) or a 128-bit one (two left). The
-//! rounds take as many instructions at every width, but narrow registers issue on more
-//! ports, so two messages in a 128-bit register take about the time of one alone. The
+//! and run in a 256-bit register (three or four left) or a 128-bit one (two left). Below
+//! eight lanes a round is bound by its chain of dependent instructions rather than by the
+//! lanes it carries (measured: four 1 MiB messages in a 256-bit register took about as
+//! long as two in a 128-bit one, and two took 1.7 times one alone in `sha2`, not twice),
+//! while an eight-lane round for three or four messages cost as much as a full one. The
 //! last message of a batch, and every message when the CPU lacks AVX-512 (F and VL), is
 //! hashed by the `sha2` crate.
 //!
