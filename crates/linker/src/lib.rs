@@ -5,6 +5,7 @@
 //! [`import_package`] per package as its files land (from any thread), then [`finish`].
 
 mod bins;
+mod early_bins;
 mod error;
 mod hoist;
 mod import;
@@ -17,6 +18,7 @@ mod shim;
 mod symlinks;
 mod workspace_state;
 
+pub use early_bins::EarlyBins;
 pub use error::LinkError;
 pub use hoist::{compute_hoisting, HoistKind, Hoisted};
 pub use import::{

@@ -6,6 +6,7 @@
 //! writes nothing, and a tree left half-done by a crash is repaired by the next run.
 
 use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState};
+use crate::early_bins::EarlyBins;
 use crate::error::LinkError;
 use crate::hoist::{compute_hoisting, HoistKind, Hoisted};
 use crate::import::{import_package, ImportOutcome, PackageImporter};
@@ -19,6 +20,7 @@ use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What happened to each package's directory, keyed by dep path. The CLI fills it when it
 /// imports packages itself as their files arrive ([`ImportSummary::record`]).
@@ -31,6 +33,9 @@ pub struct ImportSummary {
     /// The hoisting, when the importer and hoisted links are made already
     /// ([`link_top_level`]).
     pub top_level_linked: Option<Vec<Hoisted>>,
+    /// The packages' `.bin` directories written as the imports completed
+    /// ([`EarlyBins::in_place`]); [`finish`] writes the rest.
+    pub early_bins: Option<Arc<EarlyBins>>,
 }
 
 impl ImportSummary {
@@ -83,6 +88,7 @@ pub fn import_all(plan: &LinkPlan, importer: &PackageImporter) -> Result<ImportS
         outcomes: outcomes?.into_iter().collect(),
         children_linked: HashSet::new(),
         top_level_linked: None,
+        early_bins: None,
     })
 }
 
@@ -156,7 +162,9 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                             .get(dep_path)
                             .is_some_and(|o| *o != ImportOutcome::Reused)
                     };
-                    link_all_bins(plan, &index, &hoisted, &fresh, &mut warnings).map(|()| warnings)
+                    let early = summary.early_bins.as_deref();
+                    link_all_bins(plan, &index, &hoisted, &fresh, early, &mut warnings)
+                        .map(|()| warnings)
                 },
             )
         },
@@ -192,7 +200,7 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
     let mut warnings = Vec::new();
-    link_all_bins(plan, &index, &hoisted, &|_| false, &mut warnings)?;
+    link_all_bins(plan, &index, &hoisted, &|_| false, None, &mut warnings)?;
     Ok(warnings)
 }
 
@@ -336,6 +344,7 @@ fn link_all_bins(
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
     fresh: &(dyn Fn(&str) -> bool + Sync),
+    early: Option<&EarlyBins>,
     warnings: &mut Vec<String>,
 ) -> Result<(), LinkError> {
     let hoisted_modules = plan.virtual_store_dir.join("node_modules");
@@ -343,11 +352,20 @@ fn link_all_bins(
 
     // Commands per package (dep path) and per linked directory. Reading the manifests and
     // each bin's first line is a few hundred small reads: done from every core.
+    // Commands read while the packages were imported are not read again; their warnings
+    // were gathered there.
+    if let Some(early) = early {
+        warnings.extend(early.take_warnings());
+    }
     let per_package: Vec<(&str, Vec<BinCommand>, Vec<String>)> = plan
         .packages
         .par_iter()
-        .filter(|p| p.has_bin)
-        .map(|pkg| {
+        .enumerate()
+        .filter(|(_, p)| p.has_bin)
+        .map(|(i, pkg)| {
+            if let Some(cmds) = early.and_then(|e| e.cached_commands(i)) {
+                return Ok((pkg.dep_path.as_str(), cmds.clone(), Vec::new()));
+            }
             let dir = plan.package_dir(pkg);
             let slot = plan
                 .virtual_store_dir
@@ -389,25 +407,31 @@ fn link_all_bins(
         }
     };
 
-    plan.packages.par_iter().try_for_each(|pkg| {
-        let mut tier: Vec<&BinCommand> = by_dep
-            .get(pkg.dep_path.as_str())
-            .map(|v| v.iter().collect())
-            .unwrap_or_default();
-        for (alias, target) in &pkg.children {
-            if alias != &pkg.name {
-                tier.extend(cmds_of(target));
+    plan.packages
+        .par_iter()
+        .enumerate()
+        .try_for_each(|(i, pkg)| {
+            if early.is_some_and(|e| e.written(i)) {
+                return Ok(());
             }
-        }
-        let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
-        let chosen = resolve_conflicts(&[tier]);
-        let state = if fresh(&pkg.dep_path) {
-            BinDirState::InFreshSlot
-        } else {
-            BinDirState::MayExist
-        };
-        write_bin_dir(&bin_dir, &chosen, hoisted_np, true, state).map(|_| ())
-    })?;
+            let mut tier: Vec<&BinCommand> = by_dep
+                .get(pkg.dep_path.as_str())
+                .map(|v| v.iter().collect())
+                .unwrap_or_default();
+            for (alias, target) in &pkg.children {
+                if alias != &pkg.name {
+                    tier.extend(cmds_of(target));
+                }
+            }
+            let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
+            let chosen = resolve_conflicts(&[tier]);
+            let state = if fresh(&pkg.dep_path) {
+                BinDirState::InFreshSlot
+            } else {
+                BinDirState::MayExist
+            };
+            write_bin_dir(&bin_dir, &chosen, hoisted_np, true, state).map(|_| ())
+        })?;
 
     for imp in &plan.importers {
         let direct: Vec<&BinCommand> = imp.deps.iter().flat_map(|d| cmds_of(&d.target)).collect();

@@ -348,3 +348,116 @@ fn a_native_binary_bin_is_executed_directly_after_relinking() {
     );
     assert!(!text.contains("exec node "), "{text}");
 }
+
+/// A tree where `app` uses the tool `tool` (which has a bin) and `plain` (which has none).
+fn app_with_tool_and_plain(root: &Path, cas: &Cas) -> LinkPlan {
+    let mut app = cas.package("app", "1.0.0", "", &[("index.js", "")]);
+    app.children = vec![
+        ("tool".into(), dep("tool@2.0.0")),
+        ("plain".into(), dep("plain@1.0.0")),
+    ];
+    let tool = cas.package(
+        "tool",
+        "2.0.0",
+        r#""bin":{"tool":"bin/tool.js"}"#,
+        &[("bin/tool.js", "#!/usr/bin/env node\n")],
+    );
+    let plain = cas.package("plain", "1.0.0", "", &[("index.js", "")]);
+    let mut plan = LinkPlan::new(root);
+    plan.packages = vec![app, tool, plain];
+    plan.importers = vec![importer(".", root, &[("app", dep("app@1.0.0"))])];
+    plan
+}
+
+/// Every `.bin` entry under `root/node_modules`, with its text (the root's path taken out).
+fn bin_entries(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.join("node_modules")];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                stack.push(path);
+            } else if path.parent().is_some_and(|p| p.ends_with(".bin")) {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                let root_text = root.display().to_string();
+                out.push((rel, read(&path).replace(&root_text, "<root>")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_package_bin_dir_is_written_once_it_and_its_children_are_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cas = Cas::new(tmp.path());
+    let root = tmp.path().join("early");
+    let plan = app_with_tool_and_plain(&root, &cas);
+    let importer = PackageImporter::new(plan.import_method);
+    let early = std::sync::Arc::new(EarlyBins::new(&plan));
+    let app_bins = plan
+        .package_dir(&plan.packages[0])
+        .join("node_modules/.bin");
+    let tool_bins = plan
+        .package_dir(&plan.packages[1])
+        .join("node_modules/.bin");
+    let mut summary = ImportSummary::default();
+    let mut place = |i: usize| {
+        let pkg = &plan.packages[i];
+        let outcome = import_package(pkg, &plan.virtual_store_dir, &importer).unwrap();
+        assert_eq!(outcome, ImportOutcome::Imported);
+        summary.record(pkg.dep_path.clone(), outcome);
+        early.in_place(&plan, i, true);
+    };
+
+    // `app` waits for `tool`, whose manifest is not there yet; `plain` has no bins.
+    place(0);
+    place(2);
+    assert!(
+        !app_bins.exists(),
+        "written before its child with bins was in place"
+    );
+    place(1);
+    assert_eq!(list(&app_bins), ["tool"]);
+    assert_eq!(list(&tool_bins), ["tool"]);
+
+    // `finish` leaves them as they are and writes the rest: the tree is what `link` makes.
+    summary.early_bins = Some(early);
+    let report = finish(&plan, &summary).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let other = tmp.path().join("plain-link");
+    link(&app_with_tool_and_plain(&other, &cas)).unwrap();
+    let written = bin_entries(&root);
+    assert_eq!(written.len(), 3, "{written:?}");
+    assert_eq!(written, bin_entries(&other));
+}
+
+#[test]
+fn a_reused_package_bin_dir_is_left_to_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cas = Cas::new(tmp.path());
+    let root = tmp.path().join("proj");
+    let plan = app_with_tool_and_plain(&root, &cas);
+    link(&plan).unwrap();
+    let app_bins = plan
+        .package_dir(&plan.packages[0])
+        .join("node_modules/.bin");
+    // A stale shim that only the careful path (compare and prune) removes.
+    fs::write(app_bins.join("stale"), "#!/bin/sh\n").unwrap();
+
+    let early = EarlyBins::new(&plan);
+    for i in 0..plan.packages.len() {
+        early.in_place(&plan, i, false);
+    }
+    assert_eq!(list(&app_bins), ["stale", "tool"]);
+    let mut summary = ImportSummary::default();
+    for pkg in &plan.packages {
+        summary.record(pkg.dep_path.clone(), ImportOutcome::Reused);
+    }
+    summary.early_bins = Some(std::sync::Arc::new(early));
+    finish(&plan, &summary).unwrap();
+    assert_eq!(list(&app_bins), ["tool"]);
+}

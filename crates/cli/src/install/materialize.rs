@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tack_linker::{
-    create_fresh_package_dir, import_package_from, ChildLinks, FilesFrom, ImportOutcome,
+    create_fresh_package_dir, import_package_from, ChildLinks, EarlyBins, FilesFrom, ImportOutcome,
     ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 use tack_store_dir::{
@@ -129,11 +129,13 @@ fn store_files(row: &PackageFilesIndex) -> Vec<StoreFile<'_>> {
 }
 
 /// What an import task needs to fill a package's slot in the virtual store: the file
-/// importers, every package's resolved child links, and the store's `files/` directory.
+/// importers, every package's resolved child links, the store's `files/` directory, and the
+/// `.bin` directories waiting for packages to be in place.
 struct SlotFiller {
     importer: PackageImporter,
     child_links: ChildLinks,
     files_dir: std::path::PathBuf,
+    early_bins: Arc<EarlyBins>,
 }
 
 impl SlotFiller {
@@ -277,6 +279,15 @@ impl LocalImports {
                         .map(|o| Next::Done(o, prep))
                 }),
             };
+            match &result {
+                Ok(Next::Done(outcome, _)) => {
+                    let fresh = *outcome != ImportOutcome::Reused;
+                    filler.early_bins.in_place(&plan.link, i, fresh);
+                }
+                Ok(Next::Complete) => filler.early_bins.in_place(&plan.link, i, false),
+                // Fetched in phase 2, which reports it in place then.
+                Ok(Next::Fetch | Next::Corrupt(_)) | Err(_) => {}
+            }
             // The row travels back with the result rather than being cloned up front.
             let _ = tx.send(Message::Local(i, result, row.map(Arc::new)));
         });
@@ -332,6 +343,7 @@ pub fn materialize(
             importer: PackageImporter::new(link.import_method),
             child_links: ChildLinks::new(link)?,
             files_dir: store.files_dir(),
+            early_bins: Arc::new(EarlyBins::new(link)),
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.
@@ -551,6 +563,10 @@ pub fn materialize(
                             ),
                         ))
                     };
+                    if let Ok((outcome, _, _)) = &result {
+                        let fresh = *outcome != ImportOutcome::Reused;
+                        filler.early_bins.in_place(&plan.link, i, fresh);
+                    }
                     let _ = tx.send(Message::Fetched(i, result));
                 }));
             });
@@ -582,6 +598,7 @@ pub fn materialize(
     tack_fs::phase_timer::mark("fetch + import");
     let mut summary = ImportSummary {
         top_level_linked,
+        early_bins: Some(Arc::clone(&filler.early_bins)),
         ..ImportSummary::default()
     };
     for (i, outcome) in outcomes.into_iter().enumerate() {
