@@ -67,8 +67,13 @@ impl Lockfile {
                 path: path.to_path_buf(),
             });
         }
-        let fast = crate::block_yaml::parse_lockfile(main);
-        let lockfile: Lockfile = match fast.or_else(|| crate::sections::parse_in_sections(main)) {
+        // Fastest first: the block reader on two threads, then on one (a small lockfile is
+        // not cut), then the general parser on two.
+        use crate::sections::{parse_in_sections, Parser};
+        let fast = parse_in_sections(main, Parser::Block)
+            .or_else(|| crate::block_yaml::parse_lockfile(main))
+            .or_else(|| parse_in_sections(main, Parser::General));
+        let lockfile: Lockfile = match fast {
             Some(lockfile) => lockfile,
             None => serde_saphyr::from_str_with_options(main, parse_options())
                 .map_err(|err| broken(path, &err, line_offset))?,

@@ -10,6 +10,9 @@
 //! (flow style, a repeated section, a stray line at column 0) makes [`parse_in_sections`]
 //! return `None`, and so does any parse error. The caller then parses the whole text the
 //! ordinary way, which is also what reports errors with their exact line and column.
+//!
+//! Each piece is parsed by the caller's [`Parser`]: the fast block reader
+//! ([`crate::block_yaml`]) first, serde-saphyr when a piece is outside its subset.
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -39,10 +42,19 @@ struct Cut<'a> {
     snapshots: &'a str,
 }
 
+/// Which YAML reader parses the pieces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parser {
+    /// [`crate::block_yaml`]: pnpm's subset only.
+    Block,
+    /// serde-saphyr: any YAML.
+    General,
+}
+
 /// Parses `text` (the main document) on two threads: each takes one half of `packages` and
 /// one half of `snapshots` (the rest goes with the second), so the work is even. `None`
-/// when the text is small, not laid out as pnpm writes it, or does not parse.
-pub(crate) fn parse_in_sections(text: &str) -> Option<Lockfile> {
+/// when the text is small, not laid out as pnpm writes it, or does not parse with `parser`.
+pub(crate) fn parse_in_sections(text: &str, parser: Parser) -> Option<Lockfile> {
     if text.len() < MIN_PARALLEL_BYTES {
         return None;
     }
@@ -51,14 +63,14 @@ pub(crate) fn parse_in_sections(text: &str) -> Option<Lockfile> {
     let (s1, s2) = halves(cut.snapshots, "snapshots:");
     let (first, second) = std::thread::scope(|s| {
         let first = s.spawn(|| {
-            let packages = yaml::<PackagesSection>(p1)?;
-            let snapshots = yaml::<SnapshotsSection>(s1)?;
+            let packages = yaml::<PackagesSection>(p1, parser)?;
+            let snapshots = yaml::<SnapshotsSection>(s1, parser)?;
             Some((packages, snapshots))
         });
         let second = (|| {
-            let packages = yaml::<PackagesSection>(&p2)?;
-            let snapshots = yaml::<SnapshotsSection>(&s2)?;
-            let rest = yaml::<Lockfile>(&cut.rest)?;
+            let packages = yaml::<PackagesSection>(&p2, parser)?;
+            let snapshots = yaml::<SnapshotsSection>(&s2, parser)?;
+            let rest = yaml::<Lockfile>(&cut.rest, parser)?;
             Some((packages, snapshots, rest))
         })();
         (first.join().ok().flatten(), second)
@@ -102,8 +114,11 @@ fn halves<'a>(section: &'a str, header: &str) -> (&'a str, String) {
     }
 }
 
-fn yaml<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
-    serde_saphyr::from_str_with_options(text, parse_options()).ok()
+fn yaml<T: for<'de> Deserialize<'de>>(text: &str, parser: Parser) -> Option<T> {
+    match parser {
+        Parser::Block => crate::block_yaml::parse(text),
+        Parser::General => serde_saphyr::from_str_with_options(text, parse_options()).ok(),
+    }
 }
 
 /// Cuts the text at its `packages:` and `snapshots:` lines. Each section runs to the next
@@ -201,9 +216,26 @@ mod tests {
     #[test]
     fn sections_give_the_same_lockfile_as_one_parse() {
         let text = fixture("medium.yaml");
-        let parallel = parse_in_sections(&text).expect("the medium lockfile is cut");
-        assert_eq!(parallel, serial(&text));
-        assert!(parallel.packages.len() > 500 && parallel.snapshots.len() > 500);
+        for parser in [Parser::Block, Parser::General] {
+            let parallel = parse_in_sections(&text, parser).expect("the medium lockfile is cut");
+            assert_eq!(parallel, serial(&text), "{parser:?}");
+            assert!(parallel.packages.len() > 500 && parallel.snapshots.len() > 500);
+        }
+    }
+
+    #[test]
+    fn a_piece_outside_the_block_subset_is_left_to_the_general_parser() {
+        // A multi-line plain scalar is YAML, but not what pnpm writes.
+        let text = fixture("medium.yaml").replacen(
+            "    resolution:",
+            "    deprecated: one\n      two\n    resolution:",
+            1,
+        );
+        assert!(parse_in_sections(&text, Parser::Block).is_none());
+        assert_eq!(
+            parse_in_sections(&text, Parser::General).unwrap(),
+            serial(&text)
+        );
     }
 
     #[test]
@@ -234,23 +266,28 @@ mod tests {
         let text = fixture("medium.yaml");
         let cut = cut(&text).unwrap();
         let swapped = format!("{}{}{}", cut.rest, cut.snapshots, cut.packages);
-        assert_eq!(parse_in_sections(&swapped).unwrap(), serial(&text));
+        for parser in [Parser::Block, Parser::General] {
+            assert_eq!(parse_in_sections(&swapped, parser).unwrap(), serial(&text));
+        }
     }
 
     #[test]
     fn unusual_layouts_are_left_to_the_ordinary_parse() {
         let text = fixture("medium.yaml");
-        // Too small to bother.
-        assert!(parse_in_sections(&fixture("small.yaml")).is_none());
-        // A repeated section.
-        assert!(parse_in_sections(&format!("{text}packages:\n  x@1.0.0: {{}}\n")).is_none());
-        // A line at column 0 that is not a key.
-        assert!(parse_in_sections(&format!("{text}- stray\n")).is_none());
-        // Flow style.
-        let flow = text.replacen("snapshots:\n", "snapshots: {}\nsnapshots2:\n", 1);
-        assert!(parse_in_sections(&flow).is_none());
-        // A YAML error inside a section.
-        let broken = text.replacen("resolution:", "resolution: [", 1);
-        assert!(parse_in_sections(&broken).is_none());
+        for parser in [Parser::Block, Parser::General] {
+            // Too small to bother.
+            assert!(parse_in_sections(&fixture("small.yaml"), parser).is_none());
+            // A repeated section.
+            let repeated = format!("{text}packages:\n  x@1.0.0: {{}}\n");
+            assert!(parse_in_sections(&repeated, parser).is_none());
+            // A line at column 0 that is not a key.
+            assert!(parse_in_sections(&format!("{text}- stray\n"), parser).is_none());
+            // Flow style.
+            let flow = text.replacen("snapshots:\n", "snapshots: {}\nsnapshots2:\n", 1);
+            assert!(parse_in_sections(&flow, parser).is_none());
+            // A YAML error inside a section.
+            let broken = text.replacen("resolution:", "resolution: [", 1);
+            assert!(parse_in_sections(&broken, parser).is_none());
+        }
     }
 }

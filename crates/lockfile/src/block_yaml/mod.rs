@@ -22,8 +22,14 @@ use crate::types::Lockfile;
 
 /// The lockfile, or `None` when the text is not in the subset (never an error).
 pub(crate) fn parse_lockfile(text: &str) -> Option<Lockfile> {
+    parse(text)
+}
+
+/// Any document in the subset as `T` (a lockfile, or one of its sections cut out by
+/// [`crate::sections`]), or `None` when the text is not in the subset.
+pub(crate) fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
     let doc = parse::parse_document(text).ok()?;
-    Lockfile::deserialize(de::NodeDe(&doc)).ok()
+    T::deserialize(de::NodeDe(&doc)).ok()
 }
 
 #[cfg(test)]
