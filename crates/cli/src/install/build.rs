@@ -9,7 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use indexmap::IndexMap;
 use tack_build::{
@@ -74,7 +74,10 @@ pub struct Builds {
     patches: PatchedDependencies,
     used_patches: HashSet<String>,
     pkgs: Vec<PkgInfo>,
-    dep_graph: DepStateGraph,
+    /// Built on first use: only a package with a side-effects cache entry to read, or one
+    /// built in this install, needs its cache key, and building the graph (a copy of every
+    /// edge) cost about a millisecond before the first import.
+    dep_graph: OnceLock<DepStateGraph>,
     dep_cache: Mutex<DepStateCache>,
     /// `<platform>;<arch>;node<major>;format=2`, or `None` without a `node` (no cache then).
     engine: Option<String>,
@@ -115,8 +118,7 @@ impl Builds {
         let patches = PatchedDependencies::new(entries);
         let mut used_patches = HashSet::new();
         let mut pkgs = Vec::with_capacity(plan.link.packages.len());
-        let mut dep_graph = DepStateGraph::new();
-        for (pkg, src) in plan.link.packages.iter().zip(&plan.sources) {
+        for pkg in &plan.link.packages {
             let patch = patches.find(&pkg.name, &pkg.version).map(|(key, p)| {
                 used_patches.insert(key.to_string());
                 p.clone()
@@ -126,25 +128,6 @@ impl Builds {
                 .get(&pkg.dep_path)
                 .is_some_and(|s| s.optional);
             pkgs.push(PkgInfo { patch, optional });
-            let integrity = match &src.source {
-                Source::Tarball { integrity, .. } => integrity.as_str(),
-                Source::Directory(_) => "undefined",
-            };
-            let children = pkg
-                .children
-                .iter()
-                .filter_map(|(alias, target)| match target {
-                    ChildTarget::DepPath(child) => Some((alias.clone(), child.clone())),
-                    ChildTarget::Link(_) => None,
-                })
-                .collect();
-            dep_graph.insert(
-                pkg.dep_path.clone(),
-                DepStateNode {
-                    full_pkg_id: full_pkg_id(&pkg_id_with_patch_hash(&pkg.dep_path), integrity),
-                    children,
-                },
-            );
         }
         let engine = node_version
             .and_then(|v| v.trim_start_matches('v').split('.').next()?.parse().ok())
@@ -169,7 +152,7 @@ impl Builds {
             patches,
             used_patches,
             pkgs,
-            dep_graph,
+            dep_graph: OnceLock::new(),
             dep_cache: Mutex::new(DepStateCache::new()),
             engine,
             node_version: node_version.map(|v| format!("v{}", v.trim_start_matches('v'))),
@@ -185,12 +168,19 @@ impl Builds {
             && self.policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true)
     }
 
-    /// The side-effects cache key of package `index`.
-    fn cache_key(&self, dep_path: &str, ran_scripts: bool, patch: Option<&str>) -> Option<String> {
+    /// The side-effects cache key of package `dep_path`.
+    fn cache_key(
+        &self,
+        plan: &InstallPlan,
+        dep_path: &str,
+        ran_scripts: bool,
+        patch: Option<&str>,
+    ) -> Option<String> {
         let engine = self.engine.as_ref()?;
+        let graph = self.dep_graph.get_or_init(|| dep_state_graph(plan));
         let mut cache = self.dep_cache.lock().unwrap_or_else(|e| e.into_inner());
         Some(calc_dep_state(
-            &self.dep_graph,
+            graph,
             &mut cache,
             dep_path,
             engine,
@@ -226,7 +216,8 @@ impl Builds {
             return Ok(prep);
         }
         let dep_path = &plan.link.packages[index].dep_path;
-        let Some(key) = self.cache_key(dep_path, allowed, patch.map(|p| p.hash.as_str())) else {
+        let patch_hash = patch.map(|p| p.hash.as_str());
+        let Some(key) = self.cache_key(plan, dep_path, allowed, patch_hash) else {
             return Ok(prep);
         };
         // pnpm treats an entry without changes as "not built" and runs the scripts again.
@@ -493,9 +484,12 @@ impl Builds {
                 continue;
             };
             let patch = self.pkgs[i].patch.as_ref().filter(|_| b.patched);
-            let Some(key) =
-                self.cache_key(&b.dep_path, b.ran_scripts, patch.map(|p| p.hash.as_str()))
-            else {
+            let Some(key) = self.cache_key(
+                plan,
+                &b.dep_path,
+                b.ran_scripts,
+                patch.map(|p| p.hash.as_str()),
+            ) else {
                 continue;
             };
             match tack_build::compute_side_effects_diff(&b.dir, &row.files, store) {
@@ -595,6 +589,34 @@ fn report(reporter: &Reporter, event: &BuildEvent<'_>) {
 
 /// pnpm's `getPkgIdWithPatchHash`: the dep path without its peers suffix (the patch suffix
 /// stays), and without `name@` for non-registry versions.
+/// The graph side-effects cache keys hash: every package's full id and its edges to
+/// other packages.
+fn dep_state_graph(plan: &InstallPlan) -> DepStateGraph {
+    let mut graph = DepStateGraph::new();
+    for (pkg, src) in plan.link.packages.iter().zip(&plan.sources) {
+        let integrity = match &src.source {
+            Source::Tarball { integrity, .. } => integrity.as_str(),
+            Source::Directory(_) => "undefined",
+        };
+        let children = pkg
+            .children
+            .iter()
+            .filter_map(|(alias, target)| match target {
+                ChildTarget::DepPath(child) => Some((alias.clone(), child.clone())),
+                ChildTarget::Link(_) => None,
+            })
+            .collect();
+        graph.insert(
+            pkg.dep_path.clone(),
+            DepStateNode {
+                full_pkg_id: full_pkg_id(&pkg_id_with_patch_hash(&pkg.dep_path), integrity),
+                children,
+            },
+        );
+    }
+    graph
+}
+
 fn pkg_id_with_patch_hash(dep_path: &str) -> String {
     let parts = parse_dep_path(dep_path);
     let mut id = format!("{}@{}", parts.name, parts.version);
