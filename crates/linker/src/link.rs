@@ -338,7 +338,8 @@ fn link_hoisted(
 /// publicly hoisted in the root), and `<vs>/node_modules/.bin` (privately hoisted).
 ///
 /// `fresh` says which packages were imported into a slot by this run (see
-/// [`BinDirState::InFreshSlot`]).
+/// [`BinDirState::InFreshSlot`]); `early`, which packages' own `.bin` directories were
+/// written already as the imports completed, and the commands read then.
 fn link_all_bins(
     plan: &LinkPlan,
     index: &PackageIndex<'_>,
@@ -350,13 +351,13 @@ fn link_all_bins(
     let hoisted_modules = plan.virtual_store_dir.join("node_modules");
     let hoisted_np = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
 
-    // Commands per package (dep path) and per linked directory. Reading the manifests and
-    // each bin's first line is a few hundred small reads: done from every core.
     // Commands read while the packages were imported are not read again; their warnings
     // were gathered there.
     if let Some(early) = early {
         warnings.extend(early.take_warnings());
     }
+    // Commands per package (dep path) and per linked directory. Reading the manifests and
+    // each bin's first line is a few hundred small reads: done from every core.
     let per_package: Vec<(&str, Vec<BinCommand>, Vec<String>)> = plan
         .packages
         .par_iter()
