@@ -170,6 +170,27 @@ pub fn run(
         dev: config.include.dev_dependencies,
         optional: config.include.optional_dependencies,
     };
+    // `.pnpm/lock.yaml` is needed only when the state files are written, and depends on the
+    // lockfile and the selection alone. Rendering it (a few ms of one core for a large
+    // lockfile) starts here, on a thread of its own, so that it runs while this thread
+    // filters and plans on the other core, not while both cores import.
+    let lockfile = Arc::new(lockfile);
+    let render = {
+        let (wanted, ids) = (Arc::clone(&lockfile), importer_ids.clone());
+        let (prod, dev, optional) = (selection.prod, selection.dev, selection.optional);
+        std::thread::Builder::new()
+            .name("tack-lock-yaml".to_string())
+            .spawn(move || {
+                let selection = plan::Selection {
+                    importer_ids: &ids,
+                    prod,
+                    dev,
+                    optional,
+                };
+                current_lockfile(&wanted, &selection)
+            })
+            .ok()
+    };
     let mut host = host_probe
         .join()
         .unwrap_or_else(|_| tack_config::installability::HostInfo::current());
@@ -288,32 +309,29 @@ pub fn run(
     // Shared with the import threads as it is: cloning the plan per install (or per
     // package) showed up in warm-install profiles.
     let install_plan = Arc::new(install_plan);
-    // `.pnpm/lock.yaml` is needed only when the state files are written. Rendering it (a few
-    // ms of one core for a large lockfile) on a thread of its own while the packages are
-    // imported fills the gaps the kernel-bound imports leave, instead of delaying them.
-    let (result, rendered) = std::thread::scope(|s| {
-        let render = s.spawn(|| current_lockfile(&lockfile, &selection));
-        let result = materialize::materialize(
-            &install_plan,
-            &store,
-            make_fetcher,
-            config.verify_store_integrity,
-            reporter,
-            &runtime,
-            &builds,
-        );
-        (result, render.join())
-    });
+    let result = materialize::materialize(
+        &install_plan,
+        &store,
+        make_fetcher,
+        config.verify_store_integrity,
+        reporter,
+        &runtime,
+        &builds,
+    );
     runtime.shutdown_background();
     // On an error, `index_writer` still waits for the rows queued so far (see
     // `WriterGuard`), so the next run reuses what was downloaded.
     let materialized = result?;
-    let rendered = rendered.map_err(|_| {
-        CliError::new(
-            "ERR_TACK_INTERNAL",
-            "rendering node_modules/.pnpm/lock.yaml failed",
-        )
-    })?;
+    let rendered = match render {
+        Some(render) => render.join().map_err(|_| {
+            CliError::new(
+                "ERR_TACK_INTERNAL",
+                "rendering node_modules/.pnpm/lock.yaml failed",
+            )
+        })?,
+        // No thread could be started: render it here.
+        None => current_lockfile(&lockfile, &selection),
+    };
     // Set once, here: nothing else sets it.
     let _ = install_plan.link.current_lockfile_yaml.set(rendered);
 
