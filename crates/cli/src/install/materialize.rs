@@ -599,6 +599,7 @@ pub fn materialize(
     let mut summary = ImportSummary {
         top_level_linked,
         early_bins: Some(Arc::clone(&filler.early_bins)),
+        virtual_store_created: !virtual_store_existed,
         ..ImportSummary::default()
     };
     for (i, outcome) in outcomes.into_iter().enumerate() {
