@@ -143,9 +143,12 @@ impl EarlyBins {
         self.commands.get(i)?.get()?.as_ref()
     }
 
-    /// The warnings gathered so far, in no particular order.
+    /// The warnings gathered so far, sorted (the threads gathered them in any order).
     pub(crate) fn take_warnings(&self) -> Vec<String> {
-        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()))
+        let mut warnings =
+            std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+        warnings.sort();
+        warnings
     }
 
     /// One of the things package `p` waits for is in place.
