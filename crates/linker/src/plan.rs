@@ -219,9 +219,47 @@ impl LinkPlan {
 }
 
 /// `<vs>/<dir_name>/node_modules/<name>` for a given virtual store.
+///
+/// Built in one allocation of the final size: a warm install asks for every package's
+/// directory several times, and three `join`s (three allocations and copies each time) were
+/// 2% of its user time.
 pub fn package_dir_in(virtual_store_dir: &std::path::Path, pkg: &PlannedPackage) -> PathBuf {
-    virtual_store_dir
-        .join(&pkg.dir_name)
-        .join("node_modules")
-        .join(&pkg.name)
+    const MODULES: &str = "node_modules";
+    let len = virtual_store_dir.as_os_str().len()
+        + pkg.dir_name.len()
+        + MODULES.len()
+        + pkg.name.len()
+        + 3;
+    let mut dir = PathBuf::with_capacity(len);
+    dir.push(virtual_store_dir);
+    dir.push(&pkg.dir_name);
+    dir.push(MODULES);
+    dir.push(&pkg.name);
+    dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_dir_is_the_joined_path() {
+        let vs = std::path::Path::new("/p/node_modules/.pnpm");
+        for (dir_name, name) in [("a@1.0.0", "a"), ("@s+b@2.0.0_c@1.0.0", "@s/b")] {
+            let pkg = PlannedPackage {
+                dep_path: String::new(),
+                dir_name: dir_name.to_string(),
+                name: name.to_string(),
+                version: String::new(),
+                files: PackageFiles::Cas(Vec::new()),
+                children: Vec::new(),
+                has_bin: false,
+                force_copy: false,
+            };
+            let joined = vs.join(dir_name).join("node_modules").join(name);
+            let built = package_dir_in(vs, &pkg);
+            assert_eq!(built, joined);
+            assert!(built.capacity() >= built.as_os_str().len());
+        }
+    }
 }

@@ -384,9 +384,12 @@ pub fn run(
     });
     // The process exits next. Freeing every index row and lockfile entry one allocation at
     // a time took a few ms at the end of a warm install, for memory the OS takes back at
-    // once; `tack` runs one install per process.
+    // once; `tack` runs one install per process. The plan and the build facts (a path per
+    // package and edge) went the same way.
     std::mem::forget(materialized);
     std::mem::forget(lockfile);
+    std::mem::forget(install_plan);
+    std::mem::forget(builds);
     Ok(ExitCode::SUCCESS)
 }
 
