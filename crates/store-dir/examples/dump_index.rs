@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     keys.sort();
     for (key, data) in index.get_many_raw(&keys)? {
         match decode_value(&data) {
-            Ok(v) => println!("{key}\n{}", serde_json::to_string_pretty(&v.to_json())?),
+            Ok(v) => println!("{key}\n{}", serde_json::to_string_pretty(&v.into_json())?),
             Err(e) => println!("{key}\nundecodable: {e}"),
         }
     }

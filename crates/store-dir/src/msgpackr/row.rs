@@ -248,9 +248,9 @@ fn row_from_fields(
         Some(Value::Bool(b)) => Some(*b),
         _ => return Err(bad("requiresBuild")),
     };
-    let manifest = match top.get("manifest") {
+    let manifest = match top.take("manifest") {
         None | Some(Value::Nil | Value::Undefined) => None,
-        Some(v @ (Value::Object(_) | Value::Map(_))) => Some(v.to_json()),
+        Some(v @ (Value::Object(_) | Value::Map(_))) => Some(v.into_json()),
         _ => return Err(bad("manifest")),
     };
     // Taken out of the decoded tree rather than copied: a warm install decodes every

@@ -147,52 +147,39 @@ impl Value {
 
     /// Convert to JSON the way `JSON.stringify` would see the decoded JS value: objects and
     /// string-keyed maps become objects, `undefined` fields are dropped, binary and other
-    /// extensions become `null`.
-    pub fn to_json(&self) -> serde_json::Value {
+    /// extensions become `null`. Consumes the value, so its strings move instead of being
+    /// copied (every index row's manifest goes through here in a warm install).
+    pub fn into_json(self) -> serde_json::Value {
         use serde_json::Value as J;
         match self {
             Value::Nil | Value::Undefined | Value::Bin(_) | Value::Ext(..) => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::UInt(u) => J::from(*u),
-            Value::F32(f) => float_json(f64::from(*f)),
-            Value::F64(f) => float_json(*f),
-            Value::Str(s) => J::String(s.clone()),
-            Value::Array(items) => J::Array(
-                items
-                    .iter()
-                    .map(|v| match v {
-                        Value::Undefined => J::Null,
-                        other => other.to_json(),
+            Value::Bool(b) => J::Bool(b),
+            Value::Int(i) => J::from(i),
+            Value::UInt(u) => J::from(u),
+            Value::F32(f) => float_json(f64::from(f)),
+            Value::F64(f) => float_json(f),
+            Value::Str(s) => J::String(s),
+            Value::Array(items) => J::Array(items.into_iter().map(Value::into_json).collect()),
+            Value::Object(fields) => J::Object(
+                fields
+                    .into_iter()
+                    .filter(|(_, v)| *v != Value::Undefined)
+                    .map(|(k, v)| (k, v.into_json()))
+                    .collect(),
+            ),
+            Value::Map(entries) => J::Object(
+                entries
+                    .into_iter()
+                    .filter(|(_, v)| *v != Value::Undefined)
+                    .map(|(k, v)| {
+                        let key = match k {
+                            Value::Str(s) => s,
+                            other => other.into_json().to_string(),
+                        };
+                        (key, v.into_json())
                     })
                     .collect(),
             ),
-            Value::Object(_) | Value::Map(_) => {
-                let mut out = serde_json::Map::new();
-                match self {
-                    Value::Object(fields) => {
-                        for (k, v) in fields {
-                            if *v != Value::Undefined {
-                                out.insert(k.clone(), v.to_json());
-                            }
-                        }
-                    }
-                    Value::Map(entries) => {
-                        for (k, v) in entries {
-                            if *v == Value::Undefined {
-                                continue;
-                            }
-                            let key = match k {
-                                Value::Str(s) => s.clone(),
-                                other => other.to_json().to_string(),
-                            };
-                            out.insert(key, v.to_json());
-                        }
-                    }
-                    _ => {}
-                }
-                J::Object(out)
-            }
         }
     }
 }
@@ -206,5 +193,41 @@ fn float_json(f: f64) -> serde_json::Value {
         serde_json::Number::from_f64(f)
             .map(serde_json::Value::Number)
             .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_what_json_stringify_would_see() {
+        let v = Value::Object(vec![
+            ("gone".into(), Value::Undefined),
+            ("whole".into(), Value::F64(3.0)),
+            ("half".into(), Value::F64(0.5)),
+            ("nan".into(), Value::F64(f64::NAN)),
+            ("bin".into(), Value::Bin(vec![1])),
+            (
+                "arr".into(),
+                Value::Array(vec![Value::Undefined, Value::Str("s".into())]),
+            ),
+            (
+                "map".into(),
+                Value::Map(vec![
+                    (Value::Int(1), Value::Bool(true)),
+                    (Value::Str("k".into()), Value::Undefined),
+                ]),
+            ),
+        ]);
+        let expected = serde_json::json!({
+            "whole": 3,
+            "half": 0.5,
+            "nan": null,
+            "bin": null,
+            "arr": [null, "s"],
+            "map": {"1": true},
+        });
+        assert_eq!(v.into_json(), expected);
     }
 }
