@@ -68,12 +68,7 @@ impl EarlyBins {
     /// reports it.
     pub fn new(plan: &LinkPlan) -> Self {
         let n = plan.packages.len();
-        let by_dep_path: HashMap<&str, usize> = plan
-            .packages
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.dep_path.as_str(), i))
-            .collect();
+        let by_dep_path = plan.indexes_by_dep_path();
         let mut parents: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut waiting = Vec::with_capacity(n);
         let edges = plan

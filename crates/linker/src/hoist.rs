@@ -99,12 +99,7 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
     }
 
     // Breadth-first depth of every package from the importers' direct deps (depth 0).
-    let by_dep_path: HashMap<&str, usize> = plan
-        .packages
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.dep_path.as_str(), i))
-        .collect();
+    let by_dep_path = plan.indexes_by_dep_path();
     let mut depth: HashMap<usize, usize> = HashMap::new();
     let mut queue = VecDeque::new();
     for imp in &plan.importers {

@@ -216,6 +216,15 @@ impl LinkPlan {
     pub fn package_dir(&self, pkg: &PlannedPackage) -> PathBuf {
         package_dir_in(&self.virtual_store_dir, pkg)
     }
+
+    /// Each package's index in [`LinkPlan::packages`], by dep path.
+    pub fn indexes_by_dep_path(&self) -> std::collections::HashMap<&str, usize> {
+        self.packages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.dep_path.as_str(), i))
+            .collect()
+    }
 }
 
 /// `<vs>/<dir_name>/node_modules/<name>` for a given virtual store.

@@ -466,13 +466,7 @@ impl Builds {
         store: &StoreDir,
         reporter: &Reporter,
     ) {
-        let by_dep_path: HashMap<&str, usize> = plan
-            .link
-            .packages
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.dep_path.as_str(), i))
-            .collect();
+        let by_dep_path = plan.link.indexes_by_dep_path();
         let mut rows = Vec::new();
         for b in built {
             let Some(&i) = by_dep_path.get(b.dep_path.as_str()) else {
