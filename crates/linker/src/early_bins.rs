@@ -15,7 +15,6 @@
 
 use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState};
 use crate::plan::{ChildTarget, LinkPlan};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};

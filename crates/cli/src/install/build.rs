@@ -7,7 +7,7 @@
 //! [`Builds::new`] runs before materializing, [`Builds::prepare`] right before each package is
 //! imported, and [`Builds::run`] after `tack_linker::finish`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
