@@ -92,6 +92,10 @@ struct VerifiedSet {
     slots: Box<[Slot]>,
     mask: usize,
     len: AtomicUsize,
+    /// Keys kept at most (three quarters of the slots): a full table would make every
+    /// lookup of an absent key probe [`MAX_PROBES`] slots, which is what happened when a
+    /// project's packages averaged far more files than the table was sized for.
+    limit: usize,
 }
 
 #[derive(Default)]
@@ -111,6 +115,7 @@ impl VerifiedSet {
             slots: (0..n).map(|_| Slot::default()).collect(),
             mask: n - 1,
             len: AtomicUsize::new(0),
+            limit: n / 4 * 3,
         }
     }
 
@@ -134,6 +139,10 @@ impl VerifiedSet {
     }
 
     fn insert(&self, key: CasKey) {
+        // Past the limit the cache only forgets: the file is `stat`ed again next time.
+        if self.len.load(Ordering::Relaxed) >= self.limit {
+            return;
+        }
         for slot in self.probe(key) {
             let high =
                 match slot
@@ -384,6 +393,23 @@ fn remove_stale_entry(path: &Path, meta: &Metadata) {
 mod tests {
     use super::*;
     use crate::layout::is_valid_digest;
+
+    #[test]
+    fn the_verified_set_stops_filling_at_three_quarters() {
+        let set = VerifiedSet::with_capacity(0);
+        assert_eq!(set.slots.len(), 1024);
+        let key = |i: u64| CasKey {
+            high: i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+            low: i + 1,
+        };
+        for i in 0..2000 {
+            set.insert(key(i));
+        }
+        assert_eq!(set.len.load(Ordering::Relaxed), 768);
+        // What it kept it still finds, and an absent key meets an empty slot.
+        assert!(set.contains(key(0)));
+        assert!(!set.contains(key(5000)));
+    }
 
     #[test]
     fn cas_keys_take_only_what_is_valid_digest_takes() {
