@@ -565,7 +565,7 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
         layout_version: serde_json::json!(LAYOUT_VERSION),
         node_linker: Some("isolated".to_string()),
         package_manager: s.package_manager.clone(),
-        pending_builds: s.pending_builds.clone(),
+        pending_builds: s.pending_builds.get().cloned().unwrap_or_default(),
         ignored_builds: s.ignored_builds.clone(),
         pruned_at: http_date(std::time::SystemTime::now()),
         public_hoist_pattern: Some(plan.public_hoist_pattern.clone()),

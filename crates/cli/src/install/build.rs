@@ -257,9 +257,14 @@ impl Builds {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Builds, patches and runs the projects' scripts over `graph` (see [`Builds::graph`]).
+    /// The linker has already written `.modules.yaml` with the graph's
+    /// [`unbuilt`](unbuilt_packages) packages as `pendingBuilds`; this records the outcome
+    /// only where it differs from that.
     pub fn run(
         &self,
         plan: &InstallPlan,
+        graph: &BuildGraph,
         materialized: &super::materialize::Materialized,
         store: &StoreDir,
         config: &Config,
@@ -272,23 +277,6 @@ impl Builds {
         )? {
             reporter.warn(warning);
         }
-        let graph = self.graph(plan, materialized);
-        if !self.ignore_scripts {
-            // The linker wrote `.modules.yaml` without this install's unbuilt packages, and a
-            // reused package dir counts as built unless that file lists it. So until the
-            // scripts finish, every package still to build is recorded as pending: an install
-            // killed mid-build leaves the next one something to build, not a trusted dir.
-            let mut unbuilt: Vec<String> = graph
-                .nodes
-                .values()
-                .filter(|n| n.requires_build && !n.is_built)
-                .map(|n| n.dep_path.clone())
-                .collect();
-            unbuilt.sort();
-            if !unbuilt.is_empty() {
-                self.record_state(plan, &[], &unbuilt)?;
-            }
-        }
         let env = self.script_env(plan, config);
         let report_event = |event: &BuildEvent<'_>| report(reporter, event);
         let opts = BuildOptions {
@@ -298,21 +286,10 @@ impl Builds {
             ignore_scripts: self.ignore_scripts,
             link_bins: None,
         };
-        let mut build_report = match build_dependencies(&graph, &opts, &report_event) {
-            Ok(r) => r,
-            Err(err) => {
-                // Everything that still needed a build stays pending, so the next install
-                // builds it again instead of trusting a half-built directory.
-                let pending: Vec<String> = graph
-                    .nodes
-                    .values()
-                    .filter(|n| n.requires_build && !n.is_built)
-                    .map(|n| n.dep_path.clone())
-                    .collect();
-                self.record_state(plan, &[], &pending)?;
-                return Err(err.into());
-            }
-        };
+        // On an error, everything that still needed a build stays pending (as the linker
+        // recorded it), so the next install builds it again instead of trusting a
+        // half-built directory.
+        let mut build_report = build_dependencies(graph, &opts, &report_event)?;
         if !build_report.built.is_empty() {
             self.changed_packages
                 .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -354,25 +331,49 @@ impl Builds {
         Ok(None)
     }
 
-    /// The build graph: every package, with what materializing learned about it.
-    fn graph(
+    /// The build graph, with what materializing learned about each package. It holds only
+    /// the packages the build sequence can contain: those that need a build or a patch, and
+    /// those with one below them. The others can never join the sequence, and copying all
+    /// of them (paths, names, every edge) was most of the build step of a warm install.
+    pub fn graph(
         &self,
         plan: &InstallPlan,
         materialized: &super::materialize::Materialized,
     ) -> BuildGraph {
+        let rows = |i: usize| materialized.rows.get(i).and_then(Option::as_ref);
+        let requires_build: Vec<bool> = plan
+            .link
+            .packages
+            .iter()
+            .enumerate()
+            .map(|(i, pkg)| match rows(i) {
+                Some(row) => row_requires_build(row),
+                None => dir_requires_build(&plan.link.package_dir(pkg)),
+            })
+            .collect();
+        let wanted: Vec<bool> = requires_build
+            .iter()
+            .zip(&self.pkgs)
+            .map(|(&requires, info)| requires || info.patch.is_some())
+            .collect();
+        let kept = if wanted.contains(&true) {
+            with_ancestors(&child_indexes(&plan.link), wanted)
+        } else {
+            wanted
+        };
         let mut graph = BuildGraph::default();
         for (i, pkg) in plan.link.packages.iter().enumerate() {
+            if !kept[i] {
+                continue;
+            }
             let dir = plan.link.package_dir(pkg);
-            let row = materialized.rows.get(i).and_then(Option::as_ref);
+            let row = rows(i);
             // Borrowed from the row: cloning every bundled manifest showed up in profiles.
             let manifest: Option<std::borrow::Cow<'_, serde_json::Value>> = row
                 .and_then(|r| r.manifest.as_ref())
                 .map(std::borrow::Cow::Borrowed)
                 .or_else(|| read_json(&dir.join("package.json")).map(std::borrow::Cow::Owned));
-            let requires_build = match row {
-                Some(row) => row_requires_build(row),
-                None => dir_requires_build(&dir),
-            };
+            let requires_build = requires_build[i];
             let reused =
                 materialized.summary.outcomes.get(&pkg.dep_path) == Some(&ImportOutcome::Reused);
             let prep = materialized.preps.get(i).and_then(Option::as_ref);
@@ -509,20 +510,23 @@ impl Builds {
         }
     }
 
-    /// Record `ignoredBuilds` and `pendingBuilds` in `.modules.yaml` (written by the linker).
+    /// Record `ignoredBuilds` and `pendingBuilds` in `.modules.yaml` (written by the linker)
+    /// when they differ from what the linker wrote there.
     fn record_state(
         &self,
         plan: &InstallPlan,
         ignored: &[String],
         pending: &[String],
     ) -> Result<(), CliError> {
+        let written = &plan.link.modules_state;
+        let written_pending = written.pending_builds.get().map_or(&[][..], Vec::as_slice);
+        if written.ignored_builds == ignored && written_pending == pending {
+            return Ok(());
+        }
         let modules_dir = plan.link.root_modules_dir();
         let Some(mut modules) = read_modules_yaml(&modules_dir) else {
             return Ok(());
         };
-        if modules.ignored_builds == ignored && modules.pending_builds == pending {
-            return Ok(());
-        }
         modules.ignored_builds = ignored.to_vec();
         modules.pending_builds = pending.to_vec();
         write_modules_yaml(&modules_dir, &modules)?;
@@ -662,4 +666,84 @@ fn bundled_node_gyp_bin() -> Option<PathBuf> {
 /// failed or refused build).
 pub fn forget_markers(link: &tack_linker::LinkPlan) {
     let _ = std::fs::remove_file(link.virtual_store_dir.join(super::noop::MARKERS_FILE));
+}
+
+/// The packages of `graph` that need a build and have none yet, sorted: what
+/// `.modules.yaml` records as `pendingBuilds` until the build step has run, so that an
+/// install killed mid-build leaves the next one something to build, not a trusted dir (a
+/// reused package dir counts as built unless that file lists it).
+pub fn unbuilt_packages(graph: &BuildGraph) -> Vec<String> {
+    let mut unbuilt: Vec<String> = graph
+        .nodes
+        .values()
+        .filter(|n| n.requires_build && !n.is_built)
+        .map(|n| n.dep_path.clone())
+        .collect();
+    unbuilt.sort();
+    unbuilt
+}
+
+/// Each package's children, as indexes into the plan's packages.
+fn child_indexes(link: &tack_linker::LinkPlan) -> Vec<Vec<usize>> {
+    let index = link.indexes_by_dep_path();
+    link.packages
+        .iter()
+        .map(|pkg| {
+            pkg.children
+                .iter()
+                .filter_map(|(_, target)| match target {
+                    ChildTarget::DepPath(d) => index.get(d.as_str()).copied(),
+                    ChildTarget::Link(_) => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `wanted` grown by every package with a wanted package below it (through `children`,
+/// cycles included).
+fn with_ancestors(children: &[Vec<usize>], mut wanted: Vec<bool>) -> Vec<bool> {
+    let mut parents: Vec<Vec<usize>> = vec![Vec::new(); children.len()];
+    for (parent, list) in children.iter().enumerate() {
+        for &child in list {
+            parents[child].push(parent);
+        }
+    }
+    let mut stack: Vec<usize> = (0..wanted.len()).filter(|&i| wanted[i]).collect();
+    while let Some(i) = stack.pop() {
+        for &parent in &parents[i] {
+            if !wanted[parent] {
+                wanted[parent] = true;
+                stack.push(parent);
+            }
+        }
+    }
+    wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_ancestors;
+
+    #[test]
+    fn the_build_graph_keeps_what_needs_a_build_and_everything_above_it() {
+        // 0 → 1 → 2 (needs a build); 3 → 4 (nothing below); 5 ⇄ 6 → 2 (a cycle above it).
+        let children = vec![
+            vec![1],
+            vec![2],
+            vec![],
+            vec![4],
+            vec![],
+            vec![6],
+            vec![5, 2],
+        ];
+        let mut wanted = vec![false; 7];
+        wanted[2] = true;
+        let kept: Vec<usize> = with_ancestors(&children, wanted)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &k)| k.then_some(i))
+            .collect();
+        assert_eq!(kept, vec![0, 1, 2, 5, 6]);
+    }
 }

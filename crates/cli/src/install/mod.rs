@@ -334,6 +334,15 @@ pub fn run(
     };
     // Set once, here: nothing else sets it.
     let _ = install_plan.link.current_lockfile_yaml.set(rendered);
+    // What is left to build is known now, and goes into the `.modules.yaml` the linker
+    // writes; the build step rewrites that file only if its outcome differs.
+    let build_graph = builds.graph(&install_plan, &materialized);
+    let _ = install_plan
+        .link
+        .modules_state
+        .pending_builds
+        .set(build::unbuilt_packages(&build_graph));
+    tack_fs::phase_timer::mark("build graph");
 
     // The writer commits its last rows, and SQLite checkpoints the WAL as it closes (two
     // fsyncs, about 25 ms at the end of a cold install), while the links are made.
@@ -349,7 +358,14 @@ pub fn run(
         writer.finish()?;
     }
     tack_fs::phase_timer::mark("index flushed");
-    let built = builds.run(&install_plan, &materialized, &store, &config, reporter);
+    let built = builds.run(
+        &install_plan,
+        &build_graph,
+        &materialized,
+        &store,
+        &config,
+        reporter,
+    );
     if built.is_ok() && builds.changed_packages() {
         // Scripts may have replaced bin targets (a native binary instead of a JS launcher).
         tack_linker::relink_bins(&install_plan.link)?;
@@ -390,6 +406,7 @@ pub fn run(
     std::mem::forget(lockfile);
     std::mem::forget(install_plan);
     std::mem::forget(builds);
+    std::mem::forget(build_graph);
     Ok(ExitCode::SUCCESS)
 }
 
