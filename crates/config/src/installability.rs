@@ -58,6 +58,21 @@ impl HostInfo {
         }
     }
 
+    /// [`HostInfo::with_node_from_path`] when the answer needs no process (no `node` on
+    /// PATH, or a binary whose version is remembered); `None` when node must be asked.
+    pub fn with_node_from_cache(mut self) -> Option<HostInfo> {
+        match crate::node_probe::cached_node_version_on_path(
+            std::env::var_os("PATH").as_deref(),
+            crate::node_probe::tack_cache_dir().as_deref(),
+        ) {
+            crate::node_probe::CachedNode::Known(version) => {
+                self.node_version = version;
+                Some(self)
+            }
+            crate::node_probe::CachedNode::MustAsk => None,
+        }
+    }
+
     /// Adds the version of the `node` on PATH, if there is one (see [`crate::node_probe`]).
     pub fn with_node_from_path(mut self) -> HostInfo {
         self.node_version = crate::node_probe::node_version_on_path(

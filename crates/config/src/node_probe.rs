@@ -47,6 +47,33 @@ pub fn node_version_on_path(path: Option<&OsStr>, cache_dir: Option<&Path>) -> O
     version_of(&program, cache_dir, ask)
 }
 
+/// What can be known about the `node` on PATH without starting a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CachedNode {
+    /// No `node` on PATH (`None`), or the version remembered for the binary it leads to.
+    Known(Option<String>),
+    /// A binary the cache does not know, or one never remembered (a shim): it must be
+    /// asked, with [`node_version_on_path`].
+    MustAsk,
+}
+
+/// [`node_version_on_path`] when it needs no process. Cheap enough (a PATH walk, a stat and
+/// a small file read) to run where a thread would have to wait for a core first.
+pub fn cached_node_version_on_path(path: Option<&OsStr>, cache_dir: Option<&Path>) -> CachedNode {
+    let Some(program) = path.and_then(|p| tack_fs::find_executable(p, "node")) else {
+        return CachedNode::Known(None);
+    };
+    let remembered = cacheable_identity(&program).and_then(|(binary, identity)| {
+        let cache = read_cache(&cache_dir?.join(CACHE_FILE));
+        let entry = cache.get(binary.to_string_lossy().as_ref())?;
+        (entry.identity == identity).then(|| entry.version.clone())
+    });
+    match remembered {
+        Some(version) => CachedNode::Known(Some(version)),
+        None => CachedNode::MustAsk,
+    }
+}
+
 /// The version `ask` gets from `program`, or the one remembered for the same binary.
 fn version_of(
     program: &Path,
@@ -193,6 +220,31 @@ mod tests {
         // Without a cache dir, every call asks.
         version_of(&node, None, answer("22.3.0", &asked));
         assert_eq!(asked.get(), 4);
+    }
+
+    #[test]
+    fn the_cache_alone_answers_only_for_a_remembered_binary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let node = fake_node(tmp.path(), true, "");
+        let path = node.parent().map(|d| d.as_os_str().to_owned());
+        let cache = tmp.path().join("cache");
+        let cached = || cached_node_version_on_path(path.as_deref(), Some(&cache));
+        assert_eq!(cached(), CachedNode::MustAsk, "nothing remembered yet");
+        let asked = Cell::new(0);
+        version_of(&node, Some(&cache), answer("20.1.0", &asked));
+        assert_eq!(cached(), CachedNode::Known(Some("20.1.0".to_string())));
+        // Another binary in its place is not answered for.
+        std::fs::remove_file(&node).unwrap();
+        fake_node(tmp.path(), true, "a newer build");
+        assert_eq!(cached(), CachedNode::MustAsk);
+        // Nothing on PATH: known, no node.
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        assert_eq!(
+            cached_node_version_on_path(Some(empty.as_os_str()), Some(&cache)),
+            CachedNode::Known(None)
+        );
+        assert_eq!(asked.get(), 1);
     }
 
     #[test]

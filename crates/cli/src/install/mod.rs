@@ -121,13 +121,20 @@ pub fn run(
     }
 
     tack_fs::phase_timer::mark("no-op gate");
-    // `node --version` costs a process spawn: run it while config and the lockfile load.
-    let host_probe = std::thread::spawn(|| {
-        let started = std::time::Instant::now();
-        let host = tack_config::installability::HostInfo::current().with_node_from_path();
-        tack_fs::phase_timer::note("node --version", started);
-        host
-    });
+    // The node version is usually remembered (see `node_probe`), and read here. Otherwise
+    // `node --version` costs a process spawn: it runs while config and the lockfile load.
+    // Not a thread in both cases: with both cores parsing the lockfile, a new thread waited
+    // up to 3 ms for a core, and the plan waited for it.
+    let host_probe = tack_config::installability::HostInfo::current()
+        .with_node_from_cache()
+        .ok_or_else(|| {
+            std::thread::spawn(|| {
+                let started = std::time::Instant::now();
+                let host = tack_config::installability::HostInfo::current().with_node_from_path();
+                tack_fs::phase_timer::note("node --version", started);
+                host
+            })
+        });
     let config = load_config(&cwd, overrides(args), reporter)?;
     let branch = if config.use_git_branch_lockfile {
         tack_lockfile::current_git_branch(&config.lockfile_dir)
@@ -191,9 +198,11 @@ pub fn run(
             })
             .ok()
     };
-    let mut host = host_probe
-        .join()
-        .unwrap_or_else(|_| tack_config::installability::HostInfo::current());
+    let mut host = host_probe.unwrap_or_else(|probe| {
+        probe
+            .join()
+            .unwrap_or_else(|_| tack_config::installability::HostInfo::current())
+    });
     // pnpm's `nodeVersion`: the version `engines.node` is checked against, whatever node runs.
     if let Some(version) = &config.node_version {
         host.node_version = Some(version.trim_start_matches('v').to_string());
