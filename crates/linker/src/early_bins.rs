@@ -12,10 +12,18 @@
 //! here (a reused slot, a package that never arrived, any error) is left to
 //! [`crate::finish`], which writes what [`EarlyBins::written`] does not cover and reports
 //! errors with their paths.
+//!
+//! The importers' `.bin` directories and `<vs>/node_modules/.bin` (about 45 shims for the
+//! medium fixture, 2 ms written one after the other at the end) are written the same way
+//! once the hoisting is known ([`EarlyBins::hoisting_known`]) and every package they list
+//! with bins is in place.
 
 use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState};
+use crate::hoist::Hoisted;
+use crate::link::top_level_bin_dirs;
 use crate::plan::{ChildTarget, LinkPlan};
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -46,6 +54,26 @@ pub struct EarlyBins {
     commands: Vec<OnceLock<Option<Vec<BinCommand>>>>,
     /// Warnings from reading commands (skipped bins), for the link report.
     warnings: Mutex<Vec<String>>,
+    /// What the top-level `.bin` directories wait for.
+    top_level: Mutex<TopLevel>,
+    /// The top-level `.bin` directories are complete.
+    top_level_written: AtomicBool,
+}
+
+/// The top-level `.bin` directories' wait: per package with bins, whether it is in place,
+/// and, once the hoisting is known, what the directories still wait for.
+#[derive(Default)]
+struct TopLevel {
+    arrived: Vec<bool>,
+    waiting: Option<TopLevelWait>,
+}
+
+struct TopLevelWait {
+    hoisted: Vec<Hoisted>,
+    /// Per package: listed by a top-level directory, and has bins.
+    listed: Vec<bool>,
+    /// Listed packages not in place yet.
+    remaining: usize,
 }
 
 impl std::fmt::Debug for EarlyBins {
@@ -104,7 +132,56 @@ impl EarlyBins {
             written: (0..n).map(|_| AtomicBool::new(false)).collect(),
             commands: (0..n).map(|_| OnceLock::new()).collect(),
             warnings: Mutex::new(Vec::new()),
+            top_level: Mutex::new(TopLevel {
+                arrived: vec![false; n],
+                waiting: None,
+            }),
+            top_level_written: AtomicBool::new(false),
         }
+    }
+
+    /// The hoisting of a new virtual store is known (see [`crate::link_top_level`]): the
+    /// top-level `.bin` directories are written as soon as every package with bins they
+    /// list is in place, now if that is already so. Call at most once.
+    pub fn hoisting_known(&self, plan: &LinkPlan, hoisted: &[Hoisted]) {
+        let by_dep_path = plan.indexes_by_dep_path();
+        let mut listed = vec![false; plan.packages.len()];
+        let targets = plan
+            .importers
+            .iter()
+            .flat_map(|i| i.deps.iter().map(|d| &d.target))
+            .chain(hoisted.iter().map(|h| &h.target));
+        for target in targets {
+            if let ChildTarget::DepPath(dep_path) = target {
+                if let Some(&q) = by_dep_path.get(dep_path.as_str()) {
+                    listed[q] = plan.packages[q].has_bin;
+                }
+            }
+        }
+        let ready = {
+            let mut top = self.lock_top_level();
+            let remaining = listed
+                .iter()
+                .zip(&top.arrived)
+                .filter(|(&listed, &arrived)| listed && !arrived)
+                .count();
+            if remaining > 0 {
+                top.waiting = Some(TopLevelWait {
+                    hoisted: hoisted.to_vec(),
+                    listed,
+                    remaining,
+                });
+            }
+            remaining == 0
+        };
+        if ready {
+            self.write_top_level(plan, hoisted);
+        }
+    }
+
+    /// Whether the top-level `.bin` directories were written here.
+    pub(crate) fn top_level_written(&self) -> bool {
+        self.top_level_written.load(Ordering::Acquire)
     }
 
     /// Package `i` is complete in its directory (and its child links are made); `fresh`
@@ -122,7 +199,83 @@ impl EarlyBins {
             for &p in &self.parents[i] {
                 self.arrive(plan, p);
             }
+            self.arrive_at_top_level(plan, i);
         }
+    }
+
+    /// Package `i`, which has bins, is in place: the top-level directories are written if
+    /// it was the last they waited for.
+    fn arrive_at_top_level(&self, plan: &LinkPlan, i: usize) {
+        let complete = {
+            let mut top = self.lock_top_level();
+            if let Some(arrived) = top.arrived.get_mut(i) {
+                *arrived = true;
+            }
+            match &mut top.waiting {
+                Some(wait) if wait.listed.get(i) == Some(&true) => {
+                    wait.remaining -= 1;
+                    if wait.remaining == 0 {
+                        top.waiting.take()
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            }
+        };
+        if let Some(wait) = complete {
+            self.write_top_level(plan, &wait.hoisted);
+        }
+    }
+
+    fn lock_top_level(&self) -> std::sync::MutexGuard<'_, TopLevel> {
+        self.top_level.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the top-level `.bin` directories as [`crate::finish`] would. Left to it on
+    /// any error: a command list that cannot be read, a directory that cannot be written.
+    fn write_top_level(&self, plan: &LinkPlan, hoisted: &[Hoisted]) {
+        static NONE: Vec<BinCommand> = Vec::new();
+        let by_dep_path = plan.indexes_by_dep_path();
+        // `link:` targets and workspace projects: read here, and again by `finish` (with
+        // their warnings), as for package directories.
+        let mut links: HashMap<&Path, Vec<BinCommand>> = HashMap::new();
+        let targets = plan
+            .importers
+            .iter()
+            .flat_map(|i| i.deps.iter().map(|d| &d.target))
+            .chain(hoisted.iter().map(|h| &h.target));
+        for target in targets {
+            if let ChildTarget::Link(dir) = target {
+                if !links.contains_key(dir.as_path()) {
+                    let mut warnings = Vec::new();
+                    let Ok(cmds) = commands_of(&dir.to_string_lossy(), dir, None, &mut warnings)
+                    else {
+                        return;
+                    };
+                    links.insert(dir, cmds);
+                }
+            }
+        }
+        let cmds_of = |target: &ChildTarget| match target {
+            ChildTarget::DepPath(dep_path) => match by_dep_path.get(dep_path.as_str()) {
+                Some(&q) if plan.packages[q].has_bin => self.commands(plan, q),
+                _ => Some(&NONE),
+            },
+            ChildTarget::Link(dir) => links.get(dir.as_path()),
+        };
+        let Some(dirs) = top_level_bin_dirs(plan, hoisted, cmds_of) else {
+            return;
+        };
+        let hoisted_modules = plan.virtual_store_dir.join("node_modules");
+        let hoisted_np = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
+        for (bin_dir, tiers) in dirs {
+            let chosen = resolve_conflicts(&tiers);
+            if write_bin_dir(&bin_dir, &chosen, hoisted_np, true, BinDirState::MayExist).is_err() {
+                return;
+            }
+        }
+        self.top_level_written.store(true, Ordering::Release);
     }
 
     /// Whether package `i`'s `.bin` directory was written here.

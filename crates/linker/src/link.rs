@@ -445,38 +445,60 @@ fn link_all_bins(
             write_bin_dir(&bin_dir, &chosen, hoisted_np, true, state).map(|_| ())
         })?;
 
-    for imp in &plan.importers {
-        let direct: Vec<&BinCommand> = imp.deps.iter().flat_map(|d| cmds_of(&d.target)).collect();
-        let mut tiers = vec![direct];
-        if imp.id == "." {
-            tiers.push(
-                hoisted
-                    .iter()
-                    .filter(|h| h.kind == HoistKind::Public)
-                    .flat_map(|h| cmds_of(&h.target))
-                    .collect(),
-            );
+    if !early.is_some_and(EarlyBins::top_level_written) {
+        let dirs = top_level_bin_dirs(plan, hoisted, |t| Some(cmds_of(t)));
+        for (bin_dir, tiers) in dirs.into_iter().flatten() {
+            let chosen = resolve_conflicts(&tiers);
+            write_bin_dir(&bin_dir, &chosen, hoisted_np, true, BinDirState::MayExist)?;
         }
-        let chosen = resolve_conflicts(&tiers);
-        let bin_dir = imp.dir.join(&plan.modules_dir_name).join(".bin");
-        write_bin_dir(&bin_dir, &chosen, hoisted_np, true, BinDirState::MayExist)?;
     }
-
-    let private: Vec<&BinCommand> = hoisted
-        .iter()
-        .filter(|h| h.kind == HoistKind::Private && matches!(h.target, ChildTarget::DepPath(_)))
-        .flat_map(|h| cmds_of(&h.target))
-        .collect();
-    let chosen = resolve_conflicts(&[private]);
-    write_bin_dir(
-        &hoisted_modules.join(".bin"),
-        &chosen,
-        hoisted_np,
-        true,
-        BinDirState::MayExist,
-    )?;
     let _ = index;
     Ok(())
+}
+
+/// A `.bin` directory and its tiers of commands (earlier tiers win a name).
+pub(crate) type TieredBinDir<'c> = (PathBuf, Vec<Vec<&'c BinCommand>>);
+
+/// The `.bin` directories outside the virtual store's package slots, each with its tiers
+/// of commands (earlier tiers win a name): each importer's (its direct dependencies, then,
+/// in the root, the publicly hoisted ones) and `<vs>/node_modules/.bin` (the privately
+/// hoisted ones). `None` when `cmds_of` has no commands for one of their targets.
+pub(crate) fn top_level_bin_dirs<'c>(
+    plan: &LinkPlan,
+    hoisted: &[Hoisted],
+    cmds_of: impl Fn(&ChildTarget) -> Option<&'c Vec<BinCommand>>,
+) -> Option<Vec<TieredBinDir<'c>>> {
+    let tier = |targets: &mut dyn Iterator<Item = &ChildTarget>| -> Option<Vec<&'c BinCommand>> {
+        let mut tier = Vec::new();
+        for target in targets {
+            tier.extend(cmds_of(target)?);
+        }
+        Some(tier)
+    };
+    let mut dirs = Vec::with_capacity(plan.importers.len() + 1);
+    for imp in &plan.importers {
+        let mut tiers = vec![tier(&mut imp.deps.iter().map(|d| &d.target))?];
+        if imp.id == "." {
+            tiers.push(tier(
+                &mut hoisted
+                    .iter()
+                    .filter(|h| h.kind == HoistKind::Public)
+                    .map(|h| &h.target),
+            )?);
+        }
+        dirs.push((imp.dir.join(&plan.modules_dir_name).join(".bin"), tiers));
+    }
+    let private = tier(
+        &mut hoisted
+            .iter()
+            .filter(|h| h.kind == HoistKind::Private && matches!(h.target, ChildTarget::DepPath(_)))
+            .map(|h| &h.target),
+    )?;
+    dirs.push((
+        plan.virtual_store_dir.join("node_modules").join(".bin"),
+        vec![private],
+    ));
+    Some(dirs)
 }
 
 /// `.modules.yaml`, `.pnpm/lock.yaml` and the workspace state.

@@ -461,3 +461,60 @@ fn a_reused_package_bin_dir_is_left_to_finish() {
     finish(&plan, &summary).unwrap();
     assert_eq!(list(&app_bins), ["tool"]);
 }
+
+#[test]
+fn the_top_level_bin_dirs_are_written_once_the_hoisting_is_known_and_their_packages_arrive() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cas = Cas::new(tmp.path());
+    let other = tmp.path().join("plain-link");
+    link(&app_with_tool_and_plain(&other, &cas)).unwrap();
+    // The hoisting known first (the packages arrive after it), or last.
+    for hoisting_first in [true, false] {
+        let root = tmp.path().join(format!("early-{hoisting_first}"));
+        let plan = app_with_tool_and_plain(&root, &cas);
+        let importer = PackageImporter::new(plan.import_method);
+        let early = std::sync::Arc::new(EarlyBins::new(&plan));
+        // `tool` is hoisted privately: `<vs>/node_modules/.bin` lists it.
+        let hidden_bins = plan.virtual_store_dir.join("node_modules/.bin");
+        let hoisted = link_top_level(&plan).unwrap();
+        let mut summary = ImportSummary::default();
+        let mut place = |i: usize| {
+            let pkg = &plan.packages[i];
+            let outcome = import_package(pkg, &plan.virtual_store_dir, &importer).unwrap();
+            summary.record(pkg.dep_path.clone(), outcome);
+            early.in_place(&plan, i, true);
+        };
+        if hoisting_first {
+            early.hoisting_known(&plan, &hoisted);
+            place(0);
+            place(2);
+            assert!(
+                !hidden_bins.exists(),
+                "written before the package with bins was in place"
+            );
+            place(1);
+        } else {
+            (0..3).for_each(&mut place);
+            assert!(
+                !hidden_bins.exists(),
+                "written before the hoisting was known"
+            );
+            early.hoisting_known(&plan, &hoisted);
+        }
+        assert_eq!(list(&hidden_bins), ["tool"]);
+        // A shim `finish` would not write: it must leave the directory alone.
+        fs::write(hidden_bins.join("marker"), "").unwrap();
+
+        summary.early_bins = Some(early);
+        summary.top_level_linked = Some(hoisted);
+        let report = finish(&plan, &summary).unwrap();
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        assert_eq!(
+            list(&hidden_bins),
+            ["marker", "tool"],
+            "rewritten by finish"
+        );
+        fs::remove_file(hidden_bins.join("marker")).unwrap();
+        assert_eq!(bin_entries(&root), bin_entries(&other));
+    }
+}

@@ -419,7 +419,9 @@ pub fn materialize(
     let mut top_level_linked = None;
     let mut link_top_level = || -> Result<(), CliError> {
         if !virtual_store_existed && top_level_linked.is_none() {
-            top_level_linked = Some(tack_linker::link_top_level(link)?);
+            let hoisted = tack_linker::link_top_level(link)?;
+            filler.early_bins.hoisting_known(link, &hoisted);
+            top_level_linked = Some(hoisted);
         }
         Ok(())
     };
