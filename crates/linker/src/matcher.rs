@@ -41,14 +41,19 @@ impl Matcher {
     }
 }
 
-/// `*`-only glob match over chars, iterative with backtracking to the last `*`.
+/// `*`-only glob match, iterative with backtracking to the last `*`. Over bytes: `*` is
+/// ASCII, and a literal run that matches at a char boundary cannot also match from inside a
+/// multi-byte char (UTF-8 continuation bytes never start one), so this is the char match
+/// without collecting either side. Hoisting asks it for every dependency edge.
 fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
+    if pattern == "*" {
+        return true;
+    }
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
         } else if pi < p.len() && p[pi] == t[ti] {
@@ -62,7 +67,7 @@ fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == b'*')
 }
 
 #[cfg(test)]
@@ -85,5 +90,10 @@ mod tests {
         assert!(m(&["!react"]).matches("vue"));
         assert!(!m(&["!react"]).matches("react"));
         assert!(m(&["a*b*c"]).matches("aXXbYc") && !m(&["a*b*c"]).matches("aXXbY"));
+        // Multi-byte chars match as whole chars, on either side of a star.
+        assert!(m(&["*é"]).matches("café") && !m(&["*é"]).matches("cafe"));
+        assert!(m(&["*ü*"]).matches("aüb") && !m(&["*ü*"]).matches("aub"));
+        assert!(m(&["ü*"]).matches("über") && !m(&["ü*"]).matches("uber"));
+        assert!(!m(&["*é"]).matches("caféx") && m(&["*"]).matches("é"));
     }
 }
