@@ -193,6 +193,19 @@ impl StoreIndex {
         })
     }
 
+    /// Copies what the WAL holds into the database file, without waiting for readers or
+    /// writers (`PRAGMA wal_checkpoint(PASSIVE)`). SQLite checkpoints whatever is left when
+    /// the last connection closes; done along the way, that close has little left to copy
+    /// and sync.
+    pub fn checkpoint_passive(&self) -> Result<(), StoreError> {
+        let conn = self.conn.lock();
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|source| StoreError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     /// Delete rows by key (missing keys are ignored).
     pub fn delete(&self, keys: &[String]) -> Result<(), StoreError> {
         if keys.is_empty() {

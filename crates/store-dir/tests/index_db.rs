@@ -185,6 +185,43 @@ fn index_writer_commits_rows_that_come_after_a_quiet_spell() {
     assert_eq!(keys, ["early", "late", "later"]);
 }
 
+/// Each batch the writer commits while more may follow is copied from the WAL into the
+/// database file right away, so that the close at the end of an install has little left to
+/// checkpoint. Seen here through a copy of `index.db` without its WAL.
+#[test]
+fn index_writer_checkpoints_each_batch_before_it_is_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let window = std::time::Duration::from_millis(20);
+    let writer = IndexWriter::spawn_gathering(&store, window).unwrap();
+    writer.queue("early".to_string(), row(1));
+    let db = store.root().join("index.db");
+    let copy = dir.path().join("copy.db");
+    let in_db_file = || {
+        std::fs::copy(&db, &copy).ok()?;
+        let conn = rusqlite::Connection::open(&copy).ok()?;
+        conn.query_row(
+            "SELECT count(*) FROM package_index WHERE key = 'early'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .ok()
+        .filter(|&n| n == 1)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_db_file().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the committed batch stayed in the WAL"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    writer.queue("late".to_string(), row(2));
+    writer.finish().unwrap();
+    let index = StoreIndex::open(&store).unwrap();
+    assert_eq!(index.all_keys().unwrap().len(), 2);
+}
+
 #[test]
 fn index_writer_batches_and_flushes_everything() {
     let dir = tempfile::tempdir().unwrap();

@@ -354,7 +354,8 @@ pub fn run(
     tack_fs::phase_timer::mark("build graph");
 
     // The writer commits its last rows, and SQLite checkpoints the WAL as it closes (two
-    // fsyncs, about 25 ms at the end of a cold install), while the links are made.
+    // fsyncs; the earlier batches were checkpointed as they were committed), while the
+    // links are made.
     if let Some(writer) = &index_writer.writer {
         writer.seal();
     }
