@@ -29,7 +29,7 @@ impl CasName {
     /// digest from a damaged row never becomes a path).
     pub fn new(hex_digest: &str, executable: bool) -> Option<CasName> {
         let digits = hex_digest.as_bytes();
-        if digits.len() != DIGEST_HEX || !digits.iter().all(is_lower_hex) {
+        if digits.len() != DIGEST_HEX || !all_lower_hex(digits) {
             return None;
         }
         let mut buf = [0u8; MAX_LEN];
@@ -59,8 +59,12 @@ impl std::fmt::Debug for CasName {
     }
 }
 
-fn is_lower_hex(b: &u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(b)
+/// Without an early exit, so that the compiler checks many digits per instruction: every
+/// file of a warm install is named here.
+fn all_lower_hex(digits: &[u8]) -> bool {
+    digits.iter().fold(true, |ok, &b| {
+        ok & (b.is_ascii_digit() | (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[cfg(test)]
@@ -90,5 +94,8 @@ mod tests {
         assert!(CasName::new(&"a".repeat(129), false).is_none());
         assert!(CasName::new(&"A".repeat(128), false).is_none());
         assert!(CasName::new(&format!("../{}", "a".repeat(125)), false).is_none());
+        // One bad digit anywhere, the last one included.
+        assert!(CasName::new(&format!("{}g", "a".repeat(127)), false).is_none());
+        assert!(CasName::new(&format!("{}/{}", "a".repeat(64), "a".repeat(63)), false).is_none());
     }
 }

@@ -6,7 +6,6 @@
 //! could write outside `node_modules`; these checks reject them before any path is built.
 
 use crate::error::LinkError;
-use std::path::{Component, Path};
 
 /// Checks a relative file path inside a package: only normal components.
 pub(crate) fn check_rel_path(
@@ -14,11 +13,7 @@ pub(crate) fn check_rel_path(
     what: &'static str,
     value: &str,
 ) -> Result<(), LinkError> {
-    let ok = !value.is_empty()
-        && !value.contains('\0')
-        && Path::new(value)
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
+    let ok = !value.is_empty() && !value.contains('\0') && only_normal_components(value);
     if ok {
         Ok(())
     } else {
@@ -28,6 +23,24 @@ pub(crate) fn check_rel_path(
             value: value.to_string(),
         })
     }
+}
+
+/// Whether every component `Path::components` gives for `value` is a normal one: no root,
+/// no `..`, no leading `.` (a `.` further on, and empty parts, are dropped by `Path`). The
+/// same verdict by splitting at `/`, without `Path`'s parser: every file of every package
+/// a warm install imports is checked.
+fn only_normal_components(value: &str) -> bool {
+    if value.starts_with('/') {
+        return false;
+    }
+    let mut parts = value.split('/');
+    if parts
+        .next()
+        .is_some_and(|first| first == "." || first == "..")
+    {
+        return false;
+    }
+    parts.all(|part| part != "..")
 }
 
 /// Checks a package name or alias: `name` or `@scope/name`, no traversal.
@@ -62,4 +75,32 @@ pub(crate) fn is_valid_bin_name(name: &str) -> bool {
                 '-' | '_' | '.' | '~' | '!' | '*' | '\'' | '(' | ')' | '$'
             )
     })
+}
+
+#[cfg(test)]
+mod component_tests {
+    use super::only_normal_components;
+    use std::path::{Component, Path};
+
+    /// Every string of up to seven chars over `a`, `.` and `/`: the same verdict as
+    /// `Path::components`.
+    #[test]
+    fn splitting_at_slashes_agrees_with_path_components() {
+        let mut values = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..7 {
+            last = last
+                .iter()
+                .flat_map(|v| ['a', '.', '/'].map(|c| format!("{v}{c}")))
+                .collect();
+            values.extend(last.iter().cloned());
+        }
+        assert_eq!(values.len(), 3280);
+        for value in values.iter().filter(|v| !v.is_empty()) {
+            let by_path = Path::new(value)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)));
+            assert_eq!(only_normal_components(value), by_path, "{value:?}");
+        }
+    }
 }
