@@ -170,6 +170,38 @@ fn approved_builds_run_in_order_and_the_side_effects_cache_is_hit_the_second_tim
     );
 }
 
+/// A warm install reads index rows without their manifests; a package it builds has its
+/// row written back with the side-effects cache entry, and that row keeps its manifest.
+#[test]
+fn a_build_from_rows_read_lean_writes_them_back_whole() {
+    let registry = registry::start();
+    let project = resolved(&registry.url(), build_manifest(), APPROVE_ALL);
+    let out = project.tack(&["install", "--frozen-lockfile", "--ignore-scripts"]);
+    assert_success(&out, "tack install --ignore-scripts");
+    clear_node_modules(&project);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install from the store, with builds");
+    assert!(log(&project).contains("tack-build-dep postinstall"));
+
+    let store = tack_store_dir::StoreDir::new(project.store().join("v11"));
+    let index = tack_store_dir::StoreIndex::open(&store).expect("index.db");
+    let rows = index
+        .get_many(&index.all_keys().expect("keys"))
+        .expect("rows");
+    let built: Vec<_> = rows
+        .iter()
+        .filter(|(_, row)| row.side_effects.is_some())
+        .collect();
+    assert!(!built.is_empty(), "no side-effects cache entry was written");
+    for (key, row) in built {
+        let manifest = row
+            .manifest
+            .as_ref()
+            .unwrap_or_else(|| panic!("{key}: no manifest"));
+        assert!(manifest.get("scripts").is_some(), "{key}: {manifest}");
+    }
+}
+
 /// esbuild's postinstall swaps its JS launcher for the native binary; the `.bin` shim written
 /// before the build would run `node` on it. Bins are linked again after builds, and a target
 /// without a shebang gets pnpm's direct-exec shim.

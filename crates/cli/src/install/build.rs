@@ -367,9 +367,12 @@ impl Builds {
                 continue;
             }
             let dir = plan.link.package_dir(pkg);
-            let row = rows(i);
+            // Only the packages kept here need their manifest: the rows are otherwise
+            // decoded without it.
+            let row = materialized.full_row(i);
             // Borrowed from the row: cloning every bundled manifest showed up in profiles.
             let manifest: Option<std::borrow::Cow<'_, serde_json::Value>> = row
+                .as_deref()
                 .and_then(|r| r.manifest.as_ref())
                 .map(std::borrow::Cow::Borrowed)
                 .or_else(|| read_json(&dir.join("package.json")).map(std::borrow::Cow::Owned));
@@ -473,8 +476,9 @@ impl Builds {
             let Some(&i) = by_dep_path.get(b.dep_path.as_str()) else {
                 continue;
             };
-            let (Some(Some(row)), Source::Tarball { store_key, .. }) =
-                (materialized.rows.get(i), &plan.sources[i].source)
+            // Written back whole: with its manifest.
+            let (Some(row), Source::Tarball { store_key, .. }) =
+                (materialized.full_row(i), &plan.sources[i].source)
             else {
                 continue;
             };
@@ -489,7 +493,7 @@ impl Builds {
             };
             match tack_build::compute_side_effects_diff(&b.dir, &row.files, store) {
                 Ok(diff) => {
-                    let mut row = PackageFilesIndex::clone(row);
+                    let mut row = row.into_owned();
                     row.side_effects
                         .get_or_insert_with(IndexMap::new)
                         .insert(key, diff);

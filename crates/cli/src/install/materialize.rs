@@ -32,10 +32,28 @@ use crate::reporter::{Event, Reporter};
 /// What materializing did, for the summary.
 pub struct Materialized {
     pub summary: ImportSummary,
-    /// Per package (plan order): its store index row, when it has one.
+    /// Per package (plan order): its store index row, when it has one. A row read from the
+    /// store is decoded without its manifest when it can be ([`msgpackr::decode_lean`]):
+    /// [`Materialized::full_row`] gives it whole.
     pub rows: Vec<Option<Arc<PackageFilesIndex>>>,
+    /// Per package: the bytes of a row decoded without its manifest.
+    lean_rows: Vec<Option<Vec<u8>>>,
     /// Per package: how the build step prepared its import (`None` when it was not imported).
     pub preps: Vec<Option<Prep>>,
+}
+
+impl Materialized {
+    /// Package `i`'s row with its manifest, decoded again when [`Materialized::rows`] holds
+    /// it without (a few packages need it: those built, and those above them).
+    pub fn full_row(&self, i: usize) -> Option<std::borrow::Cow<'_, PackageFilesIndex>> {
+        let row = self.rows.get(i)?.as_deref()?;
+        match self.lean_rows.get(i).and_then(Option::as_deref) {
+            // It decoded once without its manifest, whose shape was checked then: `None`
+            // here would take a damaged index (read again meanwhile, by another process).
+            Some(bytes) => msgpackr::decode(bytes).ok().map(std::borrow::Cow::Owned),
+            None => Some(std::borrow::Cow::Borrowed(row)),
+        }
+    }
 }
 
 /// Threads that import files: linking is syscall-bound, and two to four threads keep the
@@ -258,10 +276,14 @@ impl LocalImports {
         let (verify, virtual_store_existed) = (self.verify, self.virtual_store_existed);
         self.pool.spawn(move || {
             let mut row = None;
+            let mut undecoded = None;
             let result = match local {
-                Local::Row(bytes) => match msgpackr::decode(&bytes) {
+                Local::Row(bytes) => match msgpackr::decode_lean(&bytes) {
                     Err(error) => Ok(Next::Corrupt(error.to_string())),
-                    Ok(decoded) => {
+                    Ok((decoded, manifest_skipped)) => {
+                        if manifest_skipped {
+                            undecoded = Some(bytes);
+                        }
                         let decoded = row.insert(decoded);
                         if virtual_store_existed && package_dir_complete(&plan.link, i) {
                             Ok(Next::Complete)
@@ -289,7 +311,7 @@ impl LocalImports {
                 Ok(Next::Fetch | Next::Corrupt(_)) | Err(_) => {}
             }
             // The row travels back with the result rather than being cloned up front.
-            let _ = tx.send(Message::Local(i, result, row.map(Arc::new)));
+            let _ = tx.send(Message::Local(i, result, row.map(Arc::new), undecoded));
         });
     }
 }
@@ -317,6 +339,7 @@ pub fn materialize(
     // itself finds an existing slot and checks its marker.)
     let virtual_store_existed = link.virtual_store_dir.exists();
     let mut kept_rows: Vec<Option<Arc<PackageFilesIndex>>> = vec![None; link.packages.len()];
+    let mut lean_rows: Vec<Option<Vec<u8>>> = vec![None; link.packages.len()];
     let mut preps: Vec<Option<Prep>> = vec![None; link.packages.len()];
     for src in &plan.sources {
         reporter.emit(Event::Resolved {
@@ -443,11 +466,12 @@ pub fn materialize(
         link_top_level()?;
     }
     while pending > 0 {
-        let Message::Local(i, result, row) = poll(&rx)? else {
+        let Message::Local(i, result, row, undecoded) = poll(&rx)? else {
             continue;
         };
         pending -= 1;
         kept_rows[i] = row;
+        lean_rows[i] = undecoded;
         match result? {
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
@@ -617,15 +641,19 @@ pub fn materialize(
     Ok(Materialized {
         summary,
         rows: kept_rows,
+        lean_rows,
         preps,
     })
 }
 
 enum Message {
+    /// The package, what became of it, its row, and the row's bytes when the row was
+    /// decoded without its manifest (see [`Materialized::full_row`]).
     Local(
         usize,
         Result<Next, CliError>,
         Option<Arc<PackageFilesIndex>>,
+        Option<Vec<u8>>,
     ),
     Fetched(
         usize,

@@ -13,7 +13,7 @@ mod value;
 mod write;
 
 pub use read::decode_value;
-pub use row::{decode, encode};
+pub use row::{decode, decode_lean, encode};
 pub use value::Value;
 pub use write::encode_value;
 

@@ -265,6 +265,137 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Reads past one value, at nesting `depth`, building nothing: the same checks as
+    /// [`Reader::read_value`] (lengths, UTF-8, depth), and record shapes are defined as they
+    /// come, since later values may use them. Says whether the value was a map or a record
+    /// (`Some(true)`), nil or undefined (`None`), or anything else (`Some(false)`).
+    pub(super) fn skip_value(&mut self, depth: usize) -> Result<Option<bool>, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::TooDeep { offset: self.pos });
+        }
+        let start = self.pos;
+        let token = self.byte()?;
+        let fixed = |n: usize| -> Option<usize> { Some(n) };
+        let (skip_bytes, kind) = match token {
+            0x00..=0x3f | 0xe0..=0xff => (None, Some(false)),
+            0x40..=0x7f => match self.slots[usize::from(token & 0x3f)].clone() {
+                Some(keys) => {
+                    for _ in 0..keys.len() {
+                        self.skip_value(depth + 1)?;
+                    }
+                    return Ok(Some(true));
+                }
+                None => (None, Some(false)),
+            },
+            0x80..=0x8f => return self.skip_map(usize::from(token & 0x0f), depth),
+            0x90..=0x9f => return self.skip_array(usize::from(token & 0x0f), depth),
+            0xa0..=0xbf => return self.skip_str(usize::from(token & 0x1f)),
+            0xc0 => (None, None),
+            0xc2 | 0xc3 => (None, Some(false)),
+            0xc4 => (Some(self.u8_len()?), Some(false)),
+            0xc5 => (Some(self.u16_len()?), Some(false)),
+            0xc6 => (Some(self.u32_len()?), Some(false)),
+            0xc7 => {
+                let n = self.u8_len()?;
+                return self.skip_ext(n, depth);
+            }
+            0xc8 => {
+                let n = self.u16_len()?;
+                return self.skip_ext(n, depth);
+            }
+            0xc9 => {
+                let n = self.u32_len()?;
+                return self.skip_ext(n, depth);
+            }
+            0xca | 0xd2 | 0xce => (fixed(4), Some(false)),
+            0xcb | 0xcf | 0xd3 => (fixed(8), Some(false)),
+            0xcc | 0xd0 => (fixed(1), Some(false)),
+            0xcd | 0xd1 => (fixed(2), Some(false)),
+            0xd4 => return self.skip_ext(1, depth),
+            0xd5 => return self.skip_ext(2, depth),
+            0xd6 => return self.skip_ext(4, depth),
+            0xd7 => return self.skip_ext(8, depth),
+            0xd8 => return self.skip_ext(16, depth),
+            0xd9 => {
+                let n = self.u8_len()?;
+                return self.skip_str(n);
+            }
+            0xda => {
+                let n = self.u16_len()?;
+                return self.skip_str(n);
+            }
+            0xdb => {
+                let n = self.u32_len()?;
+                return self.skip_str(n);
+            }
+            0xdc => {
+                let n = self.u16_len()?;
+                return self.skip_array(n, depth);
+            }
+            0xdd => {
+                let n = self.u32_len()?;
+                return self.skip_array(n, depth);
+            }
+            0xde => {
+                let n = self.u16_len()?;
+                return self.skip_map(n, depth);
+            }
+            0xdf => {
+                let n = self.u32_len()?;
+                return self.skip_map(n, depth);
+            }
+            0xc1 => {
+                return Err(DecodeError::InvalidByte {
+                    byte: token,
+                    offset: start,
+                })
+            }
+        };
+        if let Some(n) = skip_bytes {
+            self.take(n)?;
+        }
+        Ok(kind)
+    }
+
+    fn skip_str(&mut self, n: usize) -> Result<Option<bool>, DecodeError> {
+        let offset = self.pos;
+        std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::InvalidUtf8 { offset })?;
+        Ok(Some(false))
+    }
+
+    fn skip_array(&mut self, n: usize, depth: usize) -> Result<Option<bool>, DecodeError> {
+        for _ in 0..n {
+            self.skip_value(depth + 1)?;
+        }
+        Ok(Some(false))
+    }
+
+    fn skip_map(&mut self, n: usize, depth: usize) -> Result<Option<bool>, DecodeError> {
+        for _ in 0..n {
+            self.skip_value(depth + 1)?;
+            self.skip_value(depth + 1)?;
+        }
+        Ok(Some(true))
+    }
+
+    fn skip_ext(&mut self, n: usize, depth: usize) -> Result<Option<bool>, DecodeError> {
+        let offset = self.pos;
+        let ty = self.byte()?;
+        if ty == RECORD_EXT {
+            if n != 1 {
+                return Err(DecodeError::UnsupportedRecord { offset });
+            }
+            let id = self.byte()?;
+            let keys = self.define_record(id, depth)?;
+            for _ in 0..keys.len() {
+                self.skip_value(depth + 1)?;
+            }
+            return Ok(Some(true));
+        }
+        self.take(n)?;
+        Ok(if ty == 0 && n == 1 { None } else { Some(false) })
+    }
+
     fn read_str(&mut self, n: usize) -> Result<Value, DecodeError> {
         let offset = self.pos;
         let bytes = self.take(n)?;

@@ -107,11 +107,43 @@ fn write_file_map(enc: &mut Encoder, files: &IndexMap<String, CafsFileInfo>) {
 /// [`CafsFileInfo`]s, without a [`Value`] (and a copy of the record's four field names) per
 /// file. Anything shaped otherwise goes through the generic decoder, with the same result.
 pub fn decode(bytes: &[u8]) -> Result<PackageFilesIndex, DecodeError> {
+    decode_row(bytes, false).map(|(row, _)| row)
+}
+
+/// [`decode`] without the bundled manifest when the row says whether the package requires
+/// a build (`requiresBuild` before `manifest`, as pnpm and tack write rows): the manifest
+/// is checked and read past, and the row comes back with `manifest: None` and `true`. A
+/// warm install imports every package from its row but needs the manifests of only the few
+/// it builds; building each manifest's tree was about a third of the row decode. A row
+/// decoded this way must not be written back: [`decode`] the same bytes for that.
+pub fn decode_lean(bytes: &[u8]) -> Result<(PackageFilesIndex, bool), DecodeError> {
+    decode_row(bytes, true)
+}
+
+fn decode_row(bytes: &[u8], lean: bool) -> Result<(PackageFilesIndex, bool), DecodeError> {
     let mut reader = Reader::new(bytes);
     let mut fields: Vec<(String, Value)> = Vec::new();
     let mut files: Option<IndexMap<String, CafsFileInfo>> = None;
+    let mut skipped = false;
     let is_record = reader.read_record_fields(0, |r, key| {
         let value = match key {
+            "manifest"
+                if lean
+                    && !skipped
+                    && fields
+                        .iter()
+                        .any(|(k, v)| k == "requiresBuild" && matches!(v, Value::Bool(_))) =>
+            {
+                match r.skip_value(1)? {
+                    // As `row_from_fields` would: absent, or a map, or a bad row.
+                    None => return Ok(()),
+                    Some(true) => {
+                        skipped = true;
+                        return Ok(());
+                    }
+                    Some(false) => return Err(bad("manifest")),
+                }
+            }
             "files" if files.is_none() && !fields.iter().any(|(k, _)| k == "files") => {
                 match read_files(r, 1)? {
                     Ok(decoded) => {
@@ -127,10 +159,10 @@ pub fn decode(bytes: &[u8]) -> Result<PackageFilesIndex, DecodeError> {
         Ok(())
     })?;
     if !is_record {
-        return row_from_value(decode_value(bytes)?);
+        return Ok((row_from_value(decode_value(bytes)?)?, false));
     }
     reader.finish()?;
-    row_from_fields(Value::Object(fields), files)
+    Ok((row_from_fields(Value::Object(fields), files)?, skipped))
 }
 
 /// Reads a `files` map of file records. `Err` carries the value, read generically, when it
@@ -412,5 +444,74 @@ mod tests {
                 same_as_generic(&input[..i]);
             }
         }
+    }
+
+    /// `decode_lean` and `decode` agree on the same inputs and mutants: both fail, or give
+    /// the same row, but for the manifest when the lean one skipped it.
+    #[test]
+    fn the_lean_decode_is_the_decode_without_the_manifest() {
+        let mut files = IndexMap::new();
+        files.insert("package.json".to_string(), info("ab", None));
+        let tack_row = |requires_build| {
+            encode(&PackageFilesIndex {
+                manifest: Some(serde_json::json!({
+                    "name": "x",
+                    "version": "1.0.0",
+                    "bin": {"x": "cli.js"},
+                    "scripts": {"postinstall": "node x"},
+                })),
+                requires_build,
+                algo: "sha512".to_string(),
+                files: files.clone(),
+                side_effects: None,
+                tar_integrity: None,
+            })
+        };
+        let inputs = [
+            include_bytes!("../../tests/fixtures/pnpm12-local-a.msgpack").to_vec(),
+            include_bytes!("../../tests/fixtures/pnpm12-side-effects-local-c.msgpack").to_vec(),
+            tack_row(Some(true)),
+            tack_row(None),
+        ];
+        let mut skipped_rows = 0;
+        let agree = |bytes: &[u8]| -> bool {
+            match (decode_lean(bytes), decode(bytes)) {
+                (Ok((lean, skipped)), Ok(full)) => {
+                    let expected = if skipped {
+                        assert!(
+                            full.manifest.is_some(),
+                            "skipped a manifest that was not there"
+                        );
+                        PackageFilesIndex {
+                            manifest: None,
+                            ..full
+                        }
+                    } else {
+                        full
+                    };
+                    assert_eq!(lean, expected, "input {bytes:02x?}");
+                    skipped
+                }
+                (Err(_), Err(_)) => false,
+                (lean, full) => panic!("lean {lean:?} but full {full:?} for {bytes:02x?}"),
+            }
+        };
+        for input in &inputs {
+            if agree(input) {
+                skipped_rows += 1;
+            }
+            for i in 0..input.len() {
+                for byte in [
+                    0x00, 0x45, 0x7f, 0x80, 0x91, 0xa3, 0xc0, 0xc1, 0xcb, 0xd4, 0xff,
+                ] {
+                    let mut mutant = input.clone();
+                    mutant[i] = byte;
+                    agree(&mutant);
+                }
+                agree(&input[..i]);
+            }
+        }
+        // Rows with `requiresBuild` skip their manifest; the one without keeps it.
+        assert_eq!(skipped_rows, 3);
     }
 }
