@@ -155,12 +155,42 @@ fn infer_platform(name: &str) -> Option<InferredPlatform> {
     Some((vec![os.to_string()], vec![cpu.to_string()], libc))
 }
 
+/// The values each axis of the host accepts ([`supported_values`]), worked out once per
+/// filter rather than once per package.
+struct HostLists {
+    os: Vec<String>,
+    cpu: Vec<String>,
+    libc: Vec<String>,
+}
+
+impl HostLists {
+    fn new(host: &HostInfo, supported: &SupportedArchitectures) -> Self {
+        HostLists {
+            os: supported_values(supported.os.as_ref(), Some(&host.os)),
+            cpu: supported_values(supported.cpu.as_ref(), Some(&host.cpu)),
+            libc: supported_values(supported.libc.as_ref(), host.libc.as_deref()),
+        }
+    }
+}
+
 /// Checks one package against the host; `reached_optionally` enables name-based platform inference.
 pub fn check_package(
     name: &str,
     package: &PackageInfo,
     host: &HostInfo,
     supported: &SupportedArchitectures,
+    reached_optionally: bool,
+    engines: &mut EngineVerdicts,
+) -> Option<Incompatibility> {
+    let lists = HostLists::new(host, supported);
+    check_package_against(name, package, host, &lists, reached_optionally, engines)
+}
+
+fn check_package_against(
+    name: &str,
+    package: &PackageInfo,
+    host: &HostInfo,
+    lists: &HostLists,
     reached_optionally: bool,
     engines: &mut EngineVerdicts,
 ) -> Option<Incompatibility> {
@@ -181,12 +211,9 @@ pub fn check_package(
             package.libc.as_ref(),
         ),
     };
-    let host_os = supported_values(supported.os.as_ref(), Some(&host.os));
-    let host_cpu = supported_values(supported.cpu.as_ref(), Some(&host.cpu));
-    let host_libc = supported_values(supported.libc.as_ref(), host.libc.as_deref());
-    let os_ok = os.is_none_or(|w| check_list(&host_os, w));
-    let cpu_ok = cpu.is_none_or(|w| check_list(&host_cpu, w));
-    let libc_ok = host.libc.is_none() || libc.is_none_or(|w| check_list(&host_libc, w));
+    let os_ok = os.is_none_or(|w| check_list(&lists.os, w));
+    let cpu_ok = cpu.is_none_or(|w| check_list(&lists.cpu, w));
+    let libc_ok = host.libc.is_none() || libc.is_none_or(|w| check_list(&lists.libc, w));
     if !(os_ok && cpu_ok && libc_ok) {
         let show = |v: Option<&Vec<String>>| v.map_or("any".to_string(), |l| l.join(","));
         return Some(Incompatibility::Platform {
@@ -342,24 +369,25 @@ pub fn filter_lockfile(
         }
     }
 
-    // Pass 2: everything reachable, not entering incompatible optional-only packages.
+    // Pass 2: everything reachable, not entering incompatible optional-only packages. Each
+    // snapshot is judged once: the first time it comes off the stack.
     let mut result = FilteredGraph::default();
-    let mut verdicts: HashMap<String, Option<Incompatibility>> = HashMap::new();
     let mut engines = EngineVerdicts::default();
+    let lists = HostLists::new(host, supported);
     let mut stack: Vec<String> = roots.into_iter().rev().map(|e| e.dep_path).collect();
     while let Some(dep_path) = stack.pop() {
         if result.installable.contains(&dep_path) || result.skipped.contains(&dep_path) {
             continue;
         }
         let is_required = required.contains(&dep_path);
-        let verdict = verdicts
-            .entry(dep_path.clone())
-            .or_insert_with(|| {
-                let package = lockfile.package(&dep_path)?;
-                let (name, _) = lockfile.name_version(&dep_path);
-                check_package(&name, package, host, supported, !is_required, &mut engines)
-            })
-            .clone();
+        let verdict = lockfile.package(&dep_path).and_then(|package| {
+            // `name_version`'s name, borrowed.
+            let name = match package.name.as_deref() {
+                Some(name) => name,
+                None => tack_lockfile::parse_dep_path(&dep_path).name,
+            };
+            check_package_against(name, package, host, &lists, !is_required, &mut engines)
+        });
         if let Some(problem) = verdict {
             if !is_required {
                 result.skipped.insert(dep_path);
