@@ -111,25 +111,56 @@ fn make_child_links<A: AsRef<str>>(
 /// Every package's child links with their targets resolved up front, so an import thread
 /// can make a package's links right after its files: the symlinks then share the import
 /// threads' time instead of running as a phase of their own after the last import.
+///
+/// Edges are resolved to package indexes, not paths: this runs before the first import,
+/// and building a target path per edge (about 3.5k for 900 packages) there kept both cores
+/// waiting; each import thread builds the paths of its own package's links.
 #[derive(Debug, Default)]
 pub struct ChildLinks {
-    /// Per package of the plan (same order): `(alias, target dir)`, own name excluded.
-    targets: Vec<Vec<(String, PathBuf)>>,
+    /// Per package of the plan (same order): `(edge, target)`, the edge an index into the
+    /// package's `children`, its own name excluded.
+    targets: Vec<Vec<(usize, LinkTarget)>>,
+}
+
+/// Where a child link points.
+#[derive(Debug)]
+enum LinkTarget {
+    /// The package dir of the plan's package at this index.
+    Package(usize),
+    /// A `link:` target or a workspace project.
+    Dir(PathBuf),
 }
 
 impl ChildLinks {
     /// Resolves every edge of `plan`; fails on an invalid alias or an unknown dep path, as
     /// linking would.
     pub fn new(plan: &LinkPlan) -> Result<ChildLinks, LinkError> {
-        let index = PackageIndex::new(plan);
+        let index = plan.indexes_by_dep_path();
         let targets = plan
             .packages
             .iter()
             .map(|pkg| {
-                Ok(resolved_children(&index, pkg)?
-                    .into_iter()
-                    .map(|(alias, dir)| (alias.to_owned(), dir))
-                    .collect())
+                let mut targets = Vec::with_capacity(pkg.children.len());
+                for (edge, (alias, target)) in pkg.children.iter().enumerate() {
+                    check_package_name(&pkg.dep_path, "alias", alias)?;
+                    if alias == &pkg.name {
+                        continue;
+                    }
+                    let target = match target {
+                        ChildTarget::Link(dir) => LinkTarget::Dir(dir.clone()),
+                        ChildTarget::DepPath(dep_path) => match index.get(dep_path.as_str()) {
+                            Some(&j) => LinkTarget::Package(j),
+                            None => {
+                                return Err(LinkError::UnknownDepPath {
+                                    from: pkg.dep_path.clone(),
+                                    dep_path: dep_path.clone(),
+                                })
+                            }
+                        },
+                    };
+                    targets.push((edge, target));
+                }
+                Ok(targets)
             })
             .collect::<Result<_, LinkError>>()?;
         Ok(ChildLinks { targets })
@@ -145,16 +176,28 @@ impl ChildLinks {
         let (Some(pkg), Some(targets)) = (plan.packages.get(i), self.targets.get(i)) else {
             return Ok(());
         };
+        let links = targets.iter().filter_map(|(edge, target)| {
+            let alias = pkg.children.get(*edge)?.0.as_str();
+            let dir = match target {
+                LinkTarget::Package(j) => std::borrow::Cow::Owned(crate::plan::package_dir_in(
+                    &plan.virtual_store_dir,
+                    plan.packages.get(*j)?,
+                )),
+                LinkTarget::Dir(dir) => std::borrow::Cow::Borrowed(dir.as_path()),
+            };
+            Some((alias, dir))
+        });
         let modules = slot_modules(plan, pkg);
         let fd = (modules.is_absolute() && !targets.is_empty())
             .then(|| tack_fs::DirFd::open(&modules).ok())
             .flatten();
         let Some(fd) = fd else {
-            return make_child_links(plan, pkg, targets);
+            let links: Vec<(&str, PathBuf)> = links.map(|(a, d)| (a, d.into_owned())).collect();
+            return make_child_links(plan, pkg, &links);
         };
-        for (alias, dir) in targets {
-            if !link_child_at(&fd, &modules, alias, dir) {
-                tack_fs::symlink_dir(dir, &modules.join(alias))
+        for (alias, dir) in links {
+            if !link_child_at(&fd, &modules, alias, &dir) {
+                tack_fs::symlink_dir(&dir, &modules.join(alias))
                     .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
             }
         }

@@ -125,9 +125,9 @@ impl StoreIndex {
     /// query asks for `first_chunk` keys and each next one for twice as many (up to the
     /// statement's limit), so the caller can start working on the first rows while the rest
     /// are read. A row appears once per time its key is passed.
-    pub fn get_many_raw_each(
+    pub fn get_many_raw_each<K: AsRef<str>>(
         &self,
-        keys: &[String],
+        keys: &[K],
         first_chunk: usize,
         mut each: impl FnMut(Vec<(String, Vec<u8>)>),
     ) -> Result<(), StoreError> {
@@ -143,7 +143,10 @@ impl StoreIndex {
     }
 
     /// The raw `data` blobs of many keys.
-    pub fn get_many_raw(&self, keys: &[String]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    pub fn get_many_raw<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let conn = self.conn.lock();
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(CHUNK) {
@@ -153,9 +156,10 @@ impl StoreIndex {
             );
             let got = retry_busy(&self.path, || {
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let rows = stmt.query_map(params_from_iter(chunk.iter()), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })?;
+                let rows = stmt
+                    .query_map(params_from_iter(chunk.iter().map(AsRef::as_ref)), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                    })?;
                 rows.collect::<Result<Vec<_>, _>>()
             })?;
             out.extend(got);

@@ -98,7 +98,7 @@ struct VerifiedSet {
     limit: usize,
 }
 
-#[derive(Default)]
+#[repr(C)]
 struct Slot {
     high: AtomicU64,
     low: AtomicU64,
@@ -111,8 +111,16 @@ impl VerifiedSet {
     /// Room for about `keys` keys at half load (at least 1024 slots).
     fn with_capacity(keys: usize) -> Self {
         let n = keys.saturating_mul(2).max(1024).next_power_of_two();
+        // Zeroed by the allocator (fresh pages from the kernel for a large table), not
+        // written slot by slot: the table (1 MiB for the medium fixture) is made before the
+        // first import, and filling it there cost a few tenths of a millisecond while both
+        // cores waited. Its pages are touched as the import threads first probe them.
+        let slots = Box::<[Slot]>::new_zeroed_slice(n);
+        // SAFETY: a `Slot` is two `AtomicU64`s, for which all-zero bytes are a valid value
+        // (0, an empty slot), and the allocation is zeroed.
+        let slots = unsafe { slots.assume_init() };
         VerifiedSet {
-            slots: (0..n).map(|_| Slot::default()).collect(),
+            slots,
             mask: n - 1,
             len: AtomicUsize::new(0),
             limit: n / 4 * 3,

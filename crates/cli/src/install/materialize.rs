@@ -401,8 +401,8 @@ pub fn materialize(
         }
     };
     // Peer variants of one package share its store key, and so its row.
-    let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut keys: Vec<String> = Vec::new();
+    let mut users: HashMap<&str, Vec<usize>> = HashMap::with_capacity(plan.sources.len());
+    let mut keys: Vec<&str> = Vec::with_capacity(plan.sources.len());
     for (i, src) in plan.sources.iter().enumerate() {
         match &src.source {
             Source::Directory(_) => {
@@ -412,7 +412,7 @@ pub fn materialize(
             Source::Tarball { store_key, .. } => {
                 let list = users.entry(store_key.as_str()).or_default();
                 if list.is_empty() {
-                    keys.push(store_key.clone());
+                    keys.push(store_key);
                 }
                 list.push(i);
             }
