@@ -146,12 +146,7 @@ impl EarlyBins {
     pub fn hoisting_known(&self, plan: &LinkPlan, hoisted: &[Hoisted]) {
         let by_dep_path = plan.indexes_by_dep_path();
         let mut listed = vec![false; plan.packages.len()];
-        let targets = plan
-            .importers
-            .iter()
-            .flat_map(|i| i.deps.iter().map(|d| &d.target))
-            .chain(hoisted.iter().map(|h| &h.target));
-        for target in targets {
+        for target in top_level_targets(plan, hoisted) {
             if let ChildTarget::DepPath(dep_path) = target {
                 if let Some(&q) = by_dep_path.get(dep_path.as_str()) {
                     listed[q] = plan.packages[q].has_bin;
@@ -240,12 +235,7 @@ impl EarlyBins {
         // `link:` targets and workspace projects: read here, and again by `finish` (with
         // their warnings), as for package directories.
         let mut links: HashMap<&Path, Vec<BinCommand>> = HashMap::new();
-        let targets = plan
-            .importers
-            .iter()
-            .flat_map(|i| i.deps.iter().map(|d| &d.target))
-            .chain(hoisted.iter().map(|h| &h.target));
-        for target in targets {
+        for target in top_level_targets(plan, hoisted) {
             if let ChildTarget::Link(dir) = target {
                 if !links.contains_key(dir.as_path()) {
                     let mut warnings = Vec::new();
@@ -379,4 +369,16 @@ impl EarlyBins {
             })
             .as_ref()
     }
+}
+
+/// What the top-level `.bin` directories may list: the importers' direct dependencies and
+/// the hoisted packages.
+fn top_level_targets<'a>(
+    plan: &'a LinkPlan,
+    hoisted: &'a [Hoisted],
+) -> impl Iterator<Item = &'a ChildTarget> {
+    plan.importers
+        .iter()
+        .flat_map(|i| i.deps.iter().map(|d| &d.target))
+        .chain(hoisted.iter().map(|h| &h.target))
 }
