@@ -45,6 +45,15 @@ TRASH="$WORK/trash"
 PURGED_AT="${TACK_BENCH_WORK:-$REPO/target/bench}/.trash-purged-at"
 mkdir -p "$WORK" "$RESULTS" "$TRASH"
 
+# One run at a time: a run started while another is still emptying its trash reads the stamp
+# before it moves and measures inside ext4's window (and the two would share the CPU). The lock
+# is released when this shell exits; the registry is started without the descriptor.
+exec 9>"${TACK_BENCH_WORK:-$REPO/target/bench}/.run.lock"
+if ! flock -n 9; then
+  echo "waiting for another benches/run.sh to finish" >&2
+  flock 9
+fi
+
 # --- tools, pinned -------------------------------------------------------------------------
 ensure_hyperfine
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
@@ -73,7 +82,7 @@ if [ ! -f "$MIRROR/.filled-$NAME" ]; then
   touch "$MIRROR/.filled-$NAME"
 fi
 start_registry() { # extra args
-  "$REGISTRY_BIN" --port "$PORT" --mirror "$MIRROR" --no-fixtures "$@" > "$WORK/registry.url" 2> "$WORK/registry.log" &
+  "$REGISTRY_BIN" --port "$PORT" --mirror "$MIRROR" --no-fixtures "$@" > "$WORK/registry.url" 2> "$WORK/registry.log" 9>&- &
   REGISTRY_PID=$!
   for _ in $(seq 50); do
     [ -s "$WORK/registry.url" ] && return 0
