@@ -275,7 +275,6 @@ impl<'a> Reader<'a> {
         }
         let start = self.pos;
         let token = self.byte()?;
-        let fixed = |n: usize| -> Option<usize> { Some(n) };
         let (skip_bytes, kind) = match token {
             0x00..=0x3f | 0xe0..=0xff => (None, Some(false)),
             0x40..=0x7f => match self.slots[usize::from(token & 0x3f)].clone() {
@@ -307,10 +306,10 @@ impl<'a> Reader<'a> {
                 let n = self.u32_len()?;
                 return self.skip_ext(n, depth);
             }
-            0xca | 0xd2 | 0xce => (fixed(4), Some(false)),
-            0xcb | 0xcf | 0xd3 => (fixed(8), Some(false)),
-            0xcc | 0xd0 => (fixed(1), Some(false)),
-            0xcd | 0xd1 => (fixed(2), Some(false)),
+            0xca | 0xd2 | 0xce => (Some(4), Some(false)),
+            0xcb | 0xcf | 0xd3 => (Some(8), Some(false)),
+            0xcc | 0xd0 => (Some(1), Some(false)),
+            0xcd | 0xd1 => (Some(2), Some(false)),
             0xd4 => return self.skip_ext(1, depth),
             0xd5 => return self.skip_ext(2, depth),
             0xd6 => return self.skip_ext(4, depth),
