@@ -171,14 +171,21 @@ pub fn import_package_from(
             collect_items(&walked, |(rel, src)| Item::new(pkg, rel, Src::Path(src)))?
         }
         FilesFrom::Store { files_dir, files } => collect_items(files, |f| {
-            let name = tack_fs::CasName::new(f.digest, f.executable).ok_or_else(|| {
-                LinkError::UnsafePath {
+            // Checked here, before anything is created; the name itself is made on the
+            // stack where the file is linked.
+            if tack_fs::CasName::new(f.digest, f.executable).is_none() {
+                return Err(LinkError::UnsafePath {
                     package: pkg.dep_path.clone(),
                     what: "store file digest",
                     value: f.digest.to_string(),
-                }
-            })?;
-            Item::new(pkg, f.rel_path, Src::Cas { files_dir, name })
+                });
+            }
+            let src = Src::Cas {
+                files_dir,
+                digest: f.digest,
+                executable: f.executable,
+            };
+            Item::new(pkg, f.rel_path, src)
         })?,
     };
     let marker = marker_of(&items);
@@ -323,10 +330,13 @@ fn collect_items<'a, T>(
 enum Src<'a> {
     /// A file at this path (in the CAS or in a source directory).
     Path(&'a Path),
-    /// A CAS file in the store's `files/` directory `files_dir`.
+    /// A CAS file in the store's `files/` directory `files_dir`, by its digest (checked
+    /// to be one). Not its [`tack_fs::CasName`]: 136 bytes per file made the list of a
+    /// large package fresh memory to fault in, for a name the link makes in nanoseconds.
     Cas {
         files_dir: &'a Path,
-        name: tack_fs::CasName,
+        digest: &'a str,
+        executable: bool,
     },
 }
 
@@ -334,7 +344,15 @@ impl Src<'_> {
     /// The source as a whole path (built only off the fast path).
     fn path(&self) -> Cow<'_, Path> {
         match self {
-            Src::Cas { files_dir, name } => Cow::Owned(files_dir.join(name.as_path())),
+            Src::Cas {
+                files_dir,
+                digest,
+                executable,
+            } => match tack_fs::CasName::new(digest, *executable) {
+                Some(name) => Cow::Owned(files_dir.join(name.as_path())),
+                // Not reached: the digest was checked when the item was made.
+                None => Cow::Borrowed(files_dir),
+            },
             Src::Path(path) => Cow::Borrowed(path),
         }
     }
@@ -383,14 +401,20 @@ impl<'a> FastLinker<'a> {
         let (Some((files_dir, files_fd)), Some(pkg_fd)) = (self.cas, &self.pkg_dir) else {
             return false;
         };
+        let name;
         let src_rel = match &item.src {
             Src::Cas {
                 files_dir: dir,
-                name,
+                digest,
+                executable,
             } => {
                 if dir.as_os_str().as_bytes() != files_dir.as_slice() {
                     return false;
                 }
+                let Some(made) = tack_fs::CasName::new(digest, *executable) else {
+                    return false;
+                };
+                name = made;
                 name.as_path()
             }
             Src::Path(src) => {
