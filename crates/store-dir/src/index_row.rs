@@ -40,6 +40,34 @@ impl CafsFileInfo {
     }
 }
 
+/// One file of a package, borrowed: from a [`CafsFileInfo`], or straight from a row's bytes
+/// ([`crate::msgpackr::decode_view`]). What the verifier and the importer need of a file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CafsFileRef<'a> {
+    pub digest: &'a str,
+    pub mode: u32,
+    pub size: u64,
+    pub checked_at: Option<f64>,
+}
+
+impl CafsFileRef<'_> {
+    /// Whether the CAS file carries the `-exec` suffix.
+    pub fn is_executable(&self) -> bool {
+        self.mode & 0o111 != 0
+    }
+}
+
+impl<'a> From<&'a CafsFileInfo> for CafsFileRef<'a> {
+    fn from(info: &'a CafsFileInfo) -> Self {
+        CafsFileRef {
+            digest: &info.digest,
+            mode: info.mode,
+            size: info.size,
+            checked_at: info.checked_at,
+        }
+    }
+}
+
 /// A side-effects overlay: files added or changed by a build, and files it removed.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SideEffectsDiff {

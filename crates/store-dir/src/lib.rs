@@ -22,13 +22,14 @@ pub use cas_writer::CasWriter;
 pub use error::StoreError;
 pub use index_db::StoreIndex;
 pub use index_row::{
-    git_hosted_store_index_key, store_index_key, CafsFileInfo, PackageFilesIndex, SideEffectsDiff,
+    git_hosted_store_index_key, store_index_key, CafsFileInfo, CafsFileRef, PackageFilesIndex,
+    SideEffectsDiff,
 };
 pub use index_writer::{IndexWriter, GATHER as INDEX_GATHER};
 pub use layout::{is_valid_digest, StoreDir, STORE_VERSION};
 pub use multi_sha512::sha512_many;
 pub use store_path::{on_same_device, resolve_store_dir, StoreDirInputs};
 pub use verify::{
-    check_pkg_files_integrity, verify_file, verify_row_files, StoreFileRef, VerifiedFilesCache,
-    VerifyResult,
+    check_pkg_files_integrity, verify_file, verify_files, verify_row_files, StoreFileRef,
+    VerifiedFilesCache, VerifyResult,
 };

@@ -7,7 +7,7 @@
 //! may be halfway through writing that very path — deleting it then would surface as ENOENT
 //! when the writer's package is linked. Only under the lock is a file re-hashed or removed.
 
-use crate::index_row::{CafsFileInfo, PackageFilesIndex};
+use crate::index_row::{CafsFileInfo, CafsFileRef, PackageFilesIndex};
 use crate::layout::StoreDir;
 use sha2::{Digest, Sha512};
 use std::fs::Metadata;
@@ -287,14 +287,25 @@ pub fn verify_row_files(
     row: &PackageFilesIndex,
     cache: &VerifiedFilesCache,
 ) -> bool {
-    let mut passed = row.algo == "sha512";
+    let files = row.files.values().map(CafsFileRef::from);
+    verify_files(store, &row.algo, files, cache)
+}
+
+/// [`verify_row_files`] for a row's files however they were read (`algo` is the row's).
+pub fn verify_files<'a>(
+    store: &StoreDir,
+    algo: &str,
+    files: impl IntoIterator<Item = CafsFileRef<'a>>,
+    cache: &VerifiedFilesCache,
+) -> bool {
+    let mut passed = algo == "sha512";
     let files_dir = cache.files_dir(store);
     // Each file's key is made one file ahead, so that its slot is fetched while the file
     // before it is `stat`ed.
-    let mut files = row.files.values().map(|info| {
+    let mut files = files.into_iter().map(|info| {
         let executable = info.is_executable();
         // Validates the digest too: a malformed one never becomes a path.
-        (info, executable, CasKey::new(&info.digest, executable))
+        (info, executable, CasKey::new(info.digest, executable))
     });
     let mut next = files.next();
     while let Some((info, executable, key)) = next {
@@ -309,9 +320,9 @@ pub fn verify_row_files(
         if cache.set.contains(key) {
             continue;
         }
-        let intact = match (files_dir, tack_fs::CasName::new(&info.digest, executable)) {
+        let intact = match (files_dir, tack_fs::CasName::new(info.digest, executable)) {
             (Some(dir), Some(name)) => verify_file_at(dir, name.as_path(), store, info),
-            _ => verify_file(&store.cas_path(&info.digest, executable), info),
+            _ => verify_file_ref(&store.cas_path(info.digest, executable), info),
         };
         if intact {
             cache.set.insert(key);
@@ -325,6 +336,10 @@ pub fn verify_row_files(
 /// Whether the CAS file at `path` holds the content `info` describes. A damaged file
 /// (wrong size, wrong hash, a directory in its place) is removed; a missing one is a miss.
 pub fn verify_file(path: &Path, info: &CafsFileInfo) -> bool {
+    verify_file_ref(path, CafsFileRef::from(info))
+}
+
+fn verify_file_ref(path: &Path, info: CafsFileRef<'_>) -> bool {
     // Fast path: no lock, one stat. The size comes with the stat for free, so a file cut
     // short within pnpm's 100 ms mtime slack is still caught (pnpm checks only the mtime).
     match std::fs::metadata(path) {
@@ -341,19 +356,19 @@ fn verify_file_at(
     files: &tack_fs::DirFd,
     rel: &Path,
     store: &StoreDir,
-    info: &CafsFileInfo,
+    info: CafsFileRef<'_>,
 ) -> bool {
     match files.stat(rel) {
         Ok(st) if st.is_file && st.len == info.size && !modified_at(st.mtime_ms as f64, info) => {
             true
         }
         Err(_) => false,
-        Ok(_) => verify_file_slow(&store.cas_path(&info.digest, info.is_executable()), info),
+        Ok(_) => verify_file_slow(&store.cas_path(info.digest, info.is_executable()), info),
     }
 }
 
 /// The locked re-check behind a failed fast path: re-stat, and re-hash or remove.
-fn verify_file_slow(path: &Path, info: &CafsFileInfo) -> bool {
+fn verify_file_slow(path: &Path, info: CafsFileRef<'_>) -> bool {
     // A concurrent writer in this process holds this lock while it writes.
     let _guard = tack_fs::cas_write_lock(path).lock();
     let meta = match std::fs::symlink_metadata(path) {
@@ -385,7 +400,7 @@ fn verify_file_slow(path: &Path, info: &CafsFileInfo) -> bool {
 }
 
 /// pnpm's rule: modified when `mtimeMs - checkedAt > 100`; no `checkedAt` means 0.
-fn is_modified(meta: &Metadata, info: &CafsFileInfo) -> bool {
+fn is_modified(meta: &Metadata, info: CafsFileRef<'_>) -> bool {
     let mtime_ms = meta
         .modified()
         .ok()
@@ -394,7 +409,7 @@ fn is_modified(meta: &Metadata, info: &CafsFileInfo) -> bool {
     modified_at(mtime_ms, info)
 }
 
-fn modified_at(mtime_ms: f64, info: &CafsFileInfo) -> bool {
+fn modified_at(mtime_ms: f64, info: CafsFileRef<'_>) -> bool {
     mtime_ms - info.checked_at.unwrap_or(0.0) > MTIME_SLACK_MS
 }
 

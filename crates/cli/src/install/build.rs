@@ -205,10 +205,7 @@ impl Builds {
             },
         };
         let patch = self.pkgs[index].patch.as_ref();
-        let mut prep = Prep {
-            force_copy: requires_build || patch.is_some(),
-            ..Prep::default()
-        };
+        let mut prep = self.prepare_without_cache(index, requires_build);
         let Some(row) = row else { return Ok(prep) };
         let allowed = requires_build && self.allowed(plan, index);
         let has_entries = row.side_effects.as_ref().is_some_and(|m| !m.is_empty());
@@ -236,6 +233,15 @@ impl Builds {
             prep.cached_files = Some(files);
         }
         Ok(prep)
+    }
+
+    /// [`Builds::prepare`] for a package whose row has no side-effects cache entries: it is
+    /// copied rather than linked when it requires a build or is patched.
+    pub fn prepare_without_cache(&self, index: usize, requires_build: bool) -> Prep {
+        Prep {
+            force_copy: requires_build || self.pkgs[index].patch.is_some(),
+            ..Prep::default()
+        }
     }
 
     /// Whether package `index` is patched (known before its files are).
@@ -340,15 +346,15 @@ impl Builds {
         plan: &InstallPlan,
         materialized: &super::materialize::Materialized,
     ) -> BuildGraph {
-        let rows = |i: usize| materialized.rows.get(i).and_then(Option::as_ref);
         let requires_build: Vec<bool> = plan
             .link
             .packages
             .iter()
             .enumerate()
-            .map(|(i, pkg)| match rows(i) {
-                Some(row) => row_requires_build(row),
-                None => dir_requires_build(&plan.link.package_dir(pkg)),
+            .map(|(i, pkg)| {
+                materialized
+                    .row_requires_build(i)
+                    .unwrap_or_else(|| dir_requires_build(&plan.link.package_dir(pkg)))
             })
             .collect();
         let wanted: Vec<bool> = requires_build
@@ -368,7 +374,8 @@ impl Builds {
             }
             let dir = plan.link.package_dir(pkg);
             // Only the packages kept here need their manifest: the rows are otherwise
-            // decoded without it.
+            // decoded without it (and kept whole only for those built or patched; the
+            // manifest of one above them is read from its package).
             let row = materialized.full_row(i);
             // Borrowed from the row: cloning every bundled manifest showed up in profiles.
             let manifest: Option<std::borrow::Cow<'_, serde_json::Value>> = row
@@ -634,7 +641,7 @@ fn pkg_id_with_patch_hash(dep_path: &str) -> String {
 }
 
 /// The row's `requiresBuild`, or pnpm's rule applied to its manifest and files.
-fn row_requires_build(row: &PackageFilesIndex) -> bool {
+pub(super) fn row_requires_build(row: &PackageFilesIndex) -> bool {
     row.requires_build.unwrap_or_else(|| {
         tack_tarball::requires_build(row.manifest.as_ref(), row.files.keys().map(String::as_str))
     })

@@ -18,8 +18,9 @@ use tack_linker::{
     create_fresh_package_dir, import_package_from, ChildLinks, EarlyBins, FilesFrom, ImportOutcome,
     ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
+use tack_store_dir::msgpackr::{self, RowView};
 use tack_store_dir::{
-    is_valid_digest, msgpackr, on_same_device, verify_row_files, PackageFilesIndex, StoreDir,
+    is_valid_digest, on_same_device, verify_files, verify_row_files, PackageFilesIndex, StoreDir,
     StoreIndex, VerifiedFilesCache,
 };
 use tack_tarball::{DirectTarget, Fetcher, PackageDir, PackageToFetch};
@@ -32,26 +33,47 @@ use crate::reporter::{Event, Reporter};
 /// What materializing did, for the summary.
 pub struct Materialized {
     pub summary: ImportSummary,
-    /// Per package (plan order): its store index row, when it has one. A row read from the
-    /// store is decoded without its manifest when it can be ([`msgpackr::decode_lean`]):
-    /// [`Materialized::full_row`] gives it whole.
-    pub rows: Vec<Option<Arc<PackageFilesIndex>>>,
-    /// Per package: the bytes of a row decoded without its manifest.
-    lean_rows: Vec<Option<Vec<u8>>>,
+    /// Per package (plan order): what is kept of its store index row, when it has one.
+    rows: Vec<Option<KeptRow>>,
     /// Per package: how the build step prepared its import (`None` when it was not imported).
     pub preps: Vec<Option<Prep>>,
 }
 
+/// What the build step may still need of a package's index row.
+enum KeptRow {
+    /// The row decoded whole (a download's new row, or a row read from the store that had
+    /// to be decoded whole).
+    Whole(Arc<PackageFilesIndex>),
+    /// A row read from the store and imported without its manifest
+    /// ([`msgpackr::decode_view`], [`msgpackr::decode_lean`]). Its bytes are kept only for
+    /// a package the build step may build, patch or write back: for the others, the rest of
+    /// the install needs no more than whether it requires a build.
+    Read {
+        requires_build: bool,
+        bytes: Option<Vec<u8>>,
+    },
+}
+
 impl Materialized {
-    /// Package `i`'s row with its manifest, decoded again when [`Materialized::rows`] holds
-    /// it without (a few packages need it: those built, and those above them).
+    /// Whether package `i`'s row says it requires a build (`None` without a row).
+    pub fn row_requires_build(&self, i: usize) -> Option<bool> {
+        match self.rows.get(i)?.as_ref()? {
+            KeptRow::Whole(row) => Some(super::build::row_requires_build(row)),
+            KeptRow::Read { requires_build, .. } => Some(*requires_build),
+        }
+    }
+
+    /// Package `i`'s row with its manifest, decoded again from its bytes when it was read
+    /// without. `None` without a row, and for a row read from the store whose package the
+    /// build step neither builds nor patches (its manifest is then read from the package).
     pub fn full_row(&self, i: usize) -> Option<std::borrow::Cow<'_, PackageFilesIndex>> {
-        let row = self.rows.get(i)?.as_deref()?;
-        match self.lean_rows.get(i).and_then(Option::as_deref) {
-            // It decoded once without its manifest, whose shape was checked then: `None`
-            // here would take a damaged index (read again meanwhile, by another process).
-            Some(bytes) => msgpackr::decode(bytes).ok().map(std::borrow::Cow::Owned),
-            None => Some(std::borrow::Cow::Borrowed(row)),
+        match self.rows.get(i)?.as_ref()? {
+            KeptRow::Whole(row) => Some(std::borrow::Cow::Borrowed(row)),
+            // It was read once, and its manifest's shape checked then: `None` here would take
+            // a damaged index (read again meanwhile, by another process).
+            KeptRow::Read { bytes, .. } => msgpackr::decode(bytes.as_deref()?)
+                .ok()
+                .map(std::borrow::Cow::Owned),
         }
     }
 }
@@ -125,6 +147,46 @@ fn from_row(
         None => return Ok(Next::Fetch),
     };
     let outcome = filler.fill_from_store(plan, index, &store_files(chosen), prep.force_copy)?;
+    Ok(Next::Done(outcome, prep))
+}
+
+/// [`from_row`] for a row read in place ([`msgpackr::decode_view`]): no side-effects
+/// entries, so the build step only decides between links and copies.
+#[allow(clippy::too_many_arguments)]
+fn from_view(
+    plan: &InstallPlan,
+    index: usize,
+    view: &RowView<'_>,
+    store: &StoreDir,
+    verified: &VerifiedFilesCache,
+    verify: bool,
+    filler: &SlotFiller,
+    builds: &Builds,
+) -> Result<Next, CliError> {
+    let prep = builds.prepare_without_cache(index, view.requires_build);
+    let usable = if verify {
+        verify_files(
+            store,
+            view.algo,
+            view.files.iter().map(|(_, f)| *f),
+            verified,
+        )
+    } else {
+        view.files.iter().all(|(_, f)| is_valid_digest(f.digest))
+    };
+    if !usable {
+        return Ok(Next::Fetch);
+    }
+    let files: Vec<StoreFile<'_>> = view
+        .files
+        .iter()
+        .map(|(rel_path, f)| StoreFile {
+            rel_path,
+            digest: f.digest,
+            executable: f.is_executable(),
+        })
+        .collect();
+    let outcome = filler.fill_from_store(plan, index, &files, prep.force_copy)?;
     Ok(Next::Done(outcome, prep))
 }
 
@@ -275,25 +337,52 @@ impl LocalImports {
         );
         let (verify, virtual_store_existed) = (self.verify, self.virtual_store_existed);
         self.pool.spawn(move || {
-            let mut row = None;
-            let mut undecoded = None;
+            let mut kept = None;
+            let complete = || virtual_store_existed && package_dir_complete(&plan.link, i);
+            // The bytes of a row read without its manifest are kept only for a package the
+            // build step may need it whole for (see `KeptRow::Read`).
+            let keep = |bytes: Vec<u8>, requires_build: bool| KeptRow::Read {
+                requires_build,
+                bytes: (requires_build || builds.is_patched(i)).then_some(bytes),
+            };
             let result = match local {
-                Local::Row(bytes) => match msgpackr::decode_lean(&bytes) {
-                    Err(error) => Ok(Next::Corrupt(error.to_string())),
-                    Ok((decoded, manifest_skipped)) => {
-                        if manifest_skipped {
-                            undecoded = Some(bytes);
-                        }
-                        let decoded = row.insert(decoded);
-                        if virtual_store_existed && package_dir_complete(&plan.link, i) {
+                Local::Row(bytes) => {
+                    let viewed = msgpackr::decode_view(&bytes).map(|view| {
+                        let requires_build = view.requires_build;
+                        let next = if complete() {
                             Ok(Next::Complete)
                         } else {
-                            from_row(
-                                &plan, i, decoded, &store, &verified, verify, &filler, &builds,
-                            )
+                            from_view(&plan, i, &view, &store, &verified, verify, &filler, &builds)
+                        };
+                        (next, requires_build)
+                    });
+                    match viewed {
+                        Some((next, requires_build)) => {
+                            kept = Some(keep(bytes, requires_build));
+                            next
                         }
+                        None => match msgpackr::decode_lean(&bytes) {
+                            Err(error) => Ok(Next::Corrupt(error.to_string())),
+                            Ok((decoded, manifest_skipped)) => {
+                                let next = if complete() {
+                                    Ok(Next::Complete)
+                                } else {
+                                    from_row(
+                                        &plan, i, &decoded, &store, &verified, verify, &filler,
+                                        &builds,
+                                    )
+                                };
+                                kept = Some(match decoded.requires_build {
+                                    Some(requires_build) if manifest_skipped => {
+                                        keep(bytes, requires_build)
+                                    }
+                                    _ => KeptRow::Whole(Arc::new(decoded)),
+                                });
+                                next
+                            }
+                        },
                     }
-                },
+                }
                 Local::Directory => builds.prepare(&plan, i, None).and_then(|prep| {
                     let files = &plan.link.packages[i].files;
                     filler
@@ -311,7 +400,7 @@ impl LocalImports {
                 Ok(Next::Fetch | Next::Corrupt(_)) | Err(_) => {}
             }
             // The row travels back with the result rather than being cloned up front.
-            let _ = tx.send(Message::Local(i, result, row.map(Arc::new), undecoded));
+            let _ = tx.send(Message::Local(i, result, kept));
         });
     }
 }
@@ -338,8 +427,9 @@ pub fn materialize(
     // package. (A concurrent install filling it meanwhile is still handled: the import
     // itself finds an existing slot and checks its marker.)
     let virtual_store_existed = link.virtual_store_dir.exists();
-    let mut kept_rows: Vec<Option<Arc<PackageFilesIndex>>> = vec![None; link.packages.len()];
-    let mut lean_rows: Vec<Option<Vec<u8>>> = vec![None; link.packages.len()];
+    let mut kept_rows: Vec<Option<KeptRow>> = std::iter::repeat_with(|| None)
+        .take(link.packages.len())
+        .collect();
     let mut preps: Vec<Option<Prep>> = vec![None; link.packages.len()];
     for src in &plan.sources {
         reporter.emit(Event::Resolved {
@@ -466,12 +556,11 @@ pub fn materialize(
         link_top_level()?;
     }
     while pending > 0 {
-        let Message::Local(i, result, row, undecoded) = poll(&rx)? else {
+        let Message::Local(i, result, row) = poll(&rx)? else {
             continue;
         };
         pending -= 1;
         kept_rows[i] = row;
-        lean_rows[i] = undecoded;
         match result? {
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
@@ -622,7 +711,7 @@ pub fn materialize(
             };
             let (outcome, prep, row) = result?;
             preps[i] = Some(prep);
-            kept_rows[i] = Some(row);
+            kept_rows[i] = Some(KeptRow::Whole(row));
             reporter.emit(Event::Fetched {
                 package_id: plan.sources[i].package_id.clone(),
             });
@@ -641,20 +730,13 @@ pub fn materialize(
     Ok(Materialized {
         summary,
         rows: kept_rows,
-        lean_rows,
         preps,
     })
 }
 
 enum Message {
-    /// The package, what became of it, its row, and the row's bytes when the row was
-    /// decoded without its manifest (see [`Materialized::full_row`]).
-    Local(
-        usize,
-        Result<Next, CliError>,
-        Option<Arc<PackageFilesIndex>>,
-        Option<Vec<u8>>,
-    ),
+    /// The package, what became of it, and what is kept of its row.
+    Local(usize, Result<Next, CliError>, Option<KeptRow>),
     Fetched(
         usize,
         Result<(ImportOutcome, Prep, Arc<PackageFilesIndex>), CliError>,

@@ -10,11 +10,13 @@
 mod read;
 mod row;
 mod value;
+mod view;
 mod write;
 
 pub use read::decode_value;
 pub use row::{decode, decode_lean, encode};
 pub use value::Value;
+pub use view::{decode_view, RowView};
 pub use write::encode_value;
 
 /// Why a blob could not be decoded. A row that fails to decode is a cache miss.

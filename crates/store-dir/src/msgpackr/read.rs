@@ -132,6 +132,27 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
+    /// When the next value is a string, reads it, borrowed from the message (checked to be
+    /// UTF-8, as [`Reader::read_value`] checks it); otherwise reads nothing and returns `None`.
+    pub(super) fn str_ref(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        let start = self.pos;
+        let n = match self.byte()? {
+            t @ 0xa0..=0xbf => usize::from(t & 0x1f),
+            0xd9 => self.u8_len()?,
+            0xda => self.u16_len()?,
+            0xdb => self.u32_len()?,
+            _ => {
+                self.pos = start;
+                return Ok(None);
+            }
+        };
+        let offset = self.pos;
+        let bytes = self.take(n)?;
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| DecodeError::InvalidUtf8 { offset })
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
@@ -404,7 +425,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Preallocate no more than the remaining input could hold (each item is ≥ 1 byte).
-    fn capacity(&self, n: usize) -> usize {
+    pub(super) fn capacity(&self, n: usize) -> usize {
         n.min(self.buf.len() - self.pos)
     }
 
