@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::resolution::Resolution;
 use crate::types::{BundledDependencies, ImporterDep, Lockfile, PackageInfo, SnapshotEntry};
-use crate::yaml_scalar::scalar;
+use crate::yaml_scalar::{push_scalar, scalar};
 
 impl Lockfile {
     /// The lockfile as pnpm would write it.
@@ -153,9 +153,35 @@ fn sorted<V>(map: &IndexMap<String, V>) -> Vec<(&String, &V)> {
     entries
 }
 
-/// JavaScript's `<` on strings: UTF-16 code unit order.
+/// JavaScript's `<` on strings: UTF-16 code unit order. That is byte order unless the first
+/// difference is between two non-ASCII characters (UTF-16 puts U+10000 and above, as
+/// surrogates, before U+E000–U+FFFF), so only then are the code units compared.
 fn js_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    a.encode_utf16().cmp(b.encode_utf16())
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    let same = x.iter().zip(y).take_while(|(p, q)| p == q).count();
+    match (x.get(same), y.get(same)) {
+        (Some(&p), Some(&q)) if p.is_ascii() || q.is_ascii() => p.cmp(&q),
+        (Some(_), Some(_)) => a.encode_utf16().cmp(b.encode_utf16()),
+        // One is the other's beginning (the same code units, fewer of them).
+        _ => x.len().cmp(&y.len()),
+    }
+}
+
+/// `{indent}{key}: {value}` and a line break, both as scalars.
+fn push_entry(s: &mut String, indent: &str, key: &str, value: &str) {
+    s.push_str(indent);
+    push_scalar(s, key, false);
+    s.push_str(": ");
+    push_scalar(s, value, false);
+    s.push('\n');
+}
+
+/// `{indent}- {item}` and a line break.
+fn push_item(s: &mut String, indent: &str, item: &str) {
+    s.push_str(indent);
+    s.push_str("- ");
+    push_scalar(s, item, false);
+    s.push('\n');
 }
 
 fn string_map_section(name: &str, map: &IndexMap<String, String>, sort: bool) -> String {
@@ -166,7 +192,7 @@ fn string_map_section(name: &str, map: &IndexMap<String, String>, sort: bool) ->
         map.iter().collect()
     };
     for (k, v) in entries {
-        let _ = writeln!(s, "  {}: {}", key(k), scalar(v, false));
+        push_entry(&mut s, "  ", k, v);
     }
     s
 }
@@ -177,9 +203,12 @@ fn pad(n: usize) -> String {
 
 fn write_importer_dep(s: &mut String, indent: usize, alias: &str, dep: &ImporterDep) {
     let p = pad(indent);
-    let _ = writeln!(s, "{p}{}:", key(alias));
-    let _ = writeln!(s, "{p}  specifier: {}", scalar(&dep.specifier, false));
-    let _ = writeln!(s, "{p}  version: {}", scalar(&dep.version, false));
+    s.push_str(&p);
+    push_scalar(s, alias, false);
+    s.push_str(":\n");
+    let p = pad(indent + 2);
+    push_entry(s, &p, "specifier", &dep.specifier);
+    push_entry(s, &p, "version", &dep.version);
 }
 
 fn flow_list(items: &[String]) -> String {
@@ -274,18 +303,32 @@ fn write_value_entry(s: &mut String, indent: usize, k: &str, value: &Value) {
     }
 }
 
+/// A resolution as a flow mapping: a registry package's directly, any other through
+/// [`resolution_value`].
+fn push_resolution(s: &mut String, resolution: &Resolution) {
+    match resolution {
+        Resolution::Registry { integrity } => {
+            s.push_str("{integrity: ");
+            push_scalar(s, integrity, true);
+            s.push('}');
+        }
+        other => s.push_str(&flow_value(&resolution_value(other))),
+    }
+}
+
 fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
-    let mut body = String::new();
-    let _ = writeln!(
-        body,
-        "    resolution: {}",
-        flow_value(&resolution_value(&info.resolution))
-    );
+    s.push_str("  ");
+    push_scalar(s, dep_path, false);
+    s.push_str(":\n");
+    let body = s;
+    body.push_str("    resolution: ");
+    push_resolution(body, &info.resolution);
+    body.push('\n');
     if let Some(name) = &info.name {
-        let _ = writeln!(body, "    name: {}", scalar(name, false));
+        push_entry(body, "    ", "name", name);
     }
     if let Some(version) = &info.version {
-        let _ = writeln!(body, "    version: {}", scalar(version, false));
+        push_entry(body, "    ", "version", version);
     }
     if !info.engines.is_empty() {
         let parts: Vec<String> = info
@@ -301,7 +344,7 @@ fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
         }
     }
     if let Some(deprecated) = &info.deprecated {
-        let _ = writeln!(body, "    deprecated: {}", scalar(deprecated, false));
+        push_entry(body, "    ", "deprecated", deprecated);
     }
     if info.has_bin {
         body.push_str("    hasBin: true\n");
@@ -313,7 +356,7 @@ fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
         Some(BundledDependencies::Names(names)) if !names.is_empty() => {
             body.push_str("    bundledDependencies:\n");
             for name in names {
-                let _ = writeln!(body, "      - {}", scalar(name, false));
+                push_item(body, "      ", name);
             }
         }
         _ => {}
@@ -321,7 +364,7 @@ fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
     if !info.peer_dependencies.is_empty() {
         body.push_str("    peerDependencies:\n");
         for (name, range) in sorted(&info.peer_dependencies) {
-            let _ = writeln!(body, "      {}: {}", key(name), scalar(range, false));
+            push_entry(body, "      ", name, range);
         }
     }
     if !info.peer_dependencies_meta.is_empty() {
@@ -331,11 +374,13 @@ fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
             let _ = writeln!(body, "        optional: {}", meta.optional);
         }
     }
-    let _ = write!(s, "  {}:\n{body}", key(dep_path));
 }
 
 fn write_snapshot(s: &mut String, dep_path: &str, snapshot: &SnapshotEntry) {
-    let mut body = String::new();
+    s.push_str("  ");
+    push_scalar(s, dep_path, false);
+    s.push_str(":\n");
+    let body_start = s.len();
     for (field, deps) in [
         ("dependencies", &snapshot.dependencies),
         ("optionalDependencies", &snapshot.optional_dependencies),
@@ -343,23 +388,65 @@ fn write_snapshot(s: &mut String, dep_path: &str, snapshot: &SnapshotEntry) {
         if deps.is_empty() {
             continue;
         }
-        let _ = writeln!(body, "    {field}:");
+        s.push_str("    ");
+        s.push_str(field);
+        s.push_str(":\n");
         for (alias, reference) in sorted(deps) {
-            let _ = writeln!(body, "      {}: {}", key(alias), scalar(reference, false));
+            push_entry(s, "      ", alias, reference);
         }
     }
     if !snapshot.transitive_peer_dependencies.is_empty() {
-        body.push_str("    transitivePeerDependencies:\n");
+        s.push_str("    transitivePeerDependencies:\n");
         for name in &snapshot.transitive_peer_dependencies {
-            let _ = writeln!(body, "      - {}", scalar(name, false));
+            push_item(s, "      ", name);
         }
     }
     if snapshot.optional {
-        body.push_str("    optional: true\n");
+        s.push_str("    optional: true\n");
     }
-    if body.is_empty() {
-        let _ = writeln!(s, "  {}: {{}}", key(dep_path));
-    } else {
-        let _ = write!(s, "  {}:\n{body}", key(dep_path));
+    if s.len() == body_start {
+        // No fields: `key: {}` on one line.
+        s.truncate(body_start - ":\n".len());
+        s.push_str(": {}\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::js_cmp;
+
+    /// Byte order where it agrees with UTF-16's, code units where it does not: every pair
+    /// of a set of ASCII, two-, three- and four-byte characters, and their pairings.
+    #[test]
+    fn js_cmp_is_utf16_code_unit_order() {
+        let chars = [
+            "",
+            "a",
+            "A",
+            "z",
+            "-",
+            "~",
+            "\u{7f}",
+            "\u{80}",
+            "é",
+            "\u{7ff}",
+            "\u{800}",
+            "\u{d7ff}",
+            "\u{e000}",
+            "\u{ffff}",
+            "\u{10000}",
+            "😀",
+            "\u{10ffff}",
+        ];
+        let words: Vec<String> = chars
+            .iter()
+            .flat_map(|a| chars.iter().map(move |b| format!("{a}{b}")))
+            .collect();
+        for x in &words {
+            for y in &words {
+                let want = x.encode_utf16().cmp(y.encode_utf16());
+                assert_eq!(js_cmp(x, y), want, "{x:?} against {y:?}");
+            }
+        }
     }
 }
