@@ -8,6 +8,7 @@
 //! higher version of the same package, then the lexically smaller package name (what
 //! pnpm 12.21 does; pnpm 11's docs describe the greater one).
 
+use crate::bin_fields::BinFields;
 use crate::error::LinkError;
 use crate::names::is_valid_bin_name;
 use crate::shim::{interpreter_from_script, posix_shim, Interpreter};
@@ -46,17 +47,16 @@ pub(crate) fn commands_of(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(LinkError::io("read", &manifest_path, package, e)),
     };
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|source| LinkError::BadManifest {
-            package: package.to_string(),
-            path: manifest_path.clone(),
-            source,
-        })?;
-    let pkg_name = manifest["name"].as_str().unwrap_or_default().to_string();
-    let pkg_version = manifest["version"].as_str().unwrap_or_default().to_string();
+    let manifest = BinFields::parse(&text).map_err(|source| LinkError::BadManifest {
+        package: package.to_string(),
+        path: manifest_path.clone(),
+        source,
+    })?;
+    let pkg_name = manifest.name.as_str().unwrap_or_default().to_string();
+    let pkg_version = manifest.version.as_str().unwrap_or_default().to_string();
 
     let mut raw: Vec<(String, String)> = Vec::new();
-    match &manifest["bin"] {
+    match &manifest.bin {
         serde_json::Value::String(target) => {
             let unscoped = pkg_name.rsplit('/').next().unwrap_or(&pkg_name);
             raw.push((unscoped.to_string(), target.clone()));
@@ -73,7 +73,7 @@ pub(crate) fn commands_of(
             }
         }
         _ => {
-            if let Some(dir) = manifest["directories"]["bin"].as_str() {
+            if let Some(dir) = manifest.directories["bin"].as_str() {
                 let root = normalize(&pkg_dir.join(dir));
                 if root.starts_with(pkg_dir) {
                     let mut files = Vec::new();

@@ -4,6 +4,7 @@
 //! Entry points: [`link`] does everything; a CLI that streams fetch results calls
 //! [`import_package`] per package as its files land (from any thread), then [`finish`].
 
+mod bin_fields;
 mod bins;
 mod early_bins;
 mod error;
