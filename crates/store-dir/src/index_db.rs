@@ -39,8 +39,8 @@ pub struct CorruptRow {
 
 /// One connection to `index.db`. `Sync`: the connection sits behind a mutex.
 pub struct StoreIndex {
-    conn: Mutex<Connection>,
-    path: PathBuf,
+    pub(crate) conn: Mutex<Connection>,
+    pub(crate) path: PathBuf,
 }
 
 impl std::fmt::Debug for StoreIndex {
@@ -121,11 +121,28 @@ impl StoreIndex {
         Ok((rows, corrupt))
     }
 
-    /// The raw `data` blobs of many keys, handed to `each` a query at a time: the first
-    /// query asks for `first_chunk` keys and each next one for twice as many (up to the
-    /// statement's limit), so the caller can start working on the first rows while the rest
-    /// are read. A row appears once per time its key is passed.
+    /// The raw `data` blobs of many keys, handed to `each` a batch at a time: the first
+    /// batch has up to `first_chunk` rows and each next one up to twice as many, so the
+    /// caller can start working on the first rows while the rest are read. A row appears
+    /// once per time its key is passed. The rows are looked up, or, when they are a large
+    /// part of the table, read in one walk over it (see [`StoreIndex::scan_raw_each`]).
     pub fn get_many_raw_each<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+        first_chunk: usize,
+        each: impl FnMut(Vec<(String, Vec<u8>)>),
+    ) -> Result<(), StoreError> {
+        if self.scan_is_cheaper(keys.len()) {
+            self.scan_raw_each(keys, first_chunk, each)
+        } else {
+            self.lookup_raw_each(keys, first_chunk, each)
+        }
+    }
+
+    /// [`StoreIndex::get_many_raw_each`] by lookups: one `IN (…)` query per batch of keys,
+    /// so a batch holds up to `first_chunk`, then twice as many keys (up to the statement's
+    /// limit), and only the rows found.
+    pub fn lookup_raw_each<K: AsRef<str>>(
         &self,
         keys: &[K],
         first_chunk: usize,
@@ -273,7 +290,7 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 
 /// Run `op`, retrying with a growing pause while SQLite reports busy/locked beyond its own
 /// `busy_timeout` (e.g. a WAL lock held across a checkpoint by another process).
-fn retry_busy<T>(
+pub(crate) fn retry_busy<T>(
     path: &Path,
     mut op: impl FnMut() -> rusqlite::Result<T>,
 ) -> Result<T, StoreError> {

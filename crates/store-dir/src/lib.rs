@@ -11,6 +11,7 @@ pub mod commands;
 mod error;
 mod index_db;
 mod index_row;
+mod index_scan;
 mod index_writer;
 mod layout;
 pub mod msgpackr;

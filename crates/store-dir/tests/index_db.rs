@@ -117,7 +117,7 @@ fn rows_are_read_in_growing_queries() {
     let mut sizes = Vec::new();
     let mut seen = Vec::new();
     index
-        .get_many_raw_each(&keys, 2, |got| {
+        .lookup_raw_each(&keys, 2, |got| {
             sizes.push(got.len());
             seen.extend(got.into_iter().map(|(k, data)| {
                 assert_eq!(
@@ -134,6 +134,68 @@ fn rows_are_read_in_growing_queries() {
     let mut want: Vec<String> = (0..9u64).map(|n| format!("k{n}")).collect();
     want.sort();
     assert_eq!(seen, want);
+}
+
+/// A row of `files` files: a few hundred make it spill onto overflow pages.
+fn row_of(n: u64, files: u64) -> PackageFilesIndex {
+    let mut row = row(n);
+    for i in 0..files {
+        let info = CafsFileInfo {
+            digest: format!("{:0128x}", n * 1000 + i),
+            mode: 0o644,
+            size: i,
+            checked_at: None,
+        };
+        row.files.insert(format!("lib/file-{i}.js"), info);
+    }
+    row
+}
+
+/// One walk over the table gives what lookups give: each asked row once per time its key
+/// is asked, rows of many pages whole, missing keys absent; in batches that grow.
+#[test]
+fn a_walk_over_the_table_reads_what_lookups_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let index = StoreIndex::open(&store).unwrap();
+    let rows: Vec<(String, PackageFilesIndex)> = (0..120u64)
+        .map(|n| (format!("sha512-{n:03}\tp{n}@1.0.0"), row_of(n, n % 7 * 60)))
+        .collect();
+    index.put_many(&rows).unwrap();
+    // Every third row, one of them twice, and two keys the table does not have.
+    let mut keys: Vec<String> = rows.iter().step_by(3).map(|(k, _)| k.clone()).collect();
+    keys.push(rows[3].0.clone());
+    keys.push("sha512-000\tmissing@1.0.0".into());
+    keys.push("zzz".into());
+    keys.reverse();
+
+    let mut by_lookups = Vec::new();
+    index
+        .lookup_raw_each(&keys, 4, |got| by_lookups.extend(got))
+        .unwrap();
+    let mut by_walk = Vec::new();
+    let mut sizes = Vec::new();
+    index
+        .scan_raw_each(&keys, 4, |got| {
+            sizes.push(got.len());
+            by_walk.extend(got);
+        })
+        .unwrap();
+    let mut by_default = Vec::new();
+    index
+        .get_many_raw_each(&keys, 4, |got| by_default.extend(got))
+        .unwrap();
+    by_lookups.sort();
+    by_walk.sort();
+    by_default.sort();
+    assert_eq!(by_lookups.len(), 41);
+    assert_eq!(by_walk, by_lookups);
+    assert_eq!(by_default, by_lookups);
+    for (key, data) in &by_walk {
+        let (_, want) = rows.iter().find(|(k, _)| k == key).unwrap();
+        assert_eq!(&msgpackr::decode(data).unwrap(), want);
+    }
+    assert_eq!(sizes, [4, 8, 16, 13]);
 }
 
 /// Rows that trickle in, as downloads finish one by one, share a transaction instead of
