@@ -13,6 +13,7 @@
 
 use super::value::Value;
 use super::DecodeError;
+use std::borrow::Cow;
 use std::rc::Rc;
 
 const MAX_DEPTH: usize = 256;
@@ -26,8 +27,10 @@ pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
     Ok(value)
 }
 
-/// A record shape: its field names, shared by every record of that shape.
-type Keys = Rc<[String]>;
+/// A record shape: its field names, shared by every record of that shape. Borrowed from
+/// the message when they are strings in it (a row defines a shape for each nested object of
+/// its manifest, and copying their names was most of reading past one).
+type Keys<'a> = Rc<[Cow<'a, str>]>;
 
 /// The decoder's cursor. Besides [`decode_value`], the row codec drives it directly
 /// ([`Reader::read_record_fields`], [`Reader::map_len`]) to decode the per-file records of
@@ -35,14 +38,14 @@ type Keys = Rc<[String]>;
 pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
-    slots: [Option<Keys>; 64],
+    slots: [Option<Keys<'a>>; 64],
 }
 
 /// Where the reader stands, with the record shapes defined so far; [`Reader::rewind`] goes
 /// back to it.
-pub(super) struct Mark {
+pub(super) struct Mark<'a> {
     pos: usize,
-    slots: [Option<Keys>; 64],
+    slots: [Option<Keys<'a>>; 64],
 }
 
 impl<'a> Reader<'a> {
@@ -65,7 +68,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    pub(super) fn mark(&self) -> Mark {
+    pub(super) fn mark(&self) -> Mark<'a> {
         Mark {
             pos: self.pos,
             slots: self.slots.clone(),
@@ -74,7 +77,7 @@ impl<'a> Reader<'a> {
 
     /// Goes back to `mark`, forgetting the record shapes defined since: a byte that refers
     /// to a shape defined only later in the message is a plain integer.
-    pub(super) fn rewind(&mut self, mark: Mark) {
+    pub(super) fn rewind(&mut self, mark: Mark<'a>) {
         self.pos = mark.pos;
         self.slots = mark.slots;
     }
@@ -472,30 +475,64 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a record definition's field names into slot `id` and returns them.
-    fn define_record(&mut self, id: u8, depth: usize) -> Result<Keys, DecodeError> {
+    fn define_record(&mut self, id: u8, depth: usize) -> Result<Keys<'a>, DecodeError> {
         let offset = self.pos;
-        let keys = match self.read(depth + 1)? {
-            Value::Array(items) => items
-                .into_iter()
-                .map(|k| match k {
-                    Value::Str(s) => Ok(s),
-                    // msgpackr stringifies non-string field names; numbers are the only
-                    // realistic case.
-                    Value::Int(i) => Ok(i.to_string()),
-                    _ => Err(DecodeError::BadRecordKeys { offset }),
-                })
-                .collect::<Result<Keys, _>>()?,
-            _ => return Err(DecodeError::BadRecordKeys { offset }),
+        let keys = match self.borrowed_names(depth)? {
+            Some(names) => Keys::from(names),
+            // Anything but an array of strings: read as a value, with its errors.
+            None => match self.read(depth + 1)? {
+                Value::Array(items) => items
+                    .into_iter()
+                    .map(|k| match k {
+                        Value::Str(s) => Ok(Cow::Owned(s)),
+                        // msgpackr stringifies non-string field names; numbers are the
+                        // only realistic case.
+                        Value::Int(i) => Ok(Cow::Owned(i.to_string())),
+                        _ => Err(DecodeError::BadRecordKeys { offset }),
+                    })
+                    .collect::<Result<Keys<'a>, _>>()?,
+                _ => return Err(DecodeError::BadRecordKeys { offset }),
+            },
         };
         self.slots[usize::from(id & 0x3f)] = Some(Rc::clone(&keys));
         Ok(keys)
     }
 
-    fn read_record(&mut self, keys: &[String], depth: usize) -> Result<Value, DecodeError> {
+    /// A definition's field names borrowed from the message, when they are a plain array of
+    /// strings (as pnpm and tack write them); otherwise `None`, having read nothing. The
+    /// strings are checked as [`Reader::read_value`] checks them.
+    fn borrowed_names(&mut self, depth: usize) -> Result<Option<Vec<Cow<'a, str>>>, DecodeError> {
+        if depth + 2 > MAX_DEPTH {
+            return Ok(None);
+        }
+        let start = self.pos;
+        let n = match self.byte()? {
+            t @ 0x90..=0x9f => usize::from(t & 0x0f),
+            0xdc => self.u16_len()?,
+            0xdd => self.u32_len()?,
+            _ => {
+                self.pos = start;
+                return Ok(None);
+            }
+        };
+        let mut names = Vec::with_capacity(self.capacity(n));
+        for _ in 0..n {
+            match self.str_ref()? {
+                Some(name) => names.push(Cow::Borrowed(name)),
+                None => {
+                    self.pos = start;
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(names))
+    }
+
+    fn read_record(&mut self, keys: &[Cow<'a, str>], depth: usize) -> Result<Value, DecodeError> {
         let mut fields = Vec::with_capacity(keys.len());
         for key in keys {
             let v = self.read(depth + 1)?;
-            fields.push((key.clone(), v));
+            fields.push((key.to_string(), v));
         }
         Ok(Value::Object(fields))
     }
