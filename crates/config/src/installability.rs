@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 
 use indexmap::IndexSet;
-use tack_lockfile::{ref_to_dep_path, Lockfile, PackageInfo};
+use tack_lockfile::{Lockfile, PackageInfo};
+
+use crate::snapshot_graph::SnapshotGraph;
 
 use crate::config::IncludedDeps;
 use crate::error::{ConfigError, Warning};
@@ -282,16 +284,13 @@ pub struct FilteredGraph {
     pub warnings: Vec<Warning>,
 }
 
-struct Edge {
-    dep_path: String,
-    optional: bool,
-}
-
+/// The nodes the importers' dependencies point at, and whether each edge is optional.
 fn importer_edges(
+    graph: &mut SnapshotGraph<'_>,
     lockfile: &Lockfile,
     importer_ids: &[String],
     include: IncludedDeps,
-) -> Vec<Edge> {
+) -> Vec<(usize, bool)> {
     let mut edges = Vec::new();
     for id in importer_ids {
         let Some(importer) = lockfile.importers.get(id) else {
@@ -311,31 +310,13 @@ fn importer_edges(
                 continue;
             }
             for (alias, dep) in deps {
-                if let Some(dep_path) = ref_to_dep_path(&dep.version, alias) {
-                    edges.push(Edge { dep_path, optional });
+                if let Some(node) = graph.resolve(&dep.version, alias) {
+                    edges.push((node, optional));
                 }
             }
         }
     }
     edges
-}
-
-fn snapshot_edges(lockfile: &Lockfile, dep_path: &str, include_optional: bool) -> Vec<Edge> {
-    let Some(snapshot) = lockfile.snapshots.get(dep_path) else {
-        return Vec::new();
-    };
-    let regular = snapshot.dependencies.iter().map(|(a, r)| (a, r, false));
-    let optional = snapshot
-        .optional_dependencies
-        .iter()
-        .filter(|_| include_optional)
-        .map(|(a, r)| (a, r, true));
-    regular
-        .chain(optional)
-        .filter_map(|(alias, reference, optional)| {
-            ref_to_dep_path(reference, alias).map(|dep_path| Edge { dep_path, optional })
-        })
-        .collect()
 }
 
 /// Decides which snapshots of `importer_ids` to install on `host` (`lockfile/filtering` +
@@ -348,52 +329,57 @@ pub fn filter_lockfile(
     supported: &SupportedArchitectures,
     engine_strict: bool,
 ) -> Result<FilteredGraph, ConfigError> {
-    let include_optional = include.optional_dependencies;
-    let roots = importer_edges(lockfile, importer_ids, include);
+    let mut graph = SnapshotGraph::new(lockfile, include.optional_dependencies);
+    let roots = importer_edges(&mut graph, lockfile, importer_ids, include);
 
     // Pass 1: everything reachable through regular edges only.
-    let mut required: IndexSet<String> = IndexSet::new();
-    let mut stack: Vec<String> = roots
+    let mut required = NodeSet::default();
+    let mut stack: Vec<usize> = roots
         .iter()
-        .filter(|e| !e.optional)
-        .map(|e| e.dep_path.clone())
+        .filter(|&&(_, optional)| !optional)
+        .map(|&(node, _)| node)
         .collect();
-    while let Some(dep_path) = stack.pop() {
-        if !required.insert(dep_path.clone()) {
+    while let Some(node) = stack.pop() {
+        if !required.insert(node) {
             continue;
         }
-        for edge in snapshot_edges(lockfile, &dep_path, include_optional) {
-            if !edge.optional && !required.contains(&edge.dep_path) {
-                stack.push(edge.dep_path);
+        graph.expand(node);
+        for &(child, optional) in graph.edges(node) {
+            if !optional && !required.contains(child) {
+                stack.push(child);
             }
         }
     }
 
     // Pass 2: everything reachable, not entering incompatible optional-only packages. Each
     // snapshot is judged once: the first time it comes off the stack.
+    let mut installable = NodeSet::default();
+    let mut skipped = NodeSet::default();
     let mut result = FilteredGraph::default();
     let mut engines = EngineVerdicts::default();
     let lists = HostLists::new(host, supported);
-    let mut stack: Vec<String> = roots.into_iter().rev().map(|e| e.dep_path).collect();
-    while let Some(dep_path) = stack.pop() {
-        if result.installable.contains(&dep_path) || result.skipped.contains(&dep_path) {
+    let mut stack: Vec<usize> = roots.into_iter().rev().map(|(node, _)| node).collect();
+    while let Some(node) = stack.pop() {
+        if installable.contains(node) || skipped.contains(node) {
             continue;
         }
-        let is_required = required.contains(&dep_path);
-        let verdict = lockfile.package(&dep_path).and_then(|package| {
+        let dep_path = graph.name(node);
+        let is_required = required.contains(node);
+        let verdict = lockfile.package(dep_path).and_then(|package| {
             // `name_version`'s name, borrowed.
             let name = match package.name.as_deref() {
                 Some(name) => name,
-                None => tack_lockfile::parse_dep_path(&dep_path).name,
+                None => tack_lockfile::parse_dep_path(dep_path).name,
             };
             check_package_against(name, package, host, &lists, !is_required, &mut engines)
         });
         if let Some(problem) = verdict {
             if !is_required {
-                result.skipped.insert(dep_path);
+                skipped.insert(node);
+                result.skipped.insert(dep_path.to_owned());
                 continue;
             }
-            let (name, version) = lockfile.name_version(&dep_path);
+            let (name, version) = lockfile.name_version(dep_path);
             let package = format!("{name}@{version}");
             let err = match problem {
                 Incompatibility::Platform { wanted, current } => ConfigError::UnsupportedPlatform {
@@ -414,15 +400,34 @@ pub fn filter_lockfile(
                 .warnings
                 .push(Warning::new(err.code(), err.to_string()));
         }
-        result.installable.insert(dep_path.clone());
-        let children = snapshot_edges(lockfile, &dep_path, include_optional);
-        for edge in children.into_iter().rev() {
-            if !result.installable.contains(&edge.dep_path) {
-                stack.push(edge.dep_path);
+        installable.insert(node);
+        result.installable.insert(dep_path.to_owned());
+        graph.expand(node);
+        for &(child, _) in graph.edges(node).iter().rev() {
+            if !installable.contains(child) {
+                stack.push(child);
             }
         }
     }
     Ok(result)
+}
+
+/// Nodes of a [`SnapshotGraph`] seen by a walk (the graph grows as edges are resolved).
+#[derive(Default)]
+struct NodeSet(Vec<bool>);
+
+impl NodeSet {
+    fn contains(&self, node: usize) -> bool {
+        self.0.get(node).copied().unwrap_or(false)
+    }
+
+    /// `false` when `node` was in the set already.
+    fn insert(&mut self, node: usize) -> bool {
+        if node >= self.0.len() {
+            self.0.resize(node + 1, false);
+        }
+        !std::mem::replace(&mut self.0[node], true)
+    }
 }
 
 #[cfg(test)]

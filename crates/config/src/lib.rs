@@ -15,6 +15,7 @@ pub mod precedence;
 mod projects;
 pub mod registry;
 pub mod settings;
+mod snapshot_graph;
 mod workspace_manifest;
 
 pub use config::{Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries};

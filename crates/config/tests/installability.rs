@@ -210,3 +210,60 @@ fn real_workspace_lockfile_skips_fsevents_on_linux() {
     .unwrap();
     assert!(g.skipped.is_empty());
 }
+
+/// Optional edges below the importers: an incompatible package reached only through them is
+/// skipped with what only it reaches; one a regular edge also reaches is installed, with a
+/// warning. A ref to a dep path without a snapshot is still a package; `link:` refs are not.
+/// The installable packages come in discovery order (depth first, in listed order).
+#[test]
+fn optional_edges_of_snapshots_and_discovery_order() {
+    const NESTED: &str = "lockfileVersion: '9.0'
+importers:
+  .:
+    dependencies:
+      a: {specifier: 1.0.0, version: 1.0.0}
+packages:
+  a@1.0.0: {resolution: {integrity: sha512-a}}
+  b@1.0.0: {resolution: {integrity: sha512-b}}
+  c@1.0.0: {resolution: {integrity: sha512-c}}
+  fse@1.0.0:
+    resolution: {integrity: sha512-f}
+    os: [darwin]
+  both@1.0.0:
+    resolution: {integrity: sha512-o}
+    os: [darwin]
+  under-fse@1.0.0: {resolution: {integrity: sha512-u}}
+snapshots:
+  a@1.0.0:
+    dependencies:
+      b: 1.0.0
+      c: 1.0.0
+      d: link:../d
+    optionalDependencies:
+      fse: 1.0.0
+      both: 1.0.0
+  b@1.0.0:
+    dependencies:
+      both: 1.0.0
+  fse@1.0.0:
+    dependencies:
+      under-fse: 1.0.0
+  both@1.0.0: {}
+  under-fse@1.0.0: {}
+";
+    let lf = Lockfile::from_str(NESTED, Path::new("pnpm-lock.yaml")).unwrap();
+    let g = filter_lockfile(
+        &lf,
+        &[".".into()],
+        IncludedDeps::default(),
+        &host(),
+        &SupportedArchitectures::default(),
+        false,
+    )
+    .unwrap();
+    let order: Vec<&str> = g.installable.iter().map(String::as_str).collect();
+    assert_eq!(order, ["a@1.0.0", "b@1.0.0", "both@1.0.0", "c@1.0.0"]);
+    assert_eq!(sorted(&g.skipped), vec!["fse@1.0.0"]);
+    assert_eq!(g.warnings.len(), 1, "{:?}", g.warnings);
+    assert!(g.warnings[0].message.contains("both@1.0.0"));
+}

@@ -92,21 +92,28 @@ pub fn parse_dep_path(dep_path: &str) -> DepPathParts<'_> {
 /// Turns an importer/snapshot ref into the dep path it points at (`refToRelative`).
 /// `None` for `link:` refs, which point at a directory, not a package entry.
 pub fn ref_to_dep_path(reference: &str, alias: &str) -> Option<String> {
+    let mut dep_path = String::new();
+    write_ref_dep_path(reference, alias, &mut dep_path).then_some(dep_path)
+}
+
+/// [`ref_to_dep_path`] into `out` (cleared first), for a caller that resolves many refs
+/// and keeps none of them; `false` for a `link:` ref.
+pub fn write_ref_dep_path(reference: &str, alias: &str, out: &mut String) -> bool {
+    out.clear();
     if reference.starts_with("link:") {
-        return None;
+        return false;
     }
-    if reference.starts_with('@') {
-        return Some(reference.to_string());
+    let whole = reference.starts_with('@')
+        || reference.find('@').is_some_and(|at| {
+            let before = |c: char| reference.find(c).is_none_or(|i| at < i);
+            before(':') && before('(')
+        });
+    if !whole {
+        out.push_str(alias);
+        out.push('@');
     }
-    let Some(at) = reference.find('@') else {
-        return Some(format!("{alias}@{reference}"));
-    };
-    let before = |c: char| reference.find(c).is_none_or(|i| at < i);
-    if before(':') && before('(') {
-        Some(reference.to_string())
-    } else {
-        Some(format!("{alias}@{reference}"))
-    }
+    out.push_str(reference);
+    true
 }
 
 /// pnpm's package id: the snapshot's `id` when set, else `name@version` for registry packages, or the

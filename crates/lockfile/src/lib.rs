@@ -18,7 +18,9 @@ mod vstore_name;
 mod write;
 mod yaml_scalar;
 
-pub use dep_path::{package_id, parse_dep_path, ref_to_dep_path, remove_suffix, DepPathParts};
+pub use dep_path::{
+    package_id, parse_dep_path, ref_to_dep_path, remove_suffix, write_ref_dep_path, DepPathParts,
+};
 pub use error::LockfileError;
 pub use lockfile_name::{current_git_branch, lockfile_name, WANTED_LOCKFILE};
 pub use read::MAX_LOCKFILE_BYTES;
