@@ -6,6 +6,8 @@
 //! (and pnpm itself) compare shims by text, so the text must match exactly; the fixed
 //! header is the one observed from a real pnpm 12.21.0 install (`shim_header.sh`).
 
+use std::fmt::Write as _;
+
 const HEADER: &str = include_str!("shim_header.sh");
 
 /// The interpreter a target asks for in its shebang line.
@@ -70,18 +72,22 @@ fn sh_quote(s: &str) -> String {
 /// The shim text. `target` and each `node_path` entry are paths relative to the shim's
 /// directory, with `/` separators.
 pub fn posix_shim(target: &str, node_path: &[String], interpreter: &Interpreter) -> String {
+    // Written in place (`writeln!` into one `String`): about 600 shims for the medium fixture.
     let mut out = String::with_capacity(HEADER.len() + 1600);
     out.push_str(HEADER);
     if !node_path.is_empty() {
-        let joined: Vec<String> = node_path
-            .iter()
-            .map(|p| format!("\"$basedir_abs\"/{}", sh_quote(p)))
-            .collect();
-        let joined = joined.join(":");
+        let mut joined = String::new();
+        for (i, p) in node_path.iter().enumerate() {
+            if i > 0 {
+                joined.push(':');
+            }
+            joined.push_str("\"$basedir_abs\"/");
+            joined.push_str(&sh_quote(p));
+        }
         out.push_str("if [ -z \"$NODE_PATH\" ]; then\n");
-        out.push_str(&format!("  export NODE_PATH={joined}\n"));
+        let _ = writeln!(out, "  export NODE_PATH={joined}");
         out.push_str("else\n");
-        out.push_str(&format!("  export NODE_PATH={joined}:\"$NODE_PATH\"\n"));
+        let _ = writeln!(out, "  export NODE_PATH={joined}:\"$NODE_PATH\"");
         out.push_str("fi\n");
     }
     let prog = &interpreter.prog;
@@ -91,27 +97,32 @@ pub fn posix_shim(target: &str, node_path: &[String], interpreter: &Interpreter)
     let win = format!("\"$basedir_win\"/{t}");
     if prog.is_empty() {
         // A target without an interpreter (a native binary) is executed directly.
-        out.push_str(&format!("exec {abs} {args} \"$@\"\nexit $?\n"));
-        out.push_str(&format!("# cmd-shim-target={target}\n"));
+        let _ = writeln!(out, "exec {abs} {args} \"$@\"\nexit $?");
+        let _ = writeln!(out, "# cmd-shim-target={target}");
         return out;
     }
-    out.push_str(&format!(
-        "if [ -n \"$exe\" ] && [ -x \"$basedir/{prog}.exe\" ]; then\n  exec \"$basedir/{prog}.exe\" {args} {win} \"$@\"\n"
-    ));
-    out.push_str(&format!(
-        "elif [ -x \"$basedir/{prog}\" ]; then\n  exec \"$basedir/{prog}\" {args} {abs} \"$@\"\n"
-    ));
-    out.push_str(&format!(
-        "elif [ -n \"$msys\" ] && command -v {prog} >/dev/null 2>&1; then\n  exec {prog} {args} {win} \"$@\"\n"
-    ));
-    out.push_str(&format!(
-        "elif command -v {prog} >/dev/null 2>&1; then\n  exec {prog} {args} {abs} \"$@\"\n"
-    ));
-    out.push_str(&format!(
-        "elif [ -n \"$exe\" ] && command -v {prog}.exe >/dev/null 2>&1; then\n  exec {prog}.exe {args} {win} \"$@\"\n"
-    ));
-    out.push_str(&format!("else\n  exec {prog} {args} {abs} \"$@\"\nfi\n"));
-    out.push_str(&format!("# cmd-shim-target={target}\n"));
+    let _ = writeln!(
+        out,
+        "if [ -n \"$exe\" ] && [ -x \"$basedir/{prog}.exe\" ]; then\n  exec \"$basedir/{prog}.exe\" {args} {win} \"$@\""
+    );
+    let _ = writeln!(
+        out,
+        "elif [ -x \"$basedir/{prog}\" ]; then\n  exec \"$basedir/{prog}\" {args} {abs} \"$@\""
+    );
+    let _ = writeln!(
+        out,
+        "elif [ -n \"$msys\" ] && command -v {prog} >/dev/null 2>&1; then\n  exec {prog} {args} {win} \"$@\""
+    );
+    let _ = writeln!(
+        out,
+        "elif command -v {prog} >/dev/null 2>&1; then\n  exec {prog} {args} {abs} \"$@\""
+    );
+    let _ = writeln!(
+        out,
+        "elif [ -n \"$exe\" ] && command -v {prog}.exe >/dev/null 2>&1; then\n  exec {prog}.exe {args} {win} \"$@\""
+    );
+    let _ = writeln!(out, "else\n  exec {prog} {args} {abs} \"$@\"\nfi");
+    let _ = writeln!(out, "# cmd-shim-target={target}");
     out
 }
 
