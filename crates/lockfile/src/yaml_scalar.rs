@@ -66,6 +66,19 @@ fn is_plain_safe(text: &str, in_flow: bool) -> bool {
 
 /// Whether js-yaml's default schema would read `text` as something other than a string.
 pub(crate) fn resolves_to_non_string(text: &str) -> bool {
+    // Everything below starts with one of these bytes (a sign, a digit or a dot for the
+    // numbers and timestamps): most scalars (names, integrity hashes) are told apart here.
+    let Some(first) = text.bytes().next() else {
+        return false;
+    };
+    matches!(
+        first,
+        b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F' | b'.' | b'<' | b'+' | b'-' | b'0'..=b'9'
+    ) && any_non_string_type(text)
+}
+
+/// The types of js-yaml's default schema other than strings, each tried in turn.
+fn any_non_string_type(text: &str) -> bool {
     matches!(
         text,
         "~" | "null"
@@ -144,6 +157,44 @@ fn is_timestamp(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The first-byte test only ever answers what trying every type answers.
+    #[test]
+    fn the_first_byte_rejects_only_strings() {
+        let tails = [
+            "",
+            "rue",
+            "RUE",
+            "ull",
+            "ULL",
+            "alse",
+            "inf",
+            "nan",
+            "5",
+            "0",
+            "x1f",
+            "o7",
+            "b1",
+            "1e5",
+            ".5e-3",
+            "018-10-06",
+            "2018-10-06",
+            "<",
+            "_1",
+            "e5",
+        ];
+        for first in (0x20u8..0x7f).map(char::from) {
+            for tail in tails {
+                let text = format!("{first}{tail}");
+                assert_eq!(
+                    resolves_to_non_string(&text),
+                    any_non_string_type(&text),
+                    "{text:?}"
+                );
+            }
+        }
+        assert!(!resolves_to_non_string(""));
+    }
 
     #[test]
     fn quoting() {
