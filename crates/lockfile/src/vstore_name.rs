@@ -9,13 +9,11 @@ pub const DEFAULT_VIRTUAL_STORE_DIR_MAX_LENGTH: usize = 120;
 /// The directory name of a dep path inside the virtual store.
 pub fn dep_path_to_filename(dep_path: &str, max_len: usize) -> String {
     let unescaped = unescaped(dep_path);
-    let mut filename: String = unescaped
-        .chars()
-        .map(|c| match c {
-            '\\' | '/' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '#' => '+',
-            other => other,
-        })
-        .collect();
+    let mut filename = String::with_capacity(unescaped.len());
+    filename.extend(unescaped.chars().map(|c| match c {
+        '\\' | '/' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '#' => '+',
+        other => other,
+    }));
     if filename.contains('(') {
         if filename.ends_with(')') {
             filename.pop();
@@ -23,13 +21,26 @@ pub fn dep_path_to_filename(dep_path: &str, max_len: usize) -> String {
         filename = filename.replace(")(", "_").replace(['(', ')'], "_");
     }
     let too_long = utf16_len(&filename) > max_len;
-    let has_upper = filename != filename.to_lowercase() && !filename.starts_with("file+");
+    let has_upper = !is_lowercase(&filename) && !filename.starts_with("file+");
     if too_long || has_upper {
         let keep = max_len.saturating_sub(33);
         let hash = hex::encode(Sha256::digest(filename.as_bytes()));
         return format!("{}_{}", utf16_prefix(&filename, keep), &hash[..32]);
     }
     filename
+}
+
+/// Whether `text` is its own lowercase (`text == text.to_lowercase()`), without making the
+/// lowercase copy: every character maps to itself. (`str::to_lowercase`'s one contextual
+/// rule, a final `Σ`, changes a character that a per-character mapping changes too.)
+fn is_lowercase(text: &str) -> bool {
+    if text.is_ascii() {
+        return !text.bytes().any(|b| b.is_ascii_uppercase());
+    }
+    text.chars().all(|c| {
+        let mut lower = c.to_lowercase();
+        lower.next() == Some(c) && lower.next().is_none()
+    })
 }
 
 /// `depPathToFilenameUnescaped`: `file:` paths get their first `:` replaced by `+`; a leading `/`
@@ -62,6 +73,38 @@ fn utf16_prefix(text: &str, units: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same answer as comparing with `to_lowercase()`, for ASCII and for characters
+    /// whose lowercase is longer, contextual or the same.
+    #[test]
+    fn is_lowercase_is_to_lowercase_unchanged() {
+        for text in [
+            "",
+            "a",
+            "A",
+            "left-pad@1.3.0",
+            "Left-pad@1.3.0",
+            "@scope+x@1.0.0_y@2.0.0",
+            "é",
+            "É",
+            "ß",
+            "ẞ",
+            "İ",
+            "ı",
+            "σ",
+            "Σ",
+            "ΑΣ",
+            "aς",
+            "ǅ",
+            "ǆ",
+            "日本",
+            "x日本Y",
+            "\u{10428}",
+            "\u{10400}",
+        ] {
+            assert_eq!(is_lowercase(text), text == text.to_lowercase(), "{text:?}");
+        }
+    }
 
     #[test]
     fn names_match_pnpm() {

@@ -100,13 +100,19 @@ pub fn normalize_registry(registry: &str) -> String {
 ///
 /// The scope is not percent-encoded, and a registry with a path keeps it.
 pub fn tarball_url(registry: &str, name: &str, version: &str) -> String {
-    let registry = normalize_registry(registry);
+    let registry = registry.trim_end_matches('/');
     let scopeless = match name.strip_prefix('@') {
         Some(rest) => rest.split_once('/').map_or(rest, |(_, n)| n),
         None => name,
     };
     let version = version.split_once('+').map_or(version, |(v, _)| v);
-    format!("{registry}{name}/-/{scopeless}-{version}.tgz")
+    // One allocation: the plan makes this URL for every package of the lockfile.
+    let parts = [registry, "/", name, "/-/", scopeless, "-", version, ".tgz"];
+    let mut url = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        url.push_str(part);
+    }
+    url
 }
 
 /// The URL to download for a locked package: the recorded `resolution.tarball` when there
