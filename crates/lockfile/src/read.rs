@@ -115,9 +115,23 @@ fn broken(path: &Path, err: &serde_saphyr::Error, line_offset: u64) -> LockfileE
 
 /// The 1-based line of the first git conflict marker, if any.
 fn merge_conflict_line(text: &str) -> Option<u64> {
-    text.lines()
-        .position(|line| line.starts_with("<<<<<<<") || line.starts_with(">>>>>>>"))
-        .map(|index| index as u64 + 1)
+    // Searched for as substrings rather than line by line: this runs over the whole file
+    // before every install, and the lines are counted only when a marker is there.
+    let line_start = |marker: &str| match text.strip_prefix(&marker[1..]) {
+        Some(_) => Some(0),
+        None => text.find(marker).map(|at| at + 1),
+    };
+    let first = [line_start("\n<<<<<<<"), line_start("\n>>>>>>>")]
+        .into_iter()
+        .flatten()
+        .min()?;
+    Some(
+        text.as_bytes()[..first]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1,
+    )
 }
 
 /// Skips pnpm 11's leading "env" document: a file starting with `---\n` has its main lockfile after the
@@ -156,4 +170,32 @@ fn check_version(version: &str, path: &Path) -> Result<(), LockfileError> {
         path: path.to_path_buf(),
         version: version.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_conflict_line;
+
+    /// The line `lines()` would find, for markers at the start, after CRLF, mid-line, and
+    /// either kind first.
+    #[test]
+    fn conflict_markers_are_found_on_the_line_lines_finds() {
+        let by_lines = |text: &str| {
+            text.lines()
+                .position(|line| line.starts_with("<<<<<<<") || line.starts_with(">>>>>>>"))
+                .map(|index| index as u64 + 1)
+        };
+        for text in [
+            "",
+            "<<<<<<< HEAD\na: 1\n",
+            "a: 1\n>>>>>>> x\n<<<<<<< y\n",
+            "a: 1\r\nb: 2\r\n<<<<<<< HEAD\r\n",
+            "a: x <<<<<<< not at a start\nb: 1\n",
+            "a: 1\n======= only\n",
+            "a\nb\nc\n>>>>>>>",
+            "<<<<<<",
+        ] {
+            assert_eq!(merge_conflict_line(text), by_lines(text), "{text:?}");
+        }
+    }
 }
