@@ -178,25 +178,46 @@ impl ChildLinks {
         };
         let links = targets.iter().filter_map(|(edge, target)| {
             let alias = pkg.children.get(*edge)?.0.as_str();
-            let dir = match target {
-                LinkTarget::Package(j) => std::borrow::Cow::Owned(crate::plan::package_dir_in(
-                    &plan.virtual_store_dir,
-                    plan.packages.get(*j)?,
-                )),
-                LinkTarget::Dir(dir) => std::borrow::Cow::Borrowed(dir.as_path()),
-            };
-            Some((alias, dir))
+            Some((alias, target))
         });
         let modules = slot_modules(plan, pkg);
         let fd = (modules.is_absolute() && !targets.is_empty())
             .then(|| tack_fs::DirFd::open(&modules).ok())
             .flatten();
+        let target_dir = |target| target_dir(plan, target);
         let Some(fd) = fd else {
-            let links: Vec<(&str, PathBuf)> = links.map(|(a, d)| (a, d.into_owned())).collect();
+            let links: Vec<(&str, PathBuf)> = links
+                .filter_map(|(a, t)| Some((a, target_dir(t)?.into_owned())))
+                .collect();
             return make_child_links(plan, pkg, &links);
         };
-        for (alias, dir) in links {
-            if !link_child_at(&fd, &modules, alias, &dir) {
+        for (alias, target) in links {
+            // A sibling slot's package: its link text follows from the two slots' names.
+            let sibling = match target {
+                LinkTarget::Package(j) => plan
+                    .packages
+                    .get(*j)
+                    .and_then(|child| sibling_link_text(alias, &pkg.dir_name, child)),
+                LinkTarget::Dir(_) => None,
+            };
+            let linked = match &sibling {
+                Some(text) => link_child_at(&fd, alias, Path::new(text)),
+                None => match target_dir(target) {
+                    Some(dir) if dir.is_absolute() => {
+                        let scope = alias.split_once('/').map(|(scope, _)| scope);
+                        let parent = match scope {
+                            Some(scope) => std::borrow::Cow::Owned(modules.join(scope)),
+                            None => std::borrow::Cow::Borrowed(modules.as_path()),
+                        };
+                        link_child_at(&fd, alias, &tack_fs::relative_path(&parent, &dir))
+                    }
+                    _ => false,
+                },
+            };
+            if !linked {
+                let Some(dir) = target_dir(target) else {
+                    continue;
+                };
                 tack_fs::symlink_dir(&dir, &modules.join(alias))
                     .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
             }
@@ -205,27 +226,59 @@ impl ChildLinks {
     }
 }
 
-/// Makes the link `<modules>/<alias>` → `target` relative to `fd` (open on `modules`), with
-/// the same relative text [`tack_fs::symlink_dir`] writes; `false` when it did not.
-fn link_child_at(fd: &tack_fs::DirFd, modules: &Path, alias: &str, target: &Path) -> bool {
-    if !target.is_absolute() {
-        return false;
+/// Where a child link points.
+fn target_dir<'t>(plan: &LinkPlan, target: &'t LinkTarget) -> Option<std::borrow::Cow<'t, Path>> {
+    Some(match target {
+        LinkTarget::Package(j) => std::borrow::Cow::Owned(crate::plan::package_dir_in(
+            &plan.virtual_store_dir,
+            plan.packages.get(*j)?,
+        )),
+        LinkTarget::Dir(dir) => std::borrow::Cow::Borrowed(dir.as_path()),
+    })
+}
+
+/// The text of the link `<vs>/<from_slot>/node_modules/<alias>` to the package dir of
+/// `child` (`<vs>/<its slot>/node_modules/<its name>`): up out of the `node_modules` (and the
+/// alias's scope) and the slot, then down into the other slot. It is what
+/// [`tack_fs::relative_path`] gives for the two paths, without walking them; `None` when
+/// the slots are one (the link then stays inside it) or a slot name is not one plain
+/// component.
+fn sibling_link_text(alias: &str, from_slot: &str, child: &PlannedPackage) -> Option<String> {
+    let plain = |slot: &str| !slot.is_empty() && slot != "." && slot != ".." && !slot.contains('/');
+    if from_slot == child.dir_name || !plain(from_slot) || !plain(&child.dir_name) {
+        return None;
     }
-    let scope = alias.split_once('/').map(|(scope, _)| scope);
-    let parent = match scope {
-        Some(scope) => std::borrow::Cow::Owned(modules.join(scope)),
-        None => std::borrow::Cow::Borrowed(modules),
+    let up = if alias.contains('/') {
+        "../../../"
+    } else {
+        "../../"
     };
-    let text = tack_fs::relative_path(&parent, target);
-    match fd.symlink(&text, Path::new(alias)) {
+    let parts = [
+        up,
+        child.dir_name.as_str(),
+        "/node_modules/",
+        child.name.as_str(),
+    ];
+    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        text.push_str(part);
+    }
+    Some(text)
+}
+
+/// Makes the link `<modules>/<alias>` with the relative `text`, relative to `fd` (open on
+/// `modules`), making the alias's scope dir first when it is the scope's first link;
+/// `false` when it did not.
+fn link_child_at(fd: &tack_fs::DirFd, alias: &str, text: &Path) -> bool {
+    match fd.symlink(text, Path::new(alias)) {
         Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match scope {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match alias.split_once('/') {
             // The first child of this scope: make its dir, then the link.
-            Some(scope) => {
+            Some((scope, _)) => {
                 let made = fd.mkdir(Path::new(scope));
                 let exists =
                     matches!(&made, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists);
-                (made.is_ok() || exists) && fd.symlink(&text, Path::new(alias)).is_ok()
+                (made.is_ok() || exists) && fd.symlink(text, Path::new(alias)).is_ok()
             }
             None => false,
         },
@@ -312,4 +365,63 @@ pub(crate) fn remove_link(path: &Path, package: &str) -> Result<(), LinkError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod sibling_tests {
+    use super::sibling_link_text;
+    use crate::plan::{PackageFiles, PlannedPackage};
+    use std::path::Path;
+
+    fn package(dir_name: &str, name: &str) -> PlannedPackage {
+        PlannedPackage {
+            dep_path: format!("{name}@1.0.0"),
+            dir_name: dir_name.to_string(),
+            name: name.to_string(),
+            version: "1.0.0".to_string(),
+            files: PackageFiles::Cas(Vec::new()),
+            children: Vec::new(),
+            has_bin: false,
+            force_copy: false,
+        }
+    }
+
+    /// The same text as `relative_path` between the two paths, for plain and scoped aliases
+    /// and names, slot names that share a beginning, and virtual stores that need
+    /// normalizing; no text for a link within one slot.
+    #[test]
+    fn a_sibling_slots_link_is_what_relative_path_gives() {
+        let slots = ["a@1.0.0", "a@1.0.0_b@2.0.0", "@s+x@1.0.0", "ab@1.0.0"];
+        let names = ["a", "x", "@s/x"];
+        let aliases = ["a", "y", "@s/x", "@t/z"];
+        for vs in [
+            "/p/node_modules/.pnpm",
+            "/p/./q//node_modules/.pnpm",
+            "/.pnpm",
+        ] {
+            for from in slots {
+                for to in slots {
+                    for name in names {
+                        for alias in aliases {
+                            let child = package(to, name);
+                            let got = sibling_link_text(alias, from, &child);
+                            if from == to {
+                                assert_eq!(got, None);
+                                continue;
+                            }
+                            let modules = Path::new(vs).join(from).join("node_modules");
+                            let parent = match alias.split_once('/') {
+                                Some((scope, _)) => modules.join(scope),
+                                None => modules,
+                            };
+                            let dir = crate::plan::package_dir_in(Path::new(vs), &child);
+                            let want = tack_fs::relative_path(&parent, &dir);
+                            assert_eq!(got.as_deref().map(Path::new), Some(want.as_path()));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(sibling_link_text("a", "..", &package("b@1.0.0", "b")), None);
+    }
 }
