@@ -30,7 +30,7 @@ pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
 /// A record shape: its field names, shared by every record of that shape. Borrowed from
 /// the message when they are strings in it (a row defines a shape for each nested object of
 /// its manifest, and copying their names was most of reading past one).
-type Keys<'a> = Rc<[Cow<'a, str>]>;
+pub(super) type Keys<'a> = Rc<[Cow<'a, str>]>;
 
 /// The decoder's cursor. Besides [`decode_value`], the row codec drives it directly
 /// ([`Reader::read_record_fields`], [`Reader::map_len`]) to decode the per-file records of
@@ -111,6 +111,21 @@ impl<'a> Reader<'a> {
         depth: usize,
         mut field: impl FnMut(&mut Self, &str) -> Result<(), DecodeError>,
     ) -> Result<bool, DecodeError> {
+        let Some(keys) = self.record_keys(depth)? else {
+            return Ok(false);
+        };
+        for key in keys.iter() {
+            field(self, key)?;
+        }
+        Ok(true)
+    }
+
+    /// When the next value is a record, reads its header (defining its shape if it comes
+    /// with one) and returns its field names: the field values follow, one per name, for
+    /// the caller to read. Returns `None`, having read nothing, when the next value is not a
+    /// record. A shape used again is the same `Rc`, so a caller can work out once what to
+    /// do with each field of it.
+    pub(super) fn record_keys(&mut self, depth: usize) -> Result<Option<Keys<'a>>, DecodeError> {
         if depth > MAX_DEPTH {
             return Err(DecodeError::TooDeep { offset: self.pos });
         }
@@ -125,14 +140,10 @@ impl<'a> Reader<'a> {
             }
             _ => None,
         };
-        let Some(keys) = keys else {
+        if keys.is_none() {
             self.pos = start;
-            return Ok(false);
-        };
-        for key in keys.iter() {
-            field(self, key)?;
         }
-        Ok(true)
+        Ok(keys)
     }
 
     /// When the next value is a string, reads it, borrowed from the message (checked to be

@@ -12,10 +12,11 @@
 //! every shape (or says why it cannot). A row [`decode_view`] accepts is one that decode
 //! accepts too, with the same files (the tests hold it to that).
 
-use super::read::Reader;
+use super::read::{Keys, Reader};
 use super::value::Value;
 use super::DecodeError;
 use crate::index_row::CafsFileRef;
+use std::rc::Rc;
 
 /// The parts of a row an import needs, borrowed from its bytes.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,6 +114,38 @@ fn view(bytes: &[u8]) -> Result<Option<RowView<'_>>, DecodeError> {
         }))
 }
 
+/// What the view does with one field of a file record.
+#[derive(Clone, Copy)]
+enum FileField {
+    Digest,
+    Mode,
+    Size,
+    CheckedAt,
+    /// Another field, or a later one of two with the same name (decode takes the first).
+    Skip,
+}
+
+/// The role of each field of a file record shape, in order.
+fn file_fields(keys: &[std::borrow::Cow<'_, str>]) -> Vec<FileField> {
+    let mut seen = [false; 4];
+    keys.iter()
+        .map(|key| {
+            let (field, slot) = match key.as_ref() {
+                "digest" => (FileField::Digest, 0),
+                "mode" => (FileField::Mode, 1),
+                "size" => (FileField::Size, 2),
+                "checkedAt" => (FileField::CheckedAt, 3),
+                _ => return FileField::Skip,
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                FileField::Skip
+            } else {
+                field
+            }
+        })
+        .collect()
+}
+
 /// The `files` map, when it is a map of string paths to file records.
 fn file_list<'a>(
     r: &mut Reader<'a>,
@@ -121,32 +154,42 @@ fn file_list<'a>(
         return Ok(None);
     };
     let mut out = Vec::with_capacity(r.capacity(n));
+    // Every file record of a row has the same shape: its fields' roles are worked out once.
+    let mut shape: Option<(Keys<'a>, Vec<FileField>)> = None;
     for _ in 0..n {
         let Some(path) = r.str_ref()? else {
             return Ok(None);
         };
-        // The first of two same-named fields counts, as in decode.
+        let Some(keys) = r.record_keys(2)? else {
+            return Ok(None);
+        };
+        if !shape
+            .as_ref()
+            .is_some_and(|(known, _)| Rc::ptr_eq(known, &keys))
+        {
+            let fields = file_fields(&keys);
+            shape = Some((keys, fields));
+        }
+        let Some((_, fields)) = &shape else {
+            return Ok(None);
+        };
         let mut digest: Option<Option<&'a str>> = None;
         let (mut mode, mut size, mut checked_at) = (None, None, None);
-        let is_record = r.read_record_fields(2, |r, key| {
-            match key {
-                "digest" if digest.is_none() => {
+        for field in fields {
+            match field {
+                FileField::Digest => {
                     digest = Some(r.str_ref()?);
                     if digest == Some(None) {
                         r.skip_value(3)?;
                     }
                 }
-                "mode" if mode.is_none() => mode = Some(r.read_value(3)?),
-                "size" if size.is_none() => size = Some(r.read_value(3)?),
-                "checkedAt" if checked_at.is_none() => checked_at = Some(r.read_value(3)?),
-                _ => {
+                FileField::Mode => mode = Some(r.read_value(3)?),
+                FileField::Size => size = Some(r.read_value(3)?),
+                FileField::CheckedAt => checked_at = Some(r.read_value(3)?),
+                FileField::Skip => {
                     r.skip_value(3)?;
                 }
             }
-            Ok(())
-        })?;
-        if !is_record {
-            return Ok(None);
         }
         let file = (|| {
             Some(CafsFileRef {
