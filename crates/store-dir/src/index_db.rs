@@ -1,9 +1,10 @@
 //! `StoreIndex`: the SQLite package index `<store>/index.db`, with pnpm's schema, key
 //! format and PRAGMAs, so pnpm and tack read each other's rows.
 //!
-//! Reads and writes are batched (one `IN (…)` query per 900 keys, one transaction per
-//! batch of rows) because a per-package connection or statement was pacquet's worst
-//! bottleneck. A row that does not decode is reported as a cache miss, never an error.
+//! Reads and writes are batched (one `IN (…)` query per 900 keys, or one walk over the
+//! table when the keys are most of it, see [`crate::index_scan`]; one transaction per batch
+//! of rows) because a per-package connection or statement was pacquet's worst bottleneck.
+//! A row that does not decode is reported as a cache miss, never an error.
 
 use crate::error::StoreError;
 use crate::index_row::PackageFilesIndex;
