@@ -104,90 +104,88 @@ enum Local {
     Directory,
 }
 
-/// Decides, for a package with an index row, whether it can be imported from the store.
-#[allow(clippy::too_many_arguments)]
-fn from_row(
-    plan: &InstallPlan,
-    index: usize,
-    row: &PackageFilesIndex,
-    store: &StoreDir,
-    verified: &VerifiedFilesCache,
+/// What deciding on a package with an index row needs: whether it can be imported from
+/// the store, and importing it when it can.
+struct FromStore<'a> {
+    plan: &'a InstallPlan,
+    store: &'a StoreDir,
+    verified: &'a VerifiedFilesCache,
+    /// Whether the store's files are verified (`verify-store-integrity`).
     verify: bool,
-    filler: &SlotFiller,
-    builds: &Builds,
-) -> Result<Next, CliError> {
-    let mut prep = builds.prepare(plan, index, Some(row))?;
-    let usable = |row: &PackageFilesIndex| {
-        if verify {
-            verify_row_files(store, row, verified)
-        } else {
-            digests_valid(row)
-        }
-    };
-    let built_row;
-    let mut chosen = None;
-    if let Some(cached) = prep.cached_files.take() {
-        // The package as built: its base files with the cache entry applied.
-        built_row = PackageFilesIndex {
-            files: cached.clone(),
-            side_effects: None,
-            ..row.clone()
-        };
-        if usable(&built_row) {
-            prep.cached_files = Some(cached);
-            chosen = Some(&built_row);
-        } else {
-            let (requires_build, patched) = builds.needs(index, row);
-            prep = prep.without_cache(requires_build, patched);
-        }
-    }
-    let chosen = match chosen {
-        Some(built) => built,
-        None if usable(row) => row,
-        None => return Ok(Next::Fetch),
-    };
-    let outcome = filler.fill_from_store(plan, index, &store_files(chosen), prep.force_copy)?;
-    Ok(Next::Done(outcome, prep))
+    filler: &'a SlotFiller,
+    builds: &'a Builds,
 }
 
-/// [`from_row`] for a row read in place ([`msgpackr::decode_view`]): no side-effects
-/// entries, so the build step only decides between links and copies.
-#[allow(clippy::too_many_arguments)]
-fn from_view(
-    plan: &InstallPlan,
-    index: usize,
-    view: &RowView<'_>,
-    store: &StoreDir,
-    verified: &VerifiedFilesCache,
-    verify: bool,
-    filler: &SlotFiller,
-    builds: &Builds,
-) -> Result<Next, CliError> {
-    let prep = builds.prepare_without_cache(index, view.requires_build);
-    let usable = if verify {
-        verify_files(
-            store,
-            view.algo,
-            view.files.iter().map(|(_, f)| *f),
-            verified,
-        )
-    } else {
-        view.files.iter().all(|(_, f)| is_valid_digest(f.digest))
-    };
-    if !usable {
-        return Ok(Next::Fetch);
+impl FromStore<'_> {
+    /// Package `index` from its decoded `row`, with its side-effects cache entry when the
+    /// build step takes one.
+    fn row(&self, index: usize, row: &PackageFilesIndex) -> Result<Next, CliError> {
+        let mut prep = self.builds.prepare(self.plan, index, Some(row))?;
+        let usable = |row: &PackageFilesIndex| {
+            if self.verify {
+                verify_row_files(self.store, row, self.verified)
+            } else {
+                digests_valid(row)
+            }
+        };
+        let built_row;
+        let mut chosen = None;
+        if let Some(cached) = prep.cached_files.take() {
+            // The package as built: its base files with the cache entry applied.
+            built_row = PackageFilesIndex {
+                files: cached.clone(),
+                side_effects: None,
+                ..row.clone()
+            };
+            if usable(&built_row) {
+                prep.cached_files = Some(cached);
+                chosen = Some(&built_row);
+            } else {
+                let (requires_build, patched) = self.builds.needs(index, row);
+                prep = prep.without_cache(requires_build, patched);
+            }
+        }
+        let chosen = match chosen {
+            Some(built) => built,
+            None if usable(row) => row,
+            None => return Ok(Next::Fetch),
+        };
+        let files = store_files(chosen);
+        let outcome = self
+            .filler
+            .fill_from_store(self.plan, index, &files, prep.force_copy)?;
+        Ok(Next::Done(outcome, prep))
     }
-    let files: Vec<StoreFile<'_>> = view
-        .files
-        .iter()
-        .map(|(rel_path, f)| StoreFile {
-            rel_path,
-            digest: f.digest,
-            executable: f.is_executable(),
-        })
-        .collect();
-    let outcome = filler.fill_from_store(plan, index, &files, prep.force_copy)?;
-    Ok(Next::Done(outcome, prep))
+
+    /// [`FromStore::row`] for a row read in place ([`msgpackr::decode_view`]): no
+    /// side-effects entries, so the build step only decides between links and copies.
+    fn view(&self, index: usize, view: &RowView<'_>) -> Result<Next, CliError> {
+        let prep = self
+            .builds
+            .prepare_without_cache(index, view.requires_build);
+        let files = view.files.iter().map(|(_, f)| *f);
+        let usable = if self.verify {
+            verify_files(self.store, view.algo, files, self.verified)
+        } else {
+            view.files.iter().all(|(_, f)| is_valid_digest(f.digest))
+        };
+        if !usable {
+            return Ok(Next::Fetch);
+        }
+        let files: Vec<StoreFile<'_>> = view
+            .files
+            .iter()
+            .map(|(rel_path, f)| StoreFile {
+                rel_path,
+                digest: f.digest,
+                executable: f.is_executable(),
+            })
+            .collect();
+        let outcome = self
+            .filler
+            .fill_from_store(self.plan, index, &files, prep.force_copy)?;
+        Ok(Next::Done(outcome, prep))
+    }
 }
 
 /// Whether every digest of `row` can name a CAS file (all a row needs when the store is
@@ -345,6 +343,14 @@ impl LocalImports {
                 requires_build,
                 bytes: (requires_build || builds.is_patched(i)).then_some(bytes),
             };
+            let from_store = FromStore {
+                plan: &plan,
+                store: &store,
+                verified: &verified,
+                verify,
+                filler: &filler,
+                builds: &builds,
+            };
             let result = match local {
                 Local::Row(bytes) => {
                     let viewed = msgpackr::decode_view(&bytes).map(|view| {
@@ -352,7 +358,7 @@ impl LocalImports {
                         let next = if complete() {
                             Ok(Next::Complete)
                         } else {
-                            from_view(&plan, i, &view, &store, &verified, verify, &filler, &builds)
+                            from_store.view(i, &view)
                         };
                         (next, requires_build)
                     });
@@ -367,10 +373,7 @@ impl LocalImports {
                                 let next = if complete() {
                                     Ok(Next::Complete)
                                 } else {
-                                    from_row(
-                                        &plan, i, &decoded, &store, &verified, verify, &filler,
-                                        &builds,
-                                    )
+                                    from_store.row(i, &decoded)
                                 };
                                 kept = Some(match decoded.requires_build {
                                     Some(requires_build) if manifest_skipped => {
