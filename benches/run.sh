@@ -69,6 +69,10 @@ install_npm_tool() { # dir spec bin
 PNPM12="$TACK_TEST_PNPM"
 PNPM11=$(install_npm_tool pnpm11 @pnpm/exe@11.28.6 pnpm)
 BUN=$(install_npm_tool bun bun@1.4.5 bun)
+# What the results measure: the commit tack is built from, marked when the working tree has
+# uncommitted changes (those are built too, and the results say so).
+CODE=$(git -C "$REPO" describe --always --dirty=' plus uncommitted changes' 2>/dev/null || echo "an unknown commit")
+case "$CODE" in *uncommitted*) echo "note: building tack from $CODE" >&2 ;; esac
 cargo build --release --locked -p tack-cli --bin tack -p tack-test-registry --bin tack-registry >&2
 TACK="$REPO/target/release/tack"
 REGISTRY_BIN="$REPO/target/release/tack-registry"
@@ -241,4 +245,7 @@ fi
 if [ -s "$SYSCALLS" ]; then
   { echo; echo "### syscalls, warm store (\`strace -c -f\`, one run each)"; echo; cat "$SYSCALLS"; } \
     | tee -a "$RESULTS/$NAME-$STAMP.md"
+fi
+if [ -s "$RAW" ] || [ -s "$SYSCALLS" ]; then
+  { echo; echo "tack built from \`$CODE\`."; } | tee -a "$RESULTS/$NAME-$STAMP.md"
 fi
