@@ -184,10 +184,9 @@ impl ChildLinks {
         let fd = (modules.is_absolute() && !targets.is_empty())
             .then(|| tack_fs::DirFd::open(&modules).ok())
             .flatten();
-        let target_dir = |target| target_dir(plan, target);
         let Some(fd) = fd else {
             let links: Vec<(&str, PathBuf)> = links
-                .filter_map(|(a, t)| Some((a, target_dir(t)?.into_owned())))
+                .filter_map(|(a, t)| Some((a, target_dir(plan, t)?.into_owned())))
                 .collect();
             return make_child_links(plan, pkg, &links);
         };
@@ -202,7 +201,7 @@ impl ChildLinks {
             };
             let linked = match &sibling {
                 Some(text) => link_child_at(&fd, alias, Path::new(text)),
-                None => match target_dir(target) {
+                None => match target_dir(plan, target) {
                     Some(dir) if dir.is_absolute() => {
                         let scope = alias.split_once('/').map(|(scope, _)| scope);
                         let parent = match scope {
@@ -215,7 +214,7 @@ impl ChildLinks {
                 },
             };
             if !linked {
-                let Some(dir) = target_dir(target) else {
+                let Some(dir) = target_dir(plan, target) else {
                     continue;
                 };
                 tack_fs::symlink_dir(&dir, &modules.join(alias))
