@@ -22,6 +22,7 @@ use crate::extract::{
     UnpackedPackage,
 };
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
+use crate::large_archives::LargeArchives;
 use crate::package_dir::{DirSink, DirectTarget};
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
@@ -53,6 +54,8 @@ pub(crate) struct Attempt<'a> {
     pub body_budget: &'a Semaphore,
     /// Its size in KiB: a body larger than the whole budget waits for all of it.
     pub body_budget_kib: u32,
+    /// See [`crate::FetcherOptions::large_archive_budget_kib`].
+    pub large_archives: &'a LargeArchives,
     /// Where a body read whole may be unpacked to (see [`crate::DirectTarget`]).
     pub target: Option<&'a Arc<DirectTarget>>,
 }
@@ -348,6 +351,11 @@ impl<'a> Attempt<'a> {
         if buf.len() as u64 != len {
             return Err(self.truncated(&shown_url, len, buf.len() as u64).into());
         }
+        let _room = self
+            .large_archives
+            .room_for(&buf)
+            .await
+            .map_err(|e| self.task_error(e))?;
         let _unpacking = self.unpack_slot().await?;
         let expected = self.expected.cloned();
         let cas = Arc::clone(self.cas);

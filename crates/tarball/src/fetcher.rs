@@ -22,6 +22,7 @@ use crate::download::Attempt;
 use crate::download::SlowBody;
 use crate::error::FetchError;
 use crate::integrity::ExpectedIntegrity;
+use crate::large_archives::LargeArchives;
 use crate::options::{FetchEvent, FetcherOptions};
 use crate::package_dir::DirectTarget;
 use crate::url::redact_url;
@@ -58,6 +59,8 @@ struct Inner {
     streams: Semaphore,
     /// See [`FetcherOptions::body_budget_kib`].
     bodies: Semaphore,
+    /// See [`FetcherOptions::large_archive_budget_kib`].
+    large_archives: LargeArchives,
     index_writer: Arc<IndexWriter>,
     /// Every download's CAS writes go through this one writer, so a file shipped by many
     /// packages is written once.
@@ -94,6 +97,7 @@ impl Fetcher {
                 unpack: Semaphore::new(opts.unpack_concurrency.max(1)),
                 streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
+                large_archives: LargeArchives::new(opts.large_archive_budget_kib),
                 opts,
                 client: client.0,
                 index_writer,
@@ -188,6 +192,7 @@ impl Fetcher {
                 stream_slots: &self.inner.streams,
                 body_budget: &self.inner.bodies,
                 body_budget_kib: opts.body_budget_kib,
+                large_archives: &self.inner.large_archives,
                 target: target.as_ref(),
             };
             let outcome = {

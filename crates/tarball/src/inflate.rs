@@ -54,8 +54,12 @@ pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
     bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
 }
 
-/// The uncompressed size the gzip trailer claims (ISIZE: the size modulo 2^32).
-fn claimed_size(gz: &[u8]) -> Option<usize> {
+/// The uncompressed size the gzip trailer of `gz` claims (ISIZE: the size modulo 2^32);
+/// `None` when `gz` is not a gzip member.
+pub(crate) fn claimed_size(gz: &[u8]) -> Option<usize> {
+    if gz.len() < MIN_GZIP_LEN || !is_gzip(gz) {
+        return None;
+    }
     let trailer: [u8; 4] = gz.get(gz.len().checked_sub(4)?..)?.try_into().ok()?;
     usize::try_from(u32::from_le_bytes(trailer)).ok()
 }
@@ -63,9 +67,6 @@ fn claimed_size(gz: &[u8]) -> Option<usize> {
 /// Inflates the single gzip member `gz` if its claimed size is at most `max_out`, fits the
 /// process budget, and the data is valid; `None` otherwise (the caller streams instead).
 pub(crate) fn gunzip_one_shot(gz: &[u8], max_out: usize) -> Option<Inflated> {
-    if gz.len() < MIN_GZIP_LEN || !is_gzip(gz) {
-        return None;
-    }
     let size = claimed_size(gz)?;
     if size > max_out {
         return None;

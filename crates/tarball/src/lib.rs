@@ -22,6 +22,7 @@ mod extract;
 mod fetcher;
 mod inflate;
 mod integrity;
+mod large_archives;
 mod manifest;
 mod options;
 mod package_dir;
@@ -44,7 +45,7 @@ pub use manifest::{
 };
 pub use options::{
     default_network_concurrency, default_user_agent, EventSink, FetchEvent, FetcherOptions,
-    DEFAULT_WHOLE_BODY_MAX,
+    DEFAULT_LARGE_ARCHIVE_BUDGET_KIB, DEFAULT_WHOLE_BODY_MAX,
 };
 pub use package_dir::{DirectTarget, PackageDir};
 pub use retry::{parse_retry_after, RetryPolicy};
