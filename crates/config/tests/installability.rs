@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use tack_config::installability::{filter_lockfile, HostInfo};
-use tack_config::{IncludedDeps, SupportedArchitectures};
+use tack_config::installability::{filter_lockfile, FilteredGraph, HostInfo};
+use tack_config::{ConfigError, IncludedDeps, SupportedArchitectures};
 use tack_lockfile::Lockfile;
 
 const LOCKFILE: &str = "lockfileVersion: '9.0'
@@ -70,6 +70,18 @@ fn lockfile() -> Lockfile {
     Lockfile::from_str(LOCKFILE, Path::new("pnpm-lock.yaml")).unwrap()
 }
 
+/// The root importer with every default: all dependency groups, this host, not strict.
+fn filter_root(lf: &Lockfile) -> Result<FilteredGraph, ConfigError> {
+    filter_lockfile(
+        lf,
+        &[".".into()],
+        IncludedDeps::default(),
+        &host(),
+        &SupportedArchitectures::default(),
+        false,
+    )
+}
+
 fn sorted(set: &indexmap::IndexSet<String>) -> Vec<&str> {
     let mut v: Vec<&str> = set.iter().map(String::as_str).collect();
     v.sort();
@@ -79,15 +91,7 @@ fn sorted(set: &indexmap::IndexSet<String>) -> Vec<&str> {
 #[test]
 fn optional_incompatible_subtree_is_skipped_shared_node_kept() {
     let lf = lockfile();
-    let g = filter_lockfile(
-        &lf,
-        &[".".into()],
-        IncludedDeps::default(),
-        &host(),
-        &SupportedArchitectures::default(),
-        false,
-    )
-    .unwrap();
+    let g = filter_root(&lf).unwrap();
     assert_eq!(
         sorted(&g.installable),
         vec![
@@ -252,15 +256,7 @@ snapshots:
   under-fse@1.0.0: {}
 ";
     let lf = Lockfile::from_str(NESTED, Path::new("pnpm-lock.yaml")).unwrap();
-    let g = filter_lockfile(
-        &lf,
-        &[".".into()],
-        IncludedDeps::default(),
-        &host(),
-        &SupportedArchitectures::default(),
-        false,
-    )
-    .unwrap();
+    let g = filter_root(&lf).unwrap();
     let order: Vec<&str> = g.installable.iter().map(String::as_str).collect();
     assert_eq!(order, ["a@1.0.0", "b@1.0.0", "both@1.0.0", "c@1.0.0"]);
     assert_eq!(sorted(&g.skipped), vec!["fse@1.0.0"]);

@@ -90,15 +90,24 @@ impl<'a> Reader<'a> {
     /// When the next value is a plain msgpack map, reads its header and returns its entry
     /// count; otherwise reads nothing and returns `None`.
     pub(super) fn map_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        self.container_len(0x80, 0xde)
+    }
+
+    /// Reads the header of a container whose fix form starts at `fix` (sixteen of them) and
+    /// whose 16- and 32-bit forms are `wide` and `wide + 1`, and returns its entry count;
+    /// for any other value reads nothing and returns `None`.
+    fn container_len(&mut self, fix: u8, wide: u8) -> Result<Option<usize>, DecodeError> {
         let start = self.pos;
-        let n = match self.byte()? {
-            t @ 0x80..=0x8f => usize::from(t & 0x0f),
-            0xde => self.u16_len()?,
-            0xdf => self.u32_len()?,
-            _ => {
-                self.pos = start;
-                return Ok(None);
-            }
+        let t = self.byte()?;
+        let n = if t & 0xf0 == fix {
+            usize::from(t & 0x0f)
+        } else if t == wide {
+            self.u16_len()?
+        } else if t == wide + 1 {
+            self.u32_len()?
+        } else {
+            self.pos = start;
+            return Ok(None);
         };
         Ok(Some(n))
     }
@@ -517,14 +526,8 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let start = self.pos;
-        let n = match self.byte()? {
-            t @ 0x90..=0x9f => usize::from(t & 0x0f),
-            0xdc => self.u16_len()?,
-            0xdd => self.u32_len()?,
-            _ => {
-                self.pos = start;
-                return Ok(None);
-            }
+        let Some(n) = self.container_len(0x90, 0xdc)? else {
+            return Ok(None);
         };
         let mut names = Vec::with_capacity(self.capacity(n));
         for _ in 0..n {
