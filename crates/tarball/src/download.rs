@@ -26,6 +26,7 @@ use crate::large_archives::LargeArchives;
 use crate::package_dir::{DirSink, DirectTarget};
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
+use crate::unpack_slots::UnpackSlots;
 use crate::url::{redact_url, split_url};
 
 /// Chunks buffered between the network and the extractor.
@@ -47,7 +48,7 @@ pub(crate) struct Attempt<'a> {
     pub url: &'a str,
     pub expected: Option<&'a ExpectedIntegrity>,
     /// See [`crate::FetcherOptions::unpack_concurrency`].
-    pub unpack_slots: &'a Semaphore,
+    pub unpack_slots: &'a UnpackSlots,
     /// Streamed extractions at once (see [`Attempt::run_streamed`]).
     pub stream_slots: &'a Semaphore,
     /// See [`crate::FetcherOptions::body_budget_kib`].
@@ -356,7 +357,11 @@ impl<'a> Attempt<'a> {
             .room_for(&buf)
             .await
             .map_err(|e| self.task_error(e))?;
-        let _unpacking = self.unpack_slot().await?;
+        let _unpacking = self
+            .unpack_slots
+            .acquire(len)
+            .await
+            .ok_or_else(|| self.task_error("an unpack slot was lost"))?;
         let expected = self.expected.cloned();
         let cas = Arc::clone(self.cas);
         let caps = self.caps;
@@ -410,14 +415,6 @@ impl<'a> Attempt<'a> {
             unpacked,
             bytes: len,
         })
-    }
-
-    /// Waits for one of the [`crate::FetcherOptions::unpack_concurrency`] slots.
-    async fn unpack_slot(&self) -> Result<SemaphorePermit<'a>, FetchError> {
-        self.unpack_slots
-            .acquire()
-            .await
-            .map_err(|e| self.task_error(e))
     }
 
     /// A task or semaphore of this download failed (a join error, a closed semaphore).

@@ -25,6 +25,7 @@ use crate::integrity::ExpectedIntegrity;
 use crate::large_archives::LargeArchives;
 use crate::options::{FetchEvent, FetcherOptions};
 use crate::package_dir::DirectTarget;
+use crate::unpack_slots::UnpackSlots;
 use crate::url::redact_url;
 
 /// One locked package to bring into the store.
@@ -54,7 +55,7 @@ struct Inner {
     client: reqwest::Client,
     network: Semaphore,
     /// See [`FetcherOptions::unpack_concurrency`].
-    unpack: Semaphore,
+    unpack: UnpackSlots,
     /// Streamed extractions at once: twice [`FetcherOptions::unpack_concurrency`].
     streams: Semaphore,
     /// See [`FetcherOptions::body_budget_kib`].
@@ -94,7 +95,7 @@ impl Fetcher {
             inner: Arc::new(Inner {
                 cas: Arc::new(CasWriter::new(opts.store.clone())),
                 network: Semaphore::new(opts.network_concurrency.max(1)),
-                unpack: Semaphore::new(opts.unpack_concurrency.max(1)),
+                unpack: UnpackSlots::new(opts.unpack_concurrency),
                 streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
                 large_archives: LargeArchives::new(opts.large_archive_budget_kib),

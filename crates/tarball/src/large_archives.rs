@@ -3,8 +3,8 @@
 //! A body read whole is inflated in one call into a buffer as large as its tar (see
 //! `inflate.rs`). Most npm archives inflate to well under a MiB, but a project usually has
 //! a few that inflate to 10–25 MiB (a compiler, a bundler, a formatter, a native binary),
-//! and their downloads tend to finish together, the largest last. With four unpack slots,
-//! four of them inflated at once were half of a cold install's peak memory.
+//! and their downloads tend to finish together. With four unpack slots, four of them
+//! inflated at once were half of a cold install's peak memory.
 //!
 //! Archives over [`LARGE_TAR_BYTES`] therefore wait for a share of a budget before they take
 //! an unpack slot; smaller ones never wait here, so a large archive waiting does not hold

@@ -28,6 +28,7 @@ mod options;
 mod package_dir;
 mod retry;
 mod stream;
+mod unpack_slots;
 mod url;
 
 pub use auth::AuthTable;

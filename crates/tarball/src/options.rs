@@ -65,7 +65,8 @@ pub struct FetcherOptions {
     /// Whole bodies unpacked (hashed, inflated, written to the CAS) at once. Unpacking is
     /// CPU-bound: with one per download, threads that each hold a whole inflated
     /// tarball fought for two cores. Streamed bodies have slots of their own, twice as
-    /// many: they hold a few MiB each and mostly wait for the network.
+    /// many: they hold a few MiB each and mostly wait for the network. A freed slot goes to
+    /// the largest body waiting (see `unpack_slots.rs`).
     pub unpack_concurrency: usize,
     /// Memory (KiB) that bodies read whole may hold between their download and the end of
     /// their unpacking. Such a body gives its download slot back as soon as it is read, so

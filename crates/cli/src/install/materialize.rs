@@ -625,6 +625,9 @@ pub fn materialize(
         // hard-linked from the store like any other (see `DirectTarget`).
         let direct = filler.importer.links_from_store()
             && on_same_device(&filler.files_dir, &link.virtual_store_dir);
+        // Large archives are mostly near the importers: asked for first, they are not left
+        // to unpack alone at the end.
+        super::fetch_order::nearest_first(link, &mut to_fetch);
         for &i in &to_fetch {
             let Source::Tarball { integrity, url, .. } = &plan.sources[i].source else {
                 continue;

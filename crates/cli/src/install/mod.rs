@@ -10,6 +10,7 @@
 //!    reporter summarizes.
 
 mod build;
+mod fetch_order;
 mod filter;
 mod materialize;
 pub mod noop;
