@@ -25,7 +25,7 @@ use crate::buffers::PooledBuf;
 use crate::entry_path::sanitize_entry_path;
 use crate::error::FetchError;
 use crate::inflate::{gunzip_one_shot, is_gzip};
-use crate::manifest::{normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
+use crate::manifest::{parse_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
 
 /// Limits on what one tarball may unpack to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -697,14 +697,15 @@ impl<'a> Unpacker<'a> {
                 },
             );
         }
+        // The bundled fields keep `scripts` and `gypfile`, all that `requires_build` reads.
         let manifest = self
             .package_json
             .as_deref()
-            .and_then(|bytes| serde_json::from_slice::<Value>(bytes).ok());
+            .and_then(parse_bundled_manifest);
         let requires_build =
             requires_build(manifest.as_ref(), self.files.keys().map(String::as_str));
         Ok(UnpackedPackage {
-            manifest: manifest.as_ref().and_then(normalize_bundled_manifest),
+            manifest,
             files: self.files,
             requires_build,
             rewritten: self.rewritten,

@@ -5,6 +5,9 @@
 //! manifest and the file list whether the package has a build step
 //! (`building/pkg-requires-build`).
 
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The placeholder pnpm writes when a tarball has no `package.json`.
@@ -83,6 +86,99 @@ pub fn gyp_opted_out(manifest: &Value) -> bool {
     manifest.get("gypfile") == Some(&Value::Bool(false))
 }
 
+/// `normalize_bundled_manifest(&serde_json::from_slice(json)?)`, without building the
+/// fields it drops: they are only checked for syntax. Parsing every downloaded
+/// `package.json` whole into a `Value` tree (descriptions, keywords, `exports` maps,
+/// READMEs some packages inline) was 4% of a cold install's user time.
+pub fn parse_bundled_manifest(json: &[u8]) -> Option<Value> {
+    serde_json::from_slice::<BundledFields>(json)
+        .ok()
+        .map(|fields| fields.0)
+}
+
+/// The bundled fields of a manifest; see [`parse_bundled_manifest`].
+struct BundledFields(Value);
+
+impl<'de> de::Deserialize<'de> for BundledFields {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = BundledFields;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a package.json object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BundledFields, A::Error> {
+        // A repeated key keeps its last value, as `Value` does.
+        let mut kept: [Option<Value>; KEPT_FIELDS.len()] = Default::default();
+        let mut scripts = None;
+        while let Some(field) = map.next_key_seed(FieldSeed)? {
+            match field {
+                Field::Kept(i) => kept[i] = Some(map.next_value()?),
+                Field::Scripts => scripts = Some(map.next_value::<Value>()?),
+                Field::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let mut out = Map::new();
+        for (name, value) in KEPT_FIELDS.iter().zip(kept) {
+            if let Some(value) = value {
+                out.insert((*name).to_string(), value);
+            }
+        }
+        if let Some(Value::Object(mut scripts)) = scripts {
+            let build: Map<String, Value> = BUILD_SCRIPTS
+                .iter()
+                .filter_map(|s| scripts.remove(*s).map(|v| ((*s).to_string(), v)))
+                .collect();
+            if !build.is_empty() {
+                out.insert("scripts".to_string(), Value::Object(build));
+            }
+        }
+        Ok(BundledFields(Value::Object(out)))
+    }
+}
+
+/// Which kind of top-level key, found without allocating it.
+enum Field {
+    Kept(usize),
+    Scripts,
+    Other,
+}
+
+struct FieldSeed;
+
+impl<'de> DeserializeSeed<'de> for FieldSeed {
+    type Value = Field;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Field, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
+        Ok(match KEPT_FIELDS.iter().position(|f| *f == key) {
+            Some(i) => Field::Kept(i),
+            None if key == "scripts" => Field::Scripts,
+            None => Field::Other,
+        })
+    }
+}
+
 fn is_truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
@@ -97,7 +193,39 @@ fn is_truthy(v: &Value) -> bool {
 mod tests {
     use serde_json::json;
 
-    use super::{normalize_bundled_manifest, requires_build};
+    use super::{normalize_bundled_manifest, parse_bundled_manifest, requires_build};
+
+    #[test]
+    fn parsing_to_the_bundled_fields_matches_narrowing_a_whole_parse() {
+        let cases: &[&[u8]] = &[
+            br#"{"name":"a","version":"1.0.0","description":"x","keywords":["k"],"exports":{".":{"import":"./i.mjs"}},"dependencies":{"b":"^1"},"bin":{"a":"cli.js"},"scripts":{"test":"jest","postinstall":"node p.js","install":""},"gypfile":false}"#,
+            // Repeated keys keep the last value, in the first one's place.
+            br#"{"version":"1","name":"a","version":"2","scripts":{"install":"x"},"scripts":"none"}"#,
+            br#"{"name":"a","scripts":{"preinstall":1,"install":null},"engines":{"node":">=18"},"os":["linux"]}"#,
+            // An escaped key is still recognised.
+            br#"{"name":"a","bin":"cli.js","devDependencies":{"c":"2"}}"#,
+            br#"{"_pnpmPlaceholder":"x"}"#,
+            br#"{}"#,
+            // Not an object, or not JSON: no manifest either way.
+            br#"["name"]"#,
+            br#""a""#,
+            br#"{"name":"a","description":"unterminated}"#,
+            br#"{"name":"a"} trailing"#,
+            br#"{"name":"a","x":[1,2,}"#,
+        ];
+        for json in cases {
+            let whole = serde_json::from_slice::<serde_json::Value>(json)
+                .ok()
+                .and_then(|v| normalize_bundled_manifest(&v));
+            let parsed = parse_bundled_manifest(json);
+            assert_eq!(parsed, whole, "{}", String::from_utf8_lossy(json));
+            // The same bytes in the index row, field order included.
+            assert_eq!(
+                parsed.map(|v| serde_json::to_string(&v).unwrap()),
+                whole.map(|v| serde_json::to_string(&v).unwrap())
+            );
+        }
+    }
 
     #[test]
     fn keeps_only_the_bundled_fields() {
