@@ -17,7 +17,9 @@
 //! well), and it hands an idle buffer only to a request of at least a quarter of its size.
 //! Once the largest archives were unpacked first (see `unpack_slots.rs`), their buffers went
 //! on to hold small bodies, so the next mid-sized archive found nothing idle that fitted and
-//! took new memory: 60% more bytes faulted in per cold install.
+//! took new memory: 60% more bytes faulted in per cold install. An idle buffer that no
+//! request takes gives way, largest first, when new memory would take live and idle
+//! buffers over [`POOL_BYTES`].
 
 use parking_lot::Mutex;
 use std::ops::{Deref, DerefMut};
@@ -51,14 +53,21 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
 /// A buffer that goes back to the pool when dropped. Its length is whatever the last user
 /// left (see [`PooledBuf::resize_for_overwrite`]); [`PooledBuf::take`] callers that append
 /// call `clear` first.
-pub(crate) struct PooledBuf(Vec<u8>);
+pub(crate) struct PooledBuf {
+    buf: Vec<u8>,
+    /// The capacity counted in [`IN_USE`] when it was taken: a caller may grow the buffer
+    /// past it (a streamed entry larger than its announced size), and what is given back
+    /// must be what was counted.
+    counted: usize,
+}
 
 impl PooledBuf {
     /// An idle buffer with room for `capacity` bytes (the smallest that fits). When none
     /// fits, the largest idle buffer is grown: its pages stay mapped and only the growth is
-    /// new (glibc grows a large block with `mremap`, without copying). A new buffer only when
-    /// no idle one is at most [`LARGEST_WASTE`] times the request, and always below
-    /// [`SMALLEST_KEPT`]. `None` when the memory cannot be reserved.
+    /// new (glibc grows a large block with `mremap`, without copying). A new buffer when no
+    /// idle one is at most [`LARGEST_WASTE`] times the request (idle buffers then give way, see
+    /// [`make_room`]), and always for a request below [`SMALLEST_KEPT`]. `None` when the
+    /// memory cannot be reserved.
     pub(crate) fn take(capacity: usize) -> Option<Self> {
         let reused = (capacity >= SMALLEST_KEPT).then(|| {
             let mut pool = POOL.lock();
@@ -74,32 +83,41 @@ impl PooledBuf {
                 .filter(|(_, b)| b.capacity() / LARGEST_WASTE <= capacity)
                 .min_by_key(|(_, b)| rank(b))
                 .map(|(i, _)| i);
-            best.map(|i| {
-                let buf = pool.idle.swap_remove(i);
-                pool.bytes -= buf.capacity();
-                buf
-            })
+            match best {
+                Some(i) => {
+                    let buf = pool.idle.swap_remove(i);
+                    pool.bytes -= buf.capacity();
+                    (Some(buf), Vec::new())
+                }
+                // New memory: idle buffers no request took give way, largest first, so
+                // that live and idle together stay within the cap.
+                None => (None, make_room(&mut pool, capacity)),
+            }
         });
-        let mut buf = reused.flatten().unwrap_or_default();
+        let (reused, given_way) = reused.unwrap_or_default();
+        // Freed outside the lock, and before the new memory is asked for.
+        drop(given_way);
+        let mut buf = reused.unwrap_or_default();
         let missing = capacity.saturating_sub(buf.len());
         buf.try_reserve_exact(missing).ok()?;
-        IN_USE.fetch_add(buf.capacity(), Ordering::Relaxed);
-        Some(PooledBuf(buf))
+        let counted = buf.capacity();
+        IN_USE.fetch_add(counted, Ordering::Relaxed);
+        Some(PooledBuf { buf, counted })
     }
 
     /// The bytes, taken out of the pool for good (no copy).
     pub(crate) fn into_vec(mut self) -> Vec<u8> {
-        IN_USE.fetch_sub(self.0.capacity(), Ordering::Relaxed);
-        std::mem::take(&mut self.0)
+        IN_USE.fetch_sub(std::mem::take(&mut self.counted), Ordering::Relaxed);
+        std::mem::take(&mut self.buf)
     }
 
     /// Makes the length exactly `len` for a caller that overwrites every byte: bytes a
     /// previous user left are kept as they are, and only growth is zero-filled.
     pub(crate) fn resize_for_overwrite(&mut self, len: usize) {
-        if self.0.len() >= len {
-            self.0.truncate(len);
+        if self.buf.len() >= len {
+            self.buf.truncate(len);
         } else {
-            self.0.resize(len, 0);
+            self.buf.resize(len, 0);
         }
     }
 }
@@ -107,23 +125,24 @@ impl PooledBuf {
 impl Deref for PooledBuf {
     type Target = Vec<u8>;
     fn deref(&self) -> &Vec<u8> {
-        &self.0
+        &self.buf
     }
 }
 
 impl DerefMut for PooledBuf {
     fn deref_mut(&mut self) -> &mut Vec<u8> {
-        &mut self.0
+        &mut self.buf
     }
 }
 
 impl Drop for PooledBuf {
     fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.0);
-        let size = buf.capacity();
+        let buf = std::mem::take(&mut self.buf);
+        let counted = std::mem::take(&mut self.counted);
         let in_use = IN_USE
-            .fetch_sub(size, Ordering::Relaxed)
-            .saturating_sub(size);
+            .fetch_sub(counted, Ordering::Relaxed)
+            .saturating_sub(counted);
+        let size = buf.capacity();
         if !(SMALLEST_KEPT..=LARGEST_KEPT).contains(&size) {
             return;
         }
@@ -135,18 +154,55 @@ impl Drop for PooledBuf {
     }
 }
 
+/// Takes idle buffers out of the pool, largest first, until `capacity` bytes of new memory
+/// fit beside the live and idle ones within [`POOL_BYTES`]; returns them for the caller to
+/// free once the lock is released.
+fn make_room(pool: &mut Pool, capacity: usize) -> Vec<Vec<u8>> {
+    let mut given_way = Vec::new();
+    let live = IN_USE.load(Ordering::Relaxed);
+    while live + pool.bytes + capacity > POOL_BYTES {
+        let Some(largest) = pool
+            .idle
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let buf = pool.idle.swap_remove(largest);
+        pool.bytes -= buf.capacity();
+        given_way.push(buf);
+    }
+    given_way
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The pool is one per process: tests that look at it take turns, each starting from an
+    /// empty pool (nextest runs each test in a process of its own, `cargo test` runs them on
+    /// threads of one).
+    static TURN: Mutex<()> = Mutex::new(());
+
+    fn turn() -> parking_lot::MutexGuard<'static, ()> {
+        let turn = TURN.lock();
+        let mut pool = POOL.lock();
+        pool.idle.clear();
+        pool.bytes = 0;
+        turn
+    }
+
     #[test]
     fn a_returned_buffer_is_reused_with_its_memory() {
+        let _turn = turn();
         let mut first = PooledBuf::take(300_000).unwrap();
         first.resize_for_overwrite(300_000);
         first[299_999] = 7;
         let ptr = first.as_ptr();
         drop(first);
-        // Other tests share the pool: look for our buffer among a few takes.
+        // Look for our buffer among a few takes.
         let taken: Vec<PooledBuf> = (0..8).map(|_| PooledBuf::take(200_000).unwrap()).collect();
         let again = taken.iter().find(|b| b.as_ptr() == ptr).expect("reused");
         assert!(again.capacity() >= 300_000);
@@ -156,12 +212,13 @@ mod tests {
 
     #[test]
     fn a_larger_request_grows_the_largest_idle_buffer() {
+        let _turn = turn();
         let mut first = PooledBuf::take(1 << 20).unwrap();
         first.resize_for_overwrite(1 << 20);
         first[0] = 0xab;
         drop(first);
-        // No idle buffer holds 3 MiB, so ours (the largest idle one: other tests keep
-        // theirs under 1 MiB) is grown, keeping its bytes, instead of a new one being made.
+        // No idle buffer holds 3 MiB, so ours (the only one) is grown, keeping its bytes,
+        // instead of a new one being made.
         let grown = PooledBuf::take(3 << 20).unwrap();
         assert!(grown.capacity() >= 3 << 20);
         assert_eq!(grown.len(), 1 << 20);
@@ -170,6 +227,7 @@ mod tests {
 
     #[test]
     fn a_large_idle_buffer_is_not_spent_on_a_small_request() {
+        let _turn = turn();
         let large = PooledBuf::take(8 << 20).unwrap();
         let large_ptr = large.as_ptr();
         drop(large);
@@ -183,7 +241,37 @@ mod tests {
     }
 
     #[test]
+    fn idle_buffers_no_request_takes_give_way_to_new_memory() {
+        let _turn = turn();
+        // Three large buffers go idle (39 MiB); small requests cannot take them.
+        let large: Vec<PooledBuf> = (0..3).map(|_| PooledBuf::take(13 << 20).unwrap()).collect();
+        drop(large);
+        assert_eq!(POOL.lock().bytes, 3 * (13 << 20));
+        let live: Vec<PooledBuf> = (0..12).map(|_| PooledBuf::take(1 << 20).unwrap()).collect();
+        // 12 MiB live: idle buffers gave way, largest first, to stay within the cap.
+        let idle = POOL.lock().bytes;
+        assert!(IN_USE.load(Ordering::Relaxed) + idle <= POOL_BYTES);
+        assert_eq!(idle, 2 * (13 << 20));
+        drop(live);
+    }
+
+    #[test]
+    fn a_buffer_grown_past_its_request_gives_back_what_was_counted() {
+        let _turn = turn();
+        let before = IN_USE.load(Ordering::Relaxed);
+        let mut buf = PooledBuf::take(100 << 10).unwrap();
+        buf.clear();
+        buf.extend(std::iter::repeat_n(1u8, 300 << 10));
+        drop(buf);
+        assert_eq!(IN_USE.load(Ordering::Relaxed), before);
+        let buf = PooledBuf::take(100 << 10).unwrap();
+        let _whole = buf.into_vec();
+        assert_eq!(IN_USE.load(Ordering::Relaxed), before);
+    }
+
+    #[test]
     fn buffers_malloc_reuses_well_are_not_kept() {
+        let _turn = turn();
         let tiny = PooledBuf::take(SMALLEST_KEPT - 1).unwrap();
         let ptr = tiny.as_ptr();
         drop(tiny);
@@ -192,6 +280,7 @@ mod tests {
 
     #[test]
     fn resize_for_overwrite_zero_fills_only_growth() {
+        let _turn = turn();
         let mut buf = PooledBuf::take(16).unwrap();
         buf.clear();
         buf.extend_from_slice(&[1, 2, 3]);
@@ -203,6 +292,7 @@ mod tests {
 
     #[test]
     fn idle_buffers_only_fill_the_room_live_ones_leave() {
+        let _turn = turn();
         // 39 MiB handed out: a 12 MiB buffer handed back now would take the pool over its
         // 48 MiB, so it is freed.
         let held: Vec<PooledBuf> = (0..3).map(|_| PooledBuf::take(13 << 20).unwrap()).collect();
@@ -226,6 +316,7 @@ mod tests {
 
     #[test]
     fn huge_buffers_are_not_kept() {
+        let _turn = turn();
         let big = PooledBuf::take(LARGEST_KEPT + 1).unwrap();
         let ptr = big.as_ptr();
         drop(big);

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 /// The placeholder pnpm writes when a tarball has no `package.json`.
@@ -87,9 +87,10 @@ pub fn gyp_opted_out(manifest: &Value) -> bool {
 }
 
 /// `normalize_bundled_manifest(&serde_json::from_slice(json)?)`, without building the
-/// fields it drops: they are only checked for syntax. Parsing every downloaded
-/// `package.json` whole into a `Value` tree (descriptions, keywords, `exports` maps,
-/// READMEs some packages inline) was 4% of a cold install's user time.
+/// fields it drops. Parsing every downloaded `package.json` whole into a `Value` tree
+/// (descriptions, keywords, `exports` maps, READMEs some packages inline) was 4% of a cold
+/// install's user time. The dropped fields are still checked as a `Value` parse checks them
+/// ([`Checked`]), so a manifest the whole parse rejects gives `None` here too.
 pub fn parse_bundled_manifest(json: &[u8]) -> Option<Value> {
     serde_json::from_slice::<BundledFields>(json)
         .ok()
@@ -123,7 +124,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
                 Field::Kept(i) => kept[i] = Some(map.next_value()?),
                 Field::Scripts => scripts = Some(map.next_value::<Value>()?),
                 Field::Other => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Checked>()?;
                 }
             }
         }
@@ -143,6 +144,57 @@ impl<'de> Visitor<'de> for FieldsVisitor {
             }
         }
         Ok(BundledFields(Value::Object(out)))
+    }
+}
+
+/// A JSON value read for its errors only. `IgnoredAny` would skip it faster, but serde_json
+/// skips without checking strings for UTF-8 and lone surrogates, numbers for range, or the
+/// nesting limit, all of which fail a `Value` parse. Strings are borrowed, so nothing is
+/// allocated.
+struct Checked;
+
+impl<'de> de::Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Checked>()?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
     }
 }
 
@@ -212,7 +264,29 @@ mod tests {
             br#"{"name":"a","description":"unterminated}"#,
             br#"{"name":"a"} trailing"#,
             br#"{"name":"a","x":[1,2,}"#,
+            // Well-formed, but a `Value` parse rejects them: so must this one.
+            b"{\"name\":\"a\",\"description\":\"\xff\"}",
+            br#"{"name":"a","description":"\ud800"}"#,
+            br#"{"name":"a","size":1e400}"#,
+            br#"{"name":"a","keywords":["\ud83d\ude00",-0.5,1e300,18446744073709551615]}"#,
+            br#"{"name":"a","x":{"\u0062in":null,"y":[true,false,{}]}}"#,
         ];
+        let deep = |levels: usize| {
+            let mut json = br#"{"name":"a","x":"#.to_vec();
+            json.extend(std::iter::repeat_n(b'[', levels));
+            json.extend(std::iter::repeat_n(b']', levels));
+            json.push(b'}');
+            json
+        };
+        let (too_deep, deep_enough) = (deep(200), deep(100));
+        for rejected in [cases[11], cases[12], cases[13], &too_deep[..]] {
+            assert_eq!(parse_bundled_manifest(rejected), None);
+        }
+        assert!(parse_bundled_manifest(&deep_enough).is_some());
+        let cases = cases
+            .iter()
+            .copied()
+            .chain([too_deep.as_slice(), deep_enough.as_slice()]);
         for json in cases {
             let whole = serde_json::from_slice::<serde_json::Value>(json)
                 .ok()

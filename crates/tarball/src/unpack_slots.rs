@@ -99,9 +99,9 @@ impl UnpackSlots {
         }
     }
 
-    /// Waits for a slot for a body of `bytes`. `None` only if the slot that woke this
-    /// waiter was lost, which the code above never does; callers report it as an internal
-    /// error rather than unpacking without a slot.
+    /// Waits for a slot for a body of `bytes`. `None` only if this waiter's entry was dropped
+    /// without being handed a slot, which [`UnpackSlots::release`] never does while the
+    /// slots exist; callers report it as an internal error rather than unpack without a slot.
     pub(crate) async fn acquire(&self, bytes: u64) -> Option<UnpackSlot<'_>> {
         let woken = {
             let mut state = self.state.lock();

@@ -10,9 +10,7 @@
 //! of small ones remain to fill the other core at the end. The order changes nothing but
 //! timing: every package is fetched either way.
 
-use std::collections::VecDeque;
-
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use tack_linker::{ChildTarget, LinkPlan, PlannedImporter, PlannedPackage};
 
