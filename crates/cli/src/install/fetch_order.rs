@@ -18,26 +18,27 @@ use tack_linker::{ChildTarget, LinkPlan, PlannedImporter, PlannedPackage};
 /// keeping the current order between packages at the same distance. Packages no importer
 /// reaches (none, in a consistent lockfile) go last.
 pub(crate) fn nearest_first(plan: &LinkPlan, to_fetch: &mut [usize]) {
-    sort_nearest_first(&plan.packages, &plan.importers, to_fetch);
+    let by_dep_path = plan.indexes_by_dep_path();
+    sort_nearest_first(&plan.packages, &plan.importers, &by_dep_path, to_fetch);
 }
 
 fn sort_nearest_first(
     packages: &[PlannedPackage],
     importers: &[PlannedImporter],
+    by_dep_path: &HashMap<&str, usize>,
     to_fetch: &mut [usize],
 ) {
-    let depth = depths(packages, importers);
+    let depth = depths(packages, importers, by_dep_path);
     to_fetch.sort_by_key(|&i| depth.get(i).copied().unwrap_or(u32::MAX));
 }
 
 /// Each package's distance from the nearest importer (a direct dependency is 0), by a
 /// breadth-first walk over the plan's edges.
-fn depths(packages: &[PlannedPackage], importers: &[PlannedImporter]) -> Vec<u32> {
-    let by_dep_path: HashMap<&str, usize> = packages
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.dep_path.as_str(), i))
-        .collect();
+fn depths(
+    packages: &[PlannedPackage],
+    importers: &[PlannedImporter],
+    by_dep_path: &HashMap<&str, usize>,
+) -> Vec<u32> {
     let index_of = |target: &ChildTarget| match target {
         ChildTarget::DepPath(dep_path) => by_dep_path.get(dep_path.as_str()).copied(),
         ChildTarget::Link(_) => None,
@@ -127,11 +128,17 @@ mod tests {
             importer(".", &["webpack@5.0.0"]),
             importer("packages/a", &["typescript@5.0.0", "chalk@4.0.0"]),
         ];
-        let depth = depths(&packages, &importers);
+        // As `LinkPlan::indexes_by_dep_path` makes it.
+        let by_dep_path: HashMap<&str, usize> = packages
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.dep_path.as_str(), i))
+            .collect();
+        let depth = depths(&packages, &importers, &by_dep_path);
         assert_eq!(depth, vec![1, 1, 0, u32::MAX, 0, 0]);
 
         let mut order: Vec<usize> = (0..packages.len()).collect();
-        sort_nearest_first(&packages, &importers, &mut order);
+        sort_nearest_first(&packages, &importers, &by_dep_path, &mut order);
         let names: Vec<&str> = order.iter().map(|&i| packages[i].name.as_str()).collect();
         assert_eq!(
             names,
