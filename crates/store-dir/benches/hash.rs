@@ -76,8 +76,9 @@ fn hash(c: &mut Criterion) {
     });
     group.finish();
 
-    // The end of a batch: a few long messages left, fewer than the lanes.
-    for count in [2usize, 3, 4] {
+    // The end of a batch (a few long messages left, fewer than the lanes), and a full
+    // register of eight for comparison.
+    for count in [2usize, 3, 4, 8] {
         let messages: Vec<Vec<u8>> = (0..count).map(|i| vec![i as u8; 1 << 20]).collect();
         let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
         let mut group = c.benchmark_group(format!("sha512_{count}_long"));

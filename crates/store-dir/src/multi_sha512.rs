@@ -8,13 +8,12 @@
 //! for eight 64-bit words at once. A tarball's files are such a batch.
 //!
 //! The end of a batch is narrower: once nothing is queued, the busy lanes move to the front
-//! and run in a 256-bit register (three or four left) or a 128-bit one (two left). Below
-//! eight lanes a round is bound by its chain of dependent instructions rather than by the
-//! lanes it carries (measured: four 1 MiB messages in a 256-bit register took about as
-//! long as two in a 128-bit one, and two took 1.7 times one alone in `sha2`, not twice),
-//! while an eight-lane round for three or four messages cost as much as a full one. The
-//! last message of a batch, and every message when the CPU lacks AVX-512 (F and VL), is
-//! hashed by the `sha2` crate.
+//! and run in a 256-bit register (three or four left) or a 128-bit one (two left). A round
+//! costs about the same at every width (measured on the benchmark VM, 1 MiB messages: eight
+//! in a 512-bit register 2.3–2.5 ms, four in a 256-bit one 2.3 ms, two in a 128-bit one
+//! 2.1 ms, and one alone in `sha2` 1.4 ms), so the narrow widths only save the idle lanes'
+//! loads. The last message of a batch, and every message when the CPU lacks AVX-512 (F, VL
+//! and BW), is hashed by the `sha2` crate.
 //!
 //! The round constants and initial state below are those of FIPS 180-4 §4.2.3 and §5.3.5
 //! (the fractional parts of the cube and square roots of the first primes), generated from
@@ -29,8 +28,9 @@ pub fn sha512_many(messages: &[&[u8]]) -> Vec<[u8; 64]> {
         if messages.len() >= MIN_MESSAGES
             && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
         {
-            // SAFETY: the CPU has AVX-512F and VL, checked just above.
+            // SAFETY: the CPU has AVX-512F, VL and BW, checked just above.
             return unsafe { x86::sha512_many_avx512(messages) };
         }
     }
@@ -140,8 +140,8 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU must support AVX-512F and AVX-512VL.
-    #[target_feature(enable = "avx512f,avx512vl")]
+    /// The CPU must support AVX-512F, AVX-512VL and AVX-512BW.
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw")]
     pub(super) unsafe fn sha512_many_avx512(messages: &[&[u8]]) -> Vec<[u8; 64]> {
         let mut digests = vec![[0u8; 64]; messages.len()];
         // Longest first: long messages run side by side from the start and short ones fill
@@ -159,7 +159,6 @@ mod x86 {
             }
         }
         let zero = [0u8; BLOCK];
-        let mut words = [[0u64; LANES]; 16];
         loop {
             // While messages are queued, a lane that frees up is refilled at once, so the
             // batch only narrows at its end. Then the busy lanes move to the front and a
@@ -183,22 +182,17 @@ mod x86 {
                     _ => LANES,
                 }
             };
-            for (l, lane) in lanes.iter().enumerate().take(width) {
-                let block = lane
+            let blocks: [&[u8]; LANES] = std::array::from_fn(|l| {
+                lanes[l]
                     .as_ref()
-                    .map_or(&zero[..], |lane| lane.block(lane.next));
-                for (t, word) in words.iter_mut().enumerate() {
-                    let mut bytes = [0u8; 8];
-                    bytes.copy_from_slice(&block[t * 8..t * 8 + 8]);
-                    word[l] = u64::from_be_bytes(bytes);
-                }
-            }
-            // SAFETY: AVX-512F and VL are enabled for this function and its callers' check.
+                    .map_or(&zero[..], |lane| lane.block(lane.next))
+            });
+            // SAFETY: AVX-512F, VL and BW are enabled for this function and its callers' check.
             unsafe {
                 match width {
-                    2 => compress2(&mut state, &words),
-                    4 => compress4(&mut state, &words),
-                    _ => compress8(&mut state, &words),
+                    2 => compress2(&mut state, gather_words(&blocks)),
+                    4 => compress4(&mut state, gather_words(&blocks)),
+                    _ => compress8(&mut state, transpose8(&blocks)),
                 }
             }
             for (l, slot) in lanes.iter_mut().enumerate().take(width) {
@@ -246,40 +240,144 @@ mod x86 {
         }
     }
 
+    /// The words of the first lanes' blocks for the narrow widths, one at a time: `w[t]`
+    /// holds word `t` of lanes 0, 1, … in native order. (Only the end of a batch runs
+    /// narrow, so this need not be as quick as [`transpose8`].)
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512VL.
+    #[target_feature(enable = "avx512f,avx512vl")]
+    unsafe fn gather_words<V: Copy>(blocks: &[&[u8]; LANES]) -> [V; 16] {
+        let mut words = [[0u64; LANES]; 16];
+        for (l, block) in blocks.iter().enumerate() {
+            for (t, word) in words.iter_mut().enumerate() {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&block[t * 8..t * 8 + 8]);
+                word[l] = u64::from_be_bytes(bytes);
+            }
+        }
+        // SAFETY: `V` is a register of at most eight 64-bit words (the callers pass
+        // `__m256i` or `__m128i`), read unaligned from the front of each row of eight.
+        std::array::from_fn(|t| unsafe { words[t].as_ptr().cast::<V>().read_unaligned() })
+    }
+
+    /// The words of eight lanes' blocks: `w[t]` holds word `t` of lane 0 to 7, in native
+    /// order. Each block is read as two registers (words 0–7 and 8–15) and byte-swapped,
+    /// and each half of the eight is transposed as an 8×8 matrix of words in three steps
+    /// of two-source permutes (pairs of rows, then pairs of pairs, then halves). Moving
+    /// the words one by one through memory took a seventh of a block's time.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    unsafe fn transpose8(blocks: &[&[u8]; LANES]) -> [__m512i; 16] {
+        // Reverses the bytes of each 64-bit word: the message's words are big-endian.
+        let swap = _mm512_broadcast_i32x4(_mm_set_epi8(
+            8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7,
+        ));
+        // Permute indexes, element 0 last: words 0, 1 of each source (8 and up is the
+        // second source), then 4, 5 of each; the same with 2, 3 and 6, 7; then the low
+        // halves of both sources, and the high halves.
+        let pairs_even = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+        let pairs_odd = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+        let low_halves = _mm512_set_epi64(11, 10, 9, 8, 3, 2, 1, 0);
+        let high_halves = _mm512_set_epi64(15, 14, 13, 12, 7, 6, 5, 4);
+        let mut w = [_mm512_setzero_si512(); 16];
+        for half in 0..2 {
+            // rows[l] = words 8·half … 8·half+7 of lane l.
+            let rows: [__m512i; LANES] = std::array::from_fn(|l| {
+                // SAFETY: every block is 128 bytes long (`Lane::block`, or the zero block).
+                let row = unsafe { _mm512_loadu_si512(blocks[l][64 * half..].as_ptr().cast()) };
+                _mm512_shuffle_epi8(row, swap)
+            });
+            // lo[p]: word 0 of lanes 2p and 2p+1, then word 2, 4 and 6; hi[p]: 1, 3, 5, 7.
+            let lo: [__m512i; 4] =
+                std::array::from_fn(|p| _mm512_unpacklo_epi64(rows[2 * p], rows[2 * p + 1]));
+            let hi: [__m512i; 4] =
+                std::array::from_fn(|p| _mm512_unpackhi_epi64(rows[2 * p], rows[2 * p + 1]));
+            // quads[q][m]: word m of lanes 4q to 4q+3, then word m+4 of the same lanes.
+            let quads: [[__m512i; 4]; 2] = std::array::from_fn(|q| {
+                [
+                    _mm512_permutex2var_epi64(lo[2 * q], pairs_even, lo[2 * q + 1]),
+                    _mm512_permutex2var_epi64(hi[2 * q], pairs_even, hi[2 * q + 1]),
+                    _mm512_permutex2var_epi64(lo[2 * q], pairs_odd, lo[2 * q + 1]),
+                    _mm512_permutex2var_epi64(hi[2 * q], pairs_odd, hi[2 * q + 1]),
+                ]
+            });
+            for m in 0..4 {
+                let [first, second] = [quads[0][m], quads[1][m]];
+                w[8 * half + m] = _mm512_permutex2var_epi64(first, low_halves, second);
+                w[8 * half + m + 4] = _mm512_permutex2var_epi64(first, high_halves, second);
+            }
+        }
+        w
+    }
+
+    /// Calls `$round` with each literal from 0 to 15: sixteen rounds written out, so that
+    /// every index into the message schedule is a constant and the schedule stays in
+    /// registers. (As a loop over `round & 15`, the schedule lived on the stack and each
+    /// round waited for a store to be read back: a compression took about 2.5 times as long.)
+    macro_rules! sixteen {
+        ($round:ident) => {
+            $round(0);
+            $round(1);
+            $round(2);
+            $round(3);
+            $round(4);
+            $round(5);
+            $round(6);
+            $round(7);
+            $round(8);
+            $round(9);
+            $round(10);
+            $round(11);
+            $round(12);
+            $round(13);
+            $round(14);
+            $round(15);
+        };
+    }
+
     /// The 80 rounds of FIPS 180-4 §6.4.2 over one register width, from lane 0 of
     /// `state[word]` and `words[t]` up: the same code for 8, 4 and 2 lanes, with that
     /// width's intrinsics.
     macro_rules! compress_lanes {
         ($name:ident, $features:literal, $vec:ty, $load:ident, $store:ident, $add:ident,
          $ror:ident, $srli:ident, $ternary:ident, $set1:ident) => {
-            /// One 128-byte block for each lane of the width: `words[t][lane]` is word `t`
-            /// of that lane's block, already in native order.
+            /// One 128-byte block for each lane of the width: `w[t]` holds word `t` of each
+            /// lane's block, in native order.
             #[target_feature(enable = $features)]
-            unsafe fn $name(state: &mut [[u64; LANES]; 8], words: &[[u64; LANES]; 16]) {
+            unsafe fn $name(state: &mut [[u64; LANES]; 8], mut w: [$vec; 16]) {
                 let load = |p: &[u64; LANES]| unsafe { $load(p.as_ptr().cast()) };
                 let add = |a: $vec, b: $vec| $add(a, b);
                 let xor3 = |a: $vec, b: $vec, c: $vec| $ternary::<0x96>(a, b, c);
-                let mut w: [$vec; 16] = std::array::from_fn(|t| load(&words[t]));
                 let mut s: [$vec; 8] = std::array::from_fn(|i| load(&state[i]));
                 let initial = s;
-                for round in 0..80 {
-                    let t = round & 15;
-                    if round >= 16 {
-                        let w2 = w[(round - 2) & 15];
-                        let w15 = w[(round - 15) & 15];
-                        let sigma1 = xor3($ror::<19>(w2), $ror::<61>(w2), $srli::<6>(w2));
-                        let sigma0 = xor3($ror::<1>(w15), $ror::<8>(w15), $srli::<7>(w15));
-                        w[t] = add(add(sigma1, w[(round - 7) & 15]), add(sigma0, w[t]));
-                    }
-                    let [a, b, c, d, e, f, g, h] = s;
-                    let big_sigma1 = xor3($ror::<14>(e), $ror::<18>(e), $ror::<41>(e));
-                    let ch = $ternary::<0xCA>(e, f, g);
-                    let k = $set1(K[round] as i64);
-                    let t1 = add(add(add(h, big_sigma1), add(ch, k)), w[t]);
-                    let big_sigma0 = xor3($ror::<28>(a), $ror::<34>(a), $ror::<39>(a));
-                    let maj = $ternary::<0xE8>(a, b, c);
-                    let t2 = add(big_sigma0, maj);
-                    s = [add(t1, t2), a, b, c, add(d, t1), e, f, g];
+                // Rounds `base + t` for t in 0..16; from round 16 on, word `t` of the
+                // schedule is replaced by the next one before it is used.
+                let mut base = 0;
+                while base < 80 {
+                    let mut round = |t: usize| {
+                        if base >= 16 {
+                            let w2 = w[(t + 14) & 15];
+                            let w15 = w[(t + 1) & 15];
+                            let sigma1 = xor3($ror::<19>(w2), $ror::<61>(w2), $srli::<6>(w2));
+                            let sigma0 = xor3($ror::<1>(w15), $ror::<8>(w15), $srli::<7>(w15));
+                            w[t] = add(add(sigma1, w[(t + 9) & 15]), add(sigma0, w[t]));
+                        }
+                        let [a, b, c, d, e, f, g, h] = s;
+                        let big_sigma1 = xor3($ror::<14>(e), $ror::<18>(e), $ror::<41>(e));
+                        let ch = $ternary::<0xCA>(e, f, g);
+                        let k = $set1(K[base + t] as i64);
+                        // `h + k + w` does not wait for `e`; the sum that does is short.
+                        let t1 = add(add(big_sigma1, ch), add(add(h, k), w[t]));
+                        let big_sigma0 = xor3($ror::<28>(a), $ror::<34>(a), $ror::<39>(a));
+                        let maj = $ternary::<0xE8>(a, b, c);
+                        let t2 = add(big_sigma0, maj);
+                        s = [add(t1, t2), a, b, c, add(d, t1), e, f, g];
+                    };
+                    sixteen!(round);
+                    base += 16;
                 }
                 for (i, word) in state.iter_mut().enumerate() {
                     // SAFETY: each row holds eight words, at least the width's.
@@ -362,8 +460,9 @@ mod tests {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
         {
-            // SAFETY: AVX-512F and VL are present, checked just above.
+            // SAFETY: AVX-512F, VL and BW are present, checked just above.
             let direct = unsafe { x86::sha512_many_avx512(&refs) };
             assert_eq!(direct, got);
         }
