@@ -248,6 +248,7 @@ mod x86 {
     /// The CPU must support AVX-512F and AVX-512VL.
     #[target_feature(enable = "avx512f,avx512vl")]
     unsafe fn gather_words<V: Copy>(blocks: &[&[u8]; LANES]) -> [V; 16] {
+        const { assert!(std::mem::size_of::<V>() <= LANES * 8) };
         let mut words = [[0u64; LANES]; 16];
         for (l, block) in blocks.iter().enumerate() {
             for (t, word) in words.iter_mut().enumerate() {
@@ -256,8 +257,8 @@ mod x86 {
                 word[l] = u64::from_be_bytes(bytes);
             }
         }
-        // SAFETY: `V` is a register of at most eight 64-bit words (the callers pass
-        // `__m256i` or `__m128i`), read unaligned from the front of each row of eight.
+        // SAFETY: `V` is at most eight 64-bit words (asserted above when it is compiled; the
+        // callers pass `__m256i` or `__m128i`), read unaligned from the front of each row.
         std::array::from_fn(|t| unsafe { words[t].as_ptr().cast::<V>().read_unaligned() })
     }
 
