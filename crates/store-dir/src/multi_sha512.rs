@@ -190,8 +190,14 @@ mod x86 {
             // SAFETY: AVX-512F, VL and BW are enabled for this function and its callers' check.
             unsafe {
                 match width {
-                    2 => compress2(&mut state, gather_words(&blocks)),
-                    4 => compress4(&mut state, gather_words(&blocks)),
+                    2 => compress2(
+                        &mut state,
+                        transpose8(&blocks).map(|w| _mm512_castsi512_si128(w)),
+                    ),
+                    4 => compress4(
+                        &mut state,
+                        transpose8(&blocks).map(|w| _mm512_castsi512_si256(w)),
+                    ),
                     _ => compress8(&mut state, transpose8(&blocks)),
                 }
             }
@@ -240,33 +246,13 @@ mod x86 {
         }
     }
 
-    /// The words of the first lanes' blocks for the narrow widths, one at a time: `w[t]`
-    /// holds word `t` of lanes 0, 1, … in native order. (Only the end of a batch runs
-    /// narrow, so this need not be as quick as [`transpose8`].)
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F and AVX-512VL.
-    #[target_feature(enable = "avx512f,avx512vl")]
-    unsafe fn gather_words<V: Copy>(blocks: &[&[u8]; LANES]) -> [V; 16] {
-        const { assert!(std::mem::size_of::<V>() <= LANES * 8) };
-        let mut words = [[0u64; LANES]; 16];
-        for (l, block) in blocks.iter().enumerate() {
-            for (t, word) in words.iter_mut().enumerate() {
-                let mut bytes = [0u8; 8];
-                bytes.copy_from_slice(&block[t * 8..t * 8 + 8]);
-                word[l] = u64::from_be_bytes(bytes);
-            }
-        }
-        // SAFETY: `V` is at most eight 64-bit words (asserted above when it is compiled; the
-        // callers pass `__m256i` or `__m128i`), read unaligned from the front of each row.
-        std::array::from_fn(|t| unsafe { words[t].as_ptr().cast::<V>().read_unaligned() })
-    }
-
     /// The words of eight lanes' blocks: `w[t]` holds word `t` of lane 0 to 7, in native
     /// order. Each block is read as two registers (words 0–7 and 8–15) and byte-swapped,
     /// and each half of the eight is transposed as an 8×8 matrix of words in three steps
     /// of two-source permutes (pairs of rows, then pairs of pairs, then halves). Moving
     /// the words one by one through memory made a full-width block about a fifth slower.
+    /// The narrow widths take the low halves of the same registers (the idle lanes read the
+    /// zero block): about a tenth quicker for them than gathering word by word.
     ///
     /// # Safety
     /// The CPU must support AVX-512F and AVX-512BW.
