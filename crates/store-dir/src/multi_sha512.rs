@@ -11,9 +11,9 @@
 //! and run in a 256-bit register (three or four left) or a 128-bit one (two left). A round
 //! costs about the same at every width (measured on the benchmark VM, 1 MiB messages: eight
 //! in a 512-bit register 2.3–2.5 ms, four in a 256-bit one 2.3 ms, two in a 128-bit one
-//! 2.1 ms, and one alone in `sha2` 1.4 ms), so the narrow widths only save the idle lanes'
-//! loads. The last message of a batch, and every message when the CPU lacks AVX-512 (F, VL
-//! and BW), is hashed by the `sha2` crate.
+//! 2.1 ms, and one alone in `sha2` 1.4 ms), so the narrow widths save only a little. The
+//! last message of a batch, and every message when the CPU lacks AVX-512 (F, VL and BW),
+//! is hashed by the `sha2` crate.
 //!
 //! The round constants and initial state below are those of FIPS 180-4 §4.2.3 and §5.3.5
 //! (the fractional parts of the cube and square roots of the first primes), generated from
