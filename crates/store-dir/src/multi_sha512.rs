@@ -10,8 +10,8 @@
 //! The end of a batch is narrower: once nothing is queued, the busy lanes move to the front
 //! and run in a 256-bit register (three or four left) or a 128-bit one (two left). A round
 //! costs about the same at every width (measured on the benchmark VM, 1 MiB messages: eight
-//! in a 512-bit register 2.3–2.5 ms, four in a 256-bit one 2.3 ms, two in a 128-bit one
-//! 2.1 ms, and one alone in `sha2` 1.4 ms), so the narrow widths save only a little. The
+//! in a 512-bit register 2.3–2.5 ms, four in a 256-bit one or two in a 128-bit one about
+//! 1.9 ms, and one alone in `sha2` 1.4 ms), so the narrow widths save only a little. The
 //! last message of a batch, and every message when the CPU lacks AVX-512 (F, VL and BW),
 //! is hashed by the `sha2` crate.
 //!
