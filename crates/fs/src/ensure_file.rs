@@ -236,7 +236,7 @@ pub(crate) mod linux {
     use std::ffi::CString;
     use std::fs::File;
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -288,39 +288,70 @@ pub(crate) mod linux {
         // SAFETY: fd is a freshly opened descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(fd) };
         fill(&file, content, mode)?;
-        link_open_file(&file, &c_path)
+        link_open_file(&file, libc::AT_FDCWD, &c_path)
     }
 
     /// Gives the open file `file` the name `c_path` without ever replacing an entry, by its
     /// descriptor rather than by any other name it has: what gets the name is exactly the
     /// inode this process wrote. `Unsupported` when neither way works here.
-    pub(crate) fn link_open_file(file: &File, c_path: &CString) -> Result<(), TmpfileError> {
+    /// `c_path` is relative to the directory `dst_dir` (`AT_FDCWD`: to the working
+    /// directory, or absolute).
+    pub(crate) fn link_open_file(
+        file: &File,
+        dst_dir: RawFd,
+        c_path: &CString,
+    ) -> Result<(), TmpfileError> {
         // `AT_EMPTY_PATH` names the file by its descriptor: no walk through /proc. The
         // kernel may require `CAP_DAC_READ_SEARCH` for it (root on a host has it; a
         // container's root usually does not); when it refuses it answers `ENOENT`, and the
-        // /proc link below, which needs no capability, is used from then on.
+        // /proc link below, which needs no capability, is used from then on. A missing
+        // parent directory answers `ENOENT` too; that is told apart below.
         let mut refused = false;
         if EMPTY_PATH_LINK.load(Ordering::Relaxed) {
-            // SAFETY: the empty string and `c_path` are valid and NUL-terminated; the fd
-            // stays open (owned by `file`) for the duration of the call.
-            let rc = unsafe {
-                libc::linkat(
-                    file.as_raw_fd(),
-                    c"".as_ptr(),
-                    libc::AT_FDCWD,
-                    c_path.as_ptr(),
-                    libc::AT_EMPTY_PATH,
-                )
+            let link_by_fd = || {
+                // SAFETY: the empty string and `c_path` are valid and NUL-terminated; the
+                // fd stays open (owned by `file`) for the duration of the call.
+                let rc = unsafe {
+                    libc::linkat(
+                        file.as_raw_fd(),
+                        c"".as_ptr(),
+                        dst_dir,
+                        c_path.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
+                };
+                if rc == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
             };
-            if rc == 0 {
-                return Ok(());
+            match link_by_fd() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(TmpfileError::Io(e)),
+                Err(e) => {
+                    #[cfg(test)]
+                    if let Some(between) = AFTER_FIRST_TRY.with(|hook| hook.borrow_mut().take()) {
+                        between();
+                    }
+                    // Refused, or the parent directory is missing. A missing parent is the
+                    // caller's to make. A parent that exists now may have been made by
+                    // another thread since the attempt (a cold install makes the store's
+                    // shard directories as it goes), so the link is tried once more before
+                    // the descriptor is given up for good: concluded from one `ENOENT`, a
+                    // race turned every later link of the install into a walk through /proc.
+                    if !parent_exists(dst_dir, c_path) {
+                        return Err(TmpfileError::Io(e));
+                    }
+                    match link_by_fd() {
+                        Ok(()) => return Ok(()),
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                            return Err(TmpfileError::Io(e))
+                        }
+                        Err(_) => refused = true,
+                    }
+                }
             }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::NotFound {
-                return Err(TmpfileError::Io(e));
-            }
-            // Refused, or the parent directory is missing: the /proc link tells which.
-            refused = true;
         }
         // Linking an O_TMPFILE through /proc needs no capability.
         let proc_path = cstr(format!("/proc/self/fd/{}", file.as_raw_fd()).as_bytes())?;
@@ -330,7 +361,7 @@ pub(crate) mod linux {
             libc::linkat(
                 libc::AT_FDCWD,
                 proc_path.as_ptr(),
-                libc::AT_FDCWD,
+                dst_dir,
                 c_path.as_ptr(),
                 libc::AT_SYMLINK_FOLLOW,
             )
@@ -347,6 +378,34 @@ pub(crate) mod linux {
             return Err(TmpfileError::Unsupported);
         }
         Err(TmpfileError::Io(e))
+    }
+
+    #[cfg(test)]
+    thread_local! {
+        /// Run once, after the next `AT_EMPTY_PATH` link that answers `ENOENT`: lets a
+        /// test make the parent directory appear there, as another thread can.
+        pub(crate) static AFTER_FIRST_TRY: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Whether the directory `c_path` (relative to `dir`) would be created in exists.
+    fn parent_exists(dir: RawFd, c_path: &CString) -> bool {
+        let bytes = c_path.as_bytes();
+        let parent = match bytes.iter().rposition(|&b| b == b'/') {
+            Some(0) => &b"/"[..],
+            Some(end) => &bytes[..end],
+            None => &b"."[..],
+        };
+        let Ok(parent) = CString::new(parent) else {
+            return false;
+        };
+        // SAFETY: `parent` is a valid NUL-terminated string and `st` a writable stat
+        // buffer for the duration of the call.
+        let rc = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstatat(dir, parent.as_ptr(), &mut st, 0)
+        };
+        rc == 0
     }
 
     pub(crate) fn cstr(bytes: &[u8]) -> io::Result<CString> {
@@ -400,6 +459,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A shard directory made by another thread between the descriptor link's `ENOENT`
+    /// and the next attempt: the file is linked by descriptor, and later links keep that
+    /// way (once, this race switched a whole install over to links through /proc).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_parent_made_meanwhile_does_not_give_up_the_descriptor_link() {
+        let dir = tempfile::tempdir().unwrap();
+        if !links_by_descriptor(dir.path()) {
+            return; // Nothing to keep: this process may not link by descriptor at all.
+        }
+        linux::EMPTY_PATH_LINK.store(true, Ordering::SeqCst);
+        let shard = dir.path().join("shard");
+        let made = shard.clone();
+        linux::AFTER_FIRST_TRY.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(move || std::fs::create_dir(&made).unwrap()));
+        });
+        let p = shard.join("blob");
+        // `ensure_file` makes a missing shard itself; here the shard appears only after
+        // the first attempt failed, so the outcome depends on the retry.
+        let file = std::fs::File::create(dir.path().join("source")).unwrap();
+        let c_path = linux::cstr(p.as_os_str().as_encoded_bytes()).unwrap();
+        assert!(linux::link_open_file(&file, libc::AT_FDCWD, &c_path).is_ok());
+        assert_eq!(std::fs::read(&p).unwrap(), b"");
+        assert!(
+            linux::EMPTY_PATH_LINK.load(Ordering::SeqCst),
+            "one ENOENT from a missing parent gave up linking by descriptor"
+        );
+        // A parent that is still missing is the caller's to make, and changes nothing.
+        let missing =
+            linux::cstr(dir.path().join("none/blob").as_os_str().as_encoded_bytes()).unwrap();
+        assert!(matches!(
+            linux::link_open_file(&file, libc::AT_FDCWD, &missing),
+            Err(linux::TmpfileError::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
+        assert!(linux::EMPTY_PATH_LINK.load(Ordering::SeqCst));
     }
 
     /// Whether this process may `linkat(AT_EMPTY_PATH)` an unnamed file into `dir`.
