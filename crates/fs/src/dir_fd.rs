@@ -34,12 +34,6 @@ const OPEN_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEX
 #[cfg(not(target_os = "linux"))]
 const OPEN_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
 
-impl AsRawFd for DirFd {
-    fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.0.as_raw_fd()
-    }
-}
-
 impl DirFd {
     /// Opens the directory at `path`.
     pub fn open(path: &Path) -> io::Result<DirFd> {

@@ -236,7 +236,7 @@ pub(crate) mod linux {
     use std::ffi::CString;
     use std::fs::File;
     use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+    use std::os::fd::{AsRawFd, FromRawFd};
     use std::os::unix::ffi::OsStrExt;
     use std::path::Path;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -288,19 +288,13 @@ pub(crate) mod linux {
         // SAFETY: fd is a freshly opened descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(fd) };
         fill(&file, content, mode)?;
-        link_open_file(&file, libc::AT_FDCWD, &c_path)
+        link_open_file(&file, &c_path)
     }
 
     /// Gives the open file `file` the name `c_path` without ever replacing an entry, by its
     /// descriptor rather than by any other name it has: what gets the name is exactly the
     /// inode this process wrote. `Unsupported` when neither way works here.
-    /// `c_path` is relative to the directory `dst_dir` (`AT_FDCWD`: to the working
-    /// directory, or absolute).
-    pub(crate) fn link_open_file(
-        file: &File,
-        dst_dir: RawFd,
-        c_path: &CString,
-    ) -> Result<(), TmpfileError> {
+    pub(crate) fn link_open_file(file: &File, c_path: &CString) -> Result<(), TmpfileError> {
         // `AT_EMPTY_PATH` names the file by its descriptor: no walk through /proc. The
         // kernel may require `CAP_DAC_READ_SEARCH` for it (root on a host has it; a
         // container's root usually does not); when it refuses it answers `ENOENT`, and the
@@ -315,7 +309,7 @@ pub(crate) mod linux {
                     libc::linkat(
                         file.as_raw_fd(),
                         c"".as_ptr(),
-                        dst_dir,
+                        libc::AT_FDCWD,
                         c_path.as_ptr(),
                         libc::AT_EMPTY_PATH,
                     )
@@ -340,7 +334,7 @@ pub(crate) mod linux {
                     // shard directories as it goes), so the link is tried once more before
                     // the descriptor is given up for good: concluded from one `ENOENT`, a
                     // race turned every later link of the install into a walk through /proc.
-                    if !parent_exists(dst_dir, c_path) {
+                    if !parent_exists(c_path) {
                         return Err(TmpfileError::Io(e));
                     }
                     match link_by_fd() {
@@ -361,7 +355,7 @@ pub(crate) mod linux {
             libc::linkat(
                 libc::AT_FDCWD,
                 proc_path.as_ptr(),
-                dst_dir,
+                libc::AT_FDCWD,
                 c_path.as_ptr(),
                 libc::AT_SYMLINK_FOLLOW,
             )
@@ -388,8 +382,8 @@ pub(crate) mod linux {
             const { std::cell::RefCell::new(None) };
     }
 
-    /// Whether the directory `c_path` (relative to `dir`) would be created in exists.
-    fn parent_exists(dir: RawFd, c_path: &CString) -> bool {
+    /// Whether the directory `c_path` would be created in exists.
+    fn parent_exists(c_path: &CString) -> bool {
         let bytes = c_path.as_bytes();
         let parent = match bytes.iter().rposition(|&b| b == b'/') {
             Some(0) => &b"/"[..],
@@ -403,7 +397,7 @@ pub(crate) mod linux {
         // buffer for the duration of the call.
         let rc = unsafe {
             let mut st: libc::stat = std::mem::zeroed();
-            libc::fstatat(dir, parent.as_ptr(), &mut st, 0)
+            libc::fstatat(libc::AT_FDCWD, parent.as_ptr(), &mut st, 0)
         };
         rc == 0
     }
@@ -482,7 +476,7 @@ mod tests {
         // the first attempt failed, so the outcome depends on the retry.
         let file = std::fs::File::create(dir.path().join("source")).unwrap();
         let c_path = linux::cstr(p.as_os_str().as_encoded_bytes()).unwrap();
-        assert!(linux::link_open_file(&file, libc::AT_FDCWD, &c_path).is_ok());
+        assert!(linux::link_open_file(&file, &c_path).is_ok());
         assert_eq!(std::fs::read(&p).unwrap(), b"");
         assert!(
             linux::EMPTY_PATH_LINK.load(Ordering::SeqCst),
@@ -492,7 +486,7 @@ mod tests {
         let missing =
             linux::cstr(dir.path().join("none/blob").as_os_str().as_encoded_bytes()).unwrap();
         assert!(matches!(
-            linux::link_open_file(&file, libc::AT_FDCWD, &missing),
+            linux::link_open_file(&file, &missing),
             Err(linux::TmpfileError::Io(e)) if e.kind() == io::ErrorKind::NotFound
         ));
         assert!(linux::EMPTY_PATH_LINK.load(Ordering::SeqCst));

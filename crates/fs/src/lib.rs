@@ -32,6 +32,6 @@ pub use import::{ImportMethod, ImportedVia, Importer};
 pub use lock::cas_write_lock;
 pub use new_file::write_new_file;
 pub use path_search::find_executable;
-pub use place_file::{place_file, write_in_dir, CasTarget, Placed};
+pub use place_file::{place_file, write_in_dir, Placed};
 pub use symlink::{relative_path, symlink_dir};
 pub use temp::TEMP_INFIX;

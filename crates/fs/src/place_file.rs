@@ -41,53 +41,28 @@ pub enum Placed {
     Copied(EnsureOutcome),
 }
 
-/// Where [`place_file`] gives a file its CAS name.
-#[derive(Debug, Clone, Copy)]
-pub struct CasTarget<'a> {
-    /// The whole CAS path: what locks and errors name, and what is linked to when
-    /// `in_files_dir` is `None` or fails.
-    pub path: &'a Path,
-    /// The store's `files/` directory, open, and the same name relative to it
-    /// (`ab/cdef…`): the link then walks two components instead of the whole store path,
-    /// about a tenth of a cold install's `linkat` time on the benchmark VM.
-    pub in_files_dir: Option<(&'a DirFd, &'a Path)>,
-}
-
-impl<'a> CasTarget<'a> {
-    /// A CAS path linked to by its whole name.
-    pub fn path(path: &'a Path) -> Self {
-        CasTarget {
-            path,
-            in_files_dir: None,
-        }
-    }
-}
-
 /// Creates `rel` inside the package directory `dir` (open; `dir_path` names it in errors)
 /// with `content` and mode 0o755 if `executable` (else 0o644), then gives the same inode the
-/// CAS path `cas`. An existing entry at `rel` (a duplicate archive entry) is replaced.
+/// CAS path `cas_path`. An existing entry at `rel` (a duplicate archive entry) is replaced.
 pub fn place_file(
     dir: &DirFd,
     dir_path: &Path,
     rel: &Path,
-    cas: CasTarget<'_>,
+    cas_path: &Path,
     content: &[u8],
     executable: bool,
 ) -> Result<Placed, FsError> {
-    let cas_path = cas.path;
     let mode = if executable { EXEC_MODE } else { FILE_MODE };
     let file = create_filled(dir, dir_path, rel, content, mode)?;
     if !NO_STORE_LINK.load(Ordering::Relaxed) {
         let guard = cas_write_lock(cas_path).lock();
-        let mut linked = link_to_store(&file, dir, rel, cas);
+        let mut linked = link_to_store(&file, dir, rel, cas_path);
         if matches!(&linked, Err(e) if e.kind() == io::ErrorKind::NotFound) {
-            // The shard directory is missing (a store made by hand, or pruned meanwhile),
-            // or the open `files/` directory was removed: made again by path and linked by
-            // path, so a `files/` made anew meanwhile is the one linked into.
+            // The shard directory is missing (a store made by hand, or pruned meanwhile).
             let shard = parent_dir(cas_path)?;
             std::fs::create_dir_all(shard)
                 .map_err(|e| FsError::io("create directory", shard, e))?;
-            linked = link_to_store(&file, dir, rel, CasTarget::path(cas_path));
+            linked = link_to_store(&file, dir, rel, cas_path);
         }
         drop(file);
         match linked {
@@ -157,27 +132,22 @@ fn create_filled(
     Ok(file)
 }
 
-/// Links the open `file` (also at `rel` in `dir`) to `cas`, never replacing an entry.
+/// Links the open `file` (also at `rel` in `dir`) to `cas_path`, never replacing an entry.
 /// On Linux by its descriptor, so the CAS name goes to exactly the inode written here,
 /// whatever happened to `rel` meanwhile; by name where that cannot work.
-fn link_to_store(file: &File, dir: &DirFd, rel: &Path, cas: CasTarget<'_>) -> io::Result<()> {
+fn link_to_store(file: &File, dir: &DirFd, rel: &Path, cas_path: &Path) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     {
         use crate::ensure_file::linux::{cstr, link_open_file, TmpfileError};
-        use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
-        let (at, name) = match cas.in_files_dir {
-            Some((files_dir, name)) => (files_dir.as_raw_fd(), name),
-            None => (libc::AT_FDCWD, cas.path),
-        };
-        match link_open_file(file, at, &cstr(name.as_os_str().as_bytes())?) {
+        match link_open_file(file, &cstr(cas_path.as_os_str().as_bytes())?) {
             Ok(()) => return Ok(()),
             Err(TmpfileError::Io(e)) => return Err(e),
             Err(TmpfileError::Unsupported) => {}
         }
     }
     let _ = file;
-    dir.hard_link_out(rel, cas.path)
+    dir.hard_link_out(rel, cas_path)
 }
 
 /// Replaces the package's own copy at `rel` with a link to the CAS file that was there
@@ -248,7 +218,7 @@ mod tests {
             &s.pkg_fd,
             &s.pkg,
             Path::new("lib/a.js"),
-            CasTarget::path(&s.cas),
+            &s.cas,
             b"hi",
             true,
         );
@@ -266,14 +236,7 @@ mod tests {
         std::fs::create_dir_all(s.cas.parent().unwrap()).unwrap();
         std::fs::write(&s.cas, b"torn").unwrap();
         std::fs::set_permissions(&s.cas, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let placed = place_file(
-            &s.pkg_fd,
-            &s.pkg,
-            Path::new("a.js"),
-            CasTarget::path(&s.cas),
-            b"whole",
-            true,
-        );
+        let placed = place_file(&s.pkg_fd, &s.pkg, Path::new("a.js"), &s.cas, b"whole", true);
         assert_eq!(placed.unwrap(), Placed::Linked(EnsureOutcome::Healed));
         assert_eq!(std::fs::read(&s.cas).unwrap(), b"whole");
         let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
@@ -283,14 +246,7 @@ mod tests {
             "linked as an import would"
         );
         // The right content is left alone, and linked too.
-        let again = place_file(
-            &s.pkg_fd,
-            &s.pkg,
-            Path::new("b.js"),
-            CasTarget::path(&s.cas),
-            b"whole",
-            true,
-        );
+        let again = place_file(&s.pkg_fd, &s.pkg, Path::new("b.js"), &s.cas, b"whole", true);
         assert_eq!(again.unwrap(), Placed::Linked(EnsureOutcome::Existing));
         assert_eq!(ino(&s.pkg.join("b.js")), ino(&s.cas));
     }
@@ -303,7 +259,7 @@ mod tests {
             &s.pkg_fd,
             &s.pkg,
             Path::new("a.js"),
-            CasTarget::path(&other),
+            &other,
             b"first",
             false,
         )
@@ -312,7 +268,7 @@ mod tests {
             &s.pkg_fd,
             &s.pkg,
             Path::new("a.js"),
-            CasTarget::path(&s.cas),
+            &s.cas,
             b"second",
             true,
         )
@@ -334,14 +290,7 @@ mod tests {
         assert_ne!(dev(other.path()), dev(&s.pkg), "need two filesystems");
         let cas = other.path().join("files/ab/cdef");
         for rel in ["a.js", "b.js"] {
-            let placed = place_file(
-                &s.pkg_fd,
-                &s.pkg,
-                Path::new(rel),
-                CasTarget::path(&cas),
-                b"x",
-                false,
-            );
+            let placed = place_file(&s.pkg_fd, &s.pkg, Path::new(rel), &cas, b"x", false);
             assert!(matches!(placed.unwrap(), Placed::Copied(_)));
             assert_eq!(std::fs::read(s.pkg.join(rel)).unwrap(), b"x");
         }
@@ -353,55 +302,10 @@ mod tests {
     }
 
     #[test]
-    fn linked_relative_to_the_open_files_dir() {
-        let s = setup();
-        let files = s.cas.parent().unwrap().parent().unwrap();
-        std::fs::create_dir_all(files.join("ab")).unwrap();
-        let files_fd = DirFd::open(files).unwrap();
-        // Moved after it was opened: only a link through the descriptor lands there.
-        let moved = files.with_file_name("files-moved");
-        std::fs::rename(files, &moved).unwrap();
-        let target = CasTarget {
-            path: &s.cas,
-            in_files_dir: Some((&files_fd, Path::new("ab/cdef-exec"))),
-        };
-        let placed = place_file(&s.pkg_fd, &s.pkg, Path::new("a.js"), target, b"hi", true);
-        assert_eq!(placed.unwrap(), Placed::Linked(EnsureOutcome::Created));
-        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
-        assert_eq!(ino(&s.pkg.join("a.js")), ino(&moved.join("ab/cdef-exec")));
-        assert!(!s.cas.exists(), "not linked by the whole path");
-    }
-
-    #[test]
-    fn a_files_dir_removed_while_open_is_linked_into_by_path() {
-        let s = setup();
-        let files = s.cas.parent().unwrap().parent().unwrap().to_path_buf();
-        std::fs::create_dir_all(files.join("ab")).unwrap();
-        let files_fd = DirFd::open(&files).unwrap();
-        // Pruned away and made anew: the open descriptor names a removed directory.
-        std::fs::remove_dir_all(&files).unwrap();
-        std::fs::create_dir_all(&files).unwrap();
-        let target = CasTarget {
-            path: &s.cas,
-            in_files_dir: Some((&files_fd, Path::new("ab/cdef-exec"))),
-        };
-        let placed = place_file(&s.pkg_fd, &s.pkg, Path::new("a.js"), target, b"hi", true);
-        assert_eq!(placed.unwrap(), Placed::Linked(EnsureOutcome::Created));
-        assert_eq!(std::fs::read(&s.cas).unwrap(), b"hi", "in the live store");
-    }
-
-    #[test]
     fn a_missing_package_dir_is_an_error_naming_the_path() {
         let s = setup();
-        let err = place_file(
-            &s.pkg_fd,
-            &s.pkg,
-            Path::new("no/a.js"),
-            CasTarget::path(&s.cas),
-            b"x",
-            false,
-        )
-        .unwrap_err();
+        let err =
+            place_file(&s.pkg_fd, &s.pkg, Path::new("no/a.js"), &s.cas, b"x", false).unwrap_err();
         assert!(err.to_string().contains("no/a.js"), "{err}");
         assert!(!s.cas.exists(), "nothing reached the store");
     }

@@ -18,7 +18,6 @@ use crate::layout::StoreDir;
 use dashmap::DashSet;
 use sha2::{Digest, Sha512};
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// A sha512 digest plus the exec bit: the identity of one CAS path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +64,6 @@ type KeyBuild = std::hash::BuildHasherDefault<WordHasher>;
 pub struct CasWriter {
     store: StoreDir,
     done: DashSet<CasKey, KeyBuild>,
-    /// The store's `files/` directory, opened on first use, for links relative to it
-    /// (`None` inside when it could not be opened: then CAS paths are linked whole).
-    files_dir: OnceLock<Option<tack_fs::DirFd>>,
 }
 
 impl CasWriter {
@@ -75,14 +71,7 @@ impl CasWriter {
         CasWriter {
             store,
             done: DashSet::with_hasher(KeyBuild::default()),
-            files_dir: OnceLock::new(),
         }
-    }
-
-    fn files_dir(&self) -> Option<&tack_fs::DirFd> {
-        self.files_dir
-            .get_or_init(|| tack_fs::DirFd::open(&self.store.files_dir()).ok())
-            .as_ref()
     }
 
     /// Hashes `content`, makes sure its CAS path holds it (see
@@ -133,29 +122,15 @@ impl CasWriter {
             exec: executable,
         };
         let cas_path = self.store.cas_path(&hex_digest, executable);
-        // The same name relative to `files/`, which spares each link the walk down the
-        // store path.
-        let name = tack_fs::CasName::new(&hex_digest, executable);
-        let in_files_dir = self.files_dir().zip(name.as_ref().map(|n| n.as_path()));
         if self.done.contains(&key) {
             // Put in place by this writer already: link it, or, when it cannot be linked
             // (a duplicate entry, too many links), give the package its own copy.
-            let linked = match in_files_dir {
-                Some((files_dir, name)) => files_dir
-                    .hard_link(name, dir, rel)
-                    .or_else(|_| dir.hard_link_in(&cas_path, rel)),
-                None => dir.hard_link_in(&cas_path, rel),
-            };
-            if linked.is_err() {
+            if dir.hard_link_in(&cas_path, rel).is_err() {
                 tack_fs::write_in_dir(dir, dir_path, rel, content, executable)?;
             }
             return Ok(hex_digest);
         }
-        let target = tack_fs::CasTarget {
-            path: &cas_path,
-            in_files_dir,
-        };
-        tack_fs::place_file(dir, dir_path, rel, target, content, executable)?;
+        tack_fs::place_file(dir, dir_path, rel, &cas_path, content, executable)?;
         self.done.insert(key);
         Ok(hex_digest)
     }
