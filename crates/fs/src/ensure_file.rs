@@ -462,10 +462,22 @@ mod tests {
     #[test]
     fn a_parent_made_meanwhile_does_not_give_up_the_descriptor_link() {
         let dir = tempfile::tempdir().unwrap();
-        if !links_by_descriptor(dir.path()) {
-            return; // Nothing to keep: this process may not link by descriptor at all.
-        }
         linux::EMPTY_PATH_LINK.store(true, Ordering::SeqCst);
+        let file = std::fs::File::create(dir.path().join("source")).unwrap();
+        // A parent that is missing is the caller's to make, and changes nothing, whether
+        // or not this process may link by descriptor.
+        let missing =
+            linux::cstr(dir.path().join("none/blob").as_os_str().as_encoded_bytes()).unwrap();
+        assert!(matches!(
+            linux::link_open_file(&file, &missing),
+            Err(linux::TmpfileError::Io(e)) if e.kind() == io::ErrorKind::NotFound
+        ));
+        assert!(linux::EMPTY_PATH_LINK.load(Ordering::SeqCst));
+        // The race itself needs a process that may link by descriptor (root on a host).
+        assert!(
+            links_by_descriptor(dir.path()),
+            "this test needs linkat(AT_EMPTY_PATH), which needs CAP_DAC_READ_SEARCH"
+        );
         let shard = dir.path().join("shard");
         let made = shard.clone();
         linux::AFTER_FIRST_TRY.with(|hook| {
@@ -474,7 +486,6 @@ mod tests {
         let p = shard.join("blob");
         // `ensure_file` makes a missing shard itself; here the shard appears only after
         // the first attempt failed, so the outcome depends on the retry.
-        let file = std::fs::File::create(dir.path().join("source")).unwrap();
         let c_path = linux::cstr(p.as_os_str().as_encoded_bytes()).unwrap();
         assert!(linux::link_open_file(&file, &c_path).is_ok());
         assert_eq!(std::fs::read(&p).unwrap(), b"");
@@ -482,14 +493,6 @@ mod tests {
             linux::EMPTY_PATH_LINK.load(Ordering::SeqCst),
             "one ENOENT from a missing parent gave up linking by descriptor"
         );
-        // A parent that is still missing is the caller's to make, and changes nothing.
-        let missing =
-            linux::cstr(dir.path().join("none/blob").as_os_str().as_encoded_bytes()).unwrap();
-        assert!(matches!(
-            linux::link_open_file(&file, &missing),
-            Err(linux::TmpfileError::Io(e)) if e.kind() == io::ErrorKind::NotFound
-        ));
-        assert!(linux::EMPTY_PATH_LINK.load(Ordering::SeqCst));
     }
 
     /// Whether this process may `linkat(AT_EMPTY_PATH)` an unnamed file into `dir`.
