@@ -384,22 +384,11 @@ pub(crate) mod linux {
 
     /// Whether the directory `c_path` would be created in exists.
     fn parent_exists(c_path: &CString) -> bool {
-        let bytes = c_path.as_bytes();
-        let parent = match bytes.iter().rposition(|&b| b == b'/') {
-            Some(0) => &b"/"[..],
-            Some(end) => &bytes[..end],
-            None => &b"."[..],
-        };
-        let Ok(parent) = CString::new(parent) else {
-            return false;
-        };
-        // SAFETY: `parent` is a valid NUL-terminated string and `st` a writable stat
-        // buffer for the duration of the call.
-        let rc = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstatat(libc::AT_FDCWD, parent.as_ptr(), &mut st, 0)
-        };
-        rc == 0
+        let path = Path::new(std::ffi::OsStr::from_bytes(c_path.as_bytes()));
+        match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.is_dir(),
+            _ => true, // the working directory, or the root
+        }
     }
 
     pub(crate) fn cstr(bytes: &[u8]) -> io::Result<CString> {
