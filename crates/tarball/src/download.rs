@@ -12,21 +12,19 @@ use futures_util::{Stream, StreamExt as _};
 use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, RETRY_AFTER};
 use std::sync::Arc;
 use tack_store_dir::CasWriter;
-use tokio::sync::{mpsc, Semaphore, SemaphorePermit};
+use tokio::sync::{mpsc, oneshot, Semaphore, SemaphorePermit};
 
 use crate::auth::AuthTable;
 use crate::buffers::PooledBuf;
 use crate::error::FetchError;
-use crate::extract::{
-    unpack_tarball, unpack_tarball_bytes, unpack_verified_tarball_bytes, ExtractCaps,
-    UnpackedPackage,
-};
+use crate::extract::{unpack_tarball, ExtractCaps, UnpackedPackage};
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
 use crate::large_archives::LargeArchives;
-use crate::package_dir::{DirSink, DirectTarget};
+use crate::package_dir::DirectTarget;
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
-use crate::unpack_slots::UnpackSlots;
+use crate::unpack_job::{queue_job, UnpackJob};
+use crate::unpack_queue::UnpackQueue;
 use crate::url::{redact_url, split_url};
 
 /// Chunks buffered between the network and the extractor.
@@ -47,8 +45,8 @@ pub(crate) struct Attempt<'a> {
     pub name: &'a str,
     pub url: &'a str,
     pub expected: Option<&'a ExpectedIntegrity>,
-    /// See [`crate::FetcherOptions::unpack_concurrency`].
-    pub unpack_slots: &'a UnpackSlots,
+    /// Bodies read whole wait here for a worker (see `unpack_queue.rs`).
+    pub unpack_queue: &'a Arc<UnpackQueue<UnpackJob>>,
     /// Streamed extractions at once (see [`Attempt::run_streamed`]).
     pub stream_slots: &'a Semaphore,
     /// See [`crate::FetcherOptions::body_budget_kib`].
@@ -357,60 +355,22 @@ impl<'a> Attempt<'a> {
             .room_for(&buf)
             .await
             .map_err(|e| self.task_error(e))?;
-        let _unpacking = self
-            .unpack_slots
-            .acquire(len)
+        let (done, result) = oneshot::channel();
+        let job = UnpackJob {
+            body: buf,
+            pkg: self.pkg_id.to_string(),
+            shown_url,
+            expected: self.expected.cloned(),
+            target: self.target.cloned(),
+            cas: Arc::clone(self.cas),
+            caps: self.caps,
+            done,
+        };
+        queue_job(self.unpack_queue, len, job);
+        // The body's memory and its room among the large archives are held until here.
+        let unpacked = result
             .await
-            .ok_or_else(|| self.task_error("an unpack slot was lost"))?;
-        let expected = self.expected.cloned();
-        let cas = Arc::clone(self.cas);
-        let caps = self.caps;
-        let pkg = self.pkg_id.to_string();
-        let target = self.target.cloned();
-        let unpacked = tokio::task::spawn_blocking(move || {
-            let mismatch =
-                |expected: &ExpectedIntegrity, algo, digest: &[u8]| FetchError::Integrity {
-                    pkg: pkg.clone(),
-                    url: shown_url.clone(),
-                    expected: expected.display(),
-                    actual: to_sri(algo, digest),
-                };
-            match &expected {
-                // The usual case: the digest is computed with the first batch of files.
-                Some(expected) if expected.algorithm == Algorithm::Sha512 => {
-                    let verdict = |digest: &[u8; 64]| {
-                        if expected.matches(digest) {
-                            Ok(())
-                        } else {
-                            Err(mismatch(expected, Algorithm::Sha512, digest))
-                        }
-                    };
-                    let Some(dir) = target.as_ref().and_then(|t| t.open()) else {
-                        return unpack_verified_tarball_bytes(&buf, &pkg, &*cas, &caps, &verdict);
-                    };
-                    let sink = DirSink::new(&cas, &dir);
-                    let unpacked =
-                        unpack_verified_tarball_bytes(&buf, &pkg, &sink, &caps, &verdict)?;
-                    sink.complete(&unpacked, &pkg)?;
-                    if let Some(target) = &target {
-                        target.mark_filled();
-                    }
-                    Ok(unpacked)
-                }
-                Some(expected) => {
-                    let mut hasher = IntegrityHasher::new(expected.algorithm);
-                    hasher.update(&buf);
-                    let (algo, digest) = hasher.finish();
-                    if !expected.matches(&digest) {
-                        return Err(mismatch(expected, algo, &digest));
-                    }
-                    unpack_tarball_bytes(&buf, &pkg, &*cas, &caps)
-                }
-                None => unpack_tarball_bytes(&buf, &pkg, &*cas, &caps),
-            }
-        })
-        .await
-        .map_err(|e| self.task_error(e))??;
+            .map_err(|_| self.task_error("the unpack worker stopped before it answered"))??;
         Ok(Downloaded {
             unpacked,
             bytes: len,

@@ -24,7 +24,7 @@ use tack_store_dir::sha512_many;
 use crate::buffers::PooledBuf;
 use crate::entry_path::sanitize_entry_path;
 use crate::error::FetchError;
-use crate::inflate::{gunzip_one_shot, is_gzip};
+use crate::inflate::{gunzip_one_shot, is_gzip, Inflated};
 use crate::manifest::{parse_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON};
 
 /// Limits on what one tarball may unpack to.
@@ -296,10 +296,108 @@ pub fn unpack_verified_tarball_bytes(
         archive: body,
         verdict,
     };
-    unpack_bytes(body, pkg, sink, caps, Some(check)).map_err(|e| match e {
+    unpack_bytes(body, pkg, sink, caps, Some(check)).map_err(|e| judged_first(e, check))
+}
+
+/// The error of an extraction that failed, or the integrity failure of its archive when
+/// the archive does not match: a tampered download is reported as such, whatever it does
+/// to the extraction.
+fn judged_first(e: FetchError, check: PendingCheck<'_>) -> FetchError {
+    match e {
         FetchError::Integrity { .. } => e,
         other => check.judge_alone().err().unwrap_or(other),
-    })
+    }
+}
+
+/// One body of a group given to [`unpack_verified_group`].
+pub(crate) struct GroupMember<'a> {
+    pub body: &'a [u8],
+    pub pkg: &'a str,
+    pub sink: &'a dyn CasSink,
+    pub verdict: TarballVerdict<'a>,
+}
+
+/// [`unpack_verified_tarball_bytes`] for several bodies at once, with one result per member
+/// in their order. Each member is inflated and walked as it would be alone, and then the
+/// files and archives of all of them are hashed in one [`sha512_many`] batch before each
+/// member is judged and written.
+///
+/// A small package has too few files to keep the hash lanes full: its batch runs narrow,
+/// then its longest message alone, and in a cold install of the medium fixture those narrow
+/// ends took most of the hashing time. The files of several small packages fill each
+/// other's lanes. A member's failure is its own: the others are judged and written anyway.
+pub(crate) fn unpack_verified_group(
+    members: &[GroupMember<'_>],
+    caps: &ExtractCaps,
+) -> Vec<Result<UnpackedPackage, FetchError>> {
+    let max = one_shot_max(caps);
+    let tars: Vec<Option<Inflated>> = members
+        .iter()
+        .map(|m| is_gzip(m.body).then(|| gunzip_one_shot(m.body, max)).flatten())
+        .collect();
+    // The group counts as one unpack (see `ACTIVE_UNPACKS`), as it runs on one thread.
+    let _active = ActiveUnpack::start();
+    let mut results: Vec<Option<Result<UnpackedPackage, FetchError>>> =
+        members.iter().map(|_| None).collect();
+    let mut walked = Vec::with_capacity(members.len());
+    for (i, (member, tar)) in members.iter().zip(&tars).enumerate() {
+        let check = PendingCheck {
+            archive: member.body,
+            verdict: member.verdict,
+        };
+        let Some(tar) = tar else {
+            // Not gzip, or too large to inflate in one call: the streaming path, alone.
+            results[i] = Some(unpack_verified_tarball_bytes(
+                member.body,
+                member.pkg,
+                member.sink,
+                caps,
+                member.verdict,
+            ));
+            continue;
+        };
+        let mut unpacker = Unpacker::new(member.pkg, member.sink, caps, Some(check));
+        unpacker.deferred = true;
+        unpacker._active = None;
+        match walk_in_memory(&mut unpacker, &tar.bytes) {
+            Ok(()) => walked.push((i, check, unpacker)),
+            Err(e) => results[i] = Some(Err(judged_first(e, check))),
+        }
+    }
+    let mut messages = Vec::new();
+    let mut ends = Vec::with_capacity(walked.len());
+    for (_, _, unpacker) in &walked {
+        unpacker.batch_messages(&mut messages);
+        ends.push(messages.len());
+    }
+    let mut hashes = sha512_many(&messages).into_iter();
+    drop(messages);
+    let mut start = 0;
+    for ((i, check, mut unpacker), end) in walked.into_iter().zip(ends) {
+        let batch: Vec<[u8; 64]> = hashes.by_ref().take(end - start).collect();
+        start = end;
+        let stored = unpacker.store_batch(batch).and_then(|()| unpacker.finish());
+        results[i] = Some(stored.map_err(|e| judged_first(e, check)));
+    }
+    results
+        .into_iter()
+        .zip(members)
+        .map(|(result, member)| {
+            result.unwrap_or_else(|| {
+                Err(FetchError::Task {
+                    pkg: member.pkg.to_string(),
+                    message: "a member of an unpack group was left without a result".to_string(),
+                })
+            })
+        })
+        .collect()
+}
+
+/// The largest tar [`unpack_bytes`] inflates in one call within `caps`.
+fn one_shot_max(caps: &ExtractCaps) -> usize {
+    usize::try_from(decompressed_limit(caps))
+        .unwrap_or(usize::MAX)
+        .min(ONE_SHOT_MAX_TAR_BYTES)
 }
 
 /// The one-shot path when the body inflates in one call, the streaming one otherwise; both
@@ -311,9 +409,7 @@ fn unpack_bytes<'a>(
     caps: &'a ExtractCaps,
     check: Option<PendingCheck<'a>>,
 ) -> Result<UnpackedPackage, FetchError> {
-    let max = usize::try_from(decompressed_limit(caps))
-        .unwrap_or(usize::MAX)
-        .min(ONE_SHOT_MAX_TAR_BYTES);
+    let max = one_shot_max(caps);
     match is_gzip(body).then(|| gunzip_one_shot(body, max)).flatten() {
         Some(tar) => unpack_tar_in_memory(&tar.bytes, pkg, sink, caps, check),
         None => unpack_stream(body, pkg, sink, caps, check),
@@ -329,6 +425,13 @@ fn unpack_tar_in_memory<'a>(
     check: Option<PendingCheck<'a>>,
 ) -> Result<UnpackedPackage, FetchError> {
     let mut unpacker = Unpacker::new(pkg, sink, caps, check);
+    walk_in_memory(&mut unpacker, tar)?;
+    unpacker.finish()
+}
+
+/// Gives every entry of `tar` to `unpacker`.
+fn walk_in_memory<'a>(unpacker: &mut Unpacker<'a>, tar: &'a [u8]) -> Result<(), FetchError> {
+    let pkg = unpacker.pkg;
     let mut archive = tar::Archive::new(io::Cursor::new(tar));
     let entries = archive.entries_with_seek().map_err(|e| bad(pkg, &e))?;
     for (seq, entry) in entries.enumerate() {
@@ -337,7 +440,7 @@ fn unpack_tar_in_memory<'a>(
             .entry_in(seq, &entry, tar)
             .map_err(|e| e.or_stream(|io| bad(pkg, &io)))?;
     }
-    unpacker.finish()
+    Ok(())
 }
 
 /// How many decompressed bytes an archive within `caps` can take, headers and padding
@@ -389,7 +492,11 @@ struct Unpacker<'a> {
     check: Option<PendingCheck<'a>>,
     /// See [`UnpackedPackage::rewritten`].
     rewritten: Vec<String>,
-    _active: ActiveUnpack,
+    /// Set for a member of a group: every file waits for the group's one batch (see
+    /// [`unpack_verified_group`]), however many bytes are pending.
+    deferred: bool,
+    /// This unpack's count in [`ACTIVE_UNPACKS`]; a group's members share the group's.
+    _active: Option<ActiveUnpack>,
 }
 
 /// Unpacks in progress in the process: counted so that a batch is written on the CAS pool
@@ -433,7 +540,8 @@ impl<'a> Unpacker<'a> {
             package_json: None,
             check,
             rewritten: Vec::new(),
-            _active: ActiveUnpack::start(),
+            deferred: false,
+            _active: Some(ActiveUnpack::start()),
         }
     }
 
@@ -562,7 +670,8 @@ impl<'a> Unpacker<'a> {
             mode: file.mode,
             seq,
         });
-        if self.pending_bytes >= BATCH_BYTES || self.held_bytes >= HELD_BYTES {
+        if !self.deferred && (self.pending_bytes >= BATCH_BYTES || self.held_bytes >= HELD_BYTES)
+        {
             self.flush()?;
         }
         Ok(())
@@ -579,27 +688,49 @@ impl<'a> Unpacker<'a> {
     }
 
     fn flush(&mut self) -> Result<(), FetchError> {
-        let batch = std::mem::take(&mut self.pending);
-        self.pending_bytes = 0;
-        self.held_bytes = 0;
-        if batch.is_empty() {
+        if self.pending.is_empty() {
             return Ok(());
         }
         // The whole batch is hashed in one call, so that short files of the whole batch fill
         // the lanes beside its long ones. (Hashed in chunks, as it once was, each chunk ended
         // with its longest file hashed alone.)
-        let mut messages: Vec<&[u8]> = batch.iter().map(|f| f.content.bytes()).collect();
-        let check = self.check.take();
-        if let Some(check) = &check {
+        let mut messages = Vec::with_capacity(self.pending.len() + 1);
+        self.batch_messages(&mut messages);
+        let hashes = sha512_many(&messages);
+        drop(messages);
+        self.store_batch(hashes)
+    }
+
+    /// The messages the pending batch hashes, in order: its files, then the archive if it
+    /// is still to be judged.
+    fn batch_messages<'s>(&'s self, messages: &mut Vec<&'s [u8]>) {
+        messages.extend(self.pending.iter().map(|f| f.content.bytes()));
+        if let Some(check) = &self.check {
             messages.push(check.archive);
         }
-        let mut hashes = sha512_many(&messages);
-        drop(messages);
-        if let Some(check) = &check {
+    }
+
+    /// Judges the archive (if still to be judged) and writes the pending batch, given the
+    /// digests of [`Unpacker::batch_messages`] in its order.
+    fn store_batch(&mut self, mut hashes: Vec<[u8; 64]>) -> Result<(), FetchError> {
+        let batch = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        self.held_bytes = 0;
+        if let Some(check) = self.check.take() {
             // `sha512_many` gives one digest per message; were one missing, the zero digest
             // matches no expectation, so the archive is refused, never waved through.
             let archive_digest = hashes.pop().unwrap_or([0; 64]);
             (check.verdict)(&archive_digest)?;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if hashes.len() != batch.len() {
+            // Never store a batch whose files and digests do not pair up.
+            return Err(FetchError::Task {
+                pkg: self.pkg.to_string(),
+                message: format!("{} digests for {} files", hashes.len(), batch.len()),
+            });
         }
         let hashed: Vec<HashedFile<'_>> = batch
             .iter()

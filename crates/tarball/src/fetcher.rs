@@ -25,7 +25,8 @@ use crate::integrity::ExpectedIntegrity;
 use crate::large_archives::LargeArchives;
 use crate::options::{FetchEvent, FetcherOptions};
 use crate::package_dir::DirectTarget;
-use crate::unpack_slots::UnpackSlots;
+use crate::unpack_job::{UnpackJob, GROUP_LIMITS};
+use crate::unpack_queue::UnpackQueue;
 use crate::url::redact_url;
 
 /// One locked package to bring into the store.
@@ -54,8 +55,8 @@ struct Inner {
     opts: FetcherOptions,
     client: reqwest::Client,
     network: Semaphore,
-    /// See [`FetcherOptions::unpack_concurrency`].
-    unpack: UnpackSlots,
+    /// Bodies read whole waiting for one of [`FetcherOptions::unpack_concurrency`] workers.
+    unpack: Arc<UnpackQueue<UnpackJob>>,
     /// Streamed extractions at once: twice [`FetcherOptions::unpack_concurrency`].
     streams: Semaphore,
     /// See [`FetcherOptions::body_budget_kib`].
@@ -95,7 +96,7 @@ impl Fetcher {
             inner: Arc::new(Inner {
                 cas: Arc::new(CasWriter::new(opts.store.clone())),
                 network: Semaphore::new(opts.network_concurrency.max(1)),
-                unpack: UnpackSlots::new(opts.unpack_concurrency),
+                unpack: Arc::new(UnpackQueue::new(opts.unpack_concurrency, GROUP_LIMITS)),
                 streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
                 large_archives: LargeArchives::new(opts.large_archive_budget_kib),
@@ -189,7 +190,7 @@ impl Fetcher {
                 name: &pkg.name,
                 url: &pkg.tarball_url,
                 expected: expected.as_ref(),
-                unpack_slots: &self.inner.unpack,
+                unpack_queue: &self.inner.unpack,
                 stream_slots: &self.inner.streams,
                 body_budget: &self.inner.bodies,
                 body_budget_kib: opts.body_budget_kib,

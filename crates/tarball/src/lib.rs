@@ -28,7 +28,8 @@ mod options;
 mod package_dir;
 mod retry;
 mod stream;
-mod unpack_slots;
+mod unpack_job;
+mod unpack_queue;
 mod url;
 
 pub use auth::AuthTable;
