@@ -60,7 +60,12 @@ pub struct FetcherOptions {
     /// slow link the largest tarballs arrive last (every connection gets its share of the
     /// link), and unpacking them after the link went quiet was the tail of an install.
     pub slow_body_min: u64,
-    /// See [`FetcherOptions::slow_body_min`].
+    /// See [`FetcherOptions::slow_body_min`]. 150 ms: on loopback, with both cores busy
+    /// unpacking, the largest bodies of the medium fixture (1–4.4 MB) took 2–40 ms to read
+    /// whole, and with 40 ms here one to five of them per cold install went on streamed,
+    /// inflated by the streaming decoder (about 60 ms more CPU for TypeScript alone). Over
+    /// the emulated link of the benchmarks (200 Mbit/s, 50 ms) they take over half a second
+    /// and still go on streamed.
     pub slow_body_after: Duration,
     /// Whole bodies unpacked (hashed, inflated, written to the CAS) at once. Unpacking is
     /// CPU-bound: with one per download, threads that each hold a whole inflated
@@ -116,7 +121,7 @@ impl FetcherOptions {
             caps: ExtractCaps::default(),
             whole_body_max: DEFAULT_WHOLE_BODY_MAX,
             slow_body_min: 1 << 20,
-            slow_body_after: Duration::from_millis(40),
+            slow_body_after: Duration::from_millis(150),
             unpack_concurrency: default_unpack_concurrency(),
             body_budget_kib: default_body_budget_kib(),
             large_archive_budget_kib: DEFAULT_LARGE_ARCHIVE_BUDGET_KIB,
