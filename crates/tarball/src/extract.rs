@@ -310,10 +310,14 @@ fn judged_first(e: FetchError, check: PendingCheck<'_>) -> FetchError {
 }
 
 /// One body of a group given to [`unpack_verified_group`].
-pub(crate) struct GroupMember<'a> {
+#[derive(Clone, Copy)]
+pub struct GroupMember<'a> {
+    /// The downloaded archive.
     pub body: &'a [u8],
+    /// The package, as errors name it.
     pub pkg: &'a str,
     pub sink: &'a dyn CasSink,
+    /// Judges the archive's sha512 (see [`unpack_verified_tarball_bytes`]).
     pub verdict: TarballVerdict<'a>,
 }
 
@@ -326,7 +330,7 @@ pub(crate) struct GroupMember<'a> {
 /// then its longest message alone, and in a cold install of the medium fixture those narrow
 /// ends took most of the hashing time. The files of several small packages fill each
 /// other's lanes. A member's failure is its own: the others are judged and written anyway.
-pub(crate) fn unpack_verified_group(
+pub fn unpack_verified_group(
     members: &[GroupMember<'_>],
     caps: &ExtractCaps,
 ) -> Vec<Result<UnpackedPackage, FetchError>> {

@@ -37,8 +37,9 @@ pub use cas::{extract_tarball, into_index_row};
 pub use client::HttpClient;
 pub use error::FetchError;
 pub use extract::{
-    unpack_tarball, unpack_tarball_bytes, unpack_verified_tarball_bytes, CasSink, CasWriteError,
-    ExtractCaps, HashedFile, TarballVerdict, UnpackedFile, UnpackedPackage, ONE_SHOT_MAX_TAR_BYTES,
+    unpack_tarball, unpack_tarball_bytes, unpack_verified_group, unpack_verified_tarball_bytes,
+    CasSink, CasWriteError, ExtractCaps, GroupMember, HashedFile, TarballVerdict, UnpackedFile,
+    UnpackedPackage, ONE_SHOT_MAX_TAR_BYTES,
 };
 pub use fetcher::{Fetcher, PackageToFetch};
 pub use integrity::{sha512_sri, to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};

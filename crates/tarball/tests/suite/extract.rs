@@ -2,8 +2,9 @@
 
 use tack_store_dir::StoreDir;
 use tack_tarball::{
-    extract_tarball, unpack_tarball, unpack_tarball_bytes, unpack_verified_tarball_bytes, CasSink,
-    CasWriteError, ExtractCaps, FetchError, HashedFile, PLACEHOLDER_PACKAGE_JSON,
+    extract_tarball, unpack_tarball, unpack_tarball_bytes, unpack_verified_group,
+    unpack_verified_tarball_bytes, CasSink, CasWriteError, ExtractCaps, FetchError, GroupMember,
+    HashedFile, PLACEHOLDER_PACKAGE_JSON,
 };
 
 use crate::common::{gzip, raw_tar, sha512_hex, RawEntry};
@@ -359,4 +360,83 @@ fn a_broken_archive_with_a_wrong_digest_is_an_integrity_failure() {
     let err =
         unpack_verified_tarball_bytes(&tgz, "judged@1.0.0", &store, &caps, &verdict).unwrap_err();
     assert_ne!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+}
+
+/// A small package whose files are its own: `seed` makes every content unique.
+fn small_package_tgz(seed: u8, files: usize) -> Vec<u8> {
+    let manifest = format!(r#"{{"name":"p{seed}","version":"1.0.0"}}"#);
+    let names: Vec<String> = (0..files).map(|i| format!("package/lib/f{i}.js")).collect();
+    let contents: Vec<String> = (0..files)
+        .map(|i| format!("// package {seed}, file {i}\n{}", "x".repeat(100 * i)))
+        .collect();
+    let mut entries = vec![RawEntry::file("package/package.json", manifest.as_bytes())];
+    entries.extend(
+        names
+            .iter()
+            .zip(&contents)
+            .map(|(n, c)| RawEntry::file(n, c.as_bytes())),
+    );
+    gzip(&raw_tar(&entries))
+}
+
+#[test]
+fn a_group_stores_what_each_member_would_alone_and_a_member_fails_alone() {
+    let (_d, store) = store();
+    let caps = ExtractCaps::default();
+    let good = [small_package_tgz(1, 9), small_package_tgz(2, 3), many_files_tgz()];
+    // Not gzip: this member is unpacked on its own, in the same call.
+    let raw = raw_tar(&[RawEntry::file("package/raw.js", b"raw tar member")]);
+    let wrong = small_package_tgz(3, 5);
+    let mut broken = small_package_tgz(4, 40);
+    let middle = broken.len() / 2;
+    broken[middle] ^= 0xff;
+
+    let judges = [
+        Judge::new(sha512_hex(&good[0])),
+        Judge::new(sha512_hex(&good[1])),
+        Judge::new(sha512_hex(&good[2])),
+        Judge::new(sha512_hex(&raw)),
+        Judge::new(sha512_hex(b"what the lockfile says")),
+        // Against the digest of the intact archive: the download was damaged.
+        Judge::new(sha512_hex(&small_package_tgz(4, 40))),
+    ];
+    let verdicts: Vec<_> = judges
+        .iter()
+        .map(|judge| move |d: &[u8; 64]| judge.judge(d))
+        .collect();
+    let bodies: [&[u8]; 6] = [&good[0], &good[1], &good[2], &raw, &wrong, &broken];
+    let members: Vec<GroupMember<'_>> = bodies
+        .iter()
+        .zip(&verdicts)
+        .map(|(body, verdict)| GroupMember {
+            body,
+            pkg: "member@1.0.0",
+            sink: &store,
+            verdict,
+        })
+        .collect();
+    let results = unpack_verified_group(&members, &caps);
+    assert_eq!(results.len(), 6);
+
+    let shape = |u: &tack_tarball::UnpackedPackage| -> Vec<(String, String, u32, u64)> {
+        u.files
+            .iter()
+            .map(|(p, f)| (p.clone(), f.digest.clone(), f.mode, f.size))
+            .collect()
+    };
+    for (i, body) in [&good[0][..], &good[1], &good[2], &raw].into_iter().enumerate() {
+        let grouped = results[i].as_ref().unwrap();
+        let alone = unpack_tarball_bytes(body, "member@1.0.0", &store, &caps).unwrap();
+        assert_eq!(shape(grouped), shape(&alone), "member {i}");
+        assert_eq!(grouped.manifest, alone.manifest, "member {i}");
+        // Each verdict was asked once, about its own archive.
+        assert_eq!(*judges[i].asked.lock().unwrap(), vec![sha512_hex(body)]);
+    }
+    for i in [4, 5] {
+        let err = results[i].as_ref().unwrap_err();
+        assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "member {i}: {err}");
+    }
+    // Only the good members' files are in the store: package.json and 9 files, package.json
+    // and 3, the 13 of `many_files_tgz`, and the raw member's file and placeholder manifest.
+    assert_eq!(files_in_store(&store), 10 + 4 + 13 + 2);
 }
