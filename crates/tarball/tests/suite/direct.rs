@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tack_store_dir::PackageFilesIndex;
 use tack_tarball::{DirectTarget, FetchError, FetcherOptions, PackageDir};
 
-use crate::common::{gzip, raw_tar, Env, RawEntry};
+use crate::common::{gzip, raw_tar, sha512_hex, Env, RawEntry};
 
 /// A target that creates `dir` (its parent must exist) on first use.
 fn target(dir: PathBuf) -> Arc<DirectTarget> {
@@ -180,6 +180,70 @@ async fn a_streamed_body_leaves_its_target_alone() {
             .store
             .cas_path(&info.digest, info.is_executable())
             .exists());
+    }
+}
+
+/// Many small packages through one unpack worker: the bodies that wait for it are unpacked
+/// in groups (see `unpack_queue.rs`). Each fills its own directory, exactly as alone, and
+/// the one whose body does not match the lockfile fails on its own, its directory without
+/// a marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packages_unpacked_in_groups_fill_their_own_dirs_and_fail_alone() {
+    let env = Env::new().await;
+    let mut opts = env.options();
+    opts.unpack_concurrency = 1;
+    let (fetcher, _writer) = env.fetcher(opts);
+    let tampered = 7;
+    let fetches: Vec<_> = (0..24)
+        .map(|i| {
+            let name = format!("grouped-{i}");
+            let manifest = format!(r#"{{"name":"{name}","version":"1.0.0"}}"#);
+            let own = format!("module.exports = {i};\n");
+            let tgz = gzip(&raw_tar(&[
+                RawEntry::file("package/package.json", manifest.as_bytes()),
+                RawEntry::file("package/index.js", own.as_bytes()),
+                RawEntry::file("package/lib/shared.js", b"shared by every package\n"),
+            ]));
+            let mut pkg = env.raw(&name, tgz);
+            if i == tampered {
+                pkg.integrity = Some(tack_tarball::sha512_sri(b"what the lockfile says"));
+            }
+            let dir = env.dir.path().join(&name);
+            let target = target(dir.clone());
+            let fetcher = fetcher.clone();
+            let fetch = tokio::spawn({
+                let target = Arc::clone(&target);
+                async move { fetcher.fetch_into(&pkg, Some(target)).await }
+            });
+            (i, fetch, target, dir, own)
+        })
+        .collect();
+    for (i, fetch, target, dir, own) in fetches {
+        let fetched = fetch.await.unwrap();
+        if i == tampered {
+            let err = fetched.unwrap_err();
+            assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
+            assert!(err.to_string().contains("grouped-7@1.0.0"), "{err}");
+            assert!(!target.filled());
+            assert!(!dir.join("package.json").exists(), "grouped-7 looks complete");
+            let digest = sha512_hex(own.as_bytes());
+            assert!(
+                !env.store.cas_path(&digest, false).exists(),
+                "a file of the tampered body reached the store"
+            );
+            continue;
+        }
+        let row = fetched.unwrap();
+        assert!(target.filled(), "grouped-{i}");
+        let mut on_disk: Vec<String> = Vec::new();
+        walk(&dir, &dir, &mut on_disk);
+        on_disk.sort();
+        assert_eq!(on_disk, ["index.js", "lib/shared.js", "package.json"]);
+        assert_eq!(std::fs::read_to_string(dir.join("index.js")).unwrap(), own);
+        for (rel, info) in &row.files {
+            let cas = env.store.cas_path(&info.digest, info.is_executable());
+            assert_eq!(ino(&dir.join(rel)), ino(&cas), "grouped-{i}: {rel}");
+        }
     }
 }
 
