@@ -15,7 +15,7 @@
 //!
 //! Nor does the pool keep or hand out buffers below [`SMALLEST_KEPT`] (malloc reuses those
 //! well), and it hands an idle buffer only to a request of at least a quarter of its size.
-//! Once the largest archives were unpacked first (see `unpack_slots.rs`), their buffers went
+//! Once the largest archives were unpacked first (see `unpack_queue.rs`), their buffers went
 //! on to hold small bodies, so the next mid-sized archive found nothing idle that fitted and
 //! took new memory: 60% more bytes faulted in per cold install. An idle buffer that no
 //! request takes gives way, largest first, when new memory would take live and idle

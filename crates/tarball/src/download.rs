@@ -97,7 +97,7 @@ pub(crate) struct Downloaded {
 
 impl<'a> Attempt<'a> {
     /// Downloads and unpacks. `network` is the download's share of `network-concurrency`:
-    /// a body read whole gives it back before it waits for an unpack slot (its memory counts
+    /// a body read whole gives it back before it waits for an unpack worker (its memory counts
     /// against the body budget instead), a streamed one holds it to the end.
     pub(crate) async fn run(
         &self,
@@ -168,10 +168,10 @@ impl<'a> Attempt<'a> {
     /// downloads, hashing it for the integrity check on the way. `prefix` is what was read
     /// before the body was handed over (see [`Attempt::run_buffered`]).
     ///
-    /// A streamed extraction holds a stream slot (`_slot`), not an unpack slot: it holds a
+    /// A streamed extraction holds a stream slot (`_slot`) and no unpack worker: it holds a
     /// few chunks and a few MiB of files (see `HELD_BYTES` in `extract.rs`), not a whole
     /// body, and spends most of its time waiting for the network. Holding an unpack slot
-    /// for that time stalled every whole-body unpack behind a few slow downloads.
+    /// (as workers were once) for that time stalled every whole-body unpack behind a few slow downloads.
     async fn run_streamed<S>(
         &self,
         mut body: S,

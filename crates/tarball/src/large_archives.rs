@@ -3,11 +3,11 @@
 //! A body read whole is inflated in one call into a buffer as large as its tar (see
 //! `inflate.rs`). Most npm archives inflate to well under a MiB, but a project usually has
 //! a few that inflate to 10–25 MiB (a compiler, a bundler, a formatter, a native binary),
-//! and their downloads tend to finish together. With four unpack slots, four of them
+//! and their downloads tend to finish together. With four unpack workers, four of them
 //! inflated at once were half of a cold install's peak memory.
 //!
-//! Archives over [`LARGE_TAR_BYTES`] therefore wait for a share of a budget before they take
-//! an unpack slot; smaller ones never wait here, so a large archive waiting does not hold
+//! Archives over [`LARGE_TAR_BYTES`] therefore wait for a share of a budget before they queue
+//! for an unpack worker; smaller ones never wait here, so a large archive waiting does not hold
 //! up the many small ones behind it, and the other core keeps unpacking them. An archive
 //! larger than the whole budget waits for all of it and runs alone among the large ones.
 

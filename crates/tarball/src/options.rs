@@ -67,11 +67,11 @@ pub struct FetcherOptions {
     /// the emulated link of the benchmarks (200 Mbit/s, 50 ms) they take over half a second
     /// and still go on streamed.
     pub slow_body_after: Duration,
-    /// Whole bodies unpacked (hashed, inflated, written to the CAS) at once. Unpacking is
-    /// CPU-bound: with one per download, threads that each hold a whole inflated
-    /// tarball fought for two cores. Streamed bodies have slots of their own, twice as
-    /// many: they hold a few MiB each and mostly wait for the network. A freed slot goes to
-    /// the largest body waiting (see `unpack_slots.rs`).
+    /// Workers unpacking (hashing, inflating, writing to the CAS) whole bodies at once.
+    /// Unpacking is CPU-bound: with one per download, threads that each hold a whole
+    /// inflated tarball fought for two cores. Streamed bodies have slots of their own, twice
+    /// as many: they hold a few MiB each and mostly wait for the network. A worker takes the
+    /// largest body waiting, and small ones in groups (see `unpack_queue.rs`).
     pub unpack_concurrency: usize,
     /// Memory (KiB) that bodies read whole may hold between their download and the end of
     /// their unpacking. Such a body gives its download slot back as soon as it is read, so
@@ -140,11 +140,11 @@ pub const DEFAULT_WHOLE_BODY_MAX: u64 = 8 << 20;
 
 /// Room for the largest archive of a typical project (a compiler's tar is 20–25 MiB), or
 /// for two or three bundlers' at once. In the medium fixture four archives inflate to
-/// 10–24 MiB each; with four unpack slots they were often inflated together, about 60 MiB
+/// 10–24 MiB each; with four unpack workers they were often inflated together, about 60 MiB
 /// of a cold install's peak.
 pub const DEFAULT_LARGE_ARCHIVE_BUDGET_KIB: u32 = 24 << 10;
 
-/// The body size the body budget is counted in: two of them per unpack slot.
+/// The body size the body budget is counted in: two of them per unpack worker.
 const BUDGETED_BODY: u64 = 2 << 20;
 
 /// 128 downloads in flight, whatever the machine. Tarball downloads are latency-bound:
@@ -156,8 +156,8 @@ pub fn default_network_concurrency() -> usize {
     128
 }
 
-/// Room for two bodies of 2 MiB per unpack slot (16 MiB on two cores): enough to keep every
-/// slot fed (most npm tarballs are far smaller, and a larger one takes what it needs up
+/// Room for two bodies of 2 MiB per unpack worker (16 MiB on two cores): enough to keep every
+/// worker fed (most npm tarballs are far smaller, and a larger one takes what it needs up
 /// to the whole budget), and small enough that bodies downloaded faster than they can be
 /// unpacked (a fast link, a slow machine) do not pile up in memory. With the large-archive
 /// budget and the pool's cap, peak RSS of a medium install with a wiped store was

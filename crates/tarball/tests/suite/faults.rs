@@ -428,7 +428,7 @@ async fn a_slow_large_body_with_a_wrong_integrity_publishes_no_row() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_beyond_the_stream_slots_are_read_whole() {
-    // One unpack slot gives two stream slots: of four slow bodies, two go on as streams and
+    // One unpack worker gives two stream slots: of four slow bodies, two go on as streams and
     // the others are read whole. Every one must arrive intact either way.
     let env = Env::new().await;
     let pkgs: Vec<_> = (0..4)

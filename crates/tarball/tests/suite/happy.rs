@@ -215,12 +215,12 @@ async fn scoped_registry_with_auth() {
     }
 }
 
-/// Forty packages fetched at once through two download slots, one unpack slot and a body
-/// budget smaller than any body: bodies read whole wait for the unpack slot without holding
-/// a download slot, one at a time, streamed ones (the larger half) hold both, and all of
-/// them land in the store.
+/// Forty packages fetched at once through two download slots, one unpack worker and a
+/// body budget smaller than any body: bodies read whole wait for the worker without holding
+/// a download slot, streamed ones (the larger half) hold a download slot and a stream slot,
+/// and all of them land in the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_packages_share_few_download_and_unpack_slots() {
+async fn many_packages_share_few_download_slots_and_one_unpack_worker() {
     let env = Env::new().await;
     // Hex of a pseudo-random stream: it does not compress, so the body is as large as it.
     let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
