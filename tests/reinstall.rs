@@ -296,3 +296,33 @@ fn peer_variants_sharing_a_store_row_are_both_served_from_the_store() {
         assert!(manifest.is_file(), "{} is missing", manifest.display());
     }
 }
+
+/// The last download seals the index writer while imports still run (see `materialize.rs`):
+/// every row must still be committed, so that the next install serves every package from
+/// the store.
+#[test]
+fn every_package_of_a_cold_install_is_served_from_the_store_next_time() {
+    let registry = registry::start();
+    let project = installed_basic(&registry.url());
+    let tarballs = |registry: &tack_test_registry::TestRegistry| -> Vec<String> {
+        registry
+            .requests()
+            .into_iter()
+            .map(|r| r.decoded_path)
+            .filter(|p| p.ends_with(".tgz"))
+            .collect()
+    };
+    let fetched = tarballs(&registry);
+    assert!(fetched.len() > 3, "the cold install fetched {fetched:?}");
+    fs_err::remove_dir_all(project.dir().join("node_modules")).unwrap();
+    registry.clear_requests();
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "warm install",
+    );
+    let downloads = tarballs(&registry);
+    assert!(
+        downloads.is_empty(),
+        "the warm install downloaded {downloads:?}"
+    );
+}

@@ -137,6 +137,14 @@ impl Fetcher {
         result
     }
 
+    /// Says that every package this install needs has been fetched: the index writer
+    /// commits its last rows now (see [`IndexWriter::seal`]), while the install finishes
+    /// its imports, instead of when the install is done. A row of a fetch that ends after
+    /// this call is not recorded: that package is only downloaded again next time.
+    pub fn all_fetched(&self) {
+        self.inner.index_writer.seal();
+    }
+
     /// The `index.db` key the row is published under.
     pub fn index_key(&self, pkg: &PackageToFetch) -> String {
         match &pkg.integrity {
