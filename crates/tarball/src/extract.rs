@@ -337,7 +337,11 @@ pub fn unpack_verified_group(
     let max = one_shot_max(caps);
     let tars: Vec<Option<Inflated>> = members
         .iter()
-        .map(|m| is_gzip(m.body).then(|| gunzip_one_shot(m.body, max)).flatten())
+        .map(|m| {
+            is_gzip(m.body)
+                .then(|| gunzip_one_shot(m.body, max))
+                .flatten()
+        })
         .collect();
     // The group counts as one unpack (see `ACTIVE_UNPACKS`), as it runs on one thread.
     let _active = ActiveUnpack::start();
@@ -674,8 +678,7 @@ impl<'a> Unpacker<'a> {
             mode: file.mode,
             seq,
         });
-        if !self.deferred && (self.pending_bytes >= BATCH_BYTES || self.held_bytes >= HELD_BYTES)
-        {
+        if !self.deferred && (self.pending_bytes >= BATCH_BYTES || self.held_bytes >= HELD_BYTES) {
             self.flush()?;
         }
         Ok(())

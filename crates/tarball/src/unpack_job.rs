@@ -173,7 +173,9 @@ impl UnpackJob {
             Some(expected) if expected.algorithm == Algorithm::Sha512 => {
                 let verdict = |digest: &[u8; 64]| self.judge(digest);
                 let Some(dir) = self.target.as_ref().and_then(|t| t.open()) else {
-                    return unpack_verified_tarball_bytes(body, &self.pkg, cas, &self.caps, &verdict);
+                    return unpack_verified_tarball_bytes(
+                        body, &self.pkg, cas, &self.caps, &verdict,
+                    );
                 };
                 let sink = DirSink::new(cas, &dir);
                 let unpacked =

@@ -136,8 +136,14 @@ mod tests {
     #[test]
     fn small_bodies_go_in_groups_within_the_limits() {
         let queue = UnpackQueue::new(1, LIMITS);
-        for (bytes, name) in [(90, "a"), (80, "b"), (70, "c"), (60, "d"), (10, "e"), (500, "big")]
-        {
+        for (bytes, name) in [
+            (90, "a"),
+            (80, "b"),
+            (70, "c"),
+            (60, "d"),
+            (10, "e"),
+            (500, "big"),
+        ] {
             let _ = queue.push(bytes, name);
         }
         // A large body goes alone, even with small ones waiting.

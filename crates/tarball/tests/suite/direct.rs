@@ -225,7 +225,10 @@ async fn packages_unpacked_in_groups_fill_their_own_dirs_and_fail_alone() {
             assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "{err}");
             assert!(err.to_string().contains("grouped-7@1.0.0"), "{err}");
             assert!(!target.filled());
-            assert!(!dir.join("package.json").exists(), "grouped-7 looks complete");
+            assert!(
+                !dir.join("package.json").exists(),
+                "grouped-7 looks complete"
+            );
             let digest = sha512_hex(own.as_bytes());
             assert!(
                 !env.store.cas_path(&digest, false).exists(),

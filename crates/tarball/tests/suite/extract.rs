@@ -383,7 +383,11 @@ fn small_package_tgz(seed: u8, files: usize) -> Vec<u8> {
 fn a_group_stores_what_each_member_would_alone_and_a_member_fails_alone() {
     let (_d, store) = store();
     let caps = ExtractCaps::default();
-    let good = [small_package_tgz(1, 9), small_package_tgz(2, 3), many_files_tgz()];
+    let good = [
+        small_package_tgz(1, 9),
+        small_package_tgz(2, 3),
+        many_files_tgz(),
+    ];
     // Not gzip: this member is unpacked on its own, in the same call.
     let raw = raw_tar(&[RawEntry::file("package/raw.js", b"raw tar member")]);
     let wrong = small_package_tgz(3, 5);
@@ -424,7 +428,10 @@ fn a_group_stores_what_each_member_would_alone_and_a_member_fails_alone() {
             .map(|(p, f)| (p.clone(), f.digest.clone(), f.mode, f.size))
             .collect()
     };
-    for (i, body) in [&good[0][..], &good[1], &good[2], &raw].into_iter().enumerate() {
+    for (i, body) in [&good[0][..], &good[1], &good[2], &raw]
+        .into_iter()
+        .enumerate()
+    {
         let grouped = results[i].as_ref().unwrap();
         let alone = unpack_tarball_bytes(body, "member@1.0.0", &store, &caps).unwrap();
         assert_eq!(shape(grouped), shape(&alone), "member {i}");
@@ -434,7 +441,11 @@ fn a_group_stores_what_each_member_would_alone_and_a_member_fails_alone() {
     }
     for i in [4, 5] {
         let err = results[i].as_ref().unwrap_err();
-        assert_eq!(err.code(), "ERR_PNPM_TARBALL_INTEGRITY", "member {i}: {err}");
+        assert_eq!(
+            err.code(),
+            "ERR_PNPM_TARBALL_INTEGRITY",
+            "member {i}: {err}"
+        );
     }
     // Only the good members' files are in the store: package.json and 9 files, package.json
     // and 3, the 13 of `many_files_tgz`, and the raw member's file and placeholder manifest.
