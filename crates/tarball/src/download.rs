@@ -170,8 +170,8 @@ impl<'a> Attempt<'a> {
     ///
     /// A streamed extraction holds a stream slot (`_slot`) and no unpack worker: it holds a
     /// few chunks and a few MiB of files (see `HELD_BYTES` in `extract.rs`), not a whole
-    /// body, and spends most of its time waiting for the network. Holding an unpack slot
-    /// (as workers were once) for that time stalled every whole-body unpack behind a few slow downloads.
+    /// body, and spends most of its time waiting for the network. When it held an unpack
+    /// slot for that time, every whole-body unpack stalled behind a few slow downloads.
     async fn run_streamed<S>(
         &self,
         mut body: S,
