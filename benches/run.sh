@@ -215,9 +215,21 @@ for scenario in "${scenarios[@]}"; do
     stop_registry
     continue
   fi
-  # Interleave the tools run by run, so drift on the machine hits every tool alike.
+  # Interleave the tools run by run, so drift on the machine hits every tool alike, each run
+  # in another order: the tools' permutations, shuffled once with a fixed seed (a rerun
+  # repeats them), one per run. A fixed order, even rotated, has each tool always run right
+  # after the same other one, and what that one leaves behind (memory it freed that the VM
+  # hands back to its host, pages still being written back) then weighs on the same tool
+  # every time. With three tools, six runs use every order once.
+  previous=none
   for run in $(seq "$RUNS"); do
-    for tool in "${tools[@]}"; do
+    read -r -a order <<< "$(python3 -c '
+import itertools, random, sys
+orders = list(itertools.permutations(sys.argv[2:]))
+random.Random(9).shuffle(orders)
+print(*orders[(int(sys.argv[1]) - 1) % len(orders)])' "$run" "${tools[@]}")"
+    for slot in "${!order[@]}"; do
+      tool=${order[$slot]}
       project="$WORK/$tool/project"
       eval "$(prepare_cmd "$tool" "$scenario")"
       before=$(registry_cpu_ticks)
@@ -226,14 +238,15 @@ for scenario in "${scenarios[@]}"; do
          --command-name "$tool" "/usr/bin/time -f %M -o $WORK/rss env $(env_for "$tool") $(install_cmd "$tool")" >/dev/null 2>"$WORK/hf.err") || {
         echo "$tool failed in scenario $scenario (run $run):" >&2; cat "$WORK/hf.err" >&2; exit 1; }
       after=$(registry_cpu_ticks)
-      python3 - "$json" "$WORK/rss" "$tool" "$scenario" "$run" "$((after - before))" >> "$RAW" <<'PY'
+      python3 - "$json" "$WORK/rss" "$tool" "$scenario" "$run" "$((after - before))" "$slot" "$previous" >> "$RAW" <<'PY'
 import json, sys
 hf = json.load(open(sys.argv[1]))["results"][0]
 rss = int(open(sys.argv[2]).read().split()[-1])
 print(json.dumps({"tool": sys.argv[3], "scenario": sys.argv[4], "run": int(sys.argv[5]),
-  "wall": hf["times"][0], "user": hf["user"], "sys": hf["system"], "rss_kb": rss,
-  "registry_cpu_s": int(sys.argv[6]) / 100.0}))
+  "slot": int(sys.argv[7]), "after": sys.argv[8], "wall": hf["times"][0], "user": hf["user"],
+  "sys": hf["system"], "rss_kb": rss, "registry_cpu_s": int(sys.argv[6]) / 100.0}))
 PY
+      previous=$tool
     done
   done
   stop_registry
