@@ -1,5 +1,6 @@
-//! Re-installs: the no-op path writes nothing, a damaged package directory is repaired, and a
-//! lockfile change touches only the packages it changes.
+//! Re-installs: the no-op path writes nothing, a damaged package directory is repaired, a
+//! lockfile change touches only the packages it changes, and the links of a tree are trusted
+//! only while the lockfile it was built from is the one installed.
 
 use tack_suite::conformance::{clone_inputs, prepare, project_tree};
 use tack_suite::project::{assert_success, TestProject};
@@ -110,20 +111,8 @@ fn an_emptied_marker_list_is_not_a_noop() {
 #[test]
 fn removing_and_adding_a_dependency_touches_only_it() {
     let registry = registry::start();
-    // Lockfile B: the basic project without @tack-test/scoped, resolved by pnpm.
-    let without = TestProject::new();
-    prepare(&without, &basic_fixture(), &registry.url());
-    let manifest = without.dir().join("package.json");
-    let text = fs_err::read_to_string(&manifest).unwrap();
-    fs_err::write(
-        &manifest,
-        text.replace("    \"@tack-test/scoped\": \"^1.0.0\",\n", ""),
-    )
-    .unwrap();
-    assert_success(
-        &without.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
-        "pnpm resolving the smaller project",
-    );
+    // Lockfile B: the basic project without @tack-test/scoped.
+    let without = without_scoped(&registry.url());
 
     let project = installed_basic(&registry.url());
     let kept = project
@@ -183,6 +172,88 @@ fn removing_and_adding_a_dependency_touches_only_it() {
         inode_before, inode_final,
         "an unchanged package was re-imported"
     );
+}
+
+/// The basic project without @tack-test/scoped, its lockfile resolved by pnpm.
+fn without_scoped(registry_url: &str) -> TestProject {
+    let without = TestProject::new();
+    prepare(&without, &basic_fixture(), registry_url);
+    let manifest = without.dir().join("package.json");
+    let text = fs_err::read_to_string(&manifest).unwrap();
+    fs_err::write(
+        &manifest,
+        text.replace("    \"@tack-test/scoped\": \"^1.0.0\",\n", ""),
+    )
+    .unwrap();
+    assert_success(
+        &without.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+        "pnpm resolving the smaller project",
+    );
+    without
+}
+
+/// Rewrites `path` with the same bytes and a new mtime, so the no-op gate falls through.
+fn touch(path: &std::path::Path) {
+    let bytes = fs_err::read(path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs_err::write(path, bytes).unwrap();
+}
+
+#[test]
+fn links_are_trusted_only_while_the_recorded_lockfile_is_the_installed_one() {
+    let registry = registry::start();
+    let without = without_scoped(&registry.url());
+    let project = TestProject::new();
+    prepare(&project, &basic_fixture(), &registry.url());
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        fs_err::copy(without.dir().join(file), project.dir().join(file)).unwrap();
+    }
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "install of the smaller project",
+    );
+    let record = project.dir().join("node_modules/.pnpm/lock.yaml");
+    let child = project
+        .dir()
+        .join("node_modules/.pnpm/is-odd@3.0.1/node_modules/is-number");
+    assert!(record.is_file() && child.join("package.json").is_file());
+
+    // Same lockfile, tree recorded as built from it: a reinstall trusts the links, as pnpm
+    // does, and does not check (or remake) the one removed by hand.
+    fs_err::remove_file(&child).unwrap();
+    touch(&project.dir().join("pnpm-lock.yaml"));
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "reinstall of the same lockfile",
+    );
+    assert!(fs_err::symlink_metadata(&child).is_err());
+    assert!(record.is_file());
+
+    // Another lockfile, whose new package the store lacks, offline: the install fails after
+    // it has taken the record away, before it changed any link.
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        fs_err::copy(basic_fixture().join(file), project.dir().join(file)).unwrap();
+    }
+    let out = project.tack(&["install", "--frozen-lockfile", "--offline"]);
+    assert!(!out.status.success(), "stdout: {}", stdout(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ERR_PNPM_NO_OFFLINE_TARBALL"),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!record.exists(), "the record outlived the failed install");
+
+    // Back to the first lockfile: with no record, every link is checked, and the one
+    // removed by hand is made again.
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        fs_err::copy(without.dir().join(file), project.dir().join(file)).unwrap();
+    }
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "install of the smaller project again",
+    );
+    assert!(child.join("package.json").is_file());
+    assert!(record.is_file());
 }
 
 #[test]

@@ -17,6 +17,7 @@ mod names;
 mod plan;
 mod shim;
 mod symlinks;
+mod trusted_tree;
 mod workspace_state;
 
 pub use early_bins::EarlyBins;
@@ -40,6 +41,7 @@ pub use plan::{
 };
 pub use shim::{interpreter_from_script, posix_shim, Interpreter};
 pub use symlinks::ChildLinks;
+pub use trusted_tree::check_recorded_lockfile;
 pub use workspace_state::{
     read_workspace_state, stamp, FileStamp, ProjectInfo, Validation, WorkspaceState,
     WORKSPACE_STATE_FILE,

@@ -1,5 +1,5 @@
 //! Re-install: partial dirs repaired, removed packages deleted with their links and bins,
-//! and an unchanged re-link writes nothing.
+//! an unchanged re-link writes nothing, and a tree linked from the same lockfile is trusted.
 
 mod common;
 use common::*;
@@ -15,7 +15,6 @@ fn plan_ab(root: &Path, cas: &Cas, with_b: bool) -> LinkPlan {
     let c = cas.package("c", "1.0.0", "", &[("index.js", "c")]);
     let b = cas.package("b", "1.0.0", r#""bin":"bin/b.js""#, &[("bin/b.js", js)]);
     let mut plan = LinkPlan::new(root);
-    plan.current_lockfile_yaml = std::sync::OnceLock::from("lockfileVersion: '9.0'\n".to_string());
     plan.packages = vec![a, c];
     let mut deps = vec![("a", dep("a@1.0.0"))];
     if with_b {
@@ -23,7 +22,26 @@ fn plan_ab(root: &Path, cas: &Cas, with_b: bool) -> LinkPlan {
         deps.push(("b", dep("b@1.0.0")));
     }
     plan.importers = vec![importer(".", root, &deps)];
+    record_lockfile_of(&mut plan);
     plan
+}
+
+/// Sets the lockfile the plan records to a stand-in for the one the CLI renders: like it,
+/// it changes whenever an importer's dependencies or a package's children change.
+fn record_lockfile_of(plan: &mut LinkPlan) {
+    let mut yaml = String::from("lockfileVersion: '9.0'\n");
+    for imp in &plan.importers {
+        let deps: Vec<String> = imp
+            .deps
+            .iter()
+            .map(|d| format!("{}: {:?}", d.alias, d.target))
+            .collect();
+        yaml.push_str(&format!("{}: {deps:?}\n", imp.id));
+    }
+    for pkg in &plan.packages {
+        yaml.push_str(&format!("{}: {:?}\n", pkg.dep_path, pkg.children));
+    }
+    plan.current_lockfile_yaml = std::sync::OnceLock::from(yaml);
 }
 
 #[test]
@@ -67,10 +85,55 @@ fn a_stale_child_link_is_removed_from_a_reused_package() {
     let mut plan = plan_ab(&root, &cas, false);
     link(&plan).unwrap();
     plan.packages[0].children.clear();
+    record_lockfile_of(&mut plan);
     link(&plan).unwrap();
     assert!(
         std::fs::symlink_metadata(root.join("node_modules/.pnpm/a@1.0.0/node_modules/c")).is_err()
     );
+}
+
+#[test]
+fn the_links_of_a_tree_linked_from_the_same_lockfile_are_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let plan = plan_ab(&root, &cas, true);
+    link(&plan).unwrap();
+    let child = root.join("node_modules/.pnpm/a@1.0.0/node_modules/c");
+    let bin = root.join("node_modules/.bin/b");
+    std::fs::remove_file(&child).unwrap();
+    std::fs::remove_file(&bin).unwrap();
+    // The recorded lockfile is the one this plan records: the links are not checked, as
+    // pnpm does not check them.
+    let report = link(&plan).unwrap();
+    assert_eq!(report.reused, 3);
+    assert!(std::fs::symlink_metadata(&child).is_err());
+    assert!(!bin.exists());
+    // Without the record, every link is checked and the missing ones are made again.
+    std::fs::remove_file(root.join("node_modules/.pnpm/lock.yaml")).unwrap();
+    link(&plan).unwrap();
+    assert!(child.join("index.js").is_file());
+    assert!(bin.is_file());
+}
+
+#[test]
+fn the_record_of_another_lockfile_is_deleted_before_anything_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let with_b = plan_ab(&root, &cas, true);
+    link(&with_b).unwrap();
+    let record = root.join("node_modules/.pnpm/lock.yaml");
+    let wanted = |plan: &LinkPlan| plan.current_lockfile_yaml.get().cloned();
+    // The same lockfile keeps its record.
+    assert!(check_recorded_lockfile(&with_b, wanted(&with_b).as_deref()).unwrap());
+    assert!(record.is_file());
+    // Another one (or none) deletes it: an install that stops after this has no record of
+    // the tree it was changing.
+    let without_b = plan_ab(&root, &cas, false);
+    assert!(!check_recorded_lockfile(&without_b, wanted(&without_b).as_deref()).unwrap());
+    assert!(!record.exists());
+    assert!(!check_recorded_lockfile(&with_b, wanted(&with_b).as_deref()).unwrap());
 }
 
 /// (inode, mtime ns, ctime ns) of every entry under `dir` (lstat), keyed by path.

@@ -183,7 +183,7 @@ pub fn run(
     // lockfile) starts here, on a thread of its own, so that it runs while this thread
     // filters and plans on the other core, not while both cores import.
     let lockfile = Arc::new(lockfile);
-    let render = {
+    let mut render = {
         let (wanted, ids) = (Arc::clone(&lockfile), importer_ids.clone());
         let (prod, dev, optional) = (selection.prod, selection.dev, selection.optional);
         std::thread::Builder::new()
@@ -315,6 +315,26 @@ pub fn run(
         )
         .map(Some)
     };
+    let rendered_lockfile = |render: Option<std::thread::JoinHandle<String>>| match render {
+        Some(render) => render.join().map_err(|_| {
+            CliError::new(
+                "ERR_TACK_INTERNAL",
+                "rendering node_modules/.pnpm/lock.yaml failed",
+            )
+        }),
+        // No thread could be started: render it here.
+        None => Ok(current_lockfile(&lockfile, &selection)),
+    };
+    // Over an existing virtual store, the lockfile recorded by the last complete install is
+    // checked before anything changes: the same one lets the linker trust the reused
+    // packages' links, another one is deleted first (see `tack_linker::check_recorded_lockfile`).
+    let mut rendered = None;
+    let mut lockfile_unchanged = false;
+    if install_plan.link.virtual_store_dir.exists() {
+        let yaml = rendered_lockfile(render.take())?;
+        lockfile_unchanged = tack_linker::check_recorded_lockfile(&install_plan.link, Some(&yaml))?;
+        rendered = Some(yaml);
+    }
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per
     // package) showed up in warm-install profiles.
@@ -331,16 +351,11 @@ pub fn run(
     runtime.shutdown_background();
     // On an error, `index_writer` still waits for the rows queued so far (see
     // `WriterGuard`), so the next run reuses what was downloaded.
-    let materialized = result?;
-    let rendered = match render {
-        Some(render) => render.join().map_err(|_| {
-            CliError::new(
-                "ERR_TACK_INTERNAL",
-                "rendering node_modules/.pnpm/lock.yaml failed",
-            )
-        })?,
-        // No thread could be started: render it here.
-        None => current_lockfile(&lockfile, &selection),
+    let mut materialized = result?;
+    materialized.summary.lockfile_unchanged = lockfile_unchanged;
+    let rendered = match rendered {
+        Some(rendered) => rendered,
+        None => rendered_lockfile(render.take())?,
     };
     // Set once, here: nothing else sets it.
     let _ = install_plan.link.current_lockfile_yaml.set(rendered);
