@@ -44,13 +44,33 @@ fn record_lockfile_of(plan: &mut LinkPlan) {
     plan.current_lockfile_yaml = std::sync::OnceLock::from(yaml);
 }
 
-#[test]
-fn a_package_dir_without_package_json_is_wiped_and_reimported() {
+/// A project in a temp dir with a CAS of its own, linked once from [`plan_ab`].
+struct Linked {
+    root: std::path::PathBuf,
+    cas: Cas,
+    plan: LinkPlan,
+    _tmp: tempfile::TempDir,
+}
+
+fn linked_ab(with_b: bool) -> Linked {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("proj");
     let cas = Cas::new(tmp.path());
-    let plan = plan_ab(&root, &cas, false);
+    let plan = plan_ab(&root, &cas, with_b);
     link(&plan).unwrap();
+    Linked {
+        root,
+        cas,
+        plan,
+        _tmp: tmp,
+    }
+}
+
+#[test]
+fn a_package_dir_without_package_json_is_wiped_and_reimported() {
+    let Linked {
+        root, plan, _tmp, ..
+    } = linked_ab(false);
     let a = root.join("node_modules/.pnpm/a@1.0.0/node_modules/a");
     std::fs::remove_file(a.join("package.json")).unwrap();
     std::fs::remove_file(a.join("lib/x.js")).unwrap();
@@ -63,10 +83,9 @@ fn a_package_dir_without_package_json_is_wiped_and_reimported() {
 
 #[test]
 fn removed_packages_lose_their_dirs_links_and_bins() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("proj");
-    let cas = Cas::new(tmp.path());
-    link(&plan_ab(&root, &cas, true)).unwrap();
+    let Linked {
+        root, cas, _tmp, ..
+    } = linked_ab(true);
     let nm = root.join("node_modules");
     assert!(nm.join(".bin/b").is_file() && nm.join("b").exists());
     let report = link(&plan_ab(&root, &cas, false)).unwrap();
@@ -79,11 +98,12 @@ fn removed_packages_lose_their_dirs_links_and_bins() {
 
 #[test]
 fn a_stale_child_link_is_removed_from_a_reused_package() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("proj");
-    let cas = Cas::new(tmp.path());
-    let mut plan = plan_ab(&root, &cas, false);
-    link(&plan).unwrap();
+    let Linked {
+        root,
+        mut plan,
+        _tmp,
+        ..
+    } = linked_ab(false);
     plan.packages[0].children.clear();
     record_lockfile_of(&mut plan);
     link(&plan).unwrap();
@@ -94,11 +114,9 @@ fn a_stale_child_link_is_removed_from_a_reused_package() {
 
 #[test]
 fn the_links_of_a_tree_linked_from_the_same_lockfile_are_trusted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("proj");
-    let cas = Cas::new(tmp.path());
-    let plan = plan_ab(&root, &cas, true);
-    link(&plan).unwrap();
+    let Linked {
+        root, plan, _tmp, ..
+    } = linked_ab(true);
     let child = root.join("node_modules/.pnpm/a@1.0.0/node_modules/c");
     let bin = root.join("node_modules/.bin/b");
     std::fs::remove_file(&child).unwrap();
@@ -118,11 +136,12 @@ fn the_links_of_a_tree_linked_from_the_same_lockfile_are_trusted() {
 
 #[test]
 fn the_record_of_another_lockfile_is_deleted_before_anything_changes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("proj");
-    let cas = Cas::new(tmp.path());
-    let with_b = plan_ab(&root, &cas, true);
-    link(&with_b).unwrap();
+    let Linked {
+        root,
+        cas,
+        plan: with_b,
+        _tmp,
+    } = linked_ab(true);
     let record = root.join("node_modules/.pnpm/lock.yaml");
     let wanted = |plan: &LinkPlan| plan.current_lockfile_yaml.get().cloned();
     // The same lockfile keeps its record.
@@ -159,11 +178,9 @@ fn snapshot(dir: &Path, out: &mut BTreeMap<String, (u64, i64, i64)>) {
 
 #[test]
 fn an_unchanged_relink_touches_nothing() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("proj");
-    let cas = Cas::new(tmp.path());
-    let plan = plan_ab(&root, &cas, true);
-    link(&plan).unwrap();
+    let Linked {
+        root, plan, _tmp, ..
+    } = linked_ab(true);
     let mut before = BTreeMap::new();
     snapshot(&root, &mut before);
     std::thread::sleep(std::time::Duration::from_millis(20));
