@@ -41,7 +41,7 @@ pub use plan::{
 };
 pub use shim::{interpreter_from_script, posix_shim, Interpreter};
 pub use symlinks::ChildLinks;
-pub use trusted_tree::check_recorded_lockfile;
+pub use trusted_tree::check_recorded_tree;
 pub use workspace_state::{
     read_workspace_state, stamp, FileStamp, ProjectInfo, Validation, WorkspaceState,
     WORKSPACE_STATE_FILE,

@@ -5,7 +5,8 @@
 //! Every step is idempotent and checks before it writes, so re-linking an unchanged tree
 //! writes nothing, and a tree left half-done by a crash is repaired by the next run. A tree
 //! the last complete install built from the same lockfile is trusted as pnpm trusts it: its
-//! reused packages' links are not checked again (see `trusted_tree.rs`).
+//! reused packages' child links and its top-level links are not checked again (see
+//! `trusted_tree.rs`).
 
 use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState};
 use crate::early_bins::EarlyBins;
@@ -17,7 +18,7 @@ use crate::modules_yaml::{
 };
 use crate::plan::{ChildTarget, LinkPlan, PlannedPackage};
 use crate::symlinks::{link_children, list_entries, remove_link, PackageIndex};
-use crate::trusted_tree::{check_recorded_lockfile, is_trusted};
+use crate::trusted_tree::check_recorded_tree;
 use crate::workspace_state::write_workspace_state;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -42,9 +43,10 @@ pub struct ImportSummary {
     /// The virtual store did not exist before this install, so nothing in it is stale
     /// ([`finish`] does not list it).
     pub virtual_store_created: bool,
-    /// The lockfile the last complete install recorded is the one this install records
-    /// ([`crate::check_recorded_lockfile`]): the reused packages' links are trusted.
-    pub lockfile_unchanged: bool,
+    /// The tree is the one the last complete install built from the lockfile and layout this
+    /// install records ([`crate::check_recorded_tree`]): the reused packages' child links and
+    /// the top-level links are trusted.
+    pub trusted_tree: bool,
 }
 
 impl ImportSummary {
@@ -79,10 +81,10 @@ pub struct LinkReport {
 /// Links the whole plan: imports every package (in parallel), then [`finish`].
 pub fn link(plan: &LinkPlan) -> Result<LinkReport, LinkError> {
     let wanted = plan.current_lockfile_yaml.get().map(String::as_str);
-    let lockfile_unchanged = check_recorded_lockfile(plan, wanted)?;
+    let trusted_tree = check_recorded_tree(plan, wanted)?;
     let importer = PackageImporter::new(plan.import_method);
     let mut summary = import_all(plan, &importer)?;
-    summary.lockfile_unchanged = lockfile_unchanged;
+    summary.trusted_tree = trusted_tree;
     finish(plan, &summary)
 }
 
@@ -102,7 +104,7 @@ pub fn import_all(plan: &LinkPlan, importer: &PackageImporter) -> Result<ImportS
         top_level_linked: None,
         early_bins: None,
         virtual_store_created: false,
-        lockfile_unchanged: false,
+        trusted_tree: false,
     })
 }
 
@@ -154,11 +156,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     let index = PackageIndex::new(plan);
     let early = summary.top_level_linked.clone();
     let hoisted = early.clone().unwrap_or_else(|| compute_hoisting(plan));
-    let trusted = is_trusted(
-        plan,
-        summary.lockfile_unchanged,
-        &modules_yaml_for(plan, &hoisted),
-    );
+    let trusted = summary.trusted_tree;
     let reused = |dep_path: &str| outcome_of(dep_path) == Some(ImportOutcome::Reused);
     // The three kinds of links touch different directories and read nothing the others
     // write (bins read the imported packages, never a symlink), so they run side by side:
@@ -193,21 +191,8 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                         outcome_of(dep_path).is_some_and(|o| o != ImportOutcome::Reused)
                     };
                     let early = summary.early_bins.as_deref();
-                    // A trusted tree's bins are in place; only fresh packages' are written.
-                    if trusted && plan.packages.iter().all(|p| reused(&p.dep_path)) {
-                        warnings.extend(early.map(EarlyBins::take_warnings).unwrap_or_default());
-                        return Ok(warnings);
-                    }
-                    link_all_bins(
-                        plan,
-                        &index,
-                        &hoisted,
-                        &fresh,
-                        early,
-                        trusted,
-                        &mut warnings,
-                    )
-                    .map(|()| warnings)
+                    link_all_bins(plan, &index, &hoisted, &fresh, early, &mut warnings)
+                        .map(|()| warnings)
                 },
             )
         },
@@ -243,15 +228,7 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
     let mut warnings = Vec::new();
-    link_all_bins(
-        plan,
-        &index,
-        &hoisted,
-        &|_| false,
-        None,
-        false,
-        &mut warnings,
-    )?;
+    link_all_bins(plan, &index, &hoisted, &|_| false, None, &mut warnings)?;
     Ok(warnings)
 }
 
@@ -390,15 +367,13 @@ fn link_hoisted(
 ///
 /// `fresh` says which packages were imported into a slot by this run (see
 /// [`BinDirState::InFreshSlot`]); `early`, which packages' own `.bin` directories were
-/// written already as the imports completed, and the commands read then. In a `trusted`
-/// tree (see `trusted_tree.rs`) only the fresh packages' own directories are written.
+/// written already as the imports completed, and the commands read then.
 fn link_all_bins(
     plan: &LinkPlan,
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
     fresh: &(dyn Fn(&str) -> bool + Sync),
     early: Option<&EarlyBins>,
-    trusted: bool,
     warnings: &mut Vec<String>,
 ) -> Result<(), LinkError> {
     let hoisted_modules = plan.virtual_store_dir.join("node_modules");
@@ -465,7 +440,7 @@ fn link_all_bins(
         .par_iter()
         .enumerate()
         .try_for_each(|(i, pkg)| {
-            if early.is_some_and(|e| e.written(i)) || (trusted && !fresh(&pkg.dep_path)) {
+            if early.is_some_and(|e| e.written(i)) {
                 return Ok(());
             }
             let mut tier: Vec<&BinCommand> = by_dep
@@ -487,7 +462,7 @@ fn link_all_bins(
             write_bin_dir(&bin_dir, &chosen, hoisted_np, true, state).map(|_| ())
         })?;
 
-    if !trusted && !early.is_some_and(EarlyBins::top_level_written) {
+    if !early.is_some_and(EarlyBins::top_level_written) {
         let dirs = top_level_bin_dirs(plan, hoisted, |t| Some(cmds_of(t)));
         for (bin_dir, tiers) in dirs.into_iter().flatten() {
             let chosen = resolve_conflicts(&tiers);

@@ -3,51 +3,60 @@
 //! A re-install over a complete `node_modules` (the lockfile touched but unchanged, a store
 //! wiped while `node_modules` stayed) reuses every package directory, and used to check
 //! every link anyway: each package's child links (a `symlink` that fails with `EEXIST`, then
-//! a `readlink`), its `.bin` directory and the top-level links. For the medium fixture that
-//! was about 12k syscalls and 50 ms of CPU, half of such a re-install.
+//! a `readlink`) and the top-level links. For the medium fixture that was about 9k syscalls,
+//! most of such a re-install's link phase.
 //!
 //! pnpm trusts the tree instead: `node_modules/.pnpm/lock.yaml` is the lockfile the last
 //! complete install built the tree from, and a package whose entry it still has is not
 //! linked again. tack trusts it the same way, all or nothing: when the lockfile it is about
 //! to record is byte for byte the recorded one, and `.modules.yaml` describes the same
-//! layout, the reused packages' links are left as they are.
+//! layout, the reused packages' child links and the importer and hoisted links are left as
+//! they are. `.bin` directories are still checked: their commands come from manifests, and a
+//! workspace project's manifest or a build (esbuild swaps its launcher for a binary) changes
+//! them without changing the lockfile.
 //!
-//! The record must not outlive a tree it no longer describes. An install of another lockfile
-//! deletes it ([`check_recorded_lockfile`]) before it changes anything, and the state files
-//! write it again only once every link is made: an install that stops partway leaves no
-//! record, and the next one checks, and repairs, every link. An install of the same
-//! lockfile keeps it: what it may change (a package dir without its marker, imported again
-//! with the same children) leaves the tree the record describes.
+//! The record must not outlive a tree it no longer describes. An install whose lockfile or
+//! layout differs deletes it ([`check_recorded_tree`]) before it changes anything, and the
+//! state files write it again only once every link is made: an install that stops partway
+//! leaves no record, and the next one checks, and repairs, every link. An install of the
+//! same lockfile and layout keeps it: what it may change (a package dir without its marker,
+//! imported again with the same children) leaves the tree the record describes. A tree pnpm
+//! left partway keeps its records (pnpm does not delete them first) and would be trusted
+//! here as pnpm itself trusts it.
 
 use crate::error::LinkError;
+use crate::hoist::compute_hoisting;
+use crate::link::modules_yaml_for;
 use crate::modules_yaml::{read_modules_yaml, ModulesYaml};
 use crate::plan::LinkPlan;
 use std::io;
 
-/// Whether `<virtual store>/lock.yaml`, the lockfile the last complete install recorded, is
-/// `wanted`, the one this install will record (`None`: it records none). When it is not, it
-/// is deleted, so that an install that stops partway leaves no record of a tree it changed.
-pub fn check_recorded_lockfile(plan: &LinkPlan, wanted: Option<&str>) -> Result<bool, LinkError> {
+/// Whether the tree under the plan's modules dir is the one the last complete install built
+/// from the lockfile this install records, `wanted` (`None`: it records none): its
+/// `<virtual store>/lock.yaml` is `wanted` byte for byte and its `.modules.yaml` describes
+/// the layout this plan makes. When it is not, the recorded lockfile is deleted, so that an
+/// install that stops partway leaves no record of a tree it changed. Call it before the
+/// install changes anything.
+pub fn check_recorded_tree(plan: &LinkPlan, wanted: Option<&str>) -> Result<bool, LinkError> {
     let path = plan.virtual_store_dir.join("lock.yaml");
     match std::fs::read(&path) {
-        Ok(recorded) if wanted.is_some_and(|w| recorded == w.as_bytes()) => return Ok(true),
-        Ok(_) => {}
+        Ok(recorded) if wanted.is_some_and(|w| recorded == w.as_bytes()) => {
+            let planned = modules_yaml_for(plan, &compute_hoisting(plan));
+            let same = read_modules_yaml(&plan.root_modules_dir())
+                .is_some_and(|old| same_layout(&old, &planned));
+            if same {
+                return Ok(true);
+            }
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(LinkError::io("read", &path, "lock.yaml", e)),
+        // Another lockfile, or one that cannot be read: either way it must go.
+        Ok(_) | Err(_) => {}
     }
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(false),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(LinkError::io("remove", &path, "lock.yaml", e)),
     }
-}
-
-/// True when the tree's links need no checking: the recorded lockfile is the one this
-/// install records ([`check_recorded_lockfile`] said so), and the `.modules.yaml` on disk
-/// describes the layout `planned` describes.
-pub(crate) fn is_trusted(plan: &LinkPlan, lockfile_unchanged: bool, planned: &ModulesYaml) -> bool {
-    lockfile_unchanged
-        && read_modules_yaml(&plan.root_modules_dir()).is_some_and(|old| same_layout(&old, planned))
 }
 
 /// The fields of `.modules.yaml` that decide which links exist and where they point. Build

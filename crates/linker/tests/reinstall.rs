@@ -121,21 +121,20 @@ fn the_links_of_a_tree_linked_from_the_same_lockfile_are_trusted() {
     let bin = root.join("node_modules/.bin/b");
     std::fs::remove_file(&child).unwrap();
     std::fs::remove_file(&bin).unwrap();
-    // The recorded lockfile is the one this plan records: the links are not checked, as
-    // pnpm does not check them.
+    // The recorded lockfile and layout are this plan's: the child links are not checked, as
+    // pnpm does not check them. Bins are: manifests and builds change them, not lockfiles.
     let report = link(&plan).unwrap();
     assert_eq!(report.reused, 3);
     assert!(std::fs::symlink_metadata(&child).is_err());
-    assert!(!bin.exists());
+    assert!(bin.is_file());
     // Without the record, every link is checked and the missing ones are made again.
     std::fs::remove_file(root.join("node_modules/.pnpm/lock.yaml")).unwrap();
     link(&plan).unwrap();
     assert!(child.join("index.js").is_file());
-    assert!(bin.is_file());
 }
 
 #[test]
-fn the_record_of_another_lockfile_is_deleted_before_anything_changes() {
+fn the_record_of_another_lockfile_or_layout_is_deleted_before_anything_changes() {
     let Linked {
         root,
         cas,
@@ -145,14 +144,21 @@ fn the_record_of_another_lockfile_is_deleted_before_anything_changes() {
     let record = root.join("node_modules/.pnpm/lock.yaml");
     let wanted = |plan: &LinkPlan| plan.current_lockfile_yaml.get().cloned();
     // The same lockfile keeps its record.
-    assert!(check_recorded_lockfile(&with_b, wanted(&with_b).as_deref()).unwrap());
+    assert!(check_recorded_tree(&with_b, wanted(&with_b).as_deref()).unwrap());
     assert!(record.is_file());
     // Another one (or none) deletes it: an install that stops after this has no record of
     // the tree it was changing.
     let without_b = plan_ab(&root, &cas, false);
-    assert!(!check_recorded_lockfile(&without_b, wanted(&without_b).as_deref()).unwrap());
+    assert!(!check_recorded_tree(&without_b, wanted(&without_b).as_deref()).unwrap());
     assert!(!record.exists());
-    assert!(!check_recorded_lockfile(&with_b, wanted(&with_b).as_deref()).unwrap());
+    assert!(!check_recorded_tree(&with_b, wanted(&with_b).as_deref()).unwrap());
+    // So does the same lockfile in another layout (here nothing is hoisted any more).
+    link(&with_b).unwrap();
+    assert!(record.is_file());
+    let mut unhoisted = plan_ab(&root, &cas, true);
+    unhoisted.hoist_pattern.clear();
+    assert!(!check_recorded_tree(&unhoisted, wanted(&unhoisted).as_deref()).unwrap());
+    assert!(!record.exists());
 }
 
 /// (inode, mtime ns, ctime ns) of every entry under `dir` (lstat), keyed by path.

@@ -325,14 +325,15 @@ pub fn run(
         // No thread could be started: render it here.
         None => Ok(current_lockfile(&lockfile, &selection)),
     };
-    // Over an existing virtual store, the lockfile recorded by the last complete install is
-    // checked before anything changes: the same one lets the linker trust the reused
-    // packages' links, another one is deleted first (see `tack_linker::check_recorded_lockfile`).
+    // Over an existing virtual store, the record of the last complete install is checked
+    // before anything changes: the same lockfile and layout let the linker trust the reused
+    // packages' links; otherwise the record is deleted first (see
+    // `tack_linker::check_recorded_tree`).
     let mut rendered = None;
-    let mut lockfile_unchanged = false;
+    let mut trusted_tree = false;
     if install_plan.link.virtual_store_dir.exists() {
         let yaml = rendered_lockfile(render.take())?;
-        lockfile_unchanged = tack_linker::check_recorded_lockfile(&install_plan.link, Some(&yaml))?;
+        trusted_tree = tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml))?;
         rendered = Some(yaml);
     }
     tack_fs::phase_timer::mark("setup");
@@ -352,7 +353,7 @@ pub fn run(
     // On an error, `index_writer` still waits for the rows queued so far (see
     // `WriterGuard`), so the next run reuses what was downloaded.
     let mut materialized = result?;
-    materialized.summary.lockfile_unchanged = lockfile_unchanged;
+    materialized.summary.trusted_tree = trusted_tree;
     let rendered = match rendered {
         Some(rendered) => rendered,
         None => rendered_lockfile(render.take())?,
