@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turns the raw per-run records of benches/run.sh into the markdown table in the README:
-median and min-max wall time, ratios of medians against each competitor, user and sys CPU,
-peak RSS and the registry's CPU time."""
+median and min-max wall time, ratios of medians against each competitor, the same ratio
+paired run by run (and how many runs tack won), user and sys CPU, peak RSS and the
+registry's CPU time."""
 import argparse
 import json
 import statistics
@@ -23,16 +24,28 @@ def med(xs):
 def fmt_s(s):
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.2f} s"
 
+def paired_ratio(tack_runs, tool_runs):
+    """Median of tack's wall time over the tool's, run by run, and the runs tack won."""
+    by_run = {r["run"]: r["wall"] for r in tool_runs}
+    ratios = [r["wall"] / by_run[r["run"]] for r in tack_runs if r["run"] in by_run]
+    if not ratios:
+        return "—"
+    won = sum(x < 1 for x in ratios)
+    return f"{med(ratios):.2f}× ({won}/{len(ratios)})"
+
 scenarios = []
 for scenario, _ in runs:
     if scenario not in scenarios:
         scenarios.append(scenario)
 
 print(f"### fixture `{args.fixture}`\n")
-print("| scenario | tool | median | min–max | vs tack | user | sys | peak RSS | registry CPU |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| scenario | tool | median | min–max | vs tack | paired | user | sys | peak RSS | registry CPU |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for scenario in scenarios:
-    tools = [t for (s, t) in runs if s == scenario]
+    # tack first, then the others in a fixed order: the runs' order is shuffled (run.sh).
+    order = ["tack", "pnpm12", "pnpm11", "bun"]
+    tools = sorted((t for (s, t) in runs if s == scenario),
+                   key=lambda t: (order.index(t) if t in order else len(order), t))
     tack = runs.get((scenario, "tack"))
     tack_med = med([r["wall"] for r in tack]) if tack else None
     for tool in tools:
@@ -40,7 +53,9 @@ for scenario in scenarios:
         walls = [r["wall"] for r in rs]
         m = med(walls)
         ratio = f"{tack_med / m:.2f}×" if tack_med and tool != "tack" else "—"
-        print(f"| {scenario} | {tool} | {fmt_s(m)} | {fmt_s(min(walls))}–{fmt_s(max(walls))} | {ratio} "
+        paired = paired_ratio(tack, rs) if tack and tool != "tack" else "—"
+        print(f"| {scenario} | {tool} | {fmt_s(m)} | {fmt_s(min(walls))}–{fmt_s(max(walls))} | {ratio} | {paired} "
               f"| {fmt_s(med([r['user'] for r in rs]))} | {fmt_s(med([r['sys'] for r in rs]))} "
               f"| {med([r['rss_kb'] for r in rs]) / 1024:.0f} MiB | {med([r['registry_cpu_s'] for r in rs]):.2f} s |")
-print("\n`vs tack` is tack's median divided by the tool's median: below 1 means tack is faster.")
+print("\n`vs tack` is tack's median divided by the tool's median: below 1 means tack is faster. "
+      "`paired` is the median of tack's time over the tool's in the same run, and how many runs tack won.")
