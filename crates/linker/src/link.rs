@@ -171,10 +171,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                     let linked = summary.children_linked.contains(&pkg.dep_path);
                     !(linked || trusted && reused(&pkg.dep_path))
                 })
-                .try_for_each(|pkg| {
-                    let fresh = outcome_of(&pkg.dep_path) != Some(ImportOutcome::Reused);
-                    link_children(plan, &index, pkg, !fresh)
-                })
+                .try_for_each(|pkg| link_children(plan, &index, pkg, reused(&pkg.dep_path)))
         },
         || {
             rayon::join(
