@@ -64,21 +64,19 @@ fn work(queue: &UnpackQueue<UnpackJob>) {
 }
 
 fn unpack_group(jobs: Vec<UnpackJob>) {
-    let (grouped, alone): (Vec<UnpackJob>, Vec<UnpackJob>) = jobs
+    let (mut grouped, mut alone): (Vec<UnpackJob>, Vec<UnpackJob>) = jobs
         .into_iter()
         .partition(|j| j.expected.as_ref().map(|e| e.algorithm) == Some(Algorithm::Sha512));
+    if grouped.len() < 2 {
+        alone.append(&mut grouped);
+    }
     for job in alone {
         let result = job.unpack_alone();
         let _ = job.done.send(result);
     }
-    if grouped.len() < 2 {
-        for job in grouped {
-            let result = job.unpack_alone();
-            let _ = job.done.send(result);
-        }
-        return;
+    if !grouped.is_empty() {
+        unpack_together(grouped);
     }
-    unpack_together(grouped);
 }
 
 /// Where one member of a group writes: its package directory, or only the CAS.
@@ -135,10 +133,7 @@ fn unpack_together(jobs: Vec<UnpackJob>) {
         .map(|((result, sink), job)| {
             let unpacked = result?;
             if let Sink::Dir(sink) = sink {
-                sink.complete(&unpacked, &job.pkg)?;
-                if let Some(target) = &job.target {
-                    target.mark_filled();
-                }
+                job.complete_in(sink, &unpacked)?;
             }
             Ok(unpacked)
         })
@@ -164,6 +159,20 @@ impl UnpackJob {
         }
     }
 
+    /// Finishes a package unpacked into its own directory through `sink`, and tells its
+    /// target the directory is filled.
+    fn complete_in(
+        &self,
+        sink: &DirSink<'_>,
+        unpacked: &UnpackedPackage,
+    ) -> Result<(), FetchError> {
+        sink.complete(unpacked, &self.pkg)?;
+        if let Some(target) = &self.target {
+            target.mark_filled();
+        }
+        Ok(())
+    }
+
     /// Unpacks this body on its own.
     fn unpack_alone(&self) -> Result<UnpackedPackage, FetchError> {
         let body = &self.body[..];
@@ -180,10 +189,7 @@ impl UnpackJob {
                 let sink = DirSink::new(cas, &dir);
                 let unpacked =
                     unpack_verified_tarball_bytes(body, &self.pkg, &sink, &self.caps, &verdict)?;
-                sink.complete(&unpacked, &self.pkg)?;
-                if let Some(target) = &self.target {
-                    target.mark_filled();
-                }
+                self.complete_in(&sink, &unpacked)?;
                 Ok(unpacked)
             }
             Some(expected) => {
