@@ -12,7 +12,6 @@
 //! - strings, arrays, maps and binaries use the smallest header that fits.
 
 use super::value::Value;
-use std::collections::HashMap;
 
 const FIRST_ID: u8 = 0x40;
 const END_ID: u8 = 0x80;
@@ -27,8 +26,10 @@ pub fn encode_value(value: &Value) -> Vec<u8> {
 #[derive(Default)]
 pub(crate) struct Encoder {
     pub(crate) out: Vec<u8>,
-    shapes: HashMap<Vec<String>, u8>,
-    owners: HashMap<u8, Vec<String>>,
+    /// The field lists that own a slot id, oldest first: at most 64 (one per id), and a
+    /// row's file records reuse the first one or two, so a scan beats hashing the names
+    /// (a row encodes one record per file).
+    shapes: Vec<(Vec<String>, u8)>,
     next_id: Option<u8>,
 }
 
@@ -117,8 +118,12 @@ impl Encoder {
     /// Write the record reference (or definition) for an object with these field names.
     /// The caller writes the field values right after.
     pub(crate) fn write_record_header<'k>(&mut self, keys: impl Iterator<Item = &'k str>) {
-        let keys: Vec<String> = keys.map(str::to_owned).collect();
-        if let Some(&id) = self.shapes.get(&keys) {
+        let keys: Vec<&str> = keys.collect();
+        let known = self
+            .shapes
+            .iter()
+            .find(|(names, _)| names.iter().map(String::as_str).eq(keys.iter().copied()));
+        if let Some(&(_, id)) = known {
             self.out.push(id);
             return;
         }
@@ -127,16 +132,15 @@ impl Encoder {
             id = FIRST_ID;
         }
         self.next_id = Some(id + 1);
-        if let Some(old) = self.owners.remove(&id) {
-            self.shapes.remove(&old);
-        }
+        // The shape that owned this slot is forgotten, as msgpackr forgets it.
+        self.shapes.retain(|&(_, owner)| owner != id);
         self.out.extend_from_slice(&[0xd4, 0x72, id]);
         self.write_container_header(keys.len(), 0x90, 0xdc, 0xdd);
         for k in &keys {
             self.write_str(k);
         }
-        self.shapes.insert(keys.clone(), id);
-        self.owners.insert(id, keys);
+        self.shapes
+            .push((keys.into_iter().map(str::to_owned).collect(), id));
     }
 
     fn write_container_header(&mut self, n: usize, fix: u8, b16: u8, b32: u8) {
