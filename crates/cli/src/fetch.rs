@@ -2,6 +2,7 @@
 //! concurrency, with retries reported through the reporter. Its HTTP client may be built
 //! ahead, on a thread of its own ([`EarlyClient`]), when the install will surely download.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use tack_config::Config;
 use tack_store_dir::{IndexWriter, StoreDir};
 use tack_tarball::{
     AuthTable, FetchError, FetchEvent, Fetcher, FetcherOptions, HttpClient, RetryPolicy,
+    TrustOptions,
 };
 
 use crate::error::CliError;
@@ -43,11 +45,14 @@ pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Fe
     options.idle_timeout = Duration::from_millis(config.fetch_timeout);
     options.offline = config.offline;
     options.user_agent = user_agent();
+    options.trust = trust(config);
     // A frozen install refuses a tarball it cannot verify.
     options.require_integrity = true;
     options.ignore_scripts = config.ignore_scripts;
     options.on_event = Some(Arc::new(move |event: &FetchEvent| {
-        if let FetchEvent::Retry {
+        if let FetchEvent::Warning { message } = event {
+            reporter.warn(message.clone());
+        } else if let FetchEvent::Retry {
             pkg_id,
             url,
             attempt,
@@ -67,6 +72,29 @@ pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Fe
         }
     }));
     options
+}
+
+/// The authorities to trust: `ca`, `cafile` and `strict-ssl` from `.npmrc`, and Node's
+/// `NODE_EXTRA_CA_CERTS` and `NODE_USE_SYSTEM_CA` (see `tack_tarball::TrustOptions`).
+fn trust(config: &Config) -> TrustOptions {
+    let env = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty());
+    let cafile = config.raw_npmrc.get("cafile").filter(|v| !v.is_empty());
+    TrustOptions {
+        ca: config
+            .raw_npmrc
+            .get("ca")
+            .filter(|v| !v.is_empty())
+            .cloned(),
+        // npm reads `cafile` as a path: `~/` is the home directory, and a relative one is
+        // taken from where the command runs.
+        cafile: cafile.map(|path| match path.strip_prefix("~/").zip(env("HOME")) {
+            Some((rest, home)) => PathBuf::from(home).join(rest),
+            None => config.cwd.join(path),
+        }),
+        extra_ca_file: env("NODE_EXTRA_CA_CERTS").map(PathBuf::from),
+        system_ca: env("NODE_USE_SYSTEM_CA").is_some_and(|v| v == "1"),
+        strict_ssl: config.strict_ssl,
+    }
 }
 
 /// The HTTP client being built on a thread of its own, with the options it was built for

@@ -5,9 +5,10 @@
 //! the client exists. [`HttpClient::new`] is separate from [`crate::Fetcher`] so that a
 //! caller who already knows it will download (the CLI, when the store has no index) can
 //! build the client on another thread while it reads the lockfile and plans the install.
+//! Which authorities it trusts is `trust.rs`'s business.
 
 use crate::error::FetchError;
-use crate::options::FetcherOptions;
+use crate::options::{FetchEvent, FetcherOptions};
 
 /// A built client: rustls, an HTTP/1.1 keep-alive pool as large as the network
 /// concurrency, and no transparent decompression (a tarball's bytes are what its
@@ -16,9 +17,23 @@ use crate::options::FetcherOptions;
 pub struct HttpClient(pub(crate) reqwest::Client);
 
 impl HttpClient {
-    /// Builds the client for `opts`: its user agent, connect timeout and pool size.
+    /// Builds the client for `opts`: its user agent, connect timeout, pool size and the
+    /// authorities it trusts. A warning about those goes to `opts.on_event`.
     pub fn new(opts: &FetcherOptions) -> Result<Self, FetchError> {
-        reqwest::Client::builder()
+        let trust = opts.trust.load()?;
+        if let Some(sink) = &opts.on_event {
+            for message in trust.warnings {
+                sink(&FetchEvent::Warning { message });
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .tls_built_in_webpki_certs(trust.builtin_mozilla)
+            .tls_built_in_native_certs(trust.builtin_system)
+            .danger_accept_invalid_certs(trust.accept_invalid);
+        for cert in trust.added {
+            builder = builder.add_root_certificate(cert);
+        }
+        builder
             .user_agent(opts.user_agent.clone())
             .connect_timeout(opts.idle_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(30))

@@ -406,16 +406,46 @@ impl<'a> Attempt<'a> {
         // reqwest's message names the URL we sent (already without userinfo); walk the
         // source chain for the underlying cause (connection refused, reset, …).
         let mut message = e.to_string();
+        let mut refused_certificate = false;
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             message.push_str(": ");
             message.push_str(&s.to_string());
+            refused_certificate |= is_refused_certificate(s);
             source = s.source();
+        }
+        if refused_certificate {
+            return FetchError::UntrustedCertificate {
+                pkg: self.pkg_id.to_string(),
+                url: url.to_string(),
+                message: redact_url(&message),
+            };
         }
         FetchError::Network {
             pkg: self.pkg_id.to_string(),
             url: url.to_string(),
             message: redact_url(&message),
+        }
+    }
+}
+
+/// Whether `error` is rustls refusing the server's certificate, bare or inside the
+/// `io::Error`s the connector wraps it in (which `source()` skips over).
+fn is_refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = error;
+    loop {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return matches!(
+                tls,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            );
+        }
+        match current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => current = inner,
+            None => return false,
         }
     }
 }

@@ -57,6 +57,19 @@ pub enum FetchError {
         message: String,
     },
 
+    /// The server's TLS certificate was refused: its issuer is not trusted, or it is
+    /// expired or for another name. Retrying gives the same answer.
+    #[error(
+        "Could not download {pkg} from {url}: {message}. The registry's certificate is not \
+         trusted: if it is signed by your organisation's authority, point `cafile` in .npmrc \
+         (or NODE_EXTRA_CA_CERTS) at that authority's PEM file, as for pnpm"
+    )]
+    UntrustedCertificate {
+        pkg: String,
+        url: String,
+        message: String,
+    },
+
     /// Nothing arrived for longer than the idle timeout.
     #[error(
         "Download of {pkg} from {url} stalled: no data for {}s (fetch-timeout). \
@@ -123,6 +136,13 @@ pub enum FetchError {
         disk_full: bool,
     },
 
+    /// `ca`, `cafile` or `NODE_EXTRA_CA_CERTS` could not be read or holds no certificate.
+    #[error(
+        "Could not load the certificate authorities of {origin}: {message}. Fix or remove \
+         the `ca`/`cafile` setting in .npmrc"
+    )]
+    Certificates { origin: String, message: String },
+
     /// The HTTP client could not be built (TLS backend, bad user agent).
     #[error("Could not create the HTTP client: {message}")]
     Client { message: String },
@@ -146,6 +166,7 @@ impl FetchError {
                 _ => "ERR_PNPM_FETCH_ERROR",
             },
             Self::Network { .. } => "ERR_TACK_NETWORK",
+            Self::UntrustedCertificate { .. } => "ERR_TACK_TLS_CERTIFICATE",
             Self::IdleTimeout { .. } => "ERR_TACK_FETCH_IDLE_TIMEOUT",
             Self::Truncated { .. } => "ERR_PNPM_BAD_TARBALL_SIZE",
             Self::NoOfflineTarball { .. } => "ERR_PNPM_NO_OFFLINE_TARBALL",
@@ -157,6 +178,7 @@ impl FetchError {
                 disk_full: true, ..
             } => "ERR_TACK_FS_ENOSPC",
             Self::Store { .. } => "ERR_TACK_STORE_WRITE",
+            Self::Certificates { .. } => "ERR_TACK_CA_CERTIFICATES",
             Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
             Self::Task { .. } => "ERR_TACK_FETCH_TASK",
         }

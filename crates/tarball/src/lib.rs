@@ -28,6 +28,7 @@ mod options;
 mod package_dir;
 mod retry;
 mod stream;
+mod trust;
 mod unpack_job;
 mod unpack_queue;
 mod url;
@@ -52,4 +53,5 @@ pub use options::{
 };
 pub use package_dir::{DirectTarget, PackageDir};
 pub use retry::{parse_retry_after, RetryPolicy};
+pub use trust::TrustOptions;
 pub use url::{normalize_registry, redact_url, resolve_tarball_url, tarball_url};

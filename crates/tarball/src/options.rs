@@ -8,6 +8,7 @@ use tack_store_dir::StoreDir;
 use crate::auth::AuthTable;
 use crate::extract::ExtractCaps;
 use crate::retry::RetryPolicy;
+use crate::trust::TrustOptions;
 
 /// Something worth telling the user while fetching.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,9 @@ pub enum FetchEvent {
         reason: String,
         delay: Duration,
     },
+    /// Something was set up differently from what the settings asked, and the install goes
+    /// on (an unreadable `NODE_EXTRA_CA_CERTS`).
+    Warning { message: String },
 }
 
 /// Receives [`FetchEvent`]s; called from whatever task fetches the package.
@@ -45,6 +49,8 @@ pub struct FetcherOptions {
     /// Never touch the network; packages must be in the store already.
     pub offline: bool,
     pub user_agent: String,
+    /// The certificate authorities trusted (`ca`, `cafile`, `strict-ssl`, Node's variables).
+    pub trust: TrustOptions,
     /// Refuse tarballs whose resolution has no integrity (frozen lockfile).
     pub require_integrity: bool,
     /// Picks `built` vs `not-built` in the key of integrity-less packages.
@@ -93,6 +99,7 @@ impl std::fmt::Debug for FetcherOptions {
             .field("idle_timeout", &self.idle_timeout)
             .field("offline", &self.offline)
             .field("user_agent", &self.user_agent)
+            .field("trust", &self.trust)
             .field("require_integrity", &self.require_integrity)
             .field("caps", &self.caps)
             .field("whole_body_max", &self.whole_body_max)
@@ -116,6 +123,7 @@ impl FetcherOptions {
             idle_timeout: Duration::from_secs(60),
             offline: false,
             user_agent: default_user_agent(),
+            trust: TrustOptions::default(),
             require_integrity: false,
             ignore_scripts: false,
             caps: ExtractCaps::default(),

@@ -26,6 +26,8 @@ pub enum RegistryError {
     BadTarball { path: PathBuf, message: String },
     #[error("the registry thread stopped before it reported its address")]
     ThreadGone,
+    #[error("cannot set up the registry's TLS: {message}")]
+    Tls { message: String },
     #[error("cannot provide {tool}: {message}")]
     Tool { tool: String, message: String },
 }
@@ -40,6 +42,7 @@ impl RegistryError {
             RegistryError::BadManifest { .. } => "ERR_TACK_REGISTRY_BAD_MANIFEST",
             RegistryError::BadTarball { .. } => "ERR_TACK_REGISTRY_BAD_TARBALL",
             RegistryError::ThreadGone => "ERR_TACK_REGISTRY_THREAD_GONE",
+            RegistryError::Tls { .. } => "ERR_TACK_REGISTRY_TLS",
             RegistryError::Tool { .. } => "ERR_TACK_REGISTRY_TOOL",
         }
     }

@@ -1,12 +1,11 @@
-//! A deliberately small HTTP/1.1 implementation over a tokio `TcpStream`. It is hand-rolled
+//! A deliberately small HTTP/1.1 implementation over a tokio stream (plain TCP or TLS). It is hand-rolled
 //! rather than built on hyper because the faults need byte-level control that a correct
 //! server library refuses to give: a `Content-Length` that lies, a body cut short, a reset
 //! in the middle of a body, bytes dripped on a timer.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::shaping::Pacer;
 
@@ -74,7 +73,7 @@ impl Response {
 
 /// Reads one request head (and discards any body). `Ok(None)` on a clean end of stream.
 pub async fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     buf: &mut Vec<u8>,
 ) -> std::io::Result<Option<Request>> {
     let end = loop {
@@ -141,7 +140,7 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
 /// Writes `bytes`, honouring the shared bandwidth cap and an optional drip
 /// (`n` bytes then a pause).
 pub async fn send(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncWrite + Unpin),
     bytes: &[u8],
     pacer: Option<&Pacer>,
     drip: Option<(usize, Duration)>,

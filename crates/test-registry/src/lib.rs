@@ -1,4 +1,4 @@
-//! A registry that speaks the npm read protocol over HTTP on loopback, for tests and
+//! A registry that speaks the npm read protocol over HTTP (or HTTPS) on loopback, for tests and
 //! benchmarks: fixture packages packed deterministically, a mirror of real tarballs, and
 //! fault injection.
 //!
@@ -26,6 +26,7 @@ mod packument;
 mod registry;
 mod server;
 mod shaping;
+mod tls;
 pub mod tools;
 
 pub use digest::{sha1_hex, sha1_integrity, sha512_integrity};
@@ -38,3 +39,4 @@ pub use package::{scopeless, tarball_path, PackageDef, FIXED_TIME};
 pub use packument::ABBREVIATED_MEDIA_TYPE;
 pub use registry::{RegistryOptions, TestRegistry};
 pub use shaping::{parse_bandwidth, parse_duration};
+pub use tls::{test_ca_path, test_ca_pem};

@@ -31,6 +31,9 @@ struct Args {
     /// Bandwidth cap shared by all connections, e.g. 200mbit or 10MB.
     #[arg(long, value_parser = parse_bw)]
     bandwidth: Option<u64>,
+    /// Serve https:// with the committed test certificate (trust crates/test-registry/tls/ca.pem).
+    #[arg(long)]
+    tls: bool,
 }
 
 fn parse_rtt(s: &str) -> Result<std::time::Duration, String> {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
     opts.rtt = args.rtt;
     opts.bandwidth_bytes_per_sec = args.bandwidth;
     opts.port = args.port;
+    opts.tls = args.tls;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

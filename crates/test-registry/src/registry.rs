@@ -23,6 +23,7 @@ use crate::mirror::Mirror;
 use crate::package::{tarball_path, PackageDef};
 use crate::server::{serve, Shared};
 use crate::shaping::Pacer;
+use crate::tls::server_config;
 
 /// How to start a registry.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct RegistryOptions {
     pub bandwidth_bytes_per_sec: Option<u64>,
     /// 0 picks a free port.
     pub port: u16,
+    /// Serve `https://` with the committed test identity (see [`crate::test_ca_path`]).
+    pub tls: bool,
 }
 
 impl Default for RegistryOptions {
@@ -48,6 +51,7 @@ impl Default for RegistryOptions {
             rtt: None,
             bandwidth_bytes_per_sec: None,
             port: 0,
+            tls: false,
         }
     }
 }
@@ -133,7 +137,7 @@ impl TestRegistry {
         })
     }
 
-    /// `http://127.0.0.1:PORT/`
+    /// `http://127.0.0.1:PORT/` (`https://` with TLS)
     pub fn url(&self) -> String {
         format!("{}/", self.shared.base)
     }
@@ -304,7 +308,16 @@ fn build_shared(
         mirror: opts.mirror_dir.clone().map(Mirror::new),
         rtt: opts.rtt,
         pacer: opts.bandwidth_bytes_per_sec.map(Pacer::new),
-        base: format!("http://127.0.0.1:{}", addr.port()),
+        base: format!(
+            "{}://127.0.0.1:{}",
+            if opts.tls { "https" } else { "http" },
+            addr.port()
+        ),
+        tls: if opts.tls {
+            Some(server_config()?)
+        } else {
+            None
+        },
     };
     Ok((Arc::new(shared), addr))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
@@ -18,6 +18,7 @@ use crate::log::RequestRecord;
 use crate::mirror::Mirror;
 use crate::packument::{render, ABBREVIATED_MEDIA_TYPE};
 use crate::shaping::Pacer;
+use crate::tls::Conn;
 
 /// State shared by the handle and every connection.
 #[derive(Debug)]
@@ -29,8 +30,10 @@ pub struct Shared {
     pub mirror: Option<Mirror>,
     pub rtt: Option<std::time::Duration>,
     pub pacer: Option<Pacer>,
-    /// `http://127.0.0.1:PORT` (no trailing slash).
+    /// `http://127.0.0.1:PORT` (no trailing slash), `https://` when `tls` is set.
     pub base: String,
+    /// Wraps every connection in TLS when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// Accepts connections until `shutdown` fires; dropping out aborts every connection.
@@ -46,7 +49,17 @@ pub async fn serve(
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
                     let _ = stream.set_nodelay(true);
-                    conns.spawn(connection(stream, shared.clone()));
+                    let shared = shared.clone();
+                    match shared.tls.clone() {
+                        None => conns.spawn(connection(stream, shared)),
+                        Some(config) => conns.spawn(async move {
+                            // A client that refuses the certificate ends the handshake.
+                            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                connection(stream, shared).await;
+                            }
+                        }),
+                    };
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -62,7 +75,7 @@ enum After {
     Reset,
 }
 
-async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
+async fn connection(mut stream: impl Conn, shared: Arc<Shared>) {
     if let Some(rtt) = shared.rtt {
         // The TCP handshake costs a round trip on a real link.
         tokio::time::sleep(rtt).await;
@@ -76,7 +89,7 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
         match handle(&mut stream, &req, &shared).await {
             Ok(After::KeepAlive) if req.keep_alive => continue,
             Ok(After::Reset) => {
-                let _ = stream.set_zero_linger();
+                stream.reset_on_close();
                 return;
             }
             _ => return,
@@ -84,7 +97,7 @@ async fn connection(mut stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(stream: &mut TcpStream, req: &Request, shared: &Shared) -> std::io::Result<After> {
+async fn handle(stream: &mut impl Conn, req: &Request, shared: &Shared) -> std::io::Result<After> {
     let raw_path = req.target.clone();
     let decoded = percent_decode(raw_path.split('?').next().unwrap_or_default());
     let authorization = req.header("authorization").map(str::to_owned);
@@ -148,7 +161,7 @@ async fn handle(stream: &mut TcpStream, req: &Request, shared: &Shared) -> std::
 }
 
 async fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut impl Conn,
     req: &Request,
     response: &Response,
     fault: Option<&FaultKind>,
