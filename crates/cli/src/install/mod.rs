@@ -148,11 +148,17 @@ pub fn run(
     ));
     let store = store_dir_for(&config);
     // A store without an index serves nothing, so this install will download. Its HTTP
-    // client loads the system's root certificates (a few ms of one core, before the first
-    // request can go out): built here, on a thread of its own, while this one reads the
-    // lockfile and plans. Otherwise it is built only if something turns out to be missing.
-    let mut early_client = (!config.offline && !store.index_db_path().exists())
-        .then(|| crate::fetch::EarlyClient::start(&config, &store, Arc::clone(reporter)));
+    // client (a few ms of one core, before the first request can go out) is built here, on
+    // a thread of its own, while this one reads the lockfile and plans; and the store's
+    // shard directories are made ahead of the first files, on another. Otherwise the client
+    // is built only if something turns out to be missing.
+    let cold_store = !config.offline && !store.index_db_path().exists();
+    let mut early_client =
+        cold_store.then(|| crate::fetch::EarlyClient::start(&config, &store, Arc::clone(reporter)));
+    if cold_store {
+        // Detached: nothing waits for it (see `make_shards_ahead`).
+        drop(store.make_shards_ahead());
+    }
     tack_fs::phase_timer::mark("config");
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
@@ -293,8 +299,8 @@ pub fn run(
         &config,
         host.node_version.as_deref(),
     )?);
-    // Built only when something must be downloaded: the HTTP client loads the system's
-    // root certificates (unless `early_client` did that already), and the index writer
+    // Built only when something must be downloaded: the HTTP client loads its root
+    // certificates (unless `early_client` did that already), and the index writer
     // opens SQLite and starts a thread, none of which a warm install needs.
     let mut index_writer = WriterGuard {
         writer: None,
