@@ -10,17 +10,17 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use flate2::read::GzDecoder;
 use indexmap::IndexMap;
-use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 use tack_store_dir::sha512_many;
 
+use crate::batch_writer::{write_batch, ActiveUnpack};
 use crate::buffers::PooledBuf;
 use crate::entry_path::sanitize_entry_path;
 use crate::error::FetchError;
@@ -146,8 +146,6 @@ const BATCH_BYTES: usize = 16 << 20;
 /// in memory) add up to this much: a streamed extraction holds no more, and its files reach
 /// the CAS while the rest of the body is still arriving.
 const HELD_BYTES: usize = 2 << 20;
-/// Write a batch in parallel from this many files on.
-const PARALLEL_FROM_FILES: usize = 16;
 
 /// A file's bytes: read out of a streamed archive, or a slice of an archive in memory.
 enum Content<'a> {
@@ -343,7 +341,7 @@ pub fn unpack_verified_group(
                 .flatten()
         })
         .collect();
-    // The group counts as one unpack (see `ACTIVE_UNPACKS`), as it runs on one thread.
+    // The group counts as one unpack (see `batch_writer.rs`), as it runs on one thread.
     let _active = ActiveUnpack::start();
     let mut results: Vec<Option<Result<UnpackedPackage, FetchError>>> =
         members.iter().map(|_| None).collect();
@@ -503,28 +501,9 @@ struct Unpacker<'a> {
     /// Set for a member of a group: every file waits for the group's one batch (see
     /// [`unpack_verified_group`]), however many bytes are pending.
     deferred: bool,
-    /// This unpack's count in [`ACTIVE_UNPACKS`]; a group's members share the group's.
+    /// This unpack counted as running (see `batch_writer.rs`); a group's members share the
+    /// group's count.
     _active: Option<ActiveUnpack>,
-}
-
-/// Unpacks in progress in the process: counted so that a batch is written on the CAS pool
-/// only when cores would otherwise idle (see [`Unpacker::flush`]).
-static ACTIVE_UNPACKS: AtomicUsize = AtomicUsize::new(0);
-
-/// One count of [`ACTIVE_UNPACKS`], for as long as an [`Unpacker`] lives.
-struct ActiveUnpack;
-
-impl ActiveUnpack {
-    fn start() -> Self {
-        ACTIVE_UNPACKS.fetch_add(1, Ordering::Relaxed);
-        ActiveUnpack
-    }
-}
-
-impl Drop for ActiveUnpack {
-    fn drop(&mut self) {
-        ACTIVE_UNPACKS.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 impl<'a> Unpacker<'a> {
@@ -749,28 +728,7 @@ impl<'a> Unpacker<'a> {
                 exec: f.mode & 0o111 != 0,
             })
             .collect();
-        let sink = self.sink;
-        let digests: Vec<Result<String, CasWriteError>> = match cas_pool() {
-            // Only when fewer unpacks than cores are running (the last large package of an
-            // install, or a project with few): otherwise the cores are busy with the other
-            // unpacks, and handing the batch over only added context switches, about 3,000
-            // in a cold install of the medium fixture, while this thread waited.
-            Some(pool)
-                if hashed.len() >= PARALLEL_FROM_FILES
-                    && ACTIVE_UNPACKS.load(Ordering::Relaxed) < pool.current_num_threads() =>
-            {
-                // Enough chunks to keep every thread of the pool busy writing.
-                let per_chunk = hashed.len().div_ceil(2 * pool.current_num_threads());
-                let chunks: Vec<Vec<Result<String, CasWriteError>>> = pool.install(|| {
-                    hashed
-                        .par_chunks(per_chunk)
-                        .map(|chunk| sink.write_hashed(chunk))
-                        .collect()
-                });
-                chunks.into_iter().flatten().collect()
-            }
-            _ => sink.write_hashed(&hashed),
-        };
+        let digests = write_batch(self.sink, &hashed);
         drop(hashed);
         let checked_at = now_ms();
         for (file, digest) in batch.into_iter().zip(digests) {
@@ -879,22 +837,6 @@ pub(crate) fn now_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
-/// A dedicated pool for CAS writes, so a big tarball cannot stall whatever else uses
-/// rayon's global pool (the linker). `None` when no thread could be spawned: then files
-/// are written on the calling thread.
-fn cas_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("tack-cas-{i}"))
-            .build()
-            .ok()
-    })
-    .as_ref()
 }
 
 /// Counts decompressed bytes and fails once the budget is spent.

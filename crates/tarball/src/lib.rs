@@ -12,6 +12,7 @@
 //! ([`DirectTarget`]), each file there and in the CAS as one inode.
 
 mod auth;
+mod batch_writer;
 mod buffers;
 mod cas;
 mod client;
