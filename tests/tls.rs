@@ -52,6 +52,7 @@ fn an_https_registry_is_trusted_through_the_settings_node_honours() {
     let registry = https_registry();
     assert!(registry.url().starts_with("https://"), "{}", registry.url());
     let ca_path = test_ca_path();
+    let server_cert = server_cert_path();
     let ca_inline = format!("ca=\"{}\"\n", test_ca_pem().trim().replace('\n', "\\n"));
     let trusted: Vec<Case> = vec![
         ("cafile", format!("cafile={}\n", ca_path.display()), vec![]),
@@ -59,6 +60,12 @@ fn an_https_registry_is_trusted_through_the_settings_node_honours() {
         (
             "NODE_EXTRA_CA_CERTS",
             String::new(),
+            vec![("NODE_EXTRA_CA_CERTS", &ca_path)],
+        ),
+        // The extra authorities are kept beside a `cafile`, as pnpm keeps them.
+        (
+            "cafile without the issuer, NODE_EXTRA_CA_CERTS with it",
+            format!("cafile={}\n", server_cert.display()),
             vec![("NODE_EXTRA_CA_CERTS", &ca_path)],
         ),
         ("strict-ssl=false", "strict-ssl=false\n".to_string(), vec![]),
@@ -76,7 +83,6 @@ fn an_https_registry_is_trusted_through_the_settings_node_honours() {
 fn an_https_registry_signed_by_an_unknown_authority_is_refused() {
     let registry = https_registry();
     let server_cert = server_cert_path();
-    let ca_path = test_ca_path();
     let refused: Vec<Case> = vec![
         ("no settings", String::new(), vec![]),
         // The operating system's store does not hold the test CA either.
@@ -85,11 +91,12 @@ fn an_https_registry_signed_by_an_unknown_authority_is_refused() {
             String::new(),
             vec![("NODE_USE_SYSTEM_CA", Path::new("1"))],
         ),
-        // `cafile` replaces every other authority, NODE_EXTRA_CA_CERTS's too, as in Node.
+        // `cafile` replaces the built-in list; a certificate that is not the issuer does
+        // not help.
         (
             "cafile without the issuer",
             format!("cafile={}\n", server_cert.display()),
-            vec![("NODE_EXTRA_CA_CERTS", &ca_path)],
+            vec![],
         ),
     ];
     for (case, npmrc, env) in refused {
@@ -127,4 +134,63 @@ fn a_cafile_without_certificates_is_a_clear_error() {
     );
     assert!(out.stderr.contains("broken.pem"), "{}", out.describe());
     assert!(!project.dir().join("node_modules/is-odd").exists());
+}
+
+/// pnpm 12, on Node, given the same `.npmrc` and variables, trusts and refuses the same
+/// https registry as tack: the cases above are Node's rules, not tack's reading of them.
+#[test]
+fn pnpm_trusts_and_refuses_the_same_https_registry() {
+    let registry = https_registry();
+    let ca_path = test_ca_path();
+    let server_cert = server_cert_path();
+    let cases: Vec<(Case, bool)> = vec![
+        (("no settings", String::new(), vec![]), false),
+        (
+            ("cafile", format!("cafile={}\n", ca_path.display()), vec![]),
+            true,
+        ),
+        (
+            (
+                "NODE_EXTRA_CA_CERTS",
+                String::new(),
+                vec![("NODE_EXTRA_CA_CERTS", ca_path.as_path())],
+            ),
+            true,
+        ),
+        (
+            (
+                "cafile without the issuer",
+                format!("cafile={}\n", server_cert.display()),
+                vec![],
+            ),
+            false,
+        ),
+        (
+            (
+                "cafile without the issuer, NODE_EXTRA_CA_CERTS with it",
+                format!("cafile={}\n", server_cert.display()),
+                vec![("NODE_EXTRA_CA_CERTS", ca_path.as_path())],
+            ),
+            true,
+        ),
+        (
+            ("strict-ssl=false", "strict-ssl=false\n".to_string(), vec![]),
+            true,
+        ),
+    ];
+    for ((case, npmrc, env), trusted) in cases {
+        let project = project(&registry, &npmrc);
+        let mut pnpm = project.command(&tack_suite::pnpm_bin());
+        pnpm.args(["install", "--frozen-lockfile", "--store-dir"])
+            .arg(project.store());
+        for (key, value) in &env {
+            pnpm.env(key, value);
+        }
+        let pnpm = kill::run(pnpm, Duration::from_secs(120));
+        assert_eq!(pnpm.success(), trusted, "pnpm, {case}: {}", pnpm.describe());
+
+        let project = self::project(&registry, &npmrc);
+        let tack = install(&project, &env);
+        assert_eq!(tack.success(), trusted, "tack, {case}: {}", tack.describe());
+    }
 }

@@ -6,11 +6,12 @@
 //! `NODE_EXTRA_CA_CERTS`) or the system store asked for (`NODE_USE_SYSTEM_CA=1`). tack
 //! trusts the same Mozilla list, compiled in (`webpki-roots`), under the same rules:
 //!
-//! - `ca` / `cafile` (`.npmrc`) are then the only authorities trusted, as Node's `ca`
-//!   option is; `cafile` wins when both are set. A `cafile` that does not exist is ignored,
-//!   as pnpm ignores it.
-//! - `NODE_EXTRA_CA_CERTS` adds to the built-in list, and is not used when `ca` is set.
-//!   Node only warns when it cannot read the file; so does tack.
+//! - `ca` / `cafile` (`.npmrc`) replace the built-in list, as Node's `ca` option does;
+//!   `cafile` wins when both are set. A `cafile` that does not exist is ignored, as pnpm
+//!   ignores it.
+//! - `NODE_EXTRA_CA_CERTS` adds to whichever list is in use: pnpm 12 trusts a registry
+//!   signed by it with a `cafile` that does not hold the issuer (`tests/tls.rs` checks this
+//!   against pnpm itself). Node only warns when it cannot read the file; so does tack.
 //! - `NODE_USE_SYSTEM_CA=1` adds the operating system's store.
 //! - `strict-ssl=false` accepts any certificate.
 //!
@@ -74,15 +75,15 @@ impl TrustOptions {
         };
         let ca = cafile.or_else(|| self.ca.clone().map(|text| (text, "ca".to_string())));
         if let Some((text, origin)) = ca {
-            // Node's `ca` replaces every other authority, the extra ones included.
+            // Node's `ca` replaces the built-in lists, not the extra authorities.
             trust.added = parse_certificates(&text, &origin)?;
-            return Ok(trust);
+        } else {
+            trust.builtin_mozilla = true;
+            trust.builtin_system = self.system_ca;
         }
-        trust.builtin_mozilla = true;
-        trust.builtin_system = self.system_ca;
         if let Some(path) = &self.extra_ca_file {
             match extra_certificates(path) {
-                Ok(certs) => trust.added = certs,
+                Ok(certs) => trust.added.extend(certs),
                 Err(message) => trust.warnings.push(format!(
                     "Ignoring extra certificates from {} (NODE_EXTRA_CA_CERTS): {message}",
                     path.display()
@@ -142,7 +143,7 @@ mod tests {
     }
 
     #[test]
-    fn ca_replaces_every_other_authority() {
+    fn ca_replaces_the_built_in_lists_and_keeps_the_extra_authorities() {
         let dir = tempfile::tempdir().unwrap();
         let extra = dir.path().join("extra.pem");
         std::fs::write(&extra, PEM).unwrap();
@@ -155,7 +156,7 @@ mod tests {
         let trust = opts.load().unwrap();
         assert!(!trust.builtin_mozilla);
         assert!(!trust.builtin_system);
-        assert_eq!(trust.added.len(), 1);
+        assert_eq!(trust.added.len(), 2, "the ca and the extra one");
     }
 
     #[test]
