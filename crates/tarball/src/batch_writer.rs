@@ -14,12 +14,17 @@
 //! was written alone to its end: in a cold install of the small fixture, lodash's 1,050
 //! files were the last 30 ms of the install with one core idle. So the batch is claimed
 //! [`CLAIM_FILES`] at a time from a shared cursor by the unpack's own thread, which checks
-//! before each claim whether a pool thread could claim beside it.
+//! before each claim whether a pool thread could claim beside it: whether fewer unpacks run,
+//! and fewer unpack workers, than the pool has threads. The workers are counted too because
+//! one that is between two packages is not unpacking for a moment, and a helper that joined
+//! then would compete for a core that is about to be busy again, writing into the same
+//! package directory as the batch's own thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::extract::{CasSink, CasWriteError, HashedFile};
+use crate::unpack_queue::running_workers;
 
 /// A batch smaller than this is written by its own thread alone.
 const PARALLEL_FROM_FILES: usize = 16;
@@ -78,8 +83,12 @@ pub(crate) fn write_batch(
     pool.in_place_scope(|scope| {
         let mut helpers = 0;
         loop {
-            // This unpack counts itself in ACTIVE_UNPACKS; each helper takes a core too.
-            if ACTIVE_UNPACKS.load(Ordering::Relaxed) + helpers < threads {
+            // This unpack counts itself in ACTIVE_UNPACKS (and its worker, if it has one, in
+            // the running workers); each helper takes a core too.
+            let busy = ACTIVE_UNPACKS
+                .load(Ordering::Relaxed)
+                .max(running_workers());
+            if busy + helpers < threads {
                 helpers += 1;
                 scope.spawn(|_| while claim() {});
             }
@@ -174,6 +183,33 @@ mod tests {
         if cas_pool().is_some_and(|pool| pool.current_num_threads() > 1) {
             assert!(writers >= 2, "written by {writers} thread(s)");
         }
+    }
+
+    #[test]
+    fn a_batch_is_not_shared_while_other_unpack_workers_run() {
+        use crate::unpack_queue::{GroupLimits, UnpackQueue};
+        let contents = contents(300);
+        let sink = Recorder::default();
+        let threads = cas_pool().map_or(1, |pool| pool.current_num_threads());
+        // Workers that hold a body or are about to take one, though only this unpack has
+        // started (a worker between two packages).
+        let limits = GroupLimits {
+            member_max_bytes: 1,
+            group_max_bytes: 1,
+            max_members: 1,
+        };
+        let queue = UnpackQueue::new(threads, limits);
+        for _ in 0..threads {
+            assert!(queue.push(1, ()), "a worker starts");
+        }
+        let _this_unpack = ActiveUnpack::start();
+        let results = write_batch(&sink, &batch(&contents));
+        assert_eq!(names(results), contents);
+        assert_eq!(
+            sink.writers.lock().clone(),
+            HashSet::from([std::thread::current().id()]),
+            "only the unpack's own thread writes"
+        );
     }
 
     #[test]

@@ -19,8 +19,18 @@
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
+
+/// The workers of every queue in the process: each counts from its start until it finds
+/// nothing waiting, so one that is between two packages still counts (see `batch_writer.rs`).
+static RUNNING_WORKERS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many unpack workers are running in the process.
+pub(crate) fn running_workers() -> usize {
+    RUNNING_WORKERS.load(Ordering::Relaxed)
+}
 
 /// How far a group of small bodies may grow.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +80,7 @@ impl<J> UnpackQueue<J> {
         state.waiting.insert((bytes, arrival), job);
         if state.running < self.workers {
             state.running += 1;
+            RUNNING_WORKERS.fetch_add(1, Ordering::Relaxed);
             return true;
         }
         false
@@ -82,7 +93,10 @@ impl<J> UnpackQueue<J> {
         let mut state = self.state.lock();
         let share = state.waiting.len().div_ceil(state.running.max(1));
         let Some(((leader_bytes, _), leader)) = state.waiting.pop_last() else {
-            state.running = state.running.saturating_sub(1);
+            if state.running > 0 {
+                state.running -= 1;
+                RUNNING_WORKERS.fetch_sub(1, Ordering::Relaxed);
+            }
             return None;
         };
         let mut group = vec![leader];
