@@ -194,6 +194,55 @@ mod tests {
         }
     }
 
+    /// Starts `threads` other unpacks once `at` files are written, then notes who writes
+    /// after `after`.
+    struct Crowding {
+        written: AtomicUsize,
+        at: usize,
+        after: usize,
+        others: parking_lot::Mutex<Vec<ActiveUnpack>>,
+        late_writers: parking_lot::Mutex<HashSet<ThreadId>>,
+        threads: usize,
+    }
+
+    impl CasSink for Crowding {
+        fn write(&self, content: &[u8], _exec: bool) -> Result<String, CasWriteError> {
+            std::thread::sleep(Duration::from_micros(200));
+            let n = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.at {
+                let mut others = self.others.lock();
+                others.extend((0..self.threads).map(|_| ActiveUnpack::start()));
+            }
+            if n > self.after {
+                self.late_writers.lock().insert(std::thread::current().id());
+            }
+            Ok(String::from_utf8_lossy(content).into_owned())
+        }
+    }
+
+    #[test]
+    fn a_helper_leaves_when_other_unpacks_start() {
+        let threads = cas_pool().map_or(1, |pool| pool.current_num_threads());
+        let contents = contents(600);
+        let sink = Crowding {
+            written: AtomicUsize::new(0),
+            at: 100,
+            // A helper finishes the claim it holds (16 files) before it leaves.
+            after: 300,
+            others: parking_lot::Mutex::new(Vec::new()),
+            late_writers: parking_lot::Mutex::new(HashSet::new()),
+            threads,
+        };
+        let _this_unpack = ActiveUnpack::start();
+        let results = write_batch(&sink, &batch(&contents));
+        assert_eq!(names(results), contents);
+        assert_eq!(
+            sink.late_writers.lock().clone(),
+            HashSet::from([std::thread::current().id()]),
+            "once other unpacks run, only the batch's own thread writes"
+        );
+    }
+
     #[test]
     fn a_batch_is_not_shared_while_other_unpack_workers_run() {
         use crate::unpack_queue::{GroupLimits, UnpackQueue};
