@@ -73,7 +73,12 @@ impl TrustOptions {
             Some(path) => read_cafile(path)?.map(|text| (text, path.display().to_string())),
             None => None,
         };
-        let ca = cafile.or_else(|| self.ca.clone().map(|text| (text, "ca".to_string())));
+        // A `ca` value written on one line in `.npmrc` carries its line breaks as `\n`.
+        let ca = cafile.or_else(|| {
+            self.ca
+                .as_ref()
+                .map(|text| (text.replace("\\n", "\n"), "ca".to_string()))
+        });
         if let Some((text, origin)) = ca {
             // Node's `ca` replaces the built-in lists, not the extra authorities.
             trust.added = parse_certificates(&text, &origin)?;
@@ -111,10 +116,8 @@ fn extra_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, String> 
     parse_certificates(&text, &path.display().to_string()).map_err(|e| e.to_string())
 }
 
-/// Every certificate in `text`. A `ca` value written on one line in `.npmrc` carries its
-/// line breaks as `\n`, which are turned back into line breaks first.
+/// Every certificate in the PEM `text`.
 fn parse_certificates(text: &str, origin: &str) -> Result<Vec<reqwest::Certificate>, FetchError> {
-    let text = text.replace("\\n", "\n");
     let bad = |message: String| FetchError::Certificates {
         origin: origin.to_string(),
         message,
