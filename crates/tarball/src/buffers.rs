@@ -323,6 +323,19 @@ mod tests {
     }
 
     #[test]
+    fn a_large_archives_buffer_is_not_kept_idle() {
+        let _turn = turn();
+        // A native binary's tar (11 MiB in the medium fixture): kept idle, it stayed resident
+        // while the compiler's 23 MiB tar was inflated, at the install's peak.
+        let tar = PooledBuf::take(11 << 20).unwrap();
+        let ptr = tar.as_ptr();
+        drop(tar);
+        let pool = POOL.lock();
+        assert!(pool.idle.iter().all(|b| b.as_ptr() != ptr));
+        assert_eq!(pool.bytes, 0);
+    }
+
+    #[test]
     fn huge_buffers_are_not_kept() {
         let _turn = turn();
         let big = PooledBuf::take(LARGEST_KEPT + 1).unwrap();
