@@ -312,7 +312,10 @@ const FIRST_INDEX_QUERY: usize = 64;
 /// What an import task of phase 1 needs, shared by all of them.
 struct LocalImports {
     tx: std::sync::mpsc::Sender<Message>,
-    pool: Arc<rayon::ThreadPool>,
+    /// Made by the first import: a cold install imports nothing from the store, and a pool
+    /// made anyway had its idle threads spinning for work (337 `sched_yield` calls in a
+    /// small cold install).
+    pool: std::cell::OnceCell<rayon::ThreadPool>,
     filler: Arc<SlotFiller>,
     verified: Arc<VerifiedFilesCache>,
     store: StoreDir,
@@ -325,7 +328,23 @@ struct LocalImports {
 impl LocalImports {
     /// Imports package `i` from `local` on the import pool; the result comes back as a
     /// [`Message::Local`].
-    fn spawn(&self, i: usize, local: Local) {
+    fn spawn(&self, i: usize, local: Local) -> Result<(), CliError> {
+        let pool = match self.pool.get() {
+            Some(pool) => pool,
+            None => {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(import_threads())
+                    .thread_name(|i| format!("tack-import-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        CliError::new(
+                            "ERR_TACK_THREAD_POOL",
+                            format!("could not start import threads: {e}"),
+                        )
+                    })?;
+                self.pool.get_or_init(|| pool)
+            }
+        };
         let (tx, filler, verified, store, plan, builds) = (
             self.tx.clone(),
             Arc::clone(&self.filler),
@@ -335,7 +354,7 @@ impl LocalImports {
             Arc::clone(&self.builds),
         );
         let (verify, virtual_store_existed) = (self.verify, self.virtual_store_existed);
-        self.pool.spawn(move || {
+        pool.spawn(move || {
             let mut kept = None;
             let complete = || virtual_store_existed && package_dir_complete(&plan.link, i);
             // The bytes of a row read without its manifest are kept only for a package the
@@ -406,6 +425,7 @@ impl LocalImports {
             // The row travels back with the result rather than being cloned up front.
             let _ = tx.send(Message::Local(i, result, kept));
         });
+        Ok(())
     }
 }
 
@@ -440,22 +460,10 @@ pub fn materialize(
             package_id: src.package_id.clone(),
         });
     }
-    let pool = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(import_threads())
-            .thread_name(|i| format!("tack-import-{i}"))
-            .build()
-            .map_err(|e| {
-                CliError::new(
-                    "ERR_TACK_THREAD_POOL",
-                    format!("could not start import threads: {e}"),
-                )
-            })?,
-    );
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
     let locals = LocalImports {
         tx: tx.clone(),
-        pool: Arc::clone(&pool),
+        pool: std::cell::OnceCell::new(),
         filler: Arc::new(SlotFiller {
             importer: PackageImporter::new(link.import_method),
             child_links: ChildLinks::new(link)?,
@@ -500,7 +508,7 @@ pub fn materialize(
     for (i, src) in plan.sources.iter().enumerate() {
         match &src.source {
             Source::Directory(_) => {
-                locals.spawn(i, Local::Directory);
+                locals.spawn(i, Local::Directory)?;
                 pending += 1;
             }
             Source::Tarball { store_key, .. } => {
@@ -522,21 +530,31 @@ pub fn materialize(
         None
     };
     if let Some(index) = &index {
+        let mut failed = None;
         index.get_many_raw_each(&keys, FIRST_INDEX_QUERY, |rows| {
             for (key, bytes) in rows {
+                if failed.is_some() {
+                    return;
+                }
                 let Some(list) = users.remove(key.as_str()) else {
                     continue;
                 };
                 let Some((&last, others)) = list.split_last() else {
                     continue;
                 };
-                for &i in others {
-                    locals.spawn(i, Local::Row(bytes.clone()));
+                let spawned = others
+                    .iter()
+                    .try_for_each(|&i| locals.spawn(i, Local::Row(bytes.clone())))
+                    .and_then(|()| locals.spawn(last, Local::Row(bytes)));
+                match spawned {
+                    Ok(()) => pending += list.len(),
+                    Err(e) => failed = Some(e),
                 }
-                locals.spawn(last, Local::Row(bytes));
-                pending += list.len();
             }
         })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     drop(index);
     tack_fs::phase_timer::mark("index query");
@@ -544,7 +562,9 @@ pub fn materialize(
     to_fetch.extend(users.into_values().flatten());
     to_fetch.sort_unstable();
     let filler = Arc::clone(&locals.filler);
-    drop(locals);
+    // The pool outlives the tasks it was given: they report to this thread below.
+    let _pool = locals.pool.into_inner();
+    drop(locals.tx);
     // In a new virtual store, nothing stale stands in the way of the importer and hoisted
     // links: this thread makes them while the pool imports (or the runtime downloads).
     let mut top_level_linked = None;
