@@ -2,7 +2,7 @@
 """Turns the raw per-run records of benches/run.sh into the markdown table in the README:
 median and min-max wall time, ratios of medians against each competitor, the same ratio
 paired run by run (and how many runs tack won), user and sys CPU, peak RSS and the
-registry's CPU time."""
+registry's CPU time; then how many dentries the kernel held as each scenario's runs began."""
 import argparse
 import json
 import statistics
@@ -59,3 +59,19 @@ for scenario in scenarios:
               f"| {med([r['rss_kb'] for r in rs]) / 1024:.0f} MiB | {med([r['registry_cpu_s'] for r in rs]):.2f} s |")
 print("\n`vs tack` is tack's median divided by the tool's median: below 1 means tack is faster. "
       "`paired` is the median of tack's time over the tool's in the same run, and how many runs tack won.")
+
+def dentry_drift(scenario):
+    """The kernel's cached dentries before the scenario's first and last run (records made
+    before run.sh kept them have none)."""
+    rs = sorted((r for (s, _), rs in runs.items() if s == scenario for r in rs),
+                key=lambda r: (r["run"], r["slot"]))
+    counts = [r["dentries"] for r in rs if r.get("dentries")]
+    if not counts:
+        return None
+    return f"{scenario} {counts[0] / 1e6:.1f}M → {counts[-1] / 1e6:.1f}M"
+
+drift = [d for d in map(dentry_drift, scenarios) if d]
+if drift:
+    print("\nKernel dentries before the first and the last run of each scenario: " + ", ".join(drift) +
+          ". Every tree moved aside adds to them, and path lookups slow down as they grow "
+          "(benches/README.md, \"Drift between runs\").")

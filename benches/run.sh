@@ -233,18 +233,22 @@ print(*orders[(int(sys.argv[1]) - 1) % len(orders)])' "$run" "${tools[@]}")"
       project="$WORK/$tool/project"
       eval "$(prepare_cmd "$tool" "$scenario")"
       before=$(registry_cpu_ticks)
+      # The kernel's cached dentries: they grow with every tree moved aside, and path lookups
+      # slow down with them (see "Drift between runs" in benches/README.md).
+      dentries=$(awk '{print $1}' /proc/sys/fs/dentry-state 2>/dev/null || echo 0)
       json="$WORK/hf.json"
       (cd "$project" && hyperfine --runs 1 --style none --shell=none --export-json "$json" \
          --command-name "$tool" "/usr/bin/time -f %M -o $WORK/rss env $(env_for "$tool") $(install_cmd "$tool")" >/dev/null 2>"$WORK/hf.err") || {
         echo "$tool failed in scenario $scenario (run $run):" >&2; cat "$WORK/hf.err" >&2; exit 1; }
       after=$(registry_cpu_ticks)
-      python3 - "$json" "$WORK/rss" "$tool" "$scenario" "$run" "$((after - before))" "$slot" "$previous" >> "$RAW" <<'PY'
+      python3 - "$json" "$WORK/rss" "$tool" "$scenario" "$run" "$((after - before))" "$slot" "$previous" "${dentries:-0}" >> "$RAW" <<'PY'
 import json, sys
 hf = json.load(open(sys.argv[1]))["results"][0]
 rss = int(open(sys.argv[2]).read().split()[-1])
 print(json.dumps({"tool": sys.argv[3], "scenario": sys.argv[4], "run": int(sys.argv[5]),
   "slot": int(sys.argv[7]), "after": sys.argv[8], "wall": hf["times"][0], "user": hf["user"],
-  "sys": hf["system"], "rss_kb": rss, "registry_cpu_s": int(sys.argv[6]) / 100.0}))
+  "sys": hf["system"], "rss_kb": rss, "registry_cpu_s": int(sys.argv[6]) / 100.0,
+  "dentries": int(sys.argv[9] or 0)}))
 PY
       previous=$tool
     done
