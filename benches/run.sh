@@ -162,7 +162,7 @@ settle() {
   [ "$SETTLE" -gt 0 ] && [ -f "$PURGED_AT" ] || return 0
   local wait=$(( $(cat "$PURGED_AT") + SETTLE - $(date +%s) ))
   if [ "$wait" -gt 0 ]; then
-    echo "settling ${wait}s: inodes were freed less than ${SETTLE}s ago (ext4 trap, see README)" >&2
+    echo "settling ${wait}s: inodes were freed less than ${SETTLE}s ago (ext4 trap, see benches/README.md)" >&2
     sleep "$wait"
   fi
 }
