@@ -2,6 +2,7 @@
 //! concurrency, with retries reported through the reporter. Its HTTP client may be built
 //! ahead, on a thread of its own ([`EarlyClient`]), when the install will surely download.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -10,8 +11,8 @@ use std::time::Duration;
 use tack_config::Config;
 use tack_store_dir::{IndexWriter, StoreDir};
 use tack_tarball::{
-    AuthTable, FetchError, FetchEvent, Fetcher, FetcherOptions, HttpClient, RetryPolicy,
-    TrustOptions,
+    split_registry_key, AuthTable, FetchError, FetchEvent, Fetcher, FetcherOptions, HttpClient,
+    RegistryTls, RetryPolicy, TrustOptions,
 };
 
 use crate::error::CliError;
@@ -75,11 +76,29 @@ pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Fe
 }
 
 /// The authorities to trust: `ca`, `cafile` and `strict-ssl` from `.npmrc`, and Node's
-/// `NODE_EXTRA_CA_CERTS` and `NODE_USE_SYSTEM_CA` (see `tack_tarball::TrustOptions`).
+/// `NODE_EXTRA_CA_CERTS` and `NODE_USE_SYSTEM_CA`; the client certificate (`cert`, `key`);
+/// and the TLS settings of single registries (`//host/:certfile`, ...). See
+/// `tack_tarball::TrustOptions`.
 fn trust(config: &Config) -> TrustOptions {
     let env = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty());
+    let setting = |key: &str| config.raw_npmrc.get(key).filter(|v| !v.is_empty()).cloned();
     let cafile = config.raw_npmrc.get("cafile").filter(|v| !v.is_empty());
+    // pnpm reads these files as given: relative to where the command runs.
+    let resolve = |path: &str| config.cwd.join(path);
+    let mut registries: BTreeMap<String, RegistryTls> = BTreeMap::new();
+    for (key, value) in &config.raw_npmrc {
+        let Some((registry, name)) = split_registry_key(key) else {
+            continue;
+        };
+        let mut tls = registries.get(&registry).cloned().unwrap_or_default();
+        if !value.is_empty() && tls.set(name, value, resolve) {
+            registries.insert(registry, tls);
+        }
+    }
     TrustOptions {
+        cert: setting("cert"),
+        key: setting("key"),
+        registries,
         ca: config
             .raw_npmrc
             .get("ca")

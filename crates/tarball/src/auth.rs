@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
-use crate::url::{is_default_port, split_url};
+use crate::url::{is_default_port, path_prefixes, split_url};
 
 /// One nerf dart's credentials, as found in `.npmrc`.
 #[derive(Default, Clone)]
@@ -146,23 +146,6 @@ impl AuthTable {
         }
         None
     }
-}
-
-/// `/a/b/c.tgz` → `["/a/b/", "/a/", "/"]`: the directory prefixes, longest first.
-fn path_prefixes(path: &str) -> Vec<String> {
-    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-    let segments: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
-    (0..=segments.len())
-        .rev()
-        .map(|n| {
-            let mut p = String::from("/");
-            for s in &segments[..n] {
-                p.push_str(s);
-                p.push('/');
-            }
-            p
-        })
-        .collect()
 }
 
 /// The nerf dart of a registry URL: `//host[:port]/path/` (default port dropped).

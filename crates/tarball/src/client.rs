@@ -5,44 +5,78 @@
 //! the client exists. [`HttpClient::new`] is separate from [`crate::Fetcher`] so that a
 //! caller who already knows it will download (the CLI, when the store has no index) can
 //! build the client on another thread while it reads the lockfile and plans the install.
-//! Which authorities it trusts is `trust.rs`'s business.
+//! Which authorities it trusts is `trust.rs`'s business, which certificate it presents and
+//! to which registry is `client_tls.rs`'s.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::client_tls::registry_of;
 use crate::error::FetchError;
 use crate::options::{FetchEvent, FetcherOptions};
+use crate::trust::Trust;
 
-/// A built client: rustls, an HTTP/1.1 keep-alive pool as large as the network
+/// The built clients: rustls, an HTTP/1.1 keep-alive pool as large as the network
 /// concurrency, and no transparent decompression (a tarball's bytes are what its
-/// integrity covers). Cheap to clone.
+/// integrity covers). One for every registry, and one more for each registry with TLS
+/// settings of its own (`client_tls.rs`). Cheap to clone.
 #[derive(Clone, Debug)]
-pub struct HttpClient(pub(crate) reqwest::Client);
+pub struct HttpClient {
+    default: reqwest::Client,
+    registries: Arc<BTreeMap<String, reqwest::Client>>,
+}
 
 impl HttpClient {
-    /// Builds the client for `opts`: its user agent, connect timeout, pool size and the
-    /// authorities it trusts. A warning about those goes to `opts.on_event`.
+    /// Builds the clients for `opts`: their user agent, connect timeout, pool size, the
+    /// authorities they trust and the certificate they present. A warning about those goes
+    /// to `opts.on_event`.
     pub fn new(opts: &FetcherOptions) -> Result<Self, FetchError> {
-        let trust = opts.trust.load()?;
-        if let Some(sink) = &opts.on_event {
-            for message in trust.warnings {
-                sink(&FetchEvent::Warning { message });
-            }
-        }
-        let mut builder = reqwest::Client::builder()
-            .tls_built_in_webpki_certs(trust.builtin_mozilla)
-            .tls_built_in_native_certs(trust.builtin_system)
-            .danger_accept_invalid_certs(trust.accept_invalid);
-        for cert in trust.added {
-            builder = builder.add_root_certificate(cert);
-        }
-        builder
-            .user_agent(opts.user_agent.clone())
-            .connect_timeout(opts.idle_timeout)
-            .pool_idle_timeout(std::time::Duration::from_secs(30))
-            .pool_max_idle_per_host(opts.network_concurrency.max(1))
-            .tcp_nodelay(true)
-            .build()
-            .map(Self)
-            .map_err(|e| FetchError::Client {
-                message: e.to_string(),
+        let default = build(opts, opts.trust.load()?)?;
+        let registries = opts
+            .trust
+            .registries
+            .iter()
+            .map(|(registry, tls)| {
+                let client = build(opts, opts.trust.load_for(registry, tls)?)?;
+                Ok((registry.clone(), client))
             })
+            .collect::<Result<_, FetchError>>()?;
+        Ok(Self {
+            default,
+            registries: Arc::new(registries),
+        })
     }
+
+    /// The client for a request to `url`.
+    pub(crate) fn for_url(&self, url: &str) -> &reqwest::Client {
+        registry_of(&self.registries, url).map_or(&self.default, |(_, client)| client)
+    }
+}
+
+fn build(opts: &FetcherOptions, trust: Trust) -> Result<reqwest::Client, FetchError> {
+    if let Some(sink) = &opts.on_event {
+        for message in trust.warnings {
+            sink(&FetchEvent::Warning { message });
+        }
+    }
+    let mut builder = reqwest::Client::builder()
+        .tls_built_in_webpki_certs(trust.builtin_mozilla)
+        .tls_built_in_native_certs(trust.builtin_system)
+        .danger_accept_invalid_certs(trust.accept_invalid);
+    for cert in trust.added {
+        builder = builder.add_root_certificate(cert);
+    }
+    if let Some(identity) = trust.identity {
+        builder = builder.identity(identity);
+    }
+    builder
+        .user_agent(opts.user_agent.clone())
+        .connect_timeout(opts.idle_timeout)
+        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .pool_max_idle_per_host(opts.network_concurrency.max(1))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| FetchError::Client {
+            message: e.to_string(),
+        })
 }

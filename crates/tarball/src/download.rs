@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore, SemaphorePermit};
 
 use crate::auth::AuthTable;
 use crate::buffers::PooledBuf;
+use crate::client::HttpClient;
 use crate::error::FetchError;
 use crate::extract::{unpack_tarball, ExtractCaps, UnpackedPackage};
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
@@ -32,7 +33,7 @@ const CHANNEL_CHUNKS: usize = 32;
 
 /// What one attempt needs.
 pub(crate) struct Attempt<'a> {
-    pub client: &'a reqwest::Client,
+    pub client: &'a HttpClient,
     pub auth: &'a AuthTable,
     /// Writes the files; shared by every download of the install.
     pub cas: &'a Arc<CasWriter>,
@@ -111,6 +112,7 @@ impl<'a> Attempt<'a> {
             .then(|| self.name.split_once('/').map_or(self.name, |(s, _)| s));
         let mut request = self
             .client
+            .for_url(&request_url)
             .get(&request_url)
             .header(ACCEPT_ENCODING, "identity");
         if let Some(header) = self.auth.header_for(self.url, scope) {
@@ -406,46 +408,70 @@ impl<'a> Attempt<'a> {
         // reqwest's message names the URL we sent (already without userinfo); walk the
         // source chain for the underlying cause (connection refused, reset, …).
         let mut message = e.to_string();
-        let mut refused_certificate = false;
+        let mut refused = None;
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             message.push_str(": ");
             message.push_str(&s.to_string());
-            refused_certificate |= is_refused_certificate(s);
+            refused = refused.or_else(|| refused_certificate(s));
             source = s.source();
         }
-        if refused_certificate {
-            return FetchError::UntrustedCertificate {
-                pkg: self.pkg_id.to_string(),
-                url: url.to_string(),
-                message: redact_url(&message),
-            };
+        let (pkg, url, message) = (
+            self.pkg_id.to_string(),
+            url.to_string(),
+            redact_url(&message),
+        );
+        match refused {
+            Some(Refused::Server) => {
+                return FetchError::UntrustedCertificate { pkg, url, message };
+            }
+            Some(Refused::Client) => {
+                return FetchError::ClientCertificateRefused { pkg, url, message };
+            }
+            None => {}
         }
-        FetchError::Network {
-            pkg: self.pkg_id.to_string(),
-            url: url.to_string(),
-            message: redact_url(&message),
-        }
+        FetchError::Network { pkg, url, message }
     }
 }
 
-/// Whether `error` is rustls refusing the server's certificate, bare or inside the
+/// Which side's certificate a TLS handshake failed on.
+enum Refused {
+    /// tack refused the registry's certificate.
+    Server,
+    /// The registry asked for a client certificate, or refused the one sent.
+    Client,
+}
+
+/// Whether `error` is a certificate refused by either side, bare or inside the
 /// `io::Error`s the connector wraps it in (which `source()` skips over).
-fn is_refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> Option<Refused> {
+    use rustls::AlertDescription as Alert;
     let mut current = error;
     loop {
         if let Some(tls) = current.downcast_ref::<rustls::Error>() {
-            return matches!(
-                tls,
-                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
-            );
+            return match tls {
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+                    Some(Refused::Server)
+                }
+                // The registry's alerts about the certificate it asked of us.
+                rustls::Error::AlertReceived(
+                    Alert::CertificateRequired
+                    | Alert::BadCertificate
+                    | Alert::UnsupportedCertificate
+                    | Alert::CertificateRevoked
+                    | Alert::CertificateExpired
+                    | Alert::CertificateUnknown
+                    | Alert::UnknownCA,
+                ) => Some(Refused::Client),
+                _ => None,
+            };
         }
         match current
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
         {
             Some(inner) => current = inner,
-            None => return false,
+            None => return None,
         }
     }
 }

@@ -143,6 +143,26 @@ pub enum FetchError {
     )]
     Certificates { origin: String, message: String },
 
+    /// A client certificate or its key (`cert`, `key`, `//host/:certfile`, `:keyfile`, or a
+    /// per-registry `:cafile`) could not be read or used.
+    #[error(
+        "Could not load the client certificate settings {origin}: {message}. Fix or remove \
+         them in .npmrc (a certificate needs its private key, both PEM)"
+    )]
+    ClientCertificate { origin: String, message: String },
+
+    /// The registry asked for a client certificate and got none, or refused the one sent.
+    #[error(
+        "Could not download {pkg} from {url}: {message}. The registry wants a client \
+         certificate it trusts: set `//host/:certfile` and `//host/:keyfile` (or `cert` and \
+         `key`) in .npmrc, as for pnpm"
+    )]
+    ClientCertificateRefused {
+        pkg: String,
+        url: String,
+        message: String,
+    },
+
     /// The HTTP client could not be built (TLS backend, bad user agent).
     #[error("Could not create the HTTP client: {message}")]
     Client { message: String },
@@ -179,6 +199,8 @@ impl FetchError {
             } => "ERR_TACK_FS_ENOSPC",
             Self::Store { .. } => "ERR_TACK_STORE_WRITE",
             Self::Certificates { .. } => "ERR_TACK_CA_CERTIFICATES",
+            Self::ClientCertificate { .. } => "ERR_TACK_CLIENT_CERTIFICATE",
+            Self::ClientCertificateRefused { .. } => "ERR_TACK_TLS_CLIENT_CERTIFICATE",
             Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
             Self::Task { .. } => "ERR_TACK_FETCH_TASK",
         }

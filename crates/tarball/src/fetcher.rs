@@ -53,7 +53,7 @@ pub struct Fetcher {
 
 struct Inner {
     opts: FetcherOptions,
-    client: reqwest::Client,
+    client: HttpClient,
     network: Semaphore,
     /// Bodies read whole waiting for one of [`FetcherOptions::unpack_concurrency`] workers.
     unpack: Arc<UnpackQueue<UnpackJob>>,
@@ -101,7 +101,7 @@ impl Fetcher {
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
                 large_archives: LargeArchives::new(opts.large_archive_budget_kib),
                 opts,
-                client: client.0,
+                client,
                 index_writer,
                 inflight: DashMap::new(),
             }),

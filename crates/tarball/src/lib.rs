@@ -16,6 +16,7 @@ mod batch_writer;
 mod buffers;
 mod cas;
 mod client;
+mod client_tls;
 mod download;
 mod entry_path;
 mod error;
@@ -37,6 +38,7 @@ mod url;
 pub use auth::AuthTable;
 pub use cas::{extract_tarball, into_index_row};
 pub use client::HttpClient;
+pub use client_tls::{split_registry_key, Pem, RegistryTls};
 pub use error::FetchError;
 pub use extract::{
     unpack_tarball, unpack_tarball_bytes, unpack_verified_group, unpack_verified_tarball_bytes,

@@ -20,8 +20,10 @@
 //! first request of a cold install could leave, more when those files had left the page
 //! cache.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::client_tls::{identity, Pem, RegistryTls};
 use crate::error::FetchError;
 
 /// The trust settings of an install; the default trusts the built-in list only.
@@ -37,6 +39,14 @@ pub struct TrustOptions {
     pub system_ca: bool,
     /// `strict-ssl` (`true` unless set to `false`).
     pub strict_ssl: bool,
+    /// `cert` from `.npmrc`: the client certificate (chain) sent to every registry that has
+    /// no settings of its own, PEM with `\n` for its line breaks.
+    pub cert: Option<String>,
+    /// `key` from `.npmrc`: the private key of `cert`.
+    pub key: Option<String>,
+    /// TLS settings of single registries, by the key they are filed under
+    /// (`//host[:port]/path/`; see `client_tls.rs`).
+    pub registries: BTreeMap<String, RegistryTls>,
 }
 
 impl Default for TrustOptions {
@@ -47,6 +57,9 @@ impl Default for TrustOptions {
             extra_ca_file: None,
             system_ca: false,
             strict_ssl: true,
+            cert: None,
+            key: None,
+            registries: BTreeMap::new(),
         }
     }
 }
@@ -58,27 +71,70 @@ pub(crate) struct Trust {
     pub builtin_system: bool,
     pub added: Vec<reqwest::Certificate>,
     pub accept_invalid: bool,
+    /// The client certificate and key sent when a registry asks for one.
+    pub identity: Option<reqwest::Identity>,
     /// Said once on stderr by the caller: a file that was named but not used.
     pub warnings: Vec<String>,
 }
 
 impl TrustOptions {
-    /// Reads the files these options name and parses their certificates.
+    /// Reads the files these options name and parses their certificates: what every
+    /// registry without settings of its own is reached with.
     pub(crate) fn load(&self) -> Result<Trust, FetchError> {
-        let mut trust = Trust {
-            accept_invalid: !self.strict_ssl,
-            ..Trust::default()
+        self.load_with(self.global_ca()?, self.global_identity()?)
+    }
+
+    /// [`TrustOptions::load`] for the registry filed under `registry`: its own certificate
+    /// and key, when it has either, replace the global `cert` and `key`, and its own
+    /// authorities replace the global ones.
+    pub(crate) fn load_for(&self, registry: &str, tls: &RegistryTls) -> Result<Trust, FetchError> {
+        let ca = match &tls.ca {
+            Some(ca) => {
+                let origin = format!("{registry}:ca");
+                Some((ca.text(&origin)?, origin))
+            }
+            None => self.global_ca()?,
         };
+        let identity = if tls.cert.is_some() || tls.key.is_some() {
+            let (cert, key) = (format!("{registry}:cert"), format!("{registry}:key"));
+            client_identity(tls.cert.as_ref(), tls.key.as_ref(), &cert, &key)?
+        } else {
+            self.global_identity()?
+        };
+        self.load_with(ca, identity)
+    }
+
+    /// The PEM text of `cafile` (when it exists) or else `ca`, and where it came from.
+    fn global_ca(&self) -> Result<Option<(String, String)>, FetchError> {
         let cafile = match &self.cafile {
             Some(path) => read_cafile(path)?.map(|text| (text, path.display().to_string())),
             None => None,
         };
         // A `ca` value written on one line in `.npmrc` carries its line breaks as `\n`.
-        let ca = cafile.or_else(|| {
+        Ok(cafile.or_else(|| {
             self.ca
                 .as_ref()
                 .map(|text| (text.replace("\\n", "\n"), "ca".to_string()))
-        });
+        }))
+    }
+
+    /// The identity from `cert` and `key`.
+    fn global_identity(&self) -> Result<Option<reqwest::Identity>, FetchError> {
+        let cert = self.cert.clone().map(Pem::Inline);
+        let key = self.key.clone().map(Pem::Inline);
+        client_identity(cert.as_ref(), key.as_ref(), "cert", "key")
+    }
+
+    fn load_with(
+        &self,
+        ca: Option<(String, String)>,
+        identity: Option<reqwest::Identity>,
+    ) -> Result<Trust, FetchError> {
+        let mut trust = Trust {
+            accept_invalid: !self.strict_ssl,
+            identity,
+            ..Trust::default()
+        };
         if let Some((text, origin)) = ca {
             // Node's `ca` replaces the built-in lists, not the extra authorities.
             trust.added = parse_certificates(&text, &origin)?;
@@ -96,6 +152,35 @@ impl TrustOptions {
             }
         }
         Ok(trust)
+    }
+}
+
+/// The identity from a certificate and its key, when both are set; `cert_setting` and
+/// `key_setting` name them for the error when only one is.
+fn client_identity(
+    cert: Option<&Pem>,
+    key: Option<&Pem>,
+    cert_setting: &str,
+    key_setting: &str,
+) -> Result<Option<reqwest::Identity>, FetchError> {
+    let origin = format!("{cert_setting}, {key_setting}");
+    match (cert, key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            let (cert, key) = (cert.text(cert_setting)?, key.text(key_setting)?);
+            identity(&cert, &key, &origin).map(Some)
+        }
+        (Some(_), None) | (None, Some(_)) => Err(FetchError::ClientCertificate {
+            origin,
+            message: format!(
+                "only {} is set",
+                if cert.is_some() {
+                    cert_setting
+                } else {
+                    key_setting
+                }
+            ),
+        }),
     }
 }
 

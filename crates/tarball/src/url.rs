@@ -171,6 +171,43 @@ fn join_relative(base: &str, reference: &str) -> String {
     format!("{origin}/{}{ref_suffix}", segments.join("/"))
 }
 
+/// `/a/b/c.tgz` → `["/a/b/", "/a/", "/"]`: the directory prefixes, longest first.
+pub(crate) fn path_prefixes(path: &str) -> Vec<String> {
+    let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let segments: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
+    (0..=segments.len())
+        .rev()
+        .map(|n| {
+            let mut p = String::from("/");
+            for s in &segments[..n] {
+                p.push_str(s);
+                p.push('/');
+            }
+            p
+        })
+        .collect()
+}
+
+/// The nerf-dart keys (`//host[:port]/path/`) that settings for `url` may be filed under,
+/// in the order pnpm tries them (`pickSettingByUrl`): the host with its port and the
+/// longest path prefix first, down to `//host:port/`, then the same without the port. The
+/// host is lowercased and a default port dropped, as in a URL pnpm parses.
+pub(crate) fn nerf_candidates(url: &str) -> Vec<String> {
+    let Some(parts) = split_url(url) else {
+        return Vec::new();
+    };
+    let host = parts.host.to_ascii_lowercase();
+    let port = parts.port.filter(|p| !is_default_port(parts.scheme, p));
+    let with_port = port.map(|p| format!("{host}:{p}"));
+    let prefixes = path_prefixes(parts.path);
+    with_port
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(host.as_str()))
+        .flat_map(|authority| prefixes.iter().map(move |p| format!("//{authority}{p}")))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::{redact_url, resolve_tarball_url, split_url, tarball_url};

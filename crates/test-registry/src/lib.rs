@@ -39,4 +39,4 @@ pub use package::{scopeless, tarball_path, PackageDef, FIXED_TIME};
 pub use packument::ABBREVIATED_MEDIA_TYPE;
 pub use registry::{RegistryOptions, TestRegistry};
 pub use shaping::{parse_bandwidth, parse_duration};
-pub use tls::{test_ca_path, test_ca_pem};
+pub use tls::{test_ca_path, test_ca_pem, test_tls_file, ClientAuth};

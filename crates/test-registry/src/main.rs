@@ -34,6 +34,10 @@ struct Args {
     /// Serve https:// with the committed test certificate (trust crates/test-registry/tls/ca.pem).
     #[arg(long)]
     tls: bool,
+    /// With --tls: require a client certificate signed by crates/test-registry/tls/client-ca.pem
+    /// (client.pem and client.key are one).
+    #[arg(long, requires = "tls")]
+    client_auth: bool,
 }
 
 fn parse_rtt(s: &str) -> Result<std::time::Duration, String> {
@@ -57,6 +61,9 @@ fn main() -> ExitCode {
     opts.bandwidth_bytes_per_sec = args.bandwidth;
     opts.port = args.port;
     opts.tls = args.tls;
+    if args.client_auth {
+        opts.client_auth = tack_test_registry::ClientAuth::Required;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

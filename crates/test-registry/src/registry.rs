@@ -23,7 +23,7 @@ use crate::mirror::Mirror;
 use crate::package::{tarball_path, PackageDef};
 use crate::server::{serve, Shared};
 use crate::shaping::Pacer;
-use crate::tls::server_config;
+use crate::tls::{server_config, ClientAuth};
 
 /// How to start a registry.
 #[derive(Debug, Clone)]
@@ -41,6 +41,8 @@ pub struct RegistryOptions {
     pub port: u16,
     /// Serve `https://` with the committed test identity (see [`crate::test_ca_path`]).
     pub tls: bool,
+    /// With `tls`: whether clients must present a certificate (see [`ClientAuth`]).
+    pub client_auth: ClientAuth,
 }
 
 impl Default for RegistryOptions {
@@ -52,6 +54,7 @@ impl Default for RegistryOptions {
             bandwidth_bytes_per_sec: None,
             port: 0,
             tls: false,
+            client_auth: ClientAuth::None,
         }
     }
 }
@@ -314,7 +317,7 @@ fn build_shared(
             addr.port()
         ),
         tls: if opts.tls {
-            Some(server_config()?)
+            Some(server_config(opts.client_auth)?)
         } else {
             None
         },

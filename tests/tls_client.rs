@@ -1,0 +1,245 @@
+//! Installs from a registry behind mutual TLS: the test registry over `https://` asking
+//! every client for a certificate signed by its client CA (`crates/test-registry/tls/`).
+//! Each case shows which `.npmrc` settings make tack present one, and the last test runs
+//! pnpm on the same cases: tack presents a certificate exactly when pnpm does.
+
+use std::time::Duration;
+
+use tack_suite::kill::{self, Finished};
+use tack_suite::project::TestProject;
+use tack_suite::setup::{basic_fixture_dir, clean_basic_tree, FAST_FETCH_SETTINGS};
+use tack_suite::store_check::{check_all, store_leftovers, verify};
+use tack_test_registry::{test_ca_path, test_tls_file, ClientAuth, RegistryOptions, TestRegistry};
+
+/// A copy of the basic fixture whose `.npmrc` points at `registry` and adds `npmrc`.
+fn project(registry: &TestRegistry, npmrc: &str) -> TestProject {
+    let project = TestProject::new();
+    project.copy_from(&basic_fixture_dir());
+    project.write(".npmrc", &format!("registry={}\n{npmrc}", registry.url()));
+    project.write("pnpm-workspace.yaml", FAST_FETCH_SETTINGS);
+    project
+}
+
+fn install(project: &TestProject) -> Finished {
+    let cmd = kill::install_command(project, &project.store(), &[]);
+    kill::run(cmd, Duration::from_secs(60))
+}
+
+fn mutual_tls_registry() -> TestRegistry {
+    TestRegistry::start_blocking(RegistryOptions {
+        tls: true,
+        client_auth: ClientAuth::Required,
+        ..RegistryOptions::default()
+    })
+    .expect("start the mutual-TLS registry")
+}
+
+/// `//127.0.0.1:PORT/`, the key the registry's settings are filed under.
+fn nerf(registry: &TestRegistry) -> String {
+    let host = registry
+        .url()
+        .trim_start_matches("https:")
+        .trim_end_matches('/')
+        .to_string();
+    format!("{host}/")
+}
+
+/// A committed PEM file written on one line, as `.npmrc` holds an inline value.
+fn inline(name: &str) -> String {
+    let text = std::fs::read_to_string(test_tls_file(name)).expect("read the PEM");
+    format!("\"{}\"", text.trim().replace('\n', "\\n"))
+}
+
+/// The `.npmrc` lines of each case, and whether the registry accepts the client.
+fn cases(registry: &TestRegistry) -> Vec<(&'static str, String, bool)> {
+    let reg = nerf(registry);
+    let ca = test_ca_path();
+    let (cert, key) = (test_tls_file("client.pem"), test_tls_file("client.key"));
+    let (stranger, stranger_key) = (test_tls_file("stranger.pem"), test_tls_file("stranger.key"));
+    let cafile = format!("cafile={}\n", ca.display());
+    vec![
+        ("no client certificate", cafile.clone(), false),
+        (
+            "the registry's certfile and keyfile",
+            format!(
+                "{cafile}{reg}:certfile={}\n{reg}:keyfile={}\n",
+                cert.display(),
+                key.display()
+            ),
+            true,
+        ),
+        (
+            "the registry's cert, key and cafile inline and as a file",
+            format!(
+                "{reg}:cert={}\n{reg}:key={}\n{reg}:cafile={}\n",
+                inline("client.pem"),
+                inline("client.key"),
+                ca.display()
+            ),
+            true,
+        ),
+        (
+            "cert and key for every registry",
+            format!(
+                "{cafile}cert={}\nkey={}\n",
+                inline("client.pem"),
+                inline("client.key")
+            ),
+            true,
+        ),
+        (
+            "a certificate the registry's client CA did not sign",
+            format!(
+                "{cafile}{reg}:certfile={}\n{reg}:keyfile={}\n",
+                stranger.display(),
+                stranger_key.display()
+            ),
+            false,
+        ),
+        (
+            "certfile and keyfile for another registry",
+            format!(
+                "{cafile}//other.test/:certfile={}\n//other.test/:keyfile={}\n",
+                cert.display(),
+                key.display()
+            ),
+            false,
+        ),
+        // A registry's own authorities leave `cert` and `key` in force.
+        (
+            "cert and key for every registry, and a cafile of its own for this one",
+            format!(
+                "cert={}\nkey={}\n{reg}:cafile={}\n",
+                inline("client.pem"),
+                inline("client.key"),
+                ca.display()
+            ),
+            true,
+        ),
+        // A registry's own certificate replaces `cert` and `key`.
+        (
+            "cert and key for every registry, and a stranger's for this one",
+            format!(
+                "{cafile}cert={}\nkey={}\n{reg}:certfile={}\n{reg}:keyfile={}\n",
+                inline("client.pem"),
+                inline("client.key"),
+                stranger.display(),
+                stranger_key.display()
+            ),
+            false,
+        ),
+    ]
+}
+
+#[test]
+fn a_mutual_tls_registry_gets_the_client_certificate_the_settings_name() {
+    let reference = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let expected = clean_basic_tree(&reference.url());
+    let registry = mutual_tls_registry();
+    for (case, npmrc, accepted) in cases(&registry) {
+        let project = project(&registry, &npmrc);
+        let out = install(&project);
+        if accepted {
+            assert!(out.success(), "{case}: {npmrc}\n{}", out.describe());
+            let problems = check_all(&project, &project.store(), &expected);
+            assert!(problems.is_empty(), "{case}: {problems:?}");
+            continue;
+        }
+        assert_eq!(out.code(), Some(1), "{case}: {}", out.describe());
+        assert!(
+            out.stderr.contains("ERR_TACK_TLS_CLIENT_CERTIFICATE")
+                && out.stderr.contains(":certfile"),
+            "{case}: the error does not say the registry wants a client certificate and how \
+             to give one: {}",
+            out.describe()
+        );
+        assert!(
+            !project.dir().join("node_modules/is-odd").exists(),
+            "{case}"
+        );
+        let leftovers = store_leftovers(&project.store());
+        assert!(leftovers.unexpected.is_empty(), "{case}: {leftovers:?}");
+        if project.store().exists() {
+            verify(&project, &project.store()).unwrap_or_else(|e| panic!("{case}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn unusable_client_certificate_settings_are_a_clear_error() {
+    let registry = mutual_tls_registry();
+    let reg = nerf(&registry);
+    let ca = test_ca_path();
+    let cases = [
+        (
+            "a certfile without its keyfile",
+            format!(
+                "{reg}:certfile={}\n{reg}:cafile={}\n",
+                test_tls_file("client.pem").display(),
+                ca.display()
+            ),
+            format!("{reg}:key"),
+        ),
+        (
+            "a certfile that does not exist",
+            format!(
+                "{reg}:certfile=absent.pem\n{reg}:keyfile={}\n{reg}:cafile={}\n",
+                test_tls_file("client.key").display(),
+                ca.display()
+            ),
+            "absent.pem".to_string(),
+        ),
+        (
+            "a key that is not a key",
+            format!(
+                "cafile={}\ncert={}\nkey=\"not a key\"\n",
+                ca.display(),
+                inline("client.pem")
+            ),
+            "private key".to_string(),
+        ),
+    ];
+    for (case, npmrc, named) in cases {
+        let project = project(&registry, &npmrc);
+        let out = install(&project);
+        assert_eq!(out.code(), Some(1), "{case}: {}", out.describe());
+        assert!(
+            out.stderr.contains("ERR_TACK_CLIENT_CERTIFICATE") && out.stderr.contains(&named),
+            "{case}: the error does not name the setting ({named}): {}",
+            out.describe()
+        );
+        assert!(
+            !project.dir().join("node_modules/is-odd").exists(),
+            "{case}"
+        );
+    }
+}
+
+/// pnpm 12, given the same `.npmrc`, is accepted and refused by the same registry as tack:
+/// the cases above are pnpm's rules, not tack's reading of them.
+#[test]
+fn pnpm_presents_the_same_client_certificates() {
+    let registry = mutual_tls_registry();
+    for (case, npmrc, accepted) in cases(&registry) {
+        let project = project(&registry, &npmrc);
+        let mut pnpm = project.command(&tack_suite::pnpm_bin());
+        pnpm.args(["install", "--frozen-lockfile", "--store-dir"])
+            .arg(project.store());
+        let pnpm = kill::run(pnpm, Duration::from_secs(120));
+        assert_eq!(
+            pnpm.success(),
+            accepted,
+            "pnpm, {case}: {}",
+            pnpm.describe()
+        );
+
+        let project = self::project(&registry, &npmrc);
+        let tack = install(&project);
+        assert_eq!(
+            tack.success(),
+            accepted,
+            "tack, {case}: {}",
+            tack.describe()
+        );
+    }
+}
