@@ -21,9 +21,14 @@ pub fn basic_fixture_dir() -> PathBuf {
 
 /// A copy of the basic fixture using `registry_url`, with [`FAST_FETCH_SETTINGS`].
 pub fn basic_project(registry_url: &str) -> TestProject {
+    basic_project_with_npmrc(registry_url, "")
+}
+
+/// [`basic_project`] with `npmrc` added to its `.npmrc` after the `registry` line.
+pub fn basic_project_with_npmrc(registry_url: &str, npmrc: &str) -> TestProject {
     let project = TestProject::new();
     project.copy_from(&basic_fixture_dir());
-    project.write(".npmrc", &format!("registry={registry_url}\n"));
+    project.write(".npmrc", &format!("registry={registry_url}\n{npmrc}"));
     project.write("pnpm-workspace.yaml", FAST_FETCH_SETTINGS);
     project
 }

@@ -29,6 +29,20 @@ const PROJECT_INPUTS: &[&str] = &[
 /// Entries `tack` keeps at the root of `<store>/v11`.
 const STORE_ROOT_ENTRIES: &[&str] = &["files", "index.db", "index.db-wal", "index.db-shm", "tmp"];
 
+/// After an install of the basic fixture that failed (`case` names it): nothing of it
+/// was linked, and its store holds no partial file and still verifies.
+pub fn assert_nothing_installed(project: &TestProject, case: &str) {
+    assert!(
+        !project.dir().join("node_modules/is-odd").exists(),
+        "{case}: a package was linked"
+    );
+    let leftovers = store_leftovers(&project.store());
+    assert!(leftovers.unexpected.is_empty(), "{case}: {leftovers:?}");
+    if project.store().exists() {
+        verify(project, &project.store()).unwrap_or_else(|e| panic!("{case}: {e}"));
+    }
+}
+
 /// Runs `tack store verify` (with a deadline) and returns its output when it is not clean.
 pub fn verify(project: &TestProject, store: &Path) -> Result<(), String> {
     verify_with(kill::store_command(project, store, "verify"))

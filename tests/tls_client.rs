@@ -7,17 +7,13 @@ use std::time::Duration;
 
 use tack_suite::kill::{self, Finished};
 use tack_suite::project::TestProject;
-use tack_suite::setup::{basic_fixture_dir, clean_basic_tree, FAST_FETCH_SETTINGS};
-use tack_suite::store_check::{check_all, store_leftovers, verify};
+use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree};
+use tack_suite::store_check::{assert_nothing_installed, check_all};
 use tack_test_registry::{test_ca_path, test_tls_file, ClientAuth, RegistryOptions, TestRegistry};
 
 /// A copy of the basic fixture whose `.npmrc` points at `registry` and adds `npmrc`.
 fn project(registry: &TestRegistry, npmrc: &str) -> TestProject {
-    let project = TestProject::new();
-    project.copy_from(&basic_fixture_dir());
-    project.write(".npmrc", &format!("registry={}\n{npmrc}", registry.url()));
-    project.write("pnpm-workspace.yaml", FAST_FETCH_SETTINGS);
-    project
+    basic_project_with_npmrc(&registry.url(), npmrc)
 }
 
 fn install(project: &TestProject) -> Finished {
@@ -153,15 +149,7 @@ fn a_mutual_tls_registry_gets_the_client_certificate_the_settings_name() {
              to give one: {}",
             out.describe()
         );
-        assert!(
-            !project.dir().join("node_modules/is-odd").exists(),
-            "{case}"
-        );
-        let leftovers = store_leftovers(&project.store());
-        assert!(leftovers.unexpected.is_empty(), "{case}: {leftovers:?}");
-        if project.store().exists() {
-            verify(&project, &project.store()).unwrap_or_else(|e| panic!("{case}: {e}"));
-        }
+        assert_nothing_installed(&project, case);
     }
 }
 
