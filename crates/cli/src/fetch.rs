@@ -12,7 +12,7 @@ use tack_config::Config;
 use tack_store_dir::{IndexWriter, StoreDir};
 use tack_tarball::{
     split_registry_key, AuthTable, FetchError, FetchEvent, Fetcher, FetcherOptions, HttpClient,
-    RegistryTls, RetryPolicy, TrustOptions,
+    ProxyOptions, RegistryTls, RetryPolicy, TrustOptions,
 };
 
 use crate::error::CliError;
@@ -47,6 +47,10 @@ pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Fe
     options.offline = config.offline;
     options.user_agent = user_agent();
     options.trust = trust(config);
+    options.proxy = ProxyOptions::resolve(
+        |key| config.raw_npmrc.get(key).cloned(),
+        |name| std::env::var(name).ok(),
+    );
     // A frozen install refuses a tarball it cannot verify.
     options.require_integrity = true;
     options.ignore_scripts = config.ignore_scripts;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use crate::client_tls::registry_of;
 use crate::error::FetchError;
 use crate::options::{FetchEvent, FetcherOptions};
+use crate::proxy::Proxies;
 use crate::trust::Trust;
 
 /// The built clients: rustls, an HTTP/1.1 keep-alive pool as large as the network
@@ -31,13 +32,17 @@ impl HttpClient {
     /// authorities they trust and the certificate they present. A warning about those goes
     /// to `opts.on_event`.
     pub fn new(opts: &FetcherOptions) -> Result<Self, FetchError> {
-        let default = build(opts, opts.trust.load()?)?;
+        let proxies = (!opts.proxy.is_empty())
+            .then(|| opts.proxy.load().map(Arc::new))
+            .transpose()?;
+        let build = |trust| build(opts, trust, proxies.clone());
+        let default = build(opts.trust.load()?)?;
         let registries = opts
             .trust
             .registries
             .iter()
             .map(|(registry, tls)| {
-                let client = build(opts, opts.trust.load_for(registry, tls)?)?;
+                let client = build(opts.trust.load_for(registry, tls)?)?;
                 Ok((registry.clone(), client))
             })
             .collect::<Result<_, FetchError>>()?;
@@ -53,7 +58,11 @@ impl HttpClient {
     }
 }
 
-fn build(opts: &FetcherOptions, trust: Trust) -> Result<reqwest::Client, FetchError> {
+fn build(
+    opts: &FetcherOptions,
+    trust: Trust,
+    proxies: Option<Arc<Proxies>>,
+) -> Result<reqwest::Client, FetchError> {
     if let Some(sink) = &opts.on_event {
         for message in trust.warnings {
             sink(&FetchEvent::Warning { message });
@@ -69,6 +78,14 @@ fn build(opts: &FetcherOptions, trust: Trust) -> Result<reqwest::Client, FetchEr
     if let Some(identity) = trust.identity {
         builder = builder.identity(identity);
     }
+    // Without proxy settings, none: the library's own reading of the variables
+    // (`ALL_PROXY` among them) is not pnpm's.
+    builder = match proxies {
+        Some(proxies) => builder.proxy(reqwest::Proxy::custom(move |url| {
+            proxies.for_url(url.as_str()).cloned()
+        })),
+        None => builder.no_proxy(),
+    };
     builder
         .user_agent(opts.user_agent.clone())
         .connect_timeout(opts.idle_timeout)

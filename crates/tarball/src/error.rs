@@ -163,6 +163,17 @@ pub enum FetchError {
         message: String,
     },
 
+    /// A proxy setting (`proxy`, `https-proxy`, `http-proxy` or their variables) is not a URL.
+    #[error(
+        "The proxy URL {url} ({setting}) is not valid: {message}. Fix it in .npmrc or in the \
+         proxy variables (HTTPS_PROXY, HTTP_PROXY)"
+    )]
+    Proxy {
+        setting: String,
+        url: String,
+        message: String,
+    },
+
     /// The HTTP client could not be built (TLS backend, bad user agent).
     #[error("Could not create the HTTP client: {message}")]
     Client { message: String },
@@ -201,6 +212,7 @@ impl FetchError {
             Self::Certificates { .. } => "ERR_TACK_CA_CERTIFICATES",
             Self::ClientCertificate { .. } => "ERR_TACK_CLIENT_CERTIFICATE",
             Self::ClientCertificateRefused { .. } => "ERR_TACK_TLS_CLIENT_CERTIFICATE",
+            Self::Proxy { .. } => "ERR_TACK_PROXY_URL",
             Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
             Self::Task { .. } => "ERR_TACK_FETCH_TASK",
         }

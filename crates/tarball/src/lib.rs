@@ -28,6 +28,7 @@ mod large_archives;
 mod manifest;
 mod options;
 mod package_dir;
+mod proxy;
 mod retry;
 mod stream;
 mod trust;
@@ -55,6 +56,7 @@ pub use options::{
     DEFAULT_LARGE_ARCHIVE_BUDGET_KIB, DEFAULT_WHOLE_BODY_MAX,
 };
 pub use package_dir::{DirectTarget, PackageDir};
+pub use proxy::ProxyOptions;
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use trust::TrustOptions;
 pub use url::{normalize_registry, redact_url, resolve_tarball_url, tarball_url};

@@ -7,6 +7,7 @@ use tack_store_dir::StoreDir;
 
 use crate::auth::AuthTable;
 use crate::extract::ExtractCaps;
+use crate::proxy::ProxyOptions;
 use crate::retry::RetryPolicy;
 use crate::trust::TrustOptions;
 
@@ -51,6 +52,8 @@ pub struct FetcherOptions {
     pub user_agent: String,
     /// The certificate authorities trusted (`ca`, `cafile`, `strict-ssl`, Node's variables).
     pub trust: TrustOptions,
+    /// The proxies (`proxy`, `https-proxy`, `no-proxy`, the variables).
+    pub proxy: ProxyOptions,
     /// Refuse tarballs whose resolution has no integrity (frozen lockfile).
     pub require_integrity: bool,
     /// Picks `built` vs `not-built` in the key of integrity-less packages.
@@ -124,6 +127,7 @@ impl FetcherOptions {
             offline: false,
             user_agent: default_user_agent(),
             trust: TrustOptions::default(),
+            proxy: ProxyOptions::default(),
             require_integrity: false,
             ignore_scripts: false,
             caps: ExtractCaps::default(),

@@ -71,6 +71,21 @@ impl Response {
     }
 }
 
+/// The path of a request target: a target in absolute form (`http://host/path`, as a
+/// client sends it through a proxy) loses its scheme and host, as RFC 9112 §3.2.2 asks.
+fn origin_form(target: &str) -> String {
+    let rest = target
+        .strip_prefix("http://")
+        .or_else(|| target.strip_prefix("https://"));
+    match rest {
+        Some(rest) => match rest.find('/') {
+            Some(i) => rest[i..].to_string(),
+            None => "/".to_string(),
+        },
+        None => target.to_string(),
+    }
+}
+
 /// Reads one request head (and discards any body). `Ok(None)` on a clean end of stream.
 pub async fn read_request(
     stream: &mut (impl AsyncRead + Unpin),
@@ -99,7 +114,7 @@ pub async fn read_request(
     let first = lines.next().unwrap_or_default();
     let mut parts = first.split_whitespace();
     let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or("/").to_string();
+    let target = origin_form(parts.next().unwrap_or("/"));
     let version = parts.next().unwrap_or("HTTP/1.1").to_string();
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
