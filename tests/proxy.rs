@@ -63,6 +63,25 @@ const CASES: &[Case] = &[
         env: &[("http_proxy", "{proxy}"), ("NO_PROXY", "127.0.0.1")],
         proxied: false,
     },
+    Case {
+        name: "proxy=false with HTTP_PROXY set",
+        npmrc: "proxy=false\n",
+        env: &[("HTTP_PROXY", "{proxy}")],
+        proxied: false,
+    },
+    Case {
+        name: "https-proxy=false with HTTP_PROXY set",
+        npmrc: "https-proxy=false\n",
+        env: &[("HTTP_PROXY", "{proxy}")],
+        proxied: true,
+    },
+    // An entry names hosts by their labels: `*` is not a wildcard.
+    Case {
+        name: "proxy with no-proxy=*",
+        npmrc: "proxy={proxy}\nno-proxy=*\n",
+        env: &[],
+        proxied: true,
+    },
 ];
 
 fn fill(text: &str, proxy: &TestProxy) -> String {
@@ -164,8 +183,8 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
     );
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(
-        out.stderr.contains("ERR_TACK_NETWORK"),
-        "{}",
+        out.stderr.contains("ERR_TACK_NETWORK") && out.stderr.contains("through the proxy"),
+        "the error does not say the download went through a proxy: {}",
         out.describe()
     );
     assert_nothing_installed(&project, "unreachable proxy");

@@ -25,6 +25,8 @@ use crate::trust::Trust;
 pub struct HttpClient {
     default: reqwest::Client,
     registries: Arc<BTreeMap<String, reqwest::Client>>,
+    /// The proxies the clients route through, for messages.
+    proxies: Option<Arc<Proxies>>,
 }
 
 impl HttpClient {
@@ -42,14 +44,23 @@ impl HttpClient {
             .registries
             .iter()
             .map(|(registry, tls)| {
-                let client = build(opts.trust.load_for(registry, tls)?)?;
+                let mut trust = opts.trust.load_for(registry, tls)?;
+                // Said once, by the default client.
+                trust.warnings.clear();
+                let client = build(trust)?;
                 Ok((registry.clone(), client))
             })
             .collect::<Result<_, FetchError>>()?;
         Ok(Self {
             default,
             registries: Arc::new(registries),
+            proxies,
         })
+    }
+
+    /// The proxy a request to `url` goes through, for a message (no credentials).
+    pub(crate) fn proxy_shown_for(&self, url: &str) -> Option<&str> {
+        self.proxies.as_deref()?.shown_for(url)
     }
 
     /// The client for a request to `url`.

@@ -22,13 +22,23 @@ use crate::error::FetchError;
 use crate::url::nerf_candidates;
 
 /// PEM text as `.npmrc` gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Pem {
     /// Written in the setting itself, with `\n` for its line breaks.
     Inline(String),
     /// In a file (`:certfile`, `:keyfile`, `:cafile`), already resolved against the directory
     /// tack runs in.
     File(PathBuf),
+}
+
+impl std::fmt::Debug for Pem {
+    /// Without the text, which may be a private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pem::Inline(text) => write!(f, "Inline(<{} bytes>)", text.len()),
+            Pem::File(path) => f.debug_tuple("File").field(path).finish(),
+        }
+    }
 }
 
 impl Pem {
@@ -84,7 +94,9 @@ pub fn split_registry_key(key: &str) -> Option<(String, &str)> {
         return None;
     }
     let (registry, setting) = key.split_once("/:")?;
-    let authority_end = registry[2..].find('/').map_or(registry.len(), |i| i + 2);
+    // `//:_authToken` (an empty host from an unset variable) names no registry.
+    let after_slashes = registry.get(2..).filter(|rest| !rest.is_empty())?;
+    let authority_end = after_slashes.find('/').map_or(registry.len(), |i| i + 2);
     let mut registry = format!("{registry}/");
     let lowered = registry[..authority_end].to_ascii_lowercase();
     registry.replace_range(..authority_end, &lowered);
@@ -151,6 +163,10 @@ mod tests {
             Some(("//reg.test/api/npm/".to_string(), "keyfile"))
         );
         assert_eq!(split_registry_key("cafile"), None);
+        // What `//${HOST}/:_authToken` becomes with HOST unset, and its relatives.
+        assert_eq!(split_registry_key("//:_authToken"), None);
+        assert_eq!(split_registry_key("///:certfile"), None);
+        assert_eq!(split_registry_key("//"), None);
         assert_eq!(split_registry_key("@scope:registry"), None);
     }
 
@@ -204,6 +220,17 @@ mod tests {
             .expect_err("no such file");
         assert_eq!(err.code(), "ERR_TACK_CLIENT_CERTIFICATE");
         assert!(err.to_string().contains("/nonexistent/client.pem"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_shows_no_key() {
+        let mut tls = RegistryTls::default();
+        tls.set(
+            "key",
+            "-----BEGIN PRIVATE KEY-----\\nSECRETBITS",
+            |p: &str| PathBuf::from(p),
+        );
+        assert!(!format!("{tls:?}").contains("SECRETBITS"), "{tls:?}");
     }
 
     #[test]

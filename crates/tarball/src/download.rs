@@ -416,6 +416,9 @@ impl<'a> Attempt<'a> {
             refused = refused.or_else(|| refused_certificate(s));
             source = s.source();
         }
+        if let Some(proxy) = self.client.proxy_shown_for(url) {
+            message.push_str(&format!(" (through the proxy {proxy})"));
+        }
         let (pkg, url, message) = (
             self.pkg_id.to_string(),
             url.to_string(),

@@ -246,6 +246,9 @@ impl FetchError {
                 "Check that this package and version exist on {registry_hint} and that the \
                  registry URL (and any @scope:registry) in .npmrc is right"
             ),
+            407 => "The proxy asks for credentials: give them in the proxy URL \
+                    (`https-proxy=http://user:password@host:port` in .npmrc, or HTTPS_PROXY)"
+                .to_string(),
             408 | 429 => {
                 "The registry throttled or timed out the request; retries ran out".to_string()
             }

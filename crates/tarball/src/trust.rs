@@ -27,7 +27,7 @@ use crate::client_tls::{identity, Pem, RegistryTls};
 use crate::error::FetchError;
 
 /// The trust settings of an install; the default trusts the built-in list only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TrustOptions {
     /// `ca` from `.npmrc`: PEM text of one or more certificates.
     pub ca: Option<String>,
@@ -47,6 +47,22 @@ pub struct TrustOptions {
     /// TLS settings of single registries, by the key they are filed under
     /// (`//host[:port]/path/`; see `client_tls.rs`).
     pub registries: BTreeMap<String, RegistryTls>,
+}
+
+impl std::fmt::Debug for TrustOptions {
+    /// Without `key`, a private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustOptions")
+            .field("ca", &self.ca.as_ref().map(|_| "<PEM>"))
+            .field("cafile", &self.cafile)
+            .field("extra_ca_file", &self.extra_ca_file)
+            .field("system_ca", &self.system_ca)
+            .field("strict_ssl", &self.strict_ssl)
+            .field("cert", &self.cert.as_ref().map(|_| "<PEM>"))
+            .field("key", &self.key.as_ref().map(|_| "<private key>"))
+            .field("registries", &self.registries)
+            .finish()
+    }
 }
 
 impl Default for TrustOptions {

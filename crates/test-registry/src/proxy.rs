@@ -141,7 +141,7 @@ async fn carry(mut client: TcpStream, log: Arc<Mutex<Vec<ProxiedConnection>>>) {
     } else {
         let rest = target.strip_prefix("http://").unwrap_or_default();
         let authority = rest.split('/').next().unwrap_or_default();
-        if authority.contains(':') {
+        if authority.is_empty() || authority.contains(':') {
             authority.to_string()
         } else {
             format!("{authority}:80")
