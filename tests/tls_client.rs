@@ -9,7 +9,9 @@ use tack_suite::kill::{self, Finished};
 use tack_suite::project::TestProject;
 use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree};
 use tack_suite::store_check::{assert_nothing_installed, check_all};
-use tack_test_registry::{test_ca_path, test_tls_file, ClientAuth, RegistryOptions, TestRegistry};
+use tack_test_registry::{
+    test_ca_path, test_tls_file, ClientAuth, Fault, FaultKind, RegistryOptions, TestRegistry,
+};
 
 /// A copy of the basic fixture whose `.npmrc` points at `registry` and adds `npmrc`.
 fn project(registry: &TestRegistry, npmrc: &str) -> TestProject {
@@ -230,4 +232,34 @@ fn pnpm_presents_the_same_client_certificates() {
             tack.describe()
         );
     }
+}
+
+/// A registry that redirects its tarballs to another, whose authority only that other
+/// registry's own `:cafile` trusts: each hop goes through the settings of its own URL, as
+/// pnpm's JavaScript fetcher picks its agent per URL. (pnpm 12 follows the redirect with
+/// the first registry's settings and refuses the second certificate: checked by hand.)
+#[test]
+fn a_redirect_to_another_registry_takes_that_registrys_settings() {
+    let reference = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let expected = clean_basic_tree(&reference.url());
+    let front = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let back = TestRegistry::start_blocking(RegistryOptions {
+        tls: true,
+        ..RegistryOptions::default()
+    })
+    .expect("https registry");
+    front.inject(Fault::new(
+        "*.tgz",
+        FaultKind::Redirect {
+            to: back.url().trim_end_matches('/').to_string(),
+        },
+    ));
+    let npmrc = format!("{}:cafile={}\n", nerf(&back), test_ca_path().display());
+    let project = project(&front, &npmrc);
+    let out = install(&project);
+    assert!(out.success(), "{}", out.describe());
+    let problems = check_all(&project, &project.store(), &expected);
+    assert!(problems.is_empty(), "{problems:?}");
+    let redirected = front.requests().iter().filter(|r| r.status == 302).count();
+    assert!(redirected > 0, "no tarball was redirected");
 }

@@ -37,7 +37,10 @@ impl HttpClient {
         let proxies = (!opts.proxy.is_empty())
             .then(|| opts.proxy.load().map(Arc::new))
             .transpose()?;
-        let build = |trust| build(opts, trust, proxies.clone());
+        // With settings per registry, each hop of a redirect must go through the client of
+        // its own URL, so the downloads follow redirects themselves (`download.rs`).
+        let per_hop = !opts.trust.registries.is_empty();
+        let build = |trust| build(opts, trust, proxies.clone(), per_hop);
         let default = build(opts.trust.load()?)?;
         let registries = opts
             .trust
@@ -58,6 +61,12 @@ impl HttpClient {
         })
     }
 
+    /// Whether redirects are left to the caller, to be followed with [`HttpClient::for_url`]
+    /// of each hop (only when some registry has TLS settings of its own).
+    pub(crate) fn redirects_per_hop(&self) -> bool {
+        !self.registries.is_empty()
+    }
+
     /// The proxy a request to `url` goes through, for a message (no credentials).
     pub(crate) fn proxy_shown_for(&self, url: &str) -> Option<&str> {
         self.proxies.as_deref()?.shown_for(url)
@@ -73,6 +82,7 @@ fn build(
     opts: &FetcherOptions,
     trust: Trust,
     proxies: Option<Arc<Proxies>>,
+    per_hop: bool,
 ) -> Result<reqwest::Client, FetchError> {
     if let Some(sink) = &opts.on_event {
         for message in trust.warnings {
@@ -97,6 +107,9 @@ fn build(
         })),
         None => builder.no_proxy(),
     };
+    if per_hop {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
     builder
         .user_agent(opts.user_agent.clone())
         .connect_timeout(opts.idle_timeout)

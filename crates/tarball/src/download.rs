@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
-use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, LOCATION, RETRY_AFTER};
 use std::sync::Arc;
 use tack_store_dir::CasWriter;
 use tokio::sync::{mpsc, oneshot, Semaphore, SemaphorePermit};
@@ -110,19 +110,7 @@ impl<'a> Attempt<'a> {
             .name
             .starts_with('@')
             .then(|| self.name.split_once('/').map_or(self.name, |(s, _)| s));
-        let mut request = self
-            .client
-            .for_url(&request_url)
-            .get(&request_url)
-            .header(ACCEPT_ENCODING, "identity");
-        if let Some(header) = self.auth.header_for(self.url, scope) {
-            request = request.header(AUTHORIZATION, header);
-        }
-        let response = match tokio::time::timeout(self.idle_timeout, request.send()).await {
-            Err(_) => return Err(self.idle_error(&shown_url).into()),
-            Ok(Err(e)) => return Err(self.network_error(&shown_url, &e).into()),
-            Ok(Ok(r)) => r,
-        };
+        let response = self.send(&shown_url, request_url, scope).await?;
         let status = response.status();
         if !status.is_success() {
             let retry_after = response
@@ -395,6 +383,53 @@ impl<'a> Attempt<'a> {
         }
     }
 
+    /// Sends the GET, and follows redirects hop by hop when the client leaves them to us
+    /// ([`HttpClient::redirects_per_hop`]): each hop goes through the client, and carries
+    /// the credentials, of its own URL, as pnpm picks its agent and auth per URL.
+    async fn send(
+        &self,
+        shown_url: &str,
+        request_url: String,
+        scope: Option<&str>,
+    ) -> Result<reqwest::Response, AttemptError> {
+        let mut url = request_url;
+        let mut auth_url = self.url.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self
+                .client
+                .for_url(&url)
+                .get(&url)
+                .header(ACCEPT_ENCODING, "identity");
+            if let Some(header) = self.auth.header_for(&auth_url, scope) {
+                request = request.header(AUTHORIZATION, header);
+            }
+            let response = match tokio::time::timeout(self.idle_timeout, request.send()).await {
+                Err(_) => return Err(self.idle_error(shown_url).into()),
+                Ok(Err(e)) => return Err(self.network_error(shown_url, &e).into()),
+                Ok(Ok(r)) => r,
+            };
+            if !(self.client.redirects_per_hop() && response.status().is_redirection()) {
+                return Ok(response);
+            }
+            let next = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|location| response.url().join(location).ok());
+            let Some(next) = next else {
+                return Ok(response);
+            };
+            url = strip_userinfo(next.as_str());
+            auth_url = next.to_string();
+        }
+        Err(FetchError::Network {
+            pkg: self.pkg_id.to_string(),
+            url: shown_url.to_string(),
+            message: format!("more than {MAX_REDIRECTS} redirects"),
+        }
+        .into())
+    }
+
     fn truncated(&self, url: &str, expected: u64, received: u64) -> FetchError {
         FetchError::Truncated {
             pkg: self.pkg_id.to_string(),
@@ -444,6 +479,9 @@ enum Refused {
     /// The registry asked for a client certificate, or refused the one sent.
     Client,
 }
+
+/// Redirects followed hop by hop before a download gives up, as reqwest's own policy.
+const MAX_REDIRECTS: usize = 10;
 
 /// Whether `error` is a certificate refused by either side, bare or inside the
 /// `io::Error`s the connector wraps it in (which `source()` skips over).

@@ -26,6 +26,9 @@ pub enum FaultKind {
     HtmlPage,
     /// Send the whole body under this `Content-Length`, then close the connection.
     WrongContentLength { declared: u64 },
+    /// Answer `302 Found` with `Location: <to><the request's path>`: the same resource on
+    /// another server (`to` is its base URL, without a trailing `/`).
+    Redirect { to: String },
 }
 
 impl FaultKind {
@@ -41,6 +44,7 @@ impl FaultKind {
             FaultKind::SlowDrip { .. } => "slow-drip",
             FaultKind::HtmlPage => "html-page",
             FaultKind::WrongContentLength { .. } => "wrong-content-length",
+            FaultKind::Redirect { .. } => "redirect",
         }
     }
 }

@@ -141,6 +141,11 @@ async fn handle(stream: &mut impl Conn, req: &Request, shared: &Shared) -> std::
                 }
                 r
             }
+            Some(FaultKind::Redirect { to }) => {
+                let mut r = Response::new(302, "text/plain", Vec::new());
+                r.headers.push(("Location".into(), format!("{to}{}", req.target)));
+                r
+            }
             Some(FaultKind::HtmlPage) => Response::new(
                 200,
                 "text/html; charset=utf-8",
