@@ -60,6 +60,24 @@ pub(crate) fn write_batch(
     sink: &dyn CasSink,
     files: &[HashedFile<'_>],
 ) -> Vec<Result<String, CasWriteError>> {
+    write_batch_while(sink, files, &busy_in_process)
+}
+
+/// The cores the process's unpacks want: those unpacking, or the unpack workers running if
+/// more (this unpack counts itself in [`ACTIVE_UNPACKS`], and its worker, if it has one).
+fn busy_in_process() -> usize {
+    ACTIVE_UNPACKS
+        .load(Ordering::Relaxed)
+        .max(running_workers())
+}
+
+/// [`write_batch`] with the count of busy cores given: the tests count their own, so that
+/// other tests unpacking in the same process do not change what they see.
+fn write_batch_while(
+    sink: &dyn CasSink,
+    files: &[HashedFile<'_>],
+    busy: &(dyn Fn() -> usize + Sync),
+) -> Vec<Result<String, CasWriteError>> {
     let pool = match cas_pool() {
         Some(pool) if files.len() >= PARALLEL_FROM_FILES => pool,
         _ => return sink.write_hashed(files),
@@ -83,13 +101,7 @@ pub(crate) fn write_batch(
         }
         true
     };
-    // This unpack counts itself in ACTIVE_UNPACKS (and its worker, if it has one, in the
-    // running workers); each helper takes a core too.
-    let busy = || {
-        ACTIVE_UNPACKS
-            .load(Ordering::Relaxed)
-            .max(running_workers())
-    };
+    // Each helper takes a core too.
     let helpers = AtomicUsize::new(0);
     // A helper leaves as soon as another unpack wants its core, and the batch's own thread
     // asks for one again if a core frees up later.
@@ -181,8 +193,9 @@ mod tests {
     fn a_large_batch_is_shared_while_no_other_unpack_runs() {
         let contents = contents(300);
         let sink = Recorder::default();
-        let _this_unpack = ActiveUnpack::start();
-        let results = write_batch(&sink, &batch(&contents));
+        // This unpack alone, whatever other tests unpack meanwhile.
+        let busy = AtomicUsize::new(1);
+        let results = write_batch_while(&sink, &batch(&contents), &|| busy.load(Ordering::SeqCst));
         assert_eq!(
             names(results),
             contents,
@@ -200,7 +213,8 @@ mod tests {
         written: AtomicUsize,
         at: usize,
         after: usize,
-        others: parking_lot::Mutex<Vec<ActiveUnpack>>,
+        /// The unpacks running: this one, then `threads` more.
+        busy: AtomicUsize,
         late_writers: parking_lot::Mutex<HashSet<ThreadId>>,
         threads: usize,
     }
@@ -210,8 +224,7 @@ mod tests {
             std::thread::sleep(Duration::from_micros(200));
             let n = self.written.fetch_add(1, Ordering::SeqCst) + 1;
             if n == self.at {
-                let mut others = self.others.lock();
-                others.extend((0..self.threads).map(|_| ActiveUnpack::start()));
+                self.busy.fetch_add(self.threads, Ordering::SeqCst);
             }
             if n > self.after {
                 self.late_writers.lock().insert(std::thread::current().id());
@@ -229,12 +242,12 @@ mod tests {
             at: 100,
             // A helper finishes the claim it holds (16 files) before it leaves.
             after: 300,
-            others: parking_lot::Mutex::new(Vec::new()),
+            busy: AtomicUsize::new(1),
             late_writers: parking_lot::Mutex::new(HashSet::new()),
             threads,
         };
-        let _this_unpack = ActiveUnpack::start();
-        let results = write_batch(&sink, &batch(&contents));
+        let busy = || sink.busy.load(Ordering::SeqCst);
+        let results = write_batch_while(&sink, &batch(&contents), &busy);
         assert_eq!(names(results), contents);
         assert_eq!(
             sink.late_writers.lock().clone(),
