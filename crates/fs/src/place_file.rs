@@ -195,9 +195,19 @@ mod tests {
         pkg: std::path::PathBuf,
         pkg_fd: DirFd,
         cas: std::path::PathBuf,
+        /// Held for the whole test: `NO_STORE_LINK` is the process's, and one test sets it.
+        _serial: std::sync::MutexGuard<'static, ()>,
     }
 
+    /// Serializes these tests when they share a process (`cargo test`; nextest runs each
+    /// alone).
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn setup() -> Setup {
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        NO_STORE_LINK.store(false, Ordering::Relaxed);
         let tmp = tempfile::tempdir().unwrap();
         let pkg = tmp.path().join("pkg");
         std::fs::create_dir_all(pkg.join("lib")).unwrap();
@@ -208,6 +218,7 @@ mod tests {
             pkg,
             pkg_fd,
             cas,
+            _serial: serial,
         }
     }
 
