@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
-use crate::url::{is_default_port, path_prefixes, split_url};
+use crate::url::{is_default_port, lowercase_authority, path_prefixes, split_url};
 
 /// One nerf dart's credentials, as found in `.npmrc`.
 #[derive(Default, Clone)]
@@ -178,9 +178,7 @@ fn parse_key(key: &str) -> Option<(String, Option<String>, &str)> {
         None => (None, rest),
     };
     let mut nerf = nerf.to_string();
-    let authority_end = nerf[2..].find('/').map_or(nerf.len(), |i| i + 2);
-    let lowered = nerf[..authority_end].to_ascii_lowercase();
-    nerf.replace_range(..authority_end, &lowered);
+    let authority_end = lowercase_authority(&mut nerf);
     // `//host/@scope/:_authToken`: the last path segment is the scope.
     if scope.is_none() {
         let trimmed = nerf.trim_end_matches('/');

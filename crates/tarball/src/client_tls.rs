@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::error::FetchError;
-use crate::url::nerf_candidates;
+use crate::url::{lowercase_authority, nerf_candidates};
 
 /// PEM text as `.npmrc` gives it.
 #[derive(Clone, PartialEq, Eq)]
@@ -95,11 +95,9 @@ pub fn split_registry_key(key: &str) -> Option<(String, &str)> {
     }
     let (registry, setting) = key.split_once("/:")?;
     // `//:_authToken` (an empty host from an unset variable) names no registry.
-    let after_slashes = registry.get(2..).filter(|rest| !rest.is_empty())?;
-    let authority_end = after_slashes.find('/').map_or(registry.len(), |i| i + 2);
+    registry.get(2..).filter(|rest| !rest.is_empty())?;
     let mut registry = format!("{registry}/");
-    let lowered = registry[..authority_end].to_ascii_lowercase();
-    registry.replace_range(..authority_end, &lowered);
+    lowercase_authority(&mut registry);
     Some((registry, setting))
 }
 

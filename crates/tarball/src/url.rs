@@ -188,6 +188,18 @@ pub(crate) fn path_prefixes(path: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lowercases the host (and port) of a nerf-dart key `//host[:port]/path/` in place, as a
+/// URL parser lowercases a host; returns where the authority ends.
+pub(crate) fn lowercase_authority(nerf: &mut String) -> usize {
+    let authority_end = nerf
+        .get(2..)
+        .and_then(|rest| rest.find('/'))
+        .map_or(nerf.len(), |i| i + 2);
+    let lowered = nerf[..authority_end].to_ascii_lowercase();
+    nerf.replace_range(..authority_end, &lowered);
+    authority_end
+}
+
 /// The nerf-dart keys (`//host[:port]/path/`) that settings for `url` may be filed under,
 /// in the order pnpm tries them (`pickSettingByUrl`): the host with its port and the
 /// longest path prefix first, down to `//host:port/`, then the same without the port. The
