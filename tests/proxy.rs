@@ -217,3 +217,48 @@ fn pnpm_takes_the_proxy_in_the_same_cases() {
         );
     }
 }
+
+/// A proxy that asks for credentials gets them from the proxy URL, for an `http://`
+/// registry (the header on each request) and an `https://` one (on the tunnel's CONNECT);
+/// without them the install fails, saying where they go.
+#[test]
+fn proxy_credentials_travel_in_the_proxy_url() {
+    let reference = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let expected = clean_basic_tree(&reference.url());
+    let plain = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let https = TestRegistry::start_blocking(RegistryOptions {
+        tls: true,
+        ..RegistryOptions::default()
+    })
+    .expect("https registry");
+    let cafile = format!("cafile={}\n", test_ca_path().display());
+    for (registry, extra) in [(&plain, String::new()), (&https, cafile)] {
+        let proxy = TestProxy::start_with_credentials("ci", "p@ss/word").expect("proxy");
+        let with = format!("{extra}https-proxy={}\n", proxy.url_with_credentials());
+        let project = basic_project_with_npmrc(&registry.url(), &with);
+        let out = kill::run(
+            kill::install_command(&project, &project.store(), &[]),
+            Duration::from_secs(120),
+        );
+        assert!(out.success(), "{}: {}", registry.url(), out.describe());
+        assert!(!proxy.connections().is_empty(), "not through the proxy");
+        let problems = check_all(&project, &project.store(), &expected);
+        assert!(problems.is_empty(), "{problems:?}");
+
+        let without = format!("{extra}https-proxy={}\n", proxy.url());
+        let project = basic_project_with_npmrc(&registry.url(), &without);
+        let out = kill::run(
+            kill::install_command(&project, &project.store(), &[]),
+            Duration::from_secs(120),
+        );
+        assert_eq!(out.code(), Some(1), "{}", out.describe());
+        assert!(
+            out.stderr.contains("ERR_TACK_PROXY_AUTH") && out.stderr.contains("credentials"),
+            "{}: the error does not say the proxy wants credentials: {}",
+            registry.url(),
+            out.describe()
+        );
+        assert!(!out.stderr.contains("p@ss"), "a password in the output");
+        assert_nothing_installed(&project, "proxy without credentials");
+    }
+}

@@ -444,14 +444,25 @@ impl<'a> Attempt<'a> {
         // source chain for the underlying cause (connection refused, reset, …).
         let mut message = e.to_string();
         let mut refused = None;
+        let mut proxy_auth = false;
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
+            let text = s.to_string();
+            // hyper-util's tunnel error is not public: its text is all there is to go by.
+            proxy_auth |= text.ends_with("proxy authorization required");
             message.push_str(": ");
-            message.push_str(&s.to_string());
+            message.push_str(&text);
             refused = refused.or_else(|| refused_certificate(s));
             source = s.source();
         }
         if let Some(proxy) = self.client.proxy_shown_for(url) {
+            if proxy_auth {
+                return FetchError::ProxyAuth {
+                    pkg: self.pkg_id.to_string(),
+                    url: url.to_string(),
+                    proxy: proxy.to_string(),
+                };
+            }
             message.push_str(&format!(" (through the proxy {proxy})"));
         }
         let (pkg, url, message) = (

@@ -163,6 +163,20 @@ pub enum FetchError {
         message: String,
     },
 
+    /// The proxy asked for credentials (`407`, or a refused `CONNECT`) and had none, or
+    /// refused the ones sent.
+    #[error(
+        "Could not download {pkg} from {url}: the proxy {proxy} asks for credentials. Give \
+         them in the proxy URL (`https-proxy=http://user:password@host:port` in .npmrc, or \
+         HTTPS_PROXY), with any `@`, `:` or `/` in them percent-encoded"
+    )]
+    ProxyAuth {
+        pkg: String,
+        url: String,
+        /// Without credentials, with the setting it came from.
+        proxy: String,
+    },
+
     /// A proxy setting (`proxy`, `https-proxy`, `http-proxy` or their variables) is not a URL.
     #[error(
         "The proxy URL {url} ({setting}) is not valid: {message}. Fix it in .npmrc or in the \
@@ -194,6 +208,7 @@ impl FetchError {
                 401 => "ERR_PNPM_FETCH_401",
                 403 => "ERR_PNPM_FETCH_403",
                 404 => "ERR_PNPM_FETCH_404",
+                407 => "ERR_TACK_PROXY_AUTH",
                 _ => "ERR_PNPM_FETCH_ERROR",
             },
             Self::Network { .. } => "ERR_TACK_NETWORK",
@@ -213,6 +228,7 @@ impl FetchError {
             Self::ClientCertificate { .. } => "ERR_TACK_CLIENT_CERTIFICATE",
             Self::ClientCertificateRefused { .. } => "ERR_TACK_TLS_CLIENT_CERTIFICATE",
             Self::Proxy { .. } => "ERR_TACK_PROXY_URL",
+            Self::ProxyAuth { .. } => "ERR_TACK_PROXY_AUTH",
             Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
             Self::Task { .. } => "ERR_TACK_FETCH_TASK",
         }

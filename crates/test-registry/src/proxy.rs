@@ -32,6 +32,8 @@ pub struct ProxiedConnection {
 #[derive(Debug)]
 pub struct TestProxy {
     addr: SocketAddr,
+    /// `user:password` the proxy asks for, when it asks.
+    credentials: Option<String>,
     log: Arc<Mutex<Vec<ProxiedConnection>>>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -40,6 +42,16 @@ pub struct TestProxy {
 impl TestProxy {
     /// Starts the proxy on a free port of 127.0.0.1.
     pub fn start_blocking() -> Result<Self, RegistryError> {
+        Self::start(None)
+    }
+
+    /// A proxy that answers `407 Proxy Authentication Required` to a connection whose first
+    /// request does not carry `Proxy-Authorization: Basic` with `user:password`.
+    pub fn start_with_credentials(user: &str, password: &str) -> Result<Self, RegistryError> {
+        Self::start(Some(format!("{user}:{password}")))
+    }
+
+    fn start(credentials: Option<String>) -> Result<Self, RegistryError> {
         let bind = |source| RegistryError::Bind { port: 0, source };
         let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(bind)?;
         std_listener.set_nonblocking(true).map_err(bind)?;
@@ -56,21 +68,45 @@ impl TestProxy {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = oneshot::channel();
         let thread_log = Arc::clone(&log);
+        let wanted = credentials.as_deref().map(basic);
         let thread = std::thread::Builder::new()
             .name("tack-test-proxy".into())
-            .spawn(move || runtime.block_on(serve(listener, thread_log, rx)))
+            .spawn(move || runtime.block_on(serve(listener, thread_log, wanted, rx)))
             .map_err(RegistryError::Runtime)?;
         Ok(Self {
             addr,
+            credentials,
             log,
             shutdown: Some(tx),
             thread: Some(thread),
         })
     }
 
-    /// `http://127.0.0.1:PORT`, for a `proxy=` line.
+    /// `http://127.0.0.1:PORT`, for a `proxy=` line (without the credentials it asks for).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `http://user:password@127.0.0.1:PORT`, with the credentials it asks for
+    /// (percent-encoded, as a URL needs them).
+    pub fn url_with_credentials(&self) -> String {
+        let encode = |part: &str| {
+            part.chars()
+                .map(|c| match c {
+                    '@' => "%40".to_string(),
+                    '/' => "%2F".to_string(),
+                    ':' => "%3A".to_string(),
+                    '%' => "%25".to_string(),
+                    c => c.to_string(),
+                })
+                .collect::<String>()
+        };
+        match self.credentials.as_deref().and_then(|c| c.split_once(':')) {
+            Some((user, password)) => {
+                format!("http://{}:{}@{}", encode(user), encode(password), self.addr)
+            }
+            None => self.url(),
+        }
     }
 
     /// The connections carried so far.
@@ -90,9 +126,19 @@ impl Drop for TestProxy {
     }
 }
 
+/// The `Proxy-Authorization` value for `user:password`.
+fn basic(credentials: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
+}
+
 async fn serve(
     listener: TcpListener,
     log: Arc<Mutex<Vec<ProxiedConnection>>>,
+    wanted: Option<String>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -101,7 +147,7 @@ async fn serve(
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    conns.spawn(carry(stream, Arc::clone(&log)));
+                    conns.spawn(carry(stream, Arc::clone(&log), wanted.clone()));
                 }
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
@@ -111,7 +157,11 @@ async fn serve(
 }
 
 /// Reads the first request head, connects to its origin and pipes the rest.
-async fn carry(mut client: TcpStream, log: Arc<Mutex<Vec<ProxiedConnection>>>) {
+async fn carry(
+    mut client: TcpStream,
+    log: Arc<Mutex<Vec<ProxiedConnection>>>,
+    wanted: Option<String>,
+) {
     let mut head = Vec::new();
     let end = loop {
         if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -147,6 +197,25 @@ async fn carry(mut client: TcpStream, log: Arc<Mutex<Vec<ProxiedConnection>>>) {
             format!("{authority}:80")
         }
     };
+    if let Some(wanted) = wanted {
+        let head_text = String::from_utf8_lossy(&head[..end]);
+        let given = head_text.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("proxy-authorization")
+                .then(|| value.trim().to_string())
+        });
+        if given.as_deref() != Some(wanted.as_str()) {
+            let _ = client
+                .write_all(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n\
+                      Proxy-Authenticate: Basic realm=\"tack-test-proxy\"\r\n\
+                      Content-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .await;
+            return;
+        }
+    }
     if origin.is_empty() {
         let _ = client
             .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
