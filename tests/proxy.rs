@@ -84,6 +84,14 @@ const CASES: &[Case] = &[
     },
 ];
 
+/// tack's install of `project`, with a deadline.
+fn install(project: &TestProject) -> Finished {
+    kill::run(
+        kill::install_command(project, &project.store(), &[]),
+        Duration::from_secs(120),
+    )
+}
+
 fn fill(text: &str, proxy: &TestProxy) -> String {
     text.replace("{proxy}", &proxy.url())
 }
@@ -177,10 +185,7 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
     let dead_url = format!("http://{}", dead.local_addr().expect("addr"));
     drop(dead);
     let project = basic_project_with_npmrc(&registry.url(), &format!("proxy={dead_url}\n"));
-    let out = kill::run(
-        kill::install_command(&project, &project.store(), &[]),
-        Duration::from_secs(120),
-    );
+    let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(
         out.stderr.contains("ERR_TACK_NETWORK") && out.stderr.contains("through the proxy"),
@@ -190,10 +195,7 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
     assert_nothing_installed(&project, "unreachable proxy");
 
     let project = basic_project_with_npmrc(&registry.url(), "https-proxy=http://[bad\n");
-    let out = kill::run(
-        kill::install_command(&project, &project.store(), &[]),
-        Duration::from_secs(60),
-    );
+    let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(
         out.stderr.contains("ERR_TACK_PROXY_URL") && out.stderr.contains("https-proxy"),
@@ -236,10 +238,7 @@ fn proxy_credentials_travel_in_the_proxy_url() {
         let proxy = TestProxy::start_with_credentials("ci", "p@ss/word").expect("proxy");
         let with = format!("{extra}https-proxy={}\n", proxy.url_with_credentials());
         let project = basic_project_with_npmrc(&registry.url(), &with);
-        let out = kill::run(
-            kill::install_command(&project, &project.store(), &[]),
-            Duration::from_secs(120),
-        );
+        let out = install(&project);
         assert!(out.success(), "{}: {}", registry.url(), out.describe());
         assert!(!proxy.connections().is_empty(), "not through the proxy");
         let problems = check_all(&project, &project.store(), &expected);
@@ -247,10 +246,7 @@ fn proxy_credentials_travel_in_the_proxy_url() {
 
         let without = format!("{extra}https-proxy={}\n", proxy.url());
         let project = basic_project_with_npmrc(&registry.url(), &without);
-        let out = kill::run(
-            kill::install_command(&project, &project.store(), &[]),
-            Duration::from_secs(120),
-        );
+        let out = install(&project);
         assert_eq!(out.code(), Some(1), "{}", out.describe());
         assert!(
             out.stderr.contains("ERR_TACK_PROXY_AUTH") && out.stderr.contains("credentials"),
