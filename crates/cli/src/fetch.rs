@@ -51,6 +51,7 @@ pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Fe
         |key| config.raw_npmrc.get(key).cloned(),
         |name| std::env::var(name).ok(),
     );
+    options.local_address = config.raw_npmrc.get("local-address").cloned();
     // A frozen install refuses a tarball it cannot verify.
     options.require_integrity = true;
     options.ignore_scripts = config.ignore_scripts;

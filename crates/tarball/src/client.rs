@@ -9,6 +9,7 @@
 //! to which registry is `client_tls.rs`'s.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::client_tls::registry_of;
@@ -27,6 +28,8 @@ pub struct HttpClient {
     registries: Arc<BTreeMap<String, reqwest::Client>>,
     /// The proxies the clients route through, for messages.
     proxies: Option<Arc<Proxies>>,
+    /// `local-address`, as set, when connections are bound to it.
+    local_address: Option<Arc<str>>,
 }
 
 impl HttpClient {
@@ -40,7 +43,8 @@ impl HttpClient {
         // With settings per registry, each hop of a redirect must go through the client of
         // its own URL, so the downloads follow redirects themselves (`download.rs`).
         let per_hop = !opts.trust.registries.is_empty();
-        let build = |trust| build(opts, trust, proxies.clone(), per_hop);
+        let local_address = parse_local_address(opts.local_address.as_deref())?;
+        let build = |trust| build(opts, trust, proxies.clone(), per_hop, local_address);
         let default = build(opts.trust.load()?)?;
         let registries = opts
             .trust
@@ -58,7 +62,13 @@ impl HttpClient {
             default,
             registries: Arc::new(registries),
             proxies,
+            local_address: local_address.and(opts.local_address.as_deref().map(Arc::from)),
         })
+    }
+
+    /// `local-address`, as set, when connections are bound to it (for messages).
+    pub(crate) fn local_address(&self) -> Option<&str> {
+        self.local_address.as_deref()
     }
 
     /// Whether redirects are left to the caller, to be followed with [`HttpClient::for_url`]
@@ -83,6 +93,7 @@ fn build(
     trust: Trust,
     proxies: Option<Arc<Proxies>>,
     per_hop: bool,
+    local_address: Option<IpAddr>,
 ) -> Result<reqwest::Client, FetchError> {
     if let Some(sink) = &opts.on_event {
         for message in trust.warnings {
@@ -110,6 +121,9 @@ fn build(
     if per_hop {
         builder = builder.redirect(reqwest::redirect::Policy::none());
     }
+    if local_address.is_some() {
+        builder = builder.local_address(local_address);
+    }
     builder
         .user_agent(opts.user_agent.clone())
         .connect_timeout(opts.idle_timeout)
@@ -120,4 +134,51 @@ fn build(
         .map_err(|e| FetchError::Client {
             message: e.to_string(),
         })
+}
+
+/// `local-address` as pnpm takes it: an IPv4 or IPv6 address, which Node binds every
+/// connection to (surrounding blanks and an empty value ignored, as `.npmrc` values are).
+fn parse_local_address(value: Option<&str>) -> Result<Option<IpAddr>, FetchError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    // `[::1]`, as addresses are written in URLs, is accepted too.
+    let bare = value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .unwrap_or(value);
+    bare.parse::<IpAddr>()
+        .map(Some)
+        .map_err(|_| FetchError::LocalAddress {
+            value: value.to_string(),
+            message: "it is not an IPv4 or IPv6 address".to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_local_address as local_address;
+    use std::net::IpAddr;
+
+    #[test]
+    fn local_address_takes_ipv4_and_ipv6_and_ignores_blank() {
+        let ip = |s: &str| s.parse::<IpAddr>().ok();
+        assert_eq!(local_address(None).ok(), Some(None));
+        assert_eq!(local_address(Some("  ")).ok(), Some(None));
+        assert_eq!(
+            local_address(Some(" 127.0.0.2 ")).ok(),
+            Some(ip("127.0.0.2"))
+        );
+        assert_eq!(local_address(Some("::1")).ok(), Some(ip("::1")));
+        assert_eq!(local_address(Some("[::1]")).ok(), Some(ip("::1")));
+    }
+
+    #[test]
+    fn local_address_that_is_no_ip_is_an_error_naming_it() {
+        for bad in ["eth0", "localhost", "127.0.0.1:80", "300.1.1.1"] {
+            let err = local_address(Some(bad)).expect_err(bad);
+            assert_eq!(err.code(), "ERR_TACK_LOCAL_ADDRESS");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
 }

@@ -445,15 +445,30 @@ impl<'a> Attempt<'a> {
         let mut message = e.to_string();
         let mut refused = None;
         let mut proxy_auth = false;
+        let mut unbindable = false;
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             let text = s.to_string();
+            unbindable |= s
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrNotAvailable);
             // hyper-util's tunnel error is not public: its text is all there is to go by.
             proxy_auth |= text.ends_with("proxy authorization required");
             message.push_str(": ");
             message.push_str(&text);
             refused = refused.or_else(|| refused_certificate(s));
             source = s.source();
+        }
+        if let (true, Some(value)) = (unbindable, self.client.local_address()) {
+            // Not this machine's address: every connection would fail the same way.
+            return FetchError::LocalAddress {
+                value: value.to_string(),
+                message: format!(
+                    "connecting to {url} for {}: {}",
+                    self.pkg_id,
+                    redact_url(&message)
+                ),
+            };
         }
         if let Some(proxy) = self.client.proxy_shown_for(url) {
             if proxy_auth {

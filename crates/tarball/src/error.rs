@@ -188,6 +188,13 @@ pub enum FetchError {
         message: String,
     },
 
+    /// `local-address` is not an IP address, or not one of this machine's.
+    #[error(
+        "The local-address {value:?} set in .npmrc cannot be connected from: {message}. Set it \
+         to an IP address of one of this machine's network interfaces, or remove it"
+    )]
+    LocalAddress { value: String, message: String },
+
     /// The HTTP client could not be built (TLS backend, bad user agent).
     #[error("Could not create the HTTP client: {message}")]
     Client { message: String },
@@ -229,6 +236,7 @@ impl FetchError {
             Self::ClientCertificateRefused { .. } => "ERR_TACK_TLS_CLIENT_CERTIFICATE",
             Self::Proxy { .. } => "ERR_TACK_PROXY_URL",
             Self::ProxyAuth { .. } => "ERR_TACK_PROXY_AUTH",
+            Self::LocalAddress { .. } => "ERR_TACK_LOCAL_ADDRESS",
             Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
             Self::Task { .. } => "ERR_TACK_FETCH_TASK",
         }

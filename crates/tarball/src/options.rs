@@ -54,6 +54,9 @@ pub struct FetcherOptions {
     pub trust: TrustOptions,
     /// The proxies (`proxy`, `https-proxy`, `no-proxy`, the variables).
     pub proxy: ProxyOptions,
+    /// `local-address`: the IP address of this machine that connections are made from, as
+    /// given in `.npmrc` (checked when the client is built).
+    pub local_address: Option<String>,
     /// Refuse tarballs whose resolution has no integrity (frozen lockfile).
     pub require_integrity: bool,
     /// Picks `built` vs `not-built` in the key of integrity-less packages.
@@ -103,6 +106,7 @@ impl std::fmt::Debug for FetcherOptions {
             .field("offline", &self.offline)
             .field("user_agent", &self.user_agent)
             .field("trust", &self.trust)
+            .field("local_address", &self.local_address)
             .field("require_integrity", &self.require_integrity)
             .field("caps", &self.caps)
             .field("whole_body_max", &self.whole_body_max)
@@ -128,6 +132,7 @@ impl FetcherOptions {
             user_agent: default_user_agent(),
             trust: TrustOptions::default(),
             proxy: ProxyOptions::default(),
+            local_address: None,
             require_integrity: false,
             ignore_scripts: false,
             caps: ExtractCaps::default(),

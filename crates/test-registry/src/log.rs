@@ -4,6 +4,8 @@
 /// One served (or failed) request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRecord {
+    /// The client's address, as the connection came in (what `local-address` binds).
+    pub peer: std::net::IpAddr,
     pub method: String,
     /// The path as sent (with any query), e.g. `/@scope%2fname`.
     pub path: String,

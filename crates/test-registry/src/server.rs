@@ -2,6 +2,7 @@
 //! matching fault, check auth, route to a packument or a tarball, write the response the
 //! way the fault says, and log the outcome.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -47,16 +48,17 @@ pub async fn serve(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
+                if let Ok((stream, peer)) = accepted {
+                    let peer = peer.ip();
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
                     match shared.tls.clone() {
-                        None => conns.spawn(connection(stream, shared)),
+                        None => conns.spawn(connection(stream, peer, shared)),
                         Some(config) => conns.spawn(async move {
                             // A client that refuses the certificate ends the handshake.
                             let acceptor = tokio_rustls::TlsAcceptor::from(config);
                             if let Ok(stream) = acceptor.accept(stream).await {
-                                connection(stream, shared).await;
+                                connection(stream, peer, shared).await;
                             }
                         }),
                     };
@@ -75,7 +77,7 @@ enum After {
     Reset,
 }
 
-async fn connection(mut stream: impl Conn, shared: Arc<Shared>) {
+async fn connection(mut stream: impl Conn, peer: IpAddr, shared: Arc<Shared>) {
     if let Some(rtt) = shared.rtt {
         // The TCP handshake costs a round trip on a real link.
         tokio::time::sleep(rtt).await;
@@ -86,7 +88,7 @@ async fn connection(mut stream: impl Conn, shared: Arc<Shared>) {
             Ok(Some(req)) => req,
             _ => return,
         };
-        match handle(&mut stream, &req, &shared).await {
+        match handle(&mut stream, &req, peer, &shared).await {
             Ok(After::KeepAlive) if req.keep_alive => continue,
             Ok(After::Reset) => {
                 stream.reset_on_close();
@@ -97,12 +99,18 @@ async fn connection(mut stream: impl Conn, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(stream: &mut impl Conn, req: &Request, shared: &Shared) -> std::io::Result<After> {
+async fn handle(
+    stream: &mut impl Conn,
+    req: &Request,
+    peer: IpAddr,
+    shared: &Shared,
+) -> std::io::Result<After> {
     let raw_path = req.target.clone();
     let decoded = percent_decode(raw_path.split('?').next().unwrap_or_default());
     let authorization = req.header("authorization").map(str::to_owned);
     let fault = shared.faults.lock().take(&[&raw_path, &decoded]);
     let mut record = RequestRecord {
+        peer,
         method: req.method.clone(),
         path: raw_path,
         decoded_path: decoded.clone(),
