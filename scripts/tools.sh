@@ -31,6 +31,15 @@ ensure_xfsprogs() {
   fi
 }
 
+# The TLS handshake test runs `openssl s_server`: an OpenSSL server, as nginx is, ends a TLS 1.2
+# handshake that lacks a client certificate with the alert rustls servers never send.
+ensure_openssl() {
+  if ! command -v openssl >/dev/null 2>&1; then
+    echo "installing openssl (for the TLS handshake test)" >&2
+    apt-get update -qq && apt-get install -y -qq openssl >&2
+  fi
+}
+
 # The node-gyp build test compiles a C addon: make, a C compiler and python3 (node-gyp runs
 # gyp with it). The node headers come with node itself (`<prefix>/include/node`).
 ensure_node_gyp_toolchain() {

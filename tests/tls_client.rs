@@ -263,3 +263,91 @@ fn a_redirect_to_another_registry_takes_that_registrys_settings() {
     let redirected = front.requests().iter().filter(|r| r.status == 302).count();
     assert!(redirected > 0, "no tarball was redirected");
 }
+
+/// `openssl s_server` asking for a client certificate under TLS 1.2 only, as nginx does
+/// with `ssl_verify_client on`: a client that sends none gets a bare `handshake_failure`
+/// alert (TLS 1.3 has `certificate_required` for it; the test registry, on rustls, always
+/// sends that one). Killed on drop.
+struct OpensslServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OpensslServer {
+    fn start_tls12_requiring_client_certificates() -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("openssl")
+            .arg("s_server")
+            .args(["-accept", "127.0.0.1:0", "-tls1_2", "-www", "-Verify", "1"])
+            .arg("-cert")
+            .arg(test_tls_file("server.pem"))
+            .arg("-key")
+            .arg(test_tls_file("server.key"))
+            .arg("-CAfile")
+            .arg(test_tls_file("client-ca.pem"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run openssl s_server (.ci/run installs openssl)");
+        let stdout = child.stdout.take().expect("its output");
+        // It says `ACCEPT 127.0.0.1:PORT` once it listens.
+        let port = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.strip_prefix("ACCEPT ")
+                    .and_then(|addr| addr.rsplit(':').next()?.parse().ok())
+            })
+            .expect("openssl s_server did not say where it listens");
+        Self { child, port }
+    }
+}
+
+impl Drop for OpensslServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare `handshake_failure` is not a network hiccup: the install fails at once, with
+/// `ERR_TACK_TLS_HANDSHAKE` and what to check, instead of retrying as a network error.
+/// With the client certificate set, the same server lets the handshake through.
+#[test]
+fn a_registry_that_ends_the_handshake_is_a_clear_error_not_retried() {
+    let server = OpensslServer::start_tls12_requiring_client_certificates();
+    let registry = format!("https://127.0.0.1:{}/", server.port);
+    let ca = format!("cafile={}\n", test_ca_path().display());
+    let project = basic_project_with_npmrc(&registry, &ca);
+    let out = install(&project);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("ERR_TACK_TLS_HANDSHAKE") && out.stderr.contains("certfile"),
+        "the error does not say the registry ended the handshake, and what to set: {}",
+        out.describe()
+    );
+    assert!(
+        !out.stderr.contains("retry 1 of"),
+        "retried: {}",
+        out.describe()
+    );
+    assert_nothing_installed(&project, "handshake refused");
+
+    // The server's `-www` page is no tarball, so this install fails too, but past the
+    // handshake: on the page's checksum.
+    let with_cert = format!(
+        "{ca}cert={}\nkey={}\n",
+        inline("client.pem"),
+        inline("client.key")
+    );
+    let project = basic_project_with_npmrc(&registry, &with_cert);
+    let out = install(&project);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("ERR_PNPM_TARBALL_INTEGRITY")
+            && !out.stderr.contains("ERR_TACK_TLS_HANDSHAKE"),
+        "the handshake failed with a client certificate: {}",
+        out.describe()
+    );
+}

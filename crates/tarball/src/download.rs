@@ -492,6 +492,9 @@ impl<'a> Attempt<'a> {
             Some(Refused::Client) => {
                 return FetchError::ClientCertificateRefused { pkg, url, message };
             }
+            Some(Refused::Handshake) => {
+                return FetchError::TlsHandshake { pkg, url, message };
+            }
             None => {}
         }
         FetchError::Network { pkg, url, message }
@@ -504,6 +507,10 @@ enum Refused {
     Server,
     /// The registry asked for a client certificate, or refused the one sent.
     Client,
+    /// The registry ended the handshake without saying why (`handshake_failure`): what an
+    /// OpenSSL server (nginx, HAProxy) sends under TLS 1.2 for a missing client
+    /// certificate, and any server that shares no version or cipher suite with us.
+    Handshake,
 }
 
 /// Redirects followed hop by hop before a download gives up, as reqwest's own policy.
@@ -530,6 +537,9 @@ fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> Option<Refu
                     | Alert::CertificateUnknown
                     | Alert::UnknownCA,
                 ) => Some(Refused::Client),
+                rustls::Error::AlertReceived(
+                    Alert::HandshakeFailure | Alert::ProtocolVersion | Alert::InsufficientSecurity,
+                ) => Some(Refused::Handshake),
                 _ => None,
             };
         }

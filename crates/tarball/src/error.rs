@@ -163,6 +163,22 @@ pub enum FetchError {
         message: String,
     },
 
+    /// The registry ended the TLS handshake with a bare `handshake_failure` (or refused the
+    /// protocol version): it wants a client certificate it did not get, or it shares no
+    /// TLS version or cipher suite with tack. Either way, trying again changes nothing.
+    #[error(
+        "Could not download {pkg} from {url}: {message}. The registry ended the TLS \
+         handshake. Servers do this when they want a client certificate and got none they \
+         accept (set `//host/:certfile` and `//host/:keyfile`, or `cert` and `key`, in \
+         .npmrc, as for pnpm), or when they share no TLS version (tack speaks TLS 1.2 and \
+         1.3) or cipher suite with the client"
+    )]
+    TlsHandshake {
+        pkg: String,
+        url: String,
+        message: String,
+    },
+
     /// The proxy asked for credentials (`407`, or a refused `CONNECT`) and had none, or
     /// refused the ones sent.
     #[error(
@@ -234,6 +250,7 @@ impl FetchError {
             Self::Certificates { .. } => "ERR_TACK_CA_CERTIFICATES",
             Self::ClientCertificate { .. } => "ERR_TACK_CLIENT_CERTIFICATE",
             Self::ClientCertificateRefused { .. } => "ERR_TACK_TLS_CLIENT_CERTIFICATE",
+            Self::TlsHandshake { .. } => "ERR_TACK_TLS_HANDSHAKE",
             Self::Proxy { .. } => "ERR_TACK_PROXY_URL",
             Self::ProxyAuth { .. } => "ERR_TACK_PROXY_AUTH",
             Self::LocalAddress { .. } => "ERR_TACK_LOCAL_ADDRESS",
