@@ -194,6 +194,30 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
     );
     assert_nothing_installed(&project, "unreachable proxy");
 
+    // The proxy is up but cannot reach the registry: it answers the tunnel's CONNECT with
+    // 502, and the error says so.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let gone_registry = format!("https://{}/", gone.local_addr().expect("addr"));
+    drop(gone);
+    let proxy = TestProxy::start_blocking().expect("proxy");
+    let project = basic_project_with_npmrc(
+        &gone_registry,
+        &format!(
+            "https-proxy={}\ncafile={}\n",
+            proxy.url(),
+            test_ca_path().display()
+        ),
+    );
+    let out = install(&project);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("ERR_TACK_NETWORK")
+            && out.stderr.contains("would not open a tunnel to 127.0.0.1:"),
+        "the error does not say the proxy refused the tunnel: {}",
+        out.describe()
+    );
+    assert_nothing_installed(&project, "tunnel refused");
+
     let project = basic_project_with_npmrc(&registry.url(), "https-proxy=http://[bad\n");
     let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());

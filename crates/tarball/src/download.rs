@@ -446,6 +446,7 @@ impl<'a> Attempt<'a> {
         let mut refused = None;
         let mut proxy_auth = false;
         let mut unbindable = false;
+        let mut tunnel_refused = false;
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             let text = s.to_string();
@@ -454,6 +455,7 @@ impl<'a> Attempt<'a> {
                 .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrNotAvailable);
             // hyper-util's tunnel error is not public: its text is all there is to go by.
             proxy_auth |= text.ends_with("proxy authorization required");
+            tunnel_refused |= text.ends_with("tunnel error: unsuccessful");
             message.push_str(": ");
             message.push_str(&text);
             refused = refused.or_else(|| refused_certificate(s));
@@ -478,7 +480,18 @@ impl<'a> Attempt<'a> {
                     proxy: proxy.to_string(),
                 };
             }
-            message.push_str(&format!(" (through the proxy {proxy})"));
+            if tunnel_refused {
+                // Any status but 200 and 407 to the CONNECT: the proxy's own rules, or the
+                // registry unreachable from it (a 502 may pass, so this is still retried).
+                message.push_str(&format!(
+                    " (the proxy {proxy} would not open a tunnel to {}: it answered the \
+                     CONNECT with an error status; check that the proxy allows this host \
+                     and can reach it)",
+                    host_port(url)
+                ));
+            } else {
+                message.push_str(&format!(" (through the proxy {proxy})"));
+            }
         }
         let (pkg, url, message) = (
             self.pkg_id.to_string(),
@@ -550,6 +563,19 @@ fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> Option<Refu
             Some(inner) => current = inner,
             None => return None,
         }
+    }
+}
+
+/// `host:port` of an `http(s)://` URL, as a tunnel is asked for (the scheme's port when
+/// none is given).
+fn host_port(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or_default(),
+            parsed.port_or_known_default().unwrap_or(443)
+        ),
+        Err(_) => url.to_string(),
     }
 }
 
