@@ -1,7 +1,8 @@
 //! Installs from a registry behind mutual TLS: the test registry over `https://` asking
 //! every client for a certificate signed by its client CA (`crates/test-registry/tls/`).
-//! Each case shows which `.npmrc` settings make tack present one, and the last test runs
-//! pnpm on the same cases: tack presents a certificate exactly when pnpm does.
+//! Each case shows which `.npmrc` settings make tack present one, and a test runs pnpm on
+//! the same cases: tack presents a certificate exactly when pnpm does. The last test
+//! stands `openssl s_server` in for an nginx that ends the handshake instead.
 
 use std::time::Duration;
 
@@ -291,15 +292,33 @@ impl OpensslServer {
             .spawn()
             .expect("run openssl s_server (.ci/run installs openssl)");
         let stdout = child.stdout.take().expect("its output");
-        // It says `ACCEPT 127.0.0.1:PORT` once it listens.
-        let port = std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.strip_prefix("ACCEPT ")
-                    .and_then(|addr| addr.rsplit(':').next()?.parse().ok())
-            })
-            .expect("openssl s_server did not say where it listens");
+        // OpenSSL 3 says `ACCEPT 127.0.0.1:PORT` once it listens. The reader keeps
+        // draining the output afterwards, so that the server never writes into a closed
+        // pipe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(rest) = line.strip_prefix("ACCEPT") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(rest.rsplit(':').next().unwrap_or_default().parse());
+                    }
+                }
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Ok(port)) => port,
+            outcome => {
+                let _ = child.kill();
+                panic!(
+                    "openssl s_server did not say which port it listens on ({outcome:?}): \
+                     the test needs OpenSSL 3's s_server"
+                );
+            }
+        };
         Self { child, port }
     }
 }

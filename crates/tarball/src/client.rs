@@ -6,7 +6,8 @@
 //! caller who already knows it will download (the CLI, when the store has no index) can
 //! build the client on another thread while it reads the lockfile and plans the install.
 //! Which authorities it trusts is `trust.rs`'s business, which certificate it presents and
-//! to which registry is `client_tls.rs`'s.
+//! to which registry is `client_tls.rs`'s, which proxy it goes through `proxy.rs`'s; the
+//! address it connects from (`local-address`) is read here.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -28,7 +29,7 @@ pub struct HttpClient {
     registries: Arc<BTreeMap<String, reqwest::Client>>,
     /// The proxies the clients route through, for messages.
     proxies: Option<Arc<Proxies>>,
-    /// `local-address`, as set, when connections are bound to it.
+    /// `local-address`, when connections are bound to it (for messages).
     local_address: Option<Arc<str>>,
 }
 
@@ -62,11 +63,11 @@ impl HttpClient {
             default,
             registries: Arc::new(registries),
             proxies,
-            local_address: local_address.and(opts.local_address.as_deref().map(Arc::from)),
+            local_address: local_address.map(|ip| Arc::from(ip.to_string())),
         })
     }
 
-    /// `local-address`, as set, when connections are bound to it (for messages).
+    /// `local-address`, when connections are bound to it (for messages).
     pub(crate) fn local_address(&self) -> Option<&str> {
         self.local_address.as_deref()
     }
@@ -136,22 +137,28 @@ fn build(
         })
 }
 
-/// `local-address` as pnpm takes it: an IPv4 or IPv6 address, which Node binds every
-/// connection to (surrounding blanks and an empty value ignored, as `.npmrc` values are).
+/// `local-address`: an IPv4 or IPv6 address, which pnpm hands to Node to bind every
+/// connection to. Blanks around it and an empty value are ignored, as `.npmrc` values are;
+/// `[::1]`, as URLs write an IPv6 address, is taken too (Node would refuse it). A zone
+/// (`fe80::1%eth0`) cannot be bound to here and is refused by name.
 fn parse_local_address(value: Option<&str>) -> Result<Option<IpAddr>, FetchError> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    // `[::1]`, as addresses are written in URLs, is accepted too.
     let bare = value
         .strip_prefix('[')
         .and_then(|v| v.strip_suffix(']'))
         .unwrap_or(value);
+    let message = if bare.contains('%') {
+        "an IPv6 address with a zone (%interface) is not supported; give one without"
+    } else {
+        "it is not an IPv4 or IPv6 address"
+    };
     bare.parse::<IpAddr>()
         .map(Some)
         .map_err(|_| FetchError::LocalAddress {
             value: value.to_string(),
-            message: "it is not an IPv4 or IPv6 address".to_string(),
+            message: message.to_string(),
         })
 }
 
@@ -175,7 +182,13 @@ mod tests {
 
     #[test]
     fn local_address_that_is_no_ip_is_an_error_naming_it() {
-        for bad in ["eth0", "localhost", "127.0.0.1:80", "300.1.1.1"] {
+        for bad in [
+            "eth0",
+            "localhost",
+            "127.0.0.1:80",
+            "300.1.1.1",
+            "fe80::1%eth0",
+        ] {
             let err = local_address(Some(bad)).expect_err(bad);
             assert_eq!(err.code(), "ERR_TACK_LOCAL_ADDRESS");
             assert!(err.to_string().contains(bad), "{err}");

@@ -443,36 +443,42 @@ impl<'a> Attempt<'a> {
         // reqwest's message names the URL we sent (already without userinfo); walk the
         // source chain for the underlying cause (connection refused, reset, …).
         let mut message = e.to_string();
+        // The hop that failed: after a redirect followed hop by hop, not `url`.
+        let hop = e.url().map_or_else(|| url.to_string(), |u| u.to_string());
         let mut refused = None;
         let mut proxy_auth = false;
-        let mut unbindable = false;
         let mut tunnel_refused = false;
+        let mut local = None;
+        let mut parent = String::new();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             let text = s.to_string();
-            unbindable |= s
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrNotAvailable);
-            // hyper-util's tunnel error is not public: its text is all there is to go by.
+            // hyper-util's connect and tunnel errors are not public: their text is all
+            // there is to go by.
+            local = local.or_else(|| local_address_failure(&parent, s));
             proxy_auth |= text.ends_with("proxy authorization required");
             tunnel_refused |= text.ends_with("tunnel error: unsuccessful");
             message.push_str(": ");
             message.push_str(&text);
             refused = refused.or_else(|| refused_certificate(s));
+            parent = text;
             source = s.source();
         }
-        if let (true, Some(value)) = (unbindable, self.client.local_address()) {
-            // Not this machine's address: every connection would fail the same way.
-            return FetchError::LocalAddress {
-                value: value.to_string(),
-                message: format!(
-                    "connecting to {url} for {}: {}",
-                    self.pkg_id,
-                    redact_url(&message)
-                ),
-            };
+        if let Some(value) = self.client.local_address() {
+            match local {
+                // Every connection would fail the same way: not retried.
+                Some(why) => {
+                    return FetchError::LocalAddress {
+                        value: value.to_string(),
+                        message: format!("{why}; {} failed", self.pkg_id),
+                    };
+                }
+                None => message.push_str(&format!(
+                    " (connections are bound to local-address {value})"
+                )),
+            }
         }
-        if let Some(proxy) = self.client.proxy_shown_for(url) {
+        if let Some(proxy) = self.client.proxy_shown_for(&hop) {
             if proxy_auth {
                 return FetchError::ProxyAuth {
                     pkg: self.pkg_id.to_string(),
@@ -487,7 +493,7 @@ impl<'a> Attempt<'a> {
                     " (the proxy {proxy} would not open a tunnel to {}: it answered the \
                      CONNECT with an error status; check that the proxy allows this host \
                      and can reach it)",
-                    host_port(url)
+                    host_port(&hop)
                 ));
             } else {
                 message.push_str(&format!(" (through the proxy {proxy})"));
@@ -511,6 +517,27 @@ impl<'a> Attempt<'a> {
             None => {}
         }
         FetchError::Network { pkg, url, message }
+    }
+}
+
+/// Why `local-address` itself made a connection fail, from one error of the chain and the
+/// text of the one around it (hyper-util's `ConnectError`): the address could not be bound
+/// (not this machine's), or the host has no address of its family (hyper-util then tries
+/// none). A refused or timed-out connection is not this: it is retried as any other.
+fn local_address_failure(
+    parent: &str,
+    error: &(dyn std::error::Error + 'static),
+) -> Option<&'static str> {
+    let io = error.downcast_ref::<std::io::Error>()?;
+    match (parent, io.kind()) {
+        ("tcp bind local error", std::io::ErrorKind::AddrNotAvailable) => {
+            Some("it is not an address of this machine")
+        }
+        ("tcp connect error", std::io::ErrorKind::NotConnected) => Some(
+            "the registry's host has no address of its family (an IPv4 local-address \
+             reaches only IPv4 hosts, an IPv6 one only IPv6 hosts)",
+        ),
+        _ => None,
     }
 }
 

@@ -204,10 +204,12 @@ pub enum FetchError {
         message: String,
     },
 
-    /// `local-address` is not an IP address, or not one of this machine's.
+    /// `local-address` is not an IP address, not one of this machine's, or of the other
+    /// family than the registry's host.
     #[error(
-        "The local-address {value:?} set in .npmrc cannot be connected from: {message}. Set it \
-         to an IP address of one of this machine's network interfaces, or remove it"
+        "The local-address {value:?} (from .npmrc or npm_config_local_address) cannot be \
+         used: {message}. Set it to an address of one of this machine's network interfaces, \
+         of the same family (IPv4 or IPv6) as the registry's, or remove it"
     )]
     LocalAddress { value: String, message: String },
 
