@@ -44,7 +44,16 @@ impl HttpClient {
         // With settings per registry, each hop of a redirect must go through the client of
         // its own URL, so the downloads follow redirects themselves (`download.rs`).
         let per_hop = !opts.trust.registries.is_empty();
-        let local_address = parse_local_address(opts.local_address.as_deref())?;
+        let local_address = match parse_local_address(opts.local_address.as_deref()) {
+            Ok(address) => address,
+            // pnpm 12 connects from no particular address then, without a word; we say so.
+            Err(message) => {
+                if let Some(sink) = &opts.on_event {
+                    sink(&FetchEvent::Warning { message });
+                }
+                None
+            }
+        };
         let build = |trust| build(opts, trust, proxies.clone(), per_hop, local_address);
         let default = build(opts.trust.load()?)?;
         let registries = opts
@@ -137,11 +146,12 @@ fn build(
         })
 }
 
-/// `local-address`: an IPv4 or IPv6 address, which pnpm hands to Node to bind every
-/// connection to. Blanks around it and an empty value are ignored, as `.npmrc` values are;
-/// `[::1]`, as URLs write an IPv6 address, is taken too (Node would refuse it). A zone
-/// (`fe80::1%eth0`) cannot be bound to here and is refused by name.
-fn parse_local_address(value: Option<&str>) -> Result<Option<IpAddr>, FetchError> {
+/// `local-address`: an IPv4 or IPv6 address, which every connection is bound to. Blanks
+/// around it and an empty value are ignored, as `.npmrc` values are; `[::1]`, as URLs write
+/// an IPv6 address, is taken too. Anything else (`eth0`, `null`, `fe80::1%eth0`) is what
+/// pnpm 12 ignores, connecting from no particular address: the error is the warning that
+/// says so.
+fn parse_local_address(value: Option<&str>) -> Result<Option<IpAddr>, String> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
@@ -149,17 +159,17 @@ fn parse_local_address(value: Option<&str>) -> Result<Option<IpAddr>, FetchError
         .strip_prefix('[')
         .and_then(|v| v.strip_suffix(']'))
         .unwrap_or(value);
-    let message = if bare.contains('%') {
-        "an IPv6 address with a zone (%interface) is not supported; give one without"
+    let why = if bare.contains('%') {
+        "an IPv6 address with a zone (%interface) cannot be bound to"
     } else {
         "it is not an IPv4 or IPv6 address"
     };
-    bare.parse::<IpAddr>()
-        .map(Some)
-        .map_err(|_| FetchError::LocalAddress {
-            value: value.to_string(),
-            message: message.to_string(),
-        })
+    bare.parse::<IpAddr>().map(Some).map_err(|_| {
+        format!(
+            "local-address {value:?} is ignored, as pnpm ignores it: {why}. Connections are \
+             made from whichever address the system picks; fix or remove the setting in .npmrc"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -181,17 +191,20 @@ mod tests {
     }
 
     #[test]
-    fn local_address_that_is_no_ip_is_an_error_naming_it() {
+    fn local_address_that_is_no_ip_is_a_warning_naming_it() {
         for bad in [
             "eth0",
             "localhost",
             "127.0.0.1:80",
             "300.1.1.1",
             "fe80::1%eth0",
+            "null",
         ] {
-            let err = local_address(Some(bad)).expect_err(bad);
-            assert_eq!(err.code(), "ERR_TACK_LOCAL_ADDRESS");
-            assert!(err.to_string().contains(bad), "{err}");
+            let warning = local_address(Some(bad)).expect_err(bad);
+            assert!(
+                warning.contains(bad) && warning.contains("ignored"),
+                "{warning}"
+            );
         }
     }
 }

@@ -204,8 +204,9 @@ pub enum FetchError {
         message: String,
     },
 
-    /// `local-address` is not an IP address, not one of this machine's, or of the other
-    /// family than the registry's host.
+    /// `local-address` is not one of this machine's addresses, or is of the other family
+    /// than the registry's host (one that is no address at all is ignored with a warning,
+    /// as pnpm ignores it).
     #[error(
         "The local-address {value:?} (from .npmrc or npm_config_local_address) cannot be \
          used: {message}. Set it to an address of one of this machine's network interfaces, \
