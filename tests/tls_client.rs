@@ -370,3 +370,48 @@ fn a_registry_that_ends_the_handshake_is_a_clear_error_not_retried() {
         out.describe()
     );
 }
+
+/// nginx with `ssl_verify_client optional` lets the handshake through and answers 400
+/// with a page of its own; the error says what that page means.
+#[test]
+fn an_nginx_page_asking_for_a_client_certificate_gets_the_certificate_hint() {
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let page = "<html>\r\n<head><title>400 No required SSL certificate was sent</title></head>\r\n\
+                <body>\r\n<center><h1>400 Bad Request</h1></center>\r\n\
+                <center>No required SSL certificate was sent</center>\r\n\
+                <hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+    registry.inject(Fault::new(
+        "*.tgz",
+        FaultKind::Page {
+            code: 400,
+            html: page.to_string(),
+        },
+    ));
+    let project = basic_project_with_npmrc(&registry.url(), "");
+    let out = install(&project);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        out.stderr.contains("400") && out.stderr.contains("wants a client certificate"),
+        "the error does not say the registry wants a client certificate: {}",
+        out.describe()
+    );
+    assert_nothing_installed(&project, "nginx certificate page");
+
+    // Any other 400 keeps the plain hint.
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    registry.inject(Fault::new(
+        "*.tgz",
+        FaultKind::Page {
+            code: 400,
+            html: "<html><body>400 Bad Request</body></html>".to_string(),
+        },
+    ));
+    let project = basic_project_with_npmrc(&registry.url(), "");
+    let out = install(&project);
+    assert_eq!(out.code(), Some(1), "{}", out.describe());
+    assert!(
+        !out.stderr.contains("client certificate"),
+        "{}",
+        out.describe()
+    );
+}

@@ -124,12 +124,16 @@ impl<'a> Attempt<'a> {
                     None => format!("{}://{}/", p.scheme, p.host),
                 })
                 .unwrap_or_else(|| shown_url.clone());
+            let mut hint = FetchError::status_hint(status.as_u16(), &registry);
+            if status.as_u16() == 400 && self.wants_client_certificate(response).await {
+                hint = CLIENT_CERTIFICATE_PAGE_HINT.to_string();
+            }
             return Err(AttemptError {
                 error: FetchError::HttpStatus {
                     pkg: self.pkg_id.to_string(),
                     url: shown_url.clone(),
                     status: status.as_u16(),
-                    hint: FetchError::status_hint(status.as_u16(), &registry),
+                    hint,
                 },
                 retry_after,
             });
@@ -430,6 +434,23 @@ impl<'a> Attempt<'a> {
         .into())
     }
 
+    /// Whether a 400's page is nginx's for a missing or refused client certificate (`No
+    /// required SSL certificate was sent`, `The SSL certificate error`), which it sends under
+    /// `ssl_verify_client optional` instead of ending the handshake. Reads at most the
+    /// page's first 8 KiB, each chunk within the idle timeout.
+    async fn wants_client_certificate(&self, mut response: reqwest::Response) -> bool {
+        const MAX: usize = 8 << 10;
+        let mut page = Vec::new();
+        while page.len() < MAX {
+            match tokio::time::timeout(self.idle_timeout, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => page.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let page = String::from_utf8_lossy(&page).to_ascii_lowercase();
+        page.contains("no required ssl certificate") || page.contains("ssl certificate error")
+    }
+
     fn truncated(&self, url: &str, expected: u64, received: u64) -> FetchError {
         FetchError::Truncated {
             pkg: self.pkg_id.to_string(),
@@ -552,6 +573,11 @@ enum Refused {
     /// certificate, and any server that shares no version or cipher suite with us.
     Handshake,
 }
+
+/// The hint for a 400 whose page says the registry's server wants a client certificate.
+const CLIENT_CERTIFICATE_PAGE_HINT: &str = "The registry's server says it wants a client \
+     certificate it trusts: set `//host/:certfile` and `//host/:keyfile` (or `cert` and `key`) \
+     in .npmrc, as for pnpm";
 
 /// Redirects followed hop by hop before a download gives up, as reqwest's own policy.
 const MAX_REDIRECTS: usize = 10;

@@ -24,6 +24,8 @@ pub enum FaultKind {
     SlowDrip { bytes: usize, every: Duration },
     /// Status 200 with an HTML error page instead of the resource.
     HtmlPage,
+    /// This status with this HTML page, as a front server (nginx) sends its own errors.
+    Page { code: u16, html: String },
     /// Send the whole body under this `Content-Length`, then close the connection.
     WrongContentLength { declared: u64 },
     /// Answer `302 Found` with `Location: <to><the request's path>`: the same resource on
@@ -43,6 +45,7 @@ impl FaultKind {
             FaultKind::ResetAfter { .. } => "reset-after",
             FaultKind::SlowDrip { .. } => "slow-drip",
             FaultKind::HtmlPage => "html-page",
+            FaultKind::Page { .. } => "page",
             FaultKind::WrongContentLength { .. } => "wrong-content-length",
             FaultKind::Redirect { .. } => "redirect",
         }

@@ -149,6 +149,9 @@ async fn handle(
                 }
                 r
             }
+            Some(FaultKind::Page { code, html }) => {
+                Response::new(*code, "text/html", html.clone().into_bytes())
+            }
             Some(FaultKind::Redirect { to }) => {
                 let mut r = Response::new(302, "text/plain", Vec::new());
                 r.headers.push(("Location".into(), format!("{to}{}", req.target)));
