@@ -147,27 +147,24 @@ fn build(
 }
 
 /// `local-address`: an IPv4 or IPv6 address, which every connection is bound to. Blanks
-/// around it and an empty value are ignored, as `.npmrc` values are; `[::1]`, as URLs write
-/// an IPv6 address, is taken too. Anything else (`eth0`, `null`, `fe80::1%eth0`) is what
-/// pnpm 12 ignores, connecting from no particular address: the error is the warning that
-/// says so.
+/// around it and an empty value are ignored, as `.npmrc` values are. Anything else (`eth0`,
+/// `null`, `[::1]`) pnpm 12 ignores, connecting from whichever address the system picks;
+/// so does tack, and the error is the warning that says so. One difference: pnpm 12 takes
+/// an IPv6 address with a zone (`fe80::1%eth0`), which tack cannot bind to and ignores.
 fn parse_local_address(value: Option<&str>) -> Result<Option<IpAddr>, String> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let bare = value
-        .strip_prefix('[')
-        .and_then(|v| v.strip_suffix(']'))
-        .unwrap_or(value);
-    let why = if bare.contains('%') {
-        "an IPv6 address with a zone (%interface) cannot be bound to"
+    let why = if value.contains('%') {
+        "tack cannot bind to an IPv6 address with a zone (%interface); give one without"
     } else {
         "it is not an IPv4 or IPv6 address"
     };
-    bare.parse::<IpAddr>().map(Some).map_err(|_| {
+    value.parse::<IpAddr>().map(Some).map_err(|_| {
         format!(
-            "local-address {value:?} is ignored, as pnpm ignores it: {why}. Connections are \
-             made from whichever address the system picks; fix or remove the setting in .npmrc"
+            "local-address {value:?} is ignored: {why}. Connections are made from whichever \
+             address the system picks, as pnpm makes them; fix or remove the setting (.npmrc \
+             or npm_config_local_address)"
         )
     })
 }
@@ -187,7 +184,6 @@ mod tests {
             Some(ip("127.0.0.2"))
         );
         assert_eq!(local_address(Some("::1")).ok(), Some(ip("::1")));
-        assert_eq!(local_address(Some("[::1]")).ok(), Some(ip("::1")));
     }
 
     #[test]
@@ -199,6 +195,7 @@ mod tests {
             "300.1.1.1",
             "fe80::1%eth0",
             "null",
+            "[::1]",
         ] {
             let warning = local_address(Some(bad)).expect_err(bad);
             assert!(

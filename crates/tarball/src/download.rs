@@ -434,21 +434,29 @@ impl<'a> Attempt<'a> {
         .into())
     }
 
-    /// Whether a 400's page is nginx's for a missing or refused client certificate (`No
-    /// required SSL certificate was sent`, `The SSL certificate error`), which it sends under
-    /// `ssl_verify_client optional` instead of ending the handshake. Reads at most the
-    /// page's first 8 KiB, each chunk within the idle timeout.
+    /// Whether a 400's page is nginx's for a missing or refused client certificate, which
+    /// it sends under `ssl_verify_client optional` instead of ending the handshake. Reads at
+    /// most the page's first 8 KiB, and for at most [`PAGE_READ_LIMIT`] (a 400 is never
+    /// retried, so this only delays the error by that much).
     async fn wants_client_certificate(&self, mut response: reqwest::Response) -> bool {
         const MAX: usize = 8 << 10;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if !content_type.as_deref().is_some_and(is_html) {
+            return false;
+        }
+        let deadline = tokio::time::Instant::now() + self.idle_timeout.min(PAGE_READ_LIMIT);
         let mut page = Vec::new();
         while page.len() < MAX {
-            match tokio::time::timeout(self.idle_timeout, response.chunk()).await {
+            match tokio::time::timeout_at(deadline, response.chunk()).await {
                 Ok(Ok(Some(chunk))) => page.extend_from_slice(&chunk),
                 _ => break,
             }
         }
-        let page = String::from_utf8_lossy(&page).to_ascii_lowercase();
-        page.contains("no required ssl certificate") || page.contains("ssl certificate error")
+        is_client_certificate_page(&page)
     }
 
     fn truncated(&self, url: &str, expected: u64, received: u64) -> FetchError {
@@ -577,7 +585,25 @@ enum Refused {
 /// The hint for a 400 whose page says the registry's server wants a client certificate.
 const CLIENT_CERTIFICATE_PAGE_HINT: &str = "The registry's server says it wants a client \
      certificate it trusts: set `//host/:certfile` and `//host/:keyfile` (or `cert` and `key`) \
-     in .npmrc, as for pnpm";
+     in .npmrc, as for pnpm, or check that the one set is signed by an authority it trusts";
+
+/// The longest a 400's page is read for [`CLIENT_CERTIFICATE_PAGE_HINT`].
+const PAGE_READ_LIMIT: Duration = Duration::from_secs(5);
+
+fn is_html(content_type: &str) -> bool {
+    content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("text/html")
+}
+
+/// nginx's own pages for a client certificate not sent (its 496) and not accepted (495),
+/// both answered as `400`: their titles, which no registry's JSON error carries.
+fn is_client_certificate_page(page: &[u8]) -> bool {
+    let page = String::from_utf8_lossy(page).to_ascii_lowercase();
+    page.contains("400 no required ssl certificate was sent")
+        || page.contains("400 the ssl certificate error")
+}
 
 /// Redirects followed hop by hop before a download gives up, as reqwest's own policy.
 const MAX_REDIRECTS: usize = 10;
@@ -647,7 +673,7 @@ fn strip_userinfo(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::SlowBody;
+    use super::{is_client_certificate_page, is_html, SlowBody};
     use std::time::Duration;
 
     #[test]
@@ -662,5 +688,28 @@ mod tests {
         assert!(!rule.is_slow(2 << 20, 100_000, Duration::from_millis(10)));
         assert!(!rule.is_slow(512 << 10, 1_000, late));
         assert!(!rule.is_slow(2 << 20, 1 << 20, late));
+    }
+
+    #[test]
+    fn nginx_client_certificate_pages_are_told_from_other_pages() {
+        let title = |t: &str| format!("<html><head><title>{t}</title></head></html>");
+        assert!(is_client_certificate_page(
+            title("400 No required SSL certificate was sent").as_bytes()
+        ));
+        assert!(is_client_certificate_page(
+            title("400 The SSL certificate error").as_bytes()
+        ));
+        assert!(is_client_certificate_page(
+            title("400 NO REQUIRED SSL CERTIFICATE WAS SENT").as_bytes()
+        ));
+        assert!(!is_client_certificate_page(
+            title("400 Bad Request").as_bytes()
+        ));
+        assert!(!is_client_certificate_page(
+            b"502: SSL certificate error contacting upstream"
+        ));
+        assert!(is_html("text/html; charset=utf-8"));
+        assert!(is_html("Text/HTML"));
+        assert!(!is_html("application/json"));
     }
 }
