@@ -21,6 +21,7 @@ mod download;
 mod entry_path;
 mod error;
 mod extract;
+mod failure;
 mod fetcher;
 mod inflate;
 mod integrity;
