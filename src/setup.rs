@@ -9,6 +9,7 @@ use crate::kill;
 use crate::project::TestProject;
 use crate::store_check::tree_without_temp;
 use crate::tree::Tree;
+use tack_test_registry::{RegistryOptions, TestRegistry};
 
 /// `pnpm-workspace.yaml` settings: two retries 10–50 ms apart, a 2 s idle timeout.
 pub const FAST_FETCH_SETTINGS: &str =
@@ -42,4 +43,14 @@ pub fn clean_basic_tree(registry_url: &str) -> Tree {
     );
     assert!(out.success(), "clean install failed: {}", out.describe());
     tree_without_temp(&project).0
+}
+
+/// The test registry over `https://`, with the committed test CA's server certificate
+/// (trusted through `cafile` = [`tack_test_registry::test_ca_path`]).
+pub fn https_registry() -> TestRegistry {
+    TestRegistry::start_blocking(RegistryOptions {
+        tls: true,
+        ..RegistryOptions::default()
+    })
+    .expect("start the https registry")
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tack_suite::kill::{self, Finished};
 use tack_suite::project::TestProject;
-use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree};
+use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree, https_registry};
 use tack_suite::store_check::{assert_nothing_installed, check_all};
 use tack_test_registry::{test_ca_path, RegistryOptions, TestProxy, TestRegistry};
 
@@ -158,11 +158,7 @@ fn downloads_go_through_the_proxy_the_settings_name() {
 fn an_https_registry_is_reached_through_a_tunnel() {
     let reference = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
     let expected = clean_basic_tree(&reference.url());
-    let registry = TestRegistry::start_blocking(RegistryOptions {
-        tls: true,
-        ..RegistryOptions::default()
-    })
-    .expect("https registry");
+    let registry = https_registry();
     let case = Case {
         name: "https-proxy to an https registry",
         npmrc: "https-proxy={proxy}\n",
@@ -252,11 +248,7 @@ fn proxy_credentials_travel_in_the_proxy_url() {
     let reference = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
     let expected = clean_basic_tree(&reference.url());
     let plain = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
-    let https = TestRegistry::start_blocking(RegistryOptions {
-        tls: true,
-        ..RegistryOptions::default()
-    })
-    .expect("https registry");
+    let https = https_registry();
     let cafile = format!("cafile={}\n", test_ca_path().display());
     for (registry, extra) in [(&plain, String::new()), (&https, cafile)] {
         let proxy = TestProxy::start_with_credentials("ci", "p@ss/word").expect("proxy");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tack_suite::kill::{self, Finished};
 use tack_suite::project::TestProject;
-use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree};
+use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree, https_registry};
 use tack_suite::store_check::{assert_nothing_installed, check_all};
 use tack_test_registry::{test_ca_path, test_ca_pem, RegistryOptions, TestRegistry};
 
@@ -26,14 +26,6 @@ fn install(project: &TestProject, env: &[(&str, &Path)]) -> Finished {
         cmd.env(key, value);
     }
     kill::run(cmd, Duration::from_secs(60))
-}
-
-fn https_registry() -> TestRegistry {
-    TestRegistry::start_blocking(RegistryOptions {
-        tls: true,
-        ..RegistryOptions::default()
-    })
-    .expect("start the https registry")
 }
 
 /// The certificate of the registry itself: a valid certificate, but not its issuer.

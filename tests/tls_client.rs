@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tack_suite::kill::{self, Finished};
 use tack_suite::project::TestProject;
-use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree};
+use tack_suite::setup::{basic_project_with_npmrc, clean_basic_tree, https_registry};
 use tack_suite::store_check::{assert_nothing_installed, check_all};
 use tack_test_registry::{
     test_ca_path, test_tls_file, ClientAuth, Fault, FaultKind, RegistryOptions, TestRegistry,
@@ -245,11 +245,7 @@ fn a_redirect_to_another_registry_takes_that_registrys_settings() {
     let reference = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
     let expected = clean_basic_tree(&reference.url());
     let front = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
-    let back = TestRegistry::start_blocking(RegistryOptions {
-        tls: true,
-        ..RegistryOptions::default()
-    })
-    .expect("https registry");
+    let back = https_registry();
     front.inject(Fault::new(
         "*.tgz",
         FaultKind::Redirect {
