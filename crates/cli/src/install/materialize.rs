@@ -294,13 +294,15 @@ impl SlotFiller {
 /// How long the main thread sleeps between looks at the imports' results.
 const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// The next result of an import from the store. Polled rather than waited for: a blocked
-/// receiver is woken by a futex call from the import thread for every package, and the
-/// two sides contend on the channel's waker lock. In a warm install that was about 2,000
-/// futex calls (and as many context switches) for 750 packages, on two cores that the
-/// imports keep busy. Nothing here is urgent: the results are only gathered for the end of
-/// the phase, so a millisecond's delay costs at most a millisecond once.
-fn poll(rx: &std::sync::mpsc::Receiver<Message>) -> Result<Message, CliError> {
+/// The next result of an import or a download (`sender` names which, for the error when
+/// every sender is gone). Polled rather than waited for: a blocked receiver is woken by a
+/// futex call from the sending thread for every package, and the two sides contend on the
+/// channel's waker lock. In a warm install that was about 2,000 futex calls (and as many
+/// context switches) for 750 packages, on two cores that the imports keep busy; a cold
+/// install's downloads woke this thread 880 times. Nothing here is urgent: the results are
+/// only gathered for the end of the phase, so a millisecond's delay costs at most a
+/// millisecond once.
+fn poll(rx: &std::sync::mpsc::Receiver<Message>, sender: &str) -> Result<Message, CliError> {
     loop {
         match rx.try_recv() {
             Ok(message) => return Ok(message),
@@ -308,7 +310,7 @@ fn poll(rx: &std::sync::mpsc::Receiver<Message>) -> Result<Message, CliError> {
             Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                 return Err(CliError::new(
                     "ERR_TACK_INTERNAL",
-                    "an import thread stopped without reporting",
+                    format!("{sender} stopped without reporting"),
                 ))
             }
         }
@@ -589,7 +591,7 @@ pub fn materialize(
         link_top_level()?;
     }
     while pending > 0 {
-        let Message::Local(i, result, row) = poll(&rx)? else {
+        let Message::Local(i, result, row) = poll(&rx, "an import thread")? else {
             continue;
         };
         pending -= 1;
@@ -710,48 +712,39 @@ pub fn materialize(
                         return;
                     }
                 };
+                let filled = target.as_ref().is_some_and(|t| t.filled());
+                let in_place = filled && !super::build::row_requires_build(&row);
+                let finish = move || {
+                    let result = finish_fetched(&plan, &builds, &filler, i, row, filled);
+                    let _ = tx.send(Message::Fetched(i, result));
+                };
+                // A package its download unpacked in place only needs its child links (a few
+                // `symlink` calls) and perhaps its dependents' `.bin` shims: that is done here,
+                // on the runtime thread that finished the download. Handed to the blocking
+                // pool instead, every package cost two thread wake-ups (the pool's, then this
+                // task's), and the pool's lock was contended: about 900 of a cold medium
+                // install's 2,300 voluntary context switches. A package still to be imported
+                // from the store (or copied, because it will be built) is real file work and
+                // goes to the blocking pool, at most `import_threads()` at once.
+                if in_place {
+                    finish();
+                    return;
+                }
                 // Closed only if the runtime is going away; then the import runs unlimited.
                 let permit = imports.acquire_owned().await.ok();
                 drop(tokio::task::spawn_blocking(move || {
                     let _permit = permit;
-                    let filled = target.is_some_and(|t| t.filled());
-                    let result = if digests_valid(&row) {
-                        builds.prepare(&plan, i, Some(&row)).and_then(|prep| {
-                            // A fresh row's base files are imported: no cached build.
-                            let (requires_build, patched) = builds.needs(i, &row);
-                            let prep = prep.without_cache(requires_build, patched);
-                            let outcome = if filled {
-                                filler.adopt_filled(&plan, i, &row, prep.force_copy)?
-                            } else {
-                                let files = store_files(&row);
-                                filler.fill_from_store(&plan, i, &files, prep.force_copy)?
-                            };
-                            Ok((outcome, prep, row))
-                        })
-                    } else {
-                        Err(CliError::new(
-                            "ERR_TACK_BAD_INDEX_ROW",
-                            format!(
-                                "the store index row of {} names a malformed digest",
-                                plan.link.packages[i].dep_path
-                            ),
-                        ))
-                    };
-                    if let Ok((outcome, _, _)) = &result {
-                        let fresh = *outcome != ImportOutcome::Reused;
-                        filler.early_bins.in_place(&plan.link, i, fresh);
-                    }
-                    let _ = tx.send(Message::Fetched(i, result));
+                    finish();
                 }));
             });
         }
         drop(fetcher);
+        // Only the downloads hold senders now: one that ends without reporting (a panic)
+        // ends the wait below with an error once the others are done, instead of hanging.
+        drop(tx);
         link_top_level()?;
         for _ in 0..to_fetch.len() {
-            let Message::Fetched(i, result) = rx.recv().map_err(|_| {
-                CliError::new("ERR_TACK_INTERNAL", "a download stopped without reporting")
-            })?
-            else {
+            let Message::Fetched(i, result) = poll(&rx, "a download")? else {
                 continue;
             };
             let (outcome, prep, row) = result?;
@@ -777,6 +770,40 @@ pub fn materialize(
         rows: kept_rows,
         preps,
     })
+}
+
+/// Package `i` after its download: given its child links when the download unpacked it
+/// in place (`filled`), imported from the store otherwise; its `.bin` directory and its
+/// dependents' are written as soon as they are complete.
+fn finish_fetched(
+    plan: &InstallPlan,
+    builds: &Builds,
+    filler: &SlotFiller,
+    i: usize,
+    row: Arc<PackageFilesIndex>,
+    filled: bool,
+) -> Result<(ImportOutcome, Prep, Arc<PackageFilesIndex>), CliError> {
+    if !digests_valid(&row) {
+        return Err(CliError::new(
+            "ERR_TACK_BAD_INDEX_ROW",
+            format!(
+                "the store index row of {} names a malformed digest",
+                plan.link.packages[i].dep_path
+            ),
+        ));
+    }
+    let prep = builds.prepare(plan, i, Some(&row))?;
+    // A fresh row's base files are imported: no cached build.
+    let (requires_build, patched) = builds.needs(i, &row);
+    let prep = prep.without_cache(requires_build, patched);
+    let outcome = if filled {
+        filler.adopt_filled(plan, i, &row, prep.force_copy)?
+    } else {
+        filler.fill_from_store(plan, i, &store_files(&row), prep.force_copy)?
+    };
+    let fresh = outcome != ImportOutcome::Reused;
+    filler.early_bins.in_place(&plan.link, i, fresh);
+    Ok((outcome, prep, row))
 }
 
 enum Message {
