@@ -36,6 +36,7 @@ pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Fe
     // pnpm 12 sizes the pool from the core count unless `networkConcurrency` is set.
     if let Some(explicit) = config.settings.network_concurrency {
         options.network_concurrency = explicit;
+        options.network_concurrency_set = true;
     }
     options.retry = RetryPolicy {
         retries: config.fetch_retries,

@@ -24,6 +24,7 @@ use crate::failure::{
 };
 use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
 use crate::large_archives::LargeArchives;
+use crate::network_window::NetworkWindow;
 use crate::package_dir::DirectTarget;
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
@@ -61,6 +62,8 @@ pub(crate) struct Attempt<'a> {
     pub large_archives: &'a LargeArchives,
     /// Where a body read whole may be unpacked to (see [`crate::DirectTarget`]).
     pub target: Option<&'a Arc<DirectTarget>>,
+    /// Told how long the response took to its headers.
+    pub network: &'a NetworkWindow,
 }
 
 /// When a body being read whole goes on as a streamed one instead (see
@@ -113,7 +116,9 @@ impl<'a> Attempt<'a> {
             .name
             .starts_with('@')
             .then(|| self.name.split_once('/').map_or(self.name, |(s, _)| s));
+        let asked = Instant::now();
         let response = self.send(&shown_url, request_url, scope).await?;
+        self.network.first_byte_after(asked.elapsed());
         let status = response.status();
         if !status.is_success() {
             let retry_after = response

@@ -23,6 +23,7 @@ use crate::download::SlowBody;
 use crate::error::FetchError;
 use crate::integrity::ExpectedIntegrity;
 use crate::large_archives::LargeArchives;
+use crate::network_window::NetworkWindow;
 use crate::options::{FetchEvent, FetcherOptions};
 use crate::package_dir::DirectTarget;
 use crate::unpack_job::{UnpackJob, GROUP_LIMITS};
@@ -54,7 +55,7 @@ pub struct Fetcher {
 struct Inner {
     opts: FetcherOptions,
     client: HttpClient,
-    network: Semaphore,
+    network: NetworkWindow,
     /// Bodies read whole waiting for one of [`FetcherOptions::unpack_concurrency`] workers.
     unpack: Arc<UnpackQueue<UnpackJob>>,
     /// Streamed extractions at once: twice [`FetcherOptions::unpack_concurrency`].
@@ -95,7 +96,11 @@ impl Fetcher {
         Self {
             inner: Arc::new(Inner {
                 cas: Arc::new(CasWriter::new(opts.store.clone())),
-                network: Semaphore::new(opts.network_concurrency.max(1)),
+                network: if opts.network_concurrency_set {
+                    NetworkWindow::fixed(opts.network_concurrency)
+                } else {
+                    NetworkWindow::adaptive(opts.network_concurrency)
+                },
                 unpack: Arc::new(UnpackQueue::new(opts.unpack_concurrency, GROUP_LIMITS)),
                 streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
@@ -204,6 +209,7 @@ impl Fetcher {
                 body_budget_kib: opts.body_budget_kib,
                 large_archives: &self.inner.large_archives,
                 target: target.as_ref(),
+                network: &self.inner.network,
             };
             let outcome = {
                 let permit = self

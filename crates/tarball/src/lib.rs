@@ -27,6 +27,7 @@ mod inflate;
 mod integrity;
 mod large_archives;
 mod manifest;
+mod network_window;
 mod options;
 mod package_dir;
 mod proxy;

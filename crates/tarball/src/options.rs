@@ -41,8 +41,13 @@ pub type EventSink = Arc<dyn Fn(&FetchEvent) + Send + Sync>;
 pub struct FetcherOptions {
     pub store: StoreDir,
     pub auth: AuthTable,
-    /// Tarball downloads in flight at once (`network-concurrency`).
+    /// Tarball downloads in flight at once (`network-concurrency`): the most, unless
+    /// [`FetcherOptions::network_concurrency_set`].
     pub network_concurrency: usize,
+    /// The user set `network-concurrency`: exactly that many downloads are in flight. When
+    /// not, fewer are until the first responses show a distant registry (see
+    /// `network_window.rs`).
+    pub network_concurrency_set: bool,
     pub retry: RetryPolicy,
     /// Longest wait for the response head or the next body chunk (`fetch-timeout`); reset
     /// on every chunk, so a slow but moving download is never killed.
@@ -101,6 +106,7 @@ impl std::fmt::Debug for FetcherOptions {
             .field("store", &self.store.root())
             .field("auth", &self.auth)
             .field("network_concurrency", &self.network_concurrency)
+            .field("network_concurrency_set", &self.network_concurrency_set)
             .field("retry", &self.retry)
             .field("idle_timeout", &self.idle_timeout)
             .field("offline", &self.offline)
@@ -126,6 +132,7 @@ impl FetcherOptions {
             store,
             auth: AuthTable::default(),
             network_concurrency: default_network_concurrency(),
+            network_concurrency_set: false,
             retry: RetryPolicy::default(),
             idle_timeout: Duration::from_secs(60),
             offline: false,
@@ -164,11 +171,12 @@ pub const DEFAULT_LARGE_ARCHIVE_BUDGET_KIB: u32 = 24 << 10;
 /// The body size the body budget is counted in: two of them per unpack worker.
 const BUDGETED_BODY: u64 = 2 << 20;
 
-/// 128 downloads in flight, whatever the machine. Tarball downloads are latency-bound:
-/// each request waits a round trip before its first byte, and HTTP/1.1 sends one request
-/// per connection at a time. pnpm 12 keeps `clamp(3 × (cores − 1), 64, 96)`; a cold install
-/// of the medium fixture over the emulated 50 ms / 200 Mbit link took 2.05 s with 64 and
-/// 1.89 s with 128 (256 gained nothing more), and the same on loopback.
+/// At most 128 downloads in flight, whatever the machine. Tarball downloads are
+/// latency-bound: each request waits a round trip before its first byte, and HTTP/1.1 sends
+/// one request per connection at a time. pnpm 12 keeps `clamp(3 × (cores − 1), 64, 96)`; a
+/// cold install of the medium fixture over the emulated 50 ms / 200 Mbit link took 2.05 s
+/// with 64 and 1.89 s with 128 (256 gained nothing more). Near the registry fewer are in
+/// flight unless the user set the number (see `network_window.rs`).
 pub fn default_network_concurrency() -> usize {
     128
 }

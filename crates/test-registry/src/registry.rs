@@ -231,6 +231,16 @@ impl TestRegistry {
         self.shared.log.lock().clear();
     }
 
+    /// The most requests being answered at once (read, and not yet written in full) since
+    /// the start or the last [`TestRegistry::reset_peak_in_flight`].
+    pub fn peak_in_flight(&self) -> usize {
+        self.shared.in_flight.peak()
+    }
+
+    pub fn reset_peak_in_flight(&self) {
+        self.shared.in_flight.reset_peak();
+    }
+
     /// Packs and adds (or replaces) a version.
     pub fn add_package(&self, pkg: PackageDef) {
         self.shared.catalog.lock().add(pkg);
@@ -321,6 +331,7 @@ fn build_shared(
         } else {
             None
         },
+        in_flight: Default::default(),
     };
     Ok((Arc::new(shared), addr))
 }

@@ -3,6 +3,7 @@
 //! way the fault says, and log the outcome.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -35,6 +36,36 @@ pub struct Shared {
     pub base: String,
     /// Wraps every connection in TLS when set.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Requests read and not yet answered in full, and the most there were at once.
+    pub in_flight: InFlight,
+}
+
+/// Counts the requests being answered, for tests of how many a client sends at once.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl InFlight {
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The most requests there were at once since the last [`InFlight::reset_peak`].
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_peak(&self) {
+        self.peak
+            .store(self.now.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
 }
 
 /// Accepts connections until `shutdown` fires; dropping out aborts every connection.
@@ -88,7 +119,10 @@ async fn connection(mut stream: impl Conn, peer: IpAddr, shared: Arc<Shared>) {
             Ok(Some(req)) => req,
             _ => return,
         };
-        match handle(&mut stream, &req, peer, &shared).await {
+        shared.in_flight.enter();
+        let handled = handle(&mut stream, &req, peer, &shared).await;
+        shared.in_flight.leave();
+        match handled {
             Ok(After::KeepAlive) if req.keep_alive => continue,
             Ok(After::Reset) => {
                 stream.reset_on_close();

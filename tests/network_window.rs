@@ -1,0 +1,144 @@
+//! How many downloads tack keeps in flight: 16 while the registry answers quickly, all of
+//! `network-concurrency` (128) once the first responses show a distant one, and exactly
+//! the configured number when the user set `networkConcurrency`. The test registry counts
+//! the requests it is answering at once; its delays stand in for the distance.
+
+use std::time::Duration;
+
+use tack_suite::kill::{self, Finished};
+use tack_suite::project::TestProject;
+use tack_test_registry::{Fault, FaultKind, PackageDef, RegistryOptions, TestRegistry};
+
+/// Packages a few requests at a time can never all be asked for at once.
+const QUICK: usize = 8;
+const SLOW: usize = 40;
+
+/// The project: `quick-NN` and `slow-NN` packages, all direct dependencies, locked.
+fn wide_project(registry: &TestRegistry) -> (TestProject, Vec<String>) {
+    let names: Vec<String> = (0..QUICK)
+        .map(|i| format!("quick-{i:02}"))
+        .chain((0..SLOW).map(|i| format!("slow-{i:02}")))
+        .collect();
+    let mut deps = serde_json::Map::new();
+    let mut importer = String::new();
+    let mut packages = String::new();
+    let mut snapshots = String::new();
+    for name in &names {
+        registry.add_package(PackageDef::new(name.as_str(), "1.0.0").file(
+            "index.js",
+            format!("module.exports = '{name}';\n"),
+            0o644,
+        ));
+        let integrity = registry.integrity(name, "1.0.0").expect("integrity");
+        deps.insert(name.clone(), "1.0.0".into());
+        importer.push_str(&format!(
+            "      {name}:\n        specifier: 1.0.0\n        version: 1.0.0\n"
+        ));
+        packages.push_str(&format!(
+            "  {name}@1.0.0:\n    resolution: {{integrity: {integrity}}}\n\n"
+        ));
+        snapshots.push_str(&format!("  {name}@1.0.0: {{}}\n\n"));
+    }
+    let project = TestProject::new();
+    project.write(".npmrc", &format!("registry={}/\n", registry.url()));
+    project.write(
+        "package.json",
+        &serde_json::json!({"name": "window", "version": "1.0.0", "dependencies": deps})
+            .to_string(),
+    );
+    project.write(
+        "pnpm-lock.yaml",
+        &format!(
+            "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\nimporters:\n\n  .:\n    dependencies:\n{importer}\npackages:\n\n{packages}snapshots:\n\n{snapshots}"
+        ),
+    );
+    (project, names)
+}
+
+fn install(project: &TestProject, env: &[(&str, &str)]) -> Finished {
+    let mut cmd = kill::install_command(project, &project.store(), &[]);
+    cmd.envs(env.iter().copied());
+    kill::run(cmd, Duration::from_secs(120))
+}
+
+fn assert_installed(project: &TestProject, names: &[String], out: &Finished) {
+    assert!(out.success(), "{}", out.describe());
+    for name in names {
+        let marker = project
+            .dir()
+            .join("node_modules")
+            .join(name)
+            .join("index.js");
+        assert!(marker.is_file(), "{name} is not installed");
+    }
+}
+
+/// Installs with the quick packages first and the slow ones held back by the registry; the
+/// most requests it answered at once.
+fn peak_behind_quick_answers(env: &[(&str, &str)], hold: Duration) -> usize {
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    // The quick packages come first in the lockfile, so the first responses are quick; the
+    // slow ones then pile up behind the window.
+    registry.inject(Fault::new("slow-", FaultKind::Delay(hold)));
+    let (project, names) = wide_project(&registry);
+    let out = install(&project, env);
+    assert_installed(&project, &names, &out);
+    registry.peak_in_flight()
+}
+
+#[test]
+fn a_quick_registry_gets_sixteen_requests_at_once() {
+    // Whether the first answers count as quick is measured, and a machine busy enough (this
+    // suite runs on two cores) can delay all eight of them past 5 ms: then the window opens,
+    // as it would for a slow registry. So up to three tries; a window that always opened
+    // fails all three.
+    let mut peaks = Vec::new();
+    for _ in 0..3 {
+        let peak = peak_behind_quick_answers(&[], Duration::from_millis(150));
+        assert!(peak >= QUICK, "only {peak} requests were answered at once");
+        if peak <= 16 {
+            return;
+        }
+        peaks.push(peak);
+    }
+    panic!("{peaks:?} requests were answered at once; the window is 16 near the registry");
+}
+
+#[test]
+fn a_distant_registry_gets_more_than_sixteen_at_once() {
+    // Every answer waits 100 ms, as a distant registry's would (the delay is per request,
+    // so that connections being opened do not hide requests from the count).
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    registry.inject(Fault::new(
+        ".tgz",
+        FaultKind::Delay(Duration::from_millis(100)),
+    ));
+    let (project, names) = wide_project(&registry);
+    let out = install(&project, &[]);
+    assert_installed(&project, &names, &out);
+    let peak = registry.peak_in_flight();
+    assert!(
+        peak > 16,
+        "only {peak} requests were answered at once from a registry 100 ms away"
+    );
+}
+
+#[test]
+fn a_configured_network_concurrency_is_kept_exactly() {
+    // More than the window near the registry...
+    let peak = peak_behind_quick_answers(
+        &[("pnpm_config_network_concurrency", "24")],
+        Duration::from_millis(400),
+    );
+    assert_eq!(peak, 24, "networkConcurrency: 24");
+    // ...and fewer than the window far from it.
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    registry.inject(Fault::new(
+        ".tgz",
+        FaultKind::Delay(Duration::from_millis(100)),
+    ));
+    let (project, names) = wide_project(&registry);
+    let out = install(&project, &[("pnpm_config_network_concurrency", "4")]);
+    assert_installed(&project, &names, &out);
+    assert_eq!(registry.peak_in_flight(), 4, "networkConcurrency: 4");
+}
