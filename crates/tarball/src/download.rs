@@ -118,7 +118,6 @@ impl<'a> Attempt<'a> {
             .then(|| self.name.split_once('/').map_or(self.name, |(s, _)| s));
         let asked = Instant::now();
         let response = self.send(&shown_url, request_url, scope).await?;
-        self.network.first_byte_after(asked.elapsed());
         let status = response.status();
         if !status.is_success() {
             let retry_after = response
@@ -146,6 +145,8 @@ impl<'a> Attempt<'a> {
                 retry_after,
             });
         }
+        // Only now: a front server's quick error page says nothing of the registry's distance.
+        self.network.first_byte_after(asked.elapsed());
         let content_length = response.content_length();
         if let Some(len) = content_length.filter(|len| *len <= self.whole_body_max) {
             return self.run_buffered(response, len, shown_url, network).await;

@@ -232,13 +232,9 @@ impl TestRegistry {
     }
 
     /// The most requests being answered at once (read, and not yet written in full) since
-    /// the start or the last [`TestRegistry::reset_peak_in_flight`].
+    /// the start.
     pub fn peak_in_flight(&self) -> usize {
         self.shared.in_flight.peak()
-    }
-
-    pub fn reset_peak_in_flight(&self) {
-        self.shared.in_flight.reset_peak();
     }
 
     /// Packs and adds (or replaces) a version.

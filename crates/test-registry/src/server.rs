@@ -48,23 +48,26 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    fn enter(&self) {
+    /// Counts one more request until the guard is dropped (also when its task is aborted
+    /// or panics).
+    fn enter(&self) -> Answering<'_> {
         let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
+        Answering(self)
     }
 
-    fn leave(&self) {
-        self.now.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// The most requests there were at once since the last [`InFlight::reset_peak`].
+    /// The most requests there were at once.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
     }
+}
 
-    pub fn reset_peak(&self) {
-        self.peak
-            .store(self.now.load(Ordering::SeqCst), Ordering::SeqCst);
+/// One request being answered (see [`InFlight::enter`]).
+struct Answering<'a>(&'a InFlight);
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -119,9 +122,9 @@ async fn connection(mut stream: impl Conn, peer: IpAddr, shared: Arc<Shared>) {
             Ok(Some(req)) => req,
             _ => return,
         };
-        shared.in_flight.enter();
+        let answering = shared.in_flight.enter();
         let handled = handle(&mut stream, &req, peer, &shared).await;
-        shared.in_flight.leave();
+        drop(answering);
         match handled {
             Ok(After::KeepAlive) if req.keep_alive => continue,
             Ok(After::Reset) => {

@@ -291,7 +291,7 @@ impl SlotFiller {
     }
 }
 
-/// How long the main thread sleeps between looks at the imports' results.
+/// How long the main thread sleeps between looks at the imports' and downloads' results.
 const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The next result of an import or a download (`sender` names which, for the error when
@@ -631,8 +631,9 @@ pub fn materialize(
 
     tack_fs::phase_timer::mark("verify + import from store");
     // Phase 2: downloads on the runtime; each package is finished (imported, or only given
-    // its child links when its download unpacked it in place) on the runtime's blocking
-    // threads as soon as its files are in the store, at most `import_threads()` at once.
+    // its child links when its download unpacked it in place) as soon as its files are in
+    // the store: on the runtime thread that downloaded it when that is a few `symlink`
+    // calls, on the runtime's blocking threads otherwise, at most `import_threads()` at once.
     // Not on the import pool: its rayon threads spin, yielding, each time they run out of
     // work, and in a cold install they ran out after every package (about 7k context
     // switches for the medium fixture, on two cores the downloads keep busy).
@@ -664,10 +665,12 @@ pub fn materialize(
         // while the remaining imports run. Waiting for the install's end, the last 150 ms
         // of rows and the checkpoint on close took 6–23 ms with nothing else left to do.
         let unfetched = Arc::new(AtomicUsize::new(to_fetch.len()));
+        let mut downloads = 0usize;
         for &i in &to_fetch {
             let Source::Tarball { integrity, url, .. } = &plan.sources[i].source else {
                 continue;
             };
+            downloads += 1;
             let target = (direct && !builds.is_patched(i)).then(|| {
                 let plan = Arc::clone(plan);
                 DirectTarget::new(move || {
@@ -713,13 +716,18 @@ pub fn materialize(
                     }
                 };
                 let filled = target.as_ref().is_some_and(|t| t.filled());
-                let in_place = filled && !super::build::row_requires_build(&row);
+                // A package with bins may complete its dependents' `.bin` directories, up to
+                // every importer's: possibly thousands of shims, too long to hold up a thread
+                // that serves downloads.
+                let in_place = filled
+                    && !plan.link.packages[i].has_bin
+                    && !super::build::row_requires_build(&row);
                 let finish = move || {
                     let result = finish_fetched(&plan, &builds, &filler, i, row, filled);
                     let _ = tx.send(Message::Fetched(i, result));
                 };
                 // A package its download unpacked in place only needs its child links (a few
-                // `symlink` calls) and perhaps its dependents' `.bin` shims: that is done here,
+                // `symlink` calls) and perhaps its own `.bin` directory: that is done here,
                 // on the runtime thread that finished the download. Handed to the blocking
                 // pool instead, every package cost two thread wake-ups (the pool's, then this
                 // task's), and the pool's lock was contended: about 900 of a cold medium
@@ -743,7 +751,7 @@ pub fn materialize(
         // ends the wait below with an error once the others are done, instead of hanging.
         drop(tx);
         link_top_level()?;
-        for _ in 0..to_fetch.len() {
+        for _ in 0..downloads {
             let Message::Fetched(i, result) = poll(&rx, "a download")? else {
                 continue;
             };
