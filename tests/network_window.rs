@@ -109,20 +109,23 @@ fn a_quick_registry_gets_sixteen_requests_at_once() {
     panic!("{peaks:?} requests were answered at once; the window is 16 near the registry");
 }
 
+/// Installs with the registry holding back the answers to requests whose path contains
+/// `pattern` for `delay`; the most requests it answered at once.
+fn peak_behind_late_answers(pattern: &str, delay: Duration, env: &[(&str, &str)]) -> usize {
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    registry.inject(Fault::new(pattern, FaultKind::Delay(delay)));
+    let (project, names) = wide_project(&registry);
+    let out = install(&project, env);
+    assert_installed(&project, &names, &out);
+    registry.peak_in_flight()
+}
+
 #[test]
 fn a_distant_registry_gets_more_than_sixteen_at_once() {
     // Every answer waits 25 ms, as a registry that far away would: all of the first ones
     // are late, none very late. (The delay is per request, so that connections being
     // opened do not hide requests from the count.)
-    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
-    registry.inject(Fault::new(
-        ".tgz",
-        FaultKind::Delay(Duration::from_millis(25)),
-    ));
-    let (project, names) = wide_project(&registry);
-    let out = install(&project, &[]);
-    assert_installed(&project, &names, &out);
-    let peak = registry.peak_in_flight();
+    let peak = peak_behind_late_answers(".tgz", Duration::from_millis(25), &[]);
     assert!(
         peak > 17,
         "only {peak} requests were answered at once from a registry 25 ms away"
@@ -132,15 +135,7 @@ fn a_distant_registry_gets_more_than_sixteen_at_once() {
 #[test]
 fn quick_answers_with_slow_ones_among_them_open_the_window() {
     // A cache's edge: the first answers quick, then some that wait 100 ms on the origin.
-    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
-    registry.inject(Fault::new(
-        "slow-",
-        FaultKind::Delay(Duration::from_millis(100)),
-    ));
-    let (project, names) = wide_project(&registry);
-    let out = install(&project, &[]);
-    assert_installed(&project, &names, &out);
-    let peak = registry.peak_in_flight();
+    let peak = peak_behind_late_answers("slow-", Duration::from_millis(100), &[]);
     assert!(
         peak > 17,
         "only {peak} requests were answered at once, though some answers took 100 ms"
@@ -160,15 +155,11 @@ fn a_configured_network_concurrency_is_kept_exactly() {
         "networkConcurrency: 24, {peak} at once"
     );
     // ...and fewer than the window far from it.
-    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
-    registry.inject(Fault::new(
+    let peak = peak_behind_late_answers(
         ".tgz",
-        FaultKind::Delay(Duration::from_millis(100)),
-    ));
-    let (project, names) = wide_project(&registry);
-    let out = install(&project, &[("pnpm_config_network_concurrency", "4")]);
-    assert_installed(&project, &names, &out);
-    let peak = registry.peak_in_flight();
+        Duration::from_millis(100),
+        &[("pnpm_config_network_concurrency", "4")],
+    );
     assert!(
         (4..=5).contains(&peak),
         "networkConcurrency: 4, {peak} at once"
