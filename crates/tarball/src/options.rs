@@ -45,7 +45,7 @@ pub struct FetcherOptions {
     /// [`FetcherOptions::network_concurrency_set`].
     pub network_concurrency: usize,
     /// The user set `network-concurrency`: exactly that many downloads are in flight. When
-    /// not, fewer are until the first responses show a distant registry (see
+    /// not, fewer are until the answers show a distant or slow registry (see
     /// `network_window.rs`).
     pub network_concurrency_set: bool,
     pub retry: RetryPolicy,
