@@ -26,7 +26,7 @@ pub use index_row::{
     git_hosted_store_index_key, store_index_key, CafsFileInfo, CafsFileRef, PackageFilesIndex,
     SideEffectsDiff,
 };
-pub use index_writer::{IndexWriter, GATHER as INDEX_GATHER};
+pub use index_writer::{IndexWriter, BATCH as INDEX_BATCH, GATHER as INDEX_GATHER};
 pub use layout::{is_valid_digest, StoreDir, STORE_VERSION};
 pub use multi_sha512::sha512_many;
 pub use store_path::{on_same_device, resolve_store_dir, StoreDirInputs};

@@ -3,6 +3,7 @@
 
 use tack_store_dir::{
     msgpackr, store_index_key, CafsFileInfo, IndexWriter, PackageFilesIndex, StoreDir, StoreIndex,
+    INDEX_BATCH,
 };
 
 fn row(n: u64) -> PackageFilesIndex {
@@ -225,6 +226,54 @@ fn index_writer_gathers_rows_that_trickle_in() {
     );
     let index = StoreIndex::open(&store).unwrap();
     assert_eq!(index.all_keys().unwrap().len(), 20);
+}
+
+/// Rows that pile up while the writer gathers are committed once they fill a batch, not at
+/// the end of the window: a cold install finishes most of its packages in its last moments,
+/// and those rows were left to commit after the last download.
+#[test]
+fn index_writer_commits_a_full_batch_without_waiting_out_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let window = std::time::Duration::from_secs(60);
+    let writer = IndexWriter::spawn_gathering(&store, window).unwrap();
+    // The first row starts a batch; the writer parks, gathering, before the rest come.
+    writer.queue("k0".to_string(), row(0));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    for n in 1..INDEX_BATCH as u64 {
+        writer.queue(format!("k{n}"), row(n));
+    }
+    let index = StoreIndex::open(&store).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while index.all_keys().unwrap().len() < INDEX_BATCH {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a full batch waited for the end of the gathering window"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    writer.finish().unwrap();
+}
+
+/// What is queued when the writer is sealed goes into one last transaction, however many
+/// batches it would fill: each transaction and checkpoint at the end of an install is time
+/// with nothing else to do.
+#[test]
+fn index_writer_commits_what_is_left_at_the_seal_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let writer = IndexWriter::spawn_gathering(&store, std::time::Duration::from_secs(60)).unwrap();
+    let rows = 5 * INDEX_BATCH as u64;
+    for n in 0..rows {
+        writer.queue(format!("k{n}"), row(n));
+    }
+    writer.seal();
+    let commits = writer.finish().unwrap();
+    // One batch may have filled and been committed while the rows were being queued; the
+    // rest is one transaction. Five full batches each would be five.
+    assert!(commits <= 3, "{commits} commits after the seal");
+    let index = StoreIndex::open(&store).unwrap();
+    assert_eq!(index.all_keys().unwrap().len() as u64, rows);
 }
 
 /// A row that comes after a batch was committed (the writer waiting for the next first
