@@ -16,6 +16,16 @@ const SLOW: usize = 40;
 
 /// The project: `quick-NN` and `slow-NN` packages, all direct dependencies, locked.
 fn wide_project(registry: &TestRegistry) -> (TestProject, Vec<String>) {
+    wide_project_from(registry, None)
+}
+
+/// [`wide_project`], with the `slow-NN` packages locked to `far`'s tarballs when given
+/// (the lockfile names their tarball URLs, as pnpm's does for a registry other than the
+/// default one).
+fn wide_project_from(
+    registry: &TestRegistry,
+    far: Option<&TestRegistry>,
+) -> (TestProject, Vec<String>) {
     let names: Vec<String> = (0..QUICK)
         .map(|i| format!("quick-{i:02}"))
         .chain((0..SLOW).map(|i| format!("slow-{i:02}")))
@@ -25,18 +35,25 @@ fn wide_project(registry: &TestRegistry) -> (TestProject, Vec<String>) {
     let mut packages = String::new();
     let mut snapshots = String::new();
     for name in &names {
-        registry.add_package(PackageDef::new(name.as_str(), "1.0.0").file(
+        let (from, tarball) = match far {
+            Some(far) if name.starts_with("slow-") => (
+                far,
+                format!(", tarball: '{}'", far.tarball_url(name, "1.0.0")),
+            ),
+            _ => (registry, String::new()),
+        };
+        from.add_package(PackageDef::new(name.as_str(), "1.0.0").file(
             "index.js",
             format!("module.exports = '{name}';\n"),
             0o644,
         ));
-        let integrity = registry.integrity(name, "1.0.0").expect("integrity");
+        let integrity = from.integrity(name, "1.0.0").expect("integrity");
         deps.insert(name.clone(), "1.0.0".into());
         importer.push_str(&format!(
             "      {name}:\n        specifier: 1.0.0\n        version: 1.0.0\n"
         ));
         packages.push_str(&format!(
-            "  {name}@1.0.0:\n    resolution: {{integrity: {integrity}}}\n\n"
+            "  {name}@1.0.0:\n    resolution: {{integrity: {integrity}{tarball}}}\n\n"
         ));
         snapshots.push_str(&format!("  {name}@1.0.0: {{}}\n\n"));
     }
@@ -129,6 +146,25 @@ fn a_distant_registry_gets_more_than_sixteen_at_once() {
     assert!(
         peak > 17,
         "only {peak} requests were answered at once from a registry 25 ms away"
+    );
+}
+
+#[test]
+fn a_distant_registry_behind_a_near_one_gets_more_than_sixteen_at_once() {
+    // The quick packages come from the default registry, next door, and are asked for
+    // first; the slow ones from another that answers every request 25 ms late. Counted
+    // together, the near one's quick first answers would keep the window at 16.
+    let near = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let far = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    far.inject(Fault::new(".tgz", FaultKind::Delay(Duration::from_millis(25))));
+    let (project, names) = wide_project_from(&near, Some(&far));
+    let out = install(&project, &[]);
+    assert_installed(&project, &names, &out);
+    assert_eq!(near.request_count("/quick-00/-/quick-00-1.0.0.tgz"), 1);
+    let peak = far.peak_in_flight();
+    assert!(
+        peak > 17,
+        "only {peak} requests were answered at once by the registry 25 ms away"
     );
 }
 

@@ -30,7 +30,7 @@ use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
 use crate::unpack_job::{queue_job, UnpackJob};
 use crate::unpack_queue::UnpackQueue;
-use crate::url::{redact_url, split_url};
+use crate::url::{host_and_port, redact_url, split_url};
 
 /// Chunks buffered between the network and the extractor.
 const CHANNEL_CHUNKS: usize = 32;
@@ -146,7 +146,8 @@ impl<'a> Attempt<'a> {
             });
         }
         // Only now: a front server's quick error page says nothing of the registry's distance.
-        self.network.first_byte_after(asked.elapsed());
+        self.network
+            .first_byte_after(host_and_port(self.url), asked.elapsed());
         let content_length = response.content_length();
         if let Some(len) = content_length.filter(|len| *len <= self.whole_body_max) {
             return self.run_buffered(response, len, shown_url, network).await;

@@ -12,7 +12,10 @@
 //!
 //! So the window starts at [`NEAR_WINDOW`] and opens, once and for good, to the full count
 //! when the responses show a distant registry, or a slow one:
-//! - the quickest of the first [`SAMPLES`] took [`FAR_FIRST_BYTE`] or more to its headers.
+//! - the quickest of the first [`SAMPLES`] from one host took [`FAR_FIRST_BYTE`] or more to
+//!   its headers. Counted per host (and port), because a project may take its own scope
+//!   from a registry next door and everything else from a distant one: counted together,
+//!   the near one's quick first answers kept the window small for the distant one.
 //!   The quickest, because what delays a near registry's answers on a busy machine delays
 //!   some of them, never all: on loopback the first answers of a cold install took 0.9–2.3 ms
 //!   on a quiet machine and up to 12 ms with three installs running at once on two cores,
@@ -60,28 +63,54 @@ pub(crate) struct NetworkWindow {
     seen: Mutex<Seen>,
 }
 
+/// Hosts whose first answers are timed; answers from any further host only count as slow
+/// or not (a lockfile names a handful of registries at most).
+const HOSTS: usize = 16;
+
 /// What the responses so far showed.
 #[derive(Debug, Default)]
 struct Seen {
-    /// Responses timed.
-    answers: u32,
-    /// The quickest of the first [`SAMPLES`].
-    quickest: Option<Duration>,
-    /// Answers that took [`SLOW_ANSWER`] or more.
+    /// The first answers of each host, by `host[:port]`.
+    hosts: Vec<(String, FirstAnswers)>,
+    /// Answers, from any host, that took [`SLOW_ANSWER`] or more.
     slow: u32,
 }
 
-impl Seen {
-    /// Records one answer; whether the registry now looks distant.
+/// The first [`SAMPLES`] answers of one host.
+#[derive(Debug, Default)]
+struct FirstAnswers {
+    answers: u32,
+    quickest: Option<Duration>,
+}
+
+impl FirstAnswers {
+    /// Records one answer; whether this host now looks distant.
     fn far_after(&mut self, elapsed: Duration) -> bool {
-        if self.answers < SAMPLES {
-            self.quickest = Some(self.quickest.map_or(elapsed, |q| q.min(elapsed)));
+        if self.answers >= SAMPLES {
+            return false;
         }
-        self.answers = self.answers.saturating_add(1);
+        self.quickest = Some(self.quickest.map_or(elapsed, |q| q.min(elapsed)));
+        self.answers += 1;
+        self.answers == SAMPLES && self.quickest >= Some(FAR_FIRST_BYTE)
+    }
+}
+
+impl Seen {
+    /// Records one answer from `origin`; whether the registries now look distant.
+    fn far_after(&mut self, origin: &str, elapsed: Duration) -> bool {
         if elapsed >= SLOW_ANSWER {
             self.slow = self.slow.saturating_add(1);
         }
-        let far_at_first = self.answers == SAMPLES && self.quickest >= Some(FAR_FIRST_BYTE);
+        let far_at_first = match self.hosts.iter().position(|(o, _)| o == origin) {
+            Some(i) => self.hosts[i].1.far_after(elapsed),
+            None if self.hosts.len() < HOSTS => {
+                let mut first = FirstAnswers::default();
+                let far = first.far_after(elapsed);
+                self.hosts.push((origin.to_string(), first));
+                far
+            }
+            None => false,
+        };
         far_at_first || self.slow >= SLOW_ANSWERS
     }
 }
@@ -115,16 +144,17 @@ impl NetworkWindow {
         self.places.acquire().await
     }
 
-    /// Records how long a successful request took to its response's headers (connecting
-    /// included), and opens the window once the answers show a distant registry.
-    pub(crate) fn first_byte_after(&self, elapsed: Duration) {
+    /// Records how long a successful request to `origin` (`host[:port]`) took to its
+    /// response's headers (connecting included), and opens the window once the answers
+    /// show a distant registry.
+    pub(crate) fn first_byte_after(&self, origin: &str, elapsed: Duration) {
         if self.open.load(Ordering::Relaxed) {
             return;
         }
         // Decided under the lock, so that only one caller opens the window.
         let opens = {
             let mut seen = self.seen.lock();
-            seen.far_after(elapsed) && !self.open.swap(true, Ordering::Relaxed)
+            seen.far_after(origin, elapsed) && !self.open.swap(true, Ordering::Relaxed)
         };
         if opens {
             self.places.add_permits(self.reserve);
@@ -142,8 +172,26 @@ impl NetworkWindow {
 mod tests {
     use super::*;
 
+    const NEAR: &str = "127.0.0.1:4873";
+    const FAR: &str = "far.example.test:443";
+
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_distant_host_opens_the_window_behind_a_near_one() {
+        let window = NetworkWindow::adaptive(128);
+        for _ in 0..SAMPLES {
+            window.first_byte_after(NEAR, ms(1));
+        }
+        for _ in 0..SAMPLES - 1 {
+            window.first_byte_after(FAR, ms(30));
+            window.first_byte_after(NEAR, ms(2));
+        }
+        assert_eq!(window.places(), NEAR_WINDOW, "opened before enough samples");
+        window.first_byte_after(FAR, ms(30));
+        assert_eq!(window.places(), 128);
     }
 
     #[test]
@@ -154,7 +202,7 @@ mod tests {
         for n in [
             12, 11, 9, 25, 14, 11, 12, 13, 1, 30, 2, 60, 1, 70, 2, 80, 2, 1,
         ] {
-            window.first_byte_after(ms(n));
+            window.first_byte_after(NEAR, ms(n));
         }
         assert_eq!(window.places(), NEAR_WINDOW);
     }
@@ -163,13 +211,13 @@ mod tests {
     fn a_distant_registry_opens_the_window_once() {
         let window = NetworkWindow::adaptive(128);
         for _ in 0..SAMPLES - 1 {
-            window.first_byte_after(ms(22));
+            window.first_byte_after(NEAR, ms(22));
         }
         assert_eq!(window.places(), NEAR_WINDOW, "opened before enough samples");
-        window.first_byte_after(ms(21));
+        window.first_byte_after(NEAR, ms(21));
         assert_eq!(window.places(), 128);
         for _ in 0..SAMPLES {
-            window.first_byte_after(ms(60));
+            window.first_byte_after(NEAR, ms(60));
         }
         assert_eq!(window.places(), 128, "opened twice");
     }
@@ -180,14 +228,14 @@ mod tests {
         // wait of about 40 ms, which sixteen requests in flight cannot cover.
         let window = NetworkWindow::adaptive(128);
         for i in 0..5 * SLOW_ANSWERS - 1 {
-            window.first_byte_after(ms(if i % 5 == 4 { 200 } else { 3 }));
+            window.first_byte_after(NEAR, ms(if i % 5 == 4 { 200 } else { 3 }));
         }
         assert_eq!(
             window.places(),
             NEAR_WINDOW,
             "opened before enough slow answers"
         );
-        window.first_byte_after(ms(200));
+        window.first_byte_after(NEAR, ms(200));
         assert_eq!(window.places(), 128);
     }
 
@@ -197,7 +245,7 @@ mod tests {
         assert_eq!(small.places(), 8);
         let fixed = NetworkWindow::fixed(200);
         for _ in 0..SAMPLES {
-            fixed.first_byte_after(ms(80));
+            fixed.first_byte_after(NEAR, ms(80));
         }
         assert_eq!(fixed.places(), 200);
         assert_eq!(

@@ -49,6 +49,18 @@ pub(crate) fn split_url(url: &str) -> Option<UrlParts<'_>> {
     })
 }
 
+/// The `host[:port]` of an absolute URL, without its userinfo; the whole string for
+/// anything else. What tells one registry from another.
+pub(crate) fn host_and_port(url: &str) -> &str {
+    let Some((_, rest)) = url.split_once("://") else {
+        return url;
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    authority
+        .rfind('@')
+        .map_or(authority, |i| &authority[i + 1..])
+}
+
 fn split_host_port(hostport: &str) -> (&str, Option<&str>) {
     // IPv6 literals: `[::1]:4873`.
     if hostport.starts_with('[') {
@@ -222,9 +234,20 @@ pub(crate) fn nerf_candidates(url: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, resolve_tarball_url, split_url, tarball_url};
+    use super::{host_and_port, redact_url, resolve_tarball_url, split_url, tarball_url};
 
     const REG: &str = "https://registry.example.test/";
+
+    #[test]
+    fn host_and_port_leave_out_the_credentials_and_the_path() {
+        assert_eq!(
+            host_and_port("https://user:pw@registry.example.test:8443/a/-/a-1.tgz"),
+            "registry.example.test:8443"
+        );
+        assert_eq!(host_and_port("http://[::1]:4873?x"), "[::1]:4873");
+        assert_eq!(host_and_port(REG), "registry.example.test");
+        assert_eq!(host_and_port("file:a.tgz"), "file:a.tgz");
+    }
 
     #[test]
     fn derives_plain_scoped_and_build_metadata_urls() {
