@@ -54,7 +54,8 @@ pub struct IndexWriter {
     /// shared handle can wait for the last commit (a fetcher task that the runtime has
     /// not dropped yet may still hold another one).
     handle: parking_lot::Mutex<Option<JoinHandle<Result<(), StoreError>>>>,
-    /// The writer thread, woken by [`IndexWriter::seal`] (see [`run`]).
+    /// The writer thread, woken by [`IndexWriter::seal`] and by the row that fills a batch
+    /// (see [`Gathering::gather`]).
     thread: std::thread::Thread,
     path: PathBuf,
     /// Transactions committed so far.
@@ -166,6 +167,11 @@ impl IndexWriter {
         Ok(self.commits.load(Ordering::Relaxed))
     }
 
+    /// Transactions committed so far.
+    pub fn commits(&self) -> usize {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     fn stop(&self) -> Result<(), StoreError> {
         self.seal();
         let handle = self.handle.lock().take();
@@ -230,7 +236,9 @@ impl Gathering<'_> {
                     // call from the download's thread, a context switch on this one, about
                     // 900 of each in a cold install), while a parked one is woken only by
                     // the deadline, by `seal`, or by the row that fills the batch.
-                    let wake_at = self.received + (BATCH - taken.min(BATCH));
+                    // At least one more row: a sealed batch may be over the limit, and its
+                    // thread waits for the next row or for the sender to go.
+                    let wake_at = self.received + BATCH.saturating_sub(taken).max(1);
                     self.shared.wake_at.store(wake_at, Ordering::SeqCst);
                     // A row counted before `wake_at` was stored did not wake this thread.
                     if self.shared.queued.load(Ordering::SeqCst) < wake_at {

@@ -15,7 +15,10 @@
 //! - the quickest of the first [`SAMPLES`] from one host took [`FAR_FIRST_BYTE`] or more to
 //!   its headers. Counted per host (and port), because a project may take its own scope
 //!   from a registry next door and everything else from a distant one: counted together,
-//!   the near one's quick first answers kept the window small for the distant one.
+//!   the near one's quick first answers kept the window small for the distant one. The
+//!   window itself stays one for all hosts: opened for the distant one, it lets the near
+//!   one have as many requests too, which costs it little next to what the distant one
+//!   gains.
 //!   The quickest, because what delays a near registry's answers on a busy machine delays
 //!   some of them, never all: on loopback the first answers of a cold install took 0.9–2.3 ms
 //!   on a quiet machine and up to 12 ms with three installs running at once on two cores,
@@ -101,7 +104,11 @@ impl Seen {
         if elapsed >= SLOW_ANSWER {
             self.slow = self.slow.saturating_add(1);
         }
-        let far_at_first = match self.hosts.iter().position(|(o, _)| o == origin) {
+        let far_at_first = match self
+            .hosts
+            .iter()
+            .position(|(o, _)| o.eq_ignore_ascii_case(origin))
+        {
             Some(i) => self.hosts[i].1.far_after(elapsed),
             None if self.hosts.len() < HOSTS => {
                 let mut first = FirstAnswers::default();
