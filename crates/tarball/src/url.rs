@@ -49,16 +49,22 @@ pub(crate) fn split_url(url: &str) -> Option<UrlParts<'_>> {
     })
 }
 
-/// The `host[:port]` of an absolute URL, without its userinfo; the whole string for
-/// anything else. What tells one registry from another.
+/// The `host[:port]` of an absolute URL, without its userinfo and without the scheme's
+/// default port; the whole string for anything else. What tells one registry from another.
 pub(crate) fn host_and_port(url: &str) -> &str {
-    let Some((_, rest)) = url.split_once("://") else {
+    let Some((scheme, rest)) = url.split_once("://") else {
         return url;
     };
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    authority
+    let host_port = authority
         .rfind('@')
-        .map_or(authority, |i| &authority[i + 1..])
+        .map_or(authority, |i| &authority[i + 1..]);
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return host_port,
+    };
+    host_port.strip_suffix(default_port).unwrap_or(host_port)
 }
 
 fn split_host_port(hostport: &str) -> (&str, Option<&str>) {
@@ -246,6 +252,12 @@ mod tests {
         );
         assert_eq!(host_and_port("http://[::1]:4873?x"), "[::1]:4873");
         assert_eq!(host_and_port(REG), "registry.example.test");
+        assert_eq!(
+            host_and_port("https://registry.example.test:443/a"),
+            "registry.example.test"
+        );
+        assert_eq!(host_and_port("http://[::1]:80/"), "[::1]");
+        assert_eq!(host_and_port("http://h:8080/"), "h:8080");
         assert_eq!(host_and_port("file:a.tgz"), "file:a.tgz");
     }
 
