@@ -7,6 +7,13 @@
 //! heaps. Growing by a larger step and keeping what was freed at the top removes nearly
 //! all of them. Only address space is reserved up front: pages become resident (and count
 //! towards RSS) when they are first written, as before.
+//!
+//! Setting `M_TOP_PAD` also fixes glibc's mmap threshold at 128 KiB (any of the pad, trim and
+//! mmap settings turns off its dynamic threshold), so every allocation of 128 KiB or more is
+//! its own `mmap`, faulted in and returned on `free`. That is deliberate: letting the arenas
+//! keep such blocks (an mmap threshold of 1, 4 or 32 MiB) cut a cold install's minor faults
+//! from about 39k to 34k, 31k and 27k, but raised its peak RSS by 5, 13 and 27 MiB, and the
+//! wall time did not move beyond the noise (session 31, `plans/performance-next.md`).
 
 /// Extra bytes asked of the kernel each time a heap grows (glibc's default is 128 KiB).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
