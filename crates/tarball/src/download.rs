@@ -147,7 +147,7 @@ impl<'a> Attempt<'a> {
         }
         // Only now: a front server's quick error page says nothing of the registry's distance.
         self.network
-            .first_byte_after(host_and_port(self.url), asked.elapsed());
+            .first_byte_after(&host_and_port(self.url), asked.elapsed());
         let content_length = response.content_length();
         if let Some(len) = content_length.filter(|len| *len <= self.whole_body_max) {
             return self.run_buffered(response, len, shown_url, network).await;

@@ -180,7 +180,7 @@ mod tests {
     use super::*;
 
     const NEAR: &str = "127.0.0.1:4873";
-    const FAR: &str = "far.example.test:443";
+    const FAR: &str = "far.example.test";
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

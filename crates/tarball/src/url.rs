@@ -5,6 +5,8 @@
 //! optional userinfo, port and path, and pulling in a full WHATWG parser for that is not
 //! worth it. Everything outside that shape is passed through untouched.
 
+use std::borrow::Cow;
+
 /// The parts of an absolute `scheme://[userinfo@]host[:port]/path` URL, as slices of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UrlParts<'a> {
@@ -51,20 +53,16 @@ pub(crate) fn split_url(url: &str) -> Option<UrlParts<'_>> {
 
 /// The `host[:port]` of an absolute URL, without its userinfo and without the scheme's
 /// default port; the whole string for anything else. What tells one registry from another.
-pub(crate) fn host_and_port(url: &str) -> &str {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url;
+pub(crate) fn host_and_port(url: &str) -> Cow<'_, str> {
+    let Some(parts) = split_url(url) else {
+        return Cow::Borrowed(url);
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    let host_port = authority
-        .rfind('@')
-        .map_or(authority, |i| &authority[i + 1..]);
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "https" => ":443",
-        "http" => ":80",
-        _ => return host_port,
-    };
-    host_port.strip_suffix(default_port).unwrap_or(host_port)
+    match parts.port {
+        Some(port) if !is_default_port(parts.scheme, port) => {
+            Cow::Owned(format!("{}:{port}", parts.host))
+        }
+        _ => Cow::Borrowed(parts.host),
+    }
 }
 
 fn split_host_port(hostport: &str) -> (&str, Option<&str>) {
