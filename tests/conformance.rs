@@ -101,3 +101,62 @@ fn node_version_setting_decides_engines_checks_like_pnpm() {
         assert_eq!(by_tack, installed, "tack with {workspace_yaml:?}");
     }
 }
+
+/// A lockfile with a character YAML does not allow (a control, DEL, a C1 control, U+FFFE) is
+/// refused by pnpm 12 and by tack alike: `ERR_PNPM_BROKEN_LOCKFILE`, naming the character and
+/// the same line and column. (tack's fast lockfile reader once read such text as if the
+/// character were any other, and could then write a `.pnpm/lock.yaml` nothing reads.)
+#[test]
+fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        r#"{"name":"unprintable","version":"1.0.0","dependencies":{"x":"1.0.0"}}"#,
+    );
+    for (raw, shown) in [
+        ("\u{7f}", r"\u{7f}"),
+        ("\u{0}a", r"\u{0}"),
+        ("\u{9f}", r"\u{9f}"),
+        ("\u{fffe}", r"\u{fffe}"),
+        ("\u{1b}", r"\u{1b}"),
+    ] {
+        project.write(
+            "pnpm-lock.yaml",
+            &format!(
+                "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  \
+                 excludeLinksFromLockfile: false\n\nimporters:\n\n  .:\n    dependencies:\n      \
+                 x:\n        specifier: 1.0.0{raw}\n        version: 1.0.0\n"
+            ),
+        );
+        let args = ["install", "--frozen-lockfile", "--offline"];
+        let [by_pnpm, by_tack] = [project.pnpm(&args), project.tack(&args)].map(|out| {
+            assert!(!out.status.success(), "{shown}: the install succeeded");
+            // Both wrap long lines in a box; only the words matter.
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            text.split(|c: char| c.is_whitespace() || "│╰─▶×".contains(c))
+                .filter(|word| !word.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        for text in [&by_pnpm, &by_tack] {
+            assert!(text.contains("ERR_PNPM_BROKEN_LOCKFILE"), "{shown}: {text}");
+            assert!(
+                text.contains(&format!("unexpected character: `{shown}'")),
+                "{shown}: {text}"
+            );
+        }
+        // pnpm: "… (12:20)"; tack: "line 12 column 20: …".
+        let column = |text: &str, before: &str, after: &str| {
+            let at = text.find(before).map(|i| i + before.len());
+            at.and_then(|i| text[i..].split(after).next().map(str::to_string))
+        };
+        let pnpm_at = column(&by_pnpm, &format!("`{shown}' ("), ")");
+        let tack_at = column(&by_tack, "line ", ":").map(|at| at.replacen(" column ", ":", 1));
+        assert!(pnpm_at.is_some(), "{shown}: {by_pnpm}");
+        assert_eq!(tack_at, pnpm_at, "{shown}: pnpm {by_pnpm}\ntack {by_tack}");
+    }
+}

@@ -68,11 +68,17 @@ impl Lockfile {
             });
         }
         // Fastest first: the block reader on two threads, then on one (a small lockfile is
-        // not cut), then the general parser on two.
+        // not cut), then the general parser on two. Text with a character YAML does not allow
+        // goes to the general parser whole: the block reader does not look for them, and the
+        // general parser refuses them as pnpm 12 does ("unexpected character", with the line).
         use crate::sections::{parse_in_sections, Parser};
-        let fast = parse_in_sections(main, Parser::Block)
-            .or_else(|| crate::block_yaml::parse_lockfile(main))
-            .or_else(|| parse_in_sections(main, Parser::General));
+        let fast = if has_unprintable(main) {
+            None
+        } else {
+            parse_in_sections(main, Parser::Block)
+                .or_else(|| crate::block_yaml::parse_lockfile(main))
+                .or_else(|| parse_in_sections(main, Parser::General))
+        };
         let lockfile: Lockfile = match fast {
             Some(lockfile) => lockfile,
             None => serde_saphyr::from_str_with_options(main, parse_options())
@@ -111,6 +117,32 @@ fn broken(path: &Path, err: &serde_saphyr::Error, line_offset: u64) -> LockfileE
         column,
         message,
     }
+}
+
+/// Whether `text` holds a character outside YAML's printable set: a C0 control other than
+/// tab, line feed and carriage return, DEL, a C1 control other than NEL, U+FFFE or U+FFFF.
+///
+/// Runs over the whole lockfile before every install, so clean ASCII is skipped 32 bytes at a
+/// time (a test without early exit, which the compiler vectorises); only a block with a
+/// control byte or the first byte of a C1 control (`C2`) or of U+FFFE/U+FFFF (`EF`) is looked
+/// at closely. `text` is valid UTF-8, so `C2` and `EF` are always the first byte of a
+/// character.
+pub(crate) fn has_unprintable(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let suspect =
+        |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) | matches!(b, 0x7f | 0xc2 | 0xef);
+    let unprintable_at = |i: usize| match bytes[i] {
+        0xc2 => bytes
+            .get(i + 1)
+            .is_some_and(|&next| (0x80..=0x9f).contains(&next) && next != 0x85),
+        0xef => bytes.get(i + 1) == Some(&0xbf) && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)),
+        b => suspect(b),
+    };
+    const BLOCK: usize = 32;
+    bytes.chunks(BLOCK).enumerate().any(|(n, block)| {
+        block.iter().fold(false, |any, &b| any | suspect(b))
+            && (n * BLOCK..n * BLOCK + block.len()).any(unprintable_at)
+    })
 }
 
 /// The 1-based line of the first git conflict marker, if any.
@@ -174,7 +206,34 @@ fn check_version(version: &str, path: &Path) -> Result<(), LockfileError> {
 
 #[cfg(test)]
 mod tests {
-    use super::merge_conflict_line;
+    use super::{has_unprintable, merge_conflict_line};
+
+    /// The block test agrees with YAML's printable set, character by character, wherever
+    /// the character sits in a 32-byte block (and across the boundary of two).
+    #[test]
+    fn unprintable_characters_are_found_anywhere() {
+        let printable = |c: char| {
+            matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
+                || ('\u{a0}'..='\u{d7ff}').contains(&c)
+                || ('\u{e000}'..='\u{fffd}').contains(&c)
+                || c >= '\u{10000}'
+        };
+        let probes = (0u32..0x300)
+            .chain(0xd7f0..0xd800)
+            .chain(0xe000..0xe010)
+            .chain(0xfef0..0x10010)
+            .filter_map(char::from_u32);
+        for c in probes {
+            for at in [0, 1, 29, 30, 31, 32, 33, 63] {
+                let text = format!("{}{c}{}", "a".repeat(at), "b".repeat(40));
+                assert_eq!(has_unprintable(&text), !printable(c), "{c:?} at {at}");
+            }
+        }
+        assert!(!has_unprintable(""));
+        assert!(!has_unprintable(
+            "lockfileVersion: '9.0'\n\tä😀\u{feff}\r\n"
+        ));
+    }
 
     /// The line `lines()` would find, for markers at the start, after CRLF, mid-line, and
     /// either kind first.

@@ -12,8 +12,8 @@ pub(crate) fn scalar(text: &str, in_flow: bool) -> String {
 /// [`scalar`], appended to `out`: the writer renders a lockfile's ~10k scalars this way,
 /// without a `String` each.
 pub(crate) fn push_scalar(out: &mut String, text: &str, in_flow: bool) {
-    if text.chars().any(|c| c.is_control() || c == '\u{feff}') {
-        out.push_str(&serde_json::to_string(text).unwrap_or_default());
+    if text.chars().any(needs_escape) {
+        push_double_quoted(out, text);
     } else if is_plain_safe(text, in_flow) && !resolves_to_non_string(text) {
         out.push_str(text);
     } else {
@@ -26,6 +26,35 @@ pub(crate) fn push_scalar(out: &mut String, text: &str, in_flow: bool) {
         }
         out.push('\'');
     }
+}
+
+/// Characters only a double-quoted scalar can carry, as escapes: the controls (C0, DEL, C1)
+/// and the noncharacters U+FFFE and U+FFFF, which YAML does not allow raw in a stream, and
+/// the byte-order mark, which it allows only before a document.
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+}
+
+/// `text` in double quotes, escaped as JSON escapes it (`\"`, `\\`, `\n`, `\t`, `\u001b`,
+/// which are YAML escapes as well), and every other character of [`needs_escape`] as
+/// `\uXXXX`: raw, a reader refuses them (pnpm: `ERR_PNPM_BROKEN_LOCKFILE`, "unexpected
+/// character").
+fn push_double_quoted(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn is_plain_safe(text: &str, in_flow: bool) -> bool {
@@ -223,5 +252,26 @@ mod tests {
         }
         assert_eq!(scalar("a, b", true), "'a, b'");
         assert_eq!(scalar("a, b", false), "a, b");
+    }
+
+    /// Every character a reader refuses raw is escaped (the libFuzzer finding: a DEL written
+    /// raw inside double quotes made the written lockfile unreadable); the controls JSON
+    /// escapes are written as serde_json wrote them before.
+    #[test]
+    fn double_quotes_escape_what_yaml_refuses_raw() {
+        let cases = [
+            ("a\u{7f}b", r#""a\u007fb""#),
+            ("c1\u{85}\u{9f}", r#""c1\u0085\u009f""#),
+            ("bom\u{feff}", r#""bom\ufeff""#),
+            ("nc\u{fffe}\u{ffff}", r#""nc\ufffe\uffff""#),
+            ("é and 😀\n", r#""é and 😀\n""#),
+        ];
+        for (input, want) in cases {
+            assert_eq!(scalar(input, true), want, "{input:?}");
+        }
+        for input in ["\u{0}\u{1b}x", "q\"b\\\t\r\u{8}\u{c}\n", "line\nbreak"] {
+            let json = serde_json::to_string(input).unwrap_or_default();
+            assert_eq!(scalar(input, false), json, "{input:?}");
+        }
     }
 }

@@ -26,3 +26,14 @@ fn uint64_beyond_32_bits_reencodes_stably() {
         "written as a float64, as msgpackr writes a JS number"
     );
 }
+
+/// Found by `just fuzz` (libFuzzer, msgpackr target, a timeout): a row whose manifest holds
+/// maps nested as each other's keys. Turning each key into JSON text doubled the escaping
+/// at every level, so 318 bytes never finished decoding; such a key is now refused, as
+/// msgpackr refuses it, and the row is corrupt (its package is fetched again).
+#[test]
+fn maps_nested_as_keys_are_refused_at_once() {
+    let input = include_bytes!("../../../fuzz/seeds/msgpackr/regression-nested-map-keys.msgpack");
+    target::run(input);
+    assert!(tack_store_dir::msgpackr::decode(input).is_err());
+}

@@ -146,12 +146,17 @@ impl Value {
     }
 
     /// Convert to JSON the way `JSON.stringify` would see the decoded JS value: objects and
-    /// string-keyed maps become objects, `undefined` fields are dropped, binary and other
-    /// extensions become `null`. Consumes the value, so its strings move instead of being
-    /// copied (every index row's manifest goes through here in a warm install).
-    pub fn into_json(self) -> serde_json::Value {
+    /// maps become objects, `undefined` fields are dropped, binary and other extensions become
+    /// `null`. Consumes the value, so its strings move instead of being copied (every index
+    /// row's manifest goes through here in a warm install).
+    ///
+    /// `None` when a map has a key that is not a string, number, boolean, `null` or
+    /// `undefined`: msgpackr refuses such a key when it reads a map as an object ("Invalid
+    /// property type"), and spelling it out as JSON text, as this once did, doubled the
+    /// escaping with every level of nesting (a fuzzed row of 318 bytes never finished).
+    pub fn into_json(self) -> Option<serde_json::Value> {
         use serde_json::Value as J;
-        match self {
+        Some(match self {
             Value::Nil | Value::Undefined | Value::Bin(_) | Value::Ext(..) => J::Null,
             Value::Bool(b) => J::Bool(b),
             Value::Int(i) => J::from(i),
@@ -159,27 +164,44 @@ impl Value {
             Value::F32(f) => float_json(f64::from(f)),
             Value::F64(f) => float_json(f),
             Value::Str(s) => J::String(s),
-            Value::Array(items) => J::Array(items.into_iter().map(Value::into_json).collect()),
+            Value::Array(items) => J::Array(
+                items
+                    .into_iter()
+                    .map(Value::into_json)
+                    .collect::<Option<_>>()?,
+            ),
             Value::Object(fields) => J::Object(
                 fields
                     .into_iter()
                     .filter(|(_, v)| *v != Value::Undefined)
-                    .map(|(k, v)| (k, v.into_json()))
-                    .collect(),
+                    .map(|(k, v)| Some((k, v.into_json()?)))
+                    .collect::<Option<_>>()?,
             ),
             Value::Map(entries) => J::Object(
                 entries
                     .into_iter()
                     .filter(|(_, v)| *v != Value::Undefined)
-                    .map(|(k, v)| {
-                        let key = match k {
-                            Value::Str(s) => s,
-                            other => other.into_json().to_string(),
-                        };
-                        (key, v.into_json())
-                    })
-                    .collect(),
+                    .map(|(k, v)| Some((k.into_property_name()?, v.into_json()?)))
+                    .collect::<Option<_>>()?,
             ),
+        })
+    }
+
+    /// A map key as the property name JS gives it (`String(key)`); `None` for the keys
+    /// msgpackr refuses (arrays, objects, maps, binary, extensions).
+    fn into_property_name(self) -> Option<String> {
+        match self {
+            Value::Str(s) => Some(s),
+            Value::Nil => Some("null".to_owned()),
+            Value::Undefined => Some("undefined".to_owned()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::UInt(u) => Some(u.to_string()),
+            Value::F32(f) => Some(float_json(f64::from(f)).to_string()),
+            Value::F64(f) => Some(float_json(f).to_string()),
+            Value::Bin(_) | Value::Ext(..) | Value::Array(_) | Value::Object(_) | Value::Map(_) => {
+                None
+            }
         }
     }
 }
@@ -228,6 +250,40 @@ mod tests {
             "arr": [null, "s"],
             "map": {"1": true},
         });
-        assert_eq!(v.into_json(), expected);
+        assert_eq!(v.into_json(), Some(expected));
+    }
+
+    /// Keys are named as JS names them; a key msgpackr refuses makes the whole value
+    /// unconvertible, however deep it sits, and a chain of maps nested as keys (the fuzzed
+    /// row) is refused at once instead of being spelled out.
+    #[test]
+    fn map_keys_are_js_property_names_or_refused() {
+        let map = |k: Value| Value::Map(vec![(k, Value::Bool(true))]);
+        for (key, name) in [
+            (Value::Nil, "null"),
+            (Value::Undefined, "undefined"),
+            (Value::Bool(false), "false"),
+            (Value::Int(-3), "-3"),
+            (Value::F64(2.0), "2"),
+            (Value::F64(0.25), "0.25"),
+        ] {
+            let mut want = serde_json::Map::new();
+            want.insert(name.to_owned(), serde_json::Value::Bool(true));
+            assert_eq!(map(key).into_json(), Some(serde_json::Value::Object(want)));
+        }
+        for key in [
+            Value::Array(vec![]),
+            Value::Bin(vec![1]),
+            Value::Object(vec![]),
+            Value::Map(vec![]),
+        ] {
+            let nested = Value::Object(vec![("m".into(), Value::Array(vec![map(key)]))]);
+            assert_eq!(nested.into_json(), None);
+        }
+        let mut chain = Value::Str("k".into());
+        for _ in 0..64 {
+            chain = Value::Map(vec![(chain, Value::Nil)]);
+        }
+        assert_eq!(chain.into_json(), None);
     }
 }
