@@ -282,9 +282,7 @@ fn row_from_fields(
     };
     let manifest = match top.take("manifest") {
         None | Some(Value::Nil | Value::Undefined) => None,
-        Some(v @ (Value::Object(_) | Value::Map(_))) => {
-            Some(v.into_json().ok_or_else(|| bad("manifest"))?)
-        }
+        Some(v @ (Value::Object(_) | Value::Map(_))) => Some(v.into_json()),
         _ => return Err(bad("manifest")),
     };
     // Taken out of the decoded tree rather than copied: a warm install decodes every
