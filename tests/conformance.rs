@@ -160,3 +160,62 @@ fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
         assert_eq!(tack_at, pnpm_at, "{shown}: pnpm {by_pnpm}\ntack {by_tack}");
     }
 }
+
+/// Characters js-yaml escapes (controls, DEL, C1 controls, no-break space, the separators,
+/// the byte-order mark) in a lockfile pnpm 12 wrote: tack reads them, and writes
+/// `node_modules/.pnpm/lock.yaml` byte for byte as pnpm 12 does (`\x1F`, `\e`, `\N`, `\_`,
+/// `\uFEFF`, …), and links the same `node_modules/<name>` symlinks.
+#[test]
+fn escaped_characters_in_the_lockfile_are_written_back_like_pnpm() {
+    let project = TestProject::new();
+    let odd = [
+        "\u{7}", "\u{8}", "\t", "\u{b}", "\u{c}", "\r", "\u{1b}", "\u{1f}", "\u{7f}", "\u{85}",
+        "\u{9f}", "\u{a0}", "\u{2028}", "\u{feff}", "\u{fffe}", "\"\u{1}", "é",
+    ];
+    let mut deps = serde_json::Map::new();
+    for (i, c) in odd.iter().enumerate() {
+        let dir = format!("dep{c}{i}");
+        project.write(
+            &format!("{dir}/package.json"),
+            &format!(r#"{{"name":"d{i}","version":"1.0.0"}}"#),
+        );
+        deps.insert(format!("d{i:02}"), format!("link:{dir}").into());
+    }
+    let manifest = serde_json::json!({"name": "escapes", "version": "1.0.0", "dependencies": deps});
+    project.write("package.json", &manifest.to_string());
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let lockfile = fs_err::read(project.dir().join("pnpm-lock.yaml")).expect("pnpm's lockfile");
+    assert!(
+        String::from_utf8_lossy(&lockfile).contains(r"\x1F"),
+        "pnpm escaped nothing: {}",
+        String::from_utf8_lossy(&lockfile)
+    );
+
+    let args = ["install", "--frozen-lockfile", "--offline"];
+    assert_success(&project.pnpm(&args), "pnpm install");
+    let modules = project.dir().join("node_modules");
+    let by_pnpm = fs_err::read(modules.join(".pnpm/lock.yaml")).expect("pnpm's lock.yaml");
+    let links = |dir: &std::path::Path| {
+        let mut links: Vec<_> = fs_err::read_dir(dir)
+            .expect("node_modules")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.is_symlink())
+            .map(|p| (p.clone(), fs_err::read_link(&p).expect("link")))
+            .collect();
+        links.sort();
+        links
+    };
+    let pnpm_links = links(&modules);
+    fs_err::rename(&modules, project.dir().join("node_modules.pnpm")).expect("move aside");
+
+    assert_success(&project.tack(&args), "tack install");
+    let by_tack = fs_err::read(modules.join(".pnpm/lock.yaml")).expect("tack's lock.yaml");
+    assert_eq!(
+        String::from_utf8_lossy(&by_tack),
+        String::from_utf8_lossy(&by_pnpm)
+    );
+    assert_eq!(links(&modules), pnpm_links);
+}

@@ -28,31 +28,57 @@ pub(crate) fn push_scalar(out: &mut String, text: &str, in_flow: bool) {
     }
 }
 
-/// Characters only a double-quoted scalar can carry, as escapes: the controls (C0, DEL, C1)
-/// and the noncharacters U+FFFE and U+FFFF, which YAML does not allow raw in a stream, and
-/// the byte-order mark, which it allows only before a document.
+/// Characters js-yaml (and so pnpm) writes only as escapes in a double-quoted scalar: every
+/// character outside its printable set (the C0 controls, DEL, the C1 controls, no-break space,
+/// the line and paragraph separators, the byte-order mark, U+FFFE, U+FFFF). A line feed is one
+/// of them here too; js-yaml writes a block value with one as a literal block instead (`|-`),
+/// which this writer does not.
 fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+    let printable = matches!(c, ' '..='~' | '\u{a1}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+        || c >= '\u{10000}';
+    !printable || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
 }
 
-/// `text` in double quotes, escaped as JSON escapes it (`\"`, `\\`, `\n`, `\t`, `\u001b`,
-/// which are YAML escapes as well), and every other character of [`needs_escape`] as
-/// `\uXXXX`: raw, a reader refuses them (pnpm: `ERR_PNPM_BROKEN_LOCKFILE`, "unexpected
+/// `text` in double quotes, escaped as js-yaml escapes it: its short escapes (`\0`, `\a`,
+/// `\b`, `\t`, `\n`, `\v`, `\f`, `\r`, `\e`, `\"`, `\\`, `\N`, `\_`, `\L`, `\P`), then `\xHH`,
+/// `\uHHHH` or `\UHHHHHHHH` in upper case for the rest of [`needs_escape`]. Written raw, those
+/// characters make the text unreadable (pnpm: `ERR_PNPM_BROKEN_LOCKFILE`, "unexpected
 /// character").
 fn push_double_quoted(out: &mut String, text: &str) {
     out.push('"');
     for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if needs_escape(c) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
+        let short = match c {
+            '\0' => "\\0",
+            '\u{7}' => "\\a",
+            '\u{8}' => "\\b",
+            '\t' => "\\t",
+            '\n' => "\\n",
+            '\u{b}' => "\\v",
+            '\u{c}' => "\\f",
+            '\r' => "\\r",
+            '\u{1b}' => "\\e",
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\u{85}' => "\\N",
+            '\u{a0}' => "\\_",
+            '\u{2028}' => "\\L",
+            '\u{2029}' => "\\P",
+            c if needs_escape(c) => {
+                let code = u32::from(c);
+                let escaped = match code {
+                    0..=0xff => format!("\\x{code:02X}"),
+                    0x100..=0xffff => format!("\\u{code:04X}"),
+                    _ => format!("\\U{code:08X}"),
+                };
+                out.push_str(&escaped);
+                continue;
+            }
+            c => {
+                out.push(c);
+                continue;
+            }
+        };
+        out.push_str(short);
     }
     out.push('"');
 }
@@ -254,24 +280,40 @@ mod tests {
         assert_eq!(scalar("a, b", false), "a, b");
     }
 
-    /// Every character a reader refuses raw is escaped (the libFuzzer finding: a DEL written
-    /// raw inside double quotes made the written lockfile unreadable); the controls JSON
-    /// escapes are written as serde_json wrote them before.
+    /// Every character js-yaml writes as an escape is escaped as pnpm 12 writes it (read off
+    /// a lockfile pnpm 12 wrote for `link:` specifiers holding them), including DEL, which
+    /// was once written raw inside the quotes (the libFuzzer finding), making the lockfile
+    /// unreadable.
     #[test]
-    fn double_quotes_escape_what_yaml_refuses_raw() {
+    fn double_quotes_escape_as_pnpm_writes_them() {
         let cases = [
-            ("a\u{7f}b", r#""a\u007fb""#),
-            ("c1\u{85}\u{9f}", r#""c1\u0085\u009f""#),
-            ("bom\u{feff}", r#""bom\ufeff""#),
-            ("nc\u{fffe}\u{ffff}", r#""nc\ufffe\uffff""#),
-            ("é and 😀\n", r#""é and 😀\n""#),
+            ("x\u{7}y", r#""x\ay""#),
+            ("x\u{8}y", r#""x\by""#),
+            ("x\ty", r#""x\ty""#),
+            ("x\u{b}y", r#""x\vy""#),
+            ("x\u{c}y", r#""x\fy""#),
+            ("x\ry", r#""x\ry""#),
+            ("x\u{1b}y", r#""x\ey""#),
+            ("x\u{1f}y", r#""x\x1Fy""#),
+            ("x\u{7f}y", r#""x\x7Fy""#),
+            ("x\u{85}y", r#""x\Ny""#),
+            ("x\u{9f}y", r#""x\x9Fy""#),
+            ("x\u{a0}y", r#""x\_y""#),
+            ("x\u{2028}y", r#""x\Ly""#),
+            ("x\u{feff}y", r#""x\uFEFFy""#),
+            ("x\u{fffe}y", r#""x\uFFFEy""#),
+            ("x\"\u{1}\\y", r#""x\"\x01\\y""#),
+            ("\u{0}", r#""\0""#),
+            ("\u{2029}\u{ffff}", r#""\P\uFFFF""#),
+            ("é 😀\u{1}", r#""é 😀\x01""#),
         ];
         for (input, want) in cases {
+            assert_eq!(scalar(input, false), want, "{input:?}");
             assert_eq!(scalar(input, true), want, "{input:?}");
         }
-        for input in ["\u{0}\u{1b}x", "q\"b\\\t\r\u{8}\u{c}\n", "line\nbreak"] {
-            let json = serde_json::to_string(input).unwrap_or_default();
-            assert_eq!(scalar(input, false), json, "{input:?}");
-        }
+        // Printable text keeps its quoting: `"` and `\` alone need no double quotes.
+        assert_eq!(scalar("x\"y", false), "x\"y");
+        assert_eq!(scalar("x\\y", false), "x\\y");
+        assert_eq!(scalar("é\u{a1}", false), "é\u{a1}");
     }
 }
