@@ -102,9 +102,9 @@ fn node_version_setting_decides_engines_checks_like_pnpm() {
     }
 }
 
-/// A lockfile with a character YAML does not allow (a control, DEL, a C1 control, U+FFFE) is
-/// refused by pnpm 12 and by tack alike: `ERR_PNPM_BROKEN_LOCKFILE`, naming the character and
-/// the same line and column. (tack's fast lockfile reader once read such text as if the
+/// A lockfile with a character YAML does not allow (a control, DEL, a C1 control, U+FFFE), or
+/// a byte-order mark where a value starts, is refused by pnpm 12 and by tack alike:
+/// `ERR_PNPM_BROKEN_LOCKFILE`, with the same message, line and column. (tack's fast lockfile reader once read such text as if the
 /// character were any other, and could then write a `.pnpm/lock.yaml` nothing reads.)
 #[test]
 fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
@@ -113,19 +113,26 @@ fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
         "package.json",
         r#"{"name":"unprintable","version":"1.0.0","dependencies":{"x":"1.0.0"}}"#,
     );
-    for (raw, shown) in [
-        ("\u{7f}", r"\u{7f}"),
-        ("\u{0}a", r"\u{0}"),
-        ("\u{9f}", r"\u{9f}"),
-        ("\u{fffe}", r"\u{fffe}"),
-        ("\u{1b}", r"\u{1b}"),
+    let unexpected = |shown: &str| format!("unexpected character: `{shown}'");
+    for (raw, message) in [
+        ("\u{7f}", unexpected(r"\u{7f}")),
+        ("\u{0}a", unexpected(r"\u{0}")),
+        ("\u{9f}", unexpected(r"\u{9f}")),
+        ("\u{fffe}", unexpected(r"\u{fffe}")),
+        ("\u{1b}", unexpected(r"\u{1b}")),
+        // A byte-order mark where a token starts (inside a scalar, pnpm keeps it).
+        (
+            "\u{feff}",
+            "a BOM must not appear inside a document".to_string(),
+        ),
     ] {
+        let shown = &message;
         project.write(
             "pnpm-lock.yaml",
             &format!(
                 "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  \
                  excludeLinksFromLockfile: false\n\nimporters:\n\n  .:\n    dependencies:\n      \
-                 x:\n        specifier: 1.0.0{raw}\n        version: 1.0.0\n"
+                 x:\n        specifier: {raw}1.0.0\n        version: 1.0.0\n"
             ),
         );
         let args = ["install", "--frozen-lockfile", "--offline"];
@@ -144,17 +151,14 @@ fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
         });
         for text in [&by_pnpm, &by_tack] {
             assert!(text.contains("ERR_PNPM_BROKEN_LOCKFILE"), "{shown}: {text}");
-            assert!(
-                text.contains(&format!("unexpected character: `{shown}'")),
-                "{shown}: {text}"
-            );
+            assert!(text.contains(shown.as_str()), "{shown}: {text}");
         }
         // pnpm: "… (12:20)"; tack: "line 12 column 20: …".
         let column = |text: &str, before: &str, after: &str| {
             let at = text.find(before).map(|i| i + before.len());
             at.and_then(|i| text[i..].split(after).next().map(str::to_string))
         };
-        let pnpm_at = column(&by_pnpm, &format!("`{shown}' ("), ")");
+        let pnpm_at = column(&by_pnpm, &format!("{shown} ("), ")");
         let tack_at = column(&by_tack, "line ", ":").map(|at| at.replacen(" column ", ":", 1));
         assert!(pnpm_at.is_some(), "{shown}: {by_pnpm}");
         assert_eq!(tack_at, pnpm_at, "{shown}: pnpm {by_pnpm}\ntack {by_tack}");

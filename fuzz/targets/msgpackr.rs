@@ -3,7 +3,8 @@
 //!
 //! Any `index.db` blob must decode or fail with an error, never panic or allocate without
 //! bound; a decoded value must re-encode to bytes that decode and encode to the same bytes again,
-//! and a decoded row must re-encode to bytes that decode.
+//! and a decoded row must re-encode to bytes that decode. The readers a warm install uses agree
+//! with `decode`: the view on every row it takes, the lean decode on every row.
 
 use std::collections::HashMap;
 

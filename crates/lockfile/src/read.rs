@@ -68,11 +68,12 @@ impl Lockfile {
             });
         }
         // Fastest first: the block reader on two threads, then on one (a small lockfile is
-        // not cut), then the general parser on two. Text with a character YAML does not allow
-        // goes to the general parser whole: the block reader does not look for them, and the
-        // general parser refuses them as pnpm 12 does ("unexpected character", with the line).
+        // not cut), then the general parser on two. Text with a character YAML does not allow,
+        // or a byte-order mark, goes to the general parser whole: the block reader does not
+        // look for them, and the general parser judges them as pnpm 12 does ("unexpected
+        // character", "a BOM must not appear inside a document", with the line).
         use crate::sections::{parse_in_sections, Parser};
-        let fast = if has_unprintable(main) {
+        let fast = if needs_general_parser(main) {
             None
         } else {
             parse_in_sections(main, Parser::Block)
@@ -119,15 +120,18 @@ fn broken(path: &Path, err: &serde_saphyr::Error, line_offset: u64) -> LockfileE
     }
 }
 
-/// Whether `text` holds a character outside YAML's printable set: a C0 control other than
-/// tab, line feed and carriage return, DEL, a C1 control other than NEL, U+FFFE or U+FFFF.
+/// Whether `text` holds a character the block reader does not judge as pnpm 12 does: one
+/// outside YAML's printable set (a C0 control other than tab, line feed and carriage return,
+/// DEL, a C1 control other than NEL, U+FFFE, U+FFFF), which pnpm refuses anywhere, or a
+/// byte-order mark, which it refuses where a token starts ("a BOM must not appear inside a
+/// document") and keeps inside a scalar.
 ///
 /// Runs over the whole lockfile before every install, so clean ASCII is skipped 32 bytes at a
 /// time (a test without early exit, which the compiler vectorises); only a block with a
-/// control byte or the first byte of a C1 control (`C2`) or of U+FFFE/U+FFFF (`EF`) is looked
-/// at closely. `text` is valid UTF-8, so `C2` and `EF` are always the first byte of a
-/// character.
-pub(crate) fn has_unprintable(text: &str) -> bool {
+/// control byte or the first byte of a C1 control (`C2`) or of U+FEFF, U+FFFE or U+FFFF
+/// (`EF`) is looked at closely. `text` is valid UTF-8, so `C2` and `EF` are always the first
+/// byte of a character.
+pub(crate) fn needs_general_parser(text: &str) -> bool {
     let bytes = text.as_bytes();
     let suspect =
         |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) | matches!(b, 0x7f | 0xc2 | 0xef);
@@ -135,7 +139,10 @@ pub(crate) fn has_unprintable(text: &str) -> bool {
         0xc2 => bytes
             .get(i + 1)
             .is_some_and(|&next| (0x80..=0x9f).contains(&next) && next != 0x85),
-        0xef => bytes.get(i + 1) == Some(&0xbf) && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)),
+        0xef => matches!(
+            (bytes.get(i + 1), bytes.get(i + 2)),
+            (Some(0xbf), Some(0xbe | 0xbf)) | (Some(0xbb), Some(0xbf))
+        ),
         b => suspect(b),
     };
     const BLOCK: usize = 32;
@@ -206,17 +213,19 @@ fn check_version(version: &str, path: &Path) -> Result<(), LockfileError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{has_unprintable, merge_conflict_line};
+    use super::{merge_conflict_line, needs_general_parser};
 
-    /// The block test agrees with YAML's printable set, character by character, wherever
-    /// the character sits in a 32-byte block (and across the boundary of two).
+    /// The block test agrees with YAML's printable set (less the byte-order mark), character
+    /// by character, wherever the character sits in a 32-byte block (and across the boundary
+    /// of two).
     #[test]
     fn unprintable_characters_are_found_anywhere() {
         let printable = |c: char| {
-            matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
+            (matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}')
                 || ('\u{a0}'..='\u{d7ff}').contains(&c)
                 || ('\u{e000}'..='\u{fffd}').contains(&c)
-                || c >= '\u{10000}'
+                || c >= '\u{10000}')
+                && c != '\u{feff}'
         };
         let probes = (0u32..0x300)
             .chain(0xd7f0..0xd800)
@@ -226,12 +235,12 @@ mod tests {
         for c in probes {
             for at in [0, 1, 29, 30, 31, 32, 33, 63] {
                 let text = format!("{}{c}{}", "a".repeat(at), "b".repeat(40));
-                assert_eq!(has_unprintable(&text), !printable(c), "{c:?} at {at}");
+                assert_eq!(needs_general_parser(&text), !printable(c), "{c:?} at {at}");
             }
         }
-        assert!(!has_unprintable(""));
-        assert!(!has_unprintable(
-            "lockfileVersion: '9.0'\n\tä😀\u{feff}\r\n"
+        assert!(!needs_general_parser(""));
+        assert!(!needs_general_parser(
+            "lockfileVersion: '9.0'\n\tä😀\u{fefe}\r\n"
         ));
     }
 

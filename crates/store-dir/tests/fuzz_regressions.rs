@@ -30,7 +30,7 @@ fn uint64_beyond_32_bits_reencodes_stably() {
 /// Found by `just fuzz` (libFuzzer, msgpackr target, a timeout): a row whose manifest holds
 /// maps nested as each other's keys. Turning each key into JSON text doubled the escaping
 /// at every level, so 318 bytes never finished decoding; such a key is now named as JS
-/// names it (`[object Object]`), at once.
+/// names it (`[object Map]`), at once.
 #[test]
 fn maps_nested_as_keys_decode_at_once() {
     let input = include_bytes!("../../../fuzz/seeds/msgpackr/regression-nested-map-keys.msgpack");
@@ -40,5 +40,5 @@ fn maps_nested_as_keys_decode_at_once() {
     let json = tack_store_dir::msgpackr::decode_value(input)
         .expect("the value decodes")
         .into_json();
-    assert!(json.to_string().contains("[object Object]"), "{json}");
+    assert!(json.to_string().contains("[object Map]"), "{json}");
 }

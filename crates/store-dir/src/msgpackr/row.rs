@@ -125,21 +125,28 @@ fn decode_row(bytes: &[u8], lean: bool) -> Result<(PackageFilesIndex, bool), Dec
     let mut fields: Vec<(String, Value)> = Vec::new();
     let mut files: Option<IndexMap<String, CafsFileInfo>> = None;
     let mut skipped = false;
+    // Of two same-named fields the first counts, as in `Value::get`: only the first
+    // `manifest` is read past, only when the first `requiresBuild` said yes or no, and a
+    // placeholder keeps its place so that a second `manifest` is not taken for it.
+    let first_is_bool = |fields: &[(String, Value)], name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .is_some_and(|(_, v)| matches!(v, Value::Bool(_)))
+    };
     let is_record = reader.read_record_fields(0, |r, key| {
         let value = match key {
             "manifest"
                 if lean
-                    && !skipped
-                    && fields
-                        .iter()
-                        .any(|(k, v)| k == "requiresBuild" && matches!(v, Value::Bool(_))) =>
+                    && !fields.iter().any(|(k, _)| k == "manifest")
+                    && first_is_bool(&fields, "requiresBuild") =>
             {
                 match r.skip_value(1)? {
                     // As `row_from_fields` would: absent, or a map, or a bad row.
-                    None => return Ok(()),
+                    None => Value::Nil,
                     Some(true) => {
                         skipped = true;
-                        return Ok(());
+                        Value::Nil
                     }
                     Some(false) => return Err(bad("manifest")),
                 }
@@ -467,11 +474,40 @@ mod tests {
                 tar_integrity: None,
             })
         };
+        // Fields named twice (a review's finding): the first `manifest` and the first
+        // `requiresBuild` are the ones that count, for the lean decode as for decode.
+        let file = Value::Object(vec![
+            ("digest".into(), Value::Str("ab".repeat(64))),
+            ("mode".into(), Value::Int(0o644)),
+            ("size".into(), Value::Int(1)),
+        ]);
+        let files_map = Value::Map(vec![(Value::Str("package.json".into()), file)]);
+        let twice = |fields: Vec<(&str, Value)>| {
+            let mut fields: Vec<(String, Value)> =
+                fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            fields.push(("files".to_owned(), files_map.clone()));
+            super::super::encode_value(&Value::Object(fields))
+        };
         let inputs = [
             include_bytes!("../../tests/fixtures/pnpm12-local-a.msgpack").to_vec(),
             include_bytes!("../../tests/fixtures/pnpm12-side-effects-local-c.msgpack").to_vec(),
             tack_row(Some(true)),
             tack_row(None),
+            twice(vec![
+                ("requiresBuild", Value::Bool(true)),
+                ("manifest", Value::Object(vec![])),
+                ("manifest", Value::Int(5)),
+            ]),
+            twice(vec![
+                ("requiresBuild", Value::Bool(false)),
+                ("manifest", Value::Nil),
+                ("manifest", Value::Int(5)),
+            ]),
+            twice(vec![
+                ("requiresBuild", Value::Nil),
+                ("requiresBuild", Value::Bool(true)),
+                ("manifest", Value::Object(vec![])),
+            ]),
         ];
         let mut skipped_rows = 0;
         let agree = |bytes: &[u8]| -> bool {
@@ -511,7 +547,9 @@ mod tests {
                 agree(&input[..i]);
             }
         }
-        // Rows with `requiresBuild` skip their manifest; the one without keeps it.
-        assert_eq!(skipped_rows, 3);
+        // Rows with `requiresBuild` skip their manifest (the fifth row's first one); the one
+        // without keeps it, and so do the sixth (its first manifest is nil) and the seventh
+        // (its first `requiresBuild` is nil).
+        assert_eq!(skipped_rows, 4);
     }
 }

@@ -177,12 +177,13 @@ impl Value {
         }
     }
 
-    /// A map key as the property name JS makes of it (`String(key)`): numbers as JS prints
-    /// them, an array as its elements' names joined by commas, any other container or
-    /// binary as `[object Object]`. Rows pnpm writes have only string keys (msgpackr refuses
-    /// the others when it reads a map as an object), so this only has to be cheap: spelling
-    /// a key out as JSON text, as this once did, doubled the escaping with every level of
-    /// maps nested as keys, and a fuzzed row of 318 bytes never finished decoding.
+    /// A map key as the property name JS makes of it, near enough (`String(key)`): numbers as
+    /// JS prints them (`NaN`, `Infinity`), an array as its elements' names joined by commas, a
+    /// map as `[object Map]`, any other container, binary or extension as `[object Object]`.
+    /// Rows pnpm writes have only string keys (msgpackr refuses the others when it reads a map
+    /// as an object), so this only has to be cheap: spelling a key out as JSON text, as this
+    /// once did, doubled the escaping with every level of maps nested as keys, and a fuzzed
+    /// row of 318 bytes never finished decoding.
     fn property_name(self) -> String {
         match self {
             Value::Str(s) => s,
@@ -191,8 +192,8 @@ impl Value {
             Value::Bool(b) => b.to_string(),
             Value::Int(i) => i.to_string(),
             Value::UInt(u) => u.to_string(),
-            Value::F32(f) => float_json(f64::from(f)).to_string(),
-            Value::F64(f) => float_json(f).to_string(),
+            Value::F32(f) => js_number_name(f64::from(f)),
+            Value::F64(f) => js_number_name(f),
             Value::Array(items) => items
                 .into_iter()
                 .map(|item| match item {
@@ -202,10 +203,20 @@ impl Value {
                 })
                 .collect::<Vec<_>>()
                 .join(","),
-            Value::Bin(_) | Value::Ext(..) | Value::Object(_) | Value::Map(_) => {
-                "[object Object]".to_owned()
-            }
+            Value::Map(_) => "[object Map]".to_owned(),
+            Value::Bin(_) | Value::Ext(..) | Value::Object(_) => "[object Object]".to_owned(),
         }
+    }
+}
+
+/// A float as JS prints it, for the cases JSON has no word for.
+fn js_number_name(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
+    } else {
+        float_json(f).to_string()
     }
 }
 
@@ -280,9 +291,11 @@ mod tests {
                 ]),
                 "1,a,,",
             ),
+            (Value::F64(f64::NAN), "NaN"),
+            (Value::F64(f64::NEG_INFINITY), "-Infinity"),
             (Value::Object(vec![]), "[object Object]"),
             (Value::Bin(vec![1]), "[object Object]"),
-            (chain, "[object Object]"),
+            (chain, "[object Map]"),
         ] {
             let mut want = serde_json::Map::new();
             want.insert(name.to_owned(), serde_json::Value::Bool(true));
