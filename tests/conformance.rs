@@ -223,3 +223,57 @@ fn escaped_characters_in_the_lockfile_are_written_back_like_pnpm() {
     );
     assert_eq!(links(&modules), pnpm_links);
 }
+
+/// Multi-line deprecation messages (npm keeps them as published): pnpm 12 writes them as
+/// literal blocks (`|-`, `|`, `|+`, `|2-` when the text starts with a space), and tack reads
+/// that lockfile and writes `node_modules/.pnpm/lock.yaml` byte for byte as pnpm does (tack
+/// once wrote every such value double-quoted).
+#[test]
+fn multi_line_deprecations_are_written_like_pnpm() {
+    let registry = registry::start();
+    let messages = [
+        "line one\nline two",
+        "ends with a line feed\n",
+        "ends with two\n\n",
+        " starts with a space\nsecond",
+        "\n starts with a line feed and a space",
+        "\nstarts with a line feed",
+        "a blank line\n\ninside",
+        "  \nthe first line only spaces",
+        "trailing spaces   \n  indented\n\tand a tab\n",
+        "'quotes' \"and\" # : \\ and é\nx",
+    ];
+    let mut deps = serde_json::Map::new();
+    for (i, message) in messages.iter().enumerate() {
+        let name = format!("tack-deprecated-{i}");
+        registry.add_package(
+            tack_test_registry::PackageDef::new(name.as_str(), "1.0.0")
+                .field("deprecated", serde_json::json!(message))
+                .file("index.js", b"module.exports = 1;\n".to_vec(), 0o644),
+        );
+        deps.insert(name, "1.0.0".into());
+    }
+    let project = TestProject::new();
+    let manifest =
+        serde_json::json!({"name": "deprecations", "version": "1.0.0", "dependencies": deps});
+    project.write("package.json", &manifest.to_string());
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml")).expect("lockfile");
+    for header in [
+        "deprecated: |-\n",
+        "deprecated: |\n",
+        "deprecated: |+\n",
+        "deprecated: |2-\n",
+    ] {
+        assert!(
+            lockfile.contains(header),
+            "pnpm wrote no {header:?}:\n{lockfile}"
+        );
+    }
+    assert_same_tree(&project, &[]);
+}

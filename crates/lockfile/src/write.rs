@@ -9,16 +9,13 @@ use serde_json::Value;
 
 use crate::resolution::Resolution;
 use crate::types::{BundledDependencies, ImporterDep, Lockfile, PackageInfo, SnapshotEntry};
-use crate::yaml_scalar::{push_scalar, scalar};
+use crate::yaml_scalar::{push_block_value, push_scalar, scalar};
 
 impl Lockfile {
     /// The lockfile as pnpm would write it.
     pub fn to_yaml_string(&self) -> String {
         let mut sections: Vec<String> = Vec::new();
-        sections.push(format!(
-            "lockfileVersion: {}\n",
-            scalar(&self.lockfile_version, false)
-        ));
+        sections.push(top_level_entry("lockfileVersion", &self.lockfile_version));
         if let Some(settings) = &self.settings {
             let mut s = String::from("settings:\n");
             let mut put = |key: &str, value: Option<String>| {
@@ -61,13 +58,10 @@ impl Lockfile {
             sections.push(string_map_section("overrides", &self.overrides, false));
         }
         if let Some(checksum) = &self.package_extensions_checksum {
-            sections.push(format!(
-                "packageExtensionsChecksum: {}\n",
-                scalar(checksum, false)
-            ));
+            sections.push(top_level_entry("packageExtensionsChecksum", checksum));
         }
         if let Some(checksum) = &self.pnpmfile_checksum {
-            sections.push(format!("pnpmfileChecksum: {}\n", scalar(checksum, false)));
+            sections.push(top_level_entry("pnpmfileChecksum", checksum));
         }
         if let Some(patches) = self.patched_dependencies.as_ref().filter(|p| !p.is_empty()) {
             sections.push(string_map_section("patchedDependencies", patches, true));
@@ -101,7 +95,7 @@ impl Lockfile {
                     wrote = true;
                 }
                 if let Some(dir) = &importer.publish_directory {
-                    let _ = writeln!(s, "    publishDirectory: {}", scalar(dir, false));
+                    push_entry(&mut s, "    ", "publishDirectory", dir);
                     wrote = true;
                 }
                 if !wrote {
@@ -124,7 +118,7 @@ impl Lockfile {
             let mut names: Vec<&String> = self.ignored_optional_dependencies.iter().collect();
             names.sort();
             for name in names {
-                let _ = writeln!(s, "  - {}", scalar(name, false));
+                push_item(&mut s, "  ", name);
             }
             sections.push(s);
         }
@@ -167,20 +161,28 @@ fn js_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     }
 }
 
-/// `{indent}{key}: {value}` and a line break, both as scalars.
+/// `{indent}{key}: {value}` and a line break, the key as a scalar and the value as a block
+/// value (a literal block when it has line feeds).
 fn push_entry(s: &mut String, indent: &str, key: &str, value: &str) {
     s.push_str(indent);
     push_scalar(s, key, false);
     s.push_str(": ");
-    push_scalar(s, value, false);
+    push_block_value(s, value, indent.len());
     s.push('\n');
+}
+
+/// A section that is one `key: value` line at the top level.
+fn top_level_entry(key: &str, value: &str) -> String {
+    let mut s = String::new();
+    push_entry(&mut s, "", key, value);
+    s
 }
 
 /// `{indent}- {item}` and a line break.
 fn push_item(s: &mut String, indent: &str, item: &str) {
     s.push_str(indent);
     s.push_str("- ");
-    push_scalar(s, item, false);
+    push_block_value(s, item, indent.len());
     s.push('\n');
 }
 
@@ -297,6 +299,7 @@ fn write_value_entry(s: &mut String, indent: usize, k: &str, value: &Value) {
                 let _ = writeln!(s, "{p}  - {}", flow_value(item));
             }
         }
+        Value::String(text) => push_entry(s, &p, k, text),
         other => {
             let _ = writeln!(s, "{p}{}: {}", key(k), flow_value(other));
         }

@@ -1,6 +1,7 @@
 //! Scalar quoting as js-yaml decides it: plain when the text reads back as the same string, single
 //! quotes when it would not (`'9.0'`, `'>=10'`, `'@scope/x'`, `'catalog:'`), double quotes for text
-//! single quotes cannot carry (control characters, line breaks).
+//! single quotes cannot carry (control characters, line breaks in keys and flow collections),
+//! and a literal block (`|-`) for a block value with line breaks (a multi-line `deprecated`).
 
 /// Renders `text` as a YAML scalar; `in_flow` adds the flow-collection indicators (`,[]{}`).
 pub(crate) fn scalar(text: &str, in_flow: bool) -> String {
@@ -28,11 +29,49 @@ pub(crate) fn push_scalar(out: &mut String, text: &str, in_flow: bool) {
     }
 }
 
+/// A value in block context (a mapping value whose key, or a sequence item whose dash, is at
+/// column `indent`): [`push_scalar`], except that text with a line feed and nothing else
+/// [`needs_escape`] is a literal block, as js-yaml writes it without a line width (pnpm's).
+pub(crate) fn push_block_value(out: &mut String, text: &str, indent: usize) {
+    if text.contains('\n') && !text.chars().any(|c| c != '\n' && needs_escape(c)) {
+        push_literal_block(out, text, indent + 2);
+    } else {
+        push_scalar(out, text, false);
+    }
+}
+
+/// `text` as a literal block whose lines are indented by `body_indent`: the header (`|`, an
+/// indentation indicator when the first line that has text starts with a space, then `-` for
+/// no final line feed, nothing for one, `+` for more), then each line that is not empty
+/// indented. The last line feed is left to the caller, who ends every value with one.
+fn push_literal_block(out: &mut String, text: &str, body_indent: usize) {
+    out.push('|');
+    if text.trim_start_matches('\n').starts_with(' ') {
+        // js-yaml writes its indent per level (2) here, whatever the depth.
+        out.push('2');
+    }
+    if text == "\n" || text.ends_with("\n\n") {
+        out.push('+');
+    } else if !text.ends_with('\n') {
+        out.push('-');
+    }
+    out.push('\n');
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for (i, line) in body.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if !line.is_empty() {
+            out.extend(std::iter::repeat_n(' ', body_indent));
+            out.push_str(line);
+        }
+    }
+}
+
 /// Characters js-yaml (and so pnpm) writes only as escapes in a double-quoted scalar: every
 /// character outside its printable set (the C0 controls, DEL, the C1 controls, no-break space,
 /// the line and paragraph separators, the byte-order mark, U+FFFE, U+FFFF). A line feed is one
-/// of them here too; js-yaml writes a block value with one as a literal block instead (`|-`),
-/// which this writer does not.
+/// of them too, except in a block value ([`push_block_value`]).
 fn needs_escape(c: char) -> bool {
     let printable = matches!(c, ' '..='~' | '\u{a1}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
         || c >= '\u{10000}';
@@ -278,6 +317,54 @@ mod tests {
         }
         assert_eq!(scalar("a, b", true), "'a, b'");
         assert_eq!(scalar("a, b", false), "a, b");
+    }
+
+    /// A block value with line feeds is a literal block, its header and indentation as
+    /// js-yaml's `blockHeader` and `indentString` make them (the `link:` cases read off a
+    /// lockfile pnpm 12 wrote; the rest are held to pnpm by the conformance test
+    /// `multi_line_deprecations_are_written_like_pnpm`).
+    #[test]
+    fn block_values_with_line_feeds_are_literal_blocks() {
+        let cases = [
+            ("link:depa\nb0", "|-\n    link:depa\n    b0"),
+            ("link:depy\n\n2", "|-\n    link:depy\n\n    2"),
+            ("link:dep\n z3", "|-\n    link:dep\n     z3"),
+            ("ends\n", "|\n    ends"),
+            ("ends twice\n\n", "|+\n    ends twice\n"),
+            ("\n", "|+\n"),
+            ("\n\n", "|+\n\n"),
+            (" space first\nx", "|2-\n     space first\n    x"),
+            (
+                "\n\n space after line feeds",
+                "|2-\n\n\n     space after line feeds",
+            ),
+            ("\nline feed first", "|-\n\n    line feed first"),
+            ("  \nspaces only", "|2-\n      \n    spaces only"),
+            (
+                "'quotes' \"and\" # : \\\nx",
+                "|-\n    'quotes' \"and\" # : \\\n    x",
+            ),
+        ];
+        for (input, want) in cases {
+            let mut out = String::new();
+            push_block_value(&mut out, input, 2);
+            assert_eq!(out, want, "{input:?}");
+            // It reads back as itself where a lockfile puts it, with a key after it.
+            let doc = format!("a:\n  b: {out}\n  c: d\n");
+            type Doc =
+                std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>;
+            let read: Doc = serde_saphyr::from_str(&doc).expect(&doc);
+            assert_eq!(read["a"]["b"], input, "{doc:?}");
+            assert_eq!(read["a"]["c"], "d", "{doc:?}");
+        }
+        // Anything else unprintable beside the line feed: double quotes, as in a key.
+        let mut out = String::new();
+        push_block_value(&mut out, "tab\tand\nline feed", 2);
+        assert_eq!(out, r#""tab\tand\nline feed""#);
+        // No line feed: the same as any scalar.
+        let mut out = String::new();
+        push_block_value(&mut out, "9.0", 2);
+        assert_eq!(out, "'9.0'");
     }
 
     /// Every character js-yaml writes as an escape is escaped as pnpm 12 writes it (read off
