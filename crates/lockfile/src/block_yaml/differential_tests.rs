@@ -202,3 +202,42 @@ fn ambiguous_plain_scalars_are_never_guessed() {
     }
     assert!(checked > 0);
 }
+
+/// Every escape YAML's double quotes know (js-yaml, and so pnpm, writes `\a`, `\e`, `\N`,
+/// `\_`, `\L`, `\P`, `\xHH`, …) is read by the fast path, as the general parser reads it; an
+/// unknown escape is refused.
+#[test]
+fn double_quoted_escapes_take_the_fast_path() {
+    let escapes = [
+        r"\0",
+        r"\a",
+        r"\b",
+        r"\t",
+        r"\n",
+        r"\v",
+        r"\f",
+        r"\r",
+        r"\e",
+        r"\ ",
+        r#"\""#,
+        r"\/",
+        r"\\",
+        r"\N",
+        r"\_",
+        r"\L",
+        r"\P",
+        r"\x1F",
+        r"\x7F",
+        r"\uFEFF",
+        r"\U0001F600",
+    ];
+    for escape in escapes {
+        let doc = format!(
+            "lockfileVersion: '9.0'\nimporters:\n  .:\n    dependencies:\n      \"a{escape}b\":\n        specifier: \"link:a{escape}b\"\n        version: \"link:a{escape}b\"\n"
+        );
+        let fast = super::parse_lockfile(&doc).unwrap_or_else(|| panic!("{escape:?} refused"));
+        assert_eq!(Some(fast), general(&doc), "{escape}");
+    }
+    let unknown = "lockfileVersion: '9.0'\nimporters:\n  .:\n    dependencies:\n      a:\n        specifier: \"\\q\"\n        version: '1'\n";
+    assert_eq!(super::parse_lockfile(unknown), None);
+}
