@@ -109,3 +109,77 @@ fn tack_installs_offline_from_a_store_pnpm_filled() {
     let differences = tree::diff(&project_tree(&filler), &project_tree(&other));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// A git dependency (a clone, or a git host's tarball) is refused before anything is fetched or
+/// written, with an error that names it and says to install with pnpm, instead of asking for an
+/// integrity pnpm never records for these (tack once did) or linking a whole repository where
+/// pnpm links what `npm pack` keeps.
+#[test]
+fn git_dependencies_are_refused_before_anything_is_written() {
+    let registry = registry::start();
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let cases = [
+        (
+            format!("git+https://git.example.test/o/r.git#{sha}"),
+            format!("{{commit: {sha}, repo: https://git.example.test/o/r.git, type: git}}"),
+        ),
+        (
+            format!("https://git.example.test/o/r/tar.gz/{sha}"),
+            format!("{{gitHosted: true, tarball: https://git.example.test/o/r/tar.gz/{sha}}}"),
+        ),
+    ];
+    for (version, resolution) in cases {
+        let project = TestProject::new();
+        prepare(&project, &basic_fixture(), &registry.url());
+        let manifest = serde_json::json!({
+            "name": "with-git", "version": "1.0.0",
+            "dependencies": {"is-positive": "1.0.0", "sub": version}
+        });
+        project.write("package.json", &manifest.to_string());
+        project.write(
+            "pnpm-lock.yaml",
+            &format!(
+                "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\n\
+                 importers:\n\n  .:\n    dependencies:\n      is-positive:\n        specifier: 1.0.0\n        version: 1.0.0\n      \
+                 sub:\n        specifier: {version}\n        version: {version}\n\n\
+                 packages:\n\n  is-positive@1.0.0:\n    resolution: {{integrity: sha512-AAAA}}\n\n  \
+                 sub@{version}:\n    resolution: {resolution}\n    version: 1.0.0\n\n\
+                 snapshots:\n\n  is-positive@1.0.0: {{}}\n\n  sub@{version}: {{}}\n"
+            ),
+        );
+        registry.clear_requests();
+        let out = project.tack(&["install", "--frozen-lockfile"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{version}: tack installed a git dependency"
+        );
+        // The report wraps long lines (inside the URL too): compare without the wrapping.
+        let squash = |text: &str| -> String {
+            text.chars()
+                .filter(|c| !c.is_whitespace() && *c != '│')
+                .collect()
+        };
+        for want in [
+            "ERR_TACK_UNSUPPORTED_RESOLUTION",
+            &format!("sub@{version}"),
+            "is a git dependency",
+            "pnpm install",
+        ] {
+            assert!(
+                squash(&stderr).contains(&squash(want)),
+                "{version}: no {want:?} in:\n{stderr}"
+            );
+        }
+        assert!(!stderr.contains("integrity"), "{version}: {stderr}");
+        assert!(
+            !project.dir().join("node_modules").exists(),
+            "{version}: node_modules written"
+        );
+        assert!(
+            registry.requests().is_empty(),
+            "{version}: {:?}",
+            registry.requests()
+        );
+    }
+}

@@ -148,6 +148,17 @@ pub fn build(
                 let dir = normalize(&root.join(directory));
                 (Source::Directory(dir.clone()), PackageFiles::Directory(dir))
             }
+            Resolution::Git { repo, commit, .. } => {
+                return Err(unsupported_git_dependency(
+                    dep_path,
+                    &format!("{repo}#{commit}"),
+                ))
+            }
+            Resolution::Tarball {
+                git_hosted: true,
+                tarball,
+                ..
+            } => return Err(unsupported_git_dependency(dep_path, tarball)),
             resolution => {
                 let integrity = resolution.integrity().map(str::to_owned).ok_or_else(|| {
                     CliError::new(
@@ -167,7 +178,7 @@ pub fn build(
                             "ERR_TACK_UNSUPPORTED_RESOLUTION",
                             format!("{dep_path} has a resolution tack cannot install yet: {other:?}"),
                         )
-                        .with_help("Git dependencies are not supported by tack yet; install this project with pnpm."))
+                        .with_help("Install this project with pnpm; its lockfile and store stay usable by tack for other projects."))
                     }
                 };
                 let store_key = tack_store_dir::store_index_key(&integrity, &package_id);
@@ -203,6 +214,22 @@ pub fn build(
 /// Refuses a package name that could escape `node_modules` when used as a path: pnpm only
 /// accepts npm package names (`name` or `@scope/name`, no `.`/`..` segments, no separators
 /// beyond the scope's).
+/// A git dependency (a clone, or a git host's tarball): pnpm builds its files by running the
+/// package's `prepare` script and packing what `npm pack` would keep, which tack does not do
+/// yet. Refused before anything is written, instead of installing a tree pnpm would not build
+/// (a git host's tarball holds the whole repository) or asking for an integrity that pnpm
+/// never records for these.
+fn unsupported_git_dependency(dep_path: &str, source: &str) -> CliError {
+    CliError::new(
+        "ERR_TACK_UNSUPPORTED_RESOLUTION",
+        format!(
+            "{dep_path} is a git dependency ({}), which tack cannot install yet",
+            tack_tarball::redact_url(source)
+        ),
+    )
+    .with_help("Install this project with pnpm (`pnpm install --frozen-lockfile`); nothing was written. The store and lockfile stay shared, so tack can be used again once the git dependency is gone.")
+}
+
 fn check_package_name(name: &str, dep_path: &str) -> Result<(), CliError> {
     let segments: Vec<&str> = name.split('/').collect();
     let valid_segment = |s: &str| {
