@@ -3,6 +3,7 @@
 //! `Error: ERR_PNPM_<CODE>`, the message, and what to do next.
 
 use std::fmt;
+use std::io::IsTerminal;
 
 use miette::Diagnostic;
 
@@ -61,7 +62,21 @@ macro_rules! impl_from_coded {
 }
 
 /// Prints the error the way pnpm 12 does (`Error: ERR_PNPM_…` then a miette box) on stderr.
+///
+/// Paths and URLs stay whole, so they can be copied: a CI log (stderr not a terminal) gets
+/// no wrapping at all, and a terminal's wrapping breaks lines only at spaces.
 pub fn print(err: &CliError) {
+    let wrap = std::io::stderr().is_terminal();
+    // Fails only when a hook is already set, which then stays.
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .wrap_lines(wrap)
+                .break_words(false)
+                .word_separator(textwrap::WordSeparator::AsciiSpace)
+                .build(),
+        )
+    }));
     eprintln!("Error: {}", err.code);
     eprintln!(
         "{:?}",
