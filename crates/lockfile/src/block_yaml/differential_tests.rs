@@ -118,6 +118,7 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// `TACK_DIFF_ROUNDS` sets the rounds per file (600 by default) for a longer search.
 #[test]
 fn damaged_lockfiles_are_refused_or_read_as_the_general_parser_reads_them() {
     let mut rng = Rng(0x7ac4_1ab0);
@@ -127,9 +128,11 @@ fn damaged_lockfiles_are_refused_or_read_as_the_general_parser_reads_them() {
         "crates/lockfile/tests/fixtures/small.yaml",
         "crates/lockfile/tests/fixtures/workspace-features.yaml",
         "crates/lockfile/tests/fixtures/git-and-legacy.yaml",
+        "fuzz/seeds/lockfile/literal-blocks.yaml",
     ] {
         let text = std::fs::read_to_string(repo_file(rel)).unwrap();
-        for round in 0..600 {
+        let rounds: usize = std::env::var("TACK_DIFF_ROUNDS").map_or(600, |n| n.parse().unwrap());
+        for round in 0..rounds {
             let mut damaged = mutate(&text, &mut rng);
             if round % 3 == 0 {
                 damaged = mutate(&damaged, &mut rng);
@@ -240,4 +243,47 @@ fn double_quoted_escapes_take_the_fast_path() {
     }
     let unknown = "lockfileVersion: '9.0'\nimporters:\n  .:\n    dependencies:\n      a:\n        specifier: \"\\q\"\n        version: '1'\n";
     assert_eq!(super::parse_lockfile(unknown), None);
+}
+
+/// Literal blocks as pnpm (and tack's writer) writes them, in the middle of an entry, at the
+/// end of one (before the blank line between entries) and at the end of the text: read by
+/// the fast path, as the general parser reads them, or refused.
+#[test]
+fn literal_blocks_are_read_as_the_general_parser_reads_them() {
+    let messages = [
+        "line one\nline two",
+        "ends with a line feed\n",
+        "ends with two\n\n",
+        " starts with a space\nsecond",
+        "\n starts with a line feed and a space",
+        "\nstarts with a line feed",
+        "a blank line\n\ninside",
+        "  \nthe first line only spaces",
+        "trailing spaces   \n  indented\n",
+        "'quotes' \"and\" # : \\ and é\nx",
+        "- a dash\nkey: value",
+        "\n",
+        "\n\n",
+        "x\n\n\n",
+    ];
+    let mut taken = 0;
+    for message in messages {
+        let mut block = String::new();
+        crate::yaml_scalar::push_block_value(&mut block, message, 4);
+        let doc = format!(
+            "lockfileVersion: '9.0'\n\npackages:\n\n  a@1.0.0:\n    resolution: {{integrity: sha512-a}}\n    deprecated: {block}\n    hasBin: true\n\n  b@1.0.0:\n    resolution: {{integrity: sha512-b}}\n    deprecated: {block}\n\n  c@1.0.0:\n    resolution: {{integrity: sha512-c}}\n    deprecated: {block}\n"
+        );
+        let slow = general(&doc).unwrap_or_else(|| panic!("the general parser refused {doc:?}"));
+        assert_eq!(
+            slow.packages["a@1.0.0"].deprecated.as_deref(),
+            Some(message),
+            "{doc:?}"
+        );
+        if let Some(fast) = super::parse_lockfile(&doc) {
+            taken += 1;
+            assert_eq!(Some(fast), Some(slow), "{doc:?}");
+        }
+    }
+    // All but the blocks of blank lines only, and the line of spaces past the indent.
+    assert_eq!(taken, messages.len() - 3);
 }

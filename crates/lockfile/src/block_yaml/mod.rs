@@ -4,7 +4,7 @@
 //! and the general YAML parser took 12 ms of wall time (16 ms of CPU on two threads) for
 //! a 750-package lockfile: a tenth of a warm install, all of it on the critical path. pnpm
 //! writes a small, regular subset of YAML (block mappings indented by two spaces, one-line
-//! flow collections, one-line scalars), which [`parse::parse_document`] reads in one pass
+//! flow collections, one-line scalars, and literal blocks for multi-line values), which [`parse::parse_document`] reads in one pass
 //! into a borrowed tree; [`de::NodeDe`] then feeds that tree to the same `Deserialize`
 //! impls the general parser feeds.
 //!

@@ -2,8 +2,10 @@
 //!
 //! Accepted: block mappings and sequences indented by spaces, one entry per line; flow
 //! mappings and sequences that open and close on one line; plain, single-quoted and
-//! double-quoted scalars on one line; blank lines. Everything else is refused with
-//! [`Refused`]: comments, tabs, anchors, aliases, tags, block scalars, multi-line scalars,
+//! double-quoted scalars on one line; literal blocks as mapping values (`|`, `|-`, `|+`, with
+//! an indentation indicator: how pnpm writes a multi-line `deprecated`); blank lines.
+//! Everything else is refused with [`Refused`]: comments, tabs, anchors, aliases, tags, folded
+//! blocks, multi-line flow scalars,
 //! complex keys, document markers, sequences at their key's indent, duplicate keys, and any
 //! plain scalar that YAML could read as something other than a string where the reader
 //! expects one (that is judged later, in `de.rs`). A refusal is never an error: the caller
@@ -79,6 +81,7 @@ pub(crate) fn parse_document(text: &str) -> R<Node<'_>> {
         });
     }
     let mut parser = Parser {
+        src: text,
         lines,
         at: 0,
         depth: 0,
@@ -95,6 +98,8 @@ pub(crate) fn parse_document(text: &str) -> R<Node<'_>> {
 }
 
 struct Parser<'a> {
+    /// The whole document, for the raw lines of a literal block.
+    src: &'a str,
     lines: Vec<Line<'a>>,
     at: usize,
     depth: usize,
@@ -152,7 +157,9 @@ impl<'a> Parser<'a> {
             }
             let (key, rest) = split_key(text)?;
             self.at += 1;
-            let value = if rest.is_empty() {
+            let value = if let Some(header) = rest.strip_prefix('|') {
+                self.literal_block(header, indent)?
+            } else if rest.is_empty() {
                 match self.next_indent() {
                     Some(next) if next > indent => self.block(next)?,
                     Some(next) if next == indent && is_seq_item(self.lines[self.at].text) => {
@@ -174,6 +181,32 @@ impl<'a> Parser<'a> {
         Ok(Node::Map(entries))
     }
 
+    /// The literal block after `key: |<header>` (the key at `indent`; `header` is a slice of
+    /// its line): every line after that one that is blank or deeper than the key.
+    fn literal_block(&mut self, header: &str, indent: usize) -> R<Node<'a>> {
+        let header_end = self.offset(header) + header.len();
+        let start = match self.src[header_end..].find('\n') {
+            Some(i) => header_end + i + 1,
+            None => self.src.len(),
+        };
+        while self.next_indent().is_some_and(|next| next > indent) {
+            self.at += 1;
+        }
+        let end = match self.lines.get(self.at) {
+            // The start of the next line that is not the block's.
+            Some(next) => self.offset(next.text) - next.indent,
+            None => self.src.len(),
+        };
+        let value = literal_text(header, &self.src[start..end], indent)?;
+        self.count(1)?;
+        Ok(Node::Quoted(Cow::Owned(value)))
+    }
+
+    /// Where `part`, a slice of the document, starts in it.
+    fn offset(&self, part: &str) -> usize {
+        part.as_ptr() as usize - self.src.as_ptr() as usize
+    }
+
     fn seq(&mut self, indent: usize) -> R<Node<'a>> {
         let mut items = Vec::new();
         while let Some(line) = self.lines.get(self.at).filter(|l| l.indent == indent) {
@@ -191,6 +224,71 @@ impl<'a> Parser<'a> {
         }
         Ok(Node::Seq(items))
     }
+}
+
+/// How a literal block ends: `-` strips every final line feed, `+` keeps them all, none
+/// keeps one.
+#[derive(Clone, Copy, PartialEq)]
+enum Chomp {
+    Strip,
+    Clip,
+    Keep,
+}
+
+/// A literal block's value from its header (after `|`) and its raw lines (`body`, each ended by
+/// a line feed), under a key at `parent`. Only the shapes js-yaml writes are taken: an
+/// optional indentation digit, then an optional `-` or `+`; lines indented at least as far as
+/// the content (blank ones with no spaces past it); something that is not blank. Anything
+/// else (a comment after the header, a line of spaces only past the content's indent, a
+/// block at the end of a text with no last line feed) is refused, not guessed.
+fn literal_text(header: &str, body: &str, parent: usize) -> R<String> {
+    let (explicit, chomp) = match header.as_bytes() {
+        [] => (None, Chomp::Clip),
+        [b'-'] => (None, Chomp::Strip),
+        [b'+'] => (None, Chomp::Keep),
+        [d @ b'1'..=b'9'] => (Some(usize::from(d - b'0')), Chomp::Clip),
+        [d @ b'1'..=b'9', b'-'] => (Some(usize::from(d - b'0')), Chomp::Strip),
+        [d @ b'1'..=b'9', b'+'] => (Some(usize::from(d - b'0')), Chomp::Keep),
+        _ => return Err(Refused),
+    };
+    let body = body.strip_suffix('\n').ok_or(Refused)?;
+    let lines: Vec<&str> = body.split('\n').collect();
+    let spaces = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let is_blank = |line: &str| line.bytes().all(|b| b == b' ');
+    let first_text = lines.iter().find(|l| !is_blank(l)).ok_or(Refused)?;
+    let content = match explicit {
+        Some(digit) => parent + digit,
+        None => spaces(first_text),
+    };
+    if content <= parent {
+        return Err(Refused);
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut any_text = false;
+    let mut breaks = 0;
+    for line in lines {
+        if is_blank(line) {
+            if line.len() > content {
+                return Err(Refused);
+            }
+            breaks += 1;
+            continue;
+        }
+        if spaces(line) < content {
+            return Err(Refused);
+        }
+        // The line feeds since the last line of text: its own, and one per blank line.
+        out.extend(std::iter::repeat_n('\n', breaks + usize::from(any_text)));
+        out.push_str(&line[content..]);
+        any_text = true;
+        breaks = 0;
+    }
+    match chomp {
+        Chomp::Strip => {}
+        Chomp::Clip => out.push('\n'),
+        Chomp::Keep => out.extend(std::iter::repeat_n('\n', breaks + 1)),
+    }
+    Ok(out)
 }
 
 fn is_seq_item(text: &str) -> bool {
@@ -593,6 +691,41 @@ mod tests {
         assert_eq!(snapshots[1].1, Node::Map(vec![]));
     }
 
+    /// Literal blocks as js-yaml writes them, under a key at column 2, with what YAML reads.
+    #[test]
+    fn literal_blocks() {
+        let cases = [
+            ("|-\n    one\n    two\n", "one\ntwo"),
+            ("|\n    one\n", "one\n"),
+            ("|+\n    one\n\n", "one\n\n"),
+            ("|+\n    one\n\n\n", "one\n\n\n"),
+            ("|2-\n     space\n    x\n", " space\nx"),
+            ("|-\n\n    after a blank\n", "\nafter a blank"),
+            ("|-\n    a\n\n\n    b\n", "a\n\n\nb"),
+            ("|-\n    a\n  \n    b\n", "a\n\nb"),
+            ("|2-\n      deeper\n    x\n", "  deeper\nx"),
+            ("|-\n    x\n      deeper\n", "x\n  deeper"),
+            (
+                "|-\n    k: v # not a comment\n    - x\n",
+                "k: v # not a comment\n- x",
+            ),
+            (
+                "|-   \n    trailing spaces after the header\n",
+                "trailing spaces after the header",
+            ),
+        ];
+        for (block, want) in cases {
+            let text = format!("a:\n  b: {block}  c: d\n");
+            let doc = parse_document(&text).unwrap_or_else(|_| panic!("{text:?} refused"));
+            let Node::Map(top) = doc else { panic!() };
+            let Node::Map(fields) = &top[0].1 else {
+                panic!()
+            };
+            assert_eq!(fields[0].1, Node::Quoted(want.into()), "{text:?}");
+            assert_eq!(fields[1], (plain("c"), plain("d")), "{text:?}");
+        }
+    }
+
     #[test]
     fn refuses_what_it_does_not_know() {
         for text in [
@@ -600,8 +733,16 @@ mod tests {
             "# comment\na: 1\n",
             "a: &x 1\nb: *x\n",
             "a: !!str 1\n",
-            "a: |\n  text\n",
             "a: >\n  text\n",
+            "a: |\n",
+            "a: |\n\n",
+            "a: |-  # comment\n  text\n",
+            "a: |-2\n  text\n",
+            "a: |\n  text\n x\n",
+            "a: |\n    deeper first\n  x\n",
+            "a: |\n   \n  text\n",
+            "a: |\n  text",
+            "a:\n  - |\n    text\n",
             "a: one\n  two\n",
             "a:\n- x\n",
             "a: 1\na: 2\n",
