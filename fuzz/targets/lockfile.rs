@@ -31,8 +31,9 @@ pub fn run(data: &[u8]) {
         // quoting, escapes or literal blocks. (Compared as written, not as read: an empty
         // `settings:` is read as a section and written as none, both meaning the same.) Not
         // with a `|+` block: a value ending in two line feeds keeps the blank line pnpm puts
-        // after each entry, so it gains a line feed each time it is read, in pnpm as here.
-        Ok(again) if !written.contains("|+\n") => {
+        // after each entry, so it gains a line feed each time it is read, in pnpm as here
+        // (`|2+` when it also starts with a space).
+        Ok(again) if !written.contains("|+\n") && !written.contains("|2+\n") => {
             let rewritten = again.to_yaml_string();
             assert!(
                 rewritten == written,

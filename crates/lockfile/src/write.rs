@@ -296,7 +296,12 @@ fn write_value_entry(s: &mut String, indent: usize, k: &str, value: &Value) {
         Value::Array(items) if !items.is_empty() => {
             let _ = writeln!(s, "{p}{}:", key(k));
             for item in items {
-                let _ = writeln!(s, "{p}  - {}", flow_value(item));
+                match item {
+                    Value::String(text) => push_item(s, &format!("{p}  "), text),
+                    other => {
+                        let _ = writeln!(s, "{p}  - {}", flow_value(other));
+                    }
+                }
             }
         }
         Value::String(text) => push_entry(s, &p, k, text),
@@ -451,5 +456,28 @@ mod tests {
                 assert_eq!(js_cmp(x, y), want, "{x:?} against {y:?}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod block_value_tests {
+    use serde_json::json;
+
+    /// Strings under `dependenciesMeta`, as values and as sequence items, are block values
+    /// as js-yaml writes them: plain where YAML reads them back the same (`a,b` needs no
+    /// quotes outside a flow collection), a literal block for a line feed.
+    #[test]
+    fn dependencies_meta_strings_are_block_values() {
+        let mut s = String::new();
+        super::write_value_entry(
+            &mut s,
+            6,
+            "dep",
+            &json!({"list": ["a,b", "one\ntwo"], "text": "x\ny", "injected": true}),
+        );
+        assert_eq!(
+            s,
+            "      dep:\n        injected: true\n        list:\n          - a,b\n          - |-\n            one\n            two\n        text: |-\n          x\n          y\n"
+        );
     }
 }

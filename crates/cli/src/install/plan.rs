@@ -211,14 +211,11 @@ pub fn build(
     })
 }
 
-/// Refuses a package name that could escape `node_modules` when used as a path: pnpm only
-/// accepts npm package names (`name` or `@scope/name`, no `.`/`..` segments, no separators
-/// beyond the scope's).
 /// A git dependency (a clone, or a git host's tarball): pnpm builds its files by running the
 /// package's `prepare` script and packing what `npm pack` would keep, which tack does not do
-/// yet. Refused before anything is written, instead of installing a tree pnpm would not build
-/// (a git host's tarball holds the whole repository) or asking for an integrity that pnpm
-/// never records for these.
+/// yet. Refused before anything is fetched or linked, instead of installing a tree pnpm would
+/// not build (a git host's tarball holds the whole repository) or asking for an integrity
+/// that pnpm never records for these.
 fn unsupported_git_dependency(dep_path: &str, source: &str) -> CliError {
     CliError::new(
         "ERR_TACK_UNSUPPORTED_RESOLUTION",
@@ -227,9 +224,12 @@ fn unsupported_git_dependency(dep_path: &str, source: &str) -> CliError {
             tack_tarball::redact_url(source)
         ),
     )
-    .with_help("Install this project with pnpm (`pnpm install --frozen-lockfile`); nothing was written. The store and lockfile stay shared, so tack can be used again once the git dependency is gone.")
+    .with_help("Install this project with pnpm (`pnpm install --frozen-lockfile`); nothing was fetched and node_modules was not touched. The store and lockfile stay shared, so tack can be used again once the git dependency is gone.")
 }
 
+/// Refuses a package name that could escape `node_modules` when used as a path: pnpm only
+/// accepts npm package names (`name` or `@scope/name`, no `.`/`..` segments, no separators
+/// beyond the scope's).
 fn check_package_name(name: &str, dep_path: &str) -> Result<(), CliError> {
     let segments: Vec<&str> = name.split('/').collect();
     let valid_segment = |s: &str| {
