@@ -1,7 +1,8 @@
 //! The lockfile fuzz target's body, shared by the libFuzzer binary (`fuzz_targets/lockfile.rs`)
 //! and the stable smoke test (`crates/lockfile/tests/fuzz_regressions.rs`).
 //!
-//! Any text must parse or fail with an error, never panic or hang; a parsed lockfile must
+//! Any text must parse or fail with an error, never panic or hang; the fast readers must read
+//! it as the general parser does or leave it to it; a parsed lockfile must
 //! survive the writer and read back as itself, and every snapshot key must go through the
 //! dep-path helpers.
 
@@ -12,6 +13,10 @@ pub fn run(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
+    // Every fast path reads what the general parser reads, or leaves the text to it.
+    if let Some(difference) = tack_lockfile::fast_read_disagreement(text) {
+        panic!("a fast path disagrees with the general parser:\n{difference}\n--- input\n{text}");
+    }
     let path = Path::new("pnpm-lock.yaml");
     let Ok(lockfile) = Lockfile::from_str(text, path) else {
         return;

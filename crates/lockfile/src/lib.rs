@@ -23,6 +23,8 @@ pub use dep_path::{
 };
 pub use error::LockfileError;
 pub use lockfile_name::{current_git_branch, lockfile_name, WANTED_LOCKFILE};
+#[doc(hidden)]
+pub use read::fast_read_disagreement;
 pub use read::MAX_LOCKFILE_BYTES;
 pub use resolution::Resolution;
 pub use tarball_url::tarball_url;

@@ -90,6 +90,37 @@ impl Lockfile {
     }
 }
 
+/// For the lockfile fuzz target, not for use: where a fast path (the block reader, whole or in
+/// sections, or the general parser in sections) takes `text` but reads it differently from the
+/// general parser reading it whole, or takes text that parser refuses, what differs. `None`
+/// when they agree, or when `text` goes to the general parser anyway.
+#[doc(hidden)]
+pub fn fast_read_disagreement(text: &str) -> Option<String> {
+    use crate::sections::{parse_in_sections, Parser};
+    if needs_general_parser(text) {
+        return None;
+    }
+    let general: Option<Lockfile> = serde_saphyr::from_str_with_options(text, parse_options()).ok();
+    let paths = [
+        (
+            "the block reader in sections",
+            parse_in_sections(text, Parser::Block),
+        ),
+        ("the block reader", crate::block_yaml::parse_lockfile(text)),
+        (
+            "the general parser in sections",
+            parse_in_sections(text, Parser::General),
+        ),
+    ];
+    paths.into_iter().find_map(|(name, fast)| {
+        let fast = fast?;
+        (general.as_ref() != Some(&fast)).then(|| match &general {
+            Some(general) => format!("{name} read {fast:?}\nthe general parser read {general:?}"),
+            None => format!("{name} read {fast:?}\nthe general parser refused the text"),
+        })
+    })
+}
+
 /// Limits well above the largest real lockfiles (a 1,500-package lockfile is ~60k events) that still
 /// refuse billion-laughs style or absurdly deep input.
 pub(crate) fn parse_options() -> Options {
