@@ -309,7 +309,9 @@ fn split_key(text: &str) -> R<(Node<'_>, &str)> {
                 None => return Err(Refused),
             };
             let key = &text[..end];
-            if !plain_ok(key, false) {
+            // `<<` is a merge key to the general parser (and to pnpm's js-yaml), which refuses
+            // one whose value is not a mapping, even in a section nobody reads.
+            if !plain_ok(key, false) || key == "<<" {
                 return Err(Refused);
             }
             (Node::Plain(key), &text[end..])
@@ -743,6 +745,7 @@ mod tests {
             "a: |\n   \n  text\n",
             "a: |\n  text",
             "a:\n  - |\n    text\n",
+            "a:\n  <<: b\n",
             "a: one\n  two\n",
             "a:\n- x\n",
             "a: 1\na: 2\n",
