@@ -102,8 +102,9 @@ fn node_version_setting_decides_engines_checks_like_pnpm() {
     }
 }
 
-/// A lockfile with a character YAML does not allow (a control, DEL, a C1 control, U+FFFE), or
-/// a byte-order mark where a value starts, is refused by pnpm 12 and by tack alike:
+/// A lockfile with a character YAML does not allow (a control, DEL, a C1 control, U+FFFE), a
+/// byte-order mark where a value starts, or a merge key without a mapping, is refused by pnpm
+/// 12 and by tack alike:
 /// `ERR_PNPM_BROKEN_LOCKFILE`, with the same message, line and column. (tack's fast lockfile reader once read such text as if the
 /// character were any other, and could then write a `.pnpm/lock.yaml` nothing reads.)
 #[test]
@@ -114,27 +115,33 @@ fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
         r#"{"name":"unprintable","version":"1.0.0","dependencies":{"x":"1.0.0"}}"#,
     );
     let unexpected = |shown: &str| format!("unexpected character: `{shown}'");
-    for (raw, message) in [
-        ("\u{7f}", unexpected(r"\u{7f}")),
-        ("\u{0}a", unexpected(r"\u{0}")),
-        ("\u{9f}", unexpected(r"\u{9f}")),
-        ("\u{fffe}", unexpected(r"\u{fffe}")),
-        ("\u{1b}", unexpected(r"\u{1b}")),
+    let lockfile = |raw: &str, tail: &str| {
+        format!(
+            "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  \
+             excludeLinksFromLockfile: false\n\nimporters:\n\n  .:\n    dependencies:\n      \
+             x:\n        specifier: {raw}1.0.0\n        version: 1.0.0\n{tail}"
+        )
+    };
+    for (text, message) in [
+        (lockfile("\u{7f}", ""), unexpected(r"\u{7f}")),
+        (lockfile("\u{0}a", ""), unexpected(r"\u{0}")),
+        (lockfile("\u{9f}", ""), unexpected(r"\u{9f}")),
+        (lockfile("\u{fffe}", ""), unexpected(r"\u{fffe}")),
+        (lockfile("\u{1b}", ""), unexpected(r"\u{1b}")),
         // A byte-order mark where a token starts (inside a scalar, pnpm keeps it).
         (
-            "\u{feff}",
+            lockfile("\u{feff}", ""),
             "a BOM must not appear inside a document".to_string(),
+        ),
+        // A merge key without a mapping, even in a section neither tool reads (tack's fast
+        // reader once took it).
+        (
+            lockfile("", "\nextra:\n  a:\n    <<: 2.0\n"),
+            "YAML merge value must be mapping or sequence of mappings".to_string(),
         ),
     ] {
         let shown = &message;
-        project.write(
-            "pnpm-lock.yaml",
-            &format!(
-                "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  \
-                 excludeLinksFromLockfile: false\n\nimporters:\n\n  .:\n    dependencies:\n      \
-                 x:\n        specifier: {raw}1.0.0\n        version: 1.0.0\n"
-            ),
-        );
+        project.write("pnpm-lock.yaml", &text);
         let args = ["install", "--frozen-lockfile", "--offline"];
         let [by_pnpm, by_tack] = [project.pnpm(&args), project.tack(&args)].map(|out| {
             assert!(!out.status.success(), "{shown}: the install succeeded");
