@@ -176,7 +176,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_, '_> {
         visitor.visit_newtype_struct(self)
     }
 
+    /// What no field reads is still judged as the general parser judges it untyped (pnpm 12
+    /// refuses a lockfile with `.inf` in an unknown section): every plain scalar in it must be
+    /// unambiguous, or the text is refused here.
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Refused> {
+        self.deserialize_any(de::IgnoredAny)?;
         visitor.visit_unit()
     }
 
