@@ -422,6 +422,7 @@ fn write_snapshot(s: &mut String, dep_path: &str, snapshot: &SnapshotEntry) {
 #[cfg(test)]
 mod tests {
     use super::js_cmp;
+    use serde_json::json;
 
     /// Byte order where it agrees with UTF-16's, code units where it does not: every pair
     /// of a set of ASCII, two-, three- and four-byte characters, and their pairings.
@@ -457,11 +458,6 @@ mod tests {
             }
         }
     }
-}
-
-#[cfg(test)]
-mod block_value_tests {
-    use serde_json::json;
 
     /// Strings under `dependenciesMeta`, as values and as sequence items, are block values
     /// as js-yaml writes them: plain where YAML reads them back the same (`a,b` needs no
