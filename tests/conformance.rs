@@ -289,3 +289,53 @@ fn multi_line_deprecations_are_written_like_pnpm() {
     }
     assert_same_tree(&project, &[]);
 }
+
+/// A package skipped for its platform takes down with it the packages only it depends on:
+/// pnpm 12 installs none of them and lists every one in `.modules.yaml#skipped`, sorted, but not
+/// a package something installed also needs. (tack listed only the incompatible package itself,
+/// in the order it met it.)
+#[test]
+fn packages_below_a_skipped_one_are_listed_as_skipped_like_pnpm() {
+    let registry = registry::start();
+    registry.add_package(
+        tack_test_registry::PackageDef::new("tack-darwin-parent", "1.0.0")
+            .field("os", serde_json::json!(["darwin"]))
+            .field(
+                "dependencies",
+                serde_json::json!({"is-odd": "3.0.1", "tack-below-skipped": "1.0.0"}),
+            )
+            .file("index.js", b"module.exports = 1;\n".to_vec(), 0o644),
+    );
+    registry.add_package(
+        tack_test_registry::PackageDef::new("tack-below-skipped", "1.0.0")
+            .field(
+                "dependencies",
+                serde_json::json!({"tack-bin-string": "1.0.0"}),
+            )
+            .file("index.js", b"module.exports = 2;\n".to_vec(), 0o644),
+    );
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        r#"{"name":"below-skipped","version":"1.0.0","dependencies":{"is-number":"6.0.0"},"optionalDependencies":{"tack-darwin-parent":"1.0.0","only-darwin":"1.0.0"}}"#,
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let modules = tack_suite::conformance::normalized_modules_yaml(&tack);
+    assert_eq!(
+        modules["skipped"],
+        serde_json::json!([
+            "is-odd@3.0.1",
+            "only-darwin@1.0.0",
+            "tack-below-skipped@1.0.0",
+            "tack-bin-string@1.0.0",
+            "tack-darwin-parent@1.0.0"
+        ]),
+        "is-number@6.0.0 is a direct dependency, so it is installed and not listed"
+    );
+}

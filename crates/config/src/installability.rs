@@ -277,9 +277,13 @@ impl EngineVerdicts {
 pub struct FilteredGraph {
     /// Snapshot keys to install, in discovery order.
     pub installable: IndexSet<String>,
-    /// Incompatible packages reached only through optional edges (pnpm's `.modules.yaml#skipped`).
-    /// Their dependencies are not installed unless reachable otherwise.
+    /// Incompatible packages reached only through optional edges, in discovery order: the ones
+    /// pnpm reports as skipped. Their dependencies are not installed unless reachable otherwise.
     pub skipped: IndexSet<String>,
+    /// Optional packages below a skipped one that nothing else installs, in discovery order.
+    /// pnpm 12 lists them in `.modules.yaml#skipped` too (with the incompatible ones, sorted:
+    /// see [`FilteredGraph::modules_skipped`]), without reporting them.
+    pub skipped_below: IndexSet<String>,
     /// Incompatible packages installed anyway because a regular edge reaches them.
     pub warnings: Vec<Warning>,
 }
@@ -355,6 +359,7 @@ pub fn filter_lockfile(
     // snapshot is judged once: the first time it comes off the stack.
     let mut installable = NodeSet::default();
     let mut skipped = NodeSet::default();
+    let mut skipped_roots = Vec::new();
     let mut result = FilteredGraph::default();
     let mut engines = EngineVerdicts::default();
     let lists = HostLists::new(host, supported);
@@ -376,6 +381,7 @@ pub fn filter_lockfile(
         if let Some(problem) = verdict {
             if !is_required {
                 skipped.insert(node);
+                skipped_roots.push(node);
                 result.skipped.insert(dep_path.to_owned());
                 continue;
             }
@@ -409,7 +415,56 @@ pub fn filter_lockfile(
             }
         }
     }
+    result.skipped_below = skipped_below(&mut graph, lockfile, &installable, skipped_roots);
     Ok(result)
+}
+
+/// Pass 3: the packages below the skipped ones that no installed package reaches. pnpm walks
+/// every edge below a skipped package and records each snapshot marked `optional` it did not
+/// install (`pkgAllDeps` in `lockfile/filtering`); pnpm 12 does so whatever order the edges come
+/// in, so a package an installed one also reaches is installed and not listed.
+fn skipped_below(
+    graph: &mut SnapshotGraph<'_>,
+    lockfile: &Lockfile,
+    installable: &NodeSet,
+    skipped_roots: Vec<usize>,
+) -> IndexSet<String> {
+    let mut below = IndexSet::new();
+    let mut seen = NodeSet::default();
+    for &node in &skipped_roots {
+        seen.insert(node);
+    }
+    let mut stack = skipped_roots;
+    while let Some(node) = stack.pop() {
+        graph.expand(node);
+        for &(child, _) in graph.edges(node) {
+            if installable.contains(child) || !seen.insert(child) {
+                continue;
+            }
+            let dep_path = graph.name(child);
+            if lockfile.snapshots.get(dep_path).is_some_and(|s| s.optional) {
+                below.insert(dep_path.to_owned());
+            }
+            stack.push(child);
+        }
+    }
+    below
+}
+
+impl FilteredGraph {
+    /// pnpm 12's `.modules.yaml#skipped`: the skipped packages and the optional ones below
+    /// them that are not installed, sorted.
+    pub fn modules_skipped(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .skipped
+            .iter()
+            .chain(&self.skipped_below)
+            .cloned()
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
 }
 
 /// Nodes of a [`SnapshotGraph`] seen by a walk (the graph grows as edges are resolved).

@@ -31,6 +31,7 @@ packages:
     resolution: {integrity: sha512-p}
     os: [darwin]
   only-under-plat@1.0.0: {resolution: {integrity: sha512-u}}
+  under-under-plat@1.0.0: {resolution: {integrity: sha512-uu}}
   opt-ok@1.0.0:
     resolution: {integrity: sha512-o}
     os: ['!win32']
@@ -51,7 +52,12 @@ snapshots:
     dependencies:
       shared: 1.0.0
       only-under-plat: 1.0.0
-  only-under-plat@1.0.0: {}
+  only-under-plat@1.0.0:
+    dependencies:
+      under-under-plat: 1.0.0
+    optional: true
+  under-under-plat@1.0.0:
+    optional: true
   opt-ok@1.0.0: {}
   eng-opt@1.0.0: {}
   '@esbuild/darwin-arm64@1.0.0': {}
@@ -105,6 +111,21 @@ fn optional_incompatible_subtree_is_skipped_shared_node_kept() {
     assert_eq!(
         sorted(&g.skipped),
         vec!["@esbuild/darwin-arm64@1.0.0", "eng-opt@1.0.0", "plat@1.0.0"]
+    );
+    // Below a skipped package: what nothing else installs (not `shared`, which `a` needs).
+    assert_eq!(
+        sorted(&g.skipped_below),
+        vec!["only-under-plat@1.0.0", "under-under-plat@1.0.0"]
+    );
+    assert_eq!(
+        g.modules_skipped(),
+        vec![
+            "@esbuild/darwin-arm64@1.0.0",
+            "eng-opt@1.0.0",
+            "only-under-plat@1.0.0",
+            "plat@1.0.0",
+            "under-under-plat@1.0.0"
+        ]
     );
     let codes: Vec<&str> = g.warnings.iter().map(|w| w.code).collect();
     assert_eq!(codes.len(), 2, "{:?}", g.warnings);

@@ -233,7 +233,7 @@ pub fn run(
     }
     let installable: HashSet<String> = filtered.installable.iter().cloned().collect();
     let mut install_plan = plan::build(&lockfile, &config, &selection, &installable)?;
-    install_plan.skipped = filtered.skipped.iter().cloned().collect();
+    install_plan.skipped = filtered.modules_skipped();
 
     tack_fs::phase_timer::mark("plan");
     store.ensure_root()?;
