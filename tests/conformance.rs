@@ -339,3 +339,88 @@ fn packages_below_a_skipped_one_are_listed_as_skipped_like_pnpm() {
         "is-number@6.0.0 is a direct dependency, so it is installed and not listed"
     );
 }
+
+/// A package that ships its dependencies (`bundledDependencies`) gets their bins in its own
+/// `node_modules/.bin`, beside its own and its children's, as pnpm 12 links them: `npm` has a
+/// dozen. A bundled package's `node_modules` sits first on its shims' `NODE_PATH`, then the
+/// bundling package's `node_modules`. (tack linked none of them.) The tree comparison covers
+/// the shims' text and the exec bit pnpm sets on their targets.
+#[test]
+fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
+    let registry = registry::start();
+    let script = b"#!/usr/bin/env node\nconsole.log('bundled')\n".to_vec();
+    registry.add_package(
+        tack_test_registry::PackageDef::new("tack-bundler", "1.0.0")
+            .field("bin", serde_json::json!({"tack-bundler": "cli.js"}))
+            .field(
+                "dependencies",
+                serde_json::json!({
+                    "tack-a-bundled-tool": "1.0.0",
+                    "@tack-bundled/scoped": "1.0.0",
+                    "tack-bin-map": "1.0.0"
+                }),
+            )
+            .field(
+                "bundledDependencies",
+                serde_json::json!(["tack-a-bundled-tool", "@tack-bundled/scoped"]),
+            )
+            .file("cli.js", script.clone(), 0o755)
+            .file(
+                "node_modules/tack-a-bundled-tool/package.json",
+                br#"{"name":"tack-a-bundled-tool","version":"1.0.0","bin":{"tack-a-bundled-tool":"tool.js","tack-shared-cmd":"tool.js"}}"#.to_vec(),
+                0o644,
+            )
+            .file("node_modules/tack-a-bundled-tool/tool.js", script.clone(), 0o644)
+            .file(
+                "node_modules/@tack-bundled/scoped/package.json",
+                br#"{"name":"@tack-bundled/scoped","version":"1.0.0","bin":"run.js"}"#.to_vec(),
+                0o644,
+            )
+            .file("node_modules/@tack-bundled/scoped/run.js", script.clone(), 0o644)
+            .file(
+                "node_modules/not-declared/package.json",
+                br#"{"name":"not-declared","version":"1.0.0","bin":"x.js"}"#.to_vec(),
+                0o644,
+            )
+            .file("node_modules/not-declared/x.js", script, 0o644),
+    );
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        r#"{"name":"bundles","version":"1.0.0","dependencies":{"tack-bundler":"1.0.0"}}"#,
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let bin_dir = tack
+        .dir()
+        .join("node_modules/.pnpm/tack-bundler@1.0.0/node_modules/tack-bundler/node_modules/.bin");
+    let mut names: Vec<String> = fs_err::read_dir(&bin_dir)
+        .expect("the bundling package's .bin")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // Every package in the bundling package's `node_modules`, named in `bundledDependencies`
+    // or not, beside its own bin and its child's.
+    assert_eq!(
+        names,
+        [
+            "not-declared",
+            "scoped",
+            "tack-a-bundled-tool",
+            "tack-bin-map",
+            "tack-bundler",
+            "tack-shared-cmd"
+        ]
+    );
+    // One conflict rule over bundled packages and children alike: the smaller package name.
+    let shim = fs_err::read_to_string(bin_dir.join("tack-shared-cmd")).expect("shim");
+    assert!(
+        shim.ends_with("# cmd-shim-target=../tack-a-bundled-tool/tool.js\n"),
+        "{shim}"
+    );
+}

@@ -37,6 +37,7 @@ fn plan(files: &[(String, PathBuf)]) -> PlannedPackage {
         files: PackageFiles::Cas(files.to_vec()),
         children: Vec::new(),
         has_bin: false,
+        has_bundled_dependencies: false,
         force_copy: false,
     }
 }

@@ -129,6 +129,64 @@ pub(crate) fn commands_of(
     Ok(out)
 }
 
+/// The commands of the packages a package ships in its own `node_modules` (its
+/// `bundledDependencies`), for its own `.bin` directory: every directory there, `@scope/*`
+/// ones included, whether or not `bundledDependencies` names it, as pnpm 12 links them. Their
+/// shims put the bundled package's `node_modules`, then the shipping package's, on
+/// `NODE_PATH`. A bundled manifest that is not JSON is skipped with a warning: it is the
+/// publisher's, and the package itself installs fine.
+pub(crate) fn bundled_commands(
+    package: &str,
+    pkg_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<BinCommand>, LinkError> {
+    let modules = pkg_dir.join("node_modules");
+    let mut dirs = Vec::new();
+    for (name, path) in subdirectories(&modules, package)? {
+        if name.starts_with('.') {
+            continue;
+        }
+        if name.starts_with('@') {
+            dirs.extend(subdirectories(&path, package)?.into_iter().map(|(_, p)| p));
+        } else {
+            dirs.push(path);
+        }
+    }
+    let mut out = Vec::new();
+    for dir in dirs {
+        match commands_of(package, &dir, Some(modules.clone()), warnings) {
+            Ok(cmds) => out.extend(cmds),
+            Err(LinkError::BadManifest { path, source, .. }) => warnings.push(format!(
+                "Skipping the bins of {}, bundled by {package}: {source}",
+                path.display()
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// The directories in `dir` by name, sorted; none when `dir` does not exist.
+fn subdirectories(dir: &Path, package: &str) -> Result<Vec<(String, PathBuf)>, LinkError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LinkError::io("read", dir, package, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| LinkError::io("read", dir, package, e))?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.push((
+                entry.file_name().to_string_lossy().into_owned(),
+                entry.path(),
+            ));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 fn read_interpreter(target: &Path) -> Interpreter {
     let mut buf = [0u8; 512];
     let n = std::fs::File::open(target)

@@ -18,7 +18,9 @@
 //! once the hoisting is known ([`EarlyBins::hoisting_known`]) and every package they list
 //! with bins is in place.
 
-use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState};
+use crate::bins::{
+    bundled_commands, commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState,
+};
 use crate::hoist::Hoisted;
 use crate::link::top_level_bin_dirs;
 use crate::plan::{ChildTarget, LinkPlan};
@@ -315,6 +317,20 @@ impl EarlyBins {
                 }
             }
         }
+        let bundled = if pkg.has_bundled_dependencies {
+            let mut warnings = Vec::new();
+            let Ok(cmds) = bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), &mut warnings)
+            else {
+                return;
+            };
+            self.warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(warnings);
+            cmds
+        } else {
+            Vec::new()
+        };
         let mut tier: Vec<&BinCommand> = Vec::new();
         if pkg.has_bin {
             let Some(own) = self.commands(plan, p) else {
@@ -322,6 +338,7 @@ impl EarlyBins {
             };
             tier.extend(own);
         }
+        tier.extend(&bundled);
         let mut links = links.iter();
         for edge in &self.edges[p] {
             match edge {

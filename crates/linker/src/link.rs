@@ -8,7 +8,9 @@
 //! reused packages' child links and its top-level links are not checked again (see
 //! `trusted_tree.rs`).
 
-use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState};
+use crate::bins::{
+    bundled_commands, commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState,
+};
 use crate::early_bins::EarlyBins;
 use crate::error::LinkError;
 use crate::hoist::{compute_hoisting, HoistKind, Hoisted};
@@ -425,6 +427,14 @@ fn link_all_bins(
             }
         }
     }
+    // What packages ship in their own `node_modules`, for their own `.bin` only.
+    let mut bundled: HashMap<usize, Vec<BinCommand>> = HashMap::new();
+    for (i, pkg) in plan.packages.iter().enumerate() {
+        if pkg.has_bundled_dependencies && !early.is_some_and(|e| e.written(i)) {
+            let cmds = bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), warnings)?;
+            bundled.insert(i, cmds);
+        }
+    }
     let empty: Vec<BinCommand> = Vec::new();
     let cmds_of = |t: &ChildTarget| -> &Vec<BinCommand> {
         match t {
@@ -444,6 +454,7 @@ fn link_all_bins(
                 .get(pkg.dep_path.as_str())
                 .map(|v| v.iter().collect())
                 .unwrap_or_default();
+            tier.extend(bundled.get(&i).into_iter().flatten());
             for (alias, target) in &pkg.children {
                 if alias != &pkg.name {
                     tier.extend(cmds_of(target));

@@ -84,6 +84,9 @@ pub struct PlannedPackage {
     pub children: Vec<(String, ChildTarget)>,
     /// The lockfile's `hasBin`: the manifest is read after import to find the commands.
     pub has_bin: bool,
+    /// The lockfile's `bundledDependencies`: the bins of what the package ships in its own
+    /// `node_modules` go into its `.bin` directory too.
+    pub has_bundled_dependencies: bool,
     /// The package will run build scripts or be patched: import by reflink or copy, never hardlink.
     pub force_copy: bool,
 }
@@ -266,6 +269,7 @@ mod tests {
                 files: PackageFiles::Cas(Vec::new()),
                 children: Vec::new(),
                 has_bin: false,
+                has_bundled_dependencies: false,
                 force_copy: false,
             };
             let joined = vs.join(dir_name).join("node_modules").join(name);

@@ -381,6 +381,7 @@ mod sibling_tests {
             files: PackageFiles::Cas(Vec::new()),
             children: Vec::new(),
             has_bin: false,
+            has_bundled_dependencies: false,
             force_copy: false,
         }
     }

@@ -153,6 +153,59 @@ fn a_bin_dir_shipped_in_the_tarball_is_pruned_to_the_chosen_shims() {
     assert!(read(&bin.join("tool")).contains("cli.js"));
 }
 
+/// A package with `bundledDependencies` lists the bins of every package in its own
+/// `node_modules` (scoped ones too) in its `.bin`, beside its children's, with the bundled
+/// package's and the shipping package's `node_modules` on `NODE_PATH`. A bundled manifest
+/// that is not JSON costs a warning, not the install. (pnpm 12's layout, checked against
+/// real pnpm by the suite's conformance test, which takes the early-bins path.)
+#[test]
+fn bins_of_bundled_dependencies_go_into_the_shipping_package_bin_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let shipped = [
+        ("index.js", ""),
+        (
+            "node_modules/bundled/package.json",
+            r#"{"name":"bundled","version":"1.0.0","bin":{"b-cmd":"b.js"}}"#,
+        ),
+        ("node_modules/bundled/b.js", "#!/usr/bin/env node\n"),
+        (
+            "node_modules/@s/scoped/package.json",
+            r#"{"name":"@s/scoped","version":"1.0.0","bin":"s.js"}"#,
+        ),
+        ("node_modules/@s/scoped/s.js", "#!/usr/bin/env node\n"),
+        ("node_modules/broken/package.json", "{not json"),
+    ];
+    let (mut plan, bin) = app_using_a_tool(&root, &cas, &shipped);
+    plan.packages[0].has_bundled_dependencies = true;
+    let report = link(&plan).unwrap();
+    assert_eq!(list(&bin), ["b-cmd", "scoped", "tool"]);
+    let shim = read(&bin.join("b-cmd"));
+    assert!(
+        shim.contains(
+            r#"export NODE_PATH="$basedir_abs"/'../bundled/node_modules':"$basedir_abs"/'..':"#
+        ),
+        "{shim}"
+    );
+    assert!(
+        shim.ends_with("# cmd-shim-target=../bundled/b.js\n"),
+        "{shim}"
+    );
+    let app = root.join("node_modules/.pnpm/app@1.0.0/node_modules/app");
+    assert_eq!(mode(&app.join("node_modules/bundled/b.js")), 0o755);
+    assert!(
+        report.warnings.iter().any(|w| w.contains("broken")),
+        "{:?}",
+        report.warnings
+    );
+    // Without the lockfile's `bundledDependencies`, nothing shipped is looked at.
+    let other = tmp.path().join("other");
+    let (plan, bin) = app_using_a_tool(&other, &cas, &shipped);
+    link(&plan).unwrap();
+    assert_eq!(list(&bin), ["tool"]);
+}
+
 #[test]
 fn workspace_bin_shim_matches_pnpm_12() {
     let tmp = tempfile::tempdir().unwrap();

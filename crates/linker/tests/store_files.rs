@@ -34,6 +34,7 @@ fn package(name: &str) -> PlannedPackage {
         files: PackageFiles::Cas(Vec::new()),
         children: Vec::new(),
         has_bin: false,
+        has_bundled_dependencies: false,
         force_copy: false,
     }
 }

@@ -130,6 +130,7 @@ fn file_directory_deps_are_linked_from_the_source_without_node_modules() {
         files: PackageFiles::Directory(src.clone()),
         children: vec![],
         has_bin: false,
+        has_bundled_dependencies: false,
         force_copy: false,
     }];
     plan.importers = vec![importer(".", &root, &[("c", dep("c@file:local/c"))])];

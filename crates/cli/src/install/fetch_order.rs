@@ -86,6 +86,7 @@ mod tests {
                 .map(|c| (c.to_string(), ChildTarget::DepPath(c.to_string())))
                 .collect(),
             has_bin: false,
+            has_bundled_dependencies: false,
             force_copy: false,
         }
     }

@@ -200,6 +200,8 @@ pub fn build(
             files,
             children,
             has_bin: info.has_bin,
+            // pnpm's `hasBundledDependencies`: the field is there, whatever it holds.
+            has_bundled_dependencies: info.bundled_dependencies.is_some(),
             force_copy: false,
         });
         sources.push(PackageSource { package_id, source });

@@ -59,6 +59,7 @@ impl Cas {
             files: PackageFiles::Cas(list),
             children: Vec::new(),
             has_bin: extra.contains("\"bin\""),
+            has_bundled_dependencies: false,
             force_copy: false,
         }
     }
