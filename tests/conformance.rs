@@ -424,3 +424,92 @@ fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
         "{shim}"
     );
 }
+
+/// The peers a direct dependency was resolved with have their bins in the project's `.bin`
+/// (pnpm 12 installs a missing required peer, such as `storybook` for `@storybook/react`, and
+/// links its bins there), after the direct dependencies' own. Not an optional peer, a peer of
+/// a peer, a peer of a deeper package, or a plain child. (tack linked only the direct
+/// dependencies' bins.)
+#[test]
+fn bins_of_the_peers_of_direct_dependencies_are_linked_like_pnpm() {
+    let registry = registry::start();
+    let script = b"#!/usr/bin/env node\nconsole.log('tool')\n".to_vec();
+    let package = |name: &str, fields: serde_json::Value| {
+        let mut def = tack_test_registry::PackageDef::new(name, "1.0.0").file(
+            "cli.js",
+            script.clone(),
+            0o755,
+        );
+        for (key, value) in fields.as_object().expect("fields") {
+            def = def.field(key.as_str(), value.clone());
+        }
+        registry.add_package(def);
+    };
+    use serde_json::json;
+    package(
+        "tack-peer-tool",
+        json!({"bin": {"tack-peer-tool": "cli.js", "tack-same-bin": "cli.js"},
+               "peerDependencies": {"tack-peer-of-peer": "^1.0.0"}}),
+    );
+    package("tack-peer-of-peer", json!({"bin": "cli.js"}));
+    package(
+        "tack-peer-user",
+        json!({"peerDependencies": {"tack-peer-tool": "^1.0.0"},
+               "dependencies": {"tack-bin-string": "1.0.0"}}),
+    );
+    package("tack-opt-peer-tool", json!({"bin": "cli.js"}));
+    package(
+        "tack-opt-peer-user",
+        json!({"peerDependencies": {"tack-opt-peer-tool": "^1.0.0"},
+               "peerDependenciesMeta": {"tack-opt-peer-tool": {"optional": true}}}),
+    );
+    package(
+        "tack-opt-provider",
+        json!({"dependencies": {"tack-opt-peer-tool": "1.0.0"}}),
+    );
+    package("tack-deep-peer-tool", json!({"bin": "cli.js"}));
+    package(
+        "tack-deep-peer-user",
+        json!({"peerDependencies": {"tack-deep-peer-tool": "^1.0.0"}}),
+    );
+    package(
+        "tack-deep-parent",
+        json!({"dependencies": {"tack-deep-peer-user": "1.0.0"}}),
+    );
+    package(
+        "zz-tack-direct",
+        json!({"bin": {"tack-same-bin": "cli.js"}}),
+    );
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        &json!({"name": "peers", "version": "1.0.0", "dependencies": {
+            "tack-peer-user": "1.0.0", "tack-opt-peer-user": "1.0.0", "tack-opt-provider": "1.0.0",
+            "tack-deep-parent": "1.0.0"
+        }, "devDependencies": {"zz-tack-direct": "1.0.0"}})
+        .to_string(),
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let bin_dir = tack.dir().join("node_modules/.bin");
+    let mut names: Vec<String> = fs_err::read_dir(&bin_dir)
+        .expect("the project's .bin")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["tack-peer-tool", "tack-same-bin"]);
+    // A direct dependency's bin beats a peer's of the same name, though the peer's package name
+    // is the smaller one.
+    let shim = fs_err::read_to_string(bin_dir.join("tack-same-bin")).expect("shim");
+    assert!(
+        shim.ends_with(
+            "# cmd-shim-target=../.pnpm/zz-tack-direct@1.0.0/node_modules/zz-tack-direct/cli.js\n"
+        ),
+        "{shim}"
+    );
+}

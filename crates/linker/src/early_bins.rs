@@ -388,14 +388,14 @@ impl EarlyBins {
     }
 }
 
-/// What the top-level `.bin` directories may list: the importers' direct dependencies and
-/// the hoisted packages.
+/// What the top-level `.bin` directories may list: the importers' direct dependencies, the
+/// peers those were resolved with, and the hoisted packages.
 fn top_level_targets<'a>(
     plan: &'a LinkPlan,
     hoisted: &'a [Hoisted],
 ) -> impl Iterator<Item = &'a ChildTarget> {
     plan.importers
         .iter()
-        .flat_map(|i| i.deps.iter().map(|d| &d.target))
+        .flat_map(|i| i.deps.iter().map(|d| &d.target).chain(&i.peers_of_deps))
         .chain(hoisted.iter().map(|h| &h.target))
 }

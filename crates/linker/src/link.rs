@@ -502,7 +502,10 @@ pub(crate) fn top_level_bin_dirs<'c>(
     };
     let mut dirs = Vec::with_capacity(plan.importers.len() + 1);
     for imp in &plan.importers {
-        let mut tiers = vec![tier(&mut imp.deps.iter().map(|d| &d.target))?];
+        let mut tiers = vec![
+            tier(&mut imp.deps.iter().map(|d| &d.target))?,
+            tier(&mut imp.peers_of_deps.iter())?,
+        ];
         if imp.id == "." {
             tiers.push(tier(
                 &mut hoisted

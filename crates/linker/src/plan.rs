@@ -126,6 +126,11 @@ pub struct PlannedImporter {
     pub version: Option<String>,
     /// Direct dependencies that are included by this install.
     pub deps: Vec<ImporterDep>,
+    /// The peers the direct dependencies were resolved with (each one's snapshot
+    /// `dependencies` that its package lists under `peerDependencies`), without repeats.
+    /// pnpm 12 links their bins into this project's `.bin` too, after the direct
+    /// dependencies' (an auto-installed peer such as `storybook` for `@storybook/react`).
+    pub peers_of_deps: Vec<ChildTarget>,
 }
 
 /// The `.modules.yaml` fields that come from the caller's settings.

@@ -110,6 +110,7 @@ mod tests {
                     group: DepGroup::Prod,
                 }))
                 .collect(),
+            peers_of_deps: Vec::new(),
         }
     }
 

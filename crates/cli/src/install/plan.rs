@@ -102,12 +102,14 @@ pub fn build(
                 group,
             });
         }
+        let peers_of_deps = peers_of_direct_deps(lockfile, root, &deps, installable);
         link.importers.push(PlannedImporter {
             id: id.clone(),
             dir,
             name: manifest.as_ref().and_then(|m| m.name.clone()),
             version: manifest.as_ref().and_then(|m| m.version.clone()),
             deps,
+            peers_of_deps,
         });
     }
 
@@ -134,14 +136,9 @@ pub fn build(
             .filter(|_| selection.optional);
         for (alias, reference) in snapshot.dependencies.iter().chain(optional_children) {
             check_package_name(alias, dep_path)?;
-            let target = match reference.strip_prefix("link:") {
-                Some(rel) => ChildTarget::Link(normalize(&root.join(rel))),
-                None => match ref_to_dep_path(reference, alias) {
-                    Some(child) if installable.contains(&child) => ChildTarget::DepPath(child),
-                    _ => continue,
-                },
-            };
-            children.push((alias.clone(), target));
+            if let Some(target) = child_target(root, alias, reference, installable) {
+                children.push((alias.clone(), target));
+            }
         }
         let (source, files) = match &info.resolution {
             Resolution::Directory { directory } => {
@@ -211,6 +208,57 @@ pub fn build(
         sources,
         skipped: Vec::new(),
     })
+}
+
+/// Where a snapshot's dependency `alias: reference` points, if it is installed: a `link:`
+/// is relative to the lockfile's directory.
+fn child_target(
+    root: &Path,
+    alias: &str,
+    reference: &str,
+    installable: &HashSet<String>,
+) -> Option<ChildTarget> {
+    match reference.strip_prefix("link:") {
+        Some(rel) => Some(ChildTarget::Link(normalize(&root.join(rel)))),
+        None => ref_to_dep_path(reference, alias)
+            .filter(|child| installable.contains(child))
+            .map(ChildTarget::DepPath),
+    }
+}
+
+/// The peers the importer's direct dependencies were resolved with: each one's snapshot
+/// `dependencies` that its package lists under `peerDependencies`. pnpm 12 links their bins
+/// into the importer's `.bin`, after the direct dependencies' (observed: a required peer
+/// installed for a direct dependency, but not an optional peer, which the snapshot lists
+/// under `optionalDependencies`, nor a peer of a peer, nor a peer of a deeper package).
+fn peers_of_direct_deps(
+    lockfile: &Lockfile,
+    root: &Path,
+    deps: &[ImporterDep],
+    installable: &HashSet<String>,
+) -> Vec<ChildTarget> {
+    let mut peers: Vec<ChildTarget> = Vec::new();
+    for dep in deps {
+        let ChildTarget::DepPath(dep_path) = &dep.target else {
+            continue;
+        };
+        let (Some(snapshot), Some(info)) =
+            (lockfile.snapshots.get(dep_path), lockfile.package(dep_path))
+        else {
+            continue;
+        };
+        for (alias, reference) in &snapshot.dependencies {
+            if !info.peer_dependencies.contains_key(alias) {
+                continue;
+            }
+            if let Some(target) = child_target(root, alias, reference, installable) {
+                if !peers.contains(&target) {
+                    peers.push(target);
+                }
+            }
+        }
+    }
+    peers
 }
 
 /// A git dependency (a clone, or a git host's tarball): pnpm builds its files by running the

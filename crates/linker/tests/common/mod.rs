@@ -83,6 +83,7 @@ pub fn importer(id: &str, dir: &Path, deps: &[(&str, ChildTarget)]) -> PlannedIm
                 group: DepGroup::Prod,
             })
             .collect(),
+        peers_of_deps: Vec::new(),
     }
 }
 
