@@ -513,3 +513,104 @@ fn bins_of_the_peers_of_direct_dependencies_are_linked_like_pnpm() {
         "{shim}"
     );
 }
+
+/// pnpm sorts the keys of every map in a `packages` or `snapshots` entry, at any depth, with
+/// its field names first (`resolution`, …, `os`, …, `deprecated`, …), and in an importer its
+/// top-level section names (`settings`, `packages`, …): so a dependency named `deprecated` or
+/// `os` comes before `aaa`. tack's `.pnpm/lock.yaml` must hold them in that order too (it sorted
+/// them by name only; found on `gulp@3`, which depends on a package named `deprecated`).
+#[test]
+fn dependencies_named_like_lockfile_fields_are_sorted_like_pnpm() {
+    let registry = registry::start();
+    let plain = |name: &str| {
+        registry.add_package(tack_test_registry::PackageDef::new(name, "1.0.0").file(
+            "index.js",
+            b"module.exports = 1;\n".to_vec(),
+            0o644,
+        ))
+    };
+    for name in [
+        "deprecated",
+        "os",
+        "version",
+        "resolution",
+        "settings",
+        "packages",
+        "aaa-dep",
+        "zzz-dep",
+        "optional",
+        "cpu",
+        "engines",
+        "importers",
+        "snapshots",
+        "name",
+    ] {
+        plain(name);
+    }
+    use serde_json::json;
+    registry.add_package(
+        tack_test_registry::PackageDef::new("tack-key-holder", "1.0.0")
+            .field(
+                "dependencies",
+                json!({"aaa-dep": "1.0.0", "os": "1.0.0", "deprecated": "1.0.0",
+                       "resolution": "1.0.0", "version": "1.0.0", "bundled-x": "1.0.0"}),
+            )
+            .field(
+                "optionalDependencies",
+                json!({"optional": "1.0.0", "aaa-dep": "1.0.0"}),
+            )
+            .field(
+                "peerDependencies",
+                json!({"zzz-dep": "*", "os": "*", "aaa-dep": "*", "deprecated": "*",
+                       "packages": "*"}),
+            )
+            .field(
+                "peerDependenciesMeta",
+                json!({"zzz-dep": {"optional": true}, "deprecated": {"optional": true},
+                       "os": {"optional": true}, "packages": {"optional": true}}),
+            )
+            .field("bundledDependencies", json!(["bundled-x"]))
+            .field("engines", json!({"npm": ">=1", "node": ">=1"}))
+            .file("index.js", b"module.exports = 2;\n".to_vec(), 0o644)
+            .file(
+                "node_modules/bundled-x/package.json",
+                br#"{"name":"bundled-x","version":"1.0.0"}"#.to_vec(),
+                0o644,
+            ),
+    );
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        &json!({"name": "keys", "version": "1.0.0", "dependencies": {
+            "aaa-dep": "1.0.0", "settings": "1.0.0", "packages": "1.0.0", "os": "1.0.0",
+            "zzz-dep": "1.0.0", "tack-key-holder": "1.0.0", "deprecated": "1.0.0",
+            "cpu": "1.0.0", "engines": "1.0.0", "resolution": "1.0.0", "importers": "1.0.0",
+            "snapshots": "1.0.0", "name": "1.0.0", "version": "1.0.0"
+        }, "dependenciesMeta": {"os": {"injected": true}, "packages": {"injected": true},
+                                "aaa-dep": {"injected": true}}})
+        .to_string(),
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml")).expect("lockfile");
+    for shape in [
+        "    dependencies:\n      settings:\n",
+        "      packages:\n\n        specifier: 1.0.0\n\n        version: 1.0.0\n",
+        "      os: {specifier: 1.0.0, version: 1.0.0}\n",
+        "      resolution: 1.0.0\n      version: 1.0.0\n    optionalDependencies:\n      os: 1.0.0\n      deprecated: 1.0.0\n      optional: 1.0.0\n      aaa-dep: 1.0.0\n",
+        "      os: {optional: true}\n",
+        "      packages:\n\n        optional: true\n",
+        "    bundledDependencies:\n      - bundled-x\n",
+    ] {
+        assert!(
+            lockfile.contains(shape),
+            "pnpm wrote no {shape:?}:\n{lockfile}"
+        );
+    }
+    // The tree comparison holds `.pnpm/lock.yaml` byte for byte.
+    assert_same_tree(&project, &[]);
+}

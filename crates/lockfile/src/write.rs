@@ -80,8 +80,8 @@ impl Lockfile {
                 for (index, (field, deps)) in groups.iter().enumerate() {
                     if index == 1 && !importer.dependencies_meta.is_empty() {
                         s.push_str("    dependenciesMeta:\n");
-                        for (dep, meta) in sorted(&importer.dependencies_meta) {
-                            write_value_entry(&mut s, 6, dep, meta);
+                        for (dep, meta) in ranked(&importer.dependencies_meta, ROOT_KEY_RANKS) {
+                            write_value_entry(&mut s, 6, dep, meta, ROOT_KEY_RANKS);
                         }
                         wrote = true;
                     }
@@ -89,7 +89,7 @@ impl Lockfile {
                         continue;
                     }
                     let _ = writeln!(s, "    {field}:");
-                    for (alias, dep) in sorted(deps) {
+                    for (alias, dep) in ranked(deps, ROOT_KEY_RANKS) {
                         write_importer_dep(&mut s, 6, alias, dep);
                     }
                     wrote = true;
@@ -145,6 +145,83 @@ fn sorted<V>(map: &IndexMap<String, V>) -> Vec<(&String, &V)> {
     let mut entries: Vec<(&String, &V)> = map.iter().collect();
     entries.sort_by(|a, b| js_cmp(a.0, b.0));
     entries
+}
+
+/// pnpm's order for the keys of a `packages` or `snapshots` entry (`ORDERED_KEYS` in
+/// `sortLockfileKeys`), which it applies at every depth of the entry: a dependency named `os`
+/// or `deprecated` is written before one named `aaa`. `bundledDependencies` is not ranked
+/// (pnpm ranks a `bundleDependencies` it never writes), so it comes after every ranked field.
+const ENTRY_KEY_RANKS: &[&str] = &[
+    "resolution",
+    "id",
+    "name",
+    "version",
+    "engines",
+    "cpu",
+    "os",
+    "libc",
+    "deprecated",
+    "hasBin",
+    "prepare",
+    "requiresBuild",
+    "bundleDependencies",
+    "peerDependencies",
+    "peerDependenciesMeta",
+    "dependencies",
+    "optionalDependencies",
+    "transitivePeerDependencies",
+    "dev",
+    "optional",
+];
+
+/// pnpm's order for the top-level sections, which it also applies at every depth of an
+/// importer: dependencies named `settings` or `packages` are written first.
+const ROOT_KEY_RANKS: &[&str] = &[
+    "lockfileVersion",
+    "settings",
+    "catalogs",
+    "overrides",
+    "packageExtensionsChecksum",
+    "pnpmfileChecksum",
+    "patchedDependencies",
+    "importers",
+    "packages",
+];
+
+/// Keys whose mapping or list pnpm writes in flow style wherever they are
+/// (`os: {specifier: 1.0.0, version: 1.0.0}` for a dependency named `os`).
+const FLOW_KEYS: &[&str] = &["cpu", "engines", "libc", "os", "resolution"];
+
+/// Keys whose mapping pnpm writes with a blank line before each entry wherever they are, as it
+/// does for the sections of those names.
+const BLANK_LINE_KEYS: &[&str] = &["importers", "packages", "snapshots"];
+
+/// `map`'s entries with the keys in `ranks` first, in that order, then the others by name.
+fn ranked<'m, V>(map: &'m IndexMap<String, V>, ranks: &[&str]) -> Vec<(&'m String, &'m V)> {
+    let mut entries: Vec<(&String, &V)> = map.iter().collect();
+    entries.sort_by(|a, b| ranked_cmp(ranks, a.0, b.0));
+    entries
+}
+
+/// pnpm's `compareWithPriority`: ranked keys first, by rank; the others in JavaScript order.
+fn ranked_cmp(ranks: &[&str], a: &str, b: &str) -> std::cmp::Ordering {
+    let rank = |k: &str| ranks.iter().position(|r| *r == k);
+    match (rank(a), rank(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => js_cmp(a, b),
+    }
+}
+
+/// The line that separates the entries of a mapping under `key`: a blank one for the keys
+/// pnpm spaces out, none otherwise.
+fn entry_separator(key: &str) -> &'static str {
+    if BLANK_LINE_KEYS.contains(&key) {
+        "\n"
+    } else {
+        ""
+    }
 }
 
 /// JavaScript's `<` on strings: UTF-16 code unit order. That is byte order unless the first
@@ -207,9 +284,20 @@ fn write_importer_dep(s: &mut String, indent: usize, alias: &str, dep: &Importer
     let p = pad(indent);
     s.push_str(&p);
     push_scalar(s, alias, false);
+    if FLOW_KEYS.contains(&alias) {
+        s.push_str(": {specifier: ");
+        push_scalar(s, &dep.specifier, true);
+        s.push_str(", version: ");
+        push_scalar(s, &dep.version, true);
+        s.push_str("}\n");
+        return;
+    }
     s.push_str(":\n");
     let p = pad(indent + 2);
+    let separator = entry_separator(alias);
+    s.push_str(separator);
     push_entry(s, &p, "specifier", &dep.specifier);
+    s.push_str(separator);
     push_entry(s, &p, "version", &dep.version);
 }
 
@@ -281,16 +369,21 @@ fn resolution_value(resolution: &Resolution) -> Value {
     Value::Object(map)
 }
 
-/// A block-style `key: value` entry for arbitrary JSON (used by `dependenciesMeta`).
-fn write_value_entry(s: &mut String, indent: usize, k: &str, value: &Value) {
+/// A block-style `key: value` entry for arbitrary JSON (used by `dependenciesMeta`), its
+/// mappings' keys in `ranks` order, as pnpm writes them.
+fn write_value_entry(s: &mut String, indent: usize, k: &str, value: &Value, ranks: &[&str]) {
     let p = pad(indent);
     match value {
+        Value::Object(_) | Value::Array(_) if FLOW_KEYS.contains(&k) => {
+            let _ = writeln!(s, "{p}{}: {}", key(k), flow_value(value));
+        }
         Value::Object(map) if !map.is_empty() => {
             let _ = writeln!(s, "{p}{}:", key(k));
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| js_cmp(a.0, b.0));
+            entries.sort_by(|a, b| ranked_cmp(ranks, a.0, b.0));
             for (child, v) in entries {
-                write_value_entry(s, indent + 2, child, v);
+                s.push_str(entry_separator(k));
+                write_value_entry(s, indent + 2, child, v, ranks);
             }
         }
         Value::Array(items) if !items.is_empty() => {
@@ -339,9 +432,8 @@ fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
         push_entry(body, "    ", "version", version);
     }
     if !info.engines.is_empty() {
-        let parts: Vec<String> = info
-            .engines
-            .iter()
+        let parts: Vec<String> = ranked(&info.engines, ENTRY_KEY_RANKS)
+            .into_iter()
             .map(|(k, v)| format!("{}: {}", scalar(k, true), scalar(v, true)))
             .collect();
         let _ = writeln!(body, "    engines: {{{}}}", parts.join(", "));
@@ -357,6 +449,25 @@ fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
     if info.has_bin {
         body.push_str("    hasBin: true\n");
     }
+    if !info.peer_dependencies.is_empty() {
+        body.push_str("    peerDependencies:\n");
+        for (name, range) in ranked(&info.peer_dependencies, ENTRY_KEY_RANKS) {
+            push_entry(body, "      ", name, range);
+        }
+    }
+    if !info.peer_dependencies_meta.is_empty() {
+        body.push_str("    peerDependenciesMeta:\n");
+        for (name, meta) in ranked(&info.peer_dependencies_meta, ENTRY_KEY_RANKS) {
+            if FLOW_KEYS.contains(&name.as_str()) {
+                let _ = writeln!(body, "      {}: {{optional: {}}}", key(name), meta.optional);
+            } else {
+                let _ = writeln!(body, "      {}:", key(name));
+                body.push_str(entry_separator(name));
+                let _ = writeln!(body, "        optional: {}", meta.optional);
+            }
+        }
+    }
+    // Not a ranked key (see `ENTRY_KEY_RANKS`): after every field that is.
     match &info.bundled_dependencies {
         Some(BundledDependencies::All(flag)) => {
             let _ = writeln!(body, "    bundledDependencies: {flag}");
@@ -368,19 +479,6 @@ fn write_package(s: &mut String, dep_path: &str, info: &PackageInfo) {
             }
         }
         _ => {}
-    }
-    if !info.peer_dependencies.is_empty() {
-        body.push_str("    peerDependencies:\n");
-        for (name, range) in sorted(&info.peer_dependencies) {
-            push_entry(body, "      ", name, range);
-        }
-    }
-    if !info.peer_dependencies_meta.is_empty() {
-        body.push_str("    peerDependenciesMeta:\n");
-        for (name, meta) in sorted(&info.peer_dependencies_meta) {
-            let _ = writeln!(body, "      {}:", key(name));
-            let _ = writeln!(body, "        optional: {}", meta.optional);
-        }
     }
 }
 
@@ -399,7 +497,7 @@ fn write_snapshot(s: &mut String, dep_path: &str, snapshot: &SnapshotEntry) {
         s.push_str("    ");
         s.push_str(field);
         s.push_str(":\n");
-        for (alias, reference) in sorted(deps) {
+        for (alias, reference) in ranked(deps, ENTRY_KEY_RANKS) {
             push_entry(s, "      ", alias, reference);
         }
     }
@@ -470,6 +568,7 @@ mod tests {
             6,
             "dep",
             &json!({"list": ["a,b", "one\ntwo"], "text": "x\ny", "injected": true}),
+            super::ROOT_KEY_RANKS,
         );
         assert_eq!(
             s,
