@@ -614,3 +614,52 @@ fn dependencies_named_like_lockfile_fields_are_sorted_like_pnpm() {
     // The tree comparison holds `.pnpm/lock.yaml` byte for byte.
     assert_same_tree(&project, &[]);
 }
+
+/// Which version a hoisted alias gets follows pnpm's lockfile walk, not breadth-first depth:
+/// the walk goes to the end of the first direct dependency's subtree before the second's, so
+/// a package it meets deep there (`m`, four levels down) keeps that depth though the second
+/// direct dependency reaches it two levels down. Here `m` offers `x@1` and `a3`, at depth
+/// three, offers `x@2`: pnpm hoists `x@2`. (tack hoisted `x@1`; found on a large app where
+/// `color-convert` and `is-fullwidth-code-point` were hoisted at other versions than pnpm's.)
+#[test]
+fn hoisting_follows_pnpm_lockfile_walk_like_pnpm() {
+    let registry = registry::start();
+    let package = |name: &str, version: &str, deps: serde_json::Value| {
+        registry.add_package(
+            tack_test_registry::PackageDef::new(name, version)
+                .field("dependencies", deps)
+                .file("index.js", b"module.exports = 1;\n".to_vec(), 0o644),
+        )
+    };
+    use serde_json::json;
+    package("tack-hw-a", "1.0.0", json!({"tack-hw-a1": "1.0.0"}));
+    package("tack-hw-a1", "1.0.0", json!({"tack-hw-a2": "1.0.0"}));
+    package("tack-hw-a2", "1.0.0", json!({"tack-hw-a3": "1.0.0"}));
+    package(
+        "tack-hw-a3",
+        "1.0.0",
+        json!({"tack-hw-m": "1.0.0", "tack-hw-x": "2.0.0"}),
+    );
+    package("tack-hw-b", "1.0.0", json!({"tack-hw-b1": "1.0.0"}));
+    package("tack-hw-b1", "1.0.0", json!({"tack-hw-m": "1.0.0"}));
+    package("tack-hw-m", "1.0.0", json!({"tack-hw-x": "1.0.0"}));
+    package("tack-hw-x", "1.0.0", json!({}));
+    package("tack-hw-x", "2.0.0", json!({}));
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        r#"{"name":"hoist-walk","version":"1.0.0","dependencies":{"tack-hw-a":"1.0.0","tack-hw-b":"1.0.0"}}"#,
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let hoisted = tack.dir().join("node_modules/.pnpm/node_modules/tack-hw-x");
+    assert_eq!(
+        fs_err::read_link(&hoisted).expect("hoisted link"),
+        std::path::Path::new("../tack-hw-x@2.0.0/node_modules/tack-hw-x")
+    );
+}

@@ -3,14 +3,15 @@
 //!
 //! Aliases of the root importer's direct dependencies are reserved. A pseudo root (depth −1)
 //! has as children every workspace project (with `hoistWorkspacePackages`) and every
-//! importer's direct dependencies; then every package, by breadth-first depth from the
-//! importers, ties broken by the ordinal order of its virtual-store dir name. Each child alias
+//! importer's direct dependencies; then every package, by the depth pnpm's lockfile walk
+//! gives it (see [`walk_depths`]), ties broken by the ordinal order of its virtual-store dir
+//! name. Each child alias
 //! is taken by the first node that offers it (compared lowercased), if it matches a pattern:
 //! public first, then private.
 
 use crate::matcher::Matcher;
 use crate::plan::{ChildTarget, LinkPlan};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 /// Public (root `node_modules`) or private (`<vs>/node_modules`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,35 +99,7 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         }
     }
 
-    // Breadth-first depth of every package from the importers' direct deps (depth 0).
-    let by_dep_path = plan.indexes_by_dep_path();
-    let mut depth: Vec<Option<usize>> = vec![None; plan.packages.len()];
-    let mut queue = VecDeque::new();
-    for imp in &plan.importers {
-        for dep in &imp.deps {
-            if let ChildTarget::DepPath(dp) = &dep.target {
-                if let Some(&i) = by_dep_path.get(dp.as_str()) {
-                    if depth[i].is_none() {
-                        depth[i] = Some(0);
-                        queue.push_back(i);
-                    }
-                }
-            }
-        }
-    }
-    while let Some(i) = queue.pop_front() {
-        let d = depth[i].unwrap_or(0);
-        for (_, target) in &plan.packages[i].children {
-            if let ChildTarget::DepPath(dp) = target {
-                if let Some(&c) = by_dep_path.get(dp.as_str()) {
-                    if depth[c].is_none() {
-                        depth[c] = Some(d + 1);
-                        queue.push_back(c);
-                    }
-                }
-            }
-        }
-    }
+    let depth = walk_depths(plan);
     let mut nodes: Vec<(usize, usize)> = depth
         .iter()
         .enumerate()
@@ -183,4 +156,50 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         }
     }
     out
+}
+
+/// The depth pnpm gives each package when it hoists (`lockfileWalker` and `getDependencies`
+/// in `installing/linking/hoist`): the importers' direct dependencies are depth 0; each node's
+/// unclaimed children are claimed at the next depth, the nodes of one list all at once, and
+/// then each child list is walked to the end before the next one. So a package claimed deep
+/// under the first direct dependency keeps that depth even if a later one reaches it sooner:
+/// not the breadth-first depth, which picked other versions of `color-convert` and
+/// `is-fullwidth-code-point` than pnpm 12 in a large graph.
+fn walk_depths(plan: &LinkPlan) -> Vec<Option<usize>> {
+    let by_dep_path = plan.indexes_by_dep_path();
+    let index_of = |target: &ChildTarget| match target {
+        ChildTarget::DepPath(dp) => by_dep_path.get(dp.as_str()).copied(),
+        ChildTarget::Link(_) => None,
+    };
+    let mut depth: Vec<Option<usize>> = vec![None; plan.packages.len()];
+    let mut entries = Vec::new();
+    for dep in plan.importers.iter().flat_map(|imp| &imp.deps) {
+        if let Some(i) = index_of(&dep.target) {
+            if depth[i].is_none() {
+                depth[i] = Some(0);
+                entries.push(i);
+            }
+        }
+    }
+    // A stack of lists instead of recursion: a chain of dependencies can be thousands long.
+    let mut stack: Vec<(Vec<usize>, usize)> = vec![(entries, 0)];
+    while let Some((nodes, d)) = stack.pop() {
+        let mut lists = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let mut claimed = Vec::new();
+            for (_, target) in &plan.packages[node].children {
+                if let Some(c) = index_of(target) {
+                    if depth[c].is_none() {
+                        depth[c] = Some(d + 1);
+                        claimed.push(c);
+                    }
+                }
+            }
+            if !claimed.is_empty() {
+                lists.push(claimed);
+            }
+        }
+        stack.extend(lists.into_iter().rev().map(|list| (list, d + 1)));
+    }
+    depth
 }
