@@ -663,3 +663,54 @@ fn hoisting_follows_pnpm_lockfile_walk_like_pnpm() {
         std::path::Path::new("../tack-hw-x@2.0.0/node_modules/tack-hw-x")
     );
 }
+
+/// `--dev` installs the devDependencies and what they need, optional dependencies included,
+/// but not the project's own `optionalDependencies`: pnpm 12 counts those as production
+/// dependencies, though `.modules.yaml` still records optional dependencies as included.
+/// (tack installed them.)
+#[test]
+fn dev_only_leaves_out_the_project_optional_dependencies_like_pnpm() {
+    let registry = registry::start();
+    let package = |name: &str, fields: serde_json::Value| {
+        let mut def = tack_test_registry::PackageDef::new(name, "1.0.0").file(
+            "index.js",
+            b"module.exports = 1;\n".to_vec(),
+            0o644,
+        );
+        for (key, value) in fields.as_object().expect("fields") {
+            def = def.field(key.as_str(), value.clone());
+        }
+        registry.add_package(def);
+    };
+    use serde_json::json;
+    package("tack-prod-dep", json!({}));
+    package(
+        "tack-dev-dep",
+        json!({"optionalDependencies": {"tack-dev-optional": "1.0.0"}}),
+    );
+    package("tack-dev-optional", json!({}));
+    package("tack-project-optional", json!({"bin": "index.js"}));
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        &json!({"name": "dev-only", "version": "1.0.0",
+            "dependencies": {"tack-prod-dep": "1.0.0"},
+            "devDependencies": {"tack-dev-dep": "1.0.0"},
+            "optionalDependencies": {"tack-project-optional": "1.0.0", "only-darwin": "1.0.0"}})
+        .to_string(),
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &["--dev"]);
+    let modules = tack.dir().join("node_modules");
+    assert!(modules.join("tack-dev-dep").exists());
+    assert!(modules
+        .join(".pnpm/tack-dev-optional@1.0.0/node_modules/tack-dev-optional")
+        .exists());
+    assert!(!modules.join("tack-project-optional").exists());
+    assert!(!modules.join("tack-prod-dep").exists());
+}

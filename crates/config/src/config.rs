@@ -59,6 +59,16 @@ pub struct IncludedDeps {
     pub optional_dependencies: bool,
 }
 
+impl IncludedDeps {
+    /// Whether a project's own `optionalDependencies` are installed. pnpm 12 counts them as
+    /// production dependencies: `--dev` leaves them out (while `.modules.yaml` still says
+    /// optional dependencies are included, and the optional dependencies of the packages
+    /// installed are installed).
+    pub fn project_optional_dependencies(&self) -> bool {
+        self.optional_dependencies && self.dependencies
+    }
+}
+
 impl Default for IncludedDeps {
     fn default() -> Self {
         IncludedDeps {

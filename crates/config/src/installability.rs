@@ -305,7 +305,7 @@ fn importer_edges(
             (&importer.dev_dependencies, include.dev_dependencies, false),
             (
                 &importer.optional_dependencies,
-                include.optional_dependencies,
+                include.project_optional_dependencies(),
                 true,
             ),
         ];

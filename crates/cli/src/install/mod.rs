@@ -487,7 +487,7 @@ fn current_lockfile(wanted: &Lockfile, selection: &plan::Selection<'_>) -> Strin
         if !selection.dev {
             importer.dev_dependencies.clear();
         }
-        if !selection.optional {
+        if !selection.project_optional() {
             importer.optional_dependencies.clear();
         }
     }

@@ -51,6 +51,14 @@ pub struct Selection<'a> {
     pub optional: bool,
 }
 
+impl Selection<'_> {
+    /// Whether a project's own `optionalDependencies` are installed (see
+    /// [`tack_config::IncludedDeps::project_optional_dependencies`]).
+    pub fn project_optional(&self) -> bool {
+        self.optional && self.prod
+    }
+}
+
 /// Builds the plan for `lockfile` rooted at `config.lockfile_dir`, installing `installable`
 /// dep paths (everything reachable that fits the platform).
 pub fn build(
@@ -84,7 +92,9 @@ pub fn build(
             let group = match group {
                 tack_lockfile::DepGroup::Prod if selection.prod => DepGroup::Prod,
                 tack_lockfile::DepGroup::Dev if selection.dev => DepGroup::Dev,
-                tack_lockfile::DepGroup::Optional if selection.optional => DepGroup::Optional,
+                tack_lockfile::DepGroup::Optional if selection.project_optional() => {
+                    DepGroup::Optional
+                }
                 _ => continue,
             };
             let target = match dep.version.strip_prefix("link:") {
@@ -321,7 +331,7 @@ pub fn reachable(lockfile: &Lockfile, selection: &Selection<'_>) -> Vec<String> 
             let included = match group {
                 tack_lockfile::DepGroup::Prod => selection.prod,
                 tack_lockfile::DepGroup::Dev => selection.dev,
-                tack_lockfile::DepGroup::Optional => selection.optional,
+                tack_lockfile::DepGroup::Optional => selection.project_optional(),
             };
             if included {
                 if let Some(dep_path) = ref_to_dep_path(&dep.version, alias) {
