@@ -397,3 +397,61 @@ fn every_package_of_a_cold_install_is_served_from_the_store_next_time() {
         "the warm install downloaded {downloads:?}"
     );
 }
+
+/// A project copied with its `node_modules` (a restored cache, a moved checkout) carries the
+/// state file of the original, whose stamps are of the original's files. A changed lockfile in
+/// the copy must still be installed, not answered with "Already up to date" from the stamps
+/// of files elsewhere; and an unchanged copy must still be a correct tree afterwards.
+#[test]
+fn a_copied_tree_is_not_judged_by_the_original_project_files() {
+    let registry = registry::start();
+    let without = without_scoped(&registry.url());
+    let original = installed_basic(&registry.url());
+    let copy = TestProject::new();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", original.dir().display()))
+        .arg(copy.dir())
+        .status()
+        .expect("cp -a");
+    assert!(status.success(), "cp -a failed");
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        fs_err::copy(without.dir().join(file), copy.dir().join(file)).unwrap();
+    }
+    // The copy shares the original's store, as a restored CI cache does.
+    let install_copy = || {
+        copy.command(&tack_suite::tack_bin())
+            .args(["install", "--frozen-lockfile", "--store-dir"])
+            .arg(original.store())
+            .output()
+            .expect("run tack")
+    };
+    let out = install_copy();
+    assert_success(&out, "install in the copy");
+    assert!(
+        !stdout(&out).contains("Already up to date"),
+        "stdout: {}",
+        stdout(&out)
+    );
+    assert!(!copy.dir().join("node_modules/@tack-test/scoped").exists());
+    let reference = clone_inputs(&without);
+    assert_success(
+        &reference.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install of the smaller project",
+    );
+    // The same paths as pnpm's tree (the copied package files are copies, no longer hard
+    // links into the store: `cp -a` made them so, and like pnpm tack keeps complete ones).
+    let (expected, actual) = (project_tree(&reference), project_tree(&copy));
+    let paths = |t: &tree::Tree| t.keys().cloned().collect::<Vec<String>>();
+    assert_eq!(paths(&expected), paths(&actual));
+    let lock =
+        |p: &TestProject| fs_err::read(p.dir().join("node_modules/.pnpm/lock.yaml")).unwrap();
+    assert_eq!(lock(&reference), lock(&copy), ".pnpm/lock.yaml differs");
+    // The copy's own state now answers for it.
+    let again = install_copy();
+    assert!(
+        stdout(&again).contains("Already up to date"),
+        "stdout: {}",
+        stdout(&again)
+    );
+}

@@ -7,7 +7,8 @@
 //! flags match and every marker still exists, nothing can have changed the tree tack would
 //! build. A missing marker (a damaged package dir) sends the run down the full path, which
 //! repairs it. A store whose `index.db` is gone (wiped between runs) also sends it down the full
-//! path, which re-fetches every package into the store.
+//! path, which re-fetches every package into the store. A state recorded for another directory
+//! (the tree was copied or moved here) decides nothing either.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,12 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     if state.filtered_install {
         return false;
     }
+    // A tree copied or moved from another directory carries the state of the project it was
+    // built for, whose stamps are of that project's files (absolute paths): they say nothing
+    // of the files here.
+    if !state.projects.contains_key(root.to_string_lossy().as_ref()) {
+        return false;
+    }
     let settings = flags.settings();
     if settings
         .iter()
@@ -70,7 +77,10 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
         return false;
     };
     let files: Vec<PathBuf> = validation.files.keys().map(PathBuf::from).collect();
-    if files.is_empty() || !state.inputs_unchanged(&files) {
+    if files.is_empty()
+        || !files.iter().all(|file| file.starts_with(root))
+        || !state.inputs_unchanged(&files)
+    {
         return false;
     }
     // A wiped or replaced store must be refilled even though node_modules looks complete.
