@@ -119,6 +119,9 @@ pub struct Config {
     pub virtual_store_dir_max_length: usize,
     /// The modules dir name (default `node_modules`).
     pub modules_dir: String,
+    /// `modulesCacheMaxAge`, in minutes (default a week): packages the lockfile no longer has
+    /// stay in the virtual store until the last prune is this old; 0 prunes every time.
+    pub modules_cache_max_age: u64,
     pub network_concurrency: usize,
     pub fetch_retries: u32,
     pub fetch_retry_factor: f64,

@@ -29,6 +29,9 @@ use crate::registry::{normalize_registry, npm_default_registry, RegistryProbe};
 use crate::settings::{env_key_to_camel, text_to_value, Settings, SETTING_KEYS};
 use crate::workspace_manifest::{find_workspace_root, WorkspaceManifest};
 
+/// pnpm's default `modulesCacheMaxAge`: a week, in minutes.
+const DEFAULT_MODULES_CACHE_MAX_AGE: u64 = 7 * 24 * 60;
+
 /// Flags given on the command line; `None`/`false` means "not given".
 #[derive(Debug, Clone, Default)]
 pub struct CliOverrides {
@@ -510,6 +513,9 @@ fn build_config(
             .virtual_store_dir_max_length
             .unwrap_or(tack_lockfile::DEFAULT_VIRTUAL_STORE_DIR_MAX_LENGTH),
         modules_dir,
+        modules_cache_max_age: s
+            .modules_cache_max_age
+            .unwrap_or(DEFAULT_MODULES_CACHE_MAX_AGE),
         network_concurrency: s.network_concurrency.unwrap_or(16),
         fetch_retries: s.fetch_retries.unwrap_or(2),
         fetch_retry_factor: s.fetch_retry_factor.unwrap_or(10.0),

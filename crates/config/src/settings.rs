@@ -85,6 +85,7 @@ settings! {
     virtual_store_dir: String => "virtualStoreDir",
     virtual_store_dir_max_length: usize => "virtualStoreDirMaxLength",
     modules_dir: String => "modulesDir",
+    modules_cache_max_age: u64 => "modulesCacheMaxAge",
     network_concurrency: usize => "networkConcurrency",
     fetch_retries: u32 => "fetchRetries",
     fetch_retry_factor: f64 => "fetchRetryFactor",

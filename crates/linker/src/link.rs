@@ -150,7 +150,8 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     }
 
     tack_fs::phase_timer::mark("late imports");
-    if !summary.virtual_store_created {
+    let pruned = summary.virtual_store_created || prune_is_due(plan);
+    if pruned && !summary.virtual_store_created {
         report.removed_packages = remove_stale_packages(plan)?;
     }
     tack_fs::phase_timer::mark("remove stale packages");
@@ -200,7 +201,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     hoisting?;
     report.warnings.extend(bins?);
     tack_fs::phase_timer::mark("links and bins");
-    write_state_files(plan, &hoisted)?;
+    write_state_files(plan, &hoisted, pruned)?;
     tack_fs::phase_timer::mark("state files");
     report.hoisted = hoisted;
     Ok(report)
@@ -229,6 +230,31 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     let mut warnings = Vec::new();
     link_all_bins(plan, &index, &hoisted, &|_| false, None, &mut warnings)?;
     Ok(warnings)
+}
+
+/// Whether this install prunes the virtual store. pnpm keeps the packages a changed lockfile no
+/// longer has (a switch back to the branch that had them links nothing new) until its last
+/// prune, `.modules.yaml#prunedAt`, is more than `modulesCacheMaxAge` minutes old; with no
+/// `prunedAt`, or a setting of 0, it prunes now. A `prunedAt` that is not a date never comes
+/// due, as in pnpm, where it is `NaN`.
+fn prune_is_due(plan: &LinkPlan) -> bool {
+    if plan.modules_cache_max_age_minutes == 0 {
+        return true;
+    }
+    let Some(old) = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir()) else {
+        return true;
+    };
+    if old.pruned_at.is_empty() {
+        return true;
+    }
+    let Some(pruned_at) = crate::modules_yaml::parse_http_date(&old.pruned_at) else {
+        return false;
+    };
+    let max_age =
+        std::time::Duration::from_secs(plan.modules_cache_max_age_minutes.saturating_mul(60));
+    std::time::SystemTime::now()
+        .duration_since(pruned_at)
+        .is_ok_and(|age| age > max_age)
 }
 
 /// Removes `.pnpm/<dir>` for every dir the plan does not have. Dot entries, `node_modules`,
@@ -530,22 +556,20 @@ pub(crate) fn top_level_bin_dirs<'c>(
 }
 
 /// `.modules.yaml`, `.pnpm/lock.yaml` and the workspace state.
-fn write_state_files(plan: &LinkPlan, hoisted: &[Hoisted]) -> Result<(), LinkError> {
+/// `pruned`: this install pruned the virtual store (or made it), so `prunedAt` is now;
+/// otherwise it stays what it was.
+fn write_state_files(plan: &LinkPlan, hoisted: &[Hoisted], pruned: bool) -> Result<(), LinkError> {
     let root_modules = plan.root_modules_dir();
     std::fs::create_dir_all(&root_modules)
         .map_err(|e| LinkError::io("create directory", &root_modules, ".modules.yaml", e))?;
     let mut modules = modules_yaml_for(plan, hoisted);
     // An unchanged layout keeps its file (and `prunedAt`): a no-op re-link writes nothing.
     let unchanged = match crate::modules_yaml::read_modules_yaml(&root_modules) {
-        Some(old) => {
-            let pruned_at = std::mem::replace(&mut modules.pruned_at, old.pruned_at.clone());
-            let same = serde_json::to_string(&old).ok() == serde_json::to_string(&modules).ok();
-            if !same {
-                modules.pruned_at = pruned_at;
-            }
-            same
+        Some(old) if !pruned => {
+            modules.pruned_at.clone_from(&old.pruned_at);
+            serde_json::to_string(&old).ok() == serde_json::to_string(&modules).ok()
         }
-        None => false,
+        _ => false,
     };
     if !unchanged {
         write_modules_yaml(&root_modules, &modules)?;

@@ -188,9 +188,58 @@ pub(crate) fn http_date(t: std::time::SystemTime) -> String {
     format!("{wd}, {d:02} {mo} {year} {h:02}:{m:02}:{s:02} GMT")
 }
 
+/// The time an HTTP date (`Sat, 21 Nov 2026 14:37:17 GMT`) names; `None` for any other text.
+pub(crate) fn parse_http_date(text: &str) -> Option<std::time::SystemTime> {
+    const MO: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = text.split_ascii_whitespace();
+    let (_weekday, day, month, year, time, zone) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if zone != "GMT" || parts.next().is_some() {
+        return None;
+    }
+    let day: i64 = day.parse().ok()?;
+    let month = MO.iter().position(|m| *m == month)? as i64 + 1;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|n| n.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 || hms.next().is_some() {
+        return None;
+    }
+    // Howard Hinnant's days-from-civil.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let secs = days * 86_400 + h * 3600 + m * 60 + s;
+    Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates_read_back() {
+        for secs in [0, 951_782_400, 1_795_276_927, 4_102_444_799] {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+            assert_eq!(parse_http_date(&http_date(t)), Some(t), "{secs}");
+        }
+        assert_eq!(parse_http_date(""), None);
+        assert_eq!(parse_http_date("2026-11-21T14:37:17Z"), None);
+        assert_eq!(parse_http_date("Sat, 21 Nov 2026 14:37:17 UTC"), None);
+        assert_eq!(parse_http_date("Sat, 21 Foo 2026 14:37:17 GMT"), None);
+    }
 
     #[test]
     fn http_dates() {

@@ -20,6 +20,10 @@ pub struct LinkPlan {
     pub virtual_store_dir: PathBuf,
     /// `virtualStoreDirMaxLength` (recorded in `.modules.yaml`; dir names are computed by the caller).
     pub virtual_store_dir_max_length: usize,
+    /// `modulesCacheMaxAge` in minutes: the virtual store keeps the packages the lockfile no
+    /// longer has until its last prune (`.modules.yaml#prunedAt`) is older than this (0: it
+    /// prunes every time).
+    pub modules_cache_max_age_minutes: u64,
     /// One entry per installable snapshot.
     pub packages: Vec<PlannedPackage>,
     /// The root importer (`.`) and every workspace project that is linked.
@@ -202,6 +206,7 @@ impl LinkPlan {
             modules_dir_name: "node_modules".to_string(),
             virtual_store_dir,
             virtual_store_dir_max_length: 120,
+            modules_cache_max_age_minutes: 7 * 24 * 60,
             packages: Vec::new(),
             importers: Vec::new(),
             hoist_pattern: vec!["*".to_string()],

@@ -81,19 +81,49 @@ fn a_package_dir_without_package_json_is_wiped_and_reimported() {
     assert!(!a.join("junk.js").exists());
 }
 
+/// A package the lockfile no longer has loses its links and bins at once; its directory in
+/// the virtual store stays, as in pnpm, until the last prune is `modulesCacheMaxAge` old
+/// (`.modules.yaml#prunedAt`, kept as it was until then).
 #[test]
-fn removed_packages_lose_their_dirs_links_and_bins() {
+fn removed_packages_lose_their_links_and_bins_and_their_dirs_once_a_prune_is_due() {
     let Linked {
         root, cas, _tmp, ..
     } = linked_ab(true);
     let nm = root.join("node_modules");
     assert!(nm.join(".bin/b").is_file() && nm.join("b").exists());
+    let pruned_at = read_modules_yaml(&nm).unwrap().pruned_at;
     let report = link(&plan_ab(&root, &cas, false)).unwrap();
-    assert_eq!(report.removed_packages, ["b@1.0.0"]);
-    assert!(!nm.join(".pnpm/b@1.0.0").exists());
+    assert!(report.removed_packages.is_empty());
+    assert!(nm
+        .join(".pnpm/b@1.0.0/node_modules/b/package.json")
+        .is_file());
     assert!(std::fs::symlink_metadata(nm.join("b")).is_err());
     assert!(!nm.join(".bin/b").exists());
     assert!(nm.join("a").exists());
+    assert_eq!(read_modules_yaml(&nm).unwrap().pruned_at, pruned_at);
+
+    // A week and a minute later, the next link prunes, and says when.
+    let mut modules = read_modules_yaml(&nm).unwrap();
+    modules.pruned_at = "Mon, 01 Jan 2024 00:00:00 GMT".to_string();
+    write_modules_yaml(&nm, &modules).unwrap();
+    let report = link(&plan_ab(&root, &cas, false)).unwrap();
+    assert_eq!(report.removed_packages, ["b@1.0.0"]);
+    assert!(!nm.join(".pnpm/b@1.0.0").exists());
+    assert_ne!(read_modules_yaml(&nm).unwrap().pruned_at, modules.pruned_at);
+}
+
+/// `modulesCacheMaxAge: 0` prunes every time.
+#[test]
+fn a_cache_age_of_zero_prunes_at_once() {
+    let Linked {
+        root, cas, _tmp, ..
+    } = linked_ab(true);
+    let nm = root.join("node_modules");
+    let mut plan = plan_ab(&root, &cas, false);
+    plan.modules_cache_max_age_minutes = 0;
+    let report = link(&plan).unwrap();
+    assert_eq!(report.removed_packages, ["b@1.0.0"]);
+    assert!(!nm.join(".pnpm/b@1.0.0").exists());
 }
 
 #[test]

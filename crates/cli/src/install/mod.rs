@@ -15,6 +15,7 @@ mod filter;
 mod materialize;
 pub mod noop;
 pub mod plan;
+mod summary;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,15 +25,14 @@ use std::time::Instant;
 
 use tack_config::{CliOverrides, Config, ConfigInputs};
 use tack_linker::{
-    check_compat, read_modules_yaml, CompatAction, ImportOutcome, IncludedGroups,
-    WorkspaceStateInput,
+    check_compat, read_modules_yaml, CompatAction, IncludedGroups, WorkspaceStateInput,
 };
 use tack_lockfile::Lockfile;
 use tack_store_dir::{resolve_store_dir, IndexWriter, StoreDir, StoreDirInputs};
 
 use crate::args::InstallArgs;
 use crate::error::CliError;
-use crate::reporter::{DepGroup as SummaryGroup, Event, Reporter, SummaryEntry};
+use crate::reporter::{Event, Reporter};
 
 /// Environment as a map, so config loading stays hermetic and testable.
 pub fn env_map() -> BTreeMap<String, String> {
@@ -337,8 +337,16 @@ pub fn run(
     // `tack_linker::check_recorded_tree`).
     let mut rendered = None;
     let mut trusted_tree = false;
+    // The lockfile the last install recorded, when it differs from this one: the summary
+    // lists the direct dependencies that changed between them.
+    let mut previous_current = None;
     if install_plan.link.virtual_store_dir.exists() {
         let yaml = rendered_lockfile(render.take())?;
+        let recorded = install_plan.link.virtual_store_dir.join("lock.yaml");
+        previous_current = std::fs::read_to_string(&recorded)
+            .ok()
+            .filter(|old| *old != yaml)
+            .and_then(|old| Lockfile::from_str(&old, &recorded).ok());
         trusted_tree = tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml))?;
         rendered = Some(yaml);
     }
@@ -417,13 +425,17 @@ pub fn run(
     let added = report.imported + report.repaired;
     let removed = report.removed_packages.len();
     reporter.emit(Event::ImportingDone { added, removed });
-    if added == 0 && removed == 0 {
+    let entries = summary::summary(
+        &install_plan,
+        &materialized.summary,
+        &lockfile,
+        &selection,
+        previous_current.as_ref(),
+    );
+    if added == 0 && removed == 0 && entries.is_empty() {
         reporter.emit(Event::AlreadyUpToDate);
     } else {
-        reporter.emit(Event::Summary(summary(
-            &install_plan,
-            &materialized.summary,
-        )));
+        reporter.emit(Event::Summary(entries));
     }
     if let Some(err) = deferred {
         return Err(err);
@@ -517,43 +529,6 @@ fn projects(config: &Config) -> Result<Vec<tack_config::Project>, CliError> {
         &config.workspace_root,
         &globs,
     )?)
-}
-
-/// The summary lists the root importer's direct dependencies that this run imported.
-fn summary(plan: &plan::InstallPlan, imported: &tack_linker::ImportSummary) -> Vec<SummaryEntry> {
-    let Some(root) = plan.link.importers.iter().find(|i| i.id == ".") else {
-        return Vec::new();
-    };
-    let by_dep_path: BTreeMap<&str, &tack_linker::PlannedPackage> = plan
-        .link
-        .packages
-        .iter()
-        .map(|p| (p.dep_path.as_str(), p))
-        .collect();
-    root.deps
-        .iter()
-        .filter_map(|dep| {
-            let tack_linker::ChildTarget::DepPath(dep_path) = &dep.target else {
-                return None;
-            };
-            let pkg = by_dep_path.get(dep_path.as_str())?;
-            let fresh = matches!(
-                imported.outcomes.get(dep_path),
-                Some(ImportOutcome::Imported | ImportOutcome::Repaired)
-            );
-            fresh.then(|| SummaryEntry {
-                group: match dep.group {
-                    tack_linker::DepGroup::Prod => SummaryGroup::Dependencies,
-                    tack_linker::DepGroup::Dev => SummaryGroup::DevDependencies,
-                    tack_linker::DepGroup::Optional => SummaryGroup::OptionalDependencies,
-                },
-                alias: dep.alias.clone(),
-                name: pkg.name.clone(),
-                version: pkg.version.clone(),
-                added: true,
-            })
-        })
-        .collect()
 }
 
 /// Empties a modules dir whose layout is incompatible, keeping nothing half-removed behind:
