@@ -381,9 +381,12 @@ fn link_hoisted(
             }
         }
     })?;
-    crate::symlinks::remove_unwanted_links(&private_dir, "hoisted dependencies", |a| {
-        wanted_private.contains(a)
-    })?;
+    crate::symlinks::remove_unwanted_links(
+        &private_dir,
+        "hoisted dependencies",
+        |a| wanted_private.contains(a),
+        crate::symlinks::EmptyScopes::Keep,
+    )?;
     Ok(())
 }
 

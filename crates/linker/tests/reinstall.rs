@@ -229,3 +229,38 @@ fn an_unchanged_relink_touches_nothing() {
         assert_eq!(Some(stamp), after.get(path), "{path} changed");
     }
 }
+
+/// A hoisted `@scope/name` that goes leaves its `@scope` directory in `<vs>/node_modules`, empty,
+/// as pnpm 12 does (observed: `.pnpm/node_modules/@socket.io` after `socket.io` was dropped);
+/// a direct dependency's empty `@scope` goes with its link, as in pnpm.
+#[test]
+fn an_emptied_hoisting_scope_stays_and_a_project_scope_goes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let plan_with = |with: bool| {
+        let mut a = cas.package("a", "1.0.0", "", &[("index.js", "a")]);
+        let scoped = cas.package("@s/hoisted", "1.0.0", "", &[("index.js", "h")]);
+        let direct = cas.package("@d/direct", "1.0.0", "", &[("index.js", "d")]);
+        let mut plan = LinkPlan::new(&root);
+        let mut deps = vec![("a", dep("a@1.0.0"))];
+        if with {
+            a.children = vec![("@s/hoisted".into(), dep("@s/hoisted@1.0.0"))];
+            plan.packages = vec![a, scoped, direct];
+            deps.push(("@d/direct", dep("@d/direct@1.0.0")));
+        } else {
+            plan.packages = vec![a];
+        }
+        plan.importers = vec![importer(".", &root, &deps)];
+        record_lockfile_of(&mut plan);
+        plan
+    };
+    link(&plan_with(true)).unwrap();
+    let nm = root.join("node_modules");
+    assert!(nm.join(".pnpm/node_modules/@s/hoisted").exists());
+    assert!(nm.join("@d/direct").exists());
+    link(&plan_with(false)).unwrap();
+    assert!(std::fs::symlink_metadata(nm.join(".pnpm/node_modules/@s/hoisted")).is_err());
+    assert!(nm.join(".pnpm/node_modules/@s").is_dir());
+    assert!(!nm.join("@d").exists());
+}

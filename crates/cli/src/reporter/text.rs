@@ -159,7 +159,11 @@ fn plus_minus_bar(added: usize, removed: usize) -> String {
 /// The per-group summary: a blank line, `dependencies:`, then `+ name version` lines.
 pub(crate) fn summary_lines(entries: &[SummaryEntry]) -> Vec<String> {
     let mut entries = entries.to_vec();
-    entries.sort();
+    // By name; a removed version before the one that replaces it, whichever is higher.
+    entries.sort_by(|a, b| {
+        (a.group, &a.alias, a.added, &a.name, &a.version)
+            .cmp(&(b.group, &b.alias, b.added, &b.name, &b.version))
+    });
     let mut lines = Vec::new();
     let mut group = None;
     for entry in &entries {
@@ -229,6 +233,21 @@ mod tests {
                 ""
             ]
         );
+    }
+
+    /// pnpm lists a replaced version (`-`) before its replacement (`+`), the higher first or
+    /// not (observed with pnpm 12: `- moment 2.31.0` then `+ moment 2.29.4`).
+    #[test]
+    fn a_removed_version_comes_before_its_replacement() {
+        let entry = |version: &str, added: bool| SummaryEntry {
+            group: DepGroup::Dependencies,
+            alias: "moment".into(),
+            name: "moment".into(),
+            version: version.into(),
+            added,
+        };
+        let lines = summary_lines(&[entry("2.29.4", true), entry("2.31.0", false)]);
+        assert_eq!(lines[2..4], ["- moment 2.31.0", "+ moment 2.29.4"]);
     }
 
     #[test]
