@@ -381,12 +381,68 @@ fn link_hoisted(
             }
         }
     })?;
-    crate::symlinks::remove_unwanted_links(
-        &private_dir,
-        "hoisted dependencies",
-        |a| wanted_private.contains(a),
-        crate::symlinks::EmptyScopes::Keep,
-    )?;
+    remove_stale_hoisted_links(plan, &private_dir, &wanted_private)
+}
+
+/// Removes the links in `<vs>/node_modules` this hoisting no longer makes, as pnpm 12 does,
+/// going by what the last install recorded (`.modules.yaml#hoistedDependencies`):
+/// - a link recorded for a package without a peer suffix goes only when the lockfile no
+///   longer has that package: one to a package still installed stays, hoisted or not
+///   (observed: `rxjs` once it became a direct dependency); its emptied `@scope` stays too;
+/// - a link recorded for a package with a peer suffix (`debug@2.6.9(supports-color@5.5.0)`)
+///   goes whenever nothing hoists its alias now, installed or not, and an `@scope` it
+///   leaves empty goes with it.
+/// pnpm 12 matches the recorded keys against the lockfile's package names without their
+/// peer suffixes, so a suffixed key never matches (observed over 64 scopes and two
+/// reinstalls of real projects).
+fn remove_stale_hoisted_links(
+    plan: &LinkPlan,
+    private_dir: &Path,
+    wanted: &HashSet<&str>,
+) -> Result<(), LinkError> {
+    let Some(old) = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir()) else {
+        return Ok(());
+    };
+    // The lockfile's `packages` keys: dep paths without their peer or patch suffix.
+    let installed: HashSet<&str> = plan
+        .packages
+        .iter()
+        .map(|p| p.dep_path.split('(').next().unwrap_or(&p.dep_path))
+        .collect();
+    let mut tidied_scopes = std::collections::BTreeSet::new();
+    for (key, aliases) in &old.hoisted_dependencies {
+        // Workspace projects are recorded by importer id (`packages/a`), and never pruned.
+        let is_dep_path = key.get(1..).is_some_and(|rest| rest.contains('@'));
+        let suffixed = key.contains('(');
+        if !is_dep_path || !suffixed && installed.contains(key.as_str()) {
+            continue;
+        }
+        let Some(aliases) = aliases.as_object() else {
+            continue;
+        };
+        for (alias, kind) in aliases {
+            if kind.as_str() != Some("private")
+                || wanted.contains(alias.as_str())
+                || crate::names::check_package_name(key, "alias", alias).is_err()
+            {
+                continue;
+            }
+            let link = private_dir.join(alias);
+            if std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()) {
+                std::fs::remove_file(&link)
+                    .map_err(|e| LinkError::io("remove link", &link, key, e))?;
+            }
+            if suffixed {
+                if let Some((scope, _)) = alias.split_once('/') {
+                    tidied_scopes.insert(scope.to_string());
+                }
+            }
+        }
+    }
+    for scope in tidied_scopes {
+        // Fails harmlessly when the scope still holds other links.
+        let _ = std::fs::remove_dir(private_dir.join(scope));
+    }
     Ok(())
 }
 

@@ -66,12 +66,7 @@ pub(crate) fn link_children(
         let mut wanted: HashSet<&str> = targets.iter().map(|(alias, _)| *alias).collect();
         wanted.insert(pkg.name.as_str());
         let modules = slot_modules(plan, pkg);
-        remove_unwanted_links(
-            &modules,
-            &pkg.dep_path,
-            |alias| wanted.contains(alias),
-            EmptyScopes::Remove,
-        )?;
+        remove_unwanted_links(&modules, &pkg.dep_path, |alias| wanted.contains(alias))?;
     }
     Ok(())
 }
@@ -290,30 +285,17 @@ fn link_child_at(fd: &tack_fs::DirFd, alias: &str, text: &Path) -> bool {
     }
 }
 
-/// What to do with an `@scope` directory whose last link was removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EmptyScopes {
-    /// Remove it, as pnpm does in a project's and a package's `node_modules`.
-    Remove,
-    /// Leave it, as pnpm does in the hoisting directory (`<vs>/node_modules`).
-    Keep,
-}
-
 /// Removes every symlink in `modules` (and its `@scope` dirs) whose alias `keep` rejects.
 /// Dot entries (`.bin`, `.pnpm`, state files) are never touched.
 pub(crate) fn remove_unwanted_links(
     modules: &Path,
     package: &str,
     keep: impl Fn(&str) -> bool,
-    empty_scopes: EmptyScopes,
 ) -> Result<usize, LinkError> {
     let mut removed = 0;
     for (alias, path, is_link) in list_entries(modules, package)? {
         if is_link && !keep(&alias) {
-            match empty_scopes {
-                EmptyScopes::Remove => remove_link(&path, package)?,
-                EmptyScopes::Keep => remove_symlink(&path, package)?,
-            }
+            remove_link(&path, package)?;
             removed += 1;
         }
     }
@@ -364,18 +346,13 @@ fn read_dir_typed(
     Ok(out)
 }
 
-/// Removes a symlink (one already gone is fine).
-fn remove_symlink(path: &Path, package: &str) -> Result<(), LinkError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LinkError::io("remove link", path, package, e)),
-    }
-}
-
 /// Removes a symlink; an empty `@scope` parent left behind is removed too.
 pub(crate) fn remove_link(path: &Path, package: &str) -> Result<(), LinkError> {
-    remove_symlink(path, package)?;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LinkError::io("remove link", path, package, e)),
+    }
     if let Some(parent) = path.parent() {
         let scoped = parent
             .file_name()

@@ -264,3 +264,58 @@ fn an_emptied_hoisting_scope_stays_and_a_project_scope_goes() {
     assert!(nm.join(".pnpm/node_modules/@s").is_dir());
     assert!(!nm.join("@d").exists());
 }
+
+/// pnpm 12 removes only the hoisted links of packages the lockfile dropped: a link to a
+/// package still installed stays though nothing hoists it now, and an emptied `@scope` goes
+/// only when a dropped package in it had a peer suffix. A link recorded for a package with a
+/// peer suffix goes as soon as nothing hoists its alias, installed or not.
+#[test]
+fn stale_hoisted_links_go_only_with_their_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("proj");
+    let cas = Cas::new(tmp.path());
+    let plan_with = |first: bool| {
+        let mut a = cas.package("a", "1.0.0", "", &[("index.js", "a")]);
+        let kept = cas.package("kept", "1.0.0", "", &[("index.js", "k")]);
+        let mut peered = cas.package("@p/peered", "1.0.0", "", &[("index.js", "p")]);
+        peered.dep_path = "@p/peered@1.0.0(kept@1.0.0)".into();
+        peered.dir_name = "@p+peered@1.0.0_kept@1.0.0".into();
+        let mut live = cas.package("live", "1.0.0", "", &[("index.js", "l")]);
+        live.dep_path = "live@1.0.0(kept@1.0.0)".into();
+        live.dir_name = "live@1.0.0_kept@1.0.0".into();
+        let mut plan = LinkPlan::new(&root);
+        let mut deps = vec![("a", dep("a@1.0.0"))];
+        if first {
+            a.children = vec![
+                ("kept".into(), dep("kept@1.0.0")),
+                ("@p/peered".into(), dep("@p/peered@1.0.0(kept@1.0.0)")),
+                ("live".into(), dep("live@1.0.0(kept@1.0.0)")),
+            ];
+            plan.packages = vec![a, kept, peered, live];
+        } else {
+            // `kept` and `live` are now direct dependencies: reserved, so no longer hoisted.
+            deps.push(("kept", dep("kept@1.0.0")));
+            deps.push(("live", dep("live@1.0.0(kept@1.0.0)")));
+            plan.packages = vec![a, kept, live];
+        }
+        plan.importers = vec![importer(".", &root, &deps)];
+        record_lockfile_of(&mut plan);
+        plan
+    };
+    link(&plan_with(true)).unwrap();
+    let hoisted = root.join("node_modules/.pnpm/node_modules");
+    assert!(hoisted.join("kept").exists() && hoisted.join("@p/peered").exists());
+    link(&plan_with(false)).unwrap();
+    assert!(
+        hoisted.join("kept").exists(),
+        "a link to an installed package stays"
+    );
+    assert!(
+        !hoisted.join("@p").exists(),
+        "its scope goes with a peer-suffixed package"
+    );
+    assert!(
+        std::fs::symlink_metadata(hoisted.join("live")).is_err(),
+        "a peer-suffixed package's link goes though it is installed"
+    );
+}
