@@ -392,6 +392,7 @@ fn link_hoisted(
 /// - a link recorded for a package with a peer suffix (`debug@2.6.9(supports-color@5.5.0)`)
 ///   goes whenever nothing hoists its alias now, installed or not, and an `@scope` it
 ///   leaves empty goes with it.
+///
 /// pnpm 12 matches the recorded keys against the lockfile's package names without their
 /// peer suffixes, so a suffixed key never matches (observed over 64 scopes and two
 /// reinstalls of real projects).
