@@ -714,3 +714,64 @@ fn dev_only_leaves_out_the_project_optional_dependencies_like_pnpm() {
     assert!(!modules.join("tack-project-optional").exists());
     assert!(!modules.join("tack-prod-dep").exists());
 }
+
+/// With `--no-optional`, a package's optional dependency that another package installs is not
+/// linked into it, but pnpm 12 still writes its bins into the package's `.bin`, each shim aimed
+/// at the missing link (`../../../<alias>/<bin>`). tack writes the same shims, so that the two
+/// trees stay equal. (tack wrote none.)
+#[test]
+fn no_optional_keeps_pnpm_shims_for_unlinked_optional_dependencies() {
+    let registry = registry::start();
+    use serde_json::json;
+    registry.add_package(
+        tack_test_registry::PackageDef::new("tack-opt-user", "1.0.0")
+            .field(
+                "optionalDependencies",
+                json!({"tack-bin-string": "1.0.0", "tack-bin-map": "1.0.0"}),
+            )
+            .file("index.js", b"module.exports = 1;\n".to_vec(), 0o644),
+    );
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        r#"{"name":"no-opt","version":"1.0.0","dependencies":{"tack-opt-user":"1.0.0","tack-bin-string":"1.0.0"}}"#,
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &["--no-optional"]);
+    let slot = tack
+        .dir()
+        .join("node_modules/.pnpm/tack-opt-user@1.0.0/node_modules");
+    assert!(fs_err::symlink_metadata(slot.join("tack-bin-string")).is_err());
+    let shim = fs_err::read_to_string(slot.join("tack-opt-user/node_modules/.bin/tack-bin-string"))
+        .expect("the shim pnpm writes");
+    assert!(
+        shim.ends_with("# cmd-shim-target=../../../tack-bin-string/cli.js\n"),
+        "{shim}"
+    );
+    // tack-bin-map is not installed at all: no shim.
+    assert!(!slot
+        .join("tack-opt-user/node_modules/.bin/tack-bin-map")
+        .exists());
+    // A re-install over the tree (a reused slot: the bins are checked after the imports, not
+    // as they complete) writes the same shim again.
+    let shim_path = slot.join("tack-opt-user/node_modules/.bin/tack-bin-string");
+    fs_err::remove_file(&shim_path).unwrap();
+    let manifest = fs_err::read(tack.dir().join("package.json")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs_err::write(tack.dir().join("package.json"), manifest).unwrap();
+    assert_success(
+        &tack.tack(&[
+            "install",
+            "--frozen-lockfile",
+            "--ignore-scripts",
+            "--no-optional",
+        ]),
+        "tack re-install",
+    );
+    assert_eq!(fs_err::read_to_string(&shim_path).unwrap(), shim);
+}

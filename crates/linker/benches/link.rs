@@ -38,6 +38,7 @@ fn plan(files: &[(String, PathBuf)]) -> PlannedPackage {
         children: Vec::new(),
         has_bin: false,
         has_bundled_dependencies: false,
+        unlinked_optional_children: Vec::new(),
         force_copy: false,
     }
 }

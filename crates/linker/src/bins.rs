@@ -129,6 +129,21 @@ pub(crate) fn commands_of(
     Ok(out)
 }
 
+/// `cmds` aimed through `link_dir`, a child link that is not there (see
+/// [`crate::PlannedPackage::unlinked_optional_children`]): the target keeps its path inside
+/// the package but starts at the link; `NODE_PATH` stays the package's real one.
+pub(crate) fn through_missing_link(cmds: &[BinCommand], link_dir: &Path) -> Vec<BinCommand> {
+    cmds.iter()
+        .filter_map(|cmd| {
+            let inside = cmd.target.strip_prefix(&cmd.pkg_dir).ok()?;
+            Some(BinCommand {
+                target: link_dir.join(inside),
+                ..cmd.clone()
+            })
+        })
+        .collect()
+}
+
 /// The commands of the packages a package ships in its own `node_modules` (its
 /// `bundledDependencies`), for its own `.bin` directory: every directory there, `@scope/*`
 /// ones included, whether or not `bundledDependencies` names it, as pnpm 12 links them. Their

@@ -19,7 +19,8 @@
 //! with bins is in place.
 
 use crate::bins::{
-    bundled_commands, commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState,
+    bundled_commands, commands_of, resolve_conflicts, through_missing_link, write_bin_dir,
+    BinCommand, BinDirState,
 };
 use crate::hoist::Hoisted;
 use crate::link::top_level_bin_dirs;
@@ -35,6 +36,9 @@ enum Edge {
     Package(usize),
     /// A `link:` target or a workspace project, always in place.
     Link(PathBuf),
+    /// A package of the plan, by index, installed but not linked here under this alias
+    /// (`--no-optional`, see [`crate::PlannedPackage::unlinked_optional_children`]).
+    Unlinked(usize, String),
 }
 
 /// Counts, per package of a plan, what its `.bin` directory still waits for, and writes it
@@ -106,7 +110,7 @@ impl EarlyBins {
             .enumerate()
             .map(|(p, pkg)| {
                 let mut count = 1u32;
-                let edges: Vec<Edge> = pkg
+                let mut edges: Vec<Edge> = pkg
                     .children
                     .iter()
                     .filter(|(alias, _)| alias != &pkg.name)
@@ -122,6 +126,17 @@ impl EarlyBins {
                         }
                     })
                     .collect();
+                for (alias, target) in &pkg.unlinked_optional_children {
+                    if let ChildTarget::DepPath(dep_path) = target {
+                        if let Some(&q) = by_dep_path.get(dep_path.as_str()) {
+                            if plan.packages[q].has_bin {
+                                parents[q].push(p);
+                                count += 1;
+                                edges.push(Edge::Unlinked(q, alias.clone()));
+                            }
+                        }
+                    }
+                }
                 waiting.push(AtomicU32::new(count));
                 edges
             })
@@ -331,6 +346,19 @@ impl EarlyBins {
         } else {
             Vec::new()
         };
+        let slot_modules = plan
+            .virtual_store_dir
+            .join(&pkg.dir_name)
+            .join("node_modules");
+        let mut unlinked = Vec::new();
+        for edge in &self.edges[p] {
+            if let Edge::Unlinked(q, alias) = edge {
+                let Some(cmds) = self.commands(plan, *q) else {
+                    return;
+                };
+                unlinked.extend(through_missing_link(cmds, &slot_modules.join(alias)));
+            }
+        }
         let mut tier: Vec<&BinCommand> = Vec::new();
         if pkg.has_bin {
             let Some(own) = self.commands(plan, p) else {
@@ -348,10 +376,11 @@ impl EarlyBins {
                     };
                     tier.extend(cmds);
                 }
-                Edge::Package(_) => {}
+                Edge::Package(_) | Edge::Unlinked(..) => {}
                 Edge::Link(_) => tier.extend(links.next().into_iter().flatten()),
             }
         }
+        tier.extend(&unlinked);
         let chosen = resolve_conflicts(&[tier]);
         let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
         let hoisted_modules = plan.virtual_store_dir.join("node_modules");

@@ -9,7 +9,8 @@
 //! `trusted_tree.rs`).
 
 use crate::bins::{
-    bundled_commands, commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState,
+    bundled_commands, commands_of, resolve_conflicts, through_missing_link, write_bin_dir,
+    BinCommand, BinDirState,
 };
 use crate::early_bins::EarlyBins;
 use crate::error::LinkError;
@@ -546,6 +547,18 @@ fn link_all_bins(
                     tier.extend(cmds_of(target));
                 }
             }
+            let slot_modules = plan
+                .virtual_store_dir
+                .join(&pkg.dir_name)
+                .join("node_modules");
+            let unlinked: Vec<BinCommand> = pkg
+                .unlinked_optional_children
+                .iter()
+                .flat_map(|(alias, target)| {
+                    through_missing_link(cmds_of(target), &slot_modules.join(alias))
+                })
+                .collect();
+            tier.extend(&unlinked);
             let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
             let chosen = resolve_conflicts(&[tier]);
             let state = if fresh(&pkg.dep_path) {

@@ -91,6 +91,11 @@ pub struct PlannedPackage {
     /// The lockfile's `bundledDependencies`: the bins of what the package ships in its own
     /// `node_modules` go into its `.bin` directory too.
     pub has_bundled_dependencies: bool,
+    /// With `--no-optional`: the snapshot's `optionalDependencies` that are installed anyway
+    /// (another package needs them) but not linked here. pnpm 12 still lists their bins in this
+    /// package's `.bin`, each shim aiming through the child link that is not there
+    /// (`../../../<alias>/<bin>`), so the tree has the same dangling shims.
+    pub unlinked_optional_children: Vec<(String, ChildTarget)>,
     /// The package will run build scripts or be patched: import by reflink or copy, never hardlink.
     pub force_copy: bool,
 }
@@ -280,6 +285,7 @@ mod tests {
                 children: Vec::new(),
                 has_bin: false,
                 has_bundled_dependencies: false,
+                unlinked_optional_children: Vec::new(),
                 force_copy: false,
             };
             let joined = vs.join(dir_name).join("node_modules").join(name);

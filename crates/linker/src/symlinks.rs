@@ -382,6 +382,7 @@ mod sibling_tests {
             children: Vec::new(),
             has_bin: false,
             has_bundled_dependencies: false,
+            unlinked_optional_children: Vec::new(),
             force_copy: false,
         }
     }

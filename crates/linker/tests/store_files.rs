@@ -35,6 +35,7 @@ fn package(name: &str) -> PlannedPackage {
         children: Vec::new(),
         has_bin: false,
         has_bundled_dependencies: false,
+        unlinked_optional_children: Vec::new(),
         force_copy: false,
     }
 }

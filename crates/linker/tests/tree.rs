@@ -131,6 +131,7 @@ fn file_directory_deps_are_linked_from_the_source_without_node_modules() {
         children: vec![],
         has_bin: false,
         has_bundled_dependencies: false,
+        unlinked_optional_children: Vec::new(),
         force_copy: false,
     }];
     plan.importers = vec![importer(".", &root, &[("c", dep("c@file:local/c"))])];

@@ -87,6 +87,7 @@ mod tests {
                 .collect(),
             has_bin: false,
             has_bundled_dependencies: false,
+            unlinked_optional_children: Vec::new(),
             force_copy: false,
         }
     }

@@ -151,6 +151,15 @@ pub fn build(
                 children.push((alias.clone(), target));
             }
         }
+        let mut unlinked_optional_children = Vec::new();
+        if !selection.optional {
+            for (alias, reference) in &snapshot.optional_dependencies {
+                check_package_name(alias, dep_path)?;
+                if let Some(target) = child_target(root, alias, reference, installable) {
+                    unlinked_optional_children.push((alias.clone(), target));
+                }
+            }
+        }
         let (source, files) = match &info.resolution {
             Resolution::Directory { directory } => {
                 let dir = normalize(&root.join(directory));
@@ -210,6 +219,7 @@ pub fn build(
             has_bin: info.has_bin,
             // pnpm's `hasBundledDependencies`: the field is there, whatever it holds.
             has_bundled_dependencies: info.bundled_dependencies.is_some(),
+            unlinked_optional_children,
             force_copy: false,
         });
         sources.push(PackageSource { package_id, source });

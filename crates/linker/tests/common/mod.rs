@@ -60,6 +60,7 @@ impl Cas {
             children: Vec::new(),
             has_bin: extra.contains("\"bin\""),
             has_bundled_dependencies: false,
+            unlinked_optional_children: Vec::new(),
             force_copy: false,
         }
     }
