@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use serde_json::Value;
+use tack_test_registry::{PackageDef, TestRegistry};
 
 use crate::project::{assert_success, TestProject};
 use crate::tree::{self, Tree};
@@ -40,6 +41,31 @@ pub fn prepare(project: &TestProject, fixture: &Path, registry_url: &str) {
         text.push_str("\nminimumReleaseAge: 0\n");
     }
     fs_err::write(&ws, text).expect("write pnpm-workspace.yaml");
+}
+
+/// A project whose `package.json` is `manifest`, pointed at `registry_url`, with its lockfile
+/// written by real pnpm 12 (`install --lockfile-only`).
+pub fn resolved_project(manifest: &str, registry_url: &str) -> TestProject {
+    let project = TestProject::new();
+    project.write("package.json", manifest);
+    project.write(".npmrc", &format!("registry={registry_url}\n"));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    project
+}
+
+/// Publishes `name@version` to `registry` with the manifest `fields` (an object) and an
+/// `index.js`.
+pub fn publish(registry: &TestRegistry, name: &str, version: &str, fields: Value) {
+    let mut def =
+        PackageDef::new(name, version).file("index.js", b"module.exports = 1;\n".to_vec(), 0o644);
+    for (key, value) in fields.as_object().into_iter().flatten() {
+        def = def.field(key.as_str(), value.clone());
+    }
+    registry.add_package(def);
 }
 
 /// Resolves `fixture` with pnpm (writing `pnpm-lock.yaml`), returning the project.

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use tack_suite::conformance::{assert_same_tree, resolve_with_pnpm};
+use tack_suite::conformance::{assert_same_tree, publish, resolve_with_pnpm, resolved_project};
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::registry;
 
@@ -314,16 +314,9 @@ fn packages_below_a_skipped_one_are_listed_as_skipped_like_pnpm() {
             )
             .file("index.js", b"module.exports = 2;\n".to_vec(), 0o644),
     );
-    let project = TestProject::new();
-    project.write(
-        "package.json",
+    let project = resolved_project(
         r#"{"name":"below-skipped","version":"1.0.0","dependencies":{"is-number":"6.0.0"},"optionalDependencies":{"tack-darwin-parent":"1.0.0","only-darwin":"1.0.0"}}"#,
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+        &registry.url(),
     );
     let tack = assert_same_tree(&project, &[]);
     let modules = tack_suite::conformance::normalized_modules_yaml(&tack);
@@ -384,16 +377,9 @@ fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
             )
             .file("node_modules/not-declared/x.js", script, 0o644),
     );
-    let project = TestProject::new();
-    project.write(
-        "package.json",
+    let project = resolved_project(
         r#"{"name":"bundles","version":"1.0.0","dependencies":{"tack-bundler":"1.0.0"}}"#,
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+        &registry.url(),
     );
     let tack = assert_same_tree(&project, &[]);
     let bin_dir = tack
@@ -480,20 +466,13 @@ fn bins_of_the_peers_of_direct_dependencies_are_linked_like_pnpm() {
         "zz-tack-direct",
         json!({"bin": {"tack-same-bin": "cli.js"}}),
     );
-    let project = TestProject::new();
-    project.write(
-        "package.json",
+    let project = resolved_project(
         &json!({"name": "peers", "version": "1.0.0", "dependencies": {
             "tack-peer-user": "1.0.0", "tack-opt-peer-user": "1.0.0", "tack-opt-provider": "1.0.0",
             "tack-deep-parent": "1.0.0"
         }, "devDependencies": {"zz-tack-direct": "1.0.0"}})
         .to_string(),
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+        &registry.url(),
     );
     let tack = assert_same_tree(&project, &[]);
     let bin_dir = tack.dir().join("node_modules/.bin");
@@ -522,13 +501,7 @@ fn bins_of_the_peers_of_direct_dependencies_are_linked_like_pnpm() {
 #[test]
 fn dependencies_named_like_lockfile_fields_are_sorted_like_pnpm() {
     let registry = registry::start();
-    let plain = |name: &str| {
-        registry.add_package(tack_test_registry::PackageDef::new(name, "1.0.0").file(
-            "index.js",
-            b"module.exports = 1;\n".to_vec(),
-            0o644,
-        ))
-    };
+    let plain = |name: &str| publish(&registry, name, "1.0.0", serde_json::json!({}));
     for name in [
         "deprecated",
         "os",
@@ -578,9 +551,7 @@ fn dependencies_named_like_lockfile_fields_are_sorted_like_pnpm() {
                 0o644,
             ),
     );
-    let project = TestProject::new();
-    project.write(
-        "package.json",
+    let project = resolved_project(
         &json!({"name": "keys", "version": "1.0.0", "dependencies": {
             "aaa-dep": "1.0.0", "settings": "1.0.0", "packages": "1.0.0", "os": "1.0.0",
             "zzz-dep": "1.0.0", "tack-key-holder": "1.0.0", "deprecated": "1.0.0",
@@ -589,12 +560,7 @@ fn dependencies_named_like_lockfile_fields_are_sorted_like_pnpm() {
         }, "dependenciesMeta": {"os": {"injected": true}, "packages": {"injected": true},
                                 "aaa-dep": {"injected": true}}})
         .to_string(),
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+        &registry.url(),
     );
     let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml")).expect("lockfile");
     for shape in [
@@ -625,10 +591,11 @@ fn dependencies_named_like_lockfile_fields_are_sorted_like_pnpm() {
 fn hoisting_follows_pnpm_lockfile_walk_like_pnpm() {
     let registry = registry::start();
     let package = |name: &str, version: &str, deps: serde_json::Value| {
-        registry.add_package(
-            tack_test_registry::PackageDef::new(name, version)
-                .field("dependencies", deps)
-                .file("index.js", b"module.exports = 1;\n".to_vec(), 0o644),
+        publish(
+            &registry,
+            name,
+            version,
+            serde_json::json!({ "dependencies": deps }),
         )
     };
     use serde_json::json;
@@ -645,16 +612,9 @@ fn hoisting_follows_pnpm_lockfile_walk_like_pnpm() {
     package("tack-hw-m", "1.0.0", json!({"tack-hw-x": "1.0.0"}));
     package("tack-hw-x", "1.0.0", json!({}));
     package("tack-hw-x", "2.0.0", json!({}));
-    let project = TestProject::new();
-    project.write(
-        "package.json",
+    let project = resolved_project(
         r#"{"name":"hoist-walk","version":"1.0.0","dependencies":{"tack-hw-a":"1.0.0","tack-hw-b":"1.0.0"}}"#,
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+        &registry.url(),
     );
     let tack = assert_same_tree(&project, &[]);
     let hoisted = tack.dir().join("node_modules/.pnpm/node_modules/tack-hw-x");
@@ -671,17 +631,7 @@ fn hoisting_follows_pnpm_lockfile_walk_like_pnpm() {
 #[test]
 fn dev_only_leaves_out_the_project_optional_dependencies_like_pnpm() {
     let registry = registry::start();
-    let package = |name: &str, fields: serde_json::Value| {
-        let mut def = tack_test_registry::PackageDef::new(name, "1.0.0").file(
-            "index.js",
-            b"module.exports = 1;\n".to_vec(),
-            0o644,
-        );
-        for (key, value) in fields.as_object().expect("fields") {
-            def = def.field(key.as_str(), value.clone());
-        }
-        registry.add_package(def);
-    };
+    let package = |name: &str, fields: serde_json::Value| publish(&registry, name, "1.0.0", fields);
     use serde_json::json;
     package("tack-prod-dep", json!({}));
     package(
@@ -690,20 +640,13 @@ fn dev_only_leaves_out_the_project_optional_dependencies_like_pnpm() {
     );
     package("tack-dev-optional", json!({}));
     package("tack-project-optional", json!({"bin": "index.js"}));
-    let project = TestProject::new();
-    project.write(
-        "package.json",
+    let project = resolved_project(
         &json!({"name": "dev-only", "version": "1.0.0",
             "dependencies": {"tack-prod-dep": "1.0.0"},
             "devDependencies": {"tack-dev-dep": "1.0.0"},
             "optionalDependencies": {"tack-project-optional": "1.0.0", "only-darwin": "1.0.0"}})
         .to_string(),
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+        &registry.url(),
     );
     let tack = assert_same_tree(&project, &["--dev"]);
     let modules = tack.dir().join("node_modules");
@@ -731,16 +674,9 @@ fn no_optional_keeps_pnpm_shims_for_unlinked_optional_dependencies() {
             )
             .file("index.js", b"module.exports = 1;\n".to_vec(), 0o644),
     );
-    let project = TestProject::new();
-    project.write(
-        "package.json",
+    let project = resolved_project(
         r#"{"name":"no-opt","version":"1.0.0","dependencies":{"tack-opt-user":"1.0.0","tack-bin-string":"1.0.0"}}"#,
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+        &registry.url(),
     );
     let tack = assert_same_tree(&project, &["--no-optional"]);
     let slot = tack
