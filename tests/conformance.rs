@@ -711,3 +711,72 @@ fn no_optional_keeps_pnpm_shims_for_unlinked_optional_dependencies() {
     );
     assert_eq!(fs_err::read_to_string(&shim_path).unwrap(), shim);
 }
+
+/// With `injectWorkspacePackages: true` and `dedupeInjectedDeps: false` the lockfile gives a
+/// workspace dependency as its
+/// injected copy (`b@file:packages/b`), and pnpm 12 hoists that copy, which a project's direct
+/// dependency offers before the workspace project itself is offered. (tack hoisted the project
+/// directory; found on a turbo-style workspace.)
+#[test]
+fn injected_workspace_packages_are_hoisted_as_their_copies_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    tack_suite::conformance::prepare(&project, &fixture("workspace"), &registry.url());
+    let yaml = project.dir().join("pnpm-workspace.yaml");
+    let text = fs_err::read_to_string(&yaml).unwrap();
+    fs_err::write(
+        &yaml,
+        format!("{text}injectWorkspacePackages: true\ndedupeInjectedDeps: false\n"),
+    )
+    .unwrap();
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let hoisted = fs_err::read_link(tack.dir().join("node_modules/.pnpm/node_modules/b")).unwrap();
+    assert!(
+        hoisted
+            .to_string_lossy()
+            .starts_with("../b@file+packages+b"),
+        "{}",
+        hoisted.display()
+    );
+}
+
+/// pnpm 12 keeps the workspace state in `<root>/node_modules` whatever `modulesDir` says; the
+/// rest of the tree goes into the configured directory, and the project's `.bin` shims put that
+/// directory first on `NODE_PATH` (Node searches only directories named `node_modules`). (tack
+/// wrote the state into the configured directory and left it off `NODE_PATH`.)
+#[test]
+fn a_custom_modules_dir_leaves_the_workspace_state_in_node_modules_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    let yaml = reference.dir().join("pnpm-workspace.yaml");
+    let text = fs_err::read_to_string(&yaml).unwrap();
+    fs_err::write(&yaml, format!("{text}modulesDir: nm_custom\n")).unwrap();
+    let mut trees = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
+        let out = if tool == "pnpm" {
+            project.pnpm(&args)
+        } else {
+            project.tack(&args)
+        };
+        assert_success(&out, tool);
+        assert!(
+            project
+                .dir()
+                .join("node_modules/.pnpm-workspace-state-v1.json")
+                .is_file(),
+            "{tool} wrote no node_modules/.pnpm-workspace-state-v1.json"
+        );
+        trees.push(tack_suite::tree::snapshot(
+            &project.dir().join("nm_custom"),
+            &|rel: &str| rel == ".modules.yaml" || rel == ".pnpm/.tack-markers",
+        ));
+    }
+    let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

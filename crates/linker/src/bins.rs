@@ -313,7 +313,7 @@ pub(crate) enum BinDirState {
 pub(crate) fn write_bin_dir(
     bin_dir: &Path,
     chosen: &BTreeMap<String, &BinCommand>,
-    hoisted_modules: Option<&Path>,
+    node_paths: ShimNodePaths<'_>,
     prune: bool,
     state: BinDirState,
 ) -> Result<usize, LinkError> {
@@ -322,7 +322,7 @@ pub(crate) fn write_bin_dir(
             return Ok(0);
         }
         match create_new_dir(bin_dir) {
-            Ok(true) => return write_fresh_bin_dir(bin_dir, chosen, hoisted_modules),
+            Ok(true) => return write_fresh_bin_dir(bin_dir, chosen, node_paths),
             // Shipped in the tarball (bundled dependencies) or made by a concurrent install
             // of the same tree: the careful path below.
             Ok(false) => {}
@@ -336,7 +336,7 @@ pub(crate) fn write_bin_dir(
     let mut dir_ready = false;
     for (name, cmd) in chosen {
         let shim_path = bin_dir.join(name);
-        let text = shim_text(bin_dir, cmd, hoisted_modules);
+        let text = shim_text(bin_dir, cmd, node_paths);
         if let Ok(existing) = std::fs::read(&shim_path) {
             if existing == text.as_bytes() {
                 continue;
@@ -382,11 +382,11 @@ fn create_new_dir(dir: &Path) -> io::Result<bool> {
 fn write_fresh_bin_dir(
     bin_dir: &Path,
     chosen: &BTreeMap<String, &BinCommand>,
-    hoisted_modules: Option<&Path>,
+    node_paths: ShimNodePaths<'_>,
 ) -> Result<usize, LinkError> {
     for (name, cmd) in chosen {
         let shim_path = bin_dir.join(name);
-        let text = shim_text(bin_dir, cmd, hoisted_modules);
+        let text = shim_text(bin_dir, cmd, node_paths);
         let created = tack_fs::write_new_file(&shim_path, text.as_bytes(), 0o755)
             .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
         if !created {
@@ -434,16 +434,29 @@ fn rel(from: &Path, to: &Path) -> String {
         .into_owned()
 }
 
+/// The directories a shim puts on `NODE_PATH` besides its package's own.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ShimNodePaths<'a> {
+    /// A project's own modules directory when it is not named `node_modules` (`modulesDir`),
+    /// which Node would not search: first, in the project's `.bin` shims (pnpm 12's `..`).
+    pub own_modules: Option<&'a Path>,
+    /// `<vs>/node_modules`, when anything is privately hoisted: last.
+    pub hoisted: Option<&'a Path>,
+}
+
 /// pnpm 12's shim for `cmd` placed in `bin_dir`.
-fn shim_text(bin_dir: &Path, cmd: &BinCommand, hoisted_modules: Option<&Path>) -> String {
+fn shim_text(bin_dir: &Path, cmd: &BinCommand, node_paths: ShimNodePaths<'_>) -> String {
     let mut node_path = Vec::new();
+    if let Some(own) = node_paths.own_modules {
+        node_path.push(rel(bin_dir, own));
+    }
     // A bin of a workspace project or `link:` target (no virtual-store slot): pnpm 12 puts
     // only the hoisted modules dir on NODE_PATH, even when the project has its own node_modules.
     if let Some(slot) = &cmd.slot_modules {
         node_path.push(rel(bin_dir, &cmd.pkg_dir.join("node_modules")));
         node_path.push(rel(bin_dir, slot));
     }
-    if let Some(h) = hoisted_modules {
+    if let Some(h) = node_paths.hoisted {
         node_path.push(rel(bin_dir, h));
     }
     posix_shim(&rel(bin_dir, &cmd.target), &node_path, &cmd.interpreter)

@@ -20,10 +20,10 @@
 
 use crate::bins::{
     bundled_commands, commands_of, resolve_conflicts, through_missing_link, write_bin_dir,
-    BinCommand, BinDirState,
+    BinCommand, BinDirState, ShimNodePaths,
 };
 use crate::hoist::Hoisted;
-use crate::link::top_level_bin_dirs;
+use crate::link::{top_level_bin_dirs, top_level_node_paths};
 use crate::plan::{ChildTarget, LinkPlan};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -278,7 +278,8 @@ impl EarlyBins {
         let hoisted_np = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
         for (bin_dir, tiers) in dirs {
             let chosen = resolve_conflicts(&tiers);
-            if write_bin_dir(&bin_dir, &chosen, hoisted_np, true, BinDirState::MayExist).is_err() {
+            let node_paths = top_level_node_paths(plan, &bin_dir, hoisted_np);
+            if write_bin_dir(&bin_dir, &chosen, node_paths, true, BinDirState::MayExist).is_err() {
                 return;
             }
         }
@@ -385,7 +386,19 @@ impl EarlyBins {
         let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
         let hoisted_modules = plan.virtual_store_dir.join("node_modules");
         let hoisted = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
-        if write_bin_dir(&bin_dir, &chosen, hoisted, true, BinDirState::InFreshSlot).is_ok() {
+        let node_paths = ShimNodePaths {
+            own_modules: None,
+            hoisted,
+        };
+        if write_bin_dir(
+            &bin_dir,
+            &chosen,
+            node_paths,
+            true,
+            BinDirState::InFreshSlot,
+        )
+        .is_ok()
+        {
             self.written[p].store(true, Ordering::Release);
         }
     }

@@ -2,15 +2,16 @@
 //! `node_modules` (public), following pnpm's algorithm.
 //!
 //! Aliases of the root importer's direct dependencies are reserved. A pseudo root (depth −1)
-//! has as children every workspace project (with `hoistWorkspacePackages`) and every
-//! importer's direct dependencies; then every package, by the depth pnpm's lockfile walk
-//! gives it (see [`walk_depths`]), ties broken by the ordinal order of its virtual-store dir
-//! name. Each child alias
-//! is taken by the first node that offers it (compared lowercased), if it matches a pattern:
-//! public first, then private.
+//! has as children every importer's direct dependencies (dev, then prod, then optional ones,
+//! as pnpm's lockfile walk takes them), then every workspace project (with
+//! `hoistWorkspacePackages`); then every package, by the depth pnpm's lockfile walk gives it
+//! (see [`walk_depths`]), ties broken by the ordinal order of its virtual-store dir name. Each
+//! child alias is taken by the first node that offers it (compared lowercased), if it matches a
+//! pattern: public first, then private. So an injected workspace package is hoisted as its
+//! injected copy, which a direct dependency offers before the project does.
 
 use crate::matcher::Matcher;
-use crate::plan::{ChildTarget, LinkPlan};
+use crate::plan::{ChildTarget, DepGroup, LinkPlan};
 use std::collections::{HashMap, HashSet};
 
 /// Public (root `node_modules`) or private (`<vs>/node_modules`).
@@ -70,8 +71,16 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         .flat_map(|i| i.deps.iter().map(|d| d.alias.to_lowercase()))
         .collect();
 
-    // The pseudo root's children.
+    // The pseudo root's children: every importer's direct dependencies in pnpm's walk order
+    // (see [`walk_order`]; `link:` ones are not packages), then the workspace projects.
     let mut root_children: Vec<(String, ChildTarget)> = Vec::new();
+    for imp in &plan.importers {
+        for dep in walk_order(&imp.deps) {
+            if matches!(dep.target, ChildTarget::DepPath(_)) {
+                root_children.push((dep.alias.clone(), dep.target.clone()));
+            }
+        }
+    }
     if plan.hoist_workspace_packages {
         let mut projects: Vec<(&str, &str, &std::path::Path)> = plan
             .importers
@@ -91,11 +100,6 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         projects.sort_by(|a, b| a.0.cmp(b.0));
         for (_, name, dir) in projects {
             root_children.push((name.to_string(), ChildTarget::Link(dir.to_path_buf())));
-        }
-    }
-    for imp in &plan.importers {
-        for dep in &imp.deps {
-            root_children.push((dep.alias.clone(), dep.target.clone()));
         }
     }
 
@@ -158,6 +162,20 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
     out
 }
 
+/// An importer's direct dependencies in the order pnpm's lockfile walk takes them:
+/// `devDependencies`, then `dependencies`, then `optionalDependencies`, each in lockfile order
+/// (`{...devDependencies, ...dependencies, ...optionalDependencies}` in `lockfileWalker`).
+fn walk_order(deps: &[crate::plan::ImporterDep]) -> Vec<&crate::plan::ImporterDep> {
+    let rank = |group: DepGroup| match group {
+        DepGroup::Dev => 0,
+        DepGroup::Prod => 1,
+        DepGroup::Optional => 2,
+    };
+    let mut ordered: Vec<&crate::plan::ImporterDep> = deps.iter().collect();
+    ordered.sort_by_key(|dep| rank(dep.group));
+    ordered
+}
+
 /// The depth pnpm gives each package when it hoists (`lockfileWalker` and `getDependencies`
 /// in `installing/linking/hoist`): the importers' direct dependencies are depth 0; each node's
 /// unclaimed children are claimed at the next depth, the nodes of one list all at once, and
@@ -173,7 +191,7 @@ fn walk_depths(plan: &LinkPlan) -> Vec<Option<usize>> {
     };
     let mut depth: Vec<Option<usize>> = vec![None; plan.packages.len()];
     let mut entries = Vec::new();
-    for dep in plan.importers.iter().flat_map(|imp| &imp.deps) {
+    for dep in plan.importers.iter().flat_map(|imp| walk_order(&imp.deps)) {
         if let Some(i) = index_of(&dep.target) {
             if depth[i].is_none() {
                 depth[i] = Some(0);

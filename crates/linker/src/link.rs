@@ -10,7 +10,7 @@
 
 use crate::bins::{
     bundled_commands, commands_of, resolve_conflicts, through_missing_link, write_bin_dir,
-    BinCommand, BinDirState,
+    BinCommand, BinDirState, ShimNodePaths,
 };
 use crate::early_bins::EarlyBins;
 use crate::error::LinkError;
@@ -566,14 +566,19 @@ fn link_all_bins(
             } else {
                 BinDirState::MayExist
             };
-            write_bin_dir(&bin_dir, &chosen, hoisted_np, true, state).map(|_| ())
+            let node_paths = ShimNodePaths {
+                own_modules: None,
+                hoisted: hoisted_np,
+            };
+            write_bin_dir(&bin_dir, &chosen, node_paths, true, state).map(|_| ())
         })?;
 
     if !early.is_some_and(EarlyBins::top_level_written) {
         let dirs = top_level_bin_dirs(plan, hoisted, |t| Some(cmds_of(t)));
         for (bin_dir, tiers) in dirs.into_iter().flatten() {
             let chosen = resolve_conflicts(&tiers);
-            write_bin_dir(&bin_dir, &chosen, hoisted_np, true, BinDirState::MayExist)?;
+            let node_paths = top_level_node_paths(plan, &bin_dir, hoisted_np);
+            write_bin_dir(&bin_dir, &chosen, node_paths, true, BinDirState::MayExist)?;
         }
     }
     let _ = index;
@@ -587,6 +592,23 @@ pub(crate) type TieredBinDir<'c> = (PathBuf, Vec<Vec<&'c BinCommand>>);
 /// of commands (earlier tiers win a name): each importer's (its direct dependencies, then,
 /// in the root, the publicly hoisted ones) and `<vs>/node_modules/.bin` (the privately
 /// hoisted ones). `None` when `cmds_of` has no commands for one of their targets.
+/// What the shims of a top-level `.bin` directory put on `NODE_PATH` besides their packages'
+/// own: the project's modules directory first when `modulesDir` renames it (Node searches
+/// only directories named `node_modules`), as pnpm 12 does; not in `<vs>/node_modules/.bin`.
+pub(crate) fn top_level_node_paths<'a>(
+    plan: &LinkPlan,
+    bin_dir: &'a Path,
+    hoisted: Option<&'a Path>,
+) -> ShimNodePaths<'a> {
+    let modules = bin_dir.parent();
+    let hidden = modules == Some(plan.virtual_store_dir.join("node_modules").as_path());
+    let renamed = plan.modules_dir_name != "node_modules";
+    ShimNodePaths {
+        own_modules: modules.filter(|_| renamed && !hidden),
+        hoisted,
+    }
+}
+
 pub(crate) fn top_level_bin_dirs<'c>(
     plan: &LinkPlan,
     hoisted: &[Hoisted],

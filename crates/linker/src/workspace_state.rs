@@ -140,7 +140,12 @@ pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
             files,
         }),
     };
-    let path = plan.root_modules_dir().join(WORKSPACE_STATE_FILE);
+    // Always `<workspace root>/node_modules`, whatever `modulesDir` says: pnpm's path for it
+    // (`workspace/state`) names `node_modules` outright, and so does the no-op gate.
+    let dir = plan.lockfile_dir.join("node_modules");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| LinkError::io("create directory", &dir, WORKSPACE_STATE_FILE, e))?;
+    let path = dir.join(WORKSPACE_STATE_FILE);
     let text = serde_json::to_string_pretty(&state).map_err(|source| LinkError::Serialize {
         path: path.clone(),
         source,
