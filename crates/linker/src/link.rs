@@ -84,7 +84,8 @@ pub struct LinkReport {
 /// Links the whole plan: imports every package (in parallel), then [`finish`].
 pub fn link(plan: &LinkPlan) -> Result<LinkReport, LinkError> {
     let wanted = plan.current_lockfile_yaml.get().map(String::as_str);
-    let trusted_tree = check_recorded_tree(plan, wanted)?;
+    let recorded = std::fs::read(plan.virtual_store_dir.join("lock.yaml")).ok();
+    let trusted_tree = check_recorded_tree(plan, wanted, recorded.as_deref())?;
     let importer = PackageImporter::new(plan.import_method);
     let mut summary = import_all(plan, &importer)?;
     summary.trusted_tree = trusted_tree;
@@ -151,7 +152,10 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     }
 
     tack_fs::phase_timer::mark("late imports");
-    let pruned = summary.virtual_store_created || prune_is_due(plan);
+    // The state the last install left: read once for the prune, the stale hoisted links and
+    // `prunedAt`, before this run writes its own.
+    let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
+    let pruned = summary.virtual_store_created || prune_is_due(plan, old_modules.as_ref());
     if pruned && !summary.virtual_store_created {
         report.removed_packages = remove_stale_packages(plan)?;
     }
@@ -184,7 +188,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                         return Ok(());
                     }
                     link_importers(plan, &index, &hoisted)?;
-                    link_hoisted(plan, &index, &hoisted)
+                    link_hoisted(plan, &index, &hoisted, old_modules.as_ref())
                 },
                 || {
                     let mut warnings = Vec::new();
@@ -202,7 +206,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     hoisting?;
     report.warnings.extend(bins?);
     tack_fs::phase_timer::mark("links and bins");
-    write_state_files(plan, &hoisted, pruned)?;
+    write_state_files(plan, &hoisted, pruned, old_modules.as_ref())?;
     tack_fs::phase_timer::mark("state files");
     report.hoisted = hoisted;
     Ok(report)
@@ -217,7 +221,8 @@ pub fn link_top_level(plan: &LinkPlan) -> Result<Vec<Hoisted>, LinkError> {
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
     link_importers(plan, &index, &hoisted)?;
-    link_hoisted(plan, &index, &hoisted)?;
+    let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
+    link_hoisted(plan, &index, &hoisted, old_modules.as_ref())?;
     Ok(hoisted)
 }
 
@@ -238,11 +243,11 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
 /// prune, `.modules.yaml#prunedAt`, is more than `modulesCacheMaxAge` minutes old; with no
 /// `prunedAt`, or a setting of 0, it prunes now. A `prunedAt` that is not a date never comes
 /// due, as in pnpm, where it is `NaN`.
-fn prune_is_due(plan: &LinkPlan) -> bool {
+fn prune_is_due(plan: &LinkPlan, old_modules: Option<&ModulesYaml>) -> bool {
     if plan.modules_cache_max_age_minutes == 0 {
         return true;
     }
-    let Some(old) = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir()) else {
+    let Some(old) = old_modules else {
         return true;
     };
     if old.pruned_at.is_empty() {
@@ -351,6 +356,7 @@ fn link_hoisted(
     plan: &LinkPlan,
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
+    old_modules: Option<&ModulesYaml>,
 ) -> Result<(), LinkError> {
     let private_dir = plan.virtual_store_dir.join("node_modules");
     let root_modules = plan.root_modules_dir();
@@ -382,7 +388,7 @@ fn link_hoisted(
             }
         }
     })?;
-    remove_stale_hoisted_links(plan, &private_dir, &wanted_private)
+    remove_stale_hoisted_links(plan, &private_dir, &wanted_private, old_modules)
 }
 
 /// Removes the links in `<vs>/node_modules` this hoisting no longer makes, as pnpm 12 does,
@@ -401,8 +407,9 @@ fn remove_stale_hoisted_links(
     plan: &LinkPlan,
     private_dir: &Path,
     wanted: &HashSet<&str>,
+    old_modules: Option<&ModulesYaml>,
 ) -> Result<(), LinkError> {
-    let Some(old) = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir()) else {
+    let Some(old) = old_modules else {
         return Ok(());
     };
     // The lockfile's `packages` keys: dep paths without their peer or patch suffix.
@@ -653,13 +660,18 @@ pub(crate) fn top_level_bin_dirs<'c>(
 /// `.modules.yaml`, `.pnpm/lock.yaml` and the workspace state.
 /// `pruned`: this install pruned the virtual store (or made it), so `prunedAt` is now;
 /// otherwise it stays what it was.
-fn write_state_files(plan: &LinkPlan, hoisted: &[Hoisted], pruned: bool) -> Result<(), LinkError> {
+fn write_state_files(
+    plan: &LinkPlan,
+    hoisted: &[Hoisted],
+    pruned: bool,
+    old_modules: Option<&ModulesYaml>,
+) -> Result<(), LinkError> {
     let root_modules = plan.root_modules_dir();
     std::fs::create_dir_all(&root_modules)
         .map_err(|e| LinkError::io("create directory", &root_modules, ".modules.yaml", e))?;
     let mut modules = modules_yaml_for(plan, hoisted);
     // An unchanged layout keeps its file (and `prunedAt`): a no-op re-link writes nothing.
-    let unchanged = match crate::modules_yaml::read_modules_yaml(&root_modules) {
+    let unchanged = match old_modules {
         Some(old) if !pruned => {
             modules.pruned_at.clone_from(&old.pruned_at);
             serde_json::to_string(&old).ok() == serde_json::to_string(&modules).ok()

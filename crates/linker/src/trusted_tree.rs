@@ -33,14 +33,18 @@ use std::io;
 
 /// Whether the tree under the plan's modules dir is the one the last complete install built
 /// from the lockfile this install records, `wanted` (`None`: it records none): its
-/// `<virtual store>/lock.yaml` is `wanted` byte for byte and its `.modules.yaml` describes
-/// the layout this plan makes. When it is not, the recorded lockfile is deleted, so that an
-/// install that stops partway leaves no record of a tree it changed. Call it before the
-/// install changes anything.
-pub fn check_recorded_tree(plan: &LinkPlan, wanted: Option<&str>) -> Result<bool, LinkError> {
+/// `<virtual store>/lock.yaml`, `recorded` (as the caller read it; `None`: missing or
+/// unreadable), is `wanted` byte for byte and its `.modules.yaml` describes the layout this
+/// plan makes. When it is not, the recorded lockfile is deleted, so that an install that stops
+/// partway leaves no record of a tree it changed. Call it before the install changes anything.
+pub fn check_recorded_tree(
+    plan: &LinkPlan,
+    wanted: Option<&str>,
+    recorded: Option<&[u8]>,
+) -> Result<bool, LinkError> {
     let path = plan.virtual_store_dir.join("lock.yaml");
-    match std::fs::read(&path) {
-        Ok(recorded) if wanted.is_some_and(|w| recorded == w.as_bytes()) => {
+    if let (Some(recorded), Some(wanted)) = (recorded, wanted) {
+        if recorded == wanted.as_bytes() {
             let planned = modules_yaml_for(plan, &compute_hoisting(plan));
             let same = read_modules_yaml(&plan.root_modules_dir())
                 .is_some_and(|old| same_layout(&old, &planned));
@@ -48,10 +52,8 @@ pub fn check_recorded_tree(plan: &LinkPlan, wanted: Option<&str>) -> Result<bool
                 return Ok(true);
             }
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-        // Another lockfile, or one that cannot be read: either way it must go.
-        Ok(_) | Err(_) => {}
     }
+    // Another lockfile, one that cannot be read, or none: whatever is there must go.
     match std::fs::remove_file(&path) {
         Ok(()) => Ok(false),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),

@@ -342,12 +342,15 @@ pub fn run(
     let mut previous_current = None;
     if install_plan.link.virtual_store_dir.exists() {
         let yaml = rendered_lockfile(render.take())?;
-        let recorded = install_plan.link.virtual_store_dir.join("lock.yaml");
-        previous_current = std::fs::read_to_string(&recorded)
-            .ok()
-            .filter(|old| *old != yaml)
-            .and_then(|old| Lockfile::from_str(&old, &recorded).ok());
-        trusted_tree = tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml))?;
+        let recorded_path = install_plan.link.virtual_store_dir.join("lock.yaml");
+        let recorded = std::fs::read(&recorded_path).ok();
+        previous_current = recorded
+            .as_deref()
+            .filter(|old| *old != yaml.as_bytes())
+            .and_then(|old| std::str::from_utf8(old).ok())
+            .and_then(|old| Lockfile::from_str(old, &recorded_path).ok());
+        trusted_tree =
+            tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?;
         rendered = Some(yaml);
     }
     tack_fs::phase_timer::mark("setup");
