@@ -156,17 +156,11 @@ pub(crate) fn bundled_commands(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<BinCommand>, LinkError> {
     let modules = pkg_dir.join("node_modules");
-    let mut dirs = Vec::new();
-    for (name, path) in subdirectories(&modules, package)? {
-        if name.starts_with('.') {
-            continue;
-        }
-        if name.starts_with('@') {
-            dirs.extend(subdirectories(&path, package)?.into_iter().map(|(_, p)| p));
-        } else {
-            dirs.push(path);
-        }
-    }
+    // Every entry there, `@scope/*` expanded, that is a directory of its own.
+    let dirs = crate::symlinks::list_entries(&modules, package)?
+        .into_iter()
+        .filter(|(_, path, is_link)| !is_link && path.is_dir())
+        .map(|(_, path, _)| path);
     let mut out = Vec::new();
     for dir in dirs {
         match commands_of(package, &dir, Some(modules.clone()), warnings) {
@@ -178,27 +172,6 @@ pub(crate) fn bundled_commands(
             Err(e) => return Err(e),
         }
     }
-    Ok(out)
-}
-
-/// The directories in `dir` by name, sorted; none when `dir` does not exist.
-fn subdirectories(dir: &Path, package: &str) -> Result<Vec<(String, PathBuf)>, LinkError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(LinkError::io("read", dir, package, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| LinkError::io("read", dir, package, e))?;
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            out.push((
-                entry.file_name().to_string_lossy().into_owned(),
-                entry.path(),
-            ));
-        }
-    }
-    out.sort();
     Ok(out)
 }
 
