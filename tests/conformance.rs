@@ -780,3 +780,93 @@ fn a_custom_modules_dir_leaves_the_workspace_state_in_node_modules_like_pnpm() {
     let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// With `hoist: false` pnpm 12 writes its shims without any `NODE_PATH`, not even the
+/// package's own directories: it adds them only along with a directory to add (the hidden
+/// hoisting directory, or a renamed modules directory). (tack kept the package's own.)
+#[test]
+fn shims_set_no_node_path_when_nothing_is_hoisted_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    let yaml = reference.dir().join("pnpm-workspace.yaml");
+    let text = fs_err::read_to_string(&yaml).unwrap();
+    fs_err::write(&yaml, format!("{text}hoist: false\n")).unwrap();
+    let tack = assert_same_tree(&reference, &[]);
+    let shim = fs_err::read_to_string(
+        tack.dir()
+            .join("packages/a/node_modules/.bin/tack-bin-string"),
+    )
+    .unwrap();
+    assert!(!shim.contains("NODE_PATH"), "{shim}");
+}
+
+/// A workspace project reached through an injected package's `link:` dependency is not hoisted
+/// by pnpm 12, and does not take its name from a registry package hoisted after it; with
+/// `hoistWorkspacePackages: false` nothing hoists the project. (tack hoisted the project.)
+#[test]
+fn workspace_projects_behind_injected_packages_are_not_hoisted_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write("package.json", r#"{"name": "root", "private": true}"#)
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\nhoistWorkspacePackages: false\n",
+        )
+        .write(
+            "packages/app/package.json",
+            r#"{"name": "app", "version": "1.0.0",
+                "dependencies": {"aaa-ui": "workspace:*", "is-odd": "^3.0.1"},
+                "dependenciesMeta": {"aaa-ui": {"injected": true}}}"#,
+        )
+        .write(
+            "packages/aaa-ui/package.json",
+            r#"{"name": "aaa-ui", "version": "1.0.0", "dependencies": {"is-number": "workspace:*"}}"#,
+        )
+        .write(
+            "packages/is-number/package.json",
+            r#"{"name": "is-number", "version": "99.0.0"}"#,
+        );
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let hoisted =
+        fs_err::read_link(tack.dir().join("node_modules/.pnpm/node_modules/is-number")).unwrap();
+    assert!(
+        hoisted.to_string_lossy().starts_with("../is-number@"),
+        "{}",
+        hoisted.display()
+    );
+}
+
+/// pnpm 12 writes the lockfile's `settings` in name order (`dedupePeers` before
+/// `excludeLinksFromLockfile`); `node_modules/.pnpm/lock.yaml` must be byte-equal.
+#[test]
+fn lockfile_settings_are_written_in_name_order_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    tack_suite::conformance::prepare(&project, &fixture("workspace"), &registry.url());
+    let yaml = project.dir().join("pnpm-workspace.yaml");
+    let text = fs_err::read_to_string(&yaml).unwrap();
+    fs_err::write(
+        &yaml,
+        format!(
+            "{text}dedupePeers: true\npeersSuffixMaxLength: 500\n\
+             injectWorkspacePackages: true\nautoInstallPeers: false\n"
+        ),
+    )
+    .unwrap();
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let written = fs_err::read_to_string(tack.dir().join("node_modules/.pnpm/lock.yaml")).unwrap();
+    assert!(
+        written.contains("  dedupePeers: true\n  excludeLinksFromLockfile: false\n"),
+        "{written}"
+    );
+}

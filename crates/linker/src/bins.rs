@@ -417,9 +417,14 @@ pub(crate) struct ShimNodePaths<'a> {
     pub hoisted: Option<&'a Path>,
 }
 
-/// pnpm 12's shim for `cmd` placed in `bin_dir`.
+/// pnpm 12's shim for `cmd` placed in `bin_dir`. pnpm sets `NODE_PATH` only when it has
+/// directories to add besides the package's own (`hoist: false` and no renamed modules
+/// directory: no `NODE_PATH` at all, not even the package's own directories).
 fn shim_text(bin_dir: &Path, cmd: &BinCommand, node_paths: ShimNodePaths<'_>) -> String {
     let mut node_path = Vec::new();
+    if node_paths.own_modules.is_none() && node_paths.hoisted.is_none() {
+        return posix_shim(&rel(bin_dir, &cmd.target), &node_path, &cmd.interpreter);
+    }
     if let Some(own) = node_paths.own_modules {
         node_path.push(rel(bin_dir, own));
     }

@@ -154,9 +154,14 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
     for (alias, target) in &root_children {
         offer(alias, target);
     }
+    // A package's `link:` children (a workspace project an injected package depends on) are
+    // neither hoisted nor take their alias: pnpm 12 hoists workspace projects only as the pseudo
+    // root's children above, when `hoistWorkspacePackages` allows it.
     for (_, i) in nodes {
         for (alias, target) in &plan.packages[i].children {
-            offer(alias, target);
+            if let ChildTarget::DepPath(_) = target {
+                offer(alias, target);
+            }
         }
     }
     out

@@ -741,7 +741,7 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
     let s = &plan.modules_state;
     ModulesYaml {
         hoisted_dependencies,
-        hoist_pattern: Some(plan.hoist_pattern.clone()),
+        hoist_pattern: plan.hoist.then(|| plan.hoist_pattern.clone()),
         included: s.included,
         layout_version: serde_json::json!(LAYOUT_VERSION),
         node_linker: Some("isolated".to_string()),

@@ -30,6 +30,9 @@ pub struct LinkPlan {
     pub importers: Vec<PlannedImporter>,
     /// `hoistPattern` (default `["*"]`); empty turns private hoisting off.
     pub hoist_pattern: Vec<String>,
+    /// `hoist` (default true). With `hoist: false` the pattern above is empty and, as pnpm 12
+    /// does, `.modules.yaml` records no `hoistPattern` at all.
+    pub hoist: bool,
     /// `publicHoistPattern` (default `[]`; `["*"]` with `shamefullyHoist`).
     pub public_hoist_pattern: Vec<String>,
     /// `hoistWorkspacePackages` (default true).
@@ -215,6 +218,7 @@ impl LinkPlan {
             packages: Vec::new(),
             importers: Vec::new(),
             hoist_pattern: vec!["*".to_string()],
+            hoist: true,
             public_hoist_pattern: Vec::new(),
             hoist_workspace_packages: true,
             import_method: ImportMethod::Auto,

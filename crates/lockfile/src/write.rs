@@ -23,22 +23,23 @@ impl Lockfile {
                     let _ = writeln!(s, "  {key}: {value}");
                 }
             };
+            // pnpm sorts the keys of every root section by name (none of these is ranked).
             put(
                 "autoInstallPeers",
                 settings.auto_install_peers.map(|v| v.to_string()),
             );
+            put("dedupePeers", settings.dedupe_peers.map(|v| v.to_string()));
             put(
                 "excludeLinksFromLockfile",
                 settings.exclude_links_from_lockfile.map(|v| v.to_string()),
             );
-            put("dedupePeers", settings.dedupe_peers.map(|v| v.to_string()));
-            put(
-                "peersSuffixMaxLength",
-                settings.peers_suffix_max_length.map(|v| v.to_string()),
-            );
             put(
                 "injectWorkspacePackages",
                 settings.inject_workspace_packages.map(|v| v.to_string()),
+            );
+            put(
+                "peersSuffixMaxLength",
+                settings.peers_suffix_max_length.map(|v| v.to_string()),
             );
             if s.len() > "settings:\n".len() {
                 sections.push(s);

@@ -78,6 +78,7 @@ pub fn build(
     } else {
         Vec::new()
     };
+    link.hoist = config.hoist;
     link.public_hoist_pattern = config.public_hoist_pattern.clone();
     link.hoist_workspace_packages = config.hoist_workspace_packages;
 
