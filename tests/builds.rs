@@ -437,6 +437,29 @@ fn a_patch_is_applied_to_a_copy() {
     assert!(content.contains("expected a patched number"), "{content}");
 }
 
+/// A patch file edited after an install no longer matches the lockfile's hash: pnpm 12 refuses
+/// the next frozen install, and the no-op gate must not call the tree up to date (it did: the
+/// patch files were not among the inputs it stamps).
+#[test]
+fn an_edited_patch_is_not_a_noop() {
+    let registry = registry::start();
+    let project = patched_project(&registry.url());
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install with a patch",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    project.write(
+        "patches/is-odd@3.0.1.patch",
+        &GOOD_PATCH.replace("a patched number", "a patched odd number"),
+    );
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("ERR_PNPM_LOCKFILE_CONFIG_MISMATCH"), "{all}");
+    assert!(all.contains("patchedDependencies"), "{all}");
+}
+
 #[test]
 fn a_patch_that_does_not_apply_fails_with_err_pnpm_patch_failed() {
     let registry = registry::start();

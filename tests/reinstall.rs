@@ -49,6 +49,25 @@ fn noop_says_already_up_to_date_and_writes_nothing() {
     );
 }
 
+/// A pnpmfile created after the install changes what pnpm 12 accepts (its checksum is in the
+/// lockfile), so the no-op gate must not answer from the stamps of the files it recorded.
+#[test]
+fn a_pnpmfile_added_since_the_install_is_not_a_noop() {
+    let registry = registry::start();
+    let project = installed_basic(&registry.url());
+    project.write(
+        ".pnpmfile.cjs",
+        "module.exports = { hooks: { readPackage: (pkg) => pkg } };\n",
+    );
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert!(!out.status.success(), "stdout: {}", stdout(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ERR_PNPM_LOCKFILE_CONFIG_MISMATCH") && stderr.contains("pnpmfileChecksum"),
+        "stderr: {stderr}"
+    );
+}
+
 #[test]
 fn a_changed_manifest_is_not_a_noop() {
     let registry = registry::start();

@@ -263,6 +263,10 @@ pub fn run(
             &config.lockfile_dir,
             &lockfile_path,
             &link.importers,
+            config
+                .patched_dependencies
+                .values()
+                .map(|rel| config.workspace_root.join(rel)),
         ),
     });
 

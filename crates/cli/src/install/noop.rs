@@ -50,6 +50,11 @@ impl Flags {
     }
 }
 
+/// Inputs at the workspace root that change an install by existing: recorded when present,
+/// and a state that does not list one that exists now is stale (a `pnpm-workspace.yaml` with
+/// settings, or a pnpmfile, added since the last install).
+const OPTIONAL_INPUTS: [&str; 3] = ["pnpm-workspace.yaml", ".pnpmfile.mjs", ".pnpmfile.cjs"];
+
 /// True when the tree under `root` is exactly what an install with `flags` would build.
 pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     let modules = root.join("node_modules");
@@ -81,6 +86,16 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
         || !files.iter().all(|file| file.starts_with(root))
         || !state.inputs_unchanged(&files)
     {
+        return false;
+    }
+    let appeared = OPTIONAL_INPUTS.iter().any(|name| {
+        let path = root.join(name);
+        !validation
+            .files
+            .contains_key(path.to_string_lossy().as_ref())
+            && path.exists()
+    });
+    if appeared {
         return false;
     }
     // A wiped or replaced store must be refilled even though node_modules looks complete.
@@ -125,21 +140,28 @@ fn complete_marker_list(text: &str) -> Option<Vec<&str>> {
     (count == markers.len() && markers.iter().all(|m| !m.is_empty())).then_some(markers)
 }
 
-/// The files whose stamps decide the no-op: the lockfile, `pnpm-workspace.yaml` and every
-/// importer's `package.json`.
+/// The files whose stamps decide the no-op: the lockfile, `pnpm-workspace.yaml`, every
+/// importer's `package.json`, the patch files of `patchedDependencies` (pnpm 12 records them
+/// too: an edited patch no longer matches the lockfile's hash) and the pnpmfile (its checksum is
+/// in the lockfile). Files that may appear later without being listed here are checked apart
+/// ([`OPTIONAL_INPUTS`]).
 pub fn validated_files(
     lockfile_dir: &Path,
     lockfile: &Path,
     importers: &[PlannedImporter],
+    patch_files: impl IntoIterator<Item = PathBuf>,
 ) -> Vec<PathBuf> {
     let mut files = vec![lockfile.to_path_buf()];
-    let workspace_yaml = lockfile_dir.join("pnpm-workspace.yaml");
-    if workspace_yaml.exists() {
-        files.push(workspace_yaml);
+    for name in OPTIONAL_INPUTS {
+        let path = lockfile_dir.join(name);
+        if path.exists() {
+            files.push(path);
+        }
     }
     for importer in importers {
         files.push(importer.dir.join("package.json"));
     }
+    files.extend(patch_files);
     files.sort();
     files.dedup();
     files
