@@ -160,12 +160,13 @@ pub fn tree_without_temp(project: &TestProject) -> (Tree, Vec<String>) {
     (tree, temp)
 }
 
-/// Every check after a recovering install: the tree equals `expected`, the store verifies,
+/// Every check after a recovering install: the tree equals `expected` (see
+/// [`tree::diff_recovered`]), the store verifies,
 /// CAS content matches names, nothing unexpected is left. Returns the problems found.
 pub fn check_all(project: &TestProject, store: &Path, expected: &Tree) -> Vec<String> {
     let mut problems = Vec::new();
     let (actual, _temp) = tree_without_temp(project);
-    let diff = tree::diff(expected, &actual);
+    let diff = tree::diff_recovered(expected, &actual);
     if !diff.is_empty() {
         problems.push(format!(
             "tree differs from a clean install ({} differences):\n{}",

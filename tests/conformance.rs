@@ -3,6 +3,7 @@
 //! trees must be equal path by path (type, symlink target, content hash, exec bit, hard-link
 //! class), except for the documented allow-list in `tack_suite::conformance::ALLOW_LIST`.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -869,4 +870,49 @@ fn lockfile_settings_are_written_in_name_order_like_pnpm() {
         written.contains("  dedupePeers: true\n  excludeLinksFromLockfile: false\n"),
         "{written}"
     );
+}
+
+/// A warm install (the store filled by a first install of the same project, its tree moved
+/// aside) builds pnpm 12's tree too. Linking a bin chmods its target through the hard link,
+/// so a target shipped without exec bits makes its store file executable; pnpm 12 then
+/// imports that file as a copy with its recorded mode, not as a link. (tack linked it.)
+#[test]
+fn a_warm_install_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    let mut trees = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
+        let install = || {
+            if tool == "pnpm" {
+                project.pnpm(&args)
+            } else {
+                project.tack(&args)
+            }
+        };
+        assert_success(&install(), tool);
+        fs_err::rename(
+            project.dir().join("node_modules"),
+            project.root().join("first-tree"),
+        )
+        .unwrap();
+        assert_success(&install(), tool);
+        trees.push(tack_suite::conformance::project_tree(&project));
+        let target = project.dir().join(
+            "node_modules/.pnpm/tack-bin-conflict@1.0.0/node_modules/tack-bin-conflict/shared.js",
+        );
+        let meta = fs_err::metadata(&target).unwrap();
+        assert_eq!(
+            (
+                std::os::unix::fs::MetadataExt::nlink(&meta),
+                meta.permissions().mode() & 0o777
+            ),
+            (1, 0o755),
+            "{tool}: {}",
+            target.display()
+        );
+    }
+    let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
 }

@@ -27,6 +27,8 @@ pub struct FileStat {
     pub len: u64,
     /// Modification time in milliseconds since the epoch.
     pub mtime_ms: i64,
+    /// Any of the mode's exec bits is set.
+    pub exec_bits: bool,
 }
 
 #[cfg(target_os = "linux")]
@@ -187,6 +189,7 @@ impl DirFd {
             is_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
             len: st.st_size as u64,
             mtime_ms: st.st_mtime * 1000 + st.st_mtime_nsec / 1_000_000,
+            exec_bits: st.st_mode & 0o111 != 0,
         })
     }
 }

@@ -135,6 +135,10 @@ pub struct StoreFile<'a> {
     pub digest: &'a str,
     /// The `-exec` variant of the CAS file.
     pub executable: bool,
+    /// Copy it even when the package is linked: its CAS file's exec bits no longer match its
+    /// name (a bin chmodded through a hard link), and pnpm 12 then imports a copy with the mode
+    /// the name gives (see `tack_store_dir::VerifiedFilesCache::mode_changed`).
+    pub copy: bool,
 }
 
 /// Where an import takes a package's files from.
@@ -185,7 +189,9 @@ pub fn import_package_from(
                 digest: f.digest,
                 executable: f.executable,
             };
-            Item::new(pkg, f.rel_path, src)
+            let mut item = Item::new(pkg, f.rel_path, src)?;
+            item.copy = f.copy;
+            Ok(item)
         })?,
     };
     let marker = marker_of(&items);
@@ -250,13 +256,13 @@ pub fn import_package_from(
     let is_dir_source = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
     let linker = FastLinker::new(importer, files, force_copy, &pkg_dir, pkg_fd);
     let place = |item: &Item<'_>| -> Result<(), LinkError> {
-        if linker.link(item) {
+        if !item.copy && linker.link(item) {
             return Ok(());
         }
         import_one(
             importer,
             pkg,
-            force_copy,
+            force_copy || item.copy,
             is_dir_source,
             &item.src.path(),
             &pkg_dir.join(item.rel),
@@ -304,13 +310,19 @@ pub fn create_fresh_package_dir(
 struct Item<'a> {
     rel: &'a str,
     src: Src<'a>,
+    /// Copied whatever the package's import method (see [`StoreFile::copy`]).
+    copy: bool,
 }
 
 impl<'a> Item<'a> {
     /// The item, once its path inside the package is known to be safe.
     fn new(pkg: &PlannedPackage, rel: &'a str, src: Src<'a>) -> Result<Self, LinkError> {
         check_rel_path(&pkg.dep_path, "file path", rel)?;
-        Ok(Item { rel, src })
+        Ok(Item {
+            rel,
+            src,
+            copy: false,
+        })
     }
 }
 

@@ -52,16 +52,19 @@ fn files_named_by_digest_are_hard_linked_with_their_exec_bit() {
             rel_path: "package.json",
             digest: &manifest,
             executable: false,
+            copy: false,
         },
         StoreFile {
             rel_path: "lib/index.js",
             digest: &main,
             executable: false,
+            copy: false,
         },
         StoreFile {
             rel_path: "bin/cli.js",
             digest: &cli,
             executable: true,
+            copy: false,
         },
     ];
     let vs = tmp.path().join("node_modules/.pnpm");
@@ -115,11 +118,13 @@ fn a_malformed_digest_or_path_is_refused_before_anything_is_written() {
                 rel_path: "package.json",
                 digest: &good,
                 executable: false,
+                copy: false,
             },
             StoreFile {
                 rel_path: rel,
                 digest,
                 executable: false,
+                copy: false,
             },
         ];
         let source = FilesFrom::Store {

@@ -6,14 +6,21 @@
 //! [`tack_fs::cas_write_lock`] first and re-stats under it, because a writer in this process
 //! may be halfway through writing that very path — deleting it then would surface as ENOENT
 //! when the writer's package is linked. Only under the lock is a file re-hashed or removed.
+//!
+//! The same `stat` tells whether a file's exec bits still match its name: linking a bin chmods
+//! its target through the hard link, so a plain CAS file can become executable. pnpm 12 then
+//! imports that file as a copy with the mode its name gives (and the bin step chmods the copy);
+//! the cache remembers such files ([`VerifiedFilesCache::mode_changed`]) for the importer.
 
 use crate::index_row::{CafsFileInfo, CafsFileRef, PackageFilesIndex};
 use crate::layout::StoreDir;
 use sha2::{Digest, Sha512};
+use std::collections::HashSet;
 use std::fs::Metadata;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::UNIX_EPOCH;
 
@@ -25,6 +32,10 @@ const MTIME_SLACK_MS: f64 = 100.0;
 #[derive(Debug)]
 pub struct VerifiedFilesCache {
     set: VerifiedSet,
+    /// Verified files whose exec bits differ from their name's (see the module doc); rare, so
+    /// a locked set behind a flag that keeps the lookup of every other file lock-free.
+    mode_changed: parking_lot::Mutex<HashSet<CasKey>>,
+    any_mode_changed: AtomicBool,
     /// The store's `files/` directory, opened once for relative stats (`None` inside when it
     /// could not be opened: then paths are stat'ed whole).
     files_dir: OnceLock<Option<(PathBuf, tack_fs::DirFd)>>,
@@ -41,7 +52,7 @@ impl Default for VerifiedFilesCache {
 /// files of a store apart: two different files share them with odds of about 2^-88 in a
 /// store of millions of files, and even a chosen collision would only spare one file its
 /// `stat` in one install, never put it at another file's path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct CasKey {
     /// Digest bits 0..64; never 0, which marks an empty slot of [`VerifiedSet`].
     high: u64,
@@ -207,8 +218,23 @@ impl VerifiedFilesCache {
     pub fn with_capacity(files: usize) -> Self {
         VerifiedFilesCache {
             set: VerifiedSet::with_capacity(files),
+            mode_changed: parking_lot::Mutex::new(HashSet::new()),
+            any_mode_changed: AtomicBool::new(false),
             files_dir: OnceLock::new(),
         }
+    }
+
+    /// Whether the file with this hex digest was found, when it was verified in this install,
+    /// with exec bits its name does not give it: it must be copied, not linked.
+    pub fn mode_changed(&self, hex_digest: &str, executable: bool) -> bool {
+        self.any_mode_changed.load(Ordering::Acquire)
+            && CasKey::new(hex_digest, executable)
+                .is_some_and(|key| self.mode_changed.lock().contains(&key))
+    }
+
+    fn note_mode_changed(&self, key: CasKey) {
+        self.mode_changed.lock().insert(key);
+        self.any_mode_changed.store(true, Ordering::Release);
     }
 
     /// The open `files/` directory of `store`, if it is the store this cache first saw.
@@ -324,10 +350,14 @@ pub fn verify_files<'a>(
             (Some(dir), Some(name)) => verify_file_at(dir, name.as_path(), store, info),
             _ => verify_file_ref(&store.cas_path(info.digest, executable), info),
         };
-        if intact {
-            cache.set.insert(key);
-        } else {
-            passed = false;
+        match intact {
+            Some(exec_bits) => {
+                if exec_bits != executable {
+                    cache.note_mode_changed(key);
+                }
+                cache.set.insert(key);
+            }
+            None => passed = false,
         }
     }
     passed
@@ -336,17 +366,25 @@ pub fn verify_files<'a>(
 /// Whether the CAS file at `path` holds the content `info` describes. A damaged file
 /// (wrong size, wrong hash, a directory in its place) is removed; a missing one is a miss.
 pub fn verify_file(path: &Path, info: &CafsFileInfo) -> bool {
-    verify_file_ref(path, CafsFileRef::from(info))
+    verify_file_ref(path, CafsFileRef::from(info)).is_some()
 }
 
-fn verify_file_ref(path: &Path, info: CafsFileRef<'_>) -> bool {
+/// `Some(exec_bits)` when the file is intact (with whether any exec bit of its mode is set),
+/// `None` when it is missing or damaged.
+fn verify_file_ref(path: &Path, info: CafsFileRef<'_>) -> Option<bool> {
     // Fast path: no lock, one stat. The size comes with the stat for free, so a file cut
     // short within pnpm's 100 ms mtime slack is still caught (pnpm checks only the mtime).
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_file() && meta.len() == info.size && !is_modified(&meta, info) => true,
-        Err(_) => false,
+        Ok(meta) if meta.is_file() && meta.len() == info.size && !is_modified(&meta, info) => {
+            Some(exec_bits(&meta))
+        }
+        Err(_) => None,
         Ok(_) => verify_file_slow(path, info),
     }
+}
+
+fn exec_bits(meta: &Metadata) -> bool {
+    meta.permissions().mode() & 0o111 != 0
 }
 
 /// [`verify_file`] with the fast-path stat made relative to the open `files/` directory
@@ -357,45 +395,42 @@ fn verify_file_at(
     rel: &Path,
     store: &StoreDir,
     info: CafsFileRef<'_>,
-) -> bool {
+) -> Option<bool> {
     match files.stat(rel) {
         Ok(st) if st.is_file && st.len == info.size && !modified_at(st.mtime_ms as f64, info) => {
-            true
+            Some(st.exec_bits)
         }
-        Err(_) => false,
+        Err(_) => None,
         Ok(_) => verify_file_slow(&store.cas_path(info.digest, info.is_executable()), info),
     }
 }
 
 /// The locked re-check behind a failed fast path: re-stat, and re-hash or remove.
-fn verify_file_slow(path: &Path, info: CafsFileRef<'_>) -> bool {
+fn verify_file_slow(path: &Path, info: CafsFileRef<'_>) -> Option<bool> {
     // A concurrent writer in this process holds this lock while it writes.
     let _guard = tack_fs::cas_write_lock(path).lock();
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(_) => return false,
-    };
+    let meta = std::fs::symlink_metadata(path).ok()?;
     if !meta.is_file() {
         remove_stale_entry(path, &meta);
-        return false;
+        return None;
     }
     // Writers publish complete files only (and this process's writers hold the lock), so a
     // size that differs from the row's is damage, never a write in flight.
     if meta.len() != info.size {
         remove_stale_entry(path, &meta);
-        return false;
+        return None;
     }
     if !is_modified(&meta, info) {
-        return true;
+        return Some(exec_bits(&meta));
     }
     match sha512_hex_of_file(path) {
-        Ok(hex) if hex == info.digest => true,
+        Ok(hex) if hex == info.digest => Some(exec_bits(&meta)),
         Ok(_) => {
             remove_stale_entry(path, &meta);
-            false
+            None
         }
         // Unreadable (e.g. permissions): not reusable, but not proven bad either.
-        Err(_) => false,
+        Err(_) => None,
     }
 }
 

@@ -272,3 +272,36 @@ fn file_vanishing_before_the_lock_is_a_clean_miss() {
     assert!(!rx.recv().unwrap());
     verifier.join().unwrap();
 }
+
+/// A plain CAS file made executable through a hard link (a bin's target, chmodded by the bin
+/// step) is still intact, but the cache remembers it so the importer copies it; an `-exec`
+/// file that lost its exec bits is remembered the same way; untouched files are not.
+#[test]
+fn files_whose_exec_bits_changed_are_intact_and_remembered() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_d, store) = store();
+    let (plain_path, plain) = put(&store, b"#!/usr/bin/env node\n", false);
+    let (exec_path, exec) = put(&store, b"#!/bin/sh\n", true);
+    let (_, untouched) = put(&store, b"module.exports = 1\n", false);
+    std::fs::set_permissions(&plain_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&exec_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut files = indexmap::IndexMap::new();
+    files.insert("cli.js".to_string(), plain.clone());
+    files.insert("run.sh".to_string(), exec.clone());
+    files.insert("index.js".to_string(), untouched.clone());
+    let row = PackageFilesIndex {
+        algo: "sha512".into(),
+        files,
+        ..Default::default()
+    };
+    let cache = VerifiedFilesCache::default();
+    assert!(!cache.mode_changed(&plain.digest, false));
+    assert!(check_pkg_files_integrity(&store, &row, &cache).passed);
+    assert!(cache.mode_changed(&plain.digest, false));
+    assert!(cache.mode_changed(&exec.digest, true));
+    assert!(!cache.mode_changed(&untouched.digest, false));
+    assert!(
+        !cache.mode_changed(&plain.digest, true),
+        "the -exec variant is another CAS file"
+    );
+}

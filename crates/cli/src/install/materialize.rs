@@ -160,7 +160,7 @@ impl FromStore<'_> {
             None if usable(row) => row,
             None => return Ok(Next::Fetch),
         };
-        let files = store_files(chosen);
+        let files = store_files(chosen, Some(self.verified));
         let outcome = self
             .filler
             .fill_from_store(self.plan, index, &files, prep.force_copy)?;
@@ -189,6 +189,7 @@ impl FromStore<'_> {
                 rel_path,
                 digest: f.digest,
                 executable: f.is_executable(),
+                copy: self.verified.mode_changed(f.digest, f.is_executable()),
             })
             .collect();
         let outcome = self
@@ -204,14 +205,19 @@ fn digests_valid(row: &PackageFilesIndex) -> bool {
     row.files.values().all(|info| is_valid_digest(&info.digest))
 }
 
-/// The files of `row` for an import, borrowed from it.
-fn store_files(row: &PackageFilesIndex) -> Vec<StoreFile<'_>> {
+/// The files of `row` for an import, borrowed from it; those `verified` found with changed
+/// exec bits are copied.
+fn store_files<'r>(
+    row: &'r PackageFilesIndex,
+    verified: Option<&VerifiedFilesCache>,
+) -> Vec<StoreFile<'r>> {
     row.files
         .iter()
         .map(|(rel_path, info)| StoreFile {
             rel_path,
             digest: &info.digest,
             executable: info.is_executable(),
+            copy: verified.is_some_and(|v| v.mode_changed(&info.digest, info.is_executable())),
         })
         .collect()
 }
@@ -269,7 +275,7 @@ impl SlotFiller {
                 package: link.packages[i].dep_path.clone(),
                 source,
             })?;
-            return self.fill_from_store(plan, i, &store_files(row), true);
+            return self.fill_from_store(plan, i, &store_files(row, None), true);
         }
         self.child_links.link_fresh(link, i)?;
         Ok(ImportOutcome::Imported)
@@ -807,7 +813,7 @@ fn finish_fetched(
     let outcome = if filled {
         filler.adopt_filled(plan, i, &row, prep.force_copy)?
     } else {
-        filler.fill_from_store(plan, i, &store_files(&row), prep.force_copy)?
+        filler.fill_from_store(plan, i, &store_files(&row, None), prep.force_copy)?
     };
     let fresh = outcome != ImportOutcome::Reused;
     filler.early_bins.in_place(&plan.link, i, fresh);
