@@ -489,3 +489,105 @@ fn a_copied_tree_is_not_judged_by_the_original_project_files() {
         stdout(&again)
     );
 }
+
+/// Runs `tool install --frozen-lockfile` in `project` with `extra` arguments and environment,
+/// and without the `--store-dir` the project's helpers add when `store` says otherwise.
+fn install_with(
+    project: &TestProject,
+    tool: &str,
+    store: &std::path::Path,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let program = if tool == "pnpm" {
+        tack_suite::pnpm_bin()
+    } else {
+        tack_suite::tack_bin()
+    };
+    let mut cmd = project.command(&program);
+    cmd.args([
+        "install",
+        "--frozen-lockfile",
+        "--ignore-scripts",
+        "--store-dir",
+    ])
+    .arg(store);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output().expect("run the installer")
+}
+
+/// A second install with another store, or with a setting from the environment, is not a
+/// no-op: pnpm 12 purges the tree and links it again (from the new store, without the hoisted
+/// links), and so must tack. (tack answered "Already up to date": the gate compared only the
+/// dependency groups; and the full path refused another store with `ERR_PNPM_UNEXPECTED_STORE`,
+/// which pnpm 12 no longer does.)
+#[test]
+fn another_store_or_an_env_setting_relinks_the_tree_like_pnpm() {
+    let registry = registry::start();
+    let mut trees = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        prepare(&project, &basic_fixture(), &registry.url());
+        let first = project.root().join("first-store");
+        let second = project.root().join("second-store");
+        assert_success(&install_with(&project, tool, &first, &[]), tool);
+
+        let out = install_with(&project, tool, &second, &[]);
+        assert_success(&out, tool);
+        assert!(!stdout(&out).contains("Already up to date"), "{tool}");
+        let modules_yaml =
+            fs_err::read_to_string(project.dir().join("node_modules/.modules.yaml")).unwrap();
+        assert!(
+            modules_yaml.contains(&second.join("v11").display().to_string()),
+            "{tool}: {modules_yaml}"
+        );
+        let linked = project
+            .dir()
+            .join("node_modules/.pnpm/is-odd@3.0.1/node_modules/is-odd/package.json");
+        let inode = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&linked).unwrap());
+        assert!(
+            store_holds_inode(&second.join("v11/files"), inode),
+            "{tool}: {} is not linked from the second store",
+            linked.display()
+        );
+
+        let out = install_with(&project, tool, &second, &[("PNPM_CONFIG_HOIST", "false")]);
+        assert_success(&out, tool);
+        assert!(!stdout(&out).contains("Already up to date"), "{tool}");
+        assert!(
+            !project
+                .dir()
+                .join("node_modules/.pnpm/node_modules")
+                .exists(),
+            "{tool} kept the hoisted links"
+        );
+        let out = install_with(&project, tool, &second, &[("PNPM_CONFIG_HOIST", "false")]);
+        assert_success(&out, tool);
+        trees.push((project_tree(&project), project));
+    }
+    assert!(
+        stdout(&install_with(
+            &trees[1].1,
+            "tack",
+            &trees[1].1.root().join("second-store"),
+            &[("PNPM_CONFIG_HOIST", "false")]
+        ))
+        .contains("Already up to date"),
+        "the same install again is a no-op"
+    );
+    let differences = tree::diff(&trees[0].0, &trees[1].0);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+fn store_holds_inode(dir: &std::path::Path, inode: u64) -> bool {
+    fs_err::read_dir(dir).unwrap().any(|entry| {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            store_holds_inode(&entry.path(), inode)
+        } else {
+            std::os::unix::fs::MetadataExt::ino(&meta) == inode
+        }
+    })
+}

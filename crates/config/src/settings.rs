@@ -3,19 +3,19 @@
 //! only sets what it mentions, and [`crate::precedence`] merges the layers.
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 
 /// `supportedArchitectures`: which platforms optional packages are installed for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SupportedArchitectures {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub libc: Option<Vec<String>>,
 }
 
@@ -54,10 +54,15 @@ fn value_text(value: Value) -> String {
 
 macro_rules! settings {
     ($( $(#[$meta:meta])* $field:ident : $ty:ty => $key:literal ),* $(,)?) => {
-        /// One layer of pnpm settings (see the module doc).
-        #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+        /// One layer of pnpm settings (see the module doc). Serialized, it is the settings a
+        /// layer sets, by their camelCase names (the no-op gate records the merged ones).
+        #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
         pub struct Settings {
-            $( $(#[$meta])* #[serde(default, rename = $key)] pub $field: Option<$ty>, )*
+            $(
+                $(#[$meta])*
+                #[serde(default, rename = $key, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<$ty>,
+            )*
         }
 
         /// Every camelCase key [`Settings`] reads.

@@ -75,36 +75,6 @@ pub enum LinkError {
         source: serde_json::Error,
     },
 
-    /// The modules directory was created with a different store.
-    #[error(
-        "Unexpected store location: {modules_dir} was installed with the store at {expected}, \
-         but the current store is {actual}. Run `pnpm install` (which removes node_modules) or \
-         set storeDir back to {expected}"
-    )]
-    UnexpectedStore {
-        /// The modules dir.
-        modules_dir: PathBuf,
-        /// The store recorded in `.modules.yaml`.
-        expected: String,
-        /// The store of this install.
-        actual: String,
-    },
-
-    /// The modules directory was created with a different virtual store.
-    #[error(
-        "Unexpected virtual store location: {modules_dir} uses the virtual store {expected}, \
-         but this install uses {actual}. Remove node_modules and install again, or set \
-         virtualStoreDir back"
-    )]
-    UnexpectedVirtualStore {
-        /// The modules dir.
-        modules_dir: PathBuf,
-        /// The virtual store recorded in `.modules.yaml`.
-        expected: String,
-        /// The virtual store of this install.
-        actual: String,
-    },
-
     /// `.modules.yaml` records an incompatible layout version.
     #[error(
         "The modules directory {modules_dir} was created with layout version {found}, but this \
@@ -140,8 +110,6 @@ impl LinkError {
             LinkError::UnsafePath { .. } => "ERR_TACK_UNSAFE_PATH",
             LinkError::UnknownDepPath { .. } => "ERR_TACK_LINK_UNKNOWN_DEP_PATH",
             LinkError::BadManifest { .. } => "ERR_PNPM_JSON_PARSE",
-            LinkError::UnexpectedStore { .. } => "ERR_PNPM_UNEXPECTED_STORE",
-            LinkError::UnexpectedVirtualStore { .. } => "ERR_PNPM_UNEXPECTED_VIRTUAL_STORE",
             LinkError::ModulesBreakingChange { .. } => "ERR_PNPM_MODULES_BREAKING_CHANGE",
             LinkError::Serialize { .. } => "ERR_TACK_SERIALIZE",
         }

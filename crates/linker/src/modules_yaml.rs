@@ -107,7 +107,10 @@ pub(crate) fn virtual_store_text(plan: &LinkPlan) -> String {
         .into_owned()
 }
 
-/// Compares an existing `.modules.yaml` with the plan, as pnpm does before installing.
+/// Compares an existing `.modules.yaml` with the plan, as pnpm does before installing. pnpm 12
+/// purges and reinstalls, without asking and without an error, when the store, the virtual
+/// store or a hoisting setting changed (pnpm 11 asked, and older versions refused a different
+/// store with `ERR_PNPM_UNEXPECTED_STORE`); only an older layout version is an error.
 pub fn check_compat(existing: &ModulesYaml, plan: &LinkPlan) -> Result<CompatAction, LinkError> {
     let modules_dir = plan.root_modules_dir();
     if existing.layout_version != serde_json::json!(LAYOUT_VERSION) {
@@ -119,21 +122,13 @@ pub fn check_compat(existing: &ModulesYaml, plan: &LinkPlan) -> Result<CompatAct
     }
     let store = plan.modules_state.store_dir.to_string_lossy();
     if !existing.store_dir.is_empty() && existing.store_dir != store {
-        return Err(LinkError::UnexpectedStore {
-            modules_dir,
-            expected: existing.store_dir.clone(),
-            actual: store.into_owned(),
-        });
+        return Ok(purge("storeDir"));
     }
     let vs = virtual_store_text(plan);
     if !existing.virtual_store_dir.is_empty() {
         let recorded = modules_dir.join(&existing.virtual_store_dir);
         if tack_fs::relative_path(&modules_dir, &recorded) != Path::new(&vs) {
-            return Err(LinkError::UnexpectedVirtualStore {
-                modules_dir,
-                expected: existing.virtual_store_dir.clone(),
-                actual: vs,
-            });
+            return Ok(purge("virtualStoreDir"));
         }
     }
     if existing

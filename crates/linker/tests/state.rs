@@ -62,7 +62,7 @@ fn modules_yaml_has_pnpm_12_fields_in_order() {
 }
 
 #[test]
-fn compat_checks_give_pnpm_codes() {
+fn compat_checks_purge_or_refuse_like_pnpm_12() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("proj");
     let cas = Cas::new(tmp.path());
@@ -71,20 +71,6 @@ fn compat_checks_give_pnpm_codes() {
     let existing = read_modules_yaml(&root.join("node_modules")).unwrap();
     assert_eq!(check_compat(&existing, &plan).unwrap(), CompatAction::Keep);
 
-    let mut other = plan.clone();
-    other.modules_state.store_dir = "/elsewhere/v11".into();
-    assert_eq!(
-        check_compat(&existing, &other).unwrap_err().code(),
-        "ERR_PNPM_UNEXPECTED_STORE"
-    );
-
-    let mut other = plan.clone();
-    other.virtual_store_dir = root.join("node_modules/.vs");
-    assert_eq!(
-        check_compat(&existing, &other).unwrap_err().code(),
-        "ERR_PNPM_UNEXPECTED_VIRTUAL_STORE"
-    );
-
     let mut old = existing.clone();
     old.layout_version = serde_json::json!(4);
     assert_eq!(
@@ -92,10 +78,20 @@ fn compat_checks_give_pnpm_codes() {
         "ERR_PNPM_MODULES_BREAKING_CHANGE"
     );
 
+    let vs = root.join("node_modules/.vs");
     for (field, change) in [
         (
+            "storeDir",
+            Box::new(|p: &mut LinkPlan| p.modules_state.store_dir = "/elsewhere/v11".into())
+                as Box<dyn Fn(&mut LinkPlan)>,
+        ),
+        (
+            "virtualStoreDir",
+            Box::new(move |p: &mut LinkPlan| p.virtual_store_dir = vs.clone()),
+        ),
+        (
             "hoistPattern",
-            Box::new(|p: &mut LinkPlan| p.hoist_pattern = vec![]) as Box<dyn Fn(&mut LinkPlan)>,
+            Box::new(|p: &mut LinkPlan| p.hoist_pattern = vec![]),
         ),
         (
             "publicHoistPattern",

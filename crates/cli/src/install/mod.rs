@@ -113,7 +113,10 @@ pub fn run(
     let cwd = working_dir(dir)?;
     let root = tack_config::find_workspace_root(&cwd).unwrap_or_else(|| cwd.clone());
 
-    if args.filter.is_empty() && noop::is_up_to_date(&root, &noop::Flags::from(args)) {
+    let config = load_config(&cwd, overrides(args), reporter)?;
+    let store = store_dir_for(&config);
+    let settings = noop::recorded_settings(&config);
+    if args.filter.is_empty() && noop::is_up_to_date(&root, &settings, store.root()) {
         reporter.emit(Event::AlreadyUpToDate);
         reporter.emit(Event::Done {
             elapsed: started.elapsed(),
@@ -121,9 +124,9 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
-    tack_fs::phase_timer::mark("no-op gate");
+    tack_fs::phase_timer::mark("config and no-op gate");
     // The node version is usually remembered (see `node_probe`), and read here. Otherwise
-    // `node --version` costs a process spawn: it runs while config and the lockfile load.
+    // `node --version` costs a process spawn: it runs while the lockfile loads.
     // Not a thread in both cases: with both cores parsing the lockfile, a new thread waited
     // up to 3 ms for a core, and the plan waited for it.
     let host_probe = tack_config::installability::HostInfo::current()
@@ -136,7 +139,6 @@ pub fn run(
                 host
             })
         });
-    let config = load_config(&cwd, overrides(args), reporter)?;
     let branch = if config.use_git_branch_lockfile {
         tack_lockfile::current_git_branch(&config.lockfile_dir)
     } else {
@@ -146,7 +148,6 @@ pub fn run(
         config.use_git_branch_lockfile,
         branch.as_deref(),
     ));
-    let store = store_dir_for(&config);
     // A store without an index serves nothing, so this install will download. Its HTTP
     // client (a few ms of one core, before the first request can go out) is built here, on
     // a thread of its own, while this one reads the lockfile and plans; and the store's
@@ -159,7 +160,7 @@ pub fn run(
         // Detached: nothing waits for it (see `make_shards_ahead`).
         drop(store.make_shards_ahead());
     }
-    tack_fs::phase_timer::mark("config");
+    tack_fs::phase_timer::mark("store setup");
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
@@ -256,7 +257,7 @@ pub fn run(
     };
     link.modules_state.skipped = install_plan.skipped.clone();
     link.workspace_state = Some(WorkspaceStateInput {
-        settings: noop::Flags::from(args).settings(),
+        settings,
         filtered_install: !args.filter.is_empty(),
         pnpmfiles: Vec::new(),
         validated_files: noop::validated_files(

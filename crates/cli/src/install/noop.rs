@@ -1,8 +1,10 @@
-//! The no-op gate: decide "Already up to date" from file metadata alone, before parsing the
-//! lockfile, reading config or starting any runtime.
+//! The no-op gate: decide "Already up to date" from file metadata and the settings alone, before
+//! parsing the lockfile or starting any runtime.
 //!
 //! The last install recorded, in the workspace state file, the mtime and size of the lockfile,
-//! every manifest and `pnpm-workspace.yaml`, and the flags it ran with. It also wrote
+//! every manifest, `pnpm-workspace.yaml`, the patch files and the pnpmfile, and the settings it
+//! ran with (from every layer: the global `config.yaml`, `PNPM_CONFIG_*`, the command line), as
+//! pnpm 12 records its settings there for the same purpose. It also wrote
 //! `.pnpm/.tack-markers`, the completion marker of every package directory. When all stamps and
 //! flags match and every marker still exists, nothing can have changed the tree tack would
 //! build. A missing marker (a damaged package dir) sends the run down the full path, which
@@ -13,41 +15,53 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+use tack_config::Config;
 use tack_linker::{read_workspace_state, LinkPlan, PlannedImporter, COMPLETION_MARKER};
 
-use crate::args::InstallArgs;
 use crate::error::CliError;
 
 /// The marker list's file name inside the virtual store (dot files are not packages).
 pub const MARKERS_FILE: &str = ".tack-markers";
 
-/// The flags that change what an install builds; recorded in the workspace state's `settings`
-/// with pnpm's key names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Flags {
-    pub dev: bool,
-    pub production: bool,
-    pub optional: bool,
-}
+/// Settings that change how an install runs but not the tree it builds: changing one of them
+/// alone (`tack install` after `tack install --frozen-lockfile`) keeps a no-op a no-op. Any
+/// other setting some layer sets is compared, so a setting this list misses costs a full
+/// install, never a wrong "Already up to date".
+const RUN_ONLY_SETTINGS: &[&str] = &[
+    "frozenLockfile",
+    "preferFrozenLockfile",
+    "reporter",
+    "offline",
+    "preferOffline",
+    "networkConcurrency",
+    "childConcurrency",
+    "fetchRetries",
+    "fetchRetryFactor",
+    "fetchRetryMintimeout",
+    "fetchRetryMaxtimeout",
+    "fetchTimeout",
+    "ignoreScripts",
+    "minimumReleaseAge",
+    "minimumReleaseAgeExclude",
+];
 
-impl From<&InstallArgs> for Flags {
-    fn from(args: &InstallArgs) -> Self {
-        Flags {
-            dev: !args.prod,
-            production: !args.dev,
-            optional: !args.no_optional,
-        }
-    }
-}
-
-impl Flags {
-    pub fn settings(&self) -> Map<String, Value> {
-        let mut map = Map::new();
-        map.insert("dev".into(), Value::Bool(self.dev));
-        map.insert("optional".into(), Value::Bool(self.optional));
-        map.insert("production".into(), Value::Bool(self.production));
-        map
-    }
+/// The settings an install records in the workspace state and the gate compares: every setting
+/// some layer sets, by pnpm's names, except [`RUN_ONLY_SETTINGS`], with the dependency groups
+/// it includes as pnpm records them (`dev`, `optional`, `production`).
+pub fn recorded_settings(config: &Config) -> Map<String, Value> {
+    let mut map = match serde_json::to_value(&config.settings) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    map.retain(|key, _| !RUN_ONLY_SETTINGS.contains(&key.as_str()));
+    let include = &config.include;
+    map.insert("dev".into(), Value::Bool(include.dev_dependencies));
+    map.insert(
+        "optional".into(),
+        Value::Bool(include.optional_dependencies),
+    );
+    map.insert("production".into(), Value::Bool(include.dependencies));
+    map
 }
 
 /// Inputs at the workspace root that change an install by existing: recorded when present,
@@ -55,8 +69,9 @@ impl Flags {
 /// settings, or a pnpmfile, added since the last install).
 const OPTIONAL_INPUTS: [&str; 3] = ["pnpm-workspace.yaml", ".pnpmfile.mjs", ".pnpmfile.cjs"];
 
-/// True when the tree under `root` is exactly what an install with `flags` would build.
-pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
+/// True when the tree under `root` is exactly what an install with `settings` (see
+/// [`recorded_settings`]) into the store at `store_root` would build.
+pub fn is_up_to_date(root: &Path, settings: &Map<String, Value>, store_root: &Path) -> bool {
     let modules = root.join("node_modules");
     let Some(state) = read_workspace_state(&modules) else {
         return false;
@@ -71,11 +86,7 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     if !state.projects.contains_key(root.to_string_lossy().as_ref()) {
         return false;
     }
-    let settings = flags.settings();
-    if settings
-        .iter()
-        .any(|(k, v)| state.settings.get(k) != Some(v))
-    {
+    if &state.settings != settings {
         return false;
     }
     let Some(validation) = &state.validation else {
@@ -98,14 +109,12 @@ pub fn is_up_to_date(root: &Path, flags: &Flags) -> bool {
     if appeared {
         return false;
     }
-    // A wiped or replaced store must be refilled even though node_modules looks complete.
+    // A wiped or replaced store must be refilled even though node_modules looks complete, and
+    // a tree linked from another store than this install's is relinked from it (pnpm 12 does).
     let Some(modules_yaml) = tack_linker::read_modules_yaml(&modules) else {
         return false;
     };
-    if !Path::new(&modules_yaml.store_dir)
-        .join("index.db")
-        .is_file()
-    {
+    if Path::new(&modules_yaml.store_dir) != store_root || !store_root.join("index.db").is_file() {
         return false;
     }
     let vstore = modules.join(".pnpm");
