@@ -182,3 +182,63 @@ fn git_dependencies_are_refused_before_anything_is_written() {
         );
     }
 }
+
+/// Settings that ask for a layout tack does not build (pnpm's hoisted or Plug'n'Play linker,
+/// the global virtual store, no symlinks) are refused before anything is fetched or written,
+/// also over a tree installed before the setting appeared. (tack read them and built its
+/// isolated tree anyway.)
+#[test]
+fn layouts_tack_does_not_build_are_refused_before_anything_is_written() {
+    let registry = registry::start();
+    for (setting, env) in [
+        ("nodeLinker: hoisted", None),
+        ("nodeLinker: pnp", None),
+        ("enableGlobalVirtualStore: true", None),
+        ("symlink: false", None),
+        (
+            "nodeLinker: hoisted",
+            Some(("PNPM_CONFIG_NODE_LINKER", "hoisted")),
+        ),
+    ] {
+        let project = TestProject::new();
+        prepare(&project, &basic_fixture(), &registry.url());
+        let installed_first = env.is_some();
+        if installed_first {
+            assert_success(
+                &project.tack(&["install", "--frozen-lockfile"]),
+                "the first install",
+            );
+        } else {
+            let yaml = project.dir().join("pnpm-workspace.yaml");
+            let text = fs_err::read_to_string(&yaml).unwrap();
+            fs_err::write(&yaml, format!("{text}{setting}\n")).unwrap();
+        }
+        let before = tack_suite::stamps::stamps(&project.dir());
+        registry.clear_requests();
+        let mut cmd = project.command(&tack_suite::tack_bin());
+        cmd.args(["install", "--frozen-lockfile", "--store-dir"])
+            .arg(project.store());
+        if let Some((key, value)) = env {
+            cmd.env(key, value);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{setting}: tack installed");
+        for want in ["ERR_TACK_UNSUPPORTED_LAYOUT", setting, "pnpm install"] {
+            assert!(stderr.contains(want), "{setting}: no {want:?} in {stderr}");
+        }
+        assert_eq!(
+            registry.requests().len(),
+            0,
+            "{setting}: the registry was asked"
+        );
+        assert_eq!(
+            tack_suite::stamps::stamps(&project.dir()),
+            before,
+            "{setting}: the project changed"
+        );
+        if !installed_first {
+            assert!(!project.dir().join("node_modules").exists(), "{setting}");
+        }
+    }
+}
