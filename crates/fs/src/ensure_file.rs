@@ -159,7 +159,11 @@ fn is_unsupported(e: &io::Error) -> bool {
 }
 
 /// Checks an existing entry at `path` and replaces it atomically when it is not a regular
-/// file holding exactly `content` with the right exec bit.
+/// file holding exactly `content`. An `-exec` file (`mode` with exec bits) that lost them gets
+/// them back; a plain file that gained them keeps them: linking a bin chmods its target
+/// through the hard link, pnpm leaves the store file so, and taking the bits back would take
+/// them from the bin of every tree that links the file (a race within one install, where a
+/// package that ships the same content is unpacked after the bin was linked).
 pub(crate) fn verify_or_heal(
     path: &Path,
     content: &[u8],
@@ -179,7 +183,8 @@ pub(crate) fn verify_or_heal(
                 && m.len() == content.len() as u64
                 && file_equals(path, content)? =>
         {
-            if m.permissions().mode() & 0o777 != mode {
+            let found = m.permissions().mode() & 0o777;
+            if mode & 0o111 != 0 && found & 0o111 == 0 {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
                     .map_err(|e| FsError::io("chmod", path, e))?;
             }

@@ -316,3 +316,29 @@ fn many_processes_same_paths_never_torn() {
     }
     assert!(temps(dir.path()).is_empty());
 }
+
+/// An existing CAS file with the right content keeps exec bits a bin's chmod gave it through a
+/// hard link (taking them back would take them from that bin, in every tree that links the
+/// file); an `-exec` file that lost its exec bits gets them back.
+#[test]
+fn existing_files_keep_gained_exec_bits_and_regain_lost_ones() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files/ab")).unwrap();
+    let plain = dir.path().join("files/ab/0123");
+    let exec = dir.path().join("files/ab/0123-exec");
+    ensure_file(&plain, b"x", false).unwrap();
+    ensure_file(&exec, b"x", true).unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&exec, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        ensure_file(&plain, b"x", false).unwrap(),
+        EnsureOutcome::Existing
+    );
+    assert_eq!(
+        ensure_file(&exec, b"x", true).unwrap(),
+        EnsureOutcome::Existing
+    );
+    assert_eq!(mode_of(&plain), 0o755);
+    assert_eq!(mode_of(&exec), 0o755);
+}
