@@ -916,3 +916,60 @@ fn a_warm_install_matches_pnpm() {
     let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// `extendNodePath: false` writes shims without `NODE_PATH`, and `preferSymlinkedExecutables`
+/// writes each command as a relative symlink to its target's real path, in the project's
+/// `.bin` and in the packages' own; a command named `node` is treated like any other. (tack
+/// read neither setting.)
+#[test]
+fn bin_settings_shape_the_bin_directories_like_pnpm() {
+    let registry = registry::start();
+    let script = b"console.log('tool')\n".to_vec();
+    let package = |name: &str, fields: serde_json::Value| {
+        let mut def = tack_test_registry::PackageDef::new(name, "1.0.0").file(
+            "cli.js",
+            script.clone(),
+            0o644,
+        );
+        for (key, value) in fields.as_object().expect("fields") {
+            def = def.field(key.as_str(), value.clone());
+        }
+        registry.add_package(def);
+    };
+    use serde_json::json;
+    package(
+        "tack-node-named-bin",
+        json!({"bin": {"node": "cli.js", "tack-nb": "cli.js"}}),
+    );
+    package(
+        "tack-node-bin-user",
+        json!({"dependencies": {"tack-node-named-bin": "1.0.0"}}),
+    );
+    let manifest = json!({"name": "bins", "version": "1.0.0",
+        "dependencies": {"tack-node-bin-user": "1.0.0", "tack-bin-string": "1.0.0"}});
+    for settings in [
+        "",
+        "extendNodePath: false\n",
+        "preferSymlinkedExecutables: true\n",
+    ] {
+        let project = resolved_project(&manifest.to_string(), &registry.url());
+        let yaml = project.dir().join("pnpm-workspace.yaml");
+        let text = fs_err::read_to_string(&yaml).unwrap();
+        fs_err::write(&yaml, format!("{text}{settings}")).unwrap();
+        let tack = assert_same_tree(&project, &[]);
+        let shim = tack.dir().join("node_modules/.bin/tack-bin-string");
+        let linked = fs_err::symlink_metadata(&shim)
+            .unwrap()
+            .file_type()
+            .is_symlink();
+        assert_eq!(linked, settings.starts_with("prefer"), "{settings}");
+        if !linked {
+            let text = fs_err::read_to_string(&shim).unwrap();
+            assert_eq!(
+                text.contains("NODE_PATH"),
+                settings.is_empty(),
+                "{settings}"
+            );
+        }
+    }
+}

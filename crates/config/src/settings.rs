@@ -164,6 +164,7 @@ settings! {
     script_shell: String => "scriptShell",
     shell_emulator: bool => "shellEmulator",
     extend_node_path: bool => "extendNodePath",
+    prefer_symlinked_executables: bool => "preferSymlinkedExecutables",
     deploy_all_files: bool => "deployAllFiles",
     dedupe_direct_deps: bool => "dedupeDirectDeps",
     resolve_peers_from_workspace_root: bool => "resolvePeersFromWorkspaceRoot",

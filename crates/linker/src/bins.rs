@@ -295,6 +295,7 @@ pub(crate) fn write_bin_dir(
             return Ok(0);
         }
         match create_new_dir(bin_dir) {
+            Ok(true) if node_paths.symlinks => return link_bin_dir(bin_dir, chosen, false),
             Ok(true) => return write_fresh_bin_dir(bin_dir, chosen, node_paths),
             // Shipped in the tarball (bundled dependencies) or made by a concurrent install
             // of the same tree: the careful path below.
@@ -305,10 +306,17 @@ pub(crate) fn write_bin_dir(
             }
         }
     }
+    if node_paths.symlinks {
+        return link_bin_dir(bin_dir, chosen, prune);
+    }
     let mut written = 0;
     let mut dir_ready = false;
     for (name, cmd) in chosen {
         let shim_path = bin_dir.join(name);
+        if is_symlinked_command(name) {
+            link_command(bin_dir, name, cmd)?;
+            continue;
+        }
         let text = shim_text(bin_dir, cmd, node_paths);
         if let Ok(existing) = std::fs::read(&shim_path) {
             if existing == text.as_bytes() {
@@ -328,6 +336,35 @@ pub(crate) fn write_bin_dir(
         prune_bin_dir(bin_dir, &keep)?;
     }
     Ok(written)
+}
+
+/// [`write_bin_dir`] with symlinks instead of shims (`preferSymlinkedExecutables`): a link
+/// already right is left alone, anything else at its name is replaced atomically.
+fn link_bin_dir(
+    bin_dir: &Path,
+    chosen: &BTreeMap<String, &BinCommand>,
+    prune: bool,
+) -> Result<usize, LinkError> {
+    for (name, cmd) in chosen {
+        link_command(bin_dir, name, cmd)?;
+    }
+    if prune {
+        let keep: HashSet<&str> = chosen.keys().map(String::as_str).collect();
+        prune_bin_dir(bin_dir, &keep)?;
+    }
+    Ok(chosen.len())
+}
+
+/// A command named `node` is a symlink to its target even among shims, as pnpm 12 writes it
+/// (a shim would run the target with `node`, that is, with itself).
+fn is_symlinked_command(name: &str) -> bool {
+    name == "node"
+}
+
+/// `bin_dir/name` as a relative symlink to the command's target file.
+fn link_command(bin_dir: &Path, name: &str, cmd: &BinCommand) -> Result<(), LinkError> {
+    tack_fs::symlink_dir(&cmd.target, &bin_dir.join(name))
+        .map_err(|e| LinkError::fs(&cmd.pkg_name, e))
 }
 
 /// Creates `dir` (and its parent, usually the package's missing `node_modules`): `true`
@@ -359,6 +396,10 @@ fn write_fresh_bin_dir(
 ) -> Result<usize, LinkError> {
     for (name, cmd) in chosen {
         let shim_path = bin_dir.join(name);
+        if is_symlinked_command(name) {
+            link_command(bin_dir, name, cmd)?;
+            continue;
+        }
         let text = shim_text(bin_dir, cmd, node_paths);
         let created = tack_fs::write_new_file(&shim_path, text.as_bytes(), 0o755)
             .map_err(|e| LinkError::fs(&cmd.pkg_name, e))?;
@@ -415,6 +456,9 @@ pub(crate) struct ShimNodePaths<'a> {
     pub own_modules: Option<&'a Path>,
     /// `<vs>/node_modules`, when anything is privately hoisted: last.
     pub hoisted: Option<&'a Path>,
+    /// `preferSymlinkedExecutables`: each command is a relative symlink to its target file
+    /// (the package's real path), not a shim, so nothing goes on `NODE_PATH` at all.
+    pub symlinks: bool,
 }
 
 /// pnpm 12's shim for `cmd` placed in `bin_dir`. pnpm sets `NODE_PATH` only when it has

@@ -275,7 +275,9 @@ impl EarlyBins {
             return;
         };
         let hoisted_modules = plan.virtual_store_dir.join("node_modules");
-        let hoisted_np = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
+        let hoisted_np = plan
+            .shims_add_hoisted_dir()
+            .then_some(hoisted_modules.as_path());
         for (bin_dir, tiers) in dirs {
             let chosen = resolve_conflicts(&tiers);
             let node_paths = top_level_node_paths(plan, &bin_dir, hoisted_np);
@@ -385,10 +387,13 @@ impl EarlyBins {
         let chosen = resolve_conflicts(&[tier]);
         let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
         let hoisted_modules = plan.virtual_store_dir.join("node_modules");
-        let hoisted = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
+        let hoisted = plan
+            .shims_add_hoisted_dir()
+            .then_some(hoisted_modules.as_path());
         let node_paths = ShimNodePaths {
             own_modules: None,
             hoisted,
+            symlinks: plan.prefer_symlinked_executables,
         };
         if write_bin_dir(
             &bin_dir,

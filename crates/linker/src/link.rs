@@ -470,7 +470,9 @@ fn link_all_bins(
     warnings: &mut Vec<String>,
 ) -> Result<(), LinkError> {
     let hoisted_modules = plan.virtual_store_dir.join("node_modules");
-    let hoisted_np = (!plan.hoist_pattern.is_empty()).then_some(hoisted_modules.as_path());
+    let hoisted_np = plan
+        .shims_add_hoisted_dir()
+        .then_some(hoisted_modules.as_path());
 
     // Commands read while the packages were imported are not read again; their warnings
     // were gathered there.
@@ -576,6 +578,7 @@ fn link_all_bins(
             let node_paths = ShimNodePaths {
                 own_modules: None,
                 hoisted: hoisted_np,
+                symlinks: plan.prefer_symlinked_executables,
             };
             write_bin_dir(&bin_dir, &chosen, node_paths, true, state).map(|_| ())
         })?;
@@ -607,12 +610,20 @@ pub(crate) fn top_level_node_paths<'a>(
     bin_dir: &'a Path,
     hoisted: Option<&'a Path>,
 ) -> ShimNodePaths<'a> {
+    let symlinks = plan.prefer_symlinked_executables;
+    if !plan.extend_node_path {
+        return ShimNodePaths {
+            symlinks,
+            ..ShimNodePaths::default()
+        };
+    }
     let modules = bin_dir.parent();
     let hidden = modules == Some(plan.virtual_store_dir.join("node_modules").as_path());
     let renamed = plan.modules_dir_name != "node_modules";
     ShimNodePaths {
         own_modules: modules.filter(|_| renamed && !hidden),
         hoisted,
+        symlinks,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct LinkPlan {
     pub importers: Vec<PlannedImporter>,
     /// `hoistPattern` (default `["*"]`); empty turns private hoisting off.
     pub hoist_pattern: Vec<String>,
+    /// `extendNodePath` (default true): with `false` the shims set no `NODE_PATH` at all.
+    pub extend_node_path: bool,
+    /// `preferSymlinkedExecutables` (default false): `.bin` entries are symlinks, not shims.
+    pub prefer_symlinked_executables: bool,
     /// `hoist` (default true). With `hoist: false` the pattern above is empty and, as pnpm 12
     /// does, `.modules.yaml` records no `hoistPattern` at all.
     pub hoist: bool,
@@ -219,6 +223,8 @@ impl LinkPlan {
             importers: Vec::new(),
             hoist_pattern: vec!["*".to_string()],
             hoist: true,
+            extend_node_path: true,
+            prefer_symlinked_executables: false,
             public_hoist_pattern: Vec::new(),
             hoist_workspace_packages: true,
             import_method: ImportMethod::Auto,
@@ -230,6 +236,12 @@ impl LinkPlan {
             workspace_state: None,
             unlinked_projects: Vec::new(),
         }
+    }
+
+    /// Whether shims put the hidden hoisting directory (`<vs>/node_modules`) on `NODE_PATH`:
+    /// when anything is privately hoisted and `extendNodePath` is on.
+    pub fn shims_add_hoisted_dir(&self) -> bool {
+        self.extend_node_path && !self.hoist_pattern.is_empty()
     }
 
     /// `<root>/node_modules`.

@@ -79,6 +79,11 @@ pub fn build(
         Vec::new()
     };
     link.hoist = config.hoist;
+    link.extend_node_path = config.settings.extend_node_path.unwrap_or(true);
+    link.prefer_symlinked_executables = config
+        .settings
+        .prefer_symlinked_executables
+        .unwrap_or(false);
     link.public_hoist_pattern = config.public_hoist_pattern.clone();
     link.hoist_workspace_packages = config.hoist_workspace_packages;
 
