@@ -973,3 +973,34 @@ fn bin_settings_shape_the_bin_directories_like_pnpm() {
         }
     }
 }
+
+/// With `dedupeDirectDeps: true` a workspace project does not link a dependency the root
+/// links under the same name to the same package, nor its bins. (tack read the setting and
+/// linked them anyway.)
+#[test]
+fn dedupe_direct_deps_leaves_the_root_s_dependencies_out_of_projects_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    tack_suite::conformance::prepare(&project, &fixture("workspace"), &registry.url());
+    let yaml = project.dir().join("pnpm-workspace.yaml");
+    let text = fs_err::read_to_string(&yaml).unwrap();
+    fs_err::write(&yaml, format!("{text}dedupeDirectDeps: true\n")).unwrap();
+    project.write(
+        "package.json",
+        r#"{"name": "conformance-workspace", "version": "1.0.0", "private": true,
+            "dependencies": {"is-odd": "^3.0.1", "tack-bin-string": "1.0.0"}}"#,
+    );
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let a = tack.dir().join("packages/a/node_modules");
+    assert!(a.join("b").exists(), "a's own dependencies stay");
+    for gone in ["is-odd", ".bin/tack-bin-string"] {
+        assert!(
+            fs_err::symlink_metadata(a.join(gone)).is_err(),
+            "{gone} is linked in packages/a"
+        );
+    }
+}

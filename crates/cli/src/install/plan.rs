@@ -4,7 +4,7 @@
 //! All format knowledge stays in the crates that own it: dep paths and virtual-store names
 //! come from `tack-lockfile`, tarball URLs from `tack-tarball`, the layout from `tack-linker`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Component, Path, PathBuf};
 
 use tack_config::Config;
@@ -128,6 +128,14 @@ pub fn build(
             deps,
             peers_of_deps,
         });
+    }
+
+    if config.settings.dedupe_direct_deps == Some(true) {
+        dedupe_direct_deps(&mut link.importers);
+        for importer in &mut link.importers {
+            importer.peers_of_deps =
+                peers_of_direct_deps(lockfile, root, &importer.deps, installable);
+        }
     }
 
     let mut sources = Vec::new();
@@ -258,6 +266,25 @@ fn child_target(
 /// into the importer's `.bin`, after the direct dependencies' (observed: a required peer
 /// installed for a direct dependency, but not an optional peer, which the snapshot lists
 /// under `optionalDependencies`, nor a peer of a peer, nor a peer of a deeper package).
+/// `dedupeDirectDeps`: a workspace project does not link (nor give bins to) a direct
+/// dependency the root project links under the same name to the same package, as pnpm 12 does;
+/// Node finds it in the root's `node_modules`. Nothing changes when the root is not installed.
+fn dedupe_direct_deps(importers: &mut [PlannedImporter]) {
+    let Some(root) = importers.iter().find(|i| i.id == ".") else {
+        return;
+    };
+    let at_root: HashMap<String, ChildTarget> = root
+        .deps
+        .iter()
+        .map(|d| (d.alias.clone(), d.target.clone()))
+        .collect();
+    for importer in importers.iter_mut().filter(|i| i.id != ".") {
+        importer
+            .deps
+            .retain(|d| at_root.get(&d.alias) != Some(&d.target));
+    }
+}
+
 fn peers_of_direct_deps(
     lockfile: &Lockfile,
     root: &Path,
