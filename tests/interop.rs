@@ -183,18 +183,23 @@ fn git_dependencies_are_refused_before_anything_is_written() {
     }
 }
 
-/// Settings that ask for a layout tack does not build (pnpm's hoisted or Plug'n'Play linker,
-/// the global virtual store, no symlinks) are refused before anything is fetched or written,
-/// also over a tree installed before the setting appeared. (tack read them and built its
-/// isolated tree anyway.)
+/// Settings that ask for something tack does not do (pnpm's hoisted or Plug'n'Play linker, the
+/// global virtual store, no symlinks, a lockfile per project, config dependencies) are refused
+/// before anything is fetched or written, also over a tree installed before the setting
+/// appeared. (tack read them and built its isolated tree anyway.)
 #[test]
-fn layouts_tack_does_not_build_are_refused_before_anything_is_written() {
+fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
     let registry = registry::start();
     for (setting, env) in [
         ("nodeLinker: hoisted", None),
         ("nodeLinker: pnp", None),
         ("enableGlobalVirtualStore: true", None),
         ("symlink: false", None),
+        ("sharedWorkspaceLockfile: false", None),
+        (
+            "configDependencies:\n  tack-config: \"1.0.0+sha512-AAAA\"",
+            None,
+        ),
         (
             "nodeLinker: hoisted",
             Some(("PNPM_CONFIG_NODE_LINKER", "hoisted")),
@@ -224,7 +229,8 @@ fn layouts_tack_does_not_build_are_refused_before_anything_is_written() {
         let out = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{setting}: tack installed");
-        for want in ["ERR_TACK_UNSUPPORTED_LAYOUT", setting, "pnpm install"] {
+        let named = setting.split(['\n', ':']).next().unwrap_or(setting);
+        for want in ["ERR_TACK_UNSUPPORTED_SETTING", named, "pnpm install"] {
             assert!(stderr.contains(want), "{setting}: no {want:?} in {stderr}");
         }
         assert_eq!(

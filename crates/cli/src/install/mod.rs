@@ -16,7 +16,7 @@ mod materialize;
 pub mod noop;
 pub mod plan;
 mod summary;
-mod unsupported_layout;
+mod unsupported_settings;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -115,7 +115,7 @@ pub fn run(
     let root = tack_config::find_workspace_root(&cwd).unwrap_or_else(|| cwd.clone());
 
     let config = load_config(&cwd, overrides(args), reporter)?;
-    unsupported_layout::refuse_unsupported_layout(&config)?;
+    unsupported_settings::refuse_unsupported_settings(&config)?;
     let store = store_dir_for(&config);
     let settings = noop::recorded_settings(&config);
     if args.filter.is_empty() && noop::is_up_to_date(&root, &settings, store.root()) {
