@@ -1004,3 +1004,29 @@ fn dedupe_direct_deps_leaves_the_root_s_dependencies_out_of_projects_like_pnpm()
         );
     }
 }
+
+/// pnpm 12 writes `ignoredOptionalDependencies` in the order the setting lists them, not
+/// sorted; `node_modules/.pnpm/lock.yaml` must be byte-equal. (tack sorted them.)
+#[test]
+fn ignored_optional_dependencies_keep_their_order_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    tack_suite::conformance::prepare(&project, &fixture("basic"), &registry.url());
+    let yaml = project.dir().join("pnpm-workspace.yaml");
+    let text = fs_err::read_to_string(&yaml).unwrap();
+    fs_err::write(
+        &yaml,
+        format!("{text}ignoredOptionalDependencies:\n  - zzz-not-there\n  - only-darwin\n"),
+    )
+    .unwrap();
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let written = fs_err::read_to_string(tack.dir().join("node_modules/.pnpm/lock.yaml")).unwrap();
+    assert!(
+        written.contains("ignoredOptionalDependencies:\n  - zzz-not-there\n  - only-darwin\n"),
+        "{written}"
+    );
+}

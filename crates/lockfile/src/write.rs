@@ -115,10 +115,9 @@ impl Lockfile {
             sections.push(s);
         }
         if !self.ignored_optional_dependencies.is_empty() {
+            // In the order the setting lists them, as pnpm writes them (not sorted).
             let mut s = String::from("ignoredOptionalDependencies:\n");
-            let mut names: Vec<&String> = self.ignored_optional_dependencies.iter().collect();
-            names.sort();
-            for name in names {
+            for name in &self.ignored_optional_dependencies {
                 push_item(&mut s, "  ", name);
             }
             sections.push(s);
