@@ -1030,3 +1030,47 @@ fn ignored_optional_dependencies_keep_their_order_like_pnpm() {
         "{written}"
     );
 }
+
+/// `--filter app`, where `app` injects `ui` and `ui` depends on the workspace project `lib`:
+/// pnpm 12 installs `lib` too (the injected copy links to it), with its own dependencies.
+/// (tack linked only the root and `app`, leaving `lib` without its dependencies.)
+#[test]
+fn a_filtered_install_installs_the_projects_injected_packages_link_to_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write("package.json", r#"{"name": "root", "private": true}"#)
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        )
+        .write(
+            "packages/app/package.json",
+            r#"{"name": "app", "version": "1.0.0", "dependencies": {"ui": "workspace:*"},
+                "dependenciesMeta": {"ui": {"injected": true}}}"#,
+        )
+        .write(
+            "packages/ui/package.json",
+            r#"{"name": "ui", "version": "1.0.0",
+                "dependencies": {"lib": "workspace:*", "is-odd": "^3.0.1"}}"#,
+        )
+        .write(
+            "packages/lib/package.json",
+            r#"{"name": "lib", "version": "1.0.0", "dependencies": {"is-number": "^7.0.0"}}"#,
+        )
+        .write(
+            "packages/other/package.json",
+            r#"{"name": "other", "version": "1.0.0", "dependencies": {"tack-bin-string": "1.0.0"}}"#,
+        );
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &["--filter", "app"]);
+    assert!(tack
+        .dir()
+        .join("packages/lib/node_modules/is-number")
+        .exists());
+    assert!(!tack.dir().join("packages/other/node_modules").exists());
+}

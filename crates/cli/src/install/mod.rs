@@ -178,7 +178,13 @@ pub fn run(
     let importer_ids: Vec<String> = if args.filter.is_empty() {
         lockfile.importers.keys().cloned().collect()
     } else {
-        filter::select_importers(&lockfile, &projects, &config.lockfile_dir, &args.filter)?
+        filter::select_importers(
+            &lockfile,
+            &projects,
+            &config.lockfile_dir,
+            &args.filter,
+            &config.include,
+        )?
     };
 
     let selection = plan::Selection {
