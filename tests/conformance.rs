@@ -1074,3 +1074,59 @@ fn a_filtered_install_installs_the_projects_injected_packages_link_to_like_pnpm(
         .exists());
     assert!(!tack.dir().join("packages/other/node_modules").exists());
 }
+
+/// A project's own `engines`: a `pnpm` range without 12.21.0 fails pnpm 12's install (and
+/// tack's, before anything is written); a `node` range the node in use is outside of fails
+/// only with `engineStrict`, and is a warning otherwise. (tack did not look at them.)
+#[test]
+fn the_projects_own_engines_are_checked_like_pnpm() {
+    let registry = registry::start();
+    for (engines, strict, fails) in [
+        (r#"{"pnpm": ">=8 <10"}"#, false, true),
+        (r#"{"node": ">=99"}"#, false, false),
+        (r#"{"node": ">=99"}"#, true, true),
+        (r#"{"node": ">=18", "pnpm": ">=9"}"#, true, false),
+    ] {
+        let project = TestProject::new();
+        tack_suite::conformance::prepare(&project, &fixture("basic"), &registry.url());
+        assert_success(
+            &project.pnpm(&["install", "--lockfile-only"]),
+            "pnpm install --lockfile-only",
+        );
+        let path = project.dir().join("package.json");
+        let mut manifest: serde_json::Value =
+            serde_json::from_str(&fs_err::read_to_string(&path).unwrap()).unwrap();
+        manifest["engines"] = serde_json::from_str(engines).unwrap();
+        fs_err::write(&path, manifest.to_string()).unwrap();
+        if strict {
+            let yaml = project.dir().join("pnpm-workspace.yaml");
+            let text = fs_err::read_to_string(&yaml).unwrap();
+            fs_err::write(&yaml, format!("{text}engineStrict: true\n")).unwrap();
+        }
+        for tool in ["pnpm", "tack"] {
+            let copy = tack_suite::conformance::clone_inputs(&project);
+            let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
+            let out = if tool == "pnpm" {
+                copy.pnpm(&args)
+            } else {
+                copy.tack(&args)
+            };
+            let all = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                !out.status.success(),
+                fails,
+                "{tool} {engines} {strict}: {all}"
+            );
+            let warned = all.contains("Unsupported engine");
+            assert_eq!(warned, !engines.contains(">=18"), "{tool} {engines}: {all}");
+            if tool == "tack" && fails {
+                assert!(all.contains("ERR_PNPM_UNSUPPORTED_ENGINE"), "{all}");
+                assert!(!copy.dir().join("node_modules").exists(), "{engines}");
+            }
+        }
+    }
+}

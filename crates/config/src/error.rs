@@ -113,6 +113,16 @@ pub enum ConfigError {
     },
 
     #[error(
+        "Unsupported engine for {}: wanted: {wanted} (current: {current}). Use a pnpm and node \
+         in those ranges, or change `engines` in its package.json", dir.display()
+    )]
+    UnsupportedProjectEngine {
+        dir: PathBuf,
+        wanted: String,
+        current: String,
+    },
+
+    #[error(
         "Unsupported platform for {package}: wanted {wanted}, current {current}. \
          Install on a supported platform, or unset engineStrict"
     )]
@@ -141,7 +151,8 @@ impl ConfigError {
             ConfigError::OutdatedLockfile { .. } => "ERR_PNPM_OUTDATED_LOCKFILE",
             ConfigError::MissingImporter { .. } => "ERR_PNPM_PACKAGE_MANAGER_NO_IMPORTER",
             ConfigError::PatchFileNotFound { .. } => "ERR_PNPM_PATCH_NOT_FOUND",
-            ConfigError::UnsupportedEngine { .. } => "ERR_PNPM_UNSUPPORTED_ENGINE",
+            ConfigError::UnsupportedEngine { .. }
+            | ConfigError::UnsupportedProjectEngine { .. } => "ERR_PNPM_UNSUPPORTED_ENGINE",
             ConfigError::UnsupportedPlatform { .. } => "ERR_PNPM_UNSUPPORTED_PLATFORM",
         }
     }

@@ -12,6 +12,7 @@ mod manifest;
 pub mod node_probe;
 pub mod npmrc;
 pub mod precedence;
+pub mod project_engines;
 mod projects;
 pub mod registry;
 pub mod settings;

@@ -223,6 +223,19 @@ pub fn run(
     if let Some(version) = &config.node_version {
         host.node_version = Some(version.trim_start_matches('v').to_string());
     }
+    for project in projects
+        .iter()
+        .filter(|p| importer_ids.contains(&p.importer_id))
+    {
+        if let Some(warning) = tack_config::project_engines::check_project_engines(
+            &project.dir,
+            &project.manifest.engines,
+            host.node_version.as_deref(),
+            config.engine_strict,
+        )? {
+            reporter.warn(warning.to_string());
+        }
+    }
     let filtered = tack_config::installability::filter_lockfile(
         &lockfile,
         &importer_ids,
