@@ -766,11 +766,11 @@ fn scripts_see_the_environment_pnpm_gives_them() {
                 .collect()
         };
         assert_eq!(added(tack), added(pnpm), "PATH of {package}");
-        // Present, naming tack rather than pnpm.
+        // pnpm's first, so that `npx only-allow pnpm` lets tack install; tack's last.
         assert!(
             tack["npm_config_user_agent"]
                 .as_str()
-                .is_some_and(|ua| ua.starts_with("tack/")),
+                .is_some_and(|ua| ua.starts_with("pnpm/12.21.0 ") && ua.contains(" tack/")),
             "{tack:?}"
         );
         assert!(
@@ -824,5 +824,29 @@ fn unsafe_perm_decides_the_scripts_tmpdir_like_pnpm() {
         let by_tack = tmpdir_seen(&tack_suite::tack_bin(), &["install", "--frozen-lockfile"]);
         assert_eq!(by_pnpm, expected.to_str().unwrap(), "pnpm with {yaml:?}");
         assert_eq!(by_tack, by_pnpm, "tack with {yaml:?}");
+    }
+}
+
+/// A project whose `preinstall` lets only pnpm install it (what `npx only-allow pnpm` checks:
+/// the first word of `npm_config_user_agent`) installs with tack as with pnpm 12. (tack's
+/// user agent started with `tack/`, and the install failed.)
+#[test]
+fn a_preinstall_that_allows_only_pnpm_lets_tack_install() {
+    let registry = registry::start();
+    let check = "node -e \"const ua = process.env.npm_config_user_agent || ''; \
+                 if (!/^pnpm\\//.test(ua)) { console.error('Use pnpm: ' + ua); process.exit(1) }\"";
+    let manifest = json!({"name": "only-pnpm", "version": "1.0.0",
+        "scripts": {"preinstall": check},
+        "dependencies": {"is-odd": "3.0.1"}});
+    let project = tack_suite::conformance::resolved_project(&manifest.to_string(), &registry.url());
+    for tool in ["pnpm", "tack"] {
+        let copy = clone_inputs(&project);
+        let out = if tool == "pnpm" {
+            copy.pnpm(&["install", "--frozen-lockfile"])
+        } else {
+            copy.tack(&["install", "--frozen-lockfile"])
+        };
+        assert_success(&out, tool);
+        assert!(copy.dir().join("node_modules/is-odd").exists(), "{tool}");
     }
 }

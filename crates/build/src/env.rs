@@ -226,14 +226,17 @@ pub fn bin_chain(pkg_dir: &Path) -> Vec<PathBuf> {
     dirs
 }
 
-/// pnpm-like user agent: `tack/<ver> npm/? node/<ver> <platform> <arch>`.
+/// The user agent scripts see: pnpm 12.21.0's first (`pnpm/12.21.0 npm/? node/<ver> <platform>
+/// <arch>`), as tack installs what pnpm 12.21.0 installs, so that a project's
+/// `preinstall: npx only-allow pnpm` (which reads the first word) lets it install; then
+/// `tack/<ver>`, so that a script that cares can tell.
 pub fn user_agent(node_version: Option<&str>) -> String {
     let node = node_version.unwrap_or("v?");
     format!(
-        "tack/{} npm/? node/{node} {} {}",
-        env!("CARGO_PKG_VERSION"),
+        "pnpm/12.21.0 npm/? node/{node} {} {} tack/{}",
         node_platform(),
-        node_arch()
+        node_arch(),
+        env!("CARGO_PKG_VERSION"),
     )
 }
 

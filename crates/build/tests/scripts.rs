@@ -90,7 +90,7 @@ fn approved_scripts_run_deps_first_in_stage_order_with_env_and_path() {
     assert_eq!(env["npm_command"], "install");
     let ua = &env["npm_config_user_agent"];
     assert!(
-        ua.starts_with("tack/") && ua.contains(" npm/? node/v20.0.0 "),
+        ua.starts_with("pnpm/12.21.0 npm/? node/v20.0.0 ") && ua.ends_with(" tack/0.1.0"),
         "{ua}"
     );
     let vs = tree.vs();
