@@ -591,3 +591,106 @@ fn store_holds_inode(dir: &std::path::Path, inode: u64) -> bool {
         }
     })
 }
+
+/// The summary lines of an install (`dependencies:`, `+ name version`, …).
+fn summary_lines(out: &std::process::Output) -> Vec<String> {
+    stdout(out)
+        .lines()
+        .filter(|l| {
+            l.starts_with("+ ")
+                || l.starts_with("- ")
+                || l.ends_with("ependencies:") && !l.starts_with(' ')
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The summary of a first install, of a re-install with the same lockfile and manifests (an
+/// edited `file:` directory, which both tools import again: not a no-op), and of another lockfile, line for line as pnpm
+/// 12 prints it: groups in pnpm's order (optional before dev), the project's optional
+/// dependency that does not fit this platform listed as removed whenever something was linked.
+/// (tack printed a line per skipped package instead, put optional dependencies last, listed a
+/// re-imported `file:` directory as added, and did not import it again at all.)
+#[test]
+fn summaries_list_what_pnpm_lists() {
+    let registry = registry::start();
+    // The conformance project: `only-darwin` is one of its own optional dependencies.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/basic");
+    let mut seen: Vec<Vec<Vec<String>>> = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        prepare(&project, &fixture, &registry.url());
+        project
+            .write(
+                "local/dir-dep/package.json",
+                r#"{"name": "dir-dep", "version": "1.0.0"}"#,
+            )
+            .write("local/dir-dep/index.js", "module.exports = 1\n");
+        let manifest = project.dir().join("package.json");
+        let text = fs_err::read_to_string(&manifest).unwrap();
+        let with_dir = |text: &str| {
+            text.replace(
+                "\"dependencies\": {\n",
+                "\"dependencies\": {\n    \"dir-dep\": \"file:local/dir-dep\",\n",
+            )
+        };
+        fs_err::write(&manifest, with_dir(&text)).unwrap();
+        assert_success(
+            &project.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+            "resolving",
+        );
+        let install = || {
+            let args = ["install", "--frozen-lockfile"];
+            let out = if tool == "pnpm" {
+                project.pnpm(&args)
+            } else {
+                project.tack(&args)
+            };
+            assert_success(&out, tool);
+            summary_lines(&out)
+        };
+        let mut runs = vec![install()];
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // Nothing else changes: the no-op gate must see the edit (and the new file).
+        project.write("local/dir-dep/index.js", "module.exports = 2\n");
+        project.write("local/dir-dep/lib/added.js", "module.exports = 3\n");
+        runs.push(install());
+        let next = with_dir(&text).replace("    \"@tack-test/scoped\": \"^1.0.0\",\n", "");
+        assert_ne!(next, with_dir(&text));
+        fs_err::write(&manifest, next).unwrap();
+        assert_success(
+            &project.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+            "resolving the smaller project",
+        );
+        runs.push(install());
+        assert_eq!(
+            fs_err::read_to_string(project.dir().join(
+                "node_modules/.pnpm/dir-dep@file+local+dir-dep/node_modules/dir-dep/index.js"
+            ))
+            .unwrap(),
+            "module.exports = 2\n",
+            "{tool} imported the edited directory again"
+        );
+        assert!(
+            project
+                .dir()
+                .join("node_modules/.pnpm/dir-dep@file+local+dir-dep/node_modules/dir-dep/lib/added.js")
+                .exists(),
+            "{tool} imported the new file"
+        );
+        seen.push(runs);
+    }
+    assert_eq!(seen[0], seen[1], "pnpm's summaries, then tack's");
+    assert!(
+        seen[1][0].contains(&"- only-darwin 1.0.0".to_string()),
+        "{:?}",
+        seen[1]
+    );
+    // Nothing added for the directory imported again; the skipped one listed, as pnpm does.
+    assert_eq!(
+        seen[1][1],
+        ["optionalDependencies:", "- only-darwin 1.0.0"],
+        "{:?}",
+        seen[1]
+    );
+}

@@ -206,10 +206,14 @@ pub fn import_package_from(
     // relative to it, so the kernel walks one or two components per call instead of the
     // whole path (about ten in a project's virtual store).
     let mut pkg_fd = None;
+    // A directory source (a `file:` directory, an injected workspace project) may have
+    // changed since it was imported: pnpm 12 imports it again on every install, and so does
+    // this (a store file never changes under its name, so a complete store package is kept).
+    let from_directory = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
     if create_fresh_slot(&slot, &pkg.dep_path)? {
         pkg_fd = create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
     } else {
-        if let Some(marker) = marker {
+        if let Some(marker) = marker.filter(|_| !from_directory) {
             match std::fs::symlink_metadata(pkg_dir.join(marker)) {
                 Ok(_) => return Ok(ImportOutcome::Reused),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}

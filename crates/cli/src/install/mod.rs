@@ -289,6 +289,10 @@ pub fn run(
                 .patched_dependencies
                 .values()
                 .map(|rel| config.workspace_root.join(rel)),
+            link.packages.iter().filter_map(|pkg| match &pkg.files {
+                tack_linker::PackageFiles::Directory(dir) => Some(dir.clone()),
+                tack_linker::PackageFiles::Cas(_) => None,
+            }),
         ),
     });
 
@@ -363,18 +367,21 @@ pub fn run(
     // `tack_linker::check_recorded_tree`).
     let mut rendered = None;
     let mut trusted_tree = false;
-    // The lockfile the last install recorded, when it differs from this one: the summary
-    // lists the direct dependencies that changed between them.
-    let mut previous_current = None;
+    // The lockfile the last install recorded: the summary lists the direct dependencies that
+    // changed since.
+    let mut previous_current = summary::Recorded::Nothing;
     if install_plan.link.virtual_store_dir.exists() {
         let yaml = rendered_lockfile(render.take())?;
         let recorded_path = install_plan.link.virtual_store_dir.join("lock.yaml");
         let recorded = std::fs::read(&recorded_path).ok();
-        previous_current = recorded
-            .as_deref()
-            .filter(|old| *old != yaml.as_bytes())
-            .and_then(|old| std::str::from_utf8(old).ok())
-            .and_then(|old| Lockfile::from_str(old, &recorded_path).ok());
+        previous_current = match recorded.as_deref() {
+            Some(old) if old == yaml.as_bytes() => summary::Recorded::Same,
+            Some(old) => std::str::from_utf8(old)
+                .ok()
+                .and_then(|old| Lockfile::from_str(old, &recorded_path).ok())
+                .map_or(summary::Recorded::Nothing, summary::Recorded::Other),
+            None => summary::Recorded::Nothing,
+        };
         trusted_tree =
             tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?;
         rendered = Some(yaml);
@@ -459,7 +466,7 @@ pub fn run(
         &materialized.summary,
         &lockfile,
         &selection,
-        previous_current.as_ref(),
+        &previous_current,
     );
     if added == 0 && removed == 0 && entries.is_empty() {
         reporter.emit(Event::AlreadyUpToDate);

@@ -151,14 +151,17 @@ fn complete_marker_list(text: &str) -> Option<Vec<&str>> {
 
 /// The files whose stamps decide the no-op: the lockfile, `pnpm-workspace.yaml`, every
 /// importer's `package.json`, the patch files of `patchedDependencies` (pnpm 12 records them
-/// too: an edited patch no longer matches the lockfile's hash) and the pnpmfile (its checksum is
-/// in the lockfile). Files that may appear later without being listed here are checked apart
-/// ([`OPTIONAL_INPUTS`]).
+/// too: an edited patch no longer matches the lockfile's hash), the pnpmfile (its checksum is
+/// in the lockfile), and every file and directory of the directory dependencies (`file:`
+/// directories, injected projects), which pnpm 12 imports again when they change (a directory's
+/// stamp changes when an entry is added, removed or renamed in it). Files that may appear later
+/// without being listed here are checked apart ([`OPTIONAL_INPUTS`]).
 pub fn validated_files(
     lockfile_dir: &Path,
     lockfile: &Path,
     importers: &[PlannedImporter],
     patch_files: impl IntoIterator<Item = PathBuf>,
+    directory_sources: impl IntoIterator<Item = PathBuf>,
 ) -> Vec<PathBuf> {
     let mut files = vec![lockfile.to_path_buf()];
     for name in OPTIONAL_INPUTS {
@@ -171,9 +174,31 @@ pub fn validated_files(
         files.push(importer.dir.join("package.json"));
     }
     files.extend(patch_files);
+    for dir in directory_sources {
+        walk_source(&dir, &mut files);
+    }
     files.sort();
     files.dedup();
     files
+}
+
+/// `dir` and everything below it except `node_modules` directories (what an import of a
+/// directory dependency takes) and symlinks.
+fn walk_source(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() && entry.file_name() != "node_modules" {
+            walk_source(&entry.path(), out);
+        } else if kind.is_file() {
+            out.push(entry.path());
+        }
+    }
 }
 
 /// Records every package's completion marker for the next run's gate, with the trailer that

@@ -4,8 +4,10 @@
 //! pnpm compares the lockfile the last install recorded (`node_modules/.pnpm/lock.yaml`) with
 //! the one it installs now. A dependency whose directory the virtual store kept (pnpm keeps
 //! the packages a lockfile drops for a week, see `modulesCacheMaxAge`) is still listed when it
-//! comes back, though nothing is imported for it. Without a recorded lockfile (a first install,
-//! or one after an interrupted run), the direct dependencies this run imported are listed.
+//! comes back, though nothing is imported for it. A recorded lockfile equal to this one lists
+//! nothing, even when packages were imported again (a `file:` directory is imported on every
+//! install). Without a recorded lockfile (a first install, or one after an interrupted run), the
+//! direct dependencies this run imported are listed.
 
 use std::collections::BTreeMap;
 
@@ -15,18 +17,86 @@ use tack_lockfile::{DepGroup as LockfileGroup, Lockfile};
 use super::plan::{InstallPlan, Selection};
 use crate::reporter::{DepGroup as SummaryGroup, SummaryEntry};
 
-/// The summary of this run. `previous`: the lockfile the last install recorded, when it
-/// differs from the one installed now.
+/// What the last install recorded in `node_modules/.pnpm/lock.yaml`, against this run's.
+pub(super) enum Recorded {
+    /// Nothing (a first install, or one after an interrupted run).
+    Nothing,
+    /// The lockfile this run records too.
+    Same,
+    /// Another lockfile.
+    Other(Lockfile),
+}
+
+/// The summary of this run, given what the last install `recorded`.
 pub(super) fn summary(
     plan: &InstallPlan,
     imported: &ImportSummary,
     wanted: &Lockfile,
     selection: &Selection<'_>,
-    previous: Option<&Lockfile>,
+    recorded: &Recorded,
 ) -> Vec<SummaryEntry> {
     let Some(root) = plan.link.importers.iter().find(|i| i.id == ".") else {
         return Vec::new();
     };
+    let mut entries = match recorded {
+        // Nothing changed: nothing added or removed, even if packages were imported again.
+        Recorded::Same => Vec::new(),
+        Recorded::Other(previous) => {
+            changes(plan, root, imported, wanted, selection, Some(previous))
+        }
+        Recorded::Nothing => changes(plan, root, imported, wanted, selection, None),
+    };
+    // The project's own optional dependencies that do not fit this platform, whenever this
+    // run linked anything (pnpm 12: `- fsevents 2.3.3` under `optionalDependencies:`, also
+    // when the last install skipped it too; not when nothing was imported).
+    let linked_any = imported
+        .outcomes
+        .values()
+        .any(|outcome| *outcome != ImportOutcome::Reused);
+    if selection.project_optional() && (linked_any || !matches!(recorded, Recorded::Same)) {
+        entries.extend(skipped_own_optional(plan, wanted));
+    }
+    entries
+}
+
+/// The project's own optional dependencies that this install skips, as removed entries.
+fn skipped_own_optional(plan: &InstallPlan, wanted: &Lockfile) -> Vec<SummaryEntry> {
+    let skipped: std::collections::HashSet<&str> =
+        plan.skipped.iter().map(String::as_str).collect();
+    let mut entries = Vec::new();
+    for (alias, dep) in wanted
+        .importers
+        .get(".")
+        .into_iter()
+        .flat_map(|importer| importer.optional_dependencies.iter())
+    {
+        let Some(dep_path) = tack_lockfile::ref_to_dep_path(&dep.version, alias) else {
+            continue;
+        };
+        if skipped.contains(dep_path.as_str()) {
+            let (name, version) = wanted.name_version(&dep_path);
+            entries.push(SummaryEntry {
+                group: SummaryGroup::OptionalDependencies,
+                alias: alias.clone(),
+                name,
+                version,
+                added: false,
+            });
+        }
+    }
+    entries
+}
+
+/// The direct dependencies added and removed since the `previous` recorded lockfile (all that
+/// this run imported when there is none).
+fn changes(
+    plan: &InstallPlan,
+    root: &tack_linker::PlannedImporter,
+    imported: &ImportSummary,
+    wanted: &Lockfile,
+    selection: &Selection<'_>,
+    previous: Option<&Lockfile>,
+) -> Vec<SummaryEntry> {
     let by_dep_path: BTreeMap<&str, &tack_linker::PlannedPackage> = plan
         .link
         .packages

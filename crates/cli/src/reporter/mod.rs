@@ -16,12 +16,12 @@ use parking_lot::Mutex;
 
 pub use crate::args::ReporterKind;
 
-/// A dependency group, as printed in the summary.
+/// A dependency group, as printed in the summary, in pnpm 12's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DepGroup {
     Dependencies,
-    DevDependencies,
     OptionalDependencies,
+    DevDependencies,
 }
 
 impl DepGroup {

@@ -96,9 +96,10 @@ impl TextState {
                 attempt,
                 reason,
             } => eprintln!("WARN  GET of {package_id} failed ({reason}); retry {attempt}"),
-            Event::SkippedOptional { package_id, reason } => self.line(&format!(
-                "Skipping optional dependency {package_id}: {reason}"
-            )),
+            // pnpm 12 prints no line per skipped package (a platform package of esbuild or
+            // rollup is skipped on every install); the summary lists the project's own skipped
+            // optional dependencies as removed.
+            Event::SkippedOptional { .. } => {}
             Event::Warning(message) => eprintln!("WARN  {message}"),
             Event::Script {
                 prefix,
