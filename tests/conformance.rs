@@ -1130,3 +1130,34 @@ fn the_projects_own_engines_are_checked_like_pnpm() {
         }
     }
 }
+
+/// In a workspace pnpm 12 starts with `Scope: all N workspace projects` (the root counted),
+/// and leaves the line out under `--filter`; so does tack.
+#[test]
+fn a_workspace_install_names_its_scope_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    for filter in [None, Some("a")] {
+        let mut scopes = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            let mut args = vec!["install", "--frozen-lockfile", "--ignore-scripts"];
+            args.extend(filter.iter().flat_map(|f| ["--filter", *f]));
+            let out = if tool == "pnpm" {
+                project.pnpm(&args)
+            } else {
+                project.tack(&args)
+            };
+            assert_success(&out, tool);
+            scopes.push(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with("Scope:"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(scopes[0], scopes[1], "{filter:?}");
+        assert_eq!(scopes[1].len(), usize::from(filter.is_none()), "{filter:?}");
+    }
+}

@@ -166,6 +166,12 @@ pub fn run(
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
+    // pnpm 12's first line in a workspace, unless `--filter` narrows the install.
+    if projects.len() > 1 && args.filter.is_empty() {
+        reporter.emit(Event::Scope {
+            projects: projects.len(),
+        });
+    }
     tack_config::frozen::check_frozen_lockfile(&config, lockfile.as_ref(), &projects)?;
     let Some(lockfile) = lockfile else {
         reporter.emit(Event::AlreadyUpToDate);

@@ -52,6 +52,10 @@ pub enum Event {
         store_dir: String,
         virtual_store_dir: String,
     },
+    /// An install of every project of a workspace of `projects` (the root included).
+    Scope {
+        projects: usize,
+    },
     /// The lockfile needs no resolution.
     LockfileUpToDate,
     /// One package of the lockfile is part of this install.

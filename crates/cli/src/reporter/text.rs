@@ -84,6 +84,9 @@ impl TextState {
                     "  Virtual store is at:             {virtual_store_dir}"
                 ));
             }
+            Event::Scope { projects } => {
+                self.line(&format!("Scope: all {projects} workspace projects"))
+            }
             Event::LockfileUpToDate => {
                 self.line("Lockfile is up to date, resolution step is skipped")
             }
