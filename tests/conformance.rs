@@ -1161,3 +1161,40 @@ fn a_workspace_install_names_its_scope_like_pnpm() {
         assert_eq!(scopes[1].len(), usize::from(filter.is_none()), "{filter:?}");
     }
 }
+
+/// The flags CI scripts pass to `pnpm install` work on `tack install` too: settings as flags
+/// (`--shamefully-hoist`, `--config.<key>=<value>`) build pnpm 12's tree, the no-op flags are
+/// accepted, `--silent` prints nothing, and a flag that needs resolution is refused clearly.
+/// (clap refused all of these but `--reporter`.)
+#[test]
+fn pnpm_install_flags_are_accepted_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    assert_same_tree(&reference, &["--shamefully-hoist", "-r"]);
+    assert_same_tree(
+        &reference,
+        &["--config.hoist-pattern=is-*", "--production", "-w"],
+    );
+
+    let project = tack_suite::conformance::clone_inputs(&reference);
+    let out = project.tack(&[
+        "install",
+        "--frozen-lockfile",
+        "--silent",
+        "--loglevel=error",
+    ]);
+    assert_success(&out, "tack install --silent");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = project.tack(&["install", "--config.node-linker=hoisted"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ERR_TACK_UNSUPPORTED_SETTING"));
+    let out = project.tack(&["install", "--lockfile-only"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("ERR_TACK_UNSUPPORTED_FLAG"),
+        "{stderr}"
+    );
+}

@@ -18,6 +18,14 @@ pub struct Cli {
     #[arg(long, global = true, value_enum)]
     pub reporter: Option<ReporterKind>,
 
+    /// Print nothing but errors (`--reporter silent`).
+    #[arg(short = 's', long, global = true)]
+    pub silent: bool,
+
+    /// Accepted for pnpm compatibility; `silent` is `--silent`, other levels change nothing.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub loglevel: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -49,7 +57,7 @@ pub struct InstallArgs {
     #[arg(long)]
     pub prefer_offline: bool,
     /// Install only `dependencies` and `optionalDependencies`.
-    #[arg(short = 'P', long)]
+    #[arg(short = 'P', long, visible_alias = "production")]
     pub prod: bool,
     /// Install only `devDependencies`.
     #[arg(short = 'D', long)]
@@ -70,6 +78,103 @@ pub struct InstallArgs {
     /// Only install the selected workspace projects (and the projects they depend on).
     #[arg(short = 'F', long = "filter", value_name = "SELECTOR")]
     pub filter: Vec<String>,
+    /// Accepted for pnpm compatibility: an install in a workspace installs every project.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Install the workspace's root project only (`--filter .`).
+    #[arg(short = 'w', long)]
+    pub workspace_root: bool,
+    /// `preferFrozenLockfile` (the lockfile is never rewritten either way).
+    #[arg(long)]
+    pub prefer_frozen_lockfile: bool,
+    /// Hoist everything into the root `node_modules` (`shamefullyHoist`).
+    #[arg(long)]
+    pub shamefully_hoist: bool,
+    /// `nodeLinker` (tack builds `isolated` only).
+    #[arg(long, value_name = "LINKER")]
+    pub node_linker: Option<String>,
+    /// `packageImportMethod`: auto, hardlink, copy, clone or clone-or-copy.
+    #[arg(long, value_name = "METHOD")]
+    pub package_import_method: Option<String>,
+    /// `virtualStoreDir`.
+    #[arg(long, value_name = "DIR")]
+    pub virtual_store_dir: Option<PathBuf>,
+    /// `networkConcurrency`.
+    #[arg(long, value_name = "N")]
+    pub network_concurrency: Option<usize>,
+    /// `childConcurrency`.
+    #[arg(long, value_name = "N")]
+    pub child_concurrency: Option<usize>,
+    /// Install optional dependencies for this OS too (`supportedArchitectures.os`).
+    #[arg(long, value_name = "OS")]
+    pub os: Vec<String>,
+    /// Install optional dependencies for this CPU too (`supportedArchitectures.cpu`).
+    #[arg(long, value_name = "CPU")]
+    pub cpu: Vec<String>,
+    /// Install optional dependencies for this libc too (`supportedArchitectures.libc`).
+    #[arg(long, value_name = "LIBC")]
+    pub libc: Vec<String>,
+    /// Flags that need dependency resolution, which tack does not do: refused with a clear
+    /// error rather than by the argument parser.
+    #[arg(long, hide = true)]
+    pub lockfile_only: bool,
+    #[arg(long, hide = true)]
+    pub fix_lockfile: bool,
+    #[arg(long, hide = true)]
+    pub resolution_only: bool,
+    /// `--config.<key>=<value>` settings, taken out of the arguments before parsing (see
+    /// [`Cli::parse_with_config`]).
+    #[arg(skip)]
+    pub config: Vec<(String, String)>,
+}
+
+impl Cli {
+    /// Parses the process's arguments, taking pnpm's `--config.<key>=<value>` settings (any
+    /// setting, by its kebab-case or camelCase name; `--config.<key>` alone is `true`) out
+    /// first: clap cannot name them ahead.
+    pub fn parse_with_config() -> Cli {
+        let (args, config) = split_config_args(std::env::args_os());
+        let mut cli = Cli::parse_from(args);
+        if let Command::Install(install) = &mut cli.command {
+            install.config = config;
+        }
+        cli
+    }
+}
+
+/// The arguments without `--config.*`, and those as `(camelCaseKey, value)`.
+fn split_config_args(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> (Vec<std::ffi::OsString>, Vec<(String, String)>) {
+    let mut rest = Vec::new();
+    let mut config = Vec::new();
+    for arg in args {
+        match arg.to_str().and_then(|a| a.strip_prefix("--config.")) {
+            Some(setting) => {
+                let (key, value) = setting.split_once('=').unwrap_or((setting, "true"));
+                config.push((kebab_to_camel(key), value.to_string()));
+            }
+            None => rest.push(arg),
+        }
+    }
+    (rest, config)
+}
+
+/// `node-linker` → `nodeLinker`; a camelCase key stays as it is.
+fn kebab_to_camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,4 +202,33 @@ pub enum ReporterKind {
     AppendOnly,
     Ndjson,
     Silent,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_settings_are_taken_out_before_parsing() {
+        let args = [
+            "tack",
+            "install",
+            "--config.node-linker=hoisted",
+            "--config.shamefullyHoist",
+            "-r",
+        ]
+        .map(std::ffi::OsString::from);
+        let (rest, config) = split_config_args(args);
+        assert_eq!(
+            rest,
+            ["tack", "install", "-r"].map(std::ffi::OsString::from)
+        );
+        assert_eq!(
+            config,
+            [
+                ("nodeLinker".to_string(), "hoisted".to_string()),
+                ("shamefullyHoist".to_string(), "true".to_string())
+            ]
+        );
+    }
 }

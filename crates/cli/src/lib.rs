@@ -20,7 +20,13 @@ use reporter::Reporter;
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let reporter = std::sync::Arc::new(Reporter::new(cli.reporter, ci));
+    let silent = cli.silent || cli.loglevel.as_deref() == Some("silent");
+    let kind = if silent {
+        Some(args::ReporterKind::Silent)
+    } else {
+        cli.reporter
+    };
+    let reporter = std::sync::Arc::new(Reporter::new(kind, ci));
     match &cli.command {
         Command::Install(args) => install::run(cli.dir.as_deref(), args, &reporter),
         Command::Store { command } => store::run(cli.dir.as_deref(), command, &reporter),

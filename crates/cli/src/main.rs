@@ -2,11 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     tack_cli::allocator::tune();
-    let cli = tack_cli::args::Cli::parse();
+    let cli = tack_cli::args::Cli::parse_with_config();
     match tack_cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -67,11 +67,45 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
         } else {
             None
         },
+        prefer_frozen_lockfile: args.prefer_frozen_lockfile.then_some(true),
         prod: args.prod,
         dev: args.dev,
         no_optional: args.no_optional,
         ignore_scripts: args.ignore_scripts,
+        node_linker: args.node_linker.clone(),
+        package_import_method: args.package_import_method.clone(),
+        virtual_store_dir: args.virtual_store_dir.clone(),
+        network_concurrency: args.network_concurrency,
+        child_concurrency: args.child_concurrency,
+        os: args.os.clone(),
+        cpu: args.cpu.clone(),
+        libc: args.libc.clone(),
+        settings: args
+            .shamefully_hoist
+            .then(|| ("shamefullyHoist".to_string(), "true".to_string()))
+            .into_iter()
+            .chain(args.config.iter().cloned())
+            .collect(),
         ..CliOverrides::default()
+    }
+}
+
+/// Flags of `pnpm install` that need dependency resolution, which tack does not do.
+fn refuse_resolution_flags(args: &InstallArgs) -> Result<(), CliError> {
+    let flag = [
+        (args.lockfile_only, "--lockfile-only"),
+        (args.fix_lockfile, "--fix-lockfile"),
+        (args.resolution_only, "--resolution-only"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag));
+    match flag {
+        None => Ok(()),
+        Some(flag) => Err(CliError::new(
+            "ERR_TACK_UNSUPPORTED_FLAG",
+            format!("`{flag}` needs dependency resolution, which tack does not do: it installs from the lockfile as it is"),
+        )
+        .with_help(format!("Run `pnpm install {flag}` to write the lockfile, then `tack install --frozen-lockfile`. Nothing was written."))),
     }
 }
 
@@ -111,6 +145,17 @@ pub fn run(
 ) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     tack_fs::phase_timer::mark("start");
+    refuse_resolution_flags(args)?;
+    let with_root_filter;
+    let args = if args.workspace_root && args.filter.is_empty() {
+        with_root_filter = InstallArgs {
+            filter: vec![".".to_string()],
+            ..args.clone()
+        };
+        &with_root_filter
+    } else {
+        args
+    };
     let cwd = working_dir(dir)?;
     let root = tack_config::find_workspace_root(&cwd).unwrap_or_else(|| cwd.clone());
 
