@@ -1198,3 +1198,31 @@ fn pnpm_install_flags_are_accepted_like_pnpm() {
         "{stderr}"
     );
 }
+
+/// pnpm 12 no longer reads package.json's `pnpm` field and warns, naming the keys it ignored;
+/// tack ignores the field too (it always did) and now says so the same way.
+#[test]
+fn a_pnpm_field_in_package_json_is_ignored_with_a_warning_like_pnpm() {
+    let registry = registry::start();
+    let manifest = r#"{"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"},
+                       "pnpm": {"overrides": {"is-number": "7.0.0"}}}"#;
+    let project = resolved_project(manifest, &registry.url());
+    let tack = assert_same_tree(&project, &[]);
+    for tool in ["pnpm", "tack"] {
+        let copy = tack_suite::conformance::clone_inputs(&tack);
+        let out = if tool == "pnpm" {
+            copy.pnpm(&["install", "--frozen-lockfile"])
+        } else {
+            copy.tack(&["install", "--frozen-lockfile"])
+        };
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains("The \"pnpm\" field in package.json is no longer read by pnpm. The following keys were ignored: \"pnpm.overrides\""),
+            "{tool}: {all}"
+        );
+    }
+}

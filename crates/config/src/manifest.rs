@@ -96,3 +96,24 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, ConfigError> {
     })?;
     Manifest::from_str(&text, path)
 }
+
+impl Manifest {
+    /// pnpm 12's warning for a `pnpm` field, which it no longer reads (its settings moved to
+    /// `pnpm-workspace.yaml`): `None` without one.
+    pub fn ignored_pnpm_field_warning(&self) -> Option<String> {
+        let keys: Vec<String> = self
+            .raw
+            .get("pnpm")?
+            .as_object()?
+            .keys()
+            .map(|key| format!("\"pnpm.{key}\""))
+            .collect();
+        (!keys.is_empty()).then(|| {
+            format!(
+                "The \"pnpm\" field in package.json is no longer read by pnpm. The following keys \
+                 were ignored: {}. Settings now go in pnpm-workspace.yaml.",
+                keys.join(", ")
+            )
+        })
+    }
+}

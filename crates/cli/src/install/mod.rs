@@ -211,6 +211,13 @@ pub fn run(
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
+    if let Some(warning) = projects
+        .iter()
+        .find(|p| p.importer_id == ".")
+        .and_then(|root| root.manifest.ignored_pnpm_field_warning())
+    {
+        reporter.warn(warning);
+    }
     // pnpm 12's first line in a workspace, unless `--filter` narrows the install.
     if projects.len() > 1 && args.filter.is_empty() {
         reporter.emit(Event::Scope {
