@@ -184,8 +184,17 @@ pub(crate) fn verify_or_heal(
                 && file_equals(path, content)? =>
         {
             let found = m.permissions().mode() & 0o777;
-            if mode & 0o111 != 0 && found & 0o111 == 0 {
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            // Exec bits an `-exec` file lost come back, and read bits anything lost (a file
+            // left 0o600 by a restrictive umask would be unreadable to other users of the
+            // store); exec bits a plain file gained stay.
+            let wanted = (found | (mode & 0o111) | 0o444) & 0o777;
+            let wanted = if mode & 0o111 != 0 && found & 0o111 == 0 {
+                mode | (found & 0o222)
+            } else {
+                wanted
+            };
+            if wanted != found {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(wanted))
                     .map_err(|e| FsError::io("chmod", path, e))?;
             }
             return Ok(EnsureOutcome::Existing);

@@ -342,3 +342,16 @@ fn existing_files_keep_gained_exec_bits_and_regain_lost_ones() {
     assert_eq!(mode_of(&plain), 0o755);
     assert_eq!(mode_of(&exec), 0o755);
 }
+
+/// An existing CAS file that lost its read bits gets them back (its exec bits as they are).
+#[test]
+fn existing_files_regain_lost_read_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files/ab")).unwrap();
+    let plain = dir.path().join("files/ab/4567");
+    ensure_file(&plain, b"y", false).unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(ensure_file(&plain, b"y", false).unwrap(), EnsureOutcome::Existing);
+    assert_eq!(mode_of(&plain), 0o644);
+}
