@@ -1197,6 +1197,13 @@ fn pnpm_install_flags_are_accepted_like_pnpm() {
         !out.status.success() && stderr.contains("ERR_TACK_UNSUPPORTED_FLAG"),
         "{stderr}"
     );
+    // Not silently dropped where it does not apply.
+    let out = project.tack(&["store", "path", "--config.store-dir=/elsewhere"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("ERR_TACK_UNSUPPORTED_FLAG"),
+        "{stderr}"
+    );
 }
 
 /// pnpm 12 no longer reads package.json's `pnpm` field and warns, naming the keys it ignored;

@@ -26,6 +26,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "LEVEL")]
     pub loglevel: Option<String>,
 
+    /// The `--config.<key>=<value>` arguments (see [`Cli::parse_with_config`]).
+    #[arg(skip)]
+    pub config: Vec<(String, String)>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -136,8 +140,9 @@ impl Cli {
         let (args, config) = split_config_args(std::env::args_os());
         let mut cli = Cli::parse_from(args);
         if let Command::Install(install) = &mut cli.command {
-            install.config = config;
+            install.config = config.clone();
         }
+        cli.config = config;
         cli
     }
 }

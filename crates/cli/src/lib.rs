@@ -29,6 +29,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let reporter = std::sync::Arc::new(Reporter::new(kind, ci));
     match &cli.command {
         Command::Install(args) => install::run(cli.dir.as_deref(), args, &reporter),
+        Command::Store { .. } if !cli.config.is_empty() => Err(CliError::new(
+            "ERR_TACK_UNSUPPORTED_FLAG",
+            "`--config.<key>=<value>` applies to `tack install` only",
+        )
+        .with_help(
+            "Give the store commands `--store-dir DIR`, or set the setting in pnpm-workspace.yaml.",
+        )),
         Command::Store { command } => store::run(cli.dir.as_deref(), command, &reporter),
     }
 }

@@ -352,6 +352,9 @@ fn existing_files_regain_lost_read_bits() {
     let plain = dir.path().join("files/ab/4567");
     ensure_file(&plain, b"y", false).unwrap();
     std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(ensure_file(&plain, b"y", false).unwrap(), EnsureOutcome::Existing);
+    assert_eq!(
+        ensure_file(&plain, b"y", false).unwrap(),
+        EnsureOutcome::Existing
+    );
     assert_eq!(mode_of(&plain), 0o644);
 }
