@@ -694,3 +694,54 @@ fn summaries_list_what_pnpm_lists() {
         seen[1]
     );
 }
+
+/// A `file:` dependency outside the project (`file:../shared`) is stamped like one inside: an
+/// unchanged tree is a no-op, an edit in it is not. (Stamps outside the project kept the gate
+/// from ever answering.)
+#[test]
+fn a_directory_dependency_outside_the_project_keeps_the_no_op() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    let shared = project.root().join("shared");
+    fs_err::create_dir_all(&shared).unwrap();
+    fs_err::write(
+        shared.join("package.json"),
+        r#"{"name": "shared", "version": "1.0.0"}"#,
+    )
+    .unwrap();
+    fs_err::write(shared.join("index.js"), "module.exports = 1\n").unwrap();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {"shared": "file:../shared"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert!(
+        stdout(&out).contains("Already up to date"),
+        "{}",
+        stdout(&out)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs_err::write(shared.join("index.js"), "module.exports = 2\n").unwrap();
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert!(
+        !stdout(&out).contains("Already up to date"),
+        "{}",
+        stdout(&out)
+    );
+    let copy = project.dir().join("node_modules/shared/index.js");
+    assert_eq!(
+        fs_err::read_to_string(copy).unwrap(),
+        "module.exports = 2\n"
+    );
+}

@@ -92,11 +92,10 @@ pub fn is_up_to_date(root: &Path, settings: &Map<String, Value>, store_root: &Pa
     let Some(validation) = &state.validation else {
         return false;
     };
+    // The lockfile and manifests are under `root` (a directory dependency may be outside it,
+    // `file:../shared`); a state of another tree was refused above by its projects.
     let files: Vec<PathBuf> = validation.files.keys().map(PathBuf::from).collect();
-    if files.is_empty()
-        || !files.iter().all(|file| file.starts_with(root))
-        || !state.inputs_unchanged(&files)
-    {
+    if !files.iter().any(|file| file.starts_with(root)) || !state.inputs_unchanged(&files) {
         return false;
     }
     let appeared = OPTIONAL_INPUTS.iter().any(|name| {
