@@ -745,3 +745,62 @@ fn a_directory_dependency_outside_the_project_keeps_the_no_op() {
         "module.exports = 2\n"
     );
 }
+
+/// Another node on PATH is another install: `engines` decide which optional packages are
+/// installed and whether the projects may be. Here a project that wants node 20 or later is
+/// installed, then a node 18 comes first on PATH: with `engineStrict` the install must fail
+/// as pnpm 12's does, not answer "Already up to date".
+#[test]
+fn another_node_is_not_a_no_op() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "engines": {"node": ">=20"},
+                "dependencies": {"is-odd": "3.0.1"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nengineStrict: true\n",
+        );
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert!(
+        stdout(&out).contains("Already up to date"),
+        "{}",
+        stdout(&out)
+    );
+
+    let old_node = project.root().join("old-node");
+    fs_err::create_dir_all(&old_node).unwrap();
+    let fake = old_node.join("node");
+    fs_err::write(&fake, "#!/bin/sh\necho v18.19.0\n").unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        old_node.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = project
+        .command(&tack_suite::tack_bin())
+        .args(["install", "--frozen-lockfile", "--store-dir"])
+        .arg(project.store())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("ERR_PNPM_UNSUPPORTED_ENGINE"),
+        "stdout: {}\nstderr: {stderr}",
+        stdout(&out)
+    );
+}

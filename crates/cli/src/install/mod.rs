@@ -162,8 +162,27 @@ pub fn run(
     let config = load_config(&cwd, overrides(args), reporter)?;
     unsupported_settings::refuse_unsupported_settings(&config)?;
     let store = store_dir_for(&config);
-    let settings = noop::recorded_settings(&config);
-    if args.filter.is_empty() && noop::is_up_to_date(&root, &settings, store.root()) {
+    // The node version is usually remembered (see `node_probe`), and read here: the no-op
+    // gate compares it (`engines` decide which optional packages are installed, and whether
+    // the projects may be). Otherwise `node --version` costs a process spawn: it runs while
+    // the lockfile loads. Not a thread in both cases: with both cores parsing the lockfile, a
+    // new thread waited up to 3 ms for a core, and the plan waited for it.
+    let cached_host = tack_config::installability::HostInfo::current().with_node_from_cache();
+    let branch = if config.use_git_branch_lockfile {
+        tack_lockfile::current_git_branch(&config.lockfile_dir)
+    } else {
+        None
+    };
+    let lockfile_name =
+        tack_lockfile::lockfile_name(config.use_git_branch_lockfile, branch.as_deref());
+    let mut settings = noop::recorded_settings(&config, &lockfile_name);
+    let gate_settings = noop::with_node_version(
+        settings.clone(),
+        cached_host
+            .as_ref()
+            .map(|host| host.node_version.as_deref()),
+    );
+    if args.filter.is_empty() && noop::is_up_to_date(&root, &gate_settings, store.root()) {
         reporter.emit(Event::AlreadyUpToDate);
         reporter.emit(Event::Done {
             elapsed: started.elapsed(),
@@ -172,29 +191,15 @@ pub fn run(
     }
 
     tack_fs::phase_timer::mark("config and no-op gate");
-    // The node version is usually remembered (see `node_probe`), and read here. Otherwise
-    // `node --version` costs a process spawn: it runs while the lockfile loads.
-    // Not a thread in both cases: with both cores parsing the lockfile, a new thread waited
-    // up to 3 ms for a core, and the plan waited for it.
-    let host_probe = tack_config::installability::HostInfo::current()
-        .with_node_from_cache()
-        .ok_or_else(|| {
-            std::thread::spawn(|| {
-                let started = std::time::Instant::now();
-                let host = tack_config::installability::HostInfo::current().with_node_from_path();
-                tack_fs::phase_timer::note("node --version", started);
-                host
-            })
-        });
-    let branch = if config.use_git_branch_lockfile {
-        tack_lockfile::current_git_branch(&config.lockfile_dir)
-    } else {
-        None
-    };
-    let lockfile_path = config.lockfile_dir.join(tack_lockfile::lockfile_name(
-        config.use_git_branch_lockfile,
-        branch.as_deref(),
-    ));
+    let host_probe = cached_host.ok_or_else(|| {
+        std::thread::spawn(|| {
+            let started = std::time::Instant::now();
+            let host = tack_config::installability::HostInfo::current().with_node_from_path();
+            tack_fs::phase_timer::note("node --version", started);
+            host
+        })
+    });
+    let lockfile_path = config.lockfile_dir.join(&lockfile_name);
     // A store without an index serves nothing, so this install will download. Its HTTP
     // client (a few ms of one core, before the first request can go out) is built here, on
     // a thread of its own, while this one reads the lockfile and plans; and the store's
@@ -277,6 +282,7 @@ pub fn run(
             .join()
             .unwrap_or_else(|_| tack_config::installability::HostInfo::current())
     });
+    settings = noop::with_node_version(settings, Some(host.node_version.as_deref()));
     // pnpm's `nodeVersion`: the version `engines.node` is checked against, whatever node runs.
     if let Some(version) = &config.node_version {
         host.node_version = Some(version.trim_start_matches('v').to_string());

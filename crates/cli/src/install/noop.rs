@@ -47,8 +47,10 @@ const RUN_ONLY_SETTINGS: &[&str] = &[
 
 /// The settings an install records in the workspace state and the gate compares: every setting
 /// some layer sets, by pnpm's names, except [`RUN_ONLY_SETTINGS`], with the dependency groups
-/// it includes as pnpm records them (`dev`, `optional`, `production`).
-pub fn recorded_settings(config: &Config) -> Map<String, Value> {
+/// it includes as pnpm records them (`dev`, `optional`, `production`). With
+/// `useGitBranchLockfile`, the lockfile's name (`lockfile`) is recorded too: another branch
+/// installs another lockfile.
+pub fn recorded_settings(config: &Config, lockfile: &str) -> Map<String, Value> {
     let mut map = match serde_json::to_value(&config.settings) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
@@ -61,7 +63,25 @@ pub fn recorded_settings(config: &Config) -> Map<String, Value> {
         Value::Bool(include.optional_dependencies),
     );
     map.insert("production".into(), Value::Bool(include.dependencies));
+    if config.use_git_branch_lockfile {
+        map.insert("tackLockfile".into(), Value::from(lockfile));
+    }
     map
+}
+
+/// `settings` with the version of the node in use (`engines` decide which optional packages
+/// are installed and whether the projects may be): `Some(None)` when there is no node on PATH,
+/// `None` when it is not known without asking node, which no recorded state can match.
+pub fn with_node_version(
+    mut settings: Map<String, Value>,
+    node: Option<Option<&str>>,
+) -> Map<String, Value> {
+    let value = match node {
+        Some(version) => version.map_or(Value::Null, Value::from),
+        None => Value::from("(not known without running node)"),
+    };
+    settings.insert("tackNodeVersion".into(), value);
+    settings
 }
 
 /// Inputs at the workspace root that change an install by existing: recorded when present,
