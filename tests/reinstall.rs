@@ -804,3 +804,47 @@ fn another_node_is_not_a_no_op() {
         stdout(&out)
     );
 }
+
+/// A directory dependency changed while an install runs (here by the project's own
+/// `postinstall`, which replaces a file of it after the packages were imported) is imported
+/// again by the next install: its stamps are taken before the import, not after.
+#[test]
+fn a_directory_dependency_changed_during_the_install_is_imported_again() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write("local/dir-dep/package.json", r#"{"name": "dir-dep", "version": "1.0.0"}"#)
+        .write("local/dir-dep/index.js", "module.exports = 1\n")
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0",
+                "dependencies": {"dir-dep": "file:local/dir-dep"},
+                "scripts": {"postinstall": "test -e built || (echo 'module.exports = 2' > local/dir-dep/new.js && mv local/dir-dep/new.js local/dir-dep/index.js && touch built)"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let copy = project.dir().join("node_modules/dir-dep/index.js");
+    assert_eq!(
+        fs_err::read_to_string(&copy).unwrap(),
+        "module.exports = 1\n"
+    );
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "second install");
+    assert!(
+        !stdout(&out).contains("Already up to date"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        fs_err::read_to_string(&copy).unwrap(),
+        "module.exports = 2\n"
+    );
+}

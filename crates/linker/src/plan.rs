@@ -203,8 +203,11 @@ pub struct WorkspaceStateInput {
     /// `pnpmfiles`.
     pub pnpmfiles: Vec<String>,
     /// Files whose mtime and size are recorded for the no-op check: the lockfile and every
-    /// manifest (absolute paths).
+    /// manifest (absolute paths), stamped when the state is written.
     pub validated_files: Vec<PathBuf>,
+    /// Files stamped already, before the packages were imported: the sources of directory
+    /// dependencies, so that an edit during the install is seen by the next one.
+    pub stamped_files: Vec<(PathBuf, crate::workspace_state::FileStamp)>,
 }
 
 impl LinkPlan {

@@ -128,6 +128,12 @@ pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
         .validated_files
         .iter()
         .filter_map(|f| stamp(f).map(|s| (f.to_string_lossy().into_owned(), s)))
+        .chain(
+            input
+                .stamped_files
+                .iter()
+                .map(|(f, s)| (f.to_string_lossy().into_owned(), *s)),
+        )
         .collect();
     let state = WorkspaceState {
         last_validated_timestamp: now.as_millis() as u64,

@@ -127,6 +127,7 @@ fn lock_yaml_and_workspace_state_are_written() {
     plan.importers[0].name = Some("proj".into());
     plan.current_lockfile_yaml = std::sync::OnceLock::from("lockfileVersion: '9.0'\n".to_string());
     plan.workspace_state = Some(WorkspaceStateInput {
+        stamped_files: Vec::new(),
         validated_files: vec![lockfile.clone(), manifest.clone()],
         ..Default::default()
     });

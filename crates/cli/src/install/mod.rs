@@ -353,11 +353,13 @@ pub fn run(
                 .patched_dependencies
                 .values()
                 .map(|rel| config.workspace_root.join(rel)),
-            link.packages.iter().filter_map(|pkg| match &pkg.files {
+        ),
+        stamped_files: noop::directory_source_stamps(link.packages.iter().filter_map(|pkg| {
+            match &pkg.files {
                 tack_linker::PackageFiles::Directory(dir) => Some(dir.clone()),
                 tack_linker::PackageFiles::Cas(_) => None,
-            }),
-        ),
+            }
+        })),
     });
 
     link.modules_state.allow_builds = config.allow_builds.clone().into_iter().collect();

@@ -171,16 +171,14 @@ fn complete_marker_list(text: &str) -> Option<Vec<&str>> {
 /// The files whose stamps decide the no-op: the lockfile, `pnpm-workspace.yaml`, every
 /// importer's `package.json`, the patch files of `patchedDependencies` (pnpm 12 records them
 /// too: an edited patch no longer matches the lockfile's hash), the pnpmfile (its checksum is
-/// in the lockfile), and every file and directory of the directory dependencies (`file:`
-/// directories, injected projects), which pnpm 12 imports again when they change (a directory's
-/// stamp changes when an entry is added, removed or renamed in it). Files that may appear later
-/// without being listed here are checked apart ([`OPTIONAL_INPUTS`]).
+/// in the lockfile). Files that may appear later without being listed here are checked apart
+/// ([`OPTIONAL_INPUTS`]); the directory dependencies are stamped apart too
+/// ([`directory_source_stamps`]).
 pub fn validated_files(
     lockfile_dir: &Path,
     lockfile: &Path,
     importers: &[PlannedImporter],
     patch_files: impl IntoIterator<Item = PathBuf>,
-    directory_sources: impl IntoIterator<Item = PathBuf>,
 ) -> Vec<PathBuf> {
     let mut files = vec![lockfile.to_path_buf()];
     for name in OPTIONAL_INPUTS {
@@ -193,12 +191,28 @@ pub fn validated_files(
         files.push(importer.dir.join("package.json"));
     }
     files.extend(patch_files);
-    for dir in directory_sources {
-        walk_source(&dir, &mut files);
-    }
     files.sort();
     files.dedup();
     files
+}
+
+/// The stamps of every file and directory of the directory dependencies (`file:` directories,
+/// injected projects), which pnpm 12 imports again when they change (a directory's stamp
+/// changes when an entry is added, removed or renamed in it). Taken before the packages are
+/// imported, so that an edit made while this install runs is seen by the next one.
+pub fn directory_source_stamps(
+    directory_sources: impl IntoIterator<Item = PathBuf>,
+) -> Vec<(PathBuf, tack_linker::FileStamp)> {
+    let mut paths = Vec::new();
+    for dir in directory_sources {
+        walk_source(&dir, &mut paths);
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter_map(|path| tack_linker::stamp(&path).map(|stamp| (path, stamp)))
+        .collect()
 }
 
 /// `dir` and everything below it except `node_modules` directories (what an import of a
