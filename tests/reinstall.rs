@@ -848,3 +848,62 @@ fn a_directory_dependency_changed_during_the_install_is_imported_again() {
         "module.exports = 2\n"
     );
 }
+
+/// A directory dependency imported again is swapped in whole: the new copy is a new directory
+/// (built beside the old one, then renamed in place), nothing of the staging is left, and its
+/// bin still works.
+#[test]
+fn a_directory_dependency_imported_again_is_swapped_in_whole() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "local/tool/package.json",
+            r#"{"name": "tool", "version": "1.0.0", "bin": {"tool": "cli.js"}}"#,
+        )
+        .write(
+            "local/tool/cli.js",
+            "#!/usr/bin/env node\nconsole.log('one')\n",
+        )
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {"tool": "file:local/tool"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let slot_modules = project
+        .dir()
+        .join("node_modules/.pnpm/tool@file+local+tool/node_modules");
+    let inode =
+        |p: &std::path::Path| std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(p).unwrap());
+    let before = inode(&slot_modules.join("tool"));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    project.write(
+        "local/tool/cli.js",
+        "#!/usr/bin/env node\nconsole.log('two')\n",
+    );
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "second install",
+    );
+    assert_ne!(inode(&slot_modules.join("tool")), before, "not swapped in");
+    let leftovers: Vec<String> = fs_err::read_dir(&slot_modules)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(tack_suite::store_check::TEMP_INFIX))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let out = project
+        .command(&project.dir().join("node_modules/.bin/tool"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n");
+}

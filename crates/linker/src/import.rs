@@ -210,8 +210,19 @@ pub fn import_package_from(
     // changed since it was imported: pnpm 12 imports it again on every install, and so does
     // this (a store file never changes under its name, so a complete store package is kept).
     let from_directory = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
+    // Where the files go: the package dir, or, for a directory package imported again over
+    // a complete one, a staging sibling swapped in at the end (see `swap_in`), so that the
+    // package is never missing or half there for a process reading it meanwhile.
+    let mut staged = None;
     if create_fresh_slot(&slot, &pkg.dep_path)? {
         pkg_fd = create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
+    } else if from_directory && pkg_dir.join(COMPLETION_MARKER).exists() {
+        let stage = sibling_temp(&pkg_dir, "stage");
+        remove_if_present(&stage, &pkg.dep_path)?;
+        std::fs::create_dir(&stage)
+            .map_err(|e| LinkError::io("create directory", &stage, &pkg.dep_path, e))?;
+        staged = Some(stage);
+        outcome = ImportOutcome::Repaired;
     } else {
         if let Some(marker) = marker.filter(|_| !from_directory) {
             match std::fs::symlink_metadata(pkg_dir.join(marker)) {
@@ -242,23 +253,24 @@ pub fn import_package_from(
         std::fs::create_dir_all(&pkg_dir)
             .map_err(|e| LinkError::io("create directory", &pkg_dir, &pkg.dep_path, e))?;
     }
+    let dest = staged.as_deref().unwrap_or(&pkg_dir);
     for dir in unique_parent_dirs(&items) {
         let made = match &pkg_fd {
             Some(fd) => fd.mkdir(Path::new(dir)),
-            None => std::fs::create_dir(pkg_dir.join(dir)),
+            None => std::fs::create_dir(dest.join(dir)),
         };
         match made {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                let path = pkg_dir.join(dir);
+                let path = dest.join(dir);
                 return Err(LinkError::io("create directory", path, &pkg.dep_path, e));
             }
         }
     }
 
     let is_dir_source = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
-    let linker = FastLinker::new(importer, files, force_copy, &pkg_dir, pkg_fd);
+    let linker = FastLinker::new(importer, files, force_copy, dest, pkg_fd);
     let place = |item: &Item<'_>| -> Result<(), LinkError> {
         if !item.copy && linker.link(item) {
             return Ok(());
@@ -269,7 +281,7 @@ pub fn import_package_from(
             force_copy || item.copy,
             is_dir_source,
             &item.src.path(),
-            &pkg_dir.join(item.rel),
+            &dest.join(item.rel),
         )
     };
     let mut marker_item = None;
@@ -283,7 +295,52 @@ pub fn import_package_from(
     if let Some(item) = marker_item {
         place(item)?;
     }
+    if let Some(stage) = &staged {
+        swap_in(stage, &pkg_dir, &pkg.dep_path)?;
+    }
     Ok(outcome)
+}
+
+/// A temp name beside `path` (`.<name><TEMP_INFIX><what>-<pid>`), which the sweep of
+/// leftovers recognises.
+fn sibling_temp(path: &Path, what: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(
+        ".{name}{}{what}-{}",
+        tack_fs::TEMP_INFIX,
+        std::process::id()
+    ))
+}
+
+/// Removes the directory at `path` if there is one.
+fn remove_if_present(path: &Path, package: &str) -> Result<(), LinkError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LinkError::io("remove", path, package, e)),
+    }
+}
+
+/// Puts the complete package at `stage` in place of `pkg_dir`: the old one is renamed aside,
+/// the new one renamed in, the old one removed. The name is missing only between the two
+/// renames, never half filled.
+fn swap_in(stage: &Path, pkg_dir: &Path, package: &str) -> Result<(), LinkError> {
+    let aside = sibling_temp(pkg_dir, "old");
+    remove_if_present(&aside, package)?;
+    let moved_aside = match std::fs::rename(pkg_dir, &aside) {
+        Ok(()) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(LinkError::io("rename aside", pkg_dir, package, e)),
+    };
+    std::fs::rename(stage, pkg_dir)
+        .map_err(|e| LinkError::io("rename into place", stage, package, e))?;
+    if moved_aside {
+        remove_if_present(&aside, package)?;
+    }
+    Ok(())
 }
 
 /// Creates the package directory of `pkg` in a slot that did not exist yet, for a caller
