@@ -907,3 +907,41 @@ fn a_directory_dependency_imported_again_is_swapped_in_whole() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "two\n");
 }
+
+/// With the virtual store outside `node_modules` (`virtualStoreDir: .vstore`), another store
+/// relinks that virtual store too: its packages were linked from the old store, and its
+/// recorded lockfile would have let them be trusted. (pnpm 12 leaves such a tree linked from
+/// the old store and the new store empty; the tree is the same either way, and the store asked
+/// for is the one filled.)
+#[test]
+fn another_store_relinks_a_virtual_store_outside_node_modules() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    prepare(&project, &basic_fixture(), &registry.url());
+    let yaml = project.dir().join("pnpm-workspace.yaml");
+    let text = fs_err::read_to_string(&yaml).unwrap();
+    fs_err::write(&yaml, format!("{text}virtualStoreDir: .vstore\n")).unwrap();
+    let first = project.root().join("first-store");
+    let second = project.root().join("second-store");
+    assert_success(
+        &install_with(&project, "tack", &first, &[]),
+        "first install",
+    );
+    let out = install_with(&project, "tack", &second, &[]);
+    assert_success(&out, "second install");
+    let linked = project
+        .dir()
+        .join(".vstore/is-odd@3.0.1/node_modules/is-odd/package.json");
+    let inode = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&linked).unwrap());
+    assert!(
+        store_holds_inode(&second.join("v11/files"), inode),
+        "{} is not linked from the second store",
+        linked.display()
+    );
+    let leftovers: Vec<String> = fs_err::read_dir(project.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(tack_suite::store_check::TEMP_INFIX))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

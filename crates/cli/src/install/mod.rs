@@ -369,7 +369,19 @@ pub fn run(
             CompatAction::Keep => {}
             CompatAction::PurgeAndReinstall { reason } => {
                 reporter.warn(format!("Recreating {}: {reason}", root_modules.display()));
+                // A virtual store outside the modules dir (`virtualStoreDir: .vstore`) goes
+                // too: its packages are linked from the old store, and its recorded lockfile
+                // would let them be trusted.
+                let recorded_vstore = (!existing.virtual_store_dir.is_empty())
+                    .then(|| plan::normalize(&root_modules.join(&existing.virtual_store_dir)));
                 purge_modules_dir(&root_modules)?;
+                if let Some(vstore) = recorded_vstore.filter(|vs| {
+                    !vs.starts_with(&root_modules)
+                        && !config.lockfile_dir.starts_with(vs)
+                        && vs.join("lock.yaml").is_file()
+                }) {
+                    purge_modules_dir(&vstore)?;
+                }
             }
         }
     }
@@ -635,9 +647,14 @@ fn projects(config: &Config) -> Result<Vec<tack_config::Project>, CliError> {
 
 /// Empties a modules dir whose layout is incompatible, keeping nothing half-removed behind:
 /// the dir is first renamed aside, then deleted.
+/// Moves `modules_dir` (a modules dir or a virtual store) aside and removes it.
 fn purge_modules_dir(modules_dir: &Path) -> Result<(), CliError> {
+    let name = modules_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let aside = modules_dir.with_file_name(format!(
-        ".node_modules{}purge-{}",
+        ".{name}{}purge-{}",
         tack_fs::TEMP_INFIX,
         std::process::id()
     ));
