@@ -47,8 +47,9 @@ pub(super) fn summary(
         Recorded::Nothing => changes(plan, root, imported, wanted, selection, None),
     };
     // The project's own optional dependencies that do not fit this platform, whenever this
-    // run linked anything (pnpm 12: `- fsevents 2.3.3` under `optionalDependencies:`, also
-    // when the last install skipped it too; not when nothing was imported).
+    // run imported a package or installs another lockfile than the last one (pnpm 12:
+    // `- fsevents 2.3.3` under `optionalDependencies:`, also when the last install skipped it
+    // too; nothing under the same lockfile with nothing imported).
     let linked_any = imported
         .outcomes
         .values()
