@@ -850,3 +850,90 @@ fn a_preinstall_that_allows_only_pnpm_lets_tack_install() {
         assert!(copy.dir().join("node_modules/is-odd").exists(), "{tool}");
     }
 }
+
+/// The projects' own install scripts run as pnpm 12 runs them: the root's `preinstall` before
+/// anything is installed; every project after the workspace projects it depends on (here `ms`
+/// before `ui`, which needs it, and `ui`, injected, before `app`), each project's stages in
+/// order. (tack ran the root's `preinstall` after the install, and the projects in name order:
+/// `ms` last.)
+#[test]
+fn project_scripts_run_in_pnpm_s_order() {
+    let registry = registry::start();
+    let log = "\"$INIT_CWD/order.log\"";
+    let scripts = |name: &str| {
+        let mut scripts = serde_json::Map::new();
+        for stage in ["preinstall", "install", "postinstall", "prepare"] {
+            scripts.insert(stage.into(), json!(format!("echo {name}:{stage} >> {log}")));
+        }
+        if name == "root" {
+            scripts.insert(
+                "preinstall".into(),
+                json!(format!(
+                    "if test -d node_modules/.pnpm; then echo root:late >> {log}; else echo root:preinstall >> {log}; fi"
+                )),
+            );
+        }
+        Value::Object(scripts)
+    };
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            &json!({"name": "root", "version": "1.0.0", "private": true, "scripts": scripts("root")})
+                .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\nstrictDepBuilds: false\n",
+        )
+        .write(
+            "packages/app/package.json",
+            &json!({"name": "app", "version": "1.0.0", "scripts": scripts("app"),
+                    "dependencies": {"ui": "workspace:*", "is-odd": "^3.0.1"},
+                    "dependenciesMeta": {"ui": {"injected": true}}})
+            .to_string(),
+        )
+        .write(
+            "packages/ui/package.json",
+            &json!({"name": "ui", "version": "1.0.0", "scripts": scripts("ui"),
+                    "dependencies": {"ms": "workspace:*"}})
+            .to_string(),
+        )
+        .write(
+            "packages/ms/package.json",
+            &json!({"name": "ms", "version": "9.9.9", "scripts": scripts("ms")}).to_string(),
+        );
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    for tool in ["pnpm", "tack"] {
+        let copy = clone_inputs(&project);
+        let out = if tool == "pnpm" {
+            copy.pnpm(&["install", "--frozen-lockfile"])
+        } else {
+            copy.tack(&["install", "--frozen-lockfile"])
+        };
+        assert_success(&out, tool);
+        let text = fs_err::read_to_string(copy.dir().join("order.log")).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.first(), Some(&"root:preinstall"), "{tool}: {lines:?}");
+        let at = |line: &str| {
+            lines
+                .iter()
+                .position(|l| *l == line)
+                .unwrap_or_else(|| panic!("{tool}: no {line} in {lines:?}"))
+        };
+        for name in ["root", "ms", "ui", "app"] {
+            let stages = ["preinstall", "install", "postinstall", "prepare"];
+            let positions: Vec<usize> = stages.iter().map(|s| at(&format!("{name}:{s}"))).collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "{tool}: {lines:?}"
+            );
+        }
+        assert!(at("ms:prepare") < at("ui:preinstall"), "{tool}: {lines:?}");
+        assert!(at("ui:prepare") < at("app:preinstall"), "{tool}: {lines:?}");
+    }
+}

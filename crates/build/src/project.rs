@@ -26,12 +26,15 @@ pub struct Project {
     pub dir: PathBuf,
     /// Its `package.json`.
     pub manifest: serde_json::Value,
+    /// Its `preinstall` ran already (the root's runs before anything is installed).
+    pub preinstall_done: bool,
 }
 
-/// Run the projects' install scripts, projects in the given order. Returns the output of
-/// every script that ran; the first failure aborts.
+/// Run the projects' install scripts, projects in the given order, stages among `stages`.
+/// Returns the output of every script that ran; the first failure aborts.
 pub fn run_project_scripts(
     projects: &[Project],
+    stages: &[&str],
     env: &ScriptEnv,
     ignore_scripts: bool,
     reporter: &Reporter<'_>,
@@ -56,7 +59,10 @@ pub fn run_project_scripts(
             format!("{name}@{version}")
         };
         let prefix = display_prefix(&project.dir, &env.lockfile_dir);
-        for stage in PROJECT_STAGES {
+        for &stage in stages {
+            if stage == "preinstall" && project.preinstall_done {
+                continue;
+            }
             let Some(script) = project
                 .manifest
                 .get("scripts")

@@ -281,10 +281,19 @@ fn project_scripts_run_in_order_unless_ignored() {
     let project = Project {
         dir: tree.root(),
         manifest: json!({"name": "root", "version": "1.0.0", "scripts": scripts}),
+        preinstall_done: false,
     };
-    run_project_scripts(std::slice::from_ref(&project), &tree.env(), true, &|_| {}).unwrap();
+    let stages = tack_build::PROJECT_STAGES;
+    run_project_scripts(
+        std::slice::from_ref(&project),
+        &stages,
+        &tree.env(),
+        true,
+        &|_| {},
+    )
+    .unwrap();
     assert!(!log.exists());
-    let outputs = run_project_scripts(&[project], &tree.env(), false, &|_| {}).unwrap();
+    let outputs = run_project_scripts(&[project], &stages, &tree.env(), false, &|_| {}).unwrap();
     assert_eq!(outputs.len(), 6);
     assert_eq!(
         std::fs::read_to_string(&log)

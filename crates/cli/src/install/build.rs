@@ -311,20 +311,14 @@ impl Builds {
             &build_report.ignored_builds,
             &build_report.pending_builds,
         )?;
-        let projects: Vec<Project> = plan
-            .link
-            .importers
-            .iter()
-            .filter_map(|i| {
-                let text = std::fs::read(i.dir.join("package.json")).ok()?;
-                let manifest = serde_json::from_slice(&text).ok()?;
-                Some(Project {
-                    dir: i.dir.clone(),
-                    manifest,
-                })
-            })
-            .collect();
-        run_project_scripts(&projects, &env, self.ignore_scripts, &report_event)?;
+        let projects = projects_in_dependency_order(plan);
+        run_project_scripts(
+            &projects,
+            &tack_build::PROJECT_STAGES,
+            &env,
+            self.ignore_scripts,
+            &report_event,
+        )?;
         if self.strict {
             return Ok(ignored_builds_error(&build_report.ignored_builds).map(CliError::from));
         }
@@ -444,6 +438,33 @@ impl Builds {
             }
         }
         graph
+    }
+
+    /// The root project's `preinstall`, which pnpm 12 runs before anything is installed (the
+    /// other projects' run with their other install scripts, after the dependencies).
+    pub fn run_root_preinstall(
+        &self,
+        plan: &InstallPlan,
+        config: &Config,
+        reporter: &Reporter,
+    ) -> Result<(), CliError> {
+        let Some(mut root) = projects_in_dependency_order(plan)
+            .into_iter()
+            .find(|p| p.dir == config.lockfile_dir)
+        else {
+            return Ok(());
+        };
+        root.preinstall_done = false;
+        let env = self.script_env(plan, config);
+        let report_event = |event: &BuildEvent<'_>| report(reporter, event);
+        run_project_scripts(
+            &[root],
+            &["preinstall"],
+            &env,
+            self.ignore_scripts,
+            &report_event,
+        )?;
+        Ok(())
     }
 
     fn script_env(&self, plan: &InstallPlan, config: &Config) -> ScriptEnv {
@@ -757,4 +778,69 @@ mod tests {
             .collect();
         assert_eq!(kept, vec![0, 1, 2, 5, 6]);
     }
+}
+
+/// The installed projects with their manifests, in pnpm's order for their scripts: a project
+/// after the workspace projects it depends on (by `link:`, or as an injected copy), each round
+/// of projects whose dependencies have run in importer order. The root's `preinstall` is
+/// marked done: it ran before the install ([`Builds::run_root_preinstall`]).
+fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Project> {
+    let importers = &plan.link.importers;
+    let by_dir: std::collections::HashMap<&Path, usize> = importers
+        .iter()
+        .enumerate()
+        .map(|(i, imp)| (imp.dir.as_path(), i))
+        .collect();
+    let injected_dir = |dep_path: &str| -> Option<usize> {
+        let rel = parse_dep_path(dep_path)
+            .version
+            .strip_prefix("file:")?
+            .to_string();
+        let dir = super::plan::normalize(&plan.link.lockfile_dir.join(rel));
+        by_dir.get(dir.as_path()).copied()
+    };
+    let needs: Vec<HashSet<usize>> = importers
+        .iter()
+        .enumerate()
+        .map(|(me, imp)| {
+            imp.deps
+                .iter()
+                .filter_map(|dep| match &dep.target {
+                    ChildTarget::Link(dir) => by_dir.get(dir.as_path()).copied(),
+                    ChildTarget::DepPath(dep_path) => injected_dir(dep_path),
+                })
+                .filter(|&other| other != me)
+                .collect()
+        })
+        .collect();
+    let mut done = vec![false; importers.len()];
+    let mut order = Vec::with_capacity(importers.len());
+    while order.len() < importers.len() {
+        let round: Vec<usize> = (0..importers.len())
+            .filter(|&i| !done[i] && needs[i].iter().all(|&d| done[d]))
+            .collect();
+        // A cycle: the rest in importer order.
+        let round = if round.is_empty() {
+            (0..importers.len()).filter(|&i| !done[i]).collect()
+        } else {
+            round
+        };
+        for i in round {
+            done[i] = true;
+            order.push(i);
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|i| {
+            let imp = &importers[i];
+            let text = std::fs::read(imp.dir.join("package.json")).ok()?;
+            let manifest = serde_json::from_slice(&text).ok()?;
+            Some(Project {
+                dir: imp.dir.clone(),
+                manifest,
+                preinstall_done: imp.dir == plan.link.lockfile_dir,
+            })
+        })
+        .collect()
 }

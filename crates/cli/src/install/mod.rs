@@ -407,6 +407,7 @@ pub fn run(
         &config,
         host.node_version.as_deref(),
     )?);
+    builds.run_root_preinstall(&install_plan, &config, reporter)?;
     // Built only when something must be downloaded: the HTTP client loads its root
     // certificates (unless `early_client` did that already), and the index writer
     // opens SQLite and starts a thread, none of which a warm install needs.
