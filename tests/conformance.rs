@@ -1233,3 +1233,87 @@ fn a_pnpm_field_in_package_json_is_ignored_with_a_warning_like_pnpm() {
         );
     }
 }
+
+/// A directory dependency is imported with what `npm pack` would take, as pnpm 12 imports it:
+/// no version-control directories, lockfiles or leftovers, nothing its `.npmignore` (or, without
+/// one, its `.gitignore`) ignores, only what a `files` field lists, but always `package.json`,
+/// the README and LICENSE, and the `main` and `bin` files. (tack took every file but
+/// `node_modules`.)
+#[test]
+fn directory_dependencies_take_what_npm_pack_would_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    let files = [
+        // `files` listed: lib and docs/*.md; main and bin forced; root .npmignore not read.
+        (
+            "local/listed/package.json",
+            r#"{"name": "listed", "version": "1.0.0", "main": "index.js",
+                "bin": {"listed": "bin/cli.js"}, "files": ["lib", "docs/*.md"]}"#,
+        ),
+        ("local/listed/index.js", "1"),
+        ("local/listed/bin/cli.js", "#!/usr/bin/env node\n"),
+        ("local/listed/lib/a.js", "1"),
+        ("local/listed/src/b.js", "1"),
+        ("local/listed/docs/x.md", "1"),
+        ("local/listed/docs/y.txt", "1"),
+        ("local/listed/README.md", "1"),
+        ("local/listed/LICENSE", "1"),
+        ("local/listed/CHANGELOG.md", "1"),
+        ("local/listed/.npmignore", "lib/a.js\n"),
+        // Ignore files: .gitignore at the root, a nested .npmignore, a nested re-include.
+        (
+            "local/ignoring/package.json",
+            r#"{"name": "ignoring", "version": "1.0.0"}"#,
+        ),
+        ("local/ignoring/.gitignore", "dist/\n*.log\n"),
+        ("local/ignoring/dist/out.js", "1"),
+        ("local/ignoring/x.log", "1"),
+        ("local/ignoring/keep.js", "1"),
+        ("local/ignoring/sub/.npmignore", "hidden.js\n"),
+        ("local/ignoring/sub/hidden.js", "1"),
+        ("local/ignoring/sub/shown.js", "1"),
+        ("local/ignoring/other/.gitignore", "!x.log\n"),
+        ("local/ignoring/other/x.log", "1"),
+        // .npmignore replaces .gitignore in its directory; the built-in exclusions.
+        (
+            "local/plain/package.json",
+            r#"{"name": "plain", "version": "1.0.0"}"#,
+        ),
+        ("local/plain/.npmignore", "secret.txt\n"),
+        ("local/plain/.gitignore", "kept.txt\n"),
+        ("local/plain/secret.txt", "1"),
+        ("local/plain/kept.txt", "1"),
+        ("local/plain/.hidden", "1"),
+        ("local/plain/.git/HEAD", "ref\n"),
+        ("local/plain/.npmrc", "x=1\n"),
+        ("local/plain/package-lock.json", "{}"),
+        ("local/plain/yarn.lock", "1"),
+        ("local/plain/a.orig", "1"),
+        ("local/plain/.DS_Store", "1"),
+        ("local/plain/npm-debug.log", "1"),
+        ("local/plain/config.gypi", "1"),
+        ("local/plain/build/config.gypi", "1"),
+        ("local/plain/build/keep.js", "1"),
+    ];
+    for (path, text) in files {
+        project.write(path, text);
+    }
+    project
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {
+                "listed": "file:local/listed", "ignoring": "file:local/ignoring",
+                "plain": "file:local/plain"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    assert_success(
+        &project.pnpm(&["install", "--lockfile-only"]),
+        "pnpm install --lockfile-only",
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let listed = tack
+        .dir()
+        .join("node_modules/.pnpm/listed@file+local+listed/node_modules/listed");
+    assert!(listed.join("lib/a.js").exists() && !listed.join("src").exists());
+}

@@ -582,42 +582,11 @@ fn create_dirs_below_slot(
     Ok(slot_fd.open_dir(&rel).ok())
 }
 
-/// Every file of a source directory as `(relative path, source path)`, sorted.
+/// The files of the directory package `pkg` at `src`, sorted: what `npm pack` would take
+/// (see [`crate::packlist`]).
 fn walk_sorted(pkg: &PlannedPackage, src: &Path) -> Result<Vec<(String, PathBuf)>, LinkError> {
-    let mut out = Vec::new();
-    walk_source_dir(&pkg.dep_path, src, src, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-/// Every regular file under `dir`, skipping `node_modules` directories and symlinks.
-fn walk_source_dir(
-    package: &str,
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<(String, PathBuf)>,
-) -> Result<(), LinkError> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| LinkError::io("read directory", dir, package, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| LinkError::io("read directory", dir, package, e))?;
-        let path = entry.path();
-        let ty = entry
-            .file_type()
-            .map_err(|e| LinkError::io("stat", &path, package, e))?;
-        if ty.is_dir() {
-            if entry.file_name() != "node_modules" {
-                walk_source_dir(package, root, &path, out)?;
-            }
-        } else if ty.is_file() {
-            if let Ok(rel) = path.strip_prefix(root) {
-                if let Some(rel) = rel.to_str() {
-                    out.push((rel.to_string(), path.clone()));
-                }
-            }
-        }
-    }
-    Ok(())
+    crate::packlist::package_files(src)
+        .map_err(|e| LinkError::io("read directory", src, &pkg.dep_path, e))
 }
 
 /// `package.json` if the package has one, else its lexically smallest file.

@@ -14,6 +14,7 @@ mod link;
 mod matcher;
 mod modules_yaml;
 mod names;
+mod packlist;
 mod plan;
 mod shim;
 mod symlinks;

@@ -215,8 +215,9 @@ pub fn directory_source_stamps(
         .collect()
 }
 
-/// `dir` and everything below it except `node_modules` directories (what an import of a
-/// directory dependency takes) and symlinks.
+/// `dir` and everything below it except `node_modules` directories and symlinks: more than an
+/// import of a directory dependency takes (see `tack_linker`'s packlist), so an edit of an
+/// ignored file costs a full install, never a stale copy.
 fn walk_source(dir: &Path, out: &mut Vec<PathBuf>) {
     out.push(dir.to_path_buf());
     let Ok(entries) = std::fs::read_dir(dir) else {
