@@ -1317,3 +1317,44 @@ fn directory_dependencies_take_what_npm_pack_would_like_pnpm() {
         .join("node_modules/.pnpm/listed@file+local+listed/node_modules/listed");
     assert!(listed.join("lib/a.js").exists() && !listed.join("src").exists());
 }
+
+/// Over a `node_modules` another package manager made (real directories where the direct
+/// dependencies' links go), pnpm 12 moves each such directory aside to `.ignored_<name>` beside
+/// it and links; nothing else is touched. So does tack. (tack refused: "is a directory, not a
+/// symlink".)
+#[test]
+fn directories_another_installer_left_are_moved_aside_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    let mut trees = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        project
+            .write(
+                "node_modules/is-odd/package.json",
+                r#"{"name": "is-odd", "version": "0.0.1"}"#,
+            )
+            .write("node_modules/is-odd/mine.txt", "mine\n")
+            .write(
+                "node_modules/@tack-test/scoped/package.json",
+                r#"{"name": "@tack-test/scoped", "version": "0.0.1"}"#,
+            )
+            .write("node_modules/unrelated/index.js", "1\n");
+        let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
+        let out = if tool == "pnpm" {
+            project.pnpm(&args)
+        } else {
+            project.tack(&args)
+        };
+        assert_success(&out, tool);
+        assert_eq!(
+            fs_err::read_to_string(project.dir().join("node_modules/.ignored_is-odd/mine.txt"))
+                .unwrap(),
+            "mine\n",
+            "{tool}"
+        );
+        trees.push(tack_suite::conformance::project_tree(&project));
+    }
+    let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}

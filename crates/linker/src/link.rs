@@ -320,6 +320,30 @@ fn is_managed_link(plan: &LinkPlan, link: &Path) -> bool {
         })
 }
 
+/// Links a project's direct dependency at `link`. A real directory there (another package
+/// manager's install: npm, yarn, bun) is moved aside to `.ignored_<name>` beside it, as pnpm
+/// 12 does, replacing an older one of that name; nothing else is removed.
+fn link_direct_dep(target: &Path, link: &Path, importer: &str) -> Result<(), LinkError> {
+    match tack_fs::symlink_dir(target, link) {
+        Err(tack_fs::FsError::DirectoryInTheWay { path }) => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let aside = path.with_file_name(format!(".ignored_{name}"));
+            match std::fs::remove_dir_all(&aside) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LinkError::io("remove", &aside, importer, e)),
+            }
+            std::fs::rename(&path, &aside)
+                .map_err(|e| LinkError::io("move aside", &path, importer, e))?;
+            tack_fs::symlink_dir(target, link).map_err(|e| LinkError::fs(importer, e))
+        }
+        other => other.map_err(|e| LinkError::fs(importer, e)),
+    }
+}
+
 /// `<importer>/node_modules/<alias>` for every direct dep; publicly hoisted links in the root.
 fn link_importers(
     plan: &LinkPlan,
@@ -332,8 +356,7 @@ fn link_importers(
         for dep in &imp.deps {
             crate::names::check_package_name(&imp.id, "alias", &dep.alias)?;
             let target = index.resolve(&imp.id, &dep.target)?;
-            tack_fs::symlink_dir(&target, &modules.join(&dep.alias))
-                .map_err(|e| LinkError::fs(&imp.id, e))?;
+            link_direct_dep(&target, &modules.join(&dep.alias), &imp.id)?;
             wanted.insert(dep.alias.as_str());
         }
         if imp.id == "." {
