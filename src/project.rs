@@ -89,6 +89,17 @@ impl TestProject {
         cmd.output().expect("run tack")
     }
 
+    /// Runs `tool` (`"pnpm"` for real pnpm 12, anything else for tack) with `args`, as
+    /// [`TestProject::pnpm`] and [`TestProject::tack`] do: the side-by-side tests run one
+    /// command line through both.
+    pub fn run_tool(&self, tool: &str, args: &[&str]) -> Output {
+        if tool == "pnpm" {
+            self.pnpm(args)
+        } else {
+            self.tack(args)
+        }
+    }
+
     /// Runs real pnpm 12 in the project with `--store-dir` set.
     pub fn pnpm(&self, args: &[&str]) -> Output {
         let mut cmd = self.command(&crate::pnpm_bin());

@@ -841,11 +841,7 @@ fn a_preinstall_that_allows_only_pnpm_lets_tack_install() {
     let project = tack_suite::conformance::resolved_project(&manifest.to_string(), &registry.url());
     for tool in ["pnpm", "tack"] {
         let copy = clone_inputs(&project);
-        let out = if tool == "pnpm" {
-            copy.pnpm(&["install", "--frozen-lockfile"])
-        } else {
-            copy.tack(&["install", "--frozen-lockfile"])
-        };
+        let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);
         assert_success(&out, tool);
         assert!(copy.dir().join("node_modules/is-odd").exists(), "{tool}");
     }
@@ -910,11 +906,7 @@ fn project_scripts_run_in_pnpm_s_order() {
     );
     for tool in ["pnpm", "tack"] {
         let copy = clone_inputs(&project);
-        let out = if tool == "pnpm" {
-            copy.pnpm(&["install", "--frozen-lockfile"])
-        } else {
-            copy.tack(&["install", "--frozen-lockfile"])
-        };
+        let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);
         assert_success(&out, tool);
         let text = fs_err::read_to_string(copy.dir().join("order.log")).unwrap();
         let lines: Vec<&str> = text.lines().collect();

@@ -760,11 +760,7 @@ fn a_custom_modules_dir_leaves_the_workspace_state_in_node_modules_like_pnpm() {
     for tool in ["pnpm", "tack"] {
         let project = tack_suite::conformance::clone_inputs(&reference);
         let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
-        let out = if tool == "pnpm" {
-            project.pnpm(&args)
-        } else {
-            project.tack(&args)
-        };
+        let out = project.run_tool(tool, &args);
         assert_success(&out, tool);
         assert!(
             project
@@ -884,13 +880,7 @@ fn a_warm_install_matches_pnpm() {
     for tool in ["pnpm", "tack"] {
         let project = tack_suite::conformance::clone_inputs(&reference);
         let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
-        let install = || {
-            if tool == "pnpm" {
-                project.pnpm(&args)
-            } else {
-                project.tack(&args)
-            }
-        };
+        let install = || project.run_tool(tool, &args);
         assert_success(&install(), tool);
         fs_err::rename(
             project.dir().join("node_modules"),
@@ -1106,11 +1096,7 @@ fn the_projects_own_engines_are_checked_like_pnpm() {
         for tool in ["pnpm", "tack"] {
             let copy = tack_suite::conformance::clone_inputs(&project);
             let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
-            let out = if tool == "pnpm" {
-                copy.pnpm(&args)
-            } else {
-                copy.tack(&args)
-            };
+            let out = copy.run_tool(tool, &args);
             let all = format!(
                 "{}{}",
                 String::from_utf8_lossy(&out.stdout),
@@ -1143,11 +1129,7 @@ fn a_workspace_install_names_its_scope_like_pnpm() {
             let project = tack_suite::conformance::clone_inputs(&reference);
             let mut args = vec!["install", "--frozen-lockfile", "--ignore-scripts"];
             args.extend(filter.iter().flat_map(|f| ["--filter", *f]));
-            let out = if tool == "pnpm" {
-                project.pnpm(&args)
-            } else {
-                project.tack(&args)
-            };
+            let out = project.run_tool(tool, &args);
             assert_success(&out, tool);
             scopes.push(
                 String::from_utf8_lossy(&out.stdout)
@@ -1217,11 +1199,7 @@ fn a_pnpm_field_in_package_json_is_ignored_with_a_warning_like_pnpm() {
     let tack = assert_same_tree(&project, &[]);
     for tool in ["pnpm", "tack"] {
         let copy = tack_suite::conformance::clone_inputs(&tack);
-        let out = if tool == "pnpm" {
-            copy.pnpm(&["install", "--frozen-lockfile"])
-        } else {
-            copy.tack(&["install", "--frozen-lockfile"])
-        };
+        let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);
         let all = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -1341,11 +1319,7 @@ fn directories_another_installer_left_are_moved_aside_like_pnpm() {
             )
             .write("node_modules/unrelated/index.js", "1\n");
         let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
-        let out = if tool == "pnpm" {
-            project.pnpm(&args)
-        } else {
-            project.tack(&args)
-        };
+        let out = project.run_tool(tool, &args);
         assert_success(&out, tool);
         assert_eq!(
             fs_err::read_to_string(project.dir().join("node_modules/.ignored_is-odd/mine.txt"))

@@ -641,11 +641,7 @@ fn summaries_list_what_pnpm_lists() {
         );
         let install = || {
             let args = ["install", "--frozen-lockfile"];
-            let out = if tool == "pnpm" {
-                project.pnpm(&args)
-            } else {
-                project.tack(&args)
-            };
+            let out = project.run_tool(tool, &args);
             assert_success(&out, tool);
             summary_lines(&out)
         };
