@@ -89,6 +89,24 @@ impl TestProject {
         cmd.output().expect("run tack")
     }
 
+    /// Appends `text` to the project's `pnpm-workspace.yaml` (settings for one test).
+    pub fn add_settings(&self, text: &str) -> &Self {
+        let yaml = self.dir().join("pnpm-workspace.yaml");
+        let old = fs_err::read_to_string(&yaml).unwrap_or_default();
+        fs_err::write(&yaml, format!("{old}{text}")).expect("write pnpm-workspace.yaml");
+        self
+    }
+
+    /// Writes the lockfile with real pnpm 12 (`install --lockfile-only`), failing the test if
+    /// pnpm fails.
+    pub fn lock_with_pnpm(&self) -> &Self {
+        assert_success(
+            &self.pnpm(&["install", "--lockfile-only"]),
+            "pnpm install --lockfile-only",
+        );
+        self
+    }
+
     /// Runs `tool` (`"pnpm"` for real pnpm 12, anything else for tack) with `args`, as
     /// [`TestProject::pnpm`] and [`TestProject::tack`] do: the side-by-side tests run one
     /// command line through both.

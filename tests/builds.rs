@@ -900,10 +900,7 @@ fn project_scripts_run_in_pnpm_s_order() {
             "packages/ms/package.json",
             &json!({"name": "ms", "version": "9.9.9", "scripts": scripts("ms")}).to_string(),
         );
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     for tool in ["pnpm", "tack"] {
         let copy = clone_inputs(&project);
         let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);

@@ -200,10 +200,7 @@ fn escaped_characters_in_the_lockfile_are_written_back_like_pnpm() {
     }
     let manifest = serde_json::json!({"name": "escapes", "version": "1.0.0", "dependencies": deps});
     project.write("package.json", &manifest.to_string());
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     let lockfile = fs_err::read(project.dir().join("pnpm-lock.yaml")).expect("pnpm's lockfile");
     assert!(
         String::from_utf8_lossy(&lockfile).contains(r"\x1F"),
@@ -272,10 +269,7 @@ fn multi_line_deprecations_are_written_like_pnpm() {
     project.write("package.json", &manifest.to_string());
     project.write(".npmrc", &format!("registry={}\n", registry.url()));
     project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml")).expect("lockfile");
     for header in [
         "deprecated: |-\n",
@@ -723,17 +717,8 @@ fn injected_workspace_packages_are_hoisted_as_their_copies_like_pnpm() {
     let registry = registry::start();
     let project = TestProject::new();
     tack_suite::conformance::prepare(&project, &fixture("workspace"), &registry.url());
-    let yaml = project.dir().join("pnpm-workspace.yaml");
-    let text = fs_err::read_to_string(&yaml).unwrap();
-    fs_err::write(
-        &yaml,
-        format!("{text}injectWorkspacePackages: true\ndedupeInjectedDeps: false\n"),
-    )
-    .unwrap();
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.add_settings("injectWorkspacePackages: true\ndedupeInjectedDeps: false\n");
+    project.lock_with_pnpm();
     let tack = assert_same_tree(&project, &[]);
     let hoisted = fs_err::read_link(tack.dir().join("node_modules/.pnpm/node_modules/b")).unwrap();
     assert!(
@@ -753,9 +738,7 @@ fn injected_workspace_packages_are_hoisted_as_their_copies_like_pnpm() {
 fn a_custom_modules_dir_leaves_the_workspace_state_in_node_modules_like_pnpm() {
     let registry = registry::start();
     let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
-    let yaml = reference.dir().join("pnpm-workspace.yaml");
-    let text = fs_err::read_to_string(&yaml).unwrap();
-    fs_err::write(&yaml, format!("{text}modulesDir: nm_custom\n")).unwrap();
+    reference.add_settings("modulesDir: nm_custom\n");
     let mut trees = Vec::new();
     for tool in ["pnpm", "tack"] {
         let project = tack_suite::conformance::clone_inputs(&reference);
@@ -785,9 +768,7 @@ fn a_custom_modules_dir_leaves_the_workspace_state_in_node_modules_like_pnpm() {
 fn shims_set_no_node_path_when_nothing_is_hoisted_like_pnpm() {
     let registry = registry::start();
     let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
-    let yaml = reference.dir().join("pnpm-workspace.yaml");
-    let text = fs_err::read_to_string(&yaml).unwrap();
-    fs_err::write(&yaml, format!("{text}hoist: false\n")).unwrap();
+    reference.add_settings("hoist: false\n");
     let tack = assert_same_tree(&reference, &[]);
     let shim = fs_err::read_to_string(
         tack.dir()
@@ -825,10 +806,7 @@ fn workspace_projects_behind_injected_packages_are_not_hoisted_like_pnpm() {
             "packages/is-number/package.json",
             r#"{"name": "is-number", "version": "99.0.0"}"#,
         );
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     let tack = assert_same_tree(&project, &[]);
     let hoisted =
         fs_err::read_link(tack.dir().join("node_modules/.pnpm/node_modules/is-number")).unwrap();
@@ -846,20 +824,11 @@ fn lockfile_settings_are_written_in_name_order_like_pnpm() {
     let registry = registry::start();
     let project = TestProject::new();
     tack_suite::conformance::prepare(&project, &fixture("workspace"), &registry.url());
-    let yaml = project.dir().join("pnpm-workspace.yaml");
-    let text = fs_err::read_to_string(&yaml).unwrap();
-    fs_err::write(
-        &yaml,
-        format!(
-            "{text}dedupePeers: true\npeersSuffixMaxLength: 500\n\
-             injectWorkspacePackages: true\nautoInstallPeers: false\n"
-        ),
-    )
-    .unwrap();
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
+    project.add_settings(
+        "dedupePeers: true\npeersSuffixMaxLength: 500\n\
+             injectWorkspacePackages: true\nautoInstallPeers: false\n",
     );
+    project.lock_with_pnpm();
     let tack = assert_same_tree(&project, &[]);
     let written = fs_err::read_to_string(tack.dir().join("node_modules/.pnpm/lock.yaml")).unwrap();
     assert!(
@@ -943,9 +912,7 @@ fn bin_settings_shape_the_bin_directories_like_pnpm() {
         "preferSymlinkedExecutables: true\n",
     ] {
         let project = resolved_project(&manifest.to_string(), &registry.url());
-        let yaml = project.dir().join("pnpm-workspace.yaml");
-        let text = fs_err::read_to_string(&yaml).unwrap();
-        fs_err::write(&yaml, format!("{text}{settings}")).unwrap();
+        project.add_settings(settings);
         let tack = assert_same_tree(&project, &[]);
         let shim = tack.dir().join("node_modules/.bin/tack-bin-string");
         let linked = fs_err::symlink_metadata(&shim)
@@ -972,18 +939,13 @@ fn dedupe_direct_deps_leaves_the_root_s_dependencies_out_of_projects_like_pnpm()
     let registry = registry::start();
     let project = TestProject::new();
     tack_suite::conformance::prepare(&project, &fixture("workspace"), &registry.url());
-    let yaml = project.dir().join("pnpm-workspace.yaml");
-    let text = fs_err::read_to_string(&yaml).unwrap();
-    fs_err::write(&yaml, format!("{text}dedupeDirectDeps: true\n")).unwrap();
+    project.add_settings("dedupeDirectDeps: true\n");
     project.write(
         "package.json",
         r#"{"name": "conformance-workspace", "version": "1.0.0", "private": true,
             "dependencies": {"is-odd": "^3.0.1", "tack-bin-string": "1.0.0"}}"#,
     );
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     let tack = assert_same_tree(&project, &[]);
     let a = tack.dir().join("packages/a/node_modules");
     assert!(a.join("b").exists(), "a's own dependencies stay");
@@ -1002,17 +964,8 @@ fn ignored_optional_dependencies_keep_their_order_like_pnpm() {
     let registry = registry::start();
     let project = TestProject::new();
     tack_suite::conformance::prepare(&project, &fixture("basic"), &registry.url());
-    let yaml = project.dir().join("pnpm-workspace.yaml");
-    let text = fs_err::read_to_string(&yaml).unwrap();
-    fs_err::write(
-        &yaml,
-        format!("{text}ignoredOptionalDependencies:\n  - zzz-not-there\n  - only-darwin\n"),
-    )
-    .unwrap();
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.add_settings("ignoredOptionalDependencies:\n  - zzz-not-there\n  - only-darwin\n");
+    project.lock_with_pnpm();
     let tack = assert_same_tree(&project, &[]);
     let written = fs_err::read_to_string(tack.dir().join("node_modules/.pnpm/lock.yaml")).unwrap();
     assert!(
@@ -1053,10 +1006,7 @@ fn a_filtered_install_installs_the_projects_injected_packages_link_to_like_pnpm(
             "packages/other/package.json",
             r#"{"name": "other", "version": "1.0.0", "dependencies": {"tack-bin-string": "1.0.0"}}"#,
         );
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     let tack = assert_same_tree(&project, &["--filter", "app"]);
     assert!(tack
         .dir()
@@ -1089,9 +1039,7 @@ fn the_projects_own_engines_are_checked_like_pnpm() {
         manifest["engines"] = serde_json::from_str(engines).unwrap();
         fs_err::write(&path, manifest.to_string()).unwrap();
         if strict {
-            let yaml = project.dir().join("pnpm-workspace.yaml");
-            let text = fs_err::read_to_string(&yaml).unwrap();
-            fs_err::write(&yaml, format!("{text}engineStrict: true\n")).unwrap();
+            project.add_settings("engineStrict: true\n");
         }
         for tool in ["pnpm", "tack"] {
             let copy = tack_suite::conformance::clone_inputs(&project);
@@ -1285,10 +1233,7 @@ fn directory_dependencies_take_what_npm_pack_would_like_pnpm() {
         )
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     let tack = assert_same_tree(&project, &[]);
     let listed = tack
         .dir()

@@ -214,9 +214,7 @@ fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
                 "the first install",
             );
         } else {
-            let yaml = project.dir().join("pnpm-workspace.yaml");
-            let text = fs_err::read_to_string(&yaml).unwrap();
-            fs_err::write(&yaml, format!("{text}{setting}\n")).unwrap();
+            project.add_settings(&format!("{setting}\n"));
         }
         let before = tack_suite::stamps::stamps(&project.dir());
         registry.clear_requests();

@@ -713,10 +713,7 @@ fn a_directory_dependency_outside_the_project_keeps_the_no_op() {
         )
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     assert_success(
         &project.tack(&["install", "--frozen-lockfile"]),
         "first install",
@@ -761,10 +758,7 @@ fn another_node_is_not_a_no_op() {
             "pnpm-workspace.yaml",
             "minimumReleaseAge: 0\nengineStrict: true\n",
         );
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     assert_success(
         &project.tack(&["install", "--frozen-lockfile"]),
         "first install",
@@ -819,10 +813,7 @@ fn a_directory_dependency_changed_during_the_install_is_imported_again() {
         )
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     assert_success(
         &project.tack(&["install", "--frozen-lockfile"]),
         "first install",
@@ -867,10 +858,7 @@ fn a_directory_dependency_imported_again_is_swapped_in_whole() {
         )
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    assert_success(
-        &project.pnpm(&["install", "--lockfile-only"]),
-        "pnpm install --lockfile-only",
-    );
+    project.lock_with_pnpm();
     assert_success(
         &project.tack(&["install", "--frozen-lockfile"]),
         "first install",
@@ -914,9 +902,7 @@ fn another_store_relinks_a_virtual_store_outside_node_modules() {
     let registry = registry::start();
     let project = TestProject::new();
     prepare(&project, &basic_fixture(), &registry.url());
-    let yaml = project.dir().join("pnpm-workspace.yaml");
-    let text = fs_err::read_to_string(&yaml).unwrap();
-    fs_err::write(&yaml, format!("{text}virtualStoreDir: .vstore\n")).unwrap();
+    project.add_settings("virtualStoreDir: .vstore\n");
     let first = project.root().join("first-store");
     let second = project.root().join("second-store");
     assert_success(
