@@ -34,4 +34,4 @@ pub use new_file::write_new_file;
 pub use path_search::find_executable;
 pub use place_file::{place_file, write_in_dir, Placed};
 pub use symlink::{relative_path, symlink_dir};
-pub use temp::TEMP_INFIX;
+pub use temp::{temp_sibling, TEMP_INFIX};

@@ -25,7 +25,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 ///
 /// A leading dot keeps it out of naive directory listings; the name is truncated so the
 /// result stays under the usual 255-byte file name limit even for 128-char CAS names.
-pub(crate) fn temp_sibling(target: &Path) -> Result<PathBuf, FsError> {
+pub fn temp_sibling(target: &Path) -> Result<PathBuf, FsError> {
     let parent = parent_dir(target)?;
     let base = target
         .file_name()

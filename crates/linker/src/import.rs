@@ -217,8 +217,7 @@ pub fn import_package_from(
     if create_fresh_slot(&slot, &pkg.dep_path)? {
         pkg_fd = create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
     } else if from_directory && pkg_dir.join(COMPLETION_MARKER).exists() {
-        let stage = sibling_temp(&pkg_dir, "stage");
-        remove_if_present(&stage, &pkg.dep_path)?;
+        let stage = tack_fs::temp_sibling(&pkg_dir).map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
         std::fs::create_dir(&stage)
             .map_err(|e| LinkError::io("create directory", &stage, &pkg.dep_path, e))?;
         staged = Some(stage);
@@ -301,20 +300,6 @@ pub fn import_package_from(
     Ok(outcome)
 }
 
-/// A temp name beside `path` (`.<name><TEMP_INFIX><what>-<pid>`), which the sweep of
-/// leftovers recognises.
-fn sibling_temp(path: &Path, what: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(
-        ".{name}{}{what}-{}",
-        tack_fs::TEMP_INFIX,
-        std::process::id()
-    ))
-}
-
 /// Removes the directory at `path` if there is one.
 fn remove_if_present(path: &Path, package: &str) -> Result<(), LinkError> {
     match std::fs::remove_dir_all(path) {
@@ -328,8 +313,7 @@ fn remove_if_present(path: &Path, package: &str) -> Result<(), LinkError> {
 /// the new one renamed in, the old one removed. The name is missing only between the two
 /// renames, never half filled.
 fn swap_in(stage: &Path, pkg_dir: &Path, package: &str) -> Result<(), LinkError> {
-    let aside = sibling_temp(pkg_dir, "old");
-    remove_if_present(&aside, package)?;
+    let aside = tack_fs::temp_sibling(pkg_dir).map_err(|e| LinkError::fs(package, e))?;
     let moved_aside = match std::fs::rename(pkg_dir, &aside) {
         Ok(()) => true,
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,

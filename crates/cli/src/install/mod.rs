@@ -650,15 +650,7 @@ fn projects(config: &Config) -> Result<Vec<tack_config::Project>, CliError> {
 /// the dir is first renamed aside, then deleted.
 /// Moves `modules_dir` (a modules dir or a virtual store) aside and removes it.
 fn purge_modules_dir(modules_dir: &Path) -> Result<(), CliError> {
-    let name = modules_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let aside = modules_dir.with_file_name(format!(
-        ".{name}{}purge-{}",
-        tack_fs::TEMP_INFIX,
-        std::process::id()
-    ));
+    let aside = tack_fs::temp_sibling(modules_dir).map_err(CliError::from)?;
     fs_err::rename(modules_dir, &aside)
         .and_then(|()| fs_err::remove_dir_all(&aside))
         .map_err(|e| CliError::new("ERR_TACK_PURGE", e.to_string()))
