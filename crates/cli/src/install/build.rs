@@ -448,13 +448,13 @@ impl Builds {
         config: &Config,
         reporter: &Reporter,
     ) -> Result<(), CliError> {
-        let Some(mut root) = projects_in_dependency_order(plan)
-            .into_iter()
-            .find(|p| p.dir == config.lockfile_dir)
-        else {
+        // Most roots have no `preinstall`: then nothing else is read or probed.
+        let Some(root) = project_at(&config.lockfile_dir, false) else {
             return Ok(());
         };
-        root.preinstall_done = false;
+        if self.ignore_scripts || root.manifest["scripts"]["preinstall"].as_str().is_none() {
+            return Ok(());
+        }
         let env = self.script_env(plan, config);
         let report_event = |event: &BuildEvent<'_>| report(reporter, event);
         run_project_scripts(
@@ -833,14 +833,19 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Project> {
     order
         .into_iter()
         .filter_map(|i| {
-            let imp = &importers[i];
-            let text = std::fs::read(imp.dir.join("package.json")).ok()?;
-            let manifest = serde_json::from_slice(&text).ok()?;
-            Some(Project {
-                dir: imp.dir.clone(),
-                manifest,
-                preinstall_done: imp.dir == plan.link.lockfile_dir,
-            })
+            let dir = &importers[i].dir;
+            project_at(dir, *dir == plan.link.lockfile_dir)
         })
         .collect()
+}
+
+/// The project in `dir` with its manifest (`None` without a readable one).
+fn project_at(dir: &Path, preinstall_done: bool) -> Option<Project> {
+    let text = std::fs::read(dir.join("package.json")).ok()?;
+    let manifest = serde_json::from_slice(&text).ok()?;
+    Some(Project {
+        dir: dir.to_path_buf(),
+        manifest,
+        preinstall_done,
+    })
 }
