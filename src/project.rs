@@ -107,6 +107,24 @@ impl TestProject {
         self
     }
 
+    /// Runs `tool` (`"pnpm"` or tack) with `args` in the directory `rel` of the project, which
+    /// is created first; an install gets the project's store, as [`TestProject::run_tool`].
+    pub fn run_tool_in(&self, rel: &str, tool: &str, args: &[&str]) -> Output {
+        let dir = self.dir().join(rel);
+        fs_err::create_dir_all(&dir).expect("create the working directory");
+        let pnpm = tool == "pnpm";
+        let mut cmd = self.command(&if pnpm {
+            crate::pnpm_bin()
+        } else {
+            crate::tack_bin()
+        });
+        cmd.current_dir(&dir).args(args);
+        if pnpm || args.first().is_some_and(|a| *a == "install" || *a == "i") {
+            cmd.arg("--store-dir").arg(self.store());
+        }
+        cmd.output().expect("run the tool")
+    }
+
     /// Runs `tool` (`"pnpm"` for real pnpm 12, anything else for tack) with `args`, as
     /// [`TestProject::pnpm`] and [`TestProject::tack`] do: the side-by-side tests run one
     /// command line through both.

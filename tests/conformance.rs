@@ -1092,6 +1092,72 @@ fn a_workspace_install_names_its_scope_like_pnpm() {
     }
 }
 
+/// Run from inside a project, pnpm 12 installs the project whose `package.json` is nearest
+/// above the working directory: in a workspace, the whole workspace, reported as the project
+/// it runs in (its summary, with `link:` dependencies as `<- path`; paths relative to it; the
+/// progress under the root's prefix; no `Packages:` line). Outside any project it fails with
+/// `ERR_PNPM_NO_PKG_MANIFEST`. tack used to take the working directory itself for the project:
+/// "Already up to date" with nothing installed.
+#[test]
+fn an_install_from_inside_a_project_works_and_reports_like_pnpm() {
+    let registry = registry::start();
+    let comparable = |out: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| {
+                !l.contains("supply-chain")
+                    && !l.starts_with("Done in")
+                    && !l.contains("Content-addressable store is at")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    for (fixture_name, inside) in [("workspace", "packages/a/src"), ("basic", "src/lib")] {
+        let reference = resolve_with_pnpm(&fixture(fixture_name), &registry.url());
+        let mut outputs = Vec::new();
+        let mut trees = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            let out = project.run_tool_in(
+                inside,
+                tool,
+                &["install", "--frozen-lockfile", "--ignore-scripts"],
+            );
+            assert_success(&out, tool);
+            outputs.push(comparable(&out));
+            trees.push(tack_suite::conformance::project_tree(&project));
+        }
+        let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+        assert!(differences.is_empty(), "{fixture_name}: {differences:#?}");
+        assert_eq!(outputs[0], outputs[1], "{fixture_name}");
+        let wanted = if fixture_name == "workspace" {
+            "+ b <- ../b"
+        } else {
+            "+ is-odd 3.0.1"
+        };
+        assert!(
+            outputs[1].iter().any(|l| l == wanted),
+            "{fixture_name}: no `{wanted}` in the summary: {:#?}",
+            outputs[1]
+        );
+    }
+
+    let empty = TestProject::new();
+    for tool in ["pnpm", "tack"] {
+        let out = empty.run_tool_in("a", tool, &["install", "--frozen-lockfile"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success() && text.contains("ERR_PNPM_NO_PKG_MANIFEST"),
+            "{tool}: {text}"
+        );
+        assert!(!empty.dir().join("a/node_modules").exists(), "{tool}");
+    }
+}
+
 /// The flags CI scripts pass to `pnpm install` work on `tack install` too: settings as flags
 /// (`--shamefully-hoist`, `--config.<key>=<value>`) build pnpm 12's tree, the no-op flags are
 /// accepted, `--silent` prints nothing, and a flag that needs resolution is refused clearly.

@@ -30,8 +30,11 @@ pub enum ScriptOf {
 /// Settings shared by every script of one install.
 #[derive(Debug, Clone)]
 pub struct ScriptEnv {
-    /// The lockfile dir (`INIT_CWD`, and the base of the output prefixes).
+    /// The lockfile dir (`INIT_CWD`).
     pub lockfile_dir: PathBuf,
+    /// The project tack runs in (the lockfile dir unless run from a workspace project):
+    /// script output is prefixed with the package dir relative to it.
+    pub prefix_dir: PathBuf,
     /// The virtual store dir (`<root>/node_modules/.pnpm`): its `node_modules/.bin` holds the
     /// hoisted bins.
     pub virtual_store_dir: PathBuf,
@@ -67,6 +70,7 @@ impl ScriptEnv {
     ) -> Self {
         let base_path = std::env::var_os("PATH");
         ScriptEnv {
+            prefix_dir: lockfile_dir.clone(),
             lockfile_dir,
             virtual_store_dir,
             user_agent: user_agent(node_version),

@@ -58,7 +58,7 @@ pub fn run_project_scripts(
         } else {
             format!("{name}@{version}")
         };
-        let prefix = display_prefix(&project.dir, &env.lockfile_dir);
+        let prefix = display_prefix(&project.dir, &env.prefix_dir);
         for &stage in stages {
             if stage == "preinstall" && project.preinstall_done {
                 continue;

@@ -181,7 +181,7 @@ fn build_one(
     reporter: &Reporter<'_>,
 ) -> Result<Outcome, BuildError> {
     let package = format!("{}@{}", node.name, node.version);
-    let prefix = display_prefix(&node.dir, &opts.env.lockfile_dir);
+    let prefix = display_prefix(&node.dir, &opts.env.prefix_dir);
     let mut run_scripts = false;
     let mut outcome = Outcome::default();
     if node.requires_build {
@@ -282,13 +282,13 @@ fn dependency_stages(node: &BuildNode) -> Vec<(&'static str, String)> {
     .collect()
 }
 
-/// The package dir relative to the lockfile dir (`node_modules/.pnpm/x@1/node_modules/x`).
-pub(crate) fn display_prefix(dir: &Path, lockfile_dir: &Path) -> String {
-    match dir.strip_prefix(lockfile_dir) {
-        Ok(rel) if !rel.as_os_str().is_empty() => rel.display().to_string(),
-        Ok(_) => ".".to_string(),
-        Err(_) => dir.display().to_string(),
-    }
+/// The package dir relative to the project tack runs in
+/// (`node_modules/.pnpm/x@1/node_modules/x`, `../../node_modules/.pnpm/…` from a workspace
+/// project, `.` for the project itself).
+pub(crate) fn display_prefix(dir: &Path, prefix_dir: &Path) -> String {
+    tack_fs::relative_path(prefix_dir, dir)
+        .display()
+        .to_string()
 }
 
 /// The package's `package.json` as its scripts will see it (after any patch), for the

@@ -34,6 +34,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// One value per process, parsed once: boxing the install's arguments would gain nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install every dependency of the project from its lockfile.

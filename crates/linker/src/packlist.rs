@@ -217,7 +217,7 @@ fn forced_files(manifest: &Value) -> Vec<String> {
             .split('/')
             .filter(|part| !part.is_empty() && *part != ".")
             .collect();
-        if !clean.iter().any(|part| *part == "..") && !clean.is_empty() {
+        if !clean.contains(&"..") && !clean.is_empty() {
             out.push(clean.join("/"));
         }
     };

@@ -473,6 +473,8 @@ impl Builds {
             plan.link.virtual_store_dir.clone(),
             self.node_version.as_deref(),
         );
+        // `tack install` loads its configuration for the project it runs in.
+        env.prefix_dir = config.cwd.clone();
         if let Some(unsafe_perm) = config.settings.unsafe_perm {
             env.unsafe_perm = unsafe_perm;
         }
@@ -753,33 +755,6 @@ fn with_ancestors(children: &[Vec<usize>], mut wanted: Vec<bool>) -> Vec<bool> {
     wanted
 }
 
-#[cfg(test)]
-mod tests {
-    use super::with_ancestors;
-
-    #[test]
-    fn the_build_graph_keeps_what_needs_a_build_and_everything_above_it() {
-        // 0 → 1 → 2 (needs a build); 3 → 4 (nothing below); 5 ⇄ 6 → 2 (a cycle above it).
-        let children = vec![
-            vec![1],
-            vec![2],
-            vec![],
-            vec![4],
-            vec![],
-            vec![6],
-            vec![5, 2],
-        ];
-        let mut wanted = vec![false; 7];
-        wanted[2] = true;
-        let kept: Vec<usize> = with_ancestors(&children, wanted)
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &k)| k.then_some(i))
-            .collect();
-        assert_eq!(kept, vec![0, 1, 2, 5, 6]);
-    }
-}
-
 /// The installed projects with their manifests, in pnpm's order for their scripts: a project
 /// after the workspace projects it depends on (by `link:`, or as an injected copy), each round
 /// of projects whose dependencies have run in importer order. The root's `preinstall` is
@@ -848,4 +823,31 @@ fn project_at(dir: &Path, preinstall_done: bool) -> Option<Project> {
         manifest,
         preinstall_done,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_ancestors;
+
+    #[test]
+    fn the_build_graph_keeps_what_needs_a_build_and_everything_above_it() {
+        // 0 → 1 → 2 (needs a build); 3 → 4 (nothing below); 5 ⇄ 6 → 2 (a cycle above it).
+        let children = vec![
+            vec![1],
+            vec![2],
+            vec![],
+            vec![4],
+            vec![],
+            vec![6],
+            vec![5, 2],
+        ];
+        let mut wanted = vec![false; 7];
+        wanted[2] = true;
+        let kept: Vec<usize> = with_ancestors(&children, wanted)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &k)| k.then_some(i))
+            .collect();
+        assert_eq!(kept, vec![0, 1, 2, 5, 6]);
+    }
 }

@@ -109,6 +109,25 @@ fn refuse_resolution_flags(args: &InstallArgs) -> Result<(), CliError> {
     }
 }
 
+/// The project `tack install` runs for, as pnpm finds it: the nearest directory from `cwd`
+/// up that has a `package.json` (inside the workspace, when there is one; the workspace root
+/// otherwise). Outside a workspace, no `package.json` at all is `ERR_PNPM_NO_PKG_MANIFEST`.
+fn project_dir(cwd: &Path, workspace_root: Option<&Path>) -> Result<PathBuf, CliError> {
+    let nearest = cwd
+        .ancestors()
+        .take_while(|dir| workspace_root.is_none_or(|root| dir.starts_with(root)))
+        .find(|dir| dir.join("package.json").is_file());
+    match (nearest, workspace_root) {
+        (Some(dir), _) => Ok(dir.to_path_buf()),
+        (None, Some(root)) => Ok(root.to_path_buf()),
+        (None, None) => Err(CliError::new(
+            "ERR_PNPM_NO_PKG_MANIFEST",
+            format!("No package.json found in {}", cwd.display()),
+        )
+        .with_help("Run tack in a project directory (or pass --dir): it installs the project whose package.json is in this directory or above it.")),
+    }
+}
+
 /// Loads the configuration for `cwd` (used by `install` and the `store` commands).
 pub fn load_config(cwd: &Path, cli: CliOverrides, reporter: &Reporter) -> Result<Config, CliError> {
     let (config, warnings) = Config::load(ConfigInputs {
@@ -157,9 +176,21 @@ pub fn run(
         args
     };
     let cwd = working_dir(dir)?;
-    let root = tack_config::find_workspace_root(&cwd).unwrap_or_else(|| cwd.clone());
+    let workspace_root = tack_config::find_workspace_root(&cwd);
+    let project_dir = project_dir(&cwd, workspace_root.as_deref())?;
+    let root = workspace_root.unwrap_or_else(|| project_dir.clone());
 
-    let config = load_config(&cwd, overrides(args), reporter)?;
+    let config = load_config(&project_dir, overrides(args), reporter)?;
+    // Run from a workspace project, pnpm 12 reports as that project: its summary, paths
+    // relative to it, and the workspace's own lines (`Packages: +N`, "Already up to date")
+    // left out.
+    if project_dir != config.lockfile_dir {
+        reporter.set_workspace_prefix(
+            tack_fs::relative_path(&project_dir, &config.lockfile_dir)
+                .display()
+                .to_string(),
+        );
+    }
     unsupported_settings::refuse_unsupported_settings(&config)?;
     let store = store_dir_for(&config);
     // The node version is usually remembered (see `node_probe`), and read here: the no-op
@@ -388,7 +419,9 @@ pub fn run(
 
     reporter.emit(Event::Context {
         store_dir: store.root().display().to_string(),
-        virtual_store_dir: display_relative(&link.virtual_store_dir, &config.lockfile_dir),
+        virtual_store_dir: tack_fs::relative_path(&project_dir, &link.virtual_store_dir)
+            .display()
+            .to_string(),
     });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -458,7 +491,9 @@ pub fn run(
             Some(old) => std::str::from_utf8(old)
                 .ok()
                 .and_then(|old| Lockfile::from_str(old, &recorded_path).ok())
-                .map_or(summary::Recorded::Nothing, summary::Recorded::Other),
+                .map_or(summary::Recorded::Nothing, |old| {
+                    summary::Recorded::Other(Box::new(old))
+                }),
             None => summary::Recorded::Nothing,
         };
         trusted_tree =
@@ -514,6 +549,10 @@ pub fn run(
         writer.finish()?;
     }
     tack_fs::phase_timer::mark("index flushed");
+    // Linked: pnpm 12 prints the counts and the final progress line before any build output.
+    let added = report.imported + report.repaired;
+    let removed = report.removed_packages.len();
+    reporter.emit(Event::ImportingDone { added, removed });
     let built = builds.run(
         &install_plan,
         &build_graph,
@@ -537,15 +576,13 @@ pub fn run(
     }
 
     tack_fs::phase_timer::mark("builds + markers");
-    let added = report.imported + report.repaired;
-    let removed = report.removed_packages.len();
-    reporter.emit(Event::ImportingDone { added, removed });
     let entries = summary::summary(
         &install_plan,
         &materialized.summary,
         &lockfile,
         &selection,
         &previous_current,
+        &project_dir,
     );
     if added == 0 && removed == 0 && entries.is_empty() {
         reporter.emit(Event::AlreadyUpToDate);
@@ -654,10 +691,4 @@ fn purge_modules_dir(modules_dir: &Path) -> Result<(), CliError> {
     fs_err::rename(modules_dir, &aside)
         .and_then(|()| fs_err::remove_dir_all(&aside))
         .map_err(|e| CliError::new("ERR_TACK_PURGE", e.to_string()))
-}
-
-fn display_relative(path: &Path, base: &Path) -> String {
-    path.strip_prefix(base)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| path.display().to_string())
 }

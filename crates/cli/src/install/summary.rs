@@ -1,5 +1,6 @@
 //! The `+ name version` / `- name version` lines at the end of an install: which direct
-//! dependencies of the root project this run added or removed.
+//! dependencies of the project tack runs in (the root, or the workspace project of the working
+//! directory, as pnpm 12 reports it) this run added or removed.
 //!
 //! pnpm compares the lockfile the last install recorded (`node_modules/.pnpm/lock.yaml`) with
 //! the one it installs now. A dependency whose directory the virtual store kept (pnpm keeps
@@ -15,7 +16,7 @@ use tack_linker::{ChildTarget, ImportOutcome, ImportSummary};
 use tack_lockfile::{DepGroup as LockfileGroup, Lockfile};
 
 use super::plan::{InstallPlan, Selection};
-use crate::reporter::{DepGroup as SummaryGroup, SummaryEntry};
+use crate::reporter::{DepGroup as SummaryGroup, SummaryEntry, SummaryTarget};
 
 /// What the last install recorded in `node_modules/.pnpm/lock.yaml`, against this run's.
 pub(super) enum Recorded {
@@ -24,18 +25,20 @@ pub(super) enum Recorded {
     /// The lockfile this run records too.
     Same,
     /// Another lockfile.
-    Other(Lockfile),
+    Other(Box<Lockfile>),
 }
 
-/// The summary of this run, given what the last install `recorded`.
+/// The summary of this run for the project tack runs in (`project_dir`: the root, or the
+/// workspace project of the working directory), given what the last install `recorded`.
 pub(super) fn summary(
     plan: &InstallPlan,
     imported: &ImportSummary,
     wanted: &Lockfile,
     selection: &Selection<'_>,
     recorded: &Recorded,
+    project_dir: &std::path::Path,
 ) -> Vec<SummaryEntry> {
-    let Some(root) = plan.link.importers.iter().find(|i| i.id == ".") else {
+    let Some(root) = plan.link.importers.iter().find(|i| i.dir == project_dir) else {
         return Vec::new();
     };
     let mut entries = match recorded {
@@ -55,19 +58,23 @@ pub(super) fn summary(
         .values()
         .any(|outcome| *outcome != ImportOutcome::Reused);
     if selection.project_optional() && (linked_any || !matches!(recorded, Recorded::Same)) {
-        entries.extend(skipped_own_optional(plan, wanted));
+        entries.extend(skipped_own_optional(plan, wanted, &root.id));
     }
     entries
 }
 
 /// The project's own optional dependencies that this install skips, as removed entries.
-fn skipped_own_optional(plan: &InstallPlan, wanted: &Lockfile) -> Vec<SummaryEntry> {
+fn skipped_own_optional(
+    plan: &InstallPlan,
+    wanted: &Lockfile,
+    importer: &str,
+) -> Vec<SummaryEntry> {
     let skipped: std::collections::HashSet<&str> =
         plan.skipped.iter().map(String::as_str).collect();
     let mut entries = Vec::new();
     for (alias, dep) in wanted
         .importers
-        .get(".")
+        .get(importer)
         .into_iter()
         .flat_map(|importer| importer.optional_dependencies.iter())
     {
@@ -79,8 +86,7 @@ fn skipped_own_optional(plan: &InstallPlan, wanted: &Lockfile) -> Vec<SummaryEnt
             entries.push(SummaryEntry {
                 group: SummaryGroup::OptionalDependencies,
                 alias: alias.clone(),
-                name,
-                version,
+                target: SummaryTarget::Package { name, version },
                 added: false,
             });
         }
@@ -107,7 +113,7 @@ fn changes(
     let old: Option<BTreeMap<&str, (&str, LockfileGroup)>> = previous.map(|previous| {
         previous
             .importers
-            .get(".")
+            .get(&root.id)
             .into_iter()
             .flat_map(|importer| importer.all_deps())
             .map(|(alias, dep, group)| (alias.as_str(), (dep.version.as_str(), group)))
@@ -115,7 +121,7 @@ fn changes(
     });
     let new_versions: BTreeMap<&str, &str> = wanted
         .importers
-        .get(".")
+        .get(&root.id)
         .into_iter()
         .flat_map(|importer| importer.all_deps())
         .filter(|(_, _, group)| match group {
@@ -130,29 +136,44 @@ fn changes(
         .deps
         .iter()
         .filter_map(|dep| {
-            let ChildTarget::DepPath(dep_path) = &dep.target else {
-                return None;
+            let version = new_versions.get(dep.alias.as_str()).copied();
+            let changed = || match &old {
+                Some(old) => old.get(dep.alias.as_str()).map(|(v, _)| *v) != version,
+                None => true,
             };
-            let pkg = by_dep_path.get(dep_path.as_str())?;
-            let added = match &old {
-                Some(old) => {
-                    let version = new_versions.get(dep.alias.as_str()).copied();
-                    old.get(dep.alias.as_str()).map(|(v, _)| *v) != version
+            let target = match &dep.target {
+                ChildTarget::DepPath(dep_path) => {
+                    let pkg = by_dep_path.get(dep_path.as_str())?;
+                    let added = match &old {
+                        Some(_) => changed(),
+                        None => matches!(
+                            imported.outcomes.get(dep_path),
+                            Some(ImportOutcome::Imported | ImportOutcome::Repaired)
+                        ),
+                    };
+                    if !added {
+                        return None;
+                    }
+                    SummaryTarget::package(&pkg.name, &pkg.version)
                 }
-                None => matches!(
-                    imported.outcomes.get(dep_path),
-                    Some(ImportOutcome::Imported | ImportOutcome::Repaired)
-                ),
+                // A `link:` dependency (a workspace project or a directory) is listed as
+                // `+ alias <- path` whenever its specifier is new; nothing is imported for it.
+                ChildTarget::Link(_) => {
+                    let path = version?.strip_prefix("link:")?;
+                    if !changed() {
+                        return None;
+                    }
+                    SummaryTarget::Link(path.to_string())
+                }
             };
-            added.then(|| SummaryEntry {
+            Some(SummaryEntry {
                 group: match dep.group {
                     tack_linker::DepGroup::Prod => SummaryGroup::Dependencies,
                     tack_linker::DepGroup::Dev => SummaryGroup::DevDependencies,
                     tack_linker::DepGroup::Optional => SummaryGroup::OptionalDependencies,
                 },
                 alias: dep.alias.clone(),
-                name: pkg.name.clone(),
-                version: pkg.version.clone(),
+                target,
                 added: true,
             })
         })
@@ -164,10 +185,15 @@ fn changes(
             if new_versions.get(alias) == Some(version) {
                 continue;
             }
-            let Some(dep_path) = tack_lockfile::ref_to_dep_path(version, alias) else {
-                continue;
+            let target = if let Some(path) = version.strip_prefix("link:") {
+                SummaryTarget::Link(path.to_string())
+            } else {
+                let Some(dep_path) = tack_lockfile::ref_to_dep_path(version, alias) else {
+                    continue;
+                };
+                let (name, version) = previous.name_version(&dep_path);
+                SummaryTarget::Package { name, version }
             };
-            let (name, version) = previous.name_version(&dep_path);
             entries.push(SummaryEntry {
                 group: match group {
                     LockfileGroup::Prod => SummaryGroup::Dependencies,
@@ -175,8 +201,7 @@ fn changes(
                     LockfileGroup::Optional => SummaryGroup::OptionalDependencies,
                 },
                 alias: (*alias).to_string(),
-                name,
-                version,
+                target,
                 added: false,
             });
         }

@@ -34,14 +34,32 @@ impl DepGroup {
     }
 }
 
-/// One line of the final summary: `+ name version` or `+ alias <- name version`.
+/// One line of the final summary: `+ name version`, `+ alias <- name version`, or
+/// `+ alias <- path` for a `link:` dependency.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SummaryEntry {
     pub group: DepGroup,
     pub alias: String,
-    pub name: String,
-    pub version: String,
     pub added: bool,
+    pub target: SummaryTarget,
+}
+
+/// What a summary line names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SummaryTarget {
+    /// A package at a version (`file:` dependencies have their `file:` specifier here).
+    Package { name: String, version: String },
+    /// A `link:` dependency: its path as the lockfile gives it (`../b`, `local/linked`).
+    Link(String),
+}
+
+impl SummaryTarget {
+    pub fn package(name: impl Into<String>, version: impl Into<String>) -> Self {
+        SummaryTarget::Package {
+            name: name.into(),
+            version: version.into(),
+        }
+    }
 }
 
 /// What the install pipeline tells the reporter.
@@ -177,6 +195,13 @@ impl Reporter {
             counters: Counters::default(),
             text: Mutex::new(text::TextState::new(kind)),
         }
+    }
+
+    /// Run from a workspace project other than the root: `prefix` is the workspace root
+    /// relative to it (`../..`). pnpm 12 then prints the install's progress under that prefix
+    /// and leaves out the workspace's own lines.
+    pub fn set_workspace_prefix(&self, prefix: String) {
+        self.text.lock().workspace_prefix = Some(prefix);
     }
 
     pub fn kind(&self) -> ReporterKind {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Counters, Event, ReporterKind, ScriptLine, SummaryEntry};
+use super::{Counters, Event, ReporterKind, ScriptLine, SummaryEntry, SummaryTarget};
 
 /// pnpm throttles progress to 200 ms on a TTY and 1000 ms in append-only mode.
 const TTY_THROTTLE: Duration = Duration::from_millis(200);
@@ -16,6 +16,8 @@ pub(super) struct TextState {
     throttle: Duration,
     last_progress: Option<Instant>,
     progress_done: bool,
+    /// The workspace root relative to the project tack runs in, when that is not the root.
+    pub(super) workspace_prefix: Option<String>,
 }
 
 impl TextState {
@@ -35,8 +37,11 @@ impl TextState {
             } else {
                 APPEND_ONLY_THROTTLE
             },
-            last_progress: None,
+            // A live line shows the first count at once; appended lines start after one
+            // interval, as pnpm 12's do (a quick install prints only its final line).
+            last_progress: (kind != ReporterKind::Default).then(Instant::now),
             progress_done: false,
+            workspace_prefix: None,
         }
     }
 
@@ -59,7 +64,10 @@ impl TextState {
             return;
         }
         self.last_progress = Some(now);
-        let text = counters.progress_line(done);
+        let mut text = counters.progress_line(done);
+        if let Some(prefix) = &self.workspace_prefix {
+            text = format!("{:<40} | {text}", script_prefix(prefix));
+        }
         match &self.bar {
             Some(bar) => {
                 bar.set_message(text);
@@ -88,7 +96,9 @@ impl TextState {
                 self.line(&format!("Scope: all {projects} workspace projects"))
             }
             Event::LockfileUpToDate => {
-                self.line("Lockfile is up to date, resolution step is skipped")
+                if self.workspace_prefix.is_none() {
+                    self.line("Lockfile is up to date, resolution step is skipped")
+                }
             }
             Event::Resolved { .. }
             | Event::FoundInStore { .. }
@@ -109,17 +119,30 @@ impl TextState {
                 stage,
                 line,
             } => self.line(&match line {
-                ScriptLine::Started(script) => format!("{prefix} {stage}$ {script}"),
-                ScriptLine::Output { line, .. } => format!("{prefix} {stage}: {line}"),
-                ScriptLine::Finished { success: true, .. } => format!("{prefix} {stage}: Done"),
+                ScriptLine::Started(script) => {
+                    format!("{} {stage}$ {script}", script_prefix(prefix))
+                }
+                ScriptLine::Output { line, .. } => {
+                    format!("{} {stage}: {line}", script_prefix(prefix))
+                }
+                ScriptLine::Finished { success: true, .. } => {
+                    format!("{} {stage}: Done", script_prefix(prefix))
+                }
                 ScriptLine::Finished { exit_code, .. } => match exit_code {
-                    Some(code) => format!("{prefix} {stage}: Failed (exit code {code})"),
-                    None => format!("{prefix} {stage}: Failed"),
+                    Some(code) => {
+                        format!(
+                            "{} {stage}: Failed (exit code {code})",
+                            script_prefix(prefix)
+                        )
+                    }
+                    None => format!("{} {stage}: Failed", script_prefix(prefix)),
                 },
-                ScriptLine::Patched(file) => format!("{prefix}: applied patch {file}"),
+                ScriptLine::Patched(file) => {
+                    format!("{}: applied patch {file}", script_prefix(prefix))
+                }
             }),
+            // pnpm 12 prints the package counts, then the final progress line.
             Event::ImportingDone { added, removed } => {
-                self.progress(counters, true);
                 let mut text = String::from("Packages:");
                 if *added > 0 {
                     text.push_str(&format!(" +{added}"));
@@ -127,23 +150,48 @@ impl TextState {
                 if *removed > 0 {
                     text.push_str(&format!(" -{removed}"));
                 }
-                if *added > 0 || *removed > 0 {
+                if (*added > 0 || *removed > 0) && self.workspace_prefix.is_none() {
                     self.line(&text);
                     self.line(&plus_minus_bar(*added, *removed));
                 }
+                self.progress(counters, true);
             }
             Event::Summary(entries) => {
                 for line in summary_lines(entries) {
                     self.line(&line);
                 }
             }
-            Event::AlreadyUpToDate => self.line("Already up to date"),
+            Event::AlreadyUpToDate => {
+                if self.workspace_prefix.is_none() {
+                    self.line("Already up to date")
+                }
+            }
             Event::Done { elapsed } => self.line(&format!(
                 "Done in {} using tack v{}",
                 format_elapsed(*elapsed),
                 env!("CARGO_PKG_VERSION")
             )),
         }
+    }
+}
+
+/// A script's package directory as pnpm 12 prints it before each line: as it is up to 37
+/// characters; longer, `...` and the end of it, from the first `/` of its last 37 characters
+/// (`.../core-js@3.51.0/node_modules/core-js`).
+fn script_prefix(prefix: &str) -> std::borrow::Cow<'_, str> {
+    const KEPT: usize = 37;
+    let chars = prefix.chars().count();
+    if chars <= KEPT {
+        return prefix.into();
+    }
+    let tail_start = prefix
+        .char_indices()
+        .nth(chars - KEPT)
+        .map_or(0, |(at, _)| at);
+    let tail = &prefix[tail_start..];
+    match tail.find('/') {
+        Some(slash) if slash > 0 => format!("...{}", &tail[slash..]).into(),
+        _ => format!("...{tail}").into(),
     }
 }
 
@@ -164,10 +212,7 @@ fn plus_minus_bar(added: usize, removed: usize) -> String {
 pub(crate) fn summary_lines(entries: &[SummaryEntry]) -> Vec<String> {
     let mut entries = entries.to_vec();
     // By name; a removed version before the one that replaces it, whichever is higher.
-    entries.sort_by(|a, b| {
-        (a.group, &a.alias, a.added, &a.name, &a.version)
-            .cmp(&(b.group, &b.alias, b.added, &b.name, &b.version))
-    });
+    entries.sort();
     let mut lines = Vec::new();
     let mut group = None;
     for entry in &entries {
@@ -177,14 +222,16 @@ pub(crate) fn summary_lines(entries: &[SummaryEntry]) -> Vec<String> {
             group = Some(entry.group);
         }
         let sign = if entry.added { '+' } else { '-' };
-        if entry.alias != entry.name {
-            lines.push(format!(
-                "{sign} {} <- {} {}",
-                entry.alias, entry.name, entry.version
-            ));
-        } else {
-            lines.push(format!("{sign} {} {}", entry.name, entry.version));
-        }
+        let alias = &entry.alias;
+        lines.push(match &entry.target {
+            SummaryTarget::Package { name, version } if name == alias => {
+                format!("{sign} {name} {version}")
+            }
+            SummaryTarget::Package { name, version } => {
+                format!("{sign} {alias} <- {name} {version}")
+            }
+            SummaryTarget::Link(path) => format!("{sign} {alias} <- {path}"),
+        });
     }
     if !lines.is_empty() {
         lines.push(String::new());
@@ -213,15 +260,19 @@ mod tests {
             SummaryEntry {
                 group: DepGroup::DevDependencies,
                 alias: "is-odd".into(),
-                name: "is-odd".into(),
-                version: "3.0.1".into(),
+                target: SummaryTarget::package("is-odd", "3.0.1"),
                 added: true,
             },
             SummaryEntry {
                 group: DepGroup::Dependencies,
                 alias: "my-alias".into(),
-                name: "is-number".into(),
-                version: "6.0.0".into(),
+                target: SummaryTarget::package("is-number", "6.0.0"),
+                added: true,
+            },
+            SummaryEntry {
+                group: DepGroup::Dependencies,
+                alias: "linked".into(),
+                target: SummaryTarget::Link("../linked".into()),
                 added: true,
             },
         ];
@@ -230,6 +281,7 @@ mod tests {
             vec![
                 "",
                 "dependencies:",
+                "+ linked <- ../linked",
                 "+ my-alias <- is-number 6.0.0",
                 "",
                 "devDependencies:",
@@ -246,12 +298,28 @@ mod tests {
         let entry = |version: &str, added: bool| SummaryEntry {
             group: DepGroup::Dependencies,
             alias: "moment".into(),
-            name: "moment".into(),
-            version: version.into(),
+            target: SummaryTarget::package("moment", version),
             added,
         };
         let lines = summary_lines(&[entry("2.29.4", true), entry("2.31.0", false)]);
         assert_eq!(lines[2..4], ["- moment 2.31.0", "+ moment 2.29.4"]);
+    }
+
+    /// Observed with pnpm 12.21 (dependency scripts of packages with names of several lengths).
+    #[test]
+    fn script_prefixes_are_shortened_like_pnpm() {
+        let cases = [
+            ("node_modules/.pnpm/sh@1.0.0/node_modules/sh", ".../.pnpm/sh@1.0.0/node_modules/sh"),
+            ("node_modules/.pnpm/core-js@3.51.0/node_modules/core-js", ".../core-js@3.51.0/node_modules/core-js"),
+            ("node_modules/.pnpm/tack-build-dep@1.0.0/node_modules/tack-build-dep", ".../node_modules/tack-build-dep"),
+            ("node_modules/.pnpm/mid-length-name-pkg@1.0.0/node_modules/mid-length-name-pkg", ".../node_modules/mid-length-name-pkg"),
+            ("node_modules/.pnpm/@tack-test+a-really-long-package-name-for-prefix@1.0.0/node_modules/@tack-test/a-really-long-package-name-for-prefix", "...a-really-long-package-name-for-prefix"),
+            ("packages/a", "packages/a"),
+            (".", "."),
+        ];
+        for (prefix, shown) in cases {
+            assert_eq!(script_prefix(prefix), shown, "{prefix}");
+        }
     }
 
     #[test]
