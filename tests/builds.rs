@@ -340,6 +340,150 @@ fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
     assert_eq!(modules_yaml(&project)["pendingBuilds"], json!([]));
 }
 
+/// An install killed during a build, after the lockfile changed under a complete tree, leaves
+/// the next install something to do. The killed install had written its state for the new
+/// lockfile before the build; the no-op check then found the last install's list of package
+/// markers, all still there, and answered "Already up to date" with the build never run.
+#[test]
+fn an_install_killed_during_a_build_after_a_lockfile_change_is_not_up_to_date() {
+    use std::os::unix::process::CommandExt;
+    use std::time::{Duration, Instant};
+    use tack_suite::kill::Running;
+
+    let registry = registry::start();
+    let allow = "allowBuilds:\n  tack-build-slow: true\n";
+    let project = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}}),
+        allow,
+    );
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let changed = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0",
+               "dependencies": {"is-odd": "3.0.1", "tack-build-slow": "1.0.0"}}),
+        allow,
+    );
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        project.write(file, &read(&changed, file));
+    }
+
+    let mut cmd = project.command(&tack_suite::tack_bin());
+    cmd.args(["install", "--frozen-lockfile", "--store-dir"])
+        .arg(project.store())
+        .process_group(0);
+    let run = Running::spawn(cmd);
+    let started = project.dir().join("slow-started");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the slow build never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let script_pid: i32 = read(&project, "slow-started").trim().parse().expect("pid");
+    // SAFETY: kill(2) on the install's process group and its script, both still running.
+    unsafe {
+        libc::kill(-run.pid(), libc::SIGKILL);
+        libc::kill(script_pid, libc::SIGKILL);
+    }
+    assert!(!run.wait(Duration::from_secs(30)).success());
+
+    project.write("slow-release", "");
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install after the killed one");
+    assert!(
+        text(&out).contains("postinstall$ node slow.js"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        project
+            .dir()
+            .join("node_modules/.pnpm/tack-build-slow@1.0.0/node_modules/tack-build-slow/built.txt")
+            .exists(),
+        "the next install must build it: {}",
+        text(&out)
+    );
+}
+
+/// A second tack install of a project waits for the one running (it says so) instead of
+/// working in the same package directories; both then succeed.
+#[test]
+fn a_second_install_of_a_project_waits_for_the_first() {
+    use std::time::{Duration, Instant};
+    use tack_suite::kill::Running;
+
+    let registry = registry::start();
+    let project = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"tack-build-slow": "1.0.0"}}),
+        "allowBuilds:\n  tack-build-slow: true\n",
+    );
+    let install = || {
+        let mut cmd = project.command(&tack_suite::tack_bin());
+        cmd.args(["install", "--frozen-lockfile", "--store-dir"])
+            .arg(project.store());
+        Running::spawn(cmd)
+    };
+    let first = install();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !project.dir().join("slow-started").exists() {
+        assert!(Instant::now() < deadline, "the slow build never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = install();
+    std::thread::sleep(Duration::from_millis(500));
+    project.write("slow-release", "");
+    let first = first.wait(Duration::from_secs(60));
+    let second = second.wait(Duration::from_secs(60));
+    assert!(first.success(), "{}", first.describe());
+    assert!(second.success(), "{}", second.describe());
+    assert!(
+        second
+            .describe()
+            .contains("Waiting for another tack install"),
+        "{}",
+        second.describe()
+    );
+}
+
+/// A package copied for its build by an install that stopped before its end (its directory
+/// complete, never built, and no record of a complete install of it) is imported and built
+/// again by the next install; it used to be taken for built. The state is made by hand: the
+/// built output and the record of the last complete install removed.
+#[test]
+fn a_package_copied_for_a_build_that_never_ran_is_built_by_the_next_install() {
+    let registry = registry::start();
+    let project = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"tack-build-dep": "1.0.0"}}),
+        "allowBuilds:\n  tack-build-dep: true\nsideEffectsCache: false\n",
+    );
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let built = project.dir().join(DEP_DIR).join("built.txt");
+    assert!(built.exists());
+    for rel in [
+        format!("{DEP_DIR}/built.txt"),
+        "node_modules/.pnpm/lock.yaml".to_string(),
+        "node_modules/.pnpm/.tack-markers".to_string(),
+    ] {
+        fs_err::remove_file(project.dir().join(rel)).expect("simulate the stopped install");
+    }
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "the next install");
+    assert!(
+        built.exists(),
+        "the next install must build it: {}",
+        text(&out)
+    );
+}
+
 #[test]
 fn ignore_scripts_runs_nothing_and_records_pending_builds() {
     let registry = registry::start();

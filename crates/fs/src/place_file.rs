@@ -70,10 +70,12 @@ pub fn place_file(
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let outcome = verify_or_heal(cas_path, content, mode)?;
                 drop(guard);
-                return Ok(
-                    link_to_existing(dir, dir_path, rel, cas_path, content, mode)
-                        .map_or(Placed::Copied(outcome), |()| Placed::Linked(outcome)),
-                );
+                let linked = link_to_existing(dir, dir_path, rel, cas_path, content, mode)?;
+                return Ok(if linked {
+                    Placed::Linked(outcome)
+                } else {
+                    Placed::Copied(outcome)
+                });
             }
             Err(e) if cannot_link_into_store(&e) => {
                 if e.raw_os_error() != Some(libc::EMLINK) {
@@ -153,7 +155,9 @@ fn link_to_store(file: &File, dir: &DirFd, rel: &Path, cas_path: &Path) -> io::R
 /// Replaces the package's own copy at `rel` with a link to the CAS file that was there
 /// first (checked, or healed, by the caller), as an import from the store would link it.
 /// The directory is not complete yet, so nothing reads `rel` while it is briefly missing.
-/// When the link fails the copy is written again, and the error is returned.
+/// `true`: linked. `false`: the package keeps a copy (the old name could not be removed, or
+/// the link failed and the copy was written again). An error means `rel` is missing: the
+/// copy could not be written again, and the package must not be completed.
 fn link_to_existing(
     dir: &DirFd,
     dir_path: &Path,
@@ -161,19 +165,15 @@ fn link_to_existing(
     cas_path: &Path,
     content: &[u8],
     mode: u32,
-) -> Result<(), FsError> {
-    dir.unlink(rel)
-        .map_err(|e| FsError::io("remove", dir_path.join(rel), e))?;
-    let Err(link_error) = dir.hard_link_in(cas_path, rel) else {
-        return Ok(());
-    };
+) -> Result<bool, FsError> {
+    if dir.unlink(rel).is_err() {
+        return Ok(false);
+    }
+    if dir.hard_link_in(cas_path, rel).is_ok() {
+        return Ok(true);
+    }
     write_in_dir(dir, dir_path, rel, content, mode == EXEC_MODE)?;
-    Err(FsError::io2(
-        "hardlink",
-        cas_path,
-        dir_path.join(rel),
-        link_error,
-    ))
+    Ok(false)
 }
 
 /// Errors that say this file cannot get a second name in the store, though the store can

@@ -216,7 +216,7 @@ pub fn import_package_from(
     let mut staged = None;
     if create_fresh_slot(&slot, &pkg.dep_path)? {
         pkg_fd = create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
-    } else if from_directory && pkg_dir.join(COMPLETION_MARKER).exists() {
+    } else if from_directory && pkg_dir.join(COMPLETION_MARKER).is_file() {
         let stage = tack_fs::temp_sibling(&pkg_dir).map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
         std::fs::create_dir(&stage)
             .map_err(|e| LinkError::io("create directory", &stage, &pkg.dep_path, e))?;
@@ -225,7 +225,10 @@ pub fn import_package_from(
     } else {
         if let Some(marker) = marker.filter(|_| !from_directory) {
             match std::fs::symlink_metadata(pkg_dir.join(marker)) {
-                Ok(_) => return Ok(ImportOutcome::Reused),
+                // Only a regular file marks the package complete: an archive with
+                // `package.json/x` and no `package.json` leaves a directory there.
+                Ok(meta) if meta.is_file() => return Ok(ImportOutcome::Reused),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(LinkError::io(
@@ -292,7 +295,31 @@ pub fn import_package_from(
         place(item)?;
     }
     if let Some(item) = marker_item {
-        place(item)?;
+        // Last, and never seen half written: a hard link is whole at once; a copy is
+        // filled under a temporary name and renamed to the marker's, so that an install
+        // killed during the copy leaves the package incomplete rather than complete with a
+        // torn `package.json`.
+        if item.copy || !linker.link(item) {
+            let marker_path = dest.join(item.rel);
+            let tmp =
+                tack_fs::temp_sibling(&marker_path).map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
+            let copied = import_one(
+                importer,
+                pkg,
+                force_copy || item.copy,
+                is_dir_source,
+                &item.src.path(),
+                &tmp,
+            )
+            .and_then(|()| {
+                std::fs::rename(&tmp, &marker_path)
+                    .map_err(|e| LinkError::io("rename into place", &tmp, &pkg.dep_path, e))
+            });
+            if copied.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            copied?;
+        }
     }
     if let Some(stage) = &staged {
         swap_in(stage, &pkg_dir, &pkg.dep_path)?;

@@ -15,14 +15,15 @@
 //! workspace project's manifest or a build (esbuild swaps its launcher for a binary) changes
 //! them without changing the lockfile.
 //!
-//! The record must not outlive a tree it no longer describes. An install whose lockfile or
-//! layout differs deletes it ([`check_recorded_tree`]) before it changes anything, and the
-//! state files write it again only once every link is made: an install that stops partway
-//! leaves no record, and the next one checks, and repairs, every link. An install of the
-//! same lockfile and layout keeps it: what it may change (a package dir without its marker,
-//! imported again with the same children) leaves the tree the record describes. A tree pnpm
-//! left partway keeps its records (pnpm does not delete them first) and would be trusted
-//! here as pnpm itself trusts it.
+//! The record must not outlive a tree it no longer describes. Every install that gets past
+//! the no-op check deletes it ([`check_recorded_tree`]) before it changes anything, once it
+//! has decided whether to trust it, and the state files write it again only once every link
+//! is made: an install that stops partway leaves no record, and the next one checks, and
+//! repairs, every link, and builds again the packages it cannot know were built. (Kept
+//! through an install of the same lockfile, a record would cover a package dir imported
+//! again meanwhile, marker first and links after, or copied for a build that never ran.) A
+//! tree pnpm left partway keeps its records (pnpm does not delete them first) and would be
+//! trusted here as pnpm itself trusts it.
 
 use crate::error::LinkError;
 use crate::hoist::compute_hoisting;
@@ -35,28 +36,26 @@ use std::io;
 /// from the lockfile this install records, `wanted` (`None`: it records none): its
 /// `<virtual store>/lock.yaml`, `recorded` (as the caller read it; `None`: missing or
 /// unreadable), is `wanted` byte for byte and its `.modules.yaml` describes the layout this
-/// plan makes. When it is not, the recorded lockfile is deleted, so that an install that stops
-/// partway leaves no record of a tree it changed. Call it before the install changes anything.
+/// plan makes. Either way the recorded lockfile is then deleted, so that an install that
+/// stops partway leaves no record of a tree it changed. Call it before the install changes
+/// anything.
 pub fn check_recorded_tree(
     plan: &LinkPlan,
     wanted: Option<&str>,
     recorded: Option<&[u8]>,
 ) -> Result<bool, LinkError> {
     let path = plan.virtual_store_dir.join("lock.yaml");
-    if let (Some(recorded), Some(wanted)) = (recorded, wanted) {
-        if recorded == wanted.as_bytes() {
+    let trusted = match (recorded, wanted) {
+        (Some(recorded), Some(wanted)) if recorded == wanted.as_bytes() => {
             let planned = modules_yaml_for(plan, &compute_hoisting(plan));
-            let same = read_modules_yaml(&plan.root_modules_dir())
-                .is_some_and(|old| same_layout(&old, &planned));
-            if same {
-                return Ok(true);
-            }
+            read_modules_yaml(&plan.root_modules_dir())
+                .is_some_and(|old| same_layout(&old, &planned))
         }
-    }
-    // Another lockfile, one that cannot be read, or none: whatever is there must go.
+        _ => false,
+    };
     match std::fs::remove_file(&path) {
-        Ok(()) => Ok(false),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Ok(()) => Ok(trusted),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(trusted),
         Err(e) => Err(LinkError::io("remove", &path, "lock.yaml", e)),
     }
 }

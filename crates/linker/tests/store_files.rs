@@ -140,3 +140,42 @@ fn a_malformed_digest_or_path_is_refused_before_anything_is_written() {
         assert!(!vs.join("evil@1.0.0").exists(), "nothing written");
     }
 }
+
+/// Only a regular `package.json` marks a package complete. A hostile archive with
+/// `package.json/x` and no `package.json` left a directory of that name; the import then
+/// failed, and the next one took the directory for the marker and reported the package
+/// complete.
+#[test]
+fn a_directory_named_like_the_marker_does_not_mark_a_package_complete() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files_dir = tmp.path().join("store/v11/files");
+    let manifest = put(&files_dir, 0x11, r#"{"name":"a","version":"1.0.0"}"#, false);
+    let main = put(&files_dir, 0x22, "module.exports = 1", false);
+    let files = [
+        StoreFile {
+            rel_path: "package.json",
+            digest: &manifest,
+            executable: false,
+            copy: false,
+        },
+        StoreFile {
+            rel_path: "index.js",
+            digest: &main,
+            executable: false,
+            copy: false,
+        },
+    ];
+    let vs = tmp.path().join("node_modules/.pnpm");
+    let pkg = vs.join("a@1.0.0/node_modules/a");
+    std::fs::create_dir_all(pkg.join("package.json")).unwrap();
+    std::fs::write(pkg.join("package.json/x"), "left by a hostile archive").unwrap();
+    let importer = PackageImporter::new(ImportMethod::Hardlink);
+    let source = FilesFrom::Store {
+        files_dir: &files_dir,
+        files: &files,
+    };
+    let outcome = import_package_from(&package("a"), source, false, &vs, &importer).unwrap();
+    assert_eq!(outcome, ImportOutcome::Repaired);
+    assert!(pkg.join("package.json").is_file());
+    assert!(pkg.join("index.js").is_file());
+}

@@ -187,6 +187,13 @@ impl<'a> DirSink<'a> {
         for rel in again.into_iter().filter(|rel| *rel != self.dir.marker) {
             link(rel).map_err(failed)?;
         }
+        // A package with install scripts is built in a copy: the install replaces this
+        // directory of hard links with one. Without its marker it never passes for complete,
+        // so a build that runs after an install stopped in between cannot write through the
+        // links into the store.
+        if unpacked.requires_build {
+            return Ok(());
+        }
         link(self.dir.marker).map_err(failed)
     }
 }

@@ -161,9 +161,10 @@ impl FromStore<'_> {
             None => return Ok(Next::Fetch),
         };
         let files = store_files(chosen, Some(self.verified));
-        let outcome = self
-            .filler
-            .fill_from_store(self.plan, index, &files, prep.force_copy)?;
+        let built_here = super::build::row_requires_build(row) || self.builds.is_patched(index);
+        let outcome =
+            self.filler
+                .fill_from_store(self.plan, index, &files, prep.force_copy, built_here)?;
         Ok(Next::Done(outcome, prep))
     }
 
@@ -192,9 +193,10 @@ impl FromStore<'_> {
                 copy: self.verified.mode_changed(f.digest, f.is_executable()),
             })
             .collect();
-        let outcome = self
-            .filler
-            .fill_from_store(self.plan, index, &files, prep.force_copy)?;
+        let built_here = view.requires_build || self.builds.is_patched(index);
+        let outcome =
+            self.filler
+                .fill_from_store(self.plan, index, &files, prep.force_copy, built_here)?;
         Ok(Next::Done(outcome, prep))
     }
 }
@@ -230,19 +232,31 @@ struct SlotFiller {
     child_links: ChildLinks,
     files_dir: std::path::PathBuf,
     early_bins: Arc<EarlyBins>,
+    /// By package index: whether the last complete install had the package (see
+    /// [`SlotFiller::fill`]).
+    recorded: Vec<bool>,
 }
 
 impl SlotFiller {
     /// Imports package `i` from `files`, then, when the import created its slot, makes its
     /// child links on the same thread (a reused slot keeps its links; the linker checks them).
+    ///
+    /// `built_here`: the build step builds or patches the package in its directory. Such a
+    /// directory that the last complete install did not have was left by one that stopped
+    /// before its end, between the copy and the build: it is imported again, so that the
+    /// build and the patch start from the package's own files.
     fn fill(
         &self,
         plan: &InstallPlan,
         i: usize,
         files: FilesFrom<'_>,
         force_copy: bool,
+        built_here: bool,
     ) -> Result<ImportOutcome, CliError> {
         let link = &plan.link;
+        if built_here && !self.recorded[i] {
+            forget_marker(link, i);
+        }
         let outcome = import_package_from(
             &link.packages[i],
             files,
@@ -275,7 +289,7 @@ impl SlotFiller {
                 package: link.packages[i].dep_path.clone(),
                 source,
             })?;
-            return self.fill_from_store(plan, i, &store_files(row, None), true);
+            return self.fill_from_store(plan, i, &store_files(row, None), true, true);
         }
         self.child_links.link_fresh(link, i)?;
         Ok(ImportOutcome::Imported)
@@ -288,12 +302,13 @@ impl SlotFiller {
         i: usize,
         files: &[StoreFile<'_>],
         force_copy: bool,
+        built_here: bool,
     ) -> Result<ImportOutcome, CliError> {
         let files = FilesFrom::Store {
             files_dir: &self.files_dir,
             files,
         };
-        self.fill(plan, i, files, force_copy)
+        self.fill(plan, i, files, force_copy, built_here)
     }
 }
 
@@ -373,7 +388,13 @@ impl LocalImports {
         let (verify, virtual_store_existed) = (self.verify, self.virtual_store_existed);
         pool.spawn(move || {
             let mut kept = None;
-            let complete = || virtual_store_existed && package_dir_complete(&plan.link, i);
+            // A package the build step builds or patches is complete only if the last
+            // complete install had it (see `SlotFiller::fill`).
+            let complete = |requires_build: bool| {
+                virtual_store_existed
+                    && (filler.recorded[i] || !(requires_build || builds.is_patched(i)))
+                    && package_dir_complete(&plan.link, i)
+            };
             // The bytes of a row read without its manifest are kept only for a package the
             // build step may need it whole for (see `KeptRow::Read`).
             let keep = |bytes: Vec<u8>, requires_build: bool| KeptRow::Read {
@@ -392,7 +413,7 @@ impl LocalImports {
                 Local::Row(bytes) => {
                     let viewed = msgpackr::decode_view(&bytes).map(|view| {
                         let requires_build = view.requires_build;
-                        let next = if complete() {
+                        let next = if complete(requires_build) {
                             Ok(Next::Complete)
                         } else {
                             from_store.view(i, &view)
@@ -407,7 +428,7 @@ impl LocalImports {
                         None => match msgpackr::decode_lean(&bytes) {
                             Err(error) => Ok(Next::Corrupt(error.to_string())),
                             Ok((decoded, manifest_skipped)) => {
-                                let next = if complete() {
+                                let next = if complete(decoded.requires_build.unwrap_or(true)) {
                                     Ok(Next::Complete)
                                 } else {
                                     from_store.row(i, &decoded)
@@ -426,7 +447,7 @@ impl LocalImports {
                 Local::Directory => builds.prepare(&plan, i, None).and_then(|prep| {
                     let files = &plan.link.packages[i].files;
                     filler
-                        .fill(&plan, i, FilesFrom::Plan(files), prep.force_copy)
+                        .fill(&plan, i, FilesFrom::Plan(files), prep.force_copy, false)
                         .map(|o| Next::Done(o, prep))
                 }),
             };
@@ -446,10 +467,19 @@ impl LocalImports {
     }
 }
 
+/// Removes the completion marker of package `index`, so that its import starts afresh.
+fn forget_marker(plan: &LinkPlan, index: usize) {
+    let _ = std::fs::remove_file(
+        plan.package_dir(&plan.packages[index])
+            .join(COMPLETION_MARKER),
+    );
+}
+
 fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
+    // A regular file: a hostile archive can leave a directory of that name behind.
     plan.package_dir(&plan.packages[index])
         .join(COMPLETION_MARKER)
-        .exists()
+        .is_file()
 }
 
 /// Runs the whole materialization. `make_fetcher` is called only when a package must be
@@ -462,6 +492,7 @@ pub fn materialize(
     reporter: &Reporter,
     runtime: &tokio::runtime::Runtime,
     builds: &Arc<Builds>,
+    recorded: Vec<bool>,
 ) -> Result<Materialized, CliError> {
     let link = &plan.link;
     // In a fresh virtual store no package dir can be complete: skip one failing stat per
@@ -486,6 +517,7 @@ pub fn materialize(
             child_links: ChildLinks::new(link)?,
             files_dir: store.files_dir(),
             early_bins: Arc::new(EarlyBins::new(link)),
+            recorded,
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.
@@ -813,7 +845,13 @@ fn finish_fetched(
     let outcome = if filled {
         filler.adopt_filled(plan, i, &row, prep.force_copy)?
     } else {
-        filler.fill_from_store(plan, i, &store_files(&row, None), prep.force_copy)?
+        filler.fill_from_store(
+            plan,
+            i,
+            &store_files(&row, None),
+            prep.force_copy,
+            requires_build || patched,
+        )?
     };
     let fresh = outcome != ImportOutcome::Reused;
     filler.early_bins.in_place(&plan.link, i, fresh);

@@ -15,6 +15,7 @@ mod filter;
 mod materialize;
 pub mod noop;
 pub mod plan;
+mod project_lock;
 mod summary;
 mod unsupported_settings;
 
@@ -221,6 +222,8 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
 
+    // Held to the end of the install (see `project_lock`).
+    let _project_lock = project_lock::lock_project(&config.lockfile_dir, reporter)?;
     tack_fs::phase_timer::mark("config and no-op gate");
     let host_probe = cached_host.ok_or_else(|| {
         std::thread::spawn(|| {
@@ -244,6 +247,7 @@ pub fn run(
         drop(store.make_shards_ahead());
     }
     tack_fs::phase_timer::mark("store setup");
+    let lockfile_stamp = tack_linker::stamp(&lockfile_path);
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
@@ -376,7 +380,11 @@ pub fn run(
         settings,
         filtered_install: !args.filter.is_empty(),
         pnpmfiles: Vec::new(),
-        validated_files: noop::validated_files(
+        // Stamped now, as they were read, not when the state is written: a lockfile or
+        // manifest changed while this install runs must not be recorded as installed. The
+        // lockfile's stamp is the one taken before it was read.
+        validated_files: Vec::new(),
+        stamped_files: noop::validated_files(
             &config.lockfile_dir,
             &lockfile_path,
             &link.importers,
@@ -384,13 +392,23 @@ pub fn run(
                 .patched_dependencies
                 .values()
                 .map(|rel| config.workspace_root.join(rel)),
-        ),
-        stamped_files: noop::directory_source_stamps(link.packages.iter().filter_map(|pkg| {
-            match &pkg.files {
+        )
+        .into_iter()
+        .filter_map(|file| {
+            let stamp = if file == lockfile_path {
+                lockfile_stamp
+            } else {
+                tack_linker::stamp(&file)
+            };
+            stamp.map(|stamp| (file, stamp))
+        })
+        .chain(noop::directory_source_stamps(
+            link.packages.iter().filter_map(|pkg| match &pkg.files {
                 tack_linker::PackageFiles::Directory(dir) => Some(dir.clone()),
                 tack_linker::PackageFiles::Cas(_) => None,
-            }
-        })),
+            }),
+        ))
+        .collect(),
     });
 
     link.modules_state.allow_builds = config.allow_builds.clone().into_iter().collect();
@@ -483,6 +501,9 @@ pub fn run(
     // changed since.
     let mut previous_current = summary::Recorded::Nothing;
     if install_plan.link.virtual_store_dir.exists() {
+        // The no-op check's list goes first: until this install writes it again at its very
+        // end, the next one cannot answer "Already up to date" over what this one changes.
+        build::forget_markers(&install_plan.link);
         let yaml = rendered_lockfile(render.take())?;
         let recorded_path = install_plan.link.virtual_store_dir.join("lock.yaml");
         let recorded = std::fs::read(&recorded_path).ok();
@@ -512,6 +533,12 @@ pub fn run(
         reporter,
         &runtime,
         &builds,
+        install_plan
+            .link
+            .packages
+            .iter()
+            .map(|pkg| previous_current.has_package(&pkg.dep_path))
+            .collect(),
     );
     runtime.shutdown_background();
     // On an error, `index_writer` still waits for the rows queued so far (see
@@ -526,7 +553,7 @@ pub fn run(
     let _ = install_plan.link.current_lockfile_yaml.set(rendered);
     // What is left to build is known now, and goes into the `.modules.yaml` the linker
     // writes; the build step rewrites that file only if its outcome differs.
-    let build_graph = builds.graph(&install_plan, &materialized);
+    let build_graph = builds.graph(&install_plan, &materialized, &previous_current);
     let _ = install_plan
         .link
         .modules_state

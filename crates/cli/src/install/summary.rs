@@ -28,6 +28,18 @@ pub(super) enum Recorded {
     Other(Box<Lockfile>),
 }
 
+impl Recorded {
+    /// Whether the last complete install had the package `dep_path` (`Same`: this run's
+    /// lockfile, which has every package of the plan).
+    pub(super) fn has_package(&self, dep_path: &str) -> bool {
+        match self {
+            Recorded::Nothing => false,
+            Recorded::Same => true,
+            Recorded::Other(lockfile) => lockfile.snapshots.contains_key(dep_path),
+        }
+    }
+}
+
 /// The summary of this run for the project tack runs in (`project_dir`: the root, or the
 /// workspace project of the working directory), given what the last install `recorded`.
 pub(super) fn summary(
