@@ -232,9 +232,6 @@ struct SlotFiller {
     child_links: ChildLinks,
     files_dir: std::path::PathBuf,
     early_bins: Arc<EarlyBins>,
-    /// By package index: whether the last complete install had the package (see
-    /// [`SlotFiller::fill`]).
-    recorded: Vec<bool>,
 }
 
 impl SlotFiller {
@@ -254,7 +251,7 @@ impl SlotFiller {
         built_here: bool,
     ) -> Result<ImportOutcome, CliError> {
         let link = &plan.link;
-        if built_here && !self.recorded[i] {
+        if built_here && !plan.recorded.get(i).copied().unwrap_or(false) {
             forget_marker(link, i);
         }
         let outcome = import_package_from(
@@ -392,7 +389,8 @@ impl LocalImports {
             // complete install had it (see `SlotFiller::fill`).
             let complete = |requires_build: bool| {
                 virtual_store_existed
-                    && (filler.recorded[i] || !(requires_build || builds.is_patched(i)))
+                    && (plan.recorded.get(i).copied().unwrap_or(false)
+                        || !(requires_build || builds.is_patched(i)))
                     && package_dir_complete(&plan.link, i)
             };
             // The bytes of a row read without its manifest are kept only for a package the
@@ -492,7 +490,6 @@ pub fn materialize(
     reporter: &Reporter,
     runtime: &tokio::runtime::Runtime,
     builds: &Arc<Builds>,
-    recorded: Vec<bool>,
 ) -> Result<Materialized, CliError> {
     let link = &plan.link;
     // In a fresh virtual store no package dir can be complete: skip one failing stat per
@@ -517,7 +514,6 @@ pub fn materialize(
             child_links: ChildLinks::new(link)?,
             files_dir: store.files_dir(),
             early_bins: Arc::new(EarlyBins::new(link)),
-            recorded,
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.

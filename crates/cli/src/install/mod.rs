@@ -521,6 +521,12 @@ pub fn run(
             tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?;
         rendered = Some(yaml);
     }
+    install_plan.recorded = install_plan
+        .link
+        .packages
+        .iter()
+        .map(|pkg| previous_current.has_package(&pkg.dep_path))
+        .collect();
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per
     // package) showed up in warm-install profiles.
@@ -533,12 +539,6 @@ pub fn run(
         reporter,
         &runtime,
         &builds,
-        install_plan
-            .link
-            .packages
-            .iter()
-            .map(|pkg| previous_current.has_package(&pkg.dep_path))
-            .collect(),
     );
     runtime.shutdown_background();
     // On an error, `index_writer` still waits for the rows queued so far (see

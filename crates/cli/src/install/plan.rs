@@ -41,6 +41,9 @@ pub struct InstallPlan {
     pub sources: Vec<PackageSource>,
     /// Dep paths left out because they do not fit this platform (optional only).
     pub skipped: Vec<String>,
+    /// By package index: whether the last complete install (its `.pnpm/lock.yaml`) had the
+    /// package. Set once that record is read; empty before.
+    pub recorded: Vec<bool>,
 }
 
 /// Which importers and groups to install.
@@ -242,6 +245,7 @@ pub fn build(
         link,
         sources,
         skipped: Vec::new(),
+        recorded: Vec::new(),
     })
 }
 
