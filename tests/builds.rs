@@ -484,6 +484,46 @@ fn a_package_copied_for_a_build_that_never_ran_is_built_by_the_next_install() {
     );
 }
 
+/// Run with `strictDepBuilds: false`, tack prints what pnpm 12 prints, line for line and in
+/// pnpm's order: the package counts, the final progress line, the ignored builds with pnpm's
+/// advice (plain lines, not a warning), the summary. tack printed the counts after the
+/// progress line, and the ignored builds as a warning of its own wording.
+#[test]
+fn an_install_with_ignored_builds_prints_what_pnpm_prints() {
+    let registry = registry::start();
+    let reference = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0",
+               "dependencies": {"tack-build-dep": "1.0.0", "is-odd": "3.0.1"}}),
+        "strictDepBuilds: false\n",
+    );
+    let mut outputs = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        outputs.push(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| {
+                    !l.contains("supply-chain")
+                        && !l.starts_with("Done in")
+                        && !l.contains("Content-addressable store is at")
+                })
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    assert!(
+        outputs[1]
+            .iter()
+            .any(|l| l == "Ignored build scripts: tack-build-dep@1.0.0."),
+        "{:#?}",
+        outputs[1]
+    );
+}
+
 #[test]
 fn ignore_scripts_runs_nothing_and_records_pending_builds() {
     let registry = registry::start();

@@ -322,11 +322,13 @@ impl Builds {
         if self.strict {
             return Ok(ignored_builds_error(&build_report.ignored_builds).map(CliError::from));
         }
+        // pnpm 12's lines, word for word: the lockfile and the settings are pnpm's, so its
+        // `approve-builds` writes the `allowBuilds` this install reads.
         if !build_report.ignored_builds.is_empty() {
-            reporter.warn(format!(
-                "Ignored build scripts: {}. Approve them with `allowBuilds` in pnpm-workspace.yaml",
+            reporter.emit(Event::Info(format!(
+                "Ignored build scripts: {}.\nRun \"pnpm approve-builds\" to pick which dependencies should be allowed to run scripts.",
                 build_report.ignored_builds.join(", ")
-            ));
+            )));
         }
         Ok(None)
     }

@@ -104,6 +104,8 @@ pub enum Event {
         reason: String,
     },
     Warning(String),
+    /// A message pnpm prints as plain lines on stdout (no `WARN` prefix).
+    Info(String),
     /// A lifecycle script of a dependency or project, or a patch being applied: `prefix` is
     /// the package dir relative to the lockfile dir.
     Script {

@@ -44,6 +44,9 @@ pub(crate) fn records(event: &Event) -> Vec<Value> {
         Event::Warning(message) => vec![
             json!({"name": "pnpm", "level": "warn", "message": message, "prefix": ".", "time": time}),
         ],
+        Event::Info(message) => vec![
+            json!({"name": "pnpm", "level": "info", "message": message, "prefix": ".", "time": time}),
+        ],
         Event::Script {
             prefix,
             stage,

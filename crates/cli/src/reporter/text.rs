@@ -114,6 +114,11 @@ impl TextState {
             // optional dependencies as removed.
             Event::SkippedOptional { .. } => {}
             Event::Warning(message) => eprintln!("WARN  {message}"),
+            Event::Info(message) => {
+                for line in message.lines() {
+                    self.line(line);
+                }
+            }
             Event::Script {
                 prefix,
                 stage,
