@@ -1142,6 +1142,24 @@ fn an_install_from_inside_a_project_works_and_reports_like_pnpm() {
         );
     }
 
+    // `local/c` has a package.json but is not one of the workspace's projects: a project of
+    // its own, without a lockfile. (tack installed the workspace and said nothing of it.)
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let out = project.run_tool_in("local/c", tool, &["install", "--frozen-lockfile"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success() && text.contains("ERR_PNPM_NO_LOCKFILE"),
+            "{tool}: {text}"
+        );
+        assert!(!project.dir().join("node_modules").exists(), "{tool}");
+    }
+
     let empty = TestProject::new();
     for tool in ["pnpm", "tack"] {
         let out = empty.run_tool_in("a", tool, &["install", "--frozen-lockfile"]);

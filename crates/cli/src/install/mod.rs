@@ -129,11 +129,36 @@ fn project_dir(cwd: &Path, workspace_root: Option<&Path>) -> Result<PathBuf, Cli
     }
 }
 
+/// Whether `project_dir` is one of the projects of the workspace at `root` (its
+/// `packages` globs). A directory with a `package.json` inside a workspace's tree but not
+/// among its projects is a project of its own to pnpm 12: its own lockfile, not the
+/// workspace's (observed: `ERR_PNPM_NO_LOCKFILE` there, rather than a workspace install).
+fn is_workspace_project(root: &Path, project_dir: &Path) -> Result<bool, CliError> {
+    let mut warnings = Vec::new();
+    let globs = tack_config::WorkspaceManifest::read_from_dir(root, &mut warnings)?
+        .map(|ws| ws.packages)
+        .unwrap_or_default();
+    Ok(tack_config::find_workspace_projects(root, &globs)?
+        .iter()
+        .any(|project| project.dir == project_dir))
+}
+
 /// Loads the configuration for `cwd` (used by `install` and the `store` commands).
 pub fn load_config(cwd: &Path, cli: CliOverrides, reporter: &Reporter) -> Result<Config, CliError> {
+    load_config_for(cwd, None, cli, reporter)
+}
+
+/// [`load_config`] with the workspace root given (`None`: the nearest `pnpm-workspace.yaml`
+/// up from `cwd`, or `cwd` itself).
+fn load_config_for(
+    cwd: &Path,
+    workspace_root: Option<PathBuf>,
+    cli: CliOverrides,
+    reporter: &Reporter,
+) -> Result<Config, CliError> {
     let (config, warnings) = Config::load(ConfigInputs {
         cwd: cwd.to_path_buf(),
-        workspace_root: None,
+        workspace_root,
         env: env_map(),
         cli,
         npm_registry_probe: None,
@@ -179,9 +204,21 @@ pub fn run(
     let cwd = working_dir(dir)?;
     let workspace_root = tack_config::find_workspace_root(&cwd);
     let project_dir = project_dir(&cwd, workspace_root.as_deref())?;
-    let root = workspace_root.unwrap_or_else(|| project_dir.clone());
+    let standalone = match &workspace_root {
+        Some(root) if *root != project_dir => !is_workspace_project(root, &project_dir)?,
+        _ => false,
+    };
+    let root = match workspace_root {
+        Some(root) if !standalone => root,
+        _ => project_dir.clone(),
+    };
 
-    let config = load_config(&project_dir, overrides(args), reporter)?;
+    let config = load_config_for(
+        &project_dir,
+        standalone.then(|| project_dir.clone()),
+        overrides(args),
+        reporter,
+    )?;
     // Run from a workspace project, pnpm 12 reports as that project: its summary, paths
     // relative to it, and the workspace's own lines (`Packages: +N`, "Already up to date")
     // left out.
