@@ -99,3 +99,28 @@ fn sigint_and_sigterm_stop_promptly_then_recover() {
         &failures,
     );
 }
+
+/// `tack install | head -1`: stdout closes after the first line. The install must go on to
+/// the end (the lines are only a report) and leave the clean tree; `println!` panicked on the
+/// first write after the close, ending the install wherever it was.
+#[test]
+fn a_closed_stdout_does_not_stop_the_install() {
+    use std::process::Stdio;
+
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let url = registry.url();
+    let expected = clean_basic_tree(&url);
+    let project = basic_project(&url);
+    let store = project.store();
+    let mut cmd = kill::install_command(&project, &store, &[]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn tack");
+    // The read end goes away at once: every write to stdout now fails with EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for tack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let problems = check_all(&project, &store, &expected);
+    assert!(problems.is_empty(), "{problems:#?}");
+}

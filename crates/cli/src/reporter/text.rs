@@ -48,7 +48,7 @@ impl TextState {
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => println!("{text}"),
+            None => stdout_line(&text),
         }
     }
 
@@ -75,7 +75,7 @@ impl TextState {
                     bar.finish();
                 }
             }
-            None => println!("{text}"),
+            None => stdout_line(&text),
         }
         self.progress_done = done;
     }
@@ -108,12 +108,14 @@ impl TextState {
                 package_id,
                 attempt,
                 reason,
-            } => eprintln!("WARN  GET of {package_id} failed ({reason}); retry {attempt}"),
+            } => stderr_line(&format!(
+                "WARN  GET of {package_id} failed ({reason}); retry {attempt}"
+            )),
             // pnpm 12 prints no line per skipped package (a platform package of esbuild or
             // rollup is skipped on every install); the summary lists the project's own skipped
             // optional dependencies as removed.
             Event::SkippedOptional { .. } => {}
-            Event::Warning(message) => eprintln!("WARN  {message}"),
+            Event::Warning(message) => stderr_line(&format!("WARN  {message}")),
             Event::Info(message) => {
                 for line in message.lines() {
                     self.line(line);
@@ -178,6 +180,19 @@ impl TextState {
             )),
         }
     }
+}
+
+/// One line on stdout. A closed stdout (`tack install | head`) must not end the install
+/// halfway: `println!` panics on `EPIPE`, and the lines are only a report.
+fn stdout_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
+/// One line on stderr, as [`stdout_line`].
+fn stderr_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 /// A script's package directory as pnpm 12 prints it before each line: as it is up to 37
