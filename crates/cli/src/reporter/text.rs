@@ -48,7 +48,7 @@ impl TextState {
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => stdout_line(&text),
+            None => stdout_line(text),
         }
     }
 
