@@ -1176,6 +1176,18 @@ fn an_install_from_inside_a_project_works_and_reports_like_pnpm() {
     }
 }
 
+/// A workspace project deleted while the lockfile still has its importer: pnpm 12 installs
+/// the projects that are there and leaves that importer out; tack made the deleted project's
+/// directory again to link its dependencies into.
+#[test]
+fn a_deleted_workspace_project_is_left_out_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    fs_err::remove_dir_all(reference.dir().join("packages/d")).expect("delete project d");
+    let tack_project = assert_same_tree(&reference, &[]);
+    assert!(!tack_project.dir().join("packages/d").exists());
+}
+
 /// The flags CI scripts pass to `pnpm install` work on `tack install` too: settings as flags
 /// (`--shamefully-hoist`, `--config.<key>=<value>`) build pnpm 12's tree, the no-op flags are
 /// accepted, `--silent` prints nothing, and a flag that needs resolution is refused clearly.

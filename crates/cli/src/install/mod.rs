@@ -311,7 +311,15 @@ pub fn run(
     };
     reporter.emit(Event::LockfileUpToDate);
     let importer_ids: Vec<String> = if args.filter.is_empty() {
-        lockfile.importers.keys().cloned().collect()
+        // The lockfile's importers whose projects are there: pnpm 12 leaves out one whose
+        // directory is gone (a project deleted, the lockfile not yet updated), rather than
+        // making its directory again to link its dependencies into.
+        lockfile
+            .importers
+            .keys()
+            .filter(|id| *id == "." || projects.iter().any(|p| p.importer_id == **id))
+            .cloned()
+            .collect()
     } else {
         filter::select_importers(
             &lockfile,
