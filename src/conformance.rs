@@ -141,3 +141,30 @@ pub fn assert_same_tree(reference: &TestProject, args: &[&str]) -> TestProject {
     );
     tack_project
 }
+
+/// An install's stdout in a form two runs can be compared in, pnpm's and tack's: without the
+/// lines that differ by tool or by run (the store path, `Done in`, pnpm's supply-chain
+/// check, progress lines before the final one, which depend on timing), and with the lines
+/// before the counts (`Packages:`) or the final progress line sorted, since pnpm prints its
+/// context, lockfile and progress lines in an order that depends on timing too.
+pub fn comparable_output(stdout: &[u8]) -> Vec<String> {
+    let lines: Vec<String> = String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| {
+            !l.contains("supply-chain")
+                && !l.starts_with("Done in")
+                && !l.contains("Content-addressable store is at")
+                && !(l.contains("Progress: ") && !l.ends_with(", done"))
+        })
+        .map(str::to_string)
+        .collect();
+    let split = lines
+        .iter()
+        .position(|l| l.starts_with("Packages:") || l.contains("Progress: "))
+        .unwrap_or(lines.len());
+    let (head, tail) = lines.split_at(split);
+    let mut head = head.to_vec();
+    head.sort();
+    head.extend_from_slice(tail);
+    head
+}

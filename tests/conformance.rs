@@ -1101,17 +1101,6 @@ fn a_workspace_install_names_its_scope_like_pnpm() {
 #[test]
 fn an_install_from_inside_a_project_works_and_reports_like_pnpm() {
     let registry = registry::start();
-    let comparable = |out: &std::process::Output| -> Vec<String> {
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| {
-                !l.contains("supply-chain")
-                    && !l.starts_with("Done in")
-                    && !l.contains("Content-addressable store is at")
-            })
-            .map(str::to_string)
-            .collect()
-    };
     for (fixture_name, inside) in [("workspace", "packages/a/src"), ("basic", "src/lib")] {
         let reference = resolve_with_pnpm(&fixture(fixture_name), &registry.url());
         let mut outputs = Vec::new();
@@ -1124,7 +1113,7 @@ fn an_install_from_inside_a_project_works_and_reports_like_pnpm() {
                 &["install", "--frozen-lockfile", "--ignore-scripts"],
             );
             assert_success(&out, tool);
-            outputs.push(comparable(&out));
+            outputs.push(tack_suite::conformance::comparable_output(&out.stdout));
             trees.push(tack_suite::conformance::project_tree(&project));
         }
         let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
