@@ -1165,6 +1165,28 @@ fn an_install_from_inside_a_project_works_and_reports_like_pnpm() {
     }
 }
 
+/// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
+#[test]
+fn a_lockfile_of_another_major_version_fails_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    let lockfile =
+        fs_err::read_to_string(reference.dir().join("pnpm-lock.yaml")).expect("lockfile");
+    assert!(lockfile.starts_with("lockfileVersion: '9.0'"), "{lockfile}");
+    reference.write("pnpm-lock.yaml", &lockfile.replacen("'9.0'", "'6.0'", 1));
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{tool}");
+        assert!(
+            stderr.contains("ERR_PNPM_BROKEN_LOCKFILE"),
+            "{tool}: {stderr}"
+        );
+        assert!(!project.dir().join("node_modules").exists(), "{tool}");
+    }
+}
+
 /// A workspace project deleted while the lockfile still has its importer: pnpm 12 installs
 /// the projects that are there and leaves that importer out; tack made the deleted project's
 /// directory again to link its dependencies into.

@@ -72,7 +72,9 @@ impl LockfileError {
             LockfileError::Broken { .. } | LockfileError::MergeConflict { .. } => {
                 "ERR_PNPM_BROKEN_LOCKFILE"
             }
-            LockfileError::BreakingChange { .. } => "ERR_PNPM_LOCKFILE_BREAKING_CHANGE",
+            // pnpm 12 (observed with a `lockfileVersion: '6.0'` file) reports another major
+            // as a broken lockfile; older pnpm said `ERR_PNPM_LOCKFILE_BREAKING_CHANGE`.
+            LockfileError::BreakingChange { .. } => "ERR_PNPM_BROKEN_LOCKFILE",
             LockfileError::UnsupportedFormat { .. } => "ERR_TACK_LOCKFILE_FORMAT_V13",
             LockfileError::TooLarge { .. } => "ERR_TACK_LOCKFILE_TOO_LARGE",
         }

@@ -239,7 +239,7 @@ fn wrong_shape_is_broken() {
 fn other_major_version_is_breaking_change() {
     for version in ["'6.0'", "'5.4'", "'10.0'"] {
         let err = parse_err(&format!("lockfileVersion: {version}\n"));
-        assert_eq!(err.code(), "ERR_PNPM_LOCKFILE_BREAKING_CHANGE");
+        assert_eq!(err.code(), "ERR_PNPM_BROKEN_LOCKFILE");
         assert!(
             err.to_string().contains(version.trim_matches('\'')),
             "{err}"
