@@ -77,13 +77,37 @@ pub fn print(err: &CliError) {
                 .build(),
         )
     }));
-    eprintln!("Error: {}", err.code);
+    // The code heads the output once, as in pnpm 12; the box itself names no code (miette
+    // would print it again on a line of its own).
+    eprintln!("Error: {}\n", err.code);
     eprintln!(
         "{:?}",
-        miette::Report::new(CliError {
-            code: err.code.clone(),
+        miette::Report::new(Uncoded {
             message: err.message.clone(),
             help: err.help.clone(),
         })
     );
+}
+
+/// A [`CliError`] as the box under `Error: <code>` shows it: message and help.
+#[derive(Debug)]
+struct Uncoded {
+    message: String,
+    help: Option<String>,
+}
+
+impl fmt::Display for Uncoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Uncoded {}
+
+impl Diagnostic for Uncoded {
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
 }
