@@ -423,13 +423,21 @@ fn verify_file_slow(path: &Path, info: CafsFileRef<'_>) -> Option<bool> {
     if !is_modified(&meta, info) {
         return Some(exec_bits(&meta));
     }
-    match sha512_hex_of_file(path) {
-        Ok(hex) if hex == info.digest => Some(exec_bits(&meta)),
+    // Hashed through one open file, and judged by what that file is: another process may
+    // rename a healed copy over the path meanwhile, and that one must not be removed.
+    let Ok(mut file) = std::fs::File::open(path) else {
+        // Unreadable (e.g. permissions): not reusable, but not proven bad either.
+        return None;
+    };
+    let Ok(opened) = file.metadata() else {
+        return None;
+    };
+    match sha512_hex_of_reader(&mut file) {
+        Ok(hex) if hex == info.digest => Some(exec_bits(&opened)),
         Ok(_) => {
-            remove_stale_entry(path, &meta);
+            remove_stale_entry(path, &opened);
             None
         }
-        // Unreadable (e.g. permissions): not reusable, but not proven bad either.
         Err(_) => None,
     }
 }
@@ -450,7 +458,11 @@ fn modified_at(mtime_ms: f64, info: CafsFileRef<'_>) -> bool {
 
 /// Streamed sha512 of a file, as lowercase hex.
 pub(crate) fn sha512_hex_of_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    sha512_hex_of_reader(&mut std::fs::File::open(path)?)
+}
+
+/// Streamed sha512 of what `file` reads, as lowercase hex.
+fn sha512_hex_of_reader(file: &mut impl Read) -> std::io::Result<String> {
     let mut hasher = Sha512::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -463,9 +475,17 @@ pub(crate) fn sha512_hex_of_file(path: &Path) -> std::io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Remove whatever sits at a CAS path that failed verification. Errors are ignored: the
-/// next writer heals the path anyway (`ensure_file` replaces bad entries).
+/// Remove whatever sits at a CAS path that failed verification, if it is still the entry
+/// that was judged (`meta`): another process may have healed the path since, by renaming a
+/// good copy over it. Errors are ignored: the next writer heals the path anyway
+/// (`ensure_file` replaces bad entries).
 fn remove_stale_entry(path: &Path, meta: &Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let still_there = std::fs::symlink_metadata(path)
+        .is_ok_and(|now| now.dev() == meta.dev() && now.ino() == meta.ino());
+    if !still_there {
+        return;
+    }
     let _ = if meta.is_dir() {
         std::fs::remove_dir_all(path)
     } else {
@@ -477,6 +497,25 @@ fn remove_stale_entry(path: &Path, meta: &Metadata) {
 mod tests {
     use super::*;
     use crate::layout::is_valid_digest;
+
+    /// A bad file judged by one process and healed by another (a good copy renamed over its
+    /// path) before the first removes it: the healed file stays.
+    #[test]
+    fn a_file_healed_meanwhile_is_not_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cas-file");
+        std::fs::write(&path, "torn").unwrap();
+        let judged = std::fs::symlink_metadata(&path).unwrap();
+        let healed = dir.path().join("healed");
+        std::fs::write(&healed, "good").unwrap();
+        std::fs::rename(&healed, &path).unwrap();
+        remove_stale_entry(&path, &judged);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "good");
+        // The entry that was judged goes.
+        let judged = std::fs::symlink_metadata(&path).unwrap();
+        remove_stale_entry(&path, &judged);
+        assert!(!path.exists());
+    }
 
     #[test]
     fn the_verified_set_stops_filling_at_three_quarters() {
