@@ -170,8 +170,33 @@ impl<'a> DirSink<'a> {
             };
             self.make_parents(std::iter::once(rel))?;
             let src = store.cas_path(&info.digest, info.mode & 0o111 != 0);
-            importer.import_file(&src, &self.dir.path.join(rel))?;
-            Ok(())
+            // Through the directory's descriptor, as every other file went in: should another
+            // process have removed this directory and made a new one at its path, the link
+            // fails here instead of completing that one, half filled, with this marker. The
+            // name may hold the archive's earlier entry for the path; the directory is not
+            // complete yet, so nothing reads it while it is briefly missing.
+            let rel_path = Path::new(rel);
+            let _ = self.dir.fd.unlink(rel_path);
+            match self.dir.fd.hard_link_in(&src, rel_path) {
+                Ok(()) => Ok(()),
+                // No second link to this file (too many links, another filesystem): a copy.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::TooManyLinks | std::io::ErrorKind::CrossesDevices
+                    ) =>
+                {
+                    importer
+                        .import_file(&src, &self.dir.path.join(rel))
+                        .map(|_| ())
+                }
+                Err(source) => Err(FsError::Io2 {
+                    op: "hardlink",
+                    from: src,
+                    to: self.dir.path.join(rel),
+                    source,
+                }),
+            }
         };
         let failed = |e: FsError| {
             let e = crate::cas::write_error(&e.into());

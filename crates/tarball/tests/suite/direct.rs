@@ -261,3 +261,54 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         }
     }
 }
+
+/// The last links of an unpack (the marker above all) go through the directory's descriptor:
+/// when another process has removed the directory and made a new one at its path meanwhile,
+/// the new one does not get this package's marker over files it does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_marker_goes_into_the_directory_that_was_filled_not_one_made_at_its_path_since() {
+    let env = Env::new().await;
+    let pkg = env.raw("moved", awkward_tarball());
+    let (fetcher, _writer) = env.fetcher(env.options());
+    let dir = env.dir.path().join("moved");
+    let aside = env.dir.path().join("moved-aside");
+    let (d, a) = (dir.clone(), aside.clone());
+    let target = DirectTarget::new(move || {
+        std::fs::create_dir(&d).ok()?;
+        let fd = tack_fs::DirFd::open(&d).ok()?;
+        // Another process takes the directory away and makes an empty one in its place.
+        std::fs::rename(&d, &a).ok()?;
+        std::fs::create_dir(&d).ok()?;
+        Some(PackageDir {
+            path: d,
+            fd,
+            marker: "package.json",
+        })
+    });
+    let _ = fetcher.fetch_into(&pkg, Some(Arc::clone(&target))).await;
+    assert!(
+        !dir.join("package.json").exists(),
+        "the directory made since must not look complete"
+    );
+    assert!(aside.join("package.json").is_file());
+}
+
+/// A package with install scripts is left without its marker: the install copies it for the
+/// build, and until then its directory of hard links must not pass for complete (a build in
+/// it would write through the links into the store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_to_build_is_left_without_its_marker() {
+    let env = Env::new().await;
+    let tgz = gzip(&raw_tar(&[
+        RawEntry::file(
+            "package/package.json",
+            br#"{"name":"built","version":"1.0.0","scripts":{"postinstall":"node x.js"}}"#,
+        ),
+        RawEntry::file("package/x.js", b"1"),
+    ]));
+    let (fetched, target, dir) = fetch_with_target(&env, "built", tgz, env.options()).await;
+    assert!(fetched.unwrap().requires_build.unwrap_or(false));
+    assert!(target.filled());
+    assert!(dir.join("x.js").is_file());
+    assert!(!dir.join("package.json").exists());
+}
