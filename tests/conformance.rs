@@ -1165,6 +1165,65 @@ fn an_install_from_inside_a_project_works_and_reports_like_pnpm() {
     }
 }
 
+/// A second install over an installed tree says what pnpm 12 says: with `--frozen-lockfile`
+/// given, pnpm skips its quick check and says the lockfile is up to date; without (frozen
+/// anyway in CI), "Already up to date"; a workspace's first line names its scope either way.
+/// tack said "Already up to date" in both cases and never named the scope.
+/// (A workspace with directory dependencies, `file:` or injected, is no no-op to pnpm 12: it
+/// imports them again on every install. tack's no-op check stamps their files instead, so
+/// the workspace here has none.)
+#[test]
+fn a_noop_says_what_pnpm_says() {
+    let registry = registry::start();
+    let workspace = TestProject::new();
+    workspace
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        )
+        .write("package.json", r#"{"name":"root","private":true}"#)
+        .write(
+            "packages/a/package.json",
+            r#"{"name":"a","version":"1.0.0","dependencies":{"is-odd":"3.0.1"}}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name":"b","version":"1.0.0","dependencies":{"a":"workspace:*"}}"#,
+        )
+        .lock_with_pnpm();
+    for (name, reference) in [
+        (
+            "basic",
+            resolve_with_pnpm(&fixture("basic"), &registry.url()),
+        ),
+        ("workspace", workspace),
+    ] {
+        let fixture_name = name;
+        let mut outputs = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            assert_success(
+                &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+                tool,
+            );
+            let mut said = Vec::new();
+            for args in [&["install", "--frozen-lockfile"][..], &["install"][..]] {
+                let out = project.run_tool(tool, args);
+                assert_success(&out, tool);
+                said.push(tack_suite::conformance::comparable_output(&out.stdout));
+            }
+            outputs.push(said);
+        }
+        assert_eq!(outputs[0], outputs[1], "{fixture_name}");
+        let flagged = &outputs[1][0];
+        assert!(
+            flagged.contains(&"Lockfile is up to date, resolution step is skipped".to_string()),
+            "{fixture_name}: {flagged:?}"
+        );
+    }
+}
+
 /// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
 #[test]
 fn a_lockfile_of_another_major_version_fails_like_pnpm() {

@@ -1,6 +1,10 @@
 //! Re-installs: the no-op path writes nothing, a damaged package directory is repaired, a
 //! lockfile change touches only the packages it changes, and the links of a tree are trusted
 //! only while the lockfile it was built from is the one installed.
+//!
+//! Installs here run as `install` in CI (frozen): a no-op then says "Already up to date", the
+//! line these tests tell the no-op path by. (With `--frozen-lockfile` given, a no-op says what
+//! pnpm 12 says then: "Lockfile is up to date, resolution step is skipped".)
 
 use tack_suite::conformance::{clone_inputs, prepare, project_tree};
 use tack_suite::project::{assert_success, TestProject};
@@ -9,10 +13,7 @@ use tack_suite::{basic_fixture, registry, stamps, tree};
 fn installed_basic(registry_url: &str) -> TestProject {
     let project = TestProject::new();
     prepare(&project, &basic_fixture(), registry_url);
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "first install",
-    );
+    assert_success(&project.tack(&["install"]), "first install");
     project
 }
 
@@ -27,7 +28,7 @@ fn noop_says_already_up_to_date_and_writes_nothing() {
     let before = stamps::stamps(&project.dir());
     let requests_before = registry.requests().len();
 
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert_success(&out, "second install");
     assert!(
         stdout(&out).contains("Already up to date"),
@@ -59,7 +60,7 @@ fn a_pnpmfile_added_since_the_install_is_not_a_noop() {
         ".pnpmfile.cjs",
         "module.exports = { hooks: { readPackage: (pkg) => pkg } };\n",
     );
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert!(!out.status.success(), "stdout: {}", stdout(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -82,7 +83,7 @@ fn a_changed_manifest_is_not_a_noop() {
         text.replace("\"is-odd\": \"^3.0.1\"", "\"is-odd\": \"^3.0.0\""),
     )
     .unwrap();
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert!(!out.status.success(), "an outdated lockfile must fail");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("ERR_PNPM_OUTDATED_LOCKFILE"),
@@ -104,7 +105,7 @@ fn repair_after(damage: impl FnOnce(&TestProject)) -> String {
     fs_err::remove_file(&marker).unwrap();
     damage(&project);
 
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert_success(&out, "repairing install");
     assert!(marker.exists(), "package.json was not restored");
     let differences = tree::diff(&expected, &project_tree(&project));
@@ -143,7 +144,7 @@ fn removing_and_adding_a_dependency_touches_only_it() {
     for file in ["package.json", "pnpm-lock.yaml"] {
         fs_err::copy(without.dir().join(file), project.dir().join(file)).unwrap();
     }
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert_success(&out, "install after removal");
     assert!(
         stdout(&out).contains("- @tack-test/scoped 1.0.0"),
@@ -175,7 +176,7 @@ fn removing_and_adding_a_dependency_touches_only_it() {
     for file in ["package.json", "pnpm-lock.yaml"] {
         fs_err::copy(basic_fixture().join(file), project.dir().join(file)).unwrap();
     }
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert_success(&out, "install after adding back");
     assert!(
         stdout(&out).contains("+ @tack-test/scoped 1.0.0"),
@@ -199,14 +200,14 @@ fn pnpm_basic_then(registry_url: &str, next: &TestProject) -> TestProject {
     let reference = TestProject::new();
     prepare(&reference, &basic_fixture(), registry_url);
     assert_success(
-        &reference.pnpm(&["install", "--frozen-lockfile"]),
+        &reference.pnpm(&["install"]),
         "pnpm install of the basic project",
     );
     for file in ["package.json", "pnpm-lock.yaml"] {
         fs_err::copy(next.dir().join(file), reference.dir().join(file)).unwrap();
     }
     assert_success(
-        &reference.pnpm(&["install", "--frozen-lockfile"]),
+        &reference.pnpm(&["install"]),
         "pnpm install of the next project over it",
     );
     reference
@@ -247,7 +248,7 @@ fn links_are_trusted_only_while_the_recorded_lockfile_is_the_installed_one() {
         fs_err::copy(without.dir().join(file), project.dir().join(file)).unwrap();
     }
     assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
+        &project.tack(&["install"]),
         "install of the smaller project",
     );
     let record = project.dir().join("node_modules/.pnpm/lock.yaml");
@@ -261,7 +262,7 @@ fn links_are_trusted_only_while_the_recorded_lockfile_is_the_installed_one() {
     fs_err::remove_file(&child).unwrap();
     touch(&project.dir().join("pnpm-lock.yaml"));
     assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
+        &project.tack(&["install"]),
         "reinstall of the same lockfile",
     );
     assert!(fs_err::symlink_metadata(&child).is_err());
@@ -272,7 +273,7 @@ fn links_are_trusted_only_while_the_recorded_lockfile_is_the_installed_one() {
     for file in ["package.json", "pnpm-lock.yaml"] {
         fs_err::copy(basic_fixture().join(file), project.dir().join(file)).unwrap();
     }
-    let out = project.tack(&["install", "--frozen-lockfile", "--offline"]);
+    let out = project.tack(&["install", "--offline"]);
     assert!(!out.status.success(), "stdout: {}", stdout(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("ERR_PNPM_NO_OFFLINE_TARBALL"),
@@ -287,7 +288,7 @@ fn links_are_trusted_only_while_the_recorded_lockfile_is_the_installed_one() {
         fs_err::copy(without.dir().join(file), project.dir().join(file)).unwrap();
     }
     assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
+        &project.tack(&["install"]),
         "install of the smaller project again",
     );
     assert!(child.join("package.json").is_file());
@@ -302,7 +303,7 @@ fn a_wiped_store_is_refilled_even_when_node_modules_is_complete() {
     fs_err::remove_dir_all(project.store()).unwrap();
     registry.clear_requests();
 
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert_success(&out, "install after wiping the store");
     let tarballs = registry
         .requests()
@@ -372,17 +373,11 @@ fn peer_variants_sharing_a_store_row_are_both_served_from_the_store() {
     }
 
     let project = clone_inputs(&resolved);
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "cold install",
-    );
+    assert_success(&project.tack(&["install"]), "cold install");
     fs_err::remove_dir_all(project.dir().join("node_modules")).unwrap();
     fs_err::remove_dir_all(project.dir().join("packages/b/node_modules")).unwrap();
     registry.clear_requests();
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "warm install",
-    );
+    assert_success(&project.tack(&["install"]), "warm install");
     let downloads: Vec<String> = registry
         .requests()
         .into_iter()
@@ -425,10 +420,7 @@ fn every_package_of_a_cold_install_is_served_from_the_store_next_time() {
     assert!(fetched.len() > 3, "the cold install fetched {fetched:?}");
     fs_err::remove_dir_all(project.dir().join("node_modules")).unwrap();
     registry.clear_requests();
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "warm install",
-    );
+    assert_success(&project.tack(&["install"]), "warm install");
     let downloads = tarballs(&registry);
     assert!(
         downloads.is_empty(),
@@ -459,7 +451,7 @@ fn a_copied_tree_is_not_judged_by_the_original_project_files() {
     // The copy shares the original's store, as a restored CI cache does.
     let install_copy = || {
         copy.command(&tack_suite::tack_bin())
-            .args(["install", "--frozen-lockfile", "--store-dir"])
+            .args(["install", "--store-dir"])
             .arg(original.store())
             .output()
             .expect("run tack")
@@ -490,7 +482,7 @@ fn a_copied_tree_is_not_judged_by_the_original_project_files() {
     );
 }
 
-/// Runs `tool install --frozen-lockfile` in `project` with `extra` arguments and environment,
+/// Runs `tool install` (frozen: CI is set) in `project` with `extra` arguments and environment,
 /// and without the `--store-dir` the project's helpers add when `store` says otherwise.
 fn install_with(
     project: &TestProject,
@@ -504,13 +496,10 @@ fn install_with(
         tack_suite::tack_bin()
     };
     let mut cmd = project.command(&program);
-    cmd.args([
-        "install",
-        "--frozen-lockfile",
-        "--ignore-scripts",
-        "--store-dir",
-    ])
-    .arg(store);
+    // CI is set: frozen, and a no-op says "Already up to date" (with `--frozen-lockfile`
+    // given, pnpm 12 says the lockfile is up to date instead).
+    cmd.args(["install", "--ignore-scripts", "--store-dir"])
+        .arg(store);
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -640,7 +629,7 @@ fn summaries_list_what_pnpm_lists() {
             "resolving",
         );
         let install = || {
-            let args = ["install", "--frozen-lockfile"];
+            let args = ["install"];
             let out = project.run_tool(tool, &args);
             assert_success(&out, tool);
             summary_lines(&out)
@@ -714,11 +703,8 @@ fn a_directory_dependency_outside_the_project_keeps_the_no_op() {
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
     project.lock_with_pnpm();
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "first install",
-    );
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&project.tack(&["install"]), "first install");
+    let out = project.tack(&["install"]);
     assert!(
         stdout(&out).contains("Already up to date"),
         "{}",
@@ -726,7 +712,7 @@ fn a_directory_dependency_outside_the_project_keeps_the_no_op() {
     );
     std::thread::sleep(std::time::Duration::from_millis(20));
     fs_err::write(shared.join("index.js"), "module.exports = 2\n").unwrap();
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert!(
         !stdout(&out).contains("Already up to date"),
         "{}",
@@ -759,11 +745,8 @@ fn another_node_is_not_a_no_op() {
             "minimumReleaseAge: 0\nengineStrict: true\n",
         );
     project.lock_with_pnpm();
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "first install",
-    );
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&project.tack(&["install"]), "first install");
+    let out = project.tack(&["install"]);
     assert!(
         stdout(&out).contains("Already up to date"),
         "{}",
@@ -782,7 +765,7 @@ fn another_node_is_not_a_no_op() {
     );
     let out = project
         .command(&tack_suite::tack_bin())
-        .args(["install", "--frozen-lockfile", "--store-dir"])
+        .args(["install", "--store-dir"])
         .arg(project.store())
         .env("PATH", path)
         .output()
@@ -814,16 +797,13 @@ fn a_directory_dependency_changed_during_the_install_is_imported_again() {
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
     project.lock_with_pnpm();
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "first install",
-    );
+    assert_success(&project.tack(&["install"]), "first install");
     let copy = project.dir().join("node_modules/dir-dep/index.js");
     assert_eq!(
         fs_err::read_to_string(&copy).unwrap(),
         "module.exports = 1\n"
     );
-    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let out = project.tack(&["install"]);
     assert_success(&out, "second install");
     assert!(
         !stdout(&out).contains("Already up to date"),
@@ -859,10 +839,7 @@ fn a_directory_dependency_imported_again_is_swapped_in_whole() {
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
     project.lock_with_pnpm();
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "first install",
-    );
+    assert_success(&project.tack(&["install"]), "first install");
     let slot_modules = project
         .dir()
         .join("node_modules/.pnpm/tool@file+local+tool/node_modules");
@@ -874,10 +851,7 @@ fn a_directory_dependency_imported_again_is_swapped_in_whole() {
         "local/tool/cli.js",
         "#!/usr/bin/env node\nconsole.log('two')\n",
     );
-    assert_success(
-        &project.tack(&["install", "--frozen-lockfile"]),
-        "second install",
-    );
+    assert_success(&project.tack(&["install"]), "second install");
     assert_ne!(inode(&slot_modules.join("tool")), before, "not swapped in");
     let leftovers: Vec<String> = fs_err::read_dir(&slot_modules)
         .unwrap()

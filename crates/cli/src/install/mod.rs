@@ -251,8 +251,22 @@ pub fn run(
             .as_ref()
             .map(|host| host.node_version.as_deref()),
     );
-    if args.filter.is_empty() && noop::is_up_to_date(&root, &gate_settings, store.root()) {
-        reporter.emit(Event::AlreadyUpToDate);
+    let up_to_date = args
+        .filter
+        .is_empty()
+        .then(|| noop::is_up_to_date(&root, &gate_settings, store.root()))
+        .flatten();
+    if let Some(projects) = up_to_date {
+        // pnpm 12's lines: with `--frozen-lockfile` given, it skips its own quick check and
+        // says the lockfile needs no resolution; without, "Already up to date".
+        if projects > 1 {
+            reporter.emit(Event::Scope { projects });
+        }
+        reporter.emit(if args.frozen_lockfile {
+            Event::LockfileUpToDate
+        } else {
+            Event::AlreadyUpToDate
+        });
         reporter.emit(Event::Done {
             elapsed: started.elapsed(),
         });

@@ -89,34 +89,37 @@ pub fn with_node_version(
 /// settings, or a pnpmfile, added since the last install).
 const OPTIONAL_INPUTS: [&str; 3] = ["pnpm-workspace.yaml", ".pnpmfile.mjs", ".pnpmfile.cjs"];
 
-/// True when the tree under `root` is exactly what an install with `settings` (see
-/// [`recorded_settings`]) into the store at `store_root` would build.
-pub fn is_up_to_date(root: &Path, settings: &Map<String, Value>, store_root: &Path) -> bool {
+/// `Some` when the tree under `root` is exactly what an install with `settings` (see
+/// [`recorded_settings`]) into the store at `store_root` would build: how many workspace
+/// projects (with a `package.json`) the last install installed, for the `Scope:` line.
+pub fn is_up_to_date(
+    root: &Path,
+    settings: &Map<String, Value>,
+    store_root: &Path,
+) -> Option<usize> {
     let modules = root.join("node_modules");
-    let Some(state) = read_workspace_state(&modules) else {
-        return false;
-    };
+    let state = read_workspace_state(&modules)?;
     // A filtered install linked only part of the workspace.
     if state.filtered_install {
-        return false;
+        return None;
     }
     // A tree copied or moved from another directory carries the state of the project it was
     // built for, whose stamps are of that project's files (absolute paths): they say nothing
     // of the files here.
     if !state.projects.contains_key(root.to_string_lossy().as_ref()) {
-        return false;
+        return None;
     }
     if &state.settings != settings {
-        return false;
+        return None;
     }
     let Some(validation) = &state.validation else {
-        return false;
+        return None;
     };
     // The lockfile and manifests are under `root` (a directory dependency may be outside it,
     // `file:../shared`); a state of another tree was refused above by its projects.
     let files: Vec<PathBuf> = validation.files.keys().map(PathBuf::from).collect();
     if !files.iter().any(|file| file.starts_with(root)) || !state.inputs_unchanged(&files) {
-        return false;
+        return None;
     }
     let appeared = OPTIONAL_INPUTS.iter().any(|name| {
         let path = root.join(name);
@@ -126,24 +129,38 @@ pub fn is_up_to_date(root: &Path, settings: &Map<String, Value>, store_root: &Pa
             && path.exists()
     });
     if appeared {
-        return false;
+        return None;
     }
     // A wiped or replaced store must be refilled even though node_modules looks complete, and
     // a tree linked from another store than this install's is relinked from it (pnpm 12 does).
     let Some(modules_yaml) = tack_linker::read_modules_yaml(&modules) else {
-        return false;
+        return None;
     };
     if Path::new(&modules_yaml.store_dir) != store_root || !store_root.join("index.db").is_file() {
-        return false;
+        return None;
     }
     let vstore = modules.join(".pnpm");
     let Ok(markers) = std::fs::read_to_string(vstore.join(MARKERS_FILE)) else {
-        return false;
+        return None;
     };
     let Some(markers) = complete_marker_list(&markers) else {
-        return false;
+        return None;
     };
-    markers.iter().all(|rel| vstore.join(rel).exists())
+    if !markers.iter().all(|rel| vstore.join(rel).exists()) {
+        return None;
+    }
+    Some(
+        state
+            .projects
+            .keys()
+            .filter(|dir| {
+                let manifest = Path::new(dir.as_str()).join("package.json");
+                validation
+                    .files
+                    .contains_key(manifest.to_string_lossy().as_ref())
+            })
+            .count(),
+    )
 }
 
 /// The last line of the marker list: how many markers precede it.
