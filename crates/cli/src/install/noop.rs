@@ -112,9 +112,7 @@ pub fn is_up_to_date(
     if &state.settings != settings {
         return None;
     }
-    let Some(validation) = &state.validation else {
-        return None;
-    };
+    let validation = state.validation.as_ref()?;
     // The lockfile and manifests are under `root` (a directory dependency may be outside it,
     // `file:../shared`); a state of another tree was refused above by its projects.
     let files: Vec<PathBuf> = validation.files.keys().map(PathBuf::from).collect();
@@ -133,9 +131,7 @@ pub fn is_up_to_date(
     }
     // A wiped or replaced store must be refilled even though node_modules looks complete, and
     // a tree linked from another store than this install's is relinked from it (pnpm 12 does).
-    let Some(modules_yaml) = tack_linker::read_modules_yaml(&modules) else {
-        return None;
-    };
+    let modules_yaml = tack_linker::read_modules_yaml(&modules)?;
     if Path::new(&modules_yaml.store_dir) != store_root || !store_root.join("index.db").is_file() {
         return None;
     }
@@ -143,9 +139,7 @@ pub fn is_up_to_date(
     let Ok(markers) = std::fs::read_to_string(vstore.join(MARKERS_FILE)) else {
         return None;
     };
-    let Some(markers) = complete_marker_list(&markers) else {
-        return None;
-    };
+    let markers = complete_marker_list(&markers)?;
     if !markers.iter().all(|rel| vstore.join(rel).exists()) {
         return None;
     }
