@@ -326,9 +326,11 @@ fn satisfies_manifest(
                     dep.specifier
                 )));
             }
+            // The locked version without its peers or patch suffix (`17.0.2(react@17.0.2)`):
+            // with it, no version parses and the check was skipped.
             if let (Ok(range), Ok(version)) = (
                 node_semver::Range::parse(spec),
-                node_semver::Version::parse(&dep.version),
+                node_semver::Version::parse(tack_lockfile::remove_suffix(&dep.version)),
             ) {
                 if !range.satisfies(&version) {
                     return Err(Reason::Other(format!(

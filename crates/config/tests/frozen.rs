@@ -274,3 +274,21 @@ fn pnpmfile_checksum_is_compared() {
     std::fs::remove_file(&pnpmfile).unwrap();
     assert_config_mismatch(&root, "pnpmfileChecksum");
 }
+
+/// A locked version with a peers suffix (`1.2.0(react@18.3.1)`) is checked against the
+/// specifier too: the suffix kept the version from parsing, and the check was skipped.
+#[test]
+fn range_not_satisfied_by_a_locked_version_with_peers() {
+    let (_tmp, root) = workspace();
+    let lock = root.join("pnpm-lock.yaml");
+    edit(
+        &lock,
+        "        specifier: 1.2.0\n        version: 1.2.0(react@18.3.1)",
+        "        specifier: 1.2.0\n        version: 0.9.0(react@18.3.1)",
+    );
+    let message = check(&root).unwrap_err().to_string();
+    assert!(
+        message.contains("doesn't satisfy the specifier 1.2.0"),
+        "{message}"
+    );
+}
