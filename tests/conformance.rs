@@ -1224,6 +1224,45 @@ fn a_noop_says_what_pnpm_says() {
     }
 }
 
+/// A dependency on a local tarball (`file:vendor/x.tgz`) is read from disk, relative to the
+/// lockfile's directory, into pnpm 12's tree; tack asked the registry for
+/// `<registry>/file:vendor/x.tgz` and failed with a 404. Without the file, both fail with
+/// pnpm's code.
+#[test]
+fn a_local_tarball_dependency_is_read_from_disk_like_pnpm() {
+    let registry = registry::start();
+    let tgz = registry
+        .tarball("is-number", "6.0.0")
+        .expect("the fixture's tarball");
+    let reference = TestProject::new();
+    reference
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n")
+        .write(
+            "package.json",
+            r#"{"name":"p","version":"1.0.0","dependencies":{"vendored":"file:vendor/is-number-6.0.0.tgz","is-odd":"3.0.1"}}"#,
+        );
+    fs_err::create_dir_all(reference.dir().join("vendor")).expect("vendor dir");
+    fs_err::write(reference.dir().join("vendor/is-number-6.0.0.tgz"), &tgz).expect("write tgz");
+    reference.lock_with_pnpm();
+    let installed = assert_same_tree(&reference, &[]);
+    assert!(installed
+        .dir()
+        .join("node_modules/vendored/package.json")
+        .is_file());
+
+    fs_err::remove_file(reference.dir().join("vendor/is-number-6.0.0.tgz")).expect("remove tgz");
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("ERR_PNPM_TARBALL_READ_LOCAL_TARBALL"),
+            "{tool}: {stderr}"
+        );
+    }
+}
+
 /// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
 #[test]
 fn a_lockfile_of_another_major_version_fails_like_pnpm() {

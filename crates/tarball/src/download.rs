@@ -110,6 +110,10 @@ impl<'a> Attempt<'a> {
         &self,
         network: SemaphorePermit<'_>,
     ) -> Result<Downloaded, AttemptError> {
+        if let Some(path) = crate::url::local_tarball_path(self.url) {
+            drop(network);
+            return self.run_local(path).await;
+        }
         let shown_url = redact_url(self.url);
         let request_url = strip_userinfo(self.url);
         let scope = self
@@ -354,6 +358,37 @@ impl<'a> Attempt<'a> {
         if buf.len() as u64 != len {
             return Err(self.truncated(&shown_url, len, buf.len() as u64).into());
         }
+        self.unpack_whole(buf, len, shown_url).await
+    }
+
+    /// A `file:` tarball (`file:///abs/path.tgz`, see [`crate::url::local_tarball_path`]): read
+    /// from disk whole, then judged and unpacked as a downloaded body is.
+    async fn run_local(&self, path: &std::path::Path) -> Result<Downloaded, AttemptError> {
+        let read_error = |e: std::io::Error| FetchError::LocalTarball {
+            pkg: self.pkg_id.to_string(),
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        let bytes = tokio::fs::read(path).await.map_err(read_error)?;
+        let len = bytes.len() as u64;
+        let mut buf = PooledBuf::take(bytes.len()).ok_or_else(|| FetchError::OutOfMemory {
+            pkg: self.pkg_id.to_string(),
+            bytes: len,
+        })?;
+        buf.clear();
+        buf.extend_from_slice(&bytes);
+        drop(bytes);
+        self.unpack_whole(buf, len, self.url.to_string()).await
+    }
+
+    /// Hands a whole body to an unpack worker and waits for the unpacked package (judged
+    /// against the expected integrity there).
+    async fn unpack_whole(
+        &self,
+        buf: PooledBuf,
+        len: u64,
+        shown_url: String,
+    ) -> Result<Downloaded, AttemptError> {
         let _room = self
             .large_archives
             .room_for(&buf)

@@ -221,6 +221,18 @@ pub enum FetchError {
     /// A background task died (panic or runtime shutdown).
     #[error("The download task for {pkg} stopped unexpectedly: {message}")]
     Task { pkg: String, message: String },
+
+    /// A `file:` tarball (a dependency on a local `.tgz`) could not be read.
+    #[error(
+        "Failed to read local tarball {} of {pkg}: {message}. Check that the file the lockfile \
+         names is there (paths are relative to the lockfile's directory)",
+        path.display()
+    )]
+    LocalTarball {
+        pkg: String,
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 impl FetchError {
@@ -228,6 +240,7 @@ impl FetchError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Integrity { .. } => "ERR_PNPM_TARBALL_INTEGRITY",
+            Self::LocalTarball { .. } => "ERR_PNPM_TARBALL_READ_LOCAL_TARBALL",
             Self::MissingIntegrity { .. } => "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
             Self::InvalidIntegrity { .. } => "ERR_PNPM_INVALID_INTEGRITY",
             Self::HttpStatus { status, .. } => match status {

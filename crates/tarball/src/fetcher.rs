@@ -225,7 +225,12 @@ impl Fetcher {
             };
             match outcome {
                 Ok(d) => break d,
-                Err(failed) if failed.error.is_retryable() && retry < opts.retry.retries => {
+                // A local tarball reads the same bytes again: nothing to wait for.
+                Err(failed)
+                    if failed.error.is_retryable()
+                        && retry < opts.retry.retries
+                        && crate::url::local_tarball_path(&pkg.tarball_url).is_none() =>
+                {
                     retry += 1;
                     let delay = opts.retry.delay_with_hint(retry, failed.retry_after);
                     if let Some(sink) = &opts.on_event {

@@ -61,4 +61,6 @@ pub use package_dir::{DirectTarget, PackageDir};
 pub use proxy::ProxyOptions;
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use trust::TrustOptions;
-pub use url::{normalize_registry, redact_url, resolve_tarball_url, tarball_url};
+pub use url::{
+    local_tarball_path, normalize_registry, redact_url, resolve_tarball_url, tarball_url,
+};

@@ -131,6 +131,15 @@ pub fn tarball_url(registry: &str, name: &str, version: &str) -> String {
     url
 }
 
+/// The file a `file:///abs/path.tgz` tarball URL names (a dependency on a local tarball,
+/// which the lockfile records as `file:<path relative to the lockfile's directory>` and the
+/// installer resolves to this), or `None` for any other URL.
+pub fn local_tarball_path(url: &str) -> Option<&std::path::Path> {
+    url.strip_prefix("file://")
+        .filter(|path| path.starts_with('/'))
+        .map(std::path::Path::new)
+}
+
 /// The URL to download for a locked package: the recorded `resolution.tarball` when there
 /// is one (relative ones resolved against the registry, as pnpm's `new URL(tarball, registry)`),
 /// else the derived one.

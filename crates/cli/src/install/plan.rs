@@ -204,6 +204,13 @@ pub fn build(
                 let registry = config.registries.for_package(&name);
                 let url = match resolution {
                     Resolution::Registry { .. } => tack_tarball::tarball_url(registry, &name, &version),
+                    // A dependency on a local `.tgz`: read from disk, relative to the
+                    // lockfile's directory (it was fetched from the registry as if it were a
+                    // path there).
+                    Resolution::Tarball { tarball, .. } if tarball.starts_with("file:") => {
+                        let path = normalize(&root.join(&tarball["file:".len()..]));
+                        format!("file://{}", path.display())
+                    }
                     Resolution::Tarball { tarball, .. } => {
                         tack_tarball::resolve_tarball_url(registry, Some(tarball), &name, &version)
                     }
