@@ -155,17 +155,27 @@ pub fn expand_env(
     out
 }
 
-/// The nerf-darted form of a registry URL: `//host[:port]/path/`.
+/// The nerf-darted form of a registry URL: `//host[:port]/path/`, the host lowercased and
+/// the scheme's default port left out (the form credentials are looked up by).
 pub fn nerf_dart(url: &str) -> String {
-    let without_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (scheme, without_scheme) = url.split_once("://").unwrap_or(("", url));
     let without_query = without_scheme.split(['?', '#']).next().unwrap_or("");
-    let without_auth = match without_query.split_once('/') {
-        Some((host, path)) => {
-            let host = host.rsplit('@').next().unwrap_or(host);
-            format!("{host}/{path}")
-        }
-        None => without_query.rsplit('@').next().unwrap_or("").to_string(),
+    let (authority, path) = without_query.split_once('/').unwrap_or((without_query, ""));
+    let host = authority
+        .rsplit('@')
+        .next()
+        .unwrap_or(authority)
+        .to_ascii_lowercase();
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "https" => Some(":443"),
+        "http" => Some(":80"),
+        _ => None,
     };
+    let host = match default_port {
+        Some(port) => host.strip_suffix(port).map(str::to_string).unwrap_or(host),
+        None => host,
+    };
+    let without_auth = format!("{host}/{path}");
     let dir = match without_auth.rfind('/') {
         Some(i) => &without_auth[..=i],
         None => return format!("//{without_auth}/"),

@@ -306,8 +306,22 @@ fn npmrc_layers(
     if inputs.cwd != workspace_root {
         files.push((inputs.cwd.join(".npmrc"), NpmrcTrust::Project));
     }
+    // Where a source's unscoped credentials go when it names no registry of its own: npm's
+    // default registry, as pnpm 12 pins them to the public one (looked up only if needed).
+    let mut default_registry: Option<String> = None;
+    let mut npm_default = || -> Result<String, ConfigError> {
+        if default_registry.is_none() {
+            default_registry = Some(npm_default_registry(
+                env,
+                inputs.npm_registry_probe.as_ref(),
+            )?);
+        }
+        Ok(default_registry.clone().unwrap_or_default())
+    };
     for (path, trust) in files {
-        if let Some(rc) = Npmrc::read(&path, trust, env, warnings)? {
+        if let Some(mut rc) = Npmrc::read(&path, trust, env, warnings)? {
+            let origin = path.display().to_string();
+            pin_unscoped_credentials(&mut rc.values, &origin, &mut npm_default, warnings)?;
             merged.extend(rc.values);
         }
     }
@@ -321,6 +335,7 @@ fn npmrc_layers(
             merged.insert(key, url.clone());
         }
     }
+    let mut from_env = BTreeMap::new();
     for prefix in ["npm_config_", "pnpm_config_"] {
         for (name, value) in env {
             let Some(rest) = strip_prefix_ci(name, prefix) else {
@@ -328,14 +343,67 @@ fn npmrc_layers(
             };
             let key = npm_env_key(rest);
             if is_npmrc_key(&key) {
-                merged.insert(key, value.clone());
+                from_env.insert(key, value.clone());
             }
         }
     }
+    // The environment is a source of its own: its unscoped credentials go to its own
+    // `registry`, else npm's default, never to a registry another layer names.
+    if let Some(registry) = from_env.get("registry").cloned() {
+        pin_to(&mut from_env, &registry, "the environment", warnings);
+    }
+    pin_unscoped_credentials(&mut from_env, "the environment", &mut npm_default, warnings)?;
+    merged.extend(from_env);
     if let Some(registry) = &inputs.cli.registry {
         merged.insert("registry".to_string(), registry.clone());
     }
     Ok(merged)
+}
+
+/// The credentials `.npmrc` can give unscoped (`_authToken=…`), which apply to one registry.
+const UNSCOPED_CREDENTIALS: [&str; 4] = ["_authToken", "_auth", "username", "_password"];
+
+/// Pins the unscoped credentials left in one source's `values` (a source that names no
+/// `registry` of its own; one that does had them pinned to it when read) to npm's default
+/// registry. Unpinned, they went to whatever registry the merged configuration ended with: a
+/// checked-in project `.npmrc` with `registry=https://elsewhere/` received the token of the
+/// user's `~/.npmrc`. pnpm 12 pins them the same way, at load time, per source.
+fn pin_unscoped_credentials(
+    values: &mut BTreeMap<String, String>,
+    origin: &str,
+    npm_default: &mut impl FnMut() -> Result<String, ConfigError>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), ConfigError> {
+    if UNSCOPED_CREDENTIALS
+        .iter()
+        .any(|key| values.contains_key(*key))
+    {
+        let registry = npm_default()?;
+        pin_to(values, &registry, origin, warnings);
+    }
+    Ok(())
+}
+
+/// Rewrites the unscoped credentials of `values` as `//host/path/:<key>` for `registry`.
+fn pin_to(
+    values: &mut BTreeMap<String, String>,
+    registry: &str,
+    origin: &str,
+    warnings: &mut Vec<Warning>,
+) {
+    let scope = crate::npmrc::nerf_dart(registry);
+    for key in UNSCOPED_CREDENTIALS {
+        if let Some(value) = values.remove(key) {
+            warnings.push(Warning::new(
+                "ERR_TACK_UNSCOPED_AUTH",
+                format!(
+                    "{origin}: unscoped `{key}` is deprecated; it was applied to {scope} only. \
+                     Write it as `{scope}:{key}=…`"
+                ),
+            ));
+            values.insert(format!("{scope}:{key}"), value);
+        }
+    }
 }
 
 /// The default and scoped registries, with npm's own registry as the last resort.

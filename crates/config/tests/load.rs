@@ -346,3 +346,43 @@ fn unknown_workspace_key_warns_and_bad_value_errors() {
     let err = Config::load(inputs(&env, &[], CliOverrides::default())).unwrap_err();
     assert!(err.to_string().contains("nodeLinker"), "{err}");
 }
+
+/// An unscoped token stays with the registry of the source that gave it: `~/.npmrc` with
+/// `_authToken=…` and no `registry` pins it to npm's default registry, so a checked-in
+/// project `.npmrc` naming another registry does not receive it (it did: the token went to
+/// whatever registry the merged configuration ended with). The environment's own unscoped
+/// token goes to the environment's registry (its default port left out of the key).
+#[test]
+fn unscoped_credentials_stay_with_their_own_source_s_registry() {
+    let env = setup();
+    write(&env.home.join(".npmrc"), "_authToken=user-secret\n");
+    write(
+        &env.root.join(".npmrc"),
+        "registry=https://elsewhere.test/\n",
+    );
+    let c = load(&env, &[], CliOverrides::default());
+    assert_eq!(c.registries.default, "https://elsewhere.test/");
+    assert_eq!(c.raw_npmrc["//npm-probe.test/:_authToken"], "user-secret");
+    assert!(
+        !c.raw_npmrc.contains_key("_authToken"),
+        "{:?}",
+        c.raw_npmrc.keys()
+    );
+    assert!(
+        !c.raw_npmrc
+            .keys()
+            .any(|k| k.starts_with("//elsewhere.test/")),
+        "{:?}",
+        c.raw_npmrc.keys()
+    );
+
+    let c = load(
+        &env,
+        &[
+            ("npm_config__authToken", "env-secret"),
+            ("npm_config_registry", "https://Env.test:443/"),
+        ],
+        CliOverrides::default(),
+    );
+    assert_eq!(c.raw_npmrc["//env.test/:_authToken"], "env-secret");
+}

@@ -68,8 +68,9 @@ impl std::fmt::Debug for AuthTable {
 impl AuthTable {
     /// Builds the table from flattened `.npmrc` pairs (`//host/:_authToken` → value).
     ///
-    /// Unscoped top-level `_authToken`/`_auth`/`username`/`_password` are attached to the
-    /// `registry` of the same pairs, as pnpm does (with a deprecation warning there).
+    /// Only URL-scoped credentials count: the configuration pins each source's unscoped
+    /// `_authToken`/`_auth`/`username`/`_password` to that source's registry when it loads
+    /// (`tack_config`), so a registry another layer names never receives them.
     pub fn from_npmrc(pairs: &BTreeMap<String, String>) -> Self {
         let mut table = Self::default();
         for (key, value) in pairs {
@@ -77,19 +78,6 @@ impl AuthTable {
                 continue;
             };
             table.set(nerf, scope, setting, value);
-        }
-        if let Some(registry) = pairs.get("registry") {
-            if let Some(nerf) = nerf_dart(registry) {
-                for setting in ["_authToken", "_auth", "username", "_password"] {
-                    if let Some(value) = pairs.get(setting) {
-                        let key = (nerf.clone(), None);
-                        let already = table.creds.get(&key).and_then(|c| c.header()).is_some();
-                        if !already || setting != "_authToken" {
-                            table.set(nerf.clone(), None, setting, value);
-                        }
-                    }
-                }
-            }
         }
         table
     }
@@ -146,19 +134,6 @@ impl AuthTable {
         }
         None
     }
-}
-
-/// The nerf dart of a registry URL: `//host[:port]/path/` (default port dropped).
-fn nerf_dart(registry: &str) -> Option<String> {
-    let parts = split_url(registry)?;
-    let host = parts.host.to_ascii_lowercase();
-    let authority = match parts.port.filter(|p| !is_default_port(parts.scheme, p)) {
-        Some(p) => format!("{host}:{p}"),
-        None => host,
-    };
-    let dir = &parts.path[..parts.path.rfind('/').map_or(0, |i| i + 1)];
-    let dir = if dir.is_empty() { "/" } else { dir };
-    Some(format!("//{authority}{dir}"))
 }
 
 /// `//host/path/:@scope:_authToken` → (`//host/path/`, Some(`@scope`), `_authToken`).
@@ -324,14 +299,13 @@ mod tests {
         );
     }
 
+    /// An unscoped credential left in the merged pairs goes nowhere: the configuration pins
+    /// each source's unscoped credentials to that source's registry when it loads them, and
+    /// the merged `registry` may come from another source (a project `.npmrc`).
     #[test]
-    fn unscoped_token_goes_to_the_registry_of_the_file() {
+    fn an_unscoped_token_is_sent_to_no_registry() {
         let t = table(&[("registry", "https://e.test/npm/"), ("_authToken", "top")]);
-        assert_eq!(
-            t.header_for("https://e.test/npm/x/-/x-1.tgz", None)
-                .as_deref(),
-            Some("Bearer top")
-        );
+        assert_eq!(t.header_for("https://e.test/npm/x/-/x-1.tgz", None), None);
         assert_eq!(t.header_for("https://f.test/x.tgz", None), None);
     }
 
