@@ -222,6 +222,28 @@ pub enum FetchError {
     #[error("The download task for {pkg} stopped unexpectedly: {message}")]
     Task { pkg: String, message: String },
 
+    /// The tarball URL is no URL at all: a registry setting without its scheme, or with an
+    /// unset `${VAR}` left in it. Retrying gives the same answer.
+    #[error(
+        "Could not download {pkg}: {url} is not a valid URL ({message}). Check the registry \
+         settings it comes from (`registry`, `@scope:registry` in .npmrc or pnpm-workspace.yaml): \
+         a URL needs its `https://`, and a `${{VAR}}` in it must be set"
+    )]
+    BadUrl {
+        pkg: String,
+        url: String,
+        message: String,
+    },
+
+    /// The registry redirected more times than any download follows. Retrying gives the
+    /// same answer.
+    #[error("Could not download {pkg} from {url}: {message}. The registry (or a proxy) keeps redirecting the request: check the registry URL")]
+    TooManyRedirects {
+        pkg: String,
+        url: String,
+        message: String,
+    },
+
     /// A `file:` tarball (a dependency on a local `.tgz`) could not be read.
     #[error(
         "Failed to read local tarball {} of {pkg}: {message}. Check that the file the lockfile \
@@ -241,15 +263,11 @@ impl FetchError {
         match self {
             Self::Integrity { .. } => "ERR_PNPM_TARBALL_INTEGRITY",
             Self::LocalTarball { .. } => "ERR_PNPM_TARBALL_READ_LOCAL_TARBALL",
+            Self::BadUrl { .. } => "ERR_TACK_BAD_TARBALL_URL",
+            Self::TooManyRedirects { .. } => "ERR_TACK_TOO_MANY_REDIRECTS",
             Self::MissingIntegrity { .. } => "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
             Self::InvalidIntegrity { .. } => "ERR_PNPM_INVALID_INTEGRITY",
-            Self::HttpStatus { status, .. } => match status {
-                401 => "ERR_PNPM_FETCH_401",
-                403 => "ERR_PNPM_FETCH_403",
-                404 => "ERR_PNPM_FETCH_404",
-                407 => "ERR_TACK_PROXY_AUTH",
-                _ => "ERR_PNPM_FETCH_ERROR",
-            },
+            Self::HttpStatus { status, .. } => fetch_status_code(*status),
             Self::Network { .. } => "ERR_TACK_NETWORK",
             Self::UntrustedCertificate { .. } => "ERR_TACK_TLS_CERTIFICATE",
             Self::IdleTimeout { .. } => "ERR_TACK_FETCH_IDLE_TIMEOUT",
@@ -287,7 +305,10 @@ impl FetchError {
             | Self::IdleTimeout { .. }
             | Self::Truncated { .. }
             | Self::Integrity { .. } => true,
-            Self::HttpStatus { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            // pnpm's list: 408, 409, 420, 429 and every 5xx.
+            Self::HttpStatus { status, .. } => {
+                *status >= 500 || matches!(*status, 408 | 409 | 420 | 429)
+            }
             _ => false,
         }
     }
@@ -313,4 +334,21 @@ impl FetchError {
             _ => "The registry refused the request".to_string(),
         }
     }
+}
+
+/// pnpm's code for an HTTP status it does not retry, or gave up retrying: `ERR_PNPM_FETCH_<status>`
+/// (407 is tack's own: the proxy, not the registry, wants credentials).
+fn fetch_status_code(status: u16) -> &'static str {
+    macro_rules! codes {
+        ($($n:literal)*) => {
+            match status {
+                407 => "ERR_TACK_PROXY_AUTH",
+                $($n => concat!("ERR_PNPM_FETCH_", stringify!($n)),)*
+                _ => "ERR_PNPM_FETCH_ERROR",
+            }
+        };
+    }
+    codes!(400 401 402 403 404 405 406 408 409 410 411 412 413 414 415 416 417 418 420 421 422
+        423 424 425 426 428 429 431 451 500 501 502 503 504 505 506 507 508 510 511 520 521 522
+        523 524 525 526 527 529 530)
 }

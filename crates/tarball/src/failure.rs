@@ -20,6 +20,21 @@ pub(crate) fn network_error(
     url: &str,
     e: &reqwest::Error,
 ) -> FetchError {
+    // Neither is a network failure, and a retry gives the same answer.
+    if e.is_builder() {
+        return FetchError::BadUrl {
+            pkg: pkg_id.to_string(),
+            url: redact_url(url),
+            message: redact_url(&error_chain(e)),
+        };
+    }
+    if e.is_redirect() {
+        return FetchError::TooManyRedirects {
+            pkg: pkg_id.to_string(),
+            url: redact_url(url),
+            message: redact_url(&error_chain(e)),
+        };
+    }
     // reqwest's message names the URL we sent (already without userinfo); walk the
     // source chain for the underlying cause (connection refused, reset, …).
     let mut message = e.to_string();
@@ -93,6 +108,18 @@ pub(crate) fn network_error(
         None => {}
     }
     FetchError::Network { pkg, url, message }
+}
+
+/// An error and its causes, `: `-separated.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 /// Why `local-address` itself made a connection fail, from one error of the chain and the

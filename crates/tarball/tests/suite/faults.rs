@@ -163,6 +163,55 @@ async fn retries_run_out_on_a_persistent_500() {
     assert_eq!(retry_reasons(&env).len(), 2);
 }
 
+/// pnpm retries 409 and 420 as it retries 408, 429 and 5xx, and names a status it gives up on
+/// in its code (`ERR_PNPM_FETCH_500`); 400 is not retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statuses_are_retried_and_named_as_pnpm_does() {
+    let env = Env::new().await;
+    for (name, status, retried) in [
+        ("conflict", 409, true),
+        ("calm", 420, true),
+        ("bad", 400, false),
+    ] {
+        let pkg = env.add(simple(name));
+        env.registry
+            .inject(Fault::status(env.path_of(&pkg), status).times(1));
+        let (fetcher, _w) = env.fetcher(env.options());
+        let fetched = fetcher.fetch(&pkg).await;
+        assert_eq!(fetched.is_ok(), retried, "{status}: {fetched:?}");
+        let expected_requests = if retried { 2 } else { 1 };
+        assert_eq!(
+            env.registry.request_count(&env.path_of(&pkg)),
+            expected_requests,
+            "{status}"
+        );
+    }
+    let pkg = env.add(simple("down-for-good"));
+    env.registry.inject(Fault::status(env.path_of(&pkg), 503));
+    let mut opts = env.options();
+    opts.retry.retries = 0;
+    let (fetcher, _w) = env.fetcher(opts);
+    let err = fetcher.fetch(&pkg).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_FETCH_503", "{err}");
+}
+
+/// A tarball URL that is no URL (a registry setting without its scheme) fails at once with a
+/// message about the setting; it was retried as a network error for about a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_tarball_url_fails_at_once_naming_the_setting() {
+    let env = Env::new().await;
+    let mut pkg = env.pkg("nowhere", "1.0.0");
+    pkg.tarball_url = "https://exa mple.test/nowhere/-/nowhere-1.0.0.tgz".to_string();
+    pkg.integrity = Some(tack_tarball::sha512_sri(b"x"));
+    let (fetcher, _w) = env.fetcher(env.options());
+    let started = std::time::Instant::now();
+    let err = fetcher.fetch(&pkg).await.unwrap_err();
+    assert_eq!(err.code(), "ERR_TACK_BAD_TARBALL_URL", "{err}");
+    assert!(err.to_string().contains("registry"), "{err}");
+    assert!(retry_reasons(&env).is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_is_honoured() {
     let env = Env::new().await;
