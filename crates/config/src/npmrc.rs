@@ -116,8 +116,11 @@ fn unquote(value: &str) -> String {
     value.to_string()
 }
 
-/// Expands `${VAR}` (and `${VAR:-default}`) from `env`. Unset variables without a default are left as
-/// written, with a warning.
+/// Expands `${VAR}` from `env` as pnpm's `env-replace` does: `${VAR:-fallback}` takes the
+/// fallback when `VAR` is unset or empty, `${VAR-fallback}` only when it is unset, and an odd
+/// number of backslashes before `${` escapes it (`\\${VAR}` stays `${VAR}`; each pair of
+/// backslashes becomes one). An unset variable without a fallback is left as written, with a
+/// warning (pnpm stops there).
 pub fn expand_env(
     value: &str,
     env: &BTreeMap<String, String>,
@@ -127,32 +130,65 @@ pub fn expand_env(
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
+        let before = &rest[..start];
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return out;
+        // `${name}`: a name without `$`, `{` or `}`.
+        let Some(end) = after
+            .find(['$', '{', '}'])
+            .filter(|&end| end > 0 && after.as_bytes()[end] == b'}')
+        else {
+            out.push_str(&rest[..start + 2]);
+            rest = after;
+            continue;
         };
-        let inner = &after[..end];
-        let (name, default) = match inner.split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (inner, None),
-        };
-        match (env.get(name), default) {
-            (Some(v), _) => out.push_str(v),
-            (None, Some(d)) => out.push_str(d),
-            (None, None) => {
-                warnings.push(Warning::new(
-                    "ERR_TACK_NPMRC_UNSET_ENV",
-                    format!("{origin}: environment variable {name} is not set; `${{{name}}}` is left as written"),
-                ));
-                out.push_str(&rest[start..start + 3 + end]);
+        let name = &after[..end];
+        let backslashes = before.len() - before.trim_end_matches('\\').len();
+        out.push_str(&before[..before.len() - backslashes]);
+        if backslashes % 2 == 1 {
+            out.push_str(&"\\".repeat(backslashes / 2));
+            out.push_str(&rest[start..start + 3 + end]);
+        } else {
+            out.push_str(&"\\".repeat(backslashes / 2));
+            match env_value(env, name) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    warnings.push(Warning::new(
+                        "ERR_TACK_NPMRC_UNSET_ENV",
+                        format!("{origin}: environment variable {name} is not set; `${{{name}}}` is left as written"),
+                    ));
+                    out.push_str(&rest[start..start + 3 + end]);
+                }
             }
         }
         rest = &after[end + 1..];
     }
     out.push_str(rest);
     out
+}
+
+/// `VAR`, `VAR:-fallback` or `VAR-fallback` looked up in `env` (`None`: unset, no fallback).
+fn env_value(env: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    // pnpm's `([^:-]+)(:?)-(.+)`: the variable name ends at the first `:` or `-`.
+    let split = name.find([':', '-']).filter(|&at| at > 0);
+    let Some((var, fallback, empty_too)) = split
+        .and_then(|at| {
+            let (var, tail) = name.split_at(at);
+            match tail.strip_prefix(":-") {
+                Some(fallback) => Some((var, fallback, true)),
+                None => tail
+                    .strip_prefix('-')
+                    .map(|fallback| (var, fallback, false)),
+            }
+        })
+        .filter(|(_, fallback, _)| !fallback.is_empty())
+    else {
+        return env.get(name).cloned();
+    };
+    match env.get(var) {
+        Some(v) if v.is_empty() && empty_too => Some(fallback.to_string()),
+        Some(v) => Some(v.clone()),
+        None => Some(fallback.to_string()),
+    }
 }
 
 /// The nerf-darted form of a registry URL: `//host[:port]/path/`, the host lowercased and
@@ -375,5 +411,24 @@ mod tests {
         );
         assert_eq!(expand_env("${C}", &e, &mut warnings, "t"), "${C}");
         assert_eq!(warnings.len(), 1);
+    }
+
+    /// pnpm's `env-replace` rules: `:-` falls back for an empty variable too, `-` only for an
+    /// unset one, and backslashes escape `${` in pairs.
+    #[test]
+    fn expands_like_pnpm_env_replace() {
+        let mut warnings = Vec::new();
+        let e = env(&[("SET", "v"), ("EMPTY", "")]);
+        let x = |text: &str, warnings: &mut Vec<Warning>| expand_env(text, &e, warnings, "t");
+        assert_eq!(x("${EMPTY:-d}", &mut warnings), "d");
+        assert_eq!(x("${EMPTY-d}", &mut warnings), "");
+        assert_eq!(x("${UNSET-d}", &mut warnings), "d");
+        assert_eq!(x("${SET-d}", &mut warnings), "v");
+        assert_eq!(x("${SET:-d}", &mut warnings), "v");
+        assert_eq!(x("\\${SET}", &mut warnings), "${SET}");
+        assert_eq!(x("\\\\${SET}", &mut warnings), "\\v");
+        assert_eq!(x("\\\\\\${SET}", &mut warnings), "\\${SET}");
+        assert_eq!(x("a$b${SET}c", &mut warnings), "a$bvc");
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 }
