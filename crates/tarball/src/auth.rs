@@ -309,6 +309,30 @@ mod tests {
         assert_eq!(t.header_for("https://f.test/x.tgz", None), None);
     }
 
+    /// A token for a path goes only to URLs under that path once `..` is resolved, as the
+    /// request resolves it: a lockfile tarball URL that climbs out must not carry it.
+    #[test]
+    fn a_url_climbing_out_of_a_token_s_path_does_not_get_it() {
+        let t = table(&[("//h.test/api/npm/:_authToken", "project-token")]);
+        assert_eq!(
+            t.header_for("https://h.test/api/npm/x/-/x-1.tgz", None)
+                .as_deref(),
+            Some("Bearer project-token")
+        );
+        for url in [
+            "https://h.test/api/npm/../../other/x.tgz",
+            "https://h.test/api/npm/%2e%2e/%2E%2e/other/x.tgz",
+            "https://h.test/api/npm/./../x.tgz",
+        ] {
+            assert_eq!(t.header_for(url, None), None, "{url}");
+        }
+        assert_eq!(
+            t.header_for("https://h.test/api/other/../npm/x.tgz", None)
+                .as_deref(),
+            Some("Bearer project-token")
+        );
+    }
+
     #[test]
     fn debug_never_shows_secrets() {
         let t = table(&[("//g.test/:_authToken", "supersecret")]);

@@ -198,6 +198,9 @@ fn join_relative(base: &str, reference: &str) -> String {
 
 /// `/a/b/c.tgz` → `["/a/b/", "/a/", "/"]`: the directory prefixes, longest first.
 pub(crate) fn path_prefixes(path: &str) -> Vec<String> {
+    // The path the request goes to: the HTTP client resolves `..` (and `%2e%2e`) segments,
+    // so a URL that climbs out of a token's path must not match that path's prefix.
+    let path = remove_dot_segments(path);
     let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
     let segments: Vec<&str> = dir.split('/').filter(|s| !s.is_empty()).collect();
     (0..=segments.len())
@@ -211,6 +214,35 @@ pub(crate) fn path_prefixes(path: &str) -> Vec<String> {
             p
         })
         .collect()
+}
+
+/// `path` with its `.` and `..` segments resolved, as a URL parser resolves them (`%2e` is
+/// a dot too); the query and fragment, if any, are left out.
+fn remove_dot_segments(path: &str) -> String {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let is_dot = |s: &str| s == "." || s.eq_ignore_ascii_case("%2e");
+    let is_dot_dot = |s: &str| {
+        let lower = s.to_ascii_lowercase();
+        matches!(lower.as_str(), ".." | ".%2e" | "%2e." | "%2e%2e")
+    };
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut out: Vec<&str> = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        if is_dot_dot(segment) {
+            out.pop();
+            if last {
+                out.push("");
+            }
+        } else if is_dot(segment) {
+            if last {
+                out.push("");
+            }
+        } else {
+            out.push(segment);
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// Lowercases the host (and port) of a nerf-dart key `//host[:port]/path/` in place, as a
