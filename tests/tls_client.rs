@@ -424,3 +424,45 @@ fn one_line(text: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// A redirect from an https registry to an http one carries no credentials: they would
+/// travel in clear. (Followed hop by hop, as redirects are once some registry has TLS
+/// settings of its own, the http host's token went along; reqwest, following redirects
+/// itself, drops it on any such change.)
+#[test]
+fn credentials_do_not_follow_a_redirect_from_https_to_http() {
+    let back = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let expected = clean_basic_tree(&back.url());
+    let front = https_registry();
+    front.inject(Fault::new(
+        "*.tgz",
+        FaultKind::Redirect {
+            to: back.url().trim_end_matches('/').to_string(),
+        },
+    ));
+    let back_nerf = back.url().trim_start_matches("http:").to_string();
+    let npmrc = format!(
+        "{front}:cafile={ca}\n{front}:_authToken=front-secret\n{back_nerf}:_authToken=back-secret\n",
+        front = nerf(&front),
+        ca = test_ca_path().display()
+    );
+    let project = project(&front, &npmrc);
+    let out = install(&project);
+    assert!(out.success(), "{}", out.describe());
+    let problems = check_all(&project, &project.store(), &expected);
+    assert!(problems.is_empty(), "{problems:?}");
+    let tarballs: Vec<_> = back
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with(".tgz"))
+        .collect();
+    assert!(!tarballs.is_empty(), "no tarball was redirected");
+    assert!(
+        tarballs.iter().all(|r| r.authorization.is_none()),
+        "{:?}",
+        tarballs
+            .iter()
+            .map(|r| &r.authorization)
+            .collect::<Vec<_>>()
+    );
+}

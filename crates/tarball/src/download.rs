@@ -443,13 +443,19 @@ impl<'a> Attempt<'a> {
     ) -> Result<reqwest::Response, AttemptError> {
         let mut url = request_url;
         let mut auth_url = self.url.to_string();
+        // Once a redirect has left https for http, no credential follows: it would travel in
+        // clear (reqwest, following redirects itself, drops it on any such change as well).
+        let mut downgraded = false;
         for _ in 0..=MAX_REDIRECTS {
             let mut request = self
                 .client
                 .for_url(&url)
                 .get(&url)
                 .header(ACCEPT_ENCODING, "identity");
-            if let Some(header) = self.auth.header_for(&auth_url, scope) {
+            if let Some(header) = (!downgraded)
+                .then(|| self.auth.header_for(&auth_url, scope))
+                .flatten()
+            {
                 request = request.header(AUTHORIZATION, header);
             }
             let response = match tokio::time::timeout(self.idle_timeout, request.send()).await {
@@ -468,10 +474,11 @@ impl<'a> Attempt<'a> {
             let Some(next) = next else {
                 return Ok(response);
             };
+            downgraded |= response.url().scheme() == "https" && next.scheme() == "http";
             url = strip_userinfo(next.as_str());
             auth_url = next.to_string();
         }
-        Err(FetchError::Network {
+        Err(FetchError::TooManyRedirects {
             pkg: self.pkg_id.to_string(),
             url: shown_url.to_string(),
             message: format!("more than {MAX_REDIRECTS} redirects"),
