@@ -1263,6 +1263,65 @@ fn a_local_tarball_dependency_is_read_from_disk_like_pnpm() {
     }
 }
 
+/// A workspace project without dependencies needs no importer (pnpm 12 installs the
+/// workspace from a lockfile resolved before the project was added, hoists the project and
+/// records it), and `packages/.name` directories are no projects to `packages/*`; tack
+/// refused both lockfiles with `ERR_PNPM_PACKAGE_MANAGER_NO_IMPORTER`. Once the new project
+/// has a dependency, both refuse it, also after a first install (not "Already up to date").
+#[test]
+fn projects_the_lockfile_does_not_know_are_judged_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    reference
+        .write(
+            "packages/e/package.json",
+            r#"{"name":"e","version":"1.0.0"}"#,
+        )
+        .write(
+            "packages/.template/package.json",
+            r#"{"name":"template","version":"1.0.0","dependencies":{"is-odd":"3.0.1"}}"#,
+        );
+    let tack_project = assert_same_tree(&reference, &[]);
+    let state = |project: &TestProject| -> Vec<String> {
+        let text = fs_err::read_to_string(
+            project
+                .dir()
+                .join("node_modules/.pnpm-workspace-state-v1.json"),
+        )
+        .expect("state file");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let root = project.dir().display().to_string();
+        json["projects"]
+            .as_object()
+            .expect("projects")
+            .keys()
+            .map(|k| k.replacen(&root, "<root>", 1))
+            .collect()
+    };
+    let pnpm_project = tack_suite::conformance::clone_inputs(&reference);
+    assert_success(
+        &pnpm_project.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm",
+    );
+    assert_eq!(state(&pnpm_project), state(&tack_project));
+    assert!(state(&tack_project).contains(&"<root>/packages/e".to_string()));
+
+    for project in [&pnpm_project, &tack_project] {
+        project.write(
+            "packages/e/package.json",
+            r#"{"name":"e","version":"1.0.0","dependencies":{"is-odd":"3.0.1"}}"#,
+        );
+    }
+    for (tool, project) in [("pnpm", &pnpm_project), ("tack", &tack_project)] {
+        let out = project.run_tool(tool, &["install"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("ERR_PNPM_PACKAGE_MANAGER_NO_IMPORTER"),
+            "{tool}: {stderr}"
+        );
+    }
+}
+
 /// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
 #[test]
 fn a_lockfile_of_another_major_version_fails_like_pnpm() {

@@ -168,6 +168,11 @@ fn check_importer(
     project: &Project,
 ) -> Result<(), ConfigError> {
     let Some(importer) = lockfile.importers.get(&project.importer_id) else {
+        // A project with no dependencies at all needs no importer: pnpm 12 installs such a
+        // workspace from a lockfile resolved before the project was added.
+        if has_no_dependencies(&project.manifest) {
+            return Ok(());
+        }
         return Err(ConfigError::MissingImporter {
             importer_id: project.importer_id.clone(),
         });
@@ -189,6 +194,14 @@ fn check_importer(
         ))),
         Err(Reason::Other(text)) => Err(outdated(text)),
     }
+}
+
+/// Whether `manifest` declares no dependency of any kind.
+pub fn has_no_dependencies(manifest: &crate::manifest::Manifest) -> bool {
+    manifest.dependencies.is_empty()
+        && manifest.dev_dependencies.is_empty()
+        && manifest.optional_dependencies.is_empty()
+        && manifest.peer_dependencies.is_empty()
 }
 
 /// One dependency field: its name, the lockfile block, and the manifest deps counted in it.

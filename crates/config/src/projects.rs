@@ -31,7 +31,22 @@ pub fn find_workspace_projects(root: &Path, globs: &[String]) -> Result<Vec<Proj
         });
     }
     if !globs.is_empty() {
-        walk(root, root, &include, &exclude, &mut projects)?;
+        // pnpm globs without `dot`: `*` and `**` match no name starting with `.`, so such a
+        // directory (`packages/.template`) is a project only when a pattern names a dot
+        // component itself.
+        let dot_dirs = globs.iter().any(|pattern| {
+            pattern
+                .trim_start_matches('!')
+                .split('/')
+                .any(|part| part.starts_with('.') && part != "." && part != "..")
+        });
+        let walker = Walker {
+            root,
+            include: &include,
+            exclude: &exclude,
+            dot_dirs,
+        };
+        walker.walk(root, &mut projects)?;
     }
     projects.sort_by(|a, b| a.importer_id.cmp(&b.importer_id));
     projects.dedup_by(|a, b| a.importer_id == b.importer_id);
@@ -73,54 +88,69 @@ fn build_sets(root: &Path, globs: &[String]) -> Result<(GlobSet, GlobSet), Confi
     Ok((build(include)?, build(exclude)?))
 }
 
-fn walk(
-    root: &Path,
-    dir: &Path,
-    include: &GlobSet,
-    exclude: &GlobSet,
-    out: &mut Vec<Project>,
-) -> Result<(), ConfigError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut children: Vec<PathBuf> = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| ConfigError::Io {
+/// The directory walk behind [`find_workspace_projects`].
+struct Walker<'a> {
+    root: &'a Path,
+    include: &'a GlobSet,
+    exclude: &'a GlobSet,
+    /// Whether directories whose names start with `.` are looked at at all.
+    dot_dirs: bool,
+}
+
+impl Walker<'_> {
+    fn walk(&self, dir: &Path, out: &mut Vec<Project>) -> Result<(), ConfigError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| ConfigError::Io {
             path: dir.to_path_buf(),
             source,
         })?;
-        let name = entry.file_name();
-        if name == "node_modules" || name == ".git" {
-            continue;
-        }
-        let Ok(file_type) = entry.file_type() else {
-            continue;
-        };
-        if file_type.is_dir() {
-            children.push(entry.path());
-        }
-    }
-    for child in children {
-        let Ok(relative) = child.strip_prefix(root) else {
-            continue;
-        };
-        let id = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        if include.is_match(&id) && !exclude.is_match(&id) {
-            let manifest_path = child.join("package.json");
-            if manifest_path.is_file() {
-                out.push(Project {
-                    dir: child.clone(),
-                    importer_id: id,
-                    manifest: read_manifest(&manifest_path)?,
-                });
+        // (path, followed: a symlink to a directory, matched but not walked into)
+        let mut children: Vec<(PathBuf, bool)> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| ConfigError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let name = entry.file_name();
+            // pnpm ignores `node_modules` and `bower_components` wherever they are.
+            if name == "node_modules" || name == "bower_components" || name == ".git" {
+                continue;
+            }
+            if !self.dot_dirs && name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                children.push((entry.path(), false));
+            } else if file_type.is_symlink() && entry.path().is_dir() {
+                children.push((entry.path(), true));
             }
         }
-        walk(root, &child, include, exclude, out)?;
+        children.sort();
+        for (child, followed) in children {
+            let Ok(relative) = child.strip_prefix(self.root) else {
+                continue;
+            };
+            let id = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            if self.include.is_match(&id) && !self.exclude.is_match(&id) {
+                let manifest_path = child.join("package.json");
+                if manifest_path.is_file() {
+                    out.push(Project {
+                        dir: child.clone(),
+                        importer_id: id,
+                        manifest: read_manifest(&manifest_path)?,
+                    });
+                }
+            }
+            if !followed {
+                self.walk(&child, out)?;
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -48,3 +48,37 @@ fn broken_manifest_names_file_and_line() {
     assert!(message.contains("package.json"), "{message}");
     assert!(message.contains("line 3"), "{message}");
 }
+
+/// Like pnpm's globs (no `dot`): `*` and `**` pass over directories whose names start with
+/// `.` and `bower_components`, unless a pattern names a dot directory itself; a symlink to a
+/// directory is a project like the directory. tack took `packages/.template` for a project
+/// and refused the lockfile, which has no importer for it.
+#[test]
+fn dot_directories_and_bower_components_are_not_matched_but_symlinks_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    manifest(root, "root");
+    manifest(&root.join("packages/a"), "a");
+    manifest(&root.join("packages/.template"), "template");
+    manifest(&root.join("packages/bower_components"), "bower");
+    manifest(&root.join("tools/.hidden/x"), "hidden-x");
+    manifest(&root.join("elsewhere/linked"), "linked");
+    std::os::unix::fs::symlink(root.join("elsewhere/linked"), root.join("packages/linked"))
+        .unwrap();
+    let ids = |globs: &[&str]| -> Vec<String> {
+        let globs: Vec<String> = globs.iter().map(|g| g.to_string()).collect();
+        find_workspace_projects(root, &globs)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.importer_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(&["packages/*", "tools/**"]),
+        [".", "packages/a", "packages/linked"]
+    );
+    assert_eq!(
+        ids(&["packages/*", "packages/.template"]),
+        [".", "packages/.template", "packages/a", "packages/linked"]
+    );
+}

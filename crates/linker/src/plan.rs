@@ -208,6 +208,9 @@ pub struct WorkspaceStateInput {
     /// Files stamped already, before the packages were imported: the sources of directory
     /// dependencies, so that an edit during the install is seen by the next one.
     pub stamped_files: Vec<(PathBuf, crate::workspace_state::FileStamp)>,
+    /// The workspace projects this install links nothing for (left out by `--filter`, or
+    /// without dependencies and without an importer): pnpm 12 records every project.
+    pub other_projects: Vec<(PathBuf, crate::workspace_state::ProjectInfo)>,
 }
 
 impl LinkPlan {

@@ -123,6 +123,12 @@ pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
                 },
             )
         })
+        .chain(
+            input
+                .other_projects
+                .iter()
+                .map(|(dir, info)| (dir.to_string_lossy().into_owned(), info.clone())),
+        )
         .collect();
     let files = input
         .validated_files

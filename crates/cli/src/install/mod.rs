@@ -435,6 +435,22 @@ pub fn run(
         optional_dependencies: config.include.optional_dependencies,
     };
     link.modules_state.skipped = install_plan.skipped.clone();
+    // Every workspace project goes into the state and its manifest into the stamps, linked
+    // or not: one without dependencies that gains some is no longer installable from this
+    // lockfile.
+    let other_projects: Vec<(PathBuf, tack_linker::ProjectInfo)> = projects
+        .iter()
+        .filter(|p| !importer_ids.contains(&p.importer_id))
+        .map(|p| {
+            (
+                p.dir.clone(),
+                tack_linker::ProjectInfo {
+                    name: p.manifest.name.clone(),
+                    version: p.manifest.version.clone(),
+                },
+            )
+        })
+        .collect();
     link.workspace_state = Some(WorkspaceStateInput {
         settings,
         filtered_install: !args.filter.is_empty(),
@@ -446,7 +462,10 @@ pub fn run(
         stamped_files: noop::validated_files(
             &config.lockfile_dir,
             &lockfile_path,
-            &link.importers,
+            link.importers
+                .iter()
+                .map(|importer| importer.dir.as_path())
+                .chain(other_projects.iter().map(|(dir, _)| dir.as_path())),
             config
                 .patched_dependencies
                 .values()
@@ -468,6 +487,7 @@ pub fn run(
             }),
         ))
         .collect(),
+        other_projects,
     });
 
     link.modules_state.allow_builds = config.allow_builds.clone().into_iter().collect();

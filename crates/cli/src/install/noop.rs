@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use tack_config::Config;
-use tack_linker::{read_workspace_state, LinkPlan, PlannedImporter, COMPLETION_MARKER};
+use tack_linker::{read_workspace_state, LinkPlan, COMPLETION_MARKER};
 
 use crate::error::CliError;
 
@@ -185,10 +185,10 @@ fn complete_marker_list(text: &str) -> Option<Vec<&str>> {
 /// in the lockfile). Files that may appear later without being listed here are checked apart
 /// ([`OPTIONAL_INPUTS`]); the directory dependencies are stamped apart too
 /// ([`directory_source_stamps`]).
-pub fn validated_files(
+pub fn validated_files<'a>(
     lockfile_dir: &Path,
     lockfile: &Path,
-    importers: &[PlannedImporter],
+    project_dirs: impl IntoIterator<Item = &'a Path>,
     patch_files: impl IntoIterator<Item = PathBuf>,
 ) -> Vec<PathBuf> {
     let mut files = vec![lockfile.to_path_buf()];
@@ -198,8 +198,8 @@ pub fn validated_files(
             files.push(path);
         }
     }
-    for importer in importers {
-        files.push(importer.dir.join("package.json"));
+    for dir in project_dirs {
+        files.push(dir.join("package.json"));
     }
     files.extend(patch_files);
     files.sort();
