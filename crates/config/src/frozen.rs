@@ -221,10 +221,18 @@ fn satisfies_manifest(
     importer: &ProjectSnapshot,
     manifest: &Manifest,
 ) -> Result<(), Reason> {
-    let ignored: BTreeSet<&str> = config
-        .ignored_optional_dependencies
-        .iter()
+    // pnpm drops them from the manifest's optionalDependencies only, matched as patterns
+    // (`@esbuild/*`, negations).
+    let ignored_matcher = crate::Matcher::new(&config.ignored_optional_dependencies);
+    let ignored: BTreeSet<&str> = manifest
+        .optional_dependencies
+        .keys()
         .map(String::as_str)
+        .filter(|name| {
+            ignored_matcher.matches(name)
+                && !manifest.dependencies.contains_key(*name)
+                && !manifest.dev_dependencies.contains_key(*name)
+        })
         .collect();
     // existingDeps = {...dev, ...prod, ...optional} (later wins), plus peers with autoInstallPeers.
     let mut existing: BTreeMap<&str, &str> = BTreeMap::new();

@@ -292,3 +292,25 @@ fn range_not_satisfied_by_a_locked_version_with_peers() {
         "{message}"
     );
 }
+
+/// `ignoredOptionalDependencies` are patterns, as in pnpm (`fsev*`, `@esbuild/*`), applied to
+/// the manifest's optionalDependencies: an ignored one the importer lacks is no change. tack
+/// matched exact names only and refused the lockfile ("1 dependency was added").
+#[test]
+fn ignored_optional_dependencies_are_patterns() {
+    let (_tmp, root) = workspace();
+    let yaml = root.join("pnpm-workspace.yaml");
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &yaml,
+        format!("{text}ignoredOptionalDependencies:\n  - 'fsev*'\n"),
+    )
+    .unwrap();
+    record_in_lockfile(&root, "ignoredOptionalDependencies:\n  - fsev*");
+    edit(
+        &root.join("pnpm-lock.yaml"),
+        "    optionalDependencies:\n      fsevents:\n        specifier: 2.3.3\n        version: 2.3.3\n",
+        "",
+    );
+    check(&root).unwrap();
+}

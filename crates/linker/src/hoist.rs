@@ -10,9 +10,9 @@
 //! pattern: public first, then private. So an injected workspace package is hoisted as its
 //! injected copy, which a direct dependency offers before the project does.
 
-use crate::matcher::Matcher;
 use crate::plan::{ChildTarget, DepGroup, LinkPlan};
 use std::collections::{HashMap, HashSet};
+use tack_config::Matcher;
 
 /// Public (root `node_modules`) or private (`<vs>/node_modules`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

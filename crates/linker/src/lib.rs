@@ -11,7 +11,6 @@ mod error;
 mod hoist;
 mod import;
 mod link;
-mod matcher;
 mod modules_yaml;
 mod names;
 mod packlist;
@@ -32,7 +31,6 @@ pub use link::{
     finish, import_all, link, link_top_level, modules_yaml_for, relink_bins, ImportSummary,
     LinkReport,
 };
-pub use matcher::Matcher;
 pub use modules_yaml::{
     check_compat, read_modules_yaml, write_modules_yaml, CompatAction, ModulesYaml, LAYOUT_VERSION,
 };

@@ -1,4 +1,5 @@
-//! The alias matcher behind `hoistPattern` and `publicHoistPattern`.
+//! pnpm's name matcher (`createMatcher`): behind `hoistPattern` and `publicHoistPattern` in
+//! the linker, and `ignoredOptionalDependencies` in the frozen-lockfile check.
 //!
 //! pnpm's patterns are globs where `*` matches any run of characters (slashes included) and a
 //! leading `!` negates. Patterns are applied in order: a positive match selects, a later
