@@ -33,8 +33,76 @@ pub fn check_frozen_lockfile(
     check_settings(config, lockfile)?;
     for project in projects {
         check_importer(config, lockfile, project)?;
+        check_linked_projects(lockfile, project, projects)?;
     }
     Ok(())
+}
+
+/// pnpm's `checkLinkedPackagesAreUpToDate`: a `workspace:` dependency linked to a project
+/// (`link:../b`) must still accept that project's version. A version bump without a new
+/// lockfile (`workspace:^1.0.0` and `b` now at 2.0.0) is an outdated lockfile to pnpm 12.
+fn check_linked_projects(
+    lockfile: &Lockfile,
+    project: &Project,
+    projects: &[Project],
+) -> Result<(), ConfigError> {
+    let Some(importer) = lockfile.importers.get(&project.importer_id) else {
+        return Ok(());
+    };
+    for (alias, dep, _) in importer.all_deps() {
+        let (Some(target), Some(range)) = (
+            dep.version.strip_prefix("link:"),
+            dep.specifier.strip_prefix("workspace:"),
+        ) else {
+            continue;
+        };
+        // `workspace:*`, `workspace:^`, `workspace:~` accept any version.
+        if matches!(range, "" | "*" | "^" | "~") {
+            continue;
+        }
+        let dir = lexical_join(&project.dir, target);
+        let Some(version) = projects
+            .iter()
+            .find(|p| p.dir == dir)
+            .and_then(|p| p.manifest.version.as_deref())
+        else {
+            continue;
+        };
+        let (Ok(range_parsed), Ok(version_parsed)) = (
+            node_semver::Range::parse(range),
+            node_semver::Version::parse(version),
+        ) else {
+            continue;
+        };
+        if !range_parsed.satisfies(&version_parsed) {
+            let manifest = if project.importer_id == "." {
+                "package.json".to_string()
+            } else {
+                format!("{}/package.json", project.importer_id)
+            };
+            return Err(ConfigError::OutdatedLockfile {
+                manifest,
+                reason: format!("local dependency \"{alias}\" at \"{target}\" is outdated"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `base` joined with the relative `path`, `.` and `..` resolved without the filesystem.
+fn lexical_join(base: &Path, path: &str) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for component in base.join(path).components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// sha256 hex of a patch file with CRLF turned into LF (`calcPatchHashes`).

@@ -314,3 +314,31 @@ fn ignored_optional_dependencies_are_patterns() {
     );
     check(&root).unwrap();
 }
+
+/// A `workspace:` range that no longer accepts the linked project's version (the project
+/// was bumped, the lockfile not updated) is an outdated lockfile, as in pnpm 12: "local
+/// dependency "b" at "../b" is outdated". tack linked it anyway.
+#[test]
+fn a_linked_project_bumped_past_its_range_is_outdated() {
+    let (_tmp, root) = workspace();
+    let a = root.join("packages/a/package.json");
+    edit(&a, r#""b":"workspace:*""#, r#""b":"workspace:^1.0.0""#);
+    edit(
+        &root.join("pnpm-lock.yaml"),
+        "        specifier: workspace:*\n        version: link:../b",
+        "        specifier: workspace:^1.0.0\n        version: link:../b",
+    );
+    check(&root).unwrap();
+    edit(
+        &root.join("packages/b/package.json"),
+        r#""version":"1.0.0""#,
+        r#""version":"2.0.0""#,
+    );
+    let err = check(&root).unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_OUTDATED_LOCKFILE", "{err}");
+    assert!(
+        err.to_string()
+            .contains(r#"local dependency "b" at "../b" is outdated"#),
+        "{err}"
+    );
+}
