@@ -30,7 +30,11 @@ pub fn check_frozen_lockfile(
         }
         return Ok(());
     };
-    check_settings(config, lockfile)?;
+    let root_manifest = projects
+        .iter()
+        .find(|p| p.importer_id == ".")
+        .map(|p| &p.manifest);
+    check_settings(config, lockfile, root_manifest)?;
     for project in projects {
         check_importer(config, lockfile, project)?;
         check_linked_projects(lockfile, project, projects)?;
@@ -89,6 +93,22 @@ fn check_linked_projects(
     Ok(())
 }
 
+/// An override's `$name` (pnpm's version reference, deprecated but still applied): the
+/// root manifest's specifier for `name`, which pnpm records in the lockfile in its place.
+fn version_reference<'m>(root_manifest: Option<&'m Manifest>, value: &str) -> Option<&'m str> {
+    let name = value.strip_prefix('$')?;
+    let manifest = root_manifest?;
+    [
+        &manifest.dependencies,
+        &manifest.dev_dependencies,
+        &manifest.optional_dependencies,
+        &manifest.peer_dependencies,
+    ]
+    .into_iter()
+    .find_map(|deps| deps.get(name))
+    .map(String::as_str)
+}
+
 /// `base` joined with the relative `path`, `.` and `..` resolved without the filesystem.
 fn lexical_join(base: &Path, path: &str) -> std::path::PathBuf {
     use std::path::Component;
@@ -128,7 +148,11 @@ fn mismatch(field: &str) -> ConfigError {
 }
 
 /// `getOutdatedLockfileSetting`.
-pub fn check_settings(config: &Config, lockfile: &Lockfile) -> Result<(), ConfigError> {
+pub fn check_settings(
+    config: &Config,
+    lockfile: &Lockfile,
+    root_manifest: Option<&Manifest>,
+) -> Result<(), ConfigError> {
     for (catalog_name, entries) in &lockfile.catalogs {
         for (dep, entry) in entries {
             let configured = config.catalogs.get(catalog_name).and_then(|c| c.get(dep));
@@ -140,7 +164,10 @@ pub fn check_settings(config: &Config, lockfile: &Lockfile) -> Result<(), Config
     let overrides: IndexMap<String, String> = config
         .overrides
         .iter()
-        .map(|(k, v)| (k.clone(), resolve_catalog_spec(config, k, v)))
+        .map(|(k, v)| {
+            let v = version_reference(root_manifest, v).unwrap_or(v);
+            (k.clone(), resolve_catalog_spec(config, k, v))
+        })
         .collect();
     if !same_map(&lockfile.overrides, &overrides) {
         return Err(mismatch("overrides"));

@@ -342,3 +342,21 @@ fn a_linked_project_bumped_past_its_range_is_outdated() {
         "{err}"
     );
 }
+
+/// An override written `$name` stands for the root manifest's specifier of `name`, which is
+/// what pnpm records in the lockfile: no mismatch. tack compared `$is-odd` with `^3.0.1`.
+#[test]
+fn an_override_referencing_a_root_dependency_is_resolved_before_comparing() {
+    let (_tmp, root) = workspace();
+    edit(
+        &root.join("pnpm-workspace.yaml"),
+        "overrides:\n  kind-of: 6.0.3\n",
+        "overrides:\n  kind-of: 6.0.3\n  is-odd: $is-odd\n",
+    );
+    edit(
+        &root.join("pnpm-lock.yaml"),
+        "overrides:\n  kind-of: 6.0.3\n",
+        "overrides:\n  kind-of: 6.0.3\n  is-odd: ^3.0.1\n",
+    );
+    check(&root).unwrap();
+}
