@@ -1251,6 +1251,27 @@ fn a_local_tarball_dependency_is_read_from_disk_like_pnpm() {
         .join("node_modules/vendored/package.json")
         .is_file());
 
+    // Changed under an unchanged lockfile, the file fails the integrity check even with the
+    // package in the store (tack took the stored copy without reading the file).
+    let other = registry
+        .tarball("is-number", "7.0.0")
+        .expect("another tarball");
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        fs_err::write(project.dir().join("vendor/is-number-6.0.0.tgz"), &other).expect("swap");
+        fs_err::remove_dir_all(project.dir().join("node_modules")).expect("clear");
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains("ERR_PNPM_TARBALL_INTEGRITY"),
+            "{tool}: {stderr}"
+        );
+    }
+
     fs_err::remove_file(reference.dir().join("vendor/is-number-6.0.0.tgz")).expect("remove tgz");
     for tool in ["pnpm", "tack"] {
         let project = tack_suite::conformance::clone_inputs(&reference);

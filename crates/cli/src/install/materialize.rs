@@ -556,9 +556,12 @@ pub fn materialize(
                 locals.spawn(i, Local::Directory)?;
                 pending += 1;
             }
-            Source::Tarball { store_key, .. } => {
+            Source::Tarball { store_key, url, .. } => {
                 let list = users.entry(store_key.as_str()).or_default();
-                if list.is_empty() {
+                // A local tarball is read and judged on every install, as pnpm 12 does in a
+                // frozen install: its row is not looked up, so that a file changed under an
+                // unchanged lockfile fails the integrity check instead of going unnoticed.
+                if list.is_empty() && tack_tarball::local_tarball_path(url).is_none() {
                     keys.push(store_key);
                 }
                 list.push(i);
