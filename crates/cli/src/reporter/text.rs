@@ -69,11 +69,15 @@ impl TextState {
             text = format!("{:<40} | {text}", script_prefix(prefix));
         }
         match &self.bar {
-            Some(bar) => {
-                bar.set_message(text);
-                if done {
-                    bar.finish();
+            Some(bar) if !done => bar.set_message(text),
+            // The final count stays where the live line was, and what follows is printed
+            // under it (a finished bar is drawn again under every later line, so it ended up
+            // below "Done in").
+            Some(_) => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
                 }
+                stdout_line(&text);
             }
             None => stdout_line(&text),
         }
