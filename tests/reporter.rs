@@ -48,5 +48,5 @@ fn on_a_terminal_the_progress_line_ends_above_the_summary() {
         .unwrap_or_else(|| panic!("no final progress line: {shown:#?}"));
     assert!(progress < done, "{shown:#?}");
     assert_eq!(done, shown.len() - 1, "{shown:#?}");
-    assert!(shown.iter().any(|l| *l == "+ is-odd 3.0.1"), "{shown:#?}");
+    assert!(shown.contains(&"+ is-odd 3.0.1"), "{shown:#?}");
 }
