@@ -31,6 +31,14 @@ ensure_xfsprogs() {
   fi
 }
 
+# The terminal reporter test runs tack under `script` (util-linux) for a pseudo-terminal.
+ensure_script() {
+  if ! command -v script >/dev/null 2>&1; then
+    echo "installing util-linux's script (for the terminal reporter test)" >&2
+    apt-get update -qq && apt-get install -y -qq bsdutils >&2
+  fi
+}
+
 # The TLS handshake test runs `openssl s_server`: an OpenSSL server, as nginx is, ends a TLS 1.2
 # handshake that lacks a client certificate with the alert rustls servers never send.
 ensure_openssl() {
