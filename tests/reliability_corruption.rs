@@ -205,3 +205,51 @@ fn damaged_store_refetches_exactly_the_affected_packages() {
         &failures,
     );
 }
+
+/// `tack store status` never calls a package it could not check untouched: after `store
+/// verify` dropped the record of a package whose store file was edited through
+/// `node_modules`, status reported "Packages in the store are untouched" and exited 0. And a
+/// store command given a store that does not exist says so instead of creating an empty one.
+#[test]
+fn store_status_reports_packages_it_cannot_check() {
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let project = basic_project(&registry.url());
+    let store = project.store();
+    let install = kill::run(
+        kill::install_command(&project, &store, &[]),
+        Duration::from_secs(60),
+    );
+    assert!(install.success(), "{}", install.describe());
+    let victim = project.dir().join(VICTIM_FILE);
+    let text = std::fs::read_to_string(&victim).expect("victim");
+    std::fs::write(&victim, text.replace("is-odd", "is-odd ")).expect("edit through the link");
+
+    let verify = kill::run(
+        kill::store_command(&project, &store, "verify"),
+        Duration::from_secs(60),
+    );
+    assert!(!verify.timed_out(), "{}", verify.describe());
+    let status = kill::run(
+        kill::store_command(&project, &store, "status"),
+        Duration::from_secs(60),
+    );
+    assert!(!status.success(), "{}", status.describe());
+    assert!(
+        status.stderr.contains("ERR_TACK_STORE_STATUS_UNKNOWN")
+            && status.stderr.contains("is-odd@3.0.1"),
+        "{}",
+        status.describe()
+    );
+
+    let missing = project.dir().join("no-such-store");
+    let status = kill::run(
+        kill::store_command(&project, &missing, "status"),
+        Duration::from_secs(60),
+    );
+    assert!(
+        !status.success() && status.stderr.contains("ERR_TACK_NO_STORE"),
+        "{}",
+        status.describe()
+    );
+    assert!(!missing.exists());
+}

@@ -26,6 +26,15 @@ pub fn run(
     let cwd = install::working_dir(dir)?;
     let config = install::load_config(&cwd, overrides(args), reporter)?;
     let store = install::store_dir_for(&config);
+    // Opening the index creates it: a mistyped `--store-dir` would become an empty store
+    // reported "intact".
+    if !matches!(command, StoreCommand::Path(_)) && !store.root().is_dir() {
+        return Err(CliError::new(
+            "ERR_TACK_NO_STORE",
+            format!("There is no store at {}", store.root().display()),
+        )
+        .with_help("Check --store-dir (or storeDir): `tack store path` prints the store this project uses."));
+    }
     match command {
         StoreCommand::Path(_) => {
             println!("{}", store.root().display());
@@ -136,6 +145,24 @@ fn store_status(
     }
     let keys: Vec<String> = keyed.iter().map(|(k, _, _)| k.clone()).collect();
     let rows = StoreIndex::open(store)?.get_many(&keys)?;
+    // A package without its record (dropped by `store verify` or `prune`, or one that does not
+    // decode) cannot be checked: it is reported, never counted as untouched.
+    let unknown: Vec<&str> = keyed
+        .iter()
+        .filter(|(key, _, _)| !rows.contains_key(key))
+        .map(|(_, _, dep_path)| dep_path.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(CliError::new(
+            "ERR_TACK_STORE_STATUS_UNKNOWN",
+            format!(
+                "{} installed package(s) have no record in the store, so they could not be checked: {}",
+                unknown.len(),
+                unknown.join(", ")
+            ),
+        )
+        .with_help("Run `tack install` to fetch them into the store again, then `tack store status`."));
+    }
     let pairs: Vec<(&Path, &tack_store_dir::PackageFilesIndex)> = keyed
         .iter()
         .filter_map(|(key, dir, _)| rows.get(key).map(|row| (dir.as_path(), row)))
