@@ -585,6 +585,41 @@ fn patched_project(registry_url: &str) -> TestProject {
     clone_inputs(&resolver)
 }
 
+/// A patch of a package this install leaves out (a devDependency under `--prod`; likewise an
+/// optional one this platform skips) is no unused patch: pnpm 12 installs, and tack failed
+/// with `ERR_PNPM_UNUSED_PATCH`.
+#[test]
+fn a_patch_of_a_package_left_out_by_prod_is_not_unused_like_pnpm() {
+    let registry = registry::start();
+    let resolver = TestProject::new();
+    let manifest = json!({"name": "p", "version": "1.0.0",
+        "dependencies": {"is-number": "7.0.0"}, "devDependencies": {"is-odd": "3.0.1"}});
+    write_inputs(
+        &resolver,
+        &registry.url(),
+        &manifest,
+        "patchedDependencies:\n  is-odd@3.0.1: patches/is-odd@3.0.1.patch\n",
+    );
+    resolver.write("patches/is-odd@3.0.1.patch", GOOD_PATCH);
+    assert_success(
+        &resolver.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]),
+        "pnpm install (resolving a patch)",
+    );
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&resolver);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile", "--prod"]);
+        assert_success(&out, tool);
+        assert!(
+            project.dir().join("node_modules/is-number").exists(),
+            "{tool}"
+        );
+        assert!(
+            !project.dir().join("node_modules/is-odd").exists(),
+            "{tool}"
+        );
+    }
+}
+
 #[test]
 fn a_patch_is_applied_to_a_copy() {
     let registry = registry::start();

@@ -129,6 +129,17 @@ impl Builds {
                 .is_some_and(|s| s.optional);
             pkgs.push(PkgInfo { patch, optional });
         }
+        // A patch counts as used when any package of the lockfile has it, installed here or
+        // not: pnpm 12 checks for unused patches only when it resolves, and a frozen install
+        // of a lockfile with a patched optional dependency skipped on this platform, or a
+        // patched devDependency under --prod, succeeds there (tack failed it with
+        // ERR_PNPM_UNUSED_PATCH).
+        for dep_path in lockfile.snapshots.keys() {
+            let (name, version) = lockfile.name_version(dep_path);
+            if let Some((key, _)) = patches.find(&name, &version) {
+                used_patches.insert(key.to_string());
+            }
+        }
         let engine = node_version
             .and_then(|v| v.trim_start_matches('v').split('.').next()?.parse().ok())
             .map(engine_name);
