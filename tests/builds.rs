@@ -570,6 +570,63 @@ const GOOD_PATCH: &str = "diff --git a/index.js b/index.js
  };
 ";
 
+/// Takes the postinstall out of `tack-build-dep` (its preinstall stays).
+const DROP_POSTINSTALL_PATCH: &str = "diff --git a/package.json b/package.json
+--- a/package.json
++++ b/package.json
+@@ -5,7 +5,6 @@
+   \"main\": \"index.js\",
+   \"license\": \"MIT\",
+   \"scripts\": {
+-    \"preinstall\": \"node log.js preinstall\",
+-    \"postinstall\": \"node build.js\"
++    \"preinstall\": \"node log.js preinstall\"
+   }
+ }
+";
+
+/// A patch that takes a script out: the scripts run are the patched package.json's, as in
+/// pnpm 12 (tack ran the store copy's, so the dropped postinstall ran anyway).
+#[test]
+fn a_patched_package_runs_its_patched_scripts_like_pnpm() {
+    let registry = registry::start();
+    let resolver = TestProject::new();
+    let manifest =
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"tack-build-dep": "1.0.0"}});
+    write_inputs(
+        &resolver,
+        &registry.url(),
+        &manifest,
+        "allowBuilds:\n  tack-build-dep: true\npatchedDependencies:\n  tack-build-dep@1.0.0: patches/tack-build-dep@1.0.0.patch\n",
+    );
+    resolver.write("patches/tack-build-dep@1.0.0.patch", DROP_POSTINSTALL_PATCH);
+    assert_success(
+        &resolver.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]),
+        "pnpm install (resolving a patch)",
+    );
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&resolver);
+        let _ = fs_err::remove_file(project.dir().join("build-log.txt"));
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        let dir = project.dir().join(DEP_DIR);
+        assert!(
+            !read(&project, &format!("{DEP_DIR}/package.json")).contains("postinstall"),
+            "{tool}: the patch is applied"
+        );
+        assert!(
+            !dir.join("built.txt").exists(),
+            "{tool} ran the dropped postinstall: {}",
+            text(&out)
+        );
+        assert!(
+            log(&project).contains("preinstall"),
+            "{tool}: {}",
+            text(&out)
+        );
+    }
+}
+
 fn patched_project(registry_url: &str) -> TestProject {
     let resolver = TestProject::new();
     let manifest = json!({"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}});

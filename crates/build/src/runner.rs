@@ -7,7 +7,7 @@
 use crate::env::{ScriptEnv, ScriptOf};
 use crate::error::BuildError;
 use crate::events::{BuildEvent, Reporter};
-use crate::graph::{BuildGraph, BuildNode};
+use crate::graph::{BuildGraph, BuildNode, LifecycleScripts};
 use crate::patch;
 use crate::policy::BuildPolicy;
 use crate::script::{run_script, ScriptCommand, ScriptOutput};
@@ -231,7 +231,17 @@ fn build_one(
     let mut outputs = Vec::new();
     let mut ran = false;
     let manifest = manifest_on_disk(node);
-    for (stage, script) in dependency_stages(node) {
+    // A patch may change the scripts (drop a postinstall, say): they are read from the
+    // patched package.json then, as pnpm 12 reads them, not from the store's copy.
+    let (scripts, gypfile) = if patched {
+        (
+            LifecycleScripts::from_manifest(&manifest),
+            manifest.get("gypfile").and_then(serde_json::Value::as_bool),
+        )
+    } else {
+        (node.scripts.clone(), node.gypfile)
+    };
+    for (stage, script) in dependency_stages(node, &scripts, gypfile) {
         if script.trim() == ONLY_ALLOW_PNPM {
             continue;
         }
@@ -262,12 +272,15 @@ fn build_one(
 /// The scripts to run for a dependency, in order: `preinstall`, `install` (or the implicit
 /// `node-gyp rebuild` when there is a `binding.gyp`, no `install`/`preinstall` script and no
 /// `gypfile: false`), `postinstall`.
-fn dependency_stages(node: &BuildNode) -> Vec<(&'static str, String)> {
-    let s = &node.scripts;
+fn dependency_stages(
+    node: &BuildNode,
+    s: &LifecycleScripts,
+    gypfile: Option<bool>,
+) -> Vec<(&'static str, String)> {
     let mut install = s.install.clone();
     if install.is_none()
         && s.preinstall.is_none()
-        && node.gypfile != Some(false)
+        && gypfile != Some(false)
         && node.dir.join("binding.gyp").is_file()
     {
         install = Some("node-gyp rebuild".to_string());
