@@ -609,10 +609,12 @@ fn a_patched_package_runs_its_patched_scripts_like_pnpm() {
         let _ = fs_err::remove_file(project.dir().join("build-log.txt"));
         let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
         assert_success(&out, tool);
-        let dir = project.dir().join(DEP_DIR);
+        // Through the project's link: a patched package's slot name carries the patch hash.
+        let dir = project.dir().join("node_modules/tack-build-dep");
+        let manifest = read(&project, "node_modules/tack-build-dep/package.json");
         assert!(
-            !read(&project, &format!("{DEP_DIR}/package.json")).contains("postinstall"),
-            "{tool}: the patch is applied"
+            manifest.contains("\"preinstall\"") && !manifest.contains("\"postinstall\""),
+            "{tool}: the patch is applied: {manifest}"
         );
         assert!(
             !dir.join("built.txt").exists(),
