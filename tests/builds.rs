@@ -679,6 +679,48 @@ fn a_patch_of_a_package_left_out_by_prod_is_not_unused_like_pnpm() {
     }
 }
 
+/// An install stopped after its state files were written and before its patches ran (killed
+/// during an earlier build, or ended by one that failed) leaves an unpatched copy under a
+/// record that has it, and its sentinel: the next install imports the package again and
+/// patches it. (It was taken for patched, and stayed unpatched.) The state is made by hand.
+#[test]
+fn a_patch_an_interrupted_install_never_applied_is_applied_by_the_next() {
+    let registry = registry::start();
+    let project = patched_project(&registry.url());
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let index = project.dir().join("node_modules/is-odd/index.js");
+    let patched = fs_err::read_to_string(&index).expect("index.js");
+    assert!(patched.contains("expected a patched number"), "{patched}");
+    // What the stopped install left: the copy as imported, before its patch.
+    fs_err::remove_file(&index).expect("unlink the patched copy");
+    fs_err::write(
+        &index,
+        patched.replace("expected a patched number", "expected a number"),
+    )
+    .expect("unpatched copy");
+    fs_err::write(
+        project.dir().join("node_modules/.tack-install-in-progress"),
+        "",
+    )
+    .expect("sentinel");
+    let _ = fs_err::remove_file(project.dir().join("node_modules/.pnpm/.tack-markers"));
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "the next install");
+    let again = fs_err::read_to_string(&index).expect("index.js");
+    assert!(
+        again.contains("expected a patched number"),
+        "{again}\n{}",
+        text(&out)
+    );
+    assert!(!project
+        .dir()
+        .join("node_modules/.tack-install-in-progress")
+        .exists());
+}
+
 #[test]
 fn a_patch_is_applied_to_a_copy() {
     let registry = registry::start();

@@ -348,14 +348,13 @@ impl Builds {
     /// the packages the build sequence can contain: those that need a build or a patch, and
     /// those with one below them. The others can never join the sequence, and copying all
     /// of them (paths, names, every edge) was most of the build step of a warm install.
-    /// `recorded`: the lockfile the last complete install recorded. A reused package dir
-    /// counts as built only if that install had the package (and did not leave its build
-    /// pending or ignored); one left by an install that stopped before its end is built again.
+    /// A reused package dir counts as built only if the last complete install had the package
+    /// (`InstallPlan::recorded`) and did not leave its build pending or ignored; one left by
+    /// an install that stopped before its end is built again.
     pub fn graph(
         &self,
         plan: &InstallPlan,
         materialized: &super::materialize::Materialized,
-        recorded: &super::summary::Recorded,
     ) -> BuildGraph {
         let requires_build: Vec<bool> = plan
             .link
@@ -401,7 +400,7 @@ impl Builds {
             let (is_built, patch) = if reused {
                 // A dir left by the last complete install: built and patched then, unless
                 // that install ignored or deferred its build.
-                let unbuilt = !recorded.has_package(&pkg.dep_path)
+                let unbuilt = !plan.recorded.get(i).copied().unwrap_or(false)
                     || self.previously_unbuilt.contains(&pkg.dep_path)
                     || self
                         .previously_unbuilt

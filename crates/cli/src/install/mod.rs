@@ -12,6 +12,7 @@
 mod build;
 mod fetch_order;
 mod filter;
+mod in_progress;
 mod materialize;
 pub mod noop;
 pub mod plan;
@@ -579,6 +580,7 @@ pub fn run(
     // The lockfile the last install recorded: the summary lists the direct dependencies that
     // changed since.
     let mut previous_current = summary::Recorded::Nothing;
+    let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
     if install_plan.link.virtual_store_dir.exists() {
         // The no-op check's list goes first: until this install writes it again at its very
         // end, the next one cannot answer "Already up to date" over what this one changes.
@@ -604,7 +606,7 @@ pub fn run(
         .link
         .packages
         .iter()
-        .map(|pkg| previous_current.has_package(&pkg.dep_path))
+        .map(|pkg| !interrupted && previous_current.has_package(&pkg.dep_path))
         .collect();
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per
@@ -632,7 +634,7 @@ pub fn run(
     let _ = install_plan.link.current_lockfile_yaml.set(rendered);
     // What is left to build is known now, and goes into the `.modules.yaml` the linker
     // writes; the build step rewrites that file only if its outcome differs.
-    let build_graph = builds.graph(&install_plan, &materialized, &previous_current);
+    let build_graph = builds.graph(&install_plan, &materialized);
     let _ = install_plan
         .link
         .modules_state
@@ -677,6 +679,8 @@ pub fn run(
         build::forget_markers(&install_plan.link);
     }
     let deferred = built?;
+    // Every build and patch this install had to run ran (ignored builds are recorded as such).
+    in_progress::end(&install_plan.link.root_modules_dir());
     if deferred.is_none() {
         noop::write_markers(&install_plan.link)?;
     }
