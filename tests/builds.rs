@@ -721,6 +721,24 @@ fn a_patch_an_interrupted_install_never_applied_is_applied_by_the_next() {
         .exists());
 }
 
+/// `scriptShell` names the shell scripts run in, as in pnpm 12: a script written for bash
+/// (`[[ … ]]`, `$BASH_VERSION`) runs. tack always ran `sh`, where it fails or sees no bash.
+#[test]
+fn scripts_run_in_the_script_shell_like_pnpm() {
+    let registry = registry::start();
+    let manifest = json!({"name": "ss", "version": "1.0.0",
+        "dependencies": {"is-odd": "3.0.1"},
+        "scripts": {"postinstall": "[[ 1 == 1 ]] && echo \"$BASH_VERSION\" > shell.txt"}});
+    let reference = resolved(&registry.url(), manifest, "scriptShell: bash\n");
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        let shell = read(&project, "shell.txt");
+        assert!(!shell.trim().is_empty(), "{tool}: no bash: {}", text(&out));
+    }
+}
+
 #[test]
 fn a_patch_is_applied_to_a_copy() {
     let registry = registry::start();

@@ -58,6 +58,15 @@ pub struct ScriptEnv {
     pub user_tmp_dir: Option<OsString>,
     /// npm's `unsafe-perm`: true unless running as root.
     pub unsafe_perm: bool,
+    /// `scriptShell`: the shell scripts run in (`<shell> -c <script>`), `sh` when unset.
+    pub script_shell: Option<String>,
+}
+
+impl ScriptEnv {
+    /// The shell scripts run in.
+    pub fn shell(&self) -> &str {
+        self.script_shell.as_deref().unwrap_or("sh")
+    }
 }
 
 impl ScriptEnv {
@@ -85,6 +94,7 @@ impl ScriptEnv {
             user_tmp_dir: std::env::var_os("TMPDIR").filter(|v| !v.is_empty()),
             // SAFETY: geteuid has no preconditions and cannot fail.
             unsafe_perm: unsafe { libc::geteuid() } != 0,
+            script_shell: None,
         }
     }
 

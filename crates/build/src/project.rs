@@ -78,6 +78,7 @@ pub fn run_project_scripts(
                 dir: &project.dir,
                 stage,
                 script,
+                shell: env.shell(),
                 env: env.vars_for(
                     &project.dir,
                     &project.manifest,

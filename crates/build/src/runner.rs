@@ -252,6 +252,7 @@ fn build_one(
             dir: &node.dir,
             stage,
             script: &script,
+            shell: opts.env.shell(),
             env: opts
                 .env
                 .vars_for(&node.dir, &manifest, ScriptOf::Dependency, stage, &script),

@@ -25,6 +25,8 @@ pub(crate) struct ScriptCommand<'a> {
     pub stage: &'a str,
     pub script: &'a str,
     pub env: Vec<(String, OsString)>,
+    /// The shell that runs it, as `<shell> -c <script>` (`scriptShell`; `sh` by default).
+    pub shell: &'a str,
 }
 
 /// The result of a script that ran (successfully or not).
@@ -57,7 +59,7 @@ pub(crate) fn run_script(
             source,
         })?;
     }
-    let mut child = Command::new("sh")
+    let mut child = Command::new(cmd.shell)
         .arg("-c")
         .arg(cmd.script)
         .current_dir(cmd.dir)

@@ -492,6 +492,11 @@ impl Builds {
         );
         // `tack install` loads its configuration for the project it runs in.
         env.prefix_dir = config.cwd.clone();
+        env.script_shell = config
+            .settings
+            .script_shell
+            .clone()
+            .filter(|s| !s.is_empty());
         if let Some(unsafe_perm) = config.settings.unsafe_perm {
             env.unsafe_perm = unsafe_perm;
         }
