@@ -739,6 +739,40 @@ fn scripts_run_in_the_script_shell_like_pnpm() {
     }
 }
 
+/// `permissions.<pkg>.build` (pnpm 12.11+) decides over `allowBuilds`: `true` approves a
+/// build no `allowBuilds` entry names, `false` denies one `allowBuilds` approves, and
+/// `.modules.yaml` records the decision, as pnpm 12.21 does. tack read the setting and
+/// ignored it.
+#[test]
+fn build_permissions_decide_over_allow_builds_like_pnpm() {
+    let registry = registry::start();
+    let manifest =
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"tack-build-dep": "1.0.0"}});
+    for (settings, built) in [
+        ("permissions:\n  tack-build-dep:\n    build: true\n", true),
+        (
+            "allowBuilds:\n  tack-build-dep: true\npermissions:\n  tack-build-dep:\n    build: false\n",
+            false,
+        ),
+    ] {
+        let reference = resolved(&registry.url(), manifest.clone(), settings);
+        let mut recorded = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let project = clone_inputs(&reference);
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            assert_eq!(
+                project.dir().join(DEP_DIR).join("built.txt").exists(),
+                built,
+                "{tool}, {settings}: {}",
+                text(&out)
+            );
+            recorded.push(modules_yaml(&project)["allowBuilds"].clone());
+        }
+        assert_eq!(recorded[0], recorded[1], "{settings}");
+    }
+}
+
 #[test]
 fn a_patch_is_applied_to_a_copy() {
     let registry = registry::start();

@@ -480,6 +480,21 @@ fn invalid(key: &str, value: &str, allowed: &str) -> ConfigError {
     }
 }
 
+/// `allowBuilds` with the `permissions` setting's build decisions over it (pnpm 12.11+:
+/// `permissions: {esbuild: {build: true}}` approves, `build: false` denies, whatever
+/// `allowBuilds` says; observed with pnpm 12.21, which also records the merged map).
+fn allow_builds_with_permissions(s: &Settings) -> IndexMap<String, Value> {
+    let mut allow = s.allow_builds.clone().unwrap_or_default();
+    if let Some(Value::Object(permissions)) = &s.permissions {
+        for (package, granted) in permissions {
+            if let Some(build) = granted.get("build").and_then(Value::as_bool) {
+                allow.insert(package.clone(), Value::Bool(build));
+            }
+        }
+    }
+    allow
+}
+
 /// Fills pnpm's defaults in for every setting no layer set.
 fn build_config(
     inputs: &ConfigInputs,
@@ -593,7 +608,7 @@ fn build_config(
         strict_ssl,
         verify_store_integrity: s.verify_store_integrity.unwrap_or(true),
         strict_dep_builds: s.strict_dep_builds.unwrap_or(true),
-        allow_builds: s.allow_builds.clone().unwrap_or_default(),
+        allow_builds: allow_builds_with_permissions(&s),
         dangerously_allow_all_builds: s.dangerously_allow_all_builds.unwrap_or(false),
         only_built_dependencies: s.only_built_dependencies.clone(),
         never_built_dependencies: s.never_built_dependencies.clone(),
