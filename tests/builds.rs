@@ -773,6 +773,35 @@ fn build_permissions_decide_over_allow_builds_like_pnpm() {
     }
 }
 
+/// An approval taken back after the package was built makes it an ignored build again, as
+/// pnpm 12 reports it (`ERR_PNPM_IGNORED_BUILDS`, and `ignoredBuilds` recorded). tack took
+/// the built package for approved and answered the re-install with success.
+#[test]
+fn a_revoked_build_approval_is_an_ignored_build_like_pnpm() {
+    let registry = registry::start();
+    let manifest =
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"tack-build-dep": "1.0.0"}});
+    let reference = resolved(&registry.url(), manifest, APPROVE_ALL);
+    let mut recorded = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        set_workspace_yaml(&project, "");
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert!(
+            !out.status.success() && text(&out).contains("ERR_PNPM_IGNORED_BUILDS"),
+            "{tool}: {}",
+            text(&out)
+        );
+        recorded.push(modules_yaml(&project)["ignoredBuilds"].clone());
+    }
+    assert_eq!(recorded[0], recorded[1]);
+    assert_eq!(recorded[1], json!(["tack-build-dep@1.0.0"]));
+}
+
 #[test]
 fn a_patch_is_applied_to_a_copy() {
     let registry = registry::start();

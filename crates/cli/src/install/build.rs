@@ -85,6 +85,8 @@ pub struct Builds {
     /// `ignoredBuilds` and `pendingBuilds` of the previous install: reused package dirs
     /// listed there still need their build.
     previously_unbuilt: HashSet<String>,
+    /// The build approvals the last install recorded, if it recorded any.
+    previous_policy: Option<BuildPolicy>,
     /// Set once a dependency was built or patched in this install: only then can a bin
     /// target have changed since the linker wrote the shims.
     changed_packages: std::sync::atomic::AtomicBool,
@@ -144,6 +146,19 @@ impl Builds {
             .and_then(|v| v.trim_start_matches('v').split('.').next()?.parse().ok())
             .map(engine_name);
         let previous = read_modules_yaml(&plan.link.root_modules_dir());
+        // What the last install allowed (`.modules.yaml#allowBuilds`): an approval taken back
+        // since makes a package it built an ignored build again, as pnpm 12 reports it.
+        let previous_policy =
+            previous
+                .as_ref()
+                .and_then(|m| m.allow_builds.as_ref())
+                .map(|allowed| {
+                    let allowed: IndexMap<String, serde_json::Value> = allowed
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    BuildPolicy::new(&allowed, false, None, None)
+                });
         let previously_unbuilt = previous
             .map(|m| {
                 m.ignored_builds
@@ -168,6 +183,7 @@ impl Builds {
             engine,
             node_version: node_version.map(|v| format!("v{}", v.trim_start_matches('v'))),
             previously_unbuilt,
+            previous_policy,
             changed_packages: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -400,7 +416,13 @@ impl Builds {
             let (is_built, patch) = if reused {
                 // A dir left by the last complete install: built and patched then, unless
                 // that install ignored or deferred its build.
+                let revoked = requires_build
+                    && self.previous_policy.as_ref().is_some_and(|previous| {
+                        previous.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true)
+                    })
+                    && self.policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) != Some(true);
                 let unbuilt = !plan.recorded.get(i).copied().unwrap_or(false)
+                    || revoked
                     || self.previously_unbuilt.contains(&pkg.dep_path)
                     || self
                         .previously_unbuilt
