@@ -21,10 +21,6 @@ pub fn compute_side_effects_diff(
 ) -> Result<SideEffectsDiff, BuildError> {
     let mut current: IndexMap<String, std::fs::Metadata> = IndexMap::new();
     scan(pkg_dir, "", &mut current)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as f64)
-        .unwrap_or(0.0);
     let mut added: IndexMap<String, CafsFileInfo> = IndexMap::new();
     for (rel, meta) in &current {
         let path = pkg_dir.join(rel);
@@ -44,9 +40,18 @@ pub fn compute_side_effects_diff(
                 digest: written,
                 mode,
                 size: content.len() as u64,
-                checked_at: Some(now),
+                checked_at: None,
             },
         );
+    }
+    // Checked now, after every file is written: a `checkedAt` older than a file's mtime would
+    // have every later integrity check (tack's or pnpm's) hash that file again.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0);
+    for info in added.values_mut() {
+        info.checked_at = Some(now);
     }
     let deleted: Vec<String> = base_files
         .keys()
