@@ -282,23 +282,14 @@ fn unapproved_builds_fail_after_linking_then_run_once_approved() {
 
 /// An install killed while a dependency's build script runs leaves that build pending: the
 /// next install builds the package instead of trusting its reused dir as built.
-#[test]
-fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
+/// Starts `tack install` in `project` (which depends on `tack-build-slow`, approved) and
+/// kills it, with its script, once the slow build has started: the build waits for
+/// `slow-release` in the project, which does not exist yet.
+fn kill_install_during_the_slow_build(project: &TestProject) {
     use std::os::unix::process::CommandExt;
     use std::time::{Duration, Instant};
     use tack_suite::kill::Running;
 
-    let registry = registry::start();
-    let manifest = json!({
-        "name": "slow-project",
-        "version": "1.0.0",
-        "dependencies": {"tack-build-slow": "1.0.0"}
-    });
-    let project = resolved(
-        &registry.url(),
-        manifest,
-        "allowBuilds:\n  tack-build-slow: true\n",
-    );
     let mut cmd = project.command(&tack_suite::tack_bin());
     cmd.args(["install", "--frozen-lockfile", "--store-dir"])
         .arg(project.store())
@@ -311,7 +302,7 @@ fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(50));
-    let script_pid: i32 = read(&project, "slow-started").trim().parse().expect("pid");
+    let script_pid: i32 = read(project, "slow-started").trim().parse().expect("pid");
     // SAFETY: kill(2) on the install's process group and on its script's pid, both still
     // running (the script waits for slow-release, which does not exist yet).
     unsafe {
@@ -320,6 +311,22 @@ fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
     }
     let killed = run.wait(Duration::from_secs(30));
     assert!(!killed.success(), "{}", killed.describe());
+}
+
+#[test]
+fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
+    let registry = registry::start();
+    let manifest = json!({
+        "name": "slow-project",
+        "version": "1.0.0",
+        "dependencies": {"tack-build-slow": "1.0.0"}
+    });
+    let project = resolved(
+        &registry.url(),
+        manifest,
+        "allowBuilds:\n  tack-build-slow: true\n",
+    );
+    kill_install_during_the_slow_build(&project);
     let built = project
         .dir()
         .join("node_modules/.pnpm/tack-build-slow@1.0.0/node_modules/tack-build-slow/built.txt");
@@ -346,10 +353,6 @@ fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
 /// markers, all still there, and answered "Already up to date" with the build never run.
 #[test]
 fn an_install_killed_during_a_build_after_a_lockfile_change_is_not_up_to_date() {
-    use std::os::unix::process::CommandExt;
-    use std::time::{Duration, Instant};
-    use tack_suite::kill::Running;
-
     let registry = registry::start();
     let allow = "allowBuilds:\n  tack-build-slow: true\n";
     let project = resolved(
@@ -371,25 +374,7 @@ fn an_install_killed_during_a_build_after_a_lockfile_change_is_not_up_to_date() 
         project.write(file, &read(&changed, file));
     }
 
-    let mut cmd = project.command(&tack_suite::tack_bin());
-    cmd.args(["install", "--frozen-lockfile", "--store-dir"])
-        .arg(project.store())
-        .process_group(0);
-    let run = Running::spawn(cmd);
-    let started = project.dir().join("slow-started");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !started.exists() {
-        assert!(Instant::now() < deadline, "the slow build never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(50));
-    let script_pid: i32 = read(&project, "slow-started").trim().parse().expect("pid");
-    // SAFETY: kill(2) on the install's process group and its script, both still running.
-    unsafe {
-        libc::kill(-run.pid(), libc::SIGKILL);
-        libc::kill(script_pid, libc::SIGKILL);
-    }
-    assert!(!run.wait(Duration::from_secs(30)).success());
+    kill_install_during_the_slow_build(&project);
 
     project.write("slow-release", "");
     let out = project.tack(&["install", "--frozen-lockfile"]);

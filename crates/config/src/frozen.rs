@@ -64,7 +64,7 @@ fn check_linked_projects(
         if matches!(range, "" | "*" | "^" | "~") {
             continue;
         }
-        let dir = lexical_join(&project.dir, target);
+        let dir = tack_fs::normalize_lexically(&project.dir.join(target));
         let Some(version) = projects
             .iter()
             .find(|p| p.dir == dir)
@@ -107,22 +107,6 @@ fn version_reference<'m>(root_manifest: Option<&'m Manifest>, value: &str) -> Op
     .into_iter()
     .find_map(|deps| deps.get(name))
     .map(String::as_str)
-}
-
-/// `base` joined with the relative `path`, `.` and `..` resolved without the filesystem.
-fn lexical_join(base: &Path, path: &str) -> std::path::PathBuf {
-    use std::path::Component;
-    let mut out = std::path::PathBuf::new();
-    for component in base.join(path).components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// sha256 hex of a patch file with CRLF turned into LF (`calcPatchHashes`).

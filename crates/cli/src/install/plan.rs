@@ -5,7 +5,7 @@
 //! come from `tack-lockfile`, tarball URLs from `tack-tarball`, the layout from `tack-linker`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use tack_config::Config;
 use tack_linker::{
@@ -427,16 +427,4 @@ pub fn importer_dir(root: &Path, id: &str) -> PathBuf {
 }
 
 /// Lexically resolves `.` and `..` (the paths come from the lockfile, not the filesystem).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
+pub use tack_fs::normalize_lexically as normalize;
