@@ -342,7 +342,11 @@ fn npmrc_layers(
                 continue;
             };
             let key = npm_env_key(rest);
-            if is_npmrc_key(&key) {
+            // npm's own variables reach pnpm 12 only URL-scoped (`npm_config_//host/:_authToken`):
+            // it ignores `npm_config_registry` (observed: the default registry was asked) and
+            // so `npm_config_strict_ssl` and the proxies too. `PNPM_CONFIG_*` sets any key.
+            let npm_family = prefix == "npm_config_";
+            if is_npmrc_key(&key) && (!npm_family || key.starts_with("//")) {
                 from_env.insert(key, value.clone());
             }
         }

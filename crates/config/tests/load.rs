@@ -165,12 +165,17 @@ fn registry_precedence() {
         "http://project.test/"
     );
 
+    // npm's `npm_config_registry` is not pnpm 12's: only its URL-scoped variables count.
     let c = load(
         &env,
-        &[("npm_config_registry", "http://npm-env.test/")],
+        &[
+            ("npm_config_registry", "http://npm-env.test/"),
+            ("NPM_CONFIG_STRICT_SSL", "false"),
+        ],
         CliOverrides::default(),
     );
-    assert_eq!(c.registries.default, "http://npm-env.test/");
+    assert_eq!(c.registries.default, "http://project.test/");
+    assert!(c.strict_ssl);
     let c = load(
         &env,
         &[
@@ -379,8 +384,8 @@ fn unscoped_credentials_stay_with_their_own_source_s_registry() {
     let c = load(
         &env,
         &[
-            ("npm_config__authToken", "env-secret"),
-            ("npm_config_registry", "https://Env.test:443/"),
+            ("PNPM_CONFIG__AUTHTOKEN", "env-secret"),
+            ("PNPM_CONFIG_REGISTRY", "https://Env.test:443/"),
         ],
         CliOverrides::default(),
     );
