@@ -455,26 +455,82 @@ fn global_npmrc_registry(env: &BTreeMap<String, String>, _home: Option<&Path>) -
         .filter(|v| !v.contains("${"))
 }
 
-/// `ci-info`'s check, reduced to the variables CI services set.
+/// Whether this runs in CI, by pnpm 12's rule (that of the `ci-info` package): `CI=false`
+/// says no whatever else is set; otherwise any of the variables CI services set, non-empty,
+/// says yes (`CI=0` included).
 fn is_ci(env: &BTreeMap<String, String>) -> bool {
-    if let Some(value) = env.get("CI") {
-        return !matches!(value.as_str(), "" | "false" | "0");
+    if env.get("CI").is_some_and(|v| v == "false") {
+        return false;
     }
-    [
-        "CONTINUOUS_INTEGRATION",
-        "BUILD_NUMBER",
-        "RUN_ID",
-        "GITHUB_ACTIONS",
-        "GITLAB_CI",
-        "BUILDKITE",
-        "CIRCLECI",
-        "TRAVIS",
-        "JENKINS_URL",
-        "TF_BUILD",
-    ]
-    .iter()
-    .any(|k| env.get(*k).is_some_and(|v| !v.is_empty() && v != "false"))
+    let set = |name: &str| env.get(name).is_some_and(|v| !v.is_empty());
+    CI_VARIABLES.iter().any(|name| set(name))
+        || env
+            .get("NODE")
+            .is_some_and(|node| node.contains("/app/.heroku/node/bin/node"))
 }
+
+/// The variables that mark a CI environment: generic ones, then one per CI service.
+const CI_VARIABLES: &[&str] = &[
+    // Generic.
+    "CI",
+    "CONTINUOUS_INTEGRATION",
+    "BUILD_ID",
+    "BUILD_NUMBER",
+    "RUN_ID",
+    "CI_APP_ID",
+    "CI_BUILD_ID",
+    "CI_BUILD_NUMBER",
+    "CI_NAME",
+    // Services, alphabetically by the variable.
+    "AC_APPCIRCLE",
+    "AGOLA_GIT_REF",
+    "ALPIC_HOST",
+    "APPCENTER_BUILD_ID",
+    "APPVEYOR",
+    "BITBUCKET_COMMIT",
+    "BITRISE_IO",
+    "BUDDY_WORKSPACE_ID",
+    "BUILDER_OUTPUT",
+    "BUILDKITE",
+    "CF_BUILD_ID",
+    "CF_PAGES",
+    "CI_XCODE_PROJECT",
+    "CIRCLECI",
+    "CIRRUS_CI",
+    "CM_BUILD_ID",
+    "CODEBUILD_BUILD_ARN",
+    "DRONE",
+    "DSARI",
+    "EARTHLY_CI",
+    "EAS_BUILD",
+    "GERRIT_PROJECT",
+    "GITEA_ACTIONS",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "GO_PIPELINE_LABEL",
+    "HARNESS_BUILD_ID",
+    "HUDSON_URL",
+    "LAYERCI",
+    "MAGNUM",
+    "NETLIFY",
+    "NEVERCODE",
+    "NOW_BUILDER",
+    "PROW_JOB_ID",
+    "RELEASE_BUILD_ID",
+    "RENDER",
+    "SAILCI",
+    "SCREWDRIVER",
+    "SEMAPHORE",
+    "STRIDER",
+    "TEAMCITY_VERSION",
+    "TF_BUILD",
+    "TRAVIS",
+    "VELA",
+    "VERCEL",
+    "WORKERS_CI",
+    "XCS",
+    "bamboo_planKey",
+];
 
 fn invalid(key: &str, value: &str, allowed: &str) -> ConfigError {
     ConfigError::InvalidSetting {

@@ -391,3 +391,26 @@ fn unscoped_credentials_stay_with_their_own_source_s_registry() {
     );
     assert_eq!(c.raw_npmrc["//env.test/:_authToken"], "env-secret");
 }
+
+/// CI is detected by pnpm 12's rule: `CI=false` says no whatever else is set; any variable a
+/// CI service sets says yes, `CI=0` included. (tack took `CI=0` for no CI, and knew a dozen
+/// services.) In CI a frozen install is the default.
+#[test]
+fn ci_is_detected_like_pnpm() {
+    let env = setup();
+    let frozen = |vars: &[(&str, &str)]| load(&env, vars, CliOverrides::default()).frozen;
+    assert_eq!(frozen(&[]), FrozenMode::Prefer);
+    assert_eq!(frozen(&[("CI", "0")]), FrozenMode::IfLockfileExists);
+    assert_eq!(
+        frozen(&[("TEAMCITY_VERSION", "2026.1")]),
+        FrozenMode::IfLockfileExists
+    );
+    assert_eq!(
+        frozen(&[("CI", ""), ("GITHUB_ACTIONS", "true")]),
+        FrozenMode::IfLockfileExists
+    );
+    assert_eq!(
+        frozen(&[("CI", "false"), ("GITHUB_ACTIONS", "true")]),
+        FrozenMode::Prefer
+    );
+}
