@@ -302,10 +302,9 @@ fn npmrc_layers(
     if let Some(dir) = config_dir {
         files.push((dir.join("auth.ini"), NpmrcTrust::User));
     }
+    // One project file, as pnpm 12 reads it: the workspace root's (a workspace project's own
+    // `.npmrc` is not read), or the project's outside a workspace.
     files.push((workspace_root.join(".npmrc"), NpmrcTrust::Project));
-    if inputs.cwd != workspace_root {
-        files.push((inputs.cwd.join(".npmrc"), NpmrcTrust::Project));
-    }
     // Where a source's unscoped credentials go when it names no registry of its own: npm's
     // default registry, as pnpm 12 pins them to the public one (looked up only if needed).
     let mut default_registry: Option<String> = None;

@@ -414,3 +414,21 @@ fn ci_is_detected_like_pnpm() {
         FrozenMode::Prefer
     );
 }
+
+/// In a workspace, only the root's `.npmrc` is read, as in pnpm 12: a workspace project's own
+/// `.npmrc` names no registry and no token for an install run from that project.
+#[test]
+fn a_workspace_project_s_own_npmrc_is_not_read() {
+    let env = setup();
+    write(&env.root.join("pnpm-workspace.yaml"), "packages:\n  - packages/*\n");
+    write(&env.root.join(".npmrc"), "registry=http://root.test/\n");
+    write(
+        &env.root.join("packages/a/.npmrc"),
+        "registry=http://project.test/\n//project.test/:_authToken=secret\n",
+    );
+    let mut inputs = inputs(&env, &[], CliOverrides::default());
+    inputs.cwd = env.root.join("packages/a");
+    let config = Config::load(inputs).unwrap().0;
+    assert_eq!(config.registries.default, "http://root.test/");
+    assert!(!config.raw_npmrc.contains_key("//project.test/:_authToken"));
+}
