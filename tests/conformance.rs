@@ -1343,6 +1343,28 @@ fn projects_the_lockfile_does_not_know_are_judged_like_pnpm() {
     }
 }
 
+/// `--registry <url>` and `--config.registry=<url>` name the registry over `.npmrc`, as in
+/// pnpm 12. tack had no such flag (clap refused it) and dropped the setting.
+#[test]
+fn the_registry_flag_names_the_registry_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    reference.write(".npmrc", "registry=http://127.0.0.1:1/\n");
+    let flag = format!("--registry={}", registry.url());
+    let setting = format!("--config.registry={}", registry.url());
+    for args in [&flag, &setting] {
+        for tool in ["pnpm", "tack"] {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile", args]);
+            assert_success(&out, &format!("{tool} {args}"));
+            assert!(
+                project.dir().join("node_modules/is-odd").exists(),
+                "{tool} {args}"
+            );
+        }
+    }
+}
+
 /// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
 #[test]
 fn a_lockfile_of_another_major_version_fails_like_pnpm() {

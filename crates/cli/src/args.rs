@@ -77,6 +77,9 @@ pub struct InstallArgs {
     /// The store directory (`v11` is appended unless the path ends with it).
     #[arg(long, value_name = "DIR")]
     pub store_dir: Option<PathBuf>,
+    /// The default registry, over every configuration file (as pnpm's `--registry`).
+    #[arg(long, value_name = "URL")]
+    pub registry: Option<String>,
     /// Accepted for pnpm compatibility: tack never re-verifies lockfile entries against the
     /// registry's metadata, so the lockfile is always trusted.
     #[arg(long)]

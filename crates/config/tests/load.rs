@@ -420,7 +420,10 @@ fn ci_is_detected_like_pnpm() {
 #[test]
 fn a_workspace_project_s_own_npmrc_is_not_read() {
     let env = setup();
-    write(&env.root.join("pnpm-workspace.yaml"), "packages:\n  - packages/*\n");
+    write(
+        &env.root.join("pnpm-workspace.yaml"),
+        "packages:\n  - packages/*\n",
+    );
     write(&env.root.join(".npmrc"), "registry=http://root.test/\n");
     write(
         &env.root.join("packages/a/.npmrc"),

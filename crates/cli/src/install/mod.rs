@@ -82,11 +82,24 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
         os: args.os.clone(),
         cpu: args.cpu.clone(),
         libc: args.libc.clone(),
+        // `--config.registry=…` is the `--registry` flag spelt as a setting.
+        registry: args.registry.clone().or_else(|| {
+            args.config
+                .iter()
+                .rev()
+                .find(|(key, _)| key == "registry")
+                .map(|(_, url)| url.clone())
+        }),
         settings: args
             .shamefully_hoist
             .then(|| ("shamefullyHoist".to_string(), "true".to_string()))
             .into_iter()
-            .chain(args.config.iter().cloned())
+            .chain(
+                args.config
+                    .iter()
+                    .filter(|(key, _)| key != "registry")
+                    .cloned(),
+            )
             .collect(),
         ..CliOverrides::default()
     }
