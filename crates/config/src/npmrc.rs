@@ -119,8 +119,8 @@ fn unquote(value: &str) -> String {
 /// Expands `${VAR}` from `env` as pnpm's `env-replace` does: `${VAR:-fallback}` takes the
 /// fallback when `VAR` is unset or empty, `${VAR-fallback}` only when it is unset, and an odd
 /// number of backslashes before `${` escapes it (`\\${VAR}` stays `${VAR}`; each pair of
-/// backslashes becomes one). An unset variable without a fallback is left as written, with a
-/// warning (pnpm stops there).
+/// backslashes becomes one). An unset variable without a fallback expands to nothing, with a
+/// warning, as in pnpm 12.
 pub fn expand_env(
     value: &str,
     env: &BTreeMap<String, String>,
@@ -151,13 +151,12 @@ pub fn expand_env(
             out.push_str(&"\\".repeat(backslashes / 2));
             match env_value(env, name) {
                 Some(v) => out.push_str(&v),
-                None => {
-                    warnings.push(Warning::new(
-                        "ERR_TACK_NPMRC_UNSET_ENV",
-                        format!("{origin}: environment variable {name} is not set; `${{{name}}}` is left as written"),
-                    ));
-                    out.push_str(&rest[start..start + 3 + end]);
-                }
+                // pnpm 12 replaces it with nothing, with a warning: a token written
+                // `${NPM_TOKEN}` with the variable unset sends no credentials, not the text.
+                None => warnings.push(Warning::new(
+                    "ERR_TACK_NPMRC_UNSET_ENV",
+                    format!("{origin}: environment variable {name} is not set; `${{{name}}}` is replaced with nothing"),
+                )),
             }
         }
         rest = &after[end + 1..];
@@ -409,7 +408,7 @@ mod tests {
             expand_env("x${A}y${B:-2}z", &e, &mut warnings, "t"),
             "x1y2z"
         );
-        assert_eq!(expand_env("${C}", &e, &mut warnings, "t"), "${C}");
+        assert_eq!(expand_env("a${C}b", &e, &mut warnings, "t"), "ab");
         assert_eq!(warnings.len(), 1);
     }
 
