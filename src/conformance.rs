@@ -60,8 +60,24 @@ pub fn resolved_project(manifest: &str, registry_url: &str) -> TestProject {
 /// Publishes `name@version` to `registry` with the manifest `fields` (an object) and an
 /// `index.js`.
 pub fn publish(registry: &TestRegistry, name: &str, version: &str, fields: Value) {
-    let mut def =
-        PackageDef::new(name, version).file("index.js", b"module.exports = 1;\n".to_vec(), 0o644);
+    publish_with_file(
+        registry,
+        name,
+        version,
+        fields,
+        ("index.js", b"module.exports = 1;\n", 0o644),
+    );
+}
+
+/// [`publish`] with one file of the caller's instead of `index.js`: `(path, content, mode)`.
+pub fn publish_with_file(
+    registry: &TestRegistry,
+    name: &str,
+    version: &str,
+    fields: Value,
+    (path, content, mode): (&str, &[u8], u32),
+) {
+    let mut def = PackageDef::new(name, version).file(path, content.to_vec(), mode);
     for (key, value) in fields.as_object().into_iter().flatten() {
         def = def.field(key.as_str(), value.clone());
     }

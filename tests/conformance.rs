@@ -414,17 +414,18 @@ fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
 #[test]
 fn bins_of_the_peers_of_direct_dependencies_are_linked_like_pnpm() {
     let registry = registry::start();
-    let script = b"#!/usr/bin/env node\nconsole.log('tool')\n".to_vec();
     let package = |name: &str, fields: serde_json::Value| {
-        let mut def = tack_test_registry::PackageDef::new(name, "1.0.0").file(
-            "cli.js",
-            script.clone(),
-            0o755,
-        );
-        for (key, value) in fields.as_object().expect("fields") {
-            def = def.field(key.as_str(), value.clone());
-        }
-        registry.add_package(def);
+        tack_suite::conformance::publish_with_file(
+            &registry,
+            name,
+            "1.0.0",
+            fields,
+            (
+                "cli.js",
+                b"#!/usr/bin/env node\nconsole.log('tool')\n",
+                0o755,
+            ),
+        )
     };
     use serde_json::json;
     package(
@@ -883,17 +884,14 @@ fn a_warm_install_matches_pnpm() {
 #[test]
 fn bin_settings_shape_the_bin_directories_like_pnpm() {
     let registry = registry::start();
-    let script = b"console.log('tool')\n".to_vec();
     let package = |name: &str, fields: serde_json::Value| {
-        let mut def = tack_test_registry::PackageDef::new(name, "1.0.0").file(
-            "cli.js",
-            script.clone(),
-            0o644,
-        );
-        for (key, value) in fields.as_object().expect("fields") {
-            def = def.field(key.as_str(), value.clone());
-        }
-        registry.add_package(def);
+        tack_suite::conformance::publish_with_file(
+            &registry,
+            name,
+            "1.0.0",
+            fields,
+            ("cli.js", b"console.log('tool')\n", 0o644),
+        )
     };
     use serde_json::json;
     package(
