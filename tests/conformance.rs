@@ -1363,6 +1363,45 @@ fn the_registry_flag_names_the_registry_like_pnpm() {
     }
 }
 
+/// `registry:` and the proxy settings of `pnpm-workspace.yaml` override the `.npmrc`, as in pnpm
+/// 12; keys pnpm accepts pass in silence, the others get pnpm 12's warnings. tack took the
+/// registry from the `.npmrc` alone and called every key it had no use for "unknown".
+#[test]
+fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    reference.write(".npmrc", "registry=http://127.0.0.1:1/\nproxy=http://127.0.0.1:1/\n");
+    reference.add_settings(&format!(
+        "registry: {}\nnoProxy: 127.0.0.1\n$schema: x\nsavePrefix: '~'\nci: true\nnodeLinkr: x\n\
+         save-exact: true\n",
+        registry.url()
+    ));
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        assert!(project.dir().join("node_modules/is-odd").exists(), "{tool}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for expected in [
+            "The following settings cannot be set in a project's pnpm-workspace.yaml and were \
+             ignored: \"ci\" (Set it for the machine instead: pnpm config set --global ci).",
+            "The following settings in pnpm-workspace.yaml were ignored because they are not \
+             written in camelCase: \"save-exact\" (use \"saveExact\").",
+            "The following settings in pnpm-workspace.yaml are not recognized by this version of \
+             pnpm and were ignored: \"nodeLinkr\" (did you mean \"nodeLinker\"?).",
+        ] {
+            assert!(all.contains(expected), "{tool}: {expected}\n{all}");
+        }
+        for quiet in ["$schema", "savePrefix", "registry", "noProxy"] {
+            assert!(!all.contains(&format!("\"{quiet}\"")), "{tool}: {quiet}\n{all}");
+        }
+    }
+}
+
 /// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
 #[test]
 fn a_lockfile_of_another_major_version_fails_like_pnpm() {

@@ -18,6 +18,7 @@ mod projects;
 pub mod registry;
 pub mod settings;
 mod snapshot_graph;
+pub mod workspace_keys;
 mod workspace_manifest;
 
 pub use config::{Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries};
@@ -28,4 +29,6 @@ pub use npmrc::{Npmrc, NpmrcTrust};
 pub use precedence::{CliOverrides, ConfigInputs};
 pub use projects::{find_workspace_projects, Project};
 pub use settings::{Settings, SupportedArchitectures};
-pub use workspace_manifest::{find_workspace_root, WorkspaceManifest, WORKSPACE_MANIFEST_FILENAME};
+pub use workspace_manifest::{
+    find_workspace_root, ManifestScope, WorkspaceManifest, WORKSPACE_MANIFEST_FILENAME,
+};

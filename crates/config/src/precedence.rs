@@ -27,7 +27,7 @@ use crate::error::{ConfigError, Warning};
 use crate::npmrc::{is_npmrc_key, parse_ini, Npmrc, NpmrcTrust};
 use crate::registry::{normalize_registry, npm_default_registry, RegistryProbe};
 use crate::settings::{env_key_to_camel, text_to_value, Settings, SETTING_KEYS};
-use crate::workspace_manifest::{find_workspace_root, WorkspaceManifest};
+use crate::workspace_manifest::{find_workspace_root, ManifestScope, WorkspaceManifest};
 
 /// pnpm's default `modulesCacheMaxAge`: a week, in minutes.
 const DEFAULT_MODULES_CACHE_MAX_AGE: u64 = 7 * 24 * 60;
@@ -92,7 +92,12 @@ impl Config {
         if let Some(dir) = &config_dir {
             let path = dir.join("config.yaml");
             if let Ok(text) = std::fs::read_to_string(&path) {
-                let global = WorkspaceManifest::from_str(&text, &path, &mut warnings)?;
+                let global = WorkspaceManifest::from_str(
+                    &text,
+                    &path,
+                    ManifestScope::Global,
+                    &mut warnings,
+                )?;
                 settings.merge(absolutize(global.settings, dir, home.as_deref()));
             }
         }
@@ -323,6 +328,12 @@ fn npmrc_layers(
             pin_unscoped_credentials(&mut rc.values, &origin, &mut npm_default, warnings)?;
             merged.extend(rc.values);
         }
+    }
+    // `registry`, `strictSsl`, the proxies and `localAddress` from the settings files override
+    // every `.npmrc`, as in pnpm 12 (observed: `registry:` in `pnpm-workspace.yaml` wins over the
+    // project `.npmrc`'s).
+    for (key, value) in settings.npmrc_values() {
+        merged.insert(key.to_string(), value);
     }
     if let Some(registries) = &settings.registries {
         for (scope, url) in registries {

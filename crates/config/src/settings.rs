@@ -45,6 +45,36 @@ fn lenient_nested_map<'de, D: Deserializer<'de>>(
     }))
 }
 
+/// A string, or a list of strings joined by commas (`noProxy: [a, b]`).
+fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let raw: Option<Value> = Option::deserialize(deserializer)?;
+    Ok(raw.map(|value| match value {
+        Value::Array(items) => items
+            .into_iter()
+            .map(value_text)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => value_text(other),
+    }))
+}
+
+/// One string or a list of them (`pnpmfile: hooks.cjs` or `pnpmfile: [a.cjs, b.cjs]`).
+fn one_or_many<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let raw: Option<OneOrMany> = Option::deserialize(deserializer)?;
+    Ok(raw.map(|value| match value {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    }))
+}
+
 fn value_text(value: Value) -> String {
     match value {
         Value::String(text) => text,
@@ -170,6 +200,42 @@ settings! {
     resolve_peers_from_workspace_root: bool => "resolvePeersFromWorkspaceRoot",
     permissions: Value => "permissions",
     lockfile_format: Value => "lockfile.format",
+    registry: String => "registry",
+    strict_ssl: bool => "strictSsl",
+    proxy: String => "proxy",
+    http_proxy: String => "httpProxy",
+    https_proxy: String => "httpsProxy",
+    #[serde(deserialize_with = "comma_list")]
+    no_proxy: String => "noProxy",
+    local_address: String => "localAddress",
+    #[serde(deserialize_with = "one_or_many")]
+    pnpmfile: Vec<String> => "pnpmfile",
+    ignore_pnpmfile: bool => "ignorePnpmfile",
+}
+
+/// Settings pnpm 12 reads only from the machine's configuration (the global `config.yaml`, the
+/// environment, the command line): a project's `pnpm-workspace.yaml` cannot set them.
+pub const GLOBAL_ONLY_KEYS: &[&str] = &["stateDir", "globalDir", "globalBinDir"];
+
+impl Settings {
+    /// The network settings that are `.npmrc` keys too, by their `.npmrc` names: pnpm 12 reads
+    /// them from `pnpm-workspace.yaml` as well, where they override every `.npmrc`.
+    pub fn npmrc_values(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let mut put = |key: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                out.push((key, value));
+            }
+        };
+        put("registry", self.registry.clone());
+        put("strict-ssl", self.strict_ssl.map(|v| v.to_string()));
+        put("proxy", self.proxy.clone());
+        put("http-proxy", self.http_proxy.clone());
+        put("https-proxy", self.https_proxy.clone());
+        put("noproxy", self.no_proxy.clone());
+        put("local-address", self.local_address.clone());
+        out
+    }
 }
 
 /// Keys that may appear in `pnpm-workspace.yaml` but are not settings.

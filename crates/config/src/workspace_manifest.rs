@@ -1,12 +1,14 @@
-//! `pnpm-workspace.yaml`: the project globs and, since pnpm 10, nearly every setting. Unknown keys are
-//! reported as warnings, as pnpm 12 does.
+//! `pnpm-workspace.yaml`: the project globs and, since pnpm 10, nearly every setting. The same
+//! format is the machine's global `config.yaml`. Keys pnpm 12 would not take from the file are
+//! reported as pnpm 12 reports them ([`crate::workspace_keys`]).
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, Warning};
-use crate::settings::{Settings, NON_SETTING_KEYS, SETTING_KEYS};
+use crate::settings::{Settings, GLOBAL_ONLY_KEYS, NON_SETTING_KEYS, SETTING_KEYS};
+use crate::workspace_keys::{self, KeyVerdict};
 
 /// pnpm's workspace manifest file name.
 pub const WORKSPACE_MANIFEST_FILENAME: &str = "pnpm-workspace.yaml";
@@ -26,11 +28,21 @@ pub struct WorkspaceManifest {
     pub raw: Map<String, Value>,
 }
 
+/// Whose file it is: it decides which settings it may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestScope {
+    /// A project's `pnpm-workspace.yaml`: machine settings (`stateDir`, `ci`, …) are ignored.
+    Project,
+    /// The machine's global `config.yaml`.
+    Global,
+}
+
 impl WorkspaceManifest {
-    /// Parses `text`; unknown keys are appended to `warnings`.
+    /// Parses `text`; keys it cannot hold are reported in `warnings`.
     pub fn from_str(
         text: &str,
         path: &Path,
+        scope: ManifestScope,
         warnings: &mut Vec<Warning>,
     ) -> Result<WorkspaceManifest, ConfigError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -52,7 +64,20 @@ impl WorkspaceManifest {
         let mut settings_map = Map::new();
         let mut packages = Vec::new();
         let mut lockfile_options = None;
+        let mut rejected = Vec::new();
         for (key, value) in &raw {
+            let machine_setting = GLOBAL_ONLY_KEYS.contains(&key.as_str());
+            if scope == ManifestScope::Project
+                && (machine_setting || !SETTING_KEYS.contains(&key.as_str()))
+            {
+                match workspace_keys::judge(key) {
+                    KeyVerdict::Accepted => {}
+                    verdict => {
+                        rejected.push((key.clone(), verdict));
+                        continue;
+                    }
+                }
+            }
             match key.as_str() {
                 "packages" => {
                     packages = serde_json::from_value(value.clone()).map_err(|err| {
@@ -68,6 +93,8 @@ impl WorkspaceManifest {
                     settings_map.insert(key.clone(), value.clone());
                 }
                 _ if NON_SETTING_KEYS.contains(&key.as_str()) => {}
+                // A key pnpm 12 accepts that tack has no use for (`savePrefix`, `$schema`, …).
+                _ if scope == ManifestScope::Project => {}
                 _ => warnings.push(Warning::new(
                     "ERR_TACK_UNKNOWN_SETTING",
                     format!(
@@ -77,6 +104,11 @@ impl WorkspaceManifest {
                 )),
             }
         }
+        let file_name = path.file_name().map_or_else(
+            || source_name.clone(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        warnings.extend(workspace_keys::warnings_for(&rejected, &file_name));
         let settings = Settings::from_map(settings_map, &source_name)?;
         Ok(WorkspaceManifest {
             path: path.to_path_buf(),
@@ -94,7 +126,8 @@ impl WorkspaceManifest {
     ) -> Result<Option<WorkspaceManifest>, ConfigError> {
         let path = dir.join(WORKSPACE_MANIFEST_FILENAME);
         match std::fs::read_to_string(&path) {
-            Ok(text) => WorkspaceManifest::from_str(&text, &path, warnings).map(Some),
+            Ok(text) => WorkspaceManifest::from_str(&text, &path, ManifestScope::Project, warnings)
+                .map(Some),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ConfigError::Io { path, source }),
         }
@@ -120,9 +153,13 @@ mod tests {
                     catalog:\n  react: 18\noverrides:\n  foo: 1.0.0\nnodeLinkr: typo\n\
                     supportedArchitectures:\n  os: [current, linux]\nlockfile:\n  format: v13\n";
         let mut warnings = Vec::new();
-        let ws =
-            WorkspaceManifest::from_str(text, Path::new("/w/pnpm-workspace.yaml"), &mut warnings)
-                .unwrap();
+        let ws = WorkspaceManifest::from_str(
+            text,
+            Path::new("/w/pnpm-workspace.yaml"),
+            ManifestScope::Project,
+            &mut warnings,
+        )
+        .unwrap();
         assert_eq!(ws.packages, vec!["packages/*", "!**/test/**"]);
         assert_eq!(ws.settings.node_linker.as_deref(), Some("hoisted"));
         assert_eq!(ws.settings.hoist, Some(false));
@@ -137,11 +174,37 @@ mod tests {
     }
 
     #[test]
+    fn a_project_file_ignores_machine_settings_and_passes_keys_pnpm_accepts() {
+        let text = "$schema: x\nsavePrefix: '~'\nstateDir: /s\nstoreDir: /st\nci: true\n\
+                    registry: http://r.test/\n";
+        let mut warnings = Vec::new();
+        let path = Path::new("/w/pnpm-workspace.yaml");
+        let ws =
+            WorkspaceManifest::from_str(text, path, ManifestScope::Project, &mut warnings).unwrap();
+        assert_eq!(ws.settings.state_dir, None);
+        assert_eq!(ws.settings.store_dir.as_deref(), Some("/st"));
+        assert_eq!(ws.settings.registry.as_deref(), Some("http://r.test/"));
+        let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].starts_with(
+            "The following settings cannot be set in a project's pnpm-workspace.yaml and were \
+             ignored: \"stateDir\" (Set it for the machine instead"
+        ));
+        assert!(messages[0].contains("\"ci\""), "{messages:?}");
+
+        let mut warnings = Vec::new();
+        let global =
+            WorkspaceManifest::from_str(text, path, ManifestScope::Global, &mut warnings).unwrap();
+        assert_eq!(global.settings.state_dir.as_deref(), Some("/s"));
+    }
+
+    #[test]
     fn yaml_errors_name_line() {
         let mut warnings = Vec::new();
         let err = WorkspaceManifest::from_str(
             "packages:\n  - a\nhoist: [\n",
             Path::new("/w/pnpm-workspace.yaml"),
+            ManifestScope::Project,
             &mut warnings,
         )
         .unwrap_err();
@@ -159,6 +222,7 @@ mod tests {
         let err = WorkspaceManifest::from_str(
             "hoist: maybe\n",
             Path::new("pnpm-workspace.yaml"),
+            ManifestScope::Project,
             &mut warnings,
         )
         .unwrap_err();

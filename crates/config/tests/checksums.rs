@@ -76,9 +76,13 @@ const PNPMFILE_3: &str = "export const hooks = {\n  readPackage (pkg) {\n    pkg
 const PNPMFILE_CHECKSUM_3: &str = "sha256-/DfVhuOnWwIxpWPL+tqFTuHsXa0qE5rSMG5C1r1ZEmw=";
 
 fn from_workspace_yaml(yaml: &str) -> Option<String> {
-    let manifest =
-        WorkspaceManifest::from_str(yaml, Path::new("pnpm-workspace.yaml"), &mut Vec::new())
-            .unwrap();
+    let manifest = WorkspaceManifest::from_str(
+        yaml,
+        Path::new("pnpm-workspace.yaml"),
+        tack_config::ManifestScope::Project,
+        &mut Vec::new(),
+    )
+    .unwrap();
     package_extensions_checksum(manifest.settings.package_extensions.as_ref())
 }
 

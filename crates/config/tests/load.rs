@@ -435,3 +435,32 @@ fn a_workspace_project_s_own_npmrc_is_not_read() {
     assert_eq!(config.registries.default, "http://root.test/");
     assert!(!config.raw_npmrc.contains_key("//project.test/:_authToken"));
 }
+
+#[test]
+fn network_settings_in_pnpm_workspace_yaml_override_the_npmrc_files() {
+    let env = setup();
+    write(
+        &env.root.join(".npmrc"),
+        "registry=http://project.test/\nstrict-ssl=true\nproxy=http://rc-proxy.test/\n",
+    );
+    write(
+        &env.root.join("pnpm-workspace.yaml"),
+        "registry: http://yaml.test/\nstrictSsl: false\nhttpsProxy: http://yaml-proxy.test/\n\
+         noProxy: [a.test, b.test]\nlocalAddress: 127.0.0.2\n",
+    );
+    let c = load(&env, &[], CliOverrides::default());
+    assert_eq!(c.registries.default, "http://yaml.test/");
+    assert!(!c.strict_ssl);
+    assert_eq!(c.raw_npmrc["https-proxy"], "http://yaml-proxy.test/");
+    assert_eq!(c.raw_npmrc["proxy"], "http://rc-proxy.test/");
+    assert_eq!(c.raw_npmrc["noproxy"], "a.test,b.test");
+    assert_eq!(c.raw_npmrc["local-address"], "127.0.0.2");
+
+    // The environment and the command line still come first.
+    let c = load(
+        &env,
+        &[("PNPM_CONFIG_REGISTRY", "http://pnpm-env.test/")],
+        CliOverrides::default(),
+    );
+    assert_eq!(c.registries.default, "http://pnpm-env.test/");
+}

@@ -1,0 +1,504 @@
+//! Which top-level keys of a project's `pnpm-workspace.yaml` pnpm 12 accepts, and what it says of
+//! the others. tack reads only the settings that shape an install, but a key pnpm accepts and tack
+//! does not use (`savePrefix`, `auditConfig`, `$schema`, …) is no mistake of the user's: it passes
+//! in silence. The rest gets pnpm 12's three warnings: a machine setting written in a project file,
+//! an unknown key (with the nearest known one), a kebab-case spelling of a known key.
+//!
+//! The lists were taken from pnpm 12.21 itself: every candidate key was written into a workspace
+//! manifest and sorted by what pnpm answered (accepted, "not recognized", "cannot be set in a
+//! project's pnpm-workspace.yaml").
+
+use crate::error::Warning;
+
+/// What pnpm 12 makes of one top-level key of a project's `pnpm-workspace.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyVerdict {
+    /// A key pnpm 12 reads from the file.
+    Accepted,
+    /// A machine setting (or no setting at all): ignored in a project file, with this advice.
+    MachineOnly(&'static str),
+    /// A kebab-case spelling of the accepted key it holds; ignored.
+    NotCamelCase(String),
+    /// Unknown to pnpm 12; ignored. The nearest accepted key, when one is close.
+    Unknown(Option<&'static str>),
+}
+
+/// Judges `key` as pnpm 12 does.
+pub fn judge(key: &str) -> KeyVerdict {
+    if ACCEPTED.binary_search(&key).is_ok() {
+        return KeyVerdict::Accepted;
+    }
+    if let Ok(index) = MACHINE_ONLY.binary_search_by(|(known, _)| known.cmp(&key)) {
+        return KeyVerdict::MachineOnly(MACHINE_ONLY[index].1);
+    }
+    if key.contains('-') {
+        let camel = kebab_to_camel(key);
+        if ACCEPTED.binary_search(&camel.as_str()).is_ok() {
+            return KeyVerdict::NotCamelCase(camel);
+        }
+    }
+    KeyVerdict::Unknown(nearest(key))
+}
+
+/// The warnings for the keys of one file, in pnpm 12's order: machine settings, unknown keys,
+/// kebab-case keys. `file` names the file as the user knows it.
+pub fn warnings_for(rejected: &[(String, KeyVerdict)], file: &str) -> Vec<Warning> {
+    let mut machine = Vec::new();
+    let mut unknown = Vec::new();
+    let mut kebab = Vec::new();
+    for (key, verdict) in rejected {
+        match verdict {
+            KeyVerdict::Accepted => {}
+            KeyVerdict::MachineOnly(advice) => machine.push(format!("\"{key}\" ({advice})")),
+            KeyVerdict::Unknown(Some(near)) => {
+                unknown.push(format!("\"{key}\" (did you mean \"{near}\"?)"))
+            }
+            KeyVerdict::Unknown(None) => unknown.push(format!("\"{key}\"")),
+            KeyVerdict::NotCamelCase(camel) => kebab.push(format!("\"{key}\" (use \"{camel}\")")),
+        }
+    }
+    let mut out = Vec::new();
+    if !machine.is_empty() {
+        out.push(Warning::new(
+            "ERR_TACK_MACHINE_SETTING",
+            format!(
+                "The following settings cannot be set in a project's {file} and were ignored: {}.",
+                machine.join(", ")
+            ),
+        ));
+    }
+    if !unknown.is_empty() {
+        out.push(Warning::new(
+            "ERR_TACK_UNKNOWN_SETTING",
+            format!(
+                "The following settings in {file} are not recognized by this version of pnpm \
+                 and were ignored: {}.",
+                unknown.join(", ")
+            ),
+        ));
+    }
+    if !kebab.is_empty() {
+        out.push(Warning::new(
+            "ERR_TACK_SETTING_NOT_CAMEL_CASE",
+            format!(
+                "The following settings in {file} were ignored because they are not written in \
+                 camelCase: {}.",
+                kebab.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+/// `node-linker` → `nodeLinker`.
+fn kebab_to_camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '-' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The accepted key closest to `key` by edit distance (case-insensitive), when it is close
+/// enough to be a misspelling: at most a third of the key's length, and at least one edit.
+fn nearest(key: &str) -> Option<&'static str> {
+    let lower = key.to_lowercase();
+    let limit = (key.chars().count() / 3).max(1);
+    ACCEPTED
+        .iter()
+        .filter(|known| !known.starts_with('$'))
+        .map(|known| (edit_distance(&lower, &known.to_lowercase()), *known))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Every top-level key pnpm 12 accepts in a project's `pnpm-workspace.yaml`, sorted (binary search).
+pub(crate) const ACCEPTED: &[&str] = &[
+    "$schema",
+    "access",
+    "addMissingPeerTypes",
+    "aggregateOutput",
+    "allowBuilds",
+    "allowNew",
+    "allowUnusedPatches",
+    "allowedDeprecatedVersions",
+    "audit",
+    "auditConfig",
+    "auditIgnorePrune",
+    "auditLevel",
+    "autoConfirmAllPrompts",
+    "autoDedupe",
+    "autoInstallPeers",
+    "bail",
+    "blockExoticSubdeps",
+    "bootConfig",
+    "ca",
+    "cacheDir",
+    "cafile",
+    "cargo",
+    "catalog",
+    "catalogMode",
+    "catalogPrune",
+    "catalogs",
+    "cert",
+    "changedFilesIgnorePattern",
+    "childConcurrency",
+    "cleanupUnusedCatalogs",
+    "color",
+    "concurrencyGroups",
+    "configDependencies",
+    "cpu",
+    "dangerouslyAllowAllBuilds",
+    "dedupeDirectDeps",
+    "dedupeInjectedDeps",
+    "dedupePeerDependents",
+    "dedupePeers",
+    "deployAllFiles",
+    "depth",
+    "description",
+    "dev",
+    "disallowWorkspaceCycles",
+    "dlxCacheMaxAge",
+    "embedReadme",
+    "enableGlobalVirtualStore",
+    "enableModulesDir",
+    "enablePnp",
+    "enablePrePostScripts",
+    "engineStrict",
+    "excludeLinksFromLockfile",
+    "executionEnv",
+    "extendNodePath",
+    "externalDependencies",
+    "extraBinPaths",
+    "extraEnv",
+    "failIfNoMatch",
+    "fetchMinSpeedKiBps",
+    "fetchRetries",
+    "fetchRetryFactor",
+    "fetchRetryMaxtimeout",
+    "fetchRetryMintimeout",
+    "fetchTimeout",
+    "fetchWarnTimeoutMs",
+    "filter",
+    "force",
+    "forceIgnoresPlatform",
+    "forceLegacyDeploy",
+    "frozenLockfile",
+    "frozenStore",
+    "git",
+    "gitBranchLockfile",
+    "gitChecks",
+    "gitShallowHosts",
+    "gitTagVersion",
+    "global",
+    "globalPnpmfile",
+    "globalPrefix",
+    "globalVirtualStoreDir",
+    "hoist",
+    "hoistPattern",
+    "hoistWorkspacePackages",
+    "hoistingLimits",
+    "httpProxy",
+    "httpsProxy",
+    "ignoreCompatibilityDb",
+    "ignoreCurrentSpecifiers",
+    "ignorePnpmfile",
+    "ignoreScripts",
+    "ignoreWorkspace",
+    "ignoreWorkspaceCycles",
+    "ignoreWorkspaceRootCheck",
+    "ignoredBuiltDependencies",
+    "ignoredOptionalDependencies",
+    "include",
+    "includeWorkspaceRoot",
+    "initAuthorEmail",
+    "initAuthorName",
+    "initAuthorUrl",
+    "initLicense",
+    "initPackageManager",
+    "initType",
+    "initVersion",
+    "injectWorkspacePackages",
+    "json",
+    "key",
+    "legacyDirFiltering",
+    "libc",
+    "linkWorkspacePackages",
+    "localAddress",
+    "lockfile",
+    "lockfileDir",
+    "lockfileIncludeTarballUrl",
+    "loglevel",
+    "long",
+    "maxSockets",
+    "maxTarballUnpackedSize",
+    "maxsockets",
+    "mergeGitBranchLockfiles",
+    "mergeGitBranchLockfilesBranchPattern",
+    "message",
+    "minimumReleaseAge",
+    "minimumReleaseAgeExclude",
+    "minimumReleaseAgeExcludePrune",
+    "minimumReleaseAgeIgnoreMissingTime",
+    "minimumReleaseAgeStrict",
+    "modulesCacheMaxAge",
+    "modulesDir",
+    "modulesDirsByProjectName",
+    "namedRegistries",
+    "networkConcurrency",
+    "neverBuiltDependencies",
+    "noProxy",
+    "nodeDownloadMirrors",
+    "nodeExperimentalPackageMap",
+    "nodeLinker",
+    "nodeOptions",
+    "nodePackageMap",
+    "nodePackageMapType",
+    "nodeVersion",
+    "noproxy",
+    "offline",
+    "only",
+    "onlyBuiltDependencies",
+    "onlyBuiltDependenciesFile",
+    "optimisticRepeatInstall",
+    "optional",
+    "os",
+    "otp",
+    "overrides",
+    "packageConfigs",
+    "packageExtensions",
+    "packageImportMethod",
+    "packageLock",
+    "packages",
+    "parseable",
+    "patchedDependencies",
+    "patchesDir",
+    "peerDependencyRules",
+    "peersSuffixMaxLength",
+    "pending",
+    "permissions",
+    "pipelineBase",
+    "pipelines",
+    "pmOnFail",
+    "pnpmExecPath",
+    "pnpmfile",
+    "pnprServer",
+    "preferFrozenLockfile",
+    "preferOffline",
+    "preferSymlinkedExecutables",
+    "preferWorkspacePackages",
+    "prefix",
+    "production",
+    "progress",
+    "projectScopedOptionalPeers",
+    "provenance",
+    "proxy",
+    "publicHoistPattern",
+    "publishBranch",
+    "publishWaitTimeout",
+    "python",
+    "recursive",
+    "recursiveInstall",
+    "registries",
+    "registriesByPrefix",
+    "registriesByScope",
+    "registry",
+    "registryOptionsByUrl",
+    "registrySupportsTimeField",
+    "remoteCache",
+    "remoteSideEffectsCache",
+    "reporter",
+    "reporterHidePrefix",
+    "requiredScripts",
+    "resolutionMode",
+    "resolvePeersFromWorkspaceRoot",
+    "reverse",
+    "runtime",
+    "runtimeOnFail",
+    "save",
+    "saveCatalogName",
+    "saveExact",
+    "savePeer",
+    "savePrefix",
+    "saveTypes",
+    "saveWorkspaceProtocol",
+    "scriptShell",
+    "shamefullyHoist",
+    "sharedWorkspaceLockfile",
+    "shellEmulator",
+    "sideEffectsCache",
+    "sideEffectsCacheRead",
+    "sideEffectsCacheReadonly",
+    "sideEffectsCacheWrite",
+    "skills",
+    "skipManifestObfuscation",
+    "sort",
+    "storeDir",
+    "storeIndexFormat",
+    "stream",
+    "strictDepBuilds",
+    "strictPeerDependencies",
+    "strictSsl",
+    "strictStorePkgContentCheck",
+    "supportedArchitectures",
+    "symlink",
+    "syncInjectedDepsAfterScripts",
+    "tag",
+    "tagVersionPrefix",
+    "tasks",
+    "testPattern",
+    "trustLockfile",
+    "trustPolicy",
+    "trustPolicyExclude",
+    "trustPolicyExcludePrune",
+    "trustPolicyIgnoreAfter",
+    "tryLoadDefaultPnpmfile",
+    "umask",
+    "unsafePerm",
+    "update",
+    "updateConfig",
+    "updateNotifier",
+    "useBetaCli",
+    "useGitBranchLockfile",
+    "useLockfile",
+    "useRunningStoreServer",
+    "useStderr",
+    "useStoreServer",
+    "userAgent",
+    "verifyDepsBeforeRun",
+    "verifyStoreIntegrity",
+    "version",
+    "versioning",
+    "virtualStoreDir",
+    "virtualStoreDirMaxLength",
+    "virtualStoreOnly",
+    "virtualStoreType",
+    "workspaceConcurrency",
+    "workspacePackagePatterns",
+    "workspacePrefix",
+    "yes",
+];
+
+/// Keys pnpm 12 ignores in a project's `pnpm-workspace.yaml`, with its advice, sorted.
+pub(crate) const MACHINE_ONLY: &[(&str, &str)] = &[
+    ("allProjects", "This is not a pnpm setting"),
+    ("allProjectsGraph", "This is not a pnpm setting"),
+    ("authConfig", "This is not a pnpm setting"),
+    ("bin", "Set it for the machine instead: pnpm config set --global global-bin-dir"),
+    ("ci", "Set it for the machine instead: pnpm config set --global ci"),
+    ("cliOptions", "This is not a pnpm setting"),
+    ("configByUri", "This is not a pnpm setting"),
+    ("configDir", "This is not a pnpm setting"),
+    ("dir", "Pass --dir on the command line instead"),
+    ("explicitlySetKeys", "This is not a pnpm setting"),
+    ("finders", "This is not a pnpm setting"),
+    ("globalBinDir", "Set it for the machine instead: pnpm config set --global global-bin-dir"),
+    ("globalDir", "Set it for the machine instead: pnpm config set --global global-dir"),
+    ("globalPkgDir", "Set it for the machine instead: pnpm config set --global global-dir"),
+    ("globalShims", "Set it for the machine instead: pnpm config set --global global-shims"),
+    ("hooks", "This is not a pnpm setting"),
+    ("macosBackup", "Set macosBackup.excludeModulesDir or macosBackup.excludeStoreDir in the global config.yaml instead"),
+    ("npmrcAuthFile", "Set it for the machine instead: pnpm config set --global npmrc-auth-file"),
+    ("packageManager", "This is not a pnpm setting"),
+    ("packageManagerNetworkConfig", "This is not a pnpm setting"),
+    ("packageManagerRegistries", "This is not a pnpm setting"),
+    ("pnpmHomeDir", "This is not a pnpm setting"),
+    ("prodAllProjectsGraph", "This is not a pnpm setting"),
+    ("prodOnlySelectedProjectDirs", "This is not a pnpm setting"),
+    ("rootProjectManifest", "This is not a pnpm setting"),
+    ("rootProjectManifestDir", "This is not a pnpm setting"),
+    ("scope", "Set it for the machine instead: pnpm config set --global scope"),
+    ("selectedProjectsGraph", "This is not a pnpm setting"),
+    ("stateDir", "Set it for the machine instead: pnpm config set --global state-dir"),
+    ("symlinkedLockfileTargetDirs", "Set it for the machine instead: pnpm config set --global symlinked-lockfile-target-dirs"),
+    ("tools", "Set it in the global config.yaml or with PNPM_CONFIG_TOOLS instead"),
+    ("userConfig", "This is not a pnpm setting"),
+    ("userconfig", "Set it for the machine instead: pnpm config set --global npmrc-auth-file"),
+    ("wantedPackageManager", "This is not a pnpm setting"),
+    ("workspaceDir", "This is not a pnpm setting"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lists_are_sorted_for_binary_search() {
+        assert!(ACCEPTED.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(MACHINE_ONLY.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    }
+
+    #[test]
+    fn every_setting_tack_reads_from_the_file_is_one_pnpm_accepts() {
+        for key in crate::settings::SETTING_KEYS {
+            if crate::settings::GLOBAL_ONLY_KEYS.contains(key) || key.contains('.') {
+                continue;
+            }
+            assert_eq!(judge(key), KeyVerdict::Accepted, "{key}");
+        }
+    }
+
+    #[test]
+    fn judges_keys_as_pnpm_12_does() {
+        assert_eq!(judge("savePrefix"), KeyVerdict::Accepted);
+        assert_eq!(judge("$schema"), KeyVerdict::Accepted);
+        assert_eq!(
+            judge("ci"),
+            KeyVerdict::MachineOnly("Set it for the machine instead: pnpm config set --global ci")
+        );
+        assert_eq!(
+            judge("node-linker"),
+            KeyVerdict::NotCamelCase("nodeLinker".into())
+        );
+        assert_eq!(judge("nodeLinkr"), KeyVerdict::Unknown(Some("nodeLinker")));
+        assert_eq!(judge("fooBar"), KeyVerdict::Unknown(None));
+        assert_eq!(judge("foo-bar"), KeyVerdict::Unknown(None));
+    }
+
+    #[test]
+    fn warns_once_per_kind_in_pnpm_order() {
+        let rejected: Vec<(String, KeyVerdict)> = ["fooBar", "save-prefix", "ci", "nodeLinkr"]
+            .iter()
+            .map(|key| (key.to_string(), judge(key)))
+            .collect();
+        let messages: Vec<String> = warnings_for(&rejected, "pnpm-workspace.yaml")
+            .into_iter()
+            .map(|warning| warning.message)
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                "The following settings cannot be set in a project's pnpm-workspace.yaml and were \
+                 ignored: \"ci\" (Set it for the machine instead: pnpm config set --global ci).",
+                "The following settings in pnpm-workspace.yaml are not recognized by this version \
+                 of pnpm and were ignored: \"fooBar\", \"nodeLinkr\" (did you mean \"nodeLinker\"?).",
+                "The following settings in pnpm-workspace.yaml were ignored because they are not \
+                 written in camelCase: \"save-prefix\" (use \"savePrefix\").",
+            ]
+        );
+    }
+}
