@@ -1402,6 +1402,69 @@ fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
     }
 }
 
+/// The `pnpmfile` setting names the pnpmfile whose checksum the lockfile holds, a missing one
+/// fails with `ERR_PNPM_PNPMFILE_NOT_FOUND`, and `ignorePnpmfile` (or `--ignore-pnpmfile`)
+/// compares no checksum, as in pnpm 12. tack checked `.pnpmfile.cjs` alone, whatever the
+/// settings said.
+#[test]
+fn the_pnpmfile_settings_are_read_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    tack_suite::conformance::prepare(&project, &fixture("basic"), &registry.url());
+    project
+        .write("hooks/x.cjs", "module.exports = { hooks: {} };\n")
+        .write(".pnpmfile.cjs", "module.exports = { hooks: {} }; // the default one\n")
+        .add_settings("pnpmfile: hooks/x.cjs\n");
+    let out = project.pnpm(&["install", "--lockfile-only"]);
+    assert_success(&out, "pnpm install --lockfile-only");
+    let text = |out: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    // (settings appended, flags, what both tools do: `None` installs, `Some(code)` fails)
+    let cases: [(&str, &[&str], Option<&str>); 5] = [
+        ("", &[], None),
+        ("pnpmfile: .pnpmfile.cjs\n", &[], Some("ERR_PNPM_LOCKFILE_CONFIG_MISMATCH")),
+        ("pnpmfile: .pnpmfile.cjs\nignorePnpmfile: true\n", &[], None),
+        ("pnpmfile: .pnpmfile.cjs\n", &["--ignore-pnpmfile"], None),
+        ("pnpmfile: hooks/nope.cjs\n", &[], Some("ERR_PNPM_PNPMFILE_NOT_FOUND")),
+    ];
+    for (settings, flags, expected) in cases {
+        for tool in ["pnpm", "tack"] {
+            let copy = tack_suite::conformance::clone_inputs(&project);
+            if settings.contains("pnpmfile:") {
+                let yaml = copy.dir().join("pnpm-workspace.yaml");
+                let text = fs_err::read_to_string(&yaml).expect("read pnpm-workspace.yaml");
+                copy.write("pnpm-workspace.yaml", &text.replace("pnpmfile: hooks/x.cjs\n", ""));
+            }
+            copy.add_settings(settings);
+            let mut args = vec!["install", "--frozen-lockfile"];
+            args.extend_from_slice(flags);
+            let out = copy.run_tool(tool, &args);
+            let what = format!("{tool} with {settings:?} {flags:?}");
+            match expected {
+                None => {
+                    assert_success(&out, &what);
+                    assert!(copy.dir().join("node_modules/is-odd").exists(), "{what}");
+                }
+                Some(code) => {
+                    assert!(!out.status.success(), "{what}: {}", text(&out));
+                    assert!(text(&out).contains(code), "{what}: {}", text(&out));
+                    assert!(!copy.dir().join("node_modules/is-odd").exists(), "{what}");
+                }
+            }
+            if expected == Some("ERR_PNPM_PNPMFILE_NOT_FOUND") {
+                let missing = copy.dir().join("hooks/nope.cjs");
+                let shown = format!("pnpmfile at \"{}\" is not found", missing.display());
+                assert!(text(&out).contains(&shown), "{what}: {}", text(&out));
+            }
+        }
+    }
+}
+
 /// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
 #[test]
 fn a_lockfile_of_another_major_version_fails_like_pnpm() {

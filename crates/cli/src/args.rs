@@ -74,6 +74,9 @@ pub struct InstallArgs {
     /// Run no lifecycle scripts; packages that need a build are recorded as pending.
     #[arg(long)]
     pub ignore_scripts: bool,
+    /// Load no pnpmfile: the lockfile's `pnpmfileChecksum` is not compared (`ignorePnpmfile`).
+    #[arg(long)]
+    pub ignore_pnpmfile: bool,
     /// The store directory (`v11` is appended unless the path ends with it).
     #[arg(long, value_name = "DIR")]
     pub store_dir: Option<PathBuf>,

@@ -25,6 +25,7 @@ use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::ConfigError;
+use crate::Config;
 
 /// The dependency maps a package extension can add to a manifest.
 const DEPENDENCY_FIELDS: [&str; 3] = ["dependencies", "optionalDependencies", "peerDependencies"];
@@ -199,6 +200,24 @@ fn js_number(number: &Number) -> String {
         format!("-{body}")
     } else {
         body
+    }
+}
+
+/// The pnpmfiles pnpm 12 loads, whose checksum the lockfile holds: none under `ignorePnpmfile`;
+/// the `pnpmfile` setting's, each of which must exist (`ERR_PNPM_PNPMFILE_NOT_FOUND`); else the
+/// default one of the workspace root, if any.
+pub fn loaded_pnpmfiles(config: &Config) -> Result<Vec<PathBuf>, ConfigError> {
+    if config.ignore_pnpmfile {
+        return Ok(Vec::new());
+    }
+    match &config.pnpmfiles {
+        Some(files) => match files.iter().find(|path| !path.is_file()) {
+            Some(missing) => Err(ConfigError::PnpmfileNotFound {
+                path: missing.clone(),
+            }),
+            None => Ok(files.clone()),
+        },
+        None => Ok(default_pnpmfile(&config.workspace_root).into_iter().collect()),
     }
 }
 

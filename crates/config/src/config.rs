@@ -139,6 +139,11 @@ pub struct Config {
     /// `name@version` or `name` → patch file path (as written, relative to the workspace root).
     pub patched_dependencies: IndexMap<String, String>,
     pub allow_unused_patches: bool,
+    /// The `pnpmfile` setting's files, absolute (relative ones are of the workspace root);
+    /// `None`: the default `.pnpmfile.mjs`/`.pnpmfile.cjs`.
+    pub pnpmfiles: Option<Vec<PathBuf>>,
+    /// `ignorePnpmfile`: no pnpmfile is loaded and the lockfile's checksum is not compared.
+    pub ignore_pnpmfile: bool,
     /// Catalogs by name; `catalog:` of `pnpm-workspace.yaml` is `default`.
     pub catalogs: IndexMap<String, IndexMap<String, String>>,
     pub supported_architectures: SupportedArchitectures,

@@ -103,6 +103,12 @@ pub enum ConfigError {
     },
 
     #[error(
+        "pnpmfile at \"{}\" is not found. Create it, or change the `pnpmfile` setting (pnpm-workspace.yaml) \
+         that names it", path.display()
+    )]
+    PnpmfileNotFound { path: PathBuf },
+
+    #[error(
         "Unsupported engine for {package}: wanted node {wanted}, current node {current}. \
          Use a node version that satisfies the range, or unset engineStrict"
     )]
@@ -151,6 +157,7 @@ impl ConfigError {
             ConfigError::OutdatedLockfile { .. } => "ERR_PNPM_OUTDATED_LOCKFILE",
             ConfigError::MissingImporter { .. } => "ERR_PNPM_PACKAGE_MANAGER_NO_IMPORTER",
             ConfigError::PatchFileNotFound { .. } => "ERR_PNPM_PATCH_NOT_FOUND",
+            ConfigError::PnpmfileNotFound { .. } => "ERR_PNPM_PNPMFILE_NOT_FOUND",
             ConfigError::UnsupportedEngine { .. }
             | ConfigError::UnsupportedProjectEngine { .. } => "ERR_PNPM_UNSUPPORTED_ENGINE",
             ConfigError::UnsupportedPlatform { .. } => "ERR_PNPM_UNSUPPORTED_PLATFORM",

@@ -201,12 +201,17 @@ pub fn check_settings(
     if settings.dedupe_peers.unwrap_or(false) != config.dedupe_peers {
         return Err(mismatch("settings.dedupePeers"));
     }
-    let pnpmfile_checksum = match checksums::default_pnpmfile(&config.workspace_root) {
-        Some(pnpmfile) => Some(checksums::pnpmfile_checksum(&[pnpmfile])?),
-        None => None,
-    };
-    if lockfile.pnpmfile_checksum != pnpmfile_checksum {
-        return Err(mismatch("pnpmfileChecksum"));
+    // Under `ignorePnpmfile` pnpm 12 loads no pnpmfile and compares no checksum (observed: a
+    // lockfile with one installs, as one without does).
+    let pnpmfiles = checksums::loaded_pnpmfiles(config)?;
+    if !config.ignore_pnpmfile {
+        let pnpmfile_checksum = match pnpmfiles.is_empty() {
+            true => None,
+            false => Some(checksums::pnpmfile_checksum(&pnpmfiles)?),
+        };
+        if lockfile.pnpmfile_checksum != pnpmfile_checksum {
+            return Err(mismatch("pnpmfileChecksum"));
+        }
     }
     if settings.inject_workspace_packages.unwrap_or(false) != config.inject_workspace_packages {
         return Err(mismatch("settings.injectWorkspacePackages"));

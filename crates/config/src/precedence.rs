@@ -575,6 +575,12 @@ fn build_config(
     registries: Registries,
     ci: bool,
 ) -> Result<Config, ConfigError> {
+    let pnpmfiles = s.pnpmfile.as_ref().map(|files| {
+        files
+            .iter()
+            .map(|file| tack_fs::normalize_lexically(&workspace_root.join(file)))
+            .collect()
+    });
     let node_linker = match s.node_linker.as_deref().unwrap_or("isolated") {
         "isolated" => NodeLinker::Isolated,
         "hoisted" => NodeLinker::Hoisted,
@@ -685,6 +691,8 @@ fn build_config(
         overrides: s.overrides.clone().unwrap_or_default(),
         patched_dependencies: s.patched_dependencies.clone().unwrap_or_default(),
         allow_unused_patches: s.allow_unused_patches.unwrap_or(false),
+        pnpmfiles,
+        ignore_pnpmfile: s.ignore_pnpmfile.unwrap_or(false),
         catalogs,
         supported_architectures: s.supported_architectures.clone().unwrap_or_default(),
         ignored_optional_dependencies: s.ignored_optional_dependencies.clone().unwrap_or_default(),

@@ -95,6 +95,10 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
             .then(|| ("shamefullyHoist".to_string(), "true".to_string()))
             .into_iter()
             .chain(
+                args.ignore_pnpmfile
+                    .then(|| ("ignorePnpmfile".to_string(), "true".to_string())),
+            )
+            .chain(
                 args.config
                     .iter()
                     .filter(|(key, _)| key != "registry")
@@ -483,7 +487,8 @@ pub fn run(
             config
                 .patched_dependencies
                 .values()
-                .map(|rel| config.workspace_root.join(rel)),
+                .map(|rel| config.workspace_root.join(rel))
+                .chain(config.pnpmfiles.iter().flatten().cloned()),
         )
         .into_iter()
         .filter_map(|file| {

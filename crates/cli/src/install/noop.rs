@@ -182,14 +182,15 @@ fn complete_marker_list(text: &str) -> Option<Vec<&str>> {
 /// The files whose stamps decide the no-op: the lockfile, `pnpm-workspace.yaml`, every
 /// importer's `package.json`, the patch files of `patchedDependencies` (pnpm 12 records them
 /// too: an edited patch no longer matches the lockfile's hash), the pnpmfile (its checksum is
-/// in the lockfile). Files that may appear later without being listed here are checked apart
+/// in the lockfile), the default one or those the `pnpmfile` setting names (`config_files`,
+/// with the patch files). Files that may appear later without being listed here are checked apart
 /// ([`OPTIONAL_INPUTS`]); the directory dependencies are stamped apart too
 /// ([`directory_source_stamps`]).
 pub fn validated_files<'a>(
     lockfile_dir: &Path,
     lockfile: &Path,
     project_dirs: impl IntoIterator<Item = &'a Path>,
-    patch_files: impl IntoIterator<Item = PathBuf>,
+    config_files: impl IntoIterator<Item = PathBuf>,
 ) -> Vec<PathBuf> {
     let mut files = vec![lockfile.to_path_buf()];
     for name in OPTIONAL_INPUTS {
@@ -201,7 +202,7 @@ pub fn validated_files<'a>(
     for dir in project_dirs {
         files.push(dir.join("package.json"));
     }
-    files.extend(patch_files);
+    files.extend(config_files);
     files.sort();
     files.dedup();
     files
