@@ -1370,7 +1370,10 @@ fn the_registry_flag_names_the_registry_like_pnpm() {
 fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
     let registry = registry::start();
     let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
-    reference.write(".npmrc", "registry=http://127.0.0.1:1/\nproxy=http://127.0.0.1:1/\n");
+    reference.write(
+        ".npmrc",
+        "registry=http://127.0.0.1:1/\nproxy=http://127.0.0.1:1/\n",
+    );
     reference.add_settings(&format!(
         "registry: {}\nnoProxy: 127.0.0.1\n$schema: x\nsavePrefix: '~'\nci: true\nnodeLinkr: x\n\
          save-exact: true\n",
@@ -1397,7 +1400,10 @@ fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
             assert!(all.contains(expected), "{tool}: {expected}\n{all}");
         }
         for quiet in ["$schema", "savePrefix", "registry", "noProxy"] {
-            assert!(!all.contains(&format!("\"{quiet}\"")), "{tool}: {quiet}\n{all}");
+            assert!(
+                !all.contains(&format!("\"{quiet}\"")),
+                "{tool}: {quiet}\n{all}"
+            );
         }
     }
 }
@@ -1413,7 +1419,10 @@ fn the_pnpmfile_settings_are_read_like_pnpm() {
     tack_suite::conformance::prepare(&project, &fixture("basic"), &registry.url());
     project
         .write("hooks/x.cjs", "module.exports = { hooks: {} };\n")
-        .write(".pnpmfile.cjs", "module.exports = { hooks: {} }; // the default one\n")
+        .write(
+            ".pnpmfile.cjs",
+            "module.exports = { hooks: {} }; // the default one\n",
+        )
         .add_settings("pnpmfile: hooks/x.cjs\n");
     let out = project.pnpm(&["install", "--lockfile-only"]);
     assert_success(&out, "pnpm install --lockfile-only");
@@ -1427,10 +1436,18 @@ fn the_pnpmfile_settings_are_read_like_pnpm() {
     // (settings appended, flags, what both tools do: `None` installs, `Some(code)` fails)
     let cases: [(&str, &[&str], Option<&str>); 5] = [
         ("", &[], None),
-        ("pnpmfile: .pnpmfile.cjs\n", &[], Some("ERR_PNPM_LOCKFILE_CONFIG_MISMATCH")),
+        (
+            "pnpmfile: .pnpmfile.cjs\n",
+            &[],
+            Some("ERR_PNPM_LOCKFILE_CONFIG_MISMATCH"),
+        ),
         ("pnpmfile: .pnpmfile.cjs\nignorePnpmfile: true\n", &[], None),
         ("pnpmfile: .pnpmfile.cjs\n", &["--ignore-pnpmfile"], None),
-        ("pnpmfile: hooks/nope.cjs\n", &[], Some("ERR_PNPM_PNPMFILE_NOT_FOUND")),
+        (
+            "pnpmfile: hooks/nope.cjs\n",
+            &[],
+            Some("ERR_PNPM_PNPMFILE_NOT_FOUND"),
+        ),
     ];
     for (settings, flags, expected) in cases {
         for tool in ["pnpm", "tack"] {
@@ -1438,7 +1455,10 @@ fn the_pnpmfile_settings_are_read_like_pnpm() {
             if settings.contains("pnpmfile:") {
                 let yaml = copy.dir().join("pnpm-workspace.yaml");
                 let text = fs_err::read_to_string(&yaml).expect("read pnpm-workspace.yaml");
-                copy.write("pnpm-workspace.yaml", &text.replace("pnpmfile: hooks/x.cjs\n", ""));
+                copy.write(
+                    "pnpm-workspace.yaml",
+                    &text.replace("pnpmfile: hooks/x.cjs\n", ""),
+                );
             }
             copy.add_settings(settings);
             let mut args = vec!["install", "--frozen-lockfile"];
@@ -1462,6 +1482,35 @@ fn the_pnpmfile_settings_are_read_like_pnpm() {
                 assert!(text(&out).contains(&shown), "{what}: {}", text(&out));
             }
         }
+    }
+}
+
+/// A download that gets no response (here a refused connection) fails with pnpm 12's code,
+/// and nothing is installed. tack said `ERR_TACK_NETWORK`.
+#[test]
+fn a_refused_download_fails_with_pnpm_s_code() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    reference.write(".npmrc", "registry=http://127.0.0.1:1/\n");
+    reference.add_settings("fetchRetries: 0\n");
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{tool}: {all}");
+        assert!(
+            all.contains("ERR_PNPM_TARBALL_FETCH_TARBALL"),
+            "{tool}: {all}"
+        );
+        assert!(all.contains("Connection refused"), "{tool}: {all}");
+        assert!(
+            !project.dir().join("node_modules/is-odd").exists(),
+            "{tool}"
+        );
     }
 }
 

@@ -184,7 +184,8 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
     let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(
-        out.stderr.contains("ERR_TACK_NETWORK") && out.stderr.contains("through the proxy"),
+        out.stderr.contains("ERR_PNPM_TARBALL_FETCH_TARBALL")
+            && out.stderr.contains("through the proxy"),
         "the error does not say the download went through a proxy: {}",
         out.describe()
     );
@@ -207,7 +208,7 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
     let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(
-        out.stderr.contains("ERR_TACK_NETWORK")
+        out.stderr.contains("ERR_PNPM_TARBALL_FETCH_TARBALL")
             && out.stderr.contains("would not open a tunnel to 127.0.0.1:"),
         "the error does not say the proxy refused the tunnel: {}",
         out.describe()

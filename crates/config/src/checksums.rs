@@ -217,7 +217,9 @@ pub fn loaded_pnpmfiles(config: &Config) -> Result<Vec<PathBuf>, ConfigError> {
             }),
             None => Ok(files.clone()),
         },
-        None => Ok(default_pnpmfile(&config.workspace_root).into_iter().collect()),
+        None => Ok(default_pnpmfile(&config.workspace_root)
+            .into_iter()
+            .collect()),
     }
 }
 

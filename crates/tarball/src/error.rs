@@ -268,8 +268,11 @@ impl FetchError {
             Self::MissingIntegrity { .. } => "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
             Self::InvalidIntegrity { .. } => "ERR_PNPM_INVALID_INTEGRITY",
             Self::HttpStatus { status, .. } => fetch_status_code(*status),
-            Self::Network { .. } => "ERR_TACK_NETWORK",
-            Self::UntrustedCertificate { .. } => "ERR_TACK_TLS_CERTIFICATE",
+            // pnpm 12's code for a download that got no response (observed: a refused
+            // connection, an untrusted certificate); the message says which it was.
+            Self::Network { .. } | Self::UntrustedCertificate { .. } => {
+                "ERR_PNPM_TARBALL_FETCH_TARBALL"
+            }
             Self::IdleTimeout { .. } => "ERR_TACK_FETCH_IDLE_TIMEOUT",
             Self::Truncated { .. } => "ERR_PNPM_BAD_TARBALL_SIZE",
             Self::NoOfflineTarball { .. } => "ERR_PNPM_NO_OFFLINE_TARBALL",
