@@ -26,7 +26,7 @@ use crate::config::{
 use crate::error::{ConfigError, Warning};
 use crate::npmrc::{is_npmrc_key, parse_ini, Npmrc, NpmrcTrust};
 use crate::registry::{normalize_registry, npm_default_registry, RegistryProbe};
-use crate::settings::{env_key_to_camel, text_to_value, Settings, SETTING_KEYS};
+use crate::settings::{env_key_to_camel, text_to_value, Settings, LIST_KEYS, SETTING_KEYS};
 use crate::workspace_manifest::{find_workspace_root, ManifestScope, WorkspaceManifest};
 
 /// pnpm's default `modulesCacheMaxAge`: a week, in minutes.
@@ -109,8 +109,10 @@ impl Config {
                 home.as_deref(),
             ));
         }
-        let env_settings =
-            Settings::from_map(env_settings_map(env), "environment (PNPM_CONFIG_*)")?;
+        let env_settings = Settings::from_map(
+            env_settings_map(env, &mut warnings),
+            "environment (PNPM_CONFIG_*)",
+        )?;
         settings.merge(absolutize(env_settings, &inputs.cwd, home.as_deref()));
         settings.merge(absolutize(
             cli_settings(&inputs.cli)?,
@@ -200,10 +202,16 @@ fn npm_env_key(rest: &str) -> String {
     }
 }
 
-/// `PNPM_CONFIG_<KEY>` / `pnpm_config_<key>` vars that name a setting.
-fn env_settings_map(env: &BTreeMap<String, String>) -> Map<String, Value> {
+/// `PNPM_CONFIG_<KEY>` / `pnpm_config_<key>` vars that name a setting. A value pnpm 12 would
+/// not take is left out with a warning, as pnpm 12 leaves it out (observed, silently): a list
+/// setting not written as a JSON array (`PNPM_CONFIG_PUBLIC_HOIST_PATTERN='["*eslint*"]'`), a
+/// value of the wrong type (`PNPM_CONFIG_HOIST=maybe`).
+fn env_settings_map(
+    env: &BTreeMap<String, String>,
+    warnings: &mut Vec<Warning>,
+) -> Map<String, Value> {
     let mut map = Map::new();
-    for (name, value) in env {
+    for (name, text) in env {
         let Some(rest) = strip_prefix_ci(name, "pnpm_config_") else {
             continue;
         };
@@ -211,9 +219,35 @@ fn env_settings_map(env: &BTreeMap<String, String>) -> Map<String, Value> {
             continue;
         }
         let key = env_key_to_camel(rest);
-        if SETTING_KEYS.contains(&key.as_str()) {
-            map.insert(key.clone(), text_to_value(&key, value));
+        if !SETTING_KEYS.contains(&key.as_str()) {
+            continue;
         }
+        let value = if LIST_KEYS.contains(&key.as_str()) {
+            match serde_json::from_str::<Value>(text.trim()) {
+                Ok(list @ Value::Array(_)) => list,
+                _ => {
+                    warnings.push(Warning::new(
+                        "ERR_TACK_INVALID_SETTING",
+                        format!(
+                            "{name} is ignored: `{key}` is a list, which the environment gives as \
+                             a JSON array (e.g. {name}='[\"*eslint*\"]'), as for pnpm 12"
+                        ),
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            text_to_value(&key, text)
+        };
+        let single = Map::from_iter([(key.clone(), value.clone())]);
+        if let Err(err) = Settings::from_map(single, name) {
+            warnings.push(Warning::new(
+                "ERR_TACK_INVALID_SETTING",
+                format!("{err}; it is ignored, as pnpm 12 ignores it"),
+            ));
+            continue;
+        }
+        map.insert(key, value);
     }
     map
 }

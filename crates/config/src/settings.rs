@@ -271,18 +271,20 @@ fn invalid(source_name: &str, key: &str, err: serde_json::Error) -> ConfigError 
     }
 }
 
+/// The settings that are lists of strings.
+pub const LIST_KEYS: &[&str] = &[
+    "hoistPattern",
+    "publicHoistPattern",
+    "onlyBuiltDependencies",
+    "neverBuiltDependencies",
+    "ignoredBuiltDependencies",
+    "ignoredOptionalDependencies",
+    "minimumReleaseAgeExclude",
+];
+
 /// Converts a setting given as text (env var, CLI) to the JSON value its field expects: booleans,
 /// numbers, JSON arrays/objects, and comma-separated lists for list settings.
 pub fn text_to_value(key: &str, text: &str) -> Value {
-    const LIST_KEYS: &[&str] = &[
-        "hoistPattern",
-        "publicHoistPattern",
-        "onlyBuiltDependencies",
-        "neverBuiltDependencies",
-        "ignoredBuiltDependencies",
-        "ignoredOptionalDependencies",
-        "minimumReleaseAgeExclude",
-    ];
     let trimmed = text.trim();
     if trimmed.starts_with('[') || trimmed.starts_with('{') {
         if let Ok(value) = serde_json::from_str::<Value>(trimmed) {

@@ -464,3 +464,23 @@ fn network_settings_in_pnpm_workspace_yaml_override_the_npmrc_files() {
     );
     assert_eq!(c.registries.default, "http://pnpm-env.test/");
 }
+
+#[test]
+fn environment_values_pnpm_12_would_not_take_are_left_out_with_a_warning() {
+    let env = setup();
+    let vars = [
+        ("PNPM_CONFIG_PUBLIC_HOIST_PATTERN", "*eslint*"),
+        ("PNPM_CONFIG_HOIST_PATTERN", r#"["*types*"]"#),
+        ("PNPM_CONFIG_HOIST", "maybe"),
+        ("PNPM_CONFIG_CHILD_CONCURRENCY", "3"),
+    ];
+    let (c, warnings) = Config::load(inputs(&env, &vars, CliOverrides::default())).unwrap();
+    assert!(c.public_hoist_pattern.is_empty(), "{:?}", c.public_hoist_pattern);
+    assert_eq!(c.hoist_pattern, vec!["*types*"]);
+    assert!(c.hoist);
+    assert_eq!(c.child_concurrency, 3);
+    let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert!(messages.iter().any(|m| m.starts_with("PNPM_CONFIG_PUBLIC_HOIST_PATTERN is ignored")));
+    assert!(messages.iter().any(|m| m.contains("`hoist`") && m.contains("ignored")));
+}
