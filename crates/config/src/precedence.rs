@@ -114,9 +114,11 @@ impl Config {
             "environment (PNPM_CONFIG_*)",
         )?;
         settings.merge(absolutize(env_settings, &inputs.cwd, home.as_deref()));
+        // A relative `--store-dir` is of the workspace root, as in pnpm 12 (observed from a
+        // project directory); `PNPM_CONFIG_STORE_DIR` is of the working directory.
         settings.merge(absolutize(
             cli_settings(&inputs.cli)?,
-            &inputs.cwd,
+            &workspace_root,
             home.as_deref(),
         ));
 

@@ -475,12 +475,47 @@ fn environment_values_pnpm_12_would_not_take_are_left_out_with_a_warning() {
         ("PNPM_CONFIG_CHILD_CONCURRENCY", "3"),
     ];
     let (c, warnings) = Config::load(inputs(&env, &vars, CliOverrides::default())).unwrap();
-    assert!(c.public_hoist_pattern.is_empty(), "{:?}", c.public_hoist_pattern);
+    assert!(
+        c.public_hoist_pattern.is_empty(),
+        "{:?}",
+        c.public_hoist_pattern
+    );
     assert_eq!(c.hoist_pattern, vec!["*types*"]);
     assert!(c.hoist);
     assert_eq!(c.child_concurrency, 3);
     let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
-    assert!(messages.iter().any(|m| m.starts_with("PNPM_CONFIG_PUBLIC_HOIST_PATTERN is ignored")));
-    assert!(messages.iter().any(|m| m.contains("`hoist`") && m.contains("ignored")));
+    assert!(messages
+        .iter()
+        .any(|m| m.starts_with("PNPM_CONFIG_PUBLIC_HOIST_PATTERN is ignored")));
+    assert!(messages
+        .iter()
+        .any(|m| m.contains("`hoist`") && m.contains("ignored")));
+}
+
+#[test]
+fn a_relative_store_dir_is_of_the_workspace_root_on_the_command_line_and_of_the_cwd_in_the_env() {
+    let env = setup();
+    write(
+        &env.root.join("pnpm-workspace.yaml"),
+        "packages: [packages/*]\n",
+    );
+    let project = env.root.join("packages/a");
+    let cli = CliOverrides {
+        store_dir: Some(PathBuf::from("cli-store")),
+        ..Default::default()
+    };
+    let mut from_project = inputs(&env, &[], cli);
+    from_project.cwd = project.clone();
+    let c = Config::load(from_project).unwrap().0;
+    assert_eq!(c.store_dir, Some(env.root.join("cli-store")));
+
+    let mut from_project = inputs(
+        &env,
+        &[("PNPM_CONFIG_STORE_DIR", "env-store")],
+        CliOverrides::default(),
+    );
+    from_project.cwd = project.clone();
+    let c = Config::load(from_project).unwrap().0;
+    assert_eq!(c.store_dir, Some(project.join("env-store")));
 }
