@@ -4,9 +4,11 @@
 //! in silence. The rest gets pnpm 12's three warnings: a machine setting written in a project file,
 //! an unknown key (with the nearest known one), a kebab-case spelling of a known key.
 //!
+//! The machine's global `config.yaml` takes a smaller set of keys ([`is_global_setting`]).
+//!
 //! The lists were taken from pnpm 12.21 itself: every candidate key was written into a workspace
 //! manifest and sorted by what pnpm answered (accepted, "not recognized", "cannot be set in a
-//! project's pnpm-workspace.yaml").
+//! project's pnpm-workspace.yaml"), and given to `pnpm config set --global`.
 
 use crate::error::Warning;
 
@@ -38,6 +40,11 @@ pub fn judge(key: &str) -> KeyVerdict {
         }
     }
     KeyVerdict::Unknown(nearest(key))
+}
+
+/// Whether pnpm 12 takes `key` from the machine's global `config.yaml`.
+pub fn is_global_setting(key: &str) -> bool {
+    GLOBAL_ACCEPTED.binary_search(&key).is_ok()
 }
 
 /// The warnings for the keys of one file, in pnpm 12's order: machine settings, unknown keys,
@@ -442,6 +449,136 @@ pub(crate) const MACHINE_ONLY: &[(&str, &str)] = &[
     ("workspaceDir", "This is not a pnpm setting"),
 ];
 
+/// Every key pnpm 12 takes from the machine's global `config.yaml` (what `pnpm config set
+/// --global` accepts), sorted. The others (`nodeLinker`, `publicHoistPattern`, …) are ignored there.
+pub(crate) const GLOBAL_ACCEPTED: &[&str] = &[
+    "access",
+    "bail",
+    "blockExoticSubdeps",
+    "ca",
+    "cacheDir",
+    "cafile",
+    "cert",
+    "childConcurrency",
+    "ci",
+    "color",
+    "dangerouslyAllowAllBuilds",
+    "depth",
+    "description",
+    "dlxCacheMaxAge",
+    "enableGlobalVirtualStore",
+    "enableModulesDir",
+    "engineStrict",
+    "excludeLinksFromLockfile",
+    "extendNodePath",
+    "fetchMinSpeedKiBps",
+    "fetchRetries",
+    "fetchRetryFactor",
+    "fetchRetryMaxtimeout",
+    "fetchRetryMintimeout",
+    "fetchTimeout",
+    "fetchWarnTimeoutMs",
+    "force",
+    "forceIgnoresPlatform",
+    "frozenStore",
+    "git",
+    "gitChecks",
+    "gitShallowHosts",
+    "gitTagVersion",
+    "global",
+    "globalBinDir",
+    "globalDir",
+    "globalPnpmfile",
+    "globalShims",
+    "globalVirtualStoreDir",
+    "httpProxy",
+    "httpsProxy",
+    "ignoreScripts",
+    "initAuthorEmail",
+    "initAuthorName",
+    "initAuthorUrl",
+    "initLicense",
+    "initPackageManager",
+    "initType",
+    "initVersion",
+    "json",
+    "key",
+    "localAddress",
+    "loglevel",
+    "long",
+    "maxsockets",
+    "message",
+    "minimumReleaseAge",
+    "minimumReleaseAgeExclude",
+    "minimumReleaseAgeIgnoreMissingTime",
+    "minimumReleaseAgeStrict",
+    "modulesCacheMaxAge",
+    "namedRegistries",
+    "networkConcurrency",
+    "noProxy",
+    "nodeDownloadMirrors",
+    "nodeExperimentalPackageMap",
+    "nodeOptions",
+    "nodePackageMapType",
+    "nodeVersion",
+    "noproxy",
+    "npmrcAuthFile",
+    "only",
+    "optimisticRepeatInstall",
+    "optional",
+    "otp",
+    "packageImportMethod",
+    "packageLock",
+    "parseable",
+    "pnprServer",
+    "preferFrozenLockfile",
+    "preferOffline",
+    "preferSymlinkedExecutables",
+    "prefix",
+    "progress",
+    "provenance",
+    "proxy",
+    "publishWaitTimeout",
+    "registries",
+    "registry",
+    "registrySupportsTimeField",
+    "reporter",
+    "resolutionMode",
+    "save",
+    "saveExact",
+    "savePrefix",
+    "scope",
+    "scriptShell",
+    "shellEmulator",
+    "sideEffectsCache",
+    "sideEffectsCacheReadonly",
+    "stateDir",
+    "storeDir",
+    "storeIndexFormat",
+    "strictDepBuilds",
+    "strictSsl",
+    "symlinkedLockfileTargetDirs",
+    "tag",
+    "tagVersionPrefix",
+    "trustLockfile",
+    "trustPolicy",
+    "trustPolicyExclude",
+    "trustPolicyIgnoreAfter",
+    "umask",
+    "unsafePerm",
+    "updateNotifier",
+    "useBetaCli",
+    "useStderr",
+    "userAgent",
+    "userconfig",
+    "verifyDepsBeforeRun",
+    "verifyStoreIntegrity",
+    "version",
+    "virtualStoreDir",
+    "virtualStoreDirMaxLength",
+    "virtualStoreType",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,6 +587,7 @@ mod tests {
     fn the_lists_are_sorted_for_binary_search() {
         assert!(ACCEPTED.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(MACHINE_ONLY.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        assert!(GLOBAL_ACCEPTED.windows(2).all(|pair| pair[0] < pair[1]));
     }
 
     #[test]

@@ -66,6 +66,17 @@ impl WorkspaceManifest {
         let mut lockfile_options = None;
         let mut rejected = Vec::new();
         for (key, value) in &raw {
+            if scope == ManifestScope::Global && !workspace_keys::is_global_setting(key) {
+                warnings.push(Warning::new(
+                    "ERR_TACK_UNKNOWN_SETTING",
+                    format!(
+                        "{source_name}: the key \"{key}\" isn't supported by the global \
+                         config.yaml file and is ignored, as by pnpm 12. Set it in the project's \
+                         pnpm-workspace.yaml instead"
+                    ),
+                ));
+                continue;
+            }
             let machine_setting = GLOBAL_ONLY_KEYS.contains(&key.as_str());
             if scope == ManifestScope::Project
                 && (machine_setting || !SETTING_KEYS.contains(&key.as_str()))
@@ -196,6 +207,22 @@ mod tests {
         let global =
             WorkspaceManifest::from_str(text, path, ManifestScope::Global, &mut warnings).unwrap();
         assert_eq!(global.settings.state_dir.as_deref(), Some("/s"));
+    }
+
+    #[test]
+    fn the_global_config_takes_only_the_settings_pnpm_takes_from_it() {
+        let text = "nodeLinker: hoisted\nstoreDir: /st\npublicHoistPattern: ['*x*']\n";
+        let mut warnings = Vec::new();
+        let path = Path::new("/h/.config/pnpm/config.yaml");
+        let global =
+            WorkspaceManifest::from_str(text, path, ManifestScope::Global, &mut warnings).unwrap();
+        assert_eq!(global.settings.node_linker, None);
+        assert_eq!(global.settings.public_hoist_pattern, None);
+        assert_eq!(global.settings.store_dir.as_deref(), Some("/st"));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0]
+            .message
+            .contains("\"nodeLinker\" isn't supported by the global"));
     }
 
     #[test]
