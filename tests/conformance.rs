@@ -1514,6 +1514,62 @@ fn a_refused_download_fails_with_pnpm_s_code() {
     }
 }
 
+/// Projects without a dependency and without a lockfile are installed as pnpm 12 installs
+/// them, `--frozen-lockfile` or not: the lockfile they have is written (with the settings the
+/// configuration records), their own lifecycle scripts run, and the output is pnpm's (no store
+/// context, no progress line, "Already up to date"). Links-only workspaces print the same way.
+/// tack said "Already up to date" and did nothing.
+#[test]
+fn projects_without_dependencies_are_installed_like_pnpm() {
+    let single = TestProject::new();
+    single.write(
+        "package.json",
+        r#"{"name": "nd", "version": "1.0.0", "scripts": {"postinstall": "echo POSTINSTALL-RAN"}}"#,
+    );
+    let workspace = TestProject::new();
+    workspace
+        .write(
+            "package.json",
+            r#"{"name": "root", "version": "1.0.0", "scripts": {"postinstall": "echo ROOT"}}"#,
+        )
+        .write("packages/a/package.json", r#"{"name": "a", "version": "1.0.0"}"#)
+        .write(".pnpmfile.cjs", "module.exports = { hooks: {} };\n")
+        .add_settings(
+            "packages: [packages/*]\ninjectWorkspacePackages: true\npeersSuffixMaxLength: 40\n\
+             overrides:\n  foo: 1.0.0\n",
+        );
+    let links = TestProject::new();
+    links
+        .write(
+            "package.json",
+            r#"{"name": "root", "version": "1.0.0", "dependencies": {"a": "workspace:*"}}"#,
+        )
+        .write("packages/a/package.json", r#"{"name": "a", "version": "1.0.0"}"#)
+        .add_settings("packages: [packages/*]\n");
+    links.lock_with_pnpm();
+    for (name, inputs) in [("single", &single), ("workspace", &workspace), ("links", &links)] {
+        let mut outputs = Vec::new();
+        let mut lockfiles = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let project = tack_suite::conformance::clone_inputs(inputs);
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, &format!("{name}: {tool}"));
+            let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml"))
+                .unwrap_or_else(|_| panic!("{name}: {tool} wrote no lockfile"));
+            assert!(
+                project.dir().join("node_modules/.modules.yaml").is_file(),
+                "{name}: {tool}"
+            );
+            outputs.push(tack_suite::conformance::comparable_output(&out.stdout));
+            lockfiles.push(lockfile);
+            let again = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&again, &format!("{name}: {tool} again"));
+        }
+        assert_eq!(outputs[1], outputs[0], "{name}: tack's output, then pnpm's");
+        assert_eq!(lockfiles[1], lockfiles[0], "{name}: tack's lockfile, then pnpm's");
+    }
+}
+
 /// A lockfile of another major version fails with pnpm 12's code, and nothing is installed.
 #[test]
 fn a_lockfile_of_another_major_version_fails_like_pnpm() {

@@ -131,6 +131,77 @@ fn mismatch(field: &str) -> ConfigError {
     }
 }
 
+/// `overrides` as the lockfile records them: `$name` references and `catalog:` specs resolved.
+fn wanted_overrides(config: &Config, root_manifest: Option<&Manifest>) -> IndexMap<String, String> {
+    config
+        .overrides
+        .iter()
+        .map(|(k, v)| {
+            let v = version_reference(root_manifest, v).unwrap_or(v);
+            (k.clone(), resolve_catalog_spec(config, k, v))
+        })
+        .collect()
+}
+
+/// `patchedDependencies` as the lockfile records them: the hash of each patch file.
+fn wanted_patch_hashes(config: &Config) -> Result<IndexMap<String, String>, ConfigError> {
+    let mut patch_hashes = IndexMap::new();
+    for (key, rel) in &config.patched_dependencies {
+        let path = config.workspace_root.join(rel);
+        let hash = patch_file_hash(&path).map_err(|source| ConfigError::PatchFileNotFound {
+            key: key.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        patch_hashes.insert(key.clone(), hash);
+    }
+    Ok(patch_hashes)
+}
+
+/// The lockfile pnpm 12 writes for projects none of which has a dependency, when there is no
+/// lockfile (with `--frozen-lockfile` too, observed): the settings it records, and an empty
+/// importer per project. It passes [`check_settings`] by construction.
+pub fn lockfile_without_dependencies(
+    config: &Config,
+    projects: &[Project],
+) -> Result<Lockfile, ConfigError> {
+    let root_manifest = projects
+        .iter()
+        .find(|p| p.importer_id == ".")
+        .map(|p| &p.manifest);
+    let pnpmfiles = checksums::loaded_pnpmfiles(config)?;
+    let pnpmfile_checksum = match pnpmfiles.is_empty() {
+        true => None,
+        false => Some(checksums::pnpmfile_checksum(&pnpmfiles)?),
+    };
+    let patch_hashes = wanted_patch_hashes(config)?;
+    let mut importers: Vec<&str> = projects.iter().map(|p| p.importer_id.as_str()).collect();
+    importers.sort();
+    Ok(Lockfile {
+        lockfile_version: "9.0".to_string(),
+        settings: Some(tack_lockfile::LockfileSettings {
+            auto_install_peers: Some(config.auto_install_peers),
+            exclude_links_from_lockfile: Some(config.exclude_links_from_lockfile),
+            dedupe_peers: config.dedupe_peers.then_some(true),
+            peers_suffix_max_length: (config.peers_suffix_max_length != 1000)
+                .then_some(config.peers_suffix_max_length),
+            inject_workspace_packages: config.inject_workspace_packages.then_some(true),
+        }),
+        overrides: wanted_overrides(config, root_manifest),
+        package_extensions_checksum: checksums::package_extensions_checksum(
+            config.settings.package_extensions.as_ref(),
+        ),
+        pnpmfile_checksum,
+        patched_dependencies: (!patch_hashes.is_empty()).then_some(patch_hashes),
+        importers: importers
+            .into_iter()
+            .map(|id| (id.to_string(), Default::default()))
+            .collect(),
+        ignored_optional_dependencies: config.ignored_optional_dependencies.clone(),
+        ..Lockfile::default()
+    })
+}
+
 /// `getOutdatedLockfileSetting`.
 pub fn check_settings(
     config: &Config,
@@ -145,14 +216,7 @@ pub fn check_settings(
             }
         }
     }
-    let overrides: IndexMap<String, String> = config
-        .overrides
-        .iter()
-        .map(|(k, v)| {
-            let v = version_reference(root_manifest, v).unwrap_or(v);
-            (k.clone(), resolve_catalog_spec(config, k, v))
-        })
-        .collect();
+    let overrides = wanted_overrides(config, root_manifest);
     if !same_map(&lockfile.overrides, &overrides) {
         return Err(mismatch("overrides"));
     }
@@ -168,16 +232,7 @@ pub fn check_settings(
     if wanted != locked {
         return Err(mismatch("ignoredOptionalDependencies"));
     }
-    let mut patch_hashes = IndexMap::new();
-    for (key, rel) in &config.patched_dependencies {
-        let path = config.workspace_root.join(rel);
-        let hash = patch_file_hash(&path).map_err(|source| ConfigError::PatchFileNotFound {
-            key: key.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        patch_hashes.insert(key.clone(), hash);
-    }
+    let patch_hashes = wanted_patch_hashes(config)?;
     let locked_patches = lockfile.patched_dependencies.clone().unwrap_or_default();
     if !same_map(&locked_patches, &patch_hashes) {
         return Err(mismatch("patchedDependencies"));

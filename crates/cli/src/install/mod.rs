@@ -109,6 +109,13 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
     }
 }
 
+/// Whether a lockfile importer has no dependency of any kind.
+fn no_dependencies(importer: &tack_lockfile::ProjectSnapshot) -> bool {
+    importer.dependencies.is_empty()
+        && importer.dev_dependencies.is_empty()
+        && importer.optional_dependencies.is_empty()
+}
+
 /// Flags of `pnpm install` that need dependency resolution, which tack does not do.
 fn refuse_resolution_flags(args: &InstallArgs) -> Result<(), CliError> {
     let flag = [
@@ -316,7 +323,7 @@ pub fn run(
         drop(store.make_shards_ahead());
     }
     tack_fs::phase_timer::mark("store setup");
-    let lockfile_stamp = tack_linker::stamp(&lockfile_path);
+    let mut lockfile_stamp = tack_linker::stamp(&lockfile_path);
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
@@ -334,14 +341,25 @@ pub fn run(
         });
     }
     tack_config::frozen::check_frozen_lockfile(&config, lockfile.as_ref(), &projects)?;
-    let Some(lockfile) = lockfile else {
-        reporter.emit(Event::AlreadyUpToDate);
-        reporter.emit(Event::Done {
-            elapsed: started.elapsed(),
-        });
-        return Ok(ExitCode::SUCCESS);
+    let lockfile = match lockfile {
+        Some(lockfile) => {
+            // pnpm 12 says nothing of a lockfile none of whose projects has a dependency.
+            if !lockfile.importers.values().all(no_dependencies) {
+                reporter.emit(Event::LockfileUpToDate);
+            }
+            lockfile
+        }
+        // No lockfile, and no project has a dependency (else the check above failed): pnpm 12
+        // writes the lockfile such projects have, `--frozen-lockfile` or not, and installs
+        // them (their `node_modules` state, their own lifecycle scripts).
+        None => {
+            let fresh = tack_config::frozen::lockfile_without_dependencies(&config, &projects)?;
+            tack_fs::AtomicWrite::new(&lockfile_path)
+                .write_bytes(fresh.to_yaml_string().as_bytes())?;
+            lockfile_stamp = tack_linker::stamp(&lockfile_path);
+            fresh
+        }
     };
-    reporter.emit(Event::LockfileUpToDate);
     let importer_ids: Vec<String> = if args.filter.is_empty() {
         // The lockfile's importers whose projects are there: pnpm 12 leaves out one whose
         // directory is gone (a project deleted, the lockfile not yet updated), rather than
@@ -533,12 +551,17 @@ pub fn run(
         }
     }
 
-    reporter.emit(Event::Context {
-        store_dir: store.root().display().to_string(),
-        virtual_store_dir: tack_fs::relative_path(&project_dir, &link.virtual_store_dir)
-            .display()
-            .to_string(),
-    });
+    // A lockfile with no packages (no dependencies, or links to workspace projects only):
+    // pnpm 12 prints no store context and no progress, and says "Already up to date".
+    let nothing_to_import = lockfile.snapshots.is_empty();
+    if !nothing_to_import {
+        reporter.emit(Event::Context {
+            store_dir: store.root().display().to_string(),
+            virtual_store_dir: tack_fs::relative_path(&project_dir, &link.virtual_store_dir)
+                .display()
+                .to_string(),
+        });
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -678,7 +701,10 @@ pub fn run(
     // Linked: pnpm 12 prints the counts and the final progress line before any build output.
     let added = report.imported + report.repaired;
     let removed = report.removed_packages.len();
-    reporter.emit(Event::ImportingDone { added, removed });
+    let quiet = nothing_to_import && added == 0 && removed == 0;
+    if !quiet {
+        reporter.emit(Event::ImportingDone { added, removed });
+    }
     let built = builds.run(
         &install_plan,
         &build_graph,
@@ -712,9 +738,10 @@ pub fn run(
         &previous_current,
         &project_dir,
     );
-    if added == 0 && removed == 0 && entries.is_empty() {
+    if quiet || (added == 0 && removed == 0 && entries.is_empty()) {
         reporter.emit(Event::AlreadyUpToDate);
-    } else {
+    }
+    if !entries.is_empty() || (!quiet && (added > 0 || removed > 0)) {
         reporter.emit(Event::Summary(entries));
     }
     if let Some(err) = deferred {
