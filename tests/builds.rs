@@ -1302,3 +1302,48 @@ fn project_scripts_run_in_pnpm_s_order() {
         assert!(at("ui:prepare") < at("app:preinstall"), "{tool}: {lines:?}");
     }
 }
+
+/// Projects that do not depend on each other run their scripts at the same time, as in pnpm 12
+/// (`childConcurrency` of them): here each one's `postinstall` waits for the other's to start,
+/// which one at a time never happens (the first gives up after 20 s and fails). tack ran the
+/// projects one after the other.
+#[test]
+fn independent_projects_run_their_scripts_at_the_same_time_like_pnpm() {
+    let script = |me: &str, other: &str| {
+        format!(
+            "touch \"$INIT_CWD/{me}.started\"; i=0; while [ ! -f \"$INIT_CWD/{other}.started\" ]; \
+             do i=$((i+1)); if [ $i -gt 200 ]; then echo {me} waited alone; exit 1; fi; sleep 0.1; done"
+        )
+    };
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "root", "version": "1.0.0", "private": true}"#,
+        )
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nchildConcurrency: 2\n",
+        )
+        .write(
+            "packages/a/package.json",
+            &json!({"name": "a", "version": "1.0.0", "scripts": {"postinstall": script("a", "b")}})
+                .to_string(),
+        )
+        .write(
+            "packages/b/package.json",
+            &json!({"name": "b", "version": "1.0.0", "scripts": {"postinstall": script("b", "a")}})
+                .to_string(),
+        );
+    for tool in ["pnpm", "tack"] {
+        let copy = clone_inputs(&project);
+        let out = copy.run_tool(tool, &["install"]);
+        assert_success(&out, tool);
+        for name in ["a", "b"] {
+            assert!(
+                copy.dir().join(format!("{name}.started")).exists(),
+                "{tool}"
+            );
+        }
+    }
+}

@@ -1532,7 +1532,10 @@ fn projects_without_dependencies_are_installed_like_pnpm() {
             "package.json",
             r#"{"name": "root", "version": "1.0.0", "scripts": {"postinstall": "echo ROOT"}}"#,
         )
-        .write("packages/a/package.json", r#"{"name": "a", "version": "1.0.0"}"#)
+        .write(
+            "packages/a/package.json",
+            r#"{"name": "a", "version": "1.0.0"}"#,
+        )
         .write(".pnpmfile.cjs", "module.exports = { hooks: {} };\n")
         .add_settings(
             "packages: [packages/*]\ninjectWorkspacePackages: true\npeersSuffixMaxLength: 40\n\
@@ -1544,10 +1547,17 @@ fn projects_without_dependencies_are_installed_like_pnpm() {
             "package.json",
             r#"{"name": "root", "version": "1.0.0", "dependencies": {"a": "workspace:*"}}"#,
         )
-        .write("packages/a/package.json", r#"{"name": "a", "version": "1.0.0"}"#)
+        .write(
+            "packages/a/package.json",
+            r#"{"name": "a", "version": "1.0.0"}"#,
+        )
         .add_settings("packages: [packages/*]\n");
     links.lock_with_pnpm();
-    for (name, inputs) in [("single", &single), ("workspace", &workspace), ("links", &links)] {
+    for (name, inputs) in [
+        ("single", &single),
+        ("workspace", &workspace),
+        ("links", &links),
+    ] {
         let mut outputs = Vec::new();
         let mut lockfiles = Vec::new();
         for tool in ["pnpm", "tack"] {
@@ -1566,7 +1576,10 @@ fn projects_without_dependencies_are_installed_like_pnpm() {
             assert_success(&again, &format!("{name}: {tool} again"));
         }
         assert_eq!(outputs[1], outputs[0], "{name}: tack's output, then pnpm's");
-        assert_eq!(lockfiles[1], lockfiles[0], "{name}: tack's lockfile, then pnpm's");
+        assert_eq!(
+            lockfiles[1], lockfiles[0],
+            "{name}: tack's lockfile, then pnpm's"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The workspace projects' own install scripts, run after every dependency is built:
 //! `preinstall`, `install`, `postinstall`, `preprepare`, `prepare`, `postprepare`, in each
-//! project's dir (skipped entirely under `--ignore-scripts`).
+//! project's dir (skipped entirely under `--ignore-scripts`). Projects that do not depend on
+//! each other run at the same time, as in pnpm 12.
 
 use crate::env::{ScriptEnv, ScriptOf};
 use crate::error::BuildError;
@@ -8,6 +9,8 @@ use crate::events::Reporter;
 use crate::runner::display_prefix;
 use crate::script::{run_script, ScriptCommand, ScriptOutput};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// The stages run for a project, in order.
 pub const PROJECT_STAGES: [&str; 6] = [
@@ -30,65 +33,131 @@ pub struct Project {
     pub preinstall_done: bool,
 }
 
-/// Run the projects' install scripts, projects in the given order, stages among `stages`.
-/// Returns the output of every script that ran; the first failure aborts.
+/// Run the projects' install scripts. `rounds` are groups of projects in dependency order
+/// (a project after the projects it depends on): the projects of a round run at the same
+/// time, up to `concurrency` of them, each one's stages in order, as pnpm 12 runs them
+/// (`childConcurrency`). Returns the output of every script that ran, round by round and
+/// project by project; a failure lets the running projects finish, starts no other, and is
+/// returned (the first one in project order).
 pub fn run_project_scripts(
-    projects: &[Project],
+    rounds: &[Vec<Project>],
     stages: &[&str],
     env: &ScriptEnv,
     ignore_scripts: bool,
+    concurrency: usize,
     reporter: &Reporter<'_>,
 ) -> Result<Vec<ScriptOutput>, BuildError> {
     let mut outputs = Vec::new();
     if ignore_scripts {
         return Ok(outputs);
     }
-    for project in projects {
-        let field = |k: &str| {
-            project
-                .manifest
-                .get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
+    for round in rounds {
+        for result in run_round(round, stages, env, concurrency, reporter) {
+            outputs.extend(result?);
+        }
+    }
+    Ok(outputs)
+}
+
+/// What one project's scripts came to.
+type ProjectResult = Result<Vec<ScriptOutput>, BuildError>;
+
+/// One round: its projects on up to `concurrency` threads; results in project order.
+fn run_round(
+    round: &[Project],
+    stages: &[&str],
+    env: &ScriptEnv,
+    concurrency: usize,
+    reporter: &Reporter<'_>,
+) -> Vec<ProjectResult> {
+    // Most rounds are one project (the root): no thread for it.
+    if round.len() == 1 {
+        return vec![run_project(&round[0], stages, env, reporter)];
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let slots: Vec<Mutex<Option<ProjectResult>>> = round.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..concurrency.max(1).min(round.len()) {
+            scope.spawn(|| loop {
+                if failed.load(Ordering::SeqCst) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(project) = round.get(i) else { break };
+                let result = run_project(project, stages, env, reporter);
+                if result.is_err() {
+                    failed.store(true, Ordering::SeqCst);
+                }
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Ok(Vec::new()))
+        })
+        .collect()
+}
+
+/// One project's stages, in order; the first failure stops it.
+fn run_project(
+    project: &Project,
+    stages: &[&str],
+    env: &ScriptEnv,
+    reporter: &Reporter<'_>,
+) -> ProjectResult {
+    let mut outputs = Vec::new();
+    let field = |k: &str| {
+        project
+            .manifest
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+    };
+    let name = field("name");
+    let version = field("version");
+    let package = if name.is_empty() {
+        project.dir.display().to_string()
+    } else {
+        format!("{name}@{version}")
+    };
+    let prefix = display_prefix(&project.dir, &env.prefix_dir);
+    for &stage in stages {
+        if stage == "preinstall" && project.preinstall_done {
+            continue;
+        }
+        let Some(script) = project
+            .manifest
+            .get("scripts")
+            .and_then(|s| s.get(stage))
+            .and_then(|v| v.as_str())
+        else {
+            continue;
         };
-        let name = field("name");
-        let version = field("version");
-        let package = if name.is_empty() {
-            project.dir.display().to_string()
-        } else {
-            format!("{name}@{version}")
-        };
-        let prefix = display_prefix(&project.dir, &env.prefix_dir);
-        for &stage in stages {
-            if stage == "preinstall" && project.preinstall_done {
-                continue;
-            }
-            let Some(script) = project
-                .manifest
-                .get("scripts")
-                .and_then(|s| s.get(stage))
-                .and_then(|v| v.as_str())
-            else {
-                continue;
-            };
-            let cmd = ScriptCommand {
-                package: &package,
-                name,
-                prefix: &prefix,
-                dir: &project.dir,
+        let cmd = ScriptCommand {
+            package: &package,
+            name,
+            prefix: &prefix,
+            dir: &project.dir,
+            stage,
+            script,
+            shell: env.shell(),
+            env: env.vars_for(
+                &project.dir,
+                &project.manifest,
+                ScriptOf::Project,
                 stage,
                 script,
-                shell: env.shell(),
-                env: env.vars_for(
-                    &project.dir,
-                    &project.manifest,
-                    ScriptOf::Project,
-                    stage,
-                    script,
-                ),
-            };
-            run_script(&cmd, reporter, &mut outputs)?;
-        }
+            ),
+        };
+        run_script(&cmd, reporter, &mut outputs)?;
     }
     Ok(outputs)
 }

@@ -284,16 +284,10 @@ fn project_scripts_run_in_order_unless_ignored() {
         preinstall_done: false,
     };
     let stages = tack_build::PROJECT_STAGES;
-    run_project_scripts(
-        std::slice::from_ref(&project),
-        &stages,
-        &tree.env(),
-        true,
-        &|_| {},
-    )
-    .unwrap();
+    let rounds = vec![vec![project]];
+    run_project_scripts(&rounds, &stages, &tree.env(), true, 4, &|_| {}).unwrap();
     assert!(!log.exists());
-    let outputs = run_project_scripts(&[project], &stages, &tree.env(), false, &|_| {}).unwrap();
+    let outputs = run_project_scripts(&rounds, &stages, &tree.env(), false, 4, &|_| {}).unwrap();
     assert_eq!(outputs.len(), 6);
     assert_eq!(
         std::fs::read_to_string(&log)

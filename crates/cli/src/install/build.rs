@@ -344,6 +344,7 @@ impl Builds {
             &tack_build::PROJECT_STAGES,
             &env,
             self.ignore_scripts,
+            self.child_concurrency,
             &report_event,
         )?;
         if self.strict {
@@ -497,10 +498,11 @@ impl Builds {
         let env = self.script_env(plan, config);
         let report_event = |event: &BuildEvent<'_>| report(reporter, event);
         run_project_scripts(
-            &[root],
+            &[vec![root]],
             &["preinstall"],
             &env,
             self.ignore_scripts,
+            1,
             &report_event,
         )?;
         Ok(())
@@ -799,11 +801,11 @@ fn with_ancestors(children: &[Vec<usize>], mut wanted: Vec<bool>) -> Vec<bool> {
     wanted
 }
 
-/// The installed projects with their manifests, in pnpm's order for their scripts: a project
-/// after the workspace projects it depends on (by `link:`, or as an injected copy), each round
-/// of projects whose dependencies have run in importer order. The root's `preinstall` is
-/// marked done: it ran before the install ([`Builds::run_root_preinstall`]).
-fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Project> {
+/// The installed projects with their manifests, in rounds in pnpm's order for their scripts:
+/// a project after the workspace projects it depends on (by `link:`, or as an injected copy),
+/// each round the projects whose dependencies have run, in importer order. The root's
+/// `preinstall` is marked done: it ran before the install ([`Builds::run_root_preinstall`]).
+fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
     let importers = &plan.link.importers;
     let by_dir: std::collections::HashMap<&Path, usize> = importers
         .iter()
@@ -833,8 +835,8 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Project> {
         })
         .collect();
     let mut done = vec![false; importers.len()];
-    let mut order = Vec::with_capacity(importers.len());
-    while order.len() < importers.len() {
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    while rounds.iter().map(Vec::len).sum::<usize>() < importers.len() {
         let round: Vec<usize> = (0..importers.len())
             .filter(|&i| !done[i] && needs[i].iter().all(|&d| done[d]))
             .collect();
@@ -844,17 +846,23 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Project> {
         } else {
             round
         };
-        for i in round {
+        for &i in &round {
             done[i] = true;
-            order.push(i);
         }
+        rounds.push(round);
     }
-    order
+    rounds
         .into_iter()
-        .filter_map(|i| {
-            let dir = &importers[i].dir;
-            project_at(dir, *dir == plan.link.lockfile_dir)
+        .map(|round| {
+            round
+                .into_iter()
+                .filter_map(|i| {
+                    let dir = &importers[i].dir;
+                    project_at(dir, *dir == plan.link.lockfile_dir)
+                })
+                .collect::<Vec<_>>()
         })
+        .filter(|round| !round.is_empty())
         .collect()
 }
 
