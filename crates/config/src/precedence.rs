@@ -109,15 +109,17 @@ impl Config {
                 home.as_deref(),
             ));
         }
-        let env_settings = Settings::from_map(
-            env_settings_map(env, &mut warnings),
-            "environment (PNPM_CONFIG_*)",
-        )?;
+        // The settings files' own network settings go between the `.npmrc` files and the
+        // environment; the command line's after everything.
+        let file_settings = settings.clone();
+        let (env_map, rejected_env) = env_settings_map(env, &mut warnings);
+        let env_settings = Settings::from_map(env_map, "environment (PNPM_CONFIG_*)")?;
         settings.merge(absolutize(env_settings, &inputs.cwd, home.as_deref()));
         // A relative `--store-dir` is of the workspace root, as in pnpm 12 (observed from a
         // project directory); `PNPM_CONFIG_STORE_DIR` is of the working directory.
+        let cli_layer = cli_settings(&inputs.cli)?;
         settings.merge(absolutize(
-            cli_settings(&inputs.cli)?,
+            cli_layer.clone(),
             &workspace_root,
             home.as_deref(),
         ));
@@ -125,10 +127,16 @@ impl Config {
         // `.npmrc` layers.
         let raw_npmrc = npmrc_layers(
             &inputs,
-            &workspace_root,
-            config_dir.as_deref(),
-            home.as_deref(),
-            &settings,
+            NpmrcPlaces {
+                workspace_root: &workspace_root,
+                config_dir: config_dir.as_deref(),
+                home: home.as_deref(),
+            },
+            SettingsLayers {
+                files: &file_settings,
+                cli: &cli_layer,
+                rejected_env: &rejected_env,
+            },
             &mut warnings,
         )?;
         let registries = registries(
@@ -211,8 +219,9 @@ fn npm_env_key(rest: &str) -> String {
 fn env_settings_map(
     env: &BTreeMap<String, String>,
     warnings: &mut Vec<Warning>,
-) -> Map<String, Value> {
+) -> (Map<String, Value>, Vec<String>) {
     let mut map = Map::new();
+    let mut rejected = Vec::new();
     for (name, text) in env {
         let Some(rest) = strip_prefix_ci(name, "pnpm_config_") else {
             continue;
@@ -235,23 +244,33 @@ fn env_settings_map(
                              a JSON array (e.g. {name}='[\"*eslint*\"]'), as for pnpm 12"
                         ),
                     ));
+                    rejected.push(name.clone());
                     continue;
                 }
             }
         } else {
             text_to_value(&key, text)
         };
-        let single = Map::from_iter([(key.clone(), value.clone())]);
-        if let Err(err) = Settings::from_map(single, name) {
-            warnings.push(Warning::new(
-                "ERR_TACK_INVALID_SETTING",
-                format!("{err}; it is ignored, as pnpm 12 ignores it"),
-            ));
-            continue;
-        }
+        let fits = |value: &Value| {
+            Settings::from_map(Map::from_iter([(key.clone(), value.clone())]), name)
+        };
+        // Text that reads as a number or a boolean is still text to a text setting
+        // (`PNPM_CONFIG_STORE_DIR=123`).
+        let value = match fits(&value) {
+            Ok(_) => value,
+            Err(_) if fits(&Value::String(text.clone())).is_ok() => Value::String(text.clone()),
+            Err(err) => {
+                warnings.push(Warning::new(
+                    "ERR_TACK_INVALID_SETTING",
+                    format!("{err}; it is ignored, as pnpm 12 ignores it"),
+                ));
+                rejected.push(name.clone());
+                continue;
+            }
+        };
         map.insert(key, value);
     }
-    map
+    (map, rejected)
 }
 
 /// The CLI flags as a settings layer.
@@ -316,15 +335,35 @@ fn cli_settings(cli: &CliOverrides) -> Result<Settings, ConfigError> {
     Settings::from_map(map, "command line")
 }
 
+/// Where the `.npmrc` files are.
+struct NpmrcPlaces<'a> {
+    workspace_root: &'a Path,
+    config_dir: Option<&'a Path>,
+    home: Option<&'a Path>,
+}
+
+/// The settings layers that set `.npmrc` keys too.
+struct SettingsLayers<'a> {
+    /// The global `config.yaml` and `pnpm-workspace.yaml`, merged.
+    files: &'a Settings,
+    /// `--config.<key>` and the flags.
+    cli: &'a Settings,
+    /// `PNPM_CONFIG_*` variables whose values were left out (see [`env_settings_map`]).
+    rejected_env: &'a [String],
+}
+
 /// Merges the `.npmrc` layers (rows 2–7 of the table, right column).
 fn npmrc_layers(
     inputs: &ConfigInputs,
-    workspace_root: &Path,
-    config_dir: Option<&Path>,
-    home: Option<&Path>,
-    settings: &Settings,
+    places: NpmrcPlaces<'_>,
+    layers: SettingsLayers<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<BTreeMap<String, String>, ConfigError> {
+    let NpmrcPlaces {
+        workspace_root,
+        config_dir,
+        home,
+    } = places;
     let env = &inputs.env;
     let mut merged = BTreeMap::new();
     let user_rc = [
@@ -368,10 +407,8 @@ fn npmrc_layers(
     // `registry`, `strictSsl`, the proxies and `localAddress` from the settings files override
     // every `.npmrc`, as in pnpm 12 (observed: `registry:` in `pnpm-workspace.yaml` wins over the
     // project `.npmrc`'s).
-    for (key, value) in settings.npmrc_values() {
-        merged.insert(key.to_string(), value);
-    }
-    if let Some(registries) = &settings.registries {
+    insert_npmrc_values(&mut merged, layers.files);
+    if let Some(registries) = &layers.files.registries {
         for (scope, url) in registries {
             let key = if scope == "default" {
                 "registry".to_string()
@@ -387,6 +424,9 @@ fn npmrc_layers(
             let Some(rest) = strip_prefix_ci(name, prefix) else {
                 continue;
             };
+            if layers.rejected_env.contains(name) {
+                continue;
+            }
             let key = npm_env_key(rest);
             // npm's own variables reach pnpm 12 only URL-scoped (`npm_config_//host/:_authToken`):
             // it ignores `npm_config_registry` (observed: the default registry was asked) and
@@ -404,10 +444,22 @@ fn npmrc_layers(
     }
     pin_unscoped_credentials(&mut from_env, "the environment", &mut npm_default, warnings)?;
     merged.extend(from_env);
+    insert_npmrc_values(&mut merged, layers.cli);
     if let Some(registry) = &inputs.cli.registry {
         merged.insert("registry".to_string(), registry.clone());
     }
     Ok(merged)
+}
+
+/// Sets the `.npmrc` keys of `settings`'s network settings in `merged`, over what it holds.
+fn insert_npmrc_values(merged: &mut BTreeMap<String, String>, settings: &Settings) {
+    for (key, value) in settings.npmrc_values() {
+        // `no-proxy` and `noproxy` are one setting; the proxy reads `no-proxy` first.
+        if key == "no-proxy" {
+            merged.remove("noproxy");
+        }
+        merged.insert(key.to_string(), value);
+    }
 }
 
 /// The credentials `.npmrc` can give unscoped (`_authToken=…`), which apply to one registry.

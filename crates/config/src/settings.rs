@@ -232,7 +232,7 @@ impl Settings {
         put("proxy", self.proxy.clone());
         put("http-proxy", self.http_proxy.clone());
         put("https-proxy", self.https_proxy.clone());
-        put("noproxy", self.no_proxy.clone());
+        put("no-proxy", self.no_proxy.clone());
         put("local-address", self.local_address.clone());
         out
     }

@@ -441,7 +441,8 @@ fn network_settings_in_pnpm_workspace_yaml_override_the_npmrc_files() {
     let env = setup();
     write(
         &env.root.join(".npmrc"),
-        "registry=http://project.test/\nstrict-ssl=true\nproxy=http://rc-proxy.test/\n",
+        "registry=http://project.test/\nstrict-ssl=true\nproxy=http://rc-proxy.test/\n\
+         no-proxy=rc.test\n",
     );
     write(
         &env.root.join("pnpm-workspace.yaml"),
@@ -453,7 +454,7 @@ fn network_settings_in_pnpm_workspace_yaml_override_the_npmrc_files() {
     assert!(!c.strict_ssl);
     assert_eq!(c.raw_npmrc["https-proxy"], "http://yaml-proxy.test/");
     assert_eq!(c.raw_npmrc["proxy"], "http://rc-proxy.test/");
-    assert_eq!(c.raw_npmrc["noproxy"], "a.test,b.test");
+    assert_eq!(c.raw_npmrc["no-proxy"], "a.test,b.test");
     assert_eq!(c.raw_npmrc["local-address"], "127.0.0.2");
 
     // The environment and the command line still come first.
@@ -463,6 +464,41 @@ fn network_settings_in_pnpm_workspace_yaml_override_the_npmrc_files() {
         CliOverrides::default(),
     );
     assert_eq!(c.registries.default, "http://pnpm-env.test/");
+    let cli = CliOverrides {
+        settings: vec![
+            ("strictSsl".into(), "true".into()),
+            ("registry".into(), "http://cli.test/".into()),
+        ],
+        ..Default::default()
+    };
+    let c = load(
+        &env,
+        &[
+            ("PNPM_CONFIG_STRICT_SSL", "false"),
+            ("PNPM_CONFIG_REGISTRY", "http://pnpm-env.test/"),
+        ],
+        cli,
+    );
+    assert!(c.strict_ssl, "--config.strict-ssl beats the environment");
+    assert_eq!(c.registries.default, "http://cli.test/");
+    // A value the environment gives wrong is left out of every layer.
+    let c = load(
+        &env,
+        &[("PNPM_CONFIG_STRICT_SSL", "0")],
+        CliOverrides::default(),
+    );
+    assert!(!c.strict_ssl, "the yaml's strictSsl: false stands");
+    write(
+        &env.root.join("pnpm-workspace.yaml"),
+        "registry: http://yaml.test/\n",
+    );
+    let c = load(
+        &env,
+        &[("PNPM_CONFIG_STRICT_SSL", "0")],
+        CliOverrides::default(),
+    );
+    assert!(c.strict_ssl, "the .npmrc's strict-ssl=true stands");
+    assert_eq!(c.raw_npmrc["no-proxy"], "rc.test");
 }
 
 #[test]
@@ -473,6 +509,8 @@ fn environment_values_pnpm_12_would_not_take_are_left_out_with_a_warning() {
         ("PNPM_CONFIG_HOIST_PATTERN", r#"["*types*"]"#),
         ("PNPM_CONFIG_HOIST", "maybe"),
         ("PNPM_CONFIG_CHILD_CONCURRENCY", "3"),
+        ("PNPM_CONFIG_STORE_DIR", "/123"),
+        ("PNPM_CONFIG_NODE_VERSION", "20"),
     ];
     let (c, warnings) = Config::load(inputs(&env, &vars, CliOverrides::default())).unwrap();
     assert!(
@@ -483,6 +521,11 @@ fn environment_values_pnpm_12_would_not_take_are_left_out_with_a_warning() {
     assert_eq!(c.hoist_pattern, vec!["*types*"]);
     assert!(c.hoist);
     assert_eq!(c.child_concurrency, 3);
+    assert_eq!(
+        c.node_version.as_deref(),
+        Some("20"),
+        "text that reads as a number"
+    );
     let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
     assert_eq!(messages.len(), 2, "{messages:?}");
     assert!(messages
