@@ -165,29 +165,15 @@ fn split_config_args(
         match arg.to_str().and_then(|a| a.strip_prefix("--config.")) {
             Some(setting) => {
                 let (key, value) = setting.split_once('=').unwrap_or((setting, "true"));
-                config.push((kebab_to_camel(key), value.to_string()));
+                config.push((
+                    tack_config::workspace_keys::kebab_to_camel(key),
+                    value.to_string(),
+                ));
             }
             None => rest.push(arg),
         }
     }
     (rest, config)
-}
-
-/// `node-linker` → `nodeLinker`; a camelCase key stays as it is.
-fn kebab_to_camel(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    let mut upper = false;
-    for c in key.chars() {
-        if c == '-' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[derive(Debug, Subcommand)]

@@ -223,6 +223,16 @@ pub fn loaded_pnpmfiles(config: &Config) -> Result<Vec<PathBuf>, ConfigError> {
     }
 }
 
+/// The `pnpmfileChecksum` the lockfile should hold: of the [`loaded_pnpmfiles`], `None` when
+/// there are none.
+pub fn wanted_pnpmfile_checksum(config: &Config) -> Result<Option<String>, ConfigError> {
+    let pnpmfiles = loaded_pnpmfiles(config)?;
+    if pnpmfiles.is_empty() {
+        return Ok(None);
+    }
+    pnpmfile_checksum(&pnpmfiles).map(Some)
+}
+
 /// The pnpmfile pnpm 12 loads from `dir` when none is configured: `.pnpmfile.mjs`, else
 /// `.pnpmfile.cjs` (only one of them is loaded).
 pub fn default_pnpmfile(dir: &Path) -> Option<PathBuf> {

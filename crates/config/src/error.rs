@@ -103,8 +103,8 @@ pub enum ConfigError {
     },
 
     #[error(
-        "pnpmfile at \"{}\" is not found. Create it, or change the `pnpmfile` setting (pnpm-workspace.yaml) \
-         that names it", path.display()
+        "pnpmfile at \"{}\" is not found. Create it, or change the `pnpmfile` setting that names \
+         it (pnpm-workspace.yaml, PNPM_CONFIG_PNPMFILE or --config.pnpmfile)", path.display()
     )]
     PnpmfileNotFound { path: PathBuf },
 

@@ -169,11 +169,7 @@ pub fn lockfile_without_dependencies(
         .iter()
         .find(|p| p.importer_id == ".")
         .map(|p| &p.manifest);
-    let pnpmfiles = checksums::loaded_pnpmfiles(config)?;
-    let pnpmfile_checksum = match pnpmfiles.is_empty() {
-        true => None,
-        false => Some(checksums::pnpmfile_checksum(&pnpmfiles)?),
-    };
+    let pnpmfile_checksum = checksums::wanted_pnpmfile_checksum(config)?;
     let patch_hashes = wanted_patch_hashes(config)?;
     let mut importers: Vec<&str> = projects.iter().map(|p| p.importer_id.as_str()).collect();
     importers.sort();
@@ -258,15 +254,10 @@ pub fn check_settings(
     }
     // Under `ignorePnpmfile` pnpm 12 loads no pnpmfile and compares no checksum (observed: a
     // lockfile with one installs, as one without does).
-    let pnpmfiles = checksums::loaded_pnpmfiles(config)?;
-    if !config.ignore_pnpmfile {
-        let pnpmfile_checksum = match pnpmfiles.is_empty() {
-            true => None,
-            false => Some(checksums::pnpmfile_checksum(&pnpmfiles)?),
-        };
-        if lockfile.pnpmfile_checksum != pnpmfile_checksum {
-            return Err(mismatch("pnpmfileChecksum"));
-        }
+    if !config.ignore_pnpmfile
+        && lockfile.pnpmfile_checksum != checksums::wanted_pnpmfile_checksum(config)?
+    {
+        return Err(mismatch("pnpmfileChecksum"));
     }
     if settings.inject_workspace_packages.unwrap_or(false) != config.inject_workspace_packages {
         return Err(mismatch("settings.injectWorkspacePackages"));

@@ -97,8 +97,26 @@ pub fn warnings_for(rejected: &[(String, KeyVerdict)], file: &str) -> Vec<Warnin
     out
 }
 
-/// `node-linker` → `nodeLinker`.
-fn kebab_to_camel(key: &str) -> String {
+/// Whether `key` is one of the settings pnpm 12 applies to an install and tack does not.
+pub fn is_not_applied(key: &str) -> bool {
+    NOT_APPLIED.binary_search(&key).is_ok()
+}
+
+/// The warning for the keys of one file that pnpm 12 would apply and tack does not.
+pub fn not_applied_warning(keys: &[String], file: &str) -> Warning {
+    let list: Vec<String> = keys.iter().map(|key| format!("\"{key}\"")).collect();
+    Warning::new(
+        "ERR_TACK_SETTING_NOT_APPLIED",
+        format!(
+            "The following settings in {file} are not applied by tack and were ignored: {}. \
+             Install with pnpm where they matter",
+            list.join(", ")
+        ),
+    )
+}
+
+/// `node-linker` → `nodeLinker`; a camelCase key stays as it is.
+pub fn kebab_to_camel(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     let mut upper = false;
     for c in key.chars() {
@@ -449,6 +467,32 @@ pub(crate) const MACHINE_ONLY: &[(&str, &str)] = &[
     ("workspaceDir", "This is not a pnpm setting"),
 ];
 
+/// Keys pnpm 12 accepts in a project's `pnpm-workspace.yaml` and applies to an install (the
+/// scripts' environment, the store's checks, the side-effects cache's directions, Node.js
+/// runtimes and package maps) that tack does not apply, sorted. Those that would change the
+/// layout are refused (`install::unsupported_settings`).
+pub(crate) const NOT_APPLIED: &[&str] = &[
+    "extraBinPaths",
+    "extraEnv",
+    "maxSockets",
+    "maxTarballUnpackedSize",
+    "maxsockets",
+    "nodeExperimentalPackageMap",
+    "nodeOptions",
+    "nodePackageMap",
+    "nodePackageMapType",
+    "remoteCache",
+    "remoteSideEffectsCache",
+    "runtime",
+    "runtimeOnFail",
+    "sideEffectsCacheRead",
+    "sideEffectsCacheWrite",
+    "strictStorePkgContentCheck",
+    "syncInjectedDepsAfterScripts",
+    "umask",
+    "userAgent",
+];
+
 /// Every key pnpm 12 takes from the machine's global `config.yaml` (what `pnpm config set
 /// --global` accepts), sorted. The others (`nodeLinker`, `publicHoistPattern`, …) are ignored there.
 pub(crate) const GLOBAL_ACCEPTED: &[&str] = &[
@@ -588,6 +632,10 @@ mod tests {
         assert!(ACCEPTED.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(MACHINE_ONLY.windows(2).all(|pair| pair[0].0 < pair[1].0));
         assert!(GLOBAL_ACCEPTED.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(NOT_APPLIED.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(NOT_APPLIED
+            .iter()
+            .all(|key| judge(key) == KeyVerdict::Accepted));
     }
 
     #[test]

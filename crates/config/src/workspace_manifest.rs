@@ -45,48 +45,30 @@ impl WorkspaceManifest {
         scope: ManifestScope,
         warnings: &mut Vec<Warning>,
     ) -> Result<WorkspaceManifest, ConfigError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let raw: Option<Map<String, Value>> = if text.trim().is_empty() {
-            None
-        } else {
-            serde_saphyr::from_str(text).map_err(|err| {
-                let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
-                ConfigError::InvalidWorkspaceYaml {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                    message: err.to_string().lines().next().unwrap_or("").to_string(),
-                }
-            })?
-        };
-        let raw = raw.unwrap_or_default();
+        let raw = parse_yaml(text, path)?;
         let source_name = path.display().to_string();
         let mut settings_map = Map::new();
         let mut packages = Vec::new();
         let mut lockfile_options = None;
         let mut rejected = Vec::new();
+        let mut not_applied = Vec::new();
         for (key, value) in &raw {
-            if scope == ManifestScope::Global && !workspace_keys::is_global_setting(key) {
-                warnings.push(Warning::new(
-                    "ERR_TACK_UNKNOWN_SETTING",
-                    format!(
-                        "{source_name}: the key \"{key}\" isn't supported by the global \
-                         config.yaml file and is ignored, as by pnpm 12. Set it in the project's \
-                         pnpm-workspace.yaml instead"
-                    ),
-                ));
-                continue;
-            }
-            let machine_setting = GLOBAL_ONLY_KEYS.contains(&key.as_str());
-            if scope == ManifestScope::Project
-                && (machine_setting || !SETTING_KEYS.contains(&key.as_str()))
-            {
-                match workspace_keys::judge(key) {
-                    KeyVerdict::Accepted => {}
-                    verdict => {
-                        rejected.push((key.clone(), verdict));
-                        continue;
-                    }
+            match admit(scope, key) {
+                Admission::Read => {}
+                Admission::Rejected(verdict) => {
+                    rejected.push((key.clone(), verdict));
+                    continue;
+                }
+                Admission::NotGlobal => {
+                    warnings.push(Warning::new(
+                        "ERR_TACK_UNKNOWN_SETTING",
+                        format!(
+                            "{source_name}: the key \"{key}\" isn't supported by the global \
+                             config.yaml file and is ignored, as by pnpm 12. Set it in the \
+                             project's pnpm-workspace.yaml instead"
+                        ),
+                    ));
+                    continue;
                 }
             }
             match key.as_str() {
@@ -104,15 +86,11 @@ impl WorkspaceManifest {
                     settings_map.insert(key.clone(), value.clone());
                 }
                 _ if NON_SETTING_KEYS.contains(&key.as_str()) => {}
-                // A key pnpm 12 accepts that tack has no use for (`savePrefix`, `$schema`, …).
-                _ if scope == ManifestScope::Project => {}
-                _ => warnings.push(Warning::new(
-                    "ERR_TACK_UNKNOWN_SETTING",
-                    format!(
-                        "{source_name}: unknown setting `{key}` is ignored. Check its spelling \
-                         (settings are camelCase, e.g. `nodeLinker`)"
-                    ),
-                )),
+                // A key pnpm 12 applies to an install that tack does not apply.
+                _ if workspace_keys::is_not_applied(key) => not_applied.push(key.clone()),
+                // A key pnpm 12 accepts that has nothing to do with an install (`savePrefix`,
+                // `$schema`, `auditConfig`, …).
+                _ => {}
             }
         }
         let file_name = path.file_name().map_or_else(
@@ -120,6 +98,12 @@ impl WorkspaceManifest {
             |name| name.to_string_lossy().into_owned(),
         );
         warnings.extend(workspace_keys::warnings_for(&rejected, &file_name));
+        if !not_applied.is_empty() {
+            warnings.push(workspace_keys::not_applied_warning(
+                &not_applied,
+                &file_name,
+            ));
+        }
         let settings = Settings::from_map(settings_map, &source_name)?;
         Ok(WorkspaceManifest {
             path: path.to_path_buf(),
@@ -142,6 +126,50 @@ impl WorkspaceManifest {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ConfigError::Io { path, source }),
         }
+    }
+}
+
+/// The document as a map; an empty file is an empty map.
+fn parse_yaml(text: &str, path: &Path) -> Result<Map<String, Value>, ConfigError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    let raw: Option<Map<String, Value>> = serde_saphyr::from_str(text).map_err(|err| {
+        let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+        ConfigError::InvalidWorkspaceYaml {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: err.to_string().lines().next().unwrap_or("").to_string(),
+        }
+    })?;
+    Ok(raw.unwrap_or_default())
+}
+
+/// Whether a top-level key is read, by the file's scope.
+enum Admission {
+    /// Read (a setting tack reads, or a key pnpm 12 accepts there).
+    Read,
+    /// Not read from a project file, for this reason.
+    Rejected(KeyVerdict),
+    /// Not read from the global `config.yaml`.
+    NotGlobal,
+}
+
+fn admit(scope: ManifestScope, key: &str) -> Admission {
+    match scope {
+        ManifestScope::Global if workspace_keys::is_global_setting(key) => Admission::Read,
+        ManifestScope::Global => Admission::NotGlobal,
+        ManifestScope::Project
+            if SETTING_KEYS.contains(&key) && !GLOBAL_ONLY_KEYS.contains(&key) =>
+        {
+            Admission::Read
+        }
+        ManifestScope::Project => match workspace_keys::judge(key) {
+            KeyVerdict::Accepted => Admission::Read,
+            verdict => Admission::Rejected(verdict),
+        },
     }
 }
 
@@ -210,8 +238,25 @@ mod tests {
     }
 
     #[test]
+    fn settings_pnpm_applies_and_tack_does_not_are_named_in_one_warning() {
+        let text = "extraEnv:\n  A: b\nnodeOptions: --x\nsavePrefix: '~'\n";
+        let mut warnings = Vec::new();
+        let path = Path::new("/w/pnpm-workspace.yaml");
+        WorkspaceManifest::from_str(text, path, ManifestScope::Project, &mut warnings).unwrap();
+        let messages: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "The following settings in pnpm-workspace.yaml are not applied by tack and were \
+              ignored: \"extraEnv\", \"nodeOptions\". Install with pnpm where they matter"
+            ]
+        );
+    }
+
+    #[test]
     fn the_global_config_takes_only_the_settings_pnpm_takes_from_it() {
-        let text = "nodeLinker: hoisted\nstoreDir: /st\npublicHoistPattern: ['*x*']\n";
+        let text = "nodeLinker: hoisted\nstoreDir: /st\npublicHoistPattern: ['*x*']\n\
+                    color: always\nloglevel: warn\n";
         let mut warnings = Vec::new();
         let path = Path::new("/h/.config/pnpm/config.yaml");
         let global =

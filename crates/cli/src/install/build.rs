@@ -834,24 +834,7 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
                 .collect()
         })
         .collect();
-    let mut done = vec![false; importers.len()];
-    let mut rounds: Vec<Vec<usize>> = Vec::new();
-    while rounds.iter().map(Vec::len).sum::<usize>() < importers.len() {
-        let round: Vec<usize> = (0..importers.len())
-            .filter(|&i| !done[i] && needs[i].iter().all(|&d| done[d]))
-            .collect();
-        // A cycle: the rest in importer order.
-        let round = if round.is_empty() {
-            (0..importers.len()).filter(|&i| !done[i]).collect()
-        } else {
-            round
-        };
-        for &i in &round {
-            done[i] = true;
-        }
-        rounds.push(round);
-    }
-    rounds
+    dependency_rounds(&needs)
         .into_iter()
         .map(|round| {
             round
@@ -864,6 +847,32 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
         })
         .filter(|round| !round.is_empty())
         .collect()
+}
+
+/// Rounds of the nodes `0..needs.len()`, each node after the nodes it needs, each round the
+/// nodes whose needs are met, in index order. A cycle is broken at its first node in index
+/// order, which gets a round of its own (a round's projects run at the same time; what
+/// depends on the cycle waits for it).
+fn dependency_rounds(needs: &[HashSet<usize>]) -> Vec<Vec<usize>> {
+    let mut done = vec![false; needs.len()];
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    let mut placed = 0;
+    while placed < needs.len() {
+        let round: Vec<usize> = (0..needs.len())
+            .filter(|&i| !done[i] && needs[i].iter().all(|&d| done[d]))
+            .collect();
+        let round = if round.is_empty() {
+            (0..needs.len()).filter(|&i| !done[i]).take(1).collect()
+        } else {
+            round
+        };
+        for &i in &round {
+            done[i] = true;
+        }
+        placed += round.len();
+        rounds.push(round);
+    }
+    rounds
 }
 
 /// The project in `dir` with its manifest (`None` without a readable one).
@@ -879,7 +888,21 @@ fn project_at(dir: &Path, preinstall_done: bool) -> Option<Project> {
 
 #[cfg(test)]
 mod tests {
-    use super::with_ancestors;
+    use super::{dependency_rounds, with_ancestors};
+    use std::collections::HashSet;
+
+    #[test]
+    fn dependency_rounds_run_a_cycle_one_project_at_a_time_before_what_needs_it() {
+        // 0 ⇄ 1 (a cycle), 2 needs 1, 3 needs nothing, 4 needs 3.
+        let needs: Vec<HashSet<usize>> = [&[1][..], &[0], &[1], &[], &[3]]
+            .iter()
+            .map(|deps| deps.iter().copied().collect())
+            .collect();
+        assert_eq!(
+            dependency_rounds(&needs),
+            vec![vec![3], vec![4], vec![0], vec![1], vec![2]]
+        );
+    }
 
     #[test]
     fn the_build_graph_keeps_what_needs_a_build_and_everything_above_it() {

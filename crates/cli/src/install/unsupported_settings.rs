@@ -1,13 +1,66 @@
 //! Settings that ask for something tack does not do. tack builds pnpm's isolated layout from
 //! one shared lockfile; a project that asks for pnpm's hoisted or Plug'n'Play layout, for the
 //! global virtual store, for no symlinks, for a lockfile per project, or for config
-//! dependencies (installed into `node_modules/.pnpm-config` before anything else) would
-//! otherwise get a tree it did not ask for: these settings used to be read and ignored. Such an
+//! dependencies (installed into `node_modules/.pnpm-config` before anything else), or for
+//! another store index, no lockfile or no `node_modules` would otherwise get a tree it did not
+//! ask for: these settings used to be read and ignored. Such an
 //! install is refused before anything is read from the lockfile, fetched or written.
 
+use serde_json::Value;
 use tack_config::{Config, NodeLinker};
 
 use crate::error::CliError;
+
+/// The first key of `pnpm-workspace.yaml` that pnpm 12 reads and tack does not, with a value
+/// that changes what is installed or where: another store index format, no direct links, no
+/// `node_modules`, no lockfile, a lockfile elsewhere, the global virtual store, modules
+/// directories per project.
+fn layout_changing_key(raw: &serde_json::Map<String, Value>) -> Option<&'static str> {
+    let is = |key: &str, wanted: &Value| raw.get(key) == Some(wanted);
+    let set = |key: &str| raw.get(key).is_some_and(|value| !value.is_null());
+    if raw
+        .get("storeIndexFormat")
+        .is_some_and(|format| format != "sqlite")
+    {
+        return Some("storeIndexFormat");
+    }
+    // pnpm 12's experimental lockfile format, which tack neither reads nor writes.
+    if raw
+        .get("lockfile")
+        .and_then(|options| options.get("format"))
+        .is_some_and(|format| format != "v9")
+    {
+        return Some("lockfile.format");
+    }
+    [
+        (
+            "virtualStoreOnly: true",
+            is("virtualStoreOnly", &Value::Bool(true)),
+        ),
+        (
+            "enableModulesDir: false",
+            is("enableModulesDir", &Value::Bool(false)),
+        ),
+        ("useLockfile: false", is("useLockfile", &Value::Bool(false))),
+        ("packageLock: false", is("packageLock", &Value::Bool(false))),
+        (
+            "lockfileDir",
+            set("lockfileDir") && !is("lockfileDir", &Value::from(".")),
+        ),
+        (
+            "virtualStoreType: global",
+            is("virtualStoreType", &Value::from("global")),
+        ),
+        (
+            "modulesDirsByProjectName",
+            raw.get("modulesDirsByProjectName")
+                .and_then(Value::as_object)
+                .is_some_and(|map| !map.is_empty()),
+        ),
+    ]
+    .into_iter()
+    .find_map(|(name, asked)| asked.then_some(name))
+}
 
 /// `Err` naming the first setting of `config` that asks for something tack does not do.
 pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
@@ -30,7 +83,11 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
         {
             Some("configDependencies")
         }
-        NodeLinker::Isolated => None,
+        NodeLinker::Isolated if settings.lockfile == Some(false) => Some("lockfile: false"),
+        NodeLinker::Isolated => config
+            .workspace_manifest
+            .as_ref()
+            .and_then(|manifest| layout_changing_key(&manifest.raw)),
     };
     match asked {
         None => Ok(()),
