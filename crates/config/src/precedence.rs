@@ -136,6 +136,7 @@ impl Config {
                 files: &file_settings,
                 cli: &cli_layer,
                 rejected_env: &rejected_env,
+                npmrc_auth_file: settings.npmrc_auth_file.as_deref(),
             },
             &mut warnings,
         )?;
@@ -350,6 +351,8 @@ struct SettingsLayers<'a> {
     cli: &'a Settings,
     /// `PNPM_CONFIG_*` variables whose values were left out (see [`env_settings_map`]).
     rejected_env: &'a [String],
+    /// `npmrcAuthFile`, as written.
+    npmrc_auth_file: Option<&'a str>,
 }
 
 /// Merges the `.npmrc` layers (rows 2–7 of the table, right column).
@@ -374,6 +377,13 @@ fn npmrc_layers(
     ]
     .iter()
     .find_map(|k| env.get(*k).filter(|v| !v.is_empty()).map(PathBuf::from))
+    // `npmrcAuthFile` of the global `config.yaml` (or the environment) names the user's
+    // `.npmrc` in pnpm 12 (observed: its registry was asked, `~/.npmrc`'s not).
+    .or_else(|| {
+        let file = layers.npmrc_auth_file?;
+        let base = config_dir.unwrap_or(&inputs.cwd);
+        Some(resolve_path(file, base, home))
+    })
     .or_else(|| home.map(|h| h.join(".npmrc")));
     let mut files: Vec<(PathBuf, NpmrcTrust)> = Vec::new();
     if let Some(path) = user_rc {

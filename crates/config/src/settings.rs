@@ -211,11 +211,12 @@ settings! {
     #[serde(deserialize_with = "one_or_many")]
     pnpmfile: Vec<String> => "pnpmfile",
     ignore_pnpmfile: bool => "ignorePnpmfile",
+    npmrc_auth_file: String => "npmrcAuthFile",
 }
 
 /// Settings pnpm 12 reads only from the machine's configuration (the global `config.yaml`, the
 /// environment, the command line): a project's `pnpm-workspace.yaml` cannot set them.
-pub const GLOBAL_ONLY_KEYS: &[&str] = &["stateDir", "globalDir", "globalBinDir"];
+pub const GLOBAL_ONLY_KEYS: &[&str] = &["stateDir", "globalDir", "globalBinDir", "npmrcAuthFile"];
 
 impl Settings {
     /// The network settings that are `.npmrc` keys too, by their `.npmrc` names: pnpm 12 reads
