@@ -15,6 +15,7 @@ pub mod events;
 pub mod graph;
 pub mod patch;
 pub mod policy;
+mod pool;
 pub mod project;
 pub mod runner;
 mod script;

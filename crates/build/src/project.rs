@@ -9,8 +9,6 @@ use crate::events::Reporter;
 use crate::runner::display_prefix;
 use crate::script::{run_script, ScriptCommand, ScriptOutput};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// The stages run for a project, in order.
 pub const PROJECT_STAGES: [&str; 6] = [
@@ -74,36 +72,15 @@ fn run_round(
     if round.len() == 1 {
         return vec![run_project(&round[0], stages, env, reporter)];
     }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<ProjectResult>>> = round.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..concurrency.max(1).min(round.len()) {
-            scope.spawn(|| loop {
-                if failed.load(Ordering::SeqCst) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(project) = round.get(i) else { break };
-                let result = run_project(project, stages, env, reporter);
-                if result.is_err() {
-                    failed.store(true, Ordering::SeqCst);
-                }
-                if let Ok(mut slot) = slots[i].lock() {
-                    *slot = Some(result);
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Ok(Vec::new()))
-        })
-        .collect()
+    crate::pool::run_all(
+        round,
+        concurrency,
+        |project| run_project(project, stages, env, reporter),
+        |_, result| result.is_err(),
+    )
+    .into_iter()
+    .map(|result| result.unwrap_or_else(|| Ok(Vec::new())))
+    .collect()
 }
 
 /// One project's stages, in order; the first failure stops it.

@@ -12,8 +12,6 @@ use crate::patch;
 use crate::policy::BuildPolicy;
 use crate::script::{run_script, ScriptCommand, ScriptOutput};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// The script pnpm skips: it only checks that pnpm is the package manager.
 const ONLY_ALLOW_PNPM: &str = "npx only-allow pnpm";
@@ -138,40 +136,15 @@ fn run_chunk(
     opts: &BuildOptions<'_>,
     reporter: &Reporter<'_>,
 ) -> Vec<Result<Outcome, BuildError>> {
-    let next = AtomicUsize::new(0);
-    let abort = AtomicBool::new(false);
-    let slots: Vec<Mutex<Option<Result<Outcome, BuildError>>>> =
-        nodes.iter().map(|_| Mutex::new(None)).collect();
-    let workers = opts.child_concurrency.max(1).min(nodes.len());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                if abort.load(Ordering::SeqCst) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(node) = nodes.get(i) else { break };
-                let result = build_one(node, opts, reporter);
-                if result.is_err() && !node.optional {
-                    abort.store(true, Ordering::SeqCst);
-                }
-                if let Some(slot) = slots.get(i) {
-                    if let Ok(mut slot) = slot.lock() {
-                        *slot = Some(result);
-                    }
-                }
-            });
-        }
-    });
-    slots
-        .into_iter()
-        .map(|slot| {
-            slot.into_inner()
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| Ok(Outcome::default()))
-        })
-        .collect()
+    crate::pool::run_all(
+        nodes,
+        opts.child_concurrency,
+        |node| build_one(node, opts, reporter),
+        |node, result| result.is_err() && !node.optional,
+    )
+    .into_iter()
+    .map(|result| result.unwrap_or_else(|| Ok(Outcome::default())))
+    .collect()
 }
 
 /// Patch and build one package.

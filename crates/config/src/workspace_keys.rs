@@ -64,37 +64,32 @@ pub fn warnings_for(rejected: &[(String, KeyVerdict)], file: &str) -> Vec<Warnin
             KeyVerdict::NotCamelCase(camel) => kebab.push(format!("\"{key}\" (use \"{camel}\")")),
         }
     }
-    let mut out = Vec::new();
-    if !machine.is_empty() {
-        out.push(Warning::new(
+    [
+        (
             "ERR_TACK_MACHINE_SETTING",
-            format!(
-                "The following settings cannot be set in a project's {file} and were ignored: {}.",
-                machine.join(", ")
-            ),
-        ));
-    }
-    if !unknown.is_empty() {
-        out.push(Warning::new(
+            format!("cannot be set in a project's {file} and were ignored"),
+            machine,
+        ),
+        (
             "ERR_TACK_UNKNOWN_SETTING",
-            format!(
-                "The following settings in {file} are not recognized by this version of pnpm \
-                 and were ignored: {}.",
-                unknown.join(", ")
-            ),
-        ));
-    }
-    if !kebab.is_empty() {
-        out.push(Warning::new(
+            format!("in {file} are not recognized by this version of pnpm and were ignored"),
+            unknown,
+        ),
+        (
             "ERR_TACK_SETTING_NOT_CAMEL_CASE",
-            format!(
-                "The following settings in {file} were ignored because they are not written in \
-                 camelCase: {}.",
-                kebab.join(", ")
-            ),
-        ));
-    }
-    out
+            format!("in {file} were ignored because they are not written in camelCase"),
+            kebab,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, _, keys)| !keys.is_empty())
+    .map(|(code, what, keys)| {
+        Warning::new(
+            code,
+            format!("The following settings {what}: {}.", keys.join(", ")),
+        )
+    })
+    .collect()
 }
 
 /// Whether `key` is one of the settings pnpm 12 applies to an install and tack does not.

@@ -566,8 +566,14 @@ fn a_relative_store_dir_is_of_the_workspace_root_on_the_command_line_and_of_the_
 #[test]
 fn npmrc_auth_file_of_the_global_config_names_the_user_npmrc() {
     let env = setup();
-    write(&env.home.join(".npmrc"), "registry=http://home-npmrc.test/\n");
-    write(&env.home.join("auth/npmrc"), "registry=http://auth-file.test/\n");
+    write(
+        &env.home.join(".npmrc"),
+        "registry=http://home-npmrc.test/\n",
+    );
+    write(
+        &env.home.join("auth/npmrc"),
+        "registry=http://auth-file.test/\n",
+    );
     write(
         &env.home.join(".config/pnpm/config.yaml"),
         "npmrcAuthFile: ~/auth/npmrc\n",
