@@ -1347,3 +1347,68 @@ fn independent_projects_run_their_scripts_at_the_same_time_like_pnpm() {
         }
     }
 }
+
+/// Two peer variants of one built package (`tack-build-peer` with `peer-host` 1.0.0 and
+/// 1.1.0) share one store index row, each build under its own side-effects key. Both keys
+/// must be in the row, so the next install takes both builds from the cache: the row used to
+/// be written once per variant, each time from the copy read before the builds, and the
+/// second write dropped the first variant's entry.
+#[test]
+fn peer_variants_of_a_built_package_both_keep_their_side_effects_cache_entry() {
+    let registry = registry::start();
+    let fixture = TestProject::new();
+    fixture
+        .write(
+            "package.json",
+            r#"{"name":"root","version":"1.0.0","private":true,
+               "dependencies":{"tack-build-peer":"1.0.0","peer-host":"1.0.0"}}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name":"b","version":"1.0.0",
+               "dependencies":{"tack-build-peer":"1.0.0","peer-host":"1.1.0"}}"#,
+        )
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nallowBuilds:\n  tack-build-peer: true\n",
+        );
+    let resolved = tack_suite::conformance::resolve_with_pnpm(&fixture.dir(), &registry.url());
+    let project = clone_inputs(&resolved);
+    let _ = fs_err::remove_file(project.dir().join("build-log.txt"));
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    assert_eq!(
+        log(&project).matches("tack-build-peer postinstall").count(),
+        2,
+        "{}",
+        log(&project)
+    );
+
+    let store = tack_store_dir::StoreDir::new(project.store().join("v11"));
+    let index = tack_store_dir::StoreIndex::open(&store).expect("index.db");
+    let rows = index
+        .get_many(&index.all_keys().expect("keys"))
+        .expect("rows");
+    let (key, row) = rows
+        .iter()
+        .find(|(key, _)| key.contains("tack-build-peer@1.0.0"))
+        .expect("a row for tack-build-peer");
+    let cached = row.side_effects.as_ref().map_or(0, |entries| entries.len());
+    assert_eq!(cached, 2, "{key}: {:?}", row.side_effects);
+    drop(index);
+
+    clear_node_modules(&project);
+    fs_err::remove_dir_all(project.dir().join("packages/b/node_modules")).unwrap();
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install from the store",
+    );
+    assert_eq!(
+        log(&project).matches("tack-build-peer postinstall").count(),
+        2,
+        "a variant was built again instead of taken from the cache:\n{}",
+        log(&project)
+    );
+}

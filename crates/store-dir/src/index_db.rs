@@ -12,7 +12,7 @@ use crate::layout::StoreDir;
 use crate::msgpackr;
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use rusqlite::{params_from_iter, Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{params_from_iter, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -209,6 +209,44 @@ impl StoreIndex {
                 )?;
                 for (key, data) in rows {
                     stmt.execute(rusqlite::params![key, data])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    /// Read, change and write back rows in one write transaction: `update` gets each key's
+    /// row as it is now (`None` when it is missing or does not decode) and returns the row
+    /// to store, or `None` to leave it. A row another process writes between an earlier
+    /// read and this write is therefore changed, not overwritten with the older copy (two
+    /// installs caching different builds of one package keep both entries). `update` runs
+    /// again for every key if the transaction is retried.
+    pub fn update_many<K: AsRef<str>>(
+        &self,
+        keys: &[K],
+        mut update: impl FnMut(&str, Option<PackageFilesIndex>) -> Option<PackageFilesIndex>,
+    ) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.lock();
+        retry_busy(&self.path, || {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut read =
+                    tx.prepare_cached("SELECT data FROM package_index WHERE key = ?1")?;
+                let mut write = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO package_index (key, data) VALUES (?1, ?2)",
+                )?;
+                for key in keys {
+                    let key = key.as_ref();
+                    let current = read
+                        .query_row([key], |row| row.get::<_, Vec<u8>>(0))
+                        .optional()?
+                        .and_then(|data| msgpackr::decode(&data).ok());
+                    if let Some(row) = update(key, current) {
+                        write.execute(rusqlite::params![key, msgpackr::encode(&row)])?;
+                    }
                 }
             }
             tx.commit()

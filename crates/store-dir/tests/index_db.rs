@@ -2,8 +2,8 @@
 //! has them, batched reads/writes, corrupt rows as misses.
 
 use tack_store_dir::{
-    msgpackr, store_index_key, CafsFileInfo, IndexWriter, PackageFilesIndex, StoreDir, StoreIndex,
-    INDEX_BATCH,
+    msgpackr, store_index_key, CafsFileInfo, IndexWriter, PackageFilesIndex, SideEffectsDiff,
+    StoreDir, StoreIndex, INDEX_BATCH,
 };
 
 fn row(n: u64) -> PackageFilesIndex {
@@ -80,6 +80,61 @@ fn put_get_delete_many() {
     assert_eq!(left.len(), 500);
     assert!(left.contains(&keys[1999]));
     assert!(!left.contains(&keys[0]));
+}
+
+/// Two installs (two connections) add side-effects entries to one row, each from the copy it
+/// read first: `update_many` changes the row as it is when written, so both entries stay.
+#[test]
+fn update_many_changes_the_row_another_connection_wrote_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    let first = StoreIndex::open(&store).unwrap();
+    let second = StoreIndex::open(&store).unwrap();
+    let key = store_index_key("sha512-built", "built@1.0.0");
+    first.put_many(&[(key.clone(), row(1))]).unwrap();
+    let with_entry = |mut row: PackageFilesIndex, entry: &str| {
+        row.side_effects
+            .get_or_insert_with(indexmap::IndexMap::new)
+            .insert(entry.to_string(), SideEffectsDiff::default());
+        row
+    };
+
+    // Both read the row, then the second caches its build first.
+    let read_first = first.get_many(std::slice::from_ref(&key)).unwrap()[&key].clone();
+    let read_second = second.get_many(std::slice::from_ref(&key)).unwrap()[&key].clone();
+    second
+        .update_many(&[&key], |_, current| {
+            Some(with_entry(
+                current.unwrap_or_else(|| read_second.clone()),
+                "second",
+            ))
+        })
+        .unwrap();
+    first
+        .update_many(&[&key], |_, current| {
+            Some(with_entry(
+                current.unwrap_or_else(|| read_first.clone()),
+                "first",
+            ))
+        })
+        .unwrap();
+
+    let stored = &first.get_many(std::slice::from_ref(&key)).unwrap()[&key];
+    let entries: Vec<&String> = stored.side_effects.as_ref().unwrap().keys().collect();
+    assert_eq!(entries, ["second", "first"]);
+    assert_eq!(stored.files, row(1).files);
+
+    // A missing row is handed over as `None`; `None` back leaves it missing.
+    let missing = store_index_key("sha512-gone", "gone@1.0.0");
+    let mut seen = Vec::new();
+    first
+        .update_many(&[&missing], |key, current| {
+            seen.push((key.to_string(), current.is_none()));
+            None
+        })
+        .unwrap();
+    assert_eq!(seen, [(missing.clone(), true)]);
+    assert!(first.get_many(&[missing]).unwrap().is_empty());
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! [`Builds::new`] runs before materializing, [`Builds::prepare`] right before each package is
 //! imported, and [`Builds::run`] after `tack_linker::finish`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -568,13 +568,7 @@ impl Builds {
                 continue;
             };
             match tack_build::compute_side_effects_diff(&b.dir, &row.files, store) {
-                Ok(diff) => {
-                    let mut row = row.into_owned();
-                    row.side_effects
-                        .get_or_insert_with(IndexMap::new)
-                        .insert(key, diff);
-                    rows.push((store_key.clone(), row));
-                }
+                Ok(diff) => rows.push((store_key.as_str(), row, key, diff)),
                 Err(e) => reporter.warn(format!(
                     "Could not cache the build of {} in the store: {e}",
                     b.dep_path
@@ -584,7 +578,29 @@ impl Builds {
         if rows.is_empty() {
             return;
         }
-        let written = StoreIndex::open(store).and_then(|index| index.put_many(&rows));
+        // Each entry goes into the row as it is in the index now: another install may have
+        // cached another build of the same package since this one read it. Peer variants of
+        // one package share its row, each with its own entry.
+        let mut keys = Vec::new();
+        let mut entries: HashMap<&str, (_, Vec<_>)> = HashMap::new();
+        for (store_key, read, key, diff) in rows {
+            let (_, built) = entries.entry(store_key).or_insert_with(|| {
+                keys.push(store_key);
+                (read, Vec::new())
+            });
+            built.push((key, diff));
+        }
+        let written = StoreIndex::open(store).and_then(|index| {
+            index.update_many(&keys, |store_key, current| {
+                let (read, built) = entries.get(store_key)?;
+                let mut row = current.unwrap_or_else(|| read.clone().into_owned());
+                let cached = row.side_effects.get_or_insert_with(IndexMap::new);
+                for (key, diff) in built {
+                    cached.insert(key.clone(), diff.clone());
+                }
+                Some(row)
+            })
+        });
         if let Err(e) = written {
             reporter.warn(format!("Could not write the side-effects cache: {e}"));
         }
@@ -807,7 +823,7 @@ fn with_ancestors(children: &[Vec<usize>], mut wanted: Vec<bool>) -> Vec<bool> {
 /// `preinstall` is marked done: it ran before the install ([`Builds::run_root_preinstall`]).
 fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
     let importers = &plan.link.importers;
-    let by_dir: std::collections::HashMap<&Path, usize> = importers
+    let by_dir: HashMap<&Path, usize> = importers
         .iter()
         .enumerate()
         .map(|(i, imp)| (imp.dir.as_path(), i))
@@ -888,8 +904,7 @@ fn project_at(dir: &Path, preinstall_done: bool) -> Option<Project> {
 
 #[cfg(test)]
 mod tests {
-    use super::{dependency_rounds, with_ancestors};
-    use std::collections::HashSet;
+    use super::{dependency_rounds, with_ancestors, HashSet};
 
     #[test]
     fn dependency_rounds_run_a_cycle_one_project_at_a_time_before_what_needs_it() {
