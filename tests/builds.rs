@@ -1412,3 +1412,56 @@ fn peer_variants_of_a_built_package_both_keep_their_side_effects_cache_entry() {
         log(&project)
     );
 }
+
+/// A row deleted while a build runs (`tack store verify` or `prune` dropped it, and its files
+/// may be gone with it) stays deleted: the build's side-effects entry used to be written into
+/// the copy of the row read before the build, which brought the row back.
+#[test]
+fn a_row_deleted_during_a_build_is_not_written_back() {
+    use std::time::{Duration, Instant};
+    use tack_suite::kill::Running;
+
+    let registry = registry::start();
+    let manifest = json!({
+        "name": "slow-project",
+        "version": "1.0.0",
+        "dependencies": {"tack-build-slow": "1.0.0"}
+    });
+    let project = resolved(
+        &registry.url(),
+        manifest,
+        "allowBuilds:\n  tack-build-slow: true\n",
+    );
+    let mut cmd = project.command(&tack_suite::tack_bin());
+    cmd.args(["install", "--frozen-lockfile", "--store-dir"])
+        .arg(project.store());
+    let run = Running::spawn(cmd);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !project.dir().join("slow-started").exists() {
+        assert!(Instant::now() < deadline, "the slow build never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let store = tack_store_dir::StoreDir::new(project.store().join("v11"));
+    let index = tack_store_dir::StoreIndex::open(&store).expect("index.db");
+    let keys: Vec<String> = index
+        .all_keys()
+        .expect("keys")
+        .into_iter()
+        .filter(|key| key.contains("tack-build-slow@1.0.0"))
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    index.delete(&keys).expect("delete the row");
+    project.write("slow-release", "");
+    let finished = run.wait(Duration::from_secs(60));
+    assert!(finished.success(), "{}", finished.describe());
+
+    assert!(
+        index.get_many(&keys).expect("rows").is_empty(),
+        "the deleted row was written back"
+    );
+    assert!(project
+        .dir()
+        .join("node_modules/.pnpm/tack-build-slow@1.0.0/node_modules/tack-build-slow/built.txt")
+        .exists());
+}

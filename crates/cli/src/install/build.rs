@@ -552,7 +552,7 @@ impl Builds {
             let Some(&i) = by_dep_path.get(b.dep_path.as_str()) else {
                 continue;
             };
-            // Written back whole: with its manifest.
+            // The files the build is compared against.
             let (Some(row), Source::Tarball { store_key, .. }) =
                 (materialized.full_row(i), &plan.sources[i].source)
             else {
@@ -568,7 +568,7 @@ impl Builds {
                 continue;
             };
             match tack_build::compute_side_effects_diff(&b.dir, &row.files, store) {
-                Ok(diff) => rows.push((store_key.as_str(), row, key, diff)),
+                Ok(diff) => rows.push((store_key.as_str(), key, diff)),
                 Err(e) => reporter.warn(format!(
                     "Could not cache the build of {} in the store: {e}",
                     b.dep_path
@@ -580,20 +580,22 @@ impl Builds {
         }
         // Each entry goes into the row as it is in the index now: another install may have
         // cached another build of the same package since this one read it. Peer variants of
-        // one package share its row, each with its own entry.
+        // one package share its row, each with its own entry. A row gone since (`store
+        // verify` or `prune` dropped it, its files may be gone too) is not brought back.
         let mut keys = Vec::new();
-        let mut entries: HashMap<&str, (_, Vec<_>)> = HashMap::new();
-        for (store_key, read, key, diff) in rows {
-            let (_, built) = entries.entry(store_key).or_insert_with(|| {
-                keys.push(store_key);
-                (read, Vec::new())
-            });
-            built.push((key, diff));
+        let mut entries: HashMap<&str, Vec<_>> = HashMap::new();
+        for (store_key, key, diff) in rows {
+            entries
+                .entry(store_key)
+                .or_insert_with(|| {
+                    keys.push(store_key);
+                    Vec::new()
+                })
+                .push((key, diff));
         }
         let written = StoreIndex::open(store).and_then(|index| {
             index.update_many(&keys, |store_key, current| {
-                let (read, built) = entries.get(store_key)?;
-                let mut row = current.unwrap_or_else(|| read.clone().into_owned());
+                let (mut row, built) = (current?, entries.get(store_key)?);
                 let cached = row.side_effects.get_or_insert_with(IndexMap::new);
                 for (key, diff) in built {
                     cached.insert(key.clone(), diff.clone());
