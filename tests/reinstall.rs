@@ -901,3 +901,57 @@ fn another_store_relinks_a_virtual_store_outside_node_modules() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A `link:` dependency taken out of `package.json` (and so out of the lockfile) loses its
+/// link and its bin, as with pnpm 12; a workspace project taken out of the workspace loses
+/// the link the root had to it. tack removed only links into the virtual store or to a
+/// current project, so both stayed.
+#[test]
+fn a_removed_link_dependency_is_unlinked_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    let outside = project.root().join("tool");
+    fs_err::create_dir_all(&outside).unwrap();
+    fs_err::write(
+        outside.join("package.json"),
+        r#"{"name": "tool", "version": "1.0.0", "bin": {"tool": "cli.js"}}"#,
+    )
+    .unwrap();
+    fs_err::write(outside.join("cli.js"), "#!/usr/bin/env node\n").unwrap();
+    let manifest =
+        |deps: &str| format!(r#"{{"name": "p", "version": "1.0.0", "dependencies": {{{deps}}}}}"#);
+    project
+        .write(
+            "package.json",
+            &manifest(r#""tool": "link:../tool", "b": "workspace:*", "is-odd": "3.0.1""#),
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name": "b", "version": "1.0.0"}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        );
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "first install");
+    let modules = project.dir().join("node_modules");
+    for entry in ["tool", "b", ".bin/tool"] {
+        assert!(modules.join(entry).symlink_metadata().is_ok(), "{entry}");
+    }
+
+    project
+        .write("package.json", &manifest(r#""is-odd": "3.0.1""#))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    fs_err::remove_dir_all(project.dir().join("packages")).unwrap();
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "install without them");
+    for entry in ["tool", "b", ".bin/tool"] {
+        assert!(
+            modules.join(entry).symlink_metadata().is_err(),
+            "node_modules/{entry} is still there"
+        );
+    }
+    assert!(modules.join("is-odd/package.json").is_file());
+}

@@ -364,8 +364,13 @@ fn link_importers(
                 wanted.insert(h.alias.as_str());
             }
         }
+        let recorded = plan.recorded_direct_deps.get(&imp.id);
         for (alias, path, is_link) in list_entries(&modules, &imp.id)? {
-            if is_link && !wanted.contains(alias.as_str()) && is_managed_link(plan, &path) {
+            let was_direct = recorded.is_some_and(|aliases| aliases.contains(&alias));
+            if is_link
+                && !wanted.contains(alias.as_str())
+                && (was_direct || is_managed_link(plan, &path))
+            {
                 remove_link(&path, &imp.id)?;
             }
         }

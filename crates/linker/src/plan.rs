@@ -5,6 +5,7 @@
 //! over. Keeping the plan plain data lets the linker be tested with hand-made plans and fake
 //! CAS directories, and keeps format knowledge (dep paths, dir names) in the lockfile crate.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 pub use tack_fs::ImportMethod;
@@ -56,6 +57,11 @@ pub struct LinkPlan {
     /// are still hoisted (pnpm hoists every workspace project), and their own
     /// `node_modules` are left alone.
     pub unlinked_projects: Vec<(String, String, PathBuf)>,
+    /// The aliases of the direct dependencies the last complete install recorded for each
+    /// importer (by id, from its `.pnpm/lock.yaml`). The link of one this plan drops is
+    /// removed wherever it points: a `link:` dependency taken out of `package.json`, or a
+    /// project taken out of the workspace, as pnpm 12 removes them.
+    pub recorded_direct_deps: HashMap<String, HashSet<String>>,
 }
 
 /// How a package's files reach its virtual-store directory.
@@ -241,6 +247,7 @@ impl LinkPlan {
             current_lockfile_yaml: std::sync::OnceLock::new(),
             workspace_state: None,
             unlinked_projects: Vec::new(),
+            recorded_direct_deps: HashMap::new(),
         }
     }
 

@@ -643,6 +643,16 @@ pub fn run(
             tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?;
         rendered = Some(yaml);
     }
+    if let summary::Recorded::Other(previous) = &previous_current {
+        install_plan.link.recorded_direct_deps = previous
+            .importers
+            .iter()
+            .map(|(id, importer)| {
+                let aliases = importer.all_deps().map(|(alias, ..)| alias.clone());
+                (id.clone(), aliases.collect())
+            })
+            .collect();
+    }
     install_plan.recorded = install_plan
         .link
         .packages
