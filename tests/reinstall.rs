@@ -955,3 +955,45 @@ fn a_removed_link_dependency_is_unlinked_like_pnpm() {
     }
     assert!(modules.join("is-odd/package.json").is_file());
 }
+
+/// A `file:` directory is imported again by every install into the slot it had; a dependency
+/// it no longer has loses its link there, as with pnpm 12 (the slot kept every link it ever
+/// had: the links of a slot that existed were only added to).
+#[test]
+fn a_directory_dependency_that_drops_a_dependency_loses_its_link_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    let dep = project.root().join("dep");
+    fs_err::create_dir_all(&dep).unwrap();
+    let dep_manifest = |deps: &str| {
+        fs_err::write(
+            dep.join("package.json"),
+            format!(r#"{{"name": "dep", "version": "1.0.0", "dependencies": {{{deps}}}}}"#),
+        )
+        .unwrap();
+    };
+    dep_manifest(r#""is-odd": "3.0.1""#);
+    project
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {"dep": "file:../dep"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "first install");
+    let slot = project
+        .dir()
+        .join("node_modules/.pnpm/dep@file+..+dep/node_modules");
+    assert!(slot.join("is-odd").symlink_metadata().is_ok());
+
+    dep_manifest("");
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "install after the change");
+    assert!(
+        slot.join("is-odd").symlink_metadata().is_err(),
+        "the dropped dependency is still linked in {}",
+        slot.display()
+    );
+    assert!(slot.join("dep/package.json").is_file());
+}

@@ -225,6 +225,27 @@ impl ChildLinks {
     }
 }
 
+impl ChildLinks {
+    /// [`ChildLinks::link_fresh`] for a slot that was there before this import (a `file:`
+    /// directory imported again, a package repaired): the links of children the package no
+    /// longer has (its `package.json` or the lockfile dropped them) are removed too.
+    pub fn link_again(&self, plan: &LinkPlan, i: usize) -> Result<(), LinkError> {
+        self.link_fresh(plan, i)?;
+        let Some(pkg) = plan.packages.get(i) else {
+            return Ok(());
+        };
+        let wanted: HashSet<&str> = pkg
+            .children
+            .iter()
+            .map(|(alias, _)| alias.as_str())
+            .collect();
+        remove_unwanted_links(&slot_modules(plan, pkg), &pkg.dep_path, |alias| {
+            alias == pkg.name || wanted.contains(alias)
+        })?;
+        Ok(())
+    }
+}
+
 /// Where a child link points.
 fn target_dir<'t>(plan: &LinkPlan, target: &'t LinkTarget) -> Option<std::borrow::Cow<'t, Path>> {
     Some(match target {

@@ -261,8 +261,10 @@ impl SlotFiller {
             &link.virtual_store_dir,
             &self.importer,
         )?;
-        if outcome != ImportOutcome::Reused {
-            self.child_links.link_fresh(link, i)?;
+        match outcome {
+            ImportOutcome::Reused => {}
+            ImportOutcome::Repaired => self.child_links.link_again(link, i)?,
+            ImportOutcome::Imported => self.child_links.link_fresh(link, i)?,
         }
         Ok(outcome)
     }
