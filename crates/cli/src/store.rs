@@ -59,6 +59,17 @@ pub fn run(
                     "s"
                 }
             );
+            if report.removed_side_effects > 0 {
+                println!(
+                    "Removed {} cached build{} whose files were removed",
+                    report.removed_side_effects,
+                    if report.removed_side_effects == 1 {
+                        ""
+                    } else {
+                        "s"
+                    }
+                );
+            }
             if report.skipped_young_files > 0 {
                 println!(
                     "Kept {} unreferenced file(s) written in the last {} minutes (an install may be using them)",

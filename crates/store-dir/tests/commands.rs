@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 use tack_store_dir::commands::prune::{prune, PruneOptions};
 use tack_store_dir::commands::verify::verify_store;
 use tack_store_dir::{
-    resolve_store_dir, CafsFileInfo, PackageFilesIndex, StoreDir, StoreDirInputs, StoreIndex,
+    resolve_store_dir, CafsFileInfo, PackageFilesIndex, SideEffectsDiff, StoreDir, StoreDirInputs,
+    StoreIndex,
 };
 
 fn store() -> (tempfile::TempDir, StoreDir) {
@@ -205,4 +206,44 @@ fn home_store_on_another_filesystem_moves_to_the_mount_point() {
         resolve_store_dir(&i),
         project_fs.path().join("pnpm/store/v11")
     );
+}
+
+/// A build's own files are linked by no project once its copied package is gone, so prune
+/// removes them; the side-effects entry that adds them goes too (the next install would take
+/// the build from the cache and miss its files), and the row and its other entries stay.
+#[test]
+fn prune_drops_the_side_effects_entries_whose_files_it_removed() {
+    let (dir, store) = store();
+    let (mut row, files) = row_of(&store, &[("package.json", b"{\"name\":\"built\"}")]);
+    std::fs::hard_link(&files[0], dir.path().join("project-file")).unwrap();
+    let (built, built_files) = row_of(&store, &[("built.txt", b"built by postinstall\n")]);
+    let (kept, kept_files) = row_of(&store, &[("other.txt", b"another build\n")]);
+    std::fs::hard_link(&kept_files[0], dir.path().join("kept-file")).unwrap();
+    for path in [&files[0], &built_files[0], &kept_files[0]] {
+        age(path, 3600);
+    }
+    let diff = |added: PackageFilesIndex| SideEffectsDiff {
+        added: Some(added.files),
+        deleted: None,
+    };
+    row.side_effects = Some(indexmap::IndexMap::from([
+        ("gone-build".to_string(), diff(built)),
+        ("kept-build".to_string(), diff(kept)),
+    ]));
+    let index = StoreIndex::open(&store).unwrap();
+    index.put_many(&[("built".into(), row.clone())]).unwrap();
+
+    let report = prune(&store, &PruneOptions::default()).unwrap();
+    assert_eq!(report.removed_files, 1);
+    assert!(!built_files[0].exists());
+    assert_eq!(report.removed_packages, 0);
+    assert_eq!(report.removed_side_effects, 1);
+    let stored = &index.get_many(&["built".to_string()]).unwrap()["built"];
+    assert_eq!(stored.files, row.files);
+    let entries: Vec<&String> = stored.side_effects.as_ref().unwrap().keys().collect();
+    assert_eq!(entries, ["kept-build"]);
+
+    // Nothing more to drop the second time.
+    let report = prune(&store, &PruneOptions::default()).unwrap();
+    assert_eq!((report.removed_files, report.removed_side_effects), (0, 0));
 }

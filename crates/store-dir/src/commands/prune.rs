@@ -1,5 +1,6 @@
 //! `store prune`: remove CAS files no project links to (link count 1), then the index rows
-//! whose files are gone, and stale staging files in `tmp/`.
+//! whose files are gone, the side-effects cache entries whose added files are gone, and
+//! stale staging files in `tmp/`.
 //!
 //! Safe against installs running at the same time: a file younger than the grace period
 //! is never removed (a concurrent install may have just written it and not linked it yet;
@@ -10,6 +11,7 @@
 
 use crate::error::StoreError;
 use crate::index_db::StoreIndex;
+use crate::index_row::{CafsFileInfo, PackageFilesIndex};
 use crate::layout::StoreDir;
 use crate::msgpackr;
 use std::os::unix::fs::MetadataExt;
@@ -41,6 +43,8 @@ pub struct PruneReport {
     pub removed_bytes: u64,
     /// Index rows deleted because a file they name is gone (or they did not decode).
     pub removed_packages: u64,
+    /// Side-effects cache entries (cached builds) dropped because a file they add is gone.
+    pub removed_side_effects: u64,
     /// Unreferenced files kept because they are younger than the grace period.
     pub skipped_young_files: u64,
     /// Entries removed from `tmp/`.
@@ -113,23 +117,60 @@ fn prune_rows(store: &StoreDir, report: &mut PruneReport) -> Result<(), StoreErr
     let index = StoreIndex::open(store)?;
     let keys = index.all_keys()?;
     let mut doomed = Vec::new();
+    let mut stale_builds = Vec::new();
     for chunk in keys.chunks(ROW_CHUNK) {
         for (key, data) in index.get_many_raw(chunk)? {
-            let gone = match msgpackr::decode(&data) {
-                Ok(row) => row.files.values().any(|info| {
-                    !crate::layout::is_valid_digest(&info.digest)
-                        || !store.cas_path(&info.digest, info.is_executable()).is_file()
-                }),
-                Err(_) => true,
-            };
-            if gone {
-                doomed.push(key);
+            match msgpackr::decode(&data) {
+                Ok(row) if row.files.values().any(|info| is_gone(store, info)) => doomed.push(key),
+                Ok(row) if !stale_side_effects(store, &row).is_empty() => stale_builds.push(key),
+                Ok(_) => {}
+                Err(_) => doomed.push(key),
             }
         }
     }
     index.delete(&doomed)?;
     report.removed_packages = doomed.len() as u64;
+    // A build's own files (a copied package's) are linked by no project, so they go like
+    // any other; the side-effects entry naming them goes with them, or the next install
+    // would take the build from the cache and find its files missing. Judged again inside
+    // the write, against the row as it is then.
+    // By key: a retried transaction judges every row again.
+    let mut dropped = std::collections::HashMap::new();
+    index.update_many(&stale_builds, |key, row| {
+        let mut row = row?;
+        let stale = stale_side_effects(store, &row);
+        if stale.is_empty() {
+            return None;
+        }
+        let entries = row.side_effects.as_mut()?;
+        entries.retain(|key, _| !stale.contains(key));
+        dropped.insert(key.to_string(), stale.len() as u64);
+        Some(row)
+    })?;
+    report.removed_side_effects = dropped.values().sum();
     Ok(())
+}
+
+/// Whether the CAS file of `info` is missing (or its digest names none).
+fn is_gone(store: &StoreDir, info: &CafsFileInfo) -> bool {
+    !crate::layout::is_valid_digest(&info.digest)
+        || !store.cas_path(&info.digest, info.is_executable()).is_file()
+}
+
+/// The keys of the side-effects entries of `row` that add a file the store no longer has.
+fn stale_side_effects(store: &StoreDir, row: &PackageFilesIndex) -> Vec<String> {
+    let Some(entries) = &row.side_effects else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter(|(_, diff)| {
+            diff.added
+                .as_ref()
+                .is_some_and(|added| added.values().any(|info| is_gone(store, info)))
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
 }
 
 fn prune_tmp(store: &StoreDir, now: SystemTime, options: &PruneOptions, report: &mut PruneReport) {
