@@ -111,7 +111,12 @@ impl StoreDir {
     /// `files/XX/<rest>[-exec]` for a lowercase hex sha512 digest.
     pub fn cas_path(&self, hex_digest: &str, executable: bool) -> PathBuf {
         // One allocation: this runs once per file of every package an install touches.
-        let (shard, rest) = hex_digest.split_at(hex_digest.len().min(2));
+        // A digest read from a damaged or hostile `index.db` may be anything: one that does
+        // not start with two ASCII bytes gets a path that names no CAS file (a miss), never a
+        // panic.
+        let (shard, rest) = hex_digest
+            .split_at_checked(hex_digest.len().min(2))
+            .unwrap_or(("", hex_digest));
         let root = self.root.as_os_str();
         let mut path = std::ffi::OsString::with_capacity(root.len() + hex_digest.len() + 14);
         path.push(root);
@@ -159,6 +164,22 @@ pub fn is_valid_digest(digest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A digest from a damaged `index.db` whose second byte is inside a multi-byte character
+    /// used to panic the install's task; it names no CAS file instead.
+    #[test]
+    fn a_digest_that_is_not_hex_names_no_cas_file_and_does_not_panic() {
+        let store = StoreDir::new("/store/v11");
+        assert_eq!(
+            store.cas_path("ab12", true),
+            Path::new("/store/v11/files/ab/12-exec")
+        );
+        assert_eq!(
+            store.cas_path("a\u{e9}b12", false),
+            Path::new("/store/v11/files//a\u{e9}b12")
+        );
+        assert_eq!(store.cas_path("a", false), Path::new("/store/v11/files/a/"));
+    }
 
     #[test]
     fn shards_made_ahead_are_all_256_and_existing_ones_are_kept() {
