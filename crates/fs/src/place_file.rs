@@ -24,6 +24,7 @@ use crate::lock::cas_write_lock;
 use crate::temp::parent_dir;
 use std::fs::File;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -54,6 +55,21 @@ pub fn place_file(
 ) -> Result<Placed, FsError> {
     let mode = if executable { EXEC_MODE } else { FILE_MODE };
     let file = create_filled(dir, dir_path, rel, content, mode)?;
+    name_in_store(file, dir, dir_path, rel, cas_path, content, executable)
+}
+
+/// Gives the just-written package file `file` (at `rel` in `dir`) the CAS path `cas_path`,
+/// or, when it cannot be linked, writes the CAS file from `content`.
+fn name_in_store(
+    file: File,
+    dir: &DirFd,
+    dir_path: &Path,
+    rel: &Path,
+    cas_path: &Path,
+    content: &[u8],
+    executable: bool,
+) -> Result<Placed, FsError> {
+    let mode = if executable { EXEC_MODE } else { FILE_MODE };
     if !NO_STORE_LINK.load(Ordering::Relaxed) {
         let guard = cas_write_lock(cas_path).lock();
         let mut linked = link_to_store(&file, dir, rel, cas_path);
@@ -82,6 +98,11 @@ pub fn place_file(
                     NO_STORE_LINK.store(true, Ordering::Relaxed);
                 }
             }
+            // The file lost its last name: another writer of the same batch took `rel` for
+            // the archive's second entry of that path, and an inode without a name cannot be
+            // linked again. The CAS file is written from the content instead; the package
+            // keeps whichever entry its caller puts last.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(FsError::io2("hardlink", dir_path.join(rel), cas_path, e)),
         }
         // `ensure_file` takes the same stripe.
@@ -148,8 +169,17 @@ fn link_to_store(file: &File, dir: &DirFd, rel: &Path, cas_path: &Path) -> io::R
             Err(TmpfileError::Unsupported) => {}
         }
     }
-    let _ = file;
-    dir.hard_link_out(rel, cas_path)
+    dir.hard_link_out(rel, cas_path)?;
+    // By name, the link may have reached another writer's inode (a duplicate archive entry
+    // replaced `rel` meanwhile): the CAS name is taken back and the caller writes the CAS
+    // file from this file's content. The caller holds `cas_write_lock`.
+    let ours = file.metadata()?;
+    let linked = std::fs::symlink_metadata(cas_path)?;
+    if (linked.dev(), linked.ino()) != (ours.dev(), ours.ino()) {
+        std::fs::remove_file(cas_path)?;
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    Ok(())
 }
 
 /// Replaces the package's own copy at `rel` with a link to the CAS file that was there
@@ -188,7 +218,7 @@ fn cannot_link_into_store(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
 
     struct Setup {
         _tmp: tempfile::TempDir,
@@ -220,6 +250,22 @@ mod tests {
             cas,
             _serial: serial,
         }
+    }
+
+    /// A duplicate archive entry's writer unlinked and recreated `rel` between this file's
+    /// write and its link: its inode has no name left and cannot be linked. The CAS file is
+    /// written from the content instead (this used to fail the package's download).
+    #[test]
+    fn a_file_that_lost_its_name_to_a_duplicate_entry_is_written_to_the_store() {
+        let s = setup();
+        let rel = Path::new("lib/a.js");
+        let file = create_filled(&s.pkg_fd, &s.pkg, rel, b"first", EXEC_MODE).unwrap();
+        s.pkg_fd.unlink(rel).unwrap();
+        let placed = name_in_store(file, &s.pkg_fd, &s.pkg, rel, &s.cas, b"first", true);
+        assert_eq!(placed.unwrap(), Placed::Copied(EnsureOutcome::Created));
+        assert_eq!(std::fs::read(&s.cas).unwrap(), b"first");
+        let mode = std::fs::metadata(&s.cas).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
     }
 
     #[test]
