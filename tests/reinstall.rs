@@ -997,3 +997,49 @@ fn a_directory_dependency_that_drops_a_dependency_loses_its_link_like_pnpm() {
     );
     assert!(slot.join("dep/package.json").is_file());
 }
+
+/// `dedupeDirectDeps` decides whether a workspace project links a direct dependency the root
+/// has too, and neither the lockfile nor `.modules.yaml` records it: turned off, the next
+/// install links it in the project (as pnpm 12 does), turned on, it unlinks it (as a fresh
+/// install has it). tack trusted the links across the change and left them as they were.
+#[test]
+fn a_changed_dedupe_direct_deps_relinks_the_projects() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "root", "version": "1.0.0", "private": true, "dependencies": {"is-odd": "3.0.1"}}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name": "b", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1", "is-number": "6.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()));
+    let workspace = |extra: &str| {
+        project.write(
+            "pnpm-workspace.yaml",
+            &format!("packages:\n  - packages/*\nminimumReleaseAge: 0\n{extra}"),
+        );
+    };
+    workspace("dedupeDirectDeps: true\n");
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "install with dedupeDirectDeps");
+    let linked = project.dir().join("packages/b/node_modules/is-odd");
+    assert!(linked.symlink_metadata().is_err(), "deduplicated");
+
+    workspace("");
+    assert_success(&project.tack(&["install"]), "install without it");
+    assert!(
+        linked.join("package.json").is_file(),
+        "linked in the project"
+    );
+
+    workspace("dedupeDirectDeps: true\n");
+    assert_success(&project.tack(&["install"]), "install with it again");
+    assert!(linked.symlink_metadata().is_err(), "deduplicated again");
+    assert!(project
+        .dir()
+        .join("packages/b/node_modules/is-number/package.json")
+        .is_file());
+}

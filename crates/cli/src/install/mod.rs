@@ -640,7 +640,8 @@ pub fn run(
             None => summary::Recorded::Nothing,
         };
         trusted_tree =
-            tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?;
+            tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?
+                && same_direct_dedupe(&install_plan.link);
         rendered = Some(yaml);
     }
     if let summary::Recorded::Other(previous) = &previous_current {
@@ -856,4 +857,26 @@ fn purge_modules_dir(modules_dir: &Path) -> Result<(), CliError> {
     fs_err::rename(modules_dir, &aside)
         .and_then(|()| fs_err::remove_dir_all(&aside))
         .map_err(|e| CliError::new("ERR_TACK_PURGE", e.to_string()))
+}
+
+/// Whether the last install linked the projects' direct dependencies with the
+/// `dedupeDirectDeps` this one has: the setting changes which links a workspace project has,
+/// and neither the lockfile nor `.modules.yaml` records it (the workspace state does, as
+/// pnpm 12 writes it). Trusted across a change, the links of the other value stayed.
+fn same_direct_dedupe(link: &tack_linker::LinkPlan) -> bool {
+    let key = "dedupeDirectDeps";
+    let recorded = tack_linker::read_workspace_state(&link.root_modules_dir());
+    let wanted = link
+        .workspace_state
+        .as_ref()
+        .map(|state| state.settings.get(key));
+    let recorded = recorded.as_ref().map(|state| state.settings.get(key));
+    let as_bool =
+        |value: Option<&serde_json::Value>| value.and_then(|v| v.as_bool()).unwrap_or(false);
+    match (wanted, recorded) {
+        (Some(wanted), Some(recorded)) => as_bool(wanted) == as_bool(recorded),
+        // No state is written: nothing to compare.
+        (None, _) => true,
+        (Some(_), None) => false,
+    }
 }
