@@ -1043,3 +1043,53 @@ fn a_changed_dedupe_direct_deps_relinks_the_projects() {
         .join("packages/b/node_modules/is-number/package.json")
         .is_file());
 }
+
+/// With `modulesDir`, the no-op check looks at the tree in that directory: it looked at
+/// `node_modules`, so such a project was never up to date, and a `node_modules` left from
+/// before the setting was judged instead of the tree the install builds. An install that did
+/// not end (its in-progress file is there) is never up to date.
+#[test]
+fn the_no_op_check_looks_at_the_modules_dir_the_install_builds() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "install into node_modules");
+    project.write(
+        "pnpm-workspace.yaml",
+        "minimumReleaseAge: 0\nmodulesDir: nm2\n",
+    );
+    assert_success(&project.tack(&["install"]), "install into nm2");
+    assert!(project.dir().join("nm2/is-odd/package.json").is_file());
+    let out = project.tack(&["install"]);
+    assert_success(&out, "again");
+    assert!(
+        stdout(&out).contains("Already up to date"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The tree in nm2 is damaged; the one left in node_modules is whole.
+    let marker = project
+        .dir()
+        .join("nm2/.pnpm/is-odd@3.0.1/node_modules/is-odd/package.json");
+    fs_err::remove_file(&marker).unwrap();
+    assert_success(&project.tack(&["install"]), "install over the damage");
+    assert!(marker.is_file(), "the damaged tree was judged up to date");
+
+    project.write("nm2/.tack-install-in-progress", "");
+    let out = project.tack(&["install"]);
+    assert_success(&out, "after an install that did not end");
+    // The no-op would have left it; an install removes it at its end.
+    assert!(
+        !project.dir().join("nm2/.tack-install-in-progress").exists(),
+        "{}",
+        stdout(&out)
+    );
+}

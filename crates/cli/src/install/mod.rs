@@ -279,7 +279,15 @@ pub fn run(
     let up_to_date = args
         .filter
         .is_empty()
-        .then(|| noop::is_up_to_date(&root, &gate_settings, store.root()))
+        .then(|| {
+            let modules = root.join(&config.modules_dir);
+            let dirs = noop::TreeDirs {
+                root: &root,
+                modules: &modules,
+                virtual_store: &config.virtual_store_dir,
+            };
+            noop::is_up_to_date(&dirs, &gate_settings, store.root())
+        })
         .flatten();
     if let Some(projects) = up_to_date {
         // pnpm 12's lines: with `--frozen-lockfile` given, it skips its own quick check and

@@ -89,16 +89,35 @@ pub fn with_node_version(
 /// settings, or a pnpmfile, added since the last install).
 const OPTIONAL_INPUTS: [&str; 3] = ["pnpm-workspace.yaml", ".pnpmfile.mjs", ".pnpmfile.cjs"];
 
-/// `Some` when the tree under `root` is exactly what an install with `settings` (see
+/// Where an install of the workspace at `root` puts its tree: the root's modules directory
+/// (`modulesDir`, where `.modules.yaml` is) and the virtual store (`virtualStoreDir`, where
+/// the marker list is).
+pub struct TreeDirs<'a> {
+    pub root: &'a Path,
+    pub modules: &'a Path,
+    pub virtual_store: &'a Path,
+}
+
+/// `Some` when the tree at `dirs` is exactly what an install with `settings` (see
 /// [`recorded_settings`]) into the store at `store_root` would build: how many workspace
 /// projects (with a `package.json`) the last install installed, for the `Scope:` line.
 pub fn is_up_to_date(
-    root: &Path,
+    dirs: &TreeDirs<'_>,
     settings: &Map<String, Value>,
     store_root: &Path,
 ) -> Option<usize> {
-    let modules = root.join("node_modules");
-    let state = read_workspace_state(&modules)?;
+    let TreeDirs {
+        root,
+        modules,
+        virtual_store: vstore,
+    } = *dirs;
+    // A tack install stopped before its end (killed, a build failed) left this.
+    if modules.join(super::in_progress::IN_PROGRESS_FILE).exists() {
+        return None;
+    }
+    // pnpm 12 keeps the workspace state in the root's `node_modules` whatever `modulesDir`
+    // says; `.modules.yaml` and the virtual store are in the tree itself.
+    let state = read_workspace_state(&root.join("node_modules"))?;
     // A filtered install linked only part of the workspace.
     if state.filtered_install {
         return None;
@@ -131,11 +150,10 @@ pub fn is_up_to_date(
     }
     // A wiped or replaced store must be refilled even though node_modules looks complete, and
     // a tree linked from another store than this install's is relinked from it (pnpm 12 does).
-    let modules_yaml = tack_linker::read_modules_yaml(&modules)?;
+    let modules_yaml = tack_linker::read_modules_yaml(modules)?;
     if Path::new(&modules_yaml.store_dir) != store_root || !store_root.join("index.db").is_file() {
         return None;
     }
-    let vstore = modules.join(".pnpm");
     let Ok(markers) = std::fs::read_to_string(vstore.join(MARKERS_FILE)) else {
         return None;
     };
