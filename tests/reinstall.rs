@@ -1093,3 +1093,43 @@ fn the_no_op_check_looks_at_the_modules_dir_the_install_builds() {
         stdout(&out)
     );
 }
+
+/// An install stopped before it wrote `.modules.yaml` leaves no record of what it hoisted;
+/// the next install, with hoisting turned off, must not keep those links (it went by the
+/// record alone, and kept every one).
+#[test]
+fn hoisted_links_of_an_install_that_left_no_record_are_removed() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "install with hoisting");
+    let hoisted = project
+        .dir()
+        .join("node_modules/.pnpm/node_modules/is-number");
+    assert!(hoisted.symlink_metadata().is_ok(), "is-number is hoisted");
+
+    // As an install killed before its state files leaves the tree.
+    for state in [".modules.yaml", ".pnpm/lock.yaml", ".pnpm/.tack-markers"] {
+        fs_err::remove_file(project.dir().join("node_modules").join(state)).unwrap();
+    }
+    project.write(
+        "pnpm-workspace.yaml",
+        "minimumReleaseAge: 0\nhoist: false\n",
+    );
+    assert_success(&project.tack(&["install"]), "install without hoisting");
+    assert!(
+        hoisted.symlink_metadata().is_err(),
+        "the unrecorded hoisted link stayed"
+    );
+    assert!(project
+        .dir()
+        .join("node_modules/is-odd/package.json")
+        .is_file());
+}

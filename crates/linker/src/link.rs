@@ -438,6 +438,19 @@ fn remove_stale_hoisted_links(
     old_modules: Option<&ModulesYaml>,
 ) -> Result<(), LinkError> {
     let Some(old) = old_modules else {
+        // No record of what the last install hoisted: a first install (nothing there), or
+        // one over an install stopped before it wrote `.modules.yaml`, whose links may come
+        // from another lockfile or `hoistPattern`. Every link this install does not want
+        // goes, as a fresh install has none of them.
+        for (alias, link, is_link) in list_entries(private_dir, "hoisting")? {
+            if is_link && !wanted.contains(alias.as_str()) {
+                remove_link(&link, "hoisting")?;
+                if let Some((scope, _)) = alias.split_once('/') {
+                    // Fails harmlessly while the scope holds other links.
+                    let _ = std::fs::remove_dir(private_dir.join(scope));
+                }
+            }
+        }
         return Ok(());
     };
     // The lockfile's `packages` keys: dep paths without their peer or patch suffix.
