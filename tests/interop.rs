@@ -190,33 +190,64 @@ fn git_dependencies_are_refused_before_anything_is_written() {
 #[test]
 fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
     let registry = registry::start();
-    for (setting, env) in [
-        ("nodeLinker: hoisted", None),
-        ("nodeLinker: pnp", None),
-        ("enableGlobalVirtualStore: true", None),
-        ("symlink: false", None),
-        ("sharedWorkspaceLockfile: false", None),
-        ("storeIndexFormat: files", None),
-        ("virtualStoreOnly: true", None),
-        ("enableModulesDir: false", None),
-        ("lockfile: false", None),
-        ("useLockfile: false", None),
-        ("lockfileDir: ../elsewhere", None),
-        ("virtualStoreType: global", None),
-        ("modulesDirsByProjectName:\n  root: nm", None),
-        ("lockfile:\n  format: v13", None),
+    // A setting from `pnpm-workspace.yaml`, or (over a tree installed before) from the
+    // environment or the command line, where pnpm 12 takes it from as well.
+    type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, Option<&'a str>);
+    let cases: Vec<Case> = vec![
+        ("nodeLinker: hoisted", None, None),
+        ("nodeLinker: pnp", None, None),
+        ("enableGlobalVirtualStore: true", None, None),
+        ("symlink: false", None, None),
+        ("sharedWorkspaceLockfile: false", None, None),
+        ("storeIndexFormat: files", None, None),
+        ("virtualStoreOnly: true", None, None),
+        ("enableModulesDir: false", None, None),
+        ("lockfile: false", None, None),
+        ("useLockfile: false", None, None),
+        ("lockfileDir: ../elsewhere", None, None),
+        ("virtualStoreType: global", None, None),
+        ("modulesDirsByProjectName:\n  root: nm", None, None),
+        ("lockfile:\n  format: v13", None, None),
         (
             "configDependencies:\n  tack-config: \"1.0.0+sha512-AAAA\"",
+            None,
             None,
         ),
         (
             "nodeLinker: hoisted",
             Some(("PNPM_CONFIG_NODE_LINKER", "hoisted")),
+            None,
         ),
-    ] {
+        (
+            "virtualStoreOnly: true",
+            Some(("PNPM_CONFIG_VIRTUAL_STORE_ONLY", "true")),
+            None,
+        ),
+        (
+            "enableModulesDir: false",
+            Some(("PNPM_CONFIG_ENABLE_MODULES_DIR", "false")),
+            None,
+        ),
+        (
+            "lockfileDir",
+            Some(("PNPM_CONFIG_LOCKFILE_DIR", "elsewhere")),
+            None,
+        ),
+        (
+            "virtualStoreOnly: true",
+            None,
+            Some("--config.virtual-store-only=true"),
+        ),
+        (
+            "storeIndexFormat",
+            None,
+            Some("--config.store-index-format=files"),
+        ),
+    ];
+    for (setting, env, arg) in cases {
         let project = TestProject::new();
         prepare(&project, &basic_fixture(), &registry.url());
-        let installed_first = env.is_some();
+        let installed_first = env.is_some() || arg.is_some();
         if installed_first {
             assert_success(
                 &project.tack(&["install", "--frozen-lockfile"]),
@@ -233,6 +264,7 @@ fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
         if let Some((key, value)) = env {
             cmd.env(key, value);
         }
+        cmd.args(arg);
         let out = cmd.output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{setting}: tack installed");

@@ -173,6 +173,11 @@ pub struct Config {
     pub lockfile_options: Option<Value>,
     /// The merged settings layers, for settings not lifted into fields above.
     pub settings: Settings,
+    /// The settings of [`crate::workspace_keys::LAYOUT_REQUEST_KEYS`] that some layer sets
+    /// (the global `config.yaml`, `pnpm-workspace.yaml`, `PNPM_CONFIG_*`, the command line;
+    /// later layers win), for the install to refuse what it does not do. `lockfileDir` is
+    /// absolute.
+    pub layout_requests: serde_json::Map<String, Value>,
 }
 
 impl Config {

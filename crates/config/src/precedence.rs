@@ -27,6 +27,7 @@ use crate::error::{ConfigError, Warning};
 use crate::npmrc::{is_npmrc_key, parse_ini, Npmrc, NpmrcTrust};
 use crate::registry::{normalize_registry, npm_default_registry, RegistryProbe};
 use crate::settings::{env_key_to_camel, text_to_value, Settings, LIST_KEYS, SETTING_KEYS};
+use crate::workspace_keys;
 use crate::workspace_manifest::{find_workspace_root, ManifestScope, WorkspaceManifest};
 
 /// pnpm's default `modulesCacheMaxAge`: a week, in minutes.
@@ -89,6 +90,7 @@ impl Config {
 
         // Settings layers.
         let mut settings = Settings::default();
+        let mut layout_requests = LayoutRequests::default();
         if let Some(dir) = &config_dir {
             let path = dir.join("config.yaml");
             if let Ok(text) = std::fs::read_to_string(&path) {
@@ -98,11 +100,17 @@ impl Config {
                     ManifestScope::Global,
                     &mut warnings,
                 )?;
+                let accepted = global
+                    .raw
+                    .iter()
+                    .filter(|(key, _)| workspace_keys::is_global_setting(key));
+                layout_requests.take(accepted, dir);
                 settings.merge(absolutize(global.settings, dir, home.as_deref()));
             }
         }
         let workspace_manifest = WorkspaceManifest::read_from_dir(&workspace_root, &mut warnings)?;
         if let Some(ws) = &workspace_manifest {
+            layout_requests.take(ws.raw.iter(), &workspace_root);
             settings.merge(absolutize(
                 ws.settings.clone(),
                 &workspace_root,
@@ -117,6 +125,8 @@ impl Config {
         settings.merge(absolutize(env_settings, &inputs.cwd, home.as_deref()));
         // A relative `--store-dir` is of the workspace root, as in pnpm 12 (observed from a
         // project directory); `PNPM_CONFIG_STORE_DIR` is of the working directory.
+        layout_requests.take_env(env, &inputs.cwd);
+        layout_requests.take_text(&inputs.cli.settings, &inputs.cwd);
         let cli_layer = cli_settings(&inputs.cli)?;
         settings.merge(absolutize(
             cli_layer.clone(),
@@ -148,7 +158,7 @@ impl Config {
         )?;
 
         let ci = is_ci(env);
-        let config = build_config(
+        let mut config = build_config(
             &inputs,
             workspace_root,
             workspace_manifest,
@@ -157,7 +167,56 @@ impl Config {
             registries,
             ci,
         )?;
+        config.layout_requests = layout_requests.0;
         Ok((config, warnings))
+    }
+}
+
+/// The layers' values of [`workspace_keys::LAYOUT_REQUEST_KEYS`], merged as the settings are
+/// (see [`Config::layout_requests`]).
+#[derive(Default)]
+struct LayoutRequests(Map<String, Value>);
+
+impl LayoutRequests {
+    /// One layer's values; a relative `lockfileDir` is of `base`.
+    fn take<'a>(&mut self, layer: impl Iterator<Item = (&'a String, &'a Value)>, base: &Path) {
+        for (key, value) in layer {
+            if workspace_keys::LAYOUT_REQUEST_KEYS
+                .binary_search(&key.as_str())
+                .is_err()
+            {
+                continue;
+            }
+            let value = match (key.as_str(), value) {
+                ("lockfileDir", Value::String(dir)) => {
+                    Value::from(base.join(dir).display().to_string())
+                }
+                _ => value.clone(),
+            };
+            self.0.insert(key.clone(), value);
+        }
+    }
+
+    /// `--config.<key>=<value>` and flags, as text.
+    fn take_text(&mut self, layer: &[(String, String)], base: &Path) {
+        let values: Vec<(String, Value)> = layer
+            .iter()
+            .map(|(key, text)| (key.clone(), text_to_value(key, text)))
+            .collect();
+        self.take(values.iter().map(|(key, value)| (key, value)), base);
+    }
+
+    /// `PNPM_CONFIG_<KEY>` / `pnpm_config_<key>` (pnpm 12 takes these keys from there, and not
+    /// from `npm_config_*`).
+    fn take_env(&mut self, env: &BTreeMap<String, String>, base: &Path) {
+        let layer: Vec<(String, String)> = env
+            .iter()
+            .filter_map(|(name, text)| {
+                let rest = strip_prefix_ci(name, "pnpm_config_")?;
+                Some((env_key_to_camel(rest), text.clone()))
+            })
+            .collect();
+        self.take_text(&layer, base);
     }
 }
 
@@ -818,6 +877,7 @@ fn build_config(
         ci,
         lockfile_options: None,
         settings: s,
+        layout_requests: Map::new(),
     })
     .map(|mut config| {
         config.lockfile_options = config

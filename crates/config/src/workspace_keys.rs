@@ -488,6 +488,22 @@ pub(crate) const NOT_APPLIED: &[&str] = &[
     "userAgent",
 ];
 
+/// Keys pnpm 12 applies from any settings layer (the settings files, `PNPM_CONFIG_*`, the
+/// command line) whose values change what is installed or where in ways tack does not
+/// build: another store index, no direct links, no `node_modules`, no lockfile, a lockfile
+/// elsewhere, the global virtual store, modules directories per project. Sorted.
+pub const LAYOUT_REQUEST_KEYS: &[&str] = &[
+    "enableModulesDir",
+    "lockfile",
+    "lockfileDir",
+    "modulesDirsByProjectName",
+    "packageLock",
+    "storeIndexFormat",
+    "useLockfile",
+    "virtualStoreOnly",
+    "virtualStoreType",
+];
+
 /// Every key pnpm 12 takes from the machine's global `config.yaml` (what `pnpm config set
 /// --global` accepts), sorted. The others (`nodeLinker`, `publicHoistPattern`, …) are ignored there.
 pub(crate) const GLOBAL_ACCEPTED: &[&str] = &[

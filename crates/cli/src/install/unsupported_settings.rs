@@ -6,16 +6,21 @@
 //! ask for: these settings used to be read and ignored. Such an
 //! install is refused before anything is read from the lockfile, fetched or written.
 
+use std::path::Path;
+
 use serde_json::Value;
 use tack_config::{Config, NodeLinker};
 
 use crate::error::CliError;
 
-/// The first key of `pnpm-workspace.yaml` that pnpm 12 reads and tack does not, with a value
-/// that changes what is installed or where: another store index format, no direct links, no
-/// `node_modules`, no lockfile, a lockfile elsewhere, the global virtual store, modules
-/// directories per project.
-fn layout_changing_key(raw: &serde_json::Map<String, Value>) -> Option<&'static str> {
+/// The first setting (of any layer, see [`Config::layout_requests`]) that pnpm 12 applies
+/// and tack does not, with a value that changes what is installed or where: another store
+/// index format, no direct links, no `node_modules`, no lockfile, a lockfile elsewhere than
+/// the workspace root, the global virtual store, modules directories per project.
+fn layout_changing_key(
+    raw: &serde_json::Map<String, Value>,
+    workspace_root: &Path,
+) -> Option<&'static str> {
     let is = |key: &str, wanted: &Value| raw.get(key) == Some(wanted);
     let set = |key: &str| raw.get(key).is_some_and(|value| !value.is_null());
     if raw
@@ -45,7 +50,11 @@ fn layout_changing_key(raw: &serde_json::Map<String, Value>) -> Option<&'static 
         ("packageLock: false", is("packageLock", &Value::Bool(false))),
         (
             "lockfileDir",
-            set("lockfileDir") && !is("lockfileDir", &Value::from(".")),
+            set("lockfileDir")
+                && raw
+                    .get("lockfileDir")
+                    .and_then(Value::as_str)
+                    .is_none_or(|dir| Path::new(dir) != workspace_root),
         ),
         (
             "virtualStoreType: global",
@@ -84,10 +93,9 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
             Some("configDependencies")
         }
         NodeLinker::Isolated if settings.lockfile == Some(false) => Some("lockfile: false"),
-        NodeLinker::Isolated => config
-            .workspace_manifest
-            .as_ref()
-            .and_then(|manifest| layout_changing_key(&manifest.raw)),
+        NodeLinker::Isolated => {
+            layout_changing_key(&config.layout_requests, &config.workspace_root)
+        }
     };
     match asked {
         None => Ok(()),
