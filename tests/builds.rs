@@ -1465,3 +1465,53 @@ fn a_row_deleted_during_a_build_is_not_written_back() {
         .join("node_modules/.pnpm/tack-build-slow@1.0.0/node_modules/tack-build-slow/built.txt")
         .exists());
 }
+
+/// `--allow-build <name>` adds to `allowBuilds` for this install (`!<name>` denies), as with
+/// pnpm 12; tack stopped the flag with a usage error.
+#[test]
+fn allow_build_flags_decide_like_pnpm() {
+    let registry = registry::start();
+    let manifest = json!({
+        "name": "allow-build-project",
+        "version": "1.0.0",
+        "dependencies": {"tack-build-dep": "1.0.0"}
+    });
+    let project = resolved(&registry.url(), manifest, "");
+    let pnpm_project = clone_inputs(&project);
+    for (tool, project) in [("tack", &project), ("pnpm", &pnpm_project)] {
+        let out = project.run_tool(
+            tool,
+            &[
+                "install",
+                "--frozen-lockfile",
+                "--allow-build",
+                "tack-build-dep",
+            ],
+        );
+        assert_success(&out, &format!("{tool} --allow-build"));
+        assert_eq!(
+            log(project),
+            "tack-build-dep preinstall\ntack-build-dep postinstall\n",
+            "{tool}: {}",
+            text(&out)
+        );
+        assert_eq!(
+            modules_yaml(project)["allowBuilds"],
+            json!({"tack-build-dep": true}),
+            "{tool}"
+        );
+    }
+
+    // Denied on the command line over an approval in the workspace manifest.
+    set_workspace_yaml(&project, "allowBuilds:\n  tack-build-dep: true\n");
+    clear_node_modules(&project);
+    let _ = fs_err::remove_file(project.dir().join("build-log.txt"));
+    let out = project.tack(&[
+        "install",
+        "--frozen-lockfile",
+        "--allow-build",
+        "!tack-build-dep",
+    ]);
+    assert_eq!(log(&project), "", "{}", text(&out));
+    assert!(project.dir().join(DEP_DIR).join("package.json").is_file());
+}

@@ -26,6 +26,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "LEVEL")]
     pub loglevel: Option<String>,
 
+    /// Leave out the `Progress:` line.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+
+    /// Write to stderr what would go to stdout.
+    #[arg(long, global = true)]
+    pub use_stderr: bool,
+
     /// The `--config.<key>=<value>` arguments (see [`Cli::parse_with_config`]).
     #[arg(skip)]
     pub config: Vec<(String, String)>,
@@ -90,6 +98,33 @@ pub struct InstallArgs {
     /// Only install the selected workspace projects (and the projects they depend on).
     #[arg(short = 'F', long = "filter", value_name = "SELECTOR")]
     pub filter: Vec<String>,
+    /// Fail when the `--filter` selectors match no workspace project (without it, such an
+    /// install does nothing and succeeds, as pnpm's does).
+    #[arg(long, overrides_with = "no_fail_if_no_match")]
+    pub fail_if_no_match: bool,
+    #[arg(long, hide = true, overrides_with = "fail_if_no_match")]
+    pub no_fail_if_no_match: bool,
+    /// Allow this package's build scripts (`!<name>` denies them), on top of `allowBuilds`.
+    #[arg(long, value_name = "NAME")]
+    pub allow_build: Vec<String>,
+    /// Skip the check that the lockfile satisfies every `package.json` (the settings are
+    /// still checked).
+    #[arg(long)]
+    pub ignore_manifest_check: bool,
+    /// Negations of the flags above, last one wins as in pnpm.
+    #[arg(long, hide = true, overrides_with = "no_optional")]
+    pub optional: bool,
+    #[arg(long, hide = true, overrides_with = "ignore_scripts")]
+    pub no_ignore_scripts: bool,
+    #[arg(long, hide = true, overrides_with = "offline")]
+    pub no_offline: bool,
+    #[arg(long, hide = true, overrides_with = "prefer_offline")]
+    pub no_prefer_offline: bool,
+    #[arg(long, hide = true, overrides_with = "prefer_frozen_lockfile")]
+    pub no_prefer_frozen_lockfile: bool,
+    /// The other flags of `pnpm install` (see [`crate::install_flags`]).
+    #[command(flatten)]
+    pub compat: crate::install_flags::CompatFlags,
     /// Accepted for pnpm compatibility: an install in a workspace installs every project.
     #[arg(short = 'r', long)]
     pub recursive: bool,

@@ -8,6 +8,7 @@ pub mod args;
 pub mod error;
 mod fetch;
 pub mod install;
+pub mod install_flags;
 pub mod reporter;
 mod store;
 
@@ -26,7 +27,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     } else {
         cli.reporter
     };
-    let reporter = std::sync::Arc::new(Reporter::new(kind, ci));
+    let options = reporter::ReporterOptions {
+        no_progress: cli.no_progress,
+        use_stderr: cli.use_stderr,
+    };
+    let reporter = std::sync::Arc::new(Reporter::with_options(kind, ci, options));
     match &cli.command {
         Command::Install(args) => install::run(cli.dir.as_deref(), args, &reporter),
         Command::Store { .. } if !cli.config.is_empty() => Err(CliError::new(

@@ -17,10 +17,13 @@ use crate::manifest::Manifest;
 use crate::projects::Project;
 
 /// Runs every frozen check. `lockfile` is `None` when there is no (or an empty) lockfile.
+/// Without `manifests` (`--ignore-manifest-check`), the projects' `package.json` files are not
+/// compared with their importers.
 pub fn check_frozen_lockfile(
     config: &Config,
     lockfile: Option<&Lockfile>,
     projects: &[Project],
+    manifests: bool,
 ) -> Result<(), ConfigError> {
     let Some(lockfile) = lockfile else {
         if projects.iter().any(|p| p.manifest.has_dependencies()) {
@@ -35,6 +38,9 @@ pub fn check_frozen_lockfile(
         .find(|p| p.importer_id == ".")
         .map(|p| &p.manifest);
     check_settings(config, lockfile, root_manifest)?;
+    if !manifests {
+        return Ok(());
+    }
     for project in projects {
         check_importer(config, lockfile, project)?;
         check_linked_projects(lockfile, project, projects)?;

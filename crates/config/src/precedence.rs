@@ -59,6 +59,8 @@ pub struct CliOverrides {
     pub libc: Vec<String>,
     /// Any other `--config.<key>=<value>` / `--<key>=<value>` setting, by camelCase key.
     pub settings: Vec<(String, String)>,
+    /// `--allow-build <name>` (`!<name>` denies): added to `allowBuilds`, over every layer.
+    pub allow_build: Vec<String>,
 }
 
 /// Everything [`Config::load`] reads besides the files it finds itself.
@@ -133,6 +135,16 @@ impl Config {
             &workspace_root,
             home.as_deref(),
         ));
+        for name in &inputs.cli.allow_build {
+            let (name, allowed) = match name.strip_prefix('!') {
+                Some(denied) => (denied, false),
+                None => (name.as_str(), true),
+            };
+            settings
+                .allow_builds
+                .get_or_insert_with(IndexMap::new)
+                .insert(name.to_string(), Value::Bool(allowed));
+        }
 
         // `.npmrc` layers.
         let raw_npmrc = npmrc_layers(

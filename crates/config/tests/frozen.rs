@@ -43,7 +43,7 @@ fn check(root: &Path) -> Result<(), ConfigError> {
     let globs = config.workspace_manifest.as_ref().unwrap().packages.clone();
     let projects = find_workspace_projects(root, &globs)?;
     let lockfile = Lockfile::read_from_path(&root.join("pnpm-lock.yaml")).unwrap();
-    check_frozen_lockfile(&config, lockfile.as_ref(), &projects)
+    check_frozen_lockfile(&config, lockfile.as_ref(), &projects, true)
 }
 
 fn edit(path: &Path, from: &str, to: &str) {

@@ -11,17 +11,17 @@ use std::path::Path;
 use tack_config::IncludedDeps;
 use tack_lockfile::{DepGroup, Lockfile};
 
-use crate::error::CliError;
-
 /// The importer ids selected by `selectors`, the root, and the workspace projects that the
 /// packages they install depend on (see the module doc), with the dependency groups `include`s.
+/// A selector that matches no project is passed over, as pnpm 12 passes it; `None` when none
+/// of them matches any (pnpm then installs nothing).
 pub fn select_importers(
     lockfile: &Lockfile,
     projects: &[tack_config::Project],
     root: &Path,
     selectors: &[String],
     include: &IncludedDeps,
-) -> Result<Vec<String>, CliError> {
+) -> Option<Vec<String>> {
     let mut selected = BTreeSet::new();
     for raw in selectors {
         let selector = raw.trim_end_matches("...").trim_start_matches("...");
@@ -44,14 +44,10 @@ pub fn select_importers(
                     .is_some_and(|name| glob_match(selector, name)),
             })
             .collect();
-        if matches.is_empty() {
-            return Err(CliError::new(
-                "ERR_PNPM_NO_MATCHING_PROJECTS",
-                format!("No projects matched the filter \"{raw}\""),
-            )
-            .with_help("Use a project name from its package.json (wildcards allowed) or a path like ./packages/a."));
-        }
         selected.extend(matches.into_iter().map(|p| p.importer_id.clone()));
+    }
+    if selected.is_empty() {
+        return None;
     }
     // pnpm 12 always links the root project too, and does not add the workspace projects a
     // selected one depends on (they stay bare symlinks; observed with `--filter a`).
@@ -59,7 +55,7 @@ pub fn select_importers(
         selected.insert(".".to_string());
     }
     add_projects_packages_link_to(lockfile, include, &mut selected);
-    Ok(selected.into_iter().collect())
+    Some(selected.into_iter().collect())
 }
 
 /// Adds to `selected` every workspace project that a package reachable from a selected

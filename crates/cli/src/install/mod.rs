@@ -69,7 +69,11 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
         } else {
             None
         },
-        prefer_frozen_lockfile: args.prefer_frozen_lockfile.then_some(true),
+        prefer_frozen_lockfile: if args.prefer_frozen_lockfile {
+            Some(true)
+        } else {
+            args.no_prefer_frozen_lockfile.then_some(false)
+        },
         prod: args.prod,
         dev: args.dev,
         no_optional: args.no_optional,
@@ -99,12 +103,24 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
                     .then(|| ("ignorePnpmfile".to_string(), "true".to_string())),
             )
             .chain(
+                [
+                    ("ignoreScripts", args.no_ignore_scripts),
+                    ("offline", args.no_offline),
+                    ("preferOffline", args.no_prefer_offline),
+                ]
+                .into_iter()
+                .filter(|(_, given)| *given)
+                .map(|(key, _)| (key.to_string(), "false".to_string())),
+            )
+            .chain(args.compat.settings())
+            .chain(
                 args.config
                     .iter()
                     .filter(|(key, _)| key != "registry")
                     .cloned(),
             )
             .collect(),
+        allow_build: args.allow_build.clone(),
         ..CliOverrides::default()
     }
 }
@@ -216,6 +232,15 @@ pub fn run(
     let started = Instant::now();
     tack_fs::phase_timer::mark("start");
     refuse_resolution_flags(args)?;
+    if let Some((flag, why)) = args.compat.refused() {
+        return Err(CliError::new(
+            "ERR_TACK_UNSUPPORTED_FLAG",
+            format!("`{flag}` {why}"),
+        )
+        .with_help(format!(
+            "Run this install with pnpm (`pnpm install {flag}`), or leave the flag out. Nothing was written."
+        )));
+    }
     let with_root_filter;
     let args = if args.workspace_root && args.filter.is_empty() {
         with_root_filter = InstallArgs {
@@ -348,13 +373,18 @@ pub fn run(
             projects: projects.len(),
         });
     }
-    tack_config::frozen::check_frozen_lockfile(&config, lockfile.as_ref(), &projects)?;
+    tack_config::frozen::check_frozen_lockfile(
+        &config,
+        lockfile.as_ref(),
+        &projects,
+        !args.ignore_manifest_check,
+    )?;
+    // pnpm 12 says nothing of a lockfile none of whose projects has a dependency, nor of one
+    // whose filtered install selects no project; said once the selection is known.
+    let mut lockfile_up_to_date = false;
     let lockfile = match lockfile {
         Some(lockfile) => {
-            // pnpm 12 says nothing of a lockfile none of whose projects has a dependency.
-            if !lockfile.importers.values().all(no_dependencies) {
-                reporter.emit(Event::LockfileUpToDate);
-            }
+            lockfile_up_to_date = !lockfile.importers.values().all(no_dependencies);
             lockfile
         }
         // No lockfile, and no project has a dependency (else the check above failed): pnpm 12
@@ -379,14 +409,43 @@ pub fn run(
             .cloned()
             .collect()
     } else {
-        filter::select_importers(
+        let selected = filter::select_importers(
             &lockfile,
             &projects,
             &config.lockfile_dir,
             &args.filter,
             &config.include,
-        )?
+        );
+        match selected {
+            Some(ids) => ids,
+            // pnpm 12 installs nothing, and fails only when asked to.
+            None if args.fail_if_no_match => {
+                reporter.emit(Event::ScopeNone {
+                    projects: projects.len(),
+                });
+                return Err(CliError::new(
+                    "ERR_PNPM_NO_MATCHING_PROJECTS",
+                    format!(
+                        "No projects matched the filters in \"{}\"",
+                        config.lockfile_dir.display()
+                    ),
+                )
+                .with_help("Use a project name from its package.json (wildcards allowed) or a path like ./packages/a."));
+            }
+            None => {
+                reporter.emit(Event::ScopeNone {
+                    projects: projects.len(),
+                });
+                reporter.emit(Event::Done {
+                    elapsed: started.elapsed(),
+                });
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
     };
+    if lockfile_up_to_date {
+        reporter.emit(Event::LockfileUpToDate);
+    }
 
     let selection = plan::Selection {
         importer_ids: &importer_ids,

@@ -74,6 +74,10 @@ pub enum Event {
     Scope {
         projects: usize,
     },
+    /// `--filter` selectors that match none of the workspace's `projects`.
+    ScopeNone {
+        projects: usize,
+    },
     /// The lockfile needs no resolution.
     LockfileUpToDate,
     /// One package of the lockfile is part of this install.
@@ -174,6 +178,15 @@ impl Counters {
     }
 }
 
+/// pnpm's output flags besides the reporter's kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReporterOptions {
+    /// `--no-progress`: the `Progress:` line is left out.
+    pub no_progress: bool,
+    /// `--use-stderr`: what goes to stdout goes to stderr.
+    pub use_stderr: bool,
+}
+
 /// Renders events for one run. Shared by every task of the install (`Send + Sync`).
 pub struct Reporter {
     kind: ReporterKind,
@@ -185,6 +198,15 @@ impl Reporter {
     /// Picks the kind the way pnpm does: an explicit `--reporter` wins; otherwise
     /// `append-only` in CI or when stdout is not a terminal.
     pub fn new(explicit: Option<ReporterKind>, ci: bool) -> Self {
+        Self::with_options(explicit, ci, ReporterOptions::default())
+    }
+
+    /// [`Reporter::new`] with pnpm's output flags.
+    pub fn with_options(
+        explicit: Option<ReporterKind>,
+        ci: bool,
+        options: ReporterOptions,
+    ) -> Self {
         let kind = explicit.unwrap_or_else(|| {
             if ci || !std::io::stdout().is_terminal() {
                 ReporterKind::AppendOnly
@@ -195,7 +217,7 @@ impl Reporter {
         Reporter {
             kind,
             counters: Counters::default(),
-            text: Mutex::new(text::TextState::new(kind)),
+            text: Mutex::new(text::TextState::new(kind, options)),
         }
     }
 

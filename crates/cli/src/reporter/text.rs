@@ -18,11 +18,16 @@ pub(super) struct TextState {
     progress_done: bool,
     /// The workspace root relative to the project tack runs in, when that is not the root.
     pub(super) workspace_prefix: Option<String>,
+    /// `--no-progress`: no `Progress:` line, live or appended.
+    no_progress: bool,
+    /// `--use-stderr`: every line goes to stderr.
+    to_stderr: bool,
 }
 
 impl TextState {
-    pub(super) fn new(kind: ReporterKind) -> Self {
-        let bar = (kind == ReporterKind::Default).then(|| {
+    pub(super) fn new(kind: ReporterKind, options: super::ReporterOptions) -> Self {
+        let live = kind == ReporterKind::Default && !options.no_progress;
+        let bar = live.then(|| {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
                 ProgressStyle::with_template("{msg}")
@@ -42,18 +47,29 @@ impl TextState {
             last_progress: (kind != ReporterKind::Default).then(Instant::now),
             progress_done: false,
             workspace_prefix: None,
+            no_progress: options.no_progress,
+            to_stderr: options.use_stderr,
         }
     }
 
     fn line(&self, text: &str) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => stdout_line(text),
+            None => self.out(text),
+        }
+    }
+
+    /// One line where output goes: stdout, or stderr with `--use-stderr`.
+    fn out(&self, text: &str) {
+        if self.to_stderr {
+            stderr_line(text);
+        } else {
+            stdout_line(text);
         }
     }
 
     fn progress(&mut self, counters: &Counters, done: bool) {
-        if self.progress_done {
+        if self.progress_done || self.no_progress {
             return;
         }
         let now = Instant::now();
@@ -77,9 +93,9 @@ impl TextState {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                stdout_line(&text);
+                self.out(&text);
             }
-            None => stdout_line(&text),
+            None => self.out(&text),
         }
         self.progress_done = done;
     }
@@ -98,6 +114,9 @@ impl TextState {
             }
             Event::Scope { projects } => {
                 self.line(&format!("Scope: all {projects} workspace projects"))
+            }
+            Event::ScopeNone { projects } => {
+                self.line(&format!("Scope: 0 of {projects} workspace projects"))
             }
             Event::LockfileUpToDate => {
                 if self.workspace_prefix.is_none() {
