@@ -5,6 +5,7 @@
 # Usage: benches/run.sh [--fixture small|medium|many-files|workspace|DIR] [--runs N]
 #                       [--scenarios cold,warm,noop,wiped,link,syscalls]
 #                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle]
+#                       [--tack-base BIN]   # adds tool `tackbase`: another tack build, e.g. an older commit
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --tools) TOOLS=$2; shift 2 ;;
     --no-settle) SETTLE=0; shift ;;
     --port) PORT=$2; shift 2 ;;
+    --tack-base) TACK_BASE=$(realpath "$2"); shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -121,6 +123,7 @@ install_cmd() { # tool
   local dir="$WORK/$1"
   case "$1" in
     tack) echo "$TACK install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
+    tackbase) echo "$TACK_BASE install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
     pnpm12) echo "$PNPM12 install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
     pnpm11) echo "$PNPM11 install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
     bun) echo "$BUN install --frozen-lockfile --ignore-scripts --linker isolated --silent" ;;
