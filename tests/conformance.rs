@@ -75,6 +75,81 @@ fn workspace_filter_matches_pnpm() {
     assert_same_tree(&reference, &["--filter", "a"]);
 }
 
+/// A filtered install over an earlier install leaves the projects it does not select as they
+/// were, as pnpm 12 does: their packages stay in the virtual store though a prune is due
+/// (`modulesCacheMaxAge: 0`), their hoisted links and `injectedDeps` stay, and
+/// `.pnpm/lock.yaml` keeps their importers. When the lockfile has since dropped a dependency of
+/// an unselected project, that project keeps it until it is installed again. tack used to
+/// record only the selected projects and prune the packages the others link to.
+#[test]
+fn a_filtered_install_keeps_what_the_other_projects_use_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    reference.add_settings("modulesCacheMaxAge: 0\n");
+    let filter_a: &[&str] = &["--filter", "a"];
+    let filter_d: &[&str] = &["--filter", "d"];
+    let drop_dependency: &[&str] = &["drop"];
+    let runs: [&[&[&str]]; 4] = [
+        &[filter_a, filter_d],
+        &[&[], filter_d],
+        &[&[], drop_dependency, filter_d],
+        // Installed again as a whole, a drops it (and its emptied `.bin` directories stay).
+        &[&[], drop_dependency, filter_d, &[]],
+    ];
+    for steps in runs {
+        let by_tool = ["pnpm", "tack"].map(|tool| {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            for step in steps {
+                if *step == drop_dependency {
+                    // a no longer depends on tack-bin-string (only the lockfile is written).
+                    let manifest = project.dir().join("packages/a/package.json");
+                    let text = std::fs::read_to_string(&manifest).expect("read a's manifest");
+                    let dropped = text.replace("\"tack-bin-string\": \"1.0.0\"", "");
+                    let dropped = dropped.replace("\"^3.0.1\",", "\"^3.0.1\"");
+                    assert_ne!(dropped, text, "a's manifest changed");
+                    std::fs::write(&manifest, dropped).expect("write a's manifest");
+                    project.lock_with_pnpm();
+                    continue;
+                }
+                let mut args = vec!["install", "--frozen-lockfile", "--ignore-scripts"];
+                args.extend_from_slice(step);
+                let out = project.run_tool(tool, &args);
+                assert_success(&out, &format!("{tool} install {step:?}"));
+            }
+            project
+        });
+        let [pnpm_project, tack_project] = &by_tool;
+        let differences = tack_suite::tree::diff(
+            &tack_suite::conformance::project_tree(pnpm_project),
+            &tack_suite::conformance::project_tree(tack_project),
+        );
+        assert!(
+            differences.is_empty(),
+            "after {steps:?}, tack's tree differs from pnpm 12's:\n{}",
+            differences.join("\n")
+        );
+        assert_eq!(
+            tack_suite::conformance::normalized_modules_yaml(pnpm_project),
+            tack_suite::conformance::normalized_modules_yaml(tack_project),
+            "after {steps:?}, .modules.yaml differs"
+        );
+        // What the unselected project links to is there.
+        if steps.last() != Some(&filter_d) {
+            continue;
+        }
+        for link in ["c", "is-odd", "tack-bin-string"] {
+            let path = tack_project
+                .dir()
+                .join("packages/a/node_modules")
+                .join(link);
+            assert!(
+                path.join("package.json").exists(),
+                "{path:?} after {steps:?}"
+            );
+        }
+    }
+}
+
 /// `nodeVersion` in pnpm-workspace.yaml is the version `engines.node` is checked against:
 /// an optional dependency that wants node 99 is skipped without it and installed with it,
 /// by pnpm and by tack alike.

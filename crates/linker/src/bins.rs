@@ -420,7 +420,9 @@ fn replace_shim(path: &Path, text: &str, pkg_name: &str) -> Result<(), LinkError
         .map_err(|e| LinkError::fs(pkg_name, e))
 }
 
-/// Removes entries of `bin_dir` not in `keep`, and the dir itself when it ends up empty.
+/// Removes entries of `bin_dir` not in `keep`. A dir left empty stays, as pnpm 12 leaves it
+/// (observed for a project's `.bin` and the hidden `.pnpm/node_modules/.bin` once their last
+/// command is gone).
 pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), LinkError> {
     let entries = match std::fs::read_dir(bin_dir) {
         Ok(e) => e,
@@ -435,9 +437,6 @@ pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), 
             std::fs::remove_file(&path)
                 .map_err(|e| LinkError::io("remove bin", &path, ".bin", e))?;
         }
-    }
-    if keep.is_empty() {
-        let _ = std::fs::remove_dir(bin_dir);
     }
     Ok(())
 }

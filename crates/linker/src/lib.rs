@@ -35,8 +35,9 @@ pub use modules_yaml::{
     check_compat, read_modules_yaml, write_modules_yaml, CompatAction, ModulesYaml, LAYOUT_VERSION,
 };
 pub use plan::{
-    package_dir_in, ChildTarget, DepGroup, ImportMethod, ImporterDep, IncludedGroups, LinkPlan,
-    ModulesStateInput, PackageFiles, PlannedImporter, PlannedPackage, WorkspaceStateInput,
+    package_dir_in, ChildTarget, DepGroup, ImportMethod, ImporterDep, IncludedGroups, KeptPackages,
+    LinkPlan, ModulesStateInput, PackageFiles, PlannedImporter, PlannedPackage,
+    WorkspaceStateInput,
 };
 pub use shim::{interpreter_from_script, posix_shim, Interpreter};
 pub use symlinks::ChildLinks;

@@ -272,7 +272,17 @@ fn remove_stale_packages(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(LinkError::io("read directory", vs, "virtual store", e)),
     };
-    let wanted: HashSet<&str> = plan.packages.iter().map(|p| p.dir_name.as_str()).collect();
+    let wanted: HashSet<&str> = plan
+        .packages
+        .iter()
+        .map(|p| p.dir_name.as_str())
+        .chain(
+            plan.kept_for_other_projects
+                .dir_names
+                .iter()
+                .map(String::as_str),
+        )
+        .collect();
     let mut removed = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| LinkError::io("read directory", vs, "virtual store", e))?;
@@ -464,7 +474,8 @@ fn remove_stale_hoisted_links(
         // Workspace projects are recorded by importer id (`packages/a`), and never pruned.
         let is_dep_path = key.get(1..).is_some_and(|rest| rest.contains('@'));
         let suffixed = key.contains('(');
-        if !is_dep_path || !suffixed && installed.contains(key.as_str()) {
+        let kept = plan.kept_for_other_projects.dep_paths.contains(key);
+        if !is_dep_path || kept || !suffixed && installed.contains(key.as_str()) {
             continue;
         }
         let Some(aliases) = aliases.as_object() else {
@@ -722,6 +733,9 @@ fn write_state_files(
     std::fs::create_dir_all(&root_modules)
         .map_err(|e| LinkError::io("create directory", &root_modules, ".modules.yaml", e))?;
     let mut modules = modules_yaml_for(plan, hoisted);
+    if let Some(old) = old_modules {
+        keep_other_projects_state(plan, old, &mut modules);
+    }
     // An unchanged layout keeps its file (and `prunedAt`): a no-op re-link writes nothing.
     let unchanged = match old_modules {
         Some(old) if !pruned => {
@@ -757,6 +771,53 @@ fn write_state_files(
         },
     }
     write_workspace_state(plan)
+}
+
+/// Carries into `modules` what the last install recorded for the packages a filtered install
+/// keeps for the projects it does not select (see [`crate::KeptPackages`]): their hoisted
+/// aliases (as pnpm 12 keeps them, even one that another package's link now holds), and their
+/// `injectedDeps` copies.
+fn keep_other_projects_state(plan: &LinkPlan, old: &ModulesYaml, modules: &mut ModulesYaml) {
+    let kept = &plan.kept_for_other_projects;
+    if kept.dep_paths.is_empty() {
+        return;
+    }
+    for (key, aliases) in &old.hoisted_dependencies {
+        if kept.dep_paths.contains(key) && !modules.hoisted_dependencies.contains_key(key) {
+            modules
+                .hoisted_dependencies
+                .insert(key.clone(), aliases.clone());
+        }
+    }
+    let store_prefix = tack_fs::relative_path(&plan.lockfile_dir, &plan.virtual_store_dir);
+    for (source, copies) in &old.injected_deps {
+        let Some(copies) = copies.as_array() else {
+            continue;
+        };
+        let kept_copies = copies.iter().filter(|copy| {
+            copy.as_str()
+                .and_then(|copy| Path::new(copy).strip_prefix(&store_prefix).ok())
+                .and_then(|rest| rest.components().next())
+                .is_some_and(|dir| {
+                    kept.dir_names
+                        .contains(dir.as_os_str().to_string_lossy().as_ref())
+                })
+        });
+        let entry = modules
+            .injected_deps
+            .entry(source.clone())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(now) = entry {
+            for copy in kept_copies {
+                if !now.contains(copy) {
+                    now.push(copy.clone());
+                }
+            }
+        }
+        if entry.as_array().is_some_and(Vec::is_empty) {
+            modules.injected_deps.remove(source);
+        }
+    }
 }
 
 /// The `.modules.yaml` contents this plan produces (with `prunedAt` = now).

@@ -62,6 +62,19 @@ pub struct LinkPlan {
     /// removed wherever it points: a `link:` dependency taken out of `package.json`, or a
     /// project taken out of the workspace, as pnpm 12 removes them.
     pub recorded_direct_deps: HashMap<String, HashSet<String>>,
+    /// What a filtered install leaves in place for the projects it does not select.
+    pub kept_for_other_projects: KeptPackages,
+}
+
+/// The packages a filtered install does not install but keeps: the ones the projects it does
+/// not select reach, as the last install recorded them. pnpm 12 keeps their directories
+/// (whatever the prune), their hoisted links and their `injectedDeps` entries.
+#[derive(Debug, Clone, Default)]
+pub struct KeptPackages {
+    /// Their dep paths.
+    pub dep_paths: HashSet<String>,
+    /// Their directory names in the virtual store.
+    pub dir_names: HashSet<String>,
 }
 
 /// How a package's files reach its virtual-store directory.
@@ -248,6 +261,7 @@ impl LinkPlan {
             workspace_state: None,
             unlinked_projects: Vec::new(),
             recorded_direct_deps: HashMap::new(),
+            kept_for_other_projects: KeptPackages::default(),
         }
     }
 

@@ -12,6 +12,7 @@
 mod build;
 mod fetch_order;
 mod filter;
+mod filtered;
 mod in_progress;
 mod materialize;
 pub mod noop;
@@ -693,14 +694,38 @@ pub fn run(
         // The no-op check's list goes first: until this install writes it again at its very
         // end, the next one cannot answer "Already up to date" over what this one changes.
         build::forget_markers(&install_plan.link);
-        let yaml = rendered_lockfile(render.take())?;
+        let mut yaml = rendered_lockfile(render.take())?;
         let recorded_path = install_plan.link.virtual_store_dir.join("lock.yaml");
         let recorded = std::fs::read(&recorded_path).ok();
-        previous_current = match recorded.as_deref() {
-            Some(old) if old == yaml.as_bytes() => summary::Recorded::Same,
-            Some(old) => std::str::from_utf8(old)
+        let parse_recorded = |old: &[u8]| {
+            std::str::from_utf8(old)
                 .ok()
                 .and_then(|old| Lockfile::from_str(old, &recorded_path).ok())
+        };
+        let mut parsed = None;
+        if !args.filter.is_empty() {
+            // The projects this install leaves alone stay recorded as they were.
+            if let Some(old) = recorded.as_deref().and_then(parse_recorded) {
+                let current = narrowed_lockfile(&lockfile, &selection)
+                    .unwrap_or_else(|| Lockfile::clone(&lockfile));
+                let others = filtered::merge_recorded(current, &old, &importer_ids, &lockfile);
+                yaml = others.merged.to_yaml_string();
+                let max_length = config.virtual_store_dir_max_length;
+                install_plan.link.kept_for_other_projects = tack_linker::KeptPackages {
+                    dir_names: others
+                        .kept
+                        .iter()
+                        .map(|dep_path| tack_lockfile::dep_path_to_filename(dep_path, max_length))
+                        .collect(),
+                    dep_paths: others.kept,
+                };
+                parsed = Some(old);
+            }
+        }
+        previous_current = match recorded.as_deref() {
+            Some(old) if old == yaml.as_bytes() => summary::Recorded::Same,
+            Some(old) => parsed
+                .or_else(|| parse_recorded(old))
                 .map_or(summary::Recorded::Nothing, |old| {
                     summary::Recorded::Other(Box::new(old))
                 }),
@@ -863,15 +888,25 @@ impl Drop for WriterGuard<'_> {
 
 /// The current lockfile (`node_modules/.pnpm/lock.yaml`): the wanted one with the excluded
 /// dependency groups dropped from the selected importers (unselected ones are dropped whole,
-/// as `--filter` does), and only the packages those importers still reach. Skipped optional packages stay in it; snapshots are kept as they are (observed
-/// with pnpm 12 for `--prod` and `--no-optional`).
+/// as `--filter` does; over an earlier install, [`filtered::merge_recorded`] puts back what
+/// it recorded for them), and only the packages those importers still reach. Skipped optional
+/// packages stay in it; snapshots are kept as they are (observed with pnpm 12 for `--prod` and
+/// `--no-optional`).
 fn current_lockfile(wanted: &Lockfile, selection: &plan::Selection<'_>) -> String {
+    match narrowed_lockfile(wanted, selection) {
+        Some(current) => current.to_yaml_string(),
+        None => wanted.to_yaml_string(),
+    }
+}
+
+/// The part of `wanted` that `selection` installs, or `None` when that is all of it.
+fn narrowed_lockfile(wanted: &Lockfile, selection: &plan::Selection<'_>) -> Option<Lockfile> {
     let all_importers = wanted
         .importers
         .keys()
         .all(|id| selection.importer_ids.contains(id));
     if selection.prod && selection.dev && selection.optional && all_importers {
-        return wanted.to_yaml_string();
+        return None;
     }
     let mut current = wanted.clone();
     current
@@ -899,7 +934,7 @@ fn current_lockfile(wanted: &Lockfile, selection: &plan::Selection<'_>) -> Strin
     current
         .packages
         .retain(|key, _| packages.contains(key.as_str()));
-    current.to_yaml_string()
+    Some(current)
 }
 
 /// The projects a frozen install checks against the lockfile: the root and, in a workspace,
