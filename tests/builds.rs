@@ -1515,3 +1515,40 @@ fn allow_build_flags_decide_like_pnpm() {
     assert_eq!(log(&project), "", "{}", text(&out));
     assert!(project.dir().join(DEP_DIR).join("package.json").is_file());
 }
+
+/// `--force` imports a built package again from the side-effects cache, as pnpm 12 does: its
+/// scripts do not run again, and the files its build wrote are back.
+#[test]
+fn force_imports_a_built_package_from_the_side_effects_cache_like_pnpm() {
+    let registry = registry::start();
+    let manifest = json!({
+        "name": "force-build",
+        "version": "1.0.0",
+        "dependencies": {"tack-build-dep": "1.0.0"}
+    });
+    let reference = resolved(&registry.url(), manifest, APPROVE_ALL);
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, &format!("{tool} install"));
+        let built = project.dir().join(format!("{DEP_DIR}/built.txt"));
+        fs_err::remove_file(&built).expect("delete built.txt");
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile", "--force"]);
+        assert_success(&out, &format!("{tool} install --force"));
+        assert_eq!(
+            log(&project),
+            "tack-build-dep preinstall\ntack-build-dep postinstall\n",
+            "{tool}: the scripts ran once"
+        );
+        assert_eq!(
+            read(&project, &format!("{DEP_DIR}/built.txt")),
+            "built by postinstall\n",
+            "{tool}: built.txt is back"
+        );
+        assert_eq!(
+            read(&project, &format!("{DEP_DIR}/index.js")),
+            "module.exports = 'built';\n",
+            "{tool}: index.js is the built one"
+        );
+    }
+}

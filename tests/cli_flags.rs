@@ -106,7 +106,6 @@ fn flags_tack_does_not_do_are_refused_before_anything_is_written() {
     prepare(&project, &basic_fixture(), &registry.url());
     for args in [
         &["--dry-run"][..],
-        &["--force"],
         &["--update-checksums"],
         &["--merge-git-branch-lockfiles"],
         &["--pnpr-server", "http://127.0.0.1:9"],
@@ -235,4 +234,46 @@ fn ignore_manifest_check_installs_an_outdated_lockfile_like_pnpm() {
             serde_json::from_str(&fs_err::read_to_string(installed).unwrap()).unwrap();
         assert_eq!(version["version"], "3.0.1", "{tool}");
     }
+}
+
+/// `--force` imports every package again and links the tree again, as pnpm 12 does: a file
+/// deleted from a package comes back, a file added to one goes, a child link removed is made
+/// again, and the output counts every package as added. tack refused the flag.
+#[test]
+fn force_installs_every_package_again_like_pnpm() {
+    let registry = registry::start();
+    let reference = TestProject::new();
+    prepare(&reference, &basic_fixture(), &registry.url());
+    let mut outputs = Vec::new();
+    let mut trees = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, &format!("{tool} install"));
+        let slot = project
+            .dir()
+            .join("node_modules/.pnpm/is-odd@3.0.1/node_modules");
+        let package = slot.join("is-odd");
+        fs_err::remove_file(package.join("index.js")).expect("delete a file");
+        fs_err::write(package.join("stray.txt"), "not from the store").expect("add a file");
+        fs_err::remove_file(slot.join("is-number")).expect("delete a child link");
+
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile", "--force"]);
+        assert_success(&out, &format!("{tool} install --force"));
+        assert!(package.join("index.js").is_file(), "{tool}: index.js");
+        assert!(!package.join("stray.txt").exists(), "{tool}: stray.txt");
+        assert!(
+            slot.join("is-number/package.json").is_file(),
+            "{tool}: child link"
+        );
+        outputs.push(tack_suite::conformance::comparable_output(&out.stdout));
+        trees.push(tack_suite::conformance::project_tree(&project));
+    }
+    let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+    assert!(
+        differences.is_empty(),
+        "tack's tree differs from pnpm 12's:\n{}",
+        differences.join("\n")
+    );
+    assert_eq!(outputs[0], outputs[1], "the outputs differ");
 }

@@ -76,11 +76,13 @@ pub struct CompatFlags {
     #[arg(long, hide = true)]
     pub virtual_store_only: bool,
 
+    /// Import every package again and relink the tree, however complete it looks.
+    #[arg(long)]
+    pub force: bool,
+
     // Refused.
     #[arg(long, hide = true)]
     pub dry_run: bool,
-    #[arg(long, hide = true)]
-    pub force: bool,
     #[arg(long, hide = true)]
     pub update_checksums: bool,
     #[arg(long, hide = true)]
@@ -136,12 +138,6 @@ impl CompatFlags {
                 self.dry_run,
                 "--dry-run",
                 "is not supported: tack has no mode that reports an install without making it",
-            ),
-            (
-                self.force,
-                "--force",
-                "is not supported: tack does not relink packages it finds complete; remove \
-                 node_modules to install every package again",
             ),
             (self.update_checksums, "--update-checksums", RESOLUTION),
             (

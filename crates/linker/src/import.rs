@@ -9,7 +9,7 @@
 
 use crate::error::LinkError;
 use crate::names::{check_package_name, check_rel_path};
-use crate::plan::{package_dir_in, PackageFiles, PlannedPackage};
+use crate::plan::{package_dir_in, LinkPlan, PackageFiles, PlannedPackage};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io;
@@ -33,6 +33,8 @@ pub struct PackageImporter {
     /// The CAS `files/` directory (its path bytes and an open handle), found from the first
     /// package's files; `None` inside when it could not be opened.
     cas_dir: OnceLock<Option<(Vec<u8>, tack_fs::DirFd)>>,
+    /// Import complete packages again (`--force`), see [`LinkPlan::force`].
+    reimport: bool,
 }
 
 impl PackageImporter {
@@ -44,6 +46,16 @@ impl PackageImporter {
             copy: Importer::new(ImportMethod::Copy),
             reflink_works: AtomicBool::new(true),
             cas_dir: OnceLock::new(),
+            reimport: false,
+        }
+    }
+
+    /// Importers for `plan`: its `packageImportMethod`, and with `--force`, complete
+    /// packages imported again.
+    pub fn for_plan(plan: &LinkPlan) -> Self {
+        PackageImporter {
+            reimport: plan.force,
+            ..PackageImporter::new(plan.import_method)
         }
     }
 
@@ -210,20 +222,22 @@ pub fn import_package_from(
     // changed since it was imported: pnpm 12 imports it again on every install, and so does
     // this (a store file never changes under its name, so a complete store package is kept).
     let from_directory = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
-    // Where the files go: the package dir, or, for a directory package imported again over
-    // a complete one, a staging sibling swapped in at the end (see `swap_in`), so that the
-    // package is never missing or half there for a process reading it meanwhile.
+    // `--force` imports every package again the same way.
+    let again = from_directory || importer.reimport;
+    // Where the files go: the package dir, or, for a package imported again over a complete
+    // one, a staging sibling swapped in at the end (see `swap_in`), so that the package is
+    // never missing or half there for a process reading it meanwhile.
     let mut staged = None;
     if create_fresh_slot(&slot, &pkg.dep_path)? {
         pkg_fd = create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
-    } else if from_directory && pkg_dir.join(COMPLETION_MARKER).is_file() {
+    } else if again && pkg_dir.join(COMPLETION_MARKER).is_file() {
         let stage = tack_fs::temp_sibling(&pkg_dir).map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
         std::fs::create_dir(&stage)
             .map_err(|e| LinkError::io("create directory", &stage, &pkg.dep_path, e))?;
         staged = Some(stage);
         outcome = ImportOutcome::Repaired;
     } else {
-        if let Some(marker) = marker.filter(|_| !from_directory) {
+        if let Some(marker) = marker.filter(|_| !again) {
             match std::fs::symlink_metadata(pkg_dir.join(marker)) {
                 // Only a regular file marks the package complete: an archive with
                 // `package.json/x` and no `package.json` leaves a directory there.

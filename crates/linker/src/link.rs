@@ -86,7 +86,7 @@ pub fn link(plan: &LinkPlan) -> Result<LinkReport, LinkError> {
     let wanted = plan.current_lockfile_yaml.get().map(String::as_str);
     let recorded = std::fs::read(plan.virtual_store_dir.join("lock.yaml")).ok();
     let trusted_tree = check_recorded_tree(plan, wanted, recorded.as_deref())?;
-    let importer = PackageImporter::new(plan.import_method);
+    let importer = PackageImporter::for_plan(plan);
     let mut summary = import_all(plan, &importer)?;
     summary.trusted_tree = trusted_tree;
     finish(plan, &summary)
@@ -127,7 +127,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     let late: HashMap<&str, ImportOutcome> = if missing.is_empty() {
         HashMap::new()
     } else {
-        let importer = PackageImporter::new(plan.import_method);
+        let importer = PackageImporter::for_plan(plan);
         missing
             .par_iter()
             .map(|pkg| {

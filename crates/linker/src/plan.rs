@@ -64,6 +64,9 @@ pub struct LinkPlan {
     pub recorded_direct_deps: HashMap<String, HashSet<String>>,
     /// What a filtered install leaves in place for the projects it does not select.
     pub kept_for_other_projects: KeptPackages,
+    /// `--force`: every package is imported again, complete or not, and swapped in whole
+    /// (pnpm 12 re-imports them all); no link of the last install is trusted.
+    pub force: bool,
 }
 
 /// The packages a filtered install does not install but keeps: the ones the projects it does
@@ -262,6 +265,7 @@ impl LinkPlan {
             unlinked_projects: Vec::new(),
             recorded_direct_deps: HashMap::new(),
             kept_for_other_projects: KeptPackages::default(),
+            force: false,
         }
     }
 

@@ -391,6 +391,7 @@ impl LocalImports {
             // complete install had it (see `SlotFiller::fill`).
             let complete = |requires_build: bool| {
                 virtual_store_existed
+                    && !plan.link.force
                     && (plan.recorded.get(i).copied().unwrap_or(false)
                         || !(requires_build || builds.is_patched(i)))
                     && package_dir_complete(&plan.link, i)
@@ -512,7 +513,7 @@ pub fn materialize(
         tx: tx.clone(),
         pool: std::cell::OnceCell::new(),
         filler: Arc::new(SlotFiller {
-            importer: PackageImporter::new(link.import_method),
+            importer: PackageImporter::for_plan(link),
             child_links: ChildLinks::new(link)?,
             files_dir: store.files_dir(),
             early_bins: Arc::new(EarlyBins::new(link)),

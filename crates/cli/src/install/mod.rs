@@ -302,9 +302,8 @@ pub fn run(
             .as_ref()
             .map(|host| host.node_version.as_deref()),
     );
-    let up_to_date = args
-        .filter
-        .is_empty()
+    // `--force` installs every package again, however complete the tree looks.
+    let up_to_date = (args.filter.is_empty() && !args.compat.force)
         .then(|| {
             let modules = root.join(&config.modules_dir);
             let dirs = noop::TreeDirs {
@@ -522,6 +521,7 @@ pub fn run(
     tack_fs::phase_timer::mark("plan");
     store.ensure_root()?;
     let link = &mut install_plan.link;
+    link.force = args.compat.force;
     link.unlinked_projects = projects
         .iter()
         .filter(|p| !importer_ids.contains(&p.importer_id))
@@ -620,9 +620,11 @@ pub fn run(
     }
 
     // A lockfile with no packages (no dependencies, or links to workspace projects only):
-    // pnpm 12 prints no store context and no progress, and says "Already up to date".
+    // pnpm 12 prints no store context and no progress, and says "Already up to date". Nor
+    // does it over a tree whose install recorded its lockfile (`currentLockfileExists`).
     let nothing_to_import = lockfile.snapshots.is_empty();
-    if !nothing_to_import {
+    let recorded_exists = link.virtual_store_dir.join("lock.yaml").is_file();
+    if !nothing_to_import && !recorded_exists {
         reporter.emit(Event::Context {
             store_dir: store.root().display().to_string(),
             virtual_store_dir: tack_fs::relative_path(&project_dir, &link.virtual_store_dir)
@@ -733,7 +735,8 @@ pub fn run(
         };
         trusted_tree =
             tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?
-                && same_direct_dedupe(&install_plan.link);
+                && same_direct_dedupe(&install_plan.link)
+                && !args.compat.force;
         rendered = Some(yaml);
     }
     if let summary::Recorded::Other(previous) = &previous_current {
