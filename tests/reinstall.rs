@@ -1133,3 +1133,54 @@ fn hoisted_links_of_an_install_that_left_no_record_are_removed() {
         .join("node_modules/is-odd/package.json")
         .is_file());
 }
+
+/// The counts of a re-install over a tree whose install recorded its lockfile, as pnpm 12
+/// prints them: only the packages it has to import are resolved and reused, one the recorded
+/// lockfile lacks is added even when its directory is still there, and one the lockfile no
+/// longer has is removed though its directory stays until the next prune. tack counted every
+/// package as resolved and reused, and a package as removed only when it deleted it.
+#[test]
+fn re_install_counts_are_pnpm_s() {
+    let registry = registry::start();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/workspace");
+    let mut seen: Vec<Vec<Vec<String>>> = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        prepare(&project, &fixture, &registry.url());
+        assert_success(
+            &project.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+            "resolving",
+        );
+        let manifest = project.dir().join("packages/a/package.json");
+        let full = fs_err::read_to_string(&manifest).unwrap();
+        let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml")).unwrap();
+        let install = || {
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            tack_suite::conformance::comparable_output(&out.stdout)
+        };
+        let mut runs = vec![install()];
+        // a drops tack-bin-string.
+        let smaller = full
+            .replace("\"tack-bin-string\": \"1.0.0\"", "")
+            .replace("\"^3.0.1\",", "\"^3.0.1\"");
+        assert_ne!(smaller, full);
+        fs_err::write(&manifest, smaller).unwrap();
+        project.lock_with_pnpm();
+        runs.push(install());
+        // And takes it back: its directory was never pruned.
+        fs_err::write(&manifest, &full).unwrap();
+        fs_err::write(project.dir().join("pnpm-lock.yaml"), &lockfile).unwrap();
+        runs.push(install());
+        // A package directory deleted from the tree.
+        fs_err::remove_dir_all(project.dir().join("node_modules/.pnpm/is-number@7.0.0")).unwrap();
+        runs.push(install());
+        seen.push(runs);
+    }
+    assert_eq!(seen[0], seen[1], "pnpm's outputs, then tack's");
+    assert!(
+        seen[1][1].iter().any(|l| l == "Packages: +1 -1"),
+        "{:?}",
+        seen[1]
+    );
+}

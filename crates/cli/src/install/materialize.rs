@@ -503,10 +503,17 @@ pub fn materialize(
         .take(link.packages.len())
         .collect();
     let mut preps: Vec<Option<Prep>> = vec![None; link.packages.len()];
-    for src in &plan.sources {
+    // pnpm 12 counts, over a tree whose install recorded its lockfile, only the packages it
+    // has to import: those the record lacks, and those it has whose directory is not complete.
+    // The first are announced now, the others once their directory has been looked at.
+    let recorded = |i: usize| plan.recorded.get(i).copied().unwrap_or(false);
+    let announce = |i: usize| {
         reporter.emit(Event::Resolved {
-            package_id: src.package_id.clone(),
-        });
+            package_id: plan.sources[i].package_id.clone(),
+        })
+    };
+    for i in (0..plan.sources.len()).filter(|&i| !recorded(i)) {
+        announce(i);
     }
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
     let locals = LocalImports {
@@ -639,12 +646,16 @@ pub fn materialize(
         match result? {
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
-                if matches!(plan.sources[i].source, Source::Tarball { .. }) {
-                    reporter.emit(Event::FoundInStore {
-                        package_id: plan.sources[i].package_id.clone(),
-                    });
-                }
-                if outcome != ImportOutcome::Reused {
+                let in_place = recorded(i) && outcome == ImportOutcome::Reused;
+                if !in_place {
+                    if recorded(i) {
+                        announce(i);
+                    }
+                    if matches!(plan.sources[i].source, Source::Tarball { .. }) {
+                        reporter.emit(Event::FoundInStore {
+                            package_id: plan.sources[i].package_id.clone(),
+                        });
+                    }
                     reporter.emit(Event::Imported {
                         package_id: plan.sources[i].package_id.clone(),
                     });
@@ -653,9 +664,16 @@ pub fn materialize(
             }
             Next::Fetch => to_fetch.push(i),
             Next::Complete => {
-                reporter.emit(Event::FoundInStore {
-                    package_id: plan.sources[i].package_id.clone(),
-                });
+                // In place already; one the record lacks is linked anew, which pnpm 12
+                // counts as added.
+                if !recorded(i) {
+                    reporter.emit(Event::FoundInStore {
+                        package_id: plan.sources[i].package_id.clone(),
+                    });
+                    reporter.emit(Event::Imported {
+                        package_id: plan.sources[i].package_id.clone(),
+                    });
+                }
                 record(&mut summary, i, ImportOutcome::Reused);
             }
             Next::Corrupt(error) => {
@@ -677,6 +695,9 @@ pub fn materialize(
     // Not on the import pool: its rayon threads spin, yielding, each time they run out of
     // work, and in a cold install they ran out after every package (about 7k context
     // switches for the medium fixture, on two cores the downloads keep busy).
+    for &i in to_fetch.iter().filter(|&&i| recorded(i)) {
+        announce(i);
+    }
     if !to_fetch.is_empty() {
         let imports = Arc::new(tokio::sync::Semaphore::new(import_threads()));
         let Some(fetcher) = make_fetcher()? else {

@@ -739,7 +739,28 @@ pub fn run(
                 && !args.compat.force;
         rendered = Some(yaml);
     }
+    // pnpm 12 counts a package as removed when the recorded lockfile has it and this one
+    // does not, whether or not the prune deletes its directory now.
+    let mut dropped_since_recorded = None;
     if let summary::Recorded::Other(previous) = &previous_current {
+        let now: HashSet<String> = plan::reachable(&lockfile, &selection)
+            .into_iter()
+            .chain(
+                install_plan
+                    .link
+                    .kept_for_other_projects
+                    .dep_paths
+                    .iter()
+                    .cloned(),
+            )
+            .collect();
+        dropped_since_recorded = Some(
+            previous
+                .snapshots
+                .keys()
+                .filter(|dep_path| !now.contains(*dep_path))
+                .count(),
+        );
         install_plan.link.recorded_direct_deps = previous
             .importers
             .iter()
@@ -805,8 +826,21 @@ pub fn run(
     }
     tack_fs::phase_timer::mark("index flushed");
     // Linked: pnpm 12 prints the counts and the final progress line before any build output.
-    let added = report.imported + report.repaired;
-    let removed = report.removed_packages.len();
+    // A package found in place that the recorded lockfile lacks is linked anew: pnpm 12
+    // counts it as added.
+    let linked_anew = install_plan
+        .link
+        .packages
+        .iter()
+        .zip(&install_plan.recorded)
+        .filter(|(pkg, recorded)| {
+            !**recorded
+                && materialized.summary.outcomes.get(&pkg.dep_path)
+                    == Some(&tack_linker::ImportOutcome::Reused)
+        })
+        .count();
+    let added = report.imported + report.repaired + linked_anew;
+    let removed = dropped_since_recorded.unwrap_or(report.removed_packages.len());
     let quiet = nothing_to_import && added == 0 && removed == 0;
     if !quiet {
         reporter.emit(Event::ImportingDone { added, removed });
