@@ -1184,3 +1184,49 @@ fn re_install_counts_are_pnpm_s() {
         seen[1]
     );
 }
+
+/// Without its recorded lockfile (`node_modules/.pnpm/lock.yaml`) a tree is linked again and
+/// every package counted as added, as pnpm 12 does; tack answered "Lockfile is up to date" and
+/// left the record missing. The store context is printed only when the virtual store itself
+/// is gone (tack printed it over any tree that was not a no-op). (Without its virtual store,
+/// pnpm 12 lists no direct dependency as added, its links being there; tack lists the ones it
+/// imported, so only the lines up to the counts are compared then.)
+#[test]
+fn a_tree_without_its_recorded_lockfile_is_linked_again_like_pnpm() {
+    let registry = registry::start();
+    let mut seen = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        prepare(&project, &basic_fixture(), &registry.url());
+        let install = || {
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            tack_suite::conformance::comparable_output(&out.stdout)
+        };
+        install();
+        let record = project.dir().join("node_modules/.pnpm/lock.yaml");
+        fs_err::remove_file(&record).unwrap();
+        let mut outputs = vec![install()];
+        assert!(record.is_file(), "{tool} wrote the record again");
+        fs_err::remove_dir_all(project.dir().join("node_modules/.pnpm")).unwrap();
+        let mut counts = install();
+        if let Some(done) = counts.iter().position(|l| l.ends_with(", done")) {
+            counts.truncate(done + 1);
+        }
+        outputs.push(counts);
+        seen.push(outputs);
+    }
+    assert_eq!(seen[0], seen[1], "pnpm's outputs, then tack's");
+    assert!(
+        seen[1][0].iter().any(|l| l.starts_with("Packages: +")),
+        "{:?}",
+        seen[1]
+    );
+    assert!(
+        seen[1][1]
+            .iter()
+            .any(|l| l.contains("Virtual store is at:")),
+        "{:?}",
+        seen[1]
+    );
+}

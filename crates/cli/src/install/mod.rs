@@ -621,10 +621,10 @@ pub fn run(
 
     // A lockfile with no packages (no dependencies, or links to workspace projects only):
     // pnpm 12 prints no store context and no progress, and says "Already up to date". Nor
-    // does it over a tree whose install recorded its lockfile (`currentLockfileExists`).
+    // does it over an existing virtual store, recorded lockfile or not (observed: a deleted
+    // `.pnpm/lock.yaml`, a deleted package directory, `--force`).
     let nothing_to_import = lockfile.snapshots.is_empty();
-    let recorded_exists = link.virtual_store_dir.join("lock.yaml").is_file();
-    if !nothing_to_import && !recorded_exists {
+    if !nothing_to_import && !link.virtual_store_dir.exists() {
         reporter.emit(Event::Context {
             store_dir: store.root().display().to_string(),
             virtual_store_dir: tack_fs::relative_path(&project_dir, &link.virtual_store_dir)

@@ -154,6 +154,10 @@ pub fn is_up_to_date(
     if Path::new(&modules_yaml.store_dir) != store_root || !store_root.join("index.db").is_file() {
         return None;
     }
+    // Without the recorded lockfile pnpm 12 links every package again.
+    if !vstore.join("lock.yaml").is_file() {
+        return None;
+    }
     let Ok(markers) = std::fs::read_to_string(vstore.join(MARKERS_FILE)) else {
         return None;
     };
