@@ -770,6 +770,10 @@ pub fn run(
             })
             .collect();
     }
+    let linked_already = match previous_current {
+        summary::Recorded::Nothing => summary::linked_already(&install_plan.link, &project_dir),
+        _ => HashSet::new(),
+    };
     install_plan.recorded = install_plan
         .link
         .packages
@@ -877,6 +881,7 @@ pub fn run(
         &selection,
         &previous_current,
         &project_dir,
+        &linked_already,
     );
     if quiet || (added == 0 && removed == 0 && entries.is_empty()) {
         reporter.emit(Event::AlreadyUpToDate);

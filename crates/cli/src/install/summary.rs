@@ -8,11 +8,13 @@
 //! comes back, though nothing is imported for it. A recorded lockfile equal to this one lists
 //! nothing, even when packages were imported again (a `file:` directory is imported on every
 //! install). Without a recorded lockfile (a first install, or one after an interrupted run), the
-//! direct dependencies this run imported are listed.
+//! direct dependencies this run imported are listed, but not those whose link was in place
+//! before it (pnpm 12 lists the links it makes: none over a tree that lost its virtual store).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 
-use tack_linker::{ChildTarget, ImportOutcome, ImportSummary};
+use tack_linker::{ChildTarget, ImportOutcome, ImportSummary, LinkPlan};
 use tack_lockfile::{DepGroup as LockfileGroup, Lockfile};
 
 use super::plan::{InstallPlan, Selection};
@@ -40,15 +42,55 @@ impl Recorded {
     }
 }
 
+/// The direct dependencies of the project in `project_dir` whose link in its modules dir
+/// points where this plan links them already: taken before the install, for a summary
+/// without a recorded lockfile.
+pub(super) fn linked_already(plan: &LinkPlan, project_dir: &Path) -> HashSet<String> {
+    let Some(root) = plan.importers.iter().find(|i| i.dir == project_dir) else {
+        return HashSet::new();
+    };
+    let modules = root.dir.join(&plan.modules_dir_name);
+    if !modules.is_dir() {
+        return HashSet::new();
+    }
+    let by_dep_path: BTreeMap<&str, &tack_linker::PlannedPackage> = plan
+        .packages
+        .iter()
+        .map(|p| (p.dep_path.as_str(), p))
+        .collect();
+    root.deps
+        .iter()
+        .filter(|dep| {
+            let target = match &dep.target {
+                ChildTarget::DepPath(dep_path) => match by_dep_path.get(dep_path.as_str()) {
+                    Some(pkg) => plan.package_dir(pkg),
+                    None => return false,
+                },
+                ChildTarget::Link(dir) => dir.clone(),
+            };
+            // A scoped alias's link is in its scope's directory.
+            let link = modules.join(&dep.alias);
+            let Some(parent) = link.parent() else {
+                return false;
+            };
+            std::fs::read_link(&link)
+                .is_ok_and(|text| text == tack_fs::relative_path(parent, &target))
+        })
+        .map(|dep| dep.alias.clone())
+        .collect()
+}
+
 /// The summary of this run for the project tack runs in (`project_dir`: the root, or the
-/// workspace project of the working directory), given what the last install `recorded`.
+/// workspace project of the working directory), given what the last install `recorded`, and
+/// (without a record) which direct dependencies were `linked_already` before it.
 pub(super) fn summary(
     plan: &InstallPlan,
     imported: &ImportSummary,
     wanted: &Lockfile,
     selection: &Selection<'_>,
     recorded: &Recorded,
-    project_dir: &std::path::Path,
+    project_dir: &Path,
+    linked_already: &HashSet<String>,
 ) -> Vec<SummaryEntry> {
     let Some(root) = plan.link.importers.iter().find(|i| i.dir == project_dir) else {
         return Vec::new();
@@ -59,7 +101,11 @@ pub(super) fn summary(
         Recorded::Other(previous) => {
             changes(plan, root, imported, wanted, selection, Some(previous))
         }
-        Recorded::Nothing => changes(plan, root, imported, wanted, selection, None),
+        Recorded::Nothing => {
+            let mut entries = changes(plan, root, imported, wanted, selection, None);
+            entries.retain(|entry| !linked_already.contains(&entry.alias));
+            entries
+        }
     };
     // The project's own optional dependencies that do not fit this platform, whenever this
     // run imported a package or installs another lockfile than the last one (pnpm 12:
