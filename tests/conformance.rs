@@ -893,6 +893,42 @@ fn workspace_projects_behind_injected_packages_are_not_hoisted_like_pnpm() {
     );
 }
 
+/// pnpm 12 reserves the names of the root's dependencies on packages, not of its `link:` ones:
+/// a workspace project the root depends on is still hoisted into `.pnpm/node_modules`, while
+/// the root's registry dependency is not. (tack reserved both, and left the project out.)
+#[test]
+fn a_workspace_project_the_root_depends_on_is_hoisted_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "root", "private": true,
+                "dependencies": {"app": "workspace:*", "is-odd": "^3.0.1"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        )
+        .write(
+            "packages/app/package.json",
+            r#"{"name": "app", "version": "1.0.0", "dependencies": {"lib": "workspace:*"}}"#,
+        )
+        .write(
+            "packages/lib/package.json",
+            r#"{"name": "lib", "version": "1.0.0"}"#,
+        );
+    project.lock_with_pnpm();
+    let tack = assert_same_tree(&project, &[]);
+    let hidden = tack.dir().join("node_modules/.pnpm/node_modules");
+    assert_eq!(
+        fs_err::read_link(hidden.join("app")).unwrap(),
+        std::path::Path::new("../../../packages/app")
+    );
+    assert!(!hidden.join("is-odd").exists());
+}
+
 /// pnpm 12 writes the lockfile's `settings` in name order (`dedupePeers` before
 /// `excludeLinksFromLockfile`); `node_modules/.pnpm/lock.yaml` must be byte-equal.
 #[test]

@@ -1,10 +1,11 @@
 //! Hoisting: which aliases get an extra link in `<vs>/node_modules` (private) or in the root
 //! `node_modules` (public), following pnpm's algorithm.
 //!
-//! Aliases of the root importer's direct dependencies are reserved. A pseudo root (depth −1)
-//! has as children every importer's direct dependencies (dev, then prod, then optional ones,
-//! as pnpm's lockfile walk takes them), then every workspace project (with
-//! `hoistWorkspacePackages`); then every package, by the depth pnpm's lockfile walk gives it
+//! Aliases of the root importer's direct dependencies on packages (not its `link:` ones) are
+//! reserved. A pseudo root (depth −1) has as children every importer's direct dependencies
+//! (dev, then prod, then optional ones, as pnpm's lockfile walk takes them), then every
+//! workspace project (with `hoistWorkspacePackages`); then every package, by the depth pnpm's
+//! lockfile walk gives it
 //! (see [`walk_depths`]), ties broken by the ordinal order of its virtual-store dir name. Each
 //! child alias is taken by the first node that offers it (compared lowercased), if it matches a
 //! pattern: public first, then private. So an injected workspace package is hoisted as its
@@ -64,11 +65,16 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         )
         .collect();
 
+    // Only the root's dependencies on packages are reserved: pnpm 12 reserves the root's
+    // direct dependencies in its package graph, which has no `link:` ones, so a workspace
+    // project the root depends on is still hoisted under its name.
     let mut taken: HashSet<String> = plan
         .importers
         .iter()
         .filter(|i| i.id == ".")
-        .flat_map(|i| i.deps.iter().map(|d| d.alias.to_lowercase()))
+        .flat_map(|i| i.deps.iter())
+        .filter(|d| matches!(d.target, ChildTarget::DepPath(_)))
+        .map(|d| d.alias.to_lowercase())
         .collect();
 
     // The pseudo root's children: every importer's direct dependencies in pnpm's walk order
