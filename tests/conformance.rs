@@ -47,6 +47,19 @@ fn prod_only_matches_pnpm() {
     assert_same_tree(&reference, &["--prod"]);
 }
 
+/// `--prod` over a project with only dev dependencies installs nothing, and pnpm 12 then
+/// records no `.pnpm/lock.yaml` and makes no `.pnpm` (tack made both).
+#[test]
+fn prod_only_of_a_dev_only_project_makes_no_virtual_store_like_pnpm() {
+    let registry = registry::start();
+    let reference = tack_suite::conformance::resolved_project(
+        r#"{"name": "dev-only", "version": "1.0.0", "devDependencies": {"is-odd": "^3.0.1"}}"#,
+        &registry.url(),
+    );
+    let tack = assert_same_tree(&reference, &["--prod"]);
+    assert!(!tack.dir().join("node_modules/.pnpm").exists());
+}
+
 #[test]
 fn no_optional_matches_pnpm() {
     let registry = registry::start();
@@ -1629,7 +1642,9 @@ fn a_refused_download_fails_with_pnpm_s_code() {
 /// them, `--frozen-lockfile` or not: the lockfile they have is written (with the settings the
 /// configuration records), their own lifecycle scripts run, and the output is pnpm's (no store
 /// context, no progress line, "Already up to date"). Links-only workspaces print the same way.
-/// tack said "Already up to date" and did nothing.
+/// tack said "Already up to date" and did nothing. pnpm 12 records no `.pnpm/lock.yaml` for a
+/// lockfile that installs nothing, so a project without dependencies gets no `.pnpm` (tack
+/// made one, with its marker list and `lock.yaml`).
 #[test]
 fn projects_without_dependencies_are_installed_like_pnpm() {
     let single = TestProject::new();
@@ -1671,6 +1686,7 @@ fn projects_without_dependencies_are_installed_like_pnpm() {
     ] {
         let mut outputs = Vec::new();
         let mut lockfiles = Vec::new();
+        let mut trees = Vec::new();
         for tool in ["pnpm", "tack"] {
             let project = tack_suite::conformance::clone_inputs(inputs);
             let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
@@ -1685,8 +1701,16 @@ fn projects_without_dependencies_are_installed_like_pnpm() {
             lockfiles.push(lockfile);
             let again = project.run_tool(tool, &["install", "--frozen-lockfile"]);
             assert_success(&again, &format!("{name}: {tool} again"));
+            outputs.push(tack_suite::conformance::comparable_output(&again.stdout));
+            trees.push(tack_suite::conformance::project_tree(&project));
         }
-        assert_eq!(outputs[1], outputs[0], "{name}: tack's output, then pnpm's");
+        let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+        assert!(differences.is_empty(), "{name}: {}", differences.join("\n"));
+        assert_eq!(
+            outputs[2..],
+            outputs[..2],
+            "{name}: tack's output, then pnpm's"
+        );
         assert_eq!(
             lockfiles[1], lockfiles[0],
             "{name}: tack's lockfile, then pnpm's"

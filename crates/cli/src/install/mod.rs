@@ -691,6 +691,8 @@ pub fn run(
     // The lockfile the last install recorded: the summary lists the direct dependencies that
     // changed since.
     let mut previous_current = summary::Recorded::Nothing;
+    // Whether `.pnpm/lock.yaml` would record no dependency of any project.
+    let mut current_is_empty = current_installs_nothing(&lockfile, &selection);
     let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
     if install_plan.link.virtual_store_dir.exists() {
         // The no-op check's list goes first: until this install writes it again at its very
@@ -721,6 +723,7 @@ pub fn run(
                         .collect(),
                     dep_paths: others.kept,
                 };
+                current_is_empty = is_empty_lockfile(&others.merged);
                 parsed = Some(old);
             }
         }
@@ -802,8 +805,11 @@ pub fn run(
         Some(rendered) => rendered,
         None => rendered_lockfile(render.take())?,
     };
-    // Set once, here: nothing else sets it.
-    let _ = install_plan.link.current_lockfile_yaml.set(rendered);
+    // Set once, here: nothing else sets it. Left unset, the linker removes `.pnpm/lock.yaml`:
+    // pnpm 12 records no lockfile whose importers install nothing (and makes no `.pnpm`).
+    if !current_is_empty {
+        let _ = install_plan.link.current_lockfile_yaml.set(rendered);
+    }
     // What is left to build is known now, and goes into the `.modules.yaml` the linker
     // writes; the build step rewrites that file only if its outcome differs.
     let build_graph = builds.graph(&install_plan, &materialized);
@@ -939,6 +945,28 @@ fn current_lockfile(wanted: &Lockfile, selection: &plan::Selection<'_>) -> Strin
         Some(current) => current.to_yaml_string(),
         None => wanted.to_yaml_string(),
     }
+}
+
+/// Whether no importer of `lockfile` has a dependency (pnpm's `isEmptyLockfile`).
+fn is_empty_lockfile(lockfile: &Lockfile) -> bool {
+    lockfile
+        .importers
+        .values()
+        .all(|importer| importer.all_deps().next().is_none())
+}
+
+/// Whether the current lockfile of `selection` ([`narrowed_lockfile`]) has no dependency in
+/// any importer, without building it.
+fn current_installs_nothing(wanted: &Lockfile, selection: &plan::Selection<'_>) -> bool {
+    wanted
+        .importers
+        .iter()
+        .filter(|(id, _)| selection.importer_ids.contains(*id))
+        .all(|(_, importer)| {
+            (!selection.prod || importer.dependencies.is_empty())
+                && (!selection.dev || importer.dev_dependencies.is_empty())
+                && (!selection.project_optional() || importer.optional_dependencies.is_empty())
+        })
 }
 
 /// The part of `wanted` that `selection` installs, or `None` when that is all of it.

@@ -8,8 +8,8 @@
 //! `.pnpm/.tack-markers`, the completion marker of every package directory. When all stamps and
 //! flags match and every marker still exists, nothing can have changed the tree tack would
 //! build. A missing marker (a damaged package dir) sends the run down the full path, which
-//! repairs it. A store whose `index.db` is gone (wiped between runs) also sends it down the full
-//! path, which re-fetches every package into the store. A state recorded for another directory
+//! repairs it. A store whose `index.db` is gone (wiped between runs) also sends a tree with
+//! packages down the full path, which re-fetches them into the store. A state recorded for another directory
 //! (the tree was copied or moved here) decides nothing either.
 
 use std::path::{Path, PathBuf};
@@ -151,7 +151,7 @@ pub fn is_up_to_date(
     // A wiped or replaced store must be refilled even though node_modules looks complete, and
     // a tree linked from another store than this install's is relinked from it (pnpm 12 does).
     let modules_yaml = tack_linker::read_modules_yaml(modules)?;
-    if Path::new(&modules_yaml.store_dir) != store_root || !store_root.join("index.db").is_file() {
+    if Path::new(&modules_yaml.store_dir) != store_root {
         return None;
     }
     // Without the recorded lockfile pnpm 12 links every package again.
@@ -162,6 +162,10 @@ pub fn is_up_to_date(
         return None;
     };
     let markers = complete_marker_list(&markers)?;
+    // A tree of links to workspace projects only needs no store (none was made).
+    if !markers.is_empty() && !store_root.join("index.db").is_file() {
+        return None;
+    }
     if !markers.iter().all(|rel| vstore.join(rel).exists()) {
         return None;
     }
@@ -272,6 +276,11 @@ fn walk_source(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Records every package's completion marker for the next run's gate, with the trailer that
 /// tells a complete list from one a power loss cut short (it is not fsynced).
 pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
+    // A tree with nothing to link has no virtual store (pnpm 12 makes none), and the gate
+    // takes it down the full path, which costs a few milliseconds there.
+    if plan.packages.is_empty() && !plan.virtual_store_dir.is_dir() {
+        return Ok(());
+    }
     let mut text = String::new();
     for pkg in &plan.packages {
         text.push_str(&format!(
