@@ -942,6 +942,64 @@ fn a_workspace_project_the_root_depends_on_is_hoisted_like_pnpm() {
     assert!(!hidden.join("is-odd").exists());
 }
 
+/// Bin shims as pnpm 12 writes them where tack differed: a shebang's program keeps its path
+/// and its arguments their leading blank (`#!/bin/sh -e`); a target that does not exist yet
+/// (a build would make it) still gets its shim in the projects' and the dependents' `.bin`,
+/// not in the package's own; a workspace project's bin target keeps its mode; and an injected
+/// copy's `link:` child gets no shim in the copy's `.bin`. (tack wrote `sh`, skipped missing
+/// targets with a warning, chmodded the project's file and linked the child's bin.)
+#[test]
+fn bins_of_missing_targets_and_absolute_interpreters_are_linked_like_pnpm() {
+    use std::os::unix::fs::PermissionsExt;
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "root", "private": true,
+                "dependencies": {"tool": "workspace:*", "tack-bin-missing-user": "1.0.0",
+                                 "tack-bin-missing": "1.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        )
+        .write(
+            "packages/tool/package.json",
+            r#"{"name": "tool", "version": "1.0.0",
+                "bin": {"tool-sh": "./t.sh", "tool-py": "./p.py", "tool-gone": "./dist/gone.js"}}"#,
+        )
+        .write("packages/tool/t.sh", "#!/bin/sh -e\necho tool\n")
+        .write(
+            "packages/tool/p.py",
+            "#!/usr/bin/env -S python3 -u\nprint(1)\n",
+        )
+        .write(
+            "packages/lib/package.json",
+            r#"{"name": "lib", "version": "1.0.0", "dependencies": {"tool": "workspace:*"}}"#,
+        )
+        .write(
+            "packages/app/package.json",
+            r#"{"name": "app", "version": "1.0.0", "dependencies": {"lib": "workspace:*"},
+                "dependenciesMeta": {"lib": {"injected": true}}}"#,
+        );
+    project.lock_with_pnpm();
+    let tack = assert_same_tree(&project, &[]);
+    let mode = |rel: &str| {
+        fs_err::metadata(tack.dir().join(rel))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("packages/tool/t.sh"), 0o644);
+    let shim = fs_err::read_to_string(tack.dir().join("node_modules/.bin/tool-sh")).unwrap();
+    assert!(shim.contains("exec /bin/sh  -e "), "{shim}");
+    assert!(tack.dir().join("node_modules/.bin/tool-gone").is_file());
+    assert!(tack.dir().join("node_modules/.bin/tbm-built").is_file());
+}
+
 /// pnpm 12 writes the lockfile's `settings` in name order (`dedupePeers` before
 /// `excludeLinksFromLockfile`); `node_modules/.pnpm/lock.yaml` must be byte-equal.
 #[test]

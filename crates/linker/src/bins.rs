@@ -31,9 +31,13 @@ pub(crate) struct BinCommand {
     /// `<vs>/<dir>/node_modules` when the package lives in the virtual store.
     pub slot_modules: Option<PathBuf>,
     pub interpreter: Interpreter,
+    /// The target file does not exist (yet): other packages' and projects' `.bin`
+    /// directories get its shim, the package's own does not (pnpm 12 the same).
+    pub target_missing: bool,
 }
 
-/// Reads `pkg_dir/package.json` and returns its usable commands (targets chmod'ed 0755).
+/// Reads `pkg_dir/package.json` and returns its usable commands (the targets of a package in
+/// the virtual store chmod'ed 0755; a missing target is a command too, see below).
 /// A missing manifest gives no commands.
 pub(crate) fn commands_of(
     package: &str,
@@ -102,19 +106,34 @@ pub(crate) fn commands_of(
             ));
             continue;
         }
-        let meta = match std::fs::metadata(&target) {
-            Ok(m) if m.is_file() => m,
+        let mut target_missing = false;
+        match std::fs::metadata(&target) {
+            // A package in the virtual store gets executable bin targets; a workspace
+            // project's (or another `link:` directory's) files are the user's, and pnpm 12
+            // leaves their modes alone.
+            Ok(meta) if meta.is_file() => {
+                if slot_modules.is_some() && meta.permissions().mode() & 0o777 != 0o755 {
+                    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                        .map_err(|e| LinkError::io("chmod", &target, package, e))?;
+                }
+            }
+            // A target a build has yet to make (a workspace project's `dist/cli.js`): pnpm 12
+            // writes its shim all the same, the runtime taken from the file's extension.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                target_missing = true;
+            }
             _ => {
                 warnings.push(format!(
-                    "Skipping bin {name:?} of {package}: its target {} does not exist",
+                    "Skipping bin {name:?} of {package}: its target {} is not a file",
                     target.display()
                 ));
                 continue;
             }
-        };
-        if meta.permissions().mode() & 0o777 != 0o755 {
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| LinkError::io("chmod", &target, package, e))?;
         }
         out.push(BinCommand {
             name,
@@ -124,6 +143,7 @@ pub(crate) fn commands_of(
             pkg_version: pkg_version.clone(),
             pkg_dir: pkg_dir.to_path_buf(),
             slot_modules: slot_modules.clone(),
+            target_missing,
         });
     }
     Ok(out)

@@ -26,7 +26,7 @@ use crate::hoist::Hoisted;
 use crate::link::{top_level_bin_dirs, top_level_node_paths};
 use crate::plan::{ChildTarget, LinkPlan};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -34,8 +34,6 @@ use std::sync::{Mutex, OnceLock};
 enum Edge {
     /// A package of the plan, by index.
     Package(usize),
-    /// A `link:` target or a workspace project, always in place.
-    Link(PathBuf),
     /// A package of the plan, by index, installed but not linked here under this alias
     /// (`--no-optional`, see [`crate::PlannedPackage::unlinked_optional_children`]).
     Unlinked(usize, String),
@@ -114,8 +112,10 @@ impl EarlyBins {
                     .children
                     .iter()
                     .filter(|(alias, _)| alias != &pkg.name)
+                    // A `link:` child's bins are not linked into a package's `.bin` (pnpm 12
+                    // links them only for the projects).
                     .filter_map(|(_, target)| match target {
-                        ChildTarget::Link(dir) => Some(Edge::Link(dir.clone())),
+                        ChildTarget::Link(_) => None,
                         ChildTarget::DepPath(dep_path) => {
                             let q = *by_dep_path.get(dep_path.as_str())?;
                             if plan.packages[q].has_bin {
@@ -324,17 +324,6 @@ impl EarlyBins {
             return;
         }
         let pkg = &plan.packages[p];
-        let mut links: Vec<Vec<BinCommand>> = Vec::new();
-        for edge in &self.edges[p] {
-            if let Edge::Link(dir) = edge {
-                let mut warnings = Vec::new();
-                match commands_of(&dir.to_string_lossy(), dir, None, &mut warnings) {
-                    // Read again, with its warnings, by `finish`'s importer bins.
-                    Ok(cmds) => links.push(cmds),
-                    Err(_) => return,
-                }
-            }
-        }
         let bundled = if pkg.has_bundled_dependencies {
             let mut warnings = Vec::new();
             let Ok(cmds) = bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), &mut warnings)
@@ -367,10 +356,9 @@ impl EarlyBins {
             let Some(own) = self.commands(plan, p) else {
                 return;
             };
-            tier.extend(own);
+            tier.extend(own.iter().filter(|cmd| !cmd.target_missing));
         }
         tier.extend(&bundled);
-        let mut links = links.iter();
         for edge in &self.edges[p] {
             match edge {
                 Edge::Package(q) if plan.packages[*q].has_bin => {
@@ -380,7 +368,6 @@ impl EarlyBins {
                     tier.extend(cmds);
                 }
                 Edge::Package(_) | Edge::Unlinked(..) => {}
-                Edge::Link(_) => tier.extend(links.next().into_iter().flatten()),
             }
         }
         tier.extend(&unlinked);

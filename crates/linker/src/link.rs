@@ -600,11 +600,12 @@ fn link_all_bins(
             }
             let mut tier: Vec<&BinCommand> = by_dep
                 .get(pkg.dep_path.as_str())
-                .map(|v| v.iter().collect())
+                .map(|v| v.iter().filter(|cmd| !cmd.target_missing).collect())
                 .unwrap_or_default();
             tier.extend(bundled.get(&i).into_iter().flatten());
+            // Not a `link:` child's: pnpm 12 links those only into the projects' `.bin`.
             for (alias, target) in &pkg.children {
-                if alias != &pkg.name {
+                if alias != &pkg.name && matches!(target, ChildTarget::DepPath(_)) {
                     tier.extend(cmds_of(target));
                 }
             }

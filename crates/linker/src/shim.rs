@@ -28,8 +28,11 @@ impl Default for Interpreter {
     }
 }
 
-/// Reads the shebang of a script's first line: `#!/usr/bin/env node` → `node`,
-/// `#!/bin/sh -e` → `sh -e`. No shebang → `node` (JS files are what bins usually are).
+/// Reads the shebang of a script's first line as pnpm 12's cmd-shim does
+/// (`^#!\s*(?:/usr/bin/env(?:\s+-S)?\s*)?([^ \t]+)(.*)$`): the program keeps its path
+/// (`#!/bin/sh -e` → `/bin/sh`), and the arguments are the rest of the line as written, their
+/// leading blank included (` -e`), which the shim puts after one more space. No shebang →
+/// `node` (JS files are what bins usually are).
 pub fn interpreter_from_script(first_bytes: &[u8]) -> Interpreter {
     let line_end = first_bytes
         .iter()
@@ -41,27 +44,28 @@ pub fn interpreter_from_script(first_bytes: &[u8]) -> Interpreter {
     let Some(rest) = line.trim_end_matches('\r').strip_prefix("#!") else {
         return Interpreter::default();
     };
-    let mut words = rest.split_whitespace();
-    let Some(mut prog) = words.next() else {
-        return Interpreter::default();
-    };
-    if prog.ends_with("/env") || prog == "env" {
-        // `env -S node --flag` is the same as `env node --flag` here.
-        let mut next = words.next();
-        if next == Some("-S") {
-            next = words.next();
-        }
-        match next {
-            Some(p) => prog = p,
-            None => return Interpreter::default(),
+    let rest = rest.trim_start();
+    if let Some(after_env) = rest.strip_prefix("/usr/bin/env") {
+        let blank = after_env.trim_start();
+        let with_s = (blank.len() < after_env.len())
+            .then(|| blank.strip_prefix("-S"))
+            .flatten()
+            .and_then(|after_s| program_and_args(after_s.trim_start()));
+        if let Some(found) = with_s.or_else(|| program_and_args(blank)) {
+            return found;
         }
     }
-    let prog = prog.rsplit('/').next().unwrap_or(prog).to_string();
-    let args: Vec<&str> = words.collect();
-    Interpreter {
-        prog,
-        args: args.join(" "),
-    }
+    program_and_args(rest).unwrap_or_default()
+}
+
+/// The program (up to the first space or tab) and the rest of `text`; `None` when there is
+/// no program.
+fn program_and_args(text: &str) -> Option<Interpreter> {
+    let end = text.find([' ', '\t']).unwrap_or(text.len());
+    (end > 0).then(|| Interpreter {
+        prog: text[..end].to_string(),
+        args: text[end..].to_string(),
+    })
 }
 
 /// Quotes `s` for `sh` inside single quotes (`'` becomes `'\''`).
@@ -137,13 +141,25 @@ mod tests {
             "node"
         );
         let i = interpreter_from_script(b"#!/bin/sh -e\r\n");
-        assert_eq!((i.prog.as_str(), i.args.as_str()), ("sh", "-e"));
+        assert_eq!((i.prog.as_str(), i.args.as_str()), ("/bin/sh", " -e"));
         assert_eq!(interpreter_from_script(b"console.log(1)").prog, "node");
         let i = interpreter_from_script(b"#!/usr/bin/env -S node --no-warnings\n");
         assert_eq!(
             (i.prog.as_str(), i.args.as_str()),
-            ("node", "--no-warnings")
+            ("node", " --no-warnings")
         );
+        let i = interpreter_from_script(b"#! /usr/bin/env node\n");
+        assert_eq!((i.prog.as_str(), i.args.as_str()), ("node", ""));
+        let i = interpreter_from_script(b"#!/usr/bin/env NODE_ENV=production node\n");
+        assert_eq!(
+            (i.prog.as_str(), i.args.as_str()),
+            ("NODE_ENV=production", " node")
+        );
+        // Nothing after `env -S`: `-S` is the program, as the expression backtracks.
+        let i = interpreter_from_script(b"#!/usr/bin/env -S\n");
+        assert_eq!((i.prog.as_str(), i.args.as_str()), ("-S", ""));
+        let i = interpreter_from_script(b"#!/usr/bin/env\n");
+        assert_eq!((i.prog.as_str(), i.args.as_str()), ("/usr/bin/env", ""));
     }
 
     #[test]

@@ -219,6 +219,8 @@ fn workspace_bin_shim_matches_pnpm_12() {
     )
     .unwrap();
     std::fs::write(b.join("bin/b.js"), "#!/usr/bin/env node\n").unwrap();
+    let user_mode = <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
+    fs::set_permissions(b.join("bin/b.js"), user_mode).unwrap();
     let mut plan = LinkPlan::new(&root);
     let mut root_imp = importer(".", &root, &[]);
     root_imp.name = Some("root".into());
@@ -232,7 +234,8 @@ fn workspace_bin_shim_matches_pnpm_12() {
         read(&a.join("node_modules/.bin/b-cli")),
         fixture("workspace-bin-b-cli")
     );
-    assert_eq!(mode(&b.join("bin/b.js")), 0o755);
+    // A project's files are the user's: pnpm 12 leaves the bin target's mode alone.
+    assert_eq!(mode(&b.join("bin/b.js")), 0o644);
     assert_eq!(readlink(&a.join("node_modules/@s/b")), "../../../b");
     let vs_nm = root.join("node_modules/.pnpm/node_modules");
     assert_eq!(readlink(&vs_nm.join("@s/b")), "../../../../packages/b");
