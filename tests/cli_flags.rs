@@ -111,7 +111,6 @@ fn flags_tack_does_not_do_are_refused_before_anything_is_written() {
         &["--pnpr-server", "http://127.0.0.1:9"],
         &["--ignore-workspace"],
         &["--frozen-store"],
-        &["--filter-prod", "x"],
         &["--workspace-packages", "packages/*"],
         &["--env-file", ".env"],
         &["--no-trust-lockfile"],

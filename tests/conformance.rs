@@ -1000,6 +1000,56 @@ fn bins_of_missing_targets_and_absolute_interpreters_are_linked_like_pnpm() {
     assert!(tack.dir().join("node_modules/.bin/tbm-built").is_file());
 }
 
+/// `--filter` and `--filter-prod` selectors choose the projects pnpm 12 chooses: with their
+/// dependencies (`a...`), their dependents (`...b`, which walks an injected dependency too),
+/// without themselves (`...^b`), excluded (`!a`), by directory glob (`./packages/*`,
+/// `{packages/d}...`); the tree, the "Scope: N of M" line and the package count are pnpm's.
+/// (tack ignored `...`, and chose nothing for the others, installing nothing with exit 0.)
+#[test]
+fn filter_selectors_choose_the_projects_pnpm_chooses() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    let lines = |stdout: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(stdout)
+            .lines()
+            .filter(|l| l.starts_with("Scope:") || l.starts_with("Packages:"))
+            .map(str::to_string)
+            .collect()
+    };
+    for args in [
+        ["--filter", "a..."],
+        ["--filter", "...b"],
+        ["--filter", "...^b"],
+        ["--filter", "!a"],
+        ["--filter", "./packages/*"],
+        ["--filter", "{packages/d}..."],
+        ["--filter-prod", "a..."],
+    ] {
+        let mut outputs = Vec::new();
+        let mut trees = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            let mut all = vec!["install", "--frozen-lockfile"];
+            all.extend(args);
+            let out = project.run_tool(tool, &all);
+            assert_success(&out, &format!("{tool} {args:?}"));
+            outputs.push(lines(&out.stdout));
+            trees.push(tack_suite::conformance::project_tree(&project));
+        }
+        let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+        assert!(
+            differences.is_empty(),
+            "{args:?}: {}",
+            differences.join("\n")
+        );
+        assert_eq!(
+            outputs[1], outputs[0],
+            "{args:?}: tack's lines, then pnpm's"
+        );
+        assert!(!outputs[0].is_empty(), "{args:?}: pnpm printed no counts");
+    }
+}
+
 /// pnpm 12 writes the lockfile's `settings` in name order (`dedupePeers` before
 /// `excludeLinksFromLockfile`); `node_modules/.pnpm/lock.yaml` must be byte-equal.
 #[test]

@@ -79,6 +79,9 @@ pub struct CompatFlags {
     /// Import every package again and relink the tree, however complete it looks.
     #[arg(long)]
     pub force: bool,
+    /// Like `--filter`, walking the projects' graph without their dev dependencies.
+    #[arg(long, value_name = "SELECTOR")]
+    pub filter_prod: Vec<String>,
 
     // Refused.
     #[arg(long, hide = true)]
@@ -95,8 +98,6 @@ pub struct CompatFlags {
     pub ignore_workspace: bool,
     #[arg(long, hide = true)]
     pub frozen_store: bool,
-    #[arg(long, hide = true, value_name = "SELECTOR")]
-    pub filter_prod: Vec<String>,
     #[arg(long, hide = true, value_name = "GLOB")]
     pub workspace_packages: Vec<String>,
     #[arg(long, hide = true, value_name = "PATH")]
@@ -164,11 +165,6 @@ impl CompatFlags {
                 self.frozen_store,
                 "--frozen-store",
                 "is not supported: tack writes to the store it installs from",
-            ),
-            (
-                !self.filter_prod.is_empty(),
-                "--filter-prod",
-                "is not supported: use --filter",
             ),
             (
                 !self.workspace_packages.is_empty(),

@@ -1,61 +1,428 @@
-//! `--filter` / `-F`: which workspace projects to link. A selector is a project name (with `*`
-//! wildcards), a path (`./packages/a`, or `{packages/a}`), optionally with pnpm's `...` suffix
-//! (accepted and ignored). Like pnpm 12, the root project is always linked; the workspace
-//! projects a selected one depends on are symlinked but not linked themselves, unless a package
+//! `--filter` / `-F` and `--filter-prod`: which workspace projects to link, by pnpm's
+//! selector grammar. A selector is a project name pattern (`*` wildcards; a bare name also
+//! matches one `@scope/name`), a directory glob (`./packages/*`, or `{packages/*}`), or both
+//! (`app{packages/*}`); `...` after it adds the projects it depends on, `...` before it the
+//! projects that depend on it, `^` next to the dots leaves the matched projects themselves
+//! out, and a leading `!` excludes what it selects. The project graph is the lockfile's: a
+//! project depends on the projects its importer links (`link:`) or injects (`file:`);
+//! `--filter-prod` selectors walk it without dev dependencies. Selectors by changed files
+//! (`[origin/main]`) are refused.
+//!
+//! Like pnpm 12, the root project is always linked; the workspace projects a selected one
+//! depends on are symlinked but not linked themselves (unless selected), unless a package
 //! the selection installs depends on one (an injected project's `link:` dependency): pnpm 12
 //! installs that project too, with its own dependencies.
 
-use std::collections::{BTreeSet, HashSet};
-use std::path::Path;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use tack_config::IncludedDeps;
 use tack_lockfile::{DepGroup, Lockfile};
 
-/// The importer ids selected by `selectors`, the root, and the workspace projects that the
-/// packages they install depend on (see the module doc), with the dependency groups `include`s.
-/// A selector that matches no project is passed over, as pnpm 12 passes it; `None` when none
-/// of them matches any (pnpm then installs nothing).
+use crate::error::CliError;
+
+/// One parsed selector (pnpm's `parseProjectSelector`).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Selector {
+    exclude: bool,
+    exclude_self: bool,
+    with_dependencies: bool,
+    with_dependents: bool,
+    name_pattern: Option<String>,
+    /// An absolute directory glob.
+    dir_glob: Option<String>,
+    /// A git revision (`[origin/main]`): not supported.
+    changed_since: Option<String>,
+    /// From `--filter-prod`: the graph walked without dev dependencies.
+    prod_only: bool,
+}
+
+/// What the selectors chose.
+#[derive(Debug)]
+pub struct Selected {
+    /// The importer ids to install (see the module doc).
+    pub importer_ids: Vec<String>,
+    /// How many projects the selectors themselves chose (pnpm's "Scope: N of M").
+    pub chosen: usize,
+}
+
+/// The importer ids chosen by `selectors` (`--filter`) and `prod_selectors`
+/// (`--filter-prod`), resolved against `prefix` (where tack was run), plus the root and the
+/// projects that the packages they install depend on (see the module doc), with the
+/// dependency groups `include`s. `None` when the selectors choose no project (pnpm then
+/// installs nothing); a selector that matches nothing is passed over, as pnpm 12 passes it.
 pub fn select_importers(
     lockfile: &Lockfile,
     projects: &[tack_config::Project],
-    root: &Path,
-    selectors: &[String],
+    prefix: &Path,
+    (selectors, prod_selectors): (&[String], &[String]),
     include: &IncludedDeps,
-) -> Option<Vec<String>> {
-    let mut selected = BTreeSet::new();
-    for raw in selectors {
-        let selector = raw.trim_end_matches("...").trim_start_matches("...");
-        let path_selector = selector
-            .strip_prefix('{')
-            .and_then(|s| s.strip_suffix('}'))
-            .or_else(|| selector.strip_prefix("./"))
-            .or_else(|| (selector == ".").then_some("."));
-        let matches: Vec<&tack_config::Project> = projects
-            .iter()
-            .filter(|p| match path_selector {
-                Some(path) => {
-                    let wanted = crate::install::plan::normalize(&root.join(path));
-                    p.dir == wanted
-                }
-                None => p
-                    .manifest
-                    .name
-                    .as_deref()
-                    .is_some_and(|name| glob_match(selector, name)),
-            })
-            .collect();
-        selected.extend(matches.into_iter().map(|p| p.importer_id.clone()));
+) -> Result<Option<Selected>, CliError> {
+    let parsed: Vec<Selector> = selectors
+        .iter()
+        .map(|raw| parse_selector(raw, prefix, false))
+        .chain(
+            prod_selectors
+                .iter()
+                .map(|raw| parse_selector(raw, prefix, true)),
+        )
+        .collect();
+    if let Some(revision) = parsed.iter().find_map(|s| s.changed_since.as_deref()) {
+        return Err(CliError::new(
+            "ERR_TACK_UNSUPPORTED_FILTER",
+            format!(
+                "--filter [{revision}] selects projects by changed files, which tack does not do"
+            ),
+        )
+        .with_help("Select the projects by name or directory, or install with pnpm."));
     }
-    if selected.is_empty() {
-        return None;
+    let graph = ProjectGraph::new(lockfile, projects);
+    let (prod, all): (Vec<&Selector>, Vec<&Selector>) = parsed.iter().partition(|s| s.prod_only);
+    let mut chosen: BTreeSet<String> = BTreeSet::new();
+    for (group, prod_only) in [(all, false), (prod, true)] {
+        if !group.is_empty() {
+            chosen.extend(graph.choose(&group, prod_only));
+        }
     }
+    if chosen.is_empty() {
+        return Ok(None);
+    }
+    let count = chosen.len();
+    let mut selected = chosen;
     // pnpm 12 always links the root project too, and does not add the workspace projects a
     // selected one depends on (they stay bare symlinks; observed with `--filter a`).
     if lockfile.importers.contains_key(".") {
         selected.insert(".".to_string());
     }
+    selected.retain(|id| lockfile.importers.contains_key(id));
     add_projects_packages_link_to(lockfile, include, &mut selected);
-    Some(selected.into_iter().collect())
+    Ok(Some(Selected {
+        importer_ids: selected.into_iter().collect(),
+        chosen: count,
+    }))
+}
+
+/// pnpm's `parseProjectSelector`: `!`, then `...`/`^` at either end, then `name{dir}[rev]`,
+/// or a path from `prefix` when the rest starts with `.` (`.`, `./x`, `../x`).
+fn parse_selector(raw: &str, prefix: &Path, prod_only: bool) -> Selector {
+    let mut rest = raw;
+    let mut selector = Selector {
+        prod_only,
+        ..Selector::default()
+    };
+    if let Some(r) = rest.strip_prefix('!') {
+        selector.exclude = true;
+        rest = r;
+    }
+    if let Some(r) = rest.strip_suffix("...") {
+        selector.with_dependencies = true;
+        rest = r;
+        if let Some(r) = rest.strip_suffix('^') {
+            selector.exclude_self = true;
+            rest = r;
+        }
+    }
+    if let Some(r) = rest.strip_prefix("...") {
+        selector.with_dependents = true;
+        rest = r;
+        if let Some(r) = rest.strip_prefix('^') {
+            selector.exclude_self = true;
+            rest = r;
+        }
+    }
+    match split_name_dir_rev(rest) {
+        Some((name, dir, rev)) => {
+            selector.name_pattern = name.map(str::to_string);
+            selector.dir_glob = dir.map(|d| join_glob(prefix, d));
+            selector.changed_since = rev.map(str::to_string);
+        }
+        None if is_location(rest) => {
+            return Selector {
+                exclude: selector.exclude,
+                dir_glob: Some(join_glob(prefix, rest)),
+                prod_only,
+                ..Selector::default()
+            };
+        }
+        None => {
+            return Selector {
+                name_pattern: Some(rest.to_string()),
+                prod_only,
+                ..Selector::default()
+            };
+        }
+    }
+    selector
+}
+
+/// `^([^.][^{}[\]]*)?(\{[^}]+\})?(\[[^\]]+\])?$`: an optional name (not starting with
+/// `.`, without braces or brackets), an optional `{dir}`, an optional `[rev]`.
+fn split_name_dir_rev(text: &str) -> Option<(Option<&str>, Option<&str>, Option<&str>)> {
+    let name_end = text.find(['{', '}', '[', ']']).unwrap_or(text.len());
+    let name = &text[..name_end];
+    if name.starts_with('.') {
+        return None;
+    }
+    let mut rest = &text[name_end..];
+    let mut dir = None;
+    if let Some(after) = rest.strip_prefix('{') {
+        let close = after.find('}')?;
+        if close == 0 {
+            return None;
+        }
+        dir = Some(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    let mut rev = None;
+    if let Some(after) = rest.strip_prefix('[') {
+        let close = after.find(']')?;
+        if close == 0 {
+            return None;
+        }
+        rev = Some(&after[..close]);
+        rest = &after[close + 1..];
+    }
+    rest.is_empty()
+        .then_some(((!name.is_empty()).then_some(name), dir, rev))
+}
+
+/// pnpm's `isSelectorByLocation`: `.`, `..`, or a path starting `./` or `../`.
+fn is_location(text: &str) -> bool {
+    matches!(text, "." | "..") || text.starts_with("./") || text.starts_with("../")
+}
+
+/// `prefix` joined with `relative` and normalized (`.` and `..` resolved), as Node's
+/// `path.join` does, without a trailing slash.
+fn join_glob(prefix: &Path, relative: &str) -> String {
+    let mut parts: Vec<String> = prefix
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(p) => Some(p.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    for part in relative.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other.to_string()),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// The workspace projects and what each depends on, by importer id.
+struct ProjectGraph<'a> {
+    /// Importer id, directory, name.
+    nodes: Vec<(&'a str, PathBuf, Option<&'a str>)>,
+    /// Per importer id: (dependency's importer id, whether only as a dev dependency).
+    edges: HashMap<&'a str, Vec<(String, bool)>>,
+}
+
+impl<'a> ProjectGraph<'a> {
+    fn new(lockfile: &'a Lockfile, projects: &'a [tack_config::Project]) -> Self {
+        let nodes: Vec<(&str, PathBuf, Option<&str>)> = projects
+            .iter()
+            .map(|p| {
+                (
+                    p.importer_id.as_str(),
+                    p.dir.clone(),
+                    p.manifest.name.as_deref(),
+                )
+            })
+            .collect();
+        let ids: HashSet<&str> = nodes.iter().map(|n| n.0).collect();
+        let mut edges: HashMap<&str, Vec<(String, bool)>> = HashMap::new();
+        for (id, importer) in &lockfile.importers {
+            let Some(&from) = ids.get(id.as_str()) else {
+                continue;
+            };
+            for (_, dep, group) in importer.all_deps() {
+                let target = if let Some(rel) = dep.version.strip_prefix("link:") {
+                    join_importer(id, rel)
+                } else if let Some(rel) = dep.version.strip_prefix("file:") {
+                    join_importer(".", rel)
+                } else {
+                    continue;
+                };
+                if ids.contains(target.as_str()) && target != *id {
+                    edges
+                        .entry(from)
+                        .or_default()
+                        .push((target, group == DepGroup::Dev));
+                }
+            }
+        }
+        ProjectGraph { nodes, edges }
+    }
+
+    /// pnpm's `filterWorkspaceProjects`: the projects the include selectors choose (every
+    /// project when there are none), less those the exclude selectors choose.
+    fn choose(&self, selectors: &[&Selector], prod_only: bool) -> BTreeSet<String> {
+        let (exclude, include): (Vec<&Selector>, Vec<&Selector>) =
+            selectors.iter().partition(|s| s.exclude);
+        let included: BTreeSet<String> = if include.is_empty() {
+            self.nodes.iter().map(|n| n.0.to_string()).collect()
+        } else {
+            self.walk(&include, prod_only)
+        };
+        let excluded = self.walk(&exclude, prod_only);
+        included.difference(&excluded).cloned().collect()
+    }
+
+    /// pnpm's `_filterGraph`: each selector's entry projects, and what it walks from them.
+    fn walk(&self, selectors: &[&Selector], prod_only: bool) -> BTreeSet<String> {
+        let forward = |id: &str| -> Vec<String> {
+            self.edges
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|(_, dev)| !(prod_only && *dev))
+                .map(|(to, _)| to.clone())
+                .collect()
+        };
+        let backward = |id: &str| -> Vec<String> {
+            self.edges
+                .iter()
+                .filter(|(_, tos)| tos.iter().any(|(to, dev)| to == id && !(prod_only && *dev)))
+                .map(|(from, _)| from.to_string())
+                .collect()
+        };
+        let mut out = BTreeSet::new();
+        for selector in selectors {
+            let entries = self.entries(selector);
+            if selector.with_dependencies {
+                pick_subgraph(&forward, &entries, &mut out, !selector.exclude_self);
+            }
+            if selector.with_dependents {
+                let mut dependents = BTreeSet::new();
+                pick_subgraph(&backward, &entries, &mut dependents, !selector.exclude_self);
+                if selector.with_dependencies {
+                    let from: Vec<String> = dependents.iter().cloned().collect();
+                    pick_subgraph(&forward, &from, &mut out, false);
+                }
+                out.extend(dependents);
+            }
+            if !selector.with_dependencies && !selector.with_dependents {
+                out.extend(entries);
+            }
+        }
+        out
+    }
+
+    /// The projects a selector matches by directory glob and name pattern.
+    fn entries(&self, selector: &Selector) -> Vec<String> {
+        let by_dir: Vec<&(&str, PathBuf, Option<&str>)> = match &selector.dir_glob {
+            Some(glob) => self
+                .nodes
+                .iter()
+                .filter(|n| dir_glob_match(glob, &n.1.to_string_lossy()))
+                .collect(),
+            None => self.nodes.iter().collect(),
+        };
+        let Some(pattern) = &selector.name_pattern else {
+            return by_dir.iter().map(|n| n.0.to_string()).collect();
+        };
+        let by_name = |pattern: &str| -> Vec<String> {
+            by_dir
+                .iter()
+                .filter(|n| n.2.is_some_and(|name| glob_match(pattern, name)))
+                .map(|n| n.0.to_string())
+                .collect()
+        };
+        let matched = by_name(pattern);
+        // A bare name also matches the one scoped project of that name (`b` → `@s/b`).
+        if matched.is_empty() && !pattern.starts_with('@') && !pattern.contains('/') {
+            let scoped = by_name(&format!("@*/{pattern}"));
+            return if scoped.len() == 1 {
+                scoped
+            } else {
+                Vec::new()
+            };
+        }
+        matched
+    }
+}
+
+/// pnpm's `pickSubgraph`: adds what `next` reaches from `starts` to `walked` (the starts
+/// themselves only with `include_starts`).
+fn pick_subgraph(
+    next: &dyn Fn(&str) -> Vec<String>,
+    starts: &[String],
+    walked: &mut BTreeSet<String>,
+    include_starts: bool,
+) {
+    for start in starts {
+        if walked.contains(start) {
+            continue;
+        }
+        if include_starts {
+            walked.insert(start.clone());
+        }
+        let children = next(start);
+        pick_subgraph(next, &children, walked, true);
+    }
+}
+
+/// An importer id joined with a relative path (`packages/a` + `../b` → `packages/b`).
+fn join_importer(id: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = if id == "." {
+        Vec::new()
+    } else {
+        id.split('/').collect()
+    };
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// A directory glob as micromatch takes it here: `*` and `?` within one path segment, `**`
+/// for any number of segments; a trailing slash is ignored.
+fn dir_glob_match(glob: &str, path: &str) -> bool {
+    let glob: Vec<&str> = glob.trim_end_matches('/').split('/').collect();
+    let path: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    segments_match(&glob, &path)
+}
+
+fn segments_match(glob: &[&str], path: &[&str]) -> bool {
+    match glob.split_first() {
+        None => path.is_empty(),
+        Some((&"**", rest)) => (0..=path.len()).any(|skip| segments_match(rest, &path[skip..])),
+        Some((segment, rest)) => path.split_first().is_some_and(|(first, path_rest)| {
+            segment_match(segment, first) && segments_match(rest, path_rest)
+        }),
+    }
+}
+
+/// `*` (any run) and `?` (one character) within a segment; a leading `.` is matched only by
+/// a literal `.`, as micromatch leaves dot directories out.
+fn segment_match(pattern: &str, text: &str) -> bool {
+    if text.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    wildcard_match(pattern.as_bytes(), text.as_bytes())
+}
+
+fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| wildcard_match(rest, &text[i..])),
+        Some((b'?', rest)) => !text.is_empty() && wildcard_match(rest, &text[1..]),
+        Some((c, rest)) => text.first() == Some(c) && wildcard_match(rest, &text[1..]),
+    }
 }
 
 /// Adds to `selected` every workspace project that a package reachable from a selected
@@ -133,7 +500,48 @@ fn glob_match(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::*;
+
+    #[test]
+    fn selectors_parse_as_pnpm_parses_them() {
+        let prefix = Path::new("/ws");
+        let s = parse_selector("!...^app{packages/*}...", prefix, false);
+        assert!(s.exclude && s.exclude_self && s.with_dependencies && s.with_dependents);
+        assert_eq!(s.name_pattern.as_deref(), Some("app"));
+        assert_eq!(s.dir_glob.as_deref(), Some("/ws/packages/*"));
+        let s = parse_selector("./packages/../libs/*", prefix, false);
+        assert_eq!(s.dir_glob.as_deref(), Some("/ws/libs/*"));
+        assert_eq!(s.name_pattern, None);
+        assert_eq!(
+            parse_selector(".", prefix, false).dir_glob.as_deref(),
+            Some("/ws")
+        );
+        let s = parse_selector("[origin/main]", prefix, false);
+        assert_eq!(s.changed_since.as_deref(), Some("origin/main"));
+        assert_eq!(
+            parse_selector("@s/*", prefix, false)
+                .name_pattern
+                .as_deref(),
+            Some("@s/*")
+        );
+    }
+
+    #[test]
+    fn directory_globs() {
+        assert!(dir_glob_match("/ws/packages/*", "/ws/packages/a"));
+        assert!(!dir_glob_match("/ws/packages", "/ws/packages/a"));
+        assert!(!dir_glob_match("/ws/packages/*", "/ws/packages/a/b"));
+        assert!(dir_glob_match("/ws/packages/**", "/ws/packages/a/b"));
+        assert!(dir_glob_match("/ws/**/b", "/ws/packages/a/b"));
+        assert!(dir_glob_match("/ws/p?ckages/a/", "/ws/packages/a"));
+    }
+
+    #[test]
+    fn importer_paths_join() {
+        assert_eq!(join_importer("packages/a", "../b"), "packages/b");
+        assert_eq!(join_importer("packages/a", "../.."), ".");
+        assert_eq!(join_importer(".", "packages/b"), "packages/b");
+    }
 
     #[test]
     fn globs() {

@@ -243,15 +243,18 @@ pub fn run(
         )));
     }
     let with_root_filter;
-    let args = if args.workspace_root && args.filter.is_empty() {
-        with_root_filter = InstallArgs {
-            filter: vec![".".to_string()],
-            ..args.clone()
+    let args =
+        if args.workspace_root && args.filter.is_empty() && args.compat.filter_prod.is_empty() {
+            with_root_filter = InstallArgs {
+                filter: vec![".".to_string()],
+                ..args.clone()
+            };
+            &with_root_filter
+        } else {
+            args
         };
-        &with_root_filter
-    } else {
-        args
-    };
+    // `--filter` or `--filter-prod`.
+    let no_filter = args.filter.is_empty() && args.compat.filter_prod.is_empty();
     let cwd = working_dir(dir)?;
     let workspace_root = tack_config::find_workspace_root(&cwd);
     let project_dir = project_dir(&cwd, workspace_root.as_deref())?;
@@ -303,7 +306,7 @@ pub fn run(
             .map(|host| host.node_version.as_deref()),
     );
     // `--force` installs every package again, however complete the tree looks.
-    let up_to_date = (args.filter.is_empty() && !args.compat.force)
+    let up_to_date = (no_filter && !args.compat.force)
         .then(|| {
             let modules = root.join(&config.modules_dir);
             let dirs = noop::TreeDirs {
@@ -368,7 +371,7 @@ pub fn run(
         reporter.warn(warning);
     }
     // pnpm 12's first line in a workspace, unless `--filter` narrows the install.
-    if projects.len() > 1 && args.filter.is_empty() {
+    if projects.len() > 1 && no_filter {
         reporter.emit(Event::Scope {
             projects: projects.len(),
         });
@@ -398,7 +401,7 @@ pub fn run(
             fresh
         }
     };
-    let importer_ids: Vec<String> = if args.filter.is_empty() {
+    let importer_ids: Vec<String> = if no_filter {
         // The lockfile's importers whose projects are there: pnpm 12 leaves out one whose
         // directory is gone (a project deleted, the lockfile not yet updated), rather than
         // making its directory again to link its dependencies into.
@@ -412,12 +415,18 @@ pub fn run(
         let selected = filter::select_importers(
             &lockfile,
             &projects,
-            &config.lockfile_dir,
-            &args.filter,
+            &cwd,
+            (&args.filter, &args.compat.filter_prod),
             &config.include,
-        );
+        )?;
         match selected {
-            Some(ids) => ids,
+            Some(selected) => {
+                reporter.emit(Event::ScopeSelected {
+                    selected: selected.chosen,
+                    projects: projects.len(),
+                });
+                selected.importer_ids
+            }
             // pnpm 12 installs nothing, and fails only when asked to.
             None if args.fail_if_no_match => {
                 reporter.emit(Event::ScopeNone {
@@ -557,7 +566,7 @@ pub fn run(
         .collect();
     link.workspace_state = Some(WorkspaceStateInput {
         settings,
-        filtered_install: !args.filter.is_empty(),
+        filtered_install: !no_filter,
         pnpmfiles: Vec::new(),
         // Stamped now, as they were read, not when the state is written: a lockfile or
         // manifest changed while this install runs must not be recorded as installed. The
@@ -707,7 +716,7 @@ pub fn run(
                 .and_then(|old| Lockfile::from_str(old, &recorded_path).ok())
         };
         let mut parsed = None;
-        if !args.filter.is_empty() {
+        if !no_filter {
             // The projects this install leaves alone stay recorded as they were.
             if let Some(old) = recorded.as_deref().and_then(parse_recorded) {
                 let current = narrowed_lockfile(&lockfile, &selection)

@@ -78,6 +78,11 @@ pub enum Event {
     ScopeNone {
         projects: usize,
     },
+    /// `--filter` selectors that chose `selected` of the workspace's `projects`.
+    ScopeSelected {
+        selected: usize,
+        projects: usize,
+    },
     /// The lockfile needs no resolution.
     LockfileUpToDate,
     /// One package of the lockfile is part of this install.

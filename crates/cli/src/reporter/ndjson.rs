@@ -26,7 +26,10 @@ pub(crate) fn records(event: &Event) -> Vec<Value> {
         } => vec![
             json!({"name": "pnpm:context", "level": "debug", "currentLockfileExists": false, "storeDir": store_dir, "virtualStoreDir": virtual_store_dir, "time": time}),
         ],
-        Event::LockfileUpToDate | Event::Scope { .. } | Event::ScopeNone { .. } => vec![],
+        Event::LockfileUpToDate
+        | Event::Scope { .. }
+        | Event::ScopeNone { .. }
+        | Event::ScopeSelected { .. } => vec![],
         Event::Resolved { package_id } => vec![progress("resolved", package_id)],
         Event::FoundInStore { package_id } => vec![progress("found_in_store", package_id)],
         Event::Fetched { package_id } => vec![progress("fetched", package_id)],

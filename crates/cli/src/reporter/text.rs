@@ -115,6 +115,14 @@ impl TextState {
             Event::Scope { projects } => {
                 self.line(&format!("Scope: all {projects} workspace projects"))
             }
+            // pnpm 12 names no scope for one project.
+            Event::ScopeSelected { selected: 1, .. } => {}
+            Event::ScopeSelected { selected, projects } if selected == projects => {
+                self.line(&format!("Scope: all {projects} workspace projects"))
+            }
+            Event::ScopeSelected { selected, projects } => self.line(&format!(
+                "Scope: {selected} of {projects} workspace projects"
+            )),
             Event::ScopeNone { projects } => {
                 self.line(&format!("Scope: 0 of {projects} workspace projects"))
             }
