@@ -1050,6 +1050,24 @@ fn filter_selectors_choose_the_projects_pnpm_chooses() {
     }
 }
 
+/// `production` and `dev` narrow an install only as the `--prod` and `--dev` flags: pnpm 12
+/// installs every group when `pnpm-workspace.yaml` or `--config.` set them. (tack took them
+/// as the flags.)
+#[test]
+fn production_and_dev_settings_do_not_narrow_the_install_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolved_project(
+        r#"{"name": "groups", "version": "1.0.0", "dependencies": {"is-odd": "^3.0.1"},
+            "devDependencies": {"tack-bin-string": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    reference.add_settings("production: true\n");
+    let tack = assert_same_tree(&reference, &[]);
+    assert!(tack.dir().join("node_modules/tack-bin-string").exists());
+    let tack = assert_same_tree(&reference, &["--config.dev=true"]);
+    assert!(tack.dir().join("node_modules/is-odd").exists());
+}
+
 /// pnpm 12 writes the lockfile's `settings` in name order (`dedupePeers` before
 /// `excludeLinksFromLockfile`); `node_modules/.pnpm/lock.yaml` must be byte-equal.
 #[test]

@@ -811,9 +811,12 @@ fn build_config(
             }
         }
     };
+    // `production` and `dev` count only as the `--prod` and `--dev` flags: pnpm 12 installs
+    // every group whatever `pnpm-workspace.yaml`, `PNPM_CONFIG_*` or `--config.` say of them
+    // (observed), while it honours `optional: false` from any of them.
     let include = IncludedDeps {
-        dependencies: !inputs.cli.dev && s.dev != Some(true),
-        dev_dependencies: !inputs.cli.prod && s.production != Some(true),
+        dependencies: !inputs.cli.dev,
+        dev_dependencies: !inputs.cli.prod,
         optional_dependencies: !inputs.cli.no_optional && s.optional != Some(false),
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
