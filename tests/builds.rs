@@ -1303,6 +1303,39 @@ fn project_scripts_run_in_pnpm_s_order() {
     }
 }
 
+/// Under `--prod` the root project runs `preinstall`, `install` and `postinstall`, not the
+/// `prepare` stages (they are for development), as pnpm 12 does; with `--dev` it runs all six.
+/// (tack ran the `prepare` stages under `--prod` too.)
+#[test]
+fn prod_installs_run_no_prepare_scripts_like_pnpm() {
+    let registry = registry::start();
+    let mut scripts = serde_json::Map::new();
+    for stage in [
+        "preinstall",
+        "install",
+        "postinstall",
+        "preprepare",
+        "prepare",
+        "postprepare",
+    ] {
+        scripts.insert(stage.into(), json!(format!("echo {stage} >> stages.log")));
+    }
+    let manifest = json!({"name": "root", "version": "1.0.0", "scripts": scripts,
+                          "dependencies": {"is-odd": "^3.0.1"}});
+    let project = resolved(&registry.url(), manifest, "");
+    for flag in ["--prod", "--dev"] {
+        let mut logs = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let copy = clone_inputs(&project);
+            let out = copy.run_tool(tool, &["install", "--frozen-lockfile", flag]);
+            assert_success(&out, &format!("{tool} {flag}"));
+            logs.push(read(&copy, "stages.log"));
+        }
+        assert_eq!(logs[1], logs[0], "{flag}: tack's stages, then pnpm's");
+        assert_eq!(logs[0].contains("prepare"), flag == "--dev", "{flag}: {}", logs[0]);
+    }
+}
+
 /// Projects that do not depend on each other run their scripts at the same time, as in pnpm 12
 /// (`childConcurrency` of them): here each one's `postinstall` waits for the other's to start,
 /// which one at a time never happens (the first gives up after 20 s and fails). tack ran the

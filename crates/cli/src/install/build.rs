@@ -66,6 +66,9 @@ struct PkgInfo {
 pub struct Builds {
     policy: BuildPolicy,
     ignore_scripts: bool,
+    /// Dev dependencies are installed: the projects' `prepare` stages run too (not under
+    /// `--prod`, as in pnpm 12).
+    with_dev: bool,
     strict: bool,
     child_concurrency: usize,
     side_effects_read: bool,
@@ -170,6 +173,7 @@ impl Builds {
         Ok(Builds {
             policy,
             ignore_scripts: config.ignore_scripts,
+            with_dev: config.include.dev_dependencies,
             strict: config.strict_dep_builds,
             child_concurrency: config.child_concurrency.max(1),
             side_effects_read: config.side_effects_cache,
@@ -339,9 +343,15 @@ impl Builds {
             &build_report.pending_builds,
         )?;
         let projects = projects_in_dependency_order(plan);
+        let stages = if self.with_dev {
+            &tack_build::PROJECT_STAGES[..]
+        } else {
+            // `preinstall`, `install`, `postinstall`.
+            &tack_build::PROJECT_STAGES[..3]
+        };
         run_project_scripts(
             &projects,
-            &tack_build::PROJECT_STAGES,
+            stages,
             &env,
             self.ignore_scripts,
             self.child_concurrency,
