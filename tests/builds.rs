@@ -1336,6 +1336,44 @@ fn prod_installs_run_no_prepare_scripts_like_pnpm() {
     }
 }
 
+/// Under `--ignore-scripts` the projects whose own install scripts were skipped are recorded in
+/// `pendingBuilds` before the packages, as pnpm 12 records them. (tack recorded the packages
+/// only.)
+#[test]
+fn ignored_project_scripts_are_pending_builds_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "root", "version": "1.0.0", "scripts": {"postinstall": "echo root"},
+                "dependencies": {"tack-build-dep": "1.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\nstrictDepBuilds: false\n",
+        )
+        .write(
+            "packages/zz/package.json",
+            r#"{"name": "zz", "version": "1.0.0", "scripts": {"prepare": "echo zz"}}"#,
+        )
+        .write(
+            "packages/plain/package.json",
+            r#"{"name": "plain", "version": "1.0.0", "scripts": {"test": "echo t"}}"#,
+        );
+    project.lock_with_pnpm();
+    let mut pending = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let copy = clone_inputs(&project);
+        let out = copy.run_tool(tool, &["install", "--frozen-lockfile", "--ignore-scripts"]);
+        assert_success(&out, tool);
+        pending.push(modules_yaml(&copy)["pendingBuilds"].clone());
+    }
+    assert_eq!(pending[1], pending[0], "tack's pendingBuilds, then pnpm's");
+    assert_eq!(pending[0][0], ".", "{}", pending[0]);
+}
+
 /// Projects that do not depend on each other run their scripts at the same time, as in pnpm 12
 /// (`childConcurrency` of them): here each one's `postinstall` waits for the other's to start,
 /// which one at a time never happens (the first gives up after 20 s and fails). tack ran the

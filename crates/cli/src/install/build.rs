@@ -337,6 +337,13 @@ impl Builds {
         build_report.ignored_builds.sort();
         build_report.ignored_builds.dedup();
         build_report.pending_builds.sort();
+        if self.ignore_scripts {
+            // The projects whose own install scripts were skipped come first, as pnpm 12
+            // records them.
+            let mut pending = projects_with_install_scripts(plan);
+            pending.append(&mut build_report.pending_builds);
+            build_report.pending_builds = pending;
+        }
         self.record_state(
             plan,
             &build_report.ignored_builds,
@@ -874,6 +881,24 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
                 .collect::<Vec<_>>()
         })
         .filter(|round| !round.is_empty())
+        .collect()
+}
+
+/// The importer ids of the projects with a script pnpm 12 runs at install
+/// (`preinstall`, `install`, `postinstall`, `prepublish`, `prepare`), in importer order.
+fn projects_with_install_scripts(plan: &InstallPlan) -> Vec<String> {
+    const STAGES: [&str; 5] = ["preinstall", "install", "postinstall", "prepublish", "prepare"];
+    plan.link
+        .importers
+        .iter()
+        .filter(|imp| {
+            project_at(&imp.dir, imp.dir == plan.link.lockfile_dir).is_some_and(|project| {
+                STAGES
+                    .iter()
+                    .any(|stage| project.manifest["scripts"][stage].is_string())
+            })
+        })
+        .map(|imp| imp.id.clone())
         .collect()
 }
 
