@@ -1334,7 +1334,12 @@ fn prod_installs_run_no_prepare_scripts_like_pnpm() {
             logs.push(read(&copy, "stages.log"));
         }
         assert_eq!(logs[1], logs[0], "{flag}: tack's stages, then pnpm's");
-        assert_eq!(logs[0].contains("prepare"), flag == "--dev", "{flag}: {}", logs[0]);
+        assert_eq!(
+            logs[0].contains("prepare"),
+            flag == "--dev",
+            "{flag}: {}",
+            logs[0]
+        );
     }
 }
 

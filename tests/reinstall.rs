@@ -1185,6 +1185,36 @@ fn re_install_counts_are_pnpm_s() {
     );
 }
 
+/// A re-install that only removes a package prints no progress line, as pnpm 12 (its line
+/// comes from progress events, and nothing was resolved); tack printed
+/// "Progress: resolved 0, reused 0, downloaded 0, added 0, done".
+#[test]
+fn a_re_install_that_only_removes_prints_no_progress_like_pnpm() {
+    let registry = registry::start();
+    let mut seen = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::resolved_project(
+            r#"{"name": "shrink", "version": "1.0.0",
+                "dependencies": {"is-odd": "^3.0.1", "tack-bin-string": "1.0.0"}}"#,
+            &registry.url(),
+        );
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        project.write(
+            "package.json",
+            r#"{"name": "shrink", "version": "1.0.0", "dependencies": {"is-odd": "^3.0.1"}}"#,
+        );
+        project.lock_with_pnpm();
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        seen.push(tack_suite::conformance::comparable_output(&out.stdout));
+    }
+    assert_eq!(seen[1], seen[0], "tack's output, then pnpm's");
+    assert!(seen[0].iter().any(|l| l == "Packages: -1"), "{:?}", seen[0]);
+}
+
 /// Without its recorded lockfile (`node_modules/.pnpm/lock.yaml`) a tree is linked again and
 /// every package counted as added, as pnpm 12 does; tack answered "Lockfile is up to date" and
 /// left the record missing. The store context is printed only when the virtual store itself

@@ -887,7 +887,13 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
 /// The importer ids of the projects with a script pnpm 12 runs at install
 /// (`preinstall`, `install`, `postinstall`, `prepublish`, `prepare`), in importer order.
 fn projects_with_install_scripts(plan: &InstallPlan) -> Vec<String> {
-    const STAGES: [&str; 5] = ["preinstall", "install", "postinstall", "prepublish", "prepare"];
+    const STAGES: [&str; 5] = [
+        "preinstall",
+        "install",
+        "postinstall",
+        "prepublish",
+        "prepare",
+    ];
     plan.link
         .importers
         .iter()

@@ -171,6 +171,13 @@ impl Counters {
         )
     }
 
+    /// Nothing counted yet.
+    pub fn is_zero(&self) -> bool {
+        [&self.resolved, &self.reused, &self.downloaded, &self.added]
+            .iter()
+            .all(|c| c.load(Ordering::Relaxed) == 0)
+    }
+
     fn count(&self, event: &Event) {
         let counter = match event {
             Event::Resolved { .. } => &self.resolved,

@@ -79,6 +79,12 @@ impl TextState {
         if !done && !due {
             return;
         }
+        // pnpm 12 draws the line from progress events: an install that resolved nothing (a
+        // re-install that only removes packages) has none, and no line.
+        if done && counters.is_zero() {
+            self.progress_done = true;
+            return;
+        }
         self.last_progress = Some(now);
         let mut text = counters.progress_line(done);
         if let Some(prefix) = &self.workspace_prefix {
