@@ -1215,6 +1215,57 @@ fn a_re_install_that_only_removes_prints_no_progress_like_pnpm() {
     assert!(seen[0].iter().any(|l| l == "Packages: -1"), "{:?}", seen[0]);
 }
 
+/// The summary of a re-install lists what pnpm 12 lists: a dependency whose peers alone changed
+/// is not listed (`use-peer` when `peer-host` moves), and a removed workspace project is named
+/// by its manifest's name and version. (tack listed `- use-peer 1.0.0` / `+ use-peer 1.0.0`,
+/// and `- b <- packages/b`.)
+#[test]
+fn re_install_summaries_skip_peer_only_changes_and_name_removed_projects_like_pnpm() {
+    let registry = registry::start();
+    let manifest = |host: &str, project: &str| {
+        format!(
+            r#"{{"name": "root", "version": "1.0.0", "private": true,
+                "dependencies": {{"peer-host": "{host}", "use-peer": "1.0.0", "{project}": "workspace:*"}}}}"#
+        )
+    };
+    let mut seen = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        project
+            .write("package.json", &manifest("1.0.0", "b"))
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write(
+                "pnpm-workspace.yaml",
+                "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+            )
+            .write(
+                "packages/a/package.json",
+                r#"{"name": "a", "version": "2.0.0"}"#,
+            )
+            .write(
+                "packages/b/package.json",
+                r#"{"name": "b", "version": "3.0.0"}"#,
+            );
+        project.lock_with_pnpm();
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        project.write("package.json", &manifest("1.1.0", "a"));
+        project.lock_with_pnpm();
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        seen.push(summary_lines(&out));
+    }
+    assert_eq!(seen[1], seen[0], "tack's summary, then pnpm's");
+    assert!(seen[0].iter().any(|l| l == "- b 3.0.0"), "{:?}", seen[0]);
+    assert!(
+        !seen[0].iter().any(|l| l.contains("use-peer")),
+        "{:?}",
+        seen[0]
+    );
+}
+
 /// Without its recorded lockfile (`node_modules/.pnpm/lock.yaml`) a tree is linked again and
 /// every package counted as added, as pnpm 12 does; tack answered "Lockfile is up to date" and
 /// left the record missing. The store context is printed only when the virtual store itself

@@ -195,8 +195,13 @@ fn changes(
         .iter()
         .filter_map(|dep| {
             let version = new_versions.get(dep.alias.as_str()).copied();
+            // A dependency whose peers alone changed (`1.2.2(react@18.3.1)` →
+            // `1.2.2(react@18.2.0)`) is not listed: pnpm 12 lists name and version.
             let changed = || match &old {
-                Some(old) => old.get(dep.alias.as_str()).map(|(v, _)| *v) != version,
+                Some(old) => {
+                    old.get(dep.alias.as_str()).map(|(v, _)| without_peers(v))
+                        != version.map(without_peers)
+                }
                 None => true,
             };
             let target = match &dep.target {
@@ -240,11 +245,15 @@ fn changes(
     // What the recorded lockfile had and this one does not (or has at another version).
     if let (Some(old), Some(previous)) = (&old, previous) {
         for (alias, (version, group)) in old {
-            if new_versions.get(alias) == Some(version) {
+            if new_versions.get(alias).map(|v| without_peers(v)) == Some(without_peers(version)) {
                 continue;
             }
             let target = if let Some(path) = version.strip_prefix("link:") {
-                SummaryTarget::Link(path.to_string())
+                // pnpm 12 names a removed project by its manifest's name and version.
+                linked_manifest(&root.dir.join(path)).map_or_else(
+                    || SummaryTarget::Link(path.to_string()),
+                    |(name, version)| SummaryTarget::package(name, version),
+                )
             } else {
                 let Some(dep_path) = tack_lockfile::ref_to_dep_path(version, alias) else {
                     continue;
@@ -265,4 +274,19 @@ fn changes(
         }
     }
     entries
+}
+
+/// A lockfile version without its peers suffix (and patch hash).
+fn without_peers(version: &str) -> &str {
+    tack_lockfile::remove_suffix(version)
+}
+
+/// The name and version of the project at `dir`, when its manifest has both.
+fn linked_manifest(dir: &std::path::Path) -> Option<(String, String)> {
+    let text = std::fs::read(dir.join("package.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    Some((
+        manifest["name"].as_str()?.to_string(),
+        manifest["version"].as_str()?.to_string(),
+    ))
 }
