@@ -58,6 +58,17 @@ fn prod_only_of_a_dev_only_project_makes_no_virtual_store_like_pnpm() {
     );
     let tack = assert_same_tree(&reference, &["--prod"]);
     assert!(!tack.dir().join("node_modules/.pnpm").exists());
+    // And prints what pnpm 12 prints: no store context, no progress, "Already up to date".
+    let outputs: Vec<Vec<String>> = ["pnpm", "tack"]
+        .iter()
+        .map(|tool| {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile", "--prod"]);
+            assert_success(&out, tool);
+            tack_suite::conformance::comparable_output(&out.stdout)
+        })
+        .collect();
+    assert_eq!(outputs[1], outputs[0], "tack's output, then pnpm's");
 }
 
 #[test]

@@ -628,11 +628,12 @@ pub fn run(
         }
     }
 
-    // A lockfile with no packages (no dependencies, or links to workspace projects only):
-    // pnpm 12 prints no store context and no progress, and says "Already up to date". Nor
-    // does it over an existing virtual store, recorded lockfile or not (observed: a deleted
-    // `.pnpm/lock.yaml`, a deleted package directory, `--force`).
-    let nothing_to_import = lockfile.snapshots.is_empty();
+    // An install of no package (no dependencies, links to workspace projects only, or
+    // `--prod` of dev dependencies only): pnpm 12 prints no store context and no progress,
+    // and says "Already up to date". Nor does it over an existing virtual store, recorded
+    // lockfile or not (observed: a deleted `.pnpm/lock.yaml`, a deleted package directory,
+    // `--force`).
+    let nothing_to_import = link.packages.is_empty();
     if !nothing_to_import && !link.virtual_store_dir.exists() {
         reporter.emit(Event::Context {
             store_dir: store.root().display().to_string(),
