@@ -191,26 +191,11 @@ fn is_location(text: &str) -> bool {
     matches!(text, "." | "..") || text.starts_with("./") || text.starts_with("../")
 }
 
-/// `prefix` joined with `relative` and normalized (`.` and `..` resolved), as Node's
-/// `path.join` does, without a trailing slash.
+/// `prefix` joined with `relative`, its `.` and `..` resolved as Node's `path.join` does.
 fn join_glob(prefix: &Path, relative: &str) -> String {
-    let mut parts: Vec<String> = prefix
-        .components()
-        .filter_map(|c| match c {
-            std::path::Component::Normal(p) => Some(p.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect();
-    for part in relative.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other.to_string()),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    tack_fs::normalize_lexically(&prefix.join(relative))
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The workspace projects and what each depends on, by importer id.
@@ -368,24 +353,11 @@ fn pick_subgraph(
 
 /// An importer id joined with a relative path (`packages/a` + `../b` → `packages/b`).
 fn join_importer(id: &str, rel: &str) -> String {
-    let mut parts: Vec<&str> = if id == "." {
-        Vec::new()
-    } else {
-        id.split('/').collect()
-    };
-    for part in rel.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    if parts.is_empty() {
+    let joined = tack_fs::normalize_lexically(&Path::new(id).join(rel));
+    if joined.as_os_str().is_empty() {
         ".".to_string()
     } else {
-        parts.join("/")
+        joined.to_string_lossy().into_owned()
     }
 }
 
