@@ -1216,6 +1216,32 @@ fn dedupe_direct_deps_leaves_the_root_s_dependencies_out_of_projects_like_pnpm()
     }
 }
 
+/// With `dedupeDirectDeps: true` pnpm 12 also leaves out of a project a direct dependency the
+/// root's `node_modules` has through public hoisting (`b`'s `is-number@7`), and hoists as if
+/// nothing were left out: `is-number@7`, which `b` offers before `is-odd`'s `is-number@6`.
+/// (tack kept `b`'s link; leaving it out first would have hoisted `is-number@6`.)
+#[test]
+fn dedupe_direct_deps_leaves_publicly_hoisted_packages_out_of_projects_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    tack_suite::conformance::prepare(&project, &fixture("workspace"), &registry.url());
+    project.add_settings("dedupeDirectDeps: true\npublicHoistPattern:\n  - is-number\n");
+    project.lock_with_pnpm();
+    let tack = assert_same_tree(&project, &[]);
+    let b = tack.dir().join("packages/b/node_modules/is-number");
+    assert!(
+        fs_err::symlink_metadata(&b).is_err(),
+        "{} is linked",
+        b.display()
+    );
+    let hoisted = fs_err::read_link(tack.dir().join("node_modules/is-number")).unwrap();
+    assert!(
+        hoisted.to_string_lossy().contains("is-number@7"),
+        "{}",
+        hoisted.display()
+    );
+}
+
 /// pnpm 12 writes `ignoredOptionalDependencies` in the order the setting lists them, not
 /// sorted; `node_modules/.pnpm/lock.yaml` must be byte-equal. (tack sorted them.)
 #[test]

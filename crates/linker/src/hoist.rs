@@ -3,10 +3,10 @@
 //!
 //! Aliases of the root importer's direct dependencies on packages (not its `link:` ones) are
 //! reserved. A pseudo root (depth −1) has as children every importer's direct dependencies
-//! (dev, then prod, then optional ones, as pnpm's lockfile walk takes them), then every
-//! workspace project (with `hoistWorkspacePackages`); then every package, by the depth pnpm's
-//! lockfile walk gives it
-//! (see [`walk_depths`]), ties broken by the ordinal order of its virtual-store dir name. Each
+//! (dev, then prod, then optional ones, as pnpm's lockfile walk takes them; those
+//! `dedupeDirectDeps` does not link too, since pnpm hoists from the lockfile's graph), then
+//! every workspace project (with `hoistWorkspacePackages`); then every package, by the depth
+//! pnpm's lockfile walk gives it (see [`walk_depths`]), ties broken by the ordinal order of its virtual-store dir name. Each
 //! child alias is taken by the first node that offers it (compared lowercased), if it matches a
 //! pattern: public first, then private. So an injected workspace package is hoisted as its
 //! injected copy, which a direct dependency offers before the project does.
@@ -81,7 +81,7 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
     // (see [`walk_order`]; `link:` ones are not packages), then the workspace projects.
     let mut root_children: Vec<(String, ChildTarget)> = Vec::new();
     for imp in &plan.importers {
-        for dep in walk_order(&imp.deps) {
+        for dep in walk_order(imp.all_deps()) {
             if matches!(dep.target, ChildTarget::DepPath(_)) {
                 root_children.push((dep.alias.clone(), dep.target.clone()));
             }
@@ -202,7 +202,11 @@ fn walk_depths(plan: &LinkPlan) -> Vec<Option<usize>> {
     };
     let mut depth: Vec<Option<usize>> = vec![None; plan.packages.len()];
     let mut entries = Vec::new();
-    for dep in plan.importers.iter().flat_map(|imp| walk_order(&imp.deps)) {
+    for dep in plan
+        .importers
+        .iter()
+        .flat_map(|imp| walk_order(imp.all_deps()))
+    {
         if let Some(i) = index_of(&dep.target) {
             if depth[i].is_none() {
                 depth[i] = Some(0);

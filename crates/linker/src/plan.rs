@@ -169,6 +169,18 @@ pub struct PlannedImporter {
     /// pnpm 12 links their bins into this project's `.bin` too, after the direct
     /// dependencies' (an auto-installed peer such as `storybook` for `@storybook/react`).
     pub peers_of_deps: Vec<ChildTarget>,
+    /// All of the direct dependencies the lockfile gives this install, when
+    /// `dedupeDirectDeps` left some out of `deps` (`None`: `deps` is all of them). pnpm 12
+    /// hoists from the lockfile's graph, so hoisting starts from these.
+    pub undeduped_deps: Option<Vec<ImporterDep>>,
+}
+
+impl PlannedImporter {
+    /// Every direct dependency the lockfile gives this install, linked or left out by
+    /// `dedupeDirectDeps`: what hoisting starts from and what orders the projects' scripts.
+    pub fn all_deps(&self) -> &[ImporterDep] {
+        self.undeduped_deps.as_deref().unwrap_or(&self.deps)
+    }
 }
 
 /// The `.modules.yaml` fields that come from the caller's settings.

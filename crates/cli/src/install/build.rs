@@ -859,7 +859,8 @@ fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
         .iter()
         .enumerate()
         .map(|(me, imp)| {
-            imp.deps
+            // A `link:` `dedupeDirectDeps` leaves out is still a dependency.
+            imp.all_deps()
                 .iter()
                 .filter_map(|dep| match &dep.target {
                     ChildTarget::Link(dir) => by_dir.get(dir.as_path()).copied(),

@@ -112,6 +112,7 @@ mod tests {
                 }))
                 .collect(),
             peers_of_deps: Vec::new(),
+            undeduped_deps: None,
         }
     }
 

@@ -541,6 +541,9 @@ pub fn run(
                 .map(|name| (p.importer_id.clone(), name, p.dir.clone()))
         })
         .collect();
+    if config.settings.dedupe_direct_deps == Some(true) {
+        plan::dedupe_direct_deps(link, &lockfile, &config.lockfile_dir, &installable);
+    }
     link.modules_state.store_dir = store.root().to_path_buf();
     link.modules_state.included = IncludedGroups {
         dependencies: config.include.dependencies,

@@ -4,7 +4,7 @@
 //! All format knowledge stays in the crates that own it: dep paths and virtual-store names
 //! come from `tack-lockfile`, tarball URLs from `tack-tarball`, the layout from `tack-linker`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use tack_config::Config;
@@ -130,15 +130,8 @@ pub fn build(
             version: manifest.as_ref().and_then(|m| m.version.clone()),
             deps,
             peers_of_deps,
+            undeduped_deps: None,
         });
-    }
-
-    if config.settings.dedupe_direct_deps == Some(true) {
-        dedupe_direct_deps(&mut link.importers);
-        for importer in &mut link.importers {
-            importer.peers_of_deps =
-                peers_of_direct_deps(lockfile, root, &importer.deps, installable);
-        }
     }
 
     let mut sources = Vec::new();
@@ -278,21 +271,44 @@ fn child_target(
 /// installed for a direct dependency, but not an optional peer, which the snapshot lists
 /// under `optionalDependencies`, nor a peer of a peer, nor a peer of a deeper package).
 /// `dedupeDirectDeps`: a workspace project does not link (nor give bins to) a direct
-/// dependency the root project links under the same name to the same package, as pnpm 12 does;
-/// Node finds it in the root's `node_modules`. Nothing changes when the root is not installed.
-fn dedupe_direct_deps(importers: &mut [PlannedImporter]) {
-    let Some(root) = importers.iter().find(|i| i.id == ".") else {
+/// dependency whose target the root's `node_modules` already links, as pnpm 12 does; Node
+/// finds it there. pnpm links the root's direct dependencies and hoists publicly first, then
+/// compares targets, whatever the alias: a project's `is-number` goes when `is-number@7.0.0`
+/// is publicly hoisted, not only when the root depends on it. Call it once the plan is
+/// complete (hoisting reads the packages and the unlinked projects). Nothing changes when
+/// the root is not installed.
+pub fn dedupe_direct_deps(
+    link: &mut LinkPlan,
+    lockfile: &Lockfile,
+    root: &Path,
+    installable: &HashSet<String>,
+) {
+    let Some(root_importer) = link.importers.iter().find(|i| i.id == ".") else {
         return;
     };
-    let at_root: HashMap<String, ChildTarget> = root
+    let mut at_root: HashSet<ChildTarget> = root_importer
         .deps
         .iter()
-        .map(|d| (d.alias.clone(), d.target.clone()))
+        .map(|d| d.target.clone())
         .collect();
-    for importer in importers.iter_mut().filter(|i| i.id != ".") {
-        importer
+    at_root.extend(
+        tack_linker::compute_hoisting(link)
+            .into_iter()
+            .filter(|h| h.kind == tack_linker::HoistKind::Public)
+            .map(|h| h.target),
+    );
+    for importer in link.importers.iter_mut().filter(|i| i.id != ".") {
+        let kept: Vec<ImporterDep> = importer
             .deps
-            .retain(|d| at_root.get(&d.alias) != Some(&d.target));
+            .iter()
+            .filter(|d| !at_root.contains(&d.target))
+            .cloned()
+            .collect();
+        if kept.len() == importer.deps.len() {
+            continue;
+        }
+        importer.peers_of_deps = peers_of_direct_deps(lockfile, root, &kept, installable);
+        importer.undeduped_deps = Some(std::mem::replace(&mut importer.deps, kept));
     }
 }
 

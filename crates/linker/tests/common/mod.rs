@@ -85,6 +85,7 @@ pub fn importer(id: &str, dir: &Path, deps: &[(&str, ChildTarget)]) -> PlannedIm
             })
             .collect(),
         peers_of_deps: Vec::new(),
+        undeduped_deps: None,
     }
 }
 
