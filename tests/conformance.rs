@@ -92,6 +92,44 @@ fn public_hoist_pattern_matches_pnpm() {
     assert_same_tree(&reference, &[]);
 }
 
+/// An explicit `shamefullyHoist: false` unsets `publicHoistPattern` in pnpm 12: what the
+/// pattern names is hoisted privately, and `.modules.yaml` records no `publicHoistPattern`.
+/// A pattern of one empty string is recorded as it is and matches nothing. (tack hoisted
+/// `is-number` publicly with `shamefullyHoist: false`.)
+#[test]
+fn shamefully_hoist_false_unsets_the_public_hoist_pattern_like_pnpm() {
+    let registry = registry::start();
+    for setting in ["shamefullyHoist: false\n", "publicHoistPattern:\n  - ''\n"] {
+        let project = TestProject::new();
+        tack_suite::conformance::prepare(&project, &fixture("public-hoist"), &registry.url());
+        if setting.starts_with("publicHoistPattern") {
+            project.write(
+                "pnpm-workspace.yaml",
+                &format!("{setting}minimumReleaseAge: 0\n"),
+            );
+        } else {
+            project.add_settings(setting);
+        }
+        project.lock_with_pnpm();
+        let tack = assert_same_tree(&project, &[]);
+        let root = tack.dir().join("node_modules");
+        assert!(
+            fs_err::symlink_metadata(root.join("is-number")).is_err(),
+            "{setting}: is-number is hoisted publicly"
+        );
+        assert!(
+            root.join(".pnpm/node_modules/is-number").exists(),
+            "{setting}"
+        );
+        let modules = fs_err::read_to_string(root.join(".modules.yaml")).unwrap();
+        assert_eq!(
+            modules.contains("publicHoistPattern"),
+            setting.starts_with("publicHoistPattern"),
+            "{setting}: {modules}"
+        );
+    }
+}
+
 #[test]
 fn workspace_filter_matches_pnpm() {
     let registry = registry::start();

@@ -109,7 +109,8 @@ pub struct Config {
     pub node_linker: NodeLinker,
     pub hoist: bool,
     pub hoist_pattern: Vec<String>,
-    pub public_hoist_pattern: Vec<String>,
+    /// `None`: unset (an explicit `shamefullyHoist: false`), which is not `[]` in `.modules.yaml`.
+    pub public_hoist_pattern: Option<Vec<String>>,
     pub shamefully_hoist: bool,
     pub hoist_workspace_packages: bool,
     pub symlink: bool,

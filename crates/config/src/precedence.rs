@@ -771,10 +771,13 @@ fn build_config(
         }
     };
     let shamefully_hoist = s.shamefully_hoist.unwrap_or(false);
-    let public_hoist_pattern = if shamefully_hoist {
-        vec!["*".to_string()]
-    } else {
-        s.public_hoist_pattern.clone().unwrap_or_default()
+    // As pnpm 12 derives it: `shamefullyHoist: true` hoists everything publicly; an explicit
+    // `false` leaves the pattern unset, so nothing is hoisted publicly and `.modules.yaml`
+    // records no `publicHoistPattern`.
+    let public_hoist_pattern = match s.shamefully_hoist {
+        Some(true) => Some(vec!["*".to_string()]),
+        Some(false) => None,
+        None => Some(s.public_hoist_pattern.clone().unwrap_or_default()),
     };
     let modules_dir = s
         .modules_dir

@@ -57,7 +57,7 @@ fn defaults() {
     assert_eq!(config.node_linker, NodeLinker::Isolated);
     assert!(config.hoist);
     assert_eq!(config.hoist_pattern, vec!["*"]);
-    assert!(config.public_hoist_pattern.is_empty());
+    assert_eq!(config.public_hoist_pattern, Some(Vec::new()));
     assert_eq!(
         config.virtual_store_dir,
         env.root.join("node_modules/.pnpm")
@@ -514,7 +514,7 @@ fn environment_values_pnpm_12_would_not_take_are_left_out_with_a_warning() {
     ];
     let (c, warnings) = Config::load(inputs(&env, &vars, CliOverrides::default())).unwrap();
     assert!(
-        c.public_hoist_pattern.is_empty(),
+        c.public_hoist_pattern.as_ref().is_some_and(Vec::is_empty),
         "{:?}",
         c.public_hoist_pattern
     );

@@ -49,7 +49,7 @@ pub struct Hoisted {
 
 /// Computes the hoisted aliases in pnpm's order (also the `hoistedDependencies` order).
 pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
-    let public = Matcher::new(&plan.public_hoist_pattern);
+    let public = Matcher::new(plan.public_hoist_pattern.as_deref().unwrap_or_default());
     let private = Matcher::new(&plan.hoist_pattern);
     if public.is_empty() && private.is_empty() {
         return Vec::new();

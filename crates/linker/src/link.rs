@@ -863,7 +863,7 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
         pending_builds: s.pending_builds.get().cloned().unwrap_or_default(),
         ignored_builds: s.ignored_builds.clone(),
         pruned_at: http_date(std::time::SystemTime::now()),
-        public_hoist_pattern: Some(plan.public_hoist_pattern.clone()),
+        public_hoist_pattern: plan.public_hoist_pattern.clone(),
         skipped: s.skipped.clone(),
         store_dir: s.store_dir.to_string_lossy().into_owned(),
         virtual_store_dir: virtual_store_text(plan),

@@ -139,7 +139,7 @@ pub fn check_compat(existing: &ModulesYaml, plan: &LinkPlan) -> Result<CompatAct
         return Ok(purge("virtualStoreDirMaxLength"));
     }
     if existing.public_hoist_pattern.as_deref().unwrap_or(&[])
-        != plan.public_hoist_pattern.as_slice()
+        != plan.public_hoist_pattern.as_deref().unwrap_or(&[])
     {
         return Ok(purge("publicHoistPattern"));
     }

@@ -38,8 +38,9 @@ pub struct LinkPlan {
     /// `hoist` (default true). With `hoist: false` the pattern above is empty and, as pnpm 12
     /// does, `.modules.yaml` records no `hoistPattern` at all.
     pub hoist: bool,
-    /// `publicHoistPattern` (default `[]`; `["*"]` with `shamefullyHoist`).
-    pub public_hoist_pattern: Vec<String>,
+    /// `publicHoistPattern` (default `[]`; `["*"]` with `shamefullyHoist`; `None`, unset, with
+    /// an explicit `shamefullyHoist: false`: nothing is hoisted publicly, nor recorded).
+    pub public_hoist_pattern: Option<Vec<String>>,
     /// `hoistWorkspacePackages` (default true).
     pub hoist_workspace_packages: bool,
     /// `packageImportMethod`.
@@ -265,7 +266,7 @@ impl LinkPlan {
             hoist: true,
             extend_node_path: true,
             prefer_symlinked_executables: false,
-            public_hoist_pattern: Vec::new(),
+            public_hoist_pattern: Some(Vec::new()),
             hoist_workspace_packages: true,
             import_method: ImportMethod::Auto,
             modules_state: ModulesStateInput {

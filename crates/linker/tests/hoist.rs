@@ -98,7 +98,7 @@ fn public_hoisting_links_into_the_root_with_bins_and_leaves_foreign_entries() {
     // The user's own directory where a public link would go is left alone.
     std::fs::create_dir_all(root.join("node_modules/prettier-y")).unwrap();
     let mut plan = LinkPlan::new(&root);
-    plan.public_hoist_pattern = vec!["*eslint*".into(), "*prettier*".into()];
+    plan.public_hoist_pattern = Some(vec!["*eslint*".into(), "*prettier*".into()]);
     plan.packages = vec![app, eslint, prettier, other];
     plan.importers = vec![importer(".", &root, &[("app", dep("app@1.0.0"))])];
     link(&plan).unwrap();

@@ -95,7 +95,7 @@ fn compat_checks_purge_or_refuse_like_pnpm_12() {
         ),
         (
             "publicHoistPattern",
-            Box::new(|p: &mut LinkPlan| p.public_hoist_pattern = vec!["*".into()]),
+            Box::new(|p: &mut LinkPlan| p.public_hoist_pattern = Some(vec!["*".into()])),
         ),
         (
             "virtualStoreDirMaxLength",
