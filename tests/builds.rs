@@ -631,6 +631,24 @@ fn patched_project(registry_url: &str) -> TestProject {
     clone_inputs(&resolver)
 }
 
+/// Applying a patch prints nothing in pnpm 12: the output is pnpm's, line for line. (tack
+/// printed `node_modules/.pnpm/is-odd@3.0.1…: applied patch patches/is-odd@3.0.1.patch`.)
+#[test]
+fn an_install_that_patches_prints_what_pnpm_prints() {
+    let registry = registry::start();
+    let reference = patched_project(&registry.url());
+    let mut outputs = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        let patched = fs_err::read_to_string(project.dir().join("node_modules/is-odd/index.js"));
+        assert!(patched.unwrap().contains("patched"), "{tool} did not patch");
+        outputs.push(tack_suite::conformance::comparable_output(&out.stdout));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+}
+
 /// A patch of a package this install leaves out (a devDependency under `--prod`; likewise an
 /// optional one this platform skips) is no unused patch: pnpm 12 installs, and tack failed
 /// with `ERR_PNPM_UNUSED_PATCH`.

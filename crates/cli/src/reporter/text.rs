@@ -158,6 +158,12 @@ impl TextState {
                     self.line(line);
                 }
             }
+            // pnpm 12's default reporter says nothing when it applies a patch (the ndjson
+            // reporter records it).
+            Event::Script {
+                line: ScriptLine::Patched(_),
+                ..
+            } => {}
             Event::Script {
                 prefix,
                 stage,
@@ -181,9 +187,7 @@ impl TextState {
                     }
                     None => format!("{} {stage}: Failed", script_prefix(prefix)),
                 },
-                ScriptLine::Patched(file) => {
-                    format!("{}: applied patch {file}", script_prefix(prefix))
-                }
+                ScriptLine::Patched(_) => return,
             }),
             // pnpm 12 prints the package counts, then the final progress line.
             Event::ImportingDone { added, removed } => {
