@@ -631,6 +631,34 @@ fn patched_project(registry_url: &str) -> TestProject {
     clone_inputs(&resolver)
 }
 
+/// The ignored builds are printed before the project's own scripts run, as pnpm 12 prints
+/// them. (tack printed them after the root's `postinstall` output.)
+#[test]
+fn ignored_builds_are_printed_before_the_project_scripts_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0",
+               "scripts": {"postinstall": "echo root-post"},
+               "dependencies": {"tack-build-dep": "1.0.0"}}),
+        "strictDepBuilds: false\n",
+    );
+    let mut outputs = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        outputs.push(tack_suite::conformance::comparable_output(&out.stdout));
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    let at = |text: &str| outputs[1].iter().position(|l| l.contains(text));
+    let (Some(ignored), Some(script)) = (at("Ignored build scripts"), at("postinstall: root-post"))
+    else {
+        panic!("a line is missing: {:#?}", outputs[1]);
+    };
+    assert!(ignored < script, "{:#?}", outputs[1]);
+}
+
 /// Applying a patch prints nothing in pnpm 12: the output is pnpm's, line for line. (tack
 /// printed `node_modules/.pnpm/is-odd@3.0.1…: applied patch patches/is-odd@3.0.1.patch`.)
 #[test]

@@ -349,6 +349,15 @@ impl Builds {
             &build_report.ignored_builds,
             &build_report.pending_builds,
         )?;
+        // pnpm 12's lines, word for word: the lockfile and the settings are pnpm's, so its
+        // `approve-builds` writes the `allowBuilds` this install reads. Printed before the
+        // projects' own scripts run, as pnpm does.
+        if !self.strict && !build_report.ignored_builds.is_empty() {
+            reporter.emit(Event::Info(format!(
+                "Ignored build scripts: {}.\nRun \"pnpm approve-builds\" to pick which dependencies should be allowed to run scripts.",
+                build_report.ignored_builds.join(", ")
+            )));
+        }
         let projects = projects_in_dependency_order(plan);
         let stages = if self.with_dev {
             &tack_build::PROJECT_STAGES[..]
@@ -366,14 +375,6 @@ impl Builds {
         )?;
         if self.strict {
             return Ok(ignored_builds_error(&build_report.ignored_builds).map(CliError::from));
-        }
-        // pnpm 12's lines, word for word: the lockfile and the settings are pnpm's, so its
-        // `approve-builds` writes the `allowBuilds` this install reads.
-        if !build_report.ignored_builds.is_empty() {
-            reporter.emit(Event::Info(format!(
-                "Ignored build scripts: {}.\nRun \"pnpm approve-builds\" to pick which dependencies should be allowed to run scripts.",
-                build_report.ignored_builds.join(", ")
-            )));
         }
         Ok(None)
     }
