@@ -2144,3 +2144,97 @@ fn directories_another_installer_left_are_moved_aside_like_pnpm() {
     let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+/// pnpm 12 checks the workspace projects an install selects for cycles (their dependencies
+/// of every group, a peer it installed included), right after the
+/// "Scope" line: a warning naming each cycle's directories, an error
+/// (`ERR_PNPM_DISALLOW_WORKSPACE_CYCLES`) with `disallowWorkspaceCycles`, nothing with
+/// `ignoreWorkspaceCycles` or when the selection breaks the cycle. (tack never checked.)
+#[test]
+fn cyclic_workspace_dependencies_are_reported_like_pnpm() {
+    let registry = registry::start();
+    let reference = TestProject::new();
+    reference
+        .write("package.json", r#"{"name": "root", "private": true}"#)
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        );
+    for (name, deps) in [
+        // a → c → b → a, and c ⇄ d: pnpm lists the first loop it walks from `a`, in walk
+        // order, and not `d` (which sequences after the listed cycle).
+        ("a", r#""dependencies": {"c": "workspace:*"}"#),
+        (
+            "c",
+            r#""devDependencies": {"b": "workspace:*"}, "optionalDependencies": {"d": "workspace:*"}"#,
+        ),
+        ("b", r#""dependencies": {"a": "workspace:*"}"#),
+        ("d", r#""dependencies": {"c": "workspace:*"}"#),
+        ("z", r#""dependencies": {"y": "workspace:*"}"#),
+        ("y", r#""optionalDependencies": {"z": "workspace:*"}"#),
+        // A peer pnpm installs for `p` counts.
+        ("p", r#""peerDependencies": {"q": "workspace:*"}"#),
+        ("q", r#""dependencies": {"p": "workspace:*"}"#),
+        ("s", r#""dependencies": {"s": "workspace:*"}"#),
+    ] {
+        reference.write(
+            &format!("packages/{name}/package.json"),
+            &format!(r#"{{"name": "{name}", "version": "1.0.0", {deps}}}"#),
+        );
+    }
+    reference.lock_with_pnpm();
+    let cases: [(&[&str], &str); 5] = [
+        (&[], ""),
+        (&["--filter", "a..."], ""),
+        (&["--filter", "a", "--filter", "b"], ""),
+        (&[], "disallowWorkspaceCycles: true\n"),
+        (&[], "ignoreWorkspaceCycles: true\n"),
+    ];
+    for (args, settings) in cases {
+        let runs = ["pnpm", "tack"].map(|tool| {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            project.add_settings(settings);
+            let mut full = vec!["install", "--frozen-lockfile"];
+            full.extend_from_slice(args);
+            let out = project.run_tool(tool, &full);
+            let dir = project.dir().display().to_string();
+            let said = |bytes: &[u8]| String::from_utf8_lossy(bytes).replace(&dir, "<dir>");
+            let lines: Vec<String> = said(&out.stdout)
+                .lines()
+                .filter(|l| !l.starts_with("Done in"))
+                .map(str::to_string)
+                .collect();
+            (out.status.code(), lines, said(&out.stderr))
+        });
+        let context = format!("{args:?} {settings}");
+        assert_eq!(runs[0].0, runs[1].0, "{context}: exit codes");
+        assert_eq!(runs[0].1, runs[1].1, "{context}: stdout");
+        let cycles = "There are cyclic workspace dependencies: <dir>/packages/a, \
+                      <dir>/packages/c, <dir>/packages/b; <dir>/packages/p, <dir>/packages/q; \
+                      <dir>/packages/y, <dir>/packages/z";
+        match (args.len(), settings) {
+            (0, "") => assert_eq!(runs[1].1[1], format!("[WARN] {cycles}"), "{context}"),
+            (2, _) => assert!(
+                runs[1].1.iter().any(|l| l.ends_with(
+                    "dependencies: <dir>/packages/a, <dir>/packages/c, <dir>/packages/b"
+                )),
+                "{context}: {:#?}",
+                runs[1].1
+            ),
+            (0, s) if s.starts_with("disallow") => {
+                assert!(
+                    runs[1].2.contains("ERR_PNPM_DISALLOW_WORKSPACE_CYCLES"),
+                    "{}",
+                    runs[1].2
+                );
+                assert!(runs[1].2.contains(cycles), "{}", runs[1].2);
+            }
+            _ => assert!(
+                !runs[1].1.iter().any(|l| l.contains("cyclic")),
+                "{context}: {:#?}",
+                runs[1].1
+            ),
+        }
+    }
+}

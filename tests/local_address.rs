@@ -50,7 +50,7 @@ fn downloads_connect_from_the_local_address() {
         let out = install(&project);
         assert!(out.success(), "{npmrc:?}: {}", out.describe());
         assert_eq!(
-            out.stderr.contains("local-address \"eth0\" is ignored"),
+            out.stdout.contains("local-address \"eth0\" is ignored"),
             npmrc.contains("eth0"),
             "{npmrc:?}: the warning: {}",
             out.describe()
@@ -110,7 +110,7 @@ fn a_local_address_that_cannot_be_used_fails_cleanly() {
         );
         // Binding fails the same way every time: no retries.
         assert!(
-            !out.stderr.contains("retry 1 of"),
+            !format!("{}{}", out.stdout, out.stderr).contains("retry 1 of"),
             "{value}: retried: {}",
             out.describe()
         );

@@ -344,7 +344,7 @@ fn a_registry_that_ends_the_handshake_is_a_clear_error_not_retried() {
         out.describe()
     );
     assert!(
-        !out.stderr.contains("retry 1 of"),
+        !format!("{}{}", out.stdout, out.stderr).contains("retry 1 of"),
         "retried: {}",
         out.describe()
     );

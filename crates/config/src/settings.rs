@@ -197,6 +197,8 @@ settings! {
     prefer_symlinked_executables: bool => "preferSymlinkedExecutables",
     deploy_all_files: bool => "deployAllFiles",
     dedupe_direct_deps: bool => "dedupeDirectDeps",
+    ignore_workspace_cycles: bool => "ignoreWorkspaceCycles",
+    disallow_workspace_cycles: bool => "disallowWorkspaceCycles",
     resolve_peers_from_workspace_root: bool => "resolvePeersFromWorkspaceRoot",
     permissions: Value => "permissions",
     lockfile_format: Value => "lockfile.format",

@@ -13,12 +13,13 @@
 //! the selection installs depends on one (an injected project's `link:` dependency): pnpm 12
 //! installs that project too, with its own dependencies.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use tack_config::IncludedDeps;
 use tack_lockfile::{DepGroup, Lockfile};
 
+use super::project_graph::ProjectGraph;
 use crate::error::CliError;
 
 /// One parsed selector (pnpm's `parseProjectSelector`).
@@ -42,8 +43,8 @@ struct Selector {
 pub struct Selected {
     /// The importer ids to install (see the module doc).
     pub importer_ids: Vec<String>,
-    /// How many projects the selectors themselves chose (pnpm's "Scope: N of M").
-    pub chosen: usize,
+    /// The projects the selectors themselves chose (pnpm's "Scope: N of M").
+    pub chosen: BTreeSet<String>,
 }
 
 /// The importer ids chosen by `selectors` (`--filter`) and `prod_selectors`
@@ -87,8 +88,7 @@ pub fn select_importers(
     if chosen.is_empty() {
         return Ok(None);
     }
-    let count = chosen.len();
-    let mut selected = chosen;
+    let mut selected = chosen.clone();
     // pnpm 12 always links the root project too, and does not add the workspace projects a
     // selected one depends on (they stay bare symlinks; observed with `--filter a`).
     if lockfile.importers.contains_key(".") {
@@ -98,7 +98,7 @@ pub fn select_importers(
     add_projects_packages_link_to(lockfile, include, &mut selected);
     Ok(Some(Selected {
         importer_ids: selected.into_iter().collect(),
-        chosen: count,
+        chosen,
     }))
 }
 
@@ -198,51 +198,7 @@ fn join_glob(prefix: &Path, relative: &str) -> String {
         .into_owned()
 }
 
-/// The workspace projects and what each depends on, by importer id.
-struct ProjectGraph<'a> {
-    /// Importer id, directory, name.
-    nodes: Vec<(&'a str, PathBuf, Option<&'a str>)>,
-    /// Per importer id: (dependency's importer id, whether only as a dev dependency).
-    edges: HashMap<&'a str, Vec<(String, bool)>>,
-}
-
-impl<'a> ProjectGraph<'a> {
-    fn new(lockfile: &'a Lockfile, projects: &'a [tack_config::Project]) -> Self {
-        let nodes: Vec<(&str, PathBuf, Option<&str>)> = projects
-            .iter()
-            .map(|p| {
-                (
-                    p.importer_id.as_str(),
-                    p.dir.clone(),
-                    p.manifest.name.as_deref(),
-                )
-            })
-            .collect();
-        let ids: HashSet<&str> = nodes.iter().map(|n| n.0).collect();
-        let mut edges: HashMap<&str, Vec<(String, bool)>> = HashMap::new();
-        for (id, importer) in &lockfile.importers {
-            let Some(&from) = ids.get(id.as_str()) else {
-                continue;
-            };
-            for (_, dep, group) in importer.all_deps() {
-                let target = if let Some(rel) = dep.version.strip_prefix("link:") {
-                    join_importer(id, rel)
-                } else if let Some(rel) = dep.version.strip_prefix("file:") {
-                    join_importer(".", rel)
-                } else {
-                    continue;
-                };
-                if ids.contains(target.as_str()) && target != *id {
-                    edges
-                        .entry(from)
-                        .or_default()
-                        .push((target, group == DepGroup::Dev));
-                }
-            }
-        }
-        ProjectGraph { nodes, edges }
-    }
-
+impl ProjectGraph<'_> {
     /// pnpm's `filterWorkspaceProjects`: the projects the include selectors choose (every
     /// project when there are none), less those the exclude selectors choose.
     fn choose(&self, selectors: &[&Selector], prod_only: bool) -> BTreeSet<String> {
@@ -348,16 +304,6 @@ fn pick_subgraph(
         }
         let children = next(start);
         pick_subgraph(next, &children, walked, true);
-    }
-}
-
-/// An importer id joined with a relative path (`packages/a` + `../b` → `packages/b`).
-fn join_importer(id: &str, rel: &str) -> String {
-    let joined = tack_fs::normalize_lexically(&Path::new(id).join(rel));
-    if joined.as_os_str().is_empty() {
-        ".".to_string()
-    } else {
-        joined.to_string_lossy().into_owned()
     }
 }
 
@@ -506,13 +452,6 @@ mod tests {
         assert!(dir_glob_match("/ws/packages/**", "/ws/packages/a/b"));
         assert!(dir_glob_match("/ws/**/b", "/ws/packages/a/b"));
         assert!(dir_glob_match("/ws/p?ckages/a/", "/ws/packages/a"));
-    }
-
-    #[test]
-    fn importer_paths_join() {
-        assert_eq!(join_importer("packages/a", "../b"), "packages/b");
-        assert_eq!(join_importer("packages/a", "../.."), ".");
-        assert_eq!(join_importer(".", "packages/b"), "packages/b");
     }
 
     #[test]

@@ -17,11 +17,12 @@ mod in_progress;
 mod materialize;
 pub mod noop;
 pub mod plan;
+mod project_graph;
 mod project_lock;
 mod summary;
 mod unsupported_settings;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -401,6 +402,10 @@ pub fn run(
             fresh
         }
     };
+    if no_filter && projects.len() > 1 {
+        let all: BTreeSet<String> = projects.iter().map(|p| p.importer_id.clone()).collect();
+        check_cycles(&lockfile, &projects, &all, &config, reporter)?;
+    }
     let importer_ids: Vec<String> = if no_filter {
         // The lockfile's importers whose projects are there: pnpm 12 leaves out one whose
         // directory is gone (a project deleted, the lockfile not yet updated), rather than
@@ -422,9 +427,10 @@ pub fn run(
         match selected {
             Some(selected) => {
                 reporter.emit(Event::ScopeSelected {
-                    selected: selected.chosen,
+                    selected: selected.chosen.len(),
                     projects: projects.len(),
                 });
+                check_cycles(&lockfile, &projects, &selected.chosen, &config, reporter)?;
                 selected.importer_ids
             }
             // pnpm 12 installs nothing, and fails only when asked to.
@@ -1042,6 +1048,43 @@ fn purge_modules_dir(modules_dir: &Path) -> Result<(), CliError> {
     fs_err::rename(modules_dir, &aside)
         .and_then(|()| fs_err::remove_dir_all(&aside))
         .map_err(|e| CliError::new("ERR_TACK_PURGE", e.to_string()))
+}
+
+/// pnpm 12's check of the workspace projects an install selects (`scope`): cycles among them
+/// are a warning, an error with `disallowWorkspaceCycles`, nothing with
+/// `ignoreWorkspaceCycles`.
+fn check_cycles(
+    lockfile: &Lockfile,
+    projects: &[tack_config::Project],
+    scope: &BTreeSet<String>,
+    config: &Config,
+    reporter: &Reporter,
+) -> Result<(), CliError> {
+    if config.settings.ignore_workspace_cycles == Some(true) {
+        return Ok(());
+    }
+    let cycles = project_graph::ProjectGraph::new(lockfile, projects).cycles(scope);
+    if cycles.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = cycles
+        .iter()
+        .map(|cycle| {
+            let dirs: Vec<String> = cycle.iter().map(|d| d.display().to_string()).collect();
+            dirs.join(", ")
+        })
+        .collect();
+    let message = format!(
+        "There are cyclic workspace dependencies: {}",
+        listed.join("; ")
+    );
+    if config.settings.disallow_workspace_cycles == Some(true) {
+        return Err(CliError::new("ERR_PNPM_DISALLOW_WORKSPACE_CYCLES", message).with_help(
+            "Break the cycle (a project's dependencies, devDependencies and optionalDependencies count), or set disallowWorkspaceCycles: false.",
+        ));
+    }
+    reporter.warn(message);
+    Ok(())
 }
 
 /// Whether the last install linked the projects' direct dependencies with the

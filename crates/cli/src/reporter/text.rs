@@ -145,14 +145,15 @@ impl TextState {
                 package_id,
                 attempt,
                 reason,
-            } => stderr_line(&format!(
-                "WARN  GET of {package_id} failed ({reason}); retry {attempt}"
+            } => self.line(&format!(
+                "[WARN] GET of {package_id} failed ({reason}); retry {attempt}"
             )),
             // pnpm 12 prints no line per skipped package (a platform package of esbuild or
             // rollup is skipped on every install); the summary lists the project's own skipped
             // optional dependencies as removed.
             Event::SkippedOptional { .. } => {}
-            Event::Warning(message) => stderr_line(&format!("WARN  {message}")),
+            // pnpm 12 prints its warnings where it prints everything else, as `[WARN] …`.
+            Event::Warning(message) => self.line(&format!("[WARN] {message}")),
             Event::Info(message) => {
                 for line in message.lines() {
                     self.line(line);
