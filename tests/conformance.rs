@@ -2238,3 +2238,57 @@ fn cyclic_workspace_dependencies_are_reported_like_pnpm() {
         }
     }
 }
+
+/// An override that reaches a project's own dependency changes the specifier pnpm 12 records
+/// for it (`^7.0.0` under `is-number: 6.0.0` is `6.0.0`), by name, by a parent selector
+/// naming the workspace project (`lib@^1>…`), through a catalog, or removes it (`-`). A
+/// frozen install compares the manifest as the overrides leave it. (tack compared the
+/// manifest as written and failed with `ERR_PNPM_OUTDATED_LOCKFILE`.)
+#[test]
+fn overrides_of_a_project_s_own_dependencies_install_frozen_like_pnpm() {
+    let registry = registry::start();
+    let single = TestProject::new();
+    single
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0",
+                "dependencies": {"is-number": "^7.0.0", "is-odd": "^3.0.1"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\ncatalog:\n  is-number: 6.0.0\noverrides:\n  is-number: 'catalog:'\n",
+        );
+    let workspace = TestProject::new();
+    workspace
+        .write("package.json", r#"{"name": "root", "private": true}"#)
+        .write(
+            "packages/lib/package.json",
+            r#"{"name": "lib", "version": "1.0.0",
+                "dependencies": {"is-number": "^7.0.0", "is-odd": "^3.0.1"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n\
+             overrides:\n  'lib@^1>is-number': 6.0.0\n  is-odd: '-'\n",
+        );
+    for (project, importer) in [(&single, "."), (&workspace, "packages/lib")] {
+        project.lock_with_pnpm();
+        let tack = assert_same_tree(project, &[]);
+        let lock = fs_err::read_to_string(tack.dir().join("pnpm-lock.yaml")).unwrap();
+        assert!(
+            lock.contains(&format!(
+                "  {importer}:\n    dependencies:\n      is-number:\n        specifier: 6.0.0\n"
+            )),
+            "{lock}"
+        );
+        let modules = tack.dir().join(importer).join("node_modules");
+        let linked = fs_err::read_link(modules.join("is-number")).unwrap();
+        assert!(
+            linked.to_string_lossy().contains("is-number@6.0.0"),
+            "{}",
+            linked.display()
+        );
+    }
+}

@@ -41,8 +41,9 @@ pub fn check_frozen_lockfile(
     if !manifests {
         return Ok(());
     }
+    let overrides = wanted_overrides(config, root_manifest);
     for project in projects {
-        check_importer(config, lockfile, project)?;
+        check_importer(config, lockfile, project, &overrides)?;
         check_linked_projects(lockfile, project, projects)?;
     }
     Ok(())
@@ -302,6 +303,7 @@ fn check_importer(
     config: &Config,
     lockfile: &Lockfile,
     project: &Project,
+    overrides: &IndexMap<String, String>,
 ) -> Result<(), ConfigError> {
     let Some(importer) = lockfile.importers.get(&project.importer_id) else {
         // A project with no dependencies at all needs no importer: pnpm 12 installs such a
@@ -322,7 +324,20 @@ fn check_importer(
         manifest: manifest_name.clone(),
         reason,
     };
-    match satisfies_manifest(config, importer, &project.manifest) {
+    // pnpm compares the manifest as its overrides leave it.
+    let overridden;
+    let manifest = if overrides.is_empty() {
+        &project.manifest
+    } else {
+        overridden = crate::overrides::apply_to_project(
+            &project.manifest,
+            overrides,
+            &config.workspace_root,
+            &project.dir,
+        );
+        &overridden
+    };
+    match satisfies_manifest(config, importer, manifest) {
         Ok(()) => Ok(()),
         Err(Reason::Specifiers(diff)) => Err(outdated(format!(
             "specifiers in the lockfile don't match specifiers in package.json:\n* in importers[\"{}\"]:\n{diff}",

@@ -12,6 +12,7 @@ mod manifest;
 mod matcher;
 pub mod node_probe;
 pub mod npmrc;
+pub mod overrides;
 pub mod precedence;
 pub mod project_engines;
 mod projects;

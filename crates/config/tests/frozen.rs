@@ -358,5 +358,12 @@ fn an_override_referencing_a_root_dependency_is_resolved_before_comparing() {
         "overrides:\n  kind-of: 6.0.3\n",
         "overrides:\n  kind-of: 6.0.3\n  is-odd: ^3.0.1\n",
     );
+    // The override reaches `b`'s peer too, and pnpm 12 records the peer it installs with the
+    // overridden specifier.
+    edit(
+        &root.join("pnpm-lock.yaml"),
+        "  packages/b:\n    dependencies:\n      is-odd:\n        specifier: ^3.0.0\n",
+        "  packages/b:\n    dependencies:\n      is-odd:\n        specifier: ^3.0.1\n",
+    );
     check(&root).unwrap();
 }
