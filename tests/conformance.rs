@@ -2292,3 +2292,46 @@ fn overrides_of_a_project_s_own_dependencies_install_frozen_like_pnpm() {
         );
     }
 }
+
+/// pnpm 12 gives a tarball URL or a local path whose part after the protocol has `+`, `#`, `:`
+/// or `?` (a registry port, a directory named `c+x`) a virtual-store name with a hash of its
+/// dep path, so that it cannot share a directory with one that had `/` there. (tack named
+/// them `…+8765+…` and `cx@file+local+c+x` without the hash.)
+#[test]
+fn urls_and_paths_with_ambiguous_characters_get_hashed_store_names_like_pnpm() {
+    let registry = registry::start();
+    // Another server's tarball: a URL of the configured registry pnpm takes for a registry
+    // package.
+    let elsewhere = registry::start();
+    let project = TestProject::new();
+    let tarball = format!("{}is-odd/-/is-odd-3.0.1.tgz", elsewhere.url());
+    assert!(tarball.contains("127.0.0.1:"), "{tarball}");
+    project
+        .write(
+            "package.json",
+            &format!(
+                r#"{{"name": "p", "version": "1.0.0",
+                    "dependencies": {{"odd": "{tarball}", "cx": "file:local/c+x"}}}}"#
+            ),
+        )
+        .write(
+            "local/c+x/package.json",
+            r#"{"name": "cx", "version": "1.0.0"}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    project.lock_with_pnpm();
+    let tack = assert_same_tree(&project, &[]);
+    let names: Vec<String> = fs_err::read_dir(tack.dir().join("node_modules/.pnpm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for prefix in ["cx@file+local+c+x_", "is-odd@http+++127.0.0.1+"] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with(prefix) && n.len() >= prefix.len() + 32),
+            "{prefix}: {names:?}"
+        );
+    }
+}

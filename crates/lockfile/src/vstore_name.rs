@@ -20,6 +20,15 @@ pub fn dep_path_to_filename(dep_path: &str, max_len: usize) -> String {
         }
         filename = filename.replace(")(", "_").replace(['(', ')'], "_");
     }
+    // pnpm 12: a URL or path whose `+ # : ?` became `+` could share a name with one that had
+    // `/` there, so it keeps the name and gains a hash of the dep path.
+    if is_ambiguous_location(dep_path) {
+        let hash = hex::encode(Sha256::digest(dep_path.as_bytes()));
+        let named = format!("{filename}_{}", &hash[..32]);
+        if utf16_len(&named) <= max_len {
+            return named;
+        }
+    }
     let too_long = utf16_len(&filename) > max_len;
     let has_upper = !is_lowercase(&filename) && !filename.starts_with("file+");
     if too_long || has_upper {
@@ -28,6 +37,22 @@ pub fn dep_path_to_filename(dep_path: &str, max_len: usize) -> String {
         return format!("{}_{}", utf16_prefix(&filename, keep), &hash[..32]);
     }
     filename
+}
+
+/// Whether a dep path's version is a URL or a local path (`file:`, `http(s):`, `git…:`) whose
+/// part after the protocol holds a character the name turns into `+` where `/` could have
+/// been: `+`, `#`, `:` or `?` (a port, a fragment, a query, a `+` in a directory name).
+fn is_ambiguous_location(dep_path: &str) -> bool {
+    let without_peers = dep_path.split('(').next().unwrap_or(dep_path);
+    let version = match without_peers.get(1..).and_then(|rest| rest.find('@')) {
+        Some(at) => &without_peers[at + 2..],
+        None => without_peers,
+    };
+    let Some((protocol, rest)) = version.split_once(':') else {
+        return false;
+    };
+    let located = matches!(protocol, "file" | "http" | "https") || protocol.starts_with("git");
+    located && rest.contains(['+', '#', ':', '?'])
 }
 
 /// Whether `text` is its own lowercase (`text == text.to_lowercase()`), without making the
@@ -129,6 +154,17 @@ mod tests {
             ),
             ("tar-pkg@file:tar-pkg-1.0.0.tgz", "tar-pkg@file+tar-pkg-1.0.0.tgz"),
             ("file:Local/X", "file+Local+X"),
+            // pnpm 12 hashes the dep path of a location with `+ # : ?` after its protocol.
+            (
+                "ms@http://127.0.0.1:8765/ms-2.1.3.tgz",
+                "ms@http+++127.0.0.1+8765+ms-2.1.3.tgz_a77655337d48dd37e2bce23e8ed9df84",
+            ),
+            ("locx@file:loc+x", "locx@file+loc+x_e84b812afe05fa96b2f1bf9e8b6f98cf"),
+            (
+                "is-odd@http://127.0.0.1:8765/is-odd-3.0.1.tgz#sha=1",
+                "is-odd@http+++127.0.0.1+8765+is-odd-3.0.1.tgz+sha=1_6f2ce9d8fb3ff14f76fa1f1302bd59bd",
+            ),
+            ("ms@http://127.0.0.1/ms-2.1.3.tgz", "ms@http+++127.0.0.1+ms-2.1.3.tgz"),
         ];
         for (dep_path, want) in cases {
             assert_eq!(dep_path_to_filename(dep_path, 120), want, "{dep_path}");
