@@ -959,6 +959,48 @@ fn tack_uses_the_side_effects_cache_pnpm_wrote() {
     assert_success(&store_status(&project), "tack store status");
 }
 
+/// pnpm 12's side-effects cache key hashes every child the lockfile lists for a package: an
+/// optional one this platform skips (as esbuild's platform packages) hashed like any other,
+/// one `--no-optional` leaves out as `""`. tack finds pnpm's cached build either way. (tack
+/// hashed only the children it installed, missed pnpm's entry and ran the build again.)
+#[test]
+fn the_side_effects_cache_key_counts_skipped_optional_children_like_pnpm() {
+    let registry = registry::start();
+    let manifest = json!({"name": "p", "version": "1.0.0",
+        "dependencies": {"tack-build-platform": "1.0.0"}});
+    for flags in [&[][..], &["--no-optional"][..]] {
+        let project = resolved(
+            &registry.url(),
+            manifest.clone(),
+            "allowBuilds:\n  tack-build-platform: true\n",
+        );
+        let args: Vec<&str> = ["install", "--frozen-lockfile"]
+            .iter()
+            .chain(flags)
+            .copied()
+            .collect();
+        assert_success(&project.pnpm(&args), "pnpm install");
+        assert_eq!(
+            log(&project),
+            "tack-build-platform postinstall\n",
+            "{flags:?}"
+        );
+        clear_node_modules(&project);
+        let out = project.tack(&args);
+        assert_success(&out, "tack install on pnpm's store");
+        assert_eq!(
+            log(&project),
+            "tack-build-platform postinstall\n",
+            "{flags:?}: tack built again:\n{}",
+            text(&out)
+        );
+        assert_eq!(
+            read(&project, "node_modules/tack-build-platform/built.txt"),
+            "built by postinstall\n"
+        );
+    }
+}
+
 const GYP_DIR: &str = "node_modules/tack-gyp-addon";
 
 /// The prefix of the `node` on PATH (two levels above its real path), whose `include/node`

@@ -81,6 +81,9 @@ pub struct Builds {
     /// built in this install, needs its cache key, and building the graph (a copy of every
     /// edge) cost about a millisecond before the first import.
     dep_graph: OnceLock<DepStateGraph>,
+    /// What the graph is built from: pnpm 12 hashes every lockfile child of a package, one
+    /// this platform skips too.
+    lockfile: std::sync::Arc<Lockfile>,
     dep_cache: Mutex<DepStateCache>,
     /// `<platform>;<arch>;node<major>;format=2`, or `None` without a `node` (no cache then).
     engine: Option<String>,
@@ -99,7 +102,7 @@ impl Builds {
     /// Settings from `config`, patches and the hashing graph from the lockfile. Call before
     /// materializing (it reads the previous `.modules.yaml`).
     pub fn new(
-        lockfile: &Lockfile,
+        lockfile: &std::sync::Arc<Lockfile>,
         plan: &InstallPlan,
         config: &Config,
         node_version: Option<&str>,
@@ -183,6 +186,7 @@ impl Builds {
             used_patches,
             pkgs,
             dep_graph: OnceLock::new(),
+            lockfile: lockfile.clone(),
             dep_cache: Mutex::new(DepStateCache::new()),
             engine,
             node_version: node_version.map(|v| format!("v{}", v.trim_start_matches('v'))),
@@ -208,7 +212,9 @@ impl Builds {
         patch: Option<&str>,
     ) -> Option<String> {
         let engine = self.engine.as_ref()?;
-        let graph = self.dep_graph.get_or_init(|| dep_state_graph(plan));
+        let graph = self
+            .dep_graph
+            .get_or_init(|| dep_state_graph(&self.lockfile, plan));
         let mut cache = self.dep_cache.lock().unwrap_or_else(|e| e.into_inner());
         Some(calc_dep_state(
             graph,
@@ -701,29 +707,41 @@ fn report(reporter: &Reporter, event: &BuildEvent<'_>) {
     });
 }
 
-/// pnpm's `getPkgIdWithPatchHash`: the dep path without its peers suffix (the patch suffix
-/// stays), and without `name@` for non-registry versions.
-/// The graph side-effects cache keys hash: every package's full id and its edges to
-/// other packages.
-fn dep_state_graph(plan: &InstallPlan) -> DepStateGraph {
+/// The graph side-effects cache keys hash, as pnpm 12 builds it from the lockfile: every
+/// package this install has, or skips on this platform, with its full id and its edges to
+/// every child the lockfile lists (`dependencies`, then `optionalDependencies`). A child the
+/// install leaves out entirely (an optional one under `--no-optional`) has no node, and
+/// hashes as `""`. (Hashing only the installed children gave esbuild, whose platform
+/// packages are optional, a key of its own on every platform, so pnpm's cached build was
+/// never found.)
+fn dep_state_graph(lockfile: &Lockfile, plan: &InstallPlan) -> DepStateGraph {
+    let present = plan
+        .link
+        .packages
+        .iter()
+        .map(|p| p.dep_path.as_str())
+        .chain(plan.skipped.iter().map(String::as_str));
     let mut graph = DepStateGraph::new();
-    for (pkg, src) in plan.link.packages.iter().zip(&plan.sources) {
-        let integrity = match &src.source {
-            Source::Tarball { integrity, .. } => integrity.as_str(),
-            Source::Directory(_) => "undefined",
+    for dep_path in present {
+        let Some(snapshot) = lockfile.snapshots.get(dep_path) else {
+            continue;
         };
-        let children = pkg
-            .children
+        let integrity = lockfile
+            .package(dep_path)
+            .and_then(|info| info.resolution.integrity())
+            .unwrap_or("undefined");
+        let children = snapshot
+            .dependencies
             .iter()
-            .filter_map(|(alias, target)| match target {
-                ChildTarget::DepPath(child) => Some((alias.clone(), child.clone())),
-                ChildTarget::Link(_) => None,
+            .chain(&snapshot.optional_dependencies)
+            .filter_map(|(alias, reference)| {
+                tack_lockfile::ref_to_dep_path(reference, alias).map(|child| (alias.clone(), child))
             })
             .collect();
         graph.insert(
-            pkg.dep_path.clone(),
+            dep_path.to_string(),
             DepStateNode {
-                full_pkg_id: full_pkg_id(&pkg_id_with_patch_hash(&pkg.dep_path), integrity),
+                full_pkg_id: full_pkg_id(&pkg_id_with_patch_hash(dep_path), integrity),
                 children,
             },
         );
@@ -731,6 +749,8 @@ fn dep_state_graph(plan: &InstallPlan) -> DepStateGraph {
     graph
 }
 
+/// pnpm's `getPkgIdWithPatchHash`: the dep path without its peers suffix (the patch suffix
+/// stays), and without `name@` for non-registry versions.
 fn pkg_id_with_patch_hash(dep_path: &str) -> String {
     let parts = parse_dep_path(dep_path);
     let mut id = format!("{}@{}", parts.name, parts.version);
