@@ -2004,25 +2004,55 @@ fn pnpm_install_flags_are_accepted_like_pnpm() {
 }
 
 /// pnpm 12 no longer reads package.json's `pnpm` field and warns, naming the keys it ignored;
-/// tack ignores the field too (it always did) and now says so the same way.
+/// tack ignores the field too (it always did) and says so the same way. pnpm also warns of `$`
+/// version references in overrides. Both warnings come first, in pnpm's words, on every
+/// install, a no-op one too. (tack had its own ending for the first, said it only when it
+/// linked, and never said the second.)
 #[test]
-fn a_pnpm_field_in_package_json_is_ignored_with_a_warning_like_pnpm() {
+fn configuration_warnings_are_printed_on_every_install_like_pnpm() {
     let registry = registry::start();
-    let manifest = r#"{"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"},
-                       "pnpm": {"overrides": {"is-number": "7.0.0"}}}"#;
-    let project = resolved_project(manifest, &registry.url());
-    let tack = assert_same_tree(&project, &[]);
-    for tool in ["pnpm", "tack"] {
-        let copy = tack_suite::conformance::clone_inputs(&tack);
-        let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0",
+                "dependencies": {"is-odd": "3.0.1", "is-number": "7.0.0"},
+                "pnpm": {"overrides": {"is-number": "7.0.0"}}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\noverrides:\n  is-odd>is-number: $is-number\n",
+        );
+    reference.lock_with_pnpm();
+    let runs = ["pnpm", "tack"].map(|tool| {
+        let copy = tack_suite::conformance::clone_inputs(&reference);
+        [1, 2].map(|_| {
+            let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            // pnpm prints the first warning before its reporter starts, on stderr.
+            let warned: Vec<String> = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| l.contains("[WARN]"))
+                .map(str::to_string)
+                .collect();
+            (
+                tack_suite::conformance::comparable_output(&out.stdout),
+                warned,
+            )
+        })
+    });
+    assert_eq!(runs[0], runs[1]);
+    for (stdout, stderr) in &runs[1] {
+        let pnpm_field = "[WARN] The \"pnpm\" field in package.json is no longer read by pnpm. The following keys were ignored: \"pnpm.overrides\".";
+        let reference = "[WARN] The \"$\" version reference syntax in overrides is deprecated (used by: is-odd>is-number).";
+        assert!(
+            stderr.iter().any(|l| l.starts_with(pnpm_field)),
+            "{stderr:#?}"
         );
         assert!(
-            all.contains("The \"pnpm\" field in package.json is no longer read by pnpm. The following keys were ignored: \"pnpm.overrides\""),
-            "{tool}: {all}"
+            stdout.iter().any(|l| l.starts_with(reference)),
+            "{stdout:#?}"
         );
     }
 }

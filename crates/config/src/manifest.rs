@@ -111,7 +111,7 @@ impl Manifest {
         (!keys.is_empty()).then(|| {
             format!(
                 "The \"pnpm\" field in package.json is no longer read by pnpm. The following keys \
-                 were ignored: {}. Settings now go in pnpm-workspace.yaml.",
+                 were ignored: {}. See https://pnpm.io/settings for the new home of each setting.",
                 keys.join(", ")
             )
         })

@@ -285,6 +285,14 @@ pub fn run(
         );
     }
     unsupported_settings::refuse_unsupported_settings(&config)?;
+    // pnpm 12's configuration warnings, printed on every install (a no-op one too).
+    if let Some(warning) = tack_config::read_manifest(&config.lockfile_dir.join("package.json"))
+        .ok()
+        .and_then(|root| root.ignored_pnpm_field_warning())
+    {
+        reporter.emit(Event::EarlyWarning(warning));
+    }
+    warn_of_version_references(&config, reporter);
     let store = store_dir_for(&config);
     // The node version is usually remembered (see `node_probe`), and read here: the no-op
     // gate compares it (`engines` decide which optional packages are installed, and whether
@@ -364,13 +372,6 @@ pub fn run(
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
-    if let Some(warning) = projects
-        .iter()
-        .find(|p| p.importer_id == ".")
-        .and_then(|root| root.manifest.ignored_pnpm_field_warning())
-    {
-        reporter.warn(warning);
-    }
     // pnpm 12's first line in a workspace, unless `--filter` narrows the install.
     if projects.len() > 1 && no_filter {
         reporter.emit(Event::Scope {
@@ -1048,6 +1049,22 @@ fn purge_modules_dir(modules_dir: &Path) -> Result<(), CliError> {
     fs_err::rename(modules_dir, &aside)
         .and_then(|()| fs_err::remove_dir_all(&aside))
         .map_err(|e| CliError::new("ERR_TACK_PURGE", e.to_string()))
+}
+
+/// pnpm 12's deprecation of `$name` override values, in its words, on every install.
+fn warn_of_version_references(config: &Config, reporter: &Reporter) {
+    let users: Vec<&str> = config
+        .overrides
+        .iter()
+        .filter(|(_, value)| value.starts_with('$'))
+        .map(|(selector, _)| selector.as_str())
+        .collect();
+    if !users.is_empty() {
+        reporter.warn(format!(
+            "The \"$\" version reference syntax in overrides is deprecated (used by: {}). Define the version in a catalog and reference it with the \"catalog:\" protocol instead. See https://pnpm.io/catalogs",
+            users.join(", ")
+        ));
+    }
 }
 
 /// pnpm 12's check of the workspace projects an install selects (`scope`): cycles among them

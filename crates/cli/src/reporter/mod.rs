@@ -113,6 +113,9 @@ pub enum Event {
         reason: String,
     },
     Warning(String),
+    /// A warning pnpm 12 prints before its reporter starts, on stderr (the ignored `pnpm`
+    /// field of package.json).
+    EarlyWarning(String),
     /// A message pnpm prints as plain lines on stdout (no `WARN` prefix).
     Info(String),
     /// A lifecycle script of a dependency or project, or a patch being applied: `prefix` is

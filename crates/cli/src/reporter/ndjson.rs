@@ -44,7 +44,7 @@ pub(crate) fn records(event: &Event) -> Vec<Value> {
         Event::SkippedOptional { package_id, reason } => vec![
             json!({"name": "pnpm:skipped-optional-dependency", "level": "debug", "package": {"id": package_id}, "reason": reason, "prefix": ".", "time": time}),
         ],
-        Event::Warning(message) => vec![
+        Event::Warning(message) | Event::EarlyWarning(message) => vec![
             json!({"name": "pnpm", "level": "warn", "message": message, "prefix": ".", "time": time}),
         ],
         Event::Info(message) => vec![

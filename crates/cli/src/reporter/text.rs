@@ -154,6 +154,7 @@ impl TextState {
             Event::SkippedOptional { .. } => {}
             // pnpm 12 prints its warnings where it prints everything else, as `[WARN] …`.
             Event::Warning(message) => self.line(&format!("[WARN] {message}")),
+            Event::EarlyWarning(message) => stderr_line(&format!("[WARN] {message}")),
             Event::Info(message) => {
                 for line in message.lines() {
                     self.line(line);
