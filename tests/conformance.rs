@@ -2365,3 +2365,62 @@ fn urls_and_paths_with_ambiguous_characters_get_hashed_store_names_like_pnpm() {
         );
     }
 }
+
+/// A package this host does not fit, reached by a regular dependency, is installed with a
+/// warning in pnpm 12's words (`wanted {"os":["darwin"],"cpu":[…]} (current: {…})`, `wanted:
+/// {"node":">=99"}` for engines), printed before "Lockfile is up to date"; with
+/// `engineStrict` the install fails before that line. (tack had its own wording, with the
+/// code, after the line.)
+#[test]
+fn unsupported_platform_and_engine_warnings_are_printed_like_pnpm() {
+    let registry = registry::start();
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0",
+                "dependencies": {"only-darwin": "1.0.0", "future": "file:./future"}}"#,
+        )
+        .write(
+            "future/package.json",
+            r#"{"name": "future", "version": "1.0.0", "engines": {"node": ">=99"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    reference.lock_with_pnpm();
+    for strict in [false, true] {
+        let runs = ["pnpm", "tack"].map(|tool| {
+            let copy = tack_suite::conformance::clone_inputs(&reference);
+            if strict {
+                copy.add_settings("engineStrict: true\n");
+            }
+            let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);
+            let raw = String::from_utf8_lossy(&out.stdout).into_owned();
+            (
+                out.status.code(),
+                tack_suite::conformance::comparable_output(&out.stdout),
+                raw,
+            )
+        });
+        assert_eq!(runs[0].0, runs[1].0, "strict {strict}: exit codes");
+        assert_eq!(runs[0].1, runs[1].1, "strict {strict}");
+        let tack = &runs[1].2;
+        if strict {
+            assert!(!tack.contains("Lockfile is up to date"), "{tack}");
+            continue;
+        }
+        let platform = tack
+            .find("[WARN] Unsupported platform for only-darwin@1.0.0: wanted {\"os\":[\"darwin\"],\"cpu\":[\"x64\",\"arm64\"]} (current: {\"os\":\"linux\"");
+        let engine = tack.find(
+            "[WARN] Unsupported engine for future@file:future: wanted: {\"node\":\">=99\"} (current: {\"node\":\"",
+        );
+        let lockfile_line = tack.find("Lockfile is up to date");
+        assert!(
+            platform.is_some()
+                && engine.is_some()
+                && platform < lockfile_line
+                && engine < lockfile_line,
+            "{tack}"
+        );
+    }
+}

@@ -108,8 +108,9 @@ pub enum ConfigError {
     )]
     PnpmfileNotFound { path: PathBuf },
 
+    /// `wanted` and `current` are JSON objects, as pnpm 12 prints them.
     #[error(
-        "Unsupported engine for {package}: wanted node {wanted}, current node {current}. \
+        "Unsupported engine for {package}: wanted: {wanted} (current: {current}). \
          Use a node version that satisfies the range, or unset engineStrict"
     )]
     UnsupportedEngine {
@@ -128,8 +129,9 @@ pub enum ConfigError {
         current: String,
     },
 
+    /// `wanted` and `current` are JSON objects, as pnpm 12 prints them.
     #[error(
-        "Unsupported platform for {package}: wanted {wanted}, current {current}. \
+        "Unsupported platform for {package}: wanted {wanted} (current: {current}). \
          Install on a supported platform, or unset engineStrict"
     )]
     UnsupportedPlatform {

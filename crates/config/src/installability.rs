@@ -217,22 +217,28 @@ fn check_package_against(
     let cpu_ok = cpu.is_none_or(|w| check_list(&lists.cpu, w));
     let libc_ok = host.libc.is_none() || libc.is_none_or(|w| check_list(&lists.libc, w));
     if !(os_ok && cpu_ok && libc_ok) {
-        let show = |v: Option<&Vec<String>>| v.map_or("any".to_string(), |l| l.join(","));
+        // As pnpm 12 prints them: the fields the package declares, and the host's.
+        let mut wanted = serde_json::Map::new();
+        for (key, list) in [("os", os), ("cpu", cpu), ("libc", libc)] {
+            if let Some(list) = list {
+                wanted.insert(key.to_string(), serde_json::json!(list));
+            }
+        }
+        let current = serde_json::json!({
+            "os": host.os,
+            "cpu": host.cpu,
+            "libc": host.libc.as_deref().unwrap_or("unknown"),
+        });
         return Some(Incompatibility::Platform {
-            wanted: format!("os: {}, cpu: {}, libc: {}", show(os), show(cpu), show(libc)),
-            current: format!(
-                "os: {}, cpu: {}, libc: {}",
-                host.os,
-                host.cpu,
-                host.libc.as_deref().unwrap_or("unknown")
-            ),
+            wanted: serde_json::Value::Object(wanted).to_string(),
+            current: current.to_string(),
         });
     }
     if let (Some(wanted), Some(current)) = (package.engines.get("node"), &host.node_version) {
         if !engines.satisfied(wanted, current) {
             return Some(Incompatibility::Engine {
-                wanted: wanted.clone(),
-                current: current.clone(),
+                wanted: serde_json::json!({ "node": wanted }).to_string(),
+                current: serde_json::json!({ "node": current }).to_string(),
             });
         }
     }
@@ -402,9 +408,25 @@ pub fn filter_lockfile(
             if engine_strict {
                 return Err(err);
             }
-            result
-                .warnings
-                .push(Warning::new(err.code(), err.to_string()));
+            // pnpm 12's warning is the error's first sentence.
+            let message = match &err {
+                ConfigError::UnsupportedPlatform {
+                    package,
+                    wanted,
+                    current,
+                } => format!(
+                    "Unsupported platform for {package}: wanted {wanted} (current: {current})"
+                ),
+                ConfigError::UnsupportedEngine {
+                    package,
+                    wanted,
+                    current,
+                } => format!(
+                    "Unsupported engine for {package}: wanted: {wanted} (current: {current})"
+                ),
+                other => other.to_string(),
+            };
+            result.warnings.push(Warning::new(err.code(), message));
         }
         installable.insert(node);
         result.installable.insert(dep_path.to_owned());

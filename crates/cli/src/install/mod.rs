@@ -459,9 +459,6 @@ pub fn run(
             }
         }
     };
-    if lockfile_up_to_date {
-        reporter.emit(Event::LockfileUpToDate);
-    }
 
     let selection = plan::Selection {
         importer_ids: &importer_ids,
@@ -521,8 +518,12 @@ pub fn run(
         &config.supported_architectures,
         config.engine_strict,
     )?;
+    // In pnpm 12's words (its code is not printed), before "Lockfile is up to date".
     for warning in &filtered.warnings {
-        reporter.warn(warning.to_string());
+        reporter.warn(warning.message.clone());
+    }
+    if lockfile_up_to_date {
+        reporter.emit(Event::LockfileUpToDate);
     }
     for skipped in &filtered.skipped {
         reporter.emit(Event::SkippedOptional {
