@@ -1307,3 +1307,38 @@ fn a_tree_without_its_recorded_lockfile_is_linked_again_like_pnpm() {
         seen[1]
     );
 }
+
+/// A setting that makes the modules dir incompatible (`publicHoistPattern`,
+/// `virtualStoreDir`) recreates it silently, as pnpm 12 does, and the store context is printed
+/// only for a virtual store that was not there before (the new `vs`), not for one recreated
+/// in place. (tack printed `WARN  Recreating …: publicHoistPattern` and the context each time.)
+#[test]
+fn a_recreated_modules_dir_prints_what_pnpm_prints() {
+    let registry = registry::start();
+    let reference = installed_basic(&registry.url());
+    let _ = std::fs::remove_dir_all(reference.dir().join("node_modules"));
+    for setting in [
+        "publicHoistPattern:\n  - is-number\n",
+        "virtualStoreDir: vs\n",
+    ] {
+        let outputs = ["pnpm", "tack"].map(|tool| {
+            let project = clone_inputs(&reference);
+            let first = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&first, tool);
+            project.add_settings(setting);
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            (
+                tack_suite::conformance::comparable_output(&out.stdout),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        });
+        assert_eq!(outputs[0].0, outputs[1].0, "{setting}");
+        assert!(!outputs[1].1.contains("Recreating"), "{}", outputs[1].1);
+        let context = outputs[1]
+            .0
+            .iter()
+            .any(|l| l.contains("Virtual store is at"));
+        assert_eq!(context, setting.starts_with("virtualStoreDir"), "{setting}");
+    }
+}

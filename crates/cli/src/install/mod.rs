@@ -617,11 +617,14 @@ pub fn run(
 
     link.modules_state.allow_builds = config.allow_builds.clone().into_iter().collect();
     let root_modules = link.root_modules_dir();
+    // pnpm 12 prints the store context only for a virtual store that was not there before,
+    // even when it recreates the modules dir (another store, another hoist pattern).
+    let had_virtual_store = link.virtual_store_dir.exists();
     if let Some(existing) = read_modules_yaml(&root_modules) {
         match check_compat(&existing, link)? {
             CompatAction::Keep => {}
-            CompatAction::PurgeAndReinstall { reason } => {
-                reporter.warn(format!("Recreating {}: {reason}", root_modules.display()));
+            // Silently, as pnpm 12 recreates it.
+            CompatAction::PurgeAndReinstall { reason: _ } => {
                 // A virtual store outside the modules dir (`virtualStoreDir: .vstore`) goes
                 // too: its packages are linked from the old store, and its recorded lockfile
                 // would let them be trusted.
@@ -645,7 +648,7 @@ pub fn run(
     // lockfile or not (observed: a deleted `.pnpm/lock.yaml`, a deleted package directory,
     // `--force`).
     let nothing_to_import = link.packages.is_empty();
-    if !nothing_to_import && !link.virtual_store_dir.exists() {
+    if !nothing_to_import && !had_virtual_store {
         reporter.emit(Event::Context {
             store_dir: store.root().display().to_string(),
             virtual_store_dir: tack_fs::relative_path(&project_dir, &link.virtual_store_dir)
