@@ -1342,3 +1342,38 @@ fn a_recreated_modules_dir_prints_what_pnpm_prints() {
         assert_eq!(context, setting.starts_with("virtualStoreDir"), "{setting}");
     }
 }
+
+/// A package whose dependencies change under the same dep path (here an override gives
+/// `is-odd@3.0.1` another `is-number`) is linked anew, and pnpm 12 counts it as added:
+/// `Packages: +2 -1` and a progress line. (tack counted only the new `is-number`.)
+#[test]
+fn a_package_whose_dependencies_changed_counts_as_added_like_pnpm() {
+    let registry = registry::start();
+    let mut seen = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        project
+            .write(
+                "package.json",
+                r#"{"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}}"#,
+            )
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+        project.lock_with_pnpm();
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        project.add_settings("overrides:\n  is-number: 7.0.0\n");
+        project.lock_with_pnpm();
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        seen.push(tack_suite::conformance::comparable_output(&out.stdout));
+    }
+    assert_eq!(seen[1], seen[0], "tack's output, then pnpm's");
+    assert!(
+        seen[1].iter().any(|l| l == "Packages: +2 -1"),
+        "{:#?}",
+        seen[1]
+    );
+}

@@ -805,7 +805,7 @@ pub fn run(
         .link
         .packages
         .iter()
-        .map(|pkg| !interrupted && previous_current.has_package(&pkg.dep_path))
+        .map(|pkg| !interrupted && previous_current.has_package(&pkg.dep_path, &lockfile))
         .collect();
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per

@@ -31,13 +31,26 @@ pub(super) enum Recorded {
 }
 
 impl Recorded {
-    /// Whether the last complete install had the package `dep_path` (`Same`: this run's
-    /// lockfile, which has every package of the plan).
-    pub(super) fn has_package(&self, dep_path: &str) -> bool {
+    /// Whether the last complete install had the package `dep_path` as `wanted` has it
+    /// (`Same`: this run's lockfile, which has every package of the plan). A package whose
+    /// dependencies changed under the same dep path (an override, a package extension) is
+    /// linked anew, and pnpm 12 counts it as added.
+    pub(super) fn has_package(&self, dep_path: &str, wanted: &tack_lockfile::Lockfile) -> bool {
         match self {
             Recorded::Nothing => false,
             Recorded::Same => true,
-            Recorded::Other(lockfile) => lockfile.snapshots.contains_key(dep_path),
+            Recorded::Other(lockfile) => {
+                match (
+                    lockfile.snapshots.get(dep_path),
+                    wanted.snapshots.get(dep_path),
+                ) {
+                    (Some(old), Some(new)) => {
+                        old.dependencies == new.dependencies
+                            && old.optional_dependencies == new.optional_dependencies
+                    }
+                    (old, _) => old.is_some(),
+                }
+            }
         }
     }
 }
