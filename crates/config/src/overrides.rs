@@ -5,7 +5,7 @@
 //! the workspace root, is made relative to the project. Without this a frozen install of a
 //! project whose override reaches a direct dependency failed as outdated.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use indexmap::IndexMap;
 
@@ -178,8 +178,7 @@ fn local_target(value: &str, workspace_root: &Path, project_dir: &Path) -> Strin
     if Path::new(path).is_absolute() {
         return format!("{protocol}{path}");
     }
-    let absolute = tack_fs::normalize_lexically(&workspace_root.join(path));
-    let relative = relative_to(&absolute, project_dir);
+    let relative = tack_fs::relative_path(project_dir, &workspace_root.join(path));
     format!(
         "{protocol}{}",
         relative.to_string_lossy().replace('\\', "/")
@@ -199,21 +198,6 @@ fn is_local_tarball(value: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
     });
     tarball && !named_protocol
-}
-
-/// `path` relative to `from` (both absolute and normalized), as `path.relative` gives it.
-fn relative_to(path: &Path, from: &Path) -> PathBuf {
-    let path: Vec<Component<'_>> = path.components().collect();
-    let from: Vec<Component<'_>> = from.components().collect();
-    let common = path.iter().zip(&from).take_while(|(a, b)| a == b).count();
-    let mut out = PathBuf::new();
-    for _ in common..from.len() {
-        out.push("..");
-    }
-    for part in &path[common..] {
-        out.push(part);
-    }
-    out
 }
 
 #[cfg(test)]
