@@ -147,10 +147,10 @@ fn store_status(
     let built = plan::build(&lockfile, config, &selection, &installable)?;
     let mut keyed = Vec::new();
     for (pkg, src) in built.link.packages.iter().zip(&built.sources) {
-        if let plan::Source::Tarball { store_key, .. } = &src.source {
+        if let Some(store_key) = src.source.store_key() {
             let dir = built.link.package_dir(pkg);
             if dir.exists() {
-                keyed.push((store_key.clone(), dir, pkg.dep_path.clone()));
+                keyed.push((store_key.to_string(), dir, pkg.dep_path.clone()));
             }
         }
     }

@@ -13,7 +13,7 @@ mod import;
 mod link;
 mod modules_yaml;
 mod names;
-mod packlist;
+pub mod packlist;
 mod plan;
 mod shim;
 mod symlinks;

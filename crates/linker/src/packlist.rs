@@ -9,8 +9,8 @@
 //!   entered);
 //! - with a `files` field, only the entries it lists (a directory entry takes everything
 //!   below it), and the root's own ignore file is not read;
-//! - always: `package.json`, the root's `README*`, `LICENSE*` and `LICENCE*`, and the
-//!   files `main` and `bin` name.
+//! - always: `package.json`, the root's `README`, `LICENSE`, `LICENCE` and `COPYING` (with
+//!   any extension), and the files `main` and `bin` name.
 
 use std::path::{Path, PathBuf};
 
@@ -42,8 +42,9 @@ const DEFAULT_RULES: &[&str] = &[
     "node_modules",
 ];
 
-/// Root file names always included, matched case-insensitively as prefixes.
-const ALWAYS_INCLUDED_PREFIXES: &[&str] = &["readme", "license", "licence"];
+/// Root files always included, by their name before any extension, case-insensitively
+/// (`README.md`, `LICENSE`, `licence.txt`; not `README_INTERNAL.md`, as pnpm 12 packs).
+const ALWAYS_INCLUDED_STEMS: &[&str] = &["readme", "license", "licence", "copying"];
 
 /// The files of the directory package at `dir`, as `(path inside the package, source path)`,
 /// sorted by path. Symlinks are left out.
@@ -141,10 +142,8 @@ impl Walk<'_> {
 
     fn always_included(&self, rel: &str) -> bool {
         let lower = rel.to_lowercase();
-        lower == "package.json"
-            || ALWAYS_INCLUDED_PREFIXES
-                .iter()
-                .any(|p| lower.starts_with(p))
+        let stem = lower.split('.').next().unwrap_or_default();
+        lower == "package.json" || !lower.contains('/') && ALWAYS_INCLUDED_STEMS.contains(&stem)
     }
 
     /// Whether the `files` field takes `path` (everything, without one).

@@ -26,7 +26,7 @@ pub use lockfile_name::{current_git_branch, lockfile_name, WANTED_LOCKFILE};
 #[doc(hidden)]
 pub use read::fast_read_disagreement;
 pub use read::MAX_LOCKFILE_BYTES;
-pub use resolution::Resolution;
+pub use resolution::{is_git_host_archive_url, Resolution};
 pub use tarball_url::tarball_url;
 pub use types::{
     BundledDependencies, DepGroup, ImporterDep, Lockfile, LockfileSettings, PackageInfo,

@@ -66,7 +66,7 @@ impl Resolution {
                     let git_hosted = map
                         .get("gitHosted")
                         .and_then(Value::as_bool)
-                        .unwrap_or_else(|| is_git_hosted_url(&tarball));
+                        .unwrap_or_else(|| is_git_host_archive_url(&tarball));
                     Resolution::Tarball {
                         integrity,
                         tarball,
@@ -83,7 +83,9 @@ impl Resolution {
 
 /// Old lockfiles lack `gitHosted`; pnpm sets it on load when the URL is a known git host's tarball
 /// endpoint (`enrichGitHostedFlag`).
-fn is_git_hosted_url(url: &str) -> bool {
+/// Whether `url` is a git host's archive of a commit (codeload, GitLab or Bitbucket): pnpm
+/// fetches those without an integrity when the lockfile pins none.
+pub fn is_git_host_archive_url(url: &str) -> bool {
     const HOSTS: [&str; 3] = [
         "https://codeload.github.com/",
         "https://bitbucket.org/",

@@ -28,6 +28,9 @@ pub fn dep_path_to_filename(dep_path: &str, max_len: usize) -> String {
         if utf16_len(&named) <= max_len {
             return named;
         }
+        // Too long: cut as any long name is, still with the dep path's hash.
+        let keep = max_len.saturating_sub(33);
+        return format!("{}_{}", utf16_prefix(&filename, keep), &hash[..32]);
     }
     let too_long = utf16_len(&filename) > max_len;
     let has_upper = !is_lowercase(&filename) && !filename.starts_with("file+");
@@ -165,6 +168,20 @@ mod tests {
                 "is-odd@http+++127.0.0.1+8765+is-odd-3.0.1.tgz+sha=1_6f2ce9d8fb3ff14f76fa1f1302bd59bd",
             ),
             ("ms@http://127.0.0.1/ms-2.1.3.tgz", "ms@http+++127.0.0.1+ms-2.1.3.tgz"),
+            // Too long with its hash: cut to 87 characters, the hash still the dep path's
+            // (names pnpm 12 gave git-hosted archives).
+            (
+                "gitignore-pkg@http://127.0.0.1:47211/o/a3/tar.gz/c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+                "gitignore-pkg@http+++127.0.0.1+47211+o+a3+tar.gz+c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3_f978ea5bce43d4d58bd5ca4e478aa539",
+            ),
+            (
+                "ysub@git+file:///tmp/git42/repos/y.git#36bba673e69adcda3e94af672cd88c5604d3809d&path:/packages/sub",
+                "ysub@git+file++++tmp+git42+repos+y.git+36bba673e69adcda3e94af672cd88c5604d3809d&path++p_2faea847f06a9c4a2268d51bc9edce95",
+            ),
+            (
+                "x@git+file:///tmp/git42/repos/x.git#67fbd00e5dc72bbe3a7cc90e27be2766f2cc47c8",
+                "x@git+file++++tmp+git42+repos+x.git+67fbd00e5dc72bbe3a7cc90e27be2766f2cc47c8_c6a5dfed6196e8adb65c045f2cb82ad9",
+            ),
         ];
         for (dep_path, want) in cases {
             assert_eq!(dep_path_to_filename(dep_path, 120), want, "{dep_path}");

@@ -38,6 +38,7 @@ fn row(n: u64, files: usize) -> PackageFilesIndex {
             "engines": {"node": ">=18"},
         })),
         requires_build: Some(false),
+        requires_prepare: None,
         algo: "sha512".into(),
         files: map,
         side_effects: None,

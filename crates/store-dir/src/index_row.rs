@@ -10,6 +10,9 @@ pub struct PackageFilesIndex {
     /// The trimmed `package.json` pnpm keeps (name, version, bin, dependencies, …).
     pub manifest: Option<serde_json::Value>,
     pub requires_build: Option<bool>,
+    /// Git dependencies only: whether the package needed its `prepare` step (pnpm's
+    /// `requiresPrepare`), true even when that step was not run (`--ignore-scripts`).
+    pub requires_prepare: Option<bool>,
     /// Hash algorithm of the `digest`s; pnpm writes `"sha512"`.
     pub algo: String,
     /// Relative path inside the package → file info, in tarball order.

@@ -190,6 +190,7 @@ fn sample_row() -> PackageFilesIndex {
             "f": 1.5, "nil": null, "arr": [1, "two", {"three": 3}], "bin": {"x": "bin/x"}
         })),
         requires_build: Some(true),
+        requires_prepare: None,
         algo: "sha512".into(),
         files,
         side_effects: Some(side_effects),
@@ -209,6 +210,26 @@ fn row_round_trip() {
         msgpackr::decode(&msgpackr::encode(&minimal)).unwrap(),
         minimal
     );
+}
+
+/// A git dependency's prepared row carries `requiresPrepare`, written right after
+/// `requiresBuild` as pnpm 12 writes it, and kept when tack rewrites the row.
+#[test]
+fn requires_prepare_round_trips_in_pnpm_field_order() {
+    let row = PackageFilesIndex {
+        requires_prepare: Some(true),
+        ..sample_row()
+    };
+    let bytes = msgpackr::encode(&row);
+    assert_eq!(msgpackr::decode(&bytes).unwrap(), row);
+    let at = |needle: &[u8]| {
+        bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap_or_else(|| panic!("{} not encoded", String::from_utf8_lossy(needle)))
+    };
+    assert!(at(b"requiresBuild") < at(b"requiresPrepare"));
+    assert!(at(b"requiresPrepare") < at(b"manifest"));
 }
 
 #[test]

@@ -20,6 +20,7 @@ fn row(n: u64) -> PackageFilesIndex {
     PackageFilesIndex {
         manifest: Some(serde_json::json!({"name": format!("p{n}"), "version": "1.0.0"})),
         requires_build: Some(false),
+        requires_prepare: None,
         algo: "sha512".into(),
         files,
         side_effects: None,

@@ -193,6 +193,7 @@ fn tack_import_tarball(store: &StoreDir, tgz: &Path) -> PackageFilesIndex {
     PackageFilesIndex {
         manifest: Some(serde_json::Value::Object(trimmed)),
         requires_build: Some(false),
+        requires_prepare: None,
         algo: "sha512".into(),
         files,
         side_effects: None,

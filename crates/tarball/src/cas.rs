@@ -74,6 +74,7 @@ pub fn into_index_row(unpacked: UnpackedPackage) -> PackageFilesIndex {
     PackageFilesIndex {
         manifest: unpacked.manifest,
         requires_build: Some(unpacked.requires_build),
+        requires_prepare: None,
         algo: "sha512".to_string(),
         files,
         side_effects: None,

@@ -41,6 +41,11 @@ pub struct PackageToFetch {
     pub integrity: Option<String>,
     /// The absolute tarball URL (see [`crate::resolve_tarball_url`]).
     pub tarball_url: String,
+    /// A git host's archive of a commit (a git-hosted dependency), which pnpm fetches
+    /// without an integrity when the lockfile pins none. Its files are prepared and packed
+    /// before the package's own row is written (see [`Fetcher::record_row`]), so without an
+    /// integrity no row is recorded for the archive itself: its key would be the package's.
+    pub git_archive: bool,
 }
 
 type Slot = Arc<OnceCell<Result<Arc<PackageFilesIndex>, FetchError>>>;
@@ -150,6 +155,13 @@ impl Fetcher {
         self.inner.index_writer.seal();
     }
 
+    /// Queues a row this fetcher did not download itself (a git dependency's prepared
+    /// files) for the index writer. Call it before [`Fetcher::all_fetched`]: a row queued
+    /// after the writer is sealed is not recorded.
+    pub fn record_row(&self, key: String, row: Arc<PackageFilesIndex>) {
+        self.inner.index_writer.queue(key, row);
+    }
+
     /// The `index.db` key the row is published under.
     pub fn index_key(&self, pkg: &PackageToFetch) -> String {
         match &pkg.integrity {
@@ -174,7 +186,7 @@ impl Fetcher {
                         value: sri.clone(),
                     }
                 })?),
-                None if opts.require_integrity => {
+                None if opts.require_integrity && !pkg.git_archive => {
                     return Err(FetchError::MissingIntegrity {
                         pkg: pkg.pkg_id.clone(),
                         url: shown_url,
@@ -250,7 +262,9 @@ impl Fetcher {
         };
         // Every file is in the CAS and the digest matched: now the row may be published.
         let row = Arc::new(into_index_row(downloaded.unpacked));
-        self.inner.index_writer.queue(key, Arc::clone(&row));
+        if !(pkg.git_archive && pkg.integrity.is_none()) {
+            self.inner.index_writer.queue(key, Arc::clone(&row));
+        }
         if let Some(sink) = &opts.on_event {
             sink(&FetchEvent::Fetched {
                 pkg_id: pkg.pkg_id.clone(),

@@ -238,7 +238,7 @@ impl Builds {
             Some(row) => row_requires_build(row),
             None => match &plan.sources[index].source {
                 Source::Directory(dir) => dir_requires_build(dir),
-                Source::Tarball { .. } => false,
+                Source::Tarball { .. } | Source::Git(_) => false,
             },
         };
         let patch = self.pkgs[index].patch.as_ref();
@@ -577,8 +577,8 @@ impl Builds {
                 continue;
             };
             // The files the build is compared against.
-            let (Some(row), Source::Tarball { store_key, .. }) =
-                (materialized.full_row(i), &plan.sources[i].source)
+            let (Some(row), Some(store_key)) =
+                (materialized.full_row(i), plan.sources[i].source.store_key())
             else {
                 continue;
             };
@@ -592,7 +592,7 @@ impl Builds {
                 continue;
             };
             match tack_build::compute_side_effects_diff(&b.dir, &row.files, store) {
-                Ok(diff) => rows.push((store_key.as_str(), key, diff)),
+                Ok(diff) => rows.push((store_key, key, diff)),
                 Err(e) => reporter.warn(format!(
                     "Could not cache the build of {} in the store: {e}",
                     b.dep_path

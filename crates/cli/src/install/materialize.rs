@@ -27,6 +27,8 @@ use tack_store_dir::{
 use tack_tarball::{DirectTarget, Fetcher, PackageDir, PackageToFetch};
 
 use super::build::{Builds, Prep};
+use super::git_fetch;
+use super::git_source::{GitOrigin, GitSource};
 use super::plan::{InstallPlan, Source};
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter};
@@ -576,6 +578,13 @@ pub fn materialize(
                 }
                 list.push(i);
             }
+            Source::Git(git) => {
+                let list = users.entry(git.store_key.as_str()).or_default();
+                if list.is_empty() {
+                    keys.push(&git.store_key);
+                }
+                list.push(i);
+            }
         }
     }
     // A store without `index.db` (a cold install, a wiped store) has no rows to read, and
@@ -651,7 +660,7 @@ pub fn materialize(
                     if recorded(i) {
                         announce(i);
                     }
-                    if matches!(plan.sources[i].source, Source::Tarball { .. }) {
+                    if plan.sources[i].source.store_key().is_some() {
                         reporter.emit(Event::FoundInStore {
                             package_id: plan.sources[i].package_id.clone(),
                         });
@@ -677,7 +686,7 @@ pub fn materialize(
                 record(&mut summary, i, ImportOutcome::Reused);
             }
             Next::Corrupt(error) => {
-                if let Source::Tarball { store_key, .. } = &plan.sources[i].source {
+                if let Some(store_key) = plan.sources[i].source.store_key() {
                     reporter.warn(format!(
                         "The store index row {store_key} could not be decoded ({error}); the package will be fetched again"
                     ));
@@ -728,6 +737,23 @@ pub fn materialize(
         let unfetched = Arc::new(AtomicUsize::new(to_fetch.len()));
         let mut downloads = 0usize;
         for &i in &to_fetch {
+            if let Source::Git(git) = &plan.sources[i].source {
+                downloads += 1;
+                let task = GitTask {
+                    i,
+                    git: git.as_ref().clone(),
+                    store: store.clone(),
+                    fetcher: fetcher.clone(),
+                    unfetched: Arc::clone(&unfetched),
+                    tx: tx.clone(),
+                    filler: Arc::clone(&filler),
+                    imports: Arc::clone(&imports),
+                    plan: Arc::clone(plan),
+                    builds: Arc::clone(builds),
+                };
+                runtime.spawn(task.run());
+                continue;
+            }
             let Source::Tarball { integrity, url, .. } = &plan.sources[i].source else {
                 continue;
             };
@@ -754,6 +780,7 @@ pub fn materialize(
                 version: pkg.version.clone(),
                 integrity: Some(integrity.clone()),
                 tarball_url: url.clone(),
+                git_archive: false,
             };
             let (fetcher, unfetched, tx, filler, imports, plan, builds) = (
                 fetcher.clone(),
@@ -879,6 +906,92 @@ fn finish_fetched(
     let fresh = outcome != ImportOutcome::Reused;
     filler.early_bins.in_place(&plan.link, i, fresh);
     Ok((outcome, prep, row))
+}
+
+/// A git dependency the store lacks: its commit is checked out, prepared and packed (see
+/// `git_fetch`), its row recorded, then it is imported like a downloaded package.
+struct GitTask {
+    i: usize,
+    git: GitSource,
+    store: StoreDir,
+    fetcher: Fetcher,
+    unfetched: Arc<AtomicUsize>,
+    tx: std::sync::mpsc::Sender<Message>,
+    filler: Arc<SlotFiller>,
+    imports: Arc<tokio::sync::Semaphore>,
+    plan: Arc<InstallPlan>,
+    builds: Arc<Builds>,
+}
+
+impl GitTask {
+    async fn run(self) {
+        let made = self.make_row().await;
+        // After the row is queued: the last fetch to end seals the index writer.
+        if self.unfetched.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.fetcher.all_fetched();
+        }
+        let row = match made {
+            Ok(row) => row,
+            Err(err) => {
+                let _ = self.tx.send(Message::Fetched(self.i, Err(err)));
+                return;
+            }
+        };
+        let permit = self.imports.acquire_owned().await.ok();
+        let GitTask {
+            i,
+            tx,
+            filler,
+            plan,
+            builds,
+            ..
+        } = self;
+        drop(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let result = finish_fetched(&plan, &builds, &filler, i, row, false);
+            let _ = tx.send(Message::Fetched(i, result));
+        }));
+    }
+
+    /// The package's prepared row, recorded in the store.
+    async fn make_row(&self) -> Result<Arc<PackageFilesIndex>, CliError> {
+        let pkg = &self.plan.link.packages[self.i];
+        let archive = match &self.git.origin {
+            GitOrigin::Archive { url, integrity } => {
+                let request = PackageToFetch {
+                    pkg_id: self.git.package_id.clone(),
+                    name: pkg.name.clone(),
+                    version: pkg.version.clone(),
+                    integrity: integrity.clone(),
+                    tarball_url: url.clone(),
+                    git_archive: true,
+                };
+                Some(self.fetcher.fetch_into(&request, None).await?)
+            }
+            GitOrigin::Clone { .. } => None,
+        };
+        let (store, git, dep_path) = (self.store.clone(), self.git.clone(), pkg.dep_path.clone());
+        let row = tokio::task::spawn_blocking(move || {
+            let scratch = git_fetch::scratch_dir(&store)?;
+            let checkout = scratch.path().join("checkout");
+            match (&git.origin, archive) {
+                (GitOrigin::Clone { repo, commit }, _) => {
+                    git_fetch::clone_commit(&dep_path, repo, commit, &checkout)?
+                }
+                (GitOrigin::Archive { .. }, Some(row)) => {
+                    git_fetch::copy_archive_files(&store, &row, &checkout)?
+                }
+                (GitOrigin::Archive { .. }, None) => {}
+            }
+            git_fetch::pack(&store, &git, &dep_path, &checkout)
+        })
+        .await
+        .map_err(|e| CliError::new("ERR_TACK_INTERNAL", e.to_string()))??;
+        let row = Arc::new(row);
+        self.fetcher
+            .record_row(self.git.store_key.clone(), Arc::clone(&row));
+        Ok(row)
+    }
 }
 
 enum Message {

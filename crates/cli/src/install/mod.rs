@@ -13,6 +13,8 @@ mod build;
 mod fetch_order;
 mod filter;
 mod filtered;
+mod git_fetch;
+mod git_source;
 mod in_progress;
 mod materialize;
 pub mod noop;

@@ -13,6 +13,7 @@ use tack_linker::{
 };
 use tack_lockfile::{dep_path_to_filename, ref_to_dep_path, Lockfile, Resolution};
 
+use super::git_source::GitSource;
 use crate::error::CliError;
 
 /// Where one package's files come from.
@@ -26,6 +27,20 @@ pub enum Source {
     },
     /// A `file:` directory, hard-linked from the source.
     Directory(PathBuf),
+    /// A git dependency, whose prepared files live in the CAS under its `store_key` once
+    /// `git_fetch` has made them.
+    Git(Box<GitSource>),
+}
+
+impl Source {
+    /// The `index.db` key of the package's files, for those the store serves.
+    pub fn store_key(&self) -> Option<&str> {
+        match self {
+            Source::Tarball { store_key, .. } => Some(store_key),
+            Source::Git(git) => Some(&git.store_key),
+            Source::Directory(_) => None,
+        }
+    }
 }
 
 /// One package of the install, parallel to `LinkPlan::packages` (same index).
@@ -135,6 +150,8 @@ pub fn build(
     }
 
     let mut sources = Vec::new();
+    // Built only for a lockfile with git dependencies: it says whether each is prepared.
+    let mut git_policy = None;
     // Keep the lockfile's order: it is sorted, so the plan is deterministic.
     for (dep_path, snapshot) in &lockfile.snapshots {
         if !installable.contains(dep_path) {
@@ -175,17 +192,29 @@ pub fn build(
                 let dir = normalize(&root.join(directory));
                 (Source::Directory(dir.clone()), PackageFiles::Directory(dir))
             }
-            Resolution::Git { repo, commit, .. } => {
-                return Err(unsupported_git_dependency(
-                    dep_path,
-                    &format!("{repo}#{commit}"),
-                ))
+            resolution @ (Resolution::Git { .. }
+            | Resolution::Tarball {
+                git_hosted: true, ..
+            }) => {
+                let policy = git_policy.get_or_insert_with(|| {
+                    tack_build::BuildPolicy::new(
+                        &config.allow_builds,
+                        config.dangerously_allow_all_builds,
+                        None,
+                        None,
+                    )
+                });
+                let git = GitSource::from_resolution(
+                    resolution,
+                    tack_lockfile::remove_suffix(dep_path),
+                    &name,
+                    &package_id,
+                    config,
+                    policy,
+                )?
+                .ok_or_else(|| unsupported_resolution(dep_path, resolution))?;
+                (Source::Git(Box::new(git)), PackageFiles::Cas(Vec::new()))
             }
-            Resolution::Tarball {
-                git_hosted: true,
-                tarball,
-                ..
-            } => return Err(unsupported_git_dependency(dep_path, tarball)),
             resolution => {
                 let integrity = resolution.integrity().map(str::to_owned).ok_or_else(|| {
                     CliError::new(
@@ -196,7 +225,9 @@ pub fn build(
                 })?;
                 let registry = config.registries.for_package(&name);
                 let url = match resolution {
-                    Resolution::Registry { .. } => tack_tarball::tarball_url(registry, &name, &version),
+                    Resolution::Registry { .. } => {
+                        tack_tarball::tarball_url(registry, &name, &version)
+                    }
                     // A dependency on a local `.tgz`: read from disk, relative to the
                     // lockfile's directory (it was fetched from the registry as if it were a
                     // path there).
@@ -207,13 +238,7 @@ pub fn build(
                     Resolution::Tarball { tarball, .. } => {
                         tack_tarball::resolve_tarball_url(registry, Some(tarball), &name, &version)
                     }
-                    other => {
-                        return Err(CliError::new(
-                            "ERR_TACK_UNSUPPORTED_RESOLUTION",
-                            format!("{dep_path} has a resolution tack cannot install yet: {other:?}"),
-                        )
-                        .with_help("Install this project with pnpm; its lockfile and store stay usable by tack for other projects."))
-                    }
+                    other => return Err(unsupported_resolution(dep_path, other)),
                 };
                 let store_key = tack_store_dir::store_index_key(&integrity, &package_id);
                 (
@@ -347,15 +372,12 @@ fn peers_of_direct_deps(
 /// yet. Refused before anything is fetched or linked, instead of installing a tree pnpm would
 /// not build (a git host's tarball holds the whole repository) or asking for an integrity
 /// that pnpm never records for these.
-fn unsupported_git_dependency(dep_path: &str, source: &str) -> CliError {
+fn unsupported_resolution(dep_path: &str, resolution: &Resolution) -> CliError {
     CliError::new(
         "ERR_TACK_UNSUPPORTED_RESOLUTION",
-        format!(
-            "{dep_path} is a git dependency ({}), which tack cannot install yet",
-            tack_tarball::redact_url(source)
-        ),
+        format!("{dep_path} has a resolution tack cannot install yet: {resolution:?}"),
     )
-    .with_help("Install this project with pnpm (`pnpm install --frozen-lockfile`); nothing was fetched and node_modules was not touched. The store and lockfile stay shared, so tack can be used again once the git dependency is gone.")
+    .with_help("Install this project with pnpm; its lockfile and store stay usable by tack for other projects.")
 }
 
 /// Refuses a package name that could escape `node_modules` when used as a path: pnpm only

@@ -1,6 +1,6 @@
 //! Mapping between a [`PackageFilesIndex`] row and msgpackr bytes, in pnpm's field order
-//! (`algo`, `requiresBuild`, `manifest`, `files`, `sideEffects`, `tarIntegrity`, as pnpm 12
-//! writes them).
+//! (`algo`, `requiresBuild`, `requiresPrepare`, `manifest`, `files`, `sideEffects`,
+//! `tarIntegrity`, as pnpm 12 writes them).
 
 use super::read::Reader;
 use super::value::Value;
@@ -16,6 +16,9 @@ pub fn encode(row: &PackageFilesIndex) -> Vec<u8> {
     if row.requires_build.is_some() {
         keys.push("requiresBuild");
     }
+    if row.requires_prepare.is_some() {
+        keys.push("requiresPrepare");
+    }
     if row.manifest.is_some() {
         keys.push("manifest");
     }
@@ -29,6 +32,9 @@ pub fn encode(row: &PackageFilesIndex) -> Vec<u8> {
     enc.write_record_header(keys.into_iter());
     enc.write_str(&row.algo);
     if let Some(b) = row.requires_build {
+        enc.write(&Value::Bool(b));
+    }
+    if let Some(b) = row.requires_prepare {
         enc.write(&Value::Bool(b));
     }
     if let Some(m) = &row.manifest {
@@ -287,6 +293,11 @@ fn row_from_fields(
         Some(Value::Bool(b)) => Some(*b),
         _ => return Err(bad("requiresBuild")),
     };
+    let requires_prepare = match top.get("requiresPrepare") {
+        None | Some(Value::Nil | Value::Undefined) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        _ => return Err(bad("requiresPrepare")),
+    };
     let manifest = match top.take("manifest") {
         None | Some(Value::Nil | Value::Undefined) => None,
         Some(v @ (Value::Object(_) | Value::Map(_))) => Some(v.into_json()),
@@ -336,6 +347,7 @@ fn row_from_fields(
     Ok(PackageFilesIndex {
         manifest,
         requires_build,
+        requires_prepare,
         algo,
         files,
         side_effects,
@@ -402,6 +414,7 @@ mod tests {
         inputs.push(encode(&PackageFilesIndex {
             manifest: Some(serde_json::json!({"name": "x", "version": "1.0.0"})),
             requires_build: Some(false),
+            requires_prepare: None,
             algo: "sha512".to_string(),
             files,
             side_effects: None,
@@ -468,6 +481,7 @@ mod tests {
                     "scripts": {"postinstall": "node x"},
                 })),
                 requires_build,
+                requires_prepare: None,
                 algo: "sha512".to_string(),
                 files: files.clone(),
                 side_effects: None,

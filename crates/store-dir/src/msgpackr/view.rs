@@ -269,6 +269,7 @@ mod tests {
         encode(&PackageFilesIndex {
             manifest: Some(serde_json::json!({"name": "x", "version": "1.0.0"})),
             requires_build,
+            requires_prepare: None,
             algo: "sha512".to_string(),
             files,
             side_effects: None,

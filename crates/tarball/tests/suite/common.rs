@@ -72,6 +72,7 @@ impl Env {
             version: version.to_string(),
             integrity: self.registry.integrity(name, version),
             tarball_url: self.registry.tarball_url(name, version),
+            git_archive: false,
         }
     }
 
@@ -87,6 +88,7 @@ impl Env {
             version: "1.0.0".to_string(),
             integrity: Some(integrity),
             tarball_url: format!("{}{}", self.registry.url(), &path[1..]),
+            git_archive: false,
         }
     }
 

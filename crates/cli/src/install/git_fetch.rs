@@ -1,0 +1,326 @@
+//! Making the store row of a git dependency that the store does not have yet, as pnpm 12
+//! makes it: the commit is checked out into a scratch directory (a clone, or the files of a
+//! git host's archive copied out of the CAS), the package's sub-directory is taken, it is
+//! prepared when it needs to be and the build policy allows it, and what `npm pack` would
+//! keep of it is written to the CAS and recorded under the source's prepared key.
+//!
+//! The scratch directory lives in the store's `tmp/` and is removed when the work is done,
+//! whatever happened; one left by a killed install is removed by `tack store prune`.
+//! Nothing is recorded for a package that failed at any step.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+use serde_json::Value;
+use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir};
+
+use super::git_source::GitSource;
+use crate::error::CliError;
+
+/// The scripts after which a package with a missing `main` counts as needing preparation
+/// (pnpm's `PREPUBLISH_SCRIPTS`).
+const PREPUBLISH_SCRIPTS: [&str; 3] = ["prepublish", "prepack", "publish"];
+
+/// A scratch directory for one checkout, in the store's `tmp/`.
+pub fn scratch_dir(store: &StoreDir) -> Result<tempfile::TempDir, CliError> {
+    let tmp = store.tmp_dir();
+    fs_err::create_dir_all(&tmp)
+        .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+    tempfile::Builder::new()
+        .prefix("git-")
+        .tempdir_in(&tmp)
+        .map_err(|e| {
+            CliError::new(
+                "ERR_TACK_STORE_WRITE",
+                format!(
+                    "cannot create a scratch directory in {}: {e}",
+                    tmp.display()
+                ),
+            )
+        })
+}
+
+/// Clones `repo` into `dest` and checks out `commit`, with the commands and environment
+/// pnpm 12 uses (no prompts, ssh in batch mode, only the usual protocols), then its
+/// submodules when it has any. `.git` is removed afterwards.
+pub fn clone_commit(dep_path: &str, repo: &str, commit: &str, dest: &Path) -> Result<(), CliError> {
+    if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CliError::new(
+            "ERR_PNPM_INVALID_GIT_COMMIT",
+            format!(
+                "Invalid git commit hash \"{commit}\" for repository \"{}\". Expected a 40-character hexadecimal SHA.",
+                tack_tarball::redact_url(repo)
+            ),
+        )
+        .with_help("The lockfile is damaged: restore it from version control, or run `pnpm install` to resolve the dependency again."));
+    }
+    let git = |args: &[&str], cwd: &Path| -> Result<String, CliError> {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(cwd)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
+            .env(
+                "GIT_SSH_COMMAND",
+                std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh -o BatchMode=yes".into()),
+            )
+            .output()
+            .map_err(|e| fetch_failed(dep_path, repo, &format!("cannot run git: {e}")))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(fetch_failed(dep_path, repo, stderr.trim()));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let parent = dest.parent().unwrap_or(dest);
+    let dest_str = dest.to_string_lossy();
+    git(&["clone", "--quiet", "--", repo, &dest_str], parent)?;
+    git(&["checkout", "--quiet", commit], dest)?;
+    let head = git(&["rev-parse", "HEAD"], dest)?;
+    if !head.eq_ignore_ascii_case(commit) {
+        return Err(CliError::new(
+            "ERR_PNPM_GIT_CHECKOUT_FAILED",
+            format!("received commit {head} does not match expected value {commit}"),
+        )
+        .with_help(format!(
+            "The repository of {dep_path} does not have the locked commit. Check that it was not rewritten, or run `pnpm install` to resolve the dependency again."
+        )));
+    }
+    if dest.join(".gitmodules").is_file() {
+        git(
+            &["submodule", "update", "--init", "--recursive", "--checkout"],
+            dest,
+        )?;
+    }
+    let dot_git = dest.join(".git");
+    fs_err::remove_dir_all(&dot_git)
+        .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+    let root = dest
+        .canonicalize()
+        .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+    copy_linked_files(&root, &root)
+}
+
+/// Replaces each committed symlink to a file of the checkout with a copy of that file, as
+/// pnpm 12 stores it. Other symlinks (to directories, or out of the checkout, which could
+/// name anything on this machine) are left as they are, and packing leaves them out.
+fn copy_linked_files(root: &Path, dir: &Path) -> Result<(), CliError> {
+    let io = |e: std::io::Error| CliError::new("ERR_TACK_STORE_WRITE", e.to_string());
+    for entry in fs_err::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            copy_linked_files(root, &path)?;
+        } else if kind.is_symlink() {
+            let Ok(target) = path.canonicalize() else {
+                continue;
+            };
+            if target.starts_with(root) && target.is_file() {
+                fs_err::remove_file(&path).map_err(io)?;
+                fs_err::copy(&target, &path).map_err(io)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn fetch_failed(dep_path: &str, repo: &str, detail: &str) -> CliError {
+    let name = dep_path
+        .get(1..)
+        .and_then(|rest| rest.find('@'))
+        .map_or(dep_path, |at| &dep_path[..at + 1]);
+    CliError::new(
+        "ERR_PNPM_GIT_FETCH_FAILED",
+        format!(
+            "Failed to fetch \"{name}\" from the git repository \"{}\": {detail}",
+            tack_tarball::redact_url(repo)
+        ),
+    )
+    .with_help("Check that git is installed and that the repository can be cloned from this machine (credentials, network), then install again.")
+}
+
+/// Writes the files of a downloaded archive (its row) into `dest`, as copies: preparing the
+/// package may change them, and the CAS files must stay as they are.
+pub fn copy_archive_files(
+    store: &StoreDir,
+    row: &PackageFilesIndex,
+    dest: &Path,
+) -> Result<(), CliError> {
+    for (rel, info) in &row.files {
+        let target = dest.join(rel);
+        if let Some(dir) = target.parent() {
+            fs_err::create_dir_all(dir)
+                .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+        }
+        let source = store.cas_path(&info.digest, info.is_executable());
+        fs_err::copy(&source, &target)
+            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Prepares the checkout in `checkout` and records what `npm pack` would keep of its
+/// package directory in the CAS; returns the row to record under `git.store_key`.
+pub fn pack(
+    store: &StoreDir,
+    git: &GitSource,
+    dep_path: &str,
+    checkout: &Path,
+) -> Result<PackageFilesIndex, CliError> {
+    let pkg_dir = package_dir(checkout, git.path.as_deref())?;
+    let manifest: Option<Value> = std::fs::read(pkg_dir.join("package.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let requires_prepare = manifest
+        .as_ref()
+        .is_some_and(|m| needs_prepare(m, &pkg_dir));
+    if requires_prepare {
+        match git.prepare {
+            Some(false) => {}
+            None => return Err(prepare_not_allowed(dep_path, manifest.as_ref(), git)),
+            Some(true) => {
+                return Err(CliError::new(
+                    "ERR_TACK_GIT_PREPARE_UNSUPPORTED",
+                    format!("{dep_path} has to be prepared (its prepare scripts run), which tack cannot do yet"),
+                )
+                .with_help("Install this project once with pnpm: the prepared package is then in the store, and tack installs it from there."));
+            }
+        }
+    }
+    let files = tack_linker::packlist::package_files(&pkg_dir).map_err(|e| {
+        CliError::new(
+            "ERR_TACK_STORE_WRITE",
+            format!(
+                "cannot list the files of {dep_path} in {}: {e}",
+                pkg_dir.display()
+            ),
+        )
+    })?;
+    let mut row_files = IndexMap::with_capacity(files.len());
+    for (rel, source) in files {
+        let content = fs_err::read(&source)
+            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+        let meta = fs_err::metadata(&source)
+            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+        let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
+        let digest = store
+            .write_cas_file(&content, executable)
+            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+        row_files.insert(
+            rel,
+            CafsFileInfo {
+                digest,
+                mode: if executable { 0o755 } else { 0o644 },
+                size: content.len() as u64,
+                checked_at: Some(now_ms()),
+            },
+        );
+    }
+    let bundled = manifest
+        .as_ref()
+        .and_then(tack_tarball::normalize_bundled_manifest);
+    let requires_build =
+        tack_tarball::requires_build(bundled.as_ref(), row_files.keys().map(String::as_str));
+    Ok(PackageFilesIndex {
+        manifest: bundled,
+        requires_build: Some(requires_build),
+        requires_prepare: Some(requires_prepare),
+        algo: "sha512".to_string(),
+        files: row_files,
+        side_effects: None,
+        tar_integrity: None,
+    })
+}
+
+/// The package's directory inside the checkout: `path` with its leading `/` dropped, which
+/// must name a directory inside it.
+fn package_dir(checkout: &Path, path: Option<&str>) -> Result<PathBuf, CliError> {
+    let Some(path) = path else {
+        return Ok(checkout.to_path_buf());
+    };
+    let rel = path.trim_start_matches(['/', '\\']);
+    let invalid = || {
+        CliError::new(
+            "ERR_PNPM_INVALID_PATH",
+            format!("Path \"{rel}\" is not a valid sub-directory of the git checkout"),
+        )
+        .with_help("The lockfile's `path` of this git dependency names no directory of the locked commit. Fix the dependency's `#path:` and run `pnpm install`.")
+    };
+    let lexical_escape = Path::new(rel).components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    });
+    if lexical_escape {
+        return Err(invalid());
+    }
+    let dir = checkout.join(rel);
+    let (Ok(real), Ok(root)) = (dir.canonicalize(), checkout.canonicalize()) else {
+        return Err(invalid());
+    };
+    if !real.starts_with(&root) || !real.is_dir() {
+        return Err(invalid());
+    }
+    Ok(real)
+}
+
+/// pnpm's `packageShouldBeBuilt`: a non-empty `prepare`, or a prepublish script while the
+/// `main` file (`index.js` by default) is missing.
+fn needs_prepare(manifest: &Value, pkg_dir: &Path) -> bool {
+    let Some(scripts) = manifest.get("scripts").and_then(Value::as_object) else {
+        return false;
+    };
+    let non_empty = |name: &str| {
+        scripts
+            .get(name)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if non_empty("prepare") {
+        return true;
+    }
+    if !PREPUBLISH_SCRIPTS.iter().any(|s| non_empty(s)) {
+        return false;
+    }
+    let main = manifest
+        .get("main")
+        .and_then(Value::as_str)
+        .unwrap_or("index.js");
+    !pkg_dir.join(main).exists()
+}
+
+fn prepare_not_allowed(dep_path: &str, manifest: Option<&Value>, git: &GitSource) -> CliError {
+    let field = |key: &str| {
+        manifest
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    let name_of = dep_path
+        .get(1..)
+        .and_then(|rest| rest.find('@'))
+        .map_or(dep_path, |at| &dep_path[..at + 1]);
+    CliError::new(
+        "ERR_PNPM_GIT_DEP_PREPARE_NOT_ALLOWED",
+        format!(
+            "The git-hosted package \"{}@{}\" needs to execute build scripts but is not in the \"allowBuilds\" allowlist.",
+            field("name"),
+            field("version")
+        ),
+    )
+    .with_help(format!(
+        "Add the package to \"allowBuilds\" in your project's pnpm-workspace.yaml to allow it to run scripts. For example:\nallowBuilds:\n  {name_of}@{}: true",
+        git.package_id
+    ))
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64)
+        .unwrap_or(0.0)
+}

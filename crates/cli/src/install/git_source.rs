@@ -1,0 +1,173 @@
+//! A git dependency as the plan sees it: where its commit comes from (a git host's archive or
+//! a clone), which sub-directory holds the package, and the store key of its prepared files.
+//!
+//! pnpm does not store a git dependency as it comes: it prepares it (its `prepare` script,
+//! when the build policy approves), keeps what `npm pack` would keep, and records those files
+//! under `<pkgId>\tbuilt`, or `<pkgId>\tnot-built` when the preparation was skipped
+//! (`--ignore-scripts`, or `allowBuilds` set to `false` for it). The key is chosen before
+//! anything is fetched, so a store that has the prepared row serves the package like any
+//! other; `git_fetch` makes the row when it is missing.
+
+use tack_build::BuildPolicy;
+use tack_config::Config;
+use tack_lockfile::Resolution;
+
+use crate::error::CliError;
+
+/// Where a git dependency's commit comes from.
+#[derive(Debug, Clone)]
+pub enum GitOrigin {
+    /// A git host's archive of the commit (`gitHosted` tarball); its integrity may be absent
+    /// for a git host's own archive URL.
+    Archive {
+        url: String,
+        integrity: Option<String>,
+    },
+    /// A repository cloned at a commit (`type: git`).
+    Clone { repo: String, commit: String },
+}
+
+/// A git dependency of the plan.
+#[derive(Debug, Clone)]
+pub struct GitSource {
+    /// The key its prepared files are recorded under: `<pkgId>\tbuilt` or `\tnot-built`.
+    pub store_key: String,
+    pub origin: GitOrigin,
+    /// The sub-directory of the checkout that holds the package (`path:`), if any.
+    pub path: Option<String>,
+    /// pnpm's package id (the lockfile key without `name@`).
+    pub package_id: String,
+    /// What the build policy says about preparing it: `Some(true)` to run its `prepare`,
+    /// `Some(false)` to store it unprepared, `None` when nothing approves it (an error if it
+    /// needs preparing). Always `Some(false)` under `--ignore-scripts`.
+    pub prepare: Option<bool>,
+}
+
+impl GitSource {
+    /// The git source of a resolution, `None` when it is no git dependency. `dep_path` is
+    /// `name@<pkgId>`, the key `allowBuilds` approves git dependencies by.
+    pub fn from_resolution(
+        resolution: &Resolution,
+        dep_path: &str,
+        name: &str,
+        package_id: &str,
+        config: &Config,
+        policy: &BuildPolicy,
+    ) -> Result<Option<GitSource>, CliError> {
+        let (origin, path, repo_key) = match resolution {
+            Resolution::Git { repo, commit, path } => (
+                GitOrigin::Clone {
+                    repo: repo.clone(),
+                    commit: commit.clone(),
+                },
+                path.clone(),
+                Some(format!("{name}@{}", git_plus(repo))),
+            ),
+            Resolution::Tarball {
+                git_hosted: true,
+                tarball,
+                integrity,
+                path,
+            } => {
+                if integrity.is_none() && !tack_lockfile::is_git_host_archive_url(tarball) {
+                    return Err(CliError::new(
+                        "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
+                        format!(
+                            "{dep_path} has no \"integrity\" field, so its downloaded tarball cannot be verified"
+                        ),
+                    )
+                    .with_help("Only a git host's own archive URLs may go without an integrity. Re-resolve the package with `pnpm install` so the lockfile records one."));
+                }
+                (
+                    GitOrigin::Archive {
+                        url: tarball.clone(),
+                        integrity: integrity.clone(),
+                    },
+                    path.clone(),
+                    None,
+                )
+            }
+            _ => return Ok(None),
+        };
+        let prepare = if config.ignore_scripts {
+            Some(false)
+        } else {
+            prepare_verdict(policy, dep_path, name, repo_key.as_deref())
+        };
+        let built = prepare != Some(false);
+        Ok(Some(GitSource {
+            store_key: tack_store_dir::git_hosted_store_index_key(package_id, built),
+            origin,
+            path,
+            package_id: package_id.to_string(),
+            prepare,
+        }))
+    }
+}
+
+/// pnpm 12's verdict on preparing a git dependency: the rules for its dep path
+/// (`name@<pkgId>`), then, for a clone, those for `name@git+<repo>` (the repository at any
+/// commit). A bare name or `name@version` never approves a git dependency.
+fn prepare_verdict(
+    policy: &BuildPolicy,
+    dep_path: &str,
+    name: &str,
+    repo_key: Option<&str>,
+) -> Option<bool> {
+    let exact = policy.allows_with_trust(dep_path, name, "", false);
+    exact.or_else(|| repo_key.and_then(|key| policy.allows_with_trust(key, name, "", false)))
+}
+
+/// `git+<repo>` as a clone's package id starts, unless the URL already says `git+`.
+fn git_plus(repo: &str) -> String {
+    if repo.starts_with("git+") {
+        repo.to_string()
+    } else {
+        format!("git+{repo}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use indexmap::IndexMap;
+
+    fn policy(rules: &[(&str, bool)]) -> BuildPolicy {
+        let map: IndexMap<String, serde_json::Value> = rules
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::Bool(*v)))
+            .collect();
+        BuildPolicy::new(&map, false, None, None)
+    }
+
+    #[test]
+    fn only_the_dep_path_or_the_repository_approves_a_git_dependency() {
+        let dep_path = "x@git+file:///r/x.git#0123";
+        let repo = Some("x@git+file:///r/x.git");
+        assert_eq!(
+            prepare_verdict(&policy(&[("x", true)]), dep_path, "x", repo),
+            None
+        );
+        assert_eq!(
+            prepare_verdict(&policy(&[(dep_path, true)]), dep_path, "x", repo),
+            Some(true)
+        );
+        assert_eq!(
+            prepare_verdict(
+                &policy(&[("x@git+file:///r/x.git", true)]),
+                dep_path,
+                "x",
+                repo
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            prepare_verdict(&policy(&[(dep_path, false)]), dep_path, "x", repo),
+            Some(false)
+        );
+        assert_eq!(
+            prepare_verdict(&BuildPolicy::allow_all(), dep_path, "x", None),
+            Some(true)
+        );
+    }
+}
