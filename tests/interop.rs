@@ -114,72 +114,101 @@ fn tack_installs_offline_from_a_store_pnpm_filled() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
-/// A git dependency (a clone, or a git host's tarball) is refused before anything is fetched or
-/// written, with an error that names it and says to install with pnpm, instead of asking for an
-/// integrity pnpm never records for these (tack once did) or linking a whole repository where
-/// pnpm links what `npm pack` keeps.
+/// A git dependency tack cannot fetch fails with pnpm's code, naming the package and what to
+/// do, and records nothing for it: a repository that cannot be cloned
+/// (`ERR_PNPM_GIT_FETCH_FAILED`), a `path` that names no directory of the commit
+/// (`ERR_PNPM_INVALID_PATH`), and an archive without an integrity from a host that is no git
+/// host's (`ERR_PNPM_MISSING_TARBALL_INTEGRITY`, before any request).
 #[test]
-fn git_dependencies_are_refused_before_anything_is_written() {
+fn git_dependencies_that_cannot_be_fetched_fail_clearly_and_record_nothing() {
     let registry = registry::start();
-    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .expect("run git");
+        assert_success(&out, &format!("git {args:?}"));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    fs_err::write(
+        repo.path().join("package.json"),
+        r#"{"name": "sub", "version": "1.0.0"}"#,
+    )
+    .unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "x"]);
+    let sha = git(&["rev-parse", "HEAD"]);
+    let here = format!("file://{}", repo.path().display());
+    let missing = format!("file://{}/missing.git", repo.path().display());
     let cases = [
         (
-            format!("git+https://git.example.test/o/r.git#{sha}"),
-            format!("{{commit: {sha}, repo: https://git.example.test/o/r.git, type: git}}"),
+            format!("git+{missing}#{sha}"),
+            format!("{{commit: {sha}, repo: {missing}, type: git}}"),
+            "ERR_PNPM_GIT_FETCH_FAILED",
         ),
         (
-            format!("https://git.example.test/o/r/tar.gz/{sha}"),
-            format!("{{gitHosted: true, tarball: https://git.example.test/o/r/tar.gz/{sha}}}"),
+            format!("git+{here}#{sha}&path:/packages/nope"),
+            format!("{{commit: {sha}, path: /packages/nope, repo: {here}, type: git}}"),
+            "ERR_PNPM_INVALID_PATH",
+        ),
+        (
+            format!("{}o/r/tar.gz/{sha}", registry.url()),
+            format!(
+                "{{gitHosted: true, tarball: {}o/r/tar.gz/{sha}}}",
+                registry.url()
+            ),
+            "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
         ),
     ];
-    for (version, resolution) in cases {
+    for (version, resolution, code) in cases {
         let project = TestProject::new();
         prepare(&project, &basic_fixture(), &registry.url());
         let manifest = serde_json::json!({
             "name": "with-git", "version": "1.0.0",
-            "dependencies": {"is-positive": "1.0.0", "sub": version}
+            "dependencies": {"sub": version}
         });
         project.write("package.json", &manifest.to_string());
         project.write(
             "pnpm-lock.yaml",
             &format!(
                 "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\n\
-                 importers:\n\n  .:\n    dependencies:\n      is-positive:\n        specifier: 1.0.0\n        version: 1.0.0\n      \
+                 importers:\n\n  .:\n    dependencies:\n      \
                  sub:\n        specifier: {version}\n        version: {version}\n\n\
-                 packages:\n\n  is-positive@1.0.0:\n    resolution: {{integrity: sha512-AAAA}}\n\n  \
-                 sub@{version}:\n    resolution: {resolution}\n    version: 1.0.0\n\n\
-                 snapshots:\n\n  is-positive@1.0.0: {{}}\n\n  sub@{version}: {{}}\n"
+                 packages:\n\n  sub@{version}:\n    resolution: {resolution}\n    version: 1.0.0\n\n\
+                 snapshots:\n\n  sub@{version}: {{}}\n"
             ),
         );
         registry.clear_requests();
         let out = project.tack(&["install", "--frozen-lockfile"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !out.status.success(),
-            "{version}: tack installed a git dependency"
-        );
+        assert!(!out.status.success(), "{version}: tack installed it");
         // Not wrapped when stderr is not a terminal (a CI log): the URL is whole.
-        for want in [
-            "ERR_TACK_UNSUPPORTED_RESOLUTION",
-            &format!("sub@{version}"),
-            "is a git dependency",
-            "pnpm install",
-        ] {
+        for want in [code, "sub"] {
             assert!(
                 stderr.contains(want),
                 "{version}: no {want:?} in:\n{stderr}"
             );
         }
-        assert!(!stderr.contains("integrity"), "{version}: {stderr}");
-        assert!(
-            !project.dir().join("node_modules").exists(),
-            "{version}: node_modules written"
-        );
-        assert!(
-            registry.requests().is_empty(),
-            "{version}: {:?}",
-            registry.requests()
-        );
+        let index = project.store().join("v11/index.db");
+        if index.exists() {
+            let store = tack_store_dir::StoreDir::new(project.store().join("v11"));
+            let keys = tack_store_dir::StoreIndex::open(&store)
+                .unwrap()
+                .all_keys()
+                .unwrap();
+            assert!(
+                !keys.iter().any(|k| k.ends_with("\tbuilt")),
+                "{version}: {keys:?}"
+            );
+        }
+        if code == "ERR_PNPM_MISSING_TARBALL_INTEGRITY" {
+            assert!(registry.requests().is_empty(), "{:?}", registry.requests());
+            assert!(!project.dir().join("node_modules").exists());
+        }
     }
 }
 

@@ -182,11 +182,9 @@ pub fn pack(
             Some(false) => {}
             None => return Err(prepare_not_allowed(dep_path, manifest.as_ref(), git)),
             Some(true) => {
-                return Err(CliError::new(
-                    "ERR_TACK_GIT_PREPARE_UNSUPPORTED",
-                    format!("{dep_path} has to be prepared (its prepare scripts run), which tack cannot do yet"),
-                )
-                .with_help("Install this project once with pnpm: the prepared package is then in the store, and tack installs it from there."));
+                if let Some(manifest) = &manifest {
+                    run_prepare(checkout, &pkg_dir, manifest)?;
+                }
             }
         }
     }
@@ -291,6 +289,102 @@ fn needs_prepare(manifest: &Value, pkg_dir: &Path) -> bool {
         .and_then(Value::as_str)
         .unwrap_or("index.js");
     !pkg_dir.join(main).exists()
+}
+
+/// pnpm's `preparePackage`: the package manager the repository uses (its lockfile at the
+/// checkout's root; npm without one) installs the package's dependencies, which runs its
+/// `prepare`, then its prepublish scripts run, and the `node_modules` it made is removed.
+fn run_prepare(checkout: &Path, pkg_dir: &Path, manifest: &Value) -> Result<(), CliError> {
+    let pm = preferred_package_manager(checkout);
+    let scripts = manifest.get("scripts").and_then(Value::as_object);
+    let mut steps = vec![(format!("{pm}-install"), format!("{pm} install"))];
+    for name in PREPUBLISH_SCRIPTS {
+        let Some(script) = scripts
+            .and_then(|s| s.get(name))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        else {
+            continue;
+        };
+        let command = if pm == "pnpm" {
+            script.to_string()
+        } else {
+            format!("{pm} run {name}")
+        };
+        steps.push((format!("{pm}-run-{name}"), command));
+    }
+    let field = |key: &str| manifest.get(key).and_then(Value::as_str).unwrap_or("");
+    let package = format!("{}@{}", field("name"), field("version"));
+    let bin_dir = pkg_dir.join("node_modules/.bin");
+    let path = match std::env::var_os("PATH") {
+        Some(rest) => {
+            let mut dirs = vec![bin_dir];
+            dirs.extend(std::env::split_paths(&rest));
+            std::env::join_paths(dirs).unwrap_or(rest)
+        }
+        None => bin_dir.into_os_string(),
+    };
+    for (event, command) in &steps {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(pkg_dir)
+            .env("PATH", &path)
+            .env("npm_lifecycle_event", event)
+            .env("npm_lifecycle_script", command)
+            .env("npm_package_name", field("name"))
+            .env("npm_package_version", field("version"))
+            .env("INIT_CWD", pkg_dir)
+            // The nested install skips unapproved builds of its own dependencies instead of
+            // failing, as pnpm asks it to.
+            .env("pnpm_config_strict_dep_builds", "false")
+            .env("PNPM_CONFIG_STRICT_DEP_BUILDS", "false")
+            .stdin(std::process::Stdio::null())
+            .output();
+        let failure = match output {
+            Ok(out) if out.status.success() => continue,
+            Ok(out) => {
+                let status = out
+                    .status
+                    .code()
+                    .map_or_else(|| "a signal".to_string(), |c| c.to_string());
+                let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&out.stderr));
+                let tail: Vec<&str> = text.lines().rev().take(20).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                format!(
+                    "`{command}` exited with exit status: {status}\n{}",
+                    tail.join("\n")
+                )
+            }
+            Err(e) => format!("`{command}` could not be started: {e}"),
+        };
+        return Err(CliError::new(
+            "ERR_PNPM_PREPARE_PACKAGE",
+            format!("Failed to prepare package: {package} {event}: {failure}"),
+        )
+        .with_help("The git dependency's own install or prepare scripts failed: fix them in the repository, or set its allowBuilds entry to false to install it unprepared."));
+    }
+    let modules = pkg_dir.join("node_modules");
+    if modules.exists() {
+        fs_err::remove_dir_all(&modules)
+            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The package manager a repository uses, by the lockfile at its root (`preferred-pm`).
+fn preferred_package_manager(root: &Path) -> &'static str {
+    [
+        ("pnpm-lock.yaml", "pnpm"),
+        ("yarn.lock", "yarn"),
+        ("package-lock.json", "npm"),
+        ("bun.lockb", "bun"),
+        ("bun.lock", "bun"),
+    ]
+    .into_iter()
+    .find(|(file, _)| root.join(file).is_file())
+    .map_or("npm", |(_, pm)| pm)
 }
 
 fn prepare_not_allowed(dep_path: &str, manifest: Option<&Value>, git: &GitSource) -> CliError {

@@ -846,9 +846,14 @@ pub fn materialize(
             let (outcome, prep, row) = result?;
             preps[i] = Some(prep);
             kept_rows[i] = Some(KeptRow::Whole(row));
-            reporter.emit(Event::Fetched {
-                package_id: plan.sources[i].package_id.clone(),
-            });
+            // pnpm 12 counts a cloned repository as added, not downloaded.
+            let cloned = matches!(&plan.sources[i].source,
+                Source::Git(git) if matches!(git.origin, GitOrigin::Clone { .. }));
+            if !cloned {
+                reporter.emit(Event::Fetched {
+                    package_id: plan.sources[i].package_id.clone(),
+                });
+            }
             if outcome != ImportOutcome::Reused {
                 reporter.emit(Event::Imported {
                     package_id: plan.sources[i].package_id.clone(),

@@ -1,0 +1,397 @@
+//! Git dependencies, side by side with real pnpm 12: a git host's archive of a commit
+//! (`gitHosted` tarball, served here by the test registry) and a repository cloned at a commit
+//! (`type: git`, a local repository over `file://`). pnpm does not link such a package as it
+//! comes: it prepares it when the build policy allows it, keeps what `npm pack` would keep,
+//! and records that under `<pkgId>\tbuilt` (or `\tnot-built`). tack must build the same tree,
+//! write the same keys, and be able to use pnpm's rows.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tack_suite::conformance::{
+    clone_inputs, comparable_output, normalized_modules_yaml, project_tree,
+};
+use tack_suite::project::{assert_success, TestProject};
+use tack_suite::{registry, tree};
+use tack_test_registry::{pack_tarball, sha512_integrity, TestRegistry};
+
+/// Serves a git host's archive of `files` at `/o/<repo>/tar.gz/<sha>` and returns its URL and
+/// integrity.
+fn serve_archive(
+    registry: &TestRegistry,
+    repo: &str,
+    sha: &str,
+    files: &[(&str, &str, u32)],
+) -> (String, String) {
+    let files: Vec<(String, Vec<u8>, u32)> = files
+        .iter()
+        .map(|(path, text, mode)| (path.to_string(), text.as_bytes().to_vec(), *mode))
+        .collect();
+    let bytes = pack_tarball(&files);
+    let integrity = sha512_integrity(&bytes);
+    let path = format!("/o/{repo}/tar.gz/{sha}");
+    registry.serve_raw(&path, bytes);
+    (format!("{}{}", registry.url(), &path[1..]), integrity)
+}
+
+/// A project depending on git-hosted archives, with the lockfile pnpm writes for them:
+/// `(alias, version, resolution fields, has bin)` per dependency.
+fn archive_project(registry: &TestRegistry, deps: &[(&str, &str, String, bool)]) -> TestProject {
+    let project = TestProject::new();
+    let manifest_deps: serde_json::Map<String, serde_json::Value> = deps
+        .iter()
+        .map(|(alias, version, _, _)| (alias.to_string(), (*version).into()))
+        .collect();
+    let manifest =
+        serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": manifest_deps});
+    let mut importer = String::new();
+    let mut packages = String::new();
+    let mut snapshots = String::new();
+    for (alias, version, resolution, has_bin) in deps {
+        importer.push_str(&format!(
+            "      {alias}:\n        specifier: {version}\n        version: {version}\n"
+        ));
+        let bin = if *has_bin { "    hasBin: true\n" } else { "" };
+        packages.push_str(&format!(
+            "  {alias}@{version}:\n    resolution: {{{resolution}}}\n    version: 1.0.0\n{bin}\n"
+        ));
+        snapshots.push_str(&format!("  {alias}@{version}: {{}}\n\n"));
+    }
+    project
+        .write("package.json", &manifest.to_string())
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n")
+        .write(
+            "pnpm-lock.yaml",
+            &format!(
+                "lockfileVersion: '9.0'\n\nsettings:\n  autoInstallPeers: true\n  excludeLinksFromLockfile: false\n\n\
+                 importers:\n\n  .:\n    dependencies:\n{importer}\npackages:\n\n{packages}snapshots:\n\n{snapshots}"
+            ),
+        );
+    project
+}
+
+/// Runs `tool` in `project` with `args` and an environment in which a nested `npm install`
+/// (a git dependency's preparation) needs no network.
+fn run(project: &TestProject, tool: &str, args: &[&str]) -> Output {
+    let program = if tool == "pnpm" {
+        tack_suite::pnpm_bin()
+    } else {
+        tack_suite::tack_bin()
+    };
+    let mut cmd = project.command(&program);
+    cmd.args(args)
+        .arg("--store-dir")
+        .arg(project.store())
+        .env("npm_config_audit", "false")
+        .env("npm_config_fund", "false")
+        .env("npm_config_update_notifier", "false");
+    cmd.output().expect("run the tool")
+}
+
+/// The `index.db` keys of a project's store, sorted.
+fn index_keys(project: &TestProject) -> Vec<String> {
+    let store = tack_store_dir::StoreDir::new(project.store().join("v11"));
+    let mut keys = tack_store_dir::StoreIndex::open(&store)
+        .expect("open index.db")
+        .all_keys()
+        .expect("read the keys");
+    keys.sort();
+    keys
+}
+
+/// Installs clones of `reference` with pnpm and with tack (`install --frozen-lockfile` plus
+/// `args`), asserts both succeed with the same tree, `.modules.yaml`, output and prepared
+/// keys, and returns `(pnpm's project, tack's project)`.
+fn install_both(reference: &TestProject, args: &[&str]) -> (TestProject, TestProject) {
+    let mut full = vec!["install", "--frozen-lockfile"];
+    full.extend_from_slice(args);
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(reference);
+        let out = run(&project, tool, &full);
+        assert_success(&out, &format!("{tool} {full:?}"));
+        (project, out)
+    });
+    let differences = tree::diff(&project_tree(&pnpm.0), &project_tree(&tack.0));
+    assert!(
+        differences.is_empty(),
+        "{args:?}: tack's tree differs from pnpm 12's:\n{}",
+        differences.join("\n")
+    );
+    assert_eq!(
+        normalized_modules_yaml(&pnpm.0),
+        normalized_modules_yaml(&tack.0),
+        "{args:?}"
+    );
+    // pnpm also prints the output of a preparation's nested install, prefixed with its
+    // scratch directory; tack does not (see `git_fetch`).
+    let output = |out: &Output| -> Vec<String> {
+        comparable_output(&out.stdout)
+            .into_iter()
+            .filter(|l| !l.contains(" npm-install"))
+            .collect()
+    };
+    assert_eq!(output(&pnpm.1), output(&tack.1), "{args:?}");
+    let prepared = |p: &TestProject| -> Vec<String> {
+        index_keys(p)
+            .into_iter()
+            .filter(|k| k.ends_with("\tbuilt") || k.ends_with("\tnot-built"))
+            .collect()
+    };
+    let pnpm_keys = prepared(&pnpm.0);
+    // pnpm writes no prepared row for an archive it stores whole and unprepared.
+    if !pnpm_keys.is_empty() {
+        assert_eq!(pnpm_keys, prepared(&tack.0), "{args:?}: prepared rows");
+    }
+    (pnpm.0, tack.0)
+}
+
+const PACKED: &[(&str, &str, u32)] = &[
+    (
+        "package.json",
+        r#"{"name": "files-pkg", "version": "1.0.0", "files": ["index.js", "lib"], "bin": {"fcli": "bin/cli.js"}}"#,
+        0o644,
+    ),
+    ("index.js", "module.exports = 'files';\n", 0o644),
+    ("bin/cli.js", "#!/usr/bin/env node\nconsole.log(1)\n", 0o755),
+    ("lib/keep.js", "module.exports = 1;\n", 0o644),
+    ("lib/x.js", "dropped by lib/.npmignore\n", 0o644),
+    ("lib/.npmignore", "x.js\n", 0o644),
+    ("lib/.npmrc", "x=1\n", 0o644),
+    ("README.md", "# files\n", 0o644),
+    ("README_INTERNAL.md", "not packed\n", 0o644),
+    ("LICENSE", "MIT\n", 0o644),
+    ("CHANGELOG.md", "not packed\n", 0o644),
+    ("extra.js", "not listed\n", 0o644),
+    ("test/t.js", "not listed\n", 0o644),
+    ("package-lock.json", "{}\n", 0o644),
+];
+
+const MONOREPO: &[(&str, &str, u32)] = &[
+    (
+        "package.json",
+        r#"{"name": "mono-root", "private": true}"#,
+        0o644,
+    ),
+    (".gitignore", "*.secret\n", 0o644),
+    (
+        "packages/sub/package.json",
+        r#"{"name": "sub-pkg", "version": "1.0.0"}"#,
+        0o644,
+    ),
+    ("packages/sub/index.js", "module.exports = 'sub';\n", 0o644),
+    (
+        "packages/sub/x.secret",
+        "the root's .gitignore is not read\n",
+        0o644,
+    ),
+    ("packages/sub/.npmignore", "ignored.txt\n", 0o644),
+    ("packages/sub/ignored.txt", "dropped\n", 0o644),
+    ("other/o.js", "another package\n", 0o644),
+];
+
+/// A git host's archive is installed as pnpm 12 installs it: the top directory stripped,
+/// the `path` sub-directory taken, what `npm pack` keeps linked, the same `\tbuilt` rows
+/// recorded (tack can install from pnpm's store offline), and nothing fetched again once the
+/// store has it.
+#[test]
+fn git_host_archives_are_installed_packed_like_pnpm() {
+    let registry = registry::start();
+    let (url, integrity) = serve_archive(&registry, "files", &"a1".repeat(20), PACKED);
+    let (mono, mono_integrity) = serve_archive(&registry, "mono", &"d4".repeat(20), MONOREPO);
+    let reference = archive_project(
+        &registry,
+        &[
+            (
+                "files-pkg",
+                &url,
+                format!("gitHosted: true, integrity: {integrity}, tarball: {url}"),
+                true,
+            ),
+            (
+                "sub-pkg",
+                &format!("{mono}#path:/packages/sub"),
+                format!("gitHosted: true, integrity: {mono_integrity}, path: /packages/sub, tarball: {mono}"),
+                false,
+            ),
+        ],
+    );
+    let (pnpm, tack) = install_both(&reference, &[]);
+    let pkg = tack.dir().join("node_modules/files-pkg");
+    for (file, kept) in [
+        ("index.js", true),
+        ("lib/keep.js", true),
+        ("README.md", true),
+        ("LICENSE", true),
+        ("README_INTERNAL.md", false),
+        ("lib/x.js", false),
+        ("extra.js", false),
+        ("test/t.js", false),
+    ] {
+        assert_eq!(pkg.join(file).exists(), kept, "{file}");
+    }
+    let sub = tack.dir().join("node_modules/sub-pkg");
+    assert!(sub.join("x.secret").is_file() && !sub.join("ignored.txt").exists());
+    assert!(tack.dir().join("node_modules/.bin/fcli").exists());
+
+    // pnpm's rows serve tack, with no network.
+    let offline = clone_inputs(&reference);
+    let mut cmd = offline.command(&tack_suite::tack_bin());
+    cmd.args(["install", "--frozen-lockfile", "--offline", "--store-dir"])
+        .arg(pnpm.store());
+    assert_success(&cmd.output().unwrap(), "tack --offline over pnpm's store");
+    let differences = tree::diff(&project_tree(&pnpm), &project_tree(&offline));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+
+    // tack's own rows serve its next install without a request.
+    fs_err::remove_dir_all(tack.dir().join("node_modules")).unwrap();
+    registry.clear_requests();
+    assert_success(
+        &run(&tack, "tack", &["install", "--frozen-lockfile"]),
+        "tack again",
+    );
+    assert!(registry.requests().is_empty(), "{:?}", registry.requests());
+    assert!(tack.dir().join("node_modules/sub-pkg/index.js").is_file());
+}
+
+/// A git repository in `dir` with `files` committed (a `->` text makes a symlink); returns
+/// the commit.
+fn git_repo(dir: &Path, files: &[(&str, &str, u32)]) -> String {
+    fs_err::create_dir_all(dir).unwrap();
+    for (path, text, mode) in files {
+        let target = dir.join(path);
+        fs_err::create_dir_all(target.parent().unwrap()).unwrap();
+        if let Some(link) = text.strip_prefix("->") {
+            std::os::unix::fs::symlink(link, &target).unwrap();
+            continue;
+        }
+        fs_err::write(&target, text).unwrap();
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(*mode);
+        fs_err::set_permissions(&target, perms).unwrap();
+    }
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("run git (is it installed?)");
+        assert_success(&out, &format!("git {args:?}"));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A", "-f"]);
+    git(&["commit", "-qm", "x"]);
+    git(&["rev-parse", "HEAD"])
+}
+
+/// A repository cloned at a commit is installed as pnpm 12 installs it: `.git` gone, a
+/// committed symlink to a file stored as that file, ignored files left out, the `path`
+/// sub-directory taken, and the same `\tbuilt` rows recorded.
+#[test]
+fn git_clones_are_installed_packed_like_pnpm() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let x = repos.path().join("x");
+    git_repo(
+        &x,
+        &[
+            (
+                "package.json",
+                r#"{"name": "x", "version": "1.2.3", "bin": {"x": "cli.js"}}"#,
+                0o644,
+            ),
+            ("cli.js", "#!/usr/bin/env node\n", 0o755),
+            ("index.js", "module.exports = 'x';\n", 0o644),
+            ("link.js", "->index.js", 0o644),
+            (".gitignore", "secret.txt\n", 0o644),
+            ("secret.txt", "committed but ignored\n", 0o644),
+        ],
+    );
+    let y = repos.path().join("y");
+    git_repo(&y, MONOREPO);
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {
+                "x": format!("git+file://{}", x.display()),
+                "sub-pkg": format!("git+file://{}#path:/packages/sub", y.display()),
+            }})
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    reference.lock_with_pnpm();
+    let (_, tack) = install_both(&reference, &[]);
+    let pkg = tack.dir().join("node_modules/x");
+    let link = fs_err::symlink_metadata(pkg.join("link.js")).unwrap();
+    assert!(link.is_file(), "link.js is stored as a file");
+    assert!(!pkg.join("secret.txt").exists() && !pkg.join(".git").exists());
+    assert!(tack.dir().join("node_modules/sub-pkg/x.secret").is_file());
+    install_both(&reference, &["--ignore-scripts"]);
+}
+
+/// A git dependency whose `prepare` has to run follows pnpm 12's build policy: refused with
+/// `ERR_PNPM_GIT_DEP_PREPARE_NOT_ALLOWED` unless `allowBuilds` names its dep path; prepared
+/// (a nested `npm install`) when it does; installed unprepared with `false` or
+/// `--ignore-scripts`.
+#[test]
+fn git_dependencies_that_need_preparing_follow_the_build_policy_like_pnpm() {
+    let registry = registry::start();
+    let (url, integrity) = serve_archive(
+        &registry,
+        "prep",
+        &"e5".repeat(20),
+        &[
+            (
+                "package.json",
+                r#"{"name": "prep-pkg", "version": "1.0.0", "files": ["index.js", "built.txt"],
+                    "scripts": {"prepare": "node -e \"require('fs').writeFileSync('built.txt', 'built')\""}}"#,
+                0o644,
+            ),
+            ("index.js", "module.exports = 'prep';\n", 0o644),
+        ],
+    );
+    let reference = archive_project(
+        &registry,
+        &[(
+            "prep-pkg",
+            &url,
+            format!("gitHosted: true, integrity: {integrity}, tarball: {url}"),
+            false,
+        )],
+    );
+    let refused = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&reference);
+        run(&project, tool, &["install", "--frozen-lockfile"])
+    });
+    for (tool, out) in ["pnpm", "tack"].iter().zip(&refused) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
+        assert!(
+            stderr.contains("ERR_PNPM_GIT_DEP_PREPARE_NOT_ALLOWED"),
+            "{tool}: {stderr}"
+        );
+    }
+    let tack_stderr = String::from_utf8_lossy(&refused[1].stderr);
+    assert!(
+        tack_stderr.contains(&format!("prep-pkg@{url}: true")),
+        "{tack_stderr}"
+    );
+
+    let (_, tack) = install_both(&reference, &["--ignore-scripts"]);
+    assert!(!tack.dir().join("node_modules/prep-pkg/built.txt").exists());
+
+    let key = format!("prep-pkg@{url}");
+    let denied = clone_inputs(&reference);
+    denied.add_settings(&format!("allowBuilds:\n  '{key}': false\n"));
+    let (_, tack) = install_both(&denied, &[]);
+    assert!(!tack.dir().join("node_modules/prep-pkg/built.txt").exists());
+
+    let allowed = clone_inputs(&reference);
+    allowed.add_settings(&format!("allowBuilds:\n  '{key}': true\n"));
+    let (_, tack) = install_both(&allowed, &[]);
+    let built: PathBuf = tack.dir().join("node_modules/prep-pkg/built.txt");
+    assert_eq!(fs_err::read_to_string(built).unwrap(), "built");
+}
