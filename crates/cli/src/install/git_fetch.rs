@@ -26,8 +26,7 @@ const PREPUBLISH_SCRIPTS: [&str; 3] = ["prepublish", "prepack", "publish"];
 /// A scratch directory for one checkout, in the store's `tmp/`.
 pub fn scratch_dir(store: &StoreDir) -> Result<tempfile::TempDir, CliError> {
     let tmp = store.tmp_dir();
-    fs_err::create_dir_all(&tmp)
-        .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+    fs_err::create_dir_all(&tmp).map_err(write_error)?;
     tempfile::Builder::new()
         .prefix("git-")
         .tempdir_in(&tmp)
@@ -95,11 +94,8 @@ pub fn clone_commit(dep_path: &str, repo: &str, commit: &str, dest: &Path) -> Re
         )?;
     }
     let dot_git = dest.join(".git");
-    fs_err::remove_dir_all(&dot_git)
-        .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
-    let root = dest
-        .canonicalize()
-        .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+    fs_err::remove_dir_all(&dot_git).map_err(write_error)?;
+    let root = dest.canonicalize().map_err(write_error)?;
     copy_linked_files(&root, &root)
 }
 
@@ -107,7 +103,7 @@ pub fn clone_commit(dep_path: &str, repo: &str, commit: &str, dest: &Path) -> Re
 /// pnpm 12 stores it. Other symlinks (to directories, or out of the checkout, which could
 /// name anything on this machine) are left as they are, and packing leaves them out.
 fn copy_linked_files(root: &Path, dir: &Path) -> Result<(), CliError> {
-    let io = |e: std::io::Error| CliError::new("ERR_TACK_STORE_WRITE", e.to_string());
+    let io = write_error;
     for entry in fs_err::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let path = entry.path();
@@ -128,10 +124,7 @@ fn copy_linked_files(root: &Path, dir: &Path) -> Result<(), CliError> {
 }
 
 fn fetch_failed(dep_path: &str, repo: &str, detail: &str) -> CliError {
-    let name = dep_path
-        .get(1..)
-        .and_then(|rest| rest.find('@'))
-        .map_or(dep_path, |at| &dep_path[..at + 1]);
+    let name = package_name(dep_path);
     CliError::new(
         "ERR_PNPM_GIT_FETCH_FAILED",
         format!(
@@ -152,12 +145,10 @@ pub fn copy_archive_files(
     for (rel, info) in &row.files {
         let target = dest.join(rel);
         if let Some(dir) = target.parent() {
-            fs_err::create_dir_all(dir)
-                .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+            fs_err::create_dir_all(dir).map_err(write_error)?;
         }
         let source = store.cas_path(&info.digest, info.is_executable());
-        fs_err::copy(&source, &target)
-            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+        fs_err::copy(&source, &target).map_err(write_error)?;
     }
     Ok(())
 }
@@ -199,10 +190,8 @@ pub fn pack(
     })?;
     let mut row_files = IndexMap::with_capacity(files.len());
     for (rel, source) in files {
-        let content = fs_err::read(&source)
-            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
-        let meta = fs_err::metadata(&source)
-            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+        let content = fs_err::read(&source).map_err(write_error)?;
+        let meta = fs_err::metadata(&source).map_err(write_error)?;
         let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
         let digest = store
             .write_cas_file(&content, executable)
@@ -367,8 +356,7 @@ fn run_prepare(checkout: &Path, pkg_dir: &Path, manifest: &Value) -> Result<(), 
     }
     let modules = pkg_dir.join("node_modules");
     if modules.exists() {
-        fs_err::remove_dir_all(&modules)
-            .map_err(|e| CliError::new("ERR_TACK_STORE_WRITE", e.to_string()))?;
+        fs_err::remove_dir_all(&modules).map_err(write_error)?;
     }
     Ok(())
 }
@@ -394,10 +382,7 @@ fn prepare_not_allowed(dep_path: &str, manifest: Option<&Value>, git: &GitSource
             .and_then(Value::as_str)
             .unwrap_or("")
     };
-    let name_of = dep_path
-        .get(1..)
-        .and_then(|rest| rest.find('@'))
-        .map_or(dep_path, |at| &dep_path[..at + 1]);
+    let name_of = package_name(dep_path);
     CliError::new(
         "ERR_PNPM_GIT_DEP_PREPARE_NOT_ALLOWED",
         format!(
@@ -417,4 +402,17 @@ fn now_ms() -> f64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as f64)
         .unwrap_or(0.0)
+}
+
+/// The package name a dep path starts with (`@scope/name` or `name`).
+fn package_name(dep_path: &str) -> &str {
+    dep_path
+        .get(1..)
+        .and_then(|rest| rest.find('@'))
+        .map_or(dep_path, |at| &dep_path[..at + 1])
+}
+
+/// A failed write of the scratch checkout or the store (fs-err names the path).
+fn write_error(e: std::io::Error) -> CliError {
+    CliError::new("ERR_TACK_STORE_WRITE", e.to_string())
 }
