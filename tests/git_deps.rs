@@ -395,3 +395,78 @@ fn git_dependencies_that_need_preparing_follow_the_build_policy_like_pnpm() {
     let built: PathBuf = tack.dir().join("node_modules/prep-pkg/built.txt");
     assert_eq!(fs_err::read_to_string(built).unwrap(), "built");
 }
+
+/// A repository whose submodule is another repository of this machine (`file://`) fails as it
+/// does with pnpm 12 (git's own refusal of `file` submodules): no repository can pull local
+/// files into the store. (tack's protocol list once applied to the submodule step too, and
+/// lifted that refusal.)
+#[test]
+fn local_submodules_are_refused_like_pnpm() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let private = repos.path().join("private");
+    git_repo(
+        &private,
+        &[("secret-data.txt", "not for the store\n", 0o644)],
+    );
+    let x = repos.path().join("x");
+    git_repo(
+        &x,
+        &[(
+            "package.json",
+            r#"{"name": "x", "version": "1.0.0"}"#,
+            0o644,
+        )],
+    );
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+            .args(["-c", "protocol.file.allow=always"])
+            .args(args)
+            .current_dir(&x)
+            .output()
+            .expect("run git");
+        assert_success(&out, &format!("git {args:?}"));
+    };
+    let url = format!("file://{}", private.display());
+    git(&["submodule", "add", "-q", &url, "priv"]);
+    git(&["commit", "-qm", "with a local submodule"]);
+    let sha = String::from_utf8_lossy(
+        &Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(&x)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .trim()
+    .to_string();
+    let repo = format!("file://{}", x.display());
+    let version = format!("git+{repo}#{sha}");
+    let reference = archive_project(
+        &registry,
+        &[(
+            "x",
+            &version,
+            format!("commit: {sha}, repo: {repo}, type: git"),
+            false,
+        )],
+    );
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = run(&project, tool, &["install", "--frozen-lockfile"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
+        assert!(
+            stderr.contains("ERR_PNPM_GIT_FETCH_FAILED"),
+            "{tool}: {stderr}"
+        );
+        assert!(
+            !project
+                .dir()
+                .join("node_modules/x/priv/secret-data.txt")
+                .exists(),
+            "{tool}"
+        );
+    }
+}

@@ -4,9 +4,9 @@
 //! prepared when it needs to be and the build policy allows it, and what `npm pack` would
 //! keep of it is written to the CAS and recorded under the source's prepared key.
 //!
-//! The scratch directory lives in the store's `tmp/` and is removed when the work is done,
-//! whatever happened; one left by a killed install is removed by `tack store prune`.
-//! Nothing is recorded for a package that failed at any step.
+//! The scratch directory lives in the system's temporary directory, as pnpm 12's does, and is
+//! removed when the work is done, whatever happened (one left by a killed install stays
+//! there). Nothing is recorded for a package that failed at any step.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,12 +23,14 @@ use crate::error::CliError;
 /// (pnpm's `PREPUBLISH_SCRIPTS`).
 const PREPUBLISH_SCRIPTS: [&str; 3] = ["prepublish", "prepack", "publish"];
 
-/// A scratch directory for one checkout, in the store's `tmp/`.
-pub fn scratch_dir(store: &StoreDir) -> Result<tempfile::TempDir, CliError> {
-    let tmp = store.tmp_dir();
-    fs_err::create_dir_all(&tmp).map_err(write_error)?;
+/// A scratch directory for one checkout, in the system's temporary directory as pnpm 12
+/// makes it: a `prepare` script that looks for its repository (`husky install`, a nested
+/// `pnpm install` looking for a workspace) must find the checkout, never a project the store
+/// happens to sit in.
+pub fn scratch_dir() -> Result<tempfile::TempDir, CliError> {
+    let tmp = std::env::temp_dir();
     tempfile::Builder::new()
-        .prefix("git-")
+        .prefix("tack-git-")
         .tempdir_in(&tmp)
         .map_err(|e| {
             CliError::new(
@@ -55,12 +57,18 @@ pub fn clone_commit(dep_path: &str, repo: &str, commit: &str, dest: &Path) -> Re
         )
         .with_help("The lockfile is damaged: restore it from version control, or run `pnpm install` to resolve the dependency again."));
     }
+    // Only the clone gets pnpm's protocol list: set for the submodules too, it would lift
+    // git's own refusal of `file` submodules, and any repository could pull files of this
+    // machine into the store.
     let git = |args: &[&str], cwd: &Path| -> Result<String, CliError> {
-        let output = Command::new("git")
+        let mut command = Command::new("git");
+        if args.first() == Some(&"clone") {
+            command.env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh");
+        }
+        let output = command
             .args(args)
             .current_dir(cwd)
             .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
             .env(
                 "GIT_SSH_COMMAND",
                 std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh -o BatchMode=yes".into()),
@@ -93,8 +101,8 @@ pub fn clone_commit(dep_path: &str, repo: &str, commit: &str, dest: &Path) -> Re
             dest,
         )?;
     }
-    let dot_git = dest.join(".git");
-    fs_err::remove_dir_all(&dot_git).map_err(write_error)?;
+    // `.git` stays while the package is prepared (its scripts may ask git where they are);
+    // packing never takes it, and it goes with the scratch directory.
     let root = dest.canonicalize().map_err(write_error)?;
     copy_linked_files(&root, &root)
 }
@@ -108,7 +116,7 @@ fn copy_linked_files(root: &Path, dir: &Path) -> Result<(), CliError> {
         let entry = entry.map_err(io)?;
         let path = entry.path();
         let kind = entry.file_type().map_err(io)?;
-        if kind.is_dir() {
+        if kind.is_dir() && entry.file_name() != ".git" {
             copy_linked_files(root, &path)?;
         } else if kind.is_symlink() {
             let Ok(target) = path.canonicalize() else {
@@ -190,8 +198,12 @@ pub fn pack(
     })?;
     let mut row_files = IndexMap::with_capacity(files.len());
     for (rel, source) in files {
+        // A prepare script may leave a FIFO or a socket behind, which reading would hang on.
+        let meta = fs_err::symlink_metadata(&source).map_err(write_error)?;
+        if !meta.is_file() {
+            continue;
+        }
         let content = fs_err::read(&source).map_err(write_error)?;
-        let meta = fs_err::metadata(&source).map_err(write_error)?;
         let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
         let digest = store
             .write_cas_file(&content, executable)

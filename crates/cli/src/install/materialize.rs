@@ -736,6 +736,8 @@ pub fn materialize(
         // of rows and the checkpoint on close took 6–23 ms with nothing else left to do.
         let unfetched = Arc::new(AtomicUsize::new(to_fetch.len()));
         let mut downloads = 0usize;
+        // Clones and preparations (a nested install each) run two at a time.
+        let git_slots = Arc::new(tokio::sync::Semaphore::new(2));
         for &i in &to_fetch {
             if let Source::Git(git) = &plan.sources[i].source {
                 downloads += 1;
@@ -750,6 +752,7 @@ pub fn materialize(
                     imports: Arc::clone(&imports),
                     plan: Arc::clone(plan),
                     builds: Arc::clone(builds),
+                    slots: Arc::clone(&git_slots),
                 };
                 runtime.spawn(task.run());
                 continue;
@@ -926,11 +929,14 @@ struct GitTask {
     imports: Arc<tokio::sync::Semaphore>,
     plan: Arc<InstallPlan>,
     builds: Arc<Builds>,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl GitTask {
     async fn run(self) {
+        let slot = Arc::clone(&self.slots).acquire_owned().await.ok();
         let made = self.make_row().await;
+        drop(slot);
         // After the row is queued: the last fetch to end seals the index writer.
         if self.unfetched.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.fetcher.all_fetched();
@@ -977,7 +983,7 @@ impl GitTask {
         };
         let (store, git, dep_path) = (self.store.clone(), self.git.clone(), pkg.dep_path.clone());
         let row = tokio::task::spawn_blocking(move || {
-            let scratch = git_fetch::scratch_dir(&store)?;
+            let scratch = git_fetch::scratch_dir()?;
             let checkout = scratch.path().join("checkout");
             match (&git.origin, archive) {
                 (GitOrigin::Clone { repo, commit }, _) => {
