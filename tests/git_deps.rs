@@ -269,20 +269,24 @@ fn git_repo(dir: &Path, files: &[(&str, &str, u32)]) -> String {
         let perms = std::os::unix::fs::PermissionsExt::from_mode(*mode);
         fs_err::set_permissions(&target, perms).unwrap();
     }
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("run git (is it installed?)");
-        assert_success(&out, &format!("git {args:?}"));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    git(&["init", "-q"]);
-    git(&["add", "-A", "-f"]);
-    git(&["commit", "-qm", "x"]);
-    git(&["rev-parse", "HEAD"])
+    git_in(dir, &["init", "-q"]);
+    git_in(dir, &["add", "-A", "-f"]);
+    git_in(dir, &["commit", "-qm", "x"]);
+    git_in(dir, &["rev-parse", "HEAD"])
+}
+
+/// Runs `git <args>` in `dir` (with a committer, and `file` submodules allowed for making
+/// them); returns its trimmed stdout.
+fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+        .args(["-c", "protocol.file.allow=always"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git (is it installed?)");
+    assert_success(&out, &format!("git {args:?}"));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A repository cloned at a commit is installed as pnpm 12 installs it: `.git` gone, a
@@ -418,29 +422,10 @@ fn local_submodules_are_refused_like_pnpm() {
             0o644,
         )],
     );
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
-            .args(["-c", "protocol.file.allow=always"])
-            .args(args)
-            .current_dir(&x)
-            .output()
-            .expect("run git");
-        assert_success(&out, &format!("git {args:?}"));
-    };
     let url = format!("file://{}", private.display());
-    git(&["submodule", "add", "-q", &url, "priv"]);
-    git(&["commit", "-qm", "with a local submodule"]);
-    let sha = String::from_utf8_lossy(
-        &Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .current_dir(&x)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .trim()
-    .to_string();
+    git_in(&x, &["submodule", "add", "-q", &url, "priv"]);
+    git_in(&x, &["commit", "-qm", "with a local submodule"]);
+    let sha = git_in(&x, &["rev-parse", "HEAD"]);
     let repo = format!("file://{}", x.display());
     let version = format!("git+{repo}#{sha}");
     let reference = archive_project(
