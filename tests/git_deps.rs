@@ -74,6 +74,23 @@ fn archive_project(registry: &TestRegistry, deps: &[(&str, &str, String, bool)])
 /// Runs `tool` in `project` with `args` and an environment in which a nested `npm install`
 /// (a git dependency's preparation) needs no network.
 fn run(project: &TestProject, tool: &str, args: &[&str]) -> Output {
+    run_env(project, tool, args, &[])
+}
+
+/// [`run`] with more environment variables.
+fn run_env(project: &TestProject, tool: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    tool_command(project, tool, args, env)
+        .output()
+        .expect("run the tool")
+}
+
+/// The command [`run_env`] runs.
+fn tool_command(
+    project: &TestProject,
+    tool: &str,
+    args: &[&str],
+    env: &[(&str, &Path)],
+) -> Command {
     let program = if tool == "pnpm" {
         tack_suite::pnpm_bin()
     } else {
@@ -85,8 +102,9 @@ fn run(project: &TestProject, tool: &str, args: &[&str]) -> Output {
         .arg(project.store())
         .env("npm_config_audit", "false")
         .env("npm_config_fund", "false")
-        .env("npm_config_update_notifier", "false");
-    cmd.output().expect("run the tool")
+        .env("npm_config_update_notifier", "false")
+        .envs(env.iter().copied());
+    cmd
 }
 
 /// The `index.db` keys of a project's store, sorted.
@@ -454,4 +472,220 @@ fn local_submodules_are_refused_like_pnpm() {
             "{tool}"
         );
     }
+}
+
+/// A git package whose `prepare` script is `script`, committed in `dir`; returns its
+/// `git+file://` specifier.
+fn prepared_repo(dir: &Path, name: &str, script: &str, extra: serde_json::Value) -> String {
+    let mut manifest =
+        serde_json::json!({"name": name, "version": "1.0.0", "scripts": {"prepare": script}});
+    if let (Some(to), Some(from)) = (manifest.as_object_mut(), extra.as_object()) {
+        to.extend(from.clone());
+    }
+    git_repo(
+        dir,
+        &[
+            ("package.json", &manifest.to_string(), 0o644),
+            ("index.js", "module.exports = 1;\n", 0o644),
+        ],
+    );
+    format!("git+file://{}", dir.display())
+}
+
+/// When one git dependency's preparation fails, the install does not leave the others'
+/// behind: a nested install still running is stopped with its whole process group (here a
+/// `sleep` its `prepare` started in the background), and no scratch directory stays in the
+/// temp dir. Before, tack returned the error and the `sleep` outlived it.
+#[test]
+fn a_failed_install_stops_the_other_preparations_and_removes_their_scratch_dirs() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let pid_file = repos.path().join("sleep.pid");
+    // Fails only once the other preparation has started its `sleep`.
+    let failing = prepared_repo(
+        &repos.path().join("failing"),
+        "failing",
+        &format!(
+            "i=0; while [ ! -s {} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; exit 7",
+            pid_file.display()
+        ),
+        serde_json::json!({}),
+    );
+    let project = sleeping_project(&registry, repos.path(), &[("failing", &failing)]);
+    let tmp = repos.path().join("tmp");
+    fs_err::create_dir_all(&tmp).unwrap();
+    let started = std::time::Instant::now();
+    let out = run_env(
+        &project,
+        "tack",
+        &["install", "--frozen-lockfile"],
+        &[("TMPDIR", &tmp)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ERR_PNPM_PREPARE_PACKAGE") && stderr.contains("failing@1.0.0"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "the install waited for the other preparation to end by itself"
+    );
+    assert_ended(&pid_file);
+    let left: Vec<_> = fs_err::read_dir(&tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "scratch directories left behind: {left:?}");
+    assert!(!project.dir().join("node_modules/slow").exists());
+}
+
+/// A project depending on `slow`, a git dependency whose `prepare` starts a two-minute
+/// `sleep` in the background and writes its pid to `<repos>/sleep.pid`, and on `others`
+/// (`(name, specifier)`), all allowed to build; locked by pnpm.
+fn sleeping_project(registry: &TestRegistry, repos: &Path, others: &[(&str, &str)]) -> TestProject {
+    let pid_file = repos.join("sleep.pid");
+    let slow = prepared_repo(
+        &repos.join("slow"),
+        "slow",
+        &format!("sleep 120 & echo $! > {}; wait", pid_file.display()),
+        serde_json::json!({}),
+    );
+    let mut deps = serde_json::json!({"slow": slow});
+    let mut allowed = format!("minimumReleaseAge: 0\nallowBuilds:\n  'slow@{slow}': true\n");
+    for (name, spec) in others {
+        deps[*name] = (*spec).into();
+        allowed.push_str(&format!("  '{name}@{spec}': true\n"));
+    }
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": deps}).to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", &allowed);
+    project.lock_with_pnpm();
+    project
+}
+
+/// Asserts that the process whose pid is in `pid_file` has ended (killed, then reaped by
+/// init, which may take a moment).
+fn assert_ended(pid_file: &Path) {
+    let pid = fs_err::read_to_string(pid_file).expect("the slow prepare started its sleep");
+    let proc_dir = PathBuf::from(format!("/proc/{}", pid.trim()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while proc_dir.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !proc_dir.exists(),
+        "the slow preparation's sleep outlived the install"
+    );
+}
+
+/// `SIGTERM` (or Ctrl-C) during a preparation ends the nested install too. It runs in a
+/// process group of its own, which a signal to tack's group does not reach, so tack passes
+/// the signal on before it dies of it. (`SIGTERM` here: a background job of a script, this
+/// `sleep`, ignores `SIGINT`, as under any shell.)
+#[test]
+fn a_signal_to_tack_reaches_a_running_preparation() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let project = sleeping_project(&registry, repos.path(), &[]);
+    let pid_file = repos.path().join("sleep.pid");
+    let mut child = tool_command(&project, "tack", &["install", "--frozen-lockfile"], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tack");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !pid_file.is_file() || fs_err::read_to_string(&pid_file).unwrap().trim().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the preparation never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: signalling a child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait for tack");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM),
+        "tack dies of the signal, as it would without a handler"
+    );
+    assert_ended(&pid_file);
+}
+
+/// The peer variants of one git dependency (two projects of a workspace give it different
+/// peers) get the tree pnpm 12 builds from one checkout and one preparation: they share a
+/// store key, so the row is the same. (pnpm 12 prepares once per variant, which tack did too.)
+#[test]
+fn peer_variants_of_a_git_dependency_are_prepared_once() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    // An optional peer: the nested `npm install` would fetch a required one from npm's
+    // default registry, not this one (with pnpm as with tack).
+    let x = prepared_repo(
+        &repos.path().join("x"),
+        "x",
+        "echo run >> \"$PREPARED_LOG\"",
+        serde_json::json!({"peerDependencies": {"peer-host": "^1.0.0"},
+            "peerDependenciesMeta": {"peer-host": {"optional": true}}}),
+    );
+    let reference = TestProject::new();
+    for (dir, peer) in [("a", "1.0.0"), ("b", "1.1.0")] {
+        reference.write(
+            &format!("packages/{dir}/package.json"),
+            &serde_json::json!({"name": dir, "version": "1.0.0",
+                "dependencies": {"x": x, "peer-host": peer}})
+            .to_string(),
+        );
+    }
+    reference
+        .write("package.json", r#"{"name": "root", "private": true}"#)
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            &format!(
+                "packages:\n  - packages/*\nminimumReleaseAge: 0\nallowBuilds:\n  'x@{x}': true\n"
+            ),
+        );
+    reference.lock_with_pnpm();
+    let lockfile = fs_err::read_to_string(reference.dir().join("pnpm-lock.yaml")).unwrap();
+    assert!(
+        lockfile.contains("(peer-host@1.0.0)") && lockfile.contains("(peer-host@1.1.0)"),
+        "pnpm locked two variants:\n{lockfile}"
+    );
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let log = repos.path().join(format!("{tool}.log"));
+        let project = clone_inputs(&reference);
+        let out = run_env(
+            &project,
+            tool,
+            &["install", "--frozen-lockfile"],
+            &[("PREPARED_LOG", &log)],
+        );
+        assert_success(&out, tool);
+        let runs = fs_err::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        (project, runs)
+    });
+    let differences = tree::diff(&project_tree(&pnpm.0), &project_tree(&tack.0));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    for dir in ["a", "b"] {
+        let index = tack
+            .0
+            .dir()
+            .join(format!("packages/{dir}/node_modules/x/index.js"));
+        assert!(index.is_file(), "{}", index.display());
+    }
+    assert_eq!(
+        (pnpm.1, tack.1),
+        (2, 1),
+        "preparations by pnpm 12 and by tack"
+    );
 }

@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir};
 
+use super::git_jobs::GitJobs;
 use super::git_source::GitSource;
 use crate::error::CliError;
 
@@ -45,8 +46,14 @@ pub fn scratch_dir() -> Result<tempfile::TempDir, CliError> {
 
 /// Clones `repo` into `dest` and checks out `commit`, with the commands and environment
 /// pnpm 12 uses (no prompts, ssh in batch mode, only the usual protocols), then its
-/// submodules when it has any. `.git` is removed afterwards.
-pub fn clone_commit(dep_path: &str, repo: &str, commit: &str, dest: &Path) -> Result<(), CliError> {
+/// submodules when it has any. The commands run as `jobs` (see `git_jobs`).
+pub fn clone_commit(
+    jobs: &GitJobs,
+    dep_path: &str,
+    repo: &str,
+    commit: &str,
+    dest: &Path,
+) -> Result<(), CliError> {
     if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CliError::new(
             "ERR_PNPM_INVALID_GIT_COMMIT",
@@ -65,15 +72,17 @@ pub fn clone_commit(dep_path: &str, repo: &str, commit: &str, dest: &Path) -> Re
         if args.first() == Some(&"clone") {
             command.env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh");
         }
-        let output = command
+        command
             .args(args)
             .current_dir(cwd)
+            .stdin(std::process::Stdio::null())
             .env("GIT_TERMINAL_PROMPT", "0")
             .env(
                 "GIT_SSH_COMMAND",
                 std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh -o BatchMode=yes".into()),
-            )
-            .output()
+            );
+        let output = jobs
+            .output(&mut command)
             .map_err(|e| fetch_failed(dep_path, repo, &format!("cannot run git: {e}")))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
@@ -164,10 +173,25 @@ pub fn copy_archive_files(
 /// Prepares the checkout in `checkout` and records what `npm pack` would keep of its
 /// package directory in the CAS; returns the row to record under `git.store_key`.
 pub fn pack(
+    jobs: &GitJobs,
     store: &StoreDir,
     git: &GitSource,
     dep_path: &str,
     checkout: &Path,
+) -> Result<PackageFilesIndex, CliError> {
+    // A repository is as untrusted as a tarball: the same limits hold for what it packs.
+    let caps = tack_tarball::ExtractCaps::default();
+    pack_within(jobs, store, git, dep_path, checkout, caps)
+}
+
+/// [`pack`] with the limits `caps` on what is packed.
+fn pack_within(
+    jobs: &GitJobs,
+    store: &StoreDir,
+    git: &GitSource,
+    dep_path: &str,
+    checkout: &Path,
+    caps: tack_tarball::ExtractCaps,
 ) -> Result<PackageFilesIndex, CliError> {
     let pkg_dir = package_dir(checkout, git.path.as_deref())?;
     let manifest: Option<Value> = std::fs::read(pkg_dir.join("package.json"))
@@ -182,7 +206,7 @@ pub fn pack(
             None => return Err(prepare_not_allowed(dep_path, manifest.as_ref(), git)),
             Some(true) => {
                 if let Some(manifest) = &manifest {
-                    run_prepare(checkout, &pkg_dir, manifest)?;
+                    run_prepare(jobs, checkout, &pkg_dir, manifest)?;
                 }
             }
         }
@@ -196,6 +220,10 @@ pub fn pack(
             ),
         )
     })?;
+    if files.len() as u64 > caps.max_entries {
+        return Err(too_large(dep_path, "file count", caps.max_entries));
+    }
+    let mut total = 0u64;
     let mut row_files = IndexMap::with_capacity(files.len());
     for (rel, source) in files {
         // A prepare script may leave a FIFO or a socket behind, which reading would hang on.
@@ -203,7 +231,21 @@ pub fn pack(
         if !meta.is_file() {
             continue;
         }
+        if meta.len() > caps.max_entry_bytes {
+            return Err(too_large(dep_path, "per-file size", caps.max_entry_bytes));
+        }
+        total += meta.len();
+        if total > caps.max_unpacked_bytes {
+            return Err(too_large(
+                dep_path,
+                "unpacked size",
+                caps.max_unpacked_bytes,
+            ));
+        }
         let content = fs_err::read(&source).map_err(write_error)?;
+        if content.len() as u64 > caps.max_entry_bytes {
+            return Err(too_large(dep_path, "per-file size", caps.max_entry_bytes));
+        }
         let executable = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0;
         let digest = store
             .write_cas_file(&content, executable)
@@ -231,6 +273,15 @@ pub fn pack(
         files: row_files,
         side_effects: None,
         tar_integrity: None,
+    })
+}
+
+/// What the tarball extractor reports for the same limit (`ERR_TACK_TARBALL_TOO_LARGE`).
+fn too_large(dep_path: &str, what: &'static str, limit: u64) -> CliError {
+    CliError::from(tack_tarball::FetchError::TooLarge {
+        pkg: dep_path.to_string(),
+        what,
+        limit,
     })
 }
 
@@ -295,7 +346,12 @@ fn needs_prepare(manifest: &Value, pkg_dir: &Path) -> bool {
 /// pnpm's `preparePackage`: the package manager the repository uses (its lockfile at the
 /// checkout's root; npm without one) installs the package's dependencies, which runs its
 /// `prepare`, then its prepublish scripts run, and the `node_modules` it made is removed.
-fn run_prepare(checkout: &Path, pkg_dir: &Path, manifest: &Value) -> Result<(), CliError> {
+fn run_prepare(
+    jobs: &GitJobs,
+    checkout: &Path,
+    pkg_dir: &Path,
+    manifest: &Value,
+) -> Result<(), CliError> {
     let pm = preferred_package_manager(checkout);
     let scripts = manifest.get("scripts").and_then(Value::as_object);
     let mut steps = vec![(format!("{pm}-install"), format!("{pm} install"))];
@@ -326,8 +382,8 @@ fn run_prepare(checkout: &Path, pkg_dir: &Path, manifest: &Value) -> Result<(), 
         None => bin_dir.into_os_string(),
     };
     for (event, command) in &steps {
-        let output = Command::new("sh")
-            .arg("-c")
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
             .arg(command)
             .current_dir(pkg_dir)
             .env("PATH", &path)
@@ -340,8 +396,8 @@ fn run_prepare(checkout: &Path, pkg_dir: &Path, manifest: &Value) -> Result<(), 
             // failing, as pnpm asks it to.
             .env("pnpm_config_strict_dep_builds", "false")
             .env("PNPM_CONFIG_STRICT_DEP_BUILDS", "false")
-            .stdin(std::process::Stdio::null())
-            .output();
+            .stdin(std::process::Stdio::null());
+        let output = jobs.output(&mut sh);
         let failure = match output {
             Ok(out) if out.status.success() => continue,
             Ok(out) => {
@@ -427,4 +483,83 @@ fn package_name(dep_path: &str) -> &str {
 /// A failed write of the scratch checkout or the store (fs-err names the path).
 fn write_error(e: std::io::Error) -> CliError {
     CliError::new("ERR_TACK_STORE_WRITE", e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::git_source::GitOrigin;
+
+    fn source() -> GitSource {
+        GitSource {
+            store_key: "x@git+file:///r#0\tbuilt".into(),
+            origin: GitOrigin::Clone {
+                repo: "file:///r".into(),
+                commit: "0".repeat(40),
+            },
+            path: None,
+            package_id: "git+file:///r#0".into(),
+            prepare: Some(true),
+        }
+    }
+
+    /// Packs a checkout holding `files` (name, size) within `caps`.
+    fn pack_files(
+        files: &[(&str, usize)],
+        caps: tack_tarball::ExtractCaps,
+    ) -> Result<PackageFilesIndex, CliError> {
+        let dir = tempfile::tempdir().unwrap();
+        let checkout = dir.path().join("checkout");
+        fs_err::create_dir_all(&checkout).unwrap();
+        fs_err::write(
+            checkout.join("package.json"),
+            r#"{"name":"x","version":"1.0.0"}"#,
+        )
+        .unwrap();
+        for (name, size) in files {
+            fs_err::write(checkout.join(name), vec![b'a'; *size]).unwrap();
+        }
+        let store = StoreDir::new(dir.path().join("store"));
+        store.ensure_layout().unwrap();
+        pack_within(
+            &GitJobs::default(),
+            &store,
+            &source(),
+            "x@git+file:///r#0",
+            &checkout,
+            caps,
+        )
+    }
+
+    const CAPS: tack_tarball::ExtractCaps = tack_tarball::ExtractCaps {
+        max_unpacked_bytes: 1000,
+        max_entries: 4,
+        max_entry_bytes: 400,
+    };
+
+    #[test]
+    fn a_checkout_within_the_limits_is_packed() {
+        let row = pack_files(&[("a.js", 400), ("b.js", 300)], CAPS).unwrap();
+        assert_eq!(row.files.len(), 3);
+        assert_eq!(row.files["a.js"].size, 400);
+    }
+
+    #[test]
+    fn a_checkout_beyond_the_tarball_limits_is_refused() {
+        for (files, what) in [
+            (&[("a.js", 401)][..], "per-file size"),
+            (
+                &[("a.js", 400), ("b.js", 400), ("c.js", 200)][..],
+                "unpacked size",
+            ),
+            (
+                &[("a.js", 1), ("b.js", 1), ("c.js", 1), ("d.js", 1)][..],
+                "file count",
+            ),
+        ] {
+            let err = pack_files(files, CAPS).unwrap_err();
+            assert_eq!(err.code, "ERR_TACK_TARBALL_TOO_LARGE", "{what}");
+            assert!(err.to_string().contains(what), "{what}: {err}");
+        }
+    }
 }

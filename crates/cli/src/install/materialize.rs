@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use indexmap::IndexMap;
 use tack_linker::{
     create_fresh_package_dir, import_package_from, ChildLinks, EarlyBins, FilesFrom, ImportOutcome,
     ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
@@ -28,6 +29,7 @@ use tack_tarball::{DirectTarget, Fetcher, PackageDir, PackageToFetch};
 
 use super::build::{Builds, Prep};
 use super::git_fetch;
+use super::git_jobs::GitJobs;
 use super::git_source::{GitOrigin, GitSource};
 use super::plan::{InstallPlan, Source};
 use crate::error::CliError;
@@ -736,27 +738,39 @@ pub fn materialize(
         // of rows and the checkpoint on close took 6–23 ms with nothing else left to do.
         let unfetched = Arc::new(AtomicUsize::new(to_fetch.len()));
         let mut downloads = 0usize;
-        // Clones and preparations (a nested install each) run two at a time.
+        // Clones and preparations (a nested install each) run two at a time, once per
+        // store key: the peer variants of one git dependency share its checkout and row.
         let git_slots = Arc::new(tokio::sync::Semaphore::new(2));
+        // Whatever way this function returns, no clone or preparation outlives it.
+        let git_jobs = CancelOnReturn(Arc::new(GitJobs::default()));
+        let mut git_variants: IndexMap<&str, Vec<usize>> = IndexMap::new();
         for &i in &to_fetch {
             if let Source::Git(git) = &plan.sources[i].source {
-                downloads += 1;
-                let task = GitTask {
-                    i,
-                    git: git.as_ref().clone(),
-                    store: store.clone(),
-                    fetcher: fetcher.clone(),
-                    unfetched: Arc::clone(&unfetched),
-                    tx: tx.clone(),
-                    filler: Arc::clone(&filler),
-                    imports: Arc::clone(&imports),
-                    plan: Arc::clone(plan),
-                    builds: Arc::clone(builds),
-                    slots: Arc::clone(&git_slots),
-                };
-                runtime.spawn(task.run());
-                continue;
+                git_variants.entry(&git.store_key).or_default().push(i);
             }
+        }
+        for indices in git_variants.into_values() {
+            let Source::Git(git) = &plan.sources[indices[0]].source else {
+                continue;
+            };
+            downloads += indices.len();
+            let task = GitTask {
+                indices,
+                git: git.as_ref().clone(),
+                store: store.clone(),
+                fetcher: fetcher.clone(),
+                unfetched: Arc::clone(&unfetched),
+                tx: tx.clone(),
+                filler: Arc::clone(&filler),
+                imports: Arc::clone(&imports),
+                plan: Arc::clone(plan),
+                builds: Arc::clone(builds),
+                slots: Arc::clone(&git_slots),
+                jobs: Arc::clone(&git_jobs.0),
+            };
+            runtime.spawn(task.run());
+        }
+        for &i in &to_fetch {
             let Source::Tarball { integrity, url, .. } = &plan.sources[i].source else {
                 continue;
             };
@@ -917,9 +931,10 @@ fn finish_fetched(
 }
 
 /// A git dependency the store lacks: its commit is checked out, prepared and packed (see
-/// `git_fetch`), its row recorded, then it is imported like a downloaded package.
+/// `git_fetch`), its row recorded, then each of its variants (`indices`, one per set of
+/// peers) is imported like a downloaded package.
 struct GitTask {
-    i: usize,
+    indices: Vec<usize>,
     git: GitSource,
     store: StoreDir,
     fetcher: Fetcher,
@@ -930,6 +945,7 @@ struct GitTask {
     plan: Arc<InstallPlan>,
     builds: Arc<Builds>,
     slots: Arc<tokio::sync::Semaphore>,
+    jobs: Arc<GitJobs>,
 }
 
 impl GitTask {
@@ -938,35 +954,38 @@ impl GitTask {
         let made = self.make_row().await;
         drop(slot);
         // After the row is queued: the last fetch to end seals the index writer.
-        if self.unfetched.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let variants = self.indices.len();
+        if self.unfetched.fetch_sub(variants, Ordering::AcqRel) == variants {
             self.fetcher.all_fetched();
         }
         let row = match made {
             Ok(row) => row,
             Err(err) => {
-                let _ = self.tx.send(Message::Fetched(self.i, Err(err)));
+                // One error ends the install; the other variants need not report.
+                let _ = self.tx.send(Message::Fetched(self.indices[0], Err(err)));
                 return;
             }
         };
-        let permit = self.imports.acquire_owned().await.ok();
-        let GitTask {
-            i,
-            tx,
-            filler,
-            plan,
-            builds,
-            ..
-        } = self;
-        drop(tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            let result = finish_fetched(&plan, &builds, &filler, i, row, false);
-            let _ = tx.send(Message::Fetched(i, result));
-        }));
+        for &i in &self.indices {
+            let permit = Arc::clone(&self.imports).acquire_owned().await.ok();
+            let (tx, filler, plan, builds, row) = (
+                self.tx.clone(),
+                Arc::clone(&self.filler),
+                Arc::clone(&self.plan),
+                Arc::clone(&self.builds),
+                Arc::clone(&row),
+            );
+            drop(tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let result = finish_fetched(&plan, &builds, &filler, i, row, false);
+                let _ = tx.send(Message::Fetched(i, result));
+            }));
+        }
     }
 
     /// The package's prepared row, recorded in the store.
     async fn make_row(&self) -> Result<Arc<PackageFilesIndex>, CliError> {
-        let pkg = &self.plan.link.packages[self.i];
+        let pkg = &self.plan.link.packages[self.indices[0]];
         let archive = match &self.git.origin {
             GitOrigin::Archive { url, integrity } => {
                 let request = PackageToFetch {
@@ -982,19 +1001,27 @@ impl GitTask {
             GitOrigin::Clone { .. } => None,
         };
         let (store, git, dep_path) = (self.store.clone(), self.git.clone(), pkg.dep_path.clone());
+        let jobs = Arc::clone(&self.jobs);
         let row = tokio::task::spawn_blocking(move || {
+            // Held until the scratch directory is gone: a cancelled install waits for it.
+            let Some(_job) = jobs.start() else {
+                return Err(CliError::new(
+                    "ERR_TACK_CANCELLED",
+                    format!("{dep_path} was not fetched: the install failed"),
+                ));
+            };
             let scratch = git_fetch::scratch_dir()?;
             let checkout = scratch.path().join("checkout");
             match (&git.origin, archive) {
                 (GitOrigin::Clone { repo, commit }, _) => {
-                    git_fetch::clone_commit(&dep_path, repo, commit, &checkout)?
+                    git_fetch::clone_commit(&jobs, &dep_path, repo, commit, &checkout)?
                 }
                 (GitOrigin::Archive { .. }, Some(row)) => {
                     git_fetch::copy_archive_files(&store, &row, &checkout)?
                 }
                 (GitOrigin::Archive { .. }, None) => {}
             }
-            git_fetch::pack(&store, &git, &dep_path, &checkout)
+            git_fetch::pack(&jobs, &store, &git, &dep_path, &checkout)
         })
         .await
         .map_err(|e| CliError::new("ERR_TACK_INTERNAL", e.to_string()))??;
@@ -1002,6 +1029,15 @@ impl GitTask {
         self.fetcher
             .record_row(self.git.store_key.clone(), Arc::clone(&row));
         Ok(row)
+    }
+}
+
+/// Cancels the install's git jobs and waits for them when dropped (see `git_jobs`).
+struct CancelOnReturn(Arc<GitJobs>);
+
+impl Drop for CancelOnReturn {
+    fn drop(&mut self) {
+        self.0.cancel_and_wait();
     }
 }
 

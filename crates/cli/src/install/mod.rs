@@ -14,6 +14,7 @@ mod fetch_order;
 mod filter;
 mod filtered;
 mod git_fetch;
+mod git_jobs;
 mod git_source;
 mod in_progress;
 mod materialize;
