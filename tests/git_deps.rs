@@ -689,3 +689,94 @@ fn peer_variants_of_a_git_dependency_are_prepared_once() {
         "preparations by pnpm 12 and by tack"
     );
 }
+
+/// A preparation's nested install sees the environment pnpm 12 gives it (a fake `npm` first
+/// on PATH records it): the lifecycle variables, `npm_package_*`, `NODE`, `TMPDIR` in the
+/// package, pnpm's user agent, `npm_execpath`, and a PATH of the package's `.bin` before the
+/// caller's. tack used to set only a handful of them.
+#[test]
+fn a_preparation_sees_the_environment_pnpm_gives_it() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let fake_bin = repos.path().join("fake-bin");
+    fs_err::create_dir_all(&fake_bin).unwrap();
+    let npm = fake_bin.join("npm");
+    fs_err::write(
+        &npm,
+        "#!/bin/sh\nexec node -e 'require(\"fs\").writeFileSync(process.env.ENV_DUMP, JSON.stringify(process.env))'\n",
+    )
+    .unwrap();
+    fs_err::set_permissions(&npm, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let x = prepared_repo(
+        &repos.path().join("x"),
+        "x",
+        "true",
+        serde_json::json!({"engines": {"node": ">=18"}, "bin": {"x-cli": "index.js"}}),
+    );
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {"x": x}})
+                .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            &format!("minimumReleaseAge: 0\nallowBuilds:\n  'x@{x}': true\n"),
+        );
+    reference.lock_with_pnpm();
+    let path = std::env::join_paths(
+        std::iter::once(fake_bin.clone())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let path = PathBuf::from(path);
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let dump = repos.path().join(format!("{tool}-env.json"));
+        let project = clone_inputs(&reference);
+        let out = run_env(
+            &project,
+            tool,
+            &["install", "--frozen-lockfile"],
+            &[("ENV_DUMP", &dump), ("PATH", &path)],
+        );
+        assert_success(&out, tool);
+        let env: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&fs_err::read_to_string(&dump).unwrap()).unwrap();
+        // The scratch directory differs by tool and run.
+        let pkg = env["PNPM_SCRIPT_SRC_DIR"].as_str().unwrap().to_string();
+        let mut vars: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("npm_")
+                    || k.starts_with("pnpm_")
+                    || k.starts_with("PNPM_")
+                    || ["NODE", "INIT_CWD", "TMPDIR", "PATH"].contains(&k.as_str())
+            })
+            .map(|(k, v)| {
+                let v = v.as_str().unwrap().replace(&pkg, "<pkg>");
+                let v = match k.as_str() {
+                    // Each tool's own binary, and its own node-gyp.
+                    "npm_execpath" | "npm_config_node_gyp" => "<set>".to_string(),
+                    "npm_config_user_agent" => v.split(" tack/").next().unwrap().to_string(),
+                    "PATH" => v
+                        .split(':')
+                        .filter(|d| !d.ends_with("node-gyp-bin"))
+                        .collect::<Vec<_>>()
+                        .join(":"),
+                    _ => v,
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        vars.sort();
+        vars
+    });
+    assert_eq!(tack, pnpm);
+    assert!(
+        pnpm.iter()
+            .any(|(k, v)| k == "TMPDIR" && v == "<pkg>/node_modules/.tmp"),
+        "{pnpm:?}"
+    );
+}

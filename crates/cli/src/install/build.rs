@@ -548,16 +548,7 @@ impl Builds {
         if let Some(unsafe_perm) = config.settings.unsafe_perm {
             env.unsafe_perm = unsafe_perm;
         }
-        // pnpm puts its bundled node-gyp on PATH; tack has none, so a `node-gyp` next to the
-        // running `node` (npm ships one) is the fallback.
-        if let Some(dir) = bundled_node_gyp_bin() {
-            // npm's node-gyp itself sits in npm's own node_modules, beside that bin dir.
-            let script = dir.join("../../node_modules/node-gyp/bin/node-gyp.js");
-            if std::env::var_os("npm_config_node_gyp").is_none() && script.is_file() {
-                env.node_gyp = Some(script.canonicalize().unwrap_or(script));
-            }
-            env.extra_bin_paths.push(dir);
-        }
+        add_node_gyp(&mut env);
         env
     }
 
@@ -787,6 +778,19 @@ fn read_json(path: &Path) -> Option<serde_json::Value> {
 }
 
 /// npm's `node-gyp-bin` beside the `node` on PATH, when there is one.
+/// pnpm puts its bundled node-gyp on PATH and in `npm_config_node_gyp`; tack has none, so a
+/// `node-gyp` next to the running `node` (npm ships one) is the fallback.
+pub(super) fn add_node_gyp(env: &mut ScriptEnv) {
+    if let Some(dir) = bundled_node_gyp_bin() {
+        // npm's node-gyp itself sits in npm's own node_modules, beside that bin dir.
+        let script = dir.join("../../node_modules/node-gyp/bin/node-gyp.js");
+        if std::env::var_os("npm_config_node_gyp").is_none() && script.is_file() {
+            env.node_gyp = Some(script.canonicalize().unwrap_or(script));
+        }
+        env.extra_bin_paths.push(dir);
+    }
+}
+
 fn bundled_node_gyp_bin() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path).find_map(|dir| {

@@ -206,7 +206,7 @@ fn pack_within(
             None => return Err(prepare_not_allowed(dep_path, manifest.as_ref(), git)),
             Some(true) => {
                 if let Some(manifest) = &manifest {
-                    run_prepare(jobs, checkout, &pkg_dir, manifest)?;
+                    run_prepare(jobs, git, checkout, &pkg_dir, manifest)?;
                 }
             }
         }
@@ -348,6 +348,7 @@ fn needs_prepare(manifest: &Value, pkg_dir: &Path) -> bool {
 /// `prepare`, then its prepublish scripts run, and the `node_modules` it made is removed.
 fn run_prepare(
     jobs: &GitJobs,
+    git: &GitSource,
     checkout: &Path,
     pkg_dir: &Path,
     manifest: &Value,
@@ -372,31 +373,17 @@ fn run_prepare(
     }
     let field = |key: &str| manifest.get(key).and_then(Value::as_str).unwrap_or("");
     let package = format!("{}@{}", field("name"), field("version"));
-    let bin_dir = pkg_dir.join("node_modules/.bin");
-    let path = match std::env::var_os("PATH") {
-        Some(rest) => {
-            let mut dirs = vec![bin_dir];
-            dirs.extend(std::env::split_paths(&rest));
-            std::env::join_paths(dirs).unwrap_or(rest)
-        }
-        None => bin_dir.into_os_string(),
-    };
+    let script_env = prepare_script_env(git, pkg_dir);
     for (event, command) in &steps {
         let mut sh = Command::new("sh");
         sh.arg("-c")
             .arg(command)
             .current_dir(pkg_dir)
-            .env("PATH", &path)
-            .env("npm_lifecycle_event", event)
-            .env("npm_lifecycle_script", command)
-            .env("npm_package_name", field("name"))
-            .env("npm_package_version", field("version"))
-            .env("INIT_CWD", pkg_dir)
-            // The nested install skips unapproved builds of its own dependencies instead of
-            // failing, as pnpm asks it to.
-            .env("pnpm_config_strict_dep_builds", "false")
-            .env("PNPM_CONFIG_STRICT_DEP_BUILDS", "false")
+            .envs(prepare_vars(&script_env, pkg_dir, manifest, event, command))
             .stdin(std::process::Stdio::null());
+        if let Some(tmp) = script_env.tmp_dir_for(pkg_dir) {
+            fs_err::create_dir_all(&tmp).map_err(write_error)?;
+        }
         let output = jobs.output(&mut sh);
         let failure = match output {
             Ok(out) if out.status.success() => continue,
@@ -427,6 +414,59 @@ fn run_prepare(
         fs_err::remove_dir_all(&modules).map_err(write_error)?;
     }
     Ok(())
+}
+
+/// The script environment of a preparation: pnpm 12 runs it as a project of its own, the
+/// package directory, with the user agent it gives before it knows the `node` version.
+fn prepare_script_env(git: &GitSource, pkg_dir: &Path) -> tack_build::ScriptEnv {
+    let mut env = tack_build::ScriptEnv::new(
+        pkg_dir.to_path_buf(),
+        pkg_dir.join("node_modules/.pnpm"),
+        Some("?"),
+    );
+    if let Some(unsafe_perm) = git.unsafe_perm {
+        env.unsafe_perm = unsafe_perm;
+    }
+    super::build::add_node_gyp(&mut env);
+    env
+}
+
+/// The variables of one preparation step, as pnpm 12 sets them (checked against it by
+/// `tests/git_deps.rs`): a lifecycle script's, without `npm_command`, with a PATH of the
+/// package's own `.bin` and node-gyp's before the caller's, and the nested install told to
+/// skip unapproved builds of its own dependencies instead of failing.
+fn prepare_vars(
+    env: &tack_build::ScriptEnv,
+    pkg_dir: &Path,
+    manifest: &Value,
+    event: &str,
+    command: &str,
+) -> Vec<(String, std::ffi::OsString)> {
+    let mut vars = env.vars_for(
+        pkg_dir,
+        manifest,
+        tack_build::ScriptOf::Project,
+        event,
+        command,
+    );
+    vars.retain(|(name, _)| name != "npm_command" && name != "PATH");
+    let mut dirs = vec![pkg_dir.join("node_modules/.bin")];
+    dirs.extend(env.extra_bin_paths.iter().cloned());
+    if let Some(rest) = &env.base_path {
+        dirs.extend(std::env::split_paths(rest));
+    }
+    let path = std::env::join_paths(dirs)
+        .ok()
+        .or_else(|| env.base_path.clone())
+        .unwrap_or_default();
+    vars.push(("PATH".into(), path));
+    for name in [
+        "pnpm_config_strict_dep_builds",
+        "PNPM_CONFIG_STRICT_DEP_BUILDS",
+    ] {
+        vars.push((name.into(), "false".into()));
+    }
+    vars
 }
 
 /// The package manager a repository uses, by the lockfile at its root (`preferred-pm`).
@@ -500,6 +540,7 @@ mod tests {
             path: None,
             package_id: "git+file:///r#0".into(),
             prepare: Some(true),
+            unsafe_perm: None,
         }
     }
 

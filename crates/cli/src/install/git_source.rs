@@ -41,6 +41,8 @@ pub struct GitSource {
     /// `Some(false)` to store it unprepared, `None` when nothing approves it (an error if it
     /// needs preparing). Always `Some(false)` under `--ignore-scripts`.
     pub prepare: Option<bool>,
+    /// The `unsafePerm` setting, which decides the preparation's `TMPDIR` as it does a build's.
+    pub unsafe_perm: Option<bool>,
 }
 
 impl GitSource {
@@ -101,6 +103,7 @@ impl GitSource {
             path,
             package_id: package_id.to_string(),
             prepare,
+            unsafe_perm: config.settings.unsafe_perm,
         }))
     }
 }
