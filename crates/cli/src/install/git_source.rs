@@ -121,12 +121,15 @@ fn prepare_verdict(
     exact.or_else(|| repo_key.and_then(|key| policy.allows_with_trust(key, name, "", false)))
 }
 
-/// `git+<repo>` as a clone's package id starts, unless the URL already says `git+`.
+/// `git+<repo>` as a clone's package id starts (pnpm's `createGitHostedPkgId`): a repository
+/// without a scheme is an `https://` one, and `git+` is not repeated.
 fn git_plus(repo: &str) -> String {
-    if repo.starts_with("git+") {
-        repo.to_string()
+    let scheme = if repo.contains("://") { "" } else { "https://" };
+    let url = format!("{scheme}{repo}");
+    if url.starts_with("git+") {
+        url
     } else {
-        format!("git+{repo}")
+        format!("git+{url}")
     }
 }
 
@@ -141,6 +144,13 @@ mod tests {
             .map(|(k, v)| (k.to_string(), serde_json::Value::Bool(*v)))
             .collect();
         BuildPolicy::new(&map, false, None, None)
+    }
+
+    #[test]
+    fn a_repository_is_named_as_pnpm_names_it_in_package_ids() {
+        assert_eq!(git_plus("file:///r/x.git"), "git+file:///r/x.git");
+        assert_eq!(git_plus("git+ssh://h/x.git"), "git+ssh://h/x.git");
+        assert_eq!(git_plus("h.example/x.git"), "git+https://h.example/x.git");
     }
 
     #[test]
