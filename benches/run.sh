@@ -4,7 +4,7 @@
 #
 # Usage: benches/run.sh [--fixture small|medium|many-files|workspace|DIR] [--runs N]
 #                       [--scenarios cold,warm,noop,wiped,link,syscalls]
-#                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle]
+#                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle] [--keep-caches]
 #                       [--tack-base BIN]   # adds tool `tackbase`: another tack build, e.g. an older commit
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ RUNS=5
 SCENARIOS=cold,warm,noop,wiped
 TOOLS=tack,pnpm12,pnpm11,bun
 SETTLE=365
+KEEP_CACHES=0
 PORT=4873
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -24,6 +25,7 @@ while [ $# -gt 0 ]; do
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --tools) TOOLS=$2; shift 2 ;;
     --no-settle) SETTLE=0; shift ;;
+    --keep-caches) KEEP_CACHES=1; shift ;;
     --port) PORT=$2; shift 2 ;;
     --tack-base) TACK_BASE=$(realpath "$2"); shift 2 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
@@ -158,6 +160,24 @@ purge_trash() {
   rm -rf "$TRASH"; mkdir -p "$TRASH"; sync
   date +%s > "$PURGED_AT"
 }
+# Every scenario starts from the same kernel caches. The trees moved aside by earlier scenarios
+# stay cached as dentries and inodes (millions after a cold batch), and with them every tool's
+# path lookups walk longer hash chains and its new directories get blocks in memory touched for the
+# first time: 6-26% more system time in a warm install (plans/performance-next.md, session 44).
+# Dropping the reclaimable slab (dentries, inodes and the pages of evicted inodes) undoes that
+# without deleting anything, so ext4's trap is not set. The block device's own cache, which
+# holds the store's inode tables and directories, stays. Needs root.
+drop_dentries() {
+  [ "$KEEP_CACHES" = 1 ] && return 0
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then
+    echo 2 > /proc/sys/vm/drop_caches
+  elif sudo -n true 2>/dev/null; then
+    sudo -n sh -c 'echo 2 > /proc/sys/vm/drop_caches'
+  else
+    echo "note: not root, so the kernel's dentry cache is not reset between scenarios" >&2
+  fi
+}
 free_gb() { df --output=avail -BG "$WORK" | tail -1 | tr -dc 0-9; }
 settle() {
   sync
@@ -202,14 +222,15 @@ RAW="$RESULTS/$NAME-$STAMP.jsonl"
 for scenario in "${scenarios[@]}"; do
   extra=()
   [ "$scenario" = link ] && extra=(--rtt 50ms --bandwidth 200mbit)
+  drop_dentries
   start_registry "${extra[@]}"
   for tool in "${tools[@]}"; do
     setup_sandbox "$tool"
-    # Reach the scenario's starting state once (a full install), except for cold.
-    if [ "$scenario" != cold ] && [ "$scenario" != link ]; then
-      (cd "$WORK/$tool/project" && env $(env_for "$tool") $(install_cmd "$tool") >/dev/null 2>&1) || {
-        echo "$tool: the initial install failed" >&2; exit 1; }
-    fi
+    # Reach the scenario's starting state once (a full install). Cold runs too: their prepare
+    # step moves the result aside, and the install brings the tool's own files and the mirror's
+    # tarballs back into the page cache after the drop above, so the first run pays for neither.
+    (cd "$WORK/$tool/project" && env $(env_for "$tool") $(install_cmd "$tool") >/dev/null 2>&1) || {
+      echo "$tool: the initial install failed" >&2; exit 1; }
   done
   # Syscall counts do not depend on the ext4 trap: no wait for them.
   if [ "$scenario" = syscalls ]; then SETTLE=0 settle; else settle; fi
