@@ -780,3 +780,199 @@ fn a_preparation_sees_the_environment_pnpm_gives_it() {
         "{pnpm:?}"
     );
 }
+
+/// A `git daemon` serving the repositories under a directory on a free loopback port, stopped
+/// when dropped.
+struct GitDaemon {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> GitDaemon {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("git")
+            .arg("daemon")
+            .arg("--reuseaddr")
+            .arg("--export-all")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run git daemon (part of git)");
+        let daemon = GitDaemon { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return daemon;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("git daemon did not listen on port {port}");
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory holding a `git` that appends its arguments to `$GIT_LOG`, then runs the real
+/// one; returns a PATH with it first.
+fn recording_git(dir: &Path) -> PathBuf {
+    let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("git"))
+        .find(|p| p.is_file())
+        .expect("git on PATH");
+    fs_err::create_dir_all(dir).unwrap();
+    let git = dir.join("git");
+    fs_err::write(
+        &git,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> \"$GIT_LOG\"\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    fs_err::set_permissions(&git, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(dir.to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    PathBuf::from(path)
+}
+
+/// A repository whose host is one of `gitShallowHosts` is fetched at the locked commit only
+/// (`git init`, then `git fetch --depth 1 origin <commit>`), as pnpm 12 does; any other is
+/// cloned whole. The host name decides, not the port, and the default hosts are git hosts,
+/// not this one. Checked against pnpm with a `git` on PATH that records its arguments; the
+/// locked commit is not the branch's tip.
+#[test]
+fn repositories_on_shallow_hosts_are_fetched_at_one_commit_like_pnpm() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let x = repos.path().join("x");
+    let first = git_repo(
+        &x,
+        &[
+            (
+                "package.json",
+                r#"{"name": "x", "version": "1.0.0"}"#,
+                0o644,
+            ),
+            ("a.js", "module.exports = 1;\n", 0o644),
+        ],
+    );
+    fs_err::write(x.join("b.js"), "module.exports = 2;\n").unwrap();
+    git_in(&x, &["add", "b.js"]);
+    git_in(&x, &["commit", "-qm", "two"]);
+    let daemon = GitDaemon::start(repos.path());
+    let path = recording_git(&repos.path().join("fake-bin"));
+    let port = daemon.port;
+    let cases = [
+        ("gitShallowHosts: ['127.0.0.1']\n".to_string(), true),
+        (format!("gitShallowHosts: ['127.0.0.1:{port}']\n"), false),
+        (String::new(), false),
+    ];
+    for (n, (setting, shallow)) in cases.iter().enumerate() {
+        let reference = TestProject::new();
+        reference
+            .write(
+                "package.json",
+                &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {
+                    "x": format!("git://127.0.0.1:{port}/x#{first}"),
+                }})
+                .to_string(),
+            )
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write(
+                "pnpm-workspace.yaml",
+                &format!("minimumReleaseAge: 0\n{setting}"),
+            );
+        reference.lock_with_pnpm();
+        for tool in ["pnpm", "tack"] {
+            let log = repos.path().join(format!("{tool}-{n}.log"));
+            let project = clone_inputs(&reference);
+            let out = run_env(
+                &project,
+                tool,
+                &["install", "--frozen-lockfile"],
+                &[("GIT_LOG", &log), ("PATH", &path)],
+            );
+            assert_success(&out, &format!("{tool}, {setting:?}"));
+            let pkg = project.dir().join("node_modules/x");
+            assert!(pkg.join("a.js").is_file() && !pkg.join("b.js").exists());
+            let calls = fs_err::read_to_string(&log).unwrap();
+            let fetched = calls
+                .lines()
+                .any(|l| l.starts_with("fetch") && l.contains("--depth 1 origin"));
+            let cloned = calls.lines().any(|l| l.starts_with("clone"));
+            assert_eq!(
+                (fetched, cloned),
+                (*shallow, !*shallow),
+                "{tool}, {setting:?}: git was run as\n{calls}"
+            );
+        }
+    }
+}
+
+/// A repository locked as an SSH remote that cannot be fetched fails with pnpm 12's code, and
+/// the help says what pnpm's hint says: an SSH key for that host is needed, and an entry
+/// written before pnpm 11.21 is recorded again over HTTPS by `pnpm update`.
+#[test]
+fn an_unreachable_ssh_remote_fails_with_pnpm_s_hint() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let commit = git_repo(
+        &repos.path().join("x"),
+        &[(
+            "package.json",
+            r#"{"name": "x", "version": "1.0.0"}"#,
+            0o644,
+        )],
+    );
+    let daemon = GitDaemon::start(repos.path());
+    let served = format!("git://127.0.0.1:{}/x", daemon.port);
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {
+                "x": format!("{served}#{commit}"),
+            }})
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    project.lock_with_pnpm();
+    // Port 1 refuses the connection at once.
+    let ssh = "ssh://git@127.0.0.1:1/x";
+    for file in ["package.json", "pnpm-lock.yaml"] {
+        let text = fs_err::read_to_string(project.dir().join(file)).unwrap();
+        assert!(text.contains(&served), "{file}");
+        project.write(file, &text.replace(&served, ssh));
+    }
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&project);
+        let out = run(&project, tool, &["install", "--frozen-lockfile"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{tool}: {text}");
+        assert!(text.contains("ERR_PNPM_GIT_FETCH_FAILED"), "{tool}: {text}");
+        assert!(text.contains("SSH key for 127.0.0.1"), "{tool}: {text}");
+        assert!(text.contains("pnpm update x"), "{tool}: {text}");
+        assert!(!project.dir().join("node_modules/x").exists(), "{tool}");
+    }
+}

@@ -191,6 +191,7 @@ settings! {
     config_dependencies: Value => "configDependencies",
     only_built_dependencies_file: String => "onlyBuiltDependenciesFile",
     unsafe_perm: bool => "unsafePerm",
+    git_shallow_hosts: Vec<String> => "gitShallowHosts",
     script_shell: String => "scriptShell",
     shell_emulator: bool => "shellEmulator",
     extend_node_path: bool => "extendNodePath",

@@ -46,12 +46,15 @@ pub fn scratch_dir() -> Result<tempfile::TempDir, CliError> {
 
 /// Clones `repo` into `dest` and checks out `commit`, with the commands and environment
 /// pnpm 12 uses (no prompts, ssh in batch mode, only the usual protocols), then its
-/// submodules when it has any. The commands run as `jobs` (see `git_jobs`).
+/// submodules when it has any. A `shallow` repository (its host is one of `gitShallowHosts`)
+/// is not cloned: only the commit is fetched, `git fetch --depth 1 origin <commit>` into a new
+/// repository, as pnpm does. The commands run as `jobs` (see `git_jobs`).
 pub fn clone_commit(
     jobs: &GitJobs,
     dep_path: &str,
     repo: &str,
     commit: &str,
+    shallow: bool,
     dest: &Path,
 ) -> Result<(), CliError> {
     if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -64,12 +67,13 @@ pub fn clone_commit(
         )
         .with_help("The lockfile is damaged: restore it from version control, or run `pnpm install` to resolve the dependency again."));
     }
-    // Only the clone gets pnpm's protocol list: set for the submodules too, it would lift
-    // git's own refusal of `file` submodules, and any repository could pull files of this
-    // machine into the store.
+    // Only the clone (or fetch) gets pnpm's protocol list: set for the submodules too, it
+    // would lift git's own refusal of `file` submodules, and any repository could pull files
+    // of this machine into the store.
     let git = |args: &[&str], cwd: &Path| -> Result<String, CliError> {
         let mut command = Command::new("git");
-        if args.first() == Some(&"clone") {
+        let transport = matches!(args.first(), Some(&"clone" | &"fetch"));
+        if transport {
             command.env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh");
         }
         command
@@ -86,13 +90,27 @@ pub fn clone_commit(
             .map_err(|e| fetch_failed(dep_path, repo, &format!("cannot run git: {e}")))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(fetch_failed(dep_path, repo, stderr.trim()));
+            let error = fetch_failed(dep_path, repo, stderr.trim());
+            return Err(match ssh_host(repo).filter(|_| transport) {
+                Some(host) => error.with_help(ssh_help(&host, package_name(dep_path))),
+                None => error,
+            });
         }
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     };
-    let parent = dest.parent().unwrap_or(dest);
-    let dest_str = dest.to_string_lossy();
-    git(&["clone", "--quiet", "--", repo, &dest_str], parent)?;
+    if shallow {
+        fs_err::create_dir_all(dest).map_err(write_error)?;
+        git(&["init", "--quiet"], dest)?;
+        git(&["remote", "add", "origin", "--", repo], dest)?;
+        git(
+            &["fetch", "--quiet", "--depth", "1", "origin", commit],
+            dest,
+        )?;
+    } else {
+        let parent = dest.parent().unwrap_or(dest);
+        let dest_str = dest.to_string_lossy();
+        git(&["clone", "--quiet", "--", repo, &dest_str], parent)?;
+    }
     git(&["checkout", "--quiet", commit], dest)?;
     let head = git(&["rev-parse", "HEAD"], dest)?;
     if !head.eq_ignore_ascii_case(commit) {
@@ -150,6 +168,41 @@ fn fetch_failed(dep_path: &str, repo: &str, detail: &str) -> CliError {
         ),
     )
     .with_help("Check that git is installed and that the repository can be cloned from this machine (credentials, network), then install again.")
+}
+
+/// The host of an SSH remote (`[git+]ssh://[user@]host[:port]/path`, or scp-style
+/// `user@host:path`), `None` for any other transport. The `user@` of the scp-style form is
+/// required, as in pnpm, so that no other kind of path is taken for a host.
+fn ssh_host(repo: &str) -> Option<String> {
+    let url = repo.strip_prefix("git+").unwrap_or(repo);
+    if let Some(rest) = url.strip_prefix("ssh://") {
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = if host_port.starts_with('[') {
+            host_port.split_inclusive(']').next()?
+        } else {
+            host_port.split(':').next()?
+        };
+        return (!host.is_empty()).then(|| host.to_string());
+    }
+    if repo.contains("://") {
+        return None;
+    }
+    let (authority, _) = repo.split_once(':')?;
+    let (_, host) = authority.rsplit_once('@')?;
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// What to do when an SSH remote cannot be fetched. Lockfiles written before pnpm 11.21 could
+/// record an SSH URL for a specifier that never asked for one, and a frozen install keeps it.
+fn ssh_help(host: &str, name: &str) -> String {
+    format!(
+        "The lockfile records an SSH remote for this dependency, so fetching it needs an SSH key for {host}. \
+         If git reported \"Permission denied (publickey)\", the host refused the key: check that ssh-agent \
+         holds one (`ssh-add -l`). If its specifier does not ask for SSH (for example \"github:owner/repo\"), the entry was written \
+         before pnpm 11.21 and `pnpm update {name}` records it again over HTTPS; \
+         `pnpm install --force` does not."
+    )
 }
 
 /// Writes the files of a downloaded archive (its row) into `dest`, as copies: preparing the
@@ -536,6 +589,7 @@ mod tests {
             origin: GitOrigin::Clone {
                 repo: "file:///r".into(),
                 commit: "0".repeat(40),
+                shallow: false,
             },
             path: None,
             package_id: "git+file:///r#0".into(),
@@ -602,5 +656,24 @@ mod tests {
             assert_eq!(err.code, "ERR_TACK_TARBALL_TOO_LARGE", "{what}");
             assert!(err.to_string().contains(what), "{what}: {err}");
         }
+    }
+
+    #[test]
+    fn ssh_remotes_are_told_apart_from_other_transports() {
+        assert_eq!(
+            ssh_host("git+ssh://git@h.example:2222/o/r.git").as_deref(),
+            Some("h.example")
+        );
+        assert_eq!(
+            ssh_host("ssh://h.example/o/r").as_deref(),
+            Some("h.example")
+        );
+        assert_eq!(
+            ssh_host("git@h.example:o/r.git").as_deref(),
+            Some("h.example")
+        );
+        assert_eq!(ssh_host("https://git@h.example/o/r.git"), None);
+        assert_eq!(ssh_host("git://h.example/o/r"), None);
+        assert_eq!(ssh_host("C:/repos/r"), None, "no user@, no host");
     }
 }

@@ -23,8 +23,13 @@ pub enum GitOrigin {
         url: String,
         integrity: Option<String>,
     },
-    /// A repository cloned at a commit (`type: git`).
-    Clone { repo: String, commit: String },
+    /// A repository cloned at a commit (`type: git`). `shallow`: its host is one of
+    /// `gitShallowHosts`, so only the commit is fetched (`git fetch --depth 1`).
+    Clone {
+        repo: String,
+        commit: String,
+        shallow: bool,
+    },
 }
 
 /// A git dependency of the plan.
@@ -61,6 +66,7 @@ impl GitSource {
                 GitOrigin::Clone {
                     repo: repo.clone(),
                     commit: commit.clone(),
+                    shallow: is_shallow_host(repo, config.settings.git_shallow_hosts.as_deref()),
                 },
                 path.clone(),
                 Some(format!("{name}@{}", git_plus(repo))),
@@ -119,6 +125,50 @@ fn prepare_verdict(
 ) -> Option<bool> {
     let exact = policy.allows_with_trust(dep_path, name, "", false);
     exact.or_else(|| repo_key.and_then(|key| policy.allows_with_trust(key, name, "", false)))
+}
+
+/// The hosts whose repositories pnpm 12 fetches at one commit when `gitShallowHosts` is not
+/// set (checked against pnpm with these names pointed at a local `git daemon`).
+const DEFAULT_SHALLOW_HOSTS: &[&str] = &[
+    "github.com",
+    "gist.github.com",
+    "gitlab.com",
+    "bitbucket.com",
+    "bitbucket.org",
+];
+
+/// Whether `repo`'s host name is one of `hosts` (`gitShallowHosts`, or pnpm's defaults). As
+/// in pnpm 12, the port does not count (`127.0.0.1`, not `127.0.0.1:9418`), and a repository
+/// that is no URL (scp-style `git@host:path`) is cloned whole.
+fn is_shallow_host(repo: &str, hosts: Option<&[String]>) -> bool {
+    let Some(host) = url_host_name(repo) else {
+        return false;
+    };
+    match hosts {
+        Some(hosts) => hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)),
+        None => DEFAULT_SHALLOW_HOSTS.contains(&host.as_str()),
+    }
+}
+
+/// The host name of a `scheme://[user@]host[:port]/…` URL, lowercased; `None` when `url` has
+/// no scheme or no host.
+fn url_host_name(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if host_port.starts_with('[') {
+        host_port.split_inclusive(']').next()?
+    } else {
+        host_port.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 /// `git+<repo>` as a clone's package id starts (pnpm's `createGitHostedPkgId`): a repository
@@ -182,5 +232,24 @@ mod tests {
             prepare_verdict(&BuildPolicy::allow_all(), dep_path, "x", None),
             Some(true)
         );
+    }
+
+    #[test]
+    fn shallow_hosts_match_the_host_name_without_the_port() {
+        let hosts = vec!["127.0.0.1".to_string(), "Git.Example".to_string()];
+        let shallow = |repo: &str| is_shallow_host(repo, Some(&hosts));
+        assert!(shallow("git://127.0.0.1:9418/x"));
+        assert!(shallow("git+ssh://git@git.example/o/r.git"));
+        assert!(shallow("https://user:pw@GIT.EXAMPLE:8443/o/r"));
+        assert!(!shallow("git://127.0.0.2/x"));
+        assert!(!shallow("file:///srv/x"));
+        assert!(!shallow("git@git.example:o/r.git"), "scp-style is no URL");
+        assert!(!is_shallow_host("git://127.0.0.1/x", Some(&[])));
+        let by_port = vec!["127.0.0.1:9418".to_string()];
+        assert!(!is_shallow_host("git://127.0.0.1:9418/x", Some(&by_port)));
+        assert!(is_shallow_host("https://gitlab.com/o/r.git", None));
+        assert!(!is_shallow_host("https://127.0.0.1/o/r.git", None));
+        assert_eq!(url_host_name("ssh://[::1]:22/x").as_deref(), Some("[::1]"));
+        assert_eq!(url_host_name("1x://h/x"), None);
     }
 }

@@ -1013,9 +1013,14 @@ impl GitTask {
             let scratch = git_fetch::scratch_dir()?;
             let checkout = scratch.path().join("checkout");
             match (&git.origin, archive) {
-                (GitOrigin::Clone { repo, commit }, _) => {
-                    git_fetch::clone_commit(&jobs, &dep_path, repo, commit, &checkout)?
-                }
+                (
+                    GitOrigin::Clone {
+                        repo,
+                        commit,
+                        shallow,
+                    },
+                    _,
+                ) => git_fetch::clone_commit(&jobs, &dep_path, repo, commit, *shallow, &checkout)?,
                 (GitOrigin::Archive { .. }, Some(row)) => {
                     git_fetch::copy_archive_files(&store, &row, &checkout)?
                 }
