@@ -825,8 +825,8 @@ impl Drop for GitDaemon {
     }
 }
 
-/// A directory holding a `git` that appends its arguments to `$GIT_LOG`, then runs the real
-/// one; returns a PATH with it first.
+/// A directory holding a `git` that appends its arguments and its `GIT_SSH_COMMAND` and
+/// `GIT_ALLOW_PROTOCOL` to `$GIT_LOG`, then runs the real one; returns a PATH with it first.
 fn recording_git(dir: &Path) -> PathBuf {
     let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
         .map(|d| d.join("git"))
@@ -837,7 +837,7 @@ fn recording_git(dir: &Path) -> PathBuf {
     fs_err::write(
         &git,
         format!(
-            "#!/bin/sh\necho \"$*\" >> \"$GIT_LOG\"\nexec '{}' \"$@\"\n",
+            "#!/bin/sh\necho \"$* | GIT_SSH_COMMAND=${{GIT_SSH_COMMAND-unset}} GIT_ALLOW_PROTOCOL=${{GIT_ALLOW_PROTOCOL-unset}}\" >> \"$GIT_LOG\"\nexec '{}' \"$@\"\n",
             real.display()
         ),
     )
@@ -974,5 +974,83 @@ fn an_unreachable_ssh_remote_fails_with_pnpm_s_hint() {
         assert!(text.contains("SSH key for 127.0.0.1"), "{tool}: {text}");
         assert!(text.contains("pnpm update x"), "{tool}: {text}");
         assert!(!project.dir().join("node_modules/x").exists(), "{tool}");
+    }
+}
+
+/// The clone runs with pnpm 12's environment, which leaves the user's own choices in place:
+/// ssh in batch mode and pnpm's protocol list by default, but no `GIT_SSH_COMMAND` over a
+/// configured `core.sshCommand` (a deploy key) or a `GIT_SSH`, a protocol git's config forbids
+/// left out, and a `GIT_ALLOW_PROTOCOL` of the user's kept. Recorded for both tools by a `git`
+/// on PATH.
+#[test]
+fn a_clone_keeps_the_user_s_ssh_and_protocol_settings_like_pnpm() {
+    let registry = registry::start();
+    let repos = tempfile::tempdir().unwrap();
+    let commit = git_repo(
+        &repos.path().join("x"),
+        &[(
+            "package.json",
+            r#"{"name": "x", "version": "1.0.0"}"#,
+            0o644,
+        )],
+    );
+    let daemon = GitDaemon::start(repos.path());
+    let path = recording_git(&repos.path().join("fake-bin"));
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {
+                "x": format!("git://127.0.0.1:{}/x#{commit}", daemon.port),
+            }})
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    reference.lock_with_pnpm();
+    let config = repos.path().join("gitconfig");
+    let ssh = PathBuf::from("/usr/bin/ssh");
+    let git_only = PathBuf::from("git");
+    // The user's global git config, the user's environment, and what the clone must see.
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a Path)>, &'a str);
+    let cases: [Case; 3] = [
+        (
+            "",
+            vec![],
+            "GIT_SSH_COMMAND=ssh -o BatchMode=yes GIT_ALLOW_PROTOCOL=file:git:http:https:ssh",
+        ),
+        (
+            "[core]\n\tsshCommand = ssh -i deploy-key\n[protocol \"ssh\"]\n\tallow = never\n",
+            vec![],
+            "GIT_SSH_COMMAND=unset GIT_ALLOW_PROTOCOL=file:git:http:https",
+        ),
+        (
+            "",
+            vec![("GIT_SSH", &ssh), ("GIT_ALLOW_PROTOCOL", &git_only)],
+            "GIT_SSH_COMMAND=unset GIT_ALLOW_PROTOCOL=git",
+        ),
+    ];
+    for (n, (gitconfig, env, expected)) in cases.iter().enumerate() {
+        fs_err::write(&config, gitconfig).unwrap();
+        let recorded = ["pnpm", "tack"].map(|tool| {
+            let log = repos.path().join(format!("{tool}-{n}.log"));
+            let project = clone_inputs(&reference);
+            let mut vars: Vec<(&str, &Path)> = vec![
+                ("GIT_LOG", &log),
+                ("PATH", &path),
+                ("GIT_CONFIG_GLOBAL", &config),
+            ];
+            vars.extend(env.iter().copied());
+            let out = run_env(&project, tool, &["install", "--frozen-lockfile"], &vars);
+            assert_success(&out, &format!("{tool}, case {n}"));
+            let calls = fs_err::read_to_string(&log).unwrap();
+            let clone = calls
+                .lines()
+                .find(|l| l.starts_with("clone"))
+                .unwrap_or_else(|| panic!("{tool}, case {n}: no clone in\n{calls}"));
+            clone.split(" | ").nth(1).unwrap().to_string()
+        });
+        assert_eq!(recorded[1], recorded[0], "case {n}: tack, then pnpm");
+        assert_eq!(recorded[1], *expected, "case {n}");
     }
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir};
 
 use super::git_jobs::GitJobs;
-use super::git_source::GitSource;
+use super::git_source::{CloneOrigin, GitSource};
 use crate::error::CliError;
 
 /// The scripts after which a package with a missing `main` counts as needing preparation
@@ -44,19 +44,18 @@ pub fn scratch_dir() -> Result<tempfile::TempDir, CliError> {
         })
 }
 
-/// Clones `repo` into `dest` and checks out `commit`, with the commands and environment
-/// pnpm 12 uses (no prompts, ssh in batch mode, only the usual protocols), then its
-/// submodules when it has any. A `shallow` repository (its host is one of `gitShallowHosts`)
-/// is not cloned: only the commit is fetched, `git fetch --depth 1 origin <commit>` into a new
-/// repository, as pnpm does. The commands run as `jobs` (see `git_jobs`).
+/// Clones the repository into `dest` and checks out the commit, with the commands and
+/// environment pnpm 12 uses (see `git_env`), then its submodules when it has any. A `shallow`
+/// repository (its host is one of `gitShallowHosts`) is not cloned: only the commit is
+/// fetched, `git fetch --depth 1 origin <commit>` into a new repository, as pnpm does. The
+/// commands run as `jobs` (see `git_jobs`).
 pub fn clone_commit(
     jobs: &GitJobs,
     dep_path: &str,
-    repo: &str,
-    commit: &str,
-    shallow: bool,
+    origin: &CloneOrigin,
     dest: &Path,
 ) -> Result<(), CliError> {
+    let (repo, commit) = (origin.repo.as_str(), origin.commit.as_str());
     if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CliError::new(
             "ERR_PNPM_INVALID_GIT_COMMIT",
@@ -67,24 +66,14 @@ pub fn clone_commit(
         )
         .with_help("The lockfile is damaged: restore it from version control, or run `pnpm install` to resolve the dependency again."));
     }
-    // Only the clone (or fetch) gets pnpm's protocol list: set for the submodules too, it
-    // would lift git's own refusal of `file` submodules, and any repository could pull files
-    // of this machine into the store.
     let git = |args: &[&str], cwd: &Path| -> Result<String, CliError> {
         let mut command = Command::new("git");
         let transport = matches!(args.first(), Some(&"clone" | &"fetch"));
-        if transport {
-            command.env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh");
-        }
+        origin.env.apply(&mut command, transport);
         command
             .args(args)
             .current_dir(cwd)
-            .stdin(std::process::Stdio::null())
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env(
-                "GIT_SSH_COMMAND",
-                std::env::var("GIT_SSH_COMMAND").unwrap_or_else(|_| "ssh -o BatchMode=yes".into()),
-            );
+            .stdin(std::process::Stdio::null());
         let output = jobs
             .output(&mut command)
             .map_err(|e| fetch_failed(dep_path, repo, &format!("cannot run git: {e}")))?;
@@ -98,7 +87,7 @@ pub fn clone_commit(
         }
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     };
-    if shallow {
+    if origin.shallow {
         fs_err::create_dir_all(dest).map_err(write_error)?;
         git(&["init", "--quiet"], dest)?;
         git(&["remote", "add", "origin", "--", repo], dest)?;
@@ -581,16 +570,18 @@ fn write_error(e: std::io::Error) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::install::git_env::GitEnv;
     use crate::install::git_source::GitOrigin;
 
     fn source() -> GitSource {
         GitSource {
             store_key: "x@git+file:///r#0\tbuilt".into(),
-            origin: GitOrigin::Clone {
+            origin: GitOrigin::Clone(CloneOrigin {
                 repo: "file:///r".into(),
                 commit: "0".repeat(40),
                 shallow: false,
-            },
+                env: GitEnv::for_project(Path::new("/")),
+            }),
             path: None,
             package_id: "git+file:///r#0".into(),
             prepare: Some(true),

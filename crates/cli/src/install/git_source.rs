@@ -8,10 +8,13 @@
 //! anything is fetched, so a store that has the prepared row serves the package like any
 //! other; `git_fetch` makes the row when it is missing.
 
+use std::sync::Arc;
+
 use tack_build::BuildPolicy;
 use tack_config::Config;
 use tack_lockfile::Resolution;
 
+use super::git_env::GitEnv;
 use crate::error::CliError;
 
 /// Where a git dependency's commit comes from.
@@ -23,13 +26,19 @@ pub enum GitOrigin {
         url: String,
         integrity: Option<String>,
     },
-    /// A repository cloned at a commit (`type: git`). `shallow`: its host is one of
-    /// `gitShallowHosts`, so only the commit is fetched (`git fetch --depth 1`).
-    Clone {
-        repo: String,
-        commit: String,
-        shallow: bool,
-    },
+    /// A repository cloned at a commit (`type: git`).
+    Clone(CloneOrigin),
+}
+
+/// A repository to clone at a commit.
+#[derive(Debug, Clone)]
+pub struct CloneOrigin {
+    pub repo: String,
+    pub commit: String,
+    /// Its host is one of `gitShallowHosts`: only the commit is fetched (`git fetch --depth 1`).
+    pub shallow: bool,
+    /// What the `git` commands run with (see `git_env`).
+    pub env: Arc<GitEnv>,
 }
 
 /// A git dependency of the plan.
@@ -63,11 +72,12 @@ impl GitSource {
     ) -> Result<Option<GitSource>, CliError> {
         let (origin, path, repo_key) = match resolution {
             Resolution::Git { repo, commit, path } => (
-                GitOrigin::Clone {
+                GitOrigin::Clone(CloneOrigin {
                     repo: repo.clone(),
                     commit: commit.clone(),
                     shallow: is_shallow_host(repo, config.settings.git_shallow_hosts.as_deref()),
-                },
+                    env: GitEnv::for_project(&config.lockfile_dir),
+                }),
                 path.clone(),
                 Some(format!("{name}@{}", git_plus(repo))),
             ),

@@ -865,7 +865,7 @@ pub fn materialize(
             kept_rows[i] = Some(KeptRow::Whole(row));
             // pnpm 12 counts a cloned repository as added, not downloaded.
             let cloned = matches!(&plan.sources[i].source,
-                Source::Git(git) if matches!(git.origin, GitOrigin::Clone { .. }));
+                Source::Git(git) if matches!(git.origin, GitOrigin::Clone(_)));
             if !cloned {
                 reporter.emit(Event::Fetched {
                     package_id: plan.sources[i].package_id.clone(),
@@ -998,7 +998,7 @@ impl GitTask {
                 };
                 Some(self.fetcher.fetch_into(&request, None).await?)
             }
-            GitOrigin::Clone { .. } => None,
+            GitOrigin::Clone(_) => None,
         };
         let (store, git, dep_path) = (self.store.clone(), self.git.clone(), pkg.dep_path.clone());
         let jobs = Arc::clone(&self.jobs);
@@ -1013,14 +1013,9 @@ impl GitTask {
             let scratch = git_fetch::scratch_dir()?;
             let checkout = scratch.path().join("checkout");
             match (&git.origin, archive) {
-                (
-                    GitOrigin::Clone {
-                        repo,
-                        commit,
-                        shallow,
-                    },
-                    _,
-                ) => git_fetch::clone_commit(&jobs, &dep_path, repo, commit, *shallow, &checkout)?,
+                (GitOrigin::Clone(origin), _) => {
+                    git_fetch::clone_commit(&jobs, &dep_path, origin, &checkout)?
+                }
                 (GitOrigin::Archive { .. }, Some(row)) => {
                     git_fetch::copy_archive_files(&store, &row, &checkout)?
                 }

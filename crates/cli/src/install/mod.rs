@@ -13,6 +13,7 @@ mod build;
 mod fetch_order;
 mod filter;
 mod filtered;
+mod git_env;
 mod git_fetch;
 mod git_jobs;
 mod git_source;
