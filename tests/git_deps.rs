@@ -825,6 +825,25 @@ impl Drop for GitDaemon {
     }
 }
 
+/// A project depending on `x` at the git specifier `spec`, with `settings` added to its
+/// `pnpm-workspace.yaml`, locked by pnpm.
+fn locked_git_dependency(registry: &TestRegistry, spec: &str, settings: &str) -> TestProject {
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {"x": spec}})
+                .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            &format!("minimumReleaseAge: 0\n{settings}"),
+        );
+    project.lock_with_pnpm();
+    project
+}
+
 /// A directory holding a `git` that appends its arguments and its `GIT_SSH_COMMAND` and
 /// `GIT_ALLOW_PROTOCOL` to `$GIT_LOG`, then runs the real one; returns a PATH with it first.
 fn recording_git(dir: &Path) -> PathBuf {
@@ -884,21 +903,8 @@ fn repositories_on_shallow_hosts_are_fetched_at_one_commit_like_pnpm() {
         (String::new(), false),
     ];
     for (n, (setting, shallow)) in cases.iter().enumerate() {
-        let reference = TestProject::new();
-        reference
-            .write(
-                "package.json",
-                &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {
-                    "x": format!("git://127.0.0.1:{port}/x#{first}"),
-                }})
-                .to_string(),
-            )
-            .write(".npmrc", &format!("registry={}\n", registry.url()))
-            .write(
-                "pnpm-workspace.yaml",
-                &format!("minimumReleaseAge: 0\n{setting}"),
-            );
-        reference.lock_with_pnpm();
+        let spec = format!("git://127.0.0.1:{port}/x#{first}");
+        let reference = locked_git_dependency(&registry, &spec, setting);
         for tool in ["pnpm", "tack"] {
             let log = repos.path().join(format!("{tool}-{n}.log"));
             let project = clone_inputs(&reference);
@@ -942,18 +948,7 @@ fn an_unreachable_ssh_remote_fails_with_pnpm_s_hint() {
     );
     let daemon = GitDaemon::start(repos.path());
     let served = format!("git://127.0.0.1:{}/x", daemon.port);
-    let project = TestProject::new();
-    project
-        .write(
-            "package.json",
-            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {
-                "x": format!("{served}#{commit}"),
-            }})
-            .to_string(),
-        )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    project.lock_with_pnpm();
+    let project = locked_git_dependency(&registry, &format!("{served}#{commit}"), "");
     // Port 1 refuses the connection at once.
     let ssh = "ssh://git@127.0.0.1:1/x";
     for file in ["package.json", "pnpm-lock.yaml"] {
@@ -996,18 +991,8 @@ fn a_clone_keeps_the_user_s_ssh_and_protocol_settings_like_pnpm() {
     );
     let daemon = GitDaemon::start(repos.path());
     let path = recording_git(&repos.path().join("fake-bin"));
-    let reference = TestProject::new();
-    reference
-        .write(
-            "package.json",
-            &serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": {
-                "x": format!("git://127.0.0.1:{}/x#{commit}", daemon.port),
-            }})
-            .to_string(),
-        )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
-    reference.lock_with_pnpm();
+    let spec = format!("git://127.0.0.1:{}/x#{commit}", daemon.port);
+    let reference = locked_git_dependency(&registry, &spec, "");
     let config = repos.path().join("gitconfig");
     let ssh = PathBuf::from("/usr/bin/ssh");
     let git_only = PathBuf::from("git");

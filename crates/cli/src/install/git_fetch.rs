@@ -164,15 +164,8 @@ fn fetch_failed(dep_path: &str, repo: &str, detail: &str) -> CliError {
 /// required, as in pnpm, so that no other kind of path is taken for a host.
 fn ssh_host(repo: &str) -> Option<String> {
     let url = repo.strip_prefix("git+").unwrap_or(repo);
-    if let Some(rest) = url.strip_prefix("ssh://") {
-        let authority = rest.split(['/', '?', '#']).next()?;
-        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-        let host = if host_port.starts_with('[') {
-            host_port.split_inclusive(']').next()?
-        } else {
-            host_port.split(':').next()?
-        };
-        return (!host.is_empty()).then(|| host.to_string());
+    if url.starts_with("ssh://") {
+        return super::git_source::url_host_name(url);
     }
     if repo.contains("://") {
         return None;

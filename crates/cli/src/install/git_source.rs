@@ -162,7 +162,7 @@ fn is_shallow_host(repo: &str, hosts: Option<&[String]>) -> bool {
 
 /// The host name of a `scheme://[user@]host[:port]/…` URL, lowercased; `None` when `url` has
 /// no scheme or no host.
-fn url_host_name(url: &str) -> Option<String> {
+pub(super) fn url_host_name(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme_ok = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
         && scheme
