@@ -726,12 +726,7 @@ fn a_preparation_sees_the_environment_pnpm_gives_it() {
             &format!("minimumReleaseAge: 0\nallowBuilds:\n  'x@{x}': true\n"),
         );
     reference.lock_with_pnpm();
-    let path = std::env::join_paths(
-        std::iter::once(fake_bin.clone())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    let path = PathBuf::from(path);
+    let path = path_with_first(&fake_bin);
     let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
         let dump = repos.path().join(format!("{tool}-env.json"));
         let project = clone_inputs(&reference);
@@ -825,6 +820,13 @@ impl Drop for GitDaemon {
     }
 }
 
+/// A repository of `x` with only its manifest.
+const X_MANIFEST: &[(&str, &str, u32)] = &[(
+    "package.json",
+    r#"{"name": "x", "version": "1.0.0"}"#,
+    0o644,
+)];
+
 /// A project depending on `x` at the git specifier `spec`, with `settings` added to its
 /// `pnpm-workspace.yaml`, locked by pnpm.
 fn locked_git_dependency(registry: &TestRegistry, spec: &str, settings: &str) -> TestProject {
@@ -862,6 +864,11 @@ fn recording_git(dir: &Path) -> PathBuf {
     )
     .unwrap();
     fs_err::set_permissions(&git, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path_with_first(dir)
+}
+
+/// The test's PATH with `dir` first.
+fn path_with_first(dir: &Path) -> PathBuf {
     let path = std::env::join_paths(
         std::iter::once(dir.to_path_buf())
             .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
@@ -938,14 +945,7 @@ fn repositories_on_shallow_hosts_are_fetched_at_one_commit_like_pnpm() {
 fn an_unreachable_ssh_remote_fails_with_pnpm_s_hint() {
     let registry = registry::start();
     let repos = tempfile::tempdir().unwrap();
-    let commit = git_repo(
-        &repos.path().join("x"),
-        &[(
-            "package.json",
-            r#"{"name": "x", "version": "1.0.0"}"#,
-            0o644,
-        )],
-    );
+    let commit = git_repo(&repos.path().join("x"), X_MANIFEST);
     let daemon = GitDaemon::start(repos.path());
     let served = format!("git://127.0.0.1:{}/x", daemon.port);
     let project = locked_git_dependency(&registry, &format!("{served}#{commit}"), "");
@@ -981,14 +981,7 @@ fn an_unreachable_ssh_remote_fails_with_pnpm_s_hint() {
 fn a_clone_keeps_the_user_s_ssh_and_protocol_settings_like_pnpm() {
     let registry = registry::start();
     let repos = tempfile::tempdir().unwrap();
-    let commit = git_repo(
-        &repos.path().join("x"),
-        &[(
-            "package.json",
-            r#"{"name": "x", "version": "1.0.0"}"#,
-            0o644,
-        )],
-    );
+    let commit = git_repo(&repos.path().join("x"), X_MANIFEST);
     let daemon = GitDaemon::start(repos.path());
     let path = recording_git(&repos.path().join("fake-bin"));
     let spec = format!("git://127.0.0.1:{}/x#{commit}", daemon.port);

@@ -5,12 +5,13 @@
 //! Setting `GIT_SSH_COMMAND` outright would override a `core.sshCommand` the user configured
 //! (a deploy key, a jump host), and a fixed `GIT_ALLOW_PROTOCOL` would lift a protocol the
 //! user's git config forbids. So both are read from the user's environment and git config,
-//! once per install, in the project's directory (its repository's config counts too).
+//! once per install at its first clone, in the project's directory (its repository's config
+//! counts too).
 //! Checked against pnpm 12 with a `git` on PATH that recorded its environment.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// What pnpm 12 allows a dependency's clone to use when git's config says nothing.
 const PROTOCOLS: &[&str] = &["file", "git", "http", "https", "ssh"];
@@ -31,9 +32,9 @@ pub struct GitEnv {
 
 impl GitEnv {
     /// The environment for this install, read the first time it is asked for.
-    pub fn for_project(dir: &Path) -> Arc<GitEnv> {
-        static ENV: OnceLock<Arc<GitEnv>> = OnceLock::new();
-        Arc::clone(ENV.get_or_init(|| Arc::new(GitEnv::read(dir))))
+    pub fn for_project(dir: &Path) -> &'static GitEnv {
+        static ENV: OnceLock<GitEnv> = OnceLock::new();
+        ENV.get_or_init(|| GitEnv::read(dir))
     }
 
     fn read(dir: &Path) -> GitEnv {

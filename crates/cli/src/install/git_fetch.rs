@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir};
 
+use super::git_env::GitEnv;
 use super::git_jobs::GitJobs;
 use super::git_source::{CloneOrigin, GitSource};
 use crate::error::CliError;
@@ -56,6 +57,7 @@ pub fn clone_commit(
     dest: &Path,
 ) -> Result<(), CliError> {
     let (repo, commit) = (origin.repo.as_str(), origin.commit.as_str());
+    let env = GitEnv::for_project(&origin.config_dir);
     if commit.len() != 40 || !commit.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(CliError::new(
             "ERR_PNPM_INVALID_GIT_COMMIT",
@@ -69,7 +71,7 @@ pub fn clone_commit(
     let git = |args: &[&str], cwd: &Path| -> Result<String, CliError> {
         let mut command = Command::new("git");
         let transport = matches!(args.first(), Some(&"clone" | &"fetch"));
-        origin.env.apply(&mut command, transport);
+        env.apply(&mut command, transport);
         command
             .args(args)
             .current_dir(cwd)
@@ -563,7 +565,6 @@ fn write_error(e: std::io::Error) -> CliError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::install::git_env::GitEnv;
     use crate::install::git_source::GitOrigin;
 
     fn source() -> GitSource {
@@ -573,7 +574,7 @@ mod tests {
                 repo: "file:///r".into(),
                 commit: "0".repeat(40),
                 shallow: false,
-                env: GitEnv::for_project(Path::new("/")),
+                config_dir: PathBuf::from("/"),
             }),
             path: None,
             package_id: "git+file:///r#0".into(),

@@ -8,13 +8,12 @@
 //! anything is fetched, so a store that has the prepared row serves the package like any
 //! other; `git_fetch` makes the row when it is missing.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use tack_build::BuildPolicy;
 use tack_config::Config;
 use tack_lockfile::Resolution;
 
-use super::git_env::GitEnv;
 use crate::error::CliError;
 
 /// Where a git dependency's commit comes from.
@@ -37,8 +36,9 @@ pub struct CloneOrigin {
     pub commit: String,
     /// Its host is one of `gitShallowHosts`: only the commit is fetched (`git fetch --depth 1`).
     pub shallow: bool,
-    /// What the `git` commands run with (see `git_env`).
-    pub env: Arc<GitEnv>,
+    /// The lockfile's directory, where git's config is read for the clone's environment
+    /// (`git_env`, read at the first clone, so an install that clones nothing runs no git).
+    pub config_dir: PathBuf,
 }
 
 /// A git dependency of the plan.
@@ -76,7 +76,7 @@ impl GitSource {
                     repo: repo.clone(),
                     commit: commit.clone(),
                     shallow: is_shallow_host(repo, config.settings.git_shallow_hosts.as_deref()),
-                    env: GitEnv::for_project(&config.lockfile_dir),
+                    config_dir: config.lockfile_dir.clone(),
                 }),
                 path.clone(),
                 Some(format!("{name}@{}", git_plus(repo))),
