@@ -38,7 +38,8 @@ pub fn assert_nothing_installed(project: &TestProject, case: &str) {
     );
     let leftovers = store_leftovers(&project.store());
     assert!(leftovers.unexpected.is_empty(), "{case}: {leftovers:?}");
-    if project.store().exists() {
+    // An install refused before it wrote anything made no store at all.
+    if project.store().join("v11").exists() {
         verify(project, &project.store()).unwrap_or_else(|e| panic!("{case}: {e}"));
     }
 }

@@ -113,7 +113,6 @@ fn flags_tack_does_not_do_are_refused_before_anything_is_written() {
         &["--frozen-store"],
         &["--workspace-packages", "packages/*"],
         &["--env-file", ".env"],
-        &["--no-trust-lockfile"],
     ] {
         let before = tack_suite::stamps::stamps(&project.dir());
         let mut all = vec!["install", "--frozen-lockfile"];

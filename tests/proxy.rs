@@ -181,6 +181,8 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
     let dead_url = format!("http://{}", dead.local_addr().expect("addr"));
     drop(dead);
     let project = basic_project_with_npmrc(&registry.url(), &format!("proxy={dead_url}\n"));
+    // The tarball's download is what this case is about (`supply_chain.rs` reads metadata).
+    project.add_settings("trustLockfile: true\n");
     let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(
@@ -205,6 +207,7 @@ fn a_proxy_that_cannot_be_reached_fails_the_install_cleanly() {
             test_ca_path().display()
         ),
     );
+    project.add_settings("trustLockfile: true\n");
     let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(

@@ -92,7 +92,8 @@ fn an_https_registry_signed_by_an_unknown_authority_is_refused() {
         let out = install(&project, &env);
         assert_eq!(out.code(), Some(1), "{case}: {}", out.describe());
         assert!(
-            out.stderr.contains("ERR_PNPM_TARBALL_FETCH_TARBALL") && out.stderr.contains("cafile"),
+            // The first request is the supply-chain check's metadata read.
+            out.stderr.contains("ERR_PNPM_META_FETCH_FAIL") && out.stderr.contains("cafile"),
             "{case}: the error does not say the certificate was refused and what to do: {}",
             out.describe()
         );

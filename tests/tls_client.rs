@@ -358,6 +358,8 @@ fn a_registry_that_ends_the_handshake_is_a_clear_error_not_retried() {
         inline("client.key")
     );
     let project = basic_project_with_npmrc(&registry, &with_cert);
+    // Past the handshake, the page is no packument either: the tarball is what is checked.
+    project.add_settings("trustLockfile: true\n");
     let out = install(&project);
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert!(

@@ -91,8 +91,8 @@ pub struct InstallArgs {
     /// The default registry, over every configuration file (as pnpm's `--registry`).
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
-    /// Accepted for pnpm compatibility: tack never re-verifies lockfile entries against the
-    /// registry's metadata, so the lockfile is always trusted.
+    /// Trust the lockfile: skip the check of its versions against `minimumReleaseAge`
+    /// (pnpm's `trustLockfile`).
     #[arg(long)]
     pub trust_lockfile: bool,
     /// Only install the selected workspace projects (and the projects they depend on).

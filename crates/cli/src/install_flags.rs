@@ -124,6 +124,9 @@ impl CompatFlags {
             .into_iter()
             .filter_map(|(key, value)| Some((key.to_string(), value.clone()?)))
             .collect();
+        if self.no_trust_lockfile {
+            settings.push(("trustLockfile".to_string(), "false".to_string()));
+        }
         if self.virtual_store_only {
             settings.push(("virtualStoreOnly".to_string(), "true".to_string()));
         }
@@ -175,12 +178,6 @@ impl CompatFlags {
                 !self.env_file.is_empty(),
                 "--env-file",
                 "is not supported: set the variables in the environment instead",
-            ),
-            (
-                self.no_trust_lockfile,
-                "--no-trust-lockfile",
-                "is not supported: tack does not check the lockfile against the registry's \
-                 supply-chain metadata",
             ),
         ]
         .into_iter()

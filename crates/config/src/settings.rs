@@ -147,6 +147,8 @@ settings! {
     use_git_branch_lockfile: bool => "useGitBranchLockfile",
     minimum_release_age: u64 => "minimumReleaseAge",
     minimum_release_age_exclude: Vec<String> => "minimumReleaseAgeExclude",
+    minimum_release_age_ignore_missing_time: bool => "minimumReleaseAgeIgnoreMissingTime",
+    trust_lockfile: bool => "trustLockfile",
     child_concurrency: usize => "childConcurrency",
     side_effects_cache: bool => "sideEffectsCache",
     side_effects_cache_readonly: bool => "sideEffectsCacheReadonly",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt as _};
-use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, LOCATION, RETRY_AFTER};
+use reqwest::header::RETRY_AFTER;
 use std::sync::Arc;
 use tack_store_dir::CasWriter;
 use tokio::sync::{mpsc, oneshot, Semaphore, SemaphorePermit};
@@ -26,11 +26,12 @@ use crate::integrity::{to_sri, Algorithm, ExpectedIntegrity, IntegrityHasher};
 use crate::large_archives::LargeArchives;
 use crate::network_window::NetworkWindow;
 use crate::package_dir::DirectTarget;
+use crate::request::{self, Get, SendError, MAX_REDIRECTS};
 use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
 use crate::unpack_job::{queue_job, UnpackJob};
 use crate::unpack_queue::UnpackQueue;
-use crate::url::{host_and_port, redact_url, split_url};
+use crate::url::{host_and_port, redact_url, split_url, strip_userinfo};
 
 /// Chunks buffered between the network and the extractor.
 const CHANNEL_CHUNKS: usize = 32;
@@ -432,58 +433,32 @@ impl<'a> Attempt<'a> {
         }
     }
 
-    /// Sends the GET, and follows redirects hop by hop when the client leaves them to us
-    /// ([`HttpClient::redirects_per_hop`]): each hop goes through the client, and carries
-    /// the credentials, of its own URL, as pnpm picks its agent and auth per URL.
+    /// Sends the GET through `request::send` (the client and credentials of each hop).
     async fn send(
         &self,
         shown_url: &str,
         request_url: String,
         scope: Option<&str>,
     ) -> Result<reqwest::Response, AttemptError> {
-        let mut url = request_url;
-        let mut auth_url = self.url.to_string();
-        // Once a redirect has left https for http, no credential follows: it would travel in
-        // clear (reqwest, following redirects itself, drops it on any such change as well).
-        let mut downgraded = false;
-        for _ in 0..=MAX_REDIRECTS {
-            let mut request = self
-                .client
-                .for_url(&url)
-                .get(&url)
-                .header(ACCEPT_ENCODING, "identity");
-            if let Some(header) = (!downgraded)
-                .then(|| self.auth.header_for(&auth_url, scope))
-                .flatten()
-            {
-                request = request.header(AUTHORIZATION, header);
+        let get = Get {
+            client: self.client,
+            auth: self.auth,
+            idle_timeout: self.idle_timeout,
+            auth_url: self.url.to_string(),
+            request_url,
+            scope,
+            accept: None,
+        };
+        request::send(get).await.map_err(|e| match e {
+            SendError::Idle => self.idle_error(shown_url).into(),
+            SendError::Network(e) => self.network_error(shown_url, &e).into(),
+            SendError::TooManyRedirects => FetchError::TooManyRedirects {
+                pkg: self.pkg_id.to_string(),
+                url: shown_url.to_string(),
+                message: format!("more than {MAX_REDIRECTS} redirects"),
             }
-            let response = match tokio::time::timeout(self.idle_timeout, request.send()).await {
-                Err(_) => return Err(self.idle_error(shown_url).into()),
-                Ok(Err(e)) => return Err(self.network_error(shown_url, &e).into()),
-                Ok(Ok(r)) => r,
-            };
-            if !(self.client.redirects_per_hop() && response.status().is_redirection()) {
-                return Ok(response);
-            }
-            let next = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|location| response.url().join(location).ok());
-            let Some(next) = next else {
-                return Ok(response);
-            };
-            downgraded |= response.url().scheme() == "https" && next.scheme() == "http";
-            url = strip_userinfo(next.as_str());
-            auth_url = next.to_string();
-        }
-        Err(FetchError::TooManyRedirects {
-            pkg: self.pkg_id.to_string(),
-            url: shown_url.to_string(),
-            message: format!("more than {MAX_REDIRECTS} redirects"),
-        }
-        .into())
+            .into(),
+        })
     }
 
     /// Whether a 400's page is nginx's for a missing or refused client certificate, which
@@ -522,22 +497,6 @@ impl<'a> Attempt<'a> {
 
     fn network_error(&self, url: &str, e: &reqwest::Error) -> FetchError {
         failure::network_error(self.pkg_id, self.client, url, e)
-    }
-}
-
-/// Redirects followed hop by hop before a download gives up, as reqwest's own policy.
-const MAX_REDIRECTS: usize = 10;
-
-/// The URL without `user:pass@`: credentials travel only in the header we build, so
-/// reqwest never adds a second `Authorization` from the URL.
-fn strip_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..auth_end].rfind('@') {
-        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
-        None => url.to_string(),
     }
 }
 

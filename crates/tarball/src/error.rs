@@ -244,6 +244,17 @@ pub enum FetchError {
         message: String,
     },
 
+    /// A registry's answer for a package's metadata is not JSON.
+    #[error(
+        "The metadata of {pkg} from {url} is not valid JSON ({message}). The registry (or a \
+         proxy in front of it) sent something else: check the registry URL"
+    )]
+    BadMetadata {
+        pkg: String,
+        url: String,
+        message: String,
+    },
+
     /// A `file:` tarball (a dependency on a local `.tgz`) could not be read.
     #[error(
         "Failed to read local tarball {} of {pkg}: {message}. Check that the file the lockfile \
@@ -293,6 +304,7 @@ impl FetchError {
             Self::LocalAddress { .. } => "ERR_TACK_LOCAL_ADDRESS",
             Self::Client { .. } => "ERR_TACK_HTTP_CLIENT",
             Self::Task { .. } => "ERR_TACK_FETCH_TASK",
+            Self::BadMetadata { .. } => "ERR_TACK_BAD_METADATA",
         }
     }
 

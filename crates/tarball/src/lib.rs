@@ -30,7 +30,9 @@ mod manifest;
 mod network_window;
 mod options;
 mod package_dir;
+mod packument;
 mod proxy;
+mod request;
 mod retry;
 mod stream;
 mod trust;
@@ -58,6 +60,7 @@ pub use options::{
     DEFAULT_LARGE_ARCHIVE_BUDGET_KIB, DEFAULT_WHOLE_BODY_MAX,
 };
 pub use package_dir::{DirectTarget, PackageDir};
+pub use packument::{MetadataClient, PackumentKind};
 pub use proxy::ProxyOptions;
 pub use retry::{parse_retry_after, RetryPolicy};
 pub use trust::TrustOptions;

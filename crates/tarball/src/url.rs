@@ -277,6 +277,19 @@ pub(crate) fn nerf_candidates(url: &str) -> Vec<String> {
         .collect()
 }
 
+/// The URL without `user:pass@`: credentials travel only in the header we build, so
+/// reqwest never adds a second `Authorization` from the URL.
+pub(crate) fn strip_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..auth_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{host_and_port, redact_url, resolve_tarball_url, split_url, tarball_url};

@@ -25,6 +25,9 @@ pub struct PackageDef {
     /// Merged over the manifest in the packument (top-level keys replace; a `dist` object is
     /// merged key by key into the computed `dist`, and a `null` value deletes the key).
     pub manifest_overrides: Map<String, Value>,
+    /// The version's publish time in the packument's `time` (RFC 3339); [`FIXED_TIME`] when
+    /// `None`.
+    pub published: Option<String>,
 }
 
 impl PackageDef {
@@ -39,6 +42,12 @@ impl PackageDef {
     /// Adds a file (mode 0o644 unless `mode` has an exec bit).
     pub fn file(mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>, mode: u32) -> Self {
         self.files.push((path.into(), bytes.into(), mode));
+        self
+    }
+
+    /// Sets the publish time the packument gives this version (RFC 3339).
+    pub fn published(mut self, time: impl Into<String>) -> Self {
+        self.published = Some(time.into());
         self
     }
 
@@ -57,6 +66,8 @@ pub struct VersionEntry {
     pub tarball: Bytes,
     /// The computed dist, after overrides.
     pub dist: Map<String, Value>,
+    /// See [`PackageDef::published`].
+    pub published: Option<String>,
 }
 
 impl VersionEntry {
@@ -67,6 +78,7 @@ impl VersionEntry {
             version,
             mut files,
             manifest_overrides,
+            published,
         } = def;
         let has_manifest = files.iter().any(|(p, _, _)| p == "package.json");
         let mut manifest = if has_manifest {
@@ -98,6 +110,7 @@ impl VersionEntry {
         let count = files.len() as u64;
         let tarball = Bytes::from(pack_tarball(&files));
         let mut entry = VersionEntry::from_tarball(manifest, tarball, count, unpacked);
+        entry.published = published;
         entry.apply_overrides(&manifest_overrides);
         entry
     }
@@ -121,6 +134,7 @@ impl VersionEntry {
             manifest,
             tarball,
             dist,
+            published: None,
         }
     }
 

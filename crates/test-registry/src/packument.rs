@@ -54,8 +54,16 @@ pub fn render(
         tags.insert("latest".into(), Value::String(latest.into()));
     }
     out.insert("dist-tags".into(), Value::Object(tags));
+    let published =
+        |entry: &VersionEntry| entry.published.clone().unwrap_or_else(|| FIXED_TIME.into());
+    // The latest change is the latest publish (RFC 3339 in one format sorts as text).
+    let modified = ordered
+        .iter()
+        .map(|(_, entry)| published(entry))
+        .max()
+        .unwrap_or_else(|| FIXED_TIME.into());
     if abbreviated {
-        out.insert("modified".into(), Value::String(FIXED_TIME.into()));
+        out.insert("modified".into(), Value::String(modified.clone()));
     }
     let mut vs = Map::new();
     for (version, entry) in &ordered {
@@ -67,9 +75,9 @@ pub fn render(
     out.insert("versions".into(), Value::Object(vs));
     let mut time = Map::new();
     time.insert("created".into(), Value::String(FIXED_TIME.into()));
-    time.insert("modified".into(), Value::String(FIXED_TIME.into()));
-    for (version, _) in &ordered {
-        time.insert((*version).clone(), Value::String(FIXED_TIME.into()));
+    time.insert("modified".into(), Value::String(modified));
+    for (version, entry) in &ordered {
+        time.insert((*version).clone(), Value::String(published(entry)));
     }
     out.insert("time".into(), Value::Object(time));
     Value::Object(out)

@@ -23,8 +23,10 @@ pub mod noop;
 pub mod plan;
 mod project_graph;
 mod project_lock;
+mod release_age;
 mod summary;
 mod unsupported_settings;
+mod verified_lockfiles;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -107,6 +109,12 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
             .chain(
                 args.ignore_pnpmfile
                     .then(|| ("ignorePnpmfile".to_string(), "true".to_string())),
+            )
+            .chain(
+                [("trustLockfile", args.trust_lockfile)]
+                    .into_iter()
+                    .filter(|(_, given)| *given)
+                    .map(|(key, _)| (key.to_string(), "true".to_string())),
             )
             .chain(
                 [
@@ -407,6 +415,13 @@ pub fn run(
             fresh
         }
     };
+    release_age::check(
+        &config,
+        &lockfile,
+        &lockfile_path,
+        || crate::fetch::options(&config, &store, Arc::clone(reporter)),
+        reporter,
+    )?;
     if no_filter && projects.len() > 1 {
         let all: BTreeSet<String> = projects.iter().map(|p| p.importer_id.clone()).collect();
         check_cycles(&lockfile, &projects, &all, &config, reporter)?;

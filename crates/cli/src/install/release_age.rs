@@ -1,0 +1,462 @@
+//! pnpm 11+'s supply-chain check of a frozen install: every registry version in the lockfile
+//! must have been published at least `minimumReleaseAge` minutes ago (1440 by default), so
+//! that a version pushed an hour ago (a hijacked maintainer account, a typo-squat the
+//! registry has not pulled yet) is not installed just because someone committed a lockfile
+//! naming it.
+//!
+//! The check runs before anything is fetched or linked, so a lockfile that fails it leaves
+//! the store and `node_modules` as they were. It is skipped when the lockfile is trusted
+//! (`--trust-lockfile`, `trustLockfile: true`) or the age is 0, and when this lockfile has
+//! already passed this policy (`verified_lockfiles.rs`).
+//!
+//! Per package name, as pnpm 12 asks the registry: the abbreviated packument first (a
+//! package not `modified` since the cutoff has no version younger than it), and the full one,
+//! with each version's publish `time`, only for the packages that changed since. A version
+//! without a publish time passes unless `minimumReleaseAgeIgnoreMissingTime` is false.
+//! `minimumReleaseAgeExclude` lists names (`*` globs) or `name@version` (versions joined by
+//! `||`) that are never checked.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use jiff::Timestamp;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use tack_config::{Config, Matcher};
+use tack_lockfile::{Lockfile, Resolution};
+use tack_tarball::{FetcherOptions, MetadataClient, PackumentKind};
+
+use super::verified_lockfiles::{VerdictKey, VerifiedLockfiles};
+use crate::error::CliError;
+use crate::reporter::{Event, Reporter};
+
+/// Packuments asked for at once unless `networkConcurrency` is set.
+const METADATA_CONCURRENCY: usize = 16;
+
+/// The policy a lockfile is checked against.
+#[derive(Debug, Clone)]
+pub struct ReleaseAgePolicy {
+    minutes: u64,
+    exclude: Vec<String>,
+    ignore_missing_time: bool,
+}
+
+impl ReleaseAgePolicy {
+    /// The policy `config` asks for, or `None` when the lockfile is trusted or the age is 0.
+    pub fn from_config(config: &Config) -> Option<Self> {
+        let settings = &config.settings;
+        if settings.trust_lockfile == Some(true) || config.minimum_release_age == 0 {
+            return None;
+        }
+        Some(Self {
+            minutes: config.minimum_release_age,
+            exclude: settings
+                .minimum_release_age_exclude
+                .clone()
+                .unwrap_or_default(),
+            ignore_missing_time: settings
+                .minimum_release_age_ignore_missing_time
+                .unwrap_or(true),
+        })
+    }
+
+    fn as_json(&self, config: &Config) -> Value {
+        json!({
+            "minimumReleaseAge": self.minutes,
+            "minimumReleaseAgeExclude": self.exclude,
+            "minimumReleaseAgeIgnoreMissingTime": self.ignore_missing_time,
+            "registry": config.registries.default,
+            "scopedRegistries": config.registries.scopes,
+        })
+    }
+}
+
+/// `minimumReleaseAgeExclude`, compiled: names (globs) excluded whole, and single versions.
+struct Exclusions {
+    names: Matcher,
+    versions: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Exclusions {
+    fn new(entries: &[String]) -> Self {
+        let mut names = Vec::new();
+        let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for entry in entries {
+            // `@scope/name@1.0.0 || 1.0.1`: the `@` of a version is never the first character.
+            let version_at = entry
+                .char_indices()
+                .skip(1)
+                .find_map(|(at, c)| (c == '@').then_some(at));
+            match version_at {
+                Some(at) => {
+                    let listed = entry[at + 1..].split("||").map(|v| v.trim().to_string());
+                    versions
+                        .entry(entry[..at].to_string())
+                        .or_default()
+                        .extend(listed);
+                }
+                None => names.push(entry.clone()),
+            }
+        }
+        Self {
+            names: Matcher::new(&names),
+            versions,
+        }
+    }
+
+    fn excludes(&self, name: &str, version: &str) -> bool {
+        (!self.names.is_empty() && self.names.matches(name))
+            || self
+                .versions
+                .get(name)
+                .is_some_and(|versions| versions.contains(version))
+    }
+}
+
+/// A version the policy rejects.
+#[derive(Debug, PartialEq)]
+enum Violation {
+    TooYoung {
+        name: String,
+        version: String,
+        published: Timestamp,
+    },
+    NoPublishTime {
+        name: String,
+        version: String,
+    },
+}
+
+impl Violation {
+    fn describe(&self, cutoff: Timestamp) -> String {
+        match self {
+            Violation::TooYoung {
+                name,
+                version,
+                published,
+            } => format!(
+                "{name}@{version} was published at {}, within the minimumReleaseAge cutoff ({})",
+                iso(*published),
+                iso(cutoff)
+            ),
+            Violation::NoPublishTime { name, version } => format!(
+                "{name}@{version} has no publish time in the registry's metadata, and \
+                 minimumReleaseAgeIgnoreMissingTime is false"
+            ),
+        }
+    }
+}
+
+/// Checks the lockfile at `lockfile_path` against `config`'s release-age policy (see the
+/// module doc), reporting as pnpm 12 does. `Err` names every rejected version.
+pub fn check(
+    config: &Config,
+    lockfile: &Lockfile,
+    lockfile_path: &Path,
+    options: impl FnOnce() -> FetcherOptions,
+    reporter: &Reporter,
+) -> Result<(), CliError> {
+    let trusted = config.settings.trust_lockfile == Some(true);
+    if let Some(trust_policy) = config
+        .settings
+        .trust_policy
+        .as_deref()
+        .filter(|policy| !trusted && *policy != "off")
+    {
+        reporter.warn(format!(
+            "trustPolicy: {trust_policy} is not checked by tack: the lockfile's versions are \
+             checked against minimumReleaseAge only. Install with pnpm to apply it."
+        ));
+    }
+    let Some(policy) = ReleaseAgePolicy::from_config(config) else {
+        return Ok(());
+    };
+    let exclusions = Exclusions::new(&policy.exclude);
+    let locked = registry_versions(lockfile);
+    let entries: usize = locked.values().map(BTreeSet::len).sum();
+    if entries == 0 {
+        return Ok(());
+    }
+    let cache = VerifiedLockfiles::in_tack_cache();
+    let key = VerdictKey {
+        lockfile_hash: hex::encode(Sha256::digest(
+            fs_err::read(lockfile_path)
+                .map_err(|e| CliError::new("ERR_TACK_LOCKFILE_READ", e.to_string()))?,
+        )),
+        policy: policy.as_json(config),
+    };
+    let now = Timestamp::now();
+    if let Some(verified_at) = cache.as_ref().and_then(|cache| cache.verified_at(&key)) {
+        let ago = verified_at
+            .parse::<Timestamp>()
+            .ok()
+            .and_then(|then| Duration::try_from(now.duration_since(then)).ok())
+            .unwrap_or_default();
+        reporter.emit(Event::Info(format!(
+            "✓ Lockfile passes supply-chain policies (verified {} ago)",
+            short_duration(ago)
+        )));
+        return Ok(());
+    }
+    if config.offline {
+        return Err(offline_error(&locked));
+    }
+    reporter.emit(Event::Info(format!(
+        "? Verifying lockfile against supply-chain policies ({entries} entries)..."
+    )));
+    let started = Instant::now();
+    let cutoff = now
+        .checked_sub(jiff::SignedDuration::from_mins(policy.minutes as i64))
+        .unwrap_or(Timestamp::MIN);
+    let options = options();
+    // The packuments are small: the tarball fetcher's near-registry window, unless set.
+    let concurrency = if options.network_concurrency_set {
+        options.network_concurrency.max(1)
+    } else {
+        METADATA_CONCURRENCY
+    };
+    let client = MetadataClient::new(&options)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            CliError::new(
+                "ERR_TACK_RUNTIME",
+                format!("cannot start the network runtime: {e}"),
+            )
+        })?;
+    let asked = Asked {
+        client: &client,
+        config,
+        policy: &policy,
+        exclusions: &exclusions,
+        cutoff,
+    };
+    let found = runtime.block_on(asked.violations(&locked, concurrency));
+    let elapsed = short_duration(started.elapsed());
+    let violations = match found {
+        Ok(violations) => violations,
+        Err(error) => {
+            reporter.emit(Event::Info(format!(
+                "✗ Lockfile failed supply-chain policy check ({entries} entries in {elapsed})"
+            )));
+            return Err(error);
+        }
+    };
+    if violations.is_empty() {
+        reporter.emit(Event::Info(format!(
+            "✓ Lockfile passes supply-chain policies ({entries} entries in {elapsed})"
+        )));
+        if let Some(cache) = &cache {
+            cache.record(&key, &iso(now));
+        }
+        return Ok(());
+    }
+    reporter.emit(Event::Info(format!(
+        "✗ Lockfile failed supply-chain policy check ({entries} entries in {elapsed})"
+    )));
+    let lines: Vec<String> = violations
+        .iter()
+        .map(|violation| format!("  {}", violation.describe(cutoff)))
+        .collect();
+    Err(CliError::new(
+        "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION",
+        format!(
+            "{} lockfile entries failed verification:\n{}",
+            violations.len(),
+            lines.join("\n")
+        ),
+    )
+    .with_help(
+        "The lockfile contains entries that the active policies reject. This can mean the \
+         lockfile is stale, or that someone committed a lockfile that bypassed the policy \
+         locally: inspect recent changes to pnpm-lock.yaml before trusting it. If the changes \
+         look expected, run \"pnpm clean --lockfile\" and then \"pnpm install\" to rebuild from \
+         a fresh resolution. If the fresh resolution still fails and you trust the affected \
+         packages, relax the policy that flagged them (minimumReleaseAge, \
+         minimumReleaseAgeExclude). Nothing was fetched and node_modules was not touched.",
+    ))
+}
+
+/// What the per-package questions share.
+struct Asked<'a> {
+    client: &'a MetadataClient,
+    config: &'a Config,
+    policy: &'a ReleaseAgePolicy,
+    exclusions: &'a Exclusions,
+    cutoff: Timestamp,
+}
+
+impl Asked<'_> {
+    /// Every rejected version of `locked`, with up to `concurrency` packages asked at once.
+    async fn violations(
+        &self,
+        locked: &BTreeMap<String, BTreeSet<String>>,
+        concurrency: usize,
+    ) -> Result<Vec<Violation>, CliError> {
+        let per_package: Vec<Vec<Violation>> = futures_util::stream::iter(locked)
+            .map(|(name, versions)| self.package_violations(name, versions))
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await?;
+        let mut all: Vec<Violation> = per_package.into_iter().flatten().collect();
+        all.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        Ok(all)
+    }
+
+    async fn package_violations(
+        &self,
+        name: &str,
+        versions: &BTreeSet<String>,
+    ) -> Result<Vec<Violation>, CliError> {
+        let checked: Vec<&String> = versions
+            .iter()
+            .filter(|version| !self.exclusions.excludes(name, version))
+            .collect();
+        if checked.is_empty() {
+            return Ok(Vec::new());
+        }
+        let registry = self.config.registries.for_package(name);
+        let fetch = |kind| async move {
+            self.client
+                .packument(registry, name, kind)
+                .await
+                .map_err(|error| meta_error(name, error))
+        };
+        let abbreviated = fetch(PackumentKind::Abbreviated).await?;
+        let modified = abbreviated
+            .as_ref()
+            .and_then(|doc| doc.get("modified"))
+            .and_then(Value::as_str)
+            .and_then(|text| text.parse::<Timestamp>().ok());
+        // Nothing about the package changed since the cutoff: no version is younger.
+        if modified.is_some_and(|modified| modified <= self.cutoff) {
+            return Ok(Vec::new());
+        }
+        let full = fetch(PackumentKind::Full).await?;
+        let times = full.as_ref().and_then(|doc| doc.get("time"));
+        Ok(checked
+            .into_iter()
+            .filter_map(|version| {
+                let published = times
+                    .and_then(|times| times.get(version.as_str()))
+                    .and_then(Value::as_str)
+                    .and_then(|text| text.parse::<Timestamp>().ok());
+                match published {
+                    Some(published) if published > self.cutoff => Some(Violation::TooYoung {
+                        name: name.to_string(),
+                        version: version.clone(),
+                        published,
+                    }),
+                    Some(_) => None,
+                    None if self.policy.ignore_missing_time => None,
+                    None => Some(Violation::NoPublishTime {
+                        name: name.to_string(),
+                        version: version.clone(),
+                    }),
+                }
+            })
+            .collect())
+    }
+}
+
+/// The lockfile's registry packages: name → versions.
+fn registry_versions(lockfile: &Lockfile) -> BTreeMap<String, BTreeSet<String>> {
+    let mut locked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (key, info) in &lockfile.packages {
+        if matches!(info.resolution, Resolution::Registry { .. }) {
+            let (name, version) = lockfile.name_version(key);
+            locked.entry(name).or_default().insert(version);
+        }
+    }
+    locked
+}
+
+fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
+    // pnpm's code for metadata that could not be read; the transport's own codes (TLS,
+    // proxy, HTTP status) say more and are kept.
+    let code = match error.code() {
+        "ERR_PNPM_TARBALL_FETCH_TARBALL" => "ERR_PNPM_META_FETCH_FAIL",
+        code => code,
+    };
+    CliError::new(code, error.to_string()).with_help(format!(
+        "The registry's metadata of {name} is needed to check the lockfile against \
+         minimumReleaseAge. If you trust the lockfile, install with --trust-lockfile (or set \
+         trustLockfile: true) to skip the check. Nothing was fetched and node_modules was not \
+         touched."
+    ))
+}
+
+fn offline_error(locked: &BTreeMap<String, BTreeSet<String>>) -> CliError {
+    let first = locked.keys().next().map_or("", String::as_str);
+    CliError::new(
+        "ERR_PNPM_NO_OFFLINE_META",
+        format!(
+            "Cannot check the lockfile against minimumReleaseAge offline: it has not passed \
+             the check before, and the registry's metadata of {first} (and the other packages) \
+             cannot be read offline"
+        ),
+    )
+    .with_help(
+        "Run the install once without --offline, so that the lockfile's verdict is cached, or \
+         install with --trust-lockfile (trustLockfile: true) if you trust it. Nothing was \
+         fetched and node_modules was not touched.",
+    )
+}
+
+/// RFC 3339 in UTC with milliseconds, as JavaScript's `toISOString` writes it.
+fn iso(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// `24ms`, `3s`, `2m`, `5h`, `3d`.
+fn short_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{}ms", d.as_millis()),
+        1..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_take_names_globs_and_single_versions() {
+        let exclusions = Exclusions::new(&[
+            "is-odd".to_string(),
+            "@acme/*".to_string(),
+            "@scope/pkg@1.0.0 || 1.0.2".to_string(),
+            "plain@2.0.0".to_string(),
+        ]);
+        assert!(exclusions.excludes("is-odd", "3.0.1"));
+        assert!(exclusions.excludes("@acme/tool", "1.0.0"));
+        assert!(exclusions.excludes("@scope/pkg", "1.0.2"));
+        assert!(!exclusions.excludes("@scope/pkg", "1.0.1"));
+        assert!(exclusions.excludes("plain", "2.0.0"));
+        assert!(!exclusions.excludes("plain", "2.0.1"));
+        assert!(!exclusions.excludes("is-number", "7.0.0"));
+        assert!(!Exclusions::new(&[]).excludes("x", "1.0.0"));
+    }
+
+    #[test]
+    fn times_are_written_as_javascript_writes_them() {
+        let t: Timestamp = "2026-11-25T13:38:25Z".parse().unwrap();
+        assert_eq!(iso(t), "2026-11-25T13:38:25.000Z");
+        let t: Timestamp = "2026-11-24T13:38:25.887Z".parse().unwrap();
+        assert_eq!(iso(t), "2026-11-24T13:38:25.887Z");
+    }
+
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(short_duration(Duration::from_millis(24)), "24ms");
+        assert_eq!(short_duration(Duration::from_secs(125)), "2m");
+        assert_eq!(short_duration(Duration::from_secs(3 * 86_400)), "3d");
+    }
+}

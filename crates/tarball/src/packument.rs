@@ -1,0 +1,185 @@
+//! Reading a package's metadata (its packument) from its registry.
+//!
+//! A frozen install resolves nothing, so it reads metadata for one reason only: pnpm 11+
+//! checks the lockfile's versions against `minimumReleaseAge` before it trusts them, and the
+//! publish times are in the packument. The abbreviated document (`Accept:
+//! application/vnd.npm.install-v1+json`) is small and says when the package last changed;
+//! the full one has every version's `time`. Both go through the install's clients, proxies
+//! and credentials (`request.rs`), and are retried as a tarball is.
+
+use std::time::Duration;
+
+use reqwest::header::RETRY_AFTER;
+use serde_json::Value;
+
+use crate::auth::AuthTable;
+use crate::client::HttpClient;
+use crate::error::FetchError;
+use crate::failure;
+use crate::options::FetcherOptions;
+use crate::request::{self, Get, SendError, MAX_REDIRECTS};
+use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::url::{redact_url, strip_userinfo};
+
+/// The media type of the abbreviated packument.
+const ABBREVIATED: &str =
+    "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
+/// The full packument.
+const FULL: &str = "application/json";
+
+/// Which document to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackumentKind {
+    /// `modified` and the versions' manifests, without publish times.
+    Abbreviated,
+    /// Everything, `time` included.
+    Full,
+}
+
+/// Reads packuments with the install's network settings. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct MetadataClient {
+    client: HttpClient,
+    auth: AuthTable,
+    retry: RetryPolicy,
+    idle_timeout: Duration,
+}
+
+impl MetadataClient {
+    /// A client with `opts`' auth, retries, timeout and TLS/proxy settings.
+    pub fn new(opts: &FetcherOptions) -> Result<Self, FetchError> {
+        Ok(Self {
+            client: HttpClient::new(opts)?,
+            auth: opts.auth.clone(),
+            retry: opts.retry,
+            idle_timeout: opts.idle_timeout,
+        })
+    }
+
+    /// The packument of `name` on `registry` (a URL ending in `/`), or `None` when the
+    /// registry has no such package (404). Transient failures (connection errors, stalls,
+    /// 5xx, 429) are retried with the install's retry policy.
+    pub async fn packument(
+        &self,
+        registry: &str,
+        name: &str,
+        kind: PackumentKind,
+    ) -> Result<Option<Value>, FetchError> {
+        let url = format!("{registry}{}", name.replace('/', "%2f"));
+        let mut attempt = 0;
+        loop {
+            match self.try_once(&url, name, kind).await {
+                Err((error, retry_after))
+                    if error.is_retryable() && attempt < self.retry.retries =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(self.retry.delay_with_hint(attempt, retry_after)).await;
+                }
+                Err((error, _)) => return Err(error),
+                Ok(document) => return Ok(document),
+            }
+        }
+    }
+
+    async fn try_once(
+        &self,
+        url: &str,
+        name: &str,
+        kind: PackumentKind,
+    ) -> Result<Option<Value>, (FetchError, Option<Duration>)> {
+        let shown = redact_url(url);
+        let scope = name
+            .starts_with('@')
+            .then(|| name.split_once('/').map_or(name, |(s, _)| s));
+        let get = Get {
+            client: &self.client,
+            auth: &self.auth,
+            idle_timeout: self.idle_timeout,
+            auth_url: url.to_string(),
+            request_url: strip_userinfo(url),
+            scope,
+            accept: Some(match kind {
+                PackumentKind::Abbreviated => ABBREVIATED,
+                PackumentKind::Full => FULL,
+            }),
+        };
+        let response = request::send(get).await.map_err(|e| {
+            let error = match e {
+                SendError::Idle => self.idle_error(name, &shown),
+                SendError::Network(e) => failure::network_error(name, &self.client, url, &e),
+                SendError::TooManyRedirects => FetchError::TooManyRedirects {
+                    pkg: name.to_string(),
+                    url: shown.clone(),
+                    message: format!("more than {MAX_REDIRECTS} redirects"),
+                },
+            };
+            (error, None)
+        })?;
+        let status = response.status().as_u16();
+        if status == 404 {
+            return Ok(None);
+        }
+        if !response.status().is_success() {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let error = FetchError::HttpStatus {
+                pkg: name.to_string(),
+                url: shown.clone(),
+                status,
+                hint: FetchError::status_hint(status, registry_of_url(&shown)),
+            };
+            return Err((error, retry_after));
+        }
+        let body = match tokio::time::timeout(self.idle_timeout, response.bytes()).await {
+            Err(_) => return Err((self.idle_error(name, &shown), None)),
+            Ok(Err(e)) => {
+                return Err((failure::network_error(name, &self.client, url, &e), None));
+            }
+            Ok(Ok(body)) => body,
+        };
+        serde_json::from_slice(&body).map(Some).map_err(|e| {
+            let error = FetchError::BadMetadata {
+                pkg: name.to_string(),
+                url: shown.clone(),
+                message: e.to_string(),
+            };
+            (error, None)
+        })
+    }
+
+    fn idle_error(&self, name: &str, shown: &str) -> FetchError {
+        FetchError::IdleTimeout {
+            pkg: name.to_string(),
+            url: shown.to_string(),
+            timeout: self.idle_timeout,
+        }
+    }
+}
+
+/// `scheme://host[:port]/` of a URL, for hints.
+fn registry_of_url(url: &str) -> &str {
+    let Some((_, rest)) = url.split_once("://") else {
+        return url;
+    };
+    let end = rest
+        .find('/')
+        .map_or(url.len(), |i| url.len() - rest.len() + i + 1);
+    &url[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry_of_url;
+
+    #[test]
+    fn the_registry_of_a_packument_url_is_its_origin() {
+        assert_eq!(
+            registry_of_url("http://127.0.0.1:4873/@scope%2fname"),
+            "http://127.0.0.1:4873/"
+        );
+        assert_eq!(registry_of_url("no-scheme"), "no-scheme");
+    }
+}
