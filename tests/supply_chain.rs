@@ -250,3 +250,36 @@ fn a_package_changed_since_the_cutoff_is_read_in_full_and_its_old_versions_pass(
     );
     assert!(!asked.iter().any(|r| r == "/is-number application/json"));
 }
+
+/// A tree installed from a trusted lockfile is up to date for a plain install, as for pnpm 12;
+/// an install with `--frozen-lockfile` checks the lockfile all the same and refuses it.
+#[test]
+fn a_frozen_install_over_an_up_to_date_tree_still_checks_the_lockfile_like_pnpm() {
+    let registry = tack_suite::registry::start();
+    let project = young_project(&registry);
+    for tool in ["pnpm", "tack"] {
+        let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile", "--trust-lockfile"]),
+            &format!("{tool}: the trusted install"),
+        );
+        let output = project.run_tool(tool, &["install"]);
+        assert_success(&output, &format!("{tool}: a plain install over it"));
+        assert!(
+            text(&output).contains("Already up to date"),
+            "{tool}: {}",
+            text(&output)
+        );
+        let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_eq!(output.status.code(), Some(1), "{tool}: {}", text(&output));
+        assert!(
+            text(&output).contains("tack-young@1.0.0 was published at"),
+            "{tool}: {}",
+            text(&output)
+        );
+        assert!(project
+            .dir()
+            .join("node_modules/tack-young/index.js")
+            .exists());
+    }
+}

@@ -340,9 +340,19 @@ pub fn run(
         .flatten();
     if let Some(projects) = up_to_date {
         // pnpm 12's lines: with `--frozen-lockfile` given, it skips its own quick check and
-        // says the lockfile needs no resolution; without, "Already up to date".
+        // says the lockfile needs no resolution; without, "Already up to date". The frozen
+        // install checks the lockfile's supply chain even then (a verdict is usually cached).
         if projects > 1 {
             reporter.emit(Event::Scope { projects });
+        }
+        if args.frozen_lockfile {
+            release_age::check(
+                &config,
+                None,
+                &config.lockfile_dir.join(&lockfile_name),
+                || crate::fetch::options(&config, &store, Arc::clone(reporter)),
+                reporter,
+            )?;
         }
         reporter.emit(if args.frozen_lockfile {
             Event::LockfileUpToDate
@@ -417,7 +427,7 @@ pub fn run(
     };
     release_age::check(
         &config,
-        &lockfile,
+        Some(&lockfile),
         &lockfile_path,
         || crate::fetch::options(&config, &store, Arc::clone(reporter)),
         reporter,

@@ -43,6 +43,9 @@ const RUN_ONLY_SETTINGS: &[&str] = &[
     "ignoreScripts",
     "minimumReleaseAge",
     "minimumReleaseAgeExclude",
+    "minimumReleaseAgeIgnoreMissingTime",
+    "trustLockfile",
+    "trustPolicy",
 ];
 
 /// The settings an install records in the workspace state and the gate compares: every setting

@@ -149,11 +149,12 @@ impl Violation {
     }
 }
 
-/// Checks the lockfile at `lockfile_path` against `config`'s release-age policy (see the
-/// module doc), reporting as pnpm 12 does. `Err` names every rejected version.
+/// Checks the lockfile at `lockfile_path` (`lockfile`, when it is already parsed) against
+/// `config`'s release-age policy (see the module doc), reporting as pnpm 12 does. `Err`
+/// names every rejected version.
 pub fn check(
     config: &Config,
-    lockfile: &Lockfile,
+    lockfile: Option<&Lockfile>,
     lockfile_path: &Path,
     options: impl FnOnce() -> FetcherOptions,
     reporter: &Reporter,
@@ -173,12 +174,6 @@ pub fn check(
     let Some(policy) = ReleaseAgePolicy::from_config(config) else {
         return Ok(());
     };
-    let exclusions = Exclusions::new(&policy.exclude);
-    let locked = registry_versions(lockfile);
-    let entries: usize = locked.values().map(BTreeSet::len).sum();
-    if entries == 0 {
-        return Ok(());
-    }
     let cache = VerifiedLockfiles::in_tack_cache();
     let key = VerdictKey {
         lockfile_hash: hex::encode(Sha256::digest(
@@ -198,6 +193,24 @@ pub fn check(
             "✓ Lockfile passes supply-chain policies (verified {} ago)",
             short_duration(ago)
         )));
+        return Ok(());
+    }
+    // A no-op install has not read the lockfile: only now, when it must be checked.
+    let parsed;
+    let lockfile = match lockfile {
+        Some(lockfile) => lockfile,
+        None => match Lockfile::read_from_path(lockfile_path)? {
+            Some(read) => {
+                parsed = read;
+                &parsed
+            }
+            None => return Ok(()),
+        },
+    };
+    let exclusions = Exclusions::new(&policy.exclude);
+    let locked = registry_versions(lockfile);
+    let entries: usize = locked.values().map(BTreeSet::len).sum();
+    if entries == 0 {
         return Ok(());
     }
     if config.offline {
