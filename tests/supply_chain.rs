@@ -29,8 +29,7 @@ fn now_rfc3339() -> String {
 }
 
 /// A registry with `tack-young@1.0.0`, published just now, which depends on `is-number`
-/// (published long ago); and a project that depends on it, locked by pnpm with the check off
-/// (pnpm would not resolve a version that young), then with the default policy again.
+/// (published long ago), and a project that depends on it (see [`locked_project`]).
 fn young_project(registry: &TestRegistry) -> TestProject {
     registry.add_package(
         PackageDef::new("tack-young", "1.0.0")
@@ -38,13 +37,17 @@ fn young_project(registry: &TestRegistry) -> TestProject {
             .file("index.js", b"module.exports = 'young';\n".to_vec(), 0o644)
             .published(now_rfc3339()),
     );
+    locked_project(registry, "tack-young", "1.0.0")
+}
+
+/// A project that depends on `name@version`, locked by pnpm with the check off (pnpm would
+/// not resolve a version younger than the cutoff), then with the default policy again.
+fn locked_project(registry: &TestRegistry, name: &str, version: &str) -> TestProject {
     let project = TestProject::new();
+    let manifest = json!({"name": "app", "version": "1.0.0", "dependencies": {name: version}});
     project
         .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "package.json",
-            r#"{"name":"app","version":"1.0.0","dependencies":{"tack-young":"1.0.0"}}"#,
-        )
+        .write("package.json", &manifest.to_string())
         .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n")
         .lock_with_pnpm()
         .write("pnpm-workspace.yaml", "");
@@ -159,14 +162,7 @@ fn excluded_or_trusted_young_versions_are_installed_like_pnpm() {
 #[test]
 fn a_lockfile_that_passed_is_not_checked_again_until_it_or_the_policy_changes() {
     let registry = tack_suite::registry::start();
-    let project = TestProject::new();
-    project
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "package.json",
-            r#"{"name":"app","version":"1.0.0","dependencies":{"is-odd":"3.0.1"}}"#,
-        )
-        .lock_with_pnpm();
+    let project = locked_project(&registry, "is-odd", "3.0.1");
     // Offline, a lockfile never checked cannot be: nothing is fetched or linked.
     registry.clear_requests();
     let output = project.tack(&["install", "--frozen-lockfile", "--offline"]);
@@ -230,16 +226,7 @@ fn a_package_changed_since_the_cutoff_is_read_in_full_and_its_old_versions_pass(
             .field("dependencies", json!({"is-number": "^6.0.0"}))
             .published(now_rfc3339()),
     );
-    let project = TestProject::new();
-    project
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "package.json",
-            r#"{"name":"app","version":"1.0.0","dependencies":{"is-odd":"3.0.1"}}"#,
-        )
-        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n")
-        .lock_with_pnpm()
-        .write("pnpm-workspace.yaml", "");
+    let project = locked_project(&registry, "is-odd", "3.0.1");
     registry.clear_requests();
     let output = project.tack(&["install", "--frozen-lockfile"]);
     assert_success(&output, "install");
