@@ -31,7 +31,7 @@ use crate::retry::parse_retry_after;
 use crate::stream::{ChannelReader, Chunk};
 use crate::unpack_job::{queue_job, UnpackJob};
 use crate::unpack_queue::UnpackQueue;
-use crate::url::{host_and_port, redact_url, split_url, strip_userinfo};
+use crate::url::{host_and_port, origin, redact_url, strip_userinfo};
 
 /// Chunks buffered between the network and the extractor.
 const CHANNEL_CHUNKS: usize = 32;
@@ -130,13 +130,7 @@ impl<'a> Attempt<'a> {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let registry = split_url(&shown_url)
-                .map(|p| match p.port {
-                    Some(port) => format!("{}://{}:{port}/", p.scheme, p.host),
-                    None => format!("{}://{}/", p.scheme, p.host),
-                })
-                .unwrap_or_else(|| shown_url.clone());
-            let mut hint = FetchError::status_hint(status.as_u16(), &registry);
+            let mut hint = FetchError::status_hint(status.as_u16(), &origin(&shown_url));
             if status.as_u16() == 400 && self.wants_client_certificate(response).await {
                 hint = CLIENT_CERTIFICATE_PAGE_HINT.to_string();
             }

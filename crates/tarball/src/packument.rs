@@ -19,7 +19,7 @@ use crate::failure;
 use crate::options::FetcherOptions;
 use crate::request::{self, Get, SendError, MAX_REDIRECTS};
 use crate::retry::{parse_retry_after, RetryPolicy};
-use crate::url::{redact_url, strip_userinfo};
+use crate::url::{origin, redact_url, strip_userinfo};
 
 /// The media type of the abbreviated packument.
 const ABBREVIATED: &str =
@@ -129,7 +129,7 @@ impl MetadataClient {
                 pkg: name.to_string(),
                 url: shown.clone(),
                 status,
-                hint: FetchError::status_hint(status, registry_of_url(&shown)),
+                hint: FetchError::status_hint(status, &origin(&shown)),
             };
             return Err((error, retry_after));
         }
@@ -156,30 +156,5 @@ impl MetadataClient {
             url: shown.to_string(),
             timeout: self.idle_timeout,
         }
-    }
-}
-
-/// `scheme://host[:port]/` of a URL, for hints.
-fn registry_of_url(url: &str) -> &str {
-    let Some((_, rest)) = url.split_once("://") else {
-        return url;
-    };
-    let end = rest
-        .find('/')
-        .map_or(url.len(), |i| url.len() - rest.len() + i + 1);
-    &url[..end]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::registry_of_url;
-
-    #[test]
-    fn the_registry_of_a_packument_url_is_its_origin() {
-        assert_eq!(
-            registry_of_url("http://127.0.0.1:4873/@scope%2fname"),
-            "http://127.0.0.1:4873/"
-        );
-        assert_eq!(registry_of_url("no-scheme"), "no-scheme");
     }
 }

@@ -277,6 +277,17 @@ pub(crate) fn nerf_candidates(url: &str) -> Vec<String> {
         .collect()
 }
 
+/// `scheme://host[:port]/` of `url` (the registry, in hints); `url` itself when it is not
+/// one.
+pub(crate) fn origin(url: &str) -> String {
+    split_url(url)
+        .map(|p| match p.port {
+            Some(port) => format!("{}://{}:{port}/", p.scheme, p.host),
+            None => format!("{}://{}/", p.scheme, p.host),
+        })
+        .unwrap_or_else(|| url.to_string())
+}
+
 /// The URL without `user:pass@`: credentials travel only in the header we build, so
 /// reqwest never adds a second `Authorization` from the URL.
 pub(crate) fn strip_userinfo(url: &str) -> String {
@@ -292,7 +303,16 @@ pub(crate) fn strip_userinfo(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{host_and_port, redact_url, resolve_tarball_url, split_url, tarball_url};
+    use super::{host_and_port, origin, redact_url, resolve_tarball_url, split_url, tarball_url};
+
+    #[test]
+    fn the_origin_of_a_url_is_its_registry() {
+        assert_eq!(
+            origin("http://127.0.0.1:4873/@scope%2fname"),
+            "http://127.0.0.1:4873/"
+        );
+        assert_eq!(origin("no-scheme"), "no-scheme");
+    }
 
     const REG: &str = "https://registry.example.test/";
 

@@ -115,8 +115,8 @@ impl Exclusions {
     }
 }
 
-/// A version the policy rejects.
-#[derive(Debug, PartialEq)]
+/// A version the policy rejects (ordered by kind, name and version, for the message).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Violation {
     TooYoung {
         name: String,
@@ -315,7 +315,7 @@ impl Asked<'_> {
             .try_collect()
             .await?;
         let mut all: Vec<Violation> = per_package.into_iter().flatten().collect();
-        all.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        all.sort();
         Ok(all)
     }
 
