@@ -111,10 +111,8 @@ fn overrides(args: &InstallArgs) -> CliOverrides {
                     .then(|| ("ignorePnpmfile".to_string(), "true".to_string())),
             )
             .chain(
-                [("trustLockfile", args.trust_lockfile)]
-                    .into_iter()
-                    .filter(|(_, given)| *given)
-                    .map(|(key, _)| (key.to_string(), "true".to_string())),
+                args.trust_lockfile
+                    .then(|| ("trustLockfile".to_string(), "true".to_string())),
             )
             .chain(
                 [
