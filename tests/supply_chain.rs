@@ -189,6 +189,17 @@ fn a_lockfile_that_passed_is_not_checked_again_until_it_or_the_policy_changes() 
     assert_eq!(asked.len(), 2, "{asked:?}");
     assert!(asked[0].starts_with("/is-number application/vnd.npm.install-v1+json"));
     assert!(asked[1].starts_with("/is-odd application/vnd.npm.install-v1+json"));
+    // Asked for gzipped, as registries serve metadata (and this one then does).
+    let encodings: Vec<Option<String>> = registry
+        .requests()
+        .into_iter()
+        .filter(|r| !r.path.contains("/-/"))
+        .map(|r| r.accept_encoding)
+        .collect();
+    assert!(
+        encodings.iter().all(|e| e.as_deref() == Some("gzip")),
+        "{encodings:?}"
+    );
 
     // Not again, online or offline.
     for flags in [&[][..], &["--offline"][..]] {

@@ -442,6 +442,7 @@ impl<'a> Attempt<'a> {
             request_url,
             scope,
             accept: None,
+            accept_encoding: "identity",
         };
         request::send(get).await.map_err(|e| match e {
             SendError::Idle => self.idle_error(shown_url).into(),

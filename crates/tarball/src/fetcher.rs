@@ -101,11 +101,7 @@ impl Fetcher {
         Self {
             inner: Arc::new(Inner {
                 cas: Arc::new(CasWriter::new(opts.store.clone())),
-                network: if opts.network_concurrency_set {
-                    NetworkWindow::fixed(opts.network_concurrency)
-                } else {
-                    NetworkWindow::adaptive(opts.network_concurrency)
-                },
+                network: NetworkWindow::for_options(&opts),
                 unpack: Arc::new(UnpackQueue::new(opts.unpack_concurrency, GROUP_LIMITS)),
                 streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),

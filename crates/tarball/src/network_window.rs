@@ -136,6 +136,16 @@ impl NetworkWindow {
         }
     }
 
+    /// The window `opts` ask for: exactly the `network-concurrency` the user set, or an
+    /// adaptive one up to the default.
+    pub(crate) fn for_options(opts: &crate::options::FetcherOptions) -> Self {
+        if opts.network_concurrency_set {
+            Self::fixed(opts.network_concurrency)
+        } else {
+            Self::adaptive(opts.network_concurrency)
+        }
+    }
+
     /// A window of exactly `n` places, whatever the registry's distance.
     pub(crate) fn fixed(n: usize) -> Self {
         NetworkWindow {

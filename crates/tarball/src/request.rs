@@ -38,10 +38,13 @@ pub(crate) struct Get<'a> {
     pub scope: Option<&'a str>,
     /// The `Accept` header, when the server must be told which document to send.
     pub accept: Option<&'a str>,
+    /// The `Accept-Encoding` header. Tarballs ask for `identity`: their bytes are what their
+    /// integrity covers. Metadata asks for `gzip` and inflates the body itself (reqwest is
+    /// built without transparent decompression, so nothing else is ever decoded).
+    pub accept_encoding: &'static str,
 }
 
-/// Sends `get`. The body is never transparently decompressed (`Accept-Encoding: identity`):
-/// a tarball's bytes are what its integrity covers. Once a redirect has left https for
+/// Sends `get`. Once a redirect has left https for
 /// http, no credential follows: it would travel in clear (reqwest, following redirects
 /// itself, drops it on any such change as well).
 pub(crate) async fn send(get: Get<'_>) -> Result<reqwest::Response, SendError> {
@@ -53,13 +56,14 @@ pub(crate) async fn send(get: Get<'_>) -> Result<reqwest::Response, SendError> {
         mut request_url,
         scope,
         accept,
+        accept_encoding,
     } = get;
     let mut downgraded = false;
     for _ in 0..=MAX_REDIRECTS {
         let mut request = client
             .for_url(&request_url)
             .get(&request_url)
-            .header(ACCEPT_ENCODING, "identity");
+            .header(ACCEPT_ENCODING, accept_encoding);
         if let Some(accept) = accept {
             request = request.header(ACCEPT, accept);
         }

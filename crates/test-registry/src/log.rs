@@ -17,6 +17,8 @@ pub struct RequestRecord {
     pub authorization: Option<String>,
     /// The `Accept` header, when one was sent.
     pub accept: Option<String>,
+    /// The `Accept-Encoding` header, when one was sent.
+    pub accept_encoding: Option<String>,
     /// The label of the fault applied, if any (see `FaultKind::label`).
     pub fault: Option<&'static str>,
 }

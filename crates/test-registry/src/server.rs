@@ -18,6 +18,7 @@ use crate::fault::{FaultKind, FaultTable};
 use crate::http::{percent_decode, read_request, send, Request, Response};
 use crate::log::RequestRecord;
 use crate::mirror::Mirror;
+use crate::pack::gzip_deflate;
 use crate::packument::{render, ABBREVIATED_MEDIA_TYPE};
 use crate::shaping::Pacer;
 use crate::tls::Conn;
@@ -154,6 +155,7 @@ async fn handle(
         status: 0,
         authorization: authorization.clone(),
         accept: req.header("accept").map(str::to_owned),
+        accept_encoding: req.header("accept-encoding").map(str::to_owned),
         fault: fault.as_ref().map(FaultKind::label),
     };
     if let Some(rtt) = shared.rtt {
@@ -302,11 +304,20 @@ async fn route(req: &Request, decoded: &str, shared: &Shared) -> Response {
             } else {
                 "application/json"
             };
-            Response::new(
-                200,
-                content_type,
-                serde_json::to_vec(&doc).unwrap_or_default(),
-            )
+            let json = serde_json::to_vec(&doc).unwrap_or_default();
+            // Gzipped when asked, as registries serve metadata.
+            let gzip = req
+                .header("accept-encoding")
+                .is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")));
+            if gzip {
+                let mut response = Response::new(200, content_type, gzip_deflate(&json));
+                response
+                    .headers
+                    .push(("Content-Encoding".into(), "gzip".into()));
+                response
+            } else {
+                Response::new(200, content_type, json)
+            }
         }
         None => Response::json_error(404, &format!("package {name} not found")),
     }

@@ -32,9 +32,6 @@ use super::verified_lockfiles::{VerdictKey, VerifiedLockfiles};
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter};
 
-/// Packuments asked for at once unless `networkConcurrency` is set.
-const METADATA_CONCURRENCY: usize = 16;
-
 /// The policy a lockfile is checked against.
 #[derive(Debug, Clone)]
 pub struct ReleaseAgePolicy {
@@ -223,14 +220,9 @@ pub fn check(
     let cutoff = now
         .checked_sub(jiff::SignedDuration::from_mins(policy.minutes as i64))
         .unwrap_or(Timestamp::MIN);
-    let options = options();
-    // The packuments are small: the tarball fetcher's near-registry window, unless set.
-    let concurrency = if options.network_concurrency_set {
-        options.network_concurrency.max(1)
-    } else {
-        METADATA_CONCURRENCY
-    };
-    let client = MetadataClient::new(&options)?;
+    let client = MetadataClient::new(&options())?;
+    // The client's window decides how many are on the wire (see `MetadataClient`).
+    let concurrency = client.max_in_flight();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
