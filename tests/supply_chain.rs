@@ -1,13 +1,14 @@
 //! pnpm 11+'s supply-chain check of a frozen install (`minimumReleaseAge`), side by side with
-//! real pnpm 12: a lockfile naming a version younger than the cutoff is refused before
-//! anything is fetched or linked; `minimumReleaseAgeExclude`, `--trust-lockfile` and
+//! real pnpm 12: a lockfile naming a version younger than the cutoff is refused, with
+//! nothing of it left linked; `minimumReleaseAgeExclude`, `--trust-lockfile` and
 //! `trustLockfile` let it in; a lockfile that passed is not checked again.
 
 use std::process::Output;
+use std::time::Duration;
 
 use serde_json::json;
 use tack_suite::project::{assert_success, TestProject};
-use tack_test_registry::{PackageDef, TestRegistry};
+use tack_test_registry::{Fault, FaultKind, PackageDef, TestRegistry};
 
 /// Both streams, with every run of whitespace made one space (pnpm wraps its messages).
 fn text(output: &Output) -> String {
@@ -67,11 +68,14 @@ fn packument_requests(registry: &TestRegistry) -> Vec<String> {
 fn a_version_younger_than_minimum_release_age_is_refused_like_pnpm() {
     let registry = tack_suite::registry::start();
     let project = young_project(&registry);
+    // The verdict comes once the packages are imported into the virtual store (twice the
+    // delay: the abbreviated packument, then the full one).
+    registry.inject(Fault::new(
+        "*/tack-young",
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
     for tool in ["tack", "pnpm"] {
-        let (project_before, store_before) = (
-            tack_suite::stamps::stamps(&project.dir()),
-            tack_suite::stamps::stamps(&project.store()),
-        );
+        let project_before = tack_suite::stamps::stamps(&project.dir());
         let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
         let all = text(&output);
         assert_eq!(output.status.code(), Some(1), "{tool}:\n{all}");
@@ -104,17 +108,96 @@ fn a_version_younger_than_minimum_release_age_is_refused_like_pnpm() {
             "{tool}:\n{all}"
         );
         if tool == "tack" {
-            // Refused before anything was fetched or linked (pnpm links while it checks).
+            // What it linked while the registry was asked is gone (pnpm leaves it). The
+            // store may have gained the packages' files (unless the verdict came before the
+            // downloads started): content only, and whole.
             assert!(!project.dir().join("node_modules").exists());
             assert_eq!(tack_suite::stamps::stamps(&project.dir()), project_before);
-            assert_eq!(
-                tack_suite::stamps::stamps(&project.store()),
-                store_before,
-                "the store was written"
-            );
+            let store = project.store();
+            if store.join("v11").exists() {
+                let status = project.tack(&[
+                    "store",
+                    "status",
+                    "--store-dir",
+                    store.to_str().expect("utf-8 path"),
+                ]);
+                assert_success(&status, "store status after the refusal");
+            }
         }
         let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
     }
+}
+
+/// Over an installed tree, a rejected lockfile's new packages are taken out of the virtual
+/// store again, and the tree keeps its packages, links and state.
+#[test]
+fn a_rejected_lockfile_over_an_installed_tree_leaves_the_tree_as_it_was() {
+    let registry = tack_suite::registry::start();
+    registry.add_package(
+        PackageDef::new("tack-young", "1.0.0")
+            .field("dependencies", json!({"is-number": "7.0.0"}))
+            .file("index.js", b"module.exports = 'young';\n".to_vec(), 0o644)
+            .published(now_rfc3339()),
+    );
+    let project = locked_project(&registry, "is-odd", "3.0.1");
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "the first install",
+    );
+    let modules = project.dir().join("node_modules");
+    let top_level = |modules: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = fs_err::read_dir(modules)
+            .expect("node_modules")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let (names_before, state_before, vstore_before, record_before) = (
+        top_level(&modules),
+        fs_err::read(modules.join(".modules.yaml")).expect(".modules.yaml"),
+        top_level(&modules.join(".pnpm")),
+        fs_err::read(modules.join(".pnpm/lock.yaml")).expect(".pnpm/lock.yaml"),
+    );
+
+    // The lockfile gains tack-young (and is-number 7, which it needs).
+    let manifest = json!({"name": "app", "version": "1.0.0",
+        "dependencies": {"is-odd": "3.0.1", "tack-young": "1.0.0"}});
+    project
+        .write("package.json", &manifest.to_string())
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n")
+        .lock_with_pnpm()
+        .write("pnpm-workspace.yaml", "");
+    // The verdict comes late, once the new packages are imported into the virtual store.
+    registry.inject(Fault::new(
+        "*/tack-young",
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
+    let output = project.tack(&["install", "--frozen-lockfile"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("tack-young@1.0.0 was published at"),
+        "{}",
+        text(&output)
+    );
+    // The same entries (the record and the no-op markers put back), the same record.
+    assert_eq!(top_level(&modules.join(".pnpm")), vstore_before);
+    assert_eq!(
+        fs_err::read(modules.join(".pnpm/lock.yaml")).expect(".pnpm/lock.yaml"),
+        record_before
+    );
+    assert_eq!(top_level(&modules), names_before);
+    assert_eq!(
+        fs_err::read(modules.join(".modules.yaml")).expect(".modules.yaml"),
+        state_before
+    );
+    assert!(modules.join("is-odd/package.json").is_file());
+    assert!(!modules.join("tack-young").exists());
+
+    // Trusted, the same lockfile installs.
+    let output = project.tack(&["install", "--frozen-lockfile", "--trust-lockfile"]);
+    assert_success(&output, "the trusted install");
+    assert!(modules.join("tack-young/index.js").is_file());
 }
 
 #[test]

@@ -78,6 +78,9 @@ pub fn options(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Fe
             });
         }
     }));
+    // Whatever is built from clones of these options (the downloads, the supply-chain
+    // check's metadata reads) keeps `network-concurrency` between them.
+    options.share_network();
     options
 }
 
@@ -127,9 +130,8 @@ fn trust(config: &Config) -> TrustOptions {
 pub struct EarlyClient(JoinHandle<(FetcherOptions, Result<HttpClient, FetchError>)>);
 
 impl EarlyClient {
-    /// Starts building the client for `config`.
-    pub fn start(config: &Config, store: &StoreDir, reporter: Arc<Reporter>) -> Self {
-        let options = options(config, store, reporter);
+    /// Starts building the client for `options`.
+    pub fn start(options: FetcherOptions) -> Self {
         Self(std::thread::spawn(move || {
             let client = HttpClient::new(&options);
             (options, client)
@@ -139,17 +141,14 @@ impl EarlyClient {
 
 /// The fetcher, around the client `early` built if there is one.
 pub fn fetcher(
-    config: &Config,
-    store: &StoreDir,
+    options: FetcherOptions,
     index_writer: Arc<IndexWriter>,
-    reporter: Arc<Reporter>,
     early: Option<EarlyClient>,
 ) -> Result<Fetcher, CliError> {
     let built = early.and_then(|EarlyClient(handle)| handle.join().ok());
     let (options, client) = match built {
         Some((options, client)) => (options, client?),
         None => {
-            let options = options(config, store, reporter);
             let client = HttpClient::new(&options)?;
             (options, client)
         }

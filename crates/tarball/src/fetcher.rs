@@ -23,7 +23,7 @@ use crate::download::SlowBody;
 use crate::error::FetchError;
 use crate::integrity::ExpectedIntegrity;
 use crate::large_archives::LargeArchives;
-use crate::network_window::NetworkWindow;
+use crate::network_window::NetworkShare;
 use crate::options::{FetchEvent, FetcherOptions};
 use crate::package_dir::DirectTarget;
 use crate::unpack_job::{UnpackJob, GROUP_LIMITS};
@@ -60,7 +60,7 @@ pub struct Fetcher {
 struct Inner {
     opts: FetcherOptions,
     client: HttpClient,
-    network: NetworkWindow,
+    network: NetworkShare,
     /// Bodies read whole waiting for one of [`FetcherOptions::unpack_concurrency`] workers.
     unpack: Arc<UnpackQueue<UnpackJob>>,
     /// Streamed extractions at once: twice [`FetcherOptions::unpack_concurrency`].
@@ -101,7 +101,7 @@ impl Fetcher {
         Self {
             inner: Arc::new(Inner {
                 cas: Arc::new(CasWriter::new(opts.store.clone())),
-                network: NetworkWindow::for_options(&opts),
+                network: opts.network_share(),
                 unpack: Arc::new(UnpackQueue::new(opts.unpack_concurrency, GROUP_LIMITS)),
                 streams: Semaphore::new(2 * opts.unpack_concurrency.max(1)),
                 bodies: Semaphore::new(opts.body_budget_kib.max(1) as usize),
@@ -217,20 +217,18 @@ impl Fetcher {
                 body_budget_kib: opts.body_budget_kib,
                 large_archives: &self.inner.large_archives,
                 target: target.as_ref(),
-                network: &self.inner.network,
+                network: self.inner.network.window(),
             };
-            let outcome = {
-                let permit = self
-                    .inner
-                    .network
-                    .acquire()
-                    .await
-                    .map_err(|e| FetchError::Task {
-                        pkg: pkg.pkg_id.clone(),
-                        message: e.to_string(),
+            let outcome =
+                {
+                    let permit = self.inner.network.window().acquire().await.map_err(|e| {
+                        FetchError::Task {
+                            pkg: pkg.pkg_id.clone(),
+                            message: e.to_string(),
+                        }
                     })?;
-                attempt.run(permit).await
-            };
+                    attempt.run(permit).await
+                };
             match outcome {
                 Ok(d) => break d,
                 // A local tarball reads the same bytes again: nothing to wait for.

@@ -55,6 +55,7 @@ pub use integrity::{sha512_sri, to_sri, Algorithm, ExpectedIntegrity, IntegrityH
 pub use manifest::{
     gyp_opted_out, normalize_bundled_manifest, requires_build, PLACEHOLDER_PACKAGE_JSON,
 };
+pub use network_window::NetworkShare;
 pub use options::{
     default_network_concurrency, default_user_agent, EventSink, FetchEvent, FetcherOptions,
     DEFAULT_LARGE_ARCHIVE_BUDGET_KIB, DEFAULT_WHOLE_BODY_MAX,

@@ -35,6 +35,7 @@
 //! [`NetworkWindow::fixed`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -55,7 +56,25 @@ pub const SLOW_ANSWER: Duration = Duration::from_millis(50);
 /// Slow answers that open the window whenever they come.
 pub const SLOW_ANSWERS: u32 = 4;
 
-/// The downloads' share of the network: [`NetworkWindow::acquire`] waits for a place.
+/// One window for all of an install's requests to its registries: the tarball downloads and
+/// the metadata that the supply-chain check reads while they run. Shared, so that a
+/// `network-concurrency` the user set bounds both together, and so that the first answers
+/// of either tell how far the registry is. Clones share the window.
+#[derive(Clone, Debug)]
+pub struct NetworkShare(Arc<NetworkWindow>);
+
+impl NetworkShare {
+    /// The window `opts`' concurrency settings ask for (see [`NetworkWindow::for_options`]).
+    pub fn for_options(opts: &crate::options::FetcherOptions) -> Self {
+        Self(Arc::new(NetworkWindow::for_options(opts)))
+    }
+
+    pub(crate) fn window(&self) -> &NetworkWindow {
+        &self.0
+    }
+}
+
+/// The requests' share of the network: [`NetworkWindow::acquire`] waits for a place.
 #[derive(Debug)]
 pub(crate) struct NetworkWindow {
     places: Semaphore,

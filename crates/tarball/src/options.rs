@@ -7,6 +7,7 @@ use tack_store_dir::StoreDir;
 
 use crate::auth::AuthTable;
 use crate::extract::ExtractCaps;
+use crate::network_window::NetworkShare;
 use crate::proxy::ProxyOptions;
 use crate::retry::RetryPolicy;
 use crate::trust::TrustOptions;
@@ -98,6 +99,9 @@ pub struct FetcherOptions {
     /// smaller archives are not counted. One larger than the budget runs alone among them.
     pub large_archive_budget_kib: u32,
     pub on_event: Option<EventSink>,
+    /// The window this fetcher's requests share with other users of these options (see
+    /// [`FetcherOptions::share_network`]); `None`: a window of its own.
+    pub network: Option<NetworkShare>,
 }
 
 impl std::fmt::Debug for FetcherOptions {
@@ -121,6 +125,7 @@ impl std::fmt::Debug for FetcherOptions {
             .field("unpack_concurrency", &self.unpack_concurrency)
             .field("body_budget_kib", &self.body_budget_kib)
             .field("large_archive_budget_kib", &self.large_archive_budget_kib)
+            .field("network", &self.network)
             .finish_non_exhaustive()
     }
 }
@@ -150,7 +155,22 @@ impl FetcherOptions {
             body_budget_kib: default_body_budget_kib(),
             large_archive_budget_kib: DEFAULT_LARGE_ARCHIVE_BUDGET_KIB,
             on_event: None,
+            network: None,
         }
+    }
+
+    /// Makes the clones of these options share one network window, sized by the
+    /// concurrency settings as they are now: a fetcher and a [`crate::MetadataClient`] built
+    /// from them keep `network-concurrency` between them.
+    pub fn share_network(&mut self) {
+        self.network = Some(NetworkShare::for_options(self));
+    }
+
+    /// The shared window, or a new one of these options' own.
+    pub(crate) fn network_share(&self) -> NetworkShare {
+        self.network
+            .clone()
+            .unwrap_or_else(|| NetworkShare::for_options(self))
     }
 }
 

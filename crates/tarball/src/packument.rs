@@ -16,7 +16,6 @@
 //!   when asked. The body is inflated here, up to [`MAX_PACKUMENT_BYTES`].
 
 use std::io::Read as _;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{CONTENT_ENCODING, RETRY_AFTER};
@@ -26,7 +25,7 @@ use crate::auth::AuthTable;
 use crate::client::HttpClient;
 use crate::error::FetchError;
 use crate::failure;
-use crate::network_window::NetworkWindow;
+use crate::network_window::NetworkShare;
 use crate::options::FetcherOptions;
 use crate::request::{self, Get, SendError, MAX_REDIRECTS};
 use crate::retry::{parse_retry_after, RetryPolicy};
@@ -58,7 +57,7 @@ pub struct MetadataClient {
     auth: AuthTable,
     retry: RetryPolicy,
     idle_timeout: Duration,
-    window: Arc<NetworkWindow>,
+    window: NetworkShare,
     max_in_flight: usize,
 }
 
@@ -70,7 +69,7 @@ impl MetadataClient {
             auth: opts.auth.clone(),
             retry: opts.retry,
             idle_timeout: opts.idle_timeout,
-            window: Arc::new(NetworkWindow::for_options(opts)),
+            window: opts.network_share(),
             max_in_flight: opts.network_concurrency.max(1),
         })
     }
@@ -131,7 +130,7 @@ impl MetadataClient {
             accept_encoding: "gzip",
         };
         // Held until the body is read: a place in the window is a request on the wire.
-        let _place = self.window.acquire().await.map_err(|_| {
+        let _place = self.window.window().acquire().await.map_err(|_| {
             let error = FetchError::BadMetadata {
                 pkg: name.to_string(),
                 url: shown.clone(),
@@ -171,6 +170,7 @@ impl MetadataClient {
             return Err((error, retry_after));
         }
         self.window
+            .window()
             .first_byte_after(&host_and_port(url), asked.elapsed());
         let gzipped = response
             .headers()

@@ -26,6 +26,7 @@ mod project_lock;
 mod release_age;
 mod summary;
 mod unsupported_settings;
+mod verdict_gate;
 mod verified_lockfiles;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -381,8 +382,11 @@ pub fn run(
     // shard directories are made ahead of the first files, on another. Otherwise the client
     // is built only if something turns out to be missing.
     let cold_store = !config.offline && !store.index_db_path().exists();
+    // One set of network options for the downloads and the supply-chain check: they share
+    // one window of requests in flight (see `NetworkShare`).
+    let fetch_options = crate::fetch::options(&config, &store, Arc::clone(reporter));
     let mut early_client =
-        cold_store.then(|| crate::fetch::EarlyClient::start(&config, &store, Arc::clone(reporter)));
+        cold_store.then(|| crate::fetch::EarlyClient::start(fetch_options.clone()));
     if cold_store {
         // Detached: nothing waits for it (see `make_shards_ahead`).
         drop(store.make_shards_ahead());
@@ -423,11 +427,14 @@ pub fn run(
             fresh
         }
     };
-    release_age::check(
+    // Decided here when it can be (a cached verdict, the policy off); otherwise the registry
+    // is asked while the install downloads and imports, and nothing is linked into the
+    // project before the verdict (see `verdict_gate`).
+    let supply_chain = release_age::start(
         &config,
         Some(&lockfile),
         &lockfile_path,
-        || crate::fetch::options(&config, &store, Arc::clone(reporter)),
+        || fetch_options.clone(),
         reporter,
     )?;
     if no_filter && projects.len() > 1 {
@@ -714,14 +721,7 @@ pub fn run(
         }
         let writer = Arc::new(IndexWriter::spawn(&store)?);
         index_writer.writer = Some(Arc::clone(&writer));
-        crate::fetch::fetcher(
-            &config,
-            &store,
-            writer,
-            Arc::clone(reporter),
-            early_client.take(),
-        )
-        .map(Some)
+        crate::fetch::fetcher(fetch_options.clone(), writer, early_client.take()).map(Some)
     };
     let rendered_lockfile = |render: Option<std::thread::JoinHandle<String>>| match render {
         Some(render) => render.join().map_err(|_| {
@@ -744,6 +744,7 @@ pub fn run(
     let mut previous_current = summary::Recorded::Nothing;
     // Whether `.pnpm/lock.yaml` would record no dependency of any project.
     let mut current_is_empty = current_installs_nothing(&lockfile, &selection);
+    let verdict_gate = verdict_gate::VerdictGate::new(supply_chain, &install_plan.link)?;
     let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
     if install_plan.link.virtual_store_dir.exists() {
         // The no-op check's list goes first: until this install writes it again at its very
@@ -850,7 +851,11 @@ pub fn run(
     runtime.shutdown_background();
     // On an error, `index_writer` still waits for the rows queued so far (see
     // `WriterGuard`), so the next run reuses what was downloaded.
-    let mut materialized = result?;
+    // pnpm 12's order: a rejected lockfile's error goes before a download's.
+    let mut materialized = match result {
+        Ok(materialized) => materialized,
+        Err(error) => return Err(verdict_gate.pass(&install_plan.link).err().unwrap_or(error)),
+    };
     materialized.summary.trusted_tree = trusted_tree;
     let rendered = match rendered {
         Some(rendered) => rendered,
@@ -877,6 +882,9 @@ pub fn run(
     if let Some(writer) = &index_writer.writer {
         writer.seal();
     }
+    // The project's links, its state files and the builds wait for the lockfile's verdict.
+    verdict_gate.pass(&install_plan.link)?;
+    tack_fs::phase_timer::mark("supply-chain verdict");
     let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
     for warning in &report.warnings {
         reporter.warn(warning.clone());

@@ -4,8 +4,12 @@
 //! registry has not pulled yet) is not installed just because someone committed a lockfile
 //! naming it.
 //!
-//! The check runs before anything is fetched or linked, so a lockfile that fails it leaves
-//! the store and `node_modules` as they were. It is skipped when the lockfile is trusted
+//! On a distant registry the check costs seconds, as much as the rest of a CI install with a
+//! cached store (the cost that made pnpm 11's frozen installs slow). So it runs on a thread
+//! of its own while the install downloads and imports into the virtual store, as pnpm 12
+//! overlaps it; the project gets no link (direct dependencies, bins, `.modules.yaml`) and no
+//! build runs before its verdict, and a rejected lockfile's new package directories are
+//! removed again (`verdict_gate.rs`). It is skipped when the lockfile is trusted
 //! (`--trust-lockfile`, `trustLockfile: true`) or the age is 0, and when this lockfile has
 //! already passed this policy (`verified_lockfiles.rs`).
 //!
@@ -18,19 +22,25 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use tack_config::{Config, Matcher};
+use tack_config::{Config, Matcher, Registries};
 use tack_lockfile::{Lockfile, Resolution};
 use tack_tarball::{FetcherOptions, MetadataClient, PackumentKind};
 
 use super::verified_lockfiles::{VerdictKey, VerifiedLockfiles};
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter};
+
+/// What a rejected lockfile leaves behind, for the errors' help (see `verdict_gate.rs`).
+const UNTOUCHED: &str = "Nothing from this lockfile was left linked in node_modules; \
+    packages downloaded meanwhile stay in the store, which only holds content.";
 
 /// The policy a lockfile is checked against.
 #[derive(Debug, Clone)]
@@ -146,16 +156,82 @@ impl Violation {
     }
 }
 
+/// A check under way on a thread of its own (see [`start`]), or one already decided.
+pub struct PendingCheck {
+    running: Option<Running>,
+}
+
+struct Running {
+    thread: std::thread::JoinHandle<Result<(), CliError>>,
+    /// Set when the install stops waiting (it failed first, or selected nothing): the
+    /// thread then prints nothing and records no verdict.
+    abandoned: Arc<AtomicBool>,
+}
+
+impl PendingCheck {
+    pub fn decided() -> Self {
+        Self { running: None }
+    }
+
+    /// Whether the verdict is still to come (nothing was cached).
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Whether the verdict is in: [`PendingCheck::verdict`] returns at once.
+    pub fn is_decided(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_none_or(|running| running.thread.is_finished())
+    }
+
+    /// Waits for the verdict: `Err` names every rejected version, or why the registry's
+    /// metadata could not be read.
+    pub fn verdict(mut self) -> Result<(), CliError> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        running.thread.join().unwrap_or_else(|_| {
+            Err(CliError::new(
+                "ERR_TACK_INTERNAL",
+                "the lockfile's supply-chain check stopped unexpectedly",
+            ))
+        })
+    }
+}
+
+impl Drop for PendingCheck {
+    fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            running.abandoned.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Checks the lockfile at `lockfile_path` (`lockfile`, when it is already parsed) against
-/// `config`'s release-age policy (see the module doc), reporting as pnpm 12 does. `Err`
-/// names every rejected version.
+/// `config`'s release-age policy (see the module doc), and waits for the verdict.
 pub fn check(
     config: &Config,
     lockfile: Option<&Lockfile>,
     lockfile_path: &Path,
     options: impl FnOnce() -> FetcherOptions,
-    reporter: &Reporter,
+    reporter: &Arc<Reporter>,
 ) -> Result<(), CliError> {
+    start(config, lockfile, lockfile_path, options, reporter)?.verdict()
+}
+
+/// Starts the check of the lockfile at `lockfile_path` (`lockfile`, when it is already
+/// parsed): decided at once when the policy is off or this lockfile passed it before, and
+/// refused at once offline; otherwise the registry is asked on a thread of its own, which
+/// reports as pnpm 12 does, while the install goes on. The caller links nothing into the
+/// project before [`PendingCheck::verdict`] says so.
+pub fn start(
+    config: &Config,
+    lockfile: Option<&Lockfile>,
+    lockfile_path: &Path,
+    options: impl FnOnce() -> FetcherOptions,
+    reporter: &Arc<Reporter>,
+) -> Result<PendingCheck, CliError> {
     let trusted = config.settings.trust_lockfile == Some(true);
     if let Some(trust_policy) = config
         .settings
@@ -169,7 +245,7 @@ pub fn check(
         ));
     }
     let Some(policy) = ReleaseAgePolicy::from_config(config) else {
-        return Ok(());
+        return Ok(PendingCheck::decided());
     };
     let cache = VerifiedLockfiles::in_tack_cache();
     let key = VerdictKey {
@@ -190,7 +266,7 @@ pub fn check(
             "✓ Lockfile passes supply-chain policies (verified {} ago)",
             short_duration(ago)
         )));
-        return Ok(());
+        return Ok(PendingCheck::decided());
     }
     // A no-op install has not read the lockfile: only now, when it must be checked.
     let parsed;
@@ -201,14 +277,13 @@ pub fn check(
                 parsed = read;
                 &parsed
             }
-            None => return Ok(()),
+            None => return Ok(PendingCheck::decided()),
         },
     };
-    let exclusions = Exclusions::new(&policy.exclude);
     let locked = registry_versions(lockfile);
     let entries: usize = locked.values().map(BTreeSet::len).sum();
     if entries == 0 {
-        return Ok(());
+        return Ok(PendingCheck::decided());
     }
     if config.offline {
         return Err(offline_error(&locked));
@@ -216,103 +291,126 @@ pub fn check(
     reporter.emit(Event::Info(format!(
         "? Verifying lockfile against supply-chain policies ({entries} entries)..."
     )));
-    let started = Instant::now();
-    let cutoff = now
-        .checked_sub(jiff::SignedDuration::from_mins(policy.minutes as i64))
-        .unwrap_or(Timestamp::MIN);
-    let client = MetadataClient::new(&options())?;
-    // The client's window decides how many are on the wire (see `MetadataClient`).
-    let concurrency = client.max_in_flight();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let asked = Asked {
+        registries: config.registries.clone(),
+        exclusions: Exclusions::new(&policy.exclude),
+        cutoff: now
+            .checked_sub(jiff::SignedDuration::from_mins(policy.minutes as i64))
+            .unwrap_or(Timestamp::MIN),
+        policy,
+    };
+    let options = options();
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let run = {
+        let (abandoned, reporter) = (Arc::clone(&abandoned), Arc::clone(reporter));
+        move || {
+            let started = Instant::now();
+            let verdict = asked.run(&locked, &options);
+            if abandoned.load(Ordering::Relaxed) {
+                return verdict.map(drop);
+            }
+            let passed = verdict
+                .as_ref()
+                .is_ok_and(|violations| violations.is_empty());
+            let elapsed = short_duration(started.elapsed());
+            reporter.emit(Event::Info(if passed {
+                format!("✓ Lockfile passes supply-chain policies ({entries} entries in {elapsed})")
+            } else {
+                format!(
+                    "✗ Lockfile failed supply-chain policy check ({entries} entries in {elapsed})"
+                )
+            }));
+            if passed {
+                if let Some(cache) = &cache {
+                    cache.record(&key, &iso(now));
+                }
+            }
+            verdict.and_then(|violations| asked.refuse(violations))
+        }
+    };
+    let thread = std::thread::Builder::new()
+        .name("tack-release-age".to_string())
+        .spawn(run)
         .map_err(|e| {
             CliError::new(
                 "ERR_TACK_RUNTIME",
-                format!("cannot start the network runtime: {e}"),
+                format!("cannot start the lockfile's supply-chain check: {e}"),
             )
         })?;
-    let asked = Asked {
-        client: &client,
-        config,
-        policy: &policy,
-        exclusions: &exclusions,
-        cutoff,
-    };
-    let found = runtime.block_on(asked.violations(&locked, concurrency));
-    let elapsed = short_duration(started.elapsed());
-    let violations = match found {
-        Ok(violations) => violations,
-        Err(error) => {
-            reporter.emit(Event::Info(format!(
-                "✗ Lockfile failed supply-chain policy check ({entries} entries in {elapsed})"
-            )));
-            return Err(error);
-        }
-    };
-    if violations.is_empty() {
-        reporter.emit(Event::Info(format!(
-            "✓ Lockfile passes supply-chain policies ({entries} entries in {elapsed})"
-        )));
-        if let Some(cache) = &cache {
-            cache.record(&key, &iso(now));
-        }
-        return Ok(());
-    }
-    reporter.emit(Event::Info(format!(
-        "✗ Lockfile failed supply-chain policy check ({entries} entries in {elapsed})"
-    )));
-    let lines: Vec<String> = violations
-        .iter()
-        .map(|violation| format!("  {}", violation.describe(cutoff)))
-        .collect();
-    Err(CliError::new(
-        "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION",
-        format!(
-            "{} lockfile entries failed verification:\n{}",
-            violations.len(),
-            lines.join("\n")
-        ),
-    )
-    .with_help(
-        "The lockfile contains entries that the active policies reject. This can mean the \
-         lockfile is stale, or that someone committed a lockfile that bypassed the policy \
-         locally: inspect recent changes to pnpm-lock.yaml before trusting it. If the changes \
-         look expected, run \"pnpm clean --lockfile\" and then \"pnpm install\" to rebuild from \
-         a fresh resolution. If the fresh resolution still fails and you trust the affected \
-         packages, relax the policy that flagged them (minimumReleaseAge, \
-         minimumReleaseAgeExclude). Nothing was fetched and node_modules was not touched.",
-    ))
+    Ok(PendingCheck {
+        running: Some(Running { thread, abandoned }),
+    })
 }
 
 /// What the per-package questions share.
-struct Asked<'a> {
-    client: &'a MetadataClient,
-    config: &'a Config,
-    policy: &'a ReleaseAgePolicy,
-    exclusions: &'a Exclusions,
+struct Asked {
+    registries: Registries,
+    policy: ReleaseAgePolicy,
+    exclusions: Exclusions,
     cutoff: Timestamp,
 }
 
-impl Asked<'_> {
-    /// Every rejected version of `locked`, with up to `concurrency` packages asked at once.
-    async fn violations(
+impl Asked {
+    /// Every rejected version of `locked`, the registry asked with `options`' client and
+    /// as many requests in flight as its window allows.
+    fn run(
         &self,
         locked: &BTreeMap<String, BTreeSet<String>>,
-        concurrency: usize,
+        options: &FetcherOptions,
     ) -> Result<Vec<Violation>, CliError> {
-        let per_package: Vec<Vec<Violation>> = futures_util::stream::iter(locked)
-            .map(|(name, versions)| self.package_violations(name, versions))
-            .buffer_unordered(concurrency)
-            .try_collect()
-            .await?;
-        let mut all: Vec<Violation> = per_package.into_iter().flatten().collect();
-        all.sort();
-        Ok(all)
+        let client = MetadataClient::new(options)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                CliError::new(
+                    "ERR_TACK_RUNTIME",
+                    format!("cannot start the network runtime: {e}"),
+                )
+            })?;
+        runtime.block_on(async {
+            let per_package: Vec<Vec<Violation>> = futures_util::stream::iter(locked)
+                .map(|(name, versions)| self.package_violations(&client, name, versions))
+                .buffer_unordered(client.max_in_flight())
+                .try_collect()
+                .await?;
+            let mut all: Vec<Violation> = per_package.into_iter().flatten().collect();
+            all.sort();
+            Ok(all)
+        })
+    }
+
+    /// `Ok` when nothing was rejected; otherwise pnpm 12's error, naming every version.
+    fn refuse(&self, violations: Vec<Violation>) -> Result<(), CliError> {
+        if violations.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = violations
+            .iter()
+            .map(|violation| format!("  {}", violation.describe(self.cutoff)))
+            .collect();
+        Err(CliError::new(
+            "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION",
+            format!(
+                "{} lockfile entries failed verification:\n{}",
+                violations.len(),
+                lines.join("\n")
+            ),
+        )
+        .with_help(format!(
+            "The lockfile contains entries that the active policies reject. This can mean the \
+             lockfile is stale, or that someone committed a lockfile that bypassed the policy \
+             locally: inspect recent changes to pnpm-lock.yaml before trusting it. If the \
+             changes look expected, run \"pnpm clean --lockfile\" and then \"pnpm install\" to \
+             rebuild from a fresh resolution. If the fresh resolution still fails and you trust \
+             the affected packages, relax the policy that flagged them (minimumReleaseAge, \
+             minimumReleaseAgeExclude). {UNTOUCHED}"
+        )))
     }
 
     async fn package_violations(
         &self,
+        client: &MetadataClient,
         name: &str,
         versions: &BTreeSet<String>,
     ) -> Result<Vec<Violation>, CliError> {
@@ -323,9 +421,9 @@ impl Asked<'_> {
         if checked.is_empty() {
             return Ok(Vec::new());
         }
-        let registry = self.config.registries.for_package(name);
+        let registry = self.registries.for_package(name);
         let fetch = |kind| async move {
-            self.client
+            client
                 .packument(registry, name, kind)
                 .await
                 .map_err(|error| meta_error(name, error))
@@ -389,8 +487,7 @@ fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
     CliError::new(code, error.to_string()).with_help(format!(
         "The registry's metadata of {name} is needed to check the lockfile against \
          minimumReleaseAge. If you trust the lockfile, install with --trust-lockfile (or set \
-         trustLockfile: true) to skip the check. Nothing was fetched and node_modules was not \
-         touched."
+         trustLockfile: true) to skip the check. {UNTOUCHED}"
     ))
 }
 

@@ -1,0 +1,144 @@
+//! Holds the project's links back until the lockfile's supply-chain verdict is in, and takes
+//! a rejected lockfile's packages out of the virtual store again.
+//!
+//! The check (`release_age.rs`) runs while the install downloads and imports, so that a
+//! distant registry's round trips cost no more than the install itself. What the install
+//! does before the verdict stays out of the project's reach: packages go into the CAS
+//! (content only) and into their own directories of the virtual store, which nothing in the
+//! project links to until the linker's last step. That step, the builds and the state files
+//! wait for the verdict. A rejected lockfile's package directories that were not there
+//! before the install are then removed, each moved aside first so that an install killed
+//! while removing it leaves no directory that looks complete. Packages that were there
+//! already stay, as they were; so the record of the last complete install
+//! (`.pnpm/lock.yaml`) and the no-op gate's markers, which the install set aside before it
+//! changed the tree, are put back, unless that install was itself unfinished.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use tack_linker::LinkPlan;
+
+use super::release_age::PendingCheck;
+use super::{in_progress, noop};
+use crate::error::CliError;
+
+/// A pending verdict and what the tree had before the install changed it.
+pub struct VerdictGate {
+    check: PendingCheck,
+    before: Option<TreeBefore>,
+}
+
+/// What the modules dir and the virtual store held before the install.
+struct TreeBefore {
+    root_modules: PathBuf,
+    root_modules_existed: bool,
+    virtual_store: PathBuf,
+    /// The virtual store's entries, or `None` when there was no virtual store.
+    entries: Option<HashSet<OsString>>,
+    /// The last complete install's record, when the tree is one.
+    recorded: Option<RecordedState>,
+}
+
+/// The files of the virtual store that vouch for the tree: `None` for one that was absent.
+struct RecordedState {
+    lock_yaml: Option<Vec<u8>>,
+    markers: Option<Vec<u8>>,
+}
+
+impl VerdictGate {
+    /// Notes what the tree of `link` holds, if the verdict is still to come. Called before
+    /// the install changes the tree: a verdict in already is taken at once, and a rejected
+    /// lockfile then changes nothing at all.
+    pub fn new(check: PendingCheck, link: &LinkPlan) -> Result<Self, CliError> {
+        if check.is_decided() {
+            check.verdict()?;
+            return Ok(Self {
+                check: PendingCheck::decided(),
+                before: None,
+            });
+        }
+        let before = check.is_running().then(|| {
+            let root_modules = link.root_modules_dir();
+            let entries = std::fs::read_dir(&link.virtual_store_dir).ok().map(|dir| {
+                dir.filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+                    .collect()
+            });
+            let vstore = &link.virtual_store_dir;
+            let finished = !root_modules.join(in_progress::IN_PROGRESS_FILE).exists();
+            let recorded = (entries.is_some() && finished).then(|| RecordedState {
+                lock_yaml: std::fs::read(vstore.join("lock.yaml")).ok(),
+                markers: std::fs::read(vstore.join(noop::MARKERS_FILE)).ok(),
+            });
+            TreeBefore {
+                root_modules_existed: root_modules.exists(),
+                recorded,
+                root_modules,
+                virtual_store: link.virtual_store_dir.clone(),
+                entries,
+            }
+        });
+        Ok(Self { check, before })
+    }
+
+    /// Waits for the verdict. On a rejection (or metadata that could not be read), removes
+    /// the package directories of `link` this install added and returns the check's error.
+    pub fn pass(self, link: &LinkPlan) -> Result<(), CliError> {
+        let Self { check, before } = self;
+        let Err(error) = check.verdict() else {
+            return Ok(());
+        };
+        if let Some(before) = before {
+            before.restore(link);
+        }
+        Err(error)
+    }
+}
+
+impl TreeBefore {
+    /// Removes what the install added to the virtual store (and the modules dir, when it
+    /// made it). Best effort: a directory that cannot be removed was never linked into the
+    /// project, and the next install finds it incomplete or checks it again.
+    fn restore(&self, link: &LinkPlan) {
+        match &self.entries {
+            // Everything in the virtual store is this install's.
+            None => remove_aside(&self.virtual_store),
+            Some(entries) => {
+                for pkg in &link.packages {
+                    if !entries.contains(std::ffi::OsStr::new(&pkg.dir_name)) {
+                        remove_aside(&self.virtual_store.join(&pkg.dir_name));
+                    }
+                }
+            }
+        }
+        if !self.root_modules_existed {
+            remove_aside(&self.root_modules);
+        }
+        if let Some(recorded) = &self.recorded {
+            let files = [
+                ("lock.yaml", &recorded.lock_yaml),
+                (noop::MARKERS_FILE, &recorded.markers),
+            ];
+            for (name, bytes) in files {
+                if let Some(bytes) = bytes {
+                    let path = self.virtual_store.join(name);
+                    let _ = tack_fs::AtomicWrite::new(&path).write_bytes(bytes);
+                }
+            }
+            in_progress::end(&self.root_modules);
+        }
+    }
+}
+
+/// Moves `dir` aside (one rename: it is gone from its path at once), then deletes it.
+fn remove_aside(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    let Ok(aside) = tack_fs::temp_sibling(dir) else {
+        return;
+    };
+    if std::fs::rename(dir, &aside).is_ok() {
+        let _ = std::fs::remove_dir_all(&aside);
+    }
+}
