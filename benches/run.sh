@@ -3,7 +3,7 @@
 # the test registry serving a mirror on loopback. See benches/README.md for how to read the table.
 #
 # Usage: benches/run.sh [--fixture small|medium|many-files|workspace|DIR] [--runs N]
-#                       [--scenarios cold,warm,noop,wiped,link,syscalls]
+#                       [--scenarios cold,warm,noop,wiped,link,checked-warm,checked-cold,syscalls]
 #                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle] [--keep-caches]
 #                       [--tack-base BIN]   # adds tool `tackbase`: another tack build, e.g. an older commit
 set -euo pipefail
@@ -105,7 +105,7 @@ trap finish EXIT
 registry_cpu_ticks() { awk '{print $14 + $15}' "/proc/$REGISTRY_PID/stat"; }
 
 # --- one isolated sandbox per tool: its own project copy, HOME, store and cache --------------
-setup_sandbox() { # tool
+setup_sandbox() { # tool scenario
   local dir="$WORK/$1"
   discard "$dir"
   mkdir -p "$dir/project" "$dir/home"
@@ -114,8 +114,12 @@ setup_sandbox() { # tool
   chmod -R u+w "$dir/project"
   [ -f "$FIXTURE_DIR/bun.lock" ] && sed "s#127.0.0.1:4873#127.0.0.1:$PORT#g" "$FIXTURE_DIR/bun.lock" > "$dir/project/bun.lock"
   printf 'registry=http://127.0.0.1:%s/\n' "$PORT" > "$dir/project/.npmrc"
-  # pnpm 11/12 re-verify a lockfile against registry metadata unless told to trust it.
-  printf 'minimumReleaseAge: 0\nstoreDir: %s\n' "$dir/store" >> "$dir/project/pnpm-workspace.yaml"
+  # pnpm 11/12 and tack check a lockfile against registry metadata unless told to trust it;
+  # only the `checked-*` scenarios keep that default on.
+  case "$2" in
+    checked-*) printf 'storeDir: %s\n' "$dir/store" >> "$dir/project/pnpm-workspace.yaml" ;;
+    *) printf 'minimumReleaseAge: 0\nstoreDir: %s\n' "$dir/store" >> "$dir/project/pnpm-workspace.yaml" ;;
+  esac
 }
 env_for() { # tool → env assignments
   local dir="$WORK/$1"
@@ -138,7 +142,9 @@ install_cmd() { # tool
 prepare_cmd() { # tool scenario
   local dir="$WORK/$1/project" store="$WORK/$1/store" cache="$WORK/$1/home/.cache"
   case "$2" in
-    cold|link) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $store $cache; sync" ;;
+    cold|link|checked-cold) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $store $cache; sync" ;;
+    # The verdict and metadata caches go too: a CI run restores the store, not them.
+    checked-warm) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $cache; sync" ;;
     warm) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules; sync" ;;
     noop) echo "sync" ;;
     wiped) echo "source $REPO/benches/aside.sh $TRASH $store $cache; sync" ;;
@@ -221,11 +227,11 @@ RAW="$RESULTS/$NAME-$STAMP.jsonl"
 
 for scenario in "${scenarios[@]}"; do
   extra=()
-  [ "$scenario" = link ] && extra=(--rtt 50ms --bandwidth 200mbit)
+  case "$scenario" in link|checked-*) extra=(--rtt 50ms --bandwidth 200mbit) ;; esac
   drop_dentries
   start_registry "${extra[@]}"
   for tool in "${tools[@]}"; do
-    setup_sandbox "$tool"
+    setup_sandbox "$tool" "$scenario"
     # Reach the scenario's starting state once (a full install). Cold runs too: their prepare
     # step moves the result aside, and the install brings the tool's own files and the mirror's
     # tarballs back into the page cache after the drop above, so the first run pays for neither.

@@ -18,7 +18,6 @@ use crate::fault::{FaultKind, FaultTable};
 use crate::http::{percent_decode, read_request, send, Request, Response};
 use crate::log::RequestRecord;
 use crate::mirror::Mirror;
-use crate::pack::gzip_deflate;
 use crate::packument::{render, ABBREVIATED_MEDIA_TYPE};
 use crate::shaping::Pacer;
 use crate::tls::Conn;
@@ -310,7 +309,7 @@ async fn route(req: &Request, decoded: &str, shared: &Shared) -> Response {
                 .header("accept-encoding")
                 .is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")));
             if gzip {
-                let mut response = Response::new(200, content_type, gzip_deflate(&json));
+                let mut response = Response::new(200, content_type, gzip_fast(&json));
                 response
                     .headers
                     .push(("Content-Encoding".into(), "gzip".into()));
@@ -352,4 +351,15 @@ async fn load_from_mirror(name: &str, shared: &Shared) {
 
 fn tarball_response(bytes: Bytes) -> Response {
     Response::new(200, "application/octet-stream", bytes)
+}
+
+/// Gzips a packument at flate2's fastest level: rendered per request, on the same cores as
+/// the client under test (registries keep theirs compressed).
+fn gzip_fast(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    if enc.write_all(data).is_err() {
+        return Vec::new();
+    }
+    enc.finish().unwrap_or_default()
 }
