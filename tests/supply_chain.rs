@@ -364,3 +364,67 @@ fn a_frozen_install_over_an_up_to_date_tree_still_checks_the_lockfile_like_pnpm(
             .exists());
     }
 }
+
+/// The check's records in `--reporter ndjson` output, in the order of each stream:
+/// `(status, entries, elapsedMs given, verifiedAt given)`, each checked to name the lockfile.
+fn verification_records(project: &TestProject, output: &Output) -> Vec<(String, i64, bool, bool)> {
+    let lockfile = project.dir().join("pnpm-lock.yaml");
+    // pnpm writes its log to stderr (read both, to see it is there).
+    let streams = [&output.stdout, &output.stderr].map(|bytes| String::from_utf8_lossy(bytes));
+    streams
+        .iter()
+        .flat_map(|stream| stream.lines())
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|record| record["name"] == "pnpm:lockfile-verification")
+        .map(|record| {
+            assert_eq!(record["level"], "debug", "{record}");
+            assert!(
+                !String::from_utf8_lossy(&output.stdout).contains("pnpm:lockfile-verification"),
+                "the log went to stdout"
+            );
+            assert_eq!(
+                record["lockfilePath"]
+                    .as_str()
+                    .map(std::path::PathBuf::from),
+                Some(lockfile.clone()),
+                "{record}"
+            );
+            (
+                record["status"].as_str().unwrap_or_default().to_string(),
+                record["entries"].as_i64().unwrap_or(-1),
+                record["elapsedMs"].is_u64(),
+                record["verifiedAt"].is_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_check_is_logged_as_pnpm_logs_it_with_the_ndjson_reporter() {
+    let registry = tack_suite::registry::start();
+    let refused = young_project(&registry);
+    let passing = locked_project(&registry, "is-odd", "3.0.1");
+    let mut logged = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let args = ["install", "--frozen-lockfile", "--reporter", "ndjson"];
+        let output = refused.run_tool(tool, &args);
+        assert_eq!(output.status.code(), Some(1), "{tool}: {}", text(&output));
+        let mut records = verification_records(&refused, &output);
+        for _ in 0..2 {
+            let _ = fs_err::remove_dir_all(passing.dir().join("node_modules"));
+            let output = passing.run_tool(tool, &args);
+            assert_success(&output, &format!("{tool} --reporter ndjson"));
+            records.extend(verification_records(&passing, &output));
+        }
+        logged.push(records);
+    }
+    let expected = vec![
+        ("started".to_string(), 2, false, false),
+        ("failed".to_string(), 2, true, false),
+        ("started".to_string(), 2, false, false),
+        ("done".to_string(), 2, true, false),
+        ("cached".to_string(), -1, false, true),
+    ];
+    assert_eq!(logged[0], expected, "pnpm");
+    assert_eq!(logged[1], expected, "tack");
+}

@@ -36,7 +36,7 @@ use tack_tarball::{FetcherOptions, MetadataClient, PackumentKind};
 
 use super::verified_lockfiles::{VerdictKey, VerifiedLockfiles};
 use crate::error::CliError;
-use crate::reporter::{Event, Reporter};
+use crate::reporter::{Event, Reporter, Verification};
 
 /// What a rejected lockfile leaves behind, for the errors' help (see `verdict_gate.rs`).
 const UNTOUCHED: &str = "Nothing from this lockfile was left linked in node_modules; \
@@ -256,16 +256,17 @@ pub fn start(
         policy: policy.as_json(config),
     };
     let now = Timestamp::now();
+    let shown_path = lockfile_path.display().to_string();
     if let Some(verified_at) = cache.as_ref().and_then(|cache| cache.verified_at(&key)) {
         let ago = verified_at
             .parse::<Timestamp>()
             .ok()
             .and_then(|then| Duration::try_from(now.duration_since(then)).ok())
             .unwrap_or_default();
-        reporter.emit(Event::Info(format!(
-            "✓ Lockfile passes supply-chain policies (verified {} ago)",
-            short_duration(ago)
-        )));
+        reporter.emit(Event::LockfileVerification {
+            lockfile_path: shown_path.clone(),
+            status: Verification::Cached { verified_at, ago },
+        });
         return Ok(PendingCheck::decided());
     }
     // A no-op install has not read the lockfile: only now, when it must be checked.
@@ -288,9 +289,10 @@ pub fn start(
     if config.offline {
         return Err(offline_error(&locked));
     }
-    reporter.emit(Event::Info(format!(
-        "? Verifying lockfile against supply-chain policies ({entries} entries)..."
-    )));
+    reporter.emit(Event::LockfileVerification {
+        lockfile_path: shown_path.clone(),
+        status: Verification::Started { entries },
+    });
     let asked = Asked {
         registries: config.registries.clone(),
         exclusions: Exclusions::new(&policy.exclude),
@@ -312,14 +314,15 @@ pub fn start(
             let passed = verdict
                 .as_ref()
                 .is_ok_and(|violations| violations.is_empty());
-            let elapsed = short_duration(started.elapsed());
-            reporter.emit(Event::Info(if passed {
-                format!("✓ Lockfile passes supply-chain policies ({entries} entries in {elapsed})")
-            } else {
-                format!(
-                    "✗ Lockfile failed supply-chain policy check ({entries} entries in {elapsed})"
-                )
-            }));
+            let elapsed = started.elapsed();
+            reporter.emit(Event::LockfileVerification {
+                lockfile_path: shown_path,
+                status: if passed {
+                    Verification::Passed { entries, elapsed }
+                } else {
+                    Verification::Failed { entries, elapsed }
+                },
+            });
             if passed {
                 if let Some(cache) = &cache {
                     cache.record(&key, &iso(now));
@@ -513,18 +516,6 @@ fn iso(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// `24ms`, `3s`, `2m`, `5h`, `3d`.
-fn short_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0 => format!("{}ms", d.as_millis()),
-        1..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m", secs / 60),
-        3600..=86_399 => format!("{}h", secs / 3600),
-        _ => format!("{}d", secs / 86_400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,12 +544,5 @@ mod tests {
         assert_eq!(iso(t), "2026-11-25T13:38:25.000Z");
         let t: Timestamp = "2026-11-24T13:38:25.887Z".parse().unwrap();
         assert_eq!(iso(t), "2026-11-24T13:38:25.887Z");
-    }
-
-    #[test]
-    fn durations_are_short() {
-        assert_eq!(short_duration(Duration::from_millis(24)), "24ms");
-        assert_eq!(short_duration(Duration::from_secs(125)), "2m");
-        assert_eq!(short_duration(Duration::from_secs(3 * 86_400)), "3d");
     }
 }

@@ -62,6 +62,19 @@ impl SummaryTarget {
     }
 }
 
+/// Where the lockfile's supply-chain check stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The registry is being asked about `entries` versions.
+    Started { entries: usize },
+    /// Every version passed.
+    Passed { entries: usize, elapsed: Duration },
+    /// Some version was rejected, or the registry's metadata could not be read.
+    Failed { entries: usize, elapsed: Duration },
+    /// This lockfile passed this policy before, at `verified_at` (RFC 3339), `ago`.
+    Cached { verified_at: String, ago: Duration },
+}
+
 /// What the install pipeline tells the reporter.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -118,6 +131,12 @@ pub enum Event {
     EarlyWarning(String),
     /// A message pnpm prints as plain lines on stdout (no `WARN` prefix).
     Info(String),
+    /// pnpm 11+'s supply-chain check of the lockfile at `lockfile_path`
+    /// (`pnpm:lockfile-verification`).
+    LockfileVerification {
+        lockfile_path: String,
+        status: Verification,
+    },
     /// A lifecycle script of a dependency or project, or a patch being applied: `prefix` is
     /// the package dir relative to the lockfile dir.
     Script {

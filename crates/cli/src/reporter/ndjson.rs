@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use super::{Event, ScriptLine};
+use super::{Event, ScriptLine, Verification};
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -47,6 +47,30 @@ pub(crate) fn records(event: &Event) -> Vec<Value> {
         Event::Warning(message) | Event::EarlyWarning(message) => vec![
             json!({"name": "pnpm", "level": "warn", "message": message, "prefix": ".", "time": time}),
         ],
+        Event::LockfileVerification {
+            lockfile_path,
+            status,
+        } => {
+            let mut record = json!({"name": "pnpm:lockfile-verification", "level": "debug", "lockfilePath": lockfile_path, "time": time});
+            let extra = match status {
+                Verification::Started { entries } => {
+                    json!({"status": "started", "entries": entries})
+                }
+                Verification::Passed { entries, elapsed } => {
+                    json!({"status": "done", "entries": entries, "elapsedMs": elapsed.as_millis() as u64})
+                }
+                Verification::Failed { entries, elapsed } => {
+                    json!({"status": "failed", "entries": entries, "elapsedMs": elapsed.as_millis() as u64})
+                }
+                Verification::Cached { verified_at, .. } => {
+                    json!({"status": "cached", "verifiedAt": verified_at})
+                }
+            };
+            if let (Some(r), Some(e)) = (record.as_object_mut(), extra.as_object()) {
+                r.extend(e.clone());
+            }
+            vec![record]
+        }
         Event::Info(message) => vec![
             json!({"name": "pnpm", "level": "info", "message": message, "prefix": ".", "time": time}),
         ],
@@ -86,11 +110,13 @@ pub(crate) fn records(event: &Event) -> Vec<Value> {
     }
 }
 
+/// Writes `event`'s records to stderr, where pnpm 12 writes its log: stdout stays for
+/// what the scripts print.
 pub(super) fn emit(event: &Event) {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let stderr = std::io::stderr();
+    let mut out = stderr.lock();
     for record in records(event) {
-        // A closed stdout (e.g. `| head`) must not abort the install.
+        // A closed stream (e.g. `2>&1 | head`) must not abort the install.
         let _ = writeln!(out, "{record}");
     }
 }

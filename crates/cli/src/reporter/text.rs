@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{Counters, Event, ReporterKind, ScriptLine, SummaryEntry, SummaryTarget};
+use super::{Counters, Event, ReporterKind, ScriptLine, SummaryEntry, SummaryTarget, Verification};
 
 /// pnpm throttles progress to 200 ms on a TTY and 1000 ms in append-only mode.
 const TTY_THROTTLE: Duration = Duration::from_millis(200);
@@ -155,6 +155,23 @@ impl TextState {
             // pnpm 12 prints its warnings where it prints everything else, as `[WARN] …`.
             Event::Warning(message) => self.line(&format!("[WARN] {message}")),
             Event::EarlyWarning(message) => stderr_line(&format!("[WARN] {message}")),
+            Event::LockfileVerification { status, .. } => self.line(&match status {
+                Verification::Started { entries } => format!(
+                    "? Verifying lockfile against supply-chain policies ({entries} entries)..."
+                ),
+                Verification::Passed { entries, elapsed } => format!(
+                    "✓ Lockfile passes supply-chain policies ({entries} entries in {})",
+                    short_duration(*elapsed)
+                ),
+                Verification::Failed { entries, elapsed } => format!(
+                    "✗ Lockfile failed supply-chain policy check ({entries} entries in {})",
+                    short_duration(*elapsed)
+                ),
+                Verification::Cached { ago, .. } => format!(
+                    "✓ Lockfile passes supply-chain policies (verified {} ago)",
+                    short_duration(*ago)
+                ),
+            }),
             Event::Info(message) => {
                 for line in message.lines() {
                     self.line(line);
@@ -312,9 +329,28 @@ pub(crate) fn format_elapsed(elapsed: Duration) -> String {
     }
 }
 
+/// `24ms`, `3s`, `2m`, `5h`, `3d`, as pnpm writes the check's durations.
+fn short_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{}ms", d.as_millis()),
+        1..=59 => format!("{secs}s"),
+        60..=3599 => format!("{}m", secs / 60),
+        3600..=86_399 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_durations_are_short() {
+        assert_eq!(short_duration(Duration::from_millis(24)), "24ms");
+        assert_eq!(short_duration(Duration::from_secs(125)), "2m");
+        assert_eq!(short_duration(Duration::from_secs(3 * 86_400)), "3d");
+    }
     use crate::reporter::DepGroup;
 
     #[test]
