@@ -428,3 +428,41 @@ fn the_check_is_logged_as_pnpm_logs_it_with_the_ndjson_reporter() {
     assert_eq!(logged[0], expected, "pnpm");
     assert_eq!(logged[1], expected, "tack");
 }
+
+/// In a workspace, the projects' own links wait for the verdict too: a rejected lockfile
+/// leaves no project a `node_modules` of links into packages that are gone.
+#[test]
+fn a_rejected_lockfile_links_nothing_into_the_workspace_projects() {
+    let registry = tack_suite::registry::start();
+    registry.add_package(
+        PackageDef::new("tack-young", "1.0.0")
+            .file("index.js", b"module.exports = 'young';\n".to_vec(), 0o644)
+            .published(now_rfc3339()),
+    );
+    let project = TestProject::new();
+    let app = json!({"name": "app", "version": "1.0.0", "dependencies": {"tack-young": "1.0.0"}});
+    let root = json!({"name": "root", "version": "1.0.0", "dependencies": {"is-number": "7.0.0"}});
+    project
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("package.json", &root.to_string())
+        .write("packages/app/package.json", &app.to_string())
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        )
+        .lock_with_pnpm()
+        .write("pnpm-workspace.yaml", "packages:\n  - packages/*\n");
+    registry.inject(Fault::new(
+        "*/tack-young",
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
+    let output = project.tack(&["install", "--frozen-lockfile"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION"),
+        "{}",
+        text(&output)
+    );
+    assert!(!project.dir().join("node_modules").exists());
+    assert!(!project.dir().join("packages/app/node_modules").exists());
+}

@@ -487,13 +487,25 @@ fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
         .is_file()
 }
 
+/// How [`materialize`] goes about it.
+#[derive(Debug, Clone, Copy)]
+pub struct MaterializeOptions {
+    /// `verifyStoreIntegrity`: a row's files are checked before they are linked.
+    pub verify_store_integrity: bool,
+    /// In a new virtual store, make the importers' and the hoisted links while packages are
+    /// imported. Off while the lockfile's supply-chain verdict is still to come: those links
+    /// are the project's, and wait for it (`verdict_gate.rs`); the linker's last step makes
+    /// them then.
+    pub link_top_level_early: bool,
+}
+
 /// Runs the whole materialization. `make_fetcher` is called only when a package must be
 /// downloaded, and gives `None` offline.
 pub fn materialize(
     plan: &Arc<InstallPlan>,
     store: &StoreDir,
     make_fetcher: impl FnOnce() -> Result<Option<Fetcher>, CliError>,
-    verify_store_integrity: bool,
+    options: MaterializeOptions,
     reporter: &Reporter,
     runtime: &tokio::runtime::Runtime,
     builds: &Arc<Builds>,
@@ -537,7 +549,7 @@ pub fn materialize(
         store: store.clone(),
         plan: Arc::clone(plan),
         builds: Arc::clone(builds),
-        verify: verify_store_integrity,
+        verify: options.verify_store_integrity,
         virtual_store_existed,
     };
 
@@ -638,7 +650,7 @@ pub fn materialize(
     // links: this thread makes them while the pool imports (or the runtime downloads).
     let mut top_level_linked = None;
     let mut link_top_level = || -> Result<(), CliError> {
-        if !virtual_store_existed && top_level_linked.is_none() {
+        if options.link_top_level_early && !virtual_store_existed && top_level_linked.is_none() {
             let hoisted = tack_linker::link_top_level(link)?;
             filler.early_bins.hoisting_known(link, &hoisted);
             top_level_linked = Some(hoisted);

@@ -843,7 +843,10 @@ pub fn run(
         &install_plan,
         &store,
         make_fetcher,
-        config.verify_store_integrity,
+        materialize::MaterializeOptions {
+            verify_store_integrity: config.verify_store_integrity,
+            link_top_level_early: !verdict_gate.is_pending(),
+        },
         reporter,
         &runtime,
         &builds,

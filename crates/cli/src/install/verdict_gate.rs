@@ -81,6 +81,11 @@ impl VerdictGate {
         Ok(Self { check, before })
     }
 
+    /// Whether the verdict is still to come: nothing of the project's own may be linked.
+    pub fn is_pending(&self) -> bool {
+        self.check.is_running()
+    }
+
     /// Waits for the verdict. On a rejection (or metadata that could not be read), removes
     /// the package directories of `link` this install added and returns the check's error.
     pub fn pass(self, link: &LinkPlan) -> Result<(), CliError> {
