@@ -465,4 +465,54 @@ fn a_rejected_lockfile_links_nothing_into_the_workspace_projects() {
     );
     assert!(!project.dir().join("node_modules").exists());
     assert!(!project.dir().join("packages/app/node_modules").exists());
+    // A filter that selects no project installs nothing, and still fails on the lockfile.
+    let output = project.tack(&[
+        "install",
+        "--frozen-lockfile",
+        "--filter",
+        "no-such-project",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION"),
+        "{}",
+        text(&output)
+    );
+}
+
+/// A rejected lockfile whose install imported packages that were there again (`--force`)
+/// does not put the last install's record back: the tree is no longer that install's, and
+/// the next install must check it rather than call it up to date.
+#[test]
+fn a_rejected_forced_install_leaves_the_tree_to_be_checked_again() {
+    let registry = tack_suite::registry::start();
+    let project = young_project(&registry);
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile", "--trust-lockfile"]),
+        "the trusted install",
+    );
+    let modules = project.dir().join("node_modules");
+    assert!(modules.join(".pnpm/lock.yaml").is_file());
+    registry.inject(Fault::new(
+        "*/tack-young",
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
+    let output = project.tack(&["install", "--frozen-lockfile", "--force"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION"),
+        "{}",
+        text(&output)
+    );
+    assert!(!modules.join(".pnpm/.tack-markers").exists());
+    assert!(modules.join(".tack-install-in-progress").exists());
+    registry.clear_faults();
+    let output = project.tack(&["install", "--trust-lockfile"]);
+    assert_success(&output, "the next install");
+    assert!(
+        !text(&output).contains("Already up to date"),
+        "{}",
+        text(&output)
+    );
+    assert!(modules.join("tack-young/index.js").is_file());
 }

@@ -172,10 +172,10 @@ impl MetadataClient {
         self.window
             .window()
             .first_byte_after(&host_and_port(url), asked.elapsed());
-        let gzipped = response
-            .headers()
-            .get(CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let gzipped = response.headers().get(CONTENT_ENCODING).is_some_and(|v| {
+            let v = v.as_bytes();
+            v.eq_ignore_ascii_case(b"gzip") || v.eq_ignore_ascii_case(b"x-gzip")
+        });
         let body = match tokio::time::timeout(self.idle_timeout, response.bytes()).await {
             Err(_) => return Err((self.idle_error(name, &shown), None)),
             Ok(Err(e)) => {

@@ -486,6 +486,8 @@ pub fn run(
                 reporter.emit(Event::ScopeNone {
                     projects: projects.len(),
                 });
+                // Nothing is installed, but a rejected lockfile still fails the command.
+                supply_chain.verdict()?;
                 reporter.emit(Event::Done {
                     elapsed: started.elapsed(),
                 });
@@ -654,6 +656,9 @@ pub fn run(
     // pnpm 12 prints the store context only for a virtual store that was not there before,
     // even when it recreates the modules dir (another store, another hoist pattern).
     let had_virtual_store = link.virtual_store_dir.exists();
+    // A verdict in already stops a rejected lockfile before anything changes (a purge of an
+    // incompatible tree, the root project's `preinstall`).
+    let supply_chain = supply_chain.early_verdict()?;
     if let Some(existing) = read_modules_yaml(&root_modules) {
         match check_compat(&existing, link)? {
             CompatAction::Keep => {}
@@ -857,7 +862,12 @@ pub fn run(
     // pnpm 12's order: a rejected lockfile's error goes before a download's.
     let mut materialized = match result {
         Ok(materialized) => materialized,
-        Err(error) => return Err(verdict_gate.pass(&install_plan.link).err().unwrap_or(error)),
+        Err(error) => {
+            return Err(verdict_gate
+                .pass(&install_plan.link, None)
+                .err()
+                .unwrap_or(error))
+        }
     };
     materialized.summary.trusted_tree = trusted_tree;
     let rendered = match rendered {
@@ -886,7 +896,7 @@ pub fn run(
         writer.seal();
     }
     // The project's links, its state files and the builds wait for the lockfile's verdict.
-    verdict_gate.pass(&install_plan.link)?;
+    verdict_gate.pass(&install_plan.link, Some(&materialized.summary.outcomes))?;
     tack_fs::phase_timer::mark("supply-chain verdict");
     let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
     for warning in &report.warnings {

@@ -8,8 +8,10 @@
 //! cached store (the cost that made pnpm 11's frozen installs slow). So it runs on a thread
 //! of its own while the install downloads and imports into the virtual store, as pnpm 12
 //! overlaps it; the project gets no link (direct dependencies, bins, `.modules.yaml`) and no
-//! build runs before its verdict, and a rejected lockfile's new package directories are
-//! removed again (`verdict_gate.rs`). It is skipped when the lockfile is trusted
+//! dependency's build runs before its verdict, and a rejected lockfile's new package
+//! directories are removed again (`verdict_gate.rs`). A verdict in before the install
+//! changes anything stops it there; one still pending lets an incompatible tree be purged
+//! and the root project's own `preinstall` run, as they would for any install. It is skipped when the lockfile is trusted
 //! (`--trust-lockfile`, `trustLockfile: true`) or the age is 0, and when this lockfile has
 //! already passed this policy (`verified_lockfiles.rs`).
 //!
@@ -22,12 +24,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use jiff::Timestamp;
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use tack_config::{Config, Matcher, Registries};
@@ -163,9 +165,10 @@ pub struct PendingCheck {
 
 struct Running {
     thread: std::thread::JoinHandle<Result<(), CliError>>,
-    /// Set when the install stops waiting (it failed first, or selected nothing): the
-    /// thread then prints nothing and records no verdict.
-    abandoned: Arc<AtomicBool>,
+    /// Set when the install stops waiting (it failed first): the thread then prints nothing
+    /// and records no verdict. A lock, not a flag: the thread holds it while it prints, so
+    /// nothing is printed once the install has let go.
+    abandoned: Arc<Mutex<bool>>,
 }
 
 impl PendingCheck {
@@ -176,6 +179,17 @@ impl PendingCheck {
     /// Whether the verdict is still to come (nothing was cached).
     pub fn is_running(&self) -> bool {
         self.running.is_some()
+    }
+
+    /// The verdict, if it is in already (`Err` for a rejection); otherwise the check as it
+    /// is. Called before the install changes anything, so that a verdict that came quickly
+    /// stops it before it does.
+    pub fn early_verdict(self) -> Result<Self, CliError> {
+        if self.is_decided() {
+            self.verdict()?;
+            return Ok(Self::decided());
+        }
+        Ok(self)
     }
 
     /// Whether the verdict is in: [`PendingCheck::verdict`] returns at once.
@@ -203,7 +217,7 @@ impl PendingCheck {
 impl Drop for PendingCheck {
     fn drop(&mut self) {
         if let Some(running) = &self.running {
-            running.abandoned.store(true, Ordering::Relaxed);
+            *running.abandoned.lock() = true;
         }
     }
 }
@@ -302,13 +316,14 @@ pub fn start(
         policy,
     };
     let options = options();
-    let abandoned = Arc::new(AtomicBool::new(false));
+    let abandoned = Arc::new(Mutex::new(false));
     let run = {
         let (abandoned, reporter) = (Arc::clone(&abandoned), Arc::clone(reporter));
         move || {
             let started = Instant::now();
             let verdict = asked.run(&locked, &options);
-            if abandoned.load(Ordering::Relaxed) {
+            let abandoned = abandoned.lock();
+            if *abandoned {
                 return verdict.map(drop);
             }
             let passed = verdict

@@ -9,15 +9,18 @@
 //! wait for the verdict. A rejected lockfile's package directories that were not there
 //! before the install are then removed, each moved aside first so that an install killed
 //! while removing it leaves no directory that looks complete. Packages that were there
-//! already stay, as they were; so the record of the last complete install
-//! (`.pnpm/lock.yaml`) and the no-op gate's markers, which the install set aside before it
-//! changed the tree, are put back, unless that install was itself unfinished.
+//! already stay. The record of the last complete install (`.pnpm/lock.yaml`) and the no-op
+//! gate's markers, which the install set aside before it changed the tree, are put back
+//! only when the tree is that install's again: it was finished, and every package directory
+//! that was there was reused as it was (not imported again for `--force`, a directory
+//! dependency, or a built package whose dependencies changed). Otherwise they stay away and
+//! the in-progress sentinel stays, and the next install checks and repairs what is there.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use tack_linker::LinkPlan;
+use tack_linker::{ImportOutcome, LinkPlan};
 
 use super::release_age::PendingCheck;
 use super::{in_progress, noop};
@@ -36,6 +39,9 @@ struct TreeBefore {
     virtual_store: PathBuf,
     /// The virtual store's entries, or `None` when there was no virtual store.
     entries: Option<HashSet<OsString>>,
+    /// Package dirs that were there, by dep path: their outcome decides whether the tree is
+    /// the last install's again.
+    existing_packages: Vec<String>,
     /// The last complete install's record, when the tree is one.
     recorded: Option<RecordedState>,
 }
@@ -58,10 +64,19 @@ impl VerdictGate {
                 before: None,
             });
         }
-        let before = check.is_running().then(|| {
+        // A virtual store that cannot be listed whole: nothing is known to be this install's,
+        // so nothing will be removed.
+        let before = check
+            .is_running()
+            .then(|| listed(&link.virtual_store_dir))
+            .flatten();
+        let before = before.map(|entries| {
             let root_modules = link.root_modules_dir();
-            let entries = std::fs::read_dir(&link.virtual_store_dir).ok().map(|dir| {
-                dir.filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+            let existing_packages = entries.as_ref().map_or_else(Vec::new, |entries| {
+                link.packages
+                    .iter()
+                    .filter(|pkg| entries.contains(std::ffi::OsStr::new(&pkg.dir_name)))
+                    .map(|pkg| pkg.dep_path.clone())
                     .collect()
             });
             let vstore = &link.virtual_store_dir;
@@ -73,6 +88,7 @@ impl VerdictGate {
             TreeBefore {
                 root_modules_existed: root_modules.exists(),
                 recorded,
+                existing_packages,
                 root_modules,
                 virtual_store: link.virtual_store_dir.clone(),
                 entries,
@@ -88,13 +104,18 @@ impl VerdictGate {
 
     /// Waits for the verdict. On a rejection (or metadata that could not be read), removes
     /// the package directories of `link` this install added and returns the check's error.
-    pub fn pass(self, link: &LinkPlan) -> Result<(), CliError> {
+    /// `outcomes` are the imports' (`None` when they did not all finish).
+    pub fn pass(
+        self,
+        link: &LinkPlan,
+        outcomes: Option<&HashMap<String, ImportOutcome>>,
+    ) -> Result<(), CliError> {
         let Self { check, before } = self;
         let Err(error) = check.verdict() else {
             return Ok(());
         };
         if let Some(before) = before {
-            before.restore(link);
+            before.restore(link, outcomes);
         }
         Err(error)
     }
@@ -104,7 +125,7 @@ impl TreeBefore {
     /// Removes what the install added to the virtual store (and the modules dir, when it
     /// made it). Best effort: a directory that cannot be removed was never linked into the
     /// project, and the next install finds it incomplete or checks it again.
-    fn restore(&self, link: &LinkPlan) {
+    fn restore(&self, link: &LinkPlan, outcomes: Option<&HashMap<String, ImportOutcome>>) {
         match &self.entries {
             // Everything in the virtual store is this install's.
             None => remove_aside(&self.virtual_store),
@@ -119,7 +140,12 @@ impl TreeBefore {
         if !self.root_modules_existed {
             remove_aside(&self.root_modules);
         }
-        if let Some(recorded) = &self.recorded {
+        let untouched = outcomes.is_some_and(|outcomes| {
+            self.existing_packages
+                .iter()
+                .all(|dep_path| outcomes.get(dep_path) == Some(&ImportOutcome::Reused))
+        });
+        if let Some(recorded) = self.recorded.as_ref().filter(|_| untouched) {
             let files = [
                 ("lock.yaml", &recorded.lock_yaml),
                 (noop::MARKERS_FILE, &recorded.markers),
@@ -132,6 +158,20 @@ impl TreeBefore {
             }
             in_progress::end(&self.root_modules);
         }
+    }
+}
+
+/// The entries of `dir`: `Some(None)` when it does not exist, `None` when it cannot be
+/// listed whole.
+fn listed(dir: &Path) -> Option<Option<HashSet<OsString>>> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(None),
+        Err(_) => None,
+        Ok(entries) => entries
+            .map(|entry| entry.map(|entry| entry.file_name()))
+            .collect::<Result<HashSet<_>, _>>()
+            .ok()
+            .map(Some),
     }
 }
 
