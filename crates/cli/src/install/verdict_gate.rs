@@ -104,7 +104,10 @@ impl VerdictGate {
 
     /// Waits for the verdict. On a rejection (or metadata that could not be read), removes
     /// the package directories of `link` this install added and returns the check's error.
-    /// `outcomes` are the imports' (`None` when they did not all finish).
+    /// `outcomes` are the imports' (`None` when they did not all finish: then nothing is
+    /// removed, since a download cut short may still be unpacking into its directory, and
+    /// would make it again under the path just cleared; what it leaves is not linked into
+    /// the project, and has no completion marker unless it is whole).
     pub fn pass(
         self,
         link: &LinkPlan,
@@ -114,7 +117,7 @@ impl VerdictGate {
         let Err(error) = check.verdict() else {
             return Ok(());
         };
-        if let Some(before) = before {
+        if let (Some(before), Some(outcomes)) = (before, outcomes) {
             before.restore(link, outcomes);
         }
         Err(error)
@@ -125,7 +128,7 @@ impl TreeBefore {
     /// Removes what the install added to the virtual store (and the modules dir, when it
     /// made it). Best effort: a directory that cannot be removed was never linked into the
     /// project, and the next install finds it incomplete or checks it again.
-    fn restore(&self, link: &LinkPlan, outcomes: Option<&HashMap<String, ImportOutcome>>) {
+    fn restore(&self, link: &LinkPlan, outcomes: &HashMap<String, ImportOutcome>) {
         match &self.entries {
             // Everything in the virtual store is this install's.
             None => remove_aside(&self.virtual_store),
@@ -140,11 +143,10 @@ impl TreeBefore {
         if !self.root_modules_existed {
             remove_aside(&self.root_modules);
         }
-        let untouched = outcomes.is_some_and(|outcomes| {
-            self.existing_packages
-                .iter()
-                .all(|dep_path| outcomes.get(dep_path) == Some(&ImportOutcome::Reused))
-        });
+        let untouched = self
+            .existing_packages
+            .iter()
+            .all(|dep_path| outcomes.get(dep_path) == Some(&ImportOutcome::Reused));
         if let Some(recorded) = self.recorded.as_ref().filter(|_| untouched) {
             let files = [
                 ("lock.yaml", &recorded.lock_yaml),
