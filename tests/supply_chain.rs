@@ -55,6 +55,21 @@ fn locked_project(registry: &TestRegistry, name: &str, version: &str) -> TestPro
     project
 }
 
+/// Holds back the registry's answers about `tack-young` (600 ms each, its abbreviated and
+/// its full packument), so that the verdict comes once the packages are imported.
+fn delay_the_verdict(registry: &TestRegistry) {
+    registry.inject(Fault::new(
+        "*/tack-young",
+        FaultKind::Delay(Duration::from_millis(600)),
+    ));
+}
+
+/// The install failed (exit 1), saying `needle`.
+fn assert_refused(output: &Output, needle: &str) {
+    assert_eq!(output.status.code(), Some(1), "{}", text(output));
+    assert!(text(output).contains(needle), "{}", text(output));
+}
+
 fn packument_requests(registry: &TestRegistry) -> Vec<String> {
     registry
         .requests()
@@ -70,10 +85,7 @@ fn a_version_younger_than_minimum_release_age_is_refused_like_pnpm() {
     let project = young_project(&registry);
     // The verdict comes once the packages are imported into the virtual store (twice the
     // delay: the abbreviated packument, then the full one).
-    registry.inject(Fault::new(
-        "*/tack-young",
-        FaultKind::Delay(Duration::from_millis(600)),
-    ));
+    delay_the_verdict(&registry);
     for tool in ["tack", "pnpm"] {
         let project_before = tack_suite::stamps::stamps(&project.dir());
         let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
@@ -169,17 +181,9 @@ fn a_rejected_lockfile_over_an_installed_tree_leaves_the_tree_as_it_was() {
         .lock_with_pnpm()
         .write("pnpm-workspace.yaml", "");
     // The verdict comes late, once the new packages are imported into the virtual store.
-    registry.inject(Fault::new(
-        "*/tack-young",
-        FaultKind::Delay(Duration::from_millis(600)),
-    ));
+    delay_the_verdict(&registry);
     let output = project.tack(&["install", "--frozen-lockfile"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("tack-young@1.0.0 was published at"),
-        "{}",
-        text(&output)
-    );
+    assert_refused(&output, "tack-young@1.0.0 was published at");
     // The same entries (the record and the no-op markers put back), the same record.
     assert_eq!(top_level(&modules.join(".pnpm")), vstore_before);
     assert_eq!(
@@ -249,12 +253,7 @@ fn a_lockfile_that_passed_is_not_checked_again_until_it_or_the_policy_changes() 
     // Offline, a lockfile never checked cannot be: nothing is fetched or linked.
     registry.clear_requests();
     let output = project.tack(&["install", "--frozen-lockfile", "--offline"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("ERR_PNPM_NO_OFFLINE_META"),
-        "{}",
-        text(&output)
-    );
+    assert_refused(&output, "ERR_PNPM_NO_OFFLINE_META");
     assert!(!project.dir().join("node_modules").exists());
     assert!(registry.requests().is_empty());
 
@@ -452,17 +451,9 @@ fn a_rejected_lockfile_links_nothing_into_the_workspace_projects() {
         )
         .lock_with_pnpm()
         .write("pnpm-workspace.yaml", "packages:\n  - packages/*\n");
-    registry.inject(Fault::new(
-        "*/tack-young",
-        FaultKind::Delay(Duration::from_millis(600)),
-    ));
+    delay_the_verdict(&registry);
     let output = project.tack(&["install", "--frozen-lockfile"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION"),
-        "{}",
-        text(&output)
-    );
+    assert_refused(&output, "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION");
     assert!(!project.dir().join("node_modules").exists());
     assert!(!project.dir().join("packages/app/node_modules").exists());
     // A filter that selects no project installs nothing, and still fails on the lockfile.
@@ -472,12 +463,7 @@ fn a_rejected_lockfile_links_nothing_into_the_workspace_projects() {
         "--filter",
         "no-such-project",
     ]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION"),
-        "{}",
-        text(&output)
-    );
+    assert_refused(&output, "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION");
 }
 
 /// A rejected lockfile whose install imported packages that were there again (`--force`)
@@ -493,17 +479,9 @@ fn a_rejected_forced_install_leaves_the_tree_to_be_checked_again() {
     );
     let modules = project.dir().join("node_modules");
     assert!(modules.join(".pnpm/lock.yaml").is_file());
-    registry.inject(Fault::new(
-        "*/tack-young",
-        FaultKind::Delay(Duration::from_millis(600)),
-    ));
+    delay_the_verdict(&registry);
     let output = project.tack(&["install", "--frozen-lockfile", "--force"]);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
-    assert!(
-        text(&output).contains("ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION"),
-        "{}",
-        text(&output)
-    );
+    assert_refused(&output, "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION");
     assert!(!modules.join(".pnpm/.tack-markers").exists());
     assert!(modules.join(".tack-install-in-progress").exists());
     registry.clear_faults();
