@@ -172,7 +172,7 @@ struct Running {
 }
 
 impl PendingCheck {
-    pub fn decided() -> Self {
+    fn decided() -> Self {
         Self { running: None }
     }
 
@@ -193,7 +193,7 @@ impl PendingCheck {
     }
 
     /// Whether the verdict is in: [`PendingCheck::verdict`] returns at once.
-    pub fn is_decided(&self) -> bool {
+    fn is_decided(&self) -> bool {
         self.running
             .as_ref()
             .is_none_or(|running| running.thread.is_finished())

@@ -57,13 +57,7 @@ impl VerdictGate {
     /// the install changes the tree: a verdict in already is taken at once, and a rejected
     /// lockfile then changes nothing at all.
     pub fn new(check: PendingCheck, link: &LinkPlan) -> Result<Self, CliError> {
-        if check.is_decided() {
-            check.verdict()?;
-            return Ok(Self {
-                check: PendingCheck::decided(),
-                before: None,
-            });
-        }
+        let check = check.early_verdict()?;
         // A virtual store that cannot be listed whole: nothing is known to be this install's,
         // so nothing will be removed.
         let before = check
