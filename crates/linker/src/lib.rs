@@ -9,6 +9,7 @@ mod bins;
 mod early_bins;
 mod error;
 mod hoist;
+pub mod hoisted_tree;
 mod import;
 mod link;
 mod modules_yaml;

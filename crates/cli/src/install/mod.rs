@@ -17,6 +17,7 @@ mod git_env;
 mod git_fetch;
 mod git_jobs;
 mod git_source;
+mod hoisted_layout;
 mod in_progress;
 mod materialize;
 pub mod noop;

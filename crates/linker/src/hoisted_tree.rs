@@ -1,0 +1,918 @@
+//! Where each package goes under `nodeLinker: hoisted`.
+//!
+//! pnpm's hoisted layout is npm's: real package directories in `node_modules`, each name as
+//! high in the tree as it can go without shadowing another version that a package below
+//! needs. pnpm computes the placement with the hoister of yarn's `node-modules` linker, and a
+//! project that switches between pnpm and tack must get the same tree, so this module
+//! follows that hoister's rules step by step: the same preference for the most used version
+//! of a name, the same order of candidates, the same rounds. The input is a plain graph (the
+//! caller builds it from the lockfile); the output is the placed tree, one node per directory.
+//!
+//! The work graph starts shared (one node per package, as in the lockfile) and is copied
+//! node by node ("decoupled") wherever hoisting changes one place of a package and not the
+//! others. Nodes are kept in one arena and named by index; maps keep insertion order, since
+//! that order decides ties.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+use indexmap::{IndexMap, IndexSet};
+
+type Name = Rc<str>;
+
+/// What a node of the input graph is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A package: it may move up the tree.
+    Regular,
+    /// The root or a workspace project: it never moves.
+    Workspace,
+}
+
+/// One node of the input graph: a package reached under one alias, or a workspace project.
+#[derive(Debug, Clone)]
+pub struct InputNode {
+    /// The directory name under `node_modules` (the alias).
+    pub name: String,
+    /// The package's own name.
+    pub ident_name: String,
+    /// What identifies this package among others of its name (a dep path, `workspace:…`).
+    pub reference: String,
+    pub kind: NodeKind,
+    /// Names this node expects from its parent rather than owning them.
+    pub peer_names: Vec<String>,
+    /// Indexes into [`HoistInput::nodes`], in the order that decides ties.
+    pub dependencies: Vec<usize>,
+}
+
+/// The input graph; `nodes[0]` is the root.
+#[derive(Debug, Clone, Default)]
+pub struct HoistInput {
+    pub nodes: Vec<InputNode>,
+}
+
+/// One directory of the result: a package placed under its parent's `node_modules`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedNode {
+    /// The directory name (the alias).
+    pub name: String,
+    /// The references of every copy merged into this one; the first is the node's own.
+    pub references: Vec<String>,
+    /// What is placed in this node's own `node_modules`, in the hoister's order.
+    pub dependencies: Vec<PlacedNode>,
+}
+
+/// Rounds after which the hoister stops even if the last one still moved something. Real
+/// graphs settle in a handful; this only bounds a graph that would never settle.
+const MAX_ROUNDS: usize = 256;
+
+#[derive(Debug, Clone)]
+struct Work {
+    name: Name,
+    references: IndexSet<Name>,
+    locator: Name,
+    ident: Name,
+    peer_names: Rc<IndexSet<Name>>,
+    dependencies: IndexMap<Name, usize>,
+    original_dependencies: IndexMap<Name, usize>,
+    hoisted_dependencies: IndexMap<Name, usize>,
+    /// Owned by one place in the tree: safe to change.
+    decoupled: bool,
+    /// Nothing below it is hoisted past it.
+    hoist_border: bool,
+    kind: NodeKind,
+}
+
+impl Work {
+    fn aliased_locator(&self) -> String {
+        format!("{}@{}", self.name, self.locator)
+    }
+}
+
+/// The hoister's verdict on one candidate.
+enum Hoistable {
+    Yes,
+    No,
+    /// Only together with these siblings (the peers it takes from its parent).
+    Depends(Vec<usize>),
+}
+
+/// Places every node of `input`. `hoisting_limits` maps a node's locator
+/// (`<ident name>@<reference>`) to the names whose subtrees stay below it.
+pub fn hoist(input: &HoistInput, hoisting_limits: &HashMap<String, HashSet<String>>) -> PlacedNode {
+    let mut hoister = Hoister::new(input, hoisting_limits);
+    for _ in 0..MAX_ROUNDS {
+        let mut path_locators: HashSet<Name> = HashSet::from([hoister.nodes[0].locator.clone()]);
+        let round = hoister.hoist_to(&mut vec![0], &mut path_locators, &HashMap::new());
+        hoister.fast_lookup = false;
+        if !(round.another_round || round.changed) {
+            break;
+        }
+    }
+    hoister.shrink()
+}
+
+fn ident_of(ident_name: &str, reference: &str) -> String {
+    let real = reference.find('#').map_or(reference, |at| &reference[at + 1..]);
+    format!("{ident_name}@{real}")
+}
+
+#[derive(Default, Clone, Copy)]
+struct Round {
+    another_round: bool,
+    changed: bool,
+}
+
+impl Round {
+    fn merge(&mut self, other: Round) {
+        self.another_round |= other.another_round;
+        self.changed |= other.changed;
+    }
+}
+
+struct Hoister {
+    nodes: Vec<Work>,
+    fast_lookup: bool,
+    names: HashMap<String, Name>,
+}
+
+/// What one `hoist_graph` call shares between its recursive visits.
+struct GraphPass<'a> {
+    root: usize,
+    used: &'a HashMap<Name, usize>,
+    hoist_idents: &'a HashMap<Name, Name>,
+    parent_shadowed: &'a HashMap<usize, HashSet<Name>>,
+    shadowed: &'a mut HashMap<usize, HashSet<Name>>,
+    on_stack: HashSet<usize>,
+    round: Round,
+}
+
+impl Hoister {
+    fn new(input: &HoistInput, limits: &HashMap<String, HashSet<String>>) -> Self {
+        let mut hoister = Hoister {
+            nodes: Vec::with_capacity(input.nodes.len() * 2),
+            fast_lookup: true,
+            names: HashMap::new(),
+        };
+        let Some(root) = input.nodes.first() else {
+            let root = hoister.work_node(
+                &InputNode {
+                    name: ".".into(),
+                    ident_name: ".".into(),
+                    reference: String::new(),
+                    kind: NodeKind::Workspace,
+                    peer_names: Vec::new(),
+                    dependencies: Vec::new(),
+                },
+                true,
+            );
+            hoister.nodes.push(root);
+            return hoister;
+        };
+        let mut work_root = hoister.work_node(root, true);
+        work_root.kind = NodeKind::Workspace;
+        hoister.nodes.push(work_root);
+        let mut seen: HashMap<usize, usize> = HashMap::from([(0, 0)]);
+        for &child in &root.dependencies {
+            hoister.add_input_node(input, limits, child, 0, &mut seen);
+        }
+        hoister
+    }
+
+    fn name(&mut self, text: &str) -> Name {
+        if let Some(name) = self.names.get(text) {
+            return name.clone();
+        }
+        let name: Name = Rc::from(text);
+        self.names.insert(text.to_string(), name.clone());
+        name
+    }
+
+    fn work_node(&mut self, node: &InputNode, border: bool) -> Work {
+        let locator = format!("{}@{}", node.ident_name, node.reference);
+        let ident = ident_of(&node.ident_name, &node.reference);
+        let peer_names = node.peer_names.iter().map(|p| self.name(p)).collect();
+        Work {
+            name: self.name(&node.name),
+            references: IndexSet::from([self.name(&node.reference)]),
+            locator: self.name(&locator),
+            ident: self.name(&ident),
+            peer_names: Rc::new(peer_names),
+            dependencies: IndexMap::new(),
+            original_dependencies: IndexMap::new(),
+            hoisted_dependencies: IndexMap::new(),
+            decoupled: true,
+            hoist_border: border,
+            kind: node.kind,
+        }
+    }
+
+    /// Copies the input graph into the work arena: one work node per input node, shared by
+    /// every parent; a node reached a second time is marked shared ("coupled") with all
+    /// it reaches.
+    fn add_input_node(
+        &mut self,
+        input: &HoistInput,
+        limits: &HashMap<String, HashSet<String>>,
+        index: usize,
+        parent: usize,
+        seen: &mut HashMap<usize, usize>,
+    ) {
+        let Some(node) = input.nodes.get(index) else {
+            return;
+        };
+        let (work, was_seen) = match seen.get(&index) {
+            Some(&work) => (work, true),
+            None => {
+                let border = limits
+                    .get(&*self.nodes[parent].locator)
+                    .is_some_and(|names| names.contains(&node.name));
+                let work = self.work_node(node, border);
+                self.nodes.push(work);
+                let id = self.nodes.len() - 1;
+                seen.insert(index, id);
+                (id, false)
+            }
+        };
+        let name = self.nodes[work].name.clone();
+        self.nodes[parent].dependencies.insert(name.clone(), work);
+        self.nodes[parent].original_dependencies.insert(name, work);
+        if was_seen {
+            let mut marked = HashSet::new();
+            self.mark_coupled(work, &mut marked);
+        } else {
+            for &child in &node.dependencies {
+                self.add_input_node(input, limits, child, work, seen);
+            }
+        }
+    }
+
+    fn mark_coupled(&mut self, node: usize, marked: &mut HashSet<usize>) {
+        if !marked.insert(node) {
+            return;
+        }
+        self.nodes[node].decoupled = false;
+        let children: Vec<usize> = self.regular_children(node).collect();
+        for child in children {
+            self.mark_coupled(child, marked);
+        }
+    }
+
+    /// The children of `node` that are its own, not peers it takes from above.
+    fn regular_children(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
+        let work = &self.nodes[node];
+        work.dependencies
+            .iter()
+            .filter(|(name, _)| !work.peer_names.contains(*name))
+            .map(|(_, &child)| child)
+    }
+
+    /// Makes `node` owned by `parent` alone, copying it if it is shared.
+    fn decouple(&mut self, parent: usize, node: usize) -> usize {
+        if self.nodes[node].decoupled {
+            return node;
+        }
+        let mut copy = self.nodes[node].clone();
+        copy.decoupled = true;
+        let id = self.nodes.len();
+        let name = copy.name.clone();
+        if let Some(&itself) = copy.dependencies.get(&name) {
+            if self.nodes[itself].ident == copy.ident {
+                copy.dependencies.insert(name.clone(), id);
+            }
+        }
+        self.nodes.push(copy);
+        self.nodes[parent].dependencies.insert(name, id);
+        id
+    }
+
+    /// `node`'s own children, each after the siblings it takes as peers.
+    fn sorted_regular_dependencies(&self, node: usize) -> IndexSet<usize> {
+        let work = &self.nodes[node];
+        let mut sorted = IndexSet::new();
+        for (name, &dep) in &work.dependencies {
+            if work.peer_names.contains(name) || sorted.contains(&dep) {
+                continue;
+            }
+            let mut seen = HashSet::new();
+            self.add_with_peers_first(node, dep, &mut sorted, &mut seen);
+        }
+        sorted
+    }
+
+    fn add_with_peers_first(
+        &self,
+        parent: usize,
+        dep: usize,
+        sorted: &mut IndexSet<usize>,
+        seen: &mut HashSet<usize>,
+    ) {
+        if !seen.insert(dep) {
+            return;
+        }
+        let parent_work = &self.nodes[parent];
+        for peer_name in self.nodes[dep].peer_names.iter() {
+            if parent_work.peer_names.contains(peer_name) {
+                continue;
+            }
+            if let Some(&peer) = parent_work.dependencies.get(peer_name) {
+                if !sorted.contains(&peer) {
+                    self.add_with_peers_first(parent, peer, sorted, seen);
+                }
+            }
+        }
+        sorted.insert(dep);
+    }
+
+    /// How many packages below `root` use each `(alias, ident)`, in order of discovery.
+    fn preference_map(&self, root: usize) -> IndexMap<(Name, Name), usize> {
+        #[derive(Default)]
+        struct Entry {
+            dependents: HashSet<Name>,
+            peer_dependents: HashSet<Name>,
+        }
+        let mut entries: IndexMap<(Name, Name), Entry> = IndexMap::new();
+        let mut seen = HashSet::from([root]);
+        // Iterative depth-first walk with the same order of entry creation as the recursive
+        // one: a child's entry is made when its parent's loop reaches it, before the walk
+        // goes into the subtree of that child.
+        enum Step {
+            Dependent { dependent: usize, node: usize },
+            Children { node: usize, next: usize },
+        }
+        let key = |work: &Work| (work.name.clone(), work.ident.clone());
+        let mut stack: Vec<Step> = Vec::new();
+        let root_children: Vec<usize> = self.regular_children(root).collect();
+        for child in root_children.into_iter().rev() {
+            stack.push(Step::Dependent {
+                dependent: root,
+                node: child,
+            });
+        }
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::Dependent { dependent, node } => {
+                    let dependent_ident = self.nodes[dependent].ident.clone();
+                    entries
+                        .entry(key(&self.nodes[node]))
+                        .or_default()
+                        .dependents
+                        .insert(dependent_ident);
+                    if seen.insert(node) {
+                        stack.push(Step::Children { node, next: 0 });
+                    }
+                }
+                Step::Children { node, next } => {
+                    let work = &self.nodes[node];
+                    let Some((name, &dep)) = work.dependencies.get_index(next) else {
+                        continue;
+                    };
+                    stack.push(Step::Children {
+                        node,
+                        next: next + 1,
+                    });
+                    let entry = entries.entry(key(&self.nodes[dep])).or_default();
+                    if work.peer_names.contains(name) {
+                        entry.peer_dependents.insert(work.ident.clone());
+                    } else {
+                        stack.push(Step::Dependent {
+                            dependent: node,
+                            node: dep,
+                        });
+                    }
+                }
+            }
+        }
+        entries
+            .into_iter()
+            .map(|(key, entry)| (key, entry.dependents.len() + entry.peer_dependents.len()))
+            .collect()
+    }
+
+    /// For each name, the idents to try at `root`, most preferred first: the one `root`
+    /// already has, then by how many packages use it (ties: the first found).
+    fn hoist_ident_map(&self, root: usize) -> IndexMap<Name, VecDeque<Name>> {
+        let work = &self.nodes[root];
+        let mut map: IndexMap<Name, VecDeque<Name>> = IndexMap::new();
+        map.insert(work.name.clone(), VecDeque::from([work.ident.clone()]));
+        for child in self.regular_children(root) {
+            let child = &self.nodes[child];
+            map.insert(child.name.clone(), VecDeque::from([child.ident.clone()]));
+        }
+        let mut keys: Vec<((Name, Name), usize)> = self.preference_map(root).into_iter().collect();
+        // Stable: equal counts keep the order of discovery.
+        keys.sort_by(|a, b| b.1.cmp(&a.1));
+        for ((name, ident), _) in keys {
+            if work.peer_names.contains(&name) {
+                continue;
+            }
+            let idents = map.entry(name).or_default();
+            if !idents.contains(&ident) {
+                idents.push_back(ident);
+            }
+        }
+        map
+    }
+
+    /// The names the packages below `root` already take from `root`'s ancestors, fast
+    /// form for the first round: whatever was hoisted out of them.
+    fn zero_round_used(&self, root: usize) -> HashMap<Name, usize> {
+        let mut used = HashMap::new();
+        let mut seen = HashSet::new();
+        let mut stack = vec![root];
+        while let Some(node) = stack.pop() {
+            if !seen.insert(node) {
+                continue;
+            }
+            let work = &self.nodes[node];
+            for (name, &dep) in &work.hoisted_dependencies {
+                used.insert(name.clone(), dep);
+            }
+            let children: Vec<usize> = self.regular_children(node).collect();
+            stack.extend(children.into_iter().rev());
+        }
+        used
+    }
+
+    /// The precise form for later rounds: for every name hoisted out of a node below `root`
+    /// and not hidden by a sibling of that node, the package the path to `root` provides
+    /// (the deepest one).
+    fn used_dependencies(&self, path: &[usize]) -> HashMap<Name, usize> {
+        let Some(&root) = path.last() else {
+            return HashMap::new();
+        };
+        let mut used = HashMap::new();
+        let mut seen = HashSet::new();
+        self.add_used(root, &HashSet::new(), path, &mut seen, &mut used);
+        used
+    }
+
+    fn add_used(
+        &self,
+        node: usize,
+        hidden: &HashSet<Name>,
+        path: &[usize],
+        seen: &mut HashSet<usize>,
+        used: &mut HashMap<Name, usize>,
+    ) {
+        if !seen.insert(node) {
+            return;
+        }
+        let work = &self.nodes[node];
+        for name in work.hoisted_dependencies.keys() {
+            if hidden.contains(name) {
+                continue;
+            }
+            for &previous in path {
+                if let Some(&reachable) = self.nodes[previous].dependencies.get(name) {
+                    used.insert(self.nodes[reachable].name.clone(), reachable);
+                }
+            }
+        }
+        let children_hidden: HashSet<Name> = work.dependencies.keys().cloned().collect();
+        let children: Vec<usize> = self.regular_children(node).collect();
+        for child in children {
+            self.add_used(child, &children_hidden, path, seen, used);
+        }
+    }
+
+    /// Hoists what can go to the last node of `path`, then does the same for each of its
+    /// children as a root of its own, depth first.
+    fn hoist_to(
+        &mut self,
+        path: &mut Vec<usize>,
+        path_locators: &mut HashSet<Name>,
+        parent_shadowed: &HashMap<usize, HashSet<Name>>,
+    ) -> Round {
+        let Some(&root) = path.last() else {
+            return Round::default();
+        };
+        let mut ident_map = self.hoist_ident_map(root);
+        let used = if root == 0 {
+            HashMap::new()
+        } else if self.fast_lookup {
+            self.zero_round_used(root)
+        } else {
+            self.used_dependencies(path)
+        };
+        let mut hoist_idents: HashMap<Name, Name> = ident_map
+            .iter()
+            .filter_map(|(name, idents)| Some((name.clone(), idents.front()?.clone())))
+            .collect();
+        let mut shadowed: HashMap<usize, HashSet<Name>> = HashMap::new();
+        let mut round = Round::default();
+        loop {
+            let mut pass = GraphPass {
+                root,
+                used: &used,
+                hoist_idents: &hoist_idents,
+                parent_shadowed,
+                shadowed: &mut shadowed,
+                on_stack: HashSet::new(),
+                round: Round::default(),
+            };
+            self.hoist_graph(path, &mut pass);
+            round.merge(pass.round);
+            // A name whose preferred version could not be placed here: try the next one.
+            let mut shifted = false;
+            for (name, idents) in ident_map.iter_mut() {
+                if idents.len() > 1 && !self.nodes[root].dependencies.contains_key(name) {
+                    idents.pop_front();
+                    if let Some(next) = idents.front() {
+                        hoist_idents.insert(name.clone(), next.clone());
+                    }
+                    shifted = true;
+                }
+            }
+            if !shifted {
+                break;
+            }
+        }
+        let mut index = 0;
+        while let Some((_, &dep)) = self.nodes[root].dependencies.get_index(index) {
+            index += 1;
+            let (name, locator) = (self.nodes[dep].name.clone(), self.nodes[dep].locator.clone());
+            if self.nodes[root].peer_names.contains(&name) || path_locators.contains(&locator) {
+                continue;
+            }
+            path_locators.insert(locator.clone());
+            path.push(dep);
+            let below = self.hoist_to(path, path_locators, &shadowed);
+            path.pop();
+            path_locators.remove(&locator);
+            round.merge(below);
+        }
+        round
+    }
+
+    /// Moves up to `pass.root` every package below it that may go there, breadth by breadth:
+    /// what arrives at the root is visited again for its own children.
+    fn hoist_graph(&mut self, path: &[usize], pass: &mut GraphPass<'_>) {
+        let root = pass.root;
+        let aliased_path: Vec<String> = path
+            .iter()
+            .map(|&n| self.nodes[n].aliased_locator())
+            .collect();
+        let mut next: IndexSet<usize> = self.sorted_regular_dependencies(root);
+        while !next.is_empty() {
+            let current = std::mem::take(&mut next);
+            for dep in current {
+                if self.nodes[dep].locator == self.nodes[root].locator || self.nodes[dep].hoist_border
+                {
+                    continue;
+                }
+                let dep = self.decouple(root, dep);
+                let mut node_path = Vec::new();
+                self.hoist_node_dependencies(&mut node_path, &aliased_path, dep, &mut next, pass);
+            }
+        }
+    }
+
+    fn hoist_node_dependencies(
+        &mut self,
+        node_path: &mut Vec<usize>,
+        locator_path: &[String],
+        parent: usize,
+        new_nodes: &mut IndexSet<usize>,
+        pass: &mut GraphPass<'_>,
+    ) {
+        if pass.on_stack.contains(&parent) {
+            return;
+        }
+        let root = pass.root;
+        let mut next_locator_path = locator_path.to_vec();
+        next_locator_path.push(self.nodes[parent].aliased_locator());
+        let mut full_path = Vec::with_capacity(node_path.len() + 2);
+        full_path.push(root);
+        full_path.extend_from_slice(node_path);
+        full_path.push(parent);
+
+        let candidates = self.sorted_regular_dependencies(parent);
+        let mut verdicts: IndexMap<usize, bool> = IndexMap::new();
+        let mut dependants: HashMap<Name, IndexSet<Name>> = HashMap::new();
+        for &candidate in &candidates {
+            let hoistable = self.hoist_info(&full_path, candidate, pass);
+            let yes = match hoistable {
+                Hoistable::Yes => true,
+                Hoistable::No => false,
+                Hoistable::Depends(on) => {
+                    let name = self.nodes[candidate].name.clone();
+                    for other in on {
+                        dependants
+                            .entry(self.nodes[other].name.clone())
+                            .or_default()
+                            .insert(name.clone());
+                    }
+                    true
+                }
+            };
+            verdicts.insert(candidate, yes);
+        }
+        // A candidate that cannot move keeps every candidate that takes it as a peer.
+        let mut unhoistable: HashSet<usize> = HashSet::new();
+        let refused: Vec<usize> = verdicts
+            .iter()
+            .filter(|(_, &yes)| !yes)
+            .map(|(&node, _)| node)
+            .collect();
+        for node in refused {
+            let mut todo = vec![node];
+            while let Some(node) = todo.pop() {
+                if !unhoistable.insert(node) {
+                    continue;
+                }
+                verdicts.insert(node, false);
+                if let Some(names) = dependants.get(&self.nodes[node].name) {
+                    for name in names {
+                        if let Some(&dependant) = self.nodes[parent].dependencies.get(name) {
+                            todo.push(dependant);
+                        }
+                    }
+                }
+            }
+        }
+        let movers: Vec<usize> = verdicts
+            .keys()
+            .copied()
+            .filter(|node| !unhoistable.contains(node))
+            .collect();
+        for node in movers {
+            pass.round.changed = true;
+            let name = self.nodes[node].name.clone();
+            if pass
+                .parent_shadowed
+                .get(&parent)
+                .is_some_and(|names| names.contains(&name))
+            {
+                pass.round.another_round = true;
+            }
+            self.nodes[parent].dependencies.shift_remove(&name);
+            self.nodes[parent]
+                .hoisted_dependencies
+                .insert(name.clone(), node);
+            match self.nodes[root].dependencies.get(&name) {
+                None => {
+                    if self.nodes[root].ident != self.nodes[node].ident {
+                        self.nodes[root].dependencies.insert(name, node);
+                        new_nodes.insert(node);
+                    }
+                }
+                Some(&there) => {
+                    let references: Vec<Name> =
+                        self.nodes[node].references.iter().cloned().collect();
+                    self.nodes[there].references.extend(references);
+                }
+            }
+        }
+        let children = self.sorted_regular_dependencies(parent);
+        for child in children {
+            if !unhoistable.contains(&child) || self.nodes[child].hoist_border {
+                continue;
+            }
+            if next_locator_path.contains(&self.nodes[child].aliased_locator()) {
+                continue;
+            }
+            pass.on_stack.insert(parent);
+            let child = self.decouple(parent, child);
+            node_path.push(parent);
+            self.hoist_node_dependencies(node_path, &next_locator_path, child, new_nodes, pass);
+            node_path.pop();
+            pass.on_stack.remove(&parent);
+        }
+    }
+
+    /// Whether `node`, a child of the last node of `full_path`, may move to its first.
+    fn hoist_info(&self, full_path: &[usize], node: usize, pass: &mut GraphPass<'_>) -> Hoistable {
+        let root = &self.nodes[pass.root];
+        let parent_id = full_path[full_path.len() - 1];
+        let parent = &self.nodes[parent_id];
+        let work = &self.nodes[node];
+        if work.ident == parent.ident
+            || work.kind == NodeKind::Workspace
+            || root.peer_names.contains(&work.name)
+        {
+            return Hoistable::No;
+        }
+        // The name must be free at the root for this version, and no package on the way
+        // may have another version under it.
+        if pass
+            .used
+            .get(&work.name)
+            .is_some_and(|&used| self.nodes[used].ident != work.ident)
+        {
+            return Hoistable::No;
+        }
+        for &ancestor in full_path[1..].iter().rev() {
+            if let Some(&there) = self.nodes[ancestor].dependencies.get(&work.name) {
+                if self.nodes[there].ident != work.ident {
+                    pass.shadowed
+                        .entry(parent_id)
+                        .or_default()
+                        .insert(work.name.clone());
+                    return Hoistable::No;
+                }
+            }
+        }
+        if pass.hoist_idents.get(&work.name) != Some(&work.ident) {
+            return Hoistable::No;
+        }
+        // Peers: each must be found where it is found now once the node has moved.
+        let mut depends_on = Vec::new();
+        let mut check: IndexSet<Name> = work.peer_names.iter().cloned().collect();
+        let last = full_path.len() - 1;
+        for index in (1..full_path.len()).rev() {
+            let ancestor = &self.nodes[full_path[index]];
+            let names: Vec<Name> = check.iter().cloned().collect();
+            for name in names {
+                if ancestor.peer_names.contains(&name)
+                    && ancestor.original_dependencies.contains_key(&name)
+                {
+                    continue;
+                }
+                if let Some(&provider) = ancestor.dependencies.get(&name) {
+                    if root.dependencies.get(&name) != Some(&provider) {
+                        if index == last {
+                            depends_on.push(provider);
+                        } else {
+                            return Hoistable::No;
+                        }
+                    }
+                }
+                check.shift_remove(&name);
+            }
+        }
+        let mut hoistable = true;
+        if !self.fast_lookup {
+            for (name, &hoisted) in &work.hoisted_dependencies {
+                let there = pass
+                    .used
+                    .get(name)
+                    .or_else(|| root.dependencies.get(name))
+                    .copied();
+                if there.is_none_or(|there| self.nodes[there].ident != self.nodes[hoisted].ident) {
+                    hoistable = false;
+                    break;
+                }
+            }
+        }
+        if !depends_on.is_empty() {
+            Hoistable::Depends(depends_on)
+        } else if hoistable {
+            Hoistable::Yes
+        } else {
+            Hoistable::No
+        }
+    }
+
+    /// The placed tree: each work node once per path that reaches it; a node met again on
+    /// its own path is placed but not expanded, and a node that lists itself is skipped.
+    fn shrink(&self) -> PlacedNode {
+        let root = &self.nodes[0];
+        let mut placed = PlacedNode {
+            name: root.name.to_string(),
+            references: root.references.iter().map(|r| r.to_string()).collect(),
+            dependencies: Vec::new(),
+        };
+        let mut on_path = HashSet::from([0]);
+        for child in self.regular_children(0) {
+            if child != 0 {
+                placed
+                    .dependencies
+                    .push(self.shrink_node(child, &mut on_path));
+            }
+        }
+        placed
+    }
+
+    fn shrink_node(&self, node: usize, on_path: &mut HashSet<usize>) -> PlacedNode {
+        let work = &self.nodes[node];
+        let mut placed = PlacedNode {
+            name: work.name.to_string(),
+            references: work.references.iter().map(|r| r.to_string()).collect(),
+            dependencies: Vec::new(),
+        };
+        if on_path.insert(node) {
+            for child in self.regular_children(node) {
+                if child != node {
+                    let below = self.shrink_node(child, on_path);
+                    placed.dependencies.push(below);
+                }
+            }
+            on_path.remove(&node);
+        }
+        placed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small graph builder: packages by `name@version`, edges by index.
+    struct Graph {
+        input: HoistInput,
+    }
+
+    impl Graph {
+        fn new() -> Self {
+            Graph {
+                input: HoistInput {
+                    nodes: vec![InputNode {
+                        name: ".".into(),
+                        ident_name: ".".into(),
+                        reference: String::new(),
+                        kind: NodeKind::Workspace,
+                        peer_names: Vec::new(),
+                        dependencies: Vec::new(),
+                    }],
+                },
+            }
+        }
+
+        fn package(&mut self, name: &str, version: &str) -> usize {
+            self.input.nodes.push(InputNode {
+                name: name.into(),
+                ident_name: name.into(),
+                reference: format!("{name}@{version}"),
+                kind: NodeKind::Regular,
+                peer_names: Vec::new(),
+                dependencies: Vec::new(),
+            });
+            self.input.nodes.len() - 1
+        }
+
+        fn depends(&mut self, parent: usize, children: &[usize]) {
+            self.input.nodes[parent].dependencies.extend_from_slice(children);
+        }
+
+        fn placed(&self) -> Vec<String> {
+            let mut out = Vec::new();
+            fn walk(node: &PlacedNode, prefix: &str, out: &mut Vec<String>) {
+                for child in &node.dependencies {
+                    let at = format!("{prefix}{}", child.name);
+                    out.push(format!("{at}={}", child.references[0]));
+                    walk(child, &format!("{at}/"), out);
+                }
+            }
+            walk(&hoist(&self.input, &HashMap::new()), "", &mut out);
+            out
+        }
+    }
+
+    #[test]
+    fn a_tree_without_conflicts_is_flat() {
+        let mut g = Graph::new();
+        let (a, b, c) = (g.package("a", "1"), g.package("b", "1"), g.package("c", "1"));
+        g.depends(0, &[a]);
+        g.depends(a, &[b]);
+        g.depends(b, &[c]);
+        assert_eq!(g.placed(), ["a=a@1", "b=b@1", "c=c@1"]);
+    }
+
+    #[test]
+    fn the_first_version_found_wins_a_tie() {
+        let mut g = Graph::new();
+        let (b, a) = (g.package("b", "1"), g.package("a", "1"));
+        let (c2, c1) = (g.package("c", "2"), g.package("c", "1"));
+        g.depends(0, &[b, a]);
+        g.depends(b, &[c2]);
+        g.depends(a, &[c1]);
+        assert_eq!(g.placed(), ["b=b@1", "a=a@1", "a/c=c@1", "c=c@2"]);
+    }
+
+    #[test]
+    fn the_most_used_version_goes_to_the_root() {
+        let mut g = Graph::new();
+        let (a, b, d) = (g.package("a", "1"), g.package("b", "1"), g.package("d", "1"));
+        let (c1, c2) = (g.package("c", "1"), g.package("c", "2"));
+        g.depends(0, &[a, b, d]);
+        g.depends(a, &[c1]);
+        g.depends(b, &[c2]);
+        g.depends(d, &[c2]);
+        assert_eq!(
+            g.placed(),
+            ["a=a@1", "a/c=c@1", "b=b@1", "d=d@1", "c=c@2"]
+        );
+    }
+
+    #[test]
+    fn a_direct_dependency_keeps_its_place_and_others_nest() {
+        let mut g = Graph::new();
+        let (a, c1, c2) = (g.package("a", "1"), g.package("c", "1"), g.package("c", "2"));
+        let x = g.package("x", "1");
+        g.depends(0, &[a, c1]);
+        g.depends(a, &[c2, x]);
+        g.depends(x, &[c2]);
+        assert_eq!(g.placed(), ["a=a@1", "a/c=c@2", "c=c@1", "x=x@1", "x/c=c@2"]);
+    }
+
+    #[test]
+    fn cycles_and_self_dependencies_end() {
+        let mut g = Graph::new();
+        let (a, b) = (g.package("a", "1"), g.package("b", "1"));
+        g.depends(0, &[a]);
+        g.depends(a, &[b, a]);
+        g.depends(b, &[a]);
+        assert_eq!(g.placed(), ["a=a@1", "b=b@1"]);
+    }
+}
