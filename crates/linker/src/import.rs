@@ -9,7 +9,7 @@
 
 use crate::error::LinkError;
 use crate::names::{check_package_name, check_rel_path};
-use crate::plan::{package_dir_in, LinkPlan, PackageFiles, PlannedPackage};
+use crate::plan::{package_dir_in, LinkPlan, PackageFiles, PackageHome, PlannedPackage};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io;
@@ -101,6 +101,17 @@ impl PackageImporter {
         self.copy.import_file(src, dst)
     }
 
+    /// One file of a copy of a package made elsewhere (see `hoisted_link`): linked as the
+    /// plan imports, or cloned or copied when `force_copy`.
+    pub(crate) fn import_for_copy(
+        &self,
+        force_copy: bool,
+        src: &Path,
+        dst: &Path,
+    ) -> Result<(), FsError> {
+        self.import(force_copy, src, dst).map(|_| ())
+    }
+
     fn import(&self, force_copy: bool, src: &Path, dst: &Path) -> Result<ImportedVia, FsError> {
         if force_copy {
             self.clone_or_copy(src, dst)
@@ -174,9 +185,37 @@ pub fn import_package_from(
     virtual_store_dir: &Path,
     importer: &PackageImporter,
 ) -> Result<ImportOutcome, LinkError> {
+    import_package_at(
+        pkg,
+        files,
+        force_copy,
+        PackageHome::VirtualStore(virtual_store_dir),
+        importer,
+    )
+}
+
+/// [`import_package_from`] into either layout's directory: with [`PackageHome::Hoisted`]
+/// the package's own `node_modules` (the packages placed below it) is left in place when a
+/// partial directory is cleared.
+pub fn import_package_at(
+    pkg: &PlannedPackage,
+    files: FilesFrom<'_>,
+    force_copy: bool,
+    home: PackageHome<'_>,
+    importer: &PackageImporter,
+) -> Result<ImportOutcome, LinkError> {
     check_package_name(&pkg.dep_path, "name", &pkg.name)?;
-    check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
-    let pkg_dir = package_dir_in(virtual_store_dir, pkg);
+    let (pkg_dir, slot, hoisted) = match home {
+        PackageHome::VirtualStore(virtual_store_dir) => {
+            check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
+            (
+                package_dir_in(virtual_store_dir, pkg),
+                virtual_store_dir.join(&pkg.dir_name),
+                false,
+            )
+        }
+        PackageHome::Hoisted(dir) => (dir.to_path_buf(), dir.to_path_buf(), true),
+    };
     let walked: Vec<(String, PathBuf)>;
     let items: Vec<Item<'_>> = match files {
         FilesFrom::Plan(PackageFiles::Cas(list)) => {
@@ -211,8 +250,8 @@ pub fn import_package_from(
     // A slot (`<vs>/<dir>`) that this call creates is fresh: nothing to check or wipe, and
     // the dirs below it are made one `mkdir` each. That is the common case of a cold or
     // warm install, where it saves a stat, a failed `opendir` and two failed `mkdir`s per
-    // package. An existing slot may hold a complete package or a partial one.
-    let slot = virtual_store_dir.join(&pkg.dir_name);
+    // package. An existing slot may hold a complete package or a partial one. (A hoisted
+    // package's slot is its own directory.)
     let mut outcome = ImportOutcome::Imported;
     // The package dir, open, when this call created it: its dirs and links are then made
     // relative to it, so the kernel walks one or two components per call instead of the
@@ -222,14 +261,19 @@ pub fn import_package_from(
     // changed since it was imported: pnpm 12 imports it again on every install, and so does
     // this (a store file never changes under its name, so a complete store package is kept).
     let from_directory = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
-    // `--force` imports every package again the same way.
-    let again = from_directory || importer.reimport;
+    // `--force` imports every package again the same way. (Not in the hoisted layout: the
+    // install clears those directories before importing, keeping what is nested in them.)
+    let again = (from_directory || importer.reimport) && !hoisted;
     // Where the files go: the package dir, or, for a package imported again over a complete
     // one, a staging sibling swapped in at the end (see `swap_in`), so that the package is
     // never missing or half there for a process reading it meanwhile.
     let mut staged = None;
     if create_fresh_slot(&slot, &pkg.dep_path)? {
-        pkg_fd = create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?;
+        pkg_fd = if hoisted {
+            tack_fs::DirFd::open(&pkg_dir).ok()
+        } else {
+            create_dirs_below_slot(&slot, &pkg.name, &pkg.dep_path)?
+        };
     } else if again && pkg_dir.join(COMPLETION_MARKER).is_file() {
         let stage = tack_fs::temp_sibling(&pkg_dir).map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
         std::fs::create_dir(&stage)
@@ -254,8 +298,17 @@ pub fn import_package_from(
                 }
             }
         }
-        match std::fs::remove_dir_all(&pkg_dir) {
-            Ok(()) => outcome = ImportOutcome::Repaired,
+        let cleared = if hoisted {
+            clear_except_modules(&pkg_dir)
+        } else {
+            std::fs::remove_dir_all(&pkg_dir).map(|()| true)
+        };
+        match cleared {
+            Ok(any) => {
+                if any {
+                    outcome = ImportOutcome::Repaired;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(LinkError::io(
@@ -341,6 +394,31 @@ pub fn import_package_from(
     Ok(outcome)
 }
 
+/// Empties the hoisted package directory `dir` but for its `node_modules`, where the
+/// packages placed below it live. `Ok(true)` when anything was removed. A symlink or a file
+/// at `dir` is removed itself: nothing is ever removed through a link.
+pub fn clear_except_modules(dir: &Path) -> io::Result<bool> {
+    if !std::fs::symlink_metadata(dir)?.is_dir() {
+        std::fs::remove_file(dir)?;
+        return Ok(true);
+    }
+    let mut any = false;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == "node_modules" {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+        any = true;
+    }
+    Ok(any)
+}
+
 /// Removes the directory at `path` if there is one.
 fn remove_if_present(path: &Path, package: &str) -> Result<(), LinkError> {
     match std::fs::remove_dir_all(path) {
@@ -377,6 +455,26 @@ pub fn create_fresh_package_dir(
     pkg: &PlannedPackage,
     virtual_store_dir: &Path,
 ) -> Result<Option<(PathBuf, tack_fs::DirFd)>, LinkError> {
+    create_fresh_package_dir_at(pkg, PackageHome::VirtualStore(virtual_store_dir))
+}
+
+/// [`create_fresh_package_dir`] in either layout.
+pub fn create_fresh_package_dir_at(
+    pkg: &PlannedPackage,
+    home: PackageHome<'_>,
+) -> Result<Option<(PathBuf, tack_fs::DirFd)>, LinkError> {
+    let virtual_store_dir = match home {
+        PackageHome::VirtualStore(dir) => dir,
+        PackageHome::Hoisted(dir) => {
+            check_package_name(&pkg.dep_path, "name", &pkg.name)?;
+            if !create_fresh_slot(dir, &pkg.dep_path)? {
+                return Ok(None);
+            }
+            let fd = tack_fs::DirFd::open(dir)
+                .map_err(|e| LinkError::io("open", dir, &pkg.dep_path, e))?;
+            return Ok(Some((dir.to_path_buf(), fd)));
+        }
+    };
     check_package_name(&pkg.dep_path, "name", &pkg.name)?;
     check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
     let slot = virtual_store_dir.join(&pkg.dir_name);

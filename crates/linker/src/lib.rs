@@ -9,6 +9,7 @@ mod bins;
 mod early_bins;
 mod error;
 mod hoist;
+mod hoisted_link;
 pub mod hoisted_tree;
 mod import;
 mod link;
@@ -25,8 +26,9 @@ pub use early_bins::EarlyBins;
 pub use error::LinkError;
 pub use hoist::{compute_hoisting, HoistKind, Hoisted};
 pub use import::{
-    create_fresh_package_dir, import_package, import_package_from, FilesFrom, ImportOutcome,
-    PackageImporter, StoreFile, COMPLETION_MARKER,
+    clear_except_modules, create_fresh_package_dir, create_fresh_package_dir_at, import_package,
+    import_package_at, import_package_from, FilesFrom, ImportOutcome, PackageImporter, StoreFile,
+    COMPLETION_MARKER,
 };
 pub use link::{
     finish, import_all, link, link_top_level, modules_yaml_for, relink_bins, ImportSummary,
@@ -36,9 +38,9 @@ pub use modules_yaml::{
     check_compat, read_modules_yaml, write_modules_yaml, CompatAction, ModulesYaml, LAYOUT_VERSION,
 };
 pub use plan::{
-    package_dir_in, ChildTarget, DepGroup, ImportMethod, ImporterDep, IncludedGroups, KeptPackages,
-    LinkPlan, ModulesStateInput, PackageFiles, PlannedImporter, PlannedPackage,
-    WorkspaceStateInput,
+    package_dir_in, ChildTarget, DepGroup, HoistedLayout, ImportMethod, ImporterDep,
+    IncludedGroups, KeptPackages, LinkPlan, ModulesStateInput, PackageFiles, PackageHome,
+    PlannedImporter, PlannedPackage, WorkspaceStateInput,
 };
 pub use shim::{interpreter_from_script, posix_shim, Interpreter};
 pub use symlinks::ChildLinks;

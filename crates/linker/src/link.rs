@@ -116,6 +116,9 @@ pub fn import_all(plan: &LinkPlan, importer: &PackageImporter) -> Result<ImportS
 /// files. Packages missing from `summary` are imported first (a cheap check when they are
 /// already complete).
 pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, LinkError> {
+    if let Some(layout) = &plan.hoisted {
+        return crate::hoisted_link::finish_hoisted(plan, layout, summary);
+    }
     let mut report = LinkReport::default();
     // Usually none: the CLI imports every package as its files arrive. Checked on this
     // thread first, because waking the pool for nothing cost a third of a millisecond.
@@ -231,6 +234,11 @@ pub fn link_top_level(plan: &LinkPlan) -> Result<Vec<Hoisted>, LinkError> {
 /// interpreter for a binary); pnpm links bins again after building, and so does tack.
 /// Shims whose text is unchanged are left alone.
 pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
+    if let Some(layout) = &plan.hoisted {
+        // Built packages' further copies take the build's result first.
+        crate::hoisted_link::copy_to_more_dirs(plan, layout, &|i| plan.packages[i].force_copy)?;
+        return crate::hoisted_link::link_hoisted_bins(plan, layout);
+    }
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
     let mut warnings = Vec::new();
@@ -333,7 +341,7 @@ fn is_managed_link(plan: &LinkPlan, link: &Path) -> bool {
 /// Links a project's direct dependency at `link`. A real directory there (another package
 /// manager's install: npm, yarn, bun) is moved aside to `.ignored_<name>` beside it, as pnpm
 /// 12 does, replacing an older one of that name; nothing else is removed.
-fn link_direct_dep(target: &Path, link: &Path, importer: &str) -> Result<(), LinkError> {
+pub(crate) fn link_direct_dep(target: &Path, link: &Path, importer: &str) -> Result<(), LinkError> {
     match tack_fs::symlink_dir(target, link) {
         Err(tack_fs::FsError::DirectoryInTheWay { path }) => {
             let name = path
@@ -724,7 +732,7 @@ pub(crate) fn top_level_bin_dirs<'c>(
 /// `.modules.yaml`, `.pnpm/lock.yaml` and the workspace state.
 /// `pruned`: this install pruned the virtual store (or made it), so `prunedAt` is now;
 /// otherwise it stays what it was.
-fn write_state_files(
+pub(crate) fn write_state_files(
     plan: &LinkPlan,
     hoisted: &[Hoisted],
     pruned: bool,
@@ -858,7 +866,14 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
         hoist_pattern: plan.hoist.then(|| plan.hoist_pattern.clone()),
         included: s.included,
         layout_version: serde_json::json!(LAYOUT_VERSION),
-        node_linker: Some("isolated".to_string()),
+        node_linker: Some(
+            if plan.hoisted.is_some() {
+                "hoisted"
+            } else {
+                "isolated"
+            }
+            .to_string(),
+        ),
         package_manager: s.package_manager.clone(),
         pending_builds: s.pending_builds.get().cloned().unwrap_or_default(),
         ignored_builds: s.ignored_builds.clone(),
@@ -868,7 +883,31 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
         store_dir: s.store_dir.to_string_lossy().into_owned(),
         virtual_store_dir: virtual_store_text(plan),
         virtual_store_dir_max_length: Some(plan.virtual_store_dir_max_length),
+        hoisted_locations: plan.hoisted.as_ref().map(|layout| hoisted_locations(plan, layout)),
         injected_deps,
         allow_builds: Some(s.allow_builds.clone()),
     }
+}
+
+/// `.modules.yaml#hoistedLocations`: each placed package's directories, relative to the
+/// lockfile's directory, by dep path.
+fn hoisted_locations(
+    plan: &LinkPlan,
+    layout: &crate::plan::HoistedLayout,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut by_dep_path: std::collections::BTreeMap<&str, Vec<serde_json::Value>> =
+        std::collections::BTreeMap::new();
+    for (i, dir) in layout.all_dirs() {
+        if let Some(pkg) = plan.packages.get(i) {
+            let rel = tack_fs::relative_path(&plan.lockfile_dir, dir);
+            by_dep_path
+                .entry(pkg.dep_path.as_str())
+                .or_default()
+                .push(serde_json::Value::String(rel.to_string_lossy().into_owned()));
+        }
+    }
+    by_dep_path
+        .into_iter()
+        .map(|(dep_path, dirs)| (dep_path.to_string(), serde_json::Value::Array(dirs)))
+        .collect()
 }

@@ -58,6 +58,9 @@ pub struct ModulesYaml {
     /// `virtualStoreDirMaxLength`.
     #[serde(default)]
     pub virtual_store_dir_max_length: Option<usize>,
+    /// `hoistedLocations` (`nodeLinker: hoisted`): `{depPath: [dir relative to the root]}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hoisted_locations: Option<serde_json::Map<String, serde_json::Value>>,
     /// `injectedDeps` (written only when non-empty).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub injected_deps: serde_json::Map<String, serde_json::Value>,
@@ -119,6 +122,14 @@ pub fn check_compat(existing: &ModulesYaml, plan: &LinkPlan) -> Result<CompatAct
             found: existing.layout_version.to_string(),
             expected: LAYOUT_VERSION,
         });
+    }
+    let linker = if plan.hoisted.is_some() {
+        "hoisted"
+    } else {
+        "isolated"
+    };
+    if existing.node_linker.as_deref().unwrap_or("isolated") != linker {
+        return Ok(purge("nodeLinker"));
     }
     let store = plan.modules_state.store_dir.to_string_lossy();
     if !existing.store_dir.is_empty() && existing.store_dir != store {

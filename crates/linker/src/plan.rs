@@ -6,7 +6,7 @@
 //! CAS directories, and keeps format knowledge (dep paths, dir names) in the lockfile crate.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use tack_fs::ImportMethod;
 
@@ -68,6 +68,65 @@ pub struct LinkPlan {
     /// `--force`: every package is imported again, complete or not, and swapped in whole
     /// (pnpm 12 re-imports them all); no link of the last install is trusted.
     pub force: bool,
+    /// `nodeLinker: hoisted`: where each package's directory goes instead of the virtual
+    /// store. `None` for pnpm's isolated layout.
+    pub hoisted: Option<HoistedLayout>,
+}
+
+/// The directories of `nodeLinker: hoisted`: real package directories in `node_modules`,
+/// nested where a version could not go higher (see `hoisted_tree`).
+#[derive(Debug, Clone, Default)]
+pub struct HoistedLayout {
+    /// Per package of the plan (same index): its first directory, where it is imported.
+    pub dirs: Vec<PathBuf>,
+    /// The further directories of packages placed more than once: `(package index, dir)`.
+    /// They are copies of the first, made once it is complete.
+    pub more_dirs: Vec<(usize, PathBuf)>,
+    /// Index of each package by dep path.
+    by_dep_path: HashMap<String, usize>,
+}
+
+impl HoistedLayout {
+    /// `dirs[i]` is the directory of `packages[i]`.
+    pub fn new(packages: &[PlannedPackage], dirs: Vec<PathBuf>, more_dirs: Vec<(usize, PathBuf)>) -> Self {
+        let by_dep_path = packages
+            .iter()
+            .enumerate()
+            .map(|(i, pkg)| (pkg.dep_path.clone(), i))
+            .collect();
+        HoistedLayout {
+            dirs,
+            more_dirs,
+            by_dep_path,
+        }
+    }
+
+    /// The first directory of the package with this dep path.
+    pub fn dir_of(&self, dep_path: &str) -> Option<&Path> {
+        self.by_dep_path
+            .get(dep_path)
+            .and_then(|&i| self.dirs.get(i))
+            .map(PathBuf::as_path)
+    }
+
+    /// Every directory with the index of its package: first ones, then further copies.
+    pub fn all_dirs(&self) -> impl Iterator<Item = (usize, &Path)> {
+        self.dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| (i, dir.as_path()))
+            .chain(self.more_dirs.iter().map(|(i, dir)| (*i, dir.as_path())))
+    }
+}
+
+/// Where an import puts a package's files.
+#[derive(Debug, Clone, Copy)]
+pub enum PackageHome<'a> {
+    /// `<virtual store>/<dir_name>/node_modules/<name>`: the isolated layout.
+    VirtualStore(&'a Path),
+    /// This directory itself: the hoisted layout. Its `node_modules` holds the packages
+    /// placed below it, and survives when the package is imported again.
+    Hoisted(&'a Path),
 }
 
 /// The packages a filtered install does not install but keeps: the ones the projects it does
@@ -279,6 +338,7 @@ impl LinkPlan {
             recorded_direct_deps: HashMap::new(),
             kept_for_other_projects: KeptPackages::default(),
             force: false,
+            hoisted: None,
         }
     }
 
@@ -293,9 +353,21 @@ impl LinkPlan {
         self.lockfile_dir.join(&self.modules_dir_name)
     }
 
-    /// `<vs>/<dir_name>/node_modules/<name>`: where a package's files live.
+    /// `<vs>/<dir_name>/node_modules/<name>`, or its hoisted directory: where a package's
+    /// files live.
     pub fn package_dir(&self, pkg: &PlannedPackage) -> PathBuf {
-        package_dir_in(&self.virtual_store_dir, pkg)
+        match self.hoisted.as_ref().and_then(|h| h.dir_of(&pkg.dep_path)) {
+            Some(dir) => dir.to_path_buf(),
+            None => package_dir_in(&self.virtual_store_dir, pkg),
+        }
+    }
+
+    /// Where package `index` is imported.
+    pub fn home(&self, index: usize) -> PackageHome<'_> {
+        match self.hoisted.as_ref().and_then(|h| h.dirs.get(index)) {
+            Some(dir) => PackageHome::Hoisted(dir),
+            None => PackageHome::VirtualStore(&self.virtual_store_dir),
+        }
     }
 
     /// Each package's index in [`LinkPlan::packages`], by dep path.

@@ -16,7 +16,8 @@ use indexmap::IndexMap;
 use tack_linker::hoisted_tree::{hoist, HoistInput, InputNode, NodeKind, PlacedNode};
 use tack_lockfile::{ref_to_dep_path, Lockfile};
 
-use super::plan::{importer_dir, Selection};
+use super::plan::{importer_dir, InstallPlan, Selection};
+use crate::error::CliError;
 
 /// One package directory of the hoisted layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,156 @@ pub fn placements(
         }
     }
     out
+}
+
+/// Turns `plan` (one package per installable snapshot, for the isolated layout) into the
+/// hoisted layout of the same packages: each package gets its directories, packages the
+/// layout places nowhere (below a package skipped on this platform) leave the plan, and the
+/// `.bin` entries become symlinks unless `preferSymlinkedExecutables` says otherwise.
+pub fn apply(
+    plan: &mut InstallPlan,
+    lockfile: &Lockfile,
+    selection: &Selection<'_>,
+    installable: &HashSet<String>,
+    prefer_symlinked_executables: Option<bool>,
+) {
+    let link = &mut plan.link;
+    let placed = placements(
+        lockfile,
+        &link.lockfile_dir,
+        &link.modules_dir_name,
+        selection,
+        installable,
+    );
+    let mut dirs_of: HashMap<&str, Vec<PathBuf>> = HashMap::new();
+    for placement in &placed {
+        dirs_of
+            .entry(placement.dep_path.as_str())
+            .or_default()
+            .push(placement.dir.clone());
+    }
+    let keep: Vec<bool> = link
+        .packages
+        .iter()
+        .map(|pkg| dirs_of.contains_key(pkg.dep_path.as_str()))
+        .collect();
+    let mut kept = keep.iter();
+    link.packages.retain(|_| kept.next().copied().unwrap_or(false));
+    let mut kept = keep.iter();
+    plan.sources.retain(|_| kept.next().copied().unwrap_or(false));
+    let mut dirs = Vec::with_capacity(link.packages.len());
+    let mut more_dirs = Vec::new();
+    for (i, pkg) in link.packages.iter().enumerate() {
+        let mut placed_at = dirs_of.remove(pkg.dep_path.as_str()).unwrap_or_default().into_iter();
+        dirs.push(placed_at.next().unwrap_or_default());
+        more_dirs.extend(placed_at.map(|dir| (i, dir)));
+    }
+    link.hoisted = Some(tack_linker::HoistedLayout::new(&link.packages, dirs, more_dirs));
+    link.prefer_symlinked_executables = prefer_symlinked_executables.unwrap_or(true);
+}
+
+/// Before the imports: every directory the last install placed (`.modules.yaml`'s
+/// `hoistedLocations`) that this layout does not place the same package in is removed with
+/// what is nested in it, and every directory of this layout that may not be reused as it
+/// is (another package or version in it, `--force`, a directory source, an install that
+/// stopped before its end) is emptied but for its own `node_modules`. What remains in place
+/// is what the last complete install put there and this one wants there again.
+pub fn clear_for_import(
+    link: &tack_linker::LinkPlan,
+    previous: Option<&tack_linker::ModulesYaml>,
+    trust_previous: bool,
+) -> Result<(), CliError> {
+    let Some(layout) = &link.hoisted else {
+        return Ok(());
+    };
+    let root = &link.lockfile_dir;
+    let wanted: HashMap<&Path, usize> = layout.all_dirs().map(|(i, dir)| (dir, i)).collect();
+    let mut recorded: HashMap<PathBuf, &str> = HashMap::new();
+    let locations = previous
+        .filter(|old| old.node_linker.as_deref() == Some("hoisted"))
+        .and_then(|old| old.hoisted_locations.as_ref());
+    for (dep_path, dirs) in locations.into_iter().flatten() {
+        for rel in dirs.as_array().into_iter().flatten().filter_map(|d| d.as_str()) {
+            // Only a plain relative path below the root: the file may have been edited.
+            let rel = Path::new(rel);
+            if !rel
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            {
+                continue;
+            }
+            let dir = root.join(rel);
+            let same = wanted
+                .get(dir.as_path())
+                .is_some_and(|&i| link.packages[i].dep_path == *dep_path);
+            if same {
+                recorded.insert(dir, dep_path.as_str());
+            } else {
+                remove_dir(&dir)?;
+            }
+        }
+    }
+    for (i, dir) in layout.all_dirs() {
+        let pkg = &link.packages[i];
+        let reusable = trust_previous
+            && !link.force
+            && recorded.contains_key(dir)
+            && matches!(pkg.files, tack_linker::PackageFiles::Cas(_))
+            && manifest_names(dir, &pkg.name, &pkg.version);
+        if reusable {
+            continue;
+        }
+        match tack_linker::clear_except_modules(dir) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(tack_linker::LinkError::Io {
+                    op: "clear",
+                    path: dir.to_path_buf(),
+                    package: pkg.dep_path.clone(),
+                    source,
+                }
+                .into())
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `<dir>/package.json` names this package and version.
+fn manifest_names(dir: &Path, name: &str, version: &str) -> bool {
+    // A real directory, not a link to one somewhere else.
+    if !std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir()) {
+        return false;
+    }
+    let Ok(text) = std::fs::read(dir.join("package.json")) else {
+        return false;
+    };
+    let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    manifest["name"].as_str() == Some(name) && manifest["version"].as_str() == Some(version)
+}
+
+/// Removes `dir` (a directory, or whatever else is at its name) if anything is there.
+fn remove_dir(dir: &Path) -> Result<(), CliError> {
+    let removed = match std::fs::symlink_metadata(dir) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(dir),
+        Ok(_) => std::fs::remove_file(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(tack_linker::LinkError::Io {
+            op: "remove",
+            path: dir.to_path_buf(),
+            package: "node_modules".to_string(),
+            source,
+        }
+        .into()),
+    }
 }
 
 struct Walk<'a> {

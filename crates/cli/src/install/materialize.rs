@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use tack_linker::{
-    create_fresh_package_dir, import_package_from, ChildLinks, EarlyBins, FilesFrom, ImportOutcome,
+    create_fresh_package_dir_at, import_package_at, ChildLinks, EarlyBins, FilesFrom, ImportOutcome,
     ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 use tack_store_dir::msgpackr::{self, RowView};
@@ -235,7 +235,8 @@ struct SlotFiller {
     importer: PackageImporter,
     child_links: ChildLinks,
     files_dir: std::path::PathBuf,
-    early_bins: Arc<EarlyBins>,
+    /// `None` in the hoisted layout, which has no per-package `.bin` (see `hoisted_link`).
+    early_bins: Option<Arc<EarlyBins>>,
 }
 
 impl SlotFiller {
@@ -258,14 +259,17 @@ impl SlotFiller {
         if built_here && !plan.recorded.get(i).copied().unwrap_or(false) {
             forget_marker(link, i);
         }
-        let outcome = import_package_from(
+        let outcome = import_package_at(
             &link.packages[i],
             files,
             force_copy,
-            &link.virtual_store_dir,
+            link.home(i),
             &self.importer,
         )?;
         match outcome {
+            // The hoisted layout has no child links: Node finds a package's dependencies
+            // up the tree.
+            _ if link.hoisted.is_some() => {}
             ImportOutcome::Reused => {}
             ImportOutcome::Repaired => self.child_links.link_again(link, i)?,
             ImportOutcome::Imported => self.child_links.link_fresh(link, i)?,
@@ -286,7 +290,13 @@ impl SlotFiller {
         let link = &plan.link;
         if force_copy {
             let dir = link.package_dir(&link.packages[i]);
-            std::fs::remove_dir_all(&dir).map_err(|source| tack_linker::LinkError::Io {
+            let removed = if link.hoisted.is_some() {
+                // What is placed below it stays.
+                tack_linker::clear_except_modules(&dir).map(|_| ())
+            } else {
+                std::fs::remove_dir_all(&dir)
+            };
+            removed.map_err(|source| tack_linker::LinkError::Io {
                 op: "remove (to copy the package instead)",
                 path: dir.clone(),
                 package: link.packages[i].dep_path.clone(),
@@ -294,7 +304,9 @@ impl SlotFiller {
             })?;
             return self.fill_from_store(plan, i, &store_files(row, None), true, true);
         }
-        self.child_links.link_fresh(link, i)?;
+        if link.hoisted.is_none() {
+            self.child_links.link_fresh(link, i)?;
+        }
         Ok(ImportOutcome::Imported)
     }
 
@@ -459,9 +471,15 @@ impl LocalImports {
             match &result {
                 Ok(Next::Done(outcome, _)) => {
                     let fresh = *outcome != ImportOutcome::Reused;
-                    filler.early_bins.in_place(&plan.link, i, fresh);
+                    if let Some(early_bins) = &filler.early_bins {
+                        early_bins.in_place(&plan.link, i, fresh);
+                    }
                 }
-                Ok(Next::Complete) => filler.early_bins.in_place(&plan.link, i, false),
+                Ok(Next::Complete) => {
+                    if let Some(early_bins) = &filler.early_bins {
+                        early_bins.in_place(&plan.link, i, false);
+                    }
+                }
                 // Fetched in phase 2, which reports it in place then.
                 Ok(Next::Fetch | Next::Corrupt(_)) | Err(_) => {}
             }
@@ -539,7 +557,7 @@ pub fn materialize(
             importer: PackageImporter::for_plan(link),
             child_links: ChildLinks::new(link)?,
             files_dir: store.files_dir(),
-            early_bins: Arc::new(EarlyBins::new(link)),
+            early_bins: link.hoisted.is_none().then(|| Arc::new(EarlyBins::new(link))),
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.
@@ -652,7 +670,9 @@ pub fn materialize(
     let mut link_top_level = || -> Result<(), CliError> {
         if options.link_top_level_early && !virtual_store_existed && top_level_linked.is_none() {
             let hoisted = tack_linker::link_top_level(link)?;
-            filler.early_bins.hoisting_known(link, &hoisted);
+            if let Some(early_bins) = &filler.early_bins {
+                early_bins.hoisting_known(link, &hoisted);
+            }
             top_level_linked = Some(hoisted);
         }
         Ok(())
@@ -791,8 +811,7 @@ pub fn materialize(
                 let plan = Arc::clone(plan);
                 DirectTarget::new(move || {
                     let link = &plan.link;
-                    let created =
-                        create_fresh_package_dir(&link.packages[i], &link.virtual_store_dir);
+                    let created = create_fresh_package_dir_at(&link.packages[i], link.home(i));
                     // An error here is met again, and reported, by the ordinary import.
                     let (path, fd) = created.ok().flatten()?;
                     Some(PackageDir {
@@ -894,7 +913,7 @@ pub fn materialize(
 
     tack_fs::phase_timer::mark("fetch + import");
     summary.top_level_linked = top_level_linked;
-    summary.early_bins = Some(Arc::clone(&filler.early_bins));
+    summary.early_bins = filler.early_bins.clone();
     Ok(Materialized {
         summary,
         rows: kept_rows,
@@ -938,7 +957,9 @@ fn finish_fetched(
         )?
     };
     let fresh = outcome != ImportOutcome::Reused;
-    filler.early_bins.in_place(&plan.link, i, fresh);
+    if let Some(early_bins) = &filler.early_bins {
+        early_bins.in_place(&plan.link, i, fresh);
+    }
     Ok((outcome, prep, row))
 }
 

@@ -571,6 +571,18 @@ pub fn run(
     let installable: HashSet<String> = filtered.installable.iter().cloned().collect();
     let mut install_plan = plan::build(&lockfile, &config, &selection, &installable)?;
     install_plan.skipped = filtered.modules_skipped();
+    if config.node_linker == tack_config::NodeLinker::Hoisted {
+        if !no_filter {
+            return Err(unsupported_settings::hoisted_with_filter());
+        }
+        hoisted_layout::apply(
+            &mut install_plan,
+            &lockfile,
+            &selection,
+            &installable,
+            config.settings.prefer_symlinked_executables,
+        );
+    }
 
     tack_fs::phase_timer::mark("plan");
     store.ensure_root()?;
@@ -586,7 +598,7 @@ pub fn run(
                 .map(|name| (p.importer_id.clone(), name, p.dir.clone()))
         })
         .collect();
-    if config.settings.dedupe_direct_deps == Some(true) {
+    if config.settings.dedupe_direct_deps == Some(true) && link.hoisted.is_none() {
         plan::dedupe_direct_deps(link, &lockfile, &config.lockfile_dir, &installable);
     }
     link.modules_state.store_dir = store.root().to_path_buf();
@@ -751,7 +763,22 @@ pub fn run(
     // Whether `.pnpm/lock.yaml` would record no dependency of any project.
     let mut current_is_empty = current_installs_nothing(&lockfile, &selection);
     let verdict_gate = verdict_gate::VerdictGate::new(supply_chain, &install_plan.link)?;
+    let verdict_gate = if install_plan.link.hoisted.is_some() {
+        // The hoisted layout's package directories are the project's own `node_modules`:
+        // nothing goes there before the verdict.
+        verdict_gate.pass(&install_plan.link, None)?;
+        None
+    } else {
+        Some(verdict_gate)
+    };
+    // What the last hoisted install placed, read before this one changes anything.
+    let previous_modules = install_plan
+        .link
+        .hoisted
+        .as_ref()
+        .and_then(|_| read_modules_yaml(&install_plan.link.root_modules_dir()));
     let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
+    hoisted_layout::clear_for_import(&install_plan.link, previous_modules.as_ref(), !interrupted)?;
     if install_plan.link.virtual_store_dir.exists() {
         // The no-op check's list goes first: until this install writes it again at its very
         // end, the next one cannot answer "Already up to date" over what this one changes.
@@ -851,7 +878,8 @@ pub fn run(
         make_fetcher,
         materialize::MaterializeOptions {
             verify_store_integrity: config.verify_store_integrity,
-            link_top_level_early: !verdict_gate.is_pending(),
+            link_top_level_early: install_plan.link.hoisted.is_none()
+                && verdict_gate.as_ref().is_none_or(|gate| !gate.is_pending()),
         },
         reporter,
         &runtime,
@@ -865,8 +893,7 @@ pub fn run(
         Ok(materialized) => materialized,
         Err(error) => {
             return Err(verdict_gate
-                .pass(&install_plan.link, None)
-                .err()
+                .and_then(|gate| gate.pass(&install_plan.link, None).err())
                 .unwrap_or(error))
         }
     };
@@ -897,7 +924,9 @@ pub fn run(
         writer.seal();
     }
     // The project's links, its state files and the builds wait for the lockfile's verdict.
-    verdict_gate.pass(&install_plan.link, Some(&materialized.summary.outcomes))?;
+    if let Some(gate) = verdict_gate {
+        gate.pass(&install_plan.link, Some(&materialized.summary.outcomes))?;
+    }
     tack_fs::phase_timer::mark("supply-chain verdict");
     let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
     for warning in &report.warnings {

@@ -285,13 +285,27 @@ pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
         return Ok(());
     }
     let mut text = String::new();
-    for pkg in &plan.packages {
-        text.push_str(&format!(
-            "{}/node_modules/{}/{COMPLETION_MARKER}\n",
-            pkg.dir_name, pkg.name
-        ));
+    let mut count = 0;
+    match &plan.hoisted {
+        // Every directory of the hoisted layout, relative to the virtual store's.
+        Some(layout) => {
+            for (_, dir) in layout.all_dirs() {
+                let rel = tack_fs::relative_path(&plan.virtual_store_dir, dir);
+                text.push_str(&format!("{}/{COMPLETION_MARKER}\n", rel.display()));
+                count += 1;
+            }
+        }
+        None => {
+            for pkg in &plan.packages {
+                text.push_str(&format!(
+                    "{}/node_modules/{}/{COMPLETION_MARKER}\n",
+                    pkg.dir_name, pkg.name
+                ));
+                count += 1;
+            }
+        }
     }
-    text.push_str(&marker_list_trailer(plan.packages.len()));
+    text.push_str(&marker_list_trailer(count));
     tack_fs::AtomicWrite::new(plan.virtual_store_dir.join(MARKERS_FILE))
         .durable(false)
         .write_bytes(text.as_bytes())

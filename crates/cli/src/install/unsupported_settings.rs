@@ -75,7 +75,19 @@ fn layout_changing_key(
 pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
     let settings = &config.settings;
     let asked = match config.node_linker {
-        NodeLinker::Hoisted => Some("nodeLinker: hoisted"),
+        NodeLinker::Hoisted
+            if settings
+                .config_dependencies
+                .as_ref()
+                .is_some_and(|deps| deps.as_object().is_none_or(|map| !map.is_empty())) =>
+        {
+            Some("configDependencies")
+        }
+        NodeLinker::Hoisted if settings.lockfile == Some(false) => Some("lockfile: false"),
+        NodeLinker::Hoisted if settings.shared_workspace_lockfile == Some(false) => {
+            Some("sharedWorkspaceLockfile: false")
+        }
+        NodeLinker::Hoisted => layout_changing_key(&config.layout_requests, &config.workspace_root),
         NodeLinker::Pnp => Some("nodeLinker: pnp"),
         NodeLinker::Isolated if settings.enable_global_virtual_store == Some(true) => {
             Some("enableGlobalVirtualStore: true")
@@ -113,4 +125,18 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
              command line. Nothing was fetched and node_modules was not touched.",
         )),
     }
+}
+
+/// `nodeLinker: hoisted` with `--filter`: the hoisted layout of part of a workspace is not
+/// built (pnpm 12 hoists every project's dependencies together).
+pub fn hoisted_with_filter() -> CliError {
+    CliError::new(
+        "ERR_TACK_UNSUPPORTED_SETTING",
+        "`nodeLinker: hoisted` with `--filter` asks for something tack does not do: tack builds \
+         the hoisted layout of the whole workspace only",
+    )
+    .with_help(
+        "Install the whole workspace (`tack install` without `--filter`), or run this filtered \
+         install with pnpm. Nothing was fetched and node_modules was not touched.",
+    )
 }
