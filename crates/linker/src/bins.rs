@@ -326,14 +326,20 @@ pub(crate) fn write_bin_dir(
             }
         }
     }
-    if node_paths.symlinks {
+    if node_paths.symlinks && !node_paths.shim_projects {
         return link_bin_dir(bin_dir, chosen, prune);
     }
     let mut written = 0;
     let mut dir_ready = false;
     for (name, cmd) in chosen {
         let shim_path = bin_dir.join(name);
-        if is_symlinked_command(name) {
+        let symlinked = node_paths.symlinks && cmd.slot_modules.is_some();
+        if symlinked || is_symlinked_command(name) {
+            if !dir_ready {
+                std::fs::create_dir_all(bin_dir)
+                    .map_err(|e| LinkError::io("create directory", bin_dir, &cmd.pkg_name, e))?;
+                dir_ready = true;
+            }
             link_command(bin_dir, name, cmd)?;
             continue;
         }
@@ -478,6 +484,9 @@ pub(crate) struct ShimNodePaths<'a> {
     /// `preferSymlinkedExecutables`: each command is a relative symlink to its target file
     /// (the package's real path), not a shim, so nothing goes on `NODE_PATH` at all.
     pub symlinks: bool,
+    /// With `symlinks`, the commands of workspace projects and other `link:` directories
+    /// still get shims, as pnpm 12 writes them in the hoisted layout.
+    pub shim_projects: bool,
 }
 
 /// pnpm 12's shim for `cmd` placed in `bin_dir`. pnpm sets `NODE_PATH` only when it has

@@ -381,6 +381,7 @@ impl EarlyBins {
             own_modules: None,
             hoisted,
             symlinks: plan.prefer_symlinked_executables,
+            shim_projects: false,
         };
         if write_bin_dir(
             &bin_dir,

@@ -12,11 +12,17 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::bins::{commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState, ShimNodePaths};
+use crate::bins::{
+    commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState, ShimNodePaths,
+};
 use crate::error::LinkError;
+use crate::hoist::{HoistKind, Hoisted};
 use crate::import::{clear_except_modules, ImportOutcome, PackageImporter, COMPLETION_MARKER};
 use crate::link::{link_direct_dep, write_state_files, ImportSummary, LinkReport};
+use crate::modules_yaml::ModulesYaml;
+use crate::names::check_package_name;
 use crate::plan::{ChildTarget, HoistedLayout, LinkPlan};
+use tack_config::Matcher;
 
 /// [`crate::finish`] for the hoisted layout.
 pub(crate) fn finish_hoisted(
@@ -42,9 +48,95 @@ pub(crate) fn finish_hoisted(
             }
         }
     }
-    report.warnings = link_hoisted_bins(plan, layout)?;
-    write_state_files(plan, &[], true, old_modules.as_ref())?;
+    let projects = link_workspace_projects(plan, layout, old_modules.as_ref())?;
+    report.warnings = link_hoisted_bins(plan, layout, &projects)?;
+    write_state_files(plan, &projects, true, old_modules.as_ref())?;
+    report.hoisted = projects;
     Ok(report)
+}
+
+/// The workspace projects pnpm 12 links into the root `node_modules` (`hoistWorkspacePackages`):
+/// each named project whose name a hoisting pattern matches and whose place there no package
+/// and no direct dependency of the root takes, in the order of their ids. A link of the
+/// last install that is no longer wanted goes.
+pub(crate) fn workspace_projects_in_root(plan: &LinkPlan, layout: &HoistedLayout) -> Vec<Hoisted> {
+    if !plan.hoist_workspace_packages {
+        return Vec::new();
+    }
+    let public = Matcher::new(plan.public_hoist_pattern.as_deref().unwrap_or_default());
+    let private = Matcher::new(&plan.hoist_pattern);
+    let root_modules = plan.root_modules_dir();
+    let mut taken: HashSet<PathBuf> = layout
+        .all_dirs()
+        .map(|(_, dir)| dir.to_path_buf())
+        .filter(|dir| modules_dir_of(dir) == Some(root_modules.as_path()))
+        .collect();
+    taken.extend(
+        plan.importers
+            .iter()
+            .filter(|importer| importer.id == ".")
+            .flat_map(|importer| importer.deps.iter())
+            .map(|dep| root_modules.join(&dep.alias)),
+    );
+    let mut projects: Vec<_> = plan
+        .importers
+        .iter()
+        .filter(|importer| importer.id != ".")
+        .filter_map(|importer| Some((importer, importer.name.as_deref()?)))
+        .collect();
+    projects.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    let mut linked = Vec::new();
+    for (importer, name) in projects {
+        let kind = if private.matches(name) {
+            HoistKind::Private
+        } else if public.matches(name) {
+            HoistKind::Public
+        } else {
+            continue;
+        };
+        if !taken.insert(root_modules.join(name)) {
+            continue;
+        }
+        linked.push(Hoisted {
+            alias: name.to_string(),
+            target: ChildTarget::Link(importer.dir.clone()),
+            key: importer.id.clone(),
+            kind,
+        });
+    }
+    linked
+}
+
+/// Makes the links of [`workspace_projects_in_root`] and removes the last install's others.
+fn link_workspace_projects(
+    plan: &LinkPlan,
+    layout: &HoistedLayout,
+    old_modules: Option<&ModulesYaml>,
+) -> Result<Vec<Hoisted>, LinkError> {
+    let root_modules = plan.root_modules_dir();
+    let linked = workspace_projects_in_root(plan, layout);
+    let now: HashSet<&str> = linked.iter().map(|h| h.alias.as_str()).collect();
+    let recorded = old_modules
+        .filter(|old| old.node_linker.as_deref() == Some("hoisted"))
+        .map(|old| &old.hoisted_dependencies);
+    for aliases in recorded.into_iter().flat_map(|deps| deps.values()) {
+        for alias in aliases.as_object().into_iter().flat_map(|m| m.keys()) {
+            let path = root_modules.join(alias);
+            let is_link =
+                std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+            let safe = check_package_name(alias, "hoisted alias", alias).is_ok();
+            if !now.contains(alias.as_str()) && is_link && safe {
+                std::fs::remove_file(&path)
+                    .map_err(|e| LinkError::io("remove", &path, alias, e))?;
+            }
+        }
+    }
+    for project in &linked {
+        if let ChildTarget::Link(dir) = &project.target {
+            link_direct_dep(dir, &root_modules.join(&project.alias), &project.key)?;
+        }
+    }
+    Ok(linked)
 }
 
 /// Makes each further directory of a package a copy of its first: hard links to the same
@@ -159,7 +251,11 @@ fn modules_dir_of(dir: &Path) -> Option<&Path> {
 /// One `.bin` per `node_modules` of the layout, listing the commands of the packages
 /// directly in it; in a project's own `node_modules`, the project's direct dependencies
 /// (and its `link:` ones) win a command name over the packages hoisted there.
-pub(crate) fn link_hoisted_bins(plan: &LinkPlan, layout: &HoistedLayout) -> Result<Vec<String>, LinkError> {
+pub(crate) fn link_hoisted_bins(
+    plan: &LinkPlan,
+    layout: &HoistedLayout,
+    projects_in_root: &[Hoisted],
+) -> Result<Vec<String>, LinkError> {
     // The commands of each placed package with bins, read once per directory.
     let with_bins: Vec<(usize, &Path)> = layout
         .all_dirs()
@@ -170,7 +266,12 @@ pub(crate) fn link_hoisted_bins(plan: &LinkPlan, layout: &HoistedLayout) -> Resu
         .map(|(i, dir)| {
             let mut warnings = Vec::new();
             let pkg = &plan.packages[*i];
-            let cmds = commands_of(&pkg.dep_path, dir, Some(dir.join("node_modules")), &mut warnings)?;
+            let cmds = commands_of(
+                &pkg.dep_path,
+                dir,
+                Some(dir.join("node_modules")),
+                &mut warnings,
+            )?;
             let modules = modules_dir_of(dir).unwrap_or(dir).to_path_buf();
             Ok((modules, dir.to_path_buf(), cmds, warnings))
         })
@@ -182,20 +283,33 @@ pub(crate) fn link_hoisted_bins(plan: &LinkPlan, layout: &HoistedLayout) -> Resu
         warnings.extend(own_warnings);
         by_modules.entry(modules).or_default().push((dir, cmds));
     }
-    // Every modules dir that may hold a `.bin`: the projects' and those with packages.
+    // Every modules dir that may hold a `.bin`: the projects', those with packages, and
+    // those inside placed packages whose packages went away (their `.bin` is emptied).
     for importer in &plan.importers {
         by_modules
             .entry(importer.dir.join(&plan.modules_dir_name))
             .or_default();
     }
+    let emptied: Vec<PathBuf> = layout
+        .all_dirs()
+        .map(|(_, dir)| dir.join("node_modules"))
+        .filter(|modules| !by_modules.contains_key(modules) && modules.join(".bin").is_dir())
+        .collect();
+    for modules in emptied {
+        by_modules.entry(modules).or_default();
+    }
+    let root_modules = plan.root_modules_dir();
     let mut link_cmds: HashMap<PathBuf, Vec<BinCommand>> = HashMap::new();
-    for importer in &plan.importers {
-        for dep in &importer.deps {
-            if let ChildTarget::Link(target) = &dep.target {
-                if !link_cmds.contains_key(target) {
-                    let cmds = commands_of(&target.to_string_lossy(), target, None, &mut warnings)?;
-                    link_cmds.insert(target.clone(), cmds);
-                }
+    let links = plan
+        .importers
+        .iter()
+        .flat_map(|importer| importer.deps.iter().map(|dep| &dep.target))
+        .chain(projects_in_root.iter().map(|project| &project.target));
+    for target in links {
+        if let ChildTarget::Link(target) = target {
+            if !link_cmds.contains_key(target) {
+                let cmds = commands_of(&target.to_string_lossy(), target, None, &mut warnings)?;
+                link_cmds.insert(target.clone(), cmds);
             }
         }
     }
@@ -203,36 +317,48 @@ pub(crate) fn link_hoisted_bins(plan: &LinkPlan, layout: &HoistedLayout) -> Resu
         own_modules: None,
         hoisted: None,
         symlinks: plan.prefer_symlinked_executables,
+        shim_projects: true,
     };
-    by_modules
-        .par_iter()
-        .try_for_each(|(modules, packages)| {
-            let importer = plan
-                .importers
-                .iter()
-                .find(|imp| imp.dir.join(&plan.modules_dir_name) == *modules);
-            let direct: HashSet<PathBuf> = importer
-                .map(|imp| imp.deps.iter().map(|d| modules.join(&d.alias)).collect())
-                .unwrap_or_default();
-            let mut first: Vec<&BinCommand> = Vec::new();
-            let mut rest: Vec<&BinCommand> = Vec::new();
-            for (dir, cmds) in packages {
-                let tier = if direct.contains(dir) { &mut first } else { &mut rest };
-                tier.extend(cmds.iter());
-            }
-            if let Some(importer) = importer {
-                for dep in &importer.deps {
-                    if let ChildTarget::Link(target) = &dep.target {
-                        first.extend(link_cmds.get(target).into_iter().flatten());
-                    }
+    by_modules.par_iter().try_for_each(|(modules, packages)| {
+        let importer = plan
+            .importers
+            .iter()
+            .find(|imp| imp.dir.join(&plan.modules_dir_name) == *modules);
+        let direct: HashSet<PathBuf> = importer
+            .map(|imp| imp.deps.iter().map(|d| modules.join(&d.alias)).collect())
+            .unwrap_or_default();
+        let mut first: Vec<&BinCommand> = Vec::new();
+        let mut rest: Vec<&BinCommand> = Vec::new();
+        for (dir, cmds) in packages {
+            let tier = if direct.contains(dir) {
+                &mut first
+            } else {
+                &mut rest
+            };
+            tier.extend(cmds.iter());
+        }
+        if let Some(importer) = importer {
+            for dep in &importer.deps {
+                if let ChildTarget::Link(target) = &dep.target {
+                    first.extend(link_cmds.get(target).into_iter().flatten());
                 }
             }
-            let chosen = resolve_conflicts(&[first, rest]);
-            let bin_dir = modules.join(".bin");
-            if chosen.is_empty() && !bin_dir.exists() {
-                return Ok(());
+        }
+        // The workspace projects linked into the root come last: a package there wins.
+        let mut projects: Vec<&BinCommand> = Vec::new();
+        if *modules == root_modules {
+            for project in projects_in_root {
+                if let ChildTarget::Link(dir) = &project.target {
+                    projects.extend(link_cmds.get(dir).into_iter().flatten());
+                }
             }
-            write_bin_dir(&bin_dir, &chosen, node_paths, true, BinDirState::MayExist).map(|_| ())
-        })?;
+        }
+        let chosen = resolve_conflicts(&[first, rest, projects]);
+        let bin_dir = modules.join(".bin");
+        if chosen.is_empty() && !bin_dir.exists() {
+            return Ok(());
+        }
+        write_bin_dir(&bin_dir, &chosen, node_paths, true, BinDirState::MayExist).map(|_| ())
+    })?;
     Ok(warnings)
 }

@@ -113,7 +113,9 @@ pub fn hoist(input: &HoistInput, hoisting_limits: &HashMap<String, HashSet<Strin
 }
 
 fn ident_of(ident_name: &str, reference: &str) -> String {
-    let real = reference.find('#').map_or(reference, |at| &reference[at + 1..]);
+    let real = reference
+        .find('#')
+        .map_or(reference, |at| &reference[at + 1..]);
     format!("{ident_name}@{real}")
 }
 
@@ -531,7 +533,10 @@ impl Hoister {
         let mut index = 0;
         while let Some((_, &dep)) = self.nodes[root].dependencies.get_index(index) {
             index += 1;
-            let (name, locator) = (self.nodes[dep].name.clone(), self.nodes[dep].locator.clone());
+            let (name, locator) = (
+                self.nodes[dep].name.clone(),
+                self.nodes[dep].locator.clone(),
+            );
             if self.nodes[root].peer_names.contains(&name) || path_locators.contains(&locator) {
                 continue;
             }
@@ -557,7 +562,8 @@ impl Hoister {
         while !next.is_empty() {
             let current = std::mem::take(&mut next);
             for dep in current {
-                if self.nodes[dep].locator == self.nodes[root].locator || self.nodes[dep].hoist_border
+                if self.nodes[dep].locator == self.nodes[root].locator
+                    || self.nodes[dep].hoist_border
                 {
                     continue;
                 }
@@ -842,7 +848,9 @@ mod tests {
         }
 
         fn depends(&mut self, parent: usize, children: &[usize]) {
-            self.input.nodes[parent].dependencies.extend_from_slice(children);
+            self.input.nodes[parent]
+                .dependencies
+                .extend_from_slice(children);
         }
 
         fn placed(&self) -> Vec<String> {
@@ -862,7 +870,11 @@ mod tests {
     #[test]
     fn a_tree_without_conflicts_is_flat() {
         let mut g = Graph::new();
-        let (a, b, c) = (g.package("a", "1"), g.package("b", "1"), g.package("c", "1"));
+        let (a, b, c) = (
+            g.package("a", "1"),
+            g.package("b", "1"),
+            g.package("c", "1"),
+        );
         g.depends(0, &[a]);
         g.depends(a, &[b]);
         g.depends(b, &[c]);
@@ -883,27 +895,35 @@ mod tests {
     #[test]
     fn the_most_used_version_goes_to_the_root() {
         let mut g = Graph::new();
-        let (a, b, d) = (g.package("a", "1"), g.package("b", "1"), g.package("d", "1"));
+        let (a, b, d) = (
+            g.package("a", "1"),
+            g.package("b", "1"),
+            g.package("d", "1"),
+        );
         let (c1, c2) = (g.package("c", "1"), g.package("c", "2"));
         g.depends(0, &[a, b, d]);
         g.depends(a, &[c1]);
         g.depends(b, &[c2]);
         g.depends(d, &[c2]);
-        assert_eq!(
-            g.placed(),
-            ["a=a@1", "a/c=c@1", "b=b@1", "d=d@1", "c=c@2"]
-        );
+        assert_eq!(g.placed(), ["a=a@1", "a/c=c@1", "b=b@1", "d=d@1", "c=c@2"]);
     }
 
     #[test]
     fn a_direct_dependency_keeps_its_place_and_others_nest() {
         let mut g = Graph::new();
-        let (a, c1, c2) = (g.package("a", "1"), g.package("c", "1"), g.package("c", "2"));
+        let (a, c1, c2) = (
+            g.package("a", "1"),
+            g.package("c", "1"),
+            g.package("c", "2"),
+        );
         let x = g.package("x", "1");
         g.depends(0, &[a, c1]);
         g.depends(a, &[c2, x]);
         g.depends(x, &[c2]);
-        assert_eq!(g.placed(), ["a=a@1", "a/c=c@2", "c=c@1", "x=x@1", "x/c=c@2"]);
+        assert_eq!(
+            g.placed(),
+            ["a=a@1", "a/c=c@2", "c=c@1", "x=x@1", "x/c=c@2"]
+        );
     }
 
     #[test]

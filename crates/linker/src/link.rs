@@ -237,7 +237,8 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     if let Some(layout) = &plan.hoisted {
         // Built packages' further copies take the build's result first.
         crate::hoisted_link::copy_to_more_dirs(plan, layout, &|i| plan.packages[i].force_copy)?;
-        return crate::hoisted_link::link_hoisted_bins(plan, layout);
+        let projects = crate::hoisted_link::workspace_projects_in_root(plan, layout);
+        return crate::hoisted_link::link_hoisted_bins(plan, layout, &projects);
     }
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
@@ -640,6 +641,7 @@ fn link_all_bins(
                 own_modules: None,
                 hoisted: hoisted_np,
                 symlinks: plan.prefer_symlinked_executables,
+                shim_projects: false,
             };
             write_bin_dir(&bin_dir, &chosen, node_paths, true, state).map(|_| ())
         })?;
@@ -685,6 +687,7 @@ pub(crate) fn top_level_node_paths<'a>(
         own_modules: modules.filter(|_| renamed && !hidden),
         hoisted,
         symlinks,
+        shim_projects: false,
     }
 }
 
@@ -883,7 +886,10 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
         store_dir: s.store_dir.to_string_lossy().into_owned(),
         virtual_store_dir: virtual_store_text(plan),
         virtual_store_dir_max_length: Some(plan.virtual_store_dir_max_length),
-        hoisted_locations: plan.hoisted.as_ref().map(|layout| hoisted_locations(plan, layout)),
+        hoisted_locations: plan
+            .hoisted
+            .as_ref()
+            .map(|layout| hoisted_locations(plan, layout)),
         injected_deps,
         allow_builds: Some(s.allow_builds.clone()),
     }
@@ -903,7 +909,9 @@ fn hoisted_locations(
             by_dep_path
                 .entry(pkg.dep_path.as_str())
                 .or_default()
-                .push(serde_json::Value::String(rel.to_string_lossy().into_owned()));
+                .push(serde_json::Value::String(
+                    rel.to_string_lossy().into_owned(),
+                ));
         }
     }
     by_dep_path

@@ -88,7 +88,11 @@ pub struct HoistedLayout {
 
 impl HoistedLayout {
     /// `dirs[i]` is the directory of `packages[i]`.
-    pub fn new(packages: &[PlannedPackage], dirs: Vec<PathBuf>, more_dirs: Vec<(usize, PathBuf)>) -> Self {
+    pub fn new(
+        packages: &[PlannedPackage],
+        dirs: Vec<PathBuf>,
+        more_dirs: Vec<(usize, PathBuf)>,
+    ) -> Self {
         let by_dep_path = packages
             .iter()
             .enumerate()

@@ -92,17 +92,26 @@ pub fn apply(
         .map(|pkg| dirs_of.contains_key(pkg.dep_path.as_str()))
         .collect();
     let mut kept = keep.iter();
-    link.packages.retain(|_| kept.next().copied().unwrap_or(false));
+    link.packages
+        .retain(|_| kept.next().copied().unwrap_or(false));
     let mut kept = keep.iter();
-    plan.sources.retain(|_| kept.next().copied().unwrap_or(false));
+    plan.sources
+        .retain(|_| kept.next().copied().unwrap_or(false));
     let mut dirs = Vec::with_capacity(link.packages.len());
     let mut more_dirs = Vec::new();
     for (i, pkg) in link.packages.iter().enumerate() {
-        let mut placed_at = dirs_of.remove(pkg.dep_path.as_str()).unwrap_or_default().into_iter();
+        let mut placed_at = dirs_of
+            .remove(pkg.dep_path.as_str())
+            .unwrap_or_default()
+            .into_iter();
         dirs.push(placed_at.next().unwrap_or_default());
         more_dirs.extend(placed_at.map(|dir| (i, dir)));
     }
-    link.hoisted = Some(tack_linker::HoistedLayout::new(&link.packages, dirs, more_dirs));
+    link.hoisted = Some(tack_linker::HoistedLayout::new(
+        &link.packages,
+        dirs,
+        more_dirs,
+    ));
     link.prefer_symlinked_executables = prefer_symlinked_executables.unwrap_or(true);
 }
 
@@ -127,7 +136,12 @@ pub fn clear_for_import(
         .filter(|old| old.node_linker.as_deref() == Some("hoisted"))
         .and_then(|old| old.hoisted_locations.as_ref());
     for (dep_path, dirs) in locations.into_iter().flatten() {
-        for rel in dirs.as_array().into_iter().flatten().filter_map(|d| d.as_str()) {
+        for rel in dirs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str())
+        {
             // Only a plain relative path below the root: the file may have been edited.
             let rel = Path::new(rel);
             if !rel
@@ -232,7 +246,12 @@ impl Walk<'_> {
                 dir: dir.clone(),
                 depth,
             });
-            self.place(&node.dependencies, &dir.join("node_modules"), depth + 1, out);
+            self.place(
+                &node.dependencies,
+                &dir.join("node_modules"),
+                depth + 1,
+                out,
+            );
         }
     }
 }
@@ -419,7 +438,9 @@ mod tests {
             .snapshots
             .keys()
             .filter(|k| !k.starts_with("@esbuild/") || k.starts_with("@esbuild/linux-x64"))
-            .filter(|k| !k.starts_with("fsevents") && !k.starts_with("@rollup/rollup-linux-arm64-gnu"))
+            .filter(|k| {
+                !k.starts_with("fsevents") && !k.starts_with("@rollup/rollup-linux-arm64-gnu")
+            })
             .cloned()
             .collect();
         let placed = placements(&lockfile, &dir, "node_modules", &selection, &installable);

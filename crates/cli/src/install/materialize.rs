@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use tack_linker::{
-    create_fresh_package_dir_at, import_package_at, ChildLinks, EarlyBins, FilesFrom, ImportOutcome,
-    ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
+    create_fresh_package_dir_at, import_package_at, ChildLinks, EarlyBins, FilesFrom,
+    ImportOutcome, ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 use tack_store_dir::msgpackr::{self, RowView};
 use tack_store_dir::{
@@ -557,7 +557,10 @@ pub fn materialize(
             importer: PackageImporter::for_plan(link),
             child_links: ChildLinks::new(link)?,
             files_dir: store.files_dir(),
-            early_bins: link.hoisted.is_none().then(|| Arc::new(EarlyBins::new(link))),
+            early_bins: link
+                .hoisted
+                .is_none()
+                .then(|| Arc::new(EarlyBins::new(link))),
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.

@@ -1,0 +1,272 @@
+//! `nodeLinker: hoisted`: tack builds the npm-style tree pnpm 12 builds (real package
+//! directories, nested where versions conflict, one `.bin` per `node_modules`), and keeps it
+//! right when the lockfile or the layout changes under an installed tree. Every tree is
+//! compared with real pnpm 12's, path by path.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::json;
+use tack_suite::conformance::{
+    assert_same_tree, clone_inputs, project_tree, publish, resolve_with_pnpm, resolved_project,
+};
+use tack_suite::project::{assert_success, TestProject};
+use tack_suite::{registry, tree};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Asks for the hoisted layout in the project's `pnpm-workspace.yaml`.
+fn set_hoisted(project: &TestProject) {
+    let path = project.dir().join("pnpm-workspace.yaml");
+    let mut text = fs_err::read_to_string(&path).unwrap_or_default();
+    text.push_str("\nnodeLinker: hoisted\n");
+    fs_err::write(&path, text).expect("write pnpm-workspace.yaml");
+}
+
+/// Fails with the differences when the two projects' trees differ.
+fn assert_trees_equal(expected: &TestProject, actual: &TestProject, what: &str) {
+    let differences = tree::diff(&project_tree(expected), &project_tree(actual));
+    assert!(
+        differences.is_empty(),
+        "{what}: tack's tree differs from pnpm 12's ({} differences):\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+fn modules_yaml(project: &TestProject) -> serde_json::Value {
+    let text = fs_err::read_to_string(project.dir().join("node_modules/.modules.yaml"))
+        .expect("read .modules.yaml");
+    serde_json::from_str(&text).expect("parse .modules.yaml")
+}
+
+#[test]
+fn a_hoisted_project_matches_pnpm_and_runs() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    set_hoisted(&reference);
+    let tack = assert_same_tree(&reference, &[]);
+
+    // Real directories, not links; a conflicting version nested below its dependent.
+    let modules = tack.dir().join("node_modules");
+    assert!(fs_err::symlink_metadata(modules.join("is-odd"))
+        .expect("is-odd")
+        .is_dir());
+    assert!(!modules.join(".pnpm/is-odd@3.0.1").exists());
+    let yaml = modules_yaml(&tack);
+    assert_eq!(yaml["nodeLinker"], "hoisted");
+    assert!(yaml["hoistedLocations"]["is-odd@3.0.1"].is_array());
+
+    let node = Command::new("node")
+        .current_dir(tack.dir())
+        .args([
+            "-e",
+            "process.stdout.write(String(require('is-odd')(3)) + require('@tack-test/scoped'))",
+        ])
+        .output()
+        .expect("run node");
+    assert_success(&node, "node -e require(...)");
+    let bin = Command::new(modules.join(".bin/tack-bin-string"))
+        .current_dir(tack.dir())
+        .output()
+        .expect("run the bin");
+    assert_success(&bin, "node_modules/.bin/tack-bin-string");
+}
+
+#[test]
+fn a_hoisted_workspace_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    set_hoisted(&reference);
+    assert_same_tree(&reference, &[]);
+}
+
+#[test]
+fn a_hoisted_production_install_matches_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    set_hoisted(&reference);
+    assert_same_tree(&reference, &["--prod"]);
+}
+
+/// Two versions of one package, which the hoister places in the root or below a dependent
+/// depending on who else needs them.
+fn publish_conflict(registry: &tack_test_registry::TestRegistry) {
+    for version in ["1.0.0", "2.0.0"] {
+        publish(
+            registry,
+            "hoist-leaf",
+            version,
+            json!({"bin": {"hoist-leaf": "index.js"}}),
+        );
+    }
+    publish(
+        registry,
+        "hoist-a",
+        "1.0.0",
+        json!({"dependencies": {"hoist-leaf": "1.0.0"}}),
+    );
+    publish(
+        registry,
+        "hoist-b",
+        "1.0.0",
+        json!({"dependencies": {"hoist-leaf": "2.0.0"}}),
+    );
+}
+
+/// A changed lockfile over an installed hoisted tree: the versions swap places (the one in
+/// the root goes below its dependent and the other way round), a package goes away, and the
+/// tree afterwards is the one pnpm 12 leaves after the same two installs.
+#[test]
+fn a_changed_lockfile_moves_versions_over_an_installed_hoisted_tree() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    let before = resolved_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-a": "1.0.0", "hoist-b": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    set_hoisted(&before);
+    let after = resolved_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-b": "1.0.0", "hoist-leaf": "2.0.0"}}"#,
+        &registry.url(),
+    );
+    set_hoisted(&after);
+
+    let (tack, pnpm) = (clone_inputs(&before), clone_inputs(&before));
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install (before)",
+    );
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install (before)",
+    );
+    let leaf = |project: &TestProject, at: &str| -> String {
+        let text = fs_err::read_to_string(project.dir().join(at).join("package.json"))
+            .expect("leaf manifest");
+        serde_json::from_str::<serde_json::Value>(&text).expect("manifest")["version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(leaf(&tack, "node_modules/hoist-leaf"), "1.0.0");
+    assert_eq!(
+        leaf(&tack, "node_modules/hoist-b/node_modules/hoist-leaf"),
+        "2.0.0"
+    );
+
+    for project in [&tack, &pnpm] {
+        for file in ["package.json", "pnpm-lock.yaml"] {
+            fs_err::copy(after.dir().join(file), project.dir().join(file)).expect("copy input");
+        }
+    }
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install (after)",
+    );
+    assert_eq!(leaf(&tack, "node_modules/hoist-leaf"), "2.0.0");
+    assert!(!tack.dir().join("node_modules/hoist-a").exists());
+    assert!(!tack
+        .dir()
+        .join("node_modules/hoist-b/node_modules/hoist-leaf")
+        .exists());
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install (after)",
+    );
+    assert_trees_equal(&pnpm, &tack, "after the lockfile changed");
+}
+
+/// From the isolated layout to the hoisted one and back, over the same tree: each time the
+/// tree is the one pnpm 12 leaves after the same installs.
+#[test]
+fn switching_between_isolated_and_hoisted_rebuilds_the_tree() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    let isolated = resolved_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-a": "1.0.0", "hoist-b": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    let hoisted = clone_inputs(&isolated);
+    set_hoisted(&hoisted);
+
+    let (tack, pnpm) = (clone_inputs(&isolated), clone_inputs(&isolated));
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack (isolated)",
+    );
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm (isolated)",
+    );
+    for (layout, what) in [(&hoisted, "to hoisted"), (&isolated, "back to isolated")] {
+        for project in [&tack, &pnpm] {
+            fs_err::copy(
+                layout.dir().join("pnpm-workspace.yaml"),
+                project.dir().join("pnpm-workspace.yaml"),
+            )
+            .expect("copy pnpm-workspace.yaml");
+        }
+        assert_success(&tack.tack(&["install", "--frozen-lockfile"]), what);
+        assert_success(&pnpm.pnpm(&["install", "--frozen-lockfile"]), what);
+        assert_trees_equal(&pnpm, &tack, what);
+    }
+}
+
+/// A package directory the tree lost is put back, and nothing else is imported again; a
+/// second install is a no-op.
+#[test]
+fn a_hoisted_tree_is_repaired_and_then_up_to_date() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    let project = resolved_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-a": "1.0.0", "hoist-b": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    set_hoisted(&project);
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "first install",
+    );
+    let nested = project
+        .dir()
+        .join("node_modules/hoist-b/node_modules/hoist-leaf");
+    let kept = project.dir().join("node_modules/hoist-a/index.js");
+    let kept_inode = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&kept).expect("stat"));
+    fs_err::remove_dir_all(&nested).expect("remove a nested package");
+    assert_success(&project.tack(&["install", "--frozen-lockfile"]), "repair");
+    assert!(nested.join("package.json").is_file());
+    let inode = std::os::unix::fs::MetadataExt::ino(&fs_err::metadata(&kept).expect("stat"));
+    assert_eq!(inode, kept_inode, "an intact package was imported again");
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "third install");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Lockfile is up to date"),
+        "not a no-op:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_filtered_hoisted_install_is_refused_before_anything_is_written() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    set_hoisted(&reference);
+    let project = clone_inputs(&reference);
+    let out = project.tack(&["install", "--frozen-lockfile", "--filter", "a"]);
+    assert!(
+        !out.status.success(),
+        "a filtered hoisted install succeeded"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ERR_TACK_UNSUPPORTED_SETTING") && stderr.contains("--filter"),
+        "{stderr}"
+    );
+    assert!(!project.dir().join("node_modules").exists());
+}
