@@ -270,3 +270,90 @@ fn a_filtered_hoisted_install_is_refused_before_anything_is_written() {
     );
     assert!(!project.dir().join("node_modules").exists());
 }
+
+/// Approved builds run in the hoisted directories, dependencies first, with the tree's
+/// `.bin` directories on PATH; the tree afterwards is pnpm 12's, built files included.
+#[test]
+fn builds_run_in_the_hoisted_directories_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolved_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"tack-build-parent": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    let path = reference.dir().join("pnpm-workspace.yaml");
+    let mut text = fs_err::read_to_string(&path).expect("read pnpm-workspace.yaml");
+    text.push_str("allowBuilds:\n  tack-build-dep: true\n  tack-build-parent: true\n");
+    fs_err::write(&path, text).expect("write pnpm-workspace.yaml");
+    set_hoisted(&reference);
+
+    let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    let log = fs_err::read_to_string(tack.dir().join("build-log.txt")).expect("build log");
+    assert_eq!(
+        log,
+        "tack-build-dep preinstall\ntack-build-dep postinstall\ntack-build-parent install\n"
+    );
+    assert!(tack
+        .dir()
+        .join("node_modules/tack-build-dep/built.txt")
+        .is_file());
+    assert_trees_equal(&pnpm, &tack, "after the builds");
+}
+
+/// A package that builds, placed in two directories: it is built once and the other
+/// directory gets the built copy, as pnpm 12 does.
+#[test]
+fn a_package_built_in_two_places_is_built_once_and_copied() {
+    let registry = registry::start();
+    let build = "node -e \"require('fs').appendFileSync(process.env.INIT_CWD + '/builds.txt', 'built\\n'); require('fs').writeFileSync('built.txt', 'yes')\"";
+    publish(
+        &registry,
+        "hoist-built",
+        "1.0.0",
+        json!({"scripts": {"postinstall": build}}),
+    );
+    publish(&registry, "hoist-built", "2.0.0", json!({}));
+    for user in ["hoist-user-a", "hoist-user-b"] {
+        publish(
+            &registry,
+            user,
+            "1.0.0",
+            json!({"dependencies": {"hoist-built": "1.0.0"}}),
+        );
+    }
+    let reference = resolved_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-built": "2.0.0", "hoist-user-a": "1.0.0", "hoist-user-b": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    let path = reference.dir().join("pnpm-workspace.yaml");
+    let mut text = fs_err::read_to_string(&path).expect("read pnpm-workspace.yaml");
+    text.push_str("allowBuilds:\n  hoist-built: true\n");
+    fs_err::write(&path, text).expect("write pnpm-workspace.yaml");
+    set_hoisted(&reference);
+
+    let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    for user in ["hoist-user-a", "hoist-user-b"] {
+        let built = tack.dir().join(format!(
+            "node_modules/{user}/node_modules/hoist-built/built.txt"
+        ));
+        assert!(built.is_file(), "{} is missing", built.display());
+    }
+    let builds = fs_err::read_to_string(tack.dir().join("builds.txt")).expect("builds.txt");
+    assert_eq!(builds, "built\n", "built more than once");
+    assert_trees_equal(&pnpm, &tack, "after the builds");
+}

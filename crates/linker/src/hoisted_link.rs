@@ -39,7 +39,7 @@ pub(crate) fn finish_hoisted(
         }
     }
     let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
-    copy_to_more_dirs(plan, layout, &|_| true)?;
+    copy_to_more_dirs(plan, layout, &|i| Some(plan.packages[i].force_copy))?;
     for importer in &plan.importers {
         let modules = importer.dir.join(&plan.modules_dir_name);
         for dep in &importer.deps {
@@ -140,24 +140,35 @@ fn link_workspace_projects(
 }
 
 /// Makes each further directory of a package a copy of its first: hard links to the same
-/// files, or copies for a package that builds (its first directory is built, and the copies
-/// take its result). `which` picks the packages (by index) to copy again.
+/// files, or copies (`Some(true)`) for a package that builds. `which` says, per package
+/// index, whether to copy it (`None`: leave its further directories alone) and how.
 pub(crate) fn copy_to_more_dirs(
     plan: &LinkPlan,
     layout: &HoistedLayout,
-    which: &(dyn Fn(usize) -> bool + Sync),
+    which: &(dyn Fn(usize) -> Option<bool> + Sync),
 ) -> Result<(), LinkError> {
     let importer = PackageImporter::for_plan(plan);
-    layout
-        .more_dirs
-        .par_iter()
-        .filter(|(i, _)| which(*i))
-        .try_for_each(|(i, dir)| {
-            let (Some(pkg), Some(first)) = (plan.packages.get(*i), layout.dirs.get(*i)) else {
-                return Ok(());
-            };
-            replicate(first, dir, pkg.force_copy, &importer, &pkg.dep_path)
-        })
+    layout.more_dirs.par_iter().try_for_each(|(i, dir)| {
+        let (Some(pkg), Some(first)) = (plan.packages.get(*i), layout.dirs.get(*i)) else {
+            return Ok(());
+        };
+        match which(*i) {
+            Some(copy) => replicate(first, dir, copy, &importer, &pkg.dep_path),
+            None => Ok(()),
+        }
+    })
+}
+
+/// After the builds: the further directories of the packages `built` names take a copy of
+/// the built first directory (pnpm 12 builds a package once and copies the result).
+pub fn copy_built_packages(
+    plan: &LinkPlan,
+    built: &(dyn Fn(usize) -> bool + Sync),
+) -> Result<(), LinkError> {
+    match &plan.hoisted {
+        Some(layout) => copy_to_more_dirs(plan, layout, &|i| built(i).then_some(true)),
+        None => Ok(()),
+    }
 }
 
 /// `dst` becomes a copy of the package at `src` (its own `node_modules` left out on both
@@ -180,6 +191,37 @@ fn replicate(
     let mut files = Vec::new();
     collect_files(src, Path::new(""), true, &mut files)
         .map_err(|e| LinkError::io("read directory", src, package, e))?;
+    if copy {
+        // What a build left in its own `node_modules` (its `TMPDIR`, `.tmp`) goes along, as
+        // pnpm 12 copies it; the packages placed there and the `.bin` are the layout's.
+        let modules = src.join("node_modules");
+        let rel_modules = Path::new("node_modules");
+        let entries = match std::fs::read_dir(&modules) {
+            Ok(entries) => entries.collect::<Result<Vec<_>, _>>(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+        .map_err(|e| LinkError::io("read directory", &modules, package, e))?;
+        let mut hidden: Vec<_> = entries
+            .into_iter()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.') && e.file_name() != ".bin")
+            .collect();
+        hidden.sort_by_key(|e| e.file_name());
+        for entry in hidden {
+            let rel = rel_modules.join(entry.file_name());
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_dir {
+                files.push((rel_modules.to_path_buf(), Entry::Dir));
+                files.push((rel.clone(), Entry::Dir));
+                collect_files(&entry.path(), &rel, false, &mut files)
+                    .map_err(|e| LinkError::io("read directory", entry.path(), package, e))?;
+            } else {
+                files.push((rel_modules.to_path_buf(), Entry::Dir));
+                files.push((rel, Entry::File));
+            }
+        }
+    }
+    // Stable: parents stay before their children.
     files.sort_by_key(|(rel, _)| rel == Path::new(COMPLETION_MARKER));
     for (rel, kind) in files {
         let (from, to) = (src.join(&rel), dst.join(&rel));

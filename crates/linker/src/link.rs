@@ -235,8 +235,6 @@ pub fn link_top_level(plan: &LinkPlan) -> Result<Vec<Hoisted>, LinkError> {
 /// Shims whose text is unchanged are left alone.
 pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     if let Some(layout) = &plan.hoisted {
-        // Built packages' further copies take the build's result first.
-        crate::hoisted_link::copy_to_more_dirs(plan, layout, &|i| plan.packages[i].force_copy)?;
         let projects = crate::hoisted_link::workspace_projects_in_root(plan, layout);
         return crate::hoisted_link::link_hoisted_bins(plan, layout, &projects);
     }

@@ -966,6 +966,15 @@ pub fn run(
         reporter,
     );
     if built.is_ok() && builds.changed_packages() {
+        // A package built in its first hoisted directory is copied to its others.
+        let copied: Vec<bool> = materialized
+            .preps
+            .iter()
+            .map(|prep| prep.as_ref().is_some_and(|prep| prep.force_copy))
+            .collect();
+        tack_linker::copy_built_packages(&install_plan.link, &|i| {
+            copied.get(i).copied().unwrap_or(false)
+        })?;
         // Scripts may have replaced bin targets (a native binary instead of a JS launcher).
         tack_linker::relink_bins(&install_plan.link)?;
     }
