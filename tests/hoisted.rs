@@ -357,3 +357,37 @@ fn a_package_built_in_two_places_is_built_once_and_copied() {
     assert_eq!(builds, "built\n", "built more than once");
     assert_trees_equal(&pnpm, &tack, "after the builds");
 }
+
+/// One package resolved with two versions of its peer (two snapshots of one version): the
+/// hoisted tree places them as pnpm 12 does.
+#[test]
+fn peer_variants_of_one_version_are_placed_like_pnpm() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    publish(
+        &registry,
+        "hoist-peer-user",
+        "1.0.0",
+        json!({"peerDependencies": {"hoist-leaf": "*"}}),
+    );
+    for (name, leaf) in [("hoist-pa", "1.0.0"), ("hoist-pb", "2.0.0")] {
+        publish(
+            &registry,
+            name,
+            "1.0.0",
+            json!({"dependencies": {"hoist-leaf": leaf, "hoist-peer-user": "1.0.0"}}),
+        );
+    }
+    let reference = resolved_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-pa": "1.0.0", "hoist-pb": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    let lockfile = fs_err::read_to_string(reference.dir().join("pnpm-lock.yaml")).expect("lockfile");
+    assert!(
+        lockfile.contains("hoist-peer-user@1.0.0(hoist-leaf@1.0.0)")
+            && lockfile.contains("hoist-peer-user@1.0.0(hoist-leaf@2.0.0)"),
+        "two peer variants expected:\n{lockfile}"
+    );
+    set_hoisted(&reference);
+    assert_same_tree(&reference, &[]);
+}

@@ -91,6 +91,46 @@ pub fn apply(
         .iter()
         .map(|pkg| dirs_of.contains_key(pkg.dep_path.as_str()))
         .collect();
+    // The hoister places one snapshot of each version (its first peer variant); edges to
+    // the others lead to that one, as in pnpm 12.
+    let placed_version: HashMap<(&str, &str), &str> = link
+        .packages
+        .iter()
+        .zip(&keep)
+        .filter(|(_, kept)| **kept)
+        .map(|(pkg, _)| ((pkg.name.as_str(), pkg.version.as_str()), pkg.dep_path.as_str()))
+        .collect();
+    let same_version: HashMap<String, String> = link
+        .packages
+        .iter()
+        .zip(&keep)
+        .filter(|(_, kept)| !**kept)
+        .filter_map(|(pkg, _)| {
+            let placed = placed_version.get(&(pkg.name.as_str(), pkg.version.as_str()))?;
+            Some((pkg.dep_path.clone(), placed.to_string()))
+        })
+        .collect();
+    let redirect = |target: &mut tack_linker::ChildTarget| {
+        if let tack_linker::ChildTarget::DepPath(dep_path) = target {
+            if let Some(placed) = same_version.get(dep_path.as_str()) {
+                *dep_path = placed.clone();
+            }
+        }
+    };
+    for pkg in &mut link.packages {
+        for (_, target) in pkg
+            .children
+            .iter_mut()
+            .chain(pkg.unlinked_optional_children.iter_mut())
+        {
+            redirect(target);
+        }
+    }
+    for importer in &mut link.importers {
+        for dep in &mut importer.deps {
+            redirect(&mut dep.target);
+        }
+    }
     let mut kept = keep.iter();
     link.packages
         .retain(|_| kept.next().copied().unwrap_or(false));
