@@ -382,7 +382,8 @@ fn peer_variants_of_one_version_are_placed_like_pnpm() {
         r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-pa": "1.0.0", "hoist-pb": "1.0.0"}}"#,
         &registry.url(),
     );
-    let lockfile = fs_err::read_to_string(reference.dir().join("pnpm-lock.yaml")).expect("lockfile");
+    let lockfile =
+        fs_err::read_to_string(reference.dir().join("pnpm-lock.yaml")).expect("lockfile");
     assert!(
         lockfile.contains("hoist-peer-user@1.0.0(hoist-leaf@1.0.0)")
             && lockfile.contains("hoist-peer-user@1.0.0(hoist-leaf@2.0.0)"),

@@ -212,7 +212,7 @@ fn git_dependencies_that_cannot_be_fetched_fail_clearly_and_record_nothing() {
     }
 }
 
-/// Settings that ask for something tack does not do (pnpm's hoisted or Plug'n'Play linker, the
+/// Settings that ask for something tack does not do (pnpm's Plug'n'Play linker, the
 /// global virtual store, no symlinks, a lockfile per project, config dependencies) are refused
 /// before anything is fetched or written, also over a tree installed before the setting
 /// appeared. (tack read them and built its isolated tree anyway.)
@@ -223,7 +223,6 @@ fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
     // environment or the command line, where pnpm 12 takes it from as well.
     type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, Option<&'a str>);
     let cases: Vec<Case> = vec![
-        ("nodeLinker: hoisted", None, None),
         ("nodeLinker: pnp", None, None),
         ("enableGlobalVirtualStore: true", None, None),
         ("symlink: false", None, None),
@@ -243,8 +242,8 @@ fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
             None,
         ),
         (
-            "nodeLinker: hoisted",
-            Some(("PNPM_CONFIG_NODE_LINKER", "hoisted")),
+            "nodeLinker: pnp",
+            Some(("PNPM_CONFIG_NODE_LINKER", "pnp")),
             None,
         ),
         (

@@ -403,7 +403,7 @@ impl Hoister {
         }
         let mut keys: Vec<((Name, Name), usize)> = self.preference_map(root).into_iter().collect();
         // Stable: equal counts keep the order of discovery.
-        keys.sort_by(|a, b| b.1.cmp(&a.1));
+        keys.sort_by_key(|key| std::cmp::Reverse(key.1));
         for ((name, ident), _) in keys {
             if work.peer_names.contains(&name) {
                 continue;

@@ -98,7 +98,12 @@ pub fn apply(
         .iter()
         .zip(&keep)
         .filter(|(_, kept)| **kept)
-        .map(|(pkg, _)| ((pkg.name.as_str(), pkg.version.as_str()), pkg.dep_path.as_str()))
+        .map(|(pkg, _)| {
+            (
+                (pkg.name.as_str(), pkg.version.as_str()),
+                pkg.dep_path.as_str(),
+            )
+        })
         .collect();
     let same_version: HashMap<String, String> = link
         .packages
@@ -339,7 +344,7 @@ fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>) -> HoistInput {
         merged
     };
     if selection.importer_ids.iter().any(|id| id == ".") {
-        let children = builder.to_tree(&importer_deps("."));
+        let children = builder.nodes_for(&importer_deps("."));
         builder.input.nodes[0].dependencies = children;
     }
     let mut projects: Vec<&String> = lockfile
@@ -350,7 +355,7 @@ fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>) -> HoistInput {
     projects.sort();
     for id in projects {
         let encoded = encode_uri_component(id);
-        let children = builder.to_tree(&importer_deps(id));
+        let children = builder.nodes_for(&importer_deps(id));
         builder.input.nodes.push(InputNode {
             name: encoded.clone(),
             ident_name: encoded,
@@ -377,7 +382,7 @@ struct GraphBuilder<'l> {
 }
 
 impl GraphBuilder<'_> {
-    fn to_tree(&mut self, deps: &[(String, String)]) -> Vec<usize> {
+    fn nodes_for(&mut self, deps: &[(String, String)]) -> Vec<usize> {
         let mut nodes = Vec::with_capacity(deps.len());
         for (alias, reference) in deps {
             // `link:` dependencies are symlinks made apart from the hoisted tree.
@@ -425,7 +430,7 @@ impl GraphBuilder<'_> {
                 .map(|(a, r)| (a.to_string(), r.to_string()))
                 .collect();
             children.sort_by(|a, b| a.0.cmp(&b.0));
-            let children = self.to_tree(&children);
+            let children = self.nodes_for(&children);
             self.input.nodes[node].dependencies = children;
             nodes.push(node);
         }

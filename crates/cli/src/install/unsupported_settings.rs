@@ -1,6 +1,6 @@
-//! Settings that ask for something tack does not do. tack builds pnpm's isolated layout from
-//! one shared lockfile; a project that asks for pnpm's hoisted or Plug'n'Play layout, for the
-//! global virtual store, for no symlinks, for a lockfile per project, or for config
+//! Settings that ask for something tack does not do. tack builds pnpm's isolated and hoisted
+//! layouts from one shared lockfile; a project that asks for pnpm's Plug'n'Play layout, for
+//! the global virtual store, for no symlinks, for a lockfile per project, or for config
 //! dependencies (installed into `node_modules/.pnpm-config` before anything else), or for
 //! another store index, no lockfile or no `node_modules` would otherwise get a tree it did not
 //! ask for: these settings used to be read and ignored. Such an
@@ -115,8 +115,8 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
             "ERR_TACK_UNSUPPORTED_SETTING",
             format!(
                 "`{setting}` asks for something tack does not do: tack installs pnpm's isolated \
-                 layout (nodeLinker: isolated) from one shared lockfile, without config \
-                 dependencies"
+                 and hoisted layouts (nodeLinker: isolated or hoisted) from one shared \
+                 lockfile, without config dependencies"
             ),
         )
         .with_help(
