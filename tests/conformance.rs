@@ -1986,7 +1986,7 @@ fn pnpm_install_flags_are_accepted_like_pnpm() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let out = project.tack(&["install", "--config.node-linker=hoisted"]);
+    let out = project.tack(&["install", "--config.node-linker=pnp"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ERR_TACK_UNSUPPORTED_SETTING"));
     let out = project.tack(&["install", "--lockfile-only"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
