@@ -392,3 +392,34 @@ fn peer_variants_of_one_version_are_placed_like_pnpm() {
     set_hoisted(&reference);
     assert_same_tree(&reference, &[]);
 }
+
+/// An alias that would climb out of `node_modules`, on a dependency of a package this host
+/// skips (so the isolated plan never reads it, but the hoister places it): refused with
+/// pnpm's code before anything is written.
+#[test]
+fn an_alias_that_climbs_out_is_refused_in_the_hoisted_layout() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    set_hoisted(&reference);
+    let project = clone_inputs(&reference);
+    let path = project.dir().join("pnpm-lock.yaml");
+    let lockfile = fs_err::read_to_string(&path).expect("lockfile");
+    let (head, snapshots) = lockfile.split_once("\nsnapshots:\n").expect("snapshots");
+    let line = snapshots
+        .lines()
+        .find(|l| l.starts_with("  only-darwin@1.0.0:"))
+        .expect("the skipped package's snapshot");
+    let tampered = snapshots.replacen(
+        line,
+        "  only-darwin@1.0.0:\n    dependencies:\n      '../../evil': is-number@6.0.0",
+        1,
+    );
+    fs_err::write(&path, format!("{head}\nsnapshots:\n{tampered}")).expect("write lockfile");
+
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "installed:\n{stderr}");
+    assert!(stderr.contains("ERR_PNPM_INVALID_PACKAGE_NAME"), "{stderr}");
+    assert!(!project.dir().join("evil").exists());
+    assert!(!project.dir().join("node_modules").exists());
+}

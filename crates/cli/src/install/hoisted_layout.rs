@@ -16,7 +16,7 @@ use indexmap::IndexMap;
 use tack_linker::hoisted_tree::{hoist, HoistInput, InputNode, NodeKind, PlacedNode};
 use tack_lockfile::{ref_to_dep_path, Lockfile};
 
-use super::plan::{importer_dir, InstallPlan, Selection};
+use super::plan::{check_package_name, importer_dir, InstallPlan, Selection};
 use crate::error::CliError;
 
 /// One package directory of the hoisted layout.
@@ -38,7 +38,7 @@ pub fn placements(
     modules_dir: &str,
     selection: &Selection<'_>,
     installable: &HashSet<String>,
-) -> Vec<Placement> {
+) -> Result<Vec<Placement>, CliError> {
     let input = input_graph(lockfile, selection);
     let tree = hoist(&input, &HashMap::new());
     let mut out = Vec::new();
@@ -46,7 +46,7 @@ pub fn placements(
         lockfile,
         installable,
     };
-    walk.place(&tree.dependencies, &root.join(modules_dir), 0, &mut out);
+    walk.place(&tree.dependencies, &root.join(modules_dir), 0, &mut out)?;
     for project in &tree.dependencies {
         if let Some(id) = project
             .references
@@ -54,10 +54,10 @@ pub fn placements(
             .and_then(|r| r.strip_prefix("workspace:"))
         {
             let modules = importer_dir(root, id).join(modules_dir);
-            walk.place(&project.dependencies, &modules, 0, &mut out);
+            walk.place(&project.dependencies, &modules, 0, &mut out)?;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Turns `plan` (one package per installable snapshot, for the isolated layout) into the
@@ -70,7 +70,7 @@ pub fn apply(
     selection: &Selection<'_>,
     installable: &HashSet<String>,
     prefer_symlinked_executables: Option<bool>,
-) {
+) -> Result<(), CliError> {
     let link = &mut plan.link;
     let placed = placements(
         lockfile,
@@ -78,7 +78,7 @@ pub fn apply(
         &link.modules_dir_name,
         selection,
         installable,
-    );
+    )?;
     let mut dirs_of: HashMap<&str, Vec<PathBuf>> = HashMap::new();
     for placement in &placed {
         dirs_of
@@ -158,6 +158,7 @@ pub fn apply(
         more_dirs,
     ));
     link.prefer_symlinked_executables = prefer_symlinked_executables.unwrap_or(true);
+    Ok(())
 }
 
 /// Before the imports: every directory the last install placed (`.modules.yaml`'s
@@ -275,7 +276,13 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn place(&self, nodes: &[PlacedNode], modules: &Path, depth: usize, out: &mut Vec<Placement>) {
+    fn place(
+        &self,
+        nodes: &[PlacedNode],
+        modules: &Path,
+        depth: usize,
+        out: &mut Vec<Placement>,
+    ) -> Result<(), CliError> {
         for node in nodes {
             let Some(dep_path) = node.references.first() else {
                 continue;
@@ -285,6 +292,8 @@ impl Walk<'_> {
             {
                 continue;
             }
+            // The alias names a directory: `name` or `@scope/name`, nothing that climbs out.
+            check_package_name(&node.name, dep_path)?;
             let dir = modules.join(&node.name);
             out.push(Placement {
                 dep_path: dep_path.clone(),
@@ -296,8 +305,9 @@ impl Walk<'_> {
                 &dir.join("node_modules"),
                 depth + 1,
                 out,
-            );
+            )?;
         }
+        Ok(())
     }
 }
 
@@ -495,7 +505,8 @@ mod tests {
             optional: true,
         };
         let root = Path::new("/project");
-        let placed = placements(&lockfile, root, "node_modules", &selection, &installable);
+        let placed = placements(&lockfile, root, "node_modules", &selection, &installable)
+            .expect("placements");
         let mut ours: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for placement in &placed {
             let rel = placement.dir.strip_prefix(root).expect("below the root");

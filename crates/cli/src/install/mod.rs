@@ -581,7 +581,7 @@ pub fn run(
             &selection,
             &installable,
             config.settings.prefer_symlinked_executables,
-        );
+        )?;
     }
 
     tack_fs::phase_timer::mark("plan");

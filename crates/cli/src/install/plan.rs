@@ -383,7 +383,7 @@ fn unsupported_resolution(dep_path: &str, resolution: &Resolution) -> CliError {
 /// Refuses a package name that could escape `node_modules` when used as a path: pnpm only
 /// accepts npm package names (`name` or `@scope/name`, no `.`/`..` segments, no separators
 /// beyond the scope's).
-fn check_package_name(name: &str, dep_path: &str) -> Result<(), CliError> {
+pub(super) fn check_package_name(name: &str, dep_path: &str) -> Result<(), CliError> {
     let segments: Vec<&str> = name.split('/').collect();
     let valid_segment = |s: &str| {
         !s.is_empty()
