@@ -8,7 +8,8 @@ use std::process::Command;
 
 use serde_json::json;
 use tack_suite::conformance::{
-    assert_same_tree, clone_inputs, project_tree, publish, resolve_with_pnpm, resolved_project,
+    assert_same_tree, clone_inputs, comparable_output, project_tree, publish, resolve_with_pnpm,
+    resolved_project,
 };
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::{registry, tree};
@@ -75,6 +76,26 @@ fn a_hoisted_project_matches_pnpm_and_runs() {
         .output()
         .expect("run the bin");
     assert_success(&bin, "node_modules/.bin/tack-bin-string");
+}
+
+/// What an install prints in the hoisted layout, fresh and then as a no-op.
+#[test]
+fn a_hoisted_install_says_what_pnpm_says() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    set_hoisted(&reference);
+    let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
+    for round in ["fresh", "no-op"] {
+        let ours = tack.tack(&["install", "--frozen-lockfile", "--ignore-scripts"]);
+        let theirs = pnpm.pnpm(&["install", "--frozen-lockfile", "--ignore-scripts"]);
+        assert_success(&ours, round);
+        assert_success(&theirs, round);
+        assert_eq!(
+            comparable_output(&ours.stdout),
+            comparable_output(&theirs.stdout),
+            "{round}: tack's output, then pnpm's"
+        );
+    }
 }
 
 #[test]

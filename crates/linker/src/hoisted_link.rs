@@ -39,7 +39,20 @@ pub(crate) fn finish_hoisted(
         }
     }
     let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
-    copy_to_more_dirs(plan, layout, &|i| Some(plan.packages[i].force_copy))?;
+    // A further directory is made again when its first one was imported by this install,
+    // or when it is not complete (cleared before the imports, or never made).
+    let reused =
+        |i: usize| summary.outcomes.get(&plan.packages[i].dep_path) == Some(&ImportOutcome::Reused);
+    report.copies = layout
+        .more_dirs
+        .iter()
+        .filter(|(i, dir)| !(reused(*i) && dir.join(COMPLETION_MARKER).is_file()))
+        .cloned()
+        .collect();
+    let again: HashSet<&Path> = report.copies.iter().map(|(_, dir)| dir.as_path()).collect();
+    copy_to_more_dirs(plan, layout, &|i, dir| {
+        again.contains(dir).then_some(plan.packages[i].force_copy)
+    })?;
     for importer in &plan.importers {
         let modules = importer.dir.join(&plan.modules_dir_name);
         for dep in &importer.deps {
@@ -141,18 +154,18 @@ fn link_workspace_projects(
 
 /// Makes each further directory of a package a copy of its first: hard links to the same
 /// files, or copies (`Some(true)`) for a package that builds. `which` says, per package
-/// index, whether to copy it (`None`: leave its further directories alone) and how.
+/// index and further directory, whether to copy it (`None`: leave it alone) and how.
 pub(crate) fn copy_to_more_dirs(
     plan: &LinkPlan,
     layout: &HoistedLayout,
-    which: &(dyn Fn(usize) -> Option<bool> + Sync),
+    which: &(dyn Fn(usize, &Path) -> Option<bool> + Sync),
 ) -> Result<(), LinkError> {
     let importer = PackageImporter::for_plan(plan);
     layout.more_dirs.par_iter().try_for_each(|(i, dir)| {
         let (Some(pkg), Some(first)) = (plan.packages.get(*i), layout.dirs.get(*i)) else {
             return Ok(());
         };
-        match which(*i) {
+        match which(*i, dir) {
             Some(copy) => replicate(first, dir, copy, &importer, &pkg.dep_path),
             None => Ok(()),
         }
@@ -166,7 +179,7 @@ pub fn copy_built_packages(
     built: &(dyn Fn(usize) -> bool + Sync),
 ) -> Result<(), LinkError> {
     match &plan.hoisted {
-        Some(layout) => copy_to_more_dirs(plan, layout, &|i| built(i).then_some(true)),
+        Some(layout) => copy_to_more_dirs(plan, layout, &|i, _| built(i).then_some(true)),
         None => Ok(()),
     }
 }

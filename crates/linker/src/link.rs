@@ -79,6 +79,9 @@ pub struct LinkReport {
     pub hoisted: Vec<Hoisted>,
     /// Warnings to show the user (skipped bins, …).
     pub warnings: Vec<String>,
+    /// Hoisted layout: the further directories of packages placed more than once that were
+    /// made (as copies of the first) by this install, `(package index, dir)`.
+    pub copies: Vec<(usize, PathBuf)>,
 }
 
 /// Links the whole plan: imports every package (in parallel), then [`finish`].

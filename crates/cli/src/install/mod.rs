@@ -951,7 +951,13 @@ pub fn run(
                     == Some(&tack_linker::ImportOutcome::Reused)
         })
         .count();
-    let added = report.imported + report.repaired + linked_anew;
+    // pnpm 12 counts each directory of the hoisted layout it makes, copies included.
+    for (i, _) in &report.copies {
+        reporter.emit(Event::Imported {
+            package_id: install_plan.sources[*i].package_id.clone(),
+        });
+    }
+    let added = report.imported + report.repaired + linked_anew + report.copies.len();
     let removed = dropped_since_recorded.unwrap_or(report.removed_packages.len());
     let quiet = nothing_to_import && added == 0 && removed == 0;
     if !quiet {

@@ -128,7 +128,12 @@ pub(super) fn summary(
         .outcomes
         .values()
         .any(|outcome| *outcome != ImportOutcome::Reused);
-    if selection.project_optional() && (linked_any || !matches!(recorded, Recorded::Same)) {
+    // (Not in the hoisted layout, where pnpm 12 lists no skipped package.)
+    let isolated = plan.link.hoisted.is_none();
+    if isolated
+        && selection.project_optional()
+        && (linked_any || !matches!(recorded, Recorded::Same))
+    {
         entries.extend(skipped_own_optional(plan, wanted, &root.id));
     }
     entries
