@@ -20,12 +20,32 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Asks for the hoisted layout in the project's `pnpm-workspace.yaml`.
-fn set_hoisted(project: &TestProject) {
+/// Appends `settings` to the project's `pnpm-workspace.yaml`.
+fn add_settings(project: &TestProject, settings: &str) {
     let path = project.dir().join("pnpm-workspace.yaml");
     let mut text = fs_err::read_to_string(&path).unwrap_or_default();
-    text.push_str("\nnodeLinker: hoisted\n");
+    text.push('\n');
+    text.push_str(settings);
     fs_err::write(&path, text).expect("write pnpm-workspace.yaml");
+}
+
+/// Asks for the hoisted layout in the project's `pnpm-workspace.yaml`.
+fn set_hoisted(project: &TestProject) {
+    add_settings(project, "nodeLinker: hoisted\n");
+}
+
+/// Two copies of `reference`, installed by tack and by pnpm (scripts run): `(tack, pnpm)`.
+fn install_both(reference: &TestProject) -> (TestProject, TestProject) {
+    let (tack, pnpm) = (clone_inputs(reference), clone_inputs(reference));
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    (tack, pnpm)
 }
 
 /// Fails with the differences when the two projects' trees differ.
@@ -301,21 +321,12 @@ fn builds_run_in_the_hoisted_directories_like_pnpm() {
         r#"{"name": "p", "version": "1.0.0", "dependencies": {"tack-build-parent": "1.0.0"}}"#,
         &registry.url(),
     );
-    let path = reference.dir().join("pnpm-workspace.yaml");
-    let mut text = fs_err::read_to_string(&path).expect("read pnpm-workspace.yaml");
-    text.push_str("allowBuilds:\n  tack-build-dep: true\n  tack-build-parent: true\n");
-    fs_err::write(&path, text).expect("write pnpm-workspace.yaml");
+    add_settings(
+        &reference,
+        "allowBuilds:\n  tack-build-dep: true\n  tack-build-parent: true\n",
+    );
     set_hoisted(&reference);
-
-    let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack install",
-    );
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm install",
-    );
+    let (tack, pnpm) = install_both(&reference);
     let log = fs_err::read_to_string(tack.dir().join("build-log.txt")).expect("build log");
     assert_eq!(
         log,
@@ -353,21 +364,9 @@ fn a_package_built_in_two_places_is_built_once_and_copied() {
         r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-built": "2.0.0", "hoist-user-a": "1.0.0", "hoist-user-b": "1.0.0"}}"#,
         &registry.url(),
     );
-    let path = reference.dir().join("pnpm-workspace.yaml");
-    let mut text = fs_err::read_to_string(&path).expect("read pnpm-workspace.yaml");
-    text.push_str("allowBuilds:\n  hoist-built: true\n");
-    fs_err::write(&path, text).expect("write pnpm-workspace.yaml");
+    add_settings(&reference, "allowBuilds:\n  hoist-built: true\n");
     set_hoisted(&reference);
-
-    let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack install",
-    );
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm install",
-    );
+    let (tack, pnpm) = install_both(&reference);
     for user in ["hoist-user-a", "hoist-user-b"] {
         let built = tack.dir().join(format!(
             "node_modules/{user}/node_modules/hoist-built/built.txt"

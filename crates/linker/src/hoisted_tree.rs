@@ -45,6 +45,20 @@ pub struct InputNode {
     pub dependencies: Vec<usize>,
 }
 
+impl InputNode {
+    /// The root of the graph (`.`): a workspace node that nothing is hoisted past.
+    pub fn root() -> Self {
+        InputNode {
+            name: ".".into(),
+            ident_name: ".".into(),
+            reference: String::new(),
+            kind: NodeKind::Workspace,
+            peer_names: Vec::new(),
+            dependencies: Vec::new(),
+        }
+    }
+}
+
 /// The input graph; `nodes[0]` is the root.
 #[derive(Debug, Clone, Default)]
 pub struct HoistInput {
@@ -157,17 +171,7 @@ impl Hoister {
             names: HashMap::new(),
         };
         let Some(root) = input.nodes.first() else {
-            let root = hoister.work_node(
-                &InputNode {
-                    name: ".".into(),
-                    ident_name: ".".into(),
-                    reference: String::new(),
-                    kind: NodeKind::Workspace,
-                    peer_names: Vec::new(),
-                    dependencies: Vec::new(),
-                },
-                true,
-            );
+            let root = hoister.work_node(&InputNode::root(), true);
             hoister.nodes.push(root);
             return hoister;
         };
@@ -823,14 +827,7 @@ mod tests {
         fn new() -> Self {
             Graph {
                 input: HoistInput {
-                    nodes: vec![InputNode {
-                        name: ".".into(),
-                        ident_name: ".".into(),
-                        reference: String::new(),
-                        kind: NodeKind::Workspace,
-                        peer_names: Vec::new(),
-                        dependencies: Vec::new(),
-                    }],
+                    nodes: vec![InputNode::root()],
                 },
             }
         }

@@ -318,14 +318,7 @@ fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>) -> HoistInput {
         lockfile,
         optional: selection.optional,
         input: HoistInput {
-            nodes: vec![InputNode {
-                name: ".".into(),
-                ident_name: ".".into(),
-                reference: String::new(),
-                kind: NodeKind::Workspace,
-                peer_names: Vec::new(),
-                dependencies: Vec::new(),
-            }],
+            nodes: vec![InputNode::root()],
         },
         memo: HashMap::new(),
         first_dep_path: HashMap::new(),

@@ -74,40 +74,22 @@ fn layout_changing_key(
 /// `Err` naming the first setting of `config` that asks for something tack does not do.
 pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
     let settings = &config.settings;
+    let config_dependencies = settings
+        .config_dependencies
+        .as_ref()
+        .is_some_and(|deps| deps.as_object().is_none_or(|map| !map.is_empty()));
     let asked = match config.node_linker {
-        NodeLinker::Hoisted
-            if settings
-                .config_dependencies
-                .as_ref()
-                .is_some_and(|deps| deps.as_object().is_none_or(|map| !map.is_empty())) =>
-        {
-            Some("configDependencies")
-        }
-        NodeLinker::Hoisted if settings.lockfile == Some(false) => Some("lockfile: false"),
-        NodeLinker::Hoisted if settings.shared_workspace_lockfile == Some(false) => {
-            Some("sharedWorkspaceLockfile: false")
-        }
-        NodeLinker::Hoisted => layout_changing_key(&config.layout_requests, &config.workspace_root),
         NodeLinker::Pnp => Some("nodeLinker: pnp"),
         NodeLinker::Isolated if settings.enable_global_virtual_store == Some(true) => {
             Some("enableGlobalVirtualStore: true")
         }
         NodeLinker::Isolated if !config.symlink => Some("symlink: false"),
-        NodeLinker::Isolated if settings.shared_workspace_lockfile == Some(false) => {
+        _ if settings.shared_workspace_lockfile == Some(false) => {
             Some("sharedWorkspaceLockfile: false")
         }
-        NodeLinker::Isolated
-            if settings
-                .config_dependencies
-                .as_ref()
-                .is_some_and(|deps| deps.as_object().is_none_or(|map| !map.is_empty())) =>
-        {
-            Some("configDependencies")
-        }
-        NodeLinker::Isolated if settings.lockfile == Some(false) => Some("lockfile: false"),
-        NodeLinker::Isolated => {
-            layout_changing_key(&config.layout_requests, &config.workspace_root)
-        }
+        _ if config_dependencies => Some("configDependencies"),
+        _ if settings.lockfile == Some(false) => Some("lockfile: false"),
+        _ => layout_changing_key(&config.layout_requests, &config.workspace_root),
     };
     match asked {
         None => Ok(()),
