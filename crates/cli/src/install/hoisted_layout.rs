@@ -26,8 +26,6 @@ pub struct Placement {
     pub dep_path: String,
     /// Absolute: `<root or project>/node_modules/…/<alias>`.
     pub dir: PathBuf,
-    /// How many packages it is nested in (0: directly in a project's `node_modules`).
-    pub depth: usize,
 }
 
 /// Every package directory of the hoisted layout of `lockfile` for `selection`, parents
@@ -46,7 +44,7 @@ pub fn placements(
         lockfile,
         installable,
     };
-    walk.place(&tree.dependencies, &root.join(modules_dir), 0, &mut out)?;
+    walk.place(&tree.dependencies, &root.join(modules_dir), &mut out)?;
     for project in &tree.dependencies {
         if let Some(id) = project
             .references
@@ -54,7 +52,7 @@ pub fn placements(
             .and_then(|r| r.strip_prefix("workspace:"))
         {
             let modules = importer_dir(root, id).join(modules_dir);
-            walk.place(&project.dependencies, &modules, 0, &mut out)?;
+            walk.place(&project.dependencies, &modules, &mut out)?;
         }
     }
     Ok(out)
@@ -280,7 +278,6 @@ impl Walk<'_> {
         &self,
         nodes: &[PlacedNode],
         modules: &Path,
-        depth: usize,
         out: &mut Vec<Placement>,
     ) -> Result<(), CliError> {
         for node in nodes {
@@ -298,14 +295,8 @@ impl Walk<'_> {
             out.push(Placement {
                 dep_path: dep_path.clone(),
                 dir: dir.clone(),
-                depth,
             });
-            self.place(
-                &node.dependencies,
-                &dir.join("node_modules"),
-                depth + 1,
-                out,
-            )?;
+            self.place(&node.dependencies, &dir.join("node_modules"), out)?;
         }
         Ok(())
     }

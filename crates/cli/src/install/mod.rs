@@ -672,9 +672,12 @@ pub fn run(
     // A verdict in already stops a rejected lockfile before anything changes (a purge of an
     // incompatible tree, the root project's `preinstall`).
     let supply_chain = supply_chain.early_verdict()?;
+    // The last install's state, when this one keeps its tree (the hoisted layout starts
+    // from what it placed).
+    let mut kept_modules = None;
     if let Some(existing) = read_modules_yaml(&root_modules) {
         match check_compat(&existing, link)? {
-            CompatAction::Keep => {}
+            CompatAction::Keep => kept_modules = Some(existing),
             // Silently, as pnpm 12 recreates it.
             CompatAction::PurgeAndReinstall { reason: _ } => {
                 // A virtual store outside the modules dir (`virtualStoreDir: .vstore`) goes
@@ -771,14 +774,8 @@ pub fn run(
     } else {
         Some(verdict_gate)
     };
-    // What the last hoisted install placed, read before this one changes anything.
-    let previous_modules = install_plan
-        .link
-        .hoisted
-        .as_ref()
-        .and_then(|_| read_modules_yaml(&install_plan.link.root_modules_dir()));
     let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
-    hoisted_layout::clear_for_import(&install_plan.link, previous_modules.as_ref(), !interrupted)?;
+    hoisted_layout::clear_for_import(&install_plan.link, kept_modules.as_ref(), !interrupted)?;
     if install_plan.link.virtual_store_dir.exists() {
         // The no-op check's list goes first: until this install writes it again at its very
         // end, the next one cannot answer "Already up to date" over what this one changes.
