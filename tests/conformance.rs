@@ -137,6 +137,56 @@ fn workspace_filter_matches_pnpm() {
     assert_same_tree(&reference, &["--filter", "a"]);
 }
 
+/// A filtered install over a modules directory made with other layout settings stops, as
+/// pnpm 12 does, with pnpm's code for the setting, before anything is written: purging the
+/// directory, as a full install does, would take the other projects' trees with it. Then a
+/// full install recreates it.
+#[test]
+fn a_filtered_install_over_another_layout_is_refused_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
+    let changes = [
+        ("nodeLinker: hoisted\n", "ERR_PNPM_NODE_LINKER_DIFF"),
+        (
+            "publicHoistPattern: ['*odd*']\n",
+            "ERR_PNPM_PUBLIC_HOIST_PATTERN_DIFF",
+        ),
+        ("hoistPattern: ['nothing']\n", "ERR_PNPM_HOIST_PATTERN_DIFF"),
+        (
+            "virtualStoreDir: node_modules/.vs\n",
+            "ERR_PNPM_UNEXPECTED_VIRTUAL_STORE",
+        ),
+        (
+            "virtualStoreDirMaxLength: 60\n",
+            "ERR_PNPM_VIRTUAL_STORE_DIR_MAX_LENGTH_DIFF",
+        ),
+    ];
+    for (setting, code) in changes {
+        for tool in ["pnpm", "tack"] {
+            let project = tack_suite::conformance::clone_inputs(&reference);
+            let full = ["install", "--frozen-lockfile", "--ignore-scripts"];
+            assert_success(&project.run_tool(tool, &full), "the first install");
+            project.add_settings(setting);
+            let before = tack_suite::conformance::project_tree(&project);
+            let filtered = [&full[..], &["--filter", "a"]].concat();
+            let out = project.run_tool(tool, &filtered);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && stderr.contains(code),
+                "{tool} with {setting:?}: {code} expected:\n{stderr}"
+            );
+            let after = tack_suite::conformance::project_tree(&project);
+            let changed = tack_suite::tree::diff(&before, &after);
+            assert!(
+                changed.is_empty(),
+                "{tool} with {setting:?} changed the tree:\n{}",
+                changed.join("\n")
+            );
+            assert_success(&project.run_tool(tool, &full), "the full install after");
+        }
+    }
+}
+
 /// A filtered install over an earlier install leaves the projects it does not select as they
 /// were, as pnpm 12 does: their packages stay in the virtual store though a prune is due
 /// (`modulesCacheMaxAge: 0`), their hoisted links and `injectedDeps` stay, and

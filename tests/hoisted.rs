@@ -293,23 +293,67 @@ fn a_hoisted_tree_is_repaired_and_then_up_to_date() {
     );
 }
 
+/// The part of `.modules.yaml` the hoisted layout writes: where each package went and which
+/// workspace projects are linked into the root.
+fn hoisted_state(project: &TestProject) -> (serde_json::Value, serde_json::Value) {
+    let modules = modules_yaml(project);
+    (
+        modules["hoistedLocations"].clone(),
+        modules["hoistedDependencies"].clone(),
+    )
+}
+
+/// Gives the workspace project at `rel` a `postinstall` that appends its name to
+/// `<root>/ran.txt`.
+fn add_postinstall(project: &TestProject, rel: &str) {
+    let path = project.dir().join(rel).join("package.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&path).expect("read manifest"))
+            .expect("parse manifest");
+    let name = manifest["name"].as_str().unwrap_or_default().to_string();
+    manifest["scripts"] = json!({ "postinstall": format!("echo {name} >> ../../ran.txt") });
+    fs_err::write(&path, manifest.to_string()).expect("write manifest");
+}
+
+/// Filtered installs in the hoisted layout, one after another over the same tree, then a
+/// full one: pnpm 12 places the selected projects' dependencies together with those of the
+/// projects the earlier installs placed (so nothing they placed is lost, and a version they
+/// share moves where the whole tree puts it), links every workspace project into the root,
+/// and runs only the selected projects' own scripts. After each step tack's tree, output,
+/// `hoistedLocations` and scripts run are pnpm's.
 #[test]
-fn a_filtered_hoisted_install_is_refused_before_anything_is_written() {
+fn filtered_hoisted_installs_match_pnpm_step_by_step() {
     let registry = registry::start();
     let reference = resolve_with_pnpm(&fixture("workspace"), &registry.url());
     set_hoisted(&reference);
-    let project = clone_inputs(&reference);
-    let out = project.tack(&["install", "--frozen-lockfile", "--filter", "a"]);
-    assert!(
-        !out.status.success(),
-        "a filtered hoisted install succeeded"
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("ERR_TACK_UNSUPPORTED_SETTING") && stderr.contains("--filter"),
-        "{stderr}"
-    );
-    assert!(!project.dir().join("node_modules").exists());
+    add_postinstall(&reference, "packages/a");
+    add_postinstall(&reference, "packages/b");
+    let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
+    let steps: [&[&str]; 4] = [
+        &["--filter", "b"],
+        &["--filter", "a"],
+        &["--filter", "d"],
+        &[],
+    ];
+    for filter in steps {
+        let mut args = vec!["install", "--frozen-lockfile"];
+        args.extend_from_slice(filter);
+        let theirs = pnpm.pnpm(&args);
+        assert_success(&theirs, "pnpm install");
+        let ours = tack.tack(&args);
+        assert_success(&ours, "tack install");
+        let step = format!("after `{}`", args.join(" "));
+        assert_trees_equal(&pnpm, &tack, &step);
+        assert_eq!(hoisted_state(&tack), hoisted_state(&pnpm), "{step}");
+        assert_eq!(
+            comparable_output(&ours.stdout),
+            comparable_output(&theirs.stdout),
+            "{step}: tack's output, then pnpm's"
+        );
+        let ran =
+            |project: &TestProject| fs_err::read_to_string(project.dir().join("ran.txt")).ok();
+        assert_eq!(ran(&tack), ran(&pnpm), "{step}: the projects' scripts run");
+    }
 }
 
 /// Approved builds run in the hoisted directories, dependencies first, with the tree's

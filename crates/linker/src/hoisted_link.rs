@@ -91,15 +91,25 @@ pub(crate) fn workspace_projects_in_root(plan: &LinkPlan, layout: &HoistedLayout
             .flat_map(|importer| importer.deps.iter())
             .map(|dep| root_modules.join(&dep.alias)),
     );
-    let mut projects: Vec<_> = plan
+    // Every workspace project, installed by this install or not (a filtered one), as pnpm 12
+    // links them: `(importer id, name, dir)`.
+    let mut projects: Vec<(&str, &str, &Path)> = plan
         .importers
         .iter()
         .filter(|importer| importer.id != ".")
-        .filter_map(|importer| Some((importer, importer.name.as_deref()?)))
+        .filter_map(|importer| {
+            let name = importer.name.as_deref()?;
+            Some((importer.id.as_str(), name, importer.dir.as_path()))
+        })
+        .chain(
+            plan.unlinked_projects
+                .iter()
+                .map(|(id, name, dir)| (id.as_str(), name.as_str(), dir.as_path())),
+        )
         .collect();
-    projects.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    projects.sort_by(|a, b| a.0.cmp(b.0));
     let mut linked = Vec::new();
-    for (importer, name) in projects {
+    for (id, name, dir) in projects {
         let kind = if private.matches(name) {
             HoistKind::Private
         } else if public.matches(name) {
@@ -112,8 +122,8 @@ pub(crate) fn workspace_projects_in_root(plan: &LinkPlan, layout: &HoistedLayout
         }
         linked.push(Hoisted {
             alias: name.to_string(),
-            target: ChildTarget::Link(importer.dir.clone()),
-            key: importer.id.clone(),
+            target: ChildTarget::Link(dir.to_path_buf()),
+            key: id.to_string(),
             kind,
         });
     }

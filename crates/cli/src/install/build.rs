@@ -19,7 +19,9 @@ use tack_build::{
     LifecycleScripts, PatchRef, PatchedDependencies, Project, ScriptEnv,
 };
 use tack_config::Config;
-use tack_linker::{read_modules_yaml, write_modules_yaml, ChildTarget, ImportOutcome};
+use tack_linker::{
+    read_modules_yaml, write_modules_yaml, ChildTarget, ImportOutcome, PlannedImporter,
+};
 use tack_lockfile::{parse_dep_path, Lockfile};
 use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir, StoreIndex};
 
@@ -866,7 +868,12 @@ fn with_ancestors(children: &[Vec<usize>], mut wanted: Vec<bool>) -> Vec<bool> {
 /// each round the projects whose dependencies have run, in importer order. The root's
 /// `preinstall` is marked done: it ran before the install ([`Builds::run_root_preinstall`]).
 fn projects_in_dependency_order(plan: &InstallPlan) -> Vec<Vec<Project>> {
-    let importers = &plan.link.importers;
+    let importers: Vec<&PlannedImporter> = plan
+        .link
+        .importers
+        .iter()
+        .filter(|imp| !plan.unselected.contains(&imp.id))
+        .collect();
     let by_dir: HashMap<&Path, usize> = importers
         .iter()
         .enumerate()
@@ -923,6 +930,7 @@ fn projects_with_install_scripts(plan: &InstallPlan) -> Vec<String> {
     plan.link
         .importers
         .iter()
+        .filter(|imp| !plan.unselected.contains(&imp.id))
         .filter(|imp| {
             project_at(&imp.dir, imp.dir == plan.link.lockfile_dir).is_some_and(|project| {
                 STAGES

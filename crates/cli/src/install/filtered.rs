@@ -71,3 +71,35 @@ pub(super) fn merge_recorded(
         kept,
     }
 }
+
+/// The importers a filtered install in the hoisted layout places together with the
+/// `selected` ones: those the last hoisted install recorded in `<virtual store>/lock.yaml`
+/// that the lockfile still has and whose projects are still there (`present`). pnpm 12
+/// hoists them all as one tree, so a filtered install keeps the directories the earlier
+/// installs placed, and a version they share may move to where the whole tree puts it.
+/// The others' own scripts do not run: they are not selected.
+pub(super) fn with_recorded_hoisted_importers(
+    selected: Vec<String>,
+    root_modules: &std::path::Path,
+    virtual_store: &std::path::Path,
+    wanted: &Lockfile,
+    present: &dyn Fn(&str) -> bool,
+) -> Vec<String> {
+    let hoisted_before = tack_linker::read_modules_yaml(root_modules)
+        .is_some_and(|old| old.node_linker.as_deref() == Some("hoisted"));
+    let recorded_path = virtual_store.join("lock.yaml");
+    let recorded = hoisted_before
+        .then(|| std::fs::read_to_string(&recorded_path).ok())
+        .flatten()
+        .and_then(|text| Lockfile::from_str(&text, &recorded_path).ok());
+    let Some(recorded) = recorded else {
+        return selected;
+    };
+    let mut ids = selected;
+    for id in recorded.importers.keys() {
+        if !ids.contains(id) && wanted.importers.contains_key(id) && present(id) {
+            ids.push(id.clone());
+        }
+    }
+    ids
+}

@@ -540,11 +540,22 @@ pub fn materialize(
     // pnpm 12 counts, over a tree whose install recorded its lockfile, only the packages it
     // has to import: those the record lacks, and those it has whose directory is not complete.
     // The first are announced now, the others once their directory has been looked at.
-    let recorded = |i: usize| plan.recorded.get(i).copied().unwrap_or(false);
+    // In the hoisted layout it counts every package of the tree as resolved, and each one in
+    // the store as reused, whether its directory is in place or not; only those it imports
+    // count as added.
+    let hoisted = link.hoisted.is_some();
+    let recorded = |i: usize| !hoisted && plan.recorded.get(i).copied().unwrap_or(false);
     let announce = |i: usize| {
         reporter.emit(Event::Resolved {
             package_id: plan.sources[i].package_id.clone(),
         })
+    };
+    let found_in_store = |i: usize| {
+        if plan.sources[i].source.store_key().is_some() {
+            reporter.emit(Event::FoundInStore {
+                package_id: plan.sources[i].package_id.clone(),
+            });
+        }
     };
     for i in (0..plan.sources.len()).filter(|&i| !recorded(i)) {
         announce(i);
@@ -692,19 +703,17 @@ pub fn materialize(
         match result? {
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
-                let in_place = recorded(i) && outcome == ImportOutcome::Reused;
+                let in_place = (hoisted || recorded(i)) && outcome == ImportOutcome::Reused;
                 if !in_place {
                     if recorded(i) {
                         announce(i);
                     }
-                    if plan.sources[i].source.store_key().is_some() {
-                        reporter.emit(Event::FoundInStore {
-                            package_id: plan.sources[i].package_id.clone(),
-                        });
-                    }
+                    found_in_store(i);
                     reporter.emit(Event::Imported {
                         package_id: plan.sources[i].package_id.clone(),
                     });
+                } else if hoisted {
+                    found_in_store(i);
                 }
                 record(&mut summary, i, outcome);
             }
@@ -712,10 +721,10 @@ pub fn materialize(
             Next::Complete => {
                 // In place already; one the record lacks is linked anew, which pnpm 12
                 // counts as added.
-                if !recorded(i) {
-                    reporter.emit(Event::FoundInStore {
-                        package_id: plan.sources[i].package_id.clone(),
-                    });
+                if hoisted {
+                    found_in_store(i);
+                } else if !recorded(i) {
+                    found_in_store(i);
                     reporter.emit(Event::Imported {
                         package_id: plan.sources[i].package_id.clone(),
                     });

@@ -20,6 +20,7 @@ mod git_source;
 mod hoisted_layout;
 mod in_progress;
 mod materialize;
+mod modules_conflict;
 pub mod noop;
 pub mod plan;
 mod project_graph;
@@ -497,6 +498,20 @@ pub fn run(
         }
     };
 
+    // The projects whose own scripts run and whose engines are checked: the selected ones,
+    // even where the hoisted layout places the dependencies of more.
+    let selected_ids = importer_ids.clone();
+    let importer_ids = if config.node_linker == tack_config::NodeLinker::Hoisted && !no_filter {
+        filtered::with_recorded_hoisted_importers(
+            importer_ids,
+            &config.lockfile_dir.join(&config.modules_dir),
+            &config.virtual_store_dir,
+            &lockfile,
+            &|id| id == "." || projects.iter().any(|p| p.importer_id == id),
+        )
+    } else {
+        importer_ids
+    };
     let selection = plan::Selection {
         importer_ids: &importer_ids,
         prod: config.include.dependencies,
@@ -536,7 +551,7 @@ pub fn run(
     }
     for project in projects
         .iter()
-        .filter(|p| importer_ids.contains(&p.importer_id))
+        .filter(|p| selected_ids.contains(&p.importer_id))
     {
         if let Some(warning) = tack_config::project_engines::check_project_engines(
             &project.dir,
@@ -571,10 +586,12 @@ pub fn run(
     let installable: HashSet<String> = filtered.installable.iter().cloned().collect();
     let mut install_plan = plan::build(&lockfile, &config, &selection, &installable)?;
     install_plan.skipped = filtered.modules_skipped();
+    install_plan.unselected = importer_ids
+        .iter()
+        .filter(|id| !selected_ids.contains(id))
+        .cloned()
+        .collect();
     if config.node_linker == tack_config::NodeLinker::Hoisted {
-        if !no_filter {
-            return Err(unsupported_settings::hoisted_with_filter());
-        }
         hoisted_layout::apply(
             &mut install_plan,
             &lockfile,
@@ -679,6 +696,12 @@ pub fn run(
         match check_compat(&existing, link)? {
             CompatAction::Keep => kept_modules = Some(existing),
             // Silently, as pnpm 12 recreates it.
+            // A filtered install would take the other projects' trees with it.
+            CompatAction::PurgeAndReinstall { reason } if !no_filter => {
+                return Err(modules_conflict::filtered_install_refused(
+                    &reason, &existing, link,
+                ));
+            }
             CompatAction::PurgeAndReinstall { reason: _ } => {
                 // A virtual store outside the modules dir (`virtualStoreDir: .vstore`) goes
                 // too: its packages are linked from the old store, and its recorded lockfile

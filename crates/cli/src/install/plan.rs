@@ -59,6 +59,9 @@ pub struct InstallPlan {
     /// By package index: whether the last complete install (its `.pnpm/lock.yaml`) had the
     /// package. Set once that record is read; empty before.
     pub recorded: Vec<bool>,
+    /// Importers installed without being selected (a filtered install in the hoisted layout
+    /// places the projects the last one had too): their own scripts do not run.
+    pub unselected: HashSet<String>,
 }
 
 /// Which importers and groups to install.
@@ -271,6 +274,7 @@ pub fn build(
         sources,
         skipped: Vec::new(),
         recorded: Vec::new(),
+        unselected: HashSet::new(),
     })
 }
 

@@ -108,17 +108,3 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
         )),
     }
 }
-
-/// `nodeLinker: hoisted` with `--filter`: the hoisted layout of part of a workspace is not
-/// built (pnpm 12 hoists every project's dependencies together).
-pub fn hoisted_with_filter() -> CliError {
-    CliError::new(
-        "ERR_TACK_UNSUPPORTED_SETTING",
-        "`nodeLinker: hoisted` with `--filter` asks for something tack does not do: tack builds \
-         the hoisted layout of the whole workspace only",
-    )
-    .with_help(
-        "Install the whole workspace (`tack install` without `--filter`), or run this filtered \
-         install with pnpm. Nothing was fetched and node_modules was not touched.",
-    )
-}
