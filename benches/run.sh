@@ -3,7 +3,8 @@
 # the test registry serving a mirror on loopback. See benches/README.md for how to read the table.
 #
 # Usage: benches/run.sh [--fixture small|medium|many-files|workspace|DIR] [--runs N]
-#                       [--scenarios cold,warm,noop,wiped,link,checked-warm,checked-cold,syscalls]
+#                       [--scenarios cold,warm,noop,wiped,link,checked-warm,checked-cold,syscalls,
+#                                    cold-hoisted,warm-hoisted]
 #                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle] [--keep-caches]
 #                       [--tack-base BIN]   # adds tool `tackbase`: another tack build, e.g. an older commit
 set -euo pipefail
@@ -120,7 +121,14 @@ setup_sandbox() { # tool scenario
     checked-*) printf 'storeDir: %s\n' "$dir/store" >> "$dir/project/pnpm-workspace.yaml" ;;
     *) printf 'minimumReleaseAge: 0\nstoreDir: %s\n' "$dir/store" >> "$dir/project/pnpm-workspace.yaml" ;;
   esac
+  # The `*-hoisted` scenarios: npm-style trees (pnpm's and tack's `nodeLinker: hoisted`, bun's
+  # hoisted linker), the stretch comparison.
+  case "$2" in
+    *-hoisted) printf 'nodeLinker: hoisted\n' >> "$dir/project/pnpm-workspace.yaml" ;;
+  esac
 }
+# bun's linker for the scenario being run (set per scenario below).
+BUN_LINKER=isolated
 env_for() { # tool → env assignments
   local dir="$WORK/$1"
   echo "HOME=$dir/home XDG_DATA_HOME=$dir/home/.local/share XDG_CACHE_HOME=$dir/home/.cache XDG_CONFIG_HOME=$dir/home/.config XDG_STATE_HOME=$dir/home/.local/state BUN_INSTALL_CACHE_DIR=$dir/store/bun-cache CI=true"
@@ -132,7 +140,7 @@ install_cmd() { # tool
     tackbase) echo "$TACK_BASE install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
     pnpm12) echo "$PNPM12 install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
     pnpm11) echo "$PNPM11 install --frozen-lockfile --ignore-scripts --store-dir $dir/store --reporter silent" ;;
-    bun) echo "$BUN install --frozen-lockfile --ignore-scripts --linker isolated --silent" ;;
+    bun) echo "$BUN install --frozen-lockfile --ignore-scripts --linker $BUN_LINKER --silent" ;;
   esac
 }
 # Trees are moved aside, never deleted right before a run: on ext4 without a journal, inodes freed
@@ -141,7 +149,8 @@ install_cmd() { # tool
 # interleave) during this one, on the same two cores.
 prepare_cmd() { # tool scenario
   local dir="$WORK/$1/project" store="$WORK/$1/store" cache="$WORK/$1/home/.cache"
-  case "$2" in
+  # A `*-hoisted` scenario starts from the state of the scenario it is named after.
+  case "${2%-hoisted}" in
     cold|link|checked-cold) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $store $cache; sync" ;;
     # The verdict and metadata caches go too: a CI run restores the store, not them.
     checked-warm) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $cache; sync" ;;
@@ -228,6 +237,7 @@ RAW="$RESULTS/$NAME-$STAMP.jsonl"
 for scenario in "${scenarios[@]}"; do
   extra=()
   case "$scenario" in link|checked-*) extra=(--rtt 50ms --bandwidth 200mbit) ;; esac
+  case "$scenario" in *-hoisted) BUN_LINKER=hoisted ;; *) BUN_LINKER=isolated ;; esac
   drop_dentries
   start_registry "${extra[@]}"
   for tool in "${tools[@]}"; do
