@@ -82,6 +82,9 @@ pub struct HoistedLayout {
     /// The further directories of packages placed more than once: `(package index, dir)`.
     /// They are copies of the first, made once it is complete.
     pub more_dirs: Vec<(usize, PathBuf)>,
+    /// The root modules directory did not exist when this install began, so no package
+    /// directory's own `node_modules` predates it: none holds a `.bin` another install left.
+    pub fresh: bool,
     /// Index of each package by dep path.
     by_dep_path: HashMap<String, usize>,
 }
@@ -101,6 +104,7 @@ impl HoistedLayout {
         HoistedLayout {
             dirs,
             more_dirs,
+            fresh: false,
             by_dep_path,
         }
     }

@@ -797,6 +797,10 @@ pub fn run(
     } else {
         Some(verdict_gate)
     };
+    let modules_dir_created = !install_plan.link.root_modules_dir().exists();
+    if let Some(layout) = install_plan.link.hoisted.as_mut() {
+        layout.fresh = modules_dir_created;
+    }
     let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
     hoisted_layout::clear_for_import(&install_plan.link, kept_modules.as_ref(), !interrupted)?;
     if install_plan.link.virtual_store_dir.exists() {
