@@ -41,15 +41,28 @@ pub(crate) fn finish_hoisted(
     let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
     // A further directory is made again when its first one was imported by this install,
     // or when it is not complete (cleared before the imports, or never made).
+    // Those the import threads made already ([`FurtherDirs`]) count, and are not made again.
+    let made: HashSet<PathBuf> = summary
+        .further_dirs
+        .as_ref()
+        .map(|further| further.made())
+        .unwrap_or_default();
     let reused =
         |i: usize| summary.outcomes.get(&plan.packages[i].dep_path) == Some(&ImportOutcome::Reused);
     report.copies = layout
         .more_dirs
         .iter()
-        .filter(|(i, dir)| !(reused(*i) && dir.join(COMPLETION_MARKER).is_file()))
+        .filter(|(i, dir)| {
+            made.contains(dir) || !(reused(*i) && dir.join(COMPLETION_MARKER).is_file())
+        })
         .cloned()
         .collect();
-    let again: HashSet<&Path> = report.copies.iter().map(|(_, dir)| dir.as_path()).collect();
+    let again: HashSet<&Path> = report
+        .copies
+        .iter()
+        .map(|(_, dir)| dir.as_path())
+        .filter(|dir| !made.contains(*dir))
+        .collect();
     copy_to_more_dirs(plan, layout, &|i, dir| {
         again.contains(dir).then_some(plan.packages[i].force_copy)
     })?;
@@ -180,6 +193,73 @@ pub(crate) fn copy_to_more_dirs(
             None => Ok(()),
         }
     })
+}
+
+/// The further directories of packages placed more than once, made by the import thread that
+/// put the package in its first directory, while the other threads still import: on the
+/// single-threaded tail after the last import they took 3-4 ms of a warm install of the
+/// medium fixture (19 directories). [`finish_hoisted`] makes the ones left.
+#[derive(Debug)]
+pub struct FurtherDirs {
+    /// Package index → its further directories.
+    by_package: HashMap<usize, Vec<PathBuf>>,
+    importer: PackageImporter,
+    made: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+impl FurtherDirs {
+    /// `None` when `plan` is not in the hoisted layout or places no package twice.
+    pub fn for_plan(plan: &LinkPlan) -> Option<Self> {
+        let layout = plan.hoisted.as_ref()?;
+        if layout.more_dirs.is_empty() {
+            return None;
+        }
+        let mut by_package: HashMap<usize, Vec<PathBuf>> = HashMap::new();
+        for (i, dir) in &layout.more_dirs {
+            by_package.entry(*i).or_default().push(dir.clone());
+        }
+        Some(FurtherDirs {
+            by_package,
+            importer: PackageImporter::for_plan(plan),
+            made: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Package `i` is complete in its first directory (`fresh`: imported by this install):
+    /// each further directory becomes a copy of it, unless the package was reused and the
+    /// directory is complete, as [`finish_hoisted`] decides.
+    pub fn package_in_place(
+        &self,
+        plan: &LinkPlan,
+        i: usize,
+        fresh: bool,
+    ) -> Result<(), LinkError> {
+        let (Some(dirs), Some(layout)) = (self.by_package.get(&i), plan.hoisted.as_ref()) else {
+            return Ok(());
+        };
+        let (Some(pkg), Some(first)) = (plan.packages.get(i), layout.dirs.get(i)) else {
+            return Ok(());
+        };
+        for dir in dirs {
+            if !fresh && dir.join(COMPLETION_MARKER).is_file() {
+                continue;
+            }
+            replicate(first, dir, pkg.force_copy, &self.importer, &pkg.dep_path)?;
+            self.made
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(dir.clone());
+        }
+        Ok(())
+    }
+
+    fn made(&self) -> HashSet<PathBuf> {
+        let made = self
+            .made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        made.iter().cloned().collect()
+    }
 }
 
 /// After the builds: the further directories of the packages `built` names take a copy of

@@ -10,7 +10,7 @@ mod early_bins;
 mod error;
 mod hoist;
 mod hoisted_link;
-pub use hoisted_link::copy_built_packages;
+pub use hoisted_link::{copy_built_packages, FurtherDirs};
 pub mod hoisted_tree;
 mod import;
 mod link;

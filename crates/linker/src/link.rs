@@ -43,6 +43,9 @@ pub struct ImportSummary {
     /// The packages' `.bin` directories written as the imports completed
     /// ([`EarlyBins::in_place`]); [`finish`] writes the rest.
     pub early_bins: Option<Arc<EarlyBins>>,
+    /// The hoisted layout's further directories made as the imports completed
+    /// ([`crate::FurtherDirs`]); [`finish`] makes the rest.
+    pub further_dirs: Option<Arc<crate::FurtherDirs>>,
     /// The virtual store did not exist before this install, so nothing in it is stale
     /// ([`finish`] does not list it).
     pub virtual_store_created: bool,
@@ -110,6 +113,7 @@ pub fn import_all(plan: &LinkPlan, importer: &PackageImporter) -> Result<ImportS
         children_linked: HashSet::new(),
         top_level_linked: None,
         early_bins: None,
+        further_dirs: None,
         virtual_store_created: false,
         trusted_tree: false,
     })

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use tack_linker::{
-    create_fresh_package_dir_at, import_package_at, ChildLinks, EarlyBins, FilesFrom,
+    create_fresh_package_dir_at, import_package_at, ChildLinks, EarlyBins, FilesFrom, FurtherDirs,
     ImportOutcome, ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 use tack_store_dir::msgpackr::{self, RowView};
@@ -237,9 +237,24 @@ struct SlotFiller {
     files_dir: std::path::PathBuf,
     /// `None` in the hoisted layout, which has no per-package `.bin` (see `hoisted_link`).
     early_bins: Option<Arc<EarlyBins>>,
+    /// The hoisted layout's further directories, made as their packages come in place.
+    further_dirs: Option<Arc<FurtherDirs>>,
 }
 
 impl SlotFiller {
+    /// Package `i` is complete (`fresh`: this install imported it): the `.bin` directories
+    /// waiting for it may be written, and in the hoisted layout its further directories are
+    /// made, on this import thread while the others still import.
+    fn in_place(&self, plan: &InstallPlan, i: usize, fresh: bool) -> Result<(), CliError> {
+        if let Some(early_bins) = &self.early_bins {
+            early_bins.in_place(&plan.link, i, fresh);
+        }
+        if let Some(further_dirs) = &self.further_dirs {
+            further_dirs.package_in_place(&plan.link, i, fresh)?;
+        }
+        Ok(())
+    }
+
     /// Imports package `i` from `files`, then, when the import created its slot, makes its
     /// child links on the same thread (a reused slot keeps its links; the linker checks them).
     ///
@@ -468,21 +483,15 @@ impl LocalImports {
                         .map(|o| Next::Done(o, prep))
                 }),
             };
-            match &result {
+            let in_place = match &result {
                 Ok(Next::Done(outcome, _)) => {
-                    let fresh = *outcome != ImportOutcome::Reused;
-                    if let Some(early_bins) = &filler.early_bins {
-                        early_bins.in_place(&plan.link, i, fresh);
-                    }
+                    filler.in_place(&plan, i, *outcome != ImportOutcome::Reused)
                 }
-                Ok(Next::Complete) => {
-                    if let Some(early_bins) = &filler.early_bins {
-                        early_bins.in_place(&plan.link, i, false);
-                    }
-                }
+                Ok(Next::Complete) => filler.in_place(&plan, i, false),
                 // Fetched in phase 2, which reports it in place then.
-                Ok(Next::Fetch | Next::Corrupt(_)) | Err(_) => {}
-            }
+                Ok(Next::Fetch | Next::Corrupt(_)) | Err(_) => Ok(()),
+            };
+            let result = in_place.and(result);
             // The row travels back with the result rather than being cloned up front.
             let _ = tx.send(Message::Local(i, result, kept));
         });
@@ -572,6 +581,7 @@ pub fn materialize(
                 .hoisted
                 .is_none()
                 .then(|| Arc::new(EarlyBins::new(link))),
+            further_dirs: FurtherDirs::for_plan(link).map(Arc::new),
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.
@@ -926,6 +936,7 @@ pub fn materialize(
     tack_fs::phase_timer::mark("fetch + import");
     summary.top_level_linked = top_level_linked;
     summary.early_bins = filler.early_bins.clone();
+    summary.further_dirs = filler.further_dirs.clone();
     Ok(Materialized {
         summary,
         rows: kept_rows,
@@ -968,10 +979,7 @@ fn finish_fetched(
             requires_build || patched,
         )?
     };
-    let fresh = outcome != ImportOutcome::Reused;
-    if let Some(early_bins) = &filler.early_bins {
-        early_bins.in_place(&plan.link, i, fresh);
-    }
+    filler.in_place(plan, i, outcome != ImportOutcome::Reused)?;
     Ok((outcome, prep, row))
 }
 
