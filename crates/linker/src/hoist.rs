@@ -88,22 +88,7 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         }
     }
     if plan.hoist_workspace_packages {
-        let mut projects: Vec<(&str, &str, &std::path::Path)> = plan
-            .importers
-            .iter()
-            .filter(|i| i.id != ".")
-            .filter_map(|i| {
-                i.name
-                    .as_deref()
-                    .map(|n| (i.id.as_str(), n, i.dir.as_path()))
-            })
-            .chain(
-                plan.unlinked_projects
-                    .iter()
-                    .map(|(id, name, dir)| (id.as_str(), name.as_str(), dir.as_path())),
-            )
-            .collect();
-        projects.sort_by(|a, b| a.0.cmp(b.0));
+        let projects = plan.named_workspace_projects();
         for (_, name, dir) in projects {
             root_children.push((name.to_string(), ChildTarget::Link(dir.to_path_buf())));
         }

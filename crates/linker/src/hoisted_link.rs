@@ -104,23 +104,7 @@ pub(crate) fn workspace_projects_in_root(plan: &LinkPlan, layout: &HoistedLayout
             .flat_map(|importer| importer.deps.iter())
             .map(|dep| root_modules.join(&dep.alias)),
     );
-    // Every workspace project, installed by this install or not (a filtered one), as pnpm 12
-    // links them: `(importer id, name, dir)`.
-    let mut projects: Vec<(&str, &str, &Path)> = plan
-        .importers
-        .iter()
-        .filter(|importer| importer.id != ".")
-        .filter_map(|importer| {
-            let name = importer.name.as_deref()?;
-            Some((importer.id.as_str(), name, importer.dir.as_path()))
-        })
-        .chain(
-            plan.unlinked_projects
-                .iter()
-                .map(|(id, name, dir)| (id.as_str(), name.as_str(), dir.as_path())),
-        )
-        .collect();
-    projects.sort_by(|a, b| a.0.cmp(b.0));
+    let projects = plan.named_workspace_projects();
     let mut linked = Vec::new();
     for (id, name, dir) in projects {
         let kind = if private.matches(name) {

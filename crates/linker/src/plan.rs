@@ -316,6 +316,28 @@ pub struct WorkspaceStateInput {
 }
 
 impl LinkPlan {
+    /// Every named workspace project but the root, installed by this install or not (a
+    /// filtered one), sorted by importer id: `(importer id, name, dir)`. pnpm 12 links and
+    /// hoists them all.
+    pub fn named_workspace_projects(&self) -> Vec<(&str, &str, &Path)> {
+        let mut projects: Vec<(&str, &str, &Path)> = self
+            .importers
+            .iter()
+            .filter(|importer| importer.id != ".")
+            .filter_map(|importer| {
+                let name = importer.name.as_deref()?;
+                Some((importer.id.as_str(), name, importer.dir.as_path()))
+            })
+            .chain(
+                self.unlinked_projects
+                    .iter()
+                    .map(|(id, name, dir)| (id.as_str(), name.as_str(), dir.as_path())),
+            )
+            .collect();
+        projects.sort_by(|a, b| a.0.cmp(b.0));
+        projects
+    }
+
     /// A plan with pnpm's defaults for the workspace root `lockfile_dir`: `node_modules`,
     /// `.pnpm`, max length 120, hoist `*`, no public hoisting, `auto` import.
     pub fn new(lockfile_dir: impl Into<PathBuf>) -> Self {
