@@ -20,18 +20,9 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Appends `settings` to the project's `pnpm-workspace.yaml`.
-fn add_settings(project: &TestProject, settings: &str) {
-    let path = project.dir().join("pnpm-workspace.yaml");
-    let mut text = fs_err::read_to_string(&path).unwrap_or_default();
-    text.push('\n');
-    text.push_str(settings);
-    fs_err::write(&path, text).expect("write pnpm-workspace.yaml");
-}
-
 /// Asks for the hoisted layout in the project's `pnpm-workspace.yaml`.
 fn set_hoisted(project: &TestProject) {
-    add_settings(project, "nodeLinker: hoisted\n");
+    project.add_settings("\nnodeLinker: hoisted\n");
 }
 
 /// Two copies of `reference`, installed by tack and by pnpm (scripts run): `(tack, pnpm)`.
@@ -177,15 +168,7 @@ fn a_changed_lockfile_moves_versions_over_an_installed_hoisted_tree() {
     );
     set_hoisted(&after);
 
-    let (tack, pnpm) = (clone_inputs(&before), clone_inputs(&before));
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack install (before)",
-    );
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm install (before)",
-    );
+    let (tack, pnpm) = install_both(&before);
     let leaf = |project: &TestProject, at: &str| -> String {
         let text = fs_err::read_to_string(project.dir().join(at).join("package.json"))
             .expect("leaf manifest");
@@ -235,15 +218,7 @@ fn switching_between_isolated_and_hoisted_rebuilds_the_tree() {
     let hoisted = clone_inputs(&isolated);
     set_hoisted(&hoisted);
 
-    let (tack, pnpm) = (clone_inputs(&isolated), clone_inputs(&isolated));
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack (isolated)",
-    );
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm (isolated)",
-    );
+    let (tack, pnpm) = install_both(&isolated);
     for (layout, what) in [(&hoisted, "to hoisted"), (&isolated, "back to isolated")] {
         for project in [&tack, &pnpm] {
             fs_err::copy(
@@ -365,10 +340,7 @@ fn builds_run_in_the_hoisted_directories_like_pnpm() {
         r#"{"name": "p", "version": "1.0.0", "dependencies": {"tack-build-parent": "1.0.0"}}"#,
         &registry.url(),
     );
-    add_settings(
-        &reference,
-        "allowBuilds:\n  tack-build-dep: true\n  tack-build-parent: true\n",
-    );
+    reference.add_settings("\nallowBuilds:\n  tack-build-dep: true\n  tack-build-parent: true\n");
     set_hoisted(&reference);
     let (tack, pnpm) = install_both(&reference);
     let log = fs_err::read_to_string(tack.dir().join("build-log.txt")).expect("build log");
@@ -408,7 +380,7 @@ fn a_package_built_in_two_places_is_built_once_and_copied() {
         r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-built": "2.0.0", "hoist-user-a": "1.0.0", "hoist-user-b": "1.0.0"}}"#,
         &registry.url(),
     );
-    add_settings(&reference, "allowBuilds:\n  hoist-built: true\n");
+    reference.add_settings("\nallowBuilds:\n  hoist-built: true\n");
     set_hoisted(&reference);
     let (tack, pnpm) = install_both(&reference);
     for user in ["hoist-user-a", "hoist-user-b"] {

@@ -47,7 +47,7 @@ pub fn filtered_install_refused(reason: &str, existing: &ModulesYaml, plan: &Lin
                 existing.store_dir,
                 plan.modules_state.store_dir.display()
             )),
-        _ => CliError::new(
+        "virtualStoreDir" => CliError::new(
             "ERR_PNPM_UNEXPECTED_VIRTUAL_STORE",
             "Unexpected virtual store location",
         )
@@ -60,6 +60,15 @@ pub fn filtered_install_refused(reason: &str, existing: &ModulesYaml, plan: &Lin
             recorded_virtual_store(&modules_dir, existing).display(),
             plan.virtual_store_dir.display()
         )),
+        // A setting `check_compat` learns to compare later, before it gets its own arm.
+        other => CliError::new(
+            "ERR_TACK_MODULES_DIR_CONFLICT",
+            format!(
+                "This modules directory ({}) was created using a different {other} value.",
+                modules_dir.display()
+            ),
+        )
+        .with_help(recreate),
     }
 }
 
