@@ -429,6 +429,62 @@ fn peer_variants_of_one_version_are_placed_like_pnpm() {
     assert_same_tree(&reference, &[]);
 }
 
+/// `autoInstallPeers: false`: pnpm gives the hoister each package's peer names. A package
+/// whose parent provides another version of its peer than the root has stays below that
+/// parent (with the default, it would move to the root and take its own copy of the peer),
+/// and so does a package whose dependency takes the peer (`transitivePeerDependencies`);
+/// a peer nothing provides stays missing.
+#[test]
+fn a_hoisted_tree_without_auto_installed_peers_matches_pnpm() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    publish(
+        &registry,
+        "hoist-peer-user",
+        "1.0.0",
+        json!({"peerDependencies": {"hoist-leaf": "*", "hoist-absent-peer": "*"}}),
+    );
+    // Takes hoist-leaf from above through hoist-peer-user: a transitive peer.
+    publish(
+        &registry,
+        "hoist-wrap",
+        "1.0.0",
+        json!({"dependencies": {"hoist-peer-user": "1.0.0"}}),
+    );
+    publish(
+        &registry,
+        "hoist-pa",
+        "1.0.0",
+        json!({"dependencies": {"hoist-peer-user": "1.0.0", "hoist-leaf": "1.0.0", "hoist-wrap": "1.0.0"}}),
+    );
+    let reference = TestProject::new();
+    reference.write(
+        "package.json",
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-pa": "1.0.0", "hoist-leaf": "2.0.0"}}"#,
+    );
+    reference.write(".npmrc", &format!("registry={}\n", registry.url()));
+    reference.write(
+        "pnpm-workspace.yaml",
+        "minimumReleaseAge: 0\nautoInstallPeers: false\nnodeLinker: hoisted\nstrictPeerDependencies: false\n",
+    );
+    reference.lock_with_pnpm();
+    let lockfile =
+        fs_err::read_to_string(reference.dir().join("pnpm-lock.yaml")).expect("lockfile");
+    assert!(
+        !lockfile.contains("hoist-absent-peer@"),
+        "the missing peer was installed:\n{lockfile}"
+    );
+    let tack = assert_same_tree(&reference, &[]);
+    for nested in ["hoist-peer-user", "hoist-wrap"] {
+        let nested = tack
+            .dir()
+            .join("node_modules/hoist-pa/node_modules")
+            .join(nested);
+        assert!(nested.is_dir(), "{} is missing", nested.display());
+    }
+    assert!(!tack.dir().join("node_modules/hoist-absent-peer").exists());
+}
+
 /// An alias that would climb out of `node_modules`, on a dependency of a package this host
 /// skips (so the isolated plan never reads it, but the hoister places it): refused with
 /// pnpm's code before anything is written.

@@ -8,6 +8,11 @@
 //! of a name, the same order of candidates, the same rounds. The input is a plain graph (the
 //! caller builds it from the lockfile); the output is the placed tree, one node per directory.
 //!
+//! Peer names (which pnpm gives the hoister only under `autoInstallPeers: false`) are where
+//! pnpm 12's port of that hoister departs from yarn's, and this module follows pnpm 12: a
+//! peer's provider is looked for up the whole path, not only at the parent, and candidates
+//! are taken in the graph's order, without moving the peers they take from a sibling ahead.
+//!
 //! The work graph starts shared (one node per package, as in the lockfile) and is copied
 //! node by node ("decoupled") wherever hoisting changes one place of a package and not the
 //! others. Nodes are kept in one arena and named by index; maps keep insertion order, since
@@ -310,44 +315,6 @@ impl Hoister {
         id
     }
 
-    /// `node`'s own children, each after the siblings it takes as peers.
-    fn sorted_regular_dependencies(&self, node: usize) -> IndexSet<usize> {
-        let work = &self.nodes[node];
-        let mut sorted = IndexSet::default();
-        for (name, &dep) in &work.dependencies {
-            if work.peer_names.contains(name) || sorted.contains(&dep) {
-                continue;
-            }
-            let mut seen = HashSet::default();
-            self.add_with_peers_first(node, dep, &mut sorted, &mut seen);
-        }
-        sorted
-    }
-
-    fn add_with_peers_first(
-        &self,
-        parent: usize,
-        dep: usize,
-        sorted: &mut IndexSet<usize>,
-        seen: &mut HashSet<usize>,
-    ) {
-        if !seen.insert(dep) {
-            return;
-        }
-        let parent_work = &self.nodes[parent];
-        for peer_name in self.nodes[dep].peer_names.iter() {
-            if parent_work.peer_names.contains(peer_name) {
-                continue;
-            }
-            if let Some(&peer) = parent_work.dependencies.get(peer_name) {
-                if !sorted.contains(&peer) {
-                    self.add_with_peers_first(parent, peer, sorted, seen);
-                }
-            }
-        }
-        sorted.insert(dep);
-    }
-
     /// How many packages below `root` use each `(alias, ident)`, in order of discovery.
     fn preference_map(&self, root: usize) -> IndexMap<(Name, Name), usize> {
         #[derive(Default)]
@@ -580,7 +547,7 @@ impl Hoister {
             .iter()
             .map(|&n| self.nodes[n].aliased.clone())
             .collect();
-        let mut next: IndexSet<usize> = self.sorted_regular_dependencies(root);
+        let mut next: IndexSet<usize> = self.regular_children(root).collect();
         while !next.is_empty() {
             let current = std::mem::take(&mut next);
             for dep in current {
@@ -615,7 +582,9 @@ impl Hoister {
         full_path.extend_from_slice(node_path);
         full_path.push(parent);
 
-        let candidates = self.sorted_regular_dependencies(parent);
+        // In the order of the graph: pnpm 12 does not move a package's peers ahead of it
+        // as yarn does (seen with `autoInstallPeers: false`, the only case with peer names).
+        let candidates: IndexSet<usize> = self.regular_children(parent).collect();
         let mut verdicts: IndexMap<usize, bool> = IndexMap::default();
         let mut dependants: HashMap<Name, IndexSet<Name>> = HashMap::default();
         for &candidate in &candidates {
@@ -692,7 +661,7 @@ impl Hoister {
                 }
             }
         }
-        let children = self.sorted_regular_dependencies(parent);
+        let children: Vec<usize> = self.regular_children(parent).collect();
         for child in children {
             if !unhoistable.contains(&child) || self.nodes[child].hoist_border {
                 continue;
@@ -744,7 +713,11 @@ impl Hoister {
         if pass.hoist_idents.get(&work.name) != Some(&work.ident) {
             return Hoistable::No;
         }
-        // Peers: each must be found where it is found now once the node has moved.
+        // Peers: each must be found where it is found now once the node has moved. The
+        // provider is the nearest ancestor that has the name as a dependency of its own (not
+        // one it passes on from above). yarn looks only at the parent for a name the parent
+        // neither provides nor passes on; pnpm 12 keeps looking up the path, so a package
+        // whose peer comes from a grandparent stays below it too.
         let mut depends_on = Vec::new();
         let mut check: IndexSet<Name> = work.peer_names.iter().cloned().collect();
         let last = full_path.len() - 1;
@@ -757,13 +730,14 @@ impl Hoister {
                 {
                     continue;
                 }
-                if let Some(&provider) = ancestor.dependencies.get(&name) {
-                    if root.dependencies.get(&name) != Some(&provider) {
-                        if index == last {
-                            depends_on.push(provider);
-                        } else {
-                            return Hoistable::No;
-                        }
+                let Some(&provider) = ancestor.dependencies.get(&name) else {
+                    continue;
+                };
+                if root.dependencies.get(&name) != Some(&provider) {
+                    if index == last {
+                        depends_on.push(provider);
+                    } else {
+                        return Hoistable::No;
                     }
                 }
                 check.shift_remove(&name);
@@ -949,5 +923,35 @@ mod tests {
         g.depends(a, &[b, a]);
         g.depends(b, &[a]);
         assert_eq!(g.placed(), ["a=a@1", "b=b@1"]);
+    }
+
+    /// `p` takes `leaf` as a peer from `a`, two levels up through `w` (which passes it on);
+    /// the root has another `leaf`. Neither `p` nor `w` may go to the root: each stays where
+    /// `a`'s `leaf` is still the one it finds.
+    #[test]
+    fn a_peer_from_a_grandparent_keeps_the_package_below_it() {
+        let mut g = Graph::new();
+        let (a, leaf2, leaf1) = (
+            g.package("a", "1"),
+            g.package("leaf", "2"),
+            g.package("leaf", "1"),
+        );
+        let (p, w) = (g.package("p", "1"), g.package("w", "1"));
+        g.input.nodes[p].peer_names = vec!["leaf".into()];
+        g.input.nodes[w].peer_names = vec!["leaf".into()];
+        g.depends(0, &[a, leaf2]);
+        g.depends(a, &[leaf1, p, w]);
+        g.depends(p, &[leaf1]);
+        g.depends(w, &[p]);
+        assert_eq!(
+            g.placed(),
+            [
+                "a=a@1",
+                "a/leaf=leaf@1",
+                "a/p=p@1",
+                "a/w=w@1",
+                "leaf=leaf@2"
+            ]
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use tack_linker::hoisted_tree::{hoist, HoistInput, InputNode, NodeKind, PlacedNode};
-use tack_lockfile::{ref_to_dep_path, Lockfile};
+use tack_lockfile::{ref_to_dep_path, Lockfile, SnapshotEntry};
 
 use super::plan::{check_package_name, importer_dir, InstallPlan, Selection};
 use crate::error::CliError;
@@ -28,6 +28,30 @@ pub struct Placement {
     pub dir: PathBuf,
 }
 
+/// Whether the hoister is told which names each package takes from its parent.
+///
+/// pnpm gives the hoister each package's `peerDependencies` and `transitivePeerDependencies`
+/// only under `autoInstallPeers: false`. With the default (`true`) every peer is installed and
+/// resolved like a dependency, and the hoister moves packages without regard to peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerNames {
+    /// `autoInstallPeers: true`: no node has peer names.
+    Ignored,
+    /// `autoInstallPeers: false`: a package stays below the parent that provides its peers
+    /// when the place it would move to has another version of them.
+    FromLockfile,
+}
+
+impl PeerNames {
+    pub fn for_auto_install_peers(auto_install_peers: bool) -> Self {
+        if auto_install_peers {
+            PeerNames::Ignored
+        } else {
+            PeerNames::FromLockfile
+        }
+    }
+}
+
 /// Every package directory of the hoisted layout of `lockfile` for `selection`, parents
 /// before their children. `installable` holds the dep paths this host installs.
 pub fn placements(
@@ -35,9 +59,10 @@ pub fn placements(
     root: &Path,
     modules_dir: &str,
     selection: &Selection<'_>,
+    peers: PeerNames,
     installable: &HashSet<String>,
 ) -> Result<Vec<Placement>, CliError> {
-    let input = input_graph(lockfile, selection);
+    let input = input_graph(lockfile, selection, peers);
     let tree = hoist(&input, &HashMap::new());
     let mut out = Vec::new();
     let walk = Walk {
@@ -66,6 +91,7 @@ pub fn apply(
     plan: &mut InstallPlan,
     lockfile: &Lockfile,
     selection: &Selection<'_>,
+    peers: PeerNames,
     installable: &HashSet<String>,
     prefer_symlinked_executables: Option<bool>,
 ) -> Result<(), CliError> {
@@ -75,6 +101,7 @@ pub fn apply(
         &link.lockfile_dir,
         &link.modules_dir_name,
         selection,
+        peers,
         installable,
     )?;
     let mut dirs_of: HashMap<&str, Vec<PathBuf>> = HashMap::new();
@@ -304,10 +331,11 @@ impl Walk<'_> {
 
 /// The hoister's input: the root project's dependencies under the root, then each other
 /// selected project (`workspace:<id>`, named by its percent-encoded id) with its own.
-fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>) -> HoistInput {
+fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>, peers: PeerNames) -> HoistInput {
     let mut builder = GraphBuilder {
         lockfile,
         optional: selection.optional,
+        peers,
         input: HoistInput {
             nodes: vec![InputNode::root()],
         },
@@ -367,6 +395,7 @@ fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>) -> HoistInput {
 struct GraphBuilder<'l> {
     lockfile: &'l Lockfile,
     optional: bool,
+    peers: PeerNames,
     input: HoistInput,
     /// `<alias>:<dep path>` → node: one node per package and alias.
     memo: HashMap<String, usize>,
@@ -400,12 +429,16 @@ impl GraphBuilder<'_> {
                 .entry(format!("{name}@{version}"))
                 .or_insert_with(|| dep_path.clone())
                 .clone();
+            let peer_names = match self.peers {
+                PeerNames::Ignored => Vec::new(),
+                PeerNames::FromLockfile => self.peer_names_of(&dep_path, snapshot),
+            };
             self.input.nodes.push(InputNode {
                 name: alias.clone(),
                 ident_name: name,
                 reference,
                 kind: NodeKind::Regular,
-                peer_names: Vec::new(),
+                peer_names,
                 dependencies: Vec::new(),
             });
             let node = self.input.nodes.len() - 1;
@@ -429,6 +462,23 @@ impl GraphBuilder<'_> {
             nodes.push(node);
         }
         nodes
+    }
+
+    /// The package's `peerDependencies` (from `packages`) and the peers its dependencies
+    /// take from above it (`transitivePeerDependencies`, from `snapshots`), each once.
+    fn peer_names_of(&self, dep_path: &str, snapshot: &SnapshotEntry) -> Vec<String> {
+        let own = self
+            .lockfile
+            .package(dep_path)
+            .into_iter()
+            .flat_map(|package| package.peer_dependencies.keys());
+        let mut names: Vec<String> = Vec::new();
+        for name in own.chain(&snapshot.transitive_peer_dependencies) {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
     }
 }
 
@@ -462,12 +512,30 @@ mod tests {
     /// the packages it skipped on that host.
     #[test]
     fn the_medium_fixture_is_placed_as_pnpm_12_places_it() {
+        assert_placed_as_recorded("pnpm-12-layout.json", PeerNames::Ignored);
+    }
+
+    /// The same lockfile with `autoInstallPeers: false` (pnpm resolves nothing differently for
+    /// it; only the setting changes): the hoister sees peer names, which keeps some packages
+    /// lower and changes the order in which others reach the root.
+    #[test]
+    fn the_medium_fixture_without_auto_installed_peers_is_placed_as_pnpm_12_places_it() {
+        assert_placed_as_recorded(
+            "pnpm-12-layout-without-auto-installed-peers.json",
+            PeerNames::FromLockfile,
+        );
+    }
+
+    /// Compares the placements of `tests/fixtures/hoisted-medium/pnpm-lock.yaml` with the
+    /// `hoistedLocations` pnpm 12 wrote, each package's directories in pnpm's order (the order
+    /// of its walk over the placed tree, which `.modules.yaml` keeps).
+    fn assert_placed_as_recorded(layout: &str, peers: PeerNames) {
         let fixture =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hoisted-medium");
         let lockfile = Lockfile::read_from_path(&fixture.join("pnpm-lock.yaml"))
             .expect("read the lockfile")
             .expect("a lockfile");
-        let text = std::fs::read_to_string(fixture.join("pnpm-12-layout.json")).expect("read");
+        let text = std::fs::read_to_string(fixture.join(layout)).expect("read");
         let recorded: serde_json::Value = serde_json::from_str(&text).expect("parse");
         let skipped: HashSet<&str> = recorded["skipped"]
             .as_array()
@@ -489,17 +557,21 @@ mod tests {
             optional: true,
         };
         let root = Path::new("/project");
-        let placed = placements(&lockfile, root, "node_modules", &selection, &installable)
-            .expect("placements");
+        let placed = placements(
+            &lockfile,
+            root,
+            "node_modules",
+            &selection,
+            peers,
+            &installable,
+        )
+        .expect("placements");
         let mut ours: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for placement in &placed {
             let rel = placement.dir.strip_prefix(root).expect("below the root");
             ours.entry(placement.dep_path.clone())
                 .or_default()
                 .push(rel.display().to_string());
-        }
-        for dirs in ours.values_mut() {
-            dirs.sort();
         }
         let theirs: std::collections::BTreeMap<String, Vec<String>> =
             serde_json::from_value(recorded["hoistedLocations"].clone()).expect("locations");

@@ -596,6 +596,7 @@ pub fn run(
             &mut install_plan,
             &lockfile,
             &selection,
+            hoisted_layout::PeerNames::for_auto_install_peers(config.auto_install_peers),
             &installable,
             config.settings.prefer_symlinked_executables,
         )?;
