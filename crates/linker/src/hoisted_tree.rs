@@ -33,7 +33,38 @@ type IndexSet<K> = indexmap::IndexSet<K, FxBuildHasher>;
 /// The public limits argument: `locator → names`, in the standard maps callers build.
 type Limits = std::collections::HashMap<String, std::collections::HashSet<String>>;
 
-type Name = Rc<str>;
+/// An interned string: [`Hoister::name`] gives every use of one text the same allocation,
+/// so a name is compared and hashed by its address, not by its bytes (the hoister hashes
+/// names millions of times on a large graph).
+#[derive(Debug, Clone)]
+struct Name(Rc<str>);
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Rc::as_ptr(&self.0).cast::<u8>().hash(state);
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// What a node of the input graph is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,11 +169,12 @@ pub fn hoist(input: &HoistInput, hoisting_limits: &Limits) -> PlacedNode {
     hoister.shrink()
 }
 
-fn ident_of(ident_name: &str, reference: &str) -> String {
-    let real = reference
+/// The part of a reference that identifies the package itself (yarn's virtual references
+/// carry a prefix up to `#`): two nodes of one ident are the same package.
+fn ident_reference(reference: &str) -> &str {
+    reference
         .find('#')
-        .map_or(reference, |at| &reference[at + 1..]);
-    format!("{ident_name}@{real}")
+        .map_or(reference, |at| &reference[at + 1..])
 }
 
 #[derive(Default, Clone, Copy)]
@@ -162,6 +194,8 @@ struct Hoister {
     nodes: Vec<Work>,
     fast_lookup: bool,
     names: HashMap<String, Name>,
+    /// Reused to build names before they are interned.
+    scratch: String,
 }
 
 /// What one `hoist_graph` call shares between its recursive visits.
@@ -181,6 +215,7 @@ impl Hoister {
             nodes: Vec::with_capacity(input.nodes.len() * 2),
             fast_lookup: true,
             names: HashMap::default(),
+            scratch: String::new(),
         };
         let Some(root) = input.nodes.first() else {
             let root = hoister.work_node(&InputNode::root(), true);
@@ -203,25 +238,37 @@ impl Hoister {
         if let Some(name) = self.names.get(text) {
             return name.clone();
         }
-        let name: Name = Rc::from(text);
+        let name = Name(Rc::from(text));
         self.names.insert(text.to_string(), name.clone());
         name
     }
 
     fn work_node(&mut self, node: &InputNode, border: bool) -> Work {
-        let locator = format!("{}@{}", node.ident_name, node.reference);
-        let ident = ident_of(&node.ident_name, &node.reference);
+        // The three derived names are built in one reused buffer: only a text not seen
+        // before is copied (into the interner).
+        let mut text = std::mem::take(&mut self.scratch);
+        let mut joined = |first: &str, second: &str, this: &mut Self| {
+            text.clear();
+            text.push_str(first);
+            text.push('@');
+            text.push_str(second);
+            this.name(&text)
+        };
+        let locator = joined(&node.ident_name, &node.reference, self);
+        let aliased = joined(&node.name, &locator, self);
+        let ident = joined(&node.ident_name, ident_reference(&node.reference), self);
+        self.scratch = text;
         let peer_names = node.peer_names.iter().map(|p| self.name(p)).collect();
-        let aliased = format!("{}@{locator}", node.name);
+        let children = node.dependencies.len();
         Work {
             name: self.name(&node.name),
             references: IndexSet::from_iter([self.name(&node.reference)]),
-            locator: self.name(&locator),
-            aliased: self.name(&aliased),
-            ident: self.name(&ident),
+            locator,
+            aliased,
+            ident,
             peer_names: Rc::new(peer_names),
-            dependencies: IndexMap::default(),
-            original_dependencies: IndexMap::default(),
+            dependencies: IndexMap::with_capacity_and_hasher(children, FxBuildHasher),
+            original_dependencies: IndexMap::with_capacity_and_hasher(children, FxBuildHasher),
             hoisted_dependencies: IndexMap::default(),
             decoupled: true,
             hoist_border: border,
@@ -478,6 +525,12 @@ impl Hoister {
         let Some(&root) = path.last() else {
             return Round::default();
         };
+        // Nothing can move into a node without children of its own, nor below it (most
+        // nodes, once the first round has flattened the tree): the preference map and the
+        // used names would be built for nothing.
+        if self.regular_children(root).next().is_none() {
+            return Round::default();
+        }
         let mut ident_map = self.hoist_ident_map(root);
         let used = if root == 0 {
             HashMap::default()

@@ -13,8 +13,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use rustc_hash::FxHashMap;
 use tack_linker::hoisted_tree::{hoist, HoistInput, InputNode, NodeKind, PlacedNode};
-use tack_lockfile::{ref_to_dep_path, Lockfile, SnapshotEntry};
+use tack_lockfile::{write_ref_dep_path, Lockfile, SnapshotEntry};
 
 use super::plan::{check_package_name, importer_dir, InstallPlan, Selection};
 use crate::error::CliError;
@@ -52,18 +53,26 @@ impl PeerNames {
     }
 }
 
-/// Every package directory of the hoisted layout of `lockfile` for `selection`, parents
-/// before their children. `installable` holds the dep paths this host installs.
-pub fn placements(
+/// The hoister's tree for `lockfile` and `selection`: what goes in which `node_modules`,
+/// before any package is left out for this host. It needs the lockfile alone, so an install
+/// computes it on a thread of its own while it plans.
+pub fn hoisted_tree(
+    lockfile: &Lockfile,
+    selection: &Selection<'_>,
+    peers: PeerNames,
+) -> PlacedNode {
+    hoist(&input_graph(lockfile, selection, peers), &HashMap::new())
+}
+
+/// The package directories of `tree` (see [`hoisted_tree`]), parents before their children,
+/// leaving out what this host does not install and everything placed below it.
+pub fn place(
+    tree: &PlacedNode,
     lockfile: &Lockfile,
     root: &Path,
     modules_dir: &str,
-    selection: &Selection<'_>,
-    peers: PeerNames,
     installable: &HashSet<String>,
 ) -> Result<Vec<Placement>, CliError> {
-    let input = input_graph(lockfile, selection, peers);
-    let tree = hoist(&input, &HashMap::new());
     let mut out = Vec::new();
     let walk = Walk {
         lockfile,
@@ -84,26 +93,16 @@ pub fn placements(
 }
 
 /// Turns `plan` (one package per installable snapshot, for the isolated layout) into the
-/// hoisted layout of the same packages: each package gets its directories, packages the
-/// layout places nowhere (below a package skipped on this platform) leave the plan, and the
-/// `.bin` entries become symlinks unless `preferSymlinkedExecutables` says otherwise.
+/// hoisted layout of the same packages, `placed` by [`place`]: each package gets its
+/// directories, packages the layout places nowhere (below a package skipped on this platform)
+/// leave the plan, and the `.bin` entries become symlinks unless `preferSymlinkedExecutables`
+/// says otherwise.
 pub fn apply(
     plan: &mut InstallPlan,
-    lockfile: &Lockfile,
-    selection: &Selection<'_>,
-    peers: PeerNames,
-    installable: &HashSet<String>,
+    placed: Vec<Placement>,
     prefer_symlinked_executables: Option<bool>,
 ) -> Result<(), CliError> {
     let link = &mut plan.link;
-    let placed = placements(
-        lockfile,
-        &link.lockfile_dir,
-        &link.modules_dir_name,
-        selection,
-        peers,
-        installable,
-    )?;
     let mut dirs_of: HashMap<&str, Vec<PathBuf>> = HashMap::new();
     for placement in &placed {
         dirs_of
@@ -339,10 +338,11 @@ fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>, peers: PeerNames)
         input: HoistInput {
             nodes: vec![InputNode::root()],
         },
-        memo: HashMap::new(),
-        first_dep_path: HashMap::new(),
+        memo: FxHashMap::default(),
+        first_dep_path: FxHashMap::default(),
+        key: String::new(),
     };
-    let importer_deps = |id: &str| -> Vec<(String, String)> {
+    let importer_deps = |id: &str| -> Vec<(&str, &str)> {
         let Some(project) = lockfile.importers.get(id) else {
             return Vec::new();
         };
@@ -357,12 +357,9 @@ fn input_graph(lockfile: &Lockfile, selection: &Selection<'_>, peers: PeerNames)
                 merged.insert(alias, &dep.version);
             }
         }
-        let mut merged: Vec<(String, String)> = merged
-            .into_iter()
-            .map(|(a, r)| (a.to_string(), r.to_string()))
-            .collect();
+        let mut merged: Vec<(&str, &str)> = merged.into_iter().collect();
         // pnpm 12 orders each package's dependencies by alias, whatever group they are in.
-        merged.sort_by(|a, b| a.0.cmp(&b.0));
+        merged.sort_unstable_by(|a, b| a.0.cmp(b.0));
         merged
     };
     if selection.importer_ids.iter().any(|id| id == ".") {
@@ -398,35 +395,44 @@ struct GraphBuilder<'l> {
     peers: PeerNames,
     input: HoistInput,
     /// `<alias>:<dep path>` → node: one node per package and alias.
-    memo: HashMap<String, usize>,
+    memo: FxHashMap<String, usize>,
     /// `<name>@<version>` → the first dep path met: every peer variant of a version shares
     /// one reference, so the hoister treats them as one package.
-    first_dep_path: HashMap<String, String>,
+    first_dep_path: FxHashMap<String, String>,
+    /// The memo key of the edge at hand, built in place: most edges lead to a node already
+    /// made, and looking it up allocates nothing.
+    key: String,
 }
 
-impl GraphBuilder<'_> {
-    fn nodes_for(&mut self, deps: &[(String, String)]) -> Vec<usize> {
+impl<'l> GraphBuilder<'l> {
+    fn nodes_for(&mut self, deps: &[(&'l str, &'l str)]) -> Vec<usize> {
         let mut nodes = Vec::with_capacity(deps.len());
-        for (alias, reference) in deps {
+        let mut dep_path = String::new();
+        for &(alias, reference) in deps {
             // `link:` dependencies are symlinks made apart from the hoisted tree.
-            if reference.starts_with("link:") {
+            if !write_ref_dep_path(reference, alias, &mut dep_path) {
                 continue;
             }
-            let Some(dep_path) = ref_to_dep_path(reference, alias) else {
-                continue;
-            };
-            let key = format!("{alias}:{dep_path}");
-            if let Some(&node) = self.memo.get(&key) {
+            self.key.clear();
+            self.key.push_str(alias);
+            self.key.push(':');
+            self.key.push_str(&dep_path);
+            if let Some(&node) = self.memo.get(self.key.as_str()) {
                 nodes.push(node);
                 continue;
             }
-            let Some(snapshot) = self.lockfile.snapshots.get(&dep_path) else {
+            let lockfile = self.lockfile;
+            let Some(snapshot) = lockfile.snapshots.get(dep_path.as_str()) else {
                 continue;
             };
-            let (name, version) = self.lockfile.name_version(&dep_path);
+            let (name, version) = lockfile.name_version(&dep_path);
+            let mut id = String::with_capacity(name.len() + 1 + version.len());
+            id.push_str(&name);
+            id.push('@');
+            id.push_str(&version);
             let reference = self
                 .first_dep_path
-                .entry(format!("{name}@{version}"))
+                .entry(id)
                 .or_insert_with(|| dep_path.clone())
                 .clone();
             let peer_names = match self.peers {
@@ -434,7 +440,7 @@ impl GraphBuilder<'_> {
                 PeerNames::FromLockfile => self.peer_names_of(&dep_path, snapshot),
             };
             self.input.nodes.push(InputNode {
-                name: alias.clone(),
+                name: alias.to_string(),
                 ident_name: name,
                 reference,
                 kind: NodeKind::Regular,
@@ -442,21 +448,28 @@ impl GraphBuilder<'_> {
                 dependencies: Vec::new(),
             });
             let node = self.input.nodes.len() - 1;
-            self.memo.insert(key, node);
-            let mut merged: IndexMap<&str, &str> = IndexMap::new();
-            for (alias, reference) in &snapshot.dependencies {
-                merged.insert(alias, reference);
-            }
-            if self.optional {
-                for (alias, reference) in &snapshot.optional_dependencies {
-                    merged.insert(alias, reference);
-                }
-            }
-            let mut children: Vec<(String, String)> = merged
+            self.memo.insert(self.key.clone(), node);
+            let optional = self
+                .optional
+                .then_some(&snapshot.optional_dependencies)
                 .into_iter()
-                .map(|(a, r)| (a.to_string(), r.to_string()))
+                .flatten();
+            let mut children: Vec<(&'l str, &'l str)> = snapshot
+                .dependencies
+                .iter()
+                .chain(optional)
+                .map(|(alias, reference)| (alias.as_str(), reference.as_str()))
                 .collect();
-            children.sort_by(|a, b| a.0.cmp(&b.0));
+            // By alias; an alias in both maps counts once, with the optional reference (the
+            // later one, as a JavaScript object spread keeps it). The sort is stable.
+            children.sort_by(|a, b| a.0.cmp(b.0));
+            children.dedup_by(|later, earlier| {
+                let same = later.0 == earlier.0;
+                if same {
+                    earlier.1 = later.1;
+                }
+                same
+            });
             let children = self.nodes_for(&children);
             self.input.nodes[node].dependencies = children;
             nodes.push(node);
@@ -557,15 +570,9 @@ mod tests {
             optional: true,
         };
         let root = Path::new("/project");
-        let placed = placements(
-            &lockfile,
-            root,
-            "node_modules",
-            &selection,
-            peers,
-            &installable,
-        )
-        .expect("placements");
+        let tree = hoisted_tree(&lockfile, &selection, peers);
+        let placed =
+            place(&tree, &lockfile, root, "node_modules", &installable).expect("placements");
         let mut ours: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for placement in &placed {
             let rel = placement.dir.strip_prefix(root).expect("below the root");

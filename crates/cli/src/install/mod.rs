@@ -524,21 +524,28 @@ pub fn run(
     // filters and plans on the other core, not while both cores import.
     let lockfile = Arc::new(lockfile);
     let mut render = {
-        let (wanted, ids) = (Arc::clone(&lockfile), importer_ids.clone());
-        let (prod, dev, optional) = (selection.prod, selection.dev, selection.optional);
+        let (wanted, selected) = (Arc::clone(&lockfile), selection.to_owned());
         std::thread::Builder::new()
             .name("tack-lock-yaml".to_string())
-            .spawn(move || {
-                let selection = plan::Selection {
-                    importer_ids: &ids,
-                    prod,
-                    dev,
-                    optional,
-                };
-                current_lockfile(&wanted, &selection)
-            })
+            .spawn(move || current_lockfile(&wanted, &selected.as_selection()))
             .ok()
     };
+    // The hoisted layout's tree depends on the lockfile and the selection alone too, and
+    // nothing is imported before it is known: the hoister starts now, beside the filtering
+    // and the plan (a few milliseconds each).
+    let hoisted = config.node_linker == tack_config::NodeLinker::Hoisted;
+    let peers = hoisted_layout::PeerNames::for_auto_install_peers(config.auto_install_peers);
+    let hoisting = hoisted
+        .then(|| {
+            let (wanted, selected) = (Arc::clone(&lockfile), selection.to_owned());
+            std::thread::Builder::new()
+                .name("tack-hoister".to_string())
+                .spawn(move || {
+                    hoisted_layout::hoisted_tree(&wanted, &selected.as_selection(), peers)
+                })
+                .ok()
+        })
+        .flatten();
     let mut host = host_probe.unwrap_or_else(|probe| {
         probe
             .join()
@@ -591,13 +598,24 @@ pub fn run(
         .filter(|id| !selected_ids.contains(id))
         .cloned()
         .collect();
-    if config.node_linker == tack_config::NodeLinker::Hoisted {
+    if hoisted {
+        let tree = match hoisting {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| CliError::new("ERR_TACK_INTERNAL", "the hoister's thread failed"))?,
+            // No thread could be started: the tree is made here.
+            None => hoisted_layout::hoisted_tree(&lockfile, &selection, peers),
+        };
+        let placed = hoisted_layout::place(
+            &tree,
+            &lockfile,
+            &config.lockfile_dir,
+            &config.modules_dir,
+            &installable,
+        )?;
         hoisted_layout::apply(
             &mut install_plan,
-            &lockfile,
-            &selection,
-            hoisted_layout::PeerNames::for_auto_install_peers(config.auto_install_peers),
-            &installable,
+            placed,
             config.settings.prefer_symlinked_executables,
         )?;
     }

@@ -78,6 +78,36 @@ impl Selection<'_> {
     pub fn project_optional(&self) -> bool {
         self.optional && self.prod
     }
+
+    /// The same selection, owning its project ids: for a thread of its own.
+    pub fn to_owned(&self) -> OwnedSelection {
+        OwnedSelection {
+            importer_ids: self.importer_ids.to_vec(),
+            prod: self.prod,
+            dev: self.dev,
+            optional: self.optional,
+        }
+    }
+}
+
+/// A [`Selection`] that owns its project ids (see [`Selection::to_owned`]).
+#[derive(Debug, Clone)]
+pub struct OwnedSelection {
+    importer_ids: Vec<String>,
+    prod: bool,
+    dev: bool,
+    optional: bool,
+}
+
+impl OwnedSelection {
+    pub fn as_selection(&self) -> Selection<'_> {
+        Selection {
+            importer_ids: &self.importer_ids,
+            prod: self.prod,
+            dev: self.dev,
+            optional: self.optional,
+        }
+    }
 }
 
 /// Builds the plan for `lockfile` rooted at `config.lockfile_dir`, installing `installable`
