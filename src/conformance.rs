@@ -5,6 +5,7 @@
 //! so tack always installs exactly what pnpm resolved.
 
 use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 use tack_test_registry::{PackageDef, TestRegistry};
@@ -187,4 +188,23 @@ pub fn comparable_output(stdout: &[u8]) -> Vec<String> {
     head.sort();
     head.extend_from_slice(tail);
     head
+}
+
+/// The `basic` fixture installed in `project` works: node loads a dependency and a scoped one
+/// from the project directory, and the `tack-bin-string` command in `node_modules/.bin` runs.
+pub fn assert_basic_fixture_runs(project: &TestProject) {
+    let node = Command::new("node")
+        .current_dir(project.dir())
+        .args([
+            "-e",
+            "process.stdout.write(String(require('is-odd')(3)) + require('@tack-test/scoped'))",
+        ])
+        .output()
+        .expect("run node");
+    assert_success(&node, "node -e require(...)");
+    let bin = Command::new(project.dir().join("node_modules/.bin/tack-bin-string"))
+        .current_dir(project.dir())
+        .output()
+        .expect("run the bin");
+    assert_success(&bin, "node_modules/.bin/tack-bin-string");
 }

@@ -5,9 +5,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::Command;
 
-use tack_suite::conformance::{assert_same_tree, publish, resolve_with_pnpm, resolved_project};
+use tack_suite::conformance::{
+    assert_basic_fixture_runs, assert_same_tree, publish, resolve_with_pnpm, resolved_project,
+};
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::registry;
 
@@ -24,20 +25,7 @@ fn basic_project_matches_pnpm() {
     let tack = assert_same_tree(&reference, &[]);
 
     // Behaviour: the tree works for node and for a shim.
-    let node = Command::new("node")
-        .current_dir(tack.dir())
-        .args([
-            "-e",
-            "process.stdout.write(String(require('is-odd')(3)) + require('@tack-test/scoped'))",
-        ])
-        .output()
-        .expect("run node");
-    assert_success(&node, "node -e require(...)");
-    let shim = Command::new(tack.dir().join("node_modules/.bin/tack-bin-string"))
-        .current_dir(tack.dir())
-        .output()
-        .expect("run the bin shim");
-    assert_success(&shim, "node_modules/.bin/tack-bin-string");
+    assert_basic_fixture_runs(&tack);
 }
 
 #[test]

@@ -4,12 +4,11 @@
 //! compared with real pnpm 12's, path by path.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use serde_json::json;
 use tack_suite::conformance::{
-    assert_same_tree, clone_inputs, comparable_output, project_tree, publish, resolve_with_pnpm,
-    resolved_project,
+    assert_basic_fixture_runs, assert_same_tree, clone_inputs, comparable_output, project_tree,
+    publish, resolve_with_pnpm, resolved_project,
 };
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::{registry, tree};
@@ -73,20 +72,7 @@ fn a_hoisted_project_matches_pnpm_and_runs() {
     assert_eq!(yaml["nodeLinker"], "hoisted");
     assert!(yaml["hoistedLocations"]["is-odd@3.0.1"].is_array());
 
-    let node = Command::new("node")
-        .current_dir(tack.dir())
-        .args([
-            "-e",
-            "process.stdout.write(String(require('is-odd')(3)) + require('@tack-test/scoped'))",
-        ])
-        .output()
-        .expect("run node");
-    assert_success(&node, "node -e require(...)");
-    let bin = Command::new(modules.join(".bin/tack-bin-string"))
-        .current_dir(tack.dir())
-        .output()
-        .expect("run the bin");
-    assert_success(&bin, "node_modules/.bin/tack-bin-string");
+    assert_basic_fixture_runs(&tack);
 }
 
 /// What an install prints in the hoisted layout, fresh and then as a no-op.

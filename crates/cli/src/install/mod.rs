@@ -501,7 +501,8 @@ pub fn run(
     // The projects whose own scripts run and whose engines are checked: the selected ones,
     // even where the hoisted layout places the dependencies of more.
     let selected_ids = importer_ids.clone();
-    let importer_ids = if config.node_linker == tack_config::NodeLinker::Hoisted && !no_filter {
+    let hoisted = config.node_linker == tack_config::NodeLinker::Hoisted;
+    let importer_ids = if hoisted && !no_filter {
         filtered::with_recorded_hoisted_importers(
             importer_ids,
             &config.lockfile_dir.join(&config.modules_dir),
@@ -533,7 +534,6 @@ pub fn run(
     // The hoisted layout's tree depends on the lockfile and the selection alone too, and
     // nothing is imported before it is known: the hoister starts now, beside the filtering
     // and the plan (a few milliseconds each).
-    let hoisted = config.node_linker == tack_config::NodeLinker::Hoisted;
     let peers = hoisted_layout::PeerNames::for_auto_install_peers(config.auto_install_peers);
     let hoisting = hoisted
         .then(|| {
