@@ -237,11 +237,6 @@ fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
         ("modulesDirsByProjectName:\n  root: nm", None, None),
         ("lockfile:\n  format: v13", None, None),
         (
-            "configDependencies:\n  tack-config: \"1.0.0+sha512-AAAA\"",
-            None,
-            None,
-        ),
-        (
             "nodeLinker: pnp",
             Some(("PNPM_CONFIG_NODE_LINKER", "pnp")),
             None,

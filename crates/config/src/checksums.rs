@@ -16,7 +16,8 @@
 //!   (`createHashFromMultipleFiles`). The default pnpmfile is `.pnpmfile.mjs`, else `.pnpmfile.cjs`.
 //!
 //! pnpm writes `pnpmfileChecksum` only when the pnpmfile exports `hooks`; tack does not run
-//! JavaScript, so it expects a checksum whenever the file exists.
+//! JavaScript, so it expects a checksum whenever the file exists. The pnpmfiles of plugin config
+//! dependencies (`pnpm-plugin-*`) count as well: pnpm loads them first.
 
 use std::path::{Path, PathBuf};
 
@@ -203,24 +204,27 @@ fn js_number(number: &Number) -> String {
     }
 }
 
-/// The pnpmfiles pnpm 12 loads, whose checksum the lockfile holds: none under `ignorePnpmfile`;
-/// the `pnpmfile` setting's, each of which must exist (`ERR_PNPM_PNPMFILE_NOT_FOUND`); else the
-/// default one of the workspace root, if any.
+/// The pnpmfiles pnpm 12 loads, whose checksum the lockfile holds, in its order: none under
+/// `ignorePnpmfile`; else those of the installed plugin config dependencies (see
+/// [`crate::plugin_pnpmfiles`]), then the `pnpmfile` setting's, each of which must exist
+/// (`ERR_PNPM_PNPMFILE_NOT_FOUND`), or else the default one of the workspace root, if any.
 pub fn loaded_pnpmfiles(config: &Config) -> Result<Vec<PathBuf>, ConfigError> {
     if config.ignore_pnpmfile {
         return Ok(Vec::new());
     }
+    let mut loaded = crate::plugin_pnpmfiles(config);
     match &config.pnpmfiles {
         Some(files) => match files.iter().find(|path| !path.is_file()) {
-            Some(missing) => Err(ConfigError::PnpmfileNotFound {
-                path: missing.clone(),
-            }),
-            None => Ok(files.clone()),
+            Some(missing) => {
+                return Err(ConfigError::PnpmfileNotFound {
+                    path: missing.clone(),
+                })
+            }
+            None => loaded.extend(files.iter().cloned()),
         },
-        None => Ok(default_pnpmfile(&config.workspace_root)
-            .into_iter()
-            .collect()),
+        None => loaded.extend(default_pnpmfile(&config.workspace_root)),
     }
+    Ok(loaded)
 }
 
 /// The `pnpmfileChecksum` the lockfile should hold: of the [`loaded_pnpmfiles`], `None` when

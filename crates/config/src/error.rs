@@ -108,6 +108,18 @@ pub enum ConfigError {
     )]
     PnpmfileNotFound { path: PathBuf },
 
+    #[error(
+        "configDependencies in pnpm-workspace.yaml has an invalid entry {name:?}: {reason}. \
+         Write it as `<name>: <version>` and lock it with `pnpm install`"
+    )]
+    InvalidConfigDependency { name: String, reason: String },
+
+    #[error(
+        "configDependencies in pnpm-workspace.yaml names an invalid package {name:?}: package \
+         names are `name` or `@scope/name`, without path segments like `..`"
+    )]
+    InvalidConfigDependencyName { name: String },
+
     /// `wanted` and `current` are JSON objects, as pnpm 12 prints them.
     #[error(
         "Unsupported engine for {package}: wanted: {wanted} (current: {current}). \
@@ -160,6 +172,8 @@ impl ConfigError {
             ConfigError::MissingImporter { .. } => "ERR_PNPM_PACKAGE_MANAGER_NO_IMPORTER",
             ConfigError::PatchFileNotFound { .. } => "ERR_PNPM_PATCH_NOT_FOUND",
             ConfigError::PnpmfileNotFound { .. } => "ERR_PNPM_PNPMFILE_NOT_FOUND",
+            ConfigError::InvalidConfigDependency { .. } => "ERR_PNPM_INVALID_CONFIG_DEP_VERSION",
+            ConfigError::InvalidConfigDependencyName { .. } => "ERR_PNPM_INVALID_DEPENDENCY_NAME",
             ConfigError::UnsupportedEngine { .. }
             | ConfigError::UnsupportedProjectEngine { .. } => "ERR_PNPM_UNSUPPORTED_ENGINE",
             ConfigError::UnsupportedPlatform { .. } => "ERR_PNPM_UNSUPPORTED_PLATFORM",

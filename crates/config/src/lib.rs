@@ -5,6 +5,7 @@
 
 pub mod checksums;
 mod config;
+mod config_deps;
 mod error;
 pub mod frozen;
 pub mod installability;
@@ -23,6 +24,10 @@ pub mod workspace_keys;
 mod workspace_manifest;
 
 pub use config::{Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries};
+pub use config_deps::{
+    config_dependencies, config_modules_dir, is_plugin, plugin_pnpmfiles, ConfigDependency,
+    WantedConfigDependency, CONFIG_MODULES_DIR,
+};
 pub use error::{ConfigError, Warning};
 pub use manifest::{read_manifest, Manifest};
 pub use matcher::Matcher;

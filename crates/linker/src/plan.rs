@@ -304,6 +304,8 @@ pub struct WorkspaceStateInput {
     pub filtered_install: bool,
     /// `pnpmfiles`.
     pub pnpmfiles: Vec<String>,
+    /// `configDependencies`, as `pnpm-workspace.yaml` declares them (`None`: not declared).
+    pub config_dependencies: Option<serde_json::Value>,
     /// Files whose mtime and size are recorded for the no-op check: the lockfile and every
     /// manifest (absolute paths), stamped when the state is written.
     pub validated_files: Vec<PathBuf>,

@@ -26,6 +26,10 @@ pub struct WorkspaceState {
     /// `filteredInstall`.
     #[serde(default)]
     pub filtered_install: bool,
+    /// `configDependencies`, as declared (pnpm 12 compares it to tell whether the config
+    /// dependencies changed since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_dependencies: Option<serde_json::Value>,
     /// The settings that affect the install.
     #[serde(default)]
     pub settings: serde_json::Map<String, serde_json::Value>,
@@ -146,6 +150,7 @@ pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
         projects,
         pnpmfiles: input.pnpmfiles.clone(),
         filtered_install: input.filtered_install,
+        config_dependencies: input.config_dependencies.clone(),
         settings: input.settings.clone(),
         validation: Some(Validation {
             recorded_at_ns: now.as_nanos(),

@@ -7,6 +7,7 @@
 mod block_yaml;
 mod de;
 mod dep_path;
+mod env_document;
 mod error;
 mod lockfile_name;
 mod read;
@@ -21,6 +22,7 @@ mod yaml_scalar;
 pub use dep_path::{
     package_id, parse_dep_path, ref_to_dep_path, remove_suffix, write_ref_dep_path, DepPathParts,
 };
+pub use env_document::{EnvLockfile, LockedConfigDependency};
 pub use error::LockfileError;
 pub use lockfile_name::{current_git_branch, lockfile_name, WANTED_LOCKFILE};
 #[doc(hidden)]

@@ -137,7 +137,7 @@ pub(crate) fn parse_options() -> Options {
     options
 }
 
-fn broken(path: &Path, err: &serde_saphyr::Error, line_offset: u64) -> LockfileError {
+pub(crate) fn broken(path: &Path, err: &serde_saphyr::Error, line_offset: u64) -> LockfileError {
     let (line, column) = err
         .location()
         .map_or((0, 0), |loc| (loc.line() + line_offset, loc.column()));

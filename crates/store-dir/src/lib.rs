@@ -9,6 +9,7 @@
 mod cas_writer;
 pub mod commands;
 mod error;
+mod global_links;
 mod index_db;
 mod index_row;
 mod index_scan;
@@ -21,6 +22,7 @@ mod verify;
 
 pub use cas_writer::CasWriter;
 pub use error::StoreError;
+pub use global_links::{register_project, GlobalLink};
 pub use index_db::StoreIndex;
 pub use index_row::{
     git_hosted_store_index_key, store_index_key, CafsFileInfo, CafsFileRef, PackageFilesIndex,

@@ -10,6 +10,7 @@
 //!    reporter summarizes.
 
 mod build;
+mod config_deps;
 mod fetch_order;
 mod filter;
 mod filtered;
@@ -320,6 +321,22 @@ pub fn run(
     };
     let lockfile_name =
         tack_lockfile::lockfile_name(config.use_git_branch_lockfile, branch.as_deref());
+    // pnpm 12 records every project it installs in the store (see `register_project`), and
+    // installs the config dependencies before anything else, a no-op install included.
+    if let Err(e) = tack_store_dir::register_project(&store, &config.lockfile_dir) {
+        reporter.warn(format!(
+            "could not record {} in {}: {e}",
+            config.lockfile_dir.display(),
+            store.root().join("projects").display()
+        ));
+    }
+    config_deps::install(
+        &config,
+        &store,
+        &config.lockfile_dir.join(&lockfile_name),
+        || crate::fetch::options(&config, &store, Arc::clone(reporter)),
+        reporter,
+    )?;
     let mut settings = noop::recorded_settings(&config, &lockfile_name);
     let gate_settings = noop::with_node_version(
         settings.clone(),
@@ -663,7 +680,16 @@ pub fn run(
     link.workspace_state = Some(WorkspaceStateInput {
         settings,
         filtered_install: !no_filter,
-        pnpmfiles: Vec::new(),
+        pnpmfiles: tack_config::checksums::loaded_pnpmfiles(&config)
+            .unwrap_or_default()
+            .iter()
+            .map(|path| path.to_string_lossy().into_owned())
+            .collect(),
+        config_dependencies: config
+            .settings
+            .config_dependencies
+            .clone()
+            .filter(|declared| declared.as_object().is_none_or(|map| !map.is_empty())),
         // Stamped now, as they were read, not when the state is written: a lockfile or
         // manifest changed while this install runs must not be recorded as installed. The
         // lockfile's stamp is the one taken before it was read.

@@ -74,10 +74,6 @@ fn layout_changing_key(
 /// `Err` naming the first setting of `config` that asks for something tack does not do.
 pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
     let settings = &config.settings;
-    let config_dependencies = settings
-        .config_dependencies
-        .as_ref()
-        .is_some_and(|deps| deps.as_object().is_none_or(|map| !map.is_empty()));
     let asked = match config.node_linker {
         NodeLinker::Pnp => Some("nodeLinker: pnp"),
         NodeLinker::Isolated if settings.enable_global_virtual_store == Some(true) => {
@@ -87,7 +83,6 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
         _ if settings.shared_workspace_lockfile == Some(false) => {
             Some("sharedWorkspaceLockfile: false")
         }
-        _ if config_dependencies => Some("configDependencies"),
         _ if settings.lockfile == Some(false) => Some("lockfile: false"),
         _ => layout_changing_key(&config.layout_requests, &config.workspace_root),
     };
@@ -98,7 +93,7 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
             format!(
                 "`{setting}` asks for something tack does not do: tack installs pnpm's isolated \
                  and hoisted layouts (nodeLinker: isolated or hoisted) from one shared \
-                 lockfile, without config dependencies"
+                 lockfile"
             ),
         )
         .with_help(
