@@ -26,8 +26,18 @@ const PROJECT_INPUTS: &[&str] = &[
     "node_modules",
 ];
 
-/// Entries `tack` keeps at the root of `<store>/v11`.
-const STORE_ROOT_ENTRIES: &[&str] = &["files", "index.db", "index.db-wal", "index.db-shm", "tmp"];
+/// What a store may hold at its root: the CAS, its index, staging, and what pnpm 12 keeps
+/// beside them: the projects installed from the store (`projects`, links to them) and its
+/// global virtual store (`links`, config dependencies).
+const STORE_ROOT_ENTRIES: &[&str] = &[
+    "files",
+    "index.db",
+    "index.db-wal",
+    "index.db-shm",
+    "tmp",
+    "projects",
+    "links",
+];
 
 /// After an install of the basic fixture that failed (`case` names it): nothing of it
 /// was linked, and its store holds no partial file and still verifies.

@@ -112,9 +112,7 @@ fn parse_text(name: &str, text: &str) -> Result<WantedConfigDependency, ConfigEr
             .then(|| (&text[..at], integrity))
     });
     Ok(match pinned {
-        Some(("", _)) => {
-            return Err(invalid(name, "its pinned version is empty"))
-        }
+        Some(("", _)) => return Err(invalid(name, "its pinned version is empty")),
         Some((version, integrity)) => WantedConfigDependency::Pinned {
             version: version.to_string(),
             integrity: integrity.to_string(),
