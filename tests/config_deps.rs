@@ -384,3 +384,100 @@ fn a_config_dependency_whose_tarball_fails_its_integrity_is_not_linked() {
     assert!(!complete, "a package directory was left complete-looking");
     assert!(!Path::new(&copy.dir().join(PATCH_PATH)).exists());
 }
+
+/// Installs copies of `reference` with both tools and compares their trees.
+fn assert_both_install_alike(reference: &TestProject) -> TestProject {
+    let (tack, pnpm) = (clone_inputs(reference), clone_inputs(reference));
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    let differences = tree::diff(&project_tree(&pnpm), &project_tree(&tack));
+    assert!(
+        differences.is_empty(),
+        "tack's tree differs from pnpm 12's:\n{}",
+        differences.join("\n")
+    );
+    tack
+}
+
+#[test]
+fn a_plugins_update_config_hook_supplies_the_catalog_as_in_pnpm() {
+    let registry = registry::start();
+    registry.add_package(
+        PackageDef::new("pnpm-plugin-tack-catalog", "1.0.0").file(
+            "pnpmfile.cjs",
+            b"module.exports = { hooks: { updateConfig (config) {\n  config.catalogs = { ...config.catalogs, default: { ...(config.catalogs || {}).default, 'is-odd': '3.0.1' } }\n  return config\n} } }\n".to_vec(),
+            0o644,
+        ),
+    );
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        &json!({"name": "cat", "version": "1.0.0", "dependencies": {"is-odd": "catalog:"}})
+            .to_string(),
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write(
+        "pnpm-workspace.yaml",
+        "minimumReleaseAge: 0\nconfigDependencies:\n  pnpm-plugin-tack-catalog: 1.0.0\n",
+    );
+    project.lock_with_pnpm();
+    let tack = assert_both_install_alike(&project);
+    assert!(tack
+        .dir()
+        .join("node_modules/is-odd/package.json")
+        .is_file());
+}
+
+#[test]
+fn the_workspace_pnpmfiles_update_config_hook_changes_the_tree_as_in_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project.write(
+        "package.json",
+        &json!({"name": "hooked", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}})
+            .to_string(),
+    );
+    project.write(".npmrc", &format!("registry={}\n", registry.url()));
+    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    project.write(
+        ".pnpmfile.cjs",
+        "module.exports = { hooks: { updateConfig (config) {\n  console.log('a hook that prints')\n  return { ...config, publicHoistPattern: ['is-number'] }\n} } }\n",
+    );
+    project.lock_with_pnpm();
+    let tack = assert_both_install_alike(&project);
+    assert!(
+        fs_err::symlink_metadata(tack.dir().join("node_modules/is-number"))
+            .expect("is-number hoisted to the root, as the hook asks")
+            .is_symlink()
+    );
+    // The no-op gate sees the same settings on the next run.
+    let again = tack.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&again, "repeat install");
+    assert!(
+        stdout(&again).contains("Lockfile is up to date"),
+        "{}",
+        stdout(&again)
+    );
+    assert!(!stdout(&again).contains("Packages:"), "{}", stdout(&again));
+
+    // A hook that throws stops the install before anything is written.
+    let broken = clone_inputs(&project);
+    broken.write(
+        ".pnpmfile.cjs",
+        "module.exports = { hooks: { updateConfig () { throw new Error('no config today') } } }\n",
+    );
+    let out = broken.tack(&["install", "--frozen-lockfile"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("ERR_PNPM_PNPMFILE_FAIL") && stderr(&out).contains("no config today"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!broken.dir().join("node_modules").exists());
+}

@@ -15,8 +15,8 @@
 //!   into LF; several pnpmfiles hash the comma-joined list of their sorted per-file checksums
 //!   (`createHashFromMultipleFiles`). The default pnpmfile is `.pnpmfile.mjs`, else `.pnpmfile.cjs`.
 //!
-//! pnpm writes `pnpmfileChecksum` only when the pnpmfile exports `hooks`; tack does not run
-//! JavaScript, so it expects a checksum whenever the file exists. The pnpmfiles of plugin config
+//! pnpm writes `pnpmfileChecksum` only when the pnpmfile exports `hooks`; tack does not load the
+//! pnpmfile to see what it exports, so it expects a checksum whenever the file exists. The pnpmfiles of plugin config
 //! dependencies (`pnpm-plugin-*`) count as well: pnpm loads them first.
 
 use std::path::{Path, PathBuf};

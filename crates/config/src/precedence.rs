@@ -75,6 +75,9 @@ pub struct ConfigInputs {
     pub cli: CliOverrides,
     /// Replaces `npm config get registry` (tests).
     pub npm_registry_probe: Option<RegistryProbe>,
+    /// The settings the pnpmfiles' `updateConfig` hooks changed, by pnpm's names: applied over
+    /// every other layer, as pnpm applies the hooks to the finished configuration.
+    pub update_config: Option<Map<String, Value>>,
 }
 
 impl Config {
@@ -144,6 +147,10 @@ impl Config {
                 .allow_builds
                 .get_or_insert_with(IndexMap::new)
                 .insert(name.to_string(), Value::Bool(allowed));
+        }
+        if let Some(changed) = &inputs.update_config {
+            let hooked = Settings::from_map(changed.clone(), "a pnpmfile's updateConfig hook")?;
+            settings.merge(absolutize(hooked, &workspace_root, home.as_deref()));
         }
 
         // `.npmrc` layers.

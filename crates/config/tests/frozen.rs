@@ -39,6 +39,7 @@ fn check(root: &Path) -> Result<(), ConfigError> {
         env,
         cli: CliOverrides::default(),
         npm_registry_probe: Some(Box::new(|| Some("http://127.0.0.1:1/".into()))),
+        update_config: None,
     })?;
     let globs = config.workspace_manifest.as_ref().unwrap().packages.clone();
     let projects = find_workspace_projects(root, &globs)?;

@@ -43,6 +43,7 @@ fn inputs(env: &Env, vars: &[(&str, &str)], cli: CliOverrides) -> ConfigInputs {
         env: map,
         cli,
         npm_registry_probe: Some(Box::new(|| Some("http://npm-probe.test".to_string()))),
+        update_config: None,
     }
 }
 

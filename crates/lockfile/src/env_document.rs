@@ -76,7 +76,11 @@ impl EnvLockfile {
         path_for_errors: &Path,
     ) -> Result<Option<EnvLockfile>, LockfileError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let text = text.replace("\r\n", "\n");
+        let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
+            text.replace("\r\n", "\n").into()
+        } else {
+            text.into()
+        };
         let Some(body) = text.strip_prefix("---\n") else {
             return Ok(None);
         };

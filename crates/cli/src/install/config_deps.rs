@@ -7,8 +7,8 @@
 //! like any package, imported once per store into pnpm's global virtual store
 //! ([`GlobalLink`]: the directory pnpm 12 would make, so either tool reuses the other's), and
 //! linked from `.pnpm-config/<name>`. Entries of `.pnpm-config` no longer declared are removed.
-//! Nothing here runs a config dependency's code: tack runs no pnpmfile (see
-//! `tack_config::checksums`).
+//! Nothing here runs a config dependency's code: a plugin's `updateConfig` hook runs once
+//! they are all in place (see `update_config`).
 //!
 //! Safe against a concurrent install of another project on the same store: a package
 //! directory is marked complete by its `package.json`, linked last (see

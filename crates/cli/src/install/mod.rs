@@ -29,6 +29,7 @@ mod project_lock;
 mod release_age;
 mod summary;
 mod unsupported_settings;
+mod update_config;
 mod verdict_gate;
 mod verified_lockfiles;
 
@@ -219,10 +220,30 @@ fn load_config_for(
         env: env_map(),
         cli,
         npm_registry_probe: None,
+        update_config: None,
     })?;
     for warning in warnings {
         reporter.warn(warning.to_string());
     }
+    Ok(config)
+}
+
+/// The configuration once more, with the settings the pnpmfiles' `updateConfig` hooks changed
+/// over every layer (its warnings were printed by the first load).
+fn reload_with_hooks(
+    cwd: &Path,
+    workspace_root: Option<PathBuf>,
+    cli: CliOverrides,
+    changed: serde_json::Map<String, serde_json::Value>,
+) -> Result<Config, CliError> {
+    let (config, _) = Config::load(ConfigInputs {
+        cwd: cwd.to_path_buf(),
+        workspace_root,
+        env: env_map(),
+        cli,
+        npm_registry_probe: None,
+        update_config: Some(changed),
+    })?;
     Ok(config)
 }
 
@@ -282,7 +303,7 @@ pub fn run(
         _ => project_dir.clone(),
     };
 
-    let config = load_config_for(
+    let mut config = load_config_for(
         &project_dir,
         standalone.then(|| project_dir.clone()),
         overrides(args),
@@ -337,6 +358,18 @@ pub fn run(
         || crate::fetch::options(&config, &store, Arc::clone(reporter)),
         reporter,
     )?;
+    // The config dependencies' plugins and the workspace's pnpmfile may change settings (a
+    // catalog, `allowBuilds`); pnpm 12 runs their `updateConfig` hooks before anything
+    // reads them.
+    if let Some(changed) = update_config::changed_settings(&config)? {
+        config = reload_with_hooks(
+            &project_dir,
+            standalone.then(|| project_dir.clone()),
+            overrides(args),
+            changed,
+        )?;
+        unsupported_settings::refuse_unsupported_settings(&config)?;
+    }
     let mut settings = noop::recorded_settings(&config, &lockfile_name);
     let gate_settings = noop::with_node_version(
         settings.clone(),
