@@ -132,6 +132,15 @@ fn config_dependencies_are_installed_where_pnpm_installs_them_and_patch_the_tree
         .expect("read through the link");
     assert!(allow.contains("tack-build-dep"));
 
+    // pnpm 12 over tack's install and store finds its config dependencies in place.
+    let pnpm_after = tack.pnpm(&["install", "--frozen-lockfile"]);
+    assert_success(&pnpm_after, "pnpm install over tack's");
+    assert!(
+        !stdout(&pnpm_after).contains("config dependencies"),
+        "{}",
+        stdout(&pnpm_after)
+    );
+
     // The state pnpm 12 records for them.
     let state: serde_json::Value = serde_json::from_str(
         &fs_err::read_to_string(
