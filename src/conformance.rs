@@ -101,6 +101,35 @@ pub fn clone_inputs(from: &TestProject) -> TestProject {
     project
 }
 
+/// Two copies of `reference`, installed by tack and by pnpm (`--frozen-lockfile`, scripts
+/// run): `(tack, pnpm)`.
+pub fn install_both(reference: &TestProject) -> (TestProject, TestProject) {
+    let (tack, pnpm) = (clone_inputs(reference), clone_inputs(reference));
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    (tack, pnpm)
+}
+
+/// A patch of the fixture `is-odd@3.0.1` (its error message).
+pub const IS_ODD_PATCH: &str = "diff --git a/index.js b/index.js
+--- a/index.js
++++ b/index.js
+@@ -1,6 +1,6 @@
+ 'use strict';
+ const isNumber = require('is-number');
+ module.exports = function isOdd(i) {
+-  if (!isNumber(i)) throw new TypeError('expected a number');
++  if (!isNumber(i)) throw new TypeError('expected a patched number');
+   return Math.abs(Number(i)) % 2 === 1;
+ };
+";
+
 /// Snapshot of everything under the project dir except the inputs and the allow-list.
 pub fn project_tree(project: &TestProject) -> Tree {
     let mut tree = tree::snapshot(&project.dir(), &|rel: &str| {

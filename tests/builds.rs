@@ -544,18 +544,7 @@ fn a_failing_build_exits_1_naming_the_package_script_and_exit_code() {
     assert!(text(&again).contains("exit code 3"));
 }
 
-const GOOD_PATCH: &str = "diff --git a/index.js b/index.js
---- a/index.js
-+++ b/index.js
-@@ -1,6 +1,6 @@
- 'use strict';
- const isNumber = require('is-number');
- module.exports = function isOdd(i) {
--  if (!isNumber(i)) throw new TypeError('expected a number');
-+  if (!isNumber(i)) throw new TypeError('expected a patched number');
-   return Math.abs(Number(i)) % 2 === 1;
- };
-";
+const GOOD_PATCH: &str = tack_suite::conformance::IS_ODD_PATCH;
 
 /// Takes the postinstall out of `tack-build-dep` (its preinstall stays).
 const DROP_POSTINSTALL_PATCH: &str = "diff --git a/package.json b/package.json

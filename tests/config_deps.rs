@@ -7,24 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::json;
-use tack_suite::conformance::{clone_inputs, comparable_output, project_tree};
+use tack_suite::conformance::{
+    clone_inputs, comparable_output, install_both, project_tree, IS_ODD_PATCH,
+};
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::{registry, tree};
 use tack_test_registry::{PackageDef, TestRegistry};
-
-/// A patch for the fixture `is-odd@3.0.1`, shipped by the config dependency.
-const PATCH: &str = "diff --git a/index.js b/index.js
---- a/index.js
-+++ b/index.js
-@@ -1,6 +1,6 @@
- 'use strict';
- const isNumber = require('is-number');
- module.exports = function isOdd(i) {
--  if (!isNumber(i)) throw new TypeError('expected a number');
-+  if (!isNumber(i)) throw new TypeError('expected a config-patched number');
-   return Math.abs(Number(i)) % 2 === 1;
- };
-";
 
 const PATCH_PATH: &str = "node_modules/.pnpm-config/tack-config-files/patches/is-odd@3.0.1.patch";
 
@@ -35,7 +23,7 @@ fn publish_config_packages(registry: &TestRegistry) {
         PackageDef::new("tack-config-files", "1.0.0")
             .file(
                 "patches/is-odd@3.0.1.patch",
-                PATCH.as_bytes().to_vec(),
+                IS_ODD_PATCH.as_bytes().to_vec(),
                 0o644,
             )
             .file("allow.json", b"[\"tack-build-dep\"]\n".to_vec(), 0o644),
@@ -47,20 +35,31 @@ fn publish_config_packages(registry: &TestRegistry) {
     ));
 }
 
-/// A project whose `is-odd` is patched from a config dependency, locked by pnpm 12.
-fn locked_project(registry: &TestRegistry) -> TestProject {
-    publish_config_packages(registry);
+/// A project on `registry` that depends on `is-odd` as `specifier`, with `settings` for its
+/// `pnpm-workspace.yaml` (after `minimumReleaseAge: 0`). Not locked yet.
+fn new_project(registry: &TestRegistry, specifier: &str, settings: &str) -> TestProject {
     let project = TestProject::new();
     project.write(
         "package.json",
-        &json!({"name": "cfg", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}})
+        &json!({"name": "cfg", "version": "1.0.0", "dependencies": {"is-odd": specifier}})
             .to_string(),
     );
     project.write(".npmrc", &format!("registry={}\n", registry.url()));
     project.write(
         "pnpm-workspace.yaml",
+        &format!("minimumReleaseAge: 0\n{settings}"),
+    );
+    project
+}
+
+/// A project whose `is-odd` is patched from a config dependency, locked by pnpm 12.
+fn locked_project(registry: &TestRegistry) -> TestProject {
+    publish_config_packages(registry);
+    let project = new_project(
+        registry,
+        "3.0.1",
         &format!(
-            "minimumReleaseAge: 0\nconfigDependencies:\n  tack-config-files: 1.0.0\n  '@tack-test/pnpm-plugin-cfg': 1.0.0\npatchedDependencies:\n  is-odd@3.0.1: {PATCH_PATH}\n"
+            "configDependencies:\n  tack-config-files: 1.0.0\n  '@tack-test/pnpm-plugin-cfg': 1.0.0\npatchedDependencies:\n  is-odd@3.0.1: {PATCH_PATH}\n"
         ),
     );
     project.lock_with_pnpm();
@@ -127,7 +126,7 @@ fn config_dependencies_are_installed_where_pnpm_installs_them_and_patch_the_tree
             .join("node_modules/is-odd/index.js"),
     )
     .expect("is-odd");
-    assert!(is_odd.contains("config-patched"), "{is_odd}");
+    assert!(is_odd.contains("a patched number"), "{is_odd}");
     let allow = fs_err::read_to_string(config_link(&tack, "tack-config-files").join("allow.json"))
         .expect("read through the link");
     assert!(allow.contains("tack-build-dep"));
@@ -396,15 +395,7 @@ fn a_config_dependency_whose_tarball_fails_its_integrity_is_not_linked() {
 
 /// Installs copies of `reference` with both tools and compares their trees.
 fn assert_both_install_alike(reference: &TestProject) -> TestProject {
-    let (tack, pnpm) = (clone_inputs(reference), clone_inputs(reference));
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack install",
-    );
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm install",
-    );
+    let (tack, pnpm) = install_both(reference);
     let differences = tree::diff(&project_tree(&pnpm), &project_tree(&tack));
     assert!(
         differences.is_empty(),
@@ -424,16 +415,10 @@ fn a_plugins_update_config_hook_supplies_the_catalog_as_in_pnpm() {
             0o644,
         ),
     );
-    let project = TestProject::new();
-    project.write(
-        "package.json",
-        &json!({"name": "cat", "version": "1.0.0", "dependencies": {"is-odd": "catalog:"}})
-            .to_string(),
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write(
-        "pnpm-workspace.yaml",
-        "minimumReleaseAge: 0\nconfigDependencies:\n  pnpm-plugin-tack-catalog: 1.0.0\n",
+    let project = new_project(
+        &registry,
+        "catalog:",
+        "configDependencies:\n  pnpm-plugin-tack-catalog: 1.0.0\n",
     );
     project.lock_with_pnpm();
     let tack = assert_both_install_alike(&project);
@@ -446,14 +431,7 @@ fn a_plugins_update_config_hook_supplies_the_catalog_as_in_pnpm() {
 #[test]
 fn the_workspace_pnpmfiles_update_config_hook_changes_the_tree_as_in_pnpm() {
     let registry = registry::start();
-    let project = TestProject::new();
-    project.write(
-        "package.json",
-        &json!({"name": "hooked", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}})
-            .to_string(),
-    );
-    project.write(".npmrc", &format!("registry={}\n", registry.url()));
-    project.write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    let project = new_project(&registry, "3.0.1", "");
     project.write(
         ".pnpmfile.cjs",
         "module.exports = { hooks: { updateConfig (config) {\n  console.log('a hook that prints')\n  return { ...config, publicHoistPattern: ['is-number'] }\n} } }\n",

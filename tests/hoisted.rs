@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use tack_suite::conformance::{
-    assert_basic_fixture_runs, assert_same_tree, clone_inputs, comparable_output, project_tree,
-    publish, resolve_with_pnpm, resolved_project,
+    assert_basic_fixture_runs, assert_same_tree, clone_inputs, comparable_output, install_both,
+    project_tree, publish, resolve_with_pnpm, resolved_project,
 };
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::{registry, tree};
@@ -22,20 +22,6 @@ fn fixture(name: &str) -> PathBuf {
 /// Asks for the hoisted layout in the project's `pnpm-workspace.yaml`.
 fn set_hoisted(project: &TestProject) {
     project.add_settings("\nnodeLinker: hoisted\n");
-}
-
-/// Two copies of `reference`, installed by tack and by pnpm (scripts run): `(tack, pnpm)`.
-fn install_both(reference: &TestProject) -> (TestProject, TestProject) {
-    let (tack, pnpm) = (clone_inputs(reference), clone_inputs(reference));
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack install",
-    );
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm install",
-    );
-    (tack, pnpm)
 }
 
 /// Fails with the differences when the two projects' trees differ.

@@ -155,3 +155,21 @@ pub fn fetcher(
     };
     Ok(Fetcher::with_client(options, client, index_writer))
 }
+
+/// A tokio runtime for an install's network work: one thread (`workers: None`), or a pool.
+pub fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = match workers {
+        None => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads);
+            builder
+        }
+    };
+    builder.enable_all().build().map_err(|e| {
+        CliError::new(
+            "ERR_TACK_RUNTIME",
+            format!("could not start the async runtime: {e}"),
+        )
+    })
+}

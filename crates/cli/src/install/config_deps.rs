@@ -302,15 +302,7 @@ fn fetch_all(
     options: FetcherOptions,
     writer: Arc<IndexWriter>,
 ) -> Result<Vec<(String, Arc<PackageFilesIndex>)>, CliError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                "ERR_TACK_RUNTIME",
-                format!("could not start the async runtime: {e}"),
-            )
-        })?;
+    let runtime = crate::fetch::runtime(None)?;
     let fetcher = crate::fetch::fetcher(options, writer, None)?;
     let packages: Vec<PackageToFetch> = deps
         .iter()

@@ -214,18 +214,27 @@ fn load_config_for(
     cli: CliOverrides,
     reporter: &Reporter,
 ) -> Result<Config, CliError> {
-    let (config, warnings) = Config::load(ConfigInputs {
+    let (config, warnings) = Config::load(config_inputs(cwd, workspace_root, cli, None))?;
+    for warning in warnings {
+        reporter.warn(warning.to_string());
+    }
+    Ok(config)
+}
+
+fn config_inputs(
+    cwd: &Path,
+    workspace_root: Option<PathBuf>,
+    cli: CliOverrides,
+    update_config: Option<serde_json::Map<String, serde_json::Value>>,
+) -> ConfigInputs {
+    ConfigInputs {
         cwd: cwd.to_path_buf(),
         workspace_root,
         env: env_map(),
         cli,
         npm_registry_probe: None,
-        update_config: None,
-    })?;
-    for warning in warnings {
-        reporter.warn(warning.to_string());
+        update_config,
     }
-    Ok(config)
 }
 
 /// The configuration once more, with the settings the pnpmfiles' `updateConfig` hooks changed
@@ -236,14 +245,7 @@ fn reload_with_hooks(
     cli: CliOverrides,
     changed: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Config, CliError> {
-    let (config, _) = Config::load(ConfigInputs {
-        cwd: cwd.to_path_buf(),
-        workspace_root,
-        env: env_map(),
-        cli,
-        npm_registry_probe: None,
-        update_config: Some(changed),
-    })?;
+    let (config, _) = Config::load(config_inputs(cwd, workspace_root, cli, Some(changed)))?;
     Ok(config)
 }
 
@@ -813,16 +815,7 @@ pub fn run(
         });
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                "ERR_TACK_RUNTIME",
-                format!("could not start the async runtime: {e}"),
-            )
-        })?;
+    let runtime = crate::fetch::runtime(Some(2))?;
     let builds = Arc::new(build::Builds::new(
         &lockfile,
         &install_plan,

@@ -377,15 +377,7 @@ impl Asked {
         options: &FetcherOptions,
     ) -> Result<Vec<Violation>, CliError> {
         let client = MetadataClient::new(options)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                CliError::new(
-                    "ERR_TACK_RUNTIME",
-                    format!("cannot start the network runtime: {e}"),
-                )
-            })?;
+        let runtime = crate::fetch::runtime(None)?;
         runtime.block_on(async {
             let per_package: Vec<Vec<Violation>> = futures_util::stream::iter(locked)
                 .map(|(name, versions)| self.package_violations(&client, name, versions))
