@@ -468,3 +468,86 @@ fn the_workspace_pnpmfiles_update_config_hook_changes_the_tree_as_in_pnpm() {
     );
     assert!(!broken.dir().join("node_modules").exists());
 }
+
+/// Sets the modification time of everything below `dir` an hour back, past `store prune`'s
+/// grace period for files and slots an install may have just written.
+fn age_tree(dir: &Path) {
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for entry in fs_err::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let meta = fs_err::symlink_metadata(&path).expect("stat");
+        if meta.is_dir() {
+            age_tree(&path);
+        }
+        if !meta.is_symlink() {
+            fs_err::File::open(&path)
+                .expect("open")
+                .set_modified(past)
+                .expect("set mtime");
+        }
+    }
+}
+
+#[test]
+fn store_prune_removes_the_slots_no_project_links_any_more_as_pnpm_does() {
+    let registry = registry::start();
+    let reference = locked_project(&registry);
+    let (tack, pnpm) = install_both(&reference);
+    // The plugin is dropped from the declarations and the lockfile; each tool installs again,
+    // which unlinks it from `.pnpm-config`, and prunes its store.
+    let dropped = new_project(
+        &registry,
+        "3.0.1",
+        &format!(
+            "configDependencies:\n  tack-config-files: 1.0.0\npatchedDependencies:\n  is-odd@3.0.1: {PATCH_PATH}\n"
+        ),
+    );
+    dropped.lock_with_pnpm();
+    let mut outputs = Vec::new();
+    for (project, tool) in [(&tack, "tack"), (&pnpm, "pnpm")] {
+        for file in ["pnpm-workspace.yaml", "pnpm-lock.yaml"] {
+            fs_err::copy(dropped.dir().join(file), project.dir().join(file)).expect("copy");
+        }
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            "install without the plugin",
+        );
+        age_tree(&project.store());
+        let store = project.store();
+        let out = match tool {
+            "pnpm" => project.pnpm(&["store", "prune"]),
+            _ => project.tack(&[
+                "store",
+                "prune",
+                "--store-dir",
+                store.to_str().expect("utf-8"),
+            ]),
+        };
+        assert_success(&out, "store prune");
+        // Both write these lines to stderr.
+        assert!(out.stdout.is_empty(), "{tool}: {}", stdout(&out));
+        outputs.push(comparable_output(&out.stderr));
+    }
+    let [tack_out, pnpm_out] = &outputs[..] else {
+        unreachable!()
+    };
+    assert!(
+        pnpm_out.contains(&"Removed 1 package from global virtual store".to_string()),
+        "{pnpm_out:?}"
+    );
+    assert_eq!(tack_out, pnpm_out);
+    let differences = tree::diff(&links_tree(&pnpm), &links_tree(&tack));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    let links = tack.store().join("v11/links");
+    assert!(
+        !links.join("@tack-test").exists(),
+        "the plugin's scope went"
+    );
+    assert!(links.join("@/tack-config-files/1.0.0").is_dir());
+    // What stays linked still installs from the store.
+    fs_err::remove_dir_all(tack.dir().join("node_modules")).expect("remove node_modules");
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile", "--offline"]),
+        "offline install after the prune",
+    );
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use tack_config::CliOverrides;
 use tack_lockfile::Lockfile;
+use tack_store_dir::commands::prune_links::LinksOutcome;
 use tack_store_dir::commands::{prune, status, verify};
 use tack_store_dir::StoreIndex;
 
@@ -42,39 +43,48 @@ pub fn run(
         }
         StoreCommand::Status(_) => store_status(&config, &store),
         StoreCommand::Prune(_) => {
-            let report = prune::prune(&store, &prune::PruneOptions::default())?;
-            println!("Removed all cached metadata files");
-            println!(
-                "Removed {} file{} ({})",
+            let options = prune::PruneOptions {
+                in_use_keys: keys_in_use(&store),
+                ..prune::PruneOptions::default()
+            };
+            let report = prune::prune(&store, &options)?;
+            print_links_outcome(&report.links, &options);
+            // pnpm 12 writes these lines to stderr, sizes in bytes.
+            eprintln!("Removed all cached metadata files");
+            eprintln!(
+                "Removed {} file{} ({} bytes)",
                 report.removed_files,
-                if report.removed_files == 1 { "" } else { "s" },
-                human_bytes(report.removed_bytes)
+                plural(report.removed_files),
+                report.removed_bytes
             );
-            println!(
+            eprintln!(
                 "Removed {} package{}",
                 report.removed_packages,
-                if report.removed_packages == 1 {
-                    ""
-                } else {
-                    "s"
-                }
+                plural(report.removed_packages)
             );
-            if report.removed_side_effects > 0 {
-                println!(
-                    "Removed {} cached build{} whose files were removed",
-                    report.removed_side_effects,
-                    if report.removed_side_effects == 1 {
-                        ""
+            if report.undecodable_rows > 0 {
+                eprintln!(
+                    "Kept {} package index entr{} that could not be read",
+                    report.undecodable_rows,
+                    if report.undecodable_rows == 1 {
+                        "y"
                     } else {
-                        "s"
+                        "ies"
                     }
                 );
             }
+            if report.removed_side_effects > 0 {
+                eprintln!(
+                    "Removed {} cached build{} whose files were removed",
+                    report.removed_side_effects,
+                    plural(report.removed_side_effects)
+                );
+            }
             if report.skipped_young_files > 0 {
-                println!(
+                eprintln!(
                     "Kept {} unreferenced file(s) written in the last {} minutes (an install may be using them)",
                     report.skipped_young_files,
-                    prune::PruneOptions::default().grace_period.as_secs() / 60
+                    options.grace_period.as_secs() / 60
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -108,6 +118,76 @@ pub fn run(
                 ),
             )
             .with_help("The next `tack install` downloads the removed packages again."))
+        }
+    }
+}
+
+/// The index keys of the packages every registered project has installed, from the record of
+/// its last complete install (`lock.yaml` in its virtual store, as `.modules.yaml` places
+/// it). A project whose record is missing or unreadable protects nothing, as with pnpm 12.
+/// Git dependencies are keyed by their prepared build and are not counted.
+fn keys_in_use(store: &tack_store_dir::StoreDir) -> HashSet<String> {
+    let mut keys = HashSet::new();
+    for project in tack_store_dir::registered_projects(store).unwrap_or_default() {
+        let modules_dir = project.join("node_modules");
+        let virtual_store = tack_linker::read_modules_yaml(&modules_dir)
+            .map(|state| state.virtual_store_dir)
+            .filter(|dir| !dir.is_empty())
+            .map_or_else(|| modules_dir.join(".pnpm"), |dir| modules_dir.join(dir));
+        let Ok(Some(lockfile)) = Lockfile::read_from_path(&virtual_store.join("lock.yaml")) else {
+            continue;
+        };
+        for dep_path in lockfile.snapshots.keys() {
+            let Some(info) = lockfile.package(dep_path) else {
+                continue;
+            };
+            if matches!(
+                info.resolution,
+                tack_lockfile::Resolution::Git { .. }
+                    | tack_lockfile::Resolution::Tarball {
+                        git_hosted: true,
+                        ..
+                    }
+            ) {
+                continue;
+            }
+            if let Some(integrity) = info.resolution.integrity() {
+                keys.insert(tack_store_dir::store_index_key(
+                    integrity,
+                    &lockfile.package_id(dep_path),
+                ));
+            }
+        }
+    }
+    keys
+}
+
+/// pnpm 12's lines for the global virtual store's prune, and tack's for the slots it kept.
+fn print_links_outcome(outcome: &LinksOutcome, options: &prune::PruneOptions) {
+    match outcome {
+        LinksOutcome::NoLinks => {}
+        LinksOutcome::NoProjects => eprintln!("No registered projects for global virtual store"),
+        LinksOutcome::Unused { projects } => {
+            eprintln!("Checking {projects} registered project(s) for global virtual store usage");
+            eprintln!("No registered project uses the global virtual store");
+        }
+        LinksOutcome::Swept {
+            projects,
+            removed,
+            kept_young,
+        } => {
+            eprintln!("Checking {projects} registered project(s) for global virtual store usage");
+            match removed {
+                0 => eprintln!("No unused packages found in global virtual store"),
+                1 => eprintln!("Removed 1 package from global virtual store"),
+                n => eprintln!("Removed {n} packages from global virtual store"),
+            }
+            if *kept_young > 0 {
+                eprintln!(
+                    "Kept {kept_young} unused package(s) of the global virtual store made in the last {} minutes (an install may be linking them)",
+                    options.grace_period.as_secs() / 60
+                );
+            }
         }
     }
 }
@@ -227,11 +307,10 @@ fn store_status(
     .with_help("Reinstall the listed packages: remove their node_modules/.pnpm directories and run `tack install`."))
 }
 
-fn human_bytes(bytes: u64) -> String {
-    const MB: f64 = 1024.0 * 1024.0;
-    if bytes as f64 >= MB {
-        format!("{:.1} MB", bytes as f64 / MB)
+fn plural(count: u64) -> &'static str {
+    if count == 1 {
+        ""
     } else {
-        format!("{:.1} kB", bytes as f64 / 1024.0)
+        "s"
     }
 }

@@ -44,12 +44,7 @@ impl GlobalLink {
         {
             return None;
         }
-        let versions_dir = store
-            .root()
-            .join("links")
-            .join(scope)
-            .join(bare)
-            .join(version);
+        let versions_dir = links_dir(store).join(scope).join(bare).join(version);
         Some(GlobalLink {
             versions_dir,
             slot: leaf_hash(name, version, integrity),
@@ -64,6 +59,16 @@ impl GlobalLink {
             .join("node_modules")
             .join(&self.name)
     }
+}
+
+/// `<store>/links`, the root of the global virtual store.
+pub fn links_dir(store: &StoreDir) -> PathBuf {
+    store.root().join("links")
+}
+
+/// `<store>/projects`, where every install records its project.
+fn projects_dir(store: &StoreDir) -> PathBuf {
+    store.root().join("projects")
 }
 
 fn plain_segment(segment: &str) -> bool {
@@ -105,7 +110,7 @@ pub fn register_project(store: &StoreDir, project_dir: &Path) -> std::io::Result
     if store.root().starts_with(project_dir) {
         return Ok(());
     }
-    let projects = store.root().join("projects");
+    let projects = projects_dir(store);
     let name = &hex::encode(Sha256::digest(project_dir.to_string_lossy().as_bytes()))[..32];
     let link = projects.join(name);
     match std::fs::read_link(&link) {
@@ -121,6 +126,42 @@ pub fn register_project(store: &StoreDir, project_dir: &Path) -> std::io::Result
     std::fs::rename(&tmp, &link).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// The projects recorded in `<store>/projects` that still exist, as pnpm 12 reads them for a
+/// prune: only symlinks count, and one whose project directory is gone is removed. Anything
+/// but a missing directory (a permission error, a project on an unmounted disk) keeps the
+/// record, and the project counts as not there for this prune.
+pub fn registered_projects(store: &StoreDir) -> std::io::Result<Vec<PathBuf>> {
+    let dir = projects_dir(store);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut projects = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().as_encoded_bytes().starts_with(b".")
+            || !entry.file_type().is_ok_and(|t| t.is_symlink())
+        {
+            continue;
+        }
+        let link = entry.path();
+        let Ok(target) = std::fs::read_link(&link) else {
+            continue;
+        };
+        let target = dir.join(target);
+        match std::fs::metadata(&target) {
+            Ok(_) => projects.push(target),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::remove_file(&link);
+            }
+            Err(_) => {}
+        }
+    }
+    projects.sort();
+    Ok(projects)
 }
 
 #[cfg(test)]

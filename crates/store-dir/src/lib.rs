@@ -22,7 +22,7 @@ mod verify;
 
 pub use cas_writer::CasWriter;
 pub use error::StoreError;
-pub use global_links::{register_project, GlobalLink};
+pub use global_links::{links_dir, register_project, registered_projects, GlobalLink};
 pub use index_db::StoreIndex;
 pub use index_row::{
     git_hosted_store_index_key, store_index_key, CafsFileInfo, CafsFileRef, PackageFilesIndex,

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tack_store_dir::commands::prune::{prune, PruneOptions};
+use tack_store_dir::commands::prune_links::LinksOutcome;
 use tack_store_dir::commands::verify::verify_store;
 use tack_store_dir::{
     resolve_store_dir, CafsFileInfo, PackageFilesIndex, SideEffectsDiff, StoreDir, StoreDirInputs,
@@ -82,6 +83,7 @@ fn prune_removes_unlinked_old_files_and_their_rows() {
         &store,
         &PruneOptions {
             grace_period: Duration::ZERO,
+            ..PruneOptions::default()
         },
     )
     .unwrap();
@@ -246,4 +248,120 @@ fn prune_drops_the_side_effects_entries_whose_files_it_removed() {
     // Nothing more to drop the second time.
     let report = prune(&store, &PruneOptions::default()).unwrap();
     assert_eq!((report.removed_files, report.removed_side_effects), (0, 0));
+}
+
+/// Makes the slot `<links>/<rel>` holding `node_modules/<name>/package.json`, an hour old.
+fn slot(store: &StoreDir, rel: &str, name: &str) -> PathBuf {
+    let slot = store.root().join("links").join(rel);
+    let package = slot.join("node_modules").join(name);
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::write(package.join("package.json"), b"{}").unwrap();
+    age_dir(&slot);
+    package
+}
+
+fn age_dir(dir: &Path) {
+    std::fs::File::open(dir)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+}
+
+/// A project registered in the store, as an install registers it.
+fn project(root: &Path, store: &StoreDir, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("node_modules")).unwrap();
+    tack_store_dir::register_project(store, &dir).unwrap();
+    dir
+}
+
+#[test]
+fn prune_removes_the_global_virtual_store_slots_no_registered_project_links() {
+    let (dir, store) = store();
+    let used = slot(&store, "@/used/1.0.0/aaa", "used");
+    let dep = slot(&store, "@/dep/2.0.0/bbb", "dep");
+    let orphan = slot(&store, "@scope/orphan/1.0.0/ccc", "@scope/orphan");
+    let young = store.root().join("links/@/young/1.0.0/ddd");
+    std::fs::create_dir_all(young.join("node_modules")).unwrap();
+    // Not pnpm 12's four levels: left alone.
+    let foreign = store.root().join("links/contexts/xyz/@/foreign/1.0.0/eee");
+    std::fs::create_dir_all(&foreign).unwrap();
+
+    // Nobody registered: nothing is removed.
+    let report = prune(&store, &PruneOptions::default()).unwrap();
+    assert_eq!(report.links, LinksOutcome::NoProjects);
+    assert!(orphan.exists());
+
+    // A registered project that links no slot: the slots' users are unknown.
+    let app = project(dir.path(), &store, "app");
+    let report = prune(&store, &PruneOptions::default()).unwrap();
+    assert_eq!(report.links, LinksOutcome::Unused { projects: 1 });
+    assert!(orphan.exists());
+
+    // The project links `used` from a dot directory of a workspace package's node_modules;
+    // `used` links `dep` as its own dependency. A second project record points at a
+    // directory that is gone.
+    let modules = app.join("packages/a/node_modules/.pnpm-config");
+    std::fs::create_dir_all(&modules).unwrap();
+    std::os::unix::fs::symlink(&used, modules.join("used")).unwrap();
+    let used_modules = used.parent().unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../dep/2.0.0/bbb/node_modules/dep",
+        used_modules.join("dep"),
+    )
+    .unwrap();
+    let gone = project(dir.path(), &store, "gone");
+    std::fs::remove_dir_all(&gone).unwrap();
+
+    let report = prune(&store, &PruneOptions::default()).unwrap();
+    assert_eq!(
+        report.links,
+        LinksOutcome::Swept {
+            projects: 1,
+            removed: 1,
+            kept_young: 1
+        }
+    );
+    assert!(used.join("package.json").is_file() && dep.join("package.json").is_file());
+    assert!(
+        !store.root().join("links/@scope").exists(),
+        "emptied parents go"
+    );
+    assert!(young.exists() && foreign.exists());
+    let records: Vec<_> = std::fs::read_dir(store.root().join("projects"))
+        .unwrap()
+        .collect();
+    assert_eq!(records.len(), 1, "the gone project's record was removed");
+    let leftovers: Vec<_> = std::fs::read_dir(store.tmp_dir()).unwrap().collect();
+    assert!(leftovers.is_empty(), "the slot was deleted from tmp/");
+}
+
+#[test]
+fn prune_keeps_the_files_of_packages_in_use_and_rows_it_cannot_read() {
+    let (_dir, store) = store();
+    // A patched package: its base files have no link but the store's.
+    let (base_row, base) = row_of(&store, &[("package.json", b"{\"name\":\"patched\"}")]);
+    let (orphan_row, orphan) = row_of(&store, &[("package.json", b"{\"name\":\"orphan\"}")]);
+    for path in [&base[0], &orphan[0]] {
+        age(path, 3600);
+    }
+    let index = StoreIndex::open(&store).unwrap();
+    index
+        .put_many(&[("in-use".into(), base_row), ("orphan".into(), orphan_row)])
+        .unwrap();
+    index
+        .put_many_raw(&[("unreadable", vec![0xc1, 0xff, 0x00])])
+        .unwrap();
+
+    let options = PruneOptions {
+        in_use_keys: ["in-use".to_string()].into(),
+        ..PruneOptions::default()
+    };
+    let report = prune(&store, &options).unwrap();
+    assert_eq!((report.removed_files, report.removed_packages), (1, 1));
+    assert_eq!(report.undecodable_rows, 1);
+    assert!(base[0].exists() && !orphan[0].exists());
+    let mut keys = index.all_keys().unwrap();
+    keys.sort();
+    assert_eq!(keys, ["in-use", "unreadable"]);
 }

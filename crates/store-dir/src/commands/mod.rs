@@ -2,5 +2,6 @@
 //! CLI prints it.
 
 pub mod prune;
+pub mod prune_links;
 pub mod status;
 pub mod verify;

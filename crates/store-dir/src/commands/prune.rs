@@ -1,6 +1,8 @@
-//! `store prune`: remove CAS files no project links to (link count 1), then the index rows
+//! `store prune`: remove the global virtual store's slots no registered project links to
+//! (`prune_links`), then CAS files no project links to (link count 1), then the index rows
 //! whose files are gone, the side-effects cache entries whose added files are gone, and
-//! stale staging files in `tmp/`.
+//! stale staging files in `tmp/`. The files of the packages the registered projects have
+//! installed are kept whatever their link count (see [`PruneOptions::in_use_keys`]).
 //!
 //! Safe against installs running at the same time: a file younger than the grace period
 //! is never removed (a concurrent install may have just written it and not linked it yet;
@@ -9,13 +11,15 @@
 //! process is never raced. Across processes nothing stronger than the grace period exists,
 //! as in pnpm.
 
+use crate::commands::prune_links::{prune_links, LinksOutcome};
 use crate::error::StoreError;
 use crate::index_db::StoreIndex;
 use crate::index_row::{CafsFileInfo, PackageFilesIndex};
 use crate::layout::StoreDir;
 use crate::msgpackr;
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// How index rows are scanned: this many keys per query.
@@ -26,12 +30,18 @@ const ROW_CHUNK: usize = 900;
 pub struct PruneOptions {
     /// Files modified less than this long ago are kept.
     pub grace_period: Duration,
+    /// Index keys of the packages the registered projects have installed (their
+    /// `node_modules/.pnpm/lock.yaml`): every file their rows name is kept, linked or not, as
+    /// pnpm 12 keeps them. A patched or built package is a copy, so its base files have no
+    /// other link, and the next install of that project needs them.
+    pub in_use_keys: HashSet<String>,
 }
 
 impl Default for PruneOptions {
     fn default() -> Self {
         PruneOptions {
             grace_period: Duration::from_secs(10 * 60),
+            in_use_keys: HashSet::new(),
         }
     }
 }
@@ -41,20 +51,27 @@ impl Default for PruneOptions {
 pub struct PruneReport {
     pub removed_files: u64,
     pub removed_bytes: u64,
-    /// Index rows deleted because a file they name is gone (or they did not decode).
+    /// Index rows deleted because a file they name is gone.
     pub removed_packages: u64,
+    /// Index rows kept because they do not decode (a newer pnpm's, or damaged): which files
+    /// they need cannot be told, so they are left for `store verify` to judge.
+    pub undecodable_rows: u64,
     /// Side-effects cache entries (cached builds) dropped because a file they add is gone.
     pub removed_side_effects: u64,
     /// Unreferenced files kept because they are younger than the grace period.
     pub skipped_young_files: u64,
     /// Entries removed from `tmp/`.
     pub removed_tmp_entries: u64,
+    /// What became of `<store>/links`.
+    pub links: LinksOutcome,
 }
 
 /// Prune the store. See the module docs for the safety rules.
 pub fn prune(store: &StoreDir, options: &PruneOptions) -> Result<PruneReport, StoreError> {
     let mut report = PruneReport::default();
     let now = SystemTime::now();
+    report.links = prune_links(store, options, now)?;
+    let in_use = files_in_use(store, &options.in_use_keys)?;
     let files_dir = store.files_dir();
     if files_dir.is_dir() {
         for shard in read_dir(&files_dir)? {
@@ -65,7 +82,10 @@ pub fn prune(store: &StoreDir, options: &PruneOptions) -> Result<PruneReport, St
             }
             for entry in read_dir(&shard_path)? {
                 let entry = entry.map_err(|e| StoreError::io("read directory", &shard_path, e))?;
-                prune_file(&entry.path(), now, options, &mut report);
+                let path = entry.path();
+                if !in_use.contains(&path) {
+                    prune_file(&path, now, options, &mut report);
+                }
             }
         }
     }
@@ -74,11 +94,40 @@ pub fn prune(store: &StoreDir, options: &PruneOptions) -> Result<PruneReport, St
     Ok(report)
 }
 
+/// The CAS paths the rows of `keys` name: their files and their cached builds' files.
+fn files_in_use(store: &StoreDir, keys: &HashSet<String>) -> Result<HashSet<PathBuf>, StoreError> {
+    let mut paths = HashSet::new();
+    if keys.is_empty() || !store.index_db_path().exists() {
+        return Ok(paths);
+    }
+    let index = StoreIndex::open(store)?;
+    let keys: Vec<String> = keys.iter().cloned().collect();
+    for chunk in keys.chunks(ROW_CHUNK) {
+        for (_, data) in index.get_many_raw(chunk)? {
+            let Ok(row) = msgpackr::decode(&data) else {
+                continue;
+            };
+            let added = row
+                .side_effects
+                .iter()
+                .flat_map(|entries| entries.values())
+                .filter_map(|diff| diff.added.as_ref())
+                .flat_map(|added| added.values());
+            for info in row.files.values().chain(added) {
+                if crate::layout::is_valid_digest(&info.digest) {
+                    paths.insert(store.cas_path(&info.digest, info.is_executable()));
+                }
+            }
+        }
+    }
+    Ok(paths)
+}
+
 fn read_dir(dir: &Path) -> Result<std::fs::ReadDir, StoreError> {
     std::fs::read_dir(dir).map_err(|e| StoreError::io("read directory", dir, e))
 }
 
-fn is_young(meta: &std::fs::Metadata, now: SystemTime, options: &PruneOptions) -> bool {
+pub(crate) fn is_young(meta: &std::fs::Metadata, now: SystemTime, options: &PruneOptions) -> bool {
     meta.modified()
         .ok()
         .and_then(|m| now.duration_since(m).ok())
@@ -124,7 +173,7 @@ fn prune_rows(store: &StoreDir, report: &mut PruneReport) -> Result<(), StoreErr
                 Ok(row) if row.files.values().any(|info| is_gone(store, info)) => doomed.push(key),
                 Ok(row) if !stale_side_effects(store, &row).is_empty() => stale_builds.push(key),
                 Ok(_) => {}
-                Err(_) => doomed.push(key),
+                Err(_) => report.undecodable_rows += 1,
             }
         }
     }
