@@ -494,3 +494,102 @@ fn a_rejected_forced_install_leaves_the_tree_to_be_checked_again() {
     );
     assert!(modules.join("tack-young/index.js").is_file());
 }
+
+/// A registry where `tack-trusted@1.0.0` was published with a provenance attestation and
+/// `1.0.1`, a month later, without one; a project locked at `1.0.1`.
+fn downgraded_project(registry: &TestRegistry) -> TestProject {
+    let provenance = json!({"attestations": {
+        "url": format!("{}/-/npm/v1/attestations/tack-trusted@1.0.0", registry.url()),
+        "provenance": {"predicateType": "https://slsa.dev/provenance/v1"}
+    }});
+    registry.add_package(
+        PackageDef::new("tack-trusted", "1.0.0")
+            .field("dist", provenance)
+            .published("2020-01-01T00:00:00.000Z"),
+    );
+    registry.add_package(
+        PackageDef::new("tack-trusted", "1.0.1")
+            .file(
+                "index.js",
+                b"module.exports = 'no evidence';\n".to_vec(),
+                0o644,
+            )
+            .published("2020-02-01T00:00:00.000Z"),
+    );
+    locked_project(registry, "tack-trusted", "1.0.1")
+}
+
+#[test]
+fn a_trust_downgrade_is_refused_with_trust_policy_no_downgrade_like_pnpm() {
+    let registry = tack_suite::registry::start();
+    let project = downgraded_project(&registry);
+    project.write("pnpm-workspace.yaml", "trustPolicy: no-downgrade\n");
+    for tool in ["pnpm", "tack"] {
+        let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{tool}:\n{all}");
+        assert!(all.contains("ERR_PNPM_TRUST_DOWNGRADE"), "{tool}:\n{all}");
+        for needle in [
+            "1 lockfile entries failed verification:",
+            "tack-trusted@1.0.1 High-risk trust downgrade for \"tack-trusted@1.0.1\" (possible \
+             package takeover)",
+            "Lockfile failed supply-chain policy check (1 entry in",
+        ] {
+            assert!(all.contains(needle), "{tool} did not say {needle}:\n{all}");
+        }
+        assert!(
+            !project.dir().join("node_modules/tack-trusted").exists(),
+            "{tool} linked it"
+        );
+        let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
+    }
+    // Excluded, or older than trustPolicyIgnoreAfter: installed.
+    for settings in [
+        "trustPolicyExclude:\n  - tack-trusted@1.0.1\n",
+        "trustPolicyExclude:\n  - tack-*\n",
+        "trustPolicyIgnoreAfter: 60\n",
+        "trustPolicy: off\n",
+    ] {
+        project.write(
+            "pnpm-workspace.yaml",
+            &format!("trustPolicy: no-downgrade\n{settings}").replace(
+                "trustPolicy: no-downgrade\ntrustPolicy: off\n",
+                "trustPolicy: off\n",
+            ),
+        );
+        for tool in ["pnpm", "tack"] {
+            let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
+            let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&output, &format!("{tool} with {settings:?}"));
+            assert!(!text(&output).contains("trustPolicy"), "{}", text(&output));
+        }
+    }
+}
+
+#[test]
+fn a_lockfile_failing_both_policies_names_each_kind_like_pnpm() {
+    let registry = tack_suite::registry::start();
+    let project = downgraded_project(&registry);
+    registry.add_package(PackageDef::new("tack-young", "1.0.0").published(now_rfc3339()));
+    let manifest = json!({"name": "app", "version": "1.0.0",
+        "dependencies": {"tack-trusted": "1.0.1", "tack-young": "1.0.0"}});
+    project
+        .write("package.json", &manifest.to_string())
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n")
+        .lock_with_pnpm()
+        .write("pnpm-workspace.yaml", "trustPolicy: no-downgrade\n");
+    for tool in ["pnpm", "tack"] {
+        let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{tool}:\n{all}");
+        for needle in [
+            "ERR_PNPM_LOCKFILE_RESOLUTION_VERIFICATION",
+            "2 lockfile entries failed verification:",
+            "tack-trusted@1.0.1 [TRUST_DOWNGRADE] High-risk trust downgrade for \
+             \"tack-trusted@1.0.1\" (possible package takeover)",
+            "tack-young@1.0.0 [MINIMUM_RELEASE_AGE_VIOLATION] was published at",
+        ] {
+            assert!(all.contains(needle), "{tool} did not say {needle}:\n{all}");
+        }
+    }
+}

@@ -185,6 +185,8 @@ settings! {
     git_branch_lockfile: bool => "gitBranchLockfile",
     merge_git_branch_lockfiles_branch_pattern: Vec<String> => "mergeGitBranchLockfilesBranchPattern",
     trust_policy: String => "trustPolicy",
+    trust_policy_exclude: Vec<String> => "trustPolicyExclude",
+    trust_policy_ignore_after: u64 => "trustPolicyIgnoreAfter",
     update_notifier: bool => "updateNotifier",
     state_dir: String => "stateDir",
     cache_dir: String => "cacheDir",

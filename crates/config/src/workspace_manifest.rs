@@ -135,15 +135,20 @@ fn parse_yaml(text: &str, path: &Path) -> Result<Map<String, Value>, ConfigError
     if text.trim().is_empty() {
         return Ok(Map::new());
     }
-    let raw: Option<Map<String, Value>> = serde_saphyr::from_str(text).map_err(|err| {
-        let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
-        ConfigError::InvalidWorkspaceYaml {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: err.to_string().lines().next().unwrap_or("").to_string(),
-        }
-    })?;
+    // YAML 1.2's booleans only, as the `yaml` package pnpm reads these files with: `off`,
+    // `no` and `yes` are strings (`trustPolicy: off`).
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    let raw: Option<Map<String, Value>> = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|err| {
+            let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+            ConfigError::InvalidWorkspaceYaml {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: err.to_string().lines().next().unwrap_or("").to_string(),
+            }
+        })?;
     Ok(raw.unwrap_or_default())
 }
 

@@ -28,6 +28,7 @@ mod project_graph;
 mod project_lock;
 mod release_age;
 mod summary;
+mod trust_policy;
 mod unsupported_settings;
 mod update_config;
 mod verdict_gate;

@@ -21,6 +21,12 @@
 //! without a publish time passes unless `minimumReleaseAgeIgnoreMissingTime` is false.
 //! `minimumReleaseAgeExclude` lists names (`*` globs) or `name@version` (versions joined by
 //! `||`) that are never checked.
+//!
+//! `trustPolicy: no-downgrade` is checked in the same pass, as pnpm 12 checks it: every
+//! version not in `trustPolicyExclude` (same forms) and published within
+//! `trustPolicyIgnoreAfter` minutes (if set) is judged on the full packument
+//! (`trust_policy.rs`). One error names every rejected version, under the kind's code, or
+//! under `ERR_PNPM_LOCKFILE_RESOLUTION_VERIFICATION` when the kinds differ.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -36,6 +42,7 @@ use tack_config::{Config, Matcher, Registries};
 use tack_lockfile::{Lockfile, Resolution};
 use tack_tarball::{FetcherOptions, MetadataClient, PackumentKind};
 
+use super::trust_policy;
 use super::verified_lockfiles::{VerdictKey, VerifiedLockfiles};
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter, Verification};
@@ -47,19 +54,40 @@ const UNTOUCHED: &str = "Nothing from this lockfile was left linked in node_modu
 /// The policy a lockfile is checked against.
 #[derive(Debug, Clone)]
 pub struct ReleaseAgePolicy {
+    /// `minimumReleaseAge`; 0 checks no age.
     minutes: u64,
     exclude: Vec<String>,
     ignore_missing_time: bool,
+    /// `trustPolicy: no-downgrade` and its settings; `None` when it is off.
+    trust: Option<TrustPolicy>,
+}
+
+/// `trustPolicy: no-downgrade`: no version may carry weaker trust evidence than a version of
+/// the same package published before it (see `trust_policy.rs`).
+#[derive(Debug, Clone)]
+struct TrustPolicy {
+    exclude: Vec<String>,
+    /// `trustPolicyIgnoreAfter`: versions published longer ago than this many minutes pass.
+    ignore_after: Option<u64>,
 }
 
 impl ReleaseAgePolicy {
-    /// The policy `config` asks for, or `None` when the lockfile is trusted or the age is 0.
+    /// The policy `config` asks for, or `None` when the lockfile is trusted, or when the age
+    /// is 0 and `trustPolicy` is off.
     pub fn from_config(config: &Config) -> Option<Self> {
         let settings = &config.settings;
-        if settings.trust_lockfile == Some(true) || config.minimum_release_age == 0 {
+        let trust =
+            (settings.trust_policy.as_deref() == Some("no-downgrade")).then(|| TrustPolicy {
+                exclude: settings.trust_policy_exclude.clone().unwrap_or_default(),
+                ignore_after: settings.trust_policy_ignore_after,
+            });
+        if settings.trust_lockfile == Some(true)
+            || (config.minimum_release_age == 0 && trust.is_none())
+        {
             return None;
         }
         Some(Self {
+            trust,
             minutes: config.minimum_release_age,
             exclude: settings
                 .minimum_release_age_exclude
@@ -72,24 +100,32 @@ impl ReleaseAgePolicy {
     }
 
     fn as_json(&self, config: &Config) -> Value {
-        json!({
+        let mut policy = json!({
             "minimumReleaseAge": self.minutes,
             "minimumReleaseAgeExclude": self.exclude,
             "minimumReleaseAgeIgnoreMissingTime": self.ignore_missing_time,
             "registry": config.registries.default,
             "scopedRegistries": config.registries.scopes,
-        })
+        });
+        // Only when on, so that the verdicts recorded before trust was checked still hold.
+        if let (Some(trust), Some(fields)) = (&self.trust, policy.as_object_mut()) {
+            fields.insert("trustPolicy".into(), json!("no-downgrade"));
+            fields.insert("trustPolicyExclude".into(), json!(trust.exclude));
+            fields.insert("trustPolicyIgnoreAfter".into(), json!(trust.ignore_after));
+        }
+        policy
     }
 }
 
-/// `minimumReleaseAgeExclude`, compiled: names (globs) excluded whole, and single versions.
-struct Exclusions {
+/// `minimumReleaseAgeExclude` or `trustPolicyExclude`, compiled: names (globs) excluded
+/// whole, and single versions.
+pub(super) struct Exclusions {
     names: Matcher,
     versions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Exclusions {
-    fn new(entries: &[String]) -> Self {
+    pub(super) fn new(entries: &[String]) -> Self {
         let mut names = Vec::new();
         let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for entry in entries {
@@ -115,7 +151,7 @@ impl Exclusions {
         }
     }
 
-    fn excludes(&self, name: &str, version: &str) -> bool {
+    pub(super) fn excludes(&self, name: &str, version: &str) -> bool {
         (!self.names.is_empty() && self.names.matches(name))
             || self
                 .versions
@@ -124,7 +160,7 @@ impl Exclusions {
     }
 }
 
-/// A version the policy rejects (ordered by kind, name and version, for the message).
+/// A version the policy rejects.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Violation {
     TooYoung {
@@ -136,24 +172,56 @@ enum Violation {
         name: String,
         version: String,
     },
+    /// An earlier-published version had stronger trust evidence (`trustPolicy`).
+    TrustDowngrade {
+        name: String,
+        version: String,
+    },
 }
 
 impl Violation {
-    fn describe(&self, cutoff: Timestamp) -> String {
+    /// The package and version the violation names.
+    fn subject(&self) -> (&str, &str) {
         match self {
-            Violation::TooYoung {
-                name,
-                version,
-                published,
-            } => format!(
-                "{name}@{version} was published at {}, within the minimumReleaseAge cutoff ({})",
+            Violation::TooYoung { name, version, .. }
+            | Violation::NoPublishTime { name, version }
+            | Violation::TrustDowngrade { name, version } => (name, version),
+        }
+    }
+
+    /// What is wrong with the subject, as pnpm 12 words it after `name@version`.
+    fn detail(&self, cutoff: Timestamp) -> String {
+        match self {
+            Violation::TooYoung { published, .. } => format!(
+                "was published at {}, within the minimumReleaseAge cutoff ({})",
                 iso(*published),
                 iso(cutoff)
             ),
-            Violation::NoPublishTime { name, version } => format!(
-                "{name}@{version} has no publish time in the registry's metadata, and \
-                 minimumReleaseAgeIgnoreMissingTime is false"
+            Violation::NoPublishTime { .. } => "has no publish time in the registry's metadata, \
+                and minimumReleaseAgeIgnoreMissingTime is false"
+                .to_string(),
+            Violation::TrustDowngrade { name, version } => format!(
+                "High-risk trust downgrade for \"{name}@{version}\" (possible package takeover)"
             ),
+        }
+    }
+
+    /// pnpm 12's line for the violation; `with_code` when the error mixes kinds.
+    fn describe(&self, cutoff: Timestamp, with_code: bool) -> String {
+        let (name, version) = self.subject();
+        match with_code {
+            true => format!("{name}@{version} [{}] {}", self.code(), self.detail(cutoff)),
+            false => format!("{name}@{version} {}", self.detail(cutoff)),
+        }
+    }
+
+    /// pnpm's code of the violation's kind.
+    fn code(&self) -> &'static str {
+        match self {
+            Violation::TooYoung { .. } | Violation::NoPublishTime { .. } => {
+                "MINIMUM_RELEASE_AGE_VIOLATION"
+            }
+            Violation::TrustDowngrade { .. } => "TRUST_DOWNGRADE",
         }
     }
 }
@@ -246,18 +314,6 @@ pub fn start(
     options: impl FnOnce() -> FetcherOptions,
     reporter: &Arc<Reporter>,
 ) -> Result<PendingCheck, CliError> {
-    let trusted = config.settings.trust_lockfile == Some(true);
-    if let Some(trust_policy) = config
-        .settings
-        .trust_policy
-        .as_deref()
-        .filter(|policy| !trusted && *policy != "off")
-    {
-        reporter.warn(format!(
-            "trustPolicy: {trust_policy} is not checked by tack: the lockfile's versions are \
-             checked against minimumReleaseAge only. Install with pnpm to apply it."
-        ));
-    }
     let Some(policy) = ReleaseAgePolicy::from_config(config) else {
         return Ok(PendingCheck::decided());
     };
@@ -310,6 +366,11 @@ pub fn start(
     let asked = Asked {
         registries: config.registries.clone(),
         exclusions: Exclusions::new(&policy.exclude),
+        trust_exclusions: policy
+            .trust
+            .as_ref()
+            .map(|trust| Exclusions::new(&trust.exclude)),
+        now,
         cutoff: now
             .checked_sub(jiff::SignedDuration::from_mins(policy.minutes as i64))
             .unwrap_or(Timestamp::MIN),
@@ -365,6 +426,9 @@ struct Asked {
     registries: Registries,
     policy: ReleaseAgePolicy,
     exclusions: Exclusions,
+    /// Set when `trustPolicy` is on.
+    trust_exclusions: Option<Exclusions>,
+    now: Timestamp,
     cutoff: Timestamp,
 }
 
@@ -385,22 +449,42 @@ impl Asked {
                 .try_collect()
                 .await?;
             let mut all: Vec<Violation> = per_package.into_iter().flatten().collect();
-            all.sort();
+            // By package, as pnpm lists them; a kind's order within one version.
+            all.sort_by(|a, b| a.subject().cmp(&b.subject()).then_with(|| a.cmp(b)));
             Ok(all)
         })
     }
 
-    /// `Ok` when nothing was rejected; otherwise pnpm 12's error, naming every version.
-    fn refuse(&self, violations: Vec<Violation>) -> Result<(), CliError> {
-        if violations.is_empty() {
+    /// `Ok` when nothing was rejected; otherwise pnpm 12's error, naming every version: the
+    /// kind's own code, or `ERR_PNPM_LOCKFILE_RESOLUTION_VERIFICATION` with each line's kind
+    /// when the kinds differ.
+    fn refuse(&self, mut violations: Vec<Violation>) -> Result<(), CliError> {
+        violations.dedup();
+        let Some(first) = violations.first().map(Violation::code) else {
             return Ok(());
-        }
+        };
+        let mixed = violations.iter().any(|violation| violation.code() != first);
         let lines: Vec<String> = violations
             .iter()
-            .map(|violation| format!("  {}", violation.describe(self.cutoff)))
+            .map(|violation| format!("  {}", violation.describe(self.cutoff, mixed)))
             .collect();
+        let code = match (mixed, first) {
+            (true, _) => "ERR_PNPM_LOCKFILE_RESOLUTION_VERIFICATION",
+            (false, "TRUST_DOWNGRADE") => "ERR_PNPM_TRUST_DOWNGRADE",
+            (false, _) => "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION",
+        };
+        let mut settings = Vec::new();
+        if violations
+            .iter()
+            .any(|v| v.code() == "MINIMUM_RELEASE_AGE_VIOLATION")
+        {
+            settings.push("minimumReleaseAge, minimumReleaseAgeExclude");
+        }
+        if violations.iter().any(|v| v.code() == "TRUST_DOWNGRADE") {
+            settings.push("trustPolicy, trustPolicyExclude, trustPolicyIgnoreAfter");
+        }
         Err(CliError::new(
-            "ERR_PNPM_MINIMUM_RELEASE_AGE_VIOLATION",
+            code,
             format!(
                 "{} lockfile entries failed verification:\n{}",
                 violations.len(),
@@ -413,22 +497,32 @@ impl Asked {
              locally: inspect recent changes to pnpm-lock.yaml before trusting it. If the \
              changes look expected, run \"pnpm clean --lockfile\" and then \"pnpm install\" to \
              rebuild from a fresh resolution. If the fresh resolution still fails and you trust \
-             the affected packages, relax the policy that flagged them (minimumReleaseAge, \
-             minimumReleaseAgeExclude). {UNTOUCHED}"
+             the affected packages, relax the policy that flagged them ({}). {UNTOUCHED}",
+            settings.join("; ")
         )))
     }
 
+    /// The versions of `name` the policy rejects. The abbreviated packument answers the age
+    /// check when nothing changed since the cutoff; the full one (publish times, trust
+    /// evidence) is read otherwise, and always when trust is checked, as pnpm 12 reads it.
     async fn package_violations(
         &self,
         client: &MetadataClient,
         name: &str,
         versions: &BTreeSet<String>,
     ) -> Result<Vec<Violation>, CliError> {
-        let checked: Vec<&String> = versions
+        let age_checked: Vec<&String> = versions
             .iter()
-            .filter(|version| !self.exclusions.excludes(name, version))
+            .filter(|version| self.policy.minutes > 0 && !self.exclusions.excludes(name, version))
             .collect();
-        if checked.is_empty() {
+        let trust_checked: Vec<&String> = match &self.trust_exclusions {
+            Some(exclusions) => versions
+                .iter()
+                .filter(|version| !exclusions.excludes(name, version))
+                .collect(),
+            None => Vec::new(),
+        };
+        if age_checked.is_empty() && trust_checked.is_empty() {
             return Ok(Vec::new());
         }
         let registry = self.registries.for_package(name);
@@ -438,40 +532,67 @@ impl Asked {
                 .await
                 .map_err(|error| meta_error(name, error))
         };
-        let abbreviated = fetch(PackumentKind::Abbreviated).await?;
-        let modified = abbreviated
-            .as_ref()
-            .and_then(|doc| doc.get("modified"))
-            .and_then(Value::as_str)
-            .and_then(|text| text.parse::<Timestamp>().ok());
-        // Nothing about the package changed since the cutoff: no version is younger.
-        if modified.is_some_and(|modified| modified <= self.cutoff) {
-            return Ok(Vec::new());
+        if trust_checked.is_empty() {
+            let abbreviated = fetch(PackumentKind::Abbreviated).await?;
+            let modified = abbreviated
+                .as_ref()
+                .and_then(|doc| doc.get("modified"))
+                .and_then(Value::as_str)
+                .and_then(|text| text.parse::<Timestamp>().ok());
+            // Nothing about the package changed since the cutoff: no version is younger.
+            if modified.is_some_and(|modified| modified <= self.cutoff) {
+                return Ok(Vec::new());
+            }
         }
         let full = fetch(PackumentKind::Full).await?;
         let times = full.as_ref().and_then(|doc| doc.get("time"));
-        Ok(checked
-            .into_iter()
-            .filter_map(|version| {
-                let published = times
-                    .and_then(|times| times.get(version.as_str()))
-                    .and_then(Value::as_str)
-                    .and_then(|text| text.parse::<Timestamp>().ok());
-                match published {
-                    Some(published) if published > self.cutoff => Some(Violation::TooYoung {
+        let published = |version: &str| {
+            times
+                .and_then(|times| times.get(version))
+                .and_then(Value::as_str)
+                .and_then(|text| text.parse::<Timestamp>().ok())
+        };
+        let mut violations = Vec::new();
+        for version in age_checked {
+            match published(version) {
+                Some(published) if published > self.cutoff => {
+                    violations.push(Violation::TooYoung {
                         name: name.to_string(),
                         version: version.clone(),
                         published,
-                    }),
-                    Some(_) => None,
-                    None if self.policy.ignore_missing_time => None,
-                    None => Some(Violation::NoPublishTime {
+                    })
+                }
+                Some(_) => {}
+                None if self.policy.ignore_missing_time => {}
+                None => violations.push(Violation::NoPublishTime {
+                    name: name.to_string(),
+                    version: version.clone(),
+                }),
+            }
+        }
+        if let (Some(trust), Some(full)) = (&self.policy.trust, &full) {
+            for version in trust_checked {
+                let Some(at) = published(version) else {
+                    if !self.policy.ignore_missing_time {
+                        violations.push(Violation::NoPublishTime {
+                            name: name.to_string(),
+                            version: version.clone(),
+                        });
+                    }
+                    continue;
+                };
+                let old_enough_to_ignore = trust.ignore_after.is_some_and(|minutes| {
+                    self.now.duration_since(at).as_secs() / 60 > minutes as i64
+                });
+                if !old_enough_to_ignore && trust_policy::is_downgrade(full, version, &published) {
+                    violations.push(Violation::TrustDowngrade {
                         name: name.to_string(),
                         version: version.clone(),
-                    }),
+                    });
                 }
-            })
-            .collect())
+            }
+        }
+        Ok(violations)
     }
 }
 
@@ -495,8 +616,8 @@ fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
         code => code,
     };
     CliError::new(code, error.to_string()).with_help(format!(
-        "The registry's metadata of {name} is needed to check the lockfile against \
-         minimumReleaseAge. If you trust the lockfile, install with --trust-lockfile (or set \
+        "The registry's metadata of {name} is needed to check the lockfile against its \
+         supply-chain policies (minimumReleaseAge, trustPolicy). If you trust the lockfile, install with --trust-lockfile (or set \
          trustLockfile: true) to skip the check. {UNTOUCHED}"
     ))
 }
@@ -506,7 +627,7 @@ fn offline_error(locked: &BTreeMap<String, BTreeSet<String>>) -> CliError {
     CliError::new(
         "ERR_PNPM_NO_OFFLINE_META",
         format!(
-            "Cannot check the lockfile against minimumReleaseAge offline: it has not passed \
+            "Cannot check the lockfile against its supply-chain policies offline: it has not passed \
              the check before, and the registry's metadata of {first} (and the other packages) \
              cannot be read offline"
         ),

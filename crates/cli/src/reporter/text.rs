@@ -157,14 +157,17 @@ impl TextState {
             Event::EarlyWarning(message) => stderr_line(&format!("[WARN] {message}")),
             Event::LockfileVerification { status, .. } => self.line(&match status {
                 Verification::Started { entries } => format!(
-                    "? Verifying lockfile against supply-chain policies ({entries} entries)..."
+                    "? Verifying lockfile against supply-chain policies ({entries} {})...",
+                    entry_word(*entries)
                 ),
                 Verification::Passed { entries, elapsed } => format!(
-                    "✓ Lockfile passes supply-chain policies ({entries} entries in {})",
+                    "✓ Lockfile passes supply-chain policies ({entries} {} in {})",
+                    entry_word(*entries),
                     short_duration(*elapsed)
                 ),
                 Verification::Failed { entries, elapsed } => format!(
-                    "✗ Lockfile failed supply-chain policy check ({entries} entries in {})",
+                    "✗ Lockfile failed supply-chain policy check ({entries} {} in {})",
+                    entry_word(*entries),
                     short_duration(*elapsed)
                 ),
                 Verification::Cached { ago, .. } => format!(
@@ -338,6 +341,15 @@ fn short_duration(d: Duration) -> String {
         60..=3599 => format!("{}m", secs / 60),
         3600..=86_399 => format!("{}h", secs / 3600),
         _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// pnpm's noun for a count of lockfile entries.
+fn entry_word(entries: usize) -> &'static str {
+    if entries == 1 {
+        "entry"
+    } else {
+        "entries"
     }
 }
 
