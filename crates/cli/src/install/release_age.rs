@@ -119,13 +119,13 @@ impl ReleaseAgePolicy {
 
 /// `minimumReleaseAgeExclude` or `trustPolicyExclude`, compiled: names (globs) excluded
 /// whole, and single versions.
-pub(super) struct Exclusions {
+struct Exclusions {
     names: Matcher,
     versions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Exclusions {
-    pub(super) fn new(entries: &[String]) -> Self {
+    fn new(entries: &[String]) -> Self {
         let mut names = Vec::new();
         let mut versions: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for entry in entries {
@@ -151,7 +151,7 @@ impl Exclusions {
         }
     }
 
-    pub(super) fn excludes(&self, name: &str, version: &str) -> bool {
+    fn excludes(&self, name: &str, version: &str) -> bool {
         (!self.names.is_empty() && self.names.matches(name))
             || self
                 .versions
