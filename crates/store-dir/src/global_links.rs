@@ -4,17 +4,15 @@
 //! `<store>/links/<@scope or @>/<name>/<version>/<hash>/node_modules/<name>`.
 //!
 //! The hash must be pnpm's own, so that a project installed by either tool links to the same
-//! directory: for a package without dependencies, the hex sha256 of the object-hash (3.0)
-//! serialisation of `{engine: null, deps: <leaf hash>}`, where the leaf hash is the base64
-//! sha256 of `{id: "<name>@<version>:<integrity>", deps: {}}`. No engine goes in: a config
-//! dependency has no build.
+//! directory ([`crate::slot_hash`]). A config dependency has no dependencies and no build, so
+//! its slot is a leaf's, built for no engine.
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
 use sha2::{Digest, Sha256};
 
 use crate::layout::StoreDir;
+use crate::slot_hash::{leaf_dependency_hash, slot_hash, SlotInputs};
 
 /// The directory below `links/` where pnpm 12 places a dependency-free package.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,28 +75,8 @@ fn plain_segment(segment: &str) -> bool {
 
 /// pnpm's slot hash of a package without dependencies, built for no engine.
 fn leaf_hash(name: &str, version: &str, integrity: &str) -> String {
-    let id = format!("{name}@{version}:{integrity}");
-    // Keys in sorted order, each `key:value,` (object-hash's `object:<count>:` entries).
-    let inner = format!(
-        "object:2:{}:object:0:,{}:{},",
-        object_hash_string("deps"),
-        object_hash_string("id"),
-        object_hash_string(&id)
-    );
-    let deps = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(inner));
-    // Unsorted: `engine` first, as pnpm builds the object.
-    let outer = format!(
-        "object:2:{}:Null,{}:{},",
-        object_hash_string("engine"),
-        object_hash_string("deps"),
-        object_hash_string(&deps)
-    );
-    hex::encode(Sha256::digest(outer))
-}
-
-/// object-hash's serialisation of a string: `string:<UTF-16 length>:<text>`.
-fn object_hash_string(text: &str) -> String {
-    format!("string:{}:{text}", text.encode_utf16().count())
+    let deps = leaf_dependency_hash(&format!("{name}@{version}:{integrity}"));
+    slot_hash(&deps, SlotInputs::default())
 }
 
 /// Records `project_dir` in `<store>/projects`, as pnpm 12 does on every install: a symlink

@@ -17,6 +17,7 @@ mod index_writer;
 mod layout;
 pub mod msgpackr;
 mod multi_sha512;
+pub mod slot_hash;
 mod store_path;
 mod verify;
 
