@@ -196,6 +196,37 @@ fn hand_written_kinds() {
     );
 }
 
+/// `yes`, `no`, `on` and `off` are strings to pnpm's YAML 1.2 reader, unquoted or not: a
+/// hand-edited lockfile with a package named `yes` must read as pnpm reads it. The fast reader
+/// leaves such scalars to serde-saphyr, which reads them by the field's type.
+#[test]
+fn yaml_1_1_booleans_are_strings() {
+    let text = r#"lockfileVersion: '9.0'
+importers:
+  .:
+    dependencies:
+      yes:
+        specifier: ^1.0.0
+        version: 1.0.0
+      on:
+        specifier: off
+        version: 2.0.0
+packages:
+  yes@1.0.0:
+    resolution: {integrity: sha512-AAAA}
+  on@2.0.0:
+    resolution: {integrity: sha512-BBBB}
+snapshots:
+  yes@1.0.0: {}
+  on@2.0.0: {}
+"#;
+    let lf = Lockfile::from_str(text, Path::new("/p/pnpm-lock.yaml")).expect("reads");
+    let deps = &lf.importers["."].dependencies;
+    assert_eq!(deps["yes"].version, "1.0.0");
+    assert_eq!(deps["on"].specifier, "off");
+    assert!(lf.packages.contains_key("yes@1.0.0"));
+}
+
 #[test]
 fn bom_crlf_and_env_document() {
     let plain = std::fs::read_to_string(fixture("workspace-features.yaml")).unwrap();
