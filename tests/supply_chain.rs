@@ -593,3 +593,50 @@ fn a_lockfile_failing_both_policies_names_each_kind_like_pnpm() {
         }
     }
 }
+
+/// A locked version whose publish time the registry lists but whose version object it does
+/// not (an unpublished or hidden version) cannot be judged, and pnpm 12 refuses it; a
+/// `trustPolicy` pnpm does not know stops the install before anything is checked or linked.
+#[test]
+fn a_version_without_its_version_object_and_an_unknown_trust_policy_are_refused_like_pnpm() {
+    let registry = tack_suite::registry::start();
+    let project = downgraded_project(&registry);
+    let tarball = format!("{}/tack-trusted/-/tack-trusted-1.0.0.tgz", registry.url());
+    let packument = json!({
+        "name": "tack-trusted",
+        "dist-tags": {"latest": "1.0.0"},
+        "versions": {"1.0.0": {"name": "tack-trusted", "version": "1.0.0",
+            "dist": {"tarball": tarball, "integrity": "sha512-AAAA"}}},
+        "time": {"created": "2020-01-01T00:00:00.000Z", "modified": "2020-02-01T00:00:00.000Z",
+                 "1.0.0": "2020-01-01T00:00:00.000Z", "1.0.1": "2020-02-01T00:00:00.000Z"}
+    });
+    registry.serve_raw("/tack-trusted", packument.to_string().into_bytes());
+    let cases = [
+        (
+            "trustPolicy: no-downgrade\n",
+            "ERR_PNPM_TRUST_DOWNGRADE",
+            "tack-trusted@1.0.1 could not be checked against trustPolicy (missing version object \
+             for version 1.0.1 of tack-trusted in metadata)",
+        ),
+        ("trustPolicy: maybe\n", "ERR_PNPM_INVALID_SETTING", "maybe"),
+    ];
+    for (settings, code, needle) in cases {
+        project.write("pnpm-workspace.yaml", settings);
+        for tool in ["pnpm", "tack"] {
+            let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            let all = text(&output);
+            assert_eq!(output.status.code(), Some(1), "{tool}, {settings}:\n{all}");
+            assert!(all.contains(code), "{tool} did not say {code}:\n{all}");
+            assert!(all.contains(needle), "{tool} did not say {needle}:\n{all}");
+            assert!(
+                !project.dir().join("node_modules/tack-trusted").exists(),
+                "{tool} linked it"
+            );
+            let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
+        }
+    }
+    // Off, the same metadata installs.
+    project.write("pnpm-workspace.yaml", "trustPolicy: off\n");
+    let output = project.run_tool("tack", &["install", "--frozen-lockfile"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}

@@ -160,7 +160,7 @@ impl ConfigError {
             ConfigError::Io { .. } => "ERR_TACK_CONFIG_IO",
             ConfigError::InvalidManifest { .. } => "ERR_PNPM_JSON_PARSE",
             ConfigError::InvalidWorkspaceYaml { .. } => "ERR_PNPM_YAML_PARSE",
-            ConfigError::InvalidSetting { .. } => "ERR_TACK_INVALID_SETTING",
+            ConfigError::InvalidSetting { .. } => "ERR_PNPM_INVALID_SETTING",
             ConfigError::InvalidWorkspaceGlob { .. } => "ERR_PNPM_INVALID_WORKSPACE_CONFIGURATION",
             ConfigError::TokenHelperInProjectConfig { .. } => {
                 "ERR_PNPM_TOKEN_HELPER_IN_PROJECT_CONFIG"

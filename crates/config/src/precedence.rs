@@ -763,6 +763,13 @@ fn build_config(
         "pnp" => NodeLinker::Pnp,
         other => return Err(invalid("nodeLinker", other, "isolated, hoisted, pnp")),
     };
+    // Checked here, though only the lockfile check reads it, so that a misspelt policy stops
+    // every install as it stops pnpm 12's, instead of turning the policy off.
+    if let Some(policy) = s.trust_policy.as_deref() {
+        if !matches!(policy, "off" | "no-downgrade") {
+            return Err(invalid("trustPolicy", policy, "off, no-downgrade"));
+        }
+    }
     let package_import_method = match s.package_import_method.as_deref().unwrap_or("auto") {
         "auto" => PackageImportMethod::Auto,
         "hardlink" => PackageImportMethod::Hardlink,

@@ -42,7 +42,7 @@ use tack_config::{Config, Matcher, Registries};
 use tack_lockfile::{Lockfile, Resolution};
 use tack_tarball::{FetcherOptions, MetadataClient, PackumentKind};
 
-use super::trust_policy;
+use super::trust_policy::{self, TrustVerdict};
 use super::verified_lockfiles::{VerdictKey, VerifiedLockfiles};
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter, Verification};
@@ -177,6 +177,12 @@ enum Violation {
         name: String,
         version: String,
     },
+    /// The registry's metadata has the version's publish time but not its version object, so
+    /// its trust evidence cannot be judged (`trustPolicy`).
+    TrustUncheckable {
+        name: String,
+        version: String,
+    },
 }
 
 impl Violation {
@@ -185,7 +191,8 @@ impl Violation {
         match self {
             Violation::TooYoung { name, version, .. }
             | Violation::NoPublishTime { name, version }
-            | Violation::TrustDowngrade { name, version } => (name, version),
+            | Violation::TrustDowngrade { name, version }
+            | Violation::TrustUncheckable { name, version } => (name, version),
         }
     }
 
@@ -202,6 +209,10 @@ impl Violation {
                 .to_string(),
             Violation::TrustDowngrade { name, version } => format!(
                 "High-risk trust downgrade for \"{name}@{version}\" (possible package takeover)"
+            ),
+            Violation::TrustUncheckable { name, version } => format!(
+                "could not be checked against trustPolicy (missing version object for version \
+                 {version} of {name} in metadata)"
             ),
         }
     }
@@ -221,7 +232,9 @@ impl Violation {
             Violation::TooYoung { .. } | Violation::NoPublishTime { .. } => {
                 "MINIMUM_RELEASE_AGE_VIOLATION"
             }
-            Violation::TrustDowngrade { .. } => "TRUST_DOWNGRADE",
+            Violation::TrustDowngrade { .. } | Violation::TrustUncheckable { .. } => {
+                "TRUST_DOWNGRADE"
+            }
         }
     }
 }
@@ -584,11 +597,18 @@ impl Asked {
                 let old_enough_to_ignore = trust.ignore_after.is_some_and(|minutes| {
                     self.now.duration_since(at).as_secs() / 60 > minutes as i64
                 });
-                if !old_enough_to_ignore && trust_policy::is_downgrade(full, version, &published) {
-                    violations.push(Violation::TrustDowngrade {
-                        name: name.to_string(),
-                        version: version.clone(),
-                    });
+                if old_enough_to_ignore {
+                    continue;
+                }
+                let (name, version) = (name.to_string(), version.clone());
+                match trust_policy::judge(full, &version, &published) {
+                    TrustVerdict::Kept => {}
+                    TrustVerdict::Downgrade => {
+                        violations.push(Violation::TrustDowngrade { name, version })
+                    }
+                    TrustVerdict::NoVersionObject => {
+                        violations.push(Violation::TrustUncheckable { name, version })
+                    }
                 }
             }
         }

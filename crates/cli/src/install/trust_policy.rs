@@ -40,28 +40,48 @@ fn is_prerelease(version: &str) -> bool {
         .is_some_and(|core| core.contains('-'))
 }
 
-/// Whether `version` of the package whose full packument is `packument` carries weaker
-/// evidence than a version published before it. `published` gives each version's publish
-/// time; a version the packument does not describe is not judged.
-pub(super) fn is_downgrade(
+/// What the trust policy says of one locked version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TrustVerdict {
+    /// No version published before it had stronger evidence.
+    Kept,
+    /// A version published before it had stronger evidence.
+    Downgrade,
+    /// The packument lists the version's publish time but not its version object, so there
+    /// is no evidence to judge: pnpm refuses it ("could not be checked against trustPolicy").
+    NoVersionObject,
+}
+
+/// Judges `version` of the package whose full packument is `packument`: whether it carries
+/// weaker evidence than a version published before it. `published` gives each version's
+/// publish time (the caller has checked that `version` has one).
+pub(super) fn judge(
     packument: &Value,
     version: &str,
     published: &impl Fn(&str) -> Option<Timestamp>,
-) -> bool {
-    let Some(versions) = packument.get("versions").and_then(Value::as_object) else {
-        return false;
+) -> TrustVerdict {
+    let versions = packument.get("versions").and_then(Value::as_object);
+    let Some(manifest) = versions.and_then(|versions| versions.get(version)) else {
+        return TrustVerdict::NoVersionObject;
     };
-    let (Some(manifest), Some(at)) = (versions.get(version), published(version)) else {
-        return false;
+    let Some(at) = published(version) else {
+        return TrustVerdict::Kept;
     };
     let current = evidence(manifest);
     let prerelease = is_prerelease(version);
-    versions.iter().any(|(other, other_manifest)| {
-        other != version
-            && (prerelease || !is_prerelease(other))
-            && published(other).is_some_and(|other_at| other_at < at)
-            && evidence(other_manifest) > current
-    })
+    let downgraded = versions
+        .into_iter()
+        .flatten()
+        .any(|(other, other_manifest)| {
+            other != version
+                && (prerelease || !is_prerelease(other))
+                && published(other).is_some_and(|other_at| other_at < at)
+                && evidence(other_manifest) > current
+        });
+    match downgraded {
+        true => TrustVerdict::Downgrade,
+        false => TrustVerdict::Kept,
+    }
 }
 
 #[cfg(test)]
@@ -110,14 +130,16 @@ mod tests {
             "1.0.1": {},
             "3.0.0-beta.1": {},
         }});
+        let judge = |version| judge(&packument, version, &times);
         // An attested prerelease published before does not count against a release.
-        assert!(!is_downgrade(&packument, "1.0.0", &times));
+        assert_eq!(judge("1.0.0"), TrustVerdict::Kept);
         // 2.0.0, published before 1.0.1 though higher, does.
-        assert!(is_downgrade(&packument, "1.0.1", &times));
+        assert_eq!(judge("1.0.1"), TrustVerdict::Downgrade);
         // A prerelease is judged against the prereleases too.
-        assert!(is_downgrade(&packument, "3.0.0-beta.1", &times));
+        assert_eq!(judge("3.0.0-beta.1"), TrustVerdict::Downgrade);
         // Nothing before it: no downgrade.
-        assert!(!is_downgrade(&packument, "1.0.0-beta.1", &times));
-        assert!(!is_downgrade(&packument, "9.9.9", &times));
+        assert_eq!(judge("1.0.0-beta.1"), TrustVerdict::Kept);
+        // Not described at all: nothing to judge it by.
+        assert_eq!(judge("9.9.9"), TrustVerdict::NoVersionObject);
     }
 }
