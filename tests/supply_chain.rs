@@ -640,3 +640,40 @@ fn a_version_without_its_version_object_and_an_unknown_trust_policy_are_refused_
     let output = project.run_tool("tack", &["install", "--frozen-lockfile"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
+
+/// A registry that answers 404 for a locked package's metadata fails the check, as in pnpm
+/// 12, whichever policy asked for it: before, tack counted the package as having no publish
+/// times, passed the lockfile and cached the pass.
+#[test]
+fn metadata_the_registry_does_not_have_fails_the_check_like_pnpm() {
+    let registry = tack_suite::registry::start();
+    let project = downgraded_project(&registry);
+    registry.inject(Fault::status("*/tack-trusted", 404));
+    for settings in [
+        "minimumReleaseAge: 1440\n",
+        "minimumReleaseAge: 1440\nminimumReleaseAgeIgnoreMissingTime: true\n",
+        "minimumReleaseAge: 0\ntrustPolicy: no-downgrade\n",
+    ] {
+        project.write("pnpm-workspace.yaml", settings);
+        for tool in ["pnpm", "tack"] {
+            let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            let all = text(&output);
+            assert_eq!(output.status.code(), Some(1), "{tool}, {settings}:\n{all}");
+            for needle in [
+                "ERR_PNPM_META_FETCH_FAIL",
+                &format!(
+                    "Failed to fetch metadata from {}tack-trusted",
+                    registry.url()
+                ),
+                "(404 Not Found)",
+            ] {
+                assert!(all.contains(needle), "{tool} did not say {needle}:\n{all}");
+            }
+            assert!(
+                !project.dir().join("node_modules/tack-trusted").exists(),
+                "{tool} linked it"
+            );
+            let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
+        }
+    }
+}

@@ -540,16 +540,18 @@ impl Asked {
         }
         let registry = self.registries.for_package(name);
         let fetch = |kind| async move {
-            client
-                .packument(registry, name, kind)
-                .await
-                .map_err(|error| meta_error(name, error))
+            match client.packument(registry, name, kind).await {
+                Ok(Some(document)) => Ok(document),
+                // pnpm 12 fails here too: a package the registry does not know has no publish
+                // times and no trust evidence to pass the check with.
+                Ok(None) => Err(not_found_error(registry, name)),
+                Err(error) => Err(meta_error(name, error)),
+            }
         };
         if trust_checked.is_empty() {
             let abbreviated = fetch(PackumentKind::Abbreviated).await?;
             let modified = abbreviated
-                .as_ref()
-                .and_then(|doc| doc.get("modified"))
+                .get("modified")
                 .and_then(Value::as_str)
                 .and_then(|text| text.parse::<Timestamp>().ok());
             // Nothing about the package changed since the cutoff: no version is younger.
@@ -558,7 +560,7 @@ impl Asked {
             }
         }
         let full = fetch(PackumentKind::Full).await?;
-        let times = full.as_ref().and_then(|doc| doc.get("time"));
+        let times = full.get("time");
         let published = |version: &str| {
             times
                 .and_then(|times| times.get(version))
@@ -583,7 +585,7 @@ impl Asked {
                 }),
             }
         }
-        if let (Some(trust), Some(full)) = (&self.policy.trust, &full) {
+        if let Some(trust) = &self.policy.trust {
             for version in trust_checked {
                 let Some(at) = published(version) else {
                     if !self.policy.ignore_missing_time {
@@ -601,7 +603,7 @@ impl Asked {
                     continue;
                 }
                 let (name, version) = (name.to_string(), version.clone());
-                match trust_policy::judge(full, &version, &published) {
+                match trust_policy::judge(&full, &version, &published) {
                     TrustVerdict::Kept => {}
                     TrustVerdict::Downgrade => {
                         violations.push(Violation::TrustDowngrade { name, version })
@@ -638,6 +640,22 @@ fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
     CliError::new(code, error.to_string()).with_help(format!(
         "The registry's metadata of {name} is needed to check the lockfile against its \
          supply-chain policies (minimumReleaseAge, trustPolicy). If you trust the lockfile, install with --trust-lockfile (or set \
+         trustLockfile: true) to skip the check. {UNTOUCHED}"
+    ))
+}
+
+/// pnpm 12's error when the registry answers 404 for a locked package's metadata.
+fn not_found_error(registry: &str, name: &str) -> CliError {
+    let url = tack_tarball::redact_url(&format!("{registry}{}", name.replace('/', "%2f")));
+    CliError::new(
+        "ERR_PNPM_META_FETCH_FAIL",
+        format!("Failed to fetch metadata from {url}: HTTP status client error (404 Not Found)"),
+    )
+    .with_help(format!(
+        "The lockfile locks {name}, which the registry does not have (unpublished, or a \
+         registry or scope setting pointing elsewhere), so it cannot be checked against the \
+         supply-chain policies (minimumReleaseAge, trustPolicy). Check the registry settings \
+         in .npmrc; if you trust the lockfile, install with --trust-lockfile (or set \
          trustLockfile: true) to skip the check. {UNTOUCHED}"
     ))
 }
