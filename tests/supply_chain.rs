@@ -620,7 +620,32 @@ fn a_version_without_its_version_object_and_an_unknown_trust_policy_are_refused_
         ),
         ("trustPolicy: maybe\n", "ERR_PNPM_INVALID_SETTING", "maybe"),
     ];
-    for (settings, code, needle) in cases {
+    check_both(&project, &cases);
+    // Without the version's publish time either: pnpm says which is missing.
+    let mut no_time = packument.clone();
+    no_time["time"]
+        .as_object_mut()
+        .expect("time")
+        .remove("1.0.1");
+    registry.serve_raw("/tack-trusted", no_time.to_string().into_bytes());
+    check_both(
+        &project,
+        &[(
+            "trustPolicy: no-downgrade\n",
+            "ERR_PNPM_TRUST_DOWNGRADE",
+            "tack-trusted@1.0.1 could not be checked against trustPolicy (missing time for \
+             version 1.0.1 of tack-trusted in metadata)",
+        )],
+    );
+    // Off, the same metadata installs.
+    project.write("pnpm-workspace.yaml", "trustPolicy: off\n");
+    let output = project.run_tool("tack", &["install", "--frozen-lockfile"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
+
+/// Runs pnpm and tack on each `(settings, code, line)`: both refuse, saying both.
+fn check_both(project: &TestProject, cases: &[(&str, &str, &str)]) {
+    for &(settings, code, needle) in cases {
         project.write("pnpm-workspace.yaml", settings);
         for tool in ["pnpm", "tack"] {
             let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
@@ -635,10 +660,6 @@ fn a_version_without_its_version_object_and_an_unknown_trust_policy_are_refused_
             let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
         }
     }
-    // Off, the same metadata installs.
-    project.write("pnpm-workspace.yaml", "trustPolicy: off\n");
-    let output = project.run_tool("tack", &["install", "--frozen-lockfile"]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }
 
 /// A registry that answers 404 for a locked package's metadata fails the check, as in pnpm
@@ -676,4 +697,11 @@ fn metadata_the_registry_does_not_have_fails_the_check_like_pnpm() {
             let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
         }
     }
+    // A package excluded from every policy is never asked for, so its 404 does not matter.
+    project.write(
+        "pnpm-workspace.yaml",
+        "minimumReleaseAge: 1440\nminimumReleaseAgeExclude:\n  - tack-trusted\n",
+    );
+    let output = project.run_tool("tack", &["install", "--frozen-lockfile"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }

@@ -12,7 +12,7 @@
 //!   each dependency's alias to its own dependency hash, recursively;
 //! - the *slot hash* is the hex sha256 of the unsorted serialisation of
 //!   `{engine, deps: <dependency hash>}`, with `project` after them for a package read from a
-//!   local directory. `engine` is `null` unless the package, or a package below it, is
+//!   local directory (read from pnpm's sources; no pnpm vector checks that case yet). `engine` is `null` unless the package, or a package below it, is
 //!   allowed to build (`<platform>;<arch>;node<major>`).
 //!
 //! Cycles are cut where pnpm cuts them: a snapshot whose id is already on the path being

@@ -18,14 +18,17 @@
 //! Per package name, as pnpm 12 asks the registry: the abbreviated packument first (a
 //! package not `modified` since the cutoff has no version younger than it), and the full one,
 //! with each version's publish `time`, only for the packages that changed since. A version
-//! without a publish time passes unless `minimumReleaseAgeIgnoreMissingTime` is false.
+//! without a publish time passes unless `minimumReleaseAgeIgnoreMissingTime` is false. A
+//! package the registry answers 404 for fails the check (`ERR_PNPM_META_FETCH_FAIL`), as in
+//! pnpm 12: there is nothing to pass it with.
 //! `minimumReleaseAgeExclude` lists names (`*` globs) or `name@version` (versions joined by
 //! `||`) that are never checked.
 //!
 //! `trustPolicy: no-downgrade` is checked in the same pass, as pnpm 12 checks it: every
 //! version not in `trustPolicyExclude` (same forms) and published within
 //! `trustPolicyIgnoreAfter` minutes (if set) is judged on the full packument
-//! (`trust_policy.rs`). One error names every rejected version, under the kind's code, or
+//! (`trust_policy.rs`); a version whose publish time or version object the metadata lacks
+//! cannot be judged and is refused. One error names every rejected version, under the kind's code, or
 //! under `ERR_PNPM_LOCKFILE_RESOLUTION_VERIFICATION` when the kinds differ.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,6 +104,9 @@ impl ReleaseAgePolicy {
 
     fn as_json(&self, config: &Config) -> Value {
         let mut policy = json!({
+            // Raised when tack's rules change so that a pass the old rules gave is checked
+            // again (2: a 404 for metadata and a missing version object fail the check).
+            "tackRules": 2,
             "minimumReleaseAge": self.minutes,
             "minimumReleaseAgeExclude": self.exclude,
             "minimumReleaseAgeIgnoreMissingTime": self.ignore_missing_time,
@@ -177,11 +183,12 @@ enum Violation {
         name: String,
         version: String,
     },
-    /// The registry's metadata has the version's publish time but not its version object, so
-    /// its trust evidence cannot be judged (`trustPolicy`).
+    /// The registry's metadata lacks the version's publish time or its version object, so its
+    /// trust evidence cannot be judged (`trustPolicy`); `missing` says which, as pnpm words it.
     TrustUncheckable {
         name: String,
         version: String,
+        missing: &'static str,
     },
 }
 
@@ -192,7 +199,7 @@ impl Violation {
             Violation::TooYoung { name, version, .. }
             | Violation::NoPublishTime { name, version }
             | Violation::TrustDowngrade { name, version }
-            | Violation::TrustUncheckable { name, version } => (name, version),
+            | Violation::TrustUncheckable { name, version, .. } => (name, version),
         }
     }
 
@@ -210,8 +217,12 @@ impl Violation {
             Violation::TrustDowngrade { name, version } => format!(
                 "High-risk trust downgrade for \"{name}@{version}\" (possible package takeover)"
             ),
-            Violation::TrustUncheckable { name, version } => format!(
-                "could not be checked against trustPolicy (missing version object for version \
+            Violation::TrustUncheckable {
+                name,
+                version,
+                missing,
+            } => format!(
+                "could not be checked against trustPolicy (missing {missing} for version \
                  {version} of {name} in metadata)"
             ),
         }
@@ -588,10 +599,13 @@ impl Asked {
         if let Some(trust) = &self.policy.trust {
             for version in trust_checked {
                 let Some(at) = published(version) else {
-                    if !self.policy.ignore_missing_time {
-                        violations.push(Violation::NoPublishTime {
+                    // As pnpm 12: only metadata without any `time` passes under
+                    // `minimumReleaseAgeIgnoreMissingTime`; a version missing from it does not.
+                    if times.is_some() || !self.policy.ignore_missing_time {
+                        violations.push(Violation::TrustUncheckable {
                             name: name.to_string(),
                             version: version.clone(),
+                            missing: "time",
                         });
                     }
                     continue;
@@ -608,9 +622,11 @@ impl Asked {
                     TrustVerdict::Downgrade => {
                         violations.push(Violation::TrustDowngrade { name, version })
                     }
-                    TrustVerdict::NoVersionObject => {
-                        violations.push(Violation::TrustUncheckable { name, version })
-                    }
+                    TrustVerdict::NoVersionObject => violations.push(Violation::TrustUncheckable {
+                        name,
+                        version,
+                        missing: "version object",
+                    }),
                 }
             }
         }

@@ -8,7 +8,9 @@
 //! provenance attestation), a provenance attestation (`dist.attestations.provenance`), none.
 //! Versions are compared by publish date, not semver; a prerelease published earlier does not
 //! count against a release, and a version without a publish time is not compared.
-//! Exclusions and `trustPolicyIgnoreAfter` are applied by the caller (`release_age.rs`).
+//! A version the packument lists without its version object cannot be judged, and pnpm
+//! refuses it. Exclusions, `trustPolicyIgnoreAfter` and missing publish times are handled by
+//! the caller (`release_age.rs`).
 
 use jiff::Timestamp;
 use serde_json::Value;
@@ -78,9 +80,10 @@ pub(super) fn judge(
                 && published(other).is_some_and(|other_at| other_at < at)
                 && evidence(other_manifest) > current
         });
-    match downgraded {
-        true => TrustVerdict::Downgrade,
-        false => TrustVerdict::Kept,
+    if downgraded {
+        TrustVerdict::Downgrade
+    } else {
+        TrustVerdict::Kept
     }
 }
 
