@@ -646,19 +646,26 @@ fn a_version_without_its_version_object_and_an_unknown_trust_policy_are_refused_
 /// Runs pnpm and tack on each `(settings, code, line)`: both refuse, saying both.
 fn check_both(project: &TestProject, cases: &[(&str, &str, &str)]) {
     for &(settings, code, needle) in cases {
-        project.write("pnpm-workspace.yaml", settings);
-        for tool in ["pnpm", "tack"] {
-            let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-            let all = text(&output);
-            assert_eq!(output.status.code(), Some(1), "{tool}, {settings}:\n{all}");
-            assert!(all.contains(code), "{tool} did not say {code}:\n{all}");
+        both_refuse(project, settings, &[code, needle]);
+    }
+}
+
+/// Runs pnpm and tack under `settings`: both exit 1, say every one of `needles`, and link
+/// nothing.
+fn both_refuse(project: &TestProject, settings: &str, needles: &[&str]) {
+    project.write("pnpm-workspace.yaml", settings);
+    for tool in ["pnpm", "tack"] {
+        let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let all = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{tool}, {settings}:\n{all}");
+        for needle in needles {
             assert!(all.contains(needle), "{tool} did not say {needle}:\n{all}");
-            assert!(
-                !project.dir().join("node_modules/tack-trusted").exists(),
-                "{tool} linked it"
-            );
-            let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
         }
+        assert!(
+            !project.dir().join("node_modules/tack-trusted").exists(),
+            "{tool} linked it"
+        );
+        let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
     }
 }
 
@@ -675,27 +682,15 @@ fn metadata_the_registry_does_not_have_fails_the_check_like_pnpm() {
         "minimumReleaseAge: 1440\nminimumReleaseAgeIgnoreMissingTime: true\n",
         "minimumReleaseAge: 0\ntrustPolicy: no-downgrade\n",
     ] {
-        project.write("pnpm-workspace.yaml", settings);
-        for tool in ["pnpm", "tack"] {
-            let output = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-            let all = text(&output);
-            assert_eq!(output.status.code(), Some(1), "{tool}, {settings}:\n{all}");
-            for needle in [
-                "ERR_PNPM_META_FETCH_FAIL",
-                &format!(
-                    "Failed to fetch metadata from {}tack-trusted",
-                    registry.url()
-                ),
-                "(404 Not Found)",
-            ] {
-                assert!(all.contains(needle), "{tool} did not say {needle}:\n{all}");
-            }
-            assert!(
-                !project.dir().join("node_modules/tack-trusted").exists(),
-                "{tool} linked it"
-            );
-            let _ = fs_err::remove_dir_all(project.dir().join("node_modules"));
-        }
+        let url = format!(
+            "Failed to fetch metadata from {}tack-trusted",
+            registry.url()
+        );
+        both_refuse(
+            &project,
+            settings,
+            &["ERR_PNPM_META_FETCH_FAIL", &url, "(404 Not Found)"],
+        );
     }
     // A package excluded from every policy is never asked for, so its 404 does not matter.
     project.write(
