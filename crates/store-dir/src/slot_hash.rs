@@ -102,7 +102,7 @@ pub fn slot_hash(deps: &str, inputs: SlotInputs<'_>) -> String {
 
 /// The dependency hash of a package with no dependencies.
 pub fn leaf_dependency_hash(id: &str) -> String {
-    dependency_hash_of(id, &mut std::iter::empty())
+    dependency_hash_of(id, &[])
 }
 
 struct Walk<'g> {
@@ -135,17 +135,14 @@ impl<'g> Walk<'g> {
             self.ancestors.remove(node.id.as_str());
         }
         deps.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let hash = dependency_hash_of(&node.id, &mut deps.iter().map(|(a, h)| (*a, h.as_str())));
+        let hash = dependency_hash_of(&node.id, &deps);
         self.cache.insert(key.to_string(), hash.clone());
         hash
     }
 }
 
 /// base64 sha256 of object-hash's sorted serialisation of `{deps, id}`; `deps` in alias order.
-fn dependency_hash_of<'a>(
-    id: &str,
-    deps: &mut dyn ExactSizeIterator<Item = (&'a str, &'a str)>,
-) -> String {
+fn dependency_hash_of(id: &str, deps: &[(&str, String)]) -> String {
     let mut text = String::with_capacity(64 + id.len() + deps.len() * 80);
     text.push_str("object:2:");
     push_string(&mut text, "deps");

@@ -14,7 +14,7 @@
 
 use crate::layout::STORE_VERSION;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Everything [`resolve_store_dir`] looks at. The caller fills it from config and env.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +44,7 @@ pub fn resolve_store_dir(inputs: &StoreDirInputs) -> PathBuf {
         } else {
             inputs.project_dir.join(expanded)
         };
-        return with_store_version(&normalize(&absolute));
+        return with_store_version(&tack_fs::normalize_lexically(&absolute));
     }
     let home_store = pnpm_home_dir(inputs).join("store");
     match (device_of(&inputs.project_dir), device_of(&home_store)) {
@@ -89,21 +89,6 @@ fn expand_home(path: &Path, home: Option<&Path>) -> PathBuf {
         (Ok(rest), Some(home)) => home.join(rest),
         _ => path.to_owned(),
     }
-}
-
-/// Lexically drop `.` and resolve `..` (like `path.resolve`), without touching the disk.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Whether `a` and `b` (or, for a path not made yet, its nearest existing ancestor) are on

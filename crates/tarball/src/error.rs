@@ -47,6 +47,10 @@ pub enum FetchError {
         hint: String,
     },
 
+    /// The registry has no metadata for the package (404), worded as pnpm 12 words it.
+    #[error("Failed to fetch metadata from {url}: HTTP status client error (404 Not Found)")]
+    MetadataNotFound { pkg: String, url: String },
+
     /// The connection failed or broke (after all retries).
     #[error(
         "Could not download {pkg} from {url}: {message}. Check the network and the registry URL"
@@ -279,6 +283,7 @@ impl FetchError {
             Self::MissingIntegrity { .. } => "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
             Self::InvalidIntegrity { .. } => "ERR_PNPM_INVALID_INTEGRITY",
             Self::HttpStatus { status, .. } => fetch_status_code(*status),
+            Self::MetadataNotFound { .. } => "ERR_PNPM_META_FETCH_FAIL",
             // pnpm 12's code for a download that got no response (observed: a refused
             // connection, an untrusted certificate); the message says which it was.
             Self::Network { .. } | Self::UntrustedCertificate { .. } => {

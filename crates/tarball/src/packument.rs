@@ -81,15 +81,15 @@ impl MetadataClient {
         self.max_in_flight
     }
 
-    /// The packument of `name` on `registry` (a URL ending in `/`), or `None` when the
-    /// registry has no such package (404). Transient failures (connection errors, stalls,
-    /// 5xx, 429) are retried with the install's retry policy.
+    /// The packument of `name` on `registry` (a URL ending in `/`); a 404 is
+    /// [`FetchError::MetadataNotFound`]. Transient failures (connection errors, stalls, 5xx,
+    /// 429) are retried with the install's retry policy.
     pub async fn packument(
         &self,
         registry: &str,
         name: &str,
         kind: PackumentKind,
-    ) -> Result<Option<Value>, FetchError> {
+    ) -> Result<Value, FetchError> {
         let url = format!("{registry}{}", name.replace('/', "%2f"));
         let mut attempt = 0;
         loop {
@@ -111,7 +111,7 @@ impl MetadataClient {
         url: &str,
         name: &str,
         kind: PackumentKind,
-    ) -> Result<Option<Value>, (FetchError, Option<Duration>)> {
+    ) -> Result<Value, (FetchError, Option<Duration>)> {
         let shown = redact_url(url);
         let scope = name
             .starts_with('@')
@@ -153,7 +153,11 @@ impl MetadataClient {
         })?;
         let status = response.status().as_u16();
         if status == 404 {
-            return Ok(None);
+            let error = FetchError::MetadataNotFound {
+                pkg: name.to_string(),
+                url: shown,
+            };
+            return Err((error, None));
         }
         if !response.status().is_success() {
             let retry_after = response
@@ -196,7 +200,7 @@ impl MetadataClient {
         } else {
             serde_json::from_slice(&body)
         };
-        parsed.map(Some).map_err(|e| bad(e.to_string()))
+        parsed.map_err(|e| bad(e.to_string()))
     }
 
     fn idle_error(&self, name: &str, shown: &str) -> FetchError {

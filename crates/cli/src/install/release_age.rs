@@ -551,13 +551,10 @@ impl Asked {
         }
         let registry = self.registries.for_package(name);
         let fetch = |kind| async move {
-            match client.packument(registry, name, kind).await {
-                Ok(Some(document)) => Ok(document),
-                // pnpm 12 fails here too: a package the registry does not know has no publish
-                // times and no trust evidence to pass the check with.
-                Ok(None) => Err(not_found_error(registry, name)),
-                Err(error) => Err(meta_error(name, error)),
-            }
+            client
+                .packument(registry, name, kind)
+                .await
+                .map_err(|error| meta_error(name, error))
         };
         if trust_checked.is_empty() {
             let abbreviated = fetch(PackumentKind::Abbreviated).await?;
@@ -653,25 +650,20 @@ fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
         "ERR_PNPM_TARBALL_FETCH_TARBALL" => "ERR_PNPM_META_FETCH_FAIL",
         code => code,
     };
+    if let tack_tarball::FetchError::MetadataNotFound { .. } = error {
+        // pnpm 12 fails here too: a package the registry does not know has no publish times
+        // and no trust evidence to pass the check with.
+        return CliError::new(code, error.to_string()).with_help(format!(
+            "The lockfile locks {name}, which the registry does not have (unpublished, or a \
+             registry or scope setting pointing elsewhere), so it cannot be checked against the \
+             supply-chain policies (minimumReleaseAge, trustPolicy). Check the registry settings \
+             in .npmrc; if you trust the lockfile, install with --trust-lockfile (or set \
+             trustLockfile: true) to skip the check. {UNTOUCHED}"
+        ));
+    }
     CliError::new(code, error.to_string()).with_help(format!(
         "The registry's metadata of {name} is needed to check the lockfile against its \
          supply-chain policies (minimumReleaseAge, trustPolicy). If you trust the lockfile, install with --trust-lockfile (or set \
-         trustLockfile: true) to skip the check. {UNTOUCHED}"
-    ))
-}
-
-/// pnpm 12's error when the registry answers 404 for a locked package's metadata.
-fn not_found_error(registry: &str, name: &str) -> CliError {
-    let url = tack_tarball::redact_url(&format!("{registry}{}", name.replace('/', "%2f")));
-    CliError::new(
-        "ERR_PNPM_META_FETCH_FAIL",
-        format!("Failed to fetch metadata from {url}: HTTP status client error (404 Not Found)"),
-    )
-    .with_help(format!(
-        "The lockfile locks {name}, which the registry does not have (unpublished, or a \
-         registry or scope setting pointing elsewhere), so it cannot be checked against the \
-         supply-chain policies (minimumReleaseAge, trustPolicy). Check the registry settings \
-         in .npmrc; if you trust the lockfile, install with --trust-lockfile (or set \
          trustLockfile: true) to skip the check. {UNTOUCHED}"
     ))
 }

@@ -16,7 +16,7 @@
 //! (the completion marker installs trust) but not all of its files.
 
 use std::collections::HashSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -184,7 +184,7 @@ impl Marker {
     /// The slot the symlink at `link` (in `dir`) points into, if it points into `links/`.
     fn slot_of(&self, dir: &Path, link: &Path) -> Option<PathBuf> {
         let target = dir.join(std::fs::read_link(link).ok()?);
-        let relative = match lexical(&target).strip_prefix(&self.links) {
+        let relative = match tack_fs::normalize_lexically(&target).strip_prefix(&self.links) {
             Ok(relative) => relative.to_path_buf(),
             Err(_) => {
                 let real = std::fs::canonicalize(&target).ok()?;
@@ -202,21 +202,6 @@ impl Marker {
         }
         None
     }
-}
-
-/// `path` with `.` and `..` resolved by name, as pnpm's `path.resolve` does.
-fn lexical(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// The sweep phase: `links/<@scope or @>/<name>/<version>/<hash>`, four levels, as pnpm 12
@@ -294,21 +279,5 @@ impl Sweep<'_> {
         std::fs::rename(slot, &doomed).map_err(|e| StoreError::io("move aside", slot, e))?;
         let _ = std::fs::remove_dir_all(&doomed);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lexical_resolves_dots_by_name() {
-        assert_eq!(
-            lexical(Path::new(
-                "/p/node_modules/.pnpm-config/../../../s/links/@/a"
-            )),
-            Path::new("/s/links/@/a")
-        );
-        assert_eq!(lexical(Path::new("/a/./b/../c")), Path::new("/a/c"));
     }
 }
