@@ -112,32 +112,91 @@ struct Walk<'g> {
     ancestors: HashSet<&'g str>,
 }
 
+/// A snapshot being hashed: the walk keeps its own stack of these instead of recursing, so a
+/// lockfile with a dependency chain thousands of snapshots long cannot overflow the thread's
+/// stack.
+struct Frame<'g> {
+    key: &'g str,
+    node: &'g SlotNode,
+    /// Whether the node's id went onto the path (it has children and is not a cycle).
+    on_path: bool,
+    /// The next child to hash.
+    next: usize,
+    deps: Vec<(&'g str, String)>,
+}
+
+/// What visiting a snapshot gives: its hash at once, or a frame to walk its children in.
+enum Visit<'g> {
+    Done(String),
+    Walk(Frame<'g>),
+}
+
 impl<'g> Walk<'g> {
-    fn dependency_hash(&mut self, key: &str) -> String {
+    fn dependency_hash(&mut self, root: &'g str) -> String {
+        let mut stack = match self.visit(root) {
+            Visit::Done(hash) => return hash,
+            Visit::Walk(frame) => vec![frame],
+        };
+        loop {
+            let Some(top) = stack.last_mut() else {
+                return String::new();
+            };
+            if top.on_path && top.next < top.node.children.len() {
+                let child = top.node.children[top.next].1.as_str();
+                match self.visit(child) {
+                    Visit::Done(hash) => add_dep(top, hash),
+                    Visit::Walk(frame) => stack.push(frame),
+                }
+                continue;
+            }
+            let Some(frame) = stack.pop() else {
+                return String::new();
+            };
+            let hash = self.finish(frame);
+            match stack.last_mut() {
+                Some(parent) => add_dep(parent, hash),
+                None => return hash,
+            }
+        }
+    }
+
+    fn visit(&mut self, key: &'g str) -> Visit<'g> {
         if let Some(hash) = self.cache.get(key) {
-            return hash.clone();
+            return Visit::Done(hash.clone());
         }
         // A dependency the graph does not have hashes to the empty string, as in pnpm.
         let Some(node) = self.graph.nodes.get(key) else {
-            return String::new();
+            return Visit::Done(String::new());
         };
-        let mut deps: Vec<(&str, String)> = Vec::new();
-        if !node.children.is_empty() && self.ancestors.insert(node.id.as_str()) {
-            for (alias, child) in &node.children {
-                let hash = self.dependency_hash(child);
-                // An alias listed twice keeps its place and takes the later value, as a
-                // JavaScript object spread does.
-                match deps.iter_mut().find(|(a, _)| *a == alias.as_str()) {
-                    Some(slot) => slot.1 = hash,
-                    None => deps.push((alias.as_str(), hash)),
-                }
-            }
-            self.ancestors.remove(node.id.as_str());
+        let on_path = !node.children.is_empty() && self.ancestors.insert(node.id.as_str());
+        Visit::Walk(Frame {
+            key,
+            node,
+            on_path,
+            next: 0,
+            deps: Vec::new(),
+        })
+    }
+
+    fn finish(&mut self, mut frame: Frame<'g>) -> String {
+        if frame.on_path {
+            self.ancestors.remove(frame.node.id.as_str());
         }
-        deps.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let hash = dependency_hash_of(&node.id, &deps);
-        self.cache.insert(key.to_string(), hash.clone());
+        frame.deps.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let hash = dependency_hash_of(&frame.node.id, &frame.deps);
+        self.cache.insert(frame.key.to_string(), hash.clone());
         hash
+    }
+}
+
+/// Records the hash of `frame`'s next child under its alias. An alias listed twice keeps its
+/// place and takes the later value, as a JavaScript object spread does.
+fn add_dep(frame: &mut Frame<'_>, hash: String) {
+    let alias = frame.node.children[frame.next].0.as_str();
+    frame.next += 1;
+    match frame.deps.iter_mut().find(|(a, _)| *a == alias) {
+        Some(slot) => slot.1 = hash,
+        None => frame.deps.push((alias, hash)),
     }
 }
 
@@ -304,6 +363,38 @@ mod tests {
         assert_eq!(
             both.dependency_hashes()[key],
             alone.dependency_hashes()[key]
+        );
+    }
+
+    /// A chain far deeper than a thread's stack would allow recursing through is hashed, and
+    /// each link's hash is its child's folded in, as the recursive definition has it.
+    #[test]
+    fn a_long_chain_is_hashed_without_recursion() {
+        const LEN: usize = 200_000;
+        let key = |i: usize| format!("c{i:06}@1.0.0");
+        let mut graph = SlotGraph::default();
+        for i in 0..LEN {
+            let children = if i + 1 < LEN {
+                vec![("next".to_string(), key(i + 1))]
+            } else {
+                Vec::new()
+            };
+            graph.insert(
+                key(i),
+                SlotNode {
+                    id: format!("{}:{}", key(i), integrity("C")),
+                    children,
+                },
+            );
+        }
+        let hashes = graph.dependency_hashes();
+        assert_eq!(hashes.len(), LEN);
+        let last = format!("{}:{}", key(LEN - 1), integrity("C"));
+        assert_eq!(hashes[&key(LEN - 1)], leaf_dependency_hash(&last));
+        let before_last = format!("{}:{}", key(LEN - 2), integrity("C"));
+        assert_eq!(
+            hashes[&key(LEN - 2)],
+            dependency_hash_of(&before_last, &[("next", leaf_dependency_hash(&last))])
         );
     }
 
