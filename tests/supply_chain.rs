@@ -671,7 +671,8 @@ fn both_refuse(project: &TestProject, settings: &str, needles: &[&str]) {
 
 /// A registry that answers 404 for a locked package's metadata fails the check, as in pnpm
 /// 12, whichever policy asked for it: before, tack counted the package as having no publish
-/// times, passed the lockfile and cached the pass.
+/// times, passed the lockfile and cached the pass. A 401, 403 or 410 fails it with the same
+/// code (tack said `ERR_PNPM_FETCH_<status>` before).
 #[test]
 fn metadata_the_registry_does_not_have_fails_the_check_like_pnpm() {
     let registry = tack_suite::registry::start();
@@ -692,7 +693,26 @@ fn metadata_the_registry_does_not_have_fails_the_check_like_pnpm() {
             &["ERR_PNPM_META_FETCH_FAIL", &url, "(404 Not Found)"],
         );
     }
-    // A package excluded from every policy is never asked for, so its 404 does not matter.
+    // Other refusals of the metadata (a missing or bad token, a withdrawn package) fail the
+    // check under the same code, with the status pnpm 12 names.
+    for (status, reason) in [
+        (401, "401 Unauthorized"),
+        (403, "403 Forbidden"),
+        (410, "410 Gone"),
+    ] {
+        registry.clear_faults();
+        registry.inject(Fault::status("*/tack-trusted", status));
+        let line = format!(
+            "Failed to fetch metadata from {}tack-trusted: HTTP status client error ({reason})",
+            registry.url()
+        );
+        both_refuse(
+            &project,
+            "minimumReleaseAge: 1440\n",
+            &["ERR_PNPM_META_FETCH_FAIL", &line],
+        );
+    }
+    // A package excluded from every policy is never asked for, so the refusal does not matter.
     project.write(
         "pnpm-workspace.yaml",
         "minimumReleaseAge: 1440\nminimumReleaseAgeExclude:\n  - tack-trusted\n",

@@ -47,9 +47,19 @@ pub enum FetchError {
         hint: String,
     },
 
-    /// The registry has no metadata for the package (404), worded as pnpm 12 words it.
-    #[error("Failed to fetch metadata from {url}: HTTP status client error (404 Not Found)")]
-    MetadataNotFound { pkg: String, url: String },
+    /// The registry answered a metadata request with an error status (a 404, or a retryable
+    /// one after the retries ran out), worded as pnpm 12 words it. `hint` is what to check.
+    #[error(
+        "Failed to fetch metadata from {url}: HTTP status {} error ({status} {})",
+        status_class(*.status),
+        status_reason(*.status)
+    )]
+    MetadataStatus {
+        pkg: String,
+        url: String,
+        status: u16,
+        hint: String,
+    },
 
     /// The connection failed or broke (after all retries).
     #[error(
@@ -283,7 +293,7 @@ impl FetchError {
             Self::MissingIntegrity { .. } => "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
             Self::InvalidIntegrity { .. } => "ERR_PNPM_INVALID_INTEGRITY",
             Self::HttpStatus { status, .. } => fetch_status_code(*status),
-            Self::MetadataNotFound { .. } => "ERR_PNPM_META_FETCH_FAIL",
+            Self::MetadataStatus { .. } => "ERR_PNPM_META_FETCH_FAIL",
             // pnpm 12's code for a download that got no response (observed: a refused
             // connection, an untrusted certificate); the message says which it was.
             Self::Network { .. } | Self::UntrustedCertificate { .. } => {
@@ -326,7 +336,7 @@ impl FetchError {
             | Self::Truncated { .. }
             | Self::Integrity { .. } => true,
             // pnpm's list: 408, 409, 420, 429 and every 5xx.
-            Self::HttpStatus { status, .. } => {
+            Self::HttpStatus { status, .. } | Self::MetadataStatus { status, .. } => {
                 *status >= 500 || matches!(*status, 408 | 409 | 420 | 429)
             }
             _ => false,
@@ -354,6 +364,23 @@ impl FetchError {
             _ => "The registry refused the request".to_string(),
         }
     }
+}
+
+/// The class of an error status in pnpm's metadata message: "client" or "server".
+fn status_class(status: u16) -> &'static str {
+    if status >= 500 {
+        "server"
+    } else {
+        "client"
+    }
+}
+
+/// The standard reason phrase of a status ("Not Found"), as registries send it.
+fn status_reason(status: u16) -> &'static str {
+    reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Unknown Status")
 }
 
 /// pnpm's code for an HTTP status it does not retry, or gave up retrying: `ERR_PNPM_FETCH_<status>`

@@ -81,8 +81,8 @@ impl MetadataClient {
         self.max_in_flight
     }
 
-    /// The packument of `name` on `registry` (a URL ending in `/`); a 404 is
-    /// [`FetchError::MetadataNotFound`]. Transient failures (connection errors, stalls, 5xx,
+    /// The packument of `name` on `registry` (a URL ending in `/`); an error status is
+    /// [`FetchError::MetadataStatus`]. Transient failures (connection errors, stalls, 5xx,
     /// 429) are retried with the install's retry policy.
     pub async fn packument(
         &self,
@@ -152,20 +152,13 @@ impl MetadataClient {
             (error, None)
         })?;
         let status = response.status().as_u16();
-        if status == 404 {
-            let error = FetchError::MetadataNotFound {
-                pkg: name.to_string(),
-                url: shown,
-            };
-            return Err((error, None));
-        }
         if !response.status().is_success() {
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let error = FetchError::HttpStatus {
+            let error = FetchError::MetadataStatus {
                 pkg: name.to_string(),
                 url: shown.clone(),
                 status,

@@ -650,7 +650,7 @@ fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
         "ERR_PNPM_TARBALL_FETCH_TARBALL" => "ERR_PNPM_META_FETCH_FAIL",
         code => code,
     };
-    if let tack_tarball::FetchError::MetadataNotFound { .. } = error {
+    if let tack_tarball::FetchError::MetadataStatus { status: 404, .. } = error {
         // pnpm 12 fails here too: a package the registry does not know has no publish times
         // and no trust evidence to pass the check with.
         return CliError::new(code, error.to_string()).with_help(format!(
@@ -661,8 +661,12 @@ fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
              trustLockfile: true) to skip the check. {UNTOUCHED}"
         ));
     }
+    let check = match &error {
+        tack_tarball::FetchError::MetadataStatus { hint, .. } => format!("{hint}. "),
+        _ => String::new(),
+    };
     CliError::new(code, error.to_string()).with_help(format!(
-        "The registry's metadata of {name} is needed to check the lockfile against its \
+        "{check}The registry's metadata of {name} is needed to check the lockfile against its \
          supply-chain policies (minimumReleaseAge, trustPolicy). If you trust the lockfile, install with --trust-lockfile (or set \
          trustLockfile: true) to skip the check. {UNTOUCHED}"
     ))
