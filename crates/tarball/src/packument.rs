@@ -158,11 +158,23 @@ impl MetadataClient {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(parse_retry_after);
-            let error = FetchError::MetadataStatus {
-                pkg: name.to_string(),
-                url: shown.clone(),
-                status,
-                hint: FetchError::status_hint(status, &origin(&shown)),
+            let hint = FetchError::status_hint(status, &origin(&shown));
+            let (pkg, url) = (name.to_string(), shown.clone());
+            // A 407 is the proxy's answer, not the registry's: tack's own proxy error says so.
+            let error = if status == 407 {
+                FetchError::HttpStatus {
+                    pkg,
+                    url,
+                    status,
+                    hint,
+                }
+            } else {
+                FetchError::MetadataStatus {
+                    pkg,
+                    url,
+                    status,
+                    hint,
+                }
             };
             return Err((error, retry_after));
         }
