@@ -274,7 +274,7 @@ impl EarlyBins {
         let Some(dirs) = top_level_bin_dirs(plan, hoisted, cmds_of) else {
             return;
         };
-        let hoisted_modules = plan.virtual_store_dir.join("node_modules");
+        let hoisted_modules = plan.hidden_modules_dir();
         let hoisted_np = plan
             .shims_add_hoisted_dir()
             .then_some(hoisted_modules.as_path());
@@ -338,10 +338,7 @@ impl EarlyBins {
         } else {
             Vec::new()
         };
-        let slot_modules = plan
-            .virtual_store_dir
-            .join(&pkg.dir_name)
-            .join("node_modules");
+        let slot_modules = plan.slot_modules_dir(pkg);
         let mut unlinked = Vec::new();
         for edge in &self.edges[p] {
             if let Edge::Unlinked(q, alias) = edge {
@@ -373,7 +370,7 @@ impl EarlyBins {
         tier.extend(&unlinked);
         let chosen = resolve_conflicts(&[tier]);
         let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
-        let hoisted_modules = plan.virtual_store_dir.join("node_modules");
+        let hoisted_modules = plan.hidden_modules_dir();
         let hoisted = plan
             .shims_add_hoisted_dir()
             .then_some(hoisted_modules.as_path());
@@ -401,10 +398,7 @@ impl EarlyBins {
         self.commands[q]
             .get_or_init(|| {
                 let pkg = &plan.packages[q];
-                let slot = plan
-                    .virtual_store_dir
-                    .join(&pkg.dir_name)
-                    .join("node_modules");
+                let slot = plan.slot_modules_dir(pkg);
                 let mut warnings = Vec::new();
                 let cmds = commands_of(
                     &pkg.dep_path,

@@ -90,7 +90,7 @@ pub struct LinkReport {
 /// Links the whole plan: imports every package (in parallel), then [`finish`].
 pub fn link(plan: &LinkPlan) -> Result<LinkReport, LinkError> {
     let wanted = plan.current_lockfile_yaml.get().map(String::as_str);
-    let recorded = std::fs::read(plan.virtual_store_dir.join("lock.yaml")).ok();
+    let recorded = std::fs::read(plan.current_lockfile_path()).ok();
     let trusted_tree = check_recorded_tree(plan, wanted, recorded.as_deref())?;
     let importer = PackageImporter::for_plan(plan);
     let mut summary = import_all(plan, &importer)?;
@@ -410,7 +410,7 @@ fn link_hoisted(
     hoisted: &[Hoisted],
     old_modules: Option<&ModulesYaml>,
 ) -> Result<(), LinkError> {
-    let private_dir = plan.virtual_store_dir.join("node_modules");
+    let private_dir = plan.hidden_modules_dir();
     let root_modules = plan.root_modules_dir();
     // pnpm creates the private hoisting dir whenever anything is hoisted, even when only
     // public links result (observed with pnpm 12: an empty `.pnpm/node_modules`).
@@ -535,7 +535,7 @@ fn link_all_bins(
     early: Option<&EarlyBins>,
     warnings: &mut Vec<String>,
 ) -> Result<(), LinkError> {
-    let hoisted_modules = plan.virtual_store_dir.join("node_modules");
+    let hoisted_modules = plan.hidden_modules_dir();
     let hoisted_np = plan
         .shims_add_hoisted_dir()
         .then_some(hoisted_modules.as_path());
@@ -557,10 +557,7 @@ fn link_all_bins(
                 return Ok((pkg.dep_path.as_str(), cmds.clone(), Vec::new()));
             }
             let dir = plan.package_dir(pkg);
-            let slot = plan
-                .virtual_store_dir
-                .join(&pkg.dir_name)
-                .join("node_modules");
+            let slot = plan.slot_modules_dir(pkg);
             let mut own_warnings = Vec::new();
             commands_of(&pkg.dep_path, &dir, Some(slot), &mut own_warnings)
                 .map(|cmds| (pkg.dep_path.as_str(), cmds, own_warnings))
@@ -623,10 +620,7 @@ fn link_all_bins(
                     tier.extend(cmds_of(target));
                 }
             }
-            let slot_modules = plan
-                .virtual_store_dir
-                .join(&pkg.dir_name)
-                .join("node_modules");
+            let slot_modules = plan.slot_modules_dir(pkg);
             let unlinked: Vec<BinCommand> = pkg
                 .unlinked_optional_children
                 .iter()
@@ -686,7 +680,7 @@ pub(crate) fn top_level_node_paths<'a>(
         };
     }
     let modules = bin_dir.parent();
-    let hidden = modules == Some(plan.virtual_store_dir.join("node_modules").as_path());
+    let hidden = modules == Some(plan.hidden_modules_dir().as_path());
     let renamed = plan.modules_dir_name != "node_modules";
     ShimNodePaths {
         own_modules: modules.filter(|_| renamed && !hidden),
@@ -730,10 +724,7 @@ pub(crate) fn top_level_bin_dirs<'c>(
             .filter(|h| h.kind == HoistKind::Private && matches!(h.target, ChildTarget::DepPath(_)))
             .map(|h| &h.target),
     )?;
-    dirs.push((
-        plan.virtual_store_dir.join("node_modules").join(".bin"),
-        vec![private],
-    ));
+    dirs.push((plan.hidden_modules_dir().join(".bin"), vec![private]));
     Some(dirs)
 }
 
@@ -765,11 +756,11 @@ pub(crate) fn write_state_files(
         write_modules_yaml(&root_modules, &modules)?;
     }
 
-    let lock_path = plan.virtual_store_dir.join("lock.yaml");
+    let lock_path = plan.current_lockfile_path();
     match plan.current_lockfile_yaml.get() {
         Some(yaml) => {
-            std::fs::create_dir_all(&plan.virtual_store_dir).map_err(|e| {
-                LinkError::io("create directory", &plan.virtual_store_dir, "lock.yaml", e)
+            std::fs::create_dir_all(&plan.install_state_dir).map_err(|e| {
+                LinkError::io("create directory", &plan.install_state_dir, "lock.yaml", e)
             })?;
             let same = std::fs::read(&lock_path).is_ok_and(|old| old == yaml.as_bytes());
             if !same {

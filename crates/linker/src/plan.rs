@@ -17,8 +17,13 @@ pub struct LinkPlan {
     pub lockfile_dir: PathBuf,
     /// Name of the modules directory in each importer, normally `node_modules`.
     pub modules_dir_name: String,
-    /// Absolute virtual store dir, normally `<root>/node_modules/.pnpm`.
+    /// Absolute virtual store dir, normally `<root>/node_modules/.pnpm`: where packages live.
     pub virtual_store_dir: PathBuf,
+    /// Where the install keeps its own state: `lock.yaml`, the hidden hoisting directory
+    /// (`node_modules`, with its `.bin`) and the no-op markers. The virtual store itself
+    /// everywhere but under the global virtual store, whose packages live in the store's
+    /// shared `links` directory while each project's state stays in `node_modules/.pnpm`.
+    pub install_state_dir: PathBuf,
     /// `virtualStoreDirMaxLength` (recorded in `.modules.yaml`; dir names are computed by the caller).
     pub virtual_store_dir_max_length: usize,
     /// `modulesCacheMaxAge` in minutes: the virtual store keeps the packages the lockfile no
@@ -348,6 +353,7 @@ impl LinkPlan {
         LinkPlan {
             lockfile_dir,
             modules_dir_name: "node_modules".to_string(),
+            install_state_dir: virtual_store_dir.clone(),
             virtual_store_dir,
             virtual_store_dir_max_length: 120,
             modules_cache_max_age_minutes: 7 * 24 * 60,
@@ -378,6 +384,23 @@ impl LinkPlan {
     /// when anything is privately hoisted and `extendNodePath` is on.
     pub fn shims_add_hoisted_dir(&self) -> bool {
         self.extend_node_path && !self.hoist_pattern.is_empty()
+    }
+
+    /// `<install state>/node_modules`: the hidden hoisting directory.
+    pub fn hidden_modules_dir(&self) -> PathBuf {
+        self.install_state_dir.join("node_modules")
+    }
+
+    /// `<install state>/lock.yaml`: the lockfile of what is installed.
+    pub fn current_lockfile_path(&self) -> PathBuf {
+        self.install_state_dir.join("lock.yaml")
+    }
+
+    /// `<vs>/<dir_name>/node_modules`: where a package and the links to its dependencies live.
+    pub fn slot_modules_dir(&self, pkg: &PlannedPackage) -> PathBuf {
+        self.virtual_store_dir
+            .join(&pkg.dir_name)
+            .join("node_modules")
     }
 
     /// `<root>/node_modules`.

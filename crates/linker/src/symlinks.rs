@@ -89,9 +89,7 @@ fn resolved_children<'p>(
 
 /// `<vs>/<dir>/node_modules`: where a package and its children are linked.
 fn slot_modules(plan: &LinkPlan, pkg: &PlannedPackage) -> PathBuf {
-    plan.virtual_store_dir
-        .join(&pkg.dir_name)
-        .join("node_modules")
+    plan.slot_modules_dir(pkg)
 }
 
 /// Makes (or leaves, when already right) one symlink per `(alias, target dir)`.

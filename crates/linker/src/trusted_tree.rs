@@ -44,7 +44,7 @@ pub fn check_recorded_tree(
     wanted: Option<&str>,
     recorded: Option<&[u8]>,
 ) -> Result<bool, LinkError> {
-    let path = plan.virtual_store_dir.join("lock.yaml");
+    let path = plan.current_lockfile_path();
     let trusted = match (recorded, wanted) {
         (Some(recorded), Some(wanted)) if recorded == wanted.as_bytes() => {
             let planned = modules_yaml_for(plan, &compute_hoisting(plan));

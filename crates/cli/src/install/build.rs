@@ -537,7 +537,7 @@ impl Builds {
     fn script_env(&self, plan: &InstallPlan, config: &Config) -> ScriptEnv {
         let mut env = ScriptEnv::new(
             config.lockfile_dir.clone(),
-            plan.link.virtual_store_dir.clone(),
+            plan.link.install_state_dir.clone(),
             self.node_version.as_deref(),
         );
         // `tack install` loads its configuration for the project it runs in.
@@ -807,7 +807,7 @@ fn bundled_node_gyp_bin() -> Option<PathBuf> {
 /// Remove the no-op gate's marker list, so the next install takes the full path (after a
 /// failed or refused build).
 pub fn forget_markers(link: &tack_linker::LinkPlan) {
-    let _ = std::fs::remove_file(link.virtual_store_dir.join(super::noop::MARKERS_FILE));
+    let _ = std::fs::remove_file(link.install_state_dir.join(super::noop::MARKERS_FILE));
 }
 
 /// The packages of `graph` that need a build and have none yet, sorted: what

@@ -875,12 +875,12 @@ pub fn run(
     }
     let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
     hoisted_layout::clear_for_import(&install_plan.link, kept_modules.as_ref(), !interrupted)?;
-    if install_plan.link.virtual_store_dir.exists() {
+    if install_plan.link.install_state_dir.exists() {
         // The no-op check's list goes first: until this install writes it again at its very
         // end, the next one cannot answer "Already up to date" over what this one changes.
         build::forget_markers(&install_plan.link);
         let mut yaml = rendered_lockfile(render.take())?;
-        let recorded_path = install_plan.link.virtual_store_dir.join("lock.yaml");
+        let recorded_path = install_plan.link.current_lockfile_path();
         let recorded = std::fs::read(&recorded_path).ok();
         let parse_recorded = |old: &[u8]| {
             std::str::from_utf8(old)

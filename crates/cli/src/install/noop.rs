@@ -281,32 +281,36 @@ fn walk_source(dir: &Path, out: &mut Vec<PathBuf>) {
 pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
     // A tree with nothing to link has no virtual store (pnpm 12 makes none), and the gate
     // takes it down the full path, which costs a few milliseconds there.
-    if plan.packages.is_empty() && !plan.virtual_store_dir.is_dir() {
+    if plan.packages.is_empty() && !plan.install_state_dir.is_dir() {
         return Ok(());
     }
     let mut text = String::new();
     let mut count = 0;
     match &plan.hoisted {
-        // Every directory of the hoisted layout, relative to the virtual store's.
+        // Every directory of the hoisted layout, relative to the install's state directory.
         Some(layout) => {
             for (_, dir) in layout.all_dirs() {
-                let rel = tack_fs::relative_path(&plan.virtual_store_dir, dir);
+                let rel = tack_fs::relative_path(&plan.install_state_dir, dir);
                 text.push_str(&format!("{}/{COMPLETION_MARKER}\n", rel.display()));
                 count += 1;
             }
         }
+        // Relative to the install's state directory, which is the virtual store unless the
+        // packages live in the global virtual store.
         None => {
+            let prefix = tack_fs::relative_path(&plan.install_state_dir, &plan.virtual_store_dir);
             for pkg in &plan.packages {
                 text.push_str(&format!(
                     "{}/node_modules/{}/{COMPLETION_MARKER}\n",
-                    pkg.dir_name, pkg.name
+                    prefix.join(&pkg.dir_name).display(),
+                    pkg.name
                 ));
                 count += 1;
             }
         }
     }
     text.push_str(&marker_list_trailer(count));
-    tack_fs::AtomicWrite::new(plan.virtual_store_dir.join(MARKERS_FILE))
+    tack_fs::AtomicWrite::new(plan.install_state_dir.join(MARKERS_FILE))
         .durable(false)
         .write_bytes(text.as_bytes())
         .map_err(CliError::from)

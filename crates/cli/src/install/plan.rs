@@ -122,6 +122,7 @@ pub fn build(
     let mut link = LinkPlan::new(root.clone());
     link.modules_dir_name = config.modules_dir.clone();
     link.virtual_store_dir = config.virtual_store_dir.clone();
+    link.install_state_dir = config.virtual_store_dir.clone();
     link.virtual_store_dir_max_length = config.virtual_store_dir_max_length;
     link.modules_cache_max_age_minutes = config.modules_cache_max_age;
     link.hoist_pattern = if config.hoist {

@@ -37,6 +37,9 @@ struct TreeBefore {
     root_modules: PathBuf,
     root_modules_existed: bool,
     virtual_store: PathBuf,
+    /// Where `lock.yaml` and the no-op markers live (the virtual store, unless its packages
+    /// are the global virtual store's).
+    state_dir: PathBuf,
     /// The virtual store's entries, or `None` when there was no virtual store.
     entries: Option<HashSet<OsString>>,
     /// Package dirs that were there, by dep path: their outcome decides whether the tree is
@@ -73,11 +76,11 @@ impl VerdictGate {
                     .map(|pkg| pkg.dep_path.clone())
                     .collect()
             });
-            let vstore = &link.virtual_store_dir;
+            let state = &link.install_state_dir;
             let finished = !root_modules.join(in_progress::IN_PROGRESS_FILE).exists();
             let recorded = (entries.is_some() && finished).then(|| RecordedState {
-                lock_yaml: std::fs::read(vstore.join("lock.yaml")).ok(),
-                markers: std::fs::read(vstore.join(noop::MARKERS_FILE)).ok(),
+                lock_yaml: std::fs::read(link.current_lockfile_path()).ok(),
+                markers: std::fs::read(state.join(noop::MARKERS_FILE)).ok(),
             });
             TreeBefore {
                 root_modules_existed: root_modules.exists(),
@@ -85,6 +88,7 @@ impl VerdictGate {
                 existing_packages,
                 root_modules,
                 virtual_store: link.virtual_store_dir.clone(),
+                state_dir: state.clone(),
                 entries,
             }
         });
@@ -124,6 +128,9 @@ impl TreeBefore {
     /// project, and the next install finds it incomplete or checks it again.
     fn restore(&self, link: &LinkPlan, outcomes: &HashMap<String, ImportOutcome>) {
         match &self.entries {
+            // The global virtual store's slots are shared with every project on the machine,
+            // and are content, like the store's files: they stay.
+            _ if self.virtual_store != self.state_dir => {}
             // Everything in the virtual store is this install's.
             None => remove_aside(&self.virtual_store),
             Some(entries) => {
@@ -148,7 +155,7 @@ impl TreeBefore {
             ];
             for (name, bytes) in files {
                 if let Some(bytes) = bytes {
-                    let path = self.virtual_store.join(name);
+                    let path = self.state_dir.join(name);
                     let _ = tack_fs::AtomicWrite::new(&path).write_bytes(bytes);
                 }
             }
