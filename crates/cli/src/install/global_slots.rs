@@ -1,0 +1,101 @@
+//! The global virtual store's slot of each snapshot (`enableGlobalVirtualStore`): the
+//! directory below `<store>/links` where pnpm 12 places a package with the links to its
+//! dependencies, `<@scope or @>/<name>/<version>/<hash>`.
+//!
+//! The name must be pnpm's own, so that a store shared by pnpm and tack holds one slot per
+//! package graph; the hash is [`tack_store_dir::slot_hash`]'s, over the whole lockfile's
+//! snapshots (whatever is installed on this host). Not used by installs yet: the setting is
+//! still refused (see `plans/global-virtual-store.md`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tack_lockfile::{parse_dep_path, ref_to_dep_path, Lockfile};
+use tack_store_dir::slot_hash::{slot_hash, SlotGraph, SlotInputs, SlotNode};
+
+/// The slot directory, relative to `<store>/links`, of every snapshot of `lockfile`, by key.
+/// No package is allowed to build here (each slot's engine is `null`).
+pub fn slot_dirs(lockfile: &Lockfile, lockfile_dir: &Path) -> HashMap<String, String> {
+    let mut graph = SlotGraph::default();
+    for (key, snapshot) in &lockfile.snapshots {
+        let mut children = Vec::new();
+        for deps in [&snapshot.dependencies, &snapshot.optional_dependencies] {
+            let mut sorted: Vec<(&String, &String)> = deps.iter().collect();
+            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (alias, reference) in sorted {
+                let child = match reference.strip_prefix("link:") {
+                    // A linked directory is a node of its own, named by its absolute path.
+                    Some(rel) => {
+                        let target = tack_fs::normalize_lexically(&lockfile_dir.join(rel));
+                        let id = format!("link:{}", target.display());
+                        let node = SlotNode {
+                            id: id.clone(),
+                            children: Vec::new(),
+                        };
+                        graph.insert(id.clone(), node);
+                        id
+                    }
+                    None => match ref_to_dep_path(reference, alias) {
+                        Some(dep_path) => dep_path,
+                        None => continue,
+                    },
+                };
+                children.push((alias.clone(), child));
+            }
+        }
+        let id = node_id(lockfile, key);
+        graph.insert(key.clone(), SlotNode { id, children });
+    }
+    let hashes = graph.dependency_hashes();
+    lockfile
+        .snapshots
+        .keys()
+        .filter_map(|key| {
+            let deps = hashes.get(key)?;
+            let (name, version) = lockfile.name_version(key);
+            let hash = slot_hash(deps, SlotInputs::default());
+            let dir = match name.starts_with('@') {
+                true => format!("{name}/{version}/{hash}"),
+                false => format!("@/{name}/{version}/{hash}"),
+            };
+            Some((key.clone(), dir))
+        })
+        .collect()
+}
+
+/// pnpm's full package id of a snapshot: its key without the peers (a patch hash stays),
+/// then `:<integrity>` when the resolution has one.
+fn node_id(lockfile: &Lockfile, key: &str) -> String {
+    let peers = parse_dep_path(key).peers_suffix;
+    let base = &key[..key.len() - peers.len()];
+    match lockfile
+        .package(key)
+        .and_then(|info| info.resolution.integrity())
+    {
+        Some(integrity) => format!("{base}:{integrity}"),
+        None => base.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The small fixture (52 snapshots, peer variants among them) against the slots pnpm
+    /// 12.21 made for it with `enableGlobalVirtualStore: true` and no builds allowed.
+    #[test]
+    fn slots_of_a_real_lockfile_are_pnpm_12s() {
+        let path = Path::new("pnpm-lock.yaml");
+        let lockfile = Lockfile::from_str(include_str!("testdata/small-pnpm-lock.yaml"), path)
+            .expect("the fixture's lockfile");
+        let mut ours: Vec<String> = slot_dirs(&lockfile, Path::new("/p"))
+            .into_values()
+            .collect();
+        ours.sort();
+        let pnpm: Vec<&str> = include_str!("testdata/small-gvs-slots-pnpm12.txt")
+            .lines()
+            .collect();
+        assert_eq!(ours.len(), 52);
+        assert_eq!(ours, pnpm);
+    }
+}
