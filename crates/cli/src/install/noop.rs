@@ -298,12 +298,18 @@ pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
         // Relative to the install's state directory, which is the virtual store unless the
         // packages live in the global virtual store.
         None => {
-            let prefix = tack_fs::relative_path(&plan.install_state_dir, &plan.virtual_store_dir);
+            let prefix = match plan.install_state_dir == plan.virtual_store_dir {
+                true => String::new(),
+                false => {
+                    let rel =
+                        tack_fs::relative_path(&plan.install_state_dir, &plan.virtual_store_dir);
+                    format!("{}/", rel.display())
+                }
+            };
             for pkg in &plan.packages {
                 text.push_str(&format!(
-                    "{}/node_modules/{}/{COMPLETION_MARKER}\n",
-                    prefix.join(&pkg.dir_name).display(),
-                    pkg.name
+                    "{prefix}{}/node_modules/{}/{COMPLETION_MARKER}\n",
+                    pkg.dir_name, pkg.name
                 ));
                 count += 1;
             }
@@ -334,6 +340,43 @@ mod tests {
             ])
         );
         assert_eq!(complete_marker_list(&marker_list_trailer(0)), Some(vec![]));
+    }
+
+    /// The list names each package relative to the state directory: the bare slot path when
+    /// the packages live there, a path into the shared slots when they do not.
+    #[test]
+    fn markers_are_written_relative_to_the_install_state() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut plan = LinkPlan::new(tmp.path());
+        plan.packages.push(tack_linker::PlannedPackage {
+            dep_path: "a@1.0.0".to_string(),
+            dir_name: "a@1.0.0".to_string(),
+            name: "a".to_string(),
+            version: "1.0.0".to_string(),
+            files: tack_linker::PackageFiles::Cas(Vec::new()),
+            children: Vec::new(),
+            has_bin: false,
+            has_bundled_dependencies: false,
+            unlinked_optional_children: Vec::new(),
+            force_copy: false,
+        });
+        fs_err::create_dir_all(&plan.install_state_dir).expect("state dir");
+        let written = |plan: &LinkPlan| {
+            write_markers(plan).expect("markers");
+            fs_err::read_to_string(plan.install_state_dir.join(MARKERS_FILE)).expect("list")
+        };
+        let expected = format!(
+            "a@1.0.0/node_modules/a/package.json\n{}",
+            marker_list_trailer(1)
+        );
+        assert_eq!(written(&plan), expected);
+        plan.virtual_store_dir = tmp.path().join("store/links");
+        plan.packages[0].dir_name = "@/a/1.0.0/abc".to_string();
+        let expected = format!(
+            "../../store/links/@/a/1.0.0/abc/node_modules/a/package.json\n{}",
+            marker_list_trailer(1)
+        );
+        assert_eq!(written(&plan), expected);
     }
 
     #[test]

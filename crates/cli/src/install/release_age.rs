@@ -644,8 +644,8 @@ fn registry_versions(lockfile: &Lockfile) -> BTreeMap<String, BTreeSet<String>> 
 }
 
 fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
-    // pnpm's code for metadata that could not be read; the transport's own codes (TLS,
-    // proxy, HTTP status) say more and are kept.
+    // pnpm's code for metadata that could not be read (an error status is that already); the
+    // transport's own codes (TLS, a proxy's 407) say more and are kept.
     let code = match error.code() {
         "ERR_PNPM_TARBALL_FETCH_TARBALL" => "ERR_PNPM_META_FETCH_FAIL",
         code => code,
