@@ -65,7 +65,7 @@ pub(crate) fn link_children(
     if prune {
         let mut wanted: HashSet<&str> = targets.iter().map(|(alias, _)| *alias).collect();
         wanted.insert(pkg.name.as_str());
-        let modules = slot_modules(plan, pkg);
+        let modules = plan.slot_modules_dir(pkg);
         remove_unwanted_links(&modules, &pkg.dep_path, |alias| wanted.contains(alias))?;
     }
     Ok(())
@@ -87,18 +87,13 @@ fn resolved_children<'p>(
     Ok(targets)
 }
 
-/// `<vs>/<dir>/node_modules`: where a package and its children are linked.
-fn slot_modules(plan: &LinkPlan, pkg: &PlannedPackage) -> PathBuf {
-    plan.slot_modules_dir(pkg)
-}
-
 /// Makes (or leaves, when already right) one symlink per `(alias, target dir)`.
 fn make_child_links<A: AsRef<str>>(
     plan: &LinkPlan,
     pkg: &PlannedPackage,
     targets: &[(A, PathBuf)],
 ) -> Result<(), LinkError> {
-    let modules = slot_modules(plan, pkg);
+    let modules = plan.slot_modules_dir(pkg);
     for (alias, dir) in targets {
         tack_fs::symlink_dir(dir, &modules.join(alias.as_ref()))
             .map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
@@ -178,7 +173,7 @@ impl ChildLinks {
             let alias = pkg.children.get(*edge)?.0.as_str();
             Some((alias, target))
         });
-        let modules = slot_modules(plan, pkg);
+        let modules = plan.slot_modules_dir(pkg);
         let fd = (modules.is_absolute() && !targets.is_empty())
             .then(|| tack_fs::DirFd::open(&modules).ok())
             .flatten();
@@ -237,7 +232,7 @@ impl ChildLinks {
             .iter()
             .map(|(alias, _)| alias.as_str())
             .collect();
-        remove_unwanted_links(&slot_modules(plan, pkg), &pkg.dep_path, |alias| {
+        remove_unwanted_links(&plan.slot_modules_dir(pkg), &pkg.dep_path, |alias| {
             alias == pkg.name || wanted.contains(alias)
         })?;
         Ok(())

@@ -54,9 +54,10 @@ pub fn slot_dirs(lockfile: &Lockfile, lockfile_dir: &Path) -> HashMap<String, St
             let deps = hashes.get(key)?;
             let (name, version) = lockfile.name_version(key);
             let hash = slot_hash(deps, SlotInputs::default());
-            let dir = match name.starts_with('@') {
-                true => format!("{name}/{version}/{hash}"),
-                false => format!("@/{name}/{version}/{hash}"),
+            let dir = if name.starts_with('@') {
+                format!("{name}/{version}/{hash}")
+            } else {
+                format!("@/{name}/{version}/{hash}")
             };
             Some((key.clone(), dir))
         })
