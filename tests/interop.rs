@@ -212,10 +212,9 @@ fn git_dependencies_that_cannot_be_fetched_fail_clearly_and_record_nothing() {
     }
 }
 
-/// Settings that ask for something tack does not do (pnpm's Plug'n'Play linker, the
-/// global virtual store, no symlinks, a lockfile per project, config dependencies) are refused
-/// before anything is fetched or written, also over a tree installed before the setting
-/// appeared. (tack read them and built its isolated tree anyway.)
+/// Settings that ask for something tack does not do (pnpm's Plug'n'Play linker, no symlinks,
+/// a lockfile per project, config dependencies) are refused before anything is fetched or
+/// written, also over a tree installed before the setting appeared. (tack read them and built its isolated tree anyway.)
 #[test]
 fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
     let registry = registry::start();
@@ -224,7 +223,6 @@ fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
     type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, Option<&'a str>);
     let cases: Vec<Case> = vec![
         ("nodeLinker: pnp", None, None),
-        ("enableGlobalVirtualStore: true", None, None),
         ("symlink: false", None, None),
         ("sharedWorkspaceLockfile: false", None, None),
         ("storeIndexFormat: files", None, None),

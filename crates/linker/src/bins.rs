@@ -487,29 +487,47 @@ pub(crate) struct ShimNodePaths<'a> {
     /// With `symlinks`, the commands of workspace projects and other `link:` directories
     /// still get shims, as pnpm 12 writes them in the hoisted layout.
     pub shim_projects: bool,
+    /// Under the global virtual store, the project's root: a `NODE_PATH` entry or a target
+    /// outside it (in the store's shared slots) is written as an absolute path, as pnpm 12
+    /// writes it (the command itself still runs the target by its relative path).
+    pub absolute_outside: Option<&'a Path>,
 }
 
 /// pnpm 12's shim for `cmd` placed in `bin_dir`. pnpm sets `NODE_PATH` only when it has
 /// directories to add besides the package's own (`hoist: false` and no renamed modules
 /// directory: no `NODE_PATH` at all, not even the package's own directories).
 fn shim_text(bin_dir: &Path, cmd: &BinCommand, node_paths: ShimNodePaths<'_>) -> String {
+    let outside = |path: &Path| {
+        node_paths
+            .absolute_outside
+            .is_some_and(|root| !path.starts_with(root))
+    };
+    let named = |path: &Path| match outside(path) {
+        true => path.to_string_lossy().into_owned(),
+        false => rel(bin_dir, path),
+    };
+    let target = rel(bin_dir, &cmd.target);
+    let trailer = named(&cmd.target);
     let mut node_path = Vec::new();
+    // Under the global virtual store a slot's own shims add the slot's directories alone:
+    // the slot is shared, so no project's hoisting directory goes on its `NODE_PATH`.
+    let shared_slot_shim = outside(bin_dir);
     if node_paths.own_modules.is_none() && node_paths.hoisted.is_none() {
-        return posix_shim(&rel(bin_dir, &cmd.target), &node_path, &cmd.interpreter);
+        return posix_shim(&target, &trailer, &node_path, &cmd.interpreter);
     }
     if let Some(own) = node_paths.own_modules {
-        node_path.push(rel(bin_dir, own));
+        node_path.push(named(own));
     }
     // A bin of a workspace project or `link:` target (no virtual-store slot): pnpm 12 puts
     // only the hoisted modules dir on NODE_PATH, even when the project has its own node_modules.
     if let Some(slot) = &cmd.slot_modules {
-        node_path.push(rel(bin_dir, &cmd.pkg_dir.join("node_modules")));
-        node_path.push(rel(bin_dir, slot));
+        node_path.push(named(&cmd.pkg_dir.join("node_modules")));
+        node_path.push(named(slot));
     }
-    if let Some(h) = node_paths.hoisted {
-        node_path.push(rel(bin_dir, h));
+    if let Some(h) = node_paths.hoisted.filter(|_| !shared_slot_shim) {
+        node_path.push(named(h));
     }
-    posix_shim(&rel(bin_dir, &cmd.target), &node_path, &cmd.interpreter)
+    posix_shim(&target, &trailer, &node_path, &cmd.interpreter)
 }
 
 /// Semver order (`1.10.0 > 1.9.0`, a release above its prereleases), by node-semver's rules;

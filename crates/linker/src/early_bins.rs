@@ -379,6 +379,7 @@ impl EarlyBins {
             hoisted,
             symlinks: plan.prefer_symlinked_executables,
             shim_projects: false,
+            absolute_outside: plan.shared_slots.then_some(plan.lockfile_dir.as_path()),
         };
         if write_bin_dir(
             &bin_dir,

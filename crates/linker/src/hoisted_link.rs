@@ -453,6 +453,7 @@ pub(crate) fn link_hoisted_bins(
         hoisted: None,
         symlinks: plan.prefer_symlinked_executables,
         shim_projects: true,
+        absolute_outside: None,
     };
     by_modules.par_iter().try_for_each(|(modules, packages)| {
         let importer = plan

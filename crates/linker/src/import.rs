@@ -4,7 +4,8 @@
 //! completion marker to decide whether the package is already there, one `mkdir` per unique
 //! directory (sorted, parents first), one import call per file, and the marker
 //! (`package.json`) last. A directory without its marker is a partial import from an
-//! interrupted run: it is wiped and imported again. Packages that will be built or patched
+//! interrupted run: it is wiped and imported again (completed in place instead when the slot
+//! is shared by every project of the store, see [`LinkPlan::shared_slots`]). Packages that will be built or patched
 //! are cloned or copied so their scripts never write through a hardlink into the store.
 
 use crate::error::LinkError;
@@ -35,6 +36,9 @@ pub struct PackageImporter {
     cas_dir: OnceLock<Option<(Vec<u8>, tack_fs::DirFd)>>,
     /// Import complete packages again (`--force`), see [`LinkPlan::force`].
     reimport: bool,
+    /// Complete a partial package directory in place rather than wipe it: its slot is
+    /// shared ([`LinkPlan::shared_slots`]) and another install may be filling it now.
+    repair_in_place: bool,
 }
 
 impl PackageImporter {
@@ -47,6 +51,7 @@ impl PackageImporter {
             reflink_works: AtomicBool::new(true),
             cas_dir: OnceLock::new(),
             reimport: false,
+            repair_in_place: false,
         }
     }
 
@@ -55,6 +60,7 @@ impl PackageImporter {
     pub fn for_plan(plan: &LinkPlan) -> Self {
         PackageImporter {
             reimport: plan.force,
+            repair_in_place: plan.shared_slots,
             ..PackageImporter::new(plan.import_method)
         }
     }
@@ -300,6 +306,11 @@ pub fn import_package_at(
         }
         let cleared = if hoisted {
             clear_except_modules(&pkg_dir)
+        } else if importer.repair_in_place {
+            // Every file is placed again below, each one whole at once (an existing one is
+            // replaced by a rename), and the marker last: two installs completing the same
+            // shared slot side by side both finish with the whole package.
+            Ok(true)
         } else {
             std::fs::remove_dir_all(&pkg_dir).map(|()| true)
         };

@@ -280,6 +280,11 @@ fn prune_is_due(plan: &LinkPlan, old_modules: Option<&ModulesYaml>) -> bool {
 /// Removes `.pnpm/<dir>` for every dir the plan does not have. Dot entries, `node_modules`,
 /// `lock.yaml` and temp files are kept.
 fn remove_stale_packages(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
+    // Other projects link to the global virtual store's slots; only `store prune`, which
+    // knows every project of the store, removes them.
+    if plan.shared_slots {
+        return Ok(Vec::new());
+    }
     let vs = &plan.virtual_store_dir;
     let entries = match std::fs::read_dir(vs) {
         Ok(e) => e,
@@ -641,6 +646,7 @@ fn link_all_bins(
                 hoisted: hoisted_np,
                 symlinks: plan.prefer_symlinked_executables,
                 shim_projects: false,
+                absolute_outside: plan.shared_slots.then_some(plan.lockfile_dir.as_path()),
             };
             write_bin_dir(&bin_dir, &chosen, node_paths, true, state).map(|_| ())
         })?;
@@ -668,14 +674,16 @@ pub(crate) type TieredBinDir<'c> = (PathBuf, Vec<Vec<&'c BinCommand>>);
 /// own: the project's modules directory first when `modulesDir` renames it (Node searches
 /// only directories named `node_modules`), as pnpm 12 does; not in `<vs>/node_modules/.bin`.
 pub(crate) fn top_level_node_paths<'a>(
-    plan: &LinkPlan,
+    plan: &'a LinkPlan,
     bin_dir: &'a Path,
     hoisted: Option<&'a Path>,
 ) -> ShimNodePaths<'a> {
     let symlinks = plan.prefer_symlinked_executables;
+    let absolute_outside = plan.shared_slots.then_some(plan.lockfile_dir.as_path());
     if !plan.extend_node_path {
         return ShimNodePaths {
             symlinks,
+            absolute_outside,
             ..ShimNodePaths::default()
         };
     }
@@ -687,6 +695,7 @@ pub(crate) fn top_level_node_paths<'a>(
         hoisted,
         symlinks,
         shim_projects: false,
+        absolute_outside,
     }
 }
 

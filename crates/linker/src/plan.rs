@@ -24,6 +24,11 @@ pub struct LinkPlan {
     /// everywhere but under the global virtual store, whose packages live in the store's
     /// shared `links` directory while each project's state stays in `node_modules/.pnpm`.
     pub install_state_dir: PathBuf,
+    /// Packages live in the store's global virtual store (`enableGlobalVirtualStore`), in
+    /// slots every project of the store shares: an install never removes one (`store prune`
+    /// does), and repairs a partial one in place instead of wiping it, because another
+    /// install may be filling it at the same moment.
+    pub shared_slots: bool,
     /// `virtualStoreDirMaxLength` (recorded in `.modules.yaml`; dir names are computed by the caller).
     pub virtual_store_dir_max_length: usize,
     /// `modulesCacheMaxAge` in minutes: the virtual store keeps the packages the lockfile no
@@ -355,6 +360,7 @@ impl LinkPlan {
             modules_dir_name: "node_modules".to_string(),
             install_state_dir: virtual_store_dir.clone(),
             virtual_store_dir,
+            shared_slots: false,
             virtual_store_dir_max_length: 120,
             modules_cache_max_age_minutes: 7 * 24 * 60,
             packages: Vec::new(),

@@ -73,20 +73,39 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The shim text. `target` and each `node_path` entry are paths relative to the shim's
-/// directory, with `/` separators.
-pub fn posix_shim(target: &str, node_path: &[String], interpreter: &Interpreter) -> String {
+/// The shim text. `target` is the target's path relative to the shim's directory, with `/`
+/// separators; `trailer` is the same target as the `# cmd-shim-target=` line names it (pnpm 12
+/// writes it absolute when it lies outside the project, see [`ShimPaths`](crate::bins)). Each
+/// `node_path` entry is relative to the shim's directory, or absolute (starting with `/`):
+/// pnpm 12 writes a run of absolute entries as one quoted string.
+pub fn posix_shim(
+    target: &str,
+    trailer: &str,
+    node_path: &[String],
+    interpreter: &Interpreter,
+) -> String {
     // Written in place (`writeln!` into one `String`): about 600 shims for the medium fixture.
     let mut out = String::with_capacity(HEADER.len() + 1600);
     out.push_str(HEADER);
     if !node_path.is_empty() {
         let mut joined = String::new();
-        for (i, p) in node_path.iter().enumerate() {
+        let mut i = 0;
+        while i < node_path.len() {
             if i > 0 {
                 joined.push(':');
             }
-            joined.push_str("\"$basedir_abs\"/");
-            joined.push_str(&sh_quote(p));
+            if node_path[i].starts_with('/') {
+                let run = node_path[i..]
+                    .iter()
+                    .take_while(|p| p.starts_with('/'))
+                    .count();
+                joined.push_str(&sh_quote(&node_path[i..i + run].join(":")));
+                i += run;
+            } else {
+                joined.push_str("\"$basedir_abs\"/");
+                joined.push_str(&sh_quote(&node_path[i]));
+                i += 1;
+            }
         }
         out.push_str("if [ -z \"$NODE_PATH\" ]; then\n");
         let _ = writeln!(out, "  export NODE_PATH={joined}");
@@ -102,7 +121,7 @@ pub fn posix_shim(target: &str, node_path: &[String], interpreter: &Interpreter)
     if prog.is_empty() {
         // A target without an interpreter (a native binary) is executed directly.
         let _ = writeln!(out, "exec {abs} {args} \"$@\"\nexit $?");
-        let _ = writeln!(out, "# cmd-shim-target={target}");
+        let _ = writeln!(out, "# cmd-shim-target={trailer}");
         return out;
     }
     let _ = writeln!(
@@ -126,7 +145,7 @@ pub fn posix_shim(target: &str, node_path: &[String], interpreter: &Interpreter)
         "elif [ -n \"$exe\" ] && command -v {prog}.exe >/dev/null 2>&1; then\n  exec {prog}.exe {args} {win} \"$@\""
     );
     let _ = writeln!(out, "else\n  exec {prog} {args} {abs} \"$@\"\nfi");
-    let _ = writeln!(out, "# cmd-shim-target={target}");
+    let _ = writeln!(out, "# cmd-shim-target={trailer}");
     out
 }
 
@@ -160,6 +179,29 @@ mod tests {
         assert_eq!((i.prog.as_str(), i.args.as_str()), ("-S", ""));
         let i = interpreter_from_script(b"#!/usr/bin/env\n");
         assert_eq!((i.prog.as_str(), i.args.as_str()), ("/usr/bin/env", ""));
+    }
+
+    /// Under the global virtual store pnpm 12 names what lies outside the project absolutely,
+    /// a run of such `NODE_PATH` entries in one quoted string (observed from pnpm 12.21).
+    #[test]
+    fn absolute_node_path_entries_and_trailer() {
+        let node_path = [
+            "/s/links/x/node_modules/x/node_modules".to_string(),
+            "/s/links/x/node_modules".to_string(),
+            "../.pnpm/node_modules".to_string(),
+        ];
+        let text = posix_shim(
+            "../../s/x/bin.js",
+            "/s/links/x/node_modules/x/bin.js",
+            &node_path,
+            &Interpreter::default(),
+        );
+        assert!(text.contains(
+            "  export NODE_PATH='/s/links/x/node_modules/x/node_modules:/s/links/x/node_modules':\
+             \"$basedir_abs\"/'../.pnpm/node_modules'\n"
+        ));
+        assert!(text.contains("exec node  \"$basedir_abs\"/'../../s/x/bin.js' \"$@\""));
+        assert!(text.ends_with("# cmd-shim-target=/s/links/x/node_modules/x/bin.js\n"));
     }
 
     #[test]

@@ -1,21 +1,84 @@
-//! The global virtual store's slot of each snapshot (`enableGlobalVirtualStore`): the
-//! directory below `<store>/links` where pnpm 12 places a package with the links to its
-//! dependencies, `<@scope or @>/<name>/<version>/<hash>`.
+//! The global virtual store (`enableGlobalVirtualStore: true`): every package goes into its
+//! slot below `<store>/links`, `<@scope or @>/<name>/<version>/<hash>`, where pnpm 12 places
+//! it with the links to its dependencies, and the project's own state stays in
+//! `node_modules/.pnpm`.
 //!
 //! The name must be pnpm's own, so that a store shared by pnpm and tack holds one slot per
 //! package graph; the hash is [`tack_store_dir::slot_hash`]'s, over the whole lockfile's
-//! snapshots (whatever is installed on this host). Not used by installs yet: the setting is
-//! still refused (see `plans/global-virtual-store.md`).
+//! snapshots (whatever is installed on this host). What tack cannot yet place there as pnpm
+//! 12 does is refused before anything is written (see `plans/global-virtual-store.md`).
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use tack_build::policy::BuildPolicy;
+use tack_config::Config;
 use tack_lockfile::{parse_dep_path, ref_to_dep_path, Lockfile};
+use tack_store_dir::links_dir;
 use tack_store_dir::slot_hash::{slot_hash, SlotGraph, SlotInputs, SlotNode};
+use tack_store_dir::StoreDir;
+
+use super::plan::{InstallPlan, Source};
+use crate::error::CliError;
+
+/// Moves the packages of `plan` (the isolated layout) into their slots in `store`'s global
+/// virtual store. Refused, naming the package, for one that pnpm 12 would build or patch in
+/// its slot (the slot's name then carries the engine it was built for, and the build takes
+/// the slot's lock), and for a directory dependency (`file:`, an injected workspace project),
+/// whose slot pnpm names by the project as well.
+pub fn place_in_global_store(
+    plan: &mut InstallPlan,
+    lockfile: &Lockfile,
+    config: &Config,
+    store: &StoreDir,
+) -> Result<(), CliError> {
+    let policy = BuildPolicy::new(
+        &config.allow_builds,
+        config.dangerously_allow_all_builds,
+        config.only_built_dependencies.as_deref(),
+        config.never_built_dependencies.as_deref(),
+    );
+    for (pkg, source) in plan.link.packages.iter().zip(&plan.sources) {
+        let why = if matches!(source.source, Source::Directory(_)) {
+            "is a directory dependency (`file:` or an injected workspace project)"
+        } else if pkg.dep_path.contains("(patch_hash=") {
+            "is patched (patchedDependencies)"
+        } else if policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true) {
+            "is allowed to run its build scripts (allowBuilds)"
+        } else {
+            continue;
+        };
+        return Err(CliError::new(
+            "ERR_TACK_UNSUPPORTED_SETTING",
+            format!(
+                "`enableGlobalVirtualStore: true`: {} {why}, and tack does not yet place such \
+                 a package in the global virtual store",
+                pkg.dep_path
+            ),
+        )
+        .with_help(
+            "Install this project with pnpm (`pnpm install --frozen-lockfile`), or turn \
+             enableGlobalVirtualStore off for it. Nothing was fetched and node_modules was not \
+             touched.",
+        ));
+    }
+    let mut slots = slot_dirs(lockfile, &config.lockfile_dir);
+    for pkg in &mut plan.link.packages {
+        pkg.dir_name = slots.remove(&pkg.dep_path).ok_or_else(|| {
+            CliError::new(
+                "ERR_TACK_INTERNAL",
+                format!("no global virtual store slot for {}", pkg.dep_path),
+            )
+        })?;
+    }
+    plan.link.virtual_store_dir = links_dir(store);
+    plan.link.shared_slots = true;
+    Ok(())
+}
 
 /// The slot directory, relative to `<store>/links`, of every snapshot of `lockfile`, by key.
 /// No package is allowed to build here (each slot's engine is `null`).
-pub fn slot_dirs(lockfile: &Lockfile, lockfile_dir: &Path) -> HashMap<String, String> {
+fn slot_dirs(lockfile: &Lockfile, lockfile_dir: &Path) -> HashMap<String, String> {
     let mut graph = SlotGraph::default();
     for (key, snapshot) in &lockfile.snapshots {
         let mut children = Vec::new();

@@ -18,9 +18,6 @@ mod git_env;
 mod git_fetch;
 mod git_jobs;
 mod git_source;
-// Slot names for the global virtual store; no install asks for them until the setting is
-// built (plans/global-virtual-store.md).
-#[allow(dead_code)]
 mod global_slots;
 mod hoisted_layout;
 mod in_progress;
@@ -677,6 +674,9 @@ pub fn run(
         )?;
     }
 
+    if config.settings.enable_global_virtual_store == Some(true) && !hoisted {
+        global_slots::place_in_global_store(&mut install_plan, &lockfile, &config, &store)?;
+    }
     tack_fs::phase_timer::mark("plan");
     store.ensure_root()?;
     let link = &mut install_plan.link;
@@ -962,11 +962,14 @@ pub fn run(
         summary::Recorded::Nothing => summary::linked_already(&install_plan.link, &project_dir),
         _ => HashSet::new(),
     };
+    // Under the global virtual store every package counts as recorded: pnpm 12 counts only
+    // the slots it has to fill, whatever this project's record says.
+    let shared = install_plan.link.shared_slots;
     install_plan.recorded = install_plan
         .link
         .packages
         .iter()
-        .map(|pkg| !interrupted && previous_current.has_package(&pkg.dep_path, &lockfile))
+        .map(|pkg| shared || !interrupted && previous_current.has_package(&pkg.dep_path, &lockfile))
         .collect();
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per
@@ -1106,7 +1109,10 @@ pub fn run(
         &project_dir,
         &linked_already,
     );
-    if quiet || (added == 0 && removed == 0 && entries.is_empty()) {
+    // Under the global virtual store pnpm 12 says so over complete slots even while it lists
+    // the links it made to them (a project installed again after its node_modules went).
+    let shared = install_plan.link.shared_slots;
+    if quiet || (added == 0 && removed == 0 && (entries.is_empty() || shared)) {
         reporter.emit(Event::AlreadyUpToDate);
     }
     if !entries.is_empty() || (!quiet && (added > 0 || removed > 0)) {

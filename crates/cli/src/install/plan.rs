@@ -57,7 +57,8 @@ pub struct InstallPlan {
     /// Dep paths left out because they do not fit this platform (optional only).
     pub skipped: Vec<String>,
     /// By package index: whether the last complete install (its `.pnpm/lock.yaml`) had the
-    /// package. Set once that record is read; empty before.
+    /// package. Set once that record is read; empty before. All `true` under the global
+    /// virtual store, whose complete slots count as in place whatever the project recorded.
     pub recorded: Vec<bool>,
     /// Importers installed without being selected (a filtered install in the hoisted layout
     /// places the projects the last one had too): their own scripts do not run.

@@ -9,7 +9,8 @@
 //! nothing, even when packages were imported again (a `file:` directory is imported on every
 //! install). Without a recorded lockfile (a first install, or one after an interrupted run), the
 //! direct dependencies this run imported are listed, but not those whose link was in place
-//! before it (pnpm 12 lists the links it makes: none over a tree that lost its virtual store).
+//! before it (pnpm 12 lists the links it makes: none over a tree that lost its virtual store;
+//! under the global virtual store, every direct dependency whose link was not in place).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -225,12 +226,17 @@ fn changes(
             let target = match &dep.target {
                 ChildTarget::DepPath(dep_path) => {
                     let pkg = by_dep_path.get(dep_path.as_str())?;
+                    // Under the global virtual store, the slot may be another project's:
+                    // the link this run makes is what is listed.
                     let added = match &old {
                         Some(_) => changed(),
-                        None => matches!(
-                            imported.outcomes.get(dep_path),
-                            Some(ImportOutcome::Imported | ImportOutcome::Repaired)
-                        ),
+                        None => {
+                            plan.link.shared_slots
+                                || matches!(
+                                    imported.outcomes.get(dep_path),
+                                    Some(ImportOutcome::Imported | ImportOutcome::Repaired)
+                                )
+                        }
                     };
                     if !added {
                         return None;

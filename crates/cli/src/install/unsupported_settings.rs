@@ -1,6 +1,6 @@
 //! Settings that ask for something tack does not do. tack builds pnpm's isolated and hoisted
 //! layouts from one shared lockfile; a project that asks for pnpm's Plug'n'Play layout, for
-//! the global virtual store, for no symlinks, for a lockfile per project, or for config
+//! no symlinks, for a lockfile per project, or for config
 //! dependencies (installed into `node_modules/.pnpm-config` before anything else), or for
 //! another store index, no lockfile or no `node_modules` would otherwise get a tree it did not
 //! ask for: these settings used to be read and ignored. Such an
@@ -16,7 +16,7 @@ use crate::error::CliError;
 /// The first setting (of any layer, see [`Config::layout_requests`]) that pnpm 12 applies
 /// and tack does not, with a value that changes what is installed or where: another store
 /// index format, no direct links, no `node_modules`, no lockfile, a lockfile elsewhere than
-/// the workspace root, the global virtual store, modules directories per project.
+/// the workspace root, modules directories per project.
 fn layout_changing_key(
     raw: &serde_json::Map<String, Value>,
     workspace_root: &Path,
@@ -76,9 +76,6 @@ pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
     let settings = &config.settings;
     let asked = match config.node_linker {
         NodeLinker::Pnp => Some("nodeLinker: pnp"),
-        NodeLinker::Isolated if settings.enable_global_virtual_store == Some(true) => {
-            Some("enableGlobalVirtualStore: true")
-        }
         NodeLinker::Isolated if !config.symlink => Some("symlink: false"),
         _ if settings.shared_workspace_lockfile == Some(false) => {
             Some("sharedWorkspaceLockfile: false")

@@ -1,0 +1,211 @@
+//! The global virtual store (`enableGlobalVirtualStore: true`) against pnpm 12: the same slots
+//! below `<store>/v11/links`, the same project links, shims and `.modules.yaml`; each tool
+//! reuses the slots the other made without linking a file again; and, because every project
+//! of the store shares them, an install never sweeps a slot and completes a partial one in
+//! place instead of wiping it.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use tack_suite::conformance::{
+    assert_basic_fixture_runs, normalized_modules_yaml, prepare, project_tree,
+};
+use tack_suite::project::{assert_success, TestProject};
+use tack_suite::tree::{self, Entry, Tree};
+use tack_suite::{basic_fixture, registry};
+
+/// The basic fixture with the global virtual store on.
+fn gvs_project(registry_url: &str) -> TestProject {
+    let project = TestProject::new();
+    prepare(&project, &basic_fixture(), registry_url);
+    project.add_settings("enableGlobalVirtualStore: true\n");
+    project
+}
+
+fn links_dir(project: &TestProject) -> PathBuf {
+    project.store().join("v11/links")
+}
+
+/// The project's `node_modules` and the store's `links` (as `<links>/…`). File contents are
+/// compared with the test's temp root replaced: shims name the slots by absolute path, as
+/// pnpm 12 writes them for what lies outside the project.
+fn gvs_tree(project: &TestProject) -> Tree {
+    let mut tree = project_tree(project);
+    let links = tree::snapshot(&links_dir(project), &|_| false);
+    tree.extend(links.into_iter().map(|(k, v)| (format!("<links>/{k}"), v)));
+    let root = project.root().to_string_lossy().into_owned();
+    for (rel, entry) in tree.iter_mut() {
+        if let Entry::File { sha256, .. } = entry {
+            let path = match rel.strip_prefix("<links>/") {
+                Some(rest) => links_dir(project).join(rest),
+                None => project.dir().join(rel),
+            };
+            let bytes = fs_err::read(&path).expect("read a file of the tree");
+            let text = String::from_utf8_lossy(&bytes).replace(&root, "<root>");
+            *sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        }
+    }
+    tree
+}
+
+/// The status-change time of every file below `dir`: linking a file again (even to the same
+/// store file) changes its inode's link count, and so this time.
+fn change_times(dir: &Path) -> BTreeMap<String, i64> {
+    tree::snapshot(dir, &|_| false)
+        .into_iter()
+        .filter(|(_, entry)| matches!(entry, Entry::File { .. }))
+        .map(|(rel, _)| {
+            let meta = fs_err::symlink_metadata(dir.join(&rel)).expect("stat");
+            (rel, meta.ctime() * 1_000_000_000 + meta.ctime_nsec())
+        })
+        .collect()
+}
+
+/// The package directory of `name@version`'s only slot in the store of `project`.
+fn slot_package_dir(project: &TestProject, name: &str, version: &str) -> PathBuf {
+    let versions = links_dir(project).join("@").join(name).join(version);
+    let slots: Vec<_> = fs_err::read_dir(&versions)
+        .expect("the version's slots")
+        .map(|entry| entry.expect("slot").path())
+        .collect();
+    assert_eq!(slots.len(), 1, "slots of {name}@{version}: {slots:?}");
+    slots[0].join("node_modules").join(name)
+}
+
+#[test]
+fn tack_builds_the_global_virtual_store_pnpm_12_builds() {
+    let registry = registry::start();
+    let (pnpm, tack) = (gvs_project(&registry.url()), gvs_project(&registry.url()));
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    let expected = gvs_tree(&pnpm);
+    assert!(
+        expected
+            .keys()
+            .any(|path| path.starts_with("<links>/@/is-odd/3.0.1/")),
+        "pnpm made no slot: {:?}",
+        expected.keys().collect::<Vec<_>>()
+    );
+    let differences = tree::diff(&expected, &gvs_tree(&tack));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert_eq!(
+        normalized_modules_yaml(&pnpm),
+        normalized_modules_yaml(&tack)
+    );
+    assert!(
+        !tack.dir().join("node_modules/.pnpm/is-odd@3.0.1").exists(),
+        "a package was placed in the project's own virtual store"
+    );
+    assert_basic_fixture_runs(&tack);
+}
+
+#[test]
+fn each_tool_reuses_the_slots_the_other_made() {
+    let registry = registry::start();
+    for (first, second) in [("pnpm", "tack"), ("tack", "pnpm")] {
+        let project = gvs_project(&registry.url());
+        assert_success(
+            &project.run_tool(first, &["install", "--frozen-lockfile"]),
+            &format!("{first} install"),
+        );
+        let expected = gvs_tree(&project);
+        let linked = change_times(&links_dir(&project));
+        fs_err::rename(
+            project.dir().join("node_modules"),
+            project.root().join("node_modules-aside"),
+        )
+        .expect("move node_modules aside");
+        registry.clear_requests();
+
+        let out = project.run_tool(second, &["install", "--frozen-lockfile", "--offline"]);
+        assert_success(&out, &format!("{second} install over {first}'s slots"));
+        let differences = tree::diff(&expected, &gvs_tree(&project));
+        assert!(
+            differences.is_empty(),
+            "{second} after {first}:\n{}",
+            differences.join("\n")
+        );
+        assert_eq!(
+            change_times(&links_dir(&project)),
+            linked,
+            "{second} linked files of {first}'s slots again"
+        );
+        assert!(registry.requests().is_empty(), "{second} fetched");
+        if second == "tack" {
+            // As pnpm 12 reports it: no slot had to be filled, the links were made.
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            for want in ["Already up to date", "+ is-odd 3.0.1"] {
+                assert!(stdout.contains(want), "no {want:?} in {stdout}");
+            }
+            assert!(!stdout.contains("Progress:"), "{stdout}");
+        }
+    }
+}
+
+/// Another project's install of the same store drops a package this one links (`--prod`, with
+/// a prune due at every install) and meets a slot that a third install is still filling (no
+/// `package.json` yet, one file missing, one of its own): the dropped slot stays, and the
+/// partial one is completed around the other install's file instead of being wiped.
+#[test]
+fn shared_slots_are_never_swept_and_a_partial_one_is_completed_in_place() {
+    let registry = registry::start();
+    let first = gvs_project(&registry.url());
+    assert_success(
+        &first.tack(&["install", "--frozen-lockfile"]),
+        "the first project's install",
+    );
+    let expected = gvs_tree(&first);
+    let partial = slot_package_dir(&first, "is-odd", "3.0.1");
+    fs_err::remove_file(partial.join("package.json")).expect("remove the marker");
+    fs_err::remove_file(partial.join("index.js")).expect("remove a file");
+    let theirs = partial.join("written-by-another-install");
+    fs_err::write(&theirs, "").expect("write another install's file");
+
+    let second = gvs_project(&registry.url());
+    second.add_settings("modulesCacheMaxAge: 0\n");
+    let out = second
+        .command(&tack_suite::tack_bin())
+        .args(["install", "--frozen-lockfile", "--prod", "--store-dir"])
+        .arg(first.store())
+        .output()
+        .expect("run tack");
+    assert_success(&out, "the second project's install");
+    assert!(
+        !second.dir().join("node_modules/peer-host").exists(),
+        "--prod linked the devDependency"
+    );
+    assert!(theirs.exists(), "the partial slot was wiped");
+    fs_err::remove_file(&theirs).expect("remove the other install's file");
+    let differences = tree::diff(&expected, &gvs_tree(&first));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[test]
+fn a_package_to_build_is_refused_before_anything_is_written() {
+    let registry = registry::start();
+    let project = gvs_project(&registry.url());
+    project.add_settings("allowBuilds:\n  is-odd: true\n");
+    registry.clear_requests();
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert!(!out.status.success(), "tack installed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "ERR_TACK_UNSUPPORTED_SETTING",
+        "enableGlobalVirtualStore",
+        "is-odd@3.0.1",
+        "allowBuilds",
+    ] {
+        assert!(stderr.contains(want), "no {want:?} in {stderr}");
+    }
+    assert!(!project.dir().join("node_modules").exists());
+    assert!(!links_dir(&project).exists());
+    assert!(registry.requests().is_empty(), "{:?}", registry.requests());
+}
