@@ -8,9 +8,11 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tack_suite::conformance::{
-    assert_basic_fixture_runs, normalized_modules_yaml, prepare, project_tree,
+    assert_basic_fixture_runs, clone_inputs, normalized_modules_yaml, prepare, project_tree,
+    publish,
 };
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::tree::{self, Entry, Tree};
@@ -105,6 +107,77 @@ fn tack_builds_the_global_virtual_store_pnpm_12_builds() {
         "a package was placed in the project's own virtual store"
     );
     assert_basic_fixture_runs(&tack);
+}
+
+/// A workspace whose projects link each other (`workspace:*`, a bin), with an npm alias, a
+/// chain of published packages, peers and an optional dependency: pnpm 12's slots and links,
+/// each project's included. (No dependency cycle: pnpm 12.21 names the slots of a cycle's
+/// members otherwise than tack, see `plans/global-virtual-store.md`.)
+#[test]
+fn a_workspace_with_links_aliases_chains_and_peers_gets_pnpm_12s_tree() {
+    let registry = registry::start();
+    publish(
+        &registry,
+        "gvs-chain-a",
+        "1.0.0",
+        json!({"dependencies": {"gvs-chain-b": "1.0.0"}}),
+    );
+    publish(&registry, "gvs-chain-b", "1.0.0", json!({}));
+    let reference = TestProject::new();
+    let manifest = |value: serde_json::Value| value.to_string();
+    reference
+        .write(
+            "package.json",
+            &manifest(json!({
+                "name": "gvs-workspace", "version": "1.0.0", "private": true,
+                "dependencies": {"is-odd": "^3.0.1", "odd-alias": "npm:is-odd@3.0.1", "gvs-chain-a": "1.0.0"}
+            })),
+        )
+        .write(
+            "packages/a/package.json",
+            &manifest(json!({
+                "name": "a", "version": "1.0.0",
+                "dependencies": {"b": "workspace:*", "tack-bin-string": "1.0.0", "use-peer": "1.0.0",
+                                 "peer-host": "~1.0.0", "tack-has-optional": "1.0.0"}
+            })),
+        )
+        .write(
+            "packages/b/package.json",
+            &manifest(json!({
+                "name": "b", "version": "1.0.0", "bin": {"b-cli": "cli.js"},
+                "dependencies": {"is-number": "^7.0.0"}
+            })),
+        )
+        .write("packages/b/cli.js", "#!/usr/bin/env node\nconsole.log('b')\n")
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\nenableGlobalVirtualStore: true\n",
+        );
+    reference.lock_with_pnpm();
+    let (pnpm, tack) = (clone_inputs(&reference), clone_inputs(&reference));
+    assert_success(
+        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    let expected = gvs_tree(&pnpm);
+    for slot in ["<links>/@/gvs-chain-b/1.0.0/", "<links>/@/use-peer/1.0.0/"] {
+        assert!(
+            expected.keys().any(|path| path.starts_with(slot)),
+            "pnpm made no {slot}: {:?}",
+            expected.keys().collect::<Vec<_>>()
+        );
+    }
+    let differences = tree::diff(&expected, &gvs_tree(&tack));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert_eq!(
+        normalized_modules_yaml(&pnpm),
+        normalized_modules_yaml(&tack)
+    );
 }
 
 #[test]
