@@ -282,3 +282,46 @@ fn a_package_to_build_is_refused_before_anything_is_written() {
     assert!(!links_dir(&project).exists());
     assert!(registry.requests().is_empty(), "{:?}", registry.requests());
 }
+
+/// Four projects install into one empty store at the same moment, each racing the others
+/// for the same slots (one creates a slot, the others find it partial and complete it in
+/// place): every install succeeds, every slot ends complete, and each project runs.
+#[test]
+fn concurrent_installs_fill_shared_slots_together() {
+    let registry = registry::start();
+    for round in 0..3 {
+        let store = TestProject::new();
+        let projects: Vec<TestProject> = (0..4).map(|_| gvs_project(&registry.url())).collect();
+        let children: Vec<_> = projects
+            .iter()
+            .map(|project| {
+                project
+                    .command(&tack_suite::tack_bin())
+                    .args(["install", "--frozen-lockfile", "--store-dir"])
+                    .arg(store.store())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("start tack")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("wait for tack");
+            assert_success(&out, &format!("round {round}: a concurrent install"));
+        }
+        for project in &projects {
+            assert_basic_fixture_runs(project);
+        }
+        let slots = fs_err::read_dir(links_dir(&store).join("@/is-odd/3.0.1"))
+            .expect("is-odd's slots")
+            .count();
+        assert_eq!(slots, 1, "round {round}: one slot per package");
+        let out = projects[0]
+            .command(&tack_suite::tack_bin())
+            .args(["store", "status", "--store-dir"])
+            .arg(store.store())
+            .output()
+            .expect("run tack store status");
+        assert_success(&out, "tack store status");
+    }
+}

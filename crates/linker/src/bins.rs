@@ -448,7 +448,9 @@ fn replace_shim(path: &Path, text: &str, pkg_name: &str) -> Result<(), LinkError
 
 /// Removes entries of `bin_dir` not in `keep`. A dir left empty stays, as pnpm 12 leaves it
 /// (observed for a project's `.bin` and the hidden `.pnpm/node_modules/.bin` once their last
-/// command is gone).
+/// command is gone). A temporary file is another install's shim on its way in (a slot of the
+/// global virtual store is shared, and two installs of one project may overlap): it is left
+/// alone, and an entry another install removed first is no error.
 pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), LinkError> {
     let entries = match std::fs::read_dir(bin_dir) {
         Ok(e) => e,
@@ -457,11 +459,16 @@ pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), 
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let stale = name.to_str().is_none_or(|n| !keep.contains(n));
+        let stale = name
+            .to_str()
+            .is_none_or(|n| !keep.contains(n) && !n.contains(tack_fs::TEMP_INFIX));
         if stale && !entry.file_type().is_ok_and(|t| t.is_dir()) {
             let path = entry.path();
-            std::fs::remove_file(&path)
-                .map_err(|e| LinkError::io("remove bin", &path, ".bin", e))?;
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LinkError::io("remove bin", &path, ".bin", e)),
+            }
         }
     }
     Ok(())
