@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tack_suite::conformance::{
-    assert_basic_fixture_runs, clone_inputs, normalized_modules_yaml, prepare, project_tree,
+    assert_basic_fixture_runs, install_both, normalized_modules_yaml, prepare, project_tree,
     publish,
 };
 use tack_suite::project::{assert_success, TestProject};
@@ -79,15 +79,7 @@ fn slot_package_dir(project: &TestProject, name: &str, version: &str) -> PathBuf
 #[test]
 fn tack_builds_the_global_virtual_store_pnpm_12_builds() {
     let registry = registry::start();
-    let (pnpm, tack) = (gvs_project(&registry.url()), gvs_project(&registry.url()));
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm install",
-    );
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack install",
-    );
+    let (tack, pnpm) = install_both(&gvs_project(&registry.url()));
     let expected = gvs_tree(&pnpm);
     assert!(
         expected
@@ -155,15 +147,7 @@ fn a_workspace_with_links_aliases_chains_and_peers_gets_pnpm_12s_tree() {
             "packages:\n  - packages/*\nminimumReleaseAge: 0\nenableGlobalVirtualStore: true\n",
         );
     reference.lock_with_pnpm();
-    let (pnpm, tack) = (clone_inputs(&reference), clone_inputs(&reference));
-    assert_success(
-        &pnpm.pnpm(&["install", "--frozen-lockfile"]),
-        "pnpm install",
-    );
-    assert_success(
-        &tack.tack(&["install", "--frozen-lockfile"]),
-        "tack install",
-    );
+    let (tack, pnpm) = install_both(&reference);
     let expected = gvs_tree(&pnpm);
     for slot in ["<links>/@/gvs-chain-b/1.0.0/", "<links>/@/use-peer/1.0.0/"] {
         assert!(
