@@ -509,9 +509,12 @@ fn shim_text(bin_dir: &Path, cmd: &BinCommand, node_paths: ShimNodePaths<'_>) ->
             .absolute_outside
             .is_some_and(|root| !path.starts_with(root))
     };
-    let named = |path: &Path| match outside(path) {
-        true => path.to_string_lossy().into_owned(),
-        false => rel(bin_dir, path),
+    let named = |path: &Path| {
+        if outside(path) {
+            path.to_string_lossy().into_owned()
+        } else {
+            rel(bin_dir, path)
+        }
     };
     let target = rel(bin_dir, &cmd.target);
     let trailer = named(&cmd.target);

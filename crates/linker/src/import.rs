@@ -5,8 +5,9 @@
 //! directory (sorted, parents first), one import call per file, and the marker
 //! (`package.json`) last. A directory without its marker is a partial import from an
 //! interrupted run: it is wiped and imported again (completed in place instead when the slot
-//! is shared by every project of the store, see [`LinkPlan::shared_slots`]). Packages that will be built or patched
-//! are cloned or copied so their scripts never write through a hardlink into the store.
+//! is shared by every project of the store, see [`LinkPlan::shared_slots`]). Packages that
+//! will be built or patched are cloned or copied so their scripts never write through a
+//! hardlink into the store.
 
 use crate::error::LinkError;
 use crate::names::{check_package_name, check_rel_path};
