@@ -65,6 +65,22 @@ fn change_times(dir: &Path) -> BTreeMap<String, i64> {
         .collect()
 }
 
+/// The trees (project and slots) and `.modules.yaml` of `tack`'s install equal `pnpm`'s, whose
+/// slots include each of `slots` (path prefixes in [`gvs_tree`]'s form).
+fn assert_same_global_store(pnpm: &TestProject, tack: &TestProject, slots: &[&str]) {
+    let expected = gvs_tree(pnpm);
+    for slot in slots {
+        assert!(
+            expected.keys().any(|path| path.starts_with(slot)),
+            "pnpm made no {slot}: {:?}",
+            expected.keys().collect::<Vec<_>>()
+        );
+    }
+    let differences = tree::diff(&expected, &gvs_tree(tack));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert_eq!(normalized_modules_yaml(pnpm), normalized_modules_yaml(tack));
+}
+
 /// The package directory of `name@version`'s only slot in the store of `project`.
 fn slot_package_dir(project: &TestProject, name: &str, version: &str) -> PathBuf {
     let versions = links_dir(project).join("@").join(name).join(version);
@@ -80,20 +96,7 @@ fn slot_package_dir(project: &TestProject, name: &str, version: &str) -> PathBuf
 fn tack_builds_the_global_virtual_store_pnpm_12_builds() {
     let registry = registry::start();
     let (tack, pnpm) = install_both(&gvs_project(&registry.url()));
-    let expected = gvs_tree(&pnpm);
-    assert!(
-        expected
-            .keys()
-            .any(|path| path.starts_with("<links>/@/is-odd/3.0.1/")),
-        "pnpm made no slot: {:?}",
-        expected.keys().collect::<Vec<_>>()
-    );
-    let differences = tree::diff(&expected, &gvs_tree(&tack));
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
-    assert_eq!(
-        normalized_modules_yaml(&pnpm),
-        normalized_modules_yaml(&tack)
-    );
+    assert_same_global_store(&pnpm, &tack, &["<links>/@/is-odd/3.0.1/"]);
     assert!(
         !tack.dir().join("node_modules/.pnpm/is-odd@3.0.1").exists(),
         "a package was placed in the project's own virtual store"
@@ -148,19 +151,10 @@ fn a_workspace_with_links_aliases_chains_and_peers_gets_pnpm_12s_tree() {
         );
     reference.lock_with_pnpm();
     let (tack, pnpm) = install_both(&reference);
-    let expected = gvs_tree(&pnpm);
-    for slot in ["<links>/@/gvs-chain-b/1.0.0/", "<links>/@/use-peer/1.0.0/"] {
-        assert!(
-            expected.keys().any(|path| path.starts_with(slot)),
-            "pnpm made no {slot}: {:?}",
-            expected.keys().collect::<Vec<_>>()
-        );
-    }
-    let differences = tree::diff(&expected, &gvs_tree(&tack));
-    assert!(differences.is_empty(), "{}", differences.join("\n"));
-    assert_eq!(
-        normalized_modules_yaml(&pnpm),
-        normalized_modules_yaml(&tack)
+    assert_same_global_store(
+        &pnpm,
+        &tack,
+        &["<links>/@/gvs-chain-b/1.0.0/", "<links>/@/use-peer/1.0.0/"],
     );
 }
 
