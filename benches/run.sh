@@ -4,7 +4,7 @@
 #
 # Usage: benches/run.sh [--fixture small|medium|many-files|workspace|DIR] [--runs N]
 #                       [--scenarios cold,warm,noop,wiped,link,checked-warm,checked-cold,syscalls,
-#                                    cold-hoisted,warm-hoisted]
+#                                    cold-hoisted,warm-hoisted,cold-gvs,warm-gvs,noop-gvs]
 #                       [--tools tack,pnpm12,pnpm11,bun] [--no-settle] [--keep-caches]
 #                       [--tack-base BIN]   # adds tool `tackbase`: another tack build, e.g. an older commit
 set -euo pipefail
@@ -126,12 +126,20 @@ setup_sandbox() { # tool scenario
   case "$2" in
     *-hoisted) printf 'nodeLinker: hoisted\n' >> "$dir/project/pnpm-workspace.yaml" ;;
   esac
+  # The `*-gvs` scenarios: the global virtual store (pnpm's and tack's
+  # `enableGlobalVirtualStore`, bun's `install.globalStore`), whose slots live in the store: a
+  # warm install only links each project's direct dependencies and hoisted names into them.
+  case "$2" in
+    *-gvs) printf 'enableGlobalVirtualStore: true\n' >> "$dir/project/pnpm-workspace.yaml" ;;
+  esac
 }
-# bun's linker for the scenario being run (set per scenario below).
+# bun's linker and global store for the scenario being run (set per scenario below). The global
+# store is set either way: bun's documentation disagrees on its default.
 BUN_LINKER=isolated
+BUN_GLOBAL_STORE=0
 env_for() { # tool → env assignments
   local dir="$WORK/$1"
-  echo "HOME=$dir/home XDG_DATA_HOME=$dir/home/.local/share XDG_CACHE_HOME=$dir/home/.cache XDG_CONFIG_HOME=$dir/home/.config XDG_STATE_HOME=$dir/home/.local/state BUN_INSTALL_CACHE_DIR=$dir/store/bun-cache CI=true"
+  echo "HOME=$dir/home XDG_DATA_HOME=$dir/home/.local/share XDG_CACHE_HOME=$dir/home/.cache XDG_CONFIG_HOME=$dir/home/.config XDG_STATE_HOME=$dir/home/.local/state BUN_INSTALL_CACHE_DIR=$dir/store/bun-cache BUN_INSTALL_GLOBAL_STORE=$BUN_GLOBAL_STORE CI=true"
 }
 install_cmd() { # tool
   local dir="$WORK/$1"
@@ -149,8 +157,9 @@ install_cmd() { # tool
 # interleave) during this one, on the same two cores.
 prepare_cmd() { # tool scenario
   local dir="$WORK/$1/project" store="$WORK/$1/store" cache="$WORK/$1/home/.cache"
-  # A `*-hoisted` scenario starts from the state of the scenario it is named after.
-  case "${2%-hoisted}" in
+  # A `*-hoisted` or `*-gvs` scenario starts from the state of the scenario it is named after.
+  local base=${2%-hoisted}
+  case "${base%-gvs}" in
     cold|link|checked-cold) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $store $cache; sync" ;;
     # The verdict and metadata caches go too: a CI run restores the store, not them.
     checked-warm) echo "source $REPO/benches/aside.sh $TRASH $dir/node_modules $cache; sync" ;;
@@ -238,6 +247,7 @@ for scenario in "${scenarios[@]}"; do
   extra=()
   case "$scenario" in link|checked-*) extra=(--rtt 50ms --bandwidth 200mbit) ;; esac
   case "$scenario" in *-hoisted) BUN_LINKER=hoisted ;; *) BUN_LINKER=isolated ;; esac
+  case "$scenario" in *-gvs) BUN_GLOBAL_STORE=1 ;; *) BUN_GLOBAL_STORE=0 ;; esac
   drop_dentries
   start_registry "${extra[@]}"
   for tool in "${tools[@]}"; do
