@@ -35,9 +35,9 @@ pub struct ScriptEnv {
     /// The project tack runs in (the lockfile dir unless run from a workspace project):
     /// script output is prefixed with the package dir relative to it.
     pub prefix_dir: PathBuf,
-    /// The virtual store dir (`<root>/node_modules/.pnpm`): its `node_modules/.bin` holds the
-    /// hoisted bins.
-    pub virtual_store_dir: PathBuf,
+    /// The install's state dir (`<root>/node_modules/.pnpm`, also under the global virtual
+    /// store, where packages live elsewhere): its `node_modules/.bin` holds the hoisted bins.
+    pub install_state_dir: PathBuf,
     /// `npm_config_user_agent`.
     pub user_agent: String,
     /// Directories put right after the `.bin` chain (node-gyp's `node-gyp-bin`), as pnpm
@@ -70,18 +70,19 @@ impl ScriptEnv {
 }
 
 impl ScriptEnv {
-    /// Defaults for an install rooted at `lockfile_dir` with the virtual store at
-    /// `virtual_store_dir`; the user agent names tack and `node_version` (e.g. `v20.11.0`).
+    /// Defaults for an install rooted at `lockfile_dir` with its state (the hidden hoisting
+    /// dir) in `install_state_dir`; the user agent names tack and `node_version` (e.g.
+    /// `v20.11.0`).
     pub fn new(
         lockfile_dir: PathBuf,
-        virtual_store_dir: PathBuf,
+        install_state_dir: PathBuf,
         node_version: Option<&str>,
     ) -> Self {
         let base_path = std::env::var_os("PATH");
         ScriptEnv {
             prefix_dir: lockfile_dir.clone(),
             lockfile_dir,
-            virtual_store_dir,
+            install_state_dir,
             user_agent: user_agent(node_version),
             extra_bin_paths: Vec::new(),
             node_path: base_path
@@ -108,13 +109,13 @@ impl ScriptEnv {
     }
 
     /// The PATH for a script running in `pkg_dir`, in pnpm's order: the `node_modules/.bin`
-    /// chain, the extra dirs (node-gyp's), for a dependency the virtual store's hoisted
+    /// chain, the extra dirs (node-gyp's), for a dependency the hidden hoisting dir's
     /// `.bin`, the lockfile dir's `node_modules/.bin`, then the original PATH.
     pub fn path_for(&self, pkg_dir: &Path, of: ScriptOf) -> OsString {
         let mut dirs = bin_chain(pkg_dir);
         dirs.extend(self.extra_bin_paths.iter().cloned());
         if of == ScriptOf::Dependency {
-            dirs.push(self.virtual_store_dir.join("node_modules").join(".bin"));
+            dirs.push(self.install_state_dir.join("node_modules").join(".bin"));
         }
         dirs.push(self.lockfile_dir.join("node_modules").join(".bin"));
         let mut joined = std::env::join_paths(dirs.iter()).unwrap_or_default();
