@@ -41,6 +41,16 @@ pub enum NodeLinker {
     Pnp,
 }
 
+/// `trustPolicy`: whether the lockfile check refuses a version published with weaker evidence
+/// of trust than an earlier version of the same package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustPolicy {
+    /// `off`, the default.
+    Off,
+    /// `no-downgrade`.
+    NoDowngrade,
+}
+
 /// `packageImportMethod`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PackageImportMethod {
@@ -107,6 +117,7 @@ pub struct Config {
     /// An explicitly configured store dir, absolute (the store crate appends `v11` and applies fallbacks).
     pub store_dir: Option<PathBuf>,
     pub node_linker: NodeLinker,
+    pub trust_policy: TrustPolicy,
     pub hoist: bool,
     pub hoist_pattern: Vec<String>,
     /// `None`: unset (an explicit `shamefullyHoist: false`), which is not `[]` in `.modules.yaml`.

@@ -23,7 +23,9 @@ mod snapshot_graph;
 pub mod workspace_keys;
 mod workspace_manifest;
 
-pub use config::{Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries};
+pub use config::{
+    Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries, TrustPolicy,
+};
 pub use config_deps::{
     config_dependencies, config_modules_dir, is_plugin, plugin_pnpmfiles, ConfigDependency,
     WantedConfigDependency, CONFIG_MODULES_DIR,

@@ -21,7 +21,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::config::{
-    Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries,
+    Config, FrozenMode, IncludedDeps, NodeLinker, PackageImportMethod, Registries, TrustPolicy,
 };
 use crate::error::{ConfigError, Warning};
 use crate::npmrc::{is_npmrc_key, parse_ini, Npmrc, NpmrcTrust};
@@ -763,13 +763,13 @@ fn build_config(
         "pnp" => NodeLinker::Pnp,
         other => return Err(invalid("nodeLinker", other, "isolated, hoisted, pnp")),
     };
-    // Checked here, though only the lockfile check reads it, so that a misspelt policy stops
+    // Parsed here, though only the lockfile check reads it, so that a misspelt policy stops
     // every install as it stops pnpm 12's, instead of turning the policy off.
-    if let Some(policy) = s.trust_policy.as_deref() {
-        if !matches!(policy, "off" | "no-downgrade") {
-            return Err(invalid("trustPolicy", policy, "off, no-downgrade"));
-        }
-    }
+    let trust_policy = match s.trust_policy.as_deref().unwrap_or("off") {
+        "off" => TrustPolicy::Off,
+        "no-downgrade" => TrustPolicy::NoDowngrade,
+        other => return Err(invalid("trustPolicy", other, "off, no-downgrade")),
+    };
     let package_import_method = match s.package_import_method.as_deref().unwrap_or("auto") {
         "auto" => PackageImportMethod::Auto,
         "hardlink" => PackageImportMethod::Hardlink,
@@ -849,6 +849,7 @@ fn build_config(
         raw_npmrc,
         store_dir: s.store_dir.as_ref().map(PathBuf::from),
         node_linker,
+        trust_policy,
         hoist: s.hoist.unwrap_or(true),
         hoist_pattern: s.hoist_pattern.clone().unwrap_or_else(|| vec!["*".into()]),
         public_hoist_pattern,

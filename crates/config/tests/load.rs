@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tack_config::{CliOverrides, Config, ConfigInputs, FrozenMode, NodeLinker};
+use tack_config::{CliOverrides, Config, ConfigInputs, FrozenMode, NodeLinker, TrustPolicy};
 
 struct Env {
     _tmp: tempfile::TempDir,
@@ -351,6 +351,29 @@ fn unknown_workspace_key_warns_and_bad_value_errors() {
     write(&env.root.join("pnpm-workspace.yaml"), "nodeLinker: flat\n");
     let err = Config::load(inputs(&env, &[], CliOverrides::default())).unwrap_err();
     assert!(err.to_string().contains("nodeLinker"), "{err}");
+}
+
+#[test]
+fn trust_policy_is_parsed_once_and_a_misspelt_one_is_refused() {
+    let env = setup();
+    assert_eq!(
+        load(&env, &[], CliOverrides::default()).trust_policy,
+        TrustPolicy::Off
+    );
+    write(
+        &env.root.join("pnpm-workspace.yaml"),
+        "trustPolicy: no-downgrade\n",
+    );
+    assert_eq!(
+        load(&env, &[], CliOverrides::default()).trust_policy,
+        TrustPolicy::NoDowngrade
+    );
+    write(
+        &env.root.join("pnpm-workspace.yaml"),
+        "trustPolicy: no-downgrades\n",
+    );
+    let err = Config::load(inputs(&env, &[], CliOverrides::default())).unwrap_err();
+    assert!(err.to_string().contains("trustPolicy"), "{err}");
 }
 
 /// An unscoped token stays with the registry of the source that gave it: `~/.npmrc` with

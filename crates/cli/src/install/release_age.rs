@@ -80,7 +80,7 @@ impl ReleaseAgePolicy {
     pub fn from_config(config: &Config) -> Option<Self> {
         let settings = &config.settings;
         let trust =
-            (settings.trust_policy.as_deref() == Some("no-downgrade")).then(|| TrustPolicy {
+            (config.trust_policy == tack_config::TrustPolicy::NoDowngrade).then(|| TrustPolicy {
                 exclude: settings.trust_policy_exclude.clone().unwrap_or_default(),
                 ignore_after: settings.trust_policy_ignore_after,
             });
