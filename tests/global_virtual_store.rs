@@ -105,9 +105,9 @@ fn tack_builds_the_global_virtual_store_pnpm_12_builds() {
 }
 
 /// A workspace whose projects link each other (`workspace:*`, a bin), with an npm alias, a
-/// chain of published packages, peers and an optional dependency: pnpm 12's slots and links,
-/// each project's included. (No dependency cycle: pnpm 12.21 names the slots of a cycle's
-/// members otherwise than tack, see `plans/global-virtual-store.md`.)
+/// chain of published packages, peers, an optional dependency and two dependency cycles (one
+/// with dependencies outside it and a package reaching it): pnpm 12's slots and links, each
+/// project's included.
 #[test]
 fn a_workspace_with_links_aliases_chains_and_peers_gets_pnpm_12s_tree() {
     let registry = registry::start();
@@ -118,6 +118,27 @@ fn a_workspace_with_links_aliases_chains_and_peers_gets_pnpm_12s_tree() {
         json!({"dependencies": {"gvs-chain-b": "1.0.0"}}),
     );
     publish(&registry, "gvs-chain-b", "1.0.0", json!({}));
+    for (name, fields) in [
+        ("gvs-cy-a", json!({"dependencies": {"gvs-cy-b": "1.0.0"}})),
+        ("gvs-cy-b", json!({"dependencies": {"gvs-cy-a": "1.0.0"}})),
+        ("gvs-sx", json!({})),
+        ("gvs-sy", json!({})),
+        (
+            "gvs-sa",
+            json!({"dependencies": {"gvs-sb": "1.0.0", "gvs-sx": "1.0.0"}}),
+        ),
+        (
+            "gvs-sb",
+            json!({"dependencies": {"gvs-sa": "1.0.0", "gvs-sc": "1.0.0"}}),
+        ),
+        (
+            "gvs-sc",
+            json!({"dependencies": {"gvs-sb": "1.0.0"}, "optionalDependencies": {"gvs-sy": "1.0.0"}}),
+        ),
+        ("gvs-sr", json!({"dependencies": {"gvs-sa": "1.0.0"}})),
+    ] {
+        publish(&registry, name, "1.0.0", fields);
+    }
     let reference = TestProject::new();
     let manifest = |value: serde_json::Value| value.to_string();
     reference
@@ -125,7 +146,8 @@ fn a_workspace_with_links_aliases_chains_and_peers_gets_pnpm_12s_tree() {
             "package.json",
             &manifest(json!({
                 "name": "gvs-workspace", "version": "1.0.0", "private": true,
-                "dependencies": {"is-odd": "^3.0.1", "odd-alias": "npm:is-odd@3.0.1", "gvs-chain-a": "1.0.0"}
+                "dependencies": {"is-odd": "^3.0.1", "odd-alias": "npm:is-odd@3.0.1", "gvs-chain-a": "1.0.0",
+                                 "gvs-cy-b": "1.0.0", "gvs-sr": "1.0.0"}
             })),
         )
         .write(
@@ -154,7 +176,12 @@ fn a_workspace_with_links_aliases_chains_and_peers_gets_pnpm_12s_tree() {
     assert_same_global_store(
         &pnpm,
         &tack,
-        &["<links>/@/gvs-chain-b/1.0.0/", "<links>/@/use-peer/1.0.0/"],
+        &[
+            "<links>/@/gvs-chain-b/1.0.0/",
+            "<links>/@/use-peer/1.0.0/",
+            "<links>/@/gvs-cy-a/1.0.0/",
+            "<links>/@/gvs-sc/1.0.0/",
+        ],
     );
 }
 
