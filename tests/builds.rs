@@ -9,7 +9,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha512};
-use tack_suite::conformance::clone_inputs;
+use tack_suite::conformance::{clone_inputs, publish};
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::registry;
 
@@ -988,6 +988,55 @@ fn the_side_effects_cache_key_counts_skipped_optional_children_like_pnpm() {
             "built by postinstall\n"
         );
     }
+}
+
+/// A built package inside a dependency cycle (`cyc-b` of `cyc-a ⇄ cyc-b`) and one reaching it
+/// (`cyc-top`): pnpm 12.17+ hashes the cycle as a whole for the side-effects cache key, and
+/// tack finds both of pnpm's cached builds. (tack cut the cycle as older pnpm did, missed
+/// both entries and built again.)
+#[test]
+fn the_side_effects_cache_key_hashes_a_cycle_like_pnpm() {
+    let registry = registry::start();
+    // Each build writes a file into its package, or pnpm caches nothing for it.
+    let logs = |name: &str| {
+        json!({"postinstall": format!(
+            "node -e \"const fs = require('fs'); fs.writeFileSync('built.txt', 'x'); \
+             fs.appendFileSync(process.env.INIT_CWD + '/build-log.txt', '{name}\\\\n')\""
+        )})
+    };
+    publish(
+        &registry,
+        "cyc-a",
+        "1.0.0",
+        json!({"dependencies": {"cyc-b": "1.0.0"}}),
+    );
+    publish(
+        &registry,
+        "cyc-b",
+        "1.0.0",
+        json!({"dependencies": {"cyc-a": "1.0.0"}, "scripts": logs("cyc-b")}),
+    );
+    publish(
+        &registry,
+        "cyc-top",
+        "1.0.0",
+        json!({"dependencies": {"cyc-a": "1.0.0"}, "scripts": logs("cyc-top")}),
+    );
+    let project = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"cyc-top": "1.0.0"}}),
+        "allowBuilds:\n  cyc-b: true\n  cyc-top: true\n",
+    );
+    assert_success(
+        &project.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    let built = log(&project);
+    assert_eq!(built.lines().count(), 2, "{built}");
+    clear_node_modules(&project);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install on pnpm's store");
+    assert_eq!(log(&project), built, "tack built again:\n{}", text(&out));
 }
 
 const GYP_DIR: &str = "node_modules/tack-gyp-addon";

@@ -60,26 +60,26 @@ fn object_hash_serialization_matches_node() {
     assert_eq!(hash_object(&v), expected);
 }
 
+/// `ec-top → ec-a ⇄ ec-b` as the test registry publishes them; pnpm 12.21 built `ec-b` and
+/// `ec-top` and recorded the keys the test below expects.
 fn cyclic_graph() -> DepStateGraph {
     let mut g = DepStateGraph::new();
-    let mut foo_children = IndexMap::new();
-    foo_children.insert("bar".to_string(), "bar@1.0.0".to_string());
-    g.insert(
-        "foo@1.0.0".into(),
-        DepStateNode {
-            full_pkg_id: full_pkg_id("foo@1.0.0", "000"),
-            children: foo_children,
-        },
-    );
-    let mut bar_children = IndexMap::new();
-    bar_children.insert("foo".to_string(), "foo@1.0.0".to_string());
-    g.insert(
-        "bar@1.0.0".into(),
-        DepStateNode {
-            full_pkg_id: full_pkg_id("bar@1.0.0", "001"),
-            children: bar_children,
-        },
-    );
+    for (name, integrity, child) in [
+        ("ec-a", "sha512-jdM8L1gjQpYEYV8GrgqDpeZuykIErippFBt64e2VwoaOCqGTn8s2OmPdwKPibcdqATjxIZgWAINYSZxW7nF9wg==", "ec-b"),
+        ("ec-b", "sha512-YiyRZzjj2gAk/05U1JmDhttVUL5/20G605cv1qkzm+T+WuRL163u54/7zB0P3sPYdqZjB2xlar7wGr11XYnmwA==", "ec-a"),
+        ("ec-top", "sha512-cBGSuwA6n0RYjThsNyQjW2GdCMpZ+M9FjfZ3I1W/lU2YQRqNHz1/G4ZJwzMQemkhNCE3ZTUxT47dKSDbEVRjzA==", "ec-a"),
+    ] {
+        let key = format!("{name}@1.0.0");
+        let mut children = IndexMap::new();
+        children.insert(child.to_string(), format!("{child}@1.0.0"));
+        g.insert(
+            key.clone(),
+            DepStateNode {
+                full_pkg_id: full_pkg_id(&key, integrity),
+                children,
+            },
+        );
+    }
     g
 }
 
@@ -91,36 +91,22 @@ fn cache_key_format_and_deps_hash_like_pnpm() {
         assert_eq!(engine, "linux;x64;node20;format=2");
     }
     let g = cyclic_graph();
-    // pnpm's calcDepState test: the cycle back to foo contributes {id, deps: {}}.
-    let expected = hash_object(&obj(vec![
-        ("id", s("foo@1.0.0:000")),
-        (
-            "deps",
-            obj(vec![(
-                "bar",
-                s(&hash_object(&obj(vec![
-                    ("id", s("bar@1.0.0:001")),
-                    (
-                        "deps",
-                        obj(vec![(
-                            "foo",
-                            s(&hash_object(&obj(vec![
-                                ("id", s("foo@1.0.0:000")),
-                                ("deps", obj(vec![])),
-                            ]))),
-                        )]),
-                    ),
-                ]))),
-            )]),
-        ),
-    ]));
     let mut cache = DepStateCache::new();
-    let key = calc_dep_state(&g, &mut cache, "foo@1.0.0", &engine, true, None);
-    assert_eq!(key, format!("{engine};deps={expected}"));
+    for (dep_path, deps) in [
+        ("ec-b@1.0.0", "NfK2d98opsVfgqBk4hXO4CXT2JNwr4rB3UkhUabdiFo="),
+        (
+            "ec-top@1.0.0",
+            "J/DrZHPIstrrbH1OL3gNHHlTFPLwOk3HVl/YtDoR4Ho=",
+        ),
+    ] {
+        let key = calc_dep_state(&g, &mut cache, dep_path, &engine, true, None);
+        assert_eq!(key, format!("{engine};deps={deps}"), "{dep_path}");
+    }
+    let expected = "NfK2d98opsVfgqBk4hXO4CXT2JNwr4rB3UkhUabdiFo=";
     let key = calc_dep_state(
         &g,
         &mut DepStateCache::new(),
-        "foo@1.0.0",
+        "ec-b@1.0.0",
         &engine,
         true,
         Some("abc"),
@@ -130,7 +116,7 @@ fn cache_key_format_and_deps_hash_like_pnpm() {
     let key = calc_dep_state(
         &g,
         &mut DepStateCache::new(),
-        "foo@1.0.0",
+        "ec-b@1.0.0",
         &engine,
         false,
         Some("abc"),

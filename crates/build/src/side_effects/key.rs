@@ -1,16 +1,17 @@
 //! The side-effects cache key, as pnpm's `calcDepState` builds it:
 //! `<platform>;<arch>;node<major>;format=2[;deps=<hash>][;patch=<patchHash>]`.
 //!
-//! `deps` is present only when the package ran scripts; it is the object-hash of
-//! `{id: "<pkgIdWithPatchHash>:<integrity>", deps: {alias: <child's hash>}}`, computed
-//! recursively over the whole lockfile graph. A child already on the current path (a cycle)
-//! contributes `{id, deps: {}}`. Results are memoized per dep path exactly like pnpm's cache,
-//! including its cycle behaviour, so the same graph yields the same key.
+//! `deps` is present only when the package ran scripts. It is the package's dependency hash
+//! in the lockfile graph, the one that also names its slot in the global virtual store
+//! ([`tack_store_dir::slot_hash`]): the object-hash of `{id: "<pkgIdWithPatchHash>:<integrity>",
+//! deps: {alias: <child's hash>}}`, with every dependency cycle hashed as a whole (pnpm
+//! 12.17 and later; observed on pnpm 12.21's side-effects keys). Every package's hash is
+//! computed at the first key and kept for the rest of the install.
 
-use super::object_hash::{hash_object, HashValue};
 use crate::env::{node_arch, node_platform};
 use indexmap::IndexMap;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use tack_store_dir::slot_hash::{SlotGraph, SlotNode};
 
 /// One lockfile package for hashing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +25,8 @@ pub struct DepStateNode {
 /// Every lockfile package, by dep path.
 pub type DepStateGraph = HashMap<String, DepStateNode>;
 
-/// Memoized hashes by dep path; share one across all keys of an install.
+/// Every package's hash by dep path, filled at the first key; share one across all keys of
+/// an install.
 pub type DepStateCache = HashMap<String, String>;
 
 /// `<pkgIdWithPatchHash>:<integrity>`: the package id with the patch suffix kept and the
@@ -54,9 +56,12 @@ pub fn calc_dep_state(
 ) -> String {
     let mut key = engine.to_string();
     if include_deps_hash {
-        let hash = dep_graph_hash(graph, cache, &HashSet::new(), dep_path);
+        if cache.is_empty() {
+            *cache = dependency_hashes(graph);
+        }
+        let hash = cache.get(dep_path).map_or("", String::as_str);
         key.push_str(";deps=");
-        key.push_str(&hash);
+        key.push_str(hash);
     }
     if let Some(p) = patch_hash.filter(|p| !p.is_empty()) {
         key.push_str(";patch=");
@@ -65,31 +70,23 @@ pub fn calc_dep_state(
     key
 }
 
-fn dep_graph_hash(
-    graph: &DepStateGraph,
-    cache: &mut DepStateCache,
-    parents: &HashSet<String>,
-    dep_path: &str,
-) -> String {
-    if let Some(h) = cache.get(dep_path) {
-        return h.clone();
+/// The hash of every package of `graph`: its children in their order (a child the graph
+/// does not have hashes as `""`).
+fn dependency_hashes(graph: &DepStateGraph) -> DepStateCache {
+    let mut slots = SlotGraph::default();
+    for (dep_path, node) in graph {
+        let children = node
+            .children
+            .iter()
+            .map(|(alias, child)| (alias.clone(), child.clone()))
+            .collect();
+        slots.insert(
+            dep_path.clone(),
+            SlotNode {
+                id: node.full_pkg_id.clone(),
+                children,
+            },
+        );
     }
-    let Some(node) = graph.get(dep_path) else {
-        return String::new();
-    };
-    let mut deps = Vec::new();
-    if !node.children.is_empty() && !parents.contains(&node.full_pkg_id) {
-        let mut next = parents.clone();
-        next.insert(node.full_pkg_id.clone());
-        for (alias, child) in &node.children {
-            let h = dep_graph_hash(graph, cache, &next, child);
-            deps.push((alias.clone(), HashValue::Str(h)));
-        }
-    }
-    let hash = hash_object(&HashValue::Object(vec![
-        ("id".to_string(), HashValue::Str(node.full_pkg_id.clone())),
-        ("deps".to_string(), HashValue::Object(deps)),
-    ]));
-    cache.insert(dep_path.to_string(), hash.clone());
-    hash
+    slots.dependency_hashes()
 }
