@@ -266,6 +266,45 @@ fn shared_slots_are_never_swept_and_a_partial_one_is_completed_in_place() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
+/// With scripts ignored nothing is built, so a package allowed to build is placed too: its
+/// slot, and the slot of every package reaching it, carries the engine, as pnpm 12 names
+/// them (`tack-build-dep` allowed, `tack-build-parent` reaching it, `is-odd` neither).
+#[test]
+fn packages_allowed_to_build_get_pnpm_12s_slots_when_scripts_are_ignored() {
+    let registry = registry::start();
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &json!({
+                "name": "gvs-builds", "version": "1.0.0",
+                "dependencies": {"tack-build-parent": "1.0.0", "is-odd": "^3.0.1"}
+            })
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nignoreScripts: true\n\
+             allowBuilds:\n  tack-build-dep: true\n",
+        );
+    reference.lock_with_pnpm();
+    let (tack, pnpm) = install_both(&reference);
+    assert_same_global_store(
+        &pnpm,
+        &tack,
+        &[
+            "<links>/@/tack-build-dep/1.0.0/",
+            "<links>/@/tack-build-parent/1.0.0/",
+            "<links>/@/is-odd/3.0.1/",
+        ],
+    );
+    assert!(
+        !tack.dir().join("build-log.txt").exists(),
+        "a script ran with scripts ignored"
+    );
+}
+
 #[test]
 fn a_package_to_build_is_refused_before_anything_is_written() {
     let registry = registry::start();

@@ -8,9 +8,10 @@
 //! snapshots (whatever is installed on this host). What tack cannot yet place there as pnpm
 //! 12 does is refused before anything is written (see `plans/global-virtual-store.md`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use tack_build::env::{node_arch, node_platform};
 use tack_build::policy::BuildPolicy;
 use tack_config::Config;
 use tack_lockfile::{parse_dep_path, ref_to_dep_path, Lockfile};
@@ -23,14 +24,17 @@ use crate::error::CliError;
 
 /// Moves the packages of `plan` (the isolated layout) into their slots in `store`'s global
 /// virtual store. Refused, naming the package, for one that pnpm 12 would build or patch in
-/// its slot (the slot's name then carries the engine it was built for, and the build takes
-/// the slot's lock), and for a directory dependency (`file:`, an injected workspace project),
-/// whose slot pnpm names by the project as well.
+/// its slot (pnpm builds it in a staging directory inside the slot, which tack does not do
+/// yet; with scripts ignored nothing is built, and the package is placed), and for a
+/// directory dependency (`file:`, an injected workspace project), whose slot pnpm names by
+/// the project as well. `node_version` is the version builds would run under (it names the
+/// slots of packages allowed to build).
 pub fn place_in_global_store(
     plan: &mut InstallPlan,
     lockfile: &Lockfile,
     config: &Config,
     store: &StoreDir,
+    node_version: Option<&str>,
 ) -> Result<(), CliError> {
     let policy = BuildPolicy::new(
         &config.allow_builds,
@@ -43,7 +47,9 @@ pub fn place_in_global_store(
             "is a directory dependency (`file:` or an injected workspace project)"
         } else if pkg.dep_path.contains("(patch_hash=") {
             "is patched (patchedDependencies)"
-        } else if policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true) {
+        } else if !config.ignore_scripts
+            && policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true)
+        {
             "is allowed to run its build scripts (allowBuilds)"
         } else {
             continue;
@@ -62,7 +68,24 @@ pub fn place_in_global_store(
              touched.",
         ));
     }
-    let mut slots = slot_dirs(lockfile, &config.lockfile_dir);
+    let engine = node_version
+        .and_then(|v| {
+            v.trim_start_matches('v')
+                .split('.')
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .map(|major| format!("{};{};node{major}", node_platform(), node_arch()));
+    let builds = SlotBuilds {
+        engine: engine.as_deref(),
+        allowed: &|key: &str| {
+            let (name, version) = lockfile.name_version(key);
+            policy.allows(key, &name, &version) == Some(true)
+        },
+        built: !config.ignore_scripts,
+    };
+    let mut slots = slot_dirs(lockfile, &config.lockfile_dir, &builds);
     for pkg in &mut plan.link.packages {
         pkg.dir_name = slots.remove(&pkg.dep_path).ok_or_else(|| {
             CliError::new(
@@ -76,10 +99,27 @@ pub fn place_in_global_store(
     Ok(())
 }
 
+/// What names the slots of packages that may build.
+struct SlotBuilds<'a> {
+    /// `<platform>;<arch>;node<major>`, `None` when no node version is known.
+    engine: Option<&'a str>,
+    /// Whether the snapshot `key` is allowed to build.
+    allowed: &'a dyn Fn(&str) -> bool,
+    /// Whether this install runs builds (scripts not ignored).
+    built: bool,
+}
+
 /// The slot directory, relative to `<store>/links`, of every snapshot of `lockfile`, by key.
-/// No package is allowed to build here (each slot's engine is `null`).
-fn slot_dirs(lockfile: &Lockfile, lockfile_dir: &Path) -> HashMap<String, String> {
+/// A package allowed to build, and every package that reaches one, has the engine in its
+/// slot's name.
+fn slot_dirs(
+    lockfile: &Lockfile,
+    lockfile_dir: &Path,
+    builds: &SlotBuilds<'_>,
+) -> HashMap<String, String> {
     let mut graph = SlotGraph::default();
+    // Who depends on whom, to spread the engine from each allowed package to its dependents.
+    let mut dependents: HashMap<&str, Vec<&str>> = HashMap::new();
     for (key, snapshot) in &lockfile.snapshots {
         let mut children = Vec::new();
         for deps in [&snapshot.dependencies, &snapshot.optional_dependencies] {
@@ -103,6 +143,9 @@ fn slot_dirs(lockfile: &Lockfile, lockfile_dir: &Path) -> HashMap<String, String
                         None => continue,
                     },
                 };
+                if let Some((child_key, _)) = lockfile.snapshots.get_key_value(&child) {
+                    dependents.entry(child_key).or_default().push(key);
+                }
                 children.push((alias.clone(), child));
             }
         }
@@ -110,13 +153,35 @@ fn slot_dirs(lockfile: &Lockfile, lockfile_dir: &Path) -> HashMap<String, String
         graph.insert(key.clone(), SlotNode { id, children });
     }
     let hashes = graph.dependency_hashes();
+    let mut with_engine: HashSet<&str> = HashSet::new();
+    if builds.engine.is_some() {
+        let mut queue: Vec<&str> = lockfile
+            .snapshots
+            .keys()
+            .map(String::as_str)
+            .filter(|key| (builds.allowed)(key))
+            .collect();
+        while let Some(key) = queue.pop() {
+            if with_engine.insert(key) {
+                queue.extend(dependents.get(key).into_iter().flatten().copied());
+            }
+        }
+    }
     lockfile
         .snapshots
         .keys()
         .filter_map(|key| {
             let deps = hashes.get(key)?;
             let (name, version) = lockfile.name_version(key);
-            let hash = slot_hash(deps, SlotInputs::default());
+            let inputs = match with_engine.contains(key.as_str()) {
+                true => SlotInputs {
+                    engine: builds.engine,
+                    built: builds.built,
+                    ..SlotInputs::default()
+                },
+                false => SlotInputs::default(),
+            };
+            let hash = slot_hash(deps, inputs);
             let dir = if name.starts_with('@') {
                 format!("{name}/{version}/{hash}")
             } else {
@@ -152,7 +217,12 @@ mod tests {
         let path = Path::new("pnpm-lock.yaml");
         let lockfile = Lockfile::from_str(include_str!("testdata/small-pnpm-lock.yaml"), path)
             .expect("the fixture's lockfile");
-        let mut ours: Vec<String> = slot_dirs(&lockfile, Path::new("/p"))
+        let builds = SlotBuilds {
+            engine: Some("linux;x64;node20"),
+            allowed: &|_| false,
+            built: true,
+        };
+        let mut ours: Vec<String> = slot_dirs(&lockfile, Path::new("/p"), &builds)
             .into_values()
             .collect();
         ours.sort();

@@ -675,7 +675,13 @@ pub fn run(
     }
 
     if config.settings.enable_global_virtual_store == Some(true) && !hoisted {
-        global_slots::place_in_global_store(&mut install_plan, &lockfile, &config, &store)?;
+        global_slots::place_in_global_store(
+            &mut install_plan,
+            &lockfile,
+            &config,
+            &store,
+            host.node_version.as_deref(),
+        )?;
     }
     tack_fs::phase_timer::mark("plan");
     store.ensure_root()?;
