@@ -1039,6 +1039,59 @@ fn the_side_effects_cache_key_hashes_a_cycle_like_pnpm() {
     assert_eq!(log(&project), built, "tack built again:\n{}", text(&out));
 }
 
+/// A build from a tarball URL (not the registry's own, so it stays a tarball entry) and one
+/// from a git clone: pnpm 12.21 hashes their ids with `name@` for the side-effects key, and the
+/// git one with the object-hash of its resolution after it; tack finds both cached builds.
+/// (tack dropped `name@` and hashed a git package as `:undefined`, and built both again.)
+#[test]
+fn the_side_effects_cache_keys_of_tarball_url_and_git_packages_are_pnpm_12s() {
+    let registry = registry::start();
+    let repo = tempfile::tempdir().unwrap();
+    let script = "node -e \"const fs = require('fs'); fs.writeFileSync('built.txt', 'x'); \
+                  fs.appendFileSync(process.env.INIT_CWD + '/build-log.txt', 'gd\\\\n')\"";
+    fs_err::write(
+        repo.path().join("package.json"),
+        json!({"name": "gd", "version": "1.0.0", "scripts": {"postinstall": script}}).to_string(),
+    )
+    .unwrap();
+    for args in [&["init", "-q"][..], &["add", "-A"], &["commit", "-qm", "x"]] {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .expect("run git");
+        assert_success(&out, &format!("git {args:?}"));
+    }
+    let tarball = format!(
+        "{}tack-build-dep/-/tack-build-dep-1.0.0.tgz",
+        registry.url().replace("127.0.0.1", "localhost")
+    );
+    let project = resolved(
+        &registry.url(),
+        json!({"name": "p", "version": "1.0.0", "dependencies": {
+            "tack-build-dep": tarball,
+            "gd": format!("git+file://{}", repo.path().display()),
+        }}),
+        "dangerouslyAllowAllBuilds: true\n",
+    );
+    let lockfile = read(&project, "pnpm-lock.yaml");
+    assert!(lockfile.contains("tack-build-dep@http"), "{lockfile}");
+    assert_success(
+        &project.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
+    );
+    let built = log(&project);
+    assert!(
+        built.contains("tack-build-dep postinstall") && built.contains("gd"),
+        "{built}"
+    );
+    clear_node_modules(&project);
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&out, "tack install on pnpm's store");
+    assert_eq!(log(&project), built, "tack built again:\n{}", text(&out));
+}
+
 const GYP_DIR: &str = "node_modules/tack-gyp-addon";
 
 /// The prefix of the `node` on PATH (two levels above its real path), whose `include/node`

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use indexmap::IndexMap;
+use tack_build::side_effects::{hash_object, HashValue};
 use tack_build::{
     apply_side_effects, build_dependencies, calc_dep_state, check_unused_patches, engine_name,
     full_pkg_id, ignored_builds_error, run_project_scripts, BuildError, BuildEvent, BuildGraph,
@@ -22,7 +23,7 @@ use tack_config::Config;
 use tack_linker::{
     read_modules_yaml, write_modules_yaml, ChildTarget, ImportOutcome, PlannedImporter,
 };
-use tack_lockfile::{parse_dep_path, Lockfile};
+use tack_lockfile::{parse_dep_path, Lockfile, Resolution};
 use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir, StoreIndex};
 
 use super::plan::{InstallPlan, Source};
@@ -719,10 +720,10 @@ fn dep_state_graph(lockfile: &Lockfile, plan: &InstallPlan) -> DepStateGraph {
         let Some(snapshot) = lockfile.snapshots.get(dep_path) else {
             continue;
         };
-        let integrity = lockfile
-            .package(dep_path)
-            .and_then(|info| info.resolution.integrity())
-            .unwrap_or("undefined");
+        let content = lockfile.package(dep_path).map_or_else(
+            || "undefined".to_string(),
+            |info| content_id(&info.resolution),
+        );
         let children = snapshot
             .dependencies
             .iter()
@@ -734,7 +735,7 @@ fn dep_state_graph(lockfile: &Lockfile, plan: &InstallPlan) -> DepStateGraph {
         graph.insert(
             dep_path.to_string(),
             DepStateNode {
-                full_pkg_id: full_pkg_id(&pkg_id_with_patch_hash(dep_path), integrity),
+                full_pkg_id: full_pkg_id(&pkg_id_with_patch_hash(dep_path), &content),
                 children,
             },
         );
@@ -742,20 +743,44 @@ fn dep_state_graph(lockfile: &Lockfile, plan: &InstallPlan) -> DepStateGraph {
     graph
 }
 
-/// pnpm's `getPkgIdWithPatchHash`: the dep path without its peers suffix (the patch suffix
-/// stays), and without `name@` for non-registry versions.
+/// The package id the side-effects key hashes: the dep path without its peers suffix (the
+/// patch suffix stays). pnpm 12.21 keeps `name@` for a tarball URL or a git dependency too
+/// (`tack-build-dep@http://…/tack-build-dep-1.0.0.tgz`, observed in its hashed strings), where
+/// older pnpm dropped it.
 fn pkg_id_with_patch_hash(dep_path: &str) -> String {
     let parts = parse_dep_path(dep_path);
     let mut id = format!("{}@{}", parts.name, parts.version);
     if let Some(hash) = parts.patch_hash {
         id.push_str(&format!("(patch_hash={hash})"));
     }
-    if id.contains(':') {
-        if let Some(at) = id.get(1..).and_then(|rest| rest.find('@')) {
-            id = id[at + 2..].to_string();
-        }
-    }
     id
+}
+
+/// What follows the id in the side-effects key's hash: the integrity, or for a git resolution
+/// the object-hash of its lockfile fields, as pnpm 12.21 hashes it (observed:
+/// `{commit, repo, type: git}`).
+fn content_id(resolution: &Resolution) -> String {
+    let field = |key: &str, value: &str| (key.to_string(), HashValue::Str(value.to_string()));
+    let fields = match resolution {
+        Resolution::Registry { integrity }
+        | Resolution::Tarball {
+            integrity: Some(integrity),
+            ..
+        } => return integrity.clone(),
+        Resolution::Git { repo, commit, path } => {
+            let mut fields = vec![
+                field("commit", commit),
+                field("repo", repo),
+                field("type", "git"),
+            ];
+            fields.extend(path.as_deref().map(|path| field("path", path)));
+            fields
+        }
+        // Not observed from pnpm 12.21 (a tarball without an integrity, a directory, other
+        // kinds): what older pnpm hashed.
+        _ => return "undefined".to_string(),
+    };
+    hash_object(&HashValue::Object(fields))
 }
 
 /// The row's `requiresBuild`, or pnpm's rule applied to its manifest and files.
