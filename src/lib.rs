@@ -3,6 +3,7 @@
 //! and snapshots `node_modules` trees so two installs can be compared path by path.
 
 pub mod conformance;
+pub mod git;
 pub mod hostile;
 pub mod kill;
 pub mod project;

@@ -1055,13 +1055,7 @@ fn the_side_effects_cache_keys_of_tarball_url_and_git_packages_are_pnpm_12s() {
     )
     .unwrap();
     for args in [&["init", "-q"][..], &["add", "-A"], &["commit", "-qm", "x"]] {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .expect("run git");
-        assert_success(&out, &format!("git {args:?}"));
+        tack_suite::git::git_in(repo.path(), args);
     }
     let tarball = format!(
         "{}tack-build-dep/-/tack-build-dep-1.0.0.tgz",

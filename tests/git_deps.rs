@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use tack_suite::conformance::{
     clone_inputs, comparable_output, normalized_modules_yaml, project_tree,
 };
+use tack_suite::git::git_in;
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::{registry, tree};
 use tack_test_registry::{pack_tarball, sha512_integrity, TestRegistry};
@@ -291,20 +292,6 @@ fn git_repo(dir: &Path, files: &[(&str, &str, u32)]) -> String {
     git_in(dir, &["add", "-A", "-f"]);
     git_in(dir, &["commit", "-qm", "x"]);
     git_in(dir, &["rev-parse", "HEAD"])
-}
-
-/// Runs `git <args>` in `dir` (with a committer, and `file` submodules allowed for making
-/// them); returns its trimmed stdout.
-fn git_in(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
-        .args(["-c", "protocol.file.allow=always"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run git (is it installed?)");
-    assert_success(&out, &format!("git {args:?}"));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// A repository cloned at a commit is installed as pnpm 12 installs it: `.git` gone, a

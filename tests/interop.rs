@@ -123,16 +123,7 @@ fn tack_installs_offline_from_a_store_pnpm_filled() {
 fn git_dependencies_that_cannot_be_fetched_fail_clearly_and_record_nothing() {
     let registry = registry::start();
     let repo = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@localhost"])
-            .args(args)
-            .current_dir(repo.path())
-            .output()
-            .expect("run git");
-        assert_success(&out, &format!("git {args:?}"));
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let git = |args: &[&str]| tack_suite::git::git_in(repo.path(), args);
     fs_err::write(
         repo.path().join("package.json"),
         r#"{"name": "sub", "version": "1.0.0"}"#,

@@ -100,10 +100,7 @@ pub fn slot_hash(deps: &str, inputs: SlotInputs<'_>) -> String {
         None => text.push_str("Null"),
     }
     text.push(',');
-    push_string(&mut text, "deps");
-    text.push(':');
-    push_string(&mut text, deps);
-    text.push(',');
+    push_entry(&mut text, "deps", deps);
     if built {
         push_string(&mut text, "built");
         text.push_str(":bool:true,");
@@ -111,10 +108,7 @@ pub fn slot_hash(deps: &str, inputs: SlotInputs<'_>) -> String {
     // Not observed together with `built` (tack refuses builds of directory dependencies
     // under the global virtual store), so this field's place after it is a guess.
     if let Some(project) = inputs.project {
-        push_string(&mut text, "project");
-        text.push(':');
-        push_string(&mut text, project);
-        text.push(',');
+        push_entry(&mut text, "project", project);
     }
     hex::encode(Sha256::digest(text))
 }
@@ -299,10 +293,7 @@ fn refine(mut colors: Vec<String>, inside: &[Vec<(&str, usize)>]) -> Vec<String>
             .zip(inside)
             .map(|(color, own)| {
                 let mut text = String::from("object:2:");
-                push_string(&mut text, "color");
-                text.push(':');
-                push_string(&mut text, color);
-                text.push(',');
+                push_entry(&mut text, "color", color);
                 push_string(&mut text, "deps");
                 text.push(':');
                 push_member_deps(&mut text, own, &colors);
@@ -340,14 +331,8 @@ fn component_hash(colors: &[String], inside: &[Vec<(&str, usize)>]) -> String {
 /// A cycle member's dependency hash: `{component, member: <its colour>}`.
 fn member_hash(component: &str, color: &str) -> String {
     let mut text = String::from("object:2:");
-    push_string(&mut text, "component");
-    text.push(':');
-    push_string(&mut text, component);
-    text.push(',');
-    push_string(&mut text, "member");
-    text.push(':');
-    push_string(&mut text, color);
-    text.push(',');
+    push_entry(&mut text, "component", component);
+    push_entry(&mut text, "member", color);
     base64_sha256(&text)
 }
 
@@ -355,10 +340,7 @@ fn member_hash(component: &str, color: &str) -> String {
 fn push_member_deps(text: &mut String, own: &[(&str, usize)], colors: &[String]) {
     text.push_str(&format!("object:{}:", own.len()));
     for &(alias, position) in own {
-        push_string(text, alias);
-        text.push(':');
-        push_string(text, &colors[position]);
-        text.push(',');
+        push_entry(text, alias, &colors[position]);
     }
 }
 
@@ -373,17 +355,19 @@ fn dependency_hash_of(id: &str, deps: &[(&str, String)]) -> String {
     push_string(&mut text, "deps");
     text.push_str(&format!(":object:{}:", deps.len()));
     for (alias, hash) in deps {
-        push_string(&mut text, alias);
-        text.push(':');
-        push_string(&mut text, hash);
-        text.push(',');
+        push_entry(&mut text, alias, hash);
     }
     text.push(',');
-    push_string(&mut text, "id");
-    text.push(':');
-    push_string(&mut text, id);
-    text.push(',');
+    push_entry(&mut text, "id", id);
     base64_sha256(&text)
+}
+
+/// One `key: value` entry of an object whose value is a string.
+fn push_entry(text: &mut String, key: &str, value: &str) {
+    push_string(text, key);
+    text.push(':');
+    push_string(text, value);
+    text.push(',');
 }
 
 /// object-hash's serialisation of a string: `string:<UTF-16 length>:<text>`.
