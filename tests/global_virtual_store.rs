@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tack_suite::conformance::{
-    assert_basic_fixture_runs, install_both, normalized_modules_yaml, prepare, project_tree,
-    publish,
+    assert_basic_fixture_runs, clone_inputs, install_both, normalized_modules_yaml, prepare,
+    project_tree, publish,
 };
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::tree::{self, Entry, Tree};
@@ -305,11 +305,378 @@ fn packages_allowed_to_build_get_pnpm_12s_slots_when_scripts_are_ignored() {
     );
 }
 
+/// A project with dependencies allowed to build: a dependency whose `postinstall` rewrites
+/// a file and one whose dependent's `install` checks it was built first, and a bin whose
+/// target the build replaces.
+fn gvs_builds_project(registry_url: &str) -> TestProject {
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &json!({
+                "name": "gvs-builds", "version": "1.0.0",
+                "dependencies": {
+                    "tack-build-parent": "1.0.0", "tack-build-bin": "1.0.0", "is-odd": "^3.0.1"
+                }
+            })
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={registry_url}\n"))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  \
+             tack-build-dep: true\n  tack-build-parent: true\n  tack-build-bin: true\n",
+        );
+    reference.lock_with_pnpm();
+    reference
+}
+
+const BUILT_SLOTS: [&str; 3] = [
+    "<links>/@/tack-build-dep/1.0.0/",
+    "<links>/@/tack-build-parent/1.0.0/",
+    "<links>/@/tack-build-bin/1.0.0/",
+];
+
+/// What an install printed of its scripts, sorted (packages of one chunk build side by
+/// side), each install's staging directory name replaced.
+fn script_lines(stdout: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with(".../"))
+        .map(without_stage_names)
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Packages allowed to build are built in a staging directory inside their slot
+/// (`<slot>/node_modules/.pnpm-<8 hex>`, named in the script output) and moved to their
+/// package directory once built, dependencies first, as pnpm 12.21 builds them: the same
+/// slots, built files and shims, and nothing left staged.
 #[test]
-fn a_package_to_build_is_refused_before_anything_is_written() {
+fn packages_allowed_to_build_are_built_in_their_slots_as_pnpm_12_builds_them() {
     let registry = registry::start();
-    let project = gvs_project(&registry.url());
-    project.add_settings("allowBuilds:\n  is-odd: true\n");
+    let reference = gvs_builds_project(&registry.url());
+    let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
+    let by_tack = tack.tack(&["install", "--frozen-lockfile"]);
+    assert_success(&by_tack, "tack install");
+    let by_pnpm = pnpm.pnpm(&["install", "--frozen-lockfile", "--reporter", "append-only"]);
+    assert_success(&by_pnpm, "pnpm install");
+    assert_same_global_store(&pnpm, &tack, &BUILT_SLOTS);
+    assert_eq!(
+        fs_err::read_to_string(tack.dir().join("build-log.txt")).expect("the build log"),
+        "tack-build-dep preinstall\ntack-build-dep postinstall\ntack-build-parent install\n"
+    );
+    assert_eq!(script_lines(&by_tack.stdout), script_lines(&by_pnpm.stdout));
+    assert!(
+        script_lines(&by_tack.stdout)
+            .contains(&".../node_modules/.pnpm-<stage> postinstall$ node build.js".to_string()),
+        "{}",
+        String::from_utf8_lossy(&by_tack.stdout)
+    );
+    let built = slot_package_dir(&tack, "tack-build-dep", "1.0.0");
+    assert_eq!(
+        fs_err::read_to_string(built.join("index.js")).expect("the built index.js"),
+        "module.exports = 'built';\n"
+    );
+    let run = std::process::Command::new(tack.dir().join("node_modules/.bin/tack-build-bin"))
+        .output()
+        .expect("run the built bin");
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "native-tool\n");
+}
+
+/// Each tool takes the other's built slots as built: offline, over slots pnpm 12 built, tack
+/// runs no script and links no file again; over slots tack built, pnpm 12 finds the build
+/// tack cached for the package whose build changed files and installs a project that runs.
+#[test]
+fn each_tool_takes_the_builds_the_other_placed_in_the_slots() {
+    let registry = registry::start();
+    for (first, second) in [("pnpm", "tack"), ("tack", "pnpm")] {
+        let project = clone_inputs(&gvs_builds_project(&registry.url()));
+        assert_success(
+            &project.run_tool(first, &["install", "--frozen-lockfile"]),
+            &format!("{first} install"),
+        );
+        let linked = change_times(&links_dir(&project));
+        if second == "tack" {
+            // The project's own record then lists the builds as pending (an install with
+            // scripts ignored, into slots named without `built`): that must not send tack
+            // to build again in slots that are built.
+            let out = project.tack(&[
+                "install",
+                "--frozen-lockfile",
+                "--offline",
+                "--ignore-scripts",
+            ]);
+            assert_success(&out, "tack install --ignore-scripts");
+            let bin = project.dir().join("node_modules/.bin/tack-build-bin");
+            let run = std::process::Command::new(&bin)
+                .output()
+                .expect("run the bin");
+            assert_eq!(
+                String::from_utf8_lossy(&run.stdout),
+                "js-launcher\n",
+                "the project's shim still names the built slot"
+            );
+            let tool = project.dir().join("node_modules/tack-build-bin/bin/tool");
+            assert_ne!(
+                fs_err::read_to_string(&tool).expect("the bin's target"),
+                "echo native-tool\n",
+                "the project still links the built slot"
+            );
+            // Edited since: the next install takes the full path, not "Already up to date".
+            project.add_settings("# edited\n");
+        } else {
+            fs_err::rename(
+                project.dir().join("node_modules"),
+                project.root().join("node_modules-aside"),
+            )
+            .expect("move node_modules aside");
+        }
+        let log = project.dir().join("build-log.txt");
+        fs_err::remove_file(&log).expect("remove the build log");
+        registry.clear_requests();
+        let out = project.run_tool(second, &["install", "--frozen-lockfile", "--offline"]);
+        assert_success(&out, &format!("{second} install over {first}'s slots"));
+        assert!(registry.requests().is_empty(), "{second} fetched");
+        let run =
+            std::process::Command::new(project.dir().join("node_modules/.bin/tack-build-bin"))
+                .output()
+                .expect("run the built bin");
+        assert_eq!(String::from_utf8_lossy(&run.stdout), "native-tool\n");
+        // The slot the project links (the store may hold the unbuilt one too).
+        let built = fs_err::canonicalize(
+            project
+                .dir()
+                .join("node_modules/.pnpm/node_modules/tack-build-dep"),
+        )
+        .expect("the hoisted tack-build-dep");
+        assert!(built.join("built.txt").is_file(), "{second} after {first}");
+        if second == "tack" {
+            assert!(!log.exists(), "tack ran scripts over built slots");
+            let now = change_times(&links_dir(&project));
+            let again: Vec<_> = linked
+                .iter()
+                .filter(|(path, time)| now.get(*path) != Some(time))
+                .collect();
+            assert!(
+                again.is_empty(),
+                "tack linked files of pnpm's slots again: {again:?}"
+            );
+        } else {
+            // pnpm 12 builds again, beside the package directory, a package whose build
+            // changed no file (its side-effects cache has nothing to restore), but not
+            // tack-build-dep, whose build tack cached.
+            let log = fs_err::read_to_string(&log).unwrap_or_default();
+            assert!(
+                !log.contains("tack-build-dep"),
+                "pnpm built it again: {log}"
+            );
+        }
+        let staged: Vec<_> = tack_suite::tree::snapshot(&links_dir(&project), &|_| false)
+            .into_keys()
+            .filter(|path| path.contains("/.pnpm-"))
+            .collect();
+        assert!(staged.is_empty(), "{second} after {first}: {staged:?}");
+    }
+}
+
+/// A build that fails in a shared slot leaves neither its staging directory nor a package
+/// directory there (another project would take one for built); the next install imports
+/// and builds the package again.
+#[test]
+fn a_failed_build_leaves_nothing_in_its_slot() {
+    let registry = registry::start();
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &json!({"name": "gvs-fail", "version": "1.0.0",
+                    "dependencies": {"tack-build-fail": "1.0.0"}})
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  \
+             tack-build-fail: true\n",
+        );
+    reference.lock_with_pnpm();
+    let project = clone_inputs(&reference);
+    for attempt in 0..2 {
+        let out = project.tack(&["install", "--frozen-lockfile"]);
+        assert!(!out.status.success(), "attempt {attempt}: tack installed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("tack-build-fail: about to fail"),
+            "attempt {attempt}: the script did not run: {stdout}"
+        );
+        let slot_modules = fs_err::read_dir(links_dir(&project).join("@/tack-build-fail/1.0.0"))
+            .expect("the package's slots")
+            .map(|slot| slot.expect("slot").path().join("node_modules"))
+            .collect::<Vec<_>>();
+        assert_eq!(slot_modules.len(), 1);
+        let left: Vec<_> = fs_err::read_dir(&slot_modules[0])
+            .expect("the slot's node_modules")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "attempt {attempt}: left in the slot: {left:?}"
+        );
+    }
+}
+
+/// Two projects build the same slots at the same moment, each in its own staging
+/// directory: both succeed, each slot holds one built package, and nothing is left staged.
+#[test]
+fn concurrent_installs_build_a_shared_slot_once_each_and_keep_one() {
+    let registry = registry::start();
+    let reference = gvs_builds_project(&registry.url());
+    for round in 0..2 {
+        let store = TestProject::new();
+        let projects: Vec<TestProject> = (0..2).map(|_| clone_inputs(&reference)).collect();
+        let children: Vec<_> = projects
+            .iter()
+            .map(|project| {
+                project
+                    .command(&tack_suite::tack_bin())
+                    .args(["install", "--frozen-lockfile", "--store-dir"])
+                    .arg(store.store())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("start tack")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("wait for tack");
+            assert_success(&out, &format!("round {round}: a concurrent install"));
+        }
+        let links = store.store().join("v11/links");
+        let tree = tack_suite::tree::snapshot(&links, &|_| false);
+        let staged: Vec<_> = tree.keys().filter(|p| p.contains("/.pnpm-")).collect();
+        assert!(staged.is_empty(), "round {round}: {staged:?}");
+        for project in &projects {
+            let run =
+                std::process::Command::new(project.dir().join("node_modules/.bin/tack-build-bin"))
+                    .output()
+                    .expect("run the built bin");
+            assert_eq!(String::from_utf8_lossy(&run.stdout), "native-tool\n");
+        }
+        let built = fs_err::read_dir(links.join("@/tack-build-dep/1.0.0"))
+            .expect("slots")
+            .map(|slot| {
+                slot.expect("slot")
+                    .path()
+                    .join("node_modules/tack-build-dep/built.txt")
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(built.len(), 1, "round {round}: one slot");
+        assert!(built[0].is_file(), "round {round}: not built");
+    }
+}
+
+/// A build in a slot sees the environment pnpm 12 gives it: the staging directory as its
+/// package directory (`PNPM_SCRIPT_SRC_DIR`, `npm_package_json`, `TMPDIR`), the `.bin`
+/// chain from there, and `NODE_PATH` naming the project's hoisted packages, which a slot
+/// outside the project cannot reach by walking up.
+#[test]
+fn a_build_in_a_slot_sees_pnpm_12s_environment() {
+    let registry = registry::start();
+    publish(
+        &registry,
+        "gvs-env-dump",
+        "1.0.0",
+        json!({"scripts": {"postinstall": "node -e \"require('fs').writeFileSync(require('path').join(process.env.INIT_CWD, 'env.json'), JSON.stringify(process.env))\""}}),
+    );
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &json!({"name": "gvs-env", "version": "1.0.0",
+                    "dependencies": {"gvs-env-dump": "1.0.0", "is-odd": "^3.0.1"}})
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  gvs-env-dump: true\n",
+        );
+    reference.lock_with_pnpm();
+    let (tack, pnpm) = install_both(&reference);
+    let env_of = |project: &TestProject| -> BTreeMap<String, String> {
+        let text = fs_err::read_to_string(project.dir().join("env.json")).expect("env.json");
+        let env: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).expect("the dumped environment");
+        let root = project.root().to_string_lossy().into_owned();
+        [
+            "PATH",
+            "NODE_PATH",
+            "INIT_CWD",
+            "PNPM_SCRIPT_SRC_DIR",
+            "npm_package_json",
+            "TMPDIR",
+        ]
+        .into_iter()
+        .map(|key| {
+            let value = env.get(key).and_then(|v| v.as_str()).unwrap_or("<unset>");
+            // PATH goes on with the runner's own directories: up to the project's `.bin`.
+            let value = match key {
+                "PATH" => value
+                    .split(':')
+                    .take_while(|dir| !dir.ends_with("/project/node_modules/.bin"))
+                    .filter(|dir| !dir.contains("node-gyp-bin"))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+                _ => value.to_string(),
+            };
+            (
+                key.to_string(),
+                without_stage_names(&value.replace(&root, "<root>")),
+            )
+        })
+        .collect()
+    };
+    assert_eq!(env_of(&tack), env_of(&pnpm));
+}
+
+/// `text` with each `/.pnpm-<8 hex>` (an install's staging directory) as `/.pnpm-<stage>`.
+fn without_stage_names(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("/.pnpm-") {
+        let (head, tail) = rest.split_at(at + "/.pnpm-".len());
+        out.push_str(head);
+        let hex = tail
+            .get(..8)
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        if hex {
+            out.push_str("<stage>");
+            rest = &tail[8..];
+        } else {
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A package is refused, before anything is written, when tack cannot yet place it in the
+/// global virtual store as pnpm 12 does: here a patched one.
+#[test]
+fn a_patched_package_is_refused_before_anything_is_written() {
+    let registry = registry::start();
+    let resolver = gvs_project(&registry.url());
+    resolver
+        .add_settings("patchedDependencies:\n  is-odd@3.0.1: patches/is-odd@3.0.1.patch\n")
+        .write(
+            "patches/is-odd@3.0.1.patch",
+            tack_suite::conformance::IS_ODD_PATCH,
+        );
+    let out = resolver.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]);
+    assert_success(&out, "pnpm install (resolving a patch)");
+    let project = clone_inputs(&resolver);
     registry.clear_requests();
     let out = project.tack(&["install", "--frozen-lockfile"]);
     assert!(!out.status.success(), "tack installed");
@@ -318,7 +685,7 @@ fn a_package_to_build_is_refused_before_anything_is_written() {
         "ERR_TACK_UNSUPPORTED_SETTING",
         "enableGlobalVirtualStore",
         "is-odd@3.0.1",
-        "allowBuilds",
+        "patchedDependencies",
     ] {
         assert!(stderr.contains(want), "no {want:?} in {stderr}");
     }

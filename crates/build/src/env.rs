@@ -60,6 +60,10 @@ pub struct ScriptEnv {
     pub unsafe_perm: bool,
     /// `scriptShell`: the shell scripts run in (`<shell> -c <script>`), `sh` when unset.
     pub script_shell: Option<String>,
+    /// `NODE_PATH` for dependency scripts: under the global virtual store a package is
+    /// built in a slot outside the project, from which walking up never reaches the
+    /// project's hoisted packages, so pnpm 12 names them here.
+    pub dependency_node_path: Option<OsString>,
 }
 
 impl ScriptEnv {
@@ -96,6 +100,7 @@ impl ScriptEnv {
             // SAFETY: geteuid has no preconditions and cannot fail.
             unsafe_perm: unsafe { libc::geteuid() } != 0,
             script_shell: None,
+            dependency_node_path: None,
         }
     }
 
@@ -177,6 +182,9 @@ impl ScriptEnv {
         }
         if let Some(tmp) = self.tmp_dir_for(pkg_dir) {
             vars.push(("TMPDIR".into(), tmp.into_os_string()));
+        }
+        if let (ScriptOf::Dependency, Some(node_path)) = (of, &self.dependency_node_path) {
+            vars.push(("NODE_PATH".into(), node_path.clone()));
         }
         for (k, v) in &self.extra_env {
             vars.push((k.clone(), v.into()));

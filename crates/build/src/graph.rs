@@ -67,6 +67,9 @@ pub struct BuildNode {
     pub gypfile: Option<bool>,
     /// Already built (its side-effects cache entry was imported): nothing to do.
     pub is_built: bool,
+    /// Where the package goes once built, when `dir` is a staging directory beside it (a
+    /// slot of the global virtual store, see [`crate::stage`]).
+    pub publish_to: Option<PathBuf>,
 }
 
 /// The whole graph, keyed by dep path, with the importers' direct dependencies as roots.

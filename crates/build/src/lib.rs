@@ -20,6 +20,7 @@ pub mod project;
 pub mod runner;
 mod script;
 pub mod side_effects;
+pub mod stage;
 
 pub use env::{ScriptEnv, ScriptOf};
 pub use error::{BuildError, ScriptFailure};

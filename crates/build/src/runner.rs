@@ -147,8 +147,38 @@ fn run_chunk(
     .collect()
 }
 
-/// Patch and build one package.
+/// Patch and build one package; one built in a staging directory is then moved to its
+/// package directory, or removed when the build failed (see [`crate::stage`]).
 fn build_one(
+    node: &BuildNode,
+    opts: &BuildOptions<'_>,
+    reporter: &Reporter<'_>,
+) -> Result<Outcome, BuildError> {
+    let result = build_in_dir(node, opts, reporter);
+    let Some(pkg_dir) = &node.publish_to else {
+        return result;
+    };
+    let published = result.and_then(|outcome| {
+        crate::stage::publish(&node.dir, pkg_dir)
+            .map_err(|e| BuildError::io("move the built package into place from", &node.dir, e))?;
+        Ok(outcome)
+    });
+    match published {
+        Ok(mut outcome) => {
+            if let Some(built) = &mut outcome.built {
+                built.dir = pkg_dir.clone();
+            }
+            Ok(outcome)
+        }
+        Err(e) => {
+            crate::stage::discard(&node.dir);
+            Err(e)
+        }
+    }
+}
+
+/// Patch and build one package in `node.dir`.
+fn build_in_dir(
     node: &BuildNode,
     opts: &BuildOptions<'_>,
     reporter: &Reporter<'_>,

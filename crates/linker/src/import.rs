@@ -406,6 +406,59 @@ pub fn import_package_at(
     Ok(outcome)
 }
 
+/// The staging directory named `stage` (`.pnpm-<8 hex>`) in the slot of `pkg`:
+/// `<virtual_store_dir>/<dir>/node_modules/<stage>`, beside the package directory.
+pub fn build_stage_dir(virtual_store_dir: &Path, pkg: &PlannedPackage, stage: &str) -> PathBuf {
+    virtual_store_dir
+        .join(&pkg.dir_name)
+        .join("node_modules")
+        .join(stage)
+}
+
+/// Imports `pkg`, which this install will build in a shared slot, into the staging
+/// directory `stage` of its slot ([`build_stage_dir`]) rather than its package directory:
+/// the build step moves it there once its scripts succeed (`tack_build::stage`), as pnpm 12
+/// builds in the global virtual store, so that no other install ever finds the package
+/// directory unbuilt. A complete package directory is a finished build (nothing else puts
+/// one in such a slot) and is reused as it is.
+pub fn import_package_staged(
+    pkg: &PlannedPackage,
+    files: FilesFrom<'_>,
+    force_copy: bool,
+    virtual_store_dir: &Path,
+    stage: &str,
+    importer: &PackageImporter,
+) -> Result<ImportOutcome, LinkError> {
+    check_package_name(&pkg.dep_path, "name", &pkg.name)?;
+    check_rel_path(&pkg.dep_path, "virtual store dir name", &pkg.dir_name)?;
+    check_rel_path(&pkg.dep_path, "staging directory name", stage)?;
+    let marker = package_dir_in(virtual_store_dir, pkg).join(COMPLETION_MARKER);
+    match std::fs::symlink_metadata(&marker) {
+        Ok(meta) if meta.is_file() => return Ok(ImportOutcome::Reused),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LinkError::io("stat", marker, &pkg.dep_path, e)),
+    }
+    let stage_dir = build_stage_dir(virtual_store_dir, pkg, stage);
+    // Left by an earlier attempt of this install (a store file that failed verification
+    // sends the package back to be fetched): start over.
+    remove_if_present(&stage_dir, &pkg.dep_path)?;
+    if let Some(modules) = stage_dir.parent() {
+        std::fs::create_dir_all(modules)
+            .map_err(|e| LinkError::io("create directory", modules, &pkg.dep_path, e))?;
+    }
+    // The staging directory is filled as a directory of its own (a hoisted package's
+    // directory is one): created here, its files placed, the marker last.
+    import_package_at(
+        pkg,
+        files,
+        force_copy,
+        PackageHome::Hoisted(&stage_dir),
+        importer,
+    )?;
+    Ok(ImportOutcome::Imported)
+}
+
 /// Empties the hoisted package directory `dir` but for its `node_modules`, where the
 /// packages placed below it live. `Ok(true)` when anything was removed. A symlink or a file
 /// at `dir` is removed itself: nothing is ever removed through a link.

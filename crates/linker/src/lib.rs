@@ -27,9 +27,9 @@ pub use early_bins::EarlyBins;
 pub use error::LinkError;
 pub use hoist::{compute_hoisting, HoistKind, Hoisted};
 pub use import::{
-    clear_except_modules, create_fresh_package_dir, create_fresh_package_dir_at, import_package,
-    import_package_at, import_package_from, FilesFrom, ImportOutcome, PackageImporter, StoreFile,
-    COMPLETION_MARKER,
+    build_stage_dir, clear_except_modules, create_fresh_package_dir, create_fresh_package_dir_at,
+    import_package, import_package_at, import_package_from, import_package_staged, FilesFrom,
+    ImportOutcome, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 pub use link::{
     finish, import_all, link, link_top_level, modules_yaml_for, relink_bins, ImportSummary,

@@ -194,7 +194,10 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
         || {
             rayon::join(
                 || {
-                    if early.is_some() || trusted {
+                    // A slot of the global virtual store is named by settings as well as by
+                    // the lockfile (scripts ignored or run, the node version): the same
+                    // lockfile may link the project to other slots than last time.
+                    if early.is_some() || trusted && !plan.shared_slots {
                         return Ok(());
                     }
                     link_importers(plan, &index, &hoisted)?;

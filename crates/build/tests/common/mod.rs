@@ -60,6 +60,7 @@ pub fn node(tree: &Tree, name: &str, version: &str, children: &[&str]) -> BuildN
         scripts: LifecycleScripts::default(),
         gypfile: None,
         is_built: false,
+        publish_to: None,
     }
 }
 

@@ -63,6 +63,8 @@ impl Prep {
 struct PkgInfo {
     patch: Option<PatchRef>,
     optional: bool,
+    /// The policy lets it run its scripts in this install.
+    allowed: bool,
 }
 
 /// The build settings and per-package facts of one install.
@@ -99,6 +101,10 @@ pub struct Builds {
     /// Set once a dependency was built or patched in this install: only then can a bin
     /// target have changed since the linker wrote the shims.
     changed_packages: std::sync::atomic::AtomicBool,
+    /// `.pnpm-<8 hex>`: under the global virtual store with scripts on, the staging
+    /// directory each package this install builds is imported into, beside its package
+    /// directory in its shared slot (see `tack_linker::import_package_staged`).
+    stage: Option<String>,
 }
 
 impl Builds {
@@ -138,7 +144,13 @@ impl Builds {
                 .snapshots
                 .get(&pkg.dep_path)
                 .is_some_and(|s| s.optional);
-            pkgs.push(PkgInfo { patch, optional });
+            let allowed = !config.ignore_scripts
+                && policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true);
+            pkgs.push(PkgInfo {
+                patch,
+                optional,
+                allowed,
+            });
         }
         // A patch counts as used when any package of the lockfile has it, installed here or
         // not: pnpm 12 checks for unused patches only when it resolves, and a frozen install
@@ -196,14 +208,21 @@ impl Builds {
             previously_unbuilt,
             previous_policy,
             changed_packages: std::sync::atomic::AtomicBool::new(false),
+            stage: (plan.link.shared_slots && !config.ignore_scripts).then(stage_name),
         })
     }
 
+    /// The staging directory to import package `index` into, when it goes to a shared slot
+    /// and this install builds it there (`force_copy`: imported for a build, not from a
+    /// cached one).
+    pub fn build_stage(&self, index: usize, force_copy: bool) -> Option<&str> {
+        let stage = self.stage.as_deref()?;
+        (force_copy && self.pkgs.get(index)?.allowed).then_some(stage)
+    }
+
     /// Whether the policy lets package `index` run its scripts in this install.
-    fn allowed(&self, plan: &InstallPlan, index: usize) -> bool {
-        let pkg = &plan.link.packages[index];
-        !self.ignore_scripts
-            && self.policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true)
+    fn allowed(&self, index: usize) -> bool {
+        self.pkgs.get(index).is_some_and(|p| p.allowed)
     }
 
     /// The side-effects cache key of package `dep_path`.
@@ -247,7 +266,7 @@ impl Builds {
         let patch = self.pkgs[index].patch.as_ref();
         let mut prep = self.prepare_without_cache(index, requires_build);
         let Some(row) = row else { return Ok(prep) };
-        let allowed = requires_build && self.allowed(plan, index);
+        let allowed = requires_build && self.allowed(index);
         let has_entries = row.side_effects.as_ref().is_some_and(|m| !m.is_empty());
         if !self.side_effects_read || !has_entries || !(allowed || patch.is_some()) {
             return Ok(prep);
@@ -426,7 +445,20 @@ impl Builds {
             if !kept[i] {
                 continue;
             }
-            let dir = plan.link.package_dir(pkg);
+            let reused =
+                materialized.summary.outcomes.get(&pkg.dep_path) == Some(&ImportOutcome::Reused);
+            let prep = materialized.preps.get(i).and_then(Option::as_ref);
+            // Imported into its slot's staging directory, to be moved in once built.
+            let stage = prep
+                .filter(|_| !reused)
+                .and_then(|p| self.build_stage(i, p.force_copy));
+            let (dir, publish_to) = match stage {
+                Some(stage) => (
+                    tack_linker::build_stage_dir(&plan.link.virtual_store_dir, pkg, stage),
+                    Some(plan.link.package_dir(pkg)),
+                ),
+                None => (plan.link.package_dir(pkg), None),
+            };
             // Only the packages kept here need their manifest: the rows are otherwise
             // decoded without it (and kept whole only for those built or patched; the
             // manifest of one above them is read from its package).
@@ -438,10 +470,11 @@ impl Builds {
                 .map(std::borrow::Cow::Borrowed)
                 .or_else(|| read_json(&dir.join("package.json")).map(std::borrow::Cow::Owned));
             let requires_build = requires_build[i];
-            let reused =
-                materialized.summary.outcomes.get(&pkg.dep_path) == Some(&ImportOutcome::Reused);
-            let prep = materialized.preps.get(i).and_then(Option::as_ref);
-            let (is_built, patch) = if reused {
+            let (is_built, patch) = if reused && self.stage.is_some() && self.allowed(i) {
+                // A shared slot's package dir appears only once its build is done (see
+                // `tack_build::stage`), whichever install or tool made it.
+                (true, None)
+            } else if reused {
                 // A dir left by the last complete install: built and patched then, unless
                 // that install ignored or deferred its build.
                 let revoked = requires_build
@@ -491,6 +524,7 @@ impl Builds {
                         .and_then(|m| m.get("gypfile"))
                         .and_then(|v| v.as_bool()),
                     is_built,
+                    publish_to,
                 },
             );
         }
@@ -550,6 +584,12 @@ impl Builds {
             .filter(|s| !s.is_empty());
         if let Some(unsafe_perm) = config.settings.unsafe_perm {
             env.unsafe_perm = unsafe_perm;
+        }
+        if plan.link.shared_slots {
+            // `<root>/node_modules/.pnpm/node_modules` (the hoisted packages), then
+            // `<root>/node_modules`, as pnpm 12 sets it for a build in a slot.
+            let dirs = [plan.link.hidden_modules_dir(), plan.link.root_modules_dir()];
+            env.dependency_node_path = std::env::join_paths(dirs).ok();
         }
         add_node_gyp(&mut env);
         env
@@ -827,6 +867,16 @@ fn bundled_node_gyp_bin() -> Option<PathBuf> {
         let gyp = dir.parent()?.join("lib/node_modules/npm/bin/node-gyp-bin");
         gyp.is_dir().then_some(gyp)
     })
+}
+
+/// A staging directory name of pnpm's form, `.pnpm-<8 hex>`, new for each install: two
+/// installs building the same slot at once never share one.
+fn stage_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // `RandomState` is seeded from the system's random source once per process.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!(".pnpm-{:08x}", hasher.finish() as u32)
 }
 
 /// Remove the no-op gate's marker list, so the next install takes the full path (after a

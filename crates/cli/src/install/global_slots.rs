@@ -5,8 +5,10 @@
 //!
 //! The name must be pnpm's own, so that a store shared by pnpm and tack holds one slot per
 //! package graph; the hash is [`tack_store_dir::slot_hash`]'s, over the whole lockfile's
-//! snapshots (whatever is installed on this host). What tack cannot yet place there as pnpm
-//! 12 does is refused before anything is written (see `plans/global-virtual-store.md`).
+//! snapshots (whatever is installed on this host). A package built there is built in a
+//! staging directory of its slot and moved in once built (`tack_build::stage`). What tack
+//! cannot yet place there as pnpm 12 does is refused before anything is written (see
+//! `plans/global-virtual-store.md`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -23,12 +25,10 @@ use super::plan::{InstallPlan, Source};
 use crate::error::CliError;
 
 /// Moves the packages of `plan` (the isolated layout) into their slots in `store`'s global
-/// virtual store. Refused, naming the package, for one that pnpm 12 would build or patch in
-/// its slot (pnpm builds it in a staging directory inside the slot, which tack does not do
-/// yet; with scripts ignored nothing is built, and the package is placed), and for a
-/// directory dependency (`file:`, an injected workspace project), whose slot pnpm names by
-/// the project as well. `node_version` is the version builds would run under (it names the
-/// slots of packages allowed to build).
+/// virtual store. Refused, naming the package, for one that pnpm 12 would patch in its slot,
+/// and for a directory dependency (`file:`, an injected workspace project), whose slot pnpm
+/// names by the project as well. `node_version` is the version builds run under (it names
+/// the slots of packages allowed to build).
 pub fn place_in_global_store(
     plan: &mut InstallPlan,
     lockfile: &Lockfile,
@@ -47,10 +47,6 @@ pub fn place_in_global_store(
             "is a directory dependency (`file:` or an injected workspace project)"
         } else if pkg.dep_path.contains("(patch_hash=") {
             "is patched (patchedDependencies)"
-        } else if !config.ignore_scripts
-            && policy.allows(&pkg.dep_path, &pkg.name, &pkg.version) == Some(true)
-        {
-            "is allowed to run its build scripts (allowBuilds)"
         } else {
             continue;
         };

@@ -239,6 +239,8 @@ struct SlotFiller {
     early_bins: Option<Arc<EarlyBins>>,
     /// The hoisted layout's further directories, made as their packages come in place.
     further_dirs: Option<Arc<FurtherDirs>>,
+    /// Which packages are imported into a staging directory to be built there.
+    builds: Arc<Builds>,
 }
 
 impl SlotFiller {
@@ -271,16 +273,28 @@ impl SlotFiller {
         built_here: bool,
     ) -> Result<ImportOutcome, CliError> {
         let link = &plan.link;
-        if built_here && !plan.recorded.get(i).copied().unwrap_or(false) {
+        // A shared slot's package is never built in its directory (see
+        // `tack_build::stage`): a complete one there is whole, and another project's.
+        if built_here && !link.shared_slots && !plan.recorded.get(i).copied().unwrap_or(false) {
             forget_marker(link, i);
         }
-        let outcome = import_package_at(
-            &link.packages[i],
-            files,
-            force_copy,
-            link.home(i),
-            &self.importer,
-        )?;
+        let outcome = match self.builds.build_stage(i, force_copy) {
+            Some(stage) => tack_linker::import_package_staged(
+                &link.packages[i],
+                files,
+                force_copy,
+                &link.virtual_store_dir,
+                stage,
+                &self.importer,
+            )?,
+            None => import_package_at(
+                &link.packages[i],
+                files,
+                force_copy,
+                link.home(i),
+                &self.importer,
+            )?,
+        };
         match outcome {
             // The hoisted layout has no child links: Node finds a package's dependencies
             // up the tree.
@@ -582,6 +596,7 @@ pub fn materialize(
                 .is_none()
                 .then(|| Arc::new(EarlyBins::new(link))),
             further_dirs: FurtherDirs::for_plan(link).map(Arc::new),
+            builds: Arc::clone(builds),
         }),
         // Packages hold about 30 files each on average; a little room too many costs
         // less than rehashing as the set grows.
@@ -829,20 +844,23 @@ pub fn materialize(
                 continue;
             };
             downloads += 1;
-            let target = (direct && !builds.is_patched(i)).then(|| {
-                let plan = Arc::clone(plan);
-                DirectTarget::new(move || {
-                    let link = &plan.link;
-                    let created = create_fresh_package_dir_at(&link.packages[i], link.home(i));
-                    // An error here is met again, and reported, by the ordinary import.
-                    let (path, fd) = created.ok().flatten()?;
-                    Some(PackageDir {
-                        path,
-                        fd,
-                        marker: COMPLETION_MARKER,
+            // Not a package this install may build in a shared slot: its package directory
+            // must not appear before its build is done.
+            let target = (direct && !builds.is_patched(i) && builds.build_stage(i, true).is_none())
+                .then(|| {
+                    let plan = Arc::clone(plan);
+                    DirectTarget::new(move || {
+                        let link = &plan.link;
+                        let created = create_fresh_package_dir_at(&link.packages[i], link.home(i));
+                        // An error here is met again, and reported, by the ordinary import.
+                        let (path, fd) = created.ok().flatten()?;
+                        Some(PackageDir {
+                            path,
+                            fd,
+                            marker: COMPLETION_MARKER,
+                        })
                     })
-                })
-            });
+                });
             let pkg = &link.packages[i];
             let request = PackageToFetch {
                 pkg_id: plan.sources[i].package_id.clone(),
