@@ -12,7 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tack_suite::conformance::{
     assert_basic_fixture_runs, clone_inputs, install_both, normalized_modules_yaml, prepare,
-    project_tree, publish,
+    project_tree, publish, publish_with_file,
 };
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::tree::{self, Entry, Tree};
@@ -482,24 +482,31 @@ fn each_tool_takes_the_builds_the_other_placed_in_the_slots() {
 }
 
 /// A build that fails in a shared slot leaves neither its staging directory nor a package
-/// directory there (another project would take one for built); the next install imports
-/// and builds the package again.
+/// directory there (another project would take one for built), nor does the staged
+/// dependent it stopped the install before; the next install imports and builds again.
 #[test]
 fn a_failed_build_leaves_nothing_in_its_slot() {
     let registry = registry::start();
+    publish(
+        &registry,
+        "gvs-fail-parent",
+        "1.0.0",
+        json!({"dependencies": {"tack-build-fail": "1.0.0"},
+               "scripts": {"postinstall": "echo never"}}),
+    );
     let reference = TestProject::new();
     reference
         .write(
             "package.json",
             &json!({"name": "gvs-fail", "version": "1.0.0",
-                    "dependencies": {"tack-build-fail": "1.0.0"}})
+                    "dependencies": {"gvs-fail-parent": "1.0.0"}})
             .to_string(),
         )
         .write(".npmrc", &format!("registry={}\n", registry.url()))
         .write(
             "pnpm-workspace.yaml",
             "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  \
-             tack-build-fail: true\n",
+             tack-build-fail: true\n  gvs-fail-parent: true\n",
         );
     reference.lock_with_pnpm();
     let project = clone_inputs(&reference);
@@ -511,19 +518,23 @@ fn a_failed_build_leaves_nothing_in_its_slot() {
             stdout.contains("tack-build-fail: about to fail"),
             "attempt {attempt}: the script did not run: {stdout}"
         );
-        let slot_modules = fs_err::read_dir(links_dir(&project).join("@/tack-build-fail/1.0.0"))
-            .expect("the package's slots")
-            .map(|slot| slot.expect("slot").path().join("node_modules"))
-            .collect::<Vec<_>>();
-        assert_eq!(slot_modules.len(), 1);
-        let left: Vec<_> = fs_err::read_dir(&slot_modules[0])
-            .expect("the slot's node_modules")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert!(
-            left.is_empty(),
-            "attempt {attempt}: left in the slot: {left:?}"
-        );
+        for name in ["tack-build-fail", "gvs-fail-parent"] {
+            let slots: Vec<_> =
+                fs_err::read_dir(links_dir(&project).join("@").join(name).join("1.0.0"))
+                    .expect("the package's slots")
+                    .map(|slot| slot.expect("slot").path().join("node_modules"))
+                    .collect();
+            assert_eq!(slots.len(), 1);
+            let left: Vec<_> = fs_err::read_dir(&slots[0])
+                .expect("the slot's node_modules")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .filter(|entry| entry == name || entry.starts_with(".pnpm-"))
+                .collect();
+            assert!(
+                left.is_empty(),
+                "attempt {attempt}: left in {name}'s slot: {left:?}"
+            );
+        }
     }
 }
 
@@ -575,6 +586,57 @@ fn concurrent_installs_build_a_shared_slot_once_each_and_keep_one() {
         assert_eq!(built.len(), 1, "round {round}: one slot");
         assert!(built[0].is_file(), "round {round}: not built");
     }
+}
+
+/// A package built in its slot whose install script runs a command of its dependency (as
+/// prebuilt native modules run `node-gyp-build`): the command is on its PATH, in the
+/// staging directory's `.bin`, while it builds, and the package directory appears only
+/// once built, with the `.bin` pnpm 12 gives it.
+#[test]
+fn a_build_in_a_slot_runs_its_dependencys_command_as_pnpm_12_does() {
+    let registry = registry::start();
+    publish_with_file(
+        &registry,
+        "gvs-tool",
+        "1.0.0",
+        json!({"bin": {"gvs-tool": "cli.js"}}),
+        (
+            "cli.js",
+            b"#!/usr/bin/env node\nrequire('fs').writeFileSync('made-by-tool.txt', 'made\\n');\n",
+            0o755,
+        ),
+    );
+    publish(
+        &registry,
+        "gvs-native",
+        "1.0.0",
+        json!({"dependencies": {"gvs-tool": "1.0.0"}, "scripts": {"install": "gvs-tool"}}),
+    );
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            &json!({"name": "gvs-native-user", "version": "1.0.0",
+                    "dependencies": {"gvs-native": "1.0.0"}})
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  gvs-native: true\n",
+        );
+    reference.lock_with_pnpm();
+    let (tack, pnpm) = install_both(&reference);
+    let built = slot_package_dir(&tack, "gvs-native", "1.0.0");
+    assert_eq!(
+        fs_err::read_to_string(built.join("made-by-tool.txt")).expect("the tool's output"),
+        "made\n"
+    );
+    assert_same_global_store(
+        &pnpm,
+        &tack,
+        &["<links>/@/gvs-native/1.0.0/", "<links>/@/gvs-tool/1.0.0/"],
+    );
 }
 
 /// A build in a slot sees the environment pnpm 12 gives it: the staging directory as its

@@ -90,6 +90,15 @@ pub enum BuildError {
     #[error("side-effects cache entry `{cache_key}` names the unsafe path `{path}`; refusing to use it. Delete the package's row from the store index (or run `pnpm store prune`)")]
     UnsafeSideEffectsPath { cache_key: String, path: String },
 
+    /// A package built in a staging directory could not be moved to its package directory.
+    #[error("cannot move the package built in {stage} to {pkg_dir}: {source}. Nothing was left in the slot; check that the store is writable and run the install again")]
+    Publish {
+        stage: PathBuf,
+        pkg_dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A filesystem operation failed.
     #[error("cannot {op} {path}: {source}. Check that the path exists and is writable")]
     Io {
@@ -123,7 +132,7 @@ impl BuildError {
             BuildError::PatchHashMismatch { .. } => "ERR_TACK_PATCH_HASH_MISMATCH",
             BuildError::UnusedPatches { .. } => "ERR_PNPM_UNUSED_PATCH",
             BuildError::UnsafeSideEffectsPath { .. } => "ERR_TACK_SIDE_EFFECTS_PATH",
-            BuildError::Io { .. } => "ERR_TACK_BUILD_IO",
+            BuildError::Io { .. } | BuildError::Publish { .. } => "ERR_TACK_BUILD_IO",
             BuildError::Fs(e) => e.code(),
             BuildError::Store(e) => e.code(),
         }

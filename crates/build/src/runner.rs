@@ -159,8 +159,11 @@ fn build_one(
         return result;
     };
     let published = result.and_then(|outcome| {
-        crate::stage::publish(&node.dir, pkg_dir)
-            .map_err(|e| BuildError::io("move the built package into place from", &node.dir, e))?;
+        crate::stage::publish(&node.dir, pkg_dir).map_err(|source| BuildError::Publish {
+            stage: node.dir.clone(),
+            pkg_dir: pkg_dir.clone(),
+            source,
+        })?;
         Ok(outcome)
     });
     match published {

@@ -11,9 +11,10 @@
 use std::io;
 use std::path::Path;
 
-/// Renames the built package at `stage` to `pkg_dir`. `Ok(false)` when `pkg_dir` already
-/// exists (another install published its own build first): `stage` is removed then, and
-/// the package there is used.
+/// Renames the built package at `stage` to `pkg_dir`. `Ok(false)` when a complete package
+/// (its `package.json` there) already is at `pkg_dir`, another install's build published
+/// first: `stage` is removed then, and the package there is used. Anything else at
+/// `pkg_dir` is an error, not a build to trust.
 pub fn publish(stage: &Path, pkg_dir: &Path) -> io::Result<bool> {
     if let Some(parent) = pkg_dir.parent() {
         // A scoped package's `@scope` directory is not made until then.
@@ -23,7 +24,7 @@ pub fn publish(stage: &Path, pkg_dir: &Path) -> io::Result<bool> {
         Ok(()) => Ok(true),
         // Renaming a directory over a non-empty one fails with ENOTEMPTY (or EEXIST).
         Err(e)
-            if pkg_dir.is_dir()
+            if pkg_dir.join("package.json").is_file()
                 && (e.kind() == io::ErrorKind::DirectoryNotEmpty
                     || e.kind() == io::ErrorKind::AlreadyExists) =>
         {
@@ -53,6 +54,7 @@ mod tests {
             let stage = slot.join(stage);
             fs_err::create_dir_all(&stage).expect("stage");
             fs_err::write(stage.join("built.txt"), text).expect("write");
+            fs_err::write(stage.join("package.json"), "{}").expect("write");
         }
         assert!(publish(&slot.join(".pnpm-00000001"), &pkg_dir).expect("first"));
         assert!(!publish(&slot.join(".pnpm-00000002"), &pkg_dir).expect("second"));
@@ -65,6 +67,20 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(left, ["@scope"], "a staging directory was left");
+    }
+
+    #[test]
+    fn a_package_dir_without_its_manifest_is_no_build_to_trust() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let (stage, pkg_dir) = (root.path().join(".pnpm-00000001"), root.path().join("pkg"));
+        fs_err::create_dir_all(&stage).expect("stage");
+        fs_err::write(stage.join("package.json"), "{}").expect("write");
+        fs_err::create_dir_all(pkg_dir.join("node_modules/.bin")).expect("a stray dir");
+        publish(&stage, &pkg_dir).expect_err("published over a stray directory");
+        assert!(
+            stage.join("package.json").is_file(),
+            "the build was thrown away"
+        );
     }
 
     #[test]

@@ -53,6 +53,11 @@ pub struct EarlyBins {
     fresh: Vec<AtomicBool>,
     /// Per package: its `.bin` directory is complete.
     written: Vec<AtomicBool>,
+    /// Per package: imported into a staging directory to be built (see
+    /// [`crate::import_package_staged`]): its `.bin` directory is written into that
+    /// directory before the build ([`crate::link_package_bins`]), never into its package
+    /// directory, which must not exist until the build is done.
+    staged: Vec<AtomicBool>,
     /// Per package with bins: its commands, read once (`None`: reading failed, which
     /// [`crate::finish`] meets again and reports).
     commands: Vec<OnceLock<Option<Vec<BinCommand>>>>,
@@ -146,6 +151,7 @@ impl EarlyBins {
             parents,
             waiting,
             fresh: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            staged: (0..n).map(|_| AtomicBool::new(false)).collect(),
             written: (0..n).map(|_| AtomicBool::new(false)).collect(),
             commands: (0..n).map(|_| OnceLock::new()).collect(),
             warnings: Mutex::new(Vec::new()),
@@ -194,6 +200,20 @@ impl EarlyBins {
     /// Whether the top-level `.bin` directories were written here.
     pub(crate) fn top_level_written(&self) -> bool {
         self.top_level_written.load(Ordering::Acquire)
+    }
+
+    /// Package `i` was imported into a staging directory (call before [`EarlyBins::in_place`]).
+    pub fn mark_staged(&self, i: usize) {
+        if let Some(flag) = self.staged.get(i) {
+            flag.store(true, Ordering::Release);
+        }
+    }
+
+    /// Whether package `i` was imported into a staging directory.
+    pub fn staged(&self, i: usize) -> bool {
+        self.staged
+            .get(i)
+            .is_some_and(|flag| flag.load(Ordering::Acquire))
     }
 
     /// Package `i` is complete in its directory (and its child links are made); `fresh`
@@ -319,8 +339,9 @@ impl EarlyBins {
 
     /// Writes package `p`'s `.bin` directory, as [`crate::finish`] would for a fresh slot.
     fn write(&self, plan: &LinkPlan, p: usize) {
-        if !self.fresh[p].load(Ordering::Acquire) {
-            // A reused slot may hold an older `.bin`: `finish` compares and prunes it.
+        // A reused slot may hold an older `.bin`: `finish` compares and prunes it. In the
+        // global virtual store `finish` aims dependencies' commands through the slot's links.
+        if !self.fresh[p].load(Ordering::Acquire) || self.staged(p) || plan.shared_slots {
             return;
         }
         let pkg = &plan.packages[p];

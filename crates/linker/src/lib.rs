@@ -32,8 +32,8 @@ pub use import::{
     ImportOutcome, PackageImporter, StoreFile, COMPLETION_MARKER,
 };
 pub use link::{
-    finish, import_all, link, link_top_level, modules_yaml_for, relink_bins, ImportSummary,
-    LinkReport,
+    finish, import_all, link, link_package_bins, link_top_level, modules_yaml_for, relink_bins,
+    ImportSummary, LinkReport,
 };
 pub use modules_yaml::{
     check_compat, read_modules_yaml, write_modules_yaml, CompatAction, ModulesYaml, LAYOUT_VERSION,

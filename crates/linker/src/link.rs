@@ -255,6 +255,99 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     Ok(warnings)
 }
 
+/// The commands of `pkg`'s dependencies (not `link:` ones), each aimed through the link
+/// to it in the package's slot, `slot_modules` (see [`through_missing_link`]).
+fn dependency_commands_through_links<'a>(
+    pkg: &PlannedPackage,
+    slot_modules: &Path,
+    cmds_of: &dyn Fn(&ChildTarget) -> &'a Vec<BinCommand>,
+) -> Vec<BinCommand> {
+    pkg.children
+        .iter()
+        .filter(|(alias, target)| alias != &pkg.name && matches!(target, ChildTarget::DepPath(_)))
+        .flat_map(|(alias, target)| {
+            through_missing_link(cmds_of(target), &slot_modules.join(alias))
+        })
+        .collect()
+}
+
+/// Writes the `.bin` directory of package `i` into `pkg_dir` (`<pkg_dir>/node_modules/.bin`):
+/// its own commands, its bundled packages' and its dependencies', as [`finish`] writes them
+/// into its package directory. For a package about to be built in the staging directory
+/// `pkg_dir` of a shared slot, whose dependencies are in place by then (see
+/// [`crate::import_package_staged`]); its package directory gets its `.bin` from
+/// [`relink_bins`] after the build. Returns the warnings of commands skipped.
+pub fn link_package_bins(
+    plan: &LinkPlan,
+    i: usize,
+    pkg_dir: &Path,
+) -> Result<Vec<String>, LinkError> {
+    let Some(pkg) = plan.packages.get(i) else {
+        return Ok(Vec::new());
+    };
+    let by_dep_path = plan.indexes_by_dep_path();
+    let mut warnings = Vec::new();
+    let mut commands = |target: &ChildTarget| -> Result<Vec<BinCommand>, LinkError> {
+        let ChildTarget::DepPath(dep_path) = target else {
+            return Ok(Vec::new());
+        };
+        match by_dep_path
+            .get(dep_path.as_str())
+            .map(|&j| &plan.packages[j])
+        {
+            Some(child) if child.has_bin => commands_of(
+                &child.dep_path,
+                &plan.package_dir(child),
+                Some(plan.slot_modules_dir(child)),
+                &mut warnings,
+            ),
+            _ => Ok(Vec::new()),
+        }
+    };
+    let slot_modules = plan.slot_modules_dir(pkg);
+    let mut tier: Vec<BinCommand> = Vec::new();
+    for (alias, target) in &pkg.children {
+        if alias != &pkg.name {
+            let cmds = commands(target)?;
+            match plan.shared_slots {
+                // As `finish` writes them (see `dependency_commands_through_links`).
+                true => tier.extend(through_missing_link(&cmds, &slot_modules.join(alias))),
+                false => tier.extend(cmds),
+            }
+        }
+    }
+    for (alias, target) in &pkg.unlinked_optional_children {
+        tier.extend(through_missing_link(
+            &commands(target)?,
+            &slot_modules.join(alias),
+        ));
+    }
+    if pkg.has_bundled_dependencies {
+        tier.splice(
+            0..0,
+            bundled_commands(&pkg.dep_path, pkg_dir, &mut warnings)?,
+        );
+    }
+    if pkg.has_bin {
+        let own = commands_of(&pkg.dep_path, pkg_dir, Some(slot_modules), &mut warnings)?;
+        tier.splice(0..0, own.into_iter().filter(|cmd| !cmd.target_missing));
+    }
+    let chosen = resolve_conflicts(&[tier.iter().collect()]);
+    let hoisted_modules = plan.hidden_modules_dir();
+    let node_paths = ShimNodePaths {
+        own_modules: None,
+        hoisted: plan
+            .shims_add_hoisted_dir()
+            .then_some(hoisted_modules.as_path()),
+        symlinks: plan.prefer_symlinked_executables,
+        shim_projects: false,
+        absolute_outside: plan.shared_slots.then_some(plan.lockfile_dir.as_path()),
+    };
+    let bin_dir = pkg_dir.join("node_modules").join(".bin");
+    write_bin_dir(&bin_dir, &chosen, node_paths, true, BinDirState::MayExist)?;
+    Ok(warnings)
+}
+
 /// Whether this install prunes the virtual store. pnpm keeps the packages a changed lockfile no
 /// longer has (a switch back to the branch that had them links nothing new) until its last
 /// prune, `.modules.yaml#prunedAt`, is more than `modulesCacheMaxAge` minutes old; with no
@@ -597,7 +690,7 @@ fn link_all_bins(
     // What packages ship in their own `node_modules`, for their own `.bin` only.
     let mut bundled: HashMap<usize, Vec<BinCommand>> = HashMap::new();
     for (i, pkg) in plan.packages.iter().enumerate() {
-        if pkg.has_bundled_dependencies && !early.is_some_and(|e| e.written(i)) {
+        if pkg.has_bundled_dependencies && !early.is_some_and(|e| e.written(i) || e.staged(i)) {
             let cmds = bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), warnings)?;
             bundled.insert(i, cmds);
         }
@@ -614,9 +707,18 @@ fn link_all_bins(
         .par_iter()
         .enumerate()
         .try_for_each(|(i, pkg)| {
-            if early.is_some_and(|e| e.written(i)) {
+            // A package to be built in its slot's staging directory has its `.bin` written
+            // there instead (`link_package_bins`).
+            if early.is_some_and(|e| e.written(i) || e.staged(i)) {
                 return Ok(());
             }
+            let slot_modules = plan.slot_modules_dir(pkg);
+            // Under the global virtual store pnpm 12 aims a dependency's commands through
+            // the slot's link to it (`<slot>/node_modules/<alias>/…`), not at its own slot.
+            let through_slot_links: Vec<BinCommand> = match plan.shared_slots {
+                true => dependency_commands_through_links(pkg, &slot_modules, &cmds_of),
+                false => Vec::new(),
+            };
             let mut tier: Vec<&BinCommand> = by_dep
                 .get(pkg.dep_path.as_str())
                 .map(|v| v.iter().filter(|cmd| !cmd.target_missing).collect())
@@ -624,11 +726,14 @@ fn link_all_bins(
             tier.extend(bundled.get(&i).into_iter().flatten());
             // Not a `link:` child's: pnpm 12 links those only into the projects' `.bin`.
             for (alias, target) in &pkg.children {
-                if alias != &pkg.name && matches!(target, ChildTarget::DepPath(_)) {
+                if alias != &pkg.name
+                    && matches!(target, ChildTarget::DepPath(_))
+                    && !plan.shared_slots
+                {
                     tier.extend(cmds_of(target));
                 }
             }
-            let slot_modules = plan.slot_modules_dir(pkg);
+            tier.extend(&through_slot_links);
             let unlinked: Vec<BinCommand> = pkg
                 .unlinked_optional_children
                 .iter()

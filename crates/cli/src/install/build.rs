@@ -105,6 +105,19 @@ pub struct Builds {
     /// directory each package this install builds is imported into, beside its package
     /// directory in its shared slot (see `tack_linker::import_package_staged`).
     stage: Option<String>,
+    /// The staging directories this install imported packages into: whichever a build did
+    /// not move into place or remove (the install stopped before building it) is removed
+    /// when the install ends, so that none is left in a shared slot.
+    stage_dirs: Mutex<Vec<PathBuf>>,
+}
+
+impl Drop for Builds {
+    fn drop(&mut self) {
+        let dirs = self.stage_dirs.get_mut().unwrap_or_else(|e| e.into_inner());
+        for dir in dirs.drain(..) {
+            tack_build::stage::discard(&dir);
+        }
+    }
 }
 
 impl Builds {
@@ -209,7 +222,16 @@ impl Builds {
             previous_policy,
             changed_packages: std::sync::atomic::AtomicBool::new(false),
             stage: (plan.link.shared_slots && !config.ignore_scripts).then(stage_name),
+            stage_dirs: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Records a staging directory this install imports a package into (see the field).
+    pub fn remember_stage(&self, dir: PathBuf) {
+        self.stage_dirs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(dir);
     }
 
     /// The staging directory to import package `index` into, when it goes to a shared slot
@@ -344,12 +366,32 @@ impl Builds {
         }
         let env = self.script_env(plan, config);
         let report_event = |event: &BuildEvent<'_>| report(reporter, event);
+        // A package built in its slot's staging directory gets its `.bin` there, once its
+        // dependencies are in place: `finish` left it out (see `tack_linker::EarlyBins`).
+        let by_dep_path = plan.link.indexes_by_dep_path();
+        let stage_bins = |node: &BuildNode| -> Result<(), String> {
+            let Some(&i) = by_dep_path
+                .get(node.dep_path.as_str())
+                .filter(|_| node.publish_to.is_some())
+            else {
+                return Ok(());
+            };
+            let warnings = tack_linker::link_package_bins(&plan.link, i, &node.dir)
+                .map_err(|e| e.to_string())?;
+            for warning in warnings {
+                reporter.warn(warning);
+            }
+            Ok(())
+        };
         let opts = BuildOptions {
             env: env.clone(),
             policy: &self.policy,
             child_concurrency: self.child_concurrency,
             ignore_scripts: self.ignore_scripts,
-            link_bins: None,
+            link_bins: self
+                .stage
+                .is_some()
+                .then_some(&stage_bins as &tack_build::LinkBins<'_>),
         };
         // On an error, everything that still needed a build stays pending (as the linker
         // recorded it), so the next install builds it again instead of trusting a

@@ -279,14 +279,25 @@ impl SlotFiller {
             forget_marker(link, i);
         }
         let outcome = match self.builds.build_stage(i, force_copy) {
-            Some(stage) => tack_linker::import_package_staged(
-                &link.packages[i],
-                files,
-                force_copy,
-                &link.virtual_store_dir,
-                stage,
-                &self.importer,
-            )?,
+            Some(stage) => {
+                let pkg = &link.packages[i];
+                let stage_dir = tack_linker::build_stage_dir(&link.virtual_store_dir, pkg, stage);
+                self.builds.remember_stage(stage_dir);
+                let outcome = tack_linker::import_package_staged(
+                    pkg,
+                    files,
+                    force_copy,
+                    &link.virtual_store_dir,
+                    stage,
+                    &self.importer,
+                )?;
+                if outcome != ImportOutcome::Reused {
+                    if let Some(early_bins) = &self.early_bins {
+                        early_bins.mark_staged(i);
+                    }
+                }
+                outcome
+            }
             None => import_package_at(
                 &link.packages[i],
                 files,
