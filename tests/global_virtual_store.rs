@@ -81,6 +81,28 @@ fn assert_same_global_store(pnpm: &TestProject, tack: &TestProject, slots: &[&st
     assert_eq!(normalized_modules_yaml(pnpm), normalized_modules_yaml(tack));
 }
 
+/// Starts `tack install --frozen-lockfile` in every one of `projects` at once, all into
+/// `store`, and asserts that each succeeds.
+fn install_at_once(projects: &[TestProject], store: &Path, round: usize) {
+    let children: Vec<_> = projects
+        .iter()
+        .map(|project| {
+            project
+                .command(&tack_suite::tack_bin())
+                .args(["install", "--frozen-lockfile", "--store-dir"])
+                .arg(store)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start tack")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait for tack");
+        assert_success(&out, &format!("round {round}: a concurrent install"));
+    }
+}
+
 /// The package directory of `name@version`'s only slot in the store of `project`.
 fn slot_package_dir(project: &TestProject, name: &str, version: &str) -> PathBuf {
     let versions = links_dir(project).join("@").join(name).join(version);
@@ -547,23 +569,7 @@ fn concurrent_installs_build_a_shared_slot_once_each_and_keep_one() {
     for round in 0..2 {
         let store = TestProject::new();
         let projects: Vec<TestProject> = (0..2).map(|_| clone_inputs(&reference)).collect();
-        let children: Vec<_> = projects
-            .iter()
-            .map(|project| {
-                project
-                    .command(&tack_suite::tack_bin())
-                    .args(["install", "--frozen-lockfile", "--store-dir"])
-                    .arg(store.store())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("start tack")
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().expect("wait for tack");
-            assert_success(&out, &format!("round {round}: a concurrent install"));
-        }
+        install_at_once(&projects, &store.store(), round);
         let links = store.store().join("v11/links");
         let tree = tack_suite::tree::snapshot(&links, &|_| false);
         let staged: Vec<_> = tree.keys().filter(|p| p.contains("/.pnpm-")).collect();
@@ -765,23 +771,7 @@ fn concurrent_installs_fill_shared_slots_together() {
     for round in 0..3 {
         let store = TestProject::new();
         let projects: Vec<TestProject> = (0..4).map(|_| gvs_project(&registry.url())).collect();
-        let children: Vec<_> = projects
-            .iter()
-            .map(|project| {
-                project
-                    .command(&tack_suite::tack_bin())
-                    .args(["install", "--frozen-lockfile", "--store-dir"])
-                    .arg(store.store())
-                    .stdout(std::process::Stdio::piped())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("start tack")
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().expect("wait for tack");
-            assert_success(&out, &format!("round {round}: a concurrent install"));
-        }
+        install_at_once(&projects, &store.store(), round);
         for project in &projects {
             assert_basic_fixture_runs(project);
         }
