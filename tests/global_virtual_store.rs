@@ -294,23 +294,13 @@ fn shared_slots_are_never_swept_and_a_partial_one_is_completed_in_place() {
 #[test]
 fn packages_allowed_to_build_get_pnpm_12s_slots_when_scripts_are_ignored() {
     let registry = registry::start();
-    let reference = TestProject::new();
-    reference
-        .write(
-            "package.json",
-            &json!({
-                "name": "gvs-builds", "version": "1.0.0",
-                "dependencies": {"tack-build-parent": "1.0.0", "is-odd": "^3.0.1"}
-            })
-            .to_string(),
-        )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "pnpm-workspace.yaml",
-            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nignoreScripts: true\n\
-             allowBuilds:\n  tack-build-dep: true\n",
-        );
-    reference.lock_with_pnpm();
+    let reference = locked_gvs_project(
+        &registry.url(),
+        "gvs-builds",
+        json!({"tack-build-parent": "1.0.0", "is-odd": "^3.0.1"}),
+        &["tack-build-dep"],
+        "ignoreScripts: true\n",
+    );
     let (tack, pnpm) = install_both(&reference);
     assert_same_global_store(
         &pnpm,
@@ -327,30 +317,44 @@ fn packages_allowed_to_build_get_pnpm_12s_slots_when_scripts_are_ignored() {
     );
 }
 
-/// A project with dependencies allowed to build: a dependency whose `postinstall` rewrites
-/// a file and one whose dependent's `install` checks it was built first, and a bin whose
-/// target the build replaces.
-fn gvs_builds_project(registry_url: &str) -> TestProject {
+/// A project named `name` depending on `dependencies`, with the global virtual store on,
+/// each of `allowed` in `allowBuilds` and `extra` settings, locked by pnpm 12.
+fn locked_gvs_project(
+    registry_url: &str,
+    name: &str,
+    dependencies: serde_json::Value,
+    allowed: &[&str],
+    extra: &str,
+) -> TestProject {
+    let allow: String = allowed.iter().map(|n| format!("  {n}: true\n")).collect();
     let reference = TestProject::new();
     reference
         .write(
             "package.json",
-            &json!({
-                "name": "gvs-builds", "version": "1.0.0",
-                "dependencies": {
-                    "tack-build-parent": "1.0.0", "tack-build-bin": "1.0.0", "is-odd": "^3.0.1"
-                }
-            })
-            .to_string(),
+            &json!({"name": name, "version": "1.0.0", "dependencies": dependencies}).to_string(),
         )
         .write(".npmrc", &format!("registry={registry_url}\n"))
         .write(
             "pnpm-workspace.yaml",
-            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  \
-             tack-build-dep: true\n  tack-build-parent: true\n  tack-build-bin: true\n",
+            &format!(
+                "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\n{extra}allowBuilds:\n{allow}"
+            ),
         );
     reference.lock_with_pnpm();
     reference
+}
+
+/// A project with dependencies allowed to build: a dependency whose `postinstall` rewrites
+/// a file and one whose dependent's `install` checks it was built first, and a bin whose
+/// target the build replaces.
+fn gvs_builds_project(registry_url: &str) -> TestProject {
+    locked_gvs_project(
+        registry_url,
+        "gvs-builds",
+        json!({"tack-build-parent": "1.0.0", "tack-build-bin": "1.0.0", "is-odd": "^3.0.1"}),
+        &["tack-build-dep", "tack-build-parent", "tack-build-bin"],
+        "",
+    )
 }
 
 const BUILT_SLOTS: [&str; 3] = [
@@ -516,21 +520,13 @@ fn a_failed_build_leaves_nothing_in_its_slot() {
         json!({"dependencies": {"tack-build-fail": "1.0.0"},
                "scripts": {"postinstall": "echo never"}}),
     );
-    let reference = TestProject::new();
-    reference
-        .write(
-            "package.json",
-            &json!({"name": "gvs-fail", "version": "1.0.0",
-                    "dependencies": {"gvs-fail-parent": "1.0.0"}})
-            .to_string(),
-        )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "pnpm-workspace.yaml",
-            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  \
-             tack-build-fail: true\n  gvs-fail-parent: true\n",
-        );
-    reference.lock_with_pnpm();
+    let reference = locked_gvs_project(
+        &registry.url(),
+        "gvs-fail",
+        json!({"gvs-fail-parent": "1.0.0"}),
+        &["tack-build-fail", "gvs-fail-parent"],
+        "",
+    );
     let project = clone_inputs(&reference);
     for attempt in 0..2 {
         let out = project.tack(&["install", "--frozen-lockfile"]);
@@ -618,20 +614,13 @@ fn a_build_in_a_slot_runs_its_dependencys_command_as_pnpm_12_does() {
         "1.0.0",
         json!({"dependencies": {"gvs-tool": "1.0.0"}, "scripts": {"install": "gvs-tool"}}),
     );
-    let reference = TestProject::new();
-    reference
-        .write(
-            "package.json",
-            &json!({"name": "gvs-native-user", "version": "1.0.0",
-                    "dependencies": {"gvs-native": "1.0.0"}})
-            .to_string(),
-        )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "pnpm-workspace.yaml",
-            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  gvs-native: true\n",
-        );
-    reference.lock_with_pnpm();
+    let reference = locked_gvs_project(
+        &registry.url(),
+        "gvs-native-user",
+        json!({"gvs-native": "1.0.0"}),
+        &["gvs-native"],
+        "",
+    );
     let (tack, pnpm) = install_both(&reference);
     let built = slot_package_dir(&tack, "gvs-native", "1.0.0");
     assert_eq!(
@@ -658,20 +647,13 @@ fn a_build_in_a_slot_sees_pnpm_12s_environment() {
         "1.0.0",
         json!({"scripts": {"postinstall": "node -e \"require('fs').writeFileSync(require('path').join(process.env.INIT_CWD, 'env.json'), JSON.stringify(process.env))\""}}),
     );
-    let reference = TestProject::new();
-    reference
-        .write(
-            "package.json",
-            &json!({"name": "gvs-env", "version": "1.0.0",
-                    "dependencies": {"gvs-env-dump": "1.0.0", "is-odd": "^3.0.1"}})
-            .to_string(),
-        )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "pnpm-workspace.yaml",
-            "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\nallowBuilds:\n  gvs-env-dump: true\n",
-        );
-    reference.lock_with_pnpm();
+    let reference = locked_gvs_project(
+        &registry.url(),
+        "gvs-env",
+        json!({"gvs-env-dump": "1.0.0", "is-odd": "^3.0.1"}),
+        &["gvs-env-dump"],
+        "",
+    );
     let (tack, pnpm) = install_both(&reference);
     let env_of = |project: &TestProject| -> BTreeMap<String, String> {
         let text = fs_err::read_to_string(project.dir().join("env.json")).expect("env.json");
