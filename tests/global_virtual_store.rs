@@ -59,10 +59,16 @@ fn change_times(dir: &Path) -> BTreeMap<String, i64> {
         .into_iter()
         .filter(|(_, entry)| matches!(entry, Entry::File { .. }))
         .map(|(rel, _)| {
-            let meta = fs_err::symlink_metadata(dir.join(&rel)).expect("stat");
-            (rel, meta.ctime() * 1_000_000_000 + meta.ctime_nsec())
+            let time = change_time(&dir.join(&rel));
+            (rel, time)
         })
         .collect()
+}
+
+/// The change time of `path` (not followed), in nanoseconds.
+fn change_time(path: &Path) -> i64 {
+    let meta = fs_err::symlink_metadata(path).expect("stat");
+    meta.ctime() * 1_000_000_000 + meta.ctime_nsec()
 }
 
 /// The trees (project and slots) and `.modules.yaml` of `tack`'s install equal `pnpm`'s, whose
@@ -326,6 +332,19 @@ fn locked_gvs_project(
     allowed: &[&str],
     extra: &str,
 ) -> TestProject {
+    let reference = gvs_project_inputs(registry_url, name, dependencies, allowed, extra);
+    reference.lock_with_pnpm();
+    reference
+}
+
+/// [`locked_gvs_project`]'s project before it is locked.
+fn gvs_project_inputs(
+    registry_url: &str,
+    name: &str,
+    dependencies: serde_json::Value,
+    allowed: &[&str],
+    extra: &str,
+) -> TestProject {
     let allow: String = allowed.iter().map(|n| format!("  {n}: true\n")).collect();
     let reference = TestProject::new();
     reference
@@ -340,7 +359,6 @@ fn locked_gvs_project(
                 "minimumReleaseAge: 0\nenableGlobalVirtualStore: true\n{extra}allowBuilds:\n{allow}"
             ),
         );
-    reference.lock_with_pnpm();
     reference
 }
 
@@ -712,21 +730,108 @@ fn without_stage_names(text: &str) -> String {
     out
 }
 
-/// A package is refused, before anything is written, when tack cannot yet place it in the
-/// global virtual store as pnpm 12 does: here a patched one.
+/// The patch the `gvs-patched` package gets: its `index.js` says it was patched.
+const GVS_PATCH: &str = "diff --git a/index.js b/index.js
+--- a/index.js
++++ b/index.js
+@@ -1 +1 @@
+-module.exports = 1;
++module.exports = 'patched';
+";
+
+/// A project depending on `gvs-patched` (whose dependency has a bin) and is-odd, with
+/// `patch` for `gvs-patched` in `patchedDependencies`, locked by pnpm 12.
+fn gvs_patched_project(registry: &tack_test_registry::TestRegistry, patch: &str) -> TestProject {
+    publish(
+        registry,
+        "gvs-patched",
+        "1.0.0",
+        json!({"dependencies": {"tack-bin-string": "1.0.0"}}),
+    );
+    let reference = gvs_project_inputs(
+        &registry.url(),
+        "gvs-patch",
+        json!({"gvs-patched": "1.0.0", "is-odd": "^3.0.1"}),
+        &[],
+        "patchedDependencies:\n  gvs-patched@1.0.0: patches/gvs-patched@1.0.0.patch\n",
+    );
+    reference.write("patches/gvs-patched@1.0.0.patch", patch);
+    reference.lock_with_pnpm();
+    reference
+}
+
+/// A patched package is patched in its slot as pnpm 12.21 patches it, with scripts run or
+/// ignored: the same slot names, files and shims (its dependency's command in its own
+/// `.bin`), the patched file copied, not linked, and nothing left staged.
 #[test]
-fn a_patched_package_is_refused_before_anything_is_written() {
+fn a_patched_package_is_patched_in_its_slot_as_pnpm_12_patches_it() {
     let registry = registry::start();
-    let resolver = gvs_project(&registry.url());
-    resolver
-        .add_settings("patchedDependencies:\n  is-odd@3.0.1: patches/is-odd@3.0.1.patch\n")
-        .write(
-            "patches/is-odd@3.0.1.patch",
-            tack_suite::conformance::IS_ODD_PATCH,
+    let reference = gvs_patched_project(&registry, GVS_PATCH);
+    for flags in [&[][..], &["--ignore-scripts"][..]] {
+        let args = [&["install", "--frozen-lockfile"][..], flags].concat();
+        let (tack, pnpm) = (clone_inputs(&reference), clone_inputs(&reference));
+        assert_success(&tack.tack(&args), "tack install");
+        assert_success(&pnpm.pnpm(&args), "pnpm install");
+        assert_same_global_store(&pnpm, &tack, &["<links>/@/gvs-patched/1.0.0/"]);
+        let patched = slot_package_dir(&tack, "gvs-patched", "1.0.0");
+        let index = patched.join("index.js");
+        assert_eq!(
+            fs_err::read_to_string(&index).expect("the patched index.js"),
+            "module.exports = 'patched';\n",
+            "{flags:?}"
         );
-    let out = resolver.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]);
-    assert_success(&out, "pnpm install (resolving a patch)");
-    let project = clone_inputs(&resolver);
+        let links = fs_err::metadata(&index).expect("stat index.js").nlink();
+        assert_eq!(
+            links, 1,
+            "{flags:?}: the patched file is linked from the store"
+        );
+        assert!(
+            patched.join("node_modules/.bin/tack-bin-string").is_file(),
+            "{flags:?}: no shim for the dependency's command"
+        );
+        // The shim was written in the staging directory, before the rename that moved it
+        // into place (and changed its time): another install may take the package as soon
+        // as it appears.
+        let shim = change_time(&patched.join("node_modules/.bin/tack-bin-string"));
+        assert!(
+            shim <= change_time(&patched),
+            "{flags:?}: the shim was written after the package appeared in its slot"
+        );
+        let run = tack
+            .command(Path::new("node"))
+            .args(["-p", "require('gvs-patched')"])
+            .output()
+            .expect("run node");
+        assert_eq!(
+            String::from_utf8_lossy(&run.stdout),
+            "patched\n",
+            "{flags:?}"
+        );
+    }
+}
+
+/// A directory dependency is refused, before anything is written: pnpm 12 names its slot by
+/// the project too, which tack does not yet do as pnpm does.
+#[test]
+fn a_directory_dependency_is_refused_before_anything_is_written() {
+    let registry = registry::start();
+    let reference = gvs_project_inputs(
+        &registry.url(),
+        "gvs-dir",
+        json!({"local-dir": "file:./local-dir", "is-odd": "^3.0.1"}),
+        &[],
+        "",
+    );
+    reference.write(
+        "local-dir/package.json",
+        r#"{"name": "local-dir", "version": "1.0.0"}"#,
+    );
+    reference.lock_with_pnpm();
+    let project = clone_inputs(&reference);
+    project.write(
+        "local-dir/package.json",
+        r#"{"name": "local-dir", "version": "1.0.0"}"#,
+    );
     registry.clear_requests();
     let out = project.tack(&["install", "--frozen-lockfile"]);
     assert!(!out.status.success(), "tack installed");
@@ -734,14 +839,91 @@ fn a_patched_package_is_refused_before_anything_is_written() {
     for want in [
         "ERR_TACK_UNSUPPORTED_SETTING",
         "enableGlobalVirtualStore",
-        "is-odd@3.0.1",
-        "patchedDependencies",
+        "local-dir",
+        "directory dependency",
     ] {
         assert!(stderr.contains(want), "no {want:?} in {stderr}");
     }
     assert!(!project.dir().join("node_modules").exists());
     assert!(!links_dir(&project).exists());
     assert!(registry.requests().is_empty(), "{:?}", registry.requests());
+}
+
+/// Each tool takes the other's patched slot as patched: offline, with another slot to
+/// place, nothing is linked or patched again in the slots there were, and the project runs
+/// the patched code.
+#[test]
+fn each_tool_takes_the_patched_slot_the_other_made() {
+    let registry = registry::start();
+    let reference = gvs_patched_project(&registry, GVS_PATCH);
+    for (first, second) in [("pnpm", "tack"), ("tack", "pnpm")] {
+        let project = clone_inputs(&reference);
+        assert_success(
+            &project.run_tool(first, &["install", "--frozen-lockfile"]),
+            &format!("{first} install"),
+        );
+        fs_err::rename(
+            project.dir().join("node_modules"),
+            project.root().join("node_modules-aside"),
+        )
+        .expect("move node_modules aside");
+        // One other slot gone, so that the install is no "Already up to date" but places
+        // packages, and builds and patches what needs it.
+        fs_err::remove_dir_all(links_dir(&project).join("@/is-odd")).expect("remove a slot");
+        let linked = change_times(&links_dir(&project));
+        registry.clear_requests();
+        let out = project.run_tool(second, &["install", "--frozen-lockfile", "--offline"]);
+        assert_success(&out, &format!("{second} install over {first}'s slots"));
+        assert!(registry.requests().is_empty(), "{second} fetched");
+        let run = project
+            .command(Path::new("node"))
+            .args(["-p", "require('gvs-patched')"])
+            .output()
+            .expect("run node");
+        assert_eq!(String::from_utf8_lossy(&run.stdout), "patched\n");
+        let now = change_times(&links_dir(&project));
+        let again: Vec<_> = linked
+            .iter()
+            .filter(|(path, time)| now.get(*path) != Some(time))
+            .collect();
+        assert!(
+            again.is_empty(),
+            "{second} linked files of {first}'s slots again: {again:?}"
+        );
+    }
+}
+
+/// A patch that does not apply fails the install with pnpm's code and leaves neither a
+/// package directory (another project would take it for patched) nor a staging directory
+/// in the slot; the next install tries again.
+#[test]
+fn a_patch_that_fails_leaves_nothing_in_its_slot() {
+    let registry = registry::start();
+    let reference = gvs_patched_project(&registry, &GVS_PATCH.replace("= 1;", "= 2;"));
+    let project = clone_inputs(&reference);
+    for attempt in 0..2 {
+        let out = project.tack(&["install", "--frozen-lockfile"]);
+        assert!(!out.status.success(), "attempt {attempt}: tack installed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("ERR_PNPM_PATCH_FAILED"),
+            "attempt {attempt}: {stderr}"
+        );
+        let slots: Vec<_> = fs_err::read_dir(links_dir(&project).join("@/gvs-patched/1.0.0"))
+            .expect("the package's slots")
+            .map(|slot| slot.expect("slot").path().join("node_modules"))
+            .collect();
+        assert_eq!(slots.len(), 1);
+        let left: Vec<_> = fs_err::read_dir(&slots[0])
+            .expect("the slot's node_modules")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|entry| entry == "gvs-patched" || entry.starts_with(".pnpm-"))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "attempt {attempt}: left in the slot: {left:?}"
+        );
+    }
 }
 
 /// Four projects install into one empty store at the same moment, each racing the others

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 const ONLY_ALLOW_PNPM: &str = "npx only-allow pnpm";
 
 /// Callback that links a package's bins (children's, bundled and its own) into
-/// `<dir>/node_modules/.bin` before its scripts run. The linker normally did this already.
+/// `<dir>/node_modules/.bin` before its scripts run, or once it is patched. The linker
+/// normally did this already; a package finished in a staging directory gets it there.
 pub type LinkBins<'a> = dyn Fn(&BuildNode) -> Result<(), String> + Sync + 'a;
 
 /// Options of a dependency build.
@@ -215,6 +216,13 @@ fn build_in_dir(
         });
         patched = true;
     }
+    if let Some(link) = opts.link_bins.filter(|_| run_scripts || patched) {
+        link(node).map_err(|message| BuildError::BinLink {
+            package: package.clone(),
+            dir: node.dir.clone(),
+            message,
+        })?;
+    }
     if !run_scripts {
         if patched {
             outcome.built = Some(BuiltPackage {
@@ -226,13 +234,6 @@ fn build_in_dir(
             });
         }
         return Ok(outcome);
-    }
-    if let Some(link) = opts.link_bins {
-        link(node).map_err(|message| BuildError::BinLink {
-            package: package.clone(),
-            dir: node.dir.clone(),
-            message,
-        })?;
     }
     let mut outputs = Vec::new();
     let mut ran = false;

@@ -101,9 +101,10 @@ pub struct Builds {
     /// Set once a dependency was built or patched in this install: only then can a bin
     /// target have changed since the linker wrote the shims.
     changed_packages: std::sync::atomic::AtomicBool,
-    /// `.pnpm-<8 hex>`: under the global virtual store with scripts on, the staging
-    /// directory each package this install builds is imported into, beside its package
-    /// directory in its shared slot (see `tack_linker::import_package_staged`).
+    /// `.pnpm-<8 hex>`: under the global virtual store, the staging directory each package
+    /// this install builds or patches is imported into, beside its package directory in its
+    /// shared slot (see `tack_linker::import_package_staged`), so that no other install
+    /// finds it there before it is finished.
     stage: Option<String>,
     /// The staging directories this install imported packages into: whichever a build did
     /// not move into place or remove (the install stopped before building it) is removed
@@ -221,7 +222,7 @@ impl Builds {
             previously_unbuilt,
             previous_policy,
             changed_packages: std::sync::atomic::AtomicBool::new(false),
-            stage: (plan.link.shared_slots && !config.ignore_scripts).then(stage_name),
+            stage: plan.link.shared_slots.then(stage_name),
             stage_dirs: Mutex::new(Vec::new()),
         })
     }
@@ -235,11 +236,12 @@ impl Builds {
     }
 
     /// The staging directory to import package `index` into, when it goes to a shared slot
-    /// and this install builds it there (`force_copy`: imported for a build, not from a
-    /// cached one).
+    /// and this install builds or patches it there (`force_copy`: imported for that, not
+    /// from a cached build).
     pub fn build_stage(&self, index: usize, force_copy: bool) -> Option<&str> {
         let stage = self.stage.as_deref()?;
-        (force_copy && self.pkgs.get(index)?.allowed).then_some(stage)
+        let pkg = self.pkgs.get(index)?;
+        (force_copy && (pkg.allowed || pkg.patch.is_some())).then_some(stage)
     }
 
     /// Whether the policy lets package `index` run its scripts in this install.

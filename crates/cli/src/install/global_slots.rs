@@ -5,8 +5,8 @@
 //!
 //! The name must be pnpm's own, so that a store shared by pnpm and tack holds one slot per
 //! package graph; the hash is [`tack_store_dir::slot_hash`]'s, over the whole lockfile's
-//! snapshots (whatever is installed on this host). A package built there is built in a
-//! staging directory of its slot and moved in once built (`tack_build::stage`). What tack
+//! snapshots (whatever is installed on this host). A package built or patched there is
+//! finished in a staging directory of its slot and moved in once done (`tack_build::stage`). What tack
 //! cannot yet place there as pnpm 12 does is refused before anything is written (see
 //! `plans/global-virtual-store.md`).
 
@@ -25,9 +25,8 @@ use super::plan::{InstallPlan, Source};
 use crate::error::CliError;
 
 /// Moves the packages of `plan` (the isolated layout) into their slots in `store`'s global
-/// virtual store. Refused, naming the package, for one that pnpm 12 would patch in its slot,
-/// and for a directory dependency (`file:`, an injected workspace project), whose slot pnpm
-/// names by the project as well. `node_version` is the version builds run under (it names
+/// virtual store. Refused, naming the package, for a directory dependency (`file:`, an
+/// injected workspace project), whose slot pnpm names by the project as well. `node_version` is the version builds run under (it names
 /// the slots of packages allowed to build).
 pub fn place_in_global_store(
     plan: &mut InstallPlan,
@@ -43,13 +42,10 @@ pub fn place_in_global_store(
         config.never_built_dependencies.as_deref(),
     );
     for (pkg, source) in plan.link.packages.iter().zip(&plan.sources) {
-        let why = if matches!(source.source, Source::Directory(_)) {
-            "is a directory dependency (`file:` or an injected workspace project)"
-        } else if pkg.dep_path.contains("(patch_hash=") {
-            "is patched (patchedDependencies)"
-        } else {
+        if !matches!(source.source, Source::Directory(_)) {
             continue;
-        };
+        }
+        let why = "is a directory dependency (`file:` or an injected workspace project)";
         return Err(CliError::new(
             "ERR_TACK_UNSUPPORTED_SETTING",
             format!(
