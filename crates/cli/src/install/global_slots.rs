@@ -6,9 +6,9 @@
 //! The name must be pnpm's own, so that a store shared by pnpm and tack holds one slot per
 //! package graph; the hash is [`tack_store_dir::slot_hash`]'s, over the whole lockfile's
 //! snapshots (whatever is installed on this host). A package built or patched there is
-//! finished in a staging directory of its slot and moved in once done (`tack_build::stage`). What tack
-//! cannot yet place there as pnpm 12 does is refused before anything is written (see
-//! `plans/global-virtual-store.md`).
+//! finished in a staging directory of its slot and moved in once done
+//! (`tack_build::stage`). What tack cannot yet place there as pnpm 12 does is refused before
+//! anything is written (see `plans/global-virtual-store.md`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -26,8 +26,9 @@ use crate::error::CliError;
 
 /// Moves the packages of `plan` (the isolated layout) into their slots in `store`'s global
 /// virtual store. Refused, naming the package, for a directory dependency (`file:`, an
-/// injected workspace project), whose slot pnpm names by the project as well. `node_version` is the version builds run under (it names
-/// the slots of packages allowed to build).
+/// injected workspace project), whose slot pnpm names by the project as well.
+/// `node_version` is the version builds run under (it names the slots of packages allowed
+/// to build).
 pub fn place_in_global_store(
     plan: &mut InstallPlan,
     lockfile: &Lockfile,
