@@ -810,43 +810,85 @@ fn a_patched_package_is_patched_in_its_slot_as_pnpm_12_patches_it() {
     }
 }
 
-/// A directory dependency is refused, before anything is written: pnpm 12 names its slot by
-/// the project too, which tack does not yet do as pnpm does.
-#[test]
-fn a_directory_dependency_is_refused_before_anything_is_written() {
-    let registry = registry::start();
+/// The `local-dir` package of [`gvs_directory_project`], `index.js` saying `says`.
+fn write_local_dir(project: &TestProject, says: &str) {
+    project
+        .write(
+            "local-dir/package.json",
+            r#"{"name": "local-dir", "version": "1.0.0", "dependencies": {"is-number": "^7.0.0"}}"#,
+        )
+        .write(
+            "local-dir/index.js",
+            &format!("module.exports = '{says}';\n"),
+        );
+}
+
+/// A project depending on a local directory (`file:./local-dir`, which depends on a registry
+/// package) and on is-odd, locked by pnpm 12.
+fn gvs_directory_project(registry_url: &str) -> TestProject {
     let reference = gvs_project_inputs(
-        &registry.url(),
+        registry_url,
         "gvs-dir",
         json!({"local-dir": "file:./local-dir", "is-odd": "^3.0.1"}),
         &[],
         "",
     );
-    reference.write(
-        "local-dir/package.json",
-        r#"{"name": "local-dir", "version": "1.0.0"}"#,
-    );
+    write_local_dir(&reference, "local");
     reference.lock_with_pnpm();
     let project = clone_inputs(&reference);
-    project.write(
-        "local-dir/package.json",
-        r#"{"name": "local-dir", "version": "1.0.0"}"#,
+    write_local_dir(&project, "local");
+    project
+}
+
+/// A directory dependency gets the slot pnpm 12.21 gives it, `<name>/directory/<hash>` with
+/// the project's directory in the hash (so tack and pnpm are compared in one project, each
+/// with its own store), and is imported again from its directory by the next install, as
+/// pnpm does.
+#[test]
+fn a_directory_dependency_gets_the_projects_own_slot_as_pnpm_12_names_it() {
+    let registry = registry::start();
+    let project = gvs_directory_project(&registry.url());
+    assert_success(
+        &project.pnpm(&["install", "--frozen-lockfile"]),
+        "pnpm install",
     );
-    registry.clear_requests();
-    let out = project.tack(&["install", "--frozen-lockfile"]);
-    assert!(!out.status.success(), "tack installed");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for want in [
-        "ERR_TACK_UNSUPPORTED_SETTING",
-        "enableGlobalVirtualStore",
-        "local-dir",
-        "directory dependency",
-    ] {
-        assert!(stderr.contains(want), "no {want:?} in {stderr}");
+    let by_pnpm = gvs_tree(&project);
+    let modules_yaml = normalized_modules_yaml(&project);
+    assert!(
+        by_pnpm
+            .keys()
+            .any(|path| path.starts_with("<links>/@/local-dir/directory/")),
+        "pnpm made no directory slot: {:?}",
+        by_pnpm.keys().collect::<Vec<_>>()
+    );
+    for moved in ["node_modules", "../store"] {
+        let aside = project
+            .root()
+            .join(format!("aside-{}", moved.replace('/', "")));
+        fs_err::rename(project.dir().join(moved), aside).expect("move pnpm's install aside");
     }
-    assert!(!project.dir().join("node_modules").exists());
-    assert!(!links_dir(&project).exists());
-    assert!(registry.requests().is_empty(), "{:?}", registry.requests());
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install",
+    );
+    let differences = tree::diff(&by_pnpm, &gvs_tree(&project));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert_eq!(normalized_modules_yaml(&project), modules_yaml);
+    let says = |project: &TestProject| {
+        let run = project
+            .command(Path::new("node"))
+            .args(["-p", "require('local-dir')"])
+            .output()
+            .expect("run node");
+        String::from_utf8_lossy(&run.stdout).trim().to_string()
+    };
+    assert_eq!(says(&project), "local");
+    write_local_dir(&project, "changed");
+    assert_success(
+        &project.tack(&["install", "--frozen-lockfile"]),
+        "tack install after the directory changed",
+    );
+    assert_eq!(says(&project), "changed");
 }
 
 /// Each tool takes the other's patched slot as patched: offline, with another slot to

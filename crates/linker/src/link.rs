@@ -965,9 +965,14 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
             let key = tack_fs::relative_path(&plan.lockfile_dir, src)
                 .to_string_lossy()
                 .into_owned();
-            let copy = tack_fs::relative_path(&plan.lockfile_dir, &plan.package_dir(pkg))
-                .to_string_lossy()
-                .into_owned();
+            // pnpm 12.21 names a copy in a shared slot, outside the project, absolutely.
+            let dir = plan.package_dir(pkg);
+            let copy = match plan.shared_slots {
+                true => dir,
+                false => tack_fs::relative_path(&plan.lockfile_dir, &dir),
+            }
+            .to_string_lossy()
+            .into_owned();
             let entry = injected_deps
                 .entry(key)
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()));

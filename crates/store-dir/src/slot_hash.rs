@@ -12,8 +12,8 @@
 //!   each dependency's alias to its own dependency hash, recursively;
 //! - the *slot hash* is the hex sha256 of the unsorted serialisation of
 //!   `{engine, deps: <dependency hash>}`, then `built: true` when `engine` is set and the
-//!   install runs builds, and `project` for a package read from a local directory (read from
-//!   pnpm's sources; no pnpm vector checks that case yet). `engine` is `null` unless the
+//!   install runs builds, and `project` (the lockfile's directory) for a package read from
+//!   a local directory (a pnpm 12.21 vector in the tests). `engine` is `null` unless the
 //!   package, or a package below it, is allowed to build (`<platform>;<arch>;node<major>`).
 //!
 //! A dependency cycle has no bottom to start from, so since pnpm 12.17 the graph is split
@@ -725,5 +725,37 @@ mod tests {
         assert_ne!(plain, built);
         assert_ne!(plain, local);
         assert_ne!(built, local);
+    }
+
+    /// pnpm 12.21's slot for a directory dependency (`local-dir`: `file:./local-dir`,
+    /// depending on is-number 7.0.0) of the project at `/tmp/tack-test-sRyny7/project`,
+    /// installed with nothing allowed to build: the bare key as id, the lockfile's directory
+    /// as `project`.
+    #[test]
+    fn a_directory_dependency_gets_pnpm_12s_slot() {
+        let mut graph = SlotGraph::default();
+        graph.insert(
+            "is-number@7.0.0",
+            SlotNode {
+                id: "is-number@7.0.0:sha512-J9hi1IF624YzhbvaKhJuR64hfpgJE2KH4sDhOJgPBK46yvGUXOXVNBcgp5+Td0o47Fcwz/wIVr1jfsOJOgZr8A==".to_string(),
+                children: Vec::new(),
+            },
+        );
+        graph.insert(
+            "local-dir@file:local-dir",
+            SlotNode {
+                id: "local-dir@file:local-dir".to_string(),
+                children: vec![("is-number".to_string(), "is-number@7.0.0".to_string())],
+            },
+        );
+        let deps = &graph.dependency_hashes()["local-dir@file:local-dir"];
+        let inputs = SlotInputs {
+            project: Some("/tmp/tack-test-sRyny7/project"),
+            ..SlotInputs::default()
+        };
+        assert_eq!(
+            slot_hash(deps, inputs),
+            "9051eed57fde26f8692cd0bb14f9f86a5970e2d6c9dc1d943a188eac5c8b7bdb"
+        );
     }
 }

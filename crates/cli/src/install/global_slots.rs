@@ -7,8 +7,10 @@
 //! package graph; the hash is [`tack_store_dir::slot_hash`]'s, over the whole lockfile's
 //! snapshots (whatever is installed on this host). A package built or patched there is
 //! finished in a staging directory of its slot and moved in once done
-//! (`tack_build::stage`). What tack cannot yet place there as pnpm 12 does is refused before
-//! anything is written (see `plans/global-virtual-store.md`).
+//! (`tack_build::stage`). A directory dependency (`file:`, an injected workspace project)
+//! gets a slot of its own per project, `<name>/directory/<hash>` with the lockfile's
+//! directory in the hash, and is imported again from its directory by every install, as
+//! outside the global virtual store.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -16,18 +18,16 @@ use std::path::Path;
 use tack_build::env::{node_arch, node_platform};
 use tack_build::policy::BuildPolicy;
 use tack_config::Config;
-use tack_lockfile::{parse_dep_path, ref_to_dep_path, Lockfile};
+use tack_lockfile::{parse_dep_path, ref_to_dep_path, Lockfile, Resolution};
 use tack_store_dir::links_dir;
 use tack_store_dir::slot_hash::{slot_hash, SlotGraph, SlotInputs, SlotNode};
 use tack_store_dir::StoreDir;
 
-use super::plan::{InstallPlan, Source};
+use super::plan::InstallPlan;
 use crate::error::CliError;
 
 /// Moves the packages of `plan` (the isolated layout) into their slots in `store`'s global
-/// virtual store. Refused, naming the package, for a directory dependency (`file:`, an
-/// injected workspace project), whose slot pnpm names by the project as well.
-/// `node_version` is the version builds run under (it names the slots of packages allowed
+/// virtual store. `node_version` is the version builds run under (it names the slots of packages allowed
 /// to build).
 pub fn place_in_global_store(
     plan: &mut InstallPlan,
@@ -42,25 +42,6 @@ pub fn place_in_global_store(
         config.only_built_dependencies.as_deref(),
         config.never_built_dependencies.as_deref(),
     );
-    for (pkg, source) in plan.link.packages.iter().zip(&plan.sources) {
-        if !matches!(source.source, Source::Directory(_)) {
-            continue;
-        }
-        let why = "is a directory dependency (`file:` or an injected workspace project)";
-        return Err(CliError::new(
-            "ERR_TACK_UNSUPPORTED_SETTING",
-            format!(
-                "`enableGlobalVirtualStore: true`: {} {why}, and tack does not yet place such \
-                 a package in the global virtual store",
-                pkg.dep_path
-            ),
-        )
-        .with_help(
-            "Install this project with pnpm (`pnpm install --frozen-lockfile`), or turn \
-             enableGlobalVirtualStore off for it. Nothing was fetched and node_modules was not \
-             touched.",
-        ));
-    }
     let engine = node_version
         .and_then(|v| {
             v.trim_start_matches('v')
@@ -146,6 +127,7 @@ fn slot_dirs(
         graph.insert(key.clone(), SlotNode { id, children });
     }
     let hashes = graph.dependency_hashes();
+    let project = lockfile_dir.to_string_lossy();
     let mut with_engine: HashSet<&str> = HashSet::new();
     if builds.engine.is_some() {
         let mut queue: Vec<&str> = lockfile
@@ -173,6 +155,21 @@ fn slot_dirs(
                     ..SlotInputs::default()
                 },
                 false => SlotInputs::default(),
+            };
+            // A local directory's slot is the project's own (pnpm 12.21 names it so).
+            let local = matches!(
+                lockfile.package(key).map(|info| &info.resolution),
+                Some(Resolution::Directory { .. })
+            );
+            let (version, inputs) = match local {
+                true => (
+                    "directory",
+                    SlotInputs {
+                        project: Some(&project),
+                        ..inputs
+                    },
+                ),
+                false => (version.as_str(), inputs),
             };
             let hash = slot_hash(deps, inputs);
             let dir = if name.starts_with('@') {
