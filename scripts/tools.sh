@@ -39,6 +39,14 @@ ensure_script() {
   fi
 }
 
+# The name lookup test counts the system resolver's reads of /etc/hosts under strace.
+ensure_strace() {
+  if ! command -v strace >/dev/null 2>&1; then
+    echo "installing strace (for the name lookup test)" >&2
+    apt-get update -qq && apt-get install -y -qq strace >&2
+  fi
+}
+
 # The TLS handshake test runs `openssl s_server`: an OpenSSL server, as nginx is, ends a TLS 1.2
 # handshake that lacks a client certificate with the alert rustls servers never send.
 ensure_openssl() {

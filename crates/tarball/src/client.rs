@@ -14,13 +14,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::client_tls::registry_of;
+use crate::dns_cache::CachingResolver;
 use crate::error::FetchError;
 use crate::options::{FetchEvent, FetcherOptions};
 use crate::proxy::Proxies;
 use crate::trust::Trust;
 
 /// The built clients: rustls, an HTTP/1.1 keep-alive pool as large as the network
-/// concurrency, and no transparent decompression (a tarball's bytes are what its
+/// concurrency, one DNS lookup per host name (`dns_cache.rs`), and no transparent
+/// decompression (a tarball's bytes are what its
 /// integrity covers). One for every registry, and one more for each registry with TLS
 /// settings of its own (`client_tls.rs`). Cheap to clone.
 #[derive(Clone, Debug)]
@@ -54,7 +56,19 @@ impl HttpClient {
                 None
             }
         };
-        let build = |trust| build(opts, trust, proxies.clone(), per_hop, local_address);
+        // One cache of names for every client: they all talk to the same registries.
+        let resolver = Arc::new(CachingResolver::system());
+        let build = |trust| {
+            let resolver = Arc::clone(&resolver);
+            build(
+                opts,
+                trust,
+                proxies.clone(),
+                per_hop,
+                local_address,
+                resolver,
+            )
+        };
         let default = build(opts.trust.load()?)?;
         let registries = opts
             .trust
@@ -104,6 +118,7 @@ fn build(
     proxies: Option<Arc<Proxies>>,
     per_hop: bool,
     local_address: Option<IpAddr>,
+    resolver: Arc<CachingResolver>,
 ) -> Result<reqwest::Client, FetchError> {
     if let Some(sink) = &opts.on_event {
         for message in trust.warnings {
@@ -135,6 +150,7 @@ fn build(
         builder = builder.local_address(local_address);
     }
     builder
+        .dns_resolver(resolver)
         .user_agent(opts.user_agent.clone())
         .connect_timeout(opts.idle_timeout)
         .pool_idle_timeout(std::time::Duration::from_secs(30))

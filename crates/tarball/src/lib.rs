@@ -17,6 +17,7 @@ mod buffers;
 mod cas;
 mod client;
 mod client_tls;
+mod dns_cache;
 mod download;
 mod entry_path;
 mod error;
