@@ -795,6 +795,36 @@ fn build_permissions_decide_over_allow_builds_like_pnpm() {
     }
 }
 
+/// `allowBuilds` goes into `.modules.yaml` with its keys sorted by code unit, as pnpm 12
+/// records it, whatever their order in pnpm-workspace.yaml.
+#[test]
+fn allow_builds_is_recorded_with_sorted_keys_like_pnpm() {
+    let registry = registry::start();
+    let manifest =
+        json!({"name": "p", "version": "1.0.0", "dependencies": {"tack-build-dep": "1.0.0"}});
+    let settings = "allowBuilds:\n  tack-build-dep: true\n  zeta: false\n  JSONStream: false\n  \"@x/y\": true\n  abc: false\n";
+    let reference = resolved(&registry.url(), manifest, settings);
+    let mut recorded = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        let keys: Vec<String> = modules_yaml(&project)["allowBuilds"]
+            .as_object()
+            .expect("allowBuilds recorded")
+            .keys()
+            .cloned()
+            .collect();
+        recorded.push(keys);
+    }
+    assert_eq!(
+        recorded[0],
+        ["@x/y", "JSONStream", "abc", "tack-build-dep", "zeta"],
+        "pnpm's order"
+    );
+    assert_eq!(recorded[1], recorded[0]);
+}
+
 /// An approval taken back after the package was built makes it an ignored build again, as
 /// pnpm 12 reports it (`ERR_PNPM_IGNORED_BUILDS`, and `ignoredBuilds` recorded). tack took
 /// the built package for approved and answered the re-install with success.

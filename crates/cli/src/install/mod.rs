@@ -772,7 +772,11 @@ pub fn run(
         other_projects,
     });
 
-    link.modules_state.allow_builds = config.allow_builds.clone().into_iter().collect();
+    // pnpm 12 records the setting with its keys sorted (by code unit, `JSONStream` before
+    // `abc`), whatever their order in pnpm-workspace.yaml.
+    let mut allow_builds: Vec<_> = config.allow_builds.clone().into_iter().collect();
+    allow_builds.sort_by(|a, b| a.0.cmp(&b.0));
+    link.modules_state.allow_builds = allow_builds.into_iter().collect();
     let root_modules = link.root_modules_dir();
     // pnpm 12 prints the store context only for a virtual store that was not there before,
     // even when it recreates the modules dir (another store, another hoist pattern).
