@@ -71,6 +71,42 @@ fn change_time(path: &Path) -> i64 {
     meta.ctime() * 1_000_000_000 + meta.ctime_nsec()
 }
 
+/// The files of `before` ([`change_times`] of `dir`) whose change time is not the same now:
+/// linked again since.
+fn linked_again(before: &BTreeMap<String, i64>, dir: &Path) -> Vec<String> {
+    let now = change_times(dir);
+    before
+        .iter()
+        .filter(|(path, time)| now.get(*path) != Some(time))
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+/// What the one slot of `name@1.0.0` holds of its package directory and of staging
+/// directories: nothing, after a build or a patch that failed.
+fn left_in_slot(project: &TestProject, name: &str) -> Vec<String> {
+    let slots: Vec<_> = fs_err::read_dir(links_dir(project).join("@").join(name).join("1.0.0"))
+        .expect("the package's slots")
+        .map(|slot| slot.expect("slot").path().join("node_modules"))
+        .collect();
+    assert_eq!(slots.len(), 1);
+    fs_err::read_dir(&slots[0])
+        .expect("the slot's node_modules")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|entry| entry == name || entry.starts_with(".pnpm-"))
+        .collect()
+}
+
+/// What `require(<package>)` gives in `project`, as `node -p` prints it.
+fn required(project: &TestProject, package: &str) -> String {
+    let run = project
+        .command(Path::new("node"))
+        .args(["-p", &format!("require('{package}')")])
+        .output()
+        .expect("run node");
+    String::from_utf8_lossy(&run.stdout).trim().to_string()
+}
+
 /// The trees (project and slots) and `.modules.yaml` of `tack`'s install equal `pnpm`'s, whose
 /// slots include each of `slots` (path prefixes in [`gvs_tree`]'s form).
 fn assert_same_global_store(pnpm: &TestProject, tack: &TestProject, slots: &[&str]) {
@@ -498,11 +534,7 @@ fn each_tool_takes_the_builds_the_other_placed_in_the_slots() {
         assert!(built.join("built.txt").is_file(), "{second} after {first}");
         if second == "tack" {
             assert!(!log.exists(), "tack ran scripts over built slots");
-            let now = change_times(&links_dir(&project));
-            let again: Vec<_> = linked
-                .iter()
-                .filter(|(path, time)| now.get(*path) != Some(time))
-                .collect();
+            let again = linked_again(&linked, &links_dir(&project));
             assert!(
                 again.is_empty(),
                 "tack linked files of pnpm's slots again: {again:?}"
@@ -555,17 +587,7 @@ fn a_failed_build_leaves_nothing_in_its_slot() {
             "attempt {attempt}: the script did not run: {stdout}"
         );
         for name in ["tack-build-fail", "gvs-fail-parent"] {
-            let slots: Vec<_> =
-                fs_err::read_dir(links_dir(&project).join("@").join(name).join("1.0.0"))
-                    .expect("the package's slots")
-                    .map(|slot| slot.expect("slot").path().join("node_modules"))
-                    .collect();
-            assert_eq!(slots.len(), 1);
-            let left: Vec<_> = fs_err::read_dir(&slots[0])
-                .expect("the slot's node_modules")
-                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-                .filter(|entry| entry == name || entry.starts_with(".pnpm-"))
-                .collect();
+            let left = left_in_slot(&project, name);
             assert!(
                 left.is_empty(),
                 "attempt {attempt}: left in {name}'s slot: {left:?}"
@@ -797,16 +819,7 @@ fn a_patched_package_is_patched_in_its_slot_as_pnpm_12_patches_it() {
             shim <= change_time(&patched),
             "{flags:?}: the shim was written after the package appeared in its slot"
         );
-        let run = tack
-            .command(Path::new("node"))
-            .args(["-p", "require('gvs-patched')"])
-            .output()
-            .expect("run node");
-        assert_eq!(
-            String::from_utf8_lossy(&run.stdout),
-            "patched\n",
-            "{flags:?}"
-        );
+        assert_eq!(required(&tack, "gvs-patched"), "patched", "{flags:?}");
     }
 }
 
@@ -874,21 +887,13 @@ fn a_directory_dependency_gets_the_projects_own_slot_as_pnpm_12_names_it() {
     let differences = tree::diff(&by_pnpm, &gvs_tree(&project));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     assert_eq!(normalized_modules_yaml(&project), modules_yaml);
-    let says = |project: &TestProject| {
-        let run = project
-            .command(Path::new("node"))
-            .args(["-p", "require('local-dir')"])
-            .output()
-            .expect("run node");
-        String::from_utf8_lossy(&run.stdout).trim().to_string()
-    };
-    assert_eq!(says(&project), "local");
+    assert_eq!(required(&project, "local-dir"), "local");
     write_local_dir(&project, "changed");
     assert_success(
         &project.tack(&["install", "--frozen-lockfile"]),
         "tack install after the directory changed",
     );
-    assert_eq!(says(&project), "changed");
+    assert_eq!(required(&project, "local-dir"), "changed");
 }
 
 /// Each tool takes the other's patched slot as patched: offline, with another slot to
@@ -917,17 +922,8 @@ fn each_tool_takes_the_patched_slot_the_other_made() {
         let out = project.run_tool(second, &["install", "--frozen-lockfile", "--offline"]);
         assert_success(&out, &format!("{second} install over {first}'s slots"));
         assert!(registry.requests().is_empty(), "{second} fetched");
-        let run = project
-            .command(Path::new("node"))
-            .args(["-p", "require('gvs-patched')"])
-            .output()
-            .expect("run node");
-        assert_eq!(String::from_utf8_lossy(&run.stdout), "patched\n");
-        let now = change_times(&links_dir(&project));
-        let again: Vec<_> = linked
-            .iter()
-            .filter(|(path, time)| now.get(*path) != Some(time))
-            .collect();
+        assert_eq!(required(&project, "gvs-patched"), "patched");
+        let again = linked_again(&linked, &links_dir(&project));
         assert!(
             again.is_empty(),
             "{second} linked files of {first}'s slots again: {again:?}"
@@ -951,16 +947,7 @@ fn a_patch_that_fails_leaves_nothing_in_its_slot() {
             stderr.contains("ERR_PNPM_PATCH_FAILED"),
             "attempt {attempt}: {stderr}"
         );
-        let slots: Vec<_> = fs_err::read_dir(links_dir(&project).join("@/gvs-patched/1.0.0"))
-            .expect("the package's slots")
-            .map(|slot| slot.expect("slot").path().join("node_modules"))
-            .collect();
-        assert_eq!(slots.len(), 1);
-        let left: Vec<_> = fs_err::read_dir(&slots[0])
-            .expect("the slot's node_modules")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .filter(|entry| entry == "gvs-patched" || entry.starts_with(".pnpm-"))
-            .collect();
+        let left = left_in_slot(&project, "gvs-patched");
         assert!(
             left.is_empty(),
             "attempt {attempt}: left in the slot: {left:?}"
