@@ -22,9 +22,9 @@ use crate::trust::Trust;
 
 /// The built clients: rustls, an HTTP/1.1 keep-alive pool as large as the network
 /// concurrency, one DNS lookup per host name (`dns_cache.rs`), and no transparent
-/// decompression (a tarball's bytes are what its
-/// integrity covers). One for every registry, and one more for each registry with TLS
-/// settings of its own (`client_tls.rs`). Cheap to clone.
+/// decompression (a tarball's bytes are what its integrity covers). One for every registry,
+/// and one more for each registry with TLS settings of its own (`client_tls.rs`). Cheap to
+/// clone.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     default: reqwest::Client,

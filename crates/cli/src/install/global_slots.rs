@@ -27,8 +27,8 @@ use super::plan::InstallPlan;
 use crate::error::CliError;
 
 /// Moves the packages of `plan` (the isolated layout) into their slots in `store`'s global
-/// virtual store. `node_version` is the version builds run under (it names the slots of packages allowed
-/// to build).
+/// virtual store. `node_version` is the version builds run under (it names the slots of
+/// packages allowed to build).
 pub fn place_in_global_store(
     plan: &mut InstallPlan,
     lockfile: &Lockfile,
