@@ -164,10 +164,75 @@ fn not_found_is_not_retried() {
     assert_eq!(out.code(), Some(1), "{}", out.describe());
     assert_eq!(
         error_codes(&out.stderr),
-        vec!["ERR_PNPM_FETCH_404".to_string()],
+        vec!["ERR_PNPM_TARBALL_HTTP_STATUS".to_string()],
         "{}",
         out.describe()
     );
     assert_eq!(registry.request_count(TARBALL), 1, "a 404 is final");
     verify(&project, &project.store()).unwrap();
+}
+
+/// A tarball download that fails for good ends with the code pnpm 12 gives the same failure,
+/// from the same registry: one code for every error status, another for every download that
+/// got no whole body (tack gave pnpm 11's `ERR_PNPM_FETCH_<status>` and
+/// `ERR_PNPM_BAD_TARBALL_SIZE`, and a code of its own for a stall).
+#[test]
+fn permanent_faults_end_with_pnpm_12s_codes() {
+    let status = |code| FaultKind::Status {
+        code,
+        retry_after: None,
+    };
+    let faults = [
+        ("404", status(404), "ERR_PNPM_TARBALL_HTTP_STATUS"),
+        ("403", status(403), "ERR_PNPM_TARBALL_HTTP_STATUS"),
+        ("503", status(503), "ERR_PNPM_TARBALL_HTTP_STATUS"),
+        ("reset", FaultKind::Reset, "ERR_PNPM_TARBALL_FETCH_TARBALL"),
+        (
+            "reset mid-body",
+            FaultKind::ResetAfter { after: 100 },
+            "ERR_PNPM_TARBALL_FETCH_TARBALL",
+        ),
+        (
+            "long Content-Length",
+            FaultKind::WrongContentLength { declared: 1 << 20 },
+            "ERR_PNPM_TARBALL_FETCH_TARBALL",
+        ),
+        (
+            "slow drip past the idle timeout",
+            FaultKind::SlowDrip {
+                bytes: 16,
+                every: Duration::from_millis(3_000),
+            },
+            "ERR_PNPM_TARBALL_FETCH_TARBALL",
+        ),
+        (
+            "corrupted gzip",
+            FaultKind::Corrupt,
+            "ERR_PNPM_TARBALL_INTEGRITY",
+        ),
+    ];
+    let registry =
+        TestRegistry::start_blocking(RegistryOptions::default()).expect("start the registry");
+    let mut wrong = Vec::new();
+    for (name, kind, code) in faults {
+        registry.clear_faults();
+        registry.inject(Fault::new(TARBALL, kind));
+        for tool in ["pnpm", "tack"] {
+            let project = basic_project(&registry.url());
+            let out = if tool == "pnpm" {
+                project.pnpm(&["install", "--frozen-lockfile"])
+            } else {
+                project.tack(&["install", "--frozen-lockfile"])
+            };
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let codes = error_codes(&stderr);
+            if out.status.code() != Some(1) || codes != [code] {
+                wrong.push(format!(
+                    "{name}, {tool}: {:?} {codes:?}\n{stderr}",
+                    out.status
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

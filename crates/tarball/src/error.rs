@@ -292,15 +292,20 @@ impl FetchError {
             Self::TooManyRedirects { .. } => "ERR_TACK_TOO_MANY_REDIRECTS",
             Self::MissingIntegrity { .. } => "ERR_PNPM_MISSING_TARBALL_INTEGRITY",
             Self::InvalidIntegrity { .. } => "ERR_PNPM_INVALID_INTEGRITY",
-            Self::HttpStatus { status, .. } => fetch_status_code(*status),
+            // pnpm 12's one code for every error status of a tarball (observed: 401, 403,
+            // 404, 500, 503); the message gives the status and what to check. A 407 is the
+            // proxy's answer, not the registry's, and keeps tack's own code.
+            Self::HttpStatus { status: 407, .. } => "ERR_TACK_PROXY_AUTH",
+            Self::HttpStatus { .. } => "ERR_PNPM_TARBALL_HTTP_STATUS",
             Self::MetadataStatus { .. } => "ERR_PNPM_META_FETCH_FAIL",
-            // pnpm 12's code for a download that got no response (observed: a refused
-            // connection, an untrusted certificate); the message says which it was.
-            Self::Network { .. } | Self::UntrustedCertificate { .. } => {
-                "ERR_PNPM_TARBALL_FETCH_TARBALL"
-            }
-            Self::IdleTimeout { .. } => "ERR_TACK_FETCH_IDLE_TIMEOUT",
-            Self::Truncated { .. } => "ERR_PNPM_BAD_TARBALL_SIZE",
+            // pnpm 12's code for a download that got no whole response (observed: a refused
+            // connection, an untrusted certificate, a reset before or during the body, a
+            // body shorter than its Content-Length, a stall past fetch-timeout); the message
+            // says which it was.
+            Self::Network { .. }
+            | Self::UntrustedCertificate { .. }
+            | Self::IdleTimeout { .. }
+            | Self::Truncated { .. } => "ERR_PNPM_TARBALL_FETCH_TARBALL",
             Self::NoOfflineTarball { .. } => "ERR_PNPM_NO_OFFLINE_TARBALL",
             Self::UnsafePath { .. } => "ERR_TACK_TARBALL_UNSAFE_PATH",
             Self::BadTarball { .. } => "ERR_TACK_BAD_TARBALL",
@@ -381,21 +386,4 @@ fn status_reason(status: u16) -> &'static str {
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Unknown Status")
-}
-
-/// pnpm's code for an HTTP status it does not retry, or gave up retrying: `ERR_PNPM_FETCH_<status>`
-/// (407 is tack's own: the proxy, not the registry, wants credentials).
-fn fetch_status_code(status: u16) -> &'static str {
-    macro_rules! codes {
-        ($($n:literal)*) => {
-            match status {
-                407 => "ERR_TACK_PROXY_AUTH",
-                $($n => concat!("ERR_PNPM_FETCH_", stringify!($n)),)*
-                _ => "ERR_PNPM_FETCH_ERROR",
-            }
-        };
-    }
-    codes!(400 401 402 403 404 405 406 408 409 410 411 412 413 414 415 416 417 418 420 421 422
-        423 424 425 426 428 429 431 451 500 501 502 503 504 505 506 507 508 510 511 520 521 522
-        523 524 525 526 527 529 530)
 }

@@ -195,7 +195,7 @@ async fn scoped_registry_with_auth() {
             matches!(err, FetchError::HttpStatus { status: 401, .. }),
             "{label}: {err}"
         );
-        assert_eq!(err.code(), "ERR_PNPM_FETCH_401");
+        assert_eq!(err.code(), "ERR_PNPM_TARBALL_HTTP_STATUS");
         let msg = err.to_string();
         assert!(
             msg.contains(".npmrc") && msg.contains("@private/lib@1.0.0"),
