@@ -981,3 +981,55 @@ fn concurrent_installs_fill_shared_slots_together() {
         assert_success(&out, "tack store status");
     }
 }
+
+/// `--force` under the global virtual store keeps every complete slot as it is, as pnpm 12.21
+/// does (no file linked again, the same package directories), and counts every package as
+/// added. tack used to import them all again and swap each shared slot in place, under every
+/// other project of the store that used it.
+#[test]
+fn force_keeps_complete_slots_as_pnpm_12_does() {
+    let registry = registry::start();
+    let mut counts = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&gvs_builds_project(&registry.url()));
+        let run = |args: &[&str]| match tool {
+            "pnpm" => project.pnpm(args),
+            _ => project.tack(args),
+        };
+        assert_success(&run(&["install", "--frozen-lockfile"]), "the first install");
+        let dirs = [("is-odd", "3.0.1"), ("tack-build-dep", "1.0.0")]
+            .map(|(name, version)| slot_package_dir(&project, name, version));
+        let inodes = dirs
+            .each_ref()
+            .map(|dir| fs_err::metadata(dir).expect("slot").ino());
+        let before = change_times(&links_dir(&project));
+        let forced = run(&[
+            "install",
+            "--frozen-lockfile",
+            "--force",
+            "--reporter",
+            "append-only",
+        ]);
+        assert_success(&forced, "the forced install");
+        let again = dirs
+            .each_ref()
+            .map(|dir| fs_err::metadata(dir).expect("slot").ino());
+        assert_eq!(inodes, again, "{tool} swapped a slot's package directory");
+        let linked = linked_again(&before, &links_dir(&project));
+        assert!(linked.is_empty(), "{tool} linked again: {linked:?}");
+        assert_eq!(required(&project, "is-odd"), "[Function: isOdd]", "{tool}");
+        let stdout = String::from_utf8_lossy(&forced.stdout).into_owned();
+        counts.push(
+            stdout
+                .lines()
+                .filter(|line| line.starts_with("Packages:") || line.starts_with("Progress:"))
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(counts[0], counts[1]);
+    assert!(
+        counts[1].contains(&"Packages: +5".to_string()),
+        "{counts:?}"
+    );
+}

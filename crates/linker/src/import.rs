@@ -60,7 +60,7 @@ impl PackageImporter {
     /// packages imported again.
     pub fn for_plan(plan: &LinkPlan) -> Self {
         PackageImporter {
-            reimport: plan.force,
+            reimport: plan.reimports_complete_packages(),
             repair_in_place: plan.shared_slots,
             ..PackageImporter::new(plan.import_method)
         }

@@ -76,7 +76,8 @@ pub struct LinkPlan {
     /// What a filtered install leaves in place for the projects it does not select.
     pub kept_for_other_projects: KeptPackages,
     /// `--force`: every package is imported again, complete or not, and swapped in whole
-    /// (pnpm 12 re-imports them all); no link of the last install is trusted.
+    /// (pnpm 12 re-imports them all), except in shared slots (see
+    /// [`LinkPlan::reimports_complete_packages`]); no link of the last install is trusted.
     pub force: bool,
     /// `nodeLinker: hoisted`: where each package's directory goes instead of the virtual
     /// store. `None` for pnpm's isolated layout.
@@ -328,6 +329,14 @@ pub struct WorkspaceStateInput {
 }
 
 impl LinkPlan {
+    /// Whether complete package directories are imported again (`--force`). Not in shared
+    /// slots: pnpm 12.21 leaves a complete slot as it is under `--force` (observed: no file
+    /// linked again, the same directory inodes), and swapping one in place would pull it from
+    /// under every other project of the store that uses it at that moment.
+    pub fn reimports_complete_packages(&self) -> bool {
+        self.force && !self.shared_slots
+    }
+
     /// Every named workspace project but the root, installed by this install or not (a
     /// filtered one), sorted by importer id: `(importer id, name, dir)`. pnpm 12 links and
     /// hoists them all.

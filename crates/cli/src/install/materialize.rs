@@ -447,7 +447,7 @@ impl LocalImports {
             // complete install had it (see `SlotFiller::fill`).
             let complete = |requires_build: bool| {
                 virtual_store_existed
-                    && !plan.link.force
+                    && !plan.link.reimports_complete_packages()
                     && (plan.recorded.get(i).copied().unwrap_or(false)
                         || !(requires_build || builds.is_patched(i)))
                     && package_dir_complete(&plan.link, i)

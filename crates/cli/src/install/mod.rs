@@ -973,13 +973,20 @@ pub fn run(
         _ => HashSet::new(),
     };
     // Under the global virtual store every package counts as recorded: pnpm 12 counts only
-    // the slots it has to fill, whatever this project's record says.
+    // the slots it has to fill, whatever this project's record says. With `--force` none
+    // does: pnpm 12 counts every package as added, and builds again in its stage a package
+    // allowed to build (its cached build, if any, put in instead of running the scripts).
     let shared = install_plan.link.shared_slots;
+    let force = install_plan.link.force;
     install_plan.recorded = install_plan
         .link
         .packages
         .iter()
-        .map(|pkg| shared || !interrupted && previous_current.has_package(&pkg.dep_path, &lockfile))
+        .map(|pkg| {
+            !force
+                && (shared
+                    || !interrupted && previous_current.has_package(&pkg.dep_path, &lockfile))
+        })
         .collect();
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per
