@@ -25,6 +25,27 @@ pub enum ConfigError {
         message: String,
     },
 
+    /// A workspace project's `package.json` that is not JSON (pnpm 12 gives it another code
+    /// than the root's).
+    #[error(
+        "{} is not valid JSON: {message} (line {line}, column {column}). Fix the file and try again",
+        path.display()
+    )]
+    InvalidProjectManifest {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+
+    /// A `package.json` whose document is an array, a string, a number or `null`.
+    #[error(
+        "{}: the manifest root must be an object ({{\"name\": …, \"dependencies\": …}}). Fix the \
+         file and try again",
+        path.display()
+    )]
+    ManifestNotObject { path: PathBuf },
+
     #[error(
         "{} is not valid YAML: {message} (line {line}, column {column}). Fix the file and try again",
         path.display()
@@ -154,11 +175,34 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The error for a workspace project's manifest: a document that is not JSON gets pnpm
+    /// 12's code for a project's manifest.
+    pub fn in_workspace_project(self) -> ConfigError {
+        match self {
+            ConfigError::InvalidManifest {
+                path,
+                line,
+                column,
+                message,
+            } => ConfigError::InvalidProjectManifest {
+                path,
+                line,
+                column,
+                message,
+            },
+            other => other,
+        }
+    }
+
     /// A stable code: pnpm's where it exists, else `ERR_TACK_*`.
     pub fn code(&self) -> &'static str {
         match self {
             ConfigError::Io { .. } => "ERR_TACK_CONFIG_IO",
             ConfigError::InvalidManifest { .. } => "ERR_PNPM_JSON_PARSE",
+            ConfigError::InvalidProjectManifest { .. } => {
+                "ERR_PNPM_PACKAGE_MANIFEST_SERIALIZATION_ERROR"
+            }
+            ConfigError::ManifestNotObject { .. } => "ERR_PNPM_INVALID_MANIFEST",
             ConfigError::InvalidWorkspaceYaml { .. } => "ERR_PNPM_YAML_PARSE",
             ConfigError::InvalidSetting { .. } => "ERR_PNPM_INVALID_SETTING",
             ConfigError::InvalidWorkspaceGlob { .. } => "ERR_PNPM_INVALID_WORKSPACE_CONFIGURATION",

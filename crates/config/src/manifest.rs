@@ -9,44 +9,73 @@ use serde_json::Value;
 
 use crate::error::ConfigError;
 
-/// A parsed `package.json`.
+/// A parsed `package.json`. A field of another type than npm's (`"engines": "node >= 4"`,
+/// `"version": 1`, `"optionalDependencies": null`, a script that is a number) is read as
+/// absent, or a map as its string entries, as pnpm 12 reads it: such a manifest installs.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub version: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub dependencies: IndexMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub dev_dependencies: IndexMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub optional_dependencies: IndexMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub peer_dependencies: IndexMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub dependencies_meta: IndexMap<String, Value>,
     /// A string (single bin named after the package) or a map of name → path.
     #[serde(default)]
     pub bin: Option<Value>,
     #[serde(default)]
     pub directories: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub scripts: IndexMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     pub engines: IndexMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub os: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub cpu: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub libc: Option<Vec<String>>,
     #[serde(default)]
     pub publish_config: Option<Value>,
     /// The whole document as written.
     #[serde(skip)]
     pub raw: Value,
+}
+
+/// The field as `T`, or `T`'s default when it has another type.
+fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(T::deserialize(value).unwrap_or_default())
+}
+
+/// The string entries of an object field; nothing for another type.
+fn string_map<'de, D>(deserializer: D) -> Result<IndexMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(key, value)| match value {
+                Value::String(text) => Some((key, text)),
+                _ => None,
+            })
+            .collect(),
+        _ => IndexMap::new(),
+    })
 }
 
 impl Manifest {
@@ -60,12 +89,15 @@ impl Manifest {
             message: err.to_string(),
         };
         let raw: Value = serde_json::from_str(text).map_err(invalid)?;
-        let mut manifest: Manifest =
-            Manifest::deserialize(&raw).map_err(|err| ConfigError::InvalidManifest {
+        if !raw.is_object() {
+            return Err(ConfigError::ManifestNotObject {
                 path: path.to_path_buf(),
-                line: 0,
-                column: 0,
-                message: err.to_string(),
+            });
+        }
+        // Every field is read leniently, so only a document that is no object fails here.
+        let mut manifest: Manifest =
+            Manifest::deserialize(&raw).map_err(|_| ConfigError::ManifestNotObject {
+                path: path.to_path_buf(),
             })?;
         manifest.raw = raw;
         Ok(manifest)

@@ -143,7 +143,8 @@ impl Walker<'_> {
                     out.push(Project {
                         dir: child.clone(),
                         importer_id: id,
-                        manifest: read_manifest(&manifest_path)?,
+                        manifest: read_manifest(&manifest_path)
+                            .map_err(ConfigError::in_workspace_project)?,
                     });
                 }
             }

@@ -1,0 +1,135 @@
+//! Failing installs against pnpm 12: a project that pnpm 12 refuses is refused by tack with the
+//! same `ERR_PNPM_…` code (the first line of the error, `Error: <code>`), and one pnpm 12
+//! installs is installed. Each case starts from the basic fixture, resolved by pnpm 12 against
+//! the test registry, with one file changed; both tools install a copy of it.
+
+use std::path::PathBuf;
+
+use tack_suite::conformance::{clone_inputs, resolve_with_pnpm};
+use tack_suite::project::TestProject;
+use tack_suite::registry;
+
+fn basic_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/basic")
+}
+
+/// The code `out` failed with (`Error: <code>`, first line of stderr), or `None` for an
+/// install that succeeded.
+fn failure_code(out: &std::process::Output) -> Option<String> {
+    if out.status.success() {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Some(
+        stderr
+            .lines()
+            .find_map(|line| line.strip_prefix("Error: "))
+            .unwrap_or("<no code>")
+            .trim()
+            .to_string(),
+    )
+}
+
+/// Installs a copy of `reference` with each tool and asserts both fail with `code` (or both
+/// succeed, for `None`); returns the tack copy.
+fn both_end_with(reference: &TestProject, code: Option<&str>, case: &str) -> TestProject {
+    let mut outcomes = Vec::new();
+    let mut tack = None;
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        outcomes.push((
+            tool,
+            failure_code(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+        if tool == "tack" {
+            tack = Some(project);
+        }
+    }
+    for (tool, got, stderr) in &outcomes {
+        assert_eq!(got.as_deref(), code, "{case}: {tool}\n{stderr}");
+    }
+    tack.expect("tack ran")
+}
+
+/// The basic fixture's `package.json` with `edit` applied to its JSON.
+fn with_manifest(
+    reference: &TestProject,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> TestProject {
+    let project = clone_inputs(reference);
+    let path = project.dir().join("package.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs_err::read_to_string(&path).expect("package.json")).expect("json");
+    edit(&mut manifest);
+    project.write("package.json", &manifest.to_string());
+    project
+}
+
+/// Fields of another type than npm's are read as absent, as pnpm 12 reads them: the project
+/// installs (tack refused each of these with `ERR_PNPM_JSON_PARSE`, "not valid JSON").
+#[test]
+fn manifests_with_odd_field_types_install_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let odd: [(&str, serde_json::Value); 7] = [
+        ("engines", serde_json::json!("node >= 4")),
+        ("version", serde_json::json!(1)),
+        ("name", serde_json::json!(5)),
+        ("scripts", serde_json::json!({"test": 1})),
+        ("peerDependencies", serde_json::Value::Null),
+        ("peerDependencies", serde_json::json!(["x"])),
+        // Read as no optional dependencies: the lockfile's are then one too many.
+        ("optionalDependencies", serde_json::Value::Null),
+    ];
+    for (field, value) in odd {
+        let project = with_manifest(&reference, |m| {
+            m[field] = value.clone();
+        });
+        let outdated = field == "optionalDependencies";
+        let code = outdated.then_some("ERR_PNPM_OUTDATED_LOCKFILE");
+        let tack = both_end_with(&project, code, &format!("{field}: {value}"));
+        let installed = tack
+            .dir()
+            .join("node_modules/is-odd/package.json")
+            .is_file();
+        assert_eq!(installed, !outdated, "{field}: {value}");
+    }
+}
+
+/// A manifest whose document is not an object, and a workspace project's manifest that is not
+/// JSON, fail with pnpm 12's codes before anything is written.
+#[test]
+fn manifests_that_are_no_object_or_no_json_fail_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let array = clone_inputs(&reference);
+    array.write("package.json", "[1, 2]");
+    let tack = both_end_with(&array, Some("ERR_PNPM_INVALID_MANIFEST"), "an array");
+    assert!(!tack.dir().join("node_modules").exists());
+
+    let workspace = clone_inputs(&reference);
+    workspace
+        .write(
+            "pnpm-workspace.yaml",
+            &format!(
+                "{}packages:\n  - 'pkgs/*'\n",
+                fs_err::read_to_string(reference.dir().join("pnpm-workspace.yaml"))
+                    .unwrap_or_default()
+            ),
+        )
+        .write("pkgs/a/package.json", "{\n  \"name\": \"a\",\n");
+    let tack = both_end_with(
+        &workspace,
+        Some("ERR_PNPM_PACKAGE_MANIFEST_SERIALIZATION_ERROR"),
+        "a project's manifest cut short",
+    );
+    assert!(!tack.dir().join("node_modules").exists());
+    workspace.write("pkgs/a/package.json", "\"just a string\"");
+    both_end_with(
+        &workspace,
+        Some("ERR_PNPM_INVALID_MANIFEST"),
+        "a project's manifest a string",
+    );
+}
