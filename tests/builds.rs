@@ -530,7 +530,7 @@ fn a_failing_build_exits_1_naming_the_package_script_and_exit_code() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let all = text(&out);
     for needle in [
-        "ELIFECYCLE",
+        "ERR_PNPM_EXECUTOR_LIFECYCLE_SCRIPT_FAILED",
         "tack-build-fail@1.0.0",
         "postinstall",
         "exit code 3",

@@ -33,24 +33,39 @@ fn failure_code(out: &std::process::Output) -> Option<String> {
 /// Installs a copy of `reference` with each tool and asserts both fail with `code` (or both
 /// succeed, for `None`); returns the tack copy.
 fn both_end_with(reference: &TestProject, code: Option<&str>, case: &str) -> TestProject {
-    let mut outcomes = Vec::new();
-    let mut tack = None;
-    for tool in ["pnpm", "tack"] {
+    let [_, (tack, _)] = outcomes_of_both(reference, code, case);
+    tack
+}
+
+/// [`both_end_with`], returning each tool's copy and output (pnpm's first).
+fn outcomes_of_both(
+    reference: &TestProject,
+    code: Option<&str>,
+    case: &str,
+) -> [(TestProject, std::process::Output); 2] {
+    let outcomes = ["pnpm", "tack"].map(|tool| {
         let project = clone_inputs(reference);
         let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-        outcomes.push((
-            tool,
-            failure_code(&out),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ));
-        if tool == "tack" {
-            tack = Some(project);
-        }
+        (project, out)
+    });
+    for ((_, out), tool) in outcomes.iter().zip(["pnpm", "tack"]) {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            failure_code(out).as_deref(),
+            code,
+            "{case}: {tool}\n{stderr}"
+        );
     }
-    for (tool, got, stderr) in &outcomes {
-        assert_eq!(got.as_deref(), code, "{case}: {tool}\n{stderr}");
-    }
-    tack.expect("tack ran")
+    outcomes
+}
+
+/// The lines of `out`'s stdout that end a script that failed (`… postinstall: Failed`).
+fn failed_script_lines(out: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.ends_with(": Failed") || line.contains(": Failed ("))
+        .map(str::to_string)
+        .collect()
 }
 
 /// The basic fixture's `package.json` with `edit` applied to its JSON.
@@ -131,5 +146,44 @@ fn manifests_that_are_no_object_or_no_json_fail_like_pnpm() {
         &workspace,
         Some("ERR_PNPM_INVALID_MANIFEST"),
         "a project's manifest a string",
+    );
+}
+
+/// A build that fails, a dependency's or the project's own, ends with pnpm 12's code (tack gave
+/// pnpm 11's `ELIFECYCLE`) and the same `Failed` line, the exit status left to the error.
+#[test]
+fn failed_scripts_end_with_pnpm_12s_code() {
+    let registry = registry::start();
+    let dependency = TestProject::new();
+    dependency
+        .write(
+            "package.json",
+            &serde_json::json!({"name": "p", "version": "1.0.0",
+                "dependencies": {"tack-build-fail": "1.0.0"}})
+            .to_string(),
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nallowBuilds:\n  tack-build-fail: true\n",
+        );
+    dependency.lock_with_pnpm();
+    let code = Some("ERR_PNPM_EXECUTOR_LIFECYCLE_SCRIPT_FAILED");
+    let [(_, pnpm), (_, tack)] = outcomes_of_both(&dependency, code, "a dependency's build");
+    assert_eq!(failed_script_lines(&pnpm), failed_script_lines(&tack));
+    assert_eq!(failed_script_lines(&tack).len(), 1);
+    let stderr = String::from_utf8_lossy(&tack.stderr);
+    assert!(stderr.contains("exit code 3"), "{stderr}");
+
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let own = with_manifest(&reference, |m| {
+        m["scripts"] = serde_json::json!({"postinstall": "echo own; exit 2"});
+    });
+    let [(_, pnpm), (_, tack)] = outcomes_of_both(&own, code, "the project's own script");
+    assert_eq!(failed_script_lines(&pnpm), failed_script_lines(&tack));
+    let stderr = String::from_utf8_lossy(&tack.stderr);
+    assert!(
+        stderr.contains("--ignore-scripts") && !stderr.contains("allowBuilds"),
+        "{stderr}"
     );
 }

@@ -122,8 +122,9 @@ impl BuildError {
     pub fn code(&self) -> &'static str {
         match self {
             BuildError::IgnoredBuilds { .. } => "ERR_PNPM_IGNORED_BUILDS",
-            // pnpm reports a failed lifecycle script as `ELIFECYCLE` ("Command failed with exit code N").
-            BuildError::ScriptFailed { .. } => "ELIFECYCLE",
+            // pnpm 12's code for a failed lifecycle script, a dependency's or a project's own
+            // (pnpm 11 said `ELIFECYCLE`).
+            BuildError::ScriptFailed { .. } => "ERR_PNPM_EXECUTOR_LIFECYCLE_SCRIPT_FAILED",
             BuildError::ScriptSpawn { .. } => "ERR_TACK_SCRIPT_SPAWN",
             BuildError::BinLink { .. } => "ERR_TACK_BIN_LINK",
             BuildError::PatchFailed { .. } | BuildError::PatchParse { .. } => {
@@ -154,6 +155,8 @@ pub struct ScriptFailure {
     pub package: String,
     /// The package name, for the hint.
     pub name: String,
+    /// A workspace project's own script, which `allowBuilds` does not govern.
+    pub own_project: bool,
     /// The package directory the script ran in.
     pub dir: PathBuf,
     /// `preinstall`, `install`, `postinstall`, …
@@ -172,17 +175,23 @@ pub struct ScriptFailure {
 
 impl std::fmt::Display for ScriptFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let way_out = if self.own_project {
+            "install with --ignore-scripts to skip the projects' own scripts".to_string()
+        } else {
+            format!(
+                "deny it with `allowBuilds: {{ {}: false }}` in pnpm-workspace.yaml",
+                self.name
+            )
+        };
         write!(
             f,
-            "{} {}: `{}` failed with {} in {}.\n{}Fix the script or its environment, or deny it with \
-             `allowBuilds: {{ {}: false }}` in pnpm-workspace.yaml",
+            "{} {}: `{}` failed with {} in {}.\n{}Fix the script or its environment, or {way_out}",
             self.package,
             self.stage,
             self.script,
             self.status,
             self.dir.display(),
             tail_block(&self.last_lines),
-            self.name
         )
     }
 }

@@ -121,6 +121,7 @@ fn run_project(
         let cmd = ScriptCommand {
             package: &package,
             name,
+            own_project: true,
             prefix: &prefix,
             dir: &project.dir,
             stage,

@@ -255,6 +255,7 @@ fn build_in_dir(
         let cmd = ScriptCommand {
             package: &package,
             name: &node.name,
+            own_project: false,
             prefix: &prefix,
             dir: &node.dir,
             stage,

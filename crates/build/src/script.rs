@@ -19,6 +19,8 @@ pub(crate) struct ScriptCommand<'a> {
     /// `name@version` for messages.
     pub package: &'a str,
     pub name: &'a str,
+    /// A workspace project's own script, not a dependency's build (for the hint).
+    pub own_project: bool,
     /// Shown before each line (the package dir relative to the lockfile dir).
     pub prefix: &'a str,
     pub dir: &'a Path,
@@ -110,6 +112,7 @@ pub(crate) fn run_script(
     Err(BuildError::ScriptFailed(Box::new(ScriptFailure {
         package: cmd.package.to_string(),
         name: cmd.name.to_string(),
+        own_project: cmd.own_project,
         dir: cmd.dir.to_path_buf(),
         stage: cmd.stage.to_string(),
         script: cmd.script.to_string(),

@@ -178,7 +178,7 @@ fn failing_script_reports_package_script_exit_code_and_output() {
     let g = graph(vec![n], &["broken@1.2.3"]);
     let policy = BuildPolicy::allow_all();
     let err = build_dependencies(&g, &opts(&tree, &policy), &|_| {}).unwrap_err();
-    assert_eq!(err.code(), "ELIFECYCLE");
+    assert_eq!(err.code(), "ERR_PNPM_EXECUTOR_LIFECYCLE_SCRIPT_FAILED");
     let BuildError::ScriptFailed(f) = &err else {
         panic!("unexpected error {err:?}")
     };

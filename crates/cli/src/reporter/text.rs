@@ -200,15 +200,8 @@ impl TextState {
                 ScriptLine::Finished { success: true, .. } => {
                     format!("{} {stage}: Done", script_prefix(prefix))
                 }
-                ScriptLine::Finished { exit_code, .. } => match exit_code {
-                    Some(code) => {
-                        format!(
-                            "{} {stage}: Failed (exit code {code})",
-                            script_prefix(prefix)
-                        )
-                    }
-                    None => format!("{} {stage}: Failed", script_prefix(prefix)),
-                },
+                // pnpm 12 gives the exit status in the error, not on this line.
+                ScriptLine::Finished { .. } => format!("{} {stage}: Failed", script_prefix(prefix)),
                 ScriptLine::Patched(_) => return,
             }),
             // pnpm 12 prints the package counts, then the final progress line.
