@@ -187,3 +187,40 @@ fn failed_scripts_end_with_pnpm_12s_code() {
         "{stderr}"
     );
 }
+
+/// A project declared for another package manager is refused as pnpm 12 refuses it, before
+/// anything is written (tack installed it without a word); `onFail` or `pmOnFail` set to `warn`
+/// installs with pnpm's warning, `ignore` without one.
+#[test]
+fn a_project_for_another_package_manager_is_refused_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let yarn = with_manifest(&reference, |m| m["packageManager"] = "yarn@4.0.0".into());
+    let tack = both_end_with(
+        &yarn,
+        Some("ERR_PNPM_OTHER_PM_EXPECTED"),
+        "packageManager yarn",
+    );
+    assert!(!tack.dir().join("node_modules").exists());
+
+    let warned = with_manifest(&reference, |m| {
+        m["devEngines"] = serde_json::json!({"packageManager": {"name": "bun", "onFail": "warn"}});
+    });
+    let [(_, pnpm), (_, tack)] = outcomes_of_both(&warned, None, "devEngines, onFail warn");
+    let warning = "[WARN] This project is configured to use bun";
+    // Before the reporter starts, on stderr.
+    for (tool, out) in [("pnpm", &pnpm), ("tack", &tack)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.lines().any(|line| line == warning),
+            "{tool}: {stderr}"
+        );
+    }
+
+    let ignored = clone_inputs(&yarn);
+    ignored.add_settings("pmOnFail: ignore\n");
+    let [(_, pnpm), (_, tack)] = outcomes_of_both(&ignored, None, "pmOnFail ignore");
+    for out in [&pnpm, &tack] {
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("configured to use"));
+    }
+}

@@ -185,6 +185,7 @@ settings! {
     git_branch_lockfile: bool => "gitBranchLockfile",
     merge_git_branch_lockfiles_branch_pattern: Vec<String> => "mergeGitBranchLockfilesBranchPattern",
     trust_policy: String => "trustPolicy",
+    pm_on_fail: String => "pmOnFail",
     trust_policy_exclude: Vec<String> => "trustPolicyExclude",
     trust_policy_ignore_after: u64 => "trustPolicyIgnoreAfter",
     update_notifier: bool => "updateNotifier",

@@ -24,6 +24,7 @@ mod in_progress;
 mod materialize;
 mod modules_conflict;
 pub mod noop;
+mod package_manager;
 pub mod plan;
 mod project_graph;
 mod project_lock;
@@ -324,12 +325,16 @@ pub fn run(
         );
     }
     unsupported_settings::refuse_unsupported_settings(&config)?;
-    // pnpm 12's configuration warnings, printed on every install (a no-op one too).
-    if let Some(warning) = tack_config::read_manifest(&config.lockfile_dir.join("package.json"))
-        .ok()
-        .and_then(|root| root.ignored_pnpm_field_warning())
-    {
-        reporter.emit(Event::EarlyWarning(warning));
+    // pnpm 12's configuration warnings, printed on every install (a no-op one too), and its
+    // refusal of a project declared for another package manager.
+    if let Ok(root) = tack_config::read_manifest(&config.lockfile_dir.join("package.json")) {
+        let pm_on_fail = config.settings.pm_on_fail.as_deref();
+        if let Some(warning) = package_manager::check(&root, pm_on_fail)? {
+            reporter.emit(Event::EarlyWarning(warning));
+        }
+        if let Some(warning) = root.ignored_pnpm_field_warning() {
+            reporter.emit(Event::EarlyWarning(warning));
+        }
     }
     warn_of_version_references(&config, reporter);
     let store = store_dir_for(&config);

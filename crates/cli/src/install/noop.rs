@@ -46,6 +46,7 @@ const RUN_ONLY_SETTINGS: &[&str] = &[
     "minimumReleaseAgeIgnoreMissingTime",
     "trustLockfile",
     "trustPolicy",
+    "pmOnFail",
 ];
 
 /// The settings an install records in the workspace state and the gate compares: every setting
