@@ -224,3 +224,100 @@ fn a_project_for_another_package_manager_is_refused_like_pnpm() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("configured to use"));
     }
 }
+
+/// `text` (a v9 lockfile) without the entry `key` of its top-level `section`.
+fn without_entry(text: &str, section: &str, key: &str) -> String {
+    let mut out = Vec::new();
+    let (mut in_section, mut skipping, mut removed) = (false, false, false);
+    for line in text.lines() {
+        if !line.starts_with(' ') && !line.is_empty() {
+            in_section = line == format!("{section}:");
+            skipping = false;
+        } else if in_section && line.starts_with("  ") && !line.starts_with("   ") {
+            skipping = line.trim_end() == format!("  {key}:")
+                || line.trim_end().starts_with(&format!("  {key}: "));
+            removed |= skipping;
+        }
+        if !skipping {
+            out.push(line);
+        }
+    }
+    assert!(removed, "no {section}.{key} in the lockfile");
+    out.join("\n") + "\n"
+}
+
+/// The reference's copy with its lockfile changed by `edit`.
+fn with_lockfile(reference: &TestProject, edit: impl FnOnce(String) -> String) -> TestProject {
+    let project = clone_inputs(reference);
+    let path = project.dir().join("pnpm-lock.yaml");
+    let text = fs_err::read_to_string(&path).expect("the lockfile");
+    project.write("pnpm-lock.yaml", &edit(text));
+    project
+}
+
+/// A lockfile damaged by hand (a merge conflict resolved badly, an entry deleted, an integrity
+/// edited) fails with pnpm 12's code before anything is written; tack linked part of the tree
+/// first for most of these and failed with codes of its own.
+#[test]
+fn damaged_lockfiles_fail_like_pnpm_before_anything_is_written() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    // pnpm downloads the tarball with a digest that is not base64, and retries.
+    reference.add_settings(tack_suite::setup::FAST_FETCH_SETTINGS);
+    let integrity_of_is_odd = |text: String, value: &str| {
+        let entry = text
+            .find("\n  is-odd@3.0.1:\n")
+            .expect("is-odd's packages entry");
+        let start = entry + text[entry..].find("integrity: ").expect("its integrity") + 11;
+        let end = start
+            + text[start..]
+                .find(['\n', '}'])
+                .expect("the integrity's end");
+        format!("{}{value}{}", &text[..start], &text[end..])
+    };
+    let cases: Vec<(&str, TestProject, &str)> = vec![
+        (
+            "an empty lockfile",
+            with_lockfile(&reference, |_| String::new()),
+            "ERR_PNPM_NO_LOCKFILE",
+        ),
+        (
+            "a direct dependency's snapshot deleted",
+            with_lockfile(&reference, |t| {
+                without_entry(&t, "snapshots", "is-odd@3.0.1")
+            }),
+            "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY",
+        ),
+        (
+            "a transitive dependency's snapshot deleted",
+            with_lockfile(&reference, |t| {
+                without_entry(&t, "snapshots", "is-number@6.0.0")
+            }),
+            "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY",
+        ),
+        (
+            "a packages entry deleted",
+            with_lockfile(&reference, |t| {
+                without_entry(&t, "packages", "is-odd@3.0.1")
+            }),
+            "ERR_PNPM_PACKAGE_MANAGER_MISSING_PACKAGE_METADATA",
+        ),
+        (
+            "an integrity that is no SRI string",
+            with_lockfile(&reference, |t| integrity_of_is_odd(t, "foo")),
+            "ERR_PNPM_BROKEN_LOCKFILE",
+        ),
+        (
+            "an integrity whose digest is not base64",
+            with_lockfile(&reference, |t| integrity_of_is_odd(t, "sha512-!!!")),
+            "ERR_PNPM_TARBALL_INTEGRITY",
+        ),
+    ];
+    for (case, project, code) in cases {
+        let tack = both_end_with(&project, Some(code), case);
+        assert!(
+            !tack.dir().join("node_modules").exists(),
+            "{case}: tack wrote node_modules"
+        );
+    }
+}

@@ -25,6 +25,15 @@ pub enum ConfigError {
         message: String,
     },
 
+    /// A dependency the lockfile refers to without a `snapshots:` entry for it (a merge
+    /// conflict resolved by hand, most often).
+    #[error(
+        "Broken lockfile: no entry for '{dep_path}' in pnpm-lock.yaml. This is probably a badly \
+         resolved merge conflict: restore pnpm-lock.yaml from version control, or run \
+         `pnpm install --fix-lockfile`"
+    )]
+    MissingSnapshot { dep_path: String },
+
     /// A workspace project's `package.json` that is not JSON (pnpm 12 gives it another code
     /// than the root's).
     #[error(
@@ -203,6 +212,7 @@ impl ConfigError {
                 "ERR_PNPM_PACKAGE_MANIFEST_SERIALIZATION_ERROR"
             }
             ConfigError::ManifestNotObject { .. } => "ERR_PNPM_INVALID_MANIFEST",
+            ConfigError::MissingSnapshot { .. } => "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY",
             ConfigError::InvalidWorkspaceYaml { .. } => "ERR_PNPM_YAML_PARSE",
             ConfigError::InvalidSetting { .. } => "ERR_PNPM_INVALID_SETTING",
             ConfigError::InvalidWorkspaceGlob { .. } => "ERR_PNPM_INVALID_WORKSPACE_CONFIGURATION",

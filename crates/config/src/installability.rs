@@ -375,6 +375,11 @@ pub fn filter_lockfile(
             continue;
         }
         let dep_path = graph.name(node);
+        if !lockfile.snapshots.contains_key(dep_path) {
+            return Err(ConfigError::MissingSnapshot {
+                dep_path: dep_path.to_owned(),
+            });
+        }
         let is_required = required.contains(node);
         let verdict = lockfile.package(dep_path).and_then(|package| {
             // `name_version`'s name, borrowed.

@@ -238,7 +238,8 @@ fn real_workspace_lockfile_skips_fsevents_on_linux() {
 
 /// Optional edges below the importers: an incompatible package reached only through them is
 /// skipped with what only it reaches; one a regular edge also reaches is installed, with a
-/// warning. A ref to a dep path without a snapshot is still a package; `link:` refs are not.
+/// warning. `link:` refs are not packages; a ref to a dep path without a snapshot is a broken
+/// lockfile, as to pnpm 12.
 /// The installable packages come in discovery order (depth first, in listed order).
 #[test]
 fn optional_edges_of_snapshots_and_discovery_order() {
@@ -276,7 +277,12 @@ snapshots:
   both@1.0.0: {}
   under-fse@1.0.0: {}
 ";
-    let lf = Lockfile::from_str(NESTED, Path::new("pnpm-lock.yaml")).unwrap();
+    let broken = Lockfile::from_str(NESTED, Path::new("pnpm-lock.yaml")).unwrap();
+    let err = filter_root(&broken).unwrap_err();
+    assert_eq!(err.code(), "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY");
+    assert!(err.to_string().contains("no entry for 'c@1.0.0'"), "{err}");
+    let whole = NESTED.replace("  both@1.0.0: {}\n", "  both@1.0.0: {}\n  c@1.0.0: {}\n");
+    let lf = Lockfile::from_str(&whole, Path::new("pnpm-lock.yaml")).unwrap();
     let g = filter_root(&lf).unwrap();
     let order: Vec<&str> = g.installable.iter().map(String::as_str).collect();
     assert_eq!(order, ["a@1.0.0", "b@1.0.0", "both@1.0.0", "c@1.0.0"]);

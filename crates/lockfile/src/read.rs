@@ -17,7 +17,7 @@ pub const MAX_LOCKFILE_BYTES: usize = 256 * 1024 * 1024;
 const SUPPORTED_MAJOR: &str = "9";
 
 impl Lockfile {
-    /// Reads the lockfile at `path`; `Ok(None)` when the file does not exist.
+    /// Reads the lockfile at `path`; `Ok(None)` when the file does not exist or is empty.
     pub fn read_from_path(path: &Path) -> Result<Option<Lockfile>, LockfileError> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
@@ -35,6 +35,10 @@ impl Lockfile {
             column: 0,
             message: format!("the file is not valid UTF-8 ({err})"),
         })?;
+        // An empty file is no lockfile to pnpm 12 (`ERR_PNPM_NO_LOCKFILE` where one is needed).
+        if text.trim_start_matches('\u{feff}').trim().is_empty() {
+            return Ok(None);
+        }
         Lockfile::from_str(&text, path).map(Some)
     }
 

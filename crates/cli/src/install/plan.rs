@@ -196,8 +196,12 @@ pub fn build(
         check_package_name(&name, dep_path)?;
         let info = lockfile.package(dep_path).ok_or_else(|| {
             CliError::new(
-                "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY",
-                format!("The lockfile has a snapshot for {dep_path} but no packages entry for it"),
+                "ERR_PNPM_PACKAGE_MANAGER_MISSING_PACKAGE_METADATA",
+                format!(
+                    "Lockfile has a snapshot entry `{dep_path}` with no matching metadata entry \
+                     (`{}`) in `packages:`.",
+                    tack_lockfile::remove_suffix(dep_path)
+                ),
             )
             .with_help("The lockfile is damaged: restore it from version control, or run `pnpm install` to rewrite it.")
         })?;
@@ -258,6 +262,7 @@ pub fn build(
                     )
                     .with_help("A frozen install refuses tarballs it cannot verify. Re-resolve the package with `pnpm install` so the lockfile records its integrity.")
                 })?;
+                check_integrity(dep_path, &integrity)?;
                 let registry = config.registries.for_package(&name);
                 let url = match resolution {
                     Resolution::Registry { .. } => {
@@ -445,6 +450,40 @@ pub(super) fn check_package_name(name: &str, dep_path: &str) -> Result<(), CliEr
         )
         .with_help("Package names are `name` or `@scope/name` without path segments like `..`; the lockfile may have been tampered with: restore it from version control."))
     }
+}
+
+/// Refuses, before anything is written, an `integrity` no tarball can pass, with pnpm 12's
+/// codes: one without a known algorithm (`sha1`, `sha256`, `sha384`, `sha512`) the lockfile is
+/// broken for; one whose digest is not base64 no download can match.
+fn check_integrity(dep_path: &str, integrity: &str) -> Result<(), CliError> {
+    if tack_tarball::ExpectedIntegrity::parse(integrity).is_some() {
+        return Ok(());
+    }
+    let known_algorithm = integrity.split_whitespace().any(|token| {
+        token.split_once('-').is_some_and(|(algorithm, _)| {
+            matches!(algorithm, "sha1" | "sha256" | "sha384" | "sha512")
+        })
+    });
+    let help = "The lockfile is damaged: restore pnpm-lock.yaml from version control, or run \
+                `pnpm install` to rewrite the package's entry.";
+    let error = if known_algorithm {
+        CliError::new(
+            "ERR_PNPM_TARBALL_INTEGRITY",
+            format!(
+                "The integrity {integrity:?} recorded for {dep_path} is no valid digest: no \
+                 tarball can match it"
+            ),
+        )
+    } else {
+        CliError::new(
+            "ERR_PNPM_BROKEN_LOCKFILE",
+            format!(
+                "The lockfile is broken: the integrity {integrity:?} recorded for {dep_path} is \
+                 not an SRI string (sha512-…)"
+            ),
+        )
+    };
+    Err(error.with_help(help))
 }
 
 /// Every dep path reachable from the selected importers through the selected groups.
