@@ -43,9 +43,24 @@ fn outcomes_of_both(
     code: Option<&str>,
     case: &str,
 ) -> [(TestProject, std::process::Output); 2] {
+    outcomes_with_flags(reference, &[], code, case)
+}
+
+/// [`outcomes_of_both`] for `install --frozen-lockfile` with `flags`.
+fn outcomes_with_flags(
+    reference: &TestProject,
+    flags: &[&str],
+    code: Option<&str>,
+    case: &str,
+) -> [(TestProject, std::process::Output); 2] {
+    let args: Vec<&str> = ["install", "--frozen-lockfile"]
+        .iter()
+        .chain(flags)
+        .copied()
+        .collect();
     let outcomes = ["pnpm", "tack"].map(|tool| {
         let project = clone_inputs(reference);
-        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let out = project.run_tool(tool, &args);
         (project, out)
     });
     for ((_, out), tool) in outcomes.iter().zip(["pnpm", "tack"]) {
@@ -320,4 +335,35 @@ fn damaged_lockfiles_fail_like_pnpm_before_anything_is_written() {
             "{case}: tack wrote node_modules"
         );
     }
+}
+
+/// An unreadable `pnpm-workspace.yaml` is an invalid setting to pnpm 12 (tack said
+/// `ERR_PNPM_YAML_PARSE`); an offline install of a lockfile never checked against the
+/// supply-chain policies fails on the metadata it cannot read, with the cause's code in the
+/// message (tack gave that code alone).
+#[test]
+fn unreadable_settings_and_offline_metadata_fail_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let broken = clone_inputs(&reference);
+    broken.write("pnpm-workspace.yaml", "packages:\n  - [pkgs/*\n");
+    let tack = both_end_with(
+        &broken,
+        Some("ERR_PNPM_INVALID_SETTING"),
+        "unclosed bracket",
+    );
+    assert!(!tack.dir().join("node_modules").exists());
+
+    let checked = clone_inputs(&reference);
+    checked.write("pnpm-workspace.yaml", "minimumReleaseAge: 1440\n");
+    let code = Some("ERR_PNPM_META_FETCH_FAIL");
+    let [(_, pnpm), (tack, out)] = outcomes_with_flags(&checked, &["--offline"], code, "offline");
+    for (tool, out) in [("pnpm", &pnpm), ("tack", &out)] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("ERR_PNPM_NO_OFFLINE_META: "),
+            "{tool}: {stderr}"
+        );
+    }
+    assert!(!tack.dir().join("node_modules").exists());
 }

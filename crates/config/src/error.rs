@@ -213,7 +213,8 @@ impl ConfigError {
             }
             ConfigError::ManifestNotObject { .. } => "ERR_PNPM_INVALID_MANIFEST",
             ConfigError::MissingSnapshot { .. } => "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY",
-            ConfigError::InvalidWorkspaceYaml { .. } => "ERR_PNPM_YAML_PARSE",
+            // pnpm 12 calls an unreadable pnpm-workspace.yaml an invalid setting.
+            ConfigError::InvalidWorkspaceYaml { .. } => "ERR_PNPM_INVALID_SETTING",
             ConfigError::InvalidSetting { .. } => "ERR_PNPM_INVALID_SETTING",
             ConfigError::InvalidWorkspaceGlob { .. } => "ERR_PNPM_INVALID_WORKSPACE_CONFIGURATION",
             ConfigError::TokenHelperInProjectConfig { .. } => {

@@ -285,7 +285,7 @@ mod tests {
             &mut warnings,
         )
         .unwrap_err();
-        assert_eq!(err.code(), "ERR_PNPM_YAML_PARSE");
+        assert_eq!(err.code(), "ERR_PNPM_INVALID_SETTING");
         assert!(err.to_string().contains("/w/pnpm-workspace.yaml"), "{err}");
         let ConfigError::InvalidWorkspaceYaml { line, .. } = err else {
             panic!()

@@ -126,6 +126,13 @@ pub enum FetchError {
     #[error("The tarball of {pkg} is not a valid gzipped tar archive: {detail}")]
     BadTarball { pkg: String, detail: String },
 
+    /// A body that is neither gzip nor tar (an error page, random bytes, nothing).
+    #[error(
+        "The tarball of {pkg} is neither a gzip nor a tar archive. Check that the registry (or \
+         the proxy in front of it) serves tarballs at this URL"
+    )]
+    Unrecognized { pkg: String },
+
     /// A limit against decompression bombs or lying sizes was exceeded.
     #[error(
         "The tarball of {pkg} exceeds the {what} limit of {limit}; refusing to unpack it \
@@ -308,7 +315,10 @@ impl FetchError {
             | Self::Truncated { .. } => "ERR_PNPM_TARBALL_FETCH_TARBALL",
             Self::NoOfflineTarball { .. } => "ERR_PNPM_NO_OFFLINE_TARBALL",
             Self::UnsafePath { .. } => "ERR_TACK_TARBALL_UNSAFE_PATH",
-            Self::BadTarball { .. } => "ERR_TACK_BAD_TARBALL",
+            // pnpm 12's codes: a body it cannot read as either archive, and one that breaks
+            // while it is read (a cut or corrupt gzip stream, a tar that ends mid-block).
+            Self::Unrecognized { .. } => "ERR_PNPM_TARBALL_UNRECOGNIZED",
+            Self::BadTarball { .. } => "ERR_PNPM_TARBALL_IO_ERROR",
             Self::TooLarge { .. } => "ERR_TACK_TARBALL_TOO_LARGE",
             Self::OutOfMemory { .. } => "ERR_TACK_TARBALL_ALLOC",
             Self::Store {

@@ -208,10 +208,9 @@ fn unpack_stream<'a, R: Read>(
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let is_gzip = {
         let head = buffered.fill_buf().map_err(|e| bad(pkg, &e))?;
-        if head.is_empty() {
-            return Err(FetchError::BadTarball {
+        if head.is_empty() || !(is_gzip(head) || looks_like_tar(head)) {
+            return Err(FetchError::Unrecognized {
                 pkg: pkg.to_string(),
-                detail: "the body is empty".to_string(),
             });
         }
         is_gzip(head)
@@ -823,6 +822,34 @@ impl<'a> Unpacker<'a> {
             limit,
         }
     }
+}
+
+/// Whether `head` starts with a tar header: the `ustar` magic, or (an old-style header) a
+/// checksum that matches. A body that is neither this nor gzip is refused as pnpm 12 refuses
+/// it, before any entry is read.
+fn looks_like_tar(head: &[u8]) -> bool {
+    let Some(header) = head.get(..512) else {
+        return false;
+    };
+    if &header[257..262] == b"ustar" {
+        return true;
+    }
+    let recorded = std::str::from_utf8(&header[148..156])
+        .ok()
+        .map(|field| field.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|field| u32::from_str_radix(field, 8).ok());
+    let sum: u32 = header
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                u32::from(b' ')
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    recorded == Some(sum)
 }
 
 fn bad(pkg: &str, e: &io::Error) -> FetchError {

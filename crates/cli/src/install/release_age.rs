@@ -674,10 +674,11 @@ fn meta_error(name: &str, error: tack_tarball::FetchError) -> CliError {
 
 fn offline_error(locked: &BTreeMap<String, BTreeSet<String>>) -> CliError {
     let first = locked.keys().next().map_or("", String::as_str);
+    // pnpm 12's code is the metadata fetch's; the cause's own code heads the message.
     CliError::new(
-        "ERR_PNPM_NO_OFFLINE_META",
+        "ERR_PNPM_META_FETCH_FAIL",
         format!(
-            "Cannot check the lockfile against its supply-chain policies offline: it has not passed \
+            "ERR_PNPM_NO_OFFLINE_META: Cannot check the lockfile against its supply-chain policies offline: it has not passed \
              the check before, and the registry's metadata of {first} (and the other packages) \
              cannot be read offline"
         ),
