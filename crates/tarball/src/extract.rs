@@ -208,7 +208,10 @@ fn unpack_stream<'a, R: Read>(
     let mut buffered = BufReader::with_capacity(64 * 1024, reader);
     let is_gzip = {
         let head = buffered.fill_buf().map_err(|e| bad(pkg, &e))?;
-        if head.is_empty() || !(is_gzip(head) || looks_like_tar(head)) {
+        // A streamed body may show fewer bytes than a tar header first: the tar reader judges
+        // those.
+        let no_archive = head.len() >= 512 && !is_gzip(head) && !looks_like_tar(head);
+        if head.is_empty() || no_archive {
             return Err(FetchError::Unrecognized {
                 pkg: pkg.to_string(),
             });
@@ -824,9 +827,9 @@ impl<'a> Unpacker<'a> {
     }
 }
 
-/// Whether `head` starts with a tar header: the `ustar` magic, or (an old-style header) a
-/// checksum that matches. A body that is neither this nor gzip is refused as pnpm 12 refuses
-/// it, before any entry is read.
+/// Whether `head` (at least one 512-byte block) starts with a tar header: the `ustar` magic,
+/// or (an old-style header) a checksum that matches. A body that is neither this nor gzip is
+/// refused as pnpm 12 refuses it, before any entry is read.
 fn looks_like_tar(head: &[u8]) -> bool {
     let Some(header) = head.get(..512) else {
         return false;
