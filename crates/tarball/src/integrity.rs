@@ -19,7 +19,8 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn parse(name: &str) -> Option<Self> {
+    /// The algorithm an SRI prefix names (`sha512`), if it is one of these.
+    pub fn parse(name: &str) -> Option<Self> {
         match name {
             "sha1" => Some(Self::Sha1),
             "sha256" => Some(Self::Sha256),

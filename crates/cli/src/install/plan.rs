@@ -460,9 +460,9 @@ fn check_integrity(dep_path: &str, integrity: &str) -> Result<(), CliError> {
         return Ok(());
     }
     let known_algorithm = integrity.split_whitespace().any(|token| {
-        token.split_once('-').is_some_and(|(algorithm, _)| {
-            matches!(algorithm, "sha1" | "sha256" | "sha384" | "sha512")
-        })
+        token
+            .split_once('-')
+            .is_some_and(|(algorithm, _)| tack_tarball::Algorithm::parse(algorithm).is_some())
     });
     let help = "The lockfile is damaged: restore pnpm-lock.yaml from version control, or run \
                 `pnpm install` to rewrite the package's entry.";
