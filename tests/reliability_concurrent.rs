@@ -263,3 +263,93 @@ fn same_project_twice_at_once() {
         &failures,
     );
 }
+
+/// The `index.db` files an install moved aside (`index.db.corrupt-*`, without `-wal`/`-shm`).
+fn set_aside_indexes(store: &std::path::Path) -> Vec<std::path::PathBuf> {
+    fs_err::read_dir(store.join("v11"))
+        .map(|entries| {
+            entries
+                .map(|e| e.expect("store entry").path())
+                .filter(|p| {
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    name.starts_with("index.db.corrupt-")
+                        && !name.ends_with("-wal")
+                        && !name.ends_with("-shm")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A cached store whose `index.db` is no database (zeros, as a crash can leave it) met by
+/// several installs at once: each process and each of its threads find the garbage, exactly
+/// one moves it aside, and every install ends complete on the one new index.
+#[test]
+fn garbage_index_met_by_many_installs_at_once() {
+    let registry = TestRegistry::start_blocking(RegistryOptions {
+        rtt: Some(Duration::from_millis(5)),
+        ..RegistryOptions::default()
+    })
+    .expect("start the registry");
+    let url = registry.url();
+    let procs = stress::iterations(6, 16);
+    let drops: Vec<Option<&str>> = (0..procs)
+        .map(|i| (i > 0).then(|| DIRECT[(i - 1) % DIRECT.len()]))
+        .collect();
+    let expected: Vec<Tree> = drops.iter().map(|drop| reference(&url, *drop)).collect();
+    let rounds = stress::iterations(2, 10);
+    let mut failures = Vec::new();
+    for round in 0..rounds {
+        let shared = tempfile::tempdir().expect("shared store dir");
+        let store = shared.path().join("store");
+        fs_err::create_dir_all(store.join("v11")).expect("store dir");
+        fs_err::write(store.join("v11/index.db"), vec![0u8; 8192]).expect("garbage index");
+        let projects: Vec<TestProject> = drops.iter().map(|drop| variant(&url, *drop)).collect();
+        let running: Vec<Running> = projects
+            .iter()
+            .map(|p| Running::spawn(kill::install_command(p, &store, &[])))
+            .collect();
+        let outs: Vec<Finished> = running
+            .into_iter()
+            .map(|r| r.wait(Duration::from_secs(120)))
+            .collect();
+        let mut problems = Vec::new();
+        for (i, out) in outs.iter().enumerate() {
+            if !out.success() || !race_markers(out).is_empty() {
+                problems.push(format!("project {i}: {}", out.describe()));
+            } else {
+                problems.extend(check_all(&projects[i], &store, &expected[i]));
+            }
+        }
+        let aside = set_aside_indexes(&store);
+        if aside.len() != 1 {
+            problems.push(format!("expected one index set aside, found {aside:?}"));
+        } else if fs_err::read(&aside[0]).ok() != Some(vec![0u8; 8192]) {
+            problems.push(format!(
+                "{} is not the garbage it replaced",
+                aside[0].display()
+            ));
+        }
+        let warned = outs
+            .iter()
+            .filter(|out| out.stderr.contains("was not a SQLite database"))
+            .count();
+        if warned != 1 {
+            problems.push(format!(
+                "{warned} installs said they set the index aside, not one"
+            ));
+        }
+        if !problems.is_empty() {
+            failures.push(format!("round {round}:\n{}", problems.join("\n")));
+        }
+    }
+    stress::finish(
+        Outcome {
+            scenario: format!("garbage index.db met by {procs} installs at once"),
+            runs: rounds,
+            passes: rounds - failures.len(),
+            seed: None,
+        },
+        &failures,
+    );
+}

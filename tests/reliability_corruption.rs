@@ -1,7 +1,8 @@
 //! Store corruption between installs: after a clean install, `node_modules` is removed (so
 //! every file must be imported again) and the store is damaged in one way: a truncated CAS
 //! file, a same-size edit (with and without moving the mtime), a deleted file, a directory
-//! at a CAS path, a garbage index row, a deleted `index.db`. The next install must fetch
+//! at a CAS path, a garbage index row, a deleted `index.db`, an `index.db` of zeros (moved aside,
+//! as `StoreIndex::open` does with a file that is no database). The next install must fetch
 //! exactly the affected packages again (checked in the registry's request log) and end with
 //! a clean tree and a store that verifies.
 
@@ -30,6 +31,7 @@ enum Damage {
     DirectoryAtPath,
     GarbageIndexRow,
     DeleteIndexDb,
+    GarbageIndexDb,
 }
 
 /// The CAS path of a file in node_modules (it is hard-linked from there).
@@ -86,6 +88,10 @@ fn damage(project: &TestProject, kind: Damage) {
                 .unwrap();
             assert_eq!(changed, 1, "one index row for is-odd@3.0.1");
         }
+        Damage::GarbageIndexDb => {
+            // What a crash can leave of a file on some filesystems: its size, all zeros.
+            fs_err::write(&index_db, vec![0u8; 16384]).unwrap();
+        }
         Damage::DeleteIndexDb => {
             for suffix in ["", "-wal", "-shm"] {
                 let path = PathBuf::from(format!("{}{suffix}", index_db.display()));
@@ -133,6 +139,13 @@ fn run_case(registry: &TestRegistry, expected: &Tree, kind: Damage) -> Vec<Strin
         problems.push(format!("install after {kind:?} failed: {}", out.describe()));
         return problems;
     }
+    let set_aside = out.stderr.contains("was not a SQLite database");
+    if set_aside != matches!(kind, Damage::GarbageIndexDb) {
+        problems.push(format!(
+            "the warning about a set-aside index.db: {}",
+            out.describe()
+        ));
+    }
     if out.stderr.contains("panicked") {
         problems.push(format!("panic: {}", out.stderr));
     }
@@ -160,7 +173,7 @@ fn run_case(registry: &TestRegistry, expected: &Tree, kind: Damage) -> Vec<Strin
         fetched = tarball_requests(registry);
     }
     let want: Vec<String> = match kind {
-        Damage::DeleteIndexDb => all_tarballs,
+        Damage::DeleteIndexDb | Damage::GarbageIndexDb => all_tarballs,
         _ => vec![VICTIM_TARBALL.to_string()],
     };
     if fetched != want {
@@ -183,6 +196,7 @@ fn damaged_store_refetches_exactly_the_affected_packages() {
         Damage::DirectoryAtPath,
         Damage::GarbageIndexRow,
         Damage::DeleteIndexDb,
+        Damage::GarbageIndexDb,
     ];
     let rounds = stress::iterations(1, 5);
     let mut failures = Vec::new();

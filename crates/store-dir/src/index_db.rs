@@ -7,6 +7,7 @@
 //! A row that does not decode is reported as a cache miss, never an error.
 
 use crate::error::StoreError;
+use crate::index_repair;
 use crate::index_row::PackageFilesIndex;
 use crate::layout::StoreDir;
 use crate::msgpackr;
@@ -58,12 +59,24 @@ impl StoreIndex {
         let root = store.root();
         std::fs::create_dir_all(root).map_err(|e| StoreError::io("create directory", root, e))?;
         let path = store.index_db_path();
-        let conn = retry_busy(&path, || {
-            let conn = Connection::open(&path)?;
-            configure(&conn)?;
-            conn.execute_batch(SCHEMA)?;
-            Ok(conn)
-        })?;
+        let _opening = index_repair::OPEN_LOCK.lock();
+        let conn = match retry_busy(&path, || connect(&path)) {
+            Err(StoreError::Sqlite { source, .. })
+                if source.sqlite_error_code() == Some(ErrorCode::NotADatabase) =>
+            {
+                if let Some(aside) = index_repair::set_aside_if_garbage(&path)? {
+                    eprintln!(
+                        "WARN: the store index {} was not a SQLite database ({source}); it was moved \
+                         to {} and a new index was started (packages will be fetched and indexed \
+                         again)",
+                        path.display(),
+                        aside.display()
+                    );
+                }
+                retry_busy(&path, || connect(&path))?
+            }
+            opened => opened?,
+        };
         Ok(StoreIndex {
             conn: Mutex::new(conn),
             path,
@@ -294,6 +307,14 @@ impl StoreIndex {
             rows.collect::<Result<Vec<_>, _>>()
         })
     }
+}
+
+/// One connection with pnpm's PRAGMAs and schema.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -11,6 +11,7 @@ pub mod commands;
 mod error;
 mod global_links;
 mod index_db;
+mod index_repair;
 mod index_row;
 mod index_scan;
 mod index_writer;

@@ -160,6 +160,132 @@ fn corrupt_row_is_a_miss() {
     assert_eq!(index.get_many(&keys).unwrap().len(), 1);
 }
 
+/// The files `index.db` was moved aside to (`index.db.corrupt-*`, without `-wal`/`-shm`).
+fn set_aside(store: &StoreDir) -> Vec<std::path::PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir(store.root())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("index.db.corrupt-")
+                && !name.ends_with("-wal")
+                && !name.ends_with("-shm")
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// An `index.db` that is not a SQLite database (a damaged cache, a file of zeros after a
+/// crash) is moved aside, byte for byte, and a new index works in its place.
+#[test]
+fn an_index_that_is_no_database_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    std::fs::create_dir_all(store.root()).unwrap();
+    let garbage: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(store.index_db_path(), &garbage).unwrap();
+
+    let index = StoreIndex::open(&store).unwrap();
+    index.put_many(&[("k".into(), row(1))]).unwrap();
+    assert_eq!(index.get_many(&["k".to_string()]).unwrap().len(), 1);
+
+    let aside = set_aside(&store);
+    assert_eq!(aside.len(), 1, "one file set aside: {aside:?}");
+    assert_eq!(std::fs::read(&aside[0]).unwrap(), garbage);
+    let header = std::fs::read(store.index_db_path()).unwrap();
+    assert!(header.starts_with(b"SQLite format 3\0"));
+}
+
+/// Only garbage is moved: a file with SQLite's header that SQLite still refuses is left where
+/// it is, and opening it is an error that says what to do.
+#[test]
+fn a_damaged_database_is_not_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    std::fs::create_dir_all(store.root()).unwrap();
+    let mut damaged = b"SQLite format 3\0".to_vec();
+    damaged.extend(std::iter::repeat_n(0xffu8, 4096));
+    std::fs::write(store.index_db_path(), &damaged).unwrap();
+
+    let err = StoreIndex::open(&store).unwrap_err();
+    assert_eq!(err.code(), "ERR_TACK_STORE_INDEX");
+    assert!(err.to_string().contains("delete it"), "{err}");
+    assert_eq!(std::fs::read(store.index_db_path()).unwrap(), damaged);
+    assert!(set_aside(&store).is_empty());
+}
+
+/// Threads that meet the same garbage at once move it aside once, and every one of them ends
+/// up on the same new index: a row each writes is there for all.
+#[test]
+fn concurrent_openers_set_garbage_aside_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    std::fs::create_dir_all(store.root()).unwrap();
+    std::fs::write(store.index_db_path(), vec![0u8; 8192]).unwrap();
+    let barrier = std::sync::Barrier::new(8);
+    std::thread::scope(|scope| {
+        for n in 0..8u64 {
+            let (store, barrier) = (&store, &barrier);
+            scope.spawn(move || {
+                barrier.wait();
+                let index = StoreIndex::open(store).unwrap();
+                index.put_many(&[(format!("k{n}"), row(n))]).unwrap();
+            });
+        }
+    });
+    assert_eq!(set_aside(&store).len(), 1);
+    let keys: Vec<String> = (0..8).map(|n| format!("k{n}")).collect();
+    let index = StoreIndex::open(&store).unwrap();
+    assert_eq!(index.get_many(&keys).unwrap().len(), 8);
+}
+
+/// Another process that moved the garbage aside first, while this one waited for the lock on
+/// it, has a new database at the path by the time the lock is granted: that one is opened,
+/// never moved aside in turn (its rows would be lost to the process writing them).
+#[test]
+fn garbage_moved_by_another_process_meanwhile_is_not_moved_again() {
+    use std::os::unix::io::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let store = StoreDir::new(dir.path().join("v11"));
+    std::fs::create_dir_all(store.root()).unwrap();
+    let path = store.index_db_path();
+    std::fs::write(&path, vec![0u8; 8192]).unwrap();
+    // The other process: it holds the lock on the garbage while this one tries to open.
+    let garbage = std::fs::File::open(&path).unwrap();
+    assert_eq!(
+        unsafe { libc::flock(garbage.as_raw_fd(), libc::LOCK_EX) },
+        0
+    );
+    std::thread::scope(|scope| {
+        let opener = scope.spawn(|| {
+            let index = StoreIndex::open(&store).unwrap();
+            index.get_many(&["theirs".to_string()]).unwrap().len()
+        });
+        // Wait until the opener is blocked on the lock, then do what the other process does.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::rename(&path, dir.path().join("v11/index.db.corrupt-0-0")).unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE package_index (key TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO package_index (key, data) VALUES ('theirs', ?1)",
+            [msgpackr::encode(&row(7))],
+        )
+        .unwrap();
+        drop(conn);
+        drop(garbage);
+        assert_eq!(
+            opener.join().unwrap(),
+            1,
+            "the other process's row is still there"
+        );
+    });
+    assert_eq!(set_aside(&store).len(), 1);
+}
+
 /// Rows come a query at a time, the queries growing, and every stored key comes back once.
 #[test]
 fn rows_are_read_in_growing_queries() {
