@@ -9,9 +9,13 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256, Sha512};
-use tack_suite::conformance::{clone_inputs, publish};
+use tack_suite::conformance::{
+    clone_inputs, comparable_output, normalized_modules_yaml, project_tree, publish,
+    publish_with_file,
+};
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::registry;
+use tack_suite::tree;
 
 const DEP_DIR: &str = "node_modules/.pnpm/tack-build-dep@1.0.0/node_modules/tack-build-dep";
 
@@ -111,10 +115,16 @@ fn approved_builds_run_in_order_and_the_side_effects_cache_is_hit_the_second_tim
         all.contains("tack-build-dep postinstall: tack-build-dep: built"),
         "script output is streamed with its package prefix:\n{all}"
     );
-    // The optional package's failing install script is skipped with a warning.
+    // The optional package's failing install script is skipped without a warning (as in
+    // pnpm 12: its script's lines say it failed), and the package is taken out of the tree.
     assert!(
-        all.contains("Skipping the build of optional dependency tack-build-optional-fail@1.0.0"),
+        all.contains("tack-build-optional-fail install: Failed"),
         "{all}"
+    );
+    assert!(!all.contains("WARN"), "{all}");
+    assert!(
+        fs_err::symlink_metadata(project.dir().join("node_modules/tack-build-optional-fail"))
+            .is_err()
     );
     // The project's own scripts ran after the dependencies, in pnpm's order.
     assert_eq!(read(&project, "root-scripts.txt"), "pre\npost\nprepare\n");
@@ -1832,4 +1842,226 @@ fn force_imports_a_built_package_from_the_side_effects_cache_like_pnpm() {
             "{tool}: index.js is the built one"
         );
     }
+}
+
+/// A package published for [`failed_optional_builds_leave_the_tree_pnpm_leaves`]: a command
+/// `name` and a postinstall that fails until the project has a file `ok`.
+fn publish_failing_cli(registry: &tack_test_registry::TestRegistry, name: &str) {
+    let script = format!("test -f \"$INIT_CWD/ok\" || {{ echo '{name}: failing'; exit 3; }}");
+    publish_with_file(
+        registry,
+        name,
+        "1.0.0",
+        json!({"bin": {name: "cli.js"}, "scripts": {"postinstall": script}}),
+        (
+            "cli.js",
+            b"#!/usr/bin/env node\nconsole.log('cli');\n",
+            0o755,
+        ),
+    );
+}
+
+/// Notes in the project's `build-log.txt` whether `opt-fail-deep`, its optional dependency,
+/// can be found when its own postinstall runs (after that of `opt-fail-deep`).
+const PROBE_JS: &str = "let seen = 'absent';
+try { require.resolve('opt-fail-deep/package.json'); seen = 'present'; } catch (e) {}
+require('fs').appendFileSync(process.env.INIT_CWD + '/build-log.txt',
+  'opt-fail-parent sees opt-fail-deep ' + seen + '\\n');
+";
+
+/// `stdout` for comparing two tools' runs: [`comparable_output`], with the script lines
+/// sorted apart (scripts of one chunk run at the same time, their lines interleave).
+fn comparable_with_scripts(out: &Output) -> (Vec<String>, Vec<String>) {
+    let (mut scripts, rest): (Vec<String>, Vec<String>) = comparable_output(&out.stdout)
+        .into_iter()
+        .partition(|line| line.contains(" postinstall"));
+    scripts.sort();
+    (rest, scripts)
+}
+
+/// The trees (and `.modules.yaml`) of pnpm's and tack's copies are the same.
+fn assert_same_trees(pnpm: &TestProject, tack: &TestProject, when: &str) {
+    let differences = tree::diff(&project_tree(pnpm), &project_tree(tack));
+    assert!(
+        differences.is_empty(),
+        "{when}: tack's tree differs from pnpm 12's:\n{}",
+        differences.join("\n")
+    );
+    assert_eq!(
+        normalized_modules_yaml(pnpm),
+        normalized_modules_yaml(tack),
+        "{when}: .modules.yaml differs"
+    );
+}
+
+/// An optional dependency whose build fails is taken out of the tree as pnpm 12 takes it out:
+/// its package directory goes, and so do the links to it from the projects (the root, a
+/// workspace project) and from the hidden hoisting directory, with its command there, before
+/// the packages that depend on it build. The projects' `.bin` shims and the links from the
+/// slots of its dependents stay; `.modules.yaml` and `.pnpm/lock.yaml` keep it (nothing is
+/// `skipped`); nothing is printed but the script's lines, and the install succeeds. The next
+/// install imports it again, builds its dependents again and retries its build; once the
+/// build succeeds, it is linked again. Checked against pnpm 12 at each step.
+#[test]
+fn failed_optional_builds_leave_the_tree_pnpm_leaves() {
+    let registry = registry::start();
+    publish_failing_cli(&registry, "opt-fail-cli");
+    publish_failing_cli(&registry, "opt-fail-deep");
+    publish_with_file(
+        &registry,
+        "opt-fail-parent",
+        "1.0.0",
+        json!({
+            "optionalDependencies": {"opt-fail-deep": "1.0.0"},
+            "scripts": {"postinstall": "node probe.js"}
+        }),
+        ("probe.js", PROBE_JS.as_bytes(), 0o644),
+    );
+    let manifest = json!({
+        "name": "opt-fail-root",
+        "version": "1.0.0",
+        "private": true,
+        "dependencies": {"opt-fail-parent": "1.0.0"},
+        "optionalDependencies": {"opt-fail-cli": "1.0.0"}
+    });
+    let resolver = TestProject::new();
+    write_inputs(
+        &resolver,
+        &registry.url(),
+        &manifest,
+        concat!(
+            "packages: ['packages/*']\nallowBuilds:\n  opt-fail-cli: true\n",
+            "  opt-fail-deep: true\n  opt-fail-parent: true\n  tack-build-fail: true\n",
+        ),
+    );
+    resolver.write(
+        "packages/a/package.json",
+        &json!({
+            "name": "a",
+            "version": "1.0.0",
+            "optionalDependencies": {"tack-build-fail": "1.0.0"}
+        })
+        .to_string(),
+    );
+    let out = resolver.pnpm(&["install", "--no-frozen-lockfile", "--ignore-scripts"]);
+    assert_success(&out, "pnpm install (resolving)");
+    let pnpm = clone_inputs(&resolver);
+    let tack = clone_inputs(&resolver);
+
+    let install = |when: &str| {
+        let by_pnpm = pnpm.pnpm(&["install", "--frozen-lockfile"]);
+        assert_success(&by_pnpm, &format!("pnpm install ({when})"));
+        let by_tack = tack.tack(&["install", "--frozen-lockfile"]);
+        assert_success(&by_tack, &format!("tack install ({when})"));
+        assert_eq!(
+            comparable_with_scripts(&by_pnpm),
+            comparable_with_scripts(&by_tack),
+            "{when}: tack's output differs from pnpm 12's"
+        );
+        assert!(!text(&by_tack).contains("WARN"), "{}", text(&by_tack));
+        assert_same_trees(&pnpm, &tack, when);
+        assert_eq!(log(&pnpm), log(&tack), "{when}: the build logs differ");
+        by_tack
+    };
+    let gone = |rel: &str| fs_err::symlink_metadata(tack.dir().join(rel)).is_err();
+
+    let out = install("first install");
+    for failed in ["opt-fail-cli", "opt-fail-deep", "tack-build-fail"] {
+        assert!(
+            text(&out).contains(&format!("{failed} postinstall: Failed")),
+            "{}",
+            text(&out)
+        );
+        assert!(gone(&format!(
+            "node_modules/.pnpm/{failed}@1.0.0/node_modules/{failed}"
+        )));
+    }
+    assert!(gone("node_modules/opt-fail-cli"));
+    assert!(gone("node_modules/.pnpm/node_modules/opt-fail-deep"));
+    assert!(gone("node_modules/.pnpm/node_modules/.bin/opt-fail-deep"));
+    assert!(gone("packages/a/node_modules/tack-build-fail"));
+    assert!(
+        !gone("node_modules/.bin/opt-fail-cli"),
+        "pnpm keeps the shim"
+    );
+    assert!(!gone(
+        "node_modules/.pnpm/opt-fail-parent@1.0.0/node_modules/opt-fail-deep"
+    ));
+    assert_eq!(modules_yaml(&tack)["skipped"], json!([]));
+    assert_eq!(
+        log(&tack),
+        "opt-fail-parent sees opt-fail-deep absent\n",
+        "the failed package is gone before its dependent builds"
+    );
+
+    // The next install is no no-op: the failed builds are retried (and fail again), the
+    // dependent built again.
+    let out = install("second install");
+    assert!(
+        text(&out).contains("opt-fail-cli postinstall: Failed"),
+        "{}",
+        text(&out)
+    );
+    assert!(gone("node_modules/opt-fail-cli"));
+    assert_eq!(
+        log(&tack),
+        "opt-fail-parent sees opt-fail-deep absent\n".repeat(2)
+    );
+
+    // Once the builds succeed, the packages are linked again.
+    pnpm.write("ok", "");
+    tack.write("ok", "");
+    install("third install, the builds succeed");
+    assert!(!gone("node_modules/opt-fail-cli"));
+    assert!(!gone("node_modules/.pnpm/node_modules/opt-fail-deep"));
+    assert!(gone("packages/a/node_modules/tack-build-fail"));
+    assert!(
+        log(&tack).ends_with("opt-fail-parent sees opt-fail-deep present\n"),
+        "{}",
+        log(&tack)
+    );
+}
+
+/// A skipped optional build is logged as pnpm 12 logs it under `--reporter ndjson`: one
+/// debug `pnpm:skipped-optional-dependency` record with reason `build_failure`, naming the
+/// package and the directory it was built in, with what failed as its details.
+#[test]
+fn a_skipped_optional_build_is_logged_as_pnpm_logs_it_with_the_ndjson_reporter() {
+    let registry = registry::start();
+    let manifest = json!({
+        "name": "opt-fail-ndjson",
+        "version": "1.0.0",
+        "optionalDependencies": {"tack-build-fail": "1.0.0"}
+    });
+    let reference = resolved(
+        &registry.url(),
+        manifest,
+        "allowBuilds:\n  tack-build-fail: true\n",
+    );
+    let records = |tool: &str| -> Vec<Value> {
+        let project = clone_inputs(&reference);
+        let args = ["install", "--frozen-lockfile", "--reporter", "ndjson"];
+        let out = project.run_tool(tool, &args);
+        assert_success(&out, &format!("{tool} --reporter ndjson"));
+        let dir = project.dir().display().to_string();
+        text(&out)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|record| record["name"] == "pnpm:skipped-optional-dependency")
+            .map(|record| {
+                let details = record["details"].as_str().unwrap_or_default();
+                json!({
+                    "level": record["level"],
+                    "reason": record["reason"],
+                    "name": record["package"]["name"],
+                    "version": record["package"]["version"],
+                    "id": record["package"]["id"].as_str().map(|id| id.replace(&dir, "<dir>")),
+                    "names the script": details.contains("tack-build-fail@1.0.0 postinstall"),
+                })
+            })
+            .collect()
+    };
+    let by_pnpm = records("pnpm");
+    assert_eq!(by_pnpm.len(), 1, "{by_pnpm:?}");
+    assert_eq!(by_pnpm, records("tack"));
 }

@@ -99,6 +99,11 @@ pub enum BuildError {
         source: std::io::Error,
     },
 
+    /// An optional package whose build failed could not be taken out of the tree, so it
+    /// would stay installed half-built.
+    #[error("cannot remove {package}, an optional dependency whose build failed: {message}")]
+    DiscardFailed { package: String, message: String },
+
     /// A filesystem operation failed.
     #[error("cannot {op} {path}: {source}. Check that the path exists and is writable")]
     Io {
@@ -133,7 +138,9 @@ impl BuildError {
             BuildError::PatchHashMismatch { .. } => "ERR_TACK_PATCH_HASH_MISMATCH",
             BuildError::UnusedPatches { .. } => "ERR_PNPM_UNUSED_PATCH",
             BuildError::UnsafeSideEffectsPath { .. } => "ERR_TACK_SIDE_EFFECTS_PATH",
-            BuildError::Io { .. } | BuildError::Publish { .. } => "ERR_TACK_BUILD_IO",
+            BuildError::Io { .. }
+            | BuildError::Publish { .. }
+            | BuildError::DiscardFailed { .. } => "ERR_TACK_BUILD_IO",
             BuildError::Fs(e) => e.code(),
             BuildError::Store(e) => e.code(),
         }

@@ -1,5 +1,5 @@
 //! What the build step tells the CLI reporter while it works: script starts and ends, each
-//! output line tagged with its package prefix, and warnings (skipped optional builds). A plain
+//! output line tagged with its package prefix, warnings, and skipped optional builds. A plain
 //! callback, so the CLI decides how to render (TTY, append-only, ndjson).
 
 /// One thing worth reporting.
@@ -32,6 +32,16 @@ pub enum BuildEvent<'a> {
     },
     /// Something the user should know that does not fail the install.
     Warning { message: &'a str },
+    /// The build of an optional package failed and the package was skipped (pnpm's
+    /// `pnpm:skipped-optional-dependency`, reason `build_failure`).
+    SkippedOptional {
+        name: &'a str,
+        version: &'a str,
+        /// The directory the package was built in.
+        dir: &'a std::path::Path,
+        /// What failed.
+        details: &'a str,
+    },
 }
 
 /// The reporter callback. Called from several threads at once.

@@ -60,7 +60,8 @@ pub struct BuildNode {
     /// `.hooks/` present.
     pub requires_build: bool,
     pub patch: Option<PatchRef>,
-    /// Reached only through optional edges: a failed build is skipped with a warning.
+    /// Reached only through optional edges: a failed build is skipped, and the package taken
+    /// out of the tree (see [`crate::runner::DiscardFailed`]).
     pub optional: bool,
     pub scripts: LifecycleScripts,
     /// `gypfile: false` in the manifest disables the implicit `node-gyp rebuild`.

@@ -34,7 +34,7 @@ pub use policy::{ignored_builds_error, BuildPolicy};
 pub use project::{run_project_scripts, Project, PROJECT_STAGES};
 pub use runner::{
     build_dependencies, default_child_concurrency, BuildOptions, BuildReport, BuiltPackage,
-    LinkBins, SkippedBuild,
+    DiscardFailed, LinkBins, SkippedBuild,
 };
 pub use script::{ScriptOutput, ERROR_TAIL_LINES};
 pub use side_effects::{

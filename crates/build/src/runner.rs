@@ -21,6 +21,11 @@ const ONLY_ALLOW_PNPM: &str = "npx only-allow pnpm";
 /// normally did this already; a package finished in a staging directory gets it there.
 pub type LinkBins<'a> = dyn Fn(&BuildNode) -> Result<(), String> + Sync + 'a;
 
+/// Callback that takes an optional package whose build failed out of the tree (its
+/// directory and the links to it, as pnpm 12 does), so that the packages built after it find
+/// it absent rather than half-built. Called once the package's chunk has finished.
+pub type DiscardFailed<'a> = dyn Fn(&BuildNode) -> Result<(), String> + Sync + 'a;
+
 /// Options of a dependency build.
 pub struct BuildOptions<'a> {
     pub env: ScriptEnv,
@@ -30,6 +35,9 @@ pub struct BuildOptions<'a> {
     /// `--ignore-scripts`: run nothing, record `pending_builds`, still apply patches.
     pub ignore_scripts: bool,
     pub link_bins: Option<&'a LinkBins<'a>>,
+    /// Takes an optional package whose build failed out of the tree; `None` leaves it where
+    /// it is.
+    pub discard_failed: Option<&'a DiscardFailed<'a>>,
 }
 
 /// pnpm's default `childConcurrency`: `min(4, availableParallelism)`.
@@ -107,11 +115,23 @@ pub fn build_dependencies(
                     report.pending_builds.extend(outcome.pending);
                 }
                 Err(error) if node.optional => {
-                    let message = format!(
-                        "Skipping the build of optional dependency {}@{}: {error}",
-                        node.name, node.version
-                    );
-                    reporter(&BuildEvent::Warning { message: &message });
+                    // pnpm 12 prints no warning here (the script's own lines said it failed):
+                    // it logs the skip at debug level, and takes the package out of the tree.
+                    let details = error.to_string();
+                    reporter(&BuildEvent::SkippedOptional {
+                        name: &node.name,
+                        version: &node.version,
+                        dir: &node.dir,
+                        details: &details,
+                    });
+                    if let Some(discard) = opts.discard_failed {
+                        if let Err(message) = discard(node) {
+                            first_error.get_or_insert(BuildError::DiscardFailed {
+                                package: format!("{}@{}", node.name, node.version),
+                                message,
+                            });
+                        }
+                    }
                     report.skipped_optional.push(SkippedBuild {
                         dep_path: node.dep_path.clone(),
                         error,

@@ -240,6 +240,7 @@ fn build_step_applies_patches_even_with_ignore_scripts_and_checks_the_hash() {
         child_concurrency: 2,
         ignore_scripts: true,
         link_bins: None,
+        discard_failed: None,
     };
     let g = graph(vec![n.clone()], &["p@1.0.0"]);
     let err = build_dependencies(&g, &opts, &|_| {}).unwrap_err();

@@ -27,6 +27,7 @@ fn opts(tree: &Tree, policy: &BuildPolicy) -> BuildOptions<'static> {
         child_concurrency: 4,
         ignore_scripts: false,
         link_bins: None,
+        discard_failed: None,
     }
 }
 
@@ -197,28 +198,66 @@ fn failing_script_reports_package_script_exit_code_and_output() {
     }
 }
 
+/// A failing optional package is skipped: logged (no warning, as pnpm 12), and handed to
+/// the discard callback before the packages that depend on it build, so they find it gone.
 #[test]
-fn failing_optional_package_is_skipped_with_a_warning() {
+fn a_failing_optional_package_is_skipped_and_discarded_before_its_dependents_build() {
     let tree = Tree::new();
     let marker = tree.root().join("after.txt");
     let mut opt = node(&tree, "opt", "1.0.0", &[]);
     opt.requires_build = true;
     opt.optional = true;
     opt.scripts.install = Some("exit 1".to_string());
+    let opt_dir = opt.dir.clone();
     let mut parent = node(&tree, "parent", "1.0.0", &["opt@1.0.0"]);
     parent.requires_build = true;
-    parent.scripts.postinstall = Some(format!("touch '{}'", marker.display()));
+    parent.scripts.postinstall = Some(format!(
+        "test ! -e '{}' && touch '{}'",
+        opt_dir.display(),
+        marker.display()
+    ));
     let g = graph(vec![opt, parent], &["parent@1.0.0"]);
     let policy = BuildPolicy::allow_all();
     let events = Events::default();
-    let report = build_dependencies(&g, &opts(&tree, &policy), &|e| events.record(e)).unwrap();
+    let discarded = std::sync::Mutex::new(Vec::new());
+    let discard = |node: &tack_build::BuildNode| -> Result<(), String> {
+        discarded.lock().unwrap().push(node.dep_path.clone());
+        std::fs::remove_dir_all(&node.dir).map_err(|e| e.to_string())
+    };
+    let discarding = BuildOptions {
+        discard_failed: Some(&discard),
+        ..opts(&tree, &policy)
+    };
+    let report = build_dependencies(&g, &discarding, &|e| events.record(e)).unwrap();
     assert_eq!(report.skipped_optional.len(), 1);
     assert_eq!(report.skipped_optional[0].dep_path, "opt@1.0.0");
-    assert!(events
-        .all()
-        .iter()
-        .any(|e| e.starts_with("WARN") && e.contains("opt@1.0.0")));
-    assert!(marker.exists(), "the rest of the build went on");
+    let all = events.all();
+    assert!(
+        all.iter()
+            .any(|e| e.starts_with("SKIPPED opt@1.0.0: ") && e.contains("exit 1")),
+        "{all:?}"
+    );
+    assert!(!all.iter().any(|e| e.starts_with("WARN")), "{all:?}");
+    assert_eq!(*discarded.lock().unwrap(), vec!["opt@1.0.0".to_string()]);
+    assert!(
+        marker.exists(),
+        "the rest of the build went on, without the optional package"
+    );
+
+    // A package that cannot be taken out fails the build, as in pnpm 12.
+    let mut opt = node(&tree, "opt", "1.0.0", &[]);
+    opt.requires_build = true;
+    opt.optional = true;
+    opt.scripts.install = Some("exit 1".to_string());
+    let g = graph(vec![opt], &["opt@1.0.0"]);
+    let refuse = |_: &tack_build::BuildNode| -> Result<(), String> { Err("refused".into()) };
+    let refusing = BuildOptions {
+        discard_failed: Some(&refuse),
+        ..opts(&tree, &policy)
+    };
+    let err = build_dependencies(&g, &refusing, &|_| {}).unwrap_err();
+    assert_eq!(err.code(), "ERR_TACK_BUILD_IO");
+    assert!(err.to_string().contains("opt@1.0.0"), "{err}");
 }
 
 #[test]

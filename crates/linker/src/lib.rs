@@ -6,6 +6,7 @@
 
 mod bin_fields;
 mod bins;
+mod discard;
 mod early_bins;
 mod error;
 mod hoist;
@@ -23,6 +24,7 @@ mod symlinks;
 mod trusted_tree;
 mod workspace_state;
 
+pub use discard::discard_package;
 pub use early_bins::EarlyBins;
 pub use error::LinkError;
 pub use hoist::{compute_hoisting, HoistKind, Hoisted};

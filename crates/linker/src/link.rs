@@ -176,6 +176,10 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     let hoisted = early.clone().unwrap_or_else(|| compute_hoisting(plan));
     let trusted = summary.trusted_tree;
     let reused = |dep_path: &str| outcome_of(dep_path) == Some(ImportOutcome::Reused);
+    // A package imported again over a trusted tree had its directory taken away since the
+    // last install, maybe with the links to it (an optional package whose build failed
+    // goes with its links): the projects' and the hoisted links are checked then.
+    let all_reused = report.imported == 0 && report.repaired == 0;
     // The three kinds of links touch different directories and read nothing the others
     // write (bins read the imported packages, never a symlink), so they run side by side:
     // hoisted links all go into one directory, whose lock makes them a one-core job, and
@@ -197,7 +201,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                     // A slot of the global virtual store is named by settings as well as by
                     // the lockfile (scripts ignored or run, the node version): the same
                     // lockfile may link the project to other slots than last time.
-                    if early.is_some() || trusted && !plan.shared_slots {
+                    if early.is_some() || trusted && all_reused && !plan.shared_slots {
                         return Ok(());
                     }
                     link_importers(plan, &index, &hoisted)?;
@@ -208,9 +212,13 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                     let fresh = |dep_path: &str| {
                         outcome_of(dep_path).is_some_and(|o| o != ImportOutcome::Reused)
                     };
-                    let early = summary.early_bins.as_deref();
-                    link_all_bins(plan, &index, &hoisted, &fresh, early, &mut warnings)
-                        .map(|()| warnings)
+                    let none = HashSet::new();
+                    let bins = AllBins {
+                        fresh: &fresh,
+                        early: summary.early_bins.as_deref(),
+                        discarded: &none,
+                    };
+                    link_all_bins(plan, &index, &hoisted, &bins, &mut warnings).map(|()| warnings)
                 },
             )
         },
@@ -243,7 +251,13 @@ pub fn link_top_level(plan: &LinkPlan) -> Result<Vec<Hoisted>, LinkError> {
 /// swaps its JS launcher for the native binary), which changes the shim pnpm writes (no
 /// interpreter for a binary); pnpm links bins again after building, and so does tack.
 /// Shims whose text is unchanged are left alone.
-pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
+///
+/// `discarded` names the packages the build step took out of the tree (optional ones whose
+/// build failed, see [`crate::discard_package`]). As pnpm 12 leaves them: their commands are
+/// gone from the hidden hoisting directory's `.bin` (and, under `nodeLinker: hoisted`, from
+/// every `.bin`), while a `.bin` of a project or a slot that has one of them as a dependency
+/// keeps its shim; nothing is written into their directories.
+pub fn relink_bins(plan: &LinkPlan, discarded: &HashSet<String>) -> Result<Vec<String>, LinkError> {
     if let Some(layout) = &plan.hoisted {
         let projects = crate::hoisted_link::workspace_projects_in_root(plan, layout);
         return crate::hoisted_link::link_hoisted_bins(plan, layout, &projects);
@@ -251,7 +265,12 @@ pub fn relink_bins(plan: &LinkPlan) -> Result<Vec<String>, LinkError> {
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
     let mut warnings = Vec::new();
-    link_all_bins(plan, &index, &hoisted, &|_| false, None, &mut warnings)?;
+    let bins = AllBins {
+        fresh: &|_| false,
+        early: None,
+        discarded,
+    };
+    link_all_bins(plan, &index, &hoisted, &bins, &mut warnings)?;
     Ok(warnings)
 }
 
@@ -622,20 +641,37 @@ fn remove_stale_hoisted_links(
     Ok(())
 }
 
+/// What [`link_all_bins`] knows of the packages besides the plan.
+struct AllBins<'a> {
+    /// Which packages were imported into a slot by this run (see
+    /// [`BinDirState::InFreshSlot`]).
+    fresh: &'a (dyn Fn(&str) -> bool + Sync),
+    /// Which packages' own `.bin` directories were written already as the imports
+    /// completed, and the commands read then.
+    early: Option<&'a EarlyBins>,
+    /// The dep paths of the packages the build step took out of the tree (see
+    /// [`relink_bins`]).
+    discarded: &'a HashSet<String>,
+}
+
 /// Every `.bin`: each package's own (children + itself), each importer's (direct deps, then
 /// publicly hoisted in the root), and `<vs>/node_modules/.bin` (privately hoisted).
-///
-/// `fresh` says which packages were imported into a slot by this run (see
-/// [`BinDirState::InFreshSlot`]); `early`, which packages' own `.bin` directories were
-/// written already as the imports completed, and the commands read then.
 fn link_all_bins(
     plan: &LinkPlan,
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
-    fresh: &(dyn Fn(&str) -> bool + Sync),
-    early: Option<&EarlyBins>,
+    bins: &AllBins<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<(), LinkError> {
+    let AllBins {
+        fresh,
+        early,
+        discarded,
+    } = *bins;
+    let is_discarded = |target: &ChildTarget| match target {
+        ChildTarget::DepPath(dep_path) => discarded.contains(dep_path),
+        ChildTarget::Link(_) => false,
+    };
     let hoisted_modules = plan.hidden_modules_dir();
     let hoisted_np = plan
         .shims_add_hoisted_dir()
@@ -708,8 +744,11 @@ fn link_all_bins(
         .enumerate()
         .try_for_each(|(i, pkg)| {
             // A package to be built in its slot's staging directory has its `.bin` written
-            // there instead (`link_package_bins`).
-            if early.is_some_and(|e| e.written(i) || e.staged(i)) {
+            // there instead (`link_package_bins`); one the build step removed has no
+            // directory to write into.
+            if early.is_some_and(|e| e.written(i) || e.staged(i))
+                || discarded.contains(&pkg.dep_path)
+            {
                 return Ok(());
             }
             let slot_modules = plan.slot_modules_dir(pkg);
@@ -744,6 +783,8 @@ fn link_all_bins(
             tier.extend(&unlinked);
             let bin_dir = plan.package_dir(pkg).join("node_modules").join(".bin");
             let chosen = resolve_conflicts(&[tier]);
+            // pnpm 12 keeps the shim of a dependency the build step removed.
+            let prune = !pkg.children.iter().any(|(_, target)| is_discarded(target));
             let state = if fresh(&pkg.dep_path) {
                 BinDirState::InFreshSlot
             } else {
@@ -756,15 +797,31 @@ fn link_all_bins(
                 shim_projects: false,
                 absolute_outside: plan.shared_slots.then_some(plan.lockfile_dir.as_path()),
             };
-            write_bin_dir(&bin_dir, &chosen, node_paths, true, state).map(|_| ())
+            write_bin_dir(&bin_dir, &chosen, node_paths, prune, state).map(|_| ())
         })?;
 
     if !early.is_some_and(EarlyBins::top_level_written) {
+        // The projects whose `.bin` keeps the shims of a dependency the build step removed,
+        // as pnpm 12 keeps them (the hidden hoisting directory's loses them).
+        let keeping: HashSet<PathBuf> = plan
+            .importers
+            .iter()
+            .filter(|imp| {
+                imp.deps.iter().any(|dep| is_discarded(&dep.target))
+                    || imp.peers_of_deps.iter().any(&is_discarded)
+                    || imp.id == "."
+                        && hoisted
+                            .iter()
+                            .any(|h| h.kind == HoistKind::Public && is_discarded(&h.target))
+            })
+            .map(|imp| imp.dir.join(&plan.modules_dir_name).join(".bin"))
+            .collect();
         let dirs = top_level_bin_dirs(plan, hoisted, |t| Some(cmds_of(t)));
         for (bin_dir, tiers) in dirs.into_iter().flatten() {
             let chosen = resolve_conflicts(&tiers);
             let node_paths = top_level_node_paths(plan, &bin_dir, hoisted_np);
-            write_bin_dir(&bin_dir, &chosen, node_paths, true, BinDirState::MayExist)?;
+            let prune = !keeping.contains(&bin_dir);
+            write_bin_dir(&bin_dir, &chosen, node_paths, prune, BinDirState::MayExist)?;
         }
     }
     let _ = index;

@@ -396,7 +396,7 @@ fn a_native_binary_bin_is_executed_directly_after_relinking() {
     let target = root.join("node_modules/.pnpm/native@1.0.0/node_modules/native/bin/native");
     fs::remove_file(&target).unwrap();
     fs::write(&target, b"\x7fELF\x02\x01\x01\0binary").unwrap();
-    tack_linker::relink_bins(&plan).unwrap();
+    tack_linker::relink_bins(&plan, &Default::default()).unwrap();
     let text = fs::read_to_string(&shim).unwrap();
     assert!(
         text.contains("exec \"$basedir_abs\"/'../.pnpm/native@1.0.0/node_modules/native/bin/native'  \"$@\"\nexit $?\n"),

@@ -100,6 +100,12 @@ impl Events {
             }
             BuildEvent::Patched { prefix, patch_file } => format!("{prefix} patched {patch_file}"),
             BuildEvent::Warning { message } => format!("WARN {message}"),
+            BuildEvent::SkippedOptional {
+                name,
+                version,
+                details,
+                ..
+            } => format!("SKIPPED {name}@{version}: {details}"),
         };
         self.0.lock().unwrap().push(s);
     }

@@ -110,6 +110,9 @@ pub struct Builds {
     /// not move into place or remove (the install stopped before building it) is removed
     /// when the install ends, so that none is left in a shared slot.
     stage_dirs: Mutex<Vec<PathBuf>>,
+    /// The dep paths of the optional packages whose build failed and which the build step
+    /// took out of the tree (see [`tack_linker::discard_package`]).
+    discarded: Mutex<HashSet<String>>,
 }
 
 impl Drop for Builds {
@@ -224,6 +227,7 @@ impl Builds {
             changed_packages: std::sync::atomic::AtomicBool::new(false),
             stage: plan.link.shared_slots.then(stage_name),
             stage_dirs: Mutex::new(Vec::new()),
+            discarded: Mutex::new(HashSet::new()),
         })
     }
 
@@ -346,6 +350,15 @@ impl Builds {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The dep paths of the optional packages [`Builds::run`] took out of the tree because
+    /// their build failed: their bins need linking again, without them.
+    pub fn discarded(&self) -> HashSet<String> {
+        self.discarded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Builds, patches and runs the projects' scripts over `graph` (see [`Builds::graph`]).
     /// The linker has already written `.modules.yaml` with the graph's
     /// [`unbuilt`](unbuilt_packages) packages as `pendingBuilds`; this records the outcome
@@ -385,6 +398,19 @@ impl Builds {
             }
             Ok(())
         };
+        // An optional package whose build failed goes, with the links to it, as pnpm 12
+        // takes it out: the next install imports it again and retries the build.
+        let discard = |node: &BuildNode| -> Result<(), String> {
+            let Some(&i) = by_dep_path.get(node.dep_path.as_str()) else {
+                return Ok(());
+            };
+            tack_linker::discard_package(&plan.link, i).map_err(|e| e.to_string())?;
+            self.discarded
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(node.dep_path.clone());
+            Ok(())
+        };
         let opts = BuildOptions {
             env: env.clone(),
             policy: &self.policy,
@@ -394,6 +420,7 @@ impl Builds {
                 .stage
                 .is_some()
                 .then_some(&stage_bins as &tack_build::LinkBins<'_>),
+            discard_failed: Some(&discard),
         };
         // On an error, everything that still needed a build stays pending (as the linker
         // recorded it), so the next install builds it again instead of trusting a
@@ -775,6 +802,20 @@ fn report(reporter: &Reporter, event: &BuildEvent<'_>) {
         ),
         BuildEvent::Warning { message } => {
             reporter.warn(message.to_string());
+            return;
+        }
+        BuildEvent::SkippedOptional {
+            name,
+            version,
+            dir,
+            details,
+        } => {
+            reporter.emit(Event::SkippedOptionalBuild {
+                dir: dir.display().to_string(),
+                name: name.to_string(),
+                version: version.to_string(),
+                details: details.to_string(),
+            });
             return;
         }
     };

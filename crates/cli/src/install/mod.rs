@@ -22,6 +22,7 @@ mod global_slots;
 mod hoisted_layout;
 mod in_progress;
 mod materialize;
+mod missing_optional;
 mod modules_conflict;
 pub mod noop;
 mod package_manager;
@@ -936,6 +937,25 @@ pub fn run(
                 }),
             None => summary::Recorded::Nothing,
         };
+        // An optional package whose directory is gone (its build failed last time) is not
+        // in the record as pnpm 12 reads it: listed again, and its dependents linked anew.
+        let missing = missing_optional::missing(&install_plan.link, &lockfile);
+        if !missing.is_empty() {
+            previous_current = match previous_current {
+                summary::Recorded::Same => recorded.as_deref().and_then(parse_recorded).map_or(
+                    summary::Recorded::Nothing,
+                    |old| {
+                        summary::Recorded::Other(Box::new(missing_optional::without(
+                            &old, &missing,
+                        )))
+                    },
+                ),
+                summary::Recorded::Other(old) => {
+                    summary::Recorded::Other(Box::new(missing_optional::without(&old, &missing)))
+                }
+                summary::Recorded::Nothing => summary::Recorded::Nothing,
+            };
+        }
         trusted_tree =
             tack_linker::check_recorded_tree(&install_plan.link, Some(&yaml), recorded.as_deref())?
                 && same_direct_dedupe(&install_plan.link)
@@ -1096,18 +1116,25 @@ pub fn run(
         &config,
         reporter,
     );
-    if built.is_ok() && builds.changed_packages() {
-        // A package built in its first hoisted directory is copied to its others.
+    let discarded = builds.discarded();
+    if built.is_ok() && (builds.changed_packages() || !discarded.is_empty()) {
+        // A package built in its first hoisted directory is copied to its others (not one
+        // the build step took out of the tree).
         let copied: Vec<bool> = materialized
             .preps
             .iter()
-            .map(|prep| prep.as_ref().is_some_and(|prep| prep.force_copy))
+            .zip(&install_plan.link.packages)
+            .map(|(prep, pkg)| {
+                prep.as_ref().is_some_and(|prep| prep.force_copy)
+                    && !discarded.contains(&pkg.dep_path)
+            })
             .collect();
         tack_linker::copy_built_packages(&install_plan.link, &|i| {
             copied.get(i).copied().unwrap_or(false)
         })?;
-        // Scripts may have replaced bin targets (a native binary instead of a JS launcher).
-        tack_linker::relink_bins(&install_plan.link)?;
+        // Scripts may have replaced bin targets (a native binary instead of a JS launcher),
+        // and the packages whose build failed are gone.
+        tack_linker::relink_bins(&install_plan.link, &discarded)?;
     }
     if !matches!(built, Ok(None)) {
         // The next run must not answer "Already up to date" for a tree whose builds failed

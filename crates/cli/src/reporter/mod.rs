@@ -125,6 +125,16 @@ pub enum Event {
         package_id: String,
         reason: String,
     },
+    /// The build of an optional package failed: it is skipped, and taken out of the tree.
+    /// pnpm 12 logs this at debug level only (its reporter prints nothing for it).
+    SkippedOptionalBuild {
+        /// The directory the package was built in.
+        dir: String,
+        name: String,
+        version: String,
+        /// What failed.
+        details: String,
+    },
     Warning(String),
     /// A warning pnpm 12 prints before its reporter starts, on stderr (the ignored `pnpm`
     /// field of package.json).

@@ -44,6 +44,14 @@ pub(crate) fn records(event: &Event) -> Vec<Value> {
         Event::SkippedOptional { package_id, reason } => vec![
             json!({"name": "pnpm:skipped-optional-dependency", "level": "debug", "package": {"id": package_id}, "reason": reason, "prefix": ".", "time": time}),
         ],
+        Event::SkippedOptionalBuild {
+            dir,
+            name,
+            version,
+            details,
+        } => vec![
+            json!({"name": "pnpm:skipped-optional-dependency", "level": "debug", "details": details, "package": {"id": dir, "name": name, "version": version}, "prefix": ".", "reason": "build_failure", "time": time}),
+        ],
         Event::Warning(message) | Event::EarlyWarning(message) => vec![
             json!({"name": "pnpm", "level": "warn", "message": message, "prefix": ".", "time": time}),
         ],

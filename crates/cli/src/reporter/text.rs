@@ -151,7 +151,7 @@ impl TextState {
             // pnpm 12 prints no line per skipped package (a platform package of esbuild or
             // rollup is skipped on every install); the summary lists the project's own skipped
             // optional dependencies as removed.
-            Event::SkippedOptional { .. } => {}
+            Event::SkippedOptional { .. } | Event::SkippedOptionalBuild { .. } => {}
             // pnpm 12 prints its warnings where it prints everything else, as `[WARN] …`.
             Event::Warning(message) => self.line(&format!("[WARN] {message}")),
             Event::EarlyWarning(message) => stderr_line(&format!("[WARN] {message}")),
