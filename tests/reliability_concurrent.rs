@@ -215,6 +215,32 @@ fn many_projects_one_store_with_status_loop() {
     );
 }
 
+/// Installs every project into `store` at once; returns the outputs and the problems: a
+/// failed install, a race in its output, or a tree other than `expected[i]`.
+fn install_at_once(
+    projects: &[TestProject],
+    store: &std::path::Path,
+    expected: &[&Tree],
+) -> (Vec<Finished>, Vec<String>) {
+    let running: Vec<Running> = projects
+        .iter()
+        .map(|p| Running::spawn(kill::install_command(p, store, &[])))
+        .collect();
+    let outs: Vec<Finished> = running
+        .into_iter()
+        .map(|r| r.wait(Duration::from_secs(120)))
+        .collect();
+    let mut problems = Vec::new();
+    for (i, out) in outs.iter().enumerate() {
+        if !out.success() || !race_markers(out).is_empty() {
+            problems.push(format!("project {i}: {}", out.describe()));
+        } else {
+            problems.extend(check_all(&projects[i], store, expected[i]));
+        }
+    }
+    (outs, problems)
+}
+
 #[test]
 fn same_project_twice_at_once() {
     let registry = TestRegistry::start_blocking(RegistryOptions {
@@ -230,22 +256,7 @@ fn same_project_twice_at_once() {
         let shared = tempfile::tempdir().expect("shared store dir");
         let store = shared.path().join("store");
         let copies = [variant(&url, None), variant(&url, None)];
-        let running: Vec<Running> = copies
-            .iter()
-            .map(|p| Running::spawn(kill::install_command(p, &store, &[])))
-            .collect();
-        let outs: Vec<Finished> = running
-            .into_iter()
-            .map(|r| r.wait(Duration::from_secs(120)))
-            .collect();
-        let mut problems = Vec::new();
-        for (i, out) in outs.iter().enumerate() {
-            if !out.success() || !race_markers(out).is_empty() {
-                problems.push(format!("copy {i}: {}", out.describe()));
-            } else {
-                problems.extend(check_all(&copies[i], &store, &expected));
-            }
-        }
+        let (_, mut problems) = install_at_once(&copies, &store, &[&expected, &expected]);
         if let Err(e) = verify(&copies[0], &store) {
             problems.push(e);
         }
@@ -305,22 +316,8 @@ fn garbage_index_met_by_many_installs_at_once() {
         fs_err::create_dir_all(store.join("v11")).expect("store dir");
         fs_err::write(store.join("v11/index.db"), vec![0u8; 8192]).expect("garbage index");
         let projects: Vec<TestProject> = drops.iter().map(|drop| variant(&url, *drop)).collect();
-        let running: Vec<Running> = projects
-            .iter()
-            .map(|p| Running::spawn(kill::install_command(p, &store, &[])))
-            .collect();
-        let outs: Vec<Finished> = running
-            .into_iter()
-            .map(|r| r.wait(Duration::from_secs(120)))
-            .collect();
-        let mut problems = Vec::new();
-        for (i, out) in outs.iter().enumerate() {
-            if !out.success() || !race_markers(out).is_empty() {
-                problems.push(format!("project {i}: {}", out.describe()));
-            } else {
-                problems.extend(check_all(&projects[i], &store, &expected[i]));
-            }
-        }
+        let expected: Vec<&Tree> = expected.iter().collect();
+        let (outs, mut problems) = install_at_once(&projects, &store, &expected);
         let aside = set_aside_indexes(&store);
         if aside.len() != 1 {
             problems.push(format!("expected one index set aside, found {aside:?}"));
