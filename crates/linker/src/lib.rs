@@ -21,6 +21,7 @@ mod plan;
 mod shim;
 mod symlinks;
 mod trusted_tree;
+mod withdraw;
 mod workspace_state;
 
 pub use early_bins::EarlyBins;
@@ -46,6 +47,7 @@ pub use plan::{
 pub use shim::{interpreter_from_script, posix_shim, Interpreter};
 pub use symlinks::ChildLinks;
 pub use trusted_tree::check_recorded_tree;
+pub use withdraw::{withdraw_top_level, EarlyTopLevel, Withdrawn};
 pub use workspace_state::{
     read_workspace_state, stamp, FileStamp, ProjectInfo, Validation, WorkspaceState,
     WORKSPACE_STATE_FILE,
