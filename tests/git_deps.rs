@@ -373,17 +373,28 @@ fn git_dependencies_that_need_preparing_follow_the_build_policy_like_pnpm() {
     );
     let refused = ["pnpm", "tack"].map(|tool| {
         let project = clone_inputs(&reference);
-        run(&project, tool, &["install", "--frozen-lockfile"])
+        let out = run(&project, tool, &["install", "--frozen-lockfile"]);
+        (project, out)
     });
-    for (tool, out) in ["pnpm", "tack"].iter().zip(&refused) {
+    for (tool, (project, out)) in ["pnpm", "tack"].iter().zip(&refused) {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
         assert!(
             stderr.contains("ERR_PNPM_GIT_DEP_PREPARE_NOT_ALLOWED"),
             "{tool}: {stderr}"
         );
+        // Nothing is linked into the project: pnpm 12 makes no `node_modules`, tack keeps
+        // only its virtual store and its sentinel (it had linked `prep-pkg` already).
+        let linked: Vec<String> = fs_err::read_dir(project.dir().join("node_modules"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != ".pnpm" && name != ".tack-install-in-progress")
+            .collect();
+        assert!(linked.is_empty(), "{tool} left {linked:?}");
     }
-    let tack_stderr = String::from_utf8_lossy(&refused[1].stderr);
+    let tack_stderr = String::from_utf8_lossy(&refused[1].1.stderr);
     assert!(
         tack_stderr.contains(&format!("prep-pkg@{url}: true")),
         "{tack_stderr}"

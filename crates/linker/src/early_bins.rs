@@ -67,6 +67,9 @@ pub struct EarlyBins {
     top_level: Mutex<TopLevel>,
     /// The top-level `.bin` directories are complete.
     top_level_written: AtomicBool,
+    /// Held while the top-level `.bin` directories are written; `true` once a failed install
+    /// has closed them ([`EarlyBins::close_top_level`]): nothing is written there after.
+    top_level_closed: Mutex<bool>,
 }
 
 /// The top-level `.bin` directories' wait: per package with bins, whether it is in place,
@@ -160,6 +163,7 @@ impl EarlyBins {
                 waiting: None,
             }),
             top_level_written: AtomicBool::new(false),
+            top_level_closed: Mutex::new(false),
         }
     }
 
@@ -200,6 +204,20 @@ impl EarlyBins {
     /// Whether the top-level `.bin` directories were written here.
     pub(crate) fn top_level_written(&self) -> bool {
         self.top_level_written.load(Ordering::Acquire)
+    }
+
+    /// The install failed: the top-level `.bin` directories are not written from now on,
+    /// by any import thread still running. Waits for a write under way; `true` when they
+    /// were written (see [`crate::withdraw_top_level`]).
+    pub(crate) fn close_top_level(&self) -> bool {
+        *self.lock_closed() = true;
+        self.top_level_written()
+    }
+
+    fn lock_closed(&self) -> std::sync::MutexGuard<'_, bool> {
+        self.top_level_closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Package `i` was imported into a staging directory (call before [`EarlyBins::in_place`]).
@@ -268,6 +286,12 @@ impl EarlyBins {
     /// any error: a command list that cannot be read, a directory that cannot be written.
     fn write_top_level(&self, plan: &LinkPlan, hoisted: &[Hoisted]) {
         static NONE: Vec<BinCommand> = Vec::new();
+        // Taken once per install, by the one thread that writes: never contended unless the
+        // install failed meanwhile.
+        let closed = self.lock_closed();
+        if *closed {
+            return;
+        }
         let by_dep_path = plan.indexes_by_dep_path();
         // `link:` targets and workspace projects: read here, and again by `finish` (with
         // their warnings), as for package directories.

@@ -22,6 +22,7 @@ mod plan;
 mod shim;
 mod symlinks;
 mod trusted_tree;
+mod withdraw;
 mod workspace_state;
 
 pub use discard::discard_package;
@@ -48,6 +49,7 @@ pub use plan::{
 pub use shim::{interpreter_from_script, posix_shim, Interpreter};
 pub use symlinks::ChildLinks;
 pub use trusted_tree::check_recorded_tree;
+pub use withdraw::{withdraw_top_level, EarlyTopLevel, Withdrawn};
 pub use workspace_state::{
     read_workspace_state, stamp, FileStamp, ProjectInfo, Validation, WorkspaceState,
     WORKSPACE_STATE_FILE,

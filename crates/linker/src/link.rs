@@ -22,6 +22,7 @@ use crate::modules_yaml::{
 use crate::plan::{ChildTarget, LinkPlan, PlannedPackage};
 use crate::symlinks::{link_children, list_entries, remove_link, PackageIndex};
 use crate::trusted_tree::check_recorded_tree;
+use crate::withdraw::EarlyTopLevel;
 use crate::workspace_state::write_workspace_state;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -204,7 +205,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                     if early.is_some() || trusted && all_reused && !plan.shared_slots {
                         return Ok(());
                     }
-                    link_importers(plan, &index, &hoisted)?;
+                    link_importers(plan, &index, &hoisted, None)?;
                     link_hoisted(plan, &index, &hoisted, old_modules.as_ref())
                 },
                 || {
@@ -238,10 +239,19 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
 /// the CLI makes them while packages are imported when the virtual store is new, and
 /// records the result in [`ImportSummary::top_level_linked`]; [`finish`] makes them
 /// otherwise, after the stale packages are gone.
-pub fn link_top_level(plan: &LinkPlan) -> Result<Vec<Hoisted>, LinkError> {
+///
+/// `early` is told first, with the `bins` that write the top-level `.bin` directories as
+/// packages come in place: should the install fail, it takes all of that back
+/// ([`crate::withdraw_top_level`]).
+pub fn link_top_level(
+    plan: &LinkPlan,
+    early: &EarlyTopLevel,
+    bins: Option<&Arc<EarlyBins>>,
+) -> Result<Vec<Hoisted>, LinkError> {
+    early.begin(bins);
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
-    link_importers(plan, &index, &hoisted)?;
+    link_importers(plan, &index, &hoisted, Some(early))?;
     let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
     link_hoisted(plan, &index, &hoisted, old_modules.as_ref())?;
     Ok(hoisted)
@@ -466,8 +476,13 @@ fn is_managed_link(plan: &LinkPlan, link: &Path) -> bool {
 
 /// Links a project's direct dependency at `link`. A real directory there (another package
 /// manager's install: npm, yarn, bun) is moved aside to `.ignored_<name>` beside it, as pnpm
-/// 12 does, replacing an older one of that name; nothing else is removed.
-pub(crate) fn link_direct_dep(target: &Path, link: &Path, importer: &str) -> Result<(), LinkError> {
+/// 12 does, replacing an older one of that name; nothing else is removed. Returns where the
+/// directory went, if one was moved.
+pub(crate) fn link_direct_dep(
+    target: &Path,
+    link: &Path,
+    importer: &str,
+) -> Result<Option<PathBuf>, LinkError> {
     match tack_fs::symlink_dir(target, link) {
         Err(tack_fs::FsError::DirectoryInTheWay { path }) => {
             let name = path
@@ -482,17 +497,20 @@ pub(crate) fn link_direct_dep(target: &Path, link: &Path, importer: &str) -> Res
             }
             std::fs::rename(&path, &aside)
                 .map_err(|e| LinkError::io("move aside", &path, importer, e))?;
-            tack_fs::symlink_dir(target, link).map_err(|e| LinkError::fs(importer, e))
+            tack_fs::symlink_dir(target, link).map_err(|e| LinkError::fs(importer, e))?;
+            Ok(Some(aside))
         }
-        other => other.map_err(|e| LinkError::fs(importer, e)),
+        other => other.map(|()| None).map_err(|e| LinkError::fs(importer, e)),
     }
 }
 
 /// `<importer>/node_modules/<alias>` for every direct dep; publicly hoisted links in the root.
+/// `early` records the directories moved aside for the links made early.
 fn link_importers(
     plan: &LinkPlan,
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
+    early: Option<&EarlyTopLevel>,
 ) -> Result<(), LinkError> {
     for imp in &plan.importers {
         let modules = imp.dir.join(&plan.modules_dir_name);
@@ -500,7 +518,12 @@ fn link_importers(
         for dep in &imp.deps {
             crate::names::check_package_name(&imp.id, "alias", &dep.alias)?;
             let target = index.resolve(&imp.id, &dep.target)?;
-            link_direct_dep(&target, &modules.join(&dep.alias), &imp.id)?;
+            let link = modules.join(&dep.alias);
+            if let Some(aside) = link_direct_dep(&target, &link, &imp.id)? {
+                if let Some(early) = early {
+                    early.moved_aside(link, aside);
+                }
+            }
             wanted.insert(dep.alias.as_str());
         }
         if imp.id == "." {

@@ -532,7 +532,7 @@ fn the_top_level_bin_dirs_are_written_once_the_hoisting_is_known_and_their_packa
         let early = std::sync::Arc::new(EarlyBins::new(&plan));
         // `tool` is hoisted privately: `<vs>/node_modules/.bin` lists it.
         let hidden_bins = plan.virtual_store_dir.join("node_modules/.bin");
-        let hoisted = link_top_level(&plan).unwrap();
+        let hoisted = link_top_level(&plan, &EarlyTopLevel::default(), None).unwrap();
         let mut summary = ImportSummary::default();
         let mut place = |i: usize| {
             let pkg = &plan.packages[i];

@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use tack_linker::{
-    create_fresh_package_dir_at, import_package_at, ChildLinks, EarlyBins, FilesFrom, FurtherDirs,
-    ImportOutcome, ImportSummary, LinkPlan, PackageImporter, StoreFile, COMPLETION_MARKER,
+    create_fresh_package_dir_at, import_package_at, ChildLinks, EarlyBins, EarlyTopLevel,
+    FilesFrom, FurtherDirs, ImportOutcome, ImportSummary, LinkPlan, PackageImporter, StoreFile,
+    COMPLETION_MARKER,
 };
 use tack_store_dir::msgpackr::{self, RowView};
 use tack_store_dir::{
@@ -541,7 +542,7 @@ fn package_dir_complete(plan: &LinkPlan, index: usize) -> bool {
 
 /// How [`materialize`] goes about it.
 #[derive(Debug, Clone, Copy)]
-pub struct MaterializeOptions {
+pub struct MaterializeOptions<'a> {
     /// `verifyStoreIntegrity`: a row's files are checked before they are linked.
     pub verify_store_integrity: bool,
     /// In a new virtual store, make the importers' and the hoisted links while packages are
@@ -549,6 +550,9 @@ pub struct MaterializeOptions {
     /// are the project's, and wait for it (`verdict_gate.rs`); the linker's last step makes
     /// them then.
     pub link_top_level_early: bool,
+    /// Told when the top level begins to be made early, so that a failed install can take
+    /// it back (see `withdraw`).
+    pub early_top_level: &'a EarlyTopLevel,
 }
 
 /// Runs the whole materialization. `make_fetcher` is called only when a package must be
@@ -557,7 +561,7 @@ pub fn materialize(
     plan: &Arc<InstallPlan>,
     store: &StoreDir,
     make_fetcher: impl FnOnce() -> Result<Option<Fetcher>, CliError>,
-    options: MaterializeOptions,
+    options: MaterializeOptions<'_>,
     reporter: &Reporter,
     runtime: &tokio::runtime::Runtime,
     builds: &Arc<Builds>,
@@ -719,7 +723,8 @@ pub fn materialize(
     let mut top_level_linked = None;
     let mut link_top_level = || -> Result<(), CliError> {
         if options.link_top_level_early && !virtual_store_existed && top_level_linked.is_none() {
-            let hoisted = tack_linker::link_top_level(link)?;
+            let early = options.early_top_level;
+            let hoisted = tack_linker::link_top_level(link, early, filler.early_bins.as_ref())?;
             if let Some(early_bins) = &filler.early_bins {
                 early_bins.hoisting_known(link, &hoisted);
             }

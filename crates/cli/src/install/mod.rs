@@ -36,6 +36,7 @@ mod unsupported_settings;
 mod update_config;
 mod verdict_gate;
 mod verified_lockfiles;
+mod withdraw;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -1017,6 +1018,10 @@ pub fn run(
     // Shared with the import threads as it is: cloning the plan per install (or per
     // package) showed up in warm-install profiles.
     let install_plan = Arc::new(install_plan);
+    // From here until the linker's last step is done, an error takes back the links made.
+    let early_top_level = tack_linker::EarlyTopLevel::default();
+    let unless_linked =
+        withdraw::WithdrawUnlessLinked::new(&install_plan.link, &early_top_level, reporter);
     let result = materialize::materialize(
         &install_plan,
         &store,
@@ -1025,6 +1030,7 @@ pub fn run(
             verify_store_integrity: config.verify_store_integrity,
             link_top_level_early: install_plan.link.hoisted.is_none()
                 && verdict_gate.as_ref().is_none_or(|gate| !gate.is_pending()),
+            early_top_level: &early_top_level,
         },
         reporter,
         &runtime,
@@ -1074,6 +1080,7 @@ pub fn run(
     }
     tack_fs::phase_timer::mark("supply-chain verdict");
     let report = tack_linker::finish(&install_plan.link, &materialized.summary)?;
+    unless_linked.linked();
     for warning in &report.warnings {
         reporter.warn(warning.clone());
     }
