@@ -6,6 +6,7 @@
 
 mod bin_fields;
 mod bins;
+mod direct_links;
 mod discard;
 mod early_bins;
 mod error;
@@ -24,6 +25,7 @@ mod symlinks;
 mod trusted_tree;
 mod workspace_state;
 
+pub use direct_links::direct_link_paths;
 pub use discard::discard_package;
 pub use early_bins::EarlyBins;
 pub use error::LinkError;
