@@ -168,6 +168,60 @@ fn tack_builds_the_global_virtual_store_pnpm_12_builds() {
     assert_basic_fixture_runs(&tack);
 }
 
+/// Under the global virtual store, a project's link to a direct dependency deleted or left
+/// dangling is linked again as pnpm 12 links it (`install --frozen-lockfile` for either, a
+/// plain `install` for a dangling one), with the same lines ("Already up to date", then the
+/// link listed) and tree. (tack's no-op gate answered "Already up to date".)
+#[test]
+fn a_deleted_or_dangling_project_link_to_a_slot_is_made_again_like_pnpm() {
+    let registry = registry::start();
+    let reference = gvs_project(&registry.url());
+    fn dangle(dir: &Path) {
+        let link = dir.join("node_modules/is-odd");
+        fs_err::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink("gone", &link).unwrap();
+    }
+    type Damage = fn(&Path);
+    let cases: [(&str, bool, Damage); 3] = [
+        ("a deleted scoped link", true, |dir| {
+            fs_err::remove_file(dir.join("node_modules/@tack-test/scoped")).unwrap()
+        }),
+        ("a dangling link", true, dangle),
+        ("a dangling link, plain install", false, dangle),
+    ];
+    for (what, frozen, damage) in cases {
+        let seen = ["pnpm", "tack"].map(|tool| {
+            let project = clone_inputs(&reference);
+            assert_success(
+                &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+                tool,
+            );
+            damage(&project.dir());
+            let args: &[&str] = match frozen {
+                true => &["install", "--frozen-lockfile"],
+                false => &["install"],
+            };
+            let out = project.run_tool(tool, args);
+            assert_success(&out, tool);
+            let lines = tack_suite::conformance::comparable_output(&out.stdout);
+            (lines, gvs_tree(&project))
+        });
+        assert_eq!(seen[1].0, seen[0].0, "{what}: tack's output, then pnpm's");
+        assert!(
+            seen[0].0.contains(&"Already up to date".to_string())
+                && seen[0].0.iter().any(|l| l.starts_with("+ ")),
+            "{what}: {:?}",
+            seen[0].0
+        );
+        let differences = tree::diff(&seen[0].1, &seen[1].1);
+        assert!(
+            differences.is_empty(),
+            "{what}:\n{}",
+            differences.join("\n")
+        );
+    }
+}
+
 /// A workspace whose projects link each other (`workspace:*`, a bin), with an npm alias, a
 /// chain of published packages, peers, an optional dependency and two dependency cycles (one
 /// with dependencies outside it and a package reaching it): pnpm 12's slots and links, each

@@ -1377,3 +1377,233 @@ fn a_package_whose_dependencies_changed_counts_as_added_like_pnpm() {
         seen[1]
     );
 }
+
+/// A workspace whose projects link a package, a scoped package, a package with a command and
+/// another project, with a package hoisted into `node_modules/.pnpm/node_modules`; its
+/// lockfile resolved by real pnpm 12.
+fn links_workspace(registry_url: &str) -> TestProject {
+    let project = TestProject::new();
+    project
+        .write(
+            "package.json",
+            r#"{"name": "root", "version": "1.0.0", "private": true,
+                "dependencies": {"is-odd": "^3.0.1", "@tack-test/scoped": "^1.0.0",
+                                 "tack-bin-string": "1.0.0"},
+                "devDependencies": {"peer-host": "~1.0.0"}}"#,
+        )
+        .write(
+            "packages/a/package.json",
+            r#"{"name": "a", "version": "1.0.0",
+                "dependencies": {"b": "workspace:*", "is-number": "^7.0.0"}}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name": "b", "version": "1.0.0", "bin": {"b-cli": "cli.js"}}"#,
+        )
+        .write(
+            "packages/b/cli.js",
+            "#!/usr/bin/env node\nconsole.log('b')\n",
+        )
+        .write(".npmrc", &format!("registry={registry_url}\n"))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\n",
+        );
+    project.lock_with_pnpm();
+    project
+}
+
+/// Replaces `rel` in `dir` with a symlink whose text is `text`.
+fn relink(dir: &std::path::Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    let _ = fs_err::remove_file(&path);
+    std::os::unix::fs::symlink(text, &path).unwrap();
+}
+
+/// Damage pnpm 12 does not look at: a `.bin` shim, a hoisted link, and a directory, a file and
+/// a link to another package in place of the projects' links to their direct dependencies.
+fn damage_pnpm_leaves(dir: &std::path::Path) {
+    fs_err::remove_file(dir.join("node_modules/.bin/tack-bin-string")).unwrap();
+    fs_err::remove_file(dir.join("node_modules/.pnpm/node_modules/is-number")).unwrap();
+    fs_err::remove_file(dir.join("node_modules/is-odd")).unwrap();
+    fs_err::create_dir(dir.join("node_modules/is-odd")).unwrap();
+    fs_err::write(dir.join("node_modules/is-odd/mine.txt"), "mine\n").unwrap();
+    fs_err::remove_file(dir.join("node_modules/@tack-test/scoped")).unwrap();
+    fs_err::write(dir.join("node_modules/@tack-test/scoped"), "mine\n").unwrap();
+    relink(
+        dir,
+        "packages/a/node_modules/is-number",
+        "../../../node_modules/.pnpm/is-number@6.0.0/node_modules/is-number",
+    );
+}
+
+/// Where an install runs, with `--frozen-lockfile` or not, and what it damages first.
+type DamageCase = (&'static str, &'static str, bool, fn(&std::path::Path));
+
+/// Installs copies of `reference` (with `settings` added) with pnpm 12 and with tack, damages
+/// each as `case` says, installs again, and asserts the same exit code, output lines and tree.
+/// Returns each case's lines, as pnpm printed them.
+fn damaged_like_pnpm(
+    reference: &TestProject,
+    settings: &str,
+    cases: &[DamageCase],
+) -> Vec<(&'static str, Vec<String>)> {
+    let mut outputs = Vec::new();
+    for &(what, cwd, frozen, damage) in cases {
+        let seen = ["pnpm", "tack"].map(|tool| {
+            let project = clone_inputs(reference);
+            project.add_settings(settings);
+            assert_success(
+                &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+                tool,
+            );
+            damage(&project.dir());
+            let args: &[&str] = match frozen {
+                true => &["install", "--frozen-lockfile"],
+                false => &["install"],
+            };
+            let out = project.run_tool_in(cwd, tool, args);
+            let lines = tack_suite::conformance::comparable_output(&out.stdout);
+            (out.status.code(), lines, project_tree(&project))
+        });
+        let [(pnpm_code, pnpm_lines, pnpm_tree), (tack_code, tack_lines, tack_tree)] = seen;
+        assert_eq!(
+            tack_code, pnpm_code,
+            "{what}: tack's exit code, then pnpm's"
+        );
+        assert_eq!(tack_lines, pnpm_lines, "{what}: tack's output, then pnpm's");
+        let differences = tree::diff(&pnpm_tree, &tack_tree);
+        assert!(
+            differences.is_empty(),
+            "{what}:\n{}",
+            differences.join("\n")
+        );
+        outputs.push((what, pnpm_lines));
+    }
+    outputs
+}
+
+/// The lines `outputs` ([`damaged_like_pnpm`]) has for the case `what`.
+fn lines_of(outputs: &[(&str, Vec<String>)], what: &str) -> Vec<String> {
+    outputs
+        .iter()
+        .find(|(w, _)| *w == what)
+        .map(|(_, lines)| lines.clone())
+        .unwrap_or_default()
+}
+
+/// A project's link to a direct dependency deleted by hand (or left dangling) and the project
+/// installed again, side by side with pnpm 12 on copies of one workspace: the same output
+/// lines, exit code and tree. pnpm 12's `install --frozen-lockfile` links the projects again
+/// when one of their links does not resolve (deleted or dangling, at the root, scoped or in a
+/// workspace project), which also puts back the hoisted links and `.bin` shims, replaces a
+/// link aimed elsewhere and moves a directory or file in the way aside to `.ignored_<name>`;
+/// it says "Already up to date" and lists the links it made. Without such a link it changes
+/// nothing, whatever else is damaged. A plain `install` (its quick check) relinks only for a
+/// dangling link. (tack answered "Already up to date" from its no-op gate, which did not look
+/// at the links, and its install over a trusted tree did not check them either.)
+#[test]
+fn deleted_or_dangling_project_links_are_linked_again_like_pnpm() {
+    let registry = registry::start();
+    let reference = links_workspace(&registry.url());
+    let cases: [DamageCase; 9] = [
+        ("a deleted link at the root", ".", true, |dir| {
+            fs_err::remove_file(dir.join("node_modules/is-odd")).unwrap();
+        }),
+        ("a deleted scope", ".", true, |dir| {
+            fs_err::remove_dir_all(dir.join("node_modules/@tack-test")).unwrap();
+        }),
+        ("a deleted link in a project", ".", true, |dir| {
+            fs_err::remove_file(dir.join("packages/a/node_modules/is-number")).unwrap();
+        }),
+        (
+            "a deleted link, from its project",
+            "packages/a",
+            true,
+            |dir| {
+                fs_err::remove_file(dir.join("packages/a/node_modules/is-number")).unwrap();
+            },
+        ),
+        ("a dangling link", ".", true, |dir| {
+            relink(dir, "node_modules/peer-host", "gone");
+        }),
+        (
+            "links replaced, a shim and a hoisted link deleted",
+            ".",
+            true,
+            |dir| {
+                damage_pnpm_leaves(dir);
+            },
+        ),
+        (
+            "the same and a deleted link to a project",
+            ".",
+            true,
+            |dir| {
+                damage_pnpm_leaves(dir);
+                fs_err::remove_file(dir.join("packages/a/node_modules/b")).unwrap();
+            },
+        ),
+        ("a deleted link, plain install", ".", false, |dir| {
+            fs_err::remove_file(dir.join("node_modules/is-odd")).unwrap();
+        }),
+        ("a dangling link, plain install", ".", false, |dir| {
+            relink(dir, "node_modules/is-odd", "gone");
+        }),
+    ];
+    let outputs = damaged_like_pnpm(&reference, "", &cases);
+    // What pnpm 12 did, so that a change of pnpm's shows here rather than as a tack bug.
+    let lines = |what: &str| lines_of(&outputs, what);
+    let relinked = lines("a deleted link at the root");
+    assert!(
+        relinked.contains(&"Already up to date".to_string())
+            && relinked.contains(&"+ is-odd 3.0.1".to_string()),
+        "{relinked:?}"
+    );
+    assert!(
+        lines("a deleted link, from its project").contains(&"+ is-number 7.0.0".to_string()),
+        "{outputs:?}"
+    );
+    let left = lines("links replaced, a shim and a hoisted link deleted");
+    assert!(!left.iter().any(|l| l.starts_with("+ ")), "{left:?}");
+    let all = lines("the same and a deleted link to a project");
+    assert!(
+        all.contains(&"+ @tack-test/scoped 1.0.0".to_string())
+            && all.contains(&"+ is-odd 3.0.1".to_string()),
+        "{all:?}"
+    );
+    assert_eq!(
+        lines("a deleted link, plain install"),
+        ["Already up to date", "Scope: all 3 workspace projects"],
+        "{outputs:?}"
+    );
+    assert!(
+        lines("a dangling link, plain install").contains(&"+ is-odd 3.0.1".to_string()),
+        "{outputs:?}"
+    );
+}
+
+/// Under `nodeLinker: hoisted` the direct dependencies are package directories: one deleted is
+/// imported again, as pnpm 12 imports it (the no-op gate finds its completion marker gone),
+/// while a project's deleted or dangling link to another project is left as pnpm 12 leaves it.
+#[test]
+fn hoisted_direct_dependencies_are_put_back_like_pnpm() {
+    let registry = registry::start();
+    let reference = links_workspace(&registry.url());
+    let cases: [DamageCase; 3] = [
+        ("a deleted package directory", ".", true, |dir| {
+            fs_err::remove_dir_all(dir.join("node_modules/is-odd")).unwrap();
+        }),
+        ("a deleted link to a project", ".", true, |dir| {
+            fs_err::remove_file(dir.join("packages/a/node_modules/b")).unwrap();
+        }),
+        ("a dangling link to a project", ".", true, |dir| {
+            relink(dir, "packages/a/node_modules/b", "gone");
+        }),
+    ];
+    let outputs = damaged_like_pnpm(&reference, "nodeLinker: hoisted\n", &cases);
+    assert!(
+        lines_of(&outputs, "a deleted package directory").contains(&"Packages: +2".to_string()),
+        "{outputs:?}"
+    );
+}

@@ -19,18 +19,24 @@ use std::path::{Component, Path, PathBuf};
 /// wrong link or a file atomically, and fails with [`FsError::DirectoryInTheWay`] when a
 /// real directory sits at `link`.
 pub fn symlink_dir(target: &Path, link: &Path) -> Result<(), FsError> {
+    symlink_dir_made(target, link).map(|_| ())
+}
+
+/// [`symlink_dir`], saying whether it made the link (or replaced what was there): `false`
+/// when a correct link was in place already.
+pub fn symlink_dir_made(target: &Path, link: &Path) -> Result<bool, FsError> {
     let link = absolute(link)?;
     let target = absolute(target)?;
     let parent = parent_dir(&link)?;
     let text = relative_path(parent, &target);
 
     match std::os::unix::fs::symlink(&text, &link) {
-        Ok(()) => return Ok(()),
+        Ok(()) => return Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             std::fs::create_dir_all(parent)
                 .map_err(|e| FsError::io("create directory", parent, e))?;
             match std::os::unix::fs::symlink(&text, &link) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(true),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(FsError::io2("symlink", &text, &link, e)),
             }
@@ -41,7 +47,9 @@ pub fn symlink_dir(target: &Path, link: &Path) -> Result<(), FsError> {
 
     // Something is at `link`. One readlink decides whether it is already right.
     match std::fs::read_link(&link) {
-        Ok(existing) if existing == text || points_to(parent, &existing, &target) => return Ok(()),
+        Ok(existing) if existing == text || points_to(parent, &existing, &target) => {
+            return Ok(false)
+        }
         Ok(_) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
             // Not a symlink: a real directory is an error, a file gets replaced.
@@ -54,7 +62,7 @@ pub fn symlink_dir(target: &Path, link: &Path) -> Result<(), FsError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(FsError::io("readlink", &link, e)),
     }
-    replace_link(&text, &link)
+    replace_link(&text, &link).map(|()| true)
 }
 
 /// Creates a temp symlink beside `link` and renames it over `link`.

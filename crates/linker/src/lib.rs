@@ -6,6 +6,7 @@
 
 mod bin_fields;
 mod bins;
+mod direct_links;
 mod discard;
 mod early_bins;
 mod error;
@@ -25,6 +26,7 @@ mod trusted_tree;
 mod withdraw;
 mod workspace_state;
 
+pub use direct_links::direct_link_paths;
 pub use discard::discard_package;
 pub use early_bins::EarlyBins;
 pub use error::LinkError;

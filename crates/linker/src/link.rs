@@ -6,7 +6,8 @@
 //! writes nothing, and a tree left half-done by a crash is repaired by the next run. A tree
 //! the last complete install built from the same lockfile is trusted as pnpm trusts it: its
 //! reused packages' child links and its top-level links are not checked again (see
-//! `trusted_tree.rs`).
+//! `trusted_tree.rs`), unless a project's link to a direct dependency no longer resolves
+//! (see `direct_links.rs`).
 
 use crate::bins::{
     bundled_commands, commands_of, resolve_conflicts, through_missing_link, write_bin_dir,
@@ -86,6 +87,9 @@ pub struct LinkReport {
     /// Hoisted layout: the further directories of packages placed more than once that were
     /// made (as copies of the first) by this install, `(package index, dir)`.
     pub copies: Vec<(usize, PathBuf)>,
+    /// The projects' direct dependencies whose link this run made or replaced, as
+    /// `(importer id, alias)` (the isolated layout's, once the imports are done).
+    pub linked_anew: Vec<(String, String)>,
 }
 
 /// Links the whole plan: imports every package (in parallel), then [`finish`].
@@ -179,7 +183,9 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     let reused = |dep_path: &str| outcome_of(dep_path) == Some(ImportOutcome::Reused);
     // A package imported again over a trusted tree had its directory taken away since the
     // last install, maybe with the links to it (an optional package whose build failed
-    // goes with its links): the projects' and the hoisted links are checked then.
+    // goes with its links): the projects' and the hoisted links are checked then. So are
+    // they when a project's link to a direct dependency no longer resolves, as pnpm 12
+    // checks them (see `direct_links.rs`).
     let all_reused = report.imported == 0 && report.repaired == 0;
     // The three kinds of links touch different directories and read nothing the others
     // write (bins read the imported packages, never a symlink), so they run side by side:
@@ -202,11 +208,15 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                     // A slot of the global virtual store is named by settings as well as by
                     // the lockfile (scripts ignored or run, the node version): the same
                     // lockfile may link the project to other slots than last time.
-                    if early.is_some() || trusted && all_reused && !plan.shared_slots {
-                        return Ok(());
+                    let trusted_links = trusted && all_reused && !plan.shared_slots;
+                    if early.is_some()
+                        || trusted_links && !crate::direct_links::any_unresolved(plan)
+                    {
+                        return Ok(Vec::new());
                     }
-                    link_importers(plan, &index, &hoisted, None)?;
-                    link_hoisted(plan, &index, &hoisted, old_modules.as_ref())
+                    let made = link_importers(plan, &index, &hoisted, None)?;
+                    link_hoisted(plan, &index, &hoisted, old_modules.as_ref())?;
+                    Ok(made)
                 },
                 || {
                     let mut warnings = Vec::new();
@@ -225,7 +235,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
         },
     );
     children?;
-    hoisting?;
+    report.linked_anew = hoisting?;
     report.warnings.extend(bins?);
     tack_fs::phase_timer::mark("links and bins");
     write_state_files(plan, &hoisted, pruned, old_modules.as_ref())?;
@@ -251,6 +261,7 @@ pub fn link_top_level(
     early.begin(bins);
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
+    // A new virtual store: the summary goes by what was imported, not by these links.
     link_importers(plan, &index, &hoisted, Some(early))?;
     let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
     link_hoisted(plan, &index, &hoisted, old_modules.as_ref())?;
@@ -474,44 +485,75 @@ fn is_managed_link(plan: &LinkPlan, link: &Path) -> bool {
         })
 }
 
-/// Links a project's direct dependency at `link`. A real directory there (another package
-/// manager's install: npm, yarn, bun) is moved aside to `.ignored_<name>` beside it, as pnpm
-/// 12 does, replacing an older one of that name; nothing else is removed. Returns where the
-/// directory went, if one was moved.
+/// What [`link_direct_dep`] did at a project's link.
+#[derive(Debug, Default)]
+pub(crate) struct DirectLink {
+    /// It made the link: nothing correct was there.
+    pub made: bool,
+    /// Where the directory or file it found in the link's place went.
+    pub moved_aside: Option<PathBuf>,
+}
+
+/// Links a project's direct dependency at `link`. A real directory or file there (another
+/// package manager's install: npm, yarn, bun) is moved aside to `.ignored_<name>` beside it,
+/// as pnpm 12 does, replacing an older one of that name; nothing else is removed.
 pub(crate) fn link_direct_dep(
     target: &Path,
     link: &Path,
     importer: &str,
-) -> Result<Option<PathBuf>, LinkError> {
-    match tack_fs::symlink_dir(target, link) {
+) -> Result<DirectLink, LinkError> {
+    // `tack_fs::symlink_dir` replaces a file; pnpm 12 keeps it, as a directory.
+    let mut moved_aside = None;
+    if std::fs::symlink_metadata(link).is_ok_and(|meta| meta.is_file()) {
+        moved_aside = Some(move_aside(link, importer)?);
+    }
+    match tack_fs::symlink_dir_made(target, link) {
         Err(tack_fs::FsError::DirectoryInTheWay { path }) => {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let aside = path.with_file_name(format!(".ignored_{name}"));
-            match std::fs::remove_dir_all(&aside) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(LinkError::io("remove", &aside, importer, e)),
-            }
-            std::fs::rename(&path, &aside)
-                .map_err(|e| LinkError::io("move aside", &path, importer, e))?;
+            let aside = move_aside(&path, importer)?;
             tack_fs::symlink_dir(target, link).map_err(|e| LinkError::fs(importer, e))?;
-            Ok(Some(aside))
+            Ok(DirectLink {
+                made: true,
+                moved_aside: Some(aside),
+            })
         }
-        other => other.map(|()| None).map_err(|e| LinkError::fs(importer, e)),
+        other => other
+            .map(|made| DirectLink { made, moved_aside })
+            .map_err(|e| LinkError::fs(importer, e)),
     }
 }
 
+/// Renames `path` to `.ignored_<name>` beside it, in place of whatever had that name, and
+/// returns the new path.
+fn move_aside(path: &Path, importer: &str) -> Result<PathBuf, LinkError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aside = path.with_file_name(format!(".ignored_{name}"));
+    let removed = match std::fs::symlink_metadata(&aside) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(&aside),
+        Ok(_) => std::fs::remove_file(&aside),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(LinkError::io("remove", &aside, importer, e)),
+    }
+    std::fs::rename(path, &aside).map_err(|e| LinkError::io("move aside", path, importer, e))?;
+    Ok(aside)
+}
+
 /// `<importer>/node_modules/<alias>` for every direct dep; publicly hoisted links in the root.
-/// `early` records the directories moved aside for the links made early.
+/// `early` records what was moved aside for the links made early. Returns the direct
+/// dependencies' links it made, `(importer id, alias)`.
 fn link_importers(
     plan: &LinkPlan,
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
     early: Option<&EarlyTopLevel>,
-) -> Result<(), LinkError> {
+) -> Result<Vec<(String, String)>, LinkError> {
+    let mut made = Vec::new();
     for imp in &plan.importers {
         let modules = imp.dir.join(&plan.modules_dir_name);
         let mut wanted: HashSet<&str> = HashSet::new();
@@ -519,10 +561,12 @@ fn link_importers(
             crate::names::check_package_name(&imp.id, "alias", &dep.alias)?;
             let target = index.resolve(&imp.id, &dep.target)?;
             let link = modules.join(&dep.alias);
-            if let Some(aside) = link_direct_dep(&target, &link, &imp.id)? {
-                if let Some(early) = early {
-                    early.moved_aside(link, aside);
-                }
+            let linked = link_direct_dep(&target, &link, &imp.id)?;
+            if let (Some(aside), Some(early)) = (linked.moved_aside, early) {
+                early.moved_aside(link, aside);
+            }
+            if linked.made {
+                made.push((imp.id.clone(), dep.alias.clone()));
             }
             wanted.insert(dep.alias.as_str());
         }
@@ -542,7 +586,7 @@ fn link_importers(
             }
         }
     }
-    Ok(())
+    Ok(made)
 }
 
 /// Private links in `<vs>/node_modules`, public ones in the root `node_modules` (an existing

@@ -11,9 +11,10 @@
 //! linked again. tack trusts it the same way, all or nothing: when the lockfile it is about
 //! to record is byte for byte the recorded one, and `.modules.yaml` describes the same
 //! layout, the reused packages' child links and the importer and hoisted links are left as
-//! they are. `.bin` directories are still checked: their commands come from manifests, and a
-//! workspace project's manifest or a build (esbuild swaps its launcher for a binary) changes
-//! them without changing the lockfile.
+//! they are (the top-level ones only while every project's link to a direct dependency
+//! resolves, see `direct_links.rs`). `.bin` directories are still checked: their commands
+//! come from manifests, and a workspace project's manifest or a build (esbuild swaps its
+//! launcher for a binary) changes them without changing the lockfile.
 //!
 //! The record must not outlive a tree it no longer describes. Every install that gets past
 //! the no-op check deletes it ([`check_recorded_tree`]) before it changes anything, once it

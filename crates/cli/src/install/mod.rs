@@ -397,7 +397,11 @@ pub fn run(
                 modules: &modules,
                 virtual_store: &config.virtual_store_dir,
             };
-            noop::is_up_to_date(&dirs, &gate_settings, store.root())
+            let links = match args.frozen_lockfile {
+                true => noop::LinkCheck::Unresolved,
+                false => noop::LinkCheck::Dangling,
+            };
+            noop::is_up_to_date(&dirs, &gate_settings, store.root(), links)
         })
         .flatten();
     if let Some(projects) = up_to_date {
@@ -1163,12 +1167,17 @@ pub fn run(
         &selection,
         &previous_current,
         &project_dir,
-        &linked_already,
+        &summary::Linked {
+            already: &linked_already,
+            anew: &report.linked_anew,
+        },
     );
     // Under the global virtual store pnpm 12 says so over complete slots even while it lists
-    // the links it made to them (a project installed again after its node_modules went).
+    // the links it made to them (a project installed again after its node_modules went), and
+    // so it does over a tree it only linked again (a project's link deleted by hand).
     let shared = install_plan.link.shared_slots;
-    if quiet || (added == 0 && removed == 0 && (entries.is_empty() || shared)) {
+    let relinked_only = matches!(previous_current, summary::Recorded::Same);
+    if quiet || (added == 0 && removed == 0 && (entries.is_empty() || shared || relinked_only)) {
         reporter.emit(Event::AlreadyUpToDate);
     }
     if !entries.is_empty() || (!quiet && (added > 0 || removed > 0)) {

@@ -5,12 +5,14 @@
 //! every manifest, `pnpm-workspace.yaml`, the patch files and the pnpmfile, and the settings it
 //! ran with (from every layer: the global `config.yaml`, `PNPM_CONFIG_*`, the command line), as
 //! pnpm 12 records its settings there for the same purpose. It also wrote
-//! `.pnpm/.tack-markers`, the completion marker of every package directory. When all stamps and
-//! flags match and every marker still exists, nothing can have changed the tree tack would
-//! build. A missing marker (a damaged package dir) sends the run down the full path, which
-//! repairs it. A store whose `index.db` is gone (wiped between runs) also sends a tree with
-//! packages down the full path, which re-fetches them into the store. A state recorded for another directory
-//! (the tree was copied or moved here) decides nothing either.
+//! `.pnpm/.tack-markers`, the completion marker of every package directory and the path of
+//! every project's link to a direct dependency. When all stamps and flags match and every
+//! marker still exists, nothing can have changed the tree tack would build. A missing marker
+//! (a damaged package dir) sends the run down the full path, which repairs it. So does a link
+//! that no longer resolves, as pnpm 12 relinks it ([`LinkCheck`]). A store whose `index.db`
+//! is gone (wiped between runs) also sends a tree with packages down the full path, which
+//! re-fetches them into the store. A state recorded for another directory (the tree was
+//! copied or moved here) decides nothing either.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +24,29 @@ use crate::error::CliError;
 
 /// The marker list's file name inside the virtual store (dot files are not packages).
 pub const MARKERS_FILE: &str = ".tack-markers";
+
+/// Which recorded links to direct dependencies send an install down the full path. A link
+/// that resolves is never looked into (pnpm 12 leaves one aimed elsewhere, or a directory in
+/// its place, as it is), nor is a `.bin` shim or a hoisted link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkCheck {
+    /// A link that is missing or dangling: with `--frozen-lockfile`, pnpm 12 skips its quick
+    /// check, and its install links the projects again when one of them does not resolve.
+    Unresolved,
+    /// Only a dangling link: pnpm 12's quick check (`install` without `--frozen-lockfile`)
+    /// takes a missing one for a dependency that is not installed, and says "Already up to
+    /// date".
+    Dangling,
+}
+
+impl LinkCheck {
+    /// Whether the link at `path` sends the install down the full path (one `stat`, and an
+    /// `lstat` for a link that does not resolve).
+    fn is_broken(self, path: &Path) -> bool {
+        std::fs::metadata(path).is_err()
+            && (self == LinkCheck::Unresolved || std::fs::symlink_metadata(path).is_ok())
+    }
+}
 
 /// Settings that change how an install runs but not the tree it builds: changing one of them
 /// alone (`tack install` after `tack install --frozen-lockfile`) keeps a no-op a no-op. Any
@@ -103,12 +128,14 @@ pub struct TreeDirs<'a> {
 }
 
 /// `Some` when the tree at `dirs` is exactly what an install with `settings` (see
-/// [`recorded_settings`]) into the store at `store_root` would build: how many workspace
-/// projects (with a `package.json`) the last install installed, for the `Scope:` line.
+/// [`recorded_settings`]) into the store at `store_root` would build, its links to direct
+/// dependencies checked as `links` says: how many workspace projects (with a `package.json`)
+/// the last install installed, for the `Scope:` line.
 pub fn is_up_to_date(
     dirs: &TreeDirs<'_>,
     settings: &Map<String, Value>,
     store_root: &Path,
+    links: LinkCheck,
 ) -> Option<usize> {
     let TreeDirs {
         root,
@@ -162,15 +189,24 @@ pub fn is_up_to_date(
     if !vstore.join("lock.yaml").is_file() {
         return None;
     }
-    let Ok(markers) = std::fs::read_to_string(vstore.join(MARKERS_FILE)) else {
+    let Ok(record) = std::fs::read_to_string(vstore.join(MARKERS_FILE)) else {
         return None;
     };
-    let markers = complete_marker_list(&markers)?;
+    let Record {
+        markers,
+        links: direct_links,
+    } = complete_record(&record)?;
     // A tree of links to workspace projects only needs no store (none was made).
     if !markers.is_empty() && !store_root.join("index.db").is_file() {
         return None;
     }
     if !markers.iter().all(|rel| vstore.join(rel).exists()) {
+        return None;
+    }
+    if direct_links
+        .iter()
+        .any(|rel| links.is_broken(&vstore.join(rel)))
+    {
         return None;
     }
     Some(
@@ -187,26 +223,47 @@ pub fn is_up_to_date(
     )
 }
 
-/// The last line of the marker list: how many markers precede it.
-fn marker_list_trailer(count: usize) -> String {
-    format!("# {count} markers\n")
+/// What the marker list records, each path relative to the install's state directory.
+#[derive(Debug, PartialEq, Eq)]
+struct Record<'a> {
+    /// Every package directory's completion marker.
+    markers: Vec<&'a str>,
+    /// Every project's link to a direct dependency ([`tack_linker::direct_link_paths`]).
+    links: Vec<&'a str>,
 }
 
-/// The markers of a list that ends with its trailer and has as many markers as the trailer
-/// says; `None` for a list cut short. The list is not fsynced, so after a power loss it may
-/// be empty or torn, and an empty list must not read as "every marker exists".
-fn complete_marker_list(text: &str) -> Option<Vec<&str>> {
+/// The line that ends a section of the marker list: how many paths of `kind` precede it.
+fn section_trailer(count: usize, kind: &str) -> String {
+    format!("# {count} {kind}\n")
+}
+
+/// The record of a list whose two sections, the markers then the links, each end with their
+/// trailer and have as many paths as it says; `None` for a list cut short. The list is not
+/// fsynced, so after a power loss it may be empty or torn, and an empty list must not read
+/// as "every marker exists".
+fn complete_record(text: &str) -> Option<Record<'_>> {
     let body = text.strip_suffix('\n')?;
-    let (markers, last) = match body.rsplit_once('\n') {
-        Some((markers, last)) => (markers.split('\n').collect::<Vec<_>>(), last),
-        None => (Vec::new(), body),
-    };
-    let count: usize = last
-        .strip_prefix("# ")?
-        .strip_suffix(" markers")?
-        .parse()
-        .ok()?;
-    (count == markers.len() && markers.iter().all(|m| !m.is_empty())).then_some(markers)
+    let mut sections = Vec::new();
+    let mut paths = Vec::new();
+    for line in body.split('\n') {
+        match line.strip_prefix("# ") {
+            Some(trailer) => {
+                let (count, kind) = trailer.split_once(' ')?;
+                if count.parse::<usize>().ok()? != paths.len() {
+                    return None;
+                }
+                sections.push((kind, std::mem::take(&mut paths)));
+            }
+            None if line.is_empty() => return None,
+            None => paths.push(line),
+        }
+    }
+    match <[_; 2]>::try_from(sections) {
+        Ok([("markers", markers), ("links", links)]) if paths.is_empty() => {
+            Some(Record { markers, links })
+        }
+        _ => None,
+    }
 }
 
 /// The files whose stamps decide the no-op: the lockfile, `pnpm-workspace.yaml`, every
@@ -277,8 +334,9 @@ fn walk_source(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Records every package's completion marker for the next run's gate, with the trailer that
-/// tells a complete list from one a power loss cut short (it is not fsynced).
+/// Records every package's completion marker and every project's link to a direct dependency
+/// for the next run's gate, each section with the trailer that tells a complete list from one
+/// a power loss cut short (it is not fsynced).
 pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
     // A tree with nothing to link has no virtual store (pnpm 12 makes none), and the gate
     // takes it down the full path, which costs a few milliseconds there.
@@ -316,7 +374,13 @@ pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
             }
         }
     }
-    text.push_str(&marker_list_trailer(count));
+    text.push_str(&section_trailer(count, "markers"));
+    let links = tack_linker::direct_link_paths(plan);
+    for link in &links {
+        let rel = tack_fs::relative_path(&plan.install_state_dir, link);
+        text.push_str(&format!("{}\n", rel.display()));
+    }
+    text.push_str(&section_trailer(links.len(), "links"));
     tack_fs::AtomicWrite::new(plan.install_state_dir.join(MARKERS_FILE))
         .durable(false)
         .write_bytes(text.as_bytes())
@@ -327,24 +391,47 @@ pub fn write_markers(plan: &LinkPlan) -> Result<(), CliError> {
 mod tests {
     use super::*;
 
+    /// A list of `markers` then `links`, each section with its trailer.
+    fn list(markers: &[&str], links: &[&str]) -> String {
+        let mut text = String::new();
+        for marker in markers {
+            text.push_str(&format!("{marker}\n"));
+        }
+        text.push_str(&section_trailer(markers.len(), "markers"));
+        for link in links {
+            text.push_str(&format!("{link}\n"));
+        }
+        text.push_str(&section_trailer(links.len(), "links"));
+        text
+    }
+
     #[test]
     fn a_marker_list_counts_itself() {
-        let list = format!(
-            "a/node_modules/a/package.json\nb/node_modules/b/package.json\n{}",
-            marker_list_trailer(2)
-        );
+        let markers = [
+            "a/node_modules/a/package.json",
+            "b/node_modules/b/package.json",
+        ];
+        let text = list(&markers, &["../a"]);
         assert_eq!(
-            complete_marker_list(&list),
-            Some(vec![
-                "a/node_modules/a/package.json",
-                "b/node_modules/b/package.json"
-            ])
+            complete_record(&text),
+            Some(Record {
+                markers: markers.to_vec(),
+                links: vec!["../a"]
+            })
         );
-        assert_eq!(complete_marker_list(&marker_list_trailer(0)), Some(vec![]));
+        let empty = list(&[], &[]);
+        assert_eq!(
+            complete_record(&empty),
+            Some(Record {
+                markers: vec![],
+                links: vec![]
+            })
+        );
     }
 
     /// The list names each package relative to the state directory: the bare slot path when
-    /// the packages live there, a path into the shared slots when they do not.
+    /// the packages live there, a path into the shared slots when they do not. The projects'
+    /// links to their direct dependencies follow.
     #[test]
     fn markers_are_written_relative_to_the_install_state() {
         let tmp = tempfile::tempdir().expect("tempdir");
@@ -361,44 +448,96 @@ mod tests {
             unlinked_optional_children: Vec::new(),
             force_copy: false,
         });
+        for (id, dir, alias) in [(".", "", "@s/a"), ("packages/b", "packages/b", "a")] {
+            plan.importers.push(tack_linker::PlannedImporter {
+                id: id.to_string(),
+                dir: tmp.path().join(dir),
+                name: None,
+                version: None,
+                deps: vec![tack_linker::ImporterDep {
+                    alias: alias.to_string(),
+                    target: tack_linker::ChildTarget::DepPath("a@1.0.0".to_string()),
+                    group: tack_linker::DepGroup::Prod,
+                }],
+                peers_of_deps: Vec::new(),
+                undeduped_deps: None,
+            });
+        }
         fs_err::create_dir_all(&plan.install_state_dir).expect("state dir");
         let written = |plan: &LinkPlan| {
             write_markers(plan).expect("markers");
             fs_err::read_to_string(plan.install_state_dir.join(MARKERS_FILE)).expect("list")
         };
-        let expected = format!(
-            "a@1.0.0/node_modules/a/package.json\n{}",
-            marker_list_trailer(1)
-        );
+        let links = ["../@s/a", "../../packages/b/node_modules/a"];
+        let expected = list(&["a@1.0.0/node_modules/a/package.json"], &links);
         assert_eq!(written(&plan), expected);
         plan.virtual_store_dir = tmp.path().join("store/links");
         plan.packages[0].dir_name = "@/a/1.0.0/abc".to_string();
-        let expected = format!(
-            "../../store/links/@/a/1.0.0/abc/node_modules/a/package.json\n{}",
-            marker_list_trailer(1)
+        let expected = list(
+            &["../../store/links/@/a/1.0.0/abc/node_modules/a/package.json"],
+            &links,
         );
         assert_eq!(written(&plan), expected);
     }
 
     #[test]
     fn a_list_cut_short_is_not_complete() {
-        let list = format!(
-            "a/node_modules/a/package.json\nb/node_modules/b/package.json\n{}",
-            marker_list_trailer(2)
+        let text = list(
+            &[
+                "a/node_modules/a/package.json",
+                "b/node_modules/b/package.json",
+            ],
+            &["../a", "../b"],
         );
         // What a power loss can leave of an unsynced file: nothing, a prefix, zeroes.
-        assert_eq!(complete_marker_list(""), None);
-        for cut in 1..list.len() {
-            assert_eq!(complete_marker_list(&list[..cut]), None, "cut at {cut}");
+        assert_eq!(complete_record(""), None);
+        for cut in 1..text.len() {
+            assert_eq!(complete_record(&text[..cut]), None, "cut at {cut}");
         }
-        assert_eq!(complete_marker_list(&"\0".repeat(list.len())), None);
-        // A trailer that does not match its list.
-        let wrong = format!("a/node_modules/a/package.json\n{}", marker_list_trailer(2));
-        assert_eq!(complete_marker_list(&wrong), None);
-        // The old format (no trailer).
-        assert_eq!(
-            complete_marker_list("a/node_modules/a/package.json\n"),
-            None
+        assert_eq!(complete_record(&"\0".repeat(text.len())), None);
+        // A trailer that does not match its section.
+        let wrong = format!(
+            "a/node_modules/a/package.json\n{}{}",
+            section_trailer(2, "markers"),
+            section_trailer(0, "links")
         );
+        assert_eq!(complete_record(&wrong), None);
+        // The sections in the other order, or one alone.
+        let swapped = format!(
+            "{}{}",
+            section_trailer(0, "links"),
+            section_trailer(0, "markers")
+        );
+        assert_eq!(complete_record(&swapped), None);
+        // The old formats: no trailer, and the markers alone.
+        assert_eq!(complete_record("a/node_modules/a/package.json\n"), None);
+        let markers_only = format!(
+            "a/node_modules/a/package.json\n{}",
+            section_trailer(1, "markers")
+        );
+        assert_eq!(complete_record(&markers_only), None);
+    }
+
+    /// A link that resolves passes either check, wherever it leads; a missing one fails only
+    /// the frozen install's, a dangling one both.
+    #[test]
+    fn links_are_checked_as_pnpm_checks_them() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        fs_err::create_dir_all(dir.join("target")).expect("target");
+        std::os::unix::fs::symlink("target", dir.join("ok")).expect("link");
+        std::os::unix::fs::symlink("gone", dir.join("dangling")).expect("link");
+        fs_err::create_dir_all(dir.join("a-dir")).expect("dir");
+        let cases = [
+            ("ok", false, false),
+            ("a-dir", false, false),
+            ("missing", true, false),
+            ("dangling", true, true),
+        ];
+        for (name, unresolved, dangling) in cases {
+            let path = dir.join(name);
+            assert_eq!(LinkCheck::Unresolved.is_broken(&path), unresolved, "{name}");
+            assert_eq!(LinkCheck::Dangling.is_broken(&path), dangling, "{name}");
+        }
     }
 }

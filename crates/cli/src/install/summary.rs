@@ -7,10 +7,12 @@
 //! the packages a lockfile drops for a week, see `modulesCacheMaxAge`) is still listed when it
 //! comes back, though nothing is imported for it. A recorded lockfile equal to this one lists
 //! nothing, even when packages were imported again (a `file:` directory is imported on every
-//! install). Without a recorded lockfile (a first install, or one after an interrupted run), the
-//! direct dependencies this run imported are listed, but not those whose link was in place
-//! before it (pnpm 12 lists the links it makes: none over a tree that lost its virtual store;
-//! under the global virtual store, every direct dependency whose link was not in place).
+//! install), but the links the linker made again (a project's link to a direct dependency
+//! deleted by hand, see `tack_linker::direct_link_paths`). Without a recorded lockfile (a first
+//! install, or one after an interrupted run), the direct dependencies this run imported are
+//! listed, but not those whose link was in place before it (pnpm 12 lists the links it makes:
+//! none over a tree that lost its virtual store; under the global virtual store, every direct
+//! dependency whose link was not in place).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -94,9 +96,17 @@ pub(super) fn linked_already(plan: &LinkPlan, project_dir: &Path) -> HashSet<Str
         .collect()
 }
 
+/// What the linker did that the summary lists besides the lockfile's changes.
+pub(super) struct Linked<'a> {
+    /// Without a record: the direct dependencies whose link was in place before the install.
+    pub already: &'a HashSet<String>,
+    /// The direct dependencies whose link the linker made, `(importer id, alias)`.
+    pub anew: &'a [(String, String)],
+}
+
 /// The summary of this run for the project tack runs in (`project_dir`: the root, or the
 /// workspace project of the working directory), given what the last install `recorded`, and
-/// (without a record) which direct dependencies were `linked_already` before it.
+/// which direct dependencies were `linked` before it or by it.
 pub(super) fn summary(
     plan: &InstallPlan,
     imported: &ImportSummary,
@@ -104,20 +114,37 @@ pub(super) fn summary(
     selection: &Selection<'_>,
     recorded: &Recorded,
     project_dir: &Path,
-    linked_already: &HashSet<String>,
+    linked: &Linked<'_>,
 ) -> Vec<SummaryEntry> {
     let Some(root) = plan.link.importers.iter().find(|i| i.dir == project_dir) else {
         return Vec::new();
     };
     let mut entries = match recorded {
-        // Nothing changed: nothing added or removed, even if packages were imported again.
-        Recorded::Same => Vec::new(),
-        Recorded::Other(previous) => {
-            changes(plan, root, imported, wanted, selection, Some(previous))
+        // Nothing changed: nothing added or removed, even if packages were imported again;
+        // only the links made again are listed, as pnpm 12 lists them.
+        Recorded::Same => {
+            let anew: HashSet<&str> = linked
+                .anew
+                .iter()
+                .filter(|(importer, _)| *importer == root.id)
+                .map(|(_, alias)| alias.as_str())
+                .collect();
+            let mut entries = changes(plan, root, imported, wanted, selection, None, true);
+            entries.retain(|entry| anew.contains(entry.alias.as_str()));
+            entries
         }
+        Recorded::Other(previous) => changes(
+            plan,
+            root,
+            imported,
+            wanted,
+            selection,
+            Some(previous),
+            false,
+        ),
         Recorded::Nothing => {
-            let mut entries = changes(plan, root, imported, wanted, selection, None);
-            entries.retain(|entry| !linked_already.contains(&entry.alias));
+            let mut entries = changes(plan, root, imported, wanted, selection, None, false);
+            entries.retain(|entry| !linked.already.contains(&entry.alias));
             entries
         }
     };
@@ -172,7 +199,7 @@ fn skipped_own_optional(
 }
 
 /// The direct dependencies added and removed since the `previous` recorded lockfile (all that
-/// this run imported when there is none).
+/// this run imported when there is none; with `all` and no `previous`, every one).
 fn changes(
     plan: &InstallPlan,
     root: &tack_linker::PlannedImporter,
@@ -180,6 +207,7 @@ fn changes(
     wanted: &Lockfile,
     selection: &Selection<'_>,
     previous: Option<&Lockfile>,
+    all: bool,
 ) -> Vec<SummaryEntry> {
     let by_dep_path: BTreeMap<&str, &tack_linker::PlannedPackage> = plan
         .link
@@ -231,7 +259,7 @@ fn changes(
                     let added = match &old {
                         Some(_) => changed(),
                         None => {
-                            plan.link.shared_slots
+                            all || plan.link.shared_slots
                                 || matches!(
                                     imported.outcomes.get(dep_path),
                                     Some(ImportOutcome::Imported | ImportOutcome::Repaired)
