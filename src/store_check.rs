@@ -26,13 +26,13 @@ const PROJECT_INPUTS: &[&str] = &[
     "node_modules",
 ];
 
-/// What a store may hold at its root: the CAS, its index, staging, and what pnpm 12 keeps
-/// beside them: the projects installed from the store (`projects`, links to them) and its
-/// global virtual store (`links`, config dependencies).
 /// How an `index.db` that was no database is named once moved aside (with its `-wal` and
 /// `-shm`); the tests that damage it check these files themselves.
 const SET_ASIDE_INDEX: &str = "index.db.corrupt-";
 
+/// What a store may hold at its root: the CAS, its index, staging, and what pnpm 12 keeps
+/// beside them: the projects installed from the store (`projects`, links to them) and its
+/// global virtual store (`links`, config dependencies).
 const STORE_ROOT_ENTRIES: &[&str] = &[
     "files",
     "index.db",

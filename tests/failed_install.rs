@@ -396,3 +396,29 @@ fn a_failed_install_over_another_package_managers_tree_leaves_it_like_pnpm() {
     );
     assert!(tack.dir().join("node_modules/is-number/index.js").is_file());
 }
+
+/// An install that fails after writing its record (`.pnpm/lock.yaml`), here on the workspace
+/// state file it cannot write, takes its links back like any failed install; the next one
+/// does not trust that record and makes the tree a clean install makes.
+#[test]
+fn a_failure_after_the_record_is_written_is_not_trusted_by_the_next_install() {
+    let registry = registry::start();
+    let project = basic(&registry);
+    let state = project
+        .dir()
+        .join("node_modules/.pnpm-workspace-state-v1.json");
+    fs_err::create_dir_all(state.join("in-the-way")).unwrap();
+    let out = project.tack(&["install", "--frozen-lockfile"]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        project.dir().join("node_modules/.pnpm/lock.yaml").is_file(),
+        "the record was written before the failure"
+    );
+    assert!(into_virtual_store(&project, &top_level(&project)).is_empty());
+    fs_err::remove_dir_all(&state).unwrap();
+    recovers_as_a_clean_install(&project, &registry, "state file in the way");
+}

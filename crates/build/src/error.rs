@@ -101,7 +101,10 @@ pub enum BuildError {
 
     /// An optional package whose build failed could not be taken out of the tree, so it
     /// would stay installed half-built.
-    #[error("cannot remove {package}, an optional dependency whose build failed: {message}")]
+    #[error(
+        "cannot remove {package}, an optional dependency whose build failed: {message}. Fix the \
+         path's permissions (or remove the package's directory by hand) and install again"
+    )]
     DiscardFailed { package: String, message: String },
 
     /// A filesystem operation failed.

@@ -105,8 +105,9 @@ pub fn withdraw_top_level(plan: &LinkPlan, early: &EarlyTopLevel) -> Result<With
     if begun.is_some() {
         for (link, aside) in early.lock_moved().iter() {
             if std::fs::symlink_metadata(link).is_err() {
+                let name = link.file_name().unwrap_or_default().to_string_lossy();
                 std::fs::rename(aside, link)
-                    .map_err(|e| LinkError::io("move back", aside, "top level", e))?;
+                    .map_err(|e| LinkError::io("move back", aside, name, e))?;
                 withdrawn.moved_back.push(link.clone());
             }
         }

@@ -34,7 +34,14 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// start with SQLite's header. Returns where it went, or `None` when there was nothing to move
 /// (another process moved it first, or the file is a database after all).
 pub(crate) fn set_aside_if_garbage(index_db: &Path) -> Result<Option<PathBuf>, StoreError> {
-    let mut file = match File::open(index_db) {
+    // Read-write where allowed: NFS emulates `flock` with POSIX locks, and an exclusive one
+    // needs a descriptor open for writing.
+    let opened = File::options()
+        .read(true)
+        .write(true)
+        .open(index_db)
+        .or_else(|_| File::open(index_db));
+    let mut file = match opened {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("open", index_db, e)),
