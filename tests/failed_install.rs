@@ -422,3 +422,46 @@ fn a_failure_after_the_record_is_written_is_not_trusted_by_the_next_install() {
     fs_err::remove_dir_all(&state).unwrap();
     recovers_as_a_clean_install(&project, &registry, "state file in the way");
 }
+
+/// A symlink of another tool where a direct dependency's link goes (`npm link`, a tree of
+/// symlinks) is what it was after a failed download, as pnpm 12 leaves it: tack's early link
+/// replaced it, and the failed install puts it back.
+#[test]
+fn a_failed_install_puts_back_a_symlink_its_early_link_replaced_like_pnpm() {
+    let registry = registry::start();
+    let reference = basic(&registry);
+    registry.inject(Fault::status(TARBALL, 404));
+    let linked_tree = |project: &TestProject| {
+        project.write(
+            "linked/is-number/package.json",
+            r#"{"name": "is-number", "version": "0.0.1"}"#,
+        );
+        fs_err::create_dir_all(project.dir().join("node_modules")).unwrap();
+        std::os::unix::fs::symlink(
+            "../linked/is-number",
+            project.dir().join("node_modules/is-number"),
+        )
+        .unwrap();
+    };
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&reference);
+        linked_tree(&project);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_eq!(
+            code(&out).as_deref(),
+            Some("ERR_PNPM_TARBALL_HTTP_STATUS"),
+            "{tool}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        project
+    });
+    let before = {
+        let untouched = clone_inputs(&reference);
+        linked_tree(&untouched);
+        top_level(&untouched)
+    };
+    assert!(before.contains_key("node_modules/is-number"), "{before:?}");
+    assert_eq!(top_level(&pnpm), before, "pnpm");
+    assert_eq!(top_level(&tack), before, "tack");
+    recovers_as_a_clean_install(&tack, &registry, "symlink in the way");
+}

@@ -561,9 +561,16 @@ fn link_importers(
             crate::names::check_package_name(&imp.id, "alias", &dep.alias)?;
             let target = index.resolve(&imp.id, &dep.target)?;
             let link = modules.join(&dep.alias);
+            // Early links go where another tool's symlink may be: kept to be put back.
+            let previous = early.and_then(|_| std::fs::read_link(&link).ok());
             let linked = link_direct_dep(&target, &link, &imp.id)?;
-            if let (Some(aside), Some(early)) = (linked.moved_aside, early) {
-                early.moved_aside(link, aside);
+            if let Some(early) = early {
+                if let Some(previous) = previous.filter(|_| linked.made) {
+                    early.replaced(link.clone(), previous);
+                }
+                if let Some(aside) = linked.moved_aside {
+                    early.moved_aside(link, aside);
+                }
             }
             if linked.made {
                 made.push((imp.id.clone(), dep.alias.clone()));

@@ -9,7 +9,8 @@
 //! - links into the virtual store that the install made early all go (none was there and
 //!   valid before: the virtual store is new), with the shims it wrote for its packages, and
 //!   another package manager's directories it moved aside for them (`.ignored_<name>`) are
-//!   moved back, as pnpm 12 had not touched them yet;
+//!   moved back and the symlinks of another tool it replaced (`npm link`) are put back, as
+//!   pnpm 12 had not touched them yet;
 //! - otherwise (the linker's last step was under way, or a tree from an earlier install)
 //!   only a link into the virtual store whose package directory is not complete goes: a
 //!   link that was there and valid before the install stays, as pnpm 12 leaves a tree whose
@@ -44,6 +45,9 @@ pub struct EarlyTopLevel {
     /// Directories of another package manager moved aside (`.ignored_<name>`) for links made
     /// early: `(link, where the directory went)`. Usually none.
     moved_aside: Mutex<Vec<(PathBuf, PathBuf)>>,
+    /// Symlinks that pointed elsewhere (`npm link`, another tool's tree) and were replaced by
+    /// links made early: `(link, what it said)`. Usually none.
+    replaced: Mutex<Vec<(PathBuf, PathBuf)>>,
 }
 
 impl EarlyTopLevel {
@@ -53,6 +57,13 @@ impl EarlyTopLevel {
 
     pub(crate) fn moved_aside(&self, link: PathBuf, aside: PathBuf) {
         self.lock_moved().push((link, aside));
+    }
+
+    pub(crate) fn replaced(&self, link: PathBuf, previous: PathBuf) {
+        self.replaced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((link, previous));
     }
 
     fn lock_moved(&self) -> std::sync::MutexGuard<'_, Vec<(PathBuf, PathBuf)>> {
@@ -69,6 +80,8 @@ pub struct Withdrawn {
     pub shims: Vec<PathBuf>,
     /// Directories moved back where a link made early had moved them from.
     pub moved_back: Vec<PathBuf>,
+    /// Symlinks put back as they were before a link made early replaced them.
+    pub restored: Vec<PathBuf>,
 }
 
 /// Takes back what a failed install made of its projects' top level (see the module doc).
@@ -109,6 +122,15 @@ pub fn withdraw_top_level(plan: &LinkPlan, early: &EarlyTopLevel) -> Result<With
                 std::fs::rename(aside, link)
                     .map_err(|e| LinkError::io("move back", aside, name, e))?;
                 withdrawn.moved_back.push(link.clone());
+            }
+        }
+        let replaced = early.replaced.lock().unwrap_or_else(|e| e.into_inner());
+        for (link, previous) in replaced.iter() {
+            if std::fs::symlink_metadata(link).is_err() {
+                let name = link.file_name().unwrap_or_default().to_string_lossy();
+                std::os::unix::fs::symlink(previous, link)
+                    .map_err(|e| LinkError::io("put back the symlink", link, name, e))?;
+                withdrawn.restored.push(link.clone());
             }
         }
         // Made for the links just removed; each goes only if it is empty now.
