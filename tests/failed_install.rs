@@ -343,6 +343,37 @@ fn a_failed_install_unlinks_a_package_left_incomplete() {
     assert!(project.dir().join("node_modules/is-odd").is_dir());
 }
 
+/// Installs copies of `reference` over the tree `other_tool` leaves, with pnpm 12 and tack,
+/// each failing with `expected`; asserts that both leave that tree's top level as it was, and
+/// returns tack's copy.
+fn fails_leaving_the_top_level_as_pnpm_does(
+    reference: &TestProject,
+    expected: &str,
+    other_tool: impl Fn(&TestProject),
+) -> TestProject {
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(reference);
+        other_tool(&project);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_eq!(
+            code(&out).as_deref(),
+            Some(expected),
+            "{tool}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        project
+    });
+    let before = {
+        let untouched = clone_inputs(reference);
+        other_tool(&untouched);
+        top_level(&untouched)
+    };
+    assert!(!before.is_empty(), "the other tool left nothing");
+    assert_eq!(top_level(&pnpm), before, "pnpm");
+    assert_eq!(top_level(&tack), before, "tack");
+    tack
+}
+
 /// Over another package manager's `node_modules` (real directories, as npm installs), a
 /// failed download leaves that tree as it was, as pnpm 12 leaves it: tack had moved the
 /// directories in the way of its early links aside (`.ignored_<name>`, as pnpm 12 does when
@@ -362,25 +393,7 @@ fn a_failed_install_over_another_package_managers_tree_leaves_it_like_pnpm() {
         }
         project.write("node_modules/.package-lock.json", "{}");
     };
-    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
-        let project = clone_inputs(&reference);
-        npm_tree(&project);
-        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-        assert_eq!(
-            code(&out).as_deref(),
-            Some(expected),
-            "{tool}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        project
-    });
-    let before = {
-        let untouched = clone_inputs(&reference);
-        npm_tree(&untouched);
-        top_level(&untouched)
-    };
-    assert_eq!(top_level(&pnpm), before, "pnpm");
-    assert_eq!(top_level(&tack), before, "tack");
+    let tack = fails_leaving_the_top_level_as_pnpm_does(&reference, expected, npm_tree);
 
     registry.clear_faults();
     assert_success(
@@ -443,25 +456,10 @@ fn a_failed_install_puts_back_a_symlink_its_early_link_replaced_like_pnpm() {
         )
         .unwrap();
     };
-    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
-        let project = clone_inputs(&reference);
-        linked_tree(&project);
-        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-        assert_eq!(
-            code(&out).as_deref(),
-            Some("ERR_PNPM_TARBALL_HTTP_STATUS"),
-            "{tool}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        project
-    });
-    let before = {
-        let untouched = clone_inputs(&reference);
-        linked_tree(&untouched);
-        top_level(&untouched)
-    };
-    assert!(before.contains_key("node_modules/is-number"), "{before:?}");
-    assert_eq!(top_level(&pnpm), before, "pnpm");
-    assert_eq!(top_level(&tack), before, "tack");
+    let tack = fails_leaving_the_top_level_as_pnpm_does(
+        &reference,
+        "ERR_PNPM_TARBALL_HTTP_STATUS",
+        linked_tree,
+    );
     recovers_as_a_clean_install(&tack, &registry, "symlink in the way");
 }
