@@ -329,7 +329,7 @@ fn garbage_index_met_by_many_installs_at_once() {
         }
         let warned = outs
             .iter()
-            .filter(|out| out.stderr.contains("was not a SQLite database"))
+            .filter(|out| out.stdout.contains("was not a SQLite database"))
             .count();
         if warned != 1 {
             problems.push(format!(

@@ -139,7 +139,10 @@ fn run_case(registry: &TestRegistry, expected: &Tree, kind: Damage) -> Vec<Strin
         problems.push(format!("install after {kind:?} failed: {}", out.describe()));
         return problems;
     }
-    let set_aside = out.stderr.contains("was not a SQLite database");
+    // Told through the reporter, as its other warnings are: on stdout, not raw on stderr.
+    let set_aside = out.stdout.contains("[WARN] the store index")
+        && out.stdout.contains("was not a SQLite database")
+        && !out.stderr.contains("was not a SQLite database");
     if set_aside != matches!(kind, Damage::GarbageIndexDb) {
         problems.push(format!(
             "the warning about a set-aside index.db: {}",
@@ -218,6 +221,47 @@ fn damaged_store_refetches_exactly_the_affected_packages() {
         },
         &failures,
     );
+}
+
+/// The warning about an `index.db` set aside keeps to the reporter the user chose: nothing
+/// with `--reporter silent`, one `ndjson` record among the others with `--reporter ndjson`
+/// (it used to be a bare `WARN:` line on stderr whatever the reporter).
+#[test]
+fn a_set_aside_index_is_told_through_the_chosen_reporter() {
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    for reporter in ["silent", "ndjson"] {
+        let project = basic_project(&registry.url());
+        let first = install(&project);
+        assert!(first.success(), "first install: {}", first.describe());
+        damage(&project, Damage::GarbageIndexDb);
+        fs_err::remove_dir_all(project.dir().join("node_modules")).unwrap();
+        let out = kill::run(
+            kill::install_command(&project, &project.store(), &["--reporter", reporter]),
+            Duration::from_secs(60),
+        );
+        assert!(out.success(), "--reporter {reporter}: {}", out.describe());
+        let said = format!("{}{}", out.stdout, out.stderr);
+        match reporter {
+            "silent" => assert!(said.trim().is_empty(), "silent said: {}", out.describe()),
+            _ => {
+                let records: Vec<serde_json::Value> = out
+                    .stderr
+                    .lines()
+                    .map(|line| {
+                        serde_json::from_str(line)
+                            .unwrap_or_else(|e| panic!("not ndjson ({e}): {line:?}"))
+                    })
+                    .collect();
+                let warned = records.iter().filter(|r| {
+                    r["level"] == "warn"
+                        && r["message"]
+                            .as_str()
+                            .is_some_and(|m| m.contains("was not a SQLite database"))
+                });
+                assert_eq!(warned.count(), 1, "{}", out.describe());
+            }
+        }
+    }
 }
 
 /// `tack store status` never calls a package it could not check untouched: after `store

@@ -32,6 +32,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         use_stderr: cli.use_stderr,
     };
     let reporter = std::sync::Arc::new(Reporter::with_options(kind, ci, options));
+    // The store's warnings (an index set aside, a row that does not decode) go through the
+    // reporter, so that `--reporter silent` and `ndjson` hold for them too.
+    let for_store = std::sync::Arc::downgrade(&reporter);
+    tack_store_dir::set_warning_sink(std::sync::Arc::new(move |message: &str| {
+        match for_store.upgrade() {
+            Some(reporter) => reporter.warn(message),
+            None => eprintln!("WARN: {message}"),
+        }
+    }));
     match &cli.command {
         Command::Install(args) => install::run(cli.dir.as_deref(), args, &reporter),
         Command::Store { .. } if !cli.config.is_empty() => Err(CliError::new(

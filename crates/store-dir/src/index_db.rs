@@ -11,6 +11,7 @@ use crate::index_repair;
 use crate::index_row::PackageFilesIndex;
 use crate::layout::StoreDir;
 use crate::msgpackr;
+use crate::warnings;
 use parking_lot::Mutex;
 use rayon::prelude::*;
 use rusqlite::{params_from_iter, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
@@ -65,13 +66,13 @@ impl StoreIndex {
                 if source.sqlite_error_code() == Some(ErrorCode::NotADatabase) =>
             {
                 if let Some(aside) = index_repair::set_aside_if_garbage(&path)? {
-                    eprintln!(
-                        "WARN: the store index {} was not a SQLite database ({source}); it was moved \
-                         to {} and a new index was started (packages will be fetched and indexed \
+                    warnings::warn(&format!(
+                        "the store index {} was not a SQLite database ({source}); it was moved to \
+                         {} and a new index was started (packages will be fetched and indexed \
                          again)",
                         path.display(),
                         aside.display()
-                    );
+                    ));
                 }
                 retry_busy(&path, || connect(&path))?
             }
@@ -89,19 +90,19 @@ impl StoreIndex {
     }
 
     /// Look up many keys at once. Missing keys are absent from the result; rows that do
-    /// not decode are absent too, with a warning on stderr.
+    /// not decode are absent too, with a warning (see `warnings.rs`).
     pub fn get_many(
         &self,
         keys: &[String],
     ) -> Result<HashMap<String, PackageFilesIndex>, StoreError> {
         let (rows, corrupt) = self.get_many_checked(keys)?;
         for c in corrupt {
-            eprintln!(
-                "WARN: ignoring corrupt store index row {:?} in {}: {} (the package will be fetched again)",
+            warnings::warn(&format!(
+                "ignoring corrupt store index row {:?} in {}: {} (the package will be fetched again)",
                 c.key,
                 self.path.display(),
                 c.error
-            );
+            ));
         }
         Ok(rows)
     }

@@ -187,7 +187,7 @@ impl IndexWriter {
 impl Drop for IndexWriter {
     fn drop(&mut self) {
         if let Err(e) = self.stop() {
-            eprintln!("WARN: {e}");
+            crate::warnings::warn(&e.to_string());
         }
     }
 }

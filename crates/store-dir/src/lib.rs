@@ -21,6 +21,7 @@ mod multi_sha512;
 pub mod slot_hash;
 mod store_path;
 mod verify;
+mod warnings;
 
 pub use cas_writer::CasWriter;
 pub use error::StoreError;
@@ -38,3 +39,4 @@ pub use verify::{
     check_pkg_files_integrity, verify_file, verify_files, verify_row_files, StoreFileRef,
     VerifiedFilesCache, VerifyResult,
 };
+pub use warnings::{set_warning_sink, WarningSink};
