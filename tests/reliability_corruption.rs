@@ -264,6 +264,61 @@ fn a_set_aside_index_is_told_through_the_chosen_reporter() {
     }
 }
 
+/// `tack store prune` removes an index set aside longer ago than its grace period (ten
+/// minutes), with its journal files, and says so; the new index stays usable.
+#[test]
+fn store_prune_removes_an_index_set_aside_long_ago() {
+    let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
+    let project = basic_project(&registry.url());
+    let first = install(&project);
+    assert!(first.success(), "first install: {}", first.describe());
+    damage(&project, Damage::GarbageIndexDb);
+    fs_err::remove_dir_all(project.dir().join("node_modules")).unwrap();
+    let again = install(&project);
+    assert!(again.success(), "{}", again.describe());
+    let root = project.store().join("v11");
+    let aside: Vec<PathBuf> = fs_err::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("index.db.corrupt-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "one index set aside: {aside:?}");
+    // Pretend it was set aside an hour ago: `index.db.corrupt-<seconds>-<pid>`.
+    let name = aside[0].file_name().unwrap().to_string_lossy().into_owned();
+    let rest = name.strip_prefix("index.db.corrupt-").unwrap();
+    let (seconds, pid) = rest.split_once('-').unwrap();
+    let hour_ago = seconds.parse::<u64>().unwrap() - 3600;
+    let old = root.join(format!("index.db.corrupt-{hour_ago}-{pid}"));
+    fs_err::rename(&aside[0], &old).unwrap();
+
+    let pruned = kill::run(
+        kill::store_command(&project, &project.store(), "prune"),
+        Duration::from_secs(60),
+    );
+    assert!(pruned.success(), "{}", pruned.describe());
+    assert!(
+        pruned
+            .stderr
+            .contains("Removed 1 damaged store index set aside by an earlier install"),
+        "{}",
+        pruned.describe()
+    );
+    assert!(!old.exists(), "{} was kept", old.display());
+    fs_err::remove_dir_all(project.dir().join("node_modules")).unwrap();
+    registry.clear_requests();
+    let warm = install(&project);
+    assert!(warm.success(), "{}", warm.describe());
+    assert!(
+        tarball_requests(&registry).is_empty(),
+        "the new index was lost"
+    );
+}
+
 /// `tack store status` never calls a package it could not check untouched: after `store
 /// verify` dropped the record of a package whose store file was edited through
 /// `node_modules`, status reported "Packages in the store are untouched" and exited 0. And a

@@ -80,6 +80,17 @@ pub fn run(
                     plural(report.removed_side_effects)
                 );
             }
+            if report.removed_set_aside_indexes > 0 {
+                eprintln!(
+                    "Removed {} damaged store index{} set aside by an earlier install",
+                    report.removed_set_aside_indexes,
+                    if report.removed_set_aside_indexes == 1 {
+                        ""
+                    } else {
+                        "es"
+                    }
+                );
+            }
             if report.skipped_young_files > 0 {
                 eprintln!(
                     "Kept {} unreferenced file(s) written in the last {} minutes (an install may be using them)",

@@ -365,3 +365,46 @@ fn prune_keeps_the_files_of_packages_in_use_and_rows_it_cannot_read() {
     keys.sort();
     assert_eq!(keys, ["in-use", "unreadable"]);
 }
+
+/// The damaged indexes installs set aside (`index.db.corrupt-<seconds>-<pid>`, with their
+/// `-wal` and `-shm`) are removed once they were set aside longer ago than the grace
+/// period; a recent one, and anything else named like `index.db`, stays.
+#[test]
+fn prune_removes_the_damaged_indexes_set_aside_long_ago() {
+    let (_dir, store) = store();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let root = store.root().to_path_buf();
+    let old = format!("index.db.corrupt-{}-4242", now - 3600);
+    let recent = format!("index.db.corrupt-{}-4243", now - 5);
+    let named = |name: &str| root.join(name);
+    for name in [
+        old.clone(),
+        format!("{old}-wal"),
+        format!("{old}-shm"),
+        recent.clone(),
+        "index.db.corrupt-notanumber-1".to_string(),
+        "index.db.bak".to_string(),
+    ] {
+        std::fs::write(named(&name), [0u8; 64]).unwrap();
+    }
+    // The index itself, in use.
+    StoreIndex::open(&store).unwrap();
+
+    let report = prune(&store, &PruneOptions::default()).unwrap();
+
+    assert_eq!(report.removed_set_aside_indexes, 1, "{report:?}");
+    for gone in [old.clone(), format!("{old}-wal"), format!("{old}-shm")] {
+        assert!(!named(&gone).exists(), "{gone} was kept");
+    }
+    for kept in [
+        recent.as_str(),
+        "index.db.corrupt-notanumber-1",
+        "index.db.bak",
+        "index.db",
+    ] {
+        assert!(named(kept).exists(), "{kept} was removed");
+    }
+}

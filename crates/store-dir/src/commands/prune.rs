@@ -1,7 +1,8 @@
 //! `store prune`: remove the global virtual store's slots no registered project links to
 //! (`prune_links`), then CAS files no project links to (link count 1), then the index rows
-//! whose files are gone, the side-effects cache entries whose added files are gone, and
-//! stale staging files in `tmp/`. The files of the packages the registered projects have
+//! whose files are gone, the side-effects cache entries whose added files are gone,
+//! stale staging files in `tmp/`, and the damaged indexes an install set aside
+//! (`index.db.corrupt-*`, see `index_repair.rs`). The files of the packages the registered projects have
 //! installed are kept whatever their link count (see [`PruneOptions::in_use_keys`]).
 //!
 //! Safe against installs running at the same time: a file younger than the grace period
@@ -62,6 +63,9 @@ pub struct PruneReport {
     pub skipped_young_files: u64,
     /// Entries removed from `tmp/`.
     pub removed_tmp_entries: u64,
+    /// Damaged indexes an install set aside (`index.db.corrupt-*`, with their `-wal` and
+    /// `-shm`), removed once older than the grace period.
+    pub removed_set_aside_indexes: u64,
     /// What became of `<store>/links`.
     pub links: LinksOutcome,
 }
@@ -91,6 +95,7 @@ pub fn prune(store: &StoreDir, options: &PruneOptions) -> Result<PruneReport, St
     }
     prune_rows(store, &mut report)?;
     prune_tmp(store, now, options, &mut report);
+    prune_set_aside_indexes(store, now, options, &mut report);
     Ok(report)
 }
 
@@ -243,4 +248,49 @@ fn prune_tmp(store: &StoreDir, now: SystemTime, options: &PruneOptions, report: 
             report.removed_tmp_entries += 1;
         }
     }
+}
+
+/// Removes the damaged indexes installs set aside. They are kept for a while only so that
+/// someone who wonders what happened can look; nothing reads them, and each may be as large
+/// as the index it replaced. Judged by when they were set aside (the name's seconds), not
+/// by their mtime, which is the damaged file's own.
+fn prune_set_aside_indexes(
+    store: &StoreDir,
+    now: SystemTime,
+    options: &PruneOptions,
+    report: &mut PruneReport,
+) {
+    let Ok(entries) = std::fs::read_dir(store.root()) else {
+        return;
+    };
+    let now_secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(set_aside_at) = name.to_str().and_then(set_aside_seconds) else {
+            continue;
+        };
+        if now_secs.saturating_sub(set_aside_at) < options.grace_period.as_secs() {
+            continue;
+        }
+        let path = entry.path();
+        let is_file = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if is_file && std::fs::remove_file(&path).is_ok() && !name_has_sidecar_suffix(&name) {
+            report.removed_set_aside_indexes += 1;
+        }
+    }
+}
+
+/// When the index named `name` was set aside: the seconds of
+/// `index.db.corrupt-<seconds>-<pid>[-wal|-shm]`; `None` for any other name.
+fn set_aside_seconds(name: &str) -> Option<u64> {
+    let rest = name.strip_prefix("index.db.corrupt-")?;
+    let (seconds, _) = rest.split_once('-')?;
+    seconds.parse().ok()
+}
+
+fn name_has_sidecar_suffix(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name.ends_with("-wal") || name.ends_with("-shm")
 }
