@@ -367,3 +367,101 @@ fn unreadable_settings_and_offline_metadata_fail_like_pnpm() {
     }
     assert!(!tack.dir().join("node_modules").exists());
 }
+
+/// The lockfile with the reference at `marker` (the text just before it, unique in the file)
+/// replaced by `reference`.
+fn with_reference(reference_project: &TestProject, marker: &str, reference: &str) -> TestProject {
+    with_lockfile(reference_project, |text| {
+        let start = text.find(marker).expect("the marker") + marker.len();
+        let end = start + text[start..].find('\n').expect("the line's end");
+        format!("{}{reference}{}", &text[..start], &text[end..])
+    })
+}
+
+/// A dependency reference that cannot be a dep path (empty, a scoped name with no version,
+/// parentheses that do not pair) makes the lockfile broken to pnpm 12 as it reads it, in an
+/// importer or in a snapshot, reachable or not; tack looked it up and said a dependency was
+/// missing, or installed when nothing reached it. One that parses but names nothing is a
+/// missing dependency to both.
+#[test]
+fn references_that_are_no_dep_path_break_the_lockfile_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let snapshot = "\n  is-odd@3.0.1:\n    dependencies:\n      is-number: ";
+    let importer = "\n      is-odd:\n        specifier: ^3.0.1\n        version: ";
+    let broken = "ERR_PNPM_BROKEN_LOCKFILE";
+    let missing = "ERR_PNPM_LOCKFILE_MISSING_DEPENDENCY";
+    let cases = [
+        (snapshot, "'@@@bogus'", broken),
+        (snapshot, "'@a/b'", broken),
+        (snapshot, "''", broken),
+        (snapshot, "'6.0.0(('", broken),
+        (snapshot, "'6.0.0)'", broken),
+        (snapshot, "bogus", missing),
+        (snapshot, "'@a/b@1.0.0'", missing),
+        (importer, "'@@@bogus'", broken),
+        (importer, "'3.0.1(('", broken),
+    ];
+    for (marker, bad, code) in cases {
+        let project = with_reference(&reference, marker, bad);
+        let place = if marker == snapshot {
+            "snapshot"
+        } else {
+            "importer"
+        };
+        let case = format!("{place} reference {bad}");
+        let [_, (tack, out)] = outcomes_of_both(&project, Some(code), &case);
+        assert!(
+            !tack.dir().join("node_modules").exists(),
+            "{case}: tack wrote node_modules"
+        );
+        if code == broken {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("is no dependency path"), "{case}: {stderr}");
+        }
+    }
+    // A snapshot nothing reaches is read all the same.
+    let unreached = with_lockfile(&reference, |text| {
+        text.replacen(
+            "\n  is-odd@3.0.1:\n",
+            "\n  unreached@1.0.0:\n    dependencies:\n      x: '@@@bogus'\n\n  is-odd@3.0.1:\n",
+            1,
+        )
+    });
+    both_end_with(&unreached, Some(broken), "an unreached snapshot");
+}
+
+/// `dependenciesMeta` is compared with the lockfile's as written: a value that is no object
+/// makes the lockfile outdated, as in pnpm 12 (tack read it as absent and installed); `null`
+/// and `{}` are absent to both.
+#[test]
+fn dependencies_meta_that_is_no_object_outdates_the_lockfile_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let cases: [(serde_json::Value, Option<&str>); 5] = [
+        (serde_json::json!([]), Some("ERR_PNPM_OUTDATED_LOCKFILE")),
+        (serde_json::json!(1), Some("ERR_PNPM_OUTDATED_LOCKFILE")),
+        (serde_json::json!("x"), Some("ERR_PNPM_OUTDATED_LOCKFILE")),
+        (serde_json::Value::Null, None),
+        (serde_json::json!({}), None),
+    ];
+    for (value, code) in cases {
+        let project = with_manifest(&reference, |m| {
+            m["dependenciesMeta"] = value.clone();
+        });
+        let case = format!("dependenciesMeta: {value}");
+        let [_, (tack, out)] = outcomes_of_both(&project, code, &case);
+        let installed = tack
+            .dir()
+            .join("node_modules/is-odd/package.json")
+            .is_file();
+        assert_eq!(installed, code.is_none(), "{case}");
+        if code.is_some() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                stderr.contains(&format!("package manifest dependencies meta ({value})")),
+                "{case}: {stderr}"
+            );
+        }
+    }
+}

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use indexmap::IndexMap;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tack_lockfile::{Lockfile, ProjectSnapshot};
 
@@ -428,11 +429,16 @@ fn satisfies_manifest(
             manifest.publish_directory().unwrap_or("undefined")
         )));
     }
-    if importer.dependencies_meta != manifest.dependencies_meta {
-        return Err(Reason::Other(
-            "importer dependencies meta doesn't match package manifest dependencies meta"
-                .to_string(),
-        ));
+    let locked_meta = Value::Object(importer.dependencies_meta.clone().into_iter().collect());
+    let manifest_meta = manifest
+        .dependencies_meta
+        .clone()
+        .unwrap_or_else(|| Value::Object(Default::default()));
+    if locked_meta != manifest_meta {
+        return Err(Reason::Other(format!(
+            "importer dependencies meta ({locked_meta}) doesn't match package manifest \
+             dependencies meta ({manifest_meta})"
+        )));
     }
     let groups: [Group<'_>; 3] = [
         (

@@ -27,8 +27,10 @@ pub struct Manifest {
     pub optional_dependencies: IndexMap<String, String>,
     #[serde(default, deserialize_with = "string_map")]
     pub peer_dependencies: IndexMap<String, String>,
-    #[serde(default, deserialize_with = "lenient")]
-    pub dependencies_meta: IndexMap<String, Value>,
+    /// As written: pnpm 12 compares it with the lockfile's whole, so a value that is no object
+    /// (`[]`, `1`) makes the lockfile outdated instead of reading as absent. `null` is absent.
+    #[serde(default)]
+    pub dependencies_meta: Option<Value>,
     /// A string (single bin named after the package) or a map of name → path.
     #[serde(default)]
     pub bin: Option<Value>,

@@ -28,6 +28,22 @@ pub enum LockfileError {
         message: String,
     },
 
+    /// A dependency's reference that cannot be a dep path (see `reference_check.rs`).
+    #[error(
+        "the lockfile at {} is broken: the reference {reference:?} of {alias:?} in {place} is \
+         no dependency path ({reason}). Restore pnpm-lock.yaml from version control, or run \
+         `pnpm install` to rewrite it",
+        path.display()
+    )]
+    BrokenReference {
+        path: PathBuf,
+        /// `importer "."`, `snapshot "is-odd@3.0.1"`.
+        place: String,
+        alias: String,
+        reference: String,
+        reason: String,
+    },
+
     /// The file contains git merge-conflict markers.
     #[error(
         "the lockfile at {} contains git merge conflict markers (line {line}). \
@@ -69,9 +85,9 @@ impl LockfileError {
     pub fn code(&self) -> &'static str {
         match self {
             LockfileError::Io { .. } => "ERR_TACK_LOCKFILE_IO",
-            LockfileError::Broken { .. } | LockfileError::MergeConflict { .. } => {
-                "ERR_PNPM_BROKEN_LOCKFILE"
-            }
+            LockfileError::Broken { .. }
+            | LockfileError::BrokenReference { .. }
+            | LockfileError::MergeConflict { .. } => "ERR_PNPM_BROKEN_LOCKFILE",
             // pnpm 12 (observed with a `lockfileVersion: '6.0'` file) reports another major
             // as a broken lockfile; older pnpm said `ERR_PNPM_LOCKFILE_BREAKING_CHANGE`.
             LockfileError::BreakingChange { .. } => "ERR_PNPM_BROKEN_LOCKFILE",

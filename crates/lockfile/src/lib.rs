@@ -11,6 +11,7 @@ mod env_document;
 mod error;
 mod lockfile_name;
 mod read;
+mod reference_check;
 mod resolution;
 mod sections;
 mod tarball_url;

@@ -90,6 +90,7 @@ impl Lockfile {
                 .map_err(|err| broken(path, &err, line_offset))?,
         };
         check_version(&lockfile.lockfile_version, path)?;
+        crate::reference_check::check_references(&lockfile, path)?;
         Ok(lockfile)
     }
 }
