@@ -465,3 +465,33 @@ fn dependencies_meta_that_is_no_object_outdates_the_lockfile_like_pnpm() {
         }
     }
 }
+
+/// An option given twice takes its last value, as pnpm 12 takes `--store-dir` (a CI script
+/// that appends its own to a command line that has one): tack refused the command line
+/// ("cannot be used multiple times"). The harness adds the project's store last. (pnpm 12
+/// refuses a repeated switch such as `--frozen-lockfile`; tack accepts that too.)
+#[test]
+fn a_flag_given_twice_takes_its_last_value_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let [(pnpm, _), (tack, _)] = outcomes_with_flags(
+        &reference,
+        &["--store-dir", "first-store"],
+        None,
+        "--store-dir twice",
+    );
+    for (tool, project) in [("pnpm", &pnpm), ("tack", &tack)] {
+        assert!(
+            project.store().join("v11/index.db").is_file(),
+            "{tool} did not use the last --store-dir"
+        );
+        assert!(
+            !project.dir().join("first-store").exists(),
+            "{tool} used the first --store-dir"
+        );
+        assert!(project
+            .dir()
+            .join("node_modules/is-odd/package.json")
+            .is_file());
+    }
+}

@@ -7,8 +7,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A pnpm-compatible installer: `tack install --frozen-lockfile` fills pnpm's store and
 /// links the node_modules tree that pnpm 12 builds.
+// `args_override_self`: an option given twice takes its last value, as pnpm 12 takes
+// `--store-dir` (CI scripts append their own flags to command lines that have them).
 #[derive(Debug, Parser)]
-#[command(name = "tack", version, about, propagate_version = true)]
+#[command(
+    name = "tack",
+    version,
+    about,
+    propagate_version = true,
+    args_override_self = true
+)]
 pub struct Cli {
     /// Run as if tack was started in this directory.
     #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
