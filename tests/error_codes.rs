@@ -495,3 +495,48 @@ fn a_flag_given_twice_takes_its_last_value_like_pnpm() {
             .is_file());
     }
 }
+
+/// A file where `node_modules` or `node_modules/.pnpm` must be stops the install before
+/// anything is written, with pnpm 12's codes (tack failed later, with codes of its own, and
+/// left its in-progress marker behind a file at `.pnpm`).
+#[test]
+fn a_file_where_node_modules_or_its_virtual_store_goes_fails_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    let cases = [
+        ("node_modules", "ERR_PNPM_ENV_INSTALLER_READ_CONFIG_MODULES"),
+        (
+            "node_modules/.pnpm",
+            "ERR_PNPM_PACKAGE_MANAGER_CREATE_SLOT_DIR",
+        ),
+    ];
+    for (file, code) in cases {
+        for tool in ["pnpm", "tack"] {
+            let project = clone_inputs(&reference);
+            project.write(file, "not a directory");
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                failure_code(&out).as_deref(),
+                Some(code),
+                "{file}: {tool}\n{stderr}"
+            );
+            assert_eq!(
+                fs_err::read_to_string(project.dir().join(file)).unwrap(),
+                "not a directory",
+                "{file}: {tool}"
+            );
+            // Nothing beside the file either (tack's in-progress marker, say).
+            let modules: Vec<_> = match fs_err::read_dir(project.dir().join("node_modules")) {
+                Ok(entries) => entries.map(|e| e.unwrap().file_name()).collect(),
+                Err(_) => Vec::new(),
+            };
+            let expected: Vec<&str> = if file == "node_modules" {
+                vec![]
+            } else {
+                vec![".pnpm"]
+            };
+            assert_eq!(modules, expected, "{file}: {tool} wrote beside the file");
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! 6. [`build`] patches and builds dependencies and runs the projects' install scripts, and the
 //!    reporter summarizes.
 
+mod blocked_dirs;
 mod build;
 mod config_deps;
 mod fetch_order;
@@ -657,6 +658,7 @@ pub fn run(
     }
     let installable: HashSet<String> = filtered.installable.iter().cloned().collect();
     let mut install_plan = plan::build(&lockfile, &config, &selection, &installable)?;
+    blocked_dirs::check(&install_plan.link)?;
     install_plan.skipped = filtered.modules_skipped();
     install_plan.unselected = importer_ids
         .iter()
