@@ -540,3 +540,42 @@ fn a_file_where_node_modules_or_its_virtual_store_goes_fails_like_pnpm() {
         }
     }
 }
+
+/// A store directory under a file (`--store-dir` naming a file, or a path through one) stops
+/// the install before anything is written, with pnpm 12's code (tack read the lockfile and
+/// failed creating `files/` with `ERR_TACK_STORE_IO`).
+#[test]
+fn a_store_directory_under_a_file_fails_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&basic_fixture(), &registry.url());
+    for below in ["", "store"] {
+        for tool in ["pnpm", "tack"] {
+            let project = clone_inputs(&reference);
+            project.write("blocker", "not a directory");
+            let store = project.dir().join("blocker").join(below);
+            let bin = if tool == "pnpm" {
+                tack_suite::pnpm_bin()
+            } else {
+                tack_suite::tack_bin()
+            };
+            let out = project
+                .command(&bin)
+                .args(["install", "--frozen-lockfile", "--store-dir"])
+                .arg(&store)
+                .output()
+                .expect("run the tool");
+            let case = format!("--store-dir blocker/{below}: {tool}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                failure_code(&out).as_deref(),
+                Some("ERR_PNPM_STORE_DIR_RESOLVE_OPERATION_LOCK"),
+                "{case}\n{stderr}"
+            );
+            assert!(!project.dir().join("node_modules").exists(), "{case}");
+            assert_eq!(
+                fs_err::read_to_string(project.dir().join("blocker")).unwrap(),
+                "not a directory"
+            );
+        }
+    }
+}

@@ -7,12 +7,15 @@
 //! reading `node_modules/.pnpm-config`), a file at `.pnpm` fails the first slot it creates
 //! (`ERR_PNPM_PACKAGE_MANAGER_CREATE_SLOT_DIR`). tack failed later, with codes of its own,
 //! after it had printed the store's location and, for `.pnpm`, written its in-progress marker.
-//! These checks give pnpm's codes before anything is written, and say which path is in the
-//! way and what to do about it.
+//! A file among the store directory's parents (a `--store-dir` that names a file) is met by
+//! pnpm 12 as it locks the store (`ERR_PNPM_STORE_DIR_RESOLVE_OPERATION_LOCK`); tack met it
+//! after the lockfile was read, creating `files/`. These checks give pnpm's codes before
+//! anything is written, and say which path is in the way and what to do about it.
 
 use std::path::Path;
 
 use tack_linker::LinkPlan;
+use tack_store_dir::StoreDir;
 
 use crate::error::CliError;
 
@@ -47,6 +50,38 @@ pub fn check(plan: &LinkPlan) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// Fails when a parent of the store's root is a file. Only looked at when the store has no
+/// index (so a warm install stats nothing more); a file at the root itself is left to the
+/// store's own error, which names it.
+pub fn check_store(store: &StoreDir) -> Result<(), CliError> {
+    let root = store.root();
+    if store.index_db_path().exists() {
+        return Ok(());
+    }
+    let blocker = root
+        .ancestors()
+        .skip(1)
+        .find(|dir| std::fs::symlink_metadata(dir).is_ok())
+        .filter(|dir| is_no_directory(dir));
+    match blocker {
+        None => Ok(()),
+        Some(file) => Err(CliError::new(
+            "ERR_PNPM_STORE_DIR_RESOLVE_OPERATION_LOCK",
+            format!(
+                "Failed to resolve the store operation lock identity for \"{}\": {} is a file, \
+                 not a directory",
+                root.display(),
+                file.display()
+            ),
+        )
+        .with_help(format!(
+            "Point storeDir (or --store-dir) at a directory, or move {} out of the way. Nothing \
+             was changed.",
+            file.display()
+        ))),
+    }
 }
 
 fn is_no_directory(path: &Path) -> bool {
