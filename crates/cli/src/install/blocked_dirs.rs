@@ -52,14 +52,11 @@ pub fn check(plan: &LinkPlan) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Fails when a parent of the store's root is a file. Only looked at when the store has no
-/// index (so a warm install stats nothing more); a file at the root itself is left to the
+/// Fails when a parent of the store's root is a file. Call it only when the store has no
+/// index (a warm install then stats nothing more); a file at the root itself is left to the
 /// store's own error, which names it.
 pub fn check_store(store: &StoreDir) -> Result<(), CliError> {
     let root = store.root();
-    if store.index_db_path().exists() {
-        return Ok(());
-    }
     let blocker = root
         .ancestors()
         .skip(1)

@@ -449,8 +449,11 @@ pub fn run(
     // a thread of its own, while this one reads the lockfile and plans; and the store's
     // shard directories are made ahead of the first files, on another. Otherwise the client
     // is built only if something turns out to be missing.
-    blocked_dirs::check_store(&store)?;
-    let cold_store = !config.offline && !store.index_db_path().exists();
+    let has_index = store.index_db_path().exists();
+    if !has_index {
+        blocked_dirs::check_store(&store)?;
+    }
+    let cold_store = !config.offline && !has_index;
     // One set of network options for the downloads and the supply-chain check: they share
     // one window of requests in flight (see `NetworkShare`).
     let fetch_options = crate::fetch::options(&config, &store, Arc::clone(reporter));
