@@ -145,7 +145,7 @@ pub struct InstallArgs {
     /// Hoist everything into the root `node_modules` (`shamefullyHoist`).
     #[arg(long)]
     pub shamefully_hoist: bool,
-    /// `nodeLinker` (tack builds `isolated` only).
+    /// `nodeLinker`: isolated or hoisted (`pnp` is refused).
     #[arg(long, value_name = "LINKER")]
     pub node_linker: Option<String>,
     /// `packageImportMethod`: auto, hardlink, copy, clone or clone-or-copy.

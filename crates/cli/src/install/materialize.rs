@@ -32,6 +32,7 @@ use super::build::{Builds, Prep};
 use super::git_fetch;
 use super::git_jobs::GitJobs;
 use super::git_source::{GitOrigin, GitSource};
+use super::import_gate::ImportGate;
 use super::plan::{InstallPlan, Source};
 use crate::error::CliError;
 use crate::reporter::{Event, Reporter};
@@ -411,6 +412,7 @@ struct LocalImports {
     builds: Arc<Builds>,
     verify: bool,
     virtual_store_existed: bool,
+    gate: Arc<ImportGate>,
 }
 
 impl LocalImports {
@@ -442,7 +444,12 @@ impl LocalImports {
             Arc::clone(&self.builds),
         );
         let (verify, virtual_store_existed) = (self.verify, self.virtual_store_existed);
+        let gate = Arc::clone(&self.gate);
         pool.spawn(move || {
+            // The install failed meanwhile: nobody waits for this result.
+            let Some(_entered) = gate.enter() else {
+                return;
+            };
             let mut kept = None;
             // A package the build step builds or patches is complete only if the last
             // complete install had it (see `SlotFiller::fill`).
@@ -556,7 +563,8 @@ pub struct MaterializeOptions<'a> {
 }
 
 /// Runs the whole materialization. `make_fetcher` is called only when a package must be
-/// downloaded, and gives `None` offline.
+/// downloaded, and gives `None` offline. On an error, no import is left running (see
+/// `import_gate`).
 pub fn materialize(
     plan: &Arc<InstallPlan>,
     store: &StoreDir,
@@ -566,6 +574,48 @@ pub fn materialize(
     runtime: &tokio::runtime::Runtime,
     builds: &Arc<Builds>,
 ) -> Result<Materialized, CliError> {
+    let gate = Arc::new(ImportGate::default());
+    let context = Context {
+        plan,
+        store,
+        options,
+        reporter,
+        runtime,
+        builds,
+        gate: &gate,
+    };
+    let result = materialize_gated(context, make_fetcher);
+    if result.is_err() {
+        gate.close_and_wait();
+    }
+    result
+}
+
+/// What [`materialize_gated`] works with.
+struct Context<'a, 'o> {
+    plan: &'a Arc<InstallPlan>,
+    store: &'a StoreDir,
+    options: MaterializeOptions<'o>,
+    reporter: &'a Reporter,
+    runtime: &'a tokio::runtime::Runtime,
+    builds: &'a Arc<Builds>,
+    gate: &'a Arc<ImportGate>,
+}
+
+/// [`materialize`], every import entering through `gate`.
+fn materialize_gated(
+    context: Context<'_, '_>,
+    make_fetcher: impl FnOnce() -> Result<Option<Fetcher>, CliError>,
+) -> Result<Materialized, CliError> {
+    let Context {
+        plan,
+        store,
+        options,
+        reporter,
+        runtime,
+        builds,
+        gate,
+    } = context;
     let link = &plan.link;
     // In a fresh virtual store no package dir can be complete: skip one failing stat per
     // package. (A concurrent install filling it meanwhile is still handled: the import
@@ -623,6 +673,7 @@ pub fn materialize(
         builds: Arc::clone(builds),
         verify: options.verify_store_integrity,
         virtual_store_existed,
+        gate: Arc::clone(gate),
     };
 
     // Phase 1: everything the store (or a source dir) can serve, on the import pool. Rows
@@ -852,6 +903,7 @@ pub fn materialize(
                 builds: Arc::clone(builds),
                 slots: Arc::clone(&git_slots),
                 jobs: Arc::clone(&git_jobs.0),
+                gate: Arc::clone(gate),
             };
             runtime.spawn(task.run());
         }
@@ -886,7 +938,7 @@ pub fn materialize(
                 tarball_url: url.clone(),
                 git_archive: false,
             };
-            let (fetcher, unfetched, tx, filler, imports, plan, builds) = (
+            let (fetcher, unfetched, tx, filler, imports, plan, builds, gate) = (
                 fetcher.clone(),
                 Arc::clone(&unfetched),
                 tx.clone(),
@@ -894,6 +946,7 @@ pub fn materialize(
                 Arc::clone(&imports),
                 Arc::clone(plan),
                 Arc::clone(builds),
+                Arc::clone(gate),
             );
             runtime.spawn(async move {
                 let fetched = fetcher.fetch_into(&request, target.clone()).await;
@@ -915,6 +968,9 @@ pub fn materialize(
                     && !plan.link.packages[i].has_bin
                     && !super::build::row_requires_build(&row);
                 let finish = move || {
+                    let Some(_entered) = gate.enter() else {
+                        return;
+                    };
                     let result = finish_fetched(&plan, &builds, &filler, i, row, filled);
                     let _ = tx.send(Message::Fetched(i, result));
                 };
@@ -1033,6 +1089,7 @@ struct GitTask {
     builds: Arc<Builds>,
     slots: Arc<tokio::sync::Semaphore>,
     jobs: Arc<GitJobs>,
+    gate: Arc<ImportGate>,
 }
 
 impl GitTask {
@@ -1055,15 +1112,19 @@ impl GitTask {
         };
         for &i in &self.indices {
             let permit = Arc::clone(&self.imports).acquire_owned().await.ok();
-            let (tx, filler, plan, builds, row) = (
+            let (tx, filler, plan, builds, row, gate) = (
                 self.tx.clone(),
                 Arc::clone(&self.filler),
                 Arc::clone(&self.plan),
                 Arc::clone(&self.builds),
                 Arc::clone(&row),
+                Arc::clone(&self.gate),
             );
             drop(tokio::task::spawn_blocking(move || {
                 let _permit = permit;
+                let Some(_entered) = gate.enter() else {
+                    return;
+                };
                 let result = finish_fetched(&plan, &builds, &filler, i, row, false);
                 let _ = tx.send(Message::Fetched(i, result));
             }));

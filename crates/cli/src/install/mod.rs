@@ -21,6 +21,7 @@ mod git_jobs;
 mod git_source;
 mod global_slots;
 mod hoisted_layout;
+mod import_gate;
 mod in_progress;
 mod materialize;
 mod missing_optional;
