@@ -190,8 +190,8 @@ pub fn assert_same_tree(reference: &TestProject, args: &[&str]) -> TestProject {
 
 /// An install's stdout in a form two runs can be compared in, pnpm's and tack's: without the
 /// lines that differ by tool or by run (the store path, the import method, `Done in`, pnpm's
-/// supply-chain check, progress lines before the final one, which depend on timing), and with the lines
-/// before the counts (`Packages:`) or the final progress line sorted, since pnpm prints its
+/// supply-chain check, progress lines before the final one, which depend on timing), and with the
+/// lines before the counts (`Packages:`) or the final progress line sorted, since pnpm prints its
 /// context, lockfile and progress lines in an order that depends on timing too.
 pub fn comparable_output(stdout: &[u8]) -> Vec<String> {
     let lines: Vec<String> = String::from_utf8_lossy(stdout)

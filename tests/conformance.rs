@@ -281,8 +281,9 @@ fn node_version_setting_decides_engines_checks_like_pnpm() {
 /// A lockfile with a character YAML does not allow (a control, DEL, a C1 control, U+FFFE), a
 /// byte-order mark where a value starts, a merge key without a mapping, or `.inf` where nothing
 /// reads it, is refused by pnpm 12 and by tack alike:
-/// `ERR_PNPM_BROKEN_LOCKFILE`, with the same message, line and column. (tack's fast lockfile reader once read such text as if the
-/// character were any other, and could then write a `.pnpm/lock.yaml` nothing reads.)
+/// `ERR_PNPM_BROKEN_LOCKFILE`, with the same message, line and column. (tack's fast lockfile reader
+/// once read such text as if the character were any other, and could then write a `.pnpm/lock.yaml`
+/// nothing reads.)
 #[test]
 fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
     let project = TestProject::new();

@@ -205,7 +205,8 @@ fn git_dependencies_that_cannot_be_fetched_fail_clearly_and_record_nothing() {
 
 /// Settings that ask for something tack does not do (pnpm's Plug'n'Play linker, no symlinks,
 /// a lockfile per project, config dependencies) are refused before anything is fetched or
-/// written, also over a tree installed before the setting appeared. (tack read them and built its isolated tree anyway.)
+/// written, also over a tree installed before the setting appeared. (tack read them and built its
+/// isolated tree anyway.)
 #[test]
 fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
     let registry = registry::start();

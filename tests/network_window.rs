@@ -93,9 +93,9 @@ fn assert_installed(project: &TestProject, names: &[String], out: &Finished) {
 }
 
 /// Installs with the registry answering every request at once but sending the slow
-/// packages' bodies 256 bytes at a time (about 16 pieces), `every` so often; the most requests it answered at
-/// once. The answers are all quick, so the registry is near; the slow bodies pile up behind
-/// the window.
+/// packages' bodies 256 bytes at a time (about 16 pieces), `every` so often; the most requests it
+/// answered at once. The answers are all quick, so the registry is near; the slow bodies pile up
+/// behind the window.
 fn peak_behind_quick_answers(env: &[(&str, &str)], every: Duration) -> usize {
     let registry = TestRegistry::start_blocking(RegistryOptions::default()).expect("registry");
     registry.inject(Fault::new(

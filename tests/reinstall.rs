@@ -595,11 +595,11 @@ fn summary_lines(out: &std::process::Output) -> Vec<String> {
 }
 
 /// The summary of a first install, of a re-install with the same lockfile and manifests (an
-/// edited `file:` directory, which both tools import again: not a no-op), and of another lockfile, line for line as pnpm
-/// 12 prints it: groups in pnpm's order (optional before dev), the project's optional
-/// dependency that does not fit this platform listed as removed whenever something was linked.
-/// (tack printed a line per skipped package instead, put optional dependencies last, listed a
-/// re-imported `file:` directory as added, and did not import it again at all.)
+/// edited `file:` directory, which both tools import again: not a no-op), and of another lockfile,
+/// line for line as pnpm 12 prints it: groups in pnpm's order (optional before dev), the project's
+/// optional dependency that does not fit this platform listed as removed whenever something was
+/// linked. (tack printed a line per skipped package instead, put optional dependencies last, listed
+/// a re-imported `file:` directory as added, and did not import it again at all.)
 #[test]
 fn summaries_list_what_pnpm_lists() {
     let registry = registry::start();

@@ -1,4 +1,5 @@
-//! The lockfile's `packageExtensionsChecksum` and `pnpmfileChecksum`, computed the way pnpm 12 does.
+//! The lockfile's `packageExtensionsChecksum` and `pnpmfileChecksum`, computed the way pnpm 12
+//! does.
 //!
 //! pnpm records both in `pnpm-lock.yaml` so that a frozen install can tell whether
 //! `packageExtensions` or the pnpmfile changed since the lockfile was written; a frozen install
@@ -13,11 +14,12 @@
 //!   `null`s are dropped. Keys sort by code point; string lengths count UTF-16 units.
 //! - `pnpmfileChecksum` is `sha256-` + base64 of a sha256 over the pnpmfile's text with CRLF turned
 //!   into LF; several pnpmfiles hash the comma-joined list of their sorted per-file checksums
-//!   (`createHashFromMultipleFiles`). The default pnpmfile is `.pnpmfile.mjs`, else `.pnpmfile.cjs`.
+//!   (`createHashFromMultipleFiles`). The default pnpmfile is `.pnpmfile.mjs`, else
+//!   `.pnpmfile.cjs`.
 //!
 //! pnpm writes `pnpmfileChecksum` only when the pnpmfile exports `hooks`; tack does not load the
-//! pnpmfile to see what it exports, so it expects a checksum whenever the file exists. The pnpmfiles of plugin config
-//! dependencies (`pnpm-plugin-*`) count as well: pnpm loads them first.
+//! pnpmfile to see what it exports, so it expects a checksum whenever the file exists. The
+//! pnpmfiles of plugin config dependencies (`pnpm-plugin-*`) count as well: pnpm loads them first.
 
 use std::path::{Path, PathBuf};
 

@@ -114,7 +114,8 @@ pub struct Config {
     pub registries: Registries,
     /// Merged `.npmrc`-layer keys (registries, `//host/:_authToken`, TLS, proxies) for the fetcher.
     pub raw_npmrc: BTreeMap<String, String>,
-    /// An explicitly configured store dir, absolute (the store crate appends `v11` and applies fallbacks).
+    /// An explicitly configured store dir, absolute (the store crate appends `v11` and applies
+    /// fallbacks).
     pub store_dir: Option<PathBuf>,
     pub node_linker: NodeLinker,
     pub trust_policy: TrustPolicy,

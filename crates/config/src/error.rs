@@ -1,5 +1,6 @@
 //! Errors raised while loading configuration and checking a lockfile against it. Each variant names
-//! the file (and line/column where known) and says what to do next; `code()` is pnpm's where one exists.
+//! the file (and line/column where known) and says what to do next; `code()` is pnpm's where one
+//! exists.
 
 use std::path::PathBuf;
 

@@ -1,7 +1,8 @@
 //! Frozen-lockfile checks, in pnpm's order (§5.2): lockfile settings vs configuration
 //! (`ERR_PNPM_LOCKFILE_CONFIG_MISMATCH`), a missing lockfile (`ERR_PNPM_NO_LOCKFILE`), then each
-//! project's `package.json` vs its importer (`satisfiesPackageManifest`, `ERR_PNPM_OUTDATED_LOCKFILE`),
-//! with pnpm 12's failure-reason wording. (The lockfile version is checked when it is read.)
+//! project's `package.json` vs its importer (`satisfiesPackageManifest`,
+//! `ERR_PNPM_OUTDATED_LOCKFILE`), with pnpm 12's failure-reason wording. (The lockfile version is
+//! checked when it is read.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,8 +1,9 @@
 //! Installability (§6.1): which locked packages fit this host (`os`/`cpu`/`libc` against
-//! `supportedArchitectures`, `engines.node` against the running node), and the walk over the lockfile
-//! graph that decides what gets installed. An incompatible package reached only through optional edges
-//! is skipped, and nothing is installed below it unless a non-optional path also reaches it; an
-//! incompatible package on a regular path is installed with a warning (an error with `engineStrict`).
+//! `supportedArchitectures`, `engines.node` against the running node), and the walk over the
+//! lockfile graph that decides what gets installed. An incompatible package reached only through
+//! optional edges is skipped, and nothing is installed below it unless a non-optional path also
+//! reaches it; an incompatible package on a regular path is installed with a warning (an error with
+//! `engineStrict`).
 
 use std::collections::HashMap;
 
@@ -109,7 +110,8 @@ fn supported_values(configured: Option<&Vec<String>>, host: Option<&str>) -> Vec
         .collect()
 }
 
-/// pnpm's `checkList`: does any supported value pass the package's list (with `!x` negations and `any`)?
+/// pnpm's `checkList`: does any supported value pass the package's list (with `!x` negations and
+/// `any`)?
 fn check_list(supported: &[String], wanted: &[String]) -> bool {
     if wanted.len() == 1 && wanted[0] == "any" {
         return true;

@@ -1,7 +1,8 @@
 //! Configuration as pnpm reads it: `package.json`, `pnpm-workspace.yaml`, `.npmrc` files,
 //! the environment and CLI flags, merged with pnpm's precedence in one place ([`precedence`]).
 //! Also the checks that compare that configuration with a lockfile: the frozen-lockfile checks
-//! ([`frozen`], with the lockfile checksums of [`checksums`]) and installability ([`installability`]).
+//! ([`frozen`], with the lockfile checksums of [`checksums`]) and installability
+//! ([`installability`]).
 
 pub mod checksums;
 mod config;

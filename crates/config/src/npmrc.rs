@@ -1,10 +1,11 @@
-//! `.npmrc` files: parsing the ini-like format, and the subset of keys pnpm 11/12 still read from them
-//! (registries, per-registry credentials and TLS, proxies). Everything else in an `.npmrc` is ignored.
+//! `.npmrc` files: parsing the ini-like format, and the subset of keys pnpm 11/12 still read from
+//! them (registries, per-registry credentials and TLS, proxies). Everything else in an `.npmrc` is
+//! ignored.
 //!
-//! Security rule (pnpm 11+): in a *project* `.npmrc` (workspace root or project dir), `${VAR}` is not
-//! expanded in credentials or in registry/proxy URLs; such a value is dropped with a warning, so a
-//! checked-in file cannot exfiltrate a secret from the environment. The user `.npmrc`, `auth.ini` and
-//! env vars expand `${VAR}` normally.
+//! Security rule (pnpm 11+): in a *project* `.npmrc` (workspace root or project dir), `${VAR}` is
+//! not expanded in credentials or in registry/proxy URLs; such a value is dropped with a warning,
+//! so a checked-in file cannot exfiltrate a secret from the environment. The user `.npmrc`,
+//! `auth.ini` and env vars expand `${VAR}` normally.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,7 +71,8 @@ fn is_url_key(key: &str) -> bool {
         || matches!(key, "proxy" | "https-proxy" | "http-proxy")
 }
 
-/// Splits ini text into `key → raw value` pairs (last one wins; `key[]` entries are joined by newlines).
+/// Splits ini text into `key → raw value` pairs (last one wins; `key[]` entries are joined by
+/// newlines).
 pub fn parse_ini(text: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);

@@ -10,9 +10,9 @@
 //! | 6 |                                                        | env `npm_config_<key>`, then `pnpm_config_<key>` (e.g. `npm_config_//host/:_authToken`) |
 //! | 7 |                                                        | CLI `--registry`                                                   |
 //!
-//! `configDir` is `$XDG_CONFIG_HOME/pnpm` or `~/.config/pnpm`. `CI` (with no `--[no-]frozen-lockfile`)
-//! makes the install frozen whenever a lockfile exists. `.npmrc` keys other than the ones above are
-//! ignored, as pnpm 12 ignores them.
+//! `configDir` is `$XDG_CONFIG_HOME/pnpm` or `~/.config/pnpm`. `CI` (with no
+//! `--[no-]frozen-lockfile`) makes the install frozen whenever a lockfile exists. `.npmrc` keys
+//! other than the ones above are ignored, as pnpm 12 ignores them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -274,7 +274,8 @@ fn strip_prefix_ci<'a>(name: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &name[prefix.len()..])
 }
 
-/// `npm_config_strict_ssl` → `strict-ssl`; `//host/:_authToken` and `@scope:registry` kept verbatim.
+/// `npm_config_strict_ssl` → `strict-ssl`; `//host/:_authToken` and `@scope:registry` kept
+/// verbatim.
 fn npm_env_key(rest: &str) -> String {
     if rest.starts_with("//") || rest.starts_with('@') {
         return rest.to_string();
@@ -622,7 +623,8 @@ fn registries(
     Ok(Registries { default, scopes })
 }
 
-/// `registry` from npm's global config (`npm_config_globalconfig`, else `<npm_config_prefix>/etc/npmrc`).
+/// `registry` from npm's global config (`npm_config_globalconfig`, else
+/// `<npm_config_prefix>/etc/npmrc`).
 fn global_npmrc_registry(env: &BTreeMap<String, String>, _home: Option<&Path>) -> Option<String> {
     let path = ["NPM_CONFIG_GLOBALCONFIG", "npm_config_globalconfig"]
         .iter()

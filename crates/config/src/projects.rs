@@ -1,5 +1,5 @@
-//! Finding the projects of a workspace: directories with a `package.json` whose path (relative to the
-//! root) matches the `packages` globs and no `!` negation. `node_modules` is never entered.
+//! Finding the projects of a workspace: directories with a `package.json` whose path (relative to
+//! the root) matches the `packages` globs and no `!` negation. `node_modules` is never entered.
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! The default registry when nothing configures one. tack never hard-codes a registry host: it uses
-//! what npm is configured with, in this order: `npm_config_registry` (already an env layer), the user
-//! and global `.npmrc` files (already layered), then npm's own answer to `npm config get registry`,
-//! asked once and cached in tack's state dir (`$XDG_STATE_HOME/tack/npm-registry` or
+//! what npm is configured with, in this order: `npm_config_registry` (already an env layer), the
+//! user and global `.npmrc` files (already layered), then npm's own answer to `npm config get
+//! registry`, asked once and cached in tack's state dir (`$XDG_STATE_HOME/tack/npm-registry` or
 //! `~/.local/state/tack/npm-registry`).
 
 use std::collections::BTreeMap;

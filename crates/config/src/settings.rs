@@ -1,6 +1,6 @@
 //! The pnpm settings tack understands, by their camelCase names, as they appear in
-//! `pnpm-workspace.yaml`, in `PNPM_CONFIG_*` env vars and on the CLI. Every field is optional: a layer
-//! only sets what it mentions, and [`crate::precedence`] merges the layers.
+//! `pnpm-workspace.yaml`, in `PNPM_CONFIG_*` env vars and on the CLI. Every field is optional: a
+//! layer only sets what it mentions, and [`crate::precedence`] merges the layers.
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -251,7 +251,8 @@ impl Settings {
 pub const NON_SETTING_KEYS: &[&str] = &["packages", "lockfile"];
 
 impl Settings {
-    /// Builds a layer from camelCase key → JSON value pairs, naming the offending key on a bad value.
+    /// Builds a layer from camelCase key → JSON value pairs, naming the offending key on a bad
+    /// value.
     pub fn from_map(map: Map<String, Value>, source_name: &str) -> Result<Settings, ConfigError> {
         let object = Value::Object(map);
         match Settings::deserialize(&object) {

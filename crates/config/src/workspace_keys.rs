@@ -156,7 +156,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// Every top-level key pnpm 12 accepts in a project's `pnpm-workspace.yaml`, sorted (binary search).
+/// Every top-level key pnpm 12 accepts in a project's `pnpm-workspace.yaml`, sorted (binary
+/// search).
 pub(crate) const ACCEPTED: &[&str] = &[
     "$schema",
     "access",
@@ -505,7 +506,8 @@ pub const LAYOUT_REQUEST_KEYS: &[&str] = &[
 ];
 
 /// Every key pnpm 12 takes from the machine's global `config.yaml` (what `pnpm config set
-/// --global` accepts), sorted. The others (`nodeLinker`, `publicHoistPattern`, …) are ignored there.
+/// --global` accepts), sorted. The others (`nodeLinker`, `publicHoistPattern`, …) are ignored
+/// there.
 pub(crate) const GLOBAL_ACCEPTED: &[&str] = &[
     "access",
     "bail",

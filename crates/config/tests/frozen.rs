@@ -198,7 +198,8 @@ fn range_not_satisfied_by_locked_version() {
     );
 }
 
-/// `packageExtensions` and the lockfile checksum pnpm 12.21.0 wrote for it (see `tests/checksums.rs`).
+/// `packageExtensions` and the lockfile checksum pnpm 12.21.0 wrote for it (see
+/// `tests/checksums.rs`).
 const EXTENSIONS_YAML: &str = "packageExtensions:\n  \"foo@1\":\n    dependencies:\n      b: \"^1\"\n      a: \"2\"\n    peerDependencies:\n      x: \"*\"\n  bar:\n    optionalDependencies:\n      z: \"1\"\n";
 const EXTENSIONS_CHECKSUM: &str = "sha256-fH9/Fr9tzyUdgpcZY9HvQnIDfkOdSEDp9JHsc0+vEFY=";
 /// A `.pnpmfile.cjs` and the checksum pnpm 12.21.0 wrote for it.

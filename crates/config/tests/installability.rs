@@ -177,8 +177,8 @@ fn groups_and_supported_architectures() {
     assert!(g.installable.contains("plat@1.0.0"));
     assert!(g.installable.contains("only-under-plat@1.0.0"));
     assert!(g.installable.contains("@esbuild/darwin-arm64@1.0.0"));
-    // pnpm's checkList counts negations per supported value, so a negation-only list (`!win32`) fails
-    // once several values are supported.
+    // pnpm's checkList counts negations per supported value, so a negation-only list (`!win32`)
+    // fails once several values are supported.
     assert_eq!(sorted(&g.skipped), vec!["eng-opt@1.0.0", "opt-ok@1.0.0"]);
 }
 

@@ -6,10 +6,11 @@
 //! (dev, then prod, then optional ones, as pnpm's lockfile walk takes them; those
 //! `dedupeDirectDeps` does not link too, since pnpm hoists from the lockfile's graph), then
 //! every workspace project (with `hoistWorkspacePackages`); then every package, by the depth
-//! pnpm's lockfile walk gives it (see [`walk_depths`]), ties broken by the ordinal order of its virtual-store dir name. Each
-//! child alias is taken by the first node that offers it (compared lowercased), if it matches a
-//! pattern: public first, then private. So an injected workspace package is hoisted as its
-//! injected copy, which a direct dependency offers before the project does.
+//! pnpm's lockfile walk gives it (see [`walk_depths`]), ties broken by the ordinal order of its
+//! virtual-store dir name. Each child alias is taken by the first node that offers it (compared
+//! lowercased), if it matches a pattern: public first, then private. So an injected workspace
+//! package is hoisted as its injected copy, which a direct dependency offers before the project
+//! does.
 
 use crate::plan::{ChildTarget, DepGroup, LinkPlan};
 use std::collections::{HashMap, HashSet};

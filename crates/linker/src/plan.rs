@@ -29,7 +29,8 @@ pub struct LinkPlan {
     /// does), and repairs a partial one in place instead of wiping it, because another
     /// install may be filling it at the same moment.
     pub shared_slots: bool,
-    /// `virtualStoreDirMaxLength` (recorded in `.modules.yaml`; dir names are computed by the caller).
+    /// `virtualStoreDirMaxLength` (recorded in `.modules.yaml`; dir names are computed by the
+    /// caller).
     pub virtual_store_dir_max_length: usize,
     /// `modulesCacheMaxAge` in minutes: the virtual store keeps the packages the lockfile no
     /// longer has until its last prune (`.modules.yaml#prunedAt`) is older than this (0: it

@@ -1,5 +1,5 @@
-//! Dep paths: the keys of `packages`/`snapshots` (`name@version(peers)(patch_hash=…)`), and the refs
-//! that point at them. Mirrors pnpm's `deps/path` so ids and keys match byte for byte.
+//! Dep paths: the keys of `packages`/`snapshots` (`name@version(peers)(patch_hash=…)`), and the
+//! refs that point at them. Mirrors pnpm's `deps/path` so ids and keys match byte for byte.
 
 /// Where the suffixes of a dep path start: `(patch_hash=…)` first, then the peers `(…)(…)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,7 +8,8 @@ struct SuffixIndex {
     peers: Option<usize>,
 }
 
-/// Finds the trailing chain of balanced `(…)` groups, scanning back from the end (`indexOfDepPathSuffix`).
+/// Finds the trailing chain of balanced `(…)` groups, scanning back from the end
+/// (`indexOfDepPathSuffix`).
 fn index_of_suffix(dep_path: &str) -> SuffixIndex {
     let none = SuffixIndex {
         patch_hash: None,
@@ -43,7 +44,8 @@ fn index_of_suffix(dep_path: &str) -> SuffixIndex {
     none
 }
 
-/// Strips the `(patch_hash=…)` and peers suffixes: the `packages` key of a snapshot (`removeSuffix`).
+/// Strips the `(patch_hash=…)` and peers suffixes: the `packages` key of a snapshot
+/// (`removeSuffix`).
 pub fn remove_suffix(dep_path: &str) -> &str {
     let idx = index_of_suffix(dep_path);
     match idx.patch_hash.or(idx.peers) {
@@ -116,8 +118,8 @@ pub fn write_ref_dep_path(reference: &str, alias: &str, out: &mut String) -> boo
     true
 }
 
-/// pnpm's package id: the snapshot's `id` when set, else `name@version` for registry packages, or the
-/// part after `name@` for URL/file/git versions (`tryGetPackageId`).
+/// pnpm's package id: the snapshot's `id` when set, else `name@version` for registry packages, or
+/// the part after `name@` for URL/file/git versions (`tryGetPackageId`).
 pub fn package_id(dep_path: &str, snapshot_id: Option<&str>) -> String {
     if let Some(id) = snapshot_id {
         return id.to_string();

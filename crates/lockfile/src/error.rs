@@ -1,5 +1,5 @@
-//! Errors raised while reading `pnpm-lock.yaml`. Every variant names the file and says what to do next;
-//! `code()` gives pnpm's `ERR_PNPM_*` code where pnpm has one, so users can search for it.
+//! Errors raised while reading `pnpm-lock.yaml`. Every variant names the file and says what to do
+//! next; `code()` gives pnpm's `ERR_PNPM_*` code where pnpm has one, so users can search for it.
 
 use std::path::PathBuf;
 

@@ -1,4 +1,5 @@
-//! The lockfile's file name: `pnpm-lock.yaml`, or `pnpm-lock.<branch>.yaml` with `useGitBranchLockfile`.
+//! The lockfile's file name: `pnpm-lock.yaml`, or `pnpm-lock.<branch>.yaml` with
+//! `useGitBranchLockfile`.
 
 use std::path::Path;
 use std::process::Command;
@@ -27,8 +28,8 @@ pub fn lockfile_name(use_git_branch: bool, branch: Option<&str>) -> String {
     }
 }
 
-/// The current git branch of `dir` (`git rev-parse --abbrev-ref HEAD`), or `None` outside a repository
-/// or when git is missing.
+/// The current git branch of `dir` (`git rev-parse --abbrev-ref HEAD`), or `None` outside a
+/// repository or when git is missing.
 pub fn current_git_branch(dir: &Path) -> Option<String> {
     let output = Command::new("git")
         .args(["rev-parse", "--abbrev-ref", "HEAD"])

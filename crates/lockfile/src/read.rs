@@ -1,6 +1,6 @@
-//! Reading `pnpm-lock.yaml`: BOM and CRLF handling, pnpm 11's leading env document, merge-conflict and
-//! v13-format detection, the version check, and a bounded YAML parse so hostile input cannot exhaust
-//! memory.
+//! Reading `pnpm-lock.yaml`: BOM and CRLF handling, pnpm 11's leading env document, merge-conflict
+//! and v13-format detection, the version check, and a bounded YAML parse so hostile input cannot
+//! exhaust memory.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -126,8 +126,8 @@ pub fn fast_read_disagreement(text: &str) -> Option<String> {
     })
 }
 
-/// Limits well above the largest real lockfiles (a 1,500-package lockfile is ~60k events) that still
-/// refuse billion-laughs style or absurdly deep input.
+/// Limits well above the largest real lockfiles (a 1,500-package lockfile is ~60k events) that
+/// still refuse billion-laughs style or absurdly deep input.
 pub(crate) fn parse_options() -> Options {
     let mut budget = Budget::default();
     budget.max_events = 50_000_000;
@@ -209,8 +209,8 @@ fn merge_conflict_line(text: &str) -> Option<u64> {
     )
 }
 
-/// Skips pnpm 11's leading "env" document: a file starting with `---\n` has its main lockfile after the
-/// next `\n---\n`. Returns the main document and how many lines precede it.
+/// Skips pnpm 11's leading "env" document: a file starting with `---\n` has its main lockfile after
+/// the next `\n---\n`. Returns the main document and how many lines precede it.
 fn main_document(text: &str) -> (&str, u64) {
     if !text.starts_with("---\n") {
         return (text, 0);

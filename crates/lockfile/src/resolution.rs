@@ -10,8 +10,9 @@ use serde_json::Value;
 pub enum Resolution {
     /// A registry package: the tarball URL is derived from the registry, name and version.
     Registry { integrity: String },
-    /// A tarball at a recorded URL: a non-canonical registry URL (absolute, or relative to the registry),
-    /// a remote tarball dep, a git-hosted tarball (`git_hosted`), or a local `file:` tarball.
+    /// A tarball at a recorded URL: a non-canonical registry URL (absolute, or relative to the
+    /// registry), a remote tarball dep, a git-hosted tarball (`git_hosted`), or a local `file:`
+    /// tarball.
     Tarball {
         integrity: Option<String>,
         tarball: String,

@@ -1,7 +1,7 @@
 //! The tarball URL of a registry package, derived the way pnpm's `getNpmTarballUrl` does (§2.2).
 
-/// `${registry}${name}/-/${scopeless name}-${version without +build}.tgz`. The registry gets a trailing
-/// `/` if it lacks one; the scope is not percent-encoded.
+/// `${registry}${name}/-/${scopeless name}-${version without +build}.tgz`. The registry gets a
+/// trailing `/` if it lacks one; the scope is not percent-encoded.
 pub fn tarball_url(registry: &str, name: &str, version: &str) -> String {
     let slash = if registry.ends_with('/') { "" } else { "/" };
     let scopeless = match name.strip_prefix('@') {

@@ -85,7 +85,8 @@ pub struct ProjectSnapshot {
 }
 
 impl ProjectSnapshot {
-    /// Every direct dependency of the project: `(alias, dep, group)`, prod first, then dev, then optional.
+    /// Every direct dependency of the project: `(alias, dep, group)`, prod first, then dev, then
+    /// optional.
     pub fn all_deps(&self) -> impl Iterator<Item = (&String, &ImporterDep, DepGroup)> {
         let prod = self
             .dependencies
@@ -194,8 +195,8 @@ impl Lockfile {
         crate::dep_path::package_id(dep_path, id)
     }
 
-    /// The package name and version of a snapshot, preferring the `packages` entry's fields over the key
-    /// (`nameVerFromPkgSnapshot`).
+    /// The package name and version of a snapshot, preferring the `packages` entry's fields over
+    /// the key (`nameVerFromPkgSnapshot`).
     pub fn name_version(&self, dep_path: &str) -> (String, String) {
         let parts = crate::dep_path::parse_dep_path(dep_path);
         let info = self.package(dep_path);

@@ -85,8 +85,8 @@ fn utf16_len(text: &str) -> usize {
     text.chars().map(char::len_utf16).sum()
 }
 
-/// The longest prefix of at most `units` UTF-16 code units (JavaScript's `substring(0, units)`, never
-/// splitting a character).
+/// The longest prefix of at most `units` UTF-16 code units (JavaScript's `substring(0, units)`,
+/// never splitting a character).
 fn utf16_prefix(text: &str, units: usize) -> &str {
     let mut count = 0;
     for (index, c) in text.char_indices() {

@@ -1,6 +1,6 @@
-//! Fuzz findings of the `lockfile` target (`fuzz/fuzz_targets/lockfile.rs`) as regression tests, and the
-//! stable-toolchain smoke run of that target: its committed corpus plus seeded random mutants,
-//! so CI exercises the fuzz target without nightly.
+//! Fuzz findings of the `lockfile` target (`fuzz/fuzz_targets/lockfile.rs`) as regression tests,
+//! and the stable-toolchain smoke run of that target: its committed corpus plus seeded random
+//! mutants, so CI exercises the fuzz target without nightly.
 
 #[path = "../../../fuzz/targets/smoke.rs"]
 mod smoke;
@@ -12,8 +12,8 @@ fn smoke_corpus_and_seeded_mutants() {
     smoke::smoke("lockfile", 1, target::run);
 }
 
-/// Found by `just fuzz` (libFuzzer, lockfile target): controls, a DEL and NULs in plain scalars. The
-/// block reader read them as any other character, and the writer then put the DEL raw
+/// Found by `just fuzz` (libFuzzer, lockfile target): controls, a DEL and NULs in plain scalars.
+/// The block reader read them as any other character, and the writer then put the DEL raw
 /// inside double quotes, which no reader accepts. Now the text is refused as pnpm 12 refuses
 /// it (`ERR_PNPM_BROKEN_LOCKFILE`, "unexpected character"), and the same characters written
 /// as escapes (which YAML allows) survive the writer.

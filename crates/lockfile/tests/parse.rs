@@ -329,7 +329,8 @@ fn writes_real_lockfiles_byte_for_byte() {
         let lockfile = Lockfile::from_str(&text, Path::new(name)).unwrap();
         let written = lockfile.to_yaml_string();
         if name == "git-and-legacy.yaml" {
-            // Hand-written: pnpm 9's `{path, hash}` patch objects are migrated, so only check a re-read.
+            // Hand-written: pnpm 9's `{path, hash}` patch objects are migrated, so only check a
+            // re-read.
             assert_eq!(
                 Lockfile::from_str(&written, Path::new(name)).unwrap(),
                 lockfile

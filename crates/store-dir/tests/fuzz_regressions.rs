@@ -1,6 +1,6 @@
-//! Fuzz findings of the `msgpackr` target (`fuzz/fuzz_targets/msgpackr.rs`) as regression tests, and the
-//! stable-toolchain smoke run of that target: its committed corpus plus seeded random mutants,
-//! so CI exercises the fuzz target without nightly.
+//! Fuzz findings of the `msgpackr` target (`fuzz/fuzz_targets/msgpackr.rs`) as regression tests,
+//! and the stable-toolchain smoke run of that target: its committed corpus plus seeded random
+//! mutants, so CI exercises the fuzz target without nightly.
 
 #[path = "../../../fuzz/targets/smoke.rs"]
 mod smoke;

@@ -112,7 +112,8 @@ pub fn normalize_registry(registry: &str) -> String {
     format!("{trimmed}/")
 }
 
-/// pnpm's `getNpmTarballUrl`: `${registry}${name}/-/${scopeless name}-${version without +build}.tgz`.
+/// pnpm's `getNpmTarballUrl`: `${registry}${name}/-/${scopeless name}-${version without
+/// +build}.tgz`.
 ///
 /// The scope is not percent-encoded, and a registry with a path keeps it.
 pub fn tarball_url(registry: &str, name: &str, version: &str) -> String {

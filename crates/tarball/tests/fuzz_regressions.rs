@@ -1,5 +1,5 @@
-//! Fuzz findings of the `tarball` target (`fuzz/fuzz_targets/tarball.rs`) as regression tests, and the
-//! stable-toolchain smoke run of that target: its committed corpus plus seeded random mutants,
+//! Fuzz findings of the `tarball` target (`fuzz/fuzz_targets/tarball.rs`) as regression tests, and
+//! the stable-toolchain smoke run of that target: its committed corpus plus seeded random mutants,
 //! so CI exercises the fuzz target without nightly.
 
 #[path = "../../../fuzz/targets/smoke.rs"]

@@ -1,5 +1,5 @@
-//! A deliberately small HTTP/1.1 implementation over a tokio stream (plain TCP or TLS). It is hand-rolled
-//! rather than built on hyper because the faults need byte-level control that a correct
+//! A deliberately small HTTP/1.1 implementation over a tokio stream (plain TCP or TLS). It is
+//! hand-rolled rather than built on hyper because the faults need byte-level control that a correct
 //! server library refuses to give: a `Content-Length` that lies, a body cut short, a reset
 //! in the middle of a body, bytes dripped on a timer.
 

@@ -11,9 +11,9 @@
 //! dependency's build runs before its verdict, and a rejected lockfile's new package
 //! directories are removed again (`verdict_gate.rs`). A verdict in before the install
 //! changes anything stops it there; one still pending lets an incompatible tree be purged
-//! and the root project's own `preinstall` run, as they would for any install. It is skipped when the lockfile is trusted
-//! (`--trust-lockfile`, `trustLockfile: true`) or the age is 0, and when this lockfile has
-//! already passed this policy (`verified_lockfiles.rs`).
+//! and the root project's own `preinstall` run, as they would for any install. It is skipped when
+//! the lockfile is trusted (`--trust-lockfile`, `trustLockfile: true`) or the age is 0, and when
+//! this lockfile has already passed this policy (`verified_lockfiles.rs`).
 //!
 //! Per package name, as pnpm 12 asks the registry: the abbreviated packument first (a
 //! package not `modified` since the cutoff has no version younger than it), and the full one,
@@ -28,8 +28,8 @@
 //! version not in `trustPolicyExclude` (same forms) and published within
 //! `trustPolicyIgnoreAfter` minutes (if set) is judged on the full packument
 //! (`trust_policy.rs`); a version whose publish time or version object the metadata lacks
-//! cannot be judged and is refused. One error names every rejected version, under the kind's code, or
-//! under `ERR_PNPM_LOCKFILE_RESOLUTION_VERIFICATION` when the kinds differ.
+//! cannot be judged and is refused. One error names every rejected version, under the kind's code,
+//! or under `ERR_PNPM_LOCKFILE_RESOLUTION_VERIFICATION` when the kinds differ.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -4,9 +4,9 @@
 //! and the general YAML parser took 12 ms of wall time (16 ms of CPU on two threads) for
 //! a 750-package lockfile: a tenth of a warm install, all of it on the critical path. pnpm
 //! writes a small, regular subset of YAML (block mappings indented by two spaces, one-line
-//! flow collections, one-line scalars, and literal blocks for multi-line values), which [`parse::parse_document`] reads in one pass
-//! into a borrowed tree; [`de::NodeDe`] then feeds that tree to the same `Deserialize`
-//! impls the general parser feeds.
+//! flow collections, one-line scalars, and literal blocks for multi-line values), which
+//! [`parse::parse_document`] reads in one pass into a borrowed tree; [`de::NodeDe`] then feeds that
+//! tree to the same `Deserialize` impls the general parser feeds.
 //!
 //! The subset is checked, not assumed: anything outside it, and any plain scalar YAML could
 //! read in more than one way, refuses the fast path (`None`), and the caller parses the

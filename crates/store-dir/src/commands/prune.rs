@@ -2,8 +2,8 @@
 //! (`prune_links`), then CAS files no project links to (link count 1), then the index rows
 //! whose files are gone, the side-effects cache entries whose added files are gone,
 //! stale staging files in `tmp/`, and the damaged indexes an install set aside
-//! (`index.db.corrupt-*`, see `index_repair.rs`). The files of the packages the registered projects have
-//! installed are kept whatever their link count (see [`PruneOptions::in_use_keys`]).
+//! (`index.db.corrupt-*`, see `index_repair.rs`). The files of the packages the registered projects
+//! have installed are kept whatever their link count (see [`PruneOptions::in_use_keys`]).
 //!
 //! Safe against installs running at the same time: a file younger than the grace period
 //! is never removed (a concurrent install may have just written it and not linked it yet;
