@@ -2198,7 +2198,9 @@ fn directories_another_installer_left_are_moved_aside_like_pnpm() {
                 "node_modules/@tack-test/scoped/package.json",
                 r#"{"name": "@tack-test/scoped", "version": "0.0.1"}"#,
             )
-            .write("node_modules/unrelated/index.js", "1\n");
+            .write("node_modules/unrelated/index.js", "1\n")
+            // Another tool's `.bin` entry: pruned once every package is in place.
+            .write("node_modules/.bin/unrelated", "#!/bin/sh\n");
         let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
         let out = project.run_tool(tool, &args);
         assert_success(&out, tool);
@@ -2212,6 +2214,74 @@ fn directories_another_installer_left_are_moved_aside_like_pnpm() {
     }
     let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// What another tool left in `node_modules/.bin` is pruned as pnpm 12 prunes it, on a first
+/// install and on a forced one: its symlinks go (npm links its commands), and so do shims in
+/// pnpm 12's format or `cmd-shim`'s, while any other file stays (tack removed every entry no
+/// command claimed, a script someone put there included).
+#[test]
+fn bin_entries_another_tool_left_are_pruned_like_pnpm() {
+    use std::os::unix::fs::symlink;
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    let listing = |project: &TestProject| {
+        let bin = project.dir().join("node_modules/.bin");
+        let mut names: Vec<String> = fs_err::read_dir(bin)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut listings = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let pnpm_shim = "#!/bin/sh\n# Resolve $0 through symlinks so basedir is the shim's \
+                         real directory.\nexec node \"$basedir/../npm-tool/cli.js\" \"$@\"\n";
+        let old_shim = "#!/bin/sh\nbasedir=$(dirname \"$0\")\nexec node \"$basedir/x.js\"\n";
+        project
+            .write(
+                "node_modules/npm-tool/package.json",
+                r#"{"name": "npm-tool", "version": "1.0.0", "bin": "cli.js"}"#,
+            )
+            .write("node_modules/npm-tool/cli.js", "#!/usr/bin/env node\n")
+            .write("node_modules/.bin/a-script", "#!/bin/sh\necho mine\n")
+            .write("node_modules/.bin/notes.txt", "mine\n")
+            .write("node_modules/.bin/a-pnpm-shim", pnpm_shim)
+            .write("node_modules/.bin/a-cmd-shim", old_shim)
+            .write("node_modules/.bin/tack-bin-string", old_shim);
+        let bin = project.dir().join("node_modules/.bin");
+        fs_err::set_permissions(bin.join("a-script"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        symlink("../npm-tool/cli.js", bin.join("npm-tool")).unwrap();
+        symlink("../gone/cli.js", bin.join("dangling")).unwrap();
+        let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
+        assert_success(&project.run_tool(tool, &args), tool);
+        let fresh = listing(&project);
+        project.write("node_modules/.bin/later-shim", old_shim);
+        symlink("../npm-tool/cli.js", bin.join("later-link")).unwrap();
+        let forced = [
+            "install",
+            "--frozen-lockfile",
+            "--ignore-scripts",
+            "--force",
+        ];
+        assert_success(&project.run_tool(tool, &forced), tool);
+        listings.push((fresh, listing(&project)));
+    }
+    let (pnpm, tack) = (&listings[0], &listings[1]);
+    assert_eq!(
+        tack, pnpm,
+        "the .bin entries (first install, forced install): tack, pnpm"
+    );
+    // What the case rests on, as pnpm 12.21 does it.
+    for kept in ["a-script", "notes.txt", "tack-bin-string"] {
+        assert!(pnpm.0.iter().any(|n| n == kept), "{kept}: {pnpm:?}");
+    }
+    for gone in ["npm-tool", "dangling", "a-pnpm-shim", "a-cmd-shim"] {
+        assert!(!pnpm.0.iter().any(|n| n == gone), "{gone}: {pnpm:?}");
+    }
 }
 
 /// pnpm 12 checks the workspace projects an install selects for cycles (their dependencies

@@ -410,6 +410,61 @@ fn a_failed_install_over_another_package_managers_tree_leaves_it_like_pnpm() {
     assert!(tack.dir().join("node_modules/is-number/index.js").is_file());
 }
 
+/// Over another package manager's `node_modules`, an install that fails after tack wrote the
+/// project's `.bin` (its last download fails late) leaves that tool's `.bin` entries, as pnpm 12
+/// leaves them: the entries no package of the lockfile writes are pruned only once every package
+/// is in place (tack pruned them with its early `.bin`, and they were lost).
+#[test]
+fn a_failed_install_over_another_package_managers_tree_keeps_its_bin_entries_like_pnpm() {
+    let registry = registry::start();
+    let reference = basic(&registry);
+    let lockfile = reference.dir().join("pnpm-lock.yaml");
+    let locked = fs_err::read_to_string(&lockfile).unwrap();
+    let own = registry.integrity("is-odd", "3.0.1").unwrap();
+    let other = registry.integrity("is-number", "7.0.0").unwrap();
+    assert!(locked.contains(&own));
+    fs_err::write(&lockfile, locked.replace(&own, &other)).unwrap();
+    registry.inject(Fault::new(
+        TARBALL,
+        FaultKind::Delay(Duration::from_millis(1500)),
+    ));
+    let npm_tree = |project: &TestProject| {
+        project.write(
+            "node_modules/npm-tool/package.json",
+            r#"{"name": "npm-tool", "version": "0.0.1", "bin": "cli.js"}"#,
+        );
+        project.write("node_modules/npm-tool/cli.js", "#!/usr/bin/env node\n");
+        project.write("node_modules/.package-lock.json", "{}");
+        std::fs::create_dir_all(project.dir().join("node_modules/.bin")).unwrap();
+        std::os::unix::fs::symlink(
+            "../npm-tool/cli.js",
+            project.dir().join("node_modules/.bin/npm-tool"),
+        )
+        .unwrap();
+    };
+    let tack = fails_leaving_the_top_level_as_pnpm_does(
+        &reference,
+        "ERR_PNPM_TARBALL_INTEGRITY",
+        npm_tree,
+    );
+    // The late failure came after tack's `.bin` was written.
+    assert!(
+        tack.dir().join(SENTINEL).is_file(),
+        "tack's install did not get under way"
+    );
+
+    registry.clear_faults();
+    fs_err::write(tack.dir().join("pnpm-lock.yaml"), &locked).unwrap();
+    assert_success(
+        &tack.tack(&["install", "--frozen-lockfile"]),
+        "tack install after the failed one",
+    );
+    // A complete install prunes it, as pnpm 12's does.
+    let bin = tack.dir().join("node_modules/.bin");
+    assert!(std::fs::symlink_metadata(bin.join("npm-tool")).is_err());
+    assert!(bin.join("tack-bin-string").exists());
+}
+
 /// An install that fails after writing its record (`.pnpm/lock.yaml`), here on the workspace
 /// state file it cannot write, takes its links back like any failed install; the next one
 /// does not trust that record and makes the tree a clean install makes.

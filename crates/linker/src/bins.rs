@@ -446,11 +446,14 @@ fn replace_shim(path: &Path, text: &str, pkg_name: &str) -> Result<(), LinkError
         .map_err(|e| LinkError::fs(pkg_name, e))
 }
 
-/// Removes entries of `bin_dir` not in `keep`. A dir left empty stays, as pnpm 12 leaves it
-/// (observed for a project's `.bin` and the hidden `.pnpm/node_modules/.bin` once their last
-/// command is gone). A temporary file is another install's shim on its way in (a slot of the
-/// global virtual store is shared, and two installs of one project may overlap): it is left
-/// alone, and an entry another install removed first is no error.
+/// Removes the symlinks and shims of `bin_dir` that are not in `keep`, as pnpm 12 prunes a
+/// `.bin`: any other file (a script someone put there) stays, and so does a directory (observed
+/// with pnpm 12.21: of a tree npm left, its symlinks go and its plain files stay). A dir left
+/// empty stays, as pnpm 12 leaves it (observed for a project's `.bin` and the hidden
+/// `.pnpm/node_modules/.bin` once their last command is gone). A temporary file is another
+/// install's shim on its way in (a slot of the global virtual store is shared, and two installs
+/// of one project may overlap): it is left alone, and an entry another install removed first is
+/// no error.
 pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), LinkError> {
     let entries = match std::fs::read_dir(bin_dir) {
         Ok(e) => e,
@@ -462,8 +465,14 @@ pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), 
         let stale = name
             .to_str()
             .is_none_or(|n| !keep.contains(n) && !n.contains(tack_fs::TEMP_INFIX));
-        if stale && !entry.file_type().is_ok_and(|t| t.is_dir()) {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if stale && !kind.is_dir() {
             let path = entry.path();
+            if !kind.is_symlink() && !is_shim_file(&path) {
+                continue;
+            }
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -472,6 +481,33 @@ pub(crate) fn prune_bin_dir(bin_dir: &Path, keep: &HashSet<&str>) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// How the shims pnpm 12 prunes begin: its own (the header tack writes too, see `shim.rs`),
+/// and those of `cmd-shim`, which pnpm wrote before. A file is judged by its first bytes, read
+/// only for an entry no command claims.
+const SHIM_PREFIXES: [&[u8]; 2] = [
+    b"#!/bin/sh\n# Resolve $0 through symlinks",
+    b"#!/bin/sh\nbasedir=",
+];
+
+/// Whether the file at `path` is a shim (see [`SHIM_PREFIXES`]); one that cannot be read is not.
+fn is_shim_file(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 64];
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut len = 0;
+    while len < head.len() {
+        match file.read(&mut head[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+    SHIM_PREFIXES.iter().any(|p| head[..len].starts_with(p))
 }
 
 fn rel(from: &Path, to: &Path) -> String {

@@ -325,7 +325,8 @@ impl EarlyBins {
         for (bin_dir, tiers) in dirs {
             let chosen = resolve_conflicts(&tiers);
             let node_paths = top_level_node_paths(plan, &bin_dir, hoisted_np);
-            if write_bin_dir(&bin_dir, &chosen, node_paths, true, BinDirState::MayExist).is_err() {
+            // Not pruned: another tool's entries stay until `finish` (see there).
+            if write_bin_dir(&bin_dir, &chosen, node_paths, false, BinDirState::MayExist).is_err() {
                 return;
             }
         }

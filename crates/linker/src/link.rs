@@ -10,8 +10,8 @@
 //! (see `direct_links.rs`).
 
 use crate::bins::{
-    bundled_commands, commands_of, resolve_conflicts, through_missing_link, write_bin_dir,
-    BinCommand, BinDirState, ShimNodePaths,
+    bundled_commands, commands_of, prune_bin_dir, resolve_conflicts, through_missing_link,
+    write_bin_dir, BinCommand, BinDirState, ShimNodePaths,
 };
 use crate::early_bins::EarlyBins;
 use crate::error::LinkError;
@@ -874,7 +874,10 @@ fn link_all_bins(
             write_bin_dir(&bin_dir, &chosen, node_paths, prune, state).map(|_| ())
         })?;
 
-    if !early.is_some_and(EarlyBins::top_level_written) {
+    // Written already while packages were imported (see `EarlyBins`), but not pruned: another
+    // tool's entries stay until every package is in place, so that a failed install leaves them.
+    let written_early = early.is_some_and(EarlyBins::top_level_written);
+    {
         // The projects whose `.bin` keeps the shims of a dependency the build step removed,
         // as pnpm 12 keeps them (the hidden hoisting directory's loses them).
         let keeping: HashSet<PathBuf> = plan
@@ -893,8 +896,14 @@ fn link_all_bins(
         let dirs = top_level_bin_dirs(plan, hoisted, |t| Some(cmds_of(t)));
         for (bin_dir, tiers) in dirs.into_iter().flatten() {
             let chosen = resolve_conflicts(&tiers);
-            let node_paths = top_level_node_paths(plan, &bin_dir, hoisted_np);
             let prune = !keeping.contains(&bin_dir);
+            if written_early {
+                if prune {
+                    prune_bin_dir(&bin_dir, &chosen.keys().map(String::as_str).collect())?;
+                }
+                continue;
+            }
+            let node_paths = top_level_node_paths(plan, &bin_dir, hoisted_np);
             write_bin_dir(&bin_dir, &chosen, node_paths, prune, BinDirState::MayExist)?;
         }
     }

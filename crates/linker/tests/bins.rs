@@ -146,7 +146,9 @@ fn a_bin_dir_shipped_in_the_tarball_is_pruned_to_the_chosen_shims() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("proj");
     let cas = Cas::new(tmp.path());
-    let shipped = [("index.js", ""), ("node_modules/.bin/stale", "#!/bin/sh\n")];
+    // A shim in `cmd-shim`'s format, which the prune removes (a plain file would stay).
+    let stale_shim = "#!/bin/sh\nbasedir=$(dirname \"$0\")\n";
+    let shipped = [("index.js", ""), ("node_modules/.bin/stale", stale_shim)];
     let (plan, bin) = app_using_a_tool(&root, &cas, &shipped);
     link(&plan).unwrap();
     assert_eq!(list(&bin), ["tool"]);
@@ -501,21 +503,27 @@ fn a_reused_package_bin_dir_is_left_to_finish() {
     let app_bins = plan
         .package_dir(&plan.packages[0])
         .join("node_modules/.bin");
-    // A stale shim that only the careful path (compare and prune) removes.
-    fs::write(app_bins.join("stale"), "#!/bin/sh\n").unwrap();
+    // A stale shim that only the careful path (compare and prune) removes; a plain file that
+    // no prune removes, as pnpm 12 leaves it.
+    fs::write(
+        app_bins.join("stale"),
+        "#!/bin/sh\nbasedir=$(dirname \"$0\")\n",
+    )
+    .unwrap();
+    fs::write(app_bins.join("notes.txt"), "mine\n").unwrap();
 
     let early = EarlyBins::new(&plan);
     for i in 0..plan.packages.len() {
         early.in_place(&plan, i, false);
     }
-    assert_eq!(list(&app_bins), ["stale", "tool"]);
+    assert_eq!(list(&app_bins), ["notes.txt", "stale", "tool"]);
     let mut summary = ImportSummary::default();
     for pkg in &plan.packages {
         summary.record(pkg.dep_path.clone(), ImportOutcome::Reused);
     }
     summary.early_bins = Some(std::sync::Arc::new(early));
     finish(&plan, &summary).unwrap();
-    assert_eq!(list(&app_bins), ["tool"]);
+    assert_eq!(list(&app_bins), ["notes.txt", "tool"]);
 }
 
 #[test]
