@@ -1377,6 +1377,65 @@ fn a_filtered_install_installs_the_projects_injected_packages_link_to_like_pnpm(
     assert!(!tack.dir().join("packages/other/node_modules").exists());
 }
 
+/// With `injectWorkspacePackages`, a project's workspace dependencies are `file:` references in
+/// the lockfile, with a peers suffix when the injected project has peers
+/// (`file:packages/core(is-number@6.0.0)`): `--filter` walks them all the same, as pnpm 12 does,
+/// both ways (tack saw no edge behind a suffix and installed only the selected project).
+#[test]
+fn filters_walk_injected_projects_with_peers_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write("package.json", r#"{"name": "root", "private": true}"#)
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\ninjectWorkspacePackages: true\n",
+        )
+        .write(
+            "packages/core/package.json",
+            r#"{"name": "core", "version": "1.0.0", "peerDependencies": {"is-number": ">=6"},
+                "devDependencies": {"is-number": "7.0.0"}}"#,
+        )
+        .write(
+            "packages/ui/package.json",
+            r#"{"name": "ui", "version": "1.0.0",
+                "dependencies": {"core": "workspace:*", "is-odd": "^3.0.1", "is-number": "6.0.0"}}"#,
+        )
+        .write(
+            "packages/app/package.json",
+            r#"{"name": "app", "version": "1.0.0",
+                "dependencies": {"ui": "workspace:*", "is-number": "6.0.0"},
+                "devDependencies": {"cli": "workspace:^"}}"#,
+        )
+        .write(
+            "packages/cli/package.json",
+            r#"{"name": "cli", "version": "1.0.0",
+                "dependencies": {"core": "workspace:^", "is-number": "6.0.0"}}"#,
+        )
+        .write(
+            "packages/other/package.json",
+            r#"{"name": "other", "version": "1.0.0", "dependencies": {"tack-bin-string": "1.0.0"}}"#,
+        );
+    project.lock_with_pnpm();
+    let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml")).unwrap();
+    assert!(
+        lockfile.contains("version: file:packages/core(is-number@6.0.0)"),
+        "the case needs an injected project with a peers suffix:\n{lockfile}"
+    );
+    for (filter, installed) in [
+        ("app...", &["app", "ui", "core", "cli"][..]),
+        ("...core", &["app", "ui", "core", "cli"][..]),
+    ] {
+        let tack = assert_same_tree(&project, &["--filter", filter]);
+        for name in installed {
+            let modules = tack.dir().join(format!("packages/{name}/node_modules"));
+            assert!(modules.is_dir(), "{filter}: {name} was not installed");
+        }
+        assert!(!tack.dir().join("packages/other/node_modules").exists());
+    }
+}
+
 /// A project's own `engines`: a `pnpm` range without 12.21.0 fails pnpm 12's install (and
 /// tack's, before anything is written); a `node` range the node in use is outside of fails
 /// only with `engineStrict`, and is a warning otherwise. (tack did not look at them.)

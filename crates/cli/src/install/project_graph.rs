@@ -45,7 +45,8 @@ impl<'a> ProjectGraph<'a> {
                 let target = if let Some(rel) = dep.version.strip_prefix("link:") {
                     join_importer(id, rel)
                 } else if let Some(rel) = dep.version.strip_prefix("file:") {
-                    join_importer(".", rel)
+                    // An injected project with peers: `file:packages/ui(react@18.2.0)`.
+                    join_importer(".", tack_lockfile::remove_suffix(rel))
                 } else {
                     continue;
                 };
