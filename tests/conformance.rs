@@ -512,6 +512,44 @@ fn packages_below_a_skipped_one_are_listed_as_skipped_like_pnpm() {
 #[test]
 fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
     let registry = registry::start();
+    publish_bundler(&registry);
+    let project = resolved_project(
+        r#"{"name":"bundles","version":"1.0.0","dependencies":{"tack-bundler":"1.0.0"}}"#,
+        &registry.url(),
+    );
+    let tack = assert_same_tree(&project, &[]);
+    let bin_dir = tack
+        .dir()
+        .join("node_modules/.pnpm/tack-bundler@1.0.0/node_modules/tack-bundler/node_modules/.bin");
+    let mut names: Vec<String> = fs_err::read_dir(&bin_dir)
+        .expect("the bundling package's .bin")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // Every package in the bundling package's `node_modules`, named in `bundledDependencies`
+    // or not, beside its own bin and its child's.
+    assert_eq!(
+        names,
+        [
+            "not-declared",
+            "scoped",
+            "tack-a-bundled-tool",
+            "tack-bin-map",
+            "tack-bundler",
+            "tack-shared-cmd"
+        ]
+    );
+    // One conflict rule over bundled packages and children alike: the smaller package name.
+    let shim = fs_err::read_to_string(bin_dir.join("tack-shared-cmd")).expect("shim");
+    assert!(
+        shim.ends_with("# cmd-shim-target=../tack-a-bundled-tool/tool.js\n"),
+        "{shim}"
+    );
+}
+
+/// `tack-bundler`, which ships two of its dependencies and a package it does not declare in
+/// its own `node_modules`, each with bins (see the tests that use it).
+fn publish_bundler(registry: &tack_test_registry::TestRegistry) {
     let script = b"#!/usr/bin/env node\nconsole.log('bundled')\n".to_vec();
     registry.add_package(
         tack_test_registry::PackageDef::new("tack-bundler", "1.0.0")
@@ -548,37 +586,36 @@ fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
             )
             .file("node_modules/not-declared/x.js", script, 0o644),
     );
+}
+
+/// In the hoisted layout, what a package ships in its own `node_modules` has its bins in that
+/// directory's `.bin` as well, as pnpm 12 links them (tack linked none there).
+#[test]
+fn bins_of_bundled_dependencies_are_linked_in_the_hoisted_layout_like_pnpm() {
+    let registry = registry::start();
+    publish_bundler(&registry);
     let project = resolved_project(
         r#"{"name":"bundles","version":"1.0.0","dependencies":{"tack-bundler":"1.0.0"}}"#,
         &registry.url(),
     );
+    project.add_settings("nodeLinker: hoisted\n");
     let tack = assert_same_tree(&project, &[]);
     let bin_dir = tack
         .dir()
-        .join("node_modules/.pnpm/tack-bundler@1.0.0/node_modules/tack-bundler/node_modules/.bin");
+        .join("node_modules/tack-bundler/node_modules/.bin");
     let mut names: Vec<String> = fs_err::read_dir(&bin_dir)
         .expect("the bundling package's .bin")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    // Every package in the bundling package's `node_modules`, named in `bundledDependencies`
-    // or not, beside its own bin and its child's.
     assert_eq!(
         names,
         [
             "not-declared",
             "scoped",
             "tack-a-bundled-tool",
-            "tack-bin-map",
-            "tack-bundler",
             "tack-shared-cmd"
         ]
-    );
-    // One conflict rule over bundled packages and children alike: the smaller package name.
-    let shim = fs_err::read_to_string(bin_dir.join("tack-shared-cmd")).expect("shim");
-    assert!(
-        shim.ends_with("# cmd-shim-target=../tack-a-bundled-tool/tool.js\n"),
-        "{shim}"
     );
 }
 

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::bins::{
-    commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState, ShimNodePaths,
+    bundled_commands, commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState,
+    ShimNodePaths,
 };
 use crate::error::LinkError;
 use crate::hoist::{HoistKind, Hoisted};
@@ -411,6 +412,24 @@ pub(crate) fn link_hoisted_bins(
     for (modules, dir, cmds, own_warnings) in read {
         warnings.extend(own_warnings);
         by_modules.entry(modules).or_default().push((dir, cmds));
+    }
+    // What a package ships in its own `node_modules` (its bundled dependencies) is listed in
+    // that directory's `.bin`, beside anything the layout placed there, as pnpm 12 lists it.
+    for (i, dir) in layout.all_dirs() {
+        if plan
+            .packages
+            .get(i)
+            .is_some_and(|p| p.has_bundled_dependencies)
+        {
+            let cmds = bundled_commands(&plan.packages[i].dep_path, dir, &mut warnings)?;
+            if !cmds.is_empty() {
+                let modules = dir.join("node_modules");
+                by_modules
+                    .entry(modules.clone())
+                    .or_default()
+                    .push((modules, cmds));
+            }
+        }
     }
     // Every modules dir that may hold a `.bin`: the projects', those with packages, and
     // those inside placed packages whose packages went away (their `.bin` is emptied).
