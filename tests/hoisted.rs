@@ -487,3 +487,44 @@ fn an_alias_that_climbs_out_is_refused_in_the_hoisted_layout() {
     assert!(!project.dir().join("evil").exists());
     assert!(!project.dir().join("node_modules").exists());
 }
+
+/// In the hoisted layout, only the targets of the commands a `.bin` lists are made
+/// executable: a command that lost its name to another package keeps its target's mode, as
+/// pnpm 12 leaves it (`npm-run-all2`'s `run-p` beside `npm-run-all`'s). tack made every
+/// command's target executable, as the isolated layout does.
+#[test]
+fn a_command_that_loses_its_name_keeps_its_target_mode_in_the_hoisted_layout_like_pnpm() {
+    let registry = registry::start();
+    // Each file its own content: files of equal content share one inode in the store.
+    let script = |file: &str| format!("#!/usr/bin/env node\nconsole.log('{file}')\n").into_bytes();
+    for (name, bins) in [
+        ("mode-a", json!({"shared-cmd": "shared.js"})),
+        (
+            "mode-b",
+            json!({"shared-cmd": "shared.js", "only-b": "only.js"}),
+        ),
+    ] {
+        registry.add_package(
+            tack_test_registry::PackageDef::new(name, "1.0.0")
+                .field("bin", bins)
+                .file("shared.js", script(&format!("{name}/shared")), 0o644)
+                .file("only.js", script(&format!("{name}/only")), 0o644),
+        );
+    }
+    let reference = resolved_project(
+        r#"{"name": "modes", "version": "1.0.0",
+            "dependencies": {"mode-a": "1.0.0", "mode-b": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    set_hoisted(&reference);
+    let tack = assert_same_tree(&reference, &[]);
+    let mode = |rel: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs_err::metadata(tack.dir().join("node_modules").join(rel)).unwrap();
+        meta.permissions().mode() & 0o777
+    };
+    // The smaller package name wins the command (see `bins.rs`).
+    assert_eq!(mode("mode-a/shared.js"), 0o755);
+    assert_eq!(mode("mode-b/shared.js"), 0o644);
+    assert_eq!(mode("mode-b/only.js"), 0o755);
+}

@@ -45,6 +45,19 @@ pub(crate) fn commands_of(
     slot_modules: Option<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<BinCommand>, LinkError> {
+    let chmod = slot_modules.is_some();
+    read_commands(package, pkg_dir, slot_modules, chmod, warnings)
+}
+
+/// [`commands_of`], the targets chmod'ed only with `chmod`: the hoisted layout makes only the
+/// targets of the commands its `.bin` directories list executable (see [`make_executable`]).
+pub(crate) fn read_commands(
+    package: &str,
+    pkg_dir: &Path,
+    slot_modules: Option<PathBuf>,
+    chmod: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<BinCommand>, LinkError> {
     let manifest_path = pkg_dir.join("package.json");
     let text = match std::fs::read(&manifest_path) {
         Ok(t) => t,
@@ -112,7 +125,7 @@ pub(crate) fn commands_of(
             // project's (or another `link:` directory's) files are the user's, and pnpm 12
             // leaves their modes alone.
             Ok(meta) if meta.is_file() => {
-                if slot_modules.is_some() && meta.permissions().mode() & 0o777 != 0o755 {
+                if chmod && meta.permissions().mode() & 0o777 != 0o755 {
                     std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
                         .map_err(|e| LinkError::io("chmod", &target, package, e))?;
                 }
@@ -173,6 +186,7 @@ pub(crate) fn through_missing_link(cmds: &[BinCommand], link_dir: &Path) -> Vec<
 pub(crate) fn bundled_commands(
     package: &str,
     pkg_dir: &Path,
+    chmod: bool,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<BinCommand>, LinkError> {
     let modules = pkg_dir.join("node_modules");
@@ -183,7 +197,7 @@ pub(crate) fn bundled_commands(
         .map(|(_, path, _)| path);
     let mut out = Vec::new();
     for dir in dirs {
-        match commands_of(package, &dir, Some(modules.clone()), warnings) {
+        match read_commands(package, &dir, Some(modules.clone()), chmod, warnings) {
             Ok(cmds) => out.extend(cmds),
             Err(LinkError::BadManifest { path, source, .. }) => warnings.push(format!(
                 "Skipping the bins of {}, bundled by {package}: {source}",
@@ -288,6 +302,26 @@ pub(crate) fn resolve_conflicts<'a>(
         chosen.extend(this_tier);
     }
     chosen
+}
+
+/// Makes the targets of the `chosen` commands of packages (not of `link:` directories, which
+/// are the user's) executable, as the hoisted layout does for the commands a `.bin` lists: the
+/// target of a command that lost its name to another package keeps its mode there (observed
+/// with pnpm 12.21; the isolated layout makes every command's target executable).
+pub(crate) fn make_executable(chosen: &BTreeMap<String, &BinCommand>) -> Result<(), LinkError> {
+    for cmd in chosen.values() {
+        if cmd.slot_modules.is_none() || cmd.target_missing {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(&cmd.target) else {
+            continue;
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o777 != 0o755 {
+            std::fs::set_permissions(&cmd.target, std::fs::Permissions::from_mode(0o755))
+                .map_err(|e| LinkError::io("chmod", &cmd.target, &cmd.pkg_name, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Where a `.bin` directory lives, which decides how carefully it is written.

@@ -372,7 +372,8 @@ impl EarlyBins {
         let pkg = &plan.packages[p];
         let bundled = if pkg.has_bundled_dependencies {
             let mut warnings = Vec::new();
-            let Ok(cmds) = bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), &mut warnings)
+            let Ok(cmds) =
+                bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), true, &mut warnings)
             else {
                 return;
             };

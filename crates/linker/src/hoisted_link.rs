@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::bins::{
-    bundled_commands, commands_of, resolve_conflicts, write_bin_dir, BinCommand, BinDirState,
-    ShimNodePaths,
+    bundled_commands, commands_of, make_executable, read_commands, resolve_conflicts,
+    write_bin_dir, BinCommand, BinDirState, ShimNodePaths,
 };
 use crate::error::LinkError;
 use crate::hoist::{HoistKind, Hoisted};
@@ -396,10 +396,12 @@ pub(crate) fn link_hoisted_bins(
         .map(|(i, dir)| {
             let mut warnings = Vec::new();
             let pkg = &plan.packages[*i];
-            let cmds = commands_of(
+            // Made executable below, only those a `.bin` lists.
+            let cmds = read_commands(
                 &pkg.dep_path,
                 dir,
                 Some(dir.join("node_modules")),
+                false,
                 &mut warnings,
             )?;
             let modules = modules_dir_of(dir).unwrap_or(dir).to_path_buf();
@@ -421,7 +423,7 @@ pub(crate) fn link_hoisted_bins(
             .get(i)
             .is_some_and(|p| p.has_bundled_dependencies)
         {
-            let cmds = bundled_commands(&plan.packages[i].dep_path, dir, &mut warnings)?;
+            let cmds = bundled_commands(&plan.packages[i].dep_path, dir, false, &mut warnings)?;
             if !cmds.is_empty() {
                 let modules = dir.join("node_modules");
                 by_modules
@@ -509,6 +511,7 @@ pub(crate) fn link_hoisted_bins(
             }
         }
         let chosen = resolve_conflicts(&[first, rest, projects]);
+        make_executable(&chosen)?;
         let bin_dir = modules.join(".bin");
         if chosen.is_empty() && !bin_dir.exists() {
             return Ok(());

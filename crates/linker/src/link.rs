@@ -365,7 +365,7 @@ pub fn link_package_bins(
     if pkg.has_bundled_dependencies {
         tier.splice(
             0..0,
-            bundled_commands(&pkg.dep_path, pkg_dir, &mut warnings)?,
+            bundled_commands(&pkg.dep_path, pkg_dir, true, &mut warnings)?,
         );
     }
     if pkg.has_bin {
@@ -801,7 +801,7 @@ fn link_all_bins(
     let mut bundled: HashMap<usize, Vec<BinCommand>> = HashMap::new();
     for (i, pkg) in plan.packages.iter().enumerate() {
         if pkg.has_bundled_dependencies && !early.is_some_and(|e| e.written(i) || e.staged(i)) {
-            let cmds = bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), warnings)?;
+            let cmds = bundled_commands(&pkg.dep_path, &plan.package_dir(pkg), true, warnings)?;
             bundled.insert(i, cmds);
         }
     }
