@@ -521,11 +521,7 @@ fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
     let bin_dir = tack
         .dir()
         .join("node_modules/.pnpm/tack-bundler@1.0.0/node_modules/tack-bundler/node_modules/.bin");
-    let mut names: Vec<String> = fs_err::read_dir(&bin_dir)
-        .expect("the bundling package's .bin")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sorted_names(&bin_dir);
     // Every package in the bundling package's `node_modules`, named in `bundledDependencies`
     // or not, beside its own bin and its child's.
     assert_eq!(
@@ -545,6 +541,16 @@ fn bins_of_bundled_dependencies_are_linked_like_pnpm() {
         shim.ends_with("# cmd-shim-target=../tack-a-bundled-tool/tool.js\n"),
         "{shim}"
     );
+}
+
+/// The names in directory `dir`, sorted.
+fn sorted_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs_err::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// `tack-bundler`, which ships two of its dependencies and a package it does not declare in
@@ -603,11 +609,7 @@ fn bins_of_bundled_dependencies_are_linked_in_the_hoisted_layout_like_pnpm() {
     let bin_dir = tack
         .dir()
         .join("node_modules/tack-bundler/node_modules/.bin");
-    let mut names: Vec<String> = fs_err::read_dir(&bin_dir)
-        .expect("the bundling package's .bin")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = sorted_names(&bin_dir);
     assert_eq!(
         names,
         [
@@ -2321,15 +2323,7 @@ fn bin_entries_another_tool_left_are_pruned_like_pnpm() {
     use std::os::unix::fs::symlink;
     let registry = registry::start();
     let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
-    let listing = |project: &TestProject| {
-        let bin = project.dir().join("node_modules/.bin");
-        let mut names: Vec<String> = fs_err::read_dir(bin)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    };
+    let listing = |project: &TestProject| sorted_names(&project.dir().join("node_modules/.bin"));
     let mut listings = Vec::new();
     for tool in ["pnpm", "tack"] {
         let project = tack_suite::conformance::clone_inputs(&reference);

@@ -575,47 +575,8 @@ pub fn materialize(
     builds: &Arc<Builds>,
 ) -> Result<Materialized, CliError> {
     let gate = Arc::new(ImportGate::default());
-    let context = Context {
-        plan,
-        store,
-        options,
-        reporter,
-        runtime,
-        builds,
-        gate: &gate,
-    };
-    let result = materialize_gated(context, make_fetcher);
-    if result.is_err() {
-        gate.close_and_wait();
-    }
-    result
-}
-
-/// What [`materialize_gated`] works with.
-struct Context<'a, 'o> {
-    plan: &'a Arc<InstallPlan>,
-    store: &'a StoreDir,
-    options: MaterializeOptions<'o>,
-    reporter: &'a Reporter,
-    runtime: &'a tokio::runtime::Runtime,
-    builds: &'a Arc<Builds>,
-    gate: &'a Arc<ImportGate>,
-}
-
-/// [`materialize`], every import entering through `gate`.
-fn materialize_gated(
-    context: Context<'_, '_>,
-    make_fetcher: impl FnOnce() -> Result<Option<Fetcher>, CliError>,
-) -> Result<Materialized, CliError> {
-    let Context {
-        plan,
-        store,
-        options,
-        reporter,
-        runtime,
-        builds,
-        gate,
-    } = context;
+    let gate_guard = CloseGateOnError(Some(&gate));
+    let gate = &gate;
     let link = &plan.link;
     // In a fresh virtual store no package dir can be complete: skip one failing stat per
     // package. (A concurrent install filling it meanwhile is still handled: the import
@@ -1027,11 +988,30 @@ fn materialize_gated(
     summary.top_level_linked = top_level_linked;
     summary.early_bins = filler.early_bins.clone();
     summary.further_dirs = filler.further_dirs.clone();
+    gate_guard.disarm();
     Ok(Materialized {
         summary,
         rows: kept_rows,
         preps,
     })
+}
+
+/// Closes the import gate, waiting for the imports under way, when [`materialize`] returns
+/// early with an error (or unwinds); disarmed on its way to success.
+struct CloseGateOnError<'a>(Option<&'a ImportGate>);
+
+impl CloseGateOnError<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CloseGateOnError<'_> {
+    fn drop(&mut self) {
+        if let Some(gate) = self.0 {
+            gate.close_and_wait();
+        }
+    }
 }
 
 /// Package `i` after its download: given its child links when the download unpacked it
