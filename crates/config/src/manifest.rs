@@ -88,7 +88,11 @@ impl Manifest {
             path: path.to_path_buf(),
             line: err.line(),
             column: err.column(),
-            message: err.to_string(),
+            // serde_json's text ends with the position, which the error prints on its own.
+            message: err
+                .to_string()
+                .trim_end_matches(&format!(" at line {} column {}", err.line(), err.column()))
+                .to_string(),
         };
         let raw: Value = serde_json::from_str(text).map_err(invalid)?;
         if !raw.is_object() {
