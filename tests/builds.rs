@@ -630,6 +630,54 @@ fn patched_project(registry_url: &str) -> TestProject {
     clone_inputs(&resolver)
 }
 
+/// An install's stdout lines in the order printed, without those that differ by tool or by run.
+fn lines_in_order(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.contains("supply-chain") && !l.starts_with("Done in"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Ignored builds are not printed again over a tree the install leaves as it was (a setting
+/// that changes no package), where pnpm 12 says only that the lockfile is up to date; over a
+/// tree whose project link it made again they are, after "Already up to date", as pnpm 12
+/// orders them. (tack printed them both times, and "Already up to date" after them.)
+#[test]
+fn ignored_builds_are_printed_again_only_by_an_install_that_links_like_pnpm() {
+    let registry = registry::start();
+    let manifest = json!({"name": "p", "version": "1.0.0",
+                          "dependencies": {"tack-build-dep": "1.0.0", "is-odd": "3.0.1"}});
+    let reference = resolved(&registry.url(), manifest, "strictDepBuilds: false\n");
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&reference);
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        project.add_settings("modulesCacheMaxAge: 100\n");
+        let untouched = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&untouched, tool);
+        fs_err::remove_file(project.dir().join("node_modules/is-odd")).unwrap();
+        let relinked = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&relinked, tool);
+        [lines_in_order(&untouched), lines_in_order(&relinked)]
+    });
+    assert_eq!(tack, pnpm, "tack's lines, then pnpm's");
+    // What pnpm 12 printed, so that a change of pnpm's shows here rather than as a tack bug.
+    assert_eq!(
+        pnpm[0],
+        ["Lockfile is up to date, resolution step is skipped"]
+    );
+    let at = |line: &str| pnpm[1].iter().position(|l| l.starts_with(line));
+    assert!(
+        at("Already up to date") < at("Ignored build scripts")
+            && at("Ignored build scripts").is_some(),
+        "{:?}",
+        pnpm[1]
+    );
+}
+
 /// The ignored builds are printed before the project's own scripts run, as pnpm 12 prints
 /// them. (tack printed them after the root's `postinstall` output.)
 #[test]

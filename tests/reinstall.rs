@@ -1583,6 +1583,86 @@ fn deleted_or_dangling_project_links_are_linked_again_like_pnpm() {
     );
 }
 
+/// Writes the file at `rel` again with the content it has: a new mtime, nothing else.
+fn rewrite(dir: &std::path::Path, rel: &str) {
+    let path = dir.join(rel);
+    let content = fs_err::read(&path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    fs_err::write(&path, content).unwrap();
+}
+
+/// Inputs written again with the same content (a `touch`, a fresh checkout, a cached tree
+/// restored over a new clone) and a setting that changes no package, side by side with pnpm
+/// 12: the same lines, and the tree left as it was. A plain `install` is a no-op (pnpm 12's
+/// quick check looks at the content once a file's mtime moved); with `--frozen-lockfile`, and
+/// after the setting, pnpm 12 goes through its install and says only that the lockfile is up
+/// to date. (tack took every moved mtime for a change, and its install over the untouched tree
+/// also said "Already up to date".)
+#[test]
+fn inputs_written_again_unchanged_change_nothing_like_pnpm() {
+    let registry = registry::start();
+    let reference = links_workspace(&registry.url());
+    let cases: [DamageCase; 6] = [
+        ("the lockfile written again", ".", false, |dir| {
+            rewrite(dir, "pnpm-lock.yaml");
+        }),
+        ("the lockfile written again, frozen", ".", true, |dir| {
+            rewrite(dir, "pnpm-lock.yaml");
+        }),
+        ("every input written again", ".", false, |dir| {
+            for rel in [
+                "pnpm-lock.yaml",
+                "pnpm-workspace.yaml",
+                "package.json",
+                "packages/a/package.json",
+                "packages/b/package.json",
+            ] {
+                rewrite(dir, rel);
+            }
+        }),
+        (
+            "a project's manifest written again, frozen",
+            ".",
+            true,
+            |dir| {
+                rewrite(dir, "packages/a/package.json");
+            },
+        ),
+        (
+            "pnpm-workspace.yaml written again, frozen",
+            ".",
+            true,
+            |dir| {
+                rewrite(dir, "pnpm-workspace.yaml");
+            },
+        ),
+        (
+            "a setting that changes no package, frozen",
+            ".",
+            true,
+            |dir| {
+                let path = dir.join("pnpm-workspace.yaml");
+                let yaml = fs_err::read_to_string(&path).unwrap();
+                fs_err::write(&path, format!("{yaml}modulesCacheMaxAge: 100\n")).unwrap();
+            },
+        ),
+    ];
+    let outputs = damaged_like_pnpm(&reference, "", &cases);
+    let noop = ["Already up to date", "Scope: all 3 workspace projects"];
+    let frozen = [
+        "Lockfile is up to date, resolution step is skipped",
+        "Scope: all 3 workspace projects",
+    ];
+    for (what, lines) in &outputs {
+        let expected: &[&str] = if what.ends_with("frozen") {
+            &frozen
+        } else {
+            &noop
+        };
+        assert_eq!(lines, expected, "{what}: pnpm 12 printed");
+    }
+}
+
 /// Under `nodeLinker: hoisted` the direct dependencies are package directories: one deleted is
 /// imported again, as pnpm 12 imports it (the no-op gate finds its completion marker gone),
 /// while a project's deleted or dangling link to another project is left as pnpm 12 leaves it.

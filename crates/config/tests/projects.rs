@@ -47,7 +47,11 @@ fn broken_manifest_names_file_and_line() {
     let message = err.to_string();
     assert!(message.contains("package.json"), "{message}");
     assert!(message.contains("(line 3, column 3)"), "{message}");
-    assert_eq!(message.matches("line 3").count(), 1, "said twice: {message}");
+    assert_eq!(
+        message.matches("line 3").count(),
+        1,
+        "said twice: {message}"
+    );
 }
 
 /// Like pnpm's globs (no `dot`): `*` and `**` pass over directories whose names start with

@@ -53,6 +53,6 @@ pub use symlinks::ChildLinks;
 pub use trusted_tree::check_recorded_tree;
 pub use withdraw::{withdraw_top_level, EarlyTopLevel, Withdrawn};
 pub use workspace_state::{
-    read_workspace_state, stamp, FileStamp, ProjectInfo, Validation, WorkspaceState,
-    WORKSPACE_STATE_FILE,
+    read_workspace_state, stamp, stamp_with_digest, FileStamp, ProjectInfo, Validation,
+    WorkspaceState, WORKSPACE_STATE_FILE,
 };

@@ -1,6 +1,8 @@
 //! `node_modules/.pnpm-workspace-state-v1.json`: the projects and settings of the last
-//! install, plus a `validation` block with the mtime and size of the lockfile and every
-//! manifest, so the CLI can answer "Already up to date" without parsing anything.
+//! install, plus a `validation` block with the mtime, size and content digest of the lockfile
+//! and every manifest, so the CLI can answer "Already up to date" without parsing anything.
+//! The digest keeps that answer when only a file's times changed (a `touch`, a fresh checkout,
+//! a CI cache restored over a new clone), as pnpm 12's own check keeps it.
 
 use crate::error::LinkError;
 use crate::plan::LinkPlan;
@@ -60,7 +62,7 @@ pub struct Validation {
 }
 
 /// One file's stamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileStamp {
     /// Modification time, ns since the epoch.
@@ -69,6 +71,9 @@ pub struct FileStamp {
     pub ctime_ns: i128,
     /// Size in bytes.
     pub size: u64,
+    /// A regular file's content digest ([`content_digest`]); none for a directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// The current stamp of `path`, `None` if it cannot be stat'ed.
@@ -78,12 +83,33 @@ pub fn stamp(path: &Path) -> Option<FileStamp> {
         mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
         ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
         size: m.size(),
+        digest: None,
     })
 }
 
+/// The stamp of the regular file at `path` with its content digest, read after the stamp is
+/// taken: content that changes in between is recorded with the stamp of older content, which
+/// the next install takes for a change.
+pub fn stamp_with_digest(path: &Path) -> Option<FileStamp> {
+    let mut stamp = stamp(path)?;
+    stamp.digest = content_digest(path);
+    Some(stamp)
+}
+
+/// pnpm 12's digest of a file in the workspace state: the first 32 hex digits of the content's
+/// SHA-256. `None` when the file cannot be read.
+pub fn content_digest(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).ok()?;
+    let mut digest = hex::encode(Sha256::digest(&bytes));
+    digest.truncate(32);
+    Some(digest)
+}
+
 impl WorkspaceState {
-    /// True when every recorded file still has its recorded mtime and size, and the set of
-    /// files equals `files` (the lockfile and manifests the CLI would record now).
+    /// True when every recorded file still has its recorded mtime and size, or its size and
+    /// content digest, and the set of files equals `files` (the lockfile and manifests the
+    /// CLI would record now). A file is read only when its mtime moved.
     pub fn inputs_unchanged(&self, files: &[PathBuf]) -> bool {
         let Some(v) = &self.validation else {
             return false;
@@ -94,7 +120,10 @@ impl WorkspaceState {
         files.iter().all(|f| {
             let key = f.to_string_lossy();
             match (v.files.get(key.as_ref()), stamp(f)) {
-                (Some(rec), Some(now)) => rec.mtime_ns == now.mtime_ns && rec.size == now.size,
+                (Some(rec), Some(now)) if rec.size == now.size => {
+                    rec.mtime_ns == now.mtime_ns
+                        || rec.digest.is_some() && rec.digest == content_digest(f)
+                }
                 _ => false,
             }
         })
@@ -137,12 +166,12 @@ pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
     let files = input
         .validated_files
         .iter()
-        .filter_map(|f| stamp(f).map(|s| (f.to_string_lossy().into_owned(), s)))
+        .filter_map(|f| stamp_with_digest(f).map(|s| (f.to_string_lossy().into_owned(), s)))
         .chain(
             input
                 .stamped_files
                 .iter()
-                .map(|(f, s)| (f.to_string_lossy().into_owned(), *s)),
+                .map(|(f, s)| (f.to_string_lossy().into_owned(), s.clone())),
         )
         .collect();
     let state = WorkspaceState {

@@ -146,6 +146,20 @@ fn lock_yaml_and_workspace_state_are_written() {
     );
     let files = [lockfile.clone(), manifest.clone()];
     assert!(state.inputs_unchanged(&files));
+    // pnpm 12's digest of the lockfile: the first 32 hex digits of its SHA-256.
+    assert_eq!(
+        state.validation.as_ref().unwrap().files[lockfile.to_string_lossy().as_ref()]
+            .digest
+            .as_deref(),
+        Some("f0bcde463fa201480015b9caa7db2017")
+    );
+    // Written again as it was: a new mtime, the same content.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    std::fs::write(&manifest, "{}").unwrap();
+    assert!(state.inputs_unchanged(&files));
+    // The same size, other content.
+    std::fs::write(&manifest, "[]").unwrap();
+    assert!(!state.inputs_unchanged(&files));
     std::fs::write(&manifest, "{\"name\":\"x\"}").unwrap();
     assert!(!state.inputs_unchanged(&files));
 

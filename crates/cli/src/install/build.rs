@@ -101,6 +101,9 @@ pub struct Builds {
     /// Set once a dependency was built or patched in this install: only then can a bin
     /// target have changed since the linker wrote the shims.
     changed_packages: std::sync::atomic::AtomicBool,
+    /// Set when the install found nothing to add, remove or link again: then it prints no
+    /// ignored builds ([`Builds::leave_ignored_unsaid`]).
+    untouched_tree: std::sync::atomic::AtomicBool,
     /// `.pnpm-<8 hex>`: under the global virtual store, the staging directory each package
     /// this install builds or patches is imported into, beside its package directory in its
     /// shared slot (see `tack_linker::import_package_staged`), so that no other install
@@ -225,6 +228,7 @@ impl Builds {
             previously_unbuilt,
             previous_policy,
             changed_packages: std::sync::atomic::AtomicBool::new(false),
+            untouched_tree: std::sync::atomic::AtomicBool::new(false),
             stage: plan.link.shared_slots.then(stage_name),
             stage_dirs: Mutex::new(Vec::new()),
             discarded: Mutex::new(HashSet::new()),
@@ -344,6 +348,13 @@ impl Builds {
     /// Everything after linking: patches and dependency builds, the side-effects cache, the
     /// build state in `.modules.yaml`, the projects' scripts. Returns the deferred
     /// `ERR_PNPM_IGNORED_BUILDS` error (reported after the summary) or a fatal error.
+    /// The install left the tree as it was: [`Builds::run`] prints no ignored builds, as
+    /// pnpm 12 does not get that far then.
+    pub fn leave_ignored_unsaid(&self) {
+        self.untouched_tree
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Whether [`Builds::run`] built or patched a dependency, so its bins need linking again.
     pub fn changed_packages(&self) -> bool {
         self.changed_packages
@@ -451,7 +462,10 @@ impl Builds {
         // pnpm 12's lines, word for word: the lockfile and the settings are pnpm's, so its
         // `approve-builds` writes the `allowBuilds` this install reads. Printed before the
         // projects' own scripts run, as pnpm does.
-        if !self.strict && !build_report.ignored_builds.is_empty() {
+        let untouched = self
+            .untouched_tree
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !self.strict && !untouched && !build_report.ignored_builds.is_empty() {
             reporter.emit(Event::Info(format!(
                 "Ignored build scripts: {}.\nRun \"pnpm approve-builds\" to pick which dependencies should be allowed to run scripts.",
                 build_report.ignored_builds.join(", ")

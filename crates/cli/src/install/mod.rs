@@ -465,7 +465,8 @@ pub fn run(
         drop(store.make_shards_ahead());
     }
     tack_fs::phase_timer::mark("store setup");
-    let mut lockfile_stamp = tack_linker::stamp(&lockfile_path);
+    // Stamped and digested before it is read: an edit in between is seen by the next run.
+    let mut lockfile_stamp = tack_linker::stamp_with_digest(&lockfile_path);
     let lockfile = Lockfile::read_from_path(&lockfile_path)?;
     tack_fs::phase_timer::mark("lockfile parse");
     let projects = projects(&config)?;
@@ -496,7 +497,7 @@ pub fn run(
             let fresh = tack_config::frozen::lockfile_without_dependencies(&config, &projects)?;
             tack_fs::AtomicWrite::new(&lockfile_path)
                 .write_bytes(fresh.to_yaml_string().as_bytes())?;
-            lockfile_stamp = tack_linker::stamp(&lockfile_path);
+            lockfile_stamp = tack_linker::stamp_with_digest(&lockfile_path);
             fresh
         }
     };
@@ -774,9 +775,9 @@ pub fn run(
         .into_iter()
         .filter_map(|file| {
             let stamp = if file == lockfile_path {
-                lockfile_stamp
+                lockfile_stamp.clone()
             } else {
-                tack_linker::stamp(&file)
+                tack_linker::stamp_with_digest(&file)
             };
             stamp.map(|stamp| (file, stamp))
         })
@@ -1126,6 +1127,36 @@ pub fn run(
     if !quiet {
         reporter.emit(Event::ImportingDone { added, removed });
     }
+    let entries = summary::summary(
+        &install_plan,
+        &materialized.summary,
+        &lockfile,
+        &selection,
+        &previous_current,
+        &project_dir,
+        &summary::Linked {
+            already: &linked_already,
+            anew: &report.linked_anew,
+        },
+    );
+    // Under the global virtual store pnpm 12 says so over complete slots even while it lists
+    // the links it made to them (a project installed again after its node_modules went), and
+    // so it does over a tree it only linked again (a project's link deleted by hand), before
+    // any build output.
+    let shared = install_plan.link.shared_slots;
+    let relinked_only = matches!(previous_current, summary::Recorded::Same);
+    let linked = !entries.is_empty() || !report.linked_anew.is_empty();
+    if quiet
+        || (added == 0 && removed == 0 && linked && (entries.is_empty() || shared || relinked_only))
+    {
+        reporter.emit(Event::AlreadyUpToDate);
+    }
+    // Over a tree that needed nothing (its inputs touched, a setting changed that changes no
+    // package), pnpm 12 says no more than that the lockfile is up to date: no "Already up to
+    // date", and no ignored builds again.
+    if relinked_only && added == 0 && removed == 0 && !linked {
+        builds.leave_ignored_unsaid();
+    }
     let built = builds.run(
         &install_plan,
         &build_graph,
@@ -1167,26 +1198,6 @@ pub fn run(
     }
 
     tack_fs::phase_timer::mark("builds + markers");
-    let entries = summary::summary(
-        &install_plan,
-        &materialized.summary,
-        &lockfile,
-        &selection,
-        &previous_current,
-        &project_dir,
-        &summary::Linked {
-            already: &linked_already,
-            anew: &report.linked_anew,
-        },
-    );
-    // Under the global virtual store pnpm 12 says so over complete slots even while it lists
-    // the links it made to them (a project installed again after its node_modules went), and
-    // so it does over a tree it only linked again (a project's link deleted by hand).
-    let shared = install_plan.link.shared_slots;
-    let relinked_only = matches!(previous_current, summary::Recorded::Same);
-    if quiet || (added == 0 && removed == 0 && (entries.is_empty() || shared || relinked_only)) {
-        reporter.emit(Event::AlreadyUpToDate);
-    }
     if !entries.is_empty() || (!quiet && (added > 0 || removed > 0)) {
         reporter.emit(Event::Summary(entries));
     }
