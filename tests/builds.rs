@@ -2113,3 +2113,65 @@ fn a_skipped_optional_build_is_logged_as_pnpm_logs_it_with_the_ndjson_reporter()
     assert_eq!(by_pnpm.len(), 1, "{by_pnpm:?}");
     assert_eq!(by_pnpm, records("tack"));
 }
+
+/// A build that notes its start in the project's `builds.log`, waits until five builds have
+/// started (or three seconds have passed), and notes its end.
+const WAIT_FOR_FIVE_JS: &str = "const fs = require('fs');
+const log = process.env.INIT_CWD + '/builds.log';
+fs.appendFileSync(log, '+\\n');
+const started = Date.now();
+const wait = () => {
+  const starts = fs.readFileSync(log, 'utf8').split('\\n').filter((l) => l === '+').length;
+  if (starts >= 5 || Date.now() - started > 3000) fs.appendFileSync(log, '-\\n');
+  else setTimeout(wait, 20);
+};
+wait();
+";
+
+/// The most builds `builds.log` shows running at once.
+fn most_at_once(project: &TestProject) -> usize {
+    let (mut now, mut most) = (0usize, 0usize);
+    for line in read(project, "builds.log").lines() {
+        if line == "+" {
+            now += 1;
+            most = most.max(now);
+        } else {
+            now = now.saturating_sub(1);
+        }
+    }
+    most
+}
+
+/// Without `childConcurrency`, pnpm 12 runs five dependency builds at once, however many cores
+/// the machine has. (tack ran at most four, and as many as the cores below that: two on a
+/// two-core machine.)
+#[test]
+fn five_builds_run_at_once_by_default_like_pnpm() {
+    let registry = registry::start();
+    let mut dependencies = serde_json::Map::new();
+    for i in 1..=6 {
+        let name = format!("tack-wait-build-{i}");
+        publish_with_file(
+            &registry,
+            &name,
+            "1.0.0",
+            json!({"scripts": {"postinstall": "node wait.js"}}),
+            ("wait.js", WAIT_FOR_FIVE_JS.as_bytes(), 0o644),
+        );
+        dependencies.insert(name, json!("1.0.0"));
+    }
+    let manifest = json!({"name": "p", "version": "1.0.0", "dependencies": dependencies});
+    let reference = resolved(
+        &registry.url(),
+        manifest,
+        "dangerouslyAllowAllBuilds: true\n",
+    );
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&reference);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        most_at_once(&project)
+    });
+    assert_eq!(pnpm, 5, "pnpm 12's builds at once");
+    assert_eq!(tack, pnpm, "tack's builds at once, then pnpm's");
+}

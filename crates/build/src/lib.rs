@@ -33,8 +33,8 @@ pub use patch::{
 pub use policy::{ignored_builds_error, BuildPolicy};
 pub use project::{run_project_scripts, Project, PROJECT_STAGES};
 pub use runner::{
-    build_dependencies, default_child_concurrency, BuildOptions, BuildReport, BuiltPackage,
-    DiscardFailed, LinkBins, SkippedBuild,
+    build_dependencies, BuildOptions, BuildReport, BuiltPackage, DiscardFailed, LinkBins,
+    SkippedBuild,
 };
 pub use script::{ScriptOutput, ERROR_TAIL_LINES};
 pub use side_effects::{

@@ -40,14 +40,6 @@ pub struct BuildOptions<'a> {
     pub discard_failed: Option<&'a DiscardFailed<'a>>,
 }
 
-/// pnpm's default `childConcurrency`: `min(4, availableParallelism)`.
-pub fn default_child_concurrency() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 4)
-}
-
 /// A package the build step changed.
 #[derive(Debug, Clone)]
 pub struct BuiltPackage {

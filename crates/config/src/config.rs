@@ -102,6 +102,11 @@ pub enum FrozenMode {
     Off,
 }
 
+/// pnpm 12's `childConcurrency` when nothing sets it: five builds at once whatever the
+/// number of cores (observed: five one-second scripts of ten overlap on a two-core machine,
+/// and under `taskset` on one core).
+pub const DEFAULT_CHILD_CONCURRENCY: usize = 5;
+
 /// Every resolved setting.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -164,6 +169,7 @@ pub struct Config {
     pub use_git_branch_lockfile: bool,
     /// Minutes (pnpm 11+ default 1440).
     pub minimum_release_age: u64,
+    /// How many dependency builds run at once ([`DEFAULT_CHILD_CONCURRENCY`] unless set).
     pub child_concurrency: usize,
     pub side_effects_cache: bool,
     pub side_effects_cache_readonly: bool,

@@ -838,7 +838,6 @@ fn build_config(
         dev_dependencies: !inputs.cli.prod,
         optional_dependencies: !inputs.cli.no_optional && s.optional != Some(false),
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let strict_ssl = raw_npmrc
         .get("strict-ssl")
         .is_none_or(|v| !matches!(v.as_str(), "false" | "0"));
@@ -893,7 +892,9 @@ fn build_config(
             .or(s.git_branch_lockfile)
             .unwrap_or(false),
         minimum_release_age: s.minimum_release_age.unwrap_or(1440),
-        child_concurrency: s.child_concurrency.unwrap_or_else(|| cores.clamp(1, 4)),
+        child_concurrency: s
+            .child_concurrency
+            .unwrap_or(crate::config::DEFAULT_CHILD_CONCURRENCY),
         side_effects_cache: s.side_effects_cache.unwrap_or(true),
         side_effects_cache_readonly: s.side_effects_cache_readonly.unwrap_or(false),
         inject_workspace_packages: s.inject_workspace_packages.unwrap_or(false),
