@@ -1215,6 +1215,58 @@ fn a_re_install_that_only_removes_prints_no_progress_like_pnpm() {
     assert!(seen[0].iter().any(|l| l == "Packages: -1"), "{:?}", seen[0]);
 }
 
+/// Peer variants of one version that a re-install drops count once in `Packages: -N`, as pnpm
+/// 12 counts them (`use-peer` with `peer-host` 1.0.0 and with 1.1.0), and so does one variant
+/// dropped while the other stays. (tack counted every variant: `-2`.)
+#[test]
+fn dropped_peer_variants_count_once_like_pnpm() {
+    let registry = registry::start();
+    let root = |deps: &str| {
+        format!(r#"{{"name":"root","version":"1.0.0","private":true,"dependencies":{{{deps}}}}}"#)
+    };
+    let b = |deps: &str| format!(r#"{{"name":"b","version":"1.0.0","dependencies":{{{deps}}}}}"#);
+    let fixture = TestProject::new();
+    fixture
+        .write(
+            "package.json",
+            &root(r#""use-peer":"1.0.0","peer-host":"1.0.0""#),
+        )
+        .write(
+            "packages/b/package.json",
+            &b(r#""use-peer":"1.0.0","peer-host":"1.1.0""#),
+        )
+        .write("pnpm-workspace.yaml", "packages:\n  - packages/*\n");
+    let resolved = tack_suite::conformance::resolve_with_pnpm(&fixture.dir(), &registry.url());
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&resolved);
+        let install = || {
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            tack_suite::conformance::comparable_output(&out.stdout)
+        };
+        install();
+        // One variant goes, the other stays.
+        project.write("packages/b/package.json", &b(r#""peer-host":"1.1.0""#));
+        project.lock_with_pnpm();
+        let one = install();
+        // Both variants go: the one left, and the other brought back first.
+        project.write(
+            "packages/b/package.json",
+            &b(r#""use-peer":"1.0.0","peer-host":"1.1.0""#),
+        );
+        project.lock_with_pnpm();
+        install();
+        project.write("package.json", &root(r#""peer-host":"1.0.0""#));
+        project.write("packages/b/package.json", &b(r#""peer-host":"1.1.0""#));
+        project.lock_with_pnpm();
+        [one, install()]
+    });
+    assert_eq!(tack, pnpm, "tack's outputs, then pnpm's");
+    for run in &pnpm {
+        assert!(run.iter().any(|l| l == "Packages: -1"), "{run:?}");
+    }
+}
+
 /// The summary of a re-install lists what pnpm 12 lists: a dependency whose peers alone changed
 /// is not listed (`use-peer` when `peer-host` moves), and a removed workspace project is named
 /// by its manifest's name and version. (tack listed `- use-peer 1.0.0` / `+ use-peer 1.0.0`,

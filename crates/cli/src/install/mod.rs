@@ -976,7 +976,8 @@ pub fn run(
         rendered = Some(yaml);
     }
     // pnpm 12 counts a package as removed when the recorded lockfile has it and this one
-    // does not, whether or not the prune deletes its directory now.
+    // does not, whether or not the prune deletes its directory now; peer variants of one
+    // version dropped together count once.
     let mut dropped_since_recorded = None;
     if let summary::Recorded::Other(previous) = &previous_current {
         let now: HashSet<String> = plan::reachable(&lockfile, &selection)
@@ -995,7 +996,9 @@ pub fn run(
                 .snapshots
                 .keys()
                 .filter(|dep_path| !now.contains(*dep_path))
-                .count(),
+                .map(|dep_path| tack_lockfile::remove_suffix(dep_path))
+                .collect::<HashSet<_>>()
+                .len(),
         );
         install_plan.link.recorded_direct_deps = previous
             .importers
