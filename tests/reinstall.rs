@@ -1215,6 +1215,62 @@ fn a_re_install_that_only_removes_prints_no_progress_like_pnpm() {
     assert!(seen[0].iter().any(|l| l == "Packages: -1"), "{:?}", seen[0]);
 }
 
+/// A project taken out of the workspace loses its hoisted link in `.pnpm/node_modules`, as
+/// pnpm 12 removes it, whether its directory stays or goes; a project still in the workspace
+/// keeps its. (tack kept every project's link, left dangling once the directory went.)
+#[test]
+fn a_project_taken_out_of_the_workspace_loses_its_hoisted_link_like_pnpm() {
+    let registry = registry::start();
+    let fixture = TestProject::new();
+    fixture
+        .write(
+            "package.json",
+            r#"{"name":"root","version":"1.0.0","private":true}"#,
+        )
+        .write(
+            "x/package.json",
+            r#"{"name":"x","version":"1.0.0","dependencies":{"is-odd":"3.0.1"}}"#,
+        )
+        .write("y/package.json", r#"{"name":"y","version":"1.0.0"}"#)
+        .write("pnpm-workspace.yaml", "packages:\n  - x\n  - y\n");
+    let resolved = tack_suite::conformance::resolve_with_pnpm(&fixture.dir(), &registry.url());
+    for remove_dir in [false, true] {
+        let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+            let project = clone_inputs(&resolved);
+            assert_success(
+                &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+                tool,
+            );
+            assert!(project
+                .dir()
+                .join("node_modules/.pnpm/node_modules/y")
+                .exists());
+            let yaml = fs_err::read_to_string(project.dir().join("pnpm-workspace.yaml")).unwrap();
+            assert!(yaml.contains("  - y\n"), "{yaml}");
+            project.write("pnpm-workspace.yaml", &yaml.replace("  - y\n", ""));
+            project.lock_with_pnpm();
+            if remove_dir {
+                fs_err::remove_dir_all(project.dir().join("y")).unwrap();
+            }
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            (
+                tack_suite::conformance::comparable_output(&out.stdout),
+                project_tree(&project),
+            )
+        });
+        assert_eq!(tack.0, pnpm.0, "tack's output, then pnpm's");
+        let differences = tree::diff(&pnpm.1, &tack.1);
+        assert!(differences.is_empty(), "{}", differences.join("\n"));
+        assert!(
+            !pnpm.1.contains_key("node_modules/.pnpm/node_modules/y")
+                && pnpm.1.contains_key("node_modules/.pnpm/node_modules/x"),
+            "pnpm 12's tree: {:?}",
+            pnpm.1.keys().collect::<Vec<_>>()
+        );
+    }
+}
+
 /// Peer variants of one version that a re-install drops count once in `Packages: -N`, as pnpm
 /// 12 counts them (`use-peer` with `peer-host` 1.0.0 and with 1.1.0), and so does one variant
 /// dropped while the other stays. (tack counted every variant: `-2`.)

@@ -646,6 +646,9 @@ fn link_hoisted(
 ///   goes whenever nothing hoists its alias now, installed or not, and an `@scope` it
 ///   leaves empty goes with it.
 ///
+/// - a link recorded for a workspace project (by importer id) goes once the project is no
+///   longer in the workspace.
+///
 /// pnpm 12 matches the recorded keys against the lockfile's package names without their
 /// peer suffixes, so a suffixed key never matches (observed over 64 scopes and two
 /// reinstalls of real projects).
@@ -677,13 +680,25 @@ fn remove_stale_hoisted_links(
         .iter()
         .map(|p| p.dep_path.split('(').next().unwrap_or(&p.dep_path))
         .collect();
+    // Workspace projects are recorded by importer id (`packages/a`): one still in the
+    // workspace keeps its link, linked by this install or not.
+    let projects: HashSet<&str> = plan
+        .importers
+        .iter()
+        .map(|i| i.id.as_str())
+        .chain(plan.unlinked_projects.iter().map(|(id, ..)| id.as_str()))
+        .collect();
     let mut tidied_scopes = std::collections::BTreeSet::new();
     for (key, aliases) in &old.hoisted_dependencies {
-        // Workspace projects are recorded by importer id (`packages/a`), and never pruned.
         let is_dep_path = key.get(1..).is_some_and(|rest| rest.contains('@'));
         let suffixed = key.contains('(');
         let kept = plan.kept_for_other_projects.dep_paths.contains(key);
-        if !is_dep_path || kept || !suffixed && installed.contains(key.as_str()) {
+        let still_there = if is_dep_path {
+            !suffixed && installed.contains(key.as_str())
+        } else {
+            projects.contains(key.as_str())
+        };
+        if kept || still_there {
             continue;
         }
         let Some(aliases) = aliases.as_object() else {

@@ -1142,22 +1142,30 @@ pub fn run(
             anew: &report.linked_anew,
         },
     );
+    // Over a tree that needed nothing (the lockfile it records is this one, and nothing was
+    // added, removed or linked again: its inputs touched, a setting changed that changes no
+    // package), pnpm 12 says no more than that the lockfile is up to date: no "Already up to
+    // date", and no ignored builds again.
+    let shared = install_plan.link.shared_slots;
+    let relinked_only = matches!(previous_current, summary::Recorded::Same);
+    let untouched = relinked_only
+        && added == 0
+        && removed == 0
+        && entries.is_empty()
+        && report.linked_anew.is_empty();
     // Under the global virtual store pnpm 12 says so over complete slots even while it lists
     // the links it made to them (a project installed again after its node_modules went), and
     // so it does over a tree it only linked again (a project's link deleted by hand), before
     // any build output.
-    let shared = install_plan.link.shared_slots;
-    let relinked_only = matches!(previous_current, summary::Recorded::Same);
-    let linked = !entries.is_empty() || !report.linked_anew.is_empty();
     if quiet
-        || (added == 0 && removed == 0 && linked && (entries.is_empty() || shared || relinked_only))
+        || (added == 0
+            && removed == 0
+            && !untouched
+            && (entries.is_empty() || shared || relinked_only))
     {
         reporter.emit(Event::AlreadyUpToDate);
     }
-    // Over a tree that needed nothing (its inputs touched, a setting changed that changes no
-    // package), pnpm 12 says no more than that the lockfile is up to date: no "Already up to
-    // date", and no ignored builds again.
-    if relinked_only && added == 0 && removed == 0 && !linked {
+    if untouched {
         builds.leave_ignored_unsaid();
     }
     let built = builds.run(
