@@ -704,6 +704,62 @@ fn bins_of_the_peers_of_direct_dependencies_are_linked_like_pnpm() {
     );
 }
 
+/// The bins of a peer go into the project's `.bin` only under `autoInstallPeers: true`: with it
+/// off, pnpm 12 gives a project whose dependency took its peer from the workspace root only
+/// its direct dependencies' bins. (tack linked the peer's bins either way; found on `ts-node`
+/// with `typescript` at the root.)
+#[test]
+fn bins_of_peers_follow_auto_install_peers_like_pnpm() {
+    let registry = registry::start();
+    use serde_json::json;
+    tack_suite::conformance::publish_with_file(
+        &registry,
+        "tack-wpeer-tool",
+        "1.0.0",
+        json!({"bin": {"tack-wpeer-tool": "cli.js"}}),
+        (
+            "cli.js",
+            b"#!/usr/bin/env node\nconsole.log('tool')\n",
+            0o755,
+        ),
+    );
+    publish(
+        &registry,
+        "tack-wpeer-user",
+        "1.0.0",
+        json!({"peerDependencies": {"tack-wpeer-tool": "^1.0.0"}}),
+    );
+    for auto in [false, true] {
+        let project = TestProject::new();
+        project
+            .write(
+                "package.json",
+                &json!({"name": "root", "version": "1.0.0", "private": true,
+                        "devDependencies": {"tack-wpeer-tool": "1.0.0"}})
+                .to_string(),
+            )
+            .write(
+                "packages/b/package.json",
+                &json!({"name": "b", "version": "1.0.0",
+                        "dependencies": {"tack-wpeer-user": "1.0.0"}})
+                .to_string(),
+            )
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write(
+                "pnpm-workspace.yaml",
+                &format!(
+                    "minimumReleaseAge: 0\npackages:\n  - packages/*\nautoInstallPeers: {auto}\n"
+                ),
+            );
+        project.lock_with_pnpm();
+        let tack = assert_same_tree(&project, &[]);
+        let shim = tack
+            .dir()
+            .join("packages/b/node_modules/.bin/tack-wpeer-tool");
+        assert_eq!(shim.exists(), auto, "autoInstallPeers: {auto}");
+    }
+}
+
 /// pnpm sorts the keys of every map in a `packages` or `snapshots` entry, at any depth, with
 /// its field names first (`resolution`, …, `os`, …, `deprecated`, …), and in an importer its
 /// top-level section names (`settings`, `packages`, …): so a dependency named `deprecated` or

@@ -247,7 +247,8 @@ pub struct PlannedImporter {
     /// The peers the direct dependencies were resolved with (each one's snapshot
     /// `dependencies` that its package lists under `peerDependencies`), without repeats.
     /// pnpm 12 links their bins into this project's `.bin` too, after the direct
-    /// dependencies' (an auto-installed peer such as `storybook` for `@storybook/react`).
+    /// dependencies' (an auto-installed peer such as `storybook` for `@storybook/react`),
+    /// but only under `autoInstallPeers` (empty without it).
     pub peers_of_deps: Vec<ChildTarget>,
     /// All of the direct dependencies the lockfile gives this install, when
     /// `dedupeDirectDeps` left some out of `deps` (`None`: `deps` is all of them). pnpm 12

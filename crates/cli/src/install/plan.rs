@@ -172,7 +172,12 @@ pub fn build(
                 group,
             });
         }
-        let peers_of_deps = peers_of_direct_deps(lockfile, root, &deps, installable);
+        // pnpm 12 links the peers' bins only where it installs missing peers itself.
+        let peers_of_deps = if config.auto_install_peers {
+            peers_of_direct_deps(lockfile, root, &deps, installable)
+        } else {
+            Vec::new()
+        };
         link.importers.push(PlannedImporter {
             id: id.clone(),
             dir,
@@ -373,7 +378,10 @@ pub fn dedupe_direct_deps(
         if kept.len() == importer.deps.len() {
             continue;
         }
-        importer.peers_of_deps = peers_of_direct_deps(lockfile, root, &kept, installable);
+        // None without `autoInstallPeers`, and none from fewer dependencies either.
+        if !importer.peers_of_deps.is_empty() {
+            importer.peers_of_deps = peers_of_direct_deps(lockfile, root, &kept, installable);
+        }
         importer.undeduped_deps = Some(std::mem::replace(&mut importer.deps, kept));
     }
 }
