@@ -33,11 +33,9 @@ pub fn judge(key: &str) -> KeyVerdict {
     if let Ok(index) = MACHINE_ONLY.binary_search_by(|(known, _)| known.cmp(&key)) {
         return KeyVerdict::MachineOnly(MACHINE_ONLY[index].1);
     }
-    if key.contains('-') {
-        let camel = kebab_to_camel(key);
-        if ACCEPTED.binary_search(&camel.as_str()).is_ok() {
-            return KeyVerdict::NotCamelCase(camel);
-        }
+    let camel = camel_case(key);
+    if camel != key && ACCEPTED.binary_search(&camel.as_str()).is_ok() {
+        return KeyVerdict::NotCamelCase(camel);
     }
     KeyVerdict::Unknown(nearest(key))
 }
@@ -127,18 +125,49 @@ pub fn kebab_to_camel(key: &str) -> String {
     out
 }
 
-/// The accepted key closest to `key` by edit distance (case-insensitive), when it is close
-/// enough to be a misspelling: at most a third of the key's length, and at least one edit.
+/// `key` in camelCase as pnpm 12 spells a setting it checks a key against: words split at
+/// `-`, `_`, `.` and spaces, a key without lowercase letters lowercased first (`LOCKFILE` →
+/// `lockfile`, `hoist-pattern` → `hoistPattern`), the first letter lowercase.
+fn camel_case(key: &str) -> String {
+    let lowered;
+    let key = if key.chars().any(|c| c.is_lowercase()) {
+        key
+    } else {
+        lowered = key.to_lowercase();
+        &lowered
+    };
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if matches!(c, '-' | '_' | '.' | ' ') {
+            upper = !out.is_empty();
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else if out.is_empty() {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The accepted key most like `key`, as pnpm 12 suggests one: case-insensitive, by the share
+/// of the longer name that an edit does not touch (one minus the edit distance over the
+/// longer length), at least 0.4 of it; the first of equally close keys.
 fn nearest(key: &str) -> Option<&'static str> {
     let lower = key.to_lowercase();
-    let limit = (key.chars().count() / 3).max(1);
-    ACCEPTED
-        .iter()
-        .filter(|known| !known.starts_with('$'))
-        .map(|known| (edit_distance(&lower, &known.to_lowercase()), *known))
-        .filter(|(distance, _)| *distance <= limit)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, known)| known)
+    let mut best: Option<(f64, &'static str)> = None;
+    for known in ACCEPTED.iter().filter(|known| !known.starts_with('$')) {
+        let longer = lower.chars().count().max(known.chars().count()).max(1);
+        let distance = edit_distance(&lower, &known.to_lowercase());
+        let similarity = 1.0 - distance as f64 / longer as f64;
+        if similarity >= 0.4 && best.is_none_or(|(score, _)| similarity > score) {
+            best = Some((similarity, known));
+        }
+    }
+    best.map(|(_, known)| known)
 }
 
 /// Levenshtein distance over chars.
@@ -674,16 +703,30 @@ mod tests {
             KeyVerdict::NotCamelCase("nodeLinker".into())
         );
         assert_eq!(judge("nodeLinkr"), KeyVerdict::Unknown(Some("nodeLinker")));
-        assert_eq!(judge("fooBar"), KeyVerdict::Unknown(None));
-        assert_eq!(judge("foo-bar"), KeyVerdict::Unknown(None));
+        // pnpm 12 suggests a key at least 40% like the unknown one (`foo` is 40% `color`).
+        assert_eq!(judge("foo"), KeyVerdict::Unknown(Some("color")));
+        assert_eq!(judge("zzzzzzzzzz"), KeyVerdict::Unknown(None));
+        assert_eq!(
+            judge("LOCKFILE"),
+            KeyVerdict::NotCamelCase("lockfile".into())
+        );
     }
 
     #[test]
     fn warns_once_per_kind_in_pnpm_order() {
-        let rejected: Vec<(String, KeyVerdict)> = ["fooBar", "save-prefix", "ci", "nodeLinkr"]
-            .iter()
-            .map(|key| (key.to_string(), judge(key)))
-            .collect();
+        // What pnpm 12.21 printed for these keys.
+        let rejected: Vec<(String, KeyVerdict)> = [
+            "zzzzzzzzzz",
+            "save-prefix",
+            "ci",
+            "nodeLinkr",
+            "foo",
+            "LOCKFILE",
+            "storeDirectory",
+        ]
+        .iter()
+        .map(|key| (key.to_string(), judge(key)))
+        .collect();
         let messages: Vec<String> = warnings_for(&rejected, "pnpm-workspace.yaml")
             .into_iter()
             .map(|warning| warning.message)
@@ -694,9 +737,12 @@ mod tests {
                 "The following settings cannot be set in a project's pnpm-workspace.yaml and were \
                  ignored: \"ci\" (Set it for the machine instead: pnpm config set --global ci).",
                 "The following settings in pnpm-workspace.yaml are not recognized by this version \
-                 of pnpm and were ignored: \"fooBar\", \"nodeLinkr\" (did you mean \"nodeLinker\"?).",
+                 of pnpm and were ignored: \"zzzzzzzzzz\", \"nodeLinkr\" (did you mean \
+                 \"nodeLinker\"?), \"foo\" (did you mean \"color\"?), \"storeDirectory\" (did \
+                 you mean \"storeDir\"?).",
                 "The following settings in pnpm-workspace.yaml were ignored because they are not \
-                 written in camelCase: \"save-prefix\" (use \"savePrefix\").",
+                 written in camelCase: \"save-prefix\" (use \"savePrefix\"), \"LOCKFILE\" (use \
+                 \"lockfile\").",
             ]
         );
     }
