@@ -528,3 +528,48 @@ fn a_command_that_loses_its_name_keeps_its_target_mode_in_the_hoisted_layout_lik
     assert_eq!(mode("mode-b/shared.js"), 0o644);
     assert_eq!(mode("mode-b/only.js"), 0o755);
 }
+
+/// pnpm 12's hoister walks the tree once. `once-e@2` can reach the root from nowhere in the
+/// root's turn (`once-m@2` has `once-e@3` on its way, and the root's `once-b@1` keeps its
+/// parent `once-b@2` below `once-r`); in `once-r`'s turn `once-b@2` and then `once-e@2` move up
+/// into `once-r`, and there `once-e@2` stays, beside the root's. yarn's hoister, which tack
+/// followed, walks again and merges it into the root's. babel-cli@6 has this shape
+/// (`extend-shallow@2` under `readdirp` and at the root).
+#[test]
+fn a_version_that_reaches_a_dependency_in_its_turn_stays_there_beside_the_roots_like_pnpm() {
+    let registry = registry::start();
+    for (name, version, dependencies) in [
+        ("once-b", "1.0.0", json!({})),
+        ("once-b", "2.0.0", json!({"once-e": "2.0.0"})),
+        ("once-e", "2.0.0", json!({})),
+        ("once-e", "3.0.0", json!({})),
+        ("once-m", "1.0.0", json!({})),
+        (
+            "once-m",
+            "2.0.0",
+            json!({"once-b": "2.0.0", "once-e": "3.0.0"}),
+        ),
+        ("once-r", "1.0.0", json!({"once-m": "2.0.0"})),
+    ] {
+        publish(
+            &registry,
+            name,
+            version,
+            json!({ "dependencies": dependencies }),
+        );
+    }
+    let reference = resolved_project(
+        r#"{"name": "once", "version": "1.0.0", "dependencies":
+            {"once-b": "1.0.0", "once-e": "2.0.0", "once-m": "1.0.0", "once-r": "1.0.0"}}"#,
+        &registry.url(),
+    );
+    set_hoisted(&reference);
+    let tack = assert_same_tree(&reference, &[]);
+    let modules = tack.dir().join("node_modules");
+    for dir in ["once-e", "once-r/node_modules/once-e"] {
+        let text = fs_err::read_to_string(modules.join(dir).join("package.json"))
+            .expect("once-e's package.json");
+        let manifest: serde_json::Value = serde_json::from_str(&text).expect("parse");
+        assert_eq!(manifest["version"], "2.0.0", "{dir}");
+    }
+}

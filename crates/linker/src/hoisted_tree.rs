@@ -5,8 +5,16 @@
 //! needs. pnpm computes the placement with the hoister of yarn's `node-modules` linker, and a
 //! project that switches between pnpm and tack must get the same tree, so this module
 //! follows that hoister's rules step by step: the same preference for the most used version
-//! of a name, the same order of candidates, the same rounds. The input is a plain graph (the
-//! caller builds it from the lockfile); the output is the placed tree, one node per directory.
+//! of a name, the same order of candidates. The input is a plain graph (the caller builds it
+//! from the lockfile); the output is the placed tree, one node per directory.
+//!
+//! The hoister walks the tree once, root first: it moves what it can up to the root, then to
+//! each of the root's children, and so on down. yarn repeats that walk until one moves nothing;
+//! pnpm 12 walks once, and this module does the same. The difference shows when a package
+//! reaches a node below the root only during that node's turn (another version stood between
+//! it and the root until its parent moved up into that node): yarn's second walk takes it on
+//! to the root when the root has the same version, and pnpm 12 leaves it where it is, so the
+//! tree holds that version twice and whatever its presence keeps out of that node stays lower.
 //!
 //! Peer names (which pnpm gives the hoister only under `autoInstallPeers: false`) are where
 //! pnpm 12's port of that hoister departs from yarn's, and this module follows pnpm 12: a
@@ -122,10 +130,6 @@ pub struct PlacedNode {
     pub dependencies: Vec<PlacedNode>,
 }
 
-/// Rounds after which the hoister stops even if the last one still moved something. Real
-/// graphs settle in a handful; this only bounds a graph that would never settle.
-const MAX_ROUNDS: usize = 256;
-
 #[derive(Debug, Clone)]
 struct Work {
     name: Name,
@@ -157,15 +161,10 @@ enum Hoistable {
 /// (`<ident name>@<reference>`) to the names whose subtrees stay below it.
 pub fn hoist(input: &HoistInput, hoisting_limits: &Limits) -> PlacedNode {
     let mut hoister = Hoister::new(input, hoisting_limits);
-    for _ in 0..MAX_ROUNDS {
-        let mut path_locators: HashSet<Name> =
-            HashSet::from_iter([hoister.nodes[0].locator.clone()]);
-        let round = hoister.hoist_to(&mut vec![0], &mut path_locators, &HashMap::default());
-        hoister.fast_lookup = false;
-        if !(round.another_round || round.changed) {
-            break;
-        }
-    }
+    // One walk, as pnpm 12 does (see the module doc): no second round for what the first left
+    // below a node the root could now take it from.
+    let mut path_locators: HashSet<Name> = HashSet::from_iter([hoister.nodes[0].locator.clone()]);
+    hoister.hoist_to(&mut vec![0], &mut path_locators);
     hoister.shrink()
 }
 
@@ -177,22 +176,8 @@ fn ident_reference(reference: &str) -> &str {
         .map_or(reference, |at| &reference[at + 1..])
 }
 
-#[derive(Default, Clone, Copy)]
-struct Round {
-    another_round: bool,
-    changed: bool,
-}
-
-impl Round {
-    fn merge(&mut self, other: Round) {
-        self.another_round |= other.another_round;
-        self.changed |= other.changed;
-    }
-}
-
 struct Hoister {
     nodes: Vec<Work>,
-    fast_lookup: bool,
     names: HashMap<String, Name>,
     /// Reused to build names before they are interned.
     scratch: String,
@@ -203,17 +188,13 @@ struct GraphPass<'a> {
     root: usize,
     used: &'a HashMap<Name, usize>,
     hoist_idents: &'a HashMap<Name, Name>,
-    parent_shadowed: &'a HashMap<usize, HashSet<Name>>,
-    shadowed: &'a mut HashMap<usize, HashSet<Name>>,
     on_stack: HashSet<usize>,
-    round: Round,
 }
 
 impl Hoister {
     fn new(input: &HoistInput, limits: &Limits) -> Self {
         let mut hoister = Hoister {
             nodes: Vec::with_capacity(input.nodes.len() * 2),
-            fast_lookup: true,
             names: HashMap::default(),
             scratch: String::new(),
         };
@@ -452,9 +433,10 @@ impl Hoister {
         map
     }
 
-    /// The names the packages below `root` already take from `root`'s ancestors, fast
-    /// form for the first round: whatever was hoisted out of them.
-    fn zero_round_used(&self, root: usize) -> HashMap<Name, usize> {
+    /// The names the packages below `root` already take from `root`'s ancestors: whatever
+    /// was hoisted out of them (to the root of the graph or to a node on the way to `root`).
+    /// Another version of such a name may not move into `root`, where it would hide theirs.
+    fn used_dependencies(&self, root: usize) -> HashMap<Name, usize> {
         let mut used = HashMap::default();
         let mut seen = HashSet::default();
         let mut stack = vec![root];
@@ -472,91 +454,36 @@ impl Hoister {
         used
     }
 
-    /// The precise form for later rounds: for every name hoisted out of a node below `root`
-    /// and not hidden by a sibling of that node, the package the path to `root` provides
-    /// (the deepest one).
-    fn used_dependencies(&self, path: &[usize]) -> HashMap<Name, usize> {
-        let Some(&root) = path.last() else {
-            return HashMap::default();
-        };
-        let mut used = HashMap::default();
-        let mut seen = HashSet::default();
-        self.add_used(root, &HashSet::default(), path, &mut seen, &mut used);
-        used
-    }
-
-    fn add_used(
-        &self,
-        node: usize,
-        hidden: &HashSet<Name>,
-        path: &[usize],
-        seen: &mut HashSet<usize>,
-        used: &mut HashMap<Name, usize>,
-    ) {
-        if !seen.insert(node) {
-            return;
-        }
-        let work = &self.nodes[node];
-        for name in work.hoisted_dependencies.keys() {
-            if hidden.contains(name) {
-                continue;
-            }
-            for &previous in path {
-                if let Some(&reachable) = self.nodes[previous].dependencies.get(name) {
-                    used.insert(self.nodes[reachable].name.clone(), reachable);
-                }
-            }
-        }
-        let children_hidden: HashSet<Name> = work.dependencies.keys().cloned().collect();
-        let children: Vec<usize> = self.regular_children(node).collect();
-        for child in children {
-            self.add_used(child, &children_hidden, path, seen, used);
-        }
-    }
-
     /// Hoists what can go to the last node of `path`, then does the same for each of its
     /// children as a root of its own, depth first.
-    fn hoist_to(
-        &mut self,
-        path: &mut Vec<usize>,
-        path_locators: &mut HashSet<Name>,
-        parent_shadowed: &HashMap<usize, HashSet<Name>>,
-    ) -> Round {
+    fn hoist_to(&mut self, path: &mut Vec<usize>, path_locators: &mut HashSet<Name>) {
         let Some(&root) = path.last() else {
-            return Round::default();
+            return;
         };
         // Nothing can move into a node without children of its own, nor below it (most
-        // nodes, once the first round has flattened the tree): the preference map and the
+        // nodes, once the root's turn has flattened the tree): the preference map and the
         // used names would be built for nothing.
         if self.regular_children(root).next().is_none() {
-            return Round::default();
+            return;
         }
         let mut ident_map = self.hoist_ident_map(root);
         let used = if root == 0 {
             HashMap::default()
-        } else if self.fast_lookup {
-            self.zero_round_used(root)
         } else {
-            self.used_dependencies(path)
+            self.used_dependencies(root)
         };
         let mut hoist_idents: HashMap<Name, Name> = ident_map
             .iter()
             .filter_map(|(name, idents)| Some((name.clone(), idents.front()?.clone())))
             .collect();
-        let mut shadowed: HashMap<usize, HashSet<Name>> = HashMap::default();
-        let mut round = Round::default();
         loop {
             let mut pass = GraphPass {
                 root,
                 used: &used,
                 hoist_idents: &hoist_idents,
-                parent_shadowed,
-                shadowed: &mut shadowed,
                 on_stack: HashSet::default(),
-                round: Round::default(),
             };
             self.hoist_graph(path, &mut pass);
-            round.merge(pass.round);
             // A name whose preferred version could not be placed here: try the next one.
             let mut shifted = false;
             for (name, idents) in ident_map.iter_mut() {
@@ -584,12 +511,10 @@ impl Hoister {
             }
             path_locators.insert(locator.clone());
             path.push(dep);
-            let below = self.hoist_to(path, path_locators, &shadowed);
+            self.hoist_to(path, path_locators);
             path.pop();
             path_locators.remove(&locator);
-            round.merge(below);
         }
-        round
     }
 
     /// Moves up to `pass.root` every package below it that may go there, breadth by breadth:
@@ -687,15 +612,7 @@ impl Hoister {
             .filter(|node| !unhoistable.contains(node))
             .collect();
         for node in movers {
-            pass.round.changed = true;
             let name = self.nodes[node].name.clone();
-            if pass
-                .parent_shadowed
-                .get(&parent)
-                .is_some_and(|names| names.contains(&name))
-            {
-                pass.round.another_round = true;
-            }
             self.nodes[parent].dependencies.shift_remove(&name);
             self.nodes[parent]
                 .hoisted_dependencies
@@ -732,10 +649,9 @@ impl Hoister {
     }
 
     /// Whether `node`, a child of the last node of `full_path`, may move to its first.
-    fn hoist_info(&self, full_path: &[usize], node: usize, pass: &mut GraphPass<'_>) -> Hoistable {
+    fn hoist_info(&self, full_path: &[usize], node: usize, pass: &GraphPass<'_>) -> Hoistable {
         let root = &self.nodes[pass.root];
-        let parent_id = full_path[full_path.len() - 1];
-        let parent = &self.nodes[parent_id];
+        let parent = &self.nodes[full_path[full_path.len() - 1]];
         let work = &self.nodes[node];
         if work.ident == parent.ident
             || work.kind == NodeKind::Workspace
@@ -755,10 +671,6 @@ impl Hoister {
         for &ancestor in full_path[1..].iter().rev() {
             if let Some(&there) = self.nodes[ancestor].dependencies.get(&work.name) {
                 if self.nodes[there].ident != work.ident {
-                    pass.shadowed
-                        .entry(parent_id)
-                        .or_default()
-                        .insert(work.name.clone());
                     return Hoistable::No;
                 }
             }
@@ -796,26 +708,10 @@ impl Hoister {
                 check.shift_remove(&name);
             }
         }
-        let mut hoistable = true;
-        if !self.fast_lookup {
-            for (name, &hoisted) in &work.hoisted_dependencies {
-                let there = pass
-                    .used
-                    .get(name)
-                    .or_else(|| root.dependencies.get(name))
-                    .copied();
-                if there.is_none_or(|there| self.nodes[there].ident != self.nodes[hoisted].ident) {
-                    hoistable = false;
-                    break;
-                }
-            }
-        }
-        if !depends_on.is_empty() {
-            Hoistable::Depends(depends_on)
-        } else if hoistable {
+        if depends_on.is_empty() {
             Hoistable::Yes
         } else {
-            Hoistable::No
+            Hoistable::Depends(depends_on)
         }
     }
 
@@ -976,6 +872,44 @@ mod tests {
         g.depends(a, &[b, a]);
         g.depends(b, &[a]);
         assert_eq!(g.placed(), ["a=a@1", "b=b@1"]);
+    }
+
+    /// `r` reaches `e@2` only through `m@2`, which has `e@3`, and `b@2`, which the root's `b@1`
+    /// keeps below `r`: in the root's turn `e@2` can go nowhere. In `r`'s turn `b@2` moves up
+    /// into `r`, and `e@2` after it (it is `r`'s preferred `e`, found first). The root has `e@2`
+    /// too, but pnpm 12 walks the tree once: the copy stays in `r` (yarn's second walk would
+    /// merge it into the root's).
+    #[test]
+    fn a_version_that_reaches_a_dependency_in_its_turn_stays_there_beside_the_roots() {
+        let mut g = Graph::new();
+        let (r, b1, e2, m1) = (
+            g.package("r", "1"),
+            g.package("b", "1"),
+            g.package("e", "2"),
+            g.package("m", "1"),
+        );
+        let (m2, b2, e3) = (
+            g.package("m", "2"),
+            g.package("b", "2"),
+            g.package("e", "3"),
+        );
+        g.depends(0, &[b1, e2, m1, r]);
+        g.depends(r, &[m2]);
+        g.depends(m2, &[b2, e3]);
+        g.depends(b2, &[e2]);
+        assert_eq!(
+            g.placed(),
+            [
+                "b=b@1",
+                "e=e@2",
+                "m=m@1",
+                "r=r@1",
+                "r/m=m@2",
+                "r/m/e=e@3",
+                "r/b=b@2",
+                "r/e=e@2"
+            ]
+        );
     }
 
     /// `p` takes `leaf` as a peer from `a`, two levels up through `w` (which passes it on);
