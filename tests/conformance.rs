@@ -704,6 +704,66 @@ fn bins_of_the_peers_of_direct_dependencies_are_linked_like_pnpm() {
     );
 }
 
+/// Under `excludeLinksFromLockfile: true` the lockfile has no `link:` dependencies, and pnpm 12
+/// links them from the projects' `package.json` (the root's and a workspace project's), with
+/// their bins, and lists them as the manifest spells them (`+ foo <- ./foo`). (tack read only
+/// the lockfile and linked neither.)
+#[test]
+fn links_left_out_of_the_lockfile_are_linked_from_the_manifests_like_pnpm() {
+    let registry = registry::start();
+    use serde_json::json;
+    let project = TestProject::new();
+    let tool =
+        |name: &str| json!({"name": name, "version": "1.0.0", "bin": {name: "cli.js"}}).to_string();
+    project
+        .write(
+            "package.json",
+            &json!({"name": "root", "version": "1.0.0", "private": true,
+                    "dependencies": {"foo": "link:./foo", "is-odd": "3.0.1"}})
+            .to_string(),
+        )
+        .write("foo/package.json", &tool("foo"))
+        .write("foo/cli.js", "#!/usr/bin/env node\nconsole.log('foo')\n")
+        .write(
+            "tools/package.json",
+            &json!({"name": "tools", "version": "1.0.0",
+                    "devDependencies": {"sub": "link:./sub"}})
+            .to_string(),
+        )
+        .write("tools/sub/package.json", &tool("sub"))
+        .write(
+            "tools/sub/cli.js",
+            "#!/usr/bin/env node\nconsole.log('sub')\n",
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\npackages:\n  - tools\nexcludeLinksFromLockfile: true\n",
+        );
+    project.lock_with_pnpm();
+    let lockfile = fs_err::read_to_string(project.dir().join("pnpm-lock.yaml")).unwrap();
+    assert!(!lockfile.contains("link:"), "{lockfile}");
+    let tack = assert_same_tree(&project, &[]);
+    for link in [
+        "node_modules/foo",
+        "node_modules/.bin/foo",
+        "tools/node_modules/.bin/sub",
+    ] {
+        assert!(tack.dir().join(link).exists(), "{link} is missing");
+    }
+    let [pnpm_lines, tack_lines] = ["pnpm", "tack"].map(|tool| {
+        let copy = tack_suite::conformance::clone_inputs(&project);
+        let out = copy.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        tack_suite::conformance::comparable_output(&out.stdout)
+    });
+    assert_eq!(tack_lines, pnpm_lines, "tack's output, then pnpm's");
+    assert!(
+        pnpm_lines.contains(&"+ foo <- ./foo".to_string()),
+        "{pnpm_lines:?}"
+    );
+}
+
 /// The bins of a peer go into the project's `.bin` only under `autoInstallPeers: true`: with it
 /// off, pnpm 12 gives a project whose dependency took its peer from the workspace root only
 /// its direct dependencies' bins. (tack linked the peer's bins either way; found on `ts-node`

@@ -172,6 +172,11 @@ pub fn build(
                 group,
             });
         }
+        if config.exclude_links_from_lockfile {
+            if let Some(manifest) = &manifest {
+                links_left_out_of_the_lockfile(manifest, &dir, selection, &mut deps)?;
+            }
+        }
         // pnpm 12 links the peers' bins only where it installs missing peers itself.
         let peers_of_deps = if config.auto_install_peers {
             peers_of_direct_deps(lockfile, root, &deps, installable)
@@ -384,6 +389,43 @@ pub fn dedupe_direct_deps(
         }
         importer.undeduped_deps = Some(std::mem::replace(&mut importer.deps, kept));
     }
+}
+
+/// Under `excludeLinksFromLockfile` the lockfile leaves a project's `link:` dependencies out,
+/// and pnpm 12 links them from its `package.json`: each one `deps` does not have yet, in its
+/// group, when the install includes that group.
+fn links_left_out_of_the_lockfile(
+    manifest: &tack_config::Manifest,
+    dir: &Path,
+    selection: &Selection<'_>,
+    deps: &mut Vec<ImporterDep>,
+) -> Result<(), CliError> {
+    let groups = [
+        (&manifest.dependencies, DepGroup::Prod, selection.prod),
+        (&manifest.dev_dependencies, DepGroup::Dev, selection.dev),
+        (
+            &manifest.optional_dependencies,
+            DepGroup::Optional,
+            selection.project_optional(),
+        ),
+    ];
+    for (specs, group, included) in groups {
+        for (alias, spec) in specs {
+            let Some(rel) = spec.strip_prefix("link:") else {
+                continue;
+            };
+            if !included || deps.iter().any(|d| d.alias == *alias) {
+                continue;
+            }
+            check_package_name(alias, &format!("package.json: {alias}"))?;
+            deps.push(ImporterDep {
+                alias: alias.clone(),
+                target: ChildTarget::Link(normalize(&dir.join(rel))),
+                group,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn peers_of_direct_deps(

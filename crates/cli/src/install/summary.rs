@@ -200,6 +200,19 @@ fn skipped_own_optional(
 
 /// The direct dependencies added and removed since the `previous` recorded lockfile (all that
 /// this run imported when there is none; with `all` and no `previous`, every one).
+/// The path of the `link:` dependency `alias` in the `package.json` of the project at `dir`.
+fn manifest_link_path(dir: &Path, alias: &str) -> Option<String> {
+    let manifest = tack_config::read_manifest(&dir.join("package.json")).ok()?;
+    let path = [
+        &manifest.dependencies,
+        &manifest.dev_dependencies,
+        &manifest.optional_dependencies,
+    ]
+    .into_iter()
+    .find_map(|specs| specs.get(alias)?.strip_prefix("link:").map(str::to_string));
+    path
+}
+
 fn changes(
     plan: &InstallPlan,
     root: &tack_linker::PlannedImporter,
@@ -274,11 +287,16 @@ fn changes(
                 // A `link:` dependency (a workspace project or a directory) is listed as
                 // `+ alias <- path` whenever its specifier is new; nothing is imported for it.
                 ChildTarget::Link(_) => {
-                    let path = version?.strip_prefix("link:")?;
+                    let path = match version {
+                        Some(version) => version.strip_prefix("link:")?.to_string(),
+                        // Left out of the lockfile (`excludeLinksFromLockfile`): named as the
+                        // manifest spells it, as pnpm 12 names it.
+                        None => manifest_link_path(&root.dir, &dep.alias)?,
+                    };
                     if !changed() {
                         return None;
                     }
-                    SummaryTarget::Link(path.to_string())
+                    SummaryTarget::Link(path)
                 }
             };
             Some(SummaryEntry {
