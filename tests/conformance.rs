@@ -2393,6 +2393,163 @@ fn directory_dependencies_take_what_npm_pack_would_like_pnpm() {
     assert!(listed.join("lib/a.js").exists() && !listed.join("src").exists());
 }
 
+/// The symlinks and nested `node_modules` of directory dependencies, a `file:` directory and an
+/// injected workspace project, are imported as pnpm 12 imports them: only the package's own
+/// `node_modules` is left out (a nested one, with its `.bin`, is taken, as when a workspace
+/// project is nested in an injected one); a symlink to an entry of the package stays a symlink
+/// with its text (an absolute one made relative), one to a file the rules leave out becomes a
+/// copy of it (with its mode), one that leads out of the package or nowhere is left out (the
+/// directories above it are made all the same), with a `files` field too. (tack left out every
+/// symlink and every `node_modules`; a sweep of real projects found it.)
+#[test]
+fn directory_dependencies_keep_symlinks_and_nested_node_modules_like_pnpm() {
+    use std::os::unix::fs::symlink;
+    let registry = registry::start();
+    let reference = TestProject::new();
+    reference
+        .write(
+            "package.json",
+            r#"{"name": "root", "version": "1.0.0", "private": true,
+                "dependencies": {"vendorlib": "file:./vendor"}}"#,
+        )
+        .write(
+            "app/package.json",
+            r#"{"name": "app", "version": "1.0.0", "dependencies": {"lib": "workspace:*"}}"#,
+        )
+        .write(
+            "lib/package.json",
+            r#"{"name": "lib", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"},
+                "files": ["index.js", "src", "sub", "links", "only-broken", "node_modules"]}"#,
+        )
+        .write(
+            "vendor/package.json",
+            r#"{"name": "vendorlib", "version": "1.0.0"}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\npackages:\n  - app\n  - lib\n\
+             injectWorkspacePackages: true\ndedupeInjectedDeps: false\n",
+        );
+    reference.lock_with_pnpm();
+    // Written into each copy, after its inputs: copying the inputs skips `node_modules` and
+    // follows symlinks. (The injected project's own `node_modules` is the install's: it gets
+    // nothing of ours, which the install could change while the project is imported.)
+    let lay_out = |project: &TestProject, pkg: &str| {
+        let dir = project.dir().join(pkg);
+        let own_modules = pkg == "vendor";
+        for rel in [
+            "index.js",
+            "src/a.js",
+            ".git/HEAD",
+            "ignored.txt",
+            "sub/node_modules/x/index.js",
+            "sub/node_modules/.bin/tool",
+        ]
+        .into_iter()
+        .chain(own_modules.then_some("node_modules/y/index.js"))
+        {
+            project.write(&format!("{pkg}/{rel}"), &format!("{rel}\n"));
+        }
+        project.write(&format!("{pkg}/.npmignore"), "ignored.txt\n");
+        fs_err::set_permissions(
+            dir.join("sub/node_modules/.bin/tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        fs_err::set_permissions(
+            dir.join("ignored.txt"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        for sub in ["links", "only-broken"] {
+            fs_err::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let mut links: Vec<(&str, PathBuf)> = vec![
+            ("links/in", "../index.js".into()),
+            ("links/chain", "in".into()),
+            ("links/dir", "../src".into()),
+            ("links/root", "..".into()),
+            ("links/abs-in", dir.join("src/../index.js")),
+            ("links/to-git", "../.git/HEAD".into()),
+            ("links/to-ignored", "../ignored.txt".into()),
+            ("links/up", "../../package.json".into()),
+            ("links/abs-out", project.dir().join("package.json")),
+            ("links/broken", "../missing".into()),
+            ("only-broken/broken", "../missing".into()),
+            ("sub/node_modules/link-in", "../../index.js".into()),
+            ("sub/node_modules/link-out", "../../../package.json".into()),
+        ];
+        if own_modules {
+            links.push(("links/to-own-modules", "../node_modules/y/index.js".into()));
+        }
+        for (rel, text) in links {
+            symlink(text, dir.join(rel)).unwrap();
+        }
+    };
+    let mut trees = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        lay_out(&project, "vendor");
+        lay_out(&project, "lib");
+        let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
+        assert_success(&project.run_tool(tool, &args), tool);
+        trees.push(tack_suite::conformance::project_tree(&project));
+    }
+    let differences = tack_suite::tree::diff(&trees[0], &trees[1]);
+    assert!(
+        differences.is_empty(),
+        "tack's tree differs from pnpm 12's ({} differences):\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+    // What the rules above give, so that the comparison has something to compare.
+    use tack_suite::tree::Entry;
+    for copy in [
+        "node_modules/.pnpm/vendorlib@file+vendor/node_modules/vendorlib",
+        "node_modules/.pnpm/lib@file+lib/node_modules/lib",
+    ] {
+        let at = |rel: &str| trees[1].get(&format!("{copy}/{rel}"));
+        let link = |text: &str| Entry::Symlink(text.to_string());
+        assert_eq!(at("links/in"), Some(&link("../index.js")), "{copy}");
+        assert_eq!(at("links/abs-in"), Some(&link("../index.js")), "{copy}");
+        assert_eq!(at("links/root"), Some(&link("..")), "{copy}");
+        assert_eq!(
+            at("sub/node_modules/link-in"),
+            Some(&link("../../index.js"))
+        );
+        assert!(
+            matches!(
+                at("links/to-ignored"),
+                Some(Entry::File {
+                    executable: true,
+                    ..
+                })
+            ),
+            "{copy}"
+        );
+        assert!(
+            matches!(at("sub/node_modules/.bin/tool"), Some(Entry::File { .. })),
+            "{copy}"
+        );
+        assert_eq!(at("only-broken"), Some(&Entry::Dir), "{copy}");
+        if copy.contains("vendorlib") {
+            let copied = at("links/to-own-modules");
+            assert!(matches!(copied, Some(Entry::File { .. })), "{copied:?}");
+        }
+        let gone = [
+            "links/up",
+            "links/abs-out",
+            "links/broken",
+            "sub/node_modules/link-out",
+            "node_modules",
+        ];
+        for gone in gone {
+            assert_eq!(at(gone), None, "{copy}/{gone}");
+        }
+    }
+}
+
 /// Over a `node_modules` another package manager made (real directories where the direct
 /// dependencies' links go), pnpm 12 moves each such directory aside to `.ignored_<name>` beside
 /// it and links; nothing else is touched. So does tack. (tack refused: "is a directory, not a

@@ -725,6 +725,61 @@ fn a_directory_dependency_outside_the_project_keeps_the_no_op() {
     );
 }
 
+/// What an import of a directory dependency takes from a nested `node_modules`, or as a copy
+/// through one of its symlinks (a file of its own `node_modules` here), is stamped too: an
+/// unchanged tree is a no-op, an edit there is not, and the copy gets it. (The gate walked no
+/// `node_modules` and no symlink.)
+#[test]
+fn a_directory_dependencys_nested_modules_and_symlinked_files_are_stamped() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write(
+            "local/dep/package.json",
+            r#"{"name": "dep", "version": "1.0.0"}"#,
+        )
+        .write("local/dep/sub/node_modules/x/index.js", "1\n")
+        .write("local/dep/node_modules/y/index.js", "1\n")
+        .write(
+            "package.json",
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {"dep": "file:local/dep"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    let links = project.dir().join("local/dep/links");
+    fs_err::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink("../node_modules/y/index.js", links.join("y.js")).unwrap();
+    project.lock_with_pnpm();
+    assert_success(&project.tack(&["install"]), "first install");
+    let out = project.tack(&["install"]);
+    assert!(
+        stdout(&out).contains("Already up to date"),
+        "{}",
+        stdout(&out)
+    );
+    for (edited, copy) in [
+        ("sub/node_modules/x/index.js", "sub/node_modules/x/index.js"),
+        ("node_modules/y/index.js", "links/y.js"),
+    ] {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // A new file in its place: the copy, a hard link of the old one, keeps the old text
+        // until the dependency is imported again.
+        let source = project.dir().join("local/dep").join(edited);
+        let next = source.with_extension("next");
+        fs_err::write(&next, "2\n").unwrap();
+        fs_err::rename(&next, &source).unwrap();
+        let out = project.tack(&["install"]);
+        assert_success(&out, edited);
+        assert!(
+            !stdout(&out).contains("Already up to date"),
+            "{edited}: {}",
+            stdout(&out)
+        );
+        let copy = project.dir().join("node_modules/dep").join(copy);
+        assert_eq!(fs_err::read_to_string(copy).unwrap(), "2\n", "{edited}");
+    }
+}
+
 /// Another node on PATH is another install: `engines` decide which optional packages are
 /// installed and whether the projects may be. Here a project that wants node 20 or later is
 /// installed, then a node 18 comes first on PATH: with `engineStrict` the install must fail

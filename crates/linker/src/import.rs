@@ -11,6 +11,7 @@
 
 use crate::error::LinkError;
 use crate::names::{check_package_name, check_rel_path};
+use crate::packlist::{Entry, PacklistError};
 use crate::plan::{package_dir_in, LinkPlan, PackageFiles, PackageHome, PlannedPackage};
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -223,14 +224,21 @@ pub fn import_package_at(
         }
         PackageHome::Hoisted(dir) => (dir.to_path_buf(), dir.to_path_buf(), true),
     };
-    let walked: Vec<(String, PathBuf)>;
+    let walked: Vec<(String, Entry)>;
     let items: Vec<Item<'_>> = match files {
         FilesFrom::Plan(PackageFiles::Cas(list)) => {
             collect_items(list, |(rel, src)| Item::new(pkg, rel, Src::Path(src)))?
         }
         FilesFrom::Plan(PackageFiles::Directory(src)) => {
             walked = walk_sorted(pkg, src)?;
-            collect_items(&walked, |(rel, src)| Item::new(pkg, rel, Src::Path(src)))?
+            collect_items(&walked, |(rel, entry)| {
+                let src = match entry {
+                    Entry::File(src) => Src::Path(src),
+                    Entry::Symlink(text) => Src::Symlink(text),
+                    Entry::DirectoriesOnly => Src::Nothing,
+                };
+                Item::new(pkg, rel, src)
+            })?
         }
         FilesFrom::Store { files_dir, files } => collect_items(files, |f| {
             // Checked here, before anything is created; the name itself is made on the
@@ -307,10 +315,13 @@ pub fn import_package_at(
         }
         let cleared = if hoisted {
             clear_except_modules(&pkg_dir)
-        } else if importer.repair_in_place {
+        } else if importer.repair_in_place && !from_directory {
             // Every file is placed again below, each one whole at once (an existing one is
             // replaced by a rename), and the marker last: two installs completing the same
-            // shared slot side by side both finish with the whole package.
+            // shared slot side by side both finish with the whole package. (A directory
+            // dependency's slot has the project's path in its name, and one install of a
+            // project runs at a time: its partial copy is removed, never completed, so that no
+            // symlink an earlier import made from another state of the source is followed.)
             Ok(true)
         } else {
             std::fs::remove_dir_all(&pkg_dir).map(|()| true)
@@ -353,6 +364,11 @@ pub fn import_package_at(
     let is_dir_source = matches!(files, FilesFrom::Plan(PackageFiles::Directory(_)));
     let linker = FastLinker::new(importer, files, force_copy, dest, pkg_fd);
     let place = |item: &Item<'_>| -> Result<(), LinkError> {
+        match item.src {
+            Src::Symlink(text) => return place_symlink(text, &dest.join(item.rel), &pkg.dep_path),
+            Src::Nothing => return Ok(()),
+            Src::Path(_) | Src::Cas { .. } => {}
+        }
         if !item.copy && linker.link(item) {
             return Ok(());
         }
@@ -377,8 +393,11 @@ pub fn import_package_at(
         // Last, and never seen half written: a hard link is whole at once; a copy is
         // filled under a temporary name and renamed to the marker's, so that an install
         // killed during the copy leaves the package incomplete rather than complete with a
-        // torn `package.json`.
-        if item.copy || !linker.link(item) {
+        // torn `package.json`. (A symlink, which a directory dependency may have there, is
+        // made under a temporary name too.)
+        if let Src::Symlink(_) = item.src {
+            place(item)?;
+        } else if item.copy || !linker.link(item) {
             let marker_path = dest.join(item.rel);
             let tmp =
                 tack_fs::temp_sibling(&marker_path).map_err(|e| LinkError::fs(&pkg.dep_path, e))?;
@@ -567,6 +586,17 @@ impl<'a> Item<'a> {
     /// The item, once its path inside the package is known to be safe.
     fn new(pkg: &PlannedPackage, rel: &'a str, src: Src<'a>) -> Result<Self, LinkError> {
         check_rel_path(&pkg.dep_path, "file path", rel)?;
+        // The packlist makes every kept symlink relative; an absolute one would name a path
+        // of this machine from inside the package.
+        if let Src::Symlink(text) = src {
+            if text.is_absolute() || text.as_os_str().is_empty() {
+                return Err(LinkError::UnsafePath {
+                    package: pkg.dep_path.clone(),
+                    what: "symlink target",
+                    value: text.to_string_lossy().into_owned(),
+                });
+            }
+        }
         Ok(Item {
             rel,
             src,
@@ -591,6 +621,12 @@ fn collect_items<'a, T>(
 enum Src<'a> {
     /// A file at this path (in the CAS or in a source directory).
     Path(&'a Path),
+    /// A symlink of a directory dependency with this text, relative and resolving inside the
+    /// package (see [`crate::packlist`]): made, never followed.
+    Symlink(&'a Path),
+    /// Nothing to place: a directory dependency's entry that only makes the directories above
+    /// it.
+    Nothing,
     /// A CAS file in the store's `files/` directory `files_dir`, by its digest (checked
     /// to be one). Not its [`tack_fs::CasName`]: 136 bytes per file made the list of a
     /// large package fresh memory to fault in, for a name the link makes in nanoseconds.
@@ -615,6 +651,8 @@ impl Src<'_> {
                 None => Cow::Borrowed(files_dir),
             },
             Src::Path(path) => Cow::Borrowed(path),
+            // Not reached: symlinks and entries without content are placed apart.
+            Src::Symlink(_) | Src::Nothing => Cow::Borrowed(Path::new("")),
         }
     }
 }
@@ -689,6 +727,7 @@ impl<'a> FastLinker<'a> {
                 };
                 Path::new(std::ffi::OsStr::from_bytes(rel))
             }
+            Src::Symlink(_) | Src::Nothing => return false,
         };
         files_fd
             .hard_link(src_rel, pkg_fd, Path::new(item.rel))
@@ -716,6 +755,19 @@ fn import_one(
             .map_err(|e| LinkError::io("chmod", dst, &pkg.dep_path, e))?;
     }
     Ok(())
+}
+
+/// Makes the symlink `link` with the relative `text` of a directory dependency's entry: under
+/// a temporary name, then renamed into place, so that it replaces whatever an interrupted
+/// import left there and is never missing once there.
+fn place_symlink(text: &Path, link: &Path, package: &str) -> Result<(), LinkError> {
+    let tmp = tack_fs::temp_sibling(link).map_err(|e| LinkError::fs(package, e))?;
+    std::os::unix::fs::symlink(text, &tmp)
+        .map_err(|e| LinkError::io("create symlink", &tmp, package, e))?;
+    std::fs::rename(&tmp, link).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        LinkError::io("rename into place", link, package, e)
+    })
 }
 
 /// Creates `<vs>/<dir>`; `true` when this call created it, `false` when it existed.
@@ -770,19 +822,24 @@ fn create_dirs_below_slot(
     Ok(slot_fd.open_dir(&rel).ok())
 }
 
-/// The files of the directory package `pkg` at `src`, sorted: what `npm pack` would take
+/// The entries of the directory package `pkg` at `src`, sorted: what `npm pack` would take
 /// (see [`crate::packlist`]).
-fn walk_sorted(pkg: &PlannedPackage, src: &Path) -> Result<Vec<(String, PathBuf)>, LinkError> {
-    crate::packlist::package_files(src)
-        .map_err(|e| LinkError::io("read directory", src, &pkg.dep_path, e))
+fn walk_sorted(pkg: &PlannedPackage, src: &Path) -> Result<Vec<(String, Entry)>, LinkError> {
+    crate::packlist::package_entries(src).map_err(|e| match e {
+        PacklistError::Io { op, path, source } => LinkError::io(op, path, &pkg.dep_path, source),
+    })
 }
 
-/// `package.json` if the package has one, else its lexically smallest file.
+/// `package.json` if the package has one, else its lexically smallest file (an entry that
+/// only makes directories is none).
 fn marker_of<'a>(files: &[Item<'a>]) -> Option<&'a str> {
-    if files.iter().any(|item| item.rel == COMPLETION_MARKER) {
+    let placed = files
+        .iter()
+        .filter(|item| !matches!(item.src, Src::Nothing));
+    if placed.clone().any(|item| item.rel == COMPLETION_MARKER) {
         return Some(COMPLETION_MARKER);
     }
-    files.iter().map(|item| item.rel).min()
+    placed.map(|item| item.rel).min()
 }
 
 /// Every directory (and its ancestors) that holds a file, sorted so parents come first (a

@@ -314,10 +314,19 @@ pub fn directory_source_stamps(
         .collect()
 }
 
-/// `dir` and everything below it except `node_modules` directories and symlinks: more than an
-/// import of a directory dependency takes (see `tack_linker`'s packlist), so an edit of an
-/// ignored file costs a full install, never a stale copy.
+/// `dir` and everything below it except its own `node_modules` (a deeper one, such as a nested
+/// project's, is walked: an import takes it): more than an import of a directory dependency
+/// takes (see `tack_linker`'s packlist), so an edit of an ignored file costs a full install,
+/// never a stale copy. A symlink that resolves inside `dir` is recorded and not entered: its
+/// stamp is that of what it resolves to, which an import may take as a copy (a file in the
+/// package's own `node_modules` included). One that leads out of `dir` is not imported and
+/// not recorded.
 fn walk_source(dir: &Path, out: &mut Vec<PathBuf>) {
+    let real_root = dir.canonicalize().ok();
+    walk_source_below(dir, real_root.as_deref(), true, out);
+}
+
+fn walk_source_below(dir: &Path, real_root: Option<&Path>, is_root: bool, out: &mut Vec<PathBuf>) {
     out.push(dir.to_path_buf());
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -326,10 +335,18 @@ fn walk_source(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(kind) = entry.file_type() else {
             continue;
         };
-        if kind.is_dir() && entry.file_name() != "node_modules" {
-            walk_source(&entry.path(), out);
+        if kind.is_dir() && !(is_root && entry.file_name() == "node_modules") {
+            walk_source_below(&entry.path(), real_root, false, out);
         } else if kind.is_file() {
             out.push(entry.path());
+        } else if kind.is_symlink() {
+            let path = entry.path();
+            let inside = path
+                .canonicalize()
+                .is_ok_and(|real| real_root.is_some_and(|root| real.starts_with(root)));
+            if inside {
+                out.push(path);
+            }
         }
     }
 }
