@@ -113,11 +113,40 @@ pub enum DepGroup {
 }
 
 /// `bundledDependencies`: a list of names, or `true` for "all of them".
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BundledDependencies {
     All(bool),
     Names(Vec<String>),
+}
+
+/// Read through a visitor rather than `#[serde(untagged)]`: an untagged enum buffers the value
+/// first, and a bundled package named like a YAML 1.1 boolean (`y`, `on`) came back out of
+/// that buffer as a boolean, not a name, so such a lockfile was refused as broken. Each name
+/// is read as a string here, as pnpm reads it.
+impl<'de> Deserialize<'de> for BundledDependencies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Either;
+        impl<'de> serde::de::Visitor<'de> for Either {
+            type Value = BundledDependencies;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of package names, or true")
+            }
+            fn visit_bool<E: serde::de::Error>(self, all: bool) -> Result<Self::Value, E> {
+                Ok(BundledDependencies::All(all))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(BundledDependencies::Names(names))
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
 }
 
 /// `peerDependenciesMeta.<peer>`.

@@ -352,3 +352,39 @@ fn writes_real_lockfiles_byte_for_byte() {
         }
     }
 }
+
+/// `bundledDependencies` as pnpm 12 writes it for a package that names what it bundles: a
+/// block list under the key, whose names are strings even where YAML 1.1 reads a boolean
+/// (`y`, `on`). tack refused such a lockfile as broken ("did not match any variant"); the
+/// flow list and `true` still read.
+#[test]
+fn bundled_dependencies_read_as_a_block_list_a_flow_list_or_true() {
+    use tack_lockfile::BundledDependencies;
+    let lockfile = |value: &str| {
+        format!(
+            "lockfileVersion: '9.0'\n\nimporters:\n\n  .:\n    dependencies:\n      b:\n        \
+             specifier: 1.0.0\n        version: 1.0.0\n\npackages:\n\n  b@1.0.0:\n    \
+             resolution: {{integrity: sha512-abc}}\n    bundledDependencies:{value}\n\n\
+             snapshots:\n\n  b@1.0.0: {{}}\n"
+        )
+    };
+    for (value, expected) in [
+        (
+            "\n      - y\n      - on\n      - '@s/y'",
+            BundledDependencies::Names(vec!["y".into(), "on".into(), "@s/y".into()]),
+        ),
+        (
+            " [x, y]",
+            BundledDependencies::Names(vec!["x".into(), "y".into()]),
+        ),
+        (" true", BundledDependencies::All(true)),
+    ] {
+        let parsed = Lockfile::from_str(&lockfile(value), Path::new("/p/pnpm-lock.yaml"))
+            .unwrap_or_else(|e| panic!("{value:?}: {e}"));
+        assert_eq!(
+            parsed.packages["b@1.0.0"].bundled_dependencies,
+            Some(expected),
+            "{value:?}"
+        );
+    }
+}
