@@ -1593,6 +1593,57 @@ fn filters_walk_injected_projects_with_peers_like_pnpm() {
     }
 }
 
+/// An injected project copied once per peer variant is listed in `.modules.yaml`'s
+/// `injectedDeps` by directory, as pnpm 12 lists it, also when `virtualStoreDirMaxLength`
+/// hashes the directory names and their order is no longer the dep paths' (tack listed the
+/// copies in dep-path order).
+#[test]
+fn injected_copies_are_listed_by_directory_like_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    project
+        .write("package.json", r#"{"name": "root", "private": true}"#)
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "packages:\n  - packages/*\nminimumReleaseAge: 0\ninjectWorkspacePackages: true\n\
+             virtualStoreDirMaxLength: 30\n",
+        )
+        .write(
+            "packages/core/package.json",
+            r#"{"name": "core", "version": "1.0.0",
+                "peerDependencies": {"is-number": ">=6", "peer-host": ">=1"},
+                "devDependencies": {"is-number": "7.0.0", "peer-host": "1.0.0"}}"#,
+        );
+    for (name, number, host) in [
+        ("a", "7.0.0", "1.1.0"),
+        ("b", "6.0.0", "1.0.0"),
+        ("c", "6.0.0", "1.1.0"),
+    ] {
+        project.write(
+            &format!("packages/{name}/package.json"),
+            &format!(
+                r#"{{"name": "{name}", "version": "1.0.0", "dependencies":
+                    {{"core": "workspace:*", "is-number": "{number}", "peer-host": "{host}"}}}}"#
+            ),
+        );
+    }
+    project.lock_with_pnpm();
+    let tack = assert_same_tree(&project, &[]);
+    let modules = tack_suite::conformance::normalized_modules_yaml(&tack);
+    let copies: Vec<&str> = modules["injectedDeps"]["packages/core"]
+        .as_array()
+        .expect("the copies of core")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    assert!(
+        copies.iter().all(|copy| copy.contains("/_")),
+        "the case needs hashed directory names: {copies:?}"
+    );
+}
+
 /// A project's own `engines`: a `pnpm` range without 12.21.0 fails pnpm 12's install (and
 /// tack's, before anything is written); a `node` range the node in use is outside of fails
 /// only with `engineStrict`, and is a warning otherwise. (tack did not look at them.)

@@ -1136,6 +1136,13 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
             }
         }
     }
+    // pnpm 12 lists a project's copies by directory (the order of dep paths differs once long
+    // directory names are hashed).
+    for copies in injected_deps.values_mut() {
+        if let serde_json::Value::Array(a) = copies {
+            a.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+        }
+    }
     let s = &plan.modules_state;
     ModulesYaml {
         hoisted_dependencies,
