@@ -1593,6 +1593,26 @@ fn filters_walk_injected_projects_with_peers_like_pnpm() {
     }
 }
 
+/// A virtual store outside the project (`virtualStoreDir: ../vs`) gets the root's direct
+/// dependencies hoisted into its `node_modules` too, as pnpm 12 hoists them: Node, walking up
+/// from a package there, never reaches the project's `node_modules`. Inside the project
+/// (`.vstore`) they stay reserved. (tack reserved them in both cases.)
+#[test]
+fn a_virtual_store_outside_the_project_gets_the_direct_dependencies_hoisted_like_pnpm() {
+    let registry = registry::start();
+    for (dir, hoisted) in [("../vs", true), (".vstore", false)] {
+        let project = resolved_project(
+            r#"{"name": "vs", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}}"#,
+            &registry.url(),
+        );
+        project.add_settings(&format!("virtualStoreDir: {dir}\n"));
+        let tack = assert_same_tree(&project, &[]);
+        let link = tack.dir().join(dir).join("node_modules/is-odd");
+        assert_eq!(link.exists(), hoisted, "{dir}");
+        assert!(tack.dir().join(dir).join("node_modules/is-number").exists());
+    }
+}
+
 /// An injected project copied once per peer variant is listed in `.modules.yaml`'s
 /// `injectedDeps` by directory, as pnpm 12 lists it, also when `virtualStoreDirMaxLength`
 /// hashes the directory names and their order is no longer the dep paths' (tack listed the

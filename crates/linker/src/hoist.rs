@@ -69,7 +69,7 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
     // Only the root's dependencies on packages are reserved: pnpm 12 reserves the root's
     // direct dependencies in its package graph, which has no `link:` ones, so a workspace
     // project the root depends on is still hoisted under its name.
-    let mut taken: HashSet<String> = plan
+    let root_direct: HashSet<String> = plan
         .importers
         .iter()
         .filter(|i| i.id == ".")
@@ -77,6 +77,16 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         .filter(|d| matches!(d.target, ChildTarget::DepPath(_)))
         .map(|d| d.alias.to_lowercase())
         .collect();
+    // A virtual store outside the project (`virtualStoreDir: ../vs`): Node, walking up from a
+    // package there, never reaches the root's `node_modules`, and pnpm 12 hoists the root's
+    // direct dependencies privately too. They are reserved for public hoisting only.
+    let reserve_for_private = tack_fs::normalize_lexically(&plan.hidden_modules_dir())
+        .starts_with(tack_fs::normalize_lexically(&plan.lockfile_dir));
+    let mut taken: HashSet<String> = if reserve_for_private {
+        root_direct.clone()
+    } else {
+        HashSet::new()
+    };
 
     // The pseudo root's children: every importer's direct dependencies in pnpm's walk order
     // (see [`walk_order`]; `link:` ones are not packages), then the workspace projects.
@@ -125,7 +135,9 @@ pub fn compute_hoisting(plan: &LinkPlan) -> Vec<Hoisted> {
         } else {
             std::borrow::Cow::Borrowed(alias)
         };
-        if taken.contains(lower.as_ref()) {
+        if taken.contains(lower.as_ref())
+            || kind == HoistKind::Public && root_direct.contains(lower.as_ref())
+        {
             return;
         }
         let key = match target {
