@@ -203,6 +203,29 @@ fn git_dependencies_that_cannot_be_fetched_fail_clearly_and_record_nothing() {
     }
 }
 
+/// A `hoistingLimits` value pnpm 12 does not know fails its configuration load with
+/// `ERR_PNPM_INVALID_SETTING`, and tack's install the same way, before anything is written.
+/// (tack took any value in silence.)
+#[test]
+fn an_unknown_hoisting_limit_is_an_invalid_setting_like_pnpm() {
+    let registry = registry::start();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        prepare(&project, &basic_fixture(), &registry.url());
+        project.add_settings("hoistingLimits: x\n");
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1), "{tool}: {all}");
+        assert!(all.contains("ERR_PNPM_INVALID_SETTING"), "{tool}: {all}");
+        assert!(all.contains("hoistingLimits"), "{tool}: {all}");
+        assert!(!project.dir().join("node_modules").exists(), "{tool}");
+    }
+}
+
 /// Settings that ask for something tack does not do (pnpm's Plug'n'Play linker, no symlinks,
 /// a lockfile per project, config dependencies) are refused before anything is fetched or
 /// written, also over a tree installed before the setting appeared. (tack read them and built its
@@ -226,6 +249,16 @@ fn settings_tack_does_not_do_are_refused_before_anything_is_written() {
         ("virtualStoreType: global", None, None),
         ("modulesDirsByProjectName:\n  root: nm", None, None),
         ("lockfile:\n  format: v13", None, None),
+        (
+            "hoistingLimits: workspaces\nnodeLinker: hoisted",
+            None,
+            None,
+        ),
+        (
+            "hoistingLimits: dependencies\nnodeLinker: hoisted",
+            None,
+            None,
+        ),
         (
             "nodeLinker: pnp",
             Some(("PNPM_CONFIG_NODE_LINKER", "pnp")),

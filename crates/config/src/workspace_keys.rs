@@ -524,6 +524,7 @@ pub(crate) const NOT_APPLIED: &[&str] = &[
 /// elsewhere, the global virtual store, modules directories per project. Sorted.
 pub const LAYOUT_REQUEST_KEYS: &[&str] = &[
     "enableModulesDir",
+    "hoistingLimits",
     "lockfile",
     "lockfileDir",
     "modulesDirsByProjectName",

@@ -71,11 +71,38 @@ fn layout_changing_key(
     .find_map(|(name, asked)| asked.then_some(name))
 }
 
+/// `hoistingLimits` as some layer sets it: `Err` for a value pnpm 12 refuses to load.
+fn hoisting_limits(raw: &serde_json::Map<String, Value>) -> Result<Option<&str>, CliError> {
+    match raw.get("hoistingLimits") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(limit))
+            if matches!(limit.as_str(), "none" | "workspaces" | "dependencies") =>
+        {
+            Ok(Some(limit))
+        }
+        Some(other) => Err(CliError::new(
+            "ERR_PNPM_INVALID_SETTING",
+            format!(
+                "hoistingLimits: {other} is not a valid value: expected one of none, workspaces, \
+                 dependencies"
+            ),
+        )
+        .with_help("Fix the setting in pnpm-workspace.yaml (or where it is set) and try again.")),
+    }
+}
+
 /// `Err` naming the first setting of `config` that asks for something tack does not do.
 pub fn refuse_unsupported_settings(config: &Config) -> Result<(), CliError> {
     let settings = &config.settings;
+    let limits = hoisting_limits(&config.layout_requests)?;
     let asked = match config.node_linker {
         NodeLinker::Pnp => Some("nodeLinker: pnp"),
+        // The hoisted layout with its hoisting stopped at the projects or at every direct
+        // dependency; the isolated layout does not read the setting.
+        NodeLinker::Hoisted if limits == Some("workspaces") => Some("hoistingLimits: workspaces"),
+        NodeLinker::Hoisted if limits == Some("dependencies") => {
+            Some("hoistingLimits: dependencies")
+        }
         NodeLinker::Isolated if !config.symlink => Some("symlink: false"),
         _ if settings.shared_workspace_lockfile == Some(false) => {
             Some("sharedWorkspaceLockfile: false")
