@@ -1826,6 +1826,78 @@ fn inputs_written_again_unchanged_change_nothing_like_pnpm() {
     }
 }
 
+/// A filtered install over an installed workspace says "Already up to date", as pnpm 12 says
+/// it, though nothing is linked again (an unfiltered one over the same tree says only that the
+/// lockfile is up to date).
+#[test]
+fn a_filtered_install_over_an_installed_tree_says_already_up_to_date_like_pnpm() {
+    let registry = registry::start();
+    let reference = links_workspace(&registry.url());
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&reference);
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile", "--filter", "b"]);
+        assert_success(&out, tool);
+        tack_suite::conformance::comparable_output(&out.stdout)
+    });
+    assert_eq!(tack, pnpm, "tack's lines, then pnpm's");
+    assert!(pnpm.contains(&"Already up to date".to_string()), "{pnpm:?}");
+}
+
+/// A lockfile and manifest written with other content of the same size, their old mtimes put
+/// back (`tar x`, `cp -p`, `rsync -a`): pnpm 12 installs the new lockfile, its change time
+/// having moved. (tack took the mtime and size for unchanged and answered with its no-op.)
+#[test]
+fn an_edit_with_its_old_mtime_put_back_is_installed_like_pnpm() {
+    let registry = registry::start();
+    let manifest = |range: &str| {
+        format!(
+            r#"{{"name": "p", "version": "1.0.0", "dependencies": {{"is-number": "{range}"}}}}"#
+        )
+    };
+    let first = tack_suite::conformance::resolved_project(&manifest("6.0.0"), &registry.url());
+    let second = tack_suite::conformance::resolved_project(&manifest("7.0.0"), &registry.url());
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&first);
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        for rel in ["package.json", "pnpm-lock.yaml"] {
+            let path = project.dir().join(rel);
+            let mtime = fs_err::metadata(&path).unwrap().modified().unwrap();
+            let text = fs_err::read(second.dir().join(rel)).unwrap();
+            assert_eq!(
+                text.len() as u64,
+                fs_err::metadata(&path).unwrap().len(),
+                "{rel}"
+            );
+            fs_err::write(&path, text).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(mtime)
+                .unwrap();
+        }
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        let link = fs_err::read_link(project.dir().join("node_modules/is-number")).unwrap();
+        (
+            tack_suite::conformance::comparable_output(&out.stdout),
+            link,
+        )
+    });
+    assert_eq!(tack, pnpm, "tack's lines and link, then pnpm's");
+    assert!(
+        pnpm.1.to_string_lossy().contains("is-number@7.0.0"),
+        "{pnpm:?}"
+    );
+}
+
 /// Under `nodeLinker: hoisted` the direct dependencies are package directories: one deleted is
 /// imported again, as pnpm 12 imports it (the no-op gate finds its completion marker gone),
 /// while a project's deleted or dangling link to another project is left as pnpm 12 leaves it.

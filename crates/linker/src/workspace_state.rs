@@ -107,9 +107,11 @@ pub fn content_digest(path: &Path) -> Option<String> {
 }
 
 impl WorkspaceState {
-    /// True when every recorded file still has its recorded mtime and size, or its size and
-    /// content digest, and the set of files equals `files` (the lockfile and manifests the
-    /// CLI would record now). A file is read only when its mtime moved.
+    /// True when every recorded file still has its recorded mtime, change time and size, or
+    /// its size and content digest, and the set of files equals `files` (the lockfile and
+    /// manifests the CLI would record now). A file is read only when a time moved. The change
+    /// time catches content written back with its old mtime restored (`tar x`, `cp -p`,
+    /// `rsync -a`, `touch -d`), which the mtime alone took for unchanged.
     pub fn inputs_unchanged(&self, files: &[PathBuf]) -> bool {
         let Some(v) = &self.validation else {
             return false;
@@ -121,8 +123,11 @@ impl WorkspaceState {
             let key = f.to_string_lossy();
             match (v.files.get(key.as_ref()), stamp(f)) {
                 (Some(rec), Some(now)) if rec.size == now.size => {
-                    rec.mtime_ns == now.mtime_ns
-                        || rec.digest.is_some() && rec.digest == content_digest(f)
+                    // A file of a directory dependency, stamped without a digest, has its
+                    // change time moved by the install's own hard links to it.
+                    let times = rec.mtime_ns == now.mtime_ns
+                        && (rec.digest.is_none() || rec.ctime_ns == now.ctime_ns);
+                    times || rec.digest.is_some() && rec.digest == content_digest(f)
                 }
                 _ => false,
             }

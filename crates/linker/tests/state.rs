@@ -160,6 +160,18 @@ fn lock_yaml_and_workspace_state_are_written() {
     // The same size, other content.
     std::fs::write(&manifest, "[]").unwrap();
     assert!(!state.inputs_unchanged(&files));
+    // The same size and the recorded mtime put back (`tar x`, `cp -p`): the change time moved.
+    let recorded = &state.validation.as_ref().unwrap().files[manifest.to_string_lossy().as_ref()];
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::from_nanos(u64::try_from(recorded.mtime_ns).unwrap());
+    std::fs::File::options()
+        .write(true)
+        .open(&manifest)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(stamp(&manifest).unwrap().mtime_ns, recorded.mtime_ns);
+    assert!(!state.inputs_unchanged(&files));
     std::fs::write(&manifest, "{\"name\":\"x\"}").unwrap();
     assert!(!state.inputs_unchanged(&files));
 

@@ -1148,7 +1148,9 @@ pub fn run(
     // date", and no ignored builds again.
     let shared = install_plan.link.shared_slots;
     let relinked_only = matches!(previous_current, summary::Recorded::Same);
+    // A filtered install is never one of these: pnpm 12 says "Already up to date" there.
     let untouched = relinked_only
+        && no_filter
         && added == 0
         && removed == 0
         && entries.is_empty()
