@@ -573,3 +573,82 @@ fn a_version_that_reaches_a_dependency_in_its_turn_stays_there_beside_the_roots_
         assert_eq!(manifest["version"], "2.0.0", "{dir}");
     }
 }
+
+/// `autoInstallPeers: false` and a package that lists a name both in `dependencies` and in
+/// `peerDependencies`: with nothing above it providing the peer, the lockfile resolves the name
+/// to the package's own dependency (`both-d@1.0.0` depends on `both-f@1.0.0`, no peer suffix),
+/// and pnpm 12 places it, below the package here (the root has the more used `both-f@2`). A
+/// peer name only keeps a package below its provider: `both-x` takes `both-f` as a peer from
+/// `both-d`'s own dependency, so it stays below `both-d`, and its `both-f` stays below it
+/// (`both-d` cannot take it: the name is among `both-d`'s peer names). tack used to drop the
+/// dependency as a peer and fail with `ERR_TACK_LINK_UNKNOWN_DEP_PATH`.
+#[test]
+fn a_dependency_that_is_also_a_peer_is_placed_like_pnpm_without_auto_installed_peers() {
+    let registry = registry::start();
+    for (name, version, fields) in [
+        ("both-f", "1.0.0", json!({})),
+        ("both-f", "2.0.0", json!({})),
+        (
+            "both-a",
+            "1.0.0",
+            json!({"dependencies": {"both-d": "1.0.0"}}),
+        ),
+        (
+            "both-b",
+            "1.0.0",
+            json!({"dependencies": {"both-f": "2.0.0"}}),
+        ),
+        (
+            "both-c",
+            "1.0.0",
+            json!({"dependencies": {"both-f": "2.0.0"}}),
+        ),
+        (
+            "both-e",
+            "1.0.0",
+            json!({"dependencies": {"both-f": "2.0.0"}}),
+        ),
+        (
+            "both-d",
+            "1.0.0",
+            json!({"dependencies": {"both-f": "1.0.0", "both-x": "1.0.0"},
+                   "peerDependencies": {"both-f": "*"}}),
+        ),
+        (
+            "both-x",
+            "1.0.0",
+            json!({"peerDependencies": {"both-f": "*"}}),
+        ),
+    ] {
+        publish(&registry, name, version, fields);
+    }
+    let reference = TestProject::new();
+    reference.write(
+        "package.json",
+        r#"{"name": "both", "version": "1.0.0", "dependencies":
+            {"both-a": "1.0.0", "both-b": "1.0.0", "both-c": "1.0.0", "both-e": "1.0.0"}}"#,
+    );
+    reference.write(".npmrc", &format!("registry={}\n", registry.url()));
+    reference.write(
+        "pnpm-workspace.yaml",
+        "minimumReleaseAge: 0\nautoInstallPeers: false\nnodeLinker: hoisted\n",
+    );
+    reference.lock_with_pnpm();
+    let lockfile =
+        fs_err::read_to_string(reference.dir().join("pnpm-lock.yaml")).expect("lockfile");
+    assert!(
+        lockfile.contains("\n  both-d@1.0.0:\n    dependencies:\n      both-f: 1.0.0\n"),
+        "both-d does not take its own both-f:\n{lockfile}"
+    );
+    let tack = assert_same_tree(&reference, &[]);
+    let modules = tack.dir().join("node_modules");
+    for dir in [
+        "both-d/node_modules/both-f",
+        "both-d/node_modules/both-x/node_modules/both-f",
+    ] {
+        let text = fs_err::read_to_string(modules.join(dir).join("package.json"))
+            .expect("both-f's package.json");
+        let manifest: serde_json::Value = serde_json::from_str(&text).expect("parse");
+        assert_eq!(manifest["version"], "1.0.0", "{dir}");
+    }
+}

@@ -20,6 +20,14 @@
 //! pnpm 12's port of that hoister departs from yarn's, and this module follows pnpm 12: a
 //! peer's provider is looked for up the whole path, not only at the parent, and candidates
 //! are taken in the graph's order, without moving the peers they take from a sibling ahead.
+//! A peer name only keeps a package below its provider: the dependency of that name is still
+//! one of the package's children, placed like any other (yarn drops it as a peer taken from
+//! the parent). This matters when a package lists a name both in `dependencies` and in
+//! `peerDependencies` and nothing above it provides the peer: the lockfile resolves the name
+//! to the package's own dependency, and pnpm 12 places it (below the package, or higher).
+//! The provider of a peer is the nearest ancestor with a dependency of that name, even one
+//! among its own peer names, and a package whose version the root already has under its name
+//! joins it whatever its peers.
 //!
 //! The work graph starts shared (one node per package, as in the lockfile) and is copied
 //! node by node ("decoupled") wherever hoisting changes one place of a package and not the
@@ -140,7 +148,6 @@ struct Work {
     ident: Name,
     peer_names: Rc<IndexSet<Name>>,
     dependencies: IndexMap<Name, usize>,
-    original_dependencies: IndexMap<Name, usize>,
     hoisted_dependencies: IndexMap<Name, usize>,
     /// Owned by one place in the tree: safe to change.
     decoupled: bool,
@@ -249,7 +256,6 @@ impl Hoister {
             ident,
             peer_names: Rc::new(peer_names),
             dependencies: IndexMap::with_capacity_and_hasher(children, FxBuildHasher),
-            original_dependencies: IndexMap::with_capacity_and_hasher(children, FxBuildHasher),
             hoisted_dependencies: IndexMap::default(),
             decoupled: true,
             hoist_border: border,
@@ -285,8 +291,7 @@ impl Hoister {
             }
         };
         let name = self.nodes[work].name.clone();
-        self.nodes[parent].dependencies.insert(name.clone(), work);
-        self.nodes[parent].original_dependencies.insert(name, work);
+        self.nodes[parent].dependencies.insert(name, work);
         if was_seen {
             shared.push(work);
         } else {
@@ -311,17 +316,16 @@ impl Hoister {
                 continue;
             }
             self.nodes[node].decoupled = false;
-            stack.extend(self.regular_children(node));
+            stack.extend(self.children(node));
         }
     }
 
-    /// The children of `node` that are its own, not peers it takes from above.
-    fn regular_children(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
-        let work = &self.nodes[node];
-        work.dependencies
-            .iter()
-            .filter(|(name, _)| !work.peer_names.contains(*name))
-            .map(|(_, &child)| child)
+    /// The children of `node`, in the graph's order. A child named among the node's peer names
+    /// is one of them too: pnpm 12 places it (a package that lists a name both as a dependency
+    /// and as a peer gets its own dependency when nothing above provides the peer), where yarn
+    /// drops it as the parent's.
+    fn children(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
+        self.nodes[node].dependencies.values().copied()
     }
 
     /// Makes `node` owned by `parent` alone, copying it if it is shared.
@@ -361,7 +365,7 @@ impl Hoister {
         }
         let key = |work: &Work| (work.name.clone(), work.ident.clone());
         let mut stack: Vec<Step> = Vec::new();
-        let root_children: Vec<usize> = self.regular_children(root).collect();
+        let root_children: Vec<usize> = self.children(root).collect();
         for child in root_children.into_iter().rev() {
             stack.push(Step::Dependent {
                 dependent: root,
@@ -391,6 +395,11 @@ impl Hoister {
                         next: next + 1,
                     });
                     let entry = entries.entry(key(&self.nodes[dep])).or_default();
+                    // A child named among the node's peer names counts the node as a peer
+                    // dependent and is not followed, as in yarn, though it is placed as a
+                    // child: following it changes the order in which names are found, which
+                    // pnpm 12's placement of the medium fixture without auto-installed peers
+                    // rules out.
                     if work.peer_names.contains(name) {
                         entry.peer_dependents.insert(work.ident.clone());
                     } else {
@@ -414,7 +423,7 @@ impl Hoister {
         let work = &self.nodes[root];
         let mut map: IndexMap<Name, VecDeque<Name>> = IndexMap::default();
         map.insert(work.name.clone(), VecDeque::from([work.ident.clone()]));
-        for child in self.regular_children(root) {
+        for child in self.children(root) {
             let child = &self.nodes[child];
             map.insert(child.name.clone(), VecDeque::from([child.ident.clone()]));
         }
@@ -448,7 +457,7 @@ impl Hoister {
             for (name, &dep) in &work.hoisted_dependencies {
                 used.insert(name.clone(), dep);
             }
-            let children: Vec<usize> = self.regular_children(node).collect();
+            let children: Vec<usize> = self.children(node).collect();
             stack.extend(children.into_iter().rev());
         }
         used
@@ -463,7 +472,7 @@ impl Hoister {
         // Nothing can move into a node without children of its own, nor below it (most
         // nodes, once the root's turn has flattened the tree): the preference map and the
         // used names would be built for nothing.
-        if self.regular_children(root).next().is_none() {
+        if self.children(root).next().is_none() {
             return;
         }
         let mut ident_map = self.hoist_ident_map(root);
@@ -525,7 +534,7 @@ impl Hoister {
             .iter()
             .map(|&n| self.nodes[n].aliased.clone())
             .collect();
-        let mut next: IndexSet<usize> = self.regular_children(root).collect();
+        let mut next: IndexSet<usize> = self.children(root).collect();
         while !next.is_empty() {
             let current = std::mem::take(&mut next);
             for dep in current {
@@ -562,7 +571,7 @@ impl Hoister {
 
         // In the order of the graph: pnpm 12 does not move a package's peers ahead of it
         // as yarn does (seen with `autoInstallPeers: false`, the only case with peer names).
-        let candidates: IndexSet<usize> = self.regular_children(parent).collect();
+        let candidates: IndexSet<usize> = self.children(parent).collect();
         let mut verdicts: IndexMap<usize, bool> = IndexMap::default();
         let mut dependants: HashMap<Name, IndexSet<Name>> = HashMap::default();
         for &candidate in &candidates {
@@ -631,7 +640,7 @@ impl Hoister {
                 }
             }
         }
-        let children: Vec<usize> = self.regular_children(parent).collect();
+        let children: Vec<usize> = self.children(parent).collect();
         for child in children {
             if !unhoistable.contains(&child) || self.nodes[child].hoist_border {
                 continue;
@@ -678,11 +687,21 @@ impl Hoister {
         if pass.hoist_idents.get(&work.name) != Some(&work.ident) {
             return Hoistable::No;
         }
+        // The root has this very package under its name: pnpm 12 merges the two without
+        // looking at the peers (yarn keeps the copy below a parent whose version of a peer
+        // cannot move with it).
+        if let Some(&there) = root.dependencies.get(&work.name) {
+            if self.nodes[there].ident == work.ident {
+                return Hoistable::Yes;
+            }
+        }
         // Peers: each must be found where it is found now once the node has moved. The
-        // provider is the nearest ancestor that has the name as a dependency of its own (not
-        // one it passes on from above). yarn looks only at the parent for a name the parent
-        // neither provides nor passes on; pnpm 12 keeps looking up the path, so a package
-        // whose peer comes from a grandparent stays below it too.
+        // provider is the nearest ancestor with a dependency of that name, whether the
+        // ancestor has the name among its own peer names or not (yarn passes over an ancestor
+        // that has it both as a dependency and as a peer name, but pnpm 12 places such a
+        // dependency as the ancestor's own). yarn looks only at the parent for a name the
+        // parent does not have; pnpm 12 keeps looking up the path, so a package whose peer
+        // comes from a grandparent stays below it too.
         let mut depends_on = Vec::new();
         let mut check: IndexSet<Name> = work.peer_names.iter().cloned().collect();
         let last = full_path.len() - 1;
@@ -690,11 +709,6 @@ impl Hoister {
             let ancestor = &self.nodes[full_path[index]];
             let names: Vec<Name> = check.iter().cloned().collect();
             for name in names {
-                if ancestor.peer_names.contains(&name)
-                    && ancestor.original_dependencies.contains_key(&name)
-                {
-                    continue;
-                }
                 let Some(&provider) = ancestor.dependencies.get(&name) else {
                     continue;
                 };
@@ -725,7 +739,7 @@ impl Hoister {
             dependencies: Vec::new(),
         };
         let mut on_path = HashSet::from_iter([0]);
-        for child in self.regular_children(0) {
+        for child in self.children(0) {
             if child != 0 {
                 placed
                     .dependencies
@@ -743,7 +757,7 @@ impl Hoister {
             dependencies: Vec::new(),
         };
         if on_path.insert(node) {
-            for child in self.regular_children(node) {
+            for child in self.children(node) {
                 if child != node {
                     let below = self.shrink_node(child, on_path);
                     placed.dependencies.push(below);
@@ -940,5 +954,79 @@ mod tests {
                 "leaf=leaf@2"
             ]
         );
+    }
+
+    /// `d` lists `f` both as a dependency and as a peer, and nothing above it has `f`: the
+    /// lockfile gives `d` its own `f`, and pnpm 12 places it (at the root, where it is free).
+    #[test]
+    fn a_dependency_that_is_also_a_peer_name_is_placed() {
+        let mut g = Graph::new();
+        let (d, f) = (g.package("d", "1"), g.package("f", "1"));
+        g.input.nodes[d].peer_names = vec!["f".into()];
+        g.depends(0, &[d]);
+        g.depends(d, &[f]);
+        assert_eq!(g.placed(), ["d=d@1", "f=f@1"]);
+    }
+
+    /// `x` takes `f` as a peer from `d`'s own `f@1` (which `d` also names as a peer); the root
+    /// has the more used `f@2`. `x` stays below `d`, where `d`'s `f` is the one it finds, and
+    /// its `f` stays below it: `d` cannot take a name among its peer names.
+    #[test]
+    fn a_peer_provided_by_an_ancestors_own_dependency_keeps_the_package_below_it() {
+        let mut g = Graph::new();
+        let (a, b, c, e) = (
+            g.package("a", "1"),
+            g.package("b", "1"),
+            g.package("c", "1"),
+            g.package("e", "1"),
+        );
+        let (d, x, f1, f2) = (
+            g.package("d", "1"),
+            g.package("x", "1"),
+            g.package("f", "1"),
+            g.package("f", "2"),
+        );
+        g.input.nodes[d].peer_names = vec!["f".into()];
+        g.input.nodes[x].peer_names = vec!["f".into()];
+        g.depends(0, &[a, b, c, e]);
+        g.depends(a, &[d]);
+        for user in [b, c, e] {
+            g.depends(user, &[f2]);
+        }
+        g.depends(d, &[f1, x]);
+        g.depends(x, &[f1]);
+        assert_eq!(
+            g.placed(),
+            [
+                "a=a@1",
+                "b=b@1",
+                "c=c@1",
+                "e=e@1",
+                "d=d@1",
+                "d/f=f@1",
+                "d/x=x@1",
+                "d/x/f=f@1",
+                "f=f@2"
+            ]
+        );
+    }
+
+    /// `c` takes `b` as a peer from the root, and `b` takes `g@3` as a peer; `c` has its own
+    /// `g@1`. `c`'s `b` is the root's: it joins it, though `c`'s `g` differs from the root's.
+    #[test]
+    fn a_package_the_root_has_joins_it_whatever_its_peers() {
+        let mut g = Graph::new();
+        let (b, c, g3, g1) = (
+            g.package("b", "1"),
+            g.package("c", "1"),
+            g.package("g", "3"),
+            g.package("g", "1"),
+        );
+        g.input.nodes[b].peer_names = vec!["g".into()];
+        g.input.nodes[c].peer_names = vec!["b".into()];
+        g.depends(0, &[b, c, g3]);
+        g.depends(b, &[g3]);
+        g.depends(c, &[b, g1]);
+        assert_eq!(g.placed(), ["b=b@1", "c=c@1", "c/g=g@1", "g=g@3"]);
     }
 }
