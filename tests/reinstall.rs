@@ -73,8 +73,8 @@ fn a_pnpmfile_added_since_the_install_is_not_a_noop() {
 fn a_changed_manifest_is_not_a_noop() {
     let registry = registry::start();
     let project = installed_basic(&registry.url());
-    // Same bytes, new mtime: the gate must fall through to the full path, which then finds
-    // nothing to do but still checks the lockfile against package.json.
+    // Other bytes of the same size: the gate, reading the content once the stamp moved, must
+    // fall through to the full path, which checks the lockfile against package.json.
     let manifest = project.dir().join("package.json");
     let text = fs_err::read_to_string(&manifest).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -231,10 +231,11 @@ fn without_scoped(registry_url: &str) -> TestProject {
     without
 }
 
-/// Rewrites `path` with the same bytes and a new mtime, so the no-op gate falls through.
-fn touch(path: &std::path::Path) {
-    let bytes = fs_err::read(path).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
+/// Appends a newline to `path`: the no-op gate, which reads a file whose stamp moved and keeps
+/// the no-op when its content did not change, falls through, while the file parses the same.
+fn edit_blank(path: &std::path::Path) {
+    let mut bytes = fs_err::read(path).unwrap();
+    bytes.push(b'\n');
     fs_err::write(path, bytes).unwrap();
 }
 
@@ -260,7 +261,7 @@ fn links_are_trusted_only_while_the_recorded_lockfile_is_the_installed_one() {
     // Same lockfile, tree recorded as built from it: a reinstall trusts the links, as pnpm
     // does, and does not check (or remake) the one removed by hand.
     fs_err::remove_file(&child).unwrap();
-    touch(&project.dir().join("pnpm-lock.yaml"));
+    edit_blank(&project.dir().join("pnpm-lock.yaml"));
     assert_success(
         &project.tack(&["install"]),
         "reinstall of the same lockfile",
@@ -1746,7 +1747,7 @@ fn deleted_or_dangling_project_links_are_linked_again_like_pnpm() {
     );
 }
 
-/// Writes the file at `rel` again with the content it has: a new mtime, nothing else.
+/// Writes the file at `rel` again with the content it has: new times, nothing else.
 fn rewrite(dir: &std::path::Path, rel: &str) {
     let path = dir.join(rel);
     let content = fs_err::read(&path).unwrap();
