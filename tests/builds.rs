@@ -2175,3 +2175,54 @@ fn five_builds_run_at_once_by_default_like_pnpm() {
     assert_eq!(pnpm, 5, "pnpm 12's builds at once");
     assert_eq!(tack, pnpm, "tack's builds at once, then pnpm's");
 }
+
+/// A filtered install that leaves out the project with an ignored build keeps that build
+/// recorded as ignored in `.modules.yaml`, as pnpm 12 keeps it, and so does the full install
+/// after it; approving the build afterwards runs it. (tack dropped the entry, the next install
+/// took the package for built, and the approval built nothing.)
+#[test]
+fn a_filtered_install_keeps_the_ignored_builds_of_the_projects_it_leaves_out_like_pnpm() {
+    let registry = registry::start();
+    let resolver = TestProject::new();
+    resolver
+        .write(
+            "package.json",
+            r#"{"name": "root", "private": true, "dependencies": {"is-odd": "3.0.1"}}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name": "b", "version": "1.0.0", "dependencies": {"is-number": "7.0.0"}}"#,
+        )
+        .write(
+            "packages/c/package.json",
+            r#"{"name": "c", "version": "1.0.0", "dependencies": {"tack-build-dep": "1.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nstrictDepBuilds: false\npackages:\n  - packages/*\n",
+        );
+    resolver.lock_with_pnpm();
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&resolver);
+        let mut recorded = Vec::new();
+        for filter in [&[][..], &["--filter", "b"], &[]] {
+            let mut args = vec!["install", "--frozen-lockfile"];
+            args.extend_from_slice(filter);
+            assert_success(&project.run_tool(tool, &args), tool);
+            recorded.push(modules_yaml(&project).get("ignoredBuilds").cloned());
+        }
+        project.add_settings("allowBuilds:\n  tack-build-dep: true\n");
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        (
+            recorded,
+            project.dir().join(DEP_DIR).join("built.txt").is_file(),
+        )
+    });
+    assert_eq!(tack, pnpm, "tack's ignoredBuilds and build, then pnpm's");
+    assert_eq!(pnpm.0[1], Some(json!(["tack-build-dep@1.0.0"])), "{pnpm:?}");
+    assert!(pnpm.1, "pnpm 12 built the approved package");
+}

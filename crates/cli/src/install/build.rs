@@ -96,6 +96,11 @@ pub struct Builds {
     /// `ignoredBuilds` and `pendingBuilds` of the previous install: reused package dirs
     /// listed there still need their build.
     previously_unbuilt: HashSet<String>,
+    /// `.modules.yaml#ignoredBuilds` and `#pendingBuilds` as the last install recorded them:
+    /// a filtered install keeps the entries of the packages it leaves in place for the
+    /// projects it does not select.
+    previous_ignored: Vec<String>,
+    previous_pending: Vec<String>,
     /// The build approvals the last install recorded, if it recorded any.
     previous_policy: Option<BuildPolicy>,
     /// Set once a dependency was built or patched in this install: only then can a bin
@@ -200,14 +205,14 @@ impl Builds {
                         .collect();
                     BuildPolicy::new(&allowed, false, None, None)
                 });
-        let previously_unbuilt = previous
-            .map(|m| {
-                m.ignored_builds
-                    .into_iter()
-                    .chain(m.pending_builds)
-                    .collect()
-            })
+        let (previous_ignored, previous_pending) = previous
+            .map(|m| (m.ignored_builds, m.pending_builds))
             .unwrap_or_default();
+        let previously_unbuilt = previous_ignored
+            .iter()
+            .chain(&previous_pending)
+            .cloned()
+            .collect();
         Ok(Builds {
             policy,
             ignore_scripts: config.ignore_scripts,
@@ -226,6 +231,8 @@ impl Builds {
             engine,
             node_version: node_version.map(|v| format!("v{}", v.trim_start_matches('v'))),
             previously_unbuilt,
+            previous_ignored,
+            previous_pending,
             previous_policy,
             changed_packages: std::sync::atomic::AtomicBool::new(false),
             untouched_tree: std::sync::atomic::AtomicBool::new(false),
@@ -456,8 +463,8 @@ impl Builds {
         }
         self.record_state(
             plan,
-            &build_report.ignored_builds,
-            &build_report.pending_builds,
+            &with_kept(&build_report.ignored_builds, &self.previous_ignored, plan),
+            &with_kept(&build_report.pending_builds, &self.previous_pending, plan),
         )?;
         // pnpm 12's lines, word for word: the lockfile and the settings are pnpm's, so its
         // `approve-builds` writes the `allowBuilds` this install reads. Printed before the
@@ -773,6 +780,32 @@ impl Builds {
         write_modules_yaml(&modules_dir, &modules)?;
         Ok(())
     }
+}
+
+/// `now` with the entries of `recorded` (the last install's `ignoredBuilds` or
+/// `pendingBuilds`) that name a package a filtered install left in place for the projects it
+/// does not select: pnpm 12 keeps them, so that the next install still knows the package was
+/// never built (tack forgot them, and an approval given later built nothing). Sorted, unless
+/// nothing is kept.
+fn with_kept(now: &[String], recorded: &[String], plan: &InstallPlan) -> Vec<String> {
+    let kept = &plan.link.kept_for_other_projects.dep_paths;
+    if kept.is_empty() {
+        return now.to_vec();
+    }
+    let kept_ids: HashSet<&str> = kept
+        .iter()
+        .flat_map(|dep_path| [dep_path.as_str(), tack_lockfile::remove_suffix(dep_path)])
+        .collect();
+    let mut all = now.to_vec();
+    for entry in recorded {
+        if kept_ids.contains(entry.as_str()) && !all.contains(entry) {
+            all.push(entry.clone());
+        }
+    }
+    if all.len() > now.len() {
+        all.sort();
+    }
+    all
 }
 
 /// Render one build event through the CLI reporter.
