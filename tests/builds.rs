@@ -2226,3 +2226,45 @@ fn a_filtered_install_keeps_the_ignored_builds_of_the_projects_it_leaves_out_lik
     assert_eq!(pnpm.0[1], Some(json!(["tack-build-dep@1.0.0"])), "{pnpm:?}");
     assert!(pnpm.1, "pnpm 12 built the approved package");
 }
+
+/// A filtered install that leaves out the project with an optional dependency skipped for its
+/// platform keeps that package in `.modules.yaml#skipped`, as pnpm 12 keeps it. (tack wrote the
+/// filtered install's own list, empty here, and the next install took the package for one
+/// never looked at.)
+#[test]
+fn a_filtered_install_keeps_the_skipped_packages_of_the_projects_it_leaves_out_like_pnpm() {
+    let registry = registry::start();
+    let resolver = TestProject::new();
+    resolver
+        .write(
+            "package.json",
+            r#"{"name": "root", "private": true, "dependencies": {"is-odd": "3.0.1"}}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name": "b", "version": "1.0.0", "dependencies": {"is-number": "7.0.0"}}"#,
+        )
+        .write(
+            "packages/c/package.json",
+            r#"{"name": "c", "version": "1.0.0", "optionalDependencies": {"only-darwin": "1.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\npackages:\n  - packages/*\n",
+        );
+    resolver.lock_with_pnpm();
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&resolver);
+        let mut recorded = Vec::new();
+        for filter in [&[][..], &["--filter", "b"], &[]] {
+            let mut args = vec!["install", "--frozen-lockfile"];
+            args.extend_from_slice(filter);
+            assert_success(&project.run_tool(tool, &args), tool);
+            recorded.push(modules_yaml(&project).get("skipped").cloned());
+        }
+        recorded
+    });
+    assert_eq!(tack, pnpm, "tack's skipped packages, then pnpm's");
+    assert_eq!(pnpm[1], Some(json!(["only-darwin@1.0.0"])), "{pnpm:?}");
+}

@@ -782,12 +782,12 @@ impl Builds {
     }
 }
 
-/// `now` with the entries of `recorded` (the last install's `ignoredBuilds` or
-/// `pendingBuilds`) that name a package a filtered install left in place for the projects it
+/// `now` with the entries of `recorded` (the last install's `ignoredBuilds`, `pendingBuilds`
+/// or `skipped`) that name a package a filtered install left in place for the projects it
 /// does not select: pnpm 12 keeps them, so that the next install still knows the package was
 /// never built (tack forgot them, and an approval given later built nothing). Sorted, unless
 /// nothing is kept.
-fn with_kept(now: &[String], recorded: &[String], plan: &InstallPlan) -> Vec<String> {
+pub(super) fn with_kept(now: &[String], recorded: &[String], plan: &InstallPlan) -> Vec<String> {
     let kept = &plan.link.kept_for_other_projects.dep_paths;
     if kept.is_empty() {
         return now.to_vec();

@@ -937,6 +937,14 @@ pub fn run(
                         .collect(),
                     dep_paths: others.kept,
                 };
+                // The optional packages skipped for the projects left alone stay recorded
+                // as skipped, as pnpm 12 keeps them.
+                if let Some(recorded) = kept_modules.as_ref() {
+                    let skipped =
+                        build::with_kept(&install_plan.skipped, &recorded.skipped, &install_plan);
+                    install_plan.link.modules_state.skipped = skipped.clone();
+                    install_plan.skipped = skipped;
+                }
                 current_is_empty = is_empty_lockfile(&others.merged);
                 parsed = Some(old);
             }
