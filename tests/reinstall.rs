@@ -1923,3 +1923,48 @@ fn hoisted_direct_dependencies_are_put_back_like_pnpm() {
         "{outputs:?}"
     );
 }
+
+/// After an install without the project's optional dependencies (`--no-optional`, `--dev`), a
+/// full install does not list the one skipped for this platform as removed: the last install's
+/// record never had it. pnpm 12 lists it only over a record that has it (`--prod`), and says
+/// "Already up to date" when nothing else changes. (tack listed `- only-darwin 1.0.0` after
+/// each, and so never said "Already up to date" after `--no-optional`.)
+#[test]
+fn a_skipped_optional_dependency_the_last_install_left_out_is_not_listed_as_removed() {
+    let registry = registry::start();
+    let resolver = TestProject::new();
+    resolver
+        .write(
+            "package.json",
+            r#"{"name": "opt", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"},
+                "devDependencies": {"is-number": "7.0.0"},
+                "optionalDependencies": {"only-darwin": "1.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    resolver.lock_with_pnpm();
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let mut seen = Vec::new();
+        for first in ["--no-optional", "--dev", "--prod"] {
+            let project = clone_inputs(&resolver);
+            assert_success(
+                &project.run_tool(tool, &["install", "--frozen-lockfile", first]),
+                tool,
+            );
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            let mut lines = summary_lines(&out);
+            if stdout(&out).contains("Already up to date") {
+                lines.push("Already up to date".to_string());
+            }
+            seen.push((first, lines));
+        }
+        seen
+    });
+    assert_eq!(tack, pnpm, "tack's summaries, then pnpm's");
+    assert_eq!(pnpm[0].1, ["Already up to date"], "{pnpm:?}");
+    assert!(
+        pnpm[2].1.contains(&"- only-darwin 1.0.0".to_string()),
+        "{pnpm:?}"
+    );
+}

@@ -151,7 +151,9 @@ pub(super) fn summary(
     // The project's own optional dependencies that do not fit this platform, whenever this
     // run imported a package or installs another lockfile than the last one (pnpm 12:
     // `- fsevents 2.3.3` under `optionalDependencies:`, also when the last install skipped it
-    // too; nothing under the same lockfile with nothing imported).
+    // too; nothing under the same lockfile with nothing imported). Over another lockfile, only
+    // those it records for the project: after `--no-optional` or `--dev`, whose record has no
+    // optional dependencies, pnpm 12 lists none and says "Already up to date".
     let linked_any = imported
         .outcomes
         .values()
@@ -162,7 +164,16 @@ pub(super) fn summary(
         && selection.project_optional()
         && (linked_any || !matches!(recorded, Recorded::Same))
     {
-        entries.extend(skipped_own_optional(plan, wanted, &root.id));
+        let mut skipped = skipped_own_optional(plan, wanted, &root.id);
+        if let Recorded::Other(previous) = recorded {
+            let before = previous.importers.get(&root.id);
+            skipped.retain(|entry| {
+                before.is_some_and(|importer| {
+                    importer.optional_dependencies.contains_key(&entry.alias)
+                })
+            });
+        }
+        entries.extend(skipped);
     }
     entries
 }
