@@ -1968,3 +1968,39 @@ fn a_skipped_optional_dependency_the_last_install_left_out_is_not_listed_as_remo
         "{pnpm:?}"
     );
 }
+
+/// A `link:` dependency that `--prod` leaves out (a workspace project, a directory) is listed by
+/// its alias alone, as pnpm 12 lists it: `- bb`, where one gone from the lockfile is named by its
+/// manifest (`- bb <- b 1.0.0`). (tack named it by its manifest either way.)
+#[test]
+fn links_left_out_by_prod_are_listed_by_alias_like_pnpm() {
+    let resolver = TestProject::new();
+    resolver
+        .write(
+            "package.json",
+            r#"{"name": "root", "private": true,
+                "devDependencies": {"x": "link:./local/x", "bb": "workspace:b@*"}}"#,
+        )
+        .write(
+            "local/x/package.json",
+            r#"{"name": "xname", "version": "2.0.0"}"#,
+        )
+        .write(
+            "packages/b/package.json",
+            r#"{"name": "b", "version": "1.0.0"}"#,
+        )
+        .write("pnpm-workspace.yaml", "packages:\n  - packages/*\n");
+    resolver.lock_with_pnpm();
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&resolver);
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile", "--prod"]);
+        assert_success(&out, tool);
+        summary_lines(&out)
+    });
+    assert_eq!(tack, pnpm, "tack's summary, then pnpm's");
+    assert_eq!(pnpm, ["devDependencies:", "- bb", "- x"], "{pnpm:?}");
+}

@@ -325,11 +325,21 @@ fn changes(
 
     // What the recorded lockfile had and this one does not (or has at another version).
     if let (Some(old), Some(previous)) = (&old, previous) {
+        // Every dependency the lockfile has for the project, in the groups left out too.
+        let wanted_aliases: HashSet<&str> = wanted
+            .importers
+            .get(&root.id)
+            .into_iter()
+            .flat_map(|importer| importer.all_deps())
+            .map(|(alias, _, _)| alias.as_str())
+            .collect();
         for (alias, (version, group)) in old {
             if new_versions.get(alias).map(|v| without_peers(v)) == Some(without_peers(version)) {
                 continue;
             }
-            let target = if let Some(path) = version.strip_prefix("link:") {
+            let target = if version.starts_with("link:") && wanted_aliases.contains(alias) {
+                SummaryTarget::AliasOnly
+            } else if let Some(path) = version.strip_prefix("link:") {
                 // pnpm 12 names a removed project by its manifest's name and version.
                 linked_manifest(&root.dir.join(path)).map_or_else(
                     || SummaryTarget::Link(path.to_string()),

@@ -51,6 +51,9 @@ pub enum SummaryTarget {
     Package { name: String, version: String },
     /// A `link:` dependency: its path as the lockfile gives it (`../b`, `local/linked`).
     Link(String),
+    /// Nothing but the alias: a `link:` dependency that the lockfile still has, removed because
+    /// its group is left out (`--prod`), which pnpm 12 lists as `- b`.
+    AliasOnly,
 }
 
 impl SummaryTarget {

@@ -307,6 +307,7 @@ pub(crate) fn summary_lines(entries: &[SummaryEntry]) -> Vec<String> {
                 format!("{sign} {alias} <- {name} {version}")
             }
             SummaryTarget::Link(path) => format!("{sign} {alias} <- {path}"),
+            SummaryTarget::AliasOnly => format!("{sign} {alias}"),
         });
     }
     if !lines.is_empty() {
