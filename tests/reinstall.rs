@@ -2004,3 +2004,42 @@ fn links_left_out_by_prod_are_listed_by_alias_like_pnpm() {
     assert_eq!(tack, pnpm, "tack's summary, then pnpm's");
     assert_eq!(pnpm, ["devDependencies:", "- bb", "- x"], "{pnpm:?}");
 }
+
+/// A re-install over another lockfile lists a removed package by its alias and version, never by
+/// the name an `npm:` alias points to, and lists nothing for an alias that points to another
+/// package at the same version, as pnpm 12 pairs them: `- y 7.0.0`, and nothing for `x`. (tack
+/// printed `- y <- is-number 7.0.0`, and `x` removed and added again.)
+#[test]
+fn removed_aliases_are_listed_by_alias_and_version_like_pnpm() {
+    let registry = registry::start();
+    let before = r#"{"name": "aliases", "version": "1.0.0", "dependencies": {
+        "x": "npm:tack-bin-string@1.0.0", "y": "npm:is-number@7.0.0", "is-odd": "3.0.1"}}"#;
+    let after = r#"{"name": "aliases", "version": "1.0.0", "dependencies": {
+        "x": "npm:tack-build-dep@1.0.0", "is-odd": "3.0.1"}}"#;
+    let mut seen = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        project
+            .write("package.json", before)
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write(
+                "pnpm-workspace.yaml",
+                "minimumReleaseAge: 0\nstrictDepBuilds: false\n",
+            );
+        project.lock_with_pnpm();
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        project.write("package.json", after);
+        assert_success(
+            &project.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+            "resolving the new manifest",
+        );
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        seen.push(summary_lines(&out));
+    }
+    assert_eq!(seen[1], seen[0], "tack's summary, then pnpm's");
+    assert_eq!(seen[0], ["dependencies:", "- y 7.0.0"], "{seen:?}");
+}

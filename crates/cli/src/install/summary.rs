@@ -340,17 +340,19 @@ fn changes(
             let target = if version.starts_with("link:") && wanted_aliases.contains(alias) {
                 SummaryTarget::AliasOnly
             } else if let Some(path) = version.strip_prefix("link:") {
-                // pnpm 12 names a removed project by its manifest's name and version.
+                // pnpm 12 names a removed project by its manifest's version.
                 linked_manifest(&root.dir.join(path)).map_or_else(
                     || SummaryTarget::Link(path.to_string()),
-                    |(name, version)| SummaryTarget::package(name, version),
+                    |(_, version)| SummaryTarget::package(*alias, version),
                 )
             } else {
                 let Some(dep_path) = tack_lockfile::ref_to_dep_path(version, alias) else {
                     continue;
                 };
-                let (name, version) = previous.name_version(&dep_path);
-                SummaryTarget::Package { name, version }
+                // By its alias: pnpm 12 lists a removed package as `- alias version`, never
+                // with the name an `npm:` alias points to.
+                let (_, version) = previous.name_version(&dep_path);
+                SummaryTarget::package(*alias, version)
             };
             entries.push(SummaryEntry {
                 group: match group {
@@ -363,8 +365,33 @@ fn changes(
                 added: false,
             });
         }
+        cancel_same_versions(&mut entries);
     }
     entries
+}
+
+/// Drops each removed entry that an added one in the same group brings back under the same
+/// alias at the same version, and that added one: pnpm 12 pairs them by alias and version, so
+/// `lodash` moved from `npm:lodash-es@4.17.21` to `lodash@4.17.21` is not listed at all.
+fn cancel_same_versions(entries: &mut Vec<SummaryEntry>) {
+    let key = |entry: &SummaryEntry| match &entry.target {
+        SummaryTarget::Package { version, .. } => {
+            Some((entry.group, entry.alias.clone(), version.clone()))
+        }
+        _ => None,
+    };
+    let removed: HashSet<_> = entries
+        .iter()
+        .filter(|entry| !entry.added)
+        .filter_map(key)
+        .collect();
+    let both: HashSet<_> = entries
+        .iter()
+        .filter(|entry| entry.added)
+        .filter_map(key)
+        .filter(|key| removed.contains(key))
+        .collect();
+    entries.retain(|entry| key(entry).is_none_or(|key| !both.contains(&key)));
 }
 
 /// A lockfile version without its peers suffix (and patch hash).

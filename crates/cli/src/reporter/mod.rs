@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 pub use crate::args::ReporterKind;
 
 /// A dependency group, as printed in the summary, in pnpm 12's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DepGroup {
     Dependencies,
     OptionalDependencies,
