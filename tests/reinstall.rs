@@ -2043,3 +2043,64 @@ fn removed_aliases_are_listed_by_alias_and_version_like_pnpm() {
     assert_eq!(seen[1], seen[0], "tack's summary, then pnpm's");
     assert_eq!(seen[0], ["dependencies:", "- y 7.0.0"], "{seen:?}");
 }
+
+/// The counts of an install after `--no-optional`, and of one with `--no-optional` after a full
+/// install, as pnpm 12 prints them: a package whose optional child comes or goes is linked anew
+/// and counted (`Packages: +2`, `+1 -1`). After `--prod` in a project without dev dependencies
+/// nothing changes but the groups, and pnpm 12 says "Already up to date". (tack counted only the
+/// optional child, and said nothing after `--prod`.)
+#[test]
+fn packages_whose_optional_children_come_or_go_are_counted_like_pnpm() {
+    let registry = registry::start();
+    registry.add_package(
+        tack_test_registry::PackageDef::new("tack-with-optional-child", "1.0.0")
+            .field("dependencies", serde_json::json!({"is-odd": "3.0.1"}))
+            .field(
+                "optionalDependencies",
+                serde_json::json!({"is-number": "7.0.0"}),
+            )
+            .file("index.js", b"module.exports = 1;\n".to_vec(), 0o644),
+    );
+    let resolver = TestProject::new();
+    resolver
+        .write(
+            "package.json",
+            r#"{"name": "opt-children", "version": "1.0.0",
+                "dependencies": {"tack-with-optional-child": "1.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    resolver.lock_with_pnpm();
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let mut seen = Vec::new();
+        for [first, then] in [["--no-optional", ""], ["", "--no-optional"], ["--prod", ""]] {
+            let project = clone_inputs(&resolver);
+            let install = |flag: &str| {
+                let mut args = vec!["install", "--frozen-lockfile"];
+                args.extend((!flag.is_empty()).then_some(flag));
+                let out = project.run_tool(tool, &args);
+                assert_success(&out, tool);
+                out
+            };
+            install(first);
+            let out = stdout(&install(then));
+            let lines: Vec<String> = out
+                .lines()
+                .filter(|l| l.starts_with("Packages:") || l.starts_with("Already up to date"))
+                .map(str::to_string)
+                .collect();
+            seen.push(lines);
+        }
+        seen
+    });
+    assert_eq!(tack, pnpm, "tack's counts, then pnpm's");
+    assert_eq!(
+        pnpm,
+        [
+            vec!["Packages: +2"],
+            vec!["Packages: +1 -1"],
+            vec!["Already up to date"]
+        ],
+        "{pnpm:?}"
+    );
+}

@@ -987,8 +987,10 @@ pub fn run(
     // does not, whether or not the prune deletes its directory now; peer variants of one
     // version dropped together count once.
     let mut dropped_since_recorded = None;
+    // What this install records (with the packages kept for the projects it leaves alone).
+    let mut recorded_now = HashSet::new();
     if let summary::Recorded::Other(previous) = &previous_current {
-        let now: HashSet<String> = plan::reachable(&lockfile, &selection)
+        recorded_now = plan::reachable(&lockfile, &selection)
             .into_iter()
             .chain(
                 install_plan
@@ -999,6 +1001,7 @@ pub fn run(
                     .cloned(),
             )
             .collect();
+        let now = &recorded_now;
         dropped_since_recorded = Some(
             previous
                 .snapshots
@@ -1034,7 +1037,8 @@ pub fn run(
         .map(|pkg| {
             !force
                 && (shared
-                    || !interrupted && previous_current.has_package(&pkg.dep_path, &lockfile))
+                    || !interrupted
+                        && previous_current.has_package(&pkg.dep_path, &lockfile, &recorded_now))
         })
         .collect();
     tack_fs::phase_timer::mark("setup");
@@ -1156,9 +1160,15 @@ pub fn run(
     // date", and no ignored builds again.
     let shared = install_plan.link.shared_slots;
     let relinked_only = matches!(previous_current, summary::Recorded::Same);
-    // A filtered install is never one of these: pnpm 12 says "Already up to date" there.
+    // A filtered install is never one of these: pnpm 12 says "Already up to date" there, and
+    // so it does when the dependency groups changed (`--prod`, then a full install of a project
+    // without dev dependencies).
+    let same_groups = kept_modules
+        .as_ref()
+        .is_some_and(|recorded| recorded.included == install_plan.link.modules_state.included);
     let untouched = relinked_only
         && no_filter
+        && same_groups
         && added == 0
         && removed == 0
         && entries.is_empty()

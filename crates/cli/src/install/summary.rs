@@ -38,7 +38,12 @@ impl Recorded {
     /// (`Same`: this run's lockfile, which has every package of the plan). A package whose
     /// dependencies changed under the same dep path (an override, a package extension) is
     /// linked anew, and pnpm 12 counts it as added.
-    pub(super) fn has_package(&self, dep_path: &str, wanted: &tack_lockfile::Lockfile) -> bool {
+    pub(super) fn has_package(
+        &self,
+        dep_path: &str,
+        wanted: &tack_lockfile::Lockfile,
+        recorded_now: &HashSet<String>,
+    ) -> bool {
         match self {
             Recorded::Nothing => false,
             Recorded::Same => true,
@@ -47,15 +52,34 @@ impl Recorded {
                     lockfile.snapshots.get(dep_path),
                     wanted.snapshots.get(dep_path),
                 ) {
+                    // Optional dependencies count only where the record has their package:
+                    // one left out by `--no-optional`, then or now, is no part of the package
+                    // as installed, though the snapshot names it. pnpm 12 links a package
+                    // whose optional children come or go anew, and counts it.
                     (Some(old), Some(new)) => {
                         old.dependencies == new.dependencies
-                            && old.optional_dependencies == new.optional_dependencies
+                            && recorded_optional(old, |d| lockfile.snapshots.contains_key(d))
+                                == recorded_optional(new, |d| recorded_now.contains(d))
                     }
                     (old, _) => old.is_some(),
                 }
             }
         }
     }
+}
+
+/// The optional dependencies of `snapshot` whose package is in a record (`recorded`).
+fn recorded_optional(
+    snapshot: &tack_lockfile::SnapshotEntry,
+    recorded: impl Fn(&str) -> bool,
+) -> Vec<(&String, &String)> {
+    snapshot
+        .optional_dependencies
+        .iter()
+        .filter(|(alias, reference)| {
+            tack_lockfile::ref_to_dep_path(reference, alias).is_some_and(|d| recorded(&d))
+        })
+        .collect()
 }
 
 /// The direct dependencies of the project in `project_dir` whose link in its modules dir
