@@ -2464,6 +2464,63 @@ fn directory_dependencies_take_what_npm_pack_would_like_pnpm() {
     assert!(listed.join("lib/a.js").exists() && !listed.join("src").exists());
 }
 
+/// The `files` field of a directory dependency is read as pnpm 12 reads it: an entry that takes
+/// names paths from the package's root (`*.js` is the root's scripts only), a `!` entry excludes
+/// at any depth and takes a directory's contents with it, and a later entry wins over an earlier
+/// one. (tack matched `*.js` at every depth and kept what `!src/test` or `!sub` excludes.)
+#[test]
+fn directory_dependency_files_wildcards_and_exclusions_match_pnpm() {
+    let registry = registry::start();
+    let project = TestProject::new();
+    let fields = [
+        ("root-js", r#"["*.js"]"#),
+        ("excluded-dir", r#"["src/**", "!src/test"]"#),
+        ("excluded-name", r#"["lib", "!sub", "!*.map"]"#),
+        ("taken-again", r#"["!lib/sub", "lib"]"#),
+        ("dotted", r#"["./lib/", "!./lib/sub/"]"#),
+    ];
+    let mut deps = serde_json::Map::new();
+    for (name, files) in fields {
+        let dir = format!("local/{name}");
+        project.write(
+            &format!("{dir}/package.json"),
+            &format!(r#"{{"name": "{name}", "version": "1.0.0", "files": {files}}}"#),
+        );
+        for file in [
+            "a.js",
+            "lib/b.js",
+            "lib/b.js.map",
+            "lib/sub/c.js",
+            "src/s.js",
+            "src/test/t.js",
+            "src/test/deep/u.js",
+        ] {
+            project.write(&format!("{dir}/{file}"), "1");
+        }
+        deps.insert(name.to_string(), format!("file:{dir}").into());
+    }
+    let manifest = serde_json::json!({"name": "p", "version": "1.0.0", "dependencies": deps});
+    project
+        .write("package.json", &manifest.to_string())
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    project.lock_with_pnpm();
+    let tack = assert_same_tree(&project, &[]);
+    let package = |name: &str| {
+        tack.dir().join(format!(
+            "node_modules/.pnpm/{name}@file+local+{name}/node_modules/{name}"
+        ))
+    };
+    assert!(package("root-js").join("a.js").exists());
+    assert!(!package("root-js").join("lib/b.js").exists());
+    assert!(package("excluded-dir").join("src/s.js").exists());
+    assert!(!package("excluded-dir").join("src/test").exists());
+    assert!(!package("excluded-name").join("lib/sub").exists());
+    assert!(!package("excluded-name").join("lib/b.js.map").exists());
+    assert!(package("taken-again").join("lib/sub/c.js").exists());
+    assert!(package("dotted").join("lib/sub/c.js").exists());
+}
+
 /// The symlinks and nested `node_modules` of directory dependencies, a `file:` directory and an
 /// injected workspace project, are imported as pnpm 12 imports them: only the package's own
 /// `node_modules` is left out (a nested one, with its `.bin`, is taken, as when a workspace

@@ -10,8 +10,9 @@
 //!   `.npmignore` (gitignore syntax; a deeper file's rules win; a directory ignored is not
 //!   entered);
 //! - with a `files` field, only the entries it lists (a directory entry takes everything
-//!   below it; one without a wildcard is a path from the root: `lib` is not `src/lib`), and
-//!   the root's own ignore file is not read;
+//!   below it; an entry is a path from the root, wildcards or not: `lib` is not `src/lib`,
+//!   `*.js` only the root's scripts; a `!` entry excludes at any depth, and the last entry
+//!   that matches wins), and the root's own ignore file is not read;
 //! - always: `package.json`, the root's `README`, `LICENSE`, `LICENCE` and `COPYING` (with
 //!   any extension), and the files `main` and `bin` name.
 //!
@@ -442,23 +443,34 @@ fn matcher<'r>(dir: &Path, rules: impl IntoIterator<Item = &'r str>) -> Gitignor
     builder.build().unwrap_or_else(|_| Gitignore::empty())
 }
 
-/// The `files` entries as gitignore rules (`./lib/` → `lib`; `!x` excludes again). An entry
-/// without a wildcard names one path from the package's root, as pnpm 12 reads it: `lib` (or
-/// `node_modules`) takes `lib`, not `src/lib`.
+/// The `files` entries as gitignore rules, in their order (the last that matches wins), as
+/// pnpm 12 packs them:
+/// - an entry that takes names paths from the package's root, wildcards or not (`./lib/` is
+///   `lib`): `lib` takes `lib`, not `src/lib`, and `*.js` only the root's scripts (`**/*.js`
+///   takes them all);
+/// - `!x` excludes again as an ignore file reads it, unanchored (`!c.js` or `!sub` at any
+///   depth), and a directory so excluded takes everything below it out (`lib` then `!lib/sub`
+///   leaves out `lib/sub/c.js`; `!lib/sub` then `lib` does not).
 fn files_matcher(dir: &Path, entries: &[&str]) -> Gitignore {
     let rules: Vec<String> = entries
         .iter()
-        .map(|entry| {
-            let (negated, body) = match entry.strip_prefix('!') {
-                Some(rest) => ("!", rest),
-                None => ("", *entry),
-            };
-            let body = body.trim_start_matches("./").trim_end_matches('/');
-            let anchor = match body.contains(['*', '?', '[']) || body.starts_with('/') {
-                true => "",
-                false => "/",
-            };
-            format!("{negated}{anchor}{body}")
+        .flat_map(|entry| match entry.strip_prefix('!') {
+            Some(excluded) => {
+                let excluded = excluded.trim_end_matches('/');
+                // `sub` matches at any depth, `sub/**` only at the root.
+                let depth = if excluded.contains('/') { "" } else { "**/" };
+                vec![format!("!{excluded}"), format!("!{depth}{excluded}/**")]
+            }
+            // Everything below a directory taken, as its own rule: a later entry that takes
+            // wins over an earlier `!` one for the paths below it too.
+            None => {
+                let body = entry.trim_start_matches("./").trim_end_matches('/');
+                let anchored = match body.starts_with('/') {
+                    true => body.to_string(),
+                    false => format!("/{body}"),
+                };
+                vec![format!("{anchored}/**"), anchored]
+            }
         })
         .collect();
     matcher(dir, rules.iter().map(String::as_str))
