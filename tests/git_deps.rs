@@ -168,9 +168,16 @@ fn install_both(reference: &TestProject, args: &[&str]) -> (TestProject, TestPro
 const PACKED: &[(&str, &str, u32)] = &[
     (
         "package.json",
-        r#"{"name": "files-pkg", "version": "1.0.0", "files": ["index.js", "lib"], "bin": {"fcli": "bin/cli.js"}}"#,
+        r#"{"name": "files-pkg", "version": "1.0.0", "files": ["index.js", "lib", "node_modules"], "bin": {"fcli": "bin/cli.js"}}"#,
         0o644,
     ),
+    // A nested `node_modules` is packed like any directory; the package's own never is.
+    (
+        "lib/node_modules/nested/index.js",
+        "module.exports = 'nested';\n",
+        0o644,
+    ),
+    ("node_modules/own/index.js", "not packed\n", 0o644),
     ("index.js", "module.exports = 'files';\n", 0o644),
     ("bin/cli.js", "#!/usr/bin/env node\nconsole.log(1)\n", 0o755),
     ("lib/keep.js", "module.exports = 1;\n", 0o644),
@@ -246,6 +253,8 @@ fn git_host_archives_are_installed_packed_like_pnpm() {
         ("lib/x.js", false),
         ("extra.js", false),
         ("test/t.js", false),
+        ("lib/node_modules/nested/index.js", true),
+        ("node_modules/own", false),
     ] {
         assert_eq!(pkg.join(file).exists(), kept, "{file}");
     }
@@ -315,6 +324,9 @@ fn git_clones_are_installed_packed_like_pnpm() {
             ("link.js", "->index.js", 0o644),
             (".gitignore", "secret.txt\n", 0o644),
             ("secret.txt", "committed but ignored\n", 0o644),
+            ("sub/node_modules/n/index.js", "nested\n", 0o644),
+            ("sub/node_modules/.bin/n", "->../n/index.js", 0o644),
+            ("node_modules/own/index.js", "not packed\n", 0o644),
         ],
     );
     let y = repos.path().join("y");
@@ -337,6 +349,9 @@ fn git_clones_are_installed_packed_like_pnpm() {
     let link = fs_err::symlink_metadata(pkg.join("link.js")).unwrap();
     assert!(link.is_file(), "link.js is stored as a file");
     assert!(!pkg.join("secret.txt").exists() && !pkg.join(".git").exists());
+    assert!(pkg.join("sub/node_modules/n/index.js").is_file());
+    assert!(fs_err::symlink_metadata(pkg.join("sub/node_modules/.bin/n")).is_ok());
+    assert!(!pkg.join("node_modules/own").exists());
     assert!(tack.dir().join("node_modules/sub-pkg/x.secret").is_file());
     install_both(&reference, &["--ignore-scripts"]);
 }
