@@ -2015,8 +2015,10 @@ fn the_registry_flag_names_the_registry_like_pnpm() {
 }
 
 /// `registry:` and the proxy settings of `pnpm-workspace.yaml` override the `.npmrc`, as in pnpm
-/// 12; keys pnpm accepts pass in silence, the others get pnpm 12's warnings. tack took the
-/// registry from the `.npmrc` alone and called every key it had no use for "unknown".
+/// 12; keys pnpm accepts pass in silence, the others get pnpm 12's warnings, line for line (no
+/// code before them, and the keys pnpm 12 suggests: `globalDir`, `stateDir`, not `global` or
+/// `json`). tack took the registry from the `.npmrc` alone and called every key it had no use
+/// for "unknown".
 #[test]
 fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
     let registry = registry::start();
@@ -2027,9 +2029,10 @@ fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
     );
     reference.add_settings(&format!(
         "registry: {}\nnoProxy: 127.0.0.1\n$schema: x\nsavePrefix: '~'\nci: true\nnodeLinkr: x\n\
-         save-exact: true\n",
+         save-exact: true\nfooBar: 1\nstateDr: 1\njsn: 1\nconfiDir: 1\n_auth: x\n",
         registry.url()
     ));
+    let mut warned = Vec::new();
     for tool in ["pnpm", "tack"] {
         let project = tack_suite::conformance::clone_inputs(&reference);
         let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
@@ -2046,10 +2049,18 @@ fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
             "The following settings in pnpm-workspace.yaml were ignored because they are not \
              written in camelCase: \"save-exact\" (use \"saveExact\").",
             "The following settings in pnpm-workspace.yaml are not recognized by this version of \
-             pnpm and were ignored: \"nodeLinkr\" (did you mean \"nodeLinker\"?).",
+             pnpm and were ignored: \"nodeLinkr\" (did you mean \"nodeLinker\"?), \"fooBar\" \
+             (did you mean \"globalDir\"?), \"stateDr\" (did you mean \"stateDir\"?), \"jsn\", \
+             \"confiDir\" (did you mean \"configByUri\"?), \"_auth\" (did you mean \"_auth\"?).",
         ] {
             assert!(all.contains(expected), "{tool}: {expected}\n{all}");
         }
+        warned.push(
+            all.lines()
+                .filter(|line| line.contains("The following settings"))
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        );
         for quiet in ["$schema", "savePrefix", "registry", "noProxy"] {
             assert!(
                 !all.contains(&format!("\"{quiet}\"")),
@@ -2057,6 +2068,7 @@ fn network_settings_in_the_workspace_manifest_are_read_like_pnpm() {
             );
         }
     }
+    assert_eq!(warned[1], warned[0], "tack's warnings, then pnpm's");
 }
 
 /// The `pnpmfile` setting names the pnpmfile whose checksum the lockfile holds, a missing one

@@ -243,6 +243,9 @@ pub struct Warning {
     /// A stable code, e.g. `ERR_TACK_UNKNOWN_SETTING`.
     pub code: &'static str,
     pub message: String,
+    /// The message is pnpm 12's, word for word, and is shown as pnpm 12 shows it: without
+    /// the code.
+    pub as_pnpm: bool,
 }
 
 impl Warning {
@@ -250,12 +253,24 @@ impl Warning {
         Warning {
             code,
             message: message.into(),
+            as_pnpm: false,
+        }
+    }
+
+    /// A warning pnpm 12 gives in the same words (and without a code).
+    pub(crate) fn as_pnpm(code: &'static str, message: impl Into<String>) -> Warning {
+        Warning {
+            as_pnpm: true,
+            ..Warning::new(code, message)
         }
     }
 }
 
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        match self.as_pnpm {
+            true => write!(f, "{}", self.message),
+            false => write!(f, "{}: {}", self.code, self.message),
+        }
     }
 }

@@ -82,7 +82,7 @@ pub fn warnings_for(rejected: &[(String, KeyVerdict)], file: &str) -> Vec<Warnin
     .into_iter()
     .filter(|(_, _, keys)| !keys.is_empty())
     .map(|(code, what, keys)| {
-        Warning::new(
+        Warning::as_pnpm(
             code,
             format!("The following settings {what}: {}.", keys.join(", ")),
         )
@@ -153,13 +153,24 @@ fn camel_case(key: &str) -> String {
     out
 }
 
-/// The accepted key most like `key`, as pnpm 12 suggests one: case-insensitive, by the share
+/// The known key most like `key`, as pnpm 12 suggests one: case-insensitive, by the share
 /// of the longer name that an edit does not touch (one minus the edit distance over the
-/// longer length), at least 0.4 of it; the first of equally close keys.
+/// longer length), at least 0.4 of it; the first of equally close keys. The keys pnpm 12
+/// suggests are its settings, those it takes for the machine only among them
+/// (`globalDir`), but not the command-line options it accepts in silence ([`NOT_SUGGESTED`]).
 fn nearest(key: &str) -> Option<&'static str> {
     let lower = key.to_lowercase();
     let mut best: Option<(f64, &'static str)> = None;
-    for known in ACCEPTED.iter().filter(|known| !known.starts_with('$')) {
+    // In one sorted list: of equally close keys, pnpm 12 names the first in that order.
+    let mut known_keys: Vec<&'static str> = ACCEPTED
+        .iter()
+        .chain(MACHINE_ONLY.iter().map(|(known, _)| known))
+        .chain(SUGGESTED_ONLY)
+        .copied()
+        .filter(|known| !known.starts_with('$') && NOT_SUGGESTED.binary_search(known).is_err())
+        .collect();
+    known_keys.sort_unstable();
+    for known in known_keys {
         let longer = lower.chars().count().max(known.chars().count()).max(1);
         let distance = edit_distance(&lower, &known.to_lowercase());
         let similarity = 1.0 - distance as f64 / longer as f64;
@@ -184,6 +195,62 @@ fn edit_distance(a: &str, b: &str) -> usize {
     }
     previous[b.len()]
 }
+
+/// A key pnpm 12 suggests for an unknown one but does not accept (`_auth: x` is "not
+/// recognized", did you mean "_auth"?).
+const SUGGESTED_ONLY: &[&str] = &["_auth"];
+
+/// Known keys pnpm 12 never suggests for an unknown one, sorted (binary search): read off
+/// pnpm 12 by asking it about every known key with a suffix added (`caQz` is "did you mean
+/// cargo?").
+const NOT_SUGGESTED: &[&str] = &[
+    "access",
+    "allProjects",
+    "allProjectsGraph",
+    "ca",
+    "cafile",
+    "cert",
+    "cliOptions",
+    "configDir",
+    "cpu",
+    "depth",
+    "description",
+    "dev",
+    "dir",
+    "explicitlySetKeys",
+    "filter",
+    "finders",
+    "force",
+    "git",
+    "global",
+    "hooks",
+    "include",
+    "json",
+    "key",
+    "libc",
+    "long",
+    "maxsockets",
+    "message",
+    "noproxy",
+    "only",
+    "os",
+    "otp",
+    "packageManager",
+    "parseable",
+    "prefix",
+    "prodAllProjectsGraph",
+    "prodOnlySelectedProjectDirs",
+    "production",
+    "rootProjectManifest",
+    "rootProjectManifestDir",
+    "save",
+    "selectedProjectsGraph",
+    "umask",
+    "userconfig",
+    "version",
+    "wantedPackageManager",
+    "yes",
+];
 
 /// Every top-level key pnpm 12 accepts in a project's `pnpm-workspace.yaml`, sorted (binary
 /// search).
@@ -674,6 +741,7 @@ mod tests {
     fn the_lists_are_sorted_for_binary_search() {
         assert!(ACCEPTED.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(MACHINE_ONLY.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        assert!(NOT_SUGGESTED.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(GLOBAL_ACCEPTED.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(NOT_APPLIED.windows(2).all(|pair| pair[0] < pair[1]));
         assert!(NOT_APPLIED
