@@ -147,12 +147,32 @@ pub(crate) fn broken(path: &Path, err: &serde_saphyr::Error, line_offset: u64) -
         .location()
         .map_or((0, 0), |loc| (loc.line() + line_offset, loc.column()));
     let message = err.to_string();
-    let message = message.lines().next().unwrap_or("invalid YAML").to_string();
+    let message = without_position(message.lines().next().unwrap_or("invalid YAML")).to_string();
     LockfileError::Broken {
         path: PathBuf::from(path),
         line,
         column,
         message,
+    }
+}
+
+/// The parser's message without its `error: line 5 column 15: ` lead: the error names the
+/// position once, with the lines before a sub-document counted.
+fn without_position(message: &str) -> &str {
+    let message = message.strip_prefix("error: ").unwrap_or(message);
+    let Some(rest) = message.strip_prefix("line ") else {
+        return message;
+    };
+    let digits =
+        |text: &str| text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let line_digits = digits(rest);
+    let Some(rest) = rest[line_digits..].strip_prefix(" column ") else {
+        return message;
+    };
+    let column_digits = digits(rest);
+    match rest[column_digits..].strip_prefix(": ") {
+        Some(text) if line_digits > 0 && column_digits > 0 && !text.is_empty() => text,
+        _ => message,
     }
 }
 
@@ -249,7 +269,25 @@ fn check_version(version: &str, path: &Path) -> Result<(), LockfileError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{merge_conflict_line, needs_general_parser};
+    use super::{merge_conflict_line, needs_general_parser, without_position};
+
+    /// A broken lockfile's error names the position once: the parser's own `line 5 column
+    /// 15:` lead goes, whatever else the message says stays.
+    #[test]
+    fn the_parser_s_position_is_left_out_of_the_message() {
+        for (message, kept) in [
+            (
+                "error: line 5 column 15: expected mapping start",
+                "expected mapping start",
+            ),
+            ("line 12 column 1: duplicate key", "duplicate key"),
+            ("error: invalid YAML", "invalid YAML"),
+            ("line five: x", "line five: x"),
+            ("line 3 column 4: ", "line 3 column 4: "),
+        ] {
+            assert_eq!(without_position(message), kept, "{message}");
+        }
+    }
 
     /// The block test agrees with YAML's printable set (less the byte-order mark), character
     /// by character, wherever the character sits in a 32-byte block (and across the boundary
