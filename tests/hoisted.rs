@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::json;
 use tack_suite::conformance::{
     assert_basic_fixture_runs, assert_same_tree, clone_inputs, comparable_output, install_both,
-    project_tree, publish, resolve_with_pnpm, resolved_project,
+    project_tree, publish, publish_with_file, resolve_with_pnpm, resolved_project,
 };
 use tack_suite::project::{assert_success, TestProject};
 use tack_suite::{registry, tree};
@@ -651,4 +651,219 @@ fn a_dependency_that_is_also_a_peer_is_placed_like_pnpm_without_auto_installed_p
         let manifest: serde_json::Value = serde_json::from_str(&text).expect("parse");
         assert_eq!(manifest["version"], "1.0.0", "{dir}");
     }
+}
+
+/// One install of [`installs_like_pnpm`]: the inputs it copies in, what it deletes from the
+/// tree first (a directory below the project), and the arguments after `--frozen-lockfile`.
+struct Step<'a> {
+    inputs: &'a TestProject,
+    delete: Option<&'a str>,
+    args: &'a [&'a str],
+}
+
+impl<'a> Step<'a> {
+    fn install(inputs: &'a TestProject, args: &'a [&'a str]) -> Self {
+        Step {
+            inputs,
+            delete: None,
+            args,
+        }
+    }
+}
+
+/// Runs `steps` over one tree with pnpm 12 and over another with tack: each step copies its
+/// inputs in (`package.json`, `pnpm-lock.yaml`, `pnpm-workspace.yaml`), deletes what it says,
+/// and installs. After each step the outputs and trees must be equal; returns tack's outputs
+/// (see `comparable_output`).
+fn installs_like_pnpm(steps: &[Step<'_>]) -> Vec<Vec<String>> {
+    let (tack, pnpm) = (TestProject::new(), TestProject::new());
+    let mut outputs = Vec::new();
+    for (n, step) in steps.iter().enumerate() {
+        let mut args = vec!["install", "--frozen-lockfile"];
+        args.extend_from_slice(step.args);
+        let what = format!("step {} (`{}`)", n + 1, args.join(" "));
+        let mut seen = Vec::new();
+        for (project, tool) in [(&pnpm, "pnpm"), (&tack, "tack")] {
+            project.copy_from(&step.inputs.dir());
+            if let Some(rel) = step.delete {
+                fs_err::remove_dir_all(project.dir().join(rel)).expect("delete");
+            }
+            let out = project.run_tool(tool, &args);
+            assert_success(&out, &format!("{tool}: {what}"));
+            seen.push(comparable_output(&out.stdout));
+        }
+        assert_eq!(seen[1], seen[0], "{what}: tack's output, then pnpm's");
+        assert_trees_equal(&pnpm, &tack, &what);
+        outputs.push(seen.remove(1));
+    }
+    outputs
+}
+
+/// The `Packages: …` line of an output, if it has one.
+fn packages_line(output: &[String]) -> Option<&str> {
+    output
+        .iter()
+        .find(|line| line.starts_with("Packages:"))
+        .map(String::as_str)
+}
+
+/// A hoisted project resolved by pnpm 12 from `manifest`.
+fn hoisted_project(manifest: &str, registry: &tack_test_registry::TestRegistry) -> TestProject {
+    let project = resolved_project(manifest, &registry.url());
+    set_hoisted(&project);
+    project
+}
+
+/// pnpm 12 counts directories of the hoisted layout, not dep paths: a package whose version
+/// changes in place is one added directory and none removed (what is placed below it stays),
+/// and a version that moves up is one added and one removed. tack counted dep paths, and
+/// deleted a directory whose package changed with everything below it: `+2 -1` where pnpm 12
+/// says `+1`.
+#[test]
+fn re_install_counts_are_directories_like_pnpm() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    // Files of its own: pnpm 12 copies a downloaded file that the store has already, made
+    // executable since by a command's link (`hoist-leaf`'s has the same content).
+    publish_with_file(
+        &registry,
+        "hoist-b",
+        "1.1.0",
+        json!({"dependencies": {"hoist-leaf": "2.0.0"}}),
+        ("index.js", b"module.exports = 'b';\n", 0o644),
+    );
+    let project = |deps: &str| {
+        hoisted_project(
+            &format!(r#"{{"name": "p", "version": "1.0.0", "dependencies": {{{deps}}}}}"#),
+            &registry,
+        )
+    };
+    let first = project(r#""hoist-leaf": "1.0.0", "hoist-b": "1.0.0""#);
+    let in_place = project(r#""hoist-leaf": "1.0.0", "hoist-b": "1.1.0""#);
+    let moved_up = project(r#""hoist-b": "1.1.0""#);
+    let outputs = installs_like_pnpm(&[
+        Step::install(&first, &[]),
+        Step::install(&in_place, &[]),
+        Step::install(&moved_up, &[]),
+    ]);
+    let lines: Vec<Option<&str>> = outputs.iter().map(|o| packages_line(o)).collect();
+    assert_eq!(
+        lines,
+        [
+            Some("Packages: +3"),
+            Some("Packages: +1"),
+            Some("Packages: +1 -1")
+        ],
+        "{outputs:#?}"
+    );
+    assert!(
+        outputs[1].iter().any(|l| l.ends_with("added 1, done")),
+        "{outputs:#?}"
+    );
+}
+
+/// An optional package this host skips keeps its place in the layout pnpm 12 makes of the
+/// recorded lockfile, so pnpm 12 counts its directory as removed on every install over the
+/// tree: after another lockfile, and after a directory deleted by hand. An install with
+/// nothing to do (an input written again, a setting that changes no package) still says
+/// nothing: not even a progress line, which tack printed.
+#[test]
+fn a_package_skipped_on_this_host_counts_as_removed_on_each_re_install_like_pnpm() {
+    let registry = registry::start();
+    for name in ["hoist-x", "hoist-y"] {
+        publish(&registry, name, "1.0.0", json!({}));
+    }
+    publish(
+        &registry,
+        "hoist-elsewhere",
+        "1.0.0",
+        json!({"os": ["aix"]}),
+    );
+    let project = |deps: &str| {
+        hoisted_project(
+            &format!(
+                r#"{{"name": "p", "version": "1.0.0", "dependencies": {{{deps}}},
+                    "optionalDependencies": {{"hoist-elsewhere": "1.0.0"}}}}"#
+            ),
+            &registry,
+        )
+    };
+    let first = project(r#""hoist-x": "1.0.0""#);
+    let more = project(r#""hoist-x": "1.0.0", "hoist-y": "1.0.0""#);
+    let more_settled = clone_inputs(&more);
+    more_settled.add_settings("childConcurrency: 3\n");
+    let outputs = installs_like_pnpm(&[
+        Step::install(&first, &[]),
+        Step::install(&more, &[]),
+        Step {
+            inputs: &more,
+            delete: Some("node_modules/hoist-y"),
+            args: &[],
+        },
+        Step::install(&more, &[]),
+        Step::install(&more_settled, &[]),
+    ]);
+    let lines: Vec<Option<&str>> = outputs.iter().map(|o| packages_line(o)).collect();
+    assert_eq!(
+        lines,
+        [
+            Some("Packages: +1"),
+            Some("Packages: +1 -1"),
+            Some("Packages: +1 -1"),
+            None,
+            None
+        ],
+        "{outputs:#?}"
+    );
+    assert!(
+        !outputs[4].iter().any(|l| l.starts_with("Progress:")),
+        "{outputs:#?}"
+    );
+}
+
+/// The peer variants of one version are placed once, but pnpm 12 counts each snapshot of the
+/// lockfile as resolved, and as reused when the store has its files: tack counted the placed
+/// ones only.
+#[test]
+fn unplaced_peer_variants_are_resolved_like_pnpm() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    publish(
+        &registry,
+        "hoist-peer-user",
+        "1.0.0",
+        json!({"peerDependencies": {"hoist-leaf": "*"}}),
+    );
+    for (name, leaf) in [("hoist-pa", "1.0.0"), ("hoist-pb", "2.0.0")] {
+        publish(
+            &registry,
+            name,
+            "1.0.0",
+            json!({"dependencies": {"hoist-leaf": leaf, "hoist-peer-user": "1.0.0"}}),
+        );
+    }
+    let project = hoisted_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-pa": "1.0.0", "hoist-pb": "1.0.0"}}"#,
+        &registry,
+    );
+    let outputs = installs_like_pnpm(&[
+        Step::install(&project, &[]),
+        Step {
+            inputs: &project,
+            delete: Some("node_modules"),
+            args: &[],
+        },
+    ]);
+    let progress: Vec<&String> = outputs
+        .iter()
+        .filter_map(|o| o.iter().find(|l| l.starts_with("Progress:")))
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            "Progress: resolved 6, reused 0, downloaded 5, added 5, done",
+            "Progress: resolved 6, reused 6, downloaded 0, added 5, done"
+        ],
+        "{outputs:#?}"
+    );
 }

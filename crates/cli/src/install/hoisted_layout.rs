@@ -17,7 +17,7 @@ use rustc_hash::FxHashMap;
 use tack_linker::hoisted_tree::{hoist, HoistInput, InputNode, NodeKind, PlacedNode};
 use tack_lockfile::{write_ref_dep_path, Lockfile, SnapshotEntry};
 
-use super::plan::{check_package_name, importer_dir, InstallPlan, Selection};
+use super::plan::{check_package_name, importer_dir, InstallPlan, Selection, Unplaced};
 use crate::error::CliError;
 
 /// One package directory of the hoisted layout.
@@ -71,7 +71,7 @@ pub fn place(
     lockfile: &Lockfile,
     root: &Path,
     modules_dir: &str,
-    installable: &HashSet<String>,
+    installable: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<Placement>, CliError> {
     let mut out = Vec::new();
     let walk = Walk {
@@ -160,12 +160,37 @@ pub fn apply(
             redirect(&mut dep.target);
         }
     }
+    // pnpm 12 counts the snapshots it places nowhere as resolved all the same.
+    let unplaced: Vec<(String, Option<String>)> = link
+        .packages
+        .iter()
+        .zip(&plan.sources)
+        .zip(&keep)
+        .filter(|(_, kept)| !**kept)
+        .map(|((pkg, source), _)| {
+            let placed = same_version.get(pkg.dep_path.as_str()).cloned();
+            (source.package_id.clone(), placed)
+        })
+        .collect();
     let mut kept = keep.iter();
     link.packages
         .retain(|_| kept.next().copied().unwrap_or(false));
     let mut kept = keep.iter();
     plan.sources
         .retain(|_| kept.next().copied().unwrap_or(false));
+    let index_of: HashMap<&str, usize> = link
+        .packages
+        .iter()
+        .enumerate()
+        .map(|(i, pkg)| (pkg.dep_path.as_str(), i))
+        .collect();
+    plan.hoisted_counts.unplaced = unplaced
+        .into_iter()
+        .map(|(package_id, placed)| Unplaced {
+            package_id,
+            placed: placed.and_then(|dep_path| index_of.get(dep_path.as_str()).copied()),
+        })
+        .collect();
     let mut dirs = Vec::with_capacity(link.packages.len());
     let mut more_dirs = Vec::new();
     for (i, pkg) in link.packages.iter().enumerate() {
@@ -185,26 +210,17 @@ pub fn apply(
     Ok(())
 }
 
-/// Before the imports: every directory the last install placed (`.modules.yaml`'s
-/// `hoistedLocations`) that this layout does not place the same package in is removed with
-/// what is nested in it, and every directory of this layout that may not be reused as it
-/// is (another package or version in it, `--force`, a directory source, an install that
-/// stopped before its end) is emptied but for its own `node_modules`. What remains in place
-/// is what the last complete install put there and this one wants there again.
-pub fn clear_for_import(
-    link: &tack_linker::LinkPlan,
-    previous: Option<&tack_linker::ModulesYaml>,
-    trust_previous: bool,
-) -> Result<(), CliError> {
-    let Some(layout) = &link.hoisted else {
-        return Ok(());
-    };
-    let root = &link.lockfile_dir;
-    let wanted: HashMap<&Path, usize> = layout.all_dirs().map(|(i, dir)| (dir, i)).collect();
-    let mut recorded: HashMap<PathBuf, &str> = HashMap::new();
+/// The directories the last install placed (`.modules.yaml`'s `hoistedLocations`, written
+/// by a hoisted install), each with the dep path it placed there. Only plain relative paths
+/// below `root` count: the file may have been edited.
+pub(super) fn recorded_locations<'m>(
+    root: &Path,
+    previous: Option<&'m tack_linker::ModulesYaml>,
+) -> Vec<(&'m str, PathBuf)> {
     let locations = previous
         .filter(|old| old.node_linker.as_deref() == Some("hoisted"))
         .and_then(|old| old.hoisted_locations.as_ref());
+    let mut out = Vec::new();
     for (dep_path, dirs) in locations.into_iter().flatten() {
         for rel in dirs
             .as_array()
@@ -212,32 +228,48 @@ pub fn clear_for_import(
             .flatten()
             .filter_map(|d| d.as_str())
         {
-            // Only a plain relative path below the root: the file may have been edited.
             let rel = Path::new(rel);
-            if !rel
+            if rel
                 .components()
                 .all(|c| matches!(c, std::path::Component::Normal(_)))
             {
-                continue;
+                out.push((dep_path.as_str(), root.join(rel)));
             }
-            let dir = root.join(rel);
-            let same = wanted
-                .get(dir.as_path())
-                .is_some_and(|&i| link.packages[i].dep_path == *dep_path);
-            if same {
-                recorded.insert(dir, dep_path.as_str());
-            } else {
-                remove_dir(&dir)?;
-            }
+        }
+    }
+    out
+}
+
+/// Before the imports: every directory the last install placed (see [`recorded_locations`])
+/// that this layout does not place at all is removed with what is nested in it, and every
+/// directory of this layout that may not be reused as it is (not `in_place`, see
+/// `hoisted_counts::dirs_in_place`; another package's name in it, `--force`, a directory
+/// source, an install that stopped before its end) is emptied but for its own
+/// `node_modules`, as pnpm 12 keeps what is placed below a directory it imports again. What
+/// remains in place is what the last complete install put there and this one wants there
+/// again.
+pub fn clear_for_import(
+    link: &tack_linker::LinkPlan,
+    previous: Option<&tack_linker::ModulesYaml>,
+    in_place: &HashMap<PathBuf, bool>,
+    trust_previous: bool,
+) -> Result<(), CliError> {
+    let Some(layout) = &link.hoisted else {
+        return Ok(());
+    };
+    let wanted: HashSet<&Path> = layout.all_dirs().map(|(_, dir)| dir).collect();
+    for (_, dir) in recorded_locations(&link.lockfile_dir, previous) {
+        // Where another package goes, emptied below.
+        if !wanted.contains(dir.as_path()) {
+            remove_dir(&dir)?;
         }
     }
     for (i, dir) in layout.all_dirs() {
         let pkg = &link.packages[i];
         let reusable = trust_previous
             && !link.force
-            && recorded.contains_key(dir)
-            && matches!(pkg.files, tack_linker::PackageFiles::Cas(_))
-            && manifest_names(dir, &pkg.name, &pkg.version);
+            && in_place.get(dir) == Some(&true)
+            && matches!(pkg.files, tack_linker::PackageFiles::Cas(_));
         if reusable {
             continue;
         }
@@ -256,21 +288,6 @@ pub fn clear_for_import(
         }
     }
     Ok(())
-}
-
-/// Whether `<dir>/package.json` names this package and version.
-fn manifest_names(dir: &Path, name: &str, version: &str) -> bool {
-    // A real directory, not a link to one somewhere else.
-    if !std::fs::symlink_metadata(dir).is_ok_and(|meta| meta.is_dir()) {
-        return false;
-    }
-    let Ok(text) = std::fs::read(dir.join("package.json")) else {
-        return false;
-    };
-    let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(&text) else {
-        return false;
-    };
-    manifest["name"].as_str() == Some(name) && manifest["version"].as_str() == Some(version)
 }
 
 /// Removes `dir` (a directory, or whatever else is at its name) if anything is there.
@@ -296,7 +313,7 @@ fn remove_dir(dir: &Path) -> Result<(), CliError> {
 
 struct Walk<'a> {
     lockfile: &'a Lockfile,
-    installable: &'a HashSet<String>,
+    installable: &'a dyn Fn(&str) -> bool,
 }
 
 impl Walk<'_> {
@@ -310,9 +327,7 @@ impl Walk<'_> {
             let Some(dep_path) = node.references.first() else {
                 continue;
             };
-            if !self.lockfile.snapshots.contains_key(dep_path)
-                || !self.installable.contains(dep_path)
-            {
+            if !self.lockfile.snapshots.contains_key(dep_path) || !(self.installable)(dep_path) {
                 continue;
             }
             // The alias names a directory: `name` or `@scope/name`, nothing that climbs out.
@@ -571,8 +586,10 @@ mod tests {
         };
         let root = Path::new("/project");
         let tree = hoisted_tree(&lockfile, &selection, peers);
-        let placed =
-            place(&tree, &lockfile, root, "node_modules", &installable).expect("placements");
+        let placed = place(&tree, &lockfile, root, "node_modules", &|dep_path| {
+            installable.contains(dep_path)
+        })
+        .expect("placements");
         let mut ours: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         for placement in &placed {
             let rel = placement.dir.strip_prefix(root).expect("below the root");

@@ -590,23 +590,49 @@ pub fn materialize(
     // has to import: those the record lacks, and those it has whose directory is not complete.
     // The first are announced now, the others once their directory has been looked at.
     // In the hoisted layout it counts every package of the tree as resolved, and each one in
-    // the store as reused, whether its directory is in place or not; only those it imports
-    // count as added.
+    // the store as reused, whether its directory is in place or not, the peer variants it
+    // places nowhere included (with the files of the variant it places); it counts as added
+    // each directory not left in place (see `hoisted_counts`).
+    // (Nothing at all where it would not install: see `HoistedCounts::unannounced`.)
     let hoisted = link.hoisted.is_some();
+    let unannounced = plan.hoisted_counts.unannounced;
     let recorded = |i: usize| !hoisted && plan.recorded.get(i).copied().unwrap_or(false);
     let announce = |i: usize| {
         reporter.emit(Event::Resolved {
             package_id: plan.sources[i].package_id.clone(),
         })
     };
+    let mut unplaced_of: HashMap<usize, Vec<&str>> = HashMap::new();
+    for unplaced in plan.hoisted_counts.unplaced.iter().filter(|_| !unannounced) {
+        reporter.emit(Event::Resolved {
+            package_id: unplaced.package_id.clone(),
+        });
+        if let Some(placed) = unplaced.placed {
+            unplaced_of
+                .entry(placed)
+                .or_default()
+                .push(&unplaced.package_id);
+        }
+    }
     let found_in_store = |i: usize| {
-        if plan.sources[i].source.store_key().is_some() {
-            reporter.emit(Event::FoundInStore {
+        if plan.sources[i].source.store_key().is_some() && !unannounced {
+            let unplaced = unplaced_of.get(&i).into_iter().flatten().copied();
+            for package_id in std::iter::once(plan.sources[i].package_id.as_str()).chain(unplaced) {
+                reporter.emit(Event::FoundInStore {
+                    package_id: package_id.to_string(),
+                });
+            }
+        }
+    };
+    let hoisted_imports = |i: usize| {
+        let count = plan.hoisted_counts.added.get(i).copied().unwrap_or(0);
+        for _ in 0..count {
+            reporter.emit(Event::Imported {
                 package_id: plan.sources[i].package_id.clone(),
             });
         }
     };
-    for i in (0..plan.sources.len()).filter(|&i| !recorded(i)) {
+    for i in (0..plan.sources.len()).filter(|&i| !recorded(i) && !unannounced) {
         announce(i);
     }
     let (tx, rx) = std::sync::mpsc::channel::<Message>();
@@ -757,7 +783,10 @@ pub fn materialize(
             Next::Done(outcome, prep) => {
                 preps[i] = Some(prep);
                 let in_place = (hoisted || recorded(i)) && outcome == ImportOutcome::Reused;
-                if !in_place {
+                if hoisted {
+                    found_in_store(i);
+                    hoisted_imports(i);
+                } else if !in_place {
                     if recorded(i) {
                         announce(i);
                     }
@@ -765,8 +794,6 @@ pub fn materialize(
                     reporter.emit(Event::Imported {
                         package_id: plan.sources[i].package_id.clone(),
                     });
-                } else if hoisted {
-                    found_in_store(i);
                 }
                 record(&mut summary, i, outcome);
             }
@@ -776,6 +803,7 @@ pub fn materialize(
                 // counts as added.
                 if hoisted {
                     found_in_store(i);
+                    hoisted_imports(i);
                 } else if !recorded(i) {
                     found_in_store(i);
                     reporter.emit(Event::Imported {
@@ -975,7 +1003,9 @@ pub fn materialize(
                     package_id: plan.sources[i].package_id.clone(),
                 });
             }
-            if outcome != ImportOutcome::Reused {
+            if hoisted {
+                hoisted_imports(i);
+            } else if outcome != ImportOutcome::Reused {
                 reporter.emit(Event::Imported {
                     package_id: plan.sources[i].package_id.clone(),
                 });

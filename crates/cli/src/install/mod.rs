@@ -20,6 +20,7 @@ mod git_fetch;
 mod git_jobs;
 mod git_source;
 mod global_slots;
+mod hoisted_counts;
 mod hoisted_layout;
 mod import_gate;
 mod in_progress;
@@ -671,6 +672,8 @@ pub fn run(
         .filter(|id| !selected_ids.contains(id))
         .cloned()
         .collect();
+    // Kept for the counts of an install over the same lockfile (see `hoisted_counts`).
+    let mut placed_tree = None;
     if hoisted {
         let tree = match hoisting {
             Some(handle) => handle
@@ -684,13 +687,14 @@ pub fn run(
             &lockfile,
             &config.lockfile_dir,
             &config.modules_dir,
-            &installable,
+            &|dep_path| installable.contains(dep_path),
         )?;
         hoisted_layout::apply(
             &mut install_plan,
             placed,
             config.settings.prefer_symlinked_executables,
         )?;
+        placed_tree = Some(tree);
     }
 
     if config.settings.enable_global_virtual_store == Some(true) && !hoisted {
@@ -907,7 +911,16 @@ pub fn run(
         layout.fresh = modules_dir_created;
     }
     let interrupted = in_progress::begin(&install_plan.link.root_modules_dir())?;
-    hoisted_layout::clear_for_import(&install_plan.link, kept_modules.as_ref(), !interrupted)?;
+    // pnpm 12 counts what the last install left in place before anything is cleared.
+    let in_place = hoisted_counts::dirs_in_place(&install_plan.link, kept_modules.as_ref());
+    install_plan.hoisted_counts.added =
+        hoisted_counts::added_by_package(&install_plan.link, &in_place);
+    hoisted_layout::clear_for_import(
+        &install_plan.link,
+        kept_modules.as_ref(),
+        &in_place,
+        !interrupted,
+    )?;
     if install_plan.link.install_state_dir.exists() {
         // The no-op check's list goes first: until this install writes it again at its very
         // end, the next one cannot answer "Already up to date" over what this one changes.
@@ -1020,6 +1033,18 @@ pub fn run(
             })
             .collect();
     }
+    let hoisted_removed = match &placed_tree {
+        Some(tree) => Some(hoisted_counts::removed_since(
+            &install_plan.link,
+            &previous_current,
+            tree,
+            &lockfile,
+            installable.len() == lockfile.snapshots.len(),
+            &config.modules_dir,
+            peers,
+        )?),
+        None => None,
+    };
     let linked_already = match previous_current {
         summary::Recorded::Nothing => summary::linked_already(&install_plan.link, &project_dir),
         _ => HashSet::new(),
@@ -1041,6 +1066,22 @@ pub fn run(
                         && previous_current.has_package(&pkg.dep_path, &lockfile, &recorded_now))
         })
         .collect();
+    // A filtered install is never one of these: pnpm 12 says "Already up to date" there, and
+    // so it does when the dependency groups changed (`--prod`, then a full install of a project
+    // without dev dependencies).
+    let same_groups = kept_modules
+        .as_ref()
+        .is_some_and(|recorded| recorded.included == install_plan.link.modules_state.included);
+    // In the hoisted layout, an install over the same lockfile whose every directory is in
+    // place is one pnpm 12 does not run at all: nothing is counted, not even as resolved
+    // (see `untouched` below; this layout links no direct dependency again but `link:` ones,
+    // which its record lists too).
+    let counts = &mut install_plan.hoisted_counts;
+    counts.unannounced = hoisted
+        && matches!(previous_current, summary::Recorded::Same)
+        && no_filter
+        && same_groups
+        && counts.added.iter().all(|&n| n == 0);
     tack_fs::phase_timer::mark("setup");
     // Shared with the import threads as it is: cloning the plan per install (or per
     // package) showed up in warm-install profiles.
@@ -1130,18 +1171,16 @@ pub fn run(
                     == Some(&tack_linker::ImportOutcome::Reused)
         })
         .count();
-    // pnpm 12 counts each directory of the hoisted layout it makes, copies included.
-    for (i, _) in &report.copies {
-        reporter.emit(Event::Imported {
-            package_id: install_plan.sources[*i].package_id.clone(),
-        });
-    }
-    let added = report.imported + report.repaired + linked_anew + report.copies.len();
-    let removed = dropped_since_recorded.unwrap_or(report.removed_packages.len());
+    let (added, removed) = match hoisted_removed {
+        // Directories, as pnpm 12 counts them in the hoisted layout (see `hoisted_counts`);
+        // the imports announced each one added.
+        Some(removed) => (install_plan.hoisted_counts.added.iter().sum(), removed),
+        None => (
+            report.imported + report.repaired + linked_anew,
+            dropped_since_recorded.unwrap_or(report.removed_packages.len()),
+        ),
+    };
     let quiet = nothing_to_import && added == 0 && removed == 0;
-    if !quiet {
-        reporter.emit(Event::ImportingDone { added, removed });
-    }
     let entries = summary::summary(
         &install_plan,
         &materialized.summary,
@@ -1160,19 +1199,21 @@ pub fn run(
     // date", and no ignored builds again.
     let shared = install_plan.link.shared_slots;
     let relinked_only = matches!(previous_current, summary::Recorded::Same);
-    // A filtered install is never one of these: pnpm 12 says "Already up to date" there, and
-    // so it does when the dependency groups changed (`--prod`, then a full install of a project
-    // without dev dependencies).
-    let same_groups = kept_modules
-        .as_ref()
-        .is_some_and(|recorded| recorded.included == install_plan.link.modules_state.included);
+    // (In the hoisted layout, all that is removed over the same lockfile is what this host
+    // skips, which pnpm 12 counts only when it installs anything.)
+    let removed_anything = removed > 0 && hoisted_removed.is_none();
     let untouched = relinked_only
         && no_filter
         && same_groups
         && added == 0
-        && removed == 0
+        && !removed_anything
         && entries.is_empty()
         && report.linked_anew.is_empty();
+    if !quiet {
+        // What this host skips is not counted over a tree pnpm 12 would not install again.
+        let removed = if untouched { 0 } else { removed };
+        reporter.emit(Event::ImportingDone { added, removed });
+    }
     // Under the global virtual store pnpm 12 says so over complete slots even while it lists
     // the links it made to them (a project installed again after its node_modules went), and
     // so it does over a tree it only linked again (a project's link deleted by hand), before

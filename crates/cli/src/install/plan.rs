@@ -63,6 +63,31 @@ pub struct InstallPlan {
     /// Importers installed without being selected (a filtered install in the hoisted layout
     /// places the projects the last one had too): their own scripts do not run.
     pub unselected: HashSet<String>,
+    /// The hoisted layout's counts, as pnpm 12 makes them (see `hoisted_counts`).
+    pub hoisted_counts: HoistedCounts,
+}
+
+/// What pnpm 12 counts in the hoisted layout besides the packages it places: it counts
+/// directories, not packages, and every snapshot of the lockfile as resolved.
+#[derive(Debug, Default)]
+pub struct HoistedCounts {
+    /// By package index: how many of its directories are counted as added (all of them but
+    /// those the last install left in place).
+    pub added: Vec<usize>,
+    /// The snapshots the layout places nowhere (peer variants of a placed version), each
+    /// with the index of the package of its version that is placed, if any.
+    pub unplaced: Vec<Unplaced>,
+    /// Nothing is counted at all: pnpm 12 would not install (the same lockfile, every
+    /// directory in place).
+    pub unannounced: bool,
+}
+
+/// A snapshot the hoisted layout places nowhere (see [`HoistedCounts::unplaced`]).
+#[derive(Debug)]
+pub struct Unplaced {
+    pub package_id: String,
+    /// The package index of the placed snapshot of the same version: its files serve both.
+    pub placed: Option<usize>,
 }
 
 /// Which importers and groups to install.
@@ -322,6 +347,7 @@ pub fn build(
         skipped: Vec::new(),
         recorded: Vec::new(),
         unselected: HashSet::new(),
+        hoisted_counts: HoistedCounts::default(),
     })
 }
 

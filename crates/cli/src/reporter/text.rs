@@ -271,12 +271,19 @@ fn script_prefix(prefix: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// One `+`/`-` per package, capped at a terminal-ish width like pnpm's scaled bar.
+/// One `+`/`-` per package, capped at a terminal-ish width like pnpm's scaled bar. Scaled,
+/// each sign that has a count keeps at least one character, as pnpm 12 keeps it (`+4 -897`
+/// is one `+` and 79 `-`).
 fn plus_minus_bar(added: usize, removed: usize) -> String {
     const WIDTH: usize = 80;
     let total = added + removed;
     let (plus, minus) = if total > WIDTH {
         let plus = added * WIDTH / total;
+        let plus = if added > 0 && removed > 0 {
+            plus.clamp(1, WIDTH - 1)
+        } else {
+            plus
+        };
         (plus, WIDTH - plus)
     } else {
         (added, removed)
@@ -437,5 +444,8 @@ mod tests {
     fn bar_is_scaled() {
         assert_eq!(plus_minus_bar(3, 1), "+++-");
         assert_eq!(plus_minus_bar(800, 0).len(), 80);
+        assert_eq!(plus_minus_bar(124, 48).matches('+').count(), 57);
+        assert_eq!(plus_minus_bar(4, 897), format!("+{}", "-".repeat(79)));
+        assert_eq!(plus_minus_bar(897, 4), format!("{}-", "+".repeat(79)));
     }
 }
