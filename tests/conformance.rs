@@ -342,13 +342,15 @@ fn unprintable_character_in_the_lockfile_is_broken_like_pnpm() {
             assert!(text.contains("ERR_PNPM_BROKEN_LOCKFILE"), "{shown}: {text}");
             assert!(text.contains(shown.as_str()), "{shown}: {text}");
         }
-        // pnpm: "… (12:20)"; tack: "line 12 column 20: …".
+        // pnpm: "… (12:20)"; tack: "… (line 12, column 20)", once.
         let column = |text: &str, before: &str, after: &str| {
             let at = text.find(before).map(|i| i + before.len());
             at.and_then(|i| text[i..].split(after).next().map(str::to_string))
         };
         let pnpm_at = column(&by_pnpm, &format!("{shown} ("), ")");
-        let tack_at = column(&by_tack, "line ", ":").map(|at| at.replacen(" column ", ":", 1));
+        let tack_at = column(&by_tack, &format!("{shown} (line "), ")")
+            .map(|at| at.replacen(", column ", ":", 1));
+        assert_eq!(by_tack.matches("column").count(), 1, "{shown}: {by_tack}");
         assert!(pnpm_at.is_some(), "{shown}: {by_pnpm}");
         assert_eq!(tack_at, pnpm_at, "{shown}: pnpm {by_pnpm}\ntack {by_tack}");
     }

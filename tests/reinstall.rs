@@ -1056,8 +1056,9 @@ fn a_directory_dependency_that_drops_a_dependency_loses_its_link_like_pnpm() {
 
 /// `dedupeDirectDeps` decides whether a workspace project links a direct dependency the root
 /// has too, and neither the lockfile nor `.modules.yaml` records it: turned off, the next
-/// install links it in the project (as pnpm 12 does), turned on, it unlinks it (as a fresh
-/// install has it). tack trusted the links across the change and left them as they were.
+/// install links it in the project (as pnpm 12 does); turned on again, the link in place
+/// stays (as pnpm 12 leaves it: the setting keeps an install from making the link, it does
+/// not remove one). tack trusted the links across the first change and left them as they were.
 #[test]
 fn a_changed_dedupe_direct_deps_relinks_the_projects() {
     let registry = registry::start();
@@ -1093,7 +1094,10 @@ fn a_changed_dedupe_direct_deps_relinks_the_projects() {
 
     workspace("dedupeDirectDeps: true\n");
     assert_success(&project.tack(&["install"]), "install with it again");
-    assert!(linked.symlink_metadata().is_err(), "deduplicated again");
+    assert!(
+        linked.join("package.json").is_file(),
+        "the link in place stays"
+    );
     assert!(project
         .dir()
         .join("packages/b/node_modules/is-number/package.json")
@@ -2103,4 +2107,66 @@ fn packages_whose_optional_children_come_or_go_are_counted_like_pnpm() {
         ],
         "{pnpm:?}"
     );
+}
+
+/// A filtered install leaves the links it does not make as pnpm 12 leaves them: the root's
+/// publicly hoisted links of the packages kept for the projects it does not select
+/// (`shamefullyHoist`: project `a`'s `is-odd`), and, under `dedupeDirectDeps`, a project's
+/// link already in place that the root's hoisting would let it do without. (tack removed both,
+/// so project `b` loaded the root's `is-number` at another version.)
+#[test]
+fn a_filtered_install_keeps_the_hoisted_and_deduplicated_links_it_does_not_make_like_pnpm() {
+    let registry = registry::start();
+    for settings in [
+        "shamefullyHoist: true\n",
+        "shamefullyHoist: true\ndedupeDirectDeps: true\n",
+    ] {
+        let resolver = TestProject::new();
+        resolver
+            .write("package.json", r#"{"name": "root", "private": true}"#)
+            .write(
+                "packages/a/package.json",
+                r#"{"name": "a", "version": "1.0.0",
+                    "dependencies": {"is-odd": "3.0.1", "is-number": "7.0.0"}}"#,
+            )
+            .write(
+                "packages/b/package.json",
+                r#"{"name": "b", "version": "1.0.0", "dependencies": {"is-number": "6.0.0"}}"#,
+            )
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write(
+                "pnpm-workspace.yaml",
+                &format!("minimumReleaseAge: 0\n{settings}packages:\n  - packages/*\n"),
+            );
+        resolver.lock_with_pnpm();
+        for filter in ["a", "b"] {
+            let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+                let project = clone_inputs(&resolver);
+                assert_success(
+                    &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+                    tool,
+                );
+                let args = ["install", "--frozen-lockfile", "--filter", filter];
+                assert_success(&project.run_tool(tool, &args), tool);
+                project
+            });
+            let differences = tree::diff(&project_tree(&pnpm), &project_tree(&tack));
+            assert!(
+                differences.is_empty(),
+                "{settings} --filter {filter}:\n{}",
+                differences.join("\n")
+            );
+            if filter == "b" {
+                assert!(
+                    pnpm.dir().join("node_modules/is-odd").exists(),
+                    "{settings}"
+                );
+                let b = std::fs::canonicalize(pnpm.dir().join("packages/b/node_modules/is-number"));
+                assert!(
+                    b.is_ok_and(|dir| dir.to_string_lossy().contains("is-number@6.0.0")),
+                    "{settings}"
+                );
+            }
+        }
+    }
 }

@@ -214,7 +214,7 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
                     {
                         return Ok(Vec::new());
                     }
-                    let made = link_importers(plan, &index, &hoisted, None)?;
+                    let made = link_importers(plan, &index, &hoisted, None, old_modules.as_ref())?;
                     link_hoisted(plan, &index, &hoisted, old_modules.as_ref())?;
                     Ok(made)
                 },
@@ -262,7 +262,8 @@ pub fn link_top_level(
     let index = PackageIndex::new(plan);
     let hoisted = compute_hoisting(plan);
     // A new virtual store: the summary goes by what was imported, not by these links.
-    link_importers(plan, &index, &hoisted, Some(early))?;
+    // Made while the virtual store is new: no earlier install's state to go by.
+    link_importers(plan, &index, &hoisted, Some(early), None)?;
     let old_modules = crate::modules_yaml::read_modules_yaml(&plan.root_modules_dir());
     link_hoisted(plan, &index, &hoisted, old_modules.as_ref())?;
     Ok(hoisted)
@@ -552,8 +553,10 @@ fn link_importers(
     index: &PackageIndex<'_>,
     hoisted: &[Hoisted],
     early: Option<&EarlyTopLevel>,
+    old_modules: Option<&ModulesYaml>,
 ) -> Result<Vec<(String, String)>, LinkError> {
     let mut made = Vec::new();
+    let kept_public = kept_public_aliases(plan, old_modules);
     for imp in &plan.importers {
         let modules = imp.dir.join(&plan.modules_dir_name);
         let mut wanted: HashSet<&str> = HashSet::new();
@@ -581,7 +584,17 @@ fn link_importers(
             for h in hoisted.iter().filter(|h| h.kind == HoistKind::Public) {
                 wanted.insert(h.alias.as_str());
             }
+            wanted.extend(kept_public.iter().copied());
         }
+        // `dedupeDirectDeps` links none of these, but one already linked where it should
+        // point stays, as pnpm 12 leaves it (a filtered install, or another project's
+        // version hoisted now).
+        let deduped: HashMap<&str, &ChildTarget> = imp
+            .undeduped_deps
+            .iter()
+            .flatten()
+            .map(|dep| (dep.alias.as_str(), &dep.target))
+            .collect();
         let recorded = plan.recorded_direct_deps.get(&imp.id);
         for (alias, path, is_link) in list_entries(&modules, &imp.id)? {
             let was_direct = recorded.is_some_and(|aliases| aliases.contains(&alias));
@@ -589,11 +602,41 @@ fn link_importers(
                 && !wanted.contains(alias.as_str())
                 && (was_direct || is_managed_link(plan, &path))
             {
-                remove_link(&path, &imp.id)?;
+                let in_place = deduped.get(alias.as_str()).is_some_and(|target| {
+                    index
+                        .resolve(&imp.id, target)
+                        .is_ok_and(|target| points_at(&path, &target))
+                });
+                if !in_place {
+                    remove_link(&path, &imp.id)?;
+                }
             }
         }
     }
     Ok(made)
+}
+
+/// Whether the symlink `link` resolves to the directory `target`.
+fn points_at(link: &Path, target: &Path) -> bool {
+    match (std::fs::canonicalize(link), std::fs::canonicalize(target)) {
+        (Ok(link), Ok(target)) => link == target,
+        _ => false,
+    }
+}
+
+/// The aliases the last install hoisted publicly for the packages a filtered install keeps
+/// for the projects it does not select: their links in the root `node_modules` stay, as
+/// pnpm 12 leaves them (`shamefullyHoist` with `--filter b`: project `a`'s `react`).
+fn kept_public_aliases<'a>(plan: &LinkPlan, old: Option<&'a ModulesYaml>) -> HashSet<&'a str> {
+    let kept = &plan.kept_for_other_projects.dep_paths;
+    old.into_iter()
+        .flat_map(|old| &old.hoisted_dependencies)
+        .filter(|(key, _)| kept.contains(*key))
+        .filter_map(|(_, aliases)| aliases.as_object())
+        .flatten()
+        .filter(|(_, kind)| kind.as_str() == Some(HoistKind::Public.as_str()))
+        .map(|(alias, _)| alias.as_str())
+        .collect()
 }
 
 /// Private links in `<vs>/node_modules`, public ones in the root `node_modules` (an existing
