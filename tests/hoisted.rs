@@ -867,3 +867,88 @@ fn unplaced_peer_variants_are_resolved_like_pnpm() {
         "{outputs:#?}"
     );
 }
+
+/// `--prod`, `--no-optional` and `--dev` over a hoisted tree, and back: pnpm 12 counts the
+/// directories each layout adds and removes, and lists no dependency of a group the install
+/// leaves out as removed (tack listed the dev dependencies after `--prod`).
+#[test]
+fn installs_of_fewer_groups_count_and_list_like_pnpm() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    publish(
+        &registry,
+        "hoist-elsewhere",
+        "1.0.0",
+        json!({"os": ["aix"]}),
+    );
+    let project = hoisted_project(
+        r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-a": "1.0.0"},
+            "devDependencies": {"hoist-b": "1.0.0"},
+            "optionalDependencies": {"hoist-elsewhere": "1.0.0", "hoist-leaf": "2.0.0"}}"#,
+        &registry,
+    );
+    let outputs = installs_like_pnpm(&[
+        Step::install(&project, &[]),
+        Step::install(&project, &["--prod"]),
+        Step::install(&project, &[]),
+        Step::install(&project, &["--no-optional"]),
+        Step::install(&project, &["--dev"]),
+        Step::install(&project, &[]),
+    ]);
+    let lines: Vec<Option<&str>> = outputs.iter().map(|o| packages_line(o)).collect();
+    assert_eq!(
+        lines,
+        [
+            Some("Packages: +4"),
+            Some("Packages: -2"),
+            Some("Packages: +1 -1"),
+            Some("Packages: +2 -2"),
+            Some("Packages: +1 -2"),
+            Some("Packages: +2")
+        ],
+        "{outputs:#?}"
+    );
+    // Nothing listed as removed after `--prod`, `--no-optional` or `--dev`.
+    for output in &outputs[1..] {
+        assert!(!output.iter().any(|l| l.starts_with("- ")), "{outputs:#?}");
+    }
+}
+
+/// A dependency moved to another group, installed with only its new group: pnpm 12 lists it
+/// as added there, in either layout (tack listed nothing: the record had it at that version).
+#[test]
+fn a_dependency_moved_to_a_group_installed_alone_is_listed_like_pnpm() {
+    let registry = registry::start();
+    publish_conflict(&registry);
+    for layout in ["nodeLinker: hoisted\n", ""] {
+        let project = |manifest: &str| {
+            let project = resolved_project(manifest, &registry.url());
+            project.add_settings(layout);
+            project
+        };
+        let before = project(
+            r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-a": "1.0.0"},
+                "devDependencies": {"hoist-b": "1.0.0"}}"#,
+        );
+        let after = project(
+            r#"{"name": "p", "version": "1.0.0",
+                "devDependencies": {"hoist-a": "1.0.0", "hoist-b": "1.0.0"}}"#,
+        );
+        let outputs = installs_like_pnpm(&[
+            Step::install(&before, &[]),
+            Step::install(&after, &["--dev"]),
+        ]);
+        // (Sorted: without a progress line, the output is compared sorted.)
+        let mut listed: Vec<&str> = outputs[1]
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.starts_with("Already") || l.ends_with(':') || l.starts_with("+ "))
+            .collect();
+        listed.sort_unstable();
+        assert_eq!(
+            listed,
+            ["+ hoist-a 1.0.0", "Already up to date", "devDependencies:"],
+            "{layout:?}: {outputs:#?}"
+        );
+    }
+}

@@ -1209,22 +1209,30 @@ pub fn run(
         && !removed_anything
         && entries.is_empty()
         && report.linked_anew.is_empty();
-    if !quiet {
-        // What this host skips is not counted over a tree pnpm 12 would not install again.
-        let removed = if untouched { 0 } else { removed };
-        reporter.emit(Event::ImportingDone { added, removed });
-    }
     // Under the global virtual store pnpm 12 says so over complete slots even while it lists
     // the links it made to them (a project installed again after its node_modules went), and
     // so it does over a tree it only linked again (a project's link deleted by hand), before
-    // any build output.
+    // any build output and before its final progress line.
     if quiet
         || (added == 0
             && removed == 0
             && !untouched
-            && (entries.is_empty() || shared || relinked_only))
+            && (entries.is_empty()
+                || shared
+                || relinked_only
+                || summary::only_listed_again(
+                    &install_plan,
+                    &previous_current,
+                    &project_dir,
+                    &entries,
+                )))
     {
         reporter.emit(Event::AlreadyUpToDate);
+    }
+    if !quiet {
+        // What this host skips is not counted over a tree pnpm 12 would not install again.
+        let removed = if untouched { 0 } else { removed };
+        reporter.emit(Event::ImportingDone { added, removed });
     }
     if untouched {
         builds.leave_ignored_unsaid();

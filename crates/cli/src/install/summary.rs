@@ -202,6 +202,42 @@ pub(super) fn summary(
     entries
 }
 
+/// Whether `entries` (this run's summary, see [`summary`]) are only dependencies the record has
+/// for the project at the same versions, listed as added because this install leaves out the
+/// group the record has them in (`--dev` after one moved to the dev dependencies): nothing is
+/// linked for them, and pnpm 12 says "Already up to date" all the same.
+pub(super) fn only_listed_again(
+    plan: &InstallPlan,
+    recorded: &Recorded,
+    project_dir: &Path,
+    entries: &[SummaryEntry],
+) -> bool {
+    let Recorded::Other(previous) = recorded else {
+        return false;
+    };
+    let Some(before) = plan
+        .link
+        .importers
+        .iter()
+        .find(|i| i.dir == project_dir)
+        .and_then(|root| previous.importers.get(&root.id))
+    else {
+        return false;
+    };
+    let recorded_as = |entry: &SummaryEntry| {
+        let (alias, dep, _) = before
+            .all_deps()
+            .find(|(alias, ..)| **alias == entry.alias)?;
+        let dep_path = tack_lockfile::ref_to_dep_path(&dep.version, alias)?;
+        let (name, version) = previous.name_version(&dep_path);
+        Some(SummaryTarget::Package { name, version })
+    };
+    !entries.is_empty()
+        && entries
+            .iter()
+            .all(|entry| entry.added && recorded_as(entry).as_ref() == Some(&entry.target))
+}
+
 /// The project's own optional dependencies that this install skips, as removed entries.
 fn skipped_own_optional(
     plan: &InstallPlan,
@@ -277,11 +313,7 @@ fn changes(
         .get(&root.id)
         .into_iter()
         .flat_map(|importer| importer.all_deps())
-        .filter(|(_, _, group)| match group {
-            LockfileGroup::Prod => selection.prod,
-            LockfileGroup::Dev => selection.dev,
-            LockfileGroup::Optional => selection.project_optional(),
-        })
+        .filter(|(_, _, group)| included(*group, selection))
         .map(|(alias, dep, _)| (alias.as_str(), dep.version.as_str()))
         .collect();
 
@@ -291,10 +323,14 @@ fn changes(
         .filter_map(|dep| {
             let version = new_versions.get(dep.alias.as_str()).copied();
             // A dependency whose peers alone changed (`1.2.2(react@18.3.1)` →
-            // `1.2.2(react@18.2.0)`) is not listed: pnpm 12 lists name and version.
+            // `1.2.2(react@18.2.0)`) is not listed: pnpm 12 lists name and version. One the
+            // record has in a group this install leaves out is listed (`--dev` after `chalk`
+            // moved from the dependencies to the dev dependencies lists `+ chalk`).
             let changed = || match &old {
                 Some(old) => {
-                    old.get(dep.alias.as_str()).map(|(v, _)| without_peers(v))
+                    old.get(dep.alias.as_str())
+                        .filter(|(_, group)| included(*group, selection))
+                        .map(|(v, _)| without_peers(v))
                         != version.map(without_peers)
                 }
                 None => true,
@@ -357,8 +393,14 @@ fn changes(
             .flat_map(|importer| importer.all_deps())
             .map(|(alias, _, _)| alias.as_str())
             .collect();
+        // In the hoisted layout pnpm 12 lists only what it had installed in the groups this
+        // install includes: `--prod` after a full install lists no dev dependency.
+        let hoisted = plan.link.hoisted.is_some();
         for (alias, (version, group)) in old {
             if new_versions.get(alias).map(|v| without_peers(v)) == Some(without_peers(version)) {
+                continue;
+            }
+            if hoisted && !included(*group, selection) {
                 continue;
             }
             let target = if version.starts_with("link:") && wanted_aliases.contains(alias) {
@@ -392,6 +434,15 @@ fn changes(
         cancel_same_versions(&mut entries);
     }
     entries
+}
+
+/// Whether this install's `selection` includes the dependency group `group`.
+fn included(group: LockfileGroup, selection: &Selection<'_>) -> bool {
+    match group {
+        LockfileGroup::Prod => selection.prod,
+        LockfileGroup::Dev => selection.dev,
+        LockfileGroup::Optional => selection.project_optional(),
+    }
 }
 
 /// Drops each removed entry that an added one in the same group brings back under the same
