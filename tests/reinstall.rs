@@ -2170,3 +2170,47 @@ fn a_filtered_install_keeps_the_hoisted_and_deduplicated_links_it_does_not_make_
         }
     }
 }
+
+/// `--force` imports every package again but keeps what each holds in its own `node_modules`
+/// (a build's cache: core-js keeps `node_modules/.tmp/core-js-banners` there so as not to print
+/// its banner twice), as pnpm 12 keeps it, for a package built again and for one that is not.
+/// (tack removed the package directory whole.)
+#[test]
+fn force_keeps_what_packages_hold_in_their_own_node_modules_like_pnpm() {
+    let registry = registry::start();
+    let resolver = TestProject::new();
+    resolver
+        .write(
+            "package.json",
+            r#"{"name": "forced", "version": "1.0.0",
+                "dependencies": {"is-odd": "3.0.1", "tack-build-dep": "1.0.0"}}"#,
+        )
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(
+            "pnpm-workspace.yaml",
+            "minimumReleaseAge: 0\nallowBuilds:\n  tack-build-dep: true\n",
+        );
+    resolver.lock_with_pnpm();
+    let caches = [
+        "node_modules/.pnpm/is-odd@3.0.1/node_modules/is-odd/node_modules/.tmp/cache",
+        "node_modules/.pnpm/tack-build-dep@1.0.0/node_modules/tack-build-dep/node_modules/.cache/x",
+    ];
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&resolver);
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        for cache in caches {
+            project.write(cache, "kept\n");
+        }
+        let args = ["install", "--frozen-lockfile", "--force"];
+        assert_success(&project.run_tool(tool, &args), tool);
+        project
+    });
+    let differences = tree::diff(&project_tree(&pnpm), &project_tree(&tack));
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    for cache in caches {
+        assert!(pnpm.dir().join(cache).is_file(), "pnpm kept {cache}");
+    }
+}

@@ -313,7 +313,10 @@ pub fn import_package_at(
                 }
             }
         }
-        let cleared = if hoisted {
+        // A package's own `node_modules` (a build's cache, such as `node_modules/.tmp`) stays
+        // when the package is imported again, as pnpm 12 keeps it (`--force`), but for a
+        // directory dependency's, which is part of what is imported.
+        let cleared = if hoisted || !from_directory && !importer.repair_in_place {
             clear_except_modules(&pkg_dir)
         } else if importer.repair_in_place && !from_directory {
             // Every file is placed again below, each one whole at once (an existing one is
@@ -478,9 +481,10 @@ pub fn import_package_staged(
     Ok(ImportOutcome::Imported)
 }
 
-/// Empties the hoisted package directory `dir` but for its `node_modules`, where the
-/// packages placed below it live. `Ok(true)` when anything was removed. A symlink or a file
-/// at `dir` is removed itself: nothing is ever removed through a link.
+/// Empties the package directory `dir` but for its `node_modules` (in the hoisted layout,
+/// where the packages placed below it live). `Ok(true)` when anything was removed. A symlink
+/// or a file at `dir` is removed itself, and so is one named `node_modules`: nothing is ever
+/// removed or written through a link.
 pub fn clear_except_modules(dir: &Path) -> io::Result<bool> {
     if !std::fs::symlink_metadata(dir)?.is_dir() {
         std::fs::remove_file(dir)?;
@@ -489,7 +493,7 @@ pub fn clear_except_modules(dir: &Path) -> io::Result<bool> {
     let mut any = false;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_name() == "node_modules" {
+        if entry.file_name() == "node_modules" && entry.file_type()?.is_dir() {
             continue;
         }
         let path = entry.path();
@@ -514,8 +518,15 @@ fn remove_if_present(path: &Path, package: &str) -> Result<(), LinkError> {
 
 /// Puts the complete package at `stage` in place of `pkg_dir`: the old one is renamed aside,
 /// the new one renamed in, the old one removed. The name is missing only between the two
-/// renames, never half filled.
+/// renames, never half filled. What the old one holds in its own `node_modules` (a build's
+/// cache, such as `node_modules/.tmp`) goes into the new one, as pnpm 12 keeps it, but for
+/// the entries the new one brings itself.
 fn swap_in(stage: &Path, pkg_dir: &Path, package: &str) -> Result<(), LinkError> {
+    keep_modules_dir(
+        &pkg_dir.join("node_modules"),
+        &stage.join("node_modules"),
+        package,
+    )?;
     let aside = tack_fs::temp_sibling(pkg_dir).map_err(|e| LinkError::fs(package, e))?;
     let moved_aside = match std::fs::rename(pkg_dir, &aside) {
         Ok(()) => true,
@@ -526,6 +537,32 @@ fn swap_in(stage: &Path, pkg_dir: &Path, package: &str) -> Result<(), LinkError>
         .map_err(|e| LinkError::io("rename into place", stage, package, e))?;
     if moved_aside {
         remove_if_present(&aside, package)?;
+    }
+    Ok(())
+}
+
+/// Moves the `old` modules directory of a package imported again to `new`, or, when the new
+/// package brings one, each of its entries the new one does not have.
+fn keep_modules_dir(old: &Path, new: &Path, package: &str) -> Result<(), LinkError> {
+    if !std::fs::symlink_metadata(old).is_ok_and(|meta| meta.is_dir()) {
+        return Ok(());
+    }
+    let entries = match std::fs::symlink_metadata(new) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return std::fs::rename(old, new)
+                .map_err(|e| LinkError::io("move into place", old, package, e));
+        }
+        Err(e) => return Err(LinkError::io("stat", new, package, e)),
+        Ok(meta) if !meta.is_dir() => return Ok(()),
+        Ok(_) => std::fs::read_dir(old).map_err(|e| LinkError::io("read", old, package, e))?,
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| LinkError::io("read", old, package, e))?;
+        let to = new.join(entry.file_name());
+        if std::fs::symlink_metadata(&to).is_err() {
+            std::fs::rename(entry.path(), &to)
+                .map_err(|e| LinkError::io("move into place", entry.path(), package, e))?;
+        }
     }
     Ok(())
 }
