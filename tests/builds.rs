@@ -2268,3 +2268,45 @@ fn a_filtered_install_keeps_the_skipped_packages_of_the_projects_it_leaves_out_l
     assert_eq!(tack, pnpm, "tack's skipped packages, then pnpm's");
     assert_eq!(pnpm[1], Some(json!(["only-darwin@1.0.0"])), "{pnpm:?}");
 }
+
+/// The root project's `preinstall` runs on every install, over an unchanged tree too, and over
+/// a tree that needs nothing (a manifest edited outside its dependencies) no project script
+/// runs but that one, as pnpm 12 runs them. (tack's no-op ran nothing, and its install over an
+/// edited manifest ran every script again.)
+#[test]
+fn over_a_tree_that_needs_nothing_only_the_root_preinstall_runs_like_pnpm() {
+    let registry = registry::start();
+    let manifest = |extra: &str| {
+        format!(
+            r#"{{"name": "scripted", "version": "1.0.0",{extra}
+                "scripts": {{"preinstall": "echo pre >> log.txt", "install": "echo inst >> log.txt",
+                            "postinstall": "echo post >> log.txt"}},
+                "dependencies": {{"is-odd": "3.0.1"}}}}"#
+        )
+    };
+    let resolver = TestProject::new();
+    resolver
+        .write("package.json", &manifest(""))
+        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+    resolver.lock_with_pnpm();
+    let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
+        let project = clone_inputs(&resolver);
+        let mut logs = Vec::new();
+        for step in ["first", "again", "edited"] {
+            if step == "edited" {
+                project.write("package.json", &manifest(r#" "description": "edited","#));
+            }
+            assert_success(
+                &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+                tool,
+            );
+            let log = fs_err::read_to_string(project.dir().join("log.txt")).unwrap_or_default();
+            logs.push(log.lines().collect::<Vec<_>>().join(" "));
+            let _ = fs_err::remove_file(project.dir().join("log.txt"));
+        }
+        logs
+    });
+    assert_eq!(tack, pnpm, "tack's scripts, then pnpm's");
+    assert_eq!(pnpm, ["pre inst post", "pre", "pre"], "{pnpm:?}");
+}

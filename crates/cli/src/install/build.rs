@@ -478,21 +478,25 @@ impl Builds {
                 build_report.ignored_builds.join(", ")
             )));
         }
-        let projects = projects_in_dependency_order(plan);
-        let stages = if self.with_dev {
-            &tack_build::PROJECT_STAGES[..]
-        } else {
-            // `preinstall`, `install`, `postinstall`.
-            &tack_build::PROJECT_STAGES[..3]
-        };
-        run_project_scripts(
-            &projects,
-            stages,
-            &env,
-            self.ignore_scripts,
-            self.child_concurrency,
-            &report_event,
-        )?;
+        // Over a tree that needed nothing pnpm 12 runs none of the projects' own scripts (but
+        // the root's `preinstall`, before).
+        if !untouched {
+            let projects = projects_in_dependency_order(plan);
+            let stages = if self.with_dev {
+                &tack_build::PROJECT_STAGES[..]
+            } else {
+                // `preinstall`, `install`, `postinstall`.
+                &tack_build::PROJECT_STAGES[..3]
+            };
+            run_project_scripts(
+                &projects,
+                stages,
+                &env,
+                self.ignore_scripts,
+                self.child_concurrency,
+                &report_event,
+            )?;
+        }
         if self.strict {
             return Ok(ignored_builds_error(&build_report.ignored_builds).map(CliError::from));
         }
@@ -634,7 +638,8 @@ impl Builds {
     }
 
     /// The root project's `preinstall`, which pnpm 12 runs before anything is installed (the
-    /// other projects' run with their other install scripts, after the dependencies).
+    /// other projects' run with their other install scripts, after the dependencies), on every
+    /// install.
     pub fn run_root_preinstall(
         &self,
         plan: &InstallPlan,
@@ -1176,6 +1181,12 @@ fn dependency_rounds(needs: &[HashSet<usize>]) -> Vec<Vec<usize>> {
 }
 
 /// The project in `dir` with its manifest (`None` without a readable one).
+/// Whether the root project has a `preinstall` script, which every install runs.
+pub(super) fn root_has_preinstall(config: &Config) -> bool {
+    project_at(&config.lockfile_dir, false)
+        .is_some_and(|root| root.manifest["scripts"]["preinstall"].as_str().is_some())
+}
+
 fn project_at(dir: &Path, preinstall_done: bool) -> Option<Project> {
     let text = std::fs::read(dir.join("package.json")).ok()?;
     let manifest = serde_json::from_slice(&text).ok()?;

@@ -391,8 +391,11 @@ pub fn run(
             .as_ref()
             .map(|host| host.node_version.as_deref()),
     );
-    // `--force` installs every package again, however complete the tree looks.
-    let up_to_date = (no_filter && !args.compat.force)
+    // `--force` installs every package again, however complete the tree looks. pnpm 12 runs
+    // the root project's `preinstall` on every install, over an unchanged tree too: the full
+    // path runs it (and, over a tree that needs nothing, nothing else).
+    let runs_preinstall = !config.ignore_scripts && build::root_has_preinstall(&config);
+    let up_to_date = (no_filter && !args.compat.force && !runs_preinstall)
         .then(|| {
             let modules = root.join(&config.modules_dir);
             let dirs = noop::TreeDirs {
