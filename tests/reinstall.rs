@@ -2214,3 +2214,54 @@ fn force_keeps_what_packages_hold_in_their_own_node_modules_like_pnpm() {
         assert!(pnpm.dir().join(cache).is_file(), "pnpm kept {cache}");
     }
 }
+
+/// A filtered install over another lockfile removes nothing the last install hoisted and
+/// counts nothing removed, as pnpm 12 does: `Packages: +1`, and `.pnpm/node_modules/is-odd`
+/// stays though the lockfile dropped it. (tack printed `+1 -2` and removed the link.)
+#[test]
+fn a_filtered_install_over_another_lockfile_prunes_no_hoisted_link_like_pnpm() {
+    let registry = registry::start();
+    let project_manifest =
+        |deps: &str| format!(r#"{{"name": "a", "version": "1.0.0", "dependencies": {deps}}}"#);
+    let mut seen = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        project
+            .write("package.json", r#"{"name": "root", "private": true}"#)
+            .write(
+                "packages/a/package.json",
+                &project_manifest(r#"{"is-odd": "3.0.1"}"#),
+            )
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write(
+                "pnpm-workspace.yaml",
+                "minimumReleaseAge: 0\npackages:\n  - packages/*\n",
+            );
+        project.lock_with_pnpm();
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        project.write(
+            "packages/a/package.json",
+            &project_manifest(r#"{"is-number": "7.0.0"}"#),
+        );
+        assert_success(
+            &project.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+            "resolving the new manifest",
+        );
+        let args = ["install", "--frozen-lockfile", "--filter", "a"];
+        let out = project.run_tool(tool, &args);
+        assert_success(&out, tool);
+        let counts: Vec<String> = stdout(&out)
+            .lines()
+            .filter(|l| l.starts_with("Packages:"))
+            .map(str::to_string)
+            .collect();
+        seen.push((counts, project_tree(&project)));
+    }
+    let differences = tree::diff(&seen[0].1, &seen[1].1);
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    assert_eq!(seen[1].0, seen[0].0, "tack's counts, then pnpm's");
+    assert_eq!(seen[0].0, ["Packages: +1"]);
+}

@@ -680,8 +680,9 @@ fn link_hoisted(
     remove_stale_hoisted_links(plan, &private_dir, &wanted_private, old_modules)
 }
 
-/// Removes the links in `<vs>/node_modules` this hoisting no longer makes, as pnpm 12 does,
-/// going by what the last install recorded (`.modules.yaml#hoistedDependencies`):
+/// Removes the links in `<vs>/node_modules` this hoisting no longer makes, as pnpm 12 does
+/// (but in a filtered install, which leaves them all), going by what the last install
+/// recorded (`.modules.yaml#hoistedDependencies`):
 /// - a link recorded for a package without a peer suffix goes only when the lockfile no
 ///   longer has that package: one to a package still installed stays, hoisted or not
 ///   (observed: `rxjs` once it became a direct dependency); its emptied `@scope` stays too;
@@ -701,6 +702,9 @@ fn remove_stale_hoisted_links(
     wanted: &HashSet<&str>,
     old_modules: Option<&ModulesYaml>,
 ) -> Result<(), LinkError> {
+    if plan.filtered {
+        return Ok(());
+    }
     let Some(old) = old_modules else {
         // No record of what the last install hoisted: a first install (nothing there), or
         // one over an install stopped before it wrote `.modules.yaml`, whose links may come

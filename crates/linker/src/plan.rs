@@ -76,6 +76,9 @@ pub struct LinkPlan {
     pub recorded_direct_deps: HashMap<String, HashSet<String>>,
     /// What a filtered install leaves in place for the projects it does not select.
     pub kept_for_other_projects: KeptPackages,
+    /// A filtered install (`--filter`): the hidden hoisting directory keeps the links the last
+    /// install made, as pnpm 12 prunes none of them then.
+    pub filtered: bool,
     /// `--force`: every package is imported again, complete or not, and swapped in whole
     /// (pnpm 12 re-imports them all), except in shared slots (see
     /// [`LinkPlan::reimports_complete_packages`]); no link of the last install is trusted.
@@ -392,6 +395,7 @@ impl LinkPlan {
             unlinked_projects: Vec::new(),
             recorded_direct_deps: HashMap::new(),
             kept_for_other_projects: KeptPackages::default(),
+            filtered: false,
             force: false,
             hoisted: None,
         }

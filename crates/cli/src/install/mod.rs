@@ -713,6 +713,7 @@ pub fn run(
     store.ensure_root()?;
     let link = &mut install_plan.link;
     link.force = args.compat.force;
+    link.filtered = !no_filter;
     link.unlinked_projects = projects
         .iter()
         .filter(|p| !importer_ids.contains(&p.importer_id))
@@ -1178,9 +1179,13 @@ pub fn run(
         // Directories, as pnpm 12 counts them in the hoisted layout (see `hoisted_counts`);
         // the imports announced each one added.
         Some(removed) => (install_plan.hoisted_counts.added.iter().sum(), removed),
+        // A filtered install removes nothing, and pnpm 12 counts nothing removed then,
+        // whatever the lockfile dropped since the last install.
         None => (
             report.imported + report.repaired + linked_anew,
-            dropped_since_recorded.unwrap_or(report.removed_packages.len()),
+            dropped_since_recorded
+                .filter(|_| no_filter)
+                .unwrap_or(report.removed_packages.len()),
         ),
     };
     let quiet = nothing_to_import && added == 0 && removed == 0;
