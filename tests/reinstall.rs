@@ -2265,3 +2265,48 @@ fn a_filtered_install_over_another_lockfile_prunes_no_hoisted_link_like_pnpm() {
     assert_eq!(seen[1].0, seen[0].0, "tack's counts, then pnpm's");
     assert_eq!(seen[0].0, ["Packages: +1"]);
 }
+
+/// A direct dependency removed from `package.json` that another package still uses, then added
+/// back: no package is added or removed, and pnpm 12 says "Already up to date" before it lists
+/// it (`- is-number 6.0.0`, then `+ is-number 6.0.0`). (tack left the line out.)
+#[test]
+fn already_up_to_date_is_said_whenever_no_package_comes_or_goes_like_pnpm() {
+    let registry = registry::start();
+    let with = r#"{"name": "p", "version": "1.0.0",
+        "dependencies": {"is-odd": "3.0.1", "is-number": "6.0.0"}}"#;
+    let without = r#"{"name": "p", "version": "1.0.0", "dependencies": {"is-odd": "3.0.1"}}"#;
+    let mut seen = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = TestProject::new();
+        project
+            .write("package.json", with)
+            .write(".npmrc", &format!("registry={}\n", registry.url()))
+            .write("pnpm-workspace.yaml", "minimumReleaseAge: 0\n");
+        project.lock_with_pnpm();
+        assert_success(
+            &project.run_tool(tool, &["install", "--frozen-lockfile"]),
+            tool,
+        );
+        let mut runs = Vec::new();
+        for manifest in [without, with] {
+            project.write("package.json", manifest);
+            assert_success(
+                &project.pnpm(&["install", "--lockfile-only", "--no-frozen-lockfile"]),
+                "resolving",
+            );
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            let mut lines = summary_lines(&out);
+            if stdout(&out).contains("Already up to date") {
+                lines.insert(0, "Already up to date".to_string());
+            }
+            runs.push(lines);
+        }
+        seen.push(runs);
+    }
+    assert_eq!(seen[1], seen[0], "tack's summaries, then pnpm's");
+    assert_eq!(
+        seen[0][0],
+        ["Already up to date", "dependencies:", "- is-number 6.0.0"]
+    );
+}

@@ -1205,7 +1205,6 @@ pub fn run(
     // added, removed or linked again: its inputs touched, a setting changed that changes no
     // package), pnpm 12 says no more than that the lockfile is up to date: no "Already up to
     // date", and no ignored builds again.
-    let shared = install_plan.link.shared_slots;
     let relinked_only = matches!(previous_current, summary::Recorded::Same);
     // (In the hoisted layout, all that is removed over the same lockfile is what this host
     // skips, which pnpm 12 counts only when it installs anything.)
@@ -1217,24 +1216,12 @@ pub fn run(
         && !removed_anything
         && entries.is_empty()
         && report.linked_anew.is_empty();
-    // Under the global virtual store pnpm 12 says so over complete slots even while it lists
-    // the links it made to them (a project installed again after its node_modules went), and
-    // so it does over a tree it only linked again (a project's link deleted by hand), before
-    // any build output and before its final progress line.
-    if quiet
-        || (added == 0
-            && removed == 0
-            && !untouched
-            && (entries.is_empty()
-                || shared
-                || relinked_only
-                || summary::only_listed_again(
-                    &install_plan,
-                    &previous_current,
-                    &project_dir,
-                    &entries,
-                )))
-    {
+    // pnpm 12 says so whenever no package was added or removed, over a tree that needed
+    // something: even while it lists the direct dependencies it linked or unlinked (one
+    // removed from package.json that another package still uses, a workspace project linked,
+    // one moved to the group installed alone), or the links it made again to complete slots
+    // of the global virtual store; before any build output and before its final progress line.
+    if quiet || (added == 0 && removed == 0 && !untouched) {
         reporter.emit(Event::AlreadyUpToDate);
     }
     if !quiet {

@@ -202,42 +202,6 @@ pub(super) fn summary(
     entries
 }
 
-/// Whether `entries` (this run's summary, see [`summary`]) are only dependencies the record has
-/// for the project at the same versions, listed as added because this install leaves out the
-/// group the record has them in (`--dev` after one moved to the dev dependencies): nothing is
-/// linked for them, and pnpm 12 says "Already up to date" all the same.
-pub(super) fn only_listed_again(
-    plan: &InstallPlan,
-    recorded: &Recorded,
-    project_dir: &Path,
-    entries: &[SummaryEntry],
-) -> bool {
-    let Recorded::Other(previous) = recorded else {
-        return false;
-    };
-    let Some(before) = plan
-        .link
-        .importers
-        .iter()
-        .find(|i| i.dir == project_dir)
-        .and_then(|root| previous.importers.get(&root.id))
-    else {
-        return false;
-    };
-    let recorded_as = |entry: &SummaryEntry| {
-        let (alias, dep, _) = before
-            .all_deps()
-            .find(|(alias, ..)| **alias == entry.alias)?;
-        let dep_path = tack_lockfile::ref_to_dep_path(&dep.version, alias)?;
-        let (name, version) = previous.name_version(&dep_path);
-        Some(SummaryTarget::Package { name, version })
-    };
-    !entries.is_empty()
-        && entries
-            .iter()
-            .all(|entry| entry.added && recorded_as(entry).as_ref() == Some(&entry.target))
-}
-
 /// The project's own optional dependencies that this install skips, as removed entries.
 fn skipped_own_optional(
     plan: &InstallPlan,
