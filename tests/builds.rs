@@ -2176,13 +2176,10 @@ fn five_builds_run_at_once_by_default_like_pnpm() {
     assert_eq!(tack, pnpm, "tack's builds at once, then pnpm's");
 }
 
-/// A filtered install that leaves out the project with an ignored build keeps that build
-/// recorded as ignored in `.modules.yaml`, as pnpm 12 keeps it, and so does the full install
-/// after it; approving the build afterwards runs it. (tack dropped the entry, the next install
-/// took the package for built, and the approval built nothing.)
-#[test]
-fn a_filtered_install_keeps_the_ignored_builds_of_the_projects_it_leaves_out_like_pnpm() {
-    let registry = registry::start();
+/// A workspace locked by pnpm: the root depends on `is-odd`, project `b` on `is-number`,
+/// project `c` on what `c_deps` says (a manifest's field, `"dependencies": {...}`); `settings`
+/// go into `pnpm-workspace.yaml`.
+fn workspace_of_b_and_c(registry_url: &str, c_deps: &str, settings: &str) -> TestProject {
     let resolver = TestProject::new();
     resolver
         .write(
@@ -2195,14 +2192,29 @@ fn a_filtered_install_keeps_the_ignored_builds_of_the_projects_it_leaves_out_lik
         )
         .write(
             "packages/c/package.json",
-            r#"{"name": "c", "version": "1.0.0", "dependencies": {"tack-build-dep": "1.0.0"}}"#,
+            &format!(r#"{{"name": "c", "version": "1.0.0", {c_deps}}}"#),
         )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
+        .write(".npmrc", &format!("registry={registry_url}\n"))
         .write(
             "pnpm-workspace.yaml",
-            "minimumReleaseAge: 0\nstrictDepBuilds: false\npackages:\n  - packages/*\n",
+            &format!("minimumReleaseAge: 0\n{settings}packages:\n  - packages/*\n"),
         );
     resolver.lock_with_pnpm();
+    resolver
+}
+
+/// A filtered install that leaves out the project with an ignored build keeps that build
+/// recorded as ignored in `.modules.yaml`, as pnpm 12 keeps it, and so does the full install
+/// after it; approving the build afterwards runs it. (tack dropped the entry, the next install
+/// took the package for built, and the approval built nothing.)
+#[test]
+fn a_filtered_install_keeps_the_ignored_builds_of_the_projects_it_leaves_out_like_pnpm() {
+    let registry = registry::start();
+    let resolver = workspace_of_b_and_c(
+        &registry.url(),
+        r#""dependencies": {"tack-build-dep": "1.0.0"}"#,
+        "strictDepBuilds: false\n",
+    );
     let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
         let project = clone_inputs(&resolver);
         let mut recorded = Vec::new();
@@ -2234,26 +2246,11 @@ fn a_filtered_install_keeps_the_ignored_builds_of_the_projects_it_leaves_out_lik
 #[test]
 fn a_filtered_install_keeps_the_skipped_packages_of_the_projects_it_leaves_out_like_pnpm() {
     let registry = registry::start();
-    let resolver = TestProject::new();
-    resolver
-        .write(
-            "package.json",
-            r#"{"name": "root", "private": true, "dependencies": {"is-odd": "3.0.1"}}"#,
-        )
-        .write(
-            "packages/b/package.json",
-            r#"{"name": "b", "version": "1.0.0", "dependencies": {"is-number": "7.0.0"}}"#,
-        )
-        .write(
-            "packages/c/package.json",
-            r#"{"name": "c", "version": "1.0.0", "optionalDependencies": {"only-darwin": "1.0.0"}}"#,
-        )
-        .write(".npmrc", &format!("registry={}\n", registry.url()))
-        .write(
-            "pnpm-workspace.yaml",
-            "minimumReleaseAge: 0\npackages:\n  - packages/*\n",
-        );
-    resolver.lock_with_pnpm();
+    let resolver = workspace_of_b_and_c(
+        &registry.url(),
+        r#""optionalDependencies": {"only-darwin": "1.0.0"}"#,
+        "",
+    );
     let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
         let project = clone_inputs(&resolver);
         let mut recorded = Vec::new();

@@ -313,21 +313,22 @@ pub fn import_package_at(
                 }
             }
         }
-        // A package's own `node_modules` (a build's cache, such as `node_modules/.tmp`) stays
-        // when the package is imported again, as pnpm 12 keeps it (`--force`), but for a
-        // directory dependency's, which is part of what is imported.
-        let cleared = if hoisted || !from_directory && !importer.repair_in_place {
-            clear_except_modules(&pkg_dir)
-        } else if importer.repair_in_place && !from_directory {
+        let cleared = if from_directory && !hoisted {
+            // A directory dependency's slot has the project's path in its name, and one
+            // install of a project runs at a time: its partial copy is removed, never
+            // completed, so that no symlink an earlier import made from another state of the
+            // source is followed (its `node_modules` is part of what is imported).
+            std::fs::remove_dir_all(&pkg_dir).map(|()| true)
+        } else if importer.repair_in_place && !hoisted {
             // Every file is placed again below, each one whole at once (an existing one is
             // replaced by a rename), and the marker last: two installs completing the same
-            // shared slot side by side both finish with the whole package. (A directory
-            // dependency's slot has the project's path in its name, and one install of a
-            // project runs at a time: its partial copy is removed, never completed, so that no
-            // symlink an earlier import made from another state of the source is followed.)
+            // shared slot side by side both finish with the whole package.
             Ok(true)
         } else {
-            std::fs::remove_dir_all(&pkg_dir).map(|()| true)
+            // A package's own `node_modules` stays: in the hoisted layout the packages placed
+            // below it, in a slot a build's cache (`node_modules/.tmp`), which pnpm 12 keeps
+            // when it imports the package again (`--force`).
+            clear_except_modules(&pkg_dir)
         };
         match cleared {
             Ok(any) => {
