@@ -2,7 +2,8 @@
 """Turns the raw per-run records of benches/run.sh into the markdown table in the README:
 median and min-max wall time, ratios of medians against each competitor, the same ratio
 paired run by run (and how many runs tack won), user and sys CPU, peak RSS and the
-registry's CPU time; then how many dentries the kernel held as each scenario's runs began."""
+registry's CPU time; then how many dentries the kernel held as each scenario's runs began, and
+whether other processes freed inodes around the runs (ext4's trap)."""
 import argparse
 import json
 import statistics
@@ -75,3 +76,34 @@ if drift:
     print("\nKernel dentries before the first and the last run of each scenario: " + ", ".join(drift) +
           ". Every tree moved aside adds to them, and path lookups slow down as they grow "
           "(benches/README.md, \"Drift between runs\").")
+
+def freed_elsewhere():
+    """Runs that other processes' deletions may have slowed (records made before run.sh kept
+    free-inode counts have none): those before which the harness saw inodes freed (it then waited
+    out ext4's window), and those during which a tool took fewer inodes than in its other runs of
+    the scenario by more than run.sh's threshold, which only a deletion beside it explains."""
+    before, during = [], []
+    for (scenario, tool), rs in runs.items():
+        taken = [r["inodes_taken"] for r in rs if "inodes_taken" in r]
+        if not taken:
+            continue
+        most = max(taken)
+        for r in rs:
+            if r.get("freed_elsewhere", 0) > 0:
+                before.append(f"{scenario} {tool} run {r['run']} ({r['freed_elsewhere']})")
+            if "inodes_taken" in r and most - r["inodes_taken"] > 1000:
+                during.append(f"{scenario} {tool} run {r['run']} ({most - r['inodes_taken']} fewer)")
+    if not any("inodes_taken" in r for rs in runs.values() for r in rs):
+        return None
+    if not before and not during:
+        return "No inodes were freed by other processes around the runs (ext4's trap was not set)."
+    parts = []
+    if before:
+        parts.append("freed before " + ", ".join(before) + "; the harness waited out ext4's window before each unless run with --no-settle")
+    if during:
+        parts.append("freed during " + ", ".join(during) + ": those runs may have met ext4's trap")
+    return "Inodes freed by other processes: " + "; ".join(parts) + " (benches/README.md, \"The ext4 trap\")."
+
+note = freed_elsewhere()
+if note:
+    print("\n" + note)
