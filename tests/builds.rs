@@ -323,8 +323,11 @@ fn kill_install_during_the_slow_build(project: &TestProject) {
     assert!(!killed.success(), "{}", killed.describe());
 }
 
+/// An install killed during a dependency's build has recorded nothing (pnpm 12 writes
+/// `.modules.yaml` and `.pnpm/lock.yaml` once the dependencies are built), and the next install
+/// builds the package instead of trusting its unbuilt directory.
 #[test]
-fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
+fn an_install_killed_during_a_build_records_nothing_and_the_next_install_builds_it() {
     let registry = registry::start();
     let manifest = json!({
         "name": "slow-project",
@@ -341,10 +344,7 @@ fn an_install_killed_during_a_build_leaves_it_pending_for_the_next_install() {
         .dir()
         .join("node_modules/.pnpm/tack-build-slow@1.0.0/node_modules/tack-build-slow/built.txt");
     assert!(!built.exists(), "the killed build must not have finished");
-    assert_eq!(
-        modules_yaml(&project)["pendingBuilds"],
-        json!(["tack-build-slow@1.0.0"])
-    );
+    assert_eq!(state_files_left(&project), Vec::<&str>::new());
 
     project.write("slow-release", "");
     let out = project.tack(&["install", "--frozen-lockfile"]);
@@ -2306,4 +2306,75 @@ fn over_a_tree_that_needs_nothing_only_the_root_preinstall_runs_like_pnpm() {
     });
     assert_eq!(tack, pnpm, "tack's scripts, then pnpm's");
     assert_eq!(pnpm, ["pre inst post", "pre", "pre"], "{pnpm:?}");
+}
+
+/// Which of the install's state files a failed install leaves behind.
+fn state_files_left(project: &TestProject) -> Vec<&'static str> {
+    ["node_modules/.modules.yaml", "node_modules/.pnpm/lock.yaml"]
+        .into_iter()
+        .filter(|rel| project.dir().join(rel).exists())
+        .collect()
+}
+
+/// A patch that no longer applies fails the install before pnpm 12 records it: neither
+/// `.modules.yaml` nor `.pnpm/lock.yaml` is written, so nothing says the tree is installed.
+/// (tack's linker wrote both before the patch step ran.)
+#[test]
+fn a_failed_patch_leaves_the_state_files_pnpm_leaves() {
+    let registry = registry::start();
+    let resolver = patched_project(&registry.url());
+    let broken = GOOD_PATCH.replace("expected a number');\n+", "expected no number');\n+");
+    let old_hash = hex::encode(Sha256::digest(GOOD_PATCH.as_bytes()));
+    let new_hash = hex::encode(Sha256::digest(broken.as_bytes()));
+    resolver.write("patches/is-odd@3.0.1.patch", &broken);
+    let lock = read(&resolver, "pnpm-lock.yaml");
+    resolver.write("pnpm-lock.yaml", &lock.replace(&old_hash, &new_hash));
+    let mut left = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&resolver);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {}", text(&out));
+        left.push(state_files_left(&project));
+    }
+    assert_eq!(
+        left[0], left[1],
+        "pnpm 12 left {:?}, tack {:?}",
+        left[0], left[1]
+    );
+}
+
+/// The same for a dependency's failing postinstall; and once the build can succeed, the next
+/// install prints what pnpm 12's prints and leaves the tree and `.modules.yaml` pnpm 12 leaves.
+#[test]
+fn a_failed_build_leaves_the_state_files_pnpm_leaves() {
+    let registry = registry::start();
+    publish_failing_cli(&registry, "fails-until-ok");
+    let manifest = json!({"name": "p", "version": "1.0.0",
+                          "dependencies": {"fails-until-ok": "1.0.0", "is-odd": "3.0.1"}});
+    let resolver = resolved(
+        &registry.url(),
+        manifest,
+        "allowBuilds:\n  fails-until-ok: true\n",
+    );
+    let mut left = Vec::new();
+    let mut again = Vec::new();
+    let mut projects = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&resolver);
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {}", text(&out));
+        left.push(state_files_left(&project));
+        project.write("ok", "");
+        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+        assert_success(&out, tool);
+        again.push(comparable_with_scripts(&out));
+        projects.push(project);
+    }
+    assert_eq!(again[0], again[1], "the install after the failed one");
+    assert_eq!(
+        left[0], left[1],
+        "pnpm 12 left {:?}, tack {:?}",
+        left[0], left[1]
+    );
+    assert_same_trees(&projects[0], &projects[1], "after the failed build");
 }

@@ -1097,6 +1097,57 @@ fn a_custom_modules_dir_leaves_the_workspace_state_in_node_modules_like_pnpm() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
+/// A workspace state file that cannot be written (a directory in its place) fails no install:
+/// pnpm 12 warns, in the words checked here, and completes it. (tack failed the install, and
+/// had taken back its links.) The next install, the directory gone, finds no workspace state:
+/// pnpm 12 then says "Already up to date" and lists the optional dependency it skips (tack
+/// said only that the lockfile was up to date).
+#[test]
+fn a_workspace_state_that_cannot_be_written_is_a_warning_like_pnpm() {
+    let registry = registry::start();
+    let reference = resolve_with_pnpm(&fixture("basic"), &registry.url());
+    let mut outputs = Vec::new();
+    let mut projects = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = tack_suite::conformance::clone_inputs(&reference);
+        let state = project
+            .dir()
+            .join("node_modules/.pnpm-workspace-state-v1.json");
+        fs_err::create_dir_all(state.join("in-the-way")).unwrap();
+        let args = ["install", "--frozen-lockfile", "--ignore-scripts"];
+        let out = project.run_tool(tool, &args);
+        assert_success(&out, tool);
+        let stdout = String::from_utf8_lossy(&out.stdout)
+            .replace(&project.dir().display().to_string(), "<project>");
+        outputs.push(tack_suite::conformance::comparable_output(
+            stdout.as_bytes(),
+        ));
+        fs_err::remove_dir_all(&state).unwrap();
+        let again = project.run_tool(tool, &args);
+        assert_success(&again, tool);
+        outputs.push(tack_suite::conformance::comparable_output(&again.stdout));
+        projects.push(project);
+    }
+    let warning = "[WARN] Failed to write the workspace state: Failed to write \
+                   \"<project>/node_modules/.pnpm-workspace-state-v1.json\": Is a directory \
+                   (os error 21)";
+    assert!(
+        outputs[0].iter().any(|line| line == warning),
+        "pnpm 12 warns: {:#?}",
+        outputs[0]
+    );
+    assert_eq!(
+        outputs[0], outputs[2],
+        "the install with the file in the way"
+    );
+    assert_eq!(outputs[1], outputs[3], "the install after it");
+    let differences = tack_suite::tree::diff(
+        &tack_suite::conformance::project_tree(&projects[0]),
+        &tack_suite::conformance::project_tree(&projects[1]),
+    );
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
 /// With `hoist: false` pnpm 12 writes its shims without any `NODE_PATH`, not even the
 /// package's own directories: it adds them only along with a directory to add (the hidden
 /// hoisting directory, or a renamed modules directory). (tack kept the package's own.)

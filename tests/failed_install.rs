@@ -465,32 +465,6 @@ fn a_failed_install_over_another_package_managers_tree_keeps_its_bin_entries_lik
     assert!(bin.join("tack-bin-string").exists());
 }
 
-/// An install that fails after writing its record (`.pnpm/lock.yaml`), here on the workspace
-/// state file it cannot write, takes its links back like any failed install; the next one
-/// does not trust that record and makes the tree a clean install makes.
-#[test]
-fn a_failure_after_the_record_is_written_is_not_trusted_by_the_next_install() {
-    let registry = registry::start();
-    let project = basic(&registry);
-    let state = project
-        .dir()
-        .join("node_modules/.pnpm-workspace-state-v1.json");
-    fs_err::create_dir_all(state.join("in-the-way")).unwrap();
-    let out = project.tack(&["install", "--frozen-lockfile"]);
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        project.dir().join("node_modules/.pnpm/lock.yaml").is_file(),
-        "the record was written before the failure"
-    );
-    assert!(into_virtual_store(&project, &top_level(&project)).is_empty());
-    fs_err::remove_dir_all(&state).unwrap();
-    recovers_as_a_clean_install(&project, &registry, "state file in the way");
-}
-
 /// A symlink of another tool where a direct dependency's link goes (`npm link`, a tree of
 /// symlinks) is what it was after a failed download, as pnpm 12 leaves it: tack's early link
 /// replaced it, and the failed install puts it back.

@@ -1,7 +1,8 @@
 //! The last step of a `nodeLinker: hoisted` install, once every package is in its first
 //! directory: the further copies of packages placed more than once, the projects' `link:`
-//! dependencies, one `.bin` per `node_modules` that holds packages with commands, and the
-//! state files (`.modules.yaml` with `hoistedLocations`, `.pnpm/lock.yaml`).
+//! dependencies, one `.bin` per `node_modules` that holds packages with commands; what the
+//! state files need (`.modules.yaml` with `hoistedLocations`, `.pnpm/lock.yaml`) is kept for
+//! [`crate::write_state`], once the builds are done.
 //!
 //! There are no package symlinks and no virtual store in this layout: Node finds each
 //! package by walking up the directories, as in an npm tree.
@@ -19,7 +20,7 @@ use crate::bins::{
 use crate::error::LinkError;
 use crate::hoist::{HoistKind, Hoisted};
 use crate::import::{clear_except_modules, ImportOutcome, PackageImporter, COMPLETION_MARKER};
-use crate::link::{link_direct_dep, write_state_files, ImportSummary, LinkReport};
+use crate::link::{link_direct_dep, ImportSummary, LinkReport, PendingState};
 use crate::modules_yaml::ModulesYaml;
 use crate::names::check_package_name;
 use crate::plan::{ChildTarget, HoistedLayout, LinkPlan};
@@ -77,8 +78,11 @@ pub(crate) fn finish_hoisted(
     }
     let projects = link_workspace_projects(plan, layout, old_modules.as_ref())?;
     report.warnings = link_hoisted_bins(plan, layout, &projects)?;
-    write_state_files(plan, &projects, true, old_modules.as_ref())?;
     report.hoisted = projects;
+    report.state = PendingState {
+        pruned: true,
+        old_modules,
+    };
     Ok(report)
 }
 

@@ -38,7 +38,7 @@ pub use import::{
 };
 pub use link::{
     finish, import_all, link, link_package_bins, link_top_level, modules_yaml_for, relink_bins,
-    ImportSummary, LinkReport,
+    write_state, BuildOutcome, ImportSummary, LinkReport,
 };
 pub use modules_yaml::{
     check_compat, read_modules_yaml, write_modules_yaml, CompatAction, ModulesYaml, LAYOUT_VERSION,

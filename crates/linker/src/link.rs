@@ -1,6 +1,6 @@
 //! The whole link phase, in order: import packages (in parallel, or as the CLI streams
 //! them in), remove packages that are gone, child symlinks, importer links, hoisting, bins,
-//! then the state files.
+//! then, once the dependencies are built, the state files ([`write_state`]).
 //!
 //! Every step is idempotent and checks before it writes, so re-linking an unchanged tree
 //! writes nothing, and a tree left half-done by a crash is repaired by the next run. A tree
@@ -90,9 +90,53 @@ pub struct LinkReport {
     /// The projects' direct dependencies whose link this run made or replaced, as
     /// `(importer id, alias)` (the isolated layout's, once the imports are done).
     pub linked_anew: Vec<(String, String)>,
+    /// What [`write_state`] needs from the link run.
+    pub(crate) state: PendingState,
 }
 
-/// Links the whole plan: imports every package (in parallel), then [`finish`].
+/// What the state files need from the link run, kept for [`write_state`]: pnpm 12 records an
+/// install (`.modules.yaml`, `.pnpm/lock.yaml`, the workspace state) only once its
+/// dependencies are built and patched, before the projects' own scripts run. An install whose
+/// build or patch failed leaves the last install's record as it was (none on a first install).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PendingState {
+    /// This install pruned the virtual store (or made it), so `prunedAt` is now.
+    pub(crate) pruned: bool,
+    /// The `.modules.yaml` the last install left, read before this one changed anything.
+    pub(crate) old_modules: Option<ModulesYaml>,
+}
+
+/// The build step's outcome for `.modules.yaml`, where the plan's guess gives way to it.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOutcome<'a> {
+    /// `ignoredBuilds`: builds refused by policy.
+    pub ignored: &'a [String],
+    /// `pendingBuilds`: builds still to run.
+    pub pending: &'a [String],
+}
+
+/// Writes the state files of the link run `report` came from: `.modules.yaml` (with the
+/// builds' `outcome`, or the plan's `ignored_builds` and `pending_builds` without one),
+/// `.pnpm/lock.yaml` and the workspace state. Called once the dependencies are built (see
+/// [`PendingState`]). `Some` is a warning for the user: the workspace state could not be
+/// written.
+pub fn write_state(
+    plan: &LinkPlan,
+    report: &LinkReport,
+    outcome: Option<BuildOutcome<'_>>,
+) -> Result<Option<String>, LinkError> {
+    let state = &report.state;
+    write_state_files(
+        plan,
+        &report.hoisted,
+        state.pruned,
+        state.old_modules.as_ref(),
+        outcome,
+    )
+}
+
+/// Links the whole plan: imports every package (in parallel), then [`finish`], then the state
+/// files ([`write_state`]; no builds run here).
 pub fn link(plan: &LinkPlan) -> Result<LinkReport, LinkError> {
     let wanted = plan.current_lockfile_yaml.get().map(String::as_str);
     let recorded = std::fs::read(plan.current_lockfile_path()).ok();
@@ -100,7 +144,11 @@ pub fn link(plan: &LinkPlan) -> Result<LinkReport, LinkError> {
     let importer = PackageImporter::for_plan(plan);
     let mut summary = import_all(plan, &importer)?;
     summary.trusted_tree = trusted_tree;
-    finish(plan, &summary)
+    let mut report = finish(plan, &summary)?;
+    if let Some(warning) = write_state(plan, &report, None)? {
+        report.warnings.push(warning);
+    }
+    Ok(report)
 }
 
 /// Imports every package of the plan in parallel.
@@ -238,9 +286,11 @@ pub fn finish(plan: &LinkPlan, summary: &ImportSummary) -> Result<LinkReport, Li
     report.linked_anew = hoisting?;
     report.warnings.extend(bins?);
     tack_fs::phase_timer::mark("links and bins");
-    write_state_files(plan, &hoisted, pruned, old_modules.as_ref())?;
-    tack_fs::phase_timer::mark("state files");
     report.hoisted = hoisted;
+    report.state = PendingState {
+        pruned,
+        old_modules,
+    };
     Ok(report)
 }
 
@@ -1050,16 +1100,21 @@ pub(crate) fn top_level_bin_dirs<'c>(
 /// `.modules.yaml`, `.pnpm/lock.yaml` and the workspace state.
 /// `pruned`: this install pruned the virtual store (or made it), so `prunedAt` is now;
 /// otherwise it stays what it was.
-pub(crate) fn write_state_files(
+fn write_state_files(
     plan: &LinkPlan,
     hoisted: &[Hoisted],
     pruned: bool,
     old_modules: Option<&ModulesYaml>,
-) -> Result<(), LinkError> {
+    outcome: Option<BuildOutcome<'_>>,
+) -> Result<Option<String>, LinkError> {
     let root_modules = plan.root_modules_dir();
     std::fs::create_dir_all(&root_modules)
         .map_err(|e| LinkError::io("create directory", &root_modules, ".modules.yaml", e))?;
     let mut modules = modules_yaml_for(plan, hoisted);
+    if let Some(outcome) = outcome {
+        modules.ignored_builds = outcome.ignored.to_vec();
+        modules.pending_builds = outcome.pending.to_vec();
+    }
     if let Some(old) = old_modules {
         keep_other_projects_state(plan, old, &mut modules);
     }
@@ -1097,7 +1152,7 @@ pub(crate) fn write_state_files(
             Err(e) => return Err(LinkError::io("remove", &lock_path, "lock.yaml", e)),
         },
     }
-    write_workspace_state(plan)
+    Ok(write_workspace_state(plan))
 }
 
 /// Carries into `modules` what the last install recorded for the packages a filtered install
@@ -1205,7 +1260,8 @@ pub fn modules_yaml_for(plan: &LinkPlan, hoisted: &[Hoisted]) -> ModulesYaml {
             .to_string(),
         ),
         package_manager: s.package_manager.clone(),
-        pending_builds: s.pending_builds.get().cloned().unwrap_or_default(),
+        // Known once the build step has run: [`write_state`] takes them from its outcome.
+        pending_builds: Vec::new(),
         ignored_builds: s.ignored_builds.clone(),
         pruned_at: http_date(std::time::SystemTime::now()),
         public_hoist_pattern: plan.public_hoist_pattern.clone(),

@@ -276,11 +276,6 @@ pub struct ModulesStateInput {
     pub included: IncludedGroups,
     /// Dep paths of skipped (uninstallable optional) packages.
     pub skipped: Vec<String>,
-    /// Dep paths that still need their build. A `OnceLock` because they are known only once
-    /// the packages are imported (the plan is shared with the import threads by then); the
-    /// caller sets it before [`crate::finish`] writes `.modules.yaml`, so that the file is
-    /// written once rather than again by the build step.
-    pub pending_builds: std::sync::OnceLock<Vec<String>>,
     /// Dep paths whose builds were ignored by policy.
     pub ignored_builds: Vec<String>,
     /// The `allowBuilds` setting as JSON (`{}` when unset).

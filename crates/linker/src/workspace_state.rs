@@ -4,7 +4,6 @@
 //! The digest keeps that answer when only a file's times changed (a `touch`, a fresh checkout,
 //! a CI cache restored over a new clone), as pnpm 12's own check keeps it.
 
-use crate::error::LinkError;
 use crate::plan::LinkPlan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -142,10 +141,10 @@ pub fn read_workspace_state(root_modules_dir: &Path) -> Option<WorkspaceState> {
 }
 
 /// Builds and atomically writes the state file for `plan` (no-op without `workspace_state`).
-pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
-    let Some(input) = &plan.workspace_state else {
-        return Ok(());
-    };
+/// A file that cannot be written fails nothing: the install is complete without it (the next
+/// one takes the full path), and pnpm 12 only warns. `Some` is that warning, in its words.
+pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Option<String> {
+    let input = plan.workspace_state.as_ref()?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -194,18 +193,31 @@ pub(crate) fn write_workspace_state(plan: &LinkPlan) -> Result<(), LinkError> {
     // Always `<workspace root>/node_modules`, whatever `modulesDir` says: pnpm's path for it
     // (`workspace/state`) names `node_modules` outright, and so does the no-op gate.
     let dir = plan.lockfile_dir.join("node_modules");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| LinkError::io("create directory", &dir, WORKSPACE_STATE_FILE, e))?;
     let path = dir.join(WORKSPACE_STATE_FILE);
-    let text = serde_json::to_string_pretty(&state).map_err(|source| LinkError::Serialize {
-        path: path.clone(),
-        source,
-    })?;
+    let failed = |reason: &dyn std::fmt::Display| {
+        Some(format!(
+            "Failed to write the workspace state: Failed to write \"{}\": {reason}",
+            path.display()
+        ))
+    };
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        return failed(&e);
+    }
+    let text = match serde_json::to_string_pretty(&state) {
+        Ok(text) => text,
+        Err(e) => return failed(&e),
+    };
     // Not fsynced, like everything else in node_modules: the publish is atomic, and a file
     // a power loss leaves empty or torn fails to parse, which sends the next run down the
     // full path.
-    tack_fs::AtomicWrite::new(&path)
+    let written = tack_fs::AtomicWrite::new(&path)
         .durable(false)
-        .write_bytes(text.as_bytes())
-        .map_err(|e| LinkError::fs(WORKSPACE_STATE_FILE, e))
+        .write_bytes(text.as_bytes());
+    match written {
+        Ok(()) => None,
+        Err(e) => match e.io_error() {
+            Some(io) => failed(io),
+            None => failed(&e),
+        },
+    }
 }

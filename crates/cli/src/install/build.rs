@@ -20,9 +20,7 @@ use tack_build::{
     LifecycleScripts, PatchRef, PatchedDependencies, Project, ScriptEnv,
 };
 use tack_config::Config;
-use tack_linker::{
-    read_modules_yaml, write_modules_yaml, ChildTarget, ImportOutcome, PlannedImporter,
-};
+use tack_linker::{read_modules_yaml, ChildTarget, ImportOutcome, PlannedImporter};
 use tack_lockfile::{parse_dep_path, Lockfile, Resolution};
 use tack_store_dir::{CafsFileInfo, PackageFilesIndex, StoreDir, StoreIndex};
 
@@ -377,15 +375,17 @@ impl Builds {
             .clone()
     }
 
-    /// Builds, patches and runs the projects' scripts over `graph` (see [`Builds::graph`]).
-    /// The linker has already written `.modules.yaml` with the graph's
-    /// [`unbuilt`](unbuilt_packages) packages as `pendingBuilds`; this records the outcome
-    /// only where it differs from that.
+    /// Builds and patches the dependencies over `graph` (see [`Builds::graph`]), writes the
+    /// state files of `linked` (the link run) with the outcome, then runs the projects' own
+    /// scripts. As in pnpm 12, a failed build or patch returns before anything records the
+    /// install: the last install's `.modules.yaml` and `.pnpm/lock.yaml` stay as they were.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         plan: &InstallPlan,
         graph: &BuildGraph,
         materialized: &super::materialize::Materialized,
+        linked: &tack_linker::LinkReport,
         store: &StoreDir,
         config: &Config,
         reporter: &Reporter,
@@ -440,9 +440,8 @@ impl Builds {
                 .then_some(&stage_bins as &tack_build::LinkBins<'_>),
             discard_failed: Some(&discard),
         };
-        // On an error, everything that still needed a build stays pending (as the linker
-        // recorded it), so the next install builds it again instead of trusting a
-        // half-built directory.
+        // On an error nothing is recorded; the sentinel (`in_progress.rs`) makes the next
+        // install import again and build what this one left unbuilt.
         let mut build_report = build_dependencies(graph, &opts, &report_event)?;
         if !build_report.built.is_empty() {
             self.changed_packages
@@ -461,11 +460,14 @@ impl Builds {
             pending.append(&mut build_report.pending_builds);
             build_report.pending_builds = pending;
         }
-        self.record_state(
-            plan,
-            &with_kept(&build_report.ignored_builds, &self.previous_ignored, plan),
-            &with_kept(&build_report.pending_builds, &self.previous_pending, plan),
-        )?;
+        let outcome = tack_linker::BuildOutcome {
+            ignored: &with_kept(&build_report.ignored_builds, &self.previous_ignored, plan),
+            pending: &with_kept(&build_report.pending_builds, &self.previous_pending, plan),
+        };
+        if let Some(warning) = tack_linker::write_state(&plan.link, linked, Some(outcome))? {
+            reporter.warn(warning);
+        }
+        tack_fs::phase_timer::mark("state files");
         // pnpm 12's lines, word for word: the lockfile and the settings are pnpm's, so its
         // `approve-builds` writes the `allowBuilds` this install reads. Printed before the
         // projects' own scripts run, as pnpm does.
@@ -762,29 +764,6 @@ impl Builds {
             reporter.warn(format!("Could not write the side-effects cache: {e}"));
         }
     }
-
-    /// Record `ignoredBuilds` and `pendingBuilds` in `.modules.yaml` (written by the linker)
-    /// when they differ from what the linker wrote there.
-    fn record_state(
-        &self,
-        plan: &InstallPlan,
-        ignored: &[String],
-        pending: &[String],
-    ) -> Result<(), CliError> {
-        let written = &plan.link.modules_state;
-        let written_pending = written.pending_builds.get().map_or(&[][..], Vec::as_slice);
-        if written.ignored_builds == ignored && written_pending == pending {
-            return Ok(());
-        }
-        let modules_dir = plan.link.root_modules_dir();
-        let Some(mut modules) = read_modules_yaml(&modules_dir) else {
-            return Ok(());
-        };
-        modules.ignored_builds = ignored.to_vec();
-        modules.pending_builds = pending.to_vec();
-        write_modules_yaml(&modules_dir, &modules)?;
-        Ok(())
-    }
 }
 
 /// `now` with the entries of `recorded` (the last install's `ignoredBuilds`, `pendingBuilds`
@@ -1020,21 +999,6 @@ fn stage_name() -> String {
 /// failed or refused build).
 pub fn forget_markers(link: &tack_linker::LinkPlan) {
     let _ = std::fs::remove_file(link.install_state_dir.join(super::noop::MARKERS_FILE));
-}
-
-/// The packages of `graph` that need a build and have none yet, sorted: what
-/// `.modules.yaml` records as `pendingBuilds` until the build step has run, so that an
-/// install killed mid-build leaves the next one something to build, not a trusted dir (a
-/// reused package dir counts as built unless that file lists it).
-pub fn unbuilt_packages(graph: &BuildGraph) -> Vec<String> {
-    let mut unbuilt: Vec<String> = graph
-        .nodes
-        .values()
-        .filter(|n| n.requires_build && !n.is_built)
-        .map(|n| n.dep_path.clone())
-        .collect();
-    unbuilt.sort();
-    unbuilt
 }
 
 /// Each package's children, as indexes into the plan's packages.

@@ -2,11 +2,13 @@
 //! made before an install changes anything and removed once its builds and patches are done.
 //!
 //! The record of the last complete install (`.pnpm/lock.yaml`) is written with the state
-//! files, before the builds run, as pnpm 12 writes it. An install stopped between the two
-//! (killed, or a build that failed and ended it) leaves packages that were copied to be
-//! patched or built and never were, under a record that has them. Found at the start of the
-//! next install, the sentinel says so: those packages are imported again, then patched and
-//! built. pnpm never makes it, so a tree pnpm completed is trusted as before.
+//! files once the dependencies are built and patched, as pnpm 12 writes it, and the install
+//! deletes the old one before it changes anything (`check_recorded_tree`). An install stopped
+//! before its end (killed, or a build or patch that failed) may still leave packages that were
+//! copied to be patched or built and never were, under the `.modules.yaml` of the install
+//! before. Found at the start of the next install, the sentinel says so: those packages are
+//! imported again, then patched and built. pnpm never makes it, so a tree pnpm completed is
+//! trusted as before.
 
 use std::path::Path;
 

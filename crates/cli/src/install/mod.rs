@@ -1076,6 +1076,12 @@ pub fn run(
     let same_groups = kept_modules
         .as_ref()
         .is_some_and(|recorded| recorded.included == install_plan.link.modules_state.included);
+    // Without the last install's workspace state pnpm 12 takes no tree as untouched: it says
+    // "Already up to date" and lists the optional dependencies it skips. (Read before this
+    // install writes its own, once its dependencies are built.)
+    let without_state =
+        tack_linker::read_workspace_state(&install_plan.link.lockfile_dir.join("node_modules"))
+            .is_none();
     // In the hoisted layout, an install over the same lockfile whose every directory is in
     // place is one pnpm 12 does not run at all: nothing is counted, not even as resolved
     // (see `untouched` below; this layout links no direct dependency again but `link:` ones,
@@ -1130,14 +1136,8 @@ pub fn run(
     if !current_is_empty {
         let _ = install_plan.link.current_lockfile_yaml.set(rendered);
     }
-    // What is left to build is known now, and goes into the `.modules.yaml` the linker
-    // writes; the build step rewrites that file only if its outcome differs.
+    // What is left to build is known now; the state files record the build step's outcome.
     let build_graph = builds.graph(&install_plan, &materialized);
-    let _ = install_plan
-        .link
-        .modules_state
-        .pending_builds
-        .set(build::unbuilt_packages(&build_graph));
     tack_fs::phase_timer::mark("build graph");
 
     // The writer commits its last rows, and SQLite checkpoints the WAL as it closes (two
@@ -1199,6 +1199,7 @@ pub fn run(
         &summary::Linked {
             already: &linked_already,
             anew: &report.linked_anew,
+            without_state,
         },
     );
     // Over a tree that needed nothing (the lockfile it records is this one, and nothing was
@@ -1210,6 +1211,7 @@ pub fn run(
     // skips, which pnpm 12 counts only when it installs anything.)
     let removed_anything = removed > 0 && hoisted_removed.is_none();
     let untouched = relinked_only
+        && !without_state
         && no_filter
         && same_groups
         && added == 0
@@ -1236,6 +1238,7 @@ pub fn run(
         &install_plan,
         &build_graph,
         &materialized,
+        &report,
         &store,
         &config,
         reporter,

@@ -126,6 +126,10 @@ pub(super) struct Linked<'a> {
     pub already: &'a HashSet<String>,
     /// The direct dependencies whose link the linker made, `(importer id, alias)`.
     pub anew: &'a [(String, String)],
+    /// The last install's workspace state (`node_modules/.pnpm-workspace-state-v1.json`) was
+    /// missing: pnpm 12 then takes the tree as one it links again in full, and lists what
+    /// it skips even over the same lockfile with nothing imported.
+    pub without_state: bool,
 }
 
 /// The summary of this run for the project tack runs in (`project_dir`: the root, or the
@@ -173,7 +177,8 @@ pub(super) fn summary(
         }
     };
     // The project's own optional dependencies that do not fit this platform, whenever this
-    // run imported a package or installs another lockfile than the last one (pnpm 12:
+    // run imported a package, installs another lockfile than the last one or found no
+    // workspace state (pnpm 12:
     // `- fsevents 2.3.3` under `optionalDependencies:`, also when the last install skipped it
     // too; nothing under the same lockfile with nothing imported). Over another lockfile, only
     // those it records for the project: after `--no-optional` or `--dev`, whose record has no
@@ -186,7 +191,7 @@ pub(super) fn summary(
     let isolated = plan.link.hoisted.is_none();
     if isolated
         && selection.project_optional()
-        && (linked_any || !matches!(recorded, Recorded::Same))
+        && (linked_any || linked.without_state || !matches!(recorded, Recorded::Same))
     {
         let mut skipped = skipped_own_optional(plan, wanted, &root.id);
         if let Recorded::Other(previous) = recorded {
