@@ -961,20 +961,26 @@ fn an_edited_patch_is_not_a_noop() {
     assert!(all.contains("patchedDependencies"), "{all}");
 }
 
-#[test]
-fn a_patch_that_does_not_apply_fails_with_err_pnpm_patch_failed() {
-    let registry = registry::start();
-    let project = patched_project(&registry.url());
+/// Replaces the project's `is-odd` patch with one whose hunk no longer matches the package,
+/// and records its hash in the lockfile, so that the install gets as far as patching.
+fn break_the_patch(project: &TestProject) {
     let broken = GOOD_PATCH.replace("expected a number');\n+", "expected no number');\n+");
     let old_hash = hex::encode(Sha256::digest(GOOD_PATCH.as_bytes()));
     let new_hash = hex::encode(Sha256::digest(broken.as_bytes()));
     project.write("patches/is-odd@3.0.1.patch", &broken);
-    let lock = read(&project, "pnpm-lock.yaml");
+    let lock = read(project, "pnpm-lock.yaml");
     assert!(
         lock.contains(&old_hash),
         "the lockfile records the patch hash:\n{lock}"
     );
     project.write("pnpm-lock.yaml", &lock.replace(&old_hash, &new_hash));
+}
+
+#[test]
+fn a_patch_that_does_not_apply_fails_with_err_pnpm_patch_failed() {
+    let registry = registry::start();
+    let project = patched_project(&registry.url());
+    break_the_patch(&project);
 
     let out = project.tack(&["install", "--frozen-lockfile"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -2308,6 +2314,13 @@ fn over_a_tree_that_needs_nothing_only_the_root_preinstall_runs_like_pnpm() {
     assert_eq!(pnpm, ["pre inst post", "pre", "pre"], "{pnpm:?}");
 }
 
+/// Runs `tool`'s install of `project`, which must fail, and returns [`state_files_left`].
+fn fails_leaving(project: &TestProject, tool: &str) -> Vec<&'static str> {
+    let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+    assert_eq!(out.status.code(), Some(1), "{tool}: {}", text(&out));
+    state_files_left(project)
+}
+
 /// Which of the install's state files a failed install leaves behind.
 fn state_files_left(project: &TestProject) -> Vec<&'static str> {
     ["node_modules/.modules.yaml", "node_modules/.pnpm/lock.yaml"]
@@ -2323,18 +2336,10 @@ fn state_files_left(project: &TestProject) -> Vec<&'static str> {
 fn a_failed_patch_leaves_the_state_files_pnpm_leaves() {
     let registry = registry::start();
     let resolver = patched_project(&registry.url());
-    let broken = GOOD_PATCH.replace("expected a number');\n+", "expected no number');\n+");
-    let old_hash = hex::encode(Sha256::digest(GOOD_PATCH.as_bytes()));
-    let new_hash = hex::encode(Sha256::digest(broken.as_bytes()));
-    resolver.write("patches/is-odd@3.0.1.patch", &broken);
-    let lock = read(&resolver, "pnpm-lock.yaml");
-    resolver.write("pnpm-lock.yaml", &lock.replace(&old_hash, &new_hash));
+    break_the_patch(&resolver);
     let mut left = Vec::new();
     for tool in ["pnpm", "tack"] {
-        let project = clone_inputs(&resolver);
-        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-        assert_eq!(out.status.code(), Some(1), "{tool}: {}", text(&out));
-        left.push(state_files_left(&project));
+        left.push(fails_leaving(&clone_inputs(&resolver), tool));
     }
     assert_eq!(
         left[0], left[1],
@@ -2361,9 +2366,7 @@ fn a_failed_build_leaves_the_state_files_pnpm_leaves() {
     let mut projects = Vec::new();
     for tool in ["pnpm", "tack"] {
         let project = clone_inputs(&resolver);
-        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-        assert_eq!(out.status.code(), Some(1), "{tool}: {}", text(&out));
-        left.push(state_files_left(&project));
+        left.push(fails_leaving(&project, tool));
         project.write("ok", "");
         let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
         assert_success(&out, tool);
