@@ -2348,36 +2348,46 @@ fn a_failed_patch_leaves_the_state_files_pnpm_leaves() {
     );
 }
 
-/// The same for a dependency's failing postinstall; and once the build can succeed, the next
-/// install prints what pnpm 12's prints and leaves the tree and `.modules.yaml` pnpm 12 leaves.
+/// The same for a dependency's failing postinstall, in either layout; and once the build can
+/// succeed, the next install prints what pnpm 12's prints and leaves the tree and
+/// `.modules.yaml` pnpm 12 leaves.
 #[test]
 fn a_failed_build_leaves_the_state_files_pnpm_leaves() {
     let registry = registry::start();
     publish_failing_cli(&registry, "fails-until-ok");
     let manifest = json!({"name": "p", "version": "1.0.0",
                           "dependencies": {"fails-until-ok": "1.0.0", "is-odd": "3.0.1"}});
-    let resolver = resolved(
-        &registry.url(),
-        manifest,
-        "allowBuilds:\n  fails-until-ok: true\n",
-    );
-    let mut left = Vec::new();
-    let mut again = Vec::new();
-    let mut projects = Vec::new();
-    for tool in ["pnpm", "tack"] {
-        let project = clone_inputs(&resolver);
-        left.push(fails_leaving(&project, tool));
-        project.write("ok", "");
-        let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
-        assert_success(&out, tool);
-        again.push(comparable_with_scripts(&out));
-        projects.push(project);
+    for layout in ["", "nodeLinker: hoisted\n"] {
+        let resolver = resolved(
+            &registry.url(),
+            manifest.clone(),
+            &format!("allowBuilds:\n  fails-until-ok: true\n{layout}"),
+        );
+        let mut left = Vec::new();
+        let mut again = Vec::new();
+        let mut projects = Vec::new();
+        for tool in ["pnpm", "tack"] {
+            let project = clone_inputs(&resolver);
+            left.push(fails_leaving(&project, tool));
+            project.write("ok", "");
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            again.push(comparable_with_scripts(&out));
+            projects.push(project);
+        }
+        assert_eq!(
+            again[0], again[1],
+            "{layout}the install after the failed one"
+        );
+        assert_eq!(
+            left[0], left[1],
+            "{layout}pnpm 12 left {:?}, tack {:?}",
+            left[0], left[1]
+        );
+        assert_same_trees(
+            &projects[0],
+            &projects[1],
+            &format!("{layout}after the failed build"),
+        );
     }
-    assert_eq!(again[0], again[1], "the install after the failed one");
-    assert_eq!(
-        left[0], left[1],
-        "pnpm 12 left {:?}, tack {:?}",
-        left[0], left[1]
-    );
-    assert_same_trees(&projects[0], &projects[1], "after the failed build");
 }
