@@ -2391,3 +2391,38 @@ fn a_failed_build_leaves_the_state_files_pnpm_leaves() {
         );
     }
 }
+
+/// The root's `preinstall` prints first, as pnpm 12 prints it: before the lockfile's verdict
+/// and "Lockfile is up to date", on a first install and on one over a complete tree (where
+/// it is all that runs). (tack ran it once the store's context was printed.)
+#[test]
+fn the_root_preinstall_prints_first_like_pnpm() {
+    let registry = registry::start();
+    let manifest = json!({"name": "p", "version": "1.0.0",
+                          "scripts": {"preinstall": "echo hello-pre"},
+                          "dependencies": {"is-odd": "3.0.1"}});
+    let resolver = resolved(&registry.url(), manifest, "");
+    let mut runs = Vec::new();
+    for tool in ["pnpm", "tack"] {
+        let project = clone_inputs(&resolver);
+        let mut lines = Vec::new();
+        for _ in 0..2 {
+            let out = project.run_tool(tool, &["install", "--frozen-lockfile"]);
+            assert_success(&out, tool);
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(
+                stdout.starts_with(". preinstall$ echo hello-pre\n"),
+                "{tool}:\n{stdout}"
+            );
+            // The store's context names the import method of the first package pnpm imports.
+            lines.push(
+                lines_in_order(&out)
+                    .into_iter()
+                    .filter(|l| !l.starts_with("Packages are ") && !l.contains("store is at"))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        runs.push(lines);
+    }
+    assert_eq!(runs[0], runs[1], "pnpm 12's lines, then tack's");
+}

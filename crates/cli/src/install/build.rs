@@ -639,58 +639,14 @@ impl Builds {
         graph
     }
 
-    /// The root project's `preinstall`, which pnpm 12 runs before anything is installed (the
-    /// other projects' run with their other install scripts, after the dependencies), on every
-    /// install.
-    pub fn run_root_preinstall(
-        &self,
-        plan: &InstallPlan,
-        config: &Config,
-        reporter: &Reporter,
-    ) -> Result<(), CliError> {
-        // Most roots have no `preinstall`: then nothing else is read or probed.
-        let Some(root) = project_at(&config.lockfile_dir, false) else {
-            return Ok(());
-        };
-        if self.ignore_scripts || root.manifest["scripts"]["preinstall"].as_str().is_none() {
-            return Ok(());
-        }
-        let env = self.script_env(plan, config);
-        let report_event = |event: &BuildEvent<'_>| report(reporter, event);
-        run_project_scripts(
-            &[vec![root]],
-            &["preinstall"],
-            &env,
-            self.ignore_scripts,
-            1,
-            &report_event,
-        )?;
-        Ok(())
-    }
-
     fn script_env(&self, plan: &InstallPlan, config: &Config) -> ScriptEnv {
-        let mut env = ScriptEnv::new(
-            config.lockfile_dir.clone(),
-            plan.link.install_state_dir.clone(),
-            self.node_version.as_deref(),
-        );
-        // `tack install` loads its configuration for the project it runs in.
-        env.prefix_dir = config.cwd.clone();
-        env.script_shell = config
-            .settings
-            .script_shell
-            .clone()
-            .filter(|s| !s.is_empty());
-        if let Some(unsafe_perm) = config.settings.unsafe_perm {
-            env.unsafe_perm = unsafe_perm;
-        }
+        let mut env = project_script_env(config, self.node_version.as_deref());
         if plan.link.shared_slots {
             // `<root>/node_modules/.pnpm/node_modules` (the hoisted packages), then
             // `<root>/node_modules`, as pnpm 12 sets it for a build in a slot.
             let dirs = [plan.link.hidden_modules_dir(), plan.link.root_modules_dir()];
             env.dependency_node_path = std::env::join_paths(dirs).ok();
         }
-        add_node_gyp(&mut env);
         env
     }
 
@@ -764,6 +720,59 @@ impl Builds {
             reporter.warn(format!("Could not write the side-effects cache: {e}"));
         }
     }
+}
+
+/// The environment of every script an install runs, as far as the configuration decides it
+/// (`node_version`: pnpm's, for the user agent); dependency builds in the global virtual store
+/// add their `NODE_PATH` ([`Builds`]).
+fn project_script_env(config: &Config, node_version: Option<&str>) -> ScriptEnv {
+    let mut env = ScriptEnv::new(
+        config.lockfile_dir.clone(),
+        config.virtual_store_dir.clone(),
+        node_version,
+    );
+    // `tack install` loads its configuration for the project it runs in.
+    env.prefix_dir = config.cwd.clone();
+    env.script_shell = config
+        .settings
+        .script_shell
+        .clone()
+        .filter(|s| !s.is_empty());
+    if let Some(unsafe_perm) = config.settings.unsafe_perm {
+        env.unsafe_perm = unsafe_perm;
+    }
+    add_node_gyp(&mut env);
+    env
+}
+
+/// The root project's `preinstall`, which pnpm 12 runs first of all, on every install:
+/// before the lockfile's supply-chain check and before it says the lockfile is up to date
+/// (the other projects' run with their other install scripts, after the dependencies).
+/// `node_version` as [`project_script_env`] takes it.
+pub(super) fn run_root_preinstall(
+    config: &Config,
+    node_version: Option<&str>,
+    reporter: &Reporter,
+) -> Result<(), CliError> {
+    // Most roots have no `preinstall`: then nothing else is read or probed.
+    let Some(root) = project_at(&config.lockfile_dir, false) else {
+        return Ok(());
+    };
+    if config.ignore_scripts || root.manifest["scripts"]["preinstall"].as_str().is_none() {
+        return Ok(());
+    }
+    let node_version = node_version.map(|v| format!("v{}", v.trim_start_matches('v')));
+    let env = project_script_env(config, node_version.as_deref());
+    let report_event = |event: &BuildEvent<'_>| report(reporter, event);
+    run_project_scripts(
+        &[vec![root]],
+        &["preinstall"],
+        &env,
+        false,
+        1,
+        &report_event,
+    )?;
+    Ok(())
 }
 
 /// `now` with the entries of `recorded` (the last install's `ignoredBuilds`, `pendingBuilds`

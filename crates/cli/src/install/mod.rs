@@ -440,7 +440,7 @@ pub fn run(
     // Held to the end of the install (see `project_lock`).
     let _project_lock = project_lock::lock_project(&config.lockfile_dir, reporter)?;
     tack_fs::phase_timer::mark("config and no-op gate");
-    let host_probe = cached_host.ok_or_else(|| {
+    let mut host_probe = cached_host.ok_or_else(|| {
         std::thread::spawn(|| {
             let started = std::time::Instant::now();
             let host = tack_config::installability::HostInfo::current().with_node_from_path();
@@ -505,6 +505,21 @@ pub fn run(
             fresh
         }
     };
+    if runs_preinstall {
+        // Its lines come first, as pnpm 12 prints them; the node version it is told is the
+        // builds' (pnpm's `nodeVersion`, else the node on PATH).
+        let host = host_probe.unwrap_or_else(|probe| {
+            probe
+                .join()
+                .unwrap_or_else(|_| tack_config::installability::HostInfo::current())
+        });
+        let node_version = config
+            .node_version
+            .as_deref()
+            .or(host.node_version.as_deref());
+        build::run_root_preinstall(&config, node_version, reporter)?;
+        host_probe = Ok(host);
+    }
     // Decided here when it can be (a cached verdict, the policy off); otherwise the registry
     // is asked while the install downloads and imports, and nothing is linked into the
     // project before the verdict (see `verdict_gate`).
@@ -864,7 +879,6 @@ pub fn run(
         &config,
         host.node_version.as_deref(),
     )?);
-    builds.run_root_preinstall(&install_plan, &config, reporter)?;
     // Built only when something must be downloaded: the HTTP client loads its root
     // certificates (unless `early_client` did that already), and the index writer
     // opens SQLite and starts a thread, none of which a warm install needs.
