@@ -9,6 +9,7 @@ mod config;
 mod config_deps;
 mod error;
 pub mod frozen;
+pub mod input_stamp;
 pub mod installability;
 mod manifest;
 mod matcher;

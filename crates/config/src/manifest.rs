@@ -135,6 +135,21 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, ConfigError> {
     Manifest::from_str(&text, path)
 }
 
+/// [`read_manifest`], with the file's stamp taken before the read and digested from the bytes
+/// read ([`crate::input_stamp::read_stamped`]): what the workspace state records of it.
+pub fn read_manifest_stamped(
+    path: &Path,
+) -> Result<(Manifest, crate::input_stamp::FileStamp), ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (bytes, stamp) = crate::input_stamp::read_stamped(path).map_err(io)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+    Ok((Manifest::from_str(&text, path)?, stamp))
+}
+
 impl Manifest {
     /// pnpm 12's warning for a `pnpm` field, which it no longer reads (its settings moved to
     /// `pnpm-workspace.yaml`): `None` without one.

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::error::ConfigError;
-use crate::manifest::{read_manifest, Manifest};
+use crate::input_stamp::FileStamp;
+use crate::manifest::{read_manifest_stamped, Manifest};
 
 /// A workspace project.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +17,8 @@ pub struct Project {
     /// The lockfile importer id: `.` or the POSIX path relative to the root.
     pub importer_id: String,
     pub manifest: Manifest,
+    /// The stamp of its `package.json`, taken as it was read (see [`crate::input_stamp`]).
+    pub stamp: FileStamp,
 }
 
 /// Lists the root project and every project matching `globs` under `root`, sorted by importer id.
@@ -24,10 +27,12 @@ pub fn find_workspace_projects(root: &Path, globs: &[String]) -> Result<Vec<Proj
     let mut projects = Vec::new();
     let root_manifest = root.join("package.json");
     if root_manifest.is_file() {
+        let (manifest, stamp) = read_manifest_stamped(&root_manifest)?;
         projects.push(Project {
             dir: root.to_path_buf(),
             importer_id: ".".to_string(),
-            manifest: read_manifest(&root_manifest)?,
+            manifest,
+            stamp,
         });
     }
     if !globs.is_empty() {
@@ -140,11 +145,13 @@ impl Walker<'_> {
             if self.include.is_match(&id) && !self.exclude.is_match(&id) {
                 let manifest_path = child.join("package.json");
                 if manifest_path.is_file() {
+                    let (manifest, stamp) = read_manifest_stamped(&manifest_path)
+                        .map_err(ConfigError::in_workspace_project)?;
                     out.push(Project {
                         dir: child.clone(),
                         importer_id: id,
-                        manifest: read_manifest(&manifest_path)
-                            .map_err(ConfigError::in_workspace_project)?,
+                        manifest,
+                        stamp,
                     });
                 }
             }

@@ -7,7 +7,6 @@
 use crate::plan::LinkPlan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// File name under the root modules dir.
@@ -60,50 +59,9 @@ pub struct Validation {
     pub files: BTreeMap<String, FileStamp>,
 }
 
-/// One file's stamp.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileStamp {
-    /// Modification time, ns since the epoch.
-    pub mtime_ns: i128,
-    /// Change time, ns since the epoch.
-    pub ctime_ns: i128,
-    /// Size in bytes.
-    pub size: u64,
-    /// A regular file's content digest ([`content_digest`]); none for a directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-}
-
-/// The current stamp of `path`, `None` if it cannot be stat'ed.
-pub fn stamp(path: &Path) -> Option<FileStamp> {
-    let m = std::fs::metadata(path).ok()?;
-    Some(FileStamp {
-        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
-        size: m.size(),
-        digest: None,
-    })
-}
-
-/// The stamp of the regular file at `path` with its content digest, read after the stamp is
-/// taken: content that changes in between is recorded with the stamp of older content, which
-/// the next install takes for a change.
-pub fn stamp_with_digest(path: &Path) -> Option<FileStamp> {
-    let mut stamp = stamp(path)?;
-    stamp.digest = content_digest(path);
-    Some(stamp)
-}
-
-/// pnpm 12's digest of a file in the workspace state: the first 32 hex digits of the content's
-/// SHA-256. `None` when the file cannot be read.
-pub fn content_digest(path: &Path) -> Option<String> {
-    use sha2::{Digest, Sha256};
-    let bytes = std::fs::read(path).ok()?;
-    let mut digest = hex::encode(Sha256::digest(&bytes));
-    digest.truncate(32);
-    Some(digest)
-}
+// The stamps' type and how they are taken are shared with the configuration, which stamps the
+// manifests as it reads them.
+pub use tack_config::input_stamp::{content_digest, stamp, stamp_with_digest, FileStamp};
 
 impl WorkspaceState {
     /// True when every recorded file still has its recorded mtime, change time and size, or

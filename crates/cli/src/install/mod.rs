@@ -765,6 +765,10 @@ pub fn run(
             )
         })
         .collect();
+    let manifest_stamps: std::collections::HashMap<PathBuf, &tack_linker::FileStamp> = projects
+        .iter()
+        .map(|p| (p.dir.join("package.json"), &p.stamp))
+        .collect();
     link.workspace_state = Some(WorkspaceStateInput {
         settings,
         filtered_install: !no_filter,
@@ -778,9 +782,10 @@ pub fn run(
             .config_dependencies
             .clone()
             .filter(|declared| declared.as_object().is_none_or(|map| !map.is_empty())),
-        // Stamped now, as they were read, not when the state is written: a lockfile or
-        // manifest changed while this install runs must not be recorded as installed. The
-        // lockfile's stamp is the one taken before it was read.
+        // Stamped as they were read, not when the state is written: a lockfile or manifest
+        // changed while this install runs must not be recorded as installed. The lockfile's
+        // and the manifests' stamps are those taken before they were read (see
+        // `tack_config::input_stamp`); the settings files are stamped now.
         validated_files: Vec::new(),
         stamped_files: noop::validated_files(
             &config.lockfile_dir,
@@ -799,6 +804,8 @@ pub fn run(
         .filter_map(|file| {
             let stamp = if file == lockfile_path {
                 lockfile_stamp.clone()
+            } else if let Some(stamp) = manifest_stamps.get(&file) {
+                Some((*stamp).clone())
             } else {
                 tack_linker::stamp_with_digest(&file)
             };
