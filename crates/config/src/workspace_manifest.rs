@@ -26,6 +26,9 @@ pub struct WorkspaceManifest {
     pub lockfile_options: Option<Value>,
     /// The whole document.
     pub raw: Map<String, Value>,
+    /// The file's stamp, taken as it was read ([`crate::input_stamp`]); `None` for a document
+    /// not read from its file here.
+    pub stamp: Option<crate::input_stamp::FileStamp>,
 }
 
 /// Whose file it is: it decides which settings it may hold.
@@ -111,6 +114,7 @@ impl WorkspaceManifest {
             settings,
             lockfile_options,
             raw,
+            stamp: None,
         })
     }
 
@@ -120,9 +124,17 @@ impl WorkspaceManifest {
         warnings: &mut Vec<Warning>,
     ) -> Result<Option<WorkspaceManifest>, ConfigError> {
         let path = dir.join(WORKSPACE_MANIFEST_FILENAME);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => WorkspaceManifest::from_str(&text, &path, ManifestScope::Project, warnings)
-                .map(Some),
+        match crate::input_stamp::read_stamped(&path) {
+            Ok((bytes, stamp)) => {
+                let text = String::from_utf8(bytes).map_err(|e| ConfigError::Io {
+                    path: path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })?;
+                let mut manifest =
+                    WorkspaceManifest::from_str(&text, &path, ManifestScope::Project, warnings)?;
+                manifest.stamp = Some(stamp);
+                Ok(Some(manifest))
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ConfigError::Io { path, source }),
         }

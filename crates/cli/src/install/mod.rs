@@ -769,6 +769,10 @@ pub fn run(
         .iter()
         .map(|p| (p.dir.join("package.json"), &p.stamp))
         .collect();
+    let workspace_yaml_stamp = config
+        .workspace_manifest
+        .as_ref()
+        .and_then(|ws| Some((ws.path.as_path(), ws.stamp.as_ref()?)));
     link.workspace_state = Some(WorkspaceStateInput {
         settings,
         filtered_install: !no_filter,
@@ -784,8 +788,8 @@ pub fn run(
             .filter(|declared| declared.as_object().is_none_or(|map| !map.is_empty())),
         // Stamped as they were read, not when the state is written: a lockfile or manifest
         // changed while this install runs must not be recorded as installed. The lockfile's
-        // and the manifests' stamps are those taken before they were read (see
-        // `tack_config::input_stamp`); the settings files are stamped now.
+        // the manifests' and `pnpm-workspace.yaml`'s stamps are those taken as they were read
+        // (see `tack_config::input_stamp`); pnpmfiles and patches are stamped now.
         validated_files: Vec::new(),
         stamped_files: noop::validated_files(
             &config.lockfile_dir,
@@ -806,6 +810,8 @@ pub fn run(
                 lockfile_stamp.clone()
             } else if let Some(stamp) = manifest_stamps.get(&file) {
                 Some((*stamp).clone())
+            } else if let Some(stamp) = workspace_yaml_stamp.filter(|(path, _)| *path == file) {
+                Some(stamp.1.clone())
             } else {
                 tack_linker::stamp_with_digest(&file)
             };
