@@ -787,7 +787,7 @@ pub fn run(
             .clone()
             .filter(|declared| declared.as_object().is_none_or(|map| !map.is_empty())),
         // Stamped as they were read, not when the state is written: a lockfile or manifest
-        // changed while this install runs must not be recorded as installed. The lockfile's
+        // changed while this install runs must not be recorded as installed. The lockfile's,
         // the manifests' and `pnpm-workspace.yaml`'s stamps are those taken as they were read
         // (see `tack_config::input_stamp`); pnpmfiles and patches are stamped now.
         validated_files: Vec::new(),
