@@ -49,6 +49,11 @@ impl DirFd {
         Ok(DirFd(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
+    /// The descriptor, for calls made relative to this directory within the crate.
+    pub(crate) fn raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.0.as_raw_fd()
+    }
+
     /// Hard-links `src` (relative to `self`) to `dst` (relative to `dst_dir`); never
     /// replaces an existing `dst` (`EEXIST`).
     pub fn hard_link(&self, src: &Path, dst_dir: &DirFd, dst: &Path) -> io::Result<()> {

@@ -302,13 +302,18 @@ pub(crate) mod linux {
         // SAFETY: fd is a freshly opened descriptor that nothing else owns.
         let file = unsafe { File::from_raw_fd(fd) };
         fill(&file, content, mode)?;
-        link_open_file(&file, &c_path)
+        link_open_file(&file, libc::AT_FDCWD, &c_path)
     }
 
-    /// Gives the open file `file` the name `c_path` without ever replacing an entry, by its
-    /// descriptor rather than by any other name it has: what gets the name is exactly the
-    /// inode this process wrote. `Unsupported` when neither way works here.
-    pub(crate) fn link_open_file(file: &File, c_path: &CString) -> Result<(), TmpfileError> {
+    /// Gives the open file `file` the name `c_path` (relative to the directory `at`, or
+    /// `AT_FDCWD`) without ever replacing an entry, by its descriptor rather than by any other
+    /// name it has: what gets the name is exactly the inode this process wrote.
+    /// `Unsupported` when neither way works here.
+    pub(crate) fn link_open_file(
+        file: &File,
+        at: libc::c_int,
+        c_path: &CString,
+    ) -> Result<(), TmpfileError> {
         // `AT_EMPTY_PATH` names the file by its descriptor: no walk through /proc. The
         // kernel may require `CAP_DAC_READ_SEARCH` for it (root on a host has it; a
         // container's root usually does not); when it refuses it answers `ENOENT`, and the
@@ -323,7 +328,7 @@ pub(crate) mod linux {
                     libc::linkat(
                         file.as_raw_fd(),
                         c"".as_ptr(),
-                        libc::AT_FDCWD,
+                        at,
                         c_path.as_ptr(),
                         libc::AT_EMPTY_PATH,
                     )
@@ -348,7 +353,7 @@ pub(crate) mod linux {
                     // shard directories as it goes), so the link is tried once more before
                     // the descriptor is given up for good: concluded from one `ENOENT`, a
                     // race turned every later link of the install into a walk through /proc.
-                    if !parent_exists(c_path) {
+                    if !parent_exists(at, c_path) {
                         return Err(TmpfileError::Io(e));
                     }
                     match link_by_fd() {
@@ -369,7 +374,7 @@ pub(crate) mod linux {
             libc::linkat(
                 libc::AT_FDCWD,
                 proc_path.as_ptr(),
-                libc::AT_FDCWD,
+                at,
                 c_path.as_ptr(),
                 libc::AT_SYMLINK_FOLLOW,
             )
@@ -396,13 +401,21 @@ pub(crate) mod linux {
             const { std::cell::RefCell::new(None) };
     }
 
-    /// Whether the directory `c_path` would be created in exists.
-    fn parent_exists(c_path: &CString) -> bool {
+    /// Whether the directory `c_path` (relative to `at`) would be created in exists.
+    fn parent_exists(at: libc::c_int, c_path: &CString) -> bool {
         let path = Path::new(std::ffi::OsStr::from_bytes(c_path.as_bytes()));
-        match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.is_dir(),
-            _ => true, // the working directory, or the root
-        }
+        let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            return true; // `at` itself, or the root
+        };
+        let Ok(c_parent) = cstr(parent.as_os_str().as_bytes()) else {
+            return false;
+        };
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: c_parent is valid and NUL-terminated; st is written by the call and read
+        // only when it succeeded.
+        let rc = unsafe { libc::fstatat(at, c_parent.as_ptr(), st.as_mut_ptr(), 0) };
+        // SAFETY: fstatat returned 0, so it filled st.
+        rc == 0 && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFDIR
     }
 
     pub(crate) fn cstr(bytes: &[u8]) -> io::Result<CString> {
@@ -472,7 +485,7 @@ mod tests {
         let missing =
             linux::cstr(dir.path().join("none/blob").as_os_str().as_encoded_bytes()).unwrap();
         assert!(matches!(
-            linux::link_open_file(&file, &missing),
+            linux::link_open_file(&file, libc::AT_FDCWD, &missing),
             Err(linux::TmpfileError::Io(e)) if e.kind() == io::ErrorKind::NotFound
         ));
         assert!(linux::EMPTY_PATH_LINK.load(Ordering::SeqCst));
@@ -490,7 +503,7 @@ mod tests {
         // `ensure_file` makes a missing shard itself; here the shard appears only after
         // the first attempt failed, so the outcome depends on the retry.
         let c_path = linux::cstr(p.as_os_str().as_encoded_bytes()).unwrap();
-        assert!(linux::link_open_file(&file, &c_path).is_ok());
+        assert!(linux::link_open_file(&file, libc::AT_FDCWD, &c_path).is_ok());
         assert_eq!(std::fs::read(&p).unwrap(), b"");
         assert!(
             linux::EMPTY_PATH_LINK.load(Ordering::SeqCst),

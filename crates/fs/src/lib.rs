@@ -34,6 +34,6 @@ pub use lexical_path::normalize_lexically;
 pub use lock::cas_write_lock;
 pub use new_file::write_new_file;
 pub use path_search::find_executable;
-pub use place_file::{place_file, write_in_dir, Placed};
+pub use place_file::{place_file, write_in_dir, CasPlace, Placed};
 pub use symlink::{relative_path, symlink_dir, symlink_dir_made};
 pub use temp::{temp_sibling, TEMP_INFIX};

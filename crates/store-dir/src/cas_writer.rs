@@ -18,6 +18,7 @@ use crate::layout::StoreDir;
 use dashmap::DashSet;
 use sha2::{Digest, Sha512};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// A sha512 digest plus the exec bit: the identity of one CAS path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,9 @@ type KeyBuild = std::hash::BuildHasherDefault<WordHasher>;
 pub struct CasWriter {
     store: StoreDir,
     done: DashSet<CasKey, KeyBuild>,
+    /// The store's `files/` directory, open once it exists: files are linked into the CAS
+    /// relative to it (see [`tack_fs::CasPlace`]).
+    files_dir: OnceLock<tack_fs::DirFd>,
 }
 
 impl CasWriter {
@@ -71,7 +75,18 @@ impl CasWriter {
         CasWriter {
             store,
             done: DashSet::with_hasher(KeyBuild::default()),
+            files_dir: OnceLock::new(),
         }
+    }
+
+    /// The store's `files/` directory, opened on first use; `None` while it cannot be opened
+    /// (not made yet: the links then take the whole path, and the next file tries again).
+    fn files_dir(&self) -> Option<&tack_fs::DirFd> {
+        if let Some(dir) = self.files_dir.get() {
+            return Some(dir);
+        }
+        let dir = tack_fs::DirFd::open(&self.store.files_dir()).ok()?;
+        Some(self.files_dir.get_or_init(|| dir))
     }
 
     /// Hashes `content`, makes sure its CAS path holds it (see
@@ -122,15 +137,25 @@ impl CasWriter {
             exec: executable,
         };
         let cas_path = self.store.cas_path(&hex_digest, executable);
+        let name = tack_fs::CasName::new(&hex_digest, executable);
+        let in_files = self.files_dir().zip(name.as_ref().map(|n| n.as_path()));
         if self.done.contains(&key) {
             // Put in place by this writer already: link it, or, when it cannot be linked
             // (a duplicate entry, too many links), give the package its own copy.
-            if dir.hard_link_in(&cas_path, rel).is_err() {
+            let linked = match in_files {
+                Some((files, name)) => files.hard_link(name, dir, rel),
+                None => dir.hard_link_in(&cas_path, rel),
+            };
+            if linked.is_err() {
                 tack_fs::write_in_dir(dir, dir_path, rel, content, executable)?;
             }
             return Ok(hex_digest);
         }
-        tack_fs::place_file(dir, dir_path, rel, &cas_path, content, executable)?;
+        let cas = tack_fs::CasPlace {
+            path: &cas_path,
+            in_files,
+        };
+        tack_fs::place_file(dir, dir_path, rel, cas, content, executable)?;
         self.done.insert(key);
         Ok(hex_digest)
     }
@@ -203,5 +228,37 @@ mod tests {
             );
         }
         assert_eq!(writer.files_written(), 20);
+    }
+
+    /// A file two packages ship is placed by the first (its package file becomes the CAS file)
+    /// and hard-linked into the second, both relative to the store's open `files/` directory
+    /// once it exists: one inode, three names.
+    #[test]
+    fn a_file_placed_twice_is_one_inode_in_both_packages_and_the_store() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreDir::new(dir.path().join("v11"));
+        store.ensure_root().unwrap();
+        std::fs::create_dir_all(store.files_dir()).unwrap();
+        let writer = CasWriter::new(store.clone());
+        let content = b"module.exports = 1;\n";
+        let digest: [u8; 64] = Sha512::digest(content).into();
+        let mut inodes = Vec::new();
+        for package in ["a", "b"] {
+            let pkg = dir.path().join(package);
+            std::fs::create_dir_all(&pkg).unwrap();
+            let fd = tack_fs::DirFd::open(&pkg).unwrap();
+            let rel = Path::new("index.js");
+            writer
+                .place_hashed(&digest, content, false, &fd, &pkg, rel)
+                .unwrap();
+            inodes.push(std::fs::metadata(pkg.join(rel)).unwrap().ino());
+        }
+        let cas = std::fs::metadata(store.cas_path(&hex_of(&digest), false)).unwrap();
+        assert_eq!(inodes, [cas.ino(), cas.ino()]);
+        assert!(
+            writer.files_dir.get().is_some(),
+            "linked relative to files/"
+        );
     }
 }
