@@ -2209,6 +2209,19 @@ fn workspace_of_b_and_c(registry_url: &str, c_deps: &str, settings: &str) -> Tes
     resolver
 }
 
+/// `tool`'s full install of `project`, then one filtered to `b`, then a full one again, with
+/// `.modules.yaml#<key>` after each.
+fn full_filtered_full(project: &TestProject, tool: &str, key: &str) -> Vec<Option<Value>> {
+    let mut recorded = Vec::new();
+    for filter in [&[][..], &["--filter", "b"], &[]] {
+        let mut args = vec!["install", "--frozen-lockfile"];
+        args.extend_from_slice(filter);
+        assert_success(&project.run_tool(tool, &args), tool);
+        recorded.push(modules_yaml(project).get(key).cloned());
+    }
+    recorded
+}
+
 /// A filtered install that leaves out the project with an ignored build keeps that build
 /// recorded as ignored in `.modules.yaml`, as pnpm 12 keeps it, and so does the full install
 /// after it; approving the build afterwards runs it. (tack dropped the entry, the next install
@@ -2223,13 +2236,7 @@ fn a_filtered_install_keeps_the_ignored_builds_of_the_projects_it_leaves_out_lik
     );
     let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
         let project = clone_inputs(&resolver);
-        let mut recorded = Vec::new();
-        for filter in [&[][..], &["--filter", "b"], &[]] {
-            let mut args = vec!["install", "--frozen-lockfile"];
-            args.extend_from_slice(filter);
-            assert_success(&project.run_tool(tool, &args), tool);
-            recorded.push(modules_yaml(&project).get("ignoredBuilds").cloned());
-        }
+        let recorded = full_filtered_full(&project, tool, "ignoredBuilds");
         project.add_settings("allowBuilds:\n  tack-build-dep: true\n");
         assert_success(
             &project.run_tool(tool, &["install", "--frozen-lockfile"]),
@@ -2259,14 +2266,7 @@ fn a_filtered_install_keeps_the_skipped_packages_of_the_projects_it_leaves_out_l
     );
     let [pnpm, tack] = ["pnpm", "tack"].map(|tool| {
         let project = clone_inputs(&resolver);
-        let mut recorded = Vec::new();
-        for filter in [&[][..], &["--filter", "b"], &[]] {
-            let mut args = vec!["install", "--frozen-lockfile"];
-            args.extend_from_slice(filter);
-            assert_success(&project.run_tool(tool, &args), tool);
-            recorded.push(modules_yaml(&project).get("skipped").cloned());
-        }
-        recorded
+        full_filtered_full(&project, tool, "skipped")
     });
     assert_eq!(tack, pnpm, "tack's skipped packages, then pnpm's");
     assert_eq!(pnpm[1], Some(json!(["only-darwin@1.0.0"])), "{pnpm:?}");

@@ -366,26 +366,32 @@ fn a_package_built_in_two_places_is_built_once_and_copied() {
     assert_trees_equal(&pnpm, &tack, "after the builds");
 }
 
-/// One package resolved with two versions of its peer (two snapshots of one version): the
-/// hoisted tree places them as pnpm 12 does.
-#[test]
-fn peer_variants_of_one_version_are_placed_like_pnpm() {
-    let registry = registry::start();
-    publish_conflict(&registry);
+/// `hoist-pa` and `hoist-pb`, each depending on `hoist-peer-user` with another version of its
+/// peer `hoist-leaf`: one version of `hoist-peer-user`, two snapshots.
+fn publish_peer_variants(registry: &tack_test_registry::TestRegistry) {
+    publish_conflict(registry);
     publish(
-        &registry,
+        registry,
         "hoist-peer-user",
         "1.0.0",
         json!({"peerDependencies": {"hoist-leaf": "*"}}),
     );
     for (name, leaf) in [("hoist-pa", "1.0.0"), ("hoist-pb", "2.0.0")] {
         publish(
-            &registry,
+            registry,
             name,
             "1.0.0",
             json!({"dependencies": {"hoist-leaf": leaf, "hoist-peer-user": "1.0.0"}}),
         );
     }
+}
+
+/// One package resolved with two versions of its peer (two snapshots of one version): the
+/// hoisted tree places them as pnpm 12 does.
+#[test]
+fn peer_variants_of_one_version_are_placed_like_pnpm() {
+    let registry = registry::start();
+    publish_peer_variants(&registry);
     let reference = resolved_project(
         r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-pa": "1.0.0", "hoist-pb": "1.0.0"}}"#,
         &registry.url(),
@@ -827,21 +833,7 @@ fn a_package_skipped_on_this_host_counts_as_removed_on_each_re_install_like_pnpm
 #[test]
 fn unplaced_peer_variants_are_resolved_like_pnpm() {
     let registry = registry::start();
-    publish_conflict(&registry);
-    publish(
-        &registry,
-        "hoist-peer-user",
-        "1.0.0",
-        json!({"peerDependencies": {"hoist-leaf": "*"}}),
-    );
-    for (name, leaf) in [("hoist-pa", "1.0.0"), ("hoist-pb", "2.0.0")] {
-        publish(
-            &registry,
-            name,
-            "1.0.0",
-            json!({"dependencies": {"hoist-leaf": leaf, "hoist-peer-user": "1.0.0"}}),
-        );
-    }
+    publish_peer_variants(&registry);
     let project = hoisted_project(
         r#"{"name": "p", "version": "1.0.0", "dependencies": {"hoist-pa": "1.0.0", "hoist-pb": "1.0.0"}}"#,
         &registry,
